@@ -1,0 +1,33 @@
+# The project's task runner. `make test` is exactly what CI runs (.ci/run).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install lint test quickstart bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+quickstart: $(BIN)/python
+	$(BIN)/python -m pip install --quiet .
+	$(BIN)/setpoint quickstart
+
+bench: install
+	bash benchmarks/make_peer_env.sh
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .setpoint build dist src/*.egg-info

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Create the virtual environment holding the pinned peer tools that setpoint's
+# tracking benchmarks compare against (benchmarks/peers/*.py run inside it).
+#
+# Usage: benchmarks/make_peer_env.sh
+# Env:   SETPOINT_PEER_VENV  venv location (default: <this folder>/.venv-peers)
+#        PYTHON              interpreter used to create the venv (default: python3)
+#
+# Idempotent: if the venv already has the pinned versions, nothing is done.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="${SETPOINT_PEER_VENV:-$here/.venv-peers}"
+python="${PYTHON:-python3}"
+
+MLFLOW_VERSION="3.17.2"
+PSYCOPG2_VERSION="2.9.13"   # PostgreSQL backend for the --db-url runs
+
+peers=(
+    "mlflow==${MLFLOW_VERSION}"
+    "psycopg2-binary==${PSYCOPG2_VERSION}"
+)
+
+is_ready() {
+    [[ -x "$venv/bin/python" ]] || return 1
+    "$venv/bin/python" - "$MLFLOW_VERSION" <<'PY' >/dev/null 2>&1
+import sys
+import mlflow
+import psycopg2  # noqa: F401
+sys.exit(0 if mlflow.__version__ == sys.argv[1] else 1)
+PY
+}
+
+if is_ready; then
+    [[ -f "$venv/.gitignore" ]] || printf '# created by make_peer_env.sh\n*\n' > "$venv/.gitignore"
+    echo "peer venv ready: $venv (mlflow ${MLFLOW_VERSION})"
+    exit 0
+fi
+
+if [[ ! -x "$venv/bin/python" ]]; then
+    echo "creating peer venv: $venv"
+    "$python" -m venv "$venv"
+fi
+# Keep the venv out of git even without a .gitignore entry (Python >= 3.13 venv does this itself).
+[[ -f "$venv/.gitignore" ]] || printf '# created by make_peer_env.sh\n*\n' > "$venv/.gitignore"
+
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${peers[@]}"
+
+if ! is_ready; then
+    echo "peer venv at $venv is not usable after install" >&2
+    exit 1
+fi
+echo "peer venv ready: $venv (mlflow ${MLFLOW_VERSION})"

@@ -1,0 +1,68 @@
+"""setpoint: keep machine-learning models at their setpoint.
+
+The SDK surface. Everything heavy is imported on first use, so ``import setpoint`` stays fast::
+
+    import setpoint as sp
+    with sp.start_run(project="fraud", name="baseline") as run:
+        run.log_params({"max_depth": 8})
+        run.log_metric("loss", 0.3, step=0)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+_SDK = {
+    "start_run",
+    "get_run",
+    "search_runs",
+    "get_metric_history",
+    "list_projects",
+    "create_project",
+    "end_run",
+    "active_run",
+    "client",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_artifact",
+    "set_tag",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from setpoint.client.sdk import (  # noqa: F401
+        active_run,
+        client,
+        create_project,
+        end_run,
+        get_metric_history,
+        get_run,
+        list_projects,
+        log_artifact,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        search_runs,
+        set_tag,
+        start_run,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SDK:
+        from setpoint.client import sdk
+
+        return getattr(sdk, name)
+    if name == "errors":
+        from setpoint.core import errors
+
+        return errors
+    raise AttributeError(f"module 'setpoint' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SDK, "errors"])

@@ -1,0 +1,1 @@
+"""Every operation, defined once with typed arguments and results; clients and server use it."""

@@ -1,0 +1,177 @@
+"""The operations table: each method of :class:`Api` is one operation, with its REST route.
+
+The local client calls these methods directly; the server builds one route per operation from
+the same signatures (arguments validated, results encoded); the remote client builds one HTTP
+call per operation. Nothing about an operation is written twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal
+
+from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run, RunPage
+from setpoint.tracking.artifacts import RunArtifacts
+from setpoint.tracking.environment import RunEnvironment
+from setpoint.tracking.lineage import Lineage
+from setpoint.tracking.runs import Runs
+
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationSpec:
+    name: str
+    method: Literal["GET", "POST", "PUT"]
+    path: str
+    # "json": arguments not in the path travel as a JSON body (POST/PUT) or query (GET);
+    # "stream": the request body is raw bytes (uploads); "download": the answer is raw bytes.
+    kind: Literal["json", "stream", "download"] = "json"
+
+    @property
+    def path_params(self) -> list[str]:
+        return [p.strip("{}").split(":")[0] for p in self.path.split("/") if p.startswith("{")]
+
+
+def operation(
+    method: Literal["GET", "POST", "PUT"],
+    path: str,
+    kind: Literal["json", "stream", "download"] = "json",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__operation__ = OperationSpec(  # type: ignore[attr-defined]
+            name=fn.__name__, method=method, path=path, kind=kind
+        )
+        return fn
+
+    return mark
+
+
+def operations() -> Iterator[tuple[OperationSpec, Callable[..., Any]]]:
+    """Every operation of :class:`Api`, in definition order."""
+    for value in vars(Api).values():
+        spec = getattr(value, "__operation__", None)
+        if spec is not None:
+            yield spec, value
+
+
+class Api:
+    """The operations over the lifecycle services of one setpoint store."""
+
+    def __init__(self, runs: Runs, artifacts: RunArtifacts, lineage: Lineage) -> None:
+        self.runs = runs
+        self.artifacts = artifacts
+        self.lineage = lineage
+
+    # ------------------------------------------------------------ projects
+
+    @operation("POST", "/projects")
+    def create_project(self, name: str, description: str = "") -> Project:
+        """Create a project (or return the existing one of that name)."""
+        return self.runs.create_project(name, description)
+
+    @operation("GET", "/projects")
+    def list_projects(self) -> list[Project]:
+        """All projects, by name."""
+        return self.runs.list_projects()
+
+    # ------------------------------------------------------------ runs
+
+    @operation("POST", "/runs")
+    def create_run(
+        self,
+        project: str,
+        name: str | None = None,
+        tags: dict[str, Any] | None = None,
+        parent_id: str | None = None,
+        environment: RunEnvironment | None = None,
+    ) -> Run:
+        """Start a run in a project (created on first use)."""
+        return self.runs.create_run(project, name, tags, parent_id, environment)
+
+    @operation("GET", "/runs/{run_id}")
+    def get_run(self, run_id: str) -> Run:
+        """One run with its params, latest metrics and tags."""
+        return self.runs.get_run(run_id)
+
+    @operation("POST", "/runs/{run_id}/end")
+    def end_run(self, run_id: str, status: str = "finished", error: str | None = None) -> Run:
+        """End a running run as finished, failed or killed."""
+        return self.runs.end_run(run_id, status, error)
+
+    @operation("POST", "/runs/{run_id}/params")
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Log params (write-once: another value for a logged key is a conflict)."""
+        self.runs.log_params(run_id, params)
+
+    @operation("POST", "/runs/{run_id}/tags")
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        """Set tags (a tag may be overwritten)."""
+        self.runs.set_tags(run_id, tags)
+
+    @operation("POST", "/runs/{run_id}/metrics")
+    def log_metrics(
+        self,
+        run_id: str,
+        keys: list[str],
+        values: list[float | None],
+        steps: list[int],
+        timestamps: list[int] | None = None,
+    ) -> None:
+        """Append metric points given as parallel columns (null values stand for NaN)."""
+        self.runs.log_metrics(run_id, keys, values, steps, timestamps)
+
+    @operation("POST", "/runs/{run_id}/heartbeat")
+    def heartbeat(self, run_id: str) -> None:
+        """Tell the store the process behind a running run is alive."""
+        self.runs.heartbeat(run_id)
+
+    @operation("GET", "/runs/{run_id}/metric-history")
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        """Every point of one metric of a run, ordered by step."""
+        return self.runs.get_metric_history(run_id, key)
+
+    @operation("POST", "/runs/search")
+    def search_runs(
+        self,
+        project: list[str] | None = None,
+        filter: str | None = None,
+        order_by: list[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> RunPage:
+        """Runs matching a filter such as ``metrics.auc > 0.9 and params.depth = '8'``."""
+        return self.runs.search_runs(project, filter, order_by, max_results, page_token)
+
+    # ------------------------------------------------------------ artifacts
+
+    @operation("GET", "/runs/{run_id}/artifacts")
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
+        """Artifacts of a run, optionally below a folder path."""
+        return self.artifacts.list_artifacts(run_id, prefix)
+
+    @operation("PUT", "/runs/{run_id}/artifacts/{path:path}", kind="stream")
+    def upload_artifact(self, run_id: str, path: str, stream: BinaryIO) -> Artifact:
+        """Store the request body as the artifact at ``path``."""
+        return self.artifacts.log_stream(run_id, path, stream)
+
+    @operation("GET", "/runs/{run_id}/artifacts/{path:path}", kind="download")
+    def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
+        """Write an artifact (or a folder of them) under ``dest``, verifying every byte."""
+        return self.artifacts.download(run_id, path, dest)
+
+    # ------------------------------------------------------------ lineage
+
+    @operation("POST", "/lineage")
+    def add_lineage(
+        self, source_kind: str, source_id: str, relation: str, target_kind: str, target_id: str
+    ) -> LineageEdge:
+        """Record that ``source`` relates to ``target`` (e.g. run consumed dataset_version)."""
+        return self.lineage.add(source_kind, source_id, relation, target_kind, target_id)
+
+    @operation("GET", "/lineage")
+    def get_lineage(self, kind: str, id: str) -> list[LineageEdge]:
+        """Every edge into or out of one node."""
+        return self.lineage.of(kind, id)

@@ -1,0 +1,1 @@
+"""The ``setpoint`` command line: one module per command group, loaded only when used."""

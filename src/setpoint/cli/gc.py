@@ -1,0 +1,33 @@
+"""``setpoint gc``: delete artifact blobs that no run, dataset or model references."""
+
+from __future__ import annotations
+
+import click
+
+from setpoint.cli.output import json_option, local_client, print_json
+
+
+@click.command()
+@click.option("--delete", is_flag=True, help="Delete the blobs (the default only lists them).")
+@click.option(
+    "--min-age",
+    default=3600.0,
+    show_default=True,
+    type=float,
+    help="Keep blobs younger than this many seconds (a writer may be about to reference them).",
+)
+@json_option
+def gc(delete: bool, min_age: float, as_json: bool) -> None:
+    """Remove artifact blobs nothing references (dry run by default)."""
+    report = local_client().gc(dry_run=not delete, min_age_s=min_age)
+    if as_json:
+        print_json(report)
+        return
+    verb = "deleted" if delete else "would delete"
+    n = report.deleted if delete else len(report.unreferenced)
+    click.echo(
+        f"{verb} {n} unreferenced blobs ({report.bytes_freed} bytes); "
+        f"{report.referenced} referenced blobs kept"
+    )
+    if not delete and n:
+        click.echo("run `setpoint gc --delete` to delete them")

@@ -1,0 +1,89 @@
+"""Entry point: a click group whose subcommands are imported only when invoked.
+
+``setpoint --help`` must stay fast, so this module imports click and nothing heavy; errors
+from setpoint become one readable line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+# name -> (module, attribute, one-line help shown by `setpoint --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "quickstart": (
+        "setpoint.cli.quickstart",
+        "quickstart",
+        "Run a small tracked experiment end to end on this machine.",
+    ),
+    "runs": ("setpoint.cli.runs", "runs", "List, show and compare runs."),
+    "projects": ("setpoint.cli.projects", "projects", "List projects."),
+    "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),
+    "tokens": ("setpoint.cli.tokens", "tokens", "Create, list and revoke server API tokens."),
+    "db": ("setpoint.cli.db", "db", "Metadata database: upgrade and status."),
+    "gc": (
+        "setpoint.cli.gc",
+        "gc",
+        "Remove artifact blobs nothing references (dry run by default).",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short) for name, (_, _, short) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="setpoint", prog_name="setpoint")
+def cli() -> None:
+    """setpoint: versioned data, tracked runs, a gated registry, serving and monitoring.
+
+    Runs on the embedded store under ./.setpoint (or SETPOINT_HOME) unless SETPOINT_URL
+    names a server or SETPOINT_DATABASE_URL / SETPOINT_ARTIFACTS_URL name a database and
+    an artifact store.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    from setpoint.core.errors import SetpointError
+
+    try:
+        return cli.main(args=argv, prog_name="setpoint", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SetpointError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        click.echo(f"error{where}: {exc.message.splitlines()[0]}", err=True)
+        for line in exc.message.splitlines()[1:]:
+            click.echo(f"  {line}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("SETPOINT_DEBUG"):
+            raise
+        click.echo(
+            f"error: unexpected {type(exc).__name__}: {exc} (set SETPOINT_DEBUG=1 for a traceback)",
+            err=True,
+        )
+        sys.exit(1)

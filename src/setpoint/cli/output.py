@@ -1,0 +1,77 @@
+"""Shared CLI output: rich tables for people, ``--json`` for scripts, timestamps as text."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def print_json(obj: Any) -> None:
+    import orjson
+
+    sys.stdout.write(
+        orjson.dumps(
+            obj,
+            option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+            default=_default,
+        ).decode()
+        + "\n"
+    )
+
+
+def _default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    raise TypeError
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(start: int | None, end: int | None) -> str:
+    if start is None or end is None:
+        return ""
+    s = (end - start) / 1000
+    return f"{s:.1f}s" if s < 120 else f"{s / 60:.1f}m"
+
+
+def number(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else str(v)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*[number(v) for v in r])
+    Console().print(t)
+
+
+def client() -> Any:
+    from setpoint.client import sdk
+
+    return sdk.client()
+
+
+def local_client() -> Any:
+    """The local client (commands that manage the store itself cannot run remotely)."""
+    from setpoint.client.local import LocalClient
+    from setpoint.core.config import Settings
+
+    return LocalClient(Settings.from_env()).open()

@@ -1,0 +1,1 @@
+"""SDK backends: local (the store directly) and remote (a setpoint server over HTTP)."""

@@ -1,0 +1,54 @@
+"""The local backend: operations run in this process against the database and blob store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from setpoint.api.operations import Api
+from setpoint.core.clock import Clock, SystemClock
+from setpoint.core.config import Settings
+from setpoint.core.types import GcReport
+from setpoint.governance.tokens import Tokens
+from setpoint.store.artifacts.blobs import BlobStore
+from setpoint.store.metadata.database import Database
+from setpoint.tracking.artifacts import RunArtifacts
+from setpoint.tracking.lineage import Lineage
+from setpoint.tracking.runs import Runs
+
+if TYPE_CHECKING:
+    pass
+
+
+class LocalClient(Api):
+    """All operations, in process. Construct, then :meth:`open` (connects, migrates SQLite)."""
+
+    mode = "local"
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(settings.database_url)
+        self.blobs = BlobStore(settings.artifacts_url, settings.artifacts_options)
+        timeout_ms = int(settings.heartbeat_timeout * 1000)
+        super().__init__(
+            Runs(self.db, self.clock, heartbeat_timeout_ms=timeout_ms),
+            RunArtifacts(self.db, self.blobs, self.clock),
+            Lineage(self.db, self.clock),
+        )
+        self.tokens = Tokens(self.db, self.clock)
+
+    def open(self) -> LocalClient:
+        self.db.open()
+        self.blobs.open()
+        return self
+
+    def close(self) -> None:
+        self.db.close()
+
+    def gc(self, *, dry_run: bool = True, min_age_s: float = 3600.0) -> GcReport:
+        from setpoint.store.gc import collect_garbage
+
+        return collect_garbage(self.db, self.blobs, dry_run=dry_run, min_age_s=min_age_s)
+
+    def describe(self) -> str:
+        return f"local: {self.db.url} · artifacts {self.blobs.url}"

@@ -1,0 +1,204 @@
+"""The remote backend: one HTTP call per operation of the API, with the same signatures.
+
+Methods are generated from :func:`setpoint.api.operations.operations`, so a new operation is
+available remotely the moment it is defined. Errors come back as the same exception classes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+import typing
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+from setpoint.api.operations import API_PREFIX, Api, OperationSpec, operations
+from setpoint.api.wire import finite_json
+from setpoint.core.errors import RemoteError, SetpointError, error_class_for
+from setpoint.core.types import Artifact
+
+TIMEOUT_S = 60.0
+
+
+class RemoteClient:
+    """Talks to ``setpoint server`` at ``url``; ``token`` is sent as a bearer token."""
+
+    mode = "remote"
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self._http: Any = None
+
+    def open(self) -> RemoteClient:
+        if self._http is None:
+            import httpx
+
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            self._http = httpx.Client(
+                base_url=self.url + API_PREFIX, headers=headers, timeout=TIMEOUT_S
+            )
+        return self
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def describe(self) -> str:
+        return f"remote: {self.url}"
+
+    # ------------------------------------------------------------ transport
+
+    def _request(self, method: str, path: str, **kw: Any) -> Any:
+        import httpx
+
+        self.open()
+        try:
+            response = self._http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach the setpoint server at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
+
+    def _call(self, spec: OperationSpec, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        import orjson
+
+        bound = _signature(fn).bind(None, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        values.pop("self")
+        path = _fill_path(spec, values)
+        if spec.method == "GET":
+            query = {k: v for k, v in values.items() if v is not None}
+            response = self._request("GET", path, params=query)
+        else:
+            body = orjson.dumps(finite_json(values), option=orjson.OPT_SERIALIZE_NUMPY)
+            response = self._request(
+                spec.method, path, content=body, headers={"Content-Type": "application/json"}
+            )
+        return _decode(fn, response.content)
+
+    # ------------------------------------------------------------ byte streams
+
+    def upload_artifact(self, run_id: str, path: str, stream: BinaryIO) -> Artifact:
+        response = self._request(
+            "PUT",
+            f"/runs/{quote(run_id, safe='')}/artifacts/{quote(path)}",
+            content=_chunks(stream),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return _decode(Api.upload_artifact, response.content)
+
+    def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
+        out = []
+        for a in self.list_artifacts(run_id, path):  # type: ignore[attr-defined]
+            rel = PurePosixPath(a.path).relative_to(PurePosixPath(path).parent)
+            target = Path(dest) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._download_one(run_id, a.path, target)
+            out.append(str(target))
+        if not out:
+            from setpoint.core.errors import ArtifactNotFoundError
+
+            raise ArtifactNotFoundError(f"run {run_id} has no artifact {path!r}", field="path")
+        return out
+
+    def _download_one(self, run_id: str, path: str, target: Path) -> None:
+        import httpx
+
+        self.open()
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with (
+                os.fdopen(fd, "wb") as fh,
+                self._http.stream(
+                    "GET", f"/runs/{quote(run_id, safe='')}/artifacts/{quote(path)}"
+                ) as response,
+            ):
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                for chunk in response.iter_bytes():
+                    fh.write(chunk)
+            os.replace(tmp, target)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach the setpoint server at {self.url}: {exc}") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _make_method(spec: OperationSpec, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: RemoteClient, *args: Any, **kwargs: Any) -> Any:
+        return self._call(spec, fn, args, kwargs)
+
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    method.__signature__ = _signature(fn)  # type: ignore[attr-defined]
+    return method
+
+
+_SIGNATURES: dict[Callable[..., Any], inspect.Signature] = {}
+_ADAPTERS: dict[Callable[..., Any], Any] = {}
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    sig = _SIGNATURES.get(fn)
+    if sig is None:
+        sig = _SIGNATURES[fn] = inspect.signature(fn)
+    return sig
+
+
+def _decode(fn: Callable[..., Any], content: bytes) -> Any:
+    import orjson
+
+    adapter = _ADAPTERS.get(fn)
+    if adapter is None:
+        from pydantic import TypeAdapter
+
+        ret = typing.get_type_hints(fn)["return"]
+        adapter = _ADAPTERS[fn] = TypeAdapter(ret)
+    data = orjson.loads(content) if content else None
+    if data is None:
+        return None
+    return adapter.validate_python(data)
+
+
+def _fill_path(spec: OperationSpec, values: dict[str, Any]) -> str:
+    path = spec.path
+    for name in spec.path_params:
+        value = str(values.pop(name))
+        path = path.replace(f"{{{name}:path}}", quote(value)).replace(
+            f"{{{name}}}", quote(value, safe="")
+        )
+    return path
+
+
+def _chunks(stream: BinaryIO, size: int = 1 << 20) -> typing.Iterator[bytes]:
+    while chunk := stream.read(size):
+        yield chunk
+
+
+def _error_from(response: Any) -> SetpointError:
+    import orjson
+
+    try:
+        err = orjson.loads(response.content)["error"]
+        cls = error_class_for(err["code"])
+        exc = cls.__new__(cls)
+        SetpointError.__init__(exc, err["message"], field=err.get("field"))
+        return exc
+    except (ValueError, KeyError, TypeError):
+        return RemoteError(
+            f"setpoint server answered HTTP {response.status_code}: {response.text[:200]}"
+        )
+
+
+for _spec, _fn in operations():
+    if _spec.kind == "json":
+        setattr(RemoteClient, _spec.name, _make_method(_spec, _fn))

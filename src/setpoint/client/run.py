@@ -1,0 +1,211 @@
+"""The run handle users log through: ``with sp.start_run(...) as run: run.log_metric(...)``.
+
+``log_metric`` only appends to memory (microseconds); the buffer thread writes batches. Ending
+the run, leaving the ``with`` block by an exception, and interpreter exit all flush first.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from setpoint.core import names
+from setpoint.core.errors import InvalidArgumentError, RunNotActiveError
+from setpoint.core.types import Artifact, Run
+from setpoint.tracking.artifacts import check_artifact_path
+from setpoint.tracking.metric_buffer import MetricBuffer
+
+if TYPE_CHECKING:
+    from setpoint.core.config import Settings
+
+_float = float
+
+
+class ActiveRun:
+    """A running run: log params, metrics, tags and artifacts; end it (or let ``with`` end it)."""
+
+    def __init__(self, client: Any, run: Run, settings: Settings) -> None:
+        self._client = client
+        self._run = run
+        self._ended = False
+        self._lock = threading.Lock()
+        self._known_keys: set[str] = set()
+        self._next_step: dict[str, int] = {}
+        self._buffer = MetricBuffer(
+            self._write_metrics,
+            flush_interval=settings.flush_interval,
+            heartbeat=lambda: client.heartbeat(run.id),
+            heartbeat_interval=settings.heartbeat_interval,
+        )
+        self._buffer.start()
+
+    # ------------------------------------------------------------ identity
+
+    @property
+    def id(self) -> str:
+        return self._run.id
+
+    @property
+    def project(self) -> str:
+        return self._run.project
+
+    @property
+    def name(self) -> str:
+        return self._run.name
+
+    @property
+    def info(self) -> Run:
+        """The run as stored now (params, latest metrics, tags, status)."""
+        self.flush()
+        return self._client.get_run(self.id)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.project}/{self.name} id={self.id}>"
+
+    # ------------------------------------------------------------ metrics
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        """Record one point; ``step`` defaults to the next step of this key (0, 1, 2, ...)."""
+        self._check_open()
+        if key not in self._known_keys:
+            names.check_key(key, "metric key")
+            self._known_keys.add(key)
+        if value.__class__ is not _float:
+            value = names.check_metric_value(value, f"metrics.{key}")
+        if step is None:
+            step = self._next_step.get(key, 0)
+        elif step.__class__ is not int:
+            step = names.check_step(step, "step")
+        self._next_step[key] = step + 1
+        if timestamp is None:
+            timestamp = time.time_ns() // 1_000_000
+        self._buffer.add(key, value, step, timestamp)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step=step)
+
+    def flush(self) -> None:
+        """Write every buffered metric point now."""
+        self._buffer.flush()
+
+    def _write_metrics(
+        self, keys: list[str], values: list[float], steps: list[int], stamps: list[int]
+    ) -> None:
+        vals: list[float | None] = [None if v != v else v for v in values]
+        self._client.log_metrics(self.id, keys, vals, steps, stamps)
+
+    # ------------------------------------------------------------ params and tags
+
+    def log_param(self, key: str, value: object) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        self._check_open()
+        self._client.log_params(self.id, {k: _param(v) for k, v in params.items()})
+
+    def set_tag(self, key: str, value: object) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        self._client.set_tags(self.id, {k: str(v) for k, v in tags.items()})
+
+    # ------------------------------------------------------------ artifacts
+
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], path: str | None = None
+    ) -> list[Artifact]:
+        """Log a file, or every file below a folder, under ``path`` (default: its name)."""
+        self._check_open()
+        src = Path(local_path)
+        if not src.exists():
+            raise InvalidArgumentError(f"{src} does not exist", field="local_path")
+        base = check_artifact_path(path or src.name)
+        files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+        out = []
+        for f in files:
+            dest = base if f == src else f"{base}/{f.relative_to(src).as_posix()}"
+            with open(f, "rb") as fh:
+                out.append(self._client.upload_artifact(self.id, dest, fh))
+        return out
+
+    def log_bytes(self, data: bytes, path: str) -> Artifact:
+        self._check_open()
+        return self._client.upload_artifact(self.id, check_artifact_path(path), io.BytesIO(data))
+
+    def log_text(self, text: str, path: str) -> Artifact:
+        return self.log_bytes(text.encode(), path)
+
+    def log_dict(self, obj: Mapping[str, Any], path: str) -> Artifact:
+        """Log a JSON-able mapping as a JSON file."""
+        try:
+            text = json.dumps(obj, indent=2, sort_keys=True, default=str)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"cannot write the dict as JSON: {exc}", field="obj"
+            ) from None
+        return self.log_text(text, path)
+
+    def download_artifact(self, path: str, dest: str | os.PathLike[str]) -> list[str]:
+        return self._client.download_artifact(self.id, path, dest)
+
+    # ------------------------------------------------------------ ending
+
+    def end(self, status: str = "finished", error: str | None = None) -> Run:
+        """Flush and end the run; ending twice is a no-op returning the stored run."""
+        with self._lock:
+            if self._ended:
+                return self._client.get_run(self.id)
+            self._ended = True
+        try:
+            self._buffer.close()
+        except RunNotActiveError:
+            pass
+        from setpoint.client import sdk
+
+        sdk._forget(self)
+        try:
+            return self._client.end_run(self.id, status, error)
+        except RunNotActiveError:
+            return self._client.get_run(self.id)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.end("finished")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end("killed", "KeyboardInterrupt")
+        else:
+            summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self.end("failed", summary[:8000])
+
+    def _check_open(self) -> None:
+        if self._ended:
+            raise RunNotActiveError(
+                f"run {self.id} has ended; nothing more can be logged to it", field="run_id"
+            )
+        if self._buffer.error is not None:
+            raise self._buffer.error
+
+
+def _param(value: object) -> object:
+    # JSON carries numbers and strings; everything else travels as its text.
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)

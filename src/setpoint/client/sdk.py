@@ -1,0 +1,204 @@
+"""The module-level SDK (``import setpoint as sp``): one default client, chosen by settings.
+
+With ``SETPOINT_URL`` set the client is remote (HTTP, ``SETPOINT_TOKEN``); otherwise local
+(``SETPOINT_DATABASE_URL`` / ``SETPOINT_ARTIFACTS_URL``, or SQLite and a folder under
+``SETPOINT_HOME``). The same code runs unchanged in both modes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from setpoint.core.config import Settings
+from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.types import Project, Run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from setpoint.client.run import ActiveRun
+
+DEFAULT_PROJECT = "default"
+
+_lock = threading.RLock()
+_client: Any = None
+_settings: Settings | None = None
+_active: list[ActiveRun] = []
+
+
+def client() -> Any:
+    """The default client (opened on first use)."""
+    global _client, _settings
+    with _lock:
+        if _client is None:
+            settings = Settings.from_env()
+            _client = make_client(settings)
+            _settings = settings
+        return _client
+
+
+def make_client(settings: Settings) -> Any:
+    """An opened client for these settings: remote when a server URL is set, else local."""
+    if settings.remote:
+        from setpoint.client.remote import RemoteClient
+
+        assert settings.server_url is not None
+        return RemoteClient(settings.server_url, settings.token).open()
+    from setpoint.client.local import LocalClient
+
+    return LocalClient(settings).open()
+
+
+def use(new_client: Any, settings: Settings | None = None) -> None:
+    """Make ``new_client`` the default (closing the previous one); ``None`` resets to settings."""
+    global _client, _settings
+    with _lock:
+        for run in list(_active):
+            run.end("killed", "the SDK client was replaced")
+        if _client is not None and _client is not new_client:
+            _client.close()
+        _client = new_client
+        _settings = settings if new_client is not None else None
+
+
+def _current_settings() -> Settings:
+    client()
+    assert _settings is not None or _client is not None
+    return _settings or Settings.from_env()
+
+
+# ---------------------------------------------------------------- runs
+
+
+def start_run(
+    project: str | None = None,
+    name: str | None = None,
+    tags: Mapping[str, object] | None = None,
+    parent_id: str | None = None,
+    nested: bool = False,
+) -> ActiveRun:
+    """Start a run; use it as a context manager so that it ends (failed, if it raises)."""
+    from setpoint.client.run import ActiveRun
+    from setpoint.tracking import environment
+
+    c = client()
+    settings = _current_settings()
+    if project is None:
+        project = os.environ.get("SETPOINT_PROJECT") or DEFAULT_PROJECT
+    with _lock:
+        if nested and parent_id is None and _active:
+            parent_id = _active[-1].id
+    run = c.create_run(
+        project,
+        name,
+        {k: str(v) for k, v in (tags or {}).items()},
+        parent_id,
+        environment.capture(),
+    )
+    handle = ActiveRun(c, run, settings)
+    with _lock:
+        _active.append(handle)
+    return handle
+
+
+def active_run() -> ActiveRun | None:
+    with _lock:
+        return _active[-1] if _active else None
+
+
+def end_run(status: str = "finished") -> Run | None:
+    run = active_run()
+    return None if run is None else run.end(status)
+
+
+def _require_active() -> ActiveRun:
+    run = active_run()
+    if run is None:
+        raise InvalidArgumentError("no active run: call sp.start_run() first", field="run")
+    return run
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    _require_active().log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    _require_active().log_metrics(metrics, step)
+
+
+def log_param(key: str, value: object) -> None:
+    _require_active().log_param(key, value)
+
+
+def log_params(params: Mapping[str, object]) -> None:
+    _require_active().log_params(params)
+
+
+def set_tag(key: str, value: object) -> None:
+    _require_active().set_tag(key, value)
+
+
+def log_artifact(local_path: str | os.PathLike[str], path: str | None = None) -> Any:
+    return _require_active().log_artifact(local_path, path)
+
+
+def _forget(run: ActiveRun) -> None:
+    with _lock:
+        if run in _active:
+            _active.remove(run)
+
+
+@atexit.register
+def _end_runs_at_exit() -> None:
+    # A script that never ended its run still gets every point flushed and the run finished.
+    for run in list(reversed(_active)):
+        try:
+            run.end("finished")
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------- queries
+
+
+def get_run(run_id: str) -> Run:
+    return client().get_run(run_id)
+
+
+def list_projects() -> list[Project]:
+    return client().list_projects()
+
+
+def create_project(name: str, description: str = "") -> Project:
+    return client().create_project(name, description)
+
+
+def search_runs(
+    project: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+    page_token: str | None = None,
+) -> pd.DataFrame:
+    """Runs as a DataFrame: one row per run, columns ``metrics.*``, ``params.*``, ``tags.*``.
+
+    The token of the next page is in ``df.attrs["next_page_token"]`` (None on the last page).
+    """
+    projects = [project] if isinstance(project, str) else (list(project) if project else None)
+    page = client().search_runs(projects, filter, list(order_by or []), max_results, page_token)
+    from setpoint.client.frames import runs_frame
+
+    df = runs_frame(page.runs)
+    df.attrs["next_page_token"] = page.next_page_token
+    return df
+
+
+def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
+    """Every point of a metric: columns ``step``, ``value``, ``timestamp`` (ordered by step)."""
+    from setpoint.client.frames import history_frame
+
+    return history_frame(client().get_metric_history(run_id, key))

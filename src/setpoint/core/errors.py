@@ -1,0 +1,134 @@
+"""One exception hierarchy for setpoint; each class carries its HTTP status and a stable code.
+
+The server turns these into ``{"error": {"code", "message", "field"}}`` responses and the
+remote client turns such responses back into the same class, so callers catch one type in
+both SDK modes.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SetpointError(Exception):
+    """Base of every error setpoint raises on purpose."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
+class InvalidArgumentError(SetpointError):
+    """A value given by the caller is malformed: raised by name checks, metric and param checks."""
+
+    status = 422
+    code = "invalid_argument"
+
+
+class FilterSyntaxError(InvalidArgumentError):
+    """A search filter or order-by clause does not parse; ``position`` is the 0-based offset."""
+
+    code = "invalid_filter"
+
+    def __init__(self, message: str, *, position: int, text: str, field: str = "filter") -> None:
+        pointer = f"{text}\n{' ' * position}^"
+        super().__init__(f"{message} at position {position}:\n{pointer}", field=field)
+        self.position = position
+
+
+class NotFoundError(SetpointError):
+    """The named thing does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class ProjectNotFoundError(NotFoundError):
+    code = "project_not_found"
+
+
+class RunNotFoundError(NotFoundError):
+    code = "run_not_found"
+
+
+class ArtifactNotFoundError(NotFoundError):
+    code = "artifact_not_found"
+
+
+class ConflictError(SetpointError):
+    """The request contradicts what is stored (a param re-logged with another value, ...)."""
+
+    status = 409
+    code = "conflict"
+
+
+class ParamConflictError(ConflictError):
+    code = "param_conflict"
+
+
+class RunNotActiveError(ConflictError):
+    """Raised when logging to a run that has already ended."""
+
+    code = "run_not_active"
+
+
+class ArtifactCorruptedError(SetpointError):
+    """Stored bytes do not match their recorded BLAKE3 digest; they are never returned."""
+
+    status = 500
+    code = "artifact_corrupted"
+
+
+class SchemaOutOfDateError(SetpointError):
+    """The metadata database is behind this version of setpoint: run ``setpoint db upgrade``."""
+
+    status = 503
+    code = "schema_out_of_date"
+
+
+class ConfigurationError(SetpointError):
+    """A setting (environment variable or option) has a value setpoint cannot use."""
+
+    status = 500
+    code = "configuration_error"
+
+
+class AuthenticationError(SetpointError):
+    status = 401
+    code = "unauthenticated"
+
+
+class PayloadTooLargeError(SetpointError):
+    status = 413
+    code = "payload_too_large"
+
+
+class RemoteError(SetpointError):
+    """The server answered with an error this client does not know, or could not be reached."""
+
+    status = 502
+    code = "remote_error"
+
+
+def _all_subclasses(cls: type[SetpointError]) -> list[type[SetpointError]]:
+    out: list[type[SetpointError]] = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_class_for(code: str) -> type[SetpointError]:
+    """Map a wire error code back to its class (the remote client uses this)."""
+    candidates: list[type[SetpointError]] = [SetpointError, *_all_subclasses(SetpointError)]
+    for cls in candidates:
+        if cls.code == code:
+            return cls
+    return RemoteError

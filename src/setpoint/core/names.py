@@ -1,0 +1,103 @@
+"""Checks on user-given names and keys, with errors that name the field and the rule."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+
+from setpoint.core.errors import InvalidArgumentError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# metric/param/tag keys may also hold '/', ' ' and ':' (e.g. "val/loss", "lr schedule")
+_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ :]*$")
+
+MAX_NAME = 128
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+
+
+def check_name(value: object, field: str) -> str:
+    """A project or run name: 1-128 characters, letters, digits, '_', '-', '.'."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(
+            f"{field} must be a string, got {type(value).__name__}", field=field
+        )
+    if not value:
+        raise InvalidArgumentError(f"{field} must not be empty", field=field)
+    if len(value) > MAX_NAME:
+        raise InvalidArgumentError(
+            f"{field} is {len(value)} characters long; at most {MAX_NAME} are allowed", field=field
+        )
+    if not _NAME.match(value):
+        raise InvalidArgumentError(
+            f"{field} {value!r} has characters outside letters, digits, '_', '-', '.' "
+            "(and must start with a letter or digit)",
+            field=field,
+        )
+    return value
+
+
+def check_key(value: object, field: str) -> str:
+    """A metric, param or tag key: 1-250 characters, no leading '/', no '..'."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(
+            f"{field} must be a string, got {type(value).__name__}", field=field
+        )
+    if not value:
+        raise InvalidArgumentError(f"{field} must not be empty", field=field)
+    if len(value) > MAX_KEY:
+        raise InvalidArgumentError(
+            f"{field} is {len(value)} characters long; at most {MAX_KEY} are allowed", field=field
+        )
+    if not _KEY.match(value) or ".." in value:
+        raise InvalidArgumentError(
+            f"{field} {value!r} may hold only letters, digits, '_', '-', '.', '/', ':' and spaces",
+            field=field,
+        )
+    return value
+
+
+def check_metric_value(value: object, field: str) -> float:
+    """A metric value: any real number (NaN and infinities included), never a string or bool."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidArgumentError(
+            f"{field} must be a number, got {type(value).__name__} {value!r}", field=field
+        )
+    return float(value)
+
+
+def check_step(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidArgumentError(
+            f"{field} must be an integer, got {type(value).__name__} {value!r}", field=field
+        )
+    return int(value)
+
+
+def param_value(value: object, field: str) -> str:
+    """Params are stored as strings, as the user would write them."""
+    text = value if isinstance(value, str) else _param_text(value)
+    if len(text) > MAX_PARAM_VALUE:
+        raise InvalidArgumentError(
+            f"{field} is {len(text)} characters long; at most {MAX_PARAM_VALUE} are allowed",
+            field=field,
+        )
+    return text
+
+
+def _param_text(value: object) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return repr(value)
+    return str(value)
+
+
+def tag_value(value: object, field: str) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TAG_VALUE:
+        raise InvalidArgumentError(
+            f"{field} is {len(text)} characters long; at most {MAX_TAG_VALUE} are allowed",
+            field=field,
+        )
+    return text

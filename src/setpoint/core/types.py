@@ -1,0 +1,96 @@
+"""Records passed between layers and over the wire: frozen, keyword-only dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+RunStatus = Literal["running", "finished", "failed", "killed"]
+RUN_STATUSES: tuple[str, ...] = ("running", "finished", "failed", "killed")
+TERMINAL_STATUSES: tuple[str, ...] = ("finished", "failed", "killed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Project:
+    name: str
+    description: str = ""
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """One execution: what ran, where, how it ended, and its latest metric values."""
+
+    id: str
+    project: str
+    name: str
+    status: str
+    start_time: int
+    end_time: int | None = None
+    parent_id: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    host: str | None = None
+    user: str | None = None
+    python_version: str | None = None
+    packages: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    heartbeat_at: int | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricPoint:
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricHistory:
+    """One metric's series, columnar so large histories move without per-point objects."""
+
+    run_id: str
+    key: str
+    steps: list[int]
+    values: list[float]
+    timestamps: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunPage:
+    runs: list[Run]
+    next_page_token: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifact:
+    """A file logged to a run: its path inside the run and the blob that holds its bytes."""
+
+    run_id: str
+    path: str
+    digest: str
+    size: int
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LineageEdge:
+    source_kind: str
+    source_id: str
+    relation: str
+    target_kind: str
+    target_id: str
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcReport:
+    referenced: int
+    unreferenced: list[str]
+    deleted: int
+    bytes_freed: int
+    dry_run: bool

@@ -1,0 +1,1 @@
+"""Governance: who may do what (tokens now; users, roles and the audit log as they come)."""

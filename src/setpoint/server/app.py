@@ -1,0 +1,314 @@
+"""The ASGI app: one route per API operation, token auth, body limits, errors as JSON.
+
+Every error answer is ``{"error": {"code", "message", "field"}}`` with a 4xx status for bad
+input; an unexpected failure is logged with its traceback and answered 500 without one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import ipaddress
+import logging
+import os
+import shutil
+import tempfile
+import time
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from setpoint import __version__
+from setpoint.api.operations import API_PREFIX, OperationSpec, operations
+from setpoint.api.wire import finite_json
+from setpoint.client.local import LocalClient
+from setpoint.core.errors import (
+    AuthenticationError,
+    InvalidArgumentError,
+    PayloadTooLargeError,
+    SetpointError,
+)
+
+log = logging.getLogger("setpoint.server")
+
+MAX_JSON_BODY = 32 * 1024 * 1024
+MAX_UPLOAD = 20 * 1024 * 1024 * 1024
+TOKEN_CACHE_S = 5.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def error_response(exc: SetpointError) -> Response:
+    return Response(
+        orjson.dumps({"error": exc.to_dict()}),
+        status_code=exc.status,
+        media_type="application/json",
+    )
+
+
+def create_app(
+    client: LocalClient,
+    *,
+    require_token: bool = False,
+    max_json_body: int = MAX_JSON_BODY,
+    max_upload: int = MAX_UPLOAD,
+) -> FastAPI:
+    """Build the app over an opened :class:`LocalClient`."""
+    app = FastAPI(
+        title="setpoint",
+        version=__version__,
+        description="The setpoint REST API. Every operation of the Python SDK, over HTTP.",
+        docs_url=None,  # the interactive docs page loads assets from the internet
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    auth = _TokenCheck(client, require_token)
+
+    @app.exception_handler(SetpointError)
+    async def _setpoint_error(_request: Request, exc: SetpointError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", exc_info=exc)
+        return Response(
+            orjson.dumps(
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "internal error; see the server log",
+                        "field": None,
+                    }
+                }
+            ),
+            status_code=500,
+            media_type="application/json",
+        )
+
+    @app.get(f"{API_PREFIX}/health", tags=["server"])
+    async def health() -> dict[str, str]:
+        """Liveness: answers without a token."""
+        return {"status": "ok", "version": __version__}
+
+    for spec, fn in operations():
+        if spec.kind == "json":
+            endpoint = _json_endpoint(spec, fn, client, auth, max_json_body)
+            model = _request_model(spec, fn)
+            extra: dict[str, Any] = {}
+            if spec.method != "GET" and model is not None:
+                extra["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": model.model_json_schema()}},
+                }
+            app.add_api_route(
+                API_PREFIX + spec.path,
+                endpoint,
+                methods=[spec.method],
+                name=spec.name,
+                summary=(fn.__doc__ or spec.name).strip().splitlines()[0],
+                response_model=_return_type(fn),
+                openapi_extra=extra or None,
+                tags=[spec.path.split("/")[1]],
+            )
+        elif spec.kind == "stream":
+            app.add_api_route(
+                API_PREFIX + spec.path,
+                _upload_endpoint(client, auth, max_upload),
+                methods=[spec.method],
+                name=spec.name,
+                summary=(fn.__doc__ or spec.name).strip().splitlines()[0],
+                tags=["runs"],
+            )
+        else:
+            app.add_api_route(
+                API_PREFIX + spec.path,
+                _download_endpoint(client, auth),
+                methods=[spec.method],
+                name=spec.name,
+                summary=(fn.__doc__ or spec.name).strip().splitlines()[0],
+                tags=["runs"],
+            )
+    return app
+
+
+class _TokenCheck:
+    def __init__(self, client: LocalClient, required: bool) -> None:
+        self.client = client
+        self.required = required
+        self._cache: dict[str, tuple[float, bool]] = {}
+
+    async def __call__(self, request: Request) -> None:
+        if not self.required:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            raise AuthenticationError("this server requires a token: Authorization: Bearer <token>")
+        now = time.monotonic()
+        hit = self._cache.get(secret)
+        if hit is None or hit[0] < now:
+            ok = await run_in_threadpool(self.client.tokens.verify, secret) is not None
+            self._cache[secret] = (now + TOKEN_CACHE_S, ok)
+        elif not hit[1]:
+            ok = False
+        else:
+            ok = True
+        if not ok:
+            raise AuthenticationError("the token is unknown or revoked")
+
+
+def _return_type(fn: Callable[..., Any]) -> Any:
+    ret = typing.get_type_hints(fn).get("return")
+    return None if ret is type(None) else ret
+
+
+def _params(spec: OperationSpec, fn: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
+    hints = typing.get_type_hints(fn)
+    out = []
+    for name, p in inspect.signature(fn).parameters.items():
+        if name == "self" or name in spec.path_params:
+            continue
+        default = ... if p.default is inspect.Parameter.empty else p.default
+        out.append((name, hints[name], default))
+    return out
+
+
+_MODELS: dict[str, type[BaseModel] | None] = {}
+
+
+def _request_model(spec: OperationSpec, fn: Callable[..., Any]) -> type[BaseModel] | None:
+    if spec.name not in _MODELS:
+        fields = {name: (hint, default) for name, hint, default in _params(spec, fn)}
+        _MODELS[spec.name] = (
+            create_model(  # type: ignore[call-overload]
+                f"{''.join(w.title() for w in spec.name.split('_'))}Request",
+                __config__=ConfigDict(extra="forbid"),
+                **fields,
+            )
+            if fields
+            else None
+        )
+    return _MODELS[spec.name]
+
+
+def _json_endpoint(
+    spec: OperationSpec,
+    fn: Callable[..., Any],
+    client: LocalClient,
+    auth: _TokenCheck,
+    max_body: int,
+) -> Callable[..., Any]:
+    model = _request_model(spec, fn)
+
+    async def endpoint(request: Request) -> Response:
+        await auth(request)
+        if spec.method == "GET":
+            raw: Any = dict(request.query_params)
+        else:
+            body = await _read_body(request, max_body)
+            try:
+                raw = orjson.loads(body) if body else {}
+            except orjson.JSONDecodeError as exc:
+                raise InvalidArgumentError(
+                    f"the request body is not valid JSON: {exc}", field="body"
+                ) from None
+            if not isinstance(raw, dict):
+                raise InvalidArgumentError("the request body must be a JSON object", field="body")
+        args: dict[str, Any] = {}
+        if model is not None:
+            try:
+                parsed = model.model_validate(raw)
+            except ValidationError as exc:
+                raise _invalid(exc) from None
+            args = {name: getattr(parsed, name) for name in model.model_fields}
+        args.update(request.path_params)
+        result = await run_in_threadpool(fn, client, **args)
+        return Response(
+            orjson.dumps(finite_json(result), option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
+        )
+
+    return endpoint
+
+
+def _upload_endpoint(client: LocalClient, auth: _TokenCheck, max_upload: int) -> Callable[..., Any]:
+    async def endpoint(request: Request, run_id: str, path: str) -> Response:
+        await auth(request)
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_upload:
+            raise PayloadTooLargeError(f"artifact larger than the {max_upload} byte limit")
+        # Spool to a temporary file first: the blob store hashes while it stores.
+        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed below
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_upload:
+                    raise PayloadTooLargeError(f"artifact larger than the {max_upload} byte limit")
+                spool.write(chunk)
+            spool.seek(0)
+            result = await run_in_threadpool(client.upload_artifact, run_id, path, spool)
+        finally:
+            spool.close()
+        return Response(orjson.dumps(result), media_type="application/json")
+
+    return endpoint
+
+
+def _download_endpoint(client: LocalClient, auth: _TokenCheck) -> Callable[..., Any]:
+    async def endpoint(request: Request, run_id: str, path: str) -> Response:
+        await auth(request)
+        artifact = await run_in_threadpool(client.artifacts.get, run_id, path)
+        tmpdir = tempfile.mkdtemp(prefix="setpoint-dl-")
+        target = os.path.join(tmpdir, "blob")
+        try:
+            await run_in_threadpool(client.blobs.get_file, artifact.digest, target)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        return FileResponse(
+            target,
+            media_type="application/octet-stream",
+            headers={"X-Setpoint-Digest": artifact.digest},
+            background=BackgroundTask(shutil.rmtree, tmpdir, True),
+        )
+
+    return endpoint
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body larger than the {limit} byte limit", field="body")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"request body larger than the {limit} byte limit", field="body"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _invalid(exc: ValidationError) -> InvalidArgumentError:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "body"
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+    return InvalidArgumentError(problems, field=field)

@@ -1,0 +1,260 @@
+"""The content-addressed blob store: artifact bytes named by their BLAKE3 digest, over fsspec.
+
+Layout: ``<root>/blobs/<d[:2]>/<d[2:4]>/<digest>``; in-flight writes live in ``<root>/tmp/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import uuid
+from collections.abc import Generator, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from setpoint.core.errors import (
+    ArtifactCorruptedError,
+    ArtifactNotFoundError,
+    ConfigurationError,
+    InvalidArgumentError,
+)
+from setpoint.core.hashing import CHUNK, digest_bytes, digest_stream, is_digest
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+
+class BlobStore:
+    """Immutable blobs under one fsspec URL (a local folder, ``file://``, ``s3://bucket/prefix``).
+
+    Writes are atomic (temporary name, then move) and deduplicated; reads always verify.
+    """
+
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self._options = dict(options or {})
+        self._fs: AbstractFileSystem | None = None
+        self._root = ""
+        self._local = False
+
+    def open(self) -> BlobStore:
+        """Resolve the filesystem and, for local folders, create the root; idempotent."""
+        if self._fs is not None:
+            return self
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        try:
+            fs, root = fsspec.core.url_to_fs(self.url, **self._options)
+        except (ImportError, ValueError, TypeError) as exc:
+            raise ConfigurationError(f"cannot open artifact store {self.url!r}: {exc}") from exc
+        self._root = root.rstrip("/")
+        self._local = isinstance(fs, LocalFileSystem)
+        if self._local:
+            os.makedirs(f"{self._root}/blobs", exist_ok=True)
+            os.makedirs(f"{self._root}/tmp", exist_ok=True)
+        self._fs = fs
+        return self
+
+    # -- writing -------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store ``data``; return (hex digest, size)."""
+        digest = digest_bytes(data)
+        if not self.exists(digest):
+            if self._local:
+                self._put_local(io.BytesIO(data))
+            else:
+                # One PUT (or one completed multipart upload) is atomic on object stores.
+                self._filesystem.pipe_file(self._path(digest), data)
+        return digest, len(data)
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        """Store the file at ``path``, streaming it; return (hex digest, size)."""
+        with open(path, "rb") as f:
+            if not self._local:
+                # Hashing a local file is far cheaper than uploading it again.
+                digest, size = digest_stream(f)
+                if self.exists(digest):
+                    return digest, size
+                f.seek(0)
+            return self.put_stream(f)
+
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+        """Store everything ``stream`` yields, hashing while copying; return (digest, size)."""
+        return self._put_local(stream) if self._local else self._put_remote(stream)
+
+    def _put_local(self, stream: BinaryIO) -> tuple[str, int]:
+        tmp = f"{self._root}/tmp/{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "xb") as out:
+                digest, size = _copy_hashing(stream, out)
+                out.flush()
+                os.fsync(out.fileno())
+            final = self._path(digest)
+            if os.path.exists(final):
+                os.unlink(tmp)
+            else:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                # Two writers of the same content may both replace: the bytes are identical.
+                os.replace(tmp, final)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return digest, size
+
+    def _put_remote(self, stream: BinaryIO) -> tuple[str, int]:
+        fs = self._filesystem
+        tmp = f"{self._root}/tmp/{uuid.uuid4().hex}"
+        try:
+            with fs.open(tmp, "wb") as out:
+                digest, size = _copy_hashing(stream, out)
+            if self.exists(digest):
+                fs.rm_file(tmp)
+            else:
+                # A server-side copy, then a delete: the final key appears whole or not at all.
+                fs.mv(tmp, self._path(digest))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fs.rm_file(tmp)
+            raise
+        return digest, size
+
+    # -- reading -------------------------------------------------------------------------
+
+    def exists(self, digest: str) -> bool:
+        return bool(self._filesystem.exists(self._path(digest)))
+
+    def size(self, digest: str) -> int:
+        try:
+            return int(self._filesystem.size(self._path(digest)))
+        except FileNotFoundError:
+            raise _not_found(digest) from None
+
+    def get_bytes(self, digest: str) -> bytes:
+        """Return the blob's bytes, verified against ``digest``."""
+        try:
+            data = bytes(self._filesystem.cat_file(self._path(digest)))
+        except FileNotFoundError:
+            raise _not_found(digest) from None
+        actual = digest_bytes(data)
+        if actual != digest:
+            raise _corrupted(digest, actual)
+        return data
+
+    def get_file(self, digest: str, dest: str | os.PathLike[str]) -> None:
+        """Write the blob to ``dest``; ``dest`` only ever holds verified, complete bytes."""
+        dest = os.fspath(dest)
+        folder, name = os.path.split(dest)
+        tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+        with contextlib.closing(self.iter_verified(digest)) as chunks:
+            try:
+                with open(tmp, "xb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+                os.replace(tmp, dest)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+
+    def iter_verified(self, digest: str) -> Generator[bytes, None, None]:
+        """Yield the blob in chunks, raising ArtifactCorruptedError after the last on a mismatch.
+
+        Chunks are only trusted once the iterator is exhausted: write them somewhere temporary.
+        """
+        try:
+            f = self._filesystem.open(self._path(digest), "rb")
+        except FileNotFoundError:
+            raise _not_found(digest) from None
+        return _verified_chunks(digest, f)
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def delete(self, digest: str) -> None:
+        """Remove the blob; deleting a blob that is already gone is not an error."""
+        with contextlib.suppress(FileNotFoundError):
+            self._filesystem.rm_file(self._path(digest))
+
+    def iter_digests(self) -> Iterator[tuple[str, int, float]]:
+        """Yield (digest, size, modified time in epoch seconds) of every stored blob."""
+        fs = self._filesystem
+        blobs = f"{self._root}/blobs"
+        try:
+            found = fs.find(blobs, detail=True)
+        except FileNotFoundError:
+            return
+        finally:
+            fs.invalidate_cache(blobs)  # another process may add or delete blobs meanwhile
+        for name, info in found.items():
+            digest = name.rsplit("/", 1)[-1]
+            if is_digest(digest) and info.get("type") == "file":
+                yield digest, int(info["size"]), _modified(info)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def _filesystem(self) -> AbstractFileSystem:
+        if self._fs is None:
+            raise RuntimeError(f"BlobStore({self.url!r}).open() has not been called")
+        return self._fs
+
+    def _path(self, digest: str) -> str:
+        if not isinstance(digest, str) or not is_digest(digest):
+            raise InvalidArgumentError(
+                f"digest must be 64 lowercase hexadecimal characters (BLAKE3), got {digest!r}",
+                field="digest",
+            )
+        return f"{self._root}/blobs/{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def _copy_hashing(source: Any, out: Any) -> tuple[str, int]:
+    import blake3
+
+    h = blake3.blake3()
+    size = 0
+    while chunk := source.read(CHUNK):
+        h.update(chunk)
+        out.write(chunk)
+        size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _verified_chunks(digest: str, f: Any) -> Generator[bytes, None, None]:
+    import blake3
+
+    h = blake3.blake3()
+    with f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            yield chunk
+    actual = h.hexdigest()
+    if actual != digest:
+        raise _corrupted(digest, actual)
+
+
+def _modified(info: dict[str, Any]) -> float:
+    for key in ("mtime", "LastModified", "last_modified", "modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return 0.0
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _not_found(digest: str) -> ArtifactNotFoundError:
+    return ArtifactNotFoundError(f"artifact blake3:{digest} is not in the store", field="digest")
+
+
+def _corrupted(digest: str, actual: str) -> ArtifactCorruptedError:
+    return ArtifactCorruptedError(
+        f"artifact blake3:{digest} is corrupted: its bytes hash to blake3:{actual}"
+    )

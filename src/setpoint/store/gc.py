@@ -1,0 +1,43 @@
+"""Garbage collection of blobs no table references any more (``setpoint gc``)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from setpoint.core.types import GcReport
+from setpoint.store.metadata import runs as repo
+
+if TYPE_CHECKING:
+    from setpoint.store.artifacts.blobs import BlobStore
+    from setpoint.store.metadata.database import Database
+
+
+def collect_garbage(
+    db: Database, blobs: BlobStore, *, dry_run: bool = True, min_age_s: float = 3600.0
+) -> GcReport:
+    """Find (and unless ``dry_run``, delete) unreferenced blobs older than ``min_age_s``.
+
+    The age guard protects blobs written by a writer that has not yet committed the row that
+    references them (a blob is always stored before its row).
+    """
+    # List blobs before reading references: a blob whose row commits in between is then kept.
+    stored = list(blobs.iter_digests())
+    with db.read() as conn:
+        referenced = repo.referenced_digests(conn)
+    cutoff = time.time() - min_age_s
+    garbage = [(d, size) for d, size, mtime in stored if d not in referenced and mtime < cutoff]
+    deleted = 0
+    freed = 0
+    if not dry_run:
+        for digest, size in garbage:
+            blobs.delete(digest)
+            deleted += 1
+            freed += size
+    return GcReport(
+        referenced=len(referenced),
+        unreferenced=[d for d, _ in garbage],
+        deleted=deleted,
+        bytes_freed=freed if not dry_run else sum(s for _, s in garbage),
+        dry_run=dry_run,
+    )

@@ -1,0 +1,1 @@
+"""The metadata database: engine, tables, migrations and one repository per domain."""

@@ -1,0 +1,150 @@
+"""The metadata database handle: engine set-up per dialect, read and write transactions.
+
+SQLite runs in WAL mode and takes its write lock at ``BEGIN IMMEDIATE``, so that concurrent
+writers queue on the busy timeout instead of failing with "database is locked" half-way through
+a transaction. PostgreSQL connections are pre-pinged so a restarted server is survived.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
+
+from setpoint.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_S = 120
+_WRITE = "setpoint_write"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs users type (`postgresql://`, `postgres://`) and pick the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """A metadata database. Construct freely; nothing connects until :meth:`open`."""
+
+    def __init__(self, url: str, *, auto_upgrade: bool | None = None) -> None:
+        self.url = normalize_url(url)
+        # The embedded SQLite default upgrades itself; a shared server is upgraded explicitly.
+        self.auto_upgrade = self.url.startswith("sqlite") if auto_upgrade is None else auto_upgrade
+        self._engine: Engine | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.url.split(":", 1)[0].split("+", 1)[0]
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("Database.open() has not been called")
+        return self._engine
+
+    def open(self) -> Database:
+        if self._engine is not None:
+            return self
+        engine = self._create_engine()
+        from setpoint.store.metadata import migrate
+
+        try:
+            migrate.ensure_current(engine, auto_upgrade=self.auto_upgrade)
+        except BaseException:
+            engine.dispose()
+            raise
+        self._engine = engine
+        return self
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _create_engine(self) -> Engine:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            if self.dialect == "sqlite":
+                path = self.url.split("///", 1)[1] if "///" in self.url else ""
+                if path and path != ":memory:":
+                    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+                event.listen(engine, "connect", _sqlite_on_connect)
+                event.listen(engine, "begin", _sqlite_on_begin)
+            else:
+                engine = create_engine(self.url, pool_pre_ping=True, pool_size=5)
+        except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+            raise ConfigurationError(
+                f"cannot use database URL {self.url!r}: {exc}", field="SETPOINT_DATABASE_URL"
+            ) from None
+        # A forked child must not reuse the parent's sockets or SQLite handles.
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction; committed on success, rolled back on any exception."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 4) -> T:
+        """Run ``fn`` in a write transaction, retrying when the connection was lost."""
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        for attempt in range(attempts):
+            try:
+                with self.write() as conn:
+                    return fn(conn)
+            except (OperationalError, DBAPIError) as exc:
+                if attempt == attempts - 1 or not _transient(exc):
+                    raise
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+def _transient(exc: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    text = str(exc).lower()
+    return any(
+        s in text
+        for s in ("database is locked", "connection", "server closed", "terminating", "deadlock")
+    )
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # Let SQLAlchemy's "begin" event issue BEGIN itself, so writers can ask for IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(
+        "PRAGMA case_sensitive_like=ON"
+    )  # LIKE in filters is case-sensitive, as ILIKE is not
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cur.close()
+
+
+def _sqlite_on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")

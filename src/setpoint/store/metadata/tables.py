@@ -1,0 +1,154 @@
+"""Table definitions (SQLAlchemy Core). Migrations under migrations/versions create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Equality searches on params and tags use this prefix of the value, so that values up to the
+# documented maximum never overflow an index entry (PostgreSQL caps btree entries near 2.7 kB).
+VALUE_INDEX_PREFIX = 200
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("parent_id", String(32)),
+    Column("git_commit", String(64)),
+    Column("git_dirty", Boolean),
+    Column("host", String(255)),
+    Column("user", String(255)),
+    Column("python_version", String(32)),
+    Column("packages", Text),  # JSON object {package: version}
+    Column("error", Text),
+    Column("heartbeat_at", BigInteger),
+    Index("ix_runs_project_start", "project_id", "start_time"),
+    Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
+    Index("ix_runs_parent", "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+Index("ix_params_key_value", params.c.key, func.substr(params.c.value, 1, VALUE_INDEX_PREFIX))
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+Index("ix_tags_key_value", tags.c.key, func.substr(tags.c.value, 1, VALUE_INDEX_PREFIX))
+
+# One row per (run, metric key): the latest point (highest step, then timestamp), used by
+# search and run listings; the full series lives in metric_points.
+metric_series = Table(
+    "metric_series",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Double),  # NULL stands for NaN (SQLite cannot store NaN)
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "key", name="uq_metric_series_run_key"),
+    Index("ix_metric_series_key_value", "key", "value"),
+)
+
+metric_points = Table(
+    "metric_points",
+    metadata,
+    Column("series_id", Integer, ForeignKey("metric_series.id"), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Double),
+    Index("ix_metric_points_series_step", "series_id", "step"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_artifacts_digest", "digest"),
+)
+
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_kind", String(32), nullable=False),
+    Column("source_id", String(200), nullable=False),
+    Column("relation", String(32), nullable=False),
+    Column("target_kind", String(32), nullable=False),
+    Column("target_id", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint(
+        "source_kind",
+        "source_id",
+        "relation",
+        "target_kind",
+        "target_id",
+        name="uq_lineage_edges_edge",
+    ),
+    Index("ix_lineage_edges_target", "target_kind", "target_id"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)
+
+# Every table column that holds an artifact digest: `setpoint gc` keeps what these reference.
+# Later tables that point at blobs register here.
+DIGEST_COLUMNS = [artifacts.c.digest]

@@ -1,0 +1,1 @@
+"""Experiment tracking: runs, metrics, params, tags, artifacts, search and lineage."""

@@ -1,0 +1,127 @@
+"""Run artifacts: files, folders, bytes and JSON logged under a path of a run.
+
+Bytes go to the content-addressed blob store first; the row that makes them visible is written
+only after the blob is complete, so a crash never exposes a partial artifact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, BinaryIO
+
+from setpoint.core.clock import Clock
+from setpoint.core.errors import (
+    ArtifactNotFoundError,
+    InvalidArgumentError,
+    RunNotActiveError,
+    RunNotFoundError,
+)
+from setpoint.core.types import Artifact
+from setpoint.store.metadata import runs as repo
+
+if TYPE_CHECKING:
+    from setpoint.store.artifacts.blobs import BlobStore
+    from setpoint.store.metadata.database import Database
+
+MAX_PATH = 1000
+
+
+def check_artifact_path(path: object, field: str = "path") -> str:
+    """A relative POSIX path inside the run: no '..', no leading '/', no empty parts."""
+    if not isinstance(path, str) or not path:
+        raise InvalidArgumentError(f"{field} must be a non-empty string", field=field)
+    if len(path) > MAX_PATH:
+        raise InvalidArgumentError(f"{field} is longer than {MAX_PATH} characters", field=field)
+    parts = path.split("/")
+    if (
+        path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise InvalidArgumentError(
+            f"{field} {path!r} must be a relative path like 'plots/roc.png' "
+            "(no leading '/', no '.' or '..' parts, no backslashes)",
+            field=field,
+        )
+    return path
+
+
+class RunArtifacts:
+    """Artifact operations for runs, over the metadata database and the blob store."""
+
+    def __init__(self, db: Database, blobs: BlobStore, clock: Clock) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.clock = clock
+
+    def log_bytes(self, run_id: str, path: str, data: bytes) -> Artifact:
+        check_artifact_path(path)
+        self._require_active(run_id)
+        return self._log(run_id, path, lambda: self.blobs.put_bytes(data))
+
+    def log_stream(self, run_id: str, path: str, stream: BinaryIO) -> Artifact:
+        check_artifact_path(path)
+        self._require_active(run_id)
+        return self._log(run_id, path, lambda: self.blobs.put_stream(stream))
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
+        with self.db.read() as conn:
+            if repo.run_state(conn, run_id) is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+            return repo.list_artifacts(conn, run_id, prefix)
+
+    def get(self, run_id: str, path: str) -> Artifact:
+        check_artifact_path(path)
+        for a in self.list_artifacts(run_id, path):
+            if a.path == path:
+                return a
+        raise ArtifactNotFoundError(f"run {run_id} has no artifact {path!r}", field="path")
+
+    def read_bytes(self, run_id: str, path: str) -> bytes:
+        return self.blobs.get_bytes(self.get(run_id, path).digest)
+
+    def download(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
+        """Write an artifact (or every artifact below a folder path) under ``dest``; verified."""
+        check_artifact_path(path)
+        found = self.list_artifacts(run_id, path)
+        if not found:
+            raise ArtifactNotFoundError(f"run {run_id} has no artifact {path!r}", field="path")
+        out = []
+        for a in found:
+            rel = PurePosixPath(a.path).relative_to(PurePosixPath(path).parent)
+            target = Path(dest) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.blobs.get_file(a.digest, target)
+            out.append(str(target))
+        return out
+
+    # ------------------------------------------------------------ internals
+
+    def _log(self, run_id: str, path: str, put: Callable[[], tuple[str, int]]) -> Artifact:
+        self._require_active(run_id)
+        digest, size = put()
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            self._check_active(conn, run_id)
+            repo.put_artifact(conn, run_id, path, digest, size, now)
+
+        self.db.write_retrying(tx)
+        return Artifact(run_id=run_id, path=path, digest=digest, size=size, created_at=now)
+
+    def _require_active(self, run_id: str) -> None:
+        with self.db.read() as conn:
+            self._check_active(conn, run_id)
+
+    @staticmethod
+    def _check_active(conn, run_id: str) -> None:  # type: ignore[no-untyped-def]
+        state = repo.run_state(conn, run_id)
+        if state is None:
+            raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+        if state != "running":
+            raise RunNotActiveError(
+                f"run {run_id} has ended ({state}); no artifact can be added", field="run_id"
+            )

@@ -1,0 +1,311 @@
+"""Runs: create, log params/tags/metrics, end, heartbeat, search. The rules live here.
+
+Validation (names, keys, values), states (no logging to an ended run), write-once params,
+derived failure of runs whose heartbeat stopped: all enforced in one place for both SDK modes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from setpoint.core import names
+from setpoint.core.clock import Clock
+from setpoint.core.errors import (
+    InvalidArgumentError,
+    ProjectNotFoundError,
+    RunNotActiveError,
+    RunNotFoundError,
+)
+from setpoint.core.run_filter import parse_filter, parse_order_by
+from setpoint.core.types import RUN_STATUSES, MetricHistory, Project, Run, RunPage
+from setpoint.store.metadata import run_search
+from setpoint.store.metadata import runs as repo
+from setpoint.tracking.environment import RunEnvironment
+
+if TYPE_CHECKING:
+    from setpoint.store.metadata.database import Database
+
+MAX_RESULTS = 50_000
+HEARTBEAT_INTERVAL_MS = 5_000
+LOST_HEARTBEAT = "the process stopped sending heartbeats (killed or crashed)"
+
+
+class Runs:
+    """Run operations over one metadata database."""
+
+    def __init__(
+        self, db: Database, clock: Clock, *, heartbeat_timeout_ms: int = 6 * HEARTBEAT_INTERVAL_MS
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        self._next_reap = 0
+
+    # ------------------------------------------------------------ projects
+
+    def create_project(self, name: str, description: str = "") -> Project:
+        names.check_name(name, "project")
+        now = self.clock.now_ms()
+        with self.db.write() as conn:
+            repo.ensure_project(conn, name, now, description)
+            project = repo.get_project(conn, name)
+        assert project is not None
+        return project
+
+    def list_projects(self) -> list[Project]:
+        with self.db.read() as conn:
+            return repo.list_projects(conn)
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(
+        self,
+        project: str,
+        name: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_id: str | None = None,
+        environment: RunEnvironment | None = None,
+    ) -> Run:
+        names.check_name(project, "project")
+        if name is None:
+            name = f"run-{secrets.token_hex(4)}"
+        names.check_name(name, "name")
+        tag_values = _tags(tags)
+        env = environment or RunEnvironment()
+        now = self.clock.now_ms()
+        from setpoint.core.ids import new_run_id
+
+        run_id = new_run_id()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            if parent_id is not None and repo.run_state(conn, parent_id) is None:
+                raise RunNotFoundError(
+                    f"parent run {parent_id!r} does not exist", field="parent_id"
+                )
+            pid = repo.ensure_project(conn, project, now)
+            repo.insert_run(
+                conn,
+                id=run_id,
+                project_id=pid,
+                name=name,
+                status="running",
+                start_time=now,
+                parent_id=parent_id,
+                git_commit=env.git_commit,
+                git_dirty=env.git_dirty,
+                host=env.host,
+                user=env.user,
+                python_version=env.python_version,
+                packages=env.packages,
+                heartbeat_at=now,
+            )
+            repo.set_tags(conn, run_id, tag_values)
+
+        self.db.write_retrying(tx)
+        return Run(
+            id=run_id,
+            project=project,
+            name=name,
+            status="running",
+            start_time=now,
+            parent_id=parent_id,
+            git_commit=env.git_commit,
+            git_dirty=env.git_dirty,
+            host=env.host,
+            user=env.user,
+            python_version=env.python_version,
+            packages=dict(env.packages),
+            heartbeat_at=now,
+            tags=dict(sorted(tag_values.items())),
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        self._reap_if_due()
+        with self.db.read() as conn:
+            found = repo.load_runs(conn, [run_id])
+        if not found:
+            raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+        return found[0]
+
+    def end_run(self, run_id: str, status: str = "finished", error: str | None = None) -> Run:
+        if status not in RUN_STATUSES or status == "running":
+            raise InvalidArgumentError(
+                f"status must be one of finished, failed, killed; got {status!r}", field="status"
+            )
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            self._require_active(conn, run_id)
+            repo.finish_run(conn, run_id, status, now, error)
+
+        self.db.write_retrying(tx)
+        return self.get_run(run_id)
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        values = {
+            names.check_key(k, "param key"): names.param_value(v, f"params.{k}")
+            for k, v in params.items()
+        }
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            self._require_active(conn, run_id)
+            repo.add_params(conn, run_id, values)
+
+        self.db.write_retrying(tx)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        values = _tags(tags)
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            if repo.run_state(conn, run_id) is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+            repo.set_tags(conn, run_id, values)
+
+        self.db.write_retrying(tx)
+
+    def log_metrics(
+        self,
+        run_id: str,
+        keys: Sequence[str],
+        values: Sequence[float | None],
+        steps: Sequence[int],
+        timestamps: Sequence[int] | None = None,
+    ) -> None:
+        """Append metric points given as columns (``values`` may hold None for NaN)."""
+        n = len(keys)
+        if timestamps is None:
+            now = self.clock.now_ms()
+            timestamps = [now] * n
+        if not (len(values) == len(steps) == len(timestamps) == n):
+            raise InvalidArgumentError(
+                "keys, values, steps and timestamps must have the same length", field="values"
+            )
+        checked_keys = set()
+        for k in keys:
+            if k not in checked_keys:
+                names.check_key(k, "metric key")
+                checked_keys.add(k)
+        vals = [
+            math.nan if v is None else names.check_metric_value(v, f"metrics.{keys[i]}")
+            for i, v in enumerate(values)
+        ]
+        st = [names.check_step(s, "step") for s in steps]
+        ts = [names.check_step(t, "timestamp") for t in timestamps]
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            self._require_active(conn, run_id)
+            repo.add_metrics(conn, run_id, keys, vals, st, ts)
+            repo.heartbeat(conn, run_id, now)
+
+        self.db.write_retrying(tx)
+
+    def heartbeat(self, run_id: str) -> None:
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            self._require_active(conn, run_id)
+            repo.heartbeat(conn, run_id, now)
+
+        self.db.write_retrying(tx)
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        with self.db.read() as conn:
+            if repo.run_state(conn, run_id) is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+            return repo.metric_history(conn, run_id, key)
+
+    def search_runs(
+        self,
+        project: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> RunPage:
+        expr = parse_filter(filter)
+        order = parse_order_by(order_by)
+        if isinstance(max_results, bool) or not isinstance(max_results, int):
+            raise InvalidArgumentError("max_results must be an integer", field="max_results")
+        if not 1 <= max_results <= MAX_RESULTS:
+            raise InvalidArgumentError(
+                f"max_results must be between 1 and {MAX_RESULTS}, got {max_results}",
+                field="max_results",
+            )
+        offset = _decode_token(page_token)
+        self._reap_if_due()
+        with self.db.read() as conn:
+            project_ids: list[int] | None = None
+            if project is not None:
+                wanted = [project] if isinstance(project, str) else list(project)
+                project_ids = []
+                for p in wanted:
+                    pid = repo.project_id(conn, p)
+                    if pid is None:
+                        raise ProjectNotFoundError(f"project {p!r} does not exist", field="project")
+                    project_ids.append(pid)
+            ids = run_search.search_run_ids(conn, project_ids, expr, order, max_results + 1, offset)
+            found = repo.load_runs(conn, ids[:max_results])
+        token = _encode_token(offset + max_results) if len(ids) > max_results else None
+        return RunPage(runs=found, next_page_token=token)
+
+    # ------------------------------------------------------------ internals
+
+    def _require_active(self, conn, run_id: str) -> None:  # type: ignore[no-untyped-def]
+        state = repo.run_state(conn, run_id)
+        if state is None:
+            raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+        if state != "running":
+            raise RunNotActiveError(
+                f"run {run_id} has ended ({state}); nothing more can be logged to it",
+                field="run_id",
+            )
+
+    def reap_stale_runs(self) -> list[str]:
+        """Mark runs whose heartbeat stopped as failed; returns their ids."""
+        cutoff = self.clock.now_ms() - self.heartbeat_timeout_ms
+        with self.db.read() as conn:
+            stale = repo.stale_running_runs(conn, cutoff)
+        if stale:
+            self.db.write_retrying(
+                lambda conn: repo.fail_stale_runs(conn, stale, cutoff, LOST_HEARTBEAT)
+            )
+        return stale
+
+    def _reap_if_due(self) -> None:
+        now = self.clock.now_ms()
+        if now >= self._next_reap:
+            self._next_reap = now + 1000
+            self.reap_stale_runs()
+
+
+def _tags(tags: Mapping[str, object] | None) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise InvalidArgumentError("tags must be a mapping of key to value", field="tags")
+    return {names.check_key(k, "tag key"): names.tag_value(v, f"tags.{k}") for k, v in tags.items()}
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        offset = None
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidArgumentError(
+            "page_token is not a token returned by a previous search", field="page_token"
+        )
+    return offset

@@ -1,0 +1,278 @@
+"""Contract tests for tracking: the same tests on SQLite, PostgreSQL and a remote server."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import setpoint as sp
+from setpoint.core.errors import (
+    ArtifactCorruptedError,
+    ArtifactNotFoundError,
+    FilterSyntaxError,
+    InvalidArgumentError,
+    ParamConflictError,
+    ProjectNotFoundError,
+    RunNotActiveError,
+    RunNotFoundError,
+)
+
+
+def test_the_issue_example_round_trips(client: Any, tmp_path: Path) -> None:
+    png = tmp_path / "confusion.png"
+    png.write_bytes(b"\x89PNG fake image bytes")
+    with sp.start_run(project="fraud", name="baseline", tags={"team": "risk"}) as run:
+        run.log_params({"n_estimators": 200, "max_depth": 8})
+        for epoch in range(100):
+            run.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
+        run.log_metric("auc", 0.93)
+        run.log_artifact(png)
+    with sp.start_run(project="fraud", name="deeper") as other:
+        other.log_params({"n_estimators": 200, "max_depth": 12})
+        other.log_metric("auc", 0.97)
+
+    runs = sp.search_runs(
+        project="fraud",
+        filter="metrics.auc > 0.9 and params.max_depth = '8'",
+        order_by=["metrics.auc desc"],
+    )
+    assert list(runs["run_id"]) == [run.id]
+    row = runs.iloc[0]
+    assert row["status"] == "finished"
+    assert row["params.n_estimators"] == "200"
+    assert row["tags.team"] == "risk"
+    assert row["metrics.loss"] == pytest.approx(0.01)
+
+    history = sp.get_metric_history(run.id, "loss")
+    assert list(history["step"]) == list(range(100))
+    assert history["value"].iloc[0] == 1.0
+
+    stored = sp.get_run(run.id)
+    assert stored.end_time is not None and stored.end_time >= stored.start_time
+    assert stored.python_version and stored.host
+    assert [a.path for a in client.list_artifacts(run.id)] == ["confusion.png"]
+    out = client.download_artifact(run.id, "confusion.png", tmp_path / "out")
+    assert Path(out[0]).read_bytes() == png.read_bytes()
+
+
+def test_search_orders_filters_and_pages(client: Any) -> None:
+    ids = []
+    for i in range(7):
+        with sp.start_run(
+            project="grid", name=f"r{i}", tags={"kind": "even" if i % 2 == 0 else "odd"}
+        ) as r:
+            r.log_params({"depth": i % 3, "model": "xgb-hist" if i < 4 else "linear"})
+            r.log_metric("auc", 0.5 + i / 20)
+            ids.append(r.id)
+    page = sp.search_runs(project="grid", order_by=["metrics.auc desc"], max_results=3)
+    assert list(page["run_id"]) == ids[::-1][:3]
+    token = page.attrs["next_page_token"]
+    rest = sp.search_runs(
+        project="grid", order_by=["metrics.auc desc"], max_results=3, page_token=token
+    )
+    assert list(rest["run_id"]) == ids[::-1][3:6]
+    last = sp.search_runs(
+        project="grid",
+        order_by=["metrics.auc desc"],
+        max_results=3,
+        page_token=rest.attrs["next_page_token"],
+    )
+    assert list(last["run_id"]) == [ids[0]] and last.attrs["next_page_token"] is None
+
+    def found(f: str) -> set[str]:
+        return set(sp.search_runs(project="grid", filter=f)["run_id"])
+
+    assert found("params.model LIKE 'xgb%'") == set(ids[:4])
+    assert found("params.model LIKE 'XGB%'") == set()
+    assert found("params.model ILIKE 'XGB%'") == set(ids[:4])
+    assert found("tags.kind = 'odd' or metrics.auc >= 0.8") == {ids[1], ids[3], ids[5], ids[6]}
+    assert found("(tags.kind = 'odd' or metrics.auc >= 0.8) and params.depth = '0'") == {
+        ids[3],
+        ids[6],
+    }
+    assert found("params.depth IN ('1', '2') AND name != 'r1'") == {ids[2], ids[4], ids[5]}
+    assert found("status = 'finished'") == set(ids)
+    assert found("metrics.missing > 0") == set()
+    by_name = sp.search_runs(project="grid", order_by=["name asc"], max_results=2)
+    assert list(by_name["name"]) == ["r0", "r1"]
+
+
+def test_params_are_write_once(client: Any) -> None:
+    with sp.start_run(project="p") as run:
+        run.log_param("lr", 0.1)
+        run.log_param("lr", 0.1)  # same value again: fine
+        with pytest.raises(ParamConflictError) as err:
+            run.log_param("lr", 0.2)
+        assert "lr" in str(err.value) and "0.1" in str(err.value)
+    assert sp.get_run(run.id).params == {"lr": "0.1"}
+
+
+def test_logging_to_an_ended_run_is_refused(client: Any) -> None:
+    run = sp.start_run(project="p")
+    run.log_metric("x", 1.0)
+    run.end()
+    with pytest.raises(RunNotActiveError):
+        run.log_metric("x", 2.0)
+    with pytest.raises(RunNotActiveError):
+        client.log_metrics(run.id, ["x"], [3.0], [5])
+    with pytest.raises(RunNotActiveError):
+        client.log_params(run.id, {"a": 1})
+    with pytest.raises(RunNotActiveError):
+        client.end_run(run.id)
+    assert sp.get_metric_history(run.id, "x")["value"].tolist() == [1.0]
+
+
+def test_unknown_ids_and_projects(client: Any) -> None:
+    with pytest.raises(RunNotFoundError):
+        client.get_run("0" * 32)
+    with pytest.raises(RunNotFoundError):
+        client.log_metrics("f" * 32, ["x"], [1.0], [0])
+    with pytest.raises(RunNotFoundError):
+        client.get_metric_history("f" * 32, "x")
+    with pytest.raises(ProjectNotFoundError):
+        sp.search_runs(project="no-such-project")
+
+
+@pytest.mark.parametrize(
+    ("project", "name", "phrase"),
+    [
+        ("", None, "must not be empty"),
+        ("x" * 129, None, "at most 128"),
+        ("bad name!", None, "characters outside"),
+        ("ok", "../escape", "characters outside"),
+    ],
+)
+def test_bad_names_are_refused(client: Any, project: str, name: str | None, phrase: str) -> None:
+    with pytest.raises(InvalidArgumentError) as err:
+        sp.start_run(project=project, name=name)
+    assert phrase in str(err.value)
+
+
+def test_bad_metric_keys_and_values(client: Any) -> None:
+    with sp.start_run(project="p") as run:
+        with pytest.raises(InvalidArgumentError) as err:
+            run.log_metric("loss", "0.5")  # type: ignore[arg-type]
+        assert "must be a number" in str(err.value)
+        with pytest.raises(InvalidArgumentError):
+            run.log_metric("", 1.0)
+        with pytest.raises(InvalidArgumentError):
+            run.log_metric("a" * 300, 1.0)
+        with pytest.raises(InvalidArgumentError):
+            run.log_metric("ok", True)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            client.log_metrics(run.id, ["ok"], ["abc"], [0])
+        run.log_metric("odd", math.nan, step=0)
+        run.log_metric("odd", 2.5, step=1)
+    h = sp.get_metric_history(run.id, "odd")
+    assert math.isnan(h["value"][0]) and h["value"][1] == 2.5
+
+
+def test_a_failing_block_marks_the_run_failed(client: Any) -> None:
+    with pytest.raises(ZeroDivisionError), sp.start_run(project="p", name="boom") as run:
+        run.log_metric("before", 1.0)
+        1 / 0  # noqa: B018
+    stored = sp.get_run(run.id)
+    assert stored.status == "failed"
+    assert "ZeroDivisionError" in (stored.error or "")
+    assert stored.metrics == {"before": 1.0}
+
+
+def test_latest_metric_is_the_highest_step(client: Any) -> None:
+    with sp.start_run(project="p") as run:
+        run.log_metric("m", 5.0, step=10)
+        run.log_metric("m", 1.0, step=3)  # late point for an earlier step
+        run.flush()
+        run.log_metric("m", 7.0, step=2)
+    assert sp.get_run(run.id).metrics["m"] == 5.0
+    assert sp.get_metric_history(run.id, "m")["step"].tolist() == [2, 3, 10]
+
+
+def test_nested_runs_and_tags(client: Any) -> None:
+    with sp.start_run(project="p", name="parent") as parent:
+        with sp.start_run(project="p", name="child", nested=True) as child:
+            child.set_tag("stage", "1")
+            child.set_tag("stage", "2")  # tags may change
+    assert sp.get_run(child.id).parent_id == parent.id
+    assert sp.get_run(child.id).tags == {"stage": "2"}
+    kids = sp.search_runs(project="p", filter=f"parent_id = '{parent.id}'")
+    assert list(kids["run_id"]) == [child.id]
+
+
+def test_filter_errors_point_at_the_position(client: Any) -> None:
+    with pytest.raises(FilterSyntaxError) as err:
+        sp.search_runs(filter="metrics.auc >> 0.9")
+    assert "position 13" in str(err.value)
+    with pytest.raises(InvalidArgumentError):
+        sp.search_runs(max_results=0)
+    with pytest.raises(InvalidArgumentError):
+        sp.search_runs(page_token="not-a-token")
+
+
+def test_artifacts_folders_bytes_and_json(client: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "plots"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("A")
+    (folder / "sub" / "b.txt").write_text("B")
+    with sp.start_run(project="p") as run:
+        run.log_artifact(folder)
+        run.log_bytes(b"\x00\x01", "raw/data.bin")
+        run.log_dict({"k": [1, 2]}, "config.json")
+        with pytest.raises(InvalidArgumentError):
+            run.log_bytes(b"x", "../outside")
+        with pytest.raises(InvalidArgumentError):
+            run.log_artifact(tmp_path / "missing.txt")
+    paths = [a.path for a in client.list_artifacts(run.id)]
+    assert paths == ["config.json", "plots/a.txt", "plots/sub/b.txt", "raw/data.bin"]
+    got = client.download_artifact(run.id, "plots", tmp_path / "dl")
+    assert sorted(Path(p).relative_to(tmp_path / "dl").as_posix() for p in got) == [
+        "plots/a.txt",
+        "plots/sub/b.txt",
+    ]
+    assert (tmp_path / "dl" / "plots" / "sub" / "b.txt").read_text() == "B"
+    with pytest.raises(ArtifactNotFoundError):
+        client.download_artifact(run.id, "nope.txt", tmp_path / "dl")
+    with pytest.raises(RunNotActiveError):
+        run.log_bytes(b"late", "late.bin")
+
+
+def test_identical_artifacts_are_stored_once(client: Any, local: Any) -> None:
+    with sp.start_run(project="p") as a:
+        a.log_bytes(b"same bytes", "x.bin")
+    with sp.start_run(project="p") as b:
+        b.log_bytes(b"same bytes", "y.bin")
+    digests = {d for d, _, _ in local.blobs.iter_digests()}
+    assert len(digests) == 1
+
+
+def test_a_changed_artifact_is_refused(client: Any, local: Any, tmp_path: Path) -> None:
+    with sp.start_run(project="p") as run:
+        art = run.log_bytes(b"model weights v1", "model.bin")
+    blob = (
+        Path(local.settings.artifacts_url) / "blobs" / art.digest[:2] / art.digest[2:4] / art.digest
+    )
+    blob.write_bytes(b"model weights v2")
+    with pytest.raises(ArtifactCorruptedError) as err:
+        client.download_artifact(run.id, "model.bin", tmp_path / "dl")
+    assert art.digest in str(err.value)
+    assert not (tmp_path / "dl" / "model.bin").exists()
+
+
+def test_lineage_edges(client: Any) -> None:
+    with sp.start_run(project="p") as run:
+        pass
+    client.add_lineage("run", run.id, "consumed", "dataset_version", "transactions@3")
+    client.add_lineage("run", run.id, "consumed", "dataset_version", "transactions@3")  # idempotent
+    edges = client.get_lineage("run", run.id)
+    assert [(e.relation, e.target_id) for e in edges] == [("consumed", "transactions@3")]
+    with pytest.raises(InvalidArgumentError):
+        client.add_lineage("run", run.id, "ate", "dataset_version", "x")
+
+
+def test_projects(client: Any) -> None:
+    client.create_project("alpha", "first")
+    with sp.start_run(project="beta"):
+        pass
+    assert [p.name for p in sp.list_projects()] == ["alpha", "beta"]
