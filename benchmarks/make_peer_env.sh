@@ -14,11 +14,12 @@ venv="${SETPOINT_PEER_VENV:-$here/.venv-peers}"
 python="${PYTHON:-python3}"
 
 MLFLOW_VERSION="3.17.2"
-PSYCOPG2_VERSION="2.9.13"   # PostgreSQL backend for the --db-url runs
+PSYCOPG_VERSION="3.3.9"   # PostgreSQL driver for --db-url postgresql://... runs
+# (SQLAlchemy 2.1 maps a plain postgresql:// URL to psycopg 3, not psycopg2)
 
 peers=(
     "mlflow==${MLFLOW_VERSION}"
-    "psycopg2-binary==${PSYCOPG2_VERSION}"
+    "psycopg[binary]==${PSYCOPG_VERSION}"
 )
 
 is_ready() {
@@ -26,7 +27,7 @@ is_ready() {
     "$venv/bin/python" - "$MLFLOW_VERSION" <<'PY' >/dev/null 2>&1
 import sys
 import mlflow
-import psycopg2  # noqa: F401
+import psycopg  # noqa: F401
 sys.exit(0 if mlflow.__version__ == sys.argv[1] else 1)
 PY
 }

@@ -7,7 +7,6 @@ and a real HTTP server (remote mode). Under ``CI=true`` a missing PostgreSQL fai
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ports import free_port
 from s3server import BUCKET, make_bucket, start_s3_server
 from setpoint.client import sdk
 from setpoint.client.local import LocalClient
@@ -32,12 +32,6 @@ PG_ADMIN_URL = os.environ.get(
 for _var in list(os.environ):
     if _var.startswith("SETPOINT_") and _var not in ("SETPOINT_TEST_PG",):
         del os.environ[_var]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- PostgreSQL

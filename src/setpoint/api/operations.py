@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
-from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run, RunPage
+from setpoint.core.types import (
+    Artifact,
+    LineageEdge,
+    MetricBatch,
+    MetricHistory,
+    Project,
+    Run,
+    RunPage,
+)
 from setpoint.tracking.artifacts import RunArtifacts
 from setpoint.tracking.environment import RunEnvironment
 from setpoint.tracking.lineage import Lineage
@@ -97,9 +105,15 @@ class Api:
         return self.runs.get_run(run_id)
 
     @operation("POST", "/runs/{run_id}/end")
-    def end_run(self, run_id: str, status: str = "finished", error: str | None = None) -> Run:
-        """End a running run as finished, failed or killed."""
-        return self.runs.end_run(run_id, status, error)
+    def end_run(
+        self,
+        run_id: str,
+        status: str = "finished",
+        error: str | None = None,
+        final_metrics: MetricBatch | None = None,
+    ) -> Run:
+        """End a running run as finished, failed or killed (with its last metric points)."""
+        return self.runs.end_run(run_id, status, error, final_metrics)
 
     @operation("POST", "/runs/{run_id}/params")
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:

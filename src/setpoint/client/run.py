@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.core import names
 from setpoint.core.errors import InvalidArgumentError, RunNotActiveError
-from setpoint.core.types import Artifact, Run
+from setpoint.core.types import Artifact, MetricBatch, Run
 from setpoint.tracking.artifacts import check_artifact_path
 from setpoint.tracking.metric_buffer import MetricBuffer
 
@@ -167,15 +167,19 @@ class ActiveRun:
             if self._ended:
                 return self._client.get_run(self.id)
             self._ended = True
-        try:
-            self._buffer.close()
-        except RunNotActiveError:
-            pass
         from setpoint.client import sdk
 
         sdk._forget(self)
+        keys, values, steps, stamps = self._buffer.drain()
+        final = MetricBatch(
+            keys=keys,
+            values=[None if v != v else v for v in values],
+            steps=steps,
+            timestamps=stamps,
+        )
         try:
-            return self._client.end_run(self.id, status, error)
+            # The last points commit together with the end: one transaction, one request.
+            return self._client.end_run(self.id, status, error, final)
         except RunNotActiveError:
             return self._client.get_run(self.id)
 

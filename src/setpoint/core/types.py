@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -47,6 +48,19 @@ class MetricPoint:
     value: float
     step: int
     timestamp: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricBatch:
+    """Metric points as parallel columns (a None value stands for NaN on the wire)."""
+
+    keys: Sequence[str]
+    values: Sequence[float | None]
+    steps: Sequence[int]
+    timestamps: Sequence[int]
+
+    def columns(self) -> tuple[Sequence[str], Sequence[float], Sequence[int], Sequence[int]]:
+        return self.keys, self.values, self.steps, self.timestamps  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -90,11 +90,23 @@ class MetricBuffer:
                 raise
 
     def close(self) -> None:
+        self.stop()
+        self.flush()
+
+    def stop(self) -> None:
+        """Stop the background thread (waiting for a flush it is in the middle of)."""
         self._stopped.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
-        self.flush()
+
+    def drain(self) -> tuple[list[str], list[float], list[int], list[int]]:
+        """Stop, and hand over what is still buffered (for the caller to write itself)."""
+        self.stop()
+        with self._flush_lock, self._lock:
+            batch = (self._keys, self._values, self._steps, self._stamps)
+            self._keys, self._values, self._steps, self._stamps = [], [], [], []
+        return batch
 
     def _requeue(self, batch: tuple[Any, ...]) -> None:
         with self._lock:

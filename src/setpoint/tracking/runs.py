@@ -23,7 +23,7 @@ from setpoint.core.errors import (
     RunNotFoundError,
 )
 from setpoint.core.run_filter import parse_filter, parse_order_by
-from setpoint.core.types import RUN_STATUSES, MetricHistory, Project, Run, RunPage
+from setpoint.core.types import RUN_STATUSES, MetricBatch, MetricHistory, Project, Run, RunPage
 from setpoint.store.metadata import run_search
 from setpoint.store.metadata import runs as repo
 from setpoint.tracking.environment import RunEnvironment
@@ -94,7 +94,6 @@ class Runs:
                 id=run_id,
                 project_id=pid,
                 name=name,
-                status="running",
                 start_time=now,
                 parent_id=parent_id,
                 git_commit=env.git_commit,
@@ -103,7 +102,6 @@ class Runs:
                 user=env.user,
                 python_version=env.python_version,
                 packages=env.packages,
-                heartbeat_at=now,
             )
             repo.set_tags(conn, run_id, tag_values)
 
@@ -133,15 +131,25 @@ class Runs:
             raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
         return found[0]
 
-    def end_run(self, run_id: str, status: str = "finished", error: str | None = None) -> Run:
+    def end_run(
+        self,
+        run_id: str,
+        status: str = "finished",
+        error: str | None = None,
+        final_metrics: MetricBatch | None = None,
+    ) -> Run:
+        """End a run; ``final_metrics`` (a handle's last buffered points) commit with the end."""
         if status not in RUN_STATUSES or status == "running":
             raise InvalidArgumentError(
                 f"status must be one of finished, failed, killed; got {status!r}", field="status"
             )
+        batch = None if final_metrics is None else self._checked(final_metrics)
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
             self._require_active(conn, run_id)
+            if batch is not None and batch.keys:
+                repo.add_metrics(conn, run_id, *batch.columns())
             repo.finish_run(conn, run_id, status, now, error)
 
         self.db.write_retrying(tx)
@@ -178,33 +186,42 @@ class Runs:
         timestamps: Sequence[int] | None = None,
     ) -> None:
         """Append metric points given as columns (``values`` may hold None for NaN)."""
-        n = len(keys)
         if timestamps is None:
-            now = self.clock.now_ms()
-            timestamps = [now] * n
-        if not (len(values) == len(steps) == len(timestamps) == n):
-            raise InvalidArgumentError(
-                "keys, values, steps and timestamps must have the same length", field="values"
-            )
-        checked_keys = set()
-        for k in keys:
-            if k not in checked_keys:
-                names.check_key(k, "metric key")
-                checked_keys.add(k)
-        vals = [
-            math.nan if v is None else names.check_metric_value(v, f"metrics.{keys[i]}")
-            for i, v in enumerate(values)
-        ]
-        st = [names.check_step(s, "step") for s in steps]
-        ts = [names.check_step(t, "timestamp") for t in timestamps]
+            timestamps = [self.clock.now_ms()] * len(keys)
+        batch = self._checked(
+            MetricBatch(keys=keys, values=values, steps=steps, timestamps=timestamps)
+        )
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
             self._require_active(conn, run_id)
-            repo.add_metrics(conn, run_id, keys, vals, st, ts)
+            repo.add_metrics(conn, run_id, *batch.columns())
             repo.heartbeat(conn, run_id, now)
 
         self.db.write_retrying(tx)
+
+    @staticmethod
+    def _checked(batch: MetricBatch) -> MetricBatch:
+        n = len(batch.keys)
+        if not (len(batch.values) == len(batch.steps) == len(batch.timestamps) == n):
+            raise InvalidArgumentError(
+                "keys, values, steps and timestamps must have the same length", field="values"
+            )
+        for k in set(batch.keys):
+            names.check_key(k, "metric key")
+        values = batch.values
+        if not all(type(v) is float for v in values):  # the common case skips the slow checks
+            values = [
+                math.nan if v is None else names.check_metric_value(v, f"metrics.{batch.keys[i]}")
+                for i, v in enumerate(values)
+            ]
+        steps = batch.steps
+        if not all(type(s) is int for s in steps):
+            steps = [names.check_step(s, "step") for s in steps]
+        stamps = batch.timestamps
+        if not all(type(t) is int for t in stamps):
+            stamps = [names.check_step(t, "timestamp") for t in stamps]
+        return MetricBatch(keys=batch.keys, values=values, steps=steps, timestamps=stamps)
 
     def heartbeat(self, run_id: str) -> None:
         now = self.clock.now_ms()

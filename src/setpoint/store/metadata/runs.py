@@ -9,6 +9,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, tuple_, update
@@ -21,20 +22,32 @@ from setpoint.store.metadata.tables import (
     artifacts,
     lineage_edges,
     metric_series,
-    params,
     projects,
     runs,
-    tags,
 )
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+
+@lru_cache(maxsize=256)
+def _dialect_sql(sql: str, paramstyle: str) -> str:
+    return sql if paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def _sql(conn: Connection, sql: str, params: Any = ()) -> Any:
+    """Run hand-written SQL with ``?`` placeholders. The hot paths (run creation, metric
+    flushes, history reads) skip SQLAlchemy's statement building, which costs more than the
+    database does for statements this small; ``params`` as a list of tuples is executemany."""
+    return conn.exec_driver_sql(_dialect_sql(sql, conn.dialect.paramstyle), params)
+
+
 # ---------------------------------------------------------------- projects
 
 
 def project_id(conn: Connection, name: str) -> int | None:
-    return conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
+    row = _sql(conn, "SELECT id FROM projects WHERE name = ?", (name,)).first()
+    return None if row is None else row[0]
 
 
 def ensure_project(conn: Connection, name: str, now: int, description: str = "") -> int:
@@ -70,29 +83,68 @@ def get_project(conn: Connection, name: str) -> Project | None:
 # ---------------------------------------------------------------- runs
 
 
-def insert_run(conn: Connection, **values: Any) -> None:
-    values = dict(values)
-    values["packages"] = json.dumps(values.get("packages") or {}, sort_keys=True)
-    conn.execute(insert(runs).values(**values))
+_RUN_INSERT = (
+    "INSERT INTO runs (id, project_id, name, status, start_time, parent_id, git_commit, "
+    'git_dirty, host, "user", python_version, packages, heartbeat_at) '
+    "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_run(
+    conn: Connection,
+    *,
+    id: str,
+    project_id: int,
+    name: str,
+    start_time: int,
+    parent_id: str | None,
+    git_commit: str | None,
+    git_dirty: bool | None,
+    host: str | None,
+    user: str | None,
+    python_version: str | None,
+    packages: dict[str, str],
+) -> None:
+    _sql(
+        conn,
+        _RUN_INSERT,
+        (
+            id,
+            project_id,
+            name,
+            start_time,
+            parent_id,
+            git_commit,
+            git_dirty,
+            host,
+            user,
+            python_version,
+            json.dumps(packages, sort_keys=True),
+            start_time,
+        ),
+    )
 
 
 def run_state(conn: Connection, run_id: str) -> str | None:
-    return conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+    row = _sql(conn, "SELECT status FROM runs WHERE id = ?", (run_id,)).first()
+    return None if row is None else row[0]
 
 
 def finish_run(
     conn: Connection, run_id: str, status: str, end_time: int, error: str | None
 ) -> None:
-    conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id)
-        .values(status=status, end_time=end_time, error=error, heartbeat_at=end_time)
+    _sql(
+        conn,
+        "UPDATE runs SET status = ?, end_time = ?, error = ?, heartbeat_at = ? WHERE id = ?",
+        (status, end_time, error, end_time, run_id),
     )
 
 
 def heartbeat(conn: Connection, run_id: str, now: int) -> None:
-    conn.execute(
-        update(runs).where(runs.c.id == run_id, runs.c.status == "running").values(heartbeat_at=now)
+    _sql(
+        conn,
+        "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+        (now, run_id),
     )
 
 
@@ -112,53 +164,33 @@ def fail_stale_runs(conn: Connection, run_ids: Sequence[str], cutoff: int, messa
     return result.rowcount or 0
 
 
-_RUN_COLUMNS = [
-    runs.c.id,
-    projects.c.name,
-    runs.c.name,
-    runs.c.status,
-    runs.c.start_time,
-    runs.c.end_time,
-    runs.c.parent_id,
-    runs.c.git_commit,
-    runs.c.git_dirty,
-    runs.c.host,
-    runs.c.user,
-    runs.c.python_version,
-    runs.c.packages,
-    runs.c.error,
-    runs.c.heartbeat_at,
-]
+_RUN_SELECT = (
+    "SELECT r.id, p.name, r.name, r.status, r.start_time, r.end_time, r.parent_id, "
+    'r.git_commit, r.git_dirty, r.host, r."user", r.python_version, r.packages, r.error, '
+    "r.heartbeat_at FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id IN "
+)
 
 
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """Whole run records (params, latest metrics, tags) in the order of ``run_ids``."""
     if not run_ids:
         return []
-    ids = list(run_ids)
-    base = {
-        r[0]: r
-        for r in conn.execute(
-            select(*_RUN_COLUMNS)
-            .join(projects, projects.c.id == runs.c.project_id)
-            .where(runs.c.id.in_(ids))
-        )
-    }
+    ids = tuple(run_ids)
+    marks = "(" + ", ".join("?" * len(ids)) + ")"
+    base = {r[0]: r for r in _sql(conn, _RUN_SELECT + marks, ids)}
     p: dict[str, dict[str, str]] = defaultdict(dict)
-    for rid, k, v in conn.execute(
-        select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(ids))
+    for rid, k, v in _sql(
+        conn, f"SELECT run_id, key, value FROM params WHERE run_id IN {marks}", ids
     ):
         p[rid][k] = v
     t: dict[str, dict[str, str]] = defaultdict(dict)
-    for rid, k, v in conn.execute(
-        select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(ids))
+    for rid, k, v in _sql(
+        conn, f"SELECT run_id, key, value FROM tags WHERE run_id IN {marks}", ids
     ):
         t[rid][k] = v
     m: dict[str, dict[str, float]] = defaultdict(dict)
-    for rid, k, v in conn.execute(
-        select(metric_series.c.run_id, metric_series.c.key, metric_series.c.value).where(
-            metric_series.c.run_id.in_(ids)
-        )
+    for rid, k, v in _sql(
+        conn, f"SELECT run_id, key, value FROM metric_series WHERE run_id IN {marks}", ids
     ):
         m[rid][k] = math.nan if v is None else v
     out = []
@@ -176,7 +208,7 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
                 end_time=r[5],
                 parent_id=r[6],
                 git_commit=r[7],
-                git_dirty=r[8],
+                git_dirty=None if r[8] is None else bool(r[8]),
                 host=r[9],
                 user=r[10],
                 python_version=r[11],
@@ -198,13 +230,7 @@ def add_params(conn: Connection, run_id: str, values: dict[str, str]) -> None:
     """Params are write-once: re-logging the same value is a no-op, another value an error."""
     if not values:
         return
-    existing = dict(
-        conn.execute(
-            select(params.c.key, params.c.value).where(
-                params.c.run_id == run_id, params.c.key.in_(list(values))
-            )
-        ).all()
-    )
+    existing = dict(_sql(conn, "SELECT key, value FROM params WHERE run_id = ?", (run_id,)).all())
     for key, value in values.items():
         if key in existing and existing[key] != value:
             raise ParamConflictError(
@@ -212,17 +238,19 @@ def add_params(conn: Connection, run_id: str, values: dict[str, str]) -> None:
                 f"params are write-once and cannot become {value!r}",
                 field=f"params.{key}",
             )
-    new = [{"run_id": run_id, "key": k, "value": v} for k, v in values.items() if k not in existing]
+    new = [(run_id, k, v) for k, v in values.items() if k not in existing]
     if new:
-        conn.execute(insert(params), new)
+        _sql(conn, "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", new)
 
 
 def set_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:
     if not values:
         return
-    conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key.in_(list(values))))
-    conn.execute(
-        insert(tags), [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+    _sql(conn, "DELETE FROM tags WHERE run_id = ? AND key = ?", [(run_id, k) for k in values])
+    _sql(
+        conn,
+        "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+        [(run_id, k, v) for k, v in values.items()],
     )
 
 
@@ -244,90 +272,120 @@ def add_metrics(
     steps: Sequence[int],
     timestamps: Sequence[int],
 ) -> None:
-    """Append points and move each series' latest value (highest step, then timestamp)."""
+    """Append points (one chunk row per key) and move each series' latest value."""
+    import numpy as np
+
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, k in enumerate(keys):
         by_key[k].append(i)
     existing = {
         r[0]: (r[1], r[2], r[3])
-        for r in conn.execute(
-            select(
-                metric_series.c.key,
-                metric_series.c.id,
-                metric_series.c.step,
-                metric_series.c.timestamp,
-            ).where(metric_series.c.run_id == run_id, metric_series.c.key.in_(list(by_key)))
+        for r in _sql(
+            conn, "SELECT key, id, step, timestamp FROM metric_series WHERE run_id = ?", (run_id,)
         )
     }
-    rows: list[tuple[int, int, int, float | None]] = []
+    latest = {}
     for key, idx in by_key.items():
-        last = max(idx, key=lambda i: (steps[i], timestamps[i]))
-        lv = _db_value(values[last])
-        ls, lt = steps[last], timestamps[last]
-        if key in existing:
-            sid, s0, t0 = existing[key]
-            newer = (ls, lt) >= (s0, t0)
-            upd: dict[str, Any] = {"count": metric_series.c.count + len(idx)}
-            if newer:
-                upd.update(value=lv, step=ls, timestamp=lt)
-            conn.execute(update(metric_series).where(metric_series.c.id == sid).values(**upd))
+        last = max(idx, key=lambda i: (steps[i], timestamps[i])) if len(idx) > 1 else idx[0]
+        latest[key] = (_db_value(values[last]), steps[last], timestamps[last])
+    new = [
+        (run_id, k, v, st, ts, len(by_key[k]))
+        for k, (v, st, ts) in latest.items()
+        if k not in existing
+    ]
+    if new:
+        # One multi-row INSERT ... RETURNING (SQLite 3.35+, PostgreSQL) instead of an
+        # executemany followed by a SELECT for the new ids.
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(new))
+        params = tuple(x for row in new for x in row)
+        for sid, key in _sql(
+            conn,
+            "INSERT INTO metric_series (run_id, key, value, step, timestamp, count) "
+            f"VALUES {marks} RETURNING id, key",
+            params,
+        ):
+            existing[key] = (sid, 0, 0)
+    moved = []
+    counted = []
+    fresh = {row[1] for row in new}
+    for k, (v, st, ts) in latest.items():
+        if k in fresh:
+            continue
+        sid, s0, t0 = existing[k]
+        if (st, ts) >= (s0, t0):
+            moved.append((v, st, ts, len(by_key[k]), sid))
         else:
-            sid = conn.execute(
-                insert(metric_series)
-                .values(run_id=run_id, key=key, value=lv, step=ls, timestamp=lt, count=len(idx))
-                .returning(metric_series.c.id)
-            ).scalar_one()
-        rows.extend((sid, steps[i], timestamps[i], _db_value(values[i])) for i in idx)
-    _bulk_insert_points(conn, rows)
-
-
-def _db_value(v: float) -> float | None:
-    return None if v != v else v  # NaN is stored as NULL
-
-
-def _bulk_insert_points(conn: Connection, rows: list[tuple[int, int, int, float | None]]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql" and len(rows) > 200:
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        with raw.cursor() as cur:  # type: ignore[attr-defined]
-            with cur.copy(
-                "COPY metric_points (series_id, step, timestamp, value) FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO metric_points (series_id, step, timestamp, value) "
-        f"VALUES ({ph}, {ph}, {ph}, {ph})",
-        rows,  # type: ignore[arg-type]
+            counted.append((len(by_key[k]), sid))
+    if moved:
+        _sql(
+            conn,
+            "UPDATE metric_series SET value = ?, step = ?, timestamp = ?, count = count + ? "
+            "WHERE id = ?",
+            moved,
+        )
+    if counted:
+        _sql(conn, "UPDATE metric_series SET count = count + ? WHERE id = ?", counted)
+    chunks = []
+    all_in_order = len(by_key) == 1
+    for k, idx in by_key.items():
+        if all_in_order:
+            st_arr = np.asarray(steps, dtype="<i8")
+            ts_arr = np.asarray(timestamps, dtype="<i8")
+            v_arr = np.asarray(values, dtype="<f8")
+        else:
+            st_arr = np.asarray([steps[i] for i in idx], dtype="<i8")
+            ts_arr = np.asarray([timestamps[i] for i in idx], dtype="<i8")
+            v_arr = np.asarray([values[i] for i in idx], dtype="<f8")
+        chunks.append(
+            (existing[k][0], len(idx), st_arr.tobytes(), ts_arr.tobytes(), v_arr.tobytes())
+        )
+    _sql(
+        conn,
+        "INSERT INTO metric_chunks (series_id, count, step_data, time_data, value_data) "
+        "VALUES (?, ?, ?, ?, ?)",
+        chunks,
     )
 
 
+def _db_value(v: float) -> float | None:
+    return None if v != v else v  # NaN is stored as NULL (SQLite cannot hold NaN)
+
+
 def metric_history(conn: Connection, run_id: str, key: str) -> MetricHistory:
-    sid = conn.execute(
-        select(metric_series.c.id).where(
-            metric_series.c.run_id == run_id, metric_series.c.key == key
-        )
-    ).scalar()
-    steps: list[int] = []
-    vals: list[float] = []
-    stamps: list[int] = []
-    if sid is not None:
-        ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        result = conn.exec_driver_sql(
-            "SELECT step, timestamp, value FROM metric_points "
-            f"WHERE series_id = {ph} ORDER BY step, timestamp",
-            (sid,),
-        )
-        data = result.fetchall()
-        if data:
-            s, t, v = zip(*data, strict=True)
-            steps, stamps = list(s), list(t)
-            vals = [math.nan if x is None else x for x in v]
-    return MetricHistory(run_id=run_id, key=key, steps=steps, values=vals, timestamps=stamps)
+    import numpy as np
+
+    rows = _sql(
+        conn,
+        "SELECT c.step_data, c.time_data, c.value_data FROM metric_chunks c "
+        "JOIN metric_series s ON s.id = c.series_id "
+        "WHERE s.run_id = ? AND s.key = ? ORDER BY c.id",
+        (run_id, key),
+    ).all()
+    if not rows:
+        return MetricHistory(run_id=run_id, key=key, steps=[], values=[], timestamps=[])
+    steps = np.concatenate([np.frombuffer(r[0], dtype="<i8") for r in rows])
+    stamps = np.concatenate([np.frombuffer(r[1], dtype="<i8") for r in rows])
+    vals = np.concatenate([np.frombuffer(r[2], dtype="<f8") for r in rows])
+    if len(steps) > 1 and not (
+        np.all(steps[1:] > steps[:-1])
+        or (np.all(steps[1:] >= steps[:-1]) and _ties_in_time_order(steps, stamps))
+    ):
+        order = np.lexsort((stamps, steps))  # by step, then timestamp; stable
+        steps, stamps, vals = steps[order], stamps[order], vals[order]
+    return MetricHistory(
+        run_id=run_id,
+        key=key,
+        steps=steps.tolist(),
+        values=vals.tolist(),
+        timestamps=stamps.tolist(),
+    )
+
+
+def _ties_in_time_order(steps: Any, stamps: Any) -> bool:
+    import numpy as np
+
+    same = steps[1:] == steps[:-1]
+    return bool(np.all(stamps[1:][same] >= stamps[:-1][same])) if same.any() else True
 
 
 def metric_keys(conn: Connection, run_id: str) -> list[str]:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -82,7 +83,7 @@ tags = Table(
 Index("ix_tags_key_value", tags.c.key, func.substr(tags.c.value, 1, VALUE_INDEX_PREFIX))
 
 # One row per (run, metric key): the latest point (highest step, then timestamp), used by
-# search and run listings; the full series lives in metric_points.
+# search and run listings. The full series lives in metric_chunks.
 metric_series = Table(
     "metric_series",
     metadata,
@@ -97,14 +98,19 @@ metric_series = Table(
     Index("ix_metric_series_key_value", "key", "value"),
 )
 
-metric_points = Table(
-    "metric_points",
+# Metric points, stored columnar: one row per series per flush, holding little-endian int64
+# steps and timestamps and float64 values (NaN included). A flush of 1,000 points of one key
+# is one row, and a history read decodes arrays instead of building a row per point.
+metric_chunks = Table(
+    "metric_chunks",
     metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("series_id", Integer, ForeignKey("metric_series.id"), nullable=False),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Column("value", Double),
-    Index("ix_metric_points_series_step", "series_id", "step"),
+    Column("count", Integer, nullable=False),
+    Column("step_data", LargeBinary, nullable=False),
+    Column("time_data", LargeBinary, nullable=False),
+    Column("value_data", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_series", "series_id", "id"),
 )
 
 artifacts = Table(

@@ -139,26 +139,29 @@ def upgrade() -> None:
         "ix_tags_key_value", "tags", ["key", sa.text("substr(value, 1, 200)")], unique=False
     )
     op.create_table(
-        "metric_points",
+        "metric_chunks",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("series_id", sa.Integer(), nullable=False),
-        sa.Column("step", sa.BigInteger(), nullable=False),
-        sa.Column("timestamp", sa.BigInteger(), nullable=False),
-        sa.Column("value", sa.Double(), nullable=True),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("step_data", sa.LargeBinary(), nullable=False),
+        sa.Column("time_data", sa.LargeBinary(), nullable=False),
+        sa.Column("value_data", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
             ["series_id"],
             ["metric_series.id"],
-            name=op.f("fk_metric_points_series_id_metric_series"),
+            name=op.f("fk_metric_chunks_series_id_metric_series"),
         ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_chunks")),
     )
-    with op.batch_alter_table("metric_points", schema=None) as batch_op:
-        batch_op.create_index("ix_metric_points_series_step", ["series_id", "step"], unique=False)
+    with op.batch_alter_table("metric_chunks", schema=None) as batch_op:
+        batch_op.create_index("ix_metric_chunks_series", ["series_id", "id"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("metric_points", schema=None) as batch_op:
-        batch_op.drop_index("ix_metric_points_series_step")
+    with op.batch_alter_table("metric_chunks", schema=None) as batch_op:
+        batch_op.drop_index("ix_metric_chunks_series")
 
-    op.drop_table("metric_points")
+    op.drop_table("metric_chunks")
     op.drop_index("ix_tags_key_value", table_name="tags")
     op.drop_table("tags")
     op.drop_index("ix_params_key_value", table_name="params")

@@ -1,0 +1,184 @@
+"""The command line as a user types it: output, --json, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import setpoint as sp
+from ports import free_port
+from setpoint.cli.main import main
+from setpoint.client import sdk
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    sdk.use(None)
+    yield tmp_path / "home"
+    sdk.use(None)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _two_runs() -> tuple[str, str]:
+    with sp.start_run(project="fraud", name="a") as a:
+        a.log_params({"depth": 4})
+        a.log_metric("auc", 0.8)
+    with sp.start_run(project="fraud", name="b") as b:
+        b.log_params({"depth": 8})
+        b.log_metric("auc", 0.9)
+        b.log_bytes(b"w", "model/w.bin")
+    return a.id, b.id
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from setpoint.cli.main import COMMANDS
+
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0
+    for name in COMMANDS:
+        assert name in out
+
+
+def test_runs_list_show_compare_history(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _two_runs()
+    code, out, _ = run_cli(capsys, "runs", "list", "--project", "fraud", "--json")
+    assert code == 0
+    listed = json.loads(out)
+    assert [r["id"] for r in listed["runs"]] == [b, a]
+    code, out, _ = run_cli(
+        capsys, "runs", "list", "-f", "metrics.auc > 0.85", "-o", "metrics.auc desc", "--json"
+    )
+    assert [r["id"] for r in json.loads(out)["runs"]] == [b]
+    code, out, _ = run_cli(capsys, "runs", "show", b[:16], "--json")
+    shown = json.loads(out)
+    assert shown["run"]["params"] == {"depth": "8"}
+    assert shown["artifacts"][0]["path"] == "model/w.bin"
+    code, out, _ = run_cli(capsys, "runs", "show", b)
+    assert code == 0 and "depth" in out and "model/w.bin" in out
+    code, out, _ = run_cli(capsys, "runs", "compare", a, b)
+    assert code == 0 and "params.depth" in out and "≠" in out
+    code, out, _ = run_cli(capsys, "runs", "history", a, "auc", "--json")
+    assert json.loads(out)["values"] == [0.8]
+    code, out, _ = run_cli(capsys, "projects", "list", "--json")
+    assert [p["name"] for p in json.loads(out)] == ["fraud"]
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (("runs", "list", "--filter", "metrics.auc >> 1"), "position 13"),
+        (("runs", "show", "0" * 32), "does not exist"),
+        (("runs", "list", "--project", "nope"), "project 'nope' does not exist"),
+        (("runs", "list", "-n", "0"), "max_results"),
+        (("tokens", "revoke", "ghost"), "no active token"),
+    ],
+)
+def test_errors_are_one_readable_line(
+    home: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], phrase: str
+) -> None:
+    code, _out, err = run_cli(capsys, *args)
+    assert code == 1
+    assert phrase in err
+    assert "Traceback" not in err and err.startswith("error")
+
+
+def test_gc_is_a_dry_run_until_asked(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from setpoint.client.local import LocalClient
+    from setpoint.core.config import Settings
+
+    _two_runs()
+    local = LocalClient(Settings.from_env()).open()
+    orphan, _ = local.blobs.put_bytes(b"nobody references me")
+    code, out, _ = run_cli(capsys, "gc", "--min-age", "0", "--json")
+    report = json.loads(out)
+    assert report["unreferenced"] == [orphan] and report["deleted"] == 0
+    assert local.blobs.exists(orphan)
+    code, out, _ = run_cli(capsys, "gc", "--min-age", "3600")
+    assert "would delete 0" in out  # young blobs are protected
+    code, out, _ = run_cli(capsys, "gc", "--delete", "--min-age", "0")
+    assert code == 0 and "deleted 1" in out
+    assert not local.blobs.exists(orphan)
+    assert len(list(local.blobs.iter_digests())) == 1  # the referenced one stays
+
+
+def test_db_status_and_upgrade(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "db", "upgrade")
+    assert code == 0 and "upgraded" in out
+    code, out, _ = run_cli(capsys, "db", "upgrade")
+    assert "already at revision" in out
+    code, out, _ = run_cli(capsys, "db", "status", "--json")
+    assert json.loads(out)["up_to_date"] is True
+
+
+def test_tokens_create_list_revoke(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "tokens", "create", "ci-bot")
+    assert code == 0 and out.strip().startswith("spt_")
+    code, out, _ = run_cli(capsys, "tokens", "list", "--json")
+    assert json.loads(out)[0]["name"] == "ci-bot" and "spt_" not in out
+    code, out, _ = run_cli(capsys, "tokens", "revoke", "ci-bot")
+    assert code == 0
+
+
+def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "setpoint", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_server_refuses_a_public_address_without_tokens(tmp_path: Path) -> None:
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home")}
+    p = _cli(env, "server", "--host", "0.0.0.0", "--port", "1")
+    assert p.returncode == 1
+    assert "without tokens" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
+    """The README's path: quickstart on the embedded store, then the same runs over HTTP."""
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home")}
+    p = _cli(env, "quickstart", "--epochs", "5", timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "best:" in p.stdout
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "setpoint", "server", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        assert "setpoint server on" in server.stderr.readline()
+        remote_env = {**env, "SETPOINT_URL": f"http://127.0.0.1:{port}"}
+        del remote_env["SETPOINT_HOME"]
+        listed: Any = None
+        for _ in range(50):
+            p = _cli(remote_env, "runs", "list", "--project", "quickstart", "--json")
+            if p.returncode == 0:
+                listed = json.loads(p.stdout)
+                break
+        assert listed is not None, p.stderr
+        assert len(listed["runs"]) == 5  # the sweep and its four children
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

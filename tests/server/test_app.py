@@ -1,0 +1,110 @@
+"""The server as a client sees it: OpenAPI, auth, bad bodies, limits; never a 500 for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from setpoint.client.local import LocalClient
+from setpoint.client.remote import RemoteClient
+from setpoint.core.config import Settings
+from setpoint.core.errors import AuthenticationError, RunNotFoundError
+
+
+@pytest.fixture
+def local(sqlite_settings: Settings) -> Any:
+    c = LocalClient(sqlite_settings).open()
+    yield c
+    c.close()
+
+
+def test_openapi_lists_every_operation(local: LocalClient, serve: Any) -> None:
+    from setpoint.api.operations import API_PREFIX, operations
+
+    server = serve(local)
+    spec = httpx.get(f"{server.url}{API_PREFIX}/openapi.json").json()
+    published = {(m.upper(), p) for p, item in spec["paths"].items() for m in item}
+    for op, _ in operations():
+        path = API_PREFIX + op.path.replace(":path", "")
+        assert (op.method, path) in published
+    body = spec["paths"][f"{API_PREFIX}/runs"]["post"]["requestBody"]["content"]["application/json"]
+    assert "project" in body["schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (b"{not json", 422, "body"),
+        (b"[1, 2]", 422, "body"),
+        (b'{"name": "x"}', 422, "project"),
+        (b'{"project": "p", "surprise": 1}', 422, "surprise"),
+        (b'{"project": 12}', 422, "project"),
+        (b'{"project": "bad name!"}', 422, "project"),
+    ],
+)
+def test_bad_bodies_get_4xx_naming_the_field(
+    local: LocalClient, serve: Any, body: bytes, status: int, field: str
+) -> None:
+    server = serve(local)
+    r = httpx.post(
+        f"{server.url}/api/v1/runs", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == status
+    assert r.json()["error"]["field"] == field
+
+
+def test_oversized_bodies_get_413(local: LocalClient, serve: Any) -> None:
+    server = serve(local, max_json_body=1000, max_upload=2000)
+    r = httpx.post(f"{server.url}/api/v1/runs", content=b"{" + b" " * 5000 + b"}")
+    assert r.status_code == 413
+    run = RemoteClient(server.url).create_run("p")
+
+    def chunks() -> Any:  # no Content-Length: the limit must hold while streaming
+        for _ in range(10):
+            yield b"x" * 500
+
+    r = httpx.put(f"{server.url}/api/v1/runs/{run.id}/artifacts/big.bin", content=chunks())
+    assert r.status_code == 413
+    assert local.list_artifacts(run.id) == []
+
+
+def test_bad_metric_batches_and_unknown_things(local: LocalClient, serve: Any) -> None:
+    server = serve(local)
+    run = RemoteClient(server.url).create_run("p")
+    url = f"{server.url}/api/v1/runs/{run.id}/metrics"
+    r = httpx.post(url, json={"keys": ["a"], "values": ["abc"], "steps": [0]})
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("values")
+    r = httpx.post(url, json={"keys": ["a", "b"], "values": [1.0], "steps": [0]})
+    assert r.status_code == 422
+    assert httpx.get(f"{server.url}/api/v1/runs/{'0' * 32}").status_code == 404
+    assert httpx.get(f"{server.url}/api/v1/nope").status_code == 404
+    r = httpx.post(f"{server.url}/api/v1/runs/search", json={"filter": "metrics.a >"})
+    assert r.status_code == 422 and "position" in r.json()["error"]["message"]
+    with pytest.raises(RunNotFoundError):
+        RemoteClient(server.url).get_run("0" * 32)
+
+
+def test_tokens_are_required_once_one_exists(local: LocalClient, serve: Any) -> None:
+    secret = local.tokens.create("alice")
+    server = serve(local, require_token=True)
+    assert httpx.get(f"{server.url}/api/v1/health").status_code == 200
+    r = httpx.get(f"{server.url}/api/v1/projects")
+    assert r.status_code == 401
+    with pytest.raises(AuthenticationError):
+        RemoteClient(server.url, "spt_wrong").list_projects()
+    good = RemoteClient(server.url, secret)
+    good.create_project("team")
+    assert [p.name for p in good.list_projects()] == ["team"]
+    local.tokens.revoke("alice")
+    server2 = serve(local, require_token=True)  # a fresh server: no cached verdicts
+    with pytest.raises(AuthenticationError):
+        RemoteClient(server2.url, secret).list_projects()
+
+
+def test_loopback_detection() -> None:
+    from setpoint.server.app import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")

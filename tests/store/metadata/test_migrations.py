@@ -1,0 +1,90 @@
+"""Schema migrations: head in step with the scripts, explicit on PostgreSQL, safe in parallel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from setpoint.core.errors import SchemaOutOfDateError
+from setpoint.store.metadata import migrate
+from setpoint.store.metadata.database import Database
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", migrate.MIGRATIONS_DIR)
+    assert ScriptDirectory.from_config(cfg).get_current_head() == migrate.HEAD
+
+
+def test_sqlite_upgrades_itself_and_is_current(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/a/b/setpoint.db").open()
+    with db.read() as conn:
+        assert migrate.current_revision(conn) == migrate.HEAD
+    db.close()
+
+
+def test_constructing_a_database_does_no_io(tmp_path: Path) -> None:
+    Database(f"sqlite:///{tmp_path}/nowhere/setpoint.db")
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.postgres
+def test_postgres_is_upgraded_explicitly(pg_database: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    name = f"setpoint_mig_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_database.rsplit("/", 1)[0] + "/" + name
+    try:
+        with pytest.raises(SchemaOutOfDateError) as err:
+            Database(url).open()
+        assert "setpoint db upgrade" in str(err.value)
+        _upgrade_in_parallel(url, 4)
+        Database(url).open().close()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_sqlite_parallel_first_use(tmp_path: Path) -> None:
+    _upgrade_in_parallel(f"sqlite:///{tmp_path}/setpoint.db", 4)
+
+
+def _upgrade_in_parallel(url: str, n: int) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from setpoint.store.metadata import migrate
+        from setpoint.store.metadata.database import Database
+        engine = Database(sys.argv[1])._create_engine()
+        print(migrate.upgrade(engine))
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        outs.append(out.strip())
+    # exactly one process did the upgrade; the others found the schema current
+    assert sorted(outs).count(f"(None, '{migrate.HEAD}')") == 1
+    assert outs.count(f"('{migrate.HEAD}', '{migrate.HEAD}')") == n - 1

@@ -1,0 +1,70 @@
+"""Package-level promises: a light import, documented settings and commands, one vocabulary."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("sqlalchemy", "pandas", "numpy", "pyarrow", "fastapi", "httpx", "fsspec", "alembic")
+
+
+def _imported_after(code: str) -> set[str]:
+    probe = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_import_setpoint_loads_no_heavy_dependency() -> None:
+    loaded = _imported_after("import setpoint")
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_cli_help_loads_no_heavy_dependency() -> None:
+    loaded = _imported_after(
+        "from setpoint.cli.main import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    )
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_every_setting_is_documented() -> None:
+    from setpoint.core.config import ENV_VARS
+
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    for var in ENV_VARS:
+        assert f"`{var}`" in doc, f"{var} is missing from docs/configuration.md"
+    used = set(
+        re.findall(
+            r"SETPOINT_[A-Z_]+", "".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
+        )
+    )
+    for var in used:
+        assert f"`{var}`" in doc, f"{var} is read by the code but not in docs/configuration.md"
+
+
+def test_every_command_is_documented() -> None:
+    import click
+
+    from setpoint.cli.main import COMMANDS, LazyGroup, cli
+
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    ctx = click.Context(cli)
+    assert isinstance(cli, LazyGroup)
+    for name in COMMANDS:
+        cmd = cli.get_command(ctx, name)
+        subs = list(cmd.commands) if isinstance(cmd, click.Group) else [None]
+        for sub in subs:
+            text = f"setpoint {name}" + (f" {sub}" if sub else "")
+            assert text in doc, f"`{text}` is missing from docs/cli.md"
+
+
+def test_every_error_has_a_distinct_code() -> None:
+    from setpoint.core import errors
+
+    classes = [errors.SetpointError, *errors._all_subclasses(errors.SetpointError)]
+    codes = [c.code for c in classes]
+    assert len(codes) == len(set(codes))
+    for c in classes:
+        assert errors.error_class_for(c.code) is c

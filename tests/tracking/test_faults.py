@@ -1,0 +1,196 @@
+"""Faults a user would hit: many writers at once, a process killed mid-run, blobs raced."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from setpoint.client.local import LocalClient
+from setpoint.core.config import Settings
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    import setpoint as sp
+    n = int(sys.argv[1])
+    with sp.start_run(project="load", name=sys.argv[2]) as run:
+        for i in range(n):
+            run.log_metric("x", float(i), step=i)
+    print(run.id)
+    """
+)
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SETPOINT_")}
+    env.update(
+        SETPOINT_HOME=settings.home,
+        SETPOINT_DATABASE_URL=settings.database_url,
+        SETPOINT_ARTIFACTS_URL=settings.artifacts_url,
+        SETPOINT_FLUSH_INTERVAL="0.05",
+        **extra,
+    )
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_eight_processes_log_at_once(db: str, request: pytest.FixtureRequest) -> None:
+    settings = request.getfixturevalue("sqlite_settings" if db == "sqlite" else "pg_settings")
+    LocalClient(settings).open().close()  # create the schema before the stampede
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, "5000", f"writer-{i}"],
+            env=_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert "locked" not in err
+        ids.append(out.strip())
+    client = LocalClient(settings).open()
+    total = 0
+    for run_id in ids:
+        h = client.get_metric_history(run_id, "x")
+        assert h.steps == list(range(5000))
+        total += len(h.steps)
+        assert client.get_run(run_id).status == "finished"
+    assert total == 40_000
+    client.close()
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys, time
+    import setpoint as sp
+    run = sp.start_run(project="crash", name="victim")
+    run.log_bytes(b"x" * 1000, "before.bin")
+    print(run.id, flush=True)
+    i = 0
+    while True:
+        run.log_metric("x", float(i), step=i)
+        i += 1
+        if i % 100 == 0:
+            print(i, flush=True)
+            time.sleep(0.01)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_killed_process_loses_at_most_one_flush_interval(sqlite_settings: Settings) -> None:
+    LocalClient(sqlite_settings).open().close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED],
+        env=_env(sqlite_settings, SETPOINT_HEARTBEAT_INTERVAL="0.2"),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    last = 0
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        last = int(proc.stdout.readline())
+    # `last` points were logged 1 s (several flush intervals) before the kill at the latest.
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    client = LocalClient(
+        Settings.from_env(_env(sqlite_settings, SETPOINT_HEARTBEAT_TIMEOUT="1"))
+    ).open()
+    time.sleep(1.5)
+    run = client.get_run(run_id)
+    assert run.status == "failed"
+    assert "heartbeat" in (run.error or "")
+    h = client.get_metric_history(run_id, "x")
+    assert len(h.steps) >= last
+    assert h.steps == list(range(len(h.steps)))  # no holes, nothing half-written
+    assert [a.path for a in client.list_artifacts(run_id)] == ["before.bin"]
+    client.close()
+
+
+def test_runs_of_a_live_process_are_not_failed(client: Any, mode: str) -> None:
+    import setpoint as sp
+
+    with sp.start_run(project="p") as run:
+        time.sleep(0.5)  # several heartbeat intervals of the test settings
+        assert sp.get_run(run.id).status == "running"
+    assert sp.get_run(run.id).status == "finished"
+
+
+def test_transient_store_failure_keeps_buffered_points(sqlite_settings: Settings) -> None:
+    """A flush that fails for a transient reason keeps its points for the next attempt."""
+    from setpoint.tracking.metric_buffer import MetricBuffer
+
+    written: list[list[str]] = []
+    fail = {"n": 2}
+
+    def sink(keys: list[str], *_: Any) -> None:
+        if fail["n"]:
+            fail["n"] -= 1
+            raise OSError("connection reset")
+        written.append(list(keys))
+
+    buf = MetricBuffer(sink, flush_interval=10)
+    buf.add("a", 1.0, 0, 0)
+    with pytest.raises(OSError):
+        buf.flush()
+    buf.add("b", 2.0, 0, 0)
+    with pytest.raises(OSError):
+        buf.flush()
+    buf.flush()
+    assert written == [["a", "b"]]
+
+
+def test_two_writers_of_the_same_artifact(tmp_path: Path, sqlite_settings: Settings) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        import setpoint as sp
+        with sp.start_run(project="race") as run:
+            run.log_artifact(sys.argv[1], "model.bin")
+        print(run.id)
+        """
+    )
+    payload = tmp_path / "model.bin"
+    payload.write_bytes(os.urandom(8 * 1024 * 1024))
+    LocalClient(sqlite_settings).open().close()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(payload)],
+            env=_env(sqlite_settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        ids.append(out.strip())
+    client = LocalClient(sqlite_settings).open()
+    for run_id in ids:
+        client.download_artifact(run_id, "model.bin", tmp_path / run_id)
+        assert (tmp_path / run_id / "model.bin").read_bytes() == payload.read_bytes()
+    assert len(list(client.blobs.iter_digests())) == 1
+    tmp = Path(sqlite_settings.artifacts_url) / "tmp"
+    assert not tmp.exists() or not any(tmp.iterdir())
+    client.close()
