@@ -27,7 +27,7 @@ quickstart: $(BIN)/python
 
 bench: install
 	bash benchmarks/make_peer_env.sh
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_tracking.py
 
 clean:
 	rm -rf $(VENV) .setpoint build dist src/*.egg-info

@@ -113,10 +113,10 @@ def pg_settings(tmp_path: Path, pg_database: str) -> Settings:
 class ServerThread:
     """A real uvicorn server on loopback, in a thread of this process."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, port: int | None = None) -> None:
         import uvicorn
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off")
@@ -142,10 +142,10 @@ def serve() -> Iterator[Any]:
     """Start the setpoint app over a LocalClient: ``with serve(client) as server: ...``."""
     started: list[ServerThread] = []
 
-    def start(local: LocalClient, **kw: Any) -> ServerThread:
+    def start(local: LocalClient, port: int | None = None, **kw: Any) -> ServerThread:
         from setpoint.server.app import create_app
 
-        st = ServerThread(create_app(local, **kw)).__enter__()
+        st = ServerThread(create_app(local, **kw), port).__enter__()
         started.append(st)
         return st
 

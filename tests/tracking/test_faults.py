@@ -194,3 +194,33 @@ def test_two_writers_of_the_same_artifact(tmp_path: Path, sqlite_settings: Setti
     tmp = Path(sqlite_settings.artifacts_url) / "tmp"
     assert not tmp.exists() or not any(tmp.iterdir())
     client.close()
+
+
+def test_a_server_restart_mid_run_loses_no_points(sqlite_settings: Settings, serve: Any) -> None:
+    from dataclasses import replace
+
+    import setpoint as sp
+    from setpoint.client import sdk
+    from setpoint.client.remote import RemoteClient
+
+    local = LocalClient(sqlite_settings).open()
+    first = serve(local)
+    remote = RemoteClient(first.url).open()
+    sdk.use(remote, replace(sqlite_settings, server_url=first.url))
+    try:
+        run = sp.start_run(project="p")
+        for i in range(100):
+            run.log_metric("x", float(i), step=i)
+        run.flush()
+        first.__exit__()  # the server goes away...
+        for i in range(100, 200):
+            run.log_metric("x", float(i), step=i)
+        time.sleep(0.3)  # background flushes fail meanwhile and keep their points
+        serve(local, port=first.port)  # ...and comes back on the same address
+        run.end()
+        h = local.get_metric_history(run.id, "x")
+        assert h.steps == list(range(200))
+        assert local.get_run(run.id).status == "finished"
+    finally:
+        sdk.use(None)
+        local.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core import names
-from setpoint.core.errors import InvalidArgumentError, RunNotActiveError
+from setpoint.core.errors import InvalidArgumentError, RemoteError, RunNotActiveError
 from setpoint.core.types import Artifact, MetricBatch, Run
 from setpoint.tracking.artifacts import check_artifact_path
 from setpoint.tracking.metric_buffer import MetricBuffer
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from setpoint.core.config import Settings
 
 _float = float
+END_ATTEMPTS = 5
 
 
 class ActiveRun:
@@ -177,11 +178,18 @@ class ActiveRun:
             steps=steps,
             timestamps=stamps,
         )
-        try:
-            # The last points commit together with the end: one transaction, one request.
-            return self._client.end_run(self.id, status, error, final)
-        except RunNotActiveError:
-            return self._client.get_run(self.id)
+        # The last points commit together with the end: one transaction, one request. A server
+        # that is briefly unreachable gets a few more tries before the points are given up.
+        for attempt in range(END_ATTEMPTS):
+            try:
+                return self._client.end_run(self.id, status, error, final)
+            except RunNotActiveError:
+                return self._client.get_run(self.id)  # an earlier try got through
+            except RemoteError:
+                if attempt == END_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def __enter__(self) -> ActiveRun:
         return self

@@ -81,33 +81,8 @@ class Runs:
         now = self.clock.now_ms()
         from setpoint.core.ids import new_run_id
 
-        run_id = new_run_id()
-
-        def tx(conn):  # type: ignore[no-untyped-def]
-            if parent_id is not None and repo.run_state(conn, parent_id) is None:
-                raise RunNotFoundError(
-                    f"parent run {parent_id!r} does not exist", field="parent_id"
-                )
-            pid = repo.ensure_project(conn, project, now)
-            repo.insert_run(
-                conn,
-                id=run_id,
-                project_id=pid,
-                name=name,
-                start_time=now,
-                parent_id=parent_id,
-                git_commit=env.git_commit,
-                git_dirty=env.git_dirty,
-                host=env.host,
-                user=env.user,
-                python_version=env.python_version,
-                packages=env.packages,
-            )
-            repo.set_tags(conn, run_id, tag_values)
-
-        self.db.write_retrying(tx)
-        return Run(
-            id=run_id,
+        run = Run(
+            id=new_run_id(),
             project=project,
             name=name,
             status="running",
@@ -122,6 +97,16 @@ class Runs:
             heartbeat_at=now,
             tags=dict(sorted(tag_values.items())),
         )
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            if parent_id is not None and repo.run_state(conn, parent_id) is None:
+                raise RunNotFoundError(
+                    f"parent run {parent_id!r} does not exist", field="parent_id"
+                )
+            repo.insert_run(conn, run, repo.ensure_project(conn, project, now))
+
+        self.db.write_retrying(tx)
+        return run
 
     def get_run(self, run_id: str) -> Run:
         self._reap_if_due()

@@ -1,14 +1,17 @@
-"""Compile a parsed run filter and order-by into one SQL query over runs, EAV tables and series.
+"""Compile a parsed run filter and order-by into SQL over runs, the EAV tables and series.
 
-Every comparison becomes ``runs.id IN (subquery)`` over an indexed table, so the database can
-start from the most selective condition; ordering joins only the series or params it sorts by.
+Comparisons become correlated ``EXISTS`` probes on the (run_id, key) primary/unique indexes,
+so a top-N query walks runs in the requested order and stops after N hits. Ordering by a
+metric, param or tag is done in two passes: runs that have the key, driven by the
+(key, value) index in sort order; then, if the page is not full, runs without it (they sort
+last), by start time.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, exists, false, literal_column, or_, select
 
 from setpoint.core.run_filter import BoolOp, Comparison, Expr, OrderKey
 from setpoint.store.metadata.runs import value_equals
@@ -29,6 +32,7 @@ _ATTRIBUTES = {
     "git_commit": runs.c.git_commit,
 }
 _TABLES = {"metric": metric_series, "param": params, "tag": tags}
+_TIEBREAK = (runs.c.start_time.desc(), runs.c.id.desc())
 
 
 def search_run_ids(
@@ -39,13 +43,46 @@ def search_run_ids(
     limit: int,
     offset: int,
 ) -> list[str]:
+    wanted = offset + limit
+    if not order or order[0].kind == "attribute":
+        q = _ordered(_filtered(conn, project_ids, expr), order)
+        return [r[0] for r in conn.execute(q.limit(limit).offset(offset))]
+
+    # SQLite would otherwise walk the project's runs and sort them all; hiding the project
+    # index lets it walk the sort key's (key, value) index and stop after `wanted` hits.
+    base = _filtered(conn, project_ids, expr, hide_project_index=conn.dialect.name == "sqlite")
+    first, rest = order[0], order[1:]
+    table = _TABLES[first.kind].alias("o0")
+    col = table.c.value
+    having = base.join(table, and_(table.c.run_id == runs.c.id, table.c.key == first.key))
+    sort = col.desc() if first.descending else col.asc()
+    q = _ordered(having, rest, lead=[sort])
+    found = [r[0] for r in conn.execute(q.limit(wanted))]
+    if len(found) < wanted:
+        lacking = base.where(~exists().where(table.c.run_id == runs.c.id, table.c.key == first.key))
+        q = _ordered(lacking, rest)
+        found += [r[0] for r in conn.execute(q.limit(wanted - len(found)))]
+    return found[offset:wanted]
+
+
+def _filtered(
+    conn: Connection,
+    project_ids: list[int] | None,
+    expr: Expr | None,
+    hide_project_index: bool = False,
+) -> Any:
     q = select(runs.c.id)
     if project_ids is not None:
-        q = q.where(runs.c.project_id.in_(project_ids) if project_ids else false())
+        col = literal_column("+runs.project_id") if hide_project_index else runs.c.project_id
+        q = q.where(col.in_(project_ids) if project_ids else false())
     if expr is not None:
         q = q.where(_compile(expr))
-    sort: list[Any] = []
-    for n, key in enumerate(order):
+    return q
+
+
+def _ordered(q: Any, order: list[OrderKey], lead: list[Any] | None = None) -> Any:
+    sort: list[Any] = list(lead or [])
+    for n, key in enumerate(order, start=1):
         if key.kind == "attribute":
             col = _ATTRIBUTES[key.key]
         else:
@@ -53,9 +90,7 @@ def search_run_ids(
             q = q.outerjoin(alias, and_(alias.c.run_id == runs.c.id, alias.c.key == key.key))
             col = alias.c.value
         sort.append(col.desc().nulls_last() if key.descending else col.asc().nulls_last())
-    sort += [runs.c.start_time.desc(), runs.c.id.desc()]
-    q = q.order_by(*sort).limit(limit).offset(offset)
-    return [r[0] for r in conn.execute(q)]
+    return q.order_by(*sort, *_TIEBREAK)
 
 
 def _compile(expr: Expr) -> Any:
@@ -68,12 +103,12 @@ def _compile(expr: Expr) -> Any:
 def _comparison(c: Comparison) -> Any:
     if c.kind == "attribute":
         return _apply(_ATTRIBUTES[c.key], c.op, c.value)
-    table = _TABLES[c.kind]
+    table = _TABLES[c.kind].alias()
     if c.kind != "metric" and c.op == "=" and isinstance(c.value, str):
         cond = value_equals(table.c.value, c.value)
     else:
         cond = _apply(table.c.value, c.op, c.value)
-    return runs.c.id.in_(select(table.c.run_id).where(table.c.key == c.key, cond))
+    return exists().where(table.c.run_id == runs.c.id, table.c.key == c.key, cond)
 
 
 def _apply(col: Any, op: str, value: Any) -> Any:

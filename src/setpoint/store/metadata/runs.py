@@ -90,39 +90,27 @@ _RUN_INSERT = (
 )
 
 
-def insert_run(
-    conn: Connection,
-    *,
-    id: str,
-    project_id: int,
-    name: str,
-    start_time: int,
-    parent_id: str | None,
-    git_commit: str | None,
-    git_dirty: bool | None,
-    host: str | None,
-    user: str | None,
-    python_version: str | None,
-    packages: dict[str, str],
-) -> None:
+def insert_run(conn: Connection, run: Run, project_id: int) -> None:
+    """Insert a new running run and its tags."""
     _sql(
         conn,
         _RUN_INSERT,
         (
-            id,
+            run.id,
             project_id,
-            name,
-            start_time,
-            parent_id,
-            git_commit,
-            git_dirty,
-            host,
-            user,
-            python_version,
-            json.dumps(packages, sort_keys=True),
-            start_time,
+            run.name,
+            run.start_time,
+            run.parent_id,
+            run.git_commit,
+            run.git_dirty,
+            run.host,
+            run.user,
+            run.python_version,
+            json.dumps(run.packages, sort_keys=True),
+            run.start_time,
         ),
     )
+    set_tags(conn, run.id, run.tags)
 
 
 def run_state(conn: Connection, run_id: str) -> str | None:
@@ -255,10 +243,15 @@ def set_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:
 
 
 def value_equals(column: Any, value: str) -> Any:
-    """An equality on a param/tag value that the prefix index can serve."""
-    return (func.substr(column, 1, VALUE_INDEX_PREFIX) == value[:VALUE_INDEX_PREFIX]) & (
-        column == value
-    )
+    """An equality on a param/tag value that the prefix index can serve.
+
+    For a value shorter than the prefix, prefix equality already implies full equality; saying
+    only that keeps the planner's row estimate right (two predicates would be counted twice).
+    """
+    prefix = func.substr(column, 1, VALUE_INDEX_PREFIX)
+    if len(value) < VALUE_INDEX_PREFIX:
+        return prefix == value
+    return (prefix == value[:VALUE_INDEX_PREFIX]) & (column == value)
 
 
 # ---------------------------------------------------------------- metrics
