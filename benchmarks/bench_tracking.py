@@ -140,71 +140,56 @@ def populate_via_api(client: Any, n: int) -> None:
         client.end_run(r.id)
 
 
-def populate_bulk(client: Any, n: int, chunk: int = 50_000) -> None:
-    """The same data written straight into the tables (for a million runs: minutes, not hours)."""
-    from sqlalchemy import insert
-
+def populate_bulk(client: Any, n: int, chunk: int = 100_000) -> None:
+    """The same data written straight into the tables (a million runs in minutes, not hours):
+    executemany on SQLite, COPY on PostgreSQL."""
     from setpoint.core.ids import new_run_id
     from setpoint.store.metadata import runs as repo
-    from setpoint.store.metadata.tables import metric_series, params, runs
 
     now = int(time.time() * 1000)
     with client.db.write() as conn:
         pid = repo.ensure_project(conn, "search", now)
-    series_id = 1
+    next_series = 1
     for start in range(0, n, chunk):
         ids = [new_run_id() for _ in range(start, min(start + chunk, n))]
+        run_rows = [
+            (rid, pid, f"r{start + k}", "finished", now + start + k, now + start + k, now)
+            for k, rid in enumerate(ids)
+        ]
+        param_rows = [
+            (rid, f"p{j}", str((start + k + j) % 10))
+            for k, rid in enumerate(ids)
+            for j in range(20)
+        ]
+        series_rows = []
+        for k, rid in enumerate(ids):
+            i = start + k
+            for j in range(20):
+                value = (i * 7919 + j) % 1000 / 1000
+                series_rows.append((next_series, rid, f"m{j}", value, 0, now, 1))
+                next_series += 1
+        tables = [
+            ("runs", "id, project_id, name, status, start_time, end_time, heartbeat_at", run_rows),
+            ("params", "run_id, key, value", param_rows),
+            ("metric_series", "id, run_id, key, value, step, timestamp, count", series_rows),
+        ]
         with client.db.write() as conn:
-            conn.execute(
-                insert(runs),
-                [
-                    {
-                        "id": rid,
-                        "project_id": pid,
-                        "name": f"r{start + k}",
-                        "status": "finished",
-                        "start_time": now + start + k,
-                        "end_time": now + start + k,
-                        "heartbeat_at": now,
-                    }
-                    for k, rid in enumerate(ids)
-                ],
-            )
-            conn.execute(
-                insert(params),
-                [
-                    {"run_id": rid, "key": f"p{j}", "value": str((start + k + j) % 10)}
-                    for k, rid in enumerate(ids)
-                    for j in range(20)
-                ],
-            )
-            rows = []
-            for k, rid in enumerate(ids):
-                i = start + k
-                for j in range(20):
-                    rows.append(
-                        {
-                            "id": series_id,
-                            "run_id": rid,
-                            "key": f"m{j}",
-                            "value": (i * 7919 + j) % 1000 / 1000,
-                            "step": 0,
-                            "timestamp": now,
-                            "count": 1,
-                        }
-                    )
-                    series_id += 1
-            conn.execute(insert(metric_series), rows)
-    if client.db.dialect == "postgresql":
-        with client.db.write() as conn:
-            conn.exec_driver_sql("ANALYZE")
+            raw = conn.connection.dbapi_connection
+            for table, cols, rows in tables:
+                if client.db.dialect == "postgresql":
+                    with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+                        for r in rows:
+                            cp.write_row(r)
+                else:
+                    marks = ", ".join("?" * len(rows[0]))
+                    raw.cursor().executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+    with client.db.write() as conn:
+        if client.db.dialect == "postgresql":
             conn.exec_driver_sql(
                 "SELECT setval(pg_get_serial_sequence('metric_series', 'id'), "
                 "(SELECT max(id) FROM metric_series))"
             )
-    else:
-        with client.db.write() as conn:
-            conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("ANALYZE")
 
 
 def time_search(client: Any, repeats: int = 5) -> tuple[float, int]:

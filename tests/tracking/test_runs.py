@@ -107,7 +107,11 @@ def test_params_are_write_once(client: Any) -> None:
         with pytest.raises(ParamConflictError) as err:
             run.log_param("lr", 0.2)
         assert "lr" in str(err.value) and "0.1" in str(err.value)
-    assert sp.get_run(run.id).params == {"lr": "0.1"}
+        assert run.info.params == {"lr": "0.1"}  # written with the flush `info` makes
+        with pytest.raises(ParamConflictError):  # the store itself refuses too
+            client.log_params(run.id, {"lr": "0.3"})
+        client.log_params(run.id, {"lr": "0.1", "depth": 3})
+    assert sp.get_run(run.id).params == {"depth": "3", "lr": "0.1"}
 
 
 def test_logging_to_an_ended_run_is_refused(client: Any) -> None:

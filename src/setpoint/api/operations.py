@@ -111,9 +111,10 @@ class Api:
         status: str = "finished",
         error: str | None = None,
         final_metrics: MetricBatch | None = None,
+        final_params: dict[str, Any] | None = None,
     ) -> Run:
-        """End a running run as finished, failed or killed (with its last metric points)."""
-        return self.runs.end_run(run_id, status, error, final_metrics)
+        """End a running run as finished, failed or killed (with its last points and params)."""
+        return self.runs.end_run(run_id, status, error, final_metrics, final_params)
 
     @operation("POST", "/runs/{run_id}/params")
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import threading
 import time
@@ -18,7 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core import names
-from setpoint.core.errors import InvalidArgumentError, RemoteError, RunNotActiveError
+from setpoint.core.errors import (
+    InvalidArgumentError,
+    ParamConflictError,
+    RemoteError,
+    RunNotActiveError,
+)
 from setpoint.core.types import Artifact, MetricBatch, Run
 from setpoint.tracking.artifacts import check_artifact_path
 from setpoint.tracking.metric_buffer import MetricBuffer
@@ -40,8 +44,11 @@ class ActiveRun:
         self._lock = threading.Lock()
         self._known_keys: set[str] = set()
         self._next_step: dict[str, int] = {}
+        self._params: dict[str, str] = {}  # every param logged through this handle
+        self._unsent_params: dict[str, str] = {}
         self._buffer = MetricBuffer(
-            self._write_metrics,
+            self._write,
+            has_pending=lambda: bool(self._unsent_params),
             flush_interval=settings.flush_interval,
             heartbeat=lambda: client.heartbeat(run.id),
             heartbeat_interval=settings.heartbeat_interval,
@@ -100,11 +107,19 @@ class ActiveRun:
         """Write every buffered metric point now."""
         self._buffer.flush()
 
-    def _write_metrics(
+    def _write(
         self, keys: list[str], values: list[float], steps: list[int], stamps: list[int]
     ) -> None:
-        vals: list[float | None] = [None if v != v else v for v in values]
-        self._client.log_metrics(self.id, keys, vals, steps, stamps)
+        params = self._take_params()
+        if params:
+            try:
+                self._client.log_params(self.id, params)
+            except Exception:
+                self._return_params(params)
+                raise
+        if keys:
+            vals: list[float | None] = [None if v != v else v for v in values]
+            self._client.log_metrics(self.id, keys, vals, steps, stamps)
 
     # ------------------------------------------------------------ params and tags
 
@@ -112,8 +127,35 @@ class ActiveRun:
         self.log_params({key: value})
 
     def log_params(self, params: Mapping[str, object]) -> None:
+        """Record params (write-once). A conflict with a value logged through this run is
+        raised here; the params are written with the next flush, at the latest at the end."""
         self._check_open()
-        self._client.log_params(self.id, {k: _param(v) for k, v in params.items()})
+        checked = {
+            names.check_key(k, "param key"): names.param_value(v, f"params.{k}")
+            for k, v in params.items()
+        }
+        with self._lock:
+            for key, value in checked.items():
+                old = self._params.get(key)
+                if old is not None and old != value:
+                    raise ParamConflictError(
+                        f"param {key!r} of run {self.id} is already {old!r}; "
+                        f"params are write-once and cannot become {value!r}",
+                        field=f"params.{key}",
+                    )
+            for key, value in checked.items():
+                if key not in self._params:
+                    self._params[key] = value
+                    self._unsent_params[key] = value
+
+    def _take_params(self) -> dict[str, str]:
+        with self._lock:
+            params, self._unsent_params = self._unsent_params, {}
+        return params
+
+    def _return_params(self, params: dict[str, str]) -> None:
+        with self._lock:
+            self._unsent_params = {**params, **self._unsent_params}
 
     def set_tag(self, key: str, value: object) -> None:
         self.set_tags({key: value})
@@ -178,11 +220,12 @@ class ActiveRun:
             steps=steps,
             timestamps=stamps,
         )
-        # The last points commit together with the end: one transaction, one request. A server
+        params = self._take_params()
+        # The last points and params commit together with the end: one transaction, one request. A server
         # that is briefly unreachable gets a few more tries before the points are given up.
         for attempt in range(END_ATTEMPTS):
             try:
-                return self._client.end_run(self.id, status, error, final)
+                return self._client.end_run(self.id, status, error, final, params)
             except RunNotActiveError:
                 return self._client.get_run(self.id)  # an earlier try got through
             except RemoteError:
@@ -210,14 +253,3 @@ class ActiveRun:
             )
         if self._buffer.error is not None:
             raise self._buffer.error
-
-
-def _param(value: object) -> object:
-    # JSON carries numbers and strings; everything else travels as its text.
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    return str(value)

@@ -1,5 +1,8 @@
 """The metric buffer: ``log_metric`` appends to memory; a background thread writes in batches.
 
+The sink may also write other pending state of the run (its params) when ``has_pending`` says
+there is some, so one background flush carries everything a run logged since the last one.
+
 Points reach the store at the latest one flush interval after they were logged, when the
 buffer fills, when the run ends, and at interpreter exit. A write that fails for a transient
 reason keeps its points for the next attempt; nothing logged is dropped silently.
@@ -24,10 +27,12 @@ class MetricBuffer:
         sink: Sink,
         *,
         flush_interval: float,
+        has_pending: Callable[[], bool] | None = None,
         heartbeat: Callable[[], None] | None = None,
         heartbeat_interval: float = 5.0,
     ) -> None:
         self._sink = sink
+        self._has_pending = has_pending or (lambda: False)
         self._heartbeat = heartbeat
         self._flush_interval = flush_interval
         self._heartbeat_interval = heartbeat_interval
@@ -74,7 +79,7 @@ class MetricBuffer:
             with self._lock:
                 batch: tuple[Any, ...] = (self._keys, self._values, self._steps, self._stamps)
                 self._keys, self._values, self._steps, self._stamps = [], [], [], []
-            if not batch[0]:
+            if not batch[0] and not self._has_pending():
                 return
             try:
                 self._sink(*batch)

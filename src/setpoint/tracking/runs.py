@@ -122,29 +122,30 @@ class Runs:
         status: str = "finished",
         error: str | None = None,
         final_metrics: MetricBatch | None = None,
+        final_params: Mapping[str, object] | None = None,
     ) -> Run:
-        """End a run; ``final_metrics`` (a handle's last buffered points) commit with the end."""
+        """End a run; a handle's last buffered points and params commit with the end."""
         if status not in RUN_STATUSES or status == "running":
             raise InvalidArgumentError(
                 f"status must be one of finished, failed, killed; got {status!r}", field="status"
             )
         batch = None if final_metrics is None else self._checked(final_metrics)
+        params = _params(final_params or {})
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            self._require_active(conn, run_id)
+            # Ending first is safe inside the transaction and saves a status read.
+            if not repo.finish_run(conn, run_id, status, now, error):
+                self._require_active(conn, run_id)  # raises: not found, or ended already
+            repo.add_params(conn, run_id, params)
             if batch is not None and batch.keys:
                 repo.add_metrics(conn, run_id, *batch.columns())
-            repo.finish_run(conn, run_id, status, now, error)
+            return repo.load_runs(conn, [run_id])[0]
 
-        self.db.write_retrying(tx)
-        return self.get_run(run_id)
+        return self.db.write_retrying(tx)
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
-        values = {
-            names.check_key(k, "param key"): names.param_value(v, f"params.{k}")
-            for k, v in params.items()
-        }
+        values = _params(params)
 
         def tx(conn):  # type: ignore[no-untyped-def]
             self._require_active(conn, run_id)
@@ -285,6 +286,15 @@ class Runs:
         if now >= self._next_reap:
             self._next_reap = now + 1000
             self.reap_stale_runs()
+
+
+def _params(params: Mapping[str, object]) -> dict[str, str]:
+    if not isinstance(params, Mapping):
+        raise InvalidArgumentError("params must be a mapping of key to value", field="params")
+    return {
+        names.check_key(k, "param key"): names.param_value(v, f"params.{k}")
+        for k, v in params.items()
+    }
 
 
 def _tags(tags: Mapping[str, object] | None) -> dict[str, str]:

@@ -42,6 +42,51 @@ def _sql(conn: Connection, sql: str, params: Any = ()) -> Any:
     return conn.exec_driver_sql(_dialect_sql(sql, conn.dialect.paramstyle), params)
 
 
+_SQLITE_ROWS_PER_STATEMENT = 1000  # keeps multi-row statements under SQLite's variable cap
+
+
+def _insert_rows(
+    conn: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    pg_types: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    returning: str | None = None,
+    on_conflict: str = "",
+) -> list[Any]:
+    """Insert many rows in as few round trips as the dialect allows.
+
+    PostgreSQL gets one statement of fixed text, ``INSERT ... SELECT * FROM unnest(arrays)``,
+    which psycopg prepares once; SQLite gets executemany, or multi-row VALUES when rows must
+    come back (``RETURNING``)."""
+    if not rows:
+        return []
+    cols = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
+        sql = f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}) {on_conflict}"
+        if returning:
+            sql += f" RETURNING {returning}"
+        result = conn.exec_driver_sql(sql, tuple(list(c) for c in zip(*rows, strict=True)))
+        return list(result.all()) if returning else []
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    if not returning:
+        conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES {one} {on_conflict}", list(rows))
+        return []
+    out: list[Any] = []
+    for i in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
+        part = rows[i : i + _SQLITE_ROWS_PER_STATEMENT]
+        flat = tuple(x for row in part for x in row)
+        values = ", ".join([one] * len(part))
+        sql = f"INSERT INTO {table} ({cols}) VALUES {values} {on_conflict} RETURNING {returning}"
+        out.extend(conn.exec_driver_sql(sql, flat).all())
+    return out
+
+
+_KV = ("run_id", "key", "value")
+_KV_TYPES = ("text", "text", "text")
+
+
 # ---------------------------------------------------------------- projects
 
 
@@ -110,7 +155,8 @@ def insert_run(conn: Connection, run: Run, project_id: int) -> None:
             run.start_time,
         ),
     )
-    set_tags(conn, run.id, run.tags)
+    if run.tags:
+        _insert_rows(conn, "tags", _KV, _KV_TYPES, [(run.id, k, v) for k, v in run.tags.items()])
 
 
 def run_state(conn: Connection, run_id: str) -> str | None:
@@ -120,12 +166,15 @@ def run_state(conn: Connection, run_id: str) -> str | None:
 
 def finish_run(
     conn: Connection, run_id: str, status: str, end_time: int, error: str | None
-) -> None:
-    _sql(
+) -> bool:
+    """End a running run; False when the run does not exist or has ended already."""
+    row = _sql(
         conn,
-        "UPDATE runs SET status = ?, end_time = ?, error = ?, heartbeat_at = ? WHERE id = ?",
+        "UPDATE runs SET status = ?, end_time = ?, error = ?, heartbeat_at = ? "
+        "WHERE id = ? AND status = 'running' RETURNING id",
         (status, end_time, error, end_time, run_id),
-    )
+    ).first()
+    return row is not None
 
 
 def heartbeat(conn: Connection, run_id: str, now: int) -> None:
@@ -159,6 +208,10 @@ _RUN_SELECT = (
 )
 
 
+_NO_NUMBER = "CAST(NULL AS DOUBLE PRECISION)"
+_NO_TEXT = "CAST(NULL AS TEXT)"
+
+
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """Whole run records (params, latest metrics, tags) in the order of ``run_ids``."""
     if not run_ids:
@@ -167,20 +220,21 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     marks = "(" + ", ".join("?" * len(ids)) + ")"
     base = {r[0]: r for r in _sql(conn, _RUN_SELECT + marks, ids)}
     p: dict[str, dict[str, str]] = defaultdict(dict)
-    for rid, k, v in _sql(
-        conn, f"SELECT run_id, key, value FROM params WHERE run_id IN {marks}", ids
-    ):
-        p[rid][k] = v
     t: dict[str, dict[str, str]] = defaultdict(dict)
-    for rid, k, v in _sql(
-        conn, f"SELECT run_id, key, value FROM tags WHERE run_id IN {marks}", ids
-    ):
-        t[rid][k] = v
     m: dict[str, dict[str, float]] = defaultdict(dict)
-    for rid, k, v in _sql(
-        conn, f"SELECT run_id, key, value FROM metric_series WHERE run_id IN {marks}", ids
-    ):
-        m[rid][k] = math.nan if v is None else v
+    sql = (
+        f"SELECT 0, run_id, key, value, {_NO_NUMBER} FROM params WHERE run_id IN {marks} "
+        f"UNION ALL SELECT 1, run_id, key, value, {_NO_NUMBER} FROM tags WHERE run_id IN {marks} "
+        f"UNION ALL SELECT 2, run_id, key, {_NO_TEXT}, value FROM metric_series "
+        f"WHERE run_id IN {marks}"
+    )
+    for kind, rid, k, text, num in _sql(conn, sql, ids * 3):
+        if kind == 0:
+            p[rid][k] = text
+        elif kind == 1:
+            t[rid][k] = text
+        else:
+            m[rid][k] = math.nan if num is None else num
     out = []
     for rid in ids:
         r = base.get(rid)
@@ -218,28 +272,42 @@ def add_params(conn: Connection, run_id: str, values: dict[str, str]) -> None:
     """Params are write-once: re-logging the same value is a no-op, another value an error."""
     if not values:
         return
-    existing = dict(_sql(conn, "SELECT key, value FROM params WHERE run_id = ?", (run_id,)).all())
-    for key, value in values.items():
-        if key in existing and existing[key] != value:
+    rows = [(run_id, k, v) for k, v in values.items()]
+    inserted = _insert_rows(
+        conn,
+        "params",
+        _KV,
+        _KV_TYPES,
+        rows,
+        returning="key",
+        on_conflict="ON CONFLICT (run_id, key) DO NOTHING",
+    )
+    if len(inserted) == len(rows):
+        return
+    done = {r[0] for r in inserted}
+    again = [k for k in values if k not in done]
+    marks = ", ".join("?" * len(again))
+    existing = dict(
+        _sql(
+            conn,
+            f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({marks})",
+            (run_id, *again),
+        ).all()
+    )
+    for key in again:
+        if existing.get(key) != values[key]:
             raise ParamConflictError(
-                f"param {key!r} of run {run_id} is already {existing[key]!r}; "
-                f"params are write-once and cannot become {value!r}",
+                f"param {key!r} of run {run_id} is already {existing.get(key)!r}; "
+                f"params are write-once and cannot become {values[key]!r}",
                 field=f"params.{key}",
             )
-    new = [(run_id, k, v) for k, v in values.items() if k not in existing]
-    if new:
-        _sql(conn, "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", new)
 
 
 def set_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:
     if not values:
         return
     _sql(conn, "DELETE FROM tags WHERE run_id = ? AND key = ?", [(run_id, k) for k in values])
-    _sql(
-        conn,
-        "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
-        [(run_id, k, v) for k, v in values.items()],
-    )
+    _insert_rows(conn, "tags", _KV, _KV_TYPES, [(run_id, k, v) for k, v in values.items()])
 
 
 def value_equals(column: Any, value: str) -> Any:
@@ -271,53 +339,26 @@ def add_metrics(
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, k in enumerate(keys):
         by_key[k].append(i)
-    existing = {
-        r[0]: (r[1], r[2], r[3])
-        for r in _sql(
-            conn, "SELECT key, id, step, timestamp FROM metric_series WHERE run_id = ?", (run_id,)
-        )
-    }
-    latest = {}
+    latest = []
     for key, idx in by_key.items():
         last = max(idx, key=lambda i: (steps[i], timestamps[i])) if len(idx) > 1 else idx[0]
-        latest[key] = (_db_value(values[last]), steps[last], timestamps[last])
-    new = [
-        (run_id, k, v, st, ts, len(by_key[k]))
-        for k, (v, st, ts) in latest.items()
-        if k not in existing
-    ]
-    if new:
-        # One multi-row INSERT ... RETURNING (SQLite 3.35+, PostgreSQL) instead of an
-        # executemany followed by a SELECT for the new ids.
-        marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(new))
-        params = tuple(x for row in new for x in row)
-        for sid, key in _sql(
-            conn,
-            "INSERT INTO metric_series (run_id, key, value, step, timestamp, count) "
-            f"VALUES {marks} RETURNING id, key",
-            params,
-        ):
-            existing[key] = (sid, 0, 0)
-    moved = []
-    counted = []
-    fresh = {row[1] for row in new}
-    for k, (v, st, ts) in latest.items():
-        if k in fresh:
-            continue
-        sid, s0, t0 = existing[k]
-        if (st, ts) >= (s0, t0):
-            moved.append((v, st, ts, len(by_key[k]), sid))
-        else:
-            counted.append((len(by_key[k]), sid))
-    if moved:
-        _sql(
-            conn,
-            "UPDATE metric_series SET value = ?, step = ?, timestamp = ?, count = count + ? "
-            "WHERE id = ?",
-            moved,
+        latest.append(
+            (run_id, key, _db_value(values[last]), steps[last], timestamps[last], len(idx))
         )
-    if counted:
-        _sql(conn, "UPDATE metric_series SET count = count + ? WHERE id = ?", counted)
+    # One upsert moves every series' latest point (highest step, then timestamp) and count,
+    # and hands back the series ids the chunks need.
+    series_id = {
+        key: sid
+        for sid, key in _insert_rows(
+            conn,
+            "metric_series",
+            ("run_id", "key", "value", "step", "timestamp", "count"),
+            ("text", "text", "float8", "int8", "int8", "int8"),
+            latest,
+            returning="id, key",
+            on_conflict=_SERIES_UPSERT,
+        )
+    }
     chunks = []
     all_in_order = len(by_key) == 1
     for k, idx in by_key.items():
@@ -329,15 +370,27 @@ def add_metrics(
             st_arr = np.asarray([steps[i] for i in idx], dtype="<i8")
             ts_arr = np.asarray([timestamps[i] for i in idx], dtype="<i8")
             v_arr = np.asarray([values[i] for i in idx], dtype="<f8")
-        chunks.append(
-            (existing[k][0], len(idx), st_arr.tobytes(), ts_arr.tobytes(), v_arr.tobytes())
-        )
-    _sql(
+        chunks.append((series_id[k], len(idx), st_arr.tobytes(), ts_arr.tobytes(), v_arr.tobytes()))
+    _insert_rows(
         conn,
-        "INSERT INTO metric_chunks (series_id, count, step_data, time_data, value_data) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "metric_chunks",
+        ("series_id", "count", "step_data", "time_data", "value_data"),
+        ("int4", "int4", "bytea", "bytea", "bytea"),
         chunks,
     )
+
+
+_NEWER = (
+    "(excluded.step > metric_series.step OR (excluded.step = metric_series.step "
+    "AND excluded.timestamp >= metric_series.timestamp))"
+)
+_SERIES_UPSERT = (
+    "ON CONFLICT (run_id, key) DO UPDATE SET "
+    f"value = CASE WHEN {_NEWER} THEN excluded.value ELSE metric_series.value END, "
+    f"step = CASE WHEN {_NEWER} THEN excluded.step ELSE metric_series.step END, "
+    f"timestamp = CASE WHEN {_NEWER} THEN excluded.timestamp ELSE metric_series.timestamp END, "
+    "count = metric_series.count + excluded.count"
+)
 
 
 def _db_value(v: float) -> float | None:
