@@ -77,6 +77,8 @@ def open_client(url: str, home: str) -> Any:
 
 
 def bench_setpoint(url: str, n_single: int, n_batch: int, n_runs: int) -> dict[str, float]:
+    import pandas  # noqa: F401 - imported up front, as the peer's process has it loaded
+
     import setpoint as sp
 
     out: dict[str, float] = {}
@@ -304,128 +306,107 @@ def row(
     return f"| {label} | {ours:,.4g} {unit} | {theirs:,.4g} {unit} | {ratio:,.1f}× | {target} |"
 
 
+SECTIONS = ("tracking", "search", "million", "processes", "startup")
+
+
+def section_tracking(db: str, args: argparse.Namespace) -> tuple[list[str], Any]:
+    with store(db) as (url, peer_url):
+        ours = bench_setpoint(url, args.single, 100_000, 200)
+        theirs = None
+        if not args.no_peer:
+            theirs = peer(
+                "mlflow_tracking.py",
+                *("--single", "2000", "--batch", "100000", "--runs", "200"),
+                *("--db-url", peer_url),
+            )
+    t = theirs or {}
+    measures = [
+        ("log_metric in a loop", "log_metric_per_s", "/s", True, "≥ 100×"),
+        ("bulk log 100k points", "log_batch_points_per_s", "points/s", True, "≥ 20×"),
+        ("read 100k points back", "history_points_per_s", "points/s", True, "≥ 20×"),
+        ("create a run (20 params, 20 metrics)", "create_run_ms", "ms", False, "≥ 10×"),
+    ]
+    lines = [
+        row(f"{db}: {label}", ours[k], t.get(k), unit, hib, tgt)
+        for label, k, unit, hib, tgt in measures
+    ]
+    return lines, {"setpoint": ours, "mlflow": theirs}
+
+
+def section_search(db: str, args: argparse.Namespace) -> tuple[list[str], Any]:
+    with store(db) as (url, peer_url):
+        ours = bench_search(url, args.runs, bulk=False)
+        theirs = None
+        if not args.no_peer:
+            theirs = peer("mlflow_search.py", "--runs", str(args.runs), "--db-url", peer_url)
+    target = "≥ 10×" if db == "sqlite" else "< 0.1 s"
+    label = f"{db}: search {args.runs:,} runs, page of 100"
+    line = row(label, ours["search_s"], (theirs or {}).get("search_s"), "s", False, target)
+    return [line], {"setpoint": ours, "mlflow": theirs}
+
+
+def section_million(db: str, args: argparse.Namespace) -> tuple[list[str], Any]:
+    with store(db) as (url, _):
+        big = bench_search(url, 1_000_000, bulk=True)
+    label = f"{db}: search 1,000,000 runs, page of 100"
+    return [row(label, big["search_s"], None, "s", False, "< 1 s")], big
+
+
+def section_processes(db: str, args: argparse.Namespace) -> tuple[list[str], Any]:
+    with store(db) as (url, _):
+        procs = bench_processes(url)
+    line = (
+        f"| {db}: 8 processes × 5,000 points | {procs['points']:,} points in "
+        f"{procs['seconds']:.1f}s, {procs['failed_processes']} failed | – | – | "
+        "40,000, no lock error |"
+    )
+    return [line], procs
+
+
+def section_startup(args: argparse.Namespace) -> tuple[list[str], Any]:
+    st = startup_times()
+    theirs = (None if args.no_peer else peer("cli_help.py")) or {}
+    lines = [
+        row("`setpoint --help`", st["help_s"], theirs.get("help_s"), "s", False, "< 0.3 s"),
+        row("`import setpoint`", st["import_s"], theirs.get("import_s"), "s", False, "< 0.3 s"),
+    ]
+    return lines, {"setpoint": st, "mlflow": theirs or None}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--runs", type=int, default=10_000, help="runs for the search benchmark")
     ap.add_argument(
-        "--million", action="store_true", help="also search 1,000,000 runs (setpoint only)"
+        "--sections",
+        default="tracking,search,processes,startup",
+        help=f"comma-separated, of: {', '.join(SECTIONS)} (million: 1,000,000 runs, no peer)",
     )
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--single", type=int, default=100_000)
     args = ap.parse_args()
+    sections = [x.strip() for x in args.sections.split(",") if x.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown sections: {', '.join(sorted(unknown))}")
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     lines = ["| measure | setpoint | MLflow 3.17.2 | ratio | target |", "|---|---|---|---|---|"]
     results: dict[str, Any] = {}
+    per_db = {
+        "tracking": section_tracking,
+        "search": section_search,
+        "million": section_million,
+        "processes": section_processes,
+    }
     for db in dbs:
-        with store(db) as (url, peer_url):
-            ours = bench_setpoint(url, args.single, 100_000, 200)
-            theirs = (
-                None
-                if args.no_peer
-                else peer(
-                    "mlflow_tracking.py",
-                    "--single",
-                    "2000",
-                    "--batch",
-                    "100000",
-                    "--runs",
-                    "200",
-                    "--db-url",
-                    peer_url,
-                )
-            )
-        t = theirs or {}
-        lines += [
-            row(
-                f"{db}: log_metric in a loop",
-                ours["log_metric_per_s"],
-                t.get("log_metric_per_s"),
-                "/s",
-                True,
-                "≥ 100×",
-            ),
-            row(
-                f"{db}: bulk log 100k points",
-                ours["log_batch_points_per_s"],
-                t.get("log_batch_points_per_s"),
-                "points/s",
-                True,
-                "≥ 20×",
-            ),
-            row(
-                f"{db}: read 100k points back",
-                ours["history_points_per_s"],
-                t.get("history_points_per_s"),
-                "points/s",
-                True,
-                "≥ 20×",
-            ),
-            row(
-                f"{db}: create a run (20 params, 20 metrics)",
-                ours["create_run_ms"],
-                t.get("create_run_ms"),
-                "ms",
-                False,
-                "≥ 10×",
-            ),
-        ]
-        results[f"{db}_tracking"] = {"setpoint": ours, "mlflow": theirs}
-        with store(db) as (url, peer_url):
-            ours_s = bench_search(url, args.runs, bulk=False)
-            theirs_s = (
-                None
-                if args.no_peer
-                else peer("mlflow_search.py", "--runs", str(args.runs), "--db-url", peer_url)
-            )
-        lines.append(
-            row(
-                f"{db}: search {args.runs:,} runs, page of 100",
-                ours_s["search_s"],
-                (theirs_s or {}).get("search_s"),
-                "s",
-                False,
-                "≥ 10× (SQLite); < 0.1 s (PostgreSQL)",
-            )
-        )
-        results[f"{db}_search"] = {"setpoint": ours_s, "mlflow": theirs_s}
-        if args.million:
-            with store(db) as (url, _):
-                big = bench_search(url, 1_000_000, bulk=True)
-            lines.append(
-                row(
-                    f"{db}: search 1,000,000 runs, page of 100",
-                    big["search_s"],
-                    None,
-                    "s",
-                    False,
-                    "< 1 s",
-                )
-            )
-            results[f"{db}_search_million"] = big
-        with store(db) as (url, _):
-            procs = bench_processes(url)
-        lines.append(
-            f"| {db}: 8 processes × 5,000 points | {procs['points']:,} points in {procs['seconds']:.1f}s, "
-            f"{procs['failed_processes']} failed | – | – | 40,000, no lock error |"
-        )
-        results[f"{db}_processes"] = procs
-    st = startup_times()
-    peer_st = None if args.no_peer else peer("cli_help.py")
-    lines.append(
-        row("`setpoint --help`", st["help_s"], (peer_st or {}).get("help_s"), "s", False, "< 0.3 s")
-    )
-    lines.append(
-        row(
-            "`import setpoint`",
-            st["import_s"],
-            (peer_st or {}).get("import_s"),
-            "s",
-            False,
-            "< 0.3 s",
-        )
-    )
-    results["startup"] = {"setpoint": st, "mlflow": peer_st}
+        for name in sections:
+            if name in per_db:
+                print(f"[{db}] {name} ...", file=sys.stderr, flush=True)
+                got, results[f"{db}_{name}"] = per_db[name](db, args)
+                lines += got
+    if "startup" in sections:
+        got, results["startup"] = section_startup(args)
+        lines += got
     print("\n".join(lines))
     out = HERE / "results"
     out.mkdir(exist_ok=True)

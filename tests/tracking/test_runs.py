@@ -280,3 +280,16 @@ def test_projects(client: Any) -> None:
     with sp.start_run(project="beta"):
         pass
     assert [p.name for p in sp.list_projects()] == ["alpha", "beta"]
+
+
+def test_a_param_refused_by_the_store_keeps_the_points(client: Any) -> None:
+    with pytest.raises(ParamConflictError), sp.start_run(project="p") as run:
+        client.log_params(run.id, {"lr": "0.1"})  # another writer got there first
+        run.log_param("lr", 0.2)  # unknown to this handle: accepted, checked by the store
+        run.log_metric("x", 1.0)
+        run.flush()
+        run.log_metric("x", 2.0)  # the refusal surfaces on the next call
+    stored = sp.get_run(run.id)
+    assert stored.params == {"lr": "0.1"}
+    assert stored.status == "failed" and "ParamConflictError" in (stored.error or "")
+    assert sp.get_metric_history(run.id, "x")["value"].tolist() == [1.0]

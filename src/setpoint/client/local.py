@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from setpoint.api.operations import Api
 from setpoint.core.clock import Clock, SystemClock
 from setpoint.core.config import Settings
@@ -14,9 +12,6 @@ from setpoint.store.metadata.database import Database
 from setpoint.tracking.artifacts import RunArtifacts
 from setpoint.tracking.lineage import Lineage
 from setpoint.tracking.runs import Runs
-
-if TYPE_CHECKING:
-    pass
 
 
 class LocalClient(Api):

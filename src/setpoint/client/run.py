@@ -22,6 +22,7 @@ from setpoint.core.errors import (
     ParamConflictError,
     RemoteError,
     RunNotActiveError,
+    SetpointError,
 )
 from setpoint.core.types import Artifact, MetricBatch, Run
 from setpoint.tracking.artifacts import check_artifact_path
@@ -46,6 +47,7 @@ class ActiveRun:
         self._next_step: dict[str, int] = {}
         self._params: dict[str, str] = {}  # every param logged through this handle
         self._unsent_params: dict[str, str] = {}
+        self._param_error: SetpointError | None = None
         self._buffer = MetricBuffer(
             self._write,
             has_pending=lambda: bool(self._unsent_params),
@@ -110,16 +112,23 @@ class ActiveRun:
     def _write(
         self, keys: list[str], values: list[float], steps: list[int], stamps: list[int]
     ) -> None:
-        params = self._take_params()
-        if params:
-            try:
-                self._client.log_params(self.id, params)
-            except Exception:
-                self._return_params(params)
-                raise
+        # Points first: a param the store refuses (a conflict with another writer) must not
+        # take the points of the same flush down with it.
         if keys:
             vals: list[float | None] = [None if v != v else v for v in values]
             self._client.log_metrics(self.id, keys, vals, steps, stamps)
+        params = self._take_params()
+        if params:
+            # Never raise from here once points are written: the buffer would send them again.
+            try:
+                self._client.log_params(self.id, params)
+            except SetpointError as exc:
+                if exc.status >= 500:
+                    self._return_params(params)  # transient: retried with the next flush
+                else:
+                    self._param_error = exc  # refused for good: raised on the next call
+            except Exception:  # transient (network, database restart)
+                self._return_params(params)
 
     # ------------------------------------------------------------ params and tags
 
@@ -253,3 +262,5 @@ class ActiveRun:
             )
         if self._buffer.error is not None:
             raise self._buffer.error
+        if self._param_error is not None:
+            raise self._param_error
