@@ -224,3 +224,81 @@ def test_a_server_restart_mid_run_loses_no_points(sqlite_settings: Settings, ser
     finally:
         sdk.use(None)
         local.close()
+
+
+def test_a_script_that_dies_without_with_marks_its_run_failed(sqlite_settings: Settings) -> None:
+    script = textwrap.dedent(
+        """
+        import setpoint as sp
+        run = sp.start_run(project="p")
+        print(run.id, flush=True)
+        run.log_param("lr", 0.1)
+        run.log_metric("x", 1.0)
+        raise ValueError("bad batch")
+        """
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", script], env=_env(sqlite_settings), capture_output=True, text=True
+    )
+    assert p.returncode == 1 and "ValueError: bad batch" in p.stderr
+    client = LocalClient(sqlite_settings).open()
+    run = client.get_run(p.stdout.strip())
+    assert run.status == "failed" and "ValueError: bad batch" in (run.error or "")
+    assert run.params == {"lr": "0.1"} and run.metrics == {"x": 1.0}
+    client.close()
+
+
+def test_a_script_that_forgets_to_end_its_run_finishes_it(sqlite_settings: Settings) -> None:
+    script = "import setpoint as sp\nrun = sp.start_run(project='p')\nrun.log_metric('x', 2.0)\nprint(run.id)"
+    p = subprocess.run(
+        [sys.executable, "-c", script], env=_env(sqlite_settings), capture_output=True, text=True
+    )
+    assert p.returncode == 0, p.stderr
+    client = LocalClient(sqlite_settings).open()
+    run = client.get_run(p.stdout.strip())
+    assert run.status == "finished" and run.metrics == {"x": 2.0}
+    client.close()
+
+
+UPLOADER = textwrap.dedent(
+    """
+    import time
+    import setpoint as sp
+
+    class Slow:
+        def read(self, n=-1):
+            time.sleep(0.005)
+            return b"x" * 65536
+
+    run = sp.start_run(project="p")
+    print(run.id, flush=True)
+    run._client.upload_artifact(run.id, "model.bin", Slow())  # never ends by itself
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_process_killed_mid_upload_leaves_no_visible_artifact(sqlite_settings: Settings) -> None:
+    LocalClient(sqlite_settings).open().close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", UPLOADER],
+        env=_env(sqlite_settings),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    tmp = Path(sqlite_settings.artifacts_url) / "tmp"
+    deadline = time.monotonic() + 10
+    while not (tmp.exists() and any(f.stat().st_size > 0 for f in tmp.iterdir())):
+        assert time.monotonic() < deadline, "the upload never started"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    client = LocalClient(sqlite_settings).open()
+    assert client.list_artifacts(run_id) == []
+    assert list(client.blobs.iter_digests()) == []
+    report = client.gc(dry_run=False, min_age_s=0)
+    assert report.stale_temporaries == 1
+    assert not any(tmp.iterdir())
+    client.close()

@@ -26,8 +26,8 @@ def gc(delete: bool, min_age: float, as_json: bool) -> None:
     verb = "deleted" if delete else "would delete"
     n = report.deleted if delete else len(report.unreferenced)
     click.echo(
-        f"{verb} {n} unreferenced blobs ({report.bytes_freed} bytes); "
-        f"{report.referenced} referenced blobs kept"
+        f"{verb} {n} unreferenced blobs and {report.stale_temporaries} unfinished uploads "
+        f"({report.bytes_freed} bytes); {report.referenced} referenced blobs kept"
     )
-    if not delete and n:
+    if not delete and (n or report.stale_temporaries):
         click.echo("run `setpoint gc --delete` to delete them")

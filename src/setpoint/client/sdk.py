@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,7 @@ def start_run(
     handle = ActiveRun(c, run, settings)
     with _lock:
         _active.append(handle)
+        _install_hook()
     return handle
 
 
@@ -152,13 +154,35 @@ def _forget(run: ActiveRun) -> None:
             _active.remove(run)
 
 
+_uncaught: list[str] = []
+
+
+def _note_uncaught(exc_type: Any, exc: BaseException, tb: Any) -> None:
+    import traceback
+
+    _uncaught.append("".join(traceback.format_exception_only(exc_type, exc)).strip())
+    _previous_hook(exc_type, exc, tb)
+
+
+_previous_hook = sys.excepthook
+
+
+def _install_hook() -> None:
+    global _previous_hook
+    if sys.excepthook is not _note_uncaught:
+        _previous_hook = sys.excepthook
+        sys.excepthook = _note_uncaught
+
+
 @atexit.register
 def _end_runs_at_exit() -> None:
-    # A script that never ended its run still gets every point flushed and the run finished.
+    # A script that never ended its run still gets every point flushed, and the run ends
+    # failed (with the error) if an uncaught exception is what stopped the script.
+    status, error = ("failed", _uncaught[-1][:8000]) if _uncaught else ("finished", None)
     for run in list(reversed(_active)):
         try:
-            run.end("finished")
-        except Exception:
+            run.end(status, error)
+        except Exception:  # nothing can be reported at exit
             pass
 
 

@@ -108,3 +108,4 @@ class GcReport:
     deleted: int
     bytes_freed: int
     dry_run: bool
+    stale_temporaries: int = 0  # files of writes that never finished (a killed process)

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def collect_garbage(
     db: Database, blobs: BlobStore, *, dry_run: bool = True, min_age_s: float = 3600.0
 ) -> GcReport:
-    """Find (and unless ``dry_run``, delete) unreferenced blobs older than ``min_age_s``.
+    """Find (and unless ``dry_run``, delete) unreferenced blobs older than ``min_age_s``, and
+    the temporary files of writes that never finished.
 
     The age guard protects blobs written by a writer that has not yet committed the row that
     references them (a blob is always stored before its row).
@@ -34,10 +35,12 @@ def collect_garbage(
             blobs.delete(digest)
             deleted += 1
             freed += size
+    stale, stale_bytes = blobs.remove_stale_temporaries(cutoff, dry_run=dry_run)
     return GcReport(
+        stale_temporaries=stale,
         referenced=len(referenced),
         unreferenced=[d for d, _ in garbage],
         deleted=deleted,
-        bytes_freed=freed if not dry_run else sum(s for _, s in garbage),
+        bytes_freed=(freed if not dry_run else sum(s for _, s in garbage)) + stale_bytes,
         dry_run=dry_run,
     )

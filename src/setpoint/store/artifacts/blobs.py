@@ -191,6 +191,27 @@ class BlobStore:
             if is_digest(digest) and info.get("type") == "file":
                 yield digest, int(info["size"]), _modified(info)
 
+    def remove_stale_temporaries(self, older_than: float, *, dry_run: bool) -> tuple[int, int]:
+        """Remove in-flight files left by writers that died (older than ``older_than``, epoch
+        seconds); returns (count, bytes). Live writers' files are younger and stay."""
+        fs = self._filesystem
+        tmp = f"{self._root}/tmp"
+        try:
+            found = fs.find(tmp, detail=True)
+        except FileNotFoundError:
+            return 0, 0
+        finally:
+            fs.invalidate_cache(tmp)
+        count = size = 0
+        for name, info in found.items():
+            if info.get("type") == "file" and _modified(info) < older_than:
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        fs.rm_file(name)
+                count += 1
+                size += int(info["size"])
+        return count, size
+
     # -- helpers -------------------------------------------------------------------------
 
     @property
