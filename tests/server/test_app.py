@@ -108,3 +108,24 @@ def test_loopback_detection() -> None:
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+
+
+def test_a_flush_larger_than_the_body_limit_is_split(
+    local: LocalClient, serve: Any, monkeypatch: pytest.MonkeyPatch, sqlite_settings: Settings
+) -> None:
+    from dataclasses import replace
+
+    import setpoint as sp
+    from setpoint.client import run as run_module
+    from setpoint.client import sdk
+
+    monkeypatch.setattr(run_module, "MAX_POINTS_PER_REQUEST", 200)
+    server = serve(local, max_json_body=20_000)
+    sdk.use(RemoteClient(server.url).open(), replace(sqlite_settings, server_url=server.url))
+    try:
+        with sp.start_run(project="p") as run:
+            for i in range(2000):
+                run.log_metric("x", float(i), step=i)
+    finally:
+        sdk.use(None)
+    assert local.get_metric_history(run.id, "x").steps == list(range(2000))

@@ -111,9 +111,10 @@ def test_a_killed_process_loses_at_most_one_flush_interval(sqlite_settings: Sett
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
-    client = LocalClient(
-        Settings.from_env(_env(sqlite_settings, SETPOINT_HEARTBEAT_TIMEOUT="1"))
-    ).open()
+    reader = _env(
+        sqlite_settings, SETPOINT_HEARTBEAT_TIMEOUT="1", SETPOINT_HEARTBEAT_INTERVAL="0.2"
+    )
+    client = LocalClient(Settings.from_env(reader)).open()
     time.sleep(1.5)
     run = client.get_run(run_id)
     assert run.status == "failed"

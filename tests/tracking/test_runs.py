@@ -293,3 +293,77 @@ def test_a_param_refused_by_the_store_keeps_the_points(client: Any) -> None:
     assert stored.params == {"lr": "0.1"}
     assert stored.status == "failed" and "ParamConflictError" in (stored.error or "")
     assert sp.get_metric_history(run.id, "x")["value"].tolist() == [1.0]
+
+
+def test_a_param_conflict_found_at_the_end_keeps_points_and_ends_failed(client: Any) -> None:
+    run = sp.start_run(project="p")
+    client.log_params(run.id, {"lr": "0.1"})  # another writer
+    run.log_param("lr", 0.2)
+    run.log_metric("x", 1.0)
+    with pytest.raises(ParamConflictError):
+        run.end()
+    stored = sp.get_run(run.id)
+    assert stored.status == "failed" and "lr" in (stored.error or "")
+    assert stored.metrics == {"x": 1.0} and stored.params == {"lr": "0.1"}
+
+
+def test_out_of_range_numbers_are_refused_where_they_are_logged(client: Any) -> None:
+    with sp.start_run(project="p") as run:
+        with pytest.raises(InvalidArgumentError) as err:
+            run.log_metric("x", 1.0, step=2**63)
+        assert "64 bits" in str(err.value)
+        with pytest.raises(InvalidArgumentError):
+            run.log_metric("x", 10**400)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            client.log_metrics(run.id, ["x"], [1.0], [2**63])
+        run.log_metric("y", 2.0)  # later points are not blocked by the refused ones
+    assert sp.get_run(run.id).metrics == {"y": 2.0}
+    import base64
+    import json
+
+    token = base64.urlsafe_b64encode(json.dumps({"offset": 10**30}).encode()).decode()
+    with pytest.raises(InvalidArgumentError):
+        sp.search_runs(page_token=token)
+
+
+def test_nan_and_missing_metrics_sort_last_both_ways(client: Any) -> None:
+    ids = {}
+    for name, auc in (("low", 0.5), ("nan", math.nan), ("high", 0.9), ("none", None)):
+        with sp.start_run(project="order", name=name) as r:
+            if auc is not None:
+                r.log_metric("auc", auc)
+        ids[r.id] = name
+    for direction, expected in (("asc", ["low", "high"]), ("desc", ["high", "low"])):
+        df = sp.search_runs(project="order", order_by=f"metrics.auc {direction}")
+        names = [ids[i] for i in df["run_id"]]
+        assert names[:2] == expected and sorted(names[2:]) == ["nan", "none"]
+
+
+def test_like_escapes_and_filter_positions_in_every_mode(client: Any) -> None:
+    with sp.start_run(project="esc", tags={"share": "50%"}) as a:
+        pass
+    with sp.start_run(project="esc", tags={"share": "500"}):
+        pass
+    found = sp.search_runs(project="esc", filter="tags.share LIKE '50\\%'")
+    assert list(found["run_id"]) == [a.id]
+    with pytest.raises(FilterSyntaxError) as err:
+        sp.search_runs(filter="metrics.auc >> 1")
+    assert err.value.position == 13
+
+
+def test_artifact_folders_with_a_trailing_slash(client: Any, tmp_path: Path) -> None:
+    with sp.start_run(project="p") as run:
+        run.log_bytes(b"w", "model/w.bin")
+    assert [a.path for a in client.list_artifacts(run.id, "model/")] == ["model/w.bin"]
+
+
+def test_oversized_fields_are_refused_not_truncated(client: Any) -> None:
+    from setpoint.tracking.environment import RunEnvironment
+
+    with pytest.raises(InvalidArgumentError) as err:
+        client.create_run("p", None, None, None, RunEnvironment(host="h" * 300))
+    assert err.value.field == "environment.host"
+    with sp.start_run(project="p") as run:
+        pass
+    with pytest.raises(InvalidArgumentError):
+        client.add_lineage("run", run.id, "consumed", "dataset_version", "x" * 201)

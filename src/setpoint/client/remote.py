@@ -192,6 +192,8 @@ def _error_from(response: Any) -> SetpointError:
         cls = error_class_for(err["code"])
         exc = cls.__new__(cls)
         SetpointError.__init__(exc, err["message"], field=err.get("field"))
+        if "position" in err:
+            exc.position = err["position"]  # type: ignore[attr-defined]
         return exc
     except (ValueError, KeyError, TypeError):
         return RemoteError(

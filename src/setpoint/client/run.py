@@ -24,6 +24,7 @@ from setpoint.core.errors import (
     RunNotActiveError,
     SetpointError,
 )
+from setpoint.core.names import INT64_MAX, INT64_MIN
 from setpoint.core.types import Artifact, MetricBatch, Run
 from setpoint.tracking.artifacts import check_artifact_path
 from setpoint.tracking.metric_buffer import MetricBuffer
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 _float = float
 END_ATTEMPTS = 5
+# Points per request: far below the server's body limit, large enough to amortise a round trip.
+MAX_POINTS_PER_REQUEST = 50_000
 
 
 class ActiveRun:
@@ -55,7 +58,11 @@ class ActiveRun:
             heartbeat=lambda: client.heartbeat(run.id),
             heartbeat_interval=settings.heartbeat_interval,
         )
+
+    def start(self) -> ActiveRun:
+        """Start the background writer (``sp.start_run`` does this)."""
         self._buffer.start()
+        return self
 
     # ------------------------------------------------------------ identity
 
@@ -94,11 +101,13 @@ class ActiveRun:
             value = names.check_metric_value(value, f"metrics.{key}")
         if step is None:
             step = self._next_step.get(key, 0)
-        elif step.__class__ is not int:
+        elif step.__class__ is not int or not INT64_MIN <= step <= INT64_MAX:
             step = names.check_step(step, "step")
         self._next_step[key] = step + 1
         if timestamp is None:
             timestamp = time.time_ns() // 1_000_000
+        elif timestamp.__class__ is not int or not INT64_MIN <= timestamp <= INT64_MAX:
+            timestamp = names.check_step(timestamp, "timestamp")
         self._buffer.add(key, value, step, timestamp)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -114,9 +123,10 @@ class ActiveRun:
     ) -> None:
         # Points first: a param the store refuses (a conflict with another writer) must not
         # take the points of the same flush down with it.
-        if keys:
-            vals: list[float | None] = [None if v != v else v for v in values]
-            self._client.log_metrics(self.id, keys, vals, steps, stamps)
+        for i in range(0, len(keys), MAX_POINTS_PER_REQUEST):
+            j = i + MAX_POINTS_PER_REQUEST
+            vals: list[float | None] = [None if v != v else v for v in values[i:j]]
+            self._client.log_metrics(self.id, keys[i:j], vals, steps[i:j], stamps[i:j])
         params = self._take_params()
         if params:
             # Never raise from here once points are written: the buffer would send them again.
@@ -215,28 +225,58 @@ class ActiveRun:
 
     def end(self, status: str = "finished", error: str | None = None) -> Run:
         """Flush and end the run; ending twice is a no-op returning the stored run."""
+        from setpoint.client import sdk
+
         with self._lock:
             if self._ended:
                 return self._client.get_run(self.id)
             self._ended = True
-        from setpoint.client import sdk
-
         sdk._forget(self)
         keys, values, steps, stamps = self._buffer.drain()
-        final = MetricBatch(
-            keys=keys,
-            values=[None if v != v else v for v in values],
-            steps=steps,
-            timestamps=stamps,
-        )
         params = self._take_params()
-        # The last points and params commit together with the end: one transaction, one request. A server
-        # that is briefly unreachable gets a few more tries before the points are given up.
+        try:
+            # All but the last request's worth of points go first; the rest, the params and
+            # the status then commit together: one transaction, one request.
+            cut = max(0, len(keys) - MAX_POINTS_PER_REQUEST)
+            if cut:
+                self._write(keys[:cut], values[:cut], steps[:cut], stamps[:cut])
+                keys, values, steps, stamps = keys[cut:], values[cut:], steps[cut:], stamps[cut:]
+            final = MetricBatch(
+                keys=keys,
+                values=[None if v != v else v for v in values],
+                steps=steps,
+                timestamps=stamps,
+            )
+            return self._end(status, error, final, params)
+        except (ParamConflictError, RunNotActiveError):
+            raise  # the run has ended (here, or elsewhere): nothing to keep for a retry
+        except BaseException:
+            # Keep everything for another `end()` (or the one at interpreter exit).
+            self._buffer.add_many(keys, values, steps, stamps)
+            self._return_params(params)
+            with self._lock:
+                self._ended = False
+            sdk._remember(self)
+            raise
+
+    def _end(
+        self, status: str, error: str | None, final: MetricBatch, params: dict[str, str]
+    ) -> Run:
         for attempt in range(END_ATTEMPTS):
             try:
                 return self._client.end_run(self.id, status, error, final, params)
             except RunNotActiveError:
-                return self._client.get_run(self.id)  # an earlier try got through
+                stored = self._client.get_run(self.id)
+                if stored.status == status and stored.error == error:
+                    return stored  # an earlier attempt got through
+                raise
+            except ParamConflictError as exc:
+                # Another writer logged one of these params first: keep the points and the
+                # end, and say which param was refused.
+                self._client.end_run(
+                    self.id, "failed", f"ParamConflictError: {exc.message}", final, None
+                )
+                raise
             except RemoteError:
                 if attempt == END_ATTEMPTS - 1:
                     raise

@@ -100,7 +100,7 @@ def start_run(
         parent_id,
         environment.capture(),
     )
-    handle = ActiveRun(c, run, settings)
+    handle = ActiveRun(c, run, settings).start()
     with _lock:
         _active.append(handle)
         _install_hook()
@@ -154,6 +154,12 @@ def _forget(run: ActiveRun) -> None:
             _active.remove(run)
 
 
+def _remember(run: ActiveRun) -> None:
+    with _lock:
+        if run not in _active:
+            _active.append(run)
+
+
 _uncaught: list[str] = []
 
 
@@ -204,7 +210,7 @@ def create_project(name: str, description: str = "") -> Project:
 def search_runs(
     project: str | Sequence[str] | None = None,
     filter: str | None = None,
-    order_by: Sequence[str] | None = None,
+    order_by: str | Sequence[str] | None = None,
     max_results: int = 1000,
     page_token: str | None = None,
 ) -> pd.DataFrame:
@@ -212,8 +218,11 @@ def search_runs(
 
     The token of the next page is in ``df.attrs["next_page_token"]`` (None on the last page).
     """
-    projects = [project] if isinstance(project, str) else (list(project) if project else None)
-    page = client().search_runs(projects, filter, list(order_by or []), max_results, page_token)
+    projects = (
+        [project] if isinstance(project, str) else (None if project is None else list(project))
+    )
+    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    page = client().search_runs(projects, filter, orders, max_results, page_token)
     from setpoint.client.frames import runs_frame
 
     df = runs_frame(page.runs)

@@ -73,6 +73,12 @@ class Settings:
         interval = _seconds(env, "SETPOINT_FLUSH_INTERVAL", 0.5, 60)
         heartbeat = _seconds(env, "SETPOINT_HEARTBEAT_INTERVAL", 5.0, 3600)
         timeout = _seconds(env, "SETPOINT_HEARTBEAT_TIMEOUT", 30.0, 86400)
+        if heartbeat * 2 > timeout:
+            raise ConfigurationError(
+                f"SETPOINT_HEARTBEAT_INTERVAL ({heartbeat:g} s) must be at most half of "
+                f"SETPOINT_HEARTBEAT_TIMEOUT ({timeout:g} s), or live runs would be failed",
+                field="SETPOINT_HEARTBEAT_INTERVAL",
+            )
         server_url = (env.get("SETPOINT_URL") or "").rstrip("/") or None
         return cls(
             home=home,

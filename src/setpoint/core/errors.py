@@ -21,7 +21,7 @@ class SetpointError(Exception):
         self.message = message
         self.field = field
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "field": self.field}
 
 
@@ -41,6 +41,9 @@ class FilterSyntaxError(InvalidArgumentError):
         pointer = f"{text}\n{' ' * position}^"
         super().__init__(f"{message} at position {position}:\n{pointer}", field=field)
         self.position = position
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "position": self.position}
 
 
 class NotFoundError(SetpointError):

@@ -65,15 +65,28 @@ def check_metric_value(value: object, field: str) -> float:
         raise InvalidArgumentError(
             f"{field} must be a number, got {type(value).__name__} {value!r}", field=field
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidArgumentError(
+            f"{field} is too large for a 64-bit float: {value!r}", field=field
+        ) from None
+
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 
 def check_step(value: object, field: str) -> int:
+    """A step or timestamp: an integer that fits the store's 64-bit columns."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidArgumentError(
             f"{field} must be an integer, got {type(value).__name__} {value!r}", field=field
         )
-    return int(value)
+    value = int(value)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidArgumentError(f"{field} {value} does not fit in 64 bits", field=field)
+    return value
 
 
 def param_value(value: object, field: str) -> str:

@@ -40,6 +40,7 @@ log = logging.getLogger("setpoint.server")
 MAX_JSON_BODY = 32 * 1024 * 1024
 MAX_UPLOAD = 20 * 1024 * 1024 * 1024
 TOKEN_CACHE_S = 5.0
+TOKEN_CACHE_MAX = 1024  # verdicts kept; random bearer strings must not grow memory
 
 
 def is_loopback(host: str) -> bool:
@@ -161,6 +162,8 @@ class _TokenCheck:
         hit = self._cache.get(secret)
         if hit is None or hit[0] < now:
             ok = await run_in_threadpool(self.client.tokens.verify, secret) is not None
+            if len(self._cache) >= TOKEN_CACHE_MAX:
+                self._cache.clear()
             self._cache[secret] = (now + TOKEN_CACHE_S, ok)
         elif not hit[1]:
             ok = False
@@ -271,14 +274,17 @@ def _upload_endpoint(client: LocalClient, auth: _TokenCheck, max_upload: int) ->
 def _download_endpoint(client: LocalClient, auth: _TokenCheck) -> Callable[..., Any]:
     async def endpoint(request: Request, run_id: str, path: str) -> Response:
         await auth(request)
+        # One file per request (the remote client lists a folder and fetches each file);
+        # the operation itself verifies every byte before it lands in the temporary folder.
         artifact = await run_in_threadpool(client.artifacts.get, run_id, path)
         tmpdir = tempfile.mkdtemp(prefix="setpoint-dl-")
-        target = os.path.join(tmpdir, "blob")
         try:
-            await run_in_threadpool(client.blobs.get_file, artifact.digest, target)
+            written = await run_in_threadpool(client.download_artifact, run_id, path, tmpdir)
         except BaseException:
             shutil.rmtree(tmpdir, ignore_errors=True)
             raise
+        target = os.path.join(tmpdir, os.path.basename(path))
+        assert target in written
         return FileResponse(
             target,
             media_type="application/octet-stream",

@@ -30,8 +30,13 @@ def collect_garbage(
     garbage = [(d, size) for d, size, mtime in stored if d not in referenced and mtime < cutoff]
     deleted = 0
     freed = 0
-    if not dry_run:
+    if not dry_run and garbage:
+        # Look again right before deleting: a reference may have committed since the listing.
+        with db.read() as conn:
+            referenced = repo.referenced_digests(conn)
         for digest, size in garbage:
+            if digest in referenced:
+                continue
             blobs.delete(digest)
             deleted += 1
             freed += size

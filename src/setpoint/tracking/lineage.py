@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 KINDS = ("run", "artifact", "dataset_version", "model_version", "prediction_batch", "step")
 RELATIONS = ("consumed", "produced", "served_by", "derived_from")
+MAX_ID = 200
 
 
 class Lineage:
@@ -24,6 +25,11 @@ class Lineage:
     def add(
         self, source_kind: str, source_id: str, relation: str, target_kind: str, target_id: str
     ) -> LineageEdge:
+        for field, ident in (("source_id", source_id), ("target_id", target_id)):
+            if not isinstance(ident, str) or not 1 <= len(ident) <= MAX_ID:
+                raise InvalidArgumentError(
+                    f"{field} must be a string of 1 to {MAX_ID} characters", field=field
+                )
         for field, value, allowed in (
             ("source_kind", source_kind, KINDS),
             ("target_kind", target_kind, KINDS),

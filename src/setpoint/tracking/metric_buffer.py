@@ -90,7 +90,11 @@ class MetricBuffer:
                     raise
                 self._requeue(batch)
                 raise
-            except Exception:
+            except Exception as exc:
+                if not _transient(exc):
+                    # A batch that can never be written must not block the ones after it.
+                    self.error = SetpointError(f"metric points could not be written: {exc!r}")
+                    raise
                 self._requeue(batch)
                 raise
 
@@ -140,3 +144,10 @@ class MetricBuffer:
                     return  # the run is gone or ended; the reason surfaces on the next call
             except Exception:
                 continue
+
+
+def _transient(exc: Exception) -> bool:
+    """Errors worth retrying: the network, the database connection, a timeout."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    return type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "httpx", "httpcore")

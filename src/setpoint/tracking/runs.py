@@ -77,7 +77,7 @@ class Runs:
             name = f"run-{secrets.token_hex(4)}"
         names.check_name(name, "name")
         tag_values = _tags(tags)
-        env = environment or RunEnvironment()
+        env = _checked_environment(environment or RunEnvironment())
         now = self.clock.now_ms()
         from setpoint.core.ids import new_run_id
 
@@ -201,12 +201,8 @@ class Runs:
                 math.nan if v is None else names.check_metric_value(v, f"metrics.{batch.keys[i]}")
                 for i, v in enumerate(values)
             ]
-        steps = batch.steps
-        if not all(type(s) is int for s in steps):
-            steps = [names.check_step(s, "step") for s in steps]
-        stamps = batch.timestamps
-        if not all(type(t) is int for t in stamps):
-            stamps = [names.check_step(t, "timestamp") for t in stamps]
+        steps = _int64s(batch.steps, "step")
+        stamps = _int64s(batch.timestamps, "timestamp")
         return MetricBatch(keys=batch.keys, values=values, steps=steps, timestamps=stamps)
 
     def heartbeat(self, run_id: str) -> None:
@@ -288,6 +284,30 @@ class Runs:
             self.reap_stale_runs()
 
 
+def _int64s(values: Sequence[int], field: str) -> Sequence[int]:
+    """The common case (plain ints in range) is checked in C; anything else point by point."""
+    if all(type(v) is int for v in values) and (
+        not values or (min(values) >= names.INT64_MIN and max(values) <= names.INT64_MAX)
+    ):
+        return values
+    return [names.check_step(v, field) for v in values]
+
+
+# Column sizes of the environment a client reports (see store/metadata/tables.py).
+_ENVIRONMENT_LIMITS = {"git_commit": 64, "host": 255, "user": 255, "python_version": 32}
+
+
+def _checked_environment(env: RunEnvironment) -> RunEnvironment:
+    for name, limit in _ENVIRONMENT_LIMITS.items():
+        value = getattr(env, name)
+        if value is not None and len(value) > limit:
+            raise InvalidArgumentError(
+                f"environment.{name} is {len(value)} characters long; at most {limit} are allowed",
+                field=f"environment.{name}",
+            )
+    return env
+
+
 def _params(params: Mapping[str, object]) -> dict[str, str]:
     if not isinstance(params, Mapping):
         raise InvalidArgumentError("params must be a mapping of key to value", field="params")
@@ -316,7 +336,7 @@ def _decode_token(token: str | None) -> int:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         offset = None
-    if not isinstance(offset, int) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 2**62:
         raise InvalidArgumentError(
             "page_token is not a token returned by a previous search", field="page_token"
         )

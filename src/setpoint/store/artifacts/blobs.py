@@ -62,7 +62,7 @@ class BlobStore:
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store ``data``; return (hex digest, size)."""
         digest = digest_bytes(data)
-        if not self.exists(digest):
+        if not self._reuse(digest):
             if self._local:
                 self._put_local(io.BytesIO(data))
             else:
@@ -93,7 +93,7 @@ class BlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             final = self._path(digest)
-            if os.path.exists(final):
+            if self._reuse(digest):
                 os.unlink(tmp)
             else:
                 os.makedirs(os.path.dirname(final), exist_ok=True)
@@ -213,6 +213,17 @@ class BlobStore:
         return count, size
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _reuse(self, digest: str) -> bool:
+        """True when the blob is stored already. A local blob's modified time is refreshed, so
+        `gc` (which spares young blobs) cannot delete it while its new reference commits."""
+        if not self._local:
+            return self.exists(digest)
+        try:
+            os.utime(self._path(digest))
+        except FileNotFoundError:
+            return False
+        return True
 
     @property
     def _filesystem(self) -> AbstractFileSystem:

@@ -54,12 +54,20 @@ def search_run_ids(
     first, rest = order[0], order[1:]
     table = _TABLES[first.kind].alias("o0")
     col = table.c.value
-    having = base.join(table, and_(table.c.run_id == runs.c.id, table.c.key == first.key))
+    # NaN metrics are stored as NULL: they go with the runs lacking the key, last.
+    having = base.join(
+        table,
+        and_(table.c.run_id == runs.c.id, table.c.key == first.key, table.c.value.is_not(None)),
+    )
     sort = col.desc() if first.descending else col.asc()
     q = _ordered(having, rest, lead=[sort])
     found = [r[0] for r in conn.execute(q.limit(wanted))]
     if len(found) < wanted:
-        lacking = base.where(~exists().where(table.c.run_id == runs.c.id, table.c.key == first.key))
+        lacking = base.where(
+            ~exists().where(
+                table.c.run_id == runs.c.id, table.c.key == first.key, table.c.value.is_not(None)
+            )
+        )
         q = _ordered(lacking, rest)
         found += [r[0] for r in conn.execute(q.limit(wanted - len(found)))]
     return found[offset:wanted]
@@ -125,9 +133,9 @@ def _apply(col: Any, op: str, value: Any) -> Any:
     if op == ">=":
         return col >= value
     if op == "LIKE":
-        return col.like(value)
+        return col.like(value, escape="\\")
     if op == "ILIKE":
-        return col.ilike(value)
+        return col.ilike(value, escape="\\")
     if op == "IN":
         return col.in_(list(value))
     if op == "NOT IN":

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 
 from setpoint.core.errors import ParamConflictError
 from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run
@@ -306,8 +306,14 @@ def add_params(conn: Connection, run_id: str, values: dict[str, str]) -> None:
 def set_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:
     if not values:
         return
-    _sql(conn, "DELETE FROM tags WHERE run_id = ? AND key = ?", [(run_id, k) for k in values])
-    _insert_rows(conn, "tags", _KV, _KV_TYPES, [(run_id, k, v) for k, v in values.items()])
+    _insert_rows(
+        conn,
+        "tags",
+        _KV,
+        _KV_TYPES,
+        [(run_id, k, v) for k, v in values.items()],
+        on_conflict="ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+    )
 
 
 def value_equals(column: Any, value: str) -> Any:
@@ -447,9 +453,12 @@ def metric_keys(conn: Connection, run_id: str) -> list[str]:
 def put_artifact(
     conn: Connection, run_id: str, path: str, digest: str, size: int, now: int
 ) -> None:
-    conn.execute(delete(artifacts).where(artifacts.c.run_id == run_id, artifacts.c.path == path))
-    conn.execute(
-        insert(artifacts).values(run_id=run_id, path=path, digest=digest, size=size, created_at=now)
+    _sql(
+        conn,
+        "INSERT INTO artifacts (run_id, path, digest, size, created_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (run_id, path) DO UPDATE SET digest = excluded.digest, "
+        "size = excluded.size, created_at = excluded.created_at",
+        (run_id, path, digest, size, now),
     )
 
 
@@ -461,10 +470,11 @@ def list_artifacts(conn: Connection, run_id: str, prefix: str = "") -> list[Arti
         artifacts.c.size,
         artifacts.c.created_at,
     ).where(artifacts.c.run_id == run_id)
+    prefix = prefix.rstrip("/")
     if prefix:
         q = q.where(
             (artifacts.c.path == prefix)
-            | (func.substr(artifacts.c.path, 1, len(prefix) + 1) == prefix.rstrip("/") + "/")
+            | (func.substr(artifacts.c.path, 1, len(prefix) + 1) == prefix + "/")
         )
     return [
         Artifact(run_id=r[0], path=r[1], digest=r[2], size=r[3], created_at=r[4])
