@@ -29,6 +29,27 @@ WRITER = textwrap.dedent(
 )
 
 
+def _run_all(settings: Settings, script: str, argvs: list[list[str]], timeout: float) -> list[str]:
+    """Run ``script`` once per argv list, all at the same time; return each one's stdout."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *argv],
+            env=_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for argv in argvs
+    ]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err
+        assert "locked" not in err
+        outs.append(out.strip())
+    return outs
+
+
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SETPOINT_")}
     env.update(
@@ -46,22 +67,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 def test_eight_processes_log_at_once(db: str, request: pytest.FixtureRequest) -> None:
     settings = request.getfixturevalue("sqlite_settings" if db == "sqlite" else "pg_settings")
     LocalClient(settings).open().close()  # create the schema before the stampede
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, "5000", f"writer-{i}"],
-            env=_env(settings),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(8)
-    ]
-    ids = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
-        assert "locked" not in err
-        ids.append(out.strip())
+    ids = _run_all(settings, WRITER, [["5000", f"writer-{i}"] for i in range(8)], timeout=300)
     client = LocalClient(settings).open()
     total = 0
     for run_id in ids:
@@ -172,21 +178,7 @@ def test_two_writers_of_the_same_artifact(tmp_path: Path, sqlite_settings: Setti
     payload = tmp_path / "model.bin"
     payload.write_bytes(os.urandom(8 * 1024 * 1024))
     LocalClient(sqlite_settings).open().close()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, str(payload)],
-            env=_env(sqlite_settings),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    ids = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        ids.append(out.strip())
+    ids = _run_all(sqlite_settings, script, [[str(payload)], [str(payload)]], timeout=120)
     client = LocalClient(sqlite_settings).open()
     for run_id in ids:
         client.download_artifact(run_id, "model.bin", tmp_path / run_id)

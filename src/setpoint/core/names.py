@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Callable
 
 from setpoint.core.errors import InvalidArgumentError
 
@@ -20,42 +21,40 @@ MAX_TAG_VALUE = 8000
 
 def check_name(value: object, field: str) -> str:
     """A project or run name: 1-128 characters, letters, digits, '_', '-', '.'."""
-    if not isinstance(value, str):
-        raise InvalidArgumentError(
-            f"{field} must be a string, got {type(value).__name__}", field=field
-        )
-    if not value:
-        raise InvalidArgumentError(f"{field} must not be empty", field=field)
-    if len(value) > MAX_NAME:
-        raise InvalidArgumentError(
-            f"{field} is {len(value)} characters long; at most {MAX_NAME} are allowed", field=field
-        )
-    if not _NAME.match(value):
-        raise InvalidArgumentError(
-            f"{field} {value!r} has characters outside letters, digits, '_', '-', '.' "
-            "(and must start with a letter or digit)",
-            field=field,
-        )
-    return value
+    return _check_text(
+        value,
+        field,
+        MAX_NAME,
+        lambda v: bool(_NAME.match(v)),
+        "has characters outside letters, digits, '_', '-', '.' "
+        "(and must start with a letter or digit)",
+    )
 
 
 def check_key(value: object, field: str) -> str:
     """A metric, param or tag key: 1-250 characters, no leading '/', no '..'."""
+    return _check_text(
+        value,
+        field,
+        MAX_KEY,
+        lambda v: bool(_KEY.match(v)) and ".." not in v,
+        "may hold only letters, digits, '_', '-', '.', '/', ':' and spaces",
+    )
+
+
+def _check_text(value: object, field: str, limit: int, ok: Callable[[str], bool], rule: str) -> str:
     if not isinstance(value, str):
         raise InvalidArgumentError(
             f"{field} must be a string, got {type(value).__name__}", field=field
         )
     if not value:
         raise InvalidArgumentError(f"{field} must not be empty", field=field)
-    if len(value) > MAX_KEY:
+    if len(value) > limit:
         raise InvalidArgumentError(
-            f"{field} is {len(value)} characters long; at most {MAX_KEY} are allowed", field=field
+            f"{field} is {len(value)} characters long; at most {limit} are allowed", field=field
         )
-    if not _KEY.match(value) or ".." in value:
-        raise InvalidArgumentError(
-            f"{field} {value!r} may hold only letters, digits, '_', '-', '.', '/', ':' and spaces",
-            field=field,
-        )
+    if not ok(value):
+        raise InvalidArgumentError(f"{field} {value!r} {rule}", field=field)
     return value
 
 
