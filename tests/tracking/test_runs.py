@@ -271,6 +271,10 @@ def test_lineage_edges(client: Any) -> None:
     client.add_lineage("run", run.id, "consumed", "dataset_version", "transactions@3")  # idempotent
     edges = client.get_lineage("run", run.id)
     assert [(e.relation, e.target_id) for e in edges] == [("consumed", "transactions@3")]
+    with sp.start_run(project="p") as producer:
+        art = producer.log_bytes(b"weights", "model.bin")
+    produced = client.get_lineage("artifact", art.digest)
+    assert [(e.source_id, e.relation) for e in produced] == [(producer.id, "produced")]
     with pytest.raises(InvalidArgumentError):
         client.add_lineage("run", run.id, "ate", "dataset_version", "x")
 

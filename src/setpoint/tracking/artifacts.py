@@ -18,7 +18,7 @@ from setpoint.core.errors import (
     RunNotActiveError,
     RunNotFoundError,
 )
-from setpoint.core.types import Artifact
+from setpoint.core.types import Artifact, LineageEdge
 from setpoint.store.metadata import runs as repo
 
 if TYPE_CHECKING:
@@ -105,9 +105,20 @@ class RunArtifacts:
         digest, size = put()
         now = self.clock.now_ms()
 
+        # Lineage falls out of logging: the run produced these bytes.
+        edge = LineageEdge(
+            source_kind="run",
+            source_id=run_id,
+            relation="produced",
+            target_kind="artifact",
+            target_id=digest,
+            created_at=now,
+        )
+
         def tx(conn):  # type: ignore[no-untyped-def]
             self._check_active(conn, run_id)
             repo.put_artifact(conn, run_id, path, digest, size, now)
+            repo.add_edges(conn, [edge])
 
         self.db.write_retrying(tx)
         return Artifact(run_id=run_id, path=path, digest=digest, size=size, created_at=now)
