@@ -30,6 +30,9 @@ _SDK = {
     "log_params",
     "log_artifact",
     "set_tag",
+    "log_dataset",
+    "get_dataset",
+    "lineage",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,10 +41,13 @@ if TYPE_CHECKING:  # pragma: no cover
         client,
         create_project,
         end_run,
+        get_dataset,
         get_metric_history,
         get_run,
+        lineage,
         list_projects,
         log_artifact,
+        log_dataset,
         log_metric,
         log_metrics,
         log_param,

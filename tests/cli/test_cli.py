@@ -182,3 +182,27 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_data_add_list_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    csv = tmp_path / "train.csv"
+    pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}).to_csv(csv, index=False)
+    code, out, _ = run_cli(capsys, "data", "add", str(csv), "--name", "train", "-p", "fraud")
+    assert code == 0 and out.startswith("fraud/train@1: 3 rows, 2 columns")
+    code, out, _ = run_cli(capsys, "data", "add", str(csv), "--name", "train", "-p", "fraud")
+    assert out.startswith("unchanged: fraud/train@1")
+    code, out, _ = run_cli(capsys, "data", "list", "--json")
+    assert [(d["name"], d["latest_version"]) for d in json.loads(out)] == [("train", 1)]
+    code, out, _ = run_cli(capsys, "data", "show", "fraud/train@1", "--json")
+    assert json.loads(out)["schema"] == [
+        {"name": "a", "type": "int64"},
+        {"name": "b", "type": "string"},
+    ]
+    code, out, _ = run_cli(capsys, "data", "versions", "train", "-p", "fraud")
+    assert code == 0 and "train: 1 versions" in out
+    code, _, err = run_cli(capsys, "data", "add", str(tmp_path / "missing.csv"), "--name", "x")
+    assert code == 1 and "does not exist" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "data", "show", "fraud/train@9")
+    assert code == 1 and "no version 9" in err

@@ -14,6 +14,9 @@ from typing import Any, BinaryIO, Literal
 
 from setpoint.core.types import (
     Artifact,
+    BlobRef,
+    Dataset,
+    DatasetVersion,
     LineageEdge,
     MetricBatch,
     MetricHistory,
@@ -21,6 +24,7 @@ from setpoint.core.types import (
     Run,
     RunPage,
 )
+from setpoint.data.versions import DatasetVersions
 from setpoint.tracking.artifacts import RunArtifacts
 from setpoint.tracking.environment import RunEnvironment
 from setpoint.tracking.lineage import Lineage
@@ -37,6 +41,8 @@ class OperationSpec:
     # "json": arguments not in the path travel as a JSON body (POST/PUT) or query (GET);
     # "stream": the request body is raw bytes (uploads); "download": the answer is raw bytes.
     kind: Literal["json", "stream", "download"] = "json"
+    # for "download": whether the operation writes one file at `dest` or files under it
+    dest: Literal["file", "folder"] = "file"
 
     @property
     def path_params(self) -> list[str]:
@@ -47,10 +53,11 @@ def operation(
     method: Literal["GET", "POST", "PUT"],
     path: str,
     kind: Literal["json", "stream", "download"] = "json",
+    dest: Literal["file", "folder"] = "file",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
         fn.__operation__ = OperationSpec(  # type: ignore[attr-defined]
-            name=fn.__name__, method=method, path=path, kind=kind
+            name=fn.__name__, method=method, path=path, kind=kind, dest=dest
         )
         return fn
 
@@ -68,10 +75,13 @@ def operations() -> Iterator[tuple[OperationSpec, Callable[..., Any]]]:
 class Api:
     """The operations over the lifecycle services of one setpoint store."""
 
-    def __init__(self, runs: Runs, artifacts: RunArtifacts, lineage: Lineage) -> None:
+    def __init__(
+        self, runs: Runs, artifacts: RunArtifacts, lineage: Lineage, datasets: DatasetVersions
+    ) -> None:
         self.runs = runs
         self.artifacts = artifacts
         self.lineage = lineage
+        self.datasets = datasets
 
     # ------------------------------------------------------------ projects
 
@@ -172,10 +182,55 @@ class Api:
         """Store the request body as the artifact at ``path``."""
         return self.artifacts.log_stream(run_id, path, stream)
 
-    @operation("GET", "/runs/{run_id}/artifacts/{path:path}", kind="download")
+    @operation("GET", "/runs/{run_id}/artifacts/{path:path}", kind="download", dest="folder")
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
         """Write an artifact (or a folder of them) under ``dest``, verifying every byte."""
         return self.artifacts.download(run_id, path, dest)
+
+    # ------------------------------------------------------------ blobs and datasets
+
+    @operation("PUT", "/blobs", kind="stream")
+    def upload_blob(self, stream: BinaryIO) -> BlobRef:
+        """Store the request body as a content-addressed blob (identical bytes are kept once)."""
+        digest, size = self.artifacts.blobs.put_stream(stream)
+        return BlobRef(digest=digest, size=size)
+
+    @operation("GET", "/blobs/{digest}", kind="download")
+    def download_blob(self, digest: str, dest: str | os.PathLike[str]) -> str:
+        """Write a blob to the file ``dest``, verifying its hash; returns the path."""
+        self.artifacts.blobs.get_file(digest, dest)
+        return str(dest)
+
+    @operation("POST", "/datasets/{name}/versions")
+    def create_dataset_version(
+        self,
+        name: str,
+        digest: str,
+        project: str = "default",
+        source: str = "",
+        description: str = "",
+        parents: list[str] | None = None,
+        creator: str | None = None,
+    ) -> DatasetVersion:
+        """Register a stored Parquet blob as the next version (or return the identical one)."""
+        return self.datasets.create(project, name, digest, source, description, parents, creator)
+
+    @operation("GET", "/datasets/{name}/version")
+    def get_dataset_version(
+        self, name: str, project: str = "default", version: int | None = None
+    ) -> DatasetVersion:
+        """One version of a dataset; the latest when no version is given."""
+        return self.datasets.get(project, name, version)
+
+    @operation("GET", "/datasets/{name}/versions")
+    def list_dataset_versions(self, name: str, project: str = "default") -> list[DatasetVersion]:
+        """Every version of a dataset, oldest first."""
+        return self.datasets.list_versions(project, name)
+
+    @operation("GET", "/datasets")
+    def list_datasets(self, project: str | None = None) -> list[Dataset]:
+        """Datasets with their latest version number."""
+        return self.datasets.list_datasets(project)
 
     # ------------------------------------------------------------ lineage
 

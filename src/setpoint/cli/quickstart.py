@@ -67,6 +67,12 @@ def quickstart(epochs: int) -> None:
     c = sdk.client()
     click.echo(f"setpoint quickstart · {c.describe()}")
     X, y, Xv, yv = _data()
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]).assign(label=y)
+    data = sp.log_dataset(frame, name="training-data", project=PROJECT, description="generated")
+    state = "versioned" if data.created else "unchanged, reused"
+    click.echo(f"data: {data.ref} ({data.num_rows} rows, {state})")
     grid = [(0.05, 0.0), (0.2, 0.0), (0.5, 0.001), (1.0, 0.01)]
     with sp.start_run(project=PROJECT, name="sweep", tags={"kind": "sweep"}) as parent:
         for lr, l2 in grid:
@@ -76,6 +82,7 @@ def quickstart(epochs: int) -> None:
                 tags={"model": "logistic-regression"},
                 parent_id=parent.id,
             ) as run:
+                run.log_input(data)
                 run.log_params(
                     {"learning_rate": lr, "l2": l2, "epochs": epochs, "features": X.shape[1]}
                 )
@@ -116,5 +123,6 @@ def quickstart(epochs: int) -> None:
     )
     click.echo(f"done in {time.perf_counter() - t0:.1f}s. Next:")
     click.echo(f"  setpoint runs list --project {PROJECT}")
+    click.echo(f"  setpoint data show {data.ref}")
     click.echo(f"  setpoint runs show {top['run_id'][:16]}")
     click.echo("  setpoint server   # then SETPOINT_URL=http://127.0.0.1:8000 in another shell")

@@ -6,6 +6,7 @@ from setpoint.api.operations import Api
 from setpoint.core.clock import Clock, SystemClock
 from setpoint.core.config import Settings
 from setpoint.core.types import GcReport
+from setpoint.data.versions import DatasetVersions
 from setpoint.governance.tokens import Tokens
 from setpoint.store.artifacts.blobs import BlobStore
 from setpoint.store.metadata.database import Database
@@ -29,6 +30,7 @@ class LocalClient(Api):
             Runs(self.db, self.clock, heartbeat_timeout_ms=timeout_ms),
             RunArtifacts(self.db, self.blobs, self.clock),
             Lineage(self.db, self.clock),
+            DatasetVersions(self.db, self.blobs, self.clock),
         )
         self.tokens = Tokens(self.db, self.clock)
 

@@ -15,10 +15,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
-from setpoint.api.operations import API_PREFIX, Api, OperationSpec, operations
+from setpoint.api.operations import API_PREFIX, OperationSpec, operations
 from setpoint.api.wire import finite_json
 from setpoint.core.errors import RemoteError, SetpointError, error_class_for
-from setpoint.core.types import Artifact
 
 TIMEOUT_S = 60.0
 
@@ -85,14 +84,31 @@ class RemoteClient:
 
     # ------------------------------------------------------------ byte streams
 
-    def upload_artifact(self, run_id: str, path: str, stream: BinaryIO) -> Artifact:
+    def _upload(
+        self, spec: OperationSpec, fn: Callable[..., Any], args: tuple, kwargs: dict
+    ) -> Any:
+        bound = _signature(fn).bind(None, *args, **kwargs)
+        values = dict(bound.arguments)
+        stream = values.pop("stream")
+        values.pop("self")
         response = self._request(
-            "PUT",
-            f"/runs/{quote(run_id, safe='')}/artifacts/{quote(path)}",
+            spec.method,
+            _fill_path(spec, values),
             content=_chunks(stream),
             headers={"Content-Type": "application/octet-stream"},
         )
-        return _decode(Api.upload_artifact, response.content)
+        return _decode(fn, response.content)
+
+    def _download(
+        self, spec: OperationSpec, fn: Callable[..., Any], args: tuple, kwargs: dict
+    ) -> Any:
+        bound = _signature(fn).bind(None, *args, **kwargs)
+        values = dict(bound.arguments)
+        dest = Path(values.pop("dest"))
+        values.pop("self")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._download_to(_fill_path(spec, values), dest)
+        return str(dest)
 
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
         out = []
@@ -100,7 +116,7 @@ class RemoteClient:
             rel = PurePosixPath(a.path).relative_to(PurePosixPath(path).parent)
             target = Path(dest) / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._download_one(run_id, a.path, target)
+            self._download_to(f"/runs/{quote(run_id, safe='')}/artifacts/{quote(a.path)}", target)
             out.append(str(target))
         if not out:
             from setpoint.core.errors import ArtifactNotFoundError
@@ -108,18 +124,14 @@ class RemoteClient:
             raise ArtifactNotFoundError(f"run {run_id} has no artifact {path!r}", field="path")
         return out
 
-    def _download_one(self, run_id: str, path: str, target: Path) -> None:
+    def _download_to(self, url_path: str, target: Path) -> None:
+        """GET ``url_path`` into ``target``, atomically (a temporary name, then a rename)."""
         import httpx
 
         self.open()
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            with (
-                os.fdopen(fd, "wb") as fh,
-                self._http.stream(
-                    "GET", f"/runs/{quote(run_id, safe='')}/artifacts/{quote(path)}"
-                ) as response,
-            ):
+            with os.fdopen(fd, "wb") as fh, self._http.stream("GET", url_path) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _error_from(response)
@@ -134,8 +146,10 @@ class RemoteClient:
 
 
 def _make_method(spec: OperationSpec, fn: Callable[..., Any]) -> Callable[..., Any]:
+    handler = {"json": "_call", "stream": "_upload", "download": "_download"}[spec.kind]
+
     def method(self: RemoteClient, *args: Any, **kwargs: Any) -> Any:
-        return self._call(spec, fn, args, kwargs)
+        return getattr(self, handler)(spec, fn, args, kwargs)
 
     method.__name__ = fn.__name__
     method.__doc__ = fn.__doc__
@@ -202,5 +216,6 @@ def _error_from(response: Any) -> SetpointError:
 
 
 for _spec, _fn in operations():
-    if _spec.kind == "json":
+    # Downloading a folder of artifacts is the one operation written out by hand above.
+    if not (_spec.kind == "download" and _spec.dest == "folder"):
         setattr(RemoteClient, _spec.name, _make_method(_spec, _fn))

@@ -218,6 +218,17 @@ class ActiveRun:
             ) from None
         return self.log_text(text, path)
 
+    def log_input(self, version: Any) -> None:
+        """Record that this run consumed a dataset version (``sp.log_dataset``'s result)."""
+        self._check_open()
+        ref = getattr(version, "ref", None)
+        if not isinstance(ref, str):
+            raise InvalidArgumentError(
+                "log_input takes a dataset version (from sp.log_dataset or sp.get_dataset)",
+                field="version",
+            )
+        self._client.add_lineage("run", self.id, "consumed", "dataset_version", ref)
+
     def download_artifact(self, path: str, dest: str | os.PathLike[str]) -> list[str]:
         return self._client.download_artifact(self.id, path, dest)
 

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.core.config import Settings
 from setpoint.core.errors import InvalidArgumentError
-from setpoint.core.types import Project, Run
+from setpoint.core.types import LineageEdge, Project, Run
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from setpoint.client.datasets import VersionHandle
     from setpoint.client.run import ActiveRun
 
 DEFAULT_PROJECT = "default"
@@ -88,8 +89,7 @@ def start_run(
 
     c = client()
     settings = _current_settings()
-    if project is None:
-        project = os.environ.get("SETPOINT_PROJECT") or DEFAULT_PROJECT
+    project = _project(project)
     with _lock:
         if nested and parent_id is None and _active:
             parent_id = _active[-1].id
@@ -228,6 +228,73 @@ def search_runs(
     df = runs_frame(page.runs)
     df.attrs["next_page_token"] = page.next_page_token
     return df
+
+
+# ---------------------------------------------------------------- data
+
+
+def log_dataset(
+    data: object,
+    name: str,
+    project: str | None = None,
+    description: str = "",
+    parents: Sequence[Any] | None = None,
+) -> VersionHandle:
+    """Version ``data`` (a DataFrame, an Arrow table, or CSV/Parquet files, folders, globs).
+
+    Identical data returns the existing version (``v.created`` is False)."""
+    from setpoint.client.datasets import log_dataset as _log
+
+    refs = [p.ref if hasattr(p, "ref") else str(p) for p in parents or []]
+    return _log(
+        client(),
+        data,
+        name,
+        _project(project),
+        description,
+        refs,
+        os.path.join(_current_settings().home, "cache"),
+    )
+
+
+def get_dataset(
+    name: str, version: int | str = "latest", project: str | None = None
+) -> VersionHandle:
+    """A dataset version: ``get_dataset("transactions")`` (latest) or ``version=3``;
+    ``name`` may also be a reference like ``"fraud/transactions@3"``."""
+    from setpoint.client.datasets import VersionHandle
+    from setpoint.data.versions import parse_ref
+
+    if "@" in name or "/" in name:
+        p, n, v = parse_ref(name, default_project=_project(project), field="name")
+    else:
+        p, n = _project(project), name
+        v = None if version == "latest" else _version_number(version)
+    c = client()
+    return VersionHandle(c.get_dataset_version(n, p, v), c)
+
+
+def lineage(node: Any) -> list[LineageEdge]:
+    """Edges into and out of a run (an id, a Run or a run handle) or a dataset version."""
+    c = client()
+    if hasattr(node, "ref") and hasattr(node, "digest"):
+        return c.get_lineage("dataset_version", node.ref)
+    run_id = node if isinstance(node, str) else node.id
+    return c.get_lineage("run", run_id)
+
+
+def _project(project: str | None) -> str:
+    return project if project is not None else os.environ.get("SETPOINT_PROJECT") or DEFAULT_PROJECT
+
+
+def _version_number(version: int | str) -> int:
+    if isinstance(version, int) and not isinstance(version, bool) and version >= 1:
+        return version
+    if isinstance(version, str) and version.isdigit() and int(version) >= 1:
+        return int(version)
+    raise InvalidArgumentError(
+        f"version must be a positive number or 'latest', got {version!r}", field="version"
+    )
 
 
 def get_metric_history(run_id: str, key: str) -> pd.DataFrame:

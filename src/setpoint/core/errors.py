@@ -65,6 +65,12 @@ class ArtifactNotFoundError(NotFoundError):
     code = "artifact_not_found"
 
 
+class DatasetNotFoundError(NotFoundError):
+    """Raised for an unknown dataset or dataset version."""
+
+    code = "dataset_not_found"
+
+
 class ConflictError(SetpointError):
     """The request contradicts what is stored (a param re-logged with another value, ...)."""
 

@@ -109,3 +109,42 @@ class GcReport:
     bytes_freed: int
     dry_run: bool
     stale_temporaries: int = 0  # files of writes that never finished (a killed process)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlobRef:
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetVersion:
+    """An immutable snapshot of a dataset: a Parquet blob and the facts read from it."""
+
+    project: str
+    name: str
+    version: int
+    digest: str
+    size: int
+    num_rows: int
+    schema: list[dict[str, str]]
+    source: str
+    description: str
+    parents: list[str]
+    creator: str | None
+    created_at: int
+    created: bool = True  # False when identical data returned an existing version
+
+    @property
+    def ref(self) -> str:
+        """``project/name@version``: how lineage and the CLI name this version."""
+        return f"{self.project}/{self.name}@{self.version}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dataset:
+    project: str
+    name: str
+    created_at: int
+    latest_version: int
+    versions: int

@@ -127,20 +127,20 @@ def create_app(
         elif spec.kind == "stream":
             app.add_api_route(
                 API_PREFIX + spec.path,
-                _upload_endpoint(client, auth, max_upload),
+                _upload_endpoint(fn, client, auth, max_upload),
                 methods=[spec.method],
                 name=spec.name,
                 summary=(fn.__doc__ or spec.name).strip().splitlines()[0],
-                tags=["runs"],
+                tags=[spec.path.split("/")[1]],
             )
         else:
             app.add_api_route(
                 API_PREFIX + spec.path,
-                _download_endpoint(client, auth),
+                _download_endpoint(spec, fn, client, auth),
                 methods=[spec.method],
                 name=spec.name,
                 summary=(fn.__doc__ or spec.name).strip().splitlines()[0],
-                tags=["runs"],
+                tags=[spec.path.split("/")[1]],
             )
     return app
 
@@ -247,12 +247,14 @@ def _json_endpoint(
     return endpoint
 
 
-def _upload_endpoint(client: LocalClient, auth: _TokenCheck, max_upload: int) -> Callable[..., Any]:
-    async def endpoint(request: Request, run_id: str, path: str) -> Response:
+def _upload_endpoint(
+    fn: Callable[..., Any], client: LocalClient, auth: _TokenCheck, max_upload: int
+) -> Callable[..., Any]:
+    async def endpoint(request: Request) -> Response:
         await auth(request)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload:
-            raise PayloadTooLargeError(f"artifact larger than the {max_upload} byte limit")
+            raise PayloadTooLargeError(f"upload larger than the {max_upload} byte limit")
         # Spool to a temporary file first: the blob store hashes while it stores.
         spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed below
         size = 0
@@ -260,10 +262,10 @@ def _upload_endpoint(client: LocalClient, auth: _TokenCheck, max_upload: int) ->
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > max_upload:
-                    raise PayloadTooLargeError(f"artifact larger than the {max_upload} byte limit")
+                    raise PayloadTooLargeError(f"upload larger than the {max_upload} byte limit")
                 spool.write(chunk)
             spool.seek(0)
-            result = await run_in_threadpool(client.upload_artifact, run_id, path, spool)
+            result = await run_in_threadpool(fn, client, **request.path_params, stream=spool)
         finally:
             spool.close()
         return Response(orjson.dumps(result), media_type="application/json")
@@ -271,24 +273,29 @@ def _upload_endpoint(client: LocalClient, auth: _TokenCheck, max_upload: int) ->
     return endpoint
 
 
-def _download_endpoint(client: LocalClient, auth: _TokenCheck) -> Callable[..., Any]:
-    async def endpoint(request: Request, run_id: str, path: str) -> Response:
+def _download_endpoint(
+    spec: OperationSpec, fn: Callable[..., Any], client: LocalClient, auth: _TokenCheck
+) -> Callable[..., Any]:
+    async def endpoint(request: Request) -> Response:
         await auth(request)
-        # One file per request (the remote client lists a folder and fetches each file);
-        # the operation itself verifies every byte before it lands in the temporary folder.
-        artifact = await run_in_threadpool(client.artifacts.get, run_id, path)
+        # One file per request (the remote client lists a folder and fetches each file); the
+        # operation verifies every byte before it lands in the temporary folder.
         tmpdir = tempfile.mkdtemp(prefix="setpoint-dl-")
+        dest = tmpdir if spec.dest == "folder" else os.path.join(tmpdir, "download")
         try:
-            written = await run_in_threadpool(client.download_artifact, run_id, path, tmpdir)
+            written = await run_in_threadpool(fn, client, **request.path_params, dest=dest)
+            files = [written] if isinstance(written, str) else list(written)
+            if len(files) != 1:
+                raise InvalidArgumentError(
+                    "this path names a folder: list it and download its files one by one",
+                    field="path",
+                )
         except BaseException:
             shutil.rmtree(tmpdir, ignore_errors=True)
             raise
-        target = os.path.join(tmpdir, os.path.basename(path))
-        assert target in written
         return FileResponse(
-            target,
+            files[0],
             media_type="application/octet-stream",
-            headers={"X-Setpoint-Digest": artifact.digest},
             background=BackgroundTask(shutil.rmtree, tmpdir, True),
         )
 

@@ -191,6 +191,14 @@ class BlobStore:
             if is_digest(digest) and info.get("type") == "file":
                 yield digest, int(info["size"]), _modified(info)
 
+    def open_raw(self, digest: str) -> BinaryIO:
+        """A seekable read handle on a blob, NOT verified: for a footer or a byte range (a
+        Parquet schema); anything read whole goes through the verified calls above."""
+        try:
+            return self._filesystem.open(self._path(digest), "rb")  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(f"no blob blake3:{digest} is stored") from None
+
     def remove_stale_temporaries(self, older_than: float, *, dry_run: bool) -> tuple[int, int]:
         """Remove in-flight files left by writers that died (older than ``older_than``, epoch
         seconds); returns (count, bytes). Live writers' files are younger and stay."""

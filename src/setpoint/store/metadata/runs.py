@@ -9,13 +9,14 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, tuple_, update
 
 from setpoint.core.errors import ParamConflictError
 from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run
+from setpoint.store.metadata.statements import execute as _sql
+from setpoint.store.metadata.statements import insert_rows as _insert_rows
 from setpoint.store.metadata.tables import (
     DIGEST_COLUMNS,
     VALUE_INDEX_PREFIX,
@@ -28,59 +29,6 @@ from setpoint.store.metadata.tables import (
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
-
-
-@lru_cache(maxsize=256)
-def _dialect_sql(sql: str, paramstyle: str) -> str:
-    return sql if paramstyle == "qmark" else sql.replace("?", "%s")
-
-
-def _sql(conn: Connection, sql: str, params: Any = ()) -> Any:
-    """Run hand-written SQL with ``?`` placeholders. The hot paths (run creation, metric
-    flushes, history reads) skip SQLAlchemy's statement building, which costs more than the
-    database does for statements this small; ``params`` as a list of tuples is executemany."""
-    return conn.exec_driver_sql(_dialect_sql(sql, conn.dialect.paramstyle), params)
-
-
-_SQLITE_ROWS_PER_STATEMENT = 1000  # keeps multi-row statements under SQLite's variable cap
-
-
-def _insert_rows(
-    conn: Connection,
-    table: str,
-    columns: tuple[str, ...],
-    pg_types: tuple[str, ...],
-    rows: Sequence[tuple[Any, ...]],
-    returning: str | None = None,
-    on_conflict: str = "",
-) -> list[Any]:
-    """Insert many rows in as few round trips as the dialect allows.
-
-    PostgreSQL gets one statement of fixed text, ``INSERT ... SELECT * FROM unnest(arrays)``,
-    which psycopg prepares once; SQLite gets executemany, or multi-row VALUES when rows must
-    come back (``RETURNING``)."""
-    if not rows:
-        return []
-    cols = ", ".join(columns)
-    if conn.dialect.name == "postgresql":
-        arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
-        sql = f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}) {on_conflict}"
-        if returning:
-            sql += f" RETURNING {returning}"
-        result = conn.exec_driver_sql(sql, tuple(list(c) for c in zip(*rows, strict=True)))
-        return list(result.all()) if returning else []
-    one = "(" + ", ".join("?" * len(columns)) + ")"
-    if not returning:
-        conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES {one} {on_conflict}", list(rows))
-        return []
-    out: list[Any] = []
-    for i in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
-        part = rows[i : i + _SQLITE_ROWS_PER_STATEMENT]
-        flat = tuple(x for row in part for x in row)
-        values = ", ".join([one] * len(part))
-        sql = f"INSERT INTO {table} ({cols}) VALUES {values} {on_conflict} RETURNING {returning}"
-        out.extend(conn.exec_driver_sql(sql, flat).all())
-    return out
 
 
 _KV = ("run_id", "key", "value")

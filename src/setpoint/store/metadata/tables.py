@@ -155,6 +155,37 @@ tokens = Table(
     Column("revoked_at", BigInteger),
 )
 
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_datasets_project_name"),
+)
+
+# An immutable snapshot: the Parquet blob holding the data, and the facts read from it.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("schema", Text, nullable=False),  # JSON list of {"name", "type"}
+    Column("source", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("parents", Text, nullable=False),  # JSON list of "project/name@version"
+    Column("creator", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
+    Index("ix_dataset_versions_dataset_digest", "dataset_id", "digest"),
+    Index("ix_dataset_versions_digest", "digest"),
+)
+
 # Every table column that holds an artifact digest: `setpoint gc` keeps what these reference.
 # Later tables that point at blobs register here.
-DIGEST_COLUMNS = [artifacts.c.digest]
+DIGEST_COLUMNS = [artifacts.c.digest, dataset_versions.c.digest]

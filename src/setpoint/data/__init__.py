@@ -1,0 +1,1 @@
+"""Data management: dataset versions, ingestion to Parquet, lineage of what runs consumed."""

@@ -1,0 +1,281 @@
+"""Turn what a user hands to ``log_dataset`` into one deterministic Parquet file, streaming.
+
+Accepts DataFrames, Arrow tables and readers, or CSV/Parquet files, folders and globs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from setpoint.core.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Output rows per record batch and per row group. Re-chunking to a fixed size makes the
+# bytes independent of how the input happened to be chunked.
+BATCH_ROWS = 65_536
+CSV_BLOCK_SIZE = 16 << 20  # CSV column types are inferred from the first block.
+CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+ACCEPTED = (
+    "a pandas DataFrame, a polars DataFrame, a pyarrow Table or RecordBatchReader, or a path "
+    "(str or os.PathLike) to a .csv, .csv.gz, .parquet or .pq file, a folder of such files, "
+    "or a glob pattern"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prepared:
+    path: str
+    num_rows: int
+    schema: list[dict[str, str]]
+    source: str
+
+
+def _error(message: str) -> InvalidArgumentError:
+    return InvalidArgumentError(message, field="data")
+
+
+def prepare(data: object, workdir: str) -> Prepared:
+    """Write ``data`` as one zstd Parquet file inside ``workdir``; same data, same bytes."""
+    import pyarrow.parquet as pq
+
+    source, schema, batches = _open(data)
+    os.makedirs(workdir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=workdir, prefix=".ingest-", suffix=".tmp")
+    os.close(fd)
+    num_rows = 0
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in _rechunk(batches, schema):
+                writer.write_batch(batch)
+                num_rows += batch.num_rows
+        path = os.path.join(workdir, f"{uuid.uuid4().hex}.parquet")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    fields = [{"name": f.name, "type": str(f.type)} for f in schema]
+    return Prepared(path=path, num_rows=num_rows, schema=fields, source=source)
+
+
+def source_files(data: object) -> list[str] | None:
+    """The sorted absolute files a path, folder or glob denotes; None for in-memory data."""
+    if not isinstance(data, str | os.PathLike):
+        return None
+    given = os.path.abspath(os.fspath(data))
+    if os.path.isdir(given):
+        files = [
+            os.path.join(root, name)
+            for root, _, names in os.walk(given)
+            for name in names
+            if not name.startswith(".") and name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)
+        ]
+        if not files:
+            raise _error(f"folder {given} holds no .csv, .csv.gz, .parquet or .pq files")
+    elif os.path.exists(given):
+        files = [given]
+    elif glob.has_magic(given):
+        files = [p for p in glob.glob(given, recursive=True) if os.path.isfile(p)]
+        if not files:
+            raise _error(f"glob pattern {given} matches no files")
+    else:
+        raise _error(f"path {given} does not exist")
+    for path in files:
+        if not path.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES):
+            raise _error(
+                f"{path} has an unsupported extension: expected .csv, .csv.gz, .parquet or .pq"
+            )
+        if os.path.getsize(path) == 0:
+            raise _error(f"{path} is empty (0 bytes)")
+    return sorted(files)
+
+
+def _open(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
+    """Return (source, normalized schema, batches) without reading more than the first block."""
+    import pyarrow as pa
+
+    if isinstance(data, str | os.PathLike):
+        files = source_files(data) or []
+        return os.path.abspath(os.fspath(data)), *_open_files(files)
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas" and type(data).__name__ == "DataFrame":
+        import pandas as pd
+
+        index = data.index  # type: ignore[attr-defined]
+        keep = index.name is not None or not isinstance(index, pd.RangeIndex)
+        try:
+            table = pa.Table.from_pandas(data, preserve_index=keep)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise _error(f"cannot convert the DataFrame to Arrow: {exc}") from exc
+        source, reader = "pandas.DataFrame", table.to_reader()
+    elif module == "polars" and type(data).__name__ == "DataFrame":
+        source, reader = "polars.DataFrame", data.to_arrow().to_reader()  # type: ignore[attr-defined]
+    elif isinstance(data, pa.Table):
+        source, reader = "pyarrow.Table", data.to_reader()
+    elif isinstance(data, pa.RecordBatchReader):
+        source, reader = "pyarrow.RecordBatchReader", data
+    else:
+        raise _error(f"cannot ingest a {type(data).__name__}: expected {ACCEPTED}")
+    schema = _normalize(reader.schema)
+    return source, schema, (_conform(b, schema) for b in reader)
+
+
+def _open_files(files: list[str]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    first_schema, first_batches = _open_file(files[0])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from first_batches
+        for path in files[1:]:
+            schema, more = _open_file(path)
+            difference = _describe_difference(first_schema, schema)
+            if difference:
+                raise _error(f"{path} does not match the schema of {files[0]}: {difference}")
+            yield from more
+
+    return first_schema, batches()
+
+
+def _open_file(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    if path.lower().endswith(CSV_SUFFIXES):
+        return _open_csv(path)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        schema = _normalize(parquet.schema_arrow)
+    except (pa.ArrowException, OSError) as exc:
+        raise _error(f"cannot read {path} as Parquet: {exc}") from exc
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+                yield _conform(batch, schema)
+        except (pa.ArrowException, OSError) as exc:
+            raise _error(f"cannot read {path} as Parquet: {exc}") from exc
+
+    return schema, batches()
+
+
+def _open_csv(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    options = pcsv.ReadOptions(block_size=CSV_BLOCK_SIZE)
+    try:
+        reader = pcsv.open_csv(path, read_options=options)
+        raw = reader.schema
+        names = raw.names  # decoding the header can fail here
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(path, exc, 0) from exc
+    except UnicodeDecodeError as exc:
+        raise _error(f"{path} is not UTF-8 text (in its header): {exc}") from exc
+    bad = [
+        n for n, f in zip(names, raw, strict=True) if "\ufffd" in n or pa.types.is_binary(f.type)
+    ]
+    if bad:
+        raise _error(f"{path} is not UTF-8 text (column {bad[0]!r} holds other bytes)")
+    schema = _normalize(raw)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as exc:
+                raise _csv_error(path, exc, rows, raw) from exc
+            rows += batch.num_rows
+            yield _conform(batch, schema)
+
+    return schema, batches()
+
+
+def _csv_error(
+    path: str, exc: Exception, rows: int, schema: pa.Schema | None = None
+) -> InvalidArgumentError:
+    reason = str(exc)
+    where = f"after row {rows}" if rows else "in its first rows"
+    if "invalid UTF8" in reason:
+        return _error(f"{path} is not UTF-8 text ({where}): {reason}")
+    if "Expected" in reason and "columns, got" in reason:
+        detail = reason.removeprefix("CSV parse error: ")
+        return _error(f"{path} has a row with the wrong number of fields ({where}): {detail}")
+    if schema is not None and reason.startswith("In CSV column #"):
+        index = int(reason.removeprefix("In CSV column #").split(":")[0])
+        field = schema.field(index)
+        return _error(
+            f"{path}: column {field.name!r} changes type after row {rows}: the first rows read "
+            f"as {field.type}, then found {reason.rsplit(': ', 1)[-1]} (types are inferred from "
+            f"the first {CSV_BLOCK_SIZE} bytes; convert the file to Parquet to set them)"
+        )
+    if reason == "Empty CSV file":
+        return _error(f"{path} is empty")
+    return _error(f"cannot read {path} as CSV: {reason}")
+
+
+def _describe_difference(expected: pa.Schema, got: pa.Schema) -> str:
+    if expected.equals(got):
+        return ""
+    missing = [n for n in expected.names if n not in got.names]
+    extra = [n for n in got.names if n not in expected.names]
+    if missing or extra:
+        return f"missing columns {missing}, extra columns {extra}"
+    for want, have in zip(expected, got, strict=True):
+        if want.name != have.name:
+            return f"columns are in another order ({got.names} instead of {expected.names})"
+        if want.type != have.type:
+            return f"column {want.name!r} is {have.type} there, {want.type} in the first file"
+    return "the schemas differ"
+
+
+def _normalize(schema: pa.Schema) -> pa.Schema:
+    """Drop metadata and nullability, map large/view strings to plain: one schema per data."""
+    import pyarrow as pa
+
+    plain = {pa.large_string(): pa.string(), pa.string_view(): pa.string()}
+    plain |= {pa.large_binary(): pa.binary(), pa.binary_view(): pa.binary()}
+    return pa.schema([pa.field(f.name, plain.get(f.type, f.type)) for f in schema])
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    columns = [
+        c if c.type == f.type else c.cast(f.type)
+        for c, f in zip(batch.columns, schema, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _rechunk(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Yield batches of exactly BATCH_ROWS rows (the last may be shorter)."""
+    import pyarrow as pa
+
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        count += batch.num_rows
+        if count < BATCH_ROWS:
+            continue
+        merged = pa.concat_batches(pending)
+        start = 0
+        while count - start >= BATCH_ROWS:
+            yield merged.slice(start, BATCH_ROWS)
+            start += BATCH_ROWS
+        pending, count = [merged.slice(start)], count - start
+    if count:
+        yield pa.concat_batches(pending)

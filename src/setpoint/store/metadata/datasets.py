@@ -1,0 +1,144 @@
+"""The datasets repository: SQL for datasets and their versions (no data, no Parquet)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from setpoint.core.types import Dataset, DatasetVersion
+from setpoint.store.metadata.statements import execute as _sql
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+_VERSION_COLUMNS = (
+    "p.name, d.name, v.version, v.digest, v.size, v.num_rows, v.schema, v.source, "
+    "v.description, v.parents, v.creator, v.created_at"
+)
+_FROM = (
+    "FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id "
+    "JOIN projects p ON p.id = d.project_id"
+)
+
+
+def _version(row: Any, created: bool = True) -> DatasetVersion:
+    return DatasetVersion(
+        project=row[0],
+        name=row[1],
+        version=row[2],
+        digest=row[3],
+        size=row[4],
+        num_rows=row[5],
+        schema=json.loads(row[6]),
+        source=row[7],
+        description=row[8],
+        parents=json.loads(row[9]),
+        creator=row[10],
+        created_at=row[11],
+        created=created,
+    )
+
+
+def locked_dataset_id(conn: Connection, project_id: int, name: str, now: int) -> int:
+    """The dataset's id, created if needed, locked until the transaction ends (PostgreSQL;
+    SQLite writers are serialised already) so two writers cannot both take version N."""
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    sql = f"SELECT id FROM datasets WHERE project_id = ? AND name = ?{lock}"
+    row = _sql(conn, sql, (project_id, name)).first()
+    if row is None:
+        _sql(
+            conn,
+            "INSERT INTO datasets (project_id, name, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (project_id, name) DO NOTHING",
+            (project_id, name, now),
+        )
+        row = _sql(conn, sql, (project_id, name)).first()
+    return int(row[0])
+
+
+def version_with_digest(conn: Connection, dataset_id: int, digest: str) -> DatasetVersion | None:
+    row = _sql(
+        conn,
+        f"SELECT {_VERSION_COLUMNS} {_FROM} WHERE v.dataset_id = ? AND v.digest = ? "
+        "ORDER BY v.version LIMIT 1",
+        (dataset_id, digest),
+    ).first()
+    return None if row is None else _version(row, created=False)
+
+
+def insert_version(
+    conn: Connection,
+    dataset_id: int,
+    *,
+    digest: str,
+    size: int,
+    num_rows: int,
+    schema: list[dict[str, str]],
+    source: str,
+    description: str,
+    parents: list[str],
+    creator: str | None,
+    now: int,
+) -> int:
+    row = _sql(
+        conn, "SELECT MAX(version) FROM dataset_versions WHERE dataset_id = ?", (dataset_id,)
+    ).first()
+    version = (row[0] or 0) + 1
+    _sql(
+        conn,
+        "INSERT INTO dataset_versions (dataset_id, version, digest, size, num_rows, schema, "
+        "source, description, parents, creator, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            dataset_id,
+            version,
+            digest,
+            size,
+            num_rows,
+            json.dumps(schema),
+            source,
+            description,
+            json.dumps(parents),
+            creator,
+            now,
+        ),
+    )
+    return version
+
+
+def get_version(
+    conn: Connection, project: str, name: str, version: int | None
+) -> DatasetVersion | None:
+    where = "p.name = ? AND d.name = ?"
+    if version is None:
+        sql = f"SELECT {_VERSION_COLUMNS} {_FROM} WHERE {where} ORDER BY v.version DESC LIMIT 1"
+        row = _sql(conn, sql, (project, name)).first()
+    else:
+        sql = f"SELECT {_VERSION_COLUMNS} {_FROM} WHERE {where} AND v.version = ?"
+        row = _sql(conn, sql, (project, name, version)).first()
+    return None if row is None else _version(row)
+
+
+def list_versions(conn: Connection, project: str, name: str) -> list[DatasetVersion]:
+    rows = _sql(
+        conn,
+        f"SELECT {_VERSION_COLUMNS} {_FROM} WHERE p.name = ? AND d.name = ? ORDER BY v.version",
+        (project, name),
+    )
+    return [_version(r) for r in rows]
+
+
+def list_datasets(conn: Connection, project: str | None) -> list[Dataset]:
+    sql = (
+        "SELECT p.name, d.name, d.created_at, MAX(v.version), COUNT(v.id) FROM datasets d "
+        "JOIN projects p ON p.id = d.project_id JOIN dataset_versions v ON v.dataset_id = d.id "
+    )
+    params: tuple[Any, ...] = ()
+    if project is not None:
+        sql += "WHERE p.name = ? "
+        params = (project,)
+    sql += "GROUP BY p.name, d.name, d.created_at ORDER BY p.name, d.name"
+    return [
+        Dataset(project=r[0], name=r[1], created_at=r[2], latest_version=r[3], versions=r[4])
+        for r in _sql(conn, sql, params)
+    ]

@@ -1,0 +1,250 @@
+"""Ingestion to Parquet: every accepted input kind, deterministic bytes, clear errors."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from setpoint.core.errors import InvalidArgumentError
+from setpoint.data import ingest
+from setpoint.data.ingest import prepare, source_files
+
+CSV = "id,amount,name\n1,2.5,a\n2,3.5,b\n3,,c\n"
+
+
+def table() -> pa.Table:
+    return pa.table({"id": [1, 2, 3], "amount": [2.5, 3.5, None], "name": ["a", "b", "c"]})
+
+
+def read(path: str) -> pa.Table:
+    return pq.read_table(path)
+
+
+def raw(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def fails(data: object, workdir: Path, *phrases: str) -> InvalidArgumentError:
+    with pytest.raises(InvalidArgumentError) as info:
+        prepare(data, str(workdir))
+    for phrase in phrases:
+        assert phrase in info.value.message
+    assert info.value.field == "data"
+    if workdir.exists():
+        assert os.listdir(workdir) == []  # no half-written or temp files
+    return info.value
+
+
+# ------------------------------------------------------------------ accepted inputs
+
+
+def test_pandas_dataframe(tmp_path: Path) -> None:
+    prepared = prepare(table().to_pandas(), str(tmp_path / "w"))
+    assert prepared.source == "pandas.DataFrame"
+    assert prepared.num_rows == 3
+    assert prepared.schema == [
+        {"name": "id", "type": "int64"},
+        {"name": "amount", "type": "double"},
+        {"name": "name", "type": "string"},
+    ]
+    assert os.path.dirname(prepared.path) == str(tmp_path / "w")
+    assert read(prepared.path).equals(table())
+    assert read(prepared.path).schema.metadata is None
+
+
+def test_pandas_named_index_is_kept(tmp_path: Path) -> None:
+    df = pd.DataFrame({"x": [1, 2]}, index=pd.Index(["a", "b"], name="key"))
+    prepared = prepare(df, str(tmp_path))
+    assert [f["name"] for f in prepared.schema] == ["x", "key"]
+
+
+def test_arrow_table_and_reader(tmp_path: Path) -> None:
+    a = prepare(table(), str(tmp_path))
+    b = prepare(
+        pa.RecordBatchReader.from_batches(table().schema, table().to_batches()), str(tmp_path)
+    )
+    assert (a.source, b.source) == ("pyarrow.Table", "pyarrow.RecordBatchReader")
+    assert raw(a.path) == raw(b.path)
+
+
+def test_polars_dataframe(tmp_path: Path) -> None:
+    pl = pytest.importorskip("polars")
+    prepared = prepare(pl.DataFrame({"x": [1, 2]}), str(tmp_path))
+    assert prepared.source == "polars.DataFrame"
+    assert prepared.num_rows == 2
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.csv.gz", "d.parquet", "d.pq"])
+def test_single_file(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(CSV.encode()))
+    elif name.endswith(".csv"):
+        write(path, CSV)
+    else:
+        pq.write_table(table(), path)
+    prepared = prepare(path, str(tmp_path / "w"))  # os.PathLike accepted
+    assert prepared.source == str(path)
+    assert prepared.num_rows == 3
+    assert read(prepared.path).equals(table())
+    assert source_files(str(path)) == [str(path)]
+
+
+def test_glob_and_folder_concatenate_in_sorted_order(tmp_path: Path) -> None:
+    for i in (3, 1, 2):
+        write(tmp_path / "in" / f"part-{i}.csv", f"id,name\n{i},x{i}\n")
+    write(tmp_path / "in" / "sub" / "part-4.csv", "id,name\n4,x4\n")
+    write(tmp_path / "in" / "notes.txt", "ignored in a folder")
+    pattern = str(tmp_path / "in" / "*.csv")
+    by_glob = prepare(pattern, str(tmp_path / "w"))
+    assert by_glob.source == pattern
+    assert read(by_glob.path).column("id").to_pylist() == [1, 2, 3]
+    by_folder = prepare(tmp_path / "in", str(tmp_path / "w"))
+    assert read(by_folder.path).column("id").to_pylist() == [1, 2, 3, 4]
+    assert source_files(pattern) == [str(tmp_path / "in" / f"part-{i}.csv") for i in (1, 2, 3)]
+    assert source_files(table()) is None
+
+
+def test_header_only_csv_is_an_empty_dataset(tmp_path: Path) -> None:
+    prepared = prepare(write(tmp_path / "h.csv", "a,b\n"), str(tmp_path / "w"))
+    assert prepared.num_rows == 0
+    assert [f["name"] for f in prepared.schema] == ["a", "b"]
+
+
+def test_nulls_constants_nan_and_inf_pass_through(tmp_path: Path) -> None:
+    data = pa.table(
+        {
+            "nothing": pa.nulls(4, pa.float64()),
+            "same": [7, 7, 7, 7],
+            "odd": [math.nan, math.inf, -math.inf, 1.0],
+        }
+    )
+    back = read(prepare(data, str(tmp_path)).path)
+    assert back.column("nothing").null_count == 4
+    odd = back.column("odd").to_pylist()
+    assert math.isnan(odd[0]) and odd[1:] == [math.inf, -math.inf, 1.0]
+    csv = write(tmp_path / "n.csv", "a,b\n,nan\n,inf\n,-inf\n")
+    assert prepare(csv, str(tmp_path / "w")).schema[1]["type"] == "double"
+
+
+def test_large_csv_streams_over_many_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(ingest, "BATCH_ROWS", 1000)
+    rows = 20_000
+    path = write(tmp_path / "big.csv", "i,s\n" + "".join(f"{i},v{i % 7}\n" for i in range(rows)))
+    prepared = prepare(path, str(tmp_path / "w"))
+    assert prepared.num_rows == rows
+    meta = pq.ParquetFile(prepared.path).metadata
+    assert meta.num_row_groups == rows // 1000
+    assert read(prepared.path).column("i").to_pylist() == list(range(rows))
+
+
+# ------------------------------------------------------------------ determinism
+
+
+def test_dataframe_and_table_give_the_same_bytes(tmp_path: Path) -> None:
+    a = prepare(table().to_pandas(), str(tmp_path))
+    b = prepare(table(), str(tmp_path))
+    assert a.path != b.path
+    assert raw(a.path) == raw(b.path)
+
+
+def test_same_csv_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", CSV)
+    assert raw(prepare(path, str(tmp_path / "w")).path) == raw(
+        prepare(path, str(tmp_path / "w")).path
+    )
+
+
+def test_chunking_does_not_change_the_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "BATCH_ROWS", 100)
+    data = pa.table({"i": list(range(1234)), "s": [str(i % 13) for i in range(1234)]})
+    outputs = {
+        raw(prepare(data.combine_chunks(), str(tmp_path)).path),
+        raw(prepare(pa.Table.from_batches(data.to_batches(max_chunksize=7)), str(tmp_path)).path),
+        raw(prepare(pa.Table.from_batches(data.to_batches(max_chunksize=333)), str(tmp_path)).path),
+    }
+    assert len(outputs) == 1
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_schema_mismatch_across_files_names_the_file(tmp_path: Path) -> None:
+    write(tmp_path / "in" / "a.csv", "id,name\n1,x\n")
+    write(tmp_path / "in" / "b.csv", "id,name\nz,x\n")
+    error = fails(tmp_path / "in", tmp_path / "w", "b.csv", "does not match", "'id' is string")
+    assert "a.csv" in error.message
+    write(tmp_path / "in" / "b.csv", "id,other\n1,x\n")
+    fails(tmp_path / "in", tmp_path / "w", "b.csv", "missing columns ['name']")
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    fails(str(tmp_path / "nope.csv"), tmp_path / "w", "does not exist")
+
+
+def test_glob_matching_nothing(tmp_path: Path) -> None:
+    fails(str(tmp_path / "*.parquet"), tmp_path / "w", "matches no files")
+
+
+def test_folder_without_data_files(tmp_path: Path) -> None:
+    write(tmp_path / "in" / "notes.txt", "x")
+    fails(tmp_path / "in", tmp_path / "w", "holds no .csv")
+
+
+def test_unsupported_extension(tmp_path: Path) -> None:
+    fails(write(tmp_path / "d.json", "{}"), tmp_path / "w", "unsupported extension")
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    fails(write(tmp_path / "d.csv", ""), tmp_path / "w", "is empty")
+
+
+def test_ragged_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fails(write(tmp_path / "a.csv", "a,b\n1,2\n3,4,5\n"), tmp_path / "w", "wrong number of fields")
+    monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)
+    late = "a,b\n" + "1,2\n" * 1000 + "3\n"
+    fails(write(tmp_path / "b.csv", late), tmp_path / "w", "wrong number of fields", "after row")
+
+
+def test_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fails(write(tmp_path / "a.csv", b"a,b\n1,caf\xe9\n"), tmp_path / "w", "is not UTF-8 text")
+    fails(write(tmp_path / "b.csv", b"a,caf\xe9\n1,2\n"), tmp_path / "w", "is not UTF-8 text")
+    monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)
+    late = b"a,b\n" + b"1,x\n" * 1000 + b"2,caf\xe9\n"
+    fails(write(tmp_path / "c.csv", late), tmp_path / "w", "is not UTF-8 text")
+
+
+def test_column_changing_type_mid_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)
+    mixed = "a,b\n" + "1,x\n" * 1000 + "abc,y\n"
+    fails(write(tmp_path / "m.csv", mixed), tmp_path / "w", "column 'a' changes type after row")
+
+
+def test_unreadable_parquet(tmp_path: Path) -> None:
+    fails(write(tmp_path / "d.parquet", b"PAR1 not really"), tmp_path / "w", "as Parquet")
+
+
+def test_unsupported_object(tmp_path: Path) -> None:
+    fails([1, 2], tmp_path / "w", "cannot ingest a list", "pandas DataFrame", "glob")
+
+
+def test_unconvertible_dataframe(tmp_path: Path) -> None:
+    fails(pd.DataFrame({"m": [1, "a"]}), tmp_path / "w", "cannot convert the DataFrame")

@@ -1,0 +1,118 @@
+"""Contract tests for dataset versions: SQLite, PostgreSQL and remote mode."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import setpoint as sp
+from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError
+
+
+def _frame(n: int = 100, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "amount": rng.normal(50, 10, n),
+            "merchant": rng.choice(["a", "b", "c"], n),
+            "fraud": rng.integers(0, 2, n),
+        }
+    )
+
+
+def test_versions_are_created_only_when_content_changes(client: Any) -> None:
+    df = _frame()
+    v1 = sp.log_dataset(df, name="transactions", project="fraud", description="november")
+    assert (v1.version, v1.num_rows, v1.created) == (1, 100, True)
+    assert [c["name"] for c in v1.schema] == ["amount", "merchant", "fraud"]
+    assert v1.ref == "fraud/transactions@1" and len(v1.hash) == 64
+    again = sp.log_dataset(df.copy(), name="transactions", project="fraud")
+    assert (again.version, again.created, again.hash) == (1, False, v1.hash)
+    v2 = sp.log_dataset(_frame(seed=1), name="transactions", project="fraud", parents=[v1])
+    assert (v2.version, v2.created, v2.parents) == (2, True, ["fraud/transactions@1"])
+    latest = sp.get_dataset("transactions", project="fraud")
+    assert latest.version == 2
+    pd.testing.assert_frame_equal(sp.get_dataset("fraud/transactions@1").to_pandas(), df)
+    listed = client.list_datasets("fraud")
+    assert [(d.name, d.latest_version, d.versions) for d in listed] == [("transactions", 2, 2)]
+
+
+def test_files_and_globs_become_versions(client: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "2026-11"
+    folder.mkdir()
+    _frame(50, seed=2).to_parquet(folder / "a.parquet", index=False)
+    _frame(70, seed=3).to_parquet(folder / "b.parquet", index=False)
+    v = sp.log_dataset(str(folder / "*.parquet"), name="tx", project="fraud")
+    assert v.num_rows == 120 and v.source.endswith("*.parquet")
+    csv = tmp_path / "train.csv"
+    _frame(30, seed=4).to_csv(csv, index=False)
+    c = sp.log_dataset(csv, name="train", project="fraud")
+    assert c.num_rows == 30
+    assert len(c.to_arrow()) == 30
+
+
+def test_re_adding_an_unchanged_file_uses_the_stat_cache(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.data import ingest
+
+    csv = tmp_path / "big.csv"
+    _frame(1000).to_csv(csv, index=False)
+    old = time.time() - 60  # older than the racy window
+    os.utime(csv, (old, old))
+    first = sp.log_dataset(csv, name="big")
+
+    def boom(*_: object, **__: object) -> None:
+        raise AssertionError("the unchanged file was read again")
+
+    monkeypatch.setattr(ingest, "prepare", boom)
+    again = sp.log_dataset(csv, name="big")
+    assert (again.version, again.created) == (first.version, False)
+    with csv.open("a") as fh:  # a change (size, mtime) is noticed
+        fh.write("1.0,a,0\n")
+    os.utime(csv, (old + 1, old + 1))
+    monkeypatch.undo()
+    changed = sp.log_dataset(csv, name="big")
+    assert (changed.version, changed.num_rows) == (2, 1001)
+
+
+def test_runs_record_the_versions_they_consumed(client: Any) -> None:
+    v = sp.log_dataset(_frame(), name="transactions")
+    with sp.start_run(project="default") as run:
+        run.log_input(v)
+        with pytest.raises(InvalidArgumentError):
+            run.log_input("transactions")
+    consumed = [e.target_id for e in sp.lineage(run) if e.relation == "consumed"]
+    assert consumed == [v.ref]
+    assert [e.source_id for e in sp.lineage(v)] == [run.id]
+
+
+def test_unknown_datasets_and_bad_references(client: Any) -> None:
+    with pytest.raises(DatasetNotFoundError):
+        sp.get_dataset("nope")
+    sp.log_dataset(_frame(), name="known")
+    with pytest.raises(DatasetNotFoundError):
+        sp.get_dataset("known", version=7)
+    with pytest.raises(InvalidArgumentError):
+        sp.get_dataset("known@zero")
+    with pytest.raises(InvalidArgumentError):
+        sp.log_dataset(_frame(), name="bad name!")
+    with pytest.raises(DatasetNotFoundError):
+        sp.log_dataset(_frame(), name="child", parents=["default/known@9"])
+    with pytest.raises(InvalidArgumentError):
+        sp.log_dataset([1, 2, 3], name="list")
+
+
+def test_a_blob_that_is_not_parquet_is_refused(client: Any) -> None:
+    import io
+
+    ref = client.upload_blob(io.BytesIO(b"not parquet at all"))
+    with pytest.raises(InvalidArgumentError) as err:
+        client.create_dataset_version("weird", ref.digest)
+    assert "not a Parquet file" in str(err.value)
