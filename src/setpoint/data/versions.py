@@ -49,6 +49,11 @@ class DatasetVersions:
                 f"description is longer than {MAX_DESCRIPTION} characters", field="description"
             )
         parent_refs = [self._check_parent(p) for p in parents or []]
+        with self.db.read() as conn:
+            # Re-adding known data (the usual case for an unchanged file) reads nothing else.
+            known = repo.version_with_digest_by_name(conn, project, name, digest)
+        if known is not None:
+            return known
         size = self.blobs.size(digest)
         num_rows, schema = self._parquet_facts(digest)
         now = self.clock.now_ms()

@@ -66,6 +66,18 @@ def version_with_digest(conn: Connection, dataset_id: int, digest: str) -> Datas
     return None if row is None else _version(row, created=False)
 
 
+def version_with_digest_by_name(
+    conn: Connection, project: str, name: str, digest: str
+) -> DatasetVersion | None:
+    row = _sql(
+        conn,
+        f"SELECT {_VERSION_COLUMNS} {_FROM} WHERE p.name = ? AND d.name = ? AND v.digest = ? "
+        "ORDER BY v.version LIMIT 1",
+        (project, name, digest),
+    ).first()
+    return None if row is None else _version(row, created=False)
+
+
 def insert_version(
     conn: Connection,
     dataset_id: int,
