@@ -67,10 +67,7 @@ class RemoteClient:
     def _call(self, spec: OperationSpec, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         import orjson
 
-        bound = _signature(fn).bind(None, *args, **kwargs)
-        bound.apply_defaults()
-        values = dict(bound.arguments)
-        values.pop("self")
+        values = _arguments(fn, args, kwargs)
         path = _fill_path(spec, values)
         if spec.method == "GET":
             query = {k: v for k, v in values.items() if v is not None}
@@ -87,10 +84,8 @@ class RemoteClient:
     def _upload(
         self, spec: OperationSpec, fn: Callable[..., Any], args: tuple, kwargs: dict
     ) -> Any:
-        bound = _signature(fn).bind(None, *args, **kwargs)
-        values = dict(bound.arguments)
+        values = _arguments(fn, args, kwargs)
         stream = values.pop("stream")
-        values.pop("self")
         response = self._request(
             spec.method,
             _fill_path(spec, values),
@@ -102,10 +97,8 @@ class RemoteClient:
     def _download(
         self, spec: OperationSpec, fn: Callable[..., Any], args: tuple, kwargs: dict
     ) -> Any:
-        bound = _signature(fn).bind(None, *args, **kwargs)
-        values = dict(bound.arguments)
+        values = _arguments(fn, args, kwargs)
         dest = Path(values.pop("dest"))
-        values.pop("self")
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._download_to(_fill_path(spec, values), dest)
         return str(dest)
@@ -159,6 +152,15 @@ def _make_method(spec: OperationSpec, fn: Callable[..., Any]) -> Callable[..., A
 
 _SIGNATURES: dict[Callable[..., Any], inspect.Signature] = {}
 _ADAPTERS: dict[Callable[..., Any], Any] = {}
+
+
+def _arguments(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, Any]:
+    """The call's arguments by name, defaults filled in, without ``self``."""
+    bound = _signature(fn).bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    values.pop("self")
+    return values
 
 
 def _signature(fn: Callable[..., Any]) -> inspect.Signature:
