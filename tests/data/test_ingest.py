@@ -248,3 +248,15 @@ def test_unsupported_object(tmp_path: Path) -> None:
 
 def test_unconvertible_dataframe(tmp_path: Path) -> None:
     fails(pd.DataFrame({"m": [1, "a"]}), tmp_path / "w", "cannot convert the DataFrame")
+
+
+def test_a_categorical_and_its_values_give_the_same_bytes(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from setpoint.data.ingest import prepare
+
+    plain = pd.DataFrame({"c": ["a", "b", "a"], "x": [1.0, 2.0, 3.0]})
+    cat = plain.assign(c=plain["c"].astype("category"))
+    p1 = prepare(plain, str(tmp_path / "1"))
+    p2 = prepare(cat, str(tmp_path / "2"))
+    assert Path(p1.path).read_bytes() == Path(p2.path).read_bytes()

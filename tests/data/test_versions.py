@@ -60,24 +60,29 @@ def test_files_and_globs_become_versions(client: Any, tmp_path: Path) -> None:
 def test_re_adding_an_unchanged_file_uses_the_stat_cache(
     client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from setpoint.client import datasets
     from setpoint.data import ingest
 
+    # Setting the times below changes ctime to now; trust stats at once for this test (the
+    # racy window has a test of its own).
+    monkeypatch.setattr(datasets, "RACY_SECONDS", 0.0)
     csv = tmp_path / "big.csv"
     _frame(1000).to_csv(csv, index=False)
-    old = time.time() - 60  # older than the racy window
+    old = time.time() - 60
     os.utime(csv, (old, old))
     first = sp.log_dataset(csv, name="big")
 
     def boom(*_: object, **__: object) -> None:
         raise AssertionError("the unchanged file was read again")
 
+    real_prepare = ingest.prepare
     monkeypatch.setattr(ingest, "prepare", boom)
     again = sp.log_dataset(csv, name="big")
     assert (again.version, again.created) == (first.version, False)
     with csv.open("a") as fh:  # a change (size, mtime) is noticed
         fh.write("1.0,a,0\n")
     os.utime(csv, (old + 1, old + 1))
-    monkeypatch.undo()
+    monkeypatch.setattr(ingest, "prepare", real_prepare)
     changed = sp.log_dataset(csv, name="big")
     assert (changed.version, changed.num_rows) == (2, 1001)
 
@@ -116,3 +121,86 @@ def test_a_blob_that_is_not_parquet_is_refused(client: Any) -> None:
     with pytest.raises(InvalidArgumentError) as err:
         client.create_dataset_version("weird", ref.digest)
     assert "not a Parquet file" in str(err.value)
+
+
+def test_logging_older_content_again_makes_it_the_latest(client: Any) -> None:
+    a, b = _frame(seed=10), _frame(seed=11)
+    v1 = sp.log_dataset(a, name="flip")
+    v2 = sp.log_dataset(b, name="flip")
+    v3 = sp.log_dataset(a, name="flip", description="back to a")
+    assert (v1.version, v2.version, v3.version, v3.created) == (1, 2, 3, True)
+    assert v3.hash == v1.hash and v3.description == "back to a"
+    assert sp.get_dataset("flip").version == 3
+    assert sp.log_dataset(a, name="flip").created is False  # equal to the latest: no new one
+
+
+def test_a_reference_with_its_own_version_refuses_another(client: Any) -> None:
+    sp.log_dataset(_frame(), name="tx", project="fraud")
+    with pytest.raises(InvalidArgumentError):
+        sp.get_dataset("fraud/tx@1", version=2)
+    with pytest.raises(InvalidArgumentError):
+        sp.get_dataset("fraud/tx", project="other")
+    assert sp.get_dataset("fraud/tx").version == 1
+
+
+def test_a_tampered_dataset_blob_is_never_parsed(client: Any, local: Any, tmp_path: Path) -> None:
+    from setpoint.core.errors import ArtifactCorruptedError
+
+    v = sp.log_dataset(_frame(), name="tampered")
+    d = v.hash
+    blob = Path(local.settings.artifacts_url) / "blobs" / d[:2] / d[2:4] / d
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(ArtifactCorruptedError):
+        v.to_pandas()
+
+
+def test_a_freshly_modified_file_is_read_again(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.data import ingest
+
+    csv = tmp_path / "fresh.csv"
+    _frame(10).to_csv(csv, index=False)  # just written: inside the racy window
+    sp.log_dataset(csv, name="fresh")
+    calls: list[object] = []
+    real = ingest.prepare
+
+    def counting(data: object, workdir: str) -> Any:
+        calls.append(data)
+        return real(data, workdir)
+
+    monkeypatch.setattr(ingest, "prepare", counting)
+    again = sp.log_dataset(csv, name="fresh")
+    assert calls and again.created is False
+
+
+def test_handles_copy_and_pickle(client: Any) -> None:
+    import copy
+    import pickle
+
+    v = sp.log_dataset(_frame(), name="portable")
+    assert copy.copy(v).version == v.version
+    assert pickle.loads(pickle.dumps(v.info)).ref == v.ref
+
+
+def test_concurrent_writers_share_no_version_number(client: Any, mode: str) -> None:
+    import threading
+
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def write(seed: int) -> None:
+        try:
+            results.append(sp.log_dataset(_frame(seed=100 + seed), name="busy").version)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]

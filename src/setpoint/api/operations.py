@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from setpoint.core.types import (
@@ -198,6 +199,7 @@ class Api:
     @operation("GET", "/blobs/{digest}", kind="download")
     def download_blob(self, digest: str, dest: str | os.PathLike[str]) -> str:
         """Write a blob to the file ``dest``, verifying its hash; returns the path."""
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
         self.artifacts.blobs.get_file(digest, dest)
         return str(dest)
 

@@ -38,6 +38,8 @@ class VersionHandle:
     _client: Any
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("info", "_client"):
+            raise AttributeError(name)  # copy/pickle probe before the fields exist
         return getattr(self.info, name)
 
     @property
@@ -70,17 +72,17 @@ def log_dataset(
     cache_dir: str,
 ) -> VersionHandle:
     from setpoint.data.ingest import prepare, source_files
-    from setpoint.tracking.environment import capture
+    from setpoint.tracking.environment import current_user
 
-    user = capture().user
+    user = current_user()
     files = source_files(data)
     key = _stat_key(files[0]) if files and len(files) == 1 else None
     cache = _StatCache(Path(cache_dir) / "data-stat-cache.json")
-    digest, source = cache.get(key) if key else (None, None)
-    if digest is not None:
+    digest = cache.get(key) if key else None
+    if digest is not None and files:
         try:
             v = client.create_dataset_version(
-                name, digest, project, source or "", description, parents, user
+                name, digest, project, _source(data), description, parents, user
             )
             return _said(VersionHandle(v, client))
         except ArtifactNotFoundError:
@@ -90,7 +92,7 @@ def log_dataset(
         with open(prepared.path, "rb") as fh:
             ref = client.upload_blob(fh)
     if key:
-        cache.put(key, ref.digest, prepared.source)
+        cache.put(key, ref.digest)
     v = client.create_dataset_version(
         name, ref.digest, project, prepared.source, description, parents, user
     )
@@ -106,9 +108,13 @@ def _said(handle: VersionHandle) -> VersionHandle:
     return handle
 
 
+def _source(data: object) -> str:
+    return os.path.abspath(os.fspath(data))  # type: ignore[call-overload]
+
+
 def _stat_key(path: str) -> str | None:
     st = os.stat(path)
-    if time.time() - st.st_mtime < RACY_SECONDS:
+    if time.time() - max(st.st_mtime, st.st_ctime) < RACY_SECONDS:
         return None
     return json.dumps(
         [os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
@@ -116,25 +122,25 @@ def _stat_key(path: str) -> str | None:
 
 
 class _StatCache:
-    """path stat -> (digest, source). Best effort: a broken cache file is ignored."""
+    """path stat -> digest of its Parquet. Best effort: a broken cache file is ignored."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _load(self) -> dict[str, list[str]]:
+    def _load(self) -> dict[str, str]:
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def get(self, key: str) -> tuple[str | None, str | None]:
+    def get(self, key: str) -> str | None:
         hit = self._load().get(key)
-        return (hit[0], hit[1]) if isinstance(hit, list) and len(hit) == 2 else (None, None)
+        return hit if isinstance(hit, str) else None
 
-    def put(self, key: str, digest: str, source: str) -> None:
+    def put(self, key: str, digest: str) -> None:
         data = self._load()
-        data[key] = [digest, source]
+        data[key] = digest
         if len(data) > 10_000:  # keep it small: drop the oldest entries
             data = dict(list(data.items())[-10_000:])
         self.path.parent.mkdir(parents=True, exist_ok=True)

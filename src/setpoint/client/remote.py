@@ -17,7 +17,12 @@ from urllib.parse import quote
 
 from setpoint.api.operations import API_PREFIX, OperationSpec, operations
 from setpoint.api.wire import finite_json
-from setpoint.core.errors import RemoteError, SetpointError, error_class_for
+from setpoint.core.errors import (
+    ArtifactCorruptedError,
+    RemoteError,
+    SetpointError,
+    error_class_for,
+)
 
 TIMEOUT_S = 60.0
 
@@ -100,7 +105,7 @@ class RemoteClient:
         values = _arguments(fn, args, kwargs)
         dest = Path(values.pop("dest"))
         dest.parent.mkdir(parents=True, exist_ok=True)
-        self._download_to(_fill_path(spec, values), dest)
+        self._download_to(_fill_path(spec, values), dest, expect=values.get("digest"))
         return str(dest)
 
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
@@ -109,7 +114,8 @@ class RemoteClient:
             rel = PurePosixPath(a.path).relative_to(PurePosixPath(path).parent)
             target = Path(dest) / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._download_to(f"/runs/{quote(run_id, safe='')}/artifacts/{quote(a.path)}", target)
+            url = f"/runs/{quote(run_id, safe='')}/artifacts/{quote(a.path)}"
+            self._download_to(url, target, expect=a.digest)
             out.append(str(target))
         if not out:
             from setpoint.core.errors import ArtifactNotFoundError
@@ -117,11 +123,15 @@ class RemoteClient:
             raise ArtifactNotFoundError(f"run {run_id} has no artifact {path!r}", field="path")
         return out
 
-    def _download_to(self, url_path: str, target: Path) -> None:
-        """GET ``url_path`` into ``target``, atomically (a temporary name, then a rename)."""
+    def _download_to(self, url_path: str, target: Path, expect: str | None) -> None:
+        """GET ``url_path`` into ``target``, atomically (a temporary name, then a rename), and
+        check the bytes against ``expect`` here too: the server verified them before sending,
+        this verifies what arrived."""
+        import blake3
         import httpx
 
         self.open()
+        h = blake3.blake3()
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh, self._http.stream("GET", url_path) as response:
@@ -129,7 +139,13 @@ class RemoteClient:
                     response.read()
                     raise _error_from(response)
                 for chunk in response.iter_bytes():
+                    h.update(chunk)
                     fh.write(chunk)
+            if expect is not None and h.hexdigest() != expect:
+                raise ArtifactCorruptedError(
+                    f"artifact blake3:{expect} arrived corrupted: its bytes hash to "
+                    f"blake3:{h.hexdigest()}"
+                )
             os.replace(tmp, target)
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot reach the setpoint server at {self.url}: {exc}") from None

@@ -267,6 +267,11 @@ def get_dataset(
 
     if "@" in name or "/" in name:
         p, n, v = parse_ref(name, default_project=_project(project), field="name")
+        if ("@" in name and version != "latest") or ("/" in name and project is not None):
+            raise InvalidArgumentError(
+                f"{name!r} names its own project and version: leave out project= and version=",
+                field="version",
+            )
     else:
         p, n = _project(project), name
         v = None if version == "latest" else _version_number(version)

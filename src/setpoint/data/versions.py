@@ -1,7 +1,9 @@
 """Dataset versions: register a stored Parquet blob as the next version of a named dataset.
 
 The facts of a version (rows, schema) are read from the blob's Parquet footer here, not
-taken from the caller; identical data returns the existing version instead of a new one.
+taken from the caller. Data identical to the latest version returns it instead of a new
+version; data equal to an older version becomes a new version (the latest must always be what
+was logged last), sharing the stored blob.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class DatasetVersions:
         parent_refs = [self._check_parent(p) for p in parents or []]
         with self.db.read() as conn:
             # Re-adding known data (the usual case for an unchanged file) reads nothing else.
-            known = repo.version_with_digest_by_name(conn, project, name, digest)
+            known = repo.latest_if_digest_by_name(conn, project, name, digest)
         if known is not None:
             return known
         size = self.blobs.size(digest)
@@ -61,7 +63,7 @@ class DatasetVersions:
         def tx(conn):  # type: ignore[no-untyped-def]
             pid = runs_repo.ensure_project(conn, project, now)
             did = repo.locked_dataset_id(conn, pid, name, now)
-            same = repo.version_with_digest(conn, did, digest)
+            same = repo.latest_if_digest(conn, did, digest)
             if same is not None:
                 return same
             version = repo.insert_version(
@@ -85,9 +87,9 @@ class DatasetVersions:
         with self.db.read() as conn:
             found = repo.get_version(conn, project, name, version)
         if found is None:
-            which = "any version" if version is None else f"version {version}"
+            which = "does not exist" if version is None else f"has no version {version}"
             raise DatasetNotFoundError(
-                f"dataset {project}/{name} has no {which}",
+                f"dataset {project}/{name} {which}",
                 field="version" if version is not None else "name",
             )
         return found

@@ -81,6 +81,11 @@ def _host() -> str:
     return socket.gethostname()
 
 
+def current_user() -> str | None:
+    """The login name of this process's user (cheap; no git call)."""
+    return _user()
+
+
 @lru_cache(maxsize=1)
 def _user() -> str | None:
     try:

@@ -56,26 +56,23 @@ def locked_dataset_id(conn: Connection, project_id: int, name: str, now: int) ->
     return int(row[0])
 
 
-def version_with_digest(conn: Connection, dataset_id: int, digest: str) -> DatasetVersion | None:
+def latest_if_digest(conn: Connection, dataset_id: int, digest: str) -> DatasetVersion | None:
+    """The latest version, if it holds exactly this data."""
     row = _sql(
         conn,
-        f"SELECT {_VERSION_COLUMNS} {_FROM} WHERE v.dataset_id = ? AND v.digest = ? "
-        "ORDER BY v.version LIMIT 1",
-        (dataset_id, digest),
+        f"SELECT {_VERSION_COLUMNS} {_FROM} WHERE v.dataset_id = ? ORDER BY v.version DESC LIMIT 1",
+        (dataset_id,),
     ).first()
-    return None if row is None else _version(row, created=False)
+    return None if row is None or row[3] != digest else _version(row, created=False)
 
 
-def version_with_digest_by_name(
+def latest_if_digest_by_name(
     conn: Connection, project: str, name: str, digest: str
 ) -> DatasetVersion | None:
-    row = _sql(
-        conn,
-        f"SELECT {_VERSION_COLUMNS} {_FROM} WHERE p.name = ? AND d.name = ? AND v.digest = ? "
-        "ORDER BY v.version LIMIT 1",
-        (project, name, digest),
-    ).first()
-    return None if row is None else _version(row, created=False)
+    latest = get_version(conn, project, name, None)
+    if latest is None or latest.digest != digest:
+        return None
+    return DatasetVersion(**{**vars(latest), "created": False})
 
 
 def insert_version(
