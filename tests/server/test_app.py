@@ -129,3 +129,18 @@ def test_a_flush_larger_than_the_body_limit_is_split(
     finally:
         sdk.use(None)
     assert local.get_metric_history(run.id, "x").steps == list(range(2000))
+
+
+def test_with_tokens_the_server_says_who_created_a_dataset(local: LocalClient, serve: Any) -> None:
+    import io
+
+    import pandas as pd
+
+    secret = local.tokens.create("alice")
+    remote = RemoteClient(serve(local, require_token=True).url, secret)
+    buf = io.BytesIO()
+    pd.DataFrame({"a": [1, 2]}).to_parquet(buf, index=False)
+    buf.seek(0)
+    ref = remote.upload_blob(buf)
+    v = remote.create_dataset_version("d", ref.digest, creator="mallory")
+    assert v.creator == "alice"

@@ -146,14 +146,16 @@ def create_app(
 
 
 class _TokenCheck:
+    """Bearer-token check; returns the token's name, which stands for the caller."""
+
     def __init__(self, client: LocalClient, required: bool) -> None:
         self.client = client
         self.required = required
-        self._cache: dict[str, tuple[float, bool]] = {}
+        self._cache: dict[str, tuple[float, str | None]] = {}
 
-    async def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> str | None:
         if not self.required:
-            return
+            return None
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret:
@@ -161,16 +163,19 @@ class _TokenCheck:
         now = time.monotonic()
         hit = self._cache.get(secret)
         if hit is None or hit[0] < now:
-            ok = await run_in_threadpool(self.client.tokens.verify, secret) is not None
+            name = await run_in_threadpool(self.client.tokens.verify, secret)
             if len(self._cache) >= TOKEN_CACHE_MAX:
                 self._cache.clear()
-            self._cache[secret] = (now + TOKEN_CACHE_S, ok)
-        elif not hit[1]:
-            ok = False
+            self._cache[secret] = (now + TOKEN_CACHE_S, name)
         else:
-            ok = True
-        if not ok:
+            name = hit[1]
+        if name is None:
             raise AuthenticationError("the token is unknown or revoked")
+        return name
+
+
+# Arguments that say who did something: with tokens, the server fills them in from the token.
+ACTOR_ARGUMENTS = ("creator",)
 
 
 def _return_type(fn: Callable[..., Any]) -> Any:
@@ -217,7 +222,7 @@ def _json_endpoint(
     model = _request_model(spec, fn)
 
     async def endpoint(request: Request) -> Response:
-        await auth(request)
+        caller = await auth(request)
         if spec.method == "GET":
             raw: Any = dict(request.query_params)
         else:
@@ -238,6 +243,8 @@ def _json_endpoint(
                 raise _invalid(exc) from None
             args = {name: getattr(parsed, name) for name in model.model_fields}
         args.update(request.path_params)
+        if caller is not None:
+            args.update({name: caller for name in ACTOR_ARGUMENTS if name in args})
         result = await run_in_threadpool(fn, client, **args)
         return Response(
             orjson.dumps(finite_json(result), option=orjson.OPT_SERIALIZE_NUMPY),
