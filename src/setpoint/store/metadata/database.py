@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_S = 120
+# How often the background checkpointer copies the WAL into the database file.
+CHECKPOINT_EVERY_S = 0.5
 _WRITE = "setpoint_write"
 
 
@@ -40,6 +42,7 @@ class Database:
         # The embedded SQLite default upgrades itself; a shared server is upgraded explicitly.
         self.auto_upgrade = self.url.startswith("sqlite") if auto_upgrade is None else auto_upgrade
         self._engine: Engine | None = None
+        self._checkpointer: _Checkpointer | None = None
 
     @property
     def dialect(self) -> str:
@@ -63,9 +66,15 @@ class Database:
             engine.dispose()
             raise
         self._engine = engine
+        if self.dialect == "sqlite":
+            self._checkpointer = _Checkpointer(engine)
+            self._checkpointer.start()
         return self
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -138,6 +147,9 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoints (which fsync) run in a background thread instead of inside whichever commit
+    # crosses the threshold; see _Checkpointer.
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(
         "PRAGMA case_sensitive_like=ON"
@@ -148,3 +160,37 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-
 
 def _sqlite_on_begin(conn) -> None:  # type: ignore[no-untyped-def]
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+
+class _Checkpointer:
+    """Copies the SQLite WAL into the database file in the background (PASSIVE: it never
+    blocks readers or writers), so no user's commit pays for a checkpoint's fsyncs. Every
+    process that opens the store runs one; closing the store checkpoints once more."""
+
+    def __init__(self, engine: Engine) -> None:
+        import threading
+
+        self.engine = engine
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="setpoint-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.checkpoint()
+
+    def _run(self) -> None:
+        while not self._stop.wait(CHECKPOINT_EVERY_S):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")  # cheap when nothing is new
+        except Exception:  # a busy or closed store: the next round (or process) retries
+            return
