@@ -68,8 +68,8 @@ def use(new_client: Any, settings: Settings | None = None) -> None:
 
 
 def _current_settings() -> Settings:
+    """The settings of the default client (those it was made from, or given with it)."""
     client()
-    assert _settings is not None or _client is not None
     return _settings or Settings.from_env()
 
 

@@ -15,17 +15,17 @@ from setpoint.core.clock import Clock
 from setpoint.core.errors import (
     ArtifactNotFoundError,
     InvalidArgumentError,
-    RunNotActiveError,
-    RunNotFoundError,
 )
 from setpoint.core.types import Artifact, LineageEdge
 from setpoint.store.metadata import runs as repo
+from setpoint.tracking.runs import require_run
 
 if TYPE_CHECKING:
     from setpoint.store.artifacts.blobs import BlobStore
     from setpoint.store.metadata.database import Database
 
 MAX_PATH = 1000
+_REFUSED = "no artifact can be added"
 
 
 def check_artifact_path(path: object, field: str = "path") -> str:
@@ -59,18 +59,15 @@ class RunArtifacts:
 
     def log_bytes(self, run_id: str, path: str, data: bytes) -> Artifact:
         check_artifact_path(path)
-        self._require_active(run_id)
         return self._log(run_id, path, lambda: self.blobs.put_bytes(data))
 
     def log_stream(self, run_id: str, path: str, stream: BinaryIO) -> Artifact:
         check_artifact_path(path)
-        self._require_active(run_id)
         return self._log(run_id, path, lambda: self.blobs.put_stream(stream))
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         with self.db.read() as conn:
-            if repo.run_state(conn, run_id) is None:
-                raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+            require_run(conn, run_id, running=False)
             return repo.list_artifacts(conn, run_id, prefix)
 
     def get(self, run_id: str, path: str) -> Artifact:
@@ -101,7 +98,10 @@ class RunArtifacts:
     # ------------------------------------------------------------ internals
 
     def _log(self, run_id: str, path: str, put: Callable[[], tuple[str, int]]) -> Artifact:
-        self._require_active(run_id)
+        # Checked before the bytes are stored (no upload to an ended run) and again in the
+        # transaction that makes them visible (the run may end meanwhile).
+        with self.db.read() as conn:
+            require_run(conn, run_id, refused=_REFUSED)
         digest, size = put()
         now = self.clock.now_ms()
 
@@ -116,23 +116,9 @@ class RunArtifacts:
         )
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            self._check_active(conn, run_id)
+            require_run(conn, run_id, refused=_REFUSED)
             repo.put_artifact(conn, run_id, path, digest, size, now)
             repo.add_edges(conn, [edge])
 
         self.db.write_retrying(tx)
         return Artifact(run_id=run_id, path=path, digest=digest, size=size, created_at=now)
-
-    def _require_active(self, run_id: str) -> None:
-        with self.db.read() as conn:
-            self._check_active(conn, run_id)
-
-    @staticmethod
-    def _check_active(conn, run_id: str) -> None:  # type: ignore[no-untyped-def]
-        state = repo.run_state(conn, run_id)
-        if state is None:
-            raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
-        if state != "running":
-            raise RunNotActiveError(
-                f"run {run_id} has ended ({state}); no artifact can be added", field="run_id"
-            )

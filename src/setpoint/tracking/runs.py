@@ -29,6 +29,8 @@ from setpoint.store.metadata import runs as repo
 from setpoint.tracking.environment import RunEnvironment
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from setpoint.store.metadata.database import Database
 
 MAX_RESULTS = 50_000
@@ -136,7 +138,7 @@ class Runs:
         def tx(conn):  # type: ignore[no-untyped-def]
             # Ending first is safe inside the transaction and saves a status read.
             if not repo.finish_run(conn, run_id, status, now, error):
-                self._require_active(conn, run_id)  # raises: not found, or ended already
+                require_run(conn, run_id)  # raises: not found, or ended already
             repo.add_params(conn, run_id, params)
             if batch is not None and batch.keys:
                 repo.add_metrics(conn, run_id, *batch.columns())
@@ -148,7 +150,7 @@ class Runs:
         values = _params(params)
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            self._require_active(conn, run_id)
+            require_run(conn, run_id)
             repo.add_params(conn, run_id, values)
 
         self.db.write_retrying(tx)
@@ -157,8 +159,7 @@ class Runs:
         values = _tags(tags)
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            if repo.run_state(conn, run_id) is None:
-                raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+            require_run(conn, run_id, running=False)
             repo.set_tags(conn, run_id, values)
 
         self.db.write_retrying(tx)
@@ -180,7 +181,7 @@ class Runs:
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            self._require_active(conn, run_id)
+            require_run(conn, run_id)
             repo.add_metrics(conn, run_id, *batch.columns())
             repo.heartbeat(conn, run_id, now)
 
@@ -209,15 +210,14 @@ class Runs:
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            self._require_active(conn, run_id)
+            require_run(conn, run_id)
             repo.heartbeat(conn, run_id, now)
 
         self.db.write_retrying(tx)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         with self.db.read() as conn:
-            if repo.run_state(conn, run_id) is None:
-                raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+            require_run(conn, run_id, running=False)
             return repo.metric_history(conn, run_id, key)
 
     def search_runs(
@@ -255,16 +255,6 @@ class Runs:
         return RunPage(runs=found, next_page_token=token)
 
     # ------------------------------------------------------------ internals
-
-    def _require_active(self, conn, run_id: str) -> None:  # type: ignore[no-untyped-def]
-        state = repo.run_state(conn, run_id)
-        if state is None:
-            raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
-        if state != "running":
-            raise RunNotActiveError(
-                f"run {run_id} has ended ({state}); nothing more can be logged to it",
-                field="run_id",
-            )
 
     def reap_stale_runs(self) -> list[str]:
         """Mark runs whose heartbeat stopped as failed; returns their ids."""
@@ -306,6 +296,21 @@ def _checked_environment(env: RunEnvironment) -> RunEnvironment:
                 field=f"environment.{name}",
             )
     return env
+
+
+def require_run(
+    conn: Connection,
+    run_id: str,
+    *,
+    running: bool = True,
+    refused: str = "nothing more can be logged to it",
+) -> None:
+    """Raise unless the run exists (and, with ``running``, has not ended)."""
+    state = repo.run_state(conn, run_id)
+    if state is None:
+        raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+    if running and state != "running":
+        raise RunNotActiveError(f"run {run_id} has ended ({state}); {refused}", field="run_id")
 
 
 def _params(params: Mapping[str, object]) -> dict[str, str]:

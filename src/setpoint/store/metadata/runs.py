@@ -22,7 +22,6 @@ from setpoint.store.metadata.tables import (
     VALUE_INDEX_PREFIX,
     artifacts,
     lineage_edges,
-    metric_series,
     projects,
     runs,
 )
@@ -386,13 +385,6 @@ def _ties_in_time_order(steps: Any, stamps: Any) -> bool:
 
     same = steps[1:] == steps[:-1]
     return bool(np.all(stamps[1:][same] >= stamps[:-1][same])) if same.any() else True
-
-
-def metric_keys(conn: Connection, run_id: str) -> list[str]:
-    rows = conn.execute(
-        select(metric_series.c.key).where(metric_series.c.run_id == run_id).order_by("key")
-    )
-    return [r[0] for r in rows]
 
 
 # ---------------------------------------------------------------- artifacts
