@@ -125,8 +125,8 @@ class ActiveRun:
         # take the points of the same flush down with it.
         for i in range(0, len(keys), MAX_POINTS_PER_REQUEST):
             j = i + MAX_POINTS_PER_REQUEST
-            vals: list[float | None] = [None if v != v else v for v in values[i:j]]
-            self._client.log_metrics(self.id, keys[i:j], vals, steps[i:j], stamps[i:j])
+            # NaN travels as is: the store keeps it, the wire spells it "nan" (api/wire.py).
+            self._client.log_metrics(self.id, keys[i:j], values[i:j], steps[i:j], stamps[i:j])
         params = self._take_params()
         if params:
             # Never raise from here once points are written: the buffer would send them again.
@@ -252,12 +252,7 @@ class ActiveRun:
             if cut:
                 self._write(keys[:cut], values[:cut], steps[:cut], stamps[:cut])
                 keys, values, steps, stamps = keys[cut:], values[cut:], steps[cut:], stamps[cut:]
-            final = MetricBatch(
-                keys=keys,
-                values=[None if v != v else v for v in values],
-                steps=steps,
-                timestamps=stamps,
-            )
+            final = MetricBatch(keys=keys, values=values, steps=steps, timestamps=stamps)
             return self._end(status, error, final, params)
         except (ParamConflictError, RunNotActiveError):
             raise  # the run has ended (here, or elsewhere): nothing to keep for a retry
