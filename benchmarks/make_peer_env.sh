@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the virtual environment holding the pinned peer tools that setpoint's
-# tracking benchmarks compare against (benchmarks/peers/*.py run inside it).
+# tracking and data-management benchmarks compare against (benchmarks/peers/*.py
+# run inside it): MLflow, DVC and Great Expectations.
 #
 # Usage: benchmarks/make_peer_env.sh
 # Env:   SETPOINT_PEER_VENV  venv location (default: <this folder>/.venv-peers)
@@ -16,25 +17,41 @@ python="${PYTHON:-python3}"
 MLFLOW_VERSION="3.17.2"
 PSYCOPG_VERSION="3.3.9"   # PostgreSQL driver for --db-url postgresql://... runs
 # (SQLAlchemy 2.1 maps a plain postgresql:// URL to psycopg 3, not psycopg2)
+DVC_VERSION="3.67.1"
+GX_VERSION="1.24.1"
+PANDAS_SPEC="pandas<3"    # Great Expectations (and evidently) do not support pandas 3
 
 peers=(
     "mlflow==${MLFLOW_VERSION}"
     "psycopg[binary]==${PSYCOPG_VERSION}"
+    "dvc==${DVC_VERSION}"
+    "great_expectations==${GX_VERSION}"
+    "${PANDAS_SPEC}"
 )
+summary="mlflow ${MLFLOW_VERSION}, dvc ${DVC_VERSION}, great_expectations ${GX_VERSION}"
 
 is_ready() {
     [[ -x "$venv/bin/python" ]] || return 1
-    "$venv/bin/python" - "$MLFLOW_VERSION" <<'PY' >/dev/null 2>&1
+    "$venv/bin/python" - "$MLFLOW_VERSION" "$PSYCOPG_VERSION" "$DVC_VERSION" "$GX_VERSION" \
+        <<'PY' >/dev/null 2>&1
 import sys
-import mlflow
+from importlib.metadata import version
+
+import dvc  # noqa: F401
+import great_expectations  # noqa: F401
+import mlflow  # noqa: F401
 import psycopg  # noqa: F401
-sys.exit(0 if mlflow.__version__ == sys.argv[1] else 1)
+
+wanted = dict(zip(("mlflow", "psycopg", "dvc", "great_expectations"), sys.argv[1:]))
+ok = all(version(name) == v for name, v in wanted.items())
+ok = ok and int(version("pandas").split(".")[0]) < 3
+sys.exit(0 if ok else 1)
 PY
 }
 
 if is_ready; then
     [[ -f "$venv/.gitignore" ]] || printf '# created by make_peer_env.sh\n*\n' > "$venv/.gitignore"
-    echo "peer venv ready: $venv (mlflow ${MLFLOW_VERSION})"
+    echo "peer venv ready: $venv (${summary})"
     exit 0
 fi
 
@@ -52,4 +69,4 @@ if ! is_ready; then
     echo "peer venv at $venv is not usable after install" >&2
     exit 1
 fi
-echo "peer venv ready: $venv (mlflow ${MLFLOW_VERSION})"
+echo "peer venv ready: $venv (${summary})"

@@ -33,6 +33,9 @@ _SDK = {
     "log_dataset",
     "get_dataset",
     "lineage",
+    "validate",
+    "infer_suite",
+    "diff_datasets",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,10 +43,12 @@ if TYPE_CHECKING:  # pragma: no cover
         active_run,
         client,
         create_project,
+        diff_datasets,
         end_run,
         get_dataset,
         get_metric_history,
         get_run,
+        infer_suite,
         lineage,
         list_projects,
         log_artifact,
@@ -55,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
         search_runs,
         set_tag,
         start_run,
+        validate,
     )
 
 

@@ -17,6 +17,7 @@ from setpoint.core.types import (
     Artifact,
     BlobRef,
     Dataset,
+    DatasetFile,
     DatasetVersion,
     LineageEdge,
     MetricBatch,
@@ -24,6 +25,7 @@ from setpoint.core.types import (
     Project,
     Run,
     RunPage,
+    ValidationRecord,
 )
 from setpoint.data.versions import DatasetVersions
 from setpoint.tracking.artifacts import RunArtifacts
@@ -196,6 +198,20 @@ class Api:
         digest, size = self.artifacts.blobs.put_stream(stream)
         return BlobRef(digest=digest, size=size)
 
+    @operation("GET", "/blobs/{digest}/exists")
+    def has_blob(self, digest: str) -> bool:
+        """Whether the store holds this blob."""
+        return self.artifacts.blobs.exists(digest)
+
+    def upload_file(self, path: str | os.PathLike[str]) -> BlobRef:
+        """Store a local file as a blob (not an operation: remote clients stream it)."""
+        digest, size = self.artifacts.blobs.put_file(path)
+        return BlobRef(digest=digest, size=size)
+
+    def local_blob_path(self, digest: str) -> str | None:
+        """The stored file of a blob when the store is a local folder, its bytes verified."""
+        return self.artifacts.blobs.local_path(digest)
+
     @operation("GET", "/blobs/{digest}", kind="download")
     def download_blob(self, digest: str, dest: str | os.PathLike[str]) -> str:
         """Write a blob to the file ``dest``, verifying its hash; returns the path."""
@@ -213,9 +229,14 @@ class Api:
         description: str = "",
         parents: list[str] | None = None,
         creator: str | None = None,
+        kind: Literal["table", "files"] = "table",
+        profile: str | None = None,
     ) -> DatasetVersion:
-        """Register a stored Parquet blob as the next version (or return the identical one)."""
-        return self.datasets.create(project, name, digest, source, description, parents, creator)
+        """Register a stored blob (Parquet, or a file manifest for ``kind="files"``) as the
+        next version, with its profile blob; or return the latest if it holds the same data."""
+        return self.datasets.create(
+            project, name, digest, source, description, parents, creator, kind, profile
+        )
 
     @operation("GET", "/datasets/{name}/version")
     def get_dataset_version(
@@ -233,6 +254,44 @@ class Api:
     def list_datasets(self, project: str | None = None) -> list[Dataset]:
         """Datasets with their latest version number."""
         return self.datasets.list_datasets(project)
+
+    @operation("GET", "/datasets/{name}/versions/{version}/files")
+    def list_dataset_files(
+        self, name: str, version: int, project: str = "default"
+    ) -> list[DatasetFile]:
+        """The files of a ``files`` version (none for a table)."""
+        return self.datasets.list_files(project, name, version)
+
+    @operation("POST", "/datasets/{name}/versions/{version}/validations")
+    def record_validation(
+        self,
+        name: str,
+        version: int,
+        suite: str,
+        suite_digest: str,
+        checks: list[dict[str, Any]],
+        project: str = "default",
+        environment: str | None = None,
+        creator: str | None = None,
+    ) -> ValidationRecord:
+        """Keep a validation result with the version it judged."""
+        return self.datasets.record_validation(
+            project,
+            name,
+            version,
+            suite=suite,
+            suite_digest=suite_digest,
+            environment=environment,
+            checks=checks,
+            creator=creator,
+        )
+
+    @operation("GET", "/datasets/{name}/versions/{version}/validations")
+    def list_validations(
+        self, name: str, version: int, project: str = "default"
+    ) -> list[ValidationRecord]:
+        """Validation results of one version, oldest first."""
+        return self.datasets.list_validations(project, name, version)
 
     # ------------------------------------------------------------ lineage
 

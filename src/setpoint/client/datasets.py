@@ -1,8 +1,9 @@
-"""The SDK side of datasets: turn data into a Parquet blob, register it, read versions back.
+"""The SDK side of datasets: turn data into blobs, register them, read versions back.
 
 Ingestion happens where the data is (this process), in both SDK modes; the store only ever
-receives a finished Parquet blob. Re-adding an unchanged file skips the work through a stat
-cache keyed by path, size, modification and change times and inode.
+receives finished blobs: a Parquet file and its profile for tables, the files themselves and
+a manifest listing them for anything else. Re-adding an unchanged file skips the work
+through a stat cache keyed by path, size, modification and change times and inode.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from setpoint.core.errors import ArtifactNotFoundError
-from setpoint.core.types import DatasetVersion
+from setpoint.core.errors import ArtifactNotFoundError, InvalidArgumentError
+from setpoint.core.types import DatasetFile, DatasetVersion
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,18 +50,67 @@ class VersionHandle:
 
     def __repr__(self) -> str:
         v = self.info
+        if v.kind == "files":
+            return f"<DatasetVersion {v.ref} files={v.num_rows} hash={v.digest[:12]}>"
         return f"<DatasetVersion {v.ref} rows={v.num_rows} hash={v.digest[:12]}>"
+
+    @cached_property
+    def profile(self) -> dict[str, Any] | None:
+        """The stored profile (per-column statistics), None for files or when absent."""
+        if self.info.profile_digest is None:
+            return None
+        return _json_blob(self._client, self.info.profile_digest)
+
+    def files(self) -> list[DatasetFile]:
+        """The files of a ``files`` version."""
+        v = self.info
+        return list(self._client.list_dataset_files(v.name, v.version, v.project))
+
+    def download(self, dest: str | os.PathLike[str]) -> list[str]:
+        """Write a ``files`` version's files under ``dest`` (verified); returns their paths."""
+        out = []
+        for f in self.files():
+            target = Path(dest, *f.path.split("/"))
+            self._client.download_blob(f.digest, str(target))
+            out.append(str(target))
+        return out
+
+    def _require_table(self) -> None:
+        if self.info.kind != "table":
+            raise InvalidArgumentError(
+                f"{self.info.ref} holds files, not a table: use .files() or .download(dest)",
+                field="kind",
+            )
+
+    def parquet_path(self, workdir: str) -> str:
+        """A local path to this version's Parquet, its bytes verified: the store's own file
+        when the store is a local folder, else a download into ``workdir``."""
+        self._require_table()
+        local = getattr(self._client, "local_blob_path", None)
+        path = local(self.info.digest) if local else None
+        if path is None:
+            path = os.path.join(workdir, "data.parquet")
+            self._client.download_blob(self.info.digest, path)  # verified against the hash
+        return path
 
     def to_arrow(self) -> pa.Table:
         import pyarrow.parquet as pq
 
         with tempfile.TemporaryDirectory(prefix="setpoint-data-") as tmp:
-            path = os.path.join(tmp, "data.parquet")
-            self._client.download_blob(self.info.digest, path)  # verified against the hash
-            return pq.read_table(path)
+            return pq.read_table(self.parquet_path(tmp))
 
     def to_pandas(self) -> pd.DataFrame:
         return self.to_arrow().to_pandas()
+
+
+def _json_blob(client: Any, digest: str) -> Any:
+    import orjson
+
+    with tempfile.TemporaryDirectory(prefix="setpoint-data-") as tmp:
+        path = os.path.join(tmp, "blob.json")
+        client.download_blob(digest, path)  # verified against the hash
+        with open(path, "rb") as fh:
+            return orjson.loads(fh.read())
 
 
 def log_dataset(
@@ -70,33 +121,108 @@ def log_dataset(
     description: str,
     parents: list[str] | None,
     cache_dir: str,
+    kind: str | None = None,
 ) -> VersionHandle:
-    from setpoint.data.ingest import prepare, source_files
+    from setpoint.data.ingest import is_tabular, source_files
     from setpoint.tracking.environment import current_user
 
-    user = current_user()
-    files = source_files(data)
-    key = _stat_key(files[0]) if files and len(files) == 1 else None
+    if kind not in (None, "table", "files"):
+        raise InvalidArgumentError("kind must be 'table', 'files' or None (decide)", field="kind")
+    files = source_files(data, tabular_only=kind == "table")
+    if kind is None:
+        kind = "table" if files is None or is_tabular(files) else "files"
+    if kind == "files" and files is None:
+        raise InvalidArgumentError("kind='files' needs a path to files", field="data")
     cache = _StatCache(Path(cache_dir) / "data-stat-cache.json")
-    digest = cache.get(key) if key else None
-    if digest is not None and files:
+    args = (name, project, description, parents, current_user())
+    if kind == "files":
+        assert files is not None
+        return _said(_log_files(client, data, files, cache, args))
+    return _said(_log_table(client, data, files, cache, args))
+
+
+def _log_table(
+    client: Any, data: object, files: list[str] | None, cache: _StatCache, args: tuple
+) -> VersionHandle:
+    import orjson
+
+    from setpoint.data.ingest import prepare
+
+    name, project, description, parents, user = args
+    key = _stat_key(files[0]) if files and len(files) == 1 else None
+    hit = cache.get(key) if key else None
+    if hit is not None and files:
+        digest, _, profile = hit.partition(" ")
         try:
             v = client.create_dataset_version(
-                name, digest, project, _source(data), description, parents, user
+                name,
+                digest,
+                project,
+                _source(data),
+                description,
+                parents,
+                user,
+                "table",
+                profile or None,
             )
-            return _said(VersionHandle(v, client))
+            return VersionHandle(v, client)
         except ArtifactNotFoundError:
             pass  # the store lost or never had the blob: ingest again
     with tempfile.TemporaryDirectory(prefix="setpoint-ingest-") as tmp:
         prepared = prepare(data, tmp)
         with open(prepared.path, "rb") as fh:
             ref = client.upload_blob(fh)
+    profile_ref = client.upload_blob(_bytes_stream(orjson.dumps(prepared.profile)))
     if key:
-        cache.put(key, ref.digest)
+        cache.put(key, f"{ref.digest} {profile_ref.digest}")
     v = client.create_dataset_version(
-        name, ref.digest, project, prepared.source, description, parents, user
+        name,
+        ref.digest,
+        project,
+        prepared.source,
+        description,
+        parents,
+        user,
+        "table",
+        profile_ref.digest,
     )
-    return _said(VersionHandle(v, client))
+    return VersionHandle(v, client)
+
+
+def _log_files(
+    client: Any, data: object, files: list[str], cache: _StatCache, args: tuple
+) -> VersionHandle:
+    """Store each file as a blob (unchanged files by their cached digest) and the manifest."""
+    import orjson
+
+    name, project, description, parents, user = args
+    given = os.path.abspath(os.fspath(data))  # type: ignore[call-overload]
+    root = given if os.path.isdir(given) else os.path.dirname(given)
+    entries = []
+    for path in files:
+        key = _stat_key(path)
+        hit = cache.get(key) if key else None
+        if hit is not None and client.has_blob(hit):
+            digest, size = hit, os.path.getsize(path)
+        else:
+            ref = client.upload_file(path)
+            digest, size = ref.digest, ref.size
+            if key:
+                cache.put(key, digest)
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        entries.append({"path": rel, "digest": digest, "size": size})
+    manifest = orjson.dumps({"format": 1, "files": entries}, option=orjson.OPT_SORT_KEYS)
+    ref = client.upload_blob(_bytes_stream(manifest))
+    v = client.create_dataset_version(
+        name, ref.digest, project, given, description, parents, user, "files", None
+    )
+    return VersionHandle(v, client)
+
+
+def _bytes_stream(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)
 
 
 def _said(handle: VersionHandle) -> VersionHandle:

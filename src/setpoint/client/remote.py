@@ -55,6 +55,14 @@ class RemoteClient:
     def describe(self) -> str:
         return f"remote: {self.url}"
 
+    def upload_file(self, path: str | os.PathLike[str]) -> Any:
+        """Stream a local file to the server's blob store."""
+        with open(path, "rb") as fh:
+            return self.upload_blob(fh)  # type: ignore[attr-defined]
+
+    def local_blob_path(self, digest: str) -> str | None:
+        return None  # the store is the server's
+
     # ------------------------------------------------------------ transport
 
     def _request(self, method: str, path: str, **kw: Any) -> Any:

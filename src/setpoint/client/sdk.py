@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from setpoint.client.datasets import VersionHandle
     from setpoint.client.run import ActiveRun
+    from setpoint.client.validation import ValidationReport
 
 DEFAULT_PROJECT = "default"
 
@@ -239,8 +240,11 @@ def log_dataset(
     project: str | None = None,
     description: str = "",
     parents: Sequence[Any] | None = None,
+    kind: str | None = None,
 ) -> VersionHandle:
-    """Version ``data`` (a DataFrame, an Arrow table, or CSV/Parquet files, folders, globs).
+    """Version ``data``: a DataFrame, an Arrow table, or CSV/Parquet files, folders, globs
+    (stored as a table, profiled); any other files are stored as they are (``kind="files"``,
+    also to keep CSV/Parquet files byte for byte).
 
     Identical data returns the existing version (``v.created`` is False)."""
     from setpoint.client.datasets import log_dataset as _log
@@ -254,7 +258,65 @@ def log_dataset(
         description,
         refs,
         os.path.join(_current_settings().home, "cache"),
+        kind,
     )
+
+
+def validate(
+    data: Any,
+    suite: Any,
+    *,
+    environment: str | None = None,
+    reference: Any = None,
+    checks: Mapping[str, Any] | None = None,
+    record: bool = True,
+    use_profile: bool = True,
+) -> ValidationReport:
+    """Check ``data`` (a dataset version, a DataFrame or an Arrow table) against ``suite``
+    (a YAML file, YAML text or a Suite). ``environment`` (e.g. "training", "serving") selects
+    which columns are required; ``reference`` (default: the suite's) is the version that
+    ``shift`` checks compare against; ``checks`` adds Python checks by name
+    (``fn(table) -> bool | int | dict``). A version's result is stored with it."""
+    from setpoint.client.validation import resolve_suite
+    from setpoint.client.validation import validate as _validate
+    from setpoint.tracking.environment import current_user
+
+    parsed = resolve_suite(suite)
+    ref = reference if reference is not None else parsed.reference
+    ref_handle: VersionHandle | None = None
+    if ref is not None:
+        ref_handle = ref if not isinstance(ref, str) else get_dataset(ref)
+    return _validate(
+        client(),
+        data,
+        parsed,
+        environment=environment,
+        reference=ref_handle,
+        functions=dict(checks or {}),
+        record=record,
+        use_profile=use_profile,
+        creator=current_user(),
+    )
+
+
+def infer_suite(version: Any, *, reference: bool = True) -> str:
+    """A YAML suite the version passes (types, nulls, ranges, categories, uniqueness, row
+    count; with ``reference``, shift checks against this version)."""
+    from setpoint.data.suite import infer_suite as _infer
+
+    v = version if hasattr(version, "profile") else get_dataset(str(version))
+    if v.profile is None:
+        raise InvalidArgumentError(f"{v.ref} has no stored profile", field="ref")
+    return _infer(v.profile, name=v.name, reference=v.ref if reference else None)
+
+
+def diff_datasets(a: Any, b: Any, threshold: float = 0.1) -> dict[str, Any]:
+    """Schema changes, row counts and per-column drift between two versions."""
+    from setpoint.client.validation import diff
+
+    va = a if hasattr(a, "profile") else get_dataset(str(a))
+    vb = b if hasattr(b, "profile") else get_dataset(str(b))
+    return diff(va, vb, threshold)
 
 
 def get_dataset(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 RunStatus = Literal["running", "finished", "failed", "killed"]
 RUN_STATUSES: tuple[str, ...] = ("running", "finished", "failed", "killed")
@@ -119,7 +119,8 @@ class BlobRef:
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetVersion:
-    """An immutable snapshot of a dataset: a Parquet blob and the facts read from it."""
+    """An immutable snapshot of a dataset: a Parquet blob and the facts read from it
+    (``kind="table"``), or a manifest of files (``kind="files"``)."""
 
     project: str
     name: str
@@ -133,6 +134,8 @@ class DatasetVersion:
     parents: list[str]
     creator: str | None
     created_at: int
+    kind: str = "table"
+    profile_digest: str | None = None  # the stored profile (tables)
     created: bool = True  # False when identical data returned an existing version
 
     @property
@@ -148,3 +151,29 @@ class Dataset:
     created_at: int
     latest_version: int
     versions: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetFile:
+    """One file of a ``kind="files"`` dataset version."""
+
+    path: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidationRecord:
+    """A stored validation result: which suite judged which version, and how it went."""
+
+    id: int
+    ref: str
+    suite: str
+    suite_digest: str
+    environment: str | None
+    passed: bool
+    errors: int
+    warnings: int
+    checks: list[dict[str, Any]]
+    creator: str | None
+    created_at: int

@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from setpoint.core.errors import InvalidArgumentError
 
@@ -37,6 +37,7 @@ class Prepared:
     num_rows: int
     schema: list[dict[str, str]]
     source: str
+    profile: dict[str, Any]
 
 
 def _error(message: str) -> InvalidArgumentError:
@@ -44,18 +45,23 @@ def _error(message: str) -> InvalidArgumentError:
 
 
 def prepare(data: object, workdir: str) -> Prepared:
-    """Write ``data`` as one zstd Parquet file inside ``workdir``; same data, same bytes."""
+    """Write ``data`` as one zstd Parquet file inside ``workdir``; same data, same bytes.
+    The profile is computed from the same batches on the way (one pass over the data)."""
     import pyarrow.parquet as pq
+
+    from setpoint.data.profile import Profiler
 
     source, schema, batches = _open(data)
     os.makedirs(workdir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=workdir, prefix=".ingest-", suffix=".tmp")
     os.close(fd)
     num_rows = 0
+    profiler = Profiler(schema)
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             for batch in _rechunk(batches, schema):
                 writer.write_batch(batch)
+                profiler.update(batch)
                 num_rows += batch.num_rows
         path = os.path.join(workdir, f"{uuid.uuid4().hex}.parquet")
         os.replace(tmp, path)
@@ -64,23 +70,30 @@ def prepare(data: object, workdir: str) -> Prepared:
             os.remove(tmp)
         raise
     fields = [{"name": f.name, "type": str(f.type)} for f in schema]
-    return Prepared(path=path, num_rows=num_rows, schema=fields, source=source)
+    return Prepared(
+        path=path, num_rows=num_rows, schema=fields, source=source, profile=profiler.result()
+    )
 
 
-def source_files(data: object) -> list[str] | None:
-    """The sorted absolute files a path, folder or glob denotes; None for in-memory data."""
+def source_files(data: object, *, tabular_only: bool = False) -> list[str] | None:
+    """The sorted absolute files a path, folder or glob denotes; None for in-memory data.
+    A folder gives every file under it not hidden (only CSV/Parquet ones if ``tabular_only``)."""
     if not isinstance(data, str | os.PathLike):
         return None
     given = os.path.abspath(os.fspath(data))
     if os.path.isdir(given):
         files = [
             os.path.join(root, name)
-            for root, _, names in os.walk(given)
+            for root, dirs, names in os.walk(given)
             for name in names
-            if not name.startswith(".") and name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)
+            if not name.startswith(".") and not _hidden_dir(given, root)
         ]
-        if not files:
-            raise _error(f"folder {given} holds no .csv, .csv.gz, .parquet or .pq files")
+        if tabular_only:
+            files = [f for f in files if is_tabular([f])]
+            if not files:
+                raise _error(f"folder {given} holds no .csv, .csv.gz, .parquet or .pq files")
+        elif not files:
+            raise _error(f"folder {given} holds no files")
     elif os.path.exists(given):
         files = [given]
     elif glob.has_magic(given):
@@ -89,14 +102,26 @@ def source_files(data: object) -> list[str] | None:
             raise _error(f"glob pattern {given} matches no files")
     else:
         raise _error(f"path {given} does not exist")
+    return sorted(files)
+
+
+def is_tabular(files: list[str]) -> bool:
+    return all(f.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES) for f in files)
+
+
+def _hidden_dir(top: str, root: str) -> bool:
+    rel = os.path.relpath(root, top)
+    return rel != "." and any(part.startswith(".") for part in rel.split(os.sep))
+
+
+def _check_tabular(files: list[str]) -> None:
     for path in files:
-        if not path.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES):
+        if not is_tabular([path]):
             raise _error(
                 f"{path} has an unsupported extension: expected .csv, .csv.gz, .parquet or .pq"
             )
         if os.path.getsize(path) == 0:
             raise _error(f"{path} is empty (0 bytes)")
-    return sorted(files)
 
 
 def _open(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
@@ -104,7 +129,8 @@ def _open(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
     import pyarrow as pa
 
     if isinstance(data, str | os.PathLike):
-        files = source_files(data) or []
+        files = source_files(data, tabular_only=True) or []
+        _check_tabular(files)
         return os.path.abspath(os.fspath(data)), *_open_files(files)
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and type(data).__name__ == "DataFrame":
@@ -151,7 +177,7 @@ def _open_file(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering reads the whole file
         schema = _normalize(parquet.schema_arrow)
     except (pa.ArrowException, OSError) as exc:
         raise _error(f"cannot read {path} as Parquet: {exc}") from exc

@@ -1,21 +1,23 @@
-"""Dataset versions: register a stored Parquet blob as the next version of a named dataset.
+"""Dataset versions: register a stored blob as the next version of a named dataset.
 
-The facts of a version (rows, schema) are read from the blob's Parquet footer here, not
-taken from the caller. Data identical to the latest version returns it instead of a new
-version; data equal to an older version becomes a new version (the latest must always be what
-was logged last), sharing the stored blob.
+A ``table`` version is a Parquet blob; its facts (rows, schema) are read from the blob's
+footer here, not taken from the caller, and its profile is a JSON blob checked here. A
+``files`` version is a manifest blob listing content-addressed files, each checked present.
+Data identical to the latest version returns it instead of a new version; data equal to an
+older version becomes a new version (the latest must always be what was logged last),
+sharing the stored blob.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from setpoint.core import names
 from setpoint.core.clock import Clock
 from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError
 from setpoint.core.hashing import is_digest
-from setpoint.core.types import Dataset, DatasetVersion
+from setpoint.core.types import Dataset, DatasetFile, DatasetVersion, ValidationRecord
 from setpoint.store.metadata import datasets as repo
 from setpoint.store.metadata import runs as runs_repo
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from setpoint.store.metadata.database import Database
 
 MAX_DESCRIPTION = 10_000
+KINDS = ("table", "files")
+MAX_PROFILE_BYTES = 64 << 20
 
 
 class DatasetVersions:
@@ -41,11 +45,20 @@ class DatasetVersions:
         description: str = "",
         parents: Sequence[str] | None = None,
         creator: str | None = None,
+        kind: str = "table",
+        profile: str | None = None,
     ) -> DatasetVersion:
         names.check_name(project, "project")
         names.check_name(name, "name")
         if not isinstance(digest, str) or not is_digest(digest):
             raise InvalidArgumentError("digest must be a BLAKE3 hex digest", field="digest")
+        if kind not in KINDS:
+            raise InvalidArgumentError(f"kind must be one of {', '.join(KINDS)}", field="kind")
+        if profile is not None and (kind != "table" or not is_digest(profile)):
+            raise InvalidArgumentError(
+                "profile must be the BLAKE3 digest of a stored profile, for tables only",
+                field="profile",
+            )
         if len(description) > MAX_DESCRIPTION:
             raise InvalidArgumentError(
                 f"description is longer than {MAX_DESCRIPTION} characters", field="description"
@@ -57,7 +70,15 @@ class DatasetVersions:
         if known is not None:
             return known
         size = self.blobs.size(digest)
-        num_rows, schema = self._parquet_facts(digest)
+        files: list[DatasetFile] = []
+        if kind == "table":
+            num_rows, schema = self._parquet_facts(digest)
+            if profile is not None:
+                self._check_profile(profile, num_rows)
+        else:
+            files = self._manifest(digest)
+            num_rows, schema = len(files), []
+            size = sum(f.size for f in files)
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
@@ -78,7 +99,13 @@ class DatasetVersions:
                 parents=parent_refs,
                 creator=creator,
                 now=now,
+                kind=kind,
+                profile_digest=profile,
             )
+            if files:
+                vid = repo.version_id(conn, project, name, version)
+                assert vid is not None
+                repo.insert_files(conn, vid, files)
             return repo.get_version(conn, project, name, version)
 
         return self.db.write_retrying(tx)  # type: ignore[no-any-return]
@@ -105,7 +132,113 @@ class DatasetVersions:
         with self.db.read() as conn:
             return repo.list_datasets(conn, project)
 
+    def list_files(self, project: str, name: str, version: int) -> list[DatasetFile]:
+        with self.db.read() as conn:
+            vid = repo.version_id(conn, project, name, version)
+            if vid is None:
+                raise DatasetNotFoundError(
+                    f"dataset {project}/{name} has no version {version}", field="version"
+                )
+            return repo.list_files(conn, vid)
+
+    def record_validation(
+        self,
+        project: str,
+        name: str,
+        version: int,
+        *,
+        suite: str,
+        suite_digest: str,
+        environment: str | None,
+        checks: list[dict[str, Any]],
+        creator: str | None = None,
+    ) -> ValidationRecord:
+        """Keep a validation result with the version it judged."""
+        if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+            raise InvalidArgumentError("checks must be a list of objects", field="checks")
+        if not is_digest(suite_digest):
+            raise InvalidArgumentError(
+                "suite_digest must be a BLAKE3 hex digest", field="suite_digest"
+            )
+        names.check_key(suite, "suite")
+        errors = sum(1 for c in checks if not c.get("passed") and c.get("severity") == "error")
+        warnings = sum(1 for c in checks if not c.get("passed") and c.get("severity") == "warn")
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            vid = repo.version_id(conn, project, name, version)
+            if vid is None:
+                raise DatasetNotFoundError(
+                    f"dataset {project}/{name} has no version {version}", field="version"
+                )
+            repo.insert_validation(
+                conn,
+                vid,
+                suite=suite,
+                suite_digest=suite_digest,
+                environment=environment,
+                passed=errors == 0,
+                errors=errors,
+                warnings=warnings,
+                checks=checks,
+                creator=creator,
+                now=now,
+            )
+
+        self.db.write_retrying(tx)
+        return self.list_validations(project, name, version)[-1]
+
+    def list_validations(self, project: str, name: str, version: int) -> list[ValidationRecord]:
+        self.get(project, name, version)
+        with self.db.read() as conn:
+            return repo.list_validations(conn, project, name, version)
+
     # ------------------------------------------------------------ internals
+
+    def _check_profile(self, digest: str, num_rows: int) -> None:
+        import orjson
+
+        if self.blobs.size(digest) > MAX_PROFILE_BYTES:
+            raise InvalidArgumentError("profile blob is too large", field="profile")
+        try:
+            data = orjson.loads(self.blobs.get_bytes(digest))
+        except orjson.JSONDecodeError:
+            raise InvalidArgumentError("profile blob is not JSON", field="profile") from None
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != 1
+            or not isinstance(data.get("columns"), list)
+        ):
+            raise InvalidArgumentError("profile blob is not a setpoint profile", field="profile")
+        if data.get("num_rows") != num_rows:
+            raise InvalidArgumentError(
+                f"profile counts {data.get('num_rows')} rows, the data has {num_rows}",
+                field="profile",
+            )
+
+    def _manifest(self, digest: str) -> list[DatasetFile]:
+        import orjson
+
+        try:
+            data = orjson.loads(self.blobs.get_bytes(digest))
+            files = [
+                DatasetFile(path=str(f["path"]), digest=str(f["digest"]), size=int(f["size"]))
+                for f in data["files"]
+            ]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"blob blake3:{digest} is not a file manifest", field="digest"
+            ) from None
+        for f in files:
+            if not is_digest(f.digest) or self.blobs.size(f.digest) != f.size:
+                raise InvalidArgumentError(
+                    f"manifest lists {f.path} as blake3:{f.digest} ({f.size} bytes), "
+                    "which the store does not hold",
+                    field="digest",
+                )
+        if len({f.path for f in files}) != len(files):
+            raise InvalidArgumentError("manifest lists a path twice", field="digest")
+        return files
 
     def _parquet_facts(self, digest: str) -> tuple[int, list[dict[str, str]]]:
         import pyarrow as pa

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from setpoint.core.types import Dataset, DatasetVersion
+from setpoint.core.types import Dataset, DatasetFile, DatasetVersion, ValidationRecord
 from setpoint.store.metadata.statements import execute as _sql
 
 if TYPE_CHECKING:
@@ -13,12 +13,10 @@ if TYPE_CHECKING:
 
 _VERSION_COLUMNS = (
     "p.name, d.name, v.version, v.digest, v.size, v.num_rows, v.schema, v.source, "
-    "v.description, v.parents, v.creator, v.created_at"
+    "v.description, v.parents, v.creator, v.created_at, v.kind, v.profile_digest"
 )
-_FROM = (
-    "FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id "
-    "JOIN projects p ON p.id = d.project_id"
-)
+_JOINS = "JOIN datasets d ON d.id = v.dataset_id JOIN projects p ON p.id = d.project_id"
+_FROM = f"FROM dataset_versions v {_JOINS}"
 
 
 def _version(row: Any, created: bool = True) -> DatasetVersion:
@@ -35,6 +33,8 @@ def _version(row: Any, created: bool = True) -> DatasetVersion:
         parents=json.loads(row[9]),
         creator=row[10],
         created_at=row[11],
+        kind=row[12],
+        profile_digest=row[13],
         created=created,
     )
 
@@ -88,6 +88,8 @@ def insert_version(
     parents: list[str],
     creator: str | None,
     now: int,
+    kind: str = "table",
+    profile_digest: str | None = None,
 ) -> int:
     row = _sql(
         conn, "SELECT MAX(version) FROM dataset_versions WHERE dataset_id = ?", (dataset_id,)
@@ -96,8 +98,8 @@ def insert_version(
     _sql(
         conn,
         "INSERT INTO dataset_versions (dataset_id, version, digest, size, num_rows, schema, "
-        "source, description, parents, creator, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "source, description, parents, creator, created_at, kind, profile_digest) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             dataset_id,
             version,
@@ -110,6 +112,8 @@ def insert_version(
             json.dumps(parents),
             creator,
             now,
+            kind,
+            profile_digest,
         ),
     )
     return version
@@ -150,4 +154,94 @@ def list_datasets(conn: Connection, project: str | None) -> list[Dataset]:
     return [
         Dataset(project=r[0], name=r[1], created_at=r[2], latest_version=r[3], versions=r[4])
         for r in _sql(conn, sql, params)
+    ]
+
+
+def version_id(conn: Connection, project: str, name: str, version: int) -> int | None:
+    row = _sql(
+        conn,
+        f"SELECT v.id {_FROM} WHERE p.name = ? AND d.name = ? AND v.version = ?",
+        (project, name, version),
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def insert_files(conn: Connection, version_id: int, files: list[DatasetFile]) -> None:
+    for f in files:
+        _sql(
+            conn,
+            "INSERT INTO dataset_files (version_id, path, digest, size) VALUES (?, ?, ?, ?)",
+            (version_id, f.path, f.digest, f.size),
+        )
+
+
+def list_files(conn: Connection, version_id: int) -> list[DatasetFile]:
+    rows = _sql(
+        conn,
+        "SELECT path, digest, size FROM dataset_files WHERE version_id = ? ORDER BY path",
+        (version_id,),
+    )
+    return [DatasetFile(path=r[0], digest=r[1], size=r[2]) for r in rows]
+
+
+def insert_validation(
+    conn: Connection,
+    version_id: int,
+    *,
+    suite: str,
+    suite_digest: str,
+    environment: str | None,
+    passed: bool,
+    errors: int,
+    warnings: int,
+    checks: list[dict[str, Any]],
+    creator: str | None,
+    now: int,
+) -> None:
+    _sql(
+        conn,
+        "INSERT INTO dataset_validations (version_id, suite, suite_digest, environment, passed, "
+        "errors, warnings, result, creator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            version_id,
+            suite,
+            suite_digest,
+            environment,
+            passed,
+            errors,
+            warnings,
+            json.dumps(checks),
+            creator,
+            now,
+        ),
+    )
+
+
+def list_validations(
+    conn: Connection, project: str, name: str, version: int
+) -> list[ValidationRecord]:
+    rows = _sql(
+        conn,
+        "SELECT x.id, x.suite, x.suite_digest, x.environment, x.passed, x.errors, x.warnings, "
+        "x.result, x.creator, x.created_at FROM dataset_validations x "
+        f"JOIN dataset_versions v ON v.id = x.version_id {_JOINS} "
+        "WHERE p.name = ? AND d.name = ? AND v.version = ? ORDER BY x.id",
+        (project, name, version),
+    )
+    ref = f"{project}/{name}@{version}"
+    return [
+        ValidationRecord(
+            id=r[0],
+            ref=ref,
+            suite=r[1],
+            suite_digest=r[2],
+            environment=r[3],
+            passed=bool(r[4]),
+            errors=r[5],
+            warnings=r[6],
+            checks=json.loads(r[7]),
+            creator=r[8],
+            created_at=r[9],
+        )
+        for r in rows
     ]

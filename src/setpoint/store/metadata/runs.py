@@ -425,7 +425,7 @@ def list_artifacts(conn: Connection, run_id: str, prefix: str = "") -> list[Arti
 def referenced_digests(conn: Connection) -> set[str]:
     out: set[str] = set()
     for col in DIGEST_COLUMNS:
-        out.update(r[0] for r in conn.execute(select(col).distinct()))
+        out.update(r[0] for r in conn.execute(select(col).distinct()) if r[0])
     return out
 
 

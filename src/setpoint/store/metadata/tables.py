@@ -181,11 +181,47 @@ dataset_versions = Table(
     Column("parents", Text, nullable=False),  # JSON list of "project/name@version"
     Column("creator", String(255)),
     Column("created_at", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="table"),  # table | files
+    Column("profile_digest", String(64)),  # JSON profile blob (tables)
     UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
     Index("ix_dataset_versions_dataset_digest", "dataset_id", "digest"),
     Index("ix_dataset_versions_digest", "digest"),
 )
 
+# The files of a "files" version (its digest is the manifest's).
+dataset_files = Table(
+    "dataset_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_dataset_files_digest", "digest"),
+)
+
+# Validation results, kept with the version they judged.
+dataset_validations = Table(
+    "dataset_validations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("suite", String(255), nullable=False),
+    Column("suite_digest", String(64), nullable=False),
+    Column("environment", String(64)),
+    Column("passed", Boolean, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),
+    Column("result", Text, nullable=False),  # JSON: one entry per check
+    Column("creator", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_dataset_validations_version", "version_id", "created_at"),
+)
+
 # Every table column that holds an artifact digest: `setpoint gc` keeps what these reference.
 # Later tables that point at blobs register here.
-DIGEST_COLUMNS = [artifacts.c.digest, dataset_versions.c.digest]
+DIGEST_COLUMNS = [
+    artifacts.c.digest,
+    dataset_versions.c.digest,
+    dataset_versions.c.profile_digest,
+    dataset_files.c.digest,
+]

@@ -1,0 +1,141 @@
+"""Distribution shift between two profiles, without reading either dataset again.
+
+The drift score of a column is the Jensen–Shannon distance (base 2: 0 = same distribution,
+1 = disjoint) between the two distributions: numeric columns binned on the reference's
+quantiles (20 bins plus one open bin beyond each end) using each profile's stored quantile
+summary; categorical columns over their category frequencies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+DRIFT_THRESHOLD = 0.1
+_BINS = 20
+
+
+def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+    p = p / p.sum() if p.sum() > 0 else p
+    q = q / q.sum() if q.sum() > 0 else q
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log2(a[mask] / m[mask])))
+
+    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
+
+
+def _cdf(summary: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Fraction of values at or below ``x``, read off a quantile summary (handles ties)."""
+    return np.searchsorted(summary, x, side="right") / summary.size
+
+
+def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | None:
+    """Score, method and the binned distributions; None when the column cannot be compared
+    (a kind without a distribution, no values on one side)."""
+    kind = ref.get("kind")
+    if kind != cur.get("kind"):
+        return None
+    if kind in ("numeric",) and ref.get("sketch") and cur.get("sketch"):
+        a = np.asarray(ref["sketch"]["q"], dtype=np.float64)
+        b = np.asarray(cur["sketch"]["q"], dtype=np.float64)
+        edges = np.unique(a[np.linspace(0, a.size - 1, _BINS + 1).round().astype(int)])
+        probe = np.concatenate([edges, [np.inf]])
+
+        def masses(summary: np.ndarray) -> np.ndarray:
+            cdf = _cdf(summary, probe)
+            # bins: (-inf, e0], (e0, e1], ..., (e_last, +inf)
+            return np.diff(np.concatenate([[0.0], cdf]))
+
+        p, q = masses(a), masses(b)
+        labels = [f"≤ {_fmt(edges[0])}"]
+        labels += [f"{_fmt(lo)} – {_fmt(hi)}" for lo, hi in itertools.pairwise(edges)]
+        labels.append(f"> {_fmt(edges[-1])}")
+        return {
+            "score": js_distance(p, q),
+            "method": "jensen-shannon on reference quantile bins",
+            "histogram": {"edges": labels, "from": p.tolist(), "to": q.tolist()},
+        }
+    if kind in ("categorical", "boolean") and ref.get("categories") and cur.get("categories"):
+        ra, ca = ref["categories"], cur["categories"]
+        keys = sorted(set(ra) | set(ca), key=lambda k: -(ra.get(k, 0) + ca.get(k, 0)))
+        p = np.array([ra.get(k, 0) for k in keys], dtype=np.float64)
+        q = np.array([ca.get(k, 0) for k in keys], dtype=np.float64)
+        shown = keys[:20]
+        return {
+            "score": js_distance(p, q),
+            "method": "jensen-shannon on category frequencies",
+            "histogram": {
+                "edges": shown,
+                "from": (p[: len(shown)] / max(p.sum(), 1)).tolist(),
+                "to": (q[: len(shown)] / max(q.sum(), 1)).tolist(),
+            },
+        }
+    return None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def diff_profiles(
+    a: dict[str, Any],
+    b: dict[str, Any],
+    *,
+    from_ref: str,
+    to_ref: str,
+    threshold: float = DRIFT_THRESHOLD,
+) -> dict[str, Any]:
+    """Schema changes, row counts, and per-column statistic shifts with a drift score."""
+    cols_a = {c["name"]: c for c in a["columns"]}
+    cols_b = {c["name"]: c for c in b["columns"]}
+    schema = {
+        "added": [{"name": n, "type": c["type"]} for n, c in cols_b.items() if n not in cols_a],
+        "removed": [{"name": n, "type": c["type"]} for n, c in cols_a.items() if n not in cols_b],
+        "changed": [
+            {"name": n, "from": cols_a[n]["type"], "to": c["type"]}
+            for n, c in cols_b.items()
+            if n in cols_a and cols_a[n]["type"] != c["type"]
+        ],
+    }
+    columns = []
+    for name, cb in cols_b.items():
+        ca = cols_a.get(name)
+        if ca is None:
+            continue
+        drift = column_drift(ca, cb)
+        stats = {
+            key: [ca.get(key), cb.get(key)]
+            for key in ("nulls", "distinct", "min", "max", "mean", "std")
+            if ca.get(key) is not None or cb.get(key) is not None
+        }
+        entry: dict[str, Any] = {
+            "name": name,
+            "kind": cb["kind"],
+            "drift": None if drift is None else round(drift["score"], 6),
+            "drifted": drift is not None and drift["score"] > threshold,
+            "method": None if drift is None else drift["method"],
+            "stats": stats,
+            "histogram": None if drift is None else drift["histogram"],
+            "new_categories": [],
+            "vanished_categories": [],
+        }
+        if ca.get("categories") is not None and cb.get("categories") is not None:
+            entry["new_categories"] = sorted(set(cb["categories"]) - set(ca["categories"]))[:100]
+            entry["vanished_categories"] = sorted(set(ca["categories"]) - set(cb["categories"]))[
+                :100
+            ]
+        columns.append(entry)
+    return {
+        "from": from_ref,
+        "to": to_ref,
+        "rows": {"from": a["num_rows"], "to": b["num_rows"]},
+        "schema": schema,
+        "columns": columns,
+        "threshold": threshold,
+    }

@@ -1,0 +1,425 @@
+"""Column profiles in one streaming pass with bounded memory.
+
+A profile is a JSON-compatible dict stored beside the data. It is built to be reused as the
+reference statistics that drift checks compare against, without reading the data again:
+numeric columns keep a quantile summary (``sketch``: values at 201 evenly spaced
+probabilities), categorical columns keep their category counts.
+
+Per batch, each column feeds a small accumulator: counts, running moments (merged with
+Chan's formula), a KLL-style quantile sketch (sampled into fixed-capacity levels, compacted
+by sorting), a HyperLogLog register file for distinct counts past the exact limit, and
+category counts. Memory is bounded by the number of columns, never by the number of rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMAT = 1
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+SKETCH_POINTS = 201  # stored quantile summary: p = 0, 0.005, ..., 1
+HISTOGRAM_BINS = 20
+EXACT_DISTINCT = 10_000  # beyond this many distinct values, estimate with HyperLogLog
+MAX_CATEGORIES = 10_000  # category counts kept exactly up to this many categories
+TOP = 20
+_SKETCH_K = 4096
+_HLL_P = 14
+
+
+class Profiler:
+    """Feed record batches sharing ``schema`` with :meth:`update`; :meth:`result` at the end."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.columns = [_accumulator(field) for field in schema]
+        self.rows = 0
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        for acc, array in zip(self.columns, batch.columns, strict=True):
+            acc.update(array)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "num_rows": self.rows,
+            "columns": [c.result() for c in self.columns],
+        }
+
+
+def profile_batches(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> dict[str, Any]:
+    """Profile a stream of record batches sharing ``schema``."""
+    profiler = Profiler(schema)
+    for batch in batches:
+        profiler.update(batch)
+    return profiler.result()
+
+
+def profile_parquet(path: str, batch_rows: int = 65_536) -> dict[str, Any]:
+    """Profile a Parquet file, reading it one record batch at a time."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path, pre_buffer=False) as f:
+        return profile_batches(f.schema_arrow, f.iter_batches(batch_size=batch_rows))
+
+
+def column(profile: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((c for c in profile["columns"] if c["name"] == name), None)
+
+
+# ---------------------------------------------------------------- accumulators
+
+
+def _accumulator(field: pa.Field) -> _Column:
+    import pyarrow as pa
+
+    t = field.type
+    if pa.types.is_boolean(t):
+        return _Categorical(field, "boolean")
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _Categorical(field, "categorical")
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return _Numeric(field, "numeric")
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return _Numeric(field, "temporal")
+    return _Column(field, "other")
+
+
+class _Column:
+    def __init__(self, field: pa.Field, kind: str) -> None:
+        self.name = field.name
+        self.type = str(field.type)
+        self.kind = kind
+        self.count = 0
+        self.nulls = 0
+
+    def update(self, array: pa.Array) -> None:
+        self.nulls += array.null_count
+        self.count += len(array) - array.null_count
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "kind": self.kind,
+            "count": self.count,
+            "nulls": self.nulls,
+            "distinct": None,
+            "distinct_exact": False,
+        }
+
+
+class _Distinct:
+    """Exact distinct values while few, HyperLogLog registers always."""
+
+    def __init__(self) -> None:
+        self.exact: np.ndarray | None = np.empty(0, dtype=np.uint64)
+        self.registers = np.zeros(1 << _HLL_P, dtype=np.uint8)
+
+    def add_hashes(self, hashes: np.ndarray) -> None:
+        if hashes.size == 0:
+            return
+        index = (hashes >> np.uint64(64 - _HLL_P)).astype(np.intp)
+        rest = (hashes & np.uint64((1 << (64 - _HLL_P)) - 1)).astype(np.float64)
+        # rank = position of the leftmost 1 bit in the remaining 50 bits (51 when all zero)
+        rank = np.where(rest > 0, (64 - _HLL_P) + 1 - np.frexp(rest)[1], 64 - _HLL_P + 1)
+        np.maximum.at(self.registers, index, rank.astype(np.uint8))
+        if self.exact is not None:
+            merged = np.union1d(self.exact, hashes)
+            self.exact = merged if merged.size <= EXACT_DISTINCT else None
+
+    def result(self) -> tuple[int, bool]:
+        if self.exact is not None:
+            return int(self.exact.size), True
+        return _hll_estimate(self.registers), False
+
+
+def _hll_estimate(registers: np.ndarray) -> int:
+    m = registers.size
+    alpha = 0.7213 / (1 + 1.079 / m)
+    estimate = alpha * m * m / float(np.sum(np.ldexp(1.0, -registers.astype(np.int64))))
+    zeros = int(np.count_nonzero(registers == 0))
+    if estimate <= 2.5 * m and zeros:
+        estimate = m * math.log(m / zeros)  # linear counting for small cardinalities
+    return round(estimate)
+
+
+def hash_values(values: np.ndarray) -> np.ndarray:
+    """Stable 64-bit hashes of values (the same in every process)."""
+    import pandas as pd
+
+    return np.asarray(pd.util.hash_array(values, categorize=False), dtype=np.uint64)
+
+
+class _Numeric(_Column):
+    def __init__(self, field: pa.Field, kind: str) -> None:
+        super().__init__(field, kind)
+        self.nan = self.pos_inf = self.neg_inf = 0
+        self.finite = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.sketch = _QuantileSketch(seed=_seed(field.name))
+        self.distinct = _Distinct()
+        self.exact_pending = True
+
+    def update(self, array: pa.Array) -> None:
+        super().update(array)
+        values = _as_float(array, temporal=self.kind == "temporal")
+        if values.size == 0:
+            return
+        finite_mask = np.isfinite(values)
+        finite = values if finite_mask.all() else values[finite_mask]
+        if finite.size != values.size:
+            rest = values[~finite_mask]
+            nan = int(np.count_nonzero(np.isnan(rest)))
+            self.nan += nan
+            self.pos_inf += int(np.count_nonzero(rest > 0))
+            self.neg_inf += rest.size - nan - int(np.count_nonzero(rest > 0))
+        self._hash_distinct(values)
+        if finite.size == 0:
+            return
+        n_b = finite.size
+        mean_b = float(finite.mean())
+        m2_b = float(np.square(finite - mean_b).sum())
+        n = self.finite + n_b
+        delta = mean_b - self.mean
+        self.mean += delta * n_b / n
+        self.m2 += m2_b + delta * delta * self.finite * n_b / n
+        self.finite = n
+        self.min = min(self.min, float(finite.min()))
+        self.max = max(self.max, float(finite.max()))
+        self.sketch.update(finite)
+
+    def _hash_distinct(self, values: np.ndarray) -> None:
+        # -0.0 and 0.0 are one value; NaN is not a value.
+        values = values[~np.isnan(values)]
+        values = np.where(values == 0, 0.0, values)
+        if self.distinct.exact is not None:
+            values = np.unique(values)
+        self.distinct.add_hashes(hash_values(values))
+
+    def result(self) -> dict[str, Any]:
+        out = super().result()
+        out["distinct"], out["distinct_exact"] = self.distinct.result()
+        out.update(nan=self.nan, pos_inf=self.pos_inf, neg_inf=self.neg_inf)
+        if self.finite == 0:
+            out.update(min=None, max=None, mean=None, std=None, quantiles=None)
+            out.update(histogram=None, sketch=None)
+            return out
+        std = math.sqrt(self.m2 / (self.finite - 1)) if self.finite > 1 else 0.0
+        grid = np.linspace(0.0, 1.0, SKETCH_POINTS)
+        summary = self.sketch.quantiles(grid, self.min, self.max)
+        quantiles = {str(q): float(np.interp(q, grid, summary)) for q in QUANTILES}
+        out.update(
+            min=self.min,
+            max=self.max,
+            mean=self.mean,
+            std=std,
+            quantiles=quantiles,
+            histogram=self.sketch.histogram(self.min, self.max, self.finite),
+            sketch={"p": "linspace(0, 1, 201)", "q": [float(v) for v in summary]},
+        )
+        if self.kind == "temporal":
+            out.update(
+                min=_iso(self.min),
+                max=_iso(self.max),
+                mean=None,
+                std=None,
+                quantiles={k: _iso(v) for k, v in quantiles.items()},
+            )
+        return out
+
+
+class _Categorical(_Column):
+    def __init__(self, field: pa.Field, kind: str) -> None:
+        super().__init__(field, kind)
+        self.counts: dict[Any, int] = {}
+        self.exact = True
+        self.distinct = _Distinct()
+        self.len_min = math.inf
+        self.len_max = 0
+        self.len_sum = 0
+        self.strings = kind == "categorical"
+
+    def update(self, array: pa.Array) -> None:
+        import pyarrow.compute as pc
+
+        super().update(array)
+        if self.count == 0 or array.null_count == len(array):
+            return
+        counted = pc.value_counts(array).flatten()
+        values = counted[0].to_pylist()
+        counts = counted[1].to_numpy()
+        for value, n in zip(values, counts.tolist(), strict=True):
+            if value is None:
+                continue
+            if value in self.counts:
+                self.counts[value] += n
+            elif self.exact or len(self.counts) < MAX_CATEGORIES:
+                self.counts[value] = n
+        if len(self.counts) > MAX_CATEGORIES:
+            self.exact = False  # keep the most frequent; counts become lower bounds
+            keep = sorted(self.counts.items(), key=lambda kv: -kv[1])[: MAX_CATEGORIES // 2]
+            self.counts = dict(keep)
+        present = [v for v in values if v is not None]
+        self.distinct.add_hashes(hash_values(np.asarray(present, dtype=object)))
+        if self.strings:
+            lengths = pc.min_max(pc.utf8_length(array))
+            self.len_min = min(self.len_min, lengths["min"].as_py())
+            self.len_max = max(self.len_max, lengths["max"].as_py())
+            self.len_sum += pc.sum(pc.utf8_length(array)).as_py() or 0
+
+    def result(self) -> dict[str, Any]:
+        out = super().result()
+        out["distinct"], out["distinct_exact"] = self.distinct.result()
+        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        out["top"] = [[category_text(v), n] for v, n in ranked[:TOP]]
+        out["categories"] = {category_text(v): n for v, n in ranked}
+        out["categories_exact"] = self.exact
+        if self.strings:
+            out["length"] = (
+                {"min": self.len_min, "max": self.len_max, "mean": self.len_sum / self.count}
+                if self.count
+                else None
+            )
+        return out
+
+
+def category_text(value: Any) -> str:
+    """How a category is named in a profile (booleans as true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# ---------------------------------------------------------------- numeric helpers
+
+_SECONDS_PER = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def _as_float(array: pa.Array, *, temporal: bool) -> np.ndarray:
+    """Non-null values as float64 (temporal values as epoch seconds)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if array.null_count:
+        array = pc.drop_null(array)
+    t = array.type
+    if temporal:
+        if pa.types.is_date32(t):
+            return array.cast(pa.int32()).to_numpy().astype(np.float64) * 86_400.0
+        if pa.types.is_date64(t):
+            return array.cast(pa.int64()).to_numpy().astype(np.float64) * 1e-3
+        scale = _SECONDS_PER[t.unit]
+        return array.cast(pa.int64()).to_numpy().astype(np.float64) * scale
+    if pa.types.is_decimal(t):
+        array = array.cast(pa.float64())
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _iso(seconds: float) -> str:
+    import datetime as dt
+
+    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    return stamp.isoformat().replace("+00:00", "Z")
+
+
+def _seed(name: str) -> int:
+    from setpoint.core.hashing import digest_bytes
+
+    return int(digest_bytes(name.encode())[:8], 16)
+
+
+class _QuantileSketch:
+    """A KLL-style sketch: level h holds sorted samples of weight 2**h.
+
+    Large batches enter through a sampler (every 2**h-th value from a random offset, at
+    level h) so a batch costs a strided copy and a sort of at most ``_SKETCH_K`` values.
+    Deterministic for the same data: the random offsets come from a seeded generator.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.levels: list[list[np.ndarray]] = []
+        self.sizes: list[int] = []
+        self.rng = np.random.default_rng(seed)
+
+    def update(self, values: np.ndarray) -> None:
+        level = max(0, math.ceil(math.log2(values.size / _SKETCH_K))) if values.size else 0
+        if level:
+            stride = 1 << level
+            values = values[int(self.rng.integers(stride)) :: stride]
+        self._add(level, values)
+
+    def _add(self, level: int, values: np.ndarray) -> None:
+        while len(self.levels) <= level:
+            self.levels.append([])
+            self.sizes.append(0)
+        self.levels[level].append(values)
+        self.sizes[level] += values.size
+        if self.sizes[level] > _SKETCH_K:
+            merged = np.sort(np.concatenate(self.levels[level]))
+            keep = merged[int(self.rng.integers(2)) :: 2]
+            self.levels[level], self.sizes[level] = [], 0
+            if merged.size % 2:  # an odd one out stays behind at this level
+                self.levels[level], self.sizes[level] = [merged[-1:]], 1
+            self._add(level + 1, keep)
+
+    def _weighted(self) -> tuple[np.ndarray, np.ndarray]:
+        values = [np.concatenate(parts) for parts in self.levels if parts]
+        weights = [
+            np.full(sum(p.size for p in parts), float(1 << h))
+            for h, parts in enumerate(self.levels)
+            if parts
+        ]
+        v, w = np.concatenate(values), np.concatenate(weights)
+        order = np.argsort(v, kind="stable")
+        return v[order], w[order]
+
+    def quantiles(self, probabilities: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        v, w = self._weighted()
+        cum = np.cumsum(w)
+        ranks = probabilities * cum[-1]
+        idx = np.minimum(np.searchsorted(cum, ranks, side="left"), v.size - 1)
+        out = v[idx]
+        out[0], out[-1] = lo, hi  # the exact extremes are known
+        return np.maximum.accumulate(out)
+
+    def histogram(self, lo: float, hi: float, total: int) -> dict[str, list[Any]]:
+        """Counts on 20 equal-width bins over [lo, hi], exact while the sketch holds every
+        value, estimated from the sketch's weights (then scaled to ``total``) beyond."""
+        bins = HISTOGRAM_BINS if hi > lo else 1
+        edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.array([lo, hi])
+        v, w = self._weighted()
+        if hi > lo:
+            idx = np.clip(((v - lo) / (hi - lo) * bins).astype(np.intp), 0, bins - 1)
+        else:
+            idx = np.zeros(v.size, dtype=np.intp)
+        raw = np.bincount(idx, weights=w, minlength=bins)
+        return {"edges": [float(e) for e in edges], "counts": _scaled(raw, total)}
+
+
+def _scaled(raw: np.ndarray, total: int) -> list[int]:
+    """Integer counts proportional to ``raw`` summing to ``total`` (largest remainder)."""
+    if raw.sum() <= 0:
+        return [0] * raw.size
+    exact = raw / raw.sum() * total
+    counts = np.floor(exact).astype(np.int64)
+    short = total - int(counts.sum())
+    if short:
+        counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
+    return [int(c) for c in counts]
+
+
+def iter_parquet_batches(path: str, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path, pre_buffer=False) as f:
+        yield from f.iter_batches(batch_size=batch_rows)

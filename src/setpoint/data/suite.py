@@ -1,0 +1,441 @@
+"""Validation suites: what data must look like, readable and editable as YAML.
+
+```yaml
+suite: transactions
+reference: fraud/transactions@1     # the version `shift` checks compare against
+row_count: {min: 900, max: 1100}
+freshness: {column: ts, max_age: 2d, severity: warn}
+columns:
+  amount:
+    type: double                    # presence and type
+    not_null: true
+    range: {min: 0, max: 10000}
+    shift: {max: 0.1}               # drift score against the reference
+  country:
+    in_set: [DE, FR, US]
+  id: {unique: true}
+  email: {regex: '^[^@]+@[^@]+$', severity: warn}
+  label:
+    environments: [training]        # required in training only (absent when serving)
+custom:
+  - function: checks.fraud:amounts_balance    # module:function(table) -> bool | int | dict
+```
+
+Every check is ``error`` unless it says ``severity: warn`` (on the check, or on the column
+for all its checks). Problems in a suite are reported with the file's line number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from setpoint.core.errors import InvalidArgumentError
+
+SEVERITIES = ("error", "warn")
+COLUMN_CHECKS = ("not_null", "range", "in_set", "regex", "unique", "shift")
+COLUMN_KEYS = (*COLUMN_CHECKS, "type", "environments", "severity", "required")
+TOP_KEYS = ("suite", "reference", "row_count", "freshness", "columns", "custom", "environments")
+TYPE_FAMILIES = ("integer", "float", "numeric", "string", "boolean", "timestamp", "date")
+DEFAULT_SHIFT = 0.1
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+class SuiteError(InvalidArgumentError):
+    """A suite that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    kind: str  # not_null | range | in_set | regex | unique | shift | row_count | freshness | custom
+    severity: str = "error"
+    column: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnSpec:
+    name: str
+    type: str | None = None
+    required: bool = True
+    environments: tuple[str, ...] | None = None  # None: every environment
+    severity: str = "error"
+
+    def expected_in(self, environment: str | None) -> bool:
+        if not self.required:
+            return False
+        return self.environments is None or environment is None or environment in self.environments
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suite:
+    name: str
+    columns: list[ColumnSpec]
+    checks: list[Check]
+    reference: str | None = None
+    source: str = "<suite>"
+    text: str = ""
+
+    def column(self, name: str) -> ColumnSpec | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def load_suite(path: str) -> Suite:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise SuiteError(f"suite file {path} does not exist", field="suite") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"cannot read suite file {path}: {exc}", field="suite") from None
+    return parse_suite(text, source=path)
+
+
+def parse_suite(text: str, source: str = "<suite>") -> Suite:
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise SuiteError(
+            f"{source}{line}: not valid YAML: {exc.problem or exc.context}", field="suite"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{source}: not valid YAML: {exc}", field="suite") from None
+    return _Parser(source, text).suite(root)
+
+
+class _Parser:
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        self.text = text
+
+    def fail(self, node: Any, message: str) -> SuiteError:
+        line = f" line {node.start_mark.line + 1}" if node is not None else ""
+        return SuiteError(f"{self.source}{line}: {message}", field="suite")
+
+    def mapping(self, node: Any, where: str) -> dict[str, tuple[Any, Any]]:
+        import yaml
+
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{where} must be a mapping")
+        out: dict[str, tuple[Any, Any]] = {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node)
+            if not isinstance(key, str | int | float) or isinstance(key, bool):
+                raise self.fail(key_node, f"{where}: keys must be names")
+            key = str(key)
+            if key in out:
+                raise self.fail(key_node, f"{where}: {key!r} appears twice")
+            out[key] = (key_node, value_node)
+        return out
+
+    def scalar(self, node: Any) -> Any:
+        import yaml
+
+        if isinstance(node, yaml.ScalarNode):
+            return yaml.SafeLoader(self.text).construct_object(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.scalar(n) for n in node.value]
+        return {self.scalar(k): self.scalar(v) for k, v in node.value}
+
+    def suite(self, root: Any) -> Suite:
+        if root is None:
+            raise SuiteError(f"{self.source}: the suite is empty", field="suite")
+        top = self.mapping(root, "the suite")
+        for key, (key_node, _) in top.items():
+            if key not in TOP_KEYS:
+                raise self.fail(
+                    key_node, f"unknown key {key!r}; expected one of {', '.join(TOP_KEYS)}"
+                )
+        name = self.text_value(top, "suite", "suite") or "suite"
+        reference = self.text_value(top, "reference", "reference")
+        checks: list[Check] = []
+        if "row_count" in top:
+            checks.append(self.bounded("row_count", top["row_count"][1], None, "error"))
+        if "freshness" in top:
+            checks.append(self.freshness(top["freshness"][1]))
+        columns: list[ColumnSpec] = []
+        if "columns" in top:
+            for col, (key_node, value_node) in self.mapping(top["columns"][1], "columns").items():
+                spec, col_checks = self.column(col, key_node, value_node)
+                columns.append(spec)
+                checks.extend(col_checks)
+        if "custom" in top:
+            checks.extend(self.custom(top["custom"][1]))
+        if any(c.kind == "shift" for c in checks) and reference is None:
+            node = next(n for k, (_, n) in top.items() if k == "columns")
+            raise self.fail(node, "shift checks need a top-level 'reference: project/name@version'")
+        return Suite(
+            name=name,
+            columns=columns,
+            checks=checks,
+            reference=reference,
+            source=self.source,
+            text=self.text,
+        )
+
+    def text_value(self, top: dict[str, tuple[Any, Any]], key: str, where: str) -> str | None:
+        if key not in top:
+            return None
+        value = self.scalar(top[key][1])
+        if not isinstance(value, str) or not value:
+            raise self.fail(top[key][1], f"{where} must be a non-empty text")
+        return value
+
+    def severity(self, node: Any, value: Any, default: str) -> str:
+        if value is None:
+            return default
+        if value not in SEVERITIES:
+            raise self.fail(node, f"severity must be 'error' or 'warn', not {value!r}")
+        return str(value)
+
+    def options(self, node: Any, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        fields = self.mapping(node, where)
+        for key, (key_node, _) in fields.items():
+            if key not in (*allowed, "severity"):
+                raise self.fail(
+                    key_node, f"{where}: unknown key {key!r}; expected {', '.join(allowed)}"
+                )
+        return {k: (self.scalar(v), v) for k, (_, v) in fields.items()}
+
+    def bounded(self, kind: str, node: Any, column: str | None, default: str) -> Check:
+        opts = self.options(node, kind, ("min", "max"))
+        args: dict[str, Any] = {}
+        for bound in ("min", "max"):
+            if bound in opts:
+                value, vnode = opts[bound]
+                if not _is_number(value):
+                    raise self.fail(vnode, f"{kind}.{bound} must be a number, not {value!r}")
+                args[bound] = value
+        if not args:
+            raise self.fail(node, f"{kind} needs min and/or max")
+        if "min" in args and "max" in args and args["min"] > args["max"]:
+            raise self.fail(node, f"{kind}: min {args['min']} is above max {args['max']}")
+        sev = self.severity(node, opts.get("severity", (None,))[0], default)
+        return Check(kind=kind, column=column, severity=sev, args=args)
+
+    def freshness(self, node: Any) -> Check:
+        opts = self.options(node, "freshness", ("column", "max_age"))
+        if "column" not in opts or "max_age" not in opts:
+            raise self.fail(node, "freshness needs column and max_age (like 2d, 12h, 30m)")
+        age_text, age_node = opts["max_age"]
+        seconds = parse_age(age_text)
+        if seconds is None:
+            raise self.fail(
+                age_node, f"max_age {age_text!r}: expected a number and s, m, h, d or w"
+            )
+        sev = self.severity(node, opts.get("severity", (None,))[0], "error")
+        return Check(
+            kind="freshness",
+            column=str(opts["column"][0]),
+            severity=sev,
+            args={"max_age_s": seconds, "max_age": str(age_text)},
+        )
+
+    def column(self, name: str, key_node: Any, node: Any) -> tuple[ColumnSpec, list[Check]]:
+        where = f"columns.{name}"
+        fields = self.mapping(node, where) if node.tag != "tag:yaml.org,2002:null" else {}
+        for key, (knode, _) in fields.items():
+            if key not in COLUMN_KEYS:
+                raise self.fail(
+                    knode, f"{where}: unknown key {key!r}; expected one of {', '.join(COLUMN_KEYS)}"
+                )
+        col_sev = self.severity(
+            node, self.scalar(fields["severity"][1]) if "severity" in fields else None, "error"
+        )
+        type_text = None
+        if "type" in fields:
+            type_text = self.scalar(fields["type"][1])
+            if not isinstance(type_text, str) or not type_text:
+                raise self.fail(
+                    fields["type"][1], f"{where}.type must be a type name like double or string"
+                )
+        envs = None
+        if "environments" in fields:
+            value = self.scalar(fields["environments"][1])
+            if (
+                not isinstance(value, list)
+                or not value
+                or not all(isinstance(v, str) for v in value)
+            ):
+                raise self.fail(
+                    fields["environments"][1], f"{where}.environments must be a list of names"
+                )
+            envs = tuple(value)
+        required = True
+        if "required" in fields:
+            required = self.scalar(fields["required"][1])
+            if not isinstance(required, bool):
+                raise self.fail(fields["required"][1], f"{where}.required must be true or false")
+        spec = ColumnSpec(
+            name=name, type=type_text, required=required, environments=envs, severity=col_sev
+        )
+        checks = []
+        for kind in COLUMN_CHECKS:
+            if kind in fields:
+                check = self.column_check(kind, name, fields[kind][1], col_sev)
+                if check is not None:
+                    checks.append(check)
+        return spec, checks
+
+    def column_check(self, kind: str, column: str, node: Any, default: str) -> Check | None:
+        import yaml
+
+        where = f"columns.{column}.{kind}"
+        value = self.scalar(node)
+        if kind in ("not_null", "unique"):
+            if value is False:
+                return None
+            if value is True:
+                return Check(kind=kind, column=column, severity=default)
+            opts = self.options(node, where, ())
+            return Check(
+                kind=kind,
+                column=column,
+                severity=self.severity(node, opts.get("severity", (None,))[0], default),
+            )
+        if kind == "range":
+            return self.bounded("range", node, column, default)
+        if kind == "in_set":
+            if isinstance(node, yaml.SequenceNode):
+                values, sev = value, default
+            else:
+                opts = self.options(node, where, ("values",))
+                if "values" not in opts:
+                    raise self.fail(node, f"{where} needs a list of values")
+                values = opts["values"][0]
+                sev = self.severity(node, opts.get("severity", (None,))[0], default)
+            if not isinstance(values, list) or not values:
+                raise self.fail(node, f"{where} must be a non-empty list of values")
+            return Check(kind=kind, column=column, severity=sev, args={"values": values})
+        if kind == "regex":
+            if isinstance(value, str):
+                pattern, sev = value, default
+            else:
+                opts = self.options(node, where, ("pattern",))
+                pattern = opts.get("pattern", (None,))[0]
+                sev = self.severity(node, opts.get("severity", (None,))[0], default)
+            if not isinstance(pattern, str) or not pattern:
+                raise self.fail(node, f"{where} must be a regular expression")
+            import re
+
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.fail(node, f"{where}: not a valid regular expression: {exc}") from None
+            return Check(kind=kind, column=column, severity=sev, args={"pattern": pattern})
+        # shift
+        if value is True:
+            return Check(kind=kind, column=column, severity=default, args={"max": DEFAULT_SHIFT})
+        opts = self.options(node, where, ("max",))
+        limit = opts.get("max", (DEFAULT_SHIFT,))[0]
+        if not _is_number(limit) or not 0 <= limit <= 1:
+            raise self.fail(node, f"{where}.max must be a drift score between 0 and 1")
+        sev = self.severity(node, opts.get("severity", (None,))[0], default)
+        return Check(kind=kind, column=column, severity=sev, args={"max": limit})
+
+    def custom(self, node: Any) -> list[Check]:
+        import yaml
+
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, "custom must be a list of {function: module:name}")
+        out = []
+        for item in node.value:
+            opts = self.options(item, "custom", ("function", "name"))
+            target = opts.get("function", (None,))[0]
+            if not isinstance(target, str) or ":" not in target:
+                raise self.fail(item, "custom: function must be like package.module:function")
+            sev = self.severity(item, opts.get("severity", (None,))[0], "error")
+            name = opts.get("name", (target,))[0]
+            out.append(
+                Check(kind="custom", severity=sev, args={"function": target, "name": str(name)})
+            )
+        return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def parse_age(text: Any) -> float | None:
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    if not isinstance(text, str) or len(text) < 2 or text[-1] not in _AGE_UNITS:
+        return None
+    try:
+        return float(text[:-1]) * _AGE_UNITS[text[-1]]
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- inferring and writing
+
+
+def infer_suite(profile: dict[str, Any], *, name: str, reference: str | None) -> str:
+    """A suite (YAML text) that the profiled data passes: types, nullability, ranges,
+    categories, uniqueness, a row-count band, and shift checks against ``reference``."""
+    import yaml
+
+    rows = int(profile["num_rows"])
+    doc: dict[str, Any] = {"suite": name}
+    if reference:
+        doc["reference"] = reference
+    doc["row_count"] = {"min": rows // 2, "max": rows * 2}
+    columns: dict[str, Any] = {}
+    for col in profile["columns"]:
+        spec: dict[str, Any] = {"type": col["type"]}
+        if col["nulls"] == 0 and not col.get("nan"):
+            spec["not_null"] = True
+        kind = col["kind"]
+        distinct = col.get("distinct") or 0
+        unique = (
+            rows > 1
+            and (col["type"].startswith(("int", "uint")) or kind == "categorical")
+            and distinct >= (1.0 if col.get("distinct_exact") else 0.98) * col["count"]
+        )
+        if kind == "numeric" and col.get("min") is not None and not unique:
+            spec["range"] = _range(col)
+        if kind in ("categorical", "boolean") and col.get("categories_exact") and not unique:
+            cats = list(col.get("categories", {}))
+            if kind == "categorical" and 0 < len(cats) <= 50 and len(cats) < max(rows // 10, 2):
+                spec["in_set"] = sorted(cats)
+        if unique:
+            spec["unique"] = True
+        elif reference and kind in ("numeric", "categorical", "boolean") and col["count"]:
+            spec["shift"] = {"max": DEFAULT_SHIFT, "severity": "warn"}
+        columns[col["name"]] = spec
+    doc["columns"] = columns
+    header = (
+        "# setpoint validation suite, inferred from the data's profile: edit freely.\n"
+        "# Checks are errors unless they say severity: warn.\n"
+    )
+    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _range(col: dict[str, Any]) -> dict[str, float | int]:
+    """Observed bounds, kept for integer codes (few distinct values) and widened by a tenth
+    of the span otherwise (never below zero for data that has none), so the next batch of
+    the same kind of data passes."""
+    lo, hi = float(col["min"]), float(col["max"])
+    integer = col["type"].startswith(("int", "uint"))
+    if integer and (col.get("distinct") or 0) <= 20:
+        return {"min": int(lo), "max": int(hi)}
+    pad = (hi - lo) / 10 or abs(hi) / 10 or 1.0
+    low = 0.0 if lo >= 0 and lo - pad < 0 else lo - pad
+    out = {"min": _nice(low, down=True), "max": _nice(hi + pad, down=False)}
+    return {k: int(v) if integer or float(v).is_integer() else v for k, v in out.items()}
+
+
+def _nice(value: float, *, down: bool) -> float:
+    """``value`` rounded outward to 3 significant digits."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    step = 10 ** (math.floor(math.log10(abs(value))) - 2)
+    return (math.floor if down else math.ceil)(value / step) * step

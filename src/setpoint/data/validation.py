@@ -1,0 +1,468 @@
+"""Run a suite against data: each check with what was observed, what was expected, how many
+rows failed and a sample of them.
+
+Data comes as a schema, a row count and a way to stream record batches of chosen columns.
+When the data's stored profile is given, the checks it can decide exactly (not null, range,
+in set, unique, freshness, row count, shift) are decided from it without reading a row; only
+the columns of checks that fail (or that need the rows: regex, custom) are streamed, once,
+to count and sample the failing rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from setpoint.core.errors import InvalidArgumentError
+from setpoint.data.drift import column_drift
+from setpoint.data.profile import Profiler, category_text, hash_values
+from setpoint.data.suite import Check, Suite
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SAMPLE = 5
+TYPE_FAMILY_TESTS = {
+    "integer": "is_integer",
+    "float": "is_floating",
+    "string": "is_string",
+    "boolean": "is_boolean",
+    "timestamp": "is_timestamp",
+    "date": "is_date",
+}
+
+
+@dataclass
+class DataSource:
+    """What the engine reads. ``types`` maps each column to its Arrow type text;
+    ``batches(columns)`` streams record batches of those columns (read only when needed)."""
+
+    types: dict[str, str]
+    num_rows: int
+    batches: Callable[[list[str]], Iterator[pa.RecordBatch]]
+    profile: dict[str, Any] | None = None
+    table: Callable[[], pa.Table] | None = None
+
+
+def run_suite(
+    suite: Suite,
+    data: DataSource,
+    *,
+    environment: str | None = None,
+    reference_profile: dict[str, Any] | None = None,
+    functions: dict[str, Callable[..., Any]] | None = None,
+    now: float | None = None,
+    use_profile: bool = True,
+) -> dict[str, Any]:
+    """Evaluate every check; returns the report (``passed`` is False when an error-level
+    check failed)."""
+    names = set(data.types)
+    results: list[dict[str, Any]] = []
+    present: set[str] = set()
+    for spec in suite.columns:
+        if spec.name not in names:
+            if spec.expected_in(environment):
+                results.append(
+                    _result("presence", spec.name, spec.severity, False, "missing", "present")
+                )
+            continue
+        present.add(spec.name)
+        if spec.type is not None:
+            actual = data.types[spec.name]
+            ok = _type_matches(actual, spec.type)
+            results.append(_result("type", spec.name, spec.severity, ok, actual, spec.type))
+    profile = data.profile if use_profile else None
+    pending: list[tuple[Check, dict[str, Any]]] = []
+    shift_checks = [c for c in suite.checks if c.kind == "shift" and c.column in present]
+    if shift_checks and profile is None:
+        profile = _profile_columns(data, [c.column for c in shift_checks if c.column])
+    for check in suite.checks:
+        if check.kind == "custom":
+            continue
+        if check.column is not None and check.kind != "freshness" and check.column not in present:
+            continue  # a missing column is reported once, by presence
+        result = _decide(check, data, profile, reference_profile, now)
+        results.append(result)
+        if result["passed"] is None:
+            pending.append((check, result))
+    if pending:
+        _scan(data, pending)
+    for check in suite.checks:
+        if check.kind == "custom":
+            results.append(_custom(check, data, functions or {}))
+    for extra_name, fn in (functions or {}).items():
+        if not any(c.args.get("function") == extra_name for c in suite.checks):
+            results.append(
+                _custom(Check(kind="custom", args={"name": extra_name}), data, {extra_name: fn})
+            )
+    errors = sum(1 for r in results if r["passed"] is False and r["severity"] == "error")
+    warnings = sum(1 for r in results if r["passed"] is False and r["severity"] == "warn")
+    return {
+        "suite": suite.name,
+        "environment": environment,
+        "rows": data.num_rows,
+        "passed": errors == 0,
+        "errors": errors,
+        "warnings": warnings,
+        "checks": results,
+    }
+
+
+def _result(
+    kind: str,
+    column: str | None,
+    severity: str,
+    passed: bool | None,
+    observed: Any,
+    expected: Any,
+    **extra: Any,
+) -> dict[str, Any]:
+    out = {
+        "check": kind,
+        "column": column,
+        "severity": severity,
+        "passed": passed,
+        "observed": observed,
+        "expected": expected,
+    }
+    out.update(extra)
+    return out
+
+
+def type_family(type_text: str) -> str | None:
+    """integer, float, decimal, string, boolean, timestamp or date; None for other types."""
+    if type_text.startswith(("int", "uint")):
+        return "integer"
+    if type_text in ("float", "double", "halffloat"):
+        return "float"
+    if type_text.startswith("decimal"):
+        return "decimal"
+    if type_text in ("string", "large_string"):
+        return "string"
+    if type_text == "bool":
+        return "boolean"
+    if type_text.startswith("timestamp"):
+        return "timestamp"
+    if type_text.startswith("date"):
+        return "date"
+    return None
+
+
+def _type_matches(actual: str, expected: str) -> bool:
+    family = type_family(actual)
+    if actual == expected or family == expected:
+        return True
+    return expected == "numeric" and family in ("integer", "float", "decimal")
+
+
+def _profile_columns(data: DataSource, columns: list[str]) -> dict[str, Any]:
+    profiler: Profiler | None = None
+    for batch in data.batches(columns):
+        profiler = profiler or Profiler(batch.schema)
+        profiler.update(batch)
+    if profiler is None:
+        return {"format": 1, "num_rows": 0, "columns": []}
+    return profiler.result()
+
+
+def _column(profile: dict[str, Any] | None, name: str | None) -> dict[str, Any] | None:
+    if profile is None or name is None:
+        return None
+    return next((c for c in profile["columns"] if c["name"] == name), None)
+
+
+def _decide(
+    check: Check,
+    data: DataSource,
+    profile: dict[str, Any] | None,
+    reference: dict[str, Any] | None,
+    now: float | None,
+) -> dict[str, Any]:
+    """The result where the profile (or the schema) settles it; ``passed=None`` to scan."""
+    col = _column(profile, check.column)
+    sev, args = check.severity, check.args
+    name = check.column or ""
+    expected: Any
+    observed: Any
+    if check.kind == "row_count":
+        n = data.num_rows
+        ok = args.get("min", -math.inf) <= n <= args.get("max", math.inf)
+        return _result("row_count", None, sev, ok, n, _bounds(args))
+    if check.kind == "not_null":
+        expected = "no nulls"
+        if col is not None:
+            missing = col["nulls"] + (col.get("nan") or 0)
+            if missing == 0:
+                return _result("not_null", name, sev, True, 0, expected, failing=0, sample=[])
+        return _result("not_null", name, sev, None, None, expected)
+    if check.kind == "range":
+        expected = _bounds(args)
+        if type_family(data.types[name]) not in ("integer", "float", "decimal"):
+            observed = data.types[name]
+            return _result("range", name, sev, False, observed, f"a numeric column {expected}")
+        if col is not None:
+            lo, hi = col.get("min"), col.get("max")
+            inf_ok = (not col.get("pos_inf") or "max" not in args) and (
+                not col.get("neg_inf") or "min" not in args
+            )
+            if lo is None or (
+                inf_ok and args.get("min", -math.inf) <= lo and hi <= args.get("max", math.inf)
+            ):
+                observed = None if lo is None else {"min": lo, "max": hi}
+                return _result("range", name, sev, True, observed, expected, failing=0, sample=[])
+        return _result("range", name, sev, None, None, expected)
+    if check.kind == "in_set":
+        expected = args["values"]
+        if col is not None and col.get("categories_exact") and col.get("categories") is not None:
+            allowed = {category_text(v) for v in expected}
+            if all(k in allowed for k in col["categories"]):
+                observed = sorted(col["categories"])[:20]
+                return _result("in_set", name, sev, True, observed, expected, failing=0, sample=[])
+        return _result("in_set", name, sev, None, None, expected)
+    if check.kind == "unique":  # nulls and NaN are not values: they never collide
+        if (
+            col is not None
+            and col.get("distinct_exact")
+            and col["distinct"] == col["count"] - (col.get("nan") or 0)
+        ):
+            observed = col["distinct"]
+            return _result(
+                "unique", name, sev, True, observed, "all distinct", failing=0, sample=[]
+            )
+        return _result("unique", name, sev, None, None, "all distinct")
+    if check.kind == "regex":
+        return _result("regex", name, sev, None, None, args["pattern"])
+    if check.kind == "freshness":
+        return _freshness(check, data, col, now)
+    if check.kind == "shift":
+        ref_col = _column(reference, name)
+        limit = args["max"]
+        if ref_col is None:
+            return _result("shift", name, sev, False, "not in the reference", f"drift ≤ {limit}")
+        drift = column_drift(ref_col, col) if col is not None else None
+        if drift is None:
+            return _result(
+                "shift", name, sev, True, None, f"drift ≤ {limit}", note="not comparable"
+            )
+        score = round(drift["score"], 6)
+        return _result(
+            "shift", name, sev, score <= limit, score, f"drift ≤ {limit}", method=drift["method"]
+        )
+    raise InvalidArgumentError(f"unknown check {check.kind!r}", field="suite")
+
+
+def _bounds(args: dict[str, Any]) -> str:
+    lo, hi = args.get("min"), args.get("max")
+    if lo is not None and hi is not None:
+        return f"between {lo} and {hi}"
+    return f"≥ {lo}" if lo is not None else f"≤ {hi}"
+
+
+def _freshness(
+    check: Check, data: DataSource, col: dict[str, Any] | None, now: float | None
+) -> dict[str, Any]:
+    import pyarrow.compute as pc
+
+    name, sev = check.column, check.severity
+    expected = f"newest value within {check.args['max_age']}"
+    if name not in data.types:
+        return _result("freshness", name, sev, False, "missing", expected)
+    if type_family(data.types[name]) not in ("timestamp", "date"):
+        return _result(
+            "freshness", name, sev, False, data.types[name], "a timestamp or date column"
+        )
+    if col is not None and col.get("max") is not None:
+        newest = dt.datetime.fromisoformat(str(col["max"]).replace("Z", "+00:00"))
+    else:
+        newest_value = None
+        for batch in data.batches([name]):
+            m = pc.max(batch.column(0)).as_py()
+            if m is not None and (newest_value is None or m > newest_value):
+                newest_value = m
+        if newest_value is None:
+            return _result("freshness", name, sev, False, None, expected)
+        newest = (
+            newest_value
+            if isinstance(newest_value, dt.datetime)
+            else dt.datetime.combine(newest_value, dt.time())
+        )
+    if newest.tzinfo is None:
+        newest = newest.replace(tzinfo=dt.UTC)
+    age = (now if now is not None else time.time()) - newest.timestamp()
+    ok = age <= check.args["max_age_s"]
+    return _result("freshness", name, sev, ok, newest.isoformat(), expected, age_s=round(age, 3))
+
+
+# ---------------------------------------------------------------- the scan
+
+
+def _scan(data: DataSource, pending: list[tuple[Check, dict[str, Any]]]) -> None:
+    columns = sorted({c.column for c, _ in pending if c.column})
+    state = [_ScanState(check, result) for check, result in pending]
+    offset = 0
+    for batch in data.batches(columns):
+        arrays = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
+        for s in state:
+            s.update(arrays[s.check.column], offset)
+        offset += batch.num_rows
+    for s in state:
+        s.finish(data)
+
+
+class _ScanState:
+    def __init__(self, check: Check, result: dict[str, Any]) -> None:
+        self.check = check
+        self.result = result
+        self.failing = 0
+        self.sample: list[dict[str, Any]] = []
+        self.hashes: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+        self.value_set: pa.Array | None = None
+
+    def update(self, array: pa.Array, offset: int) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kind, args = self.check.kind, self.check.args
+        if kind == "unique":  # nulls and NaN are not values: they never collide
+            present = pc.invert(pc.is_null(array, nan_is_null=True))
+            valid = np.asarray(present.to_numpy(zero_copy_only=False), dtype=bool)
+            values = pc.filter(array, present).to_numpy(zero_copy_only=False)
+            self.hashes.append(hash_values(values))
+            self.rows.append(np.flatnonzero(valid) + offset)
+            return
+        if kind == "not_null":
+            mask = pc.is_null(array, nan_is_null=True)
+        elif kind == "range":
+            mask = pa.array(np.zeros(len(array), dtype=bool))
+            if "min" in args:
+                mask = pc.or_(mask, pc.fill_null(pc.less(array, args["min"]), False))
+            if "max" in args:
+                mask = pc.or_(mask, pc.fill_null(pc.greater(array, args["max"]), False))
+        elif kind == "in_set":
+            if self.value_set is None:
+                self.value_set = _value_set(args["values"], array.type)
+            target = array if self.value_set.type == array.type else pc.cast(array, pa.string())
+            mask = pc.and_(
+                pc.invert(pc.is_in(target, value_set=self.value_set)), pc.is_valid(array)
+            )
+        else:  # regex
+            found = pc.match_substring_regex(array, pattern=args["pattern"])
+            mask = pc.fill_null(pc.invert(found), False)
+        rows = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+        self.failing += rows.size
+        for row in rows[: SAMPLE - len(self.sample)]:
+            self.sample.append(
+                {"row": int(offset + row), "value": _jsonable(array[int(row)].as_py())}
+            )
+
+    def finish(self, data: DataSource) -> None:
+        if self.check.kind == "unique":
+            hashes = np.concatenate(self.hashes) if self.hashes else np.empty(0, np.uint64)
+            rows = np.concatenate(self.rows) if self.rows else np.empty(0, np.int64)
+            uniq, first = np.unique(hashes, return_index=True)
+            self.failing = int(hashes.size - uniq.size)
+            if self.failing:
+                seen = np.zeros(hashes.size, dtype=bool)
+                seen[first] = True
+                self.sample = [{"row": int(r)} for r in rows[~seen][:SAMPLE]]
+        observed = self.failing if self.check.kind != "unique" else f"{self.failing} duplicate rows"
+        self.result.update(
+            passed=self.failing == 0, observed=observed, failing=self.failing, sample=self.sample
+        )
+
+
+def _value_set(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values).cast(arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pa.array([str(v) for v in values], type=pa.string())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+# ---------------------------------------------------------------- custom checks
+
+
+def _custom(
+    check: Check, data: DataSource, functions: dict[str, Callable[..., Any]]
+) -> dict[str, Any]:
+    target = check.args.get("function") or check.args["name"]
+    label = check.args.get("name", target)
+    fn = functions.get(target) or _import(target)
+    table = data.table() if data.table is not None else _whole(data)
+    try:
+        outcome = fn(table)
+    except Exception as exc:
+        return _result(
+            "custom",
+            None,
+            check.severity,
+            False,
+            f"raised {type(exc).__name__}: {exc}",
+            "no error",
+            name=label,
+        )
+    if isinstance(outcome, bool | np.bool_):
+        return _result(
+            "custom", None, check.severity, bool(outcome), bool(outcome), True, name=label
+        )
+    if isinstance(outcome, int | np.integer):
+        n = int(outcome)
+        return _result("custom", None, check.severity, n == 0, n, 0, name=label, failing=n)
+    if isinstance(outcome, dict) and "passed" in outcome:
+        return _result(
+            "custom",
+            None,
+            check.severity,
+            bool(outcome["passed"]),
+            _jsonable(outcome.get("observed")),
+            _jsonable(outcome.get("expected")),
+            name=label,
+            failing=outcome.get("failing"),
+        )
+    return _result(
+        "custom",
+        None,
+        check.severity,
+        False,
+        f"returned {type(outcome).__name__}",
+        "bool, int or dict with 'passed'",
+        name=label,
+    )
+
+
+def _import(target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidArgumentError(
+            f"custom check {target!r} cannot be imported: {exc}", field="suite"
+        ) from None
+    if not callable(fn):
+        raise InvalidArgumentError(f"custom check {target!r} is not a function", field="suite")
+    return fn  # type: ignore[no-any-return]
+
+
+def _whole(data: DataSource) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.Table.from_batches(list(data.batches(list(data.types))))
