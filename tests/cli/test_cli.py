@@ -206,3 +206,68 @@ def test_data_add_list_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 1 and "does not exist" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "data", "show", "fraud/train@9")
     assert code == 1 and "no version 9" in err
+
+
+def test_data_profile_infer_validate_diff(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    good = pd.DataFrame({"amount": rng.gamma(2, 50, 500), "country": rng.choice(["DE", "FR"], 500)})
+    good_csv, bad_csv = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.to_csv(good_csv, index=False)
+    bad = good.copy()
+    bad.loc[[3, 4], "amount"] = -1.0
+    bad.to_csv(bad_csv, index=False)
+    run_cli(capsys, "data", "add", str(good_csv), "--name", "tx", "-p", "fraud")
+
+    html = tmp_path / "profile.html"
+    code, out, _ = run_cli(capsys, "data", "profile", "fraud/tx@1", "--html", str(html))
+    assert code == 0 and "amount" in out and "country" in out and "500 rows" in out
+    assert "<svg" in html.read_text() and "https://" not in html.read_text()
+    code, out, _ = run_cli(capsys, "data", "profile", "fraud/tx@1", "--json")
+    assert json.loads(out)["num_rows"] == 500
+
+    code, suite_text, _ = run_cli(capsys, "data", "infer-suite", "fraud/tx@1")
+    assert code == 0 and "reference: fraud/tx@1" in suite_text
+    suite = tmp_path / "tx.yaml"
+    suite.write_text(suite_text)
+    code, out, _ = run_cli(capsys, "data", "validate", "fraud/tx@1", "--suite", str(suite))
+    assert code == 0 and "passed: 0 errors" in out
+    # A file can be validated before it is versioned; failure exits 1 and says why.
+    code, out, _ = run_cli(capsys, "data", "validate", str(bad_csv), "-s", str(suite), "--json")
+    result = json.loads(out)
+    assert code == 1 and not result["passed"]
+    assert [(c["check"], c["failing"]) for c in result["checks"] if not c["passed"]] == [
+        ("range", 2)
+    ]
+    run_cli(capsys, "data", "add", str(bad_csv), "--name", "tx", "-p", "fraud")
+    code, out, _ = run_cli(capsys, "data", "validate", "fraud/tx@2", "-s", str(suite))
+    assert code == 1 and "FAILED: 1 errors" in out
+    code, out, _ = run_cli(capsys, "data", "validations", "fraud/tx@2", "--json")
+    assert [(r["passed"], r["errors"]) for r in json.loads(out)] == [(False, 1)]
+
+    code, out, _ = run_cli(capsys, "data", "diff", "fraud/tx@1", "fraud/tx@2", "--json")
+    assert code == 0 and json.loads(out)["rows"] == {"from": 500, "to": 500}
+    code, out, _ = run_cli(capsys, "data", "diff", "fraud/tx@1", "fraud/tx@2")
+    assert code == 0 and "fraud/tx@1 → fraud/tx@2" in out
+
+    suite.write_text("suite: tx\ncolumns:\n  amount:\n    range: {min: 0, maxx: 1}\n")
+    code, _, err = run_cli(capsys, "data", "validate", "fraud/tx@1", "-s", str(suite))
+    assert code == 1 and "line 4" in err and "maxx" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_data_add_files(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blob = tmp_path / "weights.bin"
+    blob.write_bytes(os.urandom(2048))
+    code, out, _ = run_cli(capsys, "data", "add", str(blob), "--name", "weights")
+    assert code == 0 and out.startswith("default/weights@1: 1 files, 2048 bytes")
+    code, out, _ = run_cli(capsys, "data", "add", str(blob), "--name", "weights")
+    assert out.startswith("unchanged: default/weights@1")
+    code, out, _ = run_cli(capsys, "data", "show", "weights")
+    assert code == 0 and "weights.bin" in out
+    code, _, err = run_cli(capsys, "data", "profile", "weights")
+    assert code == 1 and "no profile" in err

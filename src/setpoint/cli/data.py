@@ -1,6 +1,10 @@
-"""``setpoint data``: version datasets and look at what is stored."""
+"""``setpoint data``: version datasets, profile, validate and compare them."""
 
 from __future__ import annotations
+
+import os
+import sys
+from typing import Any
 
 import click
 
@@ -9,7 +13,7 @@ from setpoint.cli.output import client, json_option, print_json, table, when
 
 @click.group()
 def data() -> None:
-    """Version datasets (CSV, Parquet, folders, globs) and list them."""
+    """Version datasets (CSV, Parquet, folders, globs, any files); profile, validate, diff."""
 
 
 @data.command("add")
@@ -19,16 +23,27 @@ def data() -> None:
     "--project", "-p", default=None, help="Project (default: SETPOINT_PROJECT or 'default')."
 )
 @click.option("--description", "-d", default="", help="What this version is.")
+@click.option(
+    "--files",
+    "as_files",
+    is_flag=True,
+    help="Store the files byte for byte (default for anything but CSV/Parquet).",
+)
 @json_option
-def add(path: str, name: str, project: str | None, description: str, as_json: bool) -> None:
+def add(
+    path: str, name: str, project: str | None, description: str, as_files: bool, as_json: bool
+) -> None:
     """Version the data at PATH (a file, a folder or a quoted glob) as the next version."""
     from setpoint.client import sdk
 
-    v = sdk.log_dataset(path, name, project=project, description=description)
+    kind = "files" if as_files else None
+    v = sdk.log_dataset(path, name, project=project, description=description, kind=kind)
     if as_json:
         print_json(v.info)
         return
-    if v.created:
+    if v.created and v.kind == "files":
+        click.echo(f"{v.ref}: {v.num_rows} files, {v.size} bytes, blake3 {v.hash[:16]}")
+    elif v.created:
         click.echo(f"{v.ref}: {v.num_rows} rows, {len(v.schema)} columns, blake3 {v.hash[:16]}")
     else:
         click.echo(f"unchanged: {v.ref} already holds this data (blake3 {v.hash[:16]})")
@@ -63,8 +78,8 @@ def show(ref: str, as_json: bool) -> None:
         return
     facts = [
         ("version", v.ref),
-        ("rows", v.num_rows),
-        ("bytes (Parquet)", v.size),
+        ("files" if v.kind == "files" else "rows", v.num_rows),
+        ("bytes" if v.kind == "files" else "bytes (Parquet)", v.size),
         ("blake3", v.hash),
         ("source", v.source),
         ("description", v.description),
@@ -73,7 +88,14 @@ def show(ref: str, as_json: bool) -> None:
         ("creator", v.creator),
     ]
     table("dataset version", ["fact", "value"], [f for f in facts if f[1] not in (None, "")])
-    table("schema", ["column", "type"], [(c["name"], c["type"]) for c in v.schema])
+    if v.kind == "files":
+        table(
+            "files",
+            ["path", "bytes", "blake3"],
+            [(f.path, f.size, f.digest[:16]) for f in v.files()],
+        )
+    else:
+        table("schema", ["column", "type"], [(c["name"], c["type"]) for c in v.schema])
 
 
 @data.command("versions")
@@ -92,4 +114,259 @@ def versions(name: str, project: str | None, as_json: bool) -> None:
         f"{name}: {len(found)} versions",
         ["version", "rows", "blake3", "source", "created (UTC)"],
         [(v.version, v.num_rows, v.digest[:16], v.source, when(v.created_at)) for v in found],
+    )
+
+
+@data.command("profile")
+@click.argument("ref")
+@click.option("--html", "html_path", default=None, help="Also write an offline HTML report here.")
+@json_option
+def profile(ref: str, html_path: str | None, as_json: bool) -> None:
+    """Per-column statistics of a version (stored when it was added)."""
+    from setpoint.client import sdk
+
+    v = sdk.get_dataset(ref)
+    prof = v.profile
+    if prof is None:
+        raise click.ClickException(f"{v.ref} has no profile (it holds files, or predates profiles)")
+    if html_path:
+        from setpoint.data.report import profile_html
+
+        _write(html_path, profile_html(prof, title=f"{v.ref} profile"))
+    if as_json:
+        print_json(prof)
+        return
+    rows = []
+    for c in prof["columns"]:
+        total = c["count"] + c["nulls"]
+        nulls = f"{100 * c['nulls'] / total:.1f}%" if total else ""
+        distinct = ("" if c.get("distinct_exact") else "≈") + str(c.get("distinct") or "")
+        if c["kind"] in ("numeric", "temporal"):
+            detail = _sparkline(c.get("histogram"))
+        else:
+            detail = ", ".join(f"{k} {n}" for k, n in (c.get("top") or [])[:4])
+        rows.append(
+            (
+                c["name"],
+                c["type"],
+                c["count"],
+                nulls,
+                distinct,
+                c.get("min"),
+                c.get("max"),
+                c.get("mean"),
+                c.get("std"),
+                detail,
+            )
+        )
+    table(
+        f"{v.ref}: {prof['num_rows']} rows",
+        [
+            "column",
+            "type",
+            "count",
+            "nulls",
+            "distinct",
+            "min",
+            "max",
+            "mean",
+            "std",
+            "shape / top",
+        ],
+        rows,
+    )
+    if html_path:
+        click.echo(f"HTML report: {html_path}")
+
+
+def _short(value: Any) -> Any:
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def _sparkline(histogram: dict[str, Any] | None) -> str:
+    if not histogram or not histogram.get("counts"):
+        return ""
+    counts = histogram["counts"]
+    top = max(counts) or 1
+    blocks = " ▁▂▃▄▅▆▇█"
+    return "".join(blocks[round(n / top * 8)] for n in counts)
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+@data.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--threshold", default=0.1, show_default=True, help="Drift score that counts as drift."
+)
+@click.option("--html", "html_path", default=None, help="Also write an offline HTML report here.")
+@json_option
+def diff(old: str, new: str, threshold: float, html_path: str | None, as_json: bool) -> None:
+    """What changed between two versions: schema, rows, per-column drift, categories."""
+    from setpoint.client import sdk
+
+    result = sdk.diff_datasets(old, new, threshold=threshold)
+    if html_path:
+        from setpoint.data.report import diff_html
+
+        _write(html_path, diff_html(result, title=f"{result['from']} → {result['to']}"))
+    if as_json:
+        print_json(result)
+        return
+    rows_a, rows_b = result["rows"]["from"], result["rows"]["to"]
+    click.echo(
+        f"{result['from']} → {result['to']}: rows {rows_a} → {rows_b} ({rows_b - rows_a:+d})"
+    )
+    schema = result["schema"]
+    for c in schema["added"]:
+        click.echo(f"  + column {c['name']} ({c['type']})")
+    for c in schema["removed"]:
+        click.echo(f"  - column {c['name']} ({c['type']})")
+    for c in schema["changed"]:
+        click.echo(f"  ~ column {c['name']}: {c['from']} → {c['to']}")
+    ranked = sorted(result["columns"], key=lambda c: -(c["drift"] or 0))
+    table(
+        None,
+        ["column", "drift", "drifted", "mean", "nulls", "new categories", "vanished"],
+        [
+            (
+                c["name"],
+                c["drift"],
+                "yes" if c["drifted"] else "",
+                _pair(c["stats"].get("mean")),
+                _pair(c["stats"].get("nulls")),
+                ", ".join(c["new_categories"][:5]),
+                ", ".join(c["vanished_categories"][:5]),
+            )
+            for c in ranked
+        ],
+    )
+    if html_path:
+        click.echo(f"HTML report: {html_path}")
+
+
+def _pair(values: list[Any] | None) -> str:
+    if not values:
+        return ""
+    return " → ".join(
+        "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in values
+    )
+
+
+@data.command("infer-suite")
+@click.argument("ref")
+@click.option("--no-shift", is_flag=True, help="Leave out shift checks against this version.")
+def infer_suite(ref: str, no_shift: bool) -> None:
+    """Print a YAML suite that REF passes, to edit and use with `data validate`."""
+    from setpoint.client import sdk
+
+    sys.stdout.write(sdk.infer_suite(ref, reference=not no_shift))
+
+
+@data.command("validate")
+@click.argument("target")
+@click.option("--suite", "-s", "suite_path", required=True, help="The YAML suite.")
+@click.option("--env", "environment", default=None, help="Environment, e.g. training or serving.")
+@click.option("--reference", default=None, help="Version shift checks compare against.")
+@click.option("--scan", is_flag=True, help="Read every row instead of deciding from the profile.")
+@click.option("--no-record", is_flag=True, help="Do not store the result with the version.")
+@json_option
+def validate(
+    target: str,
+    suite_path: str,
+    environment: str | None,
+    reference: str | None,
+    scan: bool,
+    no_record: bool,
+    as_json: bool,
+) -> None:
+    """Check TARGET (a version like name@3, or a CSV/Parquet path) against a suite.
+    Exits 1 when an error-level check fails."""
+    from setpoint.client import sdk
+
+    data_arg: Any
+    if os.path.exists(target) or any(ch in target for ch in "*?["):
+        from setpoint.data.ingest import read_table
+
+        data_arg = read_table(target)
+    else:
+        data_arg = sdk.get_dataset(target)
+    report = sdk.validate(
+        data_arg,
+        suite_path,
+        environment=environment,
+        reference=reference,
+        record=not no_record,
+        use_profile=not scan,
+    )
+    if as_json:
+        print_json(report.result)
+    else:
+        _print_report(report)
+    if not report.passed:
+        sys.exit(1)
+
+
+def _print_report(report: Any) -> None:
+    rows = []
+    for c in report.checks:
+        state = "ok" if c["passed"] else ("FAIL" if c["severity"] == "error" else "warn")
+        sample = ", ".join(
+            f"row {s['row']}" + (f"={s['value']!r}" if "value" in s else "")
+            for s in (c.get("sample") or [])[:3]
+        )
+        rows.append(
+            (
+                state,
+                c["check"],
+                c.get("column") or c.get("name") or "",
+                c["observed"],
+                c["expected"],
+                c.get("failing", ""),
+                sample,
+            )
+        )
+    table(
+        f"{report.ref or 'data'} · suite {report.result['suite']}",
+        ["", "check", "column", "observed", "expected", "failing rows", "sample"],
+        rows,
+    )
+    verdict = "passed" if report.passed else "FAILED"
+    click.echo(f"{verdict}: {report.errors} errors, {report.warnings} warnings")
+
+
+@data.command("validations")
+@click.argument("ref")
+@json_option
+def validations(ref: str, as_json: bool) -> None:
+    """Stored validation results of a version, oldest first."""
+    from setpoint.client import sdk
+
+    v = sdk.get_dataset(ref)
+    found = client().list_validations(v.name, v.version, v.project)
+    if as_json:
+        print_json(found)
+        return
+    table(
+        f"{v.ref}: {len(found)} validations",
+        ["id", "suite", "environment", "passed", "errors", "warnings", "creator", "created (UTC)"],
+        [
+            (
+                r.id,
+                r.suite,
+                r.environment or "",
+                "yes" if r.passed else "no",
+                r.errors,
+                r.warnings,
+                r.creator or "",
+                when(r.created_at),
+            )
+            for r in found
+        ],
     )

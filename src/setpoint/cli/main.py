@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run a small tracked experiment end to end on this machine.",
     ),
     "runs": ("setpoint.cli.runs", "runs", "List, show and compare runs."),
-    "data": ("setpoint.cli.data", "data", "Version datasets and list them."),
+    "data": ("setpoint.cli.data", "data", "Version, profile, validate and diff datasets."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),
     "tokens": ("setpoint.cli.tokens", "tokens", "Create, list and revoke server API tokens."),

@@ -32,6 +32,15 @@ class InvalidArgumentError(SetpointError):
     code = "invalid_argument"
 
 
+class SuiteError(InvalidArgumentError):
+    """A validation suite that cannot be used; the message names the file and line."""
+
+    code = "invalid_suite"
+
+    def __init__(self, message: str, *, field: str = "suite") -> None:
+        super().__init__(message, field=field)
+
+
 class FilterSyntaxError(InvalidArgumentError):
     """A search filter or order-by clause does not parse; ``position`` is the 0-based offset."""
 

@@ -75,6 +75,14 @@ def prepare(data: object, workdir: str) -> Prepared:
     )
 
 
+def read_table(data: object) -> pa.Table:
+    """Read CSV/Parquet paths (or in-memory data) into one normalized Arrow table."""
+    import pyarrow as pa
+
+    _, schema, batches = _open(data)
+    return pa.Table.from_batches(list(batches), schema=schema)
+
+
 def source_files(data: object, *, tabular_only: bool = False) -> list[str] | None:
     """The sorted absolute files a path, folder or glob denotes; None for in-memory data.
     A folder gives every file under it not hidden (only CSV/Parquet ones if ``tabular_only``)."""

@@ -27,11 +27,12 @@ for all its checks). Problems in a suite are reported with the file's line numbe
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.errors import SuiteError
 
 SEVERITIES = ("error", "warn")
 COLUMN_CHECKS = ("not_null", "range", "in_set", "regex", "unique", "shift")
@@ -42,16 +43,13 @@ DEFAULT_SHIFT = 0.1
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
-class SuiteError(InvalidArgumentError):
-    """A suite that cannot be used; the message names the file and line."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class Check:
     kind: str  # not_null | range | in_set | regex | unique | shift | row_count | freshness | custom
     severity: str = "error"
     column: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    line: int | None = None  # where the suite file states it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,9 +167,13 @@ class _Parser:
                 checks.extend(col_checks)
         if "custom" in top:
             checks.extend(self.custom(top["custom"][1]))
-        if any(c.kind == "shift" for c in checks) and reference is None:
-            node = next(n for k, (_, n) in top.items() if k == "columns")
-            raise self.fail(node, "shift checks need a top-level 'reference: project/name@version'")
+        shift = next((c for c in checks if c.kind == "shift"), None)
+        if shift is not None and reference is None:
+            raise SuiteError(
+                f"{self.source} line {shift.line}: shift checks need a top-level "
+                "'reference: project/name@version'",
+                field="suite",
+            )
         return Suite(
             name=name,
             columns=columns,
@@ -282,7 +284,8 @@ class _Parser:
             if kind in fields:
                 check = self.column_check(kind, name, fields[kind][1], col_sev)
                 if check is not None:
-                    checks.append(check)
+                    line = fields[kind][0].start_mark.line + 1
+                    checks.append(dataclasses.replace(check, line=line))
         return spec, checks
 
     def column_check(self, kind: str, column: str, node: Any, default: str) -> Check | None:
@@ -420,14 +423,14 @@ def infer_suite(profile: dict[str, Any], *, name: str, reference: str | None) ->
 
 
 def _range(col: dict[str, Any]) -> dict[str, float | int]:
-    """Observed bounds, kept for integer codes (few distinct values) and widened by a tenth
-    of the span otherwise (never below zero for data that has none), so the next batch of
-    the same kind of data passes."""
+    """Observed bounds, kept for integer codes (few distinct values) and otherwise widened
+    by the span on each side (never below zero for data that has none): the next batch of
+    the same kind of data passes, a unit mistake or a sign error does not."""
     lo, hi = float(col["min"]), float(col["max"])
     integer = col["type"].startswith(("int", "uint"))
     if integer and (col.get("distinct") or 0) <= 20:
         return {"min": int(lo), "max": int(hi)}
-    pad = (hi - lo) / 10 or abs(hi) / 10 or 1.0
+    pad = (hi - lo) or abs(hi) or 1.0
     low = 0.0 if lo >= 0 and lo - pad < 0 else lo - pad
     out = {"min": _nice(low, down=True), "max": _nice(hi + pad, down=False)}
     return {k: int(v) if integer or float(v).is_integer() else v for k, v in out.items()}

@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.core import names
 from setpoint.core.clock import Clock
-from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError
+from setpoint.core.errors import (
+    ArtifactNotFoundError,
+    DatasetNotFoundError,
+    InvalidArgumentError,
+)
 from setpoint.core.hashing import is_digest
 from setpoint.core.types import Dataset, DatasetFile, DatasetVersion, ValidationRecord
 from setpoint.store.metadata import datasets as repo
@@ -230,7 +234,11 @@ class DatasetVersions:
                 f"blob blake3:{digest} is not a file manifest", field="digest"
             ) from None
         for f in files:
-            if not is_digest(f.digest) or self.blobs.size(f.digest) != f.size:
+            try:
+                held = is_digest(f.digest) and self.blobs.size(f.digest) == f.size
+            except ArtifactNotFoundError:
+                held = False
+            if not held:
                 raise InvalidArgumentError(
                     f"manifest lists {f.path} as blake3:{f.digest} ({f.size} bytes), "
                     "which the store does not hold",

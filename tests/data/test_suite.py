@@ -1,0 +1,85 @@
+"""Suites: YAML in, checks out; every mistake named with its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from setpoint.core.errors import SuiteError
+from setpoint.data.suite import load_suite, parse_suite
+
+GOOD = """\
+suite: transactions
+reference: fraud/transactions@1
+row_count: {min: 10, max: 100}
+freshness: {column: ts, max_age: 2d, severity: warn}
+columns:
+  amount:
+    type: double
+    not_null: true
+    range: {min: 0, max: 1000}
+    shift: {max: 0.2}
+  country:
+    in_set: [DE, FR]
+    severity: warn
+  id: {unique: true}
+  email: {regex: '^[^@]+@[^@]+$'}
+  label:
+    environments: [training]
+    in_set: {values: [0, 1], severity: error}
+custom:
+  - function: json:loads
+"""
+
+
+def test_a_suite_reads_into_checks() -> None:
+    suite = parse_suite(GOOD)
+    assert suite.name == "transactions" and suite.reference == "fraud/transactions@1"
+    kinds = [(c.kind, c.column, c.severity) for c in suite.checks]
+    assert ("row_count", None, "error") in kinds
+    assert ("freshness", "ts", "warn") in kinds
+    assert ("range", "amount", "error") in kinds
+    assert ("in_set", "country", "warn") in kinds  # the column's severity
+    assert ("in_set", "label", "error") in kinds  # the check's own severity wins
+    assert ("custom", None, "error") in kinds
+    label = suite.column("label")
+    assert label is not None and label.expected_in("training")
+    assert not label.expected_in("serving")
+    freshness = next(c for c in suite.checks if c.kind == "freshness")
+    assert freshness.args["max_age_s"] == 2 * 86_400
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("suite: x\ncolumns:\n  a: [\n", 4, "not valid YAML"),
+        ("suite: x\ncolumns:\n  a:\n    rnage: {min: 1}\n", 4, "unknown key 'rnage'"),
+        ("suite: x\ncolumns:\n  a:\n    range: {min: 5, max: 1}\n", 4, "min 5 is above max 1"),
+        ("suite: x\ncolumns:\n  a:\n    range: {min: low}\n", 4, "range.min must be a number"),
+        ("suite: x\ncolumns:\n  a:\n    not_null: {severity: fatal}\n", 4, "severity must be"),
+        ("suite: x\ncolumns:\n  a:\n    in_set: []\n", 4, "non-empty list"),
+        ("suite: x\ncolumns:\n  a:\n    regex: '('\n", 4, "not a valid regular expression"),
+        ("suite: x\ncolumns:\n  a:\n    shift: true\n", 4, "need a top-level 'reference"),
+        ("suite: x\nfreshness: {column: ts, max_age: soon}\n", 2, "max_age 'soon'"),
+        ("suite: x\ncolums: {}\n", 2, "unknown key 'colums'"),
+        ("suite: x\ncustom:\n  - function: nocolon\n", 3, "package.module:function"),
+        ("- a\n- b\n", 1, "must be a mapping"),
+    ],
+)
+def test_mistakes_name_their_line(text: str, line: int, words: str) -> None:
+    with pytest.raises(SuiteError) as err:
+        parse_suite(text, source="checks.yaml")
+    assert f"checks.yaml line {line}:" in str(err.value)
+    assert words in str(err.value)
+    assert err.value.field == "suite" and err.value.status == 422
+
+
+def test_empty_and_missing_suites(tmp_path: Path) -> None:
+    with pytest.raises(SuiteError, match="empty"):
+        parse_suite("")
+    with pytest.raises(SuiteError, match="does not exist"):
+        load_suite(str(tmp_path / "nope.yaml"))
+    (tmp_path / "latin1.yaml").write_bytes("suite: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SuiteError, match="cannot read"):
+        load_suite(str(tmp_path / "latin1.yaml"))

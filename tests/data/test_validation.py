@@ -1,0 +1,226 @@
+"""Contract tests for profiles, validation and diffs: SQLite, PostgreSQL and remote mode."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import setpoint as sp
+from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError, SuiteError
+
+
+def _frame(n: int = 2000, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "amount": rng.gamma(2.0, 50.0, n) * (1 + shift),
+            "country": rng.choice(["DE", "FR", "US"], n),
+            "email": [f"user{i}@example.org" for i in range(n)],
+            "label": rng.integers(0, 2, n),
+        }
+    )
+
+
+SUITE = """\
+suite: tx
+reference: fraud/tx@1
+row_count: {min: 1000, max: 5000}
+columns:
+  id: {type: int64, unique: true, not_null: true}
+  amount:
+    type: double
+    not_null: true
+    range: {min: 0, max: 2000}
+    shift: {max: 0.1, severity: warn}
+  country: {in_set: [DE, FR, US]}
+  email: {regex: '^[^@]+@[^@]+$'}
+  label:
+    environments: [training]
+    in_set: [0, 1]
+"""
+
+
+def _suite(tmp_path: Path, text: str = SUITE) -> str:
+    path = tmp_path / "tx.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_every_version_has_a_profile(client: Any) -> None:
+    v = sp.log_dataset(_frame(), name="tx", project="fraud")
+    prof = v.profile
+    assert prof["num_rows"] == 2000
+    amount = next(c for c in prof["columns"] if c["name"] == "amount")
+    assert amount["count"] == 2000 and amount["min"] >= 0
+    country = next(c for c in prof["columns"] if c["name"] == "country")
+    assert sum(country["categories"].values()) == 2000
+    # A fresh handle reads the same stored profile.
+    assert sp.get_dataset("fraud/tx@1").profile == prof
+
+
+def test_good_data_passes_and_the_result_is_kept(client: Any, tmp_path: Path) -> None:
+    v = sp.log_dataset(_frame(), name="tx", project="fraud")
+    report = sp.validate(v, _suite(tmp_path), environment="training")
+    assert report.passed and report.errors == 0, report.failed
+    kinds = {(c["check"], c["column"]) for c in report.checks}
+    assert {("unique", "id"), ("regex", "email"), ("shift", "amount")} <= kinds
+    assert ("row_count", None) in kinds and ("type", "amount") in kinds
+    stored = client.list_validations("tx", 1, "fraud")
+    assert len(stored) == 1 and stored[0].passed and stored[0].environment == "training"
+    assert stored[0].suite == "tx" and len(stored[0].checks) == len(report.checks)
+
+
+def test_a_bad_batch_fails_with_counts_and_samples(client: Any, tmp_path: Path) -> None:
+    sp.log_dataset(_frame(), name="tx", project="fraud")
+    bad = _frame(seed=1)
+    bad.loc[[3, 7, 9], "amount"] = -1.0
+    bad.loc[[4], "amount"] = np.nan
+    bad.loc[[11, 12], "country"] = "XX"
+    bad.loc[[20], "email"] = "nobody"
+    bad.loc[[30], "id"] = 0
+    v = sp.log_dataset(bad, name="tx", project="fraud")
+    report = sp.validate(v, _suite(tmp_path))
+    assert not report.passed
+    failed = {(c["check"], c["column"]): c for c in report.failed}
+    assert set(failed) == {
+        ("range", "amount"),
+        ("not_null", "amount"),
+        ("in_set", "country"),
+        ("regex", "email"),
+        ("unique", "id"),
+    }
+    assert failed["range", "amount"]["failing"] == 3
+    assert [s["row"] for s in failed["range", "amount"]["sample"]] == [3, 7, 9]
+    assert failed["range", "amount"]["sample"][0]["value"] == -1.0
+    assert failed["not_null", "amount"]["failing"] == 1
+    assert failed["in_set", "country"]["sample"] == [
+        {"row": 11, "value": "XX"},
+        {"row": 12, "value": "XX"},
+    ]
+    assert failed["regex", "email"]["sample"] == [{"row": 20, "value": "nobody"}]
+    assert failed["unique", "id"]["failing"] == 1 and failed["unique", "id"]["sample"] == [
+        {"row": 30}
+    ]
+    assert report.errors == 5
+    stored = client.list_validations("tx", 2, "fraud")
+    assert not stored[-1].passed and stored[-1].errors == 5
+
+
+def test_the_profile_shortcut_agrees_with_reading_every_row(client: Any, tmp_path: Path) -> None:
+    sp.log_dataset(_frame(), name="tx", project="fraud")
+    bad = _frame(seed=2, shift=0.5)
+    bad.loc[[5], "country"] = "XX"
+    v = sp.log_dataset(bad, name="tx", project="fraud")
+    fast = sp.validate(v, _suite(tmp_path), record=False)
+    slow = sp.validate(v, _suite(tmp_path), record=False, use_profile=False)
+    key = lambda c: (c["check"], c["column"])  # noqa: E731
+    assert {key(c): c["passed"] for c in fast.checks} == {key(c): c["passed"] for c in slow.checks}
+    assert {key(c): c.get("failing") for c in fast.failed} == {
+        key(c): c.get("failing") for c in slow.failed
+    }
+    shift = next(c for c in fast.checks if c["check"] == "shift")
+    assert shift["passed"] is False and shift["severity"] == "warn" and shift["observed"] > 0.1
+    assert client.list_validations("tx", 2, "fraud") == []  # record=False kept nothing
+
+
+def test_serving_data_may_lack_the_label(client: Any, tmp_path: Path) -> None:
+    sp.log_dataset(_frame(), name="tx", project="fraud")
+    serving = _frame(1500, seed=3).drop(columns=["label"])
+    assert sp.validate(serving, _suite(tmp_path), environment="serving").passed
+    report = sp.validate(serving, _suite(tmp_path), environment="training")
+    assert [(c["check"], c["column"]) for c in report.failed] == [("presence", "label")]
+
+
+def test_a_suite_naming_a_missing_column(client: Any, tmp_path: Path) -> None:
+    v = sp.log_dataset(_frame(), name="tx", project="fraud")
+    text = "suite: tx\ncolumns:\n  merchant: {not_null: true}\n  amount: {type: string}\n"
+    report = sp.validate(v, _suite(tmp_path, text))
+    failed = {(c["check"], c["column"]): c for c in report.failed}
+    assert failed["presence", "merchant"]["observed"] == "missing"
+    assert failed["type", "amount"]["observed"] == "double"
+    assert len(report.failed) == 2  # the missing column's checks are not run
+
+
+def test_custom_checks_in_python_and_by_module(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v = sp.log_dataset(_frame(), name="tx", project="fraud")
+    module = tmp_path / "fraud_checks.py"
+    module.write_text(
+        "import pyarrow.compute as pc\n"
+        "def few_large(table):\n"
+        "    return int(pc.sum(pc.greater(table['amount'], 400)).as_py())\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = "suite: tx\ncustom:\n  - {function: 'fraud_checks:few_large', severity: warn}\n"
+    report = sp.validate(
+        v,
+        _suite(tmp_path, text),
+        checks={
+            "balanced": lambda t: {"passed": True, "observed": t.num_rows, "expected": "any"},
+            "broken": lambda t: 1 / 0,
+        },
+    )
+    by_name = {c["name"]: c for c in report.checks}
+    assert by_name["fraud_checks:few_large"]["severity"] == "warn"
+    assert by_name["balanced"]["passed"] and by_name["balanced"]["observed"] == 2000
+    assert not by_name["broken"]["passed"] and "ZeroDivisionError" in by_name["broken"]["observed"]
+    assert report.errors == 1
+    sys.modules.pop("fraud_checks", None)
+
+
+def test_freshness(client: Any, tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    df = pd.DataFrame({"ts": [now - dt.timedelta(days=3), now - dt.timedelta(hours=1)]})
+    v = sp.log_dataset(df, name="events", project="fraud")
+    ok = "suite: events\nfreshness: {column: ts, max_age: 2h}\n"
+    stale = "suite: events\nfreshness: {column: ts, max_age: 30m}\n"
+    assert sp.validate(v, _suite(tmp_path, ok)).passed
+    assert not sp.validate(v, _suite(tmp_path, stale)).passed
+
+
+def test_infer_suite_round_trip(client: Any, tmp_path: Path) -> None:
+    v1 = sp.log_dataset(_frame(), name="tx", project="fraud")
+    text = sp.infer_suite(v1)
+    assert "reference: fraud/tx@1" in text and "unique: true" in text
+    assert sp.validate(v1, _suite(tmp_path, text)).passed
+    # The same kind of data passes; data with new categories and negative amounts does not.
+    assert sp.validate(_frame(seed=5), _suite(tmp_path, text)).passed
+    bad = _frame(seed=6)
+    bad.loc[[1], "country"] = "XX"
+    bad.loc[[2], "amount"] = -3.0
+    failed = {(c["check"], c["column"]) for c in sp.validate(bad, _suite(tmp_path, text)).failed}
+    assert failed == {("in_set", "country"), ("range", "amount")}
+
+
+def test_diff_between_versions(client: Any) -> None:
+    a = sp.log_dataset(_frame(), name="tx", project="fraud")
+    changed = _frame(seed=7, shift=1.0).drop(columns=["email"])
+    changed["channel"] = "web"
+    changed.loc[[0], "country"] = "NL"
+    b = sp.log_dataset(changed, name="tx", project="fraud")
+    d = sp.diff_datasets(a, b)
+    assert d["schema"]["added"] == [{"name": "channel", "type": "string"}]
+    assert d["schema"]["removed"] == [{"name": "email", "type": "string"}]
+    cols = {c["name"]: c for c in d["columns"]}
+    assert cols["amount"]["drifted"] and cols["amount"]["drift"] > 0.1
+    assert not cols["country"]["drifted"] and cols["country"]["new_categories"] == ["NL"]
+    same = sp.diff_datasets(a, a)
+    assert all(c["drift"] in (0, None) for c in same["columns"])
+
+
+def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="cannot validate a dict"):
+        sp.validate({"a": 1}, _suite(tmp_path, "suite: x\n"))
+    with pytest.raises(DatasetNotFoundError, match="fraud/tx has no version 1"):
+        sp.validate(pa.table({"a": [1]}), _suite(tmp_path))  # the reference does not exist
+    with pytest.raises(SuiteError, match="line 2: not valid YAML"):
+        sp.validate(pa.table({"a": [1]}), "suite: [\n")
