@@ -159,6 +159,9 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
     p = _cli(env, "quickstart", "--epochs", "5", timeout=120)
     assert p.returncode == 0, p.stderr
     assert "best:" in p.stdout
+    assert "quickstart/training-data@1 passes" in p.stdout
+    assert "quickstart/incoming@1 (3200 rows): validation FAILED, 3 errors" in p.stdout
+    assert "stopped: quickstart/incoming@1 is not used for training" in p.stdout
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "setpoint", "server", "--port", str(port)],
@@ -179,6 +182,9 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
                 break
         assert listed is not None, p.stderr
         assert len(listed["runs"]) == 5  # the sweep and its four children
+        p = _cli(remote_env, "data", "validations", "quickstart/incoming@1", "--json")
+        assert p.returncode == 0, p.stderr
+        assert [(r["passed"], r["errors"]) for r in json.loads(p.stdout)] == [(False, 3)]
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -1,8 +1,11 @@
-"""``setpoint quickstart``: a tracked experiment, end to end, on whatever store is configured.
+"""``setpoint quickstart``: data and a tracked experiment, end to end, on whatever store is
+configured.
 
-Trains a small logistic-regression model (numpy only) on generated data with a few learning
-rates, logs params, per-epoch metrics and artifacts, then searches for the best run. Later
-capabilities (data versions, registry, serving, monitoring) extend it to the whole loop.
+Versions and profiles generated training data, infers a validation suite from it, stops an
+incoming batch that breaks the suite, then trains a small logistic-regression model (numpy
+only) on the validated data with a few learning rates, logs params, per-epoch metrics and
+artifacts, and searches for the best run. Later capabilities (registry, serving, monitoring)
+extend it to the whole loop.
 """
 
 from __future__ import annotations
@@ -16,15 +19,71 @@ import click
 PROJECT = "quickstart"
 
 
+SEGMENTS = ["business", "retail", "student"]
+
+
 def _data(seed: int = 7, n: int = 4000, d: int = 8):  # type: ignore[no-untyped-def]
     import numpy as np
 
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
-    w = rng.normal(size=d)
+    w = np.random.default_rng(7).normal(size=d)  # the same world for every batch
     y = (X @ w + rng.normal(scale=1.0, size=n) > 0).astype(np.float64)
     split = int(n * 0.8)
     return X[:split], y[:split], X[split:], y[split:]
+
+
+def _frame(X, y, seed: int):  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    frame["segment"] = rng.choice(SEGMENTS, len(frame))
+    frame["label"] = y.astype(np.int64)
+    return frame
+
+
+def _bad_batch():  # type: ignore[no-untyped-def]
+    """A batch like the training data, with the mistakes real pipelines make: a unit change
+    in one feature, missing values in another, a category nobody has seen."""
+    import numpy as np
+
+    X, y, _, _ = _data(seed=8)
+    frame = _frame(X, y, seed=8)
+    frame.loc[frame.index[:40], "x0"] *= 100.0
+    frame.loc[frame.index[100:105], "x3"] = np.nan
+    frame.loc[frame.index[200:203], "segment"] = "unknown"
+    return frame
+
+
+def _check_data(sp, data) -> None:  # type: ignore[no-untyped-def]
+    """Infer a suite from the training data, then stop a bad incoming batch with it."""
+    from setpoint.client import sdk
+
+    folder = Path(sdk._current_settings().home) / PROJECT
+    folder.mkdir(parents=True, exist_ok=True)
+    suite = folder / "training-data.yaml"
+    suite.write_text(sp.infer_suite(data))
+    report = sp.validate(data, suite, environment="training")
+    click.echo(
+        f"suite: inferred from {data.ref} -> {suite} ({len(report.checks)} checks); "
+        f"{data.ref} {'passes' if report.passed else 'FAILS'}"
+    )
+    batch = sp.log_dataset(_bad_batch(), name="incoming", project=PROJECT)
+    report = sp.validate(batch, suite, environment="training")
+    click.echo(
+        f"incoming batch {batch.ref} ({batch.num_rows} rows): validation "
+        f"{'passed' if report.passed else 'FAILED'}, {report.errors} errors, "
+        f"{report.warnings} warnings"
+    )
+    for c in report.failed:
+        example = next((s for s in c.get("sample", []) if "value" in s), None)
+        seen = f"; e.g. row {example['row']} = {example['value']!r}" if example else ""
+        rows = f"{c['failing']} rows" if c.get("failing") is not None else c["observed"]
+        click.echo(f"  {c['severity']:5} {c['check']} {c['column']}: {rows}{seen}")
+    if not report.passed:
+        click.echo(f"  stopped: {batch.ref} is not used for training")
 
 
 def _auc(y, score) -> float:  # type: ignore[no-untyped-def]
@@ -67,12 +126,16 @@ def quickstart(epochs: int) -> None:
     c = sdk.client()
     click.echo(f"setpoint quickstart · {c.describe()}")
     X, y, Xv, yv = _data()
-    import pandas as pd
-
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]).assign(label=y)
+    frame = _frame(X, y, seed=7)
     data = sp.log_dataset(frame, name="training-data", project=PROJECT, description="generated")
     state = "versioned" if data.created else "unchanged, reused"
-    click.echo(f"data: {data.ref} ({data.num_rows} rows, {state})")
+    profile = data.profile
+    nulls = sum(c["nulls"] for c in profile["columns"])
+    click.echo(
+        f"data: {data.ref} ({data.num_rows} rows, {state}); profiled: "
+        f"{len(profile['columns'])} columns, {nulls} nulls"
+    )
+    _check_data(sp, data)
     grid = [(0.05, 0.0), (0.2, 0.0), (0.5, 0.001), (1.0, 0.01)]
     with sp.start_run(project=PROJECT, name="sweep", tags={"kind": "sweep"}) as parent:
         for lr, l2 in grid:
@@ -123,6 +186,7 @@ def quickstart(epochs: int) -> None:
     )
     click.echo(f"done in {time.perf_counter() - t0:.1f}s. Next:")
     click.echo(f"  setpoint runs list --project {PROJECT}")
-    click.echo(f"  setpoint data show {data.ref}")
+    click.echo(f"  setpoint data profile {data.ref} --html profile.html")
+    click.echo(f"  setpoint data validations {PROJECT}/incoming@1")
     click.echo(f"  setpoint runs show {top['run_id'][:16]}")
     click.echo("  setpoint server   # then SETPOINT_URL=http://127.0.0.1:8000 in another shell")
