@@ -224,3 +224,53 @@ def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:
         sp.validate(pa.table({"a": [1]}), _suite(tmp_path))  # the reference does not exist
     with pytest.raises(SuiteError, match="line 2: not valid YAML"):
         sp.validate(pa.table({"a": [1]}), "suite: [\n")
+
+
+def test_all_null_constant_and_non_finite_columns(client: Any, tmp_path: Path) -> None:
+    n = 300
+    df = pd.DataFrame(
+        {
+            "empty": pd.Series([None] * n, dtype="float64"),
+            "const": np.full(n, 7.0),
+            "ratio": np.linspace(0.0, 1.0, n),
+            "tags": pd.Series([None] * n, dtype="object"),
+        }
+    )
+    v = sp.log_dataset(df, name="odd", project="fraud")
+    text = sp.infer_suite(v)
+    assert sp.validate(v, _suite(tmp_path, text)).passed
+    worse = df.copy()
+    worse.loc[[5], "ratio"] = np.inf
+    worse.loc[[6], "ratio"] = np.nan
+    worse.loc[[7], "const"] = -np.inf
+    w = sp.log_dataset(worse, name="odd", project="fraud")
+    report = sp.validate(w, _suite(tmp_path, text))
+    failed = {(c["check"], c["column"]): c for c in report.failed}
+    assert failed["range", "ratio"]["sample"] == [{"row": 5, "value": "inf"}]
+    # pandas' NaN arrives as a null (Arrow's reading of a float NaN in a DataFrame)
+    assert failed["not_null", "ratio"]["sample"] == [{"row": 6, "value": None}]
+    assert failed["range", "const"]["failing"] == 1
+    prof = {c["name"]: c for c in w.profile["columns"]}
+    assert (prof["ratio"]["pos_inf"], prof["ratio"]["nulls"], prof["const"]["neg_inf"]) == (1, 1, 1)
+
+
+def test_nested_and_extension_columns_are_kept_and_counted(client: Any, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "point": pa.array([{"x": 1, "y": 2}, None]),
+            "tags": pa.array([["a"], ["b", "c"]]),
+            "raw": pa.array([b"\x00", b"\x01"]),
+        }
+    )
+    pq.write_table(table, tmp_path / "nested.parquet")
+    v = sp.log_dataset(tmp_path / "nested.parquet", name="nested", project="fraud")
+    kinds = {c["name"]: (c["kind"], c["nulls"]) for c in v.profile["columns"]}
+    assert kinds == {"point": ("other", 1), "tags": ("other", 0), "raw": ("other", 0)}
+    suite = (
+        "suite: nested\ncolumns:\n  point: {type: 'struct<x: int64, y: int64>', not_null: true}\n"
+    )
+    report = sp.validate(v, _suite(tmp_path, suite))
+    assert [(c["check"], c["failing"]) for c in report.failed] == [("not_null", 1)]
+    assert v.to_arrow().equals(table)

@@ -325,6 +325,7 @@ class _ScanState:
         self.hashes: list[np.ndarray] = []
         self.rows: list[np.ndarray] = []
         self.value_set: pa.Array | None = None
+        self.allowed: set[str] | None = None
 
     def update(self, array: pa.Array, offset: int) -> None:
         import pyarrow as pa
@@ -338,6 +339,8 @@ class _ScanState:
             self.hashes.append(hash_values(values))
             self.rows.append(np.flatnonzero(valid) + offset)
             return
+        if _clean(kind, args, array, self):
+            return  # nothing fails in this batch: no row mask needed
         if kind == "not_null":
             mask = pc.is_null(array, nan_is_null=True)
         elif kind == "range":
@@ -377,6 +380,37 @@ class _ScanState:
         self.result.update(
             passed=self.failing == 0, observed=observed, failing=self.failing, sample=self.sample
         )
+
+
+def _clean(kind: str, args: dict[str, Any], array: pa.Array, state: _ScanState) -> bool:
+    """A cheap whole-batch test that no row fails (True), before any per-row mask."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    floating = pa.types.is_floating(array.type)
+    if kind == "not_null":
+        if array.null_count:
+            return False
+        return not floating or not np.isnan(array.to_numpy(zero_copy_only=False)).any()
+    if kind == "range":
+        if floating or pa.types.is_integer(array.type):
+            values = array.to_numpy(zero_copy_only=False) if not array.null_count else None
+            if values is not None and values.size:
+                lo, hi = np.nanmin(values), np.nanmax(values) if floating else values.max()
+                return bool(args.get("min", -np.inf) <= lo and hi <= args.get("max", np.inf))
+        bounds = pc.min_max(array).as_py()
+        if bounds["min"] is None:
+            return True
+        return bool(
+            args.get("min", -np.inf) <= bounds["min"] and bounds["max"] <= args.get("max", np.inf)
+        )
+    if kind == "in_set":
+        if state.allowed is None:
+            state.allowed = {category_text(v) for v in args["values"]}
+        return all(
+            v is None or category_text(v) in state.allowed for v in pc.unique(array).to_pylist()
+        )
+    return False
 
 
 def _value_set(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
