@@ -130,6 +130,7 @@ def quickstart(epochs: int) -> None:
     data = sp.log_dataset(frame, name="training-data", project=PROJECT, description="generated")
     state = "versioned" if data.created else "unchanged, reused"
     profile = data.profile
+    assert profile is not None  # every table version is profiled when it is logged
     nulls = sum(c["nulls"] for c in profile["columns"])
     click.echo(
         f"data: {data.ref} ({data.num_rows} rows, {state}); profiled: "
