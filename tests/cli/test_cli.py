@@ -276,4 +276,4 @@ def test_data_add_files(home: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     code, out, _ = run_cli(capsys, "data", "show", "weights")
     assert code == 0 and "weights.bin" in out
     code, _, err = run_cli(capsys, "data", "profile", "weights")
-    assert code == 1 and "no profile" in err
+    assert code == 1 and "holds files, not a table" in err

@@ -274,3 +274,18 @@ def test_nested_and_extension_columns_are_kept_and_counted(client: Any, tmp_path
     report = sp.validate(v, _suite(tmp_path, suite))
     assert [(c["check"], c["failing"]) for c in report.failed] == [("not_null", 1)]
     assert v.to_arrow().equals(table)
+
+
+def test_a_version_without_a_stored_profile_is_profiled_on_demand(
+    client: Any, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": [1, 2, 3]}), tmp_path / "a.parquet")
+    with open(tmp_path / "a.parquet", "rb") as fh:
+        ref = client.upload_blob(fh)
+    info = client.create_dataset_version("legacy", ref.digest, "fraud")  # no profile given
+    assert info.profile_digest is None
+    v = sp.get_dataset("fraud/legacy@1")
+    assert v.profile["num_rows"] == 3 and v.profile["columns"][0]["max"] == 3
+    assert "unique: true" in sp.infer_suite(v)

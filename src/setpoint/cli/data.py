@@ -128,7 +128,7 @@ def profile(ref: str, html_path: str | None, as_json: bool) -> None:
     v = sdk.get_dataset(ref)
     prof = v.profile
     if prof is None:
-        raise click.ClickException(f"{v.ref} has no profile (it holds files, or predates profiles)")
+        raise click.ClickException(f"{v.ref} holds files, not a table: it has no profile")
     if html_path:
         from setpoint.data.report import profile_html
 

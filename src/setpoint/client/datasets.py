@@ -56,10 +56,17 @@ class VersionHandle:
 
     @cached_property
     def profile(self) -> dict[str, Any] | None:
-        """The stored profile (per-column statistics), None for files or when absent."""
-        if self.info.profile_digest is None:
+        """The stored profile (per-column statistics); None for files. A table version made
+        before profiles existed is profiled from its data here (not stored: versions are
+        immutable)."""
+        if self.info.kind != "table":
             return None
-        return _json_blob(self._client, self.info.profile_digest)
+        if self.info.profile_digest is None:
+            from setpoint.data.profile import profile_parquet
+
+            with tempfile.TemporaryDirectory(prefix="setpoint-data-") as tmp:
+                return profile_parquet(self.parquet_path(tmp))
+        return _json_blob(self._client, self.info.profile_digest)  # type: ignore[no-any-return]
 
     def files(self) -> list[DatasetFile]:
         """The files of a ``files`` version."""

@@ -306,7 +306,7 @@ def infer_suite(version: Any, *, reference: bool = True) -> str:
 
     v = version if hasattr(version, "profile") else get_dataset(str(version))
     if v.profile is None:
-        raise InvalidArgumentError(f"{v.ref} has no stored profile", field="ref")
+        raise InvalidArgumentError(f"{v.ref} holds files, not a table", field="ref")
     return _infer(v.profile, name=v.name, reference=v.ref if reference else None)
 
 

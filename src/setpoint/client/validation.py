@@ -186,7 +186,5 @@ def diff(a: VersionHandle, b: VersionHandle, threshold: float) -> dict[str, Any]
 
     for v in (a, b):
         v._require_table()
-        if v.profile is None:
-            raise InvalidArgumentError(f"{v.ref} has no stored profile to compare", field="ref")
-    assert a.profile is not None and b.profile is not None
+    assert a.profile is not None and b.profile is not None  # tables always have one
     return diff_profiles(a.profile, b.profile, from_ref=a.ref, to_ref=b.ref, threshold=threshold)
