@@ -78,3 +78,22 @@ def test_gc_keeps_the_files_of_versions(client: Any, local: Any, mode: str, tmp_
     for f in v.files():
         assert local.blobs.exists(f.digest)
     assert local.blobs.exists(v.hash)
+
+
+@pytest.mark.parametrize("path", ["../escaped.txt", "/etc/passwd", "a//b", "a/./b", "a\\b", ""])
+def test_a_manifest_path_cannot_leave_its_folder(client: Any, path: str) -> None:
+    blob = client.upload_blob(io.BytesIO(b"abc"))
+    entry = {"path": path, "digest": blob.digest, "size": 3}
+    ref = client.upload_blob(io.BytesIO(orjson.dumps({"format": 1, "files": [entry]})))
+    with pytest.raises(InvalidArgumentError, match="must be relative"):
+        client.create_dataset_version("evil", ref.digest, "vision", kind="files")
+
+
+def test_the_same_file_as_a_table_and_as_files(client: Any, tmp_path: Path) -> None:
+    csv = tmp_path / "one.csv"
+    csv.write_text("a,b\n1,2\n")
+    old = os.stat(csv).st_mtime - 10
+    os.utime(csv, (old, old))  # old enough for the stat cache to trust
+    for kind in ("table", "files", "table", "files"):
+        v = sp.log_dataset(csv, name=f"as-{kind}", project="vision", kind=kind)
+        assert v.kind == kind

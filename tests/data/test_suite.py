@@ -83,3 +83,28 @@ def test_empty_and_missing_suites(tmp_path: Path) -> None:
     (tmp_path / "latin1.yaml").write_bytes("suite: caf\xe9\n".encode("latin-1"))
     with pytest.raises(SuiteError, match="cannot read"):
         load_suite(str(tmp_path / "latin1.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("suite: x\ncolumns:\n  a: {type: floaty}\n", "unknown type 'floaty'"),
+        ("suite: x\ncolumns:\n  a: {regex: '(?=x)'}\n", "not a valid regular expression"),
+        ("suite: x\nreference: p/d\n", "must name a version"),
+        ("suite: x\nfreshness: {column: ts, max_age: -1d}\n", "max_age '-1d'"),
+        ("suite: 'my suite!'\n", "suite"),
+        ("suite: x\nenvironments: [a]\n", "unknown key 'environments'"),
+    ],
+)
+def test_more_mistakes(text: str, words: str) -> None:
+    with pytest.raises(SuiteError, match="line "):
+        parse_suite(text)
+    with pytest.raises(SuiteError) as err:
+        parse_suite(text)
+    assert words in str(err.value)
+
+
+def test_type_aliases_become_arrow_names() -> None:
+    suite = parse_suite("suite: x\ncolumns:\n  a: {type: float64}\n  b: {type: numeric}\n")
+    assert [c.type for c in suite.columns] == ["double", "numeric"]
+

@@ -289,3 +289,71 @@ def test_a_version_without_a_stored_profile_is_profiled_on_demand(
     v = sp.get_dataset("fraud/legacy@1")
     assert v.profile["num_rows"] == 3 and v.profile["columns"][0]["max"] == 3
     assert "unique: true" in sp.infer_suite(v)
+
+
+def test_a_profile_that_does_not_describe_the_data_is_refused(client: Any) -> None:
+    good = sp.log_dataset(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), name="g", project="fraud")
+    import pyarrow.parquet as pq
+
+    bad = pa.table({"x": [1.0, -50.0, 3.0]})
+    path = Path(tempfile_dir()) / "bad.parquet"
+    pq.write_table(bad, path)
+    with open(path, "rb") as fh:
+        ref = client.upload_blob(fh)
+    with pytest.raises(InvalidArgumentError, match="the profile does not describe this data"):
+        client.create_dataset_version("b", ref.digest, "fraud", profile=good.info.profile_digest)
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="setpoint-test-")
+
+
+def test_suite_values_are_read_as_the_column_needs(client: Any, tmp_path: Path) -> None:
+    df = pd.DataFrame({"country": ["NO", "SE", "NO"], "flag": [True, False, True]})
+    v = sp.log_dataset(df, name="nordic", project="fraud")
+    text = "suite: n\ncolumns:\n  country: {in_set: [NO, SE]}\n  flag: {in_set: [true, false]}\n"
+    for use_profile in (True, False):
+        report = sp.validate(v, _suite(tmp_path, text), use_profile=use_profile, record=False)
+        assert report.passed, report.failed
+    narrow = "suite: n\ncolumns:\n  country: {in_set: [SE]}\n  flag: {in_set: [true]}\n"
+    for use_profile in (True, False):
+        report = sp.validate(v, _suite(tmp_path, narrow), use_profile=use_profile, record=False)
+        assert {(c["column"], c["failing"]) for c in report.failed} == {("country", 2), ("flag", 1)}
+
+
+def test_checks_that_do_not_fit_the_column_fail_clearly(client: Any, tmp_path: Path) -> None:
+    df = pd.DataFrame({"n": [1, 2], "s": ["a", "b"], "inf": [np.inf, -np.inf]})
+    v = sp.log_dataset(df, name="fit", project="fraud")
+    text = (
+        "suite: fit\ncolumns:\n  n: {regex: '^1$'}\n  s: {range: {min: 0}}\n"
+        "  inf: {range: {max: 100}}\n"
+    )
+    for use_profile in (True, False):
+        report = sp.validate(v, _suite(tmp_path, text), use_profile=use_profile, record=False)
+        failed = {(c["check"], c["column"]): c for c in report.failed}
+        assert failed["regex", "n"]["expected"] == "a string column"
+        assert failed["range", "s"]["observed"] == "string"
+        assert ("range", "inf") in failed  # only infinities: never inside a finite range
+    assert "range" not in sp.infer_suite(v).split("inf:")[1]  # no range inferred over ±inf
+
+
+def test_shift_fails_when_the_kind_changes(client: Any, tmp_path: Path) -> None:
+    sp.log_dataset(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), name="k", project="fraud")
+    changed = pd.DataFrame({"x": ["a", "b", "c"]})
+    text = "suite: k\nreference: fraud/k@1\ncolumns:\n  x: {shift: {max: 0.1}}\n"
+    report = sp.validate(changed, _suite(tmp_path, text))
+    assert not report.passed and "not comparable" in report.failed[0]["observed"]
+
+
+def test_periodic_columns_are_profiled_without_aliasing(client: Any) -> None:
+    n = 200_000
+    hours = np.arange(n) % 24
+    a = sp.log_dataset(pd.DataFrame({"hour": hours}), name="hours", project="fraud")
+    shuffled = np.random.default_rng(0).permutation(hours)
+    b = sp.log_dataset(pd.DataFrame({"hour": shuffled}), name="hours", project="fraud")
+    q = a.profile["columns"][0]["quantiles"]
+    assert (q["0.25"], q["0.5"], q["0.75"]) == pytest.approx((5, 11, 17), abs=1)
+    assert sum(1 for c in a.profile["columns"][0]["histogram"]["counts"] if c) >= 12
+    assert sp.diff_datasets(a, b)["columns"][0]["drift"] < 0.05

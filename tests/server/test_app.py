@@ -144,3 +144,33 @@ def test_with_tokens_the_server_says_who_created_a_dataset(local: LocalClient, s
     ref = remote.upload_blob(buf)
     v = remote.create_dataset_version("d", ref.digest, creator="mallory")
     assert v.creator == "alice"
+
+
+def test_dataset_routes_check_their_path_and_results(local: LocalClient, serve: Any) -> None:
+    import io
+
+    import pandas as pd
+
+    from setpoint.client.datasets import log_dataset
+
+    server = serve(local)
+    remote = RemoteClient(server.url)
+    log_dataset(remote, pd.DataFrame({"a": [1, 2]}), "d", "p", "", None, str(local.settings.home))
+    base = f"{server.url}/api/v1/datasets/d/versions"
+    for bad in ("abc", "99999999999", "0"):
+        r = httpx.get(f"{base}/{bad}/files", params={"project": "p"})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "version", bad
+    good = {"suite": "s", "suite_digest": "ab" * 32, "project": "p"}
+    check = {"check": "not_null", "severity": "error", "passed": True}
+    r = httpx.post(
+        f"{base}/1/validations", json={**good, "checks": [check], "environment": "x" * 200}
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "environment"
+    for broken in ({**check, "passed": "no"}, {**check, "severity": "fatal"}, {"passed": True}):
+        r = httpx.post(f"{base}/1/validations", json={**good, "checks": [broken]})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "checks", broken
+    assert remote.list_validations("d", 1, "p") == []
+    record = remote.record_validation("d", 1, "s", "ab" * 32, [check], "p")
+    assert record.passed and [r.id for r in remote.list_validations("d", 1, "p")] == [record.id]
+    assert remote.has_blob("cd" * 32) is False
+    assert remote.has_blob(remote.upload_blob(io.BytesIO(b"x")).digest) is True

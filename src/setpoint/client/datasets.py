@@ -75,9 +75,14 @@ class VersionHandle:
 
     def download(self, dest: str | os.PathLike[str]) -> list[str]:
         """Write a ``files`` version's files under ``dest`` (verified); returns their paths."""
+        from setpoint.data.versions import check_relative_path
+
+        root = Path(dest).resolve()
         out = []
         for f in self.files():
-            target = Path(dest, *f.path.split("/"))
+            target = root.joinpath(*check_relative_path(f.path).split("/"))
+            if not target.resolve().is_relative_to(root):  # e.g. through a symlink in dest
+                raise InvalidArgumentError(f"{f.path!r} leads outside {root}", field="dest")
             self._client.download_blob(f.digest, str(target))
             out.append(str(target))
         return out
@@ -140,12 +145,15 @@ def log_dataset(
         kind = "table" if files is None or is_tabular(files) else "files"
     if kind == "files" and files is None:
         raise InvalidArgumentError("kind='files' needs a path to files", field="data")
-    cache = _StatCache(Path(cache_dir) / "data-stat-cache.json")
+    cache = _StatCache(Path(cache_dir) / "data-stat-cache.json", kind)
     args = (name, project, description, parents, current_user())
-    if kind == "files":
-        assert files is not None
-        return _said(_log_files(client, data, files, cache, args))
-    return _said(_log_table(client, data, files, cache, args))
+    try:
+        if kind == "files":
+            assert files is not None
+            return _said(_log_files(client, data, files, cache, args))
+        return _said(_log_table(client, data, files, cache, args))
+    finally:
+        cache.save()
 
 
 def _log_table(
@@ -255,28 +263,43 @@ def _stat_key(path: str) -> str | None:
 
 
 class _StatCache:
-    """path stat -> digest of its Parquet. Best effort: a broken cache file is ignored."""
+    """(kind, path stat) -> what was stored for it: for a table the digests of its Parquet and
+    profile, for files the file's digest. Loaded once and saved once per add; best effort: a
+    broken cache file is ignored."""
 
-    def __init__(self, path: Path) -> None:
+    LIMIT = 100_000
+
+    def __init__(self, path: Path, kind: str) -> None:
         self.path = path
+        self.kind = kind
+        self._data: dict[str, str] | None = None
+        self._dirty = False
 
-    def _load(self) -> dict[str, str]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+    def _entries(self) -> dict[str, str]:
+        if self._data is None:
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                data = {}
+            self._data = data if isinstance(data, dict) else {}
+        return self._data
 
     def get(self, key: str) -> str | None:
-        hit = self._load().get(key)
+        hit = self._entries().get(f"{self.kind} {key}")
         return hit if isinstance(hit, str) else None
 
-    def put(self, key: str, digest: str) -> None:
-        data = self._load()
-        data[key] = digest
-        if len(data) > 10_000:  # keep it small: drop the oldest entries
-            data = dict(list(data.items())[-10_000:])
+    def put(self, key: str, value: str) -> None:
+        self._entries()[f"{self.kind} {key}"] = value
+        self._dirty = True
+
+    def save(self) -> None:
+        if not self._dirty or self._data is None:
+            return
+        data = self._data
+        if len(data) > self.LIMIT:  # keep it bounded: drop the oldest entries
+            data = dict(list(data.items())[-self.LIMIT :])
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self.path)
+        self._dirty = False

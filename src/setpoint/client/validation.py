@@ -144,7 +144,7 @@ def _version_source(v: VersionHandle, workdir: str) -> Any:
         types={c["name"]: c["type"] for c in v.schema},
         num_rows=v.num_rows,
         batches=batches,
-        profile=v.profile,
+        profile=lambda: v.profile,
         table=table,
     )
 
@@ -176,7 +176,6 @@ def _table_source(table: pa.Table) -> Any:
         types={f.name: str(f.type) for f in table.schema},
         num_rows=table.num_rows,
         batches=batches,
-        profile=None,
         table=lambda: table,
     )
 

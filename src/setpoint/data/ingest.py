@@ -69,10 +69,13 @@ def prepare(data: object, workdir: str) -> Prepared:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    fields = [{"name": f.name, "type": str(f.type)} for f in schema]
-    return Prepared(
-        path=path, num_rows=num_rows, schema=fields, source=source, profile=profiler.result()
-    )
+    # Types as the stored file states them (Parquet names list items "element").
+    stored = pq.read_schema(path)
+    fields = [{"name": f.name, "type": str(f.type)} for f in stored]
+    profile = profiler.result()
+    for column, field in zip(profile["columns"], fields, strict=True):
+        column["type"] = field["type"]
+    return Prepared(path=path, num_rows=num_rows, schema=fields, source=source, profile=profile)
 
 
 def read_table(data: object) -> pa.Table:

@@ -14,13 +14,14 @@ category counts. Memory is bounded by the number of columns, never by the number
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 FORMAT = 1
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -28,6 +29,7 @@ SKETCH_POINTS = 201  # stored quantile summary: p = 0, 0.005, ..., 1
 HISTOGRAM_BINS = 20
 EXACT_DISTINCT = 10_000  # beyond this many distinct values, estimate with HyperLogLog
 MAX_CATEGORIES = 10_000  # category counts kept exactly up to this many categories
+STORED_CATEGORIES = 1_000  # a profile lists at most this many (the most frequent)
 TOP = 20
 _SKETCH_K = 4096
 _HLL_P = 14
@@ -67,10 +69,6 @@ def profile_parquet(path: str, batch_rows: int = 65_536) -> dict[str, Any]:
 
     with pq.ParquetFile(path, pre_buffer=False) as f:
         return profile_batches(f.schema_arrow, f.iter_batches(batch_size=batch_rows))
-
-
-def column(profile: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return next((c for c in profile["columns"] if c["name"] == name), None)
 
 
 # ---------------------------------------------------------------- accumulators
@@ -134,10 +132,11 @@ class _Distinct:
             merged = np.union1d(self.exact, hashes)
             self.exact = merged if merged.size <= EXACT_DISTINCT else None
 
-    def result(self) -> tuple[int, bool]:
+    def result(self, count: int) -> tuple[int, bool]:
+        """(distinct, exact); an estimate never exceeds the ``count`` of values."""
         if self.exact is not None:
             return int(self.exact.size), True
-        return _hll_estimate(self.registers), False
+        return min(_hll_estimate(self.registers), count), False
 
 
 def _hll_estimate(registers: np.ndarray) -> int:
@@ -208,7 +207,7 @@ class _Numeric(_Column):
 
     def result(self) -> dict[str, Any]:
         out = super().result()
-        out["distinct"], out["distinct_exact"] = self.distinct.result()
+        out["distinct"], out["distinct_exact"] = self.distinct.result(self.count - self.nan)
         out.update(nan=self.nan, pos_inf=self.pos_inf, neg_inf=self.neg_inf)
         if self.finite == 0:
             out.update(min=None, max=None, mean=None, std=None, quantiles=None)
@@ -279,11 +278,11 @@ class _Categorical(_Column):
 
     def result(self) -> dict[str, Any]:
         out = super().result()
-        out["distinct"], out["distinct_exact"] = self.distinct.result()
+        out["distinct"], out["distinct_exact"] = self.distinct.result(self.count)
         ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
         out["top"] = [[category_text(v), n] for v, n in ranked[:TOP]]
-        out["categories"] = {category_text(v): n for v, n in ranked}
-        out["categories_exact"] = self.exact
+        out["categories"] = {category_text(v): n for v, n in ranked[:STORED_CATEGORIES]}
+        out["categories_exact"] = self.exact and len(ranked) <= STORED_CATEGORIES
         if self.strings:
             out["length"] = (
                 {"min": self.len_min, "max": self.len_max, "mean": self.len_sum / self.count}
@@ -341,8 +340,8 @@ def _seed(name: str) -> int:
 class _QuantileSketch:
     """A KLL-style sketch: level h holds sorted samples of weight 2**h.
 
-    Large batches enter through a sampler (every 2**h-th value from a random offset, at
-    level h) so a batch costs a strided copy and a sort of at most ``_SKETCH_K`` values.
+    Large batches enter through a sampler (one value from each block of 2**h, at level h),
+    so a batch costs a gather and a sort of at most ``_SKETCH_K`` values.
     Deterministic for the same data: the random offsets come from a seeded generator.
     """
 
@@ -354,8 +353,12 @@ class _QuantileSketch:
     def update(self, values: np.ndarray) -> None:
         level = max(0, math.ceil(math.log2(values.size / _SKETCH_K))) if values.size else 0
         if level:
+            # One value at a random place in each block of 2**level: a uniform sample that a
+            # periodic column (hour of day, i % 16) cannot alias, unlike a fixed stride.
             stride = 1 << level
-            values = values[int(self.rng.integers(stride)) :: stride]
+            blocks = values.size // stride
+            picks = np.arange(blocks) * stride + self.rng.integers(stride, size=blocks)
+            values = values[picks]
         self._add(level, values)
 
     def _add(self, level: int, values: np.ndarray) -> None:
@@ -418,8 +421,66 @@ def _scaled(raw: np.ndarray, total: int) -> list[int]:
     return [int(c) for c in counts]
 
 
-def iter_parquet_batches(path: str, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
-    import pyarrow.parquet as pq
+# ---------------------------------------------------------------- checking a profile
 
-    with pq.ParquetFile(path, pre_buffer=False) as f:
-        yield from f.iter_batches(batch_size=batch_rows)
+
+def mismatch(profile: dict[str, Any], meta: pq.FileMetaData) -> str | None:
+    """What in ``profile`` contradicts the Parquet file it describes (its schema, row count
+    and the footer's per-column null counts and extremes); None when nothing does. A profile
+    arrives from the client that logged the data: this keeps one that belongs to other data
+    (or a buggy one) from deciding validations."""
+    schema = meta.schema.to_arrow_schema()
+    columns = profile.get("columns")
+    if not isinstance(columns, list) or [
+        (c.get("name"), c.get("type")) for c in columns if isinstance(c, dict)
+    ] != [(f.name, str(f.type)) for f in schema]:
+        return "its columns are not the data's columns"
+    rows = meta.num_rows
+    if profile.get("num_rows") != rows:
+        return f"it counts {profile.get('num_rows')} rows, the data has {rows}"
+    leaves = {meta.schema.column(j).path: j for j in range(meta.num_columns)}
+    for col in columns:
+        if col.get("count", -1) + col.get("nulls", -1) != rows:
+            return f"column {col['name']}: count and nulls do not add up to {rows} rows"
+        j = leaves.get(col["name"])
+        if j is None:
+            continue  # a nested column: no flat statistics to compare
+        nulls, lo, hi = _footer_stats(meta, j)
+        if nulls is not None and nulls != col["nulls"]:
+            return f"column {col['name']}: {nulls} nulls in the data, {col['nulls']} in the profile"
+        expected = _extremes(col)
+        if expected is not None and lo is not None and hi is not None and (lo, hi) != expected:
+            return (
+                f"column {col['name']}: the data spans {lo!r} to {hi!r}, "
+                f"the profile {expected[0]!r} to {expected[1]!r}"
+            )
+    return None
+
+
+def _footer_stats(meta: pq.FileMetaData, j: int) -> tuple[int | None, Any, Any]:
+    nulls: int | None = 0
+    lo = hi = None
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(j).statistics
+        if stats is None:
+            return None, None, None
+        nulls = nulls + stats.null_count if nulls is not None and stats.has_null_count else None
+        if stats.has_min_max:
+            lo = stats.min if lo is None else min(lo, stats.min)
+            hi = stats.max if hi is None else max(hi, stats.max)
+    return nulls, lo, hi
+
+
+def _extremes(col: dict[str, Any]) -> tuple[Any, Any] | None:
+    """The (min, max) the Parquet footer must show for this profiled column, when known."""
+    t = col["type"]
+    if col["kind"] == "numeric" and (t.startswith(("int", "uint")) or t in ("float", "double")):
+        if col.get("min") is None:
+            return None
+        lo = -math.inf if col.get("neg_inf") else col["min"]
+        hi = math.inf if col.get("pos_inf") else col["max"]
+        return lo, hi
+    if col["kind"] == "categorical" and col.get("categories_exact") and col.get("categories"):
+        keys = list(col["categories"])
+        return min(keys), max(keys)
+    return None

@@ -32,13 +32,23 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from setpoint.core.errors import SuiteError
+from setpoint.core import names
+from setpoint.core.errors import InvalidArgumentError, SuiteError
 
 SEVERITIES = ("error", "warn")
 COLUMN_CHECKS = ("not_null", "range", "in_set", "regex", "unique", "shift")
 COLUMN_KEYS = (*COLUMN_CHECKS, "type", "environments", "severity", "required")
-TOP_KEYS = ("suite", "reference", "row_count", "freshness", "columns", "custom", "environments")
-TYPE_FAMILIES = ("integer", "float", "numeric", "string", "boolean", "timestamp", "date")
+TOP_KEYS = ("suite", "reference", "row_count", "freshness", "columns", "custom")
+TYPE_FAMILIES = (
+    "integer",
+    "float",
+    "decimal",
+    "numeric",
+    "string",
+    "boolean",
+    "timestamp",
+    "date",
+)
 DEFAULT_SHIFT = 0.1
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -111,8 +121,11 @@ def parse_suite(text: str, source: str = "<suite>") -> Suite:
 
 class _Parser:
     def __init__(self, source: str, text: str) -> None:
+        import yaml
+
         self.source = source
         self.text = text
+        self.loader = yaml.SafeLoader("")  # builds values from nodes; reads no stream
 
     def fail(self, node: Any, message: str) -> SuiteError:
         line = f" line {node.start_mark.line + 1}" if node is not None else ""
@@ -138,7 +151,7 @@ class _Parser:
         import yaml
 
         if isinstance(node, yaml.ScalarNode):
-            return yaml.SafeLoader(self.text).construct_object(node, deep=True)
+            return self.loader.construct_object(node, deep=True)
         if isinstance(node, yaml.SequenceNode):
             return [self.scalar(n) for n in node.value]
         return {self.scalar(k): self.scalar(v) for k, v in node.value}
@@ -153,7 +166,16 @@ class _Parser:
                     key_node, f"unknown key {key!r}; expected one of {', '.join(TOP_KEYS)}"
                 )
         name = self.text_value(top, "suite", "suite") or "suite"
+        try:
+            names.check_key(name, "suite")
+        except InvalidArgumentError as exc:
+            raise self.fail(top["suite"][1], str(exc)) from None
         reference = self.text_value(top, "reference", "reference")
+        if reference is not None and "@" not in reference:
+            raise self.fail(
+                top["reference"][1],
+                f"reference {reference!r} must name a version, like project/name@3",
+            )
         checks: list[Check] = []
         if "row_count" in top:
             checks.append(self.bounded("row_count", top["row_count"][1], None, "error"))
@@ -254,11 +276,7 @@ class _Parser:
         )
         type_text = None
         if "type" in fields:
-            type_text = self.scalar(fields["type"][1])
-            if not isinstance(type_text, str) or not type_text:
-                raise self.fail(
-                    fields["type"][1], f"{where}.type must be a type name like double or string"
-                )
+            type_text = self.type_name(fields["type"][1], where)
         envs = None
         if "environments" in fields:
             value = self.scalar(fields["environments"][1])
@@ -288,6 +306,24 @@ class _Parser:
                     checks.append(dataclasses.replace(check, line=line))
         return spec, checks
 
+    def type_name(self, node: Any, where: str) -> str:
+        """An Arrow type as Arrow writes it (float64 -> double), or a family name."""
+        import pyarrow as pa
+
+        text = self.scalar(node)
+        if not isinstance(text, str) or not text:
+            raise self.fail(node, f"{where}.type must be a type name like double or string")
+        if text in TYPE_FAMILIES or "<" in text or "(" in text:
+            return text  # families, and nested or parametrised types, compare as written
+        try:
+            return str(pa.type_for_alias(text))
+        except ValueError:
+            raise self.fail(
+                node,
+                f"{where}.type: unknown type {text!r}; expected an Arrow type (double, int64, "
+                f"string, timestamp[us], …) or one of {', '.join(TYPE_FAMILIES)}",
+            ) from None
+
     def column_check(self, kind: str, column: str, node: Any, default: str) -> Check | None:
         import yaml
 
@@ -308,16 +344,22 @@ class _Parser:
             return self.bounded("range", node, column, default)
         if kind == "in_set":
             if isinstance(node, yaml.SequenceNode):
-                values, sev = value, default
+                values, sev, items = value, default, node
             else:
                 opts = self.options(node, where, ("values",))
                 if "values" not in opts:
                     raise self.fail(node, f"{where} needs a list of values")
-                values = opts["values"][0]
+                values, items = opts["values"]
                 sev = self.severity(node, opts.get("severity", (None,))[0], default)
             if not isinstance(values, list) or not values:
                 raise self.fail(node, f"{where} must be a non-empty list of values")
-            return Check(kind=kind, column=column, severity=sev, args={"values": values})
+            if not all(isinstance(n, yaml.ScalarNode) for n in items.value):
+                raise self.fail(node, f"{where} must list plain values")
+            # The text as written, for text columns: YAML would read NO or off as false.
+            texts = [n.value for n in items.value]
+            return Check(
+                kind=kind, column=column, severity=sev, args={"values": values, "texts": texts}
+            )
         if kind == "regex":
             if isinstance(value, str):
                 pattern, sev = value, default
@@ -327,11 +369,12 @@ class _Parser:
                 sev = self.severity(node, opts.get("severity", (None,))[0], default)
             if not isinstance(pattern, str) or not pattern:
                 raise self.fail(node, f"{where} must be a regular expression")
-            import re
+            import pyarrow as pa
+            import pyarrow.compute as pc
 
-            try:
-                re.compile(pattern)
-            except re.error as exc:
+            try:  # the engine that runs it (RE2): no lookarounds or backreferences
+                pc.match_substring_regex(pa.array([""]), pattern=pattern)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise self.fail(node, f"{where}: not a valid regular expression: {exc}") from None
             return Check(kind=kind, column=column, severity=sev, args={"pattern": pattern})
         # shift
@@ -368,14 +411,17 @@ def _is_number(value: Any) -> bool:
 
 
 def parse_age(text: Any) -> float | None:
+    """Seconds in ``90``, ``30m``, ``12h``, ``2d``, ``1w``; None unless positive and finite."""
     if isinstance(text, int | float) and not isinstance(text, bool):
-        return float(text)
-    if not isinstance(text, str) or len(text) < 2 or text[-1] not in _AGE_UNITS:
+        seconds = float(text)
+    elif isinstance(text, str) and len(text) >= 2 and text[-1] in _AGE_UNITS:
+        try:
+            seconds = float(text[:-1]) * _AGE_UNITS[text[-1]]
+        except ValueError:
+            return None
+    else:
         return None
-    try:
-        return float(text[:-1]) * _AGE_UNITS[text[-1]]
-    except ValueError:
-        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 # ---------------------------------------------------------------- inferring and writing
@@ -397,13 +443,15 @@ def infer_suite(profile: dict[str, Any], *, name: str, reference: str | None) ->
         if col["nulls"] == 0 and not col.get("nan"):
             spec["not_null"] = True
         kind = col["kind"]
-        distinct = col.get("distinct") or 0
+        # Only a proven property is inferred: uniqueness from an exact distinct count.
         unique = (
-            rows > 1
+            col["count"] > 1
             and (col["type"].startswith(("int", "uint")) or kind == "categorical")
-            and distinct >= (1.0 if col.get("distinct_exact") else 0.98) * col["count"]
+            and bool(col.get("distinct_exact"))
+            and col.get("distinct") == col["count"]
         )
-        if kind == "numeric" and col.get("min") is not None and not unique:
+        finite_only = not col.get("pos_inf") and not col.get("neg_inf")
+        if kind == "numeric" and col.get("min") is not None and finite_only and not unique:
             spec["range"] = _range(col)
         if kind in ("categorical", "boolean") and col.get("categories_exact") and not unique:
             cats = list(col.get("categories", {}))

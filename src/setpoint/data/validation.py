@@ -29,25 +29,19 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SAMPLE = 5
-TYPE_FAMILY_TESTS = {
-    "integer": "is_integer",
-    "float": "is_floating",
-    "string": "is_string",
-    "boolean": "is_boolean",
-    "timestamp": "is_timestamp",
-    "date": "is_date",
-}
+SAMPLE_TEXT = 200  # a sampled value longer than this is cut (results live in the database)
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class DataSource:
     """What the engine reads. ``types`` maps each column to its Arrow type text;
-    ``batches(columns)`` streams record batches of those columns (read only when needed)."""
+    ``batches(columns)`` streams record batches of those columns, ``profile()`` gives the
+    stored profile and ``table()`` the whole table: each called only when needed."""
 
     types: dict[str, str]
     num_rows: int
     batches: Callable[[list[str]], Iterator[pa.RecordBatch]]
-    profile: dict[str, Any] | None = None
+    profile: Callable[[], dict[str, Any] | None] = lambda: None
     table: Callable[[], pa.Table] | None = None
 
 
@@ -78,7 +72,7 @@ def run_suite(
             actual = data.types[spec.name]
             ok = _type_matches(actual, spec.type)
             results.append(_result("type", spec.name, spec.severity, ok, actual, spec.type))
-    profile = data.profile if use_profile else None
+    profile = data.profile() if use_profile else None
     pending: list[tuple[Check, dict[str, Any]]] = []
     shift_checks = [c for c in suite.checks if c.kind == "shift" and c.column in present]
     if shift_checks and profile is None:
@@ -212,8 +206,8 @@ def _decide(
             inf_ok = (not col.get("pos_inf") or "max" not in args) and (
                 not col.get("neg_inf") or "min" not in args
             )
-            if lo is None or (
-                inf_ok and args.get("min", -math.inf) <= lo and hi <= args.get("max", math.inf)
+            if inf_ok and (
+                lo is None or (args.get("min", -math.inf) <= lo and hi <= args.get("max", math.inf))
             ):
                 observed = None if lo is None else {"min": lo, "max": hi}
                 return _result("range", name, sev, True, observed, expected, failing=0, sample=[])
@@ -221,7 +215,7 @@ def _decide(
     if check.kind == "in_set":
         expected = args["values"]
         if col is not None and col.get("categories_exact") and col.get("categories") is not None:
-            allowed = {category_text(v) for v in expected}
+            allowed = _allowed(check, data.types[name])
             if all(k in allowed for k in col["categories"]):
                 observed = sorted(col["categories"])[:20]
                 return _result("in_set", name, sev, True, observed, expected, failing=0, sample=[])
@@ -238,6 +232,9 @@ def _decide(
             )
         return _result("unique", name, sev, None, None, "all distinct")
     if check.kind == "regex":
+        if type_family(data.types[name]) != "string":
+            observed = data.types[name]
+            return _result("regex", name, sev, False, observed, "a string column")
         return _result("regex", name, sev, None, None, args["pattern"])
     if check.kind == "freshness":
         return _freshness(check, data, col, now)
@@ -247,15 +244,26 @@ def _decide(
         if ref_col is None:
             return _result("shift", name, sev, False, "not in the reference", f"drift ≤ {limit}")
         drift = column_drift(ref_col, col) if col is not None else None
-        if drift is None:
-            return _result(
-                "shift", name, sev, True, None, f"drift ≤ {limit}", note="not comparable"
+        if drift is None:  # a changed kind, no values on one side, or no distribution
+            kinds = (ref_col.get("kind"), None if col is None else col.get("kind"))
+            counts = (ref_col.get("count"), None if col is None else col.get("count"))
+            observed = (
+                f"not comparable (kinds {kinds[0]} → {kinds[1]}, values {counts[0]} → {counts[1]})"
             )
+            return _result("shift", name, sev, counts == (0, 0), observed, f"drift ≤ {limit}")
         score = round(drift["score"], 6)
         return _result(
             "shift", name, sev, score <= limit, score, f"drift ≤ {limit}", method=drift["method"]
         )
     raise InvalidArgumentError(f"unknown check {check.kind!r}", field="suite")
+
+
+def _allowed(check: Check, type_text: str) -> set[str]:
+    """The in-set values as category texts: as written for text columns (YAML reads NO as
+    false), as values otherwise (true/false for booleans)."""
+    if type_family(type_text) == "string":
+        return set(check.args.get("texts") or [category_text(v) for v in check.args["values"]])
+    return {category_text(v) for v in check.args["values"]}
 
 
 def _bounds(args: dict[str, Any]) -> str:
@@ -351,7 +359,7 @@ class _ScanState:
                 mask = pc.or_(mask, pc.fill_null(pc.greater(array, args["max"]), False))
         elif kind == "in_set":
             if self.value_set is None:
-                self.value_set = _value_set(args["values"], array.type)
+                self.value_set = _value_set(self.check, array.type)
             target = array if self.value_set.type == array.type else pc.cast(array, pa.string())
             mask = pc.and_(
                 pc.invert(pc.is_in(target, value_set=self.value_set)), pc.is_valid(array)
@@ -406,29 +414,39 @@ def _clean(kind: str, args: dict[str, Any], array: pa.Array, state: _ScanState) 
         )
     if kind == "in_set":
         if state.allowed is None:
-            state.allowed = {category_text(v) for v in args["values"]}
+            state.allowed = _allowed(state.check, str(array.type))
         return all(
             v is None or category_text(v) in state.allowed for v in pc.unique(array).to_pylist()
         )
     return False
 
 
-def _value_set(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
+def _value_set(check: Check, arrow_type: pa.DataType) -> pa.Array:
+    """The allowed values as an array of the column's type, or as category texts (then the
+    column is compared as text)."""
     import pyarrow as pa
 
+    allowed = sorted(_allowed(check, str(arrow_type)))
+    if type_family(str(arrow_type)) == "string":
+        return pa.array(allowed, type=arrow_type)
     try:
-        return pa.array(values).cast(arrow_type)
+        return pa.array(check.args["values"]).cast(arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return pa.array([str(v) for v in values], type=pa.string())
+        return pa.array(allowed, type=pa.string())
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str) and len(value) > SAMPLE_TEXT:
+        return value[:SAMPLE_TEXT] + "…"
+    if isinstance(value, bytes):
+        return value[: SAMPLE_TEXT // 2].hex()
+    if isinstance(value, list | dict):
+        text = repr(value)
+        return text if len(text) <= SAMPLE_TEXT else text[:SAMPLE_TEXT] + "…"
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
     return value
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from setpoint.store.metadata.database import Database
 
 MAX_DESCRIPTION = 10_000
+MAX_VERSION = 2**31 - 1
 KINDS = ("table", "files")
 MAX_PROFILE_BYTES = 64 << 20
 
@@ -76,9 +77,9 @@ class DatasetVersions:
         size = self.blobs.size(digest)
         files: list[DatasetFile] = []
         if kind == "table":
-            num_rows, schema = self._parquet_facts(digest)
+            num_rows, schema, meta = self._parquet_facts(digest)
             if profile is not None:
-                self._check_profile(profile, num_rows)
+                self._check_profile(profile, meta)
         else:
             files = self._manifest(digest)
             num_rows, schema = len(files), []
@@ -115,6 +116,8 @@ class DatasetVersions:
         return self.db.write_retrying(tx)  # type: ignore[no-any-return]
 
     def get(self, project: str, name: str, version: int | None = None) -> DatasetVersion:
+        if version is not None:
+            _check_version(version)
         with self.db.read() as conn:
             found = repo.get_version(conn, project, name, version)
         if found is None:
@@ -137,6 +140,7 @@ class DatasetVersions:
             return repo.list_datasets(conn, project)
 
     def list_files(self, project: str, name: str, version: int) -> list[DatasetFile]:
+        _check_version(version)
         with self.db.read() as conn:
             vid = repo.version_id(conn, project, name, version)
             if vid is None:
@@ -158,8 +162,10 @@ class DatasetVersions:
         creator: str | None = None,
     ) -> ValidationRecord:
         """Keep a validation result with the version it judged."""
-        if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
-            raise InvalidArgumentError("checks must be a list of objects", field="checks")
+        _check_version(version)
+        _check_results(checks)
+        if environment is not None:
+            names.check_name(environment, "environment")
         if not is_digest(suite_digest):
             raise InvalidArgumentError(
                 "suite_digest must be a BLAKE3 hex digest", field="suite_digest"
@@ -175,7 +181,7 @@ class DatasetVersions:
                 raise DatasetNotFoundError(
                     f"dataset {project}/{name} has no version {version}", field="version"
                 )
-            repo.insert_validation(
+            return repo.insert_validation(
                 conn,
                 vid,
                 suite=suite,
@@ -189,18 +195,20 @@ class DatasetVersions:
                 now=now,
             )
 
-        self.db.write_retrying(tx)
-        return self.list_validations(project, name, version)[-1]
+        new_id = self.db.write_retrying(tx)
+        return next(r for r in self.list_validations(project, name, version) if r.id == new_id)
 
     def list_validations(self, project: str, name: str, version: int) -> list[ValidationRecord]:
-        self.get(project, name, version)
+        self.get(project, name, version)  # a clear error for an unknown version
         with self.db.read() as conn:
             return repo.list_validations(conn, project, name, version)
 
     # ------------------------------------------------------------ internals
 
-    def _check_profile(self, digest: str, num_rows: int) -> None:
+    def _check_profile(self, digest: str, meta: Any) -> None:
         import orjson
+
+        from setpoint.data.profile import mismatch
 
         if self.blobs.size(digest) > MAX_PROFILE_BYTES:
             raise InvalidArgumentError("profile blob is too large", field="profile")
@@ -214,10 +222,10 @@ class DatasetVersions:
             or not isinstance(data.get("columns"), list)
         ):
             raise InvalidArgumentError("profile blob is not a setpoint profile", field="profile")
-        if data.get("num_rows") != num_rows:
+        problem = mismatch(data, meta)
+        if problem is not None:
             raise InvalidArgumentError(
-                f"profile counts {data.get('num_rows')} rows, the data has {num_rows}",
-                field="profile",
+                f"the profile does not describe this data: {problem}", field="profile"
             )
 
     def _manifest(self, digest: str) -> list[DatasetFile]:
@@ -244,11 +252,13 @@ class DatasetVersions:
                     "which the store does not hold",
                     field="digest",
                 )
+        for f in files:
+            check_relative_path(f.path)
         if len({f.path for f in files}) != len(files):
             raise InvalidArgumentError("manifest lists a path twice", field="digest")
         return files
 
-    def _parquet_facts(self, digest: str) -> tuple[int, list[dict[str, str]]]:
+    def _parquet_facts(self, digest: str) -> tuple[int, list[dict[str, str]], Any]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -260,7 +270,7 @@ class DatasetVersions:
                 raise InvalidArgumentError(
                     f"blob blake3:{digest} is not a Parquet file: {exc}", field="digest"
                 ) from None
-        return meta.num_rows, [{"name": f.name, "type": str(f.type)} for f in schema]
+        return meta.num_rows, [{"name": f.name, "type": str(f.type)} for f in schema], meta
 
     def _check_parent(self, ref: str) -> str:
         project, name, version = parse_ref(ref, field="parents")
@@ -270,6 +280,54 @@ class DatasetVersions:
             )
         self.get(project, name, version)
         return f"{project}/{name}@{version}"
+
+
+SEVERITIES = ("error", "warn")
+MAX_PATH = 4096
+
+
+def check_relative_path(path: str) -> str:
+    """A file's place inside a version: relative, '/'-separated, no '.', '..' or empty parts
+    (so it can never name anything outside the folder it is written to)."""
+    parts = path.split("/")
+    bad = (
+        not path
+        or len(path) > MAX_PATH
+        or "\\" in path
+        or "\x00" in path
+        or any(p in ("", ".", "..") for p in parts)
+    )
+    if bad:
+        raise InvalidArgumentError(
+            f"manifest path {path[:200]!r} must be relative, '/'-separated, without '.', '..' "
+            "or empty parts",
+            field="digest",
+        )
+    return path
+
+
+def _check_results(checks: object) -> None:
+    """Each check result: ``check`` (text), ``severity`` (error|warn), ``passed`` (bool)."""
+    if not isinstance(checks, list):
+        raise InvalidArgumentError("checks must be a list of objects", field="checks")
+    for i, c in enumerate(checks):
+        if not isinstance(c, dict) or not isinstance(c.get("check"), str):
+            raise InvalidArgumentError(
+                f"checks[{i}] must be an object with a 'check' name", field="checks"
+            )
+        if c.get("severity") not in SEVERITIES:
+            raise InvalidArgumentError(
+                f"checks[{i}].severity must be 'error' or 'warn'", field="checks"
+            )
+        if not isinstance(c.get("passed"), bool):
+            raise InvalidArgumentError(f"checks[{i}].passed must be true or false", field="checks")
+
+
+def _check_version(version: object) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
+        raise InvalidArgumentError(
+            f"version must be a whole number from 1 to {MAX_VERSION}", field="version"
+        )
 
 
 def parse_ref(

@@ -194,6 +194,22 @@ def _params(spec: OperationSpec, fn: Callable[..., Any]) -> list[tuple[str, Any,
     return out
 
 
+def _path_args(fn: Callable[..., Any], values: dict[str, str]) -> dict[str, Any]:
+    """Path parameters as the operation's types (a route's text is all they arrive as)."""
+    hints = typing.get_type_hints(fn)
+    out: dict[str, Any] = {}
+    for name, text in values.items():
+        if hints.get(name) is int:
+            if not text.isdigit() or len(text) > 18:
+                raise InvalidArgumentError(
+                    f"{name} must be a whole number, not {text!r}", field=name
+                )
+            out[name] = int(text)
+        else:
+            out[name] = text
+    return out
+
+
 _MODELS: dict[str, type[BaseModel] | None] = {}
 
 
@@ -242,7 +258,7 @@ def _json_endpoint(
             except ValidationError as exc:
                 raise _invalid(exc) from None
             args = {name: getattr(parsed, name) for name in model.model_fields}
-        args.update(request.path_params)
+        args.update(_path_args(fn, request.path_params))
         if caller is not None:
             args.update({name: caller for name in ACTOR_ARGUMENTS if name in args})
         result = await run_in_threadpool(fn, client, **args)

@@ -24,6 +24,8 @@ from setpoint.core.hashing import CHUNK, digest_bytes, digest_stream, is_digest
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+COPY_CHUNK = 16 << 20
+
 
 class BlobStore:
     """Immutable blobs under one fsspec URL (a local folder, ``file://``, ``s3://bucket/prefix``).
@@ -107,29 +109,18 @@ class BlobStore:
         return digest, size
 
     def _put_local_file(self, path: str) -> tuple[str, int]:
-        """Copy (in the kernel) while another thread hashes: about the cost of the slower of
-        the two, not their sum. A file that changes meanwhile is refused, never stored under
-        a digest that is not its content's."""
-        import shutil
-        from concurrent.futures import ThreadPoolExecutor
-
+        """Copy in the kernel while another thread hashes what has landed in the temporary
+        file: the digest is always of the stored bytes, at about the cost of the copy alone.
+        A file that changes meanwhile is refused."""
         before = os.stat(path)
         tmp = f"{self._root}/tmp/{uuid.uuid4().hex}"
         try:
-            with ThreadPoolExecutor(1) as pool:
-                hashing = pool.submit(_hash_file, path, before.st_size)
-                shutil.copyfile(path, tmp)
-                digest = hashing.result()
+            digest, size = _copy_file_hashing(path, tmp)
             after = os.stat(path)
-            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            if _identity(after) != _identity(before) or size != before.st_size:
                 raise InvalidArgumentError(
                     f"{path} changed while it was being stored; store it again", field="path"
                 )
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             if self._reuse(digest):
                 os.unlink(tmp)
             else:
@@ -139,7 +130,7 @@ class BlobStore:
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        return digest, before.st_size
+        return digest, size
 
     def _put_remote(self, stream: BinaryIO) -> tuple[str, int]:
         fs = self._filesystem
@@ -297,6 +288,72 @@ class BlobStore:
                 field="digest",
             )
         return f"{self._root}/blobs/{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _copy_file_hashing(path: str, tmp: str) -> tuple[str, int]:
+    """Copy ``path`` to the new file ``tmp`` (fsynced) and hash the copy; (digest, size)."""
+    import threading
+
+    import blake3
+
+    h = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    copied = 0
+    done = False
+    failed: list[BaseException] = []
+    moved = threading.Condition()
+
+    def hash_behind() -> None:  # reads back what the copy has written so far
+        try:
+            with open(tmp, "rb", buffering=0) as back:
+                buf = bytearray(COPY_CHUNK)
+                while True:
+                    with moved:
+                        moved.wait_for(lambda: done or copied > back.tell())
+                        if done and back.tell() >= copied:
+                            return
+                    n = back.readinto(buf)
+                    if not n:
+                        raise OSError(f"{tmp} is shorter than what was copied into it")
+                    h.update(memoryview(buf)[:n])
+        except BaseException as exc:  # reported by the copying thread
+            failed.append(exc)
+
+    with open(path, "rb") as src, open(tmp, "xb") as out:
+        hasher = threading.Thread(target=hash_behind, name="setpoint-hash", daemon=True)
+        hasher.start()
+        try:
+            while True:
+                n = _copy_chunk(src, out)
+                if n == 0:
+                    break
+                with moved:
+                    copied += n
+                    moved.notify()
+        finally:
+            with moved:
+                done = True
+                moved.notify()
+            hasher.join()
+        if failed:
+            raise failed[0]
+        out.flush()
+        os.fsync(out.fileno())
+    return h.hexdigest(), copied
+
+
+def _copy_chunk(src: Any, out: Any) -> int:
+    """Copy up to one chunk from ``src`` to ``out`` (in the kernel where it can)."""
+    try:
+        return os.copy_file_range(src.fileno(), out.fileno(), COPY_CHUNK)
+    except (AttributeError, OSError):  # no copy_file_range here, or not between these files
+        data = src.read(COPY_CHUNK)
+        out.write(data)
+        out.flush()
+        return len(data)
 
 
 def _hash_file(path: str, size: int) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.core.types import Dataset, DatasetFile, DatasetVersion, ValidationRecord
 from setpoint.store.metadata.statements import execute as _sql
+from setpoint.store.metadata.statements import insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -167,12 +168,13 @@ def version_id(conn: Connection, project: str, name: str, version: int) -> int |
 
 
 def insert_files(conn: Connection, version_id: int, files: list[DatasetFile]) -> None:
-    for f in files:
-        _sql(
-            conn,
-            "INSERT INTO dataset_files (version_id, path, digest, size) VALUES (?, ?, ?, ?)",
-            (version_id, f.path, f.digest, f.size),
-        )
+    insert_rows(
+        conn,
+        "dataset_files",
+        ("version_id", "path", "digest", "size"),
+        ("integer", "text", "text", "bigint"),
+        [(version_id, f.path, f.digest, f.size) for f in files],
+    )
 
 
 def list_files(conn: Connection, version_id: int) -> list[DatasetFile]:
@@ -197,11 +199,12 @@ def insert_validation(
     checks: list[dict[str, Any]],
     creator: str | None,
     now: int,
-) -> None:
-    _sql(
+) -> int:
+    row = _sql(
         conn,
         "INSERT INTO dataset_validations (version_id, suite, suite_digest, environment, passed, "
-        "errors, warnings, result, creator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "errors, warnings, result, creator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         (
             version_id,
             suite,
@@ -214,7 +217,8 @@ def insert_validation(
             creator,
             now,
         ),
-    )
+    ).first()
+    return int(row[0])
 
 
 def list_validations(

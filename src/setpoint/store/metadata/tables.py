@@ -207,7 +207,7 @@ dataset_validations = Table(
     Column("version_id", Integer, ForeignKey("dataset_versions.id"), nullable=False),
     Column("suite", String(255), nullable=False),
     Column("suite_digest", String(64), nullable=False),
-    Column("environment", String(64)),
+    Column("environment", String(128)),
     Column("passed", Boolean, nullable=False),
     Column("errors", Integer, nullable=False),
     Column("warnings", Integer, nullable=False),

@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("suite", sa.String(length=255), nullable=False),
         sa.Column("suite_digest", sa.String(length=64), nullable=False),
-        sa.Column("environment", sa.String(length=64), nullable=True),
+        sa.Column("environment", sa.String(length=128), nullable=True),
         sa.Column("passed", sa.Boolean(), nullable=False),
         sa.Column("errors", sa.Integer(), nullable=False),
         sa.Column("warnings", sa.Integer(), nullable=False),
