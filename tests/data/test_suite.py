@@ -107,4 +107,3 @@ def test_more_mistakes(text: str, words: str) -> None:
 def test_type_aliases_become_arrow_names() -> None:
     suite = parse_suite("suite: x\ncolumns:\n  a: {type: float64}\n  b: {type: numeric}\n")
     assert [c.type for c in suite.columns] == ["double", "numeric"]
-

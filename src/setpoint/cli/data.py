@@ -144,36 +144,25 @@ def profile(ref: str, html_path: str | None, as_json: bool) -> None:
         if c["kind"] in ("numeric", "temporal"):
             detail = _sparkline(c.get("histogram"))
         else:
-            detail = ", ".join(f"{k} {n}" for k, n in (c.get("top") or [])[:4])
+            detail = ", ".join(f"{k} {n}" for k, n in (c.get("top") or [])[:3])
+            detail = detail if len(detail) <= 24 else detail[:23] + "…"
         rows.append(
             (
                 c["name"],
                 c["type"],
-                c["count"],
                 nulls,
                 distinct,
-                c.get("min"),
-                c.get("max"),
-                c.get("mean"),
-                c.get("std"),
+                _short(c.get("min")),
+                _short(c.get("max")),
+                _short(c.get("mean")),
                 detail,
             )
         )
     table(
         f"{v.ref}: {prof['num_rows']} rows",
-        [
-            "column",
-            "type",
-            "count",
-            "nulls",
-            "distinct",
-            "min",
-            "max",
-            "mean",
-            "std",
-            "shape / top",
-        ],
+        ["column", "type", "nulls", "distinct", "min", "max", "mean", "shape / top"],
         rows,
+        keep_whole=["shape / top"],
     )
     if html_path:
         click.echo(f"HTML report: {html_path}")

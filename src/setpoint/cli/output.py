@@ -51,14 +51,20 @@ def number(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    keep_whole: Sequence[str] = (),
+) -> None:
+    """Print rows under ``columns``; cells of ``keep_whole`` columns are never folded."""
     from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title, show_lines=False, header_style="bold")
     for i, c in enumerate(columns):
         # The first column names the row: never folded mid-word.
-        t.add_column(c, overflow="fold", no_wrap=i == 0)
+        t.add_column(c, overflow="fold", no_wrap=i == 0 or c in keep_whole)
     for r in rows:
         t.add_row(*[number(v) for v in r])
     Console().print(t)

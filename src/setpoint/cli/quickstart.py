@@ -61,7 +61,7 @@ def _check_data(sp, data) -> None:  # type: ignore[no-untyped-def]
     """Infer a suite from the training data, then stop a bad incoming batch with it."""
     from setpoint.client import sdk
 
-    folder = Path(sdk._current_settings().home) / PROJECT
+    folder = Path(sdk.settings().home) / PROJECT
     folder.mkdir(parents=True, exist_ok=True)
     suite = folder / "training-data.yaml"
     suite.write_text(sp.infer_suite(data))

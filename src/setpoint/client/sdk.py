@@ -68,6 +68,11 @@ def use(new_client: Any, settings: Settings | None = None) -> None:
         _settings = settings if new_client is not None else None
 
 
+def settings() -> Settings:
+    """The settings the default client was (or will be) made from."""
+    return _current_settings()
+
+
 def _current_settings() -> Settings:
     """The settings of the default client (those it was made from, or given with it)."""
     client()
