@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -30,28 +29,12 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+
+from peer_run import peer
 
 HERE = Path(__file__).resolve().parent
-PEER_PYTHON = Path(os.environ.get("SETPOINT_PEER_VENV", HERE / ".venv-peers")) / "bin" / "python"
 SETPOINT = str(Path(sys.executable).parent / "setpoint")
 GIB = 1 << 30
-
-
-def peer(script: str, *args: str) -> dict[str, Any] | None:
-    if not PEER_PYTHON.exists():
-        print(f"no peer venv at {PEER_PYTHON}: run benchmarks/make_peer_env.sh", file=sys.stderr)
-        return None
-    p = subprocess.run(
-        [str(PEER_PYTHON), str(HERE / "peers" / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=7200,
-    )
-    if p.returncode != 0:
-        print(f"peer {script} failed: {p.stderr[-2000:]}", file=sys.stderr)
-        return None
-    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:

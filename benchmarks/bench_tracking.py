@@ -25,8 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from peer_run import peer
+
 HERE = Path(__file__).resolve().parent
-PEER_PYTHON = Path(os.environ.get("SETPOINT_PEER_VENV", HERE / ".venv-peers")) / "bin" / "python"
 PG_ADMIN = os.environ.get("SETPOINT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -277,21 +278,6 @@ def startup_times() -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- peer side
-
-
-def peer(script: str, *args: str) -> dict[str, Any] | None:
-    if not PEER_PYTHON.exists():
-        return None
-    p = subprocess.run(
-        [str(PEER_PYTHON), str(HERE / "peers" / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=7200,
-    )
-    if p.returncode != 0:
-        print(f"peer {script} failed: {p.stderr[-2000:]}", file=sys.stderr)
-        return None
-    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------- report

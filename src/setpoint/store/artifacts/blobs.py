@@ -96,17 +96,22 @@ class BlobStore:
                 digest, size = _copy_hashing(stream, out)
                 out.flush()
                 os.fsync(out.fileno())
-            final = self._path(digest)
-            if self._reuse(digest):
-                os.unlink(tmp)
-            else:
-                os.makedirs(os.path.dirname(final), exist_ok=True)
-                # Two writers of the same content may both replace: the bytes are identical.
-                os.replace(tmp, final)
+            self._commit_local(tmp, digest)
         except BaseException:
             _unlink_quietly(tmp)
             raise
         return digest, size
+
+    def _commit_local(self, tmp: str, digest: str) -> None:
+        """Move a finished, synced temporary file to its digest's place (or drop it when the
+        blob is there already)."""
+        if self._reuse(digest):
+            os.unlink(tmp)
+            return
+        final = self._path(digest)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        # Two writers of the same content may both replace: the bytes are identical.
+        os.replace(tmp, final)
 
     def _put_local_file(self, path: str) -> tuple[str, int]:
         """Copy in the kernel while another thread hashes what has landed in the temporary
@@ -121,12 +126,7 @@ class BlobStore:
                 raise InvalidArgumentError(
                     f"{path} changed while it was being stored; store it again", field="path"
                 )
-            if self._reuse(digest):
-                os.unlink(tmp)
-            else:
-                final = self._path(digest)
-                os.makedirs(os.path.dirname(final), exist_ok=True)
-                os.replace(tmp, final)
+            self._commit_local(tmp, digest)
         except BaseException:
             _unlink_quietly(tmp)
             raise
