@@ -68,3 +68,33 @@ def test_every_error_has_a_distinct_code() -> None:
     assert len(codes) == len(set(codes))
     for c in classes:
         assert errors.error_class_for(c.code) is c
+
+
+def test_every_imported_package_is_declared() -> None:
+    """A module the code imports must come from a declared dependency, not arrive by luck
+    through a test tool (the README installs without the test extras)."""
+    import ast
+    import importlib.metadata as md
+    import tomllib
+
+    declared = {
+        re.split(r"[<>=\[ ;]", d, maxsplit=1)[0].lower().replace("_", "-")
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    through = {"starlette": "fastapi"}  # imported directly, installed by what is declared
+    optional = {"psycopg", "s3fs", "polars"}  # extras, imported only when configured
+    modules: set[str] = set()
+    for path in (ROOT / "src" / "setpoint").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.split(".")[0])
+    third_party = modules - set(sys.stdlib_module_names) - {"setpoint", "__future__"}
+    dists = md.packages_distributions()
+    undeclared = []
+    for module in sorted(third_party - optional):
+        names = {d.lower().replace("_", "-") for d in dists.get(module, [module])}
+        if not names & declared and through.get(module) not in declared:
+            undeclared.append(module)
+    assert undeclared == []
