@@ -357,3 +357,26 @@ def test_periodic_columns_are_profiled_without_aliasing(client: Any) -> None:
     assert (q["0.25"], q["0.5"], q["0.75"]) == pytest.approx((5, 11, 17), abs=1)
     assert sum(1 for c in a.profile["columns"][0]["histogram"]["counts"] if c) >= 12
     assert sp.diff_datasets(a, b)["columns"][0]["drift"] < 0.05
+
+
+def test_samples_of_any_type_are_stored(client: Any, tmp_path: Path) -> None:
+    import decimal
+
+    df = pd.DataFrame(
+        {
+            "price": [decimal.Decimal("1.50"), decimal.Decimal("-2.25")],
+            "note": ["ok", "x" * 1000],
+            "wait": pd.to_timedelta([1, 2], unit="s"),
+        }
+    )
+    v = sp.log_dataset(df, name="types", project="fraud")
+    text = (
+        "suite: t\ncolumns:\n  price: {range: {min: 0}}\n  note: {regex: '^ok$'}\n"
+        "  wait: {not_null: true}\n"
+    )
+    report = sp.validate(v, _suite(tmp_path, text))
+    samples = {c["column"]: c["sample"] for c in report.failed}
+    assert samples["price"] == [{"row": 1, "value": "-2.25"}]
+    assert samples["note"][0]["value"] == "x" * 200 + "…"
+    stored = client.list_validations("types", 1, "fraud")[0]
+    assert stored.errors == 2 and stored.checks == report.checks

@@ -436,18 +436,23 @@ def _value_set(check: Check, arrow_type: pa.DataType) -> pa.Array:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, str) and len(value) > SAMPLE_TEXT:
-        return value[:SAMPLE_TEXT] + "…"
+    """A value as JSON can hold it, cut to ``SAMPLE_TEXT`` characters (results are stored)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, bytes):
         return value[: SAMPLE_TEXT // 2].hex()
-    if isinstance(value, list | dict):
-        text = repr(value)
-        return text if len(text) <= SAMPLE_TEXT else text[:SAMPLE_TEXT] + "…"
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
-    return value
+    text = (
+        value
+        if isinstance(value, str)
+        else repr(value)
+        if isinstance(value, list | dict)
+        else str(value)
+    )
+    return text if len(text) <= SAMPLE_TEXT else text[:SAMPLE_TEXT] + "…"
 
 
 # ---------------------------------------------------------------- custom checks
