@@ -61,3 +61,21 @@ def test_a_changed_object_on_s3_is_refused(s3_client: LocalClient, tmp_path: Pat
     with pytest.raises(ArtifactCorruptedError):
         s3_client.download_artifact(run.id, "x.bin", tmp_path / "dl")
     assert not (tmp_path / "dl" / "x.bin").exists()
+
+
+def test_datasets_on_s3(s3_client: LocalClient, tmp_path: Path) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame({"amount": [1.0, 2.5, 4.0], "country": ["DE", "FR", "DE"]})
+    v = sp.log_dataset(df, name="tx", project="fraud")
+    assert v.profile["num_rows"] == 3
+    pd.testing.assert_frame_equal(v.to_pandas(), df)
+    suite = "suite: tx\ncolumns:\n  amount: {range: {min: 2}}\n"
+    report = sp.validate(v, suite, use_profile=False)  # reads the rows back from S3
+    assert report.failed[0]["sample"] == [{"row": 0, "value": 1.0}]
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.bin").write_bytes(b"\x02" * 70_000)
+    files = sp.log_dataset(tmp_path / "raw", name="raw", project="fraud")
+    assert files.download(tmp_path / "out") == [str((tmp_path / "out" / "a.bin").resolve())]
+    assert (tmp_path / "out" / "a.bin").read_bytes() == b"\x02" * 70_000
+    assert s3_client.gc(dry_run=True, min_age_s=0).unreferenced == []
