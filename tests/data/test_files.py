@@ -97,3 +97,9 @@ def test_the_same_file_as_a_table_and_as_files(client: Any, tmp_path: Path) -> N
     for kind in ("table", "files", "table", "files"):
         v = sp.log_dataset(csv, name=f"as-{kind}", project="vision", kind=kind)
         assert v.kind == kind
+
+
+def test_a_recursive_glob_of_files(client: Any, tmp_path: Path) -> None:
+    folder = _tree(tmp_path)
+    v = sp.log_dataset(str(folder / "**" / "*.bin"), name="bins", project="vision")
+    assert sorted(f.path for f in v.files()) == ["b.bin", "cats/a.bin"]

@@ -212,7 +212,11 @@ def _log_files(
 
     name, project, description, parents, user = args
     given = os.path.abspath(os.fspath(data))  # type: ignore[call-overload]
-    root = given if os.path.isdir(given) else os.path.dirname(given)
+    # Paths in the manifest are relative to the folder given, or to the deepest folder
+    # holding every file a glob matched.
+    root = (
+        given if os.path.isdir(given) else os.path.commonpath([os.path.dirname(f) for f in files])
+    )
     entries = []
     for path in files:
         key = _stat_key(path)
