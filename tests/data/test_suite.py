@@ -107,3 +107,26 @@ def test_more_mistakes(text: str, words: str) -> None:
 def test_type_aliases_become_arrow_names() -> None:
     suite = parse_suite("suite: x\ncolumns:\n  a: {type: float64}\n  b: {type: numeric}\n")
     assert [c.type for c in suite.columns] == ["double", "numeric"]
+
+
+def test_every_type_arrow_writes_reads_back() -> None:
+    """An inferred suite states types as Arrow prints them; each must parse."""
+    import pyarrow as pa
+
+    types = [
+        pa.timestamp("us", tz="UTC"),
+        pa.timestamp("ns"),
+        pa.date32(),
+        pa.duration("s"),
+        pa.decimal128(5, 2),
+        pa.list_(pa.string()),
+        pa.struct([("x", pa.int64())]),
+        pa.float16(),
+        pa.large_string(),
+        pa.bool_(),
+        pa.null(),
+    ]
+    text = "suite: x\ncolumns:\n" + "".join(
+        f"  c{i}: {{type: '{t}'}}\n" for i, t in enumerate(types)
+    )
+    assert [c.type for c in parse_suite(text).columns] == [str(t) for t in types]

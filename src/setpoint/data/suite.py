@@ -313,8 +313,8 @@ class _Parser:
         text = self.scalar(node)
         if not isinstance(text, str) or not text:
             raise self.fail(node, f"{where}.type must be a type name like double or string")
-        if text in TYPE_FAMILIES or "<" in text or "(" in text:
-            return text  # families, and nested or parametrised types, compare as written
+        if text in TYPE_FAMILIES or any(ch in text for ch in "<(,"):
+            return text  # families, nested, parametrised and zoned types compare as written
         try:
             return str(pa.type_for_alias(text))
         except ValueError:
