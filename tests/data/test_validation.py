@@ -32,7 +32,7 @@ def _frame(n: int = 2000, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
 SUITE = """\
 suite: tx
 reference: fraud/tx@1
-row_count: {min: 1000, max: 5000}
+row_count: {min: 1000, max: 5000, environments: [training]}
 columns:
   id: {type: int64, unique: true, not_null: true}
   amount:
@@ -133,10 +133,15 @@ def test_the_profile_shortcut_agrees_with_reading_every_row(client: Any, tmp_pat
 
 def test_serving_data_may_lack_the_label(client: Any, tmp_path: Path) -> None:
     sp.log_dataset(_frame(), name="tx", project="fraud")
-    serving = _frame(1500, seed=3).drop(columns=["label"])
+    serving = _frame(500, seed=3).drop(columns=["label"])
     assert sp.validate(serving, _suite(tmp_path), environment="serving").passed
     report = sp.validate(serving, _suite(tmp_path), environment="training")
-    assert [(c["check"], c["column"]) for c in report.failed] == [("presence", "label")]
+    # training needs the label, and as many rows as the row-count band says
+    errors = [c for c in report.failed if c["severity"] == "error"]
+    assert {(c["check"], c["column"]) for c in errors} == {
+        ("presence", "label"),
+        ("row_count", None),
+    }
 
 
 def test_a_suite_naming_a_missing_column(client: Any, tmp_path: Path) -> None:

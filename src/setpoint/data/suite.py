@@ -3,7 +3,7 @@
 ```yaml
 suite: transactions
 reference: fraud/transactions@1     # the version `shift` checks compare against
-row_count: {min: 900, max: 1100}
+row_count: {min: 900, max: 1100, environments: [training]}   # not for serving batches
 freshness: {column: ts, max_age: 2d, severity: warn}
 columns:
   amount:
@@ -60,6 +60,10 @@ class Check:
     column: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     line: int | None = None  # where the suite file states it
+    environments: tuple[str, ...] | None = None  # table-level checks: None for every one
+
+    def applies_in(self, environment: str | None) -> bool:
+        return self.environments is None or environment is None or environment in self.environments
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,8 +233,18 @@ class _Parser:
                 )
         return {k: (self.scalar(v), v) for k, (_, v) in fields.items()}
 
+    def environments(self, opts: dict[str, Any], where: str) -> tuple[str, ...] | None:
+        if "environments" not in opts:
+            return None
+        value, node = opts["environments"]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise self.fail(node, f"{where}.environments must be a list of names")
+        return tuple(value)
+
     def bounded(self, kind: str, node: Any, column: str | None, default: str) -> Check:
-        opts = self.options(node, kind, ("min", "max"))
+        table_level = column is None
+        allowed = ("min", "max", "environments") if table_level else ("min", "max")
+        opts = self.options(node, kind, allowed)
         args: dict[str, Any] = {}
         for bound in ("min", "max"):
             if bound in opts:
@@ -243,10 +257,11 @@ class _Parser:
         if "min" in args and "max" in args and args["min"] > args["max"]:
             raise self.fail(node, f"{kind}: min {args['min']} is above max {args['max']}")
         sev = self.severity(node, opts.get("severity", (None,))[0], default)
-        return Check(kind=kind, column=column, severity=sev, args=args)
+        envs = self.environments(opts, kind) if table_level else None
+        return Check(kind=kind, column=column, severity=sev, args=args, environments=envs)
 
     def freshness(self, node: Any) -> Check:
-        opts = self.options(node, "freshness", ("column", "max_age"))
+        opts = self.options(node, "freshness", ("column", "max_age", "environments"))
         if "column" not in opts or "max_age" not in opts:
             raise self.fail(node, "freshness needs column and max_age (like 2d, 12h, 30m)")
         age_text, age_node = opts["max_age"]
@@ -261,6 +276,7 @@ class _Parser:
             column=str(opts["column"][0]),
             severity=sev,
             args={"max_age_s": seconds, "max_age": str(age_text)},
+            environments=self.environments(opts, "freshness"),
         )
 
     def column(self, name: str, key_node: Any, node: Any) -> tuple[ColumnSpec, list[Check]]:

@@ -78,7 +78,7 @@ def run_suite(
     if shift_checks and profile is None:
         profile = _profile_columns(data, [c.column for c in shift_checks if c.column])
     for check in suite.checks:
-        if check.kind == "custom":
+        if check.kind == "custom" or not check.applies_in(environment):
             continue
         if check.column is not None and check.kind != "freshness" and check.column not in present:
             continue  # a missing column is reported once, by presence
