@@ -271,10 +271,11 @@ class _Categorical(_Column):
         present = [v for v in values if v is not None]
         self.distinct.add_hashes(hash_values(np.asarray(present, dtype=object)))
         if self.strings:
-            lengths = pc.min_max(pc.utf8_length(array))
-            self.len_min = min(self.len_min, lengths["min"].as_py())
-            self.len_max = max(self.len_max, lengths["max"].as_py())
-            self.len_sum += pc.sum(pc.utf8_length(array)).as_py() or 0
+            lengths = pc.utf8_length(array)
+            extremes = pc.min_max(lengths)
+            self.len_min = min(self.len_min, extremes["min"].as_py())
+            self.len_max = max(self.len_max, extremes["max"].as_py())
+            self.len_sum += pc.sum(lengths).as_py() or 0
 
     def result(self) -> dict[str, Any]:
         out = super().result()

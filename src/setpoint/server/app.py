@@ -194,12 +194,17 @@ def _params(spec: OperationSpec, fn: Callable[..., Any]) -> list[tuple[str, Any,
     return out
 
 
-def _path_args(fn: Callable[..., Any], values: dict[str, str]) -> dict[str, Any]:
-    """Path parameters as the operation's types (a route's text is all they arrive as)."""
+def _whole_number_params(spec: OperationSpec, fn: Callable[..., Any]) -> frozenset[str]:
+    """The operation's path parameters typed ``int`` (a route's text is all they arrive as)."""
     hints = typing.get_type_hints(fn)
+    return frozenset(p for p in spec.path_params if hints.get(p) is int)
+
+
+def _path_args(whole_numbers: frozenset[str], values: dict[str, str]) -> dict[str, Any]:
+    """Path parameters as the operation's types."""
     out: dict[str, Any] = {}
     for name, text in values.items():
-        if hints.get(name) is int:
+        if name in whole_numbers:
             if not text.isdigit() or len(text) > 18:
                 raise InvalidArgumentError(
                     f"{name} must be a whole number, not {text!r}", field=name
@@ -236,6 +241,7 @@ def _json_endpoint(
     max_body: int,
 ) -> Callable[..., Any]:
     model = _request_model(spec, fn)
+    whole_numbers = _whole_number_params(spec, fn)
 
     async def endpoint(request: Request) -> Response:
         caller = await auth(request)
@@ -258,7 +264,7 @@ def _json_endpoint(
             except ValidationError as exc:
                 raise _invalid(exc) from None
             args = {name: getattr(parsed, name) for name in model.model_fields}
-        args.update(_path_args(fn, request.path_params))
+        args.update(_path_args(whole_numbers, request.path_params))
         if caller is not None:
             args.update({name: caller for name in ACTOR_ARGUMENTS if name in args})
         result = await run_in_threadpool(fn, client, **args)
