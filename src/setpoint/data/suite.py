@@ -224,6 +224,10 @@ class _Parser:
             raise self.fail(node, f"severity must be 'error' or 'warn', not {value!r}")
         return str(value)
 
+    def opt_severity(self, node: Any, opts: dict[str, Any], default: str) -> str:
+        """The ``severity`` among a check's options, or ``default``."""
+        return self.severity(node, opts.get("severity", (None,))[0], default)
+
     def options(self, node: Any, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         fields = self.mapping(node, where)
         for key, (key_node, _) in fields.items():
@@ -256,7 +260,7 @@ class _Parser:
             raise self.fail(node, f"{kind} needs min and/or max")
         if "min" in args and "max" in args and args["min"] > args["max"]:
             raise self.fail(node, f"{kind}: min {args['min']} is above max {args['max']}")
-        sev = self.severity(node, opts.get("severity", (None,))[0], default)
+        sev = self.opt_severity(node, opts, default)
         envs = self.environments(opts, kind) if table_level else None
         return Check(kind=kind, column=column, severity=sev, args=args, environments=envs)
 
@@ -270,7 +274,7 @@ class _Parser:
             raise self.fail(
                 age_node, f"max_age {age_text!r}: expected a number and s, m, h, d or w"
             )
-        sev = self.severity(node, opts.get("severity", (None,))[0], "error")
+        sev = self.opt_severity(node, opts, "error")
         return Check(
             kind="freshness",
             column=str(opts["column"][0]),
@@ -354,7 +358,7 @@ class _Parser:
             return Check(
                 kind=kind,
                 column=column,
-                severity=self.severity(node, opts.get("severity", (None,))[0], default),
+                severity=self.opt_severity(node, opts, default),
             )
         if kind == "range":
             return self.bounded("range", node, column, default)
@@ -366,7 +370,7 @@ class _Parser:
                 if "values" not in opts:
                     raise self.fail(node, f"{where} needs a list of values")
                 values, items = opts["values"]
-                sev = self.severity(node, opts.get("severity", (None,))[0], default)
+                sev = self.opt_severity(node, opts, default)
             if not isinstance(values, list) or not values:
                 raise self.fail(node, f"{where} must be a non-empty list of values")
             if not all(isinstance(n, yaml.ScalarNode) for n in items.value):
@@ -382,7 +386,7 @@ class _Parser:
             else:
                 opts = self.options(node, where, ("pattern",))
                 pattern = opts.get("pattern", (None,))[0]
-                sev = self.severity(node, opts.get("severity", (None,))[0], default)
+                sev = self.opt_severity(node, opts, default)
             if not isinstance(pattern, str) or not pattern:
                 raise self.fail(node, f"{where} must be a regular expression")
             import pyarrow as pa
@@ -400,7 +404,7 @@ class _Parser:
         limit = opts.get("max", (DEFAULT_SHIFT,))[0]
         if not _is_number(limit) or not 0 <= limit <= 1:
             raise self.fail(node, f"{where}.max must be a drift score between 0 and 1")
-        sev = self.severity(node, opts.get("severity", (None,))[0], default)
+        sev = self.opt_severity(node, opts, default)
         return Check(kind=kind, column=column, severity=sev, args={"max": limit})
 
     def custom(self, node: Any) -> list[Check]:
@@ -414,7 +418,7 @@ class _Parser:
             target = opts.get("function", (None,))[0]
             if not isinstance(target, str) or ":" not in target:
                 raise self.fail(item, "custom: function must be like package.module:function")
-            sev = self.severity(item, opts.get("severity", (None,))[0], "error")
+            sev = self.opt_severity(item, opts, "error")
             name = opts.get("name", (target,))[0]
             out.append(
                 Check(kind="custom", severity=sev, args={"function": target, "name": str(name)})

@@ -401,17 +401,8 @@ def _clean(kind: str, args: dict[str, Any], array: pa.Array, state: _ScanState) 
             return False
         return not floating or not np.isnan(array.to_numpy(zero_copy_only=False)).any()
     if kind == "range":
-        if floating or pa.types.is_integer(array.type):
-            values = array.to_numpy(zero_copy_only=False) if not array.null_count else None
-            if values is not None and values.size:
-                lo, hi = np.nanmin(values), np.nanmax(values) if floating else values.max()
-                return bool(args.get("min", -np.inf) <= lo and hi <= args.get("max", np.inf))
-        bounds = pc.min_max(array).as_py()
-        if bounds["min"] is None:
-            return True
-        return bool(
-            args.get("min", -np.inf) <= bounds["min"] and bounds["max"] <= args.get("max", np.inf)
-        )
+        lo, hi = _extremes(array)
+        return lo is None or bool(args.get("min", -np.inf) <= lo and hi <= args.get("max", np.inf))
     if kind == "in_set":
         if state.allowed is None:
             state.allowed = _allowed(state.check, str(array.type))
@@ -419,6 +410,24 @@ def _clean(kind: str, args: dict[str, Any], array: pa.Array, state: _ScanState) 
             v is None or category_text(v) in state.allowed for v in pc.unique(array).to_pylist()
         )
     return False
+
+
+def _extremes(array: pa.Array) -> tuple[Any, Any]:
+    """(min, max) of a batch ignoring nulls and NaN; (None, None) when it holds no value.
+    Null-free numbers go through numpy, several times faster than Arrow's kernel here."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numeric = pa.types.is_floating(array.type) or pa.types.is_integer(array.type)
+    if numeric and not array.null_count and len(array):
+        values = array.to_numpy(zero_copy_only=False)
+        if pa.types.is_integer(array.type):
+            return values.min(), values.max()
+        if not np.isnan(values).all():
+            return np.nanmin(values), np.nanmax(values)
+        return None, None
+    bounds = pc.min_max(array).as_py()
+    return bounds["min"], bounds["max"]
 
 
 def _value_set(check: Check, arrow_type: pa.DataType) -> pa.Array:
