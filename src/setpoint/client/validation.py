@@ -150,15 +150,15 @@ def _version_source(v: VersionHandle, workdir: str) -> Any:
 
 
 def _to_table(data: Any) -> pa.Table:
+    """In-memory data as ``log_dataset`` would store it (same conversion, same types), so
+    a DataFrame validates exactly like the version made from it."""
     import pyarrow as pa
 
-    if isinstance(data, pa.Table):
-        return data
+    from setpoint.data.ingest import read_table
+
     module = type(data).__module__.split(".")[0]
-    if module == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
-    if module == "polars":
-        return data.to_arrow()
+    if isinstance(data, pa.Table | pa.RecordBatchReader) or module in ("pandas", "polars"):
+        return read_table(data)
     raise InvalidArgumentError(
         f"cannot validate a {type(data).__name__}: expected a dataset version, "
         "a pandas or polars DataFrame or a pyarrow Table",
