@@ -20,6 +20,7 @@ printed; absolute times on a shared machine are noise.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import os
 import shutil
@@ -132,15 +133,17 @@ def csv_file(folder: Path, gib: float) -> Path:
 # ---------------------------------------------------------------- sections
 
 
-def in_process(home: Path, code: str) -> float:
-    """Run ``code`` (which sets ``elapsed``) in a fresh interpreter; return elapsed."""
-    script = textwrap.dedent(code) + "\nprint(elapsed)\n"
+def in_process(home: Path, code: str) -> list[float]:
+    """Run ``code`` in a fresh interpreter; it sets ``elapsed`` to seconds (a number, or a
+    tuple of them), returned as a list."""
+    script = textwrap.dedent(code) + "\nprint(repr(elapsed))\n"
     out = subprocess.run(
         [sys.executable, "-c", script], env=home_env(home), capture_output=True, text=True
     )
     if out.returncode != 0:
         raise SystemExit(out.stderr[-2000:])
-    return float(out.stdout.strip().splitlines()[-1])
+    value = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    return [float(v) for v in (value if isinstance(value, tuple) else (value,))]
 
 
 def section_add(folder: Path, args: argparse.Namespace) -> list[str]:
@@ -173,10 +176,10 @@ def section_add(folder: Path, args: argparse.Namespace) -> list[str]:
                     0
                 ]
             )
-            readd_sdk.append(in_process(Path(tmp), sdk_add))
+            readd_sdk += in_process(Path(tmp), sdk_add)
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
             sync()
-            add_sdk.append(in_process(Path(tmp), sdk_add))
+            add_sdk += in_process(Path(tmp), sdk_add)
     dvc = None if args.no_peer else peer("dvc_add.py", str(big), "--dir", str(folder))
     dvc_add = dvc["add_s"] if dvc else None
     dvc_readd = dvc["readd_s"] if dvc else None
@@ -252,15 +255,9 @@ def section_validate(folder: Path, args: argparse.Namespace) -> list[str]:
                     best = min(best, time.perf_counter() - t0)
                 assert report.passed and len(report.checks) == 40, report
                 times[use_profile] = best
-            elapsed = "%r,%r" % (times[True], times[False])
+            elapsed = (times[True], times[False])
         """
-        script = textwrap.dedent(code) + "\nprint(elapsed)\n"
-        out = subprocess.run(
-            [sys.executable, "-c", script], env=home_env(Path(tmp)), capture_output=True, text=True
-        )
-        if out.returncode != 0:
-            raise SystemExit(out.stderr[-2000:])
-        fast, scan = (float(x) for x in out.stdout.strip().splitlines()[-1].split(","))
+        fast, scan = in_process(Path(tmp), code)
     gx = None if args.no_peer else peer("gx_validate.py", str(path))
     theirs = gx["validate_s"] if gx else None
     pandas_s = gx["pandas_s"] if gx else None
