@@ -385,3 +385,12 @@ def test_samples_of_any_type_are_stored(client: Any, tmp_path: Path) -> None:
     assert samples["note"][0]["value"] == "x" * 200 + "…"
     stored = client.list_validations("types", 1, "fraud")[0]
     assert stored.errors == 2 and stored.checks == report.checks
+
+
+def test_a_dataframe_validates_like_the_version_made_from_it(client: Any, tmp_path: Path) -> None:
+    df = pd.DataFrame({"country": pd.Categorical(["DE", "FR", "DE"])})
+    v = sp.log_dataset(df, name="cats", project="fraud")
+    text = "suite: c\ncolumns:\n  country: {type: string, in_set: [DE, FR], regex: '^[A-Z]{2}$'}\n"
+    for data in (df, v):
+        report = sp.validate(data, _suite(tmp_path, text), record=False)
+        assert report.passed, report.failed
