@@ -55,6 +55,24 @@ class FilterSyntaxError(InvalidArgumentError):
         return {**super().to_dict(), "position": self.position}
 
 
+class UntrustedModelError(InvalidArgumentError):
+    """A saved scikit-learn model holds types outside the default trusted set: raised by
+    ``setpoint.models.flavors.sklearn.load`` (and so by ``load_model``) before anything is built.
+    The message lists the types; after reviewing them the caller passes them as ``trusted=``."""
+
+    code = "untrusted_model"
+    types: tuple[str, ...] = ()
+
+    def __init__(
+        self, message: str, *, types: tuple[str, ...] = (), field: str = "trusted"
+    ) -> None:
+        super().__init__(message, field=field)
+        self.types = types
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "types": list(self.types)}
+
+
 class NotFoundError(SetpointError):
     """The named thing does not exist."""
 
@@ -80,6 +98,12 @@ class DatasetNotFoundError(NotFoundError):
     code = "dataset_not_found"
 
 
+class ModelNotFoundError(NotFoundError):
+    """Raised for an unknown model, model version or alias."""
+
+    code = "model_not_found"
+
+
 class ConflictError(SetpointError):
     """The request contradicts what is stored (a param re-logged with another value, ...)."""
 
@@ -89,6 +113,12 @@ class ConflictError(SetpointError):
 
 class ParamConflictError(ConflictError):
     code = "param_conflict"
+
+
+class PromotionRefusedError(ConflictError):
+    """A promotion whose gates did not all pass; ``gates`` holds each gate's verdict."""
+
+    code = "promotion_refused"
 
 
 class RunNotActiveError(ConflictError):
@@ -121,6 +151,13 @@ class ConfigurationError(SetpointError):
 class AuthenticationError(SetpointError):
     status = 401
     code = "unauthenticated"
+
+
+class PermissionDeniedError(SetpointError):
+    """The caller is known but lacks the role the operation needs in that project."""
+
+    status = 403
+    code = "permission_denied"
 
 
 class PayloadTooLargeError(SetpointError):

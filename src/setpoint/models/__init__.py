@@ -1,0 +1,1 @@
+"""Models: flavors (save, load, predict per framework), signatures and the saved-model package."""

@@ -1,0 +1,450 @@
+"""Flavors and saved models: round trips that predict like the original, trust for skops
+files, digests checked before anything is deserialized, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+import sklearn
+import xgboost as xgb
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from setpoint.core.errors import (
+    ArtifactCorruptedError,
+    ArtifactNotFoundError,
+    InvalidArgumentError,
+    UntrustedModelError,
+)
+from setpoint.core.hashing import digest_bytes
+from setpoint.models import flavors
+from setpoint.models.flavors import custom
+from setpoint.models.package import LoadedModel, load_model, save_model
+
+COLUMNS = ["amount", "age", "score", "ratio"]
+# One thread per framework: tests run in parallel, and oversubscribed trees train slowly.
+_rng = np.random.default_rng(7)
+X = pd.DataFrame(_rng.normal(size=(200, 4)), columns=COLUMNS)
+Y = (X["amount"] + 0.5 * X["age"] > 0).astype("int64").to_numpy()
+Y3 = np.array(["low", "mid", "high"])[np.digitize(X["score"], [-0.5, 0.5])]
+TARGET = X["amount"] * 2.0 - X["ratio"]
+
+
+def double(values: Any) -> Any:
+    """A custom step: skops stores a reference to it, which it does not trust by default."""
+    return values * 2
+
+
+class Threshold:
+    """A user's own model, saved with the custom flavor."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        self.seen: list[int] = []
+
+    def predict(self, data: pd.DataFrame) -> np.ndarray:
+        self.seen.append(id(data))
+        return (data[self.column] > 0).to_numpy()
+
+
+class Marker:
+    """Unpickling this touches a file: proof of whether a pickle was loaded."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(self.path),))
+
+
+def onnx_linear() -> onnx.ModelProto:
+    weights = numpy_helper.from_array(np.array([[0.1], [0.2], [0.3], [0.4]], np.float32), "W")
+    bias = numpy_helper.from_array(np.array([0.5], np.float32), "B")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["X", "W"], ["XW"]),
+            helper.make_node("Add", ["XW", "B"], ["Y"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+        initializer=[weights, bias],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _onnx_reference(model: onnx.ModelProto) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"X": X.to_numpy(np.float32)})[0]
+
+
+def _booster_xgb() -> xgb.Booster:
+    return xgb.train(
+        {"max_depth": 3, "nthread": 1}, xgb.DMatrix(X, label=TARGET), num_boost_round=5
+    )
+
+
+def _booster_lgb() -> lgb.Booster:
+    params = {"objective": "regression", "verbose": -1, "num_leaves": 7, "num_threads": 1}
+    return lgb.train(params, lgb.Dataset(X, label=TARGET), num_boost_round=5)
+
+
+# name -> (build the fitted model, the original's predictions on X)
+CASES: dict[str, tuple[Callable[[], Any], Callable[[Any], np.ndarray]]] = {
+    "sklearn_logistic": (lambda: LogisticRegression().fit(X, Y), lambda m: m.predict(X)),
+    "sklearn_pipeline": (
+        lambda: make_pipeline(StandardScaler(), LogisticRegression()).fit(X, Y),
+        lambda m: m.predict(X),
+    ),
+    "sklearn_numpy_fit": (
+        lambda: LinearRegression().fit(X.to_numpy(), TARGET.to_numpy()),
+        lambda m: m.predict(X.to_numpy()),
+    ),
+    "xgboost_classifier": (
+        lambda: xgb.XGBClassifier(n_estimators=5, max_depth=3, n_jobs=1).fit(X, Y),
+        lambda m: m.predict(X),
+    ),
+    "xgboost_regressor": (
+        lambda: xgb.XGBRegressor(n_estimators=5, max_depth=3, n_jobs=1).fit(X, TARGET),
+        lambda m: m.predict(X),
+    ),
+    "xgboost_booster": (_booster_xgb, lambda m: m.predict(xgb.DMatrix(X))),
+    "lightgbm_classifier": (
+        lambda: lgb.LGBMClassifier(n_estimators=5, num_leaves=7, verbose=-1, n_jobs=1).fit(X, Y),
+        lambda m: m.predict(X),
+    ),
+    "lightgbm_multiclass": (
+        lambda: lgb.LGBMClassifier(n_estimators=5, num_leaves=7, verbose=-1, n_jobs=1).fit(X, Y3),
+        lambda m: m.predict(X),
+    ),
+    "lightgbm_regressor": (
+        lambda: lgb.LGBMRegressor(n_estimators=5, num_leaves=7, verbose=-1, n_jobs=1).fit(
+            X, TARGET
+        ),
+        lambda m: m.predict(X),
+    ),
+    "lightgbm_booster": (_booster_lgb, lambda m: m.predict(X)),
+    "onnx": (onnx_linear, _onnx_reference),
+    "custom": (lambda: Threshold("amount"), lambda m: m.predict(X)),
+}
+INPUTS: dict[str, Callable[[pd.DataFrame], object]] = {
+    "pandas": lambda df: df,
+    "arrow": lambda df: pa.Table.from_pandas(df, preserve_index=False),
+    "numpy": lambda df: df.to_numpy(),
+    "polars": lambda df: pl.from_pandas(df),
+    "records": lambda df: df.to_dict(orient="records"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    build, reference = CASES[request.param]
+    model = build()
+    folder = tmp_path_factory.mktemp(request.param) / "model"
+    meta = save_model(model, folder, input_example=X)
+    return request.param, model, reference(model), folder, meta
+
+
+@pytest.mark.parametrize("kind", sorted(INPUTS))
+def test_round_trip_predicts_like_the_original(saved: Any, kind: str) -> None:
+    name, _, expected, folder, meta = saved
+    assert meta.flavor == name.split("_")[0]
+    loaded = load_model(folder)
+    got = loaded.predict(INPUTS[kind](X))
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_array_equal(got, np.asarray(expected))
+
+
+def test_round_trip_keeps_the_native_object(saved: Any) -> None:
+    name, model, _, folder, _ = saved
+    native = load_model(folder).native
+    if name == "onnx":
+        assert isinstance(native, ort.InferenceSession)
+    elif name.startswith("lightgbm"):  # the Booster, with the labels kept beside it
+        assert isinstance(native, lgb.Booster)
+    else:
+        assert type(native) is type(model)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: LogisticRegression().fit(X, Y),
+        lambda: xgb.XGBClassifier(n_estimators=5, max_depth=3, n_jobs=1).fit(X, Y),
+        lambda: lgb.LGBMClassifier(n_estimators=5, num_leaves=7, verbose=-1, n_jobs=1).fit(X, Y),
+        lambda: lgb.LGBMClassifier(n_estimators=5, num_leaves=7, verbose=-1, n_jobs=1).fit(X, Y3),
+    ],
+    ids=["sklearn", "xgboost", "lightgbm", "lightgbm_multiclass"],
+)
+def test_predict_proba_matches_the_original(build: Callable[[], Any], tmp_path: Path) -> None:
+    model = build()
+    save_model(model, tmp_path / "m", input_example=X)
+    loaded = load_model(tmp_path / "m")
+    assert loaded.has_proba
+    np.testing.assert_array_equal(loaded.predict_proba(X.to_numpy()), model.predict_proba(X))
+
+
+def test_predict_proba_refused_for_a_regressor(tmp_path: Path) -> None:
+    save_model(LinearRegression().fit(X, TARGET), tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert not loaded.has_proba
+    with pytest.raises(InvalidArgumentError, match="no class probabilities"):
+        loaded.predict_proba(X)
+
+
+def test_matching_frame_reaches_the_model_without_a_copy(tmp_path: Path) -> None:
+    save_model(Threshold("amount"), tmp_path / "m", input_example=X)
+    loaded = load_model(tmp_path / "m")
+    loaded.predict(X)
+    assert loaded.native.seen == [id(X)]
+
+
+def test_prediction_input_is_checked_against_the_signature(tmp_path: Path) -> None:
+    save_model(LogisticRegression().fit(X, Y), tmp_path / "m", input_example=X)
+    loaded = load_model(tmp_path / "m")
+    with pytest.raises(InvalidArgumentError) as info:
+        loaded.predict(X.drop(columns=["age"]))
+    assert info.value.field == "input"
+    assert "column 'age' is missing" in info.value.message
+    shuffled = X[["ratio", "score", "age", "amount"]].assign(extra="x")
+    np.testing.assert_array_equal(loaded.predict(shuffled), loaded.predict(X))
+
+
+def test_model_without_a_signature_predicts_on_any_table(tmp_path: Path) -> None:
+    model = LogisticRegression().fit(X, Y)
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.signature is None and loaded.input_example is None
+    np.testing.assert_array_equal(loaded.predict(pa.Table.from_pandas(X)), model.predict(X))
+
+
+# ------------------------------------------------------------------ scikit-learn trust
+
+
+def test_pipeline_of_standard_estimators_loads_with_default_trust(tmp_path: Path) -> None:
+    meta = save_model(
+        make_pipeline(StandardScaler(), LogisticRegression()).fit(X, Y), tmp_path / "m"
+    )
+    assert meta.flavor_meta["untrusted_types"] == []
+    assert meta.flavor_meta["class"] == "sklearn.pipeline.Pipeline"
+    assert meta.flavor_meta["classes"] == [0, 1]
+    assert meta.flavor_meta["file"] == "model.skops"
+    load_model(tmp_path / "m")
+
+
+def test_untrusted_type_refused_with_the_types_listed(tmp_path: Path) -> None:
+    model = make_pipeline(FunctionTransformer(double), LogisticRegression()).fit(X, Y)
+    save_model(model, tmp_path / "m")
+    with pytest.raises(UntrustedModelError) as info:
+        load_model(tmp_path / "m")
+    error = info.value
+    name = f"{double.__module__}.double"
+    assert error.types == (name,)
+    assert name in error.message and "trusted=" in error.message
+    assert error.field == "trusted" and error.status == 422 and error.code == "untrusted_model"
+    assert isinstance(error, InvalidArgumentError)
+    assert error.to_dict()["types"] == [name]
+
+    loaded = load_model(tmp_path / "m", trusted=[name])
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_trust_must_cover_every_flagged_type(tmp_path: Path) -> None:
+    model = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, Y)
+    save_model(model, tmp_path / "m", input_example=X)
+    with pytest.raises(UntrustedModelError) as info:
+        load_model(tmp_path / "m", trusted=["something.Else"])
+    assert "sklearn.tree._tree.Tree" in info.value.types
+    loaded = load_model(tmp_path / "m", trusted=list(info.value.types))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+# ------------------------------------------------------------------ integrity
+
+
+def test_changed_file_refused_before_deserialization(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "m"
+    save_model(Threshold("amount"), folder)
+    marker = tmp_path / "unpickled"
+    (folder / "model.pkl").write_bytes(pickle.dumps(Marker(str(marker))))
+
+    called: list[str] = []
+    monkeypatch.setattr(custom, "load", lambda *args, **kwargs: called.append("load"))
+    with pytest.raises(ArtifactCorruptedError) as info:
+        load_model(folder)
+    assert "model.pkl" in info.value.message
+    assert called == []
+    assert not marker.exists()
+
+
+def test_changed_skops_file_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    save_model(LogisticRegression().fit(X, Y), folder)
+    data = bytearray((folder / "model.skops").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "model.skops").write_bytes(bytes(data))
+    with pytest.raises(ArtifactCorruptedError, match=r"model\.skops"):
+        load_model(folder)
+
+
+def test_unknown_and_missing_files_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    save_model(Threshold("amount"), folder, input_example=X)
+    (folder / "extra.pkl").write_bytes(b"x")
+    with pytest.raises(ArtifactCorruptedError, match=r"extra\.pkl"):
+        load_model(folder)
+    (folder / "extra.pkl").unlink()
+    (folder / "input_example.parquet").unlink()
+    with pytest.raises(ArtifactCorruptedError, match=r"input_example\.parquet"):
+        load_model(folder)
+
+
+def test_manifest_paths_outside_the_folder_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    save_model(Threshold("amount"), folder)
+    manifest = json.loads((folder / "model.json").read_text())
+    manifest["files"]["../elsewhere.pkl"] = "0" * 64
+    (folder / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactCorruptedError, match="outside the model"):
+        load_model(folder)
+
+
+def test_model_json_lists_every_file_with_its_digest(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    meta = save_model(LogisticRegression().fit(X, Y), folder, input_example=X)
+    on_disk = sorted(p.name for p in folder.iterdir() if p.name != "model.json")
+    assert sorted(meta.files) == on_disk == ["input_example.parquet", "model.skops"]
+    for name, digest in meta.files.items():
+        assert digest == digest_bytes((folder / name).read_bytes())
+    manifest = json.loads((folder / "model.json").read_text())
+    assert manifest == meta.to_dict()
+    assert type(meta).from_dict(manifest) == meta
+
+
+def test_folder_without_model_json_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactNotFoundError, match=r"no model\.json"):
+        load_model(tmp_path)
+
+
+# ------------------------------------------------------------------ metadata
+
+
+def test_requirements_record_the_framework_versions(tmp_path: Path) -> None:
+    meta = save_model(xgb.XGBRegressor(n_estimators=2, n_jobs=1).fit(X, TARGET), tmp_path / "x")
+    assert meta.requirements["xgboost"] == xgb.__version__
+    assert meta.requirements["numpy"] == np.__version__
+    assert set(meta.requirements) == {"xgboost", "numpy", "pandas", "pyarrow"}
+    assert meta.python_version == ".".join(map(str, sys.version_info[:3]))
+    meta = save_model(LogisticRegression().fit(X, Y), tmp_path / "s")
+    assert meta.requirements["scikit-learn"] == sklearn.__version__
+    assert "skops" in meta.requirements
+
+
+def test_custom_flavor_is_marked_unsafe(tmp_path: Path) -> None:
+    meta = save_model(Threshold("amount"), tmp_path / "m")
+    assert meta.flavor == "custom" and meta.unsafe
+    assert meta.flavor_meta["file"] == "model.pkl"
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["unsafe"] is True
+    assert not save_model(LogisticRegression().fit(X, Y), tmp_path / "s").unsafe
+
+
+def test_flavor_can_be_named(tmp_path: Path) -> None:
+    model = LogisticRegression().fit(X, Y)
+    assert save_model(model, tmp_path / "c", flavor="custom").unsafe
+    with pytest.raises(InvalidArgumentError) as info:
+        save_model(model, tmp_path / "x", flavor="xgboost")
+    assert info.value.field == "flavor"
+    with pytest.raises(InvalidArgumentError, match="unknown flavor 'keras'"):
+        save_model(model, tmp_path / "k", flavor="keras")
+
+
+def test_object_without_predict_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        save_model(StandardScaler(), tmp_path / "m")
+    error = info.value
+    assert error.field == "model"
+    assert "sklearn.preprocessing._data.StandardScaler" in error.message
+    for name in flavors.names():
+        assert f"{name}:" in error.message
+    assert not (tmp_path / "m").exists()
+
+
+def test_onnx_bytes_accepted_and_other_bytes_refused(tmp_path: Path) -> None:
+    model = onnx_linear()
+    meta = save_model(model.SerializeToString(), tmp_path / "m")
+    assert meta.flavor == "onnx" and meta.flavor_meta["inputs"] == ["X"]
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "m").predict(X.to_numpy(np.float32)), _onnx_reference(model)
+    )
+    with pytest.raises(InvalidArgumentError, match="ONNX"):
+        save_model(b"\x00\x01 not a model", tmp_path / "bad")
+    assert os.listdir(tmp_path) == ["m"]  # a failed save leaves nothing behind
+
+
+def test_input_example_kept_and_read_lazily(tmp_path: Path) -> None:
+    meta = save_model(Threshold("amount"), tmp_path / "t", input_example=X)
+    assert meta.input_example == "input_example.parquet"
+    loaded = load_model(tmp_path / "t")
+    assert loaded._example is None
+    example = loaded.input_example
+    assert isinstance(example, pd.DataFrame) and len(example) == 100
+    pd.testing.assert_frame_equal(example, X.head(100))
+
+    array = X.to_numpy()
+    meta = save_model(LinearRegression().fit(array, TARGET), tmp_path / "n", input_example=array)
+    assert meta.input_example == "input_example.npy"
+    assert meta.signature is not None and meta.signature.to_dict()["inputs"]["shape"] == [-1, 4]
+    np.testing.assert_array_equal(load_model(tmp_path / "n").input_example, array[:100])
+
+
+def test_object_array_example_refused_rather_than_pickled(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        save_model(Threshold("a"), tmp_path / "m", input_example=np.array([["a", 1]], object))
+    assert info.value.field == "input_example"
+
+
+def test_save_refuses_a_folder_with_files(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "keep.txt").write_text("x")
+    with pytest.raises(InvalidArgumentError) as info:
+        save_model(Threshold("amount"), tmp_path / "m")
+    assert info.value.field == "folder"
+    (tmp_path / "e").mkdir()
+    save_model(Threshold("amount"), tmp_path / "e")  # an empty folder is fine
+    assert isinstance(load_model(tmp_path / "e"), LoadedModel)
+
+
+def test_importing_the_package_imports_no_framework() -> None:
+    probe = (
+        "import sys\n"
+        "import setpoint.models.package\n"
+        "from setpoint.models import flavors\n"
+        "class Model:\n"
+        "    def predict(self, X): return X\n"
+        "assert flavors.flavor_for(Model()).NAME == 'custom'\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = {m.split(".")[0] for m in out.stdout.split()}
+    heavy = {"sklearn", "skops", "xgboost", "lightgbm", "onnx", "onnxruntime", "torch"}
+    assert not loaded & heavy
