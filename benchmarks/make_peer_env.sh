@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create the virtual environment holding the pinned peer tools that setpoint's
-# tracking and data-management benchmarks compare against (benchmarks/peers/*.py
-# run inside it): MLflow, DVC and Great Expectations.
+# tracking, data-management and model benchmarks compare against (benchmarks/peers/*.py
+# run inside it): MLflow, DVC and Great Expectations (and scikit-learn for MLflow's
+# model registry).
 #
 # Usage: benchmarks/make_peer_env.sh
 # Env:   SETPOINT_PEER_VENV  venv location (default: <this folder>/.venv-peers)
@@ -20,6 +21,7 @@ PSYCOPG_VERSION="3.3.9"   # PostgreSQL driver for --db-url postgresql://... runs
 DVC_VERSION="3.67.1"
 GX_VERSION="1.24.1"
 PANDAS_SPEC="pandas<3"    # Great Expectations (and evidently) do not support pandas 3
+SKLEARN_SPEC="scikit-learn>=1.4"  # the model MLflow's registry benchmark logs
 
 peers=(
     "mlflow==${MLFLOW_VERSION}"
@@ -27,6 +29,7 @@ peers=(
     "dvc==${DVC_VERSION}"
     "great_expectations==${GX_VERSION}"
     "${PANDAS_SPEC}"
+    "${SKLEARN_SPEC}"
 )
 summary="mlflow ${MLFLOW_VERSION}, dvc ${DVC_VERSION}, great_expectations ${GX_VERSION}"
 
@@ -41,6 +44,7 @@ import dvc  # noqa: F401
 import great_expectations  # noqa: F401
 import mlflow  # noqa: F401
 import psycopg  # noqa: F401
+import sklearn  # noqa: F401
 
 wanted = dict(zip(("mlflow", "psycopg", "dvc", "great_expectations"), sys.argv[1:]))
 ok = all(version(name) == v for name, v in wanted.items())

@@ -76,6 +76,10 @@ def _truncate(url: str) -> None:
     with engine.begin() as conn:
         names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # the audit chain's head row is created by the migration, not by appenders
+        conn.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
+        )
     engine.dispose()
 
 

@@ -162,6 +162,10 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
     assert "quickstart/training-data@1 passes" in p.stdout
     assert "quickstart/incoming@1 (3200 rows): validation FAILED, 3 errors" in p.stdout
     assert "stopped: quickstart/incoming@1 is not used for training" in p.stdout
+    assert "quickstart-model/2 (best) -> champion: passed every gate" in p.stdout
+    assert "quickstart-model/3 (weakest) -> champion: REFUSED" in p.stdout
+    assert "rollback champion: version 2 -> 1" in p.stdout
+    assert "chain intact" in p.stdout
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "setpoint", "server", "--port", str(port)],
@@ -181,10 +185,15 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
                 listed = json.loads(p.stdout)
                 break
         assert listed is not None, p.stderr
-        assert len(listed["runs"]) == 5  # the sweep and its four children
+        # the sweep, its four children, and the three runs that registered models
+        assert len(listed["runs"]) == 8
         p = _cli(remote_env, "data", "validations", "quickstart/incoming@1", "--json")
         assert p.returncode == 0, p.stderr
         assert [(r["passed"], r["errors"]) for r in json.loads(p.stdout)] == [(False, 3)]
+        p = _cli(remote_env, "models", "history", "quickstart-model", "-p", "quickstart", "--json")
+        assert p.returncode == 0, p.stderr
+        moves = [(m["to_version"], m["action"]) for m in json.loads(p.stdout)]
+        assert moves == [(1, "promote"), (2, "promote"), (1, "rollback")]
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -14,20 +14,31 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from setpoint.core.types import (
+    AliasMove,
+    Approval,
     Artifact,
+    AuditEvent,
+    AuditVerdict,
     BlobRef,
     Dataset,
     DatasetFile,
     DatasetVersion,
+    Evaluation,
     LineageEdge,
     MetricBatch,
     MetricHistory,
+    Model,
+    ModelFile,
+    ModelVersion,
     Project,
+    Promotion,
     Run,
     RunPage,
     ValidationRecord,
 )
 from setpoint.data.versions import DatasetVersions
+from setpoint.governance.audit import AuditLog
+from setpoint.models.registry import Registry
 from setpoint.tracking.artifacts import RunArtifacts
 from setpoint.tracking.environment import RunEnvironment
 from setpoint.tracking.lineage import Lineage
@@ -79,12 +90,20 @@ class Api:
     """The operations over the lifecycle services of one setpoint store."""
 
     def __init__(
-        self, runs: Runs, artifacts: RunArtifacts, lineage: Lineage, datasets: DatasetVersions
+        self,
+        runs: Runs,
+        artifacts: RunArtifacts,
+        lineage: Lineage,
+        datasets: DatasetVersions,
+        registry: Registry,
+        audit: AuditLog,
     ) -> None:
         self.runs = runs
         self.artifacts = artifacts
         self.lineage = lineage
         self.datasets = datasets
+        self.registry = registry
+        self.audit = audit
 
     # ------------------------------------------------------------ projects
 
@@ -306,3 +325,204 @@ class Api:
     def get_lineage(self, kind: str, id: str) -> list[LineageEdge]:
         """Every edge into or out of one node."""
         return self.lineage.of(kind, id)
+
+    # ------------------------------------------------------------ models
+
+    @operation("POST", "/models")
+    def create_model(
+        self, name: str, project: str = "default", description: str = "", actor: str | None = None
+    ) -> Model:
+        """Create a model (or return the existing one of that name)."""
+        return self.registry.create_model(project, name, description, actor)
+
+    @operation("GET", "/models")
+    def list_models(self, project: str | None = None) -> list[Model]:
+        """Models with their latest version and aliases."""
+        return self.registry.list_models(project)
+
+    @operation("GET", "/models/{name}")
+    def get_model(self, name: str, project: str = "default") -> Model:
+        """One model with its latest version and aliases."""
+        return self.registry.get_model(project, name)
+
+    @operation("POST", "/models/{name}/versions")
+    def register_model_version(
+        self,
+        name: str,
+        digest: str,
+        project: str = "default",
+        run_id: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Register a stored model package (its manifest blob) as the model's next version."""
+        return self.registry.register(project, name, digest, run_id, description, tags, actor)
+
+    @operation("GET", "/models/{name}/versions")
+    def list_model_versions(self, name: str, project: str = "default") -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        return self.registry.list_versions(project, name)
+
+    @operation("GET", "/models/{name}/versions/{version}")
+    def get_model_version(self, name: str, version: int, project: str = "default") -> ModelVersion:
+        """One version of a model."""
+        return self.registry.get_version(project, name, version)
+
+    @operation("GET", "/models/{name}/aliases/{alias}")
+    def resolve_alias(self, name: str, alias: str, project: str = "default") -> ModelVersion:
+        """The version an alias points at (``latest``: the newest)."""
+        return self.registry.resolve(project, name, alias)
+
+    @operation("GET", "/models/{name}/versions/{version}/files")
+    def list_model_files(
+        self, name: str, version: int, project: str = "default"
+    ) -> list[ModelFile]:
+        """The files of a version's package."""
+        return self.registry.list_files(project, name, version)
+
+    @operation("POST", "/models/{name}/versions/{version}/status")
+    def set_model_status(
+        self,
+        name: str,
+        version: int,
+        status: str,
+        project: str = "default",
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Mark a version candidate, approved, rejected or archived."""
+        return self.registry.set_status(project, name, version, status, actor)
+
+    @operation("PUT", "/models/{name}/aliases/{alias}")
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        project: str = "default",
+        reason: str = "",
+        actor: str | None = None,
+    ) -> AliasMove:
+        """Point an alias at a version without gates (``version`` null removes it)."""
+        return self.registry.set_alias(project, name, alias, version, actor, reason)
+
+    @operation("POST", "/models/{name}/aliases/{alias}/rollback")
+    def rollback_alias(
+        self,
+        name: str,
+        alias: str,
+        project: str = "default",
+        reason: str = "",
+        actor: str | None = None,
+    ) -> AliasMove:
+        """Move an alias back to its previous target."""
+        return self.registry.rollback(project, name, alias, actor, reason)
+
+    @operation("GET", "/models/{name}/history")
+    def alias_history(
+        self, name: str, project: str = "default", alias: str | None = None
+    ) -> list[AliasMove]:
+        """Every move of a model's aliases (or one alias), oldest first."""
+        return self.registry.history(project, name, alias)
+
+    @operation("POST", "/models/{name}/versions/{version}/evaluations")
+    def record_evaluation(
+        self,
+        name: str,
+        version: int,
+        dataset: str,
+        target: str,
+        task: str,
+        metrics: dict[str, float | None],
+        result: dict[str, Any] | None = None,
+        project: str = "default",
+        actor: str | None = None,
+    ) -> Evaluation:
+        """Keep an evaluation of a version on a dataset version."""
+        return self.registry.record_evaluation(
+            project, name, version, dataset, target, task, metrics, result, actor
+        )
+
+    @operation("GET", "/models/{name}/versions/{version}/evaluations")
+    def list_evaluations(
+        self, name: str, version: int, project: str = "default"
+    ) -> list[Evaluation]:
+        """Evaluations of a version, oldest first."""
+        return self.registry.list_evaluations(project, name, version)
+
+    @operation("POST", "/models/{name}/versions/{version}/approvals")
+    def approve(
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        project: str = "default",
+        comment: str = "",
+        actor: str | None = None,
+    ) -> Approval:
+        """Approve a version for an alias (counts towards the alias's approvals gate)."""
+        return self.registry.approve(project, name, version, alias, actor, comment)
+
+    @operation("GET", "/models/{name}/versions/{version}/approvals")
+    def list_approvals(self, name: str, version: int, project: str = "default") -> list[Approval]:
+        """Approvals of a version."""
+        return self.registry.list_approvals(project, name, version)
+
+    @operation("PUT", "/models/{name}/policies/{alias}")
+    def set_policy(
+        self, name: str, alias: str, text: str, project: str = "default", actor: str | None = None
+    ) -> str:
+        """Store the promotion policy (YAML) guarding an alias; empty text removes it."""
+        return self.registry.set_policy(project, name, alias, text, actor)
+
+    @operation("GET", "/models/{name}/policies/{alias}")
+    def get_policy(self, name: str, alias: str, project: str = "default") -> str:
+        """The policy guarding an alias ("" when none)."""
+        return self.registry.get_policy(project, name, alias)
+
+    @operation("POST", "/models/{name}/versions/{version}/promote")
+    def promote(
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        project: str = "default",
+        force: bool = False,
+        reason: str = "",
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> Promotion:
+        """Run the alias's gates for a version and move the alias if all pass (or forced)."""
+        return self.registry.promote(project, name, version, alias, actor, force, reason, dry_run)
+
+    @operation("GET", "/models/{name}/versions/{version}/promotions")
+    def list_promotions(self, name: str, version: int, project: str = "default") -> list[Promotion]:
+        """Every promotion attempt of a version with its gate results."""
+        return self.registry.list_promotions(project, name, version)
+
+    # ------------------------------------------------------------ audit
+
+    @operation("GET", "/audit")
+    def list_audit_events(
+        self,
+        project: str | None = None,
+        subject_kind: str | None = None,
+        subject: str | None = None,
+        action: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Audit events in order, optionally of one project, subject or action."""
+        return self.audit.list(
+            project=project,
+            subject_kind=subject_kind,
+            subject=subject,
+            action=action,
+            after_seq=after_seq,
+            limit=limit,
+        )
+
+    @operation("GET", "/audit/verify")
+    def verify_audit(self) -> AuditVerdict:
+        """Recompute the audit chain; names the first edited, removed or inserted event."""
+        return self.audit.verify()

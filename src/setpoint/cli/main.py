@@ -22,6 +22,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "runs": ("setpoint.cli.runs", "runs", "List, show and compare runs."),
     "data": ("setpoint.cli.data", "data", "Version, profile, validate and diff datasets."),
+    "models": (
+        "setpoint.cli.models",
+        "models",
+        "Registered models: versions, aliases, gated promotion, approvals, rollback.",
+    ),
+    "audit": ("setpoint.cli.audit", "audit", "List the audit trail and verify its hash chain."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),
     "tokens": ("setpoint.cli.tokens", "tokens", "Create, list and revoke server API tokens."),

@@ -4,8 +4,10 @@ configured.
 Versions and profiles generated training data, infers a validation suite from it, stops an
 incoming batch that breaks the suite, then trains a small logistic-regression model (numpy
 only) on the validated data with a few learning rates, logs params, per-epoch metrics and
-artifacts, and searches for the best run. Later capabilities (registry, serving, monitoring)
-extend it to the whole loop.
+artifacts, and searches for the best run. The registry part registers a champion and two
+candidates, evaluates them on a holdout version, promotes one through the gates, shows the
+other refused, and rolls the champion back. Later capabilities (serving, monitoring) extend
+it to the whole loop.
 """
 
 from __future__ import annotations
@@ -114,6 +116,91 @@ def _train(run, X, y, Xv, yv, lr: float, epochs: int, l2: float):  # type: ignor
     return w, _auc(yv, pv), float(np.mean((pv > 0.5) == yv))
 
 
+class LinearClassifier:
+    """The quickstart's model: logistic regression weights over named feature columns."""
+
+    def __init__(self, weights: list[float], columns: list[str]) -> None:
+        self.weights = weights
+        self.columns = columns
+
+    def predict_proba(self, frame):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        x = np.asarray(frame[self.columns], dtype=np.float64)
+        p = 1 / (1 + np.exp(-(x @ np.asarray(self.weights))))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, frame):  # type: ignore[no-untyped-def]
+        return (self.predict_proba(frame)[:, 1] > 0.5).astype("int64")
+
+
+POLICY = """\
+# Gates a model version must pass to become the champion.
+dataset: {holdout}
+gates:
+  - metric: roc_auc          # absolute floor
+    min: 0.75
+  - compare: roc_auc         # no worse than the champion it replaces, same holdout
+    direction: higher
+    max_regression: 0.0
+  - latency_p95_ms: 100      # predict on the input example batch
+"""
+
+
+def _registry(sp, runs, frame, holdout) -> None:  # type: ignore[no-untyped-def]
+    """Register a champion and two candidates; gate, promote, refuse, roll back."""
+    from setpoint.cli.output import table
+    from setpoint.client import sdk
+
+    name = "quickstart-model"
+    columns = [c for c in frame.columns if c.startswith("x")]
+    example = frame[columns][:5]
+    versions = {}
+    for label, (run_id, weights) in runs.items():
+        with sp.start_run(project=PROJECT, name=f"register-{label}") as run:
+            run.log_input(holdout)
+            run.set_tag("source_run", run_id)
+            versions[label] = run.log_model(
+                LinearClassifier(weights, columns),
+                name,
+                input_example=example,
+                description=f"{label} of the sweep (run {run_id[:16]})",
+            )
+    sp.set_policy(name, "champion", POLICY.format(holdout=holdout.ref), project=PROJECT)
+    rows = []
+    for label, mv in versions.items():
+        ev = sp.evaluate(mv.ref, holdout, "label", slices=["segment"])
+        rows.append((mv.ref, label, ev.metrics["roc_auc"], ev.metrics["accuracy"]))
+    table(
+        f"candidates on {holdout.ref} (sp.evaluate)",
+        ["version", "from", "roc_auc", "accuracy"],
+        rows,
+    )
+    for label in ("baseline", "best", "weakest"):
+        mv = versions[label]
+        try:
+            result = sp.promote(mv.ref, to="champion", reason=f"quickstart: {label}")
+            click.echo(f"promote {mv.ref} ({label}) -> champion: passed every gate")
+        except sp.errors.PromotionRefusedError as exc:
+            result = exc.promotion
+            click.echo(f"promote {mv.ref} ({label}) -> champion: REFUSED")
+        for g in result.gates:
+            observed = (
+                g["observed"] if not isinstance(g["observed"], float) else f"{g['observed']:.4f}"
+            )
+            mark = "pass" if g["passed"] else "FAIL"
+            click.echo(f"  {mark}  {g['rule']}: {observed} {g['detail']}".rstrip())
+    champion = sp.load_model(f"{PROJECT}/{name}@champion")
+    click.echo(
+        f"serving {champion.version.ref} as champion: predict(first 3 holdout rows) = "
+        f"{champion.predict(holdout.to_pandas()[:3]).tolist()}"
+    )
+    back = sp.rollback(name, "champion", project=PROJECT, reason="quickstart: show a rollback")
+    click.echo(f"rollback champion: version {back.from_version} -> {back.to_version}")
+    verdict = sdk.client().verify_audit()
+    click.echo(f"audit: {verdict.events} events, chain {'intact' if verdict.ok else 'BROKEN'}")
+
+
 @click.command()
 @click.option("--epochs", default=60, show_default=True, type=int)
 def quickstart(epochs: int) -> None:
@@ -138,6 +225,7 @@ def quickstart(epochs: int) -> None:
     )
     _check_data(sp, data)
     grid = [(0.05, 0.0), (0.2, 0.0), (0.5, 0.001), (1.0, 0.01)]
+    weights = {}
     with sp.start_run(project=PROJECT, name="sweep", tags={"kind": "sweep"}) as parent:
         for lr, l2 in grid:
             with sp.start_run(
@@ -151,6 +239,7 @@ def quickstart(epochs: int) -> None:
                     {"learning_rate": lr, "l2": l2, "epochs": epochs, "features": X.shape[1]}
                 )
                 w, auc, acc = _train(run, X, y, Xv, yv, lr, epochs, l2)
+                weights[run.id] = [float(v) for v in w]
                 run.log_metrics({"auc": auc, "accuracy": acc})
                 run.log_dict({"weights": [float(v) for v in w], "bias": 0.0}, "model/weights.json")
                 with tempfile.TemporaryDirectory() as tmp:
@@ -185,9 +274,20 @@ def quickstart(epochs: int) -> None:
         f"best: {top['name']} (run {top['run_id'][:16]}); loss went "
         f"{hist['value'].iloc[0]:.4f} -> {hist['value'].iloc[-1]:.4f} over {len(hist)} steps"
     )
+    holdout = sp.log_dataset(_frame(Xv, yv, seed=9), name="holdout", project=PROJECT)
+    ranked = [r for r in best["run_id"] if r in weights]  # this sweep's runs
+    runs = {
+        "baseline": (ranked[-1], weights[ranked[-1]]),
+        "best": (ranked[0], weights[ranked[0]]),
+        # a model that ignores most features: what a broken training job produces
+        "weakest": (ranked[-1], [v if i < 1 else 0.0 for i, v in enumerate(weights[ranked[-1]])]),
+    }
+    _registry(sp, runs, frame, holdout)
     click.echo(f"done in {time.perf_counter() - t0:.1f}s. Next:")
     click.echo(f"  setpoint runs list --project {PROJECT}")
     click.echo(f"  setpoint data profile {data.ref} --html profile.html")
     click.echo(f"  setpoint data validations {PROJECT}/incoming@1")
     click.echo(f"  setpoint runs show {top['run_id'][:16]}")
+    click.echo(f"  setpoint models history quickstart-model --alias champion --project {PROJECT}")
+    click.echo(f"  setpoint audit list --project {PROJECT}")
     click.echo("  setpoint server   # then SETPOINT_URL=http://127.0.0.1:8000 in another shell")

@@ -7,7 +7,9 @@ from setpoint.core.clock import Clock, SystemClock
 from setpoint.core.config import Settings
 from setpoint.core.types import GcReport
 from setpoint.data.versions import DatasetVersions
+from setpoint.governance.audit import AuditLog
 from setpoint.governance.tokens import Tokens
+from setpoint.models.registry import Registry
 from setpoint.store.artifacts.blobs import BlobStore
 from setpoint.store.metadata.database import Database
 from setpoint.tracking.artifacts import RunArtifacts
@@ -26,11 +28,15 @@ class LocalClient(Api):
         self.db = Database(settings.database_url)
         self.blobs = BlobStore(settings.artifacts_url, settings.artifacts_options)
         timeout_ms = int(settings.heartbeat_timeout * 1000)
+        audit = AuditLog(self.db, self.clock)
+        datasets = DatasetVersions(self.db, self.blobs, self.clock)
         super().__init__(
             Runs(self.db, self.clock, heartbeat_timeout_ms=timeout_ms),
             RunArtifacts(self.db, self.blobs, self.clock),
             Lineage(self.db, self.clock),
-            DatasetVersions(self.db, self.blobs, self.clock),
+            datasets,
+            Registry(self.db, self.blobs, self.clock, audit, datasets),
+            audit,
         )
         self.tokens = Tokens(self.db, self.clock)
 

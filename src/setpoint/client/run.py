@@ -25,7 +25,7 @@ from setpoint.core.errors import (
     SetpointError,
 )
 from setpoint.core.names import INT64_MAX, INT64_MIN
-from setpoint.core.types import Artifact, MetricBatch, Run
+from setpoint.core.types import Artifact, MetricBatch, ModelVersion, Run
 from setpoint.tracking.artifacts import check_artifact_path
 from setpoint.tracking.metric_buffer import MetricBuffer
 
@@ -228,6 +228,37 @@ class ActiveRun:
                 field="version",
             )
         self._client.add_lineage("run", self.id, "consumed", "dataset_version", ref)
+
+    def log_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        input_example: Any = None,
+        signature: Any = None,
+        flavor: str | None = None,
+        description: str = "",
+        tags: Mapping[str, object] | None = None,
+    ) -> ModelVersion:
+        """Register ``model`` as the next version of model ``name`` in this run's project,
+        produced by this run (signature inferred from ``input_example``)."""
+        from setpoint.client.models import log_model
+        from setpoint.tracking.environment import current_user
+
+        self._check_open()
+        return log_model(
+            self._client,
+            model,
+            name,
+            self.project,
+            run_id=self.id,
+            input_example=input_example,
+            signature=signature,
+            flavor=flavor,
+            description=description,
+            tags={k: str(v) for k, v in (tags or {}).items()},
+            actor=current_user(),
+        )
 
     def download_artifact(self, path: str, dest: str | os.PathLike[str]) -> list[str]:
         return self._client.download_artifact(self.id, path, dest)

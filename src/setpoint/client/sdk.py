@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.core.config import Settings
 from setpoint.core.errors import InvalidArgumentError
-from setpoint.core.types import LineageEdge, Project, Run
+from setpoint.core.types import (
+    AliasMove,
+    Evaluation,
+    LineageEdge,
+    ModelVersion,
+    Project,
+    Promotion,
+    Run,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -367,6 +375,180 @@ def _version_number(version: int | str) -> int:
     raise InvalidArgumentError(
         f"version must be a positive number or 'latest', got {version!r}", field="version"
     )
+
+
+# ---------------------------------------------------------------- models
+
+
+def log_model(
+    model: Any,
+    name: str,
+    *,
+    project: str | None = None,
+    input_example: Any = None,
+    signature: Any = None,
+    flavor: str | None = None,
+    description: str = "",
+    tags: Mapping[str, object] | None = None,
+) -> ModelVersion:
+    """Register ``model`` as the next version of ``name``: inside a run, produced by the
+    active run (in its project); otherwise directly."""
+    run = active_run()
+    if run is not None and project in (None, run.project):
+        return run.log_model(
+            model,
+            name,
+            input_example=input_example,
+            signature=signature,
+            flavor=flavor,
+            description=description,
+            tags=tags,
+        )
+    from setpoint.client.models import log_model as _log
+    from setpoint.tracking.environment import current_user
+
+    return _log(
+        client(),
+        model,
+        name,
+        _project(project),
+        input_example=input_example,
+        signature=signature,
+        flavor=flavor,
+        description=description,
+        tags={k: str(v) for k, v in (tags or {}).items()},
+        actor=current_user(),
+    )
+
+
+def load_model(model: str | ModelVersion, *, trusted: Sequence[str] | None = None) -> Any:
+    """Load ``"name@champion"``, ``"name/7"``, ``"project/name/7"`` or a version; the bytes
+    are checked against the recorded hashes first. ``m.predict(data)`` takes pandas, Arrow
+    or numpy for every flavor. ``trusted`` names extra types a scikit-learn (skops) file may
+    hold."""
+    from setpoint.client.models import load_model as _load
+
+    return _load(
+        client(),
+        model,
+        _project(None),
+        os.path.join(_current_settings().home, "cache"),
+        list(trusted) if trusted is not None else None,
+    )
+
+
+def get_model_version(model: str) -> ModelVersion:
+    """The version ``"name/7"``, ``"name@alias"`` or ``"name"`` (latest) names."""
+    from setpoint.client.models import resolve
+
+    return resolve(client(), model, _project(None))
+
+
+def set_alias(
+    name: str, alias: str, version: int | None, *, project: str | None = None, reason: str = ""
+) -> AliasMove:
+    """Point ``alias`` at ``version`` directly (no gates; audited). ``None`` removes it."""
+    from setpoint.tracking.environment import current_user
+
+    n, v = _model_version_args(name, version, project)
+    return client().set_alias(n, alias, v, _project(project), reason, current_user())
+
+
+def promote(
+    model: str, to: str, *, force: bool = False, reason: str = "", dry_run: bool = False
+) -> Promotion:
+    """Run ``to``'s gates for ``model`` (``"name/7"``) and move the alias if they all pass.
+    A refusal raises :class:`PromotionRefusedError` with ``.promotion`` holding each gate's
+    verdict (``dry_run`` returns the verdicts without moving anything)."""
+    from setpoint.core.errors import PromotionRefusedError
+    from setpoint.tracking.environment import current_user
+
+    mv = get_model_version(model)
+    result: Promotion = client().promote(
+        mv.name, mv.version, to, mv.project, force, reason, dry_run, current_user()
+    )
+    if not result.moved and not dry_run:
+        failed = [g for g in result.gates if not g["passed"]]
+        err = PromotionRefusedError(
+            f"{mv.ref} was not promoted to {to!r}: "
+            + "; ".join(f"{g['rule']}: observed {g['observed']}" for g in failed),
+            field="gates",
+        )
+        err.promotion = result  # type: ignore[attr-defined]
+        raise err
+    return result
+
+
+def approve(model: str, to: str, *, comment: str = "") -> Any:
+    """Approve ``model`` (``"name/7"``) for alias ``to``."""
+    from setpoint.tracking.environment import current_user
+
+    mv = get_model_version(model)
+    return client().approve(mv.name, mv.version, to, mv.project, comment, current_user())
+
+
+def rollback(name: str, alias: str, *, project: str | None = None, reason: str = "") -> AliasMove:
+    """Move ``alias`` back to the version it pointed at before."""
+    from setpoint.tracking.environment import current_user
+
+    return client().rollback_alias(name, alias, _project(project), reason, current_user())
+
+
+def set_policy(name: str, alias: str, policy: str, *, project: str | None = None) -> str:
+    """Guard ``alias`` with a promotion policy: YAML text or a path to a YAML file."""
+    from setpoint.tracking.environment import current_user
+
+    text = policy
+    if "\n" not in policy and policy.endswith((".yaml", ".yml")):
+        with open(policy, encoding="utf-8") as fh:
+            text = fh.read()
+    return client().set_policy(name, alias, text, _project(project), current_user())
+
+
+def evaluate(
+    model: Any,
+    data: Any,
+    target: str,
+    *,
+    slices: Sequence[str] = (),
+    task: str | None = None,
+    importance: bool = True,
+    record: bool = True,
+) -> Evaluation:
+    """Evaluate a registered model (``"name/7"``, a version, or a loaded model) on a dataset
+    version (``"fraud/holdout@3"`` or ``sp.get_dataset(...)``): classification or regression
+    metrics, per-slice metrics on ``slices`` columns, permutation importance, and the p95
+    latency of predict on the input example. Stored with the version (unless ``record`` is
+    False) for gates and the model card."""
+    from setpoint.client.models import evaluate as _evaluate
+    from setpoint.tracking.environment import current_user
+
+    loaded = model if hasattr(model, "predict") else load_model(model)
+    version = data if hasattr(data, "to_pandas") else get_dataset(str(data))
+    return _evaluate(
+        client(),
+        loaded,
+        version,
+        target,
+        slices=list(slices),
+        task=task,
+        importance=importance,
+        record=record,
+        actor=current_user(),
+    )
+
+
+def _model_version_args(
+    name: str, version: int | ModelVersion | None, project: str | None
+) -> tuple[str, int | None]:
+    if isinstance(version, ModelVersion):
+        if version.name != name or version.project != _project(project):
+            raise InvalidArgumentError(
+                f"version {version.ref} belongs to another model than {_project(project)}/{name}",
+                field="version",
+            )
+        return name, version.version
+    return name, version
 
 
 def get_metric_history(run_id: str, key: str) -> pd.DataFrame:

@@ -177,3 +177,128 @@ class ValidationRecord:
     checks: list[dict[str, Any]]
     creator: str | None
     created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Model:
+    project: str
+    name: str
+    description: str
+    created_at: int
+    latest_version: int = 0
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version number
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelVersion:
+    """An immutable registered model package: its files, flavor, signature and origin."""
+
+    project: str
+    name: str
+    version: int
+    digest: str  # the package manifest blob
+    size: int
+    flavor: str
+    meta: dict[str, Any]  # the package's model.json (signature, requirements, files, ...)
+    run_id: str | None
+    status: str  # candidate | approved | rejected | archived
+    description: str
+    tags: dict[str, str]
+    creator: str | None
+    created_at: int
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """``project/name/version``: how lineage, the CLI and the audit log name it."""
+        return f"{self.project}/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AliasMove:
+    """One move of an alias: from which version to which, how, by whom and why."""
+
+    project: str
+    name: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    action: str  # set | promote | rollback | remove
+    forced: bool
+    actor: str | None
+    reason: str
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    """Metrics of a model version on one dataset version (with slices and importances)."""
+
+    id: int
+    ref: str  # the model version
+    dataset: str  # project/name@version
+    target: str
+    task: str
+    metrics: dict[str, float | None]
+    result: dict[str, Any]
+    creator: str | None
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Approval:
+    ref: str
+    alias: str
+    actor: str
+    comment: str
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Promotion:
+    """One promotion attempt: each gate's verdict, and whether the alias moved."""
+
+    ref: str
+    alias: str
+    passed: bool
+    forced: bool
+    moved: bool
+    gates: list[dict[str, Any]]
+    actor: str | None
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEvent:
+    seq: int
+    time: int
+    actor: str
+    action: str
+    project: str | None
+    subject_kind: str
+    subject: str
+    before: Any
+    after: Any
+    hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditVerdict:
+    """The result of checking the audit chain: ``ok``, how many events were checked, the first
+    event that does not fit (its sequence number and why) and the head hash (to keep
+    elsewhere: a chain rewritten from some event on ends in another head)."""
+
+    ok: bool
+    events: int
+    head: str | None = None
+    first_bad: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelFile:
+    """One file of a model version's package."""
+
+    path: str
+    digest: str
+    size: int

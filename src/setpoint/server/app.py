@@ -175,7 +175,7 @@ class _TokenCheck:
 
 
 # Arguments that say who did something: with tokens, the server fills them in from the token.
-ACTOR_ARGUMENTS = ("creator",)
+ACTOR_ARGUMENTS = ("creator", "actor")
 
 
 def _return_type(fn: Callable[..., Any]) -> Any:

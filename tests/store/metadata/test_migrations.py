@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,21 @@ def _upgrade_in_parallel(url: str, n: int) -> None:
     # exactly one process did the upgrade; the others found the schema current
     assert sorted(outs).count(f"(None, '{migrate.HEAD}')") == 1
     assert outs.count(f"('{migrate.HEAD}', '{migrate.HEAD}')") == n - 1
+
+
+def test_migrations_build_exactly_the_declared_tables(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from setpoint.store.metadata.tables import metadata
+
+    db = Database(f"sqlite:///{tmp_path}/setpoint.db").open()
+    try:
+        with db.read() as conn, warnings.catch_warnings():
+            # SQLite cannot reflect the expression indexes on params/tags (hence the warnings);
+            # every other table, column, index and constraint must match.
+            warnings.simplefilter("ignore")
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        db.close()
+    assert diff == []

@@ -153,6 +153,7 @@ tokens = Table(
     Column("secret_hash", String(64), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
+    Column("user_id", Integer),  # the user the token acts for (NULL: made before users)
 )
 
 datasets = Table(
@@ -217,6 +218,180 @@ dataset_validations = Table(
     Index("ix_dataset_validations_version", "version_id", "created_at"),
 )
 
+# A named model in a project; its versions are the registered model packages.
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_models_project_name"),
+)
+
+# An immutable model package (a manifest blob listing its files) with what it was made from.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # the package manifest blob
+    Column("size", BigInteger, nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("meta", Text, nullable=False),  # JSON: the package's model.json
+    Column("run_id", String(32)),
+    Column("status", String(16), nullable=False),  # candidate | approved | rejected | archived
+    Column("description", Text, nullable=False),
+    Column("tags", Text, nullable=False),  # JSON object
+    Column("creator", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+# The package files of a model version (content-addressed blobs).
+model_files = Table(
+    "model_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_model_files_digest", "digest"),
+)
+
+# Where each alias points now; the row is locked while an alias moves.
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id")),  # NULL: removed
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Every move of an alias: from which version to which, by whom, why, and how.
+alias_moves = Table(
+    "alias_moves",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("action", String(16), nullable=False),  # set | promote | rollback | remove
+    Column("forced", Boolean, nullable=False),
+    Column("actor", String(255)),
+    Column("reason", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_alias_moves_model_alias", "model_id", "alias", "id"),
+)
+
+# Evaluations of a model version on a dataset version (metrics, slices, importances).
+model_evaluations = Table(
+    "model_evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("dataset", String(300), nullable=False),  # project/name@version
+    Column("target", String(250), nullable=False),
+    Column("task", String(16), nullable=False),  # classification | regression
+    Column("metrics", Text, nullable=False),  # JSON object of numbers
+    Column("result", Text, nullable=False),  # JSON: confusion matrix, slices, importances
+    Column("creator", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_model_evaluations_version", "version_id", "created_at"),
+)
+
+# Approvals of a version for an alias, and every gate evaluation of a promotion attempt.
+model_approvals = Table(
+    "model_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("version_id", "alias", "actor", name="uq_model_approvals_version_alias_actor"),
+)
+
+# The promotion policy (YAML text) that guards one alias of a model.
+model_policies = Table(
+    "model_policies",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("actor", String(255)),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_promotions = Table(
+    "model_promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("forced", Boolean, nullable=False),
+    Column("result", Text, nullable=False),  # JSON: one entry per gate
+    Column("actor", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_model_promotions_version", "version_id", "created_at"),
+)
+
+# The audit trail: append-only and hash-chained (each event's hash covers the previous one's),
+# so an edited or deleted event breaks the chain. audit_head holds the last event and is the
+# row appenders lock, which keeps sequence numbers gap-free and in chain order.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("project", String(128)),
+    Column("subject_kind", String(32), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("before", Text),  # JSON
+    Column("after", Text),  # JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_project_seq", "project", "seq"),
+    Index("ix_audit_events_subject", "subject_kind", "subject"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# People (and service accounts); tokens belong to a user; roles are granted per project
+# ("*" grants a role in every project).
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled_at", BigInteger),
+)
+
+role_grants = Table(
+    "role_grants",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("project", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),  # viewer | editor | approver | admin
+    Column("created_at", BigInteger, nullable=False),
+)
+
 # Every table column that holds an artifact digest: `setpoint gc` keeps what these reference.
 # Later tables that point at blobs register here.
 DIGEST_COLUMNS = [
@@ -224,4 +399,6 @@ DIGEST_COLUMNS = [
     dataset_versions.c.digest,
     dataset_versions.c.profile_digest,
     dataset_files.c.digest,
+    model_versions.c.digest,
+    model_files.c.digest,
 ]

@@ -1,0 +1,253 @@
+"""``setpoint models``: the registry: versions, aliases, gates, approvals, rollback, history."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from setpoint.cli.output import client, json_option, print_json, table, when
+
+project_option = click.option(
+    "--project", "-p", default=None, help="Project (default: SETPOINT_PROJECT or 'default')."
+)
+
+
+@click.group()
+def models() -> None:
+    """Registered models: versions, aliases, promotion through gates, approvals, rollback."""
+
+
+def _project(project: str | None) -> str:
+    from setpoint.client import sdk
+
+    return sdk._project(project)
+
+
+def _actor() -> str | None:
+    from setpoint.tracking.environment import current_user
+
+    return current_user()
+
+
+@models.command("list")
+@project_option
+@json_option
+def list_models(project: str | None, as_json: bool) -> None:
+    """Models with their latest version and aliases."""
+    found = client().list_models(project)
+    if as_json:
+        print_json(found)
+        return
+    table(
+        f"{len(found)} models",
+        ["project", "name", "latest", "aliases", "created (UTC)"],
+        [
+            (
+                m.project,
+                m.name,
+                m.latest_version or "",
+                ", ".join(f"{a}→{v}" for a, v in m.aliases.items()),
+                when(m.created_at),
+            )
+            for m in found
+        ],
+    )
+
+
+@models.command("versions")
+@click.argument("name")
+@project_option
+@json_option
+def versions(name: str, project: str | None, as_json: bool) -> None:
+    """Every version of model NAME."""
+    found = client().list_model_versions(name, _project(project))
+    if as_json:
+        print_json(found)
+        return
+    table(
+        f"{name}: {len(found)} versions",
+        ["version", "flavor", "status", "aliases", "run", "created (UTC)", "by"],
+        [
+            (
+                v.version,
+                v.flavor,
+                v.status,
+                ", ".join(v.aliases),
+                v.run_id or "",
+                when(v.created_at),
+                v.creator or "",
+            )
+            for v in found
+        ],
+    )
+
+
+@models.command("show")
+@click.argument("model")
+@json_option
+def show(model: str, as_json: bool) -> None:
+    """One version: MODEL is name/7, name@alias or name (latest)."""
+    from setpoint.client import sdk
+
+    v = sdk.get_model_version(model)
+    c = client()
+    evaluations = c.list_evaluations(v.name, v.version, v.project)
+    if as_json:
+        print_json({"version": v, "evaluations": evaluations})
+        return
+    sig = v.meta.get("signature") or {}
+    inputs = ", ".join(f"{i.get('name')} ({i.get('type')})" for i in sig.get("inputs") or [])
+    facts = [
+        ("version", v.ref),
+        (
+            "flavor",
+            v.flavor
+            + ("  (pickle: load only from a store you trust)" if v.meta.get("unsafe") else ""),
+        ),
+        ("status", v.status),
+        ("aliases", ", ".join(v.aliases)),
+        ("run", v.run_id or ""),
+        ("inputs", inputs),
+        ("package", f"{v.size} bytes, blake3 {v.digest[:16]}"),
+        ("created", f"{when(v.created_at)} by {v.creator or 'unknown'}"),
+        ("description", v.description),
+    ]
+    for k, val in facts:
+        click.echo(f"{k:>12}  {val}")
+    for e in evaluations:
+        metrics = ", ".join(f"{k}={val:.4g}" for k, val in e.metrics.items() if val is not None)
+        click.echo(f"{'evaluation':>12}  {e.dataset} ({e.target}): {metrics}")
+
+
+@models.command("alias")
+@click.argument("model")
+@click.argument("alias")
+@click.option("--reason", default="", help="Why (kept in the alias history).")
+def set_alias(model: str, alias: str, reason: str) -> None:
+    """Point ALIAS at MODEL (name/7) directly, without gates (audited)."""
+    from setpoint.client import sdk
+
+    v = sdk.get_model_version(model)
+    move = client().set_alias(v.name, alias, v.version, v.project, reason, _actor())
+    click.echo(f"{v.project}/{v.name}@{alias}: {move.from_version or '-'} → {move.to_version}")
+
+
+def _gate_table(result: Any) -> None:
+    rows = [
+        ("pass" if g["passed"] else "FAIL", g["rule"], g["observed"], g["detail"])
+        for g in result.gates
+    ]
+    if rows:
+        table(None, ["", "gate", "observed", "detail"], rows)
+    else:
+        click.echo("no gates guard this alias")
+
+
+@models.command("promote")
+@click.argument("model")
+@click.option("--to", "alias", required=True, help="The alias to move, e.g. champion.")
+@click.option("--force", is_flag=True, help="Move even if gates fail (admins; audited as forced).")
+@click.option("--reason", default="", help="Why (kept in the alias history).")
+@click.option("--dry-run", is_flag=True, help="Evaluate the gates without moving anything.")
+@json_option
+def promote(model: str, alias: str, force: bool, reason: str, dry_run: bool, as_json: bool) -> None:
+    """Run ALIAS's gates for MODEL (name/7) and move the alias if every gate passes."""
+    from setpoint.client import sdk
+
+    v = sdk.get_model_version(model)
+    result = client().promote(v.name, v.version, alias, v.project, force, reason, dry_run, _actor())
+    if as_json:
+        print_json(result)
+    else:
+        _gate_table(result)
+        if result.moved:
+            forced = " (forced past failing gates)" if result.forced else ""
+            click.echo(f"promoted {v.ref} to {alias}{forced}")
+        elif dry_run:
+            click.echo(f"dry run: {v.ref} {'would' if result.passed else 'would not'} be promoted")
+        else:
+            click.echo(f"refused: {v.ref} was not promoted to {alias}", err=True)
+    if not result.moved and not (dry_run and result.passed):
+        sys.exit(1)
+
+
+@models.command("approve")
+@click.argument("model")
+@click.option("--to", "alias", required=True, help="The alias the approval is for.")
+@click.option("--comment", default="", help="What was reviewed.")
+def approve(model: str, alias: str, comment: str) -> None:
+    """Approve MODEL (name/7) for ALIAS."""
+    from setpoint.client import sdk
+
+    v = sdk.get_model_version(model)
+    a = client().approve(v.name, v.version, alias, v.project, comment, _actor())
+    click.echo(f"{a.actor} approved {v.ref} for {alias}")
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.option("--alias", required=True, help="The alias to move back.")
+@click.option("--reason", default="", help="Why (kept in the alias history).")
+@project_option
+def rollback(name: str, alias: str, reason: str, project: str | None) -> None:
+    """Move ALIAS of model NAME back to its previous target."""
+    move = client().rollback_alias(name, alias, _project(project), reason, _actor())
+    click.echo(f"{_project(project)}/{name}@{alias}: {move.from_version} → {move.to_version}")
+
+
+@models.command("history")
+@click.argument("name")
+@click.option("--alias", default=None, help="Only this alias.")
+@project_option
+@json_option
+def history(name: str, alias: str | None, project: str | None, as_json: bool) -> None:
+    """Who moved model NAME's aliases, when, and why."""
+    moves = client().alias_history(name, _project(project), alias)
+    if as_json:
+        print_json(moves)
+        return
+    table(
+        f"{name}: {len(moves)} alias moves",
+        ["time (UTC)", "alias", "from", "to", "action", "by", "reason"],
+        [
+            (
+                when(m.created_at),
+                m.alias,
+                m.from_version or "-",
+                m.to_version or "-",
+                m.action + (" (forced)" if m.forced else ""),
+                m.actor or "",
+                m.reason,
+            )
+            for m in moves
+        ],
+    )
+
+
+@models.command("policy")
+@click.argument("name")
+@click.option("--alias", required=True, help="The alias the policy guards.")
+@click.option("--file", "path", default=None, help="A YAML policy to store ('-' for stdin).")
+@click.option("--clear", is_flag=True, help="Remove the policy.")
+@project_option
+def policy(name: str, alias: str, path: str | None, clear: bool, project: str | None) -> None:
+    """Show or set the promotion policy (gates) guarding ALIAS of model NAME."""
+    c = client()
+    if path is None and not clear:
+        text = c.get_policy(name, alias, _project(project))
+        click.echo(text.rstrip() if text else f"no policy guards {name}@{alias}")
+        return
+    if clear:
+        text = ""
+    elif path == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            with open(path or "", encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+    c.set_policy(name, alias, text, _project(project), _actor())
+    click.echo(f"{'cleared' if clear else 'stored'} the policy guarding {name}@{alias}")

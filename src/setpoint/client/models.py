@@ -1,0 +1,180 @@
+"""The SDK side of models: package a model here, store its files as blobs, register the
+package; load a version back with every byte checked before anything is deserialised.
+
+Packaging and loading happen in the user's process in both SDK modes; the store only receives
+finished blobs and a manifest listing them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from setpoint.core.errors import ArtifactCorruptedError, InvalidArgumentError
+from setpoint.core.types import Evaluation, ModelVersion
+
+
+def log_model(
+    client: Any,
+    model: Any,
+    name: str,
+    project: str,
+    *,
+    run_id: str | None = None,
+    input_example: Any = None,
+    signature: Any = None,
+    flavor: str | None = None,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    actor: str | None = None,
+) -> ModelVersion:
+    """Save ``model`` as a package, upload its files and register the next version."""
+    import orjson
+
+    from setpoint.models.package import save_model
+
+    with tempfile.TemporaryDirectory(prefix="setpoint-model-") as tmp:
+        save_model(model, tmp, flavor=flavor, input_example=input_example, signature=signature)
+        files = []
+        for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
+            ref = client.upload_file(path)
+            files.append(
+                {"path": path.relative_to(tmp).as_posix(), "digest": ref.digest, "size": ref.size}
+            )
+    manifest = orjson.dumps({"format": 1, "files": files}, option=orjson.OPT_SORT_KEYS)
+    blob = client.upload_blob(io.BytesIO(manifest))
+    return client.register_model_version(  # type: ignore[no-any-return]
+        name, blob.digest, project, run_id, description, tags, actor
+    )
+
+
+def resolve(client: Any, ref: str, default_project: str) -> ModelVersion:
+    """``name/7``, ``name@alias``, ``project/name/7`` or ``name`` (latest) -> the version."""
+    from setpoint.models.registry import parse_model_ref
+
+    project, name, which = parse_model_ref(ref, default_project=default_project)
+    if isinstance(which, int):
+        return client.get_model_version(name, which, project)  # type: ignore[no-any-return]
+    return client.resolve_alias(name, which, project)  # type: ignore[no-any-return]
+
+
+def fetch(client: Any, version: ModelVersion, cache_dir: str | os.PathLike[str]) -> Path:
+    """The version's package files in a local folder (cached by package digest)."""
+    import blake3
+
+    from setpoint.data.versions import check_relative_path
+
+    folder = Path(cache_dir) / "models" / version.digest
+    files = client.list_model_files(version.name, version.version, version.project)
+    for f in files:
+        target = folder / check_relative_path(f.path)
+        if target.is_file() and target.stat().st_size == f.size:
+            continue  # verified below, like a fresh download, before any load
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_blob(f.digest, target)
+    meta = next((f for f in files if f.path == "model.json"), None)
+    if meta is None:
+        raise InvalidArgumentError(f"{version.ref} has no model.json", field="model")
+    # model.json lists every other file's digest (checked by the package loader); it must
+    # itself be the bytes the registry recorded.
+    actual = blake3.blake3((folder / "model.json").read_bytes()).hexdigest()
+    if actual != meta.digest:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ArtifactCorruptedError(
+            f"{version.ref}: model.json hashes to blake3:{actual}, the registry recorded "
+            f"blake3:{meta.digest}; the cached copy was removed"
+        )
+    return folder
+
+
+def load_model(
+    client: Any,
+    ref: str | ModelVersion,
+    default_project: str,
+    cache_dir: str | os.PathLike[str],
+    trusted: list[str] | None = None,
+) -> Any:
+    """Load a registered version; ``.predict(df)`` works the same for every flavor."""
+    from setpoint.models.package import load_model as load_package
+
+    version = ref if isinstance(ref, ModelVersion) else resolve(client, ref, default_project)
+    folder = fetch(client, version, cache_dir)
+    try:
+        loaded = load_package(folder, trusted=trusted)
+    except ArtifactCorruptedError:
+        shutil.rmtree(folder, ignore_errors=True)  # the next load downloads afresh
+        raise
+    loaded.version = version
+    return loaded
+
+
+def evaluate(
+    client: Any,
+    loaded: Any,
+    data: Any,
+    target: str,
+    *,
+    slices: list[str],
+    task: str | None,
+    importance: bool,
+    record: bool,
+    actor: str | None,
+) -> Evaluation:
+    """Evaluate a loaded model on a dataset version and (for a registered model) store it."""
+    import time as _time
+
+    from setpoint.models.evaluation import evaluate as compute
+
+    frame = data.to_pandas()
+    missing = [c for c in [target, *slices] if c not in frame.columns]
+    if missing:
+        raise InvalidArgumentError(
+            f"{data.ref} has no column {missing[0]!r}; it has {', '.join(map(str, frame.columns))}",
+            field="target" if missing[0] == target else "slices",
+        )
+    y = frame[target].to_numpy()
+    features = frame.drop(columns=[target])
+    proba = loaded.predict_proba if getattr(loaded, "has_proba", False) else None
+    example = None
+    try:
+        example = loaded.input_example
+    except Exception:  # a package without an example measures no latency
+        example = None
+    task_name, metrics, result = compute(
+        loaded.predict,
+        proba,
+        features,
+        y,
+        task=task,
+        slices={c: frame[c].to_numpy() for c in slices},
+        importance=importance,
+        example=example,
+    )
+    version: ModelVersion | None = getattr(loaded, "version", None)
+    if record and version is not None:
+        return client.record_evaluation(  # type: ignore[no-any-return]
+            version.name,
+            version.version,
+            data.ref,
+            target,
+            task_name,
+            metrics,
+            result,
+            version.project,
+            actor,
+        )
+    return Evaluation(
+        id=0,
+        ref=version.ref if version is not None else "",
+        dataset=data.ref,
+        target=target,
+        task=task_name,
+        metrics=metrics,
+        result=result,
+        creator=actor,
+        created_at=int(_time.time() * 1000),
+    )

@@ -1,0 +1,1164 @@
+"""The model registry: models, versions (model packages), aliases with history, approvals,
+evaluations, policies and gated promotion. Every change is audited in its own transaction.
+
+A version's package is a manifest blob listing its files (``model.json`` among them); the
+registry reads the manifest and ``model.json`` itself and checks they agree, so what a
+client claims about a package is never taken on trust.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import and_, func, insert, select, update
+
+from setpoint.core import names
+from setpoint.core.errors import (
+    ArtifactNotFoundError,
+    InvalidArgumentError,
+    ModelNotFoundError,
+    RunNotFoundError,
+)
+from setpoint.core.hashing import is_digest
+from setpoint.core.types import (
+    AliasMove,
+    Approval,
+    Evaluation,
+    Model,
+    ModelFile,
+    ModelVersion,
+    Promotion,
+)
+from setpoint.data.versions import check_relative_path, parse_ref
+from setpoint.models import gates as gates_mod
+from setpoint.store.metadata import runs as runs_repo
+from setpoint.store.metadata.tables import (
+    alias_moves,
+    model_aliases,
+    model_approvals,
+    model_evaluations,
+    model_files,
+    model_policies,
+    model_promotions,
+    model_versions,
+    models,
+    projects,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from setpoint.core.clock import Clock
+    from setpoint.data.versions import DatasetVersions
+    from setpoint.governance.audit import AuditLog
+    from setpoint.store.artifacts.blobs import BlobStore
+    from setpoint.store.metadata.database import Database
+
+STATUSES = ("candidate", "approved", "rejected", "archived")
+MAX_VERSION = 2**31 - 1
+MAX_TEXT = 10_000
+MAX_MANIFEST = 16 << 20
+MAX_META = 16 << 20
+PACKAGE_META = "model.json"
+
+_VERSION_COLUMNS = (
+    projects.c.name,
+    models.c.name,
+    model_versions.c.version,
+    model_versions.c.digest,
+    model_versions.c.size,
+    model_versions.c.flavor,
+    model_versions.c.meta,
+    model_versions.c.run_id,
+    model_versions.c.status,
+    model_versions.c.description,
+    model_versions.c.tags,
+    model_versions.c.creator,
+    model_versions.c.created_at,
+    model_versions.c.id,
+)
+_VERSION_JOIN = model_versions.join(models, models.c.id == model_versions.c.model_id).join(
+    projects, projects.c.id == models.c.project_id
+)
+
+
+def check_alias(alias: object) -> str:
+    """An alias: a name (letters, digits, '_', '-', '.'), at most 64 characters, not a number
+    (``name@7`` must never be ambiguous between an alias and a version)."""
+    names.check_name(alias, "alias")
+    assert isinstance(alias, str)
+    if len(alias) > 64 or alias.isdigit() or alias == "latest":
+        raise InvalidArgumentError(
+            f"alias {alias!r} must be at most 64 characters and neither a number nor 'latest'",
+            field="alias",
+        )
+    return alias
+
+
+def check_version(version: object) -> int:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
+        raise InvalidArgumentError(
+            f"version must be a whole number from 1 to {MAX_VERSION}", field="version"
+        )
+    return version
+
+
+def parse_model_ref(ref: str, *, default_project: str = "default") -> tuple[str, str, int | str]:
+    """``[project/]name/7``, ``[project/]name@alias`` or ``[project/]name`` (latest) ->
+    (project, name, version number or alias; "latest" for the newest version)."""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidArgumentError("model must be like name/7 or name@champion", field="model")
+    body, at, alias = ref.partition("@")
+    parts = body.split("/")
+    which: int | str = "latest"
+    if at:
+        which = alias if alias == "latest" else check_alias(alias)
+    elif len(parts) > 1 and parts[-1].isdigit():
+        which = check_version(int(parts[-1]))
+        parts = parts[:-1]
+    if len(parts) > 2:
+        raise InvalidArgumentError(
+            f"model {ref!r} must be like [project/]name/7 or [project/]name@alias", field="model"
+        )
+    project = parts[0] if len(parts) == 2 else default_project
+    names.check_name(project, "model")
+    names.check_name(parts[-1], "model")
+    return project, parts[-1], which
+
+
+class Registry:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        clock: Clock,
+        audit: AuditLog,
+        datasets: DatasetVersions,
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.clock = clock
+        self.audit = audit
+        self.datasets = datasets
+
+    # ------------------------------------------------------------ models
+
+    def create_model(
+        self, project: str, name: str, description: str = "", actor: str | None = None
+    ) -> Model:
+        """Create a model (or return the existing one of that name)."""
+        names.check_name(project, "project")
+        names.check_name(name, "name")
+        _check_text(description, "description")
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> None:
+            self._model_id(conn, project, name, now, actor, description, create=True)
+
+        self.db.write_retrying(tx)
+        return self.get_model(project, name)
+
+    def get_model(self, project: str, name: str) -> Model:
+        found = self.list_models(project, name)
+        if not found:
+            raise ModelNotFoundError(f"model {project}/{name} does not exist", field="name")
+        return found[0]
+
+    def list_models(self, project: str | None = None, name: str | None = None) -> list[Model]:
+        """Models with their latest version number and current aliases, by project and name."""
+        latest = (
+            select(model_versions.c.model_id, func.max(model_versions.c.version).label("latest"))
+            .group_by(model_versions.c.model_id)
+            .subquery()
+        )
+        q = (
+            select(
+                models.c.id,
+                projects.c.name,
+                models.c.name,
+                models.c.description,
+                models.c.created_at,
+                latest.c.latest,
+            )
+            .join(projects, projects.c.id == models.c.project_id)
+            .outerjoin(latest, latest.c.model_id == models.c.id)
+            .order_by(projects.c.name, models.c.name)
+        )
+        if project is not None:
+            q = q.where(projects.c.name == project)
+        if name is not None:
+            q = q.where(models.c.name == name)
+        with self.db.read() as conn:
+            rows = conn.execute(q).all()
+            aliases: dict[int, dict[str, int]] = {}
+            if rows:
+                alias_rows = conn.execute(
+                    select(
+                        model_aliases.c.model_id, model_aliases.c.alias, model_versions.c.version
+                    )
+                    .join(model_versions, model_versions.c.id == model_aliases.c.version_id)
+                    .where(model_aliases.c.model_id.in_([r[0] for r in rows]))
+                ).all()
+                for mid, alias, version in alias_rows:
+                    aliases.setdefault(mid, {})[alias] = version
+        return [
+            Model(
+                project=r[1],
+                name=r[2],
+                description=r[3],
+                created_at=r[4],
+                latest_version=r[5] or 0,
+                aliases=dict(sorted(aliases.get(r[0], {}).items())),
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------ versions
+
+    def register(
+        self,
+        project: str,
+        name: str,
+        digest: str,
+        run_id: str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Register a stored package (a manifest blob) as the next version of a model."""
+        names.check_name(project, "project")
+        names.check_name(name, "name")
+        if not isinstance(digest, str) or not is_digest(digest):
+            raise InvalidArgumentError("digest must be a BLAKE3 hex digest", field="digest")
+        _check_text(description, "description")
+        tag_values = _check_tags(tags)
+        files, meta = self._package(digest)
+        flavor = meta.get("flavor")
+        if not isinstance(flavor, str) or not flavor:
+            raise InvalidArgumentError("model.json names no flavor", field="digest")
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> int:
+            if run_id is not None and runs_repo.run_state(conn, run_id) is None:
+                raise RunNotFoundError(f"run {run_id} does not exist", field="run_id")
+            mid = self._model_id(conn, project, name, now, actor, "", create=True, lock=True)
+            last = conn.execute(
+                select(func.max(model_versions.c.version)).where(model_versions.c.model_id == mid)
+            ).scalar()
+            version = (last or 0) + 1
+            vid = conn.execute(
+                insert(model_versions)
+                .values(
+                    model_id=mid,
+                    version=version,
+                    digest=digest,
+                    size=sum(f.size for f in files),
+                    flavor=flavor,
+                    meta=orjson.dumps(meta).decode(),
+                    run_id=run_id,
+                    status="candidate",
+                    description=description,
+                    tags=orjson.dumps(tag_values).decode(),
+                    creator=actor,
+                    created_at=now,
+                )
+                .returning(model_versions.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(model_files),
+                [
+                    {"version_id": vid, "path": f.path, "digest": f.digest, "size": f.size}
+                    for f in files
+                ],
+            )
+            ref = f"{project}/{name}/{version}"
+            if run_id is not None:
+                runs_repo.add_edges(
+                    conn, [_edge("run", run_id, "produced", "model_version", ref, now)]
+                )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model_version.register",
+                project=project,
+                subject_kind="model_version",
+                subject=ref,
+                after={"digest": digest, "flavor": flavor, "run_id": run_id, "status": "candidate"},
+            )
+            return version
+
+        version = self.db.write_retrying(tx)
+        return self.get_version(project, name, version)
+
+    def get_version(self, project: str, name: str, version: int) -> ModelVersion:
+        check_version(version)
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(*_VERSION_COLUMNS)
+                .select_from(_VERSION_JOIN)
+                .where(
+                    projects.c.name == project,
+                    models.c.name == name,
+                    model_versions.c.version == version,
+                )
+            ).first()
+            if row is None:
+                self._require_model(conn, project, name)
+                raise ModelNotFoundError(
+                    f"model {project}/{name} has no version {version}", field="version"
+                )
+            return self._version(conn, row)
+
+    def resolve(self, project: str, name: str, alias: str) -> ModelVersion:
+        """The version an alias points at (``latest``: the newest version)."""
+        if alias == "latest":
+            model = self.get_model(project, name)
+            if not model.latest_version:
+                raise ModelNotFoundError(f"model {project}/{name} has no versions", field="name")
+            return self.get_version(project, name, model.latest_version)
+        check_alias(alias)
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(*_VERSION_COLUMNS)
+                .select_from(
+                    _VERSION_JOIN.join(
+                        model_aliases,
+                        and_(
+                            model_aliases.c.model_id == models.c.id,
+                            model_aliases.c.version_id == model_versions.c.id,
+                        ),
+                    )
+                )
+                .where(
+                    projects.c.name == project,
+                    models.c.name == name,
+                    model_aliases.c.alias == alias,
+                )
+            ).first()
+            if row is None:
+                self._require_model(conn, project, name)
+                raise ModelNotFoundError(
+                    f"model {project}/{name} has no alias {alias!r}", field="alias"
+                )
+            return self._version(conn, row)
+
+    def list_versions(self, project: str, name: str) -> list[ModelVersion]:
+        with self.db.read() as conn:
+            self._require_model(conn, project, name)
+            rows = conn.execute(
+                select(*_VERSION_COLUMNS)
+                .select_from(_VERSION_JOIN)
+                .where(projects.c.name == project, models.c.name == name)
+                .order_by(model_versions.c.version)
+            ).all()
+            aliases = self._aliases_by_version(conn, project, name)
+        return [_version_record(r, aliases.get(r[13], [])) for r in rows]
+
+    def list_files(self, project: str, name: str, version: int) -> list[ModelFile]:
+        with self.db.read() as conn:
+            vid = self._version_id(conn, project, name, version)
+            rows = conn.execute(
+                select(model_files.c.path, model_files.c.digest, model_files.c.size)
+                .where(model_files.c.version_id == vid)
+                .order_by(model_files.c.path)
+            ).all()
+        return [ModelFile(path=r[0], digest=r[1], size=r[2]) for r in rows]
+
+    def set_status(
+        self, project: str, name: str, version: int, status: str, actor: str | None = None
+    ) -> ModelVersion:
+        if status not in STATUSES:
+            raise InvalidArgumentError(
+                f"status must be one of {', '.join(STATUSES)}; got {status!r}", field="status"
+            )
+
+        def tx(conn: Connection) -> None:
+            vid = self._version_id(conn, project, name, version)
+            before = conn.execute(
+                select(model_versions.c.status).where(model_versions.c.id == vid)
+            ).scalar_one()
+            conn.execute(
+                update(model_versions).where(model_versions.c.id == vid).values(status=status)
+            )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model_version.status",
+                project=project,
+                subject_kind="model_version",
+                subject=f"{project}/{name}/{version}",
+                before={"status": before},
+                after={"status": status},
+            )
+
+        self.db.write_retrying(tx)
+        return self.get_version(project, name, version)
+
+    # ------------------------------------------------------------ aliases
+
+    def set_alias(
+        self,
+        project: str,
+        name: str,
+        alias: str,
+        version: int | None,
+        actor: str | None = None,
+        reason: str = "",
+    ) -> AliasMove:
+        """Point ``alias`` at ``version`` (None removes it), with no gates. Audited."""
+        check_alias(alias)
+        if version is not None:
+            check_version(version)
+        _check_text(reason, "reason")
+        return self.db.write_retrying(
+            lambda conn: self._move(
+                conn, project, name, alias, version, "set" if version else "remove", actor, reason
+            )
+        )
+
+    def history(self, project: str, name: str, alias: str | None = None) -> list[AliasMove]:
+        """Every move of one alias (or of all the model's aliases), oldest first."""
+        with self.db.read() as conn:
+            mid = self._require_model(conn, project, name)
+            q = select(
+                alias_moves.c.alias,
+                alias_moves.c.from_version,
+                alias_moves.c.to_version,
+                alias_moves.c.action,
+                alias_moves.c.forced,
+                alias_moves.c.actor,
+                alias_moves.c.reason,
+                alias_moves.c.created_at,
+            ).where(alias_moves.c.model_id == mid)
+            if alias is not None:
+                q = q.where(alias_moves.c.alias == alias)
+            rows = conn.execute(q.order_by(alias_moves.c.id)).all()
+        return [
+            AliasMove(
+                project=project,
+                name=name,
+                alias=r[0],
+                from_version=r[1],
+                to_version=r[2],
+                action=r[3],
+                forced=bool(r[4]),
+                actor=r[5],
+                reason=r[6],
+                created_at=r[7],
+            )
+            for r in rows
+        ]
+
+    def rollback(
+        self, project: str, name: str, alias: str, actor: str | None = None, reason: str = ""
+    ) -> AliasMove:
+        """Move ``alias`` back to the version it pointed at before its current one. Repeated
+        rollbacks keep walking back (a rollback undoes a move; it is not itself undone)."""
+        check_alias(alias)
+        _check_text(reason, "reason")
+
+        def tx(conn: Connection) -> AliasMove:
+            mid = self._locked_model(conn, project, name)
+            moves = conn.execute(
+                select(alias_moves.c.to_version, alias_moves.c.action)
+                .where(alias_moves.c.model_id == mid, alias_moves.c.alias == alias)
+                .order_by(alias_moves.c.id)
+            ).all()
+            stack: list[int | None] = []
+            for to_version, action in moves:
+                if action == "rollback":
+                    if stack:
+                        stack.pop()
+                else:
+                    stack.append(to_version)
+            if len(stack) < 2:
+                raise InvalidArgumentError(
+                    f"alias {alias!r} of {project}/{name} has no earlier target to roll back to",
+                    field="alias",
+                )
+            return self._move(conn, project, name, alias, stack[-2], "rollback", actor, reason)
+
+        return self.db.write_retrying(tx)
+
+    # ------------------------------------------------------------ evaluations, approvals
+
+    def record_evaluation(
+        self,
+        project: str,
+        name: str,
+        version: int,
+        dataset: str,
+        target: str,
+        task: str,
+        metrics: Mapping[str, float | None],
+        result: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> Evaluation:
+        dp, dn, dv = parse_ref(dataset, field="dataset")
+        if dv is None:
+            raise InvalidArgumentError(
+                "dataset must name a version, like fraud/holdout@3", field="dataset"
+            )
+        self.datasets.get(dp, dn, dv)
+        names.check_key(target, "target")
+        if task not in ("classification", "regression"):
+            raise InvalidArgumentError(
+                "task must be 'classification' or 'regression'", field="task"
+            )
+        for k, v in metrics.items():
+            names.check_key(k, "metrics")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                raise InvalidArgumentError(f"metric {k!r} must be a number", field="metrics")
+        dataset_ref = f"{dp}/{dn}@{dv}"
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> int:
+            vid = self._version_id(conn, project, name, version)
+            ref = f"{project}/{name}/{version}"
+            eid = conn.execute(
+                insert(model_evaluations)
+                .values(
+                    version_id=vid,
+                    dataset=dataset_ref,
+                    target=target,
+                    task=task,
+                    metrics=orjson.dumps(dict(metrics)).decode(),
+                    result=orjson.dumps(
+                        dict(result or {}), option=orjson.OPT_SERIALIZE_NUMPY
+                    ).decode(),
+                    creator=actor,
+                    created_at=now,
+                )
+                .returning(model_evaluations.c.id)
+            ).scalar_one()
+            runs_repo.add_edges(
+                conn, [_edge("model_version", ref, "consumed", "dataset_version", dataset_ref, now)]
+            )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model_version.evaluate",
+                project=project,
+                subject_kind="model_version",
+                subject=ref,
+                after={"dataset": dataset_ref, "metrics": dict(metrics)},
+            )
+            return int(eid)
+
+        eid = self.db.write_retrying(tx)
+        return next(e for e in self.list_evaluations(project, name, version) if e.id == eid)
+
+    def list_evaluations(self, project: str, name: str, version: int) -> list[Evaluation]:
+        with self.db.read() as conn:
+            vid = self._version_id(conn, project, name, version)
+            return _evaluations(conn, vid, f"{project}/{name}/{version}")
+
+    def approve(
+        self,
+        project: str,
+        name: str,
+        version: int,
+        alias: str,
+        actor: str | None = None,
+        comment: str = "",
+    ) -> Approval:
+        """Record that ``actor`` approves ``version`` for ``alias`` (once per person)."""
+        check_alias(alias)
+        _check_text(comment, "comment")
+        who = actor or "unknown"
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> None:
+            vid = self._version_id(conn, project, name, version)
+            exists = conn.execute(
+                select(model_approvals.c.id).where(
+                    model_approvals.c.version_id == vid,
+                    model_approvals.c.alias == alias,
+                    model_approvals.c.actor == who,
+                )
+            ).first()
+            if exists:
+                return
+            conn.execute(
+                insert(model_approvals).values(
+                    version_id=vid, alias=alias, actor=who, comment=comment, created_at=now
+                )
+            )
+            self.audit.append(
+                conn,
+                actor=who,
+                action="model_version.approve",
+                project=project,
+                subject_kind="model_version",
+                subject=f"{project}/{name}/{version}",
+                after={"alias": alias, "comment": comment},
+            )
+
+        self.db.write_retrying(tx)
+        return next(
+            a
+            for a in self.list_approvals(project, name, version)
+            if a.actor == who and a.alias == alias
+        )
+
+    def list_approvals(self, project: str, name: str, version: int) -> list[Approval]:
+        with self.db.read() as conn:
+            vid = self._version_id(conn, project, name, version)
+            rows = conn.execute(
+                select(
+                    model_approvals.c.alias,
+                    model_approvals.c.actor,
+                    model_approvals.c.comment,
+                    model_approvals.c.created_at,
+                )
+                .where(model_approvals.c.version_id == vid)
+                .order_by(model_approvals.c.id)
+            ).all()
+        ref = f"{project}/{name}/{version}"
+        return [
+            Approval(ref=ref, alias=r[0], actor=r[1], comment=r[2], created_at=r[3]) for r in rows
+        ]
+
+    # ------------------------------------------------------------ policies and promotion
+
+    def set_policy(
+        self, project: str, name: str, alias: str, text: str, actor: str | None = None
+    ) -> str:
+        """Store the promotion policy guarding ``alias`` (empty text removes it)."""
+        check_alias(alias)
+        policy = gates_mod.parse_policy(text)
+        if policy.dataset is not None and parse_ref(policy.dataset, field="policy")[2] is None:
+            raise InvalidArgumentError(
+                "policy dataset must name a version, like fraud/holdout@3", field="policy"
+            )
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> None:
+            mid = self._locked_model(conn, project, name)
+            before = conn.execute(
+                select(model_policies.c.text).where(
+                    model_policies.c.model_id == mid, model_policies.c.alias == alias
+                )
+            ).scalar()
+            if before is not None:
+                conn.execute(
+                    model_policies.delete().where(
+                        model_policies.c.model_id == mid, model_policies.c.alias == alias
+                    )
+                )
+            if text.strip():
+                conn.execute(
+                    insert(model_policies).values(
+                        model_id=mid, alias=alias, text=text, actor=actor, updated_at=now
+                    )
+                )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model.policy",
+                project=project,
+                subject_kind="model",
+                subject=f"{project}/{name}",
+                before=None if before is None else {"alias": alias, "policy": before},
+                after={"alias": alias, "policy": text if text.strip() else None},
+            )
+
+        self.db.write_retrying(tx)
+        return text
+
+    def get_policy(self, project: str, name: str, alias: str) -> str:
+        """The policy text guarding ``alias`` ("" when none is set)."""
+        with self.db.read() as conn:
+            mid = self._require_model(conn, project, name)
+            return (
+                conn.execute(
+                    select(model_policies.c.text).where(
+                        model_policies.c.model_id == mid, model_policies.c.alias == alias
+                    )
+                ).scalar()
+                or ""
+            )
+
+    def promote(
+        self,
+        project: str,
+        name: str,
+        version: int,
+        alias: str,
+        actor: str | None = None,
+        force: bool = False,
+        reason: str = "",
+        dry_run: bool = False,
+    ) -> Promotion:
+        """Evaluate the alias's policy for ``version``; move the alias when every gate passes
+        (or ``force``, which is recorded as forced). Every attempt is recorded and audited;
+        ``moved`` says whether the alias moved (``dry_run`` only evaluates)."""
+        check_alias(alias)
+        check_version(version)
+        _check_text(reason, "reason")
+        policy = gates_mod.parse_policy(self.get_policy(project, name, alias))
+        facts = self._facts(project, name, version, alias, policy)
+        verdicts = gates_mod.evaluate(policy, facts)
+        passed = all(v["passed"] for v in verdicts)
+        now = self.clock.now_ms()
+        ref = f"{project}/{name}/{version}"
+        if dry_run:
+            return Promotion(
+                ref=ref,
+                alias=alias,
+                passed=passed,
+                forced=False,
+                moved=False,
+                gates=verdicts,
+                actor=actor,
+                created_at=now,
+            )
+        move = passed or force
+
+        def tx(conn: Connection) -> None:
+            vid = self._version_id(conn, project, name, version)
+            conn.execute(
+                insert(model_promotions).values(
+                    version_id=vid,
+                    alias=alias,
+                    passed=passed,
+                    forced=force and not passed,
+                    result=orjson.dumps(verdicts).decode(),
+                    actor=actor,
+                    created_at=now,
+                )
+            )
+            if move:
+                self._move(
+                    conn,
+                    project,
+                    name,
+                    alias,
+                    version,
+                    "promote",
+                    actor,
+                    reason,
+                    forced=force and not passed,
+                    gates=verdicts,
+                )
+            else:
+                self.audit.append(
+                    conn,
+                    actor=actor,
+                    action="model.promote_refused",
+                    project=project,
+                    subject_kind="model_version",
+                    subject=ref,
+                    after={
+                        "alias": alias,
+                        "failed": [v["rule"] for v in verdicts if not v["passed"]],
+                    },
+                )
+
+        self.db.write_retrying(tx)
+        result = Promotion(
+            ref=ref,
+            alias=alias,
+            passed=passed,
+            forced=force and not passed,
+            moved=move,
+            gates=verdicts,
+            actor=actor,
+            created_at=now,
+        )
+        return result
+
+    def list_promotions(self, project: str, name: str, version: int) -> list[Promotion]:
+        with self.db.read() as conn:
+            vid = self._version_id(conn, project, name, version)
+            rows = conn.execute(
+                select(
+                    model_promotions.c.alias,
+                    model_promotions.c.passed,
+                    model_promotions.c.forced,
+                    model_promotions.c.result,
+                    model_promotions.c.actor,
+                    model_promotions.c.created_at,
+                )
+                .where(model_promotions.c.version_id == vid)
+                .order_by(model_promotions.c.id)
+            ).all()
+        ref = f"{project}/{name}/{version}"
+        return [
+            Promotion(
+                ref=ref,
+                alias=r[0],
+                passed=bool(r[1]),
+                forced=bool(r[2]),
+                moved=bool(r[1]) or bool(r[2]),
+                gates=orjson.loads(r[3]),
+                actor=r[4],
+                created_at=r[5],
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------ internals
+
+    def _facts(
+        self, project: str, name: str, version: int, alias: str, policy: gates_mod.Policy
+    ) -> gates_mod.Facts:
+        evaluations = self.list_evaluations(project, name, version)
+        if policy.dataset is not None:
+            dp, dn, dv = parse_ref(policy.dataset, field="policy")
+            wanted = f"{dp}/{dn}@{dv}"
+            evaluations = [e for e in evaluations if e.dataset == wanted]
+        evaluation = evaluations[-1] if evaluations else None
+        holder: ModelVersion | None
+        try:
+            holder = self.resolve(project, name, alias)
+        except ModelNotFoundError:
+            holder = None
+        if holder is not None and holder.version == version:
+            holder = None  # re-promoting the holder compares it with nothing
+        holder_eval = None
+        if holder is not None and evaluation is not None:
+            same = [
+                e
+                for e in self.list_evaluations(project, name, holder.version)
+                if e.dataset == evaluation.dataset
+            ]
+            holder_eval = same[-1] if same else None
+        approvals = sum(1 for a in self.list_approvals(project, name, version) if a.alias == alias)
+        validations: list[tuple[str, bool | None]] = []
+        current = self.get_version(project, name, version)
+        if current.run_id is not None:
+            with self.db.read() as conn:
+                edges = runs_repo.edges_of(conn, "run", current.run_id)
+            for e in edges:
+                if e.relation == "consumed" and e.target_kind == "dataset_version":
+                    dp, dn, dv = parse_ref(e.target_id, field="dataset")
+                    assert dv is not None
+                    recorded = self.datasets.list_validations(dp, dn, dv)
+                    validations.append((e.target_id, recorded[-1].passed if recorded else None))
+        return gates_mod.Facts(
+            evaluation=evaluation,
+            holder=holder.ref if holder is not None else None,
+            holder_evaluation=holder_eval,
+            approvals=approvals,
+            validations=validations,
+        )
+
+    def _move(
+        self,
+        conn: Connection,
+        project: str,
+        name: str,
+        alias: str,
+        version: int | None,
+        action: str,
+        actor: str | None,
+        reason: str,
+        *,
+        forced: bool = False,
+        gates: list[dict[str, Any]] | None = None,
+    ) -> AliasMove:
+        """Move an alias inside a write transaction that locks the model first, so two moves
+        of one model queue and each records the true previous target."""
+        mid = self._locked_model(conn, project, name)
+        vid = None
+        if version is not None:
+            vid = conn.execute(
+                select(model_versions.c.id).where(
+                    model_versions.c.model_id == mid, model_versions.c.version == version
+                )
+            ).scalar()
+            if vid is None:
+                raise ModelNotFoundError(
+                    f"model {project}/{name} has no version {version}", field="version"
+                )
+        current = conn.execute(
+            select(model_versions.c.version)
+            .select_from(
+                model_aliases.join(
+                    model_versions, model_versions.c.id == model_aliases.c.version_id
+                )
+            )
+            .where(model_aliases.c.model_id == mid, model_aliases.c.alias == alias)
+        ).scalar()
+        if version is None and current is None:
+            raise ModelNotFoundError(
+                f"model {project}/{name} has no alias {alias!r}", field="alias"
+            )
+        now = self.clock.now_ms()
+        if version is None:
+            conn.execute(
+                model_aliases.delete().where(
+                    model_aliases.c.model_id == mid, model_aliases.c.alias == alias
+                )
+            )
+        else:
+            changed = conn.execute(
+                update(model_aliases)
+                .where(model_aliases.c.model_id == mid, model_aliases.c.alias == alias)
+                .values(version_id=vid, updated_at=now)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    insert(model_aliases).values(
+                        model_id=mid, alias=alias, version_id=vid, updated_at=now
+                    )
+                )
+        conn.execute(
+            insert(alias_moves).values(
+                model_id=mid,
+                alias=alias,
+                from_version=current,
+                to_version=version,
+                action=action,
+                forced=forced,
+                actor=actor,
+                reason=reason,
+                created_at=now,
+            )
+        )
+        after: dict[str, Any] = {"alias": alias, "version": version, "reason": reason}
+        if forced:
+            after["forced"] = True
+        if gates is not None:
+            after["gates"] = [{"rule": g["rule"], "passed": g["passed"]} for g in gates]
+        self.audit.append(
+            conn,
+            actor=actor,
+            action=f"alias.{action}",
+            project=project,
+            subject_kind="model",
+            subject=f"{project}/{name}",
+            before={"alias": alias, "version": current},
+            after=after,
+        )
+        return AliasMove(
+            project=project,
+            name=name,
+            alias=alias,
+            from_version=current,
+            to_version=version,
+            action=action,
+            forced=forced,
+            actor=actor,
+            reason=reason,
+            created_at=now,
+        )
+
+    def _package(self, digest: str) -> tuple[list[ModelFile], dict[str, Any]]:
+        """The manifest's files and the package's model.json, checked against each other."""
+        try:
+            if self.blobs.size(digest) > MAX_MANIFEST:
+                raise InvalidArgumentError("the package manifest is too large", field="digest")
+            manifest = orjson.loads(self.blobs.get_bytes(digest))
+            files = [
+                ModelFile(path=str(f["path"]), digest=str(f["digest"]), size=int(f["size"]))
+                for f in manifest["files"]
+            ]
+        except ArtifactNotFoundError:
+            raise InvalidArgumentError(
+                f"the store holds no blob blake3:{digest}", field="digest"
+            ) from None
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"blob blake3:{digest} is not a model package manifest", field="digest"
+            ) from None
+        by_path = {}
+        for f in files:
+            check_relative_path(f.path)
+            if not is_digest(f.digest):
+                raise InvalidArgumentError(
+                    f"manifest digest of {f.path} is malformed", field="digest"
+                )
+            try:
+                held = self.blobs.size(f.digest) == f.size
+            except ArtifactNotFoundError:
+                held = False
+            if not held:
+                raise InvalidArgumentError(
+                    f"manifest lists {f.path} as blake3:{f.digest} ({f.size} bytes), "
+                    "which the store does not hold",
+                    field="digest",
+                )
+            by_path[f.path] = f
+        if len(by_path) != len(files):
+            raise InvalidArgumentError("manifest lists a path twice", field="digest")
+        if PACKAGE_META not in by_path or by_path[PACKAGE_META].size > MAX_META:
+            raise InvalidArgumentError(f"the package has no {PACKAGE_META}", field="digest")
+        try:
+            meta = orjson.loads(self.blobs.get_bytes(by_path[PACKAGE_META].digest))
+        except orjson.JSONDecodeError:
+            raise InvalidArgumentError(f"{PACKAGE_META} is not JSON", field="digest") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+            raise InvalidArgumentError(f"{PACKAGE_META} lists no files", field="digest")
+        listed = {p: d for p, d in meta["files"].items()}
+        held_files = {p: f.digest for p, f in by_path.items() if p != PACKAGE_META}
+        if listed != held_files:
+            raise InvalidArgumentError(
+                f"{PACKAGE_META} and the manifest disagree about the package's files",
+                field="digest",
+            )
+        return sorted(files, key=lambda f: f.path), meta
+
+    def _model_id(
+        self,
+        conn: Connection,
+        project: str,
+        name: str,
+        now: int,
+        actor: str | None,
+        description: str,
+        *,
+        create: bool = False,
+        lock: bool = False,
+    ) -> int:
+        pid = (
+            runs_repo.ensure_project(conn, project, now)
+            if create
+            else runs_repo.project_id(conn, project)
+        )
+        q = select(models.c.id).where(models.c.project_id == pid, models.c.name == name)
+        if lock and conn.dialect.name != "sqlite":
+            q = q.with_for_update()
+        mid = conn.execute(q).scalar() if pid is not None else None
+        if mid is None:
+            if not create:
+                raise ModelNotFoundError(f"model {project}/{name} does not exist", field="name")
+            mid = conn.execute(
+                insert(models)
+                .values(project_id=pid, name=name, description=description, created_at=now)
+                .returning(models.c.id)
+            ).scalar_one()
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model.create",
+                project=project,
+                subject_kind="model",
+                subject=f"{project}/{name}",
+                after={"description": description},
+            )
+        return int(mid)
+
+    def _locked_model(self, conn: Connection, project: str, name: str) -> int:
+        return self._model_id(conn, project, name, 0, None, "", lock=True)
+
+    def _require_model(self, conn: Connection, project: str, name: str) -> int:
+        mid = conn.execute(
+            select(models.c.id)
+            .join(projects, projects.c.id == models.c.project_id)
+            .where(projects.c.name == project, models.c.name == name)
+        ).scalar()
+        if mid is None:
+            raise ModelNotFoundError(f"model {project}/{name} does not exist", field="name")
+        return int(mid)
+
+    def _version_id(self, conn: Connection, project: str, name: str, version: int) -> int:
+        check_version(version)
+        mid = self._require_model(conn, project, name)
+        vid = conn.execute(
+            select(model_versions.c.id).where(
+                model_versions.c.model_id == mid, model_versions.c.version == version
+            )
+        ).scalar()
+        if vid is None:
+            raise ModelNotFoundError(
+                f"model {project}/{name} has no version {version}", field="version"
+            )
+        return int(vid)
+
+    def _aliases_by_version(
+        self, conn: Connection, project: str, name: str
+    ) -> dict[int, list[str]]:
+        mid = self._require_model(conn, project, name)
+        out: dict[int, list[str]] = {}
+        for alias, vid in conn.execute(
+            select(model_aliases.c.alias, model_aliases.c.version_id)
+            .where(model_aliases.c.model_id == mid)
+            .order_by(model_aliases.c.alias)
+        ):
+            out.setdefault(vid, []).append(alias)
+        return out
+
+    def _version(self, conn: Connection, row: Any) -> ModelVersion:
+        aliases = conn.execute(
+            select(model_aliases.c.alias)
+            .where(model_aliases.c.version_id == row[13])
+            .order_by(model_aliases.c.alias)
+        ).scalars()
+        return _version_record(row, list(aliases))
+
+
+def _version_record(row: Any, aliases: list[str]) -> ModelVersion:
+    return ModelVersion(
+        project=row[0],
+        name=row[1],
+        version=row[2],
+        digest=row[3],
+        size=row[4],
+        flavor=row[5],
+        meta=orjson.loads(row[6]),
+        run_id=row[7],
+        status=row[8],
+        description=row[9],
+        tags=orjson.loads(row[10]),
+        creator=row[11],
+        created_at=row[12],
+        aliases=aliases,
+    )
+
+
+def _evaluations(conn: Connection, vid: int, ref: str) -> list[Evaluation]:
+    rows = conn.execute(
+        select(
+            model_evaluations.c.id,
+            model_evaluations.c.dataset,
+            model_evaluations.c.target,
+            model_evaluations.c.task,
+            model_evaluations.c.metrics,
+            model_evaluations.c.result,
+            model_evaluations.c.creator,
+            model_evaluations.c.created_at,
+        )
+        .where(model_evaluations.c.version_id == vid)
+        .order_by(model_evaluations.c.id)
+    ).all()
+    return [
+        Evaluation(
+            id=r[0],
+            ref=ref,
+            dataset=r[1],
+            target=r[2],
+            task=r[3],
+            metrics=orjson.loads(r[4]),
+            result=orjson.loads(r[5]),
+            creator=r[6],
+            created_at=r[7],
+        )
+        for r in rows
+    ]
+
+
+def _edge(sk: str, sid: str, rel: str, tk: str, tid: str, now: int) -> Any:
+    from setpoint.core.types import LineageEdge
+
+    return LineageEdge(
+        source_kind=sk, source_id=sid, relation=rel, target_kind=tk, target_id=tid, created_at=now
+    )
+
+
+def _check_text(value: object, field: str) -> None:
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise InvalidArgumentError(
+            f"{field} must be text of at most {MAX_TEXT} characters", field=field
+        )
+
+
+def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in (tags or {}).items():
+        names.check_key(k, "tags")
+        out[k] = str(v)[: names.MAX_TAG_VALUE]
+    return out

@@ -1,0 +1,227 @@
+"""Contract tests for the model registry: SQLite, PostgreSQL and remote mode."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import setpoint as sp
+from setpoint.client.local import LocalClient
+from setpoint.core.errors import (
+    ArtifactCorruptedError,
+    InvalidArgumentError,
+    ModelNotFoundError,
+    PromotionRefusedError,
+)
+
+
+def _data(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame({"amount": rng.normal(size=n), "age": rng.normal(size=n)})
+    noise = rng.normal(scale=0.7, size=n)
+    return x.assign(
+        group=rng.choice(["a", "b"], n), fraud=((x.amount + 0.5 * x.age + noise) > 0).astype(int)
+    )
+
+
+def _train(df: pd.DataFrame, c: float = 1.0, columns: tuple[str, ...] = ("amount", "age")) -> Any:
+    return LogisticRegression(C=c).fit(df[list(columns)], df["fraud"])
+
+
+def _register(df: pd.DataFrame, model: Any, name: str = "fraud-detector") -> Any:
+    columns = list(model.feature_names_in_)
+    with sp.start_run(project="fraud") as run:
+        return run.log_model(model, name, input_example=df[columns][:5])
+
+
+def test_log_load_and_predict_a_registered_version(client: Any) -> None:
+    df = _data()
+    model = _train(df)
+    mv = _register(df, model)
+    assert (mv.ref, mv.flavor, mv.status, mv.version) == (
+        "fraud/fraud-detector/1",
+        "sklearn",
+        "candidate",
+        1,
+    )
+    assert [c["name"] for c in mv.meta["signature"]["inputs"]] == ["amount", "age"]
+    assert "scikit-learn" in mv.meta["requirements"]
+    assert any(e.relation == "produced" and e.target_id == mv.ref for e in sp.lineage(mv.run_id))
+    loaded = sp.load_model("fraud/fraud-detector/1")
+    np.testing.assert_array_equal(loaded.predict(df), model.predict(df[["amount", "age"]]))
+    mv2 = _register(df, _train(df, 0.1))
+    assert mv2.version == 2
+    assert sp.get_model_version("fraud/fraud-detector").version == 2
+    models = client.list_models("fraud")
+    assert [(m.name, m.latest_version) for m in models] == [("fraud-detector", 2)]
+
+
+def test_aliases_move_with_history_and_roll_back(client: Any) -> None:
+    df = _data()
+    for c in (1.0, 0.5, 0.1):
+        _register(df, _train(df, c))
+    for v in (1, 2, 3):
+        sp.set_alias("fraud-detector", "champion", v, project="fraud", reason=f"v{v}")
+    assert sp.load_model("fraud/fraud-detector@champion").version.version == 3
+    back = sp.rollback("fraud-detector", "champion", project="fraud", reason="bad latency")
+    assert (back.from_version, back.to_version, back.action) == (3, 2, "rollback")
+    back = sp.rollback("fraud-detector", "champion", project="fraud")
+    assert (back.from_version, back.to_version) == (2, 1)
+    with pytest.raises(InvalidArgumentError, match="no earlier target"):
+        sp.rollback("fraud-detector", "champion", project="fraud")
+    history = client.alias_history("fraud-detector", "fraud", "champion")
+    assert [(m.from_version, m.to_version, m.action) for m in history] == [
+        (None, 1, "set"),
+        (1, 2, "set"),
+        (2, 3, "set"),
+        (3, 2, "rollback"),
+        (2, 1, "rollback"),
+    ]
+    assert history[3].reason == "bad latency" and history[0].actor
+    assert client.get_model_version("fraud-detector", 1, "fraud").aliases == ["champion"]
+
+
+def test_bad_references_are_refused(client: Any) -> None:
+    df = _data()
+    _register(df, _train(df))
+    other = _register(df, _train(df), name="other-model")
+    with pytest.raises(ModelNotFoundError, match="no version 7"):
+        sp.set_alias("fraud-detector", "champion", 7, project="fraud")
+    with pytest.raises(InvalidArgumentError, match="another model"):
+        sp.set_alias("fraud-detector", "champion", other, project="fraud")
+    with pytest.raises(ModelNotFoundError, match="no alias 'champion'"):
+        sp.load_model("fraud/fraud-detector@champion")
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        sp.load_model("fraud/nope/1")
+    with pytest.raises(InvalidArgumentError, match="alias"):
+        sp.set_alias("fraud-detector", "7", 1, project="fraud")
+
+
+def test_changed_model_bytes_are_never_loaded(
+    client: Any, local: LocalClient, tmp_path: Path
+) -> None:
+    df = _data()
+    mv = _register(df, _train(df))
+    target = next(f for f in client.list_model_files(mv.name, 1, "fraud") if f.path != "model.json")
+    path = local.blobs.local_path(target.digest)
+    assert path is not None
+    Path(path).chmod(0o644)
+    with open(path, "r+b") as fh:
+        fh.seek(10)
+        fh.write(b"\x00\x01\x02")
+    with pytest.raises(ArtifactCorruptedError):
+        sp.load_model("fraud/fraud-detector/1")
+
+
+def test_concurrent_alias_moves_lose_no_update(client: Any, mode: str) -> None:
+    if mode == "remote":
+        pytest.skip("the store-side locking is what is under test")
+    df = _data()
+    for c in (1.0, 0.5):
+        _register(df, _train(df, c))
+    errors: list[BaseException] = []
+
+    def mover(version: int) -> None:
+        try:
+            for _ in range(10):
+                client.set_alias("fraud-detector", "champion", version, "fraud", "", f"w{version}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=mover, args=(v,)) for v in (1, 2, 1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    moves = client.alias_history("fraud-detector", "fraud", "champion")
+    assert len(moves) == 40
+    # each move starts where the previous one ended: no move saw a stale target
+    for before, after in itertools.pairwise(moves):
+        assert after.from_version == before.to_version
+    assert client.verify_audit().ok
+
+
+POLICY = """
+dataset: fraud/holdout@1
+gates:
+  - metric: roc_auc
+    min: 0.7
+  - compare: roc_auc
+    direction: higher
+    max_regression: 0.01
+  - approvals: 1
+"""
+
+
+def test_promotion_runs_the_gates_and_records_each_attempt(client: Any) -> None:
+    df = _data()
+    holdout = sp.log_dataset(_data(seed=1), name="holdout", project="fraud")
+    good = _register(df, _train(df))
+    weak = _register(df, _train(df, columns=("age",)))
+    sp.set_policy("fraud-detector", "champion", POLICY, project="fraud")
+    for mv in (good, weak):
+        sp.evaluate(mv.ref, holdout, "fraud", slices=["group"])
+    # no approval yet: refused, with every gate's verdict
+    with pytest.raises(PromotionRefusedError) as refused:
+        sp.promote("fraud/fraud-detector/1", to="champion")
+    verdicts = {g["gate"]: g["passed"] for g in refused.value.promotion.gates}  # type: ignore[attr-defined]
+    assert verdicts == {"metric": True, "compare": True, "approvals": False}
+    sp.approve("fraud/fraud-detector/1", to="champion", comment="reviewed")
+    done = sp.promote("fraud/fraud-detector/1", to="champion", reason="first champion")
+    assert done.moved and done.passed and not done.forced
+    # the weaker challenger regresses against the champion on the same holdout
+    sp.approve("fraud/fraud-detector/2", to="champion")
+    with pytest.raises(PromotionRefusedError, match="roc_auc"):
+        sp.promote("fraud/fraud-detector/2", to="champion")
+    assert sp.get_model_version("fraud/fraud-detector@champion").version == 1
+    forced = sp.promote("fraud/fraud-detector/2", to="champion", force=True, reason="incident")
+    assert forced.moved and forced.forced
+    history = client.alias_history("fraud-detector", "fraud", "champion")
+    assert [(m.to_version, m.action, m.forced) for m in history] == [
+        (1, "promote", False),
+        (2, "promote", True),
+    ]
+    attempts = client.list_promotions("fraud-detector", 2, "fraud")
+    assert [(p.passed, p.moved) for p in attempts] == [(False, False), (False, True)]
+    actions = [e.action for e in client.list_audit_events(project="fraud", limit=1000)]
+    assert "model.promote_refused" in actions and actions.count("alias.promote") == 2
+
+
+def test_data_validation_gate_reads_the_training_data_results(client: Any) -> None:
+    df = _data()
+    train = sp.log_dataset(df, name="train", project="fraud")
+    with sp.start_run(project="fraud") as run:
+        run.log_input(train)
+        run.log_model(_train(df), "fraud-detector")
+    sp.set_policy(
+        "fraud-detector", "champion", "gates:\n  - data_validation: passed\n", project="fraud"
+    )
+    result = sp.promote("fraud/fraud-detector/1", to="champion", dry_run=True)
+    assert not result.passed and "not validated" in result.gates[0]["detail"]
+    sp.validate(train, sp.infer_suite(train, reference=False))
+    assert sp.promote("fraud/fraud-detector/1", to="champion").moved
+
+
+def test_bad_policies_name_the_gate(client: Any) -> None:
+    client.create_model("m", "p")
+    for text, message in [
+        ("gates: [{metric: auc}]", "gate 1: a metric gate needs min"),
+        ("gates: [{approvals: 0}]", "gate 1: approvals must be a whole number"),
+        (
+            "gates:\n  - approvals: 1\n  - latency_p95_ms: fast\n",
+            "gate 2: latency_p95_ms must be a number",
+        ),
+        ("gates: [{compare: auc, direction: up}]", "direction must be"),
+        ("gatez: []", "unknown key"),
+        ("gates: [", "not valid YAML"),
+    ]:
+        with pytest.raises(InvalidArgumentError, match=message):
+            client.set_policy("m", "champion", text, "p")
