@@ -150,7 +150,7 @@ def test_server_refuses_a_public_address_without_tokens(tmp_path: Path) -> None:
     env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home")}
     p = _cli(env, "server", "--host", "0.0.0.0", "--port", "1")
     assert p.returncode == 1
-    assert "without tokens" in p.stderr and "Traceback" not in p.stderr
+    assert "without tokens and roles" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:

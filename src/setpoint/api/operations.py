@@ -57,6 +57,9 @@ class OperationSpec:
     kind: Literal["json", "stream", "download"] = "json"
     # for "download": whether the operation writes one file at `dest` or files under it
     dest: Literal["file", "folder"] = "file"
+    # the role a caller needs in the operation's project when the server enforces roles;
+    # "any": every authenticated caller (reads and writes of content-addressed blobs)
+    role: Literal["viewer", "editor", "approver", "admin", "any"] = "viewer"
 
     @property
     def path_params(self) -> list[str]:
@@ -68,10 +71,18 @@ def operation(
     path: str,
     kind: Literal["json", "stream", "download"] = "json",
     dest: Literal["file", "folder"] = "file",
+    role: Literal["viewer", "editor", "approver", "admin", "any"] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method as an operation; ``role`` defaults to viewer for GET, editor otherwise."""
+
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
         fn.__operation__ = OperationSpec(  # type: ignore[attr-defined]
-            name=fn.__name__, method=method, path=path, kind=kind, dest=dest
+            name=fn.__name__,
+            method=method,
+            path=path,
+            kind=kind,
+            dest=dest,
+            role=role or ("viewer" if method == "GET" else "editor"),
         )
         return fn
 
@@ -112,7 +123,7 @@ class Api:
         """Create a project (or return the existing one of that name)."""
         return self.runs.create_project(name, description)
 
-    @operation("GET", "/projects")
+    @operation("GET", "/projects", role="any")
     def list_projects(self) -> list[Project]:
         """All projects, by name."""
         return self.runs.list_projects()
@@ -211,13 +222,13 @@ class Api:
 
     # ------------------------------------------------------------ blobs and datasets
 
-    @operation("PUT", "/blobs", kind="stream")
+    @operation("PUT", "/blobs", kind="stream", role="any")
     def upload_blob(self, stream: BinaryIO) -> BlobRef:
         """Store the request body as a content-addressed blob (identical bytes are kept once)."""
         digest, size = self.artifacts.blobs.put_stream(stream)
         return BlobRef(digest=digest, size=size)
 
-    @operation("GET", "/blobs/{digest}/exists")
+    @operation("GET", "/blobs/{digest}/exists", role="any")
     def has_blob(self, digest: str) -> bool:
         """Whether the store holds this blob."""
         return self.artifacts.blobs.exists(digest)
@@ -231,7 +242,7 @@ class Api:
         """The stored file of a blob when the store is a local folder, its bytes verified."""
         return self.artifacts.blobs.local_path(digest)
 
-    @operation("GET", "/blobs/{digest}", kind="download")
+    @operation("GET", "/blobs/{digest}", kind="download", role="any")
     def download_blob(self, digest: str, dest: str | os.PathLike[str]) -> str:
         """Write a blob to the file ``dest``, verifying its hash; returns the path."""
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
@@ -381,7 +392,7 @@ class Api:
         """The files of a version's package."""
         return self.registry.list_files(project, name, version)
 
-    @operation("POST", "/models/{name}/versions/{version}/status")
+    @operation("POST", "/models/{name}/versions/{version}/status", role="approver")
     def set_model_status(
         self,
         name: str,
@@ -450,7 +461,7 @@ class Api:
         """Evaluations of a version, oldest first."""
         return self.registry.list_evaluations(project, name, version)
 
-    @operation("POST", "/models/{name}/versions/{version}/approvals")
+    @operation("POST", "/models/{name}/versions/{version}/approvals", role="approver")
     def approve(
         self,
         name: str,
@@ -468,7 +479,7 @@ class Api:
         """Approvals of a version."""
         return self.registry.list_approvals(project, name, version)
 
-    @operation("PUT", "/models/{name}/policies/{alias}")
+    @operation("PUT", "/models/{name}/policies/{alias}", role="admin")
     def set_policy(
         self, name: str, alias: str, text: str, project: str = "default", actor: str | None = None
     ) -> str:
@@ -522,7 +533,7 @@ class Api:
             limit=limit,
         )
 
-    @operation("GET", "/audit/verify")
+    @operation("GET", "/audit/verify", role="any")
     def verify_audit(self) -> AuditVerdict:
         """Recompute the audit chain; names the first edited, removed or inserted event."""
         return self.audit.verify()

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),
     "tokens": ("setpoint.cli.tokens", "tokens", "Create, list and revoke server API tokens."),
+    "users": ("setpoint.cli.users", "users", "Users and their roles per project."),
     "db": ("setpoint.cli.db", "db", "Metadata database: upgrade and status."),
     "gc": (
         "setpoint.cli.gc",

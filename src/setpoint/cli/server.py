@@ -10,7 +10,13 @@ import click
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to bind; anything but loopback requires tokens (`setpoint tokens create`).",
+    help="Address to bind; anything but loopback requires --auth.",
+)
+@click.option(
+    "--auth",
+    "enforce_roles",
+    is_flag=True,
+    help="Require a user's token on every request and check the user's role in the project.",
 )
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
@@ -19,7 +25,7 @@ import click
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def server(host: str, port: int, log_level: str) -> None:
+def server(host: str, port: int, enforce_roles: bool, log_level: str) -> None:
     """Serve the REST API for remote SDK clients (SETPOINT_URL=http://host:port)."""
     import uvicorn
 
@@ -28,14 +34,20 @@ def server(host: str, port: int, log_level: str) -> None:
     from setpoint.server.app import create_app, is_loopback
 
     client = local_client()
-    require_token = client.tokens.any_active()
-    if not is_loopback(host) and not require_token:
+    if not is_loopback(host) and not enforce_roles:
         raise ConfigurationError(
-            f"refusing to serve on {host} without tokens: create one with "
-            "`setpoint tokens create NAME` (or bind to 127.0.0.1)",
+            f"refusing to serve on {host} without tokens and roles: start it with --auth "
+            "(users, roles and tokens: `setpoint users`, `setpoint tokens`), or bind to 127.0.0.1",
             field="host",
         )
-    app = create_app(client, require_token=require_token)
-    auth = "tokens required" if require_token else "no tokens (loopback only)"
+    require_token = enforce_roles or client.tokens.any_active()
+    app = create_app(client, require_token=require_token, enforce_roles=enforce_roles)
+    auth = (
+        "tokens and roles required"
+        if enforce_roles
+        else "tokens required"
+        if require_token
+        else "no tokens (loopback only)"
+    )
     click.echo(f"setpoint server on http://{host}:{port} · {client.describe()} · {auth}", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

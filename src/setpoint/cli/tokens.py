@@ -12,11 +12,18 @@ def tokens() -> None:
     """Create, list and revoke server API tokens."""
 
 
+def _actor() -> str | None:
+    from setpoint.tracking.environment import current_user
+
+    return current_user()
+
+
 @tokens.command("create")
 @click.argument("name")
-def create(name: str) -> None:
+@click.option("--user", default=None, help="The user the token acts for (needed with --auth).")
+def create(name: str, user: str | None) -> None:
     """Create a token; its secret is printed once and never again."""
-    secret = local_client().tokens.create(name)
+    secret = local_client().tokens.create(name, user, _actor())
     click.echo(secret)
 
 
@@ -30,8 +37,8 @@ def list_tokens(as_json: bool) -> None:
         return
     table(
         f"{len(found)} tokens",
-        ["name", "created (UTC)", "revoked (UTC)"],
-        [(t.name, when(t.created_at), when(t.revoked_at)) for t in found],
+        ["name", "user", "created (UTC)", "revoked (UTC)"],
+        [(t.name, t.user or "", when(t.created_at), when(t.revoked_at)) for t in found],
     )
 
 
@@ -39,5 +46,5 @@ def list_tokens(as_json: bool) -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke a token; requests using it are refused from then on."""
-    local_client().tokens.revoke(name)
+    local_client().tokens.revoke(name, _actor())
     click.echo(f"revoked {name}")

@@ -9,6 +9,7 @@ from setpoint.core.types import GcReport
 from setpoint.data.versions import DatasetVersions
 from setpoint.governance.audit import AuditLog
 from setpoint.governance.tokens import Tokens
+from setpoint.governance.users import Users
 from setpoint.models.registry import Registry
 from setpoint.store.artifacts.blobs import BlobStore
 from setpoint.store.metadata.database import Database
@@ -38,7 +39,8 @@ class LocalClient(Api):
             Registry(self.db, self.blobs, self.clock, audit, datasets),
             audit,
         )
-        self.tokens = Tokens(self.db, self.clock)
+        self.tokens = Tokens(self.db, self.clock, audit)
+        self.users = Users(self.db, self.clock, audit)
 
     def open(self) -> LocalClient:
         self.db.open()

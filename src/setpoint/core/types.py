@@ -302,3 +302,17 @@ class ModelFile:
     path: str
     digest: str
     size: int
+
+
+ROLES: tuple[str, ...] = ("viewer", "editor", "approver", "admin")
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    """A person or service account; ``roles`` maps a project (or "*": every project) to a
+    role: viewer < editor < approver < admin, each allowed what the ones before it are."""
+
+    name: str
+    created_at: int
+    disabled_at: int | None = None
+    roles: dict[str, str] = field(default_factory=dict)

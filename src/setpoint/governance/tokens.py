@@ -12,9 +12,10 @@ from setpoint.core import names
 from setpoint.core.clock import Clock
 from setpoint.core.errors import ConflictError, NotFoundError
 from setpoint.core.ids import new_token_secret
-from setpoint.store.metadata.tables import tokens
+from setpoint.store.metadata.tables import tokens, users
 
 if TYPE_CHECKING:
+    from setpoint.governance.audit import AuditLog
     from setpoint.store.metadata.database import Database
 
 
@@ -23,6 +24,16 @@ class Token:
     name: str
     created_at: int
     revoked_at: int | None = None
+    user: str | None = None  # whom the token acts for
+
+
+@dataclass(frozen=True, kw_only=True)
+class Caller:
+    """Who a verified token speaks for: the token's name and its user (None for a token made
+    without one; a disabled user's tokens do not verify)."""
+
+    token: str
+    user: str | None
 
 
 def _hash(secret: str) -> str:
@@ -30,25 +41,46 @@ def _hash(secret: str) -> str:
 
 
 class Tokens:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, audit: AuditLog) -> None:
         self.db = db
         self.clock = clock
+        self.audit = audit
 
-    def create(self, name: str) -> str:
-        """Create a token and return its secret, which is not stored and cannot be shown again."""
+    def create(self, name: str, user: str | None = None, actor: str | None = None) -> str:
+        """Create a token (acting for ``user``) and return its secret, which is not stored
+        and cannot be shown again."""
         names.check_name(name, "token name")
         secret = new_token_secret()
         with self.db.write() as conn:
             if conn.execute(select(tokens.c.id).where(tokens.c.name == name)).first():
                 raise ConflictError(f"a token named {name!r} exists already", field="name")
+            uid = None
+            if user is not None:
+                uid = conn.execute(select(users.c.id).where(users.c.name == user)).scalar()
+                if uid is None:
+                    raise NotFoundError(
+                        f"no user named {user!r}: create it with `setpoint users create`",
+                        field="user",
+                    )
             conn.execute(
                 insert(tokens).values(
-                    name=name, secret_hash=_hash(secret), created_at=self.clock.now_ms()
+                    name=name,
+                    secret_hash=_hash(secret),
+                    created_at=self.clock.now_ms(),
+                    user_id=uid,
                 )
+            )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="token.create",
+                subject_kind="token",
+                subject=name,
+                after={"user": user},
             )
         return secret
 
-    def revoke(self, name: str) -> None:
+    def revoke(self, name: str, actor: str | None = None) -> None:
         with self.db.write() as conn:
             result = conn.execute(
                 update(tokens)
@@ -57,15 +89,18 @@ class Tokens:
             )
             if not result.rowcount:
                 raise NotFoundError(f"no active token named {name!r}", field="name")
+            self.audit.append(
+                conn, actor=actor, action="token.revoke", subject_kind="token", subject=name
+            )
 
     def list(self) -> list[Token]:
         with self.db.read() as conn:
             rows = conn.execute(
-                select(tokens.c.name, tokens.c.created_at, tokens.c.revoked_at).order_by(
-                    tokens.c.name
-                )
+                select(tokens.c.name, tokens.c.created_at, tokens.c.revoked_at, users.c.name)
+                .outerjoin(users, users.c.id == tokens.c.user_id)
+                .order_by(tokens.c.name)
             )
-            return [Token(name=r[0], created_at=r[1], revoked_at=r[2]) for r in rows]
+            return [Token(name=r[0], created_at=r[1], revoked_at=r[2], user=r[3]) for r in rows]
 
     def any_active(self) -> bool:
         with self.db.read() as conn:
@@ -74,11 +109,14 @@ class Tokens:
                 is not None
             )
 
-    def verify(self, secret: str) -> str | None:
-        """The name of the active token with this secret, or None."""
+    def verify(self, secret: str) -> Caller | None:
+        """Who the active token with this secret speaks for, or None."""
         with self.db.read() as conn:
-            return conn.execute(
-                select(tokens.c.name).where(
-                    tokens.c.secret_hash == _hash(secret), tokens.c.revoked_at.is_(None)
-                )
-            ).scalar()
+            row = conn.execute(
+                select(tokens.c.name, users.c.name, users.c.disabled_at)
+                .outerjoin(users, users.c.id == tokens.c.user_id)
+                .where(tokens.c.secret_hash == _hash(secret), tokens.c.revoked_at.is_(None))
+            ).first()
+        if row is None or row[2] is not None:
+            return None
+        return Caller(token=row[0], user=row[1])

@@ -32,8 +32,11 @@ from setpoint.core.errors import (
     AuthenticationError,
     InvalidArgumentError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     SetpointError,
 )
+from setpoint.governance.tokens import Caller
+from setpoint.server.auth import Authorizer
 
 log = logging.getLogger("setpoint.server")
 
@@ -64,10 +67,12 @@ def create_app(
     client: LocalClient,
     *,
     require_token: bool = False,
+    enforce_roles: bool = False,
     max_json_body: int = MAX_JSON_BODY,
     max_upload: int = MAX_UPLOAD,
 ) -> FastAPI:
-    """Build the app over an opened :class:`LocalClient`."""
+    """Build the app over an opened :class:`LocalClient`. ``enforce_roles`` (``--auth``)
+    requires a token on every request and the user's role in the project of each operation."""
     app = FastAPI(
         title="setpoint",
         version=__version__,
@@ -76,7 +81,9 @@ def create_app(
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
-    auth = _TokenCheck(client, require_token)
+    auth = _TokenCheck(
+        client, require_token or enforce_roles, Authorizer(client) if enforce_roles else None
+    )
 
     @app.exception_handler(SetpointError)
     async def _setpoint_error(_request: Request, exc: SetpointError) -> Response:
@@ -127,7 +134,7 @@ def create_app(
         elif spec.kind == "stream":
             app.add_api_route(
                 API_PREFIX + spec.path,
-                _upload_endpoint(fn, client, auth, max_upload),
+                _upload_endpoint(spec, fn, client, auth, max_upload),
                 methods=[spec.method],
                 name=spec.name,
                 summary=(fn.__doc__ or spec.name).strip().splitlines()[0],
@@ -146,14 +153,35 @@ def create_app(
 
 
 class _TokenCheck:
-    """Bearer-token check; returns the token's name, which stands for the caller."""
+    """Bearer-token check (and, with roles enforced, the role check of the operation);
+    returns the name that stands for the caller in the audit trail: the token's user, or the
+    token's name for a token made without a user."""
 
-    def __init__(self, client: LocalClient, required: bool) -> None:
+    def __init__(
+        self, client: LocalClient, required: bool, authorizer: Authorizer | None = None
+    ) -> None:
         self.client = client
         self.required = required
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self.authorizer = authorizer
+        self._cache: dict[str, tuple[float, Caller | None]] = {}
 
-    async def __call__(self, request: Request) -> str | None:
+    async def authorize(
+        self, request: Request, spec: OperationSpec, args: dict[str, Any]
+    ) -> str | None:
+        caller = await self._caller(request)
+        if caller is None:
+            return None
+        if self.authorizer is not None:
+            if caller.user is None:
+                raise PermissionDeniedError(
+                    f"token {caller.token!r} acts for no user: make one with "
+                    "`setpoint tokens create NAME --user USER`",
+                    field="token",
+                )
+            await run_in_threadpool(self.authorizer.check, caller.user, spec, args)
+        return caller.user or caller.token
+
+    async def _caller(self, request: Request) -> Caller | None:
         if not self.required:
             return None
         header = request.headers.get("authorization", "")
@@ -163,15 +191,15 @@ class _TokenCheck:
         now = time.monotonic()
         hit = self._cache.get(secret)
         if hit is None or hit[0] < now:
-            name = await run_in_threadpool(self.client.tokens.verify, secret)
+            caller = await run_in_threadpool(self.client.tokens.verify, secret)
             if len(self._cache) >= TOKEN_CACHE_MAX:
                 self._cache.clear()
-            self._cache[secret] = (now + TOKEN_CACHE_S, name)
+            self._cache[secret] = (now + TOKEN_CACHE_S, caller)
         else:
-            name = hit[1]
-        if name is None:
+            caller = hit[1]
+        if caller is None:
             raise AuthenticationError("the token is unknown or revoked")
-        return name
+        return caller
 
 
 # Arguments that say who did something: with tokens, the server fills them in from the token.
@@ -244,7 +272,6 @@ def _json_endpoint(
     whole_numbers = _whole_number_params(spec, fn)
 
     async def endpoint(request: Request) -> Response:
-        caller = await auth(request)
         if spec.method == "GET":
             raw: Any = dict(request.query_params)
         else:
@@ -265,6 +292,7 @@ def _json_endpoint(
                 raise _invalid(exc) from None
             args = {name: getattr(parsed, name) for name in model.model_fields}
         args.update(_path_args(whole_numbers, request.path_params))
+        caller = await auth.authorize(request, spec, args)
         if caller is not None:
             args.update({name: caller for name in ACTOR_ARGUMENTS if name in args})
         result = await run_in_threadpool(fn, client, **args)
@@ -277,10 +305,14 @@ def _json_endpoint(
 
 
 def _upload_endpoint(
-    fn: Callable[..., Any], client: LocalClient, auth: _TokenCheck, max_upload: int
+    spec: OperationSpec,
+    fn: Callable[..., Any],
+    client: LocalClient,
+    auth: _TokenCheck,
+    max_upload: int,
 ) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
-        await auth(request)
+        await auth.authorize(request, spec, dict(request.path_params))
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload:
             raise PayloadTooLargeError(f"upload larger than the {max_upload} byte limit")
@@ -306,7 +338,7 @@ def _download_endpoint(
     spec: OperationSpec, fn: Callable[..., Any], client: LocalClient, auth: _TokenCheck
 ) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
-        await auth(request)
+        await auth.authorize(request, spec, dict(request.path_params))
         # One file per request (the remote client lists a folder and fetches each file); the
         # operation verifies every byte before it lands in the temporary folder.
         tmpdir = tempfile.mkdtemp(prefix="setpoint-dl-")

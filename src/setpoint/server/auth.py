@@ -1,0 +1,103 @@
+"""Role checks for ``setpoint server --auth``: every operation needs a role in the project it
+touches (viewer to read, editor to write, approver to approve, admin to change gates, force
+a promotion or move a guarded alias without them).
+
+The project comes from the operation's arguments: ``project``, the run behind ``run_id``, or
+the reference of a dataset or model version; an operation over every project (no project
+given) needs the role in every project (a "*" grant).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from setpoint.core.errors import PermissionDeniedError
+from setpoint.governance.users import allows
+
+if TYPE_CHECKING:
+    from setpoint.api.operations import OperationSpec
+    from setpoint.client.local import LocalClient
+
+CACHE_S = 5.0
+CACHE_MAX = 4096
+
+
+class Authorizer:
+    def __init__(self, client: LocalClient) -> None:
+        self.client = client
+        self._roles: dict[tuple[str, str | None], tuple[float, str | None]] = {}
+        self._run_projects: dict[str, str] = {}  # a run never changes project
+
+    def check(self, user: str, spec: OperationSpec, args: dict[str, Any]) -> None:
+        """Raise PermissionDeniedError unless ``user`` may run ``spec`` with ``args``."""
+        needed: str = spec.role
+        if needed == "any":
+            return
+        if spec.name == "promote" and args.get("force"):
+            needed = "admin"  # forcing past failing gates
+        if spec.name in ("set_alias", "rollback_alias") and self._guarded(args):
+            needed = "admin"  # a gate-less move of an alias that gates guard
+        for project in self._projects(spec, args):
+            if not allows(self._role(user, project), needed):
+                where = f"project {project!r}" if project is not None else "every project ('*')"
+                raise PermissionDeniedError(
+                    f"{user} needs the {needed} role in {where} to {spec.name.replace('_', ' ')}",
+                    field="project",
+                )
+
+    def _projects(self, spec: OperationSpec, args: dict[str, Any]) -> list[str | None]:
+        if spec.name == "create_project":
+            return [args["name"]]
+        if "project" in args:
+            p = args["project"]
+            if isinstance(p, list):
+                return list(p) or [None]
+            return [p]
+        if "run_id" in args:
+            return [self._run_project(str(args["run_id"]))]
+        if spec.name == "add_lineage":
+            return [
+                self._node_project(args["source_kind"], args["source_id"]),
+                self._node_project(args["target_kind"], args["target_id"]),
+            ]
+        if spec.name == "get_lineage":
+            return [self._node_project(args["kind"], args["id"])]
+        return [None]
+
+    def _node_project(self, kind: str, ident: str) -> str | None:
+        if kind == "run":
+            return self._run_project(ident)
+        if kind in ("dataset_version", "model_version") and "/" in ident:
+            return ident.split("/", 1)[0]
+        return None
+
+    def _run_project(self, run_id: str) -> str:
+        project = self._run_projects.get(run_id)
+        if project is None:
+            project = self.client.runs.get_run(run_id).project
+            if len(self._run_projects) >= CACHE_MAX:
+                self._run_projects.clear()
+            self._run_projects[run_id] = project
+        return project
+
+    def _role(self, user: str, project: str | None) -> str | None:
+        now = time.monotonic()
+        hit = self._roles.get((user, project))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        role = self.client.users.role(user, project)
+        if len(self._roles) >= CACHE_MAX:
+            self._roles.clear()
+        self._roles[(user, project)] = (now + CACHE_S, role)
+        return role
+
+    def _guarded(self, args: dict[str, Any]) -> bool:
+        from setpoint.core.errors import ModelNotFoundError
+
+        try:
+            return bool(
+                self.client.registry.get_policy(args["project"], args["name"], args["alias"])
+            )
+        except ModelNotFoundError:
+            return False

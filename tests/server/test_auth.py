@@ -1,0 +1,146 @@
+"""``setpoint server --auth``: users, roles per project, tokens; every operation checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from setpoint.client.local import LocalClient
+from setpoint.client.models import log_model
+from setpoint.client.remote import RemoteClient
+from setpoint.core.config import Settings
+from setpoint.core.errors import AuthenticationError, PermissionDeniedError
+
+
+@pytest.fixture
+def local(sqlite_settings: Settings) -> Any:
+    c = LocalClient(sqlite_settings).open()
+    yield c
+    c.close()
+
+
+def _people(local: LocalClient) -> dict[str, str]:
+    """A token per person: viewer, editor, approver and admin in project fraud."""
+    secrets = {}
+    for role in ("viewer", "editor", "approver", "admin"):
+        local.users.create(role)
+        local.users.grant(role, "fraud", role)
+        secrets[role] = local.tokens.create(f"{role}-laptop", role)
+    return secrets
+
+
+def _model_version(remote: RemoteClient) -> Any:
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"a": rng.normal(size=100), "b": rng.normal(size=100)})
+    model = LogisticRegression().fit(x, (x.a > 0).astype(int))
+    return log_model(remote, model, "fraud-detector", "fraud", input_example=x[:5])
+
+
+def test_each_role_may_do_what_its_role_allows(local: LocalClient, serve: Any) -> None:
+    secrets = _people(local)
+    server = serve(local, enforce_roles=True)
+    as_ = {role: RemoteClient(server.url, s) for role, s in secrets.items()}
+    mv = _model_version(as_["editor"])
+    assert mv.creator == "editor"  # the token's user, whatever the client says
+    # a viewer reads but changes nothing
+    assert as_["viewer"].get_model_version("fraud-detector", 1, "fraud").version == 1
+    with pytest.raises(PermissionDeniedError, match="viewer needs the editor role"):
+        as_["viewer"].promote("fraud-detector", 1, "champion", "fraud")
+    with pytest.raises(PermissionDeniedError):
+        as_["viewer"].create_run("fraud")
+    with pytest.raises(PermissionDeniedError, match="approver role"):
+        as_["editor"].approve("fraud-detector", 1, "champion", "fraud")
+    as_["approver"].approve("fraud-detector", 1, "champion", "fraud", "looked at it")
+    # changing the gates and forcing past them are admin matters
+    policy = "gates:\n  - approvals: 2\n"
+    with pytest.raises(PermissionDeniedError, match="admin role"):
+        as_["approver"].set_policy("fraud-detector", "champion", policy, "fraud")
+    as_["admin"].set_policy("fraud-detector", "champion", policy, "fraud")
+    refused = as_["editor"].promote("fraud-detector", 1, "champion", "fraud")
+    assert not refused.moved and refused.gates[0]["observed"] == 1
+    with pytest.raises(PermissionDeniedError, match="admin role"):
+        as_["editor"].promote("fraud-detector", 1, "champion", "fraud", force=True)
+    # a guarded alias cannot be moved around its gates by an editor
+    with pytest.raises(PermissionDeniedError, match="admin role"):
+        as_["editor"].set_alias("fraud-detector", "champion", 1, "fraud")
+    as_["editor"].set_alias("fraud-detector", "challenger", 1, "fraud")  # unguarded: fine
+    forced = as_["admin"].promote("fraud-detector", 1, "champion", "fraud", force=True)
+    assert forced.moved and forced.forced and forced.actor == "admin"
+    moves = local.alias_history("fraud-detector", "fraud", "champion")
+    assert [(m.actor, m.forced) for m in moves] == [("admin", True)]
+    events = local.list_audit_events(project="fraud", action="model_version.approve")
+    assert [e.actor for e in events] == ["approver"]
+
+
+def test_roles_are_per_project(local: LocalClient, serve: Any) -> None:
+    secrets = _people(local)
+    server = serve(local, enforce_roles=True)
+    admin = RemoteClient(server.url, secrets["admin"])
+    with pytest.raises(PermissionDeniedError, match="project 'other'"):
+        admin.create_run("other")
+    with pytest.raises(PermissionDeniedError, match="every project"):
+        admin.list_models()  # all projects need a '*' grant
+    assert admin.list_models("fraud") == []
+    local.users.grant("viewer", "*", "viewer")
+    viewer = RemoteClient(serve(local, enforce_roles=True).url, secrets["viewer"])
+    assert viewer.list_models() == []
+
+
+def test_tokens_revoked_disabled_or_without_a_user_are_refused(
+    local: LocalClient, serve: Any
+) -> None:
+    secrets = _people(local)
+    orphan = local.tokens.create("ci-bot")  # made without a user
+    server = serve(local, enforce_roles=True)
+    assert httpx.get(f"{server.url}/api/v1/models?project=fraud").status_code == 401
+    r = httpx.get(
+        f"{server.url}/api/v1/models?project=fraud",
+        headers={"Authorization": f"Bearer {secrets['viewer']}"},
+    )
+    assert r.status_code == 200
+    r = httpx.get(
+        f"{server.url}/api/v1/models?project=fraud", headers={"Authorization": f"Bearer {orphan}"}
+    )
+    assert r.status_code == 403 and "acts for no user" in r.json()["error"]["message"]
+    local.tokens.revoke("viewer-laptop")
+    local.users.disable("editor")
+    fresh = serve(local, enforce_roles=True)  # no cached verdicts
+    for role in ("viewer", "editor"):
+        with pytest.raises(AuthenticationError):
+            RemoteClient(fresh.url, secrets[role]).list_models("fraud")
+    assert RemoteClient(fresh.url, secrets["admin"]).list_models("fraud") == []
+
+
+def test_run_scoped_operations_check_the_runs_project(local: LocalClient, serve: Any) -> None:
+    secrets = _people(local)
+    local.users.create("outsider")
+    local.users.grant("outsider", "elsewhere", "admin")
+    outsider = local.tokens.create("outsider-laptop", "outsider")
+    server = serve(local, enforce_roles=True)
+    run = RemoteClient(server.url, secrets["editor"]).create_run("fraud")
+    with pytest.raises(PermissionDeniedError, match="project 'fraud'"):
+        RemoteClient(server.url, outsider).log_params(run.id, {"a": 1})
+    with pytest.raises(PermissionDeniedError):
+        RemoteClient(server.url, outsider).get_run(run.id)
+    assert RemoteClient(server.url, secrets["viewer"]).get_run(run.id).id == run.id
+
+
+def test_users_and_grants_are_audited(local: LocalClient) -> None:
+    local.users.create("alice", "root")
+    local.users.grant("alice", "fraud", "approver", "root")
+    local.users.grant("alice", "fraud", "admin", "root")
+    local.tokens.create("alice-laptop", "alice", "root")
+    events = local.list_audit_events(subject_kind="user")
+    assert [(e.action, e.after) for e in events][1:] == [
+        ("user.grant", {"project": "fraud", "role": "approver"}),
+        ("user.grant", {"project": "fraud", "role": "admin"}),
+    ]
+    assert events[2].before == {"project": "fraud", "role": "approver"}
+    assert local.list_audit_events(subject_kind="token")[0].after == {"user": "alice"}
+    assert local.users.role("alice", "fraud") == "admin"
+    assert local.users.role("alice", "other") is None
