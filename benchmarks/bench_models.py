@@ -77,9 +77,7 @@ def section_predict(sp: Any, rows: int) -> None:
     for label, model in _models(x, y).items():
         name = label.split()[1].lower()
         mv = sp.log_model(model, name, project="bench", input_example=x[:5])
-        # skops does not trust the boosting trees' internal type by default; the user names it
-        trusted = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
-        loaded = sp.load_model(mv.ref, trusted=trusted if "Hist" in label else None)
+        loaded = sp.load_model(mv.ref)
         np.testing.assert_array_equal(loaded.predict(test), model.predict(test))
         native = best_of(lambda m=model: m.predict(test))
         ours = best_of(lambda m=loaded: m.predict(test))

@@ -45,12 +45,16 @@ _SDK = {
     "rollback",
     "set_policy",
     "evaluate",
+    "autolog",
+    "model_card",
+    "set_model_tags",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from setpoint.client.sdk import (  # noqa: F401
         active_run,
         approve,
+        autolog,
         client,
         create_project,
         diff_datasets,
@@ -71,10 +75,12 @@ if TYPE_CHECKING:  # pragma: no cover
         log_model,
         log_param,
         log_params,
+        model_card,
         promote,
         rollback,
         search_runs,
         set_alias,
+        set_model_tags,
         set_policy,
         set_tag,
         start_run,

@@ -107,3 +107,27 @@ def test_cli_lists_and_verifies(client: Any, local: LocalClient, mode: str, caps
         main(["audit", "verify"])
     assert exit_.value.code == 1
     assert "event 1" in capsys.readouterr().err
+
+
+def test_runs_and_dataset_versions_are_audited(client: Any) -> None:
+    import pandas as pd
+
+    import setpoint as sp
+
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    with sp.start_run(project="p", name="train") as run:
+        v = sp.log_dataset(df, name="d", project="p")
+        sp.log_dataset(df, name="d", project="p")  # unchanged: no new version, no event
+        run.log_input(v)
+        sp.validate(v, sp.infer_suite(v, reference=False))
+    events = client.list_audit_events(project="p")
+    assert [(e.action, e.subject) for e in events] == [
+        ("run.create", run.id),
+        ("dataset_version.create", "p/d@1"),
+        ("dataset_version.validate", "p/d@1"),
+        ("run.end", run.id),
+    ]
+    assert events[0].after == {"name": "train", "parent_id": None}
+    assert events[3].after == {"status": "finished", "error": None}
+    assert events[2].after["passed"] is True
+    assert client.verify_audit().ok

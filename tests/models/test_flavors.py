@@ -268,13 +268,28 @@ def test_untrusted_type_refused_with_the_types_listed(tmp_path: Path) -> None:
 
 
 def test_trust_must_cover_every_flagged_type(tmp_path: Path) -> None:
-    model = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, Y)
+    model = make_pipeline(FunctionTransformer(double), LogisticRegression()).fit(X, Y)
     save_model(model, tmp_path / "m", input_example=X)
     with pytest.raises(UntrustedModelError) as info:
         load_model(tmp_path / "m", trusted=["something.Else"])
-    assert "sklearn.tree._tree.Tree" in info.value.types
+    assert info.value.types == (f"{double.__module__}.double",)
     loaded = load_model(tmp_path / "m", trusted=list(info.value.types))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_tree_ensembles_load_with_default_trust(tmp_path: Path) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    for i, model in enumerate(
+        [
+            RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0),
+            HistGradientBoostingClassifier(max_iter=3),
+        ]
+    ):
+        model.fit(X, Y)
+        save_model(model, tmp_path / str(i), input_example=X)
+        loaded = load_model(tmp_path / str(i))
+        np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
 # ------------------------------------------------------------------ integrity

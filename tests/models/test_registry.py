@@ -225,3 +225,28 @@ def test_bad_policies_name_the_gate(client: Any) -> None:
     ]:
         with pytest.raises(InvalidArgumentError, match=message):
             client.set_policy("m", "champion", text, "p")
+
+
+def test_two_promotions_of_one_alias_at_once_both_land_in_order(client: Any, mode: str) -> None:
+    if mode == "remote":
+        pytest.skip("the store-side locking is what is under test")
+    df = _data()
+    for c in (1.0, 0.5):
+        _register(df, _train(df, c))
+    barrier = threading.Barrier(2)
+    results: list[Any] = []
+
+    def promote(version: int) -> None:
+        barrier.wait()
+        results.append(client.promote("fraud-detector", version, "champion", "fraud"))
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.moved for r in results) and len(results) == 2
+    moves = client.alias_history("fraud-detector", "fraud", "champion")
+    assert moves[0].from_version is None and moves[1].from_version == moves[0].to_version
+    holder = client.resolve_alias("fraud-detector", "champion", "fraud").version
+    assert holder == moves[1].to_version

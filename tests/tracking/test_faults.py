@@ -129,6 +129,8 @@ def test_a_killed_process_loses_at_most_one_flush_interval(sqlite_settings: Sett
     assert len(h.steps) >= last
     assert h.steps == list(range(len(h.steps)))  # no holes, nothing half-written
     assert [a.path for a in client.list_artifacts(run_id)] == ["before.bin"]
+    ended = client.list_audit_events(subject_kind="run", subject=run_id, action="run.end")
+    assert [(e.actor, e.after["status"]) for e in ended] == [("setpoint", "failed")]
     client.close()
 
 

@@ -138,9 +138,10 @@ class Api:
         tags: dict[str, Any] | None = None,
         parent_id: str | None = None,
         environment: RunEnvironment | None = None,
+        actor: str | None = None,
     ) -> Run:
         """Start a run in a project (created on first use)."""
-        return self.runs.create_run(project, name, tags, parent_id, environment)
+        return self.runs.create_run(project, name, tags, parent_id, environment, actor)
 
     @operation("GET", "/runs/{run_id}")
     def get_run(self, run_id: str) -> Run:
@@ -155,9 +156,10 @@ class Api:
         error: str | None = None,
         final_metrics: MetricBatch | None = None,
         final_params: dict[str, Any] | None = None,
+        actor: str | None = None,
     ) -> Run:
         """End a running run as finished, failed or killed (with its last points and params)."""
-        return self.runs.end_run(run_id, status, error, final_metrics, final_params)
+        return self.runs.end_run(run_id, status, error, final_metrics, final_params, actor)
 
     @operation("POST", "/runs/{run_id}/params")
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
@@ -403,6 +405,18 @@ class Api:
     ) -> ModelVersion:
         """Mark a version candidate, approved, rejected or archived."""
         return self.registry.set_status(project, name, version, status, actor)
+
+    @operation("POST", "/models/{name}/versions/{version}/tags")
+    def set_model_tags(
+        self,
+        name: str,
+        version: int,
+        tags: dict[str, str],
+        project: str = "default",
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Set tags of a version (an empty value removes one)."""
+        return self.registry.set_tags(project, name, version, tags, actor)
 
     @operation("PUT", "/models/{name}/aliases/{alias}")
     def set_alias(

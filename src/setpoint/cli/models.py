@@ -251,3 +251,49 @@ def policy(name: str, alias: str, path: str | None, clear: bool, project: str | 
             raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
     c.set_policy(name, alias, text, _project(project), _actor())
     click.echo(f"{'cleared' if clear else 'stored'} the policy guarding {name}@{alias}")
+
+
+@models.command("card")
+@click.argument("model")
+@click.option("--html", "html_path", default=None, help="Also write an offline HTML page here.")
+def card(model: str, html_path: str | None) -> None:
+    """The model card of MODEL (name/7 or name@alias), as Markdown."""
+    from setpoint.client import sdk
+
+    facts = sdk.model_card(model, format="dict")
+    from setpoint.models import card as render
+
+    click.echo(render.markdown(facts), nl=False)
+    if html_path:
+        with open(html_path, "w", encoding="utf-8") as fh:
+            fh.write(render.to_html(facts))
+        click.echo(f"wrote {html_path}", err=True)
+
+
+@models.command("tag")
+@click.argument("model")
+@click.argument("tags", nargs=-1, required=True)
+def tag(model: str, tags: tuple[str, ...]) -> None:
+    """Set tags of MODEL: KEY=VALUE ... (intended_use and limitations feed the card)."""
+    from setpoint.client import sdk
+
+    values = {}
+    for item in tags:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="TAGS")
+        values[key] = value
+    mv = sdk.set_model_tags(model, **values)
+    click.echo(f"{mv.ref}: {', '.join(f'{k}={v[:40]}' for k, v in mv.tags.items())}")
+
+
+@models.command("status")
+@click.argument("model")
+@click.argument("status", type=click.Choice(["candidate", "approved", "rejected", "archived"]))
+def status(model: str, status: str) -> None:
+    """Mark MODEL (name/7) candidate, approved, rejected or archived."""
+    from setpoint.client import sdk
+
+    v = sdk.get_model_version(model)
+    done = client().set_model_status(v.name, v.version, status, v.project, _actor())
+    click.echo(f"{done.ref}: {done.status}")

@@ -147,7 +147,7 @@ gates:
 """
 
 
-def _registry(sp, runs, frame, holdout) -> None:  # type: ignore[no-untyped-def]
+def _registry(sp, runs, frame, data, holdout) -> None:  # type: ignore[no-untyped-def]
     """Register a champion and two candidates; gate, promote, refuse, roll back."""
     from setpoint.cli.output import table
     from setpoint.client import sdk
@@ -158,7 +158,8 @@ def _registry(sp, runs, frame, holdout) -> None:  # type: ignore[no-untyped-def]
     versions = {}
     for label, (run_id, weights) in runs.items():
         with sp.start_run(project=PROJECT, name=f"register-{label}") as run:
-            run.log_input(holdout)
+            run.log_input(data)
+            run.log_params(sp.get_run(run_id).params)  # what the weights were trained with
             run.set_tag("source_run", run_id)
             versions[label] = run.log_model(
                 LinearClassifier(weights, columns),
@@ -167,6 +168,11 @@ def _registry(sp, runs, frame, holdout) -> None:  # type: ignore[no-untyped-def]
                 description=f"{label} of the sweep (run {run_id[:16]})",
             )
     sp.set_policy(name, "champion", POLICY.format(holdout=holdout.ref), project=PROJECT)
+    sp.set_model_tags(
+        versions["best"].ref,
+        intended_use="Demonstrates setpoint's loop; scores rows of the quickstart's generated data.",
+        limitations="Trained on synthetic data; says nothing about any real population.",
+    )
     rows = []
     for label, mv in versions.items():
         ev = sp.evaluate(mv.ref, holdout, "label", slices=["segment"])
@@ -282,12 +288,13 @@ def quickstart(epochs: int) -> None:
         # a model that ignores most features: what a broken training job produces
         "weakest": (ranked[-1], [v if i < 1 else 0.0 for i, v in enumerate(weights[ranked[-1]])]),
     }
-    _registry(sp, runs, frame, holdout)
+    _registry(sp, runs, frame, data, holdout)
     click.echo(f"done in {time.perf_counter() - t0:.1f}s. Next:")
     click.echo(f"  setpoint runs list --project {PROJECT}")
     click.echo(f"  setpoint data profile {data.ref} --html profile.html")
     click.echo(f"  setpoint data validations {PROJECT}/incoming@1")
     click.echo(f"  setpoint runs show {top['run_id'][:16]}")
     click.echo(f"  setpoint models history quickstart-model --alias champion --project {PROJECT}")
+    click.echo(f"  setpoint models card {PROJECT}/quickstart-model@champion --html card.html")
     click.echo(f"  setpoint audit list --project {PROJECT}")
     click.echo("  setpoint server   # then SETPOINT_URL=http://127.0.0.1:8000 in another shell")

@@ -30,9 +30,9 @@ class LocalClient(Api):
         self.blobs = BlobStore(settings.artifacts_url, settings.artifacts_options)
         timeout_ms = int(settings.heartbeat_timeout * 1000)
         audit = AuditLog(self.db, self.clock)
-        datasets = DatasetVersions(self.db, self.blobs, self.clock)
+        datasets = DatasetVersions(self.db, self.blobs, self.clock, audit)
         super().__init__(
-            Runs(self.db, self.clock, heartbeat_timeout_ms=timeout_ms),
+            Runs(self.db, self.clock, heartbeat_timeout_ms=timeout_ms, audit=audit),
             RunArtifacts(self.db, self.blobs, self.clock),
             Lineage(self.db, self.clock),
             datasets,

@@ -538,6 +538,56 @@ def evaluate(
     )
 
 
+def model_card(model: str | ModelVersion, format: str = "markdown") -> Any:
+    """The model card of a version (``"name/7"``, ``"name@champion"`` or a version): lineage,
+    params, metrics, slices, signature, training-data summary, gate results, approvals,
+    alias moves, and the ``intended_use`` / ``limitations`` tags. ``format``: "markdown",
+    "html" (one offline page) or "dict"."""
+    from setpoint.client.cards import model_card as _card
+    from setpoint.models import card as render
+
+    version = model if isinstance(model, ModelVersion) else get_model_version(model)
+    facts = _card(client(), version)
+    if format == "dict":
+        return facts
+    if format == "html":
+        return render.to_html(facts)
+    if format == "markdown":
+        return render.markdown(facts)
+    raise InvalidArgumentError("format must be 'markdown', 'html' or 'dict'", field="format")
+
+
+def set_model_tags(model: str, **tags: str) -> ModelVersion:
+    """Set tags of a version (``intended_use=...``, ``limitations=...`` feed the model card);
+    an empty value removes a tag."""
+    from setpoint.tracking.environment import current_user
+
+    mv = get_model_version(model)
+    return client().set_model_tags(  # type: ignore[no-any-return]
+        mv.name, mv.version, {k: str(v) for k, v in tags.items()}, mv.project, current_user()
+    )
+
+
+def autolog(
+    *,
+    project: str | None = None,
+    registered_model_name: str | None = None,
+    log_datasets: bool = True,
+    disable: bool = False,
+) -> None:
+    """Make every scikit-learn ``fit`` a tracked run: params, training metrics, the training
+    data as a dataset version, and the model registered (as ``registered_model_name``, or
+    the estimator's class name). ``disable=True`` turns it off."""
+    from setpoint.client.autolog import autolog as _autolog
+
+    _autolog(
+        project=project,
+        registered_model_name=registered_model_name,
+        log_datasets=log_datasets,
+        disable=disable,
+    )
+
+
 def _model_version_args(
     name: str, version: int | ModelVersion | None, project: str | None
 ) -> tuple[str, int | None]:

@@ -26,6 +26,7 @@ from setpoint.store.metadata import datasets as repo
 from setpoint.store.metadata import runs as runs_repo
 
 if TYPE_CHECKING:
+    from setpoint.governance.audit import AuditLog
     from setpoint.store.artifacts.blobs import BlobStore
     from setpoint.store.metadata.database import Database
 
@@ -36,10 +37,13 @@ MAX_PROFILE_BYTES = 64 << 20
 
 
 class DatasetVersions:
-    def __init__(self, db: Database, blobs: BlobStore, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, blobs: BlobStore, clock: Clock, audit: AuditLog | None = None
+    ) -> None:
         self.db = db
         self.blobs = blobs
         self.clock = clock
+        self.audit = audit
 
     def create(
         self,
@@ -111,6 +115,16 @@ class DatasetVersions:
                 vid = repo.version_id(conn, project, name, version)
                 assert vid is not None
                 repo.insert_files(conn, vid, files)
+            if self.audit is not None:
+                self.audit.append(
+                    conn,
+                    actor=creator,
+                    action="dataset_version.create",
+                    project=project,
+                    subject_kind="dataset_version",
+                    subject=f"{project}/{name}@{version}",
+                    after={"digest": digest, "kind": kind, "rows": num_rows, "source": source},
+                )
             return repo.get_version(conn, project, name, version)
 
         return self.db.write_retrying(tx)  # type: ignore[no-any-return]
@@ -181,7 +195,7 @@ class DatasetVersions:
                 raise DatasetNotFoundError(
                     f"dataset {project}/{name} has no version {version}", field="version"
                 )
-            return repo.insert_validation(
+            new_id = repo.insert_validation(
                 conn,
                 vid,
                 suite=suite,
@@ -194,6 +208,23 @@ class DatasetVersions:
                 creator=creator,
                 now=now,
             )
+            if self.audit is not None:
+                self.audit.append(
+                    conn,
+                    actor=creator,
+                    action="dataset_version.validate",
+                    project=project,
+                    subject_kind="dataset_version",
+                    subject=f"{project}/{name}@{version}",
+                    after={
+                        "suite": suite,
+                        "environment": environment,
+                        "passed": errors == 0,
+                        "errors": errors,
+                        "warnings": warnings,
+                    },
+                )
+            return new_id
 
         new_id = self.db.write_retrying(tx)
         return next(r for r in self.list_validations(project, name, version) if r.id == new_id)

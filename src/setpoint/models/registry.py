@@ -396,6 +396,45 @@ class Registry:
         self.db.write_retrying(tx)
         return self.get_version(project, name, version)
 
+    def set_tags(
+        self,
+        project: str,
+        name: str,
+        version: int,
+        tags: Mapping[str, str],
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Set (or, with an empty value, remove) tags of a version, e.g. the model card's
+        ``intended_use`` and ``limitations``. Audited with the values before and after."""
+        values = _check_tags(tags)
+
+        def tx(conn: Connection) -> None:
+            vid = self._version_id(conn, project, name, version)
+            before = orjson.loads(
+                conn.execute(
+                    select(model_versions.c.tags).where(model_versions.c.id == vid)
+                ).scalar_one()
+            )
+            after = {k: v for k, v in {**before, **values}.items() if v != ""}
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.id == vid)
+                .values(tags=orjson.dumps(after).decode())
+            )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model_version.tags",
+                project=project,
+                subject_kind="model_version",
+                subject=f"{project}/{name}/{version}",
+                before={k: before.get(k) for k in values},
+                after={k: after.get(k) for k in values},
+            )
+
+        self.db.write_retrying(tx)
+        return self.get_version(project, name, version)
+
     # ------------------------------------------------------------ aliases
 
     def set_alias(

@@ -31,6 +31,7 @@ from setpoint.tracking.environment import RunEnvironment
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from setpoint.governance.audit import AuditLog
     from setpoint.store.metadata.database import Database
 
 MAX_RESULTS = 50_000
@@ -42,10 +43,16 @@ class Runs:
     """Run operations over one metadata database."""
 
     def __init__(
-        self, db: Database, clock: Clock, *, heartbeat_timeout_ms: int = 6 * HEARTBEAT_INTERVAL_MS
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        heartbeat_timeout_ms: int = 6 * HEARTBEAT_INTERVAL_MS,
+        audit: AuditLog | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
+        self.audit = audit
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self._next_reap = 0
 
@@ -73,6 +80,7 @@ class Runs:
         tags: Mapping[str, object] | None = None,
         parent_id: str | None = None,
         environment: RunEnvironment | None = None,
+        actor: str | None = None,
     ) -> Run:
         names.check_name(project, "project")
         if name is None:
@@ -106,6 +114,16 @@ class Runs:
                     f"parent run {parent_id!r} does not exist", field="parent_id"
                 )
             repo.insert_run(conn, run, repo.ensure_project(conn, project, now))
+            if self.audit is not None:
+                self.audit.append(
+                    conn,
+                    actor=actor or env.user,
+                    action="run.create",
+                    project=project,
+                    subject_kind="run",
+                    subject=run.id,
+                    after={"name": name, "parent_id": parent_id},
+                )
 
         self.db.write_retrying(tx)
         return run
@@ -125,6 +143,7 @@ class Runs:
         error: str | None = None,
         final_metrics: MetricBatch | None = None,
         final_params: Mapping[str, object] | None = None,
+        actor: str | None = None,
     ) -> Run:
         """End a run; a handle's last buffered points and params commit with the end."""
         if status not in RUN_STATUSES or status == "running":
@@ -142,7 +161,18 @@ class Runs:
             repo.add_params(conn, run_id, params)
             if batch is not None and batch.keys:
                 repo.add_metrics(conn, run_id, *batch.columns())
-            return repo.load_runs(conn, [run_id])[0]
+            run = repo.load_runs(conn, [run_id])[0]
+            if self.audit is not None:
+                self.audit.append(
+                    conn,
+                    actor=actor or run.user,
+                    action="run.end",
+                    project=run.project,
+                    subject_kind="run",
+                    subject=run_id,
+                    after={"status": status, "error": None if error is None else error[:500]},
+                )
+            return run
 
         return self.db.write_retrying(tx)
 
@@ -262,9 +292,21 @@ class Runs:
         with self.db.read() as conn:
             stale = repo.stale_running_runs(conn, cutoff)
         if stale:
-            self.db.write_retrying(
-                lambda conn: repo.fail_stale_runs(conn, stale, cutoff, LOST_HEARTBEAT)
-            )
+
+            def tx(conn):  # type: ignore[no-untyped-def]
+                failed = repo.fail_stale_runs(conn, stale, cutoff, LOST_HEARTBEAT)
+                for run_id, project in failed if self.audit is not None else []:
+                    self.audit.append(  # type: ignore[union-attr]
+                        conn,
+                        actor="setpoint",
+                        action="run.end",
+                        project=project,
+                        subject_kind="run",
+                        subject=run_id,
+                        after={"status": "failed", "error": LOST_HEARTBEAT},
+                    )
+
+            self.db.write_retrying(tx)
         return stale
 
     def _reap_if_due(self) -> None:

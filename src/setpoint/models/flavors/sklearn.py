@@ -15,6 +15,15 @@ NAME = "sklearn"
 DESCRIPTION = "scikit-learn estimators and pipelines that predict"
 PACKAGES = ("sklearn", "skops")
 FILE = "model.skops"
+# Beyond skops' defaults, setpoint trusts scikit-learn's own tree containers: every tree
+# ensemble holds them, they are rebuilt from arrays of node data (no callables), and without
+# them no random forest or gradient boosting model would load by default.
+TRUSTED_BY_DEFAULT = frozenset(
+    {
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    }
+)
 
 
 def handles(model: object) -> bool:
@@ -60,6 +69,7 @@ def load(
     path = os.path.join(folder, str(meta["file"]))
     found = skops.io.get_untrusted_types(file=path)
     given = {t if isinstance(t, str) else f"{t.__module__}.{t.__name__}" for t in trusted or ()}
+    given |= TRUSTED_BY_DEFAULT
     refused = [t for t in found if t not in given]
     if refused:
         raise UntrustedModelError(

@@ -139,13 +139,26 @@ def stale_running_runs(conn: Connection, cutoff: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-def fail_stale_runs(conn: Connection, run_ids: Sequence[str], cutoff: int, message: str) -> int:
+def fail_stale_runs(
+    conn: Connection, run_ids: Sequence[str], cutoff: int, message: str
+) -> list[tuple[str, str]]:
+    """Fail those of ``run_ids`` still running with a heartbeat older than ``cutoff``;
+    returns (run id, project) of each run failed here."""
     result = conn.execute(
         update(runs)
         .where(runs.c.id.in_(run_ids), runs.c.status == "running", runs.c.heartbeat_at < cutoff)
         .values(status="failed", end_time=runs.c.heartbeat_at, error=message)
+        .returning(runs.c.id, runs.c.project_id)
     )
-    return result.rowcount or 0
+    failed = result.all()
+    if not failed:
+        return []
+    names = dict(
+        conn.execute(
+            select(projects.c.id, projects.c.name).where(projects.c.id.in_({r[1] for r in failed}))
+        ).all()
+    )
+    return [(r[0], names[r[1]]) for r in failed]
 
 
 _RUN_SELECT = (

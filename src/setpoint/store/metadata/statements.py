@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=256)
-def _dialect_sql(sql: str, paramstyle: str) -> str:
+def dialect_sql(sql: str, paramstyle: str) -> str:
+    """SQL written with ``?`` placeholders, in the driver's own style."""
     return sql if paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 def execute(conn: Connection, sql: str, params: Any = ()) -> Any:
     """Run SQL written with ``?`` placeholders; ``params`` as a list of tuples is executemany."""
-    return conn.exec_driver_sql(_dialect_sql(sql, conn.dialect.paramstyle), params)
+    return conn.exec_driver_sql(dialect_sql(sql, conn.dialect.paramstyle), params)
 
 
 _SQLITE_ROWS_PER_STATEMENT = 1000  # keeps multi-row statements under SQLite's variable cap
