@@ -195,6 +195,14 @@ def test_promotion_runs_the_gates_and_records_each_attempt(client: Any) -> None:
     assert "model.promote_refused" in actions and actions.count("alias.promote") == 2
 
 
+def test_a_policy_may_be_a_python_dict(client: Any) -> None:
+    df = _data()
+    _register(df, _train(df))
+    sp.set_policy("fraud-detector", "champion", {"gates": [{"approvals": 1}]}, project="fraud")
+    assert "approvals: 1" in client.get_policy("fraud-detector", "champion", "fraud")
+    assert not sp.promote("fraud/fraud-detector/1", to="champion", dry_run=True).passed
+
+
 def test_data_validation_gate_reads_the_training_data_results(client: Any) -> None:
     df = _data()
     train = sp.log_dataset(df, name="train", project="fraud")

@@ -494,15 +494,23 @@ def rollback(name: str, alias: str, *, project: str | None = None, reason: str =
     return client().rollback_alias(name, alias, _project(project), reason, current_user())
 
 
-def set_policy(name: str, alias: str, policy: str, *, project: str | None = None) -> str:
-    """Guard ``alias`` with a promotion policy: YAML text or a path to a YAML file."""
+def set_policy(
+    name: str, alias: str, policy: str | Mapping[str, Any], *, project: str | None = None
+) -> str:
+    """Guard ``alias`` with a promotion policy: YAML text, a path to a YAML file, or the same
+    structure as a Python dict (``{"gates": [{"metric": "roc_auc", "min": 0.8}]}``)."""
     from setpoint.tracking.environment import current_user
 
-    text = policy
-    if "\n" not in policy and policy.endswith((".yaml", ".yml")):
+    if isinstance(policy, Mapping):
+        import yaml
+
+        text = yaml.safe_dump(dict(policy), sort_keys=False)
+    elif "\n" not in policy and policy.endswith((".yaml", ".yml")):
         with open(policy, encoding="utf-8") as fh:
             text = fh.read()
-    return client().set_policy(name, alias, text, _project(project), current_user())
+    else:
+        text = policy
+    return client().set_policy(name, alias, text, _project(project), current_user())  # type: ignore[no-any-return]
 
 
 def evaluate(

@@ -280,25 +280,25 @@ def _normalize(schema: pa.Schema) -> pa.Schema:
     """Drop metadata and nullability, map large/view strings to plain: one schema per data."""
     import pyarrow as pa
 
-    return pa.schema([pa.field(f.name, _plain_type(f.type)) for f in schema])
+    return pa.schema([pa.field(f.name, plain_type(f.type)) for f in schema])
 
 
-def _plain_type(t: pa.DataType) -> pa.DataType:
+def plain_type(t: pa.DataType) -> pa.DataType:
     """One type per kind of value: categoricals (dictionaries) as their values, large and view
     strings and binaries as plain ones, large lists as lists, recursively."""
     import pyarrow as pa
     import pyarrow.types as pt
 
     if pt.is_dictionary(t):
-        return _plain_type(t.value_type)
+        return plain_type(t.value_type)
     if pt.is_large_string(t) or t == pa.string_view():
         return pa.string()
     if pt.is_large_binary(t) or t == pa.binary_view():
         return pa.binary()
     if pt.is_large_list(t) or pt.is_list(t):
-        return pa.list_(_plain_type(t.value_type))
+        return pa.list_(plain_type(t.value_type))
     if pt.is_struct(t):
-        return pa.struct([pa.field(f.name, _plain_type(f.type)) for f in t])
+        return pa.struct([pa.field(f.name, plain_type(f.type)) for f in t])
     return t
 
 

@@ -105,11 +105,7 @@ class Users:
 
         def tx(conn: Connection) -> None:
             uid = self._id(conn, name)
-            before = conn.execute(
-                select(role_grants.c.role).where(
-                    role_grants.c.user_id == uid, role_grants.c.project == project
-                )
-            ).scalar()
+            before = _granted(conn, uid, project)
             conn.execute(
                 delete(role_grants).where(
                     role_grants.c.user_id == uid, role_grants.c.project == project
@@ -139,11 +135,7 @@ class Users:
 
         def tx(conn: Connection) -> None:
             uid = self._id(conn, name)
-            before = conn.execute(
-                select(role_grants.c.role).where(
-                    role_grants.c.user_id == uid, role_grants.c.project == project
-                )
-            ).scalar()
+            before = _granted(conn, uid, project)
             if before is None:
                 raise NotFoundError(f"{name} has no role in {project!r}", field="project")
             conn.execute(
@@ -186,3 +178,11 @@ class Users:
         if uid is None:
             raise NotFoundError(f"no user named {name!r}", field="name")
         return int(uid)
+
+
+def _granted(conn: Connection, user_id: int, project: str) -> str | None:
+    return conn.execute(
+        select(role_grants.c.role).where(
+            role_grants.c.user_id == user_id, role_grants.c.project == project
+        )
+    ).scalar()

@@ -239,22 +239,9 @@ def _is_pandas_frame(data: object) -> bool:
 def _plain(t: pa.DataType) -> str:
     """One name per kind of value: categoricals as their values, large and view strings and
     binaries as plain ones, so a DataFrame, its Arrow table and its Parquet file agree."""
-    return str(_plain_type(t))
+    from setpoint.data.ingest import plain_type
 
-
-def _plain_type(t: pa.DataType) -> pa.DataType:
-    import pyarrow as pa
-    import pyarrow.types as pt
-
-    if pt.is_dictionary(t):
-        return _plain_type(t.value_type)
-    if pt.is_large_string(t) or t == pa.string_view():
-        return pa.string()
-    if pt.is_large_binary(t) or t == pa.binary_view():
-        return pa.binary()
-    if pt.is_large_list(t) or pt.is_list(t):
-        return pa.list_(_plain_type(t.value_type))
-    return t
+    return str(plain_type(t))
 
 
 @functools.lru_cache(maxsize=64)
