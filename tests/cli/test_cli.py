@@ -286,3 +286,57 @@ def test_data_add_files(home: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 0 and "weights.bin" in out
     code, _, err = run_cli(capsys, "data", "profile", "weights")
     assert code == 1 and "holds files, not a table" in err
+
+
+def test_re_adding_an_unchanged_file_answers_without_opening_the_store(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from setpoint.client import stat_cache
+    from setpoint.client.local import LocalClient
+
+    monkeypatch.setattr(stat_cache, "RACY_SECONDS", 0.0)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    pd.DataFrame({"a": [1, 2, 3]}).to_csv(first, index=False)
+    pd.DataFrame({"a": [4, 5, 6]}).to_csv(second, index=False)
+    assert run_cli(capsys, "data", "add", str(first), "-n", "d")[1].startswith("default/d@1:")
+    sdk.use(None)
+
+    def refuse(self: LocalClient) -> LocalClient:
+        raise AssertionError("the store was opened")
+
+    raw = tmp_path / "weights.bin"
+    raw.write_bytes(bytes(range(256)) * 100)
+    assert run_cli(capsys, "data", "add", str(raw), "-n", "raw")[1].startswith("default/raw@1:")
+    sdk.use(None)
+    with monkeypatch.context() as m:
+        m.setattr(LocalClient, "open", refuse)
+        code, out, _ = run_cli(capsys, "data", "add", str(first), "-n", "d")
+        assert code == 0 and out.startswith("unchanged: default/d@1 already holds this data")
+        code, out, _ = run_cli(capsys, "data", "add", str(raw), "-n", "raw")
+        assert code == 0 and out.startswith("unchanged: default/raw@1 already holds this data")
+    # Another file became the latest version: the first file is new data again, the usual
+    # way decides (and makes version 3), never the shortcut.
+    assert run_cli(capsys, "data", "add", str(second), "-n", "d")[1].startswith("default/d@2:")
+    sdk.use(None)
+    code, out, _ = run_cli(capsys, "data", "add", str(first), "-n", "d")
+    assert code == 0 and out.startswith("default/d@3:")
+
+
+def test_the_store_peek_answers_none_when_unsure(tmp_path: Path) -> None:
+    from setpoint.store.metadata.peek import latest_dataset_version, sqlite_path
+
+    assert sqlite_path("postgresql://x/y") is None and sqlite_path("sqlite:///:memory:") is None
+    assert sqlite_path("sqlite:////a/b.db") == "/a/b.db"
+    assert latest_dataset_version(str(tmp_path / "missing.db"), "p", "d") is None
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database" * 100)
+    assert latest_dataset_version(str(junk), "p", "d") is None
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num TEXT)")
+        conn.execute("INSERT INTO alembic_version VALUES ('0001')")
+    assert latest_dataset_version(str(old), "p", "d") is None

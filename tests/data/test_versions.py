@@ -60,12 +60,12 @@ def test_files_and_globs_become_versions(client: Any, tmp_path: Path) -> None:
 def test_re_adding_an_unchanged_file_uses_the_stat_cache(
     client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from setpoint.client import datasets
+    from setpoint.client import stat_cache
     from setpoint.data import ingest
 
     # Setting the times below changes ctime to now; trust stats at once for this test (the
     # racy window has a test of its own).
-    monkeypatch.setattr(datasets, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(stat_cache, "RACY_SECONDS", 0.0)
     csv = tmp_path / "big.csv"
     _frame(1000).to_csv(csv, index=False)
     old = time.time() - 60

@@ -8,16 +8,15 @@ through a stat cache keyed by path, size, modification and change times and inod
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from setpoint.client.stat_cache import FILE_NAME, StatCache, manifest_bytes, stat_key
 from setpoint.core.errors import ArtifactNotFoundError, InvalidArgumentError
 from setpoint.core.types import DatasetFile, DatasetVersion
 
@@ -26,10 +25,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 log = logging.getLogger("setpoint")
-
-# A file modified this recently may change again within the same timestamp tick; such a
-# stat is not trusted (git's "racy clean" rule), so the next add hashes it again.
-RACY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -145,7 +140,7 @@ def log_dataset(
         kind = "table" if files is None or is_tabular(files) else "files"
     if kind == "files" and files is None:
         raise InvalidArgumentError("kind='files' needs a path to files", field="data")
-    cache = _StatCache(Path(cache_dir) / "data-stat-cache.json", kind)
+    cache = StatCache(os.path.join(cache_dir, FILE_NAME), kind)
     args = (name, project, description, parents, current_user())
     try:
         if kind == "files":
@@ -157,14 +152,14 @@ def log_dataset(
 
 
 def _log_table(
-    client: Any, data: object, files: list[str] | None, cache: _StatCache, args: tuple
+    client: Any, data: object, files: list[str] | None, cache: StatCache, args: tuple
 ) -> VersionHandle:
     import orjson
 
     from setpoint.data.ingest import prepare
 
     name, project, description, parents, user = args
-    key = _stat_key(files[0]) if files and len(files) == 1 else None
+    key = stat_key(files[0]) if files and len(files) == 1 else None
     hit = cache.get(key) if key else None
     if hit is not None and files:
         digest, _, profile = hit.partition(" ")
@@ -205,10 +200,9 @@ def _log_table(
 
 
 def _log_files(
-    client: Any, data: object, files: list[str], cache: _StatCache, args: tuple
+    client: Any, data: object, files: list[str], cache: StatCache, args: tuple
 ) -> VersionHandle:
     """Store each file as a blob (unchanged files by their cached digest) and the manifest."""
-    import orjson
 
     name, project, description, parents, user = args
     given = os.path.abspath(os.fspath(data))  # type: ignore[call-overload]
@@ -219,7 +213,7 @@ def _log_files(
     )
     entries = []
     for path in files:
-        key = _stat_key(path)
+        key = stat_key(path)
         hit = cache.get(key) if key else None
         if hit is not None and client.has_blob(hit):
             digest, size = hit, os.path.getsize(path)
@@ -230,8 +224,7 @@ def _log_files(
                 cache.put(key, digest)
         rel = os.path.relpath(path, root).replace(os.sep, "/")
         entries.append({"path": rel, "digest": digest, "size": size})
-    manifest = orjson.dumps({"format": 1, "files": entries}, option=orjson.OPT_SORT_KEYS)
-    ref = client.upload_blob(_bytes_stream(manifest))
+    ref = client.upload_blob(_bytes_stream(manifest_bytes(entries)))
     v = client.create_dataset_version(
         name, ref.digest, project, given, description, parents, user, "files", None
     )
@@ -255,55 +248,3 @@ def _said(handle: VersionHandle) -> VersionHandle:
 
 def _source(data: object) -> str:
     return os.path.abspath(os.fspath(data))  # type: ignore[call-overload]
-
-
-def _stat_key(path: str) -> str | None:
-    st = os.stat(path)
-    if time.time() - max(st.st_mtime, st.st_ctime) < RACY_SECONDS:
-        return None
-    return json.dumps(
-        [os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-    )
-
-
-class _StatCache:
-    """(kind, path stat) -> what was stored for it: for a table the digests of its Parquet and
-    profile, for files the file's digest. Loaded once and saved once per add; best effort: a
-    broken cache file is ignored."""
-
-    LIMIT = 100_000
-
-    def __init__(self, path: Path, kind: str) -> None:
-        self.path = path
-        self.kind = kind
-        self._data: dict[str, str] | None = None
-        self._dirty = False
-
-    def _entries(self) -> dict[str, str]:
-        if self._data is None:
-            try:
-                data = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                data = {}
-            self._data = data if isinstance(data, dict) else {}
-        return self._data
-
-    def get(self, key: str) -> str | None:
-        hit = self._entries().get(f"{self.kind} {key}")
-        return hit if isinstance(hit, str) else None
-
-    def put(self, key: str, value: str) -> None:
-        self._entries()[f"{self.kind} {key}"] = value
-        self._dirty = True
-
-    def save(self) -> None:
-        if not self._dirty or self._data is None:
-            return
-        data = self._data
-        if len(data) > self.LIMIT:  # keep it bounded: drop the oldest entries
-            data = dict(list(data.items())[-self.LIMIT :])
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self.path)
-        self._dirty = False

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from setpoint.core.config import Settings
+from setpoint.core.config import Settings, default_project
 from setpoint.core.errors import InvalidArgumentError
 from setpoint.core.types import (
     AliasMove,
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from setpoint.client.datasets import VersionHandle
     from setpoint.client.run import ActiveRun
     from setpoint.client.validation import ValidationReport
-
-DEFAULT_PROJECT = "default"
 
 _lock = threading.RLock()
 _client: Any = None
@@ -364,7 +362,7 @@ def lineage(node: Any) -> list[LineageEdge]:
 
 
 def _project(project: str | None) -> str:
-    return project if project is not None else os.environ.get("SETPOINT_PROJECT") or DEFAULT_PROJECT
+    return default_project(project)
 
 
 def _version_number(version: int | str) -> int:

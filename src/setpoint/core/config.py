@@ -35,6 +35,14 @@ ENV_VARS = (
 )
 
 
+DEFAULT_PROJECT = "default"
+
+
+def default_project(project: str | None = None) -> str:
+    """``project`` if given, else SETPOINT_PROJECT, else "default"."""
+    return project if project is not None else os.environ.get("SETPOINT_PROJECT") or DEFAULT_PROJECT
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     home: str

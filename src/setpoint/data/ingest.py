@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.data.formats import CSV_SUFFIXES, is_tabular
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 # bytes independent of how the input happened to be chunked.
 BATCH_ROWS = 65_536
 CSV_BLOCK_SIZE = 16 << 20  # CSV column types are inferred from the first block.
-CSV_SUFFIXES = (".csv", ".csv.gz")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 ACCEPTED = (
     "a pandas DataFrame, a polars DataFrame, a pyarrow Table or RecordBatchReader, or a path "
     "(str or os.PathLike) to a .csv, .csv.gz, .parquet or .pq file, a folder of such files, "
@@ -114,10 +113,6 @@ def source_files(data: object, *, tabular_only: bool = False) -> list[str] | Non
     else:
         raise _error(f"path {given} does not exist")
     return sorted(files)
-
-
-def is_tabular(files: list[str]) -> bool:
-    return all(f.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES) for f in files)
 
 
 def _hidden_dir(top: str, root: str) -> bool:
