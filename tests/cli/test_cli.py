@@ -340,3 +340,50 @@ def test_the_store_peek_answers_none_when_unsure(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE alembic_version (version_num TEXT)")
         conn.execute("INSERT INTO alembic_version VALUES ('0001')")
     assert latest_dataset_version(str(old), "p", "d") is None
+
+
+def test_models_commands_speak_plainly(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    from setpoint.cli.quickstart import LinearClassifier
+
+    frame = pd.DataFrame({"x0": [0.1, -0.2, 0.3]})
+    sp.log_model(LinearClassifier([1.0], ["x0"]), "m", project="p", input_example=frame)
+    code, out, err = run_cli(capsys, "models", "tag", "p/m/1", "model=linear", "intended_use=demo")
+    assert code == 0 and "model=linear" in out and "intended_use=demo" in out
+    code, out, err = run_cli(capsys, "models", "tag", "p/m/1", "no-equals-sign")
+    assert code != 0 and "KEY=VALUE" in err
+    code, out, err = run_cli(
+        capsys, "models", "card", "p/m/1", "--html", str(tmp_path / "no" / "x.html")
+    )
+    assert code == 1 and "cannot write" in err and "Traceback" not in err
+    code, out, err = run_cli(
+        capsys, "models", "card", "p/m/1", "--html", str(tmp_path / "card.html")
+    )
+    assert code == 0 and out.startswith("# Model card: p/m/1") and (tmp_path / "card.html").exists()
+    code, out, err = run_cli(capsys, "models", "promote", "p/m/1", "--to", "champion")
+    assert code == 0 and "no gates guard this alias" in out
+    code, out, err = run_cli(capsys, "models", "show", "p/m/7")
+    assert code == 1 and err.startswith("error (version): model p/m has no version 7")
+
+
+def test_the_peek_reads_a_store_whose_path_has_uri_characters(tmp_path: Path) -> None:
+    from setpoint.client.local import LocalClient
+    from setpoint.core.config import Settings
+    from setpoint.store.metadata.peek import latest_dataset_version
+
+    home = tmp_path / "a#b"  # '#' would end a file: URI's path
+    client = LocalClient(Settings.from_env({"SETPOINT_HOME": str(home)})).open()
+    import io
+
+    import pandas as pd
+
+    buf = io.BytesIO()
+    pd.DataFrame({"a": [1]}).to_parquet(buf, index=False)
+    buf.seek(0)
+    v = client.create_dataset_version("d", client.upload_blob(buf).digest, "p")
+    client.close()
+    assert latest_dataset_version(str(home / "setpoint.db"), "p", "d") == (1, v.digest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a#b"]  # nothing stray made

@@ -67,14 +67,16 @@ def test_a_failed_change_leaves_no_event(client: Any) -> None:
 def test_concurrent_writers_keep_the_chain_gap_free(client: Any, mode: str) -> None:
     if mode == "remote":
         pytest.skip("the store-side concurrency is what is under test")
-    client.create_model("m", "p")
+    # one model per writer: nothing but the audit head serialises them
+    for i in range(4):
+        client.create_model(f"m{i}", "p")
     errors: list[BaseException] = []
 
     def work(i: int) -> None:
         try:
             for j in range(10):
                 client.set_policy(
-                    "m", f"alias{i}", f"gates:\n  - approvals: {j + 1}\n", "p", f"w{i}"
+                    f"m{i}", "champion", f"gates:\n  - approvals: {j + 1}\n", "p", f"w{i}"
                 )
         except BaseException as exc:
             errors.append(exc)
@@ -86,8 +88,32 @@ def test_concurrent_writers_keep_the_chain_gap_free(client: Any, mode: str) -> N
         t.join()
     assert not errors
     events = client.list_audit_events(limit=1000)
-    assert [e.seq for e in events] == list(range(1, 42))
+    assert [e.seq for e in events] == list(range(1, 45))
     assert client.verify_audit().ok
+
+
+def test_one_new_model_created_by_many_writers_at_once(client: Any, mode: str) -> None:
+    if mode == "remote":
+        pytest.skip("the store-side concurrency is what is under test")
+    client.create_project("p")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def create() -> None:
+        try:
+            barrier.wait()
+            client.create_model("same", "p")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert [m.name for m in client.list_models("p")] == ["same"]
+    assert len(client.list_audit_events(action="model.create")) == 1
 
 
 def test_cli_lists_and_verifies(client: Any, local: LocalClient, mode: str, capsys: Any) -> None:

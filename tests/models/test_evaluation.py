@@ -60,3 +60,30 @@ def test_evaluate_reports_slices_importance_confusion_and_latency() -> None:
     reg = LinearRegression().fit(x, x.signal * 2)
     task, metrics, _ = evaluate(reg.predict, None, x, (x.signal * 2).to_numpy())
     assert task == "regression" and metrics["r2"] == pytest.approx(1.0)
+
+
+def test_numeric_labels_keep_the_models_order() -> None:
+    # labels 2 and 10: ordering them as text would swap the probability columns
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame({"signal": rng.normal(size=400)})
+    y = np.where(x.signal > 0, 10, 2)
+    model = LogisticRegression().fit(x, y)
+    _, metrics, result = evaluate(model.predict, model.predict_proba, x, y, importance=False)
+    assert metrics["roc_auc"] == pytest.approx(m.roc_auc_score(y, model.predict_proba(x)[:, 1]))
+    assert metrics["precision"] == pytest.approx(
+        m.precision_score(y, model.predict(x), pos_label=10)
+    )
+    assert result["classes"] == [2, 10]
+    # the model's own order wins over the natural one
+    _, again, _ = evaluate(
+        model.predict, model.predict_proba, x, y, importance=False, classes=model.classes_
+    )
+    assert again["roc_auc"] == pytest.approx(metrics["roc_auc"])
+
+
+def test_float_labels_of_whole_numbers_are_classes() -> None:
+    from setpoint.models.evaluation import infer_task
+
+    assert infer_task(np.array([0.0, 1.0, 1.0]), has_proba=False) == "classification"
+    assert infer_task(np.array([0.5, 1.25, 3.0]), has_proba=False) == "regression"
+    assert infer_task(np.array(["a", "b"]), has_proba=False) == "classification"

@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 import setpoint as sp
 from setpoint.client.local import LocalClient
+from setpoint.client.models import log_model
 from setpoint.core.errors import (
     ArtifactCorruptedError,
     InvalidArgumentError,
@@ -235,26 +236,87 @@ def test_bad_policies_name_the_gate(client: Any) -> None:
             client.set_policy("m", "champion", text, "p")
 
 
-def test_two_promotions_of_one_alias_at_once_both_land_in_order(client: Any, mode: str) -> None:
+def test_two_promotions_of_one_alias_at_once_are_judged_one_after_the_other(
+    client: Any, mode: str
+) -> None:
+    """v2 and v3 both beat the champion v1, and v3 is worse than v2. Judged one after the
+    other, v2 ends up champion whatever the order (v3 is refused after v2, or replaced by it);
+    judged against the same old champion, both would pass and v3 could win."""
     if mode == "remote":
         pytest.skip("the store-side locking is what is under test")
     df = _data()
-    for c in (1.0, 0.5):
+    holdout = sp.log_dataset(_data(seed=1), name="holdout", project="fraud")
+    for c in (1.0, 0.5, 0.1):
         _register(df, _train(df, c))
-    barrier = threading.Barrier(2)
-    results: list[Any] = []
+    policy = "gates:\n  - compare: auc\n    direction: higher\n    max_regression: 0.0\n"
+    sp.set_policy("fraud-detector", "champion", policy, project="fraud")
+    for version, auc in ((1, 0.70), (2, 0.90), (3, 0.80)):
+        client.record_evaluation(
+            "fraud-detector",
+            version,
+            holdout.ref,
+            "fraud",
+            "classification",
+            {"auc": auc},
+            None,
+            "fraud",
+        )
+    for attempt in range(3):
+        client.set_alias("fraud-detector", "champion", 1, "fraud", f"reset {attempt}")
+        barrier = threading.Barrier(2)
 
-    def promote(version: int) -> None:
-        barrier.wait()
-        results.append(client.promote("fraud-detector", version, "champion", "fraud"))
+        def promote(version: int, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            client.promote("fraud-detector", version, "champion", "fraud")
 
-    threads = [threading.Thread(target=promote, args=(v,)) for v in (1, 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert all(r.moved for r in results) and len(results) == 2
+        threads = [threading.Thread(target=promote, args=(v,)) for v in (2, 3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert client.resolve_alias("fraud-detector", "champion", "fraud").version == 2
     moves = client.alias_history("fraud-detector", "fraud", "champion")
-    assert moves[0].from_version is None and moves[1].from_version == moves[0].to_version
-    holder = client.resolve_alias("fraud-detector", "champion", "fraud").version
-    assert holder == moves[1].to_version
+    for before, after in itertools.pairwise(moves):
+        assert after.from_version == before.to_version
+
+
+def test_the_registry_decides_what_is_unsafe_and_which_flavors_exist(
+    client: Any, tmp_path: Path
+) -> None:
+    import io
+    import json
+
+    import blake3
+
+    from setpoint.models.package import save_model
+
+    class Echo:
+        def predict(self, x: Any) -> Any:
+            return x
+
+    def register(meta_edit: dict[str, Any]) -> Any:
+        folder = tmp_path / f"pkg{len(meta_edit)}{meta_edit.get('flavor', '')}"
+        save_model(Echo(), folder)
+        meta = json.loads((folder / "model.json").read_text())
+        (folder / "model.json").write_text(json.dumps({**meta, **meta_edit}))
+        files = []
+        for f in sorted(folder.iterdir()):
+            ref = client.upload_file(f)
+            files.append({"path": f.name, "digest": ref.digest, "size": ref.size})
+        manifest = json.dumps({"format": 1, "files": files}).encode()
+        assert blake3.blake3(manifest).hexdigest()
+        blob = client.upload_blob(io.BytesIO(manifest))
+        return client.register_model_version("echo", blob.digest, "fraud")
+
+    mv = register({"unsafe": False})  # a pickle that claims to be safe
+    assert mv.flavor == "custom" and mv.meta["unsafe"] is True
+    with pytest.raises(InvalidArgumentError, match="flavor 'mystery'"):
+        register({"flavor": "mystery"})
+
+
+def test_a_version_belongs_to_the_project_of_its_run(client: Any) -> None:
+    df = _data()
+    with sp.start_run(project="other") as run:
+        pass
+    with pytest.raises(InvalidArgumentError, match="belongs to project 'other'"):
+        log_model(client, _train(df), "fraud-detector", "fraud", run_id=run.id)

@@ -144,3 +144,34 @@ def test_users_and_grants_are_audited(local: LocalClient) -> None:
     assert local.list_audit_events(subject_kind="token")[0].after == {"user": "alice"}
     assert local.users.role("alice", "fraud") == "admin"
     assert local.users.role("alice", "other") is None
+
+
+def test_references_into_other_projects_need_a_role_there(local: LocalClient, serve: Any) -> None:
+    import io
+
+    secrets = _people(local)
+    server = serve(local, enforce_roles=True)
+    editor = RemoteClient(server.url, secrets["editor"])
+    viewer = RemoteClient(server.url, secrets["viewer"])
+    _model_version(editor)
+    assert viewer.search_runs(["fraud"]).runs == []  # a viewer searches (a POST that reads)
+    secret_run = local.create_run("secret")
+    with pytest.raises(PermissionDeniedError, match="project 'secret'"):
+        editor.create_run("fraud", parent_id=secret_run.id)
+    buf = io.BytesIO()
+    pd.DataFrame({"a": [1.0, 2.0]}).to_parquet(buf, index=False)
+    buf.seek(0)
+    hidden = local.create_dataset_version("holdout", local.upload_blob(buf).digest, "secret")
+    with pytest.raises(PermissionDeniedError, match="project 'secret'"):
+        editor.record_evaluation(
+            "fraud-detector", 1, hidden.ref, "a", "regression", {"mae": 0.0}, None, "fraud"
+        )
+
+
+def test_nothing_of_an_unauthenticated_request_is_parsed(local: LocalClient, serve: Any) -> None:
+    _people(local)
+    server = serve(local, enforce_roles=True)
+    r = httpx.post(f"{server.url}/api/v1/runs", content=b"{not json")
+    assert r.status_code == 401
+    r = httpx.post(f"{server.url}/api/v1/runs", json={"bogus": 1})
+    assert r.status_code == 401 and "bogus" not in r.text

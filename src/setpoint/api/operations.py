@@ -193,7 +193,7 @@ class Api:
         """Every point of one metric of a run, ordered by step."""
         return self.runs.get_metric_history(run_id, key)
 
-    @operation("POST", "/runs/search")
+    @operation("POST", "/runs/search", role="viewer")
     def search_runs(
         self,
         project: list[str] | None = None,

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from setpoint.cli.output import actor as _actor
 from setpoint.cli.output import client, json_option, print_json, table, when
 
 project_option = click.option(
@@ -20,15 +21,9 @@ def models() -> None:
 
 
 def _project(project: str | None) -> str:
-    from setpoint.client import sdk
+    from setpoint.core.config import default_project
 
-    return sdk._project(project)
-
-
-def _actor() -> str | None:
-    from setpoint.tracking.environment import current_user
-
-    return current_user()
+    return default_project(project)
 
 
 @models.command("list")
@@ -263,10 +258,14 @@ def card(model: str, html_path: str | None) -> None:
     facts = sdk.model_card(model, format="dict")
     from setpoint.models import card as render
 
+    if html_path:
+        try:
+            with open(html_path, "w", encoding="utf-8") as fh:
+                fh.write(render.to_html(facts))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {html_path}: {exc.strerror}") from None
     click.echo(render.markdown(facts), nl=False)
     if html_path:
-        with open(html_path, "w", encoding="utf-8") as fh:
-            fh.write(render.to_html(facts))
         click.echo(f"wrote {html_path}", err=True)
 
 

@@ -70,6 +70,13 @@ def table(
     Console().print(t)
 
 
+def actor() -> str | None:
+    """Who runs this command, as the audit trail names them (a server uses its token's user)."""
+    from setpoint.tracking.environment import current_user
+
+    return current_user()
+
+
 def client() -> Any:
     from setpoint.client import sdk
 

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import click
 
+from setpoint.cli.output import actor as _actor
 from setpoint.cli.output import json_option, local_client, print_json, table, when
 
 
 @click.group()
 def tokens() -> None:
     """Create, list and revoke server API tokens."""
-
-
-def _actor() -> str | None:
-    from setpoint.tracking.environment import current_user
-
-    return current_user()
 
 
 @tokens.command("create")

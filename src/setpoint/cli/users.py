@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import click
 
+from setpoint.cli.output import actor as _actor
 from setpoint.cli.output import json_option, local_client, print_json, table, when
 from setpoint.core.types import ROLES
-
-
-def _actor() -> str | None:
-    from setpoint.tracking.environment import current_user
-
-    return current_user()
 
 
 @click.group()

@@ -139,11 +139,9 @@ def evaluate(
     y = frame[target].to_numpy()
     features = frame.drop(columns=[target])
     proba = loaded.predict_proba if getattr(loaded, "has_proba", False) else None
-    example = None
-    try:
-        example = loaded.input_example
-    except Exception:  # a package without an example measures no latency
-        example = None
+    known = getattr(loaded.native, "classes_", None)
+    if known is None:
+        known = loaded.meta.flavor_meta.get("classes")
     task_name, metrics, result = compute(
         loaded.predict,
         proba,
@@ -152,7 +150,8 @@ def evaluate(
         task=task,
         slices={c: frame[c].to_numpy() for c in slices},
         importance=importance,
-        example=example,
+        example=loaded.input_example,
+        classes=None if known is None else list(known),
     )
     version: ModelVersion | None = getattr(loaded, "version", None)
     if record and version is not None:

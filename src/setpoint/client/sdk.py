@@ -563,7 +563,7 @@ def model_card(model: str | ModelVersion, format: str = "markdown") -> Any:
     raise InvalidArgumentError("format must be 'markdown', 'html' or 'dict'", field="format")
 
 
-def set_model_tags(model: str, **tags: str) -> ModelVersion:
+def set_model_tags(model: str, /, **tags: str) -> ModelVersion:
     """Set tags of a version (``intended_use=...``, ``limitations=...`` feed the model card);
     an empty value removes a tag."""
     from setpoint.tracking.environment import current_user

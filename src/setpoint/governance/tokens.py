@@ -62,14 +62,22 @@ class Tokens:
                         f"no user named {user!r}: create it with `setpoint users create`",
                         field="user",
                     )
-            conn.execute(
-                insert(tokens).values(
-                    name=name,
-                    secret_hash=_hash(secret),
-                    created_at=self.clock.now_ms(),
-                    user_id=uid,
-                )
-            )
+            from sqlalchemy.exc import IntegrityError
+
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(tokens).values(
+                            name=name,
+                            secret_hash=_hash(secret),
+                            created_at=self.clock.now_ms(),
+                            user_id=uid,
+                        )
+                    )
+            except IntegrityError:  # made at the same moment by another writer
+                raise ConflictError(
+                    f"a token named {name!r} exists already", field="name"
+                ) from None
             self.audit.append(
                 conn,
                 actor=actor,

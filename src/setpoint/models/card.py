@@ -183,9 +183,9 @@ def _sections(card: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
 
 
 def markdown(card: dict[str, Any]) -> str:
-    lines = [f"# Model card: {card['version']['ref']}", ""]
+    lines = [f"# Model card: {_text_md(card['version']['ref'])}", ""]
     for title, header, rows in _sections(card):
-        lines += [f"## {title}", ""]
+        lines += [f"## {_text_md(title)}", ""]
         if not header:
             lines += [_text_md(str(rows[0][0])), ""]
             continue

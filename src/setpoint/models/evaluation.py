@@ -18,13 +18,23 @@ LATENCY_RUNS = 20
 
 
 def infer_task(y: np.ndarray, has_proba: bool) -> str:
-    """Classification when the model gives probabilities or the target is not a float with
-    many values; regression otherwise."""
-    if has_proba:
+    """Classification when the model gives probabilities, the target is not a number, or it
+    is a float holding a few whole numbers (0.0/1.0 labels); regression otherwise."""
+    if has_proba or y.dtype.kind not in "fc":
         return "classification"
-    if y.dtype.kind in "fc" and len(np.unique(y[:10_000])) > 20:
-        return "regression"
-    return "classification" if y.dtype.kind not in "fc" else "regression"
+    sample = y[:10_000]
+    few_whole = len(np.unique(sample)) <= 20 and bool(np.all(np.mod(sample, 1) == 0))
+    return "classification" if few_whole else "regression"
+
+
+def class_order(y: np.ndarray, pred: np.ndarray) -> list[Any]:
+    """The labels seen, in their natural order (numbers as numbers), as models order their
+    probability columns."""
+    labels = set(np.unique(y).tolist()) | set(np.unique(pred).tolist())
+    try:
+        return sorted(labels)
+    except TypeError:  # mixed kinds of labels
+        return sorted(labels, key=str)
 
 
 def scores(
@@ -108,13 +118,15 @@ def evaluate(
     slices: dict[str, np.ndarray] | None = None,
     importance: bool = True,
     example: Any = None,
+    classes: Sequence[Any] | None = None,
     seed: int = 0,
 ) -> tuple[str, dict[str, float | None], dict[str, Any]]:
     """``(task, metrics, result)`` for a model on ``features`` (a DataFrame) and labels ``y``.
 
     ``result`` holds the confusion matrix, per-slice metrics (for each slice column, its most
     frequent values) and permutation importances; ``metrics`` includes ``latency_p95_ms`` of
-    predict on ``example`` (the input example batch) when given."""
+    predict on ``example`` (the input example batch) when given. ``classes`` is the model's
+    own label order (the columns of its probabilities); by default the labels' natural one."""
     import pandas as pd
 
     if len(y) == 0:
@@ -124,7 +136,11 @@ def evaluate(
         raise InvalidArgumentError("task must be 'classification' or 'regression'", field="task")
     pred = np.asarray(predict(features)).reshape(-1)
     proba = predict_proba(features) if (predict_proba and task == "classification") else None
-    classes = sorted(set(np.unique(y).tolist()) | set(np.unique(pred).tolist()), key=str)
+    seen = class_order(y, pred)
+    if classes is not None:  # the model's order first; labels it never saw after them
+        known = [_plain(c) for c in classes]
+        seen = known + [c for c in seen if c not in known]
+    classes = seen
     metrics = scores(task, y, pred, proba, classes)
     result: dict[str, Any] = {"rows": len(y)}
     if task == "classification":

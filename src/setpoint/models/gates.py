@@ -192,6 +192,14 @@ def _metric(ev: Evaluation | None, name: str) -> float | None:
     return None if v is None else float(v)
 
 
+def _measured(ev: Evaluation | None) -> str:
+    """Where a metric comes from: the dataset version and who recorded the evaluation (gates
+    trust evaluations as recorded, so the verdict says whose they are)."""
+    if ev is None:
+        return ""
+    return f"on {ev.dataset}, evaluated by {ev.creator or 'unknown'}"
+
+
 def _judge(gate: Gate, facts: Facts) -> dict[str, Any]:
     a = gate.args
     ev = facts.evaluation
@@ -214,7 +222,7 @@ def _judge(gate: Gate, facts: Facts) -> dict[str, Any]:
         if v is None:
             return verdict(False, None, gate.describe(), f"no {a['metric']} in {ev and ev.dataset}")
         ok = ("min" not in a or v >= a["min"]) and ("max" not in a or v <= a["max"])
-        return verdict(ok, v, gate.describe(), f"on {ev and ev.dataset}")
+        return verdict(ok, v, gate.describe(), _measured(ev))
     if gate.kind == "compare":
         v = _metric(ev, a["metric"])
         if facts.holder is None:

@@ -26,6 +26,7 @@ from setpoint.core.types import (
     AliasMove,
     Approval,
     Evaluation,
+    LineageEdge,
     Model,
     ModelFile,
     ModelVersion,
@@ -34,6 +35,7 @@ from setpoint.core.types import (
 from setpoint.data.versions import check_relative_path, parse_ref
 from setpoint.models import gates as gates_mod
 from setpoint.store.metadata import runs as runs_repo
+from setpoint.store.metadata.statements import execute as _sql
 from setpoint.store.metadata.tables import (
     alias_moves,
     model_aliases,
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
     from setpoint.store.metadata.database import Database
 
 STATUSES = ("candidate", "approved", "rejected", "archived")
+FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "custom")
+UNSAFE_FLAVORS = ("custom",)  # loading unpickles: runs code chosen by whoever wrote it
 MAX_VERSION = 2**31 - 1
 MAX_TEXT = 10_000
 MAX_MANIFEST = 16 << 20
@@ -236,13 +240,26 @@ class Registry:
         tag_values = _check_tags(tags)
         files, meta = self._package(digest)
         flavor = meta.get("flavor")
-        if not isinstance(flavor, str) or not flavor:
-            raise InvalidArgumentError("model.json names no flavor", field="digest")
+        if flavor not in FLAVORS:
+            raise InvalidArgumentError(
+                f"model.json names flavor {flavor!r}; expected one of {', '.join(FLAVORS)}",
+                field="digest",
+            )
+        # Whether loading runs code follows from the flavor, never from what the package says.
+        meta = {**meta, "unsafe": flavor in UNSAFE_FLAVORS}
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> int:
-            if run_id is not None and runs_repo.run_state(conn, run_id) is None:
-                raise RunNotFoundError(f"run {run_id} does not exist", field="run_id")
+            if run_id is not None:
+                run_project = _run_project(conn, run_id)
+                if run_project is None:
+                    raise RunNotFoundError(f"run {run_id} does not exist", field="run_id")
+                if run_project != project:
+                    raise InvalidArgumentError(
+                        f"run {run_id} belongs to project {run_project!r}, not {project!r}: "
+                        "a version is registered in the project of the run that made it",
+                        field="run_id",
+                    )
             mid = self._model_id(conn, project, name, now, actor, "", create=True, lock=True)
             last = conn.execute(
                 select(func.max(model_versions.c.version)).where(model_versions.c.model_id == mid)
@@ -548,8 +565,9 @@ class Registry:
             )
         for k, v in metrics.items():
             names.check_key(k, "metrics")
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            if not _is_number(v, none=True):
                 raise InvalidArgumentError(f"metric {k!r} must be a number", field="metrics")
+        _check_result(result or {})
         dataset_ref = f"{dp}/{dn}@{dv}"
         now = self.clock.now_ms()
 
@@ -611,20 +629,15 @@ class Registry:
 
         def tx(conn: Connection) -> None:
             vid = self._version_id(conn, project, name, version)
-            exists = conn.execute(
-                select(model_approvals.c.id).where(
-                    model_approvals.c.version_id == vid,
-                    model_approvals.c.alias == alias,
-                    model_approvals.c.actor == who,
-                )
+            added = _sql(
+                conn,
+                "INSERT INTO model_approvals (version_id, alias, actor, comment, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (version_id, alias, actor) DO NOTHING "
+                "RETURNING id",
+                (vid, alias, who, comment, now),
             ).first()
-            if exists:
-                return
-            conn.execute(
-                insert(model_approvals).values(
-                    version_id=vid, alias=alias, actor=who, comment=comment, created_at=now
-                )
-            )
+            if added is None:
+                return  # approved once already: an approval counts once per person
             self.audit.append(
                 conn,
                 actor=who,
@@ -737,39 +750,47 @@ class Registry:
         check_alias(alias)
         check_version(version)
         _check_text(reason, "reason")
-        policy = gates_mod.parse_policy(self.get_policy(project, name, alias))
-        facts = self._facts(project, name, version, alias, policy)
-        verdicts = gates_mod.evaluate(policy, facts)
-        passed = all(v["passed"] for v in verdicts)
-        now = self.clock.now_ms()
         ref = f"{project}/{name}/{version}"
+
+        def judge() -> list[dict[str, Any]]:
+            policy = gates_mod.parse_policy(self.get_policy(project, name, alias))
+            return gates_mod.evaluate(policy, self._facts(project, name, version, alias, policy))
+
         if dry_run:
+            verdicts = judge()
             return Promotion(
                 ref=ref,
                 alias=alias,
-                passed=passed,
+                passed=all(v["passed"] for v in verdicts),
                 forced=False,
                 moved=False,
                 gates=verdicts,
                 actor=actor,
-                created_at=now,
+                created_at=self.clock.now_ms(),
             )
-        move = passed or force
 
-        def tx(conn: Connection) -> None:
+        def tx(conn: Connection) -> Promotion:
+            # The model stays locked from judging to moving: no other move, promotion or
+            # policy change of this model can slip in between, so the gates judged the
+            # holder and the policy the move replaces.
+            self._locked_model(conn, project, name)
             vid = self._version_id(conn, project, name, version)
+            verdicts = judge()
+            passed = all(v["passed"] for v in verdicts)
+            forced = force and not passed
+            now = self.clock.now_ms()
             conn.execute(
                 insert(model_promotions).values(
                     version_id=vid,
                     alias=alias,
                     passed=passed,
-                    forced=force and not passed,
+                    forced=forced,
                     result=orjson.dumps(verdicts).decode(),
                     actor=actor,
                     created_at=now,
                 )
             )
-            if move:
+            if passed or force:
                 self._move(
                     conn,
                     project,
@@ -779,7 +800,7 @@ class Registry:
                     "promote",
                     actor,
                     reason,
-                    forced=force and not passed,
+                    forced=forced,
                     gates=verdicts,
                 )
             else:
@@ -795,19 +816,18 @@ class Registry:
                         "failed": [v["rule"] for v in verdicts if not v["passed"]],
                     },
                 )
+            return Promotion(
+                ref=ref,
+                alias=alias,
+                passed=passed,
+                forced=forced,
+                moved=passed or force,
+                gates=verdicts,
+                actor=actor,
+                created_at=now,
+            )
 
-        self.db.write_retrying(tx)
-        result = Promotion(
-            ref=ref,
-            alias=alias,
-            passed=passed,
-            forced=force and not passed,
-            moved=move,
-            gates=verdicts,
-            actor=actor,
-            created_at=now,
-        )
-        return result
+        return self.db.write_retrying(tx)
 
     def list_promotions(self, project: str, name: str, version: int) -> list[Promotion]:
         with self.db.read() as conn:
@@ -1065,20 +1085,25 @@ class Registry:
         if mid is None:
             if not create:
                 raise ModelNotFoundError(f"model {project}/{name} does not exist", field="name")
-            mid = conn.execute(
-                insert(models)
-                .values(project_id=pid, name=name, description=description, created_at=now)
-                .returning(models.c.id)
-            ).scalar_one()
-            self.audit.append(
+            # Another writer may create the same model at this moment: the insert yields
+            # to it, and the row is read (and locked) again either way.
+            created = _sql(
                 conn,
-                actor=actor,
-                action="model.create",
-                project=project,
-                subject_kind="model",
-                subject=f"{project}/{name}",
-                after={"description": description},
-            )
+                "INSERT INTO models (project_id, name, description, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
+                (pid, name, description, now),
+            ).first()
+            mid = conn.execute(q).scalar_one()
+            if created is not None:
+                self.audit.append(
+                    conn,
+                    actor=actor,
+                    action="model.create",
+                    project=project,
+                    subject_kind="model",
+                    subject=f"{project}/{name}",
+                    after={"description": description},
+                )
         return int(mid)
 
     def _locked_model(self, conn: Connection, project: str, name: str) -> int:
@@ -1180,12 +1205,60 @@ def _evaluations(conn: Connection, vid: int, ref: str) -> list[Evaluation]:
     ]
 
 
-def _edge(sk: str, sid: str, rel: str, tk: str, tid: str, now: int) -> Any:
-    from setpoint.core.types import LineageEdge
+def _run_project(conn: Connection, run_id: str) -> str | None:
+    return _sql(  # type: ignore[no-any-return]
+        conn,
+        "SELECT p.name FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = ?",
+        (run_id,),
+    ).scalar()
 
+
+def _edge(sk: str, sid: str, rel: str, tk: str, tid: str, now: int) -> LineageEdge:
     return LineageEdge(
         source_kind=sk, source_id=sid, relation=rel, target_kind=tk, target_id=tid, created_at=now
     )
+
+
+def _is_number(v: object, *, none: bool = False) -> bool:
+    return (none and v is None) or (isinstance(v, int | float) and not isinstance(v, bool))
+
+
+def _check_result(result: Mapping[str, Any]) -> None:
+    """The parts of an evaluation's result that gates and cards read have the shapes they
+    expect: slices {column: {value: {metric: number}}}, importance {metric, baseline, drop:
+    {feature: number}}, a confusion matrix of whole numbers."""
+
+    def bad(what: str) -> InvalidArgumentError:
+        return InvalidArgumentError(f"result.{what}", field="result")
+
+    if not isinstance(result, Mapping):
+        raise InvalidArgumentError("result must be a JSON object", field="result")
+    slices = result.get("slices", {})
+    if not isinstance(slices, Mapping):
+        raise bad("slices must map a column to its groups")
+    for column, groups in slices.items():
+        if not isinstance(groups, Mapping):
+            raise bad(f"slices.{column} must map each value to its metrics")
+        for value, metrics in groups.items():
+            if not isinstance(metrics, Mapping) or not all(
+                _is_number(m, none=True) for m in metrics.values()
+            ):
+                raise bad(f"slices.{column}.{value} must map metric names to numbers")
+    importance = result.get("importance")
+    if importance is not None and (
+        not isinstance(importance, Mapping)
+        or not isinstance(importance.get("metric"), str)
+        or not _is_number(importance.get("baseline"))
+        or not isinstance(importance.get("drop"), Mapping)
+        or not all(_is_number(d) for d in importance["drop"].values())
+    ):
+        raise bad("importance must be {metric, baseline, drop: {feature: number}}")
+    matrix = result.get("confusion_matrix")
+    if matrix is not None and (
+        not isinstance(matrix, list)
+        or not all(isinstance(r, list) and all(isinstance(c, int) for c in r) for r in matrix)
+    ):
+        raise bad("confusion_matrix must be a list of lists of whole numbers")
 
 
 def _check_text(value: object, field: str) -> None:
@@ -1199,5 +1272,12 @@ def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in (tags or {}).items():
         names.check_key(k, "tags")
-        out[k] = str(v)[: names.MAX_TAG_VALUE]
+        text = str(v)
+        if len(text) > names.MAX_TAG_VALUE:
+            raise InvalidArgumentError(
+                f"tag {k!r} is {len(text)} characters long; at most {names.MAX_TAG_VALUE} "
+                "are allowed",
+                field="tags",
+            )
+        out[k] = text
     return out

@@ -166,9 +166,15 @@ class _TokenCheck:
         self._cache: dict[str, tuple[float, Caller | None]] = {}
 
     async def authorize(
-        self, request: Request, spec: OperationSpec, args: dict[str, Any]
+        self,
+        request: Request,
+        spec: OperationSpec,
+        args: dict[str, Any],
+        caller: Caller | None = None,
     ) -> str | None:
-        caller = await self._caller(request)
+        """Check the caller's role for this operation (``caller``: already authenticated)."""
+        if caller is None:
+            caller = await self.authenticate(request)
         if caller is None:
             return None
         if self.authorizer is not None:
@@ -181,7 +187,8 @@ class _TokenCheck:
             await run_in_threadpool(self.authorizer.check, caller.user, spec, args)
         return caller.user or caller.token
 
-    async def _caller(self, request: Request) -> Caller | None:
+    async def authenticate(self, request: Request) -> Caller | None:
+        """Who the request's token speaks for (None when tokens are not required)."""
         if not self.required:
             return None
         header = request.headers.get("authorization", "")
@@ -272,6 +279,8 @@ def _json_endpoint(
     whole_numbers = _whole_number_params(spec, fn)
 
     async def endpoint(request: Request) -> Response:
+        # Who is asking comes first: nothing of an unauthenticated request is read or parsed.
+        caller = await auth.authenticate(request)
         if spec.method == "GET":
             raw: Any = dict(request.query_params)
         else:
@@ -292,9 +301,9 @@ def _json_endpoint(
                 raise _invalid(exc) from None
             args = {name: getattr(parsed, name) for name in model.model_fields}
         args.update(_path_args(whole_numbers, request.path_params))
-        caller = await auth.authorize(request, spec, args)
-        if caller is not None:
-            args.update({name: caller for name in ACTOR_ARGUMENTS if name in args})
+        actor = await auth.authorize(request, spec, args, caller)
+        if actor is not None:
+            args.update({name: actor for name in ACTOR_ARGUMENTS if name in args})
         result = await run_in_threadpool(fn, client, **args)
         return Response(
             orjson.dumps(finite_json(result), option=orjson.OPT_SERIALIZE_NUMPY),

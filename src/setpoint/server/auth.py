@@ -39,12 +39,32 @@ class Authorizer:
         if spec.name in ("set_alias", "rollback_alias") and self._guarded(args):
             needed = "admin"  # a gate-less move of an alias that gates guard
         for project in self._projects(spec, args):
-            if not allows(self._role(user, project), needed):
-                where = f"project {project!r}" if project is not None else "every project ('*')"
-                raise PermissionDeniedError(
-                    f"{user} needs the {needed} role in {where} to {spec.name.replace('_', ' ')}",
-                    field="project",
-                )
+            self._require(user, project, needed, spec)
+        # What the call refers to in other projects (a run, a parent, a dataset version) must
+        # be readable by the caller too.
+        for project in self._references(args):
+            self._require(user, project, "viewer", spec)
+
+    def _require(self, user: str, project: str | None, needed: str, spec: OperationSpec) -> None:
+        if not allows(self._role(user, project), needed):
+            where = f"project {project!r}" if project is not None else "every project ('*')"
+            raise PermissionDeniedError(
+                f"{user} needs the {needed} role in {where} to {spec.name.replace('_', ' ')}",
+                field="project",
+            )
+
+    def _references(self, args: dict[str, Any]) -> list[str]:
+        out: list[str | None] = []
+        if "project" in args and args.get("run_id"):
+            out.append(self._run_project(str(args["run_id"])))
+        if args.get("parent_id"):
+            out.append(self._run_project(str(args["parent_id"])))
+        if isinstance(args.get("dataset"), str):
+            out.append(self._node_project("dataset_version", args["dataset"]))
+        for ref in args.get("parents") or []:
+            if isinstance(ref, str):
+                out.append(self._node_project("dataset_version", ref))
+        return [p for p in out if p is not None]
 
     def _projects(self, spec: OperationSpec, args: dict[str, Any]) -> list[str | None]:
         if spec.name == "create_project":
@@ -55,7 +75,8 @@ class Authorizer:
                 return list(p) or [None]
             return [p]
         if "run_id" in args:
-            return [self._run_project(str(args["run_id"]))]
+            # an unknown run: no project to check; the operation answers 404 itself
+            return [p for p in [self._run_project(str(args["run_id"]))] if p is not None]
         if spec.name == "add_lineage":
             return [
                 self._node_project(args["source_kind"], args["source_id"]),
@@ -68,14 +89,21 @@ class Authorizer:
     def _node_project(self, kind: str, ident: str) -> str | None:
         if kind == "run":
             return self._run_project(ident)
-        if kind in ("dataset_version", "model_version") and "/" in ident:
+        if kind == "dataset_version":  # [project/]name@version
+            return ident.split("/", 1)[0] if "/" in ident else "default"
+        if kind == "model_version" and ident.count("/") == 2:  # project/name/version
             return ident.split("/", 1)[0]
         return None
 
-    def _run_project(self, run_id: str) -> str:
+    def _run_project(self, run_id: str) -> str | None:
         project = self._run_projects.get(run_id)
         if project is None:
-            project = self.client.runs.get_run(run_id).project
+            from setpoint.core.errors import RunNotFoundError
+
+            try:
+                project = self.client.runs.get_run(run_id).project
+            except RunNotFoundError:
+                return None  # the operation itself says the run does not exist
             if len(self._run_projects) >= CACHE_MAX:
                 self._run_projects.clear()
             self._run_projects[run_id] = project

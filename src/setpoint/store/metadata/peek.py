@@ -29,12 +29,17 @@ def sqlite_path(url: str) -> str | None:
     return url[len(prefix) :].split("?", 1)[0]
 
 
+def _uri_path(path: str) -> str:
+    """``path`` as the path of a ``file:`` URI: '%', '?' and '#' would end or bend it."""
+    return os.path.abspath(path).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+
+
 def latest_dataset_version(path: str, project: str, name: str) -> tuple[int, str] | None:
     """(version, digest) of the dataset's latest version, or None (see the module's note)."""
     if not os.path.isfile(path):
         return None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        conn = sqlite3.connect(f"file:{_uri_path(path)}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
         return None
     try:
