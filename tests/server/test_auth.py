@@ -175,3 +175,26 @@ def test_nothing_of_an_unauthenticated_request_is_parsed(local: LocalClient, ser
     assert r.status_code == 401
     r = httpx.post(f"{server.url}/api/v1/runs", json={"bogus": 1})
     assert r.status_code == 401 and "bogus" not in r.text
+
+
+def test_blobs_are_read_through_a_project_and_written_by_editors(
+    local: LocalClient, serve: Any, tmp_path: Any
+) -> None:
+    import io
+
+    secrets = _people(local)
+    local.users.create("outsider")
+    local.users.grant("outsider", "elsewhere", "admin")
+    outsider = RemoteClient(
+        serve(local, enforce_roles=True).url, local.tokens.create("o", "outsider")
+    )
+    server = serve(local, enforce_roles=True)
+    mv = _model_version(RemoteClient(server.url, secrets["editor"]))
+    files = local.list_model_files(mv.name, mv.version, "fraud")
+    viewer = RemoteClient(server.url, secrets["viewer"])
+    assert viewer.download_blob(files[0].digest, tmp_path / "ok")
+    with pytest.raises(PermissionDeniedError, match="through a project"):
+        outsider.download_blob(files[0].digest, tmp_path / "no")
+    with pytest.raises(PermissionDeniedError, match="editor role in some project"):
+        viewer.upload_blob(io.BytesIO(b"bytes"))
+    assert outsider.upload_blob(io.BytesIO(b"bytes")).size == 5  # an admin elsewhere

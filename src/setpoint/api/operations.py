@@ -224,7 +224,7 @@ class Api:
 
     # ------------------------------------------------------------ blobs and datasets
 
-    @operation("PUT", "/blobs", kind="stream", role="any")
+    @operation("PUT", "/blobs", kind="stream", role="editor")
     def upload_blob(self, stream: BinaryIO) -> BlobRef:
         """Store the request body as a content-addressed blob (identical bytes are kept once)."""
         digest, size = self.artifacts.blobs.put_stream(stream)
@@ -244,7 +244,7 @@ class Api:
         """The stored file of a blob when the store is a local folder, its bytes verified."""
         return self.artifacts.blobs.local_path(digest)
 
-    @operation("GET", "/blobs/{digest}", kind="download", role="any")
+    @operation("GET", "/blobs/{digest}", kind="download", role="viewer")
     def download_blob(self, digest: str, dest: str | os.PathLike[str]) -> str:
         """Write a blob to the file ``dest``, verifying its hash; returns the path."""
         Path(dest).parent.mkdir(parents=True, exist_ok=True)

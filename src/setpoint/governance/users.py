@@ -3,6 +3,7 @@ in every project. The server checks these on every request when it runs with ``-
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select, update
@@ -172,6 +173,17 @@ class Users:
                 )
             ).scalars()
             return max(roles, key=RANK.__getitem__, default=None)
+
+    def roles(self, name: str) -> builtins.list[str]:
+        """Every role an enabled user holds, in any project (empty for unknown or disabled)."""
+        with self.db.read() as conn:
+            return list(
+                conn.execute(
+                    select(role_grants.c.role)
+                    .join(users, users.c.id == role_grants.c.user_id)
+                    .where(users.c.name == name, users.c.disabled_at.is_(None))
+                ).scalars()
+            )
 
     def _id(self, conn: Connection, name: str) -> int:
         uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()

@@ -38,12 +38,38 @@ class Authorizer:
             needed = "admin"  # forcing past failing gates
         if spec.name in ("set_alias", "rollback_alias") and self._guarded(args):
             needed = "admin"  # a gate-less move of an alias that gates guard
+        if spec.name in ("upload_blob", "download_blob"):
+            self._check_blob(user, spec, args)
+            return
         for project in self._projects(spec, args):
             self._require(user, project, needed, spec)
         # What the call refers to in other projects (a run, a parent, a dataset version) must
         # be readable by the caller too.
         for project in self._references(args):
             self._require(user, project, "viewer", spec)
+
+    def _check_blob(self, user: str, spec: OperationSpec, args: dict[str, Any]) -> None:
+        """Blobs are addressed by content, not by project. Uploading needs the editor role in
+        some project (the version that will use the blob is checked when it is made);
+        reading needs the viewer role in a project that references the blob."""
+        if spec.name == "upload_blob":
+            if not any(allows(role, "editor") for role in self.client.users.roles(user)):
+                raise PermissionDeniedError(
+                    f"{user} needs the editor role in some project to upload", field="project"
+                )
+            return
+        from setpoint.store.metadata.references import projects_of_digest
+
+        with self.client.db.read() as conn:
+            holders = projects_of_digest(conn, str(args.get("digest", "")))
+        if not any(allows(self._role(user, p), "viewer") for p in holders) and not allows(
+            self._role(user, None), "viewer"
+        ):
+            raise PermissionDeniedError(
+                f"{user} may read this blob only through a project that holds it and where "
+                "they have the viewer role",
+                field="digest",
+            )
 
     def _require(self, user: str, project: str | None, needed: str, spec: OperationSpec) -> None:
         if not allows(self._role(user, project), needed):
