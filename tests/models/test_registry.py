@@ -320,3 +320,23 @@ def test_a_version_belongs_to_the_project_of_its_run(client: Any) -> None:
         pass
     with pytest.raises(InvalidArgumentError, match="belongs to project 'other'"):
         log_model(client, _train(df), "fraud-detector", "fraud", run_id=run.id)
+
+
+def test_a_model_name_used_in_one_project_needs_no_prefix(client: Any) -> None:
+    """The issue's own example: a model registered in project fraud, then used by name."""
+    df = _data()
+    model = _train(df)
+    with sp.start_run(project="fraud") as run:
+        mv = run.log_model(model, name="fraud-detector", input_example=df[["amount", "age"]][:5])
+    sp.set_alias("fraud-detector", "challenger", mv.version)
+    sp.set_alias("fraud-detector", "champion", mv.version)
+    m = sp.load_model("fraud-detector@champion")
+    np.testing.assert_array_equal(m.predict(df), model.predict(df[["amount", "age"]]))
+    assert sp.get_model_version("fraud-detector/1").ref == "fraud/fraud-detector/1"
+    with pytest.raises(InvalidArgumentError, match="no earlier target"):
+        sp.rollback("fraud-detector", "champion")  # resolved to fraud; one move only
+    with sp.start_run(project="other") as run:
+        run.log_model(model, name="fraud-detector", input_example=df[["amount", "age"]][:5])
+    with pytest.raises(InvalidArgumentError, match="exists in projects fraud, other"):
+        sp.load_model("fraud-detector@champion")
+    assert sp.load_model("fraud/fraud-detector@challenger").version.version == 1

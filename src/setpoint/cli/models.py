@@ -20,10 +20,11 @@ def models() -> None:
     """Registered models: versions, aliases, promotion through gates, approvals, rollback."""
 
 
-def _project(project: str | None) -> str:
-    from setpoint.core.config import default_project
+def _project(project: str | None, name: str) -> str:
+    """The project of model ``name`` (given, the default one, or the one that has it)."""
+    from setpoint.client.models import model_project
 
-    return default_project(project)
+    return model_project(client(), name, project)
 
 
 @models.command("list")
@@ -57,7 +58,7 @@ def list_models(project: str | None, as_json: bool) -> None:
 @json_option
 def versions(name: str, project: str | None, as_json: bool) -> None:
     """Every version of model NAME."""
-    found = client().list_model_versions(name, _project(project))
+    found = client().list_model_versions(name, _project(project, name))
     if as_json:
         print_json(found)
         return
@@ -188,8 +189,9 @@ def approve(model: str, alias: str, comment: str) -> None:
 @project_option
 def rollback(name: str, alias: str, reason: str, project: str | None) -> None:
     """Move ALIAS of model NAME back to its previous target."""
-    move = client().rollback_alias(name, alias, _project(project), reason, _actor())
-    click.echo(f"{_project(project)}/{name}@{alias}: {move.from_version} → {move.to_version}")
+    project = _project(project, name)
+    move = client().rollback_alias(name, alias, project, reason, _actor())
+    click.echo(f"{project}/{name}@{alias}: {move.from_version} → {move.to_version}")
 
 
 @models.command("history")
@@ -199,7 +201,7 @@ def rollback(name: str, alias: str, reason: str, project: str | None) -> None:
 @json_option
 def history(name: str, alias: str | None, project: str | None, as_json: bool) -> None:
     """Who moved model NAME's aliases, when, and why."""
-    moves = client().alias_history(name, _project(project), alias)
+    moves = client().alias_history(name, _project(project, name), alias)
     if as_json:
         print_json(moves)
         return
@@ -231,7 +233,7 @@ def policy(name: str, alias: str, path: str | None, clear: bool, project: str | 
     """Show or set the promotion policy (gates) guarding ALIAS of model NAME."""
     c = client()
     if path is None and not clear:
-        text = c.get_policy(name, alias, _project(project))
+        text = c.get_policy(name, alias, _project(project, name))
         click.echo(text.rstrip() if text else f"no policy guards {name}@{alias}")
         return
     if clear:
@@ -244,7 +246,7 @@ def policy(name: str, alias: str, path: str | None, clear: bool, project: str | 
                 text = fh.read()
         except OSError as exc:
             raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
-    c.set_policy(name, alias, text, _project(project), _actor())
+    c.set_policy(name, alias, text, _project(project, name), _actor())
     click.echo(f"{'cleared' if clear else 'stored'} the policy guarding {name}@{alias}")
 
 

@@ -52,11 +52,40 @@ def log_model(
     )
 
 
-def resolve(client: Any, ref: str, default_project: str) -> ModelVersion:
+def model_project(client: Any, name: str, project: str | None) -> str:
+    """The project of model ``name``: ``project`` when given; else the default project
+    (SETPOINT_PROJECT or "default") if it has such a model; else the one project that does
+    (model names are per project, but a name used in one project only needs no prefix)."""
+    from setpoint.core.config import default_project
+    from setpoint.core.errors import ModelNotFoundError, PermissionDeniedError
+
+    if project is not None:
+        return project
+    fallback = default_project()
+    try:
+        client.get_model(name, fallback)
+        return fallback
+    except (ModelNotFoundError, PermissionDeniedError):
+        pass
+    try:
+        holders = sorted({m.project for m in client.list_models() if m.name == name})
+    except PermissionDeniedError:  # may not list every project: stay with the default
+        return fallback
+    if len(holders) > 1:
+        raise InvalidArgumentError(
+            f"model {name!r} exists in projects {', '.join(holders)}: name one, like "
+            f"{holders[0]}/{name}",
+            field="model",
+        )
+    return holders[0] if holders else fallback
+
+
+def resolve(client: Any, ref: str, default_project: str | None = None) -> ModelVersion:
     """``name/7``, ``name@alias``, ``project/name/7`` or ``name`` (latest) -> the version."""
     from setpoint.models.registry import parse_model_ref
 
     project, name, which = parse_model_ref(ref, default_project=default_project)
+    project = model_project(client, name, project)
     if isinstance(which, int):
         return client.get_model_version(name, which, project)  # type: ignore[no-any-return]
     return client.resolve_alias(name, which, project)  # type: ignore[no-any-return]
@@ -94,7 +123,7 @@ def fetch(client: Any, version: ModelVersion, cache_dir: str | os.PathLike[str])
 def load_model(
     client: Any,
     ref: str | ModelVersion,
-    default_project: str,
+    default_project: str | None,
     cache_dir: str | os.PathLike[str],
     trusted: list[str] | None = None,
 ) -> Any:

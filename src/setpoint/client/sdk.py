@@ -429,7 +429,7 @@ def load_model(model: str | ModelVersion, *, trusted: Sequence[str] | None = Non
     return _load(
         client(),
         model,
-        _project(None),
+        None,
         os.path.join(_current_settings().home, "cache"),
         list(trusted) if trusted is not None else None,
     )
@@ -439,7 +439,7 @@ def get_model_version(model: str) -> ModelVersion:
     """The version ``"name/7"``, ``"name@alias"`` or ``"name"`` (latest) names."""
     from setpoint.client.models import resolve
 
-    return resolve(client(), model, _project(None))
+    return resolve(client(), model)
 
 
 def set_alias(
@@ -448,8 +448,10 @@ def set_alias(
     """Point ``alias`` at ``version`` directly (no gates; audited). ``None`` removes it."""
     from setpoint.tracking.environment import current_user
 
+    if isinstance(version, ModelVersion) and project is None:
+        project = version.project
     n, v = _model_version_args(name, version, project)
-    return client().set_alias(n, alias, v, _project(project), reason, current_user())
+    return client().set_alias(n, alias, v, _model_project(n, project), reason, current_user())
 
 
 def promote(
@@ -489,7 +491,9 @@ def rollback(name: str, alias: str, *, project: str | None = None, reason: str =
     """Move ``alias`` back to the version it pointed at before."""
     from setpoint.tracking.environment import current_user
 
-    return client().rollback_alias(name, alias, _project(project), reason, current_user())
+    return client().rollback_alias(
+        name, alias, _model_project(name, project), reason, current_user()
+    )
 
 
 def set_policy(
@@ -508,7 +512,9 @@ def set_policy(
             text = fh.read()
     else:
         text = policy
-    return client().set_policy(name, alias, text, _project(project), current_user())  # type: ignore[no-any-return]
+    return client().set_policy(  # type: ignore[no-any-return]
+        name, alias, text, _model_project(name, project), current_user()
+    )
 
 
 def evaluate(
@@ -598,13 +604,20 @@ def _model_version_args(
     name: str, version: int | ModelVersion | None, project: str | None
 ) -> tuple[str, int | None]:
     if isinstance(version, ModelVersion):
-        if version.name != name or version.project != _project(project):
+        wanted = project if project is not None else version.project
+        if version.name != name or version.project != wanted:
             raise InvalidArgumentError(
-                f"version {version.ref} belongs to another model than {_project(project)}/{name}",
+                f"version {version.ref} belongs to another model than {wanted}/{name}",
                 field="version",
             )
         return name, version.version
     return name, version
+
+
+def _model_project(name: str, project: str | None) -> str:
+    from setpoint.client.models import model_project
+
+    return model_project(client(), name, project)
 
 
 def get_metric_history(run_id: str, key: str) -> pd.DataFrame:

@@ -109,9 +109,12 @@ def check_version(version: object) -> int:
     return version
 
 
-def parse_model_ref(ref: str, *, default_project: str = "default") -> tuple[str, str, int | str]:
+def parse_model_ref(
+    ref: str, *, default_project: str | None = "default"
+) -> tuple[str | None, str, int | str]:
     """``[project/]name/7``, ``[project/]name@alias`` or ``[project/]name`` (latest) ->
-    (project, name, version number or alias; "latest" for the newest version)."""
+    (project, name, version number or alias; "latest" for the newest version). The project
+    is ``default_project`` when the reference names none."""
     if not isinstance(ref, str) or not ref:
         raise InvalidArgumentError("model must be like name/7 or name@champion", field="model")
     body, at, alias = ref.partition("@")
@@ -127,7 +130,8 @@ def parse_model_ref(ref: str, *, default_project: str = "default") -> tuple[str,
             f"model {ref!r} must be like [project/]name/7 or [project/]name@alias", field="model"
         )
     project = parts[0] if len(parts) == 2 else default_project
-    names.check_name(project, "model")
+    if project is not None:
+        names.check_name(project, "model")
     names.check_name(parts[-1], "model")
     return project, parts[-1], which
 
