@@ -660,22 +660,30 @@ class Registry:
         )
 
     def list_approvals(self, project: str, name: str, version: int) -> list[Approval]:
-        with self.db.read() as conn:
-            vid = self._version_id(conn, project, name, version)
-            rows = conn.execute(
-                select(
-                    model_approvals.c.alias,
-                    model_approvals.c.actor,
-                    model_approvals.c.comment,
-                    model_approvals.c.created_at,
-                )
-                .where(model_approvals.c.version_id == vid)
-                .order_by(model_approvals.c.id)
-            ).all()
-        ref = f"{project}/{name}/{version}"
+        ref, rows = self._of_version(
+            project,
+            name,
+            version,
+            model_approvals,
+            model_approvals.c.alias,
+            model_approvals.c.actor,
+            model_approvals.c.comment,
+            model_approvals.c.created_at,
+        )
         return [
             Approval(ref=ref, alias=r[0], actor=r[1], comment=r[2], created_at=r[3]) for r in rows
         ]
+
+    def _of_version(
+        self, project: str, name: str, version: int, table: Any, *columns: Any
+    ) -> tuple[str, list[Any]]:
+        """(the version's ref, ``columns`` of ``table``'s rows about it, oldest first)."""
+        with self.db.read() as conn:
+            vid = self._version_id(conn, project, name, version)
+            rows = conn.execute(
+                select(*columns).where(table.c.version_id == vid).order_by(table.c.id)
+            ).all()
+        return f"{project}/{name}/{version}", list(rows)
 
     # ------------------------------------------------------------ policies and promotion
 
@@ -834,21 +842,18 @@ class Registry:
         return self.db.write_retrying(tx)
 
     def list_promotions(self, project: str, name: str, version: int) -> list[Promotion]:
-        with self.db.read() as conn:
-            vid = self._version_id(conn, project, name, version)
-            rows = conn.execute(
-                select(
-                    model_promotions.c.alias,
-                    model_promotions.c.passed,
-                    model_promotions.c.forced,
-                    model_promotions.c.result,
-                    model_promotions.c.actor,
-                    model_promotions.c.created_at,
-                )
-                .where(model_promotions.c.version_id == vid)
-                .order_by(model_promotions.c.id)
-            ).all()
-        ref = f"{project}/{name}/{version}"
+        ref, rows = self._of_version(
+            project,
+            name,
+            version,
+            model_promotions,
+            model_promotions.c.alias,
+            model_promotions.c.passed,
+            model_promotions.c.forced,
+            model_promotions.c.result,
+            model_promotions.c.actor,
+            model_promotions.c.created_at,
+        )
         return [
             Promotion(
                 ref=ref,
