@@ -48,6 +48,8 @@ _SDK = {
     "autolog",
     "model_card",
     "set_model_tags",
+    "run_pipeline",
+    "explain_pipeline",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
         diff_datasets,
         end_run,
         evaluate,
+        explain_pipeline,
         get_dataset,
         get_metric_history,
         get_model_version,
@@ -78,6 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover
         model_card,
         promote,
         rollback,
+        run_pipeline,
         search_runs,
         set_alias,
         set_model_tags,
@@ -86,6 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover
         start_run,
         validate,
     )
+    from setpoint.pipelines.dag import pipeline, step  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
@@ -93,6 +98,10 @@ def __getattr__(name: str) -> Any:
         from setpoint.client import sdk
 
         return getattr(sdk, name)
+    if name in ("step", "pipeline"):
+        from setpoint.pipelines import dag
+
+        return getattr(dag, name)
     if name == "errors":
         from setpoint.core import errors
 
@@ -101,4 +110,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_SDK, "errors"])
+    return sorted([*globals(), *_SDK, "errors", "step", "pipeline"])

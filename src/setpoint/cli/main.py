@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "models",
         "Registered models: versions, aliases, gated promotion, approvals, rollback.",
     ),
+    "pipeline": (
+        "setpoint.cli.pipeline",
+        "pipeline",
+        "Run pipelines of cached, tracked steps; explain what ran and why.",
+    ),
     "audit": ("setpoint.cli.audit", "audit", "List the audit trail and verify its hash chain."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),

@@ -580,6 +580,26 @@ def set_model_tags(model: str, /, **tags: str) -> ModelVersion:
     )
 
 
+def run_pipeline(pipeline: Any, *, project: str | None = None, **params: Any) -> Any:
+    """Run a ``@sp.pipeline`` in this process: each step a tracked run, skipped when an earlier
+    execution with the same code, parameters, inputs and environment left its outputs."""
+    from setpoint.client.pipelines import run_pipeline as _run
+    from setpoint.pipelines.dag import Pipeline
+
+    if not isinstance(pipeline, Pipeline):
+        raise InvalidArgumentError(
+            "run_pipeline takes a function marked @sp.pipeline", field="pipeline"
+        )
+    return _run(pipeline, params, project)
+
+
+def explain_pipeline(run_id: str) -> list[dict[str, Any]]:
+    """Why each step of a pipeline run ran (what changed in its key) or was cached."""
+    from setpoint.client.pipelines import explain
+
+    return explain(client(), run_id)
+
+
 def autolog(
     *,
     project: str | None = None,

@@ -41,6 +41,16 @@ class SuiteError(InvalidArgumentError):
         super().__init__(message, field=field)
 
 
+class PipelineError(InvalidArgumentError):
+    """A step or pipeline that cannot be built or run as declared (missing type hints, inputs
+    that do not fit, outputs that cannot be stored); raised before anything runs when it can."""
+
+    code = "invalid_pipeline"
+
+    def __init__(self, message: str, *, field: str = "pipeline") -> None:
+        super().__init__(message, field=field)
+
+
 class FilterSyntaxError(InvalidArgumentError):
     """A search filter or order-by clause does not parse; ``position`` is the 0-based offset."""
 

@@ -1,0 +1,113 @@
+"""``setpoint pipeline``: run a pipeline defined in a Python file, and explain a run."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any
+
+import click
+
+from setpoint.cli.output import json_option, print_json, table
+
+
+@click.group()
+def pipeline() -> None:
+    """Run pipelines of typed steps (cached, tracked) and explain what ran and why."""
+
+
+def _load(target: str) -> Any:
+    """``path/to/file.py:function`` -> the @sp.pipeline object it names."""
+    from setpoint.pipelines.dag import Pipeline
+
+    path, sep, attr = target.rpartition(":")
+    if not sep or not path or not attr:
+        raise click.BadParameter("expected FILE.py:PIPELINE", param_hint="TARGET")
+    if not os.path.isfile(path):
+        raise click.BadParameter(f"{path} does not exist", param_hint="TARGET")
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # the pipeline's own modules import as they do for it
+    module_name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    found = getattr(module, attr, None)
+    if not isinstance(found, Pipeline):
+        raise click.BadParameter(f"{path} has no @sp.pipeline named {attr!r}", param_hint="TARGET")
+    return found
+
+
+def _params(pipe: Any, items: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs, converted to the pipeline function's parameter types."""
+    import orjson
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+        if key not in pipe.signature.parameters:
+            known = ", ".join(pipe.signature.parameters) or "none"
+            raise click.BadParameter(
+                f"{pipe.name} has no parameter {key!r} (it has: {known})", param_hint="--param"
+            )
+        hint = pipe.hints.get(key, str)
+        try:
+            if hint is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError("expected true or false")
+                out[key] = text.lower() in ("true", "1")
+            elif hint in (int, float, str):
+                out[key] = hint(text)
+            else:
+                out[key] = orjson.loads(text)
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            name = getattr(hint, "__name__", str(hint))
+            raise click.BadParameter(
+                f"{key}={text!r} is not a {name}: {exc}", param_hint="--param"
+            ) from None
+    return out
+
+
+@pipeline.command("run")
+@click.argument("target")
+@click.option("--param", "params", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option("--project", "-p", default=None, help="Project (default: the pipeline's).")
+@json_option
+def run(target: str, params: tuple[str, ...], project: str | None, as_json: bool) -> None:
+    """Run TARGET (FILE.py:PIPELINE) in this process; steps whose inputs, code and
+    parameters did not change are taken from the cache."""
+    from setpoint.client import sdk
+
+    pipe = _load(target)
+    result = sdk.run_pipeline(pipe, project=project, **_params(pipe, params))
+    if as_json:
+        print_json({"run_id": result.run_id, "steps": result.steps})
+        return
+    table(
+        f"{result.pipeline} · run {result.run_id}",
+        ["step", "", "seconds", "why"],
+        [(s.step, s.status, f"{s.seconds:.3f}", "; ".join(s.why)) for s in result.steps],
+    )
+
+
+@pipeline.command("explain")
+@click.argument("run_id")
+@json_option
+def explain(run_id: str, as_json: bool) -> None:
+    """Why each step of pipeline run RUN_ID ran (what changed) or was cached."""
+    from setpoint.client import sdk
+
+    steps = sdk.explain_pipeline(run_id)
+    if as_json:
+        print_json(steps)
+        return
+    table(
+        f"pipeline run {run_id}",
+        ["step", "", "run", "why"],
+        [(s["step"], s["status"], s["run_id"], "; ".join(s["why"])) for s in steps],
+    )

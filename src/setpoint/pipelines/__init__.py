@@ -1,0 +1,1 @@
+"""Pipelines: typed steps, the DAG a pipeline function builds, and cache keys."""

@@ -1,0 +1,234 @@
+"""Steps and pipelines as plain typed functions; calling steps inside a pipeline function
+builds a DAG instead of running them.
+
+``@step`` marks a function as a step; ``@pipeline`` marks the function whose body wires
+steps together. Building a pipeline calls its body once with the given parameters: each step
+call records a node and returns an :class:`Output` placeholder, so the graph is known, and
+checked (type hints present, inputs that fit), before anything runs. Outside a pipeline a
+step is an ordinary function call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from setpoint.core import names
+from setpoint.core.errors import PipelineError
+
+_building: contextvars.ContextVar[_Builder | None] = contextvars.ContextVar(
+    "setpoint_pipeline_builder", default=None
+)
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a step call returns while a pipeline is being built: node ``node``'s result."""
+
+    node: int
+    step: str
+    type: Any
+
+    def __bool__(self) -> bool:
+        raise PipelineError(
+            f"the output of step {self.step!r} is not known while the pipeline is built: "
+            "pipeline bodies wire steps together; decide inside a step"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    index: int
+    step: Step
+    inputs: dict[str, Any]  # parameter -> Output or a literal value
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+
+@dataclass(kw_only=True)
+class Graph:
+    pipeline: str
+    project: str | None
+    params: dict[str, Any]
+    nodes: list[Node] = field(default_factory=list)
+
+    def upstream(self, node: Node) -> list[Node]:
+        return [self.nodes[v.node] for v in node.inputs.values() if isinstance(v, Output)]
+
+
+class _Builder:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+
+    def add(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Output:
+        try:
+            bound = step.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise PipelineError(f"step {step.name!r}: {exc}", field="step") from None
+        bound.apply_defaults()
+        for param, value in bound.arguments.items():
+            _check_input(step, param, value)
+        index = len(self.graph.nodes)
+        # the same step called twice: each call is its own node, named apart
+        taken = any(n.name == step.name for n in self.graph.nodes)
+        node_step = step.renamed(f"{step.name}.{index}") if taken else step
+        self.graph.nodes.append(Node(index=index, step=node_step, inputs=dict(bound.arguments)))
+        return Output(node=index, step=node_step.name, type=step.returns)
+
+
+class Step:
+    """A typed function that runs as one tracked, cached unit of a pipeline."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        retries: int = 0,
+        cache: bool = True,
+        pickle: bool = False,
+        packages: tuple[str, ...] = (),
+    ) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        names.check_name(self.name, "step")
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+            raise PipelineError("retries must be a whole number from 0 to 10", field="retries")
+        self.retries = retries
+        self.cache = cache
+        self.pickle = pickle
+        self.packages = tuple(packages)
+        self.signature = inspect.signature(fn)
+        hints = _hints(fn)
+        missing = [p for p in self.signature.parameters if p not in hints]
+        if missing:
+            raise PipelineError(
+                f"step {self.name!r}: parameter {missing[0]!r} has no type hint; write it like "
+                f"`{missing[0]}: int` so that inputs can be checked and stored",
+                field="step",
+            )
+        if "return" not in hints:
+            raise PipelineError(
+                f"step {self.name!r} has no return type; write it like "
+                f"`def {fn.__name__}(...) -> pd.DataFrame:`",
+                field="step",
+            )
+        self.hints = hints
+        self.returns = hints["return"]
+        functools.update_wrapper(self, fn)
+
+    def renamed(self, name: str) -> Step:
+        other = Step.__new__(Step)
+        other.__dict__.update(self.__dict__)
+        other.name = name
+        return other
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        builder = _building.get()
+        if builder is None:
+            return self.fn(*args, **kwargs)
+        return builder.add(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<step {self.name}>"
+
+
+class Pipeline:
+    """A function whose body calls steps; ``build(**params)`` gives the checked DAG."""
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, project: str | None):
+        self.fn = fn
+        self.name = name or fn.__name__
+        names.check_name(self.name, "pipeline")
+        self.project = project
+        self.signature = inspect.signature(fn)
+        self.hints = _hints(fn)
+        self.__doc__ = fn.__doc__
+
+    def build(self, **params: Any) -> Graph:
+        try:
+            bound = self.signature.bind(**params)
+        except TypeError as exc:
+            raise PipelineError(f"pipeline {self.name!r}: {exc}", field="params") from None
+        bound.apply_defaults()
+        graph = Graph(pipeline=self.name, project=self.project, params=dict(bound.arguments))
+        token = _building.set(_Builder(graph))
+        try:
+            self.fn(**bound.arguments)
+        finally:
+            _building.reset(token)
+        if not graph.nodes:
+            raise PipelineError(f"pipeline {self.name!r} calls no steps", field="pipeline")
+        return graph
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+def step(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    cache: bool = True,
+    pickle: bool = False,
+    packages: tuple[str, ...] | list[str] = (),
+) -> Any:
+    """``@step`` or ``@step(retries=2, cache=False, pickle=True, packages=["scikit-learn"])``.
+
+    ``packages`` are part of the cache key (their installed versions); ``pickle=True`` lets a
+    step return a value no materializer stores, pickled (only for your own steps)."""
+
+    def wrap(f: Callable[..., Any]) -> Step:
+        return Step(
+            f, name=name, retries=retries, cache=cache, pickle=pickle, packages=tuple(packages)
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def pipeline(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None, project: str | None = None
+) -> Any:
+    """``@pipeline`` or ``@pipeline(project="fraud")``."""
+
+    def wrap(f: Callable[..., Any]) -> Pipeline:
+        return Pipeline(f, name=name, project=project)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception as exc:  # a hint naming something not importable
+        raise PipelineError(
+            f"the type hints of {fn.__name__!r} cannot be resolved: {exc}", field="step"
+        ) from None
+
+
+def _check_input(step: Step, param: str, value: Any) -> None:
+    """An output feeding a parameter must be of the parameter's type (when both are plain
+    classes); ``Any`` and generic hints are not second-guessed."""
+    hint = step.hints.get(param)
+    if not isinstance(value, Output):
+        return
+    produced = value.type
+    if (
+        isinstance(hint, type)
+        and isinstance(produced, type)
+        and hint is not typing.Any
+        and not issubclass(produced, hint)
+    ):
+        raise PipelineError(
+            f"step {step.name!r}: parameter {param!r} expects {hint.__name__}, but step "
+            f"{value.step!r} returns {produced.__name__}",
+            field="step",
+        )

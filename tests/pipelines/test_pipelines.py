@@ -1,0 +1,237 @@
+"""Pipelines of typed steps: checked before they run, tracked, cached by content, explained."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import setpoint as sp
+from setpoint.client.local import LocalClient
+from setpoint.core.errors import PipelineError
+
+PIPELINE = """
+import numpy as np
+import pandas as pd
+import setpoint as sp
+
+CALLS = []
+
+def scale(x):
+    return x * {factor}
+
+@sp.step
+def load(month: str) -> pd.DataFrame:
+    CALLS.append("load")
+    rng = np.random.default_rng(len(month))
+    x = rng.normal(size=200)
+    return pd.DataFrame({{"x": x, "y": (x > 0).astype(int)}})
+
+@sp.step
+def fit(data: pd.DataFrame, shift: float = 0.0) -> dict:
+    CALLS.append("fit")
+    return {{"threshold": float(scale(data["x"].median())) + shift}}
+
+@sp.step
+def score(model: dict, data: pd.DataFrame) -> np.ndarray:
+    CALLS.append("score")
+    return (data["x"].to_numpy() > model["threshold"]).astype(np.int64)
+
+@sp.pipeline(project="pipes")
+def retrain(month: str, shift: float = 0.0):
+    data = load(month)
+    model = fit(data, shift=shift)
+    score(model, data)
+"""
+
+
+def _module(tmp_path: Path, factor: int = 2, name: str = "retrain_pipe") -> Any:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(PIPELINE.format(factor=factor)))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_unchanged_steps_come_from_the_cache_and_changes_say_why(
+    client: Any, tmp_path: Path
+) -> None:
+    m = _module(tmp_path)
+    first = sp.run_pipeline(m.retrain, month="2026-11")
+    assert [(s.step, s.status) for s in first.steps] == [
+        ("load", "ran"),
+        ("fit", "ran"),
+        ("score", "ran"),
+    ]
+    assert m.CALLS == ["load", "fit", "score"]
+    again = sp.run_pipeline(m.retrain, month="2026-11")
+    assert [s.status for s in again.steps] == ["cached"] * 3 and m.CALLS == ["load", "fit", "score"]
+    assert again.steps[1].cached_from == first.steps[1].run_id
+    np.testing.assert_array_equal(again.value("score"), first.value("score"))
+    assert isinstance(again.value("load"), pd.DataFrame)
+    shifted = sp.run_pipeline(m.retrain, month="2026-11", shift=0.5)
+    assert [(s.status, s.why) for s in shifted.steps] == [
+        ("cached", shifted.steps[0].why),
+        ("ran", ["parameter 'shift' changed"]),
+        ("ran", ["input 'model' changed"]),
+    ]
+    # a helper the step calls is part of its code
+    m2 = _module(tmp_path, factor=3, name="retrain_pipe")
+    changed = sp.run_pipeline(m2.retrain, month="2026-11", shift=0.5)
+    assert [(s.step, s.status) for s in changed.steps][:2] == [("load", "cached"), ("fit", "ran")]
+    assert changed.steps[1].why == ["its code changed"]
+    explained = sp.explain_pipeline(changed.run_id)
+    assert [(e["step"], e["status"]) for e in explained] == [
+        ("load", "cached"),
+        ("fit", "ran"),
+        ("score", "ran"),
+    ]
+    # each step is a run of its own, under the pipeline's run, with lineage to its data
+    fit_run = client.get_run(changed.steps[1].run_id)
+    assert fit_run.parent_id == changed.run_id and fit_run.tags["step"] == "fit"
+    consumed = [e.target_id for e in sp.lineage(fit_run.id) if e.relation == "consumed"]
+    assert consumed == ["pipes/retrain.load@1"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_cached_output_that_is_gone_is_made_again(
+    client: Any, local: LocalClient, tmp_path: Path
+) -> None:
+    m = _module(tmp_path)
+    first = sp.run_pipeline(m.retrain, month="2026-11")
+    local.blobs.delete(first.steps[1].output["digest"])
+    again = sp.run_pipeline(m.retrain, month="2026-11")
+    assert again.steps[1].status == "ran"
+    assert again.steps[1].why == ["an earlier execution had the same key, but its outputs are gone"]
+    assert again.steps[2].status == "cached"  # same input content: same key
+
+
+def test_pipelines_are_checked_before_anything_runs() -> None:
+    with pytest.raises(PipelineError, match="parameter 'x' has no type hint"):
+
+        @sp.step
+        def untyped(x) -> int:  # type: ignore[no-untyped-def]
+            return 1
+
+    with pytest.raises(PipelineError, match="has no return type"):
+
+        @sp.step
+        def no_return(x: int):  # type: ignore[no-untyped-def]
+            return x
+
+    @sp.step
+    def numbers() -> dict:
+        return {}
+
+    @sp.step
+    def table(data: pd.DataFrame) -> int:
+        return len(data)
+
+    @sp.pipeline
+    def wrong():
+        table(numbers())
+
+    with pytest.raises(PipelineError, match="expects DataFrame, but step 'numbers' returns dict"):
+        wrong.build()
+
+    @sp.pipeline
+    def empty(month: str) -> None:
+        pass
+
+    with pytest.raises(PipelineError, match="calls no steps"):
+        empty.build(month="x")
+    with pytest.raises(PipelineError, match="unexpected keyword"):
+        wrong.build(bogus=1)
+    assert table(pd.DataFrame({"a": [1, 2]})) == 2  # outside a pipeline, a plain call
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_outputs_need_a_way_to_be_stored_and_failures_are_retried(client: Any) -> None:
+    class Thing:
+        pass
+
+    @sp.step
+    def make() -> object:
+        return Thing()
+
+    @sp.pipeline(project="pipes")
+    def odd():
+        make()
+
+    with pytest.raises(PipelineError, match="returned a Thing, which setpoint cannot store"):
+        sp.run_pipeline(odd)
+
+    @sp.step(pickle=True)
+    def make_pickled() -> object:
+        return Thing()
+
+    @sp.pipeline(project="pipes")
+    def opted():
+        make_pickled()
+
+    assert isinstance(sp.run_pipeline(opted).value("make_pickled"), Thing)
+
+    attempts: list[int] = []
+
+    @sp.step(retries=2)
+    def flaky() -> int:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise RuntimeError("transient")
+        return 7
+
+    @sp.pipeline(project="pipes")
+    def shaky():
+        flaky()
+
+    result = sp.run_pipeline(shaky)
+    assert result.value("flaky") == 7 and len(attempts) == 2
+    with pytest.raises(PipelineError, match="literal parameters must be JSON"):
+
+        @sp.step
+        def takes(x: object) -> int:
+            return 1
+
+        @sp.pipeline(project="pipes")
+        def literal():
+            takes(object())
+
+        sp.run_pipeline(literal)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from setpoint.client import sdk
+
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    sdk.use(None)
+    yield tmp_path / "home"
+    sdk.use(None)
+
+
+def test_cli_runs_and_explains(home: Path, tmp_path: Path, capsys: Any) -> None:
+    from setpoint.cli.main import main
+
+    path = tmp_path / "cli_pipe.py"
+    path.write_text(textwrap.dedent(PIPELINE.format(factor=2)))
+    target = f"{path}:retrain"
+    for expected in ("ran", "cached"):
+        main(["pipeline", "run", target, "--param", "month=2026-11", "--param", "shift=0.25"])
+        out = capsys.readouterr().out
+        assert out.count(expected) >= 3
+    with pytest.raises(SystemExit) as exit_:
+        main(["pipeline", "run", target, "--param", "shift=x"])
+    assert exit_.value.code == 2 and "is not a float" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["pipeline", "run", f"{path}:nope"])
+    assert "no @sp.pipeline named 'nope'" in capsys.readouterr().err
