@@ -128,10 +128,15 @@ def _run_node(
     if hit is not None:
         source_id, record = hit
         why = [f"cached: an earlier execution (run {source_id}) had the same key"]
-        with sdk.start_run(
-            project=project, name=step.name, tags={**tags, "cache": "hit"}, parent_id=parent_id
-        ) as run:
-            run.set_tags({"cached_from": source_id, "output": _json(record), "why": _json(why)})
+        # A cached step's run only records that it was cached: made and ended in two calls,
+        # without the buffer thread a running step's run has.
+        from setpoint.tracking.environment import capture
+
+        extra = {"cached_from": source_id, "output": _json(record), "why": _json(why)}
+        run = c.create_run(
+            project, step.name, {**tags, "cache": "hit", **extra}, parent_id, capture()
+        )
+        c.end_run(run.id, "finished")
         values[node.index] = _Value(c, record, step.returns)
         return StepResult(
             step=step.name,

@@ -41,8 +41,18 @@ class BlobStore:
         self._local = False
 
     def open(self) -> BlobStore:
-        """Resolve the filesystem and, for local folders, create the root; idempotent."""
-        if self._fs is not None:
+        """Resolve the filesystem and, for local folders, create the root; idempotent.
+
+        A local folder is used through ``os`` directly (fsspec is imported only for listing,
+        by ``gc``): opening the embedded store then costs no fsspec import."""
+        if self._fs is not None or self._local:
+            return self
+        local = _local_root(self.url)
+        if local is not None and not self._options:
+            self._root = local
+            self._local = True
+            os.makedirs(f"{self._root}/blobs", exist_ok=True)
+            os.makedirs(f"{self._root}/tmp", exist_ok=True)
             return self
         import fsspec
         from fsspec.implementations.local import LocalFileSystem
@@ -166,10 +176,14 @@ class BlobStore:
         return path
 
     def exists(self, digest: str) -> bool:
+        if self._local:
+            return os.path.isfile(self._path(digest))
         return bool(self._filesystem.exists(self._path(digest)))
 
     def size(self, digest: str) -> int:
         try:
+            if self._local:
+                return os.path.getsize(self._path(digest))
             return int(self._filesystem.size(self._path(digest)))
         except FileNotFoundError:
             raise _not_found(digest) from None
@@ -177,7 +191,11 @@ class BlobStore:
     def get_bytes(self, digest: str) -> bytes:
         """Return the blob's bytes, verified against ``digest``."""
         try:
-            data = bytes(self._filesystem.cat_file(self._path(digest)))
+            if self._local:
+                with open(self._path(digest), "rb") as fh:
+                    data = fh.read()
+            else:
+                data = bytes(self._filesystem.cat_file(self._path(digest)))
         except FileNotFoundError:
             raise _not_found(digest) from None
         actual = digest_bytes(data)
@@ -206,7 +224,7 @@ class BlobStore:
         Chunks are only trusted once the iterator is exhausted: write them somewhere temporary.
         """
         try:
-            f = self._filesystem.open(self._path(digest), "rb")
+            f = self._open_read(digest)
         except FileNotFoundError:
             raise _not_found(digest) from None
         return _verified_chunks(digest, f)
@@ -216,7 +234,10 @@ class BlobStore:
     def delete(self, digest: str) -> None:
         """Remove the blob; deleting a blob that is already gone is not an error."""
         with contextlib.suppress(FileNotFoundError):
-            self._filesystem.rm_file(self._path(digest))
+            if self._local:
+                os.unlink(self._path(digest))
+            else:
+                self._filesystem.rm_file(self._path(digest))
 
     def iter_digests(self) -> Iterator[tuple[str, int, float]]:
         """Yield (digest, size, modified time in epoch seconds) of every stored blob."""
@@ -237,9 +258,14 @@ class BlobStore:
         """A seekable read handle on a blob, NOT verified: for a footer or a byte range (a
         Parquet schema); anything read whole goes through the verified calls above."""
         try:
-            return self._filesystem.open(self._path(digest), "rb")  # type: ignore[no-any-return]
+            return self._open_read(digest)
         except FileNotFoundError:
             raise ArtifactNotFoundError(f"no blob blake3:{digest} is stored") from None
+
+    def _open_read(self, digest: str) -> BinaryIO:
+        if self._local:
+            return open(self._path(digest), "rb")
+        return self._filesystem.open(self._path(digest), "rb")  # type: ignore[no-any-return]
 
     def remove_stale_temporaries(self, older_than: float, *, dry_run: bool) -> tuple[int, int]:
         """Remove in-flight files left by writers that died (older than ``older_than``, epoch
@@ -277,6 +303,10 @@ class BlobStore:
 
     @property
     def _filesystem(self) -> AbstractFileSystem:
+        if self._fs is None and self._local:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
         if self._fs is None:
             raise RuntimeError(f"BlobStore({self.url!r}).open() has not been called")
         return self._fs
@@ -288,6 +318,15 @@ class BlobStore:
                 field="digest",
             )
         return f"{self._root}/blobs/{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def _local_root(url: str) -> str | None:
+    """The folder of a local store URL (a path, or ``file://``); None for anything else."""
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    elif "://" in url or "::" in url:
+        return None
+    return os.path.abspath(os.path.expanduser(url)).replace(os.sep, "/").rstrip("/")
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
