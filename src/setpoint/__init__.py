@@ -50,6 +50,7 @@ _SDK = {
     "set_model_tags",
     "run_pipeline",
     "explain_pipeline",
+    "sweep",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover
         set_policy,
         set_tag,
         start_run,
+        sweep,
         validate,
     )
     from setpoint.pipelines.dag import pipeline, step  # noqa: F401

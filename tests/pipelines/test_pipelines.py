@@ -235,3 +235,44 @@ def test_cli_runs_and_explains(home: Path, tmp_path: Path, capsys: Any) -> None:
     with pytest.raises(SystemExit):
         main(["pipeline", "run", f"{path}:nope"])
     assert "no @sp.pipeline named 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_sweep_runs_each_combination_and_shares_what_it_can(client: Any, tmp_path: Path) -> None:
+    m = _module(tmp_path, name="sweep_pipe")
+    df = sp.sweep(m.retrain, {"shift": [0.0, 0.5, 1.0]}, month="2026-11")
+    assert list(df["shift"]) == [0.0, 0.5, 1.0]
+    assert df["fit.threshold"].diff().dropna().round(6).tolist() == [0.5, 0.5]
+    assert m.CALLS.count("load") == 1  # the data step does not depend on shift: cached
+    runs = client.search_runs(["pipes"], "tags.kind = 'pipeline'", None, 100).runs
+    assert {r.parent_id for r in runs} == {df.attrs["sweep_run_id"]}
+    sampled = sp.sweep(m.retrain, {"shift": [0.0, 0.5, 1.0]}, samples=2, month="2026-11")
+    assert len(sampled) == 2 and set(sampled["shift"]) <= {0.0, 0.5, 1.0}
+    with pytest.raises(PipelineError, match="has no parameter 'depth'"):
+        sp.sweep(m.retrain, {"depth": [1]}, month="2026-11")
+
+
+def test_cli_sweeps(home: Path, tmp_path: Path, capsys: Any) -> None:
+    import json
+
+    from setpoint.cli.main import main
+
+    path = tmp_path / "cli_sweep.py"
+    path.write_text(textwrap.dedent(PIPELINE.format(factor=2)))
+    main(
+        [
+            "pipeline",
+            "sweep",
+            f"{path}:retrain",
+            "--grid",
+            "shift=0,1",
+            "--param",
+            "month=m",
+            "--json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert [r["shift"] for r in out["runs"]] == [0.0, 1.0] and "fit.threshold" in out["runs"][0]
+    with pytest.raises(SystemExit) as exit_:
+        main(["pipeline", "sweep", f"{path}:retrain", "--grid", "shift=a", "--param", "month=m"])
+    assert exit_.value.code == 2 and "--grid" in capsys.readouterr().err

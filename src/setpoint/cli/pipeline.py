@@ -41,7 +41,7 @@ def _load(target: str) -> Any:
     return found
 
 
-def _params(pipe: Any, items: tuple[str, ...]) -> dict[str, Any]:
+def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> dict[str, Any]:
     """KEY=VALUE pairs, converted to the pipeline function's parameter types."""
     import orjson
 
@@ -49,11 +49,11 @@ def _params(pipe: Any, items: tuple[str, ...]) -> dict[str, Any]:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=hint_name)
         if key not in pipe.signature.parameters:
             known = ", ".join(pipe.signature.parameters) or "none"
             raise click.BadParameter(
-                f"{pipe.name} has no parameter {key!r} (it has: {known})", param_hint="--param"
+                f"{pipe.name} has no parameter {key!r} (it has: {known})", param_hint=hint_name
             )
         hint = pipe.hints.get(key, str)
         try:
@@ -68,7 +68,7 @@ def _params(pipe: Any, items: tuple[str, ...]) -> dict[str, Any]:
         except (ValueError, orjson.JSONDecodeError) as exc:
             name = getattr(hint, "__name__", str(hint))
             raise click.BadParameter(
-                f"{key}={text!r} is not a {name}: {exc}", param_hint="--param"
+                f"{key}={text!r} is not a {name}: {exc}", param_hint=hint_name
             ) from None
     return out
 
@@ -92,6 +92,47 @@ def run(target: str, params: tuple[str, ...], project: str | None, as_json: bool
         f"{result.pipeline} · run {result.run_id}",
         ["step", "", "seconds", "why"],
         [(s.step, s.status, f"{s.seconds:.3f}", "; ".join(s.why)) for s in result.steps],
+    )
+
+
+@pipeline.command("sweep")
+@click.argument("target")
+@click.option("--grid", "grids", multiple=True, required=True, help="KEY=V1,V2,…, repeatable.")
+@click.option("--param", "params", multiple=True, help="KEY=VALUE held fixed, repeatable.")
+@click.option("--samples", type=int, default=None, help="Run this many random combinations.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --samples.")
+@click.option("--project", "-p", default=None, help="Project (default: the pipeline's).")
+@json_option
+def sweep(
+    target: str,
+    grids: tuple[str, ...],
+    params: tuple[str, ...],
+    samples: int | None,
+    seed: int,
+    project: str | None,
+    as_json: bool,
+) -> None:
+    """Run TARGET for every combination of the --grid values (or --samples of them) and
+    compare the runs: their parameters and the numbers their steps returned."""
+    from setpoint.client import sdk
+
+    pipe = _load(target)
+    grid: dict[str, list[Any]] = {}
+    for item in grids:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise click.BadParameter(f"{item!r} is not KEY=V1,V2", param_hint="--grid")
+        grid[key] = [_params(pipe, (f"{key}={v}",), "--grid")[key] for v in values.split(",")]
+    df = sdk.sweep(pipe, grid, samples=samples, seed=seed, project=project, **_params(pipe, params))
+    if as_json:
+        print_json({"sweep_run_id": df.attrs["sweep_run_id"], "runs": df.to_dict("records")})
+        return
+    columns = [str(c) for c in df.columns]
+    table(
+        f"sweep of {pipe.name} · run {df.attrs['sweep_run_id']}",
+        columns,
+        [list(r) for r in df.itertuples(index=False)],
+        keep_whole=["run_id"],
     )
 
 

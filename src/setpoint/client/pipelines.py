@@ -73,14 +73,18 @@ class _Value:
         return self._value
 
 
-def run_pipeline(pipe: Pipeline, params: dict[str, Any], project: str | None = None) -> PipelineRun:
+def run_pipeline(
+    pipe: Pipeline,
+    params: dict[str, Any],
+    project: str | None = None,
+    parent_id: str | None = None,
+) -> PipelineRun:
     from setpoint.client import sdk
 
     graph = pipe.build(**params)
     project = sdk._project(project or pipe.project)
-    literals = {
-        k: literal_hash(v, what=f"pipeline parameter {k!r}") for k, v in graph.params.items()
-    }
+    for k, v in graph.params.items():
+        literal_hash(v, what=f"pipeline parameter {k!r}")  # JSON values only: raises early
     c = sdk.client()
     results: list[StepResult] = []
     values: dict[int, _Value] = {}
@@ -88,9 +92,9 @@ def run_pipeline(pipe: Pipeline, params: dict[str, Any], project: str | None = N
         project=project,
         name=f"pipeline.{graph.pipeline}",
         tags={"kind": "pipeline", "pipeline": graph.pipeline},
+        parent_id=parent_id,
     ) as parent:
         parent.log_params({k: orjson.dumps(v).decode() for k, v in graph.params.items()})
-        del literals  # checked: every parameter is a JSON value
         for node in graph.nodes:
             results.append(_run_node(c, graph, node, values, parent.id, project))
     named = {graph.nodes[i].name: v for i, v in values.items()}
@@ -343,6 +347,62 @@ def _blob_bytes(c: Any, digest: str) -> bytes:
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def sweep(
+    pipe: Pipeline,
+    grid: dict[str, list[Any]],
+    fixed: dict[str, Any],
+    project: str | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run the pipeline for every combination of ``grid`` (or ``samples`` of them drawn at
+    random), each a pipeline run under one sweep run; returns the sweep run's id and one row
+    per run: its parameters and the numbers its steps returned (``step.key``)."""
+    import itertools
+    import random
+
+    from setpoint.client import sdk
+
+    if not grid or any(not isinstance(v, list) or not v for v in grid.values()):
+        raise PipelineError("a sweep needs at least one parameter with values", field="grid")
+    unknown = [k for k in [*grid, *fixed] if k not in pipe.signature.parameters]
+    if unknown:
+        raise PipelineError(
+            f"{pipe.name} has no parameter {unknown[0]!r} (it has: "
+            f"{', '.join(pipe.signature.parameters)})",
+            field="grid",
+        )
+    combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    if samples is not None:
+        if samples < 1:
+            raise PipelineError("samples must be at least 1", field="samples")
+        combos = random.Random(seed).sample(combos, min(samples, len(combos)))
+    project = sdk._project(project or pipe.project)
+    rows = []
+    with sdk.start_run(
+        project=project,
+        name=f"sweep.{pipe.name}",
+        tags={"kind": "sweep", "pipeline": pipe.name},
+    ) as parent:
+        parent.log_params({k: orjson.dumps(v).decode() for k, v in grid.items()})
+        for combo in combos:
+            result = run_pipeline(pipe, {**fixed, **combo}, project, parent_id=parent.id)
+            row: dict[str, Any] = {"run_id": result.run_id, **combo}
+            for s in result.steps:
+                if s.output.get("kind") == "json":
+                    value = result.value(s.step)
+                    if isinstance(value, dict):
+                        row.update(
+                            {
+                                f"{s.step}.{k}": v
+                                for k, v in value.items()
+                                if isinstance(v, int | float) and not isinstance(v, bool)
+                            }
+                        )
+            rows.append(row)
+    return parent.id, rows
 
 
 def explain(c: Any, run_id: str) -> list[dict[str, Any]]:

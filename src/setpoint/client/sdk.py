@@ -593,6 +593,33 @@ def run_pipeline(pipeline: Any, *, project: str | None = None, **params: Any) ->
     return _run(pipeline, params, project)
 
 
+def sweep(
+    pipeline: Any,
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    samples: int | None = None,
+    seed: int = 0,
+    project: str | None = None,
+    **params: Any,
+) -> pd.DataFrame:
+    """Run a pipeline for every combination of ``grid`` (or ``samples`` drawn at random),
+    under one sweep run; a DataFrame with one row per pipeline run: its parameters and the
+    numbers its steps returned as ``step.key`` columns. Cached steps are shared."""
+    import pandas as pd
+
+    from setpoint.client.pipelines import sweep as _sweep
+    from setpoint.pipelines.dag import Pipeline
+
+    if not isinstance(pipeline, Pipeline):
+        raise InvalidArgumentError("sweep takes a function marked @sp.pipeline", field="pipeline")
+    sweep_id, rows = _sweep(
+        pipeline, {k: list(v) for k, v in grid.items()}, params, project, samples, seed
+    )
+    df = pd.DataFrame(rows)
+    df.attrs["sweep_run_id"] = sweep_id
+    return df
+
+
 def explain_pipeline(run_id: str) -> list[dict[str, Any]]:
     """Why each step of a pipeline run ran (what changed in its key) or was cached."""
     from setpoint.client.pipelines import explain
