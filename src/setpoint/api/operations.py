@@ -30,15 +30,18 @@ from setpoint.core.types import (
     Model,
     ModelFile,
     ModelVersion,
+    Occurrence,
     Project,
     Promotion,
     Run,
     RunPage,
+    Schedule,
     ValidationRecord,
 )
 from setpoint.data.versions import DatasetVersions
 from setpoint.governance.audit import AuditLog
 from setpoint.models.registry import Registry
+from setpoint.pipelines.schedules import Schedules
 from setpoint.tracking.artifacts import RunArtifacts
 from setpoint.tracking.environment import RunEnvironment
 from setpoint.tracking.lineage import Lineage
@@ -108,6 +111,7 @@ class Api:
         datasets: DatasetVersions,
         registry: Registry,
         audit: AuditLog,
+        schedules: Schedules,
     ) -> None:
         self.runs = runs
         self.artifacts = artifacts
@@ -115,6 +119,7 @@ class Api:
         self.datasets = datasets
         self.registry = registry
         self.audit = audit
+        self.schedules = schedules
 
     # ------------------------------------------------------------ projects
 
@@ -524,6 +529,67 @@ class Api:
     def list_promotions(self, name: str, version: int, project: str = "default") -> list[Promotion]:
         """Every promotion attempt of a version with its gate results."""
         return self.registry.list_promotions(project, name, version)
+
+    # ------------------------------------------------------------ schedules
+
+    @operation("POST", "/schedules")
+    def add_schedule(
+        self,
+        name: str,
+        target: str,
+        project: str = "default",
+        params: dict[str, Any] | None = None,
+        cron: str | None = None,
+        dataset: str | None = None,
+        actor: str | None = None,
+    ) -> Schedule:
+        """Run ``target`` (file.py:pipeline) on a cron schedule or on each new dataset version."""
+        return self.schedules.add(project, name, target, params, cron, dataset, actor)
+
+    @operation("GET", "/schedules")
+    def list_schedules(self, project: str | None = None) -> list[Schedule]:
+        """Schedules with the newest occurrence claimed so far."""
+        return self.schedules.list(project)
+
+    @operation("POST", "/schedules/{name}/remove")
+    def remove_schedule(
+        self, name: str, project: str = "default", actor: str | None = None
+    ) -> None:
+        """Disable a schedule (its history stays)."""
+        self.schedules.remove(project, name, actor)
+
+    @operation("POST", "/schedules/{name}/claims")
+    def claim_occurrence(
+        self,
+        name: str,
+        occurrence: str,
+        due_at: int,
+        project: str = "default",
+        status: str = "running",
+        actor: str | None = None,
+    ) -> bool:
+        """Claim one occurrence (to run it, or to record it missed); False if already claimed."""
+        return self.schedules.claim(project, name, occurrence, due_at, status, actor)
+
+    @operation("POST", "/schedules/{name}/finish")
+    def finish_occurrence(
+        self,
+        name: str,
+        occurrence: str,
+        status: str,
+        project: str = "default",
+        run_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record how a claimed occurrence ended."""
+        self.schedules.finish(project, name, occurrence, status, run_id, error)
+
+    @operation("GET", "/schedules/{name}/occurrences")
+    def list_occurrences(
+        self, name: str, project: str = "default", limit: int = 100
+    ) -> list[Occurrence]:
+        """A schedule's occurrences, newest first."""
+        return self.schedules.occurrences(project, name, limit)
 
     # ------------------------------------------------------------ audit
 

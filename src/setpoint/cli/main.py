@@ -32,6 +32,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "pipeline",
         "Run pipelines of cached, tracked steps; explain what ran and why.",
     ),
+    "schedule": (
+        "setpoint.cli.schedule",
+        "schedule",
+        "Run pipelines on a cron schedule or when a dataset gets a new version.",
+    ),
+    "scheduler": (
+        "setpoint.cli.schedule",
+        "scheduler",
+        "Run due schedules (safe to run twice: each occurrence runs once).",
+    ),
     "audit": ("setpoint.cli.audit", "audit", "List the audit trail and verify its hash chain."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),

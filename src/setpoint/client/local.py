@@ -11,6 +11,7 @@ from setpoint.governance.audit import AuditLog
 from setpoint.governance.tokens import Tokens
 from setpoint.governance.users import Users
 from setpoint.models.registry import Registry
+from setpoint.pipelines.schedules import Schedules
 from setpoint.store.artifacts.blobs import BlobStore
 from setpoint.store.metadata.database import Database
 from setpoint.tracking.artifacts import RunArtifacts
@@ -38,6 +39,7 @@ class LocalClient(Api):
             datasets,
             Registry(self.db, self.blobs, self.clock, audit, datasets),
             audit,
+            Schedules(self.db, self.clock, audit),
         )
         self.tokens = Tokens(self.db, self.clock, audit)
         self.users = Users(self.db, self.clock, audit)

@@ -316,3 +316,32 @@ class User:
     created_at: int
     disabled_at: int | None = None
     roles: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """A pipeline run on a cron schedule (UTC) or on each new version of a dataset."""
+
+    project: str
+    name: str
+    target: str  # path/to/file.py:pipeline
+    params: dict[str, Any]
+    cron: str | None
+    dataset: str | None
+    enabled: bool
+    actor: str | None
+    created_at: int
+    last_due_at: int | None = None  # the newest occurrence claimed so far
+
+
+@dataclass(frozen=True, kw_only=True)
+class Occurrence:
+    schedule: str  # project/name
+    occurrence: str
+    due_at: int
+    status: str  # running | succeeded | failed | missed
+    run_id: str | None
+    error: str | None
+    claimed_by: str | None
+    claimed_at: int
+    finished_at: int | None

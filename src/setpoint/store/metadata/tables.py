@@ -392,6 +392,43 @@ role_grants = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Pipelines run on a cron schedule or when a dataset gets a new version; each occurrence is
+# claimed once (the unique key), so two schedulers never run the same occurrence twice.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("target", Text, nullable=False),  # path/to/file.py:pipeline
+    Column("params", Text, nullable=False),  # JSON object
+    Column("cron", String(128)),
+    Column("dataset", String(300)),  # project/name: run on each new version
+    Column("enabled", Boolean, nullable=False),
+    Column("actor", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_schedules_project_name"),
+)
+
+schedule_occurrences = Table(
+    "schedule_occurrences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule_id", Integer, ForeignKey("schedules.id"), nullable=False),
+    Column("occurrence", String(64), nullable=False),  # a UTC minute, or a dataset version
+    Column("due_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # running | succeeded | failed | missed
+    Column("run_id", String(32)),
+    Column("error", Text),
+    Column("claimed_by", String(255)),
+    Column("claimed_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    UniqueConstraint(
+        "schedule_id", "occurrence", name="uq_schedule_occurrences_schedule_occurrence"
+    ),
+    Index("ix_schedule_occurrences_schedule_due", "schedule_id", "due_at"),
+)
+
 # Every table column that holds an artifact digest: `setpoint gc` keeps what these reference.
 # Later tables that point at blobs register here.
 DIGEST_COLUMNS = [

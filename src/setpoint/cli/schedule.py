@@ -1,0 +1,124 @@
+"""``setpoint schedule`` and ``setpoint scheduler``: run pipelines on a cron schedule or when a
+dataset gets a new version."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import click
+
+from setpoint.cli.output import actor, client, json_option, print_json, table, when
+
+
+@click.group()
+def schedule() -> None:
+    """Schedules of pipelines: on a cron expression (UTC) or on each new dataset version."""
+
+
+def _project(project: str | None) -> str:
+    from setpoint.core.config import default_project
+
+    return default_project(project)
+
+
+@schedule.command("add")
+@click.argument("target")
+@click.option("--cron", default=None, help="Cron expression in UTC, e.g. '0 3 * * *'.")
+@click.option("--on-dataset", "dataset", default=None, help="Run on each new version of it.")
+@click.option("--param", "params", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option("--name", default=None, help="Schedule name (default: the pipeline's).")
+@click.option("--project", "-p", default=None, help="Project (default: SETPOINT_PROJECT).")
+def add(
+    target: str,
+    cron: str | None,
+    dataset: str | None,
+    params: tuple[str, ...],
+    name: str | None,
+    project: str | None,
+) -> None:
+    """Run TARGET (FILE.py:PIPELINE) when the cron expression fires or the dataset changes."""
+    from setpoint.cli.pipeline import _load, _params
+
+    pipe = _load(target)
+    values = _params(pipe, params)
+    s = client().add_schedule(
+        name or pipe.name, target, _project(project), values, cron, dataset, actor()
+    )
+    when_text = f"cron {s.cron} (UTC)" if s.cron else f"each new version of {s.dataset}"
+    click.echo(f"scheduled {s.project}/{s.name}: {s.target} on {when_text}")
+
+
+@schedule.command("list")
+@click.option("--project", "-p", default=None, help="Only this project.")
+@json_option
+def list_schedules(project: str | None, as_json: bool) -> None:
+    """Schedules and the newest occurrence claimed."""
+    found = client().list_schedules(project)
+    if as_json:
+        print_json(found)
+        return
+    table(
+        f"{len(found)} schedules",
+        ["project", "name", "target", "when", "enabled", "last (UTC)"],
+        [
+            (
+                s.project,
+                s.name,
+                s.target,
+                s.cron or f"new version of {s.dataset}",
+                "yes" if s.enabled else "no",
+                when(s.last_due_at),
+            )
+            for s in found
+        ],
+    )
+
+
+@schedule.command("remove")
+@click.argument("name")
+@click.option("--project", "-p", default=None)
+def remove(name: str, project: str | None) -> None:
+    """Disable schedule NAME (its history stays)."""
+    client().remove_schedule(name, _project(project), actor())
+    click.echo(f"disabled {_project(project)}/{name}")
+
+
+@schedule.command("history")
+@click.argument("name")
+@click.option("--project", "-p", default=None)
+@json_option
+def history(name: str, project: str | None, as_json: bool) -> None:
+    """Occurrences of schedule NAME, newest first: run, missed, failed."""
+    found = client().list_occurrences(name, _project(project))
+    if as_json:
+        print_json(found)
+        return
+    table(
+        f"{name}: {len(found)} occurrences",
+        ["occurrence", "status", "run", "by", "error"],
+        [
+            (o.occurrence, o.status, o.run_id or "", o.claimed_by or "", o.error or "")
+            for o in found
+        ],
+    )
+
+
+@click.command()
+@click.option("--interval", default=30.0, show_default=True, help="Seconds between passes.")
+@click.option("--once", is_flag=True, help="One pass, then exit.")
+def scheduler(interval: float, once: bool) -> None:
+    """Run schedules when they are due; safe to run twice (each occurrence runs once)."""
+    from setpoint.client.scheduler import run_in_subprocess, tick
+
+    c = client()
+    who = f"{socket.gethostname()}:{os.getpid()}"
+    click.echo(f"setpoint scheduler · {c.describe()} · {who}", err=True)
+    while True:
+        for d in tick(c, int(time.time() * 1000), who, run_in_subprocess):
+            extra = d.get("run_id") or d.get("error") or ""
+            click.echo(f"{d['schedule']} {d['occurrence']}: {d['status']} {extra}".rstrip())
+        if once:
+            return
+        time.sleep(max(1.0, interval))

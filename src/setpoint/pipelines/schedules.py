@@ -1,0 +1,277 @@
+"""Schedules: which pipeline runs when (a cron expression, or each new dataset version), and
+the record of every occurrence. An occurrence is claimed by inserting its row; the unique key
+makes a second claim (another scheduler, a restart) find it taken, so no occurrence runs twice.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import func, select, update
+
+from setpoint.core import names
+from setpoint.core.cron import parse_cron
+from setpoint.core.errors import ConflictError, InvalidArgumentError, NotFoundError
+from setpoint.core.types import Occurrence, Schedule
+from setpoint.data.versions import parse_ref
+from setpoint.store.metadata import runs as runs_repo
+from setpoint.store.metadata.statements import execute as _sql
+from setpoint.store.metadata.tables import projects, schedule_occurrences, schedules
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from setpoint.core.clock import Clock
+    from setpoint.governance.audit import AuditLog
+    from setpoint.store.metadata.database import Database
+
+STATUSES = ("running", "succeeded", "failed", "missed")
+MAX_TARGET = 1000
+
+
+class Schedules:
+    def __init__(self, db: Database, clock: Clock, audit: AuditLog) -> None:
+        self.db = db
+        self.clock = clock
+        self.audit = audit
+
+    def add(
+        self,
+        project: str,
+        name: str,
+        target: str,
+        params: Mapping[str, Any] | None = None,
+        cron: str | None = None,
+        dataset: str | None = None,
+        actor: str | None = None,
+    ) -> Schedule:
+        names.check_name(project, "project")
+        names.check_name(name, "name")
+        if not isinstance(target, str) or ":" not in target or len(target) > MAX_TARGET:
+            raise InvalidArgumentError(
+                "target must be like pipelines/retrain.py:retrain", field="target"
+            )
+        if (cron is None) == (dataset is None):
+            raise InvalidArgumentError(
+                "give a schedule either a cron expression or a dataset to watch", field="cron"
+            )
+        if cron is not None:
+            parse_cron(cron)
+        if dataset is not None:
+            p, n, v = parse_ref(dataset, default_project=project, field="dataset")
+            if v is not None:
+                raise InvalidArgumentError(
+                    "dataset names the dataset to watch, like fraud/transactions, without @version",
+                    field="dataset",
+                )
+            dataset = f"{p}/{n}"
+        try:
+            params_text = orjson.dumps(dict(params or {}), option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            raise InvalidArgumentError("params must be JSON values", field="params") from None
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> None:
+            pid = runs_repo.ensure_project(conn, project, now)
+            added = _sql(
+                conn,
+                "INSERT INTO schedules (project_id, name, target, params, cron, dataset, "
+                "enabled, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
+                (pid, name, target, params_text, cron, dataset, True, actor, now),
+            ).first()
+            if added is None:
+                raise ConflictError(
+                    f"project {project} has a schedule named {name!r} already", field="name"
+                )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="schedule.add",
+                project=project,
+                subject_kind="schedule",
+                subject=f"{project}/{name}",
+                after={"target": target, "cron": cron, "dataset": dataset, "params": params},
+            )
+
+        self.db.write_retrying(tx)
+        return self.get(project, name)
+
+    def get(self, project: str, name: str) -> Schedule:
+        found = [s for s in self.list(project) if s.name == name]
+        if not found:
+            raise NotFoundError(f"project {project} has no schedule {name!r}", field="name")
+        return found[0]
+
+    def list(self, project: str | None = None) -> list[Schedule]:
+        last = (
+            select(
+                schedule_occurrences.c.schedule_id,
+                func.max(schedule_occurrences.c.due_at).label("last"),
+            )
+            .group_by(schedule_occurrences.c.schedule_id)
+            .subquery()
+        )
+        q = (
+            select(
+                projects.c.name,
+                schedules.c.name,
+                schedules.c.target,
+                schedules.c.params,
+                schedules.c.cron,
+                schedules.c.dataset,
+                schedules.c.enabled,
+                schedules.c.actor,
+                schedules.c.created_at,
+                last.c.last,
+            )
+            .join(projects, projects.c.id == schedules.c.project_id)
+            .outerjoin(last, last.c.schedule_id == schedules.c.id)
+            .order_by(projects.c.name, schedules.c.name)
+        )
+        if project is not None:
+            q = q.where(projects.c.name == project)
+        with self.db.read() as conn:
+            rows = conn.execute(q).all()
+        return [
+            Schedule(
+                project=r[0],
+                name=r[1],
+                target=r[2],
+                params=orjson.loads(r[3]),
+                cron=r[4],
+                dataset=r[5],
+                enabled=bool(r[6]),
+                actor=r[7],
+                created_at=r[8],
+                last_due_at=r[9],
+            )
+            for r in rows
+        ]
+
+    def remove(self, project: str, name: str, actor: str | None = None) -> None:
+        """Disable a schedule (its history stays)."""
+
+        def tx(conn: Connection) -> None:
+            sid = self._id(conn, project, name)
+            conn.execute(update(schedules).where(schedules.c.id == sid).values(enabled=False))
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="schedule.remove",
+                project=project,
+                subject_kind="schedule",
+                subject=f"{project}/{name}",
+            )
+
+        self.db.write_retrying(tx)
+
+    def claim(
+        self,
+        project: str,
+        name: str,
+        occurrence: str,
+        due_at: int,
+        status: str = "running",
+        claimed_by: str | None = None,
+    ) -> bool:
+        """Record an occurrence as ``running`` (this caller runs it) or ``missed``; False when
+        it was claimed already, by anyone."""
+        if status not in ("running", "missed"):
+            raise InvalidArgumentError("a claim's status is running or missed", field="status")
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> bool:
+            sid = self._id(conn, project, name)
+            added = _sql(
+                conn,
+                "INSERT INTO schedule_occurrences (schedule_id, occurrence, due_at, status, "
+                "claimed_by, claimed_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (schedule_id, occurrence) DO NOTHING RETURNING id",
+                (sid, occurrence, due_at, status, claimed_by, now),
+            ).first()
+            return added is not None
+
+        return bool(self.db.write_retrying(tx))
+
+    def finish(
+        self,
+        project: str,
+        name: str,
+        occurrence: str,
+        status: str,
+        run_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        if status not in ("succeeded", "failed"):
+            raise InvalidArgumentError("status must be succeeded or failed", field="status")
+
+        def tx(conn: Connection) -> None:
+            sid = self._id(conn, project, name)
+            done = conn.execute(
+                update(schedule_occurrences)
+                .where(
+                    schedule_occurrences.c.schedule_id == sid,
+                    schedule_occurrences.c.occurrence == occurrence,
+                    schedule_occurrences.c.status == "running",
+                )
+                .values(
+                    status=status,
+                    run_id=run_id,
+                    error=None if error is None else error[:4000],
+                    finished_at=self.clock.now_ms(),
+                )
+            ).rowcount
+            if not done:
+                raise NotFoundError(
+                    f"schedule {project}/{name} has no running occurrence {occurrence!r}",
+                    field="occurrence",
+                )
+
+        self.db.write_retrying(tx)
+
+    def occurrences(self, project: str, name: str, limit: int = 100) -> builtins.list[Occurrence]:
+        with self.db.read() as conn:
+            sid = self._id(conn, project, name)
+            rows = conn.execute(
+                select(
+                    schedule_occurrences.c.occurrence,
+                    schedule_occurrences.c.due_at,
+                    schedule_occurrences.c.status,
+                    schedule_occurrences.c.run_id,
+                    schedule_occurrences.c.error,
+                    schedule_occurrences.c.claimed_by,
+                    schedule_occurrences.c.claimed_at,
+                    schedule_occurrences.c.finished_at,
+                )
+                .where(schedule_occurrences.c.schedule_id == sid)
+                .order_by(schedule_occurrences.c.due_at.desc(), schedule_occurrences.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            Occurrence(
+                schedule=f"{project}/{name}",
+                occurrence=r[0],
+                due_at=r[1],
+                status=r[2],
+                run_id=r[3],
+                error=r[4],
+                claimed_by=r[5],
+                claimed_at=r[6],
+                finished_at=r[7],
+            )
+            for r in rows
+        ]
+
+    def _id(self, conn: Connection, project: str, name: str) -> int:
+        sid = conn.execute(
+            select(schedules.c.id)
+            .join(projects, projects.c.id == schedules.c.project_id)
+            .where(projects.c.name == project, schedules.c.name == name)
+        ).scalar()
+        if sid is None:
+            raise NotFoundError(f"project {project} has no schedule {name!r}", field="name")
+        return int(sid)

@@ -1,0 +1,168 @@
+"""Schedules and the scheduler: due occurrences run once, missed ones are recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import setpoint as sp
+from setpoint.client.scheduler import run_in_subprocess, tick
+from setpoint.core.errors import ConflictError, InvalidArgumentError, NotFoundError
+
+MINUTE = 60_000
+
+
+def _recorder(calls: list[str], fail: bool = False, delay: float = 0.0) -> Any:
+    def runner(s: Any) -> str:
+        time.sleep(delay)
+        calls.append(s.name)
+        if fail:
+            raise RuntimeError("the pipeline broke")
+        return f"run-{len(calls)}"
+
+    return runner
+
+
+def test_schedules_are_stored_checked_and_disabled(client: Any) -> None:
+    s = client.add_schedule("nightly", "p.py:retrain", "fraud", {"month": "latest"}, "0 3 * * *")
+    assert (s.cron, s.dataset, s.enabled, s.params) == (
+        "0 3 * * *",
+        None,
+        True,
+        {"month": "latest"},
+    )
+    with pytest.raises(ConflictError):
+        client.add_schedule("nightly", "p.py:retrain", "fraud", None, "0 4 * * *")
+    with pytest.raises(InvalidArgumentError, match="minute field"):
+        client.add_schedule("bad", "p.py:retrain", "fraud", None, "99 * * * *")
+    with pytest.raises(InvalidArgumentError, match="either a cron expression or a dataset"):
+        client.add_schedule("both", "p.py:retrain", "fraud", None, "0 3 * * *", "fraud/tx")
+    with pytest.raises(InvalidArgumentError, match="target"):
+        client.add_schedule("t", "no-colon", "fraud", None, "0 3 * * *")
+    client.remove_schedule("nightly", "fraud")
+    assert [x.enabled for x in client.list_schedules("fraud")] == [False]
+    with pytest.raises(NotFoundError):
+        client.remove_schedule("nope", "fraud")
+
+
+def test_due_occurrences_run_once_and_missed_ones_are_recorded(client: Any) -> None:
+    s = client.add_schedule("every5", "p.py:retrain", "fraud", None, "*/5 * * * *")
+    base = s.created_at - s.created_at % (5 * MINUTE)  # the 5-minute mark before creation
+    calls: list[str] = []
+    runner = _recorder(calls)
+    # 16 minutes later three marks have passed: two are missed, the newest runs
+    done = tick(client, base + 16 * MINUTE, "a", runner)
+    assert [d["status"] for d in done] == ["missed", "missed", "succeeded"] and calls == ["every5"]
+    assert tick(client, base + 16 * MINUTE, "a", runner) == []  # nothing new: nothing runs
+    done = tick(client, base + 21 * MINUTE, "a", runner)
+    assert [d["status"] for d in done] == ["succeeded"] and len(calls) == 2
+    history = client.list_occurrences("every5", "fraud")
+    assert [o.status for o in history] == ["succeeded", "succeeded", "missed", "missed"]
+    assert history[0].run_id == "run-2" and history[0].claimed_by == "a"
+
+
+def test_two_schedulers_never_run_one_occurrence_twice(client: Any, mode: str) -> None:
+    if mode == "remote":
+        pytest.skip("the store-side claim is what is under test")
+    client.add_schedule("minutely", "p.py:retrain", "fraud", None, "* * * * *")
+    s = client.list_schedules("fraud")[0]
+    calls: list[str] = []
+    runner = _recorder(calls, delay=0.05)
+    barrier = threading.Barrier(3)
+
+    def scheduler(who: str) -> None:
+        for k in range(1, 4):
+            barrier.wait()
+            tick(client, s.created_at + k * MINUTE + 1, who, runner)
+
+    threads = [threading.Thread(target=scheduler, args=(w,)) for w in ("a", "b", "c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    runs = [o for o in client.list_occurrences("minutely", "fraud") if o.status == "succeeded"]
+    assert len(calls) == len(runs) == len({o.occurrence for o in runs}) == 3
+
+
+def test_a_failing_pipeline_is_recorded_and_a_dataset_schedule_fires_on_new_versions(
+    client: Any,
+) -> None:
+    sp.log_dataset(pd.DataFrame({"a": [1]}), name="tx", project="fraud")
+    client.add_schedule("on-data", "p.py:retrain", "fraud", None, None, "fraud/tx")
+    calls: list[str] = []
+    now = int(time.time() * 1000) + MINUTE
+    assert tick(client, now, "a", _recorder(calls)) == []  # the version predates the schedule
+    time.sleep(0.01)
+    sp.log_dataset(pd.DataFrame({"a": [2]}), name="tx", project="fraud")
+    done = tick(client, now, "a", _recorder(calls, fail=True))
+    assert done[0]["status"] == "failed" and "the pipeline broke" in done[0]["error"]
+    assert tick(client, now, "a", _recorder(calls)) == []  # that version was handled
+    [o] = client.list_occurrences("on-data", "fraud")
+    assert (o.occurrence, o.status) == ("fraud/tx@2", "failed")
+    assert o.error == "RuntimeError: the pipeline broke"
+
+
+def test_the_scheduler_runs_the_pipeline_as_a_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.client.local import LocalClient
+    from setpoint.core.config import Settings
+
+    pipe = tmp_path / "nightly.py"
+    pipe.write_text(
+        textwrap.dedent(
+            """
+            import setpoint as sp
+
+            @sp.step
+            def count(month: str, n: int) -> dict:
+                return {"month": month, "n": n}
+
+            @sp.pipeline(project="sched")
+            def nightly(month: str, n: int = 1):
+                count(month, n)
+            """
+        )
+    )
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home")}
+    add = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "setpoint",
+            "schedule",
+            "add",
+            f"{pipe}:nightly",
+            "--cron",
+            "* * * * *",
+            "--param",
+            "month=2026-11",
+            "--param",
+            "n=3",
+            "-p",
+            "sched",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert add.returncode == 0, add.stderr
+    client = LocalClient(Settings.from_env({"SETPOINT_HOME": str(tmp_path / "home")})).open()
+    try:
+        [s] = client.list_schedules("sched")
+        monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+        run_id = run_in_subprocess(s)
+        params = client.get_run(run_id).params
+        assert (json.loads(params["month"]), json.loads(params["n"])) == ("2026-11", 3)
+    finally:
+        client.close()
