@@ -100,6 +100,10 @@ def __getattr__(name: str) -> Any:
         from setpoint.client import sdk
 
         return getattr(sdk, name)
+    if name == "steps":
+        from setpoint.client import steps
+
+        return steps
     if name in ("step", "pipeline"):
         from setpoint.pipelines import dag
 
@@ -112,4 +116,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_SDK, "errors", "step", "pipeline"])
+    return sorted([*globals(), *_SDK, "errors", "step", "pipeline", "steps"])

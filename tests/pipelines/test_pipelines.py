@@ -276,3 +276,58 @@ def test_cli_sweeps(home: Path, tmp_path: Path, capsys: Any) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["pipeline", "sweep", f"{path}:retrain", "--grid", "shift=a", "--param", "month=m"])
     assert exit_.value.code == 2 and "--grid" in capsys.readouterr().err
+
+
+STANDARD = """
+import pandas as pd
+import setpoint as sp
+from sklearn.linear_model import LogisticRegression
+
+@sp.step
+def train(data: pd.DataFrame, c: float = 1.0) -> object:
+    return LogisticRegression(C=c).fit(data[["amount"]], data["fraud"])
+
+@sp.pipeline(project="std")
+def retrain(source: str, suite: str, c: float = 1.0):
+    data = sp.steps.ingest(source, "transactions")
+    sp.steps.validate(data, suite)
+    model = train(data, c=c)
+    sp.steps.evaluate(model, data, "fraud")
+    sp.steps.register_and_promote(model, "fraud-detector", "champion")
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_standard_steps_make_a_retraining_pipeline(client: Any, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"amount": rng.normal(size=300)})
+    df["fraud"] = (df.amount + rng.normal(scale=0.3, size=300) > 0).astype(int)
+    csv = tmp_path / "tx.csv"
+    df.to_csv(csv, index=False)
+    suite = tmp_path / "checks.yaml"
+    suite.write_text(sp.infer_suite(sp.log_dataset(df, name="ref", project="std"), reference=False))
+    path = tmp_path / "std_pipe.py"
+    path.write_text(textwrap.dedent(STANDARD))
+    spec = importlib.util.spec_from_file_location("std_pipe", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    first = sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite))
+    outcome = first.value("register_and_promote")
+    assert outcome["promoted"] and outcome["version"] == "std/fraud-detector/1"
+    assert first.value("evaluate")["accuracy"] > 0.8
+    assert sp.get_model_version("std/fraud-detector@champion").version == 1
+    # gates apply: a policy nobody can pass refuses the next version, and says so
+    sp.set_policy("fraud-detector", "champion", {"gates": [{"approvals": 1}]}, project="std")
+    second = sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite), c=0.5)
+    outcome = second.value("register_and_promote")
+    assert not outcome["promoted"] and outcome["gates"] == [
+        {"rule": "1 approval(s)", "passed": False}
+    ]
+    # the file is read again (a path's content can change), the same data keeps the rest cached
+    assert [s.status for s in second.steps][:2] == ["ran", "cached"]
+    # bad data stops the pipeline at validation
+    df.loc[0, "amount"] = None
+    df.to_csv(csv, index=False)
+    with pytest.raises(PipelineError, match="the data failed validation"):
+        sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite))
