@@ -166,6 +166,8 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
     assert "quickstart-model/3 (weakest) -> champion: REFUSED" in p.stdout
     assert "rollback champion: version 2 -> 1" in p.stdout
     assert "chain intact" in p.stdout
+    assert "make_data ran, fit ran, validate_fit ran" in p.stdout
+    assert "make_data cached, fit cached, validate_fit cached" in p.stdout
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "setpoint", "server", "--port", str(port)],
@@ -185,8 +187,9 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
                 listed = json.loads(p.stdout)
                 break
         assert listed is not None, p.stderr
-        # the sweep, its four children, and the three runs that registered models
-        assert len(listed["runs"]) == 8
+        # the sweep, its four children, the three runs that registered models, and two
+        # pipeline runs of three steps each
+        assert len(listed["runs"]) == 16
         p = _cli(remote_env, "data", "validations", "quickstart/incoming@1", "--json")
         assert p.returncode == 0, p.stderr
         assert [(r["passed"], r["errors"]) for r in json.loads(p.stdout)] == [(False, 3)]
