@@ -331,3 +331,59 @@ def test_standard_steps_make_a_retraining_pipeline(client: Any, tmp_path: Path) 
     df.to_csv(csv, index=False)
     with pytest.raises(PipelineError, match="the data failed validation"):
         sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite))
+
+
+FLAKY = """
+import os
+import setpoint as sp
+
+@sp.step
+def first(n: int) -> dict:
+    with open(os.environ["STEP_LOG"], "a") as fh:
+        fh.write("first\\n")
+    return {"n": n}
+
+@sp.step
+def second(data: dict) -> dict:
+    with open(os.environ["STEP_LOG"], "a") as fh:
+        fh.write("second\\n")
+    if os.path.exists(os.environ["BREAK"]):
+        raise RuntimeError("broken")
+    return {"n": data["n"] + 1}
+
+@sp.pipeline(project="resume")
+def flaky(n: int = 1):
+    second(first(n))
+"""
+
+
+def test_cli_resumes_a_failed_run_from_the_failed_step(
+    home: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from setpoint.cli.main import main
+    from setpoint.client import sdk
+
+    path = tmp_path / "flaky_pipe.py"
+    path.write_text(textwrap.dedent(FLAKY))
+    log, broken = tmp_path / "log.txt", tmp_path / "broken"
+    monkeypatch.setenv("STEP_LOG", str(log))
+    monkeypatch.setenv("BREAK", str(broken))
+    broken.write_text("")
+    with pytest.raises(SystemExit):
+        main(["pipeline", "run", f"{path}:flaky", "--param", "n=5"])
+    assert "broken" in capsys.readouterr().err
+    failed = sdk.search_runs(project="resume", filter="tags.kind = 'pipeline'")
+    run_id = failed["run_id"].iloc[0]
+    broken.unlink()
+    main(["pipeline", "resume", run_id, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert [(s["step"], s["status"]) for s in out["steps"]] == [
+        ("first", "cached"),
+        ("second", "ran"),
+    ]
+    assert log.read_text().split() == ["first", "second", "second"]
+    with pytest.raises(SystemExit):
+        main(["pipeline", "resume", out["steps"][0]["run_id"]])
+    assert "not a pipeline run" in capsys.readouterr().err

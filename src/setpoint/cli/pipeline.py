@@ -84,7 +84,12 @@ def run(target: str, params: tuple[str, ...], project: str | None, as_json: bool
     from setpoint.client import sdk
 
     pipe = _load(target)
-    result = sdk.run_pipeline(pipe, project=project, **_params(pipe, params))
+    tags = {"target": target}
+    result = sdk.run_pipeline(pipe, project=project, tags=tags, **_params(pipe, params))
+    _print_result(result, as_json)
+
+
+def _print_result(result: Any, as_json: bool) -> None:
     if as_json:
         print_json({"run_id": result.run_id, "steps": result.steps})
         return
@@ -93,6 +98,31 @@ def run(target: str, params: tuple[str, ...], project: str | None, as_json: bool
         ["step", "", "seconds", "why"],
         [(s.step, s.status, f"{s.seconds:.3f}", "; ".join(s.why)) for s in result.steps],
     )
+
+
+@pipeline.command("resume")
+@click.argument("run_id")
+@json_option
+def resume(run_id: str, as_json: bool) -> None:
+    """Run pipeline run RUN_ID again with its parameters: the steps that finished come from
+    the cache, so it goes on from the step that failed."""
+    import orjson
+
+    from setpoint.client import sdk
+    from setpoint.core.errors import PipelineError
+
+    run = sdk.client().get_run(run_id)
+    target = run.tags.get("target")
+    if run.tags.get("kind") != "pipeline" or not target:
+        raise PipelineError(
+            f"run {run_id} is not a pipeline run started by `setpoint pipeline run`; run the "
+            "pipeline again with the same parameters (its finished steps are cached)",
+            field="run_id",
+        )
+    pipe = _load(target)
+    params = {k: orjson.loads(v) for k, v in run.params.items()}
+    tags = {"target": target, "resumed_from": run_id}
+    _print_result(sdk.run_pipeline(pipe, project=run.project, tags=tags, **params), as_json)
 
 
 @pipeline.command("sweep")

@@ -78,6 +78,7 @@ def run_pipeline(
     params: dict[str, Any],
     project: str | None = None,
     parent_id: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> PipelineRun:
     from setpoint.client import sdk
 
@@ -91,7 +92,7 @@ def run_pipeline(
     with sdk.start_run(
         project=project,
         name=f"pipeline.{graph.pipeline}",
-        tags={"kind": "pipeline", "pipeline": graph.pipeline},
+        tags={**(tags or {}), "kind": "pipeline", "pipeline": graph.pipeline},
         parent_id=parent_id,
     ) as parent:
         parent.log_params({k: orjson.dumps(v).decode() for k, v in graph.params.items()})

@@ -580,9 +580,16 @@ def set_model_tags(model: str, /, **tags: str) -> ModelVersion:
     )
 
 
-def run_pipeline(pipeline: Any, *, project: str | None = None, **params: Any) -> Any:
+def run_pipeline(
+    pipeline: Any,
+    *,
+    project: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    **params: Any,
+) -> Any:
     """Run a ``@sp.pipeline`` in this process: each step a tracked run, skipped when an earlier
-    execution with the same code, parameters, inputs and environment left its outputs."""
+    execution with the same code, parameters, inputs and environment left its outputs.
+    ``tags`` are set on the pipeline's run."""
     from setpoint.client.pipelines import run_pipeline as _run
     from setpoint.pipelines.dag import Pipeline
 
@@ -590,7 +597,7 @@ def run_pipeline(pipeline: Any, *, project: str | None = None, **params: Any) ->
         raise InvalidArgumentError(
             "run_pipeline takes a function marked @sp.pipeline", field="pipeline"
         )
-    return _run(pipeline, params, project)
+    return _run(pipeline, params, project, tags=dict(tags or {}))
 
 
 def sweep(
