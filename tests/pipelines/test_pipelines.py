@@ -387,3 +387,52 @@ def test_cli_resumes_a_failed_run_from_the_failed_step(
     with pytest.raises(SystemExit):
         main(["pipeline", "resume", out["steps"][0]["run_id"]])
     assert "not a pipeline run" in capsys.readouterr().err
+
+
+HELPER = """
+SCALE = {scale}
+
+def featurize(x):
+    return x * {factor}
+"""
+
+USES_HELPER = """
+import setpoint as sp
+import helper_mod
+from helper_mod import featurize
+
+@sp.step
+def compute(n: int) -> dict:
+    return {{"v": featurize(n) + helper_mod.SCALE}}
+
+@sp.pipeline(project="helpers")
+def calc(n: int = 2):
+    compute(n)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_helpers_and_constants_in_other_user_modules_are_part_of_the_key(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def load(scale: int, factor: int) -> Any:
+        (tmp_path / "helper_mod.py").write_text(HELPER.format(scale=scale, factor=factor))
+        (tmp_path / "uses_helper.py").write_text(USES_HELPER.format())
+        for name in ("helper_mod", "uses_helper"):
+            sys.modules.pop(name, None)
+        import uses_helper  # type: ignore[import-not-found]
+
+        return uses_helper
+
+    m = load(1, 2)
+    assert sp.run_pipeline(m.calc).value("compute") == {"v": 5}
+    m = load(1, 2)
+    assert sp.run_pipeline(m.calc).steps[0].status == "cached"
+    m = load(1, 3)  # the helper in another module changed
+    result = sp.run_pipeline(m.calc)
+    assert (result.steps[0].status, result.steps[0].why) == ("ran", ["its code changed"])
+    assert result.value("compute") == {"v": 7}
+    m = load(10, 3)  # a constant of a module the step reads changed
+    assert sp.run_pipeline(m.calc).value("compute") == {"v": 16}

@@ -8,6 +8,7 @@ the parts of two executions and names what changed.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import types
@@ -20,32 +21,82 @@ from setpoint.core.errors import PipelineError
 
 
 def code_hash(fn: Callable[..., Any]) -> str:
-    """BLAKE3 of the source of ``fn`` and of every function of its own module it names,
-    followed recursively: editing a helper the step calls changes the key."""
+    """BLAKE3 of the step's code and of the user code it reaches: the source of every user
+    function it names (followed recursively, whatever module it lives in), the whole source of
+    user modules it names, and the values of simple constants it reads (``THRESHOLD = 0.5``).
+    User code is anything not in the standard library, site-packages or setpoint itself, so
+    editing a helper the step calls, in any of your modules, changes the key."""
     from blake3 import blake3
 
     h = blake3()
     seen: set[int] = set()
     stack: list[Any] = [inspect.unwrap(fn)]
-    module = getattr(stack[0], "__module__", None)
     while stack:
         f = stack.pop()
         if id(f) in seen:
             continue
         seen.add(id(f))
-        try:
-            h.update(inspect.getsource(f).encode())
-        except (OSError, TypeError):  # no source (defined in a REPL): its bytecode then
-            h.update(getattr(getattr(f, "__code__", None), "co_code", b"") or repr(f).encode())
+        if isinstance(f, types.ModuleType):
+            h.update(_source(f))
+            continue
+        h.update(_source(f))
         code = getattr(f, "__code__", None)
         if code is None:
             continue
-        for name in _names(code):
+        for name in sorted(set(_names(code))):
             target = f.__globals__.get(name)
             target = getattr(target, "fn", target)  # a step called from a step
-            if isinstance(target, types.FunctionType) and target.__module__ == module:
+            if isinstance(target, types.FunctionType | types.ModuleType) and _is_user(target):
                 stack.append(target)
+            elif isinstance(target, bool | int | float | str | bytes | tuple | frozenset):
+                h.update(f"{name}={target!r}".encode())
+        for cell in f.__closure__ or ():  # closures: the values a nested step captured
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(value, types.FunctionType) and _is_user(value):
+                stack.append(value)
+            elif isinstance(value, bool | int | float | str | bytes | tuple | frozenset):
+                h.update(repr(value).encode())
+        if f.__defaults__:
+            h.update(repr(f.__defaults__).encode())
     return h.hexdigest()
+
+
+def _source(obj: Any) -> bytes:
+    try:
+        return inspect.getsource(obj).encode()
+    except (OSError, TypeError):  # no source (defined in a REPL): its bytecode then
+        return getattr(getattr(obj, "__code__", None), "co_code", b"") or repr(obj).encode()
+
+
+@functools.lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    import os
+    import sysconfig
+
+    import setpoint
+
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    roots.add(os.path.dirname(os.path.abspath(setpoint.__file__)))
+    return tuple(os.path.abspath(r) + os.sep for r in roots)
+
+
+def _is_user(obj: Any) -> bool:
+    """Code of the user's own: it has a source file outside the standard library,
+    site-packages and setpoint."""
+    import os
+
+    try:
+        path = inspect.getsourcefile(obj)
+    except TypeError:  # built in
+        return False
+    if path is None:
+        return False
+    path = os.path.abspath(path)
+    return not path.startswith(_library_roots())
 
 
 def _names(code: types.CodeType) -> list[str]:
@@ -74,7 +125,10 @@ def literal_hash(value: Any, *, what: str) -> str:
 def environment(packages: tuple[str, ...]) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    env = {"python": f"{sys.version_info.major}.{sys.version_info.minor}"}
+    from setpoint import __version__
+
+    # setpoint's own code (materializers, standard steps) changes only with its version
+    env = {"python": f"{sys.version_info.major}.{sys.version_info.minor}", "setpoint": __version__}
     for p in packages:
         try:
             env[p] = version(p)
