@@ -436,3 +436,75 @@ def test_helpers_and_constants_in_other_user_modules_are_part_of_the_key(
     assert result.value("compute") == {"v": 7}
     m = load(10, 3)  # a constant of a module the step reads changed
     assert sp.run_pipeline(m.calc).value("compute") == {"v": 16}
+
+
+DEEP_UTIL = """
+def norm(x):
+    return x + {norm_add}
+"""
+
+DEEP_HELPERS = """
+import functools
+import deep_util
+
+CFG = {{"th": {th}}}
+
+class Scaler:
+    def apply(self, x):
+        return x * {scale}
+
+@functools.lru_cache(maxsize=None)
+def cached_offset():
+    return {offset}
+
+def featurize(x, *, extra={extra}):
+    return deep_util.norm(x) + extra
+"""
+
+DEEP_PIPE = """
+import setpoint as sp
+from deep_helpers import CFG, Scaler, cached_offset, featurize
+
+LOG = []
+
+@sp.step
+def compute(n: int) -> dict:
+    LOG.append(n)
+    return {{"v": Scaler().apply(featurize(n)) + cached_offset() + CFG["th"]}}
+
+@sp.pipeline(project="deep")
+def calc(n: int = 1):
+    compute(n)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_no_change_in_reachable_user_code_goes_unseen(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = {"norm_add": 1, "th": 1, "scale": 1, "offset": 0, "extra": 0}
+
+    def run(**changes: int) -> Any:
+        v = {**base, **changes}
+        (tmp_path / "deep_util.py").write_text(DEEP_UTIL.format(**v))
+        (tmp_path / "deep_helpers.py").write_text(DEEP_HELPERS.format(**v))
+        (tmp_path / "deep_pipe.py").write_text(DEEP_PIPE.format())
+        for name in ("deep_util", "deep_helpers", "deep_pipe"):
+            sys.modules.pop(name, None)
+        import deep_pipe  # type: ignore[import-not-found]
+
+        return sp.run_pipeline(deep_pipe.calc)
+
+    first = run()
+    assert first.value("compute") == {"v": 3}
+    assert run().steps[0].status == "cached"  # nothing changed (the step's LOG grew: state)
+    for change, expected in [
+        ({"norm_add": 2}, 4),  # two modules away
+        ({"th": 5}, 7),  # a dict constant
+        ({"scale": 2}, 5),  # a method of a class
+        ({"offset": 3}, 6),  # behind functools.lru_cache
+        ({"extra": 4}, 7),  # a keyword-only default
+    ]:
+        result = run(**change)
+        assert (result.steps[0].status, result.value("compute")) == ("ran", {"v": expected}), change

@@ -1,9 +1,15 @@
 """Cache keys of step executions, and why two executions' keys differ.
 
-A key hashes four parts: the step's code (its source and that of the functions of its own
-module it calls, recursively), its literal parameters, the content hashes of its inputs, and
-its environment (Python's version and the declared packages' versions). ``explain`` compares
-the parts of two executions and names what changed.
+A key hashes four parts: the step's code, its literal parameters, the content hashes of its
+inputs, and its environment (Python's, setpoint's and the declared packages' versions).
+``explain`` compares the parts of two executions and names what changed.
+
+The code part covers what the step runs, as it runs: its code object (constants included),
+defaults and closure, and, followed through the names they use, every function and class of
+the user's it reaches in any module (their loaded code), the values of constants it reads,
+and the whole of any user module it uses as ``module.name`` (file and loaded code). User
+code is anything outside the standard library, site-packages and setpoint; a library
+counts through its version when a step declares it in ``packages``.
 """
 
 from __future__ import annotations
@@ -21,54 +27,172 @@ from setpoint.core.errors import PipelineError
 
 
 def code_hash(fn: Callable[..., Any]) -> str:
-    """BLAKE3 of the step's code and of the user code it reaches: the source of every user
-    function it names (followed recursively, whatever module it lives in), the whole source of
-    user modules it names, and the values of simple constants it reads (``THRESHOLD = 0.5``).
-    User code is anything not in the standard library, site-packages or setpoint itself, so
-    editing a helper the step calls, in any of your modules, changes the key."""
+    """BLAKE3 of the step's running code and of the user code it reaches (see the module's
+    note): other steps of the same file can change without this key changing."""
     from blake3 import blake3
 
     h = blake3()
     seen: set[int] = set()
     stack: list[Any] = [inspect.unwrap(fn)]
     while stack:
-        f = stack.pop()
-        if id(f) in seen:
+        obj = stack.pop()
+        if id(obj) in seen:
             continue
-        seen.add(id(f))
-        if isinstance(f, types.ModuleType):
-            h.update(_source(f))
+        seen.add(id(obj))
+        if isinstance(obj, types.ModuleType):
+            # a module used as module.name: all of it (its file, and its loaded code)
+            h.update(obj.__name__.encode() + _file_bytes(obj))
+            for _, value in sorted(vars(obj).items(), key=lambda kv: kv[0]):
+                _hash_member(h, obj, value)
             continue
-        h.update(_source(f))
-        code = getattr(f, "__code__", None)
-        if code is None:
+        if isinstance(obj, type):
+            for member in vars(obj).values():
+                target = getattr(member, "__func__", member)
+                if isinstance(target, types.FunctionType):
+                    stack.append(target)
             continue
-        for name in sorted(set(_names(code))):
-            target = f.__globals__.get(name)
-            target = getattr(target, "fn", target)  # a step called from a step
-            if isinstance(target, types.FunctionType | types.ModuleType) and _is_user(target):
-                stack.append(target)
-            elif isinstance(target, bool | int | float | str | bytes | tuple | frozenset):
-                h.update(f"{name}={target!r}".encode())
-        for cell in f.__closure__ or ():  # closures: the values a nested step captured
+        _hash_code(h, obj.__code__)
+        h.update(_stable((obj.__defaults__, obj.__kwdefaults__)))
+        for cell in obj.__closure__ or ():
             try:
                 value = cell.cell_contents
-            except ValueError:
+            except ValueError:  # an empty cell
                 continue
-            if isinstance(value, types.FunctionType) and _is_user(value):
-                stack.append(value)
-            elif isinstance(value, bool | int | float | str | bytes | tuple | frozenset):
-                h.update(repr(value).encode())
-        if f.__defaults__:
-            h.update(repr(f.__defaults__).encode())
+            _follow(h, stack, "<closure>", value, None)
+        module = obj.__globals__.get("__name__")
+        for name in sorted(set(_names(obj.__code__))):
+            if name in obj.__globals__:
+                _follow(h, stack, name, obj.__globals__[name], module)
     return h.hexdigest()
 
 
-def _source(obj: Any) -> bytes:
+def _follow(h: Any, stack: list[Any], name: str, value: Any, module: str | None) -> None:
+    """User code a name leads to goes on the stack. A plain value counts as written: an
+    immutable one by its value, a list or dict by the statement that assigns it in its module
+    (its contents may be state the step changes, like a log it appends to)."""
+    target = getattr(value, "fn", None) if not isinstance(value, type) else None
+    target = target if isinstance(target, types.FunctionType) else value  # a step's function
+    if callable(target) and hasattr(target, "__wrapped__"):
+        target = inspect.unwrap(target)  # lru_cache and other wrappers
+    if isinstance(target, types.FunctionType | type | types.ModuleType):
+        if _is_user(target):
+            stack.append(target)
+        return
+    if isinstance(value, bool | int | float | str | bytes | tuple | frozenset):
+        h.update(name.encode() + b"=" + _stable(value))
+    elif isinstance(value, list | dict | set) and module is not None:
+        h.update(name.encode() + b":=" + _assignment(module, name).encode())
+    elif isinstance(value, list | dict | set):  # captured by a closure: as it is now
+        h.update(_stable(value))
+
+
+def _assignment(module_name: str, name: str, depth: int = 0) -> str:
+    """The source of the module-level statements assigning ``name``, following ``from m
+    import name`` into user modules ("" if none is found)."""
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if not path or depth > 8 or module is None or not _is_user(module):
+        return ""
     try:
-        return inspect.getsource(obj).encode()
-    except (OSError, TypeError):  # no source (defined in a REPL): its bytecode then
-        return getattr(getattr(obj, "__code__", None), "co_code", b"") or repr(obj).encode()
+        with open(path, "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return ""
+    found = _assignments(text).get(name, "")
+    if found.startswith("from "):
+        source, _, original = found[len("from ") :].partition(" import ")
+        return found + "\n" + _assignment(source, original, depth + 1)
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _assignments(source: bytes) -> dict[str, str]:
+    """Module-level assignments and ``from m import name`` lines, by name (keyed by the
+    file's bytes: a file rewritten within one timestamp tick is still read anew)."""
+    import ast
+
+    try:
+        text = source.decode()
+        tree = ast.parse(text)
+    except (SyntaxError, UnicodeDecodeError):
+        return {}
+    out: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                out[alias.asname or alias.name] = f"from {node.module} import {alias.name}"
+            continue
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else ([node.target] if isinstance(node, ast.AnnAssign) else [])
+        )
+        for t in targets:
+            if isinstance(t, ast.Name):
+                out[t.id] = out.get(t.id, "") + (ast.get_source_segment(text, node) or "")
+    return out
+
+
+def _names(code: types.CodeType) -> list[str]:
+    out = list(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):  # nested functions and comprehensions
+            out.extend(_names(const))
+    return out
+
+
+def _hash_code(h: Any, code: types.CodeType) -> None:
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(h, const)
+        else:
+            h.update(_const_repr(const).encode())
+
+
+def _const_repr(const: Any) -> str:
+    """A constant's text, the same in every process (set order varies with string hashing)."""
+    if isinstance(const, frozenset | set):
+        return "{" + ",".join(sorted(_const_repr(c) for c in const)) + "}"
+    if isinstance(const, tuple):
+        return "(" + ",".join(_const_repr(c) for c in const) + ")"
+    return repr(const)
+
+
+def _hash_member(h: Any, module: types.ModuleType, value: Any) -> None:
+    """The loaded code of a module's own functions and classes (a file edited but not
+    reloaded runs the old code: both count)."""
+    value = inspect.unwrap(value) if callable(value) else value
+    if getattr(value, "__module__", None) != module.__name__:
+        return
+    if isinstance(value, types.FunctionType):
+        _hash_code(h, value.__code__)
+    elif isinstance(value, type):
+        for member in vars(value).values():
+            target = getattr(member, "__func__", member)
+            if isinstance(target, types.FunctionType):
+                _hash_code(h, target.__code__)
+
+
+def _file_bytes(module: types.ModuleType) -> bytes:
+    path = getattr(module, "__file__", None)
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def _stable(value: Any) -> bytes:
+    """A stable encoding of a value: JSON when it is one, else its type and a repr that does
+    not depend on set order."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return f"{type(value).__qualname__}:{_const_repr(value)}".encode()
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,18 +223,17 @@ def _is_user(obj: Any) -> bool:
     return not path.startswith(_library_roots())
 
 
-def _names(code: types.CodeType) -> list[str]:
-    out = list(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):  # nested functions and comprehensions
-            out.extend(_names(const))
-    return out
-
-
 def literal_hash(value: Any, *, what: str) -> str:
     """The hash of a literal parameter (JSON-able values only: the key must be stable)."""
     from blake3 import blake3
 
+    if not is_json(value):
+        raise PipelineError(
+            f"{what} is a {type(value).__name__}; literal parameters must be JSON values "
+            "(finite numbers, strings, booleans, lists, dicts with string keys): pass anything "
+            "else as a step's output",
+            field="params",
+        )
     try:
         data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:
@@ -120,6 +243,23 @@ def literal_hash(value: Any, *, what: str) -> str:
             field="params",
         ) from None
     return blake3(data).hexdigest()
+
+
+def is_json(value: Any) -> bool:
+    """Exactly a JSON value: what goes in comes back the same (no tuples, NaN, dates, ...)."""
+    import math
+
+    if value is None or isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return type(value) is int
+    if isinstance(value, float):
+        return type(value) is float and math.isfinite(value)
+    if type(value) is list:
+        return all(is_json(v) for v in value)
+    if type(value) is dict:
+        return all(isinstance(k, str) and is_json(v) for k, v in value.items())
+    return False
 
 
 def environment(packages: tuple[str, ...]) -> dict[str, str]:
