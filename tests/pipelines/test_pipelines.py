@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 import setpoint as sp
@@ -324,8 +325,11 @@ def test_standard_steps_make_a_retraining_pipeline(client: Any, tmp_path: Path) 
     assert not outcome["promoted"] and outcome["gates"] == [
         {"rule": "1 approval(s)", "passed": False}
     ]
-    # the file is read again (a path's content can change), the same data keeps the rest cached
-    assert [s.status for s in second.steps][:2] == ["ran", "cached"]
+    # the file and the suite are read again (a path's content can change); the same data
+    # keeps the steps after them cached
+    assert [s.status for s in second.steps][:3] == ["ran", "ran", "ran"]  # c changed: train
+    third = sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite), c=0.5)
+    assert [s.status for s in third.steps][:4] == ["ran", "ran", "cached", "cached"]
     # bad data stops the pipeline at validation
     df.loc[0, "amount"] = None
     df.to_csv(csv, index=False)
@@ -508,3 +512,38 @@ def test_no_change_in_reachable_user_code_goes_unseen(
     ]:
         result = run(**change)
         assert (result.steps[0].status, result.value("compute")) == ("ran", {"v": expected}), change
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_cached_output_is_what_the_step_returned(client: Any) -> None:
+    @sp.step
+    def table() -> pl.DataFrame:
+        return pl.DataFrame({"a": [1, 2]})
+
+    @sp.step(cache=False)
+    def kind(t: pl.DataFrame) -> str:
+        return type(t).__module__.split(".")[0]
+
+    @sp.pipeline(project="fidelity")
+    def keeps():
+        kind(table())
+
+    assert sp.run_pipeline(keeps).value("kind") == "polars"
+    again = sp.run_pipeline(keeps)
+    assert again.steps[0].status == "cached" and again.value("kind") == "polars"
+    for returned, message in [
+        ((1, 2), "returned a tuple"),
+        ({"x": float("nan")}, "returned a dict"),
+        (pd.DataFrame({"a": [1]}, index=["r"]), "with an index"),
+    ]:
+
+        @sp.step
+        def odd() -> object:
+            return returned  # noqa: B023 - each pipeline runs before the next value
+
+        @sp.pipeline(project="fidelity")
+        def fails():
+            odd()
+
+        with pytest.raises(PipelineError, match=message):
+            sp.run_pipeline(fails)

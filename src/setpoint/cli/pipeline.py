@@ -85,7 +85,7 @@ def run(target: str, params: tuple[str, ...], project: str | None, as_json: bool
 
     pipe = _load(target)
     tags = {"target": target}
-    result = sdk.run_pipeline(pipe, project=project, tags=tags, **_params(pipe, params))
+    result = sdk.run_pipeline(pipe, _params(pipe, params), project=project, tags=tags)
     _print_result(result, as_json)
 
 
@@ -122,7 +122,7 @@ def resume(run_id: str, as_json: bool) -> None:
     pipe = _load(target)
     params = {k: orjson.loads(v) for k, v in run.params.items()}
     tags = {"target": target, "resumed_from": run_id}
-    _print_result(sdk.run_pipeline(pipe, project=run.project, tags=tags, **params), as_json)
+    _print_result(sdk.run_pipeline(pipe, params, project=run.project, tags=tags), as_json)
 
 
 @pipeline.command("sweep")

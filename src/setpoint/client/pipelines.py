@@ -17,7 +17,14 @@ from typing import Any
 import orjson
 
 from setpoint.core.errors import PipelineError, SetpointError
-from setpoint.pipelines.cache import cache_key, changes, code_hash, environment, literal_hash
+from setpoint.pipelines.cache import (
+    cache_key,
+    changes,
+    code_hash,
+    environment,
+    is_json,
+    literal_hash,
+)
 from setpoint.pipelines.dag import Graph, Node, Output, Pipeline
 
 MAX_BACKOFF_S = 10.0
@@ -55,10 +62,10 @@ class _Value:
     """A step's output: in memory when the step ran here, loaded from the store on first use
     when it was cached."""
 
-    def __init__(self, client: Any, record: dict[str, Any], returns: Any, value: Any = None):
+    def __init__(self, client: Any, record: dict[str, Any], step: Any, value: Any = None):
         self.client = client
         self.record = record
-        self.returns = returns
+        self.step = step
         self._value = value
         self._loaded = value is not None or record["kind"] == "none"
 
@@ -68,7 +75,7 @@ class _Value:
 
     def load(self) -> Any:
         if not self._loaded:
-            self._value = _load(self.client, self.record, self.returns)
+            self._value = _load(self.client, self.record, self.step)
             self._loaded = True
         return self._value
 
@@ -129,7 +136,7 @@ def _run_node(
         "cache_key": key,
     }
     t0 = time.perf_counter()
-    hit, gone = _cached(c, project, key) if step.cache else (None, False)
+    hit, gone = _cached(c, project, key, step.pickle) if step.cache else (None, False)
     if hit is not None:
         source_id, record = hit
         why = [f"cached: an earlier execution (run {source_id}) had the same key"]
@@ -142,7 +149,7 @@ def _run_node(
             project, step.name, {**tags, "cache": "hit", **extra}, parent_id, capture()
         )
         c.end_run(run.id, "finished")
-        values[node.index] = _Value(c, record, step.returns)
+        values[node.index] = _Value(c, record, step)
         return StepResult(
             step=step.name,
             status="cached",
@@ -176,7 +183,7 @@ def _run_node(
         result = _call(step, args, run)
         record = _store(c, result, step, graph.pipeline, run)
         run.set_tag("output", _json(record))
-    values[node.index] = _Value(c, record, step.returns, result)
+    values[node.index] = _Value(c, record, step, result)
     return StepResult(
         step=step.name,
         status="ran",
@@ -199,7 +206,9 @@ def _call(step: Any, args: dict[str, Any], run: Any) -> Any:
     raise AssertionError("unreachable")
 
 
-def _cached(c: Any, project: str, key: str) -> tuple[tuple[str, dict[str, Any]] | None, bool]:
+def _cached(
+    c: Any, project: str, key: str, pickle_ok: bool
+) -> tuple[tuple[str, dict[str, Any]] | None, bool]:
     """((run id, output record) of the newest finished execution with this key whose outputs
     the store still holds, or None; and whether such executions exist with outputs gone)."""
     page = c.search_runs(
@@ -213,6 +222,8 @@ def _cached(c: Any, project: str, key: str) -> tuple[tuple[str, dict[str, Any]] 
             record = orjson.loads(run.tags["output"])
         except (KeyError, orjson.JSONDecodeError):
             continue
+        if record.get("kind") == "pickle" and not pickle_ok:
+            continue  # never unpickle for a step that did not ask for pickle
         if _exists(c, record):
             return (run.id, record), False
     return None, bool(page.runs)
@@ -247,9 +258,15 @@ def _store(c: Any, value: Any, step: Any, pipeline: str, run: Any) -> dict[str, 
         "DataFrame",
         "Table",
     ):
+        if kind == "pandas" and not _plain_index(value):
+            raise PipelineError(
+                f"step {step.name!r} returned a DataFrame with an index, which a dataset "
+                "version does not keep: return df.reset_index() to keep it as columns",
+                field="output",
+            )
         v = sdk.log_dataset(value, f"{pipeline}.{step.name}", project=run.project)
         c.add_lineage("run", run.id, "produced", "dataset_version", v.ref)
-        return {"kind": "dataset", "ref": v.ref, "digest": v.digest}
+        return {"kind": "dataset", "ref": v.ref, "digest": v.digest, "library": kind}
     if kind == "numpy" and type(value).__name__ == "ndarray":
         import numpy as np
 
@@ -264,12 +281,11 @@ def _store(c: Any, value: Any, step: Any, pipeline: str, run: Any) -> dict[str, 
         return {"kind": "numpy", "digest": _blob(c, buf.getvalue())}
     if value is None:
         return {"kind": "none", "digest": literal_hash(None, what="output")}
-    try:
-        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        data = None
-    if data is not None:
-        return {"kind": "json", "digest": _blob(c, data)}
+    if is_json(value):  # exactly JSON: what a later run loads is what this one returned
+        return {
+            "kind": "json",
+            "digest": _blob(c, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)),
+        }
     if callable(getattr(value, "predict", None)):
         mv = run.log_model(value, f"{pipeline}.{step.name}")
         return {"kind": "model", "ref": mv.ref, "digest": mv.digest}
@@ -278,21 +294,40 @@ def _store(c: Any, value: Any, step: Any, pipeline: str, run: Any) -> dict[str, 
 
         return {"kind": "pickle", "digest": _blob(c, cloudpickle.dumps(value))}
     raise PipelineError(
-        f"step {step.name!r} returned a {type(value).__name__}, which setpoint cannot store: "
-        "return a DataFrame or Arrow table, a numpy array, a JSON value or a model, or "
-        "declare @sp.step(pickle=True) for your own objects",
+        f"step {step.name!r} returned a {type(value).__name__}, which setpoint cannot store as "
+        "it is: return a DataFrame or Arrow table, a numpy array, exact JSON (dicts with string "
+        "keys, lists, finite numbers, strings, booleans; not tuples, NaN or dates) or a model, "
+        "or declare @sp.step(pickle=True) for your own objects",
         field="output",
     )
 
 
-def _load(c: Any, record: dict[str, Any], returns: Any) -> Any:
+def _plain_index(frame: Any) -> bool:
+    import pandas as pd
+
+    index = frame.index
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.start == 0
+        and index.step == 1
+        and index.name is None
+    )
+
+
+def _load(c: Any, record: dict[str, Any], step: Any) -> Any:
     from setpoint.client import sdk
 
     kind = record["kind"]
     if kind == "dataset":
         v = sdk.get_dataset(record["ref"])
-        arrow = getattr(returns, "__module__", "").startswith("pyarrow")
-        return v.to_arrow() if arrow else v.to_pandas()
+        library = record.get("library", "pandas")
+        if library == "pyarrow":
+            return v.to_arrow()
+        if library == "polars":
+            import polars as pl
+
+            return pl.from_arrow(v.to_arrow())
+        return v.to_pandas()
     if kind == "model":
         return sdk.load_model(record["ref"]).native
     if kind == "none":
@@ -305,6 +340,11 @@ def _load(c: Any, record: dict[str, Any], returns: Any) -> Any:
 
         return np.load(io.BytesIO(data), allow_pickle=False)
     if kind == "pickle":
+        if not getattr(step, "pickle", False):
+            raise PipelineError(
+                "a stored output is a pickle but its step does not declare pickle=True",
+                field="output",
+            )
         import cloudpickle
 
         return cloudpickle.loads(data)

@@ -582,13 +582,15 @@ def set_model_tags(model: str, /, **tags: str) -> ModelVersion:
 
 def run_pipeline(
     pipeline: Any,
+    params: Mapping[str, Any] | None = None,
     *,
     project: str | None = None,
     tags: Mapping[str, str] | None = None,
-    **params: Any,
+    **kwargs: Any,
 ) -> Any:
     """Run a ``@sp.pipeline`` in this process: each step a tracked run, skipped when an earlier
     execution with the same code, parameters, inputs and environment left its outputs.
+    Parameters go as keywords, or as ``params`` (for names like ``project`` or ``tags``);
     ``tags`` are set on the pipeline's run."""
     from setpoint.client.pipelines import run_pipeline as _run
     from setpoint.pipelines.dag import Pipeline
@@ -597,7 +599,7 @@ def run_pipeline(
         raise InvalidArgumentError(
             "run_pipeline takes a function marked @sp.pipeline", field="pipeline"
         )
-    return _run(pipeline, params, project, tags=dict(tags or {}))
+    return _run(pipeline, {**(params or {}), **kwargs}, project, tags=dict(tags or {}))
 
 
 def sweep(

@@ -35,7 +35,7 @@ def ingest(source: str, name: str) -> pd.DataFrame:
     return v.to_pandas()
 
 
-@step
+@step(cache=False)  # the suite is a file: its checks can change under the same path
 def validate(data: pd.DataFrame, suite: str, environment: str = "training") -> dict:
     """Check ``data`` against a YAML suite; a failing ``error`` check stops the pipeline."""
     from setpoint.client import sdk
