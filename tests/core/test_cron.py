@@ -24,6 +24,7 @@ def _ms(text: str) -> int:
         ("0 0 29 2 *", "2026-03-01T00:00", "2028-02-29T00:00"),  # the next leap day
         ("0 12 1 * 0", "2026-11-22T13:00", "2026-11-29T12:00"),  # day 1 OR a Sunday
         ("5,35 */6 * * 7", "2026-11-22T06:36", "2026-11-22T12:05"),  # 7 is Sunday too
+        ("0 0 */2 * 1", "2026-11-22T12:00", "2026-11-23T00:00"),  # "*/2" days AND Mondays
     ],
 )
 def test_next_occurrence(cron: str, after: str, expected: str) -> None:

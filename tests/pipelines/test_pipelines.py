@@ -226,10 +226,25 @@ def test_cli_runs_and_explains(home: Path, tmp_path: Path, capsys: Any) -> None:
     path = tmp_path / "cli_pipe.py"
     path.write_text(textwrap.dedent(PIPELINE.format(factor=2)))
     target = f"{path}:retrain"
+    import json
+
     for expected in ("ran", "cached"):
-        main(["pipeline", "run", target, "--param", "month=2026-11", "--param", "shift=0.25"])
-        out = capsys.readouterr().out
-        assert out.count(expected) >= 3
+        main(
+            [
+                "pipeline",
+                "run",
+                target,
+                "--param",
+                "month=2026-11",
+                "--param",
+                "shift=0.25",
+                "--json",
+            ]
+        )
+        out = json.loads(capsys.readouterr().out)
+        assert [s["status"] for s in out["steps"]] == [expected] * 3
+    main(["pipeline", "explain", out["run_id"]])
+    assert capsys.readouterr().out.count("cached") >= 3
     with pytest.raises(SystemExit) as exit_:
         main(["pipeline", "run", target, "--param", "shift=x"])
     assert exit_.value.code == 2 and "is not a float" in capsys.readouterr().err

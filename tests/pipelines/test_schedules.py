@@ -125,12 +125,13 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
             import setpoint as sp
 
             @sp.step
-            def count(month: str, n: int) -> dict:
-                return {"month": month, "n": n}
+            def count(month: str, n: int, note: str | None = None) -> dict:
+                print("a pipeline that talks on stdout")
+                return {"month": month, "n": n, "note": note}
 
             @sp.pipeline(project="sched")
-            def nightly(month: str, n: int = 1):
-                count(month, n)
+            def nightly(month: str, n: int = 1, note: str | None = None):
+                count(month, n, note)
             """
         )
     )
@@ -142,27 +143,55 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
             "setpoint",
             "schedule",
             "add",
-            f"{pipe}:nightly",
+            "nightly.py:nightly",  # relative: stored absolute
             "--cron",
             "* * * * *",
             "--param",
             "month=2026-11",
             "--param",
             "n=3",
+            "--param",
+            'note="hi"',
             "-p",
             "sched",
         ],
         env=env,
         capture_output=True,
         text=True,
+        cwd=tmp_path,
     )
     assert add.returncode == 0, add.stderr
     client = LocalClient(Settings.from_env({"SETPOINT_HOME": str(tmp_path / "home")})).open()
     try:
         [s] = client.list_schedules("sched")
+        assert s.target == f"{pipe}:nightly"  # stored absolute: a scheduler runs anywhere
         monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+        monkeypatch.chdir(Path(os.sep))
         run_id = run_in_subprocess(s)
         params = client.get_run(run_id).params
-        assert (json.loads(params["month"]), json.loads(params["n"])) == ("2026-11", 3)
+        assert {k: json.loads(v) for k, v in params.items()} == {
+            "month": "2026-11",
+            "n": 3,
+            "note": "hi",
+        }
     finally:
         client.close()
+
+
+def test_bad_schedule_input_is_refused_and_long_downtime_is_cheap(client: Any) -> None:
+    from setpoint.client.scheduler import due
+
+    with pytest.raises(InvalidArgumentError, match="at most 128"):
+        client.add_schedule("long", "p.py:x", "fraud", None, "* " * 70 + "*")
+    with pytest.raises(InvalidArgumentError):
+        client.add_schedule("params", "p.py:x", "fraud", ["abc"], "* * * * *")  # type: ignore[arg-type]
+    client.add_schedule("ok", "p.py:x", "fraud", None, "* * * * *")
+    with pytest.raises(InvalidArgumentError, match="occurrence"):
+        client.claim_occurrence("ok", "x" * 301, 1, "fraud")
+    with pytest.raises(InvalidArgumentError, match="limit"):
+        client.list_occurrences("ok", "fraud", -1)
+    # a year down: only the last week is walked, the newest 1,001 occurrences kept
+    now = int(time.time() * 1000)
+    t0 = time.perf_counter()
+    times = due("* * * * *", now - 365 * 24 * 60 * MINUTE // MINUTE * MINUTE, now)
+    assert len(times) == 1001 and time.perf_counter() - t0 < 2.0

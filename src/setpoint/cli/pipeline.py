@@ -76,16 +76,41 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
 @pipeline.command("run")
 @click.argument("target")
 @click.option("--param", "params", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option(
+    "--params-json", default=None, help="All parameters as one JSON object (for scripts)."
+)
+@click.option("--result-file", default=None, help="Also write the result as JSON to this file.")
 @click.option("--project", "-p", default=None, help="Project (default: the pipeline's).")
 @json_option
-def run(target: str, params: tuple[str, ...], project: str | None, as_json: bool) -> None:
+def run(
+    target: str,
+    params: tuple[str, ...],
+    params_json: str | None,
+    result_file: str | None,
+    project: str | None,
+    as_json: bool,
+) -> None:
     """Run TARGET (FILE.py:PIPELINE) in this process; steps whose inputs, code and
     parameters did not change are taken from the cache."""
+    import orjson
+
     from setpoint.client import sdk
 
     pipe = _load(target)
-    tags = {"target": target}
-    result = sdk.run_pipeline(pipe, _params(pipe, params), project=project, tags=tags)
+    values = _params(pipe, params)
+    if params_json is not None:
+        try:
+            extra = orjson.loads(params_json)
+        except orjson.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--params-json") from None
+        if not isinstance(extra, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--params-json")
+        values.update(extra)
+    tags = {"target": os.path.abspath(target.rpartition(":")[0]) + ":" + target.rpartition(":")[2]}
+    result = sdk.run_pipeline(pipe, values, project=project, tags=tags)
+    if result_file:
+        with open(result_file, "wb") as fh:
+            fh.write(orjson.dumps({"run_id": result.run_id}))
     _print_result(result, as_json)
 
 

@@ -43,8 +43,10 @@ def add(
 
     pipe = _load(target)
     values = _params(pipe, params)
+    path, _, attr = target.rpartition(":")
+    absolute = f"{os.path.abspath(path)}:{attr}"  # a scheduler may run from anywhere
     s = client().add_schedule(
-        name or pipe.name, target, _project(project), values, cron, dataset, actor()
+        name or pipe.name, absolute, _project(project), values, cron, dataset, actor()
     )
     when_text = f"cron {s.cron} (UTC)" if s.cron else f"each new version of {s.dataset}"
     click.echo(f"scheduled {s.project}/{s.name}: {s.target} on {when_text}")
@@ -115,10 +117,18 @@ def scheduler(interval: float, once: bool) -> None:
     c = client()
     who = f"{socket.gethostname()}:{os.getpid()}"
     click.echo(f"setpoint scheduler · {c.describe()} · {who}", err=True)
+    from setpoint.core.errors import SetpointError
+
     while True:
-        for d in tick(c, int(time.time() * 1000), who, run_in_subprocess):
-            extra = d.get("run_id") or d.get("error") or ""
-            click.echo(f"{d['schedule']} {d['occurrence']}: {d['status']} {extra}".rstrip())
+        try:
+            for d in tick(c, int(time.time() * 1000), who, run_in_subprocess):
+                extra = d.get("run_id") or d.get("error") or ""
+                click.echo(f"{d['schedule']} {d['occurrence']}: {d['status']} {extra}".rstrip())
+        except SetpointError as exc:
+            if once:
+                raise
+            # the store may be restarting: say so, and try again next pass
+            click.echo(f"pass failed: {exc.message.splitlines()[0]}", err=True)
         if once:
             return
         time.sleep(max(1.0, interval))

@@ -26,11 +26,15 @@ MAX_CATCH_UP = 1000  # missed occurrences recorded per schedule and tick, newest
 Runner = Callable[[Schedule], str]
 
 
+CATCH_UP_WINDOW_MS = 7 * 24 * 3600 * 1000  # occurrences older than a week are not recorded
+
+
 def due(cron: str, after_ms: int, now_ms: int) -> list[int]:
-    """Occurrences of ``cron`` in (after_ms, now_ms], the newest MAX_CATCH_UP + 1 of them."""
+    """Occurrences of ``cron`` in (after_ms, now_ms], the newest MAX_CATCH_UP + 1 of them, and
+    none older than a week (a scheduler down for a year must not walk the whole year)."""
     expr = parse_cron(cron)
     out: list[int] = []
-    t = after_ms
+    t = max(after_ms, now_ms - CATCH_UP_WINDOW_MS)
     while True:
         t = expr.next_after(t)
         if t > now_ms:
@@ -96,16 +100,29 @@ def _run(
     )
 
 
-def run_in_subprocess(s: Schedule) -> str:
+RUN_TIMEOUT_S = 24 * 3600.0
+
+
+def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
     """Run the schedule's pipeline as ``setpoint pipeline run`` in a process of its own (a
-    failing or leaking pipeline cannot take the scheduler with it); returns the run id."""
-    command = [sys.executable, "-m", "setpoint", "pipeline", "run", s.target, "--json"]
-    command += ["--project", s.project]
-    for key, value in s.params.items():
-        text = value if isinstance(value, str) else orjson.dumps(value).decode()
-        command += ["--param", f"{key}={text}"]
-    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
-    if done.returncode != 0:
-        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
-        raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
-    return str(orjson.loads(done.stdout)["run_id"])
+    failing, hanging or leaking pipeline cannot take the scheduler with it); the parameters
+    go as one JSON object and the run id comes back in a file, so nothing the pipeline prints
+    can be mistaken for either."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="setpoint-scheduled-") as tmp:
+        result = os.path.join(tmp, "result.json")
+        command = [sys.executable, "-m", "setpoint", "pipeline", "run", s.target]
+        command += ["--project", s.project, "--params-json", orjson.dumps(s.params).decode()]
+        command += ["--result-file", result]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, env=dict(os.environ), timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"the pipeline ran longer than {timeout:.0f} s") from None
+        if done.returncode != 0:
+            lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+            raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
+        with open(result, "rb") as fh:
+            return str(orjson.loads(fh.read())["run_id"])

@@ -80,8 +80,9 @@ def parse_cron(text: str) -> Cron:
         days=values[2],
         months=values[3],
         weekdays=weekdays,
-        any_day=parts[2] == "*",
-        any_weekday=parts[4] == "*",
+        # as in Vixie cron, a day field starting with "*" (also "*/2") does not restrict
+        any_day=parts[2].startswith("*"),
+        any_weekday=parts[4].startswith("*"),
     )
 
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 STATUSES = ("running", "succeeded", "failed", "missed")
 MAX_TARGET = 1000
+MAX_CRON = 128
+MAX_OCCURRENCE = 300
 
 
 class Schedules:
@@ -59,6 +61,10 @@ class Schedules:
                 "give a schedule either a cron expression or a dataset to watch", field="cron"
             )
         if cron is not None:
+            if len(cron) > MAX_CRON:
+                raise InvalidArgumentError(
+                    f"cron must be at most {MAX_CRON} characters", field="cron"
+                )
             parse_cron(cron)
         if dataset is not None:
             p, n, v = parse_ref(dataset, default_project=project, field="dataset")
@@ -68,6 +74,8 @@ class Schedules:
                     field="dataset",
                 )
             dataset = f"{p}/{n}"
+        if params is not None and not isinstance(params, Mapping):
+            raise InvalidArgumentError("params must be a JSON object", field="params")
         try:
             params_text = orjson.dumps(dict(params or {}), option=orjson.OPT_SORT_KEYS).decode()
         except TypeError:
@@ -182,6 +190,12 @@ class Schedules:
         it was claimed already, by anyone."""
         if status not in ("running", "missed"):
             raise InvalidArgumentError("a claim's status is running or missed", field="status")
+        if not isinstance(occurrence, str) or not 1 <= len(occurrence) <= MAX_OCCURRENCE:
+            raise InvalidArgumentError(
+                f"occurrence must be text of 1 to {MAX_OCCURRENCE} characters", field="occurrence"
+            )
+        if isinstance(due_at, bool) or not isinstance(due_at, int) or not 0 <= due_at < 2**62:
+            raise InvalidArgumentError("due_at must be epoch milliseconds", field="due_at")
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> bool:
@@ -234,6 +248,8 @@ class Schedules:
         self.db.write_retrying(tx)
 
     def occurrences(self, project: str, name: str, limit: int = 100) -> builtins.list[Occurrence]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidArgumentError("limit must be within 1..10000", field="limit")
         with self.db.read() as conn:
             sid = self._id(conn, project, name)
             rows = conn.execute(

@@ -415,7 +415,7 @@ schedule_occurrences = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("schedule_id", Integer, ForeignKey("schedules.id"), nullable=False),
-    Column("occurrence", String(64), nullable=False),  # a UTC minute, or a dataset version
+    Column("occurrence", String(300), nullable=False),  # a UTC minute, or a dataset version
     Column("due_at", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),  # running | succeeded | failed | missed
     Column("run_id", String(32)),

@@ -39,7 +39,7 @@ def upgrade() -> None:
         "schedule_occurrences",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("schedule_id", sa.Integer(), nullable=False),
-        sa.Column("occurrence", sa.String(length=64), nullable=False),
+        sa.Column("occurrence", sa.String(length=300), nullable=False),
         sa.Column("due_at", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("run_id", sa.String(length=32), nullable=True),
