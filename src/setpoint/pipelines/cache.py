@@ -200,11 +200,10 @@ def _library_roots() -> tuple[str, ...]:
     import os
     import sysconfig
 
-    import setpoint
-
     paths = sysconfig.get_paths()
     roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    roots.add(os.path.dirname(os.path.abspath(setpoint.__file__)))
+    # setpoint's own package: the folder above this one
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return tuple(os.path.abspath(r) + os.sep for r in roots)
 
 
@@ -263,18 +262,22 @@ def is_json(value: Any) -> bool:
 
 
 def environment(packages: tuple[str, ...]) -> dict[str, str]:
+    # setpoint's own code (materializers, standard steps) changes only with its version
+    env = {"python": f"{sys.version_info.major}.{sys.version_info.minor}"}
+    env["setpoint"] = _version("setpoint")
+    for p in packages:
+        env[p] = _version(p)
+    return env
+
+
+@functools.lru_cache(maxsize=256)
+def _version(package: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    from setpoint import __version__
-
-    # setpoint's own code (materializers, standard steps) changes only with its version
-    env = {"python": f"{sys.version_info.major}.{sys.version_info.minor}", "setpoint": __version__}
-    for p in packages:
-        try:
-            env[p] = version(p)
-        except PackageNotFoundError:
-            env[p] = "not installed"
-    return env
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def cache_key(parts: dict[str, Any]) -> str:
