@@ -41,6 +41,13 @@ def _load(target: str) -> Any:
     return found
 
 
+def absolute(target: str) -> str:
+    """``FILE.py:PIPELINE`` with the file's absolute path: a run resumed, or a schedule run,
+    from another folder finds it."""
+    path, _, attr = target.rpartition(":")
+    return f"{os.path.abspath(path)}:{attr}"
+
+
 def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> dict[str, Any]:
     """KEY=VALUE pairs, converted to the pipeline function's parameter types."""
     import orjson
@@ -106,7 +113,7 @@ def run(
         if not isinstance(extra, dict):
             raise click.BadParameter("must be a JSON object", param_hint="--params-json")
         values.update(extra)
-    tags = {"target": os.path.abspath(target.rpartition(":")[0]) + ":" + target.rpartition(":")[2]}
+    tags = {"target": absolute(target)}
     result = sdk.run_pipeline(pipe, values, project=project, tags=tags)
     if result_file:
         with open(result_file, "wb") as fh:

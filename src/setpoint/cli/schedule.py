@@ -39,14 +39,12 @@ def add(
     project: str | None,
 ) -> None:
     """Run TARGET (FILE.py:PIPELINE) when the cron expression fires or the dataset changes."""
-    from setpoint.cli.pipeline import _load, _params
+    from setpoint.cli.pipeline import _load, _params, absolute
 
     pipe = _load(target)
     values = _params(pipe, params)
-    path, _, attr = target.rpartition(":")
-    absolute = f"{os.path.abspath(path)}:{attr}"  # a scheduler may run from anywhere
     s = client().add_schedule(
-        name or pipe.name, absolute, _project(project), values, cron, dataset, actor()
+        name or pipe.name, absolute(target), _project(project), values, cron, dataset, actor()
     )
     when_text = f"cron {s.cron} (UTC)" if s.cron else f"each new version of {s.dataset}"
     click.echo(f"scheduled {s.project}/{s.name}: {s.target} on {when_text}")

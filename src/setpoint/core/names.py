@@ -17,6 +17,7 @@ MAX_NAME = 128
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
+MAX_VERSION = 2**31 - 1  # version numbers of datasets and models
 
 
 def check_name(value: object, field: str) -> str:
@@ -113,3 +114,12 @@ def tag_value(value: object, field: str) -> str:
             field=field,
         )
     return text
+
+
+def check_version(version: object) -> int:
+    """A dataset or model version number: a whole number from 1 to 2**31 - 1."""
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
+        raise InvalidArgumentError(
+            f"version must be a whole number from 1 to {MAX_VERSION}", field="version"
+        )
+    return version

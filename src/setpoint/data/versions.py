@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from setpoint.store.metadata.database import Database
 
 MAX_DESCRIPTION = 10_000
-MAX_VERSION = 2**31 - 1
 KINDS = ("table", "files")
 MAX_PROFILE_BYTES = 64 << 20
 
@@ -131,7 +130,7 @@ class DatasetVersions:
 
     def get(self, project: str, name: str, version: int | None = None) -> DatasetVersion:
         if version is not None:
-            _check_version(version)
+            names.check_version(version)
         with self.db.read() as conn:
             found = repo.get_version(conn, project, name, version)
         if found is None:
@@ -154,7 +153,7 @@ class DatasetVersions:
             return repo.list_datasets(conn, project)
 
     def list_files(self, project: str, name: str, version: int) -> list[DatasetFile]:
-        _check_version(version)
+        names.check_version(version)
         with self.db.read() as conn:
             vid = repo.version_id(conn, project, name, version)
             if vid is None:
@@ -176,7 +175,7 @@ class DatasetVersions:
         creator: str | None = None,
     ) -> ValidationRecord:
         """Keep a validation result with the version it judged."""
-        _check_version(version)
+        names.check_version(version)
         _check_results(checks)
         if environment is not None:
             names.check_name(environment, "environment")
@@ -352,13 +351,6 @@ def _check_results(checks: object) -> None:
             )
         if not isinstance(c.get("passed"), bool):
             raise InvalidArgumentError(f"checks[{i}].passed must be true or false", field="checks")
-
-
-def _check_version(version: object) -> None:
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
-        raise InvalidArgumentError(
-            f"version must be a whole number from 1 to {MAX_VERSION}", field="version"
-        )
 
 
 def parse_ref(

@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 STATUSES = ("candidate", "approved", "rejected", "archived")
 FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "custom")
 UNSAFE_FLAVORS = ("custom",)  # loading unpickles: runs code chosen by whoever wrote it
-MAX_VERSION = 2**31 - 1
 MAX_TEXT = 10_000
 MAX_MANIFEST = 16 << 20
 MAX_META = 16 << 20
@@ -101,14 +100,6 @@ def check_alias(alias: object) -> str:
     return alias
 
 
-def check_version(version: object) -> int:
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
-        raise InvalidArgumentError(
-            f"version must be a whole number from 1 to {MAX_VERSION}", field="version"
-        )
-    return version
-
-
 def parse_model_ref(
     ref: str, *, default_project: str | None = "default"
 ) -> tuple[str | None, str, int | str]:
@@ -123,7 +114,7 @@ def parse_model_ref(
     if at:
         which = alias if alias == "latest" else check_alias(alias)
     elif len(parts) > 1 and parts[-1].isdigit():
-        which = check_version(int(parts[-1]))
+        which = names.check_version(int(parts[-1]))
         parts = parts[:-1]
     if len(parts) > 2:
         raise InvalidArgumentError(
@@ -314,7 +305,7 @@ class Registry:
         return self.get_version(project, name, version)
 
     def get_version(self, project: str, name: str, version: int) -> ModelVersion:
-        check_version(version)
+        names.check_version(version)
         with self.db.read() as conn:
             row = conn.execute(
                 select(*_VERSION_COLUMNS)
@@ -470,7 +461,7 @@ class Registry:
         """Point ``alias`` at ``version`` (None removes it), with no gates. Audited."""
         check_alias(alias)
         if version is not None:
-            check_version(version)
+            names.check_version(version)
         _check_text(reason, "reason")
         return self.db.write_retrying(
             lambda conn: self._move(
@@ -760,7 +751,7 @@ class Registry:
         (or ``force``, which is recorded as forced). Every attempt is recorded and audited;
         ``moved`` says whether the alias moved (``dry_run`` only evaluates)."""
         check_alias(alias)
-        check_version(version)
+        names.check_version(version)
         _check_text(reason, "reason")
         ref = f"{project}/{name}/{version}"
 
@@ -1129,7 +1120,7 @@ class Registry:
         return int(mid)
 
     def _version_id(self, conn: Connection, project: str, name: str, version: int) -> int:
-        check_version(version)
+        names.check_version(version)
         mid = self._require_model(conn, project, name)
         vid = conn.execute(
             select(model_versions.c.id).where(
@@ -1278,15 +1269,6 @@ def _check_text(value: object, field: str) -> None:
 
 
 def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in (tags or {}).items():
-        names.check_key(k, "tags")
-        text = str(v)
-        if len(text) > names.MAX_TAG_VALUE:
-            raise InvalidArgumentError(
-                f"tag {k!r} is {len(text)} characters long; at most {names.MAX_TAG_VALUE} "
-                "are allowed",
-                field="tags",
-            )
-        out[k] = text
-    return out
+    return {
+        names.check_key(k, "tags"): names.tag_value(v, f"tags.{k}") for k, v in (tags or {}).items()
+    }
