@@ -30,7 +30,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pipeline": (
         "setpoint.cli.pipeline",
         "pipeline",
-        "Run pipelines of cached, tracked steps; explain what ran and why.",
+        "Run pipelines of cached, tracked steps (here, in processes or on Ray); explain, "
+        "sweep, resume, compile for Kubeflow.",
+    ),
+    "step": (
+        "setpoint.cli.step",
+        "step",
+        "Run one step of a pipeline on its own (what a compiled pipeline's tasks do).",
     ),
     "schedule": (
         "setpoint.cli.schedule",
@@ -41,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "setpoint.cli.schedule",
         "scheduler",
         "Run due schedules (safe to run twice: each occurrence runs once).",
+    ),
+    "init": (
+        "setpoint.cli.init",
+        "init",
+        "Write a CI workflow: tests → pipeline → gates → deploy.",
     ),
     "audit": ("setpoint.cli.audit", "audit", "List the audit trail and verify its hash chain."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),

@@ -26,19 +26,25 @@ def _load(target: str) -> Any:
         raise click.BadParameter("expected FILE.py:PIPELINE", param_hint="TARGET")
     if not os.path.isfile(path):
         raise click.BadParameter(f"{path} does not exist", param_hint="TARGET")
+    found = getattr(import_file(path), attr, None)
+    if not isinstance(found, Pipeline):
+        raise click.BadParameter(f"{path} has no @sp.pipeline named {attr!r}", param_hint="TARGET")
+    return found
+
+
+def import_file(path: str) -> Any:
+    """Import a Python file as the module named after it, its folder on the path (so the
+    pipeline's own modules import as they do for it)."""
     folder = os.path.dirname(os.path.abspath(path))
     if folder not in sys.path:
-        sys.path.insert(0, folder)  # the pipeline's own modules import as they do for it
+        sys.path.insert(0, folder)
     module_name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
-    found = getattr(module, attr, None)
-    if not isinstance(found, Pipeline):
-        raise click.BadParameter(f"{path} has no @sp.pipeline named {attr!r}", param_hint="TARGET")
-    return found
+    return module
 
 
 def absolute(target: str) -> str:
@@ -88,6 +94,14 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
 )
 @click.option("--result-file", default=None, help="Also write the result as JSON to this file.")
 @click.option("--project", "-p", default=None, help="Project (default: the pipeline's).")
+@click.option(
+    "--executor",
+    type=click.Choice(["inprocess", "process", "ray"]),
+    default="inprocess",
+    show_default=True,
+    help="Where steps run: here one by one, in local processes side by side, or on Ray "
+    "(SETPOINT_RAY_ADDRESS, else a local instance).",
+)
 @json_option
 def run(
     target: str,
@@ -95,10 +109,31 @@ def run(
     params_json: str | None,
     result_file: str | None,
     project: str | None,
+    executor: str,
     as_json: bool,
 ) -> None:
-    """Run TARGET (FILE.py:PIPELINE) in this process; steps whose inputs, code and
-    parameters did not change are taken from the cache."""
+    """Run TARGET (FILE.py:PIPELINE); steps whose inputs, code and parameters did not change
+    are taken from the cache."""
+    from setpoint.client import sdk
+    from setpoint.client.executors import make_executor
+
+    # opened first: a Ray executor connects while the pipeline's file is imported
+    ex = make_executor(executor, sdk.settings()).open()
+    try:
+        _run(target, params, params_json, result_file, project, ex, as_json)
+    finally:
+        ex.close()
+
+
+def _run(
+    target: str,
+    params: tuple[str, ...],
+    params_json: str | None,
+    result_file: str | None,
+    project: str | None,
+    ex: Any,
+    as_json: bool,
+) -> None:
     import orjson
 
     from setpoint.client import sdk
@@ -114,7 +149,7 @@ def run(
             raise click.BadParameter("must be a JSON object", param_hint="--params-json")
         values.update(extra)
     tags = {"target": absolute(target)}
-    result = sdk.run_pipeline(pipe, values, project=project, tags=tags)
+    result = sdk.run_pipeline(pipe, values, project=project, tags=tags, executor=ex)
     if result_file:
         with open(result_file, "wb") as fh:
             fh.write(orjson.dumps({"run_id": result.run_id}))
@@ -134,8 +169,16 @@ def _print_result(result: Any, as_json: bool) -> None:
 
 @pipeline.command("resume")
 @click.argument("run_id")
+@click.option(
+    "--executor",
+    type=click.Choice(["inprocess", "process", "ray"]),
+    default="inprocess",
+    show_default=True,
+    help="Where steps run: here one by one, in local processes side by side, or on Ray "
+    "(SETPOINT_RAY_ADDRESS, else a local instance).",
+)
 @json_option
-def resume(run_id: str, as_json: bool) -> None:
+def resume(run_id: str, executor: str, as_json: bool) -> None:
     """Run pipeline run RUN_ID again with its parameters: the steps that finished come from
     the cache, so it goes on from the step that failed."""
     import orjson
@@ -154,7 +197,9 @@ def resume(run_id: str, as_json: bool) -> None:
     pipe = _load(target)
     params = {k: orjson.loads(v) for k, v in run.params.items()}
     tags = {"target": target, "resumed_from": run_id}
-    _print_result(sdk.run_pipeline(pipe, params, project=run.project, tags=tags), as_json)
+    _print_result(
+        sdk.run_pipeline(pipe, params, project=run.project, tags=tags, executor=executor), as_json
+    )
 
 
 @pipeline.command("sweep")
@@ -164,6 +209,14 @@ def resume(run_id: str, as_json: bool) -> None:
 @click.option("--samples", type=int, default=None, help="Run this many random combinations.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --samples.")
 @click.option("--project", "-p", default=None, help="Project (default: the pipeline's).")
+@click.option(
+    "--executor",
+    type=click.Choice(["inprocess", "process", "ray"]),
+    default="inprocess",
+    show_default=True,
+    help="Where steps run: here one by one, in local processes side by side, or on Ray "
+    "(SETPOINT_RAY_ADDRESS, else a local instance).",
+)
 @json_option
 def sweep(
     target: str,
@@ -172,6 +225,7 @@ def sweep(
     samples: int | None,
     seed: int,
     project: str | None,
+    executor: str,
     as_json: bool,
 ) -> None:
     """Run TARGET for every combination of the --grid values (or --samples of them) and
@@ -185,7 +239,15 @@ def sweep(
         if not sep or not values:
             raise click.BadParameter(f"{item!r} is not KEY=V1,V2", param_hint="--grid")
         grid[key] = [_params(pipe, (f"{key}={v}",), "--grid")[key] for v in values.split(",")]
-    df = sdk.sweep(pipe, grid, samples=samples, seed=seed, project=project, **_params(pipe, params))
+    df = sdk.sweep(
+        pipe,
+        grid,
+        samples=samples,
+        seed=seed,
+        project=project,
+        executor=executor,
+        params=_params(pipe, params),
+    )
     if as_json:
         print_json({"sweep_run_id": df.attrs["sweep_run_id"], "runs": df.to_dict("records")})
         return
@@ -214,3 +276,55 @@ def explain(run_id: str, as_json: bool) -> None:
         ["step", "", "run", "why"],
         [(s["step"], s["status"], s["run_id"], "; ".join(s["why"])) for s in steps],
     )
+
+
+@pipeline.command("compile")
+@click.argument("target")
+@click.option(
+    "--target",
+    "platform",
+    type=click.Choice(["kubeflow"]),
+    required=True,
+    help="What to compile for: a Kubeflow Pipelines v2 spec.",
+)
+@click.option("--output", "-o", required=True, help="File to write the spec to (YAML).")
+@click.option(
+    "--image",
+    default="setpoint-pipeline:latest",
+    show_default=True,
+    help="Container image holding setpoint and this project's code (its working folder the "
+    "folder TARGET is relative to).",
+)
+@click.option("--param", "params", multiple=True, help="KEY=VALUE: an input's default.")
+@click.option(
+    "--env", "envs", multiple=True, help="KEY=VALUE set in every step's container (repeatable)."
+)
+def compile_(
+    target: str,
+    platform: str,
+    output: str,
+    image: str,
+    params: tuple[str, ...],
+    envs: tuple[str, ...],
+) -> None:
+    """Compile TARGET (FILE.py:PIPELINE) for Kubeflow: each step a container task running
+    `setpoint step run`, outputs passed through setpoint's store, caching done by setpoint."""
+    from setpoint.pipelines.kubeflow import compile_kubeflow
+
+    pipe = _load(target)
+    env: dict[str, str] = {}
+    for item in envs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
+        env[key] = value
+    path, _, attr = target.rpartition(":")
+    relative = os.path.relpath(os.path.abspath(path))
+    if relative.startswith(".."):
+        raise click.BadParameter(
+            f"{path} is outside this folder: compile from the project's folder, which the "
+            "image holds as its working folder",
+            param_hint="TARGET",
+        )
+    graph = compile_kubeflow(pipe, f"{relative}:{attr}", _params(pipe, params), image, env, output)
+    click.echo(f"wrote {output}: pipeline {pipe.name}, {len(graph.nodes)} steps, image {image}")

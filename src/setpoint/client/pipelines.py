@@ -9,25 +9,20 @@ key's parts, its output (what was stored, and where) and why it ran or was cache
 
 from __future__ import annotations
 
-import io
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from setpoint.core.errors import PipelineError, SetpointError
-from setpoint.pipelines.cache import (
-    cache_key,
-    changes,
-    code_hash,
-    environment,
-    is_json,
-    literal_hash,
-)
+from setpoint.client import materializers
+from setpoint.client.executors import StepOutcome, StepTask, make_executor, unwrap
+from setpoint.core.errors import PipelineError, ProjectNotFoundError
+from setpoint.core.types import RunPage
+from setpoint.pipelines.cache import cache_key, changes, code_hash, environment, literal_hash
 from setpoint.pipelines.dag import Graph, Node, Output, Pipeline
-
-MAX_BACKOFF_S = 10.0
 
 
 @dataclass(kw_only=True)
@@ -59,13 +54,13 @@ class PipelineRun:
 
 
 class _Value:
-    """A step's output: in memory when the step ran here, loaded from the store on first use
-    when it was cached."""
+    """A step's output: in memory when the step ran in this process, loaded from the store on
+    first use otherwise."""
 
-    def __init__(self, client: Any, record: dict[str, Any], step: Any, value: Any = None):
+    def __init__(self, client: Any, record: dict[str, Any], pickle_ok: bool, value: Any = None):
         self.client = client
         self.record = record
-        self.step = step
+        self.pickle_ok = pickle_ok
         self._value = value
         self._loaded = value is not None or record["kind"] == "none"
 
@@ -75,9 +70,18 @@ class _Value:
 
     def load(self) -> Any:
         if not self._loaded:
-            self._value = _load(self.client, self.record, self.step)
+            self._value = materializers.load(self.client, self.record, self.pickle_ok)
             self._loaded = True
         return self._value
+
+
+class Inflight:
+    """Steps being executed, by cache key: pipelines run side by side (a sweep) wait for
+    the one execution of a step they share instead of running it twice."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.futures: dict[str, Future[Any]] = {}
 
 
 def run_pipeline(
@@ -86,72 +90,251 @@ def run_pipeline(
     project: str | None = None,
     parent_id: str | None = None,
     tags: dict[str, str] | None = None,
+    executor: str | Any = "inprocess",
+    inflight: Inflight | None = None,
 ) -> PipelineRun:
+    """Run ``pipe`` with ``params`` on ``executor`` (a name, or an opened executor shared by
+    the caller), one tracked run per step under one pipeline run."""
     from setpoint.client import sdk
 
-    graph = pipe.build(**params)
-    project = sdk._project(project or pipe.project)
-    for k, v in graph.params.items():
-        literal_hash(v, what=f"pipeline parameter {k!r}")  # JSON values only: raises early
-    c = sdk.client()
-    results: list[StepResult] = []
-    values: dict[int, _Value] = {}
-    with sdk.start_run(
-        project=project,
-        name=f"pipeline.{graph.pipeline}",
-        tags={**(tags or {}), "kind": "pipeline", "pipeline": graph.pipeline},
-        parent_id=parent_id,
-    ) as parent:
-        parent.log_params({k: orjson.dumps(v).decode() for k, v in graph.params.items()})
-        for node in graph.nodes:
-            results.append(_run_node(c, graph, node, values, parent.id, project))
-    named = {graph.nodes[i].name: v for i, v in values.items()}
+    owned = isinstance(executor, str)
+    ex = make_executor(executor, sdk.settings()) if isinstance(executor, str) else executor
+    if owned:
+        ex.open()  # first: a Ray executor connects while the graph is built
+    try:
+        graph = pipe.build(**params)
+        project = sdk._project(project or pipe.project)
+        for k, v in graph.params.items():
+            literal_hash(v, what=f"pipeline parameter {k!r}")  # JSON values only: raises early
+        c = sdk.client()
+        with sdk.start_run(
+            project=project,
+            name=f"pipeline.{graph.pipeline}",
+            tags={
+                **(tags or {}),
+                "kind": "pipeline",
+                "pipeline": graph.pipeline,
+                "executor": ex.name,
+            },
+            parent_id=parent_id,
+        ) as parent:
+            parent.log_params({k: orjson.dumps(v).decode() for k, v in graph.params.items()})
+            driver = _Driver(c, graph, parent.id, project, ex, sdk.settings(), inflight)
+            results = driver.run()
+    finally:
+        if owned:
+            ex.close()
+    named = {graph.nodes[i].name: v for i, v in driver.values.items()}
     return PipelineRun(
         run_id=parent.id, pipeline=graph.pipeline, project=project, steps=results, _values=named
     )
 
 
-def _run_node(
-    c: Any, graph: Graph, node: Node, values: dict[int, _Value], parent_id: str, project: str
-) -> StepResult:
-    from setpoint.client import sdk
+@dataclass(kw_only=True)
+class _Pending:
+    node: Node
+    key: str
+    why: list[str]
+    started: float
+    shared: bool  # another pipeline's execution of the same key, waited for
 
-    step = node.step
-    parts = {
-        "code": code_hash(step.fn),
-        "params": {
-            p: literal_hash(v, what=f"step {step.name!r} parameter {p!r}")
-            for p, v in node.inputs.items()
-            if not isinstance(v, Output)
-        },
-        "inputs": {p: values[v.node].hash for p, v in node.inputs.items() if isinstance(v, Output)},
-        "env": environment(step.packages),
-    }
-    key = cache_key({"pipeline": graph.pipeline, "step": step.name, **parts})
-    tags = {
-        "kind": "step",
-        "pipeline": graph.pipeline,
-        "pipeline_run": parent_id,
-        "step": step.name,
-        "cache_key": key,
-    }
-    t0 = time.perf_counter()
-    hit, gone = _cached(c, project, key, step.pickle) if step.cache else (None, False)
-    if hit is not None:
-        source_id, record = hit
+
+class _Driver:
+    """Walks the graph: a step whose inputs are ready is taken from the cache or handed to
+    the executor; independent steps run at the same time on a parallel executor. After a
+    failure nothing new starts, what is running finishes (so a resume finds it), and the
+    step's own error is raised."""
+
+    def __init__(
+        self,
+        c: Any,
+        graph: Graph,
+        parent_id: str | None,
+        project: str,
+        executor: Any,
+        settings: Any,
+        inflight: Inflight | None,
+        pipeline_run: str | None = None,
+    ) -> None:
+        self.c = c
+        self.graph = graph
+        self.parent_id = parent_id
+        # what step runs are tagged with: the pipeline's run, or (a step run on its own, as
+        # Kubeflow runs them) the orchestrator's id of the pipeline run
+        self.pipeline_run = pipeline_run or parent_id or ""
+        self.project = project
+        self.executor = executor
+        self.settings = settings
+        self.inflight = inflight
+        self.values: dict[int, _Value] = {}
+        self.results: dict[int, StepResult] = {}
+        self.running: dict[Future[Any], _Pending] = {}
+        self.failure: BaseException | None = None
+
+    def run(self) -> list[StepResult]:
+        pending = list(self.graph.nodes)
+        while pending and self.failure is None:
+            ready = [
+                n for n in pending if all(up.index in self.values for up in self.graph.upstream(n))
+            ]
+            if not self.executor.parallel:
+                ready = ready[:1]  # in graph order, one at a time
+            for node in ready:
+                pending.remove(node)
+                self._start(node)
+            if self.failure is not None:
+                break
+            if not ready:
+                if not self.running:
+                    raise AssertionError("a pipeline graph is built in dependency order")
+                done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._finish(future)
+        while self.running:  # after a failure: let the others end
+            done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+            for future in done:
+                self._finish(future)
+        if self.failure is not None:
+            raise self.failure
+        return [self.results[i] for i in sorted(self.results)]
+
+    def _start(self, node: Node) -> None:
+        step = node.step
+        parts = {
+            "code": code_hash(step.fn),
+            "params": {
+                p: literal_hash(v, what=f"step {step.name!r} parameter {p!r}")
+                for p, v in node.inputs.items()
+                if not isinstance(v, Output)
+            },
+            "inputs": {
+                p: self.values[v.node].hash for p, v in node.inputs.items() if isinstance(v, Output)
+            },
+            "env": environment(step.packages),
+        }
+        key = cache_key({"pipeline": self.graph.pipeline, "step": step.name, **parts})
+        t0 = time.perf_counter()
+        hit, reason = (
+            _cached(self.c, self.project, key, step.pickle, step.cache_expiration)
+            if step.cache
+            else (None, "off")
+        )
+        if hit is not None:
+            source_id, record = hit
+            self._record_hit(node, key, source_id, record, t0)
+            return
+        if reason == "off":
+            why = ["caching is off for this step"]
+        elif reason == "gone":
+            why = ["an earlier execution had the same key, but its outputs are gone"]
+        elif reason is not None:
+            why = [reason]
+        else:
+            why = changes(
+                _previous_parts(self.c, self.project, self.graph.pipeline, step.name), parts
+            )
+        if step.cache and self.inflight is not None:
+            with self.inflight.lock:
+                future = self.inflight.futures.get(key)
+                if future is None:
+                    future = self._submit(node, key, parts, why)
+                    self.inflight.futures[key] = future
+                    shared = False
+                else:
+                    shared = True
+        else:
+            future, shared = self._submit(node, key, parts, why), False
+        self.running[future] = _Pending(node=node, key=key, why=why, started=t0, shared=shared)
+        if future.done():  # in process: it ran already
+            self._finish(future)
+
+    def _submit(self, node: Node, key: str, parts: dict[str, Any], why: list[str]) -> Future[Any]:
+        step = node.step
+        task = StepTask(
+            settings=self.settings,
+            project=self.project,
+            pipeline=self.graph.pipeline,
+            step=step.name,
+            fn=step.fn,
+            retries=step.retries,
+            pickle=step.pickle,
+            parent_id=self.parent_id,
+            tags={
+                **self._tags(node, key),
+                "cache": "miss",
+                "cache_parts": materializers.dumps(parts),
+                "why": materializers.dumps(why),
+            },
+            literals={p: v for p, v in node.inputs.items() if not isinstance(v, Output)},
+            inputs={
+                p: self.values[v.node].record
+                for p, v in node.inputs.items()
+                if isinstance(v, Output)
+            },
+        )
+        loaded = {}
+        if not self.executor.parallel:
+            loaded = {
+                p: self.values[v.node].load()
+                for p, v in node.inputs.items()
+                if isinstance(v, Output)
+            }
+        future: Future[Any] = self.executor.submit(task, loaded)
+        return future
+
+    def _finish(self, future: Future[Any]) -> None:
+        item = self.running.pop(future)
+        node = item.node
+        exc = future.exception()
+        if exc is not None:
+            if self.failure is None:
+                self.failure = unwrap(exc)
+            return
+        outcome: StepOutcome = future.result()
+        if item.shared:
+            self._record_hit(node, item.key, outcome.run_id, outcome.record, item.started)
+            return
+        self.values[node.index] = _Value(
+            self.c, outcome.record, node.step.pickle, outcome.value if outcome.has_value else None
+        )
+        self.results[node.index] = StepResult(
+            step=node.name,
+            status="ran",
+            run_id=outcome.run_id,
+            seconds=time.perf_counter() - item.started,
+            why=item.why,
+            output=outcome.record,
+        )
+
+    def _tags(self, node: Node, key: str) -> dict[str, str]:
+        return {
+            "kind": "step",
+            "pipeline": self.graph.pipeline,
+            "pipeline_run": self.pipeline_run,
+            "step": node.name,
+            "cache_key": key,
+        }
+
+    def _record_hit(
+        self, node: Node, key: str, source_id: str, record: dict[str, Any], t0: float
+    ) -> None:
         why = [f"cached: an earlier execution (run {source_id}) had the same key"]
         # A cached step's run only records that it was cached: made and ended in two calls,
         # without the buffer thread a running step's run has.
         from setpoint.tracking.environment import capture
 
-        extra = {"cached_from": source_id, "output": _json(record), "why": _json(why)}
-        run = c.create_run(
-            project, step.name, {**tags, "cache": "hit", **extra}, parent_id, capture()
-        )
-        c.end_run(run.id, "finished")
-        values[node.index] = _Value(c, record, step)
-        return StepResult(
-            step=step.name,
+        tags = {
+            **self._tags(node, key),
+            "cache": "hit",
+            "cached_from": source_id,
+            "output": materializers.dumps(record),
+            "why": materializers.dumps(why),
+        }
+        run = self.c.create_run(self.project, node.name, tags, self.parent_id, capture())
+        self.c.end_run(run.id, "finished")
+        self.values[node.index] = _Value(self.c, record, node.step.pickle)
+        self.results[node.index] = StepResult(
+            step=node.name,
             status="cached",
             run_id=run.id,
             seconds=time.perf_counter() - t0,
@@ -159,81 +342,113 @@ def _run_node(
             output=record,
             cached_from=source_id,
         )
-    if not step.cache:
-        why = ["caching is off for this step"]
-    elif gone:
-        why = ["an earlier execution had the same key, but its outputs are gone"]
-    else:
-        why = changes(_previous_parts(c, project, graph.pipeline, step.name), parts)
-    with sdk.start_run(
-        project=project, name=step.name, tags={**tags, "cache": "miss"}, parent_id=parent_id
-    ) as run:
-        run.set_tags({"cache_parts": _json(parts), "why": _json(why)})
-        literal = {p: v for p, v in node.inputs.items() if not isinstance(v, Output)}
-        if literal:
-            run.log_params({p: orjson.dumps(v).decode() for p, v in literal.items()})
-        for v in node.inputs.values():
-            if isinstance(v, Output) and values[v.node].record["kind"] == "dataset":
-                c.add_lineage(
-                    "run", run.id, "consumed", "dataset_version", values[v.node].record["ref"]
-                )
-        args = {
-            p: values[v.node].load() if isinstance(v, Output) else v for p, v in node.inputs.items()
-        }
-        result = _call(step, args, run)
-        record = _store(c, result, step, graph.pipeline, run)
-        run.set_tag("output", _json(record))
-    values[node.index] = _Value(c, record, step, result)
-    return StepResult(
-        step=step.name,
-        status="ran",
-        run_id=run.id,
-        seconds=time.perf_counter() - t0,
-        why=why,
-        output=record,
+
+
+def run_step(
+    pipe: Pipeline,
+    params: dict[str, Any],
+    step: str,
+    inputs: dict[str, dict[str, Any]],
+    project: str | None = None,
+    pipeline_run: str | None = None,
+) -> StepResult:
+    """Run one step of ``pipe`` on its own, its upstream outputs given as records (what
+    ``setpoint step run`` does in each container of a compiled Kubeflow pipeline): cached
+    as in a whole run, tagged with ``pipeline_run``, without a pipeline run of its own."""
+    from setpoint.client import sdk
+    from setpoint.client.executors import InProcessExecutor
+
+    graph = pipe.build(**params)
+    node = next((n for n in graph.nodes if n.name == step), None)
+    if node is None:
+        raise PipelineError(
+            f"pipeline {pipe.name!r} has no step {step!r} (it has: "
+            f"{', '.join(n.name for n in graph.nodes)})",
+            field="step",
+        )
+    wanted = {p: v for p, v in node.inputs.items() if isinstance(v, Output)}
+    if set(inputs) != set(wanted):
+        missing = sorted(set(wanted) - set(inputs)) or sorted(set(inputs) - set(wanted))
+        raise PipelineError(
+            f"step {step!r} takes the outputs of other steps as "
+            f"{', '.join(sorted(wanted)) or 'nothing'}; got {', '.join(sorted(inputs)) or 'none'}"
+            f" (check {missing[0]!r})",
+            field="input",
+        )
+    project = sdk._project(project or pipe.project)
+    c = sdk.client()
+    driver = _Driver(
+        c, graph, None, project, InProcessExecutor(), sdk.settings(), None, pipeline_run
     )
-
-
-def _call(step: Any, args: dict[str, Any], run: Any) -> Any:
-    for attempt in range(step.retries + 1):
-        try:
-            return step.fn(**args)
-        except Exception:
-            if attempt == step.retries:
-                raise
-            run.log_metric("retries", float(attempt + 1), step=attempt)
-            time.sleep(min(0.5 * 2**attempt, MAX_BACKOFF_S))
-    raise AssertionError("unreachable")
+    for param, out in wanted.items():
+        record = inputs[param]
+        if not isinstance(record, dict) or "kind" not in record or "digest" not in record:
+            raise PipelineError(
+                f"input {param!r} is not the output record of a step", field="input"
+            )
+        driver.values[out.node] = _Value(c, record, graph.nodes[out.node].step.pickle)
+    driver._start(node)
+    if driver.failure is not None:
+        raise driver.failure
+    return driver.results[node.index]
 
 
 def _cached(
-    c: Any, project: str, key: str, pickle_ok: bool
-) -> tuple[tuple[str, dict[str, Any]] | None, bool]:
+    c: Any, project: str, key: str, pickle_ok: bool, expiration: float | None
+) -> tuple[tuple[str, dict[str, Any]] | None, str | None]:
     """((run id, output record) of the newest finished execution with this key whose outputs
-    the store still holds, or None; and whether such executions exist with outputs gone)."""
-    page = c.search_runs(
-        [project],
-        f"tags.cache_key = '{key}' and tags.cache = 'miss' and status = 'finished'",
-        ["start_time DESC"],
-        5,
+    the store still holds, or None; and, without one, why: "gone", an expiry, or None when
+    the key is new)."""
+    page = _search(
+        c, project, f"tags.cache_key = '{key}' and tags.cache = 'miss' and status = 'finished'", 5
     )
+    now_ms = now() * 1000
+    expired = None
     for run in page.runs:
+        if expiration is not None and (run.end_time or 0) < now_ms - expiration * 1000:
+            expired = expired or run.id
+            continue
         try:
             record = orjson.loads(run.tags["output"])
         except (KeyError, orjson.JSONDecodeError):
             continue
         if record.get("kind") == "pickle" and not pickle_ok:
             continue  # never unpickle for a step that did not ask for pickle
-        if _exists(c, record):
-            return (run.id, record), False
-    return None, bool(page.runs)
+        if materializers.exists(c, record):
+            return (run.id, record), None
+    if expired is not None:
+        return None, (
+            f"the cached execution (run {expired}) expired: the step's cache lasts "
+            f"{_duration(expiration or 0)}"
+        )
+    return None, "gone" if page.runs else None
+
+
+def _search(c: Any, project: str, query: str, limit: int) -> Any:
+    """Newest runs first; none in a project not made yet (a step run on its own)."""
+    try:
+        return c.search_runs([project], query, ["start_time DESC"], limit)
+    except ProjectNotFoundError:
+        return RunPage(runs=[], next_page_token=None)
+
+
+def now() -> float:
+    """The clock cache expiry is judged by (tests set it)."""
+    return time.time()
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _previous_parts(c: Any, project: str, pipeline: str, step: str) -> dict[str, Any] | None:
-    page = c.search_runs(
-        [project],
+    page = _search(
+        c,
+        project,
         f"tags.pipeline = '{pipeline}' and tags.step = '{step}' and tags.cache = 'miss'",
-        ["start_time DESC"],
         1,
     )
     for run in page.runs:
@@ -244,152 +459,6 @@ def _previous_parts(c: Any, project: str, pipeline: str, step: str) -> dict[str,
     return None
 
 
-# ---------------------------------------------------------------- materializers
-
-
-def _store(c: Any, value: Any, step: Any, pipeline: str, run: Any) -> dict[str, Any]:
-    """Store a step's result by its type: tables as dataset versions, numpy arrays as .npy,
-    JSON values as JSON, models through their flavor; anything else only if the step opted
-    into pickle."""
-    from setpoint.client import sdk
-
-    kind = type(value).__module__.split(".")[0]
-    if kind in ("pandas", "pyarrow", "polars") and type(value).__name__ in (
-        "DataFrame",
-        "Table",
-    ):
-        if kind == "pandas" and not _plain_index(value):
-            raise PipelineError(
-                f"step {step.name!r} returned a DataFrame with an index, which a dataset "
-                "version does not keep: return df.reset_index() to keep it as columns",
-                field="output",
-            )
-        v = sdk.log_dataset(value, f"{pipeline}.{step.name}", project=run.project)
-        c.add_lineage("run", run.id, "produced", "dataset_version", v.ref)
-        return {"kind": "dataset", "ref": v.ref, "digest": v.digest, "library": kind}
-    if kind == "numpy" and type(value).__name__ == "ndarray":
-        import numpy as np
-
-        if value.dtype.hasobject:
-            raise PipelineError(
-                f"step {step.name!r} returned a numpy array of Python objects, which cannot be "
-                "stored without pickle: return numbers, or declare @sp.step(pickle=True)",
-                field="output",
-            )
-        buf = io.BytesIO()
-        np.save(buf, value, allow_pickle=False)
-        return {"kind": "numpy", "digest": _blob(c, buf.getvalue())}
-    if value is None:
-        return {"kind": "none", "digest": literal_hash(None, what="output")}
-    if is_json(value):  # exactly JSON: what a later run loads is what this one returned
-        return {
-            "kind": "json",
-            "digest": _blob(c, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)),
-        }
-    if callable(getattr(value, "predict", None)):
-        mv = run.log_model(value, f"{pipeline}.{step.name}")
-        return {"kind": "model", "ref": mv.ref, "digest": mv.digest}
-    if step.pickle:
-        import cloudpickle
-
-        return {"kind": "pickle", "digest": _blob(c, cloudpickle.dumps(value))}
-    raise PipelineError(
-        f"step {step.name!r} returned a {type(value).__name__}, which setpoint cannot store as "
-        "it is: return a DataFrame or Arrow table, a numpy array, exact JSON (dicts with string "
-        "keys, lists, finite numbers, strings, booleans; not tuples, NaN or dates) or a model, "
-        "or declare @sp.step(pickle=True) for your own objects",
-        field="output",
-    )
-
-
-def _plain_index(frame: Any) -> bool:
-    import pandas as pd
-
-    index = frame.index
-    return (
-        isinstance(index, pd.RangeIndex)
-        and index.start == 0
-        and index.step == 1
-        and index.name is None
-    )
-
-
-def _load(c: Any, record: dict[str, Any], step: Any) -> Any:
-    from setpoint.client import sdk
-
-    kind = record["kind"]
-    if kind == "dataset":
-        v = sdk.get_dataset(record["ref"])
-        library = record.get("library", "pandas")
-        if library == "pyarrow":
-            return v.to_arrow()
-        if library == "polars":
-            import polars as pl
-
-            return pl.from_arrow(v.to_arrow())
-        return v.to_pandas()
-    if kind == "model":
-        return sdk.load_model(record["ref"]).native
-    if kind == "none":
-        return None
-    data = _blob_bytes(c, record["digest"])
-    if kind == "json":
-        return orjson.loads(data)
-    if kind == "numpy":
-        import numpy as np
-
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    if kind == "pickle":
-        if not getattr(step, "pickle", False):
-            raise PipelineError(
-                "a stored output is a pickle but its step does not declare pickle=True",
-                field="output",
-            )
-        import cloudpickle
-
-        return cloudpickle.loads(data)
-    raise PipelineError(f"unknown stored output kind {kind!r}", field="output")
-
-
-def _exists(c: Any, record: dict[str, Any]) -> bool:
-    from setpoint.client import sdk
-
-    try:
-        kind = record["kind"]
-        if kind == "none":
-            return True
-        if kind == "dataset":
-            return sdk.get_dataset(record["ref"]).digest == record["digest"]
-        if kind == "model":
-            return sdk.get_model_version(record["ref"]).digest == record["digest"]
-        return bool(c.has_blob(record["digest"]))
-    except (SetpointError, KeyError):
-        return False
-
-
-def _blob(c: Any, data: bytes) -> str:
-    return str(c.upload_blob(io.BytesIO(data)).digest)
-
-
-def _blob_bytes(c: Any, digest: str) -> bytes:
-    import os
-    import tempfile
-
-    path = c.local_blob_path(digest)
-    if path is not None:
-        with open(path, "rb") as fh:
-            return fh.read()
-    with tempfile.TemporaryDirectory(prefix="setpoint-step-") as tmp:
-        dest = os.path.join(tmp, "blob")
-        c.download_blob(digest, dest)
-        with open(dest, "rb") as fh:
-            return fh.read()
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
 def sweep(
     pipe: Pipeline,
     grid: dict[str, list[Any]],
@@ -397,10 +466,13 @@ def sweep(
     project: str | None = None,
     samples: int | None = None,
     seed: int = 0,
+    executor: str | Any = "inprocess",
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run the pipeline for every combination of ``grid`` (or ``samples`` of them drawn at
     random), each a pipeline run under one sweep run; returns the sweep run's id and one row
-    per run: its parameters and the numbers its steps returned (``step.key``)."""
+    per run: its parameters and the numbers its steps returned (``step.key``). On a parallel
+    executor the pipeline runs go side by side, sharing one execution of any step they have
+    in common."""
     import itertools
     import random
 
@@ -421,29 +493,72 @@ def sweep(
             raise PipelineError("samples must be at least 1", field="samples")
         combos = random.Random(seed).sample(combos, min(samples, len(combos)))
     project = sdk._project(project or pipe.project)
-    rows = []
+    owned = isinstance(executor, str)
+    ex = make_executor(executor, sdk.settings()) if isinstance(executor, str) else executor
+    if owned:
+        ex.open()
     with sdk.start_run(
         project=project,
         name=f"sweep.{pipe.name}",
-        tags={"kind": "sweep", "pipeline": pipe.name},
+        tags={"kind": "sweep", "pipeline": pipe.name, "executor": ex.name},
     ) as parent:
         parent.log_params({k: orjson.dumps(v).decode() for k, v in grid.items()})
-        for combo in combos:
-            result = run_pipeline(pipe, {**fixed, **combo}, project, parent_id=parent.id)
-            row: dict[str, Any] = {"run_id": result.run_id, **combo}
-            for s in result.steps:
-                if s.output.get("kind") == "json":
-                    value = result.value(s.step)
-                    if isinstance(value, dict):
-                        row.update(
-                            {
-                                f"{s.step}.{k}": v
-                                for k, v in value.items()
-                                if isinstance(v, int | float) and not isinstance(v, bool)
-                            }
-                        )
-            rows.append(row)
+        try:
+            results = _run_all(pipe, combos, fixed, project, parent.id, ex)
+        finally:
+            if owned:
+                ex.close()
+    rows = []
+    for combo, result in zip(combos, results, strict=True):
+        row: dict[str, Any] = {"run_id": result.run_id, **combo}
+        for s in result.steps:
+            if s.output.get("kind") == "json":
+                value = result.value(s.step)
+                if isinstance(value, dict):
+                    row.update(
+                        {
+                            f"{s.step}.{k}": v
+                            for k, v in value.items()
+                            if isinstance(v, int | float) and not isinstance(v, bool)
+                        }
+                    )
+        rows.append(row)
     return parent.id, rows
+
+
+def _run_all(
+    pipe: Pipeline,
+    combos: list[dict[str, Any]],
+    fixed: dict[str, Any],
+    project: str,
+    parent_id: str,
+    ex: Any,
+) -> list[PipelineRun]:
+    """One pipeline run per combination: one after another in process, side by side (one
+    driver thread each, steps on the shared executor) on a parallel executor."""
+    if not ex.parallel:
+        return [
+            run_pipeline(pipe, {**fixed, **combo}, project, parent_id=parent_id, executor=ex)
+            for combo in combos
+        ]
+    from concurrent.futures import ThreadPoolExecutor
+
+    inflight = Inflight()
+    with ThreadPoolExecutor(max_workers=min(len(combos), 16)) as threads:
+        futures = [
+            threads.submit(
+                run_pipeline,
+                pipe,
+                {**fixed, **combo},
+                project,
+                parent_id,
+                None,
+                ex,
+                inflight,
+            )
+            for combo in combos
+        ]
+        return [f.result() for f in futures]
 
 
 def explain(c: Any, run_id: str) -> list[dict[str, Any]]:

@@ -586,12 +586,14 @@ def run_pipeline(
     *,
     project: str | None = None,
     tags: Mapping[str, str] | None = None,
+    executor: str | Any = "inprocess",
     **kwargs: Any,
 ) -> Any:
-    """Run a ``@sp.pipeline`` in this process: each step a tracked run, skipped when an earlier
-    execution with the same code, parameters, inputs and environment left its outputs.
-    Parameters go as keywords, or as ``params`` (for names like ``project`` or ``tags``);
-    ``tags`` are set on the pipeline's run."""
+    """Run a ``@sp.pipeline``: each step a tracked run, skipped when an earlier execution with
+    the same code, parameters, inputs and environment left its outputs. Parameters go as
+    keywords, or as ``params`` (for names like ``project`` or ``tags``); ``tags`` are set on
+    the pipeline's run. ``executor``: "inprocess" (default; steps one after another here),
+    "process" (independent steps at once in local processes) or "ray"."""
     from setpoint.client.pipelines import run_pipeline as _run
     from setpoint.pipelines.dag import Pipeline
 
@@ -599,7 +601,9 @@ def run_pipeline(
         raise InvalidArgumentError(
             "run_pipeline takes a function marked @sp.pipeline", field="pipeline"
         )
-    return _run(pipeline, {**(params or {}), **kwargs}, project, tags=dict(tags or {}))
+    return _run(
+        pipeline, {**(params or {}), **kwargs}, project, tags=dict(tags or {}), executor=executor
+    )
 
 
 def sweep(
@@ -609,11 +613,15 @@ def sweep(
     samples: int | None = None,
     seed: int = 0,
     project: str | None = None,
-    **params: Any,
+    executor: str | Any = "inprocess",
+    params: Mapping[str, Any] | None = None,
+    **kwargs: Any,
 ) -> pd.DataFrame:
     """Run a pipeline for every combination of ``grid`` (or ``samples`` drawn at random),
     under one sweep run; a DataFrame with one row per pipeline run: its parameters and the
-    numbers its steps returned as ``step.key`` columns. Cached steps are shared."""
+    numbers its steps returned as ``step.key`` columns. Cached steps are shared; on the
+    "process" or "ray" executor the runs go side by side. Fixed parameters go as keywords,
+    or as ``params`` (for names like ``samples`` or ``seed``)."""
     import pandas as pd
 
     from setpoint.client.pipelines import sweep as _sweep
@@ -622,7 +630,13 @@ def sweep(
     if not isinstance(pipeline, Pipeline):
         raise InvalidArgumentError("sweep takes a function marked @sp.pipeline", field="pipeline")
     sweep_id, rows = _sweep(
-        pipeline, {k: list(v) for k, v in grid.items()}, params, project, samples, seed
+        pipeline,
+        {k: list(v) for k, v in grid.items()},
+        {**(params or {}), **kwargs},
+        project,
+        samples,
+        seed,
+        executor,
     )
     df = pd.DataFrame(rows)
     df.attrs["sweep_run_id"] = sweep_id

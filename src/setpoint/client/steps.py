@@ -68,6 +68,16 @@ def evaluate(model: object, data: pd.DataFrame, target: str) -> dict:
 
 
 @step(cache=False)  # an action, not a computation: it runs every time
+def register(model: object, name: str) -> dict:
+    """Register ``model`` as the next version of ``name`` (produced by this step's run),
+    leaving promotion to someone else (a CI workflow's gate, a reviewer)."""
+    from setpoint.client import sdk
+
+    mv = sdk.log_model(model, name)
+    return {"version": mv.ref}
+
+
+@step(cache=False)  # an action, not a computation: it runs every time
 def register_and_promote(model: object, name: str, alias: str = "champion") -> dict:
     """Register ``model`` as the next version of ``name`` (produced by this step's run) and
     promote it to ``alias`` through the alias's gates; a refusal is reported, not raised."""

@@ -222,6 +222,27 @@ def _is_user(obj: Any) -> bool:
     return not path.startswith(_library_roots())
 
 
+def user_modules() -> list[types.ModuleType]:
+    """The user's own modules now loaded (by the same rule as ``_is_user``); ``__main__``
+    is left out, as pickling sends its code by value anyway."""
+    import os
+
+    roots = _library_roots()
+    found = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if (
+            name == "__main__"
+            or not isinstance(module, types.ModuleType)
+            or not isinstance(path, str)
+            or getattr(module, "__name__", None) != name
+        ):
+            continue
+        if not os.path.abspath(path).startswith(roots):
+            found.append(module)
+    return found
+
+
 def literal_hash(value: Any, *, what: str) -> str:
     """The hash of a literal parameter (JSON-able values only: the key must be stable)."""
     from blake3 import blake3

@@ -11,6 +11,7 @@ step is an ordinary function call.
 from __future__ import annotations
 
 import contextvars
+import datetime
 import functools
 import inspect
 import typing
@@ -95,6 +96,7 @@ class Step:
         cache: bool = True,
         pickle: bool = False,
         packages: tuple[str, ...] = (),
+        cache_expiration: float | str | datetime.timedelta | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -103,6 +105,7 @@ class Step:
             raise PipelineError("retries must be a whole number from 0 to 10", field="retries")
         self.retries = retries
         self.cache = cache
+        self.cache_expiration = _seconds(cache_expiration)
         self.pickle = pickle
         self.packages = tuple(packages)
         self.signature = inspect.signature(fn)
@@ -168,8 +171,28 @@ class Pipeline:
             raise PipelineError(f"pipeline {self.name!r} calls no steps", field="pipeline")
         return graph
 
+    def build_shape(self, params: dict[str, Any]) -> Graph:
+        """The graph's shape (to compile it, or read it): built with ``params`` and, for
+        parameters with no value and no default, a stand-in of their type ("", 0, 0.0,
+        False); a compiled step rebuilds it at run time with the real values."""
+        values = dict(params)
+        for name, parameter in self.signature.parameters.items():
+            if name in values or parameter.default is not parameter.empty:
+                continue
+            hint = self.hints.get(name, str)
+            if hint not in _STAND_INS:
+                raise PipelineError(
+                    f"give a value for {name!r} (--param {name}=...): it has no default",
+                    field="params",
+                )
+            values[name] = _STAND_INS[hint]
+        return self.build(**values)
+
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
+
+
+_STAND_INS: dict[Any, Any] = {str: "", int: 0, float: 0.0, bool: False}
 
 
 def step(
@@ -180,15 +203,24 @@ def step(
     cache: bool = True,
     pickle: bool = False,
     packages: tuple[str, ...] | list[str] = (),
+    cache_expiration: float | str | datetime.timedelta | None = None,
 ) -> Any:
     """``@step`` or ``@step(retries=2, cache=False, pickle=True, packages=["scikit-learn"])``.
 
     ``packages`` are part of the cache key (their installed versions); ``pickle=True`` lets a
-    step return a value no materializer stores, pickled (only for your own steps)."""
+    step return a value no materializer stores, pickled (only for your own steps);
+    ``cache_expiration`` ("12h", "7d", seconds or a timedelta) makes a cached output older
+    than that count as absent."""
 
     def wrap(f: Callable[..., Any]) -> Step:
         return Step(
-            f, name=name, retries=retries, cache=cache, pickle=pickle, packages=tuple(packages)
+            f,
+            name=name,
+            retries=retries,
+            cache=cache,
+            pickle=pickle,
+            packages=tuple(packages),
+            cache_expiration=cache_expiration,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -203,6 +235,29 @@ def pipeline(
         return Pipeline(f, name=name, project=project)
 
     return wrap(fn) if fn is not None else wrap
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: float | str | datetime.timedelta | None) -> float | None:
+    """A cache expiration as seconds: "90s", "15m", "12h", "7d", a number or a timedelta."""
+    if value is None:
+        return None
+    seconds: float | None = None
+    if isinstance(value, datetime.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value[:-1].isdigit() and value[-1:] in _UNITS:
+        seconds = float(int(value[:-1]) * _UNITS[value[-1]])
+    if seconds is None or not seconds > 0:
+        raise PipelineError(
+            f"cache_expiration must be a positive duration like '12h' or '7d' (s, m, h, d), "
+            f"a number of seconds or a timedelta, got {value!r}",
+            field="cache_expiration",
+        )
+    return seconds
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:

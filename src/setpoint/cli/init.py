@@ -1,0 +1,178 @@
+"""``setpoint init --ci github``: a GitHub Actions workflow that tests the code, runs the
+training pipeline, evaluates the new model version against the alias's gates, and deploys
+(promotes it) only if they pass, on pushes to the main branch."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from typing import Any
+
+import click
+
+WORKFLOW = ".github/workflows/setpoint.yml"
+
+TEMPLATE = """\
+# Written by `setpoint init --ci github`. Tests, trains, gates and deploys with setpoint:
+# a model version is promoted to {alias!r} only if every gate on that alias passes.
+#
+# The runs, datasets and models go to your team's setpoint server: set the repository
+# secrets SETPOINT_URL and SETPOINT_TOKEN (a token of a user with the editor role, and the
+# approver role where the gates ask for approvals; `setpoint tokens create`).
+name: setpoint
+
+on:
+  push:
+    branches: [{branch}]
+  pull_request:
+    branches: [{branch}]
+  workflow_dispatch: {{}}
+
+jobs:
+  test-train-deploy:
+    runs-on: ubuntu-latest
+    env:
+      SETPOINT_URL: ${{{{ secrets.SETPOINT_URL }}}}
+      SETPOINT_TOKEN: ${{{{ secrets.SETPOINT_TOKEN }}}}
+    steps:
+      - uses: actions/checkout@v4
+      - name: Set up Python
+        uses: actions/setup-python@v5
+        with:
+          python-version: "{python}"
+      - name: Install dependencies
+        run: |
+          python -m pip install --upgrade pip
+          {install}
+      - name: Run tests
+        run: {tests}
+      - name: Run the training pipeline
+        id: pipeline
+        run: setpoint pipeline run {pipeline} --result-file pipeline-run.json
+      - name: Evaluate the new version against the gates of {alias}
+        id: gate
+        run: |
+          if setpoint models promote {model} --to {alias} --dry-run; then
+            echo "passed=true" >> "$GITHUB_OUTPUT"
+          else
+            echo "passed=false" >> "$GITHUB_OUTPUT"
+          fi
+      - name: Deploy (promote to {alias})
+        if: steps.gate.outputs.passed == 'true' && github.event_name != 'pull_request' && github.ref == 'refs/heads/{branch}'
+        run: setpoint models promote {model} --to {alias} --reason "CI run ${{{{ github.run_id }}}} of ${{{{ github.sha }}}}"
+"""
+
+
+@click.command("init")
+@click.option(
+    "--ci",
+    type=click.Choice(["github"]),
+    required=True,
+    help="Write a CI workflow for this service.",
+)
+@click.option(
+    "--pipeline",
+    "target",
+    default=None,
+    help="FILE.py:PIPELINE to run (default: the one pipeline under pipelines/).",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Model the pipeline registers (default: read from its register step).",
+)
+@click.option("--alias", default="champion", show_default=True, help="Alias to deploy to.")
+@click.option("--branch", default="main", show_default=True, help="Branch that deploys.")
+@click.option("--python", "python", default="3.11", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing workflow.")
+def init(
+    ci: str,
+    target: str | None,
+    model: str | None,
+    alias: str,
+    branch: str,
+    python: str,
+    force: bool,
+) -> None:
+    """Write a CI workflow (tests → pipeline → gate → deploy) into this repository."""
+    from setpoint.core import names
+
+    names.check_name(alias, "alias")
+    if os.path.exists(WORKFLOW) and not force:
+        click.echo(f"error: {WORKFLOW} exists; --force overwrites it", err=True)
+        sys.exit(1)
+    target = target or _find_pipeline()
+    pipe = _pipeline(target)
+    model = model or _registered_model(pipe)
+    names.check_name(model, "model")
+    if os.path.exists("requirements.txt"):
+        install = "pip install -r requirements.txt"
+    elif os.path.exists("pyproject.toml"):
+        install = "pip install ."
+    else:
+        install = "pip install setpoint"
+    tests = "pytest" if glob.glob("tests/**/test_*.py", recursive=True) else 'echo "no tests/"'
+    text = TEMPLATE.format(
+        alias=alias,
+        branch=branch,
+        python=python,
+        install=install,
+        tests=tests,
+        pipeline=_relative(target),
+        model=model,
+    )
+    os.makedirs(os.path.dirname(WORKFLOW), exist_ok=True)
+    with open(WORKFLOW, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    click.echo(
+        f"wrote {WORKFLOW}: tests → {_relative(target)} → gates of {model}@{alias} → promote "
+        f"on {branch}; set the secrets SETPOINT_URL and SETPOINT_TOKEN"
+    )
+
+
+def _find_pipeline() -> str:
+    from setpoint.cli.pipeline import import_file
+    from setpoint.pipelines.dag import Pipeline
+
+    found = []
+    for path in sorted(glob.glob("pipelines/**/*.py", recursive=True)):
+        try:
+            module = import_file(path)
+        except Exception:  # a file that does not import is not the pipeline we look for
+            continue
+        found += [f"{path}:{k}" for k, v in vars(module).items() if isinstance(v, Pipeline)]
+    if len(found) != 1:
+        which = f"found {', '.join(found)}" if found else "found none under pipelines/"
+        raise click.UsageError(f"give --pipeline FILE.py:PIPELINE ({which})")
+    return found[0]
+
+
+def _pipeline(target: str) -> Any:
+    from setpoint.cli.pipeline import _load
+
+    return _load(target)
+
+
+def _registered_model(pipe: Any) -> str:
+    """The model name the pipeline's register step is given."""
+    graph = pipe.build_shape({})
+    for node in graph.nodes:
+        if node.step.fn.__name__ in ("register", "register_and_promote"):
+            name = node.inputs.get("name")
+            if isinstance(name, str):
+                return name
+    raise click.UsageError(
+        f"pipeline {pipe.name} has no register step naming its model: give --model NAME"
+    )
+
+
+def _relative(target: str) -> str:
+    path, _, attr = target.rpartition(":")
+    relative = os.path.relpath(os.path.abspath(path))
+    if relative.startswith(".."):
+        raise click.BadParameter(
+            f"{path} is outside this repository: run init from the repository's root",
+            param_hint="--pipeline",
+        )
+    return f"{relative}:{attr}"

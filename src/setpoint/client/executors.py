@@ -1,0 +1,375 @@
+"""Where a pipeline's steps run: in this process, in a local process pool, or as Ray tasks.
+
+Every executor runs :func:`execute` on a :class:`StepTask`: it opens the step's run, loads
+the inputs from the artifact store, calls the step (with its retries), stores the output
+and returns the output's record. Cache decisions are made before, in the driver, so results,
+cache keys and lineage are the same whichever executor ran the step.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from setpoint.core.config import Settings
+from setpoint.core.errors import PipelineError
+
+MAX_BACKOFF_S = 10.0
+EXECUTORS = ("inprocess", "process", "ray")
+
+
+@dataclass(kw_only=True)
+class StepTask:
+    """Everything a worker needs to run one step, and nothing it must share with the driver."""
+
+    settings: Settings
+    project: str
+    pipeline: str
+    step: str
+    fn: Callable[..., Any]
+    retries: int
+    pickle: bool
+    parent_id: str | None
+    tags: dict[str, str]
+    literals: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]  # parameter -> record of the upstream step's output
+    paths: list[str] = field(default_factory=list)  # sys.path entries the step's code needs
+
+
+@dataclass(kw_only=True)
+class StepOutcome:
+    run_id: str
+    record: dict[str, Any]
+    value: Any = None
+    has_value: bool = False
+
+
+def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome:
+    """Run one step as a tracked run; ``loaded`` holds inputs already in memory (in-process)."""
+    from setpoint.client import materializers, sdk
+
+    c = sdk.client()
+    loaded = loaded or {}
+    with sdk.start_run(
+        project=task.project, name=task.step, tags=task.tags, parent_id=task.parent_id
+    ) as run:
+        if task.literals:
+            run.log_params({p: materializers.dumps(v) for p, v in task.literals.items()})
+        for record in task.inputs.values():
+            if record["kind"] == "dataset":
+                c.add_lineage("run", run.id, "consumed", "dataset_version", record["ref"])
+        args = dict(task.literals)
+        for param, record in task.inputs.items():
+            args[param] = (
+                loaded[param] if param in loaded else materializers.load(c, record, task.pickle)
+            )
+        value = _call(task, args, run)
+        record = materializers.store(c, value, task.step, task.pickle, task.pipeline, run)
+        run.set_tag("output", materializers.dumps(record))
+    return StepOutcome(run_id=run.id, record=record, value=value, has_value=True)
+
+
+def _call(task: StepTask, args: dict[str, Any], run: Any) -> Any:
+    for attempt in range(task.retries + 1):
+        try:
+            return task.fn(**args)
+        except Exception:
+            if attempt == task.retries:
+                raise
+            run.log_metric("retries", float(attempt + 1), step=attempt)
+            time.sleep(min(0.5 * 2**attempt, MAX_BACKOFF_S))
+    raise AssertionError("unreachable")
+
+
+def execute_payload(payload: bytes) -> StepOutcome:
+    """What a worker process (pool or Ray) runs: unpickle the task, use its store, run it.
+    The value stays in the worker; only the record goes back."""
+    import cloudpickle
+
+    paths, body = cloudpickle.loads(payload)
+    for path in paths:
+        if path not in sys.path:
+            sys.path.append(path)
+    task: StepTask = cloudpickle.loads(body)
+    warm_up(task.settings)
+    outcome = execute(task)
+    return StepOutcome(run_id=outcome.run_id, record=outcome.record)
+
+
+def payload(task: StepTask) -> bytes:
+    """The task pickled for another process. The step's own modules go by value, so a
+    worker that cannot import them (a Ray node elsewhere, a file run by path) still runs the
+    code the cache key was computed from; their folders go along for what they import."""
+    import cloudpickle
+
+    from setpoint.pipelines.cache import user_modules
+
+    modules = user_modules()
+    registered = []
+    for module in modules:
+        try:
+            cloudpickle.register_pickle_by_value(module)
+            registered.append(module)
+        except ValueError:  # already registered, or not importable by name
+            pass
+    try:
+        body = cloudpickle.dumps(task)
+    finally:
+        for module in registered:
+            cloudpickle.unregister_pickle_by_value(module)
+    paths = sorted({os.path.dirname(os.path.abspath(m.__file__)) for m in modules if m.__file__})
+    return bytes(cloudpickle.dumps((paths, body)))
+
+
+class InProcessExecutor:
+    """Steps run one after another in this process (the default: a breakpoint works)."""
+
+    name = "inprocess"
+    parallel = False
+
+    def open(self) -> InProcessExecutor:
+        return self
+
+    def submit(self, task: StepTask, loaded: dict[str, Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(execute(task, loaded))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessExecutor:
+    """Independent steps run at the same time in worker processes of this machine (fresh
+    interpreters, started on demand and kept for the pipeline run). A worker that dies takes
+    only its step down."""
+
+    name = "process"
+    parallel = True
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._queue: queue.Queue[tuple[bytes, concurrent.futures.Future[Any]] | None] = (
+            queue.Queue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._busy = 0
+
+    def open(self) -> ProcessExecutor:
+        return self
+
+    def submit(self, task: StepTask, loaded: dict[str, Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            self._busy += 1
+            if self._busy > len(self._threads) and len(self._threads) < self.workers:
+                thread = threading.Thread(target=self._feed, name="setpoint-step-worker")
+                thread.daemon = True
+                thread.start()
+                self._threads.append(thread)
+        self._queue.put((payload(task), future))
+        return future
+
+    def _feed(self) -> None:
+        """One worker process, fed tasks from the queue; replaced when it dies."""
+        worker: _Worker | None = None
+        try:
+            while (item := self._queue.get()) is not None:
+                data, future = item
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    worker = worker if worker is not None and worker.alive() else _Worker()
+                    future.set_result(worker.run(data))
+                except BaseException as exc:
+                    future.set_exception(exc)
+                finally:
+                    with self._lock:
+                        self._busy -= 1
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+
+class _Worker:
+    """A ``python -m setpoint.client.worker`` process and the two pipes to it."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "setpoint.client.worker", str(task_r), str(result_w)],
+            pass_fds=(task_r, result_w),
+        )
+        os.close(task_r)
+        os.close(result_w)
+        self.tasks = os.fdopen(task_w, "wb")
+        self.results = os.fdopen(result_r, "rb")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, data: bytes) -> StepOutcome:
+        import cloudpickle
+
+        from setpoint.client.worker import read_message, write_message
+
+        try:
+            write_message(self.tasks, data)
+            reply = read_message(self.results)
+        except (BrokenPipeError, OSError):
+            reply = None
+        if reply is None:
+            code = self.proc.wait()
+            raise PipelineError(
+                f"the worker process running the step died (exit code {code})", field="step"
+            )
+        status, value = cloudpickle.loads(reply)
+        if status == "error":
+            raise value
+        outcome: StepOutcome = value
+        return outcome
+
+    def stop(self) -> None:
+        try:
+            self.tasks.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        self.results.close()
+
+
+class RayExecutor:
+    """Steps run as Ray tasks: on the cluster at SETPOINT_RAY_ADDRESS, else on a Ray
+    instance already running on this machine, else on one started here.
+
+    ``open()`` connects in the background, and once connected has every worker import
+    setpoint and open the store, while the driver goes on building the pipeline; the first
+    ``submit`` waits for the connection."""
+
+    name = "ray"
+    parallel = True
+
+    def __init__(self, address: str | None = None, settings: Settings | None = None) -> None:
+        self.address = address
+        self.settings = settings
+        self._remote: Any = None
+        self._connecting: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def open(self) -> RayExecutor:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise PipelineError(
+                "the Ray executor needs Ray: pip install 'setpoint[ray]'", field="executor"
+            ) from None
+        self._connecting = threading.Thread(target=self._connect, name="setpoint-ray-connect")
+        self._connecting.daemon = True
+        self._connecting.start()
+        return self
+
+    def _connect(self) -> None:
+        try:
+            import ray
+
+            if not ray.is_initialized():
+                address = self.address or os.environ.get("SETPOINT_RAY_ADDRESS") or None
+                # connecting off the main thread, Ray leaves SIGTERM alone (as we want) and
+                # says so in a warning nobody needs
+                logging.getLogger("ray._private.worker").addFilter(_NoSigtermNotice())
+                ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    configure_logging=False,
+                    log_to_driver=True,
+                )
+            # setpoint retries steps itself (with backoff, counted in the step's run)
+            self._remote = ray.remote(num_cpus=1, max_retries=0)(execute_payload)
+            if self.settings is not None:
+                cpus = int(ray.available_resources().get("CPU", 1))
+                warm = ray.remote(num_cpus=1, max_retries=0)(warm_up)
+                for _ in range(max(1, min(cpus, 16))):
+                    warm.remote(self.settings)
+        except BaseException as exc:
+            self._error = exc
+
+    def _ready(self) -> Any:
+        if self._connecting is not None:
+            self._connecting.join()
+            self._connecting = None
+        if self._error is not None:
+            raise PipelineError(f"could not connect to Ray: {self._error}", field="executor")
+        assert self._remote is not None, "open() the executor first"
+        return self._remote
+
+    def submit(self, task: StepTask, loaded: dict[str, Any]) -> concurrent.futures.Future[Any]:
+        data = payload(task)
+        future: concurrent.futures.Future[Any] = self._ready().remote(data).future()
+        return future
+
+    def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.join()
+            self._connecting = None
+        self._remote = None
+
+
+class _NoSigtermNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def warm_up(settings: Settings) -> None:
+    """Run on a worker before its first step: the imports and the store a step needs."""
+    from setpoint.client import materializers, sdk  # noqa: F401
+
+    if sdk._settings != settings:
+        sdk.use(sdk.make_client(settings), settings)
+
+
+def make_executor(name: str, settings: Settings | None = None) -> Any:
+    """The executor called ``name``; ``settings`` (the store steps use) lets it prepare its
+    workers early."""
+    if name == "inprocess":
+        return InProcessExecutor()
+    if name == "process":
+        return ProcessExecutor()
+    if name == "ray":
+        return RayExecutor(settings=settings)
+    raise PipelineError(
+        f"unknown executor {name!r}: expected one of {', '.join(EXECUTORS)}", field="executor"
+    )
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The step's own exception, out of Ray's wrapper."""
+    cause = getattr(exc, "cause", None)
+    if type(exc).__module__.startswith("ray.") and isinstance(cause, BaseException):
+        return cause
+    return exc

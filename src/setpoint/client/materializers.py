@@ -1,0 +1,162 @@
+"""Materializers: how a step's output is stored, found again and loaded, by its type.
+
+Tables become dataset versions, numpy arrays ``.npy`` blobs, exact JSON values JSON blobs,
+models model versions through their flavor; anything else only when the step opted into
+pickle. A stored output is described by a small JSON *record* (kind, digest, ref), which is
+what executors pass between steps and what the cache keeps.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import orjson
+
+from setpoint.core.errors import PipelineError, SetpointError
+from setpoint.pipelines.cache import is_json, literal_hash
+
+
+def store(
+    c: Any, value: Any, step: str, pickle_ok: bool, pipeline: str, run: Any
+) -> dict[str, Any]:
+    """Store a step's result by its type: tables as dataset versions, numpy arrays as .npy,
+    JSON values as JSON, models through their flavor; anything else only if the step opted
+    into pickle."""
+    from setpoint.client import sdk
+
+    kind = type(value).__module__.split(".")[0]
+    if kind in ("pandas", "pyarrow", "polars") and type(value).__name__ in (
+        "DataFrame",
+        "Table",
+    ):
+        if kind == "pandas" and not _plain_index(value):
+            raise PipelineError(
+                f"step {step!r} returned a DataFrame with an index, which a dataset "
+                "version does not keep: return df.reset_index() to keep it as columns",
+                field="output",
+            )
+        v = sdk.log_dataset(value, f"{pipeline}.{step}", project=run.project)
+        c.add_lineage("run", run.id, "produced", "dataset_version", v.ref)
+        return {"kind": "dataset", "ref": v.ref, "digest": v.digest, "library": kind}
+    if kind == "numpy" and type(value).__name__ == "ndarray":
+        import numpy as np
+
+        if value.dtype.hasobject:
+            raise PipelineError(
+                f"step {step!r} returned a numpy array of Python objects, which cannot be "
+                "stored without pickle: return numbers, or declare @sp.step(pickle=True)",
+                field="output",
+            )
+        buf = io.BytesIO()
+        np.save(buf, value, allow_pickle=False)
+        return {"kind": "numpy", "digest": blob(c, buf.getvalue())}
+    if value is None:
+        return {"kind": "none", "digest": literal_hash(None, what="output")}
+    if is_json(value):  # exactly JSON: what a later run loads is what this one returned
+        return {
+            "kind": "json",
+            "digest": blob(c, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)),
+        }
+    if callable(getattr(value, "predict", None)):
+        mv = run.log_model(value, f"{pipeline}.{step}")
+        return {"kind": "model", "ref": mv.ref, "digest": mv.digest}
+    if pickle_ok:
+        import cloudpickle
+
+        return {"kind": "pickle", "digest": blob(c, cloudpickle.dumps(value))}
+    raise PipelineError(
+        f"step {step!r} returned a {type(value).__name__}, which setpoint cannot store as "
+        "it is: return a DataFrame or Arrow table, a numpy array, exact JSON (dicts with string "
+        "keys, lists, finite numbers, strings, booleans; not tuples, NaN or dates) or a model, "
+        "or declare @sp.step(pickle=True) for your own objects",
+        field="output",
+    )
+
+
+def _plain_index(frame: Any) -> bool:
+    import pandas as pd
+
+    index = frame.index
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.start == 0
+        and index.step == 1
+        and index.name is None
+    )
+
+
+def load(c: Any, record: dict[str, Any], pickle_ok: bool) -> Any:
+    from setpoint.client import sdk
+
+    kind = record["kind"]
+    if kind == "dataset":
+        v = sdk.get_dataset(record["ref"])
+        library = record.get("library", "pandas")
+        if library == "pyarrow":
+            return v.to_arrow()
+        if library == "polars":
+            import polars as pl
+
+            return pl.from_arrow(v.to_arrow())
+        return v.to_pandas()
+    if kind == "model":
+        return sdk.load_model(record["ref"]).native
+    if kind == "none":
+        return None
+    data = blob_bytes(c, record["digest"])
+    if kind == "json":
+        return orjson.loads(data)
+    if kind == "numpy":
+        import numpy as np
+
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    if kind == "pickle":
+        if not pickle_ok:
+            raise PipelineError(
+                "a stored output is a pickle but its step does not declare pickle=True",
+                field="output",
+            )
+        import cloudpickle
+
+        return cloudpickle.loads(data)
+    raise PipelineError(f"unknown stored output kind {kind!r}", field="output")
+
+
+def exists(c: Any, record: dict[str, Any]) -> bool:
+    from setpoint.client import sdk
+
+    try:
+        kind = record["kind"]
+        if kind == "none":
+            return True
+        if kind == "dataset":
+            return sdk.get_dataset(record["ref"]).digest == record["digest"]
+        if kind == "model":
+            return sdk.get_model_version(record["ref"]).digest == record["digest"]
+        return bool(c.has_blob(record["digest"]))
+    except (SetpointError, KeyError):
+        return False
+
+
+def blob(c: Any, data: bytes) -> str:
+    return str(c.upload_blob(io.BytesIO(data)).digest)
+
+
+def blob_bytes(c: Any, digest: str) -> bytes:
+    import os
+    import tempfile
+
+    path = c.local_blob_path(digest)
+    if path is not None:
+        with open(path, "rb") as fh:
+            return fh.read()
+    with tempfile.TemporaryDirectory(prefix="setpoint-step-") as tmp:
+        dest = os.path.join(tmp, "blob")
+        c.download_blob(digest, dest)
+        with open(dest, "rb") as fh:
+            return fh.read()
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

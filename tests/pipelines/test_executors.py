@@ -1,0 +1,251 @@
+"""Executors: the same pipeline in process, in a local process pool and on Ray gives the same
+outputs, cache keys and lineage; independent steps run side by side; failures end the run
+with the step's own error; a run killed mid-step resumes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import setpoint as sp
+from setpoint.core.errors import PipelineError
+
+PIPELINE = """
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import setpoint as sp
+
+def offset(month):
+    return len(month) * {factor}
+
+@sp.step
+def load(month: str) -> pd.DataFrame:
+    rng = np.random.default_rng(offset(month))
+    x = rng.normal(size=300)
+    return pd.DataFrame({{"x": x, "y": (x > 0).astype(int)}})
+
+@sp.step
+def stats(data: pd.DataFrame) -> dict:
+    return {{"mean": float(data["x"].mean()), "n": len(data)}}
+
+@sp.step
+def scaled(data: pd.DataFrame, by: float = 2.0) -> np.ndarray:
+    return data["x"].to_numpy() * by
+
+@sp.step
+def meet(where: str, me: str, other: str) -> str:
+    # finishes only if the other step runs at the same time: each waits for the other's file
+    folder = Path(where)
+    (folder / me).write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while not (folder / other).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{{me}} never met {{other}}: the steps did not run side by side")
+        time.sleep(0.02)
+    return (folder / other).read_text()
+
+@sp.pipeline(project="exec")
+def fan(month: str, by: float = 2.0):
+    data = load(month)
+    stats(data)
+    scaled(data, by=by)
+
+@sp.pipeline(project="exec")
+def rendezvous(where: str):
+    meet(where, "left", "right")
+    meet(where, "right", "left")
+
+@sp.step
+def boom(n: int) -> int:
+    raise ValueError(f"boom at {{n}}")
+
+@sp.step
+def fine(n: int) -> int:
+    return n + 1
+
+@sp.pipeline(project="exec")
+def half(n: int = 1):
+    fine(n)
+    boom(n)
+"""
+
+
+def _module(tmp_path: Path, name: str, factor: int = 3) -> Any:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(PIPELINE.format(factor=factor)))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _keys(run: Any) -> dict[str, str]:
+    explained = sp.explain_pipeline(run.run_id)
+    runs = {r["step"]: sp.get_run(r["run_id"]) for r in explained}
+    return {step: r.tags["cache_key"] for step, r in runs.items()}
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_a_process_pool_gives_what_in_process_gives(client: Any, tmp_path: Path) -> None:
+    m = _module(tmp_path, "fan_pool")
+    pooled = sp.run_pipeline(m.fan, month="2026-11", executor="process")
+    assert [s.status for s in pooled.steps] == ["ran"] * 3
+    assert pooled.value("stats")["n"] == 300
+    here = sp.run_pipeline(m.fan, month="2026-11")  # in process: every step from the cache
+    assert [s.status for s in here.steps] == ["cached"] * 3
+    assert _keys(pooled) == _keys(here)
+    assert [s.output["digest"] for s in pooled.steps] == [s.output["digest"] for s in here.steps]
+    assert sp.get_run(pooled.run_id).tags["executor"] == "process"
+    # lineage: the steps that ran in workers consumed the dataset the first step produced
+    produced = pooled.steps[0].output["ref"]
+    consumers = {
+        edge.source_id
+        for edge in client.get_lineage("dataset_version", produced)
+        if edge.relation == "consumed"
+    }
+    assert {pooled.steps[1].run_id, pooled.steps[2].run_id} <= consumers
+    changed = sp.run_pipeline(m.fan, month="2026-11", by=3.0, executor="process")
+    assert [s.status for s in changed.steps] == ["cached", "cached", "ran"]
+    assert changed.steps[2].why == ["parameter 'by' changed"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_independent_steps_run_side_by_side_and_a_failure_keeps_the_rest(
+    client: Any, tmp_path: Path
+) -> None:
+    m = _module(tmp_path, "fan_side")
+    met = sp.run_pipeline(m.rendezvous, where=str(tmp_path), executor="process")
+    pids = {met.value(s.step) for s in met.steps}
+    assert len(pids) == 2 and str(os.getpid()) not in pids
+    with pytest.raises(ValueError, match="boom at 4"):
+        sp.run_pipeline(m.half, n=4, executor="process")
+    failed = sp.search_runs(project="exec", filter="tags.kind = 'pipeline' and status = 'failed'")
+    assert len(failed) == 1
+    steps = sp.search_runs(project="exec", filter="tags.pipeline = 'half' and tags.kind = 'step'")
+    assert sorted(zip(steps["name"], steps["status"], strict=True)) == [
+        ("boom", "failed"),
+        ("fine", "finished"),
+    ]
+    with pytest.raises(PipelineError, match="unknown executor 'threads'"):
+        sp.run_pipeline(m.fan, month="x", executor="threads")
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_parallel_sweep_runs_a_shared_step_once(client: Any, tmp_path: Path) -> None:
+    m = _module(tmp_path, "fan_sweep")
+    df = sp.sweep(m.fan, {"by": [1.0, 2.0, 4.0]}, month="2026-10", executor="process")
+    assert sorted(df["by"]) == [1.0, 2.0, 4.0]
+    assert set(df["stats.n"]) == {300}
+    loads = sp.search_runs(project="exec", filter="tags.step = 'load' and tags.cache = 'miss'")
+    assert len(loads) == 1  # the three pipeline runs shared one execution of `load`
+    scaled = sp.search_runs(project="exec", filter="tags.step = 'scaled' and tags.cache = 'miss'")
+    assert len(scaled) == 3
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_cached_output_expires(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.client import pipelines
+
+    @sp.step(cache_expiration="2h")
+    def fetch(n: int) -> int:
+        return n * 10
+
+    @sp.pipeline(project="exec")
+    def fetching(n: int = 1):
+        fetch(n)
+
+    sp.run_pipeline(fetching)
+    assert [s.status for s in sp.run_pipeline(fetching).steps] == ["cached"]
+    later = time.time() + 3 * 3600
+    monkeypatch.setattr(pipelines, "now", lambda: later)
+    result = sp.run_pipeline(fetching)
+    assert [s.status for s in result.steps] == ["ran"] and result.value("fetch") == 10
+    assert "expired: the step's cache lasts 2h" in result.steps[0].why[0]
+    for bad in ("2 hours", "0d", -5, True):
+        with pytest.raises(PipelineError, match="cache_expiration must be a positive duration"):
+            sp.step(cache_expiration=bad)(fetch.fn)
+
+
+KILLABLE = """
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import setpoint as sp
+
+@sp.step
+def first(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"v": list(range(n))})
+
+@sp.step
+def second(data: pd.DataFrame) -> pd.DataFrame:
+    marker = Path(os.environ["MARKER"])
+    if not marker.exists():
+        marker.write_text("started")
+        time.sleep(120)  # killed here
+    return data.assign(w=data["v"] * 2)
+
+@sp.pipeline(project="killed")
+def slow(n: int = 5):
+    second(first(n))
+"""
+
+
+def test_a_run_killed_mid_step_leaves_nothing_half_written_and_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "killable.py"
+    path.write_text(textwrap.dedent(KILLABLE))
+    marker = tmp_path / "marker"
+    env = {
+        **os.environ,
+        "SETPOINT_HOME": str(tmp_path / "home"),
+        "MARKER": str(marker),
+    }
+    cli = [sys.executable, "-m", "setpoint"]
+    proc = subprocess.Popen(
+        [*cli, "pipeline", "run", f"{path}:slow"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def cli_json(*args: str) -> Any:
+        out = subprocess.run(
+            [*cli, *args, "--json"], env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(out.stdout)
+
+    versions = [d["name"] for d in cli_json("data", "list", "--project", "killed")]
+    assert versions == ["slow.first"]  # nothing of the killed step
+    runs = cli_json("runs", "list", "--project", "killed", "--filter", "tags.kind = 'pipeline'")
+    resumed = cli_json("pipeline", "resume", runs["runs"][0]["id"])
+    assert [(s["step"], s["status"]) for s in resumed["steps"]] == [
+        ("first", "cached"),
+        ("second", "ran"),
+    ]
+    versions = sorted(d["name"] for d in cli_json("data", "list", "--project", "killed"))
+    assert versions == ["slow.first", "slow.second"]

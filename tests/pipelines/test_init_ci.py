@@ -1,0 +1,136 @@
+"""`setpoint init --ci github`: the workflow it writes tests, runs the pipeline, gates and
+deploys only when the gates pass; its setpoint commands, run as the runner would run them,
+do that against a store."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PIPELINE = """
+import numpy as np
+import pandas as pd
+import setpoint as sp
+from sklearn.linear_model import LogisticRegression
+
+@sp.step
+def load(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=rows)
+    return pd.DataFrame({"x": x, "y": (x > 0).astype(int)})
+
+@sp.step
+def train(data: pd.DataFrame) -> LogisticRegression:
+    return LogisticRegression().fit(data[["x"]], data["y"])
+
+@sp.pipeline(project="ci")
+def retrain(rows: int = 200):
+    model = train(load(rows))
+    sp.steps.register(model, name="churn")
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    from setpoint.client import sdk
+
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "retrain.py").write_text(textwrap.dedent(PIPELINE))
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_model.py").write_text("def test_ok():\n    assert True\n")
+    (tmp_path / "requirements.txt").write_text("setpoint\nscikit-learn\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    sdk.use(None)
+    yield tmp_path
+    sdk.use(None)
+
+
+def _steps(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    job = workflow["jobs"]["test-train-deploy"]
+    return {s.get("name", s.get("uses")): s for s in job["steps"]}
+
+
+def _run_step(step: dict[str, Any], repo: Path, event: str, outputs: Path) -> int:
+    """A workflow step's script under bash, with the runner's expressions filled in."""
+    script = re.sub(
+        r"\$\{\{\s*github\.(\w+)\s*\}\}",
+        lambda m: {"run_id": "41", "sha": "abc123"}[m[1]],
+        step["run"],
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_EVENT_NAME": event,
+    }
+    return subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env).returncode
+
+
+def test_the_workflow_tests_trains_gates_then_deploys(repo: Path, capsys: Any) -> None:
+    from setpoint.cli.main import main
+
+    main(["init", "--ci", "github"])
+    assert "set the secrets SETPOINT_URL and SETPOINT_TOKEN" in capsys.readouterr().out
+    workflow = yaml.safe_load(Path(".github/workflows/setpoint.yml").read_text())
+    steps = _steps(workflow)
+    names = list(steps)
+    assert names.index("Run tests") < names.index("Run the training pipeline")
+    assert names.index("Run the training pipeline") < names.index(
+        "Evaluate the new version against the gates of champion"
+    )
+    assert steps["Install dependencies"]["run"].strip().endswith("pip install -r requirements.txt")
+    assert steps["Run tests"]["run"] == "pytest"
+    deploy = steps["Deploy (promote to champion)"]
+    assert "steps.gate.outputs.passed == 'true'" in deploy["if"]
+    assert "refs/heads/main" in deploy["if"]
+    env = workflow["jobs"]["test-train-deploy"]["env"]
+    assert env["SETPOINT_TOKEN"] == "${{ secrets.SETPOINT_TOKEN }}"
+
+    # the gate fails (nobody approved) and deploy is skipped; after an approval it passes
+    policy = repo / "policy.yaml"
+    policy.write_text("gates:\n  - approvals: 1\n")
+    outputs = repo / "outputs.txt"
+    assert _run_step(steps["Run the training pipeline"], repo, "push", outputs) == 0
+    main(["models", "policy", "churn", "--alias", "champion", "--file", str(policy)])
+    gate = steps["Evaluate the new version against the gates of champion"]
+    assert _run_step(gate, repo, "push", outputs) == 0
+    assert outputs.read_text().splitlines()[-1] == "passed=false"
+    main(["models", "approve", "churn/1", "--to", "champion"])
+    assert _run_step(gate, repo, "push", outputs) == 0
+    assert outputs.read_text().splitlines()[-1] == "passed=true"
+    capsys.readouterr()
+    assert _run_step(deploy, repo, "push", outputs) == 0
+    main(["models", "history", "churn", "--alias", "champion", "--json"])
+    assert "CI run 41 of abc123" in capsys.readouterr().out
+
+
+def test_init_refuses_to_guess_or_overwrite(repo: Path, capsys: Any) -> None:
+    from setpoint.cli.main import main
+
+    (repo / "pipelines" / "other.py").write_text(
+        "import setpoint as sp\n\n@sp.step\ndef one() -> int:\n    return 1\n\n"
+        "@sp.pipeline\ndef other():\n    one()\n"
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main(["init", "--ci", "github"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "give --pipeline FILE.py:PIPELINE (found pipelines/other.py:other" in err
+    main(["init", "--ci", "github", "--pipeline", "pipelines/retrain.py:retrain"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["init", "--ci", "github", "--pipeline", "pipelines/retrain.py:retrain"])
+    assert exit_.value.code == 1 and "exists; --force overwrites it" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["init", "--ci", "github", "--pipeline", "pipelines/other.py:other", "--force"])
+    assert "no register step naming its model: give --model NAME" in capsys.readouterr().err
