@@ -51,6 +51,7 @@ _SDK = {
     "run_pipeline",
     "explain_pipeline",
     "sweep",
+    "raise_alert",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover
         log_params,
         model_card,
         promote,
+        raise_alert,
         rollback,
         run_pipeline,
         search_runs,

@@ -45,7 +45,7 @@ def test_schedules_are_stored_checked_and_disabled(client: Any) -> None:
         client.add_schedule("nightly", "p.py:retrain", "fraud", None, "0 4 * * *")
     with pytest.raises(InvalidArgumentError, match="minute field"):
         client.add_schedule("bad", "p.py:retrain", "fraud", None, "99 * * * *")
-    with pytest.raises(InvalidArgumentError, match="either a cron expression or a dataset"):
+    with pytest.raises(InvalidArgumentError, match="one trigger: a cron expression, a dataset"):
         client.add_schedule("both", "p.py:retrain", "fraud", None, "0 3 * * *", "fraud/tx")
     with pytest.raises(InvalidArgumentError, match="target"):
         client.add_schedule("t", "no-colon", "fraud", None, "0 3 * * *")
@@ -92,6 +92,34 @@ def test_two_schedulers_never_run_one_occurrence_twice(client: Any, mode: str) -
         t.join()
     runs = [o for o in client.list_occurrences("minutely", "fraud") if o.status == "succeeded"]
     assert len(calls) == len(runs) == len({o.occurrence for o in runs}) == 3
+
+
+def test_alerts_run_the_schedules_on_their_monitor_once_each(client: Any) -> None:
+    client.add_schedule("on-drift", "p.py:retrain", "fraud", None, None, None, None, "live")
+    client.add_schedule("on-any", "p.py:retrain", "fraud", None, None, None, None, "*")
+    calls: list[str] = []
+    runner = _recorder(calls)
+    assert tick(client, 0, "a", runner) == []  # no alert yet
+    client.raise_alert("shadow", "prediction rate fell", "fraud")
+    assert [d["schedule"] for d in tick(client, 0, "a", runner)] == ["on-any"]
+    client.raise_alert("live", "amount drifted", "fraud", "critical", {"feature": "amount"})
+    newest = client.raise_alert("live", "amount drifted more", "fraud")
+    done = tick(client, 0, "a", runner)
+    assert sorted(d["schedule"] for d in done) == ["on-any", "on-drift"]  # once each
+    assert tick(client, 0, "a", runner) == []
+    history = client.list_occurrences("on-drift", "fraud")
+    assert [o.occurrence for o in history] == [f"alert:live#{newest.id}"]
+    alerts = client.list_alerts("fraud", "live")
+    assert [a.message for a in alerts] == ["amount drifted more", "amount drifted"]
+    assert alerts[1].severity == "critical" and alerts[1].details == {"feature": "amount"}
+    with pytest.raises(InvalidArgumentError, match="severity must be one of warning, critical"):
+        client.raise_alert("live", "x", "fraud", "panic")
+    with pytest.raises(InvalidArgumentError, match="message must be text"):
+        client.raise_alert("live", " ", "fraud")
+    with pytest.raises(InvalidArgumentError):
+        client.raise_alert("no spaces allowed", "x", "fraud")
+    with pytest.raises(InvalidArgumentError, match="one trigger"):
+        client.add_schedule("two", "p.py:r", "fraud", None, "0 3 * * *", None, None, "live")
 
 
 def test_a_failing_pipeline_is_recorded_and_a_dataset_schedule_fires_on_new_versions(

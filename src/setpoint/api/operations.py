@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from setpoint.core.types import (
+    Alert,
     AliasMove,
     Approval,
     Artifact,
@@ -41,6 +42,7 @@ from setpoint.core.types import (
 from setpoint.data.versions import DatasetVersions
 from setpoint.governance.audit import AuditLog
 from setpoint.models.registry import Registry
+from setpoint.monitoring.alerts import Alerts
 from setpoint.pipelines.schedules import Schedules
 from setpoint.tracking.artifacts import RunArtifacts
 from setpoint.tracking.environment import RunEnvironment
@@ -112,6 +114,7 @@ class Api:
         registry: Registry,
         audit: AuditLog,
         schedules: Schedules,
+        alerts: Alerts,
     ) -> None:
         self.runs = runs
         self.artifacts = artifacts
@@ -120,6 +123,7 @@ class Api:
         self.registry = registry
         self.audit = audit
         self.schedules = schedules
+        self.alerts = alerts
 
     # ------------------------------------------------------------ projects
 
@@ -542,9 +546,11 @@ class Api:
         cron: str | None = None,
         dataset: str | None = None,
         actor: str | None = None,
+        alert: str | None = None,
     ) -> Schedule:
-        """Run ``target`` (file.py:pipeline) on a cron schedule or on each new dataset version."""
-        return self.schedules.add(project, name, target, params, cron, dataset, actor)
+        """Run ``target`` (file.py:pipeline) on a cron schedule, on each new dataset version,
+        or on the alerts of a monitor of the project (``alert``; "*" for any monitor)."""
+        return self.schedules.add(project, name, target, params, cron, dataset, actor, alert)
 
     @operation("GET", "/schedules")
     def list_schedules(self, project: str | None = None) -> list[Schedule]:
@@ -590,6 +596,32 @@ class Api:
     ) -> list[Occurrence]:
         """A schedule's occurrences, newest first."""
         return self.schedules.occurrences(project, name, limit)
+
+    # ------------------------------------------------------------ alerts
+
+    @operation("POST", "/alerts")
+    def raise_alert(
+        self,
+        monitor: str,
+        message: str,
+        project: str = "default",
+        severity: str = "warning",
+        details: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> Alert:
+        """Record an alert of a monitor; schedules on that monitor's alerts run next tick."""
+        return self.alerts.raise_(project, monitor, message, severity, details, actor)
+
+    @operation("GET", "/alerts")
+    def list_alerts(
+        self,
+        project: str = "default",
+        monitor: str | None = None,
+        since: int | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        """A project's alerts (of one monitor; created after ``since``), newest first."""
+        return self.alerts.list(project, monitor, since, limit)
 
     # ------------------------------------------------------------ audit
 

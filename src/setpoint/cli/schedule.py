@@ -14,7 +14,8 @@ from setpoint.cli.output import actor, client, json_option, print_json, table, w
 
 @click.group()
 def schedule() -> None:
-    """Schedules of pipelines: on a cron expression (UTC) or on each new dataset version."""
+    """Schedules of pipelines: on a cron expression (UTC), on each new dataset version, or on
+    a monitor's alerts."""
 
 
 def _project(project: str | None) -> str:
@@ -27,6 +28,12 @@ def _project(project: str | None) -> str:
 @click.argument("target")
 @click.option("--cron", default=None, help="Cron expression in UTC, e.g. '0 3 * * *'.")
 @click.option("--on-dataset", "dataset", default=None, help="Run on each new version of it.")
+@click.option(
+    "--on-alert",
+    "alert",
+    default=None,
+    help="Run when this monitor of the project raises an alert ('*': any monitor).",
+)
 @click.option("--param", "params", multiple=True, help="KEY=VALUE, repeatable.")
 @click.option("--name", default=None, help="Schedule name (default: the pipeline's).")
 @click.option("--project", "-p", default=None, help="Project (default: SETPOINT_PROJECT).")
@@ -34,19 +41,34 @@ def add(
     target: str,
     cron: str | None,
     dataset: str | None,
+    alert: str | None,
     params: tuple[str, ...],
     name: str | None,
     project: str | None,
 ) -> None:
-    """Run TARGET (FILE.py:PIPELINE) when the cron expression fires or the dataset changes."""
+    """Run TARGET (FILE.py:PIPELINE) when the cron expression fires, the dataset changes,
+    or a monitor raises an alert."""
     from setpoint.cli.pipeline import _load, _params, absolute
 
     pipe = _load(target)
     values = _params(pipe, params)
     s = client().add_schedule(
-        name or pipe.name, absolute(target), _project(project), values, cron, dataset, actor()
+        name or pipe.name,
+        absolute(target),
+        _project(project),
+        values,
+        cron,
+        dataset,
+        actor(),
+        alert,
     )
-    when_text = f"cron {s.cron} (UTC)" if s.cron else f"each new version of {s.dataset}"
+    if s.cron:
+        when_text = f"cron {s.cron} (UTC)"
+    elif s.dataset:
+        when_text = f"each new version of {s.dataset}"
+    else:
+        monitor = "any monitor" if s.alert == "*" else f"monitor {s.alert}"
+        when_text = f"each alert of {monitor} in {s.project}"
     click.echo(f"scheduled {s.project}/{s.name}: {s.target} on {when_text}")
 
 
@@ -67,7 +89,7 @@ def list_schedules(project: str | None, as_json: bool) -> None:
                 s.project,
                 s.name,
                 s.target,
-                s.cron or f"new version of {s.dataset}",
+                s.cron or (f"new version of {s.dataset}" if s.dataset else f"alert of {s.alert}"),
                 "yes" if s.enabled else "no",
                 when(s.last_due_at),
             )

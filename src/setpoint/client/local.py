@@ -11,6 +11,7 @@ from setpoint.governance.audit import AuditLog
 from setpoint.governance.tokens import Tokens
 from setpoint.governance.users import Users
 from setpoint.models.registry import Registry
+from setpoint.monitoring.alerts import Alerts
 from setpoint.pipelines.schedules import Schedules
 from setpoint.store.artifacts.blobs import BlobStore
 from setpoint.store.metadata.database import Database
@@ -40,6 +41,7 @@ class LocalClient(Api):
             Registry(self.db, self.blobs, self.clock, audit, datasets),
             audit,
             Schedules(self.db, self.clock, audit),
+            Alerts(self.db, self.clock, audit),
         )
         self.tokens = Tokens(self.db, self.clock, audit)
         self.users = Users(self.db, self.clock, audit)

@@ -3,7 +3,8 @@
 Each tick looks at every enabled schedule. For a cron schedule, every occurrence since the
 last one claimed is due: all but the newest are recorded ``missed`` (the scheduler was not
 running then), the newest is claimed and run. For a dataset schedule, a version made after
-the schedule and not yet claimed is run. Claims are rows with a unique key in the store, so a
+the schedule and not yet claimed is run; for an alert schedule, the newest alert of its
+monitor raised since the schedule was added, unless claimed already. Claims are rows with a unique key in the store, so a
 restarted scheduler, or two schedulers, never run one occurrence twice.
 """
 
@@ -71,6 +72,12 @@ def tick(client: Any, now_ms: int, who: str, runner: Runner) -> list[dict[str, A
                 continue
             if v.created_at > s.created_at:
                 _run(client, s, v.ref, v.created_at, who, runner, done)
+        elif s.alert is not None:
+            monitor = None if s.alert == "*" else s.alert
+            alerts = client.list_alerts(s.project, monitor, s.created_at - 1, 1)
+            if alerts:  # the newest: one run answers every alert raised since the last one
+                a = alerts[0]
+                _run(client, s, f"alert:{a.monitor}#{a.id}", a.created_at, who, runner, done)
     return done
 
 

@@ -650,6 +650,24 @@ def explain_pipeline(run_id: str) -> list[dict[str, Any]]:
     return explain(client(), run_id)
 
 
+def raise_alert(
+    monitor: str,
+    message: str,
+    *,
+    project: str | None = None,
+    severity: str = "warning",
+    details: Mapping[str, Any] | None = None,
+) -> Any:
+    """Record an alert of ``monitor`` (``severity`` "warning" or "critical"); schedules
+    added with ``--on-alert`` for that monitor run their pipeline on the scheduler's next
+    pass. Monitoring raises these itself; call it for checks of your own."""
+    from setpoint.tracking.environment import current_user
+
+    return client().raise_alert(
+        monitor, message, _project(project), severity, dict(details or {}), current_user()
+    )
+
+
 def autolog(
     *,
     project: str | None = None,

@@ -320,7 +320,8 @@ class User:
 
 @dataclass(frozen=True, kw_only=True)
 class Schedule:
-    """A pipeline run on a cron schedule (UTC) or on each new version of a dataset."""
+    """A pipeline run on a cron schedule (UTC), on each new version of a dataset, or on the
+    alerts of a monitor."""
 
     project: str
     name: str
@@ -332,6 +333,21 @@ class Schedule:
     actor: str | None
     created_at: int
     last_due_at: int | None = None  # the newest occurrence claimed so far
+    alert: str | None = None  # a monitor of the project ("*": any monitor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alert:
+    """Something a monitor found (drift, a metric below its bound); schedules can run on it."""
+
+    id: int
+    project: str
+    monitor: str
+    severity: str  # warning | critical
+    message: str
+    details: dict[str, Any]
+    actor: str | None
+    created_at: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -49,6 +49,7 @@ class Schedules:
         cron: str | None = None,
         dataset: str | None = None,
         actor: str | None = None,
+        alert: str | None = None,
     ) -> Schedule:
         names.check_name(project, "project")
         names.check_name(name, "name")
@@ -56,10 +57,14 @@ class Schedules:
             raise InvalidArgumentError(
                 "target must be like pipelines/retrain.py:retrain", field="target"
             )
-        if (cron is None) == (dataset is None):
+        if sum(x is not None for x in (cron, dataset, alert)) != 1:
             raise InvalidArgumentError(
-                "give a schedule either a cron expression or a dataset to watch", field="cron"
+                "give a schedule one trigger: a cron expression, a dataset to watch, or a "
+                "monitor whose alerts run it",
+                field="cron",
             )
+        if alert is not None and alert != "*":
+            names.check_name(alert, "alert")
         if cron is not None:
             if len(cron) > MAX_CRON:
                 raise InvalidArgumentError(
@@ -87,9 +92,9 @@ class Schedules:
             added = _sql(
                 conn,
                 "INSERT INTO schedules (project_id, name, target, params, cron, dataset, "
-                "enabled, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "alert, enabled, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
-                (pid, name, target, params_text, cron, dataset, True, actor, now),
+                (pid, name, target, params_text, cron, dataset, alert, True, actor, now),
             ).first()
             if added is None:
                 raise ConflictError(
@@ -102,7 +107,13 @@ class Schedules:
                 project=project,
                 subject_kind="schedule",
                 subject=f"{project}/{name}",
-                after={"target": target, "cron": cron, "dataset": dataset, "params": params},
+                after={
+                    "target": target,
+                    "cron": cron,
+                    "dataset": dataset,
+                    "alert": alert,
+                    "params": params,
+                },
             )
 
         self.db.write_retrying(tx)
@@ -135,6 +146,7 @@ class Schedules:
                 schedules.c.actor,
                 schedules.c.created_at,
                 last.c.last,
+                schedules.c.alert,
             )
             .join(projects, projects.c.id == schedules.c.project_id)
             .outerjoin(last, last.c.schedule_id == schedules.c.id)
@@ -156,6 +168,7 @@ class Schedules:
                 actor=r[7],
                 created_at=r[8],
                 last_due_at=r[9],
+                alert=r[10],
             )
             for r in rows
         ]

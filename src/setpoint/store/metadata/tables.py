@@ -404,6 +404,9 @@ schedules = Table(
     Column("params", Text, nullable=False),  # JSON object
     Column("cron", String(128)),
     Column("dataset", String(300)),  # project/name: run on each new version
+    Column(
+        "alert", String(128)
+    ),  # a monitor of the schedule's project ("*": any): run on its alerts
     Column("enabled", Boolean, nullable=False),
     Column("actor", String(255)),
     Column("created_at", BigInteger, nullable=False),
@@ -427,6 +430,20 @@ schedule_occurrences = Table(
         "schedule_id", "occurrence", name="uq_schedule_occurrences_schedule_occurrence"
     ),
     Index("ix_schedule_occurrences_schedule_due", "schedule_id", "due_at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("monitor", String(128), nullable=False),
+    Column("severity", String(16), nullable=False),  # warning | critical
+    Column("message", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON object
+    Column("actor", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_alerts_project_monitor_created", "project_id", "monitor", "created_at"),
 )
 
 # Every table column that holds an artifact digest: `setpoint gc` keeps what these reference.

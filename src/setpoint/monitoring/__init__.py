@@ -1,0 +1,1 @@
+"""Monitoring: what the models see in production, and the alerts it raises."""

@@ -1,0 +1,146 @@
+"""Alerts: what a monitor raises when it finds drift or a metric out of bounds. Stored with
+the project, audited, and read by the scheduler, which runs the pipelines of schedules
+triggered by them (retraining when monitoring says so)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import select
+
+from setpoint.core import names
+from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.types import Alert
+from setpoint.store.metadata import runs as runs_repo
+from setpoint.store.metadata.statements import execute as _sql
+from setpoint.store.metadata.tables import alerts, projects
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from setpoint.core.clock import Clock
+    from setpoint.governance.audit import AuditLog
+    from setpoint.store.metadata.database import Database
+
+SEVERITIES = ("warning", "critical")
+MAX_MESSAGE = 4000
+MAX_DETAILS = 64 * 1024
+
+
+class Alerts:
+    def __init__(self, db: Database, clock: Clock, audit: AuditLog) -> None:
+        self.db = db
+        self.clock = clock
+        self.audit = audit
+
+    def raise_(
+        self,
+        project: str,
+        monitor: str,
+        message: str,
+        severity: str = "warning",
+        details: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> Alert:
+        names.check_name(project, "project")
+        names.check_name(monitor, "monitor")
+        if severity not in SEVERITIES:
+            raise InvalidArgumentError(
+                f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}",
+                field="severity",
+            )
+        if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE:
+            raise InvalidArgumentError(
+                f"message must be text of 1 to {MAX_MESSAGE} characters", field="message"
+            )
+        if details is not None and not isinstance(details, Mapping):
+            raise InvalidArgumentError("details must be a JSON object", field="details")
+        try:
+            details_text = orjson.dumps(dict(details or {}), option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            raise InvalidArgumentError("details must be JSON values", field="details") from None
+        if len(details_text) > MAX_DETAILS:
+            raise InvalidArgumentError(
+                f"details must be at most {MAX_DETAILS} bytes of JSON", field="details"
+            )
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> int:
+            pid = runs_repo.ensure_project(conn, project, now)
+            row = _sql(
+                conn,
+                "INSERT INTO alerts (project_id, monitor, severity, message, details, actor, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (pid, monitor, severity, message, details_text, actor, now),
+            ).first()
+            assert row is not None
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="alert.raise",
+                project=project,
+                subject_kind="alert",
+                subject=f"{project}/{monitor}#{row[0]}",
+                after={"severity": severity, "message": message},
+            )
+            return int(row[0])
+
+        alert_id = self.db.write_retrying(tx)
+        return Alert(
+            id=alert_id,
+            project=project,
+            monitor=monitor,
+            severity=severity,
+            message=message,
+            details=orjson.loads(details_text),
+            actor=actor,
+            created_at=now,
+        )
+
+    def list(
+        self,
+        project: str,
+        monitor: str | None = None,
+        since: int | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Alert]:
+        """Alerts of a project (of one monitor), newest first; ``since``: created after."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidArgumentError("limit must be within 1..10000", field="limit")
+        q = (
+            select(
+                alerts.c.id,
+                alerts.c.monitor,
+                alerts.c.severity,
+                alerts.c.message,
+                alerts.c.details,
+                alerts.c.actor,
+                alerts.c.created_at,
+            )
+            .join(projects, projects.c.id == alerts.c.project_id)
+            .where(projects.c.name == project)
+            .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+            .limit(limit)
+        )
+        if monitor is not None:
+            q = q.where(alerts.c.monitor == monitor)
+        if since is not None:
+            q = q.where(alerts.c.created_at > since)
+        with self.db.read() as conn:
+            rows = conn.execute(q).all()
+        return [
+            Alert(
+                id=r[0],
+                project=project,
+                monitor=r[1],
+                severity=r[2],
+                message=r[3],
+                details=orjson.loads(r[4]),
+                actor=r[5],
+                created_at=r[6],
+            )
+            for r in rows
+        ]
