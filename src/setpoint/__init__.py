@@ -52,6 +52,7 @@ _SDK = {
     "explain_pipeline",
     "sweep",
     "raise_alert",
+    "prediction_log",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover
         log_param,
         log_params,
         model_card,
+        prediction_log,
         promote,
         raise_alert,
         rollback,

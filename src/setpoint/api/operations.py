@@ -32,6 +32,7 @@ from setpoint.core.types import (
     ModelFile,
     ModelVersion,
     Occurrence,
+    PredictionLogFile,
     Project,
     Promotion,
     Run,
@@ -44,6 +45,7 @@ from setpoint.governance.audit import AuditLog
 from setpoint.models.registry import Registry
 from setpoint.monitoring.alerts import Alerts
 from setpoint.pipelines.schedules import Schedules
+from setpoint.serving.logs import PredictionLogs
 from setpoint.tracking.artifacts import RunArtifacts
 from setpoint.tracking.environment import RunEnvironment
 from setpoint.tracking.lineage import Lineage
@@ -115,6 +117,7 @@ class Api:
         audit: AuditLog,
         schedules: Schedules,
         alerts: Alerts,
+        prediction_logs: PredictionLogs,
     ) -> None:
         self.runs = runs
         self.artifacts = artifacts
@@ -124,6 +127,7 @@ class Api:
         self.audit = audit
         self.schedules = schedules
         self.alerts = alerts
+        self.prediction_logs = prediction_logs
 
     # ------------------------------------------------------------ projects
 
@@ -622,6 +626,38 @@ class Api:
     ) -> list[Alert]:
         """A project's alerts (of one monitor; created after ``since``), newest first."""
         return self.alerts.list(project, monitor, since, limit)
+
+    # ------------------------------------------------------------ prediction logs
+
+    @operation("POST", "/deployments/{deployment}/logs")
+    def record_prediction_log(
+        self,
+        deployment: str,
+        kind: str,
+        day: str,
+        digest: str,
+        rows: int,
+        first_at: int,
+        last_at: int,
+        project: str = "default",
+        dropped: int = 0,
+    ) -> PredictionLogFile:
+        """Record a Parquet file (uploaded first) of a deployment's predictions or feedback."""
+        return self.prediction_logs.record(
+            project, deployment, kind, day, digest, rows, first_at, last_at, dropped
+        )
+
+    @operation("GET", "/deployments/{deployment}/logs")
+    def list_prediction_logs(
+        self,
+        deployment: str,
+        project: str = "default",
+        kind: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[PredictionLogFile]:
+        """A deployment's prediction log files, oldest first (``since``/``until``: UTC days)."""
+        return self.prediction_logs.list(project, deployment, kind, since, until)
 
     # ------------------------------------------------------------ audit
 

@@ -53,6 +53,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "init",
         "Write a CI workflow: tests → pipeline → gates → deploy.",
     ),
+    "serve": (
+        "setpoint.cli.serve",
+        "serve",
+        "Serve a model's alias: Open Inference Protocol, canary, shadow, hot reload.",
+    ),
     "audit": ("setpoint.cli.audit", "audit", "List the audit trail and verify its hash chain."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),

@@ -13,6 +13,7 @@ from setpoint.governance.users import Users
 from setpoint.models.registry import Registry
 from setpoint.monitoring.alerts import Alerts
 from setpoint.pipelines.schedules import Schedules
+from setpoint.serving.logs import PredictionLogs
 from setpoint.store.artifacts.blobs import BlobStore
 from setpoint.store.metadata.database import Database
 from setpoint.tracking.artifacts import RunArtifacts
@@ -42,6 +43,7 @@ class LocalClient(Api):
             audit,
             Schedules(self.db, self.clock, audit),
             Alerts(self.db, self.clock, audit),
+            PredictionLogs(self.db, self.blobs, self.clock),
         )
         self.tokens = Tokens(self.db, self.clock, audit)
         self.users = Users(self.db, self.clock, audit)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core.config import Settings, default_project
-from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.errors import InvalidArgumentError, SetpointError
 from setpoint.core.types import (
     AliasMove,
     Evaluation,
@@ -648,6 +648,29 @@ def explain_pipeline(run_id: str) -> list[dict[str, Any]]:
     from setpoint.client.pipelines import explain
 
     return explain(client(), run_id)
+
+
+def prediction_log(
+    deployment: str,
+    *,
+    project: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    feedback: bool = True,
+) -> pd.DataFrame:
+    """What a deployment (``setpoint serve``) predicted: one row per predicted row with the
+    request id, time, model version, role (primary, canary, shadow), latency, the inputs
+    (``input.<column>``) and the prediction, and the ground truth sent to ``/feedback``
+    joined as ``label``. ``since``/``until``: UTC days like "2026-11-23"."""
+    from setpoint.client.models import model_project
+    from setpoint.client.serving import read_log
+
+    c = client()
+    try:
+        project = model_project(c, deployment, project)
+    except SetpointError:
+        project = _project(project)
+    return read_log(c, deployment, project, since, until, feedback)
 
 
 def raise_alert(

@@ -158,6 +158,32 @@ class ConfigurationError(SetpointError):
     code = "configuration_error"
 
 
+class PredictionInputError(InvalidArgumentError):
+    """A prediction request whose data does not fit the model's signature; ``fields`` maps
+    each offending column (or tensor) to what is wrong with it. Raised by the serving layer."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message, field="inputs")
+        self.fields = dict(fields or {})
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "fields": self.fields}
+
+
+class MalformedRequestError(SetpointError):
+    """A request body that cannot be read at all (not JSON, not the protocol's shape)."""
+
+    status = 400
+    code = "malformed_request"
+
+
+class UnsupportedMediaTypeError(SetpointError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class AuthenticationError(SetpointError):
     status = 401
     code = "unauthenticated"

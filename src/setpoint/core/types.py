@@ -337,6 +337,22 @@ class Schedule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PredictionLogFile:
+    """One Parquet file of a deployment's prediction log (or of its feedback) for a UTC day."""
+
+    project: str
+    deployment: str
+    kind: str  # predictions | feedback
+    day: str
+    digest: str
+    rows: int
+    first_at: int
+    last_at: int
+    dropped: int  # rows the server dropped (buffer full) before writing this file
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Alert:
     """Something a monitor found (drift, a metric below its bound); schedules can run on it."""
 

@@ -446,6 +446,23 @@ alerts = Table(
     Index("ix_alerts_project_monitor_created", "project_id", "monitor", "created_at"),
 )
 
+prediction_logs = Table(
+    "prediction_logs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("deployment", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # predictions | feedback
+    Column("day", String(10), nullable=False),  # UTC, YYYY-MM-DD
+    Column("digest", String(64), nullable=False),  # the Parquet file's blob
+    Column("rows", BigInteger, nullable=False),
+    Column("first_at", BigInteger, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+    Column("dropped", BigInteger, nullable=False),  # rows the server dropped before this file
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_prediction_logs_deployment_day", "project_id", "deployment", "kind", "day"),
+)
+
 # Every table column that holds an artifact digest: `setpoint gc` keeps what these reference.
 # Later tables that point at blobs register here.
 DIGEST_COLUMNS = [
@@ -455,4 +472,5 @@ DIGEST_COLUMNS = [
     dataset_files.c.digest,
     model_versions.c.digest,
     model_files.c.digest,
+    prediction_logs.c.digest,
 ]

@@ -1,0 +1,189 @@
+"""A prediction server wired to a store: aliases resolved, versions fetched (hash-checked)
+and the prediction log written through the client, local or remote.
+
+``setpoint serve`` builds a :class:`ServeSpec`; with several workers each worker process
+builds its app from the spec passed in the ``SETPOINT_SERVE`` environment variable
+(:func:`app_from_env`, the factory uvicorn imports).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from setpoint.core.errors import InvalidArgumentError
+
+ENV = "SETPOINT_SERVE"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeSpec:
+    model: str
+    alias: str = "champion"
+    project: str | None = None
+    name: str | None = None  # the deployment (default: the model's name)
+    canary: str | None = None  # alias
+    canary_percent: float = 0.0
+    shadow: str | None = None  # alias
+    allow_nan: bool = False
+    max_batch: int = 1024
+    max_wait_ms: float = 0.0
+    poll: float = 2.0
+    log: bool = True
+    log_interval: float = 5.0
+    max_body: int = 16 * 1024 * 1024
+    access_log: bool = True
+
+    def to_json(self) -> str:
+        return orjson.dumps(asdict(self)).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSpec:
+        return cls(**orjson.loads(text))
+
+
+def parse_canary(text: str) -> tuple[str, float]:
+    """``challenger=10%`` (or ``challenger=10``) -> ("challenger", 10.0)."""
+    alias, sep, share = text.partition("=")
+    share = share.strip().removesuffix("%")
+    try:
+        percent = float(share)
+    except ValueError:
+        percent = -1.0
+    if not sep or not alias or not 0 < percent <= 100:
+        raise InvalidArgumentError(
+            f"canary must be ALIAS=PERCENT like challenger=10%, got {text!r}", field="canary"
+        )
+    return alias, percent
+
+
+def build_app(spec: ServeSpec, c: Any = None, cache_dir: str | None = None) -> Any:
+    """The ASGI app for ``spec`` (nothing is loaded until it starts)."""
+    from setpoint import __version__
+    from setpoint.client import sdk
+    from setpoint.client.models import load_model, model_project
+    from setpoint.serving.app import PredictionApp, ServerConfig
+    from setpoint.serving.deployment import Deployment, Route
+    from setpoint.serving.metrics import Metrics
+    from setpoint.serving.predlog import PredictionLog
+
+    c = c if c is not None else sdk.client()
+    cache = cache_dir or os.path.join(sdk.settings().home, "cache")
+    project = model_project(c, spec.model, spec.project)
+    name = spec.name or spec.model
+    routes = [Route(role="primary", alias=spec.alias)]
+    if spec.canary:
+        routes.append(Route(role="canary", alias=spec.canary, percent=spec.canary_percent))
+    if spec.shadow:
+        routes.append(Route(role="shadow", alias=spec.shadow))
+
+    def resolve(alias: str) -> Any:
+        return c.resolve_alias(spec.model, alias, project)
+
+    def load(version: Any) -> Any:
+        return load_model(c, version, None, cache)
+
+    metrics = Metrics(name)
+    deployment = Deployment(
+        name,
+        spec.model,
+        routes,
+        resolve,
+        load,
+        metrics,
+        allow_nan=spec.allow_nan,
+        max_rows=spec.max_batch,
+        max_wait=spec.max_wait_ms / 1000,
+        poll=spec.poll,
+    )
+    log = None
+    if spec.log:
+
+        def sink(
+            kind: str, day: str, data: bytes, rows: int, first: int, last: int, dropped: int
+        ) -> None:
+            digest = c.upload_blob(io.BytesIO(data)).digest
+            c.record_prediction_log(name, kind, day, digest, rows, first, last, project, dropped)
+
+        log = PredictionLog(sink, interval=spec.log_interval)
+    config = ServerConfig(
+        max_body=spec.max_body,
+        access_log=spec.access_log,
+        version=__version__,
+        tokens=tokens(),
+    )
+    return PredictionApp(deployment, metrics, log, config)
+
+
+TOKENS_ENV = "SETPOINT_SERVE_TOKENS"
+
+
+def tokens() -> tuple[str, ...]:
+    """The bearer tokens requests must carry: SETPOINT_SERVE_TOKENS, comma-separated."""
+    raw = os.environ.get(TOKENS_ENV, "")
+    return tuple(t.strip() for t in raw.split(",") if t.strip())
+
+
+def app_from_env() -> Any:
+    """The uvicorn factory of each worker process: the app for the spec in SETPOINT_SERVE."""
+    text = os.environ.get(ENV)
+    if not text:
+        raise InvalidArgumentError(f"{ENV} is not set: start workers with `setpoint serve`")
+    return build_app(ServeSpec.from_json(text))
+
+
+def read_log(
+    c: Any,
+    deployment: str,
+    project: str,
+    since: str | None,
+    until: str | None,
+    feedback: bool,
+) -> Any:
+    """A deployment's prediction log as one pandas DataFrame (oldest first), with the
+    feedback labels joined on request id (column ``label``, None where none came)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def tables(kind: str) -> list[pa.Table]:
+        out = []
+        for f in c.list_prediction_logs(deployment, project, kind, since, until):
+            out.append(pq.read_table(io.BytesIO(_blob(c, f.digest))))
+        return out
+
+    predictions = tables("predictions")
+    if not predictions:
+        return pd.DataFrame(
+            columns=["request_id", "row", "time", "model_version", "role", "latency_ms"]
+        )
+    frame = pa.concat_tables(predictions, promote_options="default").to_pandas()
+    if feedback:
+        labels = tables("feedback")
+        if labels:
+            fb = pa.concat_tables(labels).to_pandas()
+            fb = fb.drop_duplicates("request_id", keep="last")
+            fb["label"] = [orjson.loads(v) for v in fb["label"]]
+            fb = fb.rename(columns={"time": "label_time"})
+            frame = frame.merge(fb, on="request_id", how="left")
+        else:
+            frame["label"] = None
+    return frame
+
+
+def _blob(c: Any, digest: str) -> bytes:
+    import tempfile
+
+    path = c.local_blob_path(digest)
+    if path is not None:
+        with open(path, "rb") as fh:
+            return fh.read()
+    with tempfile.TemporaryDirectory(prefix="setpoint-log-") as tmp:
+        dest = os.path.join(tmp, "blob")
+        c.download_blob(digest, dest)
+        with open(dest, "rb") as fh:
+            return fh.read()

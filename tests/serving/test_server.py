@@ -1,0 +1,427 @@
+"""The prediction server over HTTP: both protocols, the signature check, micro-batching,
+hot reload, canary and shadow traffic, the prediction log and feedback, metrics, faults."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+import setpoint as sp
+from conftest import free_port
+from setpoint.client.serving import ServeSpec, build_app
+
+COLUMNS = ["a", "b", "c", "d"]
+
+
+class LiveServer:
+    """uvicorn with lifespan on, in a thread: startup loads the models."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the prediction server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def _data(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=COLUMNS)
+    y = ((X["a"] + X["b"]) > 0).astype(int).to_numpy()
+    return X, y
+
+
+@pytest.fixture
+def models(client: Any) -> dict[str, Any]:
+    """churn v1 (champion, logistic regression) and v2 (challenger, a tree)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = _data()
+    v1 = sp.log_model(LogisticRegression().fit(X, y), "churn", project="srv", input_example=X[:5])
+    v2 = sp.log_model(
+        DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y),
+        "churn",
+        project="srv",
+        input_example=X[:5],
+    )
+    sp.set_alias("churn", "champion", v1.version, project="srv")
+    sp.set_alias("churn", "challenger", v2.version, project="srv")
+    return {"X": X, "v1": v1, "v2": v2}
+
+
+def _spec(**kw: Any) -> ServeSpec:
+    return ServeSpec(model="churn", project="srv", poll=0.2, log_interval=0.2, **kw)
+
+
+@pytest.fixture
+def server(client: Any, models: dict[str, Any], tmp_path: Path) -> Iterator[LiveServer]:
+    with LiveServer(build_app(_spec(), client, str(tmp_path / "cache"))) as live:
+        yield live
+
+
+def _infer_body(X: pd.DataFrame, request_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "inputs": [
+            {"name": c, "shape": [len(X)], "datatype": "FP64", "data": X[c].tolist()}
+            for c in X.columns
+        ]
+    }
+    if request_id is not None:
+        body["id"] = request_id
+    return body
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_both_protocols_answer_what_the_model_predicts(
+    server: LiveServer, models: dict[str, Any]
+) -> None:
+    X = models["X"]
+    expected = sp.load_model("srv/churn/1").predict(X[:7])
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/v2/health/live").json() == {"live": True}
+        assert http.get("/v2/health/ready").status_code == 200
+        meta = http.get("/v2/models/churn").json()
+        assert meta["versions"] == ["1"]
+        assert [i["name"] for i in meta["inputs"]] == COLUMNS
+        assert {i["datatype"] for i in meta["inputs"]} == {"FP64"}
+        r = http.post("/v2/models/churn/infer", json=_infer_body(X[:7], "req-1"))
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["id"] == "req-1" and out["model_version"] == "1"
+        assert out["outputs"][0]["name"] == "predict" and out["outputs"][0]["shape"] == [7]
+        assert out["outputs"][0]["data"] == expected.tolist()
+        assert r.headers["x-model-version"] == "1"
+        # one 2-d tensor of the signature's columns works too, and predict_proba on request
+        r = http.post(
+            "/v2/models/churn/infer",
+            json={
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [7, 4],
+                        "datatype": "FP64",
+                        "data": X[:7].to_numpy().tolist(),
+                    }
+                ],
+                "outputs": [{"name": "predict_proba"}],
+            },
+        )
+        proba = r.json()["outputs"][0]
+        assert proba["name"] == "predict_proba" and proba["shape"] == [7, 2]
+        # MLflow's shapes
+        split = {"dataframe_split": {"columns": COLUMNS, "data": X[:7].to_numpy().tolist()}}
+        records = {"dataframe_records": X[:7].to_dict("records")}
+        inputs = {"inputs": {c: X[c][:7].tolist() for c in COLUMNS}}
+        instances = {"instances": X[:7].to_dict("records")}
+        for body in (split, records, inputs, instances):
+            r = http.post("/invocations", json=body)
+            assert r.status_code == 200, r.text
+            assert r.json() == {"predictions": expected.tolist()}
+        r = http.post(
+            "/invocations",
+            content=X[:7].to_csv(index=False),
+            headers={"content-type": "text/csv"},
+        )
+        assert r.json() == {"predictions": expected.tolist()}
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_bad_requests_get_4xx_naming_the_field(server: LiveServer, models: dict[str, Any]) -> None:
+    X = models["X"]
+    with httpx.Client(base_url=server.url) as http:
+        r = http.post("/v2/models/churn/infer", content=b"{not json")
+        assert r.status_code == 400 and "not JSON" in r.json()["error"]
+        r = http.post("/invocations", content=b"a,b", headers={"content-type": "text/plain"})
+        assert r.status_code == 415
+        r = http.post("/v2/models/nope/infer", json=_infer_body(X[:2]))
+        assert r.status_code == 404 and "unknown model 'nope'" in r.json()["error"]
+        body = _infer_body(X[:2])
+        body["inputs"] = [
+            *body["inputs"][:3],
+            {"name": "e", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]},
+        ]
+        r = http.post("/v2/models/churn/infer", json=body)
+        assert r.status_code == 422
+        assert r.json()["fields"] == {"e": "not a column of the model", "d": "missing"}
+        body = _infer_body(X[:2])
+        body["inputs"][0]["data"] = ["x", "y"]
+        body["inputs"][0]["datatype"] = "BYTES"
+        r = http.post("/v2/models/churn/infer", json=body)
+        assert r.status_code == 422 and r.json()["fields"]["a"].startswith("expected numbers")
+        body = _infer_body(X[:2])
+        body["inputs"][1]["shape"] = [3]
+        r = http.post("/v2/models/churn/infer", json=body)
+        assert r.status_code == 422 and "b" in r.json()["fields"]
+        r = http.post(
+            "/invocations",
+            json={"dataframe_split": {"columns": COLUMNS, "data": [[1.0, None, 2.0, 3.0]]}},
+        )
+        assert r.status_code == 422 and "NaN, missing or infinite" in r.json()["fields"]["b"]
+        r = http.post("/invocations", json={"instances": [{"a": 1}], "inputs": {}})
+        assert r.status_code == 400
+        big = b"x" * (16 * 1024 * 1024 + 1)
+        r = http.post("/invocations", content=big, headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        # the server is still fine
+        assert http.post("/v2/models/churn/infer", json=_infer_body(X[:1])).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_concurrent_requests_are_batched_into_fewer_predict_calls(
+    server: LiveServer, models: dict[str, Any]
+) -> None:
+    X = models["X"]
+    bodies = [_infer_body(X[i : i + 1], f"r{i}") for i in range(200)]
+    with httpx.Client(base_url=server.url) as http:
+        single = [http.post("/v2/models/churn/infer", json=b).json() for b in bodies[:20]]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+
+        def send(body: dict[str, Any]) -> Any:
+            with httpx.Client(base_url=server.url) as h:
+                return h.post("/v2/models/churn/infer", json=body).json()
+
+        answers = list(pool.map(send, bodies))
+    expected = sp.load_model("srv/churn/1").predict(X[:200]).tolist()
+    assert [a["outputs"][0]["data"][0] for a in answers] == expected
+    assert [a["id"] for a in answers] == [f"r{i}" for i in range(200)]
+    assert [s["outputs"][0]["data"][0] for s in single] == expected[:20]
+    metrics = httpx.get(f"{server.url}/metrics").text
+    calls = _metric(metrics, "setpoint_batch_rows_count")
+    rows = _metric(metrics, "setpoint_batch_rows_sum")
+    assert rows == 220 and calls < 220  # some requests shared a predict call
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in metrics")
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_an_alias_moved_under_load_switches_without_failing_a_request(
+    server: LiveServer, models: dict[str, Any]
+) -> None:
+    X = models["X"]
+    stop = threading.Event()
+    seen: list[tuple[int, str]] = []
+
+    def load() -> None:
+        with httpx.Client(base_url=server.url) as http:
+            while not stop.is_set():
+                r = http.post("/v2/models/churn/infer", json=_infer_body(X[:3]))
+                seen.append((r.status_code, r.headers.get("x-model-version", "")))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    sp.set_alias("churn", "champion", 2, project="srv")
+    deadline = time.monotonic() + 20
+    while not seen or seen[-1][1] != "2":
+        assert time.monotonic() < deadline, "the server never switched to version 2"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert {status for status, _ in seen} == {200}
+    versions = [v for _, v in seen]
+    assert versions[0] == "1" and versions[-1] == "2"
+    meta = httpx.get(f"{server.url}/v2/models/churn").json()
+    assert meta["versions"] == ["2"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_canary_by_request_id_and_shadow_logged_never_returned(
+    client: Any, models: dict[str, Any], tmp_path: Path
+) -> None:
+    X = models["X"]
+    app = build_app(
+        _spec(canary="challenger", canary_percent=30.0, shadow="challenger"),
+        client,
+        str(tmp_path / "cache"),
+    )
+    with LiveServer(app) as live, httpx.Client(base_url=live.url) as http:
+        versions = {}
+        for i in range(100):
+            r = http.post("/v2/models/churn/infer", json=_infer_body(X[i : i + 1], f"id-{i}"))
+            versions[f"id-{i}"] = r.json()["model_version"]
+        again = {
+            f"id-{i}": http.post(
+                "/v2/models/churn/infer", json=_infer_body(X[i : i + 1], f"id-{i}")
+            ).json()["model_version"]
+            for i in range(100)
+        }
+        assert again == versions  # the same id goes the same way
+        share = sum(v == "2" for v in versions.values())
+        assert 15 <= share <= 45  # about 30 %
+        r = http.post(
+            "/feedback",
+            json={
+                "feedback": [{"request_id": "id-3", "label": 1}, {"request_id": "id-4", "label": 0}]
+            },
+        )
+        assert r.status_code == 202
+        metrics = http.get("/metrics").text
+        assert 'role="shadow"' in metrics and 'role="canary"' in metrics
+    log = sp.prediction_log("churn", project="srv")
+    primary = log[log["role"] != "shadow"]
+    shadow = log[log["role"] == "shadow"]
+    assert len(primary) == 200 and len(shadow) == 200
+    assert set(shadow["model_version"]) == {2}
+    assert list(log.columns[:6]) == [
+        "request_id",
+        "row",
+        "time",
+        "model_version",
+        "role",
+        "latency_ms",
+    ]
+    assert {"input.a", "input.d", "prediction"} <= set(log.columns)
+    labelled = log.dropna(subset=["label"]).drop_duplicates("request_id")
+    assert sorted(zip(labelled["request_id"], labelled["label"], strict=True)) == [
+        ("id-3", 1),
+        ("id-4", 0),
+    ]
+    files = client.list_prediction_logs("churn", "srv", "predictions")
+    assert (
+        files
+        and sum(f.rows for f in files) == 400
+        and files[0].day == time.strftime("%Y-%m-%d", time.gmtime())
+    )
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_model_failing_on_some_rows_fails_only_that_request(client: Any, tmp_path: Path) -> None:
+    X, _y = _data()
+
+    class Picky:
+        def predict(self, frame: Any) -> Any:
+            if (frame["a"] > 100).any():
+                raise ValueError("a is too large")
+            return (frame["a"] > 0).astype(int).to_numpy()
+
+    sp.log_model(Picky(), "picky", project="srv", input_example=X[:5], flavor="custom")
+    sp.set_alias("picky", "champion", 1, project="srv")
+    spec = ServeSpec(model="picky", project="srv", poll=0, log=False, max_wait_ms=50)
+    with LiveServer(build_app(spec, client, str(tmp_path / "cache"))) as live:
+        bad = X[:1].assign(a=1000.0)
+
+        def send(frame: pd.DataFrame, rid: str) -> httpx.Response:
+            with httpx.Client(base_url=live.url) as h:
+                return h.post("/v2/models/picky/infer", json=_infer_body(frame, rid))
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [
+                pool.submit(send, bad if i == 3 else X[i : i + 1], f"p{i}") for i in range(8)
+            ]
+            answers = [f.result() for f in futures]
+        assert [a.status_code for a in answers] == [200, 200, 200, 500, 200, 200, 200, 200]
+        failed = answers[3].json()
+        assert failed["id"] == "p3" and "a is too large" in failed["error"]
+        assert httpx.get(f"{live.url}/v2/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_new_version_that_cannot_load_keeps_the_old_one_serving(
+    server: LiveServer, models: dict[str, Any], local: Any
+) -> None:
+    X = models["X"]
+    from sklearn.linear_model import LogisticRegression
+
+    X3, y3 = _data(seed=3)
+    v3 = sp.log_model(
+        LogisticRegression(C=0.1).fit(X3, y3), "churn", project="srv", input_example=X3[:5]
+    )
+    # the store loses the new version's files
+    for f in local.list_model_files("churn", v3.version, "srv"):
+        path = local.local_blob_path(f.digest)
+        if path is not None:
+            Path(path).unlink()
+    sp.set_alias("churn", "champion", v3.version, project="srv")
+    with httpx.Client(base_url=server.url) as http:
+        deadline = time.monotonic() + 10
+        while True:
+            r = http.get(f"/v2/models/churn/versions/{v3.version}/ready")
+            if r.status_code == 503:
+                break
+            assert time.monotonic() < deadline, "the failed reload was never reported"
+            time.sleep(0.1)
+        assert r.json()["ready"] is False and r.json()["error"]
+        answer = http.post("/v2/models/churn/infer", json=_infer_body(X[:2]))
+        assert answer.status_code == 200 and answer.json()["model_version"] == "1"
+        assert http.get("/v2/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_tokens_guard_everything_but_health(
+    client: Any, models: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SETPOINT_SERVE_TOKENS", "s3cret,other")
+    with LiveServer(build_app(_spec(log=False), client, str(tmp_path / "c"))) as live:
+        with httpx.Client(base_url=live.url) as http:
+            assert http.get("/v2/health/ready").status_code == 200
+            body = _infer_body(models["X"][:1])
+            assert http.post("/v2/models/churn/infer", json=body).status_code == 401
+            ok = http.post(
+                "/v2/models/churn/infer", json=body, headers={"authorization": "Bearer other"}
+            )
+            assert ok.status_code == 200
+            assert http.get("/metrics").status_code == 401
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_third_party_open_inference_protocol_client_works(
+    server: LiveServer, models: dict[str, Any]
+) -> None:
+    tritonhttp = pytest.importorskip("tritonclient.http")
+    X = models["X"]
+    expected = sp.load_model("srv/churn/1").predict(X[:5])
+    triton = tritonhttp.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+    assert triton.is_server_live() and triton.is_server_ready()
+    assert triton.is_model_ready("churn")
+    meta = triton.get_model_metadata("churn")
+    assert [i["name"] for i in meta["inputs"]] == COLUMNS
+    for binary in (True, False):  # tritonclient's default is the binary extension
+        inputs = []
+        for c in COLUMNS:
+            tensor = tritonhttp.InferInput(c, [5], "FP64")
+            tensor.set_data_from_numpy(X[c][:5].to_numpy(), binary_data=binary)
+            inputs.append(tensor)
+        outputs = [
+            tritonhttp.InferRequestedOutput("predict", binary_data=binary),
+            tritonhttp.InferRequestedOutput("predict_proba", binary_data=binary),
+        ]
+        result = triton.infer("churn", inputs, outputs=outputs, request_id=f"t-{binary}")
+        assert result.get_response()["id"] == f"t-{binary}"
+        assert result.as_numpy("predict").tolist() == expected.tolist()
+        assert result.as_numpy("predict_proba").shape == (5, 2)
+    triton.close()
