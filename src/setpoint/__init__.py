@@ -53,6 +53,7 @@ _SDK = {
     "sweep",
     "raise_alert",
     "prediction_log",
+    "predict_batch",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover
         log_param,
         log_params,
         model_card,
+        predict_batch,
         prediction_log,
         promote,
         raise_alert,

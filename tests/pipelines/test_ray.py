@@ -45,3 +45,32 @@ def test_ray_tasks_give_what_in_process_gives(local_ray: None, client: Any, tmp_
     assert len({met.value(s.step) for s in met.steps}) == 2
     with pytest.raises(ValueError, match="boom at 2"):
         sp.run_pipeline(m.half, n=2, executor="ray")
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_batch_scoring_on_ray_gives_a_part_per_file(
+    local_ray: None, client: Any, tmp_path: Path
+) -> None:
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
+    v = sp.log_model(LogisticRegression().fit(X, X["a"] > 0), "m", project="r", input_example=X)
+    sp.set_alias("m", "champion", v.version, project="r")
+    (tmp_path / "in").mkdir()
+    frames = []
+    for i in range(3):
+        part = pd.DataFrame(rng.normal(size=(1000, 2)), columns=["a", "b"]).assign(key=i)
+        part.to_parquet(tmp_path / "in" / f"{i}.parquet", index=False)
+        frames.append(part)
+    result = sp.predict_batch(
+        "r/m@champion", str(tmp_path / "in"), str(tmp_path / "out"), executor="ray"
+    )
+    assert result["rows"] == 3000 and len(result["files"]) == 3
+    scored = pq.read_table(tmp_path / "out").to_pandas()
+    expected = sp.load_model("r/m@champion").predict(pd.concat(frames)[["a", "b"]])
+    assert sorted(scored["key"].unique()) == [0, 1, 2]
+    assert scored.sort_values("key", kind="stable")["prediction"].tolist() == expected.tolist()

@@ -58,6 +58,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve",
         "Serve a model's alias: Open Inference Protocol, canary, shadow, hot reload.",
     ),
+    "predict": (
+        "setpoint.cli.predict",
+        "predict",
+        "Score CSV/Parquet files of any size with a registered model (here or on Ray).",
+    ),
+    "deploy": (
+        "setpoint.cli.deploy",
+        "deploy",
+        "Package a model's alias for serving: a Dockerfile, Kubernetes manifests.",
+    ),
     "audit": ("setpoint.cli.audit", "audit", "List the audit trail and verify its hash chain."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),

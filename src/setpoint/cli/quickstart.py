@@ -269,6 +269,81 @@ def _pipeline(sp, epochs: int) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+def _serve(sp, holdout) -> None:  # type: ignore[no-untyped-def]
+    """Serve the champion on a free port for a moment, send it traffic and feedback, and
+    read the prediction log back."""
+    import socket
+    import statistics
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from setpoint.client.serving import ServeSpec, build_app
+
+    spec = ServeSpec(
+        model="quickstart-model", project=PROJECT, poll=0, log_interval=3600, access_log=False
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(spec), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.01)
+    if not server.started:
+        click.echo("serve: the server did not start", err=True)
+        return
+    frame = holdout.to_pandas()
+    columns = [c for c in frame.columns if c.startswith("x")]
+    url = f"http://127.0.0.1:{port}"
+    times, version = [], ""
+    with httpx.Client(base_url=url) as http:
+        for i in range(50):
+            row = frame[columns][i : i + 1]
+            body = {
+                "id": f"qs-{i}",
+                "inputs": [
+                    {"name": c, "shape": [1], "datatype": "FP64", "data": row[c].tolist()}
+                    for c in columns
+                ],
+            }
+            t0 = time.perf_counter()
+            answer = http.post("/v2/models/quickstart-model/infer", json=body).json()
+            times.append(time.perf_counter() - t0)
+            version = answer["model_version"]
+        batch = {
+            "dataframe_split": {"columns": columns, "data": frame[columns][:64].values.tolist()}
+        }
+        predictions = http.post("/invocations", json=batch).json()["predictions"]
+        labels = frame["label"][:50].tolist()
+        http.post(
+            "/feedback",
+            json={
+                "feedback": [
+                    {"request_id": f"qs-{i}", "label": int(v)} for i, v in enumerate(labels)
+                ]
+            },
+        )
+    server.should_exit = True
+    thread.join(timeout=30)
+    log = sp.prediction_log("quickstart-model", project=PROJECT)
+    correct = log.dropna(subset=["label"])
+    accuracy = float((correct["prediction"] == correct["label"]).mean()) if len(correct) else 0.0
+    click.echo(
+        f"served quickstart-model@champion (version {version}) on {url}: 50 one-row requests, "
+        f"p50 {statistics.median(times) * 1000:.1f} ms; one of 64 rows ({sum(predictions)} "
+        "positive)"
+    )
+    click.echo(
+        f"  prediction log: {len(log)} rows; with feedback on 50, accuracy {accuracy:.2f} "
+        "(sp.prediction_log('quickstart-model'))"
+    )
+
+
 @click.command()
 @click.option("--epochs", default=60, show_default=True, type=int)
 def quickstart(epochs: int) -> None:
@@ -352,6 +427,7 @@ def quickstart(epochs: int) -> None:
     }
     _registry(sp, runs, frame, data, holdout)
     _pipeline(sp, epochs)
+    _serve(sp, holdout)
     click.echo(f"done in {time.perf_counter() - t0:.1f}s. Next:")
     click.echo(f"  setpoint runs list --project {PROJECT}")
     click.echo(f"  setpoint data profile {data.ref} --html profile.html")
@@ -361,3 +437,4 @@ def quickstart(epochs: int) -> None:
     click.echo(f"  setpoint models card {PROJECT}/quickstart-model@champion --html card.html")
     click.echo(f"  setpoint audit list --project {PROJECT}")
     click.echo("  setpoint server   # then SETPOINT_URL=http://127.0.0.1:8000 in another shell")
+    click.echo(f"  setpoint serve {PROJECT}/quickstart-model@champion --port 8080")

@@ -650,6 +650,36 @@ def explain_pipeline(run_id: str) -> list[dict[str, Any]]:
     return explain(client(), run_id)
 
 
+def predict_batch(
+    model: str,
+    source: str,
+    dest: str,
+    *,
+    keep: Sequence[str] | None = None,
+    proba: bool = False,
+    executor: str = "inprocess",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Score CSV/Parquet data of any size (a file, folder or glob) with ``model``
+    ("name@champion", "name/7") into Parquet at ``dest``, a record batch at a time, keeping
+    the input's key columns (those the model does not take, or ``keep``) beside
+    ``prediction`` (and ``proba_<class>`` columns with ``proba``). ``executor="ray"`` scores
+    one task per input file into a folder of parts."""
+    from setpoint.client.scoring import predict_batch as _predict
+
+    return _predict(
+        client(),
+        _current_settings(),
+        model,
+        source,
+        dest,
+        keep=list(keep) if keep is not None else None,
+        proba=proba,
+        executor=executor,
+        threads=threads,
+    )
+
+
 def prediction_log(
     deployment: str,
     *,

@@ -130,6 +130,12 @@ def _check_tabular(files: list[str]) -> None:
             raise _error(f"{path} is empty (0 bytes)")
 
 
+def open_batches(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
+    """(source, normalized schema, record batches) of CSV/Parquet paths or in-memory data,
+    read a block at a time (what batch scoring streams)."""
+    return _open(data)
+
+
 def _open(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
     """Return (source, normalized schema, batches) without reading more than the first block."""
     import pyarrow as pa

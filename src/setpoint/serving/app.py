@@ -12,6 +12,7 @@ Routes:
 | GET | /ping, /health, /version | MLflow's health check and version |
 | POST | /feedback | ground truth for earlier requests, by request id |
 | GET | /metrics | Prometheus metrics |
+| GET | /openapi.json | this server's OpenAPI description |
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import orjson
 from setpoint.core.errors import (
     AuthenticationError,
     MalformedRequestError,
+    NotFoundError,
     PayloadTooLargeError,
     SetpointError,
 )
@@ -228,8 +230,9 @@ class PredictionApp:
         request_id = ctx["id"] = given or ctx["id"] or uuid.uuid4().hex
         slot = self._slot(parts, request_id)
         ctx["version"], ctx["role"] = slot.number, slot.role
-        tensors = protocol.infer_tensors(doc, binary)
-        request = slot.schema.from_tensors(tensors, request_id)
+        with protocol.decoding():
+            tensors = protocol.infer_tensors(doc, binary)
+            request = slot.schema.from_tensors(tensors, request_id)
         wanted = _requested_outputs(doc)
         request.proba = "predict_proba" in wanted
         if request.proba and not slot.model.has_proba:
@@ -262,7 +265,8 @@ class PredictionApp:
         request_id = ctx["id"] = ctx["id"] or uuid.uuid4().hex
         slot = self.deployment.route(request_id)
         ctx["version"], ctx["role"] = slot.number, slot.role
-        request = slot.schema.from_invocation(parsed, request_id)
+        with protocol.decoding():
+            request = slot.schema.from_invocation(parsed, request_id)
         prediction = await slot.batcher.predict(request)
         predicted = prediction.outputs["predict"]
         body = orjson.dumps({"predictions": predicted}, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -273,18 +277,20 @@ class PredictionApp:
         if len(parts) == 7 and parts[4] == "versions":
             slot = self.deployment.by_version(parts[5])
             if slot is None:
-                raise _NotFound(
+                raise NotFoundError(
                     f"version {parts[5]} of {self.deployment.model} is not served here "
                     f"(serving {', '.join(self.deployment.versions())})"
                 )
             return slot
         if len(parts) != 5:
-            raise _NotFound(f"no route {'/'.join(parts)}")
+            raise NotFoundError(f"no route {'/'.join(parts)}")
         return self.deployment.route(request_id)
 
     def _check_name(self, name: str) -> None:
         if name not in (self.deployment.model, self.deployment.name):
-            raise _NotFound(f"unknown model {name!r}: this server serves {self.deployment.model!r}")
+            raise NotFoundError(
+                f"unknown model {name!r}: this server serves {self.deployment.model!r}"
+            )
 
     def _after(self, slot: Slot, request: protocol.Request, predicted: Any, t0: float) -> None:
         """Log the answer, and hand a copy to the shadow (never waited for)."""
@@ -342,7 +348,7 @@ class PredictionApp:
                 raise MalformedRequestError(f"feedback[{i}] needs a 'label'", field="label")
             out.append(Feedback(request_id=item["request_id"], time_ms=t, label=item["label"]))
         if self.log is None:
-            raise _NotFound("this server keeps no prediction log (--no-log), so no feedback")
+            raise NotFoundError("this server keeps no prediction log (--no-log), so no feedback")
         self.log.feedback(out)
         return 202, orjson.dumps({"accepted": len(out)})
 
@@ -355,6 +361,12 @@ class PredictionApp:
             return (200 if self.ready else 503), orjson.dumps({"ready": self.ready}), {}
         if path == "/version":
             return 200, orjson.dumps({"version": self.config.version}), {}
+        if path == "/openapi.json":
+            from setpoint.serving.openapi import document
+
+            primary = self.deployment.slots["primary"]
+            doc = document(self.deployment.model, primary.schema, self.config.version)
+            return 200, orjson.dumps(doc), {}
         if path == "/v2":
             return (
                 200,
@@ -395,7 +407,7 @@ class PredictionApp:
                 why = d.not_ready.get(version)
                 if ready_only and why is not None:
                     return 503, orjson.dumps({"ready": False, "error": why}), {}
-                raise _NotFound(f"version {version} of {d.model} is not served here")
+                raise NotFoundError(f"version {version} of {d.model} is not served here")
             if ready_only:
                 return 200, orjson.dumps({"ready": self.ready}), {}
             return 200, self._metadata(slot), {}
@@ -403,7 +415,7 @@ class PredictionApp:
             return (200 if self.ready else 503), orjson.dumps({"ready": self.ready}), {}
         if not tail:
             return 200, self._metadata(d.slots["primary"]), {}
-        raise _NotFound(f"no route GET {'/'.join(parts)}")
+        raise NotFoundError(f"no route GET {'/'.join(parts)}")
 
     def _metadata(self, slot: Slot) -> bytes:
         outputs = [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
@@ -439,14 +451,6 @@ class PredictionApp:
             lines.append(self._access.popleft())
         sys.stderr.write(b"\n".join(lines).decode() + "\n")
         sys.stderr.flush()
-
-
-class _NotFound(SetpointError):
-    status = 404
-    code = "not_found"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
 
 
 def _error(status: int, message: str) -> tuple[int, bytes]:

@@ -12,8 +12,9 @@ this path builds a pandas object or a pydantic model.
 
 from __future__ import annotations
 
+import contextlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,19 @@ class Request:
     tensor: np.ndarray | None = None
     proba: bool = False  # predict_proba asked for too
     binary: bool = False  # answer with the binary data extension
+
+
+@contextlib.contextmanager
+def decoding() -> Iterator[None]:
+    """Data numpy cannot take in the shape it was sent (ragged lists, numbers beyond 64
+    bits, nested objects) is the caller's mistake, not the server's: a 422."""
+    try:
+        yield
+    except (ValueError, TypeError, OverflowError, IndexError, MemoryError) as exc:
+        raise PredictionInputError(
+            f"the input cannot be read as arrays: {type(exc).__name__}: {exc}",
+            fields={"inputs": "not regular arrays"},
+        ) from None
 
 
 # ------------------------------------------------------------------ Open Inference Protocol

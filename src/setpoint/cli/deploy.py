@@ -1,0 +1,137 @@
+"""``setpoint deploy docker|k8s``: files to run ``setpoint serve`` for a model's alias in a
+container or on Kubernetes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from setpoint.serving.packaging import Target
+
+SECRET_NOTE = """\
+# Written by `setpoint deploy k8s` for {model}. Before applying, create the Secret the pods
+# read their tokens from:
+#   kubectl create secret generic {name}-secrets \\
+#     --from-literal=SETPOINT_TOKEN=<a token of the store> \\
+#     --from-literal=SETPOINT_SERVE_TOKENS=<tokens clients send, comma-separated>
+"""
+
+
+@click.group()
+def deploy() -> None:
+    """Package a model's alias for serving: a Dockerfile, Kubernetes manifests."""
+
+
+def _target(model: str, workers: int, name: str | None) -> tuple[Target, str]:
+    from setpoint.client import sdk
+    from setpoint.client.models import fetch
+    from setpoint.models.package import read_meta
+    from setpoint.serving.packaging import Target
+
+    _, at, alias = model.partition("@")
+    if not at:
+        raise click.BadParameter(
+            "expected NAME@ALIAS (the server follows the alias)", param_hint="MODEL"
+        )
+    version = sdk.get_model_version(model)
+    folder = fetch(sdk.client(), version, os.path.join(sdk.settings().home, "cache"))
+    meta = read_meta(str(folder))
+    deployment = name or version.name
+    target = Target(
+        model=f"{version.project}/{version.name}@{alias}",
+        name=deployment,
+        flavor=meta.flavor,
+        requirements=meta.requirements,
+        workers=workers,
+    )
+    return target, deployment
+
+
+def _write(folder: str, files: dict[str, str], force: bool) -> None:
+    os.makedirs(folder, exist_ok=True)
+    taken = [f for f in files if os.path.exists(os.path.join(folder, f))]
+    if taken and not force:
+        click.echo(f"error: {os.path.join(folder, taken[0])} exists; --force overwrites", err=True)
+        sys.exit(1)
+    for file, text in files.items():
+        with open(os.path.join(folder, file), "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+@deploy.command("docker")
+@click.argument("model")
+@click.option("--output", "-o", default=".", show_default=True, help="Folder for the Dockerfile.")
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--name", default=None, help="Deployment name (default: the model's).")
+@click.option(
+    "--setpoint-requirement",
+    default="setpoint",
+    show_default=True,
+    help="What pip installs setpoint from.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def docker(
+    model: str, output: str, workers: int, name: str | None, setpoint_requirement: str, force: bool
+) -> None:
+    """Write a Dockerfile serving MODEL (name@alias) with the model's library versions."""
+    from setpoint.serving.packaging import dockerfile
+
+    target, _ = _target(model, workers, name)
+    _write(output, {"Dockerfile": dockerfile(target, setpoint_requirement)}, force)
+    click.echo(f"wrote {os.path.join(output, 'Dockerfile')}")
+
+
+@deploy.command("k8s")
+@click.argument("model")
+@click.option("--output", "-o", default="k8s", show_default=True, help="Folder for the manifests.")
+@click.option("--image", default=None, help="Container image (default: NAME:latest).")
+@click.option("--replicas", default=2, show_default=True, type=int)
+@click.option("--min-replicas", default=2, show_default=True, type=int)
+@click.option("--max-replicas", default=10, show_default=True, type=int)
+@click.option("--cpu-target", default=70, show_default=True, type=int, help="HPA target CPU %.")
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--setpoint-url", default="http://setpoint.setpoint.svc:8080", show_default=True)
+@click.option("--namespace", default=None)
+@click.option("--name", default=None, help="Deployment name (default: the model's).")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def k8s(
+    model: str,
+    output: str,
+    image: str | None,
+    replicas: int,
+    min_replicas: int,
+    max_replicas: int,
+    cpu_target: int,
+    workers: int,
+    setpoint_url: str,
+    namespace: str | None,
+    name: str | None,
+    force: bool,
+) -> None:
+    """Write Kubernetes manifests serving MODEL (name@alias): Deployment (probes on the
+    health endpoints), Service, HorizontalPodAutoscaler, ConfigMap."""
+    from setpoint.serving.packaging import kubernetes, to_yaml
+
+    if not 1 <= min_replicas <= max_replicas:
+        raise click.BadParameter(
+            "need 1 <= --min-replicas <= --max-replicas", param_hint="--min-replicas"
+        )
+    target, deployment = _target(model, workers, name)
+    docs = kubernetes(
+        target,
+        image=image or f"{deployment}:latest",
+        replicas=replicas,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        cpu_target=cpu_target,
+        setpoint_url=setpoint_url,
+        namespace=namespace,
+    )
+    header = SECRET_NOTE.format(model=model, name=deployment)
+    files = {f: to_yaml(d, header if f == "deployment.yaml" else "") for f, d in docs.items()}
+    _write(output, files, force)
+    click.echo(f"wrote {', '.join(os.path.join(output, f) for f in files)}")

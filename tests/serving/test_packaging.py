@@ -1,0 +1,155 @@
+"""`setpoint deploy docker|k8s`: the manifests are valid against the Kubernetes API schema
+(every field known, of its type, required ones present, per the kubernetes client's models)
+and probe the server's health endpoints; the Dockerfile pins the model's libraries."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import setpoint as sp
+
+k8s = pytest.importorskip("kubernetes.client")
+
+KINDS = {
+    ("apps/v1", "Deployment"): "V1Deployment",
+    ("v1", "Service"): "V1Service",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "V2HorizontalPodAutoscaler",
+    ("v1", "ConfigMap"): "V1ConfigMap",
+}
+PRIMITIVES = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}
+
+
+def _check(value: Any, type_name: str, path: str) -> None:
+    """``value`` fits the model type ``type_name``: no unknown field, every type right."""
+    if type_name in PRIMITIVES:
+        assert isinstance(value, PRIMITIVES[type_name]), f"{path}: expected {type_name}"
+        return
+    if type_name == "datetime":
+        return
+    if type_name.startswith("list["):
+        assert isinstance(value, list), f"{path}: expected a list"
+        for i, item in enumerate(value):
+            _check(item, type_name[5:-1], f"{path}[{i}]")
+        return
+    if type_name.startswith("dict("):
+        inner = type_name[5:-1].split(", ", 1)[1]
+        assert isinstance(value, dict), f"{path}: expected a mapping"
+        for key, item in value.items():
+            _check(item, inner, f"{path}.{key}")
+        return
+    model = getattr(k8s, type_name)
+    assert isinstance(value, dict), f"{path}: expected a {type_name} object"
+    fields = {json_key: attr for attr, json_key in model.attribute_map.items()}
+    for key, item in value.items():
+        assert key in fields, f"{path}.{key} is not a field of {type_name}"
+        _check(item, model.openapi_types[fields[key]], f"{path}.{key}")
+
+
+def _valid(doc: dict[str, Any]) -> Any:
+    type_name = KINDS[(doc["apiVersion"], doc["kind"])]
+    _check(doc, type_name, doc["kind"])
+    api = k8s.ApiClient()
+    # the client's own deserializer checks required fields (it raises on a missing one)
+    return api._ApiClient__deserialize(doc, type_name)
+
+
+@pytest.fixture
+def fraud(client: Any) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(100, 3)), columns=["a", "b", "c"])
+    v = sp.log_model(
+        LogisticRegression().fit(X, X["a"] > 0), "fraud-detector", project="pk", input_example=X
+    )
+    sp.set_alias("fraud-detector", "champion", v.version, project="pk")
+    return v
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_k8s_manifests_are_valid_and_probe_the_health_endpoints(
+    fraud: Any, tmp_path: Path, capsys: Any
+) -> None:
+    from setpoint.cli.main import main
+
+    out = tmp_path / "k8s"
+    main(
+        [
+            "deploy",
+            "k8s",
+            "pk/fraud-detector@champion",
+            "-o",
+            str(out),
+            "--image",
+            "reg.local/fraud:1",
+            "--namespace",
+            "ml",
+        ]
+    )
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["configmap.yaml", "deployment.yaml", "hpa.yaml", "service.yaml"]
+    docs = {f: yaml.safe_load((out / f).read_text()) for f in files}
+    objects = {f: _valid(d) for f, d in docs.items()}
+    deployment = objects["deployment.yaml"]
+    container = deployment.spec.template.spec.containers[0]
+    assert container.image == "reg.local/fraud:1"
+    assert container.readiness_probe.http_get.path == "/v2/health/ready"
+    assert container.liveness_probe.http_get.path == "/v2/health/live"
+    assert container.args[:3] == ["setpoint", "serve", "pk/fraud-detector@champion"]
+    assert "0.0.0.0" in container.args
+    assert {e.secret_ref.name for e in container.env_from if e.secret_ref} == {
+        "fraud-detector-secrets"
+    }
+    assert {e.config_map_ref.name for e in container.env_from if e.config_map_ref} == {
+        "fraud-detector-config"
+    }
+    assert deployment.metadata.namespace == "ml"
+    labels = deployment.spec.template.metadata.labels
+    assert deployment.spec.selector.match_labels.items() <= labels.items()
+    service = objects["service.yaml"]
+    assert service.spec.selector == deployment.spec.selector.match_labels
+    hpa = objects["hpa.yaml"]
+    assert hpa.spec.scale_target_ref.name == deployment.metadata.name
+    assert objects["configmap.yaml"].data["SETPOINT_URL"].startswith("http")
+    assert (
+        "kubectl create secret generic fraud-detector-secrets"
+        in (out / "deployment.yaml").read_text()
+    )
+    # the validator itself catches a field Kubernetes does not know
+    docs["deployment.yaml"]["spec"]["template"]["spec"]["containers"][0]["healthCheck"] = {}
+    with pytest.raises(AssertionError, match="healthCheck is not a field of V1Container"):
+        _valid(docs["deployment.yaml"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["deploy", "k8s", "pk/fraud-detector@champion", "-o", str(out)])
+    assert exit_.value.code == 1 and "--force overwrites" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_the_dockerfile_serves_the_alias_with_the_models_libraries(
+    fraud: Any, tmp_path: Path, capsys: Any
+) -> None:
+    import sklearn
+
+    from setpoint.cli.main import main
+
+    main(["deploy", "docker", "pk/fraud-detector@champion", "-o", str(tmp_path)])
+    text = (tmp_path / "Dockerfile").read_text()
+    assert text.startswith("# Written by `setpoint deploy docker`")
+    assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
+    assert f'"scikit-learn=={sklearn.__version__}"' in text
+    assert '"setpoint[postgres,s3,sklearn]"' in text
+    assert re.search(
+        r'^CMD \["setpoint", "serve", "pk/fraud-detector@champion", "--host", "0.0.0.0"', text, re.M
+    )
+    assert "USER 10001" in text and "/v2/health/ready" in text
+    with pytest.raises(SystemExit) as exit_:
+        main(["deploy", "docker", "pk/fraud-detector", "-o", str(tmp_path / "x")])
+    assert exit_.value.code == 2 and "expected NAME@ALIAS" in capsys.readouterr().err

@@ -1,0 +1,104 @@
+"""The prediction log's buffer: appending never waits, a full buffer samples and counts what
+it dropped, and a store that fails keeps the rows for the next try."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from setpoint.serving.predlog import Entry, Feedback, PredictionLog
+
+
+def _entry(i: int, rows: int = 1) -> Entry:
+    return Entry(
+        request_id=f"r{i}",
+        time_ms=1_795_000_000_000 + i,
+        version=1,
+        role="primary",
+        latency_ms=1.0,
+        rows=rows,
+        columns={"a": np.full(rows, float(i))},
+        tensor=None,
+        outputs=np.zeros(rows, dtype=np.int64),
+    )
+
+
+class Sink:
+    def __init__(self, fail: int = 0, delay: float = 0.0) -> None:
+        self.files: list[tuple[str, str, bytes, int, int]] = []
+        self.fail = fail
+        self.delay = delay
+
+    def __call__(
+        self, kind: str, day: str, data: bytes, rows: int, first: int, last: int, dropped: int
+    ) -> None:
+        time.sleep(self.delay)
+        if self.fail:
+            self.fail -= 1
+            raise OSError("the store is away")
+        self.files.append((kind, day, data, rows, dropped))
+
+
+def test_a_full_buffer_samples_and_counts_instead_of_blocking() -> None:
+    sink = Sink(delay=0.5)  # a slow store
+    log = PredictionLog(sink, interval=3600, max_rows=100, sample=10).start()
+    t0 = time.perf_counter()
+    for i in range(1000):
+        log.append(_entry(i))
+    assert time.perf_counter() - t0 < 0.5  # never waited for the store
+    kept = 100 + 90  # the first 100, then one in ten of the other 900
+    assert log.dropped == 1000 - kept
+    log.close()
+    ((kind, day, data, rows, dropped),) = sink.files
+    assert (kind, day, rows, dropped) == ("predictions", "2026-11-18", kept, 1000 - kept)
+    table = pq.read_table(io.BytesIO(data))
+    assert table.column_names[:6] == [
+        "request_id",
+        "row",
+        "time",
+        "model_version",
+        "role",
+        "latency_ms",
+    ]
+    assert table.column("request_id").to_pylist()[:3] == ["r0", "r1", "r2"]
+
+
+def test_rows_survive_a_store_that_fails_and_feedback_is_written_too() -> None:
+    errors: list[BaseException] = []
+    sink = Sink(fail=1)
+    log = PredictionLog(sink, interval=3600, on_error=errors.append)
+    for i in range(5):
+        log.append(_entry(i, rows=3))
+    log.feedback([Feedback(request_id="r1", time_ms=1_795_000_000_000, label={"y": 1})])
+    log.flush()  # the store fails: kept for later
+    assert len(errors) == 1 and sink.files == [] and log.failures == 1
+    log.flush()
+    kinds = sorted((k, rows) for k, _, _, rows, _ in sink.files)
+    assert kinds == [("feedback", 1), ("predictions", 15)]
+    assert log.written == 15
+
+
+def test_appends_from_many_threads_lose_nothing() -> None:
+    sink = Sink()
+    log = PredictionLog(sink, interval=0.01).start()
+
+    def append(start: int) -> None:
+        for i in range(start, start + 500):
+            log.append(_entry(i))
+
+    threads = [threading.Thread(target=append, args=(k * 500,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    ids: list[Any] = []
+    for kind, _, data, _, _ in sink.files:
+        if kind == "predictions":
+            ids += pq.read_table(io.BytesIO(data)).column("request_id").to_pylist()
+    assert sorted(ids) == sorted(f"r{i}" for i in range(2000))

@@ -1,0 +1,120 @@
+"""Batch scoring: files of any size scored a batch at a time, keys kept, order kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import setpoint as sp
+
+
+def _inputs(folder: Path, files: int = 3, rows: int = 4000) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    folder.mkdir()
+    parts = []
+    for i in range(files):
+        X = pd.DataFrame(rng.normal(size=(rows, 4)), columns=["a", "b", "c", "d"])
+        X.insert(0, "customer_id", np.arange(i * rows, (i + 1) * rows))
+        X.to_parquet(folder / f"part-{i}.parquet", index=False)
+        parts.append(X)
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture
+def churn(client: Any) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
+    y = (X["a"] > 0).astype(int)
+    v = sp.log_model(LogisticRegression().fit(X, y), "churn", project="bs", input_example=X[:5])
+    sp.set_alias("churn", "champion", v.version, project="bs")
+    return sp.load_model("bs/churn@champion")
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_a_folder_is_scored_in_order_with_its_keys(churn: Any, tmp_path: Path) -> None:
+    data = _inputs(tmp_path / "in")
+    out = tmp_path / "scores.parquet"
+    result = sp.predict_batch("bs/churn@champion", str(tmp_path / "in"), str(out), proba=True)
+    assert result["rows"] == 12_000 and result["keep"] == ["customer_id"]
+    scored = pq.read_table(out).to_pandas()
+    assert list(scored.columns) == ["customer_id", "prediction", "proba_0", "proba_1"]
+    assert scored["customer_id"].tolist() == data["customer_id"].tolist()
+    features = data[["a", "b", "c", "d"]]
+    assert scored["prediction"].tolist() == churn.predict(features).tolist()
+    assert np.allclose(scored["proba_1"], churn.predict_proba(features)[:, 1])
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_the_command_scores_csv_and_says_what_is_wrong(
+    churn: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.cli.main import main
+
+    data = _inputs(tmp_path / "in", files=1, rows=500)
+    csv = tmp_path / "in.csv"
+    data.assign(region="north").to_csv(csv, index=False)
+    out = tmp_path / "out.parquet"
+    main(
+        [
+            "predict",
+            "bs/churn@champion",
+            "--input",
+            str(csv),
+            "--output",
+            str(out),
+            "--keep",
+            "customer_id",
+        ]
+    )
+    assert "scored 500 rows with bs/churn/1" in capsys.readouterr().out
+    assert pq.read_table(out).column_names == ["customer_id", "prediction"]
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "predict",
+                "bs/churn@champion",
+                "--input",
+                str(csv),
+                "--output",
+                str(out),
+                "--keep",
+                "nope",
+            ]
+        )
+    assert exit_.value.code == 1
+    assert "no column 'nope' to keep" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "predict",
+                "bs/churn@champion",
+                "--input",
+                str(tmp_path / "missing.csv"),
+                "--output",
+                str(out),
+            ]
+        )
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    data.drop(columns=["d"]).to_csv(bad, index=False)
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "predict",
+                "bs/churn@champion",
+                "--input",
+                str(bad),
+                "--output",
+                str(tmp_path / "b.parquet"),
+            ]
+        )
+    assert "'d'" in capsys.readouterr().err
+    assert not (tmp_path / "b.parquet").exists()
