@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint test quickstart bench clean
+.PHONY: install lint test quickstart bench clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' -c constraints/test.txt
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples
@@ -31,3 +31,13 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .setpoint build dist src/*.egg-info
+
+# Re-pin the test environment after a dependency change: resolve afresh, then freeze.
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet --upgrade pip
+	.venv-constraints/bin/python -m pip install --quiet -e '.[test]'
+	{ sed -n '1,4p' constraints/test.txt; .venv-constraints/bin/python -m pip freeze --exclude-editable; } > constraints/test.txt.new
+	mv constraints/test.txt.new constraints/test.txt
+	rm -rf .venv-constraints

@@ -54,6 +54,7 @@ _SDK = {
     "raise_alert",
     "prediction_log",
     "predict_batch",
+    "drift",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
         client,
         create_project,
         diff_datasets,
+        drift,
         end_run,
         evaluate,
         explain_pipeline,

@@ -650,6 +650,40 @@ def explain_pipeline(run_id: str) -> list[dict[str, Any]]:
     return explain(client(), run_id)
 
 
+def drift(
+    reference: Any,
+    current: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    tests: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    drift_share: float = 0.5,
+) -> Any:
+    """Per-column drift of ``current`` (pandas, polars, Arrow) from ``reference``: rows of the
+    same kinds, or a dataset version (its stored profile stands in for the data, which is not
+    read again). ``r.dataset_drift``, ``r.share_drifted``, ``r.features["amount"]`` (test,
+    statistic, p_value, drifted). ``tests``/``thresholds`` by column or by "numeric" /
+    "categorical"; tests: ks, wasserstein, chisquare, jensenshannon, psi."""
+    from setpoint.monitoring.drift import drift as _drift
+
+    ref = reference
+    if isinstance(reference, str) or hasattr(reference, "digest"):
+        version = reference if hasattr(reference, "profile") else get_dataset(str(reference))
+        ref = version.profile
+        if ref is None:
+            raise InvalidArgumentError(
+                f"{version.ref} is not a table version: it has no profile", field="reference"
+            )
+    return _drift(
+        ref,
+        current,
+        columns=list(columns) if columns is not None else None,
+        tests=tests,
+        thresholds=thresholds,
+        drift_share=drift_share,
+    )
+
+
 def predict_batch(
     model: str,
     source: str,

@@ -1,0 +1,495 @@
+"""Drift statistics: does the current data come from the reference's distribution?
+
+Per column, one of five tests, chosen by type and reference size unless named:
+
+| test | kind | drifted when | default for |
+|---|---|---|---|
+| ``ks`` (Kolmogorov–Smirnov) | numeric | p-value < 0.05 | numeric columns, reference of ≤ 1,000 rows |
+| ``wasserstein`` (divided by the reference's standard deviation) | numeric | ≥ 0.1 | numeric columns, larger references |
+| ``chisquare`` | categorical | p-value < 0.05 | categorical (or ≤ 5 distinct values), ≤ 1,000 rows |
+| ``jensenshannon`` (natural log) | both | ≥ 0.1 | categorical (or ≤ 5 distinct values), larger |
+| ``psi`` (population stability index, 10 reference-quantile bins) | both | ≥ 0.1 | never by default |
+
+These are Evidently's defaults. Dataset drift: the share of drifted columns reaches
+``drift_share`` (0.5). Values agree with scipy's (``ks_2samp``, ``chisquare``,
+``wasserstein_distance``, ``jensenshannon``) on the same samples; the numeric work is sorted
+numpy arrays merged once per column, columns in parallel threads. A reference may be a stored
+dataset profile instead of rows: quantiles (201), histogram and category counts stand in for
+the data, so monitoring never re-reads the training data (the statistics are then
+approximations, accurate to the profile's quantile sketch).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from setpoint.core.errors import InvalidArgumentError
+
+TESTS = ("ks", "wasserstein", "chisquare", "jensenshannon", "psi")
+THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.1}
+P_VALUE_TESTS = ("ks", "chisquare")
+SMALL = 1000  # reference rows up to which the p-value tests are the defaults
+FEW = 5  # distinct numeric values up to which a column is treated as categorical
+PSI_BINS = 10
+EPS = 1e-4  # floor of a bin's share in PSI (empty bins would make it infinite)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureDrift:
+    column: str
+    kind: str  # numeric | categorical
+    test: str
+    statistic: float
+    p_value: float | None
+    threshold: float
+    drifted: bool
+    reference_rows: int
+    current_rows: int
+    missing: int = 0  # current values that were null or NaN (left out of the test)
+    new_categories: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftReport:
+    features: dict[str, FeatureDrift]
+    share_drifted: float
+    drift_share: float
+    dataset_drift: bool
+    problems: dict[str, str]  # columns that could not be tested, and why
+
+    @property
+    def drifted(self) -> list[str]:
+        return [c for c, f in self.features.items() if f.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset_drift": self.dataset_drift,
+            "share_drifted": self.share_drifted,
+            "drift_share": self.drift_share,
+            "features": {c: asdict(f) for c, f in self.features.items()},
+            "problems": self.problems,
+        }
+
+
+# ------------------------------------------------------------------ the references
+
+
+class _Numeric:
+    """A numeric reference: its finite values sorted, or a profile's quantile function."""
+
+    def __init__(
+        self,
+        sorted_values: np.ndarray | None,
+        quantiles: np.ndarray | None,
+        rows: int,
+        std: float,
+        distinct: int,
+    ) -> None:
+        self.sorted = sorted_values
+        self.quantiles = quantiles  # at linspace(0, 1, len) when from a profile
+        self.rows = rows
+        self.std = std
+        self.distinct = distinct
+
+    @classmethod
+    def from_values(cls, values: np.ndarray) -> _Numeric:
+        finite = values[np.isfinite(values)]
+        finite.sort()
+        distinct = int(np.count_nonzero(np.diff(finite))) + 1 if finite.size else 0
+        std = float(np.std(finite)) if finite.size else 0.0
+        return cls(finite, None, int(finite.size), std, distinct)
+
+    @classmethod
+    def from_profile(cls, col: Mapping[str, Any]) -> _Numeric:
+        sketch = col.get("sketch") or {}
+        q = sketch.get("q")
+        if not q:
+            raise InvalidArgumentError("the profile has no quantiles for it", field="reference")
+        count = int(col.get("count", 0)) - sum(
+            int(col.get(k) or 0) for k in ("nan", "pos_inf", "neg_inf")
+        )
+        return cls(
+            None,
+            np.asarray(q, dtype=np.float64),
+            max(count, 0),
+            float(col.get("std") or 0.0),
+            int(col.get("distinct") or 0),
+        )
+
+    def cdf_at(self, x: np.ndarray) -> np.ndarray:
+        if self.sorted is not None:
+            return np.searchsorted(self.sorted, x, side="right") / self.sorted.size
+        assert self.quantiles is not None
+        grid = np.linspace(0.0, 1.0, self.quantiles.size)
+        return np.interp(x, self.quantiles, grid, left=0.0, right=1.0)
+
+    def quantile_at(self, p: np.ndarray) -> np.ndarray:
+        if self.sorted is not None:
+            return np.quantile(self.sorted, p)
+        assert self.quantiles is not None
+        return np.interp(p, np.linspace(0.0, 1.0, self.quantiles.size), self.quantiles)
+
+
+class _Categorical:
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+        self.rows = int(sum(counts.values()))
+
+
+def _reference(values: Any, kind: str) -> _Numeric | _Categorical:
+    if kind == "numeric":
+        return _Numeric.from_values(np.asarray(values, dtype=np.float64))
+    return _Categorical(_counts(values))
+
+
+def _counts(values: Any) -> dict[str, int]:
+    import pandas as pd
+
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    counts = series.dropna().astype(str).value_counts(sort=False)
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+# ------------------------------------------------------------------ the tests
+
+
+def _merged_cdfs(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct values of two sorted samples, and each sample's CDF at them (what scipy
+    gets with searchsorted over all values, from one merge of the two sorted runs)."""
+    both = np.concatenate([u, v])
+    order = np.argsort(both, kind="stable")  # two sorted runs: a linear merge
+    merged = both[order]
+    from_u = order < u.size
+    u_cdf = np.cumsum(from_u) / u.size
+    v_cdf = np.cumsum(~from_u) / v.size
+    ends = np.flatnonzero(np.diff(merged) != 0)  # last index of each distinct value
+    ends = np.append(ends, merged.size - 1)
+    return merged[ends], u_cdf[ends], v_cdf[ends]
+
+
+def ks(ref: _Numeric, cur: np.ndarray) -> tuple[float, float]:
+    """Two-sample Kolmogorov–Smirnov: statistic and p-value as scipy's ``ks_2samp`` (exact for
+    samples up to 10,000 values, Smirnov's asymptotic distribution beyond)."""
+    from scipy import stats
+
+    n1, n2 = ref.rows, cur.size
+    if ref.sorted is not None and max(n1, n2) <= 10_000:
+        result = stats.ks_2samp(ref.sorted, cur)
+        return float(result.statistic), float(result.pvalue)
+    if ref.sorted is not None:
+        _, u_cdf, v_cdf = _merged_cdfs(ref.sorted, cur)
+        d = float(np.max(np.abs(u_cdf - v_cdf)))
+    else:  # against a profile's quantile function
+        ecdf_hi = np.arange(1, n2 + 1) / n2
+        ref_cdf = ref.cdf_at(cur)
+        d = float(
+            max(np.max(np.abs(ref_cdf - ecdf_hi)), np.max(np.abs(ref_cdf - ecdf_hi + 1 / n2)))
+        )
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    en = m * n / (m + n)
+    p = float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))
+    return d, p
+
+
+def wasserstein(ref: _Numeric, cur: np.ndarray) -> float:
+    """Earth mover's distance (as scipy's ``wasserstein_distance``) divided by the reference's
+    standard deviation (population, as Evidently)."""
+    if ref.sorted is not None:
+        values, u_cdf, v_cdf = _merged_cdfs(ref.sorted, cur)
+        distance = float(np.sum(np.abs(u_cdf[:-1] - v_cdf[:-1]) * np.diff(values)))
+    else:
+        grid = np.linspace(0.0, 1.0, 1001)
+        diff = np.abs(ref.quantile_at(grid) - np.quantile(cur, grid))
+        distance = float(np.sum((diff[1:] + diff[:-1]) / 2) * (grid[1] - grid[0]))
+    scale = ref.std if ref.std > 0 else 1.0
+    return distance / scale
+
+
+def _shares(
+    ref_counts: dict[str, int], cur_counts: dict[str, int]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    keys = sorted(set(ref_counts) | set(cur_counts))
+    r = np.array([ref_counts.get(k, 0) for k in keys], dtype=np.float64)
+    c = np.array([cur_counts.get(k, 0) for k in keys], dtype=np.float64)
+    return keys, r, c
+
+
+def chisquare(ref: _Categorical, cur_counts: dict[str, int]) -> tuple[float, float]:
+    """Pearson's chi-squared of the current counts against the reference's shares scaled to
+    the current total (scipy's ``chisquare``). Categories the reference never saw have no
+    expected count: they make the statistic infinite (p = 0), i.e. drift."""
+    from scipy import stats
+
+    _, r, c = _shares(ref.counts, cur_counts)
+    if np.any((r == 0) & (c > 0)):
+        return math.inf, 0.0
+    keep = r > 0
+    expected = r[keep] / r[keep].sum() * c.sum()
+    result = stats.chisquare(c[keep], expected)
+    return float(result.statistic), float(result.pvalue)
+
+
+def jensenshannon_counts(ref_counts: dict[str, int], cur_counts: dict[str, int]) -> float:
+    """Jensen–Shannon distance (natural log, as scipy's ``jensenshannon``) of two count maps."""
+    _, r, c = _shares(ref_counts, cur_counts)
+    return _js(r / r.sum(), c / c.sum())
+
+
+def _js(p: np.ndarray, q: np.ndarray) -> float:
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(p > 0, p * np.log(p / m), 0.0)
+        right = np.where(q > 0, q * np.log(q / m), 0.0)
+    return float(math.sqrt(max((left.sum() + right.sum()) / 2, 0.0)))
+
+
+def _numeric_bins(ref: _Numeric, cur: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and current shares in ``bins`` bins at the reference's quantiles."""
+    edges = np.unique(ref.quantile_at(np.linspace(0, 1, bins + 1)))
+    inner = edges[1:-1]
+    if ref.sorted is not None:
+        r = np.bincount(np.searchsorted(inner, ref.sorted, side="right"), minlength=inner.size + 1)
+    else:  # a profile: the shares its quantile function puts between the edges
+        r = _profile_bins(ref, edges)
+    c = np.bincount(np.searchsorted(inner, cur, side="right"), minlength=inner.size + 1)
+    return r / max(r.sum(), 1), c / max(c.sum(), 1)
+
+
+def _profile_bins(ref: _Numeric, edges: np.ndarray) -> np.ndarray:
+    cdf = ref.cdf_at(edges)
+    shares = np.diff(cdf)
+    shares[0] += cdf[0]
+    shares[-1] += 1 - cdf[-1]
+    return shares
+
+
+def psi(p_ref: np.ndarray, p_cur: np.ndarray) -> float:
+    r = np.clip(p_ref, EPS, None)
+    c = np.clip(p_cur, EPS, None)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+# ------------------------------------------------------------------ one column, all columns
+
+
+def _default_test(kind: str, ref: _Numeric | _Categorical) -> str:
+    if kind == "numeric" and isinstance(ref, _Numeric) and ref.distinct > FEW:
+        return "ks" if ref.rows <= SMALL else "wasserstein"
+    return "chisquare" if ref.rows <= SMALL else "jensenshannon"
+
+
+def column_drift(
+    name: str,
+    ref: _Numeric | _Categorical,
+    current: Any,
+    kind: str,
+    test: str | None = None,
+    threshold: float | None = None,
+) -> FeatureDrift:
+    import pandas as pd
+
+    if (
+        kind == "numeric"
+        and isinstance(ref, _Numeric)
+        and ref.distinct <= FEW
+        and test in (None, "chisquare", "jensenshannon")
+    ):
+        # a numeric column of a few values is compared as categories
+        if ref.sorted is None:
+            raise InvalidArgumentError(
+                f"column {name!r} has {ref.distinct} distinct values: test it as categories "
+                "against rows, not a profile",
+                field="reference",
+            )
+        ref = _Categorical(_counts(pd.Series(ref.sorted)))
+        kind = "categorical"
+    test = test or _default_test(kind, ref)
+    if test not in TESTS:
+        raise InvalidArgumentError(
+            f"unknown drift test {test!r}: expected one of {', '.join(TESTS)}", field="test"
+        )
+    limit = THRESHOLDS[test] if threshold is None else threshold
+    series = current if isinstance(current, pd.Series) else pd.Series(current)
+    missing = int(series.isna().sum())
+    p_value: float | None = None
+    new: list[str] = []
+    if isinstance(ref, _Numeric):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        del values
+        finite.sort()
+        if finite.size == 0 or ref.rows == 0:
+            raise _Untestable(
+                "no finite values in the current data"
+                if finite.size == 0
+                else "no finite values in the reference"
+            )
+        if test == "ks":
+            statistic, p_value = ks(ref, finite)
+        elif test == "wasserstein":
+            statistic = wasserstein(ref, finite)
+        elif test in ("psi", "jensenshannon"):
+            p_ref, p_cur = _numeric_bins(ref, finite, PSI_BINS if test == "psi" else 20)
+            statistic = psi(p_ref, p_cur) if test == "psi" else _js(p_ref, p_cur)
+        else:
+            raise InvalidArgumentError(
+                f"{test} compares categories; {name!r} is numeric", field="test"
+            )
+        current_rows = int(finite.size)
+    else:
+        counts = _counts(series)
+        if not counts:
+            raise _Untestable("no values in the current data")
+        new = sorted(set(counts) - set(ref.counts))[:20]
+        if test == "chisquare":
+            statistic, p_value = chisquare(ref, counts)
+        elif test == "jensenshannon":
+            statistic = jensenshannon_counts(ref.counts, counts)
+        elif test == "psi":
+            _, r, c = _shares(ref.counts, counts)
+            statistic = psi(r / r.sum(), c / c.sum())
+        else:
+            raise InvalidArgumentError(
+                f"{test} compares numbers; {name!r} is categorical", field="test"
+            )
+        current_rows = int(sum(counts.values()))
+    drifted = (
+        (p_value < limit) if test in P_VALUE_TESTS and p_value is not None else statistic > limit
+    )
+    return FeatureDrift(
+        column=name,
+        kind=kind,
+        test=test,
+        statistic=float(statistic),
+        p_value=p_value,
+        threshold=float(limit),
+        drifted=bool(drifted),
+        reference_rows=ref.rows,
+        current_rows=current_rows,
+        missing=missing,
+        new_categories=new,
+    )
+
+
+class _Untestable(Exception):
+    pass
+
+
+def drift(
+    reference: Any,
+    current: Any,
+    *,
+    columns: list[str] | None = None,
+    tests: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    drift_share: float = 0.5,
+    threads: int | None = None,
+) -> DriftReport:
+    """Compare ``current`` (a pandas DataFrame or Arrow table) with ``reference`` (the same,
+    or a stored profile as a dict of columns). ``tests`` and ``thresholds`` map a column, or
+    "numeric"/"categorical", to a test name and its threshold."""
+    cur = _frame(current, "current")
+    profile = None
+    if isinstance(reference, Mapping):  # a stored profile
+        listed = reference.get("columns", reference)
+        profile = {c["name"]: c for c in listed} if isinstance(listed, list) else dict(listed)
+    ref_frame = None if profile is not None else _frame(reference, "reference")
+    ref_columns = list(profile) if profile is not None else list(ref_frame.columns)  # type: ignore[union-attr]
+    wanted = columns or ref_columns
+    tests = dict(tests or {})
+    thresholds = dict(thresholds or {})
+    problems: dict[str, str] = {}
+    jobs: dict[str, tuple[Any, Any, str]] = {}
+    for name in wanted:
+        if name not in ref_columns:
+            problems[name] = "not in the reference"
+            continue
+        if name not in cur.columns:
+            problems[name] = "missing from the current data"
+            continue
+        if profile is not None:
+            col = profile[name]
+            kind = "numeric" if col.get("kind") == "numeric" else "categorical"
+            if kind == "categorical" and not col.get("categories"):
+                problems[name] = "the profile keeps no category counts for it"
+                continue
+            jobs[name] = (col, cur[name], kind)
+        else:
+            ref_values = ref_frame[name]  # type: ignore[index]
+            kind = _column_kind(ref_values)
+            if kind != _column_kind(cur[name]) and cur[name].notna().any():
+                problems[name] = (
+                    f"the reference holds {kind} values, the current data "
+                    f"{_column_kind(cur[name])} ones"
+                )
+                continue
+            jobs[name] = (ref_values, cur[name], kind)
+
+    def run(name: str) -> FeatureDrift | str:
+        source, current_values, kind = jobs[name]
+        try:
+            if profile is not None:
+                ref = (
+                    _Numeric.from_profile(source)
+                    if kind == "numeric"
+                    else _Categorical({str(k): int(v) for k, v in source["categories"].items()})
+                )
+            else:
+                ref = _reference(source, kind)
+            test = tests.get(name) or tests.get(kind)
+            threshold = thresholds.get(name, thresholds.get(kind))
+            return column_drift(name, ref, current_values, kind, test, threshold)
+        except _Untestable as exc:
+            return str(exc)
+
+    workers = threads or os.cpu_count() or 1
+    with concurrent.futures.ThreadPoolExecutor(workers, "setpoint-drift") as pool:
+        results = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    features = {}
+    for name, result in results.items():
+        if isinstance(result, str):
+            problems[name] = result
+        else:
+            features[name] = result
+    tested = len(features)
+    share = (sum(f.drifted for f in features.values()) / tested) if tested else 0.0
+    return DriftReport(
+        features=features,
+        share_drifted=share,
+        drift_share=drift_share,
+        dataset_drift=tested > 0 and share >= drift_share,
+        problems=problems,
+    )
+
+
+def _column_kind(series: Any) -> str:
+    kind = series.dtype.kind
+    if kind in "iuf":
+        return "numeric"
+    if kind == "b":
+        return "categorical"
+    return "categorical"
+
+
+def _frame(data: Any, field: str) -> Any:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    module = type(data).__module__.split(".")[0]
+    if module == "pyarrow":
+        return data.to_pandas()
+    if module == "polars":
+        return data.to_pandas()
+    raise InvalidArgumentError(
+        f"{field} must be a pandas or polars DataFrame or an Arrow table (or, for the "
+        f"reference, a dataset version), got {type(data).__name__}",
+        field=field,
+    )

@@ -1,0 +1,158 @@
+"""Drift statistics: the same values as scipy's on the same samples, Evidently's default
+tests, decisions from a stored profile that match those from the rows, and bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+import setpoint as sp
+from setpoint.monitoring.drift import drift
+
+
+def _pair(
+    n: int, m: int, shift: float = 0.2, ties: bool = False, seed: int = 0, spread: float = 1.2
+) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    u, v = rng.normal(0, 1, n), rng.normal(shift, spread, m)
+    if ties:
+        u, v = np.round(u, 1), np.round(v, 1)
+    return u, v
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "ties"),
+    [(500, 700, False), (800, 300, True), (20_000, 15_000, False), (30_000, 12_000, True)],
+)
+def test_ks_and_wasserstein_agree_with_scipy(n: int, m: int, ties: bool) -> None:
+    u, v = _pair(n, m, ties=ties)
+    ref, cur = pd.DataFrame({"x": u}), pd.DataFrame({"x": v})
+    ks = drift(ref, cur, tests={"x": "ks"}).features["x"]
+    expected = stats.ks_2samp(u, v)
+    assert ks.test == "ks"
+    assert abs(ks.statistic - expected.statistic) < 1e-9
+    assert abs(ks.p_value - expected.pvalue) < 1e-9
+    w = drift(ref, cur, tests={"x": "wasserstein"}).features["x"]
+    assert abs(w.statistic - stats.wasserstein_distance(u, v) / np.std(u)) < 1e-9
+
+
+def test_chisquare_and_jensenshannon_agree_with_scipy() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.choice(list("abcde"), 900, p=[0.3, 0.3, 0.2, 0.1, 0.1])
+    b = rng.choice(list("abcde"), 600, p=[0.2, 0.2, 0.2, 0.2, 0.2])
+    ref, cur = pd.DataFrame({"c": a}), pd.DataFrame({"c": b})
+    chi = drift(ref, cur).features["c"]  # small reference: chi-squared is the default
+    keys = list("abcde")
+    obs = np.array([(b == k).sum() for k in keys], dtype=float)
+    exp = np.array([(a == k).sum() for k in keys], dtype=float)
+    expected = stats.chisquare(obs, exp / exp.sum() * obs.sum())
+    assert chi.test == "chisquare" and abs(chi.statistic - expected.statistic) < 1e-9
+    assert abs(chi.p_value - expected.pvalue) < 1e-9 and chi.drifted
+    js = drift(ref, cur, tests={"c": "jensenshannon"}).features["c"]
+    assert abs(js.statistic - distance.jensenshannon(exp / exp.sum(), obs / obs.sum())) < 1e-9
+
+
+def test_the_defaults_follow_type_and_size() -> None:
+    small_u, small_v = _pair(400, 400)
+    big_u, big_v = _pair(5000, 5000, shift=0.0, spread=1.0)
+    rng = np.random.default_rng(1)
+    r = drift(
+        pd.DataFrame(
+            {"n": small_u, "c": rng.choice(list("xyz"), 400), "few": rng.integers(0, 3, 400)}
+        ),
+        pd.DataFrame(
+            {"n": small_v, "c": rng.choice(list("xyz"), 400), "few": rng.integers(0, 3, 400)}
+        ),
+    )
+    assert {c: f.test for c, f in r.features.items()} == {
+        "n": "ks",
+        "c": "chisquare",
+        "few": "chisquare",
+    }
+    r = drift(
+        pd.DataFrame({"n": big_u, "c": rng.choice(list("xyz"), 5000)}),
+        pd.DataFrame({"n": big_v, "c": rng.choice(list("xyz"), 5000)}),
+    )
+    assert {c: f.test for c, f in r.features.items()} == {"n": "wasserstein", "c": "jensenshannon"}
+    assert not r.dataset_drift and r.share_drifted == 0.0
+
+
+def test_dataset_drift_is_the_share_of_drifted_columns() -> None:
+    rng = np.random.default_rng(2)
+    ref = pd.DataFrame({f"x{i}": rng.normal(0, 1, 3000) for i in range(4)})
+    cur = pd.DataFrame({f"x{i}": rng.normal(1.0 if i < 2 else 0.0, 1, 3000) for i in range(4)})
+    r = drift(ref, cur)
+    assert r.drifted == ["x0", "x1"] and r.share_drifted == 0.5 and r.dataset_drift
+    assert not drift(ref, cur, drift_share=0.75).dataset_drift
+    assert r.to_dict()["features"]["x0"]["drifted"] is True
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_stored_profile_stands_in_for_the_reference_rows(client: Any) -> None:
+    rng = np.random.default_rng(5)
+    n = 20_000
+    ref = pd.DataFrame(
+        {
+            "amount": rng.lognormal(3, 1, n),
+            "age": rng.normal(40, 10, n),
+            "region": rng.choice(["north", "south", "east"], n, p=[0.5, 0.3, 0.2]),
+        }
+    )
+    version = sp.log_dataset(ref, "transactions", project="mon")
+    cur = pd.DataFrame(
+        {
+            "amount": rng.lognormal(3.4, 1, 5000),  # drifted
+            "age": rng.normal(40, 10, 5000),
+            "region": rng.choice(["north", "south", "east"], 5000, p=[0.2, 0.3, 0.5]),  # drifted
+        }
+    )
+    from_rows = sp.drift(ref, cur)
+    from_profile = sp.drift(version, cur)
+    assert from_profile.drifted == from_rows.drifted == ["amount", "region"]
+    for c in ("amount", "age"):
+        a, b = from_rows.features[c], from_profile.features[c]
+        assert a.test == b.test == "wasserstein"
+        assert abs(a.statistic - b.statistic) < 0.02
+    ks_rows = sp.drift(ref, cur, tests={"numeric": "ks"}).features["amount"]
+    ks_profile = sp.drift(version, cur, tests={"numeric": "ks"}).features["amount"]
+    assert abs(ks_rows.statistic - ks_profile.statistic) < 0.01
+
+
+def test_bad_columns_are_reported_not_raised() -> None:
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame(
+        {
+            "x": rng.normal(size=500),
+            "gone": rng.normal(size=500),
+            "empty": rng.normal(size=500),
+            "const": np.ones(500),
+            "kind": rng.normal(size=500),
+            "cat": rng.choice(list("ab"), 500),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "x": rng.normal(size=300),
+            "empty": [np.nan] * 300,
+            "const": np.ones(300),
+            "kind": rng.choice(list("pq"), 300),
+            "cat": rng.choice(list("abz"), 300),  # z: never seen
+        }
+    )
+    r = drift(ref, cur)
+    assert r.problems["gone"] == "missing from the current data"
+    assert r.problems["empty"] == "no finite values in the current data"
+    assert "reference holds numeric values, the current data categorical" in r.problems["kind"]
+    assert not r.features["const"].drifted  # a constant column that stays constant
+    cat = r.features["cat"]
+    assert cat.new_categories == ["z"] and cat.drifted and cat.p_value == 0.0
+    assert set(r.features) == {"x", "const", "cat"}
+    empty = drift(ref, cur.iloc[:0])
+    assert empty.features == {} and not empty.dataset_drift
+    with pytest.raises(sp.errors.InvalidArgumentError, match="unknown drift test 'tt'"):
+        drift(ref, cur, tests={"x": "tt"})
