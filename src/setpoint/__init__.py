@@ -55,11 +55,14 @@ _SDK = {
     "prediction_log",
     "predict_batch",
     "drift",
+    "add_monitor",
+    "run_monitor",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from setpoint.client.sdk import (  # noqa: F401
         active_run,
+        add_monitor,
         approve,
         autolog,
         client,
@@ -90,6 +93,7 @@ if TYPE_CHECKING:  # pragma: no cover
         promote,
         raise_alert,
         rollback,
+        run_monitor,
         run_pipeline,
         search_runs,
         set_alias,

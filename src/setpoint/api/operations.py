@@ -31,6 +31,8 @@ from setpoint.core.types import (
     Model,
     ModelFile,
     ModelVersion,
+    Monitor,
+    MonitorWindow,
     Occurrence,
     PredictionLogFile,
     Project,
@@ -44,6 +46,7 @@ from setpoint.data.versions import DatasetVersions
 from setpoint.governance.audit import AuditLog
 from setpoint.models.registry import Registry
 from setpoint.monitoring.alerts import Alerts
+from setpoint.monitoring.monitors import Monitors
 from setpoint.pipelines.schedules import Schedules
 from setpoint.serving.logs import PredictionLogs
 from setpoint.tracking.artifacts import RunArtifacts
@@ -118,6 +121,7 @@ class Api:
         schedules: Schedules,
         alerts: Alerts,
         prediction_logs: PredictionLogs,
+        monitors: Monitors,
     ) -> None:
         self.runs = runs
         self.artifacts = artifacts
@@ -128,6 +132,7 @@ class Api:
         self.schedules = schedules
         self.alerts = alerts
         self.prediction_logs = prediction_logs
+        self.monitors = monitors
 
     # ------------------------------------------------------------ projects
 
@@ -612,9 +617,17 @@ class Api:
         severity: str = "warning",
         details: dict[str, Any] | None = None,
         actor: str | None = None,
+        rule: str | None = None,
     ) -> Alert:
         """Record an alert of a monitor; schedules on that monitor's alerts run next tick."""
-        return self.alerts.raise_(project, monitor, message, severity, details, actor)
+        return self.alerts.raise_(project, monitor, message, severity, details, actor, rule)
+
+    @operation("POST", "/alerts/{alert_id}/resolve")
+    def resolve_alert(
+        self, alert_id: int, project: str = "default", actor: str | None = None
+    ) -> None:
+        """Mark an alert resolved."""
+        self.alerts.resolve(project, alert_id, actor)
 
     @operation("GET", "/alerts")
     def list_alerts(
@@ -623,9 +636,57 @@ class Api:
         monitor: str | None = None,
         since: int | None = None,
         limit: int = 100,
+        status: str | None = None,
     ) -> list[Alert]:
-        """A project's alerts (of one monitor; created after ``since``), newest first."""
-        return self.alerts.list(project, monitor, since, limit)
+        """A project's alerts (of one monitor; created after ``since``; "open" or "resolved"),
+        newest first."""
+        return self.alerts.list(project, monitor, since, limit, status)
+
+    # ------------------------------------------------------------ monitors
+
+    @operation("POST", "/monitors")
+    def add_monitor(
+        self,
+        name: str,
+        deployment: str,
+        reference: str,
+        config: dict[str, Any],
+        project: str = "default",
+        actor: str | None = None,
+    ) -> Monitor:
+        """Watch a deployment's prediction log against a reference dataset version."""
+        return self.monitors.add(project, name, deployment, reference, config, actor)
+
+    @operation("GET", "/monitors")
+    def list_monitors(self, project: str | None = None) -> list[Monitor]:
+        """Monitors (of one project)."""
+        return self.monitors.list(project)
+
+    @operation("GET", "/monitors/{name}")
+    def get_monitor(self, name: str, project: str = "default") -> Monitor:
+        """One monitor."""
+        return self.monitors.get(project, name)
+
+    @operation("POST", "/monitors/{name}/windows")
+    def record_monitor_window(
+        self,
+        name: str,
+        start_at: int,
+        end_at: int,
+        rows: int,
+        labeled: int,
+        result: dict[str, Any],
+        project: str = "default",
+    ) -> MonitorWindow:
+        """Store a computed window of a monitor (again, when late labels re-scored it)."""
+        return self.monitors.record_window(project, name, start_at, end_at, rows, labeled, result)
+
+    @operation("GET", "/monitors/{name}/windows")
+    def list_monitor_windows(
+        self, name: str, project: str = "default", since: int | None = None
+    ) -> list[MonitorWindow]:
+        """A monitor's computed windows, oldest first."""
+        return self.monitors.windows(project, name, since)
 
     # ------------------------------------------------------------ prediction logs
 

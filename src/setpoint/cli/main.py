@@ -68,6 +68,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "deploy",
         "Package a model's alias for serving: a Dockerfile, Kubernetes manifests.",
     ),
+    "monitor": (
+        "setpoint.cli.monitor",
+        "monitor",
+        "Watch a deployment for drift, decay and unfairness; alerts, webhooks, retraining.",
+    ),
     "audit": ("setpoint.cli.audit", "audit", "List the audit trail and verify its hash chain."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),

@@ -12,6 +12,7 @@ from setpoint.governance.tokens import Tokens
 from setpoint.governance.users import Users
 from setpoint.models.registry import Registry
 from setpoint.monitoring.alerts import Alerts
+from setpoint.monitoring.monitors import Monitors
 from setpoint.pipelines.schedules import Schedules
 from setpoint.serving.logs import PredictionLogs
 from setpoint.store.artifacts.blobs import BlobStore
@@ -44,6 +45,7 @@ class LocalClient(Api):
             Schedules(self.db, self.clock, audit),
             Alerts(self.db, self.clock, audit),
             PredictionLogs(self.db, self.blobs, self.clock),
+            Monitors(self.db, self.clock, audit),
         )
         self.tokens = Tokens(self.db, self.clock, audit)
         self.users = Users(self.db, self.clock, audit)

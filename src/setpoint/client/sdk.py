@@ -684,6 +684,63 @@ def drift(
     )
 
 
+def add_monitor(
+    name: str,
+    *,
+    deployment: str,
+    reference: str,
+    window: str = "1h",
+    project: str | None = None,
+    drift_share: float = 0.5,
+    metric_rules: Sequence[Mapping[str, Any]] = (),
+    fairness_gap: float | None = None,
+    sensitive: Sequence[str] = (),
+    webhook: str | None = None,
+    target: str | None = None,
+    task: str | None = None,
+) -> Any:
+    """Watch ``deployment``'s prediction log against dataset version ``reference`` in windows
+    ("1h", "1d", "10000rows"): drift (dataset drift when ``drift_share`` of the features
+    drift), ``metric_rules`` ({"metric": "accuracy", "min": 0.8, "windows": 2}), a fairness
+    gap over the ``sensitive`` columns; alerts go to ``webhook`` and to schedules added with
+    ``--on-alert`` this monitor."""
+    from setpoint.client.monitoring import parse_window
+    from setpoint.tracking.environment import current_user
+
+    config: dict[str, Any] = {
+        **parse_window(window),
+        "drift_share": drift_share,
+        "metric_rules": [dict(r) for r in metric_rules],
+        "sensitive": list(sensitive),
+    }
+    for key, value in (
+        ("fairness_gap", fairness_gap),
+        ("webhook", webhook),
+        ("target", target),
+        ("task", task),
+    ):
+        if value is not None:
+            config[key] = value
+    version = get_dataset(reference)
+    return client().add_monitor(
+        name, deployment, version.ref, config, _project(project), current_user()
+    )
+
+
+def run_monitor(name: str, *, project: str | None = None, now: int | None = None) -> dict[str, Any]:
+    """Compute the monitor's windows that are due (complete, not computed yet, or with late
+    labels), store them, raise and resolve alerts; what was done."""
+    from setpoint.client.monitoring import run_monitor as _run
+
+    c = client()
+    p = _project(project)
+    m = c.get_monitor(name, p)
+    reference = get_dataset(m.reference).profile
+    if reference is None:
+        raise InvalidArgumentError(f"{m.reference} has no profile", field="reference")
+    return _run(c, p, name, reference, now)
+
+
 def predict_batch(
     model: str,
     source: str,

@@ -150,10 +150,12 @@ def read_log(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from setpoint.client.materializers import blob_bytes
+
     def tables(kind: str) -> list[pa.Table]:
         out = []
         for f in c.list_prediction_logs(deployment, project, kind, since, until):
-            out.append(pq.read_table(io.BytesIO(_blob(c, f.digest))))
+            out.append(pq.read_table(io.BytesIO(blob_bytes(c, f.digest))))
         return out
 
     predictions = tables("predictions")
@@ -173,17 +175,3 @@ def read_log(
         else:
             frame["label"] = None
     return frame
-
-
-def _blob(c: Any, digest: str) -> bytes:
-    import tempfile
-
-    path = c.local_blob_path(digest)
-    if path is not None:
-        with open(path, "rb") as fh:
-            return fh.read()
-    with tempfile.TemporaryDirectory(prefix="setpoint-log-") as tmp:
-        dest = os.path.join(tmp, "blob")
-        c.download_blob(digest, dest)
-        with open(dest, "rb") as fh:
-            return fh.read()

@@ -364,6 +364,37 @@ class Alert:
     details: dict[str, Any]
     actor: str | None
     created_at: int
+    rule: str | None = None
+    status: str = "open"  # open | resolved
+    resolved_at: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Monitor:
+    """What is watched on a deployment, against which reference, how often, and what
+    happens on an alert."""
+
+    project: str
+    name: str
+    deployment: str
+    reference: str  # a dataset version ref
+    config: dict[str, Any]  # window, rules, sensitive columns, webhook, target, task
+    enabled: bool
+    actor: str | None
+    created_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorWindow:
+    """One computed window of a monitor: drift per feature, metrics, fairness."""
+
+    monitor: str
+    start_at: int
+    end_at: int
+    rows: int
+    labeled: int
+    result: dict[str, Any]
+    computed_at: int
 
 
 @dataclass(frozen=True, kw_only=True)

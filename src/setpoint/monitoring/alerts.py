@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import select
 
 from setpoint.core import names
-from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.errors import InvalidArgumentError, NotFoundError
 from setpoint.core.types import Alert
 from setpoint.store.metadata import runs as runs_repo
 from setpoint.store.metadata.statements import execute as _sql
@@ -44,6 +44,7 @@ class Alerts:
         severity: str = "warning",
         details: Mapping[str, Any] | None = None,
         actor: str | None = None,
+        rule: str | None = None,
     ) -> Alert:
         names.check_name(project, "project")
         names.check_name(monitor, "monitor")
@@ -73,8 +74,8 @@ class Alerts:
             row = _sql(
                 conn,
                 "INSERT INTO alerts (project_id, monitor, severity, message, details, actor, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (pid, monitor, severity, message, details_text, actor, now),
+                "created_at, rule, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (pid, monitor, severity, message, details_text, actor, now, rule, "open"),
             ).first()
             assert row is not None
             self.audit.append(
@@ -98,7 +99,40 @@ class Alerts:
             details=orjson.loads(details_text),
             actor=actor,
             created_at=now,
+            rule=rule,
         )
+
+    def resolve(self, project: str, alert_id: int, actor: str | None = None) -> None:
+        """Mark an alert resolved (the condition is gone, or someone dealt with it)."""
+        if isinstance(alert_id, bool) or not isinstance(alert_id, int):
+            raise InvalidArgumentError("alert id must be a number", field="alert_id")
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> None:
+            found = _sql(
+                conn,
+                "SELECT a.id, a.monitor FROM alerts a JOIN projects p ON p.id = a.project_id "
+                "WHERE p.name = ? AND a.id = ?",
+                (project, alert_id),
+            ).first()
+            if found is None:
+                raise NotFoundError(f"project {project} has no alert {alert_id}", field="alert_id")
+            _sql(
+                conn,
+                "UPDATE alerts SET status = 'resolved', resolved_at = ? WHERE id = ? "
+                "AND (status IS NULL OR status = 'open')",
+                (now, alert_id),
+            )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="alert.resolve",
+                project=project,
+                subject_kind="alert",
+                subject=f"{project}/{found[1]}#{alert_id}",
+            )
+
+        self.db.write_retrying(tx)
 
     def list(
         self,
@@ -106,6 +140,7 @@ class Alerts:
         monitor: str | None = None,
         since: int | None = None,
         limit: int = 100,
+        status: str | None = None,
     ) -> builtins.list[Alert]:
         """Alerts of a project (of one monitor), newest first; ``since``: created after."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
@@ -119,6 +154,9 @@ class Alerts:
                 alerts.c.details,
                 alerts.c.actor,
                 alerts.c.created_at,
+                alerts.c.rule,
+                alerts.c.status,
+                alerts.c.resolved_at,
             )
             .join(projects, projects.c.id == alerts.c.project_id)
             .where(projects.c.name == project)
@@ -129,6 +167,10 @@ class Alerts:
             q = q.where(alerts.c.monitor == monitor)
         if since is not None:
             q = q.where(alerts.c.created_at > since)
+        if status == "open":
+            q = q.where((alerts.c.status == "open") | alerts.c.status.is_(None))
+        elif status is not None:
+            q = q.where(alerts.c.status == status)
         with self.db.read() as conn:
             rows = conn.execute(q).all()
         return [
@@ -141,6 +183,9 @@ class Alerts:
                 details=orjson.loads(r[4]),
                 actor=r[5],
                 created_at=r[6],
+                rule=r[7],
+                status=r[8] or "open",
+                resolved_at=r[9],
             )
             for r in rows
         ]

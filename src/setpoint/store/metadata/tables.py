@@ -443,7 +443,39 @@ alerts = Table(
     Column("details", Text, nullable=False),  # JSON object
     Column("actor", String(255)),
     Column("created_at", BigInteger, nullable=False),
+    Column("rule", String(64)),  # which rule of the monitor raised it (None: raised by hand)
+    Column("status", String(16)),  # open | resolved (None: before statuses, read as open)
+    Column("resolved_at", BigInteger),
     Index("ix_alerts_project_monitor_created", "project_id", "monitor", "created_at"),
+)
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("deployment", String(128), nullable=False),
+    Column("reference", String(300), nullable=False),  # dataset version ref
+    Column("config", Text, nullable=False),  # JSON: window, rules, sensitive columns, webhook
+    Column("enabled", Boolean, nullable=False),
+    Column("actor", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_monitors_project_name"),
+)
+
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id"), nullable=False),
+    Column("start_at", BigInteger, nullable=False),
+    Column("end_at", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("labeled", BigInteger, nullable=False),
+    Column("result", Text, nullable=False),  # JSON: drift per feature, metrics, fairness
+    Column("computed_at", BigInteger, nullable=False),
+    UniqueConstraint("monitor_id", "start_at", name="uq_monitor_windows_monitor_start"),
 )
 
 prediction_logs = Table(

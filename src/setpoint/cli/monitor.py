@@ -1,0 +1,208 @@
+"""``setpoint monitor``: watch a deployment's traffic for drift, decay and unfairness, and
+act on alerts (webhook, retraining schedule)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from setpoint.cli.output import actor, client, json_option, print_json, table, when
+
+
+@click.group()
+def monitor() -> None:
+    """Monitors of deployments: drift, performance, fairness, alerts and actions."""
+
+
+def _project(project: str | None) -> str:
+    from setpoint.core.config import default_project
+
+    return default_project(project)
+
+
+def _rule(text: str) -> dict[str, object]:
+    """``accuracy<0.8`` or ``accuracy<0.8:2`` (for 2 windows running)."""
+    metric, sep, rest = text.partition("<")
+    floor, _, windows = rest.partition(":")
+    try:
+        if not sep or not metric.strip():
+            raise ValueError
+        return {"metric": metric.strip(), "min": float(floor), "windows": int(windows or 1)}
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not METRIC<VALUE[:WINDOWS], e.g. accuracy<0.8:2",
+            param_hint="--alert-below",
+        ) from None
+
+
+@monitor.command("add")
+@click.argument("name")
+@click.option(
+    "--deployment",
+    required=True,
+    help="The deployment (setpoint serve --name; default the model's name).",
+)
+@click.option(
+    "--reference",
+    required=True,
+    help="Dataset version the traffic is compared with, e.g. fraud/transactions@3.",
+)
+@click.option("--window", default="1h", show_default=True, help="1h, 30m, 1d, or 10000rows.")
+@click.option(
+    "--drift-share",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Share of drifted features that is dataset drift.",
+)
+@click.option(
+    "--alert-below",
+    "rules",
+    multiple=True,
+    help="METRIC<VALUE[:WINDOWS], e.g. accuracy<0.8:2 (repeatable).",
+)
+@click.option(
+    "--fairness-gap", default=None, type=float, help="Alert when a parity or odds gap exceeds this."
+)
+@click.option("--sensitive", multiple=True, help="A sensitive column (repeatable).")
+@click.option("--webhook", default=None, help="POST each new alert here as JSON.")
+@click.option(
+    "--on-alert",
+    "on_alert",
+    default=None,
+    help="NAME=FILE.py:PIPELINE: a schedule run on this monitor's alerts.",
+)
+@click.option("--target", default=None, help="Reference column the predictions are compared with.")
+@click.option("--project", "-p", default=None)
+def add(
+    name: str,
+    deployment: str,
+    reference: str,
+    window: str,
+    drift_share: float,
+    rules: tuple[str, ...],
+    fairness_gap: float | None,
+    sensitive: tuple[str, ...],
+    webhook: str | None,
+    on_alert: str | None,
+    target: str | None,
+    project: str | None,
+) -> None:
+    """Watch DEPLOYMENT's prediction log against --reference."""
+    from setpoint.client import sdk
+
+    m = sdk.add_monitor(
+        name,
+        deployment=deployment,
+        reference=reference,
+        window=window,
+        project=project,
+        drift_share=drift_share,
+        metric_rules=[_rule(r) for r in rules],
+        fairness_gap=fairness_gap,
+        sensitive=list(sensitive),
+        webhook=webhook,
+        target=target,
+    )
+    click.echo(f"monitoring {m.project}/{m.deployment} as {m.name} against {m.reference}")
+    if on_alert:
+        from setpoint.cli.pipeline import _load, absolute
+
+        schedule_name, sep, target_file = on_alert.partition("=")
+        if not sep or ":" not in target_file:
+            raise click.BadParameter("expected NAME=FILE.py:PIPELINE", param_hint="--on-alert")
+        _load(target_file)  # it must exist and name a pipeline
+        s = client().add_schedule(
+            schedule_name, absolute(target_file), m.project, {}, None, None, actor(), m.name
+        )
+        click.echo(f"on its alerts, `setpoint scheduler` runs {s.target} (schedule {s.name})")
+
+
+@monitor.command("run")
+@click.argument("name")
+@click.option("--project", "-p", default=None)
+@json_option
+def run(name: str, project: str | None, as_json: bool) -> None:
+    """Compute the windows that are due; raise and resolve alerts."""
+    from setpoint.client import sdk
+
+    done = sdk.run_monitor(name, project=project)
+    if as_json:
+        print_json(done)
+        return
+    click.echo(
+        f"{name}: {len(done['computed'])} window(s) computed, {len(done['raised'])} alert(s) "
+        f"raised, {len(done['resolved'])} resolved"
+    )
+    for a in done["raised"]:
+        click.echo(f"  ALERT {a.rule}: {a.message}")
+    if done["raised"]:
+        sys.exit(3)  # scripts can tell "alerts" from "all well"
+
+
+@monitor.command("status")
+@click.argument("name")
+@click.option("--project", "-p", default=None)
+@click.option("--last", default=24, show_default=True, type=int, help="Windows shown.")
+@json_option
+def status(name: str, project: str | None, last: int, as_json: bool) -> None:
+    """Windows (drift, drifted features, metrics), then open alerts."""
+    c = client()
+    p = _project(project)
+    windows = c.list_monitor_windows(name, p)[-last:]
+    alerts = c.list_alerts(p, name, None, 100, "open")
+    if as_json:
+        print_json({"windows": windows, "alerts": alerts})
+        return
+    table(
+        f"{p}/{name}: {len(windows)} window(s)",
+        ["window (UTC)", "rows", "labeled", "drift", "drifted", "metrics"],
+        [
+            (
+                when(w.start_at),
+                w.rows,
+                w.labeled,
+                f"{w.result['drift']['share_drifted']:.0%}"
+                + (" DRIFT" if w.result["drift"]["dataset_drift"] else ""),
+                ", ".join(w.result["drift"]["drifted"][:4]),
+                " ".join(f"{k}={v:.3f}" for k, v in w.result.get("metrics", {}).items()),
+            )
+            for w in windows
+        ],
+    )
+    if alerts:
+        table(
+            "open alerts",
+            ["id", "rule", "severity", "raised (UTC)", "message"],
+            [(a.id, a.rule or "-", a.severity, when(a.created_at), a.message) for a in alerts],
+        )
+    else:
+        click.echo("no open alerts")
+
+
+@monitor.command("list")
+@click.option("--project", "-p", default=None)
+@json_option
+def list_monitors(project: str | None, as_json: bool) -> None:
+    """Monitors and what they watch."""
+    found = client().list_monitors(project)
+    if as_json:
+        print_json(found)
+        return
+    table(
+        f"{len(found)} monitors",
+        ["project", "name", "deployment", "reference", "window"],
+        [
+            (
+                m.project,
+                m.name,
+                m.deployment,
+                m.reference,
+                f"{m.config['window_seconds']} s"
+                if m.config.get("window_seconds")
+                else f"{m.config['window_rows']} rows",
+            )
+            for m in found
+        ],
+    )

@@ -1,0 +1,233 @@
+"""Running a monitor through any client: read the deployment's prediction log since the last
+computed window, compute the complete windows not computed yet (and those that got late
+labels), store them, and apply the alert rules: raise what broke (once: an open alert of the
+same rule is not raised again), resolve what holds again, and post each new alert to the
+monitor's webhook. Schedules added with ``--on-alert MONITOR`` then run their pipelines."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from setpoint.core.errors import InvalidArgumentError
+
+WEBHOOK_ATTEMPTS = 3
+WEBHOOK_TIMEOUT_S = 5.0
+
+
+def run_monitor(
+    c: Any,
+    project: str,
+    name: str,
+    reference: dict[str, Any],
+    now_ms: int | None = None,
+    post: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Compute what is due; returns the windows computed and the alerts raised and resolved."""
+    from setpoint.monitoring.windows import breaches, compute, window_starts
+
+    m = c.get_monitor(name, project)
+    cfg = m.config
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    done = {w.start_at: w for w in c.list_monitor_windows(name, project)}
+    files = c.list_prediction_logs(m.deployment, project, "predictions")
+    feedback = c.list_prediction_logs(m.deployment, project, "feedback")
+    if not files:
+        return {"computed": [], "raised": [], "resolved": []}
+    seconds = cfg.get("window_seconds")
+    rescore: set[int] = set()
+    if seconds:
+        cutoff = max((w.end_at for w in done.values()), default=0)
+        for w in done.values():  # late labels: feedback written after the window was computed
+            if w.labeled < w.rows and any(
+                f.created_at > w.computed_at and f.last_at >= w.start_at for f in feedback
+            ):
+                rescore.add(w.start_at)
+                cutoff = min(cutoff, w.start_at)
+    else:
+        cutoff = 0  # row windows are counted from the first row
+    frame = _load(
+        c, [f for f in files if f.last_at >= cutoff], [f for f in feedback if f.last_at >= cutoff]
+    )
+    frame = frame[frame["role"] != "shadow"]
+    if seconds:
+        times = _epoch_ms(frame["time"])
+        frame = frame.assign(_start=window_starts(times, seconds))
+        size = seconds * 1000
+        groups = {
+            s: g for s, g in frame.groupby("_start", sort=True) if s + size <= now and s >= cutoff
+        }
+        # new windows, and computed ones whose rows got labels since (late feedback)
+        due = [
+            s
+            for s, g in groups.items()
+            if s not in done or (s in rescore and int(g["label"].notna().sum()) > done[s].labeled)
+        ]
+        groups = {s: groups[s] for s in due}
+        bounds = {s: (s, s + size) for s in due}
+    else:
+        n = int(cfg["window_rows"])
+        frame = frame.sort_values(["time", "request_id", "row"], kind="stable").reset_index(
+            drop=True
+        )
+        complete = len(frame) // n
+        groups = {k * n: frame.iloc[k * n : (k + 1) * n] for k in range(complete)}
+        due = [
+            s
+            for s, g in groups.items()
+            if s not in done
+            or (_late(done[s], feedback) and int(g["label"].notna().sum()) > done[s].labeled)
+        ]
+        groups = {s: groups[s] for s in due}
+        bounds = {
+            s: (
+                int(g["time"].iloc[0].value // 1_000_000),
+                int(g["time"].iloc[-1].value // 1_000_000),
+            )
+            for s, g in groups.items()
+        }
+    baseline = _baseline(c, m, project, frame)
+    computed = []
+    for start in due:
+        rows = groups[start]
+        result = compute(rows, reference, cfg, baseline)
+        window = c.record_monitor_window(
+            name, start, bounds[start][1], len(rows), int(result["labeled"]), result, project
+        )
+        computed.append(window)
+    raised, resolved = [], []
+    if computed:
+        history = [w.result for w in c.list_monitor_windows(name, project)]
+        broken, held = breaches(cfg, history)
+        open_alerts = c.list_alerts(project, name, None, 1000, "open")
+        open_rules = {a.rule: a for a in open_alerts if a.rule}
+        latest = computed[-1]
+        for b in broken:
+            if b.rule in open_rules:
+                continue  # deduplicated: the condition is still the same open alert
+            details = {**b.details, "window": {"start": latest.start_at, "end": latest.end_at}}
+            hook = cfg.get("webhook")
+            if hook:
+                details["webhook"] = _deliver(
+                    post or post_json,
+                    hook,
+                    {
+                        "monitor": name,
+                        "project": project,
+                        "deployment": m.deployment,
+                        "rule": b.rule,
+                        "severity": b.severity,
+                        "message": b.message,
+                        "details": details,
+                    },
+                )
+            raised.append(
+                c.raise_alert(name, b.message, project, b.severity, details, None, b.rule)
+            )
+        for rule in held:
+            alert = open_rules.get(rule)
+            if alert is not None:
+                c.resolve_alert(alert.id, project)
+                resolved.append(alert)
+    return {"computed": computed, "raised": raised, "resolved": resolved}
+
+
+def _epoch_ms(times: Any) -> Any:
+    """A pandas datetime column (any unit, UTC) as epoch milliseconds."""
+    import pandas as pd
+
+    return ((times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy()
+
+
+def _late(window: Any, feedback: list[Any]) -> bool:
+    return window.labeled < window.rows and any(
+        f.created_at > window.computed_at and f.last_at >= window.start_at for f in feedback
+    )
+
+
+def _load(c: Any, files: list[Any], feedback: list[Any]) -> Any:
+    """The prediction log rows of ``files`` with the labels of ``feedback`` joined."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from setpoint.client.materializers import blob_bytes
+
+    if not files:
+        return pd.DataFrame(columns=["request_id", "row", "time", "model_version", "role"])
+    tables = [pq.read_table(io.BytesIO(blob_bytes(c, f.digest))) for f in files]
+    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+    if feedback:
+        fb = pa.concat_tables(
+            [pq.read_table(io.BytesIO(blob_bytes(c, f.digest))) for f in feedback]
+        ).to_pandas()
+        fb = fb.drop_duplicates("request_id", keep="last")
+        labels = dict(zip(fb["request_id"], (orjson.loads(v) for v in fb["label"]), strict=True))
+        frame["label"] = frame["request_id"].map(labels)
+    else:
+        frame["label"] = None
+    return frame
+
+
+def _baseline(c: Any, m: Any, project: str, frame: Any) -> dict[str, float] | None:
+    """The served version's evaluation metrics (the deployment is named after its model),
+    to compare a window's metrics with."""
+    if frame.empty or "model_version" not in frame:
+        return None
+    version = int(frame["model_version"].mode().iloc[0])
+    try:
+        evaluations = c.list_evaluations(m.deployment, version, project)
+    except Exception:  # a deployment named otherwise, or no such version
+        return None
+    if not evaluations:
+        return None
+    return {k: float(v) for k, v in evaluations[-1].metrics.items() if v is not None}
+
+
+def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    response = httpx.post(
+        url,
+        content=orjson.dumps(body),
+        headers={"content-type": "application/json"},
+        timeout=WEBHOOK_TIMEOUT_S,
+    )
+    if response.status_code >= 300:
+        raise RuntimeError(f"HTTP {response.status_code}")
+    return {"status": response.status_code}
+
+
+def _deliver(
+    post: Callable[[str, dict[str, Any]], dict[str, Any]], url: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Post with retries and backoff; the outcome goes with the alert (a failing webhook
+    never stops the monitor)."""
+    error = ""
+    for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+        try:
+            out = post(url, body)
+            return {"delivered": True, "attempts": attempt, **out}
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if attempt < WEBHOOK_ATTEMPTS:
+                time.sleep(0.2 * 2 ** (attempt - 1))
+    return {"delivered": False, "attempts": WEBHOOK_ATTEMPTS, "error": error[:500]}
+
+
+def parse_window(text: str) -> dict[str, int]:
+    """ "1h", "30m", "1d", "90s" -> window_seconds; "10000rows" -> window_rows."""
+    text = text.strip().lower()
+    if text.endswith("rows") and text[:-4].isdigit() and int(text[:-4]) > 0:
+        return {"window_rows": int(text[:-4])}
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[:-1].isdigit() and text[-1:] in units and int(text[:-1]) > 0:
+        return {"window_seconds": int(text[:-1]) * units[text[-1]]}
+    raise InvalidArgumentError(
+        f"window must be a duration like 1h, 30m, 1d or a row count like 10000rows, got {text!r}",
+        field="window",
+    )

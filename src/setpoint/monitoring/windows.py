@@ -1,0 +1,228 @@
+"""What a monitor computes for one window of served traffic: drift of the inputs (and of
+the predictions) from the reference, performance where labels came back, per-group fairness
+for the sensitive columns; and which alert rules that window breaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from setpoint.monitoring.drift import drift
+
+INPUT = "input."
+
+
+def window_starts(times_ms: np.ndarray, seconds: int) -> np.ndarray:
+    """The start (epoch ms) of the tumbling window each time falls in."""
+    size = seconds * 1000
+    return (times_ms // size) * size
+
+
+def compute(
+    frame: Any,
+    reference: dict[str, Any],
+    config: dict[str, Any],
+    baseline: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The result of one window: ``frame`` is its rows of the prediction log (``input.*``
+    columns, ``prediction``, ``label`` where feedback came)."""
+    features = frame[[c for c in frame.columns if c.startswith(INPUT)]]
+    features = features.rename(columns=lambda c: c[len(INPUT) :])
+    report = drift(reference, features, drift_share=float(config.get("drift_share", 0.5)))
+    result: dict[str, Any] = {
+        "rows": len(frame),
+        "drift": {
+            "dataset_drift": report.dataset_drift,
+            "share_drifted": report.share_drifted,
+            "drifted": report.drifted,
+            "features": {
+                c: {
+                    "test": f.test,
+                    "statistic": f.statistic,
+                    "p_value": f.p_value,
+                    "drifted": f.drifted,
+                    "missing": f.missing,
+                    "new_categories": f.new_categories,
+                }
+                for c, f in report.features.items()
+            },
+            "problems": report.problems,
+        },
+    }
+    target = config.get("target")
+    if target and "prediction" in frame:
+        columns = reference.get("columns", [])
+        profile = {c["name"]: c for c in columns} if isinstance(columns, list) else {}
+        if target in profile:
+            import pandas as pd
+
+            pred = drift({target: profile[target]}, pd.DataFrame({target: frame["prediction"]}))
+            if target in pred.features:
+                f = pred.features[target]
+                result["prediction_drift"] = {
+                    "test": f.test,
+                    "statistic": f.statistic,
+                    "drifted": f.drifted,
+                }
+    labeled = frame[frame["label"].notna()] if "label" in frame else frame.iloc[:0]
+    result["labeled"] = len(labeled)
+    if len(labeled):
+        task = config.get("task") or _task(labeled["label"])
+        y = _values(labeled["label"])
+        p = _values(labeled["prediction"])
+        metrics = performance(y, p, task)
+        result["task"] = task
+        result["metrics"] = metrics
+        if baseline:
+            result["baseline"] = {k: v for k, v in baseline.items() if k in metrics}
+        sensitive = [c for c in config.get("sensitive", []) if f"{INPUT}{c}" in labeled]
+        if sensitive and task == "classification":
+            positive = _positive(y, p)
+            result["fairness"] = {
+                c: fairness(labeled[f"{INPUT}{c}"].astype(str).to_numpy(), y, p, positive)
+                for c in sensitive
+            }
+    return result
+
+
+def _values(series: Any) -> np.ndarray:
+    values = series.to_numpy()
+    if values.dtype.kind == "O":
+        try:
+            return values.astype(np.float64)
+        except (TypeError, ValueError):
+            return values.astype(str)
+    return values
+
+
+def _task(labels: Any) -> str:
+    values = _values(labels)
+    if values.dtype.kind in "biu" or values.dtype.kind in "OU":
+        return "classification"
+    if (
+        values.dtype.kind == "f"
+        and np.all(values == np.round(values))
+        and np.unique(values).size <= 20
+    ):
+        return "classification"
+    return "regression"
+
+
+def _positive(y: np.ndarray, p: np.ndarray) -> Any:
+    classes = np.unique(np.concatenate([y, p]))
+    return 1 if 1 in classes.tolist() else classes.max()
+
+
+def performance(y: np.ndarray, p: np.ndarray, task: str) -> dict[str, float]:
+    if task == "regression":
+        err = p.astype(np.float64) - y.astype(np.float64)
+        return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
+    out = {"accuracy": float(np.mean(p == y))}
+    classes = np.unique(np.concatenate([y, p]))
+    if classes.size <= 2:
+        pos = _positive(y, p)
+        tp = float(np.sum((p == pos) & (y == pos)))
+        fp = float(np.sum((p == pos) & (y != pos)))
+        fn = float(np.sum((p != pos) & (y == pos)))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        out["precision"] = precision
+        out["recall"] = recall
+        out["f1"] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return out
+
+
+def fairness(groups: np.ndarray, y: np.ndarray, p: np.ndarray, positive: Any) -> dict[str, Any]:
+    """Per group: rows, selection rate, true and false positive rates; and the demographic
+    parity and equalized odds differences (largest minus smallest across groups, the worse
+    of the two rates for equalized odds), as fairlearn defines them."""
+    per: dict[str, dict[str, float]] = {}
+    for g in np.unique(groups):
+        mask = groups == g
+        yg, pg = y[mask] == positive, p[mask] == positive
+        pos, neg = yg.sum(), (~yg).sum()
+        per[str(g)] = {
+            "rows": int(mask.sum()),
+            "selection_rate": float(pg.mean()),
+            "tpr": float((pg & yg).sum() / pos) if pos else float("nan"),
+            "fpr": float((pg & ~yg).sum() / neg) if neg else float("nan"),
+        }
+    rates = [v["selection_rate"] for v in per.values()]
+    tprs = [v["tpr"] for v in per.values() if not np.isnan(v["tpr"])]
+    fprs = [v["fpr"] for v in per.values() if not np.isnan(v["fpr"])]
+    spread = lambda xs: (max(xs) - min(xs)) if xs else 0.0  # noqa: E731
+    return {
+        "groups": per,
+        "demographic_parity_difference": spread(rates),
+        "equalized_odds_difference": max(spread(tprs), spread(fprs)),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Breach:
+    rule: str
+    severity: str
+    message: str
+    details: dict[str, Any]
+
+
+def breaches(
+    config: dict[str, Any], history: list[dict[str, Any]]
+) -> tuple[list[Breach], list[str]]:
+    """The rules the newest window (last of ``history``, oldest first) breaks, and the rules
+    it holds (whose open alerts can be resolved)."""
+    latest = history[-1]
+    broken: list[Breach] = []
+    held: list[str] = []
+    share = latest["drift"]["share_drifted"]
+    if latest["drift"]["dataset_drift"]:
+        broken.append(
+            Breach(
+                rule="drift",
+                severity="warning",
+                message=f"{share:.0%} of the features drifted: {', '.join(latest['drift']['drifted'])}",
+                details={"share_drifted": share, "drifted": latest["drift"]["drifted"]},
+            )
+        )
+    else:
+        held.append("drift")
+    for rule in config.get("metric_rules", []):
+        name, floor, k = rule["metric"], float(rule["min"]), int(rule.get("windows", 1))
+        scored = [w for w in history if name in w.get("metrics", {})]
+        recent = scored[-k:]
+        key = f"metric:{name}"
+        if len(recent) == k and all(w["metrics"][name] < floor for w in recent):
+            values = [round(w["metrics"][name], 4) for w in recent]
+            broken.append(
+                Breach(
+                    rule=key,
+                    severity="critical",
+                    message=f"{name} below {floor:g} for {k} window(s): {values}",
+                    details={"metric": name, "min": floor, "values": values},
+                )
+            )
+        elif recent and recent[-1]["metrics"][name] >= floor:
+            held.append(key)
+    gap = config.get("fairness_gap")
+    if gap is not None and "fairness" in latest:
+        worst = max(
+            (
+                (max(f["demographic_parity_difference"], f["equalized_odds_difference"]), c)
+                for c, f in latest["fairness"].items()
+            ),
+            default=(0.0, ""),
+        )
+        if worst[0] > gap:
+            broken.append(
+                Breach(
+                    rule="fairness",
+                    severity="warning",
+                    message=f"fairness gap {worst[0]:.3f} on {worst[1]} above {gap:g}",
+                    details={"column": worst[1], "gap": worst[0]},
+                )
+            )
+        else:
+            held.append("fairness")
+    return broken, held

@@ -1,0 +1,379 @@
+"""Monitors over a deployment's prediction log: windows computed once (again on late labels),
+drift, performance and fairness per window, alerts raised once and resolved, webhooks retried,
+and the whole loop: traffic → drift → alert → retrain → gate → promote → served version."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import setpoint as sp
+from setpoint.serving.predlog import Entry, Feedback, PredictionLog
+
+HOUR = 3_600_000
+T0 = 1_795_000_000_000 - 1_795_000_000_000 % HOUR  # an hour boundary
+
+
+class Threshold:
+    """The deployed model: a fixed rule on x1 (it does not adapt to drift)."""
+
+    def __init__(self, cut: float) -> None:
+        self.cut = cut
+
+    def predict(self, frame: Any) -> Any:
+        return (frame["x1"].to_numpy() > self.cut).astype(np.int64)
+
+
+def _rows(n: int, shift: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(shift, 1, n)
+    region = rng.choice(["north", "south"], n)
+    return pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": rng.normal(0, 1, n),
+            "region": region,
+            "label": (x1 > shift).astype(np.int64),
+        }
+    )
+
+
+def _log(c: Any, deployment: str, project: str) -> PredictionLog:
+    import io
+
+    def sink(
+        kind: str, day: str, data: bytes, rows: int, first: int, last: int, dropped: int
+    ) -> None:
+        digest = c.upload_blob(io.BytesIO(data)).digest
+        c.record_prediction_log(deployment, kind, day, digest, rows, first, last, project, dropped)
+
+    return PredictionLog(sink, interval=3600)
+
+
+def _traffic(
+    log: PredictionLog, frame: pd.DataFrame, start_ms: int, prefix: str, model: Threshold
+) -> None:
+    predictions = model.predict(frame)
+    for i in range(len(frame)):
+        log.append(
+            Entry(
+                request_id=f"{prefix}{i}",
+                time_ms=start_ms + i * 1000,
+                version=1,
+                role="primary",
+                latency_ms=1.0,
+                rows=1,
+                columns={
+                    "x1": frame["x1"].to_numpy()[i : i + 1],
+                    "x2": frame["x2"].to_numpy()[i : i + 1],
+                    "region": np.array([frame["region"].iloc[i]], dtype=object),
+                },
+                tensor=None,
+                outputs=predictions[i : i + 1],
+            )
+        )
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """A local webhook receiver; ``fail`` answers 500."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.bodies: list[bytes] = []
+        self.fail = fail
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                owner.bodies.append(self.rfile.read(int(self.headers["content-length"])))
+                self.send_response(500 if owner.fail else 204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_windows_alerts_and_late_labels(client: Any) -> None:
+    reference = sp.log_dataset(_rows(3000, 0.0, 1), "customers", project="mon")
+    model = Threshold(0.0)
+    log = _log(client, "churn", "mon")
+    _traffic(log, _rows(1500, 0.0, 2), T0, "a", model)  # hour 0: like the reference
+    _traffic(log, _rows(1500, 2.0, 3), T0 + HOUR, "b", model)  # hour 1: x1 drifted
+    _traffic(log, _rows(100, 2.0, 4), T0 + 2 * HOUR, "c", model)  # hour 2: not over yet
+    log.flush()
+    receiver = Receiver()
+    sp.add_monitor(
+        "churn-live",
+        deployment="churn",
+        reference=reference.ref,
+        window="1h",
+        project="mon",
+        drift_share=0.3,
+        metric_rules=[{"metric": "accuracy", "min": 0.9, "windows": 1}],
+        sensitive=["region"],
+        webhook=receiver.url,
+    )
+    done = sp.run_monitor("churn-live", project="mon", now=T0 + 2 * HOUR + 60_000)
+    assert [w.start_at for w in done["computed"]] == [T0, T0 + HOUR]
+    first, second = done["computed"]
+    assert not first.result["drift"]["dataset_drift"], first.result["drift"]
+    assert second.result["drift"]["dataset_drift"] and "x1" in second.result["drift"]["drifted"]
+    assert [a.rule for a in done["raised"]] == ["drift"]
+    assert done["raised"][0].details["webhook"]["delivered"] is True
+    assert b'"rule":"drift"' in receiver.bodies[0]
+    # nothing new: nothing computed, the open alert not raised again
+    again = sp.run_monitor("churn-live", project="mon", now=T0 + 2 * HOUR + 120_000)
+    assert again["computed"] == [] and again["raised"] == []
+    # labels for hour 1 arrive late: that window is scored again, the metric rule breaks
+    labels = _rows(1500, 2.0, 3)["label"].tolist()
+    log.feedback(
+        [Feedback(request_id=f"b{i}", time_ms=T0 + 3 * HOUR, label=v) for i, v in enumerate(labels)]
+    )
+    log.flush()
+    late = sp.run_monitor("churn-live", project="mon", now=T0 + 3 * HOUR)
+    assert [w.start_at for w in late["computed"]] == [T0 + HOUR, T0 + 2 * HOUR]
+    rescored = late["computed"][0].result
+    assert rescored["labeled"] == 1500 and rescored["metrics"]["accuracy"] < 0.9
+    assert set(rescored["fairness"]["region"]["groups"]) == {"north", "south"}
+    assert [a.rule for a in late["raised"]] == ["metric:accuracy"]
+    windows = client.list_monitor_windows("churn-live", "mon")
+    assert [w.start_at for w in windows] == [T0, T0 + HOUR, T0 + 2 * HOUR]
+    open_rules = sorted(a.rule for a in client.list_alerts("mon", "churn-live", None, 100, "open"))
+    assert open_rules == ["drift", "metric:accuracy"]
+    receiver.shutdown()
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_failing_webhook_is_retried_then_recorded_and_the_monitor_goes_on(client: Any) -> None:
+    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
+    log = _log(client, "churn", "mon")
+    _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
+    log.flush()
+    receiver = Receiver(fail=True)
+    sp.add_monitor(
+        "hooked",
+        deployment="churn",
+        reference=reference.ref,
+        window="300rows",
+        project="mon",
+        drift_share=0.3,
+        webhook=receiver.url,
+    )
+    done = sp.run_monitor("hooked", project="mon")
+    assert len(done["computed"]) == 1
+    hook = done["raised"][0].details["webhook"]
+    assert hook["delivered"] is False and hook["attempts"] == 3 and "HTTP 500" in hook["error"]
+    assert len(receiver.bodies) == 3
+    receiver.shutdown()
+    with pytest.raises(sp.errors.InvalidArgumentError, match="window must be a duration"):
+        sp.add_monitor(
+            "bad", deployment="churn", reference=reference.ref, window="soon", project="mon"
+        )
+    with pytest.raises(sp.errors.ConflictError):
+        sp.add_monitor("hooked", deployment="churn", reference=reference.ref, project="mon")
+
+
+def test_fairness_matches_fairlearn() -> None:
+    fairlearn = pytest.importorskip("fairlearn.metrics")
+    from setpoint.monitoring.windows import fairness
+
+    rng = np.random.default_rng(0)
+    groups = rng.choice(["a", "b", "c"], 2000)
+    y = rng.integers(0, 2, 2000)
+    p = np.where(groups == "a", rng.integers(0, 2, 2000), (rng.random(2000) < 0.3).astype(int))
+    ours = fairness(groups, y, p, 1)
+    dp = fairlearn.demographic_parity_difference(y, p, sensitive_features=groups)
+    eo = fairlearn.equalized_odds_difference(y, p, sensitive_features=groups)
+    assert abs(ours["demographic_parity_difference"] - dp) < 1e-12
+    assert abs(ours["equalized_odds_difference"] - eo) < 1e-12
+    frame = fairlearn.MetricFrame(
+        metrics=fairlearn.selection_rate, y_true=y, y_pred=p, sensitive_features=groups
+    ).by_group
+    for g, rate in frame.items():
+        assert abs(ours["groups"][g]["selection_rate"] - rate) < 1e-12
+
+
+RETRAIN = """
+import numpy as np
+import pandas as pd
+import setpoint as sp
+
+class Threshold:
+    def __init__(self, cut):
+        self.cut = cut
+    def predict(self, frame):
+        return (frame["x1"].to_numpy() > self.cut).astype(np.int64)
+
+@sp.step(cache=False)
+def labeled() -> dict:
+    log = sp.prediction_log("churn", project="loop").dropna(subset=["label"])
+    return {"x1": log["input.x1"].tolist(), "label": [int(v) for v in log["label"]]}
+
+@sp.step(cache=False, pickle=True)
+def fit(data: dict) -> object:
+    x1, y = np.asarray(data["x1"]), np.asarray(data["label"])
+    cuts = np.quantile(x1, np.linspace(0.05, 0.95, 91))
+    best = max(cuts, key=lambda c: np.mean((x1 > c) == y))
+    return Threshold(float(best))
+
+@sp.step(cache=False)
+def promote(model: object) -> dict:
+    example = pd.DataFrame({"x1": [0.0], "x2": [0.0], "region": ["north"]})
+    mv = sp.log_model(model, "churn", project="loop", input_example=example, flavor="custom")
+    sp.promote(mv.ref, to="champion", reason="retrained on drift")
+    return {"version": mv.version}
+
+@sp.pipeline(project="loop")
+def retrain():
+    promote(fit(labeled()))
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_the_closed_loop(client: Any, tmp_path: Path) -> None:
+    import httpx
+
+    from serving.live import LiveServer
+    from setpoint.cli.pipeline import _load, absolute
+    from setpoint.client.scheduler import tick
+    from setpoint.client.serving import ServeSpec, build_app
+
+    reference = _rows(2000, 0.0, 1)
+    ref = sp.log_dataset(reference, "customers", project="loop")
+    v1 = sp.log_model(
+        Threshold(0.0),
+        "churn",
+        project="loop",
+        input_example=reference[["x1", "x2", "region"]][:5],
+        flavor="custom",
+    )
+    sp.set_alias("churn", "champion", v1.version, project="loop")
+    (tmp_path / "retrain.py").write_text(RETRAIN)
+    sp.add_monitor(
+        "churn-live",
+        deployment="churn",
+        reference=ref.ref,
+        window="400rows",
+        project="loop",
+        drift_share=0.3,
+    )
+    target = absolute(f"{tmp_path / 'retrain.py'}:retrain")
+    client.add_schedule("retrain", target, "loop", {}, None, None, None, "churn-live")
+    spec = ServeSpec(model="churn", project="loop", poll=0.2, log_interval=0.2, access_log=False)
+    with (
+        LiveServer(build_app(spec, client, str(tmp_path / "cache"))) as live,
+        httpx.Client(base_url=live.url) as http,
+    ):
+        drifted = _rows(400, 2.0, 7)  # the world moved: x1 is larger now, and so is the boundary
+        features = drifted[["x1", "x2", "region"]]
+        for i in range(len(drifted)):
+            body = {"dataframe_records": features[i : i + 1].to_dict("records")}
+            r = http.post("/invocations", json=body, headers={"x-request-id": f"t{i}"})
+            assert r.status_code == 200 and r.headers["x-model-version"] == "1"
+        before = float(np.mean(Threshold(0.0).predict(drifted) == drifted["label"]))
+        http.post(
+            "/feedback",
+            json={
+                "feedback": [
+                    {"request_id": f"t{i}", "label": int(v)} for i, v in enumerate(drifted["label"])
+                ]
+            },
+        )
+        deadline = time.monotonic() + 20
+        while (
+            sum(f.rows for f in client.list_prediction_logs("churn", "loop", "predictions")) < 400
+        ):
+            assert time.monotonic() < deadline, "the prediction log was not written"
+            time.sleep(0.1)
+        while not client.list_prediction_logs("churn", "loop", "feedback"):
+            assert time.monotonic() < deadline, "the feedback was not written"
+            time.sleep(0.1)
+        done = sp.run_monitor("churn-live", project="loop")
+        assert [a.rule for a in done["raised"]] == ["drift"]
+
+        def runner(s: Any) -> str:  # the scheduler's run, in this process
+            return str(sp.run_pipeline(_load(s.target), project=s.project).run_id)
+
+        ran = tick(client, int(time.time() * 1000), "test", runner)
+        assert [(r["schedule"], r["status"]) for r in ran] == [("retrain", "succeeded")]
+        assert client.resolve_alias("churn", "champion", "loop").version == 2
+        deadline = time.monotonic() + 20
+        while True:  # the server follows the alias
+            r = http.post(
+                "/invocations", json={"dataframe_records": features[:1].to_dict("records")}
+            )
+            if r.headers["x-model-version"] == "2":
+                break
+            assert time.monotonic() < deadline, "the server never served version 2"
+            time.sleep(0.1)
+        after = np.asarray(
+            http.post(
+                "/invocations", json={"dataframe_records": features.to_dict("records")}
+            ).json()["predictions"]
+        )
+        assert float(np.mean(after == drifted["label"].to_numpy())) > before + 0.2
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
+    from setpoint.cli.main import main
+
+    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
+    log = _log(client, "churn", "mon")
+    _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
+    log.flush()
+    (tmp_path / "retrain.py").write_text(
+        "import setpoint as sp\n\n@sp.step\ndef one() -> int:\n    return 1\n\n"
+        "@sp.pipeline(project='mon')\ndef retrain():\n    one()\n"
+    )
+    main(
+        [
+            "monitor", "add", "live", "--deployment", "churn", "--reference", reference.ref,
+            "--window", "300rows", "--drift-share", "0.3", "--alert-below", "accuracy<0.9:2",
+            "--on-alert", f"retrain={tmp_path / 'retrain.py'}:retrain", "--project", "mon",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "monitoring mon/churn as live against mon/customers@1" in out
+    assert "schedule retrain" in out
+    assert [s.alert for s in client.list_schedules("mon")] == ["live"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["monitor", "run", "live", "--project", "mon"])
+    assert exit_.value.code == 3  # alerts raised
+    assert "ALERT drift" in capsys.readouterr().out
+    main(["monitor", "status", "live", "--project", "mon"])
+    status = capsys.readouterr().out
+    assert "DRIFT" in status and "open alerts" in status
+    main(["monitor", "list", "--project", "mon"])
+    assert "300 rows" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "monitor",
+                "add",
+                "x",
+                "--deployment",
+                "churn",
+                "--reference",
+                reference.ref,
+                "--alert-below",
+                "accuracy>0.9",
+                "--project",
+                "mon",
+            ]
+        )
+    assert exit_.value.code == 2 and "METRIC<VALUE" in capsys.readouterr().err
