@@ -168,6 +168,10 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
     assert "chain intact" in p.stdout
     assert "make_data ran, fit ran, validate_fit ran" in p.stdout
     assert "make_data cached, fit cached, validate_fit cached" in p.stdout
+    # the closed loop: drift and decay in week 2, retraining on the alert, version 2 served
+    assert "the alert ran retrain-on-alert -> version 2" in p.stdout
+    assert "week 2, after retraining" in p.stdout
+    assert "monitor report:" in p.stdout
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "setpoint", "server", "--port", str(port)],
@@ -189,7 +193,7 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
         assert listed is not None, p.stderr
         # the sweep, its four children, the three runs that registered models, and two
         # pipeline runs of three steps each
-        assert len(listed["runs"]) == 16
+        assert len(listed["runs"]) == 20  # the sweep, registry, pipeline and retraining runs
         p = _cli(remote_env, "data", "validations", "quickstart/incoming@1", "--json")
         assert p.returncode == 0, p.stderr
         assert [(r["passed"], r["errors"]) for r in json.loads(p.stdout)] == [(False, 3)]

@@ -5,6 +5,7 @@ and the whole loop: traffic → drift → alert → retrain → gate → promote
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from pathlib import Path
@@ -360,6 +361,22 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
     assert "DRIFT" in status and "open alerts" in status
     main(["monitor", "list", "--project", "mon"])
     assert "300 rows" in capsys.readouterr().out
+    page = tmp_path / "report.html"
+    main(["monitor", "report", "live", "-o", str(page), "--project", "mon"])
+    assert "1 window(s), 1 alert(s)" in capsys.readouterr().out
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<polyline" in text
+    assert "x1 · drifted" in text and "http" not in text.replace("http-equiv", "")  # offline
+    assert "<script" not in text
+    main(["monitor", "report", "live", "--json", "--project", "mon"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["windows"][0]["result"]["histograms"]["x1"]["current"]
+    assert data["alerts"][0]["rule"] == "drift"
+    main(["monitor", "resolve", str(data["alerts"][0]["id"]), "--project", "mon"])
+    assert client.list_alerts("mon", "live", None, 10, "open") == []
+    with pytest.raises(SystemExit) as exit_:
+        main(["monitor", "resolve", "999", "--project", "mon"])
+    assert exit_.value.code == 1 and "no alert 999" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(
             [
@@ -377,3 +394,52 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
             ]
         )
     assert exit_.value.code == 2 and "METRIC<VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_unknown_feedback_an_empty_log_and_a_slow_webhook(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.client import monitoring
+
+    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
+    sp.add_monitor(
+        "quiet", deployment="nothing-yet", reference=reference.ref, window="1h", project="mon"
+    )
+    assert sp.run_monitor("quiet", project="mon") == {"computed": [], "raised": [], "resolved": []}
+    log = _log(client, "churn", "mon")
+    _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
+    log.feedback([Feedback(request_id="nobody-asked", time_ms=T0, label=1)])  # joins nothing
+    log.flush()
+
+    class Slow(http.server.ThreadingHTTPServer):
+        def __init__(self) -> None:
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_POST(self) -> None:
+                    time.sleep(1.0)  # longer than the (shortened) timeout
+                    self.send_response(204)
+                    self.end_headers()
+
+                def log_message(self, *args: Any) -> None:
+                    pass
+
+            super().__init__(("127.0.0.1", 0), Handler)
+            threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    slow = Slow()
+    monkeypatch.setattr(monitoring, "WEBHOOK_TIMEOUT_S", 0.2)
+    url = f"http://127.0.0.1:{slow.server_address[1]}/hook"
+    sp.add_monitor(
+        "slow",
+        deployment="churn",
+        reference=reference.ref,
+        window="300rows",
+        project="mon",
+        drift_share=0.3,
+        webhook=url,
+    )
+    done = sp.run_monitor("slow", project="mon")
+    assert done["computed"][0].labeled == 0  # the stray label matched no request
+    hook = done["raised"][0].details["webhook"]
+    assert hook["delivered"] is False and "Timeout" in hook["error"]
+    slow.shutdown()

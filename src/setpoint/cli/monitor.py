@@ -206,3 +206,37 @@ def list_monitors(project: str | None, as_json: bool) -> None:
             for m in found
         ],
     )
+
+
+@monitor.command("report")
+@click.argument("name")
+@click.option("--output", "-o", default=None, help="Write the HTML report here.")
+@click.option("--project", "-p", default=None)
+@json_option
+def report(name: str, output: str | None, project: str | None, as_json: bool) -> None:
+    """An offline HTML report (or JSON): drift and metrics over the windows, the newest
+    window's features against the reference, fairness, alerts."""
+    from setpoint.monitoring.report import report_html, report_json
+
+    c = client()
+    p = _project(project)
+    m = c.get_monitor(name, p)
+    windows = c.list_monitor_windows(name, p)
+    alerts = c.list_alerts(p, name, None, 1000)
+    if as_json:
+        print_json(report_json(m, windows, alerts))
+        return
+    if not output:
+        raise click.UsageError("give --output FILE.html (or --json)")
+    with open(output, "w", encoding="utf-8") as fh:
+        fh.write(report_html(m, windows, alerts))
+    click.echo(f"wrote {output}: {len(windows)} window(s), {len(alerts)} alert(s)")
+
+
+@monitor.command("resolve")
+@click.argument("alert_id", type=int)
+@click.option("--project", "-p", default=None)
+def resolve(alert_id: int, project: str | None) -> None:
+    """Mark alert ALERT_ID resolved (monitors resolve theirs when the rule holds again)."""
+    client().resolve_alert(alert_id, _project(project), actor())
+    click.echo(f"resolved alert {alert_id}")

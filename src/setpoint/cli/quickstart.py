@@ -428,6 +428,9 @@ def quickstart(epochs: int) -> None:
     _registry(sp, runs, frame, data, holdout)
     _pipeline(sp, epochs)
     _serve(sp, holdout)
+    from setpoint.cli.quickstart_loop import run_loop
+
+    run_loop()
     click.echo(f"done in {time.perf_counter() - t0:.1f}s. Next:")
     click.echo(f"  setpoint runs list --project {PROJECT}")
     click.echo(f"  setpoint data profile {data.ref} --html profile.html")
@@ -438,3 +441,4 @@ def quickstart(epochs: int) -> None:
     click.echo(f"  setpoint audit list --project {PROJECT}")
     click.echo("  setpoint server   # then SETPOINT_URL=http://127.0.0.1:8000 in another shell")
     click.echo(f"  setpoint serve {PROJECT}/quickstart-model@champion --port 8080")
+    click.echo(f"  setpoint monitor status fraud-live --project {PROJECT}")

@@ -340,3 +340,11 @@ def _dict(value: object) -> dict[str, Any]:
 
 def _dicts(value: object) -> list[dict[str, Any]]:
     return [v for v in _list(value) if isinstance(v, dict)]
+
+
+# What the monitoring report draws with (the same look and the same offline rules).
+bars_svg = _bars_svg
+page = _page
+table_html = _table
+esc = _esc
+fmt = _fmt

@@ -97,6 +97,7 @@ class _Numeric:
         self.rows = rows
         self.std = std
         self.distinct = distinct
+        self.histogram: dict[str, Any] | None = None  # a profile's, for few distinct values
 
     @classmethod
     def from_values(cls, values: np.ndarray) -> _Numeric:
@@ -115,13 +116,17 @@ class _Numeric:
         count = int(col.get("count", 0)) - sum(
             int(col.get(k) or 0) for k in ("nan", "pos_inf", "neg_inf")
         )
-        return cls(
+        ref = cls(
             None,
             np.asarray(q, dtype=np.float64),
             max(count, 0),
             float(col.get("std") or 0.0),
             int(col.get("distinct") or 0),
         )
+        hist = col.get("histogram")
+        if isinstance(hist, dict) and hist.get("edges") and hist.get("counts"):
+            ref.histogram = hist
+        return ref
 
     def cdf_at(self, x: np.ndarray) -> np.ndarray:
         if self.sorted is not None:
@@ -301,14 +306,20 @@ def column_drift(
         and ref.distinct <= FEW
         and test in (None, "chisquare", "jensenshannon")
     ):
-        # a numeric column of a few values is compared as categories
-        if ref.sorted is None:
-            raise InvalidArgumentError(
-                f"column {name!r} has {ref.distinct} distinct values: test it as categories "
-                "against rows, not a profile",
-                field="reference",
-            )
-        ref = _Categorical(_counts(pd.Series(ref.sorted)))
+        # a numeric column of a few values is compared as categories: its values, or (from
+        # a profile) the bins of the profile's histogram they fall in
+        if ref.sorted is not None:
+            ref = _Categorical(_counts(pd.Series(ref.sorted)))
+        elif ref.histogram is not None:
+            edges = np.asarray(ref.histogram["edges"], dtype=np.float64)
+            ref_counts = {str(i): int(v) for i, v in enumerate(ref.histogram["counts"]) if v}
+            values = pd.Series(current).to_numpy(dtype=np.float64, na_value=np.nan)
+            values = np.clip(values[np.isfinite(values)], edges[0], edges[-1])
+            binned = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
+            current = pd.Series([str(b) for b in binned], dtype=object)
+            ref = _Categorical(ref_counts)
+        else:
+            raise _Untestable("the profile keeps no histogram for this few-valued column")
         kind = "categorical"
     test = test or _default_test(kind, ref)
     if test not in TESTS:

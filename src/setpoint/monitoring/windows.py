@@ -50,6 +50,7 @@ def compute(
             },
             "problems": report.problems,
         },
+        "histograms": _histograms(reference, features, list(report.features)),
     }
     target = config.get("target")
     if target and "prediction" in frame:
@@ -85,6 +86,46 @@ def compute(
                 for c in sensitive
             }
     return result
+
+
+TOP_CATEGORIES = 10
+
+
+def _histograms(reference: dict[str, Any], features: Any, columns: list[str]) -> dict[str, Any]:
+    """Reference and current counts per feature on the reference's bins (its histogram
+    edges; its most frequent categories and the rest), so a report can draw both without
+    reading the traffic again."""
+    listed = reference.get("columns", [])
+    profile = {c["name"]: c for c in listed} if isinstance(listed, list) else {}
+    out: dict[str, Any] = {}
+    for name in columns:
+        col = profile.get(name) or {}
+        hist = col.get("histogram")
+        if col.get("kind") == "numeric" and hist and hist.get("edges"):
+            edges = np.asarray(hist["edges"], dtype=np.float64)
+            values = features[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            values = np.clip(values[np.isfinite(values)], edges[0], edges[-1])
+            current = (
+                np.histogram(values, bins=edges)[0] if edges.size > 1 else np.array([values.size])
+            )
+            out[name] = {
+                "edges": hist["edges"],
+                "reference": hist["counts"],
+                "current": current.tolist(),
+            }
+        elif col.get("categories"):
+            ranked = sorted(col["categories"].items(), key=lambda kv: -kv[1])[:TOP_CATEGORIES]
+            keys = [k for k, _ in ranked]
+            counts = features[name].dropna().astype(str).value_counts()
+            ref_total = sum(col["categories"].values())
+            cur_total = int(counts.sum())
+            out[name] = {
+                "categories": [*keys, "(other)"],
+                "reference": [int(v) for _, v in ranked] + [ref_total - sum(v for _, v in ranked)],
+                "current": [int(counts.get(k, 0)) for k in keys]
+                + [cur_total - int(sum(counts.get(k, 0) for k in keys))],
+            }
+    return out
 
 
 def _values(series: Any) -> np.ndarray:
