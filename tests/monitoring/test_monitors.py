@@ -145,7 +145,7 @@ def test_windows_alerts_and_late_labels(client: Any) -> None:
         [Feedback(request_id=f"b{i}", time_ms=T0 + 3 * HOUR, label=v) for i, v in enumerate(labels)]
     )
     log.flush()
-    late = sp.run_monitor("churn-live", project="mon", now=T0 + 3 * HOUR)
+    late = sp.run_monitor("churn-live", project="mon", now=T0 + 3 * HOUR + 60_000)
     assert [w.start_at for w in late["computed"]] == [T0 + HOUR, T0 + 2 * HOUR]
     rescored = late["computed"][0].result
     assert rescored["labeled"] == 1500 and rescored["metrics"]["accuracy"] < 0.9
@@ -443,3 +443,40 @@ def test_unknown_feedback_an_empty_log_and_a_slow_webhook(
     hook = done["raised"][0].details["webhook"]
     assert hook["delivered"] is False and "Timeout" in hook["error"]
     slow.shutdown()
+
+
+def test_the_scheduler_runs_monitors_then_the_schedules_their_alerts_trigger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from setpoint.cli.main import main
+    from setpoint.client import sdk
+
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    sdk.use(None)
+    try:
+        c = sdk.client()
+        reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
+        log = _log(c, "churn", "mon")
+        _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
+        log.flush()
+        marker = tmp_path / "retrained"
+        (tmp_path / "retrain.py").write_text(
+            "from pathlib import Path\nimport setpoint as sp\n\n@sp.step(cache=False)\n"
+            f"def mark() -> int:\n    Path({str(marker)!r}).write_text('yes')\n    return 1\n\n"
+            "@sp.pipeline(project='mon')\ndef retrain():\n    mark()\n"
+        )
+        main(
+            [
+                "monitor", "add", "live", "--deployment", "churn", "--reference", reference.ref,
+                "--window", "300rows", "--drift-share", "0.3", "--project", "mon",
+                "--on-alert", f"retrain={tmp_path / 'retrain.py'}:retrain",
+            ]
+        )  # fmt: skip
+        capsys.readouterr()
+        main(["scheduler", "--once"])
+        out = capsys.readouterr().out
+        assert "monitor mon/live: 1 window(s), 1 alert(s) raised" in out
+        assert "retrain alert:live#" in out and "succeeded" in out
+        assert marker.read_text() == "yes"
+    finally:
+        sdk.use(None)

@@ -102,3 +102,40 @@ def test_appends_from_many_threads_lose_nothing() -> None:
         if kind == "predictions":
             ids += pq.read_table(io.BytesIO(data)).column("request_id").to_pylist()
     assert sorted(ids) == sorted(f"r{i}" for i in range(2000))
+
+
+def test_what_was_written_is_not_written_again_and_unencodable_rows_are_dropped() -> None:
+    class Fails:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def __call__(self, kind: str, *rest: Any) -> None:
+            self.calls.append(kind)
+            if kind == "feedback" and self.calls.count("feedback") == 1:
+                raise OSError("the store went away between the two files")
+
+    sink = Fails()
+    errors: list[BaseException] = []
+    log = PredictionLog(sink, interval=3600, on_error=errors.append)
+    log.append(_entry(1, rows=2))
+    log.feedback([Feedback(request_id="r1", time_ms=1_795_000_000_000, label=1)])
+    log.flush()
+    log.flush()
+    assert sink.calls == ["predictions", "feedback", "feedback"]  # predictions once
+    assert log.written == 2
+    bad = Entry(
+        request_id="x",
+        time_ms=1_795_000_000_000,
+        version=1,
+        role="primary",
+        latency_ms=1.0,
+        rows=1,
+        columns={"a": np.array([object()], dtype=object)},
+        tensor=None,
+        outputs=np.zeros(1, dtype=np.int64),
+    )
+    log.append(bad)
+    log.flush()
+    assert log.dropped == 1 and len(errors) == 2
+    log.flush()  # nothing left to retry
+    assert sink.calls.count("predictions") == 1

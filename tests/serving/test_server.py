@@ -357,3 +357,47 @@ def test_a_third_party_open_inference_protocol_client_works(
         assert result.as_numpy("predict").tolist() == expected.tolist()
         assert result.as_numpy("predict_proba").shape == (5, 2)
     triton.close()
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_string_answers_narrow_integers_and_odd_ids(client: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    class Labeler:
+        def predict(self, frame: Any) -> Any:
+            return np.where(frame["a"].to_numpy() > 0, "yes", "no")
+
+    example = pd.DataFrame(
+        {"a": [0.5, -1.0], "n": np.array([1, 2], dtype=np.int8), "zip": ["02139", "10001"]}
+    )
+    sp.log_model(Labeler(), "labeler", project="srv", input_example=example, flavor="custom")
+    sp.set_alias("labeler", "champion", 1, project="srv")
+    spec = ServeSpec(model="labeler", project="srv", poll=0, log=False)
+    with (
+        LiveServer(build_app(spec, client, str(tmp_path / "cache"))) as live,
+        httpx.Client(base_url=live.url) as http,
+    ):
+        ok = http.post(
+            "/invocations", json={"dataframe_records": [{"a": 1.0, "n": 3, "zip": "02139"}]}
+        )
+        assert ok.status_code == 200 and ok.json() == {"predictions": ["yes"]}
+        csv = http.post(
+            "/invocations", content="a,n,zip\n-2.0,1,02139\n", headers={"content-type": "text/csv"}
+        )
+        assert csv.status_code == 200 and csv.json() == {"predictions": ["no"]}
+        wide = http.post(
+            "/invocations", json={"dataframe_records": [{"a": 1.0, "n": 300, "zip": "x"}]}
+        )
+        assert wide.status_code == 422 and "-128..127" in wide.json()["fields"]["n"]
+        nested = http.post(
+            "/invocations",
+            json={"dataframe_split": {"columns": ["a", "n", "zip"], "data": [[1, [2, 3], "x"]]}},
+        )
+        assert nested.status_code == 422
+        odd = http.post(
+            "/invocations",
+            json={"dataframe_records": [{"a": 1.0, "n": 1, "zip": "x"}]},
+            headers={"x-request-id": "a\tb"},
+        )
+        assert odd.status_code == 400 and "printable ASCII" in odd.json()["error"]
+        assert http.get("/v2/health/ready").status_code == 200

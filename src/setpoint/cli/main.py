@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scheduler": (
         "setpoint.cli.schedule",
         "scheduler",
-        "Run due schedules (safe to run twice: each occurrence runs once).",
+        "Run monitors and due schedules (safe to run twice: each occurrence runs once).",
     ),
     "init": (
         "setpoint.cli.init",

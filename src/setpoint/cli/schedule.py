@@ -130,8 +130,14 @@ def history(name: str, project: str | None, as_json: bool) -> None:
 @click.command()
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between passes.")
 @click.option("--once", is_flag=True, help="One pass, then exit.")
-def scheduler(interval: float, once: bool) -> None:
-    """Run schedules when they are due; safe to run twice (each occurrence runs once)."""
+@click.option(
+    "--monitors/--no-monitors",
+    default=True,
+    show_default=True,
+    help="Also run every monitor each pass (before the schedules, so its alerts act at once).",
+)
+def scheduler(interval: float, once: bool, monitors: bool) -> None:
+    """Run monitors and due schedules; safe to run twice (each occurrence runs once)."""
     from setpoint.client.scheduler import run_in_subprocess, tick
 
     c = client()
@@ -141,6 +147,8 @@ def scheduler(interval: float, once: bool) -> None:
 
     while True:
         try:
+            if monitors:
+                _run_monitors(c)
             for d in tick(c, int(time.time() * 1000), who, run_in_subprocess):
                 extra = d.get("run_id") or d.get("error") or ""
                 click.echo(f"{d['schedule']} {d['occurrence']}: {d['status']} {extra}".rstrip())
@@ -152,3 +160,17 @@ def scheduler(interval: float, once: bool) -> None:
         if once:
             return
         time.sleep(max(1.0, interval))
+
+
+def _run_monitors(c: object) -> None:
+    from setpoint.client import sdk
+
+    for m in c.list_monitors():  # type: ignore[attr-defined]
+        if not m.enabled:
+            continue
+        done = sdk.run_monitor(m.name, project=m.project)
+        if done["computed"] or done["raised"] or done["resolved"]:
+            click.echo(
+                f"monitor {m.project}/{m.name}: {len(done['computed'])} window(s), "
+                f"{len(done['raised'])} alert(s) raised, {len(done['resolved'])} resolved"
+            )

@@ -108,6 +108,14 @@ def payload(task: StepTask) -> bytes:
     """The task pickled for another process. The step's own modules go by value, so a
     worker that cannot import them (a Ray node elsewhere, a file run by path) still runs the
     code the cache key was computed from; their folders go along for what they import."""
+    with _PICKLING:  # by-value registration is global in cloudpickle: one task at a time
+        return _payload(task)
+
+
+_PICKLING = threading.Lock()
+
+
+def _payload(task: StepTask) -> bytes:
     import cloudpickle
 
     from setpoint.pipelines.cache import user_modules

@@ -58,8 +58,12 @@ def run_monitor(
         times = _epoch_ms(frame["time"])
         frame = frame.assign(_start=window_starts(times, seconds))
         size = seconds * 1000
+        # a window is complete once it ended and the servers had time to write its rows
+        grace = int(cfg.get("grace_seconds", 60)) * 1000
         groups = {
-            s: g for s, g in frame.groupby("_start", sort=True) if s + size <= now and s >= cutoff
+            s: g
+            for s, g in frame.groupby("_start", sort=True)
+            if s + size + grace <= now and s >= cutoff
         }
         # new windows, and computed ones whose rows got labels since (late feedback)
         due = [
@@ -156,21 +160,14 @@ def _load(c: Any, files: list[Any], feedback: list[Any]) -> Any:
     import pyarrow.parquet as pq
 
     from setpoint.client.materializers import blob_bytes
+    from setpoint.client.serving import join_labels
 
     if not files:
         return pd.DataFrame(columns=["request_id", "row", "time", "model_version", "role"])
     tables = [pq.read_table(io.BytesIO(blob_bytes(c, f.digest))) for f in files]
-    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
-    if feedback:
-        fb = pa.concat_tables(
-            [pq.read_table(io.BytesIO(blob_bytes(c, f.digest))) for f in feedback]
-        ).to_pandas()
-        fb = fb.drop_duplicates("request_id", keep="last")
-        labels = dict(zip(fb["request_id"], (orjson.loads(v) for v in fb["label"]), strict=True))
-        frame["label"] = frame["request_id"].map(labels)
-    else:
-        frame["label"] = None
-    return frame
+    frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    labels = [pq.read_table(io.BytesIO(blob_bytes(c, f.digest))) for f in feedback]
+    return join_labels(frame, labels)
 
 
 def _baseline(c: Any, m: Any, project: str, frame: Any) -> dict[str, float] | None:

@@ -163,15 +163,29 @@ def read_log(
         return pd.DataFrame(
             columns=["request_id", "row", "time", "model_version", "role", "latency_ms"]
         )
-    frame = pa.concat_tables(predictions, promote_options="default").to_pandas()
-    if feedback:
-        labels = tables("feedback")
-        if labels:
-            fb = pa.concat_tables(labels).to_pandas()
-            fb = fb.drop_duplicates("request_id", keep="last")
-            fb["label"] = [orjson.loads(v) for v in fb["label"]]
-            fb = fb.rename(columns={"time": "label_time"})
-            frame = frame.merge(fb, on="request_id", how="left")
-        else:
-            frame["label"] = None
+    frame = pa.concat_tables(predictions, promote_options="permissive").to_pandas()
+    return join_labels(frame, tables("feedback") if feedback else [])
+
+
+def join_labels(frame: Any, feedback: list[Any]) -> Any:
+    """``frame`` (prediction log rows) with column ``label``: each request's newest
+    feedback; a list label as long as the request's rows gives one label per row."""
+    import pyarrow as pa
+
+    if not feedback:
+        frame["label"] = None
+        return frame
+    fb = pa.concat_tables(feedback, promote_options="permissive").to_pandas()
+    fb = fb.drop_duplicates("request_id", keep="last")
+    labels = dict(zip(fb["request_id"], (orjson.loads(v) for v in fb["label"]), strict=True))
+    rows = frame["row"].to_numpy() if "row" in frame else [0] * len(frame)
+    out = []
+    for rid, row in zip(frame["request_id"], rows, strict=True):
+        label = labels.get(rid)
+        if isinstance(label, list):
+            label = label[int(row)] if int(row) < len(label) else None
+        elif isinstance(label, dict):
+            label = None  # not a value a metric can use
+        out.append(label)
+    frame["label"] = out
     return frame

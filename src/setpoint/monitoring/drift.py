@@ -300,6 +300,8 @@ def column_drift(
 ) -> FeatureDrift:
     import pandas as pd
 
+    if isinstance(ref, _Numeric) and ref.rows == 0:
+        raise _Untestable("no finite values in the reference")
     if (
         kind == "numeric"
         and isinstance(ref, _Numeric)
@@ -309,7 +311,10 @@ def column_drift(
         # a numeric column of a few values is compared as categories: its values, or (from
         # a profile) the bins of the profile's histogram they fall in
         if ref.sorted is not None:
-            ref = _Categorical(_counts(pd.Series(ref.sorted)))
+            # both sides as floats, so an int 1 and a float 1.0 are one category
+            ref = _Categorical(_counts(pd.Series(ref.sorted, dtype=np.float64)))
+            values = pd.Series(current).to_numpy(dtype=np.float64, na_value=np.nan)
+            current = pd.Series(values[~np.isnan(values)], dtype=np.float64)
         elif ref.histogram is not None:
             edges = np.asarray(ref.histogram["edges"], dtype=np.float64)
             ref_counts = {str(i): int(v) for i, v in enumerate(ref.histogram["counts"]) if v}
@@ -371,8 +376,9 @@ def column_drift(
                 f"{test} compares numbers; {name!r} is categorical", field="test"
             )
         current_rows = int(sum(counts.values()))
+    # as Evidently: a p-value below the threshold, or a distance at or above it
     drifted = (
-        (p_value < limit) if test in P_VALUE_TESTS and p_value is not None else statistic > limit
+        (p_value < limit) if test in P_VALUE_TESTS and p_value is not None else statistic >= limit
     )
     return FeatureDrift(
         column=name,

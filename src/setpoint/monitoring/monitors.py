@@ -35,6 +35,7 @@ CONFIG_KEYS = {
     "webhook",
     "target",
     "task",
+    "grace_seconds",
 }
 
 
@@ -84,6 +85,11 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
         not isinstance(hook, str) or not hook.startswith(("http://", "https://"))
     ):
         raise InvalidArgumentError("webhook must be an http(s) URL", field="webhook")
+    grace = out.setdefault("grace_seconds", 60)
+    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+        raise InvalidArgumentError(
+            "grace_seconds must be a whole number >= 0", field="grace_seconds"
+        )
     task = out.get("task")
     if task is not None and task not in ("classification", "regression"):
         raise InvalidArgumentError("task must be classification or regression", field="task")

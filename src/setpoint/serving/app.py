@@ -126,10 +126,12 @@ class PredictionApp:
         t0 = time.perf_counter()
         method, path = scope["method"], scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        ctx = {"id": headers.get("x-request-id") or "", "version": "", "role": ""}
+        given_id = headers.get("x-request-id") or ""
+        ctx = {"id": "", "version": "", "role": ""}
         status, body, endpoint = 500, b"", "other"
         extra: dict[str, str] = {}
         try:
+            ctx["id"] = _request_id(given_id)
             if self.config.tokens and path not in OPEN_PATHS:
                 self._authenticate(headers)
             if method == "POST":
@@ -227,7 +229,7 @@ class PredictionApp:
         given = doc.get("id")
         if given is not None and not isinstance(given, str):
             raise MalformedRequestError("'id' must be a string", field="id")
-        request_id = ctx["id"] = given or ctx["id"] or uuid.uuid4().hex
+        request_id = ctx["id"] = _request_id(given or ctx["id"]) or uuid.uuid4().hex
         slot = self._slot(parts, request_id)
         ctx["version"], ctx["role"] = slot.number, slot.role
         with protocol.decoding():
@@ -261,15 +263,19 @@ class PredictionApp:
     async def _invocations(
         self, data: bytes, headers: dict[str, str], ctx: dict[str, str], t0: float
     ) -> tuple[int, bytes, dict[str, str]]:
-        parsed = protocol.parse_invocations(data, headers.get("content-type", ""))
-        request_id = ctx["id"] = ctx["id"] or uuid.uuid4().hex
+        request_id = ctx["id"] = _request_id(ctx["id"]) or uuid.uuid4().hex
         slot = self.deployment.route(request_id)
         ctx["version"], ctx["role"] = slot.number, slot.role
+        with protocol.decoding():
+            parsed = protocol.parse_invocations(
+                data, headers.get("content-type", ""), slot.schema.text_columns
+            )
         with protocol.decoding():
             request = slot.schema.from_invocation(parsed, request_id)
         prediction = await slot.batcher.predict(request)
         predicted = prediction.outputs["predict"]
-        body = orjson.dumps({"predictions": predicted}, option=orjson.OPT_SERIALIZE_NUMPY)
+        values = predicted if predicted.dtype.kind in "biuf" else predicted.tolist()
+        body = orjson.dumps({"predictions": values}, option=orjson.OPT_SERIALIZE_NUMPY)
         self._after(slot, request, predicted, t0)
         return 200, body, {}
 
@@ -451,6 +457,16 @@ class PredictionApp:
             lines.append(self._access.popleft())
         sys.stderr.write(b"\n".join(lines).decode() + "\n")
         sys.stderr.flush()
+
+
+def _request_id(value: str) -> str:
+    """A request id as given, if it is one a header can carry back: printable ASCII, at
+    most 256 characters."""
+    if value and (len(value) > 256 or not value.isascii() or not value.isprintable()):
+        raise MalformedRequestError(
+            "a request id must be printable ASCII of at most 256 characters", field="id"
+        )
+    return value
 
 
 def _error(status: int, message: str) -> tuple[int, bytes]:

@@ -23,6 +23,7 @@ from setpoint.serving.metrics import Metrics
 from setpoint.serving.protocol import Schema
 
 ROLES = ("primary", "canary", "shadow")
+RETRY_S = 60.0  # a version that failed to load is tried again after this long
 
 
 @dataclass(kw_only=True)
@@ -75,6 +76,7 @@ class Deployment:
         self.slots: dict[str, Slot] = {}
         self.not_ready: dict[str, str] = {}  # version -> why it is not serving
         self._old: list[Slot] = []
+        self._failed: dict[str, float] = {}  # version -> when it last failed to load
         self._poller: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ life
@@ -137,31 +139,43 @@ class Deployment:
             await self.refresh()
 
     async def refresh(self) -> list[str]:
-        """Resolve every alias again and swap in versions that moved; what changed."""
+        """Resolve every alias again and swap in versions that moved; what changed. A
+        version that failed to load is tried again only after ``RETRY_S`` (not every poll)."""
         changed = []
+        targets: set[str] = set()
+        now = time.monotonic()
         for role, route in self.routes.items():
             current = self.slots[role]
             try:
                 version = await asyncio.to_thread(self.resolve, route.alias)
             except Exception as exc:  # the store away: keep serving what we have
                 self.metrics.reload_failures += 1
-                self.not_ready[f"{route.alias}"] = f"cannot resolve {route.alias}: {exc}"
+                self.not_ready[route.alias] = f"cannot resolve {route.alias}: {exc}"
+                targets.add(route.alias)
                 continue
             self.not_ready.pop(route.alias, None)
+            key = str(version.version)
+            targets.add(key)
             if version.version == current.version.version:
                 continue
-            key = str(version.version)
+            failed_at = self._failed.get(key)
+            if failed_at is not None and now - failed_at < RETRY_S:
+                continue
             try:
                 slot = await self._slot(role, route.alias, version)
             except Exception as exc:
                 self.metrics.reload_failures += 1
                 self.not_ready[key] = f"{type(exc).__name__}: {exc}"
+                self._failed[key] = now
                 continue
             self.not_ready.pop(key, None)
+            self._failed.pop(key, None)
             self.slots[role] = slot  # new requests go here; queued ones finish on the old
             self.metrics.reloads += 1
             changed.append(f"{route.alias}: {current.number} -> {slot.number}")
             asyncio.get_running_loop().create_task(self._retire(current))
+        for key in [k for k in self.not_ready if k not in targets]:  # no longer wanted
+            del self.not_ready[key]
         return changed
 
     async def _retire(self, slot: Slot) -> None:

@@ -96,44 +96,69 @@ class PredictionLog:
             self._feedback.extend(items)
 
     def flush(self) -> None:
-        """Write what is buffered now (the background thread calls this every interval)."""
+        """Write what is buffered now (the background thread calls this every interval).
+        What the store refused is kept for the next try; what was written is not written
+        again; rows that cannot be encoded at all are dropped and counted."""
         with self._lock:
             entries, self._entries = self._entries, deque()
             feedback, self._feedback = self._feedback, deque()
             self._rows = 0
             dropped, self._dropped_unreported = self._dropped_unreported, 0
-        try:
-            for (day, _), group in _groups(entries).items():
+        pending = _groups(entries)
+        failure: BaseException | None = None
+        for key in list(pending):
+            group = pending[key]
+            try:
                 data, rows = _predictions_table(group)
+            except Exception as exc:  # not encodable: retrying would block the log for good
+                lost = sum(e.rows for e in group)
+                self.dropped += lost
+                dropped += lost
+                del pending[key]
+                self._report(exc)
+                continue
+            try:
                 self.sink(
-                    "predictions",
-                    day,
-                    data,
-                    rows,
-                    group[0].time_ms,
-                    group[-1].time_ms,
-                    dropped,
+                    "predictions", key[0], data, rows, group[0].time_ms, group[-1].time_ms, dropped
                 )
-                dropped = 0
-                self.written += rows
+            except Exception as exc:
+                failure = exc
+                break
+            del pending[key]
+            dropped = 0
+            self.written += rows
+        feedback_left: list[Feedback] = list(feedback)
+        if failure is None:
             for day, fb in _by_day(feedback, lambda f: f.time_ms).items():
-                data = _feedback_table(fb)
-                self.sink("feedback", day, data, len(fb), fb[0].time_ms, fb[-1].time_ms, 0)
-        except Exception as exc:
-            # the store is away: put it back (bounded) and try again next interval
-            self.failures += 1
-            with self._lock:
-                self._entries.extendleft(reversed(entries))
-                self._rows += sum(e.rows for e in entries)
-                while self._rows > self.max_rows and self._entries:
-                    lost = self._entries.popleft()
-                    self._rows -= lost.rows
-                    self.dropped += lost.rows
-                    self._dropped_unreported += lost.rows
-                self._feedback.extendleft(reversed(feedback))
-                self._dropped_unreported += dropped
-            if self.on_error is not None:
-                self.on_error(exc)
+                try:
+                    data = _feedback_table(fb)
+                    self.sink("feedback", day, data, len(fb), fb[0].time_ms, fb[-1].time_ms, 0)
+                except Exception as exc:
+                    failure = exc
+                    break
+                feedback_left = [f for f in feedback_left if f not in fb]
+        else:
+            feedback_left = list(feedback)
+        if failure is None:
+            return
+        # the store is away: put back what was not written (bounded) and try again later
+        self.failures += 1
+        left = [e for group in pending.values() for e in group]
+        with self._lock:
+            self._entries.extendleft(reversed(left))
+            self._rows += sum(e.rows for e in left)
+            while self._rows > self.max_rows and self._entries:
+                oldest = self._entries.popleft()
+                self._rows -= oldest.rows
+                self.dropped += oldest.rows
+                self._dropped_unreported += oldest.rows
+            self._feedback.extendleft(reversed(feedback_left))
+            self._dropped_unreported += dropped
+        self._report(failure)
+
+    def _report(self, exc: BaseException) -> None:
+        if self.on_error is not None:
+            self.on_error(exc)
 
     def close(self) -> None:
         """Write everything buffered and stop."""

@@ -301,12 +301,13 @@ def _to_binary(array: np.ndarray, datatype: str) -> bytes:
 # ------------------------------------------------------------------ MLflow /invocations
 
 
-def parse_invocations(body: bytes, content_type: str) -> Any:
+def parse_invocations(body: bytes, content_type: str, text_columns: tuple[str, ...] = ()) -> Any:
     """The data of an MLflow scoring request: a dict of columns, a list of row dicts, a list
-    of row lists, or (CSV) a dict of columns."""
+    of row lists, or (CSV) a dict of columns (``text_columns`` read as text, as the model
+    takes them, so "02139" keeps its zero)."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media in ("text/csv", "application/csv"):
-        return _csv_columns(body)
+        return _csv_columns(body, text_columns)
     if media not in ("application/json", ""):
         raise UnsupportedMediaTypeError(
             f"content type {media!r} is not supported: send application/json or text/csv",
@@ -373,12 +374,13 @@ def _mixed(rows: list[list[Any]]) -> bool:
     return any(isinstance(v, str) for v in first) and not all(isinstance(v, str) for v in first)
 
 
-def _csv_columns(body: bytes) -> dict[str, Any]:
+def _csv_columns(body: bytes, text_columns: tuple[str, ...] = ()) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in text_columns})
     try:
-        table = pacsv.read_csv(pa.BufferReader(body))
+        table = pacsv.read_csv(pa.BufferReader(body), convert_options=convert)
     except pa.ArrowInvalid as exc:
         raise MalformedRequestError(f"the body is not CSV: {exc}", field="body") from None
     return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
@@ -403,6 +405,7 @@ class Schema:
         )
         self._names = [n for n, _ in self.columns]
         self._name_set = set(self._names)
+        self.text_columns = tuple(n for n, t in self.columns if t in ("string", "large_string"))
 
     # -- from the Open Inference Protocol
 
@@ -443,11 +446,27 @@ class Schema:
                     "(-1: any size)",
                     fields={"input": f"expected shape {list(want)}"},
                 )
-            if array.dtype.kind not in "iufb" and np.dtype(spec.dtype).kind in "iufb":
+            target = np.dtype(spec.dtype)
+            if array.dtype.kind not in "iufb" and target.kind in "iufb":
                 raise PredictionInputError(
                     f"the input holds {_kind_name(array)}; the model takes {spec.dtype}",
                     fields={"input": f"expected {spec.dtype}"},
                 )
+            if (
+                target.kind in "iu"
+                and array.dtype.kind == "f"
+                and array.size
+                and not (np.isfinite(array).all() and (array == np.trunc(array)).all())
+            ):
+                raise PredictionInputError(
+                    f"the input holds fractions or NaN; the model takes whole numbers ({spec.dtype})",
+                    fields={"input": f"expected {spec.dtype}"},
+                )
+            if target.kind in "iu" and array.dtype.kind in "iuf":
+                try:
+                    _check_range(array, target)
+                except _ColumnError as exc:
+                    raise PredictionInputError(str(exc), fields={"input": str(exc)}) from None
             array = array.astype(spec.dtype, copy=False)
             if not self.allow_nan and array.dtype.kind == "f" and not np.isfinite(array).all():
                 raise PredictionInputError(
@@ -455,6 +474,8 @@ class Schema:
                     fields={"input": "NaN or infinite values"},
                 )
         rows = int(array.shape[0]) if array.ndim else 1
+        if rows == 0:
+            raise PredictionInputError("the request has no rows", fields={"input": "empty"})
         return Request(id=request_id, rows=rows, tensor=array)
 
     # -- from MLflow's shapes
@@ -588,6 +609,7 @@ def _column(values: Any, arrow_type: str, allow_nan: bool) -> np.ndarray:
             kind = "i"
         if kind not in "iu":
             raise _ColumnError(f"expected whole numbers, got {_kind_name(array)}")
+        _check_range(array, _INT[arrow_type])
         return array.astype(_INT[arrow_type], copy=False)
     if arrow_type == "bool":
         if kind != "b":
@@ -600,6 +622,16 @@ def _column(values: Any, arrow_type: str, allow_nan: bool) -> np.ndarray:
             return array
         raise _ColumnError(f"expected strings, got {_kind_name(array)}")
     return array  # a type the signature names that JSON cannot check further
+
+
+def _check_range(array: np.ndarray, dtype: Any) -> None:
+    """Numbers that fit ``dtype`` (a cast would wrap them silently)."""
+    if array.size == 0:
+        return
+    info = np.iinfo(dtype)
+    lo, hi = array.min(), array.max()
+    if lo < info.min or hi > info.max:
+        raise _ColumnError(f"values must be within {info.min}..{info.max} ({np.dtype(dtype).name})")
 
 
 def _arrow_of_numpy(dtype: str) -> str:
