@@ -130,6 +130,30 @@ def test_k8s_manifests_are_valid_and_probe_the_health_endpoints(
     with pytest.raises(SystemExit) as exit_:
         main(["deploy", "k8s", "pk/fraud-detector@champion", "-o", str(out)])
     assert exit_.value.code == 1 and "--force overwrites" in capsys.readouterr().err
+    direct = tmp_path / "direct"
+    main(
+        [
+            "deploy", "k8s", "pk/fraud-detector@champion", "-o", str(direct),
+            "--database-url", "postgresql+psycopg://setpoint@db/setpoint",
+            "--artifacts-url", "s3://models/setpoint",
+        ]
+    )  # fmt: skip
+    config = _valid(yaml.safe_load((direct / "configmap.yaml").read_text()))
+    assert config.data["SETPOINT_ARTIFACTS_URL"] == "s3://models/setpoint"
+    assert "SETPOINT_URL" not in config.data
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "deploy",
+                "k8s",
+                "pk/fraud-detector@champion",
+                "-o",
+                str(tmp_path / "x"),
+                "--database-url",
+                "sqlite:///x",
+            ]
+        )
+    assert exit_.value.code == 2
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -401,3 +402,39 @@ def test_string_answers_narrow_integers_and_odd_ids(client: Any, tmp_path: Path)
         )
         assert odd.status_code == 400 and "printable ASCII" in odd.json()["error"]
         assert http.get("/v2/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_logged_scores_give_monitors_a_roc_auc(
+    client: Any, models: dict[str, Any], tmp_path: Path
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    X, y = _data(400, seed=5)
+    reference = sp.log_dataset(_data()[0], "features", project="srv")
+    spec = ServeSpec(model="churn", project="srv", poll=0, log_interval=0.2, log_scores=True)
+    with (
+        LiveServer(build_app(spec, client, str(tmp_path / "cache"))) as live,
+        httpx.Client(base_url=live.url) as http,
+    ):
+        for i in range(len(X)):
+            r = http.post("/v2/models/churn/infer", json=_infer_body(X[i : i + 1], f"s{i}"))
+            assert [o["name"] for o in r.json()["outputs"]] == ["predict"]  # the score is not sent
+        http.post(
+            "/feedback",
+            json={"feedback": [{"request_id": f"s{i}", "label": int(v)} for i, v in enumerate(y)]},
+        )
+        deadline = time.monotonic() + 10
+        while len(sp.prediction_log("churn", project="srv").dropna(subset=["label"])) < len(X):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    log = sp.prediction_log("churn", project="srv")
+    proba = sp.load_model("srv/churn/1").predict_proba(X)[:, 1]
+    assert np.allclose(
+        log.sort_values("request_id", key=lambda s: s.str[1:].astype(int))["score"], proba
+    )
+    sp.add_monitor(
+        "auc", deployment="churn", reference=reference.ref, window="400rows", project="srv"
+    )
+    window = sp.run_monitor("auc", project="srv")["computed"][0]
+    assert abs(window.result["metrics"]["roc_auc"] - roc_auc_score(y, proba)) < 1e-12

@@ -95,6 +95,15 @@ def docker(
 @click.option("--cpu-target", default=70, show_default=True, type=int, help="HPA target CPU %.")
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option("--setpoint-url", default="http://setpoint.setpoint.svc:8080", show_default=True)
+@click.option(
+    "--database-url",
+    default=None,
+    help="Reach the store directly: its database (with --artifacts-url; a password goes in "
+    "the Secret as SETPOINT_DATABASE_URL instead).",
+)
+@click.option(
+    "--artifacts-url", default=None, help="Reach the store directly: its artifacts (s3://...)."
+)
 @click.option("--namespace", default=None)
 @click.option("--name", default=None, help="Deployment name (default: the model's).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
@@ -108,6 +117,8 @@ def k8s(
     cpu_target: int,
     workers: int,
     setpoint_url: str,
+    database_url: str | None,
+    artifacts_url: str | None,
     namespace: str | None,
     name: str | None,
     force: bool,
@@ -120,6 +131,10 @@ def k8s(
         raise click.BadParameter(
             "need 1 <= --min-replicas <= --max-replicas", param_hint="--min-replicas"
         )
+    if bool(database_url) != bool(artifacts_url):
+        raise click.BadParameter(
+            "give both --database-url and --artifacts-url, or neither", param_hint="--database-url"
+        )
     target, deployment = _target(model, workers, name)
     docs = kubernetes(
         target,
@@ -130,6 +145,8 @@ def k8s(
         cpu_target=cpu_target,
         setpoint_url=setpoint_url,
         namespace=namespace,
+        database_url=database_url,
+        artifacts_url=artifacts_url,
     )
     header = SECRET_NOTE.format(model=model, name=deployment)
     files = {f: to_yaml(d, header if f == "deployment.yaml" else "") for f, d in docs.items()}

@@ -61,6 +61,11 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 @click.option(
     "--no-access-log", is_flag=True, help="Do not write a JSON line per request to stderr."
 )
+@click.option(
+    "--log-scores",
+    is_flag=True,
+    help="Log binary classifiers' positive-class probability too (monitors then compute ROC AUC).",
+)
 def serve(
     model: str,
     alias: str | None,
@@ -79,6 +84,7 @@ def serve(
     log_interval: float,
     max_body: int,
     no_access_log: bool,
+    log_scores: bool,
 ) -> None:
     """Serve MODEL (name or name@alias) over the Open Inference Protocol and MLflow's
     /invocations, on loopback unless --host says otherwise."""
@@ -118,6 +124,7 @@ def serve(
         log_interval=log_interval,
         max_body=max_body,
         access_log=not no_access_log,
+        log_scores=log_scores,
     )
     if host not in ("127.0.0.1", "localhost", "::1") and not tokens():
         raise click.UsageError(

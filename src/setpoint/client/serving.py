@@ -37,6 +37,7 @@ class ServeSpec:
     log_interval: float = 5.0
     max_body: int = 16 * 1024 * 1024
     access_log: bool = True
+    log_scores: bool = False
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()
@@ -99,6 +100,7 @@ def build_app(spec: ServeSpec, c: Any = None, cache_dir: str | None = None) -> A
         max_rows=spec.max_batch,
         max_wait=spec.max_wait_ms / 1000,
         poll=spec.poll,
+        scores=spec.log_scores,
     )
     log = None
     if spec.log:

@@ -74,6 +74,10 @@ def compute(
         y = _values(labeled["label"])
         p = _values(labeled["prediction"])
         metrics = performance(y, p, task)
+        if task == "classification" and "score" in labeled and labeled["score"].notna().all():
+            auc = roc_auc(y, labeled["score"].to_numpy(dtype=np.float64), _positive(y, p))
+            if auc is not None:
+                metrics["roc_auc"] = auc
         result["task"] = task
         result["metrics"] = metrics
         if baseline:
@@ -173,6 +177,18 @@ def performance(y: np.ndarray, p: np.ndarray, task: str) -> dict[str, float]:
         out["recall"] = recall
         out["f1"] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return out
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray, positive: Any) -> float | None:
+    """Area under the ROC curve from ranks (ties averaged); None with one class only."""
+    from scipy.stats import rankdata
+
+    pos = y == positive
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def fairness(groups: np.ndarray, y: np.ndarray, p: np.ndarray, positive: Any) -> dict[str, Any]:

@@ -245,7 +245,7 @@ class PredictionApp:
             )
         request.binary = _binary_outputs(doc)
         prediction = await slot.batcher.predict(request)
-        outputs = prediction.outputs
+        outputs = {k: v for k, v in prediction.outputs.items() if k != "score"}  # log only
         if wanted:
             unknown = [w for w in wanted if w not in outputs]
             if unknown:
@@ -257,7 +257,7 @@ class PredictionApp:
         body, extra = protocol.infer_response(
             self.deployment.model, slot.number, given, outputs, request.binary
         )
-        self._after(slot, request, prediction.outputs["predict"], t0)
+        self._after(slot, request, prediction.outputs, t0)
         return 200, body, extra
 
     async def _invocations(
@@ -276,7 +276,7 @@ class PredictionApp:
         predicted = prediction.outputs["predict"]
         values = predicted if predicted.dtype.kind in "biuf" else predicted.tolist()
         body = orjson.dumps({"predictions": values}, option=orjson.OPT_SERIALIZE_NUMPY)
-        self._after(slot, request, predicted, t0)
+        self._after(slot, request, prediction.outputs, t0)
         return 200, body, {}
 
     def _slot(self, parts: list[str], request_id: str) -> Slot:
@@ -298,11 +298,13 @@ class PredictionApp:
                 f"unknown model {name!r}: this server serves {self.deployment.model!r}"
             )
 
-    def _after(self, slot: Slot, request: protocol.Request, predicted: Any, t0: float) -> None:
+    def _after(
+        self, slot: Slot, request: protocol.Request, outputs: dict[str, Any], t0: float
+    ) -> None:
         """Log the answer, and hand a copy to the shadow (never waited for)."""
         latency = (time.perf_counter() - t0) * 1000
         if self.log is not None:
-            self.log.append(_entry(request, slot, predicted, latency))
+            self.log.append(_entry(request, slot, outputs, latency))
         shadow = self.deployment.shadow()
         if shadow is None:
             return
@@ -332,7 +334,7 @@ class PredictionApp:
         seconds = time.perf_counter() - t0
         self.metrics.request(slot.number, "shadow", "shadow", 200, seconds)
         if self.log is not None:
-            self.log.append(_entry(copy, slot, prediction.outputs["predict"], seconds * 1000))
+            self.log.append(_entry(copy, slot, prediction.outputs, seconds * 1000))
 
     def _feedback(self, data: bytes) -> tuple[int, bytes]:
         try:
@@ -503,7 +505,9 @@ def _binary_outputs(doc: dict[str, Any]) -> bool:
     return False
 
 
-def _entry(request: protocol.Request, slot: Slot, predicted: Any, latency_ms: float) -> Entry:
+def _entry(
+    request: protocol.Request, slot: Slot, outputs: dict[str, Any], latency_ms: float
+) -> Entry:
     return Entry(
         request_id=request.id or "",
         time_ms=now_ms(),
@@ -513,5 +517,6 @@ def _entry(request: protocol.Request, slot: Slot, predicted: Any, latency_ms: fl
         rows=request.rows,
         columns=request.columns,
         tensor=request.tensor,
-        outputs=predicted,
+        outputs=outputs["predict"],
+        scores=outputs.get("score"),
     )

@@ -46,8 +46,11 @@ class Batcher:
         max_rows: int = 1024,
         max_wait: float = 0.0,
         observe: Callable[[int, float], None] | None = None,
+        scores: bool = False,
     ) -> None:
         self.model = model
+        # also compute the positive class's probability of binary classifiers, for the log
+        self.scores = scores and bool(getattr(model, "has_proba", False))
         self.max_rows = max_rows
         self.max_wait = max_wait
         self.observe = observe  # (batch rows, seconds) after each predict call
@@ -133,7 +136,7 @@ class Batcher:
     def _call(self, batch: list[_Item]) -> list[Prediction]:
         requests = [item.request for item in batch]
         data = _merge(requests)
-        proba = any(r.proba for r in requests)
+        proba = self.scores or any(r.proba for r in requests)
         t0 = time.perf_counter()
         predicted = np.asarray(self.model.predict(data))
         probabilities = np.asarray(self.model.predict_proba(data)) if proba else None
@@ -147,6 +150,8 @@ class Batcher:
             outputs = {"predict": predicted[start:end]}
             if r.proba and probabilities is not None:
                 outputs["predict_proba"] = probabilities[start:end]
+            if self.scores and probabilities is not None and probabilities.shape[1] == 2:
+                outputs["score"] = probabilities[start:end, 1]
             out.append(Prediction(outputs=outputs, seconds=seconds, batch_rows=total))
             start = end
         return out

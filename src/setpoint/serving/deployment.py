@@ -62,6 +62,7 @@ class Deployment:
         max_rows: int = 1024,
         max_wait: float = 0.0,
         poll: float = 2.0,
+        scores: bool = False,
     ) -> None:
         self.name = name
         self.model = model
@@ -73,6 +74,7 @@ class Deployment:
         self.max_rows = max_rows
         self.max_wait = max_wait
         self.poll = poll
+        self.scores = scores
         self.slots: dict[str, Slot] = {}
         self.not_ready: dict[str, str] = {}  # version -> why it is not serving
         self._old: list[Slot] = []
@@ -103,7 +105,11 @@ class Deployment:
         model = await asyncio.to_thread(self.load, version)
         schema = Schema(getattr(model, "signature", None), allow_nan=self.allow_nan)
         batcher = Batcher(
-            model, max_rows=self.max_rows, max_wait=self.max_wait, observe=self.metrics.batch
+            model,
+            max_rows=self.max_rows,
+            max_wait=self.max_wait,
+            observe=self.metrics.batch,
+            scores=self.scores,
         ).start()
         return Slot(
             role=role, alias=alias, version=version, model=model, schema=schema, batcher=batcher

@@ -86,8 +86,11 @@ def kubernetes(
     cpu_target: int = 70,
     setpoint_url: str = "http://setpoint.setpoint.svc:8080",
     namespace: str | None = None,
+    database_url: str | None = None,
+    artifacts_url: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The manifests by file name."""
+    """The manifests by file name. The pods reach the store through a setpoint server
+    (``setpoint_url``), or directly (``database_url`` and ``artifacts_url``)."""
     labels = {"app.kubernetes.io/name": t.name, "app.kubernetes.io/part-of": "setpoint"}
 
     def meta(name: str) -> dict[str, Any]:
@@ -185,7 +188,7 @@ def kubernetes(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta(f"{t.name}-config"),
-        "data": {"SETPOINT_URL": setpoint_url, "OMP_NUM_THREADS": "1"},
+        "data": _store_config(setpoint_url, database_url, artifacts_url),
     }
     return {
         "deployment.yaml": deployment,
@@ -193,6 +196,20 @@ def kubernetes(
         "hpa.yaml": hpa,
         "configmap.yaml": config,
     }
+
+
+def _store_config(
+    setpoint_url: str, database_url: str | None, artifacts_url: str | None
+) -> dict[str, str]:
+    data = {"OMP_NUM_THREADS": "1"}
+    if database_url or artifacts_url:
+        if not (database_url and artifacts_url):
+            raise ValueError("give both the database URL and the artifacts URL, or neither")
+        data["SETPOINT_DATABASE_URL"] = database_url
+        data["SETPOINT_ARTIFACTS_URL"] = artifacts_url
+    else:
+        data["SETPOINT_URL"] = setpoint_url
+    return data
 
 
 def to_yaml(doc: dict[str, Any], header: str = "") -> str:

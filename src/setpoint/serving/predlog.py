@@ -38,6 +38,7 @@ class Entry:
     tensor: np.ndarray | None
     outputs: np.ndarray
     status: str = "ok"
+    scores: np.ndarray | None = None  # the positive class's probability (--log-scores)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,6 +223,10 @@ def _predictions_table(entries: list[Entry]) -> tuple[bytes, int]:
         table["input"] = pa.array(list(np.concatenate(tensors)))
     outputs = np.concatenate([e.outputs.reshape(e.rows, -1) for e in entries])
     table["prediction"] = pa.array(outputs[:, 0] if outputs.shape[1] == 1 else list(outputs))
+    if all(e.scores is not None for e in entries):
+        table["score"] = pa.array(
+            np.concatenate([e.scores for e in entries if e.scores is not None])
+        )
     buf = io.BytesIO()
     pq.write_table(pa.table(table), buf, compression="zstd")
     return buf.getvalue(), rows
