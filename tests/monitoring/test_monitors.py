@@ -345,6 +345,7 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
         [
             "monitor", "add", "live", "--deployment", "churn", "--reference", reference.ref,
             "--window", "300rows", "--drift-share", "0.3", "--alert-below", "accuracy<0.9:2",
+            "--alert-decay", "accuracy:0.05:2",
             "--on-alert", f"retrain={tmp_path / 'retrain.py'}:retrain", "--project", "mon",
         ]
     )  # fmt: skip
@@ -394,6 +395,23 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
             ]
         )
     assert exit_.value.code == 2 and "METRIC<VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "monitor",
+                "add",
+                "y",
+                "--deployment",
+                "churn",
+                "--reference",
+                reference.ref,
+                "--alert-decay",
+                "accuracy",
+                "--project",
+                "mon",
+            ]
+        )
+    assert exit_.value.code == 2 and "METRIC:DROP" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
@@ -480,3 +498,50 @@ def test_the_scheduler_runs_monitors_then_the_schedules_their_alerts_trigger(
         assert marker.read_text() == "yes"
     finally:
         sdk.use(None)
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_decay_is_measured_against_the_served_versions_evaluation(client: Any) -> None:
+    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="dec")
+    sp.log_model(
+        Threshold(0.0),
+        "churn",
+        project="dec",
+        input_example=_rows(5, 0.0, 1)[["x1", "x2", "region"]],
+        flavor="custom",
+    )
+    client.record_evaluation(
+        "churn", 1, reference.ref, "label", "classification", {"accuracy": 0.95}, None, "dec"
+    )
+    log = _log(client, "churn", "dec")
+    traffic = _rows(300, 2.0, 5)  # the new pattern: the served rule is right half the time
+    _traffic(log, traffic, T0, "d", Threshold(0.0))
+    log.feedback(
+        [
+            Feedback(request_id=f"d{i}", time_ms=T0, label=int(v))
+            for i, v in enumerate(traffic["label"])
+        ]
+    )
+    log.flush()
+    sp.add_monitor(
+        "decay",
+        deployment="churn",
+        reference=reference.ref,
+        window="300rows",
+        project="dec",
+        drift_share=1.0,  # only the decay rule here
+        decay_rules=[{"metric": "accuracy", "max_drop": 0.1, "windows": 1}],
+    )
+    done = sp.run_monitor("decay", project="dec")
+    window = done["computed"][0].result
+    assert window["baseline"] == {"accuracy": 0.95} and window["metrics"]["accuracy"] < 0.85
+    (alert,) = done["raised"]
+    assert alert.rule == "decay:accuracy" and alert.details["baseline"] == 0.95
+    with pytest.raises(sp.errors.InvalidArgumentError, match="a decay rule is"):
+        sp.add_monitor(
+            "bad",
+            deployment="churn",
+            reference=reference.ref,
+            project="dec",
+            decay_rules=[{"metric": "accuracy", "max_drop": -1}],
+        )

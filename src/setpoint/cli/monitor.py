@@ -36,6 +36,24 @@ def _rule(text: str) -> dict[str, object]:
         ) from None
 
 
+def _decay(text: str) -> dict[str, object]:
+    """``accuracy:0.05`` or ``accuracy:0.05:2``."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3) or not parts[0].strip():
+            raise ValueError
+        return {
+            "metric": parts[0].strip(),
+            "max_drop": float(parts[1]),
+            "windows": int(parts[2]) if len(parts) == 3 else 1,
+        }
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not METRIC:DROP[:WINDOWS], e.g. accuracy:0.05:2",
+            param_hint="--alert-decay",
+        ) from None
+
+
 @monitor.command("add")
 @click.argument("name")
 @click.option(
@@ -63,6 +81,13 @@ def _rule(text: str) -> dict[str, object]:
     help="METRIC<VALUE[:WINDOWS], e.g. accuracy<0.8:2 (repeatable).",
 )
 @click.option(
+    "--alert-decay",
+    "decays",
+    multiple=True,
+    help="METRIC:DROP[:WINDOWS], e.g. accuracy:0.05:2: below the served version's evaluation "
+    "by more than DROP.",
+)
+@click.option(
     "--fairness-gap", default=None, type=float, help="Alert when a parity or odds gap exceeds this."
 )
 @click.option("--sensitive", multiple=True, help="A sensitive column (repeatable).")
@@ -82,6 +107,7 @@ def add(
     window: str,
     drift_share: float,
     rules: tuple[str, ...],
+    decays: tuple[str, ...],
     fairness_gap: float | None,
     sensitive: tuple[str, ...],
     webhook: str | None,
@@ -100,6 +126,7 @@ def add(
         project=project,
         drift_share=drift_share,
         metric_rules=[_rule(r) for r in rules],
+        decay_rules=[_decay(d) for d in decays],
         fairness_gap=fairness_gap,
         sensitive=list(sensitive),
         webhook=webhook,

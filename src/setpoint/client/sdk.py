@@ -693,6 +693,7 @@ def add_monitor(
     project: str | None = None,
     drift_share: float = 0.5,
     metric_rules: Sequence[Mapping[str, Any]] = (),
+    decay_rules: Sequence[Mapping[str, Any]] = (),
     fairness_gap: float | None = None,
     sensitive: Sequence[str] = (),
     webhook: str | None = None,
@@ -701,7 +702,9 @@ def add_monitor(
 ) -> Any:
     """Watch ``deployment``'s prediction log against dataset version ``reference`` in windows
     ("1h", "1d", "10000rows"): drift (dataset drift when ``drift_share`` of the features
-    drift), ``metric_rules`` ({"metric": "accuracy", "min": 0.8, "windows": 2}), a fairness
+    drift), ``metric_rules`` ({"metric": "accuracy", "min": 0.8, "windows": 2}),
+    ``decay_rules`` ({"metric": "accuracy", "max_drop": 0.05, "windows": 2}: below the served
+    version's evaluation by more than that), a fairness
     gap over the ``sensitive`` columns; alerts go to ``webhook`` and to schedules added with
     ``--on-alert`` this monitor."""
     from setpoint.client.monitoring import parse_window
@@ -711,6 +714,7 @@ def add_monitor(
         **parse_window(window),
         "drift_share": drift_share,
         "metric_rules": [dict(r) for r in metric_rules],
+        "decay_rules": [dict(r) for r in decay_rules],
         "sensitive": list(sensitive),
     }
     for key, value in (

@@ -36,6 +36,7 @@ CONFIG_KEYS = {
     "target",
     "task",
     "grace_seconds",
+    "decay_rules",
 }
 
 
@@ -73,6 +74,23 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidArgumentError(
                 "a metric rule is {metric, min, windows}: e.g. accuracy below 0.8 for 2 windows",
                 field="metric_rules",
+            )
+    decay = out.setdefault("decay_rules", [])
+    if not isinstance(decay, list):
+        raise InvalidArgumentError("decay_rules must be a list", field="decay_rules")
+    for rule in decay:
+        if (
+            not isinstance(rule, dict)
+            or not isinstance(rule.get("metric"), str)
+            or not isinstance(rule.get("max_drop"), int | float)
+            or not rule["max_drop"] > 0
+            or not isinstance(rule.get("windows", 1), int)
+            or rule.get("windows", 1) < 1
+        ):
+            raise InvalidArgumentError(
+                "a decay rule is {metric, max_drop, windows}: e.g. accuracy more than 0.05 "
+                "below the served version's evaluation for 2 windows",
+                field="decay_rules",
             )
     gap = out.get("fairness_gap")
     if gap is not None and (not isinstance(gap, int | float) or not 0 < gap <= 1):

@@ -262,6 +262,37 @@ def breaches(
             )
         elif recent and recent[-1]["metrics"][name] >= floor:
             held.append(key)
+    for rule in config.get("decay_rules", []):
+        # decay: the metric has fallen below what the served version scored in its evaluation
+        name, drop, k = rule["metric"], float(rule["max_drop"]), int(rule.get("windows", 1))
+        scored = [
+            w for w in history if name in w.get("metrics", {}) and name in w.get("baseline", {})
+        ]
+        recent = scored[-k:]
+        key = f"decay:{name}"
+        if len(recent) == k and all(
+            w["baseline"][name] - w["metrics"][name] > drop for w in recent
+        ):
+            last = recent[-1]
+            broken.append(
+                Breach(
+                    rule=key,
+                    severity="critical",
+                    message=(
+                        f"{name} {last['metrics'][name]:.4f} is more than {drop:g} below the "
+                        f"served version's evaluation ({last['baseline'][name]:.4f}) for {k} "
+                        "window(s)"
+                    ),
+                    details={
+                        "metric": name,
+                        "max_drop": drop,
+                        "values": [round(w["metrics"][name], 4) for w in recent],
+                        "baseline": last["baseline"][name],
+                    },
+                )
+            )
+        elif recent and recent[-1]["baseline"][name] - recent[-1]["metrics"][name] <= drop:
+            held.append(key)
     gap = config.get("fairness_gap")
     if gap is not None and "fairness" in latest:
         worst = max(
