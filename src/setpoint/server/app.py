@@ -106,6 +106,10 @@ def create_app(
             media_type="application/json",
         )
 
+    from setpoint.server.mlflow_api import register as register_mlflow
+
+    register_mlflow(app, client, auth)
+
     @app.get(f"{API_PREFIX}/health", tags=["server"])
     async def health() -> dict[str, str]:
         """Liveness: answers without a token."""

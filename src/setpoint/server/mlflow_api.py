@@ -1,0 +1,364 @@
+"""MLflow's tracking REST API (``/api/2.0/mlflow/``) over setpoint's own operations, so
+existing MLflow code logs to a setpoint server unchanged (``MLFLOW_TRACKING_URI``).
+
+An experiment is a project (its id is the project's name; MLflow's "0" is the default
+project), a run is a run. Every call goes through the operation it maps to, with that
+operation's authorization. Errors take MLflow's shape, ``{"error_code", "message"}``, with its
+status codes (a client mistake is never a 5xx: the MLflow client retries those).
+
+This first part covers experiments, runs, params, metrics, tags, search and metric history;
+artifacts, logged models and the registry come next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from setpoint.api.operations import operations
+from setpoint.core.config import DEFAULT_PROJECT
+from setpoint.core.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    SetpointError,
+)
+
+PREFIX = "/api/2.0/mlflow"
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+STATUS_OF = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
+ERRORS = {
+    # setpoint error code -> (MLflow error code, HTTP status)
+    "not_found": ("RESOURCE_DOES_NOT_EXIST", 404),
+    "project_not_found": ("RESOURCE_DOES_NOT_EXIST", 404),
+    "run_not_found": ("RESOURCE_DOES_NOT_EXIST", 404),
+    "model_not_found": ("RESOURCE_DOES_NOT_EXIST", 404),
+    "unauthenticated": ("UNAUTHENTICATED", 401),
+    "permission_denied": ("PERMISSION_DENIED", 403),
+    "conflict": ("RESOURCE_ALREADY_EXISTS", 400),
+    "param_conflict": ("INVALID_PARAMETER_VALUE", 400),
+    "payload_too_large": ("INVALID_PARAMETER_VALUE", 400),
+}
+
+
+def mlflow_error(exc: SetpointError) -> Response:
+    code, status = ERRORS.get(exc.code, ("INVALID_PARAMETER_VALUE", 400))
+    if exc.status >= 500 and exc.code not in ERRORS:
+        code, status = "INTERNAL_ERROR", 500
+    return Response(
+        orjson.dumps({"error_code": code, "message": exc.message}),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _project(experiment_id: Any) -> str:
+    if not isinstance(experiment_id, str) or not experiment_id:
+        raise InvalidArgumentError("experiment_id must be a string", field="experiment_id")
+    return DEFAULT_PROJECT if experiment_id == "0" else experiment_id
+
+
+def _experiment_id(project: str) -> str:
+    return "0" if project == DEFAULT_PROJECT else project
+
+
+def _experiment(p: Any) -> dict[str, Any]:
+    return {
+        "experiment_id": _experiment_id(p.name),
+        "name": p.name,
+        "artifact_location": f"mlflow-artifacts:/{p.name}",
+        "lifecycle_stage": "active",
+        "creation_time": p.created_at,
+        "last_update_time": p.created_at,
+        "tags": [],
+    }
+
+
+def _run(r: Any) -> dict[str, Any]:
+    info = {
+        "run_id": r.id,
+        "run_uuid": r.id,
+        "run_name": r.name or "",
+        "experiment_id": _experiment_id(r.project),
+        "user_id": r.user or "",
+        "status": STATUS_OF.get(r.status, "RUNNING"),
+        "start_time": r.start_time,
+        "artifact_uri": f"mlflow-artifacts:/{r.project}/{r.id}/artifacts",
+        "lifecycle_stage": "active",
+    }
+    if r.end_time is not None:
+        info["end_time"] = r.end_time
+    stamp = r.end_time or r.start_time
+    data = {
+        "metrics": [
+            {"key": k, "value": v, "timestamp": stamp, "step": 0} for k, v in r.metrics.items()
+        ],
+        "params": [{"key": k, "value": v} for k, v in r.params.items()],
+        "tags": [{"key": k, "value": v} for k, v in r.tags.items()],
+    }
+    return {"info": info, "data": data}
+
+
+def _pairs(items: Any, field: str) -> dict[str, str]:
+    if items is None:
+        return {}
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("key"), str) for i in items
+    ):
+        raise InvalidArgumentError(f"{field} must be a list of {{key, value}}", field=field)
+    return {i["key"]: "" if i.get("value") is None else str(i["value"]) for i in items}
+
+
+class _Ops:
+    """Our operations by name, called with their own authorization."""
+
+    def __init__(self, client: Any, auth: Any) -> None:
+        self.client = client
+        self.auth = auth
+        self.specs = {spec.name: (spec, fn) for spec, fn in operations()}
+
+    async def __call__(self, request: Request, op: str, /, **args: Any) -> Any:
+        spec, fn = self.specs[op]
+        actor = await self.auth.authorize(request, spec, args)
+        if actor is not None and "actor" in spec_args(fn):
+            args["actor"] = actor
+        return await run_in_threadpool(fn, self.client, **args)
+
+
+def spec_args(fn: Callable[..., Any]) -> tuple[str, ...]:
+    return fn.__code__.co_varnames[: fn.__code__.co_argcount]
+
+
+def register(app: FastAPI, client: Any, auth: Any) -> None:
+    """Add the MLflow routes to ``app``."""
+    call = _Ops(client, auth)
+    routes: dict[tuple[str, str], Callable[[Request, dict[str, Any]], Awaitable[Any]]] = {}
+
+    def route(method: str, path: str) -> Callable[[Any], Any]:
+        def add(fn: Any) -> Any:
+            routes[(method, path)] = fn
+            return fn
+
+        return add
+
+    @route("POST", "experiments/create")
+    async def create_experiment(request: Request, body: dict[str, Any]) -> Any:
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError("name must be a non-empty string", field="name")
+        existing = {p.name for p in await call(request, "list_projects")}
+        if name in existing:
+            raise ConflictError(f"Experiment '{name}' already exists.", field="name")
+        await call(request, "create_project", name=name)
+        return {"experiment_id": _experiment_id(name)}
+
+    async def find(request: Request, project: str) -> Any:
+        for p in await call(request, "list_projects"):
+            if p.name == project:
+                return p
+        raise NotFoundError(f"No Experiment with id={_experiment_id(project)} exists")
+
+    @route("GET", "experiments/get")
+    async def get_experiment(request: Request, body: dict[str, Any]) -> Any:
+        return {"experiment": _experiment(await find(request, _project(body.get("experiment_id"))))}
+
+    @route("GET", "experiments/get-by-name")
+    async def get_by_name(request: Request, body: dict[str, Any]) -> Any:
+        name = body.get("experiment_name")
+        if not isinstance(name, str):
+            raise InvalidArgumentError("experiment_name is required", field="experiment_name")
+        for p in await call(request, "list_projects"):
+            if p.name == name:
+                return {"experiment": _experiment(p)}
+        raise NotFoundError(f"Could not find experiment with name '{name}'")
+
+    @route("POST", "experiments/search")
+    async def search_experiments(request: Request, body: dict[str, Any]) -> Any:
+        return {"experiments": [_experiment(p) for p in await call(request, "list_projects")]}
+
+    @route("POST", "runs/create")
+    async def create_run(request: Request, body: dict[str, Any]) -> Any:
+        project = _project(body.get("experiment_id") or "0")
+        tags = _pairs(body.get("tags"), "tags")
+        run = await call(
+            request, "create_run", project=project, name=body.get("run_name") or None, tags=tags
+        )
+        return {"run": _run(run)}
+
+    @route("GET", "runs/get")
+    async def get_run(request: Request, body: dict[str, Any]) -> Any:
+        return {"run": _run(await call(request, "get_run", run_id=_run_id(body)))}
+
+    @route("POST", "runs/update")
+    async def update_run(request: Request, body: dict[str, Any]) -> Any:
+        run_id = _run_id(body)
+        status = body.get("status")
+        if status in ("FINISHED", "FAILED", "KILLED"):
+            run = await call(request, "get_run", run_id=run_id)
+            if run.status == "running":
+                run = await call(request, "end_run", run_id=run_id, status=status.lower())
+        elif status not in (None, "RUNNING", "SCHEDULED"):
+            raise InvalidArgumentError(f"unknown run status {status!r}", field="status")
+        else:
+            run = await call(request, "get_run", run_id=run_id)
+        if body.get("run_name"):
+            await call(
+                request, "set_tags", run_id=run_id, tags={"mlflow.runName": body["run_name"]}
+            )
+        return {"run_info": _run(run)["info"]}
+
+    async def log(
+        request: Request,
+        run_id: str,
+        metrics: list[dict[str, Any]],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None:
+        if params:
+            await call(request, "log_params", run_id=run_id, params=params)
+        if tags:
+            await call(request, "set_tags", run_id=run_id, tags=tags)
+        if metrics:
+            await call(
+                request,
+                "log_metrics",
+                run_id=run_id,
+                keys=[m["key"] for m in metrics],
+                values=[m["value"] for m in metrics],
+                steps=[int(m.get("step") or 0) for m in metrics],
+                timestamps=[int(m["timestamp"]) for m in metrics]
+                if all("timestamp" in m for m in metrics)
+                else None,
+            )
+
+    @route("POST", "runs/log-batch")
+    async def log_batch(request: Request, body: dict[str, Any]) -> Any:
+        metrics = body.get("metrics") or []
+        params = _pairs(body.get("params"), "params")
+        tags = _pairs(body.get("tags"), "tags")
+        if not isinstance(metrics, list) or not all(_metric(m) for m in metrics):
+            raise InvalidArgumentError(
+                "metrics must be a list of {key, value, timestamp, step}", field="metrics"
+            )
+        for field, items, limit in (
+            ("metrics", metrics, MAX_METRICS),
+            ("params", params, MAX_PARAMS),
+            ("tags", tags, MAX_TAGS),
+        ):
+            if len(items) > limit:
+                raise InvalidArgumentError(
+                    f"A batch logging request can contain at most {limit} {field}. Got {len(items)} {field}.",
+                    field=field,
+                )
+        await log(request, _run_id(body), metrics, params, tags)
+        return {}
+
+    @route("POST", "runs/log-metric")
+    async def log_metric(request: Request, body: dict[str, Any]) -> Any:
+        if not _metric(body):
+            raise InvalidArgumentError("key and a numeric value are required", field="value")
+        await log(request, _run_id(body), [body], {}, {})
+        return {}
+
+    @route("POST", "runs/log-parameter")
+    async def log_parameter(request: Request, body: dict[str, Any]) -> Any:
+        await log(request, _run_id(body), [], _pairs([body], "param"), {})
+        return {}
+
+    @route("POST", "runs/set-tag")
+    async def set_tag(request: Request, body: dict[str, Any]) -> Any:
+        await log(request, _run_id(body), [], {}, _pairs([body], "tag"))
+        return {}
+
+    @route("POST", "runs/search")
+    async def search_runs(request: Request, body: dict[str, Any]) -> Any:
+        ids = body.get("experiment_ids") or []
+        if not isinstance(ids, list):
+            raise InvalidArgumentError("experiment_ids must be a list", field="experiment_ids")
+        page = await call(
+            request,
+            "search_runs",
+            project=[_project(i) for i in ids] or None,
+            filter=body.get("filter") or None,
+            order_by=body.get("order_by") or None,
+            max_results=int(body.get("max_results") or 1000),
+            page_token=body.get("page_token") or None,
+        )
+        out: dict[str, Any] = {"runs": [_run(r) for r in page.runs]}
+        if page.next_page_token:
+            out["next_page_token"] = page.next_page_token
+        return out
+
+    @route("GET", "metrics/get-history")
+    async def metric_history(request: Request, body: dict[str, Any]) -> Any:
+        key = body.get("metric_key")
+        if not isinstance(key, str) or not key:
+            raise InvalidArgumentError("metric_key is required", field="metric_key")
+        history = await call(request, "get_metric_history", run_id=_run_id(body), key=key)
+        return {
+            "metrics": [
+                {"key": key, "value": v, "timestamp": t, "step": s}
+                for s, v, t in zip(history.steps, history.values, history.timestamps, strict=True)
+            ]
+        }
+
+    async def dispatch(request: Request) -> Response:
+        path = request.path_params["path"]
+        handler = routes.get((request.method, path))
+        if handler is None:
+            return Response(
+                orjson.dumps(
+                    {
+                        "error_code": "ENDPOINT_NOT_FOUND",
+                        "message": f"No API endpoint {request.method} {PREFIX}/{path} here",
+                    }
+                ),
+                status_code=404,
+                media_type="application/json",
+            )
+        try:
+            if request.method == "GET":
+                body: Any = dict(request.query_params)
+            else:
+                raw = await request.body()
+                try:
+                    body = orjson.loads(raw) if raw else {}
+                except orjson.JSONDecodeError as exc:
+                    raise InvalidArgumentError(
+                        f"the body is not JSON: {exc}", field="body"
+                    ) from None
+                if not isinstance(body, dict):
+                    raise InvalidArgumentError("the body must be a JSON object", field="body")
+            result = await handler(request, body)
+        except SetpointError as exc:
+            return mlflow_error(exc)
+        return Response(
+            orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+        )
+
+    app.add_api_route(
+        f"{PREFIX}/{{path:path}}",
+        dispatch,
+        methods=["GET", "POST", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+
+
+def _run_id(body: dict[str, Any]) -> str:
+    run_id = body.get("run_id") or body.get("run_uuid")
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidArgumentError("run_id is required", field="run_id")
+    return run_id
+
+
+def _metric(m: Any) -> bool:
+    return (
+        isinstance(m, dict)
+        and isinstance(m.get("key"), str)
+        and isinstance(m.get("value"), int | float)
+        and not isinstance(m.get("value"), bool)
+    )

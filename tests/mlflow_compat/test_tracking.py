@@ -1,0 +1,123 @@
+"""The real MLflow client (mlflow-skinny 3.x) logging to a setpoint server unchanged:
+experiments, runs, params, metrics, tags, search and metric history land in setpoint, and
+MLflow's error shapes come back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import httpx
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+TRAIN = """
+import mlflow
+mlflow.set_experiment("fraud")
+with mlflow.start_run(run_name="baseline") as run:
+    mlflow.log_params({"max_depth": 8, "lr": 0.1})
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_metrics({"auc": 0.91, "acc": 0.88})
+    mlflow.set_tag("team", "risk")
+print(run.info.run_id)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_unmodified_mlflow_code_logs_to_setpoint(
+    client: Any, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    server = serve(client)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(TRAIN)], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_id = out.stdout.strip().splitlines()[-1]
+    run = client.get_run(run_id)
+    assert run.project == "fraud" and run.name == "baseline" and run.status == "finished"
+    assert run.params == {"max_depth": "8", "lr": "0.1"}
+    assert run.metrics == {"loss": 0.2, "auc": 0.91, "acc": 0.88}
+    assert run.tags["team"] == "risk"
+    assert client.get_metric_history(run_id, "loss").values == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    from mlflow.tracking import MlflowClient
+
+    ml = MlflowClient(server.url)
+    experiment = ml.get_experiment_by_name("fraud")
+    assert experiment is not None and experiment.name == "fraud"
+    found = ml.search_runs(
+        [experiment.experiment_id], "metrics.auc > 0.9 and params.max_depth = '8'"
+    )
+    assert [r.info.run_id for r in found] == [run_id]
+    fetched = ml.get_run(run_id)
+    assert fetched.data.params["lr"] == "0.1" and fetched.data.metrics["auc"] == 0.91
+    assert fetched.info.status == "FINISHED"
+    history = ml.get_metric_history(run_id, "loss")
+    assert [m.step for m in history] == [0, 1, 2, 3, 4]
+    assert ml.get_experiment_by_name("no-such-experiment") is None
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_mlflow_errors_keep_mlflows_shape(client: Any, serve: Any) -> None:
+    server = serve(client)
+    api = f"{server.url}/api/2.0/mlflow"
+    with httpx.Client() as http:
+        r = http.post(f"{api}/no/such/endpoint", json={})
+        assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+        r = http.get(f"{api}/runs/get", params={"run_id": "0" * 32})
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        run = http.post(f"{api}/runs/create", json={"experiment_id": "0"}).json()["run"]
+        r = http.post(
+            f"{api}/runs/search", json={"experiment_ids": ["0"], "filter": "metrics.auc >"}
+        )
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        too_many = [{"key": f"m{i}", "value": 1.0, "timestamp": 0, "step": 0} for i in range(1001)]
+        r = http.post(
+            f"{api}/runs/log-batch", json={"run_id": run["info"]["run_id"], "metrics": too_many}
+        )
+        assert r.status_code == 400 and "at most 1000 metrics" in r.json()["message"]
+        r = http.post(f"{api}/experiments/create", json={"name": "dup"})
+        r = http.post(f"{api}/experiments/create", json={"name": "dup"})
+        assert r.status_code == 400 and r.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+        r = http.post(
+            f"{api}/runs/log-batch", content=b"{nope", headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_mlflow_tokens_are_setpoint_tokens_and_roles_apply(
+    sqlite_settings: Any, serve: Any
+) -> None:
+    from setpoint.client.local import LocalClient
+
+    local = LocalClient(sqlite_settings).open()
+    try:
+        for role in ("viewer", "editor"):
+            local.users.create(role)
+            local.users.grant(role, "fraud", role)
+        secrets = {r: local.tokens.create(f"{r}-laptop", r) for r in ("viewer", "editor")}
+        server = serve(local, enforce_roles=True)
+        api = f"{server.url}/api/2.0/mlflow"
+        with httpx.Client() as http:
+            r = http.post(f"{api}/runs/create", json={"experiment_id": "fraud"})
+            assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
+            as_viewer = {"authorization": f"Bearer {secrets['viewer']}"}
+            r = http.post(f"{api}/runs/create", json={"experiment_id": "fraud"}, headers=as_viewer)
+            assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+            as_editor = {"authorization": f"Bearer {secrets['editor']}"}
+            r = http.post(f"{api}/runs/create", json={"experiment_id": "fraud"}, headers=as_editor)
+            assert r.status_code == 200
+            assert local.get_run(r.json()["run"]["info"]["run_id"]).project == "fraud"
+            r = http.post(f"{api}/runs/create", json={"experiment_id": "other"}, headers=as_editor)
+            assert r.status_code == 403  # no role in that project
+    finally:
+        local.close()
