@@ -121,3 +121,51 @@ def test_mlflow_tokens_are_setpoint_tokens_and_roles_apply(
             assert r.status_code == 403  # no role in that project
     finally:
         local.close()
+
+
+ARTIFACTS = """
+import os, tempfile
+import mlflow
+mlflow.set_experiment("files")
+folder = tempfile.mkdtemp()
+with open(os.path.join(folder, "report.txt"), "w") as fh:
+    fh.write("all good")
+os.makedirs(os.path.join(folder, "plots"))
+with open(os.path.join(folder, "plots", "roc.csv"), "w") as fh:
+    fh.write("fpr,tpr\\n0,0\\n1,1\\n")
+with mlflow.start_run() as run:
+    mlflow.log_artifact(os.path.join(folder, "report.txt"))
+    mlflow.log_artifacts(folder, artifact_path="everything")
+client = mlflow.MlflowClient()
+print(sorted(f.path for f in client.list_artifacts(run.info.run_id)))
+print(sorted(f.path for f in client.list_artifacts(run.info.run_id, "everything/plots")))
+local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="everything/plots/roc.csv")
+print(open(local).read().splitlines()[0])
+print(run.info.run_id)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_artifacts_go_through_the_proxy_into_setpoint(client: Any, serve: Any) -> None:
+    import os
+
+    server = serve(client)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(ARTIFACTS)], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    top, plots, first, run_id = out.stdout.strip().splitlines()[-4:]
+    assert top == "['everything', 'report.txt']"
+    assert plots == "['everything/plots/roc.csv']"
+    assert first == "fpr,tpr"
+    paths = sorted(a.path for a in client.list_artifacts(run_id))
+    assert paths == ["everything/plots/roc.csv", "everything/report.txt", "report.txt"]
+    api = f"{server.url}/api/2.0/mlflow-artifacts/artifacts"
+    with httpx.Client() as http:
+        # a client that keeps ".." (encoded, so no URL normalization removes it) is refused
+        r = http.put(f"{api}/files/{run_id}/artifacts/%2e%2e/%2e%2e/escape.txt", content=b"x")
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "escape.txt" not in str(client.list_artifacts(run_id))
+        r = http.get(api, params={"path": f"files/{run_id}/artifacts/../../x"})
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"

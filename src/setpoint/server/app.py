@@ -108,7 +108,7 @@ def create_app(
 
     from setpoint.server.mlflow_api import register as register_mlflow
 
-    register_mlflow(app, client, auth)
+    register_mlflow(app, client, auth, max_upload)
 
     @app.get(f"{API_PREFIX}/health", tags=["server"])
     async def health() -> dict[str, str]:

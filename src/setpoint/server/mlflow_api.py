@@ -133,7 +133,7 @@ def spec_args(fn: Callable[..., Any]) -> tuple[str, ...]:
     return fn.__code__.co_varnames[: fn.__code__.co_argcount]
 
 
-def register(app: FastAPI, client: Any, auth: Any) -> None:
+def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) -> None:
     """Add the MLflow routes to ``app``."""
     call = _Ops(client, auth)
     routes: dict[tuple[str, str], Callable[[Request, dict[str, Any]], Awaitable[Any]]] = {}
@@ -293,6 +293,12 @@ def register(app: FastAPI, client: Any, auth: Any) -> None:
             out["next_page_token"] = page.next_page_token
         return out
 
+    @route("POST", "logged-models/search")
+    async def search_logged_models(request: Request, body: dict[str, Any]) -> Any:
+        # logged models are not mapped yet: none exist in this view (runs' own artifacts are
+        # listed through the artifact proxy)
+        return {"models": []}
+
     @route("GET", "metrics/get-history")
     async def metric_history(request: Request, body: dict[str, Any]) -> Any:
         key = body.get("metric_key")
@@ -346,6 +352,98 @@ def register(app: FastAPI, client: Any, auth: Any) -> None:
         methods=["GET", "POST", "PATCH", "DELETE"],
         include_in_schema=False,
     )
+    _artifacts(app, call, max_upload)
+
+
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def artifact_location(path: str) -> tuple[str, str]:
+    """``PROJECT/RUN_ID/artifacts[/FILE]`` (what a run's artifact_uri names) -> (run id, path
+    inside the run); a path that climbs (``..``) or is absolute is refused."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if path.startswith("/") or "\\" in path or any(p == ".." for p in parts):
+        raise InvalidArgumentError(f"artifact path {path!r} is not allowed", field="path")
+    if len(parts) < 3 or parts[2] != "artifacts":
+        raise InvalidArgumentError(
+            f"artifact path {path!r} is not PROJECT/RUN_ID/artifacts/...", field="path"
+        )
+    return parts[1], "/".join(parts[3:])
+
+
+def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
+    """MLflow's artifact proxy (``mlflow-artifacts:/`` URIs): upload, list, download."""
+    import shutil
+    import tempfile
+
+    from setpoint.core.errors import PayloadTooLargeError
+
+    async def upload(request: Request) -> Response:
+        try:
+            run_id, inner = artifact_location(request.path_params["path"])
+            if not inner:
+                raise InvalidArgumentError("an upload needs a file path", field="path")
+            spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+            size = 0
+            try:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > max_upload:
+                        raise PayloadTooLargeError(f"upload larger than {max_upload} bytes")
+                    spool.write(chunk)
+                spool.seek(0)
+                await call(request, "upload_artifact", run_id=run_id, path=inner, stream=spool)
+            finally:
+                spool.close()
+        except SetpointError as exc:
+            return mlflow_error(exc)
+        return Response(b"{}", media_type="application/json")
+
+    async def listing(request: Request) -> Response:
+        try:
+            run_id, inner = artifact_location(request.query_params.get("path", ""))
+            found = await call(request, "list_artifacts", run_id=run_id, prefix=inner)
+        except SetpointError as exc:
+            return mlflow_error(exc)
+        base = f"{inner}/" if inner else ""
+        files: dict[str, dict[str, Any]] = {}
+        for a in found:
+            if not a.path.startswith(base):
+                continue  # the path names this file itself: a file lists nothing (as MLflow)
+            rest = a.path[len(base) :]
+            head, sep, _ = rest.partition("/")
+            if sep:  # a folder below: listed once
+                files.setdefault(head, {"path": head, "is_dir": True})
+            else:
+                files[head] = {"path": head, "is_dir": False, "file_size": a.size}
+        return Response(
+            orjson.dumps({"files": list(files.values())}), media_type="application/json"
+        )
+
+    async def download(request: Request) -> Response:
+        tmp = tempfile.mkdtemp(prefix="setpoint-mlflow-")
+        try:
+            run_id, inner = artifact_location(request.path_params["path"])
+            written = await call(request, "download_artifact", run_id=run_id, path=inner, dest=tmp)
+            if len(written) != 1:
+                raise InvalidArgumentError(
+                    f"{inner} is a folder: list it, then fetch each file", field="path"
+                )
+            with open(written[0], "rb") as fh:
+                data = fh.read()
+        except SetpointError as exc:
+            return mlflow_error(exc)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return Response(data, media_type="application/octet-stream")
+
+    app.add_api_route(
+        f"{ARTIFACTS}/{{path:path}}", upload, methods=["PUT"], include_in_schema=False
+    )
+    app.add_api_route(
+        f"{ARTIFACTS}/{{path:path}}", download, methods=["GET"], include_in_schema=False
+    )
+    app.add_api_route(ARTIFACTS, listing, methods=["GET"], include_in_schema=False)
 
 
 def _run_id(body: dict[str, Any]) -> str:
