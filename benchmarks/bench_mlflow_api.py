@@ -1,0 +1,117 @@
+"""MLflow-compatibility benchmark: the real MLflow client (peer venv) logging to
+`setpoint server` and to `mlflow server`, both on SQLite on this machine, in the same run:
+10,000 metrics one call at a time, the same with log_batch, and search_runs over N runs.
+
+Usage: python benchmarks/bench_mlflow_api.py [--runs 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from peer_run import PEER_PYTHON, peer
+
+SETPOINT = str(Path(sys.executable).parent / "setpoint")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=10_000)
+    args = ap.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="setpoint-bench-mlflow-api-") as tmp:
+        servers = {}
+        port = _port()
+        env = {**os.environ, "SETPOINT_HOME": os.path.join(tmp, "setpoint")}
+        servers["setpoint"] = (
+            subprocess.Popen(
+                [SETPOINT, "server", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            ),
+            f"http://127.0.0.1:{port}",
+            "/api/v1/health",
+        )
+        port = _port()
+        peer_bin = Path(PEER_PYTHON).parent
+        servers["mlflow"] = (
+            subprocess.Popen(
+                [
+                    str(peer_bin / "mlflow"),
+                    "server",
+                    "--backend-store-uri",
+                    f"sqlite:///{tmp}/mlflow.db",
+                    "--default-artifact-root",
+                    f"{tmp}/mlruns",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env={**os.environ, "PATH": f"{peer_bin}:{os.environ['PATH']}"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            ),
+            f"http://127.0.0.1:{port}",
+            "/health",
+        )
+        try:
+            for name, (_, url, health) in servers.items():
+                _wait(url + health)
+                results[name] = peer("mlflow_client_load.py", url, str(args.runs))
+        finally:
+            for proc, _, _ in servers.values():
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=60)
+    ours, theirs = results["setpoint"], results["mlflow"]
+    if not ours or not theirs:
+        raise SystemExit("a run failed (see above)")
+    print("| the mlflow client, against | setpoint server | mlflow server 3.17.2 | ratio | bar |")
+    print("|---|---|---|---|---|")
+    for key, label, bar in (
+        ("one_at_a_time_s", "10,000 `log_metric` calls", "≥ 5×"),
+        ("log_batch_s", "10,000 points in 10 `log_batch` calls", "≥ 5×"),
+        ("search_s", f"`search_runs` over {args.runs:,} runs (page of 100)", "≥ 10×"),
+    ):
+        print(
+            f"| {label} | {ours[key]:.2f} s | {theirs[key]:.2f} s | "
+            f"{theirs[key] / ours[key]:.1f}× | {bar} |"
+        )
+    print(
+        f"| making the {args.runs:,} runs (create, log_batch, end) | {ours['populate_s']:.0f} s | "
+        f"{theirs['populate_s']:.0f} s | {theirs['populate_s'] / ours['populate_s']:.1f}× | – |"
+    )
+    print(f"search rows: setpoint {ours['search_rows']}, mlflow {theirs['search_rows']}")
+
+
+if __name__ == "__main__":
+    main()
