@@ -29,6 +29,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlflow-serve-") as tmp:
         tracking = f"sqlite:///{Path(tmp, 'mlflow.db')}"
         mlflow.set_tracking_uri(tracking)
+        # artifacts in the temporary folder too (MLflow's default is ./mlruns)
+        experiment = mlflow.create_experiment(
+            "serve", artifact_location=Path(tmp, "artifacts").as_uri()
+        )
+        mlflow.set_experiment(experiment_id=experiment)
         with mlflow.start_run():
             info = mlflow.sklearn.log_model(
                 model, name="model", input_example=X[:5], serialization_format="cloudpickle"
