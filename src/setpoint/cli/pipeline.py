@@ -11,6 +11,15 @@ import click
 
 from setpoint.cli.output import json_option, print_json, table
 
+executor_option = click.option(
+    "--executor",
+    type=click.Choice(["inprocess", "process", "ray"]),  # executors.EXECUTORS, without importing it
+    default="inprocess",
+    show_default=True,
+    help="Where steps run: here one by one, in local processes side by side, or on Ray "
+    "(SETPOINT_RAY_ADDRESS, else a local instance).",
+)
+
 
 @click.group()
 def pipeline() -> None:
@@ -94,14 +103,7 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
 )
 @click.option("--result-file", default=None, help="Also write the result as JSON to this file.")
 @click.option("--project", "-p", default=None, help="Project (default: the pipeline's).")
-@click.option(
-    "--executor",
-    type=click.Choice(["inprocess", "process", "ray"]),
-    default="inprocess",
-    show_default=True,
-    help="Where steps run: here one by one, in local processes side by side, or on Ray "
-    "(SETPOINT_RAY_ADDRESS, else a local instance).",
-)
+@executor_option
 @json_option
 def run(
     target: str,
@@ -169,14 +171,7 @@ def _print_result(result: Any, as_json: bool) -> None:
 
 @pipeline.command("resume")
 @click.argument("run_id")
-@click.option(
-    "--executor",
-    type=click.Choice(["inprocess", "process", "ray"]),
-    default="inprocess",
-    show_default=True,
-    help="Where steps run: here one by one, in local processes side by side, or on Ray "
-    "(SETPOINT_RAY_ADDRESS, else a local instance).",
-)
+@executor_option
 @json_option
 def resume(run_id: str, executor: str, as_json: bool) -> None:
     """Run pipeline run RUN_ID again with its parameters: the steps that finished come from
@@ -209,14 +204,7 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
 @click.option("--samples", type=int, default=None, help="Run this many random combinations.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --samples.")
 @click.option("--project", "-p", default=None, help="Project (default: the pipeline's).")
-@click.option(
-    "--executor",
-    type=click.Choice(["inprocess", "process", "ray"]),
-    default="inprocess",
-    show_default=True,
-    help="Where steps run: here one by one, in local processes side by side, or on Ray "
-    "(SETPOINT_RAY_ADDRESS, else a local instance).",
-)
+@executor_option
 @json_option
 def sweep(
     target: str,

@@ -13,6 +13,7 @@ it to the whole loop.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -272,64 +273,51 @@ def _pipeline(sp, epochs: int) -> None:  # type: ignore[no-untyped-def]
 def _serve(sp, holdout) -> None:  # type: ignore[no-untyped-def]
     """Serve the champion on a free port for a moment, send it traffic and feedback, and
     read the prediction log back."""
-    import socket
     import statistics
-    import threading
 
     import httpx
-    import uvicorn
 
-    from setpoint.client.serving import ServeSpec, build_app
+    from setpoint.client.serving import ServeSpec, serving
 
     spec = ServeSpec(
         model="quickstart-model", project=PROJECT, poll=0, log_interval=3600, access_log=False
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(spec), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.01)
-    if not server.started:
-        click.echo("serve: the server did not start", err=True)
-        return
-    frame = holdout.to_pandas()
-    columns = [c for c in frame.columns if c.startswith("x")]
-    url = f"http://127.0.0.1:{port}"
-    times, version = [], ""
-    with httpx.Client(base_url=url) as http:
-        for i in range(50):
-            row = frame[columns][i : i + 1]
-            body = {
-                "id": f"qs-{i}",
-                "inputs": [
-                    {"name": c, "shape": [1], "datatype": "FP64", "data": row[c].tolist()}
-                    for c in columns
-                ],
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(serving(spec))
+        except RuntimeError as exc:
+            click.echo(f"serve: {exc}", err=True)
+            return
+        frame = holdout.to_pandas()
+        columns = [c for c in frame.columns if c.startswith("x")]
+        times, version = [], ""
+        with httpx.Client(base_url=url) as http:
+            for i in range(50):
+                row = frame[columns][i : i + 1]
+                body = {
+                    "id": f"qs-{i}",
+                    "inputs": [
+                        {"name": c, "shape": [1], "datatype": "FP64", "data": row[c].tolist()}
+                        for c in columns
+                    ],
+                }
+                t0 = time.perf_counter()
+                answer = http.post("/v2/models/quickstart-model/infer", json=body).json()
+                times.append(time.perf_counter() - t0)
+                version = answer["model_version"]
+            batch = {
+                "dataframe_split": {"columns": columns, "data": frame[columns][:64].values.tolist()}
             }
-            t0 = time.perf_counter()
-            answer = http.post("/v2/models/quickstart-model/infer", json=body).json()
-            times.append(time.perf_counter() - t0)
-            version = answer["model_version"]
-        batch = {
-            "dataframe_split": {"columns": columns, "data": frame[columns][:64].values.tolist()}
-        }
-        predictions = http.post("/invocations", json=batch).json()["predictions"]
-        labels = frame["label"][:50].tolist()
-        http.post(
-            "/feedback",
-            json={
-                "feedback": [
-                    {"request_id": f"qs-{i}", "label": int(v)} for i, v in enumerate(labels)
-                ]
-            },
-        )
-    server.should_exit = True
-    thread.join(timeout=30)
+            predictions = http.post("/invocations", json=batch).json()["predictions"]
+            labels = frame["label"][:50].tolist()
+            http.post(
+                "/feedback",
+                json={
+                    "feedback": [
+                        {"request_id": f"qs-{i}", "label": int(v)} for i, v in enumerate(labels)
+                    ]
+                },
+            )
     log = sp.prediction_log("quickstart-model", project=PROJECT)
     correct = log.dropna(subset=["label"])
     accuracy = float((correct["prediction"] == correct["label"]).mean()) if len(correct) else 0.0

@@ -6,8 +6,6 @@ moved, the server reloading, and accuracy coming back."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from typing import Any
 
@@ -68,11 +66,10 @@ def retrain_on_traffic(rows: int = WINDOW, example: dict | None = None):
 
 def run_loop() -> None:
     import httpx
-    import uvicorn
 
     from setpoint.client import sdk
     from setpoint.client.scheduler import tick
-    from setpoint.client.serving import ServeSpec, build_app
+    from setpoint.client.serving import ServeSpec, serving
     from setpoint.monitoring.report import report_html
     from setpoint.monitoring.scenario import transactions
 
@@ -97,77 +94,60 @@ def run_loop() -> None:
     target = f"{os.path.abspath(__file__)}:retrain_on_traffic"
     c.add_schedule("retrain-on-alert", target, PROJECT, {}, None, None, None, MONITOR)
     spec = ServeSpec(model=MODEL, project=PROJECT, poll=0.2, log_interval=0.2, access_log=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(spec), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
     rows: list[tuple[str, str, str, str, str]] = []
     sent = 0
-    try:
-        with httpx.Client(base_url=url) as http:
+    with serving(spec) as url, httpx.Client(base_url=url) as http:
 
-            def replay(frame: Any, phase: str) -> None:
-                nonlocal sent
-                versions, correct = set(), 0
-                feedback = []
-                for i in range(len(frame)):
-                    rid = f"tx-{sent + i}"
-                    body = {"dataframe_records": frame[features][i : i + 1].to_dict("records")}
-                    r = http.post("/invocations", json=body, headers={"x-request-id": rid})
-                    versions.add(r.headers["x-model-version"])
-                    label = int(frame["fraud"].iloc[i])
-                    correct += int(r.json()["predictions"][0] == label)
-                    feedback.append({"request_id": rid, "label": label})
-                http.post("/feedback", json={"feedback": feedback})
-                sent += len(frame)
-                _wait_for_log(c, sent)
-                done = sp.run_monitor(MONITOR, project=PROJECT)
-                share = (
-                    done["computed"][-1].result["drift"]["share_drifted"]
-                    if done["computed"]
-                    else 0.0
+        def replay(frame: Any, phase: str) -> None:
+            nonlocal sent
+            versions, correct = set(), 0
+            feedback = []
+            for i in range(len(frame)):
+                rid = f"tx-{sent + i}"
+                body = {"dataframe_records": frame[features][i : i + 1].to_dict("records")}
+                r = http.post("/invocations", json=body, headers={"x-request-id": rid})
+                versions.add(r.headers["x-model-version"])
+                label = int(frame["fraud"].iloc[i])
+                correct += int(r.json()["predictions"][0] == label)
+                feedback.append({"request_id": rid, "label": label})
+            http.post("/feedback", json={"feedback": feedback})
+            sent += len(frame)
+            _wait_for_log(c, sent)
+            done = sp.run_monitor(MONITOR, project=PROJECT)
+            share = (
+                done["computed"][-1].result["drift"]["share_drifted"] if done["computed"] else 0.0
+            )
+            raised = ", ".join(a.rule for a in done["raised"]) or "-"
+            rows.append(
+                (
+                    phase,
+                    "/".join(sorted(versions)),
+                    f"{correct / len(frame):.2f}",
+                    f"{share:.0%}",
+                    raised,
                 )
-                raised = ", ".join(a.rule for a in done["raised"]) or "-"
-                rows.append(
-                    (
-                        phase,
-                        "/".join(sorted(versions)),
-                        f"{correct / len(frame):.2f}",
-                        f"{share:.0%}",
-                        raised,
-                    )
-                )
+            )
 
-            replay(transactions(WINDOW, 1, 11), "week 1")
-            replay(transactions(WINDOW, 2, 12), "week 2")
+        replay(transactions(WINDOW, 1, 11), "week 1")
+        replay(transactions(WINDOW, 2, 12), "week 2")
 
-            def runner(s: Any) -> str:  # the scheduler's run of the pipeline, here
-                run = sp.run_pipeline(
-                    retrain_on_traffic, example=example.to_dict("list"), project=s.project
-                )
-                return str(run.run_id)
+        def runner(s: Any) -> str:  # the scheduler's run of the pipeline, here
+            run = sp.run_pipeline(
+                retrain_on_traffic, example=example.to_dict("list"), project=s.project
+            )
+            return str(run.run_id)
 
-            ran = tick(c, int(time.time() * 1000), "quickstart", runner)
-            new = c.resolve_alias(MODEL, "champion", PROJECT).version
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:  # the server follows the alias
-                r = http.post(
-                    "/invocations", json={"dataframe_records": example[:1].to_dict("records")}
-                )
-                if r.headers["x-model-version"] == str(new):
-                    break
-                time.sleep(0.1)
-            replay(transactions(WINDOW, 2, 13), "week 2, after retraining")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        ran = tick(c, int(time.time() * 1000), "quickstart", runner)
+        new = c.resolve_alias(MODEL, "champion", PROJECT).version
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the server follows the alias
+            r = http.post(
+                "/invocations", json={"dataframe_records": example[:1].to_dict("records")}
+            )
+            if r.headers["x-model-version"] == str(new):
+                break
+            time.sleep(0.1)
+        replay(transactions(WINDOW, 2, 13), "week 2, after retraining")
     from setpoint.cli.output import table
 
     click.echo(

@@ -24,6 +24,7 @@ from setpoint.core.errors import PipelineError
 
 MAX_BACKOFF_S = 10.0
 EXECUTORS = ("inprocess", "process", "ray")
+NEEDS_RAY = "the Ray executor needs Ray: pip install 'setpoint[ray]'"
 
 
 @dataclass(kw_only=True)
@@ -294,9 +295,7 @@ class RayExecutor:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise PipelineError(
-                "the Ray executor needs Ray: pip install 'setpoint[ray]'", field="executor"
-            ) from None
+            raise PipelineError(NEEDS_RAY, field="executor") from None
         self._connecting = threading.Thread(target=self._connect, name="setpoint-ray-connect")
         self._connecting.daemon = True
         self._connecting.start()
@@ -304,19 +303,7 @@ class RayExecutor:
 
     def _connect(self) -> None:
         try:
-            import ray
-
-            if not ray.is_initialized():
-                address = self.address or os.environ.get("SETPOINT_RAY_ADDRESS") or None
-                # connecting off the main thread, Ray leaves SIGTERM alone (as we want) and
-                # says so in a warning nobody needs
-                logging.getLogger("ray._private.worker").addFilter(_NoSigtermNotice())
-                ray.init(
-                    address=address,
-                    include_dashboard=False,
-                    configure_logging=False,
-                    log_to_driver=True,
-                )
+            ray = connect_ray(self.address)
             # setpoint retries steps itself (with backoff, counted in the step's run)
             self._remote = ray.remote(num_cpus=1, max_retries=0)(execute_payload)
             if self.settings is not None:
@@ -346,6 +333,26 @@ class RayExecutor:
             self._connecting.join()
             self._connecting = None
         self._remote = None
+
+
+def connect_ray(address: str | None = None) -> Any:
+    """The ``ray`` module, connected: to ``address``, else SETPOINT_RAY_ADDRESS, else a Ray
+    instance started on this machine, else a new local one (once per process)."""
+    try:
+        import ray
+    except ImportError:
+        raise PipelineError(NEEDS_RAY, field="executor") from None
+    if not ray.is_initialized():
+        # connecting off the main thread, Ray leaves SIGTERM alone (as we want) and says so
+        # in a warning nobody needs
+        logging.getLogger("ray._private.worker").addFilter(_NoSigtermNotice())
+        ray.init(
+            address=address or os.environ.get("SETPOINT_RAY_ADDRESS") or None,
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=True,
+        )
+    return ray
 
 
 class _NoSigtermNotice(logging.Filter):

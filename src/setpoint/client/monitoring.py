@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from setpoint.core.durations import parse_seconds
 from setpoint.core.errors import InvalidArgumentError
 
 WEBHOOK_ATTEMPTS = 3
@@ -43,9 +44,7 @@ def run_monitor(
     if seconds:
         cutoff = max((w.end_at for w in done.values()), default=0)
         for w in done.values():  # late labels: feedback written after the window was computed
-            if w.labeled < w.rows and any(
-                f.created_at > w.computed_at and f.last_at >= w.start_at for f in feedback
-            ):
+            if _late(w, feedback):
                 rescore.add(w.start_at)
                 cutoff = min(cutoff, w.start_at)
     else:
@@ -221,9 +220,9 @@ def parse_window(text: str) -> dict[str, int]:
     text = text.strip().lower()
     if text.endswith("rows") and text[:-4].isdigit() and int(text[:-4]) > 0:
         return {"window_rows": int(text[:-4])}
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[:-1].isdigit() and text[-1:] in units and int(text[:-1]) > 0:
-        return {"window_seconds": int(text[:-1]) * units[text[-1]]}
+    seconds = parse_seconds(text)
+    if seconds is not None and seconds > 0:
+        return {"window_seconds": seconds}
     raise InvalidArgumentError(
         f"window must be a duration like 1h, 30m, 1d or a row count like 10000rows, got {text!r}",
         field="window",

@@ -48,15 +48,10 @@ def predict_batch(
         raise InvalidArgumentError(
             f"unknown executor {executor!r}: expected inprocess or ray", field="executor"
         )
-    import ray
+    from setpoint.client.executors import connect_ray
 
     files = source_files(source, tabular_only=True) or []
-    if not ray.is_initialized():
-        ray.init(
-            address=os.environ.get("SETPOINT_RAY_ADDRESS") or None,
-            include_dashboard=False,
-            configure_logging=False,
-        )
+    ray = connect_ray()
     os.makedirs(dest, exist_ok=True)
     task = ray.remote(num_cpus=1, max_retries=1)(_score_file)
     refs = [
@@ -79,12 +74,12 @@ def _score_file(
 ) -> dict[str, Any]:
     """One Ray task: load the version (hash-checked) and score one input file."""
     from setpoint.client import sdk
+    from setpoint.client.executors import warm_up
     from setpoint.client.models import load_model
     from setpoint.data.ingest import open_batches
     from setpoint.serving.scoring import score
 
-    if sdk._settings != settings:
-        sdk.use(sdk.make_client(settings), settings)
+    warm_up(settings)  # this worker's client on the driver's store
     loaded = load_model(sdk.client(), version, None, os.path.join(settings.home, "cache"))
     _, schema, batches = open_batches(path)
     result = score(loaded, batches, schema, dest, keep=keep, proba=proba, threads=1)

@@ -8,8 +8,10 @@ builds its app from the spec passed in the ``SETPOINT_SERVE`` environment variab
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -128,6 +130,36 @@ def tokens() -> tuple[str, ...]:
     """The bearer tokens requests must carry: SETPOINT_SERVE_TOKENS, comma-separated."""
     raw = os.environ.get(TOKENS_ENV, "")
     return tuple(t.strip() for t in raw.split(",") if t.strip())
+
+
+@contextlib.contextmanager
+def serving(spec: ServeSpec, c: Any = None) -> Iterator[str]:
+    """``spec`` served on a free loopback port by a thread of this process (the quickstart's
+    demonstrations); yields the URL, and on exit stops the server gracefully (its prediction
+    log written). RuntimeError when it does not start."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(spec, c), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.01)
+    if not server.started:
+        raise RuntimeError(f"the server for {spec.model} did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def app_from_env() -> Any:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from setpoint.core import names
+from setpoint.core.durations import parse_seconds
 from setpoint.core.errors import PipelineError
 
 _building: contextvars.ContextVar[_Builder | None] = contextvars.ContextVar(
@@ -237,9 +238,6 @@ def pipeline(
     return wrap(fn) if fn is not None else wrap
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def _seconds(value: float | str | datetime.timedelta | None) -> float | None:
     """A cache expiration as seconds: "90s", "15m", "12h", "7d", a number or a timedelta."""
     if value is None:
@@ -249,8 +247,8 @@ def _seconds(value: float | str | datetime.timedelta | None) -> float | None:
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and value[:-1].isdigit() and value[-1:] in _UNITS:
-        seconds = float(int(value[:-1]) * _UNITS[value[-1]])
+    elif isinstance(value, str) and (whole := parse_seconds(value)) is not None:
+        seconds = float(whole)
     if seconds is None or not seconds > 0:
         raise PipelineError(
             f"cache_expiration must be a positive duration like '12h' or '7d' (s, m, h, d), "
