@@ -7,6 +7,9 @@ and a real HTTP server (remote mode). Under ``CI=true`` a missing PostgreSQL fai
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -15,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ports import free_port
@@ -23,6 +27,7 @@ from setpoint.client import sdk
 from setpoint.client.local import LocalClient
 from setpoint.client.remote import RemoteClient
 from setpoint.core.config import Settings
+from ui_support import PROJECT, UiServer
 
 PG_ADMIN_URL = os.environ.get(
     "SETPOINT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -189,3 +194,59 @@ def local(client: Any, mode: str, request: pytest.FixtureRequest) -> LocalClient
         return client
     settings = request.getfixturevalue("sqlite_settings")
     return LocalClient(settings).open()
+
+
+# ---------------------------------------------------------------- the web UI (tests/server/ui)
+# A store seeded once per worker by `setpoint quickstart` (runs, a dataset with a failed
+# validation, models behind gates, pipeline runs, a deployment with a monitor and alerts),
+# copied for each test, and a server over the copy.
+
+
+@pytest.fixture(scope="session")
+def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("ui-seed") / "home"
+    env = {**os.environ, "SETPOINT_HOME": str(home)}
+    env.pop("SETPOINT_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "setpoint", "quickstart"],
+        cwd=home.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return home
+
+
+@pytest.fixture
+def ui_home(seeded_home: Path, tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(seeded_home, home)
+    return home
+
+
+@pytest.fixture
+def ui(ui_home: Path, serve: Any) -> Iterator[UiServer]:
+    """A server (no tokens) over a copy of the seeded store."""
+    local = LocalClient(fast_settings(ui_home)).open()
+    server = serve(local)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield UiServer(server.url, local, http)
+    local.close()
+
+
+@pytest.fixture
+def ui_roles(ui_home: Path, serve: Any) -> Iterator[tuple[UiServer, dict[str, str]]]:
+    """A server with ``--auth`` over a copy of the seeded store, and a token per role
+    (viewer, editor, approver, admin) in the quickstart project."""
+    local = LocalClient(fast_settings(ui_home)).open()
+    secrets = {}
+    for role in ("viewer", "editor", "approver", "admin"):
+        local.users.create(role)
+        local.users.grant(role, PROJECT, role)
+        secrets[role] = local.tokens.create(f"{role}-browser", role)
+    server = serve(local, enforce_roles=True)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield UiServer(server.url, local, http), secrets
+    local.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import polars as pl
 import pytest
@@ -102,6 +103,18 @@ def test_unchanged_steps_come_from_the_cache_and_changes_say_why(
     assert fit_run.parent_id == changed.run_id and fit_run.tags["step"] == "fit"
     consumed = [e.target_id for e in sp.lineage(fit_run.id) if e.relation == "consumed"]
     assert consumed == ["pipes/retrain.load@1"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_each_step_run_names_the_steps_it_takes_outputs_from(client: Any, tmp_path: Path) -> None:
+    m = _module(tmp_path, name="after_pipe")
+    first = sp.run_pipeline(m.retrain, month="2026-11")
+    again = sp.run_pipeline(m.retrain, month="2026-11")
+    assert [s.status for s in again.steps] == ["cached"] * 3
+    for result in (first, again):  # cached steps are tagged the same way
+        after = {s.step: orjson.loads(client.get_run(s.run_id).tags["after"]) for s in result.steps}
+        # score(model, data): its inputs, in the order it takes them
+        assert after == {"load": [], "fit": ["load"], "score": ["fit", "load"]}
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

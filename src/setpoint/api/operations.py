@@ -24,6 +24,7 @@ from setpoint.core.types import (
     Dataset,
     DatasetFile,
     DatasetVersion,
+    Deployment,
     Evaluation,
     LineageEdge,
     MetricBatch,
@@ -720,6 +721,11 @@ class Api:
         """A deployment's prediction log files, oldest first (``since``/``until``: UTC days)."""
         return self.prediction_logs.list(project, deployment, kind, since, until)
 
+    @operation("GET", "/deployments")
+    def list_deployments(self, project: str | None = None) -> list[Deployment]:
+        """Deployments that have logged predictions, with their row counts and times."""
+        return self.prediction_logs.deployments(project)
+
     # ------------------------------------------------------------ audit
 
     @operation("GET", "/audit")
@@ -731,8 +737,12 @@ class Api:
         action: str | None = None,
         after_seq: int = 0,
         limit: int = 100,
+        by: str | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
-        """Audit events in order, optionally of one project, subject or action."""
+        """Audit events in order (or newest first), optionally of one project, subject,
+        action or actor."""
         return self.audit.list(
             project=project,
             subject_kind=subject_kind,
@@ -740,6 +750,9 @@ class Api:
             action=action,
             after_seq=after_seq,
             limit=limit,
+            by=by,
+            before_seq=before_seq,
+            newest_first=newest_first,
         )
 
     @operation("GET", "/audit/verify", role="any")

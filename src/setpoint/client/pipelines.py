@@ -307,12 +307,16 @@ class _Driver:
         )
 
     def _tags(self, node: Node, key: str) -> dict[str, str]:
+        # "after": the steps whose outputs this one consumes, so a run's DAG can be drawn
+        # from the store alone (steps passing plain values leave no lineage edges)
+        after = list(dict.fromkeys(n.name for n in self.graph.upstream(node)))
         return {
             "kind": "step",
             "pipeline": self.graph.pipeline,
             "pipeline_run": self.pipeline_run,
             "step": node.name,
             "cache_key": key,
+            "after": materializers.dumps(after),
         }
 
     def _record_hit(

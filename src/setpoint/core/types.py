@@ -337,6 +337,18 @@ class Schedule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """A deployment as its prediction log knows it: rows logged, first and last time."""
+
+    project: str
+    name: str
+    rows: int
+    first_at: int
+    last_at: int
+    dropped: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class PredictionLogFile:
     """One Parquet file of a deployment's prediction log (or of its feedback) for a UTC day."""
 

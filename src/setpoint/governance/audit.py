@@ -120,11 +120,19 @@ class AuditLog:
         action: str | None = None,
         after_seq: int = 0,
         limit: int = 100,
+        by: str | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
-        """Events in order, optionally of one project, subject or action, after ``after_seq``."""
+        """Events in order (or newest first), optionally of one project, subject, action or
+        actor (``by``), after ``after_seq`` and before ``before_seq``."""
         if not 1 <= limit <= MAX_LIST:
             raise InvalidArgumentError(f"limit must be within 1..{MAX_LIST}", field="limit")
         q = select(*_FIELDS).where(audit_events.c.seq > after_seq)
+        if before_seq is not None:
+            q = q.where(audit_events.c.seq < before_seq)
+        if by is not None:
+            q = q.where(audit_events.c.actor == by)
         if project is not None:
             q = q.where(audit_events.c.project == project)
         if subject_kind is not None:
@@ -134,7 +142,8 @@ class AuditLog:
         if action is not None:
             q = q.where(audit_events.c.action == action)
         with self.db.read() as conn:
-            rows = conn.execute(q.order_by(audit_events.c.seq).limit(limit)).all()
+            order = audit_events.c.seq.desc() if newest_first else audit_events.c.seq
+            rows = conn.execute(q.order_by(order).limit(limit)).all()
         return [
             AuditEvent(
                 seq=r[0],

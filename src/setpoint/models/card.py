@@ -26,7 +26,7 @@ def _num(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def _sections(card: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+def sections(card: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
     """The card as titled tables: (title, header, rows); text sections have no header."""
     v = card["version"]
     out: list[tuple[str, list[str], list[list[Any]]]] = []
@@ -184,7 +184,7 @@ def _sections(card: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
 
 def markdown(card: dict[str, Any]) -> str:
     lines = [f"# Model card: {_text_md(card['version']['ref'])}", ""]
-    for title, header, rows in _sections(card):
+    for title, header, rows in sections(card):
         lines += [f"## {_text_md(title)}", ""]
         if not header:
             lines += [_text_md(str(rows[0][0])), ""]
@@ -225,7 +225,7 @@ def to_html(card: dict[str, Any]) -> str:
         f"<title>Model card: {esc(card['version']['ref'])}</title><style>{CSS}</style></head><body>",
         f"<h1>Model card: {esc(card['version']['ref'])}</h1>",
     ]
-    for title, header, rows in _sections(card):
+    for title, header, rows in sections(card):
         parts.append(f"<h2>{esc(title)}</h2>")
         if not header:
             parts.append(f"<p>{esc(str(rows[0][0]))}</p>")

@@ -70,6 +70,7 @@ def create_app(
     enforce_roles: bool = False,
     max_json_body: int = MAX_JSON_BODY,
     max_upload: int = MAX_UPLOAD,
+    web_ui: bool = True,
 ) -> FastAPI:
     """Build the app over an opened :class:`LocalClient`. ``enforce_roles`` (``--auth``)
     requires a token on every request and the user's role in the project of each operation."""
@@ -109,6 +110,10 @@ def create_app(
     from setpoint.server.mlflow_api import register as register_mlflow
 
     register_mlflow(app, client, auth, max_upload)
+    if web_ui:
+        from setpoint.server.ui import register as register_ui
+
+        register_ui(app, client, auth)
 
     @app.get(f"{API_PREFIX}/health", tags=["server"])
     async def health() -> dict[str, str]:
@@ -199,6 +204,13 @@ class _TokenCheck:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret:
             raise AuthenticationError("this server requires a token: Authorization: Bearer <token>")
+        caller = await self.caller_for(secret)
+        if caller is None:
+            raise AuthenticationError("the token is unknown or revoked")
+        return caller
+
+    async def caller_for(self, secret: str) -> Caller | None:
+        """Who an active token with this secret speaks for (verdicts cached for 5 s)."""
         now = time.monotonic()
         hit = self._cache.get(secret)
         if hit is None or hit[0] < now:
@@ -208,8 +220,6 @@ class _TokenCheck:
             self._cache[secret] = (now + TOKEN_CACHE_S, caller)
         else:
             caller = hit[1]
-        if caller is None:
-            raise AuthenticationError("the token is unknown or revoked")
         return caller
 
 

@@ -8,11 +8,11 @@ import builtins
 import re
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from setpoint.core import names
 from setpoint.core.errors import InvalidArgumentError
-from setpoint.core.types import PredictionLogFile
+from setpoint.core.types import Deployment, PredictionLogFile
 from setpoint.store.metadata import runs as runs_repo
 from setpoint.store.metadata.statements import execute as _sql
 from setpoint.store.metadata.tables import prediction_logs, projects
@@ -142,6 +142,38 @@ class PredictionLogs:
                 last_at=r[6],
                 dropped=r[7],
                 created_at=r[8],
+            )
+            for r in rows
+        ]
+
+    def deployments(self, project: str | None = None) -> builtins.list[Deployment]:
+        """Every deployment that has logged predictions, with its totals, by name."""
+        q = (
+            select(
+                projects.c.name,
+                prediction_logs.c.deployment,
+                func.sum(prediction_logs.c.rows),
+                func.min(prediction_logs.c.first_at),
+                func.max(prediction_logs.c.last_at),
+                func.sum(prediction_logs.c.dropped),
+            )
+            .join(projects, projects.c.id == prediction_logs.c.project_id)
+            .where(prediction_logs.c.kind == "predictions")
+            .group_by(projects.c.name, prediction_logs.c.deployment)
+            .order_by(projects.c.name, prediction_logs.c.deployment)
+        )
+        if project is not None:
+            q = q.where(projects.c.name == project)
+        with self.db.read() as conn:
+            rows = conn.execute(q).all()
+        return [
+            Deployment(
+                project=r[0],
+                name=r[1],
+                rows=int(r[2] or 0),
+                first_at=int(r[3]),
+                last_at=int(r[4]),
+                dropped=int(r[5] or 0),
             )
             for r in rows
         ]

@@ -12,7 +12,7 @@ import json
 import math
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from setpoint.core import names
 from setpoint.core.clock import Clock
@@ -250,6 +250,13 @@ class Runs:
             require_run(conn, run_id, running=False)
             return repo.metric_history(conn, run_id, key)
 
+    def metric_arrays(self, run_id: str, key: str) -> tuple[Any, Any, Any]:
+        """Like :meth:`get_metric_history`, as numpy arrays (steps, timestamps, values):
+        for readers of long series that would otherwise build a million Python floats."""
+        with self.db.read() as conn:
+            require_run(conn, run_id, running=False)
+            return repo.metric_arrays(conn, run_id, key)
+
     def search_runs(
         self,
         project: str | Sequence[str] | None = None,
@@ -370,6 +377,11 @@ def _tags(tags: Mapping[str, object] | None) -> dict[str, str]:
     if not isinstance(tags, Mapping):
         raise InvalidArgumentError("tags must be a mapping of key to value", field="tags")
     return {names.check_key(k, "tag key"): names.tag_value(v, f"tags.{k}") for k, v in tags.items()}
+
+
+def page_token_at(offset: int) -> str:
+    """The page token of a search page that starts ``offset`` runs in."""
+    return _encode_token(offset)
 
 
 def _encode_token(offset: int) -> str:

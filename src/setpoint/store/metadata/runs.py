@@ -364,6 +364,18 @@ def _db_value(v: float) -> float | None:
 
 
 def metric_history(conn: Connection, run_id: str, key: str) -> MetricHistory:
+    steps, stamps, vals = metric_arrays(conn, run_id, key)
+    return MetricHistory(
+        run_id=run_id,
+        key=key,
+        steps=steps.tolist(),
+        values=vals.tolist(),
+        timestamps=stamps.tolist(),
+    )
+
+
+def metric_arrays(conn: Connection, run_id: str, key: str) -> tuple[Any, Any, Any]:
+    """A metric's steps, timestamps and values as numpy arrays, ordered by step then time."""
     import numpy as np
 
     rows = _sql(
@@ -374,7 +386,8 @@ def metric_history(conn: Connection, run_id: str, key: str) -> MetricHistory:
         (run_id, key),
     ).all()
     if not rows:
-        return MetricHistory(run_id=run_id, key=key, steps=[], values=[], timestamps=[])
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0, dtype=np.float64)
     steps = np.concatenate([np.frombuffer(r[0], dtype="<i8") for r in rows])
     stamps = np.concatenate([np.frombuffer(r[1], dtype="<i8") for r in rows])
     vals = np.concatenate([np.frombuffer(r[2], dtype="<f8") for r in rows])
@@ -384,13 +397,7 @@ def metric_history(conn: Connection, run_id: str, key: str) -> MetricHistory:
     ):
         order = np.lexsort((stamps, steps))  # by step, then timestamp; stable
         steps, stamps, vals = steps[order], stamps[order], vals[order]
-    return MetricHistory(
-        run_id=run_id,
-        key=key,
-        steps=steps.tolist(),
-        values=vals.tolist(),
-        timestamps=stamps.tolist(),
-    )
+    return steps, stamps, vals
 
 
 def _ties_in_time_order(steps: Any, stamps: Any) -> bool:
