@@ -88,3 +88,33 @@ class Watched:
         out = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(out), full_page=True)
         return out
+
+    def accessibility_problems(self) -> list[str]:
+        """What a keyboard or screen-reader user would miss on this page: form fields
+        without a label, images without alt text, links and buttons without a name, tables
+        without headers, not exactly one h1."""
+        return list(self.page.evaluate(A11Y_CHECK))
+
+
+A11Y_CHECK = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+    const byFor = el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`);
+    if (!(byFor || el.closest("label") || el.getAttribute("aria-label")
+          || el.getAttribute("aria-labelledby"))) {
+      out.push(`unlabelled ${el.tagName.toLowerCase()} ${el.name || el.id}`);
+    }
+  }
+  for (const img of document.querySelectorAll("img:not([alt])")) out.push(`img without alt ${img.src}`);
+  for (const el of document.querySelectorAll("a[href], button")) {
+    if (!(el.textContent.trim() || el.getAttribute("aria-label") || el.getAttribute("title"))) {
+      out.push(`${el.tagName.toLowerCase()} without a name`);
+    }
+  }
+  for (const t of document.querySelectorAll("table")) {
+    if (t.querySelector("td") && !t.querySelector("th")) out.push("table without headers");
+  }
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) out.push(`${h1} h1 elements`);
+  return out;
+}"""

@@ -427,6 +427,9 @@ def quickstart(epochs: int) -> None:
     click.echo(f"  setpoint models history quickstart-model --alias champion --project {PROJECT}")
     click.echo(f"  setpoint models card {PROJECT}/quickstart-model@champion --html card.html")
     click.echo(f"  setpoint audit list --project {PROJECT}")
-    click.echo("  setpoint server   # then SETPOINT_URL=http://127.0.0.1:8000 in another shell")
+    click.echo(
+        "  setpoint server   # the web UI at http://127.0.0.1:8000/; "
+        "SETPOINT_URL=http://127.0.0.1:8000 for the SDK"
+    )
     click.echo(f"  setpoint serve {PROJECT}/quickstart-model@champion --port 8080")
     click.echo(f"  setpoint monitor status fraud-live --project {PROJECT}")

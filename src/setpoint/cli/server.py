@@ -49,5 +49,8 @@ def server(host: str, port: int, enforce_roles: bool, log_level: str) -> None:
         if require_token
         else "no tokens (loopback only)"
     )
-    click.echo(f"setpoint server on http://{host}:{port} · {client.describe()} · {auth}", err=True)
+    click.echo(
+        f"setpoint server on http://{host}:{port} (web UI at /) · {client.describe()} · {auth}",
+        err=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -24,6 +24,8 @@ from setpoint.core.types import RunPage
 from setpoint.pipelines.cache import cache_key, changes, code_hash, environment, literal_hash
 from setpoint.pipelines.dag import Graph, Node, Output, Pipeline
 
+MAX_AFTER_TAG = 4000  # characters of the "after" tag (tag values hold at most 8000)
+
 
 @dataclass(kw_only=True)
 class StepResult:
@@ -310,6 +312,8 @@ class _Driver:
         # "after": the steps whose outputs this one consumes, so a run's DAG can be drawn
         # from the store alone (steps passing plain values leave no lineage edges)
         after = list(dict.fromkeys(n.name for n in self.graph.upstream(node)))
+        while len(materializers.dumps(after)) > MAX_AFTER_TAG:  # a tag value's limit
+            after = [*after[: len(after) // 2], f"... {len(after) - len(after) // 2} more"]
         return {
             "kind": "step",
             "pipeline": self.graph.pipeline,

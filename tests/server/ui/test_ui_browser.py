@@ -53,6 +53,7 @@ def test_every_page_loads_without_console_errors(tab: Watched) -> None:
         visited.append(path)
         assert response.status == 200, f"{path} answered {response.status}"
         assert not tab.problems, f"{path}: {tab.problems}"
+        assert not tab.accessibility_problems(), f"{path}: {tab.accessibility_problems()}"
         name = re.sub(r"[^a-z0-9]+", "-", shape.lower()).strip("-") or "projects"
         tab.screenshot(f"{name}-{seen[shape]}")
         for href in tab.page.eval_on_selector_all(
@@ -171,3 +172,23 @@ def test_promote_is_refused_by_a_gate_then_a_passing_one_is_rolled_back(
     assert any(m.reason == "v2 looked worse live" for m in moves)
     assert not tab.problems, tab.problems
     tab.screenshot("model-rolled-back")
+
+
+def test_the_keyboard_reaches_content_and_dialogs_can_be_cancelled(
+    tab: Watched, ui: UiServer
+) -> None:
+    champion = ui.local.registry.resolve(PROJECT, "quickstart-model", "champion").version
+    tab.open(f"{MODEL}/2")
+    tab.page.keyboard.press("Tab")
+    assert tab.page.evaluate("document.activeElement.textContent") == "Skip to content"
+    tab.page.keyboard.press("Enter")
+    assert tab.page.evaluate("document.activeElement.id") == "main"
+    tab.page.focus("#promote-alias")
+    tab.page.fill("#promote-alias", "champion")
+    tab.page.keyboard.press("Enter")  # submits the form: the dialog asks first
+    assert tab.page.locator("#confirm").is_visible()
+    assert tab.page.evaluate("document.getElementById('confirm').contains(document.activeElement)")
+    tab.page.keyboard.press("Escape")
+    assert not tab.page.locator("#confirm").is_visible()
+    assert ui.local.registry.resolve(PROJECT, "quickstart-model", "champion").version == champion
+    assert not tab.problems, tab.problems

@@ -28,6 +28,12 @@ OPERATIONS: dict[str, tuple[OperationSpec, Callable[..., Any]]] = {
 }
 
 
+def is_whole(text: str, digits: int = 18) -> bool:
+    """Whether ``text`` is a whole number ``int()`` takes: ASCII digits only (``"²"`` is a
+    digit to ``str.isdigit``), at most ``digits`` of them."""
+    return text.isascii() and text.isdigit() and len(text) <= digits
+
+
 @dataclass(kw_only=True)
 class Ui:
     """What every page shares: the store, the role checker (None: roles not enforced), the
@@ -116,7 +122,7 @@ class Page:
         text = self.arg(name)
         if not text:
             return default
-        if not text.isdigit() or not low <= int(text) <= high:
+        if not is_whole(text) or not low <= int(text) <= high:
             raise InvalidArgumentError(
                 f"{name} must be a whole number from {low} to {high}, not {text!r}", field=name
             )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 from fastapi import FastAPI, Request
@@ -43,6 +43,12 @@ CSP = (
     "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
     "form-action 'self'; base-uri 'none'"
 )
+
+PAGE_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
 
 Handler = Callable[[Page], Response]
 
@@ -86,7 +92,30 @@ def _route(
 def render(p: Page, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """The page ``template`` rendered with ``p`` and ``context``."""
     html = p.ui.templates.get_template(template).render(p=p, **context)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+
+
+def _foreign(ui: Ui, request: Request) -> str | None:
+    """Why a request may come from another site, or None. A POST must come from this
+    server's own pages (its Origin, or else its Referer, names this host); without tokens
+    (a loopback server), the Host must be a loopback name, so a page of another site that
+    points its own name at 127.0.0.1 (DNS rebinding) cannot read or post."""
+    host = request.headers.get("host", "")
+    if not ui.tokens_required:
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name.strip("[]") not in ("localhost", "127.0.0.1", "::1"):
+            return f"this server answers its web UI on loopback names only, not {host!r}"
+    if request.method == "POST":
+        origin = request.headers.get("origin") or request.headers.get("referer")
+        if origin:
+            parts = urlsplit(origin)
+            if parts.netloc != host:
+                return "this form was sent from another site"
+    return None
+
+
+def _refused(p: Page, why: str) -> HTMLResponse:
+    return render(p, "error.html", status=403, title="Not allowed", message=why)
 
 
 def json_response(value: Any) -> Response:
@@ -114,21 +143,16 @@ def mount(app: FastAPI, client: LocalClient, auth: _TokenCheck) -> None:
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="ui-static")
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Callable[..., Any]) -> Response:
-        response: Response = await call_next(request)
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers["content-security-policy"] = CSP
-            response.headers["x-content-type-options"] = "nosniff"
-            response.headers["referrer-policy"] = "same-origin"
-        return response
-
     async def login_form(request: Request) -> Response:
         p = _page(ui, request, None, "")
+        if refusal := _foreign(ui, request):
+            return _refused(p, refusal)
         return render(p, "login.html", next=_safe_next(request.query_params.get("next", "/")))
 
     async def login(request: Request) -> Response:
         p = _page(ui, request, None, "")
+        if refusal := _foreign(ui, request):
+            return _refused(p, refusal)
         try:
             form = await read_form(request)
         except SetpointError as exc:
@@ -155,13 +179,16 @@ def mount(app: FastAPI, client: LocalClient, auth: _TokenCheck) -> None:
             SESSION_COOKIE,
             secret,
             httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
+            samesite="lax",  # links into the UI from mail or chat keep the session
+            secure=request.url.scheme == "https"
+            or request.headers.get("x-forwarded-proto") == "https",
             path="/",
         )
         return response
 
     async def logout(request: Request) -> Response:
+        if refusal := _foreign(ui, request):
+            return _refused(_page(ui, request, None, ""), refusal)
         response = redirect("/login" if ui.tokens_required else "/")
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -181,6 +208,8 @@ def mount(app: FastAPI, client: LocalClient, auth: _TokenCheck) -> None:
 
 def _endpoint(ui: Ui, auth: _TokenCheck, route: Route) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
+        if refusal := _foreign(ui, request):
+            return _refused(_page(ui, request, None, ""), refusal)
         try:
             caller, secret = await _session(ui, auth, request)
         except AuthenticationError as exc:

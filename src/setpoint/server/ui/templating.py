@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from setpoint import __version__
+from setpoint.server.ui.context import is_whole
 
 
 def environment() -> Any:
@@ -113,10 +114,10 @@ def node_url(kind: str, ident: str) -> str | None:
     if kind == "dataset_version" and "@" in ident:
         ref, _, version = ident.rpartition("@")
         project, _, name = ref.rpartition("/")
-        if version.isdigit():
+        if is_whole(version, 9):
             return dataset_url(project or "default", name, int(version))
     if kind == "model_version" and ident.count("/") == 2:
         project, name, version = ident.split("/")
-        if version.isdigit():
+        if is_whole(version, 9):
             return model_url(project, name, int(version))
     return None

@@ -6,6 +6,7 @@ from setpoint.server.ui.pages import (  # noqa: F401
     deployments,
     lineage,
     models,
+    monitors,
     pipelines,
     projects,
     runs,

@@ -15,22 +15,37 @@ PAGE_SIZE = 100
 def audit(p: Page) -> Response:
     filters = {k: p.arg(k) or None for k in ("project", "subject_kind", "subject", "action", "by")}
     before = p.int_arg("before", 0, low=1) or None
-    events = p.call(
-        "list_audit_events",
-        **filters,
-        limit=PAGE_SIZE + 1,
-        before_seq=before,
-        newest_first=True,
+    projects = p.call("list_projects")
+    scopes: list[str | None] = [filters.pop("project")]
+    if scopes == [None] and not p.may("list_audit_events", project=None):
+        # no role in every project: the events of each project the caller may read, merged
+        scopes = [pr.name for pr in projects if p.may("list_audit_events", project=pr.name)]
+    events = sorted(
+        (
+            e
+            for scope in scopes
+            for e in p.call(
+                "list_audit_events",
+                project=scope,
+                **filters,
+                limit=PAGE_SIZE + 1,
+                before_seq=before,
+                newest_first=True,
+            )
+        ),
+        key=lambda e: -e.seq,
     )
     more = len(events) > PAGE_SIZE
     events = events[:PAGE_SIZE]
     verdict = p.call("verify_audit") if p.arg("verify") == "1" else None
+    filters["project"] = p.arg("project") or None
     return render(
         p,
         "audit.html",
         events=events,
         filters=filters,
-        projects=p.call("list_projects"),
+        may_verify=p.may("verify_audit"),
+        projects=projects,
         older=p.with_query(before=events[-1].seq) if more and events else None,
         newer=p.with_query(before=None) if before else None,
         verdict=verdict,

@@ -19,7 +19,7 @@ from setpoint.core.errors import (
     PermissionDeniedError,
     ProjectNotFoundError,
 )
-from setpoint.server.ui.context import Page
+from setpoint.server.ui.context import Page, is_whole
 from setpoint.server.ui.routing import page, redirect, render
 
 QUANTILE_LABELS = {
@@ -34,6 +34,7 @@ QUANTILE_LABELS = {
 STATS = ("nulls", "distinct", "min", "max", "mean", "std")
 MAX_LINEAGE_NAMES = 50  # runs named on a version page; beyond, their ids stand for them
 SHOWN_CATEGORIES = 20
+MAX_CHECKED = 100  # versions whose latest validation the versions page shows
 
 
 @page("/datasets")
@@ -71,9 +72,9 @@ def project_datasets(p: Page) -> Response:
 def versions_page(p: Page) -> Response:
     project, name = p.path_params["project"], p.path_params["name"]
     versions = p.call("list_dataset_versions", name=name, project=project)
-    latest_check = {
+    latest_check = {  # the newest versions' only: one query each
         v.version: _last(p.call("list_validations", name=name, version=v.version, project=project))
-        for v in versions
+        for v in versions[-MAX_CHECKED:]
     }
     newest = list(reversed(versions))
     return render(
@@ -189,7 +190,7 @@ def version_page(p: Page) -> Response:
 
 
 def _version(text: str, project: str, name: str) -> int:
-    if not text.isdigit():
+    if not is_whole(text, 9):
         raise DatasetNotFoundError(
             f"dataset {project}/{name} has no version {text!r}", field="version"
         )

@@ -20,7 +20,7 @@ from setpoint.core.errors import (
     SetpointError,
 )
 from setpoint.server.ui.charts import GraphNode, layout
-from setpoint.server.ui.context import Page
+from setpoint.server.ui.context import Page, is_whole
 from setpoint.server.ui.routing import page, render
 from setpoint.server.ui.templating import node_url
 
@@ -29,7 +29,7 @@ MAX_NODES = 40
 MAX_HOPS = 3
 # prediction log files read for the versions a deployment served: a file holds one
 # version's rows, so files spread over the whole log find every version served for long
-LOG_FILES = 64
+LOG_FILES = 16
 
 
 def deployment_url(project: str, name: str) -> str:
@@ -122,8 +122,8 @@ class _Graph:
                     except PermissionDeniedError:
                         w.hidden += 1
                         continue
-                    except NotFoundError:
-                        w.missing += 1
+                    except (NotFoundError, InvalidArgumentError):
+                        w.missing += 1  # gone, or an id lineage holds but cannot resolve
                         continue
                     w.ids[other] = (ok, oi)
                     queue.append((ok, oi, hops + 1))
@@ -240,7 +240,7 @@ class _Graph:
     def dataset_version(self, ident: str) -> Any:
         ref, at, version = ident.rpartition("@")
         project, _, name = ref.rpartition("/")
-        if not at or not version.isdigit() or not name:
+        if not at or not is_whole(version, 9) or not name:
             raise InvalidArgumentError(
                 f"a dataset version is named project/name@version, not {ident!r}", field="id"
             )
@@ -253,7 +253,7 @@ class _Graph:
 
     def model_version(self, ident: str) -> Any:
         parts = ident.split("/")
-        if len(parts) != 3 or not parts[2].isdigit():
+        if len(parts) != 3 or not is_whole(parts[2], 9):
             raise InvalidArgumentError(
                 f"a model version is named project/name/version, not {ident!r}", field="id"
             )
@@ -310,6 +310,13 @@ class _Graph:
         return self.served[key]
 
 
+# The versions a log file names, by the file's content digest (so never stale): a lineage
+# page is drawn again without reading the files again. The caller's right to read them is
+# checked by the listing that names the digests.
+_VERSIONS_OF_FILE: dict[str, frozenset[int]] = {}
+MAX_CACHED_FILES = 4096
+
+
 def _logged_versions(p: Page, project: str, name: str) -> set[int]:
     files = p.call("list_prediction_logs", deployment=name, project=project, kind="predictions")
     if not files:
@@ -322,12 +329,18 @@ def _logged_versions(p: Page, project: str, name: str) -> set[int]:
         step = max(1, -(-len(files) // LOG_FILES))
         picked = {f.digest: f for f in [*files[::step], files[-1]]}
         for f in picked.values():
-            try:
-                path = p.call("download_blob", digest=f.digest, dest=f"{tmp}/{f.digest}")
-                column = pq.read_table(path, columns=["model_version"]).column(0)
-            except (SetpointError, KeyError, OSError, ValueError):
-                continue  # a file without the column, or gone: it names no version
-            out.update(int(v) for v in column.unique().to_pylist() if v is not None)
+            known = _VERSIONS_OF_FILE.get(f.digest)
+            if known is None:
+                try:
+                    path = p.call("download_blob", digest=f.digest, dest=f"{tmp}/{f.digest}")
+                    column = pq.read_table(path, columns=["model_version"]).column(0)
+                    known = frozenset(int(v) for v in column.unique().to_pylist() if v is not None)
+                except (SetpointError, KeyError, OSError, ValueError):
+                    known = frozenset()  # a file without the column, or gone: no version
+                if len(_VERSIONS_OF_FILE) >= MAX_CACHED_FILES:
+                    _VERSIONS_OF_FILE.clear()
+                _VERSIONS_OF_FILE[f.digest] = known
+            out.update(known)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

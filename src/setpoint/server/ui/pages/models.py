@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from setpoint.core.errors import InvalidArgumentError, ModelNotFoundError, PermissionDeniedError
 from setpoint.core.types import AliasMove, Model, ModelVersion, Promotion
-from setpoint.server.ui.context import OPERATIONS, Page
+from setpoint.server.ui.context import OPERATIONS, Page, is_whole
 from setpoint.server.ui.routing import action, page, redirect, render
 from setpoint.server.ui.templating import model_url
 
@@ -184,7 +184,7 @@ def version_page(p: Page) -> Response:
 def _version(p: Page) -> ModelVersion:
     project, name = p.path_params["project"], p.path_params["name"]
     text = p.path_params["version"]
-    if not text.isdigit() or not 0 < int(text) < 2**31:
+    if not is_whole(text) or not 0 < int(text) < 2**31:
         raise ModelNotFoundError(f"{project}/{name} has no version {text!r}", field="version")
     version: ModelVersion = p.call(
         "get_model_version", name=name, version=int(text), project=project

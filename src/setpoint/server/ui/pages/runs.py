@@ -4,8 +4,8 @@ metric series behind their charts."""
 from __future__ import annotations
 
 import math
-import mimetypes
 import os
+import re
 import shutil
 import tempfile
 from typing import Any
@@ -23,6 +23,8 @@ DEFAULT_COLUMNS = 8  # metrics and params shown when none are chosen
 MAX_COMPARE = 10
 PREVIEW_BYTES = 64 * 1024
 PREVIEW_ROWS = 50
+MAX_TABLE_PREVIEW = 16 * 1024 * 1024  # a larger table is offered as a download only
+MAX_EDGES = 200  # lineage edges listed on a run page
 IMAGE_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -130,7 +132,10 @@ def _cell(run: Any, column: str) -> Any:
 def _sort_link(p: Page, order: str, column: str) -> tuple[str, str]:
     """The link that sorts by ``column`` (descending first, then ascending) and the
     column's aria-sort state."""
-    current, _, direction = order.partition(" ")
+    kind, _, key = column.partition(".")
+    if key and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        column = f"{kind}.`{key}`"  # keys like val/loss are quoted in the filter language
+    current, _, direction = order.rpartition(" ") if " " in order else (order, "", "")
     if current == column:
         new = f"{column} ASC" if direction.upper() == "DESC" else f"{column} DESC"
         state = "descending" if direction.upper() == "DESC" else "ascending"
@@ -152,6 +157,8 @@ def run_page(p: Page) -> Response:
         max_results=200,
     ).runs
     previews = {a.path: _preview(p, run.id, a) for a in artifacts[:20]}
+    # a run's own artifacts are in the artifacts table: not again as lineage
+    edges = [e for e in edges if e.target_kind != "artifact"][:MAX_EDGES]
     return render(
         p,
         "runs/run.html",
@@ -173,7 +180,7 @@ def _preview(p: Page, run_id: str, artifact: Any) -> dict[str, Any] | None:
         return {"kind": "image"}
     if suffix not in TEXT_SUFFIXES | TABLE_SUFFIXES:
         return None
-    if suffix != ".parquet" and artifact.size > 8 * PREVIEW_BYTES:
+    if artifact.size > (MAX_TABLE_PREVIEW if suffix in TABLE_SUFFIXES else 8 * PREVIEW_BYTES):
         return {"kind": "text", "text": None, "truncated": True}
     try:
         with _downloaded(p, run_id, artifact.path) as path:
@@ -210,6 +217,17 @@ def _table(path: str, suffix: str) -> dict[str, Any]:
     return {"columns": t.column_names, "rows": t.to_pylist(), "total": rows}
 
 
+def _one_file(p: Page, run_id: str, path: str) -> Any:
+    """The artifact at exactly ``path`` (not a folder of them), or ArtifactNotFoundError:
+    checked before anything is copied."""
+    from setpoint.core.errors import ArtifactNotFoundError
+
+    for a in p.call("list_artifacts", run_id=run_id, prefix=path):
+        if a.path == path:
+            return a
+    raise ArtifactNotFoundError(f"run {run_id} has no artifact file {path!r}", field="path")
+
+
 class _downloaded:
     """An artifact fetched (and verified) into a temporary folder, removed afterwards."""
 
@@ -220,9 +238,7 @@ class _downloaded:
     def __enter__(self) -> str:
         self.tmp = tempfile.mkdtemp(prefix="setpoint-ui-")
         files = self.p.call("download_artifact", run_id=self.run_id, path=self.path, dest=self.tmp)
-        if len(files) != 1:
-            raise InvalidArgumentError(f"{self.path} is a folder", field="path")
-        return str(files[0])
+        return str(next(f for f in files if os.path.basename(f) == os.path.basename(self.path)))
 
     def __exit__(self, *exc: object) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -233,20 +249,21 @@ def artifact_file(p: Page) -> Response:
     """An artifact's bytes: images inline (for previews), anything else as a download. No
     artifact is ever rendered as a page of this server (an HTML or SVG file could run script)."""
     run_id, path = p.path_params["run_id"], p.path_params["path"]
+    _one_file(p, run_id, path)
     tmp = tempfile.mkdtemp(prefix="setpoint-ui-")
     try:
         files = p.call("download_artifact", run_id=run_id, path=path, dest=tmp)
-        if len(files) != 1:
-            raise InvalidArgumentError(f"{path} is a folder", field="path")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     suffix = os.path.splitext(path)[1].lower()
     image = IMAGE_TYPES.get(suffix)
     name = os.path.basename(path)
+    chosen = next((f for f in files if os.path.basename(f) == os.path.basename(path)), files[0])
     return FileResponse(
-        files[0],
-        media_type=image or mimetypes.guess_type(name)[0] or "application/octet-stream",
+        chosen,
+        # anything but an image is bytes to save: never a page, script or style of this server
+        media_type=image or "application/octet-stream",
         headers={
             "content-security-policy": "sandbox; default-src 'none'",
             "x-content-type-options": "nosniff",

@@ -73,8 +73,9 @@ function drawChart(figure, data) {
       if (y < y0) y0 = y; if (y > y1) y1 = y;
     }
   }
-  if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
-  if (!(x1 > x0)) { x0 -= 1; x1 += 1; }
+  // a flat series (or a single point) gets a band around it, relative to its size
+  if (!(y1 > y0)) { const pad = Math.abs(y0) * 0.01 || 1; y0 -= pad; y1 += pad; }
+  if (!(x1 > x0)) { const pad = Math.abs(x0) * 0.01 || 1; x0 -= pad; x1 += pad; }
   const box = figure.getBoundingClientRect();
   const W = Math.max(box.width - 16, 200), H = Math.max(box.height - 48 - (series.length > 1 ? 20 : 0), 80);
   const m = { l: 56, r: 12, t: 8, b: 24 };
@@ -147,8 +148,8 @@ function drawChart(figure, data) {
   if (data.total !== undefined) figure.dataset.total = String(data.total);
 }
 
-async function loadCharts() {
-  for (const figure of document.querySelectorAll("figure[data-chart]")) {
+async function loadChart(figure) {
+  {
     try {
       const width = Math.round(figure.getBoundingClientRect().width) || 800;
       const url = figure.dataset.chart + (figure.dataset.chart.includes("?") ? "&" : "?") + "width=" + width;
@@ -165,6 +166,11 @@ async function loadCharts() {
       figure.dataset.rendered = "error";
     }
   }
+}
+
+function loadCharts() {
+  // all at once: the server answers each chart's request independently
+  return Promise.all([...document.querySelectorAll("figure[data-chart]")].map(loadChart));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
