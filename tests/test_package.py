@@ -105,3 +105,26 @@ def test_every_imported_package_is_declared() -> None:
         if not names & declared and through.get(module) not in declared:
             undeclared.append(module)
     assert undeclared == []
+
+
+def test_every_file_that_is_not_python_ships_in_the_package() -> None:
+    """A template, script or migration missing from package-data works from a checkout and
+    fails after `pip install .`."""
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]
+    src = ROOT / "src"
+    shipped = {
+        f
+        for package, patterns in data.items()
+        for pattern in patterns
+        for f in (src / package.replace(".", "/")).glob(pattern)
+    }
+    left_out = [
+        str(f.relative_to(src))
+        for f in (src / "setpoint").rglob("*")
+        if f.is_file() and f.suffix not in (".py", ".pyc", ".typed") and f not in shipped
+    ]
+    assert not left_out, f"add these to [tool.setuptools.package-data]: {left_out}"
