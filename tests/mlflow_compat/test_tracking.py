@@ -123,6 +123,52 @@ def test_mlflow_tokens_are_setpoint_tokens_and_roles_apply(
         local.close()
 
 
+def test_mlflow_username_and_password_are_a_user_and_their_token(
+    sqlite_settings: Any, serve: Any
+) -> None:
+    import os
+
+    from setpoint.client.local import LocalClient
+
+    local = LocalClient(sqlite_settings).open()
+    try:
+        local.users.create("alice")
+        local.users.grant("alice", "fraud", "editor")
+        secret = local.tokens.create("alice-laptop", "alice")
+        local.users.create("bob")
+        server = serve(local, enforce_roles=True)
+        base = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": server.url,
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        }
+        as_alice = {**base, "MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": secret}
+        out = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(TRAIN)],
+            env=as_alice,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        run_id = out.stdout.strip().splitlines()[-1]
+        assert local.get_run(run_id).project == "fraud"
+        events = local.audit.list(subject_kind="run", subject=run_id)
+        assert events and events[0].actor == "alice"  # who the token says, not the client
+        # alice's token under bob's name, and a wrong password: refused
+        for user, password in (("bob", secret), ("alice", "spt_wrong")):
+            env = {**base, "MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+            out = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(TRAIN)],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert out.returncode != 0
+            assert "401" in out.stderr or "UNAUTHENTICATED" in out.stderr
+    finally:
+        local.close()
+
+
 ARTIFACTS = """
 import os, tempfile
 import mlflow
@@ -169,3 +215,32 @@ def test_artifacts_go_through_the_proxy_into_setpoint(client: Any, serve: Any) -
         assert "escape.txt" not in str(client.list_artifacts(run_id))
         r = http.get(api, params={"path": f"files/{run_id}/artifacts/../../x"})
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_an_mlflow_run_is_never_failed_for_silence(sqlite_settings: Any, serve: Any) -> None:
+    """MLflow's clients send no heartbeats: a run they made stays running through a long
+    quiet fit, and logging into it afterwards works."""
+    from setpoint.client.local import LocalClient
+    from setpoint.core.clock import ManualClock
+
+    clock = ManualClock()
+    local = LocalClient(sqlite_settings, clock=clock).open()
+    try:
+        server = serve(local)
+        api = f"{server.url}/api/2.0/mlflow"
+        with httpx.Client() as http:
+            run = http.post(f"{api}/runs/create", json={"experiment_id": "0"}).json()["run"]
+            run_id = run["info"]["run_id"]
+            metric = {"run_id": run_id, "key": "loss", "value": 0.5, "timestamp": 0, "step": 0}
+            assert http.post(f"{api}/runs/log-metric", json=metric).status_code == 200
+            sdk_run = local.create_run("default", "sdk-run")  # heartbeats, then goes silent
+            clock.advance(3_600_000)  # an hour without a word
+            assert local.runs.reap_stale_runs() == [sdk_run.id]
+            assert local.get_run(run_id).status == "running"
+            metric["step"] = 1
+            assert http.post(f"{api}/runs/log-metric", json=metric).status_code == 200
+            done = {"run_id": run_id, "status": "FINISHED", "end_time": 1}
+            assert http.post(f"{api}/runs/update", json=done).status_code == 200
+        assert local.get_run(run_id).status == "finished"
+    finally:
+        local.close()

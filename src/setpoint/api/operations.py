@@ -158,9 +158,10 @@ class Api:
         parent_id: str | None = None,
         environment: RunEnvironment | None = None,
         actor: str | None = None,
+        heartbeats: bool = True,
     ) -> Run:
         """Start a run in a project (created on first use)."""
-        return self.runs.create_run(project, name, tags, parent_id, environment, actor)
+        return self.runs.create_run(project, name, tags, parent_id, environment, actor, heartbeats)
 
     @operation("GET", "/runs/{run_id}")
     def get_run(self, run_id: str) -> Run:

@@ -202,11 +202,20 @@ class _TokenCheck:
             return None
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret:
-            raise AuthenticationError("this server requires a token: Authorization: Bearer <token>")
+        name = None
+        if scheme.lower() == "basic" and secret:
+            # MLflow's MLFLOW_TRACKING_USERNAME/PASSWORD: the user and a token of theirs
+            name, secret = _basic(secret)
+        elif scheme.lower() != "bearer" or not secret:
+            raise AuthenticationError(
+                "this server requires a token: Authorization: Bearer <token> "
+                "(or Basic with the user's name and the token as the password)"
+            )
         caller = await self.caller_for(secret)
         if caller is None:
             raise AuthenticationError("the token is unknown or revoked")
+        if name is not None and name not in (caller.user, caller.token):
+            raise AuthenticationError(f"the token does not belong to {name!r}")
         return caller
 
     async def caller_for(self, secret: str) -> Caller | None:
@@ -221,6 +230,21 @@ class _TokenCheck:
         else:
             caller = hit[1]
         return caller
+
+
+def _basic(credentials: str) -> tuple[str, str]:
+    """(user name, token secret) of HTTP Basic credentials."""
+    import base64
+    import binascii
+
+    try:
+        text = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthenticationError("malformed Basic credentials") from None
+    name, sep, secret = text.partition(":")
+    if not sep or not secret:
+        raise AuthenticationError("Basic credentials need a user name and a token as password")
+    return name, secret
 
 
 # Arguments that say who did something: with tokens, the server fills them in from the token.

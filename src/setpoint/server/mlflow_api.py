@@ -185,7 +185,12 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
         project = _project(body.get("experiment_id") or "0")
         tags = _pairs(body.get("tags"), "tags")
         run = await call(
-            request, "create_run", project=project, name=body.get("run_name") or None, tags=tags
+            request,
+            "create_run",
+            project=project,
+            name=body.get("run_name") or None,
+            tags=tags,
+            heartbeats=False,  # MLflow's clients send none: its runs end when the client says
         )
         return {"run": _run(run)}
 

@@ -81,7 +81,10 @@ class Runs:
         parent_id: str | None = None,
         environment: RunEnvironment | None = None,
         actor: str | None = None,
+        heartbeats: bool = True,
     ) -> Run:
+        """A running run. ``heartbeats=False`` for a client that sends none (MLflow's): its
+        run is never marked failed for silence, only when the client ends it."""
         names.check_name(project, "project")
         if name is None:
             name = f"run-{secrets.token_hex(4)}"
@@ -104,7 +107,7 @@ class Runs:
             user=env.user,
             python_version=env.python_version,
             packages=dict(env.packages),
-            heartbeat_at=now,
+            heartbeat_at=now if heartbeats else None,
             tags=dict(sorted(tag_values.items())),
         )
 

@@ -99,7 +99,7 @@ def insert_run(conn: Connection, run: Run, project_id: int) -> None:
             run.user,
             run.python_version,
             json.dumps(run.packages, sort_keys=True),
-            run.start_time,
+            run.heartbeat_at,
         ),
     )
     if run.tags:
@@ -127,7 +127,9 @@ def finish_run(
 def heartbeat(conn: Connection, run_id: str, now: int) -> None:
     _sql(
         conn,
-        "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+        # a run made without heartbeats (heartbeat_at NULL) stays without them
+        "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running' "
+        "AND heartbeat_at IS NOT NULL",
         (now, run_id),
     )
 
