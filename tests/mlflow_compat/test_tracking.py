@@ -244,3 +244,44 @@ def test_an_mlflow_run_is_never_failed_for_silence(sqlite_settings: Any, serve: 
         assert local.get_run(run_id).status == "finished"
     finally:
         local.close()
+
+
+LOG_MODEL = """
+import mlflow, numpy as np
+from sklearn.linear_model import LogisticRegression
+X = np.random.default_rng(0).random((60, 3)); y = (X[:, 0] > 0.5).astype(int)
+model = LogisticRegression().fit(X, y)
+mlflow.set_experiment("fraud")
+with mlflow.start_run(run_name="train") as run:
+    info = mlflow.sklearn.log_model(model, name="model", input_example=X[:3], params={"C": 1.0})
+loaded = mlflow.pyfunc.load_model(info.model_uri)
+assert (loaded.predict(X[:10]) == model.predict(X[:10])).all()
+client = mlflow.MlflowClient()
+assert client.get_logged_model(info.model_id).status.name == "READY"
+found = client.search_logged_models(experiment_ids=[run.info.experiment_id])
+assert [m.model_id for m in found] == [info.model_id], found
+print(run.info.run_id, info.model_id)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_log_model_and_load_it_back_through_setpoint(client: Any, serve: Any) -> None:
+    pytest.importorskip("sklearn")
+    import os
+
+    server = serve(client)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(LOG_MODEL)], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_id, model_id = out.stdout.strip().splitlines()[-1].split()
+    model_run = client.get_run(model_id.removeprefix("m-"))
+    # the logged model is a run under the training run, its files that run's artifacts
+    assert model_run.parent_id == run_id and model_run.project == "fraud"
+    assert model_run.tags["kind"] == "mlflow_model" and model_run.status == "finished"
+    assert model_run.params == {"C": "1.0"}
+    files = {a.path for a in client.list_artifacts(model_run.id)}
+    assert "MLmodel" in files and files & {"model.skops", "model.pkl"}
+    edges = client.get_lineage("run", run_id)
+    assert any(e.relation == "produced" and e.target_id == model_run.id for e in edges)

@@ -6,12 +6,13 @@ project), a run is a run. Every call goes through the operation it maps to, with
 operation's authorization. Errors take MLflow's shape, ``{"error_code", "message"}``, with its
 status codes (a client mistake is never a 5xx: the MLflow client retries those).
 
-This first part covers experiments, runs, params, metrics, tags, search and metric history;
-artifacts, logged models and the registry come next.
+This covers experiments, runs, params, metrics, tags, search, metric history, the artifact
+proxy and (in mlflow_models.py) MLflow 3's logged models; the registry comes next.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -137,13 +138,30 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
     """Add the MLflow routes to ``app``."""
     call = _Ops(client, auth)
     routes: dict[tuple[str, str], Callable[[Request, dict[str, Any]], Awaitable[Any]]] = {}
+    patterns: list[tuple[str, re.Pattern[str], Any]] = []
 
     def route(method: str, path: str) -> Callable[[Any], Any]:
+        """``path`` may hold ``{name}`` segments: they arrive in the body under that name."""
+
         def add(fn: Any) -> Any:
-            routes[(method, path)] = fn
+            if "{" in path:
+                regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+                patterns.append((method, re.compile(f"^{regex}$"), fn))
+            else:
+                routes[(method, path)] = fn
             return fn
 
         return add
+
+    def handler_of(method: str, path: str) -> tuple[Any, dict[str, str]]:
+        found = routes.get((method, path))
+        if found is not None:
+            return found, {}
+        for m, regex, fn in patterns:
+            hit = regex.match(path) if m == method else None
+            if hit:
+                return fn, hit.groupdict()
+        return None, {}
 
     @route("POST", "experiments/create")
     async def create_experiment(request: Request, body: dict[str, Any]) -> Any:
@@ -298,11 +316,9 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
             out["next_page_token"] = page.next_page_token
         return out
 
-    @route("POST", "logged-models/search")
-    async def search_logged_models(request: Request, body: dict[str, Any]) -> Any:
-        # logged models are not mapped yet: none exist in this view (runs' own artifacts are
-        # listed through the artifact proxy)
-        return {"models": []}
+    from setpoint.server.mlflow_models import add_routes
+
+    add_routes(route, call, _project, _experiment_id, _pairs)
 
     @route("GET", "metrics/get-history")
     async def metric_history(request: Request, body: dict[str, Any]) -> Any:
@@ -319,7 +335,7 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
 
     async def dispatch(request: Request) -> Response:
         path = request.path_params["path"]
-        handler = routes.get((request.method, path))
+        handler, path_args = handler_of(request.method, path)
         if handler is None:
             return Response(
                 orjson.dumps(
@@ -344,6 +360,7 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
                     ) from None
                 if not isinstance(body, dict):
                     raise InvalidArgumentError("the body must be a JSON object", field="body")
+            body.update(path_args)
             result = await handler(request, body)
         except SetpointError as exc:
             return mlflow_error(exc)

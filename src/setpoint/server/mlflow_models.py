@@ -1,0 +1,184 @@
+"""MLflow 3's logged models (``/api/2.0/mlflow/logged-models``) over setpoint runs, so that
+``mlflow.<flavor>.log_model`` works against a setpoint server.
+
+A logged model is a run of the experiment's project, tagged ``kind=mlflow_model``, made
+under the run that logged it: its files are that run's artifacts (uploaded through the
+artifact proxy to its ``artifact_uri``), its params are the run's params, its status a tag.
+Its id is ``m-`` and the run's id, so ``models:/m-...`` URIs resolve to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+
+from setpoint.core.errors import InvalidArgumentError, NotFoundError
+
+KIND = "mlflow_model"
+PREFIX = "m-"
+NAME, TYPE, SOURCE, STATUS = (
+    "mlflow.model_name",
+    "mlflow.model_type",
+    "mlflow.source_run_id",
+    "mlflow.model_status",
+)
+RESERVED = {"kind", NAME, TYPE, SOURCE, STATUS}
+STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
+
+Route = Callable[[str, str], Callable[[Any], Any]]
+Call = Callable[..., Awaitable[Any]]
+
+
+def run_id_of(model_id: Any) -> str:
+    """The run behind a logged model's id."""
+    if not isinstance(model_id, str) or not model_id.startswith(PREFIX) or len(model_id) < 3:
+        raise NotFoundError(f"Logged model with ID '{model_id}' not found.", field="model_id")
+    return model_id[len(PREFIX) :]
+
+
+def logged_model(r: Any, experiment_id: str) -> dict[str, Any]:
+    """A run of kind ``mlflow_model`` in MLflow's LoggedModel shape."""
+    tags = r.tags
+    return {
+        "info": {
+            "model_id": PREFIX + r.id,
+            "experiment_id": experiment_id,
+            "name": tags.get(NAME, r.name),
+            "artifact_uri": f"mlflow-artifacts:/{r.project}/{r.id}/artifacts",
+            "creation_timestamp_ms": r.start_time,
+            "last_updated_timestamp_ms": r.end_time or r.start_time,
+            "status": tags.get(STATUS, STATUSES[0]),
+            "model_type": tags.get(TYPE, ""),
+            "source_run_id": tags.get(SOURCE, ""),
+            "status_message": "",
+            "tags": [{"key": k, "value": v} for k, v in tags.items() if k not in RESERVED],
+        },
+        "data": {"params": [{"key": k, "value": v} for k, v in r.params.items()], "metrics": []},
+    }
+
+
+def add_routes(
+    route: Route,
+    call: Call,
+    project_of: Callable[[Any], str],
+    experiment_id: Callable[[str], str],
+    pairs: Callable[[Any, str], dict[str, str]],
+) -> None:
+    """Register the logged-model routes through ``route`` (the MLflow API's router)."""
+
+    async def model_run(request: Request, model_id: Any) -> Any:
+        run = await call(request, "get_run", run_id=run_id_of(model_id))
+        if run.tags.get("kind") != KIND:
+            raise NotFoundError(f"Logged model with ID '{model_id}' not found.", field="model_id")
+        return run
+
+    def shape(run: Any) -> dict[str, Any]:
+        return {"model": logged_model(run, experiment_id(run.project))}
+
+    @route("POST", "logged-models")
+    async def create(request: Request, body: dict[str, Any]) -> Any:
+        project = project_of(body.get("experiment_id") or "0")
+        name = body.get("name") or "model"
+        if not isinstance(name, str):
+            raise InvalidArgumentError("name must be a string", field="name")
+        source = body.get("source_run_id") or None
+        tags = {
+            **pairs(body.get("tags"), "tags"),
+            "kind": KIND,
+            NAME: name,
+            STATUS: STATUSES[0],
+        }
+        if body.get("model_type"):
+            tags[TYPE] = str(body["model_type"])
+        if source is not None:
+            tags[SOURCE] = str(source)
+        run = await call(
+            request,
+            "create_run",
+            project=project,
+            name=name,
+            tags=tags,
+            parent_id=source,
+            heartbeats=False,
+        )
+        params = pairs(body.get("params"), "params")
+        if params:
+            await call(request, "log_params", run_id=run.id, params=params)
+            run = await call(request, "get_run", run_id=run.id)
+        return shape(run)
+
+    @route("GET", "logged-models/{model_id}")
+    async def get(request: Request, body: dict[str, Any]) -> Any:
+        return shape(await model_run(request, body["model_id"]))
+
+    @route("PATCH", "logged-models/{model_id}")
+    async def finalize(request: Request, body: dict[str, Any]) -> Any:
+        run = await model_run(request, body["model_id"])
+        status = body.get("status")
+        if status not in STATUSES[1:]:
+            raise InvalidArgumentError(
+                f"status must be one of {', '.join(STATUSES[1:])}, not {status!r}", field="status"
+            )
+        await call(request, "set_tags", run_id=run.id, tags={STATUS: status})
+        if run.status == "running":
+            outcome = "finished" if status == "LOGGED_MODEL_READY" else "failed"
+            await call(request, "end_run", run_id=run.id, status=outcome)
+        return shape(await call(request, "get_run", run_id=run.id))
+
+    @route("PATCH", "logged-models/{model_id}/tags")
+    async def set_tags(request: Request, body: dict[str, Any]) -> Any:
+        run = await model_run(request, body["model_id"])
+        tags = pairs(body.get("tags"), "tags")
+        if RESERVED & tags.keys():
+            raise InvalidArgumentError(
+                f"tags {sorted(RESERVED & tags.keys())} are setpoint's own", field="tags"
+            )
+        await call(request, "set_tags", run_id=run.id, tags=tags)
+        return {}
+
+    @route("POST", "logged-models/{model_id}/params")
+    async def log_params(request: Request, body: dict[str, Any]) -> Any:
+        run = await model_run(request, body["model_id"])
+        await call(request, "log_params", run_id=run.id, params=pairs(body.get("params"), "params"))
+        return {}
+
+    @route("POST", "logged-models/search")
+    async def search(request: Request, body: dict[str, Any]) -> Any:
+        ids = body.get("experiment_ids") or []
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise InvalidArgumentError(
+                "experiment_ids must be a list of ids", field="experiment_ids"
+            )
+        page = await call(
+            request,
+            "search_runs",
+            project=[project_of(i) for i in ids] or None,
+            filter=f"tags.kind = '{KIND}'",
+            order_by=None,
+            max_results=min(int(body.get("max_results") or 100), 1000),
+            page_token=body.get("page_token") or None,
+        )
+        out: dict[str, Any] = {"models": [shape(r)["model"] for r in page.runs]}
+        if page.next_page_token:
+            out["next_page_token"] = page.next_page_token
+        return out
+
+    @route("POST", "runs/outputs")
+    async def log_outputs(request: Request, body: dict[str, Any]) -> Any:
+        run_id = body.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidArgumentError("run_id is required", field="run_id")
+        for output in body.get("models") or []:
+            model = await model_run(request, (output or {}).get("model_id"))
+            await call(
+                request,
+                "add_lineage",
+                source_kind="run",
+                source_id=run_id,
+                relation="produced",
+                target_kind="run",
+                target_id=model.id,
+            )
+        return {}
