@@ -165,6 +165,8 @@ def read_traffic(p: Page, project: str, name: str, days: int, last_at: int | Non
                 except (OSError, ValueError, TypeError, KeyError, NotFoundError):
                     unreadable += 1  # gone from the store, or not a prediction log Arrow reads
                     continue
+                if cols.rows > MAX_ROWS:  # one file larger than the bound: its newest rows
+                    cols = LogColumns(*(getattr(cols, k)[-MAX_ROWS:] for k in _FIELDS))
                 _CACHE.put(f.digest, cols)
             parts.append(cols)
     finally:
