@@ -285,3 +285,70 @@ def test_log_model_and_load_it_back_through_setpoint(client: Any, serve: Any) ->
     assert "MLmodel" in files and files & {"model.skops", "model.pkl"}
     edges = client.get_lineage("run", run_id)
     assert any(e.relation == "produced" and e.target_id == model_run.id for e in edges)
+
+
+REGISTER = """
+import sys
+import mlflow, numpy as np
+from sklearn.linear_model import LogisticRegression
+X = np.random.default_rng(0).random((60, 3)); y = (X[:, 0] > 0.5).astype(int)
+model = LogisticRegression().fit(X, y)
+mlflow.set_experiment("fraud")
+with mlflow.start_run(run_name="train") as run:
+    mlflow.sklearn.log_model(model, name="model", registered_model_name="fraud-detector",
+                             input_example=X[:3])
+client = mlflow.MlflowClient()
+client.set_registered_model_alias("fraud-detector", "champion", 1)
+assert client.get_registered_model("fraud-detector").aliases == {"champion": "1"}
+assert client.get_model_version_by_alias("fraud-detector", "champion").version == "1"
+loaded = mlflow.pyfunc.load_model("models:/fraud-detector@champion")
+assert (loaded.predict(X[:10]) == model.predict(X[:10])).all()
+assert [m.name for m in client.search_registered_models("name = 'fraud-detector'")] == ["fraud-detector"]
+try:
+    client.set_registered_model_alias("fraud-detector", "guarded", 1)
+except mlflow.exceptions.MlflowException as exc:
+    print("refused:", exc.error_code, str(exc)[:300], file=sys.stderr)
+else:
+    raise SystemExit("a gated alias moved")
+np.save(sys.argv[1], X[:10])
+np.save(sys.argv[2], model.predict(X[:10]))
+print(run.info.run_id)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_registered_through_mlflow_a_setpoint_model_gated_and_loaded(
+    client: Any, serve: Any, tmp_path: Any
+) -> None:
+    pytest.importorskip("sklearn")
+    import os
+
+    import numpy as np
+
+    from setpoint.client.models import load_model
+
+    # a policy on alias "guarded" that version 1 cannot pass: its AUC was never evaluated
+    client.create_model("fraud-detector", "fraud")
+    client.set_policy(
+        "fraud-detector", "guarded", "gates:\n  - metric: roc_auc\n    min: 0.9\n", "fraud"
+    )
+    server = serve(client)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    x, want = tmp_path / "x.npy", tmp_path / "y.npy"
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(REGISTER), str(x), str(want)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "refused: INVALID_PARAMETER_VALUE" in out.stderr and "roc_auc" in out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    v = client.get_model_version("fraud-detector", 1, "fraud")
+    assert v.flavor == "mlflow" and v.run_id == run_id and "champion" in v.aliases
+    assert client.resolve_alias("fraud-detector", "champion", "fraud").version == 1
+    moves = client.alias_history("fraud-detector", "fraud", "champion")
+    assert moves and moves[-1].to_version == 1
+    # setpoint loads the MLflow folder itself (skops, trusted types), and predicts the same
+    model = load_model(client, "fraud/fraud-detector@champion", None, tmp_path / "cache")
+    assert (np.asarray(model.predict(np.load(x))) == np.load(want)).all()

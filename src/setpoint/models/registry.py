@@ -59,8 +59,9 @@ if TYPE_CHECKING:
     from setpoint.store.metadata.database import Database
 
 STATUSES = ("candidate", "approved", "rejected", "archived")
-FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "custom")
-UNSAFE_FLAVORS = ("custom",)  # loading unpickles: runs code chosen by whoever wrote it
+FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "custom", "mlflow")
+# loading may unpickle: runs code chosen by whoever wrote it (an MLflow folder may hold a pickle)
+UNSAFE_FLAVORS = ("custom", "mlflow")
 MAX_TEXT = 10_000
 MAX_MANIFEST = 16 << 20
 MAX_META = 16 << 20

@@ -319,6 +319,9 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
     from setpoint.server.mlflow_models import add_routes
 
     add_routes(route, call, _project, _experiment_id, _pairs)
+    from setpoint.server.mlflow_registry import add_routes as add_registry_routes
+
+    add_registry_routes(route, call)
 
     @route("GET", "metrics/get-history")
     async def metric_history(request: Request, body: dict[str, Any]) -> Any:

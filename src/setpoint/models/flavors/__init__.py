@@ -47,14 +47,14 @@ class Flavor(Protocol):
 
 
 # Order matters: the XGBoost and LightGBM estimators are scikit-learn estimators too, and
-# custom takes anything with a predict method, so it comes last. Modules are imported when
+# custom takes anything with a predict method, so it comes last (mlflow saves nothing). Modules are imported when
 # first asked for, so loading one model does not import every flavor.
-NAMES = ("xgboost", "lightgbm", "sklearn", "onnx", "custom")
+NAMES = ("xgboost", "lightgbm", "sklearn", "onnx", "custom", "mlflow")
 
 if TYPE_CHECKING:  # every flavor module must satisfy the protocol
-    from setpoint.models.flavors import custom, lightgbm, onnx, sklearn, xgboost
+    from setpoint.models.flavors import custom, lightgbm, mlflow, onnx, sklearn, xgboost
 
-    _CHECKED: tuple[Flavor, ...] = (xgboost, lightgbm, sklearn, onnx, custom)
+    _CHECKED: tuple[Flavor, ...] = (xgboost, lightgbm, sklearn, onnx, custom, mlflow)
 
 
 def all_flavors() -> list[Flavor]:

@@ -1,0 +1,189 @@
+"""MLflow's model format: a folder with an ``MLmodel`` file, as ``mlflow.<flavor>.log_model``
+writes it. setpoint registers such a folder as it is (flavor ``mlflow``) and loads it here,
+without MLflow where the format allows: scikit-learn saved with skops (trusted types only,
+as the sklearn flavor), XGBoost and LightGBM boosters from their native files. A model MLflow
+pickled (scikit-learn's pickle or cloudpickle, an sklearn-API LightGBM model) is unpickled,
+which runs code: the registry marks every MLflow package unsafe."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from setpoint.core.errors import InvalidArgumentError
+
+NAME = "mlflow"
+DESCRIPTION = "a folder in MLflow's model format (registered through MLflow's API)"
+PACKAGES: tuple[str, ...] = ()
+MLMODEL = "MLmodel"
+LOADABLE = ("sklearn", "xgboost", "lightgbm")
+
+
+def handles(model: object) -> bool:
+    return False  # never chosen to save: MLflow's own log_model writes this format
+
+
+def save(model: Any, folder: str) -> dict[str, Any]:
+    raise InvalidArgumentError(
+        "the mlflow flavor only reads folders MLflow wrote; save with another flavor",
+        field="flavor",
+    )
+
+
+def describe(mlmodel_text: str) -> dict[str, Any]:
+    """The flavor metadata of an MLmodel file: which of its flavors setpoint loads, the
+    file, and how it was serialized. InvalidArgumentError when none is loadable."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(mlmodel_text)
+    except yaml.YAMLError as exc:
+        raise InvalidArgumentError(f"MLmodel is not YAML: {exc}", field="MLmodel") from None
+    found = (doc or {}).get("flavors") if isinstance(doc, dict) else None
+    if not isinstance(found, dict):
+        raise InvalidArgumentError("MLmodel names no flavors", field="MLmodel")
+    for name in LOADABLE:
+        conf = found.get(name)
+        if not isinstance(conf, dict):
+            continue
+        if name == "sklearn":
+            file = conf.get("pickled_model")
+            fmt = str(conf.get("serialization_format", "cloudpickle"))
+        else:
+            file = conf.get("data")
+            fmt = "native"
+            if name == "lightgbm" and str(file).endswith(".pkl"):
+                fmt = "pickle"  # the sklearn-API LightGBM models MLflow pickles
+        if not isinstance(file, str) or not file:
+            continue
+        out = {
+            "mlflow_flavor": name,
+            "file": file,
+            "serialization": fmt,
+            "model_class": str(conf.get("model_class") or ""),
+            "unsafe": fmt in ("pickle", "cloudpickle"),
+        }
+        if isinstance(doc.get("signature"), dict):
+            out["mlflow_signature"] = doc["signature"]
+        return out
+    raise InvalidArgumentError(
+        f"setpoint loads MLflow models of the flavors {', '.join(LOADABLE)}; this one has "
+        f"{', '.join(sorted(found))}",
+        field="MLmodel",
+    )
+
+
+def load(
+    folder: str,
+    meta: Mapping[str, Any],
+    *,
+    trusted: Iterable[str | type] | None = None,
+    **options: Any,
+) -> MlflowPredictor:
+    path = os.path.join(folder, str(meta["file"]))
+    kind, fmt = str(meta["mlflow_flavor"]), str(meta["serialization"])
+    if kind == "sklearn" and fmt == "skops":
+        from setpoint.models.flavors import sklearn
+
+        loaded = sklearn.load(folder, {"file": meta["file"]}, trusted=trusted)
+        return MlflowPredictor(native=loaded.native)
+    if fmt in ("pickle", "cloudpickle"):
+        with open(path, "rb") as f:  # the package's bytes were checked against their digests
+            return MlflowPredictor(native=pickle.load(f))
+    if kind == "xgboost":
+        from setpoint.models.flavors import xgboost
+
+        estimator = str(meta.get("model_class", "")).rsplit(".", 1)[-1] or None
+        if estimator == "Booster":
+            estimator = None
+        found = xgboost.load(folder, {"file": meta["file"], "estimator": estimator})
+        return MlflowPredictor(native=found.native, booster=found.is_booster)
+    if kind == "lightgbm":
+        import lightgbm as lgb
+
+        return MlflowPredictor(native=lgb.Booster(model_file=path), booster=True)
+    raise InvalidArgumentError(f"cannot load an MLflow {kind} model saved as {fmt}", field="model")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MlflowPredictor:
+    native: Any
+    booster: bool = False  # a bare XGBoost or LightGBM booster: predict takes a matrix
+
+    @property
+    def has_proba(self) -> bool:
+        return callable(getattr(self.native, "predict_proba", None))
+
+    def predict(self, X: Any) -> Any:
+        import numpy as np
+
+        if self.booster and type(self.native).__module__.startswith("xgboost"):
+            import xgboost as xgb
+
+            return np.asarray(self.native.predict(xgb.DMatrix(X)))
+        return np.asarray(self.native.predict(X))
+
+    def predict_proba(self, X: Any) -> Any:
+        if not self.has_proba:
+            raise InvalidArgumentError(
+                f"{type(self.native).__name__} has no predict_proba", field="model"
+            )
+        return self.native.predict_proba(X)
+
+
+_ARROW = {
+    "double": "double",
+    "float": "float",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+    "string": "string",
+    "binary": "binary",
+}
+
+
+def signature_of(mlflow_signature: Mapping[str, Any]) -> dict[str, Any] | None:
+    """setpoint's signature (as a dict) of an MLmodel's signature, or None when its inputs
+    are not plain columns or one tensor (then requests are not checked against it)."""
+    import json
+
+    try:
+        inputs = json.loads(str(mlflow_signature.get("inputs") or "null"))
+    except ValueError:
+        return None
+    if not isinstance(inputs, list) or not inputs:
+        return None
+    if len(inputs) == 1 and inputs[0].get("type") == "tensor":
+        spec = inputs[0].get("tensor-spec") or {}
+        if not isinstance(spec.get("dtype"), str) or not isinstance(spec.get("shape"), list):
+            return None
+        return {"inputs": {"dtype": spec["dtype"], "shape": spec["shape"]}, "outputs": None}
+    columns = []
+    for c in inputs:
+        if not isinstance(c, dict) or c.get("type") not in _ARROW or not c.get("name"):
+            return None
+        columns.append({"name": str(c["name"]), "type": _ARROW[c["type"]]})
+    return {"inputs": columns, "outputs": None}
+
+
+def package_meta(files: Mapping[str, str], mlmodel_text: str) -> dict[str, Any]:
+    """The model.json of an MLflow folder registered as it is: ``files`` maps each file's
+    path in the folder to its BLAKE3 digest; ``mlmodel_text`` is its MLmodel file."""
+    from setpoint.models.package import FORMAT_VERSION
+
+    described = describe(mlmodel_text)
+    signature = described.pop("mlflow_signature", None)
+    return {
+        "format_version": FORMAT_VERSION,
+        "flavor": NAME,
+        "flavor_meta": described,
+        "signature": signature_of(signature) if signature else None,
+        "requirements": {},
+        "python_version": "",
+        "unsafe": True,
+        "input_example": None,
+        "files": dict(sorted(files.items())),
+    }

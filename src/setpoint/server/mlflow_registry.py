@@ -1,0 +1,385 @@
+"""MLflow's model registry (``registered-models``, ``model-versions``) over setpoint's.
+
+A registered model is a setpoint model, in the project of the run whose model makes its
+first version (a version is registered in the project of the run that made it). Until then
+a registered model made with ``create_registered_model`` exists on this server by name only.
+A version is made from a logged model's folder in MLflow's format, registered as it is
+(flavor ``mlflow``): setpoint can then gate, promote, load and serve it. Setting an alias
+promotes: the alias's gates are judged first and a refusal is MLflow's
+INVALID_PARAMETER_VALUE with the failing gates.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from setpoint.core.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+)
+from setpoint.server.mlflow_models import run_id_of
+
+Route = Callable[[str, str], Callable[[Any], Any]]
+Call = Callable[..., Awaitable[Any]]
+SOURCE, MODEL_ID = "mlflow.source", "mlflow.model_id"
+
+
+def add_routes(route: Route, call: Call) -> None:
+    pending: dict[str, int] = {}  # names created with no version yet -> when
+    lock = threading.Lock()
+
+    async def where(request: Request, name: Any) -> str | None:
+        """The project holding model ``name`` (``project/name`` names one), None if none."""
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError("name is required", field="name")
+        if "/" in name:
+            return name.split("/", 1)[0]
+        found = []
+        for p in await call(request, "list_projects"):
+            try:
+                models = await call(request, "list_models", project=p.name)
+            except PermissionDeniedError:
+                continue
+            if any(m.name == name for m in models):
+                found.append(p.name)
+        if len(found) > 1:
+            raise InvalidArgumentError(
+                f"projects {', '.join(found)} each have a model {name!r}: name it project/name",
+                field="name",
+            )
+        return found[0] if found else None
+
+    def plain(name: str) -> str:
+        return name.split("/", 1)[1] if "/" in name else name
+
+    async def model_of(request: Request, name: Any) -> tuple[str, Any]:
+        project = await where(request, name)
+        if project is None:
+            raise ModelNotFoundError(f"Registered Model with name={name} not found", field="name")
+        return project, await call(request, "get_model", name=plain(name), project=project)
+
+    def version_shape(v: Any) -> dict[str, Any]:
+        return {
+            "name": v.name,
+            "version": str(v.version),
+            "creation_timestamp": v.created_at,
+            "last_updated_timestamp": v.created_at,
+            "current_stage": "None",
+            "description": v.description,
+            "user_id": v.creator or "",
+            "source": v.tags.get(SOURCE, ""),
+            "run_id": v.run_id or "",
+            "status": "READY",
+            "tags": [{"key": k, "value": val} for k, val in v.tags.items()],
+            "aliases": list(v.aliases),
+            **({"model_id": v.tags[MODEL_ID]} if MODEL_ID in v.tags else {}),
+        }
+
+    async def model_shape(request: Request, project: str, m: Any) -> dict[str, Any]:
+        latest = []
+        if m.latest_version:
+            v = await call(
+                request, "get_model_version", name=m.name, version=m.latest_version, project=project
+            )
+            latest = [version_shape(v)]
+        return {
+            "name": m.name,
+            "creation_timestamp": m.created_at,
+            "last_updated_timestamp": m.created_at,
+            "description": m.description,
+            "latest_versions": latest,
+            "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(m.aliases.items())],
+            "tags": [],
+        }
+
+    def empty_shape(name: str, at: int) -> dict[str, Any]:
+        return {"name": name, "creation_timestamp": at, "last_updated_timestamp": at}
+
+    @route("POST", "registered-models/create")
+    async def create(request: Request, body: dict[str, Any]) -> Any:
+        name = body.get("name")
+        if await where(request, name) is not None or name in pending:
+            raise ConflictError(f"Registered Model (name={name}) already exists.", field="name")
+        import time
+
+        at = int(time.time() * 1000)
+        with lock:
+            pending[str(name)] = at
+        return {"registered_model": empty_shape(str(name), at)}
+
+    @route("GET", "registered-models/get")
+    async def get(request: Request, body: dict[str, Any]) -> Any:
+        name = body.get("name")
+        if await where(request, name) is None and name in pending:
+            return {"registered_model": empty_shape(str(name), pending[str(name)])}
+        project, m = await model_of(request, name)
+        return {"registered_model": await model_shape(request, project, m)}
+
+    @route("GET", "registered-models/search")
+    async def search(request: Request, body: dict[str, Any]) -> Any:
+        wanted = _name_filter(body.get("filter"))
+        out = []
+        for p in await call(request, "list_projects"):
+            try:
+                models = await call(request, "list_models", project=p.name)
+            except PermissionDeniedError:
+                continue
+            for m in models:
+                if wanted is None or wanted(m.name):
+                    out.append(await model_shape(request, p.name, m))
+        limit = int(body.get("max_results") or 100)
+        return {"registered_models": out[:limit]}
+
+    @route("POST", "registered-models/get-latest-versions")
+    async def latest(request: Request, body: dict[str, Any]) -> Any:
+        project, m = await model_of(request, body.get("name"))
+        shaped = await model_shape(request, project, m)
+        return {"model_versions": shaped["latest_versions"]}
+
+    @route("POST", "model-versions/create")
+    async def create_version(request: Request, body: dict[str, Any]) -> Any:
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError("name is required", field="name")
+        source = body.get("source")
+        if not isinstance(source, str) or not source:
+            raise InvalidArgumentError("source is required", field="source")
+        model_id = body.get("model_id") or None
+        folder_run, prefix = _folder(source, model_id)
+        run = await call(request, "get_run", run_id=body.get("run_id") or folder_run)
+        source_run = run.tags.get("mlflow.source_run_id")
+        if source_run:  # a logged model's own run: the version comes from the run that logged it
+            run = await call(request, "get_run", run_id=source_run)
+        project = await where(request, name) or run.project
+        digest = await _package(request, call, folder_run, prefix)
+        tags = {**_tags(body.get("tags")), SOURCE: source}
+        if model_id:
+            tags[MODEL_ID] = str(model_id)
+        v = await call(
+            request,
+            "register_model_version",
+            name=plain(name),
+            digest=digest,
+            project=project,
+            run_id=run.id if run.project == project else None,
+            description=str(body.get("description") or ""),
+            tags=tags,
+        )
+        with lock:
+            pending.pop(name, None)
+        return {"model_version": version_shape(v)}
+
+    async def version_of(request: Request, body: dict[str, Any]) -> Any:
+        project, m = await model_of(request, body.get("name"))
+        text = str(body.get("version") or "")
+        if not text.isascii() or not text.isdigit():
+            raise InvalidArgumentError(f"version must be a number, not {text!r}", field="version")
+        return await call(
+            request, "get_model_version", name=m.name, version=int(text), project=project
+        )
+
+    @route("GET", "model-versions/get")
+    async def get_version(request: Request, body: dict[str, Any]) -> Any:
+        return {"model_version": version_shape(await version_of(request, body))}
+
+    @route("GET", "model-versions/get-download-uri")
+    async def download_uri(request: Request, body: dict[str, Any]) -> Any:
+        v = await version_of(request, body)
+        return {
+            "artifact_uri": _artifact_uri(v.project, v.tags.get(SOURCE, ""), v.tags.get(MODEL_ID))
+        }
+
+    @route("GET", "model-versions/search")
+    async def search_versions(request: Request, body: dict[str, Any]) -> Any:
+        wanted = _name_filter(body.get("filter"))
+        out: list[dict[str, Any]] = []
+        for p in await call(request, "list_projects"):
+            try:
+                models = await call(request, "list_models", project=p.name)
+            except PermissionDeniedError:
+                continue
+            for m in models:
+                if wanted is None or wanted(m.name):
+                    versions = await call(
+                        request, "list_model_versions", name=m.name, project=p.name
+                    )
+                    out.extend(version_shape(v) for v in versions)
+        return {"model_versions": out[: int(body.get("max_results") or 10_000)]}
+
+    @route("POST", "registered-models/alias")
+    async def set_alias(request: Request, body: dict[str, Any]) -> Any:
+        v = await version_of(request, body)
+        alias = body.get("alias")
+        if not isinstance(alias, str) or not alias:
+            raise InvalidArgumentError("alias is required", field="alias")
+        result = await call(
+            request,
+            "promote",
+            name=v.name,
+            version=v.version,
+            alias=alias,
+            project=v.project,
+            reason="set through MLflow's API",
+        )
+        if not result.moved:
+            failed = [g for g in result.gates if not g.get("passed")]
+            why = "; ".join(str(g.get("rule") or g.get("name") or g) for g in failed)
+            raise InvalidArgumentError(
+                f"setpoint's gates refused {v.name} v{v.version} for {alias!r}: {why}",
+                field="alias",
+            )
+        return {}
+
+    @route("GET", "registered-models/alias")
+    async def get_alias(request: Request, body: dict[str, Any]) -> Any:
+        project, m = await model_of(request, body.get("name"))
+        v = await call(
+            request,
+            "resolve_alias",
+            name=m.name,
+            alias=str(body.get("alias") or ""),
+            project=project,
+        )
+        return {"model_version": version_shape(v)}
+
+    @route("DELETE", "registered-models/alias")
+    async def delete_alias(request: Request, body: dict[str, Any]) -> Any:
+        project, m = await model_of(request, body.get("name"))
+        await call(
+            request,
+            "set_alias",
+            name=m.name,
+            alias=str(body.get("alias") or ""),
+            version=None,
+            project=project,
+            reason="deleted through MLflow's API",
+        )
+        return {}
+
+
+def _folder(source: str, model_id: Any) -> tuple[str, str]:
+    """(run holding the model's folder, folder inside its artifacts) of a version's source."""
+    if model_id:
+        return run_id_of(model_id), ""
+    if source.startswith("models:/"):
+        return run_id_of(source.removeprefix("models:/").strip("/")), ""
+    if source.startswith("mlflow-artifacts:/"):
+        from setpoint.server.mlflow_api import artifact_location
+
+        return artifact_location(source.removeprefix("mlflow-artifacts:/").lstrip("/"))
+    if source.startswith("runs:/"):
+        run, _, path = source.removeprefix("runs:/").partition("/")
+        if run and ".." not in path.split("/"):
+            return run, path.strip("/")
+    raise InvalidArgumentError(
+        f"source {source!r} is not a logged model (models:/m-...), a run's folder "
+        "(runs:/RUN_ID/path) or an artifact URI of this server",
+        field="source",
+    )
+
+
+def _artifact_uri(project: str, source: str, model_id: str | None) -> str:
+    """Where the version's MLflow folder is, as an artifact URI of this server."""
+    if source.startswith("mlflow-artifacts:/"):
+        return source
+    run, prefix = _folder(source, model_id)
+    return f"mlflow-artifacts:/{project}/{run}/artifacts" + (f"/{prefix}" if prefix else "")
+
+
+async def _package(request: Request, call: Call, run_id: str, prefix: str) -> str:
+    """A setpoint package of the MLflow folder at ``prefix`` in the run's artifacts: its files
+    as they are (already stored blobs) and a model.json naming the ``mlflow`` flavor; returns
+    the manifest's digest."""
+    from setpoint.models import package
+    from setpoint.models.flavors import mlflow as flavor
+
+    base = f"{prefix}/" if prefix else ""
+    listed = await call(request, "list_artifacts", run_id=run_id, prefix=prefix)
+    files = [a for a in listed if a.path.startswith(base)]
+    by_path = {a.path[len(base) :]: a for a in files}
+    if flavor.MLMODEL not in by_path:
+        raise InvalidArgumentError(
+            f"no MLmodel file in {prefix or 'the artifacts'} of run {run_id}: not an MLflow model",
+            field="source",
+        )
+    tmp = tempfile.mkdtemp(prefix="setpoint-mlflow-")
+    try:
+        written = await call(
+            request, "download_artifact", run_id=run_id, path=base + flavor.MLMODEL, dest=tmp
+        )
+        with open(written[0], encoding="utf-8") as fh:
+            mlmodel = fh.read()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    meta = flavor.package_meta({p: a.digest for p, a in by_path.items()}, mlmodel)
+    text = orjson.dumps(meta, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    blob = await call(request, "upload_blob", stream=io.BytesIO(text))
+    entries = [{"path": p, "digest": a.digest, "size": a.size} for p, a in sorted(by_path.items())]
+    entries.append({"path": package.MANIFEST, "digest": blob.digest, "size": blob.size})
+    manifest = orjson.dumps({"format": 1, "files": entries}, option=orjson.OPT_SORT_KEYS)
+    ref = await call(request, "upload_blob", stream=io.BytesIO(manifest))
+    return str(ref.digest)
+
+
+def _tags(items: Any) -> dict[str, str]:
+    if not items:
+        return {}
+    if not isinstance(items, list):
+        raise InvalidArgumentError("tags must be a list of {key, value}", field="tags")
+    return {str(i["key"]): str(i.get("value") or "") for i in items if isinstance(i, dict)}
+
+
+def _name_filter(text: Any) -> Callable[[str], bool] | None:
+    """MLflow's registry filters this server understands, clauses joined with AND:
+    ``name = 'x'``, ``name LIKE '%x%'`` (also ILIKE), and tag comparisons (registered models
+    here have no tags: ``tag.k != 'v'`` holds, ``tag.k = 'v'`` does not, as MLflow's own
+    prompt exclusion expects); None for no filter."""
+    import re
+
+    if not text:
+        return None
+    clause = re.compile(
+        r"\s*(name|tags?\.(?:`[^`]+`|[\w.]+))\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*?)\3\s*", re.I
+    )
+    tests: list[tuple[str, Any]] = []  # (how, what): each clause must hold
+    for part in re.split(r"\s+AND\s+", str(text), flags=re.I):
+        found = clause.fullmatch(part)
+        if found is None:
+            raise InvalidArgumentError(
+                f"filter {text!r}: this server understands name = '...', name LIKE '...' "
+                "and tag comparisons, joined with AND",
+                field="filter",
+            )
+        field, op, value = found.group(1).lower(), found.group(2).upper(), found.group(4)
+        if field != "name":
+            tests.append(("always", op == "!="))
+        elif op in ("=", "!="):
+            tests.append((op, value))
+        else:
+            pattern = "^" + ".*".join(re.escape(p).replace("_", ".") for p in value.split("%"))
+            tests.append(("like", re.compile(pattern + "$", re.I if op == "ILIKE" else 0)))
+
+    def holds(name: str) -> bool:
+        for how, what in tests:
+            ok = (
+                what
+                if how == "always"
+                else (name == what) == (how == "=")
+                if how in ("=", "!=")
+                else what.match(name) is not None
+            )
+            if not ok:
+                return False
+        return True
+
+    return holds
