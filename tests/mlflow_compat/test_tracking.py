@@ -352,3 +352,39 @@ def test_registered_through_mlflow_a_setpoint_model_gated_and_loaded(
     # setpoint loads the MLflow folder itself (skops, trusted types), and predicts the same
     model = load_model(client, "fraud/fraud-detector@champion", None, tmp_path / "cache")
     assert (np.asarray(model.predict(np.load(x))) == np.load(want)).all()
+    # and `setpoint serve` serves it, with the signature MLflow recorded
+    from setpoint.client.serving import ServeSpec, serving
+
+    spec = ServeSpec(model="fraud-detector", project="fraud", log=False, access_log=False)
+    with serving(spec, client) as url:
+        meta = httpx.get(f"{url}/v2/models/fraud-detector").json()
+        assert meta["inputs"][0]["shape"] == [-1, 3]
+        rows = np.load(x)
+        body = {"inputs": [{"name": "input", "shape": list(rows.shape), "datatype": "FP64",
+                            "data": rows.ravel().tolist()}]}  # fmt: skip
+        answer = httpx.post(f"{url}/v2/models/fraud-detector/infer", json=body).json()
+        assert answer["outputs"][0]["data"] == np.load(want).tolist()
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_bulk_metric_history_keeps_the_shape_within_the_limit(client: Any, serve: Any) -> None:
+    import math
+
+    run = client.create_run("default", "curve")
+    n = 10_000
+    values = [math.sin(i / 500) for i in range(n)]
+    values[7_777] = 40.0
+    client.log_metrics(run.id, ["loss"] * n, values, list(range(n)))
+    client.end_run(run.id)
+    server = serve(client)
+    url = f"{server.url}/api/2.0/mlflow/metrics/get-history-bulk-interval"
+    r = httpx.get(url, params={"run_ids": [run.id], "metric_key": "loss", "max_results": "320"})
+    assert r.status_code == 200
+    points = r.json()["metrics"]
+    assert 0 < len(points) <= 320
+    assert max(p["value"] for p in points) == 40.0  # one point in ten thousand, still there
+    assert {p["run_id"] for p in points} == {run.id}
+    steps = [p["step"] for p in points]
+    assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == n - 1
+    r = httpx.get(url, params={"run_ids": [run.id], "metric_key": "loss", "max_results": "x"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"

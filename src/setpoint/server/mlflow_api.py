@@ -336,6 +336,40 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
             ]
         }
 
+    @route("GET", "metrics/get-history-bulk-interval")
+    async def history_bulk(request: Request, body: dict[str, Any]) -> Any:
+        """The UI's call: each run's history of one metric, at most ``max_results`` points a
+        run, keeping each interval's first, lowest, highest and last point."""
+        import numpy as np
+
+        from setpoint.server.ui.charts import reduce_series
+
+        key = body.get("metric_key")
+        if not isinstance(key, str) or not key:
+            raise InvalidArgumentError("metric_key is required", field="metric_key")
+        ids = body.get("run_ids") or []
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        if not ids or len(ids) > 100:
+            raise InvalidArgumentError("run_ids: give 1 to 100 runs", field="run_ids")
+        limit = _whole(body.get("max_results", "320"), "max_results", 1, 2500)
+        lo = _whole(body.get("start_step", "0"), "start_step", -(2**62), 2**62)
+        hi = _whole(body.get("end_step", str(2**62)), "end_step", -(2**62), 2**62)
+        out: list[dict[str, Any]] = []
+        for run_id in ids:
+            h = await call(request, "get_metric_history", run_id=run_id, key=key)
+            steps = np.asarray(h.steps, dtype=np.int64)
+            keep = (steps >= lo) & (steps <= hi)
+            values = np.asarray(h.values, dtype=np.float64)[keep]
+            stamps = np.asarray(h.timestamps, dtype=np.int64)[keep]
+            x, y = reduce_series(steps[keep], values, max(1, limit // 4))
+            at = np.searchsorted(steps[keep], x)
+            out.extend(
+                {"key": key, "value": float(v), "timestamp": int(stamps[i]), "step": int(s),
+                 "run_id": run_id}
+                for s, v, i in zip(x, y, at, strict=True)
+            )  # fmt: skip
+        return {"metrics": out}
+
     async def dispatch(request: Request) -> Response:
         path = request.path_params["path"]
         handler, path_args = handler_of(request.method, path)
@@ -352,7 +386,12 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
             )
         try:
             if request.method == "GET":
-                body: Any = dict(request.query_params)
+                # a key given more than once (run_ids=a&run_ids=b) arrives as a list
+                query = request.query_params
+                body: Any = {}
+                for k in query:
+                    given = query.getlist(k)
+                    body[k] = given if len(given) > 1 else given[0]
             else:
                 raw = await request.body()
                 try:
@@ -469,6 +508,19 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
         f"{ARTIFACTS}/{{path:path}}", download, methods=["GET"], include_in_schema=False
     )
     app.add_api_route(ARTIFACTS, listing, methods=["GET"], include_in_schema=False)
+
+
+def _whole(value: Any, field: str, low: int, high: int) -> int:
+    text = str(value)
+    digits = text[1:] if text.startswith("-") else text
+    if (
+        not digits.isascii()
+        or not digits.isdigit()
+        or len(digits) > 19
+        or not low <= int(text) <= high
+    ):
+        raise InvalidArgumentError(f"{field} must be a whole number, not {text!r}", field=field)
+    return int(text)
 
 
 def _run_id(body: dict[str, Any]) -> str:
