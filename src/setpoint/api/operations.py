@@ -181,6 +181,40 @@ class Api:
         """End a running run as finished, failed or killed (with its last points and params)."""
         return self.runs.end_run(run_id, status, error, final_metrics, final_params, actor)
 
+    @operation("POST", "/runs/import")
+    def import_run(
+        self,
+        project: str,
+        name: str,
+        status: str,
+        start_time: int,
+        end_time: int | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        metrics: MetricBatch | None = None,
+        user: str | None = None,
+        artifacts: dict[str, BlobRef] | None = None,
+        parent_id: str | None = None,
+        actor: str | None = None,
+    ) -> Run:
+        """Record a run made elsewhere (e.g. in MLflow) whole, in one transaction: its times,
+        status, params, tags, metric points and artifacts (path -> a blob uploaded first)."""
+        self.artifacts.require_stored(artifacts or {})
+        return self.runs.import_run(
+            project,
+            name,
+            status,
+            start_time,
+            end_time,
+            params,
+            tags,
+            metrics,
+            user,
+            artifacts,
+            parent_id,
+            actor,
+        )
+
     @operation("POST", "/runs/{run_id}/params")
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Log params (write-once: another value for a logged key is a conflict)."""

@@ -73,6 +73,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "monitor",
         "Watch a deployment for drift, decay and unfairness; alerts, webhooks, retraining.",
     ),
+    "import": (
+        "setpoint.cli.imports",
+        "import_",
+        "Copy experiments, runs, artifacts and registered models from an MLflow database.",
+    ),
     "audit": ("setpoint.cli.audit", "audit", "List the audit trail and verify its hash chain."),
     "projects": ("setpoint.cli.projects", "projects", "List projects."),
     "server": ("setpoint.cli.server", "server", "Serve the REST API for remote SDK clients."),

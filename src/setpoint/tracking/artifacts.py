@@ -7,7 +7,7 @@ only after the blob is complete, so a crash never exposes a partial artifact.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -16,7 +16,7 @@ from setpoint.core.errors import (
     ArtifactNotFoundError,
     InvalidArgumentError,
 )
-from setpoint.core.types import Artifact, LineageEdge
+from setpoint.core.types import Artifact, BlobRef, LineageEdge
 from setpoint.store.metadata import runs as repo
 from setpoint.tracking.runs import require_run
 
@@ -94,6 +94,15 @@ class RunArtifacts:
             self.blobs.get_file(a.digest, target)
             out.append(str(target))
         return out
+
+    def require_stored(self, refs: Mapping[str, BlobRef]) -> None:
+        """Raise unless every blob ``refs`` names (path -> blob) is in the store."""
+        for path, ref in refs.items():
+            if not self.blobs.exists(ref.digest):
+                raise ArtifactNotFoundError(
+                    f"artifact {path!r}: blob {ref.digest} is not stored; upload it first",
+                    field="artifacts",
+                )
 
     # ------------------------------------------------------------ internals
 

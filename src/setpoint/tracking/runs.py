@@ -23,7 +23,16 @@ from setpoint.core.errors import (
     RunNotFoundError,
 )
 from setpoint.core.run_filter import parse_filter, parse_order_by
-from setpoint.core.types import RUN_STATUSES, MetricBatch, MetricHistory, Project, Run, RunPage
+from setpoint.core.types import (
+    RUN_STATUSES,
+    BlobRef,
+    LineageEdge,
+    MetricBatch,
+    MetricHistory,
+    Project,
+    Run,
+    RunPage,
+)
 from setpoint.store.metadata import run_search
 from setpoint.store.metadata import runs as repo
 from setpoint.tracking.environment import RunEnvironment
@@ -130,6 +139,96 @@ class Runs:
 
         self.db.write_retrying(tx)
         return run
+
+    def import_run(
+        self,
+        project: str,
+        name: str,
+        status: str,
+        start_time: int,
+        end_time: int | None = None,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+        metrics: MetricBatch | None = None,
+        user: str | None = None,
+        artifacts: Mapping[str, BlobRef] | None = None,
+        parent_id: str | None = None,
+        actor: str | None = None,
+    ) -> Run:
+        """Record a run made elsewhere (an import from another tracker) whole, in one
+        transaction: its own times and status, and ``artifacts`` (path -> a stored blob). A
+        running one never gets heartbeats. ``actor`` is who imports; ``user`` who ran it."""
+        names.check_name(project, "project")
+        names.check_name(name, "name")
+        if status not in RUN_STATUSES:
+            raise InvalidArgumentError(
+                f"status must be one of {', '.join(RUN_STATUSES)}; got {status!r}", field="status"
+            )
+        names.check_step(start_time, "start_time")
+        if end_time is not None:
+            names.check_step(end_time, "end_time")
+        ended = start_time if end_time is None else end_time
+        values, tag_values = _params(params or {}), _tags(tags)
+        from setpoint.tracking.artifacts import check_artifact_path
+
+        files = {check_artifact_path(p): ref for p, ref in (artifacts or {}).items()}
+        batch = None if metrics is None else self._checked(metrics)
+        if user is not None and len(user) > _ENVIRONMENT_LIMITS["user"]:
+            raise InvalidArgumentError("user is longer than 255 characters", field="user")
+        from setpoint.core.ids import new_run_id
+
+        run = Run(
+            id=new_run_id(),
+            project=project,
+            name=name,
+            status="running",
+            start_time=start_time,
+            parent_id=parent_id,
+            user=user,
+            tags=dict(sorted(tag_values.items())),
+        )
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            if parent_id is not None and repo.run_state(conn, parent_id) is None:
+                raise RunNotFoundError(
+                    f"parent run {parent_id!r} does not exist", field="parent_id"
+                )
+            repo.insert_run(conn, run, repo.ensure_project(conn, project, now))
+            repo.add_params(conn, run.id, values)
+            if batch is not None and batch.keys:
+                repo.add_metrics(conn, run.id, *batch.columns())
+            for path, ref in files.items():
+                repo.put_artifact(conn, run.id, path, ref.digest, ref.size, now)
+            repo.add_edges(
+                conn,
+                [
+                    LineageEdge(
+                        source_kind="run",
+                        source_id=run.id,
+                        relation="produced",
+                        target_kind="artifact",
+                        target_id=digest,
+                        created_at=now,
+                    )
+                    for digest in sorted({ref.digest for ref in files.values()})
+                ],
+            )
+            if status != "running":
+                repo.finish_run(conn, run.id, status, ended, None)
+            if self.audit is not None:
+                self.audit.append(
+                    conn,
+                    actor=actor,
+                    action="run.import",
+                    project=project,
+                    subject_kind="run",
+                    subject=run.id,
+                    after={"name": name, "status": status},
+                )
+            return repo.load_runs(conn, [run.id])[0]
+
+        return self.db.write_retrying(tx)
 
     def get_run(self, run_id: str) -> Run:
         self._reap_if_due()

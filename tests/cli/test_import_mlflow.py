@@ -1,0 +1,321 @@
+"""`setpoint import mlflow`: an MLflow database (made by the real MLflow client,
+mlflow-skinny) copied into setpoint with the same values; twice changes nothing; a
+half-corrupt store imports what it can and lists the rest; a bad source is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from setpoint.cli.main import main
+from setpoint.client import sdk
+from setpoint.client.mlflow_database import MlflowDatabase
+from setpoint.client.mlflow_import import IMPORTED_RUN, MlflowImporter
+
+pytest.importorskip("mlflow")
+
+# Runs in a process of its own (MLflow keeps global state): two experiments, runs with
+# params, tags, a metric history with a NaN and two points at one step, files, a scikit-learn
+# model in a run's folder registered as v1 with an alias, and an MLflow 3 logged model as v2.
+SEED = r"""
+import json, math, os, pathlib, sys, tempfile
+os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from sklearn.linear_model import LogisticRegression
+
+root = pathlib.Path(sys.argv[1])
+uri = f"sqlite:///{root}/mlflow.db"
+mlflow.set_tracking_uri(uri)
+c = MlflowClient(uri)
+exp = c.create_experiment("fraud", artifact_location=str(root / "mlruns" / "1"))
+T = 1_700_000_000_000
+base = c.create_run(exp, run_name="baseline", start_time=T, tags={"team": "risk"})
+rid = base.info.run_id
+loss = [1.0, 0.5, math.nan, 0.25]
+c.log_batch(
+    rid,
+    metrics=[Metric("loss", v, T + 100 + i, i) for i, v in enumerate(loss)]
+    + [Metric("acc", 0.7, T + 200, 5), Metric("acc", 0.8, T + 201, 5)],
+    params=[Param("max_depth", "8"), Param("lr", "0.1")],
+)
+files = pathlib.Path(tempfile.mkdtemp())
+(files / "notes.txt").write_text("hello")
+(files / "plots").mkdir()
+(files / "plots" / "roc.csv").write_text("a,b\n1,2\n")
+c.log_artifacts(rid, str(files))
+X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1]
+model = LogisticRegression().fit(X, y)
+folder = pathlib.Path(tempfile.mkdtemp()) / "model"
+mlflow.sklearn.save_model(model, str(folder), pip_requirements=[])
+c.log_artifacts(rid, str(folder), "model")
+c.set_terminated(rid, "FINISHED", end_time=T + 5000)
+c.create_registered_model("fraud-model")
+v1 = c.create_model_version("fraud-model", f"runs:/{rid}/model", run_id=rid)
+c.set_registered_model_alias("fraud-model", "champion", v1.version)
+failed = c.create_run(exp, run_name="a failed run", start_time=T + 10_000)
+c.log_param(failed.info.run_id, "max_depth", "12")
+c.set_terminated(failed.info.run_id, "FAILED", end_time=T + 11_000)
+default = c.create_run("0", run_name="in-default", start_time=T + 20_000)
+c.set_terminated(default.info.run_id, "KILLED", end_time=T + 21_000)
+with mlflow.start_run(experiment_id=exp, run_name="v3") as v3:
+    mlflow.log_metric("auc", 0.9, step=1)
+    mlflow.sklearn.log_model(
+        model, name="clf", registered_model_name="fraud-model", pip_requirements=[]
+    )
+ids = {"baseline": rid, "failed": failed.info.run_id, "default": default.info.run_id,
+       "v3": v3.info.run_id}
+(root / "ids.json").write_text(json.dumps(ids))
+"""
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("mlflow-store")
+    out = subprocess.run(
+        [sys.executable, "-c", SEED, str(root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+        cwd=root,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return root
+
+
+@pytest.fixture
+def mlflow_copy(store: Path, tmp_path: Path) -> Path:
+    """A copy of the store (its DB names the original's paths: --artifacts points here)."""
+    return Path(shutil.copytree(store, tmp_path / "mlflow"))
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    sdk.use(None)
+    yield tmp_path / "home"
+    sdk.use(None)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def import_args(src: Path, *extra: str) -> list[str]:
+    db = f"sqlite:///{src / 'mlflow.db'}"
+    return ["import", "mlflow", "--from", db, "--artifacts", str(src / "mlruns"), *extra]
+
+
+def imported(c: Any) -> dict[str, Any]:
+    """MLflow run id -> the setpoint run imported from it."""
+    page = c.search_runs(None, f"tags.`{IMPORTED_RUN}` LIKE '%'", None, 1000, None)
+    return {r.tags[IMPORTED_RUN]: r for r in page.runs}
+
+
+def check_everything_there(c: Any, ids: dict[str, str]) -> None:
+    runs = imported(c)
+    assert set(runs) == set(ids.values())
+    base = runs[ids["baseline"]]
+    assert (base.project, base.name, base.status) == ("fraud", "baseline", "finished")
+    assert (base.start_time, base.end_time) == (1_700_000_000_000, 1_700_000_005_000)
+    assert base.params == {"max_depth": "8", "lr": "0.1"}
+    assert base.tags["team"] == "risk" and base.tags["mlflow.runName"] == "baseline"
+    loss = c.get_metric_history(base.id, "loss")
+    assert loss.steps == [0, 1, 2, 3]
+    assert loss.timestamps == [1_700_000_000_100 + i for i in range(4)]
+    assert loss.values[:2] == [1.0, 0.5] and math.isnan(loss.values[2])
+    assert loss.values[3] == 0.25
+    acc = c.get_metric_history(base.id, "acc")
+    assert (acc.steps, acc.values) == ([5, 5], [0.7, 0.8])
+    paths = {a.path for a in c.list_artifacts(base.id)}
+    assert {"notes.txt", "plots/roc.csv", "model/MLmodel"} <= paths
+    failed = runs[ids["failed"]]
+    assert (failed.name, failed.status, failed.end_time) == (
+        "a-failed-run",
+        "failed",
+        1_700_000_011_000,
+    )
+    assert failed.tags["mlflow.runName"] == "a failed run"
+    default = runs[ids["default"]]
+    assert (default.project, default.status) == ("default", "killed")
+    v3 = runs[ids["v3"]]
+    assert c.get_metric_history(v3.id, "auc").steps == [1]
+
+    versions = c.list_model_versions("fraud-model", "fraud")
+    assert [(v.version, v.flavor) for v in versions] == [(1, "mlflow"), (2, "mlflow")]
+    assert versions[0].run_id == base.id and versions[1].run_id == v3.id
+    assert versions[0].tags["mlflow.source"] == f"runs:/{base.id}/model"
+    assert versions[1].tags["mlflow.model_id"].startswith("m-")
+    assert c.get_model("fraud-model", "fraud").aliases == {"champion": 1}
+
+
+def test_import_copies_everything_and_twice_changes_nothing(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    code, out, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    assert "0 not imported" in out
+    c = sdk.client()
+    check_everything_there(c, ids)
+    base = imported(c)[ids["baseline"]]
+    dest = home.parent / "out"
+    c.download_artifact(base.id, "plots/roc.csv", dest)
+    assert (dest / "roc.csv").read_text() == "a,b\n1,2\n"
+
+    import numpy as np
+
+    from setpoint.client.models import load_model
+
+    loaded = load_model(c, "fraud/fraud-model@champion", None, home.parent / "cache")
+    assert list(loaded.predict(np.array([[0.0], [3.0]]))) == [0, 1]
+
+    before = (len(c.list_audit_events(limit=10_000)), c.search_runs(None).runs)
+    code, out, err = run_cli(capsys, *import_args(mlflow_copy, "--json"))
+    assert code == 0, err
+    report = json.loads(out)
+    assert sum(report["new"].values()) == 0 and report["failures"] == []
+    assert report["existing"]["runs"] == 4 and report["existing"]["model versions"] == 2
+    assert (len(c.list_audit_events(limit=10_000)), c.search_runs(None).runs) == before
+    code, out, _ = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0 and "0 new" in out
+
+    # An alias moved in setpoint since is left where it is, and said so.
+    c.set_alias("fraud-model", "champion", 2, "fraud")
+    code, out, _ = run_cli(capsys, *import_args(mlflow_copy, "--json"))
+    assert code == 1
+    assert [f["item"] for f in json.loads(out)["failures"]] == ["fraud-model@champion"]
+    assert c.get_model("fraud-model", "fraud").aliases == {"champion": 2}
+
+
+def test_half_corrupt_store_imports_what_it_can_and_lists_the_rest(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    con = sqlite3.connect(mlflow_copy / "mlflow.db")
+    with con:
+        # a metric value that is not a number, a run of an experiment that is not there
+        con.execute(
+            "UPDATE metrics SET value = 'oops' WHERE key = 'loss' AND step = 1 AND run_uuid = ?",
+            (ids["baseline"],),
+        )
+        con.execute("PRAGMA foreign_keys = OFF")
+        con.execute("UPDATE runs SET experiment_id = 99 WHERE run_uuid = ?", (ids["default"],))
+    con.close()
+    folder = mlflow_copy / "mlruns" / "1" / ids["baseline"] / "artifacts"
+    (folder / "model" / "MLmodel").unlink()  # v1's folder is no MLflow model any more
+    (folder / "gone.bin").symlink_to(folder / "nowhere.bin")  # a file that is not there
+
+    code, out, err = run_cli(capsys, *import_args(mlflow_copy, "--json"))
+    assert code == 1, err
+    report = json.loads(out)
+    failed = {(f["kind"], f["item"]) for f in report["failures"]}
+    assert failed == {
+        ("metric", f"{ids['baseline']} loss"),
+        ("run", ids["default"]),
+        ("artifact", f"{ids['baseline']} gone.bin"),
+        ("model version", "fraud-model v1"),
+        ("alias", "fraud-model@champion"),
+    }
+    c = sdk.client()
+    runs = imported(c)
+    assert set(runs) == {ids["baseline"], ids["failed"], ids["v3"]}
+    loss = c.get_metric_history(runs[ids["baseline"]].id, "loss")
+    assert loss.steps == [0, 2, 3]
+    assert [v.version for v in c.list_model_versions("fraud-model", "fraud")] == [1]
+    assert c.get_model_version("fraud-model", 1, "fraud").tags["mlflow.imported_version"] == (
+        "fraud-model/2"
+    )
+
+    # Again: what is still missing is listed again (the points and the file of a run that
+    # was imported are not looked at twice).
+    code, out, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 1 and "0 new" in out and "3 not imported" in out
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["nonsense", "sqlite:///no/such/mlflow.db", "postgresql+psycopg://nobody@127.0.0.1:1/x"],
+)
+def test_bad_source_is_one_line_and_exit_2(
+    home: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, "import", "mlflow", "--from", url)
+    assert out == ""
+    assert code == 2
+    assert err.startswith("error (from): ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_database_that_is_not_mlflows_is_refused(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x INTEGER)")
+    code, _, err = run_cli(capsys, "import", "mlflow", "--from", f"sqlite:///{other}")
+    assert code == 2 and "not an MLflow tracking database" in err
+    code, _, err = run_cli(
+        capsys, "import", "mlflow", "--from", f"sqlite:///{other}", "--artifacts", "/no/such"
+    )
+    assert code == 2 and err.count("\n") == 1
+
+
+def test_import_through_each_client_mode(client: Any, mlflow_copy: Path) -> None:
+    """The importer only uses the client's operations: local SQLite, PostgreSQL, remote."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    try:
+        report = MlflowImporter(client, source, str(mlflow_copy / "mlruns")).run()
+        assert report.failures == []
+        check_everything_there(client, ids)
+        again = MlflowImporter(client, source, str(mlflow_copy / "mlruns")).run()
+    finally:
+        source.close()
+    assert sum(again.new.values()) == 0 and again.existing["runs"] == 4
+
+
+def test_a_long_run_goes_to_a_server_in_parts(
+    sqlite_settings: Any, serve: Any, mlflow_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.client import mlflow_import
+    from setpoint.client.local import LocalClient
+    from setpoint.client.remote import RemoteClient
+
+    monkeypatch.setattr(mlflow_import, "REMOTE_POINTS", 3)  # the baseline run has 6 points
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    local = LocalClient(sqlite_settings).open()
+    remote = RemoteClient(serve(local).url).open()
+    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    try:
+        report = MlflowImporter(remote, source, str(mlflow_copy / "mlruns")).run()
+        again = MlflowImporter(remote, source, str(mlflow_copy / "mlruns")).run()
+    finally:
+        source.close()
+        remote.close()
+    assert report.failures == [] and again.new["runs"] == 0
+    base = imported(local)[ids["baseline"]]
+    assert base.status == "finished" and base.start_time == 1_700_000_000_000
+    assert c_steps(local, base.id, "loss") == [0, 1, 2, 3]
+    assert c_steps(local, base.id, "acc") == [5, 5]
+    local.close()
+
+
+def c_steps(c: Any, run_id: str, key: str) -> list[int]:
+    return list(c.get_metric_history(run_id, key).steps)
