@@ -308,7 +308,7 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
             project=[_project(i) for i in ids] or None,
             filter=body.get("filter") or None,
             order_by=body.get("order_by") or None,
-            max_results=int(body.get("max_results") or 1000),
+            max_results=_whole(body.get("max_results") or 1000, "max_results", -(2**63), 2**63 - 1),
             page_token=body.get("page_token") or None,
         )
         out: dict[str, Any] = {"runs": [_run(r) for r in page.runs]}
@@ -318,10 +318,10 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
 
     from setpoint.server.mlflow_models import add_routes
 
-    add_routes(route, call, _project, _experiment_id, _pairs)
+    add_routes(route, call, _project, _experiment_id, _pairs, _whole)
     from setpoint.server.mlflow_registry import add_routes as add_registry_routes
 
-    add_registry_routes(route, call)
+    add_registry_routes(route, call, _whole)
 
     @route("GET", "metrics/get-history")
     async def metric_history(request: Request, body: dict[str, Any]) -> Any:
@@ -511,6 +511,8 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
 
 
 def _whole(value: Any, field: str, low: int, high: int) -> int:
+    """A whole number the client gave (JSON number or query text) in [low, high]; anything
+    else is INVALID_PARAMETER_VALUE naming the field, never a 500."""
     text = str(value)
     digits = text[1:] if text.startswith("-") else text
     if (

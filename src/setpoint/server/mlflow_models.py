@@ -65,6 +65,7 @@ def add_routes(
     project_of: Callable[[Any], str],
     experiment_id: Callable[[str], str],
     pairs: Callable[[Any, str], dict[str, str]],
+    whole: Callable[[Any, str, int, int], int],
 ) -> None:
     """Register the logged-model routes through ``route`` (the MLflow API's router)."""
 
@@ -157,7 +158,9 @@ def add_routes(
             project=[project_of(i) for i in ids] or None,
             filter=f"tags.kind = '{KIND}'",
             order_by=None,
-            max_results=min(int(body.get("max_results") or 100), 1000),
+            max_results=min(
+                whole(body.get("max_results") or 100, "max_results", -(2**63), 2**63 - 1), 1000
+            ),
             page_token=body.get("page_token") or None,
         )
         out: dict[str, Any] = {"models": [shape(r)["model"] for r in page.runs]}

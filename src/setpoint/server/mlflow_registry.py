@@ -34,9 +34,20 @@ Call = Callable[..., Awaitable[Any]]
 SOURCE, MODEL_ID = "mlflow.source", "mlflow.model_id"
 
 
-def add_routes(route: Route, call: Call) -> None:
+def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], int]) -> None:
     pending: dict[str, int] = {}  # names created with no version yet -> when
     lock = threading.Lock()
+
+    async def readable_models(request: Request) -> list[tuple[str, Any]]:
+        """(project, model) of every model in the projects the caller may read."""
+        out: list[tuple[str, Any]] = []
+        for p in await call(request, "list_projects"):
+            try:
+                models = await call(request, "list_models", project=p.name)
+            except PermissionDeniedError:
+                continue
+            out.extend((p.name, m) for m in models)
+        return out
 
     async def where(request: Request, name: Any) -> str | None:
         """The project holding model ``name`` (``project/name`` names one), None if none."""
@@ -44,14 +55,7 @@ def add_routes(route: Route, call: Call) -> None:
             raise InvalidArgumentError("name is required", field="name")
         if "/" in name:
             return name.split("/", 1)[0]
-        found = []
-        for p in await call(request, "list_projects"):
-            try:
-                models = await call(request, "list_models", project=p.name)
-            except PermissionDeniedError:
-                continue
-            if any(m.name == name for m in models):
-                found.append(p.name)
+        found = [project for project, m in await readable_models(request) if m.name == name]
         if len(found) > 1:
             raise InvalidArgumentError(
                 f"projects {', '.join(found)} each have a model {name!r}: name it project/name",
@@ -128,16 +132,12 @@ def add_routes(route: Route, call: Call) -> None:
     @route("GET", "registered-models/search")
     async def search(request: Request, body: dict[str, Any]) -> Any:
         wanted = _name_filter(body.get("filter"))
-        out = []
-        for p in await call(request, "list_projects"):
-            try:
-                models = await call(request, "list_models", project=p.name)
-            except PermissionDeniedError:
-                continue
-            for m in models:
-                if wanted is None or wanted(m.name):
-                    out.append(await model_shape(request, p.name, m))
-        limit = int(body.get("max_results") or 100)
+        out = [
+            await model_shape(request, project, m)
+            for project, m in await readable_models(request)
+            if wanted is None or wanted(m.name)
+        ]
+        limit = whole(body.get("max_results") or 100, "max_results", 1, 10**9)
         return {"registered_models": out[:limit]}
 
     @route("POST", "registered-models/get-latest-versions")
@@ -181,11 +181,9 @@ def add_routes(route: Route, call: Call) -> None:
 
     async def version_of(request: Request, body: dict[str, Any]) -> Any:
         project, m = await model_of(request, body.get("name"))
-        text = str(body.get("version") or "")
-        if not text.isascii() or not text.isdigit():
-            raise InvalidArgumentError(f"version must be a number, not {text!r}", field="version")
+        version = whole(body.get("version") or "", "version", 0, 2**63 - 1)
         return await call(
-            request, "get_model_version", name=m.name, version=int(text), project=project
+            request, "get_model_version", name=m.name, version=version, project=project
         )
 
     @route("GET", "model-versions/get")
@@ -202,19 +200,13 @@ def add_routes(route: Route, call: Call) -> None:
     @route("GET", "model-versions/search")
     async def search_versions(request: Request, body: dict[str, Any]) -> Any:
         wanted = _name_filter(body.get("filter"))
+        limit = whole(body.get("max_results") or 10_000, "max_results", 1, 10**9)
         out: list[dict[str, Any]] = []
-        for p in await call(request, "list_projects"):
-            try:
-                models = await call(request, "list_models", project=p.name)
-            except PermissionDeniedError:
-                continue
-            for m in models:
-                if wanted is None or wanted(m.name):
-                    versions = await call(
-                        request, "list_model_versions", name=m.name, project=p.name
-                    )
-                    out.extend(version_shape(v) for v in versions)
-        return {"model_versions": out[: int(body.get("max_results") or 10_000)]}
+        for project, m in await readable_models(request):
+            if wanted is None or wanted(m.name):
+                versions = await call(request, "list_model_versions", name=m.name, project=project)
+                out.extend(version_shape(v) for v in versions)
+        return {"model_versions": out[:limit]}
 
     @route("POST", "registered-models/alias")
     async def set_alias(request: Request, body: dict[str, Any]) -> Any:
