@@ -75,6 +75,19 @@ class Page:
                 args[key] = self.actor
         return fn(self.ui.client, **args)
 
+    def across(self, operation: str, projects: list[str], /, **args: Any) -> tuple[list[Any], int]:
+        """``operation`` (a listing) called for each of ``projects`` and concatenated, with
+        how many projects the caller has no role in: one call per project, because a listing
+        over every project at once needs a role in all of them."""
+        found: list[Any] = []
+        hidden = 0
+        for project in projects:
+            try:
+                found.extend(self.call(operation, project=project, **args))
+            except PermissionDeniedError:
+                hidden += 1
+        return found, hidden
+
     def check(self, operation: str, /, **args: Any) -> None:
         """Raise unless the caller may run ``operation`` with ``args``: for a page that then
         reads the same facts through a faster path than the operation's own."""

@@ -43,14 +43,9 @@ def datasets_table(p: Page) -> Response:
     projects = p.call("list_projects")
     if project and project not in {pr.name for pr in projects}:
         raise ProjectNotFoundError(f"no project named {project!r}", field="project")
-    found: list[Any] = []
-    hidden = 0
-    # One call per project, so a caller with a role in only some projects still sees those.
-    for name in [project] if project else [pr.name for pr in projects]:
-        try:
-            found.extend(p.call("list_datasets", project=name))
-        except PermissionDeniedError:
-            hidden += 1
+    found, hidden = p.across(
+        "list_datasets", [project] if project else [pr.name for pr in projects]
+    )
     if project and hidden:
         raise PermissionDeniedError(
             f"you have no role in project {project!r} that lets you see its datasets",

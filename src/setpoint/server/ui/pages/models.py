@@ -36,12 +36,7 @@ def models_list(p: Page) -> Response:
     if project:
         models = p.call("list_models", project=project)
     else:
-        # One project at a time: listing every project at once needs a role in all of them.
-        for pr in projects:
-            try:
-                models += p.call("list_models", project=pr.name)
-            except PermissionDeniedError:
-                hidden += 1
+        models, hidden = p.across("list_models", [pr.name for pr in projects])
     return render(
         p,
         "models/list.html",
