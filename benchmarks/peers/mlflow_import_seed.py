@@ -20,6 +20,7 @@ os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
 
 import mlflow
 from mlflow.entities import Param
+from mlflow_rows import RunTemplate
 
 
 def main():
@@ -45,38 +46,16 @@ def seed(args):
     c.log_batch(first.info.run_id, params=[Param(f"p{j}", str(j)) for j in range(10)])
     c.set_terminated(first.info.run_id, end_time=ts + 1000)
     con = sqlite3.connect(args.db)
-    cols = [r[1] for r in con.execute("PRAGMA table_info(runs)")]
-    template = dict(
-        zip(
-            cols,
-            con.execute("SELECT * FROM runs WHERE run_uuid = ?", (first.info.run_id,)).fetchone(),
-            strict=True,
-        )
-    )
-    tag_cols = [r[1] for r in con.execute("PRAGMA table_info(tags)")]
-    tags = [
-        dict(zip(tag_cols, row, strict=True))
-        for row in con.execute("SELECT * FROM tags WHERE run_uuid = ?", (first.info.run_id,))
-    ]
-    marks = ", ".join("?" * len(cols))
-    tag_marks = ", ".join("?" * len(tag_cols))
+    template = RunTemplate(con, first.info.run_id)
     for i in range(args.runs):
         rid = first.info.run_id if i == 0 else uuid.uuid4().hex
         if i:
-            row = dict(template, run_uuid=rid, name=f"r{i}", start_time=ts + i, end_time=ts + i)
-            row["artifact_uri"] = template["artifact_uri"].replace(first.info.run_id, rid)
-            con.execute(
-                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({marks})",
-                tuple(row[c] for c in cols),
-            )
+            con.execute(template.insert_run, template.run_row(rid, f"r{i}", ts + i, ts + i))
             con.executemany(
                 "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
                 [(f"p{j}", str((i + j) % 10), rid) for j in range(10)],
             )
-            con.executemany(
-                f"INSERT INTO tags ({', '.join(tag_cols)}) VALUES ({tag_marks})",
-                [tuple({**t, "run_uuid": rid}[c] for c in tag_cols) for t in tags],
-            )
+            con.executemany(template.insert_tags, template.tag_rows(rid))
         points = [
             ("loss", math.exp(-k / 300) + (i % 7) / 100, ts + k, rid, k, 0)
             for k in range(args.points)

@@ -20,6 +20,7 @@ os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
 
 import mlflow
 from mlflow.entities import Metric, Param
+from mlflow_rows import RunTemplate
 
 
 def main():
@@ -47,37 +48,20 @@ def seed(args):
     )
     c.set_terminated(first.info.run_id, end_time=ts)
     con = sqlite3.connect(args.db)
-    cols = [r[1] for r in con.execute("PRAGMA table_info(runs)")]
-    template = dict(
-        zip(
-            cols,
-            con.execute("SELECT * FROM runs WHERE run_uuid = ?", (first.info.run_id,)).fetchone(),
-            strict=True,
-        )
-    )
-    tag_cols = [r[1] for r in con.execute("PRAGMA table_info(tags)")]
-    tags = [
-        dict(zip(tag_cols, row, strict=True))
-        for row in con.execute("SELECT * FROM tags WHERE run_uuid = ?", (first.info.run_id,))
-    ]
+    template = RunTemplate(con, first.info.run_id)
     chunk = 20_000
     for start in range(1, args.runs, chunk):
         runs, params, metrics, latest, tag_rows = [], [], [], [], []
         for i in range(start, min(start + chunk, args.runs)):
             rid = uuid.uuid4().hex
-            row = dict(template, run_uuid=rid, name=f"r{i}", start_time=ts + i, end_time=ts + i)
-            row["artifact_uri"] = template["artifact_uri"].replace(first.info.run_id, rid)
-            runs.append(tuple(row[c] for c in cols))
+            runs.append(template.run_row(rid, f"r{i}", ts + i, ts + i))
             params.extend((f"p{j}", str((i + j) % 10), rid) for j in range(20))
             for j in range(20):
                 v = (i * 7919 + j) % 1000 / 1000
                 metrics.append((f"m{j}", v, ts, rid, 0, 0))
                 latest.append((f"m{j}", v, ts, 0, 0, rid))
-            for t in tags:
-                value = f"r{i}" if t["key"] == "mlflow.runName" else t["value"]
-                tag_rows.append(tuple({**t, "run_uuid": rid, "value": value}[c] for c in tag_cols))
-        marks = ", ".join("?" * len(cols))
-        con.executemany(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({marks})", runs)
+            tag_rows.extend(template.tag_rows(rid, f"r{i}"))
+        con.executemany(template.insert_run, runs)
         con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", params)
         con.executemany(
             "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
@@ -87,8 +71,7 @@ def seed(args):
             "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)",
             latest,
         )
-        tag_marks = ", ".join("?" * len(tag_cols))
-        con.executemany(f"INSERT INTO tags ({', '.join(tag_cols)}) VALUES ({tag_marks})", tag_rows)
+        con.executemany(template.insert_tags, tag_rows)
         con.commit()
     # the long curve: a sine with one spike (MLflow's API takes 1,000 points a call)
     import math
