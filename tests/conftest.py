@@ -196,6 +196,31 @@ def local(client: Any, mode: str, request: pytest.FixtureRequest) -> LocalClient
     return LocalClient(settings).open()
 
 
+# ---------------------------------------------------------------- the command line
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh SETPOINT_HOME that the SDK's default client (and so the CLI) opens."""
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    sdk.use(None)
+    yield tmp_path / "home"
+    sdk.use(None)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``setpoint ARGS`` in this process: (exit code, stdout, stderr)."""
+    from setpoint.cli.main import main
+
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 # ---------------------------------------------------------------- the web UI (tests/server/ui)
 # A store seeded once per worker by `setpoint quickstart` (runs, a dataset with a failed
 # validation, models behind gates, pipeline runs, a deployment with a monitor and alerts),

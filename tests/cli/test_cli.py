@@ -6,34 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import setpoint as sp
+from conftest import run_cli
 from ports import free_port
-from setpoint.cli.main import main
 from setpoint.client import sdk
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
-    sdk.use(None)
-    yield tmp_path / "home"
-    sdk.use(None)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _two_runs() -> tuple[str, str]:

@@ -11,13 +11,12 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from setpoint.cli.main import main
+from conftest import run_cli
 from setpoint.client import sdk
 from setpoint.client.mlflow_database import MlflowDatabase
 from setpoint.client.mlflow_import import IMPORTED_RUN, MlflowImporter
@@ -99,24 +98,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mlflow_copy(store: Path, tmp_path: Path) -> Path:
     """A copy of the store (its DB names the original's paths: --artifacts points here)."""
     return Path(shutil.copytree(store, tmp_path / "mlflow"))
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
-    sdk.use(None)
-    yield tmp_path / "home"
-    sdk.use(None)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def import_args(src: Path, *extra: str) -> list[str]:

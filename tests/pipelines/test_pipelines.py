@@ -223,16 +223,6 @@ def test_outputs_need_a_way_to_be_stored_and_failures_are_retried(client: Any) -
         sp.run_pipeline(literal)
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from setpoint.client import sdk
-
-    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
-    sdk.use(None)
-    yield tmp_path / "home"
-    sdk.use(None)
-
-
 def test_cli_runs_and_explains(home: Path, tmp_path: Path, capsys: Any) -> None:
     from setpoint.cli.main import main
 
