@@ -398,7 +398,6 @@ class MlflowImporter:
         version_tags: Mapping[tuple[str, int], dict[str, str]],
         home: dict[str, str],
     ) -> tuple[str, int]:
-        import orjson
 
         from setpoint.models import package
         from setpoint.models.flavors import mlflow as flavor
@@ -414,16 +413,12 @@ class MlflowImporter:
         flavor.describe(text)  # refuses a model setpoint cannot load, before any upload
         refs = {rel: self.client.upload_file(path) for rel, path in _files(folder)}
         meta = flavor.package_meta({p: ref.digest for p, ref in refs.items()}, text)
-        blob = self.client.upload_blob(
-            io.BytesIO(orjson.dumps(meta, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        )
+        blob = self.client.upload_blob(io.BytesIO(meta))
         entries = [
             {"path": p, "digest": ref.digest, "size": ref.size} for p, ref in sorted(refs.items())
         ]
         entries.append({"path": package.MANIFEST, "digest": blob.digest, "size": blob.size})
-        manifest = self.client.upload_blob(
-            io.BytesIO(orjson.dumps({"format": 1, "files": entries}, option=orjson.OPT_SORT_KEYS))
-        )
+        manifest = self.client.upload_blob(io.BytesIO(package.manifest_bytes(entries)))
         tags = {
             **version_tags.get((v.name, v.version), {}),
             IMPORTED_VERSION: f"{v.name}/{v.version}",

@@ -33,9 +33,7 @@ def log_model(
     actor: str | None = None,
 ) -> ModelVersion:
     """Save ``model`` as a package, upload its files and register the next version."""
-    import orjson
-
-    from setpoint.models.package import save_model
+    from setpoint.models.package import manifest_bytes, save_model
 
     with tempfile.TemporaryDirectory(prefix="setpoint-model-") as tmp:
         save_model(model, tmp, flavor=flavor, input_example=input_example, signature=signature)
@@ -45,8 +43,7 @@ def log_model(
             files.append(
                 {"path": path.relative_to(tmp).as_posix(), "digest": ref.digest, "size": ref.size}
             )
-    manifest = orjson.dumps({"format": 1, "files": files}, option=orjson.OPT_SORT_KEYS)
-    blob = client.upload_blob(io.BytesIO(manifest))
+    blob = client.upload_blob(io.BytesIO(manifest_bytes(files)))
     return client.register_model_version(  # type: ignore[no-any-return]
         name, blob.digest, project, run_id, description, tags, actor
     )

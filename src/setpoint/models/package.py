@@ -149,6 +149,15 @@ def save_model(
     return meta
 
 
+def manifest_bytes(files: Iterable[Mapping[str, Any]]) -> bytes:
+    """The bytes of a package's manifest blob, which the registry registers: each file's
+    ``path``, ``digest`` (BLAKE3) and ``size``, in the order given."""
+    import orjson
+
+    entries = [{"path": f["path"], "digest": f["digest"], "size": f["size"]} for f in files]
+    return orjson.dumps({"format": 1, "files": entries}, option=orjson.OPT_SORT_KEYS)
+
+
 def read_meta(folder: str | os.PathLike[str]) -> ModelMeta:
     """The ``model.json`` of a saved model, without checking its files."""
     path = os.path.join(os.fspath(folder), MANIFEST)

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from fastapi import Request
 
 from setpoint.core.errors import (
@@ -314,11 +313,10 @@ async def _package(request: Request, call: Call, run_id: str, prefix: str) -> st
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     meta = flavor.package_meta({p: a.digest for p, a in by_path.items()}, mlmodel)
-    text = orjson.dumps(meta, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    blob = await call(request, "upload_blob", stream=io.BytesIO(text))
+    blob = await call(request, "upload_blob", stream=io.BytesIO(meta))
     entries = [{"path": p, "digest": a.digest, "size": a.size} for p, a in sorted(by_path.items())]
     entries.append({"path": package.MANIFEST, "digest": blob.digest, "size": blob.size})
-    manifest = orjson.dumps({"format": 1, "files": entries}, option=orjson.OPT_SORT_KEYS)
+    manifest = package.manifest_bytes(entries)
     ref = await call(request, "upload_blob", stream=io.BytesIO(manifest))
     return str(ref.digest)
 

@@ -169,14 +169,16 @@ def signature_of(mlflow_signature: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"inputs": columns, "outputs": None}
 
 
-def package_meta(files: Mapping[str, str], mlmodel_text: str) -> dict[str, Any]:
-    """The model.json of an MLflow folder registered as it is: ``files`` maps each file's
-    path in the folder to its BLAKE3 digest; ``mlmodel_text`` is its MLmodel file."""
+def package_meta(files: Mapping[str, str], mlmodel_text: str) -> bytes:
+    """The model.json (its bytes) of an MLflow folder registered as it is: ``files`` maps
+    each file's path in the folder to its BLAKE3 digest; ``mlmodel_text`` is its MLmodel."""
+    import orjson
+
     from setpoint.models.package import FORMAT_VERSION
 
     described = describe(mlmodel_text)
     signature = described.pop("mlflow_signature", None)
-    return {
+    meta = {
         "format_version": FORMAT_VERSION,
         "flavor": NAME,
         "flavor_meta": described,
@@ -187,3 +189,4 @@ def package_meta(files: Mapping[str, str], mlmodel_text: str) -> dict[str, Any]:
         "input_example": None,
         "files": dict(sorted(files.items())),
     }
+    return orjson.dumps(meta, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
