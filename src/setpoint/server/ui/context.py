@@ -75,6 +75,13 @@ class Page:
                 args[key] = self.actor
         return fn(self.ui.client, **args)
 
+    def readable(self, projects: list[Any]) -> list[str] | None:
+        """None when the caller may read every project, else the names of those they may
+        read (for a search over "all projects" that a scoped role can still make)."""
+        if self.may("search_runs", project=None):
+            return None
+        return [pr.name for pr in projects if self.may("search_runs", project=[pr.name])]
+
     def across(self, operation: str, projects: list[str], /, **args: Any) -> tuple[list[Any], int]:
         """``operation`` (a listing) called for each of ``projects`` and concatenated, with
         how many projects the caller has no role in: one call per project, because a listing

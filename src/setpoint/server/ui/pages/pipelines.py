@@ -47,7 +47,8 @@ def pipelines(p: Page) -> Response:
     projects = p.call("list_projects")
     # without a project: every project the caller may read (asking for all at once needs
     # a role in every project)
-    names = [project] if project else [pr.name for pr in projects if _may_read(p, pr.name)]
+    readable = p.readable(projects)
+    names = [project] if project else [pr.name for pr in projects] if readable is None else readable
     runs: list[Any] = []
     more = False
     if names:
@@ -87,10 +88,6 @@ def pipelines(p: Page) -> Response:
         more=more,
         first=(number - 1) * PAGE_SIZE + 1,
     )
-
-
-def _may_read(p: Page, project: str) -> bool:
-    return p.may("search_runs", project=[project])
 
 
 def _steps(p: Page, run: Any) -> list[Any]:

@@ -64,7 +64,7 @@ def runs_table(p: Page) -> Response:
     error = None
     runs: list[Any] = []
     more = False
-    scope = [project] if project else visible_projects(p, projects)
+    scope = [project] if project else p.readable(projects)
     try:
         from setpoint.tracking.runs import page_token_at
 
@@ -106,13 +106,6 @@ def runs_table(p: Page) -> Response:
         sort_link=lambda col: _sort_link(p, order, col),
         first=(number - 1) * PAGE_SIZE + 1,
     )
-
-
-def visible_projects(p: Page, projects: list[Any]) -> list[str] | None:
-    """All projects (None) when the caller may read every one, else those they may read."""
-    if p.may("search_runs", project=None):
-        return None
-    return [pr.name for pr in projects if p.may("search_runs", project=[pr.name])]
 
 
 def _keys(runs: list[Any]) -> dict[str, list[str]]:
