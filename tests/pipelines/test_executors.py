@@ -249,3 +249,32 @@ def test_a_run_killed_mid_step_leaves_nothing_half_written_and_resumes(tmp_path:
     ]
     versions = sorted(d["name"] for d in cli_json("data", "list", "--project", "killed"))
     assert versions == ["slow.first", "slow.second"]
+
+
+def test_listing_user_modules_survives_an_import_during_a_collection() -> None:
+    """A finalizer that imports, run by a garbage collection while the user's modules are
+    listed for a worker's payload, must not break the listing (it failed a Ray run once)."""
+    import gc
+    import types
+
+    from setpoint.pipelines.cache import user_modules
+
+    made: list[str] = []
+
+    def importing(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            name = f"_made_during_gc_{len(made)}"
+            sys.modules[name] = types.ModuleType(name)
+            made.append(name)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(importing)
+    gc.set_threshold(1)  # a collection on (nearly) every allocation
+    try:
+        user_modules()
+    finally:
+        gc.callbacks.remove(importing)
+        gc.set_threshold(*threshold)
+        for name in made:
+            sys.modules.pop(name, None)
+    assert made, "no collection ran while the modules were listed: the test proves nothing"

@@ -229,7 +229,9 @@ def user_modules() -> list[types.ModuleType]:
 
     roots = _library_roots()
     found = []
-    for name, module in list(sys.modules.items()):
+    # A copy made in one step: building a list of items allocates, a collection can run
+    # finalizers mid-way, and one that imports would change sys.modules under the loop.
+    for name, module in sys.modules.copy().items():
         path = getattr(module, "__file__", None)
         if (
             name == "__main__"
