@@ -39,3 +39,32 @@ def test_closing_checkpoints_everything(tmp_path: Path) -> None:
     raw = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
     assert raw.execute("SELECT x FROM t").fetchall() == [(42,)]
     raw.close()
+
+
+def test_the_wal_stays_bounded_under_steady_writes(tmp_path: Path, monkeypatch) -> None:
+    """A long-running server commits all the time; a passive checkpoint alone never lets
+    SQLite start the WAL over, and the file grew by gigabytes during a day of logging."""
+    from setpoint.store.metadata import database
+
+    monkeypatch.setattr(database, "WAL_MAX_FRAMES", 200)
+    path = tmp_path / "setpoint.db"
+    wal = Path(f"{path}-wal")
+    db = Database(f"sqlite:///{path}").open()
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER, pad TEXT)")
+    largest = grown = last = writes = 0
+    deadline = time.monotonic() + 8 * CHECKPOINT_EVERY_S
+    while time.monotonic() < deadline:
+        with db.write() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (?, ?)", (writes, "x" * 3000))
+        writes += 1
+        with db.read() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM t").all()
+        size = wal.stat().st_size if wal.exists() else 0
+        grown += max(0, size - last)
+        largest, last = max(largest, size), size
+    # A WAL that is never started over only grows: its largest size is all it ever grew.
+    assert largest < grown / 2
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*), max(x) FROM t").one() == (writes, writes - 1)
+    db.close()

@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from setpoint.core.errors import ConfigurationError
 
@@ -23,6 +23,13 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 120
 # How often the background checkpointer copies the WAL into the database file.
 CHECKPOINT_EVERY_S = 0.5
+# A WAL longer than this many frames (pages; 4 KiB each by default) is checkpointed and
+# truncated. Under steady writes a passive checkpoint never catches up with the writer at
+# the moment a transaction begins, which is when SQLite would start the WAL over, so
+# without this it grows for as long as the writes go on.
+WAL_MAX_FRAMES = 4096
+# How long the truncating checkpoint may hold off writers while it waits for readers.
+WAL_TRUNCATE_WAIT_MS = 50
 _WRITE = "setpoint_write"
 
 
@@ -191,6 +198,19 @@ class _Checkpointer:
             with self.engine.connect() as conn:
                 raw = conn.connection.dbapi_connection
                 assert raw is not None
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")  # cheap when nothing is new
+                # cheap when nothing is new; gives (busy, frames in the WAL, frames copied)
+                _, frames, _ = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames > WAL_MAX_FRAMES:
+                    self._truncate(raw)
         except Exception:  # a busy or closed store: the next round (or process) retries
             return
+
+    @staticmethod
+    def _truncate(raw: Any) -> None:
+        """Copy what is left and empty the WAL. Writers wait meanwhile (at most
+        WAL_TRUNCATE_WAIT_MS for readers to finish, then it gives up until the next round)."""
+        raw.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
+        try:
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
