@@ -100,6 +100,35 @@ def test_search_orders_filters_and_pages(client: Any) -> None:
     assert list(by_name["name"]) == ["r0", "r1"]
 
 
+def test_a_filtered_search_sorted_by_a_metric_keeps_to_its_projects(client: Any) -> None:
+    """The filter is tested on the sort key's rows before the run's project is: runs of
+    other projects with the same keys and values never come back, and runs lacking the
+    sort key still come last."""
+    mine: list[tuple[float, str]] = []
+    for project in ("mine", "theirs"):
+        for i in range(12):
+            with sp.start_run(project=project, name=f"r{i}") as r:
+                r.log_params({"depth": i % 3, "model": "xgb"})
+                if i != 0:
+                    r.log_metric("auc", i / 20)
+                r.log_metric("loss", 1 - i / 20)
+                if project == "mine" and i % 3 == 0 and i / 20 < 0.5:
+                    mine.append((i / 20 if i else -1.0, r.id))
+    page = sp.search_runs(
+        project="mine",
+        filter="metrics.loss > 0.5 and params.model = 'xgb' and params.depth = '0'",
+        order_by=["metrics.auc desc"],
+    )
+    assert list(page["run_id"]) == [rid for _, rid in sorted(mine, reverse=True)]
+    both = sp.search_runs(
+        project=["mine", "theirs"],
+        filter="params.depth = '0' and metrics.loss > 0.5",
+        order_by=["metrics.auc asc"],
+        max_results=3,
+    )
+    assert list(both["metrics.auc"]) == [0.15, 0.15, 0.3]
+
+
 def test_params_are_write_once(client: Any) -> None:
     with sp.start_run(project="p") as run:
         run.log_param("lr", 0.1)

@@ -50,12 +50,15 @@ def search_run_ids(
 
     # SQLite would otherwise walk the project's runs and sort them all; hiding the project
     # index lets it walk the sort key's (key, value) index and stop after `wanted` hits.
-    base = _filtered(conn, project_ids, expr, hide_project_index=conn.dialect.name == "sqlite")
     first, rest = order[0], order[1:]
     table = _TABLES[first.kind].alias("o0")
     col = table.c.value
     # NaN metrics are stored as NULL: they go with the runs lacking the key, last.
-    having = base.join(
+    # The filter's probes name the sort key's run id, so they run before the runs row is
+    # looked up, and that lookup happens only for runs that pass.
+    having = _filtered(
+        conn, project_ids, expr, hide_project_index=conn.dialect.name == "sqlite", via=table
+    ).join(
         table,
         and_(table.c.run_id == runs.c.id, table.c.key == first.key, table.c.value.is_not(None)),
     )
@@ -63,7 +66,7 @@ def search_run_ids(
     q = _ordered(having, rest, lead=[sort])
     found = [r[0] for r in conn.execute(q.limit(wanted))]
     if len(found) < wanted:
-        lacking = base.where(
+        lacking = _filtered(conn, project_ids, expr).where(
             ~exists().where(
                 table.c.run_id == runs.c.id, table.c.key == first.key, table.c.value.is_not(None)
             )
@@ -78,13 +81,17 @@ def _filtered(
     project_ids: list[int] | None,
     expr: Expr | None,
     hide_project_index: bool = False,
+    via: Any = None,
 ) -> Any:
+    """Runs of ``project_ids`` matching ``expr``. With ``via`` (a table joined on its
+    ``run_id``), the filter's probes are keyed by ``via.c.run_id`` and tested before the
+    project, which needs the runs row."""
     q = select(runs.c.id)
+    if expr is not None:
+        q = q.where(_compile(expr, runs.c.id if via is None else via.c.run_id))
     if project_ids is not None:
         col = literal_column("+runs.project_id") if hide_project_index else runs.c.project_id
         q = q.where(col.in_(project_ids) if project_ids else false())
-    if expr is not None:
-        q = q.where(_compile(expr))
     return q
 
 
@@ -101,14 +108,29 @@ def _ordered(q: Any, order: list[OrderKey], lead: list[Any] | None = None) -> An
     return q.order_by(*sort, *_TIEBREAK)
 
 
-def _compile(expr: Expr) -> Any:
+def _compile(expr: Expr, run_id: Any) -> Any:
     if isinstance(expr, BoolOp):
-        parts = [_compile(e) for e in expr.items]
-        return and_(*parts) if expr.op == "AND" else or_(*parts)
-    return _comparison(expr)
+        if expr.op == "AND":
+            # Databases test the terms of a conjunction in the order written (SQLite does):
+            # the likely narrow ones first, so that fewer runs reach the wide ones.
+            return and_(*(_compile(e, run_id) for e in sorted(expr.items, key=_breadth)))
+        return or_(*(_compile(e, run_id) for e in expr.items))
+    return _comparison(expr, run_id)
 
 
-def _comparison(c: Comparison) -> Any:
+def _breadth(e: Expr) -> int:
+    """A guess at how many runs ``e`` lets through, as a rank: an equality on a param, tag
+    or attribute first; ranges and metric comparisons after; ORs and patterns last."""
+    if isinstance(e, BoolOp):
+        return 3
+    if e.op in ("=", "IN"):
+        return 0 if e.kind != "metric" else 1
+    if e.op in ("LIKE", "ILIKE", "!=", "NOT IN"):
+        return 3
+    return 2
+
+
+def _comparison(c: Comparison, run_id: Any) -> Any:
     if c.kind == "attribute":
         return _apply(_ATTRIBUTES[c.key], c.op, c.value)
     table = _TABLES[c.kind].alias()
@@ -116,7 +138,7 @@ def _comparison(c: Comparison) -> Any:
         cond = value_equals(table.c.value, c.value)
     else:
         cond = _apply(table.c.value, c.op, c.value)
-    return exists().where(table.c.run_id == runs.c.id, table.c.key == c.key, cond)
+    return exists().where(table.c.run_id == run_id, table.c.key == c.key, cond)
 
 
 def _apply(col: Any, op: str, value: Any) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, tuple_, update
 from setpoint.core.errors import ParamConflictError
 from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run
 from setpoint.store.metadata.statements import execute as _sql
+from setpoint.store.metadata.statements import fetch_all
 from setpoint.store.metadata.statements import insert_rows as _insert_rows
 from setpoint.store.metadata.tables import (
     DIGEST_COLUMNS,
@@ -190,7 +191,7 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
         f"UNION ALL SELECT 2, run_id, key, {_NO_TEXT}, value FROM metric_series "
         f"WHERE run_id IN {marks}"
     )
-    for kind, rid, k, text, num in _sql(conn, sql, ids * 3):
+    for kind, rid, k, text, num in fetch_all(conn, sql, ids * 3):
         if kind == 0:
             p[rid][k] = text
         elif kind == 1:

@@ -26,6 +26,17 @@ def execute(conn: Connection, sql: str, params: Any = ()) -> Any:
     return conn.exec_driver_sql(dialect_sql(sql, conn.dialect.paramstyle), params)
 
 
+def fetch_all(conn: Connection, sql: str, params: Any = ()) -> list[Any]:
+    """Every row of a query, as the driver's tuples: for reads of thousands of small rows,
+    where building a result row object per row costs more than the query."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(dialect_sql(sql, conn.dialect.paramstyle), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 _SQLITE_ROWS_PER_STATEMENT = 1000  # keeps multi-row statements under SQLite's variable cap
 
 
