@@ -25,37 +25,43 @@ def import_() -> None:
     "url",
     required=True,
     metavar="URL",
-    help="MLflow's tracking database as a SQLAlchemy URL: sqlite:///mlflow.db, "
-    "postgresql://user@host/mlflow.",
+    help="An MLflow tracking server (http://host:5000, https://...; credentials from "
+    "MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD) or its tracking database "
+    "as a SQLAlchemy URL (sqlite:///mlflow.db, postgresql://user@host/mlflow).",
 )
 @click.option(
     "--artifacts",
     metavar="DIR",
     help="MLflow's artifact root (./mlruns, or the server's --artifacts-destination); "
-    "default: each run's artifact_uri when it is a local path.",
+    "default: each run's artifact_uri when it is a local path, or fetched through the "
+    "server's artifact proxy (mlflow-artifacts:/ URIs).",
 )
 @json_option
 def mlflow(url: str, artifacts: str | None, as_json: bool) -> None:
     """Import experiments (as projects), runs with their whole metric history, artifacts,
     registered models, versions and aliases. Safe to run again: what was imported is
     skipped. Exit 1 when some items could not be imported (they are listed), 2 when the
-    database cannot be read."""
+    server or database cannot be read."""
     import os
 
-    from setpoint.client.mlflow_database import MlflowDatabase
-    from setpoint.client.mlflow_import import MlflowImporter
+    from setpoint.client.mlflow_import import MlflowImporter, open_source
     from setpoint.core.errors import InvalidArgumentError
 
     if artifacts is not None and not os.path.isdir(artifacts):
         _refuse(f"error (artifacts): {artifacts} is not a folder")
     try:
-        source = MlflowDatabase(url).open()
+        source = open_source(url)
     except InvalidArgumentError as exc:
         _refuse(f"error (from): {exc.message.splitlines()[0]}")
     try:
         importer = MlflowImporter(client(), source, artifacts, actor())
         plan = importer.plan()
         report = importer.run(plan) if as_json else _with_progress(importer, plan)
+    except InvalidArgumentError as exc:
+        if exc.field != "from":
+            raise
+        # the source stopped answering a listing (one item's failure is in the report)
+        _refuse(f"error (from): {exc.message.splitlines()[0]}")
     finally:
         source.close()
     if as_json:

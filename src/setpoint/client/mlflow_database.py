@@ -1,12 +1,14 @@
 """Reading an MLflow tracking database: its experiments, runs (params, tags, metric
 history), registered models, versions and aliases, straight from MLflow's own tables with
-SQLAlchemy (no MLflow needed), opened read-only."""
+SQLAlchemy (no MLflow needed), opened read-only. Also the records and the interface every
+MLflow source shares (a tracking server's is mlflow_server.py)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from setpoint.core.errors import InvalidArgumentError
@@ -42,6 +44,22 @@ class MlflowVersion:
     run_id: str | None
     stage: str | None
     storage_location: str | None
+
+
+class MlflowSource(Protocol):
+    """What the importer reads, opened: :class:`MlflowDatabase` or
+    :class:`setpoint.client.mlflow_server.MlflowServer`."""
+
+    def close(self) -> None: ...
+    def experiments(self) -> list[MlflowExperiment]: ...
+    def runs(self) -> list[MlflowRun]: ...
+    def pairs(self, table: str, run_id: str) -> list[tuple[str, Any]]: ...
+    def metrics(self, run_id: str) -> list[Any]: ...
+    def versions(self) -> list[MlflowVersion]: ...
+    def version_tags(self) -> dict[tuple[str, int], dict[str, str]]: ...
+    def aliases(self) -> list[tuple[str, str, int]]: ...
+    def logged_models(self) -> dict[str, tuple[str, str | None]]: ...
+    def local_folder(self, uri: str | None) -> Path | None: ...
 
 
 class MlflowDatabase:
@@ -184,6 +202,10 @@ class MlflowDatabase:
             return {}
         rows = self._rows("SELECT model_id, experiment_id, artifact_location FROM logged_models")
         return {r[0]: (str(r[1]), r[2]) for r in rows}
+
+    def local_folder(self, uri: str | None) -> Path | None:
+        """None: a database holds no files, the importer looks for them on this machine."""
+        return None
 
 
 # What a source holds: runs, model versions, aliases (model, alias, version).

@@ -1,10 +1,11 @@
-"""Import an MLflow tracking database into setpoint: experiments, runs with their whole
-metric history, artifacts, registered models, versions and aliases.
+"""Import an MLflow tracking database or tracking server into setpoint: experiments, runs
+with their whole metric history, artifacts, registered models, versions and aliases.
 
-MLflow's own tables are read with SQLAlchemy (no MLflow needed); everything is written through
-a setpoint client, so the import works in both SDK modes. What was imported carries MLflow's id
-(a run tag, a version tag) and is skipped the next time: importing twice changes nothing. An
-item that cannot be imported is listed in the report and the rest goes on.
+A database's own tables are read with SQLAlchemy, a server through its REST API and artifact
+proxy (no MLflow needed either way); everything is written through a setpoint client, so the
+import works in both SDK modes. What was imported carries MLflow's id (a run tag, a version
+tag) and is skipped the next time: importing twice changes nothing. An item that cannot be
+imported is listed in the report and the rest goes on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import unquote, urlparse
 from setpoint.client.mlflow_database import (
     MlflowDatabase,
     MlflowRun,
+    MlflowSource,
     MlflowVersion,
     Plan,
     short_reason,
@@ -79,13 +81,14 @@ class MlflowImporter:
 
     ``artifacts``: MLflow's artifact root (``./mlruns``, or a server's artifact destination),
     laid out as ``<experiment id>/<run id>/artifacts``; without it, a run's files are read from
-    its ``artifact_uri`` when that is a local path.
+    its ``artifact_uri`` when that is a local path, or fetched by the source (a server's
+    ``mlflow-artifacts:`` URIs).
     """
 
     def __init__(
         self,
         client: Any,
-        source: MlflowDatabase,
+        source: MlflowSource,
         artifacts: str | None = None,
         actor: str | None = None,
     ) -> None:
@@ -301,12 +304,14 @@ class MlflowImporter:
         return next((c for c in candidates if c.is_dir()), None)
 
     def _local_paths(self, uri: str | None) -> list[Path]:
-        """Local folders an MLflow URI may stand for: a file path as it is, and (when the
-        artifact root was moved) the same path re-rooted under ``artifacts``."""
+        """Local folders an MLflow URI may stand for: the folder the source fetched it into,
+        a file path as it is, and (when the artifact root was moved) the same path re-rooted
+        under ``artifacts``."""
         if not uri:
             return []
+        fetched = self.source.local_folder(uri)  # a server's files; a database has none
         parsed = urlparse(uri)
-        out = []
+        out = [fetched] if fetched is not None else []
         if parsed.scheme == "file" or (parsed.scheme == "" and uri):
             out.append(Path(unquote(parsed.path) if parsed.scheme else uri))
         elif len(parsed.scheme) == 1:  # a Windows drive letter
@@ -522,9 +527,20 @@ def import_mlflow(
     progress: Progress | None = None,
     actor: str | None = None,
 ) -> ImportReport:
-    """Import the MLflow database at ``url`` (a SQLAlchemy URL) through ``client``."""
-    source = MlflowDatabase(url).open()
+    """Import the MLflow tracking server or database at ``url`` through ``client``."""
+    source = open_source(url)
     try:
         return MlflowImporter(client, source, artifacts, actor).run(progress=progress)
     finally:
         source.close()
+
+
+def open_source(url: str) -> MlflowSource:
+    """The MLflow source ``url`` names, opened: a tracking server (``http://``, ``https://``)
+    or else a tracking database (a SQLAlchemy URL). InvalidArgumentError (field ``from``) when
+    it cannot be read."""
+    if url.lower().startswith(("http://", "https://")):
+        from setpoint.client.mlflow_server import MlflowServer
+
+        return MlflowServer(url).open()
+    return MlflowDatabase(url).open()
