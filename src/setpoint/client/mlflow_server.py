@@ -257,7 +257,10 @@ class MlflowServer:
         todo = [(path, target)]
         while todo:
             here, folder = todo.pop()
-            listed = self._call("GET", ARTIFACTS, {"path": here})
+            try:
+                listed = self._call("GET", ARTIFACTS, {"path": here})
+            except _NotMlflow as exc:
+                raise _bad(exc.message) from None
             for f in listed.get("files") or []:
                 name = str(f.get("path") or "").rsplit("/", 1)[-1]
                 if name in ("", ".", "..") or "\\" in name:
@@ -290,7 +293,9 @@ class MlflowServer:
         out = []
         try:
             body = {"view_type": "ALL"}
-            for e in self._pages("POST", "experiments/search", body, "experiments", PAGE):
+            for e in self._pages(
+                "POST", "experiments/search", body, "experiments", PAGE, probe=True
+            ):
                 out.append(
                     MlflowExperiment(
                         id=str(e["experiment_id"]),
@@ -314,9 +319,27 @@ class MlflowServer:
         key: str,
         size: int,
         missing_ok: bool = False,
+        probe: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """The items under ``key`` of every page; with ``missing_ok``, nothing when the
-        server has no such endpoint (404)."""
+        server has no such endpoint (404). With ``probe``, an answer no MLflow server gives
+        raises :class:`_NotMlflow`; otherwise an InvalidArgumentError (field ``from``)."""
+        try:
+            yield from self._paged(method, path, body, key, size, missing_ok)
+        except _NotMlflow as exc:
+            if probe:
+                raise
+            raise _bad(exc.message) from None
+
+    def _paged(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        key: str,
+        size: int,
+        missing_ok: bool,
+    ) -> Iterator[dict[str, Any]]:
         token: str | None = None
         seen: set[str] = set()
         while True:
@@ -366,11 +389,13 @@ class MlflowServer:
         return page
 
 
-class _NotMlflow(InvalidArgumentError):
-    """An answer no MLflow server gives."""
+class _NotMlflow(Exception):
+    """An answer no MLflow server gives. Internal: the first listing turns it into "not an
+    MLflow tracking server"; anywhere else it leaves as :func:`_bad`."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, field="from")
+        super().__init__(message)
+        self.message = message
 
 
 def _bad(message: str) -> InvalidArgumentError:
