@@ -61,6 +61,32 @@ def test_runs_list_show_compare_history(home: Path, capsys: pytest.CaptureFixtur
     assert [p["name"] for p in json.loads(out)] == ["fraud"]
 
 
+def test_runs_and_projects_are_deleted_and_restored(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = _two_runs()
+    code, out, err = run_cli(capsys, "runs", "delete", b[:16])
+    assert code == 0 and f"deleted run {b}" in out, err
+    code, out, _ = run_cli(capsys, "runs", "list", "--json")
+    assert [r["id"] for r in json.loads(out)["runs"]] == [a]
+    code, out, _ = run_cli(capsys, "runs", "list", "--lifecycle", "deleted", "--json")
+    assert [r["id"] for r in json.loads(out)["runs"]] == [b]
+    code, _, err = run_cli(capsys, "runs", "delete", b)
+    assert code == 1 and "deleted already" in err and "Traceback" not in err
+    code, out, _ = run_cli(capsys, "runs", "restore", b[:16])
+    assert code == 0 and f"restored run {b}" in out
+
+    code, out, err = run_cli(capsys, "projects", "delete", "fraud")
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "projects", "list", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run_cli(capsys, "projects", "list", "--lifecycle", "deleted")
+    assert "fraud" in out
+    code, out, _ = run_cli(capsys, "projects", "restore", "fraud")
+    code, out, _ = run_cli(capsys, "runs", "list", "--json")
+    assert {r["id"] for r in json.loads(out)["runs"]} == {a, b}
+
+
 @pytest.mark.parametrize(
     ("args", "phrase"),
     [

@@ -12,6 +12,7 @@ import setpoint as sp
 from setpoint.core.errors import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
+    ConflictError,
     FilterSyntaxError,
     InvalidArgumentError,
     ParamConflictError,
@@ -98,6 +99,60 @@ def test_search_orders_filters_and_pages(client: Any) -> None:
     assert found("metrics.missing > 0") == set()
     by_name = sp.search_runs(project="grid", order_by=["name asc"], max_results=2)
     assert list(by_name["name"]) == ["r0", "r1"]
+
+
+def test_a_deleted_run_leaves_searches_keeps_its_data_and_comes_back(client: Any) -> None:
+    with sp.start_run(project="del", name="kept") as kept:
+        kept.log_metric("auc", 0.8)
+    with sp.start_run(project="del", name="gone") as gone:
+        gone.log_metric("auc", 0.9)
+        gone.log_params({"depth": 3})
+    deleted = sp.delete_run(gone.id)
+    assert deleted.deleted_at is not None and deleted.status == "finished"
+    with pytest.raises(ConflictError, match="already"):
+        sp.delete_run(gone.id)
+    assert list(sp.search_runs("del", order_by=["metrics.auc desc"])["run_id"]) == [kept.id]
+    assert list(sp.search_runs("del", lifecycle="deleted")["run_id"]) == [gone.id]
+    assert set(sp.search_runs("del", lifecycle="all")["run_id"]) == {kept.id, gone.id}
+    with pytest.raises(InvalidArgumentError, match="lifecycle") as bad:
+        sp.search_runs("del", lifecycle="gone")
+    assert bad.value.field == "lifecycle"
+    with pytest.raises(RunNotActiveError, match="deleted"):
+        client.set_tags(gone.id, {"note": "x"})
+    # still readable: the run, its params and its history
+    assert sp.get_run(gone.id).params == {"depth": "3"}
+    assert list(sp.get_metric_history(gone.id, "auc")["value"]) == [0.9]
+
+    restored = sp.restore_run(gone.id)
+    assert restored.deleted_at is None
+    assert set(sp.search_runs("del")["run_id"]) == {kept.id, gone.id}
+    with pytest.raises(RunNotFoundError):
+        sp.delete_run("0" * 32)
+
+
+def test_a_deleted_project_takes_no_runs_until_restored(client: Any) -> None:
+    with sp.start_run(project="old", name="r") as r:
+        r.log_metric("auc", 0.5)
+    client.set_project_tags("old", {"owner": "ml"})
+    gone = client.delete_project("old")
+    assert gone.deleted_at is not None and gone.tags == {"owner": "ml"}
+    assert "old" not in [p.name for p in sp.list_projects()]
+    assert [p.name for p in client.list_projects(lifecycle="deleted")] == ["old"]
+    with pytest.raises(ConflictError, match="restore"):
+        sp.start_run(project="old")
+    with pytest.raises(ConflictError, match="restore"):
+        client.set_project_tags("old", {"tier": "1"})
+    assert r.id not in list(sp.search_runs()["run_id"])
+    assert list(sp.search_runs("old")["run_id"]) == [r.id]
+
+    client.restore_project("old")
+    with sp.start_run(project="old") as again:
+        pass
+    assert set(sp.search_runs()["run_id"]) >= {r.id, again.id}
+    client.delete_project_tag("old", "owner")
+    assert client.get_project("old").tags == {}
+    with pytest.raises(ProjectNotFoundError):
+        client.delete_project("never-made")
 
 
 def test_a_filtered_search_sorted_by_a_metric_keeps_to_its_projects(client: Any) -> None:

@@ -143,9 +143,35 @@ class Api:
         return self.runs.create_project(name, description)
 
     @operation("GET", "/projects", role="any")
-    def list_projects(self) -> list[Project]:
-        """All projects, by name."""
-        return self.runs.list_projects()
+    def list_projects(self, lifecycle: str = "active") -> list[Project]:
+        """Projects by name: ``active`` ones (not deleted), ``deleted`` ones, or ``all``."""
+        return self.runs.list_projects(lifecycle)
+
+    @operation("GET", "/projects/{project}")
+    def get_project(self, project: str) -> Project:
+        """One project, deleted or not, with its tags."""
+        return self.runs.get_project(project)
+
+    @operation("POST", "/projects/{project}/delete", role="admin")
+    def delete_project(self, project: str, actor: str | None = None) -> Project:
+        """Delete a project: it leaves listings and searches of every project, and takes no
+        new runs. Nothing is erased; ``restore_project`` undoes it."""
+        return self.runs.delete_project(project, actor)
+
+    @operation("POST", "/projects/{project}/restore", role="admin")
+    def restore_project(self, project: str, actor: str | None = None) -> Project:
+        """Undo ``delete_project``."""
+        return self.runs.restore_project(project, actor)
+
+    @operation("POST", "/projects/{project}/tags")
+    def set_project_tags(self, project: str, tags: dict[str, Any]) -> None:
+        """Set tags on a project (a tag may be overwritten)."""
+        self.runs.set_project_tags(project, tags)
+
+    @operation("POST", "/projects/{project}/delete-tag")
+    def delete_project_tag(self, project: str, key: str) -> None:
+        """Remove one tag of a project."""
+        self.runs.delete_project_tag(project, key)
 
     # ------------------------------------------------------------ runs
 
@@ -225,6 +251,22 @@ class Api:
         """Set tags (a tag may be overwritten)."""
         self.runs.set_tags(run_id, tags)
 
+    @operation("POST", "/runs/{run_id}/delete-tag")
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag of a run."""
+        self.runs.delete_tag(run_id, key)
+
+    @operation("POST", "/runs/{run_id}/delete")
+    def delete_run(self, run_id: str, actor: str | None = None) -> Run:
+        """Delete a run: it leaves searches and takes no more logging. Nothing is erased;
+        ``restore_run`` undoes it."""
+        return self.runs.delete_run(run_id, actor)
+
+    @operation("POST", "/runs/{run_id}/restore")
+    def restore_run(self, run_id: str, actor: str | None = None) -> Run:
+        """Undo ``delete_run``."""
+        return self.runs.restore_run(run_id, actor)
+
     @operation("POST", "/runs/{run_id}/metrics")
     def log_metrics(
         self,
@@ -255,9 +297,11 @@ class Api:
         order_by: list[str] | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
+        lifecycle: str = "active",
     ) -> RunPage:
-        """Runs matching a filter such as ``metrics.auc > 0.9 and params.depth = '8'``."""
-        return self.runs.search_runs(project, filter, order_by, max_results, page_token)
+        """Runs matching a filter such as ``metrics.auc > 0.9 and params.depth = '8'``;
+        ``lifecycle``: ``active`` (not deleted), ``deleted`` or ``all``."""
+        return self.runs.search_runs(project, filter, order_by, max_results, page_token, lifecycle)
 
     # ------------------------------------------------------------ artifacts
 

@@ -6,7 +6,16 @@ from typing import Any
 
 import click
 
-from setpoint.cli.output import client, duration, json_option, number, print_json, table, when
+from setpoint.cli.output import (
+    actor,
+    client,
+    duration,
+    json_option,
+    number,
+    print_json,
+    table,
+    when,
+)
 from setpoint.core.types import Run
 
 
@@ -27,6 +36,13 @@ def runs() -> None:
 @click.option("--order-by", "-o", multiple=True, help='e.g. "metrics.auc desc" (repeatable).')
 @click.option("--max-results", "-n", default=50, show_default=True, type=int)
 @click.option("--page-token", default=None, help="Continue from a previous page.")
+@click.option(
+    "--lifecycle",
+    type=click.Choice(["active", "deleted", "all"]),
+    default="active",
+    show_default=True,
+    help="Runs not deleted, deleted runs, or both.",
+)
 @json_option
 def list_runs(
     project: tuple[str, ...],
@@ -34,11 +50,12 @@ def list_runs(
     order_by: tuple[str, ...],
     max_results: int,
     page_token: str | None,
+    lifecycle: str,
     as_json: bool,
 ) -> None:
     """Runs, newest first unless --order-by says otherwise."""
     page = client().search_runs(
-        list(project) or None, filter_, list(order_by), max_results, page_token
+        list(project) or None, filter_, list(order_by), max_results, page_token, lifecycle
     )
     if as_json:
         print_json({"runs": page.runs, "next_page_token": page.next_page_token})
@@ -74,12 +91,31 @@ def _resolve(c: Any, run_id: str) -> Run:
     except RunNotFoundError:
         if len(run_id) < 6 or any(ch not in "0123456789abcdef" for ch in run_id):
             raise
-    page = c.search_runs(None, f"id LIKE '{run_id}%'", [], 2, None)
+    page = c.search_runs(None, f"id LIKE '{run_id}%'", [], 2, None, "all")
     if len(page.runs) == 1:
         return page.runs[0]
     if not page.runs:
         raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
     raise InvalidArgumentError(f"run id prefix {run_id!r} matches several runs", field="run_id")
+
+
+@runs.command("delete")
+@click.argument("run_id")
+def delete(run_id: str) -> None:
+    """Delete a run: it leaves listings and searches and takes no more logging. Nothing is
+    erased; `setpoint runs restore` brings it back."""
+    c = client()
+    run = c.delete_run(_resolve(c, run_id).id, actor=actor())
+    click.echo(f"deleted run {run.id} ({run.project}/{run.name})")
+
+
+@runs.command("restore")
+@click.argument("run_id")
+def restore(run_id: str) -> None:
+    """Bring back a deleted run."""
+    c = client()
+    run = c.restore_run(_resolve(c, run_id).id, actor=actor())
+    click.echo(f"restored run {run.id} ({run.project}/{run.name})")
 
 
 @runs.command("show")

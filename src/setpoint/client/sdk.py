@@ -225,8 +225,10 @@ def search_runs(
     order_by: str | Sequence[str] | None = None,
     max_results: int = 1000,
     page_token: str | None = None,
+    lifecycle: str = "active",
 ) -> pd.DataFrame:
     """Runs as a DataFrame: one row per run, columns ``metrics.*``, ``params.*``, ``tags.*``.
+    ``lifecycle``: ``active`` (the default: runs not deleted), ``deleted`` or ``all``.
 
     The token of the next page is in ``df.attrs["next_page_token"]`` (None on the last page).
     """
@@ -234,12 +236,23 @@ def search_runs(
         [project] if isinstance(project, str) else (None if project is None else list(project))
     )
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
-    page = client().search_runs(projects, filter, orders, max_results, page_token)
+    page = client().search_runs(projects, filter, orders, max_results, page_token, lifecycle)
     from setpoint.client.frames import runs_frame
 
     df = runs_frame(page.runs)
     df.attrs["next_page_token"] = page.next_page_token
     return df
+
+
+def delete_run(run_id: str) -> Run:
+    """Delete a run: it leaves searches and takes no more logging. Nothing is erased;
+    :func:`restore_run` undoes it."""
+    return client().delete_run(run_id)  # type: ignore[no-any-return]
+
+
+def restore_run(run_id: str) -> Run:
+    """Undo :func:`delete_run`."""
+    return client().restore_run(run_id)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- data

@@ -16,6 +16,8 @@ class Project:
     name: str
     description: str = ""
     created_at: int
+    deleted_at: int | None = None  # set while the project is deleted (restorable)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +42,7 @@ class Run:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    deleted_at: int | None = None  # set while the run is deleted (restorable)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -72,11 +73,27 @@ def _experiment(p: Any) -> dict[str, Any]:
         "experiment_id": _experiment_id(p.name),
         "name": p.name,
         "artifact_location": f"mlflow-artifacts:/{p.name}",
-        "lifecycle_stage": "active",
+        "lifecycle_stage": "active" if p.deleted_at is None else "deleted",
         "creation_time": p.created_at,
-        "last_update_time": p.created_at,
-        "tags": [],
+        "last_update_time": p.created_at if p.deleted_at is None else p.deleted_at,
+        "tags": [{"key": k, "value": v} for k, v in p.tags.items()],
     }
+
+
+# MLflow's view types -> setpoint's lifecycle filter
+_VIEW_TYPES = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": "all"}
+
+
+def _view_type(value: Any, field: str) -> str:
+    if value in (None, "", 1, "1"):
+        return "active"
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        value = {2: "DELETED_ONLY", 3: "ALL"}.get(int(value), value)  # the proto's numbers
+    if value not in _VIEW_TYPES:
+        raise InvalidArgumentError(
+            f"{field} must be one of ACTIVE_ONLY, DELETED_ONLY, ALL; got {value!r}", field=field
+        )
+    return _VIEW_TYPES[value]
 
 
 def _run(r: Any) -> dict[str, Any]:
@@ -89,7 +106,7 @@ def _run(r: Any) -> dict[str, Any]:
         "status": STATUS_OF.get(r.status, "RUNNING"),
         "start_time": r.start_time,
         "artifact_uri": f"mlflow-artifacts:/{r.project}/{r.id}/artifacts",
-        "lifecycle_stage": "active",
+        "lifecycle_stage": "active" if r.deleted_at is None else "deleted",
     }
     if r.end_time is not None:
         info["end_time"] = r.end_time
@@ -168,17 +185,65 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name must be a non-empty string", field="name")
-        existing = {p.name for p in await call(request, "list_projects")}
+        existing = {p.name: p for p in await call(request, "list_projects", lifecycle="all")}
         if name in existing:
-            raise ConflictError(f"Experiment '{name}' already exists.", field="name")
+            gone = " in deleted state; restore it" if existing[name].deleted_at else ""
+            raise ConflictError(f"Experiment '{name}' already exists{gone}.", field="name")
         await call(request, "create_project", name=name)
+        tags = _pairs(body.get("tags"), "tags")
+        if tags:
+            await call(request, "set_project_tags", project=name, tags=tags)
         return {"experiment_id": _experiment_id(name)}
 
     async def find(request: Request, project: str) -> Any:
-        for p in await call(request, "list_projects"):
+        # listing (any role) rather than get_project: a name nobody made answers 404, as
+        # MLflow's set_experiment expects before it creates one, not 403
+        for p in await call(request, "list_projects", lifecycle="all"):
             if p.name == project:
                 return p
         raise NotFoundError(f"No Experiment with id={_experiment_id(project)} exists")
+
+    @route("POST", "experiments/delete")
+    async def delete_experiment(request: Request, body: dict[str, Any]) -> Any:
+        with suppress(ConflictError):  # MLflow's delete and restore are idempotent
+            await call(request, "delete_project", project=_project(body.get("experiment_id")))
+        return {}
+
+    @route("POST", "experiments/restore")
+    async def restore_experiment(request: Request, body: dict[str, Any]) -> Any:
+        with suppress(ConflictError):  # MLflow's delete and restore are idempotent
+            await call(request, "restore_project", project=_project(body.get("experiment_id")))
+        return {}
+
+    @route("POST", "experiments/update")
+    async def update_experiment(request: Request, body: dict[str, Any]) -> Any:
+        project = _project(body.get("experiment_id"))
+        new_name = body.get("new_name")
+        if new_name in (None, "", project):
+            await find(request, project)
+            return {}
+        # Datasets, models, monitors and the audit trail name projects by name, so a
+        # rename would leave them pointing at nothing.
+        raise InvalidArgumentError(
+            "setpoint does not rename projects (experiments): their datasets, models and "
+            "audit trail refer to them by name",
+            field="new_name",
+        )
+
+    @route("POST", "experiments/set-experiment-tag")
+    async def set_experiment_tag(request: Request, body: dict[str, Any]) -> Any:
+        project = _project(body.get("experiment_id"))
+        await call(request, "set_project_tags", project=project, tags=_pairs([body], "tag"))
+        return {}
+
+    @route("POST", "experiments/delete-experiment-tag")
+    async def delete_experiment_tag(request: Request, body: dict[str, Any]) -> Any:
+        project = _project(body.get("experiment_id"))
+        key = body.get("key")
+        if not isinstance(key, str) or not key:
+            raise InvalidArgumentError("key is required", field="key")
+        await call(request, "delete_project_tag", project=project, key=key)
+        return {}
 
     @route("GET", "experiments/get")
     async def get_experiment(request: Request, body: dict[str, Any]) -> Any:
@@ -189,14 +254,16 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
         name = body.get("experiment_name")
         if not isinstance(name, str):
             raise InvalidArgumentError("experiment_name is required", field="experiment_name")
-        for p in await call(request, "list_projects"):
+        for p in await call(request, "list_projects", lifecycle="all"):
             if p.name == name:
                 return {"experiment": _experiment(p)}
         raise NotFoundError(f"Could not find experiment with name '{name}'")
 
     @route("POST", "experiments/search")
     async def search_experiments(request: Request, body: dict[str, Any]) -> Any:
-        return {"experiments": [_experiment(p) for p in await call(request, "list_projects")]}
+        lifecycle = _view_type(body.get("view_type"), "view_type")
+        found = await call(request, "list_projects", lifecycle=lifecycle)
+        return {"experiments": [_experiment(p) for p in found]}
 
     @route("POST", "runs/create")
     async def create_run(request: Request, body: dict[str, Any]) -> Any:
@@ -258,6 +325,26 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
                 else None,
             )
 
+    @route("POST", "runs/delete")
+    async def delete_run(request: Request, body: dict[str, Any]) -> Any:
+        with suppress(ConflictError):  # MLflow's delete and restore are idempotent
+            await call(request, "delete_run", run_id=_run_id(body))
+        return {}
+
+    @route("POST", "runs/restore")
+    async def restore_run(request: Request, body: dict[str, Any]) -> Any:
+        with suppress(ConflictError):  # MLflow's delete and restore are idempotent
+            await call(request, "restore_run", run_id=_run_id(body))
+        return {}
+
+    @route("POST", "runs/delete-tag")
+    async def delete_tag(request: Request, body: dict[str, Any]) -> Any:
+        key = body.get("key")
+        if not isinstance(key, str) or not key:
+            raise InvalidArgumentError("key is required", field="key")
+        await call(request, "delete_tag", run_id=_run_id(body), key=key)
+        return {}
+
     @route("POST", "runs/log-batch")
     async def log_batch(request: Request, body: dict[str, Any]) -> Any:
         metrics = body.get("metrics") or []
@@ -310,6 +397,7 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
             order_by=body.get("order_by") or None,
             max_results=_whole(body.get("max_results") or 1000, "max_results", -(2**63), 2**63 - 1),
             page_token=body.get("page_token") or None,
+            lifecycle=_view_type(body.get("run_view_type"), "run_view_type"),
         )
         out: dict[str, Any] = {"runs": [_run(r) for r in page.runs]}
         if page.next_page_token:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from setpoint.core import names
 from setpoint.core.clock import Clock
 from setpoint.core.errors import (
+    ConflictError,
     InvalidArgumentError,
+    NotFoundError,
     ProjectNotFoundError,
     RunNotActiveError,
     RunNotFoundError,
@@ -74,11 +76,68 @@ class Runs:
             repo.ensure_project(conn, name, now, description)
             project = repo.get_project(conn, name)
         assert project is not None
+        _require_live(project)
         return project
 
-    def list_projects(self) -> list[Project]:
+    def list_projects(self, lifecycle: str = "active") -> list[Project]:
+        deleted = _lifecycle(lifecycle)
         with self.db.read() as conn:
-            return repo.list_projects(conn)
+            return repo.list_projects(conn, deleted)
+
+    def get_project(self, project: str) -> Project:
+        """A project by name, deleted or not."""
+        with self.db.read() as conn:
+            found = repo.get_project(conn, project)
+        if found is None:
+            raise ProjectNotFoundError(f"project {project!r} does not exist", field="project")
+        return found
+
+    def delete_project(self, project: str, actor: str | None = None) -> Project:
+        """Hide a project (and its runs from searches that do not name it); restorable."""
+        return self._set_project_deleted(project, self.clock.now_ms(), actor)
+
+    def restore_project(self, project: str, actor: str | None = None) -> Project:
+        return self._set_project_deleted(project, None, actor)
+
+    def _set_project_deleted(self, project: str, at: int | None, actor: str | None) -> Project:
+        def tx(conn):  # type: ignore[no-untyped-def]
+            if not repo.set_project_deleted(conn, project, at):
+                if repo.project_id(conn, project) is None:
+                    raise ProjectNotFoundError(
+                        f"project {project!r} does not exist", field="project"
+                    )
+                state = "deleted" if at is not None else "not deleted"
+                raise ConflictError(f"project {project!r} is {state} already", field="project")
+            if self.audit is not None:
+                self.audit.append(
+                    conn,
+                    actor=actor,
+                    action="project.delete" if at is not None else "project.restore",
+                    project=project,
+                    subject_kind="project",
+                    subject=project,
+                    after={"deleted_at": at},
+                )
+            found = repo.get_project(conn, project)
+            assert found is not None
+            return found
+
+        return self.db.write_retrying(tx)
+
+    def set_project_tags(self, project: str, tags: Mapping[str, object]) -> None:
+        values = _tags(tags)
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            repo.set_project_tags(conn, _live_project_id(conn, project), values)
+
+        self.db.write_retrying(tx)
+
+    def delete_project_tag(self, project: str, key: str) -> None:
+        def tx(conn):  # type: ignore[no-untyped-def]
+            if not repo.delete_project_tag(conn, _live_project_id(conn, project), key):
+                raise NotFoundError(f"project {project!r} has no tag {key!r}", field="key")
+
+        self.db.write_retrying(tx)
 
     # ------------------------------------------------------------ runs
 
@@ -125,7 +184,9 @@ class Runs:
                 raise RunNotFoundError(
                     f"parent run {parent_id!r} does not exist", field="parent_id"
                 )
-            repo.insert_run(conn, run, repo.ensure_project(conn, project, now))
+            pid = repo.ensure_project(conn, project, now)
+            _require_live(repo.get_project(conn, project))
+            repo.insert_run(conn, run, pid)
             if self.audit is not None:
                 self.audit.append(
                     conn,
@@ -291,10 +352,46 @@ class Runs:
         values = _tags(tags)
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            require_run(conn, run_id, running=False)
+            require_run(conn, run_id, running=False, live=True)
             repo.set_tags(conn, run_id, values)
 
         self.db.write_retrying(tx)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        def tx(conn):  # type: ignore[no-untyped-def]
+            require_run(conn, run_id, running=False, live=True)
+            if not repo.delete_tag(conn, run_id, key):
+                raise NotFoundError(f"run {run_id} has no tag {key!r}", field="key")
+
+        self.db.write_retrying(tx)
+
+    def delete_run(self, run_id: str, actor: str | None = None) -> Run:
+        """Hide a run from searches and refuse logging to it; restorable. Nothing is erased."""
+        return self._set_run_deleted(run_id, self.clock.now_ms(), actor)
+
+    def restore_run(self, run_id: str, actor: str | None = None) -> Run:
+        return self._set_run_deleted(run_id, None, actor)
+
+    def _set_run_deleted(self, run_id: str, at: int | None, actor: str | None) -> Run:
+        def tx(conn):  # type: ignore[no-untyped-def]
+            project = repo.set_run_deleted(conn, run_id, at)
+            if project is None:
+                require_run(conn, run_id, running=False)  # raises when there is no such run
+                state = "deleted" if at is not None else "not deleted"
+                raise ConflictError(f"run {run_id} is {state} already", field="run_id")
+            if self.audit is not None:
+                self.audit.append(
+                    conn,
+                    actor=actor,
+                    action="run.delete" if at is not None else "run.restore",
+                    project=project,
+                    subject_kind="run",
+                    subject=run_id,
+                    after={"deleted_at": at},
+                )
+            return repo.load_runs(conn, [run_id])[0]
+
+        return self.db.write_retrying(tx)
 
     def log_metrics(
         self,
@@ -366,7 +463,11 @@ class Runs:
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
+        lifecycle: str = "active",
     ) -> RunPage:
+        """Runs matching ``filter``; ``lifecycle``: active (not deleted), deleted or all.
+        Without ``project``, the runs of deleted projects are left out."""
+        deleted = _lifecycle(lifecycle)
         expr = parse_filter(filter)
         order = parse_order_by(order_by)
         if isinstance(max_results, bool) or not isinstance(max_results, int):
@@ -388,7 +489,11 @@ class Runs:
                     if pid is None:
                         raise ProjectNotFoundError(f"project {p!r} does not exist", field="project")
                     project_ids.append(pid)
-            ids = run_search.search_run_ids(conn, project_ids, expr, order, max_results + 1, offset)
+            else:
+                project_ids = repo.live_project_ids(conn)  # None while none is deleted
+            ids = run_search.search_run_ids(
+                conn, project_ids, expr, order, max_results + 1, offset, deleted
+            )
             found = repo.load_runs(conn, ids[:max_results])
         token = _encode_token(offset + max_results) if len(ids) > max_results else None
         return RunPage(runs=found, next_page_token=token)
@@ -454,14 +559,52 @@ def require_run(
     run_id: str,
     *,
     running: bool = True,
+    live: bool = False,
     refused: str = "nothing more can be logged to it",
 ) -> None:
-    """Raise unless the run exists (and, with ``running``, has not ended)."""
+    """Raise unless the run exists (and, with ``running``, has not ended; with ``running``
+    or ``live``, is not deleted)."""
     state = repo.run_state(conn, run_id)
     if state is None:
         raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
+    if state == "deleted" and (running or live):
+        raise RunNotActiveError(
+            f"run {run_id} is deleted; restore it first ({refused})", field="run_id"
+        )
     if running and state != "running":
         raise RunNotActiveError(f"run {run_id} has ended ({state}); {refused}", field="run_id")
+
+
+_LIFECYCLES = {"active": False, "deleted": True, "all": None}
+
+
+def _lifecycle(lifecycle: str) -> bool | None:
+    """``active``, ``deleted`` or ``all`` as the store's ``deleted`` filter."""
+    if lifecycle not in _LIFECYCLES:
+        raise InvalidArgumentError(
+            f"lifecycle must be one of active, deleted, all; got {lifecycle!r}",
+            field="lifecycle",
+        )
+    return _LIFECYCLES[lifecycle]
+
+
+def _require_live(project: Project | None) -> None:
+    if project is not None and project.deleted_at is not None:
+        raise ConflictError(
+            f"project {project.name!r} is deleted; restore it first "
+            f"(`setpoint projects restore {project.name}`)",
+            field="project",
+        )
+
+
+def _live_project_id(conn: Connection, project: str) -> int:
+    found = repo.get_project(conn, project)
+    if found is None:
+        raise ProjectNotFoundError(f"project {project!r} does not exist", field="project")
+    _require_live(found)
+    pid = repo.project_id(conn, project)
+    assert pid is not None
+    return pid
 
 
 def _params(params: Mapping[str, object]) -> dict[str, str]:

@@ -42,10 +42,13 @@ def search_run_ids(
     order: list[OrderKey],
     limit: int,
     offset: int,
+    deleted: bool | None = False,
 ) -> list[str]:
+    """Ids of matching runs in order; ``deleted``: False for live runs, True for deleted
+    ones, None for both."""
     wanted = offset + limit
     if not order or order[0].kind == "attribute":
-        q = _ordered(_filtered(conn, project_ids, expr), order)
+        q = _ordered(_filtered(conn, project_ids, expr, deleted=deleted), order)
         return [r[0] for r in conn.execute(q.limit(limit).offset(offset))]
 
     # SQLite would otherwise walk the project's runs and sort them all; hiding the project
@@ -57,7 +60,12 @@ def search_run_ids(
     # The filter's probes name the sort key's run id, so they run before the runs row is
     # looked up, and that lookup happens only for runs that pass.
     having = _filtered(
-        conn, project_ids, expr, hide_project_index=conn.dialect.name == "sqlite", via=table
+        conn,
+        project_ids,
+        expr,
+        hide_project_index=conn.dialect.name == "sqlite",
+        via=table,
+        deleted=deleted,
     ).join(
         table,
         and_(table.c.run_id == runs.c.id, table.c.key == first.key, table.c.value.is_not(None)),
@@ -66,7 +74,7 @@ def search_run_ids(
     q = _ordered(having, rest, lead=[sort])
     found = [r[0] for r in conn.execute(q.limit(wanted))]
     if len(found) < wanted:
-        lacking = _filtered(conn, project_ids, expr).where(
+        lacking = _filtered(conn, project_ids, expr, deleted=deleted).where(
             ~exists().where(
                 table.c.run_id == runs.c.id, table.c.key == first.key, table.c.value.is_not(None)
             )
@@ -82,6 +90,7 @@ def _filtered(
     expr: Expr | None,
     hide_project_index: bool = False,
     via: Any = None,
+    deleted: bool | None = False,
 ) -> Any:
     """Runs of ``project_ids`` matching ``expr``. With ``via`` (a table joined on its
     ``run_id``), the filter's probes are keyed by ``via.c.run_id`` and tested before the
@@ -92,6 +101,8 @@ def _filtered(
     if project_ids is not None:
         col = literal_column("+runs.project_id") if hide_project_index else runs.c.project_id
         q = q.where(col.in_(project_ids) if project_ids else false())
+    if deleted is not None:
+        q = q.where(runs.c.deleted_at.is_not(None) if deleted else runs.c.deleted_at.is_(None))
     return q
 
 

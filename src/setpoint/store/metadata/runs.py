@@ -55,22 +55,78 @@ def ensure_project(conn: Connection, name: str, now: int, description: str = "")
     return pid
 
 
-def list_projects(conn: Connection) -> list[Project]:
-    rows = conn.execute(
-        select(projects.c.name, projects.c.description, projects.c.created_at).order_by(
-            projects.c.name
-        )
-    )
-    return [Project(name=r[0], description=r[1], created_at=r[2]) for r in rows]
+_PROJECT_COLUMNS = "p.id, p.name, p.description, p.created_at, p.deleted_at"
+
+
+def list_projects(conn: Connection, deleted: bool | None = False) -> list[Project]:
+    """Projects by name: live ones (``deleted=False``), deleted ones (True) or all (None)."""
+    where = "" if deleted is None else f" WHERE p.deleted_at IS {'NOT ' if deleted else ''}NULL"
+    rows = _sql(conn, f"SELECT {_PROJECT_COLUMNS} FROM projects p{where} ORDER BY p.name").all()
+    return _projects(conn, rows)
 
 
 def get_project(conn: Connection, name: str) -> Project | None:
-    r = conn.execute(
-        select(projects.c.name, projects.c.description, projects.c.created_at).where(
-            projects.c.name == name
+    """The project of that name, deleted or not."""
+    rows = _sql(conn, f"SELECT {_PROJECT_COLUMNS} FROM projects p WHERE p.name = ?", (name,)).all()
+    found = _projects(conn, rows)
+    return found[0] if found else None
+
+
+def _projects(conn: Connection, rows: Sequence[Any]) -> list[Project]:
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    if rows:
+        ids = tuple(r[0] for r in rows)
+        sql = "SELECT project_id, key, value FROM project_tags WHERE project_id IN "
+        for pid, key, value in fetch_all(conn, sql + "(" + ", ".join("?" * len(ids)) + ")", ids):
+            tags[pid][key] = value
+    return [
+        Project(
+            name=r[1],
+            description=r[2],
+            created_at=r[3],
+            deleted_at=r[4],
+            tags=dict(sorted(tags[r[0]].items())),
         )
+        for r in rows
+    ]
+
+
+def live_project_ids(conn: Connection) -> list[int] | None:
+    """The ids of the projects not deleted, or None when no project is deleted (so that
+    a search of every project need not name them)."""
+    rows = fetch_all(conn, "SELECT id, deleted_at FROM projects")
+    if all(r[1] is None for r in rows):
+        return None
+    return [r[0] for r in rows if r[1] is None]
+
+
+def set_project_deleted(conn: Connection, name: str, deleted_at: int | None) -> bool:
+    """Mark a project deleted (a time) or live again (None); False when nothing changed."""
+    state = "IS NULL" if deleted_at is not None else "IS NOT NULL"
+    row = _sql(
+        conn,
+        f"UPDATE projects SET deleted_at = ? WHERE name = ? AND deleted_at {state} RETURNING id",
+        (deleted_at, name),
     ).first()
-    return None if r is None else Project(name=r[0], description=r[1], created_at=r[2])
+    return row is not None
+
+
+def set_project_tags(conn: Connection, project_id: int, values: dict[str, str]) -> None:
+    _sql(
+        conn,
+        "INSERT INTO project_tags (project_id, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value",
+        [(project_id, k, v) for k, v in values.items()],
+    )
+
+
+def delete_project_tag(conn: Connection, project_id: int, key: str) -> bool:
+    row = _sql(
+        conn,
+        "DELETE FROM project_tags WHERE project_id = ? AND key = ? RETURNING key",
+        (project_id, key),
+    ).first()
+    return row is not None
 
 
 # ---------------------------------------------------------------- runs
@@ -108,8 +164,32 @@ def insert_run(conn: Connection, run: Run, project_id: int) -> None:
 
 
 def run_state(conn: Connection, run_id: str) -> str | None:
-    row = _sql(conn, "SELECT status FROM runs WHERE id = ?", (run_id,)).first()
-    return None if row is None else row[0]
+    """The run's status, ``"deleted"`` while it is deleted, None when there is no such run."""
+    row = _sql(conn, "SELECT status, deleted_at FROM runs WHERE id = ?", (run_id,)).first()
+    if row is None:
+        return None
+    return row[0] if row[1] is None else "deleted"
+
+
+def set_run_deleted(conn: Connection, run_id: str, deleted_at: int | None) -> str | None:
+    """Mark a run deleted (a time) or live again (None); its project's name, or None when
+    nothing changed (no such run, or already in that state)."""
+    state = "IS NULL" if deleted_at is not None else "IS NOT NULL"
+    row = _sql(
+        conn,
+        f"UPDATE runs SET deleted_at = ? WHERE id = ? AND deleted_at {state} RETURNING project_id",
+        (deleted_at, run_id),
+    ).first()
+    if row is None:
+        return None
+    return str(_sql(conn, "SELECT name FROM projects WHERE id = ?", (row[0],)).scalar_one())
+
+
+def delete_tag(conn: Connection, run_id: str, key: str) -> bool:
+    row = _sql(
+        conn, "DELETE FROM tags WHERE run_id = ? AND key = ? RETURNING key", (run_id, key)
+    ).first()
+    return row is not None
 
 
 def finish_run(
@@ -119,7 +199,7 @@ def finish_run(
     row = _sql(
         conn,
         "UPDATE runs SET status = ?, end_time = ?, error = ?, heartbeat_at = ? "
-        "WHERE id = ? AND status = 'running' RETURNING id",
+        "WHERE id = ? AND status = 'running' AND deleted_at IS NULL RETURNING id",
         (status, end_time, error, end_time, run_id),
     ).first()
     return row is not None
@@ -167,7 +247,8 @@ def fail_stale_runs(
 _RUN_SELECT = (
     "SELECT r.id, p.name, r.name, r.status, r.start_time, r.end_time, r.parent_id, "
     'r.git_commit, r.git_dirty, r.host, r."user", r.python_version, r.packages, r.error, '
-    "r.heartbeat_at FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id IN "
+    "r.heartbeat_at, r.deleted_at FROM runs r JOIN projects p ON p.id = r.project_id "
+    "WHERE r.id IN "
 )
 
 
@@ -223,6 +304,7 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
                 params=dict(sorted(p[rid].items())),
                 metrics=dict(sorted(m[rid].items())),
                 tags=dict(sorted(t[rid].items())),
+                deleted_at=r[15],
             )
         )
     return out

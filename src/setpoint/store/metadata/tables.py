@@ -39,6 +39,15 @@ projects = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("description", Text, nullable=False, default=""),
     Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),  # NULL: not deleted
+)
+
+project_tags = Table(
+    "project_tags",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 runs = Table(
@@ -59,6 +68,7 @@ runs = Table(
     Column("packages", Text),  # JSON object {package: version}
     Column("error", Text),
     Column("heartbeat_at", BigInteger),
+    Column("deleted_at", BigInteger),  # NULL: not deleted (status is kept apart from this)
     Index("ix_runs_project_start", "project_id", "start_time"),
     Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
     Index("ix_runs_parent", "parent_id"),

@@ -1,0 +1,104 @@
+"""Deleting and restoring through the real MLflow client: runs and experiments leave
+searches and refuse logging while deleted, come back when restored, and setpoint's own
+listings and audit trail agree. Tags on experiments; deleting a run's tag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+
+@pytest.fixture
+def ml(client: Any, serve: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    server = serve(client)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(server.url)
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_runs_are_deleted_and_restored(client: Any, ml: Any) -> None:
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    exp = ml.create_experiment("churn")
+    keep, drop = (ml.create_run(exp, run_name=n).info.run_id for n in ("keep", "drop"))
+    for run_id in (keep, drop):
+        ml.log_metric(run_id, "auc", 0.9)
+        ml.set_tag(run_id, "stage", "dev")
+    ml.delete_run(drop)
+    ml.delete_run(drop)  # as in MLflow, deleting again is no error
+
+    assert ml.get_run(drop).info.lifecycle_stage == "deleted"
+    assert [r.info.run_id for r in ml.search_runs([exp])] == [keep]
+    deleted = ml.search_runs([exp], run_view_type=ViewType.DELETED_ONLY)
+    assert [r.info.run_id for r in deleted] == [drop]
+    assert {r.info.run_id for r in ml.search_runs([exp], run_view_type=ViewType.ALL)} == {
+        keep,
+        drop,
+    }
+    with pytest.raises(MlflowException, match="deleted") as refused:
+        ml.log_metric(drop, "auc", 0.95)
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException, match="deleted"):
+        ml.set_tag(drop, "stage", "prod")
+    # setpoint's own view agrees, and nothing logged was lost
+    assert list(client.search_runs("churn").runs) == [client.get_run(keep)]
+    assert client.get_run(drop).deleted_at is not None
+
+    ml.restore_run(drop)
+    assert ml.get_run(drop).info.lifecycle_stage == "active"
+    ml.log_metric(drop, "auc", 0.95)
+    assert client.get_metric_history(drop, "auc").values == [0.9, 0.95]
+    assert len(ml.search_runs([exp])) == 2
+    actions = [e.action for e in client.list_audit_events(project="churn", subject=drop)]
+    assert "run.delete" in actions and "run.restore" in actions
+
+    ml.delete_tag(keep, "stage")
+    assert "stage" not in ml.get_run(keep).data.tags
+    with pytest.raises(MlflowException) as missing:
+        ml.delete_tag(keep, "stage")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_experiments_are_deleted_restored_and_tagged(client: Any, ml: Any) -> None:
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    exp = ml.create_experiment("ads", tags={"owner": "growth"})
+    run_id = ml.create_run(exp).info.run_id
+    ml.set_experiment_tag(exp, "tier", "1")
+    assert ml.get_experiment(exp).tags == {"owner": "growth", "tier": "1"}
+    ml.delete_experiment_tag(exp, "owner")
+    assert ml.get_experiment(exp).tags == {"tier": "1"}
+
+    ml.delete_experiment(exp)
+    assert ml.get_experiment(exp).lifecycle_stage == "deleted"
+    assert ml.get_experiment_by_name("ads").lifecycle_stage == "deleted"
+    assert "ads" not in [e.name for e in ml.search_experiments()]
+    gone = ml.search_experiments(view_type=ViewType.DELETED_ONLY)
+    assert [e.name for e in gone] == ["ads"]
+    assert "ads" not in [p.name for p in client.list_projects()]
+    # a search of every project leaves its runs out; naming it still finds them
+    assert run_id not in [r.id for r in client.search_runs().runs]
+    assert [r.id for r in client.search_runs("ads").runs] == [run_id]
+    with pytest.raises(MlflowException, match="restore"):
+        ml.create_run(exp)
+    with pytest.raises(MlflowException, match="deleted state"):
+        ml.create_experiment("ads")
+    # MLflow's own client refuses to make a deleted experiment the active one
+    with pytest.raises(MlflowException, match="deleted"):
+        mlflow.set_experiment("ads")
+
+    ml.restore_experiment(exp)
+    assert ml.get_experiment(exp).lifecycle_stage == "active"
+    assert ml.create_run(exp).info.lifecycle_stage == "active"
+    with pytest.raises(MlflowException, match="rename") as rename:
+        ml.rename_experiment(exp, "ads-2")
+    assert rename.value.error_code == "INVALID_PARAMETER_VALUE"
