@@ -87,6 +87,28 @@ def test_runs_and_projects_are_deleted_and_restored(
     assert {r["id"] for r in json.loads(out)["runs"]} == {a, b}
 
 
+def test_models_delete_a_version_or_a_model(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.random.default_rng(0).random((40, 2))
+    for c in (1.0, 0.5):
+        with sp.start_run(project="fraud") as run:
+            run.log_model(LogisticRegression(C=c).fit(x, x[:, 0] > 0.5), "scorer")
+    sp.set_alias("scorer", "champion", 2, project="fraud")
+    code, out, _ = run_cli(capsys, "models", "delete", "fraud/scorer/1")
+    assert code == 0 and "deleted fraud/scorer/1" in out
+    code, _, err = run_cli(capsys, "models", "delete", "scorer")
+    assert code == 1 and "champion" in err and "Traceback" not in err
+    code, out, _ = run_cli(capsys, "models", "versions", "scorer", "--json")
+    assert [v["version"] for v in json.loads(out)] == [2]
+    sp.set_alias("scorer", "champion", None, project="fraud")
+    code, out, _ = run_cli(capsys, "models", "delete", "scorer", "-p", "fraud")
+    assert code == 0 and "deleted model fraud/scorer" in out
+    code, out, _ = run_cli(capsys, "models", "list", "--json")
+    assert json.loads(out) == []
+
+
 @pytest.mark.parametrize(
     ("args", "phrase"),
     [

@@ -17,6 +17,7 @@ from setpoint.client.local import LocalClient
 from setpoint.client.models import log_model
 from setpoint.core.errors import (
     ArtifactCorruptedError,
+    ConflictError,
     InvalidArgumentError,
     ModelNotFoundError,
     PromotionRefusedError,
@@ -87,6 +88,46 @@ def test_aliases_move_with_history_and_roll_back(client: Any) -> None:
     ]
     assert history[3].reason == "bad latency" and history[0].actor
     assert client.get_model_version("fraud-detector", 1, "fraud").aliases == ["champion"]
+
+
+def test_descriptions_tags_and_deletion_keep_the_record(client: Any) -> None:
+    df = _data()
+    for c in (1.0, 0.5, 0.1):
+        _register(df, _train(df, c))
+    m = client.update_model(
+        "fraud-detector", "fraud", description="flags card fraud", tags={"team": "risk"}
+    )
+    assert (m.description, m.tags) == ("flags card fraud", {"team": "risk"})
+    m = client.update_model("fraud-detector", "fraud", tags={"team": "", "tier": "1"})
+    assert m.tags == {"tier": "1"} and m.description == "flags card fraud"
+    v = client.update_model_version("fraud-detector", 2, "second try", "fraud")
+    assert v.description == "second try"
+
+    sp.set_alias("fraud-detector", "champion", 3, project="fraud")
+    with pytest.raises(ConflictError, match="champion"):
+        client.delete_model_version("fraud-detector", 3, "fraud")
+    client.delete_model_version("fraud-detector", 2, "fraud")
+    versions = client.list_model_versions("fraud-detector", "fraud")
+    assert [v.version for v in versions] == [1, 3]
+    with pytest.raises(ModelNotFoundError):
+        client.get_model_version("fraud-detector", 2, "fraud")
+    with pytest.raises(ModelNotFoundError):
+        sp.set_alias("fraud-detector", "challenger", 2, project="fraud")
+    assert _register(df, _train(df, 0.2)).version == 4  # a deleted number is never reused
+
+    with pytest.raises(ConflictError, match="champion"):
+        client.delete_model("fraud-detector", "fraud")
+    sp.set_alias("fraud-detector", "champion", None, project="fraud")
+    client.delete_model("fraud-detector", "fraud")
+    assert client.list_models("fraud") == []
+    with pytest.raises(ModelNotFoundError):
+        sp.load_model("fraud/fraud-detector/1")
+    # the name is free again, and the old record is still in the audit trail
+    assert _register(df, _train(df)).version == 1
+    actions = {e.action for e in client.list_audit_events(project="fraud", limit=1000)}
+    assert {"model.update", "model_version.update", "model_version.delete", "model.delete"} <= (
+        actions
+    )
 
 
 def test_bad_references_are_refused(client: Any) -> None:

@@ -516,6 +516,45 @@ class Api:
         """Set tags of a version (an empty value removes one)."""
         return self.registry.set_tags(project, name, version, tags, actor)
 
+    @operation("POST", "/models/{name}")
+    def update_model(
+        self,
+        name: str,
+        project: str = "default",
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        actor: str | None = None,
+    ) -> Model:
+        """Replace a model's description and/or set its tags (an empty value removes one)."""
+        return self.registry.update_model(project, name, description, tags, actor)
+
+    @operation("POST", "/models/{name}/versions/{version}")
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        description: str,
+        project: str = "default",
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Replace a version's description."""
+        return self.registry.update_version(project, name, version, description, actor)
+
+    @operation("POST", "/models/{name}/versions/{version}/delete", role="approver")
+    def delete_model_version(
+        self, name: str, version: int, project: str = "default", actor: str | None = None
+    ) -> None:
+        """Delete a version: it leaves listings and cannot be loaded, aliased or promoted;
+        nothing is erased and its number is never given again. Refused while an alias
+        points at it."""
+        self.registry.delete_version(project, name, version, actor)
+
+    @operation("POST", "/models/{name}/delete", role="approver")
+    def delete_model(self, name: str, project: str = "default", actor: str | None = None) -> None:
+        """Delete a model and its versions (erasing nothing); its name is free again.
+        Refused while it has aliases."""
+        self.registry.delete_model(project, name, actor)
+
     @operation("PUT", "/models/{name}/aliases/{alias}")
     def set_alias(
         self,

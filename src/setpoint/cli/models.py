@@ -117,6 +117,28 @@ def show(model: str, as_json: bool) -> None:
         click.echo(f"{'evaluation':>12}  {e.dataset} ({e.target}): {metrics}")
 
 
+@models.command("delete")
+@click.argument("model")
+@project_option
+def delete(model: str, project: str | None) -> None:
+    """Delete a version (MODEL: name/7) or a whole model (MODEL: name), erasing nothing:
+    it leaves listings and cannot be loaded or aliased; a model's name is free again.
+    Refused while an alias points at what would go."""
+    from setpoint.models.registry import parse_model_ref
+
+    given, name, version = parse_model_ref(model, default_project=None)
+    where = _project(given or project, name)
+    c = client()
+    if isinstance(version, int):
+        c.delete_model_version(name, version, where, actor=_actor())
+        click.echo(f"deleted {where}/{name}/{version}")
+    elif version == "latest" and not model.endswith("@latest"):
+        c.delete_model(name, where, actor=_actor())
+        click.echo(f"deleted model {where}/{name} and its versions")
+    else:
+        raise click.UsageError("MODEL is name/VERSION (one version) or name (the whole model)")
+
+
 @models.command("alias")
 @click.argument("model")
 @click.argument("alias")

@@ -190,6 +190,7 @@ class Model:
     created_at: int
     latest_version: int = 0
     aliases: dict[str, int] = field(default_factory=dict)  # alias -> version number
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, insert, select, update
 from setpoint.core import names
 from setpoint.core.errors import (
     ArtifactNotFoundError,
+    ConflictError,
     InvalidArgumentError,
     ModelNotFoundError,
     RunNotFoundError,
@@ -170,6 +171,7 @@ class Registry:
         """Models with their latest version number and current aliases, by project and name."""
         latest = (
             select(model_versions.c.model_id, func.max(model_versions.c.version).label("latest"))
+            .where(model_versions.c.deleted_at.is_(None))
             .group_by(model_versions.c.model_id)
             .subquery()
         )
@@ -181,9 +183,11 @@ class Registry:
                 models.c.description,
                 models.c.created_at,
                 latest.c.latest,
+                models.c.tags,
             )
             .join(projects, projects.c.id == models.c.project_id)
             .outerjoin(latest, latest.c.model_id == models.c.id)
+            .where(models.c.deleted_at.is_(None))
             .order_by(projects.c.name, models.c.name)
         )
         if project is not None:
@@ -211,9 +215,96 @@ class Registry:
                 created_at=r[4],
                 latest_version=r[5] or 0,
                 aliases=dict(sorted(aliases.get(r[0], {}).items())),
+                tags=dict(sorted(orjson.loads(r[6] or "{}").items())),
             )
             for r in rows
         ]
+
+    def update_model(
+        self,
+        project: str,
+        name: str,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        actor: str | None = None,
+    ) -> Model:
+        """Replace a model's description and/or set its tags (an empty value removes one).
+        Audited with the values before and after."""
+        if description is not None:
+            _check_text(description, "description")
+        values = _check_tags(tags)
+
+        def tx(conn: Connection) -> None:
+            mid = self._locked_model(conn, project, name)
+            row = conn.execute(
+                select(models.c.description, models.c.tags).where(models.c.id == mid)
+            ).one()
+            before_tags = orjson.loads(row[1] or "{}")
+            after_tags = {k: v for k, v in {**before_tags, **values}.items() if v != ""}
+            changes: dict[str, Any] = {"tags": orjson.dumps(after_tags).decode()}
+            before: dict[str, Any] = {k: before_tags.get(k) for k in values}
+            after: dict[str, Any] = {k: after_tags.get(k) for k in values}
+            if description is not None:
+                changes["description"] = description
+                before["description"], after["description"] = row[0], description
+            conn.execute(update(models).where(models.c.id == mid).values(**changes))
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model.update",
+                project=project,
+                subject_kind="model",
+                subject=f"{project}/{name}",
+                before=before,
+                after=after,
+            )
+
+        self.db.write_retrying(tx)
+        return self.get_model(project, name)
+
+    def delete_model(self, project: str, name: str, actor: str | None = None) -> None:
+        """Delete a model and its versions, erasing nothing: they leave every listing, and
+        the name is free for a new model. Refused while an alias points at a version."""
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> None:
+            mid = self._locked_model(conn, project, name)
+            held = (
+                conn.execute(
+                    select(model_aliases.c.alias).where(
+                        model_aliases.c.model_id == mid, model_aliases.c.version_id.is_not(None)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if held:
+                raise ConflictError(
+                    f"model {project}/{name} still has aliases {', '.join(sorted(held))}: "
+                    "remove them first",
+                    field="name",
+                )
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.model_id == mid, model_versions.c.deleted_at.is_(None))
+                .values(deleted_at=now)
+            )
+            conn.execute(
+                update(models)
+                .where(models.c.id == mid)
+                .values(name=f"{name}~{mid}", deleted_at=now)
+            )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model.delete",
+                project=project,
+                subject_kind="model",
+                subject=f"{project}/{name}",
+                after={"deleted_at": now, "kept_as": f"{name}~{mid}"},
+            )
+
+        self.db.write_retrying(tx)
 
     # ------------------------------------------------------------ versions
 
@@ -315,6 +406,7 @@ class Registry:
                     projects.c.name == project,
                     models.c.name == name,
                     model_versions.c.version == version,
+                    model_versions.c.deleted_at.is_(None),
                 )
             ).first()
             if row is None:
@@ -363,7 +455,11 @@ class Registry:
             rows = conn.execute(
                 select(*_VERSION_COLUMNS)
                 .select_from(_VERSION_JOIN)
-                .where(projects.c.name == project, models.c.name == name)
+                .where(
+                    projects.c.name == project,
+                    models.c.name == name,
+                    model_versions.c.deleted_at.is_(None),
+                )
                 .order_by(model_versions.c.version)
             ).all()
             aliases = self._aliases_by_version(conn, project, name)
@@ -447,6 +543,77 @@ class Registry:
 
         self.db.write_retrying(tx)
         return self.get_version(project, name, version)
+
+    def update_version(
+        self,
+        project: str,
+        name: str,
+        version: int,
+        description: str,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Replace a version's description (its package stays as it is). Audited."""
+        _check_text(description, "description")
+
+        def tx(conn: Connection) -> None:
+            vid = self._version_id(conn, project, name, version)
+            before = conn.execute(
+                select(model_versions.c.description).where(model_versions.c.id == vid)
+            ).scalar_one()
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.id == vid)
+                .values(description=description)
+            )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model_version.update",
+                project=project,
+                subject_kind="model_version",
+                subject=f"{project}/{name}/{version}",
+                before={"description": before},
+                after={"description": description},
+            )
+
+        self.db.write_retrying(tx)
+        return self.get_version(project, name, version)
+
+    def delete_version(
+        self, project: str, name: str, version: int, actor: str | None = None
+    ) -> None:
+        """Delete a version, erasing nothing: it leaves listings and cannot be loaded, aliased
+        or promoted; its number is never given again. Refused while an alias points at it."""
+        now = self.clock.now_ms()
+
+        def tx(conn: Connection) -> None:
+            self._locked_model(conn, project, name)
+            vid = self._version_id(conn, project, name, version)
+            held = (
+                conn.execute(select(model_aliases.c.alias).where(model_aliases.c.version_id == vid))
+                .scalars()
+                .all()
+            )
+            if held:
+                raise ConflictError(
+                    f"{', '.join(sorted(held))} of {project}/{name} point at version {version}: "
+                    "move them first",
+                    field="version",
+                )
+            conn.execute(
+                update(model_versions).where(model_versions.c.id == vid).values(deleted_at=now)
+            )
+            self.audit.append(
+                conn,
+                actor=actor,
+                action="model_version.delete",
+                project=project,
+                subject_kind="model_version",
+                subject=f"{project}/{name}/{version}",
+                after={"deleted_at": now},
+            )
+
+        self.db.write_retrying(tx)
 
     # ------------------------------------------------------------ aliases
 
@@ -927,7 +1094,9 @@ class Registry:
         if version is not None:
             vid = conn.execute(
                 select(model_versions.c.id).where(
-                    model_versions.c.model_id == mid, model_versions.c.version == version
+                    model_versions.c.model_id == mid,
+                    model_versions.c.version == version,
+                    model_versions.c.deleted_at.is_(None),
                 )
             ).scalar()
             if vid is None:
@@ -1079,7 +1248,9 @@ class Registry:
             if create
             else runs_repo.project_id(conn, project)
         )
-        q = select(models.c.id).where(models.c.project_id == pid, models.c.name == name)
+        q = select(models.c.id).where(
+            models.c.project_id == pid, models.c.name == name, models.c.deleted_at.is_(None)
+        )
         if lock and conn.dialect.name != "sqlite":
             q = q.with_for_update()
         mid = conn.execute(q).scalar() if pid is not None else None
@@ -1114,7 +1285,7 @@ class Registry:
         mid = conn.execute(
             select(models.c.id)
             .join(projects, projects.c.id == models.c.project_id)
-            .where(projects.c.name == project, models.c.name == name)
+            .where(projects.c.name == project, models.c.name == name, models.c.deleted_at.is_(None))
         ).scalar()
         if mid is None:
             raise ModelNotFoundError(f"model {project}/{name} does not exist", field="name")
@@ -1125,7 +1296,9 @@ class Registry:
         mid = self._require_model(conn, project, name)
         vid = conn.execute(
             select(model_versions.c.id).where(
-                model_versions.c.model_id == mid, model_versions.c.version == version
+                model_versions.c.model_id == mid,
+                model_versions.c.version == version,
+                model_versions.c.deleted_at.is_(None),
             )
         ).scalar()
         if vid is None:

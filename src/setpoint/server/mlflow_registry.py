@@ -24,6 +24,7 @@ from setpoint.core.errors import (
     ConflictError,
     InvalidArgumentError,
     ModelNotFoundError,
+    NotFoundError,
     PermissionDeniedError,
 )
 from setpoint.server.mlflow_models import run_id_of
@@ -31,6 +32,8 @@ from setpoint.server.mlflow_models import run_id_of
 Route = Callable[[str, str], Callable[[Any], Any]]
 Call = Callable[..., Awaitable[Any]]
 SOURCE, MODEL_ID = "mlflow.source", "mlflow.model_id"
+STAGE = "mlflow.stage"  # MLflow's stage of a version, kept as a tag ("None": no tag)
+_STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
 
 
 def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], int]) -> None:
@@ -77,7 +80,7 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
             "version": str(v.version),
             "creation_timestamp": v.created_at,
             "last_updated_timestamp": v.created_at,
-            "current_stage": "None",
+            "current_stage": v.tags.get(STAGE, "None"),
             "description": v.description,
             "user_id": v.creator or "",
             "source": v.tags.get(SOURCE, ""),
@@ -102,7 +105,7 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
             "description": m.description,
             "latest_versions": latest,
             "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(m.aliases.items())],
-            "tags": [],
+            "tags": [{"key": k, "value": v} for k, v in m.tags.items()],
         }
 
     def empty_shape(name: str, at: int) -> dict[str, Any]:
@@ -134,7 +137,7 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
         out = [
             await model_shape(request, project, m)
             for project, m in await readable_models(request)
-            if wanted is None or wanted(m.name)
+            if wanted is None or wanted(m.name, m.tags)
         ]
         limit = whole(body.get("max_results") or 100, "max_results", 1, 10**9)
         return {"registered_models": out[:limit]}
@@ -202,10 +205,158 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
         limit = whole(body.get("max_results") or 10_000, "max_results", 1, 10**9)
         out: list[dict[str, Any]] = []
         for project, m in await readable_models(request):
-            if wanted is None or wanted(m.name):
+            if wanted is None or wanted(m.name, {}):
                 versions = await call(request, "list_model_versions", name=m.name, project=project)
                 out.extend(version_shape(v) for v in versions)
         return {"model_versions": out[:limit]}
+
+    def key_of(body: dict[str, Any]) -> str:
+        key = body.get("key")
+        if not isinstance(key, str) or not key:
+            raise InvalidArgumentError("key is required", field="key")
+        return key
+
+    @route("PATCH", "registered-models/update")
+    async def update(request: Request, body: dict[str, Any]) -> Any:
+        project, m = await model_of(request, body.get("name"))
+        m = await call(
+            request,
+            "update_model",
+            name=m.name,
+            project=project,
+            description=str(body.get("description") or ""),
+        )
+        return {"registered_model": await model_shape(request, project, m)}
+
+    @route("POST", "registered-models/set-tag")
+    async def set_model_tag(request: Request, body: dict[str, Any]) -> Any:
+        project, m = await model_of(request, body.get("name"))
+        value = str(body.get("value") or "")
+        if not value:  # setpoint's empty value means "remove"
+            raise InvalidArgumentError("value must not be empty", field="value")
+        await call(
+            request, "update_model", name=m.name, project=project, tags={key_of(body): value}
+        )
+        return {}
+
+    @route("DELETE", "registered-models/delete-tag")
+    async def delete_model_tag(request: Request, body: dict[str, Any]) -> Any:
+        project, m = await model_of(request, body.get("name"))
+        key = key_of(body)
+        if key not in m.tags:
+            raise NotFoundError(f"Registered model {m.name} has no tag {key!r}", field="key")
+        await call(request, "update_model", name=m.name, project=project, tags={key: ""})
+        return {}
+
+    @route("POST", "registered-models/rename")
+    async def rename(request: Request, body: dict[str, Any]) -> Any:
+        await model_of(request, body.get("name"))
+        raise InvalidArgumentError(
+            "setpoint does not rename models: deployments, monitors and the audit trail "
+            "refer to them by name",
+            field="new_name",
+        )
+
+    @route("DELETE", "registered-models/delete")
+    async def delete_model(request: Request, body: dict[str, Any]) -> Any:
+        name = body.get("name")
+        if await where(request, name) is None and name in pending:
+            with lock:
+                pending.pop(str(name), None)
+            return {}
+        project, m = await model_of(request, name)
+        await call(request, "delete_model", name=m.name, project=project)
+        return {}
+
+    @route("PATCH", "model-versions/update")
+    async def update_version(request: Request, body: dict[str, Any]) -> Any:
+        v = await version_of(request, body)
+        v = await call(
+            request,
+            "update_model_version",
+            name=v.name,
+            version=v.version,
+            project=v.project,
+            description=str(body.get("description") or ""),
+        )
+        return {"model_version": version_shape(v)}
+
+    @route("POST", "model-versions/set-tag")
+    async def set_version_tag(request: Request, body: dict[str, Any]) -> Any:
+        v = await version_of(request, body)
+        value = str(body.get("value") or "")
+        if not value:
+            raise InvalidArgumentError("value must not be empty", field="value")
+        await call(
+            request,
+            "set_model_tags",
+            name=v.name,
+            version=v.version,
+            project=v.project,
+            tags={key_of(body): value},
+        )
+        return {}
+
+    @route("DELETE", "model-versions/delete-tag")
+    async def delete_version_tag(request: Request, body: dict[str, Any]) -> Any:
+        v = await version_of(request, body)
+        key = key_of(body)
+        if key not in v.tags:
+            raise NotFoundError(
+                f"Model version {v.name}/{v.version} has no tag {key!r}", field="key"
+            )
+        await call(
+            request,
+            "set_model_tags",
+            name=v.name,
+            version=v.version,
+            project=v.project,
+            tags={key: ""},
+        )
+        return {}
+
+    @route("DELETE", "model-versions/delete")
+    async def delete_version(request: Request, body: dict[str, Any]) -> Any:
+        v = await version_of(request, body)
+        await call(
+            request, "delete_model_version", name=v.name, version=v.version, project=v.project
+        )
+        return {}
+
+    @route("POST", "model-versions/transition-stage")
+    async def transition_stage(request: Request, body: dict[str, Any]) -> Any:
+        """MLflow's stages (deprecated there in favour of aliases) are kept as the tag
+        ``mlflow.stage``; setpoint's own promotions use aliases and gates."""
+        v = await version_of(request, body)
+        stage = _STAGES.get(str(body.get("stage") or "").lower())
+        if stage is None:
+            raise InvalidArgumentError(
+                f"stage must be one of {', '.join(_STAGES.values())}; got {body.get('stage')!r}",
+                field="stage",
+            )
+        archive = str(body.get("archive_existing_versions") or "").lower() == "true" or (
+            body.get("archive_existing_versions") is True
+        )
+        if archive and stage in ("Staging", "Production"):
+            for other in await call(request, "list_model_versions", name=v.name, project=v.project):
+                if other.version != v.version and other.tags.get(STAGE) == stage:
+                    await call(
+                        request,
+                        "set_model_tags",
+                        name=v.name,
+                        version=other.version,
+                        project=v.project,
+                        tags={STAGE: "Archived"},
+                    )
+        v = await call(
+            request,
+            "set_model_tags",
+            name=v.name,
+            version=v.version,
+            project=v.project,
+            tags={STAGE: "" if stage == "None" else stage},
+        )
+        return {"model_version": version_shape(v)}
 
     @route("POST", "registered-models/alias")
     async def set_alias(request: Request, body: dict[str, Any]) -> Any:
@@ -329,11 +480,11 @@ def _tags(items: Any) -> dict[str, str]:
     return {str(i["key"]): str(i.get("value") or "") for i in items if isinstance(i, dict)}
 
 
-def _name_filter(text: Any) -> Callable[[str], bool] | None:
+def _name_filter(text: Any) -> Callable[[str, dict[str, str]], bool] | None:
     """MLflow's registry filters this server understands, clauses joined with AND:
-    ``name = 'x'``, ``name LIKE '%x%'`` (also ILIKE), and tag comparisons (registered models
-    here have no tags: ``tag.k != 'v'`` holds, ``tag.k = 'v'`` does not, as MLflow's own
-    prompt exclusion expects); None for no filter."""
+    ``name = 'x'``, ``name LIKE '%x%'`` (also ILIKE, and ``!=``), and the same comparisons on
+    tags (``tags.k = 'v'``; a model without the tag satisfies only ``!=``, as MLflow's own
+    prompt exclusion expects); None for no filter. The test takes a name and its tags."""
     import re
 
     if not text:
@@ -341,33 +492,32 @@ def _name_filter(text: Any) -> Callable[[str], bool] | None:
     clause = re.compile(
         r"\s*(name|tags?\.(?:`[^`]+`|[\w.]+))\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*?)\3\s*", re.I
     )
-    tests: list[tuple[str, Any]] = []  # (how, what): each clause must hold
+    tests: list[tuple[str | None, str, Any]] = []  # (tag key or None for the name, op, what)
     for part in re.split(r"\s+AND\s+", str(text), flags=re.I):
         found = clause.fullmatch(part)
         if found is None:
             raise InvalidArgumentError(
                 f"filter {text!r}: this server understands name = '...', name LIKE '...' "
-                "and tag comparisons, joined with AND",
+                "and the same comparisons on tags, joined with AND",
                 field="filter",
             )
-        field, op, value = found.group(1).lower(), found.group(2).upper(), found.group(4)
-        if field != "name":
-            tests.append(("always", op == "!="))
-        elif op in ("=", "!="):
-            tests.append((op, value))
-        else:
+        field, op, value = found.group(1), found.group(2).upper(), found.group(4)
+        key = None if field.lower() == "name" else field.split(".", 1)[1].strip("`")
+        if op in ("LIKE", "ILIKE"):
             pattern = "^" + ".*".join(re.escape(p).replace("_", ".") for p in value.split("%"))
-            tests.append(("like", re.compile(pattern + "$", re.I if op == "ILIKE" else 0)))
+            tests.append((key, "like", re.compile(pattern + "$", re.I if op == "ILIKE" else 0)))
+        else:
+            tests.append((key, op, value))
 
-    def holds(name: str) -> bool:
-        for how, what in tests:
-            ok = (
-                what
-                if how == "always"
-                else (name == what) == (how == "=")
-                if how in ("=", "!=")
-                else what.match(name) is not None
-            )
+    def holds(name: str, tags: dict[str, str]) -> bool:
+        for key, how, what in tests:
+            value = name if key is None else tags.get(key)
+            if value is None:
+                ok = how == "!="
+            elif how == "like":
+                ok = what.match(value) is not None
+            else:
+                ok = (value == what) == (how == "=")
             if not ok:
                 return False
         return True

@@ -237,6 +237,9 @@ models = Table(
     Column("name", String(128), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("created_at", BigInteger, nullable=False),
+    Column("tags", Text, nullable=False, server_default="{}"),  # JSON object
+    # A deleted model is renamed to "<name>~<id>" (never a valid name), freeing its name.
+    Column("deleted_at", BigInteger),
     UniqueConstraint("project_id", "name", name="uq_models_project_name"),
 )
 
@@ -257,6 +260,7 @@ model_versions = Table(
     Column("tags", Text, nullable=False),  # JSON object
     Column("creator", String(255)),
     Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),  # NULL: not deleted; numbers of deleted ones stay used
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     Index("ix_model_versions_run", "run_id"),
 )
