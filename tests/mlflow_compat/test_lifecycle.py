@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
@@ -102,3 +103,43 @@ def test_experiments_are_deleted_restored_and_tagged(client: Any, ml: Any) -> No
     with pytest.raises(MlflowException, match="rename") as rename:
         ml.rename_experiment(exp, "ads-2")
     assert rename.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_dataset_and_model_inputs_are_kept_with_the_run(client: Any, ml: Any) -> None:
+    import pandas as pd
+    from mlflow.entities import LoggedModelInput
+    from mlflow.exceptions import MlflowException
+
+    df = pd.DataFrame({"amount": [1.0, 2.5, 3.0], "label": [0.0, 1.0, 0.0]})
+    dataset = mlflow.data.from_pandas(df, source="s3://bucket/train.parquet", name="train")
+    exp = ml.create_experiment("inputs")
+    producer = ml.create_run(exp).info.run_id
+    model = ml.create_logged_model(exp, source_run_id=producer, name="scorer")
+    with mlflow.start_run(experiment_id=exp) as run:
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_input(dataset, context="training")  # the same dataset again: kept once
+        ml.log_inputs(run.info.run_id, models=[LoggedModelInput(model.model_id)])
+
+    inputs = ml.get_run(run.info.run_id).inputs
+    [kept] = inputs.dataset_inputs
+    assert (kept.dataset.name, kept.dataset.digest) == ("train", dataset.digest)
+    assert kept.dataset.source_type == "s3" and "train.parquet" in kept.dataset.source
+    assert "amount" in kept.dataset.schema and kept.dataset.profile
+    assert {t.key: t.value for t in kept.tags} == {"mlflow.data.context": "training"}
+    assert [m.model_id for m in inputs.model_inputs] == [model.model_id]
+    # setpoint's own view: the dataset input, and lineage from the run to the model's run
+    [record] = client.list_run_inputs(run.info.run_id)
+    assert record.digest == dataset.digest and record.tags == {"mlflow.data.context": "training"}
+    edges = client.get_lineage("run", run.info.run_id)
+    assert any(e.relation == "consumed" and e.target_id == model.model_id[2:] for e in edges)
+
+    # what the client would never send is refused with the field named
+    r = httpx.post(
+        f"{ml.tracking_uri}/api/2.0/mlflow/runs/log-inputs",
+        json={"run_id": run.info.run_id, "datasets": [{"dataset": {"digest": "x"}}]},
+    )
+    assert r.status_code == 400 and "datasets[0].name" in r.json()["message"]
+    ml.delete_run(run.info.run_id)
+    with pytest.raises(MlflowException, match="deleted"):
+        ml.log_inputs(run.info.run_id, models=[LoggedModelInput(model.model_id)])

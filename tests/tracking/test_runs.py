@@ -146,6 +146,7 @@ def test_a_deleted_project_takes_no_runs_until_restored(client: Any) -> None:
     assert list(sp.search_runs("old")["run_id"]) == [r.id]
 
     client.restore_project("old")
+    client.set_project_tags("old", {})  # nothing to set is no error
     with sp.start_run(project="old") as again:
         pass
     assert set(sp.search_runs()["run_id"]) >= {r.id, again.id}
@@ -153,6 +154,32 @@ def test_a_deleted_project_takes_no_runs_until_restored(client: Any) -> None:
     assert client.get_project("old").tags == {}
     with pytest.raises(ProjectNotFoundError):
         client.delete_project("never-made")
+
+
+def test_datasets_read_from_elsewhere_are_kept_with_the_run(client: Any) -> None:
+    with sp.start_run(project="inputs") as run:
+        pass
+    given = {"name": "train", "digest": "bf474841", "source_type": "s3",
+             "source": '{"uri": "s3://b/train.parquet"}', "tags": {"context": "training"}}  # fmt: skip
+    client.log_inputs(run.id, [given, given])
+    client.log_inputs(run.id, [])
+    [kept] = client.list_run_inputs(run.id)
+    assert (kept.name, kept.digest, kept.tags, kept.schema) == (
+        "train",
+        "bf474841",
+        {"context": "training"},
+        None,
+    )
+    for bad, field in (
+        ({"digest": "x"}, "datasets[0].name"),
+        ({"name": "t", "digest": "x" * 65}, "datasets[0].digest"),
+        ({"name": "t", "digest": "x", "schema": 3}, "datasets[0].schema"),
+    ):
+        with pytest.raises(InvalidArgumentError) as refused:
+            client.log_inputs(run.id, [bad])
+        assert refused.value.field == field
+    with pytest.raises(RunNotFoundError):
+        client.log_inputs("0" * 32, [given])
 
 
 def test_a_filtered_search_sorted_by_a_metric_keeps_to_its_projects(client: Any) -> None:

@@ -39,6 +39,7 @@ from setpoint.core.types import (
     Project,
     Promotion,
     Run,
+    RunInput,
     RunPage,
     Schedule,
     ValidationRecord,
@@ -255,6 +256,18 @@ class Api:
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove one tag of a run."""
         self.runs.delete_tag(run_id, key)
+
+    @operation("POST", "/runs/{run_id}/inputs")
+    def log_inputs(self, run_id: str, datasets: list[dict[str, Any]]) -> None:
+        """Record datasets the run read that setpoint does not hold (MLflow's dataset
+        inputs: ``name``, ``digest``, ``source_type``, ``source``, ``schema``, ``profile``,
+        ``tags``). Data versioned in setpoint is recorded with ``run.log_input`` instead."""
+        self.runs.log_inputs(run_id, datasets)
+
+    @operation("GET", "/runs/{run_id}/inputs")
+    def list_run_inputs(self, run_id: str) -> list[RunInput]:
+        """The datasets recorded with ``log_inputs``, in the order they were first logged."""
+        return self.runs.list_inputs(run_id)
 
     @operation("POST", "/runs/{run_id}/delete")
     def delete_run(self, run_id: str, actor: str | None = None) -> Run:

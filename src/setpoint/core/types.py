@@ -46,6 +46,20 @@ class Run:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunInput:
+    """A dataset a run read that setpoint does not hold as a dataset version (MLflow's
+    dataset inputs): its name, digest, where it came from, and tags such as the context."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class MetricPoint:
     key: str
     value: float

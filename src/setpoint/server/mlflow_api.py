@@ -6,8 +6,9 @@ project), a run is a run. Every call goes through the operation it maps to, with
 operation's authorization. Errors take MLflow's shape, ``{"error_code", "message"}``, with its
 status codes (a client mistake is never a 5xx: the MLflow client retries those).
 
-This covers experiments, runs, params, metrics, tags, search, metric history, the artifact
-proxy and (in mlflow_models.py) MLflow 3's logged models; the registry comes next.
+This covers experiments, runs (with deletion, tags and dataset inputs), params, metrics,
+search, metric history and the artifact proxy; MLflow 3's logged models are in
+mlflow_models.py and the model registry in mlflow_registry.py.
 """
 
 from __future__ import annotations
@@ -281,7 +282,76 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
 
     @route("GET", "runs/get")
     async def get_run(request: Request, body: dict[str, Any]) -> Any:
-        return {"run": _run(await call(request, "get_run", run_id=_run_id(body)))}
+        run_id = _run_id(body)
+        shaped = _run(await call(request, "get_run", run_id=run_id))
+        shaped["inputs"] = await run_inputs(request, run_id)
+        return {"run": shaped}
+
+    async def run_inputs(request: Request, run_id: str) -> dict[str, Any]:
+        """MLflow's ``inputs`` of a run: its dataset inputs, and the logged models it read
+        (lineage: run consumed the model's run)."""
+        datasets = [
+            {
+                "tags": [{"key": k, "value": v} for k, v in i.tags.items()],
+                "dataset": {
+                    "name": i.name,
+                    "digest": i.digest,
+                    "source_type": i.source_type,
+                    "source": i.source,
+                    **({"schema": i.schema} if i.schema is not None else {}),
+                    **({"profile": i.profile} if i.profile is not None else {}),
+                },
+            }
+            for i in await call(request, "list_run_inputs", run_id=run_id)
+        ]
+        edges = await call(request, "get_lineage", kind="run", id=run_id)
+        models = [
+            {"model_id": f"m-{e.target_id}"}
+            for e in edges
+            if e.source_id == run_id and e.relation == "consumed" and e.target_kind == "run"
+        ]
+        return {"dataset_inputs": datasets, "model_inputs": models}
+
+    @route("POST", "runs/log-inputs")
+    async def log_inputs(request: Request, body: dict[str, Any]) -> Any:
+        from setpoint.server.mlflow_models import run_id_of
+
+        run_id = _run_id(body)
+        given = body.get("datasets") or []
+        if not isinstance(given, list):
+            raise InvalidArgumentError("datasets must be a list", field="datasets")
+        datasets = []
+        for n, item in enumerate(given):
+            dataset = item.get("dataset") if isinstance(item, dict) else None
+            if not isinstance(dataset, dict):
+                raise InvalidArgumentError(
+                    f"datasets[{n}] must be {{tags, dataset}}", field=f"datasets[{n}]"
+                )
+            datasets.append({**dataset, "tags": _pairs(item.get("tags"), f"datasets[{n}].tags")})
+        models = body.get("models") or []
+        if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+            raise InvalidArgumentError("models must be a list of {model_id}", field="models")
+        model_runs = [run_id_of(m.get("model_id")) for m in models]
+        for model_run in model_runs:  # the model must exist before anything is recorded
+            await call(request, "get_run", run_id=model_run)
+        # also with no datasets: it checks the run takes inputs (exists, not deleted)
+        await call(request, "log_inputs", run_id=run_id, datasets=datasets)
+        known = {
+            e.target_id
+            for e in await call(request, "get_lineage", kind="run", id=run_id)
+            if e.source_id == run_id and e.relation == "consumed" and e.target_kind == "run"
+        }
+        for model_run in dict.fromkeys(m for m in model_runs if m not in known):
+            await call(
+                request,
+                "add_lineage",
+                source_kind="run",
+                source_id=run_id,
+                relation="consumed",
+                target_kind="run",
+                target_id=model_run,
+            )
+        return {}
 
     @route("POST", "runs/update")
     async def update_run(request: Request, body: dict[str, Any]) -> Any:

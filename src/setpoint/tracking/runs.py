@@ -33,6 +33,7 @@ from setpoint.core.types import (
     MetricHistory,
     Project,
     Run,
+    RunInput,
     RunPage,
 )
 from setpoint.store.metadata import run_search
@@ -365,6 +366,23 @@ class Runs:
 
         self.db.write_retrying(tx)
 
+    def log_inputs(self, run_id: str, datasets: Sequence[Mapping[str, Any]]) -> None:
+        """Record datasets the run read that setpoint does not hold (MLflow's dataset
+        inputs); one already recorded for the run (same name and digest) is left as it was."""
+        inputs = [_run_input(d, n) for n, d in enumerate(_listed(datasets, "datasets"))]
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            require_run(conn, run_id, running=False, live=True)
+            repo.add_inputs(conn, run_id, inputs, now)
+
+        self.db.write_retrying(tx)
+
+    def list_inputs(self, run_id: str) -> list[RunInput]:
+        with self.db.read() as conn:
+            require_run(conn, run_id, running=False)
+            return repo.list_inputs(conn, run_id)
+
     def delete_run(self, run_id: str, actor: str | None = None) -> Run:
         """Hide a run from searches and refuse logging to it; restorable. Nothing is erased."""
         return self._set_run_deleted(run_id, self.clock.now_ms(), actor)
@@ -573,6 +591,45 @@ def require_run(
         )
     if running and state != "running":
         raise RunNotActiveError(f"run {run_id} has ended ({state}); {refused}", field="run_id")
+
+
+MAX_INPUTS = 1000  # datasets in one log_inputs call
+
+
+def _listed(items: object, field: str) -> Sequence[Any]:
+    if not isinstance(items, Sequence) or isinstance(items, str):
+        raise InvalidArgumentError(f"{field} must be a list", field=field)
+    if len(items) > MAX_INPUTS:
+        raise InvalidArgumentError(
+            f"{field}: at most {MAX_INPUTS} in one call, got {len(items)}", field=field
+        )
+    return items
+
+
+def _run_input(d: object, n: int) -> RunInput:
+    """One dataset input, checked field by field (``datasets[n].name``, ...)."""
+    where = f"datasets[{n}]"
+    if not isinstance(d, Mapping):
+        raise InvalidArgumentError(f"{where} must be an object", field=where)
+    limits = {"name": 500, "digest": 64, "source_type": 64}
+    text: dict[str, Any] = {}
+    for key in ("name", "digest", "source_type", "source", "schema", "profile"):
+        value = d.get(key)
+        required = key in ("name", "digest")
+        if value is None and not required:
+            text[key] = "" if key in ("source_type", "source") else None
+            continue
+        if not isinstance(value, str) or (required and not value):
+            raise InvalidArgumentError(
+                f"{where}.{key} must be {'a non-empty' if required else 'a'} string",
+                field=f"{where}.{key}",
+            )
+        if key in limits and len(value) > limits[key]:
+            raise InvalidArgumentError(
+                f"{where}.{key} is longer than {limits[key]} characters", field=f"{where}.{key}"
+            )
+        text[key] = value
+    return RunInput(**text, tags=_tags(d.get("tags")))
 
 
 _LIFECYCLES = {"active": False, "deleted": True, "all": None}

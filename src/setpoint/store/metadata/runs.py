@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, tuple_, update
 
 from setpoint.core.errors import ParamConflictError
-from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run
+from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run, RunInput
 from setpoint.store.metadata.statements import execute as _sql
 from setpoint.store.metadata.statements import fetch_all
 from setpoint.store.metadata.statements import insert_rows as _insert_rows
@@ -112,6 +112,8 @@ def set_project_deleted(conn: Connection, name: str, deleted_at: int | None) -> 
 
 
 def set_project_tags(conn: Connection, project_id: int, values: dict[str, str]) -> None:
+    if not values:
+        return
     _sql(
         conn,
         "INSERT INTO project_tags (project_id, key, value) VALUES (?, ?, ?) "
@@ -183,6 +185,53 @@ def set_run_deleted(conn: Connection, run_id: str, deleted_at: int | None) -> st
     if row is None:
         return None
     return str(_sql(conn, "SELECT name FROM projects WHERE id = ?", (row[0],)).scalar_one())
+
+
+def add_inputs(conn: Connection, run_id: str, inputs: Sequence[RunInput], now: int) -> None:
+    """Record datasets a run read; one already recorded (same name and digest) stays as it was."""
+    if not inputs:
+        return
+    _sql(
+        conn,
+        "INSERT INTO run_inputs (run_id, name, digest, source_type, source, schema, profile, "
+        "tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (run_id, name, digest) DO NOTHING",
+        [
+            (
+                run_id,
+                i.name,
+                i.digest,
+                i.source_type,
+                i.source,
+                i.schema,
+                i.profile,
+                json.dumps(i.tags, sort_keys=True),
+                now,
+            )
+            for i in inputs
+        ],
+    )
+
+
+def list_inputs(conn: Connection, run_id: str) -> list[RunInput]:
+    rows = fetch_all(
+        conn,
+        "SELECT name, digest, source_type, source, schema, profile, tags FROM run_inputs "
+        "WHERE run_id = ? ORDER BY id",
+        (run_id,),
+    )
+    return [
+        RunInput(
+            name=r[0],
+            digest=r[1],
+            source_type=r[2],
+            source=r[3],
+            schema=r[4],
+            profile=r[5],
+            tags=json.loads(r[6]),
+        )
+        for r in rows
+    ]
 
 
 def delete_tag(conn: Connection, run_id: str, key: str) -> bool:

@@ -74,6 +74,24 @@ runs = Table(
     Index("ix_runs_parent", "parent_id"),
 )
 
+# Datasets a run read that setpoint does not hold as dataset versions (MLflow's dataset
+# inputs: a name, a digest and where the data came from), with their tags (e.g. the context).
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("source_type", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("schema", Text),
+    Column("profile", Text),
+    Column("tags", Text, nullable=False),  # JSON object
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "name", "digest", name="uq_run_inputs_run_name_digest"),
+)
+
 params = Table(
     "params",
     metadata,
