@@ -54,6 +54,8 @@ def test_registry_housekeeping_through_mlflow(
     ml.set_model_version_tag("scorer", "2", "reviewed", "yes")
     v2 = ml.get_model_version("scorer", "2")
     assert v2.description == "tuned C" and v2.tags["reviewed"] == "yes"
+    found = ml.search_model_versions("name = 'scorer' and tags.reviewed = 'yes'")
+    assert [v.version for v in found] == ["2"]
     ml.delete_model_version_tag("scorer", "2", "reviewed")
     assert "reviewed" not in ml.get_model_version("scorer", "2").tags
 

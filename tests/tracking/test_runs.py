@@ -154,6 +154,8 @@ def test_a_deleted_project_takes_no_runs_until_restored(client: Any) -> None:
     assert client.get_project("old").tags == {}
     with pytest.raises(ProjectNotFoundError):
         client.delete_project("never-made")
+    with pytest.raises(InvalidArgumentError, match="cannot be deleted"):
+        client.delete_project("default")
 
 
 def test_datasets_read_from_elsewhere_are_kept_with_the_run(client: Any) -> None:

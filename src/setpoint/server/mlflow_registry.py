@@ -205,9 +205,12 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
         limit = whole(body.get("max_results") or 10_000, "max_results", 1, 10**9)
         out: list[dict[str, Any]] = []
         for project, m in await readable_models(request):
-            if wanted is None or wanted(m.name, {}):
+            # a name clause narrows the models first; tag clauses test each version's tags
+            if wanted is None or wanted(m.name, None):
                 versions = await call(request, "list_model_versions", name=m.name, project=project)
-                out.extend(version_shape(v) for v in versions)
+                out.extend(
+                    version_shape(v) for v in versions if wanted is None or wanted(m.name, v.tags)
+                )
         return {"model_versions": out[:limit]}
 
     def key_of(body: dict[str, Any]) -> str:
@@ -480,7 +483,7 @@ def _tags(items: Any) -> dict[str, str]:
     return {str(i["key"]): str(i.get("value") or "") for i in items if isinstance(i, dict)}
 
 
-def _name_filter(text: Any) -> Callable[[str, dict[str, str]], bool] | None:
+def _name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | None:
     """MLflow's registry filters this server understands, clauses joined with AND:
     ``name = 'x'``, ``name LIKE '%x%'`` (also ILIKE, and ``!=``), and the same comparisons on
     tags (``tags.k = 'v'``; a model without the tag satisfies only ``!=``, as MLflow's own
@@ -509,9 +512,15 @@ def _name_filter(text: Any) -> Callable[[str, dict[str, str]], bool] | None:
         else:
             tests.append((key, op, value))
 
-    def holds(name: str, tags: dict[str, str]) -> bool:
+    def holds(name: str, tags: dict[str, str] | None) -> bool:
+        """Whether a name and its tags pass; with ``tags`` None, only the name is tested."""
         for key, how, what in tests:
-            value = name if key is None else tags.get(key)
+            if key is None:
+                value: str | None = name
+            elif tags is None:
+                continue
+            else:
+                value = tags.get(key)
             if value is None:
                 ok = how == "!="
             elif how == "like":

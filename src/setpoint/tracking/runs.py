@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.core import names
 from setpoint.core.clock import Clock
+from setpoint.core.config import DEFAULT_PROJECT
 from setpoint.core.errors import (
     ConflictError,
     InvalidArgumentError,
@@ -95,6 +96,12 @@ class Runs:
 
     def delete_project(self, project: str, actor: str | None = None) -> Project:
         """Hide a project (and its runs from searches that do not name it); restorable."""
+        if project == DEFAULT_PROJECT:
+            raise InvalidArgumentError(
+                f"the {DEFAULT_PROJECT!r} project takes every run that names none: it "
+                "cannot be deleted",
+                field="project",
+            )
         return self._set_project_deleted(project, self.clock.now_ms(), actor)
 
     def restore_project(self, project: str, actor: str | None = None) -> Project:
@@ -186,7 +193,8 @@ class Runs:
                     f"parent run {parent_id!r} does not exist", field="parent_id"
                 )
             pid = repo.ensure_project(conn, project, now)
-            _require_live(repo.get_project(conn, project))
+            if repo.project_deleted(conn, pid):
+                _require_live(repo.get_project(conn, project))  # raises, naming the fix
             repo.insert_run(conn, run, pid)
             if self.audit is not None:
                 self.audit.append(
@@ -256,7 +264,10 @@ class Runs:
                 raise RunNotFoundError(
                     f"parent run {parent_id!r} does not exist", field="parent_id"
                 )
-            repo.insert_run(conn, run, repo.ensure_project(conn, project, now))
+            pid = repo.ensure_project(conn, project, now)
+            if repo.project_deleted(conn, pid):
+                _require_live(repo.get_project(conn, project))  # raises, naming the fix
+            repo.insert_run(conn, run, pid)
             repo.add_params(conn, run.id, values)
             if batch is not None and batch.keys:
                 repo.add_metrics(conn, run.id, *batch.columns())

@@ -49,3 +49,13 @@ def test_pages_step_through_the_runs(ui: UiServer) -> None:
     assert len(first) == 50
     assert not set(first) & set(second)
     assert set(run_ids) <= set(first) | set(second)
+
+
+def test_a_deleted_run_leaves_the_table_and_its_page_says_so(ui: UiServer) -> None:
+    run = ui.local.runs.create_run(PROJECT, name="to-delete")
+    assert run.id in _run_ids(ui.get("/runs", params={"project": PROJECT}).text)
+    ui.local.runs.delete_run(run.id)
+    assert run.id not in _run_ids(ui.get("/runs", params={"project": PROJECT}).text)
+    page = ui.get(f"/runs/{run.id}")
+    assert page.status_code == 200
+    assert "status-deleted" in page.text and f"setpoint runs restore {run.id}" in page.text

@@ -91,6 +91,11 @@ def _projects(conn: Connection, rows: Sequence[Any]) -> list[Project]:
     ]
 
 
+def project_deleted(conn: Connection, project_id: int) -> bool:
+    row = _sql(conn, "SELECT deleted_at FROM projects WHERE id = ?", (project_id,)).first()
+    return row is not None and row[0] is not None
+
+
 def live_project_ids(conn: Connection) -> list[int] | None:
     """The ids of the projects not deleted, or None when no project is deleted (so that
     a search of every project need not name them)."""
