@@ -187,6 +187,29 @@ def test_import_copies_everything_and_twice_changes_nothing(
     assert c.get_model("fraud-model", "fraud").aliases == {"champion": 2}
 
 
+def test_what_was_deleted_in_setpoint_since_is_not_imported_again(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    code, _, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    c = sdk.client()
+    base = imported(c)[ids["baseline"]]
+    c.delete_run(base.id)
+    code, out, err = run_cli(capsys, *import_args(mlflow_copy, "--json"))
+    assert code == 0, err
+    assert json.loads(out)["new"]["runs"] == 0  # the deleted run is not brought back
+    assert c.search_runs("fraud", f"tags.`{IMPORTED_RUN}` = '{ids['baseline']}'").runs == []
+
+    c.delete_project("fraud")
+    code, out, _ = run_cli(capsys, *import_args(mlflow_copy, "--json"))
+    report = json.loads(out)
+    assert code == 1 and report["new"]["runs"] == 0
+    failed = {f["kind"]: f["reason"] for f in report["failures"]}
+    assert "deleted in setpoint" in failed["experiment"]
+    assert "fraud" not in [p.name for p in c.list_projects()]
+
+
 def test_half_corrupt_store_imports_what_it_can_and_lists_the_rest(
     home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

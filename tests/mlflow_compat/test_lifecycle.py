@@ -72,6 +72,10 @@ def test_experiments_are_deleted_restored_and_tagged(client: Any, ml: Any) -> No
     from mlflow.entities import ViewType
     from mlflow.exceptions import MlflowException
 
+    with pytest.raises(MlflowException, match="at most") as bad:
+        ml.create_experiment("ads", tags={"owner": "x" * 9000})
+    assert bad.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert ml.get_experiment_by_name("ads") is None  # nothing half-made
     exp = ml.create_experiment("ads", tags={"owner": "growth"})
     run_id = ml.create_run(exp).info.run_id
     ml.set_experiment_tag(exp, "tier", "1")
@@ -89,8 +93,9 @@ def test_experiments_are_deleted_restored_and_tagged(client: Any, ml: Any) -> No
     # a search of every project leaves its runs out; naming it still finds them
     assert run_id not in [r.id for r in client.search_runs().runs]
     assert [r.id for r in client.search_runs("ads").runs] == [run_id]
-    with pytest.raises(MlflowException, match="restore"):
+    with pytest.raises(MlflowException, match="restore") as refused:
         ml.create_run(exp)
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
     with pytest.raises(MlflowException, match="deleted state"):
         ml.create_experiment("ads")
     # MLflow's own client refuses to make a deleted experiment the active one

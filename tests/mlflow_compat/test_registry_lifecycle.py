@@ -29,6 +29,7 @@ def _versions(n: int) -> None:
 
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
 @pytest.mark.filterwarnings("ignore:.*transition_model_version_stage.*:FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*get_latest_versions.*:FutureWarning")
 def test_registry_housekeeping_through_mlflow(
     client: Any, serve: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,12 +67,17 @@ def test_registry_housekeeping_through_mlflow(
     )
     assert moved.current_stage == "Production"
     assert ml.get_model_version("scorer", "1").current_stage == "Archived"
+    assert [v.version for v in ml.get_latest_versions("scorer", ["Production"])] == ["2"]
+    assert [v.version for v in ml.get_latest_versions("scorer", ["Staging"])] == []
+    # what models:/scorer/Production resolves through: the version in that stage, not v3
+    assert [v.version for v in ml.get_latest_versions("scorer")] == ["1", "2", "3"]
     with pytest.raises(MlflowException, match="stage"):
         ml.transition_model_version_stage("scorer", "3", "Canary")
 
     ml.set_registered_model_alias("scorer", "champion", "3")
-    with pytest.raises(MlflowException, match="champion"):
+    with pytest.raises(MlflowException, match="champion") as aliased:
         ml.delete_model_version("scorer", "3")
+    assert aliased.value.error_code == "INVALID_PARAMETER_VALUE"
     ml.delete_model_version("scorer", "1")
     assert [v.version for v in ml.search_model_versions("name = 'scorer'")] == ["2", "3"]
     with pytest.raises(MlflowException) as gone:

@@ -124,6 +124,10 @@ def test_descriptions_tags_and_deletion_keep_the_record(client: Any) -> None:
         sp.load_model("fraud/fraud-detector/1")
     # the name is free again, and the old record is still in the audit trail
     assert _register(df, _train(df)).version == 1
+    longest = "m" * 128  # the kept-as name still fits its column (PostgreSQL checks)
+    _register(df, _train(df), name=longest)
+    client.delete_model(longest, "fraud")
+    assert [m.name for m in client.list_models("fraud")] == ["fraud-detector"]
     actions = {e.action for e in client.list_audit_events(project="fraud", limit=1000)}
     assert {"model.update", "model_version.update", "model_version.delete", "model.delete"} <= (
         actions

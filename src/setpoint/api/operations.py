@@ -139,13 +139,16 @@ class Api:
     # ------------------------------------------------------------ projects
 
     @operation("POST", "/projects")
-    def create_project(self, name: str, description: str = "") -> Project:
-        """Create a project (or return the existing one of that name)."""
-        return self.runs.create_project(name, description)
+    def create_project(
+        self, name: str, description: str = "", tags: dict[str, Any] | None = None
+    ) -> Project:
+        """Create a project (or return the existing one of that name), with ``tags``."""
+        return self.runs.create_project(name, description, tags)
 
     @operation("GET", "/projects", role="any")
     def list_projects(self, lifecycle: str = "active") -> list[Project]:
-        """Projects by name: ``active`` ones (not deleted), ``deleted`` ones, or ``all``."""
+        """Projects by name: ``active`` ones (not deleted), ``deleted`` ones, or ``all``;
+        without their tags (``get_project`` has them)."""
         return self.runs.list_projects(lifecycle)
 
     @operation("GET", "/projects/{project}")

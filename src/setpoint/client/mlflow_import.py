@@ -124,7 +124,7 @@ class MlflowImporter:
     # ------------------------------------------------------------ experiments
 
     def _import_experiments(self) -> None:
-        existing = {p.name for p in self.client.list_projects()}
+        existing = {p.name: p for p in self.client.list_projects(lifecycle="all")}
         for e in self.source.experiments():
             if e.deleted:
                 continue
@@ -134,12 +134,18 @@ class MlflowImporter:
             except InvalidArgumentError as exc:
                 self.report.fail("experiment", f"{e.name} (id {e.id})", exc)
                 continue
+            if project in existing and existing[project].deleted_at is not None:
+                self.report.fail(
+                    "experiment",
+                    f"{e.name} (id {e.id})",
+                    f"project {project!r} is deleted in setpoint: restore it to import into it",
+                )
+                continue
             self._projects[e.id] = project
             if project in existing:
                 self.report.existing["projects"] += 1
             else:
-                self.client.create_project(project)
-                existing.add(project)
+                existing[project] = self.client.create_project(project)
                 self.report.new["projects"] += 1
 
     def _find_imported_runs(self) -> None:
@@ -155,6 +161,7 @@ class MlflowImporter:
                         None,
                         50_000,
                         token,
+                        "all",  # a run deleted in setpoint since was imported all the same
                     )
                 except ProjectNotFoundError:
                     break

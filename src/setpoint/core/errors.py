@@ -137,6 +137,18 @@ class RunNotActiveError(ConflictError):
     code = "run_not_active"
 
 
+class ProjectDeletedError(ConflictError):
+    """The project is deleted: restore it first."""
+
+    code = "project_deleted"
+
+
+class AliasedError(ConflictError):
+    """What would be deleted is what an alias points at: move the alias first."""
+
+    code = "aliased"
+
+
 class ArtifactCorruptedError(SetpointError):
     """Stored bytes do not match their recorded BLAKE3 digest; they are never returned."""
 

@@ -16,8 +16,8 @@ from sqlalchemy import and_, func, insert, select, update
 
 from setpoint.core import names
 from setpoint.core.errors import (
+    AliasedError,
     ArtifactNotFoundError,
-    ConflictError,
     InvalidArgumentError,
     ModelNotFoundError,
     RunNotFoundError,
@@ -87,6 +87,9 @@ _VERSION_COLUMNS = (
 _VERSION_JOIN = model_versions.join(models, models.c.id == model_versions.c.model_id).join(
     projects, projects.c.id == models.c.project_id
 )
+
+
+MODEL_NAME_COLUMN = 128  # models.name's width
 
 
 def check_alias(alias: object) -> str:
@@ -279,7 +282,7 @@ class Registry:
                 .all()
             )
             if held:
-                raise ConflictError(
+                raise AliasedError(
                     f"model {project}/{name} still has aliases {', '.join(sorted(held))}: "
                     "remove them first",
                     field="name",
@@ -289,10 +292,11 @@ class Registry:
                 .where(model_versions.c.model_id == mid, model_versions.c.deleted_at.is_(None))
                 .values(deleted_at=now)
             )
+            # "~" is never in a name, and the id makes it unique; it still fits the column
+            suffix = f"~{mid}"
+            kept_as = name[: MODEL_NAME_COLUMN - len(suffix)] + suffix
             conn.execute(
-                update(models)
-                .where(models.c.id == mid)
-                .values(name=f"{name}~{mid}", deleted_at=now)
+                update(models).where(models.c.id == mid).values(name=kept_as, deleted_at=now)
             )
             self.audit.append(
                 conn,
@@ -301,7 +305,7 @@ class Registry:
                 project=project,
                 subject_kind="model",
                 subject=f"{project}/{name}",
-                after={"deleted_at": now, "kept_as": f"{name}~{mid}"},
+                after={"deleted_at": now, "kept_as": kept_as},
             )
 
         self.db.write_retrying(tx)
@@ -595,7 +599,7 @@ class Registry:
                 .all()
             )
             if held:
-                raise ConflictError(
+                raise AliasedError(
                     f"{', '.join(sorted(held))} of {project}/{name} point at version {version}: "
                     "move them first",
                     field="version",

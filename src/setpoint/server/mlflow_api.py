@@ -28,6 +28,7 @@ from setpoint.core.errors import (
     ConflictError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     SetpointError,
 )
 
@@ -190,19 +191,19 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
         if name in existing:
             gone = " in deleted state; restore it" if existing[name].deleted_at else ""
             raise ConflictError(f"Experiment '{name}' already exists{gone}.", field="name")
-        await call(request, "create_project", name=name)
         tags = _pairs(body.get("tags"), "tags")
-        if tags:
-            await call(request, "set_project_tags", project=name, tags=tags)
+        await call(request, "create_project", name=name, tags=tags)  # one transaction
         return {"experiment_id": _experiment_id(name)}
 
-    async def find(request: Request, project: str) -> Any:
-        # listing (any role) rather than get_project: a name nobody made answers 404, as
-        # MLflow's set_experiment expects before it creates one, not 403
-        for p in await call(request, "list_projects", lifecycle="all"):
-            if p.name == project:
-                return p
-        raise NotFoundError(f"No Experiment with id={_experiment_id(project)} exists")
+    async def find(request: Request, project: str, missing: str | None = None) -> Any:
+        """The project with its tags. Listed first (any role may list), so that a name
+        nobody made answers 404, as MLflow's set_experiment expects before it creates one;
+        then read (a viewer's role) for its tags."""
+        if project not in {p.name for p in await call(request, "list_projects", lifecycle="all")}:
+            raise NotFoundError(
+                missing or f"No Experiment with id={_experiment_id(project)} exists"
+            )
+        return await call(request, "get_project", project=project)
 
     @route("POST", "experiments/delete")
     async def delete_experiment(request: Request, body: dict[str, Any]) -> Any:
@@ -255,16 +256,18 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
         name = body.get("experiment_name")
         if not isinstance(name, str):
             raise InvalidArgumentError("experiment_name is required", field="experiment_name")
-        for p in await call(request, "list_projects", lifecycle="all"):
-            if p.name == name:
-                return {"experiment": _experiment(p)}
-        raise NotFoundError(f"Could not find experiment with name '{name}'")
+        missing = f"Could not find experiment with name '{name}'"
+        return {"experiment": _experiment(await find(request, name, missing))}
 
     @route("POST", "experiments/search")
     async def search_experiments(request: Request, body: dict[str, Any]) -> Any:
         lifecycle = _view_type(body.get("view_type"), "view_type")
-        found = await call(request, "list_projects", lifecycle=lifecycle)
-        return {"experiments": [_experiment(p) for p in found]}
+        found = []
+        for p in await call(request, "list_projects", lifecycle=lifecycle):
+            with suppress(PermissionDeniedError):  # listed, but its tags are not the caller's
+                p = await call(request, "get_project", project=p.name)
+            found.append(_experiment(p))
+        return {"experiments": found}
 
     @route("POST", "runs/create")
     async def create_run(request: Request, body: dict[str, Any]) -> Any:

@@ -144,9 +144,29 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
 
     @route("POST", "registered-models/get-latest-versions")
     async def latest(request: Request, body: dict[str, Any]) -> Any:
+        """The newest version in each stage asked for (every stage when none is), as
+        ``models:/name/Production`` resolves: the stage is the version's ``mlflow.stage``."""
         project, m = await model_of(request, body.get("name"))
-        shaped = await model_shape(request, project, m)
-        return {"model_versions": shaped["latest_versions"]}
+        stages = body.get("stages") or []
+        stages = [stages] if isinstance(stages, str) else list(stages)
+        wanted = set()
+        for given in stages:
+            stage = _STAGES.get(str(given).lower())
+            if stage is None:
+                raise InvalidArgumentError(
+                    f"stages: {given!r} is not one of {', '.join(_STAGES.values())}",
+                    field="stages",
+                )
+            wanted.add(stage)
+        newest: dict[str, Any] = {}
+        for v in await call(request, "list_model_versions", name=m.name, project=project):
+            stage = v.tags.get(STAGE, "None")
+            if (not wanted or stage in wanted) and (
+                stage not in newest or v.version > newest[stage].version
+            ):
+                newest[stage] = v
+        found = sorted(newest.values(), key=lambda v: v.version)
+        return {"model_versions": [version_shape(v) for v in found]}
 
     @route("POST", "model-versions/create")
     async def create_version(request: Request, body: dict[str, Any]) -> Any:

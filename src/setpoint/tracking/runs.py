@@ -21,6 +21,7 @@ from setpoint.core.errors import (
     ConflictError,
     InvalidArgumentError,
     NotFoundError,
+    ProjectDeletedError,
     ProjectNotFoundError,
     RunNotActiveError,
     RunNotFoundError,
@@ -71,20 +72,29 @@ class Runs:
 
     # ------------------------------------------------------------ projects
 
-    def create_project(self, name: str, description: str = "") -> Project:
+    def create_project(
+        self, name: str, description: str = "", tags: Mapping[str, object] | None = None
+    ) -> Project:
+        """Create a project (or return the existing one) and set ``tags`` on it, in one
+        transaction."""
         names.check_name(name, "project")
+        values = _tags(tags)
         now = self.clock.now_ms()
         with self.db.write() as conn:
-            repo.ensure_project(conn, name, now, description)
+            pid = repo.ensure_project(conn, name, now, description)
+            if values and not repo.project_deleted(conn, pid):
+                repo.set_project_tags(conn, pid, values)
             project = repo.get_project(conn, name)
         assert project is not None
         _require_live(project)
         return project
 
     def list_projects(self, lifecycle: str = "active") -> list[Project]:
+        """Projects by name, without their tags (anyone may list projects; reading a
+        project's tags is :meth:`get_project`, which needs a role in it)."""
         deleted = _lifecycle(lifecycle)
         with self.db.read() as conn:
-            return repo.list_projects(conn, deleted)
+            return repo.list_projects(conn, deleted, with_tags=False)
 
     def get_project(self, project: str) -> Project:
         """A project by name, deleted or not."""
@@ -658,7 +668,7 @@ def _lifecycle(lifecycle: str) -> bool | None:
 
 def _require_live(project: Project | None) -> None:
     if project is not None and project.deleted_at is not None:
-        raise ConflictError(
+        raise ProjectDeletedError(
             f"project {project.name!r} is deleted; restore it first "
             f"(`setpoint projects restore {project.name}`)",
             field="project",

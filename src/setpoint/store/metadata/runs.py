@@ -58,11 +58,13 @@ def ensure_project(conn: Connection, name: str, now: int, description: str = "")
 _PROJECT_COLUMNS = "p.id, p.name, p.description, p.created_at, p.deleted_at"
 
 
-def list_projects(conn: Connection, deleted: bool | None = False) -> list[Project]:
+def list_projects(
+    conn: Connection, deleted: bool | None = False, with_tags: bool = True
+) -> list[Project]:
     """Projects by name: live ones (``deleted=False``), deleted ones (True) or all (None)."""
     where = "" if deleted is None else f" WHERE p.deleted_at IS {'NOT ' if deleted else ''}NULL"
     rows = _sql(conn, f"SELECT {_PROJECT_COLUMNS} FROM projects p{where} ORDER BY p.name").all()
-    return _projects(conn, rows)
+    return _projects(conn, rows, with_tags)
 
 
 def get_project(conn: Connection, name: str) -> Project | None:
@@ -72,9 +74,9 @@ def get_project(conn: Connection, name: str) -> Project | None:
     return found[0] if found else None
 
 
-def _projects(conn: Connection, rows: Sequence[Any]) -> list[Project]:
+def _projects(conn: Connection, rows: Sequence[Any], with_tags: bool = True) -> list[Project]:
     tags: dict[int, dict[str, str]] = defaultdict(dict)
-    if rows:
+    if rows and with_tags:
         ids = tuple(r[0] for r in rows)
         sql = "SELECT project_id, key, value FROM project_tags WHERE project_id IN "
         for pid, key, value in fetch_all(conn, sql + "(" + ", ".join("?" * len(ids)) + ")", ids):
