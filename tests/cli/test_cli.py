@@ -99,11 +99,13 @@ def test_models_delete_a_version_or_a_model(home: Path, capsys: pytest.CaptureFi
     code, out, _ = run_cli(capsys, "models", "delete", "fraud/scorer/1")
     assert code == 0 and "deleted fraud/scorer/1" in out
     code, _, err = run_cli(capsys, "models", "delete", "scorer")
+    assert code == 2 and "--yes" in err and "1 versions" in err
+    code, _, err = run_cli(capsys, "models", "delete", "scorer", "--yes")
     assert code == 1 and "champion" in err and "Traceback" not in err
     code, out, _ = run_cli(capsys, "models", "versions", "scorer", "--json")
     assert [v["version"] for v in json.loads(out)] == [2]
     sp.set_alias("scorer", "champion", None, project="fraud")
-    code, out, _ = run_cli(capsys, "models", "delete", "scorer", "-p", "fraud")
+    code, out, _ = run_cli(capsys, "models", "delete", "scorer", "-p", "fraud", "--yes")
     assert code == 0 and "deleted model fraud/scorer" in out
     code, out, _ = run_cli(capsys, "models", "list", "--json")
     assert json.loads(out) == []

@@ -139,6 +139,19 @@ def test_dataset_and_model_inputs_are_kept_with_the_run(client: Any, ml: Any) ->
     edges = client.get_lineage("run", run.info.run_id)
     assert any(e.relation == "consumed" and e.target_id == model.model_id[2:] for e in edges)
 
+    # a plain run is not a logged model: refused, and the datasets sent with it are not kept
+    other = mlflow.data.from_pandas(df.assign(amount=df.amount * 2), name="other")
+    from mlflow.entities import DatasetInput
+
+    with pytest.raises(MlflowException) as not_a_model:
+        ml.log_inputs(
+            run.info.run_id,
+            datasets=[DatasetInput(other._to_mlflow_entity())],
+            models=[LoggedModelInput(f"m-{producer}")],
+        )
+    assert not_a_model.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert [i.name for i in client.list_run_inputs(run.info.run_id)] == ["train"]
+
     # what the client would never send is refused with the field named
     r = httpx.post(
         f"{ml.tracking_uri}/api/2.0/mlflow/runs/log-inputs",

@@ -168,6 +168,39 @@ def test_references_into_other_projects_need_a_role_there(local: LocalClient, se
         )
 
 
+def test_deleting_needs_its_role_and_is_audited_under_the_user(
+    local: LocalClient, serve: Any
+) -> None:
+    secrets = _people(local)
+    server = serve(local, enforce_roles=True)
+    as_ = {role: RemoteClient(server.url, s) for role, s in secrets.items()}
+    run = as_["editor"].create_run("fraud")
+    with pytest.raises(PermissionDeniedError, match="editor role"):
+        as_["viewer"].delete_run(run.id)
+    as_["editor"].delete_run(run.id)
+    as_["editor"].restore_run(run.id)
+    mv = _model_version(as_["editor"])
+    with pytest.raises(PermissionDeniedError, match="approver role"):
+        as_["editor"].delete_model_version(mv.name, mv.version, "fraud")
+    as_["approver"].delete_model_version(mv.name, mv.version, "fraud")
+    with pytest.raises(PermissionDeniedError, match="admin role"):
+        as_["approver"].delete_project("fraud")
+    secret = local.create_run("secret")  # another project: no role there
+    with pytest.raises(PermissionDeniedError, match="project 'secret'"):
+        as_["editor"].log_inputs(run.id, [], consumed_runs=[secret.id])
+    with pytest.raises(PermissionDeniedError):
+        as_["editor"].get_project("secret")  # tags are read with a role in the project
+    assert "secret" in [p.name for p in as_["editor"].list_projects()]  # names are not secret
+    as_["admin"].delete_project("fraud")
+    events = local.list_audit_events(project="fraud", limit=1000)
+    actors = {e.action: e.actor for e in events}
+    assert (actors["run.delete"], actors["model_version.delete"], actors["project.delete"]) == (
+        "editor",
+        "approver",
+        "admin",
+    )
+
+
 def test_nothing_of_an_unauthenticated_request_is_parsed(local: LocalClient, serve: Any) -> None:
     _people(local)
     server = serve(local, enforce_roles=True)

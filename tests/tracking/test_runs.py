@@ -176,12 +176,21 @@ def test_datasets_read_from_elsewhere_are_kept_with_the_run(client: Any) -> None
         ({"digest": "x"}, "datasets[0].name"),
         ({"name": "t", "digest": "x" * 65}, "datasets[0].digest"),
         ({"name": "t", "digest": "x", "schema": 3}, "datasets[0].schema"),
+        ({"name": "t\x00", "digest": "x"}, "datasets[0].name"),
     ):
         with pytest.raises(InvalidArgumentError) as refused:
             client.log_inputs(run.id, [bad])
         assert refused.value.field == field
     with pytest.raises(RunNotFoundError):
         client.log_inputs("0" * 32, [given])
+    with sp.start_run(project="inputs") as reader:
+        pass
+    client.log_inputs(reader.id, [], consumed_runs=[run.id, run.id])
+    edges = [e for e in client.get_lineage("run", reader.id) if e.relation == "consumed"]
+    assert [(e.source_id, e.target_id) for e in edges] == [(reader.id, run.id)]
+    with pytest.raises(RunNotFoundError):  # nothing is kept when one reference is wrong
+        client.log_inputs(reader.id, [given], consumed_runs=["f" * 32])
+    assert client.list_run_inputs(reader.id) == []
 
 
 def test_a_filtered_search_sorted_by_a_metric_keeps_to_its_projects(client: Any) -> None:

@@ -261,11 +261,14 @@ class Api:
         self.runs.delete_tag(run_id, key)
 
     @operation("POST", "/runs/{run_id}/inputs")
-    def log_inputs(self, run_id: str, datasets: list[dict[str, Any]]) -> None:
+    def log_inputs(
+        self, run_id: str, datasets: list[dict[str, Any]], consumed_runs: list[str] | None = None
+    ) -> None:
         """Record datasets the run read that setpoint does not hold (MLflow's dataset
         inputs: ``name``, ``digest``, ``source_type``, ``source``, ``schema``, ``profile``,
-        ``tags``). Data versioned in setpoint is recorded with ``run.log_input`` instead."""
-        self.runs.log_inputs(run_id, datasets)
+        ``tags``), and runs whose outputs it read (lineage), in one transaction. Data
+        versioned in setpoint is recorded with ``run.log_input`` instead."""
+        self.runs.log_inputs(run_id, datasets, consumed_runs)
 
     @operation("GET", "/runs/{run_id}/inputs")
     def list_run_inputs(self, run_id: str) -> list[RunInput]:

@@ -120,10 +120,11 @@ def show(model: str, as_json: bool) -> None:
 @models.command("delete")
 @click.argument("model")
 @project_option
-def delete(model: str, project: str | None) -> None:
-    """Delete a version (MODEL: name/7) or a whole model (MODEL: name), erasing nothing:
-    it leaves listings and cannot be loaded or aliased; a model's name is free again.
-    Refused while an alias points at what would go."""
+@click.option("--yes", is_flag=True, help="Needed to delete a whole model with its versions.")
+def delete(model: str, project: str | None, yes: bool) -> None:
+    """Delete a version (MODEL: name/7) or a whole model (MODEL: name, with --yes), erasing
+    nothing: it leaves listings and cannot be loaded or aliased; a model's name is free
+    again. Refused while an alias points at what would go."""
     from setpoint.models.registry import parse_model_ref
 
     given, name, version = parse_model_ref(model, default_project=None)
@@ -133,6 +134,12 @@ def delete(model: str, project: str | None) -> None:
         c.delete_model_version(name, version, where, actor=_actor())
         click.echo(f"deleted {where}/{name}/{version}")
     elif version == "latest" and not model.endswith("@latest"):
+        if not yes:
+            count = len(c.list_model_versions(name, where))
+            raise click.UsageError(
+                f"this deletes model {where}/{name} and its {count} versions: add --yes "
+                f"(or name one version: {name}/N)"
+            )
         c.delete_model(name, where, actor=_actor())
         click.echo(f"deleted model {where}/{name} and its versions")
     else:

@@ -90,6 +90,9 @@ class Authorizer:
         for ref in args.get("parents") or []:
             if isinstance(ref, str):
                 out.append(self._node_project("dataset_version", ref))
+        for ref in args.get("consumed_runs") or []:
+            if isinstance(ref, str):
+                out.append(self._run_project(ref))
         return [p for p in out if p is not None]
 
     def _projects(self, spec: OperationSpec, args: dict[str, Any]) -> list[str | None]:

@@ -317,6 +317,7 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
 
     @route("POST", "runs/log-inputs")
     async def log_inputs(request: Request, body: dict[str, Any]) -> Any:
+        from setpoint.server.mlflow_models import KIND as MODEL_KIND
         from setpoint.server.mlflow_models import run_id_of
 
         run_id = _run_id(body)
@@ -334,26 +335,15 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
         models = body.get("models") or []
         if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
             raise InvalidArgumentError("models must be a list of {model_id}", field="models")
-        model_runs = [run_id_of(m.get("model_id")) for m in models]
-        for model_run in model_runs:  # the model must exist before anything is recorded
-            await call(request, "get_run", run_id=model_run)
-        # also with no datasets: it checks the run takes inputs (exists, not deleted)
-        await call(request, "log_inputs", run_id=run_id, datasets=datasets)
-        known = {
-            e.target_id
-            for e in await call(request, "get_lineage", kind="run", id=run_id)
-            if e.source_id == run_id and e.relation == "consumed" and e.target_kind == "run"
-        }
-        for model_run in dict.fromkeys(m for m in model_runs if m not in known):
-            await call(
-                request,
-                "add_lineage",
-                source_kind="run",
-                source_id=run_id,
-                relation="consumed",
-                target_kind="run",
-                target_id=model_run,
-            )
+        consumed = []
+        for m in models:  # each must be a logged model (a run of that kind)
+            run = await call(request, "get_run", run_id=run_id_of(m.get("model_id")))
+            if run.tags.get("kind") != MODEL_KIND:
+                raise NotFoundError(
+                    f"Logged model with ID '{m.get('model_id')}' not found.", field="model_id"
+                )
+            consumed.append(run.id)
+        await call(request, "log_inputs", run_id=run_id, datasets=datasets, consumed_runs=consumed)
         return {}
 
     @route("POST", "runs/update")

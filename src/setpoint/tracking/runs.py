@@ -387,15 +387,40 @@ class Runs:
 
         self.db.write_retrying(tx)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[Mapping[str, Any]]) -> None:
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[Mapping[str, Any]],
+        consumed_runs: Sequence[str] | None = None,
+    ) -> None:
         """Record datasets the run read that setpoint does not hold (MLflow's dataset
-        inputs); one already recorded for the run (same name and digest) is left as it was."""
+        inputs), and runs whose outputs it read (lineage: run consumed run), in one
+        transaction; one already recorded (same name and digest, same run) is left as it was."""
         inputs = [_run_input(d, n) for n, d in enumerate(_listed(datasets, "datasets"))]
+        consumed = list(_listed(consumed_runs or [], "consumed_runs"))
+        if not all(isinstance(r, str) and r for r in consumed):
+            raise InvalidArgumentError("consumed_runs must be run ids", field="consumed_runs")
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
             require_run(conn, run_id, running=False, live=True)
+            for other in consumed:
+                require_run(conn, other, running=False)
             repo.add_inputs(conn, run_id, inputs, now)
+            repo.add_edges(
+                conn,
+                [
+                    LineageEdge(
+                        source_kind="run",
+                        source_id=run_id,
+                        relation="consumed",
+                        target_kind="run",
+                        target_id=other,
+                        created_at=now,
+                    )
+                    for other in dict.fromkeys(consumed)
+                ],
+            )
 
         self.db.write_retrying(tx)
 
@@ -505,7 +530,7 @@ class Runs:
         lifecycle: str = "active",
     ) -> RunPage:
         """Runs matching ``filter``; ``lifecycle``: active (not deleted), deleted or all.
-        Without ``project``, the runs of deleted projects are left out."""
+        An active search without ``project`` leaves out the runs of deleted projects."""
         deleted = _lifecycle(lifecycle)
         expr = parse_filter(filter)
         order = parse_order_by(order_by)
@@ -528,7 +553,7 @@ class Runs:
                     if pid is None:
                         raise ProjectNotFoundError(f"project {p!r} does not exist", field="project")
                     project_ids.append(pid)
-            else:
+            elif deleted is False:  # the runs of deleted projects stay out of live searches
                 project_ids = repo.live_project_ids(conn)  # None while none is deleted
             ids = run_search.search_run_ids(
                 conn, project_ids, expr, order, max_results + 1, offset, deleted
@@ -627,6 +652,12 @@ def _listed(items: object, field: str) -> Sequence[Any]:
     return items
 
 
+def _text(value: str, field: str) -> str:
+    if "\x00" in value:  # PostgreSQL cannot store it; SQLite would, differently
+        raise InvalidArgumentError(f"{field} contains a NUL character", field=field)
+    return value
+
+
 def _run_input(d: object, n: int) -> RunInput:
     """One dataset input, checked field by field (``datasets[n].name``, ...)."""
     where = f"datasets[{n}]"
@@ -649,7 +680,7 @@ def _run_input(d: object, n: int) -> RunInput:
             raise InvalidArgumentError(
                 f"{where}.{key} is longer than {limits[key]} characters", field=f"{where}.{key}"
             )
-        text[key] = value
+        text[key] = _text(value, f"{where}.{key}")
     return RunInput(**text, tags=_tags(d.get("tags")))
 
 
