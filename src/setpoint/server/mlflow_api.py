@@ -123,6 +123,14 @@ def _run(r: Any) -> dict[str, Any]:
     return {"info": info, "data": data}
 
 
+def required_key(body: dict[str, Any]) -> str:
+    """The request's ``key`` (of a tag to set or delete)."""
+    key = body.get("key")
+    if not isinstance(key, str) or not key:
+        raise InvalidArgumentError("key is required", field="key")
+    return key
+
+
 def _pairs(items: Any, field: str) -> dict[str, str]:
     if items is None:
         return {}
@@ -241,10 +249,7 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
     @route("POST", "experiments/delete-experiment-tag")
     async def delete_experiment_tag(request: Request, body: dict[str, Any]) -> Any:
         project = _project(body.get("experiment_id"))
-        key = body.get("key")
-        if not isinstance(key, str) or not key:
-            raise InvalidArgumentError("key is required", field="key")
-        await call(request, "delete_project_tag", project=project, key=key)
+        await call(request, "delete_project_tag", project=project, key=required_key(body))
         return {}
 
     @route("GET", "experiments/get")
@@ -402,10 +407,7 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
 
     @route("POST", "runs/delete-tag")
     async def delete_tag(request: Request, body: dict[str, Any]) -> Any:
-        key = body.get("key")
-        if not isinstance(key, str) or not key:
-            raise InvalidArgumentError("key is required", field="key")
-        await call(request, "delete_tag", run_id=_run_id(body), key=key)
+        await call(request, "delete_tag", run_id=_run_id(body), key=required_key(body))
         return {}
 
     @route("POST", "runs/log-batch")

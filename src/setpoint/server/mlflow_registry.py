@@ -27,6 +27,7 @@ from setpoint.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from setpoint.server.mlflow_api import required_key
 from setpoint.server.mlflow_models import run_id_of
 
 Route = Callable[[str, str], Callable[[Any], Any]]
@@ -233,12 +234,6 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
                 )
         return {"model_versions": out[:limit]}
 
-    def key_of(body: dict[str, Any]) -> str:
-        key = body.get("key")
-        if not isinstance(key, str) or not key:
-            raise InvalidArgumentError("key is required", field="key")
-        return key
-
     @route("PATCH", "registered-models/update")
     async def update(request: Request, body: dict[str, Any]) -> Any:
         project, m = await model_of(request, body.get("name"))
@@ -258,14 +253,14 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
         if not value:  # setpoint's empty value means "remove"
             raise InvalidArgumentError("value must not be empty", field="value")
         await call(
-            request, "update_model", name=m.name, project=project, tags={key_of(body): value}
+            request, "update_model", name=m.name, project=project, tags={required_key(body): value}
         )
         return {}
 
     @route("DELETE", "registered-models/delete-tag")
     async def delete_model_tag(request: Request, body: dict[str, Any]) -> Any:
         project, m = await model_of(request, body.get("name"))
-        key = key_of(body)
+        key = required_key(body)
         if key not in m.tags:
             raise NotFoundError(f"Registered model {m.name} has no tag {key!r}", field="key")
         await call(request, "update_model", name=m.name, project=project, tags={key: ""})
@@ -316,14 +311,14 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
             name=v.name,
             version=v.version,
             project=v.project,
-            tags={key_of(body): value},
+            tags={required_key(body): value},
         )
         return {}
 
     @route("DELETE", "model-versions/delete-tag")
     async def delete_version_tag(request: Request, body: dict[str, Any]) -> Any:
         v = await version_of(request, body)
-        key = key_of(body)
+        key = required_key(body)
         if key not in v.tags:
             raise NotFoundError(
                 f"Model version {v.name}/{v.version} has no tag {key!r}", field="key"

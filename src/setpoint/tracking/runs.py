@@ -126,16 +126,7 @@ class Runs:
                     )
                 state = "deleted" if at is not None else "not deleted"
                 raise ConflictError(f"project {project!r} is {state} already", field="project")
-            if self.audit is not None:
-                self.audit.append(
-                    conn,
-                    actor=actor,
-                    action="project.delete" if at is not None else "project.restore",
-                    project=project,
-                    subject_kind="project",
-                    subject=project,
-                    after={"deleted_at": at},
-                )
+            self._audit_deletion(conn, "project", project, project, at, actor)
             found = repo.get_project(conn, project)
             assert found is not None
             return found
@@ -443,19 +434,31 @@ class Runs:
                 require_run(conn, run_id, running=False)  # raises when there is no such run
                 state = "deleted" if at is not None else "not deleted"
                 raise ConflictError(f"run {run_id} is {state} already", field="run_id")
-            if self.audit is not None:
-                self.audit.append(
-                    conn,
-                    actor=actor,
-                    action="run.delete" if at is not None else "run.restore",
-                    project=project,
-                    subject_kind="run",
-                    subject=run_id,
-                    after={"deleted_at": at},
-                )
+            self._audit_deletion(conn, "run", run_id, project, at, actor)
             return repo.load_runs(conn, [run_id])[0]
 
         return self.db.write_retrying(tx)
+
+    def _audit_deletion(
+        self,
+        conn: Connection,
+        kind: str,
+        subject: str,
+        project: str,
+        at: int | None,
+        actor: str | None,
+    ) -> None:
+        """``<kind>.delete`` (``at``: when) or ``<kind>.restore`` (``at`` None), audited."""
+        if self.audit is not None:
+            self.audit.append(
+                conn,
+                actor=actor,
+                action=f"{kind}.delete" if at is not None else f"{kind}.restore",
+                project=project,
+                subject_kind=kind,
+                subject=subject,
+                after={"deleted_at": at},
+            )
 
     def log_metrics(
         self,
