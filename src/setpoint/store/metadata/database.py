@@ -23,13 +23,14 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 120
 # How often the background checkpointer copies the WAL into the database file.
 CHECKPOINT_EVERY_S = 0.5
-# A WAL longer than this many frames (pages; 4 KiB each by default) is checkpointed and
-# truncated. Under steady writes a passive checkpoint never catches up with the writer at
-# the moment a transaction begins, which is when SQLite would start the WAL over, so
-# without this it grows for as long as the writes go on.
-WAL_MAX_FRAMES = 4096
-# How long the truncating checkpoint may hold off writers while it waits for readers.
-WAL_TRUNCATE_WAIT_MS = 50
+# A WAL longer than this many frames (pages; 4 KiB each by default, so 64 MiB) is started
+# over once it is all copied. Under steady writes a passive checkpoint never catches up
+# with the writer at the moment a transaction begins, which is when SQLite would start the
+# WAL over itself, so without this it grows for as long as the writes go on. Starting over
+# holds writers off for tens of milliseconds: a larger bound makes that rarer.
+WAL_MAX_FRAMES = 16384
+# How long starting the WAL over may hold off writers while it waits for readers.
+WAL_RESTART_WAIT_MS = 50
 _WRITE = "setpoint_write"
 
 
@@ -199,18 +200,21 @@ class _Checkpointer:
                 raw = conn.connection.dbapi_connection
                 assert raw is not None
                 # cheap when nothing is new; gives (busy, frames in the WAL, frames copied)
-                _, frames, _ = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                if frames > WAL_MAX_FRAMES:
-                    self._truncate(raw)
+                _, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                # Only once everything is copied: then starting over has little to copy
+                # and sync while writers wait.
+                if frames > WAL_MAX_FRAMES and copied == frames:
+                    self._restart(raw)
         except Exception:  # a busy or closed store: the next round (or process) retries
             return
 
     @staticmethod
-    def _truncate(raw: Any) -> None:
-        """Copy what is left and empty the WAL. Writers wait meanwhile (at most
-        WAL_TRUNCATE_WAIT_MS for readers to finish, then it gives up until the next round)."""
-        raw.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
+    def _restart(raw: Any) -> None:
+        """Copy what is left and have the next writer start the WAL from its beginning (the
+        file keeps its size, reused: truncating it costs more). Writers wait meanwhile, at
+        most WAL_RESTART_WAIT_MS for readers to finish; then it gives up until next round."""
+        raw.execute(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
         try:
-            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         finally:
             raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
