@@ -325,38 +325,29 @@ class MlflowServer:
         server has no such endpoint (404). With ``probe``, an answer no MLflow server gives
         raises :class:`_NotMlflow`; otherwise an InvalidArgumentError (field ``from``)."""
         try:
-            yield from self._paged(method, path, body, key, size, missing_ok)
+            token: str | None = None
+            seen: set[str] = set()
+            while True:
+                asked = {**body, "max_results": self.page or size}
+                if token:
+                    asked["page_token"] = token
+                page = self._call(method, API + path, asked, missing_ok)
+                items = page.get(key) or []
+                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                    raise _NotMlflow(
+                        f"{method} {path} answered {key} that is not a list of objects"
+                    )
+                yield from items
+                token = page.get("next_page_token") or None
+                if token is None:
+                    return
+                if token in seen:  # a server that sends us in a circle
+                    raise _bad(f"{self.url} repeated a page of {path}")
+                seen.add(token)
         except _NotMlflow as exc:
             if probe:
                 raise
             raise _bad(exc.message) from None
-
-    def _paged(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any],
-        key: str,
-        size: int,
-        missing_ok: bool,
-    ) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            asked = {**body, "max_results": self.page or size}
-            if token:
-                asked["page_token"] = token
-            page = self._call(method, API + path, asked, missing_ok)
-            items = page.get(key) or []
-            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                raise _NotMlflow(f"{method} {path} answered {key} that is not a list of objects")
-            yield from items
-            token = page.get("next_page_token") or None
-            if token is None:
-                return
-            if token in seen:  # a server that sends us in a circle
-                raise _bad(f"{self.url} repeated a page of {path}")
-            seen.add(token)
 
     def _call(
         self, method: str, path: str, body: dict[str, Any], missing_ok: bool = False

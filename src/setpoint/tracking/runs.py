@@ -82,11 +82,10 @@ class Runs:
         now = self.clock.now_ms()
         with self.db.write() as conn:
             pid = repo.ensure_project(conn, name, now, description)
-            if values and not repo.project_deleted(conn, pid):
-                repo.set_project_tags(conn, pid, values)
+            _require_live(conn, pid, name)
+            repo.set_project_tags(conn, pid, values)
             project = repo.get_project(conn, name)
         assert project is not None
-        _require_live(project)
         return project
 
     def list_projects(self, lifecycle: str = "active") -> list[Project]:
@@ -189,14 +188,7 @@ class Runs:
         )
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            if parent_id is not None and repo.run_state(conn, parent_id) is None:
-                raise RunNotFoundError(
-                    f"parent run {parent_id!r} does not exist", field="parent_id"
-                )
-            pid = repo.ensure_project(conn, project, now)
-            if repo.project_deleted(conn, pid):
-                _require_live(repo.get_project(conn, project))  # raises, naming the fix
-            repo.insert_run(conn, run, pid)
+            _insert_run(conn, run, now)
             if self.audit is not None:
                 self.audit.append(
                     conn,
@@ -261,14 +253,7 @@ class Runs:
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            if parent_id is not None and repo.run_state(conn, parent_id) is None:
-                raise RunNotFoundError(
-                    f"parent run {parent_id!r} does not exist", field="parent_id"
-                )
-            pid = repo.ensure_project(conn, project, now)
-            if repo.project_deleted(conn, pid):
-                _require_live(repo.get_project(conn, project))  # raises, naming the fix
-            repo.insert_run(conn, run, pid)
+            _insert_run(conn, run, now)
             repo.add_params(conn, run.id, values)
             if batch is not None and batch.keys:
                 repo.add_metrics(conn, run.id, *batch.columns())
@@ -700,22 +685,30 @@ def _lifecycle(lifecycle: str) -> bool | None:
     return _LIFECYCLES[lifecycle]
 
 
-def _require_live(project: Project | None) -> None:
-    if project is not None and project.deleted_at is not None:
+def _insert_run(conn: Connection, run: Run, now: int) -> None:
+    """Insert a new run: its parent must exist, its project is made on first use and must
+    not be deleted."""
+    if run.parent_id is not None and repo.run_state(conn, run.parent_id) is None:
+        raise RunNotFoundError(f"parent run {run.parent_id!r} does not exist", field="parent_id")
+    pid = repo.ensure_project(conn, run.project, now)
+    _require_live(conn, pid, run.project)
+    repo.insert_run(conn, run, pid)
+
+
+def _require_live(conn: Connection, project_id: int, project: str) -> None:
+    if repo.project_deleted(conn, project_id):
         raise ProjectDeletedError(
-            f"project {project.name!r} is deleted; restore it first "
-            f"(`setpoint projects restore {project.name}`)",
+            f"project {project!r} is deleted; restore it first "
+            f"(`setpoint projects restore {project}`)",
             field="project",
         )
 
 
 def _live_project_id(conn: Connection, project: str) -> int:
-    found = repo.get_project(conn, project)
-    if found is None:
-        raise ProjectNotFoundError(f"project {project!r} does not exist", field="project")
-    _require_live(found)
     pid = repo.project_id(conn, project)
-    assert pid is not None
+    if pid is None:
+        raise ProjectNotFoundError(f"project {project!r} does not exist", field="project")
+    _require_live(conn, pid, project)
     return pid
 
 
