@@ -93,7 +93,7 @@ class Runs:
         project's tags is :meth:`get_project`, which needs a role in it)."""
         deleted = _lifecycle(lifecycle)
         with self.db.read() as conn:
-            return repo.list_projects(conn, deleted, with_tags=False)
+            return repo.list_projects(conn, deleted)
 
     def get_project(self, project: str) -> Project:
         """A project by name, deleted or not."""

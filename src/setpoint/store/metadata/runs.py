@@ -58,39 +58,25 @@ def ensure_project(conn: Connection, name: str, now: int, description: str = "")
 _PROJECT_COLUMNS = "p.id, p.name, p.description, p.created_at, p.deleted_at"
 
 
-def list_projects(
-    conn: Connection, deleted: bool | None = False, with_tags: bool = True
-) -> list[Project]:
-    """Projects by name: live ones (``deleted=False``), deleted ones (True) or all (None)."""
+def list_projects(conn: Connection, deleted: bool | None = False) -> list[Project]:
+    """Projects by name, without their tags: live ones (``deleted=False``), deleted ones
+    (True) or all (None)."""
     where = "" if deleted is None else f" WHERE p.deleted_at IS {'NOT ' if deleted else ''}NULL"
     rows = _sql(conn, f"SELECT {_PROJECT_COLUMNS} FROM projects p{where} ORDER BY p.name").all()
-    return _projects(conn, rows, with_tags)
+    return [_project(r, {}) for r in rows]
 
 
 def get_project(conn: Connection, name: str) -> Project | None:
-    """The project of that name, deleted or not."""
-    rows = _sql(conn, f"SELECT {_PROJECT_COLUMNS} FROM projects p WHERE p.name = ?", (name,)).all()
-    found = _projects(conn, rows)
-    return found[0] if found else None
+    """The project of that name with its tags, deleted or not."""
+    r = _sql(conn, f"SELECT {_PROJECT_COLUMNS} FROM projects p WHERE p.name = ?", (name,)).first()
+    if r is None:
+        return None
+    tags = fetch_all(conn, "SELECT key, value FROM project_tags WHERE project_id = ?", (r[0],))
+    return _project(r, dict(sorted(tags)))
 
 
-def _projects(conn: Connection, rows: Sequence[Any], with_tags: bool = True) -> list[Project]:
-    tags: dict[int, dict[str, str]] = defaultdict(dict)
-    if rows and with_tags:
-        ids = tuple(r[0] for r in rows)
-        sql = "SELECT project_id, key, value FROM project_tags WHERE project_id IN "
-        for pid, key, value in fetch_all(conn, sql + "(" + ", ".join("?" * len(ids)) + ")", ids):
-            tags[pid][key] = value
-    return [
-        Project(
-            name=r[1],
-            description=r[2],
-            created_at=r[3],
-            deleted_at=r[4],
-            tags=dict(sorted(tags[r[0]].items())),
-        )
-        for r in rows
-    ]
+def _project(r: Any, tags: dict[str, str]) -> Project:
+    return Project(name=r[1], description=r[2], created_at=r[3], deleted_at=r[4], tags=tags)
 
 
 def project_deleted(conn: Connection, project_id: int) -> bool:
