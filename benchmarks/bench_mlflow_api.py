@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from peer_run import PEER_PYTHON, peer
@@ -42,30 +44,41 @@ def _wait(url: str) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
+@contextmanager
+def _serving(cmd: list[str], health: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start one server on a free loopback port (its command ends where the port number
+    goes), wait until it answers, yield its URL and stop it afterwards."""
+    port = _port()
+    proc = subprocess.Popen(
+        [*cmd, str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait(url + health)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10_000)
     args = ap.parse_args()
     results = {}
+    peer_bin = Path(PEER_PYTHON).parent
     with tempfile.TemporaryDirectory(prefix="setpoint-bench-mlflow-api-") as tmp:
-        servers = {}
-        port = _port()
-        env = {**os.environ, "SETPOINT_HOME": os.path.join(tmp, "setpoint")}
-        servers["setpoint"] = (
-            subprocess.Popen(
-                [SETPOINT, "server", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+        servers = {
+            "setpoint": (
+                [SETPOINT, "server", "--port"],
+                "/api/v1/health",
+                {**os.environ, "SETPOINT_HOME": os.path.join(tmp, "setpoint")},
             ),
-            f"http://127.0.0.1:{port}",
-            "/api/v1/health",
-        )
-        port = _port()
-        peer_bin = Path(PEER_PYTHON).parent
-        servers["mlflow"] = (
-            subprocess.Popen(
+            "mlflow": (
                 [
                     str(peer_bin / "mlflow"),
                     "server",
@@ -76,35 +89,21 @@ def main() -> None:
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(port),
                 ],
-                env={**os.environ, "PATH": f"{peer_bin}:{os.environ['PATH']}"},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+                "/health",
+                {**os.environ, "PATH": f"{peer_bin}:{os.environ['PATH']}"},
             ),
-            f"http://127.0.0.1:{port}",
-            "/health",
-        )
-        port = _port()
-        servers["canned"] = (
-            subprocess.Popen(
-                [sys.executable, str(Path(__file__).parent / "canned_mlflow_server.py"), str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+            "canned": (
+                [sys.executable, str(Path(__file__).parent / "canned_mlflow_server.py")],
+                "/health",
+                None,
             ),
-            f"http://127.0.0.1:{port}",
-            "/health",
-        )
-        try:
-            for name, (_, url, health) in servers.items():
-                _wait(url + health)
+        }
+        # one server at a time: on a two-core machine a peer still starting up (or idling
+        # with workers) would otherwise slow down whichever server is being measured
+        for name, (cmd, health, env) in servers.items():
+            with _serving(cmd, health, env) as url:
                 results[name] = peer("mlflow_client_load.py", url, str(args.runs))
-        finally:
-            for proc, _, _ in servers.values():
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=60)
     ours, theirs, floor = results["setpoint"], results["mlflow"], results["canned"]
     if not ours or not theirs or not floor:
         raise SystemExit("a run failed (see above)")
