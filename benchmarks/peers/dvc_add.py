@@ -73,6 +73,7 @@ def one_repo(exe, src, workdir):
     run([exe, "init", "--no-scm", "--quiet"], repo, env)
     name = os.path.basename(src)
     place(src, os.path.join(repo, name))
+    os.sync()  # earlier writes' dirty pages must not be flushed inside the timing
     add_s = timed([exe, "add", "--quiet", name], repo, env)
     readd_s = timed([exe, "add", "--quiet", name], repo, env)
     return add_s, readd_s

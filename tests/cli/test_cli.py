@@ -326,6 +326,62 @@ def test_data_add_files(home: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 1 and "holds files, not a table" in err
 
 
+def test_data_add_copies_a_file_into_the_store_once_while_setpoint_loads(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from setpoint.client import stat_cache
+    from setpoint.core.hashing import digest_bytes
+    from setpoint.store.artifacts import blobs
+
+    monkeypatch.setattr(stat_cache, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(blobs, "COPY_CHUNK", 5000)  # many chunks, none page-aligned
+    copies: list[str] = []
+    real_copy = blobs._copy_file_hashing
+
+    def counted(path: str, tmp: str, *, fsync: bool) -> tuple[str, int]:
+        copies.append(threading.current_thread().name)
+        return real_copy(path, tmp, fsync=fsync)
+
+    monkeypatch.setattr(blobs, "_copy_file_hashing", counted)
+    data = os.urandom(200_003)
+    (tmp_path / "weights.bin").write_bytes(data)
+
+    code, out, _ = run_cli(capsys, "data", "add", str(tmp_path / "weights.bin"), "-n", "w")
+
+    assert code == 0 and out.startswith("default/w@1: 1 files, 200003 bytes")
+    assert copies == ["setpoint-store-ahead"]  # and not again by the SDK
+    (entry,) = sp.get_dataset("w").files()
+    assert entry.digest == digest_bytes(data)
+    assert os.listdir(home / "artifacts" / "tmp") == []
+
+
+def test_data_add_stores_the_file_itself_when_copying_ahead_failed(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from setpoint.client import stat_cache
+    from setpoint.store.artifacts.blobs import BlobStore
+
+    monkeypatch.setattr(stat_cache, "RACY_SECONDS", 0.0)
+    real_put = BlobStore.put_file
+
+    def fails_ahead(self: BlobStore, path: str) -> tuple[str, int]:
+        if threading.current_thread().name == "setpoint-store-ahead":
+            raise OSError("disk hiccup")
+        return real_put(self, path)
+
+    monkeypatch.setattr(BlobStore, "put_file", fails_ahead)
+    (tmp_path / "weights.bin").write_bytes(b"w" * 10_000)
+
+    code, out, _ = run_cli(capsys, "data", "add", str(tmp_path / "weights.bin"), "-n", "w")
+
+    assert code == 0 and out.startswith("default/w@1: 1 files, 10000 bytes")
+    assert sp.get_dataset("w").files()[0].size == 10_000
+
+
 def test_re_adding_an_unchanged_file_answers_without_opening_the_store(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

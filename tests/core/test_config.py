@@ -13,6 +13,14 @@ def test_defaults_live_under_the_home_folder(tmp_path: object) -> None:
     assert s.database_url == "sqlite:////data/sp/setpoint.db"
     assert s.artifacts_url == "/data/sp/artifacts"
     assert not s.remote and s.flush_interval == 0.5
+    assert not s.artifacts_fsync
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("True", True), ("0", False), ("no", False)]
+)
+def test_artifacts_fsync_is_a_switch(raw: str, expected: bool) -> None:
+    assert Settings.from_env({"SETPOINT_ARTIFACTS_FSYNC": raw}).artifacts_fsync is expected
 
 
 @pytest.mark.parametrize(
@@ -23,6 +31,7 @@ def test_defaults_live_under_the_home_folder(tmp_path: object) -> None:
         ({"SETPOINT_FLUSH_INTERVAL": "0"}, "SETPOINT_FLUSH_INTERVAL"),
         ({"SETPOINT_FLUSH_INTERVAL": "soon"}, "SETPOINT_FLUSH_INTERVAL"),
         ({"SETPOINT_HEARTBEAT_INTERVAL": "60"}, "SETPOINT_HEARTBEAT_INTERVAL"),
+        ({"SETPOINT_ARTIFACTS_FSYNC": "always"}, "SETPOINT_ARTIFACTS_FSYNC"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], field: str) -> None:

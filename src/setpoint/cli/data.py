@@ -39,8 +39,12 @@ def add(
         if known is not None:
             click.echo(f"unchanged: {known[0]} already holds this data (blake3 {known[1][:16]})")
             return
+    ahead = _store_ahead(path, as_files)
     from setpoint.client import sdk
 
+    if ahead is not None:
+        sdk.client()  # imports and opens the store meanwhile
+        ahead.join()
     kind = "files" if as_files else None
     v = sdk.log_dataset(path, name, project=project, description=description, kind=kind)
     if as_json:
@@ -82,6 +86,50 @@ def _unchanged(path: str, name: str, project: str | None, as_files: bool) -> tup
     if latest is None or latest[1] != digest:
         return None
     return f"{project}/{name}@{latest[0]}", digest
+
+
+def _store_ahead(path: str, as_files: bool) -> Any:
+    """For one file stored byte for byte in a local artifact folder: start copying and
+    hashing it into the store on a thread at once, while the rest of setpoint is imported
+    (the copy and the hash release the GIL), and note its digest in the stat cache, where
+    ``log_dataset`` then finds it stored. The thread, or None when nothing was started.
+
+    Best effort: if this fails, ``log_dataset`` stores the file (and reports any error)
+    itself. A blob stored here and never referred to (the add failed after it) is what
+    ``setpoint gc`` removes."""
+    import threading
+
+    from setpoint.client.stat_cache import FILE_NAME, StatCache, stat_key
+    from setpoint.core.config import Settings
+    from setpoint.core.errors import SetpointError
+    from setpoint.data.formats import is_tabular
+    from setpoint.store.artifacts.blobs import BlobStore
+
+    try:
+        settings = Settings.from_env()
+        key = stat_key(path) if os.path.isfile(path) else None
+    except (OSError, SetpointError):
+        return None
+    if settings.remote or key is None or (is_tabular([path]) and not as_files):
+        return None
+    blobs = BlobStore(
+        settings.artifacts_url, settings.artifacts_options, fsync=settings.artifacts_fsync
+    )
+    if not blobs.is_local_folder:
+        return None
+
+    def store() -> None:
+        try:
+            digest, _ = blobs.open().put_file(path)
+        except (OSError, SetpointError):
+            return
+        cache = StatCache(os.path.join(settings.home, "cache", FILE_NAME), "files")
+        cache.put(key, digest)
+        cache.save()
+
+    thread = threading.Thread(target=store, name="setpoint-store-ahead", daemon=True)
+    thread.start()
+    return thread
 
 
 @data.command("list")

@@ -6,6 +6,7 @@
 | SETPOINT_DATABASE_URL | SQLAlchemy URL of the metadata database | sqlite:///$SETPOINT_HOME/setpoint.db |
 | SETPOINT_ARTIFACTS_URL | fsspec URL of the artifact store | $SETPOINT_HOME/artifacts |
 | SETPOINT_ARTIFACTS_OPTIONS | JSON object of fsspec storage options | {} |
+| SETPOINT_ARTIFACTS_FSYNC | fsync each local blob before it is recorded (1/0) | 0 |
 | SETPOINT_URL | a setpoint server: when set, the SDK runs in remote mode | unset |
 | SETPOINT_TOKEN | bearer token sent to SETPOINT_URL | unset |
 | SETPOINT_FLUSH_INTERVAL | seconds between background metric flushes | 0.5 |
@@ -27,6 +28,7 @@ ENV_VARS = (
     "SETPOINT_DATABASE_URL",
     "SETPOINT_ARTIFACTS_URL",
     "SETPOINT_ARTIFACTS_OPTIONS",
+    "SETPOINT_ARTIFACTS_FSYNC",
     "SETPOINT_URL",
     "SETPOINT_TOKEN",
     "SETPOINT_FLUSH_INTERVAL",
@@ -49,6 +51,9 @@ class Settings:
     database_url: str
     artifacts_url: str
     artifacts_options: dict[str, object] = field(default_factory=dict)
+    # Blobs in a local folder always appear whole (written aside, then renamed); with this
+    # they are also on disk before anything refers to them (surviving power loss).
+    artifacts_fsync: bool = False
     server_url: str | None = None
     token: str | None = None
     flush_interval: float = 0.5
@@ -78,6 +83,7 @@ class Settings:
                 "SETPOINT_ARTIFACTS_OPTIONS must be a JSON object",
                 field="SETPOINT_ARTIFACTS_OPTIONS",
             )
+        fsync = _flag(env, "SETPOINT_ARTIFACTS_FSYNC")
         interval = _seconds(env, "SETPOINT_FLUSH_INTERVAL", 0.5, 60)
         heartbeat = _seconds(env, "SETPOINT_HEARTBEAT_INTERVAL", 5.0, 3600)
         timeout = _seconds(env, "SETPOINT_HEARTBEAT_TIMEOUT", 30.0, 86400)
@@ -93,12 +99,26 @@ class Settings:
             database_url=database_url,
             artifacts_url=artifacts_url,
             artifacts_options=options,
+            artifacts_fsync=fsync,
             server_url=server_url,
             token=env.get("SETPOINT_TOKEN") or None,
             flush_interval=interval,
             heartbeat_interval=heartbeat,
             heartbeat_timeout=timeout,
         )
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "")
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true or false), got {raw!r}", field=name)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) -> float:

@@ -283,3 +283,33 @@ def test_two_processes_putting_the_same_content_both_succeed(tmp_path: Path) -> 
     assert [d for d, _, _ in store.iter_digests()] == [digest_bytes(content)]
     assert store.get_bytes(digest_bytes(content)) == content
     assert os.listdir(tmp_path / "artifacts" / "tmp") == []
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_a_local_store_fsyncs_blobs_and_their_folder_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    store = BlobStore(str(tmp_path / "store"), fsync=fsync).open()
+    source = tmp_path / "model.bin"
+    source.write_bytes(BIG)
+
+    file_digest, _ = store.put_file(source)
+    bytes_digest, _ = store.put_bytes(b"small")
+
+    if not fsync:
+        assert synced == []
+        return
+    # each blob's bytes under its temporary name, then the folder its final name lives in
+    assert [os.path.basename(os.path.dirname(p)) for p in synced[::2]] == ["tmp", "tmp"]
+    assert synced[1::2] == [
+        os.path.dirname(store.local_path(file_digest)),
+        os.path.dirname(store.local_path(bytes_digest)),
+    ]

@@ -31,14 +31,25 @@ class BlobStore:
     """Immutable blobs under one fsspec URL (a local folder, ``file://``, ``s3://bucket/prefix``).
 
     Writes are atomic (temporary name, then move) and deduplicated; reads always verify.
+    In a local folder a blob is also fsynced (with its folder) before it is moved into place
+    when ``fsync`` is set; otherwise the kernel writes it back in its own time, as DVC's and
+    Git's object stores do, and a blob cut short by a power loss fails its hash on reading.
     """
 
-    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, options: dict[str, Any] | None = None, *, fsync: bool = False
+    ) -> None:
         self.url = url
         self._options = dict(options or {})
+        self._fsync = fsync
         self._fs: AbstractFileSystem | None = None
         self._root = ""
         self._local = False
+
+    @property
+    def is_local_folder(self) -> bool:
+        """Whether this store is a folder on this machine, used through ``os`` (no I/O)."""
+        return _local_root(self.url) is not None and not self._options
 
     def open(self) -> BlobStore:
         """Resolve the filesystem and, for local folders, create the root; idempotent.
@@ -47,9 +58,8 @@ class BlobStore:
         by ``gc``): opening the embedded store then costs no fsspec import."""
         if self._fs is not None or self._local:
             return self
-        local = _local_root(self.url)
-        if local is not None and not self._options:
-            self._root = local
+        if self.is_local_folder:
+            self._root = str(_local_root(self.url))
             self._local = True
             os.makedirs(f"{self._root}/blobs", exist_ok=True)
             os.makedirs(f"{self._root}/tmp", exist_ok=True)
@@ -105,7 +115,8 @@ class BlobStore:
             with open(tmp, "xb") as out:
                 digest, size = _copy_hashing(stream, out)
                 out.flush()
-                os.fsync(out.fileno())
+                if self._fsync:
+                    os.fsync(out.fileno())
             self._commit_local(tmp, digest)
         except BaseException:
             _unlink_quietly(tmp)
@@ -113,8 +124,8 @@ class BlobStore:
         return digest, size
 
     def _commit_local(self, tmp: str, digest: str) -> None:
-        """Move a finished, synced temporary file to its digest's place (or drop it when the
-        blob is there already)."""
+        """Move a finished temporary file to its digest's place (or drop it when the blob is
+        there already)."""
         if self._reuse(digest):
             os.unlink(tmp)
             return
@@ -122,6 +133,8 @@ class BlobStore:
         os.makedirs(os.path.dirname(final), exist_ok=True)
         # Two writers of the same content may both replace: the bytes are identical.
         os.replace(tmp, final)
+        if self._fsync:  # the rename itself lives in the folder
+            _fsync_folder(os.path.dirname(final))
 
     def _put_local_file(self, path: str) -> tuple[str, int]:
         """Copy in the kernel while another thread hashes what has landed in the temporary
@@ -130,7 +143,7 @@ class BlobStore:
         before = os.stat(path)
         tmp = f"{self._root}/tmp/{uuid.uuid4().hex}"
         try:
-            digest, size = _copy_file_hashing(path, tmp)
+            digest, size = _copy_file_hashing(path, tmp, fsync=self._fsync)
             after = os.stat(path)
             if _identity(after) != _identity(before) or size != before.st_size:
                 raise InvalidArgumentError(
@@ -333,8 +346,18 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def _copy_file_hashing(path: str, tmp: str) -> tuple[str, int]:
-    """Copy ``path`` to the new file ``tmp`` (fsynced) and hash the copy; (digest, size)."""
+def _fsync_folder(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_file_hashing(path: str, tmp: str, *, fsync: bool) -> tuple[str, int]:
+    """Copy ``path`` to the new file ``tmp`` (fsynced if asked) and hash the copy; (digest,
+    size)."""
+    import mmap
     import threading
 
     import blake3
@@ -345,19 +368,29 @@ def _copy_file_hashing(path: str, tmp: str) -> tuple[str, int]:
     failed: list[BaseException] = []
     moved = threading.Condition()
 
-    def hash_behind() -> None:  # reads back what the copy has written so far
+    def hash_behind() -> None:  # maps what the copy has written so far (no copying it out)
         try:
             with open(tmp, "rb", buffering=0) as back:
-                buf = bytearray(COPY_CHUNK)
+                hashed = 0
+
+                def more() -> bool:
+                    return done or copied > hashed
+
                 while True:
                     with moved:
-                        moved.wait_for(lambda: done or copied > back.tell())
-                        if done and back.tell() >= copied:
+                        moved.wait_for(more)
+                        if done and hashed >= copied:
                             return
-                    n = back.readinto(buf)
-                    if not n:
+                        end = copied
+                    if os.fstat(back.fileno()).st_size < end:
                         raise OSError(f"{tmp} is shorter than what was copied into it")
-                    h.update(memoryview(buf)[:n])
+                    base = hashed - hashed % mmap.ALLOCATIONGRANULARITY
+                    with mmap.mmap(
+                        back.fileno(), end - base, offset=base, access=mmap.ACCESS_READ
+                    ) as mapped:
+                        with memoryview(mapped) as view:
+                            h.update(view[hashed - base :])
+                    hashed = end
         except BaseException as exc:  # reported by the copying thread
             failed.append(exc)
 
@@ -380,7 +413,8 @@ def _copy_file_hashing(path: str, tmp: str) -> tuple[str, int]:
         if failed:
             raise failed[0]
         out.flush()
-        os.fsync(out.fileno())
+        if fsync:
+            os.fsync(out.fileno())
     return h.hexdigest(), copied
 
 
