@@ -43,8 +43,10 @@ def add(
     from setpoint.client import sdk
 
     if ahead is not None:
-        sdk.client()  # imports and opens the store meanwhile
-        ahead.join()
+        try:
+            sdk.client()  # imports and opens the store meanwhile
+        finally:  # never leave a half-copied temporary behind, even when that failed
+            ahead.join()
     kind = "files" if as_files else None
     v = sdk.log_dataset(path, name, project=project, description=description, kind=kind)
     if as_json:
@@ -121,7 +123,7 @@ def _store_ahead(path: str, as_files: bool) -> Any:
     def store() -> None:
         try:
             digest, _ = blobs.open().put_file(path)
-        except (OSError, SetpointError):
+        except Exception:  # log_dataset does it again, and reports what went wrong
             return
         cache = StatCache(os.path.join(settings.home, "cache", FILE_NAME), "files")
         cache.put(key, digest)
