@@ -201,6 +201,18 @@ def test_what_was_deleted_in_setpoint_since_is_not_imported_again(
     assert json.loads(out)["new"]["runs"] == 0  # the deleted run is not brought back
     assert c.search_runs("fraud", f"tags.`{IMPORTED_RUN}` = '{ids['baseline']}'").runs == []
 
+    c.delete_model_version("fraud-model", 2, "fraud")  # v1 holds the alias
+    code, out, err = run_cli(capsys, *import_args(mlflow_copy, "--json"))
+    assert code == 0, err
+    assert json.loads(out)["new"]["model versions"] == 0  # nor is the deleted version
+    assert [v.version for v in c.list_model_versions("fraud-model", "fraud")] == [1]
+    kept = c.list_model_versions("fraud-model", "fraud", "deleted")
+    assert [v.version for v in kept] == [2] and kept[0].deleted_at is not None
+    code, out, _ = run_cli(
+        capsys, "models", "versions", "fraud-model", "-p", "fraud", "--lifecycle", "all"
+    )
+    assert code == 0 and "fraud-model: 2 versions" in out and "│ deleted" in out
+
     c.delete_project("fraud")
     code, out, _ = run_cli(capsys, *import_args(mlflow_copy, "--json"))
     report = json.loads(out)

@@ -109,6 +109,17 @@ def test_descriptions_tags_and_deletion_keep_the_record(client: Any) -> None:
     client.delete_model_version("fraud-detector", 2, "fraud")
     versions = client.list_model_versions("fraud-detector", "fraud")
     assert [v.version for v in versions] == [1, 3]
+    assert all(v.deleted_at is None for v in versions)
+    everything = client.list_model_versions("fraud-detector", "fraud", "all")
+    assert [(v.version, v.deleted_at is not None) for v in everything] == [
+        (1, False),
+        (2, True),
+        (3, False),
+    ]
+    (gone,) = client.list_model_versions("fraud-detector", "fraud", "deleted")
+    assert (gone.version, gone.description) == (2, "second try")
+    with pytest.raises(InvalidArgumentError, match="lifecycle"):
+        client.list_model_versions("fraud-detector", "fraud", "gone")
     with pytest.raises(ModelNotFoundError):
         client.get_model_version("fraud-detector", 2, "fraud")
     with pytest.raises(ModelNotFoundError):

@@ -490,9 +490,12 @@ class Api:
         return self.registry.register(project, name, digest, run_id, description, tags, actor)
 
     @operation("GET", "/models/{name}/versions")
-    def list_model_versions(self, name: str, project: str = "default") -> list[ModelVersion]:
-        """Every version of a model, oldest first."""
-        return self.registry.list_versions(project, name)
+    def list_model_versions(
+        self, name: str, project: str = "default", lifecycle: str = "active"
+    ) -> list[ModelVersion]:
+        """Every version of a model, oldest first. ``lifecycle``: ``active`` (not deleted),
+        ``deleted`` or ``all``."""
+        return self.registry.list_versions(project, name, lifecycle)
 
     @operation("GET", "/models/{name}/versions/{version}")
     def get_model_version(self, name: str, version: int, project: str = "default") -> ModelVersion:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from setpoint.cli.output import actor as _actor
-from setpoint.cli.output import client, json_option, print_json, table, when
+from setpoint.cli.output import client, json_option, lifecycle_option, print_json, table, when
 
 project_option = click.option(
     "--project", "-p", default=None, help="Project (default: SETPOINT_PROJECT or 'default')."
@@ -55,10 +55,11 @@ def list_models(project: str | None, as_json: bool) -> None:
 @models.command("versions")
 @click.argument("name")
 @project_option
+@lifecycle_option("versions")
 @json_option
-def versions(name: str, project: str | None, as_json: bool) -> None:
+def versions(name: str, project: str | None, lifecycle: str, as_json: bool) -> None:
     """Every version of model NAME."""
-    found = client().list_model_versions(name, _project(project, name))
+    found = client().list_model_versions(name, _project(project, name), lifecycle)
     if as_json:
         print_json(found)
         return
@@ -69,7 +70,7 @@ def versions(name: str, project: str | None, as_json: bool) -> None:
             (
                 v.version,
                 v.flavor,
-                v.status,
+                "deleted" if v.deleted_at is not None else v.status,
                 ", ".join(v.aliases),
                 v.run_id or "",
                 when(v.created_at),

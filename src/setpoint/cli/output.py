@@ -13,6 +13,17 @@ import click
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
+def lifecycle_option(things: str) -> Any:
+    """``--lifecycle active|deleted|all`` of a listing of ``things`` (plural)."""
+    return click.option(
+        "--lifecycle",
+        type=click.Choice(["active", "deleted", "all"]),
+        default="active",
+        show_default=True,
+        help=f"{things.capitalize()} not deleted, deleted {things}, or both.",
+    )
+
+
 def print_json(obj: Any) -> None:
     import orjson
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from setpoint.cli.output import actor, client, json_option, print_json, table, when
+from setpoint.cli.output import (
+    actor,
+    client,
+    json_option,
+    lifecycle_option,
+    print_json,
+    table,
+    when,
+)
 
 
 @click.group()
@@ -13,13 +21,7 @@ def projects() -> None:
 
 
 @projects.command("list")
-@click.option(
-    "--lifecycle",
-    type=click.Choice(["active", "deleted", "all"]),
-    default="active",
-    show_default=True,
-    help="Projects not deleted, deleted projects, or both.",
-)
+@lifecycle_option("projects")
 @json_option
 def list_projects(lifecycle: str, as_json: bool) -> None:
     """Projects, by name."""

@@ -11,6 +11,7 @@ from setpoint.cli.output import (
     client,
     duration,
     json_option,
+    lifecycle_option,
     number,
     print_json,
     table,
@@ -36,13 +37,7 @@ def runs() -> None:
 @click.option("--order-by", "-o", multiple=True, help='e.g. "metrics.auc desc" (repeatable).')
 @click.option("--max-results", "-n", default=50, show_default=True, type=int)
 @click.option("--page-token", default=None, help="Continue from a previous page.")
-@click.option(
-    "--lifecycle",
-    type=click.Choice(["active", "deleted", "all"]),
-    default="active",
-    show_default=True,
-    help="Runs not deleted, deleted runs, or both.",
-)
+@lifecycle_option("runs")
 @json_option
 def list_runs(
     project: tuple[str, ...],

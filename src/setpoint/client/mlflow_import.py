@@ -388,14 +388,15 @@ class MlflowImporter:
             step("aliases")
 
     def _imported_versions(self, wanted: set[str]) -> dict[str, tuple[str, dict[int, int]]]:
-        """Models already imported: name -> (project, MLflow version -> setpoint version)."""
+        """Models already imported: name -> (project, MLflow version -> setpoint version).
+        A version deleted in setpoint since counts: it was imported all the same."""
         out: dict[str, tuple[str, dict[int, int]]] = {}
         for p in self.client.list_projects():
             for m in self.client.list_models(p.name):
                 if m.name not in wanted or m.name in out:
                     continue
                 found = {}
-                for sv in self.client.list_model_versions(m.name, p.name):
+                for sv in self.client.list_model_versions(m.name, p.name, "all"):
                     tag = sv.tags.get(IMPORTED_VERSION, "")
                     mlflow_name, _, number = tag.rpartition("/")
                     if mlflow_name == m.name and number.isdigit():

@@ -225,6 +225,7 @@ class ModelVersion:
     creator: str | None
     created_at: int
     aliases: list[str] = field(default_factory=list)
+    deleted_at: int | None = None  # set once the version is deleted (kept, never loaded)
 
     @property
     def ref(self) -> str:

@@ -23,6 +23,7 @@ from setpoint.core.errors import (
     RunNotFoundError,
 )
 from setpoint.core.hashing import is_digest
+from setpoint.core.lifecycle import deleted_filter
 from setpoint.core.types import (
     AliasMove,
     Approval,
@@ -83,6 +84,7 @@ _VERSION_COLUMNS = (
     model_versions.c.creator,
     model_versions.c.created_at,
     model_versions.c.id,
+    model_versions.c.deleted_at,
 )
 _VERSION_JOIN = model_versions.join(models, models.c.id == model_versions.c.model_id).join(
     projects, projects.c.id == models.c.project_id
@@ -453,17 +455,20 @@ class Registry:
                 )
             return self._version(conn, row)
 
-    def list_versions(self, project: str, name: str) -> list[ModelVersion]:
+    def list_versions(
+        self, project: str, name: str, lifecycle: str = "active"
+    ) -> list[ModelVersion]:
+        deleted = deleted_filter(lifecycle)
+        where = [projects.c.name == project, models.c.name == name]
+        if deleted is not None:
+            stamp = model_versions.c.deleted_at
+            where.append(stamp.is_not(None) if deleted else stamp.is_(None))
         with self.db.read() as conn:
             self._require_model(conn, project, name)
             rows = conn.execute(
                 select(*_VERSION_COLUMNS)
                 .select_from(_VERSION_JOIN)
-                .where(
-                    projects.c.name == project,
-                    models.c.name == name,
-                    model_versions.c.deleted_at.is_(None),
-                )
+                .where(*where)
                 .order_by(model_versions.c.version)
             ).all()
             aliases = self._aliases_by_version(conn, project, name)
@@ -1349,6 +1354,7 @@ def _version_record(row: Any, aliases: list[str]) -> ModelVersion:
         creator=row[11],
         created_at=row[12],
         aliases=aliases,
+        deleted_at=row[14],
     )
 
 

@@ -26,6 +26,7 @@ from setpoint.core.errors import (
     RunNotActiveError,
     RunNotFoundError,
 )
+from setpoint.core.lifecycle import deleted_filter
 from setpoint.core.run_filter import parse_filter, parse_order_by
 from setpoint.core.types import (
     RUN_STATUSES,
@@ -91,7 +92,7 @@ class Runs:
     def list_projects(self, lifecycle: str = "active") -> list[Project]:
         """Projects by name, without their tags (anyone may list projects; reading a
         project's tags is :meth:`get_project`, which needs a role in it)."""
-        deleted = _lifecycle(lifecycle)
+        deleted = deleted_filter(lifecycle)
         with self.db.read() as conn:
             return repo.list_projects(conn, deleted)
 
@@ -519,7 +520,7 @@ class Runs:
     ) -> RunPage:
         """Runs matching ``filter``; ``lifecycle``: active (not deleted), deleted or all.
         An active search without ``project`` leaves out the runs of deleted projects."""
-        deleted = _lifecycle(lifecycle)
+        deleted = deleted_filter(lifecycle)
         expr = parse_filter(filter)
         order = parse_order_by(order_by)
         if isinstance(max_results, bool) or not isinstance(max_results, int):
@@ -670,19 +671,6 @@ def _run_input(d: object, n: int) -> RunInput:
             )
         text[key] = _text(value, f"{where}.{key}")
     return RunInput(**text, tags=_tags(d.get("tags")))
-
-
-_LIFECYCLES = {"active": False, "deleted": True, "all": None}
-
-
-def _lifecycle(lifecycle: str) -> bool | None:
-    """``active``, ``deleted`` or ``all`` as the store's ``deleted`` filter."""
-    if lifecycle not in _LIFECYCLES:
-        raise InvalidArgumentError(
-            f"lifecycle must be one of active, deleted, all; got {lifecycle!r}",
-            field="lifecycle",
-        )
-    return _LIFECYCLES[lifecycle]
 
 
 def _insert_run(conn: Connection, run: Run, now: int) -> None:
