@@ -222,6 +222,37 @@ def test_a_filtered_search_sorted_by_a_metric_keeps_to_its_projects(client: Any)
     assert list(both["metrics.auc"]) == [0.15, 0.15, 0.3]
 
 
+@pytest.mark.parametrize("per_hit", [0, 1000])  # never / always start from the equality
+def test_a_narrow_equality_sorts_its_runs_as_walking_the_sort_key_does(
+    client: Any, monkeypatch: pytest.MonkeyPatch, per_hit: int
+) -> None:
+    from setpoint.store.metadata import run_search
+
+    monkeypatch.setattr(run_search, "CANDIDATES_PER_HIT", per_hit)
+    expected: list[tuple[float, int, str]] = []
+    for i in range(16):
+        with sp.start_run(project="narrow", name=f"r{i}") as r:
+            r.log_params({"team": "a" if i % 4 == 0 else "b", "fold": i % 2})
+            if i % 8 != 0:  # two of team a lack the sort key: they come last
+                r.log_metric("auc", (i % 5) / 10)
+            if i % 4 == 0:
+                expected.append((-((i % 5) / 10) if i % 8 else 1.0, -i, r.id))
+    with sp.start_run(project="elsewhere") as other:  # same param, other project
+        other.log_params({"team": "a"})
+        other.log_metric("auc", 0.99)
+    ids = [rid for *_, rid in sorted(expected)]  # auc desc, lacking last, newest first
+
+    def page(f: str, n: int, token: str | None = None) -> Any:
+        return client.search_runs(["narrow"], f, ["metrics.auc DESC"], n, token)
+
+    first = page("params.team = 'a'", 3)
+    rest = page("params.team = 'a'", 3, first.next_page_token)
+    assert [r.id for r in first.runs + rest.runs] == ids
+    assert [r.id for r in page("params.team = 'a' and params.fold = '0'", 10).runs] == ids
+    assert page("params.team = 'a' and metrics.auc > 5", 10).runs == []
+    assert page("params.team = 'nobody'", 10).runs == []
+
+
 def test_params_are_write_once(client: Any) -> None:
     with sp.start_run(project="p") as run:
         run.log_param("lr", 0.1)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, literal_column, select, tuple_, update
 
 from setpoint.core.errors import ParamConflictError
 from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run, RunInput
@@ -408,8 +408,10 @@ def value_equals(column: Any, value: str) -> Any:
 
     For a value shorter than the prefix, prefix equality already implies full equality; saying
     only that keeps the planner's row estimate right (two predicates would be counted twice).
+    The prefix's bounds are literals, as in the index: SQLite matches an expression index
+    only to the very same expression, and ``substr(value, ?, ?)`` is not it.
     """
-    prefix = func.substr(column, 1, VALUE_INDEX_PREFIX)
+    prefix = func.substr(column, literal_column("1"), literal_column(str(VALUE_INDEX_PREFIX)))
     if len(value) < VALUE_INDEX_PREFIX:
         return prefix == value
     return (prefix == value[:VALUE_INDEX_PREFIX]) & (column == value)
