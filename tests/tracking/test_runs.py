@@ -230,6 +230,7 @@ def test_a_narrow_equality_sorts_its_runs_as_walking_the_sort_key_does(
 
     monkeypatch.setattr(run_search, "CANDIDATES_PER_HIT", per_hit)
     expected: list[tuple[float, int, str]] = []
+    high: list[tuple[float, int, str]] = []  # auc above 0.25
     for i in range(16):
         with sp.start_run(project="narrow", name=f"r{i}") as r:
             r.log_params({"team": "a" if i % 4 == 0 else "b", "fold": i % 2})
@@ -237,6 +238,8 @@ def test_a_narrow_equality_sorts_its_runs_as_walking_the_sort_key_does(
                 r.log_metric("auc", (i % 5) / 10)
             if i % 4 == 0:
                 expected.append((-((i % 5) / 10) if i % 8 else 1.0, -i, r.id))
+            if i % 8 != 0 and (i % 5) / 10 > 0.25:
+                high.append((-((i % 5) / 10), -i, r.id))
     with sp.start_run(project="elsewhere") as other:  # same param, other project
         other.log_params({"team": "a"})
         other.log_metric("auc", 0.99)
@@ -250,6 +253,7 @@ def test_a_narrow_equality_sorts_its_runs_as_walking_the_sort_key_does(
     assert [r.id for r in first.runs + rest.runs] == ids
     assert [r.id for r in page("params.team = 'a' and params.fold = '0'", 10).runs] == ids
     assert page("params.team = 'a' and metrics.auc > 5", 10).runs == []
+    assert [r.id for r in page("metrics.auc > 0.25", 20).runs] == [rid for *_, rid in sorted(high)]
     assert page("params.team = 'nobody'", 10).runs == []
 
 

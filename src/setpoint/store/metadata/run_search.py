@@ -4,8 +4,8 @@ Comparisons become correlated ``EXISTS`` probes on the (run_id, key) primary/uni
 so a top-N query walks runs in the requested order and stops after N hits. Ordering by a
 metric, param or tag is done in two passes: runs that have the key, driven by the
 (key, value) index in sort order; then, if the page is not full, runs without it (they sort
-last), by start time. A filter holding a param or tag equality that few rows hold is the
-exception: its runs are fetched through that equality's index and sorted.
+last), by start time. The exception: a filter holding a term that few runs pass and that a
+(key, value) index serves; those runs are fetched through that index, then sorted.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def search_run_ids(
 
     candidates = _few_candidates(conn, expr, CANDIDATES_PER_HIT * wanted)
     if candidates is not None:
-        # A narrow equality picks the runs: sorting those few beats walking the sort key's
+        # A narrow indexed term picks the runs: sorting those few beats walking the sort key's
         # index, which finds few hits and so walks all of it (and then the runs lacking it).
         hide = conn.dialect.name == "sqlite"  # or SQLite walks the project's runs instead
         filtered = _filtered(conn, project_ids, expr, hide_project_index=hide, deleted=deleted)
@@ -94,36 +94,49 @@ def search_run_ids(
     return found[offset:wanted]
 
 
-# A search sorted by a metric, param or tag whose filter holds a param or tag equality that
-# at most this many rows per wanted run hold (in any project) starts from those rows. Sorting
-# a candidate costs about three index entries walked in sort order (measured on SQLite), and
-# the walk rarely gets away with fewer than that many per hit.
+# A search sorted by a metric, param or tag whose filter holds an indexed term (see
+# _indexed) that at most this many rows per wanted run pass (in any project) starts from
+# those rows. Sorting a candidate costs about three index entries walked in sort order
+# (measured on SQLite), and the walk rarely gets away with fewer than that many per hit.
 CANDIDATES_PER_HIT = 5
 
 
 def _few_candidates(conn: Connection, expr: Expr | None, bound: int) -> Any:
-    """A subquery of the run ids the filter's narrowest param/tag equality allows (the
-    filter being that equality, or an AND holding it), when at most ``bound`` rows hold it;
-    else None. Counting stops at the bound, on the (key, value) index."""
+    """A subquery of the run ids allowed by the filter's narrowest term that a (key, value)
+    index serves (the filter being that term, or an AND holding it), when at most ``bound``
+    rows pass it; else None. Counting stops at the bound, on that index."""
     terms = expr.items if isinstance(expr, BoolOp) and expr.op == "AND" else [expr]
     best: tuple[int, Any] | None = None
     for term in terms:
-        if not (
-            isinstance(term, Comparison)
-            and term.kind in ("param", "tag")
-            and term.op == "="
-            and isinstance(term.value, str)
-        ):
+        ids = _indexed(term)
+        if ids is None:
             continue
-        table = _TABLES[term.kind]
-        ids = select(table.c.run_id).where(
-            table.c.key == term.key, value_equals(table.c.value, term.value)
-        )
         bounded = ids.limit(bound + 1).subquery()
         count = conn.execute(select(func.count()).select_from(bounded)).scalar_one()
         if count <= bound and (best is None or count < best[0]):
             best = (count, ids)
     return None if best is None else best[1]
+
+
+def _indexed(term: Expr | None) -> Any:
+    """The ids of the runs passing ``term``, read from its (key, value) index, for a param or
+    tag equality or a metric compared with a number (not ``!=``); None for anything else."""
+    if not isinstance(term, Comparison):
+        return None
+    if term.kind in ("param", "tag") and term.op == "=" and isinstance(term.value, str):
+        table = _TABLES[term.kind]
+        cond = value_equals(table.c.value, term.value)
+    elif (
+        term.kind == "metric"
+        and term.op in ("=", "<", "<=", ">", ">=")
+        and isinstance(term.value, int | float)
+        and not isinstance(term.value, bool)
+    ):
+        table = metric_series
+        cond = _apply(table.c.value, term.op, term.value)
+    else:
+        return None
+    return select(table.c.run_id).where(table.c.key == term.key, cond)
 
 
 def _filtered(
