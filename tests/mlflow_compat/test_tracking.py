@@ -200,6 +200,31 @@ print(run.info.run_id)
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_an_oversized_mlflow_body_is_refused_before_it_is_read(client: Any, serve: Any) -> None:
+    server = serve(client, max_json_body=2000)
+    api = f"{server.url}/api/2.0/mlflow"
+    with httpx.Client() as http:
+        run_id = http.post(f"{api}/runs/create", json={"experiment_id": "0"}).json()["run"]
+        run_id = run_id["info"]["run_id"]
+        metrics = [{"key": f"m{i}", "value": 1.0, "timestamp": 0, "step": 0} for i in range(100)]
+        r = http.post(f"{api}/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "2000 byte limit" in r.json()["message"]
+
+        def chunks() -> Any:  # no Content-Length: the limit holds while the body streams
+            yield b'{"run_id": "' + run_id.encode() + b'", "metrics": ['
+            for _ in range(100):
+                yield b'{"key": "m", "value": 1.0, "timestamp": 0, "step": 0},'
+            yield b"]}"
+
+        r = http.post(f"{api}/runs/log-batch", content=chunks())
+        assert r.status_code == 400 and "byte limit" in r.json()["message"]
+        assert client.get_run(run_id).metrics == {}  # nothing of either was logged
+        small = {"run_id": run_id, "metrics": metrics[:3]}
+        assert http.post(f"{api}/runs/log-batch", json=small).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_artifacts_go_through_the_proxy_into_setpoint(client: Any, serve: Any) -> None:
     import os
 

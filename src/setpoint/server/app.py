@@ -37,6 +37,7 @@ from setpoint.core.errors import (
 )
 from setpoint.governance.tokens import Caller
 from setpoint.server.auth import Authorizer
+from setpoint.server.bodies import read_body
 
 log = logging.getLogger("setpoint.server")
 
@@ -109,7 +110,7 @@ def create_app(
 
     from setpoint.server.mlflow_api import register as register_mlflow
 
-    register_mlflow(app, client, auth, max_upload)
+    register_mlflow(app, client, auth, max_upload, max_json_body)
     if web_ui:
         from setpoint.server.ui import register as register_ui
 
@@ -322,7 +323,7 @@ def _json_endpoint(
         if spec.method == "GET":
             raw: Any = dict(request.query_params)
         else:
-            body = await _read_body(request, max_body)
+            body = await read_body(request, max_body)
             try:
                 raw = orjson.loads(body) if body else {}
             except orjson.JSONDecodeError as exc:
@@ -408,22 +409,6 @@ def _download_endpoint(
         )
 
     return endpoint
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"request body larger than the {limit} byte limit", field="body")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(
-                f"request body larger than the {limit} byte limit", field="body"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _invalid(exc: ValidationError) -> InvalidArgumentError:

@@ -31,6 +31,7 @@ from setpoint.core.errors import (
     PermissionDeniedError,
     SetpointError,
 )
+from setpoint.server.bodies import read_body
 
 PREFIX = "/api/2.0/mlflow"
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
@@ -161,8 +162,15 @@ def spec_args(fn: Callable[..., Any]) -> tuple[str, ...]:
     return fn.__code__.co_varnames[: fn.__code__.co_argcount]
 
 
-def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) -> None:
-    """Add the MLflow routes to ``app``."""
+def register(
+    app: FastAPI,
+    client: Any,
+    auth: Any,
+    max_upload: int = 1 << 40,
+    max_json_body: int = 32 << 20,
+) -> None:
+    """Add the MLflow routes to ``app``; a JSON body over ``max_json_body`` bytes is refused
+    (INVALID_PARAMETER_VALUE) before it is read whole."""
     call = _Ops(client, auth)
     routes: dict[tuple[str, str], Callable[[Request, dict[str, Any]], Awaitable[Any]]] = {}
     patterns: list[tuple[str, re.Pattern[str], Any]] = []
@@ -546,7 +554,7 @@ def register(app: FastAPI, client: Any, auth: Any, max_upload: int = 1 << 40) ->
                     given = query.getlist(k)
                     body[k] = given if len(given) > 1 else given[0]
             else:
-                raw = await request.body()
+                raw = await read_body(request, max_json_body)
                 try:
                     body = orjson.loads(raw) if raw else {}
                 except orjson.JSONDecodeError as exc:
