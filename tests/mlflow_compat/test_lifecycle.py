@@ -125,6 +125,8 @@ def test_dataset_and_model_inputs_are_kept_with_the_run(client: Any, ml: Any) ->
         mlflow.log_input(dataset, context="training")
         mlflow.log_input(dataset, context="training")  # the same dataset again: kept once
         ml.log_inputs(run.info.run_id, models=[LoggedModelInput(model.model_id)])
+    # setpoint's own lineage from the run to a plain run is not a model input to MLflow
+    client.add_lineage("run", run.info.run_id, "consumed", "run", producer)
 
     inputs = ml.get_run(run.info.run_id).inputs
     [kept] = inputs.dataset_inputs

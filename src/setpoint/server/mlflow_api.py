@@ -320,12 +320,18 @@ def register(
             }
             for i in await call(request, "list_run_inputs", run_id=run_id)
         ]
+        from setpoint.server.mlflow_models import KIND as MODEL_KIND
+
         edges = await call(request, "get_lineage", kind="run", id=run_id)
-        models = [
-            {"model_id": f"m-{e.target_id}"}
-            for e in edges
-            if e.source_id == run_id and e.relation == "consumed" and e.target_kind == "run"
-        ]
+        models = []
+        for e in edges:
+            if e.source_id == run_id and e.relation == "consumed" and e.target_kind == "run":
+                # a run consumed through setpoint's own lineage (a pipeline step's upstream
+                # run, say) is no logged model
+                with suppress(NotFoundError, PermissionDeniedError):
+                    consumed = await call(request, "get_run", run_id=e.target_id)
+                    if consumed.tags.get("kind") == MODEL_KIND:
+                        models.append({"model_id": f"m-{e.target_id}"})
         return {"dataset_inputs": datasets, "model_inputs": models}
 
     @route("POST", "runs/log-inputs")
