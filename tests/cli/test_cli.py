@@ -382,6 +382,38 @@ def test_data_add_stores_the_file_itself_when_copying_ahead_failed(
     assert sp.get_dataset("w").files()[0].size == 10_000
 
 
+def test_gc_verify_finds_a_blob_cut_short_and_adding_again_restores_it(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a power loss can leave without SETPOINT_ARTIFACTS_FSYNC: a stored blob whose
+    bytes are short. Reading refuses it; `gc --verify` finds it; the data added again is
+    whole again, through the stat cache's fast path too."""
+    from setpoint.client import stat_cache
+    from setpoint.core.errors import ArtifactCorruptedError
+
+    monkeypatch.setattr(stat_cache, "RACY_SECONDS", 0.0)
+    data = os.urandom(50_000)
+    (tmp_path / "weights.bin").write_bytes(data)
+    assert run_cli(capsys, "data", "add", str(tmp_path / "weights.bin"), "-n", "w")[0] == 0
+    (entry,) = sp.get_dataset("w").files()
+    blob = home / "artifacts" / "blobs" / entry.digest[:2] / entry.digest[2:4] / entry.digest
+    blob.write_bytes(data[:20_000])  # the kernel never wrote the rest
+    with pytest.raises(ArtifactCorruptedError):
+        sp.get_dataset("w").download(tmp_path / "out")
+
+    code, out, _ = run_cli(capsys, "gc", "--verify", "--min-age", "0")
+    assert code == 0 and f"blake3:{entry.digest}" in out and blob.exists()  # a dry run
+    assert "gc --delete --verify" in out
+    code, out, _ = run_cli(capsys, "gc", "--verify", "--delete", "--min-age", "0", "--json")
+    assert code == 0 and json.loads(out)["corrupted"] == [entry.digest] and not blob.exists()
+
+    code, out, _ = run_cli(capsys, "data", "add", str(tmp_path / "weights.bin"), "-n", "w")
+    assert code == 0 and out.startswith("unchanged: default/w@1")
+    assert blob.read_bytes() == data
+    sp.get_dataset("w").download(tmp_path / "back")
+    assert (tmp_path / "back" / "weights.bin").read_bytes() == data
+
+
 def test_re_adding_an_unchanged_file_answers_without_opening_the_store(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -68,6 +68,7 @@ def _unchanged(path: str, name: str, project: str | None, as_files: bool) -> tup
     from setpoint.client.stat_cache import cached_digest, manifest_bytes
     from setpoint.core.config import Settings, default_project
     from setpoint.data.formats import is_tabular
+    from setpoint.store.artifacts.blobs import BlobStore
     from setpoint.store.metadata.peek import latest_dataset_version, sqlite_path
 
     settings = Settings.from_env()
@@ -76,8 +77,9 @@ def _unchanged(path: str, name: str, project: str | None, as_files: bool) -> tup
         return None
     kind = "table" if is_tabular([path]) and not as_files else "files"
     digest = cached_digest(os.path.join(settings.home, "cache"), path, kind)
-    if digest is None:
-        return None
+    blobs = BlobStore(settings.artifacts_url, settings.artifacts_options)
+    if digest is None or not blobs.is_local_folder or not blobs.open().exists(digest):
+        return None  # (a blob `gc --verify` removed is stored again the usual way)
     if kind == "files":  # the version holds a manifest of the one file
         import blake3
 

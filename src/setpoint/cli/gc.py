@@ -16,10 +16,15 @@ from setpoint.cli.output import json_option, local_client, print_json
     type=float,
     help="Keep blobs younger than this many seconds (a writer may be about to reference them).",
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Also hash every blob and remove those whose bytes no longer match (reads them all).",
+)
 @json_option
-def gc(delete: bool, min_age: float, as_json: bool) -> None:
+def gc(delete: bool, min_age: float, verify: bool, as_json: bool) -> None:
     """Remove artifact blobs nothing references (dry run by default)."""
-    report = local_client().gc(dry_run=not delete, min_age_s=min_age)
+    report = local_client().gc(dry_run=not delete, min_age_s=min_age, verify=verify)
     if as_json:
         print_json(report)
         return
@@ -29,5 +34,12 @@ def gc(delete: bool, min_age: float, as_json: bool) -> None:
         f"{verb} {n} unreferenced blobs and {report.stale_temporaries} unfinished uploads "
         f"({report.bytes_freed} bytes); {report.referenced} referenced blobs kept"
     )
-    if not delete and (n or report.stale_temporaries):
-        click.echo("run `setpoint gc --delete` to delete them")
+    if verify:
+        click.echo(
+            f"{verb} {len(report.corrupted)} blobs whose bytes no longer match their hash"
+            + "".join(f"\n  blake3:{d}" for d in report.corrupted)
+        )
+        if report.corrupted and delete:
+            click.echo("add their data again to store it afresh")
+    if not delete and (n or report.stale_temporaries or report.corrupted):
+        click.echo(f"run `setpoint gc --delete{' --verify' if verify else ''}` to delete them")

@@ -60,10 +60,14 @@ class LocalClient(Api):
     def close(self) -> None:
         self.db.close()
 
-    def gc(self, *, dry_run: bool = True, min_age_s: float = 3600.0) -> GcReport:
+    def gc(
+        self, *, dry_run: bool = True, min_age_s: float = 3600.0, verify: bool = False
+    ) -> GcReport:
         from setpoint.store.gc import collect_garbage
 
-        return collect_garbage(self.db, self.blobs, dry_run=dry_run, min_age_s=min_age_s)
+        return collect_garbage(
+            self.db, self.blobs, dry_run=dry_run, min_age_s=min_age_s, verify=verify
+        )
 
     def describe(self) -> str:
         return f"local: {self.db.url} · artifacts {self.blobs.url}"

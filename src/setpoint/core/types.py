@@ -126,6 +126,8 @@ class GcReport:
     bytes_freed: int
     dry_run: bool
     stale_temporaries: int = 0  # files of writes that never finished (a killed process)
+    # with verify: blobs whose bytes no longer hash to their name (deleted too unless dry_run)
+    corrupted: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

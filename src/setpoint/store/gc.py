@@ -14,16 +14,29 @@ if TYPE_CHECKING:
 
 
 def collect_garbage(
-    db: Database, blobs: BlobStore, *, dry_run: bool = True, min_age_s: float = 3600.0
+    db: Database,
+    blobs: BlobStore,
+    *,
+    dry_run: bool = True,
+    min_age_s: float = 3600.0,
+    verify: bool = False,
 ) -> GcReport:
     """Find (and unless ``dry_run``, delete) unreferenced blobs older than ``min_age_s``, and
-    the temporary files of writes that never finished.
+    the temporary files of writes that never finished; with ``verify``, also every blob whose
+    bytes no longer hash to its digest (one cut short by a power loss, say), so that adding
+    the same data again stores it afresh.
 
     The age guard protects blobs written by a writer that has not yet committed the row that
     references them (a blob is always stored before its row).
     """
     # List blobs before reading references: a blob whose row commits in between is then kept.
     stored = list(blobs.iter_digests())
+    corrupted = [d for d, _, _ in stored if verify and not blobs.verify(d)]
+    if not dry_run:
+        for digest in corrupted:
+            blobs.delete(digest)
+    bad = set(corrupted)
+    stored = [entry for entry in stored if entry[0] not in bad]
     with db.read() as conn:
         referenced = repo.referenced_digests(conn)
     cutoff = time.time() - min_age_s
@@ -48,4 +61,5 @@ def collect_garbage(
         deleted=deleted,
         bytes_freed=(freed if not dry_run else sum(s for _, s in garbage)) + stale_bytes,
         dry_run=dry_run,
+        corrupted=corrupted,
     )

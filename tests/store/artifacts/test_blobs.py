@@ -313,3 +313,22 @@ def test_a_local_store_fsyncs_blobs_and_their_folder_only_when_asked(
         os.path.dirname(store.local_path(file_digest)),
         os.path.dirname(store.local_path(bytes_digest)),
     ]
+
+
+def test_a_local_blob_of_the_wrong_size_is_replaced_by_the_next_write(tmp_path: Path) -> None:
+    """A blob cut short (a power loss before the kernel wrote it back) is not taken for the
+    stored copy of the same bytes: writing them again makes it whole."""
+    store = BlobStore(str(tmp_path / "store")).open()
+    digest, _ = store.put_bytes(BIG)
+    path = store.local_path(digest)
+    assert path is not None
+    Path(path).write_bytes(BIG[:1000])
+    assert not store.verify(digest)
+
+    store.put_bytes(BIG)
+    assert store.verify(digest) and store.get_bytes(digest) == BIG
+    Path(path).write_bytes(b"")
+    source = tmp_path / "big.bin"
+    source.write_bytes(BIG)
+    store.put_file(source)
+    assert store.get_bytes(digest) == BIG

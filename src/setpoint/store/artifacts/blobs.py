@@ -32,8 +32,8 @@ class BlobStore:
 
     Writes are atomic (temporary name, then move) and deduplicated; reads always verify.
     In a local folder a blob is also fsynced (with its folder) before it is moved into place
-    when ``fsync`` is set; otherwise the kernel writes it back in its own time, as DVC's and
-    Git's object stores do, and a blob cut short by a power loss fails its hash on reading.
+    when ``fsync`` is set; otherwise the kernel writes it back in its own time (as DVC's
+    cache leaves it), and a blob cut short by a power loss fails its hash on reading.
     """
 
     def __init__(
@@ -84,7 +84,7 @@ class BlobStore:
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store ``data``; return (hex digest, size)."""
         digest = digest_bytes(data)
-        if not self._reuse(digest):
+        if not self._reuse(digest, len(data)):
             if self._local:
                 self._put_local(io.BytesIO(data))
             else:
@@ -126,7 +126,7 @@ class BlobStore:
     def _commit_local(self, tmp: str, digest: str) -> None:
         """Move a finished temporary file to its digest's place (or drop it when the blob is
         there already)."""
-        if self._reuse(digest):
+        if self._reuse(digest, os.path.getsize(tmp)):
             os.unlink(tmp)
             return
         final = self._path(digest)
@@ -303,14 +303,31 @@ class BlobStore:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _reuse(self, digest: str) -> bool:
+    def _reuse(self, digest: str, size: int) -> bool:
         """True when the blob is stored already. A local blob's modified time is refreshed, so
-        `gc` (which spares young blobs) cannot delete it while its new reference commits."""
+        `gc` (which spares young blobs) cannot delete it while its new reference commits; one
+        of another size (cut short by a crash before the kernel wrote it back) is not reused:
+        the new copy replaces it."""
         if not self._local:
             return self.exists(digest)
+        path = self._path(digest)
         try:
-            os.utime(self._path(digest))
+            if os.path.getsize(path) != size:
+                return False
+            os.utime(path)
         except FileNotFoundError:
+            return False
+        return True
+
+    def verify(self, digest: str) -> bool:
+        """Whether the stored blob's bytes still hash to its digest (read whole)."""
+        try:
+            if self._local:
+                self.local_path(digest)
+            else:
+                for _ in self.iter_verified(digest):
+                    pass
+        except ArtifactCorruptedError:
             return False
         return True
 
