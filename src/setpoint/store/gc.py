@@ -34,7 +34,8 @@ def collect_garbage(
     corrupted = [d for d, _, _ in stored if verify and not blobs.verify(d)]
     if not dry_run:
         for digest in corrupted:
-            blobs.delete(digest)
+            if not blobs.verify(digest):  # not made whole again by a writer meanwhile
+                blobs.delete(digest)
     bad = set(corrupted)
     stored = [entry for entry in stored if entry[0] not in bad]
     with db.read() as conn:

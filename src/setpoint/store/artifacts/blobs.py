@@ -320,7 +320,8 @@ class BlobStore:
         return True
 
     def verify(self, digest: str) -> bool:
-        """Whether the stored blob's bytes still hash to its digest (read whole)."""
+        """Whether the stored blob's bytes still hash to its digest (read whole); a blob
+        that is not there (deleted meanwhile) is no corrupted one."""
         try:
             if self._local:
                 self.local_path(digest)
@@ -329,6 +330,8 @@ class BlobStore:
                     pass
         except ArtifactCorruptedError:
             return False
+        except ArtifactNotFoundError:
+            return True
         return True
 
     @property
