@@ -320,7 +320,7 @@ def register(
             }
             for i in await call(request, "list_run_inputs", run_id=run_id)
         ]
-        from setpoint.server.mlflow_models import KIND as MODEL_KIND
+        from setpoint.server.mlflow_models import is_logged_model
 
         edges = await call(request, "get_lineage", kind="run", id=run_id)
         models = []
@@ -330,14 +330,13 @@ def register(
                 # run, say) is no logged model
                 with suppress(NotFoundError, PermissionDeniedError):
                     consumed = await call(request, "get_run", run_id=e.target_id)
-                    if consumed.tags.get("kind") == MODEL_KIND:
+                    if is_logged_model(consumed):
                         models.append({"model_id": f"m-{e.target_id}"})
         return {"dataset_inputs": datasets, "model_inputs": models}
 
     @route("POST", "runs/log-inputs")
     async def log_inputs(request: Request, body: dict[str, Any]) -> Any:
-        from setpoint.server.mlflow_models import KIND as MODEL_KIND
-        from setpoint.server.mlflow_models import run_id_of
+        from setpoint.server.mlflow_models import is_logged_model, run_id_of
 
         run_id = _run_id(body)
         given = body.get("datasets") or []
@@ -357,7 +356,7 @@ def register(
         consumed = []
         for m in models:  # each must be a logged model (a run of that kind)
             run = await call(request, "get_run", run_id=run_id_of(m.get("model_id")))
-            if run.tags.get("kind") != MODEL_KIND:
+            if not is_logged_model(run):
                 raise NotFoundError(
                     f"Logged model with ID '{m.get('model_id')}' not found.", field="model_id"
                 )

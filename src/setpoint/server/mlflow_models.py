@@ -38,6 +38,11 @@ def run_id_of(model_id: Any) -> str:
     return model_id[len(PREFIX) :]
 
 
+def is_logged_model(run: Any) -> bool:
+    """Whether a setpoint run is an MLflow logged model (a run of kind ``mlflow_model``)."""
+    return bool(run.tags.get("kind") == KIND)
+
+
 def logged_model(r: Any, experiment_id: str) -> dict[str, Any]:
     """A run of kind ``mlflow_model`` in MLflow's LoggedModel shape."""
     tags = r.tags
@@ -71,7 +76,7 @@ def add_routes(
 
     async def model_run(request: Request, model_id: Any) -> Any:
         run = await call(request, "get_run", run_id=run_id_of(model_id))
-        if run.tags.get("kind") != KIND:
+        if not is_logged_model(run):
             raise NotFoundError(f"Logged model with ID '{model_id}' not found.", field="model_id")
         return run
 
