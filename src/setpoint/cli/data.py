@@ -77,7 +77,7 @@ def _unchanged(path: str, name: str, project: str | None, as_files: bool) -> tup
         return None
     kind = "table" if is_tabular([path]) and not as_files else "files"
     digest = cached_digest(os.path.join(settings.home, "cache"), path, kind)
-    blobs = BlobStore(settings.artifacts_url, settings.artifacts_options)
+    blobs = BlobStore.for_settings(settings)
     if digest is None or not blobs.is_local_folder or not blobs.open().exists(digest):
         return None  # (a blob `gc --verify` removed is stored again the usual way)
     if kind == "files":  # the version holds a manifest of the one file
@@ -116,9 +116,7 @@ def _store_ahead(path: str, as_files: bool) -> Any:
         return None
     if settings.remote or key is None or (is_tabular([path]) and not as_files):
         return None
-    blobs = BlobStore(
-        settings.artifacts_url, settings.artifacts_options, fsync=settings.artifacts_fsync
-    )
+    blobs = BlobStore.for_settings(settings)
     if not blobs.is_local_folder:
         return None
 

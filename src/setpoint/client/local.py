@@ -31,9 +31,7 @@ class LocalClient(Api):
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = Database(settings.database_url)
-        self.blobs = BlobStore(
-            settings.artifacts_url, settings.artifacts_options, fsync=settings.artifacts_fsync
-        )
+        self.blobs = BlobStore.for_settings(settings)
         timeout_ms = int(settings.heartbeat_timeout * 1000)
         audit = AuditLog(self.db, self.clock)
         datasets = DatasetVersions(self.db, self.blobs, self.clock, audit)

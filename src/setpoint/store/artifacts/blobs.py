@@ -24,6 +24,8 @@ from setpoint.core.hashing import CHUNK, digest_bytes, digest_stream, is_digest
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+    from setpoint.core.config import Settings
+
 COPY_CHUNK = 16 << 20
 
 
@@ -45,6 +47,13 @@ class BlobStore:
         self._fs: AbstractFileSystem | None = None
         self._root = ""
         self._local = False
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> BlobStore:
+        """The artifact store ``settings`` name (not opened)."""
+        return cls(
+            settings.artifacts_url, settings.artifacts_options, fsync=settings.artifacts_fsync
+        )
 
     @property
     def is_local_folder(self) -> bool:
@@ -117,16 +126,16 @@ class BlobStore:
                 out.flush()
                 if self._fsync:
                     os.fsync(out.fileno())
-            self._commit_local(tmp, digest)
+            self._commit_local(tmp, digest, size)
         except BaseException:
             _unlink_quietly(tmp)
             raise
         return digest, size
 
-    def _commit_local(self, tmp: str, digest: str) -> None:
-        """Move a finished temporary file to its digest's place (or drop it when the blob is
-        there already)."""
-        if self._reuse(digest, os.path.getsize(tmp)):
+    def _commit_local(self, tmp: str, digest: str, size: int) -> None:
+        """Move a finished temporary file of ``size`` bytes to its digest's place (or drop it
+        when the blob is there already)."""
+        if self._reuse(digest, size):
             os.unlink(tmp)
             return
         final = self._path(digest)
@@ -149,7 +158,7 @@ class BlobStore:
                 raise InvalidArgumentError(
                     f"{path} changed while it was being stored; store it again", field="path"
                 )
-            self._commit_local(tmp, digest)
+            self._commit_local(tmp, digest, size)
         except BaseException:
             _unlink_quietly(tmp)
             raise
