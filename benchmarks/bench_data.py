@@ -31,6 +31,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from compiled import compile_setpoint
 from peer_run import peer
 
 HERE = Path(__file__).resolve().parent
@@ -314,6 +315,7 @@ def main() -> None:
     ap.add_argument("--csv-gib", type=float, default=5.0)
     ap.add_argument("--no-peer", action="store_true")
     args = ap.parse_args()
+    compile_setpoint()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ".gitignore").write_text("*\n")

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from compiled import compile_setpoint
 from peer_run import PEER_PYTHON, peer
 
 SETPOINT = str(Path(sys.executable).parent / "setpoint")
@@ -69,6 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10_000)
     args = ap.parse_args()
+    compile_setpoint()
     results = {}
     peer_bin = Path(PEER_PYTHON).parent
     with tempfile.TemporaryDirectory(prefix="setpoint-bench-mlflow-api-") as tmp:

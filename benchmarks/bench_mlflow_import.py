@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from compiled import compile_setpoint
 from peer_run import peer
 
 SETPOINT = str(Path(sys.executable).parent / "setpoint")
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--points", type=int, default=1000)
     args = ap.parse_args()
+    compile_setpoint()
     with tempfile.TemporaryDirectory(prefix="setpoint-bench-mlflow-import-") as tmp:
         db, artifacts = os.path.join(tmp, "mlflow.db"), os.path.join(tmp, "mlruns")
         seeded = peer(

@@ -16,6 +16,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from compiled import compile_setpoint
 from peer_run import peer
 
 SETPOINT = str(Path(sys.executable).parent / "setpoint")
@@ -57,6 +58,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--no-peer", action="store_true")
     args = ap.parse_args()
+    compile_setpoint()
     with tempfile.TemporaryDirectory(prefix="setpoint-bench-pipes-") as tmp:
         file = Path(tmp, "pipes.py")
         file.write_text(textwrap.dedent(PIPELINE))

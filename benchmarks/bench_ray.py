@@ -19,6 +19,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from compiled import compile_setpoint
+
 RAY = str(Path(sys.executable).parent / "ray")
 
 PIPELINE = """
@@ -80,6 +82,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--steps", type=int, default=4)
     args = ap.parse_args()
+    compile_setpoint()
     rounds = _rounds_for(args.seconds)
     with tempfile.TemporaryDirectory(prefix="setpoint-bench-ray-") as tmp:
         Path(tmp, "fan_pipe.py").write_text(textwrap.dedent(PIPELINE))

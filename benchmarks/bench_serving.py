@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+from compiled import compile_setpoint
 from peer_run import peer
 from wrk import wrk
 
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--no-peer", action="store_true")
     args = ap.parse_args()
+    compile_setpoint()
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import HistGradientBoostingClassifier
 

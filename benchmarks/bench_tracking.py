@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from compiled import compile_setpoint
 from peer_run import peer
 
 HERE = Path(__file__).resolve().parent
@@ -371,6 +372,7 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--single", type=int, default=100_000)
     args = ap.parse_args()
+    compile_setpoint()
     sections = [x.strip() for x in args.sections.split(",") if x.strip()]
     unknown = set(sections) - set(SECTIONS)
     if unknown:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from bench_tracking import populate_bulk  # noqa: E402
+from compiled import compile_setpoint  # noqa: E402
 
 
 def seed(home: str, runs: int, points: int) -> str:
@@ -71,6 +72,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-peer", action="store_true", help="skip MLflow's UI")
     args = ap.parse_args()
+    compile_setpoint()
     from ports import free_port
     from ui_browser import browser
 
