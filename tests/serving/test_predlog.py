@@ -4,11 +4,15 @@ it dropped, and a store that fails keeps the rows for the next try."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from setpoint.serving.predlog import Entry, Feedback, PredictionLog
@@ -139,3 +143,35 @@ def test_what_was_written_is_not_written_again_and_unencodable_rows_are_dropped(
     assert log.dropped == 1 and len(errors) == 2
     log.flush()  # nothing left to retry
     assert sink.calls.count("predictions") == 1
+
+
+READ_AND_EXIT = """
+import sys
+from setpoint.serving.predlog import read_file
+with open(sys.argv[1], "rb") as f:
+    print(read_file(f.read()).num_rows)
+"""
+
+
+def test_a_script_reading_log_files_exits_cleanly(tmp_path: Path) -> None:
+    """Arrow now and then aborts a process that exits right after reading Parquet bytes in
+    memory with pq.read_table (exit 134, "terminate called without an active exception");
+    a script reading the prediction log must exit 0 every time."""
+    rng = np.random.default_rng(0)
+    table = pa.table({f"input.f{i}": rng.random(200_000) for i in range(20)})
+    path = tmp_path / "log.parquet"
+    # many row groups keep Arrow's threads busy, as a day of traffic does
+    pq.write_table(table, path, row_group_size=20_000, compression="zstd")
+    for _ in range(12):
+        pair = [
+            subprocess.Popen(
+                [sys.executable, "-c", READ_AND_EXIT, str(path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        for proc in pair:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()
+            assert out.strip() == b"200000"

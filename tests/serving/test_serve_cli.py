@@ -15,10 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import setpoint as sp
 from conftest import free_port
-from setpoint.client import sdk
-from setpoint.core.config import Settings
 
 TRAIN = """
 import numpy as np, pandas as pd, setpoint as sp
@@ -77,15 +74,19 @@ def test_serve_answers_and_shuts_down_with_the_log_written(
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()
     lines = [ln for ln in err.decode().splitlines() if ln.startswith("{")]
     assert any('"path":"/invocations"' in ln and '"status":200' in ln for ln in lines)
-    # read here, not in a process of its own: Arrow can abort a process that exits right
-    # after reading (its threads winding down), which a test should not stumble on
-    settings = Settings.from_env(home)
-    sdk.use(sdk.make_client(settings), settings)
-    try:
-        log = sp.prediction_log("scorer", project="cli")
-    finally:
-        sdk.use(None)
-    assert len(log) == 40  # 10 requests of 4 rows, written on shutdown
+    # read as a user's script would, in a process that exits right after reading
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import setpoint as sp; print(len(sp.prediction_log('scorer', project='cli')))",
+        ],
+        env=home,
+        capture_output=True,
+        text=True,
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == "40"  # 10 requests of 4 rows, written on shutdown
 
 
 def test_serve_refuses_to_listen_beyond_loopback_without_tokens(home: dict[str, str]) -> None:

@@ -6,7 +6,6 @@ monitor's webhook. Schedules added with ``--on-alert MONITOR`` then run their pi
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from typing import Any
@@ -156,16 +155,16 @@ def _load(c: Any, files: list[Any], feedback: list[Any]) -> Any:
     """The prediction log rows of ``files`` with the labels of ``feedback`` joined."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from setpoint.client.materializers import blob_bytes
     from setpoint.client.serving import join_labels
+    from setpoint.serving.predlog import read_file
 
     if not files:
         return pd.DataFrame(columns=["request_id", "row", "time", "model_version", "role"])
-    tables = [pq.read_table(io.BytesIO(blob_bytes(c, f.digest))) for f in files]
+    tables = [read_file(blob_bytes(c, f.digest)) for f in files]
     frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
-    labels = [pq.read_table(io.BytesIO(blob_bytes(c, f.digest))) for f in feedback]
+    labels = [read_file(blob_bytes(c, f.digest)) for f in feedback]
     return join_labels(frame, labels)
 
 

@@ -182,14 +182,14 @@ def read_log(
     feedback labels joined on request id (column ``label``, None where none came)."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from setpoint.client.materializers import blob_bytes
+    from setpoint.serving.predlog import read_file
 
     def tables(kind: str) -> list[pa.Table]:
         out = []
         for f in c.list_prediction_logs(deployment, project, kind, since, until):
-            out.append(pq.read_table(io.BytesIO(blob_bytes(c, f.digest))))
+            out.append(read_file(blob_bytes(c, f.digest)))
         return out
 
     predictions = tables("predictions")
