@@ -414,6 +414,23 @@ def test_gc_verify_finds_a_blob_cut_short_and_adding_again_restores_it(
     assert (tmp_path / "back" / "weights.bin").read_bytes() == data
 
 
+def test_gc_verify_reports_its_progress_in_bytes(home: Path, tmp_path: Path) -> None:
+    from setpoint.client import sdk
+
+    for i, size in enumerate((30_000, 70_000)):
+        (tmp_path / f"f{i}.bin").write_bytes(os.urandom(size))
+        sp.log_dataset(str(tmp_path / f"f{i}.bin"), name=f"f{i}")
+    on_disk = sum(
+        f.stat().st_size for f in (home / "artifacts" / "blobs").rglob("*") if f.is_file()
+    )
+    calls: list[tuple[int, int]] = []
+    report = sdk.client().gc(verify=True, progress=lambda done, total: calls.append((done, total)))
+    assert report.corrupted == []
+    assert len(calls) >= 2 and all(total == on_disk for _, total in calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1][0] == on_disk
+
+
 def test_re_adding_an_unchanged_file_answers_without_opening_the_store(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import click
 
 from setpoint.cli.output import json_option, local_client, print_json
@@ -24,7 +27,12 @@ from setpoint.cli.output import json_option, local_client, print_json
 @json_option
 def gc(delete: bool, min_age: float, verify: bool, as_json: bool) -> None:
     """Remove artifact blobs nothing references (dry run by default)."""
-    report = local_client().gc(dry_run=not delete, min_age_s=min_age, verify=verify)
+    c = local_client()
+    if verify:
+        with _hashing_bar() as progress:
+            report = c.gc(dry_run=not delete, min_age_s=min_age, verify=True, progress=progress)
+    else:
+        report = c.gc(dry_run=not delete, min_age_s=min_age)
     if as_json:
         print_json(report)
         return
@@ -43,3 +51,31 @@ def gc(delete: bool, min_age: float, verify: bool, as_json: bool) -> None:
             click.echo("add their data again to store it afresh")
     if not delete and (n or report.stale_temporaries or report.corrupted):
         click.echo(f"run `setpoint gc --delete{' --verify' if verify else ''}` to delete them")
+
+
+@contextmanager
+def _hashing_bar() -> Iterator[Callable[[int, int], None]]:
+    """A progress bar of the bytes hashed, on stderr when it is a terminal."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("verifying blobs"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("verify", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from setpoint.api.operations import Api
 from setpoint.core.clock import Clock, SystemClock
 from setpoint.core.config import Settings
@@ -59,12 +61,22 @@ class LocalClient(Api):
         self.db.close()
 
     def gc(
-        self, *, dry_run: bool = True, min_age_s: float = 3600.0, verify: bool = False
+        self,
+        *,
+        dry_run: bool = True,
+        min_age_s: float = 3600.0,
+        verify: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> GcReport:
         from setpoint.store.gc import collect_garbage
 
         return collect_garbage(
-            self.db, self.blobs, dry_run=dry_run, min_age_s=min_age_s, verify=verify
+            self.db,
+            self.blobs,
+            dry_run=dry_run,
+            min_age_s=min_age_s,
+            verify=verify,
+            progress=progress,
         )
 
     def describe(self) -> str:

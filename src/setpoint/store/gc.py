@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from setpoint.core.types import GcReport
@@ -20,18 +21,20 @@ def collect_garbage(
     dry_run: bool = True,
     min_age_s: float = 3600.0,
     verify: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> GcReport:
     """Find (and unless ``dry_run``, delete) unreferenced blobs older than ``min_age_s``, and
     the temporary files of writes that never finished; with ``verify``, also every blob whose
     bytes no longer hash to its digest (one cut short by a power loss, say), so that adding
-    the same data again stores it afresh.
+    the same data again stores it afresh; ``progress(bytes hashed, bytes in all)`` is called
+    after each blob it hashes.
 
     The age guard protects blobs written by a writer that has not yet committed the row that
     references them (a blob is always stored before its row).
     """
     # List blobs before reading references: a blob whose row commits in between is then kept.
     stored = list(blobs.iter_digests())
-    corrupted = [d for d, _, _ in stored if verify and not blobs.verify(d)]
+    corrupted = _corrupted(blobs, stored, progress) if verify else []
     if not dry_run:
         for digest in corrupted:
             if not blobs.verify(digest):  # not made whole again by a writer meanwhile
@@ -64,3 +67,20 @@ def collect_garbage(
         dry_run=dry_run,
         corrupted=corrupted,
     )
+
+
+def _corrupted(
+    blobs: BlobStore,
+    stored: list[tuple[str, int, float]],
+    progress: Callable[[int, int], None] | None,
+) -> list[str]:
+    total = sum(size for _, size, _ in stored)
+    done = 0
+    bad = []
+    for digest, size, _ in stored:
+        if not blobs.verify(digest):
+            bad.append(digest)
+        done += size
+        if progress is not None:
+            progress(done, total)
+    return bad
