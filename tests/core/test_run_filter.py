@@ -6,6 +6,9 @@ import pytest
 
 from setpoint.core.errors import FilterSyntaxError
 from setpoint.core.run_filter import (
+    MAX_CONDITIONS,
+    MAX_LIST,
+    MAX_NESTING,
     BoolOp,
     Comparison,
     OrderKey,
@@ -375,3 +378,16 @@ def test_order_by_errors(item, position, phrase):
     assert err.position == position
     assert phrase in err.message
     assert err.message.endswith(f"{item}\n{' ' * position}^")
+
+
+def test_filters_beyond_the_bounds_are_syntax_errors_not_database_errors():
+    deep = "(" * (MAX_NESTING + 1) + "name = 'a'" + ")" * (MAX_NESTING + 1)
+    with pytest.raises(FilterSyntaxError, match="nest"):
+        parse_filter(deep)
+    assert parse_filter("(" * MAX_NESTING + "name = 'a'" + ")" * MAX_NESTING) is not None
+    many = " and ".join(f"metrics.m{i} > 0" for i in range(MAX_CONDITIONS + 1))
+    with pytest.raises(FilterSyntaxError, match="at most"):
+        parse_filter(many)
+    listed = "params.p IN (" + ", ".join(f"'{i}'" for i in range(MAX_LIST + 1)) + ")"
+    with pytest.raises(FilterSyntaxError, match="at most"):
+        parse_filter(listed)

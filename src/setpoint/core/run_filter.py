@@ -62,6 +62,11 @@ _STATUSES = ("running", "finished", "failed", "killed")
 _COMPARE_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _OP_ALIASES = {"==": "=", "<>": "!="}
 _KEYWORDS = frozenset({"AND", "OR", "LIKE", "ILIKE", "IN", "NOT", "ASC", "DESC"})
+# Bounds of what a filter may hold, well within what the databases accept in one query
+# (SQLite refuses an expression tree deeper than 1000 and more than 32766 parameters).
+MAX_CONDITIONS = 200
+MAX_NESTING = 50
+MAX_LIST = 1000
 _TOKEN = re.compile(
     r"(?P<ws>\s+)"
     r"|(?P<number>-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -85,6 +90,8 @@ class _Parser:
         self.field = field
         self.tokens = self._tokenize()
         self.i = 0
+        self.depth = 0
+        self.conditions = 0
 
     def error(self, message: str, position: int) -> NoReturn:
         raise FilterSyntaxError(message, position=position, text=self.text, field=self.field)
@@ -167,7 +174,11 @@ class _Parser:
         if self.peek().kind != "(":
             return self.parse_comparison()
         lparen = self.advance()
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.error(f"parentheses nest more than {MAX_NESTING} deep", lparen.pos)
         expr = self.parse_or()
+        self.depth -= 1
         tok = self.peek()
         if tok.kind == "eof":
             self.error("unclosed parenthesis", lparen.pos)
@@ -252,6 +263,9 @@ class _Parser:
         self.error(f"expected {expected} after {context}, got {self.got(tok)}", tok.pos)
 
     def parse_comparison(self) -> Comparison:
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            self.error(f"a filter holds at most {MAX_CONDITIONS} conditions", self.peek().pos)
         kind, key, position, display = self.parse_key()
         op_tok = self.peek()
         op = self.parse_op(display)
@@ -286,6 +300,8 @@ class _Parser:
         values = [self.parse_value(noun, numeric, context)]
         while self.peek().kind == ",":
             self.advance()
+            if len(values) == MAX_LIST:
+                self.error(f"{context} takes at most {MAX_LIST} values", self.peek().pos)
             values.append(self.parse_value(noun, numeric, context))
         tok = self.peek()
         if tok.kind == "eof":
