@@ -4,6 +4,7 @@ MLflow's error shapes come back."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,8 @@ with mlflow.start_run(run_name="baseline") as run:
     for step in range(5):
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
     mlflow.log_metrics({"auc": 0.91, "acc": 0.88})
+    mlflow.log_metric("diverged", float("nan"))
+    mlflow.log_metrics({"ratio": float("inf"), "floor": float("-inf")})
     mlflow.set_tag("team", "risk")
 print(run.info.run_id)
 """
@@ -43,7 +46,14 @@ def test_unmodified_mlflow_code_logs_to_setpoint(
     run = client.get_run(run_id)
     assert run.project == "fraud" and run.name == "baseline" and run.status == "finished"
     assert run.params == {"max_depth": "8", "lr": "0.1"}
-    assert run.metrics == {"loss": 0.2, "auc": 0.91, "acc": 0.88}
+    assert {k: v for k, v in run.metrics.items() if k != "diverged"} == {
+        "loss": 0.2,
+        "auc": 0.91,
+        "acc": 0.88,
+        "ratio": math.inf,
+        "floor": -math.inf,
+    }
+    assert all(math.isnan(v) for v in client.get_metric_history(run_id, "diverged").values)
     assert run.tags["team"] == "risk"
     assert client.get_metric_history(run_id, "loss").values == [1.0, 0.5, 1 / 3, 0.25, 0.2]
 
@@ -100,6 +110,114 @@ def test_mlflow_errors_keep_mlflows_shape(client: Any, serve: Any) -> None:
             f"{api}/runs/log-batch", content=b"{nope", headers={"content-type": "application/json"}
         )
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_bad_metric_points_are_refused_and_the_batch_stores_nothing(
+    client: Any, serve: Any
+) -> None:
+    server = serve(client)
+    api = f"{server.url}/api/2.0/mlflow"
+    with httpx.Client() as http:
+        run_id = http.post(f"{api}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"][
+            "run_id"
+        ]
+        good = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}
+        for field, bad in (
+            ("step", "abc"),
+            ("step", [1]),
+            ("step", 1.7),
+            ("step", 2**64),
+            ("timestamp", "x"),
+            ("timestamp", {}),
+            ("value", "abc"),
+            ("value", True),
+            ("value", None),
+        ):
+            point = {**good, field: bad}
+            r = http.post(f"{api}/runs/log-metric", json={"run_id": run_id, **point})
+            assert r.status_code == 400, (field, bad, r.text)
+            assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and field in r.text
+            r = http.post(
+                f"{api}/runs/log-batch",
+                json={
+                    "run_id": run_id,
+                    "params": [{"key": "lr", "value": "0.1"}],
+                    "tags": [{"key": "t", "value": "v"}],
+                    "metrics": [good, point],
+                },
+            )
+            assert r.status_code == 400, (field, bad, r.text)
+        for bad_params in ([{"key": "p", "value": {"a": 1}}], [{"key": "p", "value": [1]}]):
+            r = http.post(f"{api}/runs/log-batch", json={"run_id": run_id, "params": bad_params})
+            assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        # nothing of the refused batches was stored, not even their params and tags
+        run = client.get_run(run_id)
+        assert run.params == {} and "t" not in run.tags and run.metrics == {}
+        # a param that conflicts with a logged one stores nothing else of its batch either
+        r = http.post(
+            f"{api}/runs/log-batch",
+            json={"run_id": run_id, "params": [{"key": "lr", "value": "0.1"}]},
+        )
+        assert r.status_code == 200
+        r = http.post(
+            f"{api}/runs/log-batch",
+            json={
+                "run_id": run_id,
+                "params": [{"key": "lr", "value": "0.2"}],
+                "metrics": [good],
+                "tags": [{"key": "t", "value": "v"}],
+            },
+        )
+        assert r.status_code == 400
+        run = client.get_run(run_id)
+        assert run.params == {"lr": "0.1"} and run.metrics == {} and "t" not in run.tags
+        # protobuf's JSON spellings are understood: digits as strings, non-finite values
+        r = http.post(
+            f"{api}/runs/log-metric",
+            json={"run_id": run_id, "key": "n", "value": "NaN", "timestamp": "5", "step": "3"},
+        )
+        assert r.status_code == 200
+        history = client.get_metric_history(run_id, "n")
+        assert history.steps == [3] and history.timestamps == [5]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_wrong_json_types_are_invalid_parameters_not_server_errors(client: Any, serve: Any) -> None:
+    server = serve(client)
+    api = f"{server.url}/api/2.0/mlflow"
+    with httpx.Client() as http:
+        run_id = http.post(f"{api}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"][
+            "run_id"
+        ]
+        assert http.post(f"{api}/registered-models/create", json={"name": "det"}).is_success
+        for method, path, body, field in (
+            ("POST", "experiments/search", {"view_type": []}, "view_type"),
+            ("POST", "experiments/search", {"view_type": {"a": 1}}, "view_type"),
+            ("POST", "runs/search", {"experiment_ids": ["0"], "run_view_type": [1]}, "view"),
+            ("POST", "runs/search", {"experiment_ids": ["0"], "filter": 5}, "filter"),
+            ("POST", "runs/search", {"experiment_ids": ["0"], "filter": ["a"]}, "filter"),
+            ("POST", "runs/search", {"experiment_ids": ["0"], "order_by": [5]}, "order_by"),
+            ("POST", "runs/search", {"experiment_ids": ["0"], "page_token": 5}, "page_token"),
+            ("POST", "logged-models/search", {"page_token": ["x"]}, "page_token"),
+            ("POST", "runs/outputs", {"run_id": run_id, "models": "abc"}, "models"),
+            ("POST", "runs/outputs", {"run_id": run_id, "models": [5]}, "models"),
+            ("POST", "logged-models", {"source_run_id": {"a": 1}}, "source_run_id"),
+            (
+                "POST",
+                "registered-models/get-latest-versions",
+                {"name": "det", "stages": 5},
+                "stages",
+            ),
+            ("PATCH", "registered-models/update", {"name": "det", "description": {}}, "desc"),
+            ("POST", "registered-models/set-tag", {"name": "det", "key": "k", "value": []}, "v"),
+        ):
+            r = http.request(method, f"{api}/{path}", json=body)
+            assert r.status_code == 400, (path, body, r.text)
+            assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and field in r.text
+        # a number where a string is due is taken as its digits, as before
+        r = http.post(f"{api}/runs/set-tag", json={"run_id": run_id, "key": "k", "value": 0})
+        assert r.status_code == 200 and client.get_run(run_id).tags["k"] == "0"
 
 
 def test_mlflow_tokens_are_setpoint_tokens_and_roles_apply(
@@ -248,6 +366,12 @@ def test_artifacts_go_through_the_proxy_into_setpoint(client: Any, serve: Any) -
         assert "escape.txt" not in str(client.list_artifacts(run_id))
         r = http.get(api, params={"path": f"files/{run_id}/artifacts/../../x"})
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        r = http.get(f"{api}/files/{run_id}/artifacts/missing.txt")
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        r = http.put(f"{api}/files/{run_id}/artifacts/report.txt/inner.txt", content=b"x")
+        assert r.status_code == 400  # report.txt is a file: it cannot hold one
+        r = http.get(f"{api}/files/{run_id}/artifacts/everything/plots")  # a folder of one
+        assert r.status_code == 400 and "folder" in r.json()["message"]
 
 
 def test_an_mlflow_run_is_never_failed_for_silence(sqlite_settings: Any, serve: Any) -> None:

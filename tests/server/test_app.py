@@ -70,6 +70,20 @@ def test_oversized_bodies_get_413(local: LocalClient, serve: Any) -> None:
     assert local.list_artifacts(run.id) == []
 
 
+def test_artifact_paths_that_clash_or_name_a_folder(local: LocalClient, serve: Any) -> None:
+    server = serve(local)
+    run = RemoteClient(server.url).create_run("p")
+    url = f"{server.url}/api/v1/runs/{run.id}/artifacts"
+    assert httpx.put(f"{url}/cfg", content=b"A").status_code == 200
+    r = httpx.put(f"{url}/cfg/x.json", content=b"B")
+    assert r.status_code == 409 and r.json()["error"]["field"] == "path"
+    assert httpx.get(f"{url}/cfg").content == b"A"
+    assert httpx.put(f"{url}/only/one.txt", content=b"C").status_code == 200
+    r = httpx.get(f"{url}/only")  # a folder, though it holds one file
+    assert r.status_code == 422 and "folder" in r.json()["error"]["message"]
+    assert httpx.get(f"{url}/only/one.txt").content == b"C"
+
+
 def test_bad_metric_batches_and_unknown_things(local: LocalClient, serve: Any) -> None:
     server = serve(local)
     run = RemoteClient(server.url).create_run("p")
@@ -78,6 +92,15 @@ def test_bad_metric_batches_and_unknown_things(local: LocalClient, serve: Any) -
     assert r.status_code == 422 and r.json()["error"]["field"].startswith("values")
     r = httpx.post(url, json={"keys": ["a", "b"], "values": [1.0], "steps": [0]})
     assert r.status_code == 422
+    r = httpx.post(url, json={"keys": ["a"], "values": [True], "steps": [0]})
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("values")
+    r = httpx.post(url, json={"keys": ["a"], "values": [1.0], "steps": [2**63]})
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("steps")
+    r = httpx.get(f"{server.url}/api/v1/audit", params={"after_seq": str(2**63)})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "after_seq"
+    r = httpx.get(f"{server.url}/api/v1/models/m/versions/%C2%B2", params={"project": "p"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "version"  # "²" is no number
+    assert RemoteClient(server.url).get_run(run.id).metrics == {}
     assert httpx.get(f"{server.url}/api/v1/runs/{'0' * 32}").status_code == 404
     assert httpx.get(f"{server.url}/api/v1/nope").status_code == 404
     r = httpx.post(f"{server.url}/api/v1/runs/search", json={"filter": "metrics.a >"})

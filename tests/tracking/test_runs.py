@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 import setpoint as sp
@@ -142,6 +143,10 @@ def test_a_deleted_project_takes_no_runs_until_restored(client: Any) -> None:
         sp.start_run(project="old")
     with pytest.raises(ConflictError, match="restore"):
         client.set_project_tags("old", {"tier": "1"})
+    with pytest.raises(ConflictError, match="restore"):
+        client.create_model("m", project="old")
+    with pytest.raises(ConflictError, match="restore"):
+        sp.log_dataset(pd.DataFrame({"a": [1]}), name="d", project="old")
     assert r.id not in list(sp.search_runs()["run_id"])
     assert list(sp.search_runs("old")["run_id"]) == [r.id]
 
@@ -149,6 +154,7 @@ def test_a_deleted_project_takes_no_runs_until_restored(client: Any) -> None:
     client.set_project_tags("old", {})  # nothing to set is no error
     with sp.start_run(project="old") as again:
         pass
+    assert client.create_model("m", project="old").name == "m"
     assert set(sp.search_runs()["run_id"]) >= {r.id, again.id}
     client.delete_project_tag("old", "owner")
     assert client.get_project("old").tags == {}
@@ -516,6 +522,23 @@ def test_artifact_folders_with_a_trailing_slash(client: Any, tmp_path: Path) -> 
     with sp.start_run(project="p") as run:
         run.log_bytes(b"w", "model/w.bin")
     assert [a.path for a in client.list_artifacts(run.id, "model/")] == ["model/w.bin"]
+
+
+def test_an_artifact_path_is_a_file_or_a_folder_not_both(client: Any, tmp_path: Path) -> None:
+    with sp.start_run(project="p") as run:
+        run.log_bytes(b"A", "cfg")
+        with pytest.raises(ConflictError) as err:
+            run.log_bytes(b"B", "cfg/x.json")  # under a file
+        assert err.value.field == "path" and "'cfg' is a file" in err.value.message
+        run.log_bytes(b"C", "plots/roc.csv")
+        with pytest.raises(ConflictError):
+            run.log_bytes(b"D", "plots")  # over a folder
+        run.log_bytes(b"A2", "cfg")  # the same path again replaces the file
+    assert [a.path for a in client.list_artifacts(run.id)] == ["cfg", "plots/roc.csv"]
+    assert (Path(client.download_artifact(run.id, "cfg", tmp_path / "a")[0])).read_bytes() == b"A2"
+    # a folder of one file downloads as that folder, not as if it were the file
+    got = client.download_artifact(run.id, "plots", tmp_path / "b")
+    assert [Path(g).relative_to(tmp_path / "b").as_posix() for g in got] == ["plots/roc.csv"]
 
 
 def test_oversized_fields_are_refused_not_truncated(client: Any) -> None:

@@ -298,6 +298,28 @@ class Api:
         """Append metric points given as parallel columns (null values stand for NaN)."""
         self.runs.log_metrics(run_id, keys, values, steps, timestamps)
 
+    @operation("POST", "/runs/{run_id}/batch")
+    def log_batch(
+        self,
+        run_id: str,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        keys: list[str] | None = None,
+        values: list[float | None] | None = None,
+        steps: list[int] | None = None,
+        timestamps: list[int] | None = None,
+    ) -> None:
+        """Params, tags and metric points (columns, as in ``log_metrics``; timestamps default
+        to now) in one transaction: all of them are stored, or none."""
+        keys = keys or []
+        metrics = MetricBatch(
+            keys=keys,
+            values=values or [],
+            steps=steps or [],
+            timestamps=[self.runs.clock.now_ms()] * len(keys) if timestamps is None else timestamps,
+        )
+        self.runs.log_batch(run_id, params, tags, metrics)
+
     @operation("POST", "/runs/{run_id}/heartbeat")
     def heartbeat(self, run_id: str) -> None:
         """Tell the store the process behind a running run is alive."""

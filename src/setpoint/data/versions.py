@@ -90,7 +90,7 @@ class DatasetVersions:
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            pid = runs_repo.ensure_project(conn, project, now)
+            pid = runs_repo.ensure_live_project(conn, project, now)
             did = repo.locked_dataset_id(conn, pid, name, now)
             same = repo.latest_if_digest(conn, did, digest)
             if same is not None:

@@ -1253,7 +1253,7 @@ class Registry:
         lock: bool = False,
     ) -> int:
         pid = (
-            runs_repo.ensure_project(conn, project, now)
+            runs_repo.ensure_live_project(conn, project, now)
             if create
             else runs_repo.project_id(conn, project)
         )

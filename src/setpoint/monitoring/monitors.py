@@ -142,7 +142,7 @@ class Monitors:
         text = orjson.dumps(checked, option=orjson.OPT_SORT_KEYS).decode()
 
         def tx(conn: Connection) -> None:
-            pid = runs_repo.ensure_project(conn, project, now)
+            pid = runs_repo.ensure_live_project(conn, project, now)
             added = _sql(
                 conn,
                 "INSERT INTO monitors (project_id, name, deployment, reference, config, enabled, "

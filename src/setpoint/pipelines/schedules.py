@@ -88,7 +88,7 @@ class Schedules:
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> None:
-            pid = runs_repo.ensure_project(conn, project, now)
+            pid = runs_repo.ensure_live_project(conn, project, now)
             added = _sql(
                 conn,
                 "INSERT INTO schedules (project_id, name, target, params, cron, dataset, "

@@ -10,17 +10,19 @@ import inspect
 import ipaddress
 import logging
 import os
+import posixpath
 import shutil
 import tempfile
 import time
+import types
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, create_model
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -35,6 +37,7 @@ from setpoint.core.errors import (
     PermissionDeniedError,
     SetpointError,
 )
+from setpoint.core.names import INT64_MAX, INT64_MIN
 from setpoint.governance.tokens import Caller
 from setpoint.server.auth import Authorizer
 from setpoint.server.bodies import read_body
@@ -279,7 +282,7 @@ def _path_args(whole_numbers: frozenset[str], values: dict[str, str]) -> dict[st
     out: dict[str, Any] = {}
     for name, text in values.items():
         if name in whole_numbers:
-            if not text.isdigit() or len(text) > 18:
+            if not (text.isascii() and text.isdigit()) or len(text) > 18:
                 raise InvalidArgumentError(
                     f"{name} must be a whole number, not {text!r}", field=name
                 )
@@ -291,10 +294,35 @@ def _path_args(whole_numbers: frozenset[str], values: dict[str, str]) -> dict[st
 
 _MODELS: dict[str, type[BaseModel] | None] = {}
 
+# What the stores hold: a whole number beyond 64 bits is refused (naming the field), not
+# passed on to fail in the database.
+_INT64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+
+def _wire_type(hint: Any, json_body: bool) -> Any:
+    """``hint`` as requests are checked against it: every ``int`` within 64 bits; in a JSON
+    body, every ``float`` a JSON number (not a boolean or a string)."""
+    if hint is int:
+        return _INT64
+    if hint is float and json_body:
+        return StrictFloat
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is None or origin is Annotated or not args:
+        return hint
+    new = tuple(_wire_type(a, json_body) for a in args)
+    if new == args:
+        return hint
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[new]  # noqa: UP007 - built from a tuple
+    return origin[new if len(new) > 1 else new[0]]
+
 
 def _request_model(spec: OperationSpec, fn: Callable[..., Any]) -> type[BaseModel] | None:
     if spec.name not in _MODELS:
-        fields = {name: (hint, default) for name, hint, default in _params(spec, fn)}
+        body = spec.method != "GET"
+        fields = {
+            name: (_wire_type(hint, body), default) for name, hint, default in _params(spec, fn)
+        }
         _MODELS[spec.name] = (
             create_model(  # type: ignore[call-overload]
                 f"{''.join(w.title() for w in spec.name.split('_'))}Request",
@@ -394,7 +422,12 @@ def _download_endpoint(
         try:
             written = await run_in_threadpool(fn, client, **request.path_params, dest=dest)
             files = [written] if isinstance(written, str) else list(written)
-            if len(files) != 1:
+            wanted = request.path_params.get("path")
+            if len(files) != 1 or (
+                spec.dest == "folder"
+                and wanted is not None
+                and os.path.relpath(files[0], dest) != posixpath.basename(wanted)
+            ):  # a folder (of one file, perhaps)
                 raise InvalidArgumentError(
                     "this path names a folder: list it and download its files one by one",
                     field="path",

@@ -13,7 +13,11 @@ mlflow_models.py and the model registry in mlflow_registry.py.
 
 from __future__ import annotations
 
+import math
+import os
+import posixpath
 import re
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
@@ -31,7 +35,9 @@ from setpoint.core.errors import (
     PermissionDeniedError,
     SetpointError,
 )
+from setpoint.core.names import INT64_MAX, INT64_MIN, check_metric_value
 from setpoint.server.bodies import read_body
+from setpoint.server.mlflow_fields import optional_text, pairs, text_list, whole
 
 PREFIX = "/api/2.0/mlflow"
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
@@ -51,7 +57,10 @@ ERRORS = {
 
 
 def mlflow_error(exc: SetpointError) -> Response:
-    code, status = ERRORS.get(exc.code, ("INVALID_PARAMETER_VALUE", 400))
+    default = (
+        ("RESOURCE_DOES_NOT_EXIST", 404) if exc.status == 404 else ("INVALID_PARAMETER_VALUE", 400)
+    )
+    code, status = ERRORS.get(exc.code, default)
     if exc.status >= 500 and exc.code not in ERRORS:
         code, status = "INTERNAL_ERROR", 500
     return Response(
@@ -92,7 +101,7 @@ def _view_type(value: Any, field: str) -> str:
         return "active"
     if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
         value = {2: "DELETED_ONLY", 3: "ALL"}.get(int(value), value)  # the proto's numbers
-    if value not in _VIEW_TYPES:
+    if not isinstance(value, str) or value not in _VIEW_TYPES:
         raise InvalidArgumentError(
             f"{field} must be one of ACTIVE_ONLY, DELETED_ONLY, ALL; got {value!r}", field=field
         )
@@ -130,16 +139,6 @@ def required_key(body: dict[str, Any]) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidArgumentError("key is required", field="key")
     return key
-
-
-def _pairs(items: Any, field: str) -> dict[str, str]:
-    if items is None:
-        return {}
-    if not isinstance(items, list) or not all(
-        isinstance(i, dict) and isinstance(i.get("key"), str) for i in items
-    ):
-        raise InvalidArgumentError(f"{field} must be a list of {{key, value}}", field=field)
-    return {i["key"]: "" if i.get("value") is None else str(i["value"]) for i in items}
 
 
 class _Ops:
@@ -207,7 +206,7 @@ def register(
         if name in existing:
             gone = " in deleted state; restore it" if existing[name].deleted_at else ""
             raise ConflictError(f"Experiment '{name}' already exists{gone}.", field="name")
-        tags = _pairs(body.get("tags"), "tags")
+        tags = pairs(body.get("tags"), "tags")
         await call(request, "create_project", name=name, tags=tags)  # one transaction
         return {"experiment_id": _experiment_id(name)}
 
@@ -251,7 +250,7 @@ def register(
     @route("POST", "experiments/set-experiment-tag")
     async def set_experiment_tag(request: Request, body: dict[str, Any]) -> Any:
         project = _project(body.get("experiment_id"))
-        await call(request, "set_project_tags", project=project, tags=_pairs([body], "tag"))
+        await call(request, "set_project_tags", project=project, tags=pairs([body], "tag"))
         return {}
 
     @route("POST", "experiments/delete-experiment-tag")
@@ -285,7 +284,7 @@ def register(
     @route("POST", "runs/create")
     async def create_run(request: Request, body: dict[str, Any]) -> Any:
         project = _project(body.get("experiment_id") or "0")
-        tags = _pairs(body.get("tags"), "tags")
+        tags = pairs(body.get("tags"), "tags")
         run = await call(
             request,
             "create_run",
@@ -349,7 +348,7 @@ def register(
                 raise InvalidArgumentError(
                     f"datasets[{n}] must be {{tags, dataset}}", field=f"datasets[{n}]"
                 )
-            datasets.append({**dataset, "tags": _pairs(item.get("tags"), f"datasets[{n}].tags")})
+            datasets.append({**dataset, "tags": pairs(item.get("tags"), f"datasets[{n}].tags")})
         models = body.get("models") or []
         if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
             raise InvalidArgumentError("models must be a list of {model_id}", field="models")
@@ -385,26 +384,22 @@ def register(
     async def log(
         request: Request,
         run_id: str,
-        metrics: list[dict[str, Any]],
+        metrics: _Columns | None,
         params: dict[str, str],
         tags: dict[str, str],
     ) -> None:
-        if params:
-            await call(request, "log_params", run_id=run_id, params=params)
-        if tags:
-            await call(request, "set_tags", run_id=run_id, tags=tags)
-        if metrics:
-            await call(
-                request,
-                "log_metrics",
-                run_id=run_id,
-                keys=[m["key"] for m in metrics],
-                values=[m["value"] for m in metrics],
-                steps=[int(m.get("step") or 0) for m in metrics],
-                timestamps=[int(m["timestamp"]) for m in metrics]
-                if all("timestamp" in m for m in metrics)
-                else None,
-            )
+        keys, values, steps, stamps = metrics or ([], [], [], None)
+        await call(
+            request,
+            "log_batch",
+            run_id=run_id,
+            params=params,
+            tags=tags,
+            keys=keys,
+            values=values,
+            steps=steps,
+            timestamps=stamps,
+        )
 
     @route("POST", "runs/delete")
     async def delete_run(request: Request, body: dict[str, Any]) -> Any:
@@ -425,15 +420,11 @@ def register(
 
     @route("POST", "runs/log-batch")
     async def log_batch(request: Request, body: dict[str, Any]) -> Any:
-        metrics = body.get("metrics") or []
-        params = _pairs(body.get("params"), "params")
-        tags = _pairs(body.get("tags"), "tags")
-        if not isinstance(metrics, list) or not all(_metric(m) for m in metrics):
-            raise InvalidArgumentError(
-                "metrics must be a list of {key, value, timestamp, step}", field="metrics"
-            )
+        metrics = _metric_columns(body.get("metrics") or [], "metrics")
+        params = pairs(body.get("params"), "params")
+        tags = pairs(body.get("tags"), "tags")
         for field, items, limit in (
-            ("metrics", metrics, MAX_METRICS),
+            ("metrics", metrics[0], MAX_METRICS),
             ("params", params, MAX_PARAMS),
             ("tags", tags, MAX_TAGS),
         ):
@@ -447,19 +438,18 @@ def register(
 
     @route("POST", "runs/log-metric")
     async def log_metric(request: Request, body: dict[str, Any]) -> Any:
-        if not _metric(body):
-            raise InvalidArgumentError("key and a numeric value are required", field="value")
-        await log(request, _run_id(body), [body], {}, {})
+        metrics = _metric_columns([body], "metric")
+        await log(request, _run_id(body), metrics, {}, {})
         return {}
 
     @route("POST", "runs/log-parameter")
     async def log_parameter(request: Request, body: dict[str, Any]) -> Any:
-        await log(request, _run_id(body), [], _pairs([body], "param"), {})
+        await log(request, _run_id(body), None, pairs([body], "param"), {})
         return {}
 
     @route("POST", "runs/set-tag")
     async def set_tag(request: Request, body: dict[str, Any]) -> Any:
-        await log(request, _run_id(body), [], {}, _pairs([body], "tag"))
+        await log(request, _run_id(body), None, {}, pairs([body], "tag"))
         return {}
 
     @route("POST", "runs/search")
@@ -471,10 +461,10 @@ def register(
             request,
             "search_runs",
             project=[_project(i) for i in ids] or None,
-            filter=body.get("filter") or None,
-            order_by=body.get("order_by") or None,
-            max_results=_whole(body.get("max_results") or 1000, "max_results", -(2**63), 2**63 - 1),
-            page_token=body.get("page_token") or None,
+            filter=optional_text(body.get("filter"), "filter"),
+            order_by=text_list(body.get("order_by"), "order_by") or None,
+            max_results=whole(body.get("max_results") or 1000, "max_results", -(2**63), 2**63 - 1),
+            page_token=optional_text(body.get("page_token"), "page_token"),
             lifecycle=_view_type(body.get("run_view_type"), "run_view_type"),
         )
         out: dict[str, Any] = {"runs": [_run(r) for r in page.runs]}
@@ -484,10 +474,10 @@ def register(
 
     from setpoint.server.mlflow_models import add_routes
 
-    add_routes(route, call, _project, _experiment_id, _pairs, _whole)
+    add_routes(route, call, _project, _experiment_id)
     from setpoint.server.mlflow_registry import add_routes as add_registry_routes
 
-    add_registry_routes(route, call, _whole)
+    add_registry_routes(route, call)
 
     @route("GET", "metrics/get-history")
     async def metric_history(request: Request, body: dict[str, Any]) -> Any:
@@ -517,9 +507,9 @@ def register(
         ids = [ids] if isinstance(ids, str) else list(ids)
         if not ids or len(ids) > 100:
             raise InvalidArgumentError("run_ids: give 1 to 100 runs", field="run_ids")
-        limit = _whole(body.get("max_results", "320"), "max_results", 1, 2500)
-        lo = _whole(body.get("start_step", "0"), "start_step", -(2**62), 2**62)
-        hi = _whole(body.get("end_step", str(2**62)), "end_step", -(2**62), 2**62)
+        limit = whole(body.get("max_results", "320"), "max_results", 1, 2500)
+        lo = whole(body.get("start_step", "0"), "start_step", -(2**62), 2**62)
+        hi = whole(body.get("end_step", str(2**62)), "end_step", -(2**62), 2**62)
         out: list[dict[str, Any]] = []
         for run_id in ids:
             h = await call(request, "get_metric_history", run_id=run_id, key=key)
@@ -591,8 +581,9 @@ ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 def artifact_location(path: str) -> tuple[str, str]:
     """``PROJECT/RUN_ID/artifacts[/FILE]`` (what a run's artifact_uri names) -> (run id, path
     inside the run); a path that climbs (``..``) or is absolute is refused."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if path.startswith("/") or "\\" in path or any(p == ".." for p in parts):
+    given = path[:-1] if path.endswith("/") else path
+    parts = [p for p in given.split("/") if p != "."]
+    if path.startswith("/") or "\\" in path or any(p in ("", "..") for p in parts):
         raise InvalidArgumentError(f"artifact path {path!r} is not allowed", field="path")
     if len(parts) < 3 or parts[2] != "artifacts":
         raise InvalidArgumentError(
@@ -655,7 +646,7 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
         try:
             run_id, inner = artifact_location(request.path_params["path"])
             written = await call(request, "download_artifact", run_id=run_id, path=inner, dest=tmp)
-            if len(written) != 1:
+            if len(written) != 1 or os.path.relpath(written[0], tmp) != posixpath.basename(inner):
                 raise InvalidArgumentError(
                     f"{inner} is a folder: list it, then fetch each file", field="path"
                 )
@@ -676,21 +667,6 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
     app.add_api_route(ARTIFACTS, listing, methods=["GET"], include_in_schema=False)
 
 
-def _whole(value: Any, field: str, low: int, high: int) -> int:
-    """A whole number the client gave (JSON number or query text) in [low, high]; anything
-    else is INVALID_PARAMETER_VALUE naming the field, never a 500."""
-    text = str(value)
-    digits = text[1:] if text.startswith("-") else text
-    if (
-        not digits.isascii()
-        or not digits.isdigit()
-        or len(digits) > 19
-        or not low <= int(text) <= high
-    ):
-        raise InvalidArgumentError(f"{field} must be a whole number, not {text!r}", field=field)
-    return int(text)
-
-
 def _run_id(body: dict[str, Any]) -> str:
     run_id = body.get("run_id") or body.get("run_uuid")
     if not isinstance(run_id, str) or not run_id:
@@ -698,10 +674,41 @@ def _run_id(body: dict[str, Any]) -> str:
     return run_id
 
 
-def _metric(m: Any) -> bool:
-    return (
-        isinstance(m, dict)
-        and isinstance(m.get("key"), str)
-        and isinstance(m.get("value"), int | float)
-        and not isinstance(m.get("value"), bool)
-    )
+# Metric points as columns: keys, values, steps, timestamps (None: now, on the server).
+_Columns = tuple[list[str], list[float], list[int], list[int] | None]
+
+# protobuf's JSON spells these as strings, and the MLflow client sends them so
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _metric_columns(items: Any, field: str) -> _Columns:
+    """Metric points as the MLflow client sends them: ``value`` a JSON number, or "NaN",
+    "Infinity", "-Infinity"; ``step`` and ``timestamp`` whole numbers (or their digits as a
+    string, as protobuf's JSON allows). Anything else is INVALID_PARAMETER_VALUE naming the
+    field; a point without a timestamp gets the server's time."""
+    if not isinstance(items, list):
+        raise InvalidArgumentError(
+            f"{field} must be a list of {{key, value, timestamp, step}}", field=field
+        )
+    keys: list[str] = []
+    values: list[float] = []
+    steps: list[int] = []
+    stamps: list[int | None] = []
+    for m in items:
+        if not isinstance(m, dict) or not isinstance(m.get("key"), str) or not m["key"]:
+            raise InvalidArgumentError(
+                f"{field} must be a list of {{key, value, timestamp, step}}", field="key"
+            )
+        value = m.get("value")
+        if isinstance(value, str) and value in _NON_FINITE:
+            value = _NON_FINITE[value]
+        keys.append(m["key"])
+        values.append(check_metric_value(value, "value"))
+        step = m.get("step")
+        steps.append(0 if step is None else whole(step, "step", INT64_MIN, INT64_MAX))
+        stamp = m.get("timestamp")
+        stamps.append(None if stamp is None else whole(stamp, "timestamp", INT64_MIN, INT64_MAX))
+    if all(t is not None for t in stamps):
+        return keys, values, steps, [t for t in stamps if t is not None]
+    now = int(time.time() * 1000)
+    return keys, values, steps, [now if t is None else t for t in stamps]

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from setpoint.core.errors import InvalidArgumentError, NotFoundError
+from setpoint.server.mlflow_fields import optional_text, pairs, whole
 
 KIND = "mlflow_model"
 PREFIX = "m-"
@@ -69,8 +70,6 @@ def add_routes(
     call: Call,
     project_of: Callable[[Any], str],
     experiment_id: Callable[[str], str],
-    pairs: Callable[[Any, str], dict[str, str]],
-    whole: Callable[[Any, str, int, int], int],
 ) -> None:
     """Register the logged-model routes through ``route`` (the MLflow API's router)."""
 
@@ -89,17 +88,18 @@ def add_routes(
         name = body.get("name") or "model"
         if not isinstance(name, str):
             raise InvalidArgumentError("name must be a string", field="name")
-        source = body.get("source_run_id") or None
+        source = optional_text(body.get("source_run_id"), "source_run_id")
         tags = {
             **pairs(body.get("tags"), "tags"),
             "kind": KIND,
             NAME: name,
             STATUS: STATUSES[0],
         }
-        if body.get("model_type"):
-            tags[TYPE] = str(body["model_type"])
+        model_type = optional_text(body.get("model_type"), "model_type")
+        if model_type is not None:
+            tags[TYPE] = model_type
         if source is not None:
-            tags[SOURCE] = str(source)
+            tags[SOURCE] = source
         run = await call(
             request,
             "create_run",
@@ -166,7 +166,7 @@ def add_routes(
             max_results=min(
                 whole(body.get("max_results") or 100, "max_results", -(2**63), 2**63 - 1), 1000
             ),
-            page_token=body.get("page_token") or None,
+            page_token=optional_text(body.get("page_token"), "page_token"),
         )
         out: dict[str, Any] = {"models": [shape(r)["model"] for r in page.runs]}
         if page.next_page_token:
@@ -178,8 +178,11 @@ def add_routes(
         run_id = body.get("run_id")
         if not isinstance(run_id, str) or not run_id:
             raise InvalidArgumentError("run_id is required", field="run_id")
-        for output in body.get("models") or []:
-            model = await model_run(request, (output or {}).get("model_id"))
+        outputs = body.get("models") or []
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+            raise InvalidArgumentError("models must be a list of {model_id, step}", field="models")
+        for output in outputs:
+            model = await model_run(request, output.get("model_id"))
             await call(
                 request,
                 "add_lineage",

@@ -28,6 +28,7 @@ from setpoint.core.errors import (
     PermissionDeniedError,
 )
 from setpoint.server.mlflow_api import required_key
+from setpoint.server.mlflow_fields import pairs, text, text_list, whole
 from setpoint.server.mlflow_models import run_id_of
 
 Route = Callable[[str, str], Callable[[Any], Any]]
@@ -37,7 +38,7 @@ STAGE = "mlflow.stage"  # MLflow's stage of a version, kept as a tag ("None": no
 _STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
 
 
-def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], int]) -> None:
+def add_routes(route: Route, call: Call) -> None:
     pending: dict[str, int] = {}  # names created with no version yet -> when
     lock = threading.Lock()
 
@@ -147,12 +148,11 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
     async def latest(request: Request, body: dict[str, Any]) -> Any:
         """The newest version in each stage asked for (every stage when none is), as
         ``models:/name/Production`` resolves: the stage is the version's ``mlflow.stage``."""
+        stages = text_list(body.get("stages"), "stages")
         project, m = await model_of(request, body.get("name"))
-        stages = body.get("stages") or []
-        stages = [stages] if isinstance(stages, str) else list(stages)
         wanted = set()
         for given in stages:
-            stage = _STAGES.get(str(given).lower())
+            stage = _STAGES.get(given.lower())
             if stage is None:
                 raise InvalidArgumentError(
                     f"stages: {given!r} is not one of {', '.join(_STAGES.values())}",
@@ -185,7 +185,7 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
             run = await call(request, "get_run", run_id=source_run)
         project = await where(request, name) or run.project
         digest = await _package(request, call, folder_run, prefix)
-        tags = {**_tags(body.get("tags")), SOURCE: source}
+        tags = {**pairs(body.get("tags"), "tags"), SOURCE: source}
         if model_id:
             tags[MODEL_ID] = str(model_id)
         v = await call(
@@ -195,7 +195,7 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
             digest=digest,
             project=project,
             run_id=run.id if run.project == project else None,
-            description=str(body.get("description") or ""),
+            description=text(body.get("description"), "description"),
             tags=tags,
         )
         with lock:
@@ -236,22 +236,23 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
 
     @route("PATCH", "registered-models/update")
     async def update(request: Request, body: dict[str, Any]) -> Any:
+        description = text(body.get("description"), "description")
         project, m = await model_of(request, body.get("name"))
         m = await call(
             request,
             "update_model",
             name=m.name,
             project=project,
-            description=str(body.get("description") or ""),
+            description=description,
         )
         return {"registered_model": await model_shape(request, project, m)}
 
     @route("POST", "registered-models/set-tag")
     async def set_model_tag(request: Request, body: dict[str, Any]) -> Any:
-        project, m = await model_of(request, body.get("name"))
-        value = str(body.get("value") or "")
+        value = text(body.get("value"), "value")
         if not value:  # setpoint's empty value means "remove"
             raise InvalidArgumentError("value must not be empty", field="value")
+        project, m = await model_of(request, body.get("name"))
         await call(
             request, "update_model", name=m.name, project=project, tags={required_key(body): value}
         )
@@ -295,14 +296,14 @@ def add_routes(route: Route, call: Call, whole: Callable[[Any, str, int, int], i
             name=v.name,
             version=v.version,
             project=v.project,
-            description=str(body.get("description") or ""),
+            description=text(body.get("description"), "description"),
         )
         return {"model_version": version_shape(v)}
 
     @route("POST", "model-versions/set-tag")
     async def set_version_tag(request: Request, body: dict[str, Any]) -> Any:
         v = await version_of(request, body)
-        value = str(body.get("value") or "")
+        value = text(body.get("value"), "value")
         if not value:
             raise InvalidArgumentError("value must not be empty", field="value")
         await call(
@@ -488,14 +489,6 @@ async def _package(request: Request, call: Call, run_id: str, prefix: str) -> st
     manifest = package.manifest_bytes(entries)
     ref = await call(request, "upload_blob", stream=io.BytesIO(manifest))
     return str(ref.digest)
-
-
-def _tags(items: Any) -> dict[str, str]:
-    if not items:
-        return {}
-    if not isinstance(items, list):
-        raise InvalidArgumentError("tags must be a list of {key, value}", field="tags")
-    return {str(i["key"]): str(i.get("value") or "") for i in items if isinstance(i, dict)}
 
 
 def _name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | None:

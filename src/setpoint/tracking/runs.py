@@ -21,7 +21,6 @@ from setpoint.core.errors import (
     ConflictError,
     InvalidArgumentError,
     NotFoundError,
-    ProjectDeletedError,
     ProjectNotFoundError,
     RunNotActiveError,
     RunNotFoundError,
@@ -83,7 +82,7 @@ class Runs:
         now = self.clock.now_ms()
         with self.db.write() as conn:
             pid = repo.ensure_project(conn, name, now, description)
-            _require_live(conn, pid, name)
+            repo.require_live_project(conn, pid, name)
             repo.set_project_tags(conn, pid, values)
             project = repo.get_project(conn, name)
         assert project is not None
@@ -353,6 +352,31 @@ class Runs:
         def tx(conn):  # type: ignore[no-untyped-def]
             require_run(conn, run_id, running=False, live=True)
             repo.set_tags(conn, run_id, values)
+
+        self.db.write_retrying(tx)
+
+    def log_batch(
+        self,
+        run_id: str,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+        metrics: MetricBatch | None = None,
+    ) -> None:
+        """Params, tags and metric points in one transaction: everything is checked first,
+        then all of it is stored or none (a conflicting param stores nothing else)."""
+        values, tag_values = _params(params or {}), _tags(tags)
+        batch = None if metrics is None or not metrics.keys else self._checked(metrics)
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            require_run(conn, run_id, running=bool(values or batch), live=True)
+            if values:
+                repo.add_params(conn, run_id, values)
+            if tag_values:
+                repo.set_tags(conn, run_id, tag_values)
+            if batch is not None:
+                repo.add_metrics(conn, run_id, *batch.columns())
+                repo.heartbeat(conn, run_id, now)
 
         self.db.write_retrying(tx)
 
@@ -678,25 +702,15 @@ def _insert_run(conn: Connection, run: Run, now: int) -> None:
     not be deleted."""
     if run.parent_id is not None and repo.run_state(conn, run.parent_id) is None:
         raise RunNotFoundError(f"parent run {run.parent_id!r} does not exist", field="parent_id")
-    pid = repo.ensure_project(conn, run.project, now)
-    _require_live(conn, pid, run.project)
+    pid = repo.ensure_live_project(conn, run.project, now)
     repo.insert_run(conn, run, pid)
-
-
-def _require_live(conn: Connection, project_id: int, project: str) -> None:
-    if repo.project_deleted(conn, project_id):
-        raise ProjectDeletedError(
-            f"project {project!r} is deleted; restore it first "
-            f"(`setpoint projects restore {project}`)",
-            field="project",
-        )
 
 
 def _live_project_id(conn: Connection, project: str) -> int:
     pid = repo.project_id(conn, project)
     if pid is None:
         raise ProjectNotFoundError(f"project {project!r} does not exist", field="project")
-    _require_live(conn, pid, project)
+    repo.require_live_project(conn, pid, project)
     return pid
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, literal_column, select, tuple_, update
 
-from setpoint.core.errors import ParamConflictError
+from setpoint.core.errors import ConflictError, ParamConflictError, ProjectDeletedError
 from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run, RunInput
 from setpoint.store.metadata.statements import execute as _sql
 from setpoint.store.metadata.statements import fetch_all
@@ -53,6 +53,22 @@ def ensure_project(conn: Connection, name: str, now: int, description: str = "")
     pid = project_id(conn, name)
     assert pid is not None
     return pid
+
+
+def ensure_live_project(conn: Connection, name: str, now: int) -> int:
+    """Like :func:`ensure_project`, for something new in the project: a deleted project
+    takes nothing new until it is restored."""
+    pid = ensure_project(conn, name, now)
+    require_live_project(conn, pid, name)
+    return pid
+
+
+def require_live_project(conn: Connection, project_id: int, name: str) -> None:
+    if project_deleted(conn, project_id):
+        raise ProjectDeletedError(
+            f"project {name!r} is deleted; restore it first (`setpoint projects restore {name}`)",
+            field="project",
+        )
 
 
 _PROJECT_COLUMNS = "p.id, p.name, p.description, p.created_at, p.deleted_at"
@@ -542,6 +558,25 @@ def _ties_in_time_order(steps: Any, stamps: Any) -> bool:
 def put_artifact(
     conn: Connection, run_id: str, path: str, digest: str, size: int, now: int
 ) -> None:
+    """Store (or replace) the artifact at ``path``; a path cannot name a file and a folder:
+    an artifact at one of its parent folders, or under it, is a conflict."""
+    parents = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
+    clash = conn.execute(
+        select(artifacts.c.path)
+        .where(
+            artifacts.c.run_id == run_id,
+            artifacts.c.path.in_(parents)
+            | (func.substr(artifacts.c.path, 1, len(path) + 1) == path + "/"),
+        )
+        .limit(1)
+    ).scalar()
+    if clash is not None:
+        why = (
+            f"{clash!r} is a file, so it cannot be a folder"
+            if clash in parents
+            else f"it is a folder (it holds {clash!r}), so it cannot be a file"
+        )
+        raise ConflictError(f"artifact path {path!r}: {why}", field="path")
     _sql(
         conn,
         "INSERT INTO artifacts (run_id, path, digest, size, created_at) VALUES (?, ?, ?, ?, ?) "

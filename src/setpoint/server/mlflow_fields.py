@@ -1,0 +1,65 @@
+"""Fields of MLflow request bodies, read as MLflow's protobuf messages would be: a value of
+the wrong JSON type is INVALID_PARAMETER_VALUE naming the field, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from setpoint.core.errors import InvalidArgumentError
+
+
+def whole(value: Any, field: str, low: int, high: int) -> int:
+    """A whole number the client gave (JSON number or query text) in [low, high]."""
+    text = str(value)
+    digits = text[1:] if text.startswith("-") else text
+    if (
+        not digits.isascii()
+        or not digits.isdigit()
+        or len(digits) > 19
+        or not low <= int(text) <= high
+    ):
+        raise InvalidArgumentError(f"{field} must be a whole number, not {text!r}", field=field)
+    return int(text)
+
+
+def text(value: Any, field: str) -> str:
+    """A string value (a param's, a tag's, a description): a JSON number is taken as its
+    digits and null as empty; a list, object or boolean has no MLflow spelling."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidArgumentError(f"{field} must be a string, not {value!r}", field=field)
+
+
+def optional_text(value: Any, field: str) -> str | None:
+    """A string field that may be left out (a filter, a page token): None when empty."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{field} must be a string, not {value!r}", field=field)
+    return value
+
+
+def text_list(value: Any, field: str) -> list[str]:
+    """A repeated string field: a list of strings (one string alone, as a query gives it)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgumentError(f"{field} must be a list of strings, not {value!r}", field=field)
+    return value
+
+
+def pairs(items: Any, field: str) -> dict[str, str]:
+    """A list of {key, value} (params, tags) as a mapping."""
+    if items is None:
+        return {}
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("key"), str) for i in items
+    ):
+        raise InvalidArgumentError(f"{field} must be a list of {{key, value}}", field=field)
+    return {i["key"]: text(i.get("value"), f"{field}.{i['key']}") for i in items}
