@@ -40,6 +40,11 @@ def test_next_occurrence(cron: str, after: str, expected: str) -> None:
         ("* * * 13 *", "month field"),
         ("*/0 * * * *", "within"),
         ("a * * * *", "expected numbers"),
+        ("*/ * * * *", "expected numbers"),
+        ("*/99999999999999999999 * * * *", "expected numbers"),
+        ("\uff10 3 * * *", "expected numbers"),  # a full-width 0
+        ("\u0663 3 * * *", "expected numbers"),  # an Arabic-Indic 3
+        ("+5 3 * * *", "expected numbers"),
     ],
 )
 def test_errors_name_the_field(cron: str, message: str) -> None:
@@ -47,6 +52,7 @@ def test_errors_name_the_field(cron: str, message: str) -> None:
         parse_cron(cron)
 
 
-def test_an_impossible_date_never_fires() -> None:
+def test_an_impossible_date_is_refused_when_parsed() -> None:
     with pytest.raises(InvalidArgumentError, match="never fires"):
-        parse_cron("0 0 31 2 *").next_after(_ms("2026-01-01T00:00"))
+        parse_cron("0 0 31 2 *")
+    assert parse_cron("0 0 29 2 *").next_after(_ms("2026-01-01T00:00")) == _ms("2028-02-29T00:00")

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import setpoint as sp
+from setpoint.core.errors import InvalidArgumentError
 from setpoint.serving.predlog import Entry, Feedback, PredictionLog
 
 HOUR = 3_600_000
@@ -341,6 +342,19 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
         "import setpoint as sp\n\n@sp.step\ndef one() -> int:\n    return 1\n\n"
         "@sp.pipeline(project='mon')\ndef retrain():\n    one()\n"
     )
+    with pytest.raises(SystemExit) as exit_:  # a wrong --on-alert stores no monitor
+        main(
+            [
+                "monitor", "add", "live", "--deployment", "churn", "--reference", reference.ref,
+                "--on-alert", f"retrain={tmp_path / 'retrain.py'}:nope", "--project", "mon",
+            ]
+        )  # fmt: skip
+    assert exit_.value.code != 0 and client.list_monitors("mon") == []
+    (tmp_path / "weights.bin").write_bytes(b"not a table")
+    files = sp.log_dataset(str(tmp_path / "weights.bin"), name="weights", project="mon")
+    with pytest.raises(InvalidArgumentError, match="no profile"):
+        sp.add_monitor("on-files", deployment="churn", reference=files.ref, project="mon")
+    assert client.list_monitors("mon") == []
     main(
         [
             "monitor", "add", "live", "--deployment", "churn", "--reference", reference.ref,

@@ -91,6 +91,14 @@ def test_the_command_scores_csv_and_says_what_is_wrong(
         )
     assert exit_.value.code == 1
     assert "no column 'nope' to keep" in capsys.readouterr().err
+    before = csv.read_bytes()
+    for argv in (["--output", str(csv)], ["--output", str(out), "--threads", "0"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["predict", "bs/churn@champion", "--input", str(csv), *argv])
+        assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "error (output):" in err and "error (threads):" in err
+    assert csv.read_bytes() == before  # the input is still there, whole
     with pytest.raises(SystemExit):
         main(
             [

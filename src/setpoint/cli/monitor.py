@@ -118,6 +118,13 @@ def add(
     """Watch DEPLOYMENT's prediction log against --reference."""
     from setpoint.client import sdk
 
+    if on_alert:  # checked before anything is stored
+        from setpoint.cli.pipeline import _load
+
+        schedule_name, sep, target_file = on_alert.partition("=")
+        if not sep or ":" not in target_file:
+            raise click.BadParameter("expected NAME=FILE.py:PIPELINE", param_hint="--on-alert")
+        _load(target_file)  # it must exist and name a pipeline
     m = sdk.add_monitor(
         name,
         deployment=deployment,
@@ -134,12 +141,8 @@ def add(
     )
     click.echo(f"monitoring {m.project}/{m.deployment} as {m.name} against {m.reference}")
     if on_alert:
-        from setpoint.cli.pipeline import _load, absolute
+        from setpoint.cli.pipeline import absolute
 
-        schedule_name, sep, target_file = on_alert.partition("=")
-        if not sep or ":" not in target_file:
-            raise click.BadParameter("expected NAME=FILE.py:PIPELINE", param_hint="--on-alert")
-        _load(target_file)  # it must exist and name a pipeline
         s = client().add_schedule(
             schedule_name, absolute(target_file), m.project, {}, None, None, actor(), m.name
         )

@@ -21,7 +21,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     "--shadow", default=None, help="ALIAS that scores a copy of the traffic (logged only)."
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
 @click.option("--name", default=None, help="Deployment name (default: the model's name).")
 @click.option("--project", "-p", default=None, help="The model's project.")

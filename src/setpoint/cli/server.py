@@ -18,7 +18,7 @@ import click
     is_flag=True,
     help="Require a user's token on every request and check the user's role in the project.",
 )
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--log-level",
     default="warning",

@@ -28,6 +28,16 @@ def predict_batch(
     from setpoint.client.models import resolve
     from setpoint.data.ingest import source_files
 
+    if threads is not None and threads < 1:
+        raise InvalidArgumentError(f"threads must be at least 1, not {threads}", field="threads")
+    if os.path.exists(dest):
+        for path in source_files(source) or []:
+            if _same_file(path, dest):
+                raise InvalidArgumentError(
+                    f"output {dest!r} is the input file {path!r}: scoring into it would "
+                    "replace the data being read",
+                    field="output",
+                )
     version = resolve(c, model)
     cache = os.path.join(settings.home, "cache")
     if executor == "inprocess":
@@ -84,3 +94,10 @@ def _score_file(
     _, schema, batches = open_batches(path)
     result = score(loaded, batches, schema, dest, keep=keep, proba=proba, threads=1)
     return {"rows": result.rows, "files": result.files, "keep": result.keep}
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # not a local file
+        return False

@@ -739,6 +739,11 @@ def add_monitor(
         if value is not None:
             config[key] = value
     version = get_dataset(reference)
+    if version.profile is None:  # its windows could never be compared with anything
+        raise InvalidArgumentError(
+            f"{version.ref} holds files, not a table: it has no profile to monitor against",
+            field="reference",
+        )
     return client().add_monitor(
         name, deployment, version.ref, config, _project(project), current_user()
     )

@@ -73,7 +73,7 @@ def parse_cron(text: str) -> Cron:
         )
     values = [_field(p, name, lo, hi) for p, (name, lo, hi) in zip(parts, _FIELDS, strict=True)]
     weekdays = frozenset(d % 7 for d in values[4])
-    return Cron(
+    cron = Cron(
         text=text,
         minutes=values[0],
         hours=values[1],
@@ -84,21 +84,23 @@ def parse_cron(text: str) -> Cron:
         any_day=parts[2].startswith("*"),
         any_weekday=parts[4].startswith("*"),
     )
+    cron.next_after(0)  # one that never fires (30 February) is refused here, not later
+    return cron
 
 
 def _field(text: str, name: str, lo: int, hi: int) -> frozenset[int]:
     out: set[int] = set()
     for item in text.split(","):
-        base, _, step_text = item.partition("/")
+        base, slash, step_text = item.partition("/")
         try:
-            step = int(step_text) if step_text else 1
+            step = _number(step_text) if slash else 1
             if base == "*":
                 start, end = lo, hi
             elif "-" in base:
                 a, b = base.split("-", 1)
-                start, end = int(a), int(b)
+                start, end = _number(a), _number(b)
             else:
-                start = end = int(base)
+                start = end = _number(base)
         except ValueError:
             raise InvalidArgumentError(
                 f"cron {name} field {text!r}: expected numbers, ranges a-b, lists and steps */n",
@@ -112,3 +114,10 @@ def _field(text: str, name: str, lo: int, hi: int) -> frozenset[int]:
             end = hi  # "5/15" means from 5 on, every 15
         out.update(range(start, end + 1, step))
     return frozenset(out)
+
+
+def _number(text: str) -> int:
+    """Plain ASCII digits (``int`` would also take "+5", "5_0" and other scripts' digits)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 4:
+        raise ValueError(text)
+    return int(text)
