@@ -530,3 +530,22 @@ def test_the_peek_reads_a_store_whose_path_has_uri_characters(tmp_path: Path) ->
     client.close()
     assert latest_dataset_version(str(home / "setpoint.db"), "p", "d") == (1, v.digest)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a#b"]  # nothing stray made
+
+
+def test_output_paths_that_cannot_be_written_are_one_line_and_leave_nothing(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    sp.log_dataset(pd.DataFrame({"a": [1.0, 2.0]}), name="t")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    for target in (str(tmp_path / "missing" / "p.html"), "out"):
+        code, _, err = run_cli(capsys, "data", "profile", "t", "--html", target)
+        assert code == 1 and f"cannot write {target}" in err and "unexpected" not in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["out"]  # no tmp file
+    assert list((tmp_path / "out").iterdir()) == []
+    code, _, _ = run_cli(capsys, "data", "profile", "t", "--html", "page.html")
+    assert code == 0 and "<html" in (tmp_path / "page.html").read_text().lower()
+    code, _, err = run_cli(capsys, "audit", "list", "--after", "9" * 30)
+    assert code == 1 and err.startswith("error:") and "unexpected" not in err

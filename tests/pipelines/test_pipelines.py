@@ -223,6 +223,29 @@ def test_outputs_need_a_way_to_be_stored_and_failures_are_retried(client: Any) -
         sp.run_pipeline(literal)
 
 
+def test_cli_says_what_is_wrong_with_a_pipeline_file(
+    home: Path, tmp_path: Path, capsys: Any
+) -> None:
+    from setpoint.cli.main import main
+
+    (tmp_path / "data.csv").write_text("a\n1\n")
+    (tmp_path / "broken_syntax.py").write_text("def (:\n")
+    (tmp_path / "raises_on_import.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "pandas.py").write_text("import setpoint as sp\n")
+    import pandas  # noqa: F401 - in use, as it is in any setpoint process
+
+    for target, phrase in (
+        (f"{tmp_path / 'data.csv'}:p", "not a Python file"),
+        (f"{tmp_path / 'broken_syntax.py'}:p", "SyntaxError"),
+        (f"{tmp_path / 'raises_on_import.py'}:p", "RuntimeError: boom"),
+        (f"{tmp_path / 'pandas.py'}:p", "rename the file"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["pipeline", "run", target])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and phrase in err and "unexpected" not in err, err
+
+
 def test_cli_runs_and_explains(home: Path, tmp_path: Path, capsys: Any) -> None:
     from setpoint.cli.main import main
 
@@ -393,13 +416,17 @@ def test_cli_resumes_a_failed_run_from_the_failed_step(
     monkeypatch.setenv("STEP_LOG", str(log))
     monkeypatch.setenv("BREAK", str(broken))
     broken.write_text("")
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         main(["pipeline", "run", f"{path}:flaky", "--param", "n=5"])
-    assert "broken" in capsys.readouterr().err
     failed = sdk.search_runs(project="resume", filter="tags.kind = 'pipeline'")
     run_id = failed["run_id"].iloc[0]
+    err = capsys.readouterr().err
+    # the step's error in a line, then where to resume: no "unexpected" (a setpoint bug)
+    assert exit_.value.code == 1 and "broken" in err and "unexpected" not in err
+    assert f"step 'second' of pipeline run {run_id} failed" in err
+    assert f"setpoint pipeline resume {run_id}" in err
     broken.unlink()
-    main(["pipeline", "resume", run_id, "--json"])
+    main(["pipeline", "resume", run_id[:12], "--json"])  # a prefix, as `runs list` shows
     out = json.loads(capsys.readouterr().out)
     assert [(s["step"], s["status"]) for s in out["steps"]] == [
         ("first", "cached"),

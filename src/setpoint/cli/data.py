@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from setpoint.cli.output import client, json_option, print_json, table, when
+from setpoint.cli.output import client, json_option, print_json, table, when, write_file
 
 
 @click.group()
@@ -217,7 +217,7 @@ def profile(ref: str, html_path: str | None, as_json: bool) -> None:
     if html_path:
         from setpoint.data.report import profile_html
 
-        _write(html_path, profile_html(prof, title=f"{v.ref} profile"))
+        write_file(html_path, profile_html(prof, title=f"{v.ref} profile"))
     if as_json:
         print_json(prof)
         return
@@ -266,13 +266,6 @@ def _sparkline(histogram: dict[str, Any] | None) -> str:
     return "".join(blocks[round(n / top * 8)] for n in counts)
 
 
-def _write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 @data.command("diff")
 @click.argument("old")
 @click.argument("new")
@@ -289,7 +282,7 @@ def diff(old: str, new: str, threshold: float, html_path: str | None, as_json: b
     if html_path:
         from setpoint.data.report import diff_html
 
-        _write(html_path, diff_html(result, title=f"{result['from']} → {result['to']}"))
+        write_file(html_path, diff_html(result, title=f"{result['from']} → {result['to']}"))
     if as_json:
         print_json(result)
         return

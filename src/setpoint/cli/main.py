@@ -138,6 +138,15 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except (OSError, OverflowError) as exc:  # a path that cannot be used, a number too large
+        if os.environ.get("SETPOINT_DEBUG"):
+            raise
+        if isinstance(exc, OSError) and exc.strerror:
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror}{where}", err=True)
+        else:
+            click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except Exception as exc:
         if os.environ.get("SETPOINT_DEBUG"):
             raise

@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from setpoint.cli.output import actor as _actor
-from setpoint.cli.output import client, json_option, lifecycle_option, print_json, table, when
+from setpoint.cli.output import (
+    client,
+    json_option,
+    lifecycle_option,
+    print_json,
+    table,
+    when,
+    write_file,
+)
 
 project_option = click.option(
     "--project", "-p", default=None, help="Project (default: SETPOINT_PROJECT or 'default')."
@@ -291,11 +299,7 @@ def card(model: str, html_path: str | None) -> None:
     from setpoint.models import card as render
 
     if html_path:
-        try:
-            with open(html_path, "w", encoding="utf-8") as fh:
-                fh.write(render.to_html(facts))
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {html_path}: {exc.strerror}") from None
+        write_file(html_path, render.to_html(facts))
     click.echo(render.markdown(facts), nl=False)
     if html_path:
         click.echo(f"wrote {html_path}", err=True)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from setpoint.cli.output import actor, client, json_option, print_json, table, when
+from setpoint.cli.output import actor, client, json_option, print_json, table, when, write_file
 
 
 @click.group()
@@ -258,8 +258,7 @@ def report(name: str, output: str | None, project: str | None, as_json: bool) ->
         return
     if not output:
         raise click.UsageError("give --output FILE.html (or --json)")
-    with open(output, "w", encoding="utf-8") as fh:
-        fh.write(report_html(m, windows, alerts))
+    write_file(output, report_html(m, windows, alerts))
     click.echo(f"wrote {output}: {len(windows)} window(s), {len(alerts)} alert(s)")
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,3 +102,26 @@ def local_client() -> Any:
     from setpoint.core.config import Settings
 
     return LocalClient(Settings.from_env()).open()
+
+
+def write_file(path: str, data: str | bytes) -> None:
+    """Write an output file the user named, whole or not at all (through a temporary file
+    beside it); a path that cannot be written is one line and exit 1."""
+    raw = data.encode() if isinstance(data, str) else data
+    target = os.path.abspath(path)
+    tmp = None
+    try:
+        if os.path.isdir(target):
+            raise IsADirectoryError(21, "Is a directory", path)
+        fd, tmp = tempfile.mkstemp(
+            dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp"
+        )
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)

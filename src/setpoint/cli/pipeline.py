@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from setpoint.cli.output import json_option, print_json, table
+from setpoint.cli.output import json_option, print_json, table, write_file
 
 executor_option = click.option(
     "--executor",
@@ -35,10 +37,32 @@ def _load(target: str) -> Any:
         raise click.BadParameter("expected FILE.py:PIPELINE", param_hint="TARGET")
     if not os.path.isfile(path):
         raise click.BadParameter(f"{path} does not exist", param_hint="TARGET")
-    found = getattr(import_file(path), attr, None)
+    if not path.endswith(".py"):
+        raise click.BadParameter(f"{path} is not a Python file (.py)", param_hint="TARGET")
+    name = os.path.splitext(os.path.basename(path))[0]
+    known = sys.modules.get(name)
+    if known is not None and not getattr(known, _LOADED, False):  # setpoint's, pandas...
+        raise click.BadParameter(
+            f"{path} would be imported as {name!r}, the name of a module already in use; "
+            "rename the file",
+            param_hint="TARGET",
+        )
+    try:
+        module = import_file(path)
+    except Exception as exc:
+        if os.environ.get("SETPOINT_DEBUG"):
+            raise
+        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
+        raise click.BadParameter(
+            f"importing {path} failed{where}: {type(exc).__name__}: {exc}", param_hint="TARGET"
+        ) from None
+    found = getattr(module, attr, None)
     if not isinstance(found, Pipeline):
         raise click.BadParameter(f"{path} has no @sp.pipeline named {attr!r}", param_hint="TARGET")
     return found
+
+
+_LOADED = "__setpoint_pipeline_file__"  # marks the modules import_file made
 
 
 def import_file(path: str) -> Any:
@@ -51,6 +75,7 @@ def import_file(path: str) -> Any:
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    setattr(module, _LOADED, True)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
@@ -151,10 +176,10 @@ def _run(
             raise click.BadParameter("must be a JSON object", param_hint="--params-json")
         values.update(extra)
     tags = {"target": absolute(target)}
-    result = sdk.run_pipeline(pipe, values, project=project, tags=tags, executor=ex)
+    with _step_failures():
+        result = sdk.run_pipeline(pipe, values, project=project, tags=tags, executor=ex)
     if result_file:
-        with open(result_file, "wb") as fh:
-            fh.write(orjson.dumps({"run_id": result.run_id}))
+        write_file(result_file, orjson.dumps({"run_id": result.run_id}))
     _print_result(result, as_json)
 
 
@@ -178,10 +203,11 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
     the cache, so it goes on from the step that failed."""
     import orjson
 
+    from setpoint.cli.runs import resolve_run
     from setpoint.client import sdk
     from setpoint.core.errors import PipelineError
 
-    run = sdk.client().get_run(run_id)
+    run = resolve_run(sdk.client(), run_id)
     target = run.tags.get("target")
     if run.tags.get("kind") != "pipeline" or not target:
         raise PipelineError(
@@ -191,10 +217,23 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
         )
     pipe = _load(target)
     params = {k: orjson.loads(v) for k, v in run.params.items()}
-    tags = {"target": target, "resumed_from": run_id}
-    _print_result(
-        sdk.run_pipeline(pipe, params, project=run.project, tags=tags, executor=executor), as_json
-    )
+    tags = {"target": target, "resumed_from": run.id}
+    with _step_failures():
+        result = sdk.run_pipeline(pipe, params, project=run.project, tags=tags, executor=executor)
+    _print_result(result, as_json)
+
+
+@contextmanager
+def _step_failures() -> Iterator[None]:
+    """A step that raises is the user's error, said in one line with where to resume; not a
+    setpoint bug (the traceback is in the step's run, and with SETPOINT_DEBUG=1)."""
+    try:
+        yield
+    except Exception as exc:
+        failed = getattr(exc, "setpoint_step_failure", None)
+        if failed is None or os.environ.get("SETPOINT_DEBUG"):
+            raise
+        raise click.ClickException(f"{type(exc).__name__}: {exc}\n{failed}") from None
 
 
 @pipeline.command("sweep")
@@ -253,9 +292,10 @@ def sweep(
 @json_option
 def explain(run_id: str, as_json: bool) -> None:
     """Why each step of pipeline run RUN_ID ran (what changed) or was cached."""
+    from setpoint.cli.runs import resolve_run
     from setpoint.client import sdk
 
-    steps = sdk.explain_pipeline(run_id)
+    steps = sdk.explain_pipeline(resolve_run(sdk.client(), run_id).id)
     if as_json:
         print_json(steps)
         return
@@ -299,6 +339,10 @@ def compile_(
     `setpoint step run`, outputs passed through setpoint's store, caching done by setpoint."""
     from setpoint.pipelines.kubeflow import compile_kubeflow
 
+    if not output.endswith((".yaml", ".yml")):
+        raise click.BadParameter(f"{output!r} must end with .yaml", param_hint="--output")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+        raise click.BadParameter(f"the folder of {output} does not exist", param_hint="--output")
     pipe = _load(target)
     env: dict[str, str] = {}
     for item in envs:

@@ -77,7 +77,7 @@ def list_runs(
         click.echo(f"more: --page-token {page.next_page_token}")
 
 
-def _resolve(c: Any, run_id: str) -> Run:
+def resolve_run(c: Any, run_id: str) -> Run:
     """Accept a full id or a unique prefix of at least 6 characters (as `runs list` shows)."""
     from setpoint.core.errors import InvalidArgumentError, RunNotFoundError
 
@@ -100,7 +100,7 @@ def delete(run_id: str) -> None:
     """Delete a run: it leaves listings and searches and takes no more logging. Nothing is
     erased; `setpoint runs restore` brings it back."""
     c = client()
-    run = c.delete_run(_resolve(c, run_id).id, actor=actor())
+    run = c.delete_run(resolve_run(c, run_id).id, actor=actor())
     click.echo(f"deleted run {run.id} ({run.project}/{run.name})")
 
 
@@ -109,7 +109,7 @@ def delete(run_id: str) -> None:
 def restore(run_id: str) -> None:
     """Bring back a deleted run."""
     c = client()
-    run = c.restore_run(_resolve(c, run_id).id, actor=actor())
+    run = c.restore_run(resolve_run(c, run_id).id, actor=actor())
     click.echo(f"restored run {run.id} ({run.project}/{run.name})")
 
 
@@ -119,7 +119,7 @@ def restore(run_id: str) -> None:
 def show(run_id: str, as_json: bool) -> None:
     """One run: attributes, params, latest metrics, tags and artifacts."""
     c = client()
-    r = _resolve(c, run_id)
+    r = resolve_run(c, run_id)
     arts = c.list_artifacts(r.id)
     if as_json:
         print_json({"run": r, "artifacts": arts})
@@ -155,7 +155,7 @@ def show(run_id: str, as_json: bool) -> None:
 def compare(run_ids: tuple[str, ...], as_json: bool) -> None:
     """Params and metrics of several runs side by side; differing rows are marked."""
     c = client()
-    found = [_resolve(c, rid) for rid in run_ids]
+    found = [resolve_run(c, rid) for rid in run_ids]
     if as_json:
         print_json({"runs": found})
         return
@@ -180,7 +180,7 @@ def compare(run_ids: tuple[str, ...], as_json: bool) -> None:
 def history(run_id: str, key: str, as_json: bool) -> None:
     """Every point of one metric of a run."""
     c = client()
-    r = _resolve(c, run_id)
+    r = resolve_run(c, run_id)
     h = c.get_metric_history(r.id, key)
     if as_json:
         print_json(h)

@@ -122,7 +122,14 @@ def run_pipeline(
         ) as parent:
             parent.log_params({k: orjson.dumps(v).decode() for k, v in graph.params.items()})
             driver = _Driver(c, graph, parent.id, project, ex, sdk.settings(), inflight)
-            results = driver.run()
+            try:
+                results = driver.run()
+            except Exception as exc:
+                if exc is driver.failure and driver.failed_step is not None:
+                    failed = StepFailure(run_id=parent.id, step=driver.failed_step)
+                    exc.setpoint_step_failure = failed  # type: ignore[attr-defined]
+                    exc.add_note(str(failed))
+                raise
     finally:
         if owned:
             ex.close()
@@ -130,6 +137,21 @@ def run_pipeline(
     return PipelineRun(
         run_id=parent.id, pipeline=graph.pipeline, project=project, steps=results, _values=named
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepFailure:
+    """Where a pipeline run stopped: set as ``setpoint_step_failure`` on the step's own
+    exception, which run_pipeline raises."""
+
+    run_id: str
+    step: str
+
+    def __str__(self) -> str:
+        return (
+            f"step {self.step!r} of pipeline run {self.run_id} failed; "
+            f"`setpoint pipeline resume {self.run_id}` runs it again from there"
+        )
 
 
 @dataclass(kw_only=True)
@@ -172,6 +194,7 @@ class _Driver:
         self.results: dict[int, StepResult] = {}
         self.running: dict[Future[Any], _Pending] = {}
         self.failure: BaseException | None = None
+        self.failed_step: str | None = None
 
     def run(self) -> list[StepResult]:
         pending = list(self.graph.nodes)
@@ -291,6 +314,7 @@ class _Driver:
         if exc is not None:
             if self.failure is None:
                 self.failure = unwrap(exc)
+                self.failed_step = node.name
             return
         outcome: StepOutcome = future.result()
         if item.shared:
