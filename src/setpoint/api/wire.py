@@ -34,3 +34,15 @@ def _text(v: float) -> str:
     if v != v:
         return "nan"
     return "inf" if v > 0 else "-inf"
+
+
+_NON_FINITE = ("nan", "inf", "-inf")
+
+
+def wire_number(value: Any) -> Any:
+    """What a float field of a request takes: a JSON number, or one of the strings above
+    (which pydantic then reads as floats). A boolean or any other string is refused: pydantic
+    alone would take ``true`` as 1.0 and ``"1.5"`` as 1.5."""
+    if isinstance(value, bool) or (isinstance(value, str) and value not in _NON_FINITE):
+        raise ValueError("expected a number")
+    return value

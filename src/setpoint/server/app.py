@@ -22,13 +22,20 @@ from typing import Annotated, Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from setpoint import __version__
 from setpoint.api.operations import API_PREFIX, OperationSpec, operations
-from setpoint.api.wire import finite_json
+from setpoint.api.wire import finite_json, wire_number
 from setpoint.client.local import LocalClient
 from setpoint.core.errors import (
     AuthenticationError,
@@ -297,15 +304,17 @@ _MODELS: dict[str, type[BaseModel] | None] = {}
 # What the stores hold: a whole number beyond 64 bits is refused (naming the field), not
 # passed on to fail in the database.
 _INT64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+_NUMBER = Annotated[float, BeforeValidator(wire_number)]
 
 
 def _wire_type(hint: Any, json_body: bool) -> Any:
     """``hint`` as requests are checked against it: every ``int`` within 64 bits; in a JSON
-    body, every ``float`` a JSON number (not a boolean or a string)."""
+    body, every ``float`` a JSON number or the wire's spelling of NaN and the infinities (not
+    a boolean or another string)."""
     if hint is int:
         return _INT64
     if hint is float and json_body:
-        return StrictFloat
+        return _NUMBER
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is None or origin is Annotated or not args:
         return hint
