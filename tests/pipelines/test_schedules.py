@@ -71,6 +71,29 @@ def test_due_occurrences_run_once_and_missed_ones_are_recorded(client: Any) -> N
     assert history[0].run_id == "run-2" and history[0].claimed_by == "a"
 
 
+def test_a_schedule_that_cannot_run_does_not_stop_the_others(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.client import scheduler
+
+    with pytest.raises(InvalidArgumentError, match="never fires"):
+        client.add_schedule("feb30", "p.py:retrain", "fraud", None, "0 0 30 2 *")
+    good = client.add_schedule("good", "p.py:retrain", "fraud", None, "*/5 * * * *")
+    client.add_schedule("stale", "p.py:retrain", "fraud", None, "1 2 3 4 *")
+    real_due = scheduler.due
+
+    def due(cron: str, after_ms: int, now_ms: int) -> list[int]:
+        if cron == "1 2 3 4 *":  # as a cron stored before such were refused would
+            raise InvalidArgumentError(f"cron {cron!r} never fires", field="cron")
+        return real_due(cron, after_ms, now_ms)
+
+    monkeypatch.setattr(scheduler, "due", due)
+    calls: list[str] = []
+    done = tick(client, good.created_at + 6 * MINUTE, "a", _recorder(calls))
+    assert {d["schedule"]: d["status"] for d in done} == {"good": "succeeded", "stale": "skipped"}
+    assert calls == ["good"]
+
+
 def test_two_schedulers_never_run_one_occurrence_twice(client: Any, mode: str) -> None:
     if mode == "remote":
         pytest.skip("the store-side claim is what is under test")

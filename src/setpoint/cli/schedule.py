@@ -164,11 +164,16 @@ def scheduler(interval: float, once: bool, monitors: bool) -> None:
 
 def _run_monitors(c: object) -> None:
     from setpoint.client import sdk
+    from setpoint.core.errors import InvalidArgumentError, NotFoundError
 
     for m in c.list_monitors():  # type: ignore[attr-defined]
         if not m.enabled:
             continue
-        done = sdk.run_monitor(m.name, project=m.project)
+        try:
+            done = sdk.run_monitor(m.name, project=m.project)
+        except (InvalidArgumentError, NotFoundError) as exc:  # this monitor's, not the pass's
+            click.echo(f"monitor {m.project}/{m.name}: skipped: {exc.message}", err=True)
+            continue
         if done["computed"] or done["raised"] or done["resolved"]:
             click.echo(
                 f"monitor {m.project}/{m.name}: {len(done['computed'])} window(s), "

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from setpoint.core.cron import parse_cron
-from setpoint.core.errors import DatasetNotFoundError
+from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError, NotFoundError
 from setpoint.core.types import Schedule
 
 MAX_CATCH_UP = 1000  # missed occurrences recorded per schedule and tick, newest kept
@@ -55,30 +55,44 @@ def tick(client: Any, now_ms: int, who: str, runner: Runner) -> list[dict[str, A
     for s in client.list_schedules():
         if not s.enabled:
             continue
-        if s.cron is not None:
-            start = s.last_due_at if s.last_due_at is not None else s.created_at
-            times = due(s.cron, start, now_ms)
-            for t in times[:-1]:
-                name = occurrence_name(t)
-                if client.claim_occurrence(s.name, name, t, s.project, "missed", who):
-                    done.append({"schedule": s.name, "occurrence": name, "status": "missed"})
-            if times:
-                _run(client, s, occurrence_name(times[-1]), times[-1], who, runner, done)
-        elif s.dataset is not None:
-            project, name = s.dataset.split("/", 1)
-            try:
-                v = client.get_dataset_version(name, project, None)
-            except DatasetNotFoundError:
-                continue
-            if v.created_at > s.created_at:
-                _run(client, s, v.ref, v.created_at, who, runner, done)
-        elif s.alert is not None:
-            monitor = None if s.alert == "*" else s.alert
-            alerts = client.list_alerts(s.project, monitor, s.created_at - 1, 1)
-            if alerts:  # the newest: one run answers every alert raised since the last one
-                a = alerts[0]
-                _run(client, s, f"alert:{a.monitor}#{a.id}", a.created_at, who, runner, done)
+        try:
+            _tick_one(client, s, now_ms, who, runner, done)
+        except (InvalidArgumentError, NotFoundError) as exc:
+            # this schedule's own fault (a cron stored before such were refused, say): the
+            # others still run
+            done.append(
+                {"schedule": s.name, "occurrence": "-", "status": "skipped", "error": exc.message}
+            )
     return done
+
+
+def _tick_one(
+    client: Any, s: Schedule, now_ms: int, who: str, runner: Runner, done: list[dict[str, Any]]
+) -> None:
+    """Run (or record as missed) what one schedule has due."""
+    if s.cron is not None:
+        start = s.last_due_at if s.last_due_at is not None else s.created_at
+        times = due(s.cron, start, now_ms)
+        for t in times[:-1]:
+            name = occurrence_name(t)
+            if client.claim_occurrence(s.name, name, t, s.project, "missed", who):
+                done.append({"schedule": s.name, "occurrence": name, "status": "missed"})
+        if times:
+            _run(client, s, occurrence_name(times[-1]), times[-1], who, runner, done)
+    elif s.dataset is not None:
+        project, name = s.dataset.split("/", 1)
+        try:
+            v = client.get_dataset_version(name, project, None)
+        except DatasetNotFoundError:
+            return  # not made yet: nothing to wait for but its first version
+        if v.created_at > s.created_at:
+            _run(client, s, v.ref, v.created_at, who, runner, done)
+    elif s.alert is not None:
+        monitor = None if s.alert == "*" else s.alert
+        alerts = client.list_alerts(s.project, monitor, s.created_at - 1, 1)
+        if alerts:  # the newest: one run answers every alert raised since the last one
+            a = alerts[0]
+            _run(client, s, f"alert:{a.monitor}#{a.id}", a.created_at, who, runner, done)
 
 
 def _run(
