@@ -102,7 +102,10 @@ def test_bad_metric_batches_and_unknown_things(local: LocalClient, serve: Any) -
     assert r.status_code == 422 and r.json()["error"]["field"] == "version"  # "²" is no number
     assert RemoteClient(server.url).get_run(run.id).metrics == {}
     assert httpx.get(f"{server.url}/api/v1/runs/{'0' * 32}").status_code == 404
-    assert httpx.get(f"{server.url}/api/v1/nope").status_code == 404
+    r = httpx.get(f"{server.url}/api/v1/nope")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = httpx.delete(f"{server.url}/api/v1/runs/search")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
     r = httpx.post(f"{server.url}/api/v1/runs/search", json={"filter": "metrics.a >"})
     assert r.status_code == 422 and "position" in r.json()["error"]["message"]
     with pytest.raises(RunNotFoundError):

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, Response
 from pydantic import (
     BaseModel,
@@ -32,6 +33,7 @@ from pydantic import (
 )
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from setpoint import __version__
 from setpoint.api.operations import API_PREFIX, OperationSpec, operations
@@ -100,6 +102,22 @@ def create_app(
     @app.exception_handler(SetpointError)
     async def _setpoint_error(_request: Request, exc: SetpointError) -> Response:
         return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # an unknown route or method under the API: the API's error shape, not FastAPI's
+        if not request.url.path.startswith(f"{API_PREFIX}/"):
+            return await http_exception_handler(request, exc)
+        code, message = {
+            404: ("not_found", f"no such endpoint: {request.url.path}"),
+            405: ("method_not_allowed", f"{request.method} is not allowed on {request.url.path}"),
+        }.get(exc.status_code, ("http_error", str(exc.detail)))
+        return Response(
+            orjson.dumps({"error": {"code": code, "message": message, "field": None}}),
+            status_code=exc.status_code,
+            media_type="application/json",
+            headers=exc.headers,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:
