@@ -74,6 +74,9 @@ def test_unmodified_mlflow_code_logs_to_setpoint(
     history = ml.get_metric_history(run_id, "loss")
     assert [m.step for m in history] == [0, 1, 2, 3, 4]
     assert ml.get_experiment_by_name("no-such-experiment") is None
+    ml.update_run(run_id, name="renamed")  # MLflow renames runs; so does setpoint
+    assert ml.get_run(run_id).info.run_name == "renamed"
+    assert client.get_run(run_id).name == "renamed"
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

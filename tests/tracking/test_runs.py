@@ -541,6 +541,17 @@ def test_an_artifact_path_is_a_file_or_a_folder_not_both(client: Any, tmp_path: 
     assert [Path(g).relative_to(tmp_path / "b").as_posix() for g in got] == ["plots/roc.csv"]
 
 
+def test_a_run_can_be_renamed_but_not_to_a_bad_name(client: Any) -> None:
+    with sp.start_run(project="p", name="first") as run:
+        pass
+    assert client.rename_run(run.id, "second").name == "second"
+    assert client.get_run(run.id).name == "second"
+    with pytest.raises(InvalidArgumentError):
+        client.rename_run(run.id, "")
+    with pytest.raises(RunNotFoundError):
+        client.rename_run("0" * 32, "x")
+
+
 def test_oversized_fields_are_refused_not_truncated(client: Any) -> None:
     from setpoint.tracking.environment import RunEnvironment
 

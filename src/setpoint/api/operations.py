@@ -320,6 +320,11 @@ class Api:
         )
         self.runs.log_batch(run_id, params, tags, metrics)
 
+    @operation("POST", "/runs/{run_id}/rename")
+    def rename_run(self, run_id: str, name: str) -> Run:
+        """Give a run another name."""
+        return self.runs.rename_run(run_id, name)
+
     @operation("POST", "/runs/{run_id}/heartbeat")
     def heartbeat(self, run_id: str) -> None:
         """Tell the store the process behind a running run is alive."""

@@ -375,10 +375,10 @@ def register(
             raise InvalidArgumentError(f"unknown run status {status!r}", field="status")
         else:
             run = await call(request, "get_run", run_id=run_id)
-        if body.get("run_name"):
-            await call(
-                request, "set_tags", run_id=run_id, tags={"mlflow.runName": body["run_name"]}
-            )
+        name = optional_text(body.get("run_name"), "run_name")
+        if name is not None:  # the run's name, and MLflow's tag for it
+            run = await call(request, "rename_run", run_id=run_id, name=name)
+            await call(request, "set_tags", run_id=run_id, tags={"mlflow.runName": name})
         return {"run_info": _run(run)["info"]}
 
     async def log(

@@ -289,6 +289,17 @@ class Runs:
 
         return self.db.write_retrying(tx)
 
+    def rename_run(self, run_id: str, name: str) -> Run:
+        """Give a run another name (MLflow's clients rename runs); a deleted run keeps its."""
+        names.check_name(name, "name")
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            require_run(conn, run_id, running=False, live=True)
+            repo.rename_run(conn, run_id, name)
+
+        self.db.write_retrying(tx)
+        return self.get_run(run_id)
+
     def get_run(self, run_id: str) -> Run:
         self._reap_if_due()
         with self.db.read() as conn:

@@ -263,6 +263,10 @@ def finish_run(
     return row is not None
 
 
+def rename_run(conn: Connection, run_id: str, name: str) -> None:
+    _sql(conn, "UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+
+
 def heartbeat(conn: Connection, run_id: str, now: int) -> None:
     _sql(
         conn,
