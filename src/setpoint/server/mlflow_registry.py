@@ -27,6 +27,7 @@ from setpoint.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from setpoint.core.names import check_name
 from setpoint.server.mlflow_api import required_key
 from setpoint.server.mlflow_fields import pairs, text, text_list, whole
 from setpoint.server.mlflow_models import run_id_of
@@ -116,7 +117,18 @@ def add_routes(route: Route, call: Call) -> None:
     @route("POST", "registered-models/create")
     async def create(request: Request, body: dict[str, Any]) -> Any:
         name = body.get("name")
-        if await where(request, name) is not None or name in pending:
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError("name is required", field="name")
+        for part in name.split("/", 1):  # a model's name, or project/name
+            check_name(part, "name")
+        exists = name in pending
+        if not exists:
+            try:
+                await model_of(request, name)
+                exists = True
+            except NotFoundError:
+                pass
+        if exists:
             raise ConflictError(f"Registered Model (name={name}) already exists.", field="name")
         import time
 
