@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import click
 
-from setpoint.cli.output import json_option, local_client, print_json
+from setpoint.cli.output import json_option, local_client, print_json, stderr_progress
 
 
 @click.command()
@@ -56,25 +56,20 @@ def gc(delete: bool, min_age: float, verify: bool, as_json: bool) -> None:
 @contextmanager
 def _hashing_bar() -> Iterator[Callable[[int, int], None]]:
     """A progress bar of the bytes hashed, on stderr when it is a terminal."""
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
-        Progress,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
-    console = Console(stderr=True)
-    with Progress(
+    with stderr_progress(
         TextColumn("verifying blobs"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
         transient=True,
     ) as bar:
         task = bar.add_task("verify", total=None)

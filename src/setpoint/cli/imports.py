@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from setpoint.cli.output import actor, client, json_option, print_json, table
+from setpoint.cli.output import actor, client, json_option, print_json, stderr_progress, table
 
 if TYPE_CHECKING:
     from setpoint.client.mlflow_database import Plan
@@ -78,18 +78,14 @@ def _refuse(line: str) -> NoReturn:
 
 
 def _with_progress(importer: MlflowImporter, plan: Plan) -> ImportReport:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     runs, versions, aliases = plan
-    console = Console(stderr=True)
-    with Progress(
+    with stderr_progress(
         TextColumn("{task.description:<15}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
-        disable=not console.is_terminal,
     ) as bar:
         tasks = {
             "runs": bar.add_task("runs", total=len(runs)),

@@ -104,6 +104,16 @@ def local_client() -> Any:
     return LocalClient(Settings.from_env()).open()
 
 
+def stderr_progress(*columns: Any, transient: bool = False) -> Any:
+    """A rich progress bar of ``columns`` on stderr, drawn only when stderr is a terminal
+    (piped or redirected output stays clean)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    return Progress(*columns, console=console, disable=not console.is_terminal, transient=transient)
+
+
 def write_file(path: str, data: str | bytes) -> None:
     """Write an output file the user named, whole or not at all (through a temporary file
     beside it); a path that cannot be written is one line and exit 1."""
