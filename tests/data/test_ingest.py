@@ -224,6 +224,15 @@ def test_ragged_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fails(write(tmp_path / "b.csv", late), tmp_path / "w", "wrong number of fields", "after row")
 
 
+def test_duplicate_column_names(tmp_path: Path) -> None:
+    csv = write(tmp_path / "a.csv", "a,b,a\n1,2,3\n4,5,6\n")
+    fails(csv, tmp_path / "w", "a.csv has two columns named 'a'")
+    table = pa.table([[1], [2], [3]], names=["x", "y", "x"])
+    pq.write_table(table, tmp_path / "t.parquet")
+    fails(tmp_path / "t.parquet", tmp_path / "w", "t.parquet has two columns named 'x'")
+    fails(table, tmp_path / "w", "pyarrow.Table has two columns named 'x'")
+
+
 def test_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fails(write(tmp_path / "a.csv", b"a,b\n1,caf\xe9\n"), tmp_path / "w", "is not UTF-8 text")
     fails(write(tmp_path / "b.csv", b"a,caf\xe9\n1,2\n"), tmp_path / "w", "is not UTF-8 text")

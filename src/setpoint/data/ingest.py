@@ -163,7 +163,7 @@ def _open(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
         source, reader = "pyarrow.RecordBatchReader", data
     else:
         raise _error(f"cannot ingest a {type(data).__name__}: expected {ACCEPTED}")
-    schema = _normalize(reader.schema)
+    schema = _normalize(reader.schema, f"the {source}")
     return source, schema, (_conform(b, schema) for b in reader)
 
 
@@ -190,7 +190,7 @@ def _open_file(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
 
     try:
         parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering reads the whole file
-        schema = _normalize(parquet.schema_arrow)
+        schema = _normalize(parquet.schema_arrow, path)
     except (pa.ArrowException, OSError) as exc:
         raise _error(f"cannot read {path} as Parquet: {exc}") from exc
 
@@ -222,7 +222,7 @@ def _open_csv(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     ]
     if bad:
         raise _error(f"{path} is not UTF-8 text (column {bad[0]!r} holds other bytes)")
-    schema = _normalize(raw)
+    schema = _normalize(raw, path)
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows = 0
@@ -277,10 +277,16 @@ def _describe_difference(expected: pa.Schema, got: pa.Schema) -> str:
     return "the schemas differ"
 
 
-def _normalize(schema: pa.Schema) -> pa.Schema:
-    """Drop metadata and nullability, map large/view strings to plain: one schema per data."""
+def _normalize(schema: pa.Schema, where: str) -> pa.Schema:
+    """Drop metadata and nullability, map large/view strings to plain: one schema per data.
+    Column names must be unique (a check refers to a column by its name)."""
     import pyarrow as pa
 
+    seen: set[str] = set()
+    for name in schema.names:
+        if name in seen:
+            raise _error(f"{where} has two columns named {name!r}; column names must be unique")
+        seen.add(name)
     return pa.schema([pa.field(f.name, plain_type(f.type)) for f in schema])
 
 
