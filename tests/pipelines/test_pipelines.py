@@ -320,6 +320,40 @@ def test_cli_sweeps(home: Path, tmp_path: Path, capsys: Any) -> None:
     assert exit_.value.code == 2 and "--grid" in capsys.readouterr().err
 
 
+def test_cli_parameters_are_typed_and_given_once(home: Path, tmp_path: Path, capsys: Any) -> None:
+    import json
+
+    from setpoint.cli.main import main
+
+    path = tmp_path / "cli_params.py"
+    path.write_text(textwrap.dedent(PIPELINE.format(factor=2)))
+    target = f"{path}:retrain"
+
+    def refused(*args: str) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main(["pipeline", *args])
+        assert exit_.value.code == 2
+        return capsys.readouterr().err
+
+    main(["pipeline", "run", target, "--param", "month=m", "--param", "shift=1", "--json"])
+    assert {s["status"] for s in json.loads(capsys.readouterr().out)["steps"]} == {"ran"}
+    # a whole number in JSON is the float parameter's 1.0: the same cache keys
+    main(["pipeline", "run", target, "--params-json", '{"month": "m", "shift": 1}', "--json"])
+    assert {s["status"] for s in json.loads(capsys.readouterr().out)["steps"]} == {"cached"}
+
+    assert 'shift="1" is not a float' in refused("run", target, "--params-json", '{"shift": "1"}')
+    assert "month=3 is not a str" in refused("run", target, "--params-json", '{"month": 3}')
+    assert "has no parameter 'depth'" in refused("run", target, "--params-json", '{"depth": 3}')
+    err = refused("run", target, "--param", "shift=1", "--param", "shift=2")
+    assert "shift is given twice" in err
+    err = refused("run", target, "--param", "shift=1", "--params-json", '{"shift": 2}')
+    assert "shift is given twice" in err
+    sweep = ["sweep", target, "--param", "month=m"]
+    assert "shift is given twice" in refused(*sweep, "--grid", "shift=0,1", "--grid", "shift=2")
+    err = refused(*sweep, "--grid", "shift=0,1", "--param", "shift=2")
+    assert "shift is both swept and fixed" in err
+
+
 STANDARD = """
 import pandas as pd
 import setpoint as sp

@@ -97,11 +97,7 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=hint_name)
-        if key not in pipe.signature.parameters:
-            known = ", ".join(pipe.signature.parameters) or "none"
-            raise click.BadParameter(
-                f"{pipe.name} has no parameter {key!r} (it has: {known})", param_hint=hint_name
-            )
+        _check_key(pipe, key, out, hint_name)
         hint = pipe.hints.get(key, str)
         try:
             if hint is bool:
@@ -118,6 +114,51 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
                 f"{key}={text!r} is not a {name}: {exc}", param_hint=hint_name
             ) from None
     return out
+
+
+def _check_key(pipe: Any, key: str, given: dict[str, Any], hint_name: str) -> None:
+    if key not in pipe.signature.parameters:
+        known = ", ".join(pipe.signature.parameters) or "none"
+        raise click.BadParameter(
+            f"{pipe.name} has no parameter {key!r} (it has: {known})", param_hint=hint_name
+        )
+    if key in given:
+        raise click.BadParameter(f"{key} is given twice", param_hint=hint_name)
+
+
+def _json_params(pipe: Any, text: str, given: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object of parameters, each value of the pipeline function's type for it."""
+    import orjson
+
+    try:
+        values = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--params-json") from None
+    if not isinstance(values, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--params-json")
+    out = dict(given)
+    for key, value in values.items():
+        _check_key(pipe, key, out, "--params-json or --param")
+        hint = pipe.hints.get(key)
+        kinds = _JSON_KINDS.get(hint)
+        if kinds is not None and (
+            isinstance(value, bool) is not (hint is bool) or not isinstance(value, kinds)
+        ):
+            raise click.BadParameter(
+                f"{key}={orjson.dumps(value).decode()} is not a {hint.__name__}",
+                param_hint="--params-json",
+            )
+        out[key] = float(value) if hint is float else value
+    return out
+
+
+# JSON values a parameter of each plain type takes (a whole number is a float too)
+_JSON_KINDS: dict[Any, tuple[type, ...]] = {
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    str: (str,),
+}
 
 
 @pipeline.command("run")
@@ -168,13 +209,7 @@ def _run(
     pipe = _load(target)
     values = _params(pipe, params)
     if params_json is not None:
-        try:
-            extra = orjson.loads(params_json)
-        except orjson.JSONDecodeError as exc:
-            raise click.BadParameter(f"not JSON: {exc}", param_hint="--params-json") from None
-        if not isinstance(extra, dict):
-            raise click.BadParameter("must be a JSON object", param_hint="--params-json")
-        values.update(extra)
+        values = _json_params(pipe, params_json, values)
     tags = {"target": absolute(target)}
     with _step_failures():
         result = sdk.run_pipeline(pipe, values, project=project, tags=tags, executor=ex)
@@ -265,7 +300,12 @@ def sweep(
         key, sep, values = item.partition("=")
         if not sep or not values:
             raise click.BadParameter(f"{item!r} is not KEY=V1,V2", param_hint="--grid")
+        _check_key(pipe, key, grid, "--grid")
         grid[key] = [_params(pipe, (f"{key}={v}",), "--grid")[key] for v in values.split(",")]
+    fixed = _params(pipe, params)
+    both = sorted(grid.keys() & fixed.keys())
+    if both:
+        raise click.BadParameter(f"{both[0]} is both swept and fixed", param_hint="--grid/--param")
     df = sdk.sweep(
         pipe,
         grid,
@@ -273,7 +313,7 @@ def sweep(
         seed=seed,
         project=project,
         executor=executor,
-        params=_params(pipe, params),
+        params=fixed,
     )
     if as_json:
         print_json({"sweep_run_id": df.attrs["sweep_run_id"], "runs": df.to_dict("records")})
