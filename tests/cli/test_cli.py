@@ -130,6 +130,36 @@ def test_errors_are_one_readable_line(
     assert "Traceback" not in err and err.startswith("error")
 
 
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (("serve", "m@champion", "--poll", "nan"), "'nan' is not a finite number"),
+        (("serve", "m@champion", "--log-interval", "0"), "--log-interval"),
+        (("serve", "m@champion", "--max-wait-ms", "-1"), "--max-wait-ms"),
+        (("serve", "m@champion", "--max-body", "0"), "--max-body"),
+        (("serve", "m@champion", "--workers", "0"), "--workers"),
+        (("gc", "--min-age", "-1"), "-1.0 is not in the range x>=0"),
+        (("data", "diff", "d@1", "d@2", "--threshold", "inf"), "'inf' is not a finite number"),
+        (("deploy", "docker", "m@champion", "--workers", "-1"), "--workers"),
+    ],
+)
+def test_meaningless_numbers_are_refused_before_anything_runs(
+    home: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], phrase: str
+) -> None:
+    code, _out, err = run_cli(capsys, *args)
+    assert code == 2
+    assert phrase in err and "Traceback" not in err
+
+
+def test_a_policy_file_that_is_not_utf8_is_one_line(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(b"gates:\n  - metric: caf\xe9\n    min: 0.5\n")
+    code, _out, err = run_cli(capsys, "models", "policy", "m", "--alias", "a", "--file", str(path))
+    assert code == 1 and "policy.yaml is not UTF-8 text" in err and "Traceback" not in err
+
+
 def test_gc_is_a_dry_run_until_asked(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from setpoint.client.local import LocalClient
     from setpoint.core.config import Settings

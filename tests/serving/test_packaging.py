@@ -157,6 +157,30 @@ def test_k8s_manifests_are_valid_and_probe_the_health_endpoints(
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_k8s_refuses_names_and_numbers_kubernetes_would(
+    fraud: Any, tmp_path: Path, capsys: Any
+) -> None:
+    from setpoint.cli.main import main
+
+    def refused(*args: str) -> str:
+        out = tmp_path / "k8s"
+        with pytest.raises(SystemExit) as exit_:
+            main(["deploy", "k8s", "pk/fraud-detector@champion", "-o", str(out), *args])
+        assert exit_.value.code == 2 and not out.exists()
+        return capsys.readouterr().err
+
+    assert "'Fraud_1' is not a Kubernetes name" in refused("--name", "Fraud_1")
+    assert "at most 55 characters" in refused("--name", "f" * 56)
+    assert "--namespace" in refused("--namespace", "ML")
+    for option in ("--replicas", "--workers", "--cpu-target"):
+        assert option in refused(option, "0")
+    main(
+        ["deploy", "k8s", "pk/fraud-detector@champion", "-o", str(tmp_path / "ok"), "--name", "f1"]
+    )
+    assert "name: f1" in (tmp_path / "ok" / "service.yaml").read_text()
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_the_dockerfile_serves_the_alias_with_the_models_libraries(
     fraud: Any, tmp_path: Path, capsys: Any
 ) -> None:

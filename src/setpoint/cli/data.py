@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from setpoint.cli.output import client, json_option, print_json, table, when, write_file
+from setpoint.cli.output import Finite, client, json_option, print_json, table, when, write_file
 
 
 @click.group()
@@ -270,7 +270,11 @@ def _sparkline(histogram: dict[str, Any] | None) -> str:
 @click.argument("old")
 @click.argument("new")
 @click.option(
-    "--threshold", default=0.1, show_default=True, help="Drift score that counts as drift."
+    "--threshold",
+    default=0.1,
+    show_default=True,
+    type=Finite(min=0),
+    help="Drift score that counts as drift.",
 )
 @click.option("--html", "html_path", default=None, help="Also write an offline HTML report here.")
 @json_option

@@ -4,6 +4,7 @@ container or on Kubernetes."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,24 @@ SECRET_NOTE = """\
 #     --from-literal=SETPOINT_TOKEN=<a token of the store> \\
 #     --from-literal=SETPOINT_SERVE_TOKENS=<tokens clients send, comma-separated>
 """
+
+
+# Kubernetes object names: a Service's is a DNS-1035 label (63 characters at most, and the
+# ConfigMap and Secret add "-secrets"); a namespace's a DNS-1123 label.
+_K8S_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_K8S_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LONGEST_NAME = 63 - len("-secrets")
+
+
+def _check_k8s_name(value: str, pattern: re.Pattern[str], longest: int, what: str) -> None:
+    if len(value) > longest or not pattern.fullmatch(value):
+        start = "a letter" if pattern is _K8S_NAME else "a letter or digit"
+        raise click.BadParameter(
+            f"{what} {value!r} is not a Kubernetes name: lowercase letters, digits and '-', "
+            f"starting with {start} and ending with a letter or digit, at most {longest} "
+            "characters",
+            param_hint="--namespace" if pattern is _K8S_NAMESPACE else "--name",
+        )
 
 
 @click.group()
@@ -65,7 +84,7 @@ def _write(folder: str, files: dict[str, str], force: bool) -> None:
 @deploy.command("docker")
 @click.argument("model")
 @click.option("--output", "-o", default=".", show_default=True, help="Folder for the Dockerfile.")
-@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--name", default=None, help="Deployment name (default: the model's).")
 @click.option(
     "--setpoint-requirement",
@@ -89,11 +108,17 @@ def docker(
 @click.argument("model")
 @click.option("--output", "-o", default="k8s", show_default=True, help="Folder for the manifests.")
 @click.option("--image", default=None, help="Container image (default: NAME:latest).")
-@click.option("--replicas", default=2, show_default=True, type=int)
+@click.option("--replicas", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--min-replicas", default=2, show_default=True, type=int)
 @click.option("--max-replicas", default=10, show_default=True, type=int)
-@click.option("--cpu-target", default=70, show_default=True, type=int, help="HPA target CPU %.")
-@click.option("--workers", default=2, show_default=True, type=int)
+@click.option(
+    "--cpu-target",
+    default=70,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="HPA target CPU %.",
+)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--setpoint-url", default="http://setpoint.setpoint.svc:8080", show_default=True)
 @click.option(
     "--database-url",
@@ -135,7 +160,13 @@ def k8s(
         raise click.BadParameter(
             "give both --database-url and --artifacts-url, or neither", param_hint="--database-url"
         )
+    if namespace is not None:
+        _check_k8s_name(namespace, _K8S_NAMESPACE, 63, "the namespace")
+    if name is not None:
+        _check_k8s_name(name, _K8S_NAME, _LONGEST_NAME, "the name")
     target, deployment = _target(model, workers, name)
+    if name is None:
+        _check_k8s_name(deployment, _K8S_NAME, _LONGEST_NAME, "the model's name (give --name)")
     docs = kubernetes(
         target,
         image=image or f"{deployment}:latest",

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import click
 
-from setpoint.cli.output import json_option, local_client, print_json, stderr_progress
+from setpoint.cli.output import Finite, json_option, local_client, print_json, stderr_progress
 
 
 @click.command()
@@ -16,7 +16,7 @@ from setpoint.cli.output import json_option, local_client, print_json, stderr_pr
     "--min-age",
     default=3600.0,
     show_default=True,
-    type=float,
+    type=Finite(min=0),
     help="Keep blobs younger than this many seconds (a writer may be about to reference them).",
 )
 @click.option(

@@ -284,6 +284,8 @@ def policy(name: str, alias: str, path: str | None, clear: bool, project: str | 
                 text = fh.read()
         except OSError as exc:
             raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"{path} is not UTF-8 text: {exc.reason}") from None
     c.set_policy(name, alias, text, _project(project, name), _actor())
     click.echo(f"{'cleared' if clear else 'stored'} the policy guarding {name}@{alias}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import sys
 import tempfile
@@ -24,6 +25,18 @@ def lifecycle_option(things: str) -> Any:
         show_default=True,
         help=f"{things.capitalize()} not deleted, deleted {things}, or both.",
     )
+
+
+class Finite(click.FloatRange):
+    """A number within the range, and never NaN or infinite (``--poll nan`` means nothing)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def print_json(obj: Any) -> None:

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from setpoint.cli.output import Finite
+
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -22,24 +24,30 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Server processes."
+)
 @click.option("--name", default=None, help="Deployment name (default: the model's name).")
 @click.option("--project", "-p", default=None, help="The model's project.")
 @click.option(
-    "--max-batch", default=1024, show_default=True, type=int, help="Rows per predict call."
+    "--max-batch",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows per predict call.",
 )
 @click.option(
     "--max-wait-ms",
     default=0.0,
     show_default=True,
-    type=float,
+    type=Finite(min=0),
     help="Extra wait to gather a batch (0: batch what queued while the model was busy).",
 )
 @click.option(
     "--poll",
     default=2.0,
     show_default=True,
-    type=float,
+    type=Finite(min=0),
     help="Seconds between alias checks (0: never reload).",
 )
 @click.option("--allow-nan", is_flag=True, help="Accept NaN, missing and infinite numbers.")
@@ -48,14 +56,14 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     "--log-interval",
     default=5.0,
     show_default=True,
-    type=float,
+    type=Finite(min=0, min_open=True),
     help="Seconds between prediction log files.",
 )
 @click.option(
     "--max-body",
     default=16 * 1024 * 1024,
     show_default=True,
-    type=int,
+    type=click.IntRange(min=1),
     help="Largest request body in bytes.",
 )
 @click.option(
@@ -103,10 +111,6 @@ def serve(
     if "/" in base:
         given_project, _, base = base.rpartition("/")
         project = project or given_project
-    if workers < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--workers")
-    if max_batch < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--max-batch")
     canary_alias, percent = parse_canary(canary) if canary else (None, 0.0)
     spec = ServeSpec(
         model=base,
