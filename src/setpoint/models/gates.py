@@ -18,6 +18,7 @@ a model, so the server can evaluate them for any flavor::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,9 +117,11 @@ def _gate(n: int, raw: object) -> Gate:
     kind = kinds[0]
     value = raw[kind]
 
-    def number(key: str, v: object) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise bad(f"{key} must be a number, got {v!r}")
+    def number(key: str, v: object, *, least: float | None = None) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise bad(f"{key} must be a finite number, got {v!r}")
+        if least is not None and v < least:
+            raise bad(f"{key} must be at least {least:g}, got {v!r}")
         return float(v)
 
     def only(*allowed: str) -> None:
@@ -134,6 +137,8 @@ def _gate(n: int, raw: object) -> Gate:
             raise bad("a metric gate needs min and/or max")
         args: dict[str, Any] = {"metric": value}
         args.update({k: number(k, raw[k]) for k in ("min", "max") if k in raw})
+        if args.get("min", -math.inf) > args.get("max", math.inf):
+            raise bad(f"min {args['min']:g} is above max {args['max']:g}: no value passes")
         return Gate(kind=kind, args=args)
     if kind == "compare":
         only("compare", "direction", "min_improvement", "max_regression")
@@ -164,14 +169,18 @@ def _gate(n: int, raw: object) -> Gate:
         only("fairness")
         if not isinstance(value, dict) or set(value) - {"column", "metric", "max_gap"}:
             raise bad("fairness must be {column, metric, max_gap}")
-        if not isinstance(value.get("column"), str) or "max_gap" not in value:
+        column = value.get("column")
+        if not isinstance(column, str) or not column or "max_gap" not in value:
             raise bad("fairness needs column (the sensitive column) and max_gap")
+        metric = value.get("metric", "accuracy")
+        if not isinstance(metric, str) or not metric:
+            raise bad(f"fairness metric must name a metric, e.g. accuracy; got {metric!r}")
         return Gate(
             kind=kind,
             args={
-                "column": value["column"],
-                "metric": str(value.get("metric", "accuracy")),
-                "max_gap": number("max_gap", value["max_gap"]),
+                "column": column,
+                "metric": metric,
+                "max_gap": number("max_gap", value["max_gap"], least=0),
             },
         )
     only("approvals")
