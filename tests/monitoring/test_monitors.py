@@ -157,6 +157,9 @@ def test_windows_alerts_and_late_labels(client: Any) -> None:
     open_rules = sorted(a.rule for a in client.list_alerts("mon", "churn-live", None, 100, "open"))
     assert open_rules == ["drift", "metric:accuracy"]
     receiver.shutdown()
+    with pytest.raises(InvalidArgumentError, match="labeled must not exceed rows"):
+        client.record_monitor_window("churn-live", T0, T0 + HOUR, 10, 11, {}, "mon")
+    assert len(client.list_monitor_windows("churn-live", "mon")) == 3
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

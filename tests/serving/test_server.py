@@ -252,6 +252,22 @@ def test_canary_by_request_id_and_shadow_logged_never_returned(
     )
 
 
+def test_prediction_log_records_name_real_days_and_times(client: Any) -> None:
+    from setpoint.core.errors import InvalidArgumentError
+
+    def record(day: str, first: int = 1, last: int = 1) -> None:
+        client.record_prediction_log("d", "predictions", day, "0" * 64, 1, first, last, "p")
+
+    for day in ("2026-02-30", "2026-13-01", "\uff12026-11-23", "2026-11-23\n", "2026-1-23"):
+        with pytest.raises(InvalidArgumentError, match="day must be a UTC day"):
+            record(day)
+    with pytest.raises(InvalidArgumentError, match="first_at must not be after last_at"):
+        record("2026-11-23", first=5, last=4)
+    with pytest.raises(InvalidArgumentError, match="until must be a UTC day"):
+        client.list_prediction_logs("d", "p", None, None, "2026-11-31")
+    assert client.list_prediction_logs("d", "p", None, "2024-02-29", None) == []
+
+
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_a_model_failing_on_some_rows_fails_only_that_request(client: Any, tmp_path: Path) -> None:
     X, _y = _data()

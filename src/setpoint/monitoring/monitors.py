@@ -225,6 +225,8 @@ class Monitors:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidArgumentError(f"{field} must be a whole number >= 0", field=field)
+        if labeled > rows:
+            raise InvalidArgumentError("labeled must not exceed rows", field="labeled")
         try:
             text = orjson.dumps(dict(result), option=orjson.OPT_SERIALIZE_NUMPY).decode()
         except TypeError:

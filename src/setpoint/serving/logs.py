@@ -5,6 +5,7 @@ write; monitoring and ``sp.prediction_log`` read them back by deployment and day
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from setpoint.store.metadata.database import Database
 
 KINDS = ("predictions", "feedback")
-DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class PredictionLogs:
@@ -59,6 +60,8 @@ class PredictionLogs:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
                 raise InvalidArgumentError(f"{field} must be a whole number >= 0", field=field)
+        if first_at > last_at:
+            raise InvalidArgumentError("first_at must not be after last_at", field="first_at")
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise InvalidArgumentError("digest must be 64 hex characters", field="digest")
         if not self.blobs.exists(digest):
@@ -180,5 +183,10 @@ class PredictionLogs:
 
 
 def _check_day(value: object, field: str) -> None:
-    if not isinstance(value, str) or not DAY.match(value):
-        raise InvalidArgumentError(f"{field} must be a UTC day like 2026-11-23", field=field)
+    if isinstance(value, str) and DAY.fullmatch(value):
+        try:
+            dt.date.fromisoformat(value)
+            return
+        except ValueError:  # 2026-02-30
+            pass
+    raise InvalidArgumentError(f"{field} must be a UTC day like 2026-11-23", field=field)
