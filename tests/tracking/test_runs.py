@@ -546,6 +546,9 @@ def test_a_run_can_be_renamed_but_not_to_a_bad_name(client: Any) -> None:
         pass
     assert client.rename_run(run.id, "second").name == "second"
     assert client.get_run(run.id).name == "second"
+    [event] = client.list_audit_events(subject=run.id, action="run.rename")
+    assert (event.before, event.after) == ({"name": "first"}, {"name": "second"})
+    assert event.project == "p" and event.actor
     with pytest.raises(InvalidArgumentError):
         client.rename_run(run.id, "")
     with pytest.raises(RunNotFoundError):

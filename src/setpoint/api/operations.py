@@ -321,9 +321,9 @@ class Api:
         self.runs.log_batch(run_id, params, tags, metrics)
 
     @operation("POST", "/runs/{run_id}/rename")
-    def rename_run(self, run_id: str, name: str) -> Run:
-        """Give a run another name."""
-        return self.runs.rename_run(run_id, name)
+    def rename_run(self, run_id: str, name: str, actor: str | None = None) -> Run:
+        """Give a run another name (audited)."""
+        return self.runs.rename_run(run_id, name, actor)
 
     @operation("POST", "/runs/{run_id}/heartbeat")
     def heartbeat(self, run_id: str) -> None:

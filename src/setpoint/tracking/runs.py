@@ -289,13 +289,25 @@ class Runs:
 
         return self.db.write_retrying(tx)
 
-    def rename_run(self, run_id: str, name: str) -> Run:
+    def rename_run(self, run_id: str, name: str, actor: str | None = None) -> Run:
         """Give a run another name (MLflow's clients rename runs); a deleted run keeps its."""
         names.check_name(name, "name")
 
         def tx(conn):  # type: ignore[no-untyped-def]
             require_run(conn, run_id, running=False, live=True)
+            run = repo.load_runs(conn, [run_id])[0]
             repo.rename_run(conn, run_id, name)
+            if self.audit is not None:
+                self.audit.append(
+                    conn,
+                    actor=actor or run.user,
+                    action="run.rename",
+                    project=run.project,
+                    subject_kind="run",
+                    subject=run_id,
+                    before={"name": run.name},
+                    after={"name": name},
+                )
 
         self.db.write_retrying(tx)
         return self.get_run(run_id)
