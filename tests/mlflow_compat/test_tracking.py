@@ -381,6 +381,13 @@ def test_artifacts_go_through_the_proxy_into_setpoint(client: Any, serve: Any) -
         assert r.status_code == 400  # report.txt is a file: it cannot hold one
         r = http.get(f"{api}/files/{run_id}/artifacts/everything/plots")  # a folder of one
         assert r.status_code == 400 and "folder" in r.json()["message"]
+        # the run's folder is under its own experiment only
+        r = http.put(f"{api}/other/{run_id}/artifacts/stray.txt", content=b"x")
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        assert "stray.txt" not in str(client.list_artifacts(run_id))
+        r = http.get(api, params={"path": f"default/{run_id}/artifacts"})
+        assert r.status_code == 404 and "not in experiment '0'" in r.json()["message"]
+        assert http.get(f"{api}/0/{run_id}/artifacts/report.txt").status_code == 404
 
 
 def test_an_mlflow_run_is_never_failed_for_silence(sqlite_settings: Any, serve: Any) -> None:

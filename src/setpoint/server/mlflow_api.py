@@ -578,9 +578,9 @@ def register(
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 
-def artifact_location(path: str) -> tuple[str, str]:
-    """``PROJECT/RUN_ID/artifacts[/FILE]`` (what a run's artifact_uri names) -> (run id, path
-    inside the run); a path that climbs (``..``) or is absolute is refused."""
+def artifact_location(path: str) -> tuple[str, str, str]:
+    """``PROJECT/RUN_ID/artifacts[/FILE]`` (what a run's artifact_uri names) -> (project, run
+    id, path inside the run); a path that climbs (``..``) or is absolute is refused."""
     given = path[:-1] if path.endswith("/") else path
     parts = [p for p in given.split("/") if p != "."]
     if path.startswith("/") or "\\" in path or any(p in ("", "..") for p in parts):
@@ -589,7 +589,7 @@ def artifact_location(path: str) -> tuple[str, str]:
         raise InvalidArgumentError(
             f"artifact path {path!r} is not PROJECT/RUN_ID/artifacts/...", field="path"
         )
-    return parts[1], "/".join(parts[3:])
+    return _project(parts[0]), parts[1], "/".join(parts[3:])
 
 
 def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
@@ -599,9 +599,20 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
 
     from setpoint.core.errors import PayloadTooLargeError
 
+    async def located(request: Request, path: str) -> tuple[str, str]:
+        """(run id, path inside its artifacts) of an artifact path naming the run's project
+        (another project's folder does not hold the run)."""
+        project, run_id, inner = artifact_location(path)
+        run = await call(request, "get_run", run_id=run_id)
+        if run.project != project:
+            raise NotFoundError(
+                f"run {run_id} is not in experiment {_experiment_id(project)!r}", field="path"
+            )
+        return run_id, inner
+
     async def upload(request: Request) -> Response:
         try:
-            run_id, inner = artifact_location(request.path_params["path"])
+            run_id, inner = await located(request, request.path_params["path"])
             if not inner:
                 raise InvalidArgumentError("an upload needs a file path", field="path")
             spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
@@ -622,7 +633,7 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
 
     async def listing(request: Request) -> Response:
         try:
-            run_id, inner = artifact_location(request.query_params.get("path", ""))
+            run_id, inner = await located(request, request.query_params.get("path", ""))
             found = await call(request, "list_artifacts", run_id=run_id, prefix=inner)
         except SetpointError as exc:
             return mlflow_error(exc)
@@ -644,7 +655,7 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
     async def download(request: Request) -> Response:
         tmp = tempfile.mkdtemp(prefix="setpoint-mlflow-")
         try:
-            run_id, inner = artifact_location(request.path_params["path"])
+            run_id, inner = await located(request, request.path_params["path"])
             written = await call(request, "download_artifact", run_id=run_id, path=inner, dest=tmp)
             if len(written) != 1 or os.path.relpath(written[0], tmp) != posixpath.basename(inner):
                 raise InvalidArgumentError(

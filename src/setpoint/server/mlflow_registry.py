@@ -449,7 +449,8 @@ def _folder(source: str, model_id: Any) -> tuple[str, str]:
     if source.startswith("mlflow-artifacts:/"):
         from setpoint.server.mlflow_api import artifact_location
 
-        return artifact_location(source.removeprefix("mlflow-artifacts:/").lstrip("/"))
+        _, run, inner = artifact_location(source.removeprefix("mlflow-artifacts:/").lstrip("/"))
+        return run, inner
     if source.startswith("runs:/"):
         run, _, path = source.removeprefix("runs:/").partition("/")
         if run and ".." not in path.split("/"):
