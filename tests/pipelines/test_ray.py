@@ -11,6 +11,7 @@ import pytest
 
 import setpoint as sp
 from pipelines.test_executors import _keys, _module
+from setpoint.core.errors import InvalidArgumentError
 
 ray = pytest.importorskip("ray")
 
@@ -74,3 +75,22 @@ def test_batch_scoring_on_ray_gives_a_part_per_file(
     expected = sp.load_model("r/m@champion").predict(pd.concat(frames)[["a", "b"]])
     assert sorted(scored["key"].unique()) == [0, 1, 2]
     assert scored.sort_values("key", kind="stable")["prediction"].tolist() == expected.tolist()
+    # scoring again into the same folder replaces the parts whole: none of the earlier stay
+    (tmp_path / "in" / "2.parquet").unlink()
+    again = sp.predict_batch(
+        "r/m@champion", str(tmp_path / "in"), str(tmp_path / "out"), executor="ray"
+    )
+    assert again["rows"] == 2000
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
+    assert sorted(again["files"]) == sorted(str(p) for p in (tmp_path / "out").iterdir())
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name or ".old-" in p.name]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(InvalidArgumentError, match=r"holds 'notes\.txt'"):
+        sp.predict_batch(
+            "r/m@champion", str(tmp_path / "in"), str(tmp_path / "mine"), executor="ray"
+        )
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

@@ -4,6 +4,9 @@ in this process (threads over record batches) or as Ray tasks (one per input fil
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import uuid
 from typing import Any
 
 from setpoint.core.config import Settings
@@ -30,8 +33,9 @@ def predict_batch(
 
     if threads is not None and threads < 1:
         raise InvalidArgumentError(f"threads must be at least 1, not {threads}", field="threads")
+    inputs = source_files(source, tabular_only=True) or []
     if os.path.exists(dest):
-        for path in source_files(source) or []:
+        for path in inputs:
             if _same_file(path, dest):
                 raise InvalidArgumentError(
                     f"output {dest!r} is the input file {path!r}: scoring into it would "
@@ -60,23 +64,64 @@ def predict_batch(
         )
     from setpoint.client.executors import connect_ray
 
-    files = source_files(source, tabular_only=True) or []
+    _check_parts_folder(dest)
     ray = connect_ray()
-    os.makedirs(dest, exist_ok=True)
-    task = ray.remote(num_cpus=1, max_retries=1)(_score_file)
-    refs = [
-        task.remote(
-            settings, version, path, os.path.join(dest, f"part-{i:05d}.parquet"), keep, proba
-        )
-        for i, path in enumerate(files)
-    ]
-    parts = ray.get(refs)
+    # The parts are written to a folder of their own, which then takes dest's place: dest
+    # never mixes this run's parts with an earlier run's, nor shows a run cut short.
+    dest = os.path.abspath(dest)
+    tmp = f"{dest}.partial-{uuid.uuid4().hex[:8]}"
+    os.makedirs(tmp)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=1)(_score_file)
+        refs = [
+            task.remote(settings, version, path, os.path.join(tmp, _part(i)), keep, proba)
+            for i, path in enumerate(inputs)
+        ]
+        parts = ray.get(refs)
+        _replace_folder(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return {
         "model": version.ref,
         "rows": sum(p["rows"] for p in parts),
-        "files": [f for p in parts for f in p["files"]],
+        "files": [os.path.join(dest, _part(i)) for i in range(len(parts))],
         "keep": parts[0]["keep"] if parts else [],
     }
+
+
+def _part(i: int) -> str:
+    return f"part-{i:05d}.parquet"
+
+
+_PART = re.compile(r"part-[0-9]{5}\.parquet")
+
+
+def _check_parts_folder(dest: str) -> None:
+    """dest must be new, or a folder of parts an earlier scoring wrote (replaced whole)."""
+    if not os.path.exists(dest):
+        return
+    if not os.path.isdir(dest):
+        raise InvalidArgumentError(
+            f"output {dest!r} is a file; scoring on Ray writes a folder of parts", field="output"
+        )
+    others = sorted(n for n in os.listdir(dest) if not _PART.fullmatch(n))
+    if others:
+        raise InvalidArgumentError(
+            f"output folder {dest!r} holds {others[0]!r}, which scoring did not write; give a "
+            "new folder (or one of earlier parts, which is replaced)",
+            field="output",
+        )
+
+
+def _replace_folder(new: str, dest: str) -> None:
+    """Put the folder ``new`` at ``dest``, removing the folder of parts there."""
+    if not os.path.exists(dest):
+        os.rename(new, dest)
+        return
+    old = f"{dest}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(dest, old)
+    os.rename(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _score_file(
