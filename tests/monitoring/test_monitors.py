@@ -370,6 +370,19 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
     assert "monitoring mon/churn as live against mon/customers@1" in out
     assert "schedule retrain" in out
     assert [s.alert for s in client.list_schedules("mon")] == ["live"]
+    for on_alert, phrase in (
+        (f"retrain={tmp_path / 'retrain.py'}:retrain", "a schedule named 'retrain' already"),
+        (f"bad name={tmp_path / 'retrain.py'}:retrain", "schedule name"),
+    ):
+        with pytest.raises(SystemExit) as exit_:  # the schedule could not be added: no monitor
+            main(
+                [
+                    "monitor", "add", "second", "--deployment", "churn",
+                    "--reference", reference.ref, "--on-alert", on_alert, "--project", "mon",
+                ]
+            )  # fmt: skip
+        assert exit_.value.code == 2 and phrase in capsys.readouterr().err
+        assert [m.name for m in client.list_monitors("mon")] == ["live"]
     with pytest.raises(SystemExit) as exit_:
         main(["monitor", "run", "live", "--project", "mon"])
     assert exit_.value.code == 3  # alerts raised

@@ -120,11 +120,24 @@ def add(
 
     if on_alert:  # checked before anything is stored
         from setpoint.cli.pipeline import _load
+        from setpoint.core.config import default_project
+        from setpoint.core.errors import InvalidArgumentError
+        from setpoint.core.names import check_name
 
         schedule_name, sep, target_file = on_alert.partition("=")
         if not sep or ":" not in target_file:
             raise click.BadParameter("expected NAME=FILE.py:PIPELINE", param_hint="--on-alert")
+        try:
+            check_name(schedule_name, "name")
+        except InvalidArgumentError as exc:
+            raise click.BadParameter(f"schedule {exc.message}", param_hint="--on-alert") from None
         _load(target_file)  # it must exist and name a pipeline
+        in_project = default_project(project)
+        if any(s.name == schedule_name for s in client().list_schedules(in_project)):
+            raise click.BadParameter(
+                f"project {in_project} has a schedule named {schedule_name!r} already",
+                param_hint="--on-alert",
+            )
     m = sdk.add_monitor(
         name,
         deployment=deployment,
