@@ -184,10 +184,11 @@ def test_a_failing_webhook_is_retried_then_recorded_and_the_monitor_goes_on(clie
     assert hook["delivered"] is False and hook["attempts"] == 3 and "HTTP 500" in hook["error"]
     assert len(receiver.bodies) == 3
     receiver.shutdown()
-    with pytest.raises(sp.errors.InvalidArgumentError, match="window must be a duration"):
-        sp.add_monitor(
-            "bad", deployment="churn", reference=reference.ref, window="soon", project="mon"
-        )
+    for window in ("soon", "\u00b2h", "99999999999999999999h", "36501d", "0rows", "+5rows"):
+        with pytest.raises(sp.errors.InvalidArgumentError, match="window must be a duration"):
+            sp.add_monitor(
+                "bad", deployment="churn", reference=reference.ref, window=window, project="mon"
+            )
     with pytest.raises(sp.errors.ConflictError):
         sp.add_monitor("hooked", deployment="churn", reference=reference.ref, project="mon")
 

@@ -179,7 +179,7 @@ def test_a_cached_output_expires(
     result = sp.run_pipeline(fetching)
     assert [s.status for s in result.steps] == ["ran"] and result.value("fetch") == 10
     assert "expired: the step's cache lasts 2h" in result.steps[0].why[0]
-    for bad in ("2 hours", "0d", -5, True):
+    for bad in ("2 hours", "0d", -5, True, "\u00b9d", "99999999999999999999d"):
         with pytest.raises(PipelineError, match="cache_expiration must be a positive duration"):
             sp.step(cache_expiration=bad)(fetch.fn)
 

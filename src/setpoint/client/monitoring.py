@@ -214,15 +214,20 @@ def _deliver(
     return {"delivered": False, "attempts": WEBHOOK_ATTEMPTS, "error": error[:500]}
 
 
+MAX_ROWS = 10**12  # rows in a window
+
+
 def parse_window(text: str) -> dict[str, int]:
     """ "1h", "30m", "1d", "90s" -> window_seconds; "10000rows" -> window_rows."""
     text = text.strip().lower()
-    if text.endswith("rows") and text[:-4].isdigit() and int(text[:-4]) > 0:
-        return {"window_rows": int(text[:-4])}
+    count = text.removesuffix("rows")
+    if count != text and count.isascii() and count.isdigit() and 0 < int(count) <= MAX_ROWS:
+        return {"window_rows": int(count)}
     seconds = parse_seconds(text)
     if seconds is not None and seconds > 0:
         return {"window_seconds": seconds}
     raise InvalidArgumentError(
-        f"window must be a duration like 1h, 30m, 1d or a row count like 10000rows, got {text!r}",
+        "window must be a duration like 1h, 30m, 1d (at most 100 years) or a row count like "
+        f"10000rows (at most {MAX_ROWS:,}), got {text!r}",
         field="window",
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_SECONDS = 100 * 365 * 86400  # a century: as milliseconds, far inside 64 bits
 
 
 def parse_seconds(text: str) -> int | None:
-    """Whole seconds of a duration like "15m", or None when ``text`` is not one."""
-    if text[:-1].isdigit() and text[-1:] in UNITS:
-        return int(text[:-1]) * UNITS[text[-1]]
+    """Whole seconds of a duration like "15m" (ASCII digits, at most a century), or None
+    when ``text`` is not one."""
+    digits = text[:-1]
+    if digits.isascii() and digits.isdigit() and text[-1:] in UNITS:
+        seconds = int(digits) * UNITS[text[-1]]
+        return seconds if seconds <= MAX_SECONDS else None
     return None
