@@ -104,8 +104,11 @@ def test_unknown_datasets_and_bad_references(client: Any) -> None:
     sp.log_dataset(_frame(), name="known")
     with pytest.raises(DatasetNotFoundError):
         sp.get_dataset("known", version=7)
+    for ref in ("known@zero", "known@\u00b2", "known@\u0663"):  # "²" and Arabic-Indic 3
+        with pytest.raises(InvalidArgumentError, match="positive number or 'latest'"):
+            sp.get_dataset(ref)
     with pytest.raises(InvalidArgumentError):
-        sp.get_dataset("known@zero")
+        sp.get_dataset("known", version="\u00b2")
     with pytest.raises(InvalidArgumentError):
         sp.log_dataset(_frame(), name="bad name!")
     with pytest.raises(DatasetNotFoundError):

@@ -275,6 +275,12 @@ def test_data_validation_gate_reads_the_training_data_results(client: Any) -> No
     assert sp.promote("fraud/fraud-detector/1", to="champion").moved
 
 
+def test_model_references_take_plain_digits_only(client: Any) -> None:
+    for ref in ("m/\u00b2", "p/m/\u00b2", "m@\u00b2"):
+        with pytest.raises(InvalidArgumentError):
+            sp.get_model_version(ref)
+
+
 def test_bad_policies_name_the_gate(client: Any) -> None:
     client.create_model("m", "p")
     for text, message in [

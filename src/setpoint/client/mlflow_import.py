@@ -399,7 +399,7 @@ class MlflowImporter:
                 for sv in self.client.list_model_versions(m.name, p.name, "all"):
                     tag = sv.tags.get(IMPORTED_VERSION, "")
                     mlflow_name, _, number = tag.rpartition("/")
-                    if mlflow_name == m.name and number.isdigit():
+                    if mlflow_name == m.name and names.is_whole(number):
                         found[int(number)] = sv.version
                 out[m.name] = (p.name, found)
         return out

@@ -20,6 +20,7 @@ from setpoint.client.mlflow_database import (
     short_reason,
 )
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.names import is_whole
 
 API = "/api/2.0/mlflow/"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -420,7 +421,7 @@ def _pairs(items: Any) -> list[tuple[str, Any]]:
 def _whole(value: Any) -> Any:
     """An int64 field: a number, or the text of one (protobuf's JSON); anything else as it is,
     for the importer to list."""
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and is_whole(value.removeprefix("-"), 19):
         return int(value)
     return value
 

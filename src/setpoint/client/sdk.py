@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.core.config import Settings, default_project
 from setpoint.core.errors import InvalidArgumentError, SetpointError
+from setpoint.core.names import is_whole
 from setpoint.core.types import (
     AliasMove,
     Evaluation,
@@ -381,7 +382,7 @@ def _project(project: str | None) -> str:
 def _version_number(version: int | str) -> int:
     if isinstance(version, int) and not isinstance(version, bool) and version >= 1:
         return version
-    if isinstance(version, str) and version.isdigit() and int(version) >= 1:
+    if isinstance(version, str) and is_whole(version) and int(version) >= 1:
         return int(version)
     raise InvalidArgumentError(
         f"version must be a positive number or 'latest', got {version!r}", field="version"

@@ -20,6 +20,12 @@ MAX_TAG_VALUE = 8000
 MAX_VERSION = 2**31 - 1  # version numbers of datasets and models
 
 
+def is_whole(text: str, digits: int = 18) -> bool:
+    """Whether ``text`` is a whole number ``int()`` takes: ASCII digits only (``"²"`` is a
+    digit to ``str.isdigit``, and ``int()`` refuses it), at most ``digits`` of them."""
+    return text.isascii() and text.isdigit() and len(text) <= digits
+
+
 def check_name(value: object, field: str) -> str:
     """A project or run name: 1-128 characters, letters, digits, '_', '-', '.'."""
     return _check_text(

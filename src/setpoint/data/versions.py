@@ -366,7 +366,7 @@ def parse_ref(
     names.check_name(name, field)
     if version_text in ("", "latest"):
         return project, name, None
-    if not version_text.isdigit() or int(version_text) < 1:
+    if not names.is_whole(version_text) or int(version_text) < 1:
         raise InvalidArgumentError(
             f"{field} {ref!r}: the version after '@' must be a positive number or 'latest'",
             field=field,

@@ -120,7 +120,7 @@ def parse_model_ref(
     which: int | str = "latest"
     if at:
         which = alias if alias == "latest" else check_alias(alias)
-    elif len(parts) > 1 and parts[-1].isdigit():
+    elif len(parts) > 1 and names.is_whole(parts[-1]):
         which = names.check_version(int(parts[-1]))
         parts = parts[:-1]
     if len(parts) > 2:

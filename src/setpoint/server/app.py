@@ -46,7 +46,7 @@ from setpoint.core.errors import (
     PermissionDeniedError,
     SetpointError,
 )
-from setpoint.core.names import INT64_MAX, INT64_MIN
+from setpoint.core.names import INT64_MAX, INT64_MIN, is_whole
 from setpoint.governance.tokens import Caller
 from setpoint.server.auth import Authorizer
 from setpoint.server.bodies import read_body
@@ -417,7 +417,7 @@ def _upload_endpoint(
     async def endpoint(request: Request) -> Response:
         await auth.authorize(request, spec, dict(request.path_params))
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_upload:
+        if declared and is_whole(declared, 30) and int(declared) > max_upload:
             raise PayloadTooLargeError(f"upload larger than the {max_upload} byte limit")
         # Spool to a temporary file first: the blob store hashes while it stores.
         spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed below

@@ -6,13 +6,14 @@ from __future__ import annotations
 from fastapi import Request
 
 from setpoint.core.errors import PayloadTooLargeError
+from setpoint.core.names import is_whole
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused as soon as it is known to exceed ``limit`` bytes: from its
     Content-Length, or while it streams in without one."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and is_whole(declared, 30) and int(declared) > limit:
         raise PayloadTooLargeError(f"request body larger than the {limit} byte limit", field="body")
     chunks = []
     size = 0

@@ -35,7 +35,7 @@ from setpoint.core.errors import (
     PermissionDeniedError,
     SetpointError,
 )
-from setpoint.core.names import INT64_MAX, INT64_MIN, check_metric_value
+from setpoint.core.names import INT64_MAX, INT64_MIN, check_metric_value, is_whole
 from setpoint.server.bodies import read_body
 from setpoint.server.mlflow_fields import optional_text, pairs, text_list, whole
 
@@ -99,7 +99,7 @@ _VIEW_TYPES = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": "all"}
 def _view_type(value: Any, field: str) -> str:
     if value in (None, "", 1, "1"):
         return "active"
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and is_whole(value)):
         value = {2: "DELETED_ONLY", 3: "ALL"}.get(int(value), value)  # the proto's numbers
     if not isinstance(value, str) or value not in _VIEW_TYPES:
         raise InvalidArgumentError(

@@ -35,6 +35,7 @@ from setpoint.core.errors import (
     PayloadTooLargeError,
     SetpointError,
 )
+from setpoint.core.names import is_whole
 from setpoint.serving import protocol
 from setpoint.serving.deployment import Deployment, Slot
 from setpoint.serving.metrics import Metrics
@@ -202,7 +203,7 @@ class PredictionApp:
     async def _body(self, receive: Any, headers: dict[str, str]) -> bytes:
         limit = self.config.max_body
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and is_whole(declared, 30) and int(declared) > limit:
             raise PayloadTooLargeError(f"the body is over the limit of {limit} bytes")
         chunks, size = [], 0
         while True:

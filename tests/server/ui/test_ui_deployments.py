@@ -122,6 +122,12 @@ def test_an_editor_resolves_an_alert(ui_roles: tuple[UiServer, dict[str, str]]) 
     assert _alert(ui, "drift").status == "resolved"
     events = ui.local.list_audit_events(PROJECT, "alert", None, "alert.resolve", 0, 100)
     assert [e.actor for e in events][-1] == "editor"
+    for odd in ("%C2%B2", "9" * 30):  # not a plain number: no such alert, not a crash
+        r = http.post(
+            f"/monitors/{PROJECT}/{MONITOR}/alerts/{odd}/resolve",
+            data={"form_token": form_token(page.text)},
+        )
+        assert r.status_code == 404, (odd, r.status_code)
 
 
 def test_a_viewer_sees_no_resolve_form_and_is_refused(

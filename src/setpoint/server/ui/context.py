@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from setpoint.api.operations import OperationSpec, operations
 from setpoint.core.errors import InvalidArgumentError, PermissionDeniedError, SetpointError
+from setpoint.core.names import is_whole
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -26,12 +27,6 @@ if TYPE_CHECKING:
 OPERATIONS: dict[str, tuple[OperationSpec, Callable[..., Any]]] = {
     spec.name: (spec, fn) for spec, fn in operations()
 }
-
-
-def is_whole(text: str, digits: int = 18) -> bool:
-    """Whether ``text`` is a whole number ``int()`` takes: ASCII digits only (``"²"`` is a
-    digit to ``str.isdigit``), at most ``digits`` of them."""
-    return text.isascii() and text.isdigit() and len(text) <= digits
 
 
 @dataclass(kw_only=True)

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from setpoint import __version__
-from setpoint.server.ui.context import is_whole
+from setpoint.core.names import is_whole
 
 
 def environment() -> Any:

@@ -19,7 +19,8 @@ from setpoint.core.errors import (
     PermissionDeniedError,
     ProjectNotFoundError,
 )
-from setpoint.server.ui.context import Page, is_whole
+from setpoint.core.names import is_whole
+from setpoint.server.ui.context import Page
 from setpoint.server.ui.routing import page, redirect, render
 
 QUANTILE_LABELS = {

@@ -19,8 +19,9 @@ from setpoint.core.errors import (
     PermissionDeniedError,
     SetpointError,
 )
+from setpoint.core.names import is_whole
 from setpoint.server.ui.charts import GraphNode, layout
-from setpoint.server.ui.context import Page, is_whole
+from setpoint.server.ui.context import Page
 from setpoint.server.ui.routing import page, render
 from setpoint.server.ui.templating import node_url
 

@@ -12,8 +12,9 @@ from urllib.parse import quote
 from fastapi.responses import Response
 
 from setpoint.core.errors import InvalidArgumentError, ModelNotFoundError, PermissionDeniedError
+from setpoint.core.names import is_whole
 from setpoint.core.types import AliasMove, Model, ModelVersion, Promotion
-from setpoint.server.ui.context import OPERATIONS, Page, is_whole
+from setpoint.server.ui.context import OPERATIONS, Page
 from setpoint.server.ui.routing import action, page, redirect, render
 from setpoint.server.ui.templating import model_url
 

@@ -12,6 +12,7 @@ import numpy as np
 from fastapi.responses import Response
 
 from setpoint.core.errors import InvalidArgumentError, NotFoundError
+from setpoint.core.names import is_whole
 from setpoint.server.ui.charts import reduce_series
 from setpoint.server.ui.context import Page
 from setpoint.server.ui.routing import action, data, json_response, page, redirect, render
@@ -62,7 +63,7 @@ def monitor_page(p: Page) -> Response:
         "/ui/data/monitor", project=project, name=name, what=what
     )
     latest = windows[-1].result if windows else None
-    if p.arg("resolved").isdigit():  # back from the resolve form
+    if is_whole(p.arg("resolved")):  # back from the resolve form
         p.notices.append(f"Alert {p.arg('resolved')} resolved.")
     return render(
         p,
@@ -249,7 +250,7 @@ def resolve(p: Page) -> Response:
         p.path_params["name"],
         p.path_params["alert_id"],
     )
-    if not text.isdigit():
+    if not is_whole(text):
         raise NotFoundError(f"no alert {text!r}", field="alert_id")
     alert_id = int(text)
     p.call("get_monitor", name=name, project=project)
