@@ -291,6 +291,20 @@ def test_data_add_list_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 1 and "no version 9" in err
 
 
+def test_tables_print_text_as_it_is(home: Path, tmp_path: Path, capsys: Any) -> None:
+    import pandas as pd
+
+    csv = tmp_path / "we[x]rd.csv"
+    frame = pd.DataFrame({"[/x]": ["[red]hot[/red]"], "c": ["x[us, tz=Europe/Berlin]"]})
+    frame.to_csv(csv, index=False)
+    assert run_cli(capsys, "data", "add", str(csv), "--name", "odd")[0] == 0
+    for command in ("show", "profile"):
+        code, out, err = run_cli(capsys, "data", command, "odd@1")
+        assert code == 0, err
+        text = " ".join(out.split())
+        assert "[/x]" in text and ("we[x]rd.csv" in text or "[red]hot[/red]" in text)
+
+
 def test_data_profile_infer_validate_diff(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -83,16 +83,18 @@ def table(
     rows: Sequence[Sequence[Any]],
     keep_whole: Sequence[str] = (),
 ) -> None:
-    """Print rows under ``columns``; cells of ``keep_whole`` columns are never folded."""
+    """Print rows under ``columns``; cells of ``keep_whole`` columns are never folded. Every
+    text is printed as it is: ``[red]`` in a column name or a value is not styling."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title, show_lines=False, header_style="bold")
+    t = Table(title=None if title is None else Text(title), show_lines=False, header_style="bold")
     for i, c in enumerate(columns):
         # The first column names the row: never folded mid-word.
-        t.add_column(c, overflow="fold", no_wrap=i == 0 or c in keep_whole)
+        t.add_column(Text(c), overflow="fold", no_wrap=i == 0 or c in keep_whole)
     for r in rows:
-        t.add_row(*[number(v) for v in r])
+        t.add_row(*[Text(number(v)) for v in r])
     Console().print(t)
 
 
