@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import setpoint as sp
@@ -115,6 +116,19 @@ def test_unknown_datasets_and_bad_references(client: Any) -> None:
         sp.log_dataset(_frame(), name="child", parents=["default/known@9"])
     with pytest.raises(InvalidArgumentError):
         sp.log_dataset([1, 2, 3], name="list")
+
+
+def test_whole_numbers_beyond_doubles_are_versioned_exactly(client: Any) -> None:
+    """The profile keeps numbers as doubles; the store's check of it against the Parquet
+    footer must not refuse the ids a double cannot hold."""
+    big = [2**53 + 1, -(2**62) - 1, 5]
+    table = pa.table(
+        {"id": pa.array(big, pa.int64()), "u": pa.array([2**64 - 1, 0, 1], pa.uint64())}
+    )
+    v = sp.log_dataset(table, name="ids")
+    back = sp.get_dataset(v.ref).to_arrow()
+    assert back.column("id").to_pylist() == big
+    assert back.column("u").to_pylist() == [2**64 - 1, 0, 1]
 
 
 def test_a_blob_that_is_not_parquet_is_refused(client: Any) -> None:
