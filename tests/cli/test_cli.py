@@ -289,6 +289,15 @@ def test_data_add_list_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 1 and "does not exist" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "data", "show", "fraud/train@9")
     assert code == 1 and "no version 9" in err
+    for bad in (
+        ["--name", "bad name"],
+        ["--name", "t", "-p", "bad proj"],
+        ["--files", "-n", "a b"],
+    ):
+        code, _, err = run_cli(capsys, "data", "add", str(csv), *bad)
+        assert code == 1 and "has characters outside" in err
+    code, out, _ = run_cli(capsys, "gc", "--min-age", "0", "--json")
+    assert json.loads(out)["unreferenced"] == []  # a refused add stored nothing
 
 
 def test_tables_print_text_as_it_is(home: Path, tmp_path: Path, capsys: Any) -> None:

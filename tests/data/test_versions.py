@@ -116,6 +116,12 @@ def test_unknown_datasets_and_bad_references(client: Any) -> None:
         sp.log_dataset(_frame(), name="child", parents=["default/known@9"])
     with pytest.raises(InvalidArgumentError):
         sp.log_dataset([1, 2, 3], name="list")
+    with pytest.raises(InvalidArgumentError, match="the path is empty"):
+        sp.log_dataset("", name="here")  # not the working folder
+    with pytest.raises(InvalidArgumentError, match="parents must be a list"):
+        sp.log_dataset(_frame(), name="child", parents="default/known@1")
+    with pytest.raises(InvalidArgumentError, match="description must be text"):
+        sp.log_dataset(_frame(), name="known", description=5)  # type: ignore[arg-type]
 
 
 def test_whole_numbers_beyond_doubles_are_versioned_exactly(client: Any) -> None:

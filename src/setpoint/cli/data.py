@@ -34,6 +34,11 @@ def add(
     path: str, name: str, project: str | None, description: str, as_files: bool, as_json: bool
 ) -> None:
     """Version the data at PATH (a file, a folder or a quoted glob) as the next version."""
+    from setpoint.core.config import default_project
+    from setpoint.core.names import check_name
+
+    check_name(name, "name")  # before anything is copied into the store
+    check_name(default_project(project), "project")
     if not as_json:
         known = _unchanged(path, name, project, as_files)
         if known is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from setpoint.client.stat_cache import FILE_NAME, StatCache, manifest_bytes, stat_key
+from setpoint.core import names
 from setpoint.core.errors import ArtifactNotFoundError, InvalidArgumentError
 from setpoint.core.types import DatasetFile, DatasetVersion
 
@@ -135,6 +136,11 @@ def log_dataset(
 
     if kind not in (None, "table", "files"):
         raise InvalidArgumentError("kind must be 'table', 'files' or None (decide)", field="kind")
+    # checked before any data is read or stored
+    names.check_name(name, "name")
+    names.check_name(project, "project")
+    if not isinstance(description, str):
+        raise InvalidArgumentError("description must be text", field="description")
     files = source_files(data, tabular_only=kind == "table")
     if kind is None:
         kind = "table" if files is None or is_tabular(files) else "files"

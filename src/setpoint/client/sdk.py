@@ -274,6 +274,10 @@ def log_dataset(
     Identical data returns the existing version (``v.created`` is False)."""
     from setpoint.client.datasets import log_dataset as _log
 
+    if isinstance(parents, str | bytes):
+        raise InvalidArgumentError(
+            "parents must be a list of dataset versions, like ['fraud/train@3']", field="parents"
+        )
     refs = [p.ref if hasattr(p, "ref") else str(p) for p in parents or []]
     return _log(
         client(),

@@ -90,6 +90,8 @@ def source_files(data: object, *, tabular_only: bool = False) -> list[str] | Non
     A folder gives every file under it not hidden (only CSV/Parquet ones if ``tabular_only``)."""
     if not isinstance(data, str | os.PathLike):
         return None
+    if not os.fspath(data):  # abspath("") is the working folder: never meant
+        raise _error("the path is empty; name a file, a folder or a glob (use . for this folder)")
     given = os.path.abspath(os.fspath(data))
     if os.path.isdir(given):
         files = [
