@@ -65,6 +65,13 @@ def test_a_suite_reads_into_checks() -> None:
         ("suite: x\ncolums: {}\n", 2, "unknown key 'colums'"),
         ("suite: x\ncustom:\n  - function: nocolon\n", 3, "package.module:function"),
         ("- a\n- b\n", 1, "must be a mapping"),
+        ("suite: x\ncolumns:\n  a: {<<: {not_null: true}}\n", 3, "'<<' cannot be read"),
+        ("suite: x\ncolumns:\n  a:\n    range: {min: !foo 3}\n", 4, "'3' cannot be read as !foo"),
+        ("suite: x\ncolumns:\n  a:\n    range: {min: !!int abc}\n", 4, "'abc' cannot be read"),
+        ("suite: x\ncolumns:\n  !!int abc : {not_null: true}\n", 3, "'abc' cannot be read"),
+        ("suite: x\ncolumns:\n  a:\n    in_set: &s [1, *s]\n", 4, "aliases (*name) are not"),
+        # a few hundred bytes of aliases nested in aliases would stand for billions of values
+        ("suite: x\nl0: &a [1, 1]\nl1: &b [*a, *a]\n", 3, "aliases (*name) are not allowed"),
     ],
 )
 def test_mistakes_name_their_line(text: str, line: int, words: str) -> None:

@@ -300,6 +300,8 @@ def test_bad_policies_name_the_gate(client: Any) -> None:
         ),
         ("gates: [{fairness: {column: g, metric: [a], max_gap: 0.1}}]", "metric must name"),
         ("gates: [{fairness: {column: '', max_gap: 0.1}}]", "fairness needs column"),
+        ("gates: [{metric: auc, min: !!float xyz}]", "a value cannot be read"),
+        ("a: &a [1]\ngates: [{metric: auc, min: 1}]\nb: [*a, *a]\n", r"\(line 3\): aliases"),
         ("gates: [{compare: auc, direction: up}]", "direction must be"),
         ("gatez: []", "unknown key"),
         ("gates: [", "not valid YAML"),

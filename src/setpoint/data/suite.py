@@ -110,8 +110,10 @@ def load_suite(path: str) -> Suite:
 def parse_suite(text: str, source: str = "<suite>") -> Suite:
     import yaml
 
+    from setpoint.core import yaml_docs
+
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml_docs.compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -155,7 +157,10 @@ class _Parser:
         import yaml
 
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node, deep=True)
+            try:
+                return self.loader.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError, TypeError, AttributeError):
+                raise self.fail(node, f"{node.value!r} cannot be read as {node.tag}") from None
         if isinstance(node, yaml.SequenceNode):
             return [self.scalar(n) for n in node.value]
         return {self.scalar(k): self.scalar(v) for k, v in node.value}

@@ -78,12 +78,20 @@ def parse_policy(text: str) -> Policy:
     """Parse and check a policy; every mistake names the gate and what was expected."""
     import yaml
 
+    from setpoint.core import yaml_docs
+
     if not isinstance(text, str) or len(text) > MAX_POLICY:
         raise InvalidArgumentError(
             f"policy must be YAML text of at most {MAX_POLICY} bytes", field="policy"
         )
     try:
-        doc = yaml.safe_load(text) if text.strip() else {}
+        doc = yaml_docs.load(text) if text.strip() else {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InvalidArgumentError(
+            f"policy is not valid YAML{line}: {exc.problem or exc.context}", field="policy"
+        ) from None
     except yaml.YAMLError as exc:
         raise InvalidArgumentError(f"policy is not valid YAML: {exc}", field="policy") from None
     if not isinstance(doc, dict):

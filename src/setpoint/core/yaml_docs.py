@@ -1,0 +1,38 @@
+"""YAML as setpoint reads the documents users write (validation suites, promotion policies):
+PyYAML's safe subset without aliases, and every value a tag cannot build an error of YAML.
+
+An alias (``*name``) repeats a node: a few hundred bytes of aliases nested in aliases
+stand for billions of values, and one that refers to itself never ends. Nothing in a suite
+or a policy needs them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+class Loader(yaml.SafeLoader):
+    """The safe loader, refusing aliases where they appear (with their line)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed here", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def compose(text: str) -> Any:
+    """The node tree of ``text`` (None when empty); raises yaml.YAMLError."""
+    return yaml.compose(text, Loader=Loader)
+
+
+def load(text: str) -> Any:
+    """The value of ``text``; raises yaml.YAMLError, also for a value its tag cannot build
+    (``!!int abc``, ``!!timestamp soon``)."""
+    try:
+        return yaml.load(text, Loader=Loader)  # the safe loader, without aliases
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise yaml.YAMLError(f"a value cannot be read: {exc}") from None
