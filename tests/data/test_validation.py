@@ -192,6 +192,25 @@ def test_freshness(client: Any, tmp_path: Path) -> None:
     assert not sp.validate(v, _suite(tmp_path, stale)).passed
 
 
+def test_dates_beyond_year_9999_are_versioned_profiled_and_checked(
+    client: Any, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "day": pa.array([3_000_000, 1], pa.date32()),  # year 10183
+            "ts": pa.array([2**50, -(2**50)], pa.timestamp("ms")),  # years 37648 and -33709
+        }
+    )
+    v = sp.log_dataset(table, name="far", project="fraud")
+    ts = next(c for c in v.profile["columns"] if c["name"] == "ts")
+    assert (ts["min"], ts["max"]) == ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z")
+    suite = _suite(tmp_path, "suite: far\nfreshness: {column: ts, max_age: 1d}\n")
+    assert sp.validate(v, suite).passed
+    assert sp.validate(table, suite).passed  # in memory: read from the values themselves
+
+
 def test_infer_suite_round_trip(client: Any, tmp_path: Path) -> None:
     v1 = sp.log_dataset(_frame(), name="tx", project="fraud")
     text = sp.infer_suite(v1)

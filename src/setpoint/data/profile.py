@@ -228,11 +228,11 @@ class _Numeric(_Column):
         )
         if self.kind == "temporal":
             out.update(
-                min=_iso(self.min),
-                max=_iso(self.max),
+                min=iso_utc(self.min),
+                max=iso_utc(self.max),
                 mean=None,
                 std=None,
-                quantiles={k: _iso(v) for k, v in quantiles.items()},
+                quantiles={k: iso_utc(v) for k, v in quantiles.items()},
             )
         return out
 
@@ -325,10 +325,21 @@ def _as_float(array: pa.Array, *, temporal: bool) -> np.ndarray:
     return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _iso(seconds: float) -> str:
+def epoch_seconds(array: pa.Array) -> np.ndarray:
+    """A date or timestamp column's non-null values as epoch seconds (any year Arrow holds)."""
+    return _as_float(array, temporal=True)
+
+
+def iso_utc(seconds: float) -> str:
+    """Epoch seconds as ISO 8601 UTC text; times beyond what it writes (years 1 to 9999,
+    which Arrow's dates and timestamps exceed) are given as its first or last instant."""
     import datetime as dt
 
-    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    try:
+        stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        stamp = dt.datetime.max if seconds > 0 else dt.datetime.min
+        stamp = stamp.replace(tzinfo=dt.UTC)
     return stamp.isoformat().replace("+00:00", "Z")
 
 
@@ -463,15 +474,21 @@ def mismatch(profile: dict[str, Any], meta: pq.FileMetaData) -> str | None:
 def _footer_stats(meta: pq.FileMetaData, j: int) -> tuple[int | None, Any, Any]:
     nulls: int | None = 0
     lo = hi = None
+    unknown = False
     for i in range(meta.num_row_groups):
         stats = meta.row_group(i).column(j).statistics
         if stats is None:
             return None, None, None
         nulls = nulls + stats.null_count if nulls is not None and stats.has_null_count else None
-        if stats.has_min_max:
-            lo = stats.min if lo is None else min(lo, stats.min)
-            hi = stats.max if hi is None else max(hi, stats.max)
-    return nulls, lo, hi
+        if stats.has_min_max and not unknown:
+            try:
+                low, high = stats.min, stats.max
+            except (ValueError, OverflowError):  # a date past year 9999: no Python value
+                unknown = True
+                continue
+            lo = low if lo is None else min(lo, low)
+            hi = high if hi is None else max(hi, high)
+    return (nulls, None, None) if unknown else (nulls, lo, hi)
 
 
 def _extremes(col: dict[str, Any]) -> tuple[Any, Any] | None:

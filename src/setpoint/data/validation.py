@@ -276,7 +276,6 @@ def _bounds(args: dict[str, Any]) -> str:
 def _freshness(
     check: Check, data: DataSource, col: dict[str, Any] | None, now: float | None
 ) -> dict[str, Any]:
-    import pyarrow.compute as pc
 
     name, sev = check.column, check.severity
     expected = f"newest value within {check.args['max_age']}"
@@ -288,24 +287,27 @@ def _freshness(
         )
     if col is not None and col.get("max") is not None:
         newest = dt.datetime.fromisoformat(str(col["max"]).replace("Z", "+00:00"))
-    else:
-        newest_value = None
-        for batch in data.batches([name]):
-            m = pc.max(batch.column(0)).as_py()
-            if m is not None and (newest_value is None or m > newest_value):
-                newest_value = m
-        if newest_value is None:
+        if newest.tzinfo is None:
+            newest = newest.replace(tzinfo=dt.UTC)
+        newest_s = newest.timestamp()
+    else:  # epoch seconds, not Python dates: Arrow's go beyond year 9999
+        from setpoint.data.profile import epoch_seconds
+
+        found = [s.max() for b in data.batches([name]) if len(s := epoch_seconds(b.column(0)))]
+        if not found:
             return _result("freshness", name, sev, False, None, expected)
-        newest = (
-            newest_value
-            if isinstance(newest_value, dt.datetime)
-            else dt.datetime.combine(newest_value, dt.time())
-        )
-    if newest.tzinfo is None:
-        newest = newest.replace(tzinfo=dt.UTC)
-    age = (now if now is not None else time.time()) - newest.timestamp()
+        newest_s = float(max(found))
+    age = (now if now is not None else time.time()) - newest_s
     ok = age <= check.args["max_age_s"]
-    return _result("freshness", name, sev, ok, newest.isoformat(), expected, age_s=round(age, 3))
+    return _result(
+        "freshness", name, sev, ok, _iso_text(newest_s), expected, age_s=round(age, 3)
+    )
+
+
+def _iso_text(seconds: float) -> str:
+    from setpoint.data.profile import iso_utc
+
+    return iso_utc(seconds).replace("Z", "+00:00")
 
 
 # ---------------------------------------------------------------- the scan
