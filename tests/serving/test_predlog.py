@@ -175,3 +175,32 @@ def test_a_script_reading_log_files_exits_cleanly(tmp_path: Path) -> None:
             out, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err.decode()
             assert out.strip() == b"200000"
+
+
+def test_feedback_of_the_days_not_written_is_kept_and_only_that() -> None:
+    """Feedback is written a file per day; a store that fails on the second day keeps that
+    day's feedback, all of it and nothing of the first (20,000 items a day: the bookkeeping
+    is per day, not per item against each file)."""
+
+    class FailsOnce:
+        def __init__(self) -> None:
+            self.files: list[tuple[str, int]] = []
+            self.failed = False
+
+        def __call__(self, kind: str, day: str, data: bytes, rows: int, *rest: Any) -> None:
+            if day == "2026-11-19" and not self.failed:
+                self.failed = True
+                raise OSError("the store is away")
+            self.files.append((day, rows))
+
+    sink = FailsOnce()
+    log = PredictionLog(sink, interval=3600, on_error=lambda exc: None)
+    day_ms = 86_400_000
+    second = 1_795_046_400_000  # 2026-11-19, midnight UTC
+    first = second - day_ms  # 2026-11-18
+    log.feedback([Feedback(request_id=f"a{i}", time_ms=first, label=i) for i in range(20_000)])
+    log.feedback([Feedback(request_id=f"b{i}", time_ms=second, label=i) for i in range(20_000)])
+    log.flush()
+    assert sink.files == [("2026-11-18", 20_000)]
+    log.flush()
+    assert sink.files == [("2026-11-18", 20_000), ("2026-11-19", 20_000)]

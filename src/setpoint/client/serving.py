@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -113,7 +114,7 @@ def build_app(spec: ServeSpec, c: Any = None, cache_dir: str | None = None) -> A
             digest = c.upload_blob(io.BytesIO(data)).digest
             c.record_prediction_log(name, kind, day, digest, rows, first, last, project, dropped)
 
-        log = PredictionLog(sink, interval=spec.log_interval)
+        log = PredictionLog(sink, interval=spec.log_interval, on_error=_log_error)
     config = ServerConfig(
         max_body=spec.max_body,
         access_log=spec.access_log,
@@ -121,6 +122,15 @@ def build_app(spec: ServeSpec, c: Any = None, cache_dir: str | None = None) -> A
         tokens=tokens(),
     )
     return PredictionApp(deployment, metrics, log, config)
+
+
+def _log_error(exc: BaseException) -> None:
+    """A prediction log file that could not be written (the store away: kept and tried
+    again; rows that cannot be encoded: dropped and counted in /metrics), as a JSON line on
+    stderr beside the access log."""
+    line = {"event": "prediction_log_error", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+    sys.stderr.write(orjson.dumps(line).decode() + "\n")
+    sys.stderr.flush()
 
 
 TOKENS_ENV = "SETPOINT_SERVE_TOKENS"

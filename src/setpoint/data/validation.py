@@ -299,9 +299,7 @@ def _freshness(
         newest_s = float(max(found))
     age = (now if now is not None else time.time()) - newest_s
     ok = age <= check.args["max_age_s"]
-    return _result(
-        "freshness", name, sev, ok, _iso_text(newest_s), expected, age_s=round(age, 3)
-    )
+    return _result("freshness", name, sev, ok, _iso_text(newest_s), expected, age_s=round(age, 3))
 
 
 def _iso_text(seconds: float) -> str:

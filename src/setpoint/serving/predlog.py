@@ -128,18 +128,17 @@ class PredictionLog:
             del pending[key]
             dropped = 0
             self.written += rows
-        feedback_left: list[Feedback] = list(feedback)
-        if failure is None:
-            for day, fb in _by_day(feedback, lambda f: f.time_ms).items():
+        feedback_left: list[Feedback] = []
+        days = _by_day(feedback, lambda f: f.time_ms)
+        for day, fb in days.items():
+            if failure is None:
                 try:
                     data = _feedback_table(fb)
                     self.sink("feedback", day, data, len(fb), fb[0].time_ms, fb[-1].time_ms, 0)
+                    continue
                 except Exception as exc:
                     failure = exc
-                    break
-                feedback_left = [f for f in feedback_left if f not in fb]
-        else:
-            feedback_left = list(feedback)
+            feedback_left.extend(fb)  # not written: kept, in order
         if failure is None:
             return
         # the store is away: put back what was not written (bounded) and try again later
