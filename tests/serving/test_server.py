@@ -406,6 +406,26 @@ def test_string_answers_narrow_integers_and_odd_ids(client: Any, tmp_path: Path)
             "/invocations", json={"dataframe_records": [{"a": 1.0, "n": 300, "zip": "x"}]}
         )
         assert wide.status_code == 422 and "-128..127" in wide.json()["fields"]["n"]
+        # a tensor's values must fit its datatype: an INT8 of 300 is not wrapped to 44
+        tensor = {"name": "n", "shape": [1], "datatype": "INT8", "data": [300]}
+        inputs = [
+            {"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+            tensor,
+            {"name": "zip", "shape": [1], "datatype": "BYTES", "data": ["x"]},
+        ]
+        r = http.post("/v2/models/labeler/infer", json={"inputs": inputs})
+        assert r.status_code == 422 and r.json()["fields"] == {"n": "outside INT8"}
+        # a name given twice: refused, not the last one winning
+        tensor["data"] = [3]
+        r = http.post("/v2/models/labeler/infer", json={"inputs": [*inputs, inputs[0]]})
+        assert r.status_code == 422 and r.json()["fields"] == {"a": "given twice"}
+        split = {"columns": ["a", "n", "zip", "a"], "data": [[1.0, 3, "x", 2.0]]}
+        r = http.post("/invocations", json={"dataframe_split": split})
+        assert r.status_code == 422 and r.json()["fields"] == {"a": "given twice"}
+        csv = http.post(
+            "/invocations", content="a,n,zip,a\n1,1,x,2\n", headers={"content-type": "text/csv"}
+        )
+        assert csv.status_code == 422 and csv.json()["fields"] == {"a": "given twice"}
         nested = http.post(
             "/invocations",
             json={"dataframe_split": {"columns": ["a", "n", "zip"], "data": [[1, [2, 3], "x"]]}},

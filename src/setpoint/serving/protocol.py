@@ -13,6 +13,7 @@ this path builds a pandas object or a pydantic model.
 from __future__ import annotations
 
 import contextlib
+import math
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -131,6 +132,8 @@ def infer_tensors(doc: Mapping[str, Any], binary: bytes) -> dict[str, np.ndarray
         where = f"input {name!r}" if isinstance(name, str) else f"inputs[{i}]"
         if not isinstance(name, str) or not name:
             raise MalformedRequestError(f"{where} needs a 'name'", field="inputs")
+        if name in out:
+            raise PredictionInputError(f"{where} is given twice", fields={name: "given twice"})
         if (
             not isinstance(shape, list)
             or not shape
@@ -146,7 +149,7 @@ def infer_tensors(doc: Mapping[str, Any], binary: bytes) -> dict[str, np.ndarray
                 f"{', '.join(NUMPY_OF_OIP)})",
                 fields={name: "unknown datatype"},
             )
-        count = int(np.prod(shape))
+        count = math.prod(shape)  # Python's ints: np.prod wraps around at 2**64
         params = item.get("parameters") or {}
         size = params.get("binary_data_size") if isinstance(params, dict) else None
         if size is not None:
@@ -188,6 +191,15 @@ def _from_json(data: Any, datatype: str, dtype: Any, where: str, name: str) -> n
             f"{where}: 'data' holds {_kind_name(array)}, not {datatype}",
             fields={name: f"expected {datatype}"},
         )
+    if array.size and datatype not in ("BOOL", "FP64"):  # would wrap around or overflow
+        info = np.iinfo(dtype) if datatype.startswith(("INT", "UINT")) else np.finfo(dtype)
+        held = array[np.isfinite(array)] if array.dtype.kind == "f" else array
+        if held.size and (held.min() < info.min or held.max() > info.max):
+            raise PredictionInputError(
+                f"{where}: 'data' holds values outside {datatype}'s range "
+                f"({info.min:g} to {info.max:g})",
+                fields={name: f"outside {datatype}"},
+            )
     return array.astype(dtype, copy=False)
 
 
@@ -345,12 +357,27 @@ def parse_invocations(body: bytes, content_type: str, text_columns: tuple[str, .
             raise MalformedRequestError(
                 "dataframe_split 'columns' must be a list of names", field="dataframe_split"
             )
+        twice = _repeated(columns)
+        if twice is not None:
+            raise PredictionInputError(
+                f"dataframe_split column {twice!r} is given twice", fields={twice: "given twice"}
+            )
         return _split_columns(columns, rows)
     if isinstance(value, dict) and keys[0] == "inputs":
         return value  # named columns (or tensors)
     if not isinstance(value, list):
         raise MalformedRequestError(f"{keys[0]} must be a list", field=keys[0])
     return value
+
+
+def _repeated(names: list[str]) -> str | None:
+    """The first name given twice, if any."""
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            return n
+        seen.add(n)
+    return None
 
 
 def _split_columns(columns: list[str], rows: list[Any]) -> dict[str, Any]:
@@ -383,6 +410,11 @@ def _csv_columns(body: bytes, text_columns: tuple[str, ...] = ()) -> dict[str, A
         table = pacsv.read_csv(pa.BufferReader(body), convert_options=convert)
     except pa.ArrowInvalid as exc:
         raise MalformedRequestError(f"the body is not CSV: {exc}", field="body") from None
+    twice = _repeated(table.column_names)
+    if twice is not None:
+        raise PredictionInputError(
+            f"the CSV header names column {twice!r} twice", fields={twice: "given twice"}
+        )
     return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
