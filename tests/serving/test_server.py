@@ -223,6 +223,15 @@ def test_canary_by_request_id_and_shadow_logged_never_returned(
             },
         )
         assert r.status_code == 202
+        for bad in (
+            {"request_id": "", "label": 1},
+            {"request_id": "a\x00b", "label": 1},
+            {"request_id": "x" * 300, "label": 1},
+            {"request_id": "id-5", "label": None},
+            {"request_id": "id-5", "label": "y" * 5000},
+        ):
+            r = http.post("/feedback", json={"feedback": [{"request_id": "id-5", "label": 1}, bad]})
+            assert r.status_code == 400, bad  # none of the batch is taken
         metrics = http.get("/metrics").text
         assert 'role="shadow"' in metrics and 'role="canary"' in metrics
     log = sp.prediction_log("churn", project="srv")

@@ -353,8 +353,16 @@ class PredictionApp:
                 raise MalformedRequestError(
                     f"feedback[{i}] needs a string 'request_id'", field="request_id"
                 )
-            if "label" not in item:
+            if not item["request_id"]:
+                raise MalformedRequestError(f"feedback[{i}] has an empty 'request_id'", field="id")
+            _request_id(item["request_id"])  # what a request's id can be
+            if item.get("label") is None:
                 raise MalformedRequestError(f"feedback[{i}] needs a 'label'", field="label")
+            if len(orjson.dumps(item["label"])) > MAX_LABEL_BYTES:
+                raise MalformedRequestError(
+                    f"feedback[{i}] 'label' is longer than {MAX_LABEL_BYTES} bytes as JSON",
+                    field="label",
+                )
             out.append(Feedback(request_id=item["request_id"], time_ms=t, label=item["label"]))
         if self.log is None:
             raise NotFoundError("this server keeps no prediction log (--no-log), so no feedback")
@@ -460,6 +468,9 @@ class PredictionApp:
             lines.append(self._access.popleft())
         sys.stderr.write(b"\n".join(lines).decode() + "\n")
         sys.stderr.flush()
+
+
+MAX_LABEL_BYTES = 4096  # one row's ground truth, as JSON
 
 
 def _request_id(value: str) -> str:
