@@ -172,14 +172,26 @@ def test_custom_checks_in_python_and_by_module(
         checks={
             "balanced": lambda t: {"passed": True, "observed": t.num_rows, "expected": "any"},
             "broken": lambda t: 1 / 0,
+            "exits": lambda t: sys.exit(3),  # a failed check, not the end of the process
+            "numpy": lambda t: {"passed": np.False_, "failing": np.int64(3)},
+            "odd": lambda t: {"passed": np.array([True, False])},
         },
     )
     by_name = {c["name"]: c for c in report.checks}
     assert by_name["fraud_checks:few_large"]["severity"] == "warn"
     assert by_name["balanced"]["passed"] and by_name["balanced"]["observed"] == 2000
     assert not by_name["broken"]["passed"] and "ZeroDivisionError" in by_name["broken"]["observed"]
-    assert report.errors == 1
+    assert not by_name["exits"]["passed"] and "SystemExit" in by_name["exits"]["observed"]
+    assert not by_name["numpy"]["passed"] and by_name["numpy"]["failing"] == 3
+    assert not by_name["odd"]["passed"] and "'passed' (a bool)" in by_name["odd"]["expected"]
+    assert report.errors == 4
+    assert len(client.list_validations("tx", 1, "fraud")) == 1  # stored, numpy values and all
     sys.modules.pop("fraud_checks", None)
+    (tmp_path / "fails_to_load.py").write_text("x = 1 / 0\n")
+    for target, words in (("fails_to_load:f", "ZeroDivisionError"), (":f", "cannot be imported")):
+        text = f"suite: tx\ncustom:\n  - {{function: '{target}'}}\n"
+        with pytest.raises(InvalidArgumentError, match=words):
+            sp.validate(v, _suite(tmp_path, text))
 
 
 def test_freshness(client: Any, tmp_path: Path) -> None:

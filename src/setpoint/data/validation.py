@@ -476,7 +476,7 @@ def _custom(
     table = data.table() if data.table is not None else _whole(data)
     try:
         outcome = fn(table)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a check that exits has failed, not the command
         return _result(
             "custom",
             None,
@@ -493,7 +493,8 @@ def _custom(
     if isinstance(outcome, int | np.integer):
         n = int(outcome)
         return _result("custom", None, check.severity, n == 0, n, 0, name=label, failing=n)
-    if isinstance(outcome, dict) and "passed" in outcome:
+    if isinstance(outcome, dict) and _well_formed(outcome):
+        failing = outcome.get("failing")
         return _result(
             "custom",
             None,
@@ -502,26 +503,35 @@ def _custom(
             _jsonable(outcome.get("observed")),
             _jsonable(outcome.get("expected")),
             name=label,
-            failing=outcome.get("failing"),
+            failing=None if failing is None else int(failing),
         )
     return _result(
         "custom",
         None,
         check.severity,
         False,
-        f"returned {type(outcome).__name__}",
-        "bool, int or dict with 'passed'",
+        f"returned {_jsonable(outcome) if isinstance(outcome, dict) else type(outcome).__name__}",
+        "bool, int or dict with 'passed' (a bool) and 'failing' (a count, optional)",
         name=label,
     )
+
+
+def _well_formed(outcome: dict[str, Any]) -> bool:
+    passed, failing = outcome.get("passed"), outcome.get("failing")
+    counted = failing is None or (
+        isinstance(failing, int | np.integer) and not isinstance(failing, bool) and failing >= 0
+    )
+    return isinstance(passed, bool | np.bool_) and counted
 
 
 def _import(target: str) -> Callable[..., Any]:
     module_name, _, attr = target.partition(":")
     try:
         fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except (Exception, SystemExit) as exc:  # not found, or the module fails as it loads
         raise InvalidArgumentError(
-            f"custom check {target!r} cannot be imported: {exc}", field="suite"
+            f"custom check {target!r} cannot be imported: {type(exc).__name__}: {exc}",
+            field="suite",
         ) from None
     if not callable(fn):
         raise InvalidArgumentError(f"custom check {target!r} is not a function", field="suite")
