@@ -224,6 +224,13 @@ def test_ragged_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fails(write(tmp_path / "b.csv", late), tmp_path / "w", "wrong number of fields", "after row")
 
 
+def test_gzip_that_is_not_or_is_cut_short(tmp_path: Path) -> None:
+    whole = gzip.compress(b"a,b\n" + b"1,2\n" * 100_000)
+    cut = write(tmp_path / "cut.csv.gz", whole[: len(whole) // 2])
+    fails(cut, tmp_path / "w", "cannot read", "cut.csv.gz", "Truncated")
+    fails(write(tmp_path / "plain.csv.gz", "a,b\n1,2\n"), tmp_path / "w", "plain.csv.gz")
+
+
 def test_duplicate_column_names(tmp_path: Path) -> None:
     csv = write(tmp_path / "a.csv", "a,b,a\n1,2,3\n4,5,6\n")
     fails(csv, tmp_path / "w", "a.csv has two columns named 'a'")

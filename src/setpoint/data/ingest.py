@@ -217,6 +217,8 @@ def _open_csv(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         names = raw.names  # decoding the header can fail here
     except pa.ArrowInvalid as exc:
         raise _csv_error(path, exc, 0) from exc
+    except OSError as exc:  # a .gz that is not gzip, or cut short
+        raise _error(f"cannot read {path}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise _error(f"{path} is not UTF-8 text (in its header): {exc}") from exc
     bad = [
@@ -235,6 +237,8 @@ def _open_csv(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
                 return
             except pa.ArrowInvalid as exc:
                 raise _csv_error(path, exc, rows, raw) from exc
+            except OSError as exc:
+                raise _error(f"cannot read {path} after row {rows}: {exc}") from exc
             rows += batch.num_rows
             yield _conform(batch, schema)
 
