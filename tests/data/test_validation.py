@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,12 @@ def test_diff_between_versions(client: Any) -> None:
     assert not cols["country"]["drifted"] and cols["country"]["new_categories"] == ["NL"]
     same = sp.diff_datasets(a, a)
     assert all(c["drift"] in (0, None) for c in same["columns"])
+    for threshold in (math.nan, -1, "0.1", None, True):
+        with pytest.raises(InvalidArgumentError, match="threshold must be a finite number"):
+            sp.diff_datasets(a, b, threshold=threshold)  # type: ignore[arg-type]
+    for name in (5, None):
+        with pytest.raises(InvalidArgumentError, match="name must be a dataset name"):
+            sp.get_dataset(name)  # type: ignore[arg-type]
 
 
 def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ With ``SETPOINT_URL`` set the client is remote (HTTP, ``SETPOINT_TOKEN``); other
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import sys
 import threading
@@ -343,6 +344,15 @@ def diff_datasets(a: Any, b: Any, threshold: float = 0.1) -> dict[str, Any]:
     """Schema changes, row counts and per-column drift between two versions."""
     from setpoint.client.validation import diff
 
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not math.isfinite(threshold)
+        or threshold < 0
+    ):
+        raise InvalidArgumentError(
+            f"threshold must be a finite number >= 0, got {threshold!r}", field="threshold"
+        )
     va = a if hasattr(a, "profile") else get_dataset(str(a))
     vb = b if hasattr(b, "profile") else get_dataset(str(b))
     return diff(va, vb, threshold)
@@ -356,6 +366,12 @@ def get_dataset(
     from setpoint.client.datasets import VersionHandle
     from setpoint.data.versions import parse_ref
 
+    if not isinstance(name, str):
+        raise InvalidArgumentError(
+            f"name must be a dataset name or reference like 'fraud/tx@3', not a "
+            f"{type(name).__name__}",
+            field="name",
+        )
     if "@" in name or "/" in name:
         p, n, v = parse_ref(name, default_project=_project(project), field="name")
         if ("@" in name and version != "latest") or ("/" in name and project is not None):
