@@ -260,6 +260,13 @@ def test_diff_between_versions(client: Any) -> None:
             sp.get_dataset(name)  # type: ignore[arg-type]
 
 
+def test_a_column_named_with_the_empty_string_is_checked(client: Any, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"": [1, 2, 3], "b": [1, 2, 3]})
+    report = sp.validate(frame, _suite(tmp_path, 'suite: e\ncolumns:\n  "": {range: {max: 1}}\n'))
+    [failed] = report.failed
+    assert failed["column"] == "" and failed["failing"] == 2
+
+
 def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="cannot validate a dict"):
         sp.validate({"a": 1}, _suite(tmp_path, "suite: x\n"))

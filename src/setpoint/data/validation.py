@@ -76,7 +76,7 @@ def run_suite(
     pending: list[tuple[Check, dict[str, Any]]] = []
     shift_checks = [c for c in suite.checks if c.kind == "shift" and c.column in present]
     if shift_checks and profile is None:
-        profile = _profile_columns(data, [c.column for c in shift_checks if c.column])
+        profile = _profile_columns(data, [c.column for c in shift_checks if c.column is not None])
     for check in suite.checks:
         if check.kind == "custom" or not check.applies_in(environment):
             continue
@@ -312,7 +312,7 @@ def _iso_text(seconds: float) -> str:
 
 
 def _scan(data: DataSource, pending: list[tuple[Check, dict[str, Any]]]) -> None:
-    columns = sorted({c.column for c, _ in pending if c.column})
+    columns = sorted({c.column for c, _ in pending if c.column is not None})
     state = [_ScanState(check, result) for check, result in pending]
     offset = 0
     for batch in data.batches(columns):
