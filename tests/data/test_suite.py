@@ -59,6 +59,7 @@ def test_a_suite_reads_into_checks() -> None:
         ("suite: x\ncolumns:\n  a:\n    range: {min: low}\n", 4, "range.min must be a number"),
         ("suite: x\ncolumns:\n  a:\n    not_null: {severity: fatal}\n", 4, "severity must be"),
         ("suite: x\ncolumns:\n  a:\n    in_set: []\n", 4, "non-empty list"),
+        ("suite: x\ncolumns:\n  a:\n    in_set: [1, 10000000000000000000000]\n", 4, "64 bits"),
         ("suite: x\ncolumns:\n  a:\n    regex: '('\n", 4, "not a valid regular expression"),
         ("suite: x\ncolumns:\n  a:\n    shift: true\n", 4, "need a top-level 'reference"),
         ("suite: x\nfreshness: {column: ts, max_age: soon}\n", 2, "max_age 'soon'"),

@@ -265,6 +265,9 @@ def test_a_column_named_with_the_empty_string_is_checked(client: Any, tmp_path: 
     report = sp.validate(frame, _suite(tmp_path, 'suite: e\ncolumns:\n  "": {range: {max: 1}}\n'))
     [failed] = report.failed
     assert failed["column"] == "" and failed["failing"] == 2
+    beyond = "suite: e\ncolumns:\n  b: {range: {min: 100000000000000000000000000}}\n"
+    [failed] = sp.validate(frame, _suite(tmp_path, beyond)).failed  # compared as a double
+    assert failed["column"] == "b" and failed["failing"] == 3
 
 
 def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:

@@ -260,6 +260,8 @@ class _Parser:
                 value, vnode = opts[bound]
                 if not _is_number(value):
                     raise self.fail(vnode, f"{kind}.{bound} must be a number, not {value!r}")
+                if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                    value = float(value)  # beyond any 64-bit column: compared as a double
                 args[bound] = value
         if not args:
             raise self.fail(node, f"{kind} needs min and/or max")
@@ -380,6 +382,9 @@ class _Parser:
                 raise self.fail(node, f"{where} must be a non-empty list of values")
             if not all(isinstance(n, yaml.ScalarNode) for n in items.value):
                 raise self.fail(node, f"{where} must list plain values")
+            for v, n in zip(values, items.value, strict=True):
+                if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**64:
+                    raise self.fail(n, f"{where}: {v} does not fit in 64 bits")
             # The text as written, for text columns: YAML would read NO or off as false.
             texts = [n.value for n in items.value]
             return Check(
