@@ -415,6 +415,13 @@ def test_string_answers_narrow_integers_and_odd_ids(client: Any, tmp_path: Path)
             "/invocations", json={"dataframe_records": [{"a": 1.0, "n": 300, "zip": "x"}]}
         )
         assert wide.status_code == 422 and "-128..127" in wide.json()["fields"]["n"]
+        # rows mixing numbers and text: each column typed on its own, as records are
+        split = {"columns": ["a", "n", "zip"], "data": [[1.0, 3, "02139"], [-1.0, 4, "x"]]}
+        r = http.post("/invocations", json={"dataframe_split": split})
+        assert r.status_code == 200 and r.json() == {"predictions": ["yes", "no"]}
+        split["data"] = [[1.0, 3, "02139"], [-1.0, "four", "x"]]  # only n is wrong
+        r = http.post("/invocations", json={"dataframe_split": split})
+        assert r.status_code == 422 and set(r.json()["fields"]) == {"n"}
         # a tensor's values must fit its datatype: an INT8 of 300 is not wrapped to 44
         tensor = {"name": "n", "shape": [1], "datatype": "INT8", "data": [300]}
         inputs = [

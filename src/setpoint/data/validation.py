@@ -521,7 +521,7 @@ def _well_formed(outcome: dict[str, Any]) -> bool:
     counted = failing is None or (
         isinstance(failing, int | np.integer) and not isinstance(failing, bool) and failing >= 0
     )
-    return isinstance(passed, bool | np.bool_) and counted
+    return isinstance(passed, bool | np.bool_) and bool(counted)
 
 
 def _import(target: str) -> Callable[..., Any]:

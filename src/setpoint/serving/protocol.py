@@ -391,14 +391,23 @@ def _split_columns(columns: list[str], rows: list[Any]) -> dict[str, Any]:
             )
     if not rows:
         return {c: [] for c in columns}
-    table = np.array(rows, dtype=object) if _mixed(rows) else np.asarray(rows)
+    table = np.asarray(rows)
+    if table.dtype.kind not in "iufb":
+        # Rows mixing kinds (numbers, flags and text): numpy would make every value text.
+        # Each column is read on its own, as dataframe_records and CSV read them.
+        table = np.array(rows, dtype=object)
+        return {c: _typed_alone(table[:, j]) for j, c in enumerate(columns)}
     return {c: table[:, j] for j, c in enumerate(columns)}
 
 
-def _mixed(rows: list[list[Any]]) -> bool:
-    """Whether a row-major table mixes text and numbers (numpy would turn it all to text)."""
-    first = rows[0]
-    return any(isinstance(v, str) for v in first) and not all(isinstance(v, str) for v in first)
+def _typed_alone(values: np.ndarray) -> np.ndarray:
+    """One column of an object table as numpy types it alone (mixed stays objects)."""
+    items = values.tolist()
+    kinds = {type(v) for v in items}
+    if len(kinds) == 1 or kinds <= {int, float}:
+        with contextlib.suppress(ValueError, TypeError, OverflowError):
+            return np.asarray(items)
+    return values
 
 
 def _csv_columns(body: bytes, text_columns: tuple[str, ...] = ()) -> dict[str, Any]:
