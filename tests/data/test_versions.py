@@ -94,6 +94,15 @@ def test_runs_record_the_versions_they_consumed(client: Any) -> None:
         run.log_input(v)
         with pytest.raises(InvalidArgumentError):
             run.log_input("transactions")
+
+        class Named:  # a model version has a ref too: not a dataset's
+            def __init__(self, ref: str) -> None:
+                self.ref = ref
+
+        with pytest.raises(InvalidArgumentError):
+            run.log_input(Named("default/lr/1"))
+        with pytest.raises(DatasetNotFoundError):
+            run.log_input(Named("default/transactions@9"))
     consumed = [e.target_id for e in sp.lineage(run) if e.relation == "consumed"]
     assert consumed == [v.ref]
     assert [e.source_id for e in sp.lineage(v)] == [run.id]

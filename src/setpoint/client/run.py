@@ -221,12 +221,17 @@ class ActiveRun:
     def log_input(self, version: Any) -> None:
         """Record that this run consumed a dataset version (``sp.log_dataset``'s result)."""
         self._check_open()
+        from setpoint.data.versions import parse_ref
+
         ref = getattr(version, "ref", None)
-        if not isinstance(ref, str):
-            raise InvalidArgumentError(
-                "log_input takes a dataset version (from sp.log_dataset or sp.get_dataset)",
-                field="version",
-            )
+        wanted = "log_input takes a dataset version (from sp.log_dataset or sp.get_dataset)"
+        if not isinstance(ref, str) or "@" not in ref:
+            raise InvalidArgumentError(wanted, field="version")
+        project, name, number = parse_ref(ref, field="version")
+        if number is None:
+            raise InvalidArgumentError(wanted, field="version")
+        # the version must exist: an edge to nothing would answer lineage questions wrongly
+        self._client.get_dataset_version(name, project, number)
         self._client.add_lineage("run", self.id, "consumed", "dataset_version", ref)
 
     def log_model(
