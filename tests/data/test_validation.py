@@ -270,6 +270,27 @@ def test_a_column_named_with_the_empty_string_is_checked(client: Any, tmp_path: 
     assert failed["column"] == "b" and failed["failing"] == 3
 
 
+def test_a_check_that_does_not_apply_to_a_columns_type_fails_saying_so(
+    client: Any, tmp_path: Path
+) -> None:
+    table = pa.table(
+        {
+            "l": pa.array([[1], [2], [1]]),
+            "h": pa.array(np.array([1, 2, 3], dtype=np.float16)),
+            "ok": pa.array([1, 2, 3]),
+        }
+    )
+    text = (
+        "suite: t\ncolumns:\n  l:\n    unique: true\n    in_set: [1, 2]\n"
+        "  h:\n    range: {max: 1}\n  ok:\n    range: {max: 3}\n"
+    )
+    report = sp.validate(table, _suite(tmp_path, text))
+    verdicts = {(c["check"], c["column"]): c for c in report.checks}
+    for key in (("unique", "l"), ("in_set", "l"), ("range", "h")):
+        assert not verdicts[key]["passed"] and "cannot check a" in verdicts[key]["observed"]
+    assert verdicts["range", "ok"]["passed"]  # the others still run
+
+
 def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="cannot validate a dict"):
         sp.validate({"a": 1}, _suite(tmp_path, "suite: x\n"))

@@ -315,10 +315,20 @@ def _scan(data: DataSource, pending: list[tuple[Check, dict[str, Any]]]) -> None
     columns = sorted({c.column for c, _ in pending if c.column is not None})
     state = [_ScanState(check, result) for check, result in pending]
     offset = 0
+    import pyarrow as pa
+
     for batch in data.batches(columns):
         arrays = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
         for s in state:
-            s.update(arrays[s.check.column], offset)
+            if s.unusable is not None:
+                continue
+            array = arrays[s.check.column]
+            try:
+                s.update(array, offset)
+            except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+                # a check that does not apply to the column's type (unique on lists, range
+                # on half floats): failed, saying so, not an error of the whole validation
+                s.unusable = f"cannot check a {array.type} column: {type(exc).__name__}: {exc}"
         offset += batch.num_rows
     for s in state:
         s.finish(data)
@@ -334,6 +344,7 @@ class _ScanState:
         self.rows: list[np.ndarray] = []
         self.value_set: pa.Array | None = None
         self.allowed: set[str] | None = None
+        self.unusable: str | None = None  # why the check cannot run on this column
 
     def update(self, array: pa.Array, offset: int) -> None:
         import pyarrow as pa
@@ -375,6 +386,9 @@ class _ScanState:
             )
 
     def finish(self, data: DataSource) -> None:
+        if self.unusable is not None:
+            self.result.update(passed=False, observed=self.unusable[:SAMPLE_TEXT], failing=None)
+            return
         if self.check.kind == "unique":
             hashes = np.concatenate(self.hashes) if self.hashes else np.empty(0, np.uint64)
             rows = np.concatenate(self.rows) if self.rows else np.empty(0, np.int64)
