@@ -298,6 +298,14 @@ def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:
         sp.validate(pa.table({"a": [1]}), _suite(tmp_path))  # the reference does not exist
     with pytest.raises(SuiteError, match="line 2: not valid YAML"):
         sp.validate(pa.table({"a": [1]}), "suite: [\n")
+    plain = _suite(tmp_path, "suite: x\n")
+    with pytest.raises(InvalidArgumentError, match="reference must be a dataset version"):
+        sp.validate(pa.table({"a": [1]}), plain, reference=5)
+    with pytest.raises(InvalidArgumentError, match="checks must map names to functions"):
+        sp.validate(pa.table({"a": [1]}), plain, checks=[1])  # type: ignore[arg-type]
+    for node in (5, None, {"id": 1}):
+        with pytest.raises(InvalidArgumentError, match="lineage takes a run"):
+            sp.lineage(node)
 
 
 def test_all_null_constant_and_non_finite_columns(client: Any, tmp_path: Path) -> None:

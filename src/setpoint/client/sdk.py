@@ -316,6 +316,19 @@ def validate(
     ref_handle: VersionHandle | None = None
     if ref is not None:
         ref_handle = ref if not isinstance(ref, str) else get_dataset(ref)
+        if not hasattr(ref_handle, "profile"):
+            raise InvalidArgumentError(
+                "reference must be a dataset version (a ref like 'fraud/tx@3' or a handle)",
+                field="reference",
+            )
+    if checks is not None and (
+        not isinstance(checks, Mapping)
+        or not all(isinstance(k, str) and callable(f) for k, f in checks.items())
+    ):
+        raise InvalidArgumentError(
+            "checks must map names to functions (fn(table) -> bool | int | dict)",
+            field="checks",
+        )
     return _validate(
         client(),
         data,
@@ -391,7 +404,13 @@ def lineage(node: Any) -> list[LineageEdge]:
     c = client()
     if hasattr(node, "ref") and hasattr(node, "digest"):
         return c.get_lineage("dataset_version", node.ref)
-    run_id = node if isinstance(node, str) else node.id
+    run_id = node if isinstance(node, str) else getattr(node, "id", None)
+    if not isinstance(run_id, str):
+        raise InvalidArgumentError(
+            f"lineage takes a run (an id, a Run or a run handle) or a dataset version, not a "
+            f"{type(node).__name__}",
+            field="node",
+        )
     return c.get_lineage("run", run_id)
 
 
