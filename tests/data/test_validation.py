@@ -224,6 +224,14 @@ def test_dates_beyond_year_9999_are_versioned_profiled_and_checked(
     assert sp.validate(table, suite).passed  # in memory: read from the values themselves
 
 
+def test_an_inferred_suite_passes_odd_names_and_types(client: Any) -> None:
+    table = pa.table({"f": pa.array([b"ab", b"cd"], pa.binary(2)), "x": [1, 2]})
+    v = sp.log_dataset(table, name="a..b", project="fraud")
+    text = sp.infer_suite(v)
+    assert "type: fixed_size_binary[2]" in text
+    assert sp.validate(v, text).passed
+
+
 def test_infer_suite_round_trip(client: Any, tmp_path: Path) -> None:
     v1 = sp.log_dataset(_frame(), name="tx", project="fraud")
     text = sp.infer_suite(v1)
