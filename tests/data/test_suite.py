@@ -63,6 +63,8 @@ def test_a_suite_reads_into_checks() -> None:
         ("suite: x\ncolumns:\n  a:\n    regex: '('\n", 4, "not a valid regular expression"),
         ("suite: x\ncolumns:\n  a:\n    shift: true\n", 4, "need a top-level 'reference"),
         ("suite: x\nfreshness: {column: ts, max_age: soon}\n", 2, "max_age 'soon'"),
+        ("suite: x\nfreshness: {column: null, max_age: 1d}\n", 2, "must be a column name"),
+        ("suite: x\nfreshness: {column: [ts], max_age: 1d}\n", 2, "must be a column name"),
         ("suite: x\ncolums: {}\n", 2, "unknown key 'colums'"),
         ("suite: x\ncustom:\n  - function: nocolon\n", 3, "package.module:function"),
         ("- a\n- b\n", 1, "must be a mapping"),

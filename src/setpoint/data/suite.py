@@ -275,6 +275,9 @@ class _Parser:
         opts = self.options(node, "freshness", ("column", "max_age", "environments"))
         if "column" not in opts or "max_age" not in opts:
             raise self.fail(node, "freshness needs column and max_age (like 2d, 12h, 30m)")
+        column, column_node = opts["column"]
+        if isinstance(column, bool) or not isinstance(column, str | int | float):
+            raise self.fail(column_node, f"freshness column must be a column name, not {column!r}")
         age_text, age_node = opts["max_age"]
         seconds = parse_age(age_text)
         if seconds is None:
@@ -284,7 +287,7 @@ class _Parser:
         sev = self.opt_severity(node, opts, "error")
         return Check(
             kind="freshness",
-            column=str(opts["column"][0]),
+            column=str(column),
             severity=sev,
             args={"max_age_s": seconds, "max_age": str(age_text)},
             environments=self.environments(opts, "freshness"),
