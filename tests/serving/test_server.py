@@ -51,6 +51,10 @@ def test_both_protocols_answer_what_the_model_predicts(
         assert out["outputs"][0]["name"] == "predict" and out["outputs"][0]["shape"] == [7]
         assert out["outputs"][0]["data"] == expected.tolist()
         assert r.headers["x-model-version"] == "1"
+        # an empty id is no id: the answer names none, the header the one the log keeps
+        r = http.post("/v2/models/churn/infer", json=_infer_body(X[:1], ""))
+        assert r.status_code == 200 and r.json().get("id") is None
+        assert len(r.headers["x-request-id"]) == 32
         # one 2-d tensor of the signature's columns works too, and predict_proba on request
         r = http.post(
             "/v2/models/churn/infer",

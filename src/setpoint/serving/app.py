@@ -256,7 +256,7 @@ class PredictionApp:
                 )
             outputs = {k: v for k, v in outputs.items() if k in wanted}
         body, extra = protocol.infer_response(
-            self.deployment.model, slot.number, given, outputs, request.binary
+            self.deployment.model, slot.number, given or None, outputs, request.binary
         )
         self._after(slot, request, prediction.outputs, t0)
         return 200, body, extra

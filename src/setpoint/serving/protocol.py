@@ -153,7 +153,12 @@ def infer_tensors(doc: Mapping[str, Any], binary: bytes) -> dict[str, np.ndarray
         params = item.get("parameters") or {}
         size = params.get("binary_data_size") if isinstance(params, dict) else None
         if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+            if (
+                isinstance(size, bool)
+                or not isinstance(size, int)
+                or size < 0
+                or offset + size > len(binary)
+            ):
                 raise MalformedRequestError(f"{where}: binary_data_size runs past the body")
             chunk = binary[offset : offset + size]
             offset += size
