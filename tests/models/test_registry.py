@@ -281,11 +281,22 @@ def test_model_references_take_plain_digits_only(client: Any) -> None:
             sp.get_model_version(ref)
 
 
+def test_sdk_arguments_of_the_wrong_kind_name_the_field(client: Any, tmp_path: Path) -> None:
+    client.create_model("m", "p")
+    with pytest.raises(InvalidArgumentError, match="policy must be YAML text"):
+        sp.set_policy("m", "champion", None, project="p")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="cannot read policy file"):
+        sp.set_policy("m", "champion", str(tmp_path / "missing.yaml"), project="p")
+    with pytest.raises(InvalidArgumentError, match="tags must map"):
+        sp.log_model(object(), "m", project="p", tags=["a"])  # type: ignore[arg-type]
+
+
 def test_bad_policies_name_the_gate(client: Any) -> None:
     client.create_model("m", "p")
     for text, message in [
         ("gates: [{metric: auc}]", "gate 1: a metric gate needs min"),
         ("gates: [{approvals: 0}]", "gate 1: approvals must be a whole number"),
+        ("gates: [{approvals: 99999999999999999999999}]", "from 1 to 1000"),
         (
             "gates:\n  - approvals: 1\n  - latency_p95_ms: fast\n",
             "gate 2: latency_p95_ms must be a finite number",

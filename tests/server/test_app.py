@@ -98,6 +98,14 @@ def test_bad_metric_batches_and_unknown_things(local: LocalClient, serve: Any) -
     assert r.status_code == 422 and r.json()["error"]["field"].startswith("steps")
     r = httpx.get(f"{server.url}/api/v1/audit", params={"after_seq": str(2**63)})
     assert r.status_code == 422 and r.json()["error"]["field"] == "after_seq"
+    assert httpx.get(f"{server.url}/api/v1/audit", params={"after_seq": "1"}).status_code == 200
+    # in a JSON body, a whole number is a number and a flag a boolean: not "1", true, "yes"
+    r = httpx.post(url, json={"keys": ["a"], "values": [1.0], "steps": ["1"]})
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("steps")
+    r = httpx.post(url, json={"keys": ["a"], "values": [1.0], "steps": [True]})
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("steps")
+    r = httpx.post(f"{server.url}/api/v1/runs", json={"project": "p", "heartbeats": "yes"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "heartbeats"
     r = httpx.get(f"{server.url}/api/v1/models/m/versions/%C2%B2", params={"project": "p"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "version"  # "²" is no number
     assert RemoteClient(server.url).get_run(run.id).metrics == {}

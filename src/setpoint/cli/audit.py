@@ -18,7 +18,13 @@ def audit() -> None:
 @click.option("--project", "-p", default=None, help="Only this project.")
 @click.option("--subject", default=None, help="Only this subject, e.g. fraud/fraud-detector.")
 @click.option("--action", default=None, help="Only this action, e.g. alias.promote.")
-@click.option("--after", "after_seq", type=int, default=0, help="Events after this number.")
+@click.option(
+    "--after",
+    "after_seq",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    help="Events after this number.",
+)
 @click.option("--limit", type=int, default=100, show_default=True)
 @json_option
 def list_events(

@@ -444,6 +444,8 @@ def log_model(
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name``: inside a run, produced by the
     active run (in its project); otherwise directly."""
+    if tags is not None and not isinstance(tags, Mapping):
+        raise InvalidArgumentError("tags must map names to values", field="tags")
     run = active_run()
     if run is not None and project in (None, run.project):
         return run.log_model(
@@ -560,9 +562,19 @@ def set_policy(
         import yaml
 
         text = yaml.safe_dump(dict(policy), sort_keys=False)
+    elif not isinstance(policy, str):
+        raise InvalidArgumentError(
+            "policy must be YAML text, a path to a YAML file or a dict", field="policy"
+        )
     elif "\n" not in policy and policy.endswith((".yaml", ".yml")):
-        with open(policy, encoding="utf-8") as fh:
-            text = fh.read()
+        try:
+            with open(policy, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise InvalidArgumentError(
+                f"cannot read policy file {policy}: {reason}", field="policy"
+            ) from None
     else:
         text = policy
     return client().set_policy(  # type: ignore[no-any-return]

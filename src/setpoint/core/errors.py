@@ -163,6 +163,14 @@ class SchemaOutOfDateError(SetpointError):
     code = "schema_out_of_date"
 
 
+class StoreBusyError(SetpointError):
+    """Every connection to the metadata database stayed in use for as long as a caller may
+    wait: try again (the server answers 503)."""
+
+    status = 503
+    code = "store_busy"
+
+
 class ConfigurationError(SetpointError):
     """A setting (environment variable or option) has a value setpoint cannot use."""
 

@@ -27,6 +27,7 @@ from setpoint.core.types import Evaluation
 
 KINDS = ("metric", "compare", "data_validation", "latency_p95_ms", "fairness", "approvals")
 MAX_POLICY = 64 * 1024
+MAX_APPROVALS = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,8 +193,8 @@ def _gate(n: int, raw: object) -> Gate:
             },
         )
     only("approvals")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise bad("approvals must be a whole number >= 1")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_APPROVALS:
+        raise bad(f"approvals must be a whole number from 1 to {MAX_APPROVALS}")
     return Gate(kind=kind, args={"count": value})
 
 

@@ -322,15 +322,22 @@ _MODELS: dict[str, type[BaseModel] | None] = {}
 # What the stores hold: a whole number beyond 64 bits is refused (naming the field), not
 # passed on to fail in the database.
 _INT64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+# in a JSON body a whole number is a JSON number and a flag a JSON boolean: "1", true and
+# "yes" are refused, not converted (a query string has only text, converted as before)
+_JSON_INT64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX, strict=True)]
+_JSON_BOOL = Annotated[bool, Field(strict=True)]
 _NUMBER = Annotated[float, BeforeValidator(wire_number)]
 
 
 def _wire_type(hint: Any, json_body: bool) -> Any:
     """``hint`` as requests are checked against it: every ``int`` within 64 bits; in a JSON
-    body, every ``float`` a JSON number or the wire's spelling of NaN and the infinities (not
-    a boolean or another string)."""
+    body, every ``int`` a JSON whole number and every ``bool`` a JSON boolean, every ``float``
+    a JSON number or the wire's spelling of NaN and the infinities (not a boolean or another
+    string)."""
     if hint is int:
-        return _INT64
+        return _JSON_INT64 if json_body else _INT64
+    if hint is bool and json_body:
+        return _JSON_BOOL
     if hint is float and json_body:
         return _NUMBER
     origin, args = typing.get_origin(hint), typing.get_args(hint)

@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from setpoint.store.metadata.database import CHECKPOINT_EVERY_S, Database
 
 
@@ -70,3 +72,24 @@ def test_the_wal_stays_bounded_under_steady_writes(tmp_path: Path, monkeypatch) 
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*), max(x) FROM t").one() == (writes, writes - 1)
     db.close()
+
+
+def test_a_pool_that_stays_busy_is_a_store_busy_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callers that wait longer than the pool allows get a 503-class error, not the pool's
+    TimeoutError (which a server answered as a 500)."""
+    from setpoint.core.errors import StoreBusyError
+    from setpoint.store.metadata import database
+
+    monkeypatch.setattr(database, "POOL_TIMEOUT_S", 0.2)
+    db = Database(f"sqlite:///{tmp_path / 'busy.db'}").open()
+    held = [db.engine.connect() for _ in range(15)]  # the pool's 5 and its 10 more
+    try:
+        with pytest.raises(StoreBusyError) as err, db.read():
+            pass
+        assert err.value.status == 503
+    finally:
+        for conn in held:
+            conn.close()
+        db.close()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from setpoint.core.errors import ConfigurationError
+from setpoint.core.errors import ConfigurationError, StoreBusyError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_S = 120
+# How long a caller waits for a pooled connection when all are in use (SQLAlchemy: 30 s);
+# writers queue on locks holding theirs, so a burst of them waits as long as a lock may take.
+POOL_TIMEOUT_S = SQLITE_BUSY_TIMEOUT_S
 # How often the background checkpointer copies the WAL into the database file.
 CHECKPOINT_EVERY_S = 0.5
 # A WAL longer than this many frames (pages; 4 KiB each by default, so 64 MiB) is started
@@ -96,11 +99,17 @@ class Database:
                 path = self.url.split("///", 1)[1] if "///" in self.url else ""
                 if path and path != ":memory:":
                     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+                engine = create_engine(
+                    self.url,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+                    pool_timeout=POOL_TIMEOUT_S,
+                )
                 event.listen(engine, "connect", _sqlite_on_connect)
                 event.listen(engine, "begin", _sqlite_on_begin)
             else:
-                engine = create_engine(self.url, pool_pre_ping=True, pool_size=5)
+                engine = create_engine(
+                    self.url, pool_pre_ping=True, pool_size=5, pool_timeout=POOL_TIMEOUT_S
+                )
         except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
             raise ConfigurationError(
                 f"cannot use database URL {self.url!r}: {exc}", field="SETPOINT_DATABASE_URL"
@@ -111,16 +120,27 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction; committed on success, rolled back on any exception."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn
+
+    def _connect(self) -> Connection:
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+        try:
+            return self.engine.connect()
+        except PoolTimeout:
+            raise StoreBusyError(
+                "every pooled connection to the metadata database stayed busy for "
+                f"{POOL_TIMEOUT_S} s; try again"
+            ) from None
 
     def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 4) -> T:
         """Run ``fn`` in a write transaction, retrying when the connection was lost."""
