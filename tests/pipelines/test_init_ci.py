@@ -134,3 +134,24 @@ def test_init_refuses_to_guess_or_overwrite(repo: Path, capsys: Any) -> None:
     with pytest.raises(SystemExit):
         main(["init", "--ci", "github", "--pipeline", "pipelines/other.py:other", "--force"])
     assert "no register step naming its model: give --model NAME" in capsys.readouterr().err
+
+
+def test_init_refuses_branches_and_versions_that_would_change_the_workflow(
+    repo: Path, capsys: Any
+) -> None:
+    from setpoint.cli.main import main
+
+    target = ["init", "--ci", "github", "--pipeline", "pipelines/retrain.py:retrain"]
+    for option, value in (
+        ("--branch", "x\ny: 1"),  # raw YAML
+        ("--branch", "${{ secrets.SETPOINT_TOKEN }}"),  # an expression
+        ("--branch", ""),
+        ("--branch", "a..b"),
+        ("--python", "3.11\n  evil: 1"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main([*target, option, value])
+        assert exit_.value.code == 2 and option in capsys.readouterr().err
+        assert not (repo / ".github").exists()
+    main([*target, "--branch", "release/v2"])
+    assert "refs/heads/release/v2" in (repo / ".github/workflows/setpoint.yml").read_text()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 from typing import Any
 
 import click
 
+_BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
+_PYTHON = re.compile(r"3\.[0-9]{1,2}")
 WORKFLOW = ".github/workflows/setpoint.yml"
 
 TEMPLATE = """\
@@ -99,6 +102,16 @@ def init(
     from setpoint.core import names
 
     names.check_name(alias, "alias")
+    # both go into the workflow's YAML and its expressions as they are
+    if not _BRANCH.fullmatch(branch) or ".." in branch or branch.endswith((".lock", "/")):
+        raise click.BadParameter(
+            f"{branch!r} is not a branch name (letters, digits, '.', '_', '-', '/')",
+            param_hint="--branch",
+        )
+    if not _PYTHON.fullmatch(python):
+        raise click.BadParameter(
+            f"{python!r} is not a Python version like 3.11", param_hint="--python"
+        )
     if os.path.exists(WORKFLOW) and not force:
         click.echo(f"error: {WORKFLOW} exists; --force overwrites it", err=True)
         sys.exit(1)
