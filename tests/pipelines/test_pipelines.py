@@ -614,6 +614,8 @@ def test_a_cached_output_is_what_the_step_returned(client: Any) -> None:
         ((1, 2), "returned a tuple"),
         ({"x": float("nan")}, "returned a dict"),
         (pd.DataFrame({"a": [1]}, index=["r"]), "with an index"),
+        (pd.DataFrame([[1, 2]], columns=[0, 1]), "the column label 0"),  # cached: "0"
+        (pd.DataFrame([[1]], columns=pd.MultiIndex.from_tuples([("a", "x")])), "label"),
     ]:
 
         @sp.step
@@ -626,3 +628,36 @@ def test_a_cached_output_is_what_the_step_returned(client: Any) -> None:
 
         with pytest.raises(PipelineError, match=message):
             sp.run_pipeline(fails)
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_using_an_output_in_the_pipeline_body_is_refused(client: Any) -> None:
+    """An output is not known while the graph is built: an f-string stored its placeholder
+    ("vOutput(node=0, ...)") as a value, arithmetic was a bare TypeError."""
+
+    @sp.step
+    def one(x: int) -> int:
+        return x
+
+    @sp.step
+    def echo(text: str) -> str:
+        return text
+
+    uses = [
+        lambda y: echo(f"v{y}"),
+        lambda y: echo(str(y)),
+        lambda y: one(y + 1),
+        lambda y: one(len(y)),
+        lambda y: y > 2,
+        lambda y: y["acc"],
+        lambda y: [c for c in y],
+    ]
+    for use in uses:
+
+        @sp.pipeline(project="uses")
+        def body() -> None:
+            use(one(1))  # noqa: B023 - each pipeline runs before the next use
+
+        with pytest.raises(PipelineError, match="is not known while the pipeline is built"):
+            sp.run_pipeline(body)
+    assert "uses" not in [p.name for p in client.list_projects()]  # nothing ran

@@ -36,6 +36,14 @@ def store(
                 "version does not keep: return df.reset_index() to keep it as columns",
                 field="output",
             )
+        if kind == "pandas" and not all(isinstance(c, str) for c in value.columns):
+            odd = next(c for c in value.columns if not isinstance(c, str))
+            raise PipelineError(
+                f"step {step!r} returned a DataFrame with the column label {odd!r}, which a "
+                "dataset version keeps as text (a cached run would see another label): name "
+                "the columns with strings",
+                field="output",
+            )
         v = sdk.log_dataset(value, f"{pipeline}.{step}", project=run.project)
         c.add_lineage("run", run.id, "produced", "dataset_version", v.ref)
         return {"kind": "dataset", "ref": v.ref, "digest": v.digest, "library": kind}

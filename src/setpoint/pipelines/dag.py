@@ -36,11 +36,20 @@ class Output:
     step: str
     type: Any
 
-    def __bool__(self) -> bool:
+    def _unknown(self, *_: Any) -> Any:
         raise PipelineError(
             f"the output of step {self.step!r} is not known while the pipeline is built: "
-            "pipeline bodies wire steps together; decide inside a step"
+            "pipeline bodies wire steps together; decide, compute or format inside a step"
         )
+
+    # Using the value itself (testing, formatting, arithmetic, indexing) would otherwise
+    # give a placeholder, or a bare TypeError, not the step's result.
+    __bool__ = __str__ = __format__ = __len__ = __iter__ = __contains__ = _unknown
+    __getitem__ = __float__ = __int__ = __index__ = __round__ = __abs__ = __neg__ = _unknown
+    __lt__ = __le__ = __gt__ = __ge__ = _unknown
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _unknown
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _unknown
+    __pow__ = __rpow__ = __and__ = __rand__ = __or__ = __ror__ = _unknown
 
 
 @dataclass(frozen=True, kw_only=True)
