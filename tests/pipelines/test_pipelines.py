@@ -16,7 +16,7 @@ import pytest
 
 import setpoint as sp
 from setpoint.client.local import LocalClient
-from setpoint.core.errors import PipelineError
+from setpoint.core.errors import InvalidArgumentError, PipelineError
 
 PIPELINE = """
 import numpy as np
@@ -292,6 +292,19 @@ def test_a_sweep_runs_each_combination_and_shares_what_it_can(client: Any, tmp_p
     assert len(sampled) == 2 and set(sampled["shift"]) <= {0.0, 0.5, 1.0}
     with pytest.raises(PipelineError, match="has no parameter 'depth'"):
         sp.sweep(m.retrain, {"depth": [1]}, month="2026-11")
+    sweeps = len(client.search_runs(["pipes"], "tags.kind = 'sweep'", None, 100).runs)
+    for grid, fixed, words in (
+        ({"shift": [0.0, 1.0]}, {}, "month"),  # a required parameter missing
+        ({"shift": [float("nan"), 1.0]}, {"month": "m"}, "shift"),
+        ({"shift": [1.0]}, {"month": "m", "shift": 2.0}, "both swept and held"),
+        ({"shift": 5}, {"month": "m"}, "list of values"),
+    ):
+        with pytest.raises(PipelineError, match=words):
+            sp.sweep(m.retrain, grid, **fixed)
+    with pytest.raises(PipelineError, match="samples must be a whole number"):
+        sp.sweep(m.retrain, {"shift": [1.0]}, samples="2", month="m")  # type: ignore[arg-type]
+    # refused before the sweep run starts: no failed sweep runs left behind
+    assert len(client.search_runs(["pipes"], "tags.kind = 'sweep'", None, 100).runs) == sweeps
 
 
 def test_cli_sweeps(home: Path, tmp_path: Path, capsys: Any) -> None:
@@ -410,6 +423,11 @@ def test_standard_steps_make_a_retraining_pipeline(client: Any, tmp_path: Path) 
     df.to_csv(csv, index=False)
     with pytest.raises(PipelineError, match="the data failed validation"):
         sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite))
+    # an alias that cannot be one is refused before a version is registered
+    latest = sp.get_model_version("std/fraud-detector").version
+    with pytest.raises(InvalidArgumentError, match="alias"):
+        sp.steps.register_and_promote(object(), "fraud-detector", "bad alias")
+    assert sp.get_model_version("std/fraud-detector").version == latest
 
 
 FLAKY = """

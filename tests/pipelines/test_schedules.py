@@ -212,6 +212,16 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
         cwd=tmp_path,
     )
     assert add.returncode == 0, add.stderr
+    # a schedule whose every occurrence would fail (no month, which has no default) is refused
+    missing = subprocess.run(
+        [sys.executable, "-m", "setpoint", "schedule", "add", "nightly.py:nightly"]
+        + ["--cron", "* * * * *", "--name", "other", "-p", "sched"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert missing.returncode == 1 and "month" in missing.stderr, missing.stderr
     client = LocalClient(Settings.from_env({"SETPOINT_HOME": str(tmp_path / "home")})).open()
     try:
         [s] = client.list_schedules("sched")

@@ -49,9 +49,13 @@ def add(
     """Run TARGET (FILE.py:PIPELINE) when the cron expression fires, the dataset changes,
     or a monitor raises an alert."""
     from setpoint.cli.pipeline import _load, _params, absolute
+    from setpoint.pipelines.cache import literal_hash
 
     pipe = _load(target)
     values = _params(pipe, params)
+    # each occurrence runs `pipeline run` with these: what could not run is refused now
+    for key, value in pipe.build(**values).params.items():
+        literal_hash(value, what=f"parameter {key!r}")
     s = client().add_schedule(
         name or pipe.name,
         absolute(target),

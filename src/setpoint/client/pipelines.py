@@ -510,8 +510,20 @@ def sweep(
 
     from setpoint.client import sdk
 
-    if not grid or any(not isinstance(v, list) or not v for v in grid.values()):
-        raise PipelineError("a sweep needs at least one parameter with values", field="grid")
+    if (
+        not isinstance(grid, dict)
+        or not grid
+        or any(not isinstance(v, list) or not v for v in grid.values())
+    ):
+        raise PipelineError(
+            "a sweep needs a dict of at least one parameter and its list of values", field="grid"
+        )
+    both = sorted(grid.keys() & fixed.keys())
+    if both:
+        raise PipelineError(f"{both[0]} is both swept and held", field="grid")
+    for field_name, number in (("samples", samples), ("seed", seed)):
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+            raise PipelineError(f"{field_name} must be a whole number", field=field_name)
     unknown = [k for k in [*grid, *fixed] if k not in pipe.signature.parameters]
     if unknown:
         raise PipelineError(
@@ -524,6 +536,9 @@ def sweep(
         if samples < 1:
             raise PipelineError("samples must be at least 1", field="samples")
         combos = random.Random(seed).sample(combos, min(samples, len(combos)))
+    for combo in combos:  # every combination must make a pipeline before any run starts
+        for k, v in pipe.build(**fixed, **combo).params.items():
+            literal_hash(v, what=f"pipeline parameter {k!r}")
     project = sdk._project(project or pipe.project)
     owned = isinstance(executor, str)
     ex = make_executor(executor, sdk.settings()) if isinstance(executor, str) else executor

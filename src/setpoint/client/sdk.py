@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core.config import Settings, default_project
-from setpoint.core.errors import InvalidArgumentError, SetpointError
+from setpoint.core.errors import InvalidArgumentError, PipelineError, SetpointError
 from setpoint.core.names import is_whole
 from setpoint.core.types import (
     AliasMove,
@@ -694,9 +694,16 @@ def sweep(
 
     if not isinstance(pipeline, Pipeline):
         raise InvalidArgumentError("sweep takes a function marked @sp.pipeline", field="pipeline")
+    values: dict[str, list[Any]] = {}
+    for key, given in grid.items() if isinstance(grid, Mapping) else ():
+        if isinstance(given, str | bytes | Mapping) or not hasattr(given, "__iter__"):
+            raise PipelineError(
+                f"grid {key!r} must be a list of values, not {type(given).__name__}", field="grid"
+            )
+        values[key] = list(given)
     sweep_id, rows = _sweep(
         pipeline,
-        {k: list(v) for k, v in grid.items()},
+        values,
         {**(params or {}), **kwargs},
         project,
         samples,

@@ -82,8 +82,12 @@ def register_and_promote(model: object, name: str, alias: str = "champion") -> d
     """Register ``model`` as the next version of ``name`` (produced by this step's run) and
     promote it to ``alias`` through the alias's gates; a refusal is reported, not raised."""
     from setpoint.client import sdk
+    from setpoint.core import names
     from setpoint.core.errors import PromotionRefusedError
+    from setpoint.models.registry import check_alias
 
+    names.check_name(name, "name")  # before a version is registered
+    check_alias(alias)
     mv = sdk.log_model(model, name)
     gates: list[dict[str, Any]]
     try:
