@@ -630,6 +630,7 @@ def test_a_cached_output_is_what_the_step_returned(client: Any) -> None:
     assert again.steps[0].status == "cached" and again.value("kind") == "polars"
     for returned, message in [
         ((1, 2), "returned a tuple"),
+        ({"big": 10**30}, "returned a dict"),  # beyond 64 bits: JSON would not keep it
         ({"x": float("nan")}, "returned a dict"),
         (pd.DataFrame({"a": [1]}, index=["r"]), "with an index"),
         (pd.DataFrame([[1, 2]], columns=[0, 1]), "the column label 0"),  # cached: "0"

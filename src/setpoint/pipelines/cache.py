@@ -268,13 +268,14 @@ def literal_hash(value: Any, *, what: str) -> str:
 
 
 def is_json(value: Any) -> bool:
-    """Exactly a JSON value: what goes in comes back the same (no tuples, NaN, dates, ...)."""
+    """Exactly a JSON value: what goes in comes back the same (no tuples, NaN, dates, whole
+    numbers beyond 64 bits, ...)."""
     import math
 
     if value is None or isinstance(value, bool | str):
         return True
     if isinstance(value, int):
-        return type(value) is int
+        return type(value) is int and -(2**63) <= value < 2**64
     if isinstance(value, float):
         return type(value) is float and math.isfinite(value)
     if type(value) is list:
