@@ -214,8 +214,10 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
     assert add.returncode == 0, add.stderr
     # a schedule whose every occurrence would fail (no month, which has no default) is refused
     missing = subprocess.run(
-        [sys.executable, "-m", "setpoint", "schedule", "add", "nightly.py:nightly"]
-        + ["--cron", "* * * * *", "--name", "other", "-p", "sched"],
+        [
+            *(sys.executable, "-m", "setpoint", "schedule", "add", "nightly.py:nightly"),
+            *("--cron", "* * * * *", "--name", "other", "-p", "sched"),
+        ],
         env=env,
         capture_output=True,
         text=True,
