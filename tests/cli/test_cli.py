@@ -265,6 +265,9 @@ def test_quickstart_then_runs_list_remotely(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    again = _cli(env, "quickstart", "--epochs", "5", timeout=120)  # the same folder again
+    assert again.returncode == 0, again.stderr
+    assert "closed loop: shown already in this store" in again.stdout
 
 
 def test_data_add_list_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

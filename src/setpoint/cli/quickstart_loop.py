@@ -74,6 +74,14 @@ def run_loop() -> None:
     from setpoint.monitoring.scenario import transactions
 
     c = sdk.client()
+    if any(m.name == MONITOR for m in c.list_monitors(PROJECT)):
+        # its alert is open from the first time, so the story would not replay: say where it is
+        click.echo(
+            f"closed loop: shown already in this store (monitor {MONITOR}): `setpoint monitor "
+            f"status {MONITOR} --project {PROJECT}`; a quickstart in a new folder "
+            "(SETPOINT_HOME) shows it again"
+        )
+        return
     week1 = transactions(4000, 1, 1)
     reference = sp.log_dataset(week1, "transactions", project=PROJECT)
     from setpoint.monitoring.scenario import fit
