@@ -14,6 +14,7 @@ import orjson
 
 from setpoint.core.durations import parse_seconds
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.names import is_whole
 
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_TIMEOUT_S = 5.0
@@ -221,7 +222,7 @@ def parse_window(text: str) -> dict[str, int]:
     """ "1h", "30m", "1d", "90s" -> window_seconds; "10000rows" -> window_rows."""
     text = text.strip().lower()
     count = text.removesuffix("rows")
-    if count != text and count.isascii() and count.isdigit() and 0 < int(count) <= MAX_ROWS:
+    if count != text and is_whole(count, 30) and 0 < int(count) <= MAX_ROWS:
         return {"window_rows": int(count)}
     seconds = parse_seconds(text)
     if seconds is not None and seconds > 0:

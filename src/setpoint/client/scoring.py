@@ -33,7 +33,9 @@ def predict_batch(
 
     if threads is not None and threads < 1:
         raise InvalidArgumentError(f"threads must be at least 1, not {threads}", field="threads")
-    inputs = source_files(source, tabular_only=True) or []
+    # in a process, open_batches lists the inputs itself: listed here only when needed
+    listed = executor == "ray" or os.path.exists(dest)
+    inputs = (source_files(source, tabular_only=True) or []) if listed else []
     if os.path.exists(dest):
         for path in inputs:
             if _same_file(path, dest):

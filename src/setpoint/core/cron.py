@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.names import is_whole
 
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
 SEARCH_YEARS = 10  # far enough for any expression that can fire (29 February included)
@@ -118,6 +119,6 @@ def _field(text: str, name: str, lo: int, hi: int) -> frozenset[int]:
 
 def _number(text: str) -> int:
     """Plain ASCII digits (``int`` would also take "+5", "5_0" and other scripts' digits)."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 4:
+    if not is_whole(text, 4):
         raise ValueError(text)
     return int(text)

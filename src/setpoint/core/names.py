@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from setpoint.core.errors import InvalidArgumentError
 
@@ -18,6 +18,16 @@ MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_VERSION = 2**31 - 1  # version numbers of datasets and models
+
+
+def first_repeated(values: Iterable[str]) -> str | None:
+    """The first value given a second time (a column name, an input's), if any."""
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            return v
+        seen.add(v)
+    return None
 
 
 def is_whole(text: str, digits: int = 18) -> bool:
@@ -81,6 +91,13 @@ def check_metric_value(value: object, field: str) -> float:
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def fits_64_bits(value: int) -> bool:
+    """Whether a whole number fits a signed or unsigned 64-bit integer (what Arrow columns
+    and JSON as setpoint writes it hold)."""
+    return INT64_MIN <= value <= UINT64_MAX
 
 
 def check_step(value: object, field: str) -> int:

@@ -24,6 +24,14 @@ class Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def problem(exc: yaml.YAMLError) -> tuple[int | None, str]:
+    """(line, what is wrong) of a YAML error; the line (1-based) when PyYAML knows it."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        return (None if mark is None else mark.line + 1), str(exc.problem or exc.context)
+    return None, str(exc)
+
+
 def compose(text: str) -> Any:
     """The node tree of ``text`` (None when empty); raises yaml.YAMLError."""
     return yaml.compose(text, Loader=Loader)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.names import first_repeated
 from setpoint.data.formats import CSV_SUFFIXES, is_tabular
 
 if TYPE_CHECKING:
@@ -288,11 +289,9 @@ def _normalize(schema: pa.Schema, where: str) -> pa.Schema:
     Column names must be unique (a check refers to a column by its name)."""
     import pyarrow as pa
 
-    seen: set[str] = set()
-    for name in schema.names:
-        if name in seen:
-            raise _error(f"{where} has two columns named {name!r}; column names must be unique")
-        seen.add(name)
+    twice = first_repeated(schema.names)
+    if twice is not None:
+        raise _error(f"{where} has two columns named {twice!r}; column names must be unique")
     return pa.schema([pa.field(f.name, plain_type(f.type)) for f in schema])
 
 

@@ -114,14 +114,10 @@ def parse_suite(text: str, source: str = "<suite>") -> Suite:
 
     try:
         root = yaml_docs.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise SuiteError(
-            f"{source}{line}: not valid YAML: {exc.problem or exc.context}", field="suite"
-        ) from None
     except yaml.YAMLError as exc:
-        raise SuiteError(f"{source}: not valid YAML: {exc}", field="suite") from None
+        line, what = yaml_docs.problem(exc)
+        where = "" if line is None else f" line {line}"
+        raise SuiteError(f"{source}{where}: not valid YAML: {what}", field="suite") from None
     return _Parser(source, text).suite(root)
 
 
@@ -260,7 +256,7 @@ class _Parser:
                 value, vnode = opts[bound]
                 if not _is_number(value):
                     raise self.fail(vnode, f"{kind}.{bound} must be a number, not {value!r}")
-                if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                if isinstance(value, int) and not names.INT64_MIN <= value <= names.INT64_MAX:
                     value = float(value)  # beyond any 64-bit column: compared as a double
                 args[bound] = value
         if not args:
@@ -388,7 +384,7 @@ class _Parser:
             if not all(isinstance(n, yaml.ScalarNode) for n in items.value):
                 raise self.fail(node, f"{where} must list plain values")
             for v, n in zip(values, items.value, strict=True):
-                if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**64:
+                if isinstance(v, int) and not isinstance(v, bool) and not names.fits_64_bits(v):
                     raise self.fail(n, f"{where}: {v} does not fit in 64 bits")
             # The text as written, for text columns: YAML would read NO or off as false.
             texts = [n.value for n in items.value]

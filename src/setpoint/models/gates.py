@@ -87,14 +87,12 @@ def parse_policy(text: str) -> Policy:
         )
     try:
         doc = yaml_docs.load(text) if text.strip() else {}
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f" (line {mark.line + 1})" if mark is not None else ""
-        raise InvalidArgumentError(
-            f"policy is not valid YAML{line}: {exc.problem or exc.context}", field="policy"
-        ) from None
     except yaml.YAMLError as exc:
-        raise InvalidArgumentError(f"policy is not valid YAML: {exc}", field="policy") from None
+        line, what = yaml_docs.problem(exc)
+        where = "" if line is None else f" (line {line})"
+        raise InvalidArgumentError(
+            f"policy is not valid YAML{where}: {what}", field="policy"
+        ) from None
     if not isinstance(doc, dict):
         raise InvalidArgumentError("policy must be a mapping with 'gates:'", field="policy")
     unknown = set(doc) - {"dataset", "gates"}

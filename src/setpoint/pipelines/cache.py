@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from setpoint.core.errors import PipelineError
+from setpoint.core.names import fits_64_bits
 
 
 def code_hash(fn: Callable[..., Any]) -> str:
@@ -275,7 +276,7 @@ def is_json(value: Any) -> bool:
     if value is None or isinstance(value, bool | str):
         return True
     if isinstance(value, int):
-        return type(value) is int and -(2**63) <= value < 2**64
+        return type(value) is int and fits_64_bits(value)
     if isinstance(value, float):
         return type(value) is float and math.isfinite(value)
     if type(value) is list:

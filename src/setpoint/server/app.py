@@ -307,7 +307,7 @@ def _path_args(whole_numbers: frozenset[str], values: dict[str, str]) -> dict[st
     out: dict[str, Any] = {}
     for name, text in values.items():
         if name in whole_numbers:
-            if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            if not is_whole(text):
                 raise InvalidArgumentError(
                     f"{name} must be a whole number, not {text!r}", field=name
                 )

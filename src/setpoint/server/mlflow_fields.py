@@ -6,18 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.names import is_whole
 
 
 def whole(value: Any, field: str, low: int, high: int) -> int:
     """A whole number the client gave (JSON number or query text) in [low, high]."""
     text = str(value)
     digits = text[1:] if text.startswith("-") else text
-    if (
-        not digits.isascii()
-        or not digits.isdigit()
-        or len(digits) > 19
-        or not low <= int(text) <= high
-    ):
+    if not is_whole(digits, 19) or not low <= int(text) <= high:
         raise InvalidArgumentError(f"{field} must be a whole number, not {text!r}", field=field)
     return int(text)
 

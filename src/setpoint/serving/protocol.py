@@ -27,6 +27,7 @@ from setpoint.core.errors import (
     PredictionInputError,
     UnsupportedMediaTypeError,
 )
+from setpoint.core.names import first_repeated
 from setpoint.models.signature import Signature, TensorSpec
 
 # Arrow type names (as signatures store them) -> Open Inference Protocol datatypes
@@ -362,7 +363,7 @@ def parse_invocations(body: bytes, content_type: str, text_columns: tuple[str, .
             raise MalformedRequestError(
                 "dataframe_split 'columns' must be a list of names", field="dataframe_split"
             )
-        twice = _repeated(columns)
+        twice = first_repeated(columns)
         if twice is not None:
             raise PredictionInputError(
                 f"dataframe_split column {twice!r} is given twice", fields={twice: "given twice"}
@@ -373,16 +374,6 @@ def parse_invocations(body: bytes, content_type: str, text_columns: tuple[str, .
     if not isinstance(value, list):
         raise MalformedRequestError(f"{keys[0]} must be a list", field=keys[0])
     return value
-
-
-def _repeated(names: list[str]) -> str | None:
-    """The first name given twice, if any."""
-    seen: set[str] = set()
-    for n in names:
-        if n in seen:
-            return n
-        seen.add(n)
-    return None
 
 
 def _split_columns(columns: list[str], rows: list[Any]) -> dict[str, Any]:
@@ -424,7 +415,7 @@ def _csv_columns(body: bytes, text_columns: tuple[str, ...] = ()) -> dict[str, A
         table = pacsv.read_csv(pa.BufferReader(body), convert_options=convert)
     except pa.ArrowInvalid as exc:
         raise MalformedRequestError(f"the body is not CSV: {exc}", field="body") from None
-    twice = _repeated(table.column_names)
+    twice = first_repeated(table.column_names)
     if twice is not None:
         raise PredictionInputError(
             f"the CSV header names column {twice!r} twice", fields={twice: "given twice"}
