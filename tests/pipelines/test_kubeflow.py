@@ -187,6 +187,7 @@ def test_the_compiled_tasks_run_the_pipeline_through_step_run(project: Path, cap
 
 def test_bad_compile_and_step_input_get_one_line(project: Path, capsys: Any) -> None:
     from setpoint.cli.main import main
+    from setpoint.client import sdk
 
     with pytest.raises(SystemExit) as exit_:
         main(
@@ -212,6 +213,28 @@ def test_bad_compile_and_step_input_get_one_line(project: Path, capsys: Any) -> 
             ]
         )
     assert "the record is not JSON" in capsys.readouterr().err
+    # records naming nothing the store holds (made up, or of another store) are refused
+    for record in (
+        '{"kind": "none", "digest": "forged"}',
+        '{"kind": "json", "digest": "' + "0" * 64 + '"}',
+        '{"kind": "dataset", "ref": "kf/nothing@1", "digest": "x"}',
+    ):
+        with pytest.raises(SystemExit):
+            main(
+                [
+                    "step",
+                    "run",
+                    "pipelines/retrain.py:retrain",
+                    "--step",
+                    "fit",
+                    "--param",
+                    "month=x",
+                    "--input",
+                    f"data={record}",
+                ]
+            )
+        assert "the store holds no step output matching this record" in capsys.readouterr().err
+    assert "kf" not in [p.name for p in sdk.client().list_projects()]  # no step ran on them
     with pytest.raises(SystemExit):
         main(["pipeline", "compile", "pipelines/retrain.py:retrain", "-o", "x.yaml"])
     assert "Missing option '--target'" in capsys.readouterr().err

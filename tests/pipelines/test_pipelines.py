@@ -169,6 +169,80 @@ def test_pipelines_are_checked_before_anything_runs() -> None:
     assert table(pd.DataFrame({"a": [1, 2]})) == 2  # outside a pipeline, a plain call
 
 
+def test_step_and_pipeline_options_and_function_kinds_are_checked() -> None:
+    """Options of the wrong type used to pass: `packages="numpy"` keyed the cache on the
+    letters n, u, m..., `cache="no"` was truthy, `cache_expiration=10**400` overflowed at
+    run time; an async or generator step returned an object nobody ran."""
+
+    def fn(x: int) -> int:
+        return x
+
+    bad_options: list[tuple[dict[str, Any], str]] = [
+        ({"packages": "numpy"}, "packages must be a list of package names"),
+        ({"packages": [1]}, "packages must be a list of package names"),
+        ({"packages": None}, "packages must be a list of package names"),
+        ({"packages": [""]}, "packages must be a list of package names"),
+        ({"cache": "no"}, "cache must be True or False"),
+        ({"pickle": 1}, "pickle must be True or False"),
+        ({"cache_expiration": 10**400}, "cache_expiration must be a positive duration"),
+        ({"cache_expiration": float("nan")}, "cache_expiration must be a positive duration"),
+        ({"cache_expiration": float("inf")}, "cache_expiration must be a positive duration"),
+        ({"cache_expiration": "36600000d"}, "at most 100 years"),
+    ]
+    for options, message in bad_options:
+        with pytest.raises(PipelineError, match=message):
+            sp.step(**options)(fn)
+    assert sp.step(packages=["numpy"], cache_expiration=3600.5)(fn).packages == ("numpy",)
+    with pytest.raises(PipelineError, match="@step decorates a function"):
+        sp.step(5)  # type: ignore[call-overload]
+    with pytest.raises(PipelineError, match="@pipeline decorates a function"):
+        sp.pipeline("fraud")
+    with pytest.raises(InvalidArgumentError, match="project"):
+        sp.pipeline(project="no spaces")(fn)
+
+    async def fetch(x: int) -> int:
+        return x
+
+    def rows(n: int) -> list:
+        yield from range(n)
+
+    def star(*xs: int) -> int:
+        return sum(xs)
+
+    def stars(**kw: int) -> int:
+        return len(kw)
+
+    for f, message in [
+        (fetch, "is async"),
+        (rows, "is a generator"),
+        (star, r"parameter \*xs cannot be given"),
+        (stars, r"parameter \*\*kw cannot be given"),
+    ]:
+        with pytest.raises(PipelineError, match=message):
+            sp.step(f)
+    with pytest.raises(PipelineError, match=r"parameter \*\*kw cannot be given"):
+        sp.pipeline(stars)
+
+
+def test_a_step_called_twice_never_takes_another_steps_name() -> None:
+    @sp.step(name="one.2")
+    def literal() -> int:
+        return 0
+
+    @sp.step
+    def one(x: int) -> int:
+        return x
+
+    @sp.pipeline
+    def twice():
+        literal()
+        one(1)
+        one(2)
+
+    names = [n.name for n in twice.build().nodes]
+    assert names[:2] == ["one.2", "one"] and len(set(names)) == 3
+
+
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_outputs_need_a_way_to_be_stored_and_failures_are_retried(client: Any) -> None:
     class Thing:

@@ -224,6 +224,16 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
         cwd=tmp_path,
     )
     assert missing.returncode == 1 and "month" in missing.stderr, missing.stderr
+    for interval in ("inf", "nan", "0", "1e300"):  # time.sleep used to fail on these
+        bad = subprocess.run(
+            [sys.executable, "-m", "setpoint", "scheduler", "--interval", interval],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert bad.returncode == 2 and "--interval" in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
     client = LocalClient(Settings.from_env({"SETPOINT_HOME": str(tmp_path / "home")})).open()
     try:
         [s] = client.list_schedules("sched")

@@ -9,7 +9,7 @@ import time
 
 import click
 
-from setpoint.cli.output import actor, client, json_option, print_json, table, when
+from setpoint.cli.output import Finite, actor, client, json_option, print_json, table, when
 
 
 @click.group()
@@ -132,7 +132,13 @@ def history(name: str, project: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--interval", default=30.0, show_default=True, help="Seconds between passes.")
+@click.option(
+    "--interval",
+    type=Finite(min=1, max=86400),
+    default=30.0,
+    show_default=True,
+    help="Seconds between passes (1 to 86400).",
+)
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option(
     "--monitors/--no-monitors",
@@ -163,7 +169,7 @@ def scheduler(interval: float, once: bool, monitors: bool) -> None:
             click.echo(f"pass failed: {exc.message.splitlines()[0]}", err=True)
         if once:
             return
-        time.sleep(max(1.0, interval))
+        time.sleep(interval)
 
 
 def _run_monitors(c: object) -> None:

@@ -136,8 +136,8 @@ def exists(c: Any, record: dict[str, Any]) -> bool:
 
     try:
         kind = record["kind"]
-        if kind == "none":
-            return True
+        if kind == "none":  # nothing stored: the record is right or made up
+            return bool(record["digest"] == literal_hash(None, what="output"))
         if kind == "dataset":
             return sdk.get_dataset(record["ref"]).digest == record["digest"]
         if kind == "model":

@@ -418,6 +418,12 @@ def run_step(
             raise PipelineError(
                 f"input {param!r} is not the output record of a step", field="input"
             )
+        if not materializers.exists(c, record):
+            raise PipelineError(
+                f"input {param!r}: the store holds no step output matching this record "
+                f"(kind {record['kind']!r}, digest {str(record['digest'])[:16]!r})",
+                field="input",
+            )
         driver.values[out.node] = _Value(c, record, graph.nodes[out.node].step.pickle)
     driver._start(node)
     if driver.failure is not None:

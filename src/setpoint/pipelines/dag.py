@@ -14,6 +14,7 @@ import contextvars
 import datetime
 import functools
 import inspect
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from typing import Any
 from setpoint.core import names
 from setpoint.core.durations import parse_seconds
 from setpoint.core.errors import PipelineError
+
+# A cache expiration beyond this is a mistake (and beyond what a datetime can add).
+MAX_EXPIRATION_S = 100 * 365 * 86400
 
 _building: contextvars.ContextVar[_Builder | None] = contextvars.ContextVar(
     "setpoint_pipeline_builder", default=None
@@ -88,8 +92,11 @@ class _Builder:
             _check_input(step, param, value)
         index = len(self.graph.nodes)
         # the same step called twice: each call is its own node, named apart
-        taken = any(n.name == step.name for n in self.graph.nodes)
-        node_step = step.renamed(f"{step.name}.{index}") if taken else step
+        taken = {n.name for n in self.graph.nodes}
+        node_name = step.name
+        while node_name in taken:  # "one.2" may be a step's own name too
+            node_name = f"{node_name}.{index}"
+        node_step = step.renamed(node_name) if node_name != step.name else step
         self.graph.nodes.append(Node(index=index, step=node_step, inputs=dict(bound.arguments)))
         return Output(node=index, step=node_step.name, type=step.returns)
 
@@ -105,20 +112,22 @@ class Step:
         retries: int = 0,
         cache: bool = True,
         pickle: bool = False,
-        packages: tuple[str, ...] = (),
+        packages: tuple[str, ...] | list[str] = (),
         cache_expiration: float | str | datetime.timedelta | None = None,
     ) -> None:
+        _check_function(fn, "step")
         self.fn = fn
         self.name = name or fn.__name__
         names.check_name(self.name, "step")
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
             raise PipelineError("retries must be a whole number from 0 to 10", field="retries")
         self.retries = retries
-        self.cache = cache
+        self.cache = _flag(cache, "cache")
         self.cache_expiration = _seconds(cache_expiration)
-        self.pickle = pickle
-        self.packages = tuple(packages)
+        self.pickle = _flag(pickle, "pickle")
+        self.packages = _packages(packages)
         self.signature = inspect.signature(fn)
+        _check_parameters(self.signature, f"step {self.name!r}", "step")
         hints = _hints(fn)
         missing = [p for p in self.signature.parameters if p not in hints]
         if missing:
@@ -157,11 +166,15 @@ class Pipeline:
     """A function whose body calls steps; ``build(**params)`` gives the checked DAG."""
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None, project: str | None):
+        _check_function(fn, "pipeline")
         self.fn = fn
         self.name = name or fn.__name__
         names.check_name(self.name, "pipeline")
+        if project is not None:
+            names.check_name(project, "project")
         self.project = project
         self.signature = inspect.signature(fn)
+        _check_parameters(self.signature, f"pipeline {self.name!r}", "pipeline")
         self.hints = _hints(fn)
         self.__doc__ = fn.__doc__
 
@@ -222,6 +235,12 @@ def step(
     ``cache_expiration`` ("12h", "7d", seconds or a timedelta) makes a cached output older
     than that count as absent."""
 
+    if fn is not None and not callable(fn):
+        raise PipelineError(
+            f"@step decorates a function; got {fn!r} (give options by name: @step(retries=2))",
+            field="step",
+        )
+
     def wrap(f: Callable[..., Any]) -> Step:
         return Step(
             f,
@@ -229,7 +248,7 @@ def step(
             retries=retries,
             cache=cache,
             pickle=pickle,
-            packages=tuple(packages),
+            packages=packages,
             cache_expiration=cache_expiration,
         )
 
@@ -240,6 +259,12 @@ def pipeline(
     fn: Callable[..., Any] | None = None, *, name: str | None = None, project: str | None = None
 ) -> Any:
     """``@pipeline`` or ``@pipeline(project="fraud")``."""
+    if fn is not None and not callable(fn):
+        raise PipelineError(
+            f"@pipeline decorates a function; got {fn!r} (give options by name: "
+            '@pipeline(project="fraud"))',
+            field="pipeline",
+        )
 
     def wrap(f: Callable[..., Any]) -> Pipeline:
         return Pipeline(f, name=name, project=project)
@@ -255,16 +280,64 @@ def _seconds(value: float | str | datetime.timedelta | None) -> float | None:
     if isinstance(value, datetime.timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = float(value) if abs(value) <= MAX_EXPIRATION_S else math.inf
     elif isinstance(value, str) and (whole := parse_seconds(value)) is not None:
         seconds = float(whole)
-    if seconds is None or not seconds > 0:
+    if seconds is None or not 0 < seconds <= MAX_EXPIRATION_S:
         raise PipelineError(
-            f"cache_expiration must be a positive duration like '12h' or '7d' (s, m, h, d), "
-            f"a number of seconds or a timedelta, got {value!r}",
+            f"cache_expiration must be a positive duration of at most 100 years like '12h' "
+            f"or '7d' (s, m, h, d), a number of seconds or a timedelta, got {value!r}",
             field="cache_expiration",
         )
     return seconds
+
+
+def _flag(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise PipelineError(f"{field} must be True or False, got {value!r}", field=field)
+    return value
+
+
+def _packages(value: object) -> tuple[str, ...]:
+    """Package names: a list or tuple of non-empty strings (a bare string is refused: it
+    would be read letter by letter)."""
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(p, str) and p.strip() for p in value
+    ):
+        raise PipelineError(
+            f"packages must be a list of package names like ['scikit-learn'], got {value!r}",
+            field="packages",
+        )
+    return tuple(value)
+
+
+def _check_function(fn: Callable[..., Any], what: str) -> None:
+    """A step or pipeline is a plain function that returns its result: a coroutine or a
+    generator function would return an object that is never run or drained."""
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        raise PipelineError(
+            f"{what} {fn.__name__!r} is async; {what}s are plain functions (call "
+            "asyncio.run(...) inside it)",
+            field=what,
+        )
+    if inspect.isgeneratorfunction(fn):
+        raise PipelineError(
+            f"{what} {fn.__name__!r} is a generator (it yields); {what}s return their "
+            "result (return a list instead)",
+            field=what,
+        )
+
+
+def _check_parameters(signature: inspect.Signature, what: str, field: str) -> None:
+    """Every parameter has a name an input or a --param can give it by."""
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            star = "*" if p.kind is p.VAR_POSITIONAL else "**"
+            raise PipelineError(
+                f"{what}: parameter {star}{p.name} cannot be given a stored input or a "
+                "parameter; name each parameter",
+                field=field,
+            )
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
