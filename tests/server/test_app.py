@@ -138,10 +138,50 @@ def test_tokens_are_required_once_one_exists(local: LocalClient, serve: Any) -> 
 
 
 def test_loopback_detection() -> None:
-    from setpoint.server.app import is_loopback
+    from setpoint.core.same_site import is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+
+
+def test_without_tokens_pages_of_other_sites_cannot_write_or_read(
+    local: LocalClient, serve: Any
+) -> None:
+    """A tokenless server is reached by this machine's browser too: any site could POST to
+    it (a no-cors fetch needs no permission) and, with its name pointed at 127.0.0.1, read it."""
+    local.create_project("keep")
+    server = serve(local)
+    port = server.url.rsplit(":", 1)[1]
+    evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+    writes = [
+        ("/api/v1/projects/keep/delete", b"{}"),
+        ("/api/v1/projects", b'{"name": "planted"}'),
+        ("/api/2.0/mlflow/experiments/create", b'{"name": "planted"}'),
+    ]
+    for path, body in writes:
+        r = httpx.post(server.url + path, content=body, headers=evil)
+        assert r.status_code == 403, (path, r.text)
+        assert r.json()["error"]["field"] == "origin"
+        assert "pages of another site" in r.json()["error"]["message"]
+    r = httpx.post(
+        server.url + "/api/v1/projects/keep/delete", content=b"{}", headers={"Origin": "null"}
+    )
+    assert r.status_code == 403
+    rebound = httpx.get(
+        server.url + "/api/v1/projects", headers={"Host": f"rebind.evil.example:{port}"}
+    )
+    assert rebound.status_code == 403 and "loopback names only" in rebound.text
+    assert [p.name for p in local.list_projects()] == ["keep"]  # nothing was written
+    # programs send no Origin; the server's own pages send their own
+    own = {"Origin": server.url, "Content-Type": "application/json"}
+    r = httpx.post(server.url + "/api/v1/projects", content=b'{"name": "mine"}', headers=own)
+    assert r.status_code == 200, r.text
+    assert [p.name for p in RemoteClient(server.url).list_projects()] == ["keep", "mine"]
+    # with tokens, a request needs one, and a page cannot give it: no Origin check needed
+    local.tokens.create("ci")
+    tokened = serve(local, require_token=True)
+    r = httpx.get(tokened.url + "/api/v1/projects", headers={"Host": "setpoint.internal"})
+    assert r.status_code == 401
 
 
 def test_a_flush_larger_than_the_body_limit_is_split(

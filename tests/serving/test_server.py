@@ -126,8 +126,18 @@ def test_bad_requests_get_4xx_naming_the_field(server: LiveServer, models: dict[
         big = b"x" * (16 * 1024 * 1024 + 1)
         r = http.post("/invocations", content=big, headers={"content-type": "application/json"})
         assert r.status_code == 413
-        # the server is still fine
+        # without tokens, pages of other sites may not post (fake /feedback labels would
+        # poison the monitors) nor read through a name pointed at 127.0.0.1
+        evil = {"origin": "http://evil.example", "content-type": "text/plain"}
+        r = http.post("/feedback", content=b'{"items": []}', headers=evil)
+        assert r.status_code == 403 and "pages of another site" in r.json()["error"]
+        r = http.get("/v2/models/churn", headers={"host": "rebind.evil.example"})
+        assert r.status_code == 403 and "loopback names only" in r.json()["error"]
+        own = {"origin": server.url}
+        # the server is still fine, for programs (no Origin) and its own origin alike
         assert http.post("/v2/models/churn/infer", json=_infer_body(X[:1])).status_code == 200
+        r = http.post("/v2/models/churn/infer", json=_infer_body(X[:1]), headers=own)
+        assert r.status_code == 200
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

@@ -104,6 +104,7 @@ def serve(
         parse_canary,
         tokens,
     )
+    from setpoint.core.same_site import is_loopback
 
     base, at, named_alias = model.partition("@")
     if at and alias and alias != named_alias:
@@ -130,7 +131,7 @@ def serve(
         access_log=not no_access_log,
         log_scores=log_scores,
     )
-    if host not in ("127.0.0.1", "localhost", "::1") and not tokens():
+    if not is_loopback(host) and not tokens():
         raise click.UsageError(
             f"serving on {host} needs tokens: set {TOKENS_ENV}=token1,token2 (requests then "
             "carry 'Authorization: Bearer <token>'; health checks stay open)"

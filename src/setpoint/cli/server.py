@@ -31,7 +31,8 @@ def server(host: str, port: int, enforce_roles: bool, log_level: str) -> None:
 
     from setpoint.cli.output import local_client
     from setpoint.core.errors import ConfigurationError
-    from setpoint.server.app import create_app, is_loopback
+    from setpoint.core.same_site import is_loopback
+    from setpoint.server.app import create_app
 
     client = local_client()
     if not is_loopback(host) and not enforce_roles:

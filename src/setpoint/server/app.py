@@ -7,7 +7,6 @@ input; an unexpected failure is logged with its traceback and answered 500 witho
 from __future__ import annotations
 
 import inspect
-import ipaddress
 import logging
 import os
 import posixpath
@@ -47,6 +46,7 @@ from setpoint.core.errors import (
     SetpointError,
 )
 from setpoint.core.names import INT64_MAX, INT64_MIN, is_whole
+from setpoint.core.same_site import refusal
 from setpoint.governance.tokens import Caller
 from setpoint.server.auth import Authorizer
 from setpoint.server.bodies import read_body
@@ -57,15 +57,6 @@ MAX_JSON_BODY = 32 * 1024 * 1024
 MAX_UPLOAD = 20 * 1024 * 1024 * 1024
 TOKEN_CACHE_S = 5.0
 TOKEN_CACHE_MAX = 1024  # verdicts kept; random bearer strings must not grow memory
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def error_response(exc: SetpointError) -> Response:
@@ -98,6 +89,8 @@ def create_app(
     auth = _TokenCheck(
         client, require_token or enforce_roles, Authorizer(client) if enforce_roles else None
     )
+    if not auth.required:
+        app.add_middleware(_SameSiteApi)
 
     @app.exception_handler(SetpointError)
     async def _setpoint_error(_request: Request, exc: SetpointError) -> Response:
@@ -188,6 +181,24 @@ def create_app(
                 tags=[spec.path.split("/")[1]],
             )
     return app
+
+
+class _SameSiteApi:
+    """Without tokens, the API answers programs on this machine, not web pages of other
+    sites (see :mod:`setpoint.core.same_site`; the web UI checks its own requests)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            headers = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            why = refusal(scope["method"], headers.get(b"host", ""), headers.get(b"origin"))
+            if why is not None:
+                response = error_response(PermissionDeniedError(why, field="origin"))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _TokenCheck:

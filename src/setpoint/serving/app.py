@@ -33,9 +33,11 @@ from setpoint.core.errors import (
     MalformedRequestError,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     SetpointError,
 )
 from setpoint.core.names import is_whole
+from setpoint.core.same_site import refusal
 from setpoint.serving import protocol
 from setpoint.serving.deployment import Deployment, Slot
 from setpoint.serving.metrics import Metrics
@@ -133,8 +135,12 @@ class PredictionApp:
         extra: dict[str, str] = {}
         try:
             ctx["id"] = _request_id(given_id)
-            if self.config.tokens and path not in OPEN_PATHS:
-                self._authenticate(headers)
+            if self.config.tokens:
+                if path not in OPEN_PATHS:
+                    self._authenticate(headers)
+            elif why := refusal(method, headers.get("host", ""), headers.get("origin")):
+                # no tokens: a loopback server, for programs, not other sites' pages
+                raise PermissionDeniedError(why, field="origin")
             if method == "POST":
                 data = await self._body(receive, headers)
                 if path == "/invocations":

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Request
@@ -25,6 +25,7 @@ from setpoint.core.errors import (
     PayloadTooLargeError,
     SetpointError,
 )
+from setpoint.core.same_site import host_name, is_loopback, same_origin
 from setpoint.server.ui.context import Page, Ui
 
 if TYPE_CHECKING:
@@ -101,16 +102,12 @@ def _foreign(ui: Ui, request: Request) -> str | None:
     (a loopback server), the Host must be a loopback name, so a page of another site that
     points its own name at 127.0.0.1 (DNS rebinding) cannot read or post."""
     host = request.headers.get("host", "")
-    if not ui.tokens_required:
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if name.strip("[]") not in ("localhost", "127.0.0.1", "::1"):
-            return f"this server answers its web UI on loopback names only, not {host!r}"
+    if not ui.tokens_required and not is_loopback(host_name(host)):
+        return f"this server answers its web UI on loopback names only, not {host!r}"
     if request.method == "POST":
         origin = request.headers.get("origin") or request.headers.get("referer")
-        if origin:
-            parts = urlsplit(origin)
-            if parts.netloc != host:
-                return "this form was sent from another site"
+        if origin and not same_origin(origin, host):
+            return "this form was sent from another site"
     return None
 
 
