@@ -394,6 +394,42 @@ def test_a_profile_that_does_not_describe_the_data_is_refused(client: Any) -> No
         client.create_dataset_version("b", ref.digest, "fraud", profile=good.info.profile_digest)
 
 
+def test_a_profile_of_the_wrong_shape_is_refused(client: Any) -> None:
+    """A profile arrives from the client that logged the data: one with the right columns
+    and counts but fields missing or of the wrong type was a 500 (KeyError) on the server,
+    or a version whose profile broke drift checks and the web UI later."""
+    import io
+
+    import orjson
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "s": ["a", "b", "a"]})
+    good = sp.log_dataset(frame, name="g", project="fraud")
+    data = good.digest
+
+    def refused(change: Any, message: str) -> None:
+        profile = orjson.loads(orjson.dumps(good.profile))
+        change({c["name"]: c for c in profile["columns"]})
+        digest = client.upload_blob(io.BytesIO(orjson.dumps(profile))).digest
+        with pytest.raises(InvalidArgumentError, match=message) as e:
+            client.create_dataset_version("b", data, "fraud", profile=digest)
+        assert e.value.field == "profile"
+
+    refused(lambda c: c["x"].pop("kind"), "column x: kind None")
+    refused(lambda c: c["s"].update(kind="numeric"), "profiled as 'categorical'")
+    refused(lambda c: c["x"].update(histogram={"edges": [0, 1]}), "histogram")
+    refused(lambda c: c["x"].update(sketch=None), "sketch")
+    refused(lambda c: c["x"].update(nan=True), "nan is not a count")
+    refused(lambda c: c["x"].update(quantiles=[1, 2]), "quantiles")
+    refused(lambda c: c["s"].update(top=[["a"]]), "top is not a list")
+    refused(lambda c: c["s"].update(categories={"a": -1}), "categories")
+    refused(lambda c: c["s"].update(length={"min": 1}), "length")
+    refused(lambda c: c["s"].update(distinct="2"), "distinct is not a count")
+    assert "b" not in [d.name for d in client.list_datasets("fraud")]
+    # the profile the SDK made fits the same data
+    made = client.create_dataset_version("b", data, "fraud", profile=good.info.profile_digest)
+    assert made.version == 1
+
+
 def tempfile_dir() -> str:
     import tempfile
 

@@ -70,6 +70,13 @@ def test_unmodified_mlflow_code_logs_to_setpoint(
     assert [r.info.run_id for r in found] == [run_id]
     fetched = ml.get_run(run_id)
     assert fetched.data.params["lr"] == "0.1" and fetched.data.metrics["auc"] == 0.91
+    # NaN and the infinities come back as themselves (a plain JSON encoder writes null,
+    # which the client read as 0.0)
+    assert math.isnan(fetched.data.metrics["diverged"])
+    assert (fetched.data.metrics["ratio"], fetched.data.metrics["floor"]) == (math.inf, -math.inf)
+    assert [m.value for m in ml.get_metric_history(run_id, "ratio")] == [math.inf]
+    [searched] = ml.search_runs([experiment.experiment_id], "params.lr = '0.1'")
+    assert searched.data.metrics["floor"] == -math.inf
     assert fetched.info.status == "FINISHED"
     history = ml.get_metric_history(run_id, "loss")
     assert [m.step for m in history] == [0, 1, 2, 3, 4]

@@ -14,7 +14,7 @@ from setpoint.client.local import LocalClient
 from setpoint.client.models import log_model
 from setpoint.client.remote import RemoteClient
 from setpoint.core.config import Settings
-from setpoint.core.errors import AuthenticationError, PermissionDeniedError
+from setpoint.core.errors import AuthenticationError, ConflictError, PermissionDeniedError
 
 
 @pytest.fixture
@@ -114,6 +114,11 @@ def test_tokens_revoked_disabled_or_without_a_user_are_refused(
         with pytest.raises(AuthenticationError):
             RemoteClient(fresh.url, secrets[role]).list_models("fraud")
     assert RemoteClient(fresh.url, secrets["admin"]).list_models("fraud") == []
+    # a disabled user gets no new token that would only ever be refused
+    with pytest.raises(ConflictError, match="user 'editor' is disabled") as e:
+        local.tokens.create("editor-desktop", "editor")
+    assert e.value.field == "user"
+    assert "editor-desktop" not in [t.name for t in local.tokens.list()]
 
 
 def test_run_scoped_operations_check_the_runs_project(local: LocalClient, serve: Any) -> None:

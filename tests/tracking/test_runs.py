@@ -100,6 +100,14 @@ def test_search_orders_filters_and_pages(client: Any) -> None:
     assert found("metrics.missing > 0") == set()
     by_name = sp.search_runs(project="grid", order_by=["name asc"], max_results=2)
     assert list(by_name["name"]) == ["r0", "r1"]
+    # each metric or param key is a join: as many as allowed work, more are a clear error
+    # (64 keys used to be a 500: SQLite joins at most 64 tables)
+    many = [f"metrics.m{i} desc" for i in range(19)] + ["metrics.auc desc"]
+    assert list(sp.search_runs(project="grid", order_by=many)["run_id"]) == ids[::-1]
+    for n in (21, 64):
+        with pytest.raises(InvalidArgumentError, match="order_by takes at most 20 keys") as e:
+            sp.search_runs(project="grid", order_by=[f"params.p{i}" for i in range(n)])
+        assert e.value.field == "order_by"
 
 
 def test_a_deleted_run_leaves_searches_keeps_its_data_and_comes_back(client: Any) -> None:
@@ -310,6 +318,8 @@ def test_unknown_ids_and_projects(client: Any) -> None:
         ("x" * 129, None, "at most 128"),
         ("bad name!", None, "characters outside"),
         ("ok", "../escape", "characters outside"),
+        ("trailing\n", None, "characters outside"),  # `$` matched before a final newline
+        ("ok", "nm\n", "characters outside"),
     ],
 )
 def test_bad_names_are_refused(client: Any, project: str, name: str | None, phrase: str) -> None:
@@ -329,6 +339,8 @@ def test_bad_metric_keys_and_values(client: Any) -> None:
             run.log_metric("a" * 300, 1.0)
         with pytest.raises(InvalidArgumentError):
             run.log_metric("ok", True)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            run.log_metric("k\n", 1.0)
         with pytest.raises(InvalidArgumentError):
             client.log_metrics(run.id, ["ok"], ["abc"], [0])
         run.log_metric("odd", math.nan, step=0)
@@ -355,6 +367,18 @@ def test_latest_metric_is_the_highest_step(client: Any) -> None:
         run.log_metric("m", 7.0, step=2)
     assert sp.get_run(run.id).metrics["m"] == 5.0
     assert sp.get_metric_history(run.id, "m")["step"].tolist() == [2, 3, 10]
+
+
+def test_of_points_at_one_step_and_time_the_last_logged_is_the_latest(client: Any) -> None:
+    """Whether the points reached the store in one flush or two used to decide it."""
+    with sp.start_run(project="p") as run:
+        run.log_metric("one", 5.0, step=3, timestamp=1000)
+        run.log_metric("one", 4.0, step=3, timestamp=1000)  # the same flush
+        run.log_metric("two", 1.0, step=3, timestamp=1000)
+        run.flush()
+        run.log_metric("two", 2.0, step=3, timestamp=1000)  # a later flush
+    assert sp.get_run(run.id).metrics == {"one": 4.0, "two": 2.0}
+    assert sp.get_metric_history(run.id, "one")["value"].tolist() == [5.0, 4.0]
 
 
 def test_nested_runs_and_tags(client: Any) -> None:

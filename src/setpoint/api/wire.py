@@ -10,11 +10,16 @@ import dataclasses
 import math
 from typing import Any
 
+# How NaN, infinity and minus infinity are written: ours, and protobuf's JSON (MLflow's).
+OURS = ("nan", "inf", "-inf")
+PROTOBUF = ("NaN", "Infinity", "-Infinity")
 
-def finite_json(obj: Any) -> Any:
-    """``obj`` with every non-finite float replaced by its text; unchanged objects are reused."""
+
+def finite_json(obj: Any, spelling: tuple[str, str, str] = OURS) -> Any:
+    """``obj`` with every non-finite float replaced by its text (JSON has no number for
+    it: a plain encoder writes null); unchanged objects are reused."""
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else _text(obj)
+        return obj if math.isfinite(obj) else _text(obj, spelling)
     if isinstance(obj, list):
         if obj and isinstance(obj[0], float):
             try:
@@ -22,21 +27,23 @@ def finite_json(obj: Any) -> Any:
                     return obj
             except TypeError:
                 pass
-        return [finite_json(x) for x in obj]
+        return [finite_json(x, spelling) for x in obj]
     if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
+        return {k: finite_json(v, spelling) for k, v in obj.items()}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: finite_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: finite_json(getattr(obj, f.name), spelling) for f in dataclasses.fields(obj)
+        }
     return obj
 
 
-def _text(v: float) -> str:
+def _text(v: float, spelling: tuple[str, str, str]) -> str:
     if v != v:
-        return "nan"
-    return "inf" if v > 0 else "-inf"
+        return spelling[0]
+    return spelling[1] if v > 0 else spelling[2]
 
 
-_NON_FINITE = ("nan", "inf", "-inf")
+_NON_FINITE = OURS
 
 
 def wire_number(value: Any) -> Any:

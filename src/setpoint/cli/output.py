@@ -40,11 +40,15 @@ class Finite(click.FloatRange):
 
 
 def print_json(obj: Any) -> None:
+    """``obj`` as indented JSON on stdout; NaN and infinities as "nan", "inf", "-inf" (as the
+    REST API writes them), not null."""
     import orjson
+
+    from setpoint.api.wire import finite_json
 
     sys.stdout.write(
         orjson.dumps(
-            obj,
+            finite_json(obj),
             option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
             default=_default,
         ).decode()

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable
 
 from setpoint.core.errors import InvalidArgumentError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 # metric/param/tag keys may also hold '/', ' ' and ':' (e.g. "val/loss", "lr schedule")
-_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ :]*$")
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ :]*")
 
 MAX_NAME = 128
 MAX_KEY = 250
@@ -42,7 +42,7 @@ def check_name(value: object, field: str) -> str:
         value,
         field,
         MAX_NAME,
-        lambda v: bool(_NAME.match(v)),
+        lambda v: bool(_NAME.fullmatch(v)),
         "has characters outside letters, digits, '_', '-', '.' "
         "(and must start with a letter or digit)",
     )
@@ -54,7 +54,7 @@ def check_key(value: object, field: str) -> str:
         value,
         field,
         MAX_KEY,
-        lambda v: bool(_KEY.match(v)) and ".." not in v,
+        lambda v: bool(_KEY.fullmatch(v)) and ".." not in v,
         "may hold only letters, digits, '_', '-', '.', '/', ':' and spaces",
     )
 

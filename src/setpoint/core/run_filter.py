@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, NoReturn
 
-from setpoint.core.errors import FilterSyntaxError
+from setpoint.core.errors import FilterSyntaxError, InvalidArgumentError
 
 Kind = Literal["metric", "param", "tag", "attribute"]
 
@@ -67,6 +67,8 @@ _KEYWORDS = frozenset({"AND", "OR", "LIKE", "ILIKE", "IN", "NOT", "ASC", "DESC"}
 MAX_CONDITIONS = 200
 MAX_NESTING = 50
 MAX_LIST = 1000
+# Each order key over a metric or param is a join; SQLite joins at most 64 tables.
+MAX_ORDER_KEYS = 20
 _TOKEN = re.compile(
     r"(?P<ws>\s+)"
     r"|(?P<number>-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -347,6 +349,10 @@ def parse_order_by(items: Sequence[str] | None) -> list[OrderKey]:
         return []
     if isinstance(items, str):  # a lone string is one item, not a sequence of characters
         items = [items]
+    if len(items) > MAX_ORDER_KEYS:
+        raise InvalidArgumentError(
+            f"order_by takes at most {MAX_ORDER_KEYS} keys, got {len(items)}", field="order_by"
+        )
     keys = []
     for item in items:
         parser = _Parser(item, field="order_by")

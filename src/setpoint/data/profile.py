@@ -74,19 +74,30 @@ def profile_parquet(path: str, batch_rows: int = 65_536) -> dict[str, Any]:
 # ---------------------------------------------------------------- accumulators
 
 
-def _accumulator(field: pa.Field) -> _Column:
+def kind_of(field: pa.Field) -> str:
+    """How a column of this type is profiled: numeric, temporal, categorical, boolean or
+    other."""
     import pyarrow as pa
 
     t = field.type
     if pa.types.is_boolean(t):
-        return _Categorical(field, "boolean")
+        return "boolean"
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return _Categorical(field, "categorical")
+        return "categorical"
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return _Numeric(field, "numeric")
+        return "numeric"
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return _Numeric(field, "temporal")
-    return _Column(field, "other")
+        return "temporal"
+    return "other"
+
+
+def _accumulator(field: pa.Field) -> _Column:
+    kind = kind_of(field)
+    if kind in ("boolean", "categorical"):
+        return _Categorical(field, kind)
+    if kind in ("numeric", "temporal"):
+        return _Numeric(field, kind)
+    return _Column(field, kind)
 
 
 class _Column:
@@ -443,13 +454,19 @@ def mismatch(profile: dict[str, Any], meta: pq.FileMetaData) -> str | None:
     (or a buggy one) from deciding validations."""
     schema = meta.schema.to_arrow_schema()
     columns = profile.get("columns")
-    if not isinstance(columns, list) or [
-        (c.get("name"), c.get("type")) for c in columns if isinstance(c, dict)
-    ] != [(f.name, str(f.type)) for f in schema]:
+    if (
+        not isinstance(columns, list)
+        or not all(isinstance(c, dict) for c in columns)
+        or [(c.get("name"), c.get("type")) for c in columns]
+        != [(f.name, str(f.type)) for f in schema]
+    ):
         return "its columns are not the data's columns"
     rows = meta.num_rows
     if profile.get("num_rows") != rows:
         return f"it counts {profile.get('num_rows')} rows, the data has {rows}"
+    for col, f in zip(columns, schema, strict=True):
+        if (problem := _shape_problem(col, kind_of(f))) is not None:
+            return f"column {f.name}: {problem}"
     leaves = {meta.schema.column(j).path: j for j in range(meta.num_columns)}
     for col in columns:
         if col.get("count", -1) + col.get("nulls", -1) != rows:
@@ -469,6 +486,97 @@ def mismatch(profile: dict[str, Any], meta: pq.FileMetaData) -> str | None:
                 f"the profile {expected[0]!r} to {expected[1]!r}"
             )
     return None
+
+
+def _shape_problem(col: dict[str, Any], kind: str) -> str | None:
+    """What in a column's profile is not the shape every reader of profiles relies on (the
+    drift checks, validation, the web UI), or None."""
+    if col.get("kind") != kind:
+        return f"kind {col.get('kind')!r}, but its type is profiled as {kind!r}"
+    for key in ("count", "nulls"):
+        if not _is_count(col.get(key)):
+            return f"{key} is not a count"
+    if not (col.get("distinct") is None or _is_count(col["distinct"])):
+        return "distinct is not a count"
+    if not isinstance(col.get("distinct_exact"), bool):
+        return "distinct_exact is not true or false"
+    if kind in ("numeric", "temporal"):
+        return _numeric_problem(col, kind)
+    if kind in ("categorical", "boolean"):
+        return _categorical_problem(col, kind)
+    return None
+
+
+def _numeric_problem(col: dict[str, Any], kind: str) -> str | None:
+    for key in ("nan", "pos_inf", "neg_inf"):
+        if not _is_count(col.get(key)):
+            return f"{key} is not a count"
+    stats = ("min", "max", "mean", "std", "quantiles", "histogram", "sketch")
+    if col.get("min") is None:  # no finite value
+        return None if all(col.get(k) is None for k in stats) else "min is missing"
+    value = _is_number if kind == "numeric" else (lambda v: isinstance(v, str))
+    for key in ("min", "max"):
+        if not value(col.get(key)):
+            return f"{key} is not a {'number' if kind == 'numeric' else 'time'}"
+    for key in ("mean", "std"):
+        if not (col.get(key) is None or _is_number(col[key])):
+            return f"{key} is not a number"
+    quantiles = col.get("quantiles")
+    if not isinstance(quantiles, dict) or not all(value(v) for v in quantiles.values()):
+        return "quantiles are not a map of probabilities to values"
+    histogram = col.get("histogram")
+    if not (
+        isinstance(histogram, dict)
+        and isinstance(edges := histogram.get("edges"), list)
+        and isinstance(counts := histogram.get("counts"), list)
+        and len(edges) == len(counts) + 1
+        and all(_is_number(e) for e in edges)
+        and all(_is_count(n) for n in counts)
+    ):
+        return "histogram is not edges and one count fewer"
+    sketch = col.get("sketch")
+    if not (
+        isinstance(sketch, dict)
+        and isinstance(q := sketch.get("q"), list)
+        and len(q) == SKETCH_POINTS
+        and all(_is_number(v) for v in q)
+    ):
+        return f"sketch is not {SKETCH_POINTS} quantiles"
+    return None
+
+
+def _categorical_problem(col: dict[str, Any], kind: str) -> str | None:
+    top = col.get("top")
+    if not isinstance(top, list) or not all(
+        isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and _is_count(t[1])
+        for t in top
+    ):
+        return "top is not a list of [category, count] pairs"
+    categories = col.get("categories")
+    if not isinstance(categories, dict) or not all(_is_count(n) for n in categories.values()):
+        return "categories are not a map of categories to counts"
+    if not isinstance(col.get("categories_exact"), bool):
+        return "categories_exact is not true or false"
+    length = col.get("length")
+    if kind == "categorical" and not (
+        length is None
+        or (
+            isinstance(length, dict)
+            and _is_count(length.get("min"))
+            and _is_count(length.get("max"))
+            and _is_number(length.get("mean"))
+        )
+    ):
+        return "length is not the strings' min, max and mean length"
+    return None
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _footer_stats(meta: pq.FileMetaData, j: int) -> tuple[int | None, Any, Any]:

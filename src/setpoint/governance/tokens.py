@@ -56,12 +56,20 @@ class Tokens:
                 raise ConflictError(f"a token named {name!r} exists already", field="name")
             uid = None
             if user is not None:
-                uid = conn.execute(select(users.c.id).where(users.c.name == user)).scalar()
-                if uid is None:
+                found = conn.execute(
+                    select(users.c.id, users.c.disabled_at).where(users.c.name == user)
+                ).first()
+                if found is None:
                     raise NotFoundError(
                         f"no user named {user!r}: create it with `setpoint users create`",
                         field="user",
                     )
+                if found[1] is not None:  # its token would be refused on every request
+                    raise ConflictError(
+                        f"user {user!r} is disabled: a token of theirs would not work",
+                        field="user",
+                    )
+                uid = found[0]
             from sqlalchemy.exc import IntegrityError
 
             try:

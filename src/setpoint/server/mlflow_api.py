@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from setpoint.api.operations import operations
+from setpoint.api.wire import PROTOBUF, finite_json
 from setpoint.core.config import DEFAULT_PROJECT
 from setpoint.core.errors import (
     ConflictError,
@@ -180,7 +181,7 @@ def register(
         def add(fn: Any) -> Any:
             if "{" in path:
                 regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-                patterns.append((method, re.compile(f"^{regex}$"), fn))
+                patterns.append((method, re.compile(regex), fn))
             else:
                 routes[(method, path)] = fn
             return fn
@@ -192,7 +193,7 @@ def register(
         if found is not None:
             return found, {}
         for m, regex, fn in patterns:
-            hit = regex.match(path) if m == method else None
+            hit = regex.fullmatch(path) if m == method else None
             if hit:
                 return fn, hit.groupdict()
         return None, {}
@@ -563,7 +564,8 @@ def register(
         except SetpointError as exc:
             return mlflow_error(exc)
         return Response(
-            orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+            orjson.dumps(finite_json(result, PROTOBUF), option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
         )
 
     app.add_api_route(

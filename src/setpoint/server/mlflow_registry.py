@@ -528,8 +528,9 @@ def _name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | No
         field, op, value = found.group(1), found.group(2).upper(), found.group(4)
         key = None if field.lower() == "name" else field.split(".", 1)[1].strip("`")
         if op in ("LIKE", "ILIKE"):
-            pattern = "^" + ".*".join(re.escape(p).replace("_", ".") for p in value.split("%"))
-            tests.append((key, "like", re.compile(pattern + "$", re.I if op == "ILIKE" else 0)))
+            pattern = ".*".join(re.escape(p).replace("_", ".") for p in value.split("%"))
+            flags = re.S | (re.I if op == "ILIKE" else 0)
+            tests.append((key, "like", re.compile(pattern, flags)))
         else:
             tests.append((key, op, value))
 
@@ -545,7 +546,7 @@ def _name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | No
             if value is None:
                 ok = how == "!="
             elif how == "like":
-                ok = what.match(value) is not None
+                ok = what.fullmatch(value) is not None
             else:
                 ok = (value == what) == (how == "=")
             if not ok:

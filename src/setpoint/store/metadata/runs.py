@@ -456,7 +456,8 @@ def add_metrics(
         by_key[k].append(i)
     latest = []
     for key, idx in by_key.items():
-        last = max(idx, key=lambda i: (steps[i], timestamps[i])) if len(idx) > 1 else idx[0]
+        # of points at one step and time, the last logged wins, as across flushes (_NEWER)
+        last = max(idx, key=lambda i: (steps[i], timestamps[i], i)) if len(idx) > 1 else idx[0]
         latest.append(
             (run_id, key, _db_value(values[last]), steps[last], timestamps[last], len(idx))
         )
