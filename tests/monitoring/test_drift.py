@@ -3,6 +3,7 @@ tests, decisions from a stored profile that match those from the rows, and bad i
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -156,3 +157,41 @@ def test_bad_columns_are_reported_not_raised() -> None:
     assert empty.features == {} and not empty.dataset_drift
     with pytest.raises(sp.errors.InvalidArgumentError, match="unknown drift test 'tt'"):
         drift(ref, cur, tests={"x": "tt"})
+    # arguments are checked, not taken for something else (["ks"] was {"k": "s"})
+    for kwargs, field in (
+        ({"tests": ["ks"]}, "tests"),
+        ({"thresholds": {"x": math.nan}}, "thresholds"),
+        ({"thresholds": {"x": "0.1"}}, "thresholds"),
+        ({"drift_share": 0}, "drift_share"),
+        ({"drift_share": 5}, "drift_share"),
+        ({"drift_share": "x"}, "drift_share"),
+    ):
+        with pytest.raises(sp.errors.InvalidArgumentError) as e:
+            drift(ref, cur, **kwargs)
+        assert e.value.field == field, kwargs
+    twice = pd.concat([cur["x"], cur["x"]], axis=1)
+    with pytest.raises(sp.errors.InvalidArgumentError, match="two columns named 'x'") as e:
+        drift(ref, twice)
+    assert e.value.field == "current"
+
+
+def test_a_profile_of_many_categories_or_few_values_judges_as_the_rows_do(client: Any) -> None:
+    """A profile keeps its 1,000 most frequent categories: the others used to count as new,
+    so such a column drifted in every window. A value beyond a few-valued numeric column's
+    range was clipped into its end bin, so it went unseen."""
+    rng = np.random.default_rng(0)
+    cities = np.array([f"city{i}" for i in range(1500)])
+    ref = pd.DataFrame({"city": rng.choice(cities, 200_000)})
+    version = sp.log_dataset(ref, "cities", project="mon")
+    same = pd.DataFrame({"city": rng.choice(cities, 100_000)})
+    from_profile = sp.drift(version, same).features["city"]
+    assert not from_profile.drifted and from_profile.new_categories == []
+    assert sp.drift(ref, same).features["city"].drifted is False
+    fewer = pd.DataFrame({"city": rng.choice(cities[:200], 100_000)})
+    assert sp.drift(version, fewer).features["city"].drifted
+    few = pd.DataFrame({"k": rng.integers(0, 3, 800)})
+    version = sp.log_dataset(few, "few", project="mon")
+    unseen = pd.DataFrame({"k": np.where(rng.random(800) < 0.03, 99, rng.integers(0, 3, 800))})
+    for reference in (few, version):
+        found = sp.drift(reference, unseen).features["k"]
+        assert found.drifted and found.new_categories == ["99.0"], reference

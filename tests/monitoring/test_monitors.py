@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -152,6 +153,8 @@ def test_windows_alerts_and_late_labels(client: Any) -> None:
     assert rescored["labeled"] == 1500 and rescored["metrics"]["accuracy"] < 0.9
     assert set(rescored["fairness"]["region"]["groups"]) == {"north", "south"}
     assert [a.rule for a in late["raised"]] == ["metric:accuracy"]
+    # the alert names the window that broke the rule (hour 1), not the newest computed
+    assert late["raised"][0].details["window"]["start"] == T0 + HOUR
     windows = client.list_monitor_windows("churn-live", "mon")
     assert [w.start_at for w in windows] == [T0, T0 + HOUR, T0 + 2 * HOUR]
     open_rules = sorted(a.rule for a in client.list_alerts("mon", "churn-live", None, 100, "open"))
@@ -391,6 +394,13 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
     main(["monitor", "status", "live", "--project", "mon"])
     status = capsys.readouterr().out
     assert "DRIFT" in status and "open alerts" in status
+    assert "rows 1-300 (last " in status and "1970" not in status  # a window of rows
+    with pytest.raises(SystemExit) as exit_:
+        main(["monitor", "status", "live", "--last", "0", "--project", "mon"])
+    assert exit_.value.code == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["monitor", "resolve", str(2**70), "--project", "mon"])
+    assert exit_.value.code == 2 and "ALERT_ID" in capsys.readouterr().err
     main(["monitor", "list", "--project", "mon"])
     assert "300 rows" in capsys.readouterr().out
     page = tmp_path / "report.html"
@@ -527,6 +537,26 @@ def test_the_scheduler_runs_monitors_then_the_schedules_their_alerts_trigger(
         assert "monitor mon/live: 1 window(s), 1 alert(s) raised" in out
         assert "retrain alert:live#" in out and "succeeded" in out
         assert marker.read_text() == "yes"
+        # a monitor failing in a way nobody foresaw is reported, and the others still run
+        main(
+            [
+                "monitor", "add", "second", "--deployment", "churn",
+                "--reference", reference.ref, "--project", "mon",
+            ]
+        )  # fmt: skip
+        ran = []
+
+        def failing(name: str, project: str | None = None) -> dict[str, Any]:
+            ran.append(name)
+            if name == "live":
+                raise TypeError("a bug")
+            return {"computed": [], "raised": [], "resolved": []}
+
+        monkeypatch.setattr(sdk, "run_monitor", failing)
+        capsys.readouterr()
+        main(["scheduler", "--once"])
+        assert sorted(ran) == ["live", "second"]
+        assert "monitor mon/live: failed: TypeError: a bug" in capsys.readouterr().err
     finally:
         sdk.use(None)
 
@@ -568,7 +598,7 @@ def test_decay_is_measured_against_the_served_versions_evaluation(client: Any) -
     assert window["baseline"] == {"accuracy": 0.95} and window["metrics"]["accuracy"] < 0.85
     (alert,) = done["raised"]
     assert alert.rule == "decay:accuracy" and alert.details["baseline"] == 0.95
-    with pytest.raises(sp.errors.InvalidArgumentError, match="a decay rule is"):
+    with pytest.raises(sp.errors.InvalidArgumentError, match="max_drop must be above 0"):
         sp.add_monitor(
             "bad",
             deployment="churn",
@@ -576,3 +606,185 @@ def test_decay_is_measured_against_the_served_versions_evaluation(client: Any) -
             project="dec",
             decay_rules=[{"metric": "accuracy", "max_drop": -1}],
         )
+
+
+def _quiet_rows(n: int, shift: float, seed: int) -> pd.DataFrame:
+    frame = _rows(n, shift, seed)
+    frame["x2"] = np.random.default_rng(seed + 100).normal(shift, 1, n)
+    return frame
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_every_new_window_is_checked_and_a_quiet_log_is_no_error(client: Any) -> None:
+    """One run computing three windows checked only the newest: drift in the middle one
+    raised nothing. A run with nothing newer than the computed windows failed (TypeError),
+    and stopped `setpoint scheduler` with it."""
+    reference = sp.log_dataset(_rows(3000, 0.0, 1), "customers", project="loop")
+    log = _log(client, "churn", "loop")
+    _traffic(log, _quiet_rows(1200, 0.0, 2), T0, "a", Threshold(0.0))
+    _traffic(log, _quiet_rows(1200, 3.0, 3), T0 + HOUR, "b", Threshold(0.0))  # drifted
+    _traffic(log, _quiet_rows(1200, 0.0, 4), T0 + 2 * HOUR, "c", Threshold(0.0))
+    log.flush()
+    sp.add_monitor("live", deployment="churn", reference=reference.ref, window="1h", project="loop")
+    done = sp.run_monitor("live", project="loop", now=T0 + 3 * HOUR + 61_000)
+    assert [w.result["drift"]["dataset_drift"] for w in done["computed"]] == [False, True, False]
+    [raised] = done["raised"]
+    assert raised.rule == "drift" and raised.details["window"]["start"] == T0 + HOUR
+    assert [a.id for a in done["resolved"]] == [raised.id]  # the newest window holds again
+    later = sp.run_monitor("live", project="loop", now=T0 + 30 * HOUR)
+    assert later == {"computed": [], "raised": [], "resolved": []}
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_window_with_nothing_to_test_keeps_the_drift_alert_open(client: Any) -> None:
+    reference = sp.log_dataset(_rows(3000, 0.0, 1), "customers", project="ren")
+    log = _log(client, "churn", "ren")
+    _traffic(log, _quiet_rows(1200, 3.0, 2), T0, "a", Threshold(0.0))
+    log.flush()
+    sp.add_monitor("live", deployment="churn", reference=reference.ref, window="1h", project="ren")
+    assert [a.rule for a in sp.run_monitor("live", project="ren", now=T0 + 2 * HOUR)["raised"]] == [
+        "drift"
+    ]
+    renamed = _quiet_rows(1200, 3.0, 3)
+    for i in range(len(renamed)):  # a new model version logs its inputs under other names
+        log.append(
+            Entry(
+                request_id=f"r{i}",
+                time_ms=T0 + HOUR + i * 1000,
+                version=2,
+                role="primary",
+                latency_ms=1.0,
+                rows=1,
+                columns={"X1": renamed["x1"].to_numpy()[i : i + 1]},
+                tensor=None,
+                outputs=np.array([0]),
+            )
+        )
+    log.flush()
+    done = sp.run_monitor("live", project="ren", now=T0 + 3 * HOUR)
+    [window] = done["computed"]
+    assert window.result["drift"]["features"] == {}
+    assert window.result["drift"]["problems"]["x1"] == "missing from the current data"
+    assert done["resolved"] == []  # nothing was tested: the window says nothing of drift
+    assert [a.rule for a in client.list_alerts("ren", "live", None, 10, "open")] == ["drift"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_regression_with_whole_number_labels_is_scored_as_one(client: Any) -> None:
+    rng = np.random.default_rng(0)
+    frame = _rows(300, 0.0, 1)
+    price = np.round(frame["x1"].to_numpy() * 1000 + 50_000).astype(np.int64)
+    reference = sp.log_dataset(frame.assign(price=price), "homes", project="reg")
+    log = _log(client, "pricer", "reg")
+    predicted = price + rng.normal(0, 5, price.size)
+    for i in range(price.size):
+        log.append(
+            Entry(
+                request_id=f"p{i}",
+                time_ms=T0 + i * 1000,
+                version=1,
+                role="primary",
+                latency_ms=1.0,
+                rows=1,
+                columns={"x1": frame["x1"].to_numpy()[i : i + 1]},
+                tensor=None,
+                outputs=predicted[i : i + 1],
+            )
+        )
+    log.feedback(
+        [
+            Feedback(request_id=f"p{i}", time_ms=T0 + 10_000, label=int(v))
+            for i, v in enumerate(price)
+        ]
+    )
+    log.flush()
+    sp.add_monitor(
+        "live",
+        deployment="pricer",
+        reference=reference.ref,
+        window="1h",
+        project="reg",
+        metric_rules=[{"metric": "mae", "min": -1.0}],
+    )
+    [window] = sp.run_monitor("live", project="reg", now=T0 + 2 * HOUR)["computed"]
+    assert window.result["task"] == "regression"
+    assert 2 < window.result["metrics"]["mae"] < 8
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_monitor_settings_that_could_never_work_are_refused(client: Any) -> None:
+    reference = sp.log_dataset(_rows(500, 0.0, 1), "customers", project="cfg")
+
+    def refused(field: str, message: str, **settings: Any) -> None:
+        with pytest.raises(InvalidArgumentError, match=message) as e:
+            sp.add_monitor(
+                "m", deployment="churn", reference=reference.ref, project="cfg", **settings
+            )
+        assert e.value.field == field
+
+    refused(
+        "metric_rules",
+        "metric 'accurcy' is not one of",
+        metric_rules=[{"metric": "accurcy", "min": 0.8}],
+    )
+    refused(
+        "metric_rules",
+        "min must be a finite number",
+        metric_rules=[{"metric": "accuracy", "min": math.nan}],
+    )
+    refused(
+        "metric_rules",
+        "min must be a finite number",
+        metric_rules=[{"metric": "accuracy", "min": math.inf}],
+    )
+    refused(
+        "metric_rules",
+        "min must be a finite number",
+        metric_rules=[{"metric": "accuracy", "min": True}],
+    )
+    refused(
+        "decay_rules",
+        "windows must be a whole number",
+        decay_rules=[{"metric": "f1", "max_drop": 0.1, "windows": 0}],
+    )
+    refused("target", "'nosuchcol' is not a column of cfg/customers@1", target="nosuchcol")
+    refused("sensitive", "'zone' is not a column", sensitive=["region", "zone"])
+    refused("sensitive", "sensitive must be a list of column names", sensitive=[""])
+    refused("webhook", "webhook must be an http", webhook="http://")
+    refused("fairness_gap", "fairness_gap must be in", fairness_gap=True)
+    assert client.list_monitors("cfg") == []
+    with pytest.raises(InvalidArgumentError, match="window_seconds must be a whole number") as e:
+        client.add_monitor("m", "churn", reference.ref, {"window_seconds": 2**62}, "cfg", None)
+    assert e.value.field == "window_seconds"
+    config = {"window_seconds": 3600}
+    for reference_text, message in (
+        ("nonsense@x", "positive number or 'latest'"),
+        ("cfg/customers", "must name a version"),
+        ("cfg/customers@7", "version"),
+    ):
+        with pytest.raises(sp.errors.SetpointError, match=message) as e:
+            client.add_monitor("m", "churn", reference_text, config, "cfg", None)
+        assert e.value.field in ("reference", "version")
+    m = client.add_monitor("m", "churn", reference.ref, config, "cfg", None)
+    # a window of the wrong bounds or shape would break the CLI, the report and the web UI
+    good = {
+        "drift": {
+            "dataset_drift": False,
+            "share_drifted": 0.0,
+            "drifted": [],
+            "features": {},
+            "problems": {},
+        }
+    }
+    for start, end, result, field in (
+        (T0, T0 + 1, good, "end_at"),
+        (T0 + 5, T0 + 5 + HOUR, good, "end_at"),
+        (9_223_372_036_800_000, 9_223_372_036_800_000 + HOUR, good, "end_at"),
+        (T0, T0 + HOUR, {"drift": 1}, "result"),
+        (T0, T0 + HOUR, {**good, "metrics": {"accuracy": "high"}}, "result"),
+    ):
+        with pytest.raises(InvalidArgumentError) as e:
+            client.record_monitor_window(m.name, start, end, 5, 1, result, "cfg")
+        assert e.value.field == field, (start, end, result)
+    assert client.list_monitor_windows("m", "cfg") == []
+    client.record_monitor_window(m.name, T0, T0 + HOUR, 5, 1, good, "cfg")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from setpoint.core.errors import InvalidArgumentError
 from setpoint.core.types import (
     Alert,
     AliasMove,
@@ -44,11 +45,11 @@ from setpoint.core.types import (
     Schedule,
     ValidationRecord,
 )
-from setpoint.data.versions import DatasetVersions
+from setpoint.data.versions import DatasetVersions, parse_ref
 from setpoint.governance.audit import AuditLog
 from setpoint.models.registry import Registry
 from setpoint.monitoring.alerts import Alerts
-from setpoint.monitoring.monitors import Monitors
+from setpoint.monitoring.monitors import Monitors, check_config
 from setpoint.pipelines.schedules import Schedules
 from setpoint.serving.logs import PredictionLogs
 from setpoint.tracking.artifacts import RunArtifacts
@@ -823,6 +824,34 @@ class Api:
         actor: str | None = None,
     ) -> Monitor:
         """Watch a deployment's prediction log against a reference dataset version."""
+        check_config(config)  # its own mistakes first, then how it fits the reference
+        ref_project, ref_name, version = parse_ref(
+            reference, default_project=project, field="reference"
+        )
+        if version is None:
+            raise InvalidArgumentError(
+                f"reference {reference!r} must name a version (like {ref_name}@3): the "
+                "monitor compares with the same data for as long as it runs",
+                field="reference",
+            )
+        found = self.datasets.get(ref_project, ref_name, version)
+        if found.profile_digest is None:
+            raise InvalidArgumentError(
+                f"{reference} holds files, not a table: it has no profile to monitor against",
+                field="reference",
+            )
+        columns = {c["name"] for c in found.schema}
+        for field, wanted in (
+            ("target", [config["target"]] if config.get("target") else []),
+            ("sensitive", list(config.get("sensitive") or [])),
+        ):
+            for column in wanted:
+                if column not in columns:
+                    raise InvalidArgumentError(
+                        f"{field} {column!r} is not a column of {reference} "
+                        f"(it has: {', '.join(sorted(columns))})",
+                        field=field,
+                    )
         return self.monitors.add(project, name, deployment, reference, config, actor)
 
     @operation("GET", "/monitors")

@@ -8,6 +8,7 @@ import sys
 import click
 
 from setpoint.cli.output import actor, client, json_option, print_json, table, when, write_file
+from setpoint.core.names import INT64_MAX
 
 
 @click.group()
@@ -99,6 +100,12 @@ def _decay(text: str) -> dict[str, object]:
     help="NAME=FILE.py:PIPELINE: a schedule run on this monitor's alerts.",
 )
 @click.option("--target", default=None, help="Reference column the predictions are compared with.")
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    default=None,
+    help="What the model does (default: told from the labels and predictions).",
+)
 @click.option("--project", "-p", default=None)
 def add(
     name: str,
@@ -113,6 +120,7 @@ def add(
     webhook: str | None,
     on_alert: str | None,
     target: str | None,
+    task: str | None,
     project: str | None,
 ) -> None:
     """Watch DEPLOYMENT's prediction log against --reference."""
@@ -151,6 +159,7 @@ def add(
         sensitive=list(sensitive),
         webhook=webhook,
         target=target,
+        task=task,
     )
     click.echo(f"monitoring {m.project}/{m.deployment} as {m.name} against {m.reference}")
     if on_alert:
@@ -187,12 +196,17 @@ def run(name: str, project: str | None, as_json: bool) -> None:
 @monitor.command("status")
 @click.argument("name")
 @click.option("--project", "-p", default=None)
-@click.option("--last", default=24, show_default=True, type=int, help="Windows shown.")
+@click.option(
+    "--last", default=24, show_default=True, type=click.IntRange(1, 10**6), help="Windows shown."
+)
 @json_option
 def status(name: str, project: str | None, last: int, as_json: bool) -> None:
     """Windows (drift, drifted features, metrics), then open alerts."""
+    from setpoint.monitoring.report import window_label
+
     c = client()
     p = _project(project)
+    window_rows = c.get_monitor(name, p).config.get("window_rows")
     windows = c.list_monitor_windows(name, p)[-last:]
     alerts = c.list_alerts(p, name, None, 100, "open")
     if as_json:
@@ -203,7 +217,7 @@ def status(name: str, project: str | None, last: int, as_json: bool) -> None:
         ["window (UTC)", "rows", "labeled", "drift", "drifted", "metrics"],
         [
             (
-                when(w.start_at),
+                window_label(w, window_rows),
                 w.rows,
                 w.labeled,
                 f"{w.result['drift']['share_drifted']:.0%}"
@@ -276,7 +290,7 @@ def report(name: str, output: str | None, project: str | None, as_json: bool) ->
 
 
 @monitor.command("resolve")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=click.IntRange(1, INT64_MAX))
 @click.option("--project", "-p", default=None)
 def resolve(alert_id: int, project: str | None) -> None:
     """Mark alert ALERT_ID resolved (monitors resolve theirs when the rule holds again)."""

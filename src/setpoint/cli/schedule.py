@@ -174,7 +174,7 @@ def scheduler(interval: float, once: bool, monitors: bool) -> None:
 
 def _run_monitors(c: object) -> None:
     from setpoint.client import sdk
-    from setpoint.core.errors import InvalidArgumentError, NotFoundError
+    from setpoint.core.errors import InvalidArgumentError, NotFoundError, SetpointError
 
     for m in c.list_monitors():  # type: ignore[attr-defined]
         if not m.enabled:
@@ -183,6 +183,13 @@ def _run_monitors(c: object) -> None:
             done = sdk.run_monitor(m.name, project=m.project)
         except (InvalidArgumentError, NotFoundError) as exc:  # this monitor's, not the pass's
             click.echo(f"monitor {m.project}/{m.name}: skipped: {exc.message}", err=True)
+            continue
+        except SetpointError:
+            raise  # the store's: the pass fails, and the next one tries again
+        except Exception as exc:  # a fault of this monitor's must not stop the others
+            click.echo(
+                f"monitor {m.project}/{m.name}: failed: {type(exc).__name__}: {exc}", err=True
+            )
             continue
         if done["computed"] or done["raised"] or done["resolved"]:
             click.echo(

@@ -49,9 +49,10 @@ def run_monitor(
                 cutoff = min(cutoff, w.start_at)
     else:
         cutoff = 0  # row windows are counted from the first row
-    frame = _load(
-        c, [f for f in files if f.last_at >= cutoff], [f for f in feedback if f.last_at >= cutoff]
-    )
+    files = [f for f in files if f.last_at >= cutoff]
+    if not files:  # nothing logged since the windows already computed
+        return {"computed": [], "raised": [], "resolved": []}
+    frame = _load(c, files, [f for f in feedback if f.last_at >= cutoff])
     frame = frame[frame["role"] != "shadow"]
     if seconds:
         times = _epoch_ms(frame["time"])
@@ -104,38 +105,43 @@ def run_monitor(
         computed.append(window)
     raised, resolved = [], []
     if computed:
-        history = [w.result for w in c.list_monitor_windows(name, project)]
-        broken, held = breaches(cfg, history)
-        open_alerts = c.list_alerts(project, name, None, 1000, "open")
-        open_rules = {a.rule: a for a in open_alerts if a.rule}
-        latest = computed[-1]
-        for b in broken:
-            if b.rule in open_rules:
-                continue  # deduplicated: the condition is still the same open alert
-            details = {**b.details, "window": {"start": latest.start_at, "end": latest.end_at}}
-            hook = cfg.get("webhook")
-            if hook:
-                details["webhook"] = _deliver(
-                    post or post_json,
-                    hook,
-                    {
-                        "monitor": name,
-                        "project": project,
-                        "deployment": m.deployment,
-                        "rule": b.rule,
-                        "severity": b.severity,
-                        "message": b.message,
-                        "details": details,
-                    },
-                )
-            raised.append(
-                c.raise_alert(name, b.message, project, b.severity, details, None, b.rule)
-            )
-        for rule in held:
-            alert = open_rules.get(rule)
-            if alert is not None:
-                c.resolve_alert(alert.id, project)
-                resolved.append(alert)
+        windows = c.list_monitor_windows(name, project)  # oldest first
+        redone = {w.start_at for w in computed}
+        open_rules = {a.rule: a for a in c.list_alerts(project, name, None, 1000, "open") if a.rule}
+        # each new window in turn, as if the monitor had run after each: a breach in any of
+        # them raises its alert, naming that window (a run after downtime misses none)
+        for w in sorted(computed, key=lambda w: w.start_at):
+            broken, held = breaches(cfg, [x.result for x in windows if x.start_at <= w.start_at])
+            for b in broken:
+                if b.rule in open_rules:
+                    continue  # deduplicated: the condition is still the same open alert
+                details = {**b.details, "window": {"start": w.start_at, "end": w.end_at}}
+                hook = cfg.get("webhook")
+                if hook:
+                    details["webhook"] = _deliver(
+                        post or post_json,
+                        hook,
+                        {
+                            "monitor": name,
+                            "project": project,
+                            "deployment": m.deployment,
+                            "rule": b.rule,
+                            "severity": b.severity,
+                            "message": b.message,
+                            "details": details,
+                        },
+                    )
+                alert = c.raise_alert(name, b.message, project, b.severity, details, None, b.rule)
+                raised.append(alert)
+                open_rules[b.rule] = alert
+            # a rescored older window does not resolve what a newer one (not redone) shows
+            if any(x.start_at > w.start_at and x.start_at not in redone for x in windows):
+                continue
+            for rule in held:
+                alert = open_rules.pop(rule, None)
+                if alert is not None:
+                    c.resolve_alert(alert.id, project)
+                    resolved.append(alert)
     return {"computed": computed, "raised": raised, "resolved": resolved}
 
 

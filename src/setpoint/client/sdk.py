@@ -797,12 +797,7 @@ def add_monitor(
     ):
         if value is not None:
             config[key] = value
-    version = get_dataset(reference)
-    if version.profile is None:  # its windows could never be compared with anything
-        raise InvalidArgumentError(
-            f"{version.ref} holds files, not a table: it has no profile to monitor against",
-            field="reference",
-        )
+    version = get_dataset(reference)  # "latest" pinned to the version it is now
     return client().add_monitor(
         name, deployment, version.ref, config, _project(project), current_user()
     )

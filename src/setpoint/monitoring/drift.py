@@ -142,10 +142,38 @@ class _Numeric:
         return np.interp(p, np.linspace(0.0, 1.0, self.quantiles.size), self.quantiles)
 
 
+# A profile keeps the counts of its most frequent categories only when there are many: the
+# rest of the reference, and current values outside the listed ones, are counted as one.
+OTHER = "\x00other"
+
+
 class _Categorical:
-    def __init__(self, counts: dict[str, int]) -> None:
-        self.counts = counts
-        self.rows = int(sum(counts.values()))
+    """Category counts; ``rest`` (a profile's inexact counts) is how many reference values
+    fall outside the listed categories, counted together as OTHER."""
+
+    def __init__(self, counts: dict[str, int], *, exact: bool = True, rest: int = 0) -> None:
+        self.exact = exact
+        self.counts = counts if exact else {**counts, OTHER: rest}
+        self.rows = int(sum(self.counts.values()))
+
+    @classmethod
+    def from_profile(cls, col: Mapping[str, Any]) -> _Categorical:
+        listed = {str(k): int(v) for k, v in col["categories"].items()}
+        if col.get("categories_exact", True):
+            return cls(listed)
+        rest = int(col.get("count") or 0) - sum(listed.values())
+        return cls(listed, exact=False, rest=max(rest, 0))
+
+    def current(self, counts: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+        """The current counts on this reference's categories, and the categories it never
+        saw (none can be named when the reference lists only its most frequent ones)."""
+        unseen = [k for k in counts if k not in self.counts]
+        if self.exact:
+            return counts, sorted(unseen)[:20]
+        folded = {k: n for k, n in counts.items() if k in self.counts}
+        if unseen:
+            folded[OTHER] = folded.get(OTHER, 0) + sum(counts[k] for k in unseen)
+        return folded, []
 
 
 def _reference(values: Any, kind: str) -> _Numeric | _Categorical:
@@ -319,9 +347,15 @@ def column_drift(
             edges = np.asarray(ref.histogram["edges"], dtype=np.float64)
             ref_counts = {str(i): int(v) for i, v in enumerate(ref.histogram["counts"]) if v}
             values = pd.Series(current).to_numpy(dtype=np.float64, na_value=np.nan)
-            values = np.clip(values[np.isfinite(values)], edges[0], edges[-1])
-            binned = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
-            current = pd.Series([str(b) for b in binned], dtype=object)
+            values = values[np.isfinite(values)]
+            # a value beyond the reference's range is one it never saw: its own category
+            # (clipped into the end bins it would pass for the reference's extremes)
+            inside = (values >= edges[0]) & (values <= edges[-1])
+            binned = np.clip(
+                np.searchsorted(edges, values[inside], side="right") - 1, 0, edges.size - 2
+            )
+            names = [str(b) for b in binned] + [str(v) for v in values[~inside]]
+            current = pd.Series(names, dtype=object)
             ref = _Categorical(ref_counts)
         else:
             raise _Untestable("the profile keeps no histogram for this few-valued column")
@@ -360,10 +394,9 @@ def column_drift(
             )
         current_rows = int(finite.size)
     else:
-        counts = _counts(series)
+        counts, new = ref.current(_counts(series))
         if not counts:
             raise _Untestable("no values in the current data")
-        new = sorted(set(counts) - set(ref.counts))[:20]
         if test == "chisquare":
             statistic, p_value = chisquare(ref, counts)
         elif test == "jensenshannon":
@@ -412,6 +445,7 @@ def drift(
     """Compare ``current`` (a pandas DataFrame or Arrow table) with ``reference`` (the same,
     or a stored profile as a dict of columns). ``tests`` and ``thresholds`` map a column, or
     "numeric"/"categorical", to a test name and its threshold."""
+    _check_arguments(drift_share, tests, thresholds)
     cur = _frame(current, "current")
     profile = None
     if isinstance(reference, Mapping):  # a stored profile
@@ -456,7 +490,7 @@ def drift(
                 ref = (
                     _Numeric.from_profile(source)
                     if kind == "numeric"
-                    else _Categorical({str(k): int(v) for k, v in source["categories"].items()})
+                    else _Categorical.from_profile(source)
                 )
             else:
                 ref = _reference(source, kind)
@@ -486,6 +520,46 @@ def drift(
     )
 
 
+def _check_arguments(drift_share: Any, tests: Any, thresholds: Any) -> None:
+    if (
+        isinstance(drift_share, bool)
+        or not isinstance(drift_share, int | float)
+        or not 0 < drift_share <= 1
+    ):
+        raise InvalidArgumentError(
+            f"drift_share must be a share above 0 and at most 1, got {drift_share!r}",
+            field="drift_share",
+        )
+    for name, given, fits, expected in (
+        ("tests", tests, lambda v: v in TESTS, f"one of {', '.join(TESTS)}"),
+        (
+            "thresholds",
+            thresholds,
+            lambda v: (
+                isinstance(v, int | float)
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                and v >= 0
+            ),
+            "a finite number >= 0",
+        ),
+    ):
+        if given is None:
+            continue
+        if not isinstance(given, Mapping):
+            raise InvalidArgumentError(
+                f"{name} maps a column (or 'numeric', 'categorical') to {expected}, "
+                f"got {type(given).__name__}",
+                field=name,
+            )
+        for key, value in given.items():
+            if not isinstance(key, str) or not fits(value):
+                what = f"unknown drift test {value!r}" if name == "tests" else f"{value!r}"
+                raise InvalidArgumentError(
+                    f"{what} for {key!r}: {name} must be {expected}", field=name
+                )
+
+
 def _column_kind(series: Any) -> str:
     kind = series.dtype.kind
     if kind in "iuf":
@@ -498,13 +572,14 @@ def _column_kind(series: Any) -> str:
 def _frame(data: Any, field: str) -> Any:
     import pandas as pd
 
-    if isinstance(data, pd.DataFrame):
-        return data
     module = type(data).__module__.split(".")[0]
-    if module == "pyarrow":
-        return data.to_pandas()
-    if module == "polars":
-        return data.to_pandas()
+    if module in ("pyarrow", "polars") and hasattr(data, "to_pandas"):
+        data = data.to_pandas()
+    if isinstance(data, pd.DataFrame):
+        if not data.columns.is_unique:
+            repeated = data.columns[data.columns.duplicated()][0]
+            raise InvalidArgumentError(f"{field} has two columns named {repeated!r}", field=field)
+        return data
     raise InvalidArgumentError(
         f"{field} must be a pandas or polars DataFrame or an Arrow table (or, for the "
         f"reference, a dataset version), got {type(data).__name__}",

@@ -5,8 +5,10 @@ dataset version, in which windows, with which alert rules; and the windows compu
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy import select
@@ -40,6 +42,102 @@ CONFIG_KEYS = {
 }
 
 
+# The metrics a window computes (windows.performance, windows.roc_auc): what rules can name.
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse")
+MAX_WINDOW_SECONDS = 100 * 365 * 86400
+MAX_WINDOW_ROWS = 10**12
+MAX_RULE_WINDOWS = 1000
+
+
+def _number(value: object) -> bool:
+    """A finite JSON number (not a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _real(value: object) -> bool:
+    """A number, infinite ones included (not a boolean, not NaN)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _rule_problem(rule: object, bound: str) -> str | None:
+    """What is wrong with a {metric, <bound>, windows} rule, or None."""
+    if not isinstance(rule, dict) or set(rule) - {"metric", bound, "windows"}:
+        return f"a rule has exactly metric, {bound} and windows"
+    if rule.get("metric") not in METRICS:
+        return f"metric {rule.get('metric')!r} is not one of {', '.join(METRICS)}"
+    if not _number(rule.get(bound)):
+        return f"{bound} must be a finite number, got {rule.get(bound)!r}"
+    if not _whole(rule.get("windows", 1), 1, MAX_RULE_WINDOWS):
+        return f"windows must be a whole number from 1 to {MAX_RULE_WINDOWS}"
+    return None
+
+
+MAX_TIME_MS = 253_402_300_799_999  # the last millisecond of the year 9999
+
+
+def _result_problem(result: object) -> str | None:
+    """What in a window's result is not the shape its readers (alert rules, the CLI, the
+    report, the web UI) rely on, or None."""
+    if not isinstance(result, Mapping):
+        return "not an object"
+    found = result.get("drift")
+    if not isinstance(found, Mapping):
+        return "drift is not an object"
+    if not isinstance(found.get("dataset_drift"), bool):
+        return "drift.dataset_drift is not true or false"
+    share = found.get("share_drifted")
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        return "drift.share_drifted is not a share from 0 to 1"
+    drifted = found.get("drifted")
+    if not isinstance(drifted, list) or not all(isinstance(c, str) for c in drifted):
+        return "drift.drifted is not a list of columns"
+    features = found.get("features")
+    if not isinstance(features, Mapping) or not all(
+        isinstance(f, Mapping)
+        and isinstance(f.get("test"), str)
+        and isinstance(f.get("drifted"), bool)
+        and (f.get("statistic") is None or _real(f["statistic"]))  # chi-squared may be inf
+        and (f.get("p_value") is None or _number(f["p_value"]))
+        for f in features.values()
+    ):
+        return "drift.features is not a map of columns to {test, statistic, p_value, drifted}"
+    problems = found.get("problems", {})
+    if not isinstance(problems, Mapping) or not all(isinstance(v, str) for v in problems.values()):
+        return "drift.problems is not a map of columns to reasons"
+    for key in ("metrics", "baseline"):
+        values = result.get(key, {})
+        if not isinstance(values, Mapping) or not all(
+            v is None or _number(v) for v in values.values()
+        ):
+            return f"{key} is not a map of metric names to numbers"
+    fairness = result.get("fairness", {})
+    if not isinstance(fairness, Mapping) or not all(
+        isinstance(f, Mapping)
+        and _number(f.get("demographic_parity_difference"))
+        and _number(f.get("equalized_odds_difference"))
+        and isinstance(f.get("groups", {}), Mapping)
+        for f in fairness.values()
+    ):
+        return "fairness is not a map of columns to their parity and odds differences"
+    if not isinstance(result.get("histograms", {}), Mapping):
+        return "histograms is not an object"
+    return None
+
+
+def _http_url(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or address
+        return False
+
+
 def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The monitor's configuration, checked: exactly one window kind, rules that make sense."""
     unknown = sorted(set(config) - CONFIG_KEYS)
@@ -52,61 +150,48 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
             "give a monitor one window: a duration (window_seconds) or a row count (window_rows)",
             field="window",
         )
-    for field, value in (("window_seconds", seconds), ("window_rows", rows)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise InvalidArgumentError(f"{field} must be a whole number >= 1", field=field)
+    for field, value, high in (
+        ("window_seconds", seconds, MAX_WINDOW_SECONDS),
+        ("window_rows", rows, MAX_WINDOW_ROWS),
+    ):
+        if value is not None and not _whole(value, 1, high):
+            raise InvalidArgumentError(
+                f"{field} must be a whole number from 1 to {high}", field=field
+            )
     share = out.setdefault("drift_share", 0.5)
-    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+    if not _number(share) or not 0 < share <= 1:
         raise InvalidArgumentError("drift_share must be in (0, 1]", field="drift_share")
-    rules = out.setdefault("metric_rules", [])
-    if not isinstance(rules, list):
-        raise InvalidArgumentError("metric_rules must be a list", field="metric_rules")
-    for rule in rules:
-        if (
-            not isinstance(rule, dict)
-            or not isinstance(rule.get("metric"), str)
-            or not isinstance(rule.get("min"), int | float)
-            or not isinstance(rule.get("windows", 1), int)
-            or rule.get("windows", 1) < 1
-        ):
-            raise InvalidArgumentError(
-                "a metric rule is {metric, min, windows}: e.g. accuracy below 0.8 for 2 windows",
-                field="metric_rules",
-            )
-    decay = out.setdefault("decay_rules", [])
-    if not isinstance(decay, list):
-        raise InvalidArgumentError("decay_rules must be a list", field="decay_rules")
-    for rule in decay:
-        if (
-            not isinstance(rule, dict)
-            or not isinstance(rule.get("metric"), str)
-            or not isinstance(rule.get("max_drop"), int | float)
-            or not rule["max_drop"] > 0
-            or not isinstance(rule.get("windows", 1), int)
-            or rule.get("windows", 1) < 1
-        ):
-            raise InvalidArgumentError(
-                "a decay rule is {metric, max_drop, windows}: e.g. accuracy more than 0.05 "
-                "below the served version's evaluation for 2 windows",
-                field="decay_rules",
-            )
+    for field, bound, example in (
+        ("metric_rules", "min", "{metric: accuracy, min: 0.8, windows: 2}"),
+        ("decay_rules", "max_drop", "{metric: accuracy, max_drop: 0.05, windows: 2}"),
+    ):
+        rules = out.setdefault(field, [])
+        if not isinstance(rules, list):
+            raise InvalidArgumentError(f"{field} must be a list", field=field)
+        for rule in rules:
+            if (problem := _rule_problem(rule, bound)) is not None:
+                raise InvalidArgumentError(f"{field}: {problem} (e.g. {example})", field=field)
+            if bound == "max_drop" and not rule["max_drop"] > 0:
+                raise InvalidArgumentError(f"{field}: max_drop must be above 0", field=field)
     gap = out.get("fairness_gap")
-    if gap is not None and (not isinstance(gap, int | float) or not 0 < gap <= 1):
+    if gap is not None and (not _number(gap) or not 0 < gap <= 1):
         raise InvalidArgumentError("fairness_gap must be in (0, 1]", field="fairness_gap")
     sensitive = out.setdefault("sensitive", [])
-    if not isinstance(sensitive, list) or not all(isinstance(s, str) for s in sensitive):
+    if not isinstance(sensitive, list) or not all(isinstance(s, str) and s for s in sensitive):
         raise InvalidArgumentError("sensitive must be a list of column names", field="sensitive")
+    target = out.get("target")
+    if target is not None and (not isinstance(target, str) or not target):
+        raise InvalidArgumentError("target must be a column name", field="target")
     hook = out.get("webhook")
-    if hook is not None and (
-        not isinstance(hook, str) or not hook.startswith(("http://", "https://"))
-    ):
-        raise InvalidArgumentError("webhook must be an http(s) URL", field="webhook")
-    grace = out.setdefault("grace_seconds", 60)
-    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+    if hook is not None and not _http_url(hook):
         raise InvalidArgumentError(
-            "grace_seconds must be a whole number >= 0", field="grace_seconds"
+            f"webhook must be an http(s) URL with a host, got {hook!r}", field="webhook"
+        )
+    grace = out.setdefault("grace_seconds", 60)
+    if not _whole(grace, 0, 7 * 86400):
+        raise InvalidArgumentError(
+            "grace_seconds must be a whole number from 0 to 604800 (7 days)",
+            field="grace_seconds",
         )
     task = out.get("task")
     if task is not None and task not in ("classification", "regression"):
@@ -227,6 +312,24 @@ class Monitors:
                 raise InvalidArgumentError(f"{field} must be a whole number >= 0", field=field)
         if labeled > rows:
             raise InvalidArgumentError("labeled must not exceed rows", field="labeled")
+        config = self.get(project, name).config
+        if seconds := config.get("window_seconds"):
+            if start_at % (seconds * 1000) or end_at != start_at + seconds * 1000:
+                raise InvalidArgumentError(
+                    f"a window of this monitor starts at a multiple of {seconds} s and ends "
+                    f"{seconds} s later; got {start_at} to {end_at}",
+                    field="end_at",
+                )
+        elif start_at % config["window_rows"] or rows != config["window_rows"]:
+            raise InvalidArgumentError(
+                f"a window of this monitor is {config['window_rows']} rows from a multiple of "
+                f"that; got {rows} from row {start_at}",
+                field="rows",
+            )
+        if max(start_at, end_at) > MAX_TIME_MS:
+            raise InvalidArgumentError("the window ends after the year 9999", field="end_at")
+        if (problem := _result_problem(result)) is not None:
+            raise InvalidArgumentError(f"result: {problem}", field="result")
         try:
             text = orjson.dumps(dict(result), option=orjson.OPT_SERIALIZE_NUMPY).decode()
         except TypeError:

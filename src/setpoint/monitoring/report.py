@@ -31,7 +31,8 @@ def report_html(monitor: Any, windows: list[Any], alerts: list[Any]) -> str:
     if not windows:
         parts.append("<p>No window computed yet: run <code>setpoint monitor run</code>.</p>")
         return page(title, "".join(parts))
-    labels = [_when(w.start_at) for w in windows]
+    window_rows = monitor.config.get("window_rows")
+    labels = [window_label(w, window_rows) for w in windows]
     parts.append("<h2>Drift over the windows</h2>")
     parts.append(
         _line_svg(
@@ -46,10 +47,10 @@ def report_html(monitor: Any, windows: list[Any], alerts: list[Any]) -> str:
         series = [(m, [w.result.get("metrics", {}).get(m) for w in windows]) for m in metric_names]
         parts.append(_line_svg(series, labels))
     rows = [["window (UTC)", "rows", "labeled", "drifted", "dataset drift", *metric_names]]
-    for w in windows:
+    for w, label in zip(windows, labels, strict=True):
         rows.append(
             [
-                esc(_when(w.start_at)),
+                esc(label),
                 esc(fmt(w.rows)),
                 esc(fmt(w.labeled)),
                 esc(f"{w.result['drift']['share_drifted']:.0%}"),
@@ -59,7 +60,7 @@ def report_html(monitor: Any, windows: list[Any], alerts: list[Any]) -> str:
         )
     parts.append(table_html(rows, numeric_from=1))
     latest = windows[-1]
-    parts.append(f"<h2>The newest window ({esc(_when(latest.start_at))})</h2>")
+    parts.append(f"<h2>The newest window ({esc(labels[-1])})</h2>")
     features = latest.result["drift"]["features"]
     frows = [["feature", "test", "statistic", "p-value", "drifted"]]
     classes = [""]
@@ -171,5 +172,17 @@ def _line_svg(
     return f'<svg role="img" {size}>{"".join(out)}</svg>'
 
 
+def window_label(window: Any, window_rows: int | None) -> str:
+    """A window as a reader knows it: its start time, or (a window of rows, whose start is a
+    row offset) its rows and the time of its last."""
+    if window_rows:
+        first = window.start_at + 1
+        return f"rows {first:,}-{first + int(window_rows) - 1:,} (last {_when(window.end_at)})"
+    return _when(window.start_at)
+
+
 def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):  # beyond the years a datetime holds
+        return f"{ms} ms"
