@@ -228,6 +228,30 @@ def test_prediction_input_is_checked_against_the_signature(tmp_path: Path) -> No
     np.testing.assert_array_equal(loaded.predict(shuffled), loaded.predict(X))
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: LinearRegression().fit(X, X["amount"] * 2 + X["age"]),
+        lambda: xgb.XGBRegressor(n_estimators=5).fit(X, X["amount"] * 2 + X["age"]),
+    ],
+    ids=["sklearn", "xgboost"],
+)
+def test_an_array_signature_still_takes_a_table_by_its_fitted_names(
+    build: Callable[[], Any], tmp_path: Path
+) -> None:
+    """Fitted on a DataFrame, logged with an array example: a table in another column
+    order was predicted on the wrong columns, without an error."""
+    model = build()
+    save_model(model, tmp_path / "m", input_example=X.to_numpy()[:5])
+    loaded = load_model(tmp_path / "m")
+    reordered = X[list(reversed(X.columns))]
+    np.testing.assert_allclose(loaded.predict(reordered), model.predict(X), rtol=1e-6)
+    np.testing.assert_allclose(loaded.predict(X.to_numpy()), model.predict(X), rtol=1e-6)
+    with pytest.raises(InvalidArgumentError, match="the input has no column 'age'") as info:
+        loaded.predict(X.drop(columns=["age"]).assign(other=1.0))
+    assert info.value.field == "input"
+
+
 def test_model_without_a_signature_predicts_on_any_table(tmp_path: Path) -> None:
     model = LogisticRegression().fit(X, Y)
     save_model(model, tmp_path / "m")

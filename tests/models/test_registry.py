@@ -177,6 +177,44 @@ def test_changed_model_bytes_are_never_loaded(
         sp.load_model("fraud/fraud-detector/1")
 
 
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_processes_loading_one_version_at_once_all_load_it(
+    client: Any, sqlite_settings: Any
+) -> None:
+    """Each process downloaded into one shared cache folder: another's temporary file made
+    intact bytes look corrupted, and the failing process deleted the folder the others were
+    filling (`setpoint serve --workers 4` failed to start on an empty cache)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    df = _data()
+    forest = RandomForestClassifier(n_estimators=200, random_state=0)  # a few MB of files
+    mv = _register(df, forest.fit(df[["amount", "age"]], df["fraud"]))
+    script = f"import setpoint as sp; sp.load_model({mv.ref!r}); print('ok')"
+    env = {**os.environ, "SETPOINT_HOME": str(sqlite_settings.home)}
+    env.pop("SETPOINT_URL", None)
+    cache = Path(sqlite_settings.home) / "cache"
+    for _ in range(2):
+        shutil.rmtree(cache, ignore_errors=True)
+        loaders = [
+            subprocess.Popen(
+                [sys.executable, "-c", script],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(8)
+        ]
+        outcomes = [p.communicate(timeout=120) for p in loaders]
+        assert all(out.strip() == "ok" for out, _ in outcomes), [e for _, e in outcomes]
+        assert [p.name for p in (cache / "models").iterdir()] == [mv.digest]  # no leftovers
+
+
 def test_concurrent_alias_moves_lose_no_update(client: Any, mode: str) -> None:
     if mode == "remote":
         pytest.skip("the store-side locking is what is under test")

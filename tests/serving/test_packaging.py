@@ -4,6 +4,7 @@ and probe the server's health endpoints; the Dockerfile pins the model's librari
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,9 @@ def test_k8s_refuses_names_and_numbers_kubernetes_would(
         return capsys.readouterr().err
 
     assert "'Fraud_1' is not a Kubernetes name" in refused("--name", "Fraud_1")
+    # a password in the URL would be written into the ConfigMap in plain text
+    password = ("--database-url", "postgresql://u:s3cret@db/sp", "--artifacts-url", "s3://b/x")
+    assert "holds a password" in refused(*password)
     assert "at most 55 characters" in refused("--name", "f" * 56)
     assert "--namespace" in refused("--namespace", "ML")
     for option in ("--replicas", "--workers", "--cpu-target"):
@@ -201,3 +205,19 @@ def test_the_dockerfile_serves_the_alias_with_the_models_libraries(
     with pytest.raises(SystemExit) as exit_:
         main(["deploy", "docker", "pk/fraud-detector", "-o", str(tmp_path / "x")])
     assert exit_.value.code == 2 and "expected NAME@ALIAS" in capsys.readouterr().err
+    # the name tags the image and goes into CMD, whose exec form is JSON: checked
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                *("deploy", "docker", "pk/fraud-detector@champion"),
+                *("-o", str(tmp_path / "y"), "--name", 'Bad Name"x'),
+            ]
+        )
+    assert exit_.value.code == 2 and "is not a Kubernetes name" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
+    command = re.search(r"^CMD (\[.*\])$", text, re.M)
+    assert command is not None and json.loads(command.group(1))[:3] == [
+        "setpoint",
+        "serve",
+        "pk/fraud-detector@champion",
+    ]

@@ -126,3 +126,40 @@ def test_the_command_scores_csv_and_says_what_is_wrong(
         )
     assert "'d'" in capsys.readouterr().err
     assert not (tmp_path / "b.parquet").exists()
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_outputs_never_replace_kept_columns_and_any_output_shape_is_written(
+    client: Any, tmp_path: Path
+) -> None:
+    """A kept input column named `prediction` or `proba_<class>` was overwritten by the
+    scores (the command said it kept it); a model predicting (n, 1) or (n, k) arrays could
+    not be scored at all; LightGBM's probability columns were named by position."""
+    import lightgbm as lgb
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
+    labels = np.where(X["a"] > 0, "yes", "no")
+    v = sp.log_model(LogisticRegression().fit(X, labels), "yn", project="bs", input_example=X[:5])
+    clash = X.assign(prediction="ORIG", proba_yes="keep")
+    clash.to_parquet(tmp_path / "clash.parquet", index=False)
+    with pytest.raises(sp.errors.InvalidArgumentError, match="'prediction' is kept") as e:
+        sp.predict_batch(v.ref, str(tmp_path / "clash.parquet"), str(tmp_path / "o.parquet"))
+    assert e.value.field == "keep" and not (tmp_path / "o.parquet").exists()
+    clash.drop(columns="prediction").to_parquet(tmp_path / "clash2.parquet", index=False)
+    with pytest.raises(sp.errors.InvalidArgumentError, match="'proba_yes' is kept"):
+        sp.predict_batch(
+            v.ref, str(tmp_path / "clash2.parquet"), str(tmp_path / "o.parquet"), proba=True
+        )
+    X.to_parquet(tmp_path / "x.parquet", index=False)
+    two = np.c_[X["a"] * 2, X["b"] - 1]
+    multi = sp.log_model(LinearRegression().fit(X, two), "multi", project="bs", input_example=X[:5])
+    sp.predict_batch(multi.ref, str(tmp_path / "x.parquet"), str(tmp_path / "m.parquet"))
+    scored = pq.read_table(tmp_path / "m.parquet").to_pandas()
+    assert list(scored.columns) == ["prediction_0", "prediction_1"]
+    assert np.allclose(scored["prediction_1"], X["b"] - 1)
+    booster = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(X, labels)
+    lv = sp.log_model(booster, "lgb", project="bs", input_example=X[:5])
+    sp.predict_batch(lv.ref, str(tmp_path / "x.parquet"), str(tmp_path / "l.parquet"), proba=True)
+    assert pq.read_schema(tmp_path / "l.parquet").names == ["prediction", "proba_no", "proba_yes"]

@@ -40,6 +40,15 @@ def _check_k8s_name(value: str, pattern: re.Pattern[str], longest: int, what: st
         )
 
 
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:  # not a URL that splits: refuse any with credentials in it
+        return "@" in url
+
+
 @click.group()
 def deploy() -> None:
     """Package a model's alias for serving: a Dockerfile, Kubernetes manifests."""
@@ -99,7 +108,12 @@ def docker(
     """Write a Dockerfile serving MODEL (name@alias) with the model's library versions."""
     from setpoint.serving.packaging import dockerfile
 
-    target, _ = _target(model, workers, name)
+    # the name tags the image and names the deployment: Docker's image rules are these too
+    if name is not None:
+        _check_k8s_name(name, _K8S_NAME, _LONGEST_NAME, "the name")
+    target, deployment = _target(model, workers, name)
+    if name is None:
+        _check_k8s_name(deployment, _K8S_NAME, _LONGEST_NAME, "the model's name (give --name)")
     _write(output, {"Dockerfile": dockerfile(target, setpoint_requirement)}, force)
     click.echo(f"wrote {os.path.join(output, 'Dockerfile')}")
 
@@ -159,6 +173,13 @@ def k8s(
     if bool(database_url) != bool(artifacts_url):
         raise click.BadParameter(
             "give both --database-url and --artifacts-url, or neither", param_hint="--database-url"
+        )
+    if database_url and _has_password(database_url):
+        raise click.BadParameter(
+            "the URL holds a password, which would be written into the ConfigMap in plain "
+            "text: give it without one, and put the whole URL in the Secret as "
+            "SETPOINT_DATABASE_URL (see the note in deployment.yaml)",
+            param_hint="--database-url",
         )
     if namespace is not None:
         _check_k8s_name(namespace, _K8S_NAMESPACE, 63, "the namespace")

@@ -89,32 +89,65 @@ def resolve(client: Any, ref: str, default_project: str | None = None) -> ModelV
 
 
 def fetch(client: Any, version: ModelVersion, cache_dir: str | os.PathLike[str]) -> Path:
-    """The version's package files in a local folder (cached by package digest)."""
+    """The version's package files in a local folder (cached by package digest). A folder
+    appears under that name only whole: each process downloads into a folder of its own and
+    renames it into place, so processes loading at once never see each other's files."""
+    import uuid
+
     import blake3
 
     from setpoint.data.versions import check_relative_path
 
-    folder = Path(cache_dir) / "models" / version.digest
-    files = client.list_model_files(version.name, version.version, version.project)
-    for f in files:
-        target = folder / check_relative_path(f.path)
-        if target.is_file() and target.stat().st_size == f.size:
-            continue  # verified below, like a fresh download, before any load
-        target.parent.mkdir(parents=True, exist_ok=True)
-        client.download_blob(f.digest, target)
-    meta = next((f for f in files if f.path == "model.json"), None)
+    models = Path(cache_dir) / "models"
+    folder = models / version.digest
+    files = [
+        (f, check_relative_path(f.path))
+        for f in client.list_model_files(version.name, version.version, version.project)
+    ]
+    meta = next((f for f, _ in files if f.path == "model.json"), None)
     if meta is None:
         raise InvalidArgumentError(f"{version.ref} has no model.json", field="model")
+    if not all(
+        (folder / rel).is_file() and (folder / rel).stat().st_size == f.size for f, rel in files
+    ):  # verified below, like a fresh download, before any load
+        if folder.exists():
+            discard(folder)  # a copy cut short (by an older setpoint, or a removed file)
+        partial = models / f".partial-{uuid.uuid4().hex}"
+        try:
+            for f, rel in files:
+                (partial / rel).parent.mkdir(parents=True, exist_ok=True)
+                client.download_blob(f.digest, partial / rel)
+            try:
+                os.rename(partial, folder)
+            except OSError:
+                if not folder.is_dir():
+                    raise
+                # another process put its whole copy there first: use that one
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
     # model.json lists every other file's digest (checked by the package loader); it must
     # itself be the bytes the registry recorded.
     actual = blake3.blake3((folder / "model.json").read_bytes()).hexdigest()
     if actual != meta.digest:
-        shutil.rmtree(folder, ignore_errors=True)
+        discard(folder)
         raise ArtifactCorruptedError(
             f"{version.ref}: model.json hashes to blake3:{actual}, the registry recorded "
             f"blake3:{meta.digest}; the cached copy was removed"
         )
     return folder
+
+
+def discard(folder: Path) -> None:
+    """Remove a cached package folder: renamed away first (one step), so a process looking
+    for it finds it whole or not at all, then deleted."""
+    import uuid
+
+    aside = folder.with_name(f".discard-{uuid.uuid4().hex}")
+    try:
+        os.rename(folder, aside)
+    except OSError:  # gone already (another process discarded it)
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def load_model(
@@ -132,7 +165,7 @@ def load_model(
     try:
         loaded = load_package(folder, trusted=trusted)
     except ArtifactCorruptedError:
-        shutil.rmtree(folder, ignore_errors=True)  # the next load downloads afresh
+        discard(folder)  # the next load downloads afresh
         raise
     loaded.version = version
     return loaded

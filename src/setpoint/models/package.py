@@ -287,7 +287,32 @@ class LoadedModel:
 
     def _align(self, data: object) -> Any:
         aligner = self._aligner
-        return as_frame_or_array(data) if aligner is None else aligner.align(data)
+        if aligner is None:
+            return as_frame_or_array(data)
+        if aligner.takes_tensor:
+            data = self._by_feature_names(data)
+        return aligner.align(data)
+
+    def _by_feature_names(self, data: object) -> object:
+        """A table given to a model whose signature is an array, but which was fitted on named
+        columns: its columns in the fitted order (an array has no names, so a table in
+        another order would be predicted on the wrong columns)."""
+        import numpy as np
+
+        names = getattr(self._predictor, "feature_names", None)
+        if not names or isinstance(data, np.ndarray):
+            return data
+        frame = as_frame_or_array(data)
+        if isinstance(frame, np.ndarray) or not any(isinstance(c, str) for c in frame.columns):
+            return data  # positional columns: taken as they are
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            raise InvalidArgumentError(
+                f"the input has no column {missing[0]!r}; the model was fitted on "
+                f"{', '.join(names)}",
+                field="input",
+            )
+        return frame[names]
 
 
 def _write_example(example: object, folder: str) -> str:

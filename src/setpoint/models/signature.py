@@ -111,6 +111,10 @@ class InputAligner:
         self._columns = () if isinstance(inputs, TensorSpec) else tuple(inputs)
         self._passed: tuple[Any, list[Any], tuple[Any, ...]] | None = None
 
+    @property
+    def takes_tensor(self) -> bool:
+        return self._tensor is not None
+
     def align(self, data: object) -> pd.DataFrame | np.ndarray:
         if self._tensor is not None:
             return _align_tensor(data, self._tensor)

@@ -5,6 +5,7 @@ address; the tokens come from a Secret the cluster's owner creates)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ def dockerfile(t: Target, setpoint_requirement: str = "setpoint") -> str:
         for name, version in sorted(t.requirements.items())
         if name != "setpoint"
     )
-    command = ", ".join(f'"{a}"' for a in serve_args(t))
+    command = ", ".join(json.dumps(a) for a in serve_args(t))  # CMD's exec form is JSON
     return f"""\
 # Written by `setpoint deploy docker`: serves {t.model} from your setpoint store.
 # Build: docker build -t {t.name}:latest .

@@ -94,17 +94,43 @@ def _score_batch(model: Any, batch: pa.RecordBatch, keys: list[str], proba: bool
     import pyarrow as pa
 
     columns = {k: batch.column(k) for k in keys}
-    columns["prediction"] = pa.array(np.asarray(model.predict(batch)))
+    outputs: dict[str, Any] = {}
+    predicted = np.asarray(model.predict(batch))
+    if predicted.ndim == 2 and predicted.shape[1] == 1:  # one output, as a column (ONNX)
+        predicted = predicted[:, 0]
+    if predicted.ndim == 1:
+        outputs["prediction"] = predicted
+    elif predicted.ndim == 2:  # several outputs: one column each
+        outputs.update({f"prediction_{j}": predicted[:, j] for j in range(predicted.shape[1])})
+    else:
+        raise InvalidArgumentError(
+            f"the model predicts an array of shape {predicted.shape}; batch scoring writes "
+            "one value per output and row",
+            field="model",
+        )
     if proba:
         probabilities = np.asarray(model.predict_proba(batch))
         classes = _classes(model, probabilities.shape[1])
         for j, c in enumerate(classes):
-            columns[f"proba_{c}"] = pa.array(probabilities[:, j])
+            outputs[f"proba_{c}"] = probabilities[:, j]
+    for name, values in outputs.items():
+        if name in columns:  # it would replace the input's column of that name
+            raise InvalidArgumentError(
+                f"the input column {name!r} is kept, and the output has a column of that "
+                "name; keep other columns (--keep) or rename it",
+                field="keep",
+            )
+        columns[name] = pa.array(values)
     return pa.table(columns)
 
 
 def _classes(model: Any, n: int) -> list[str]:
+    """The class labels of the probability columns: the estimator's, or (a Booster knows
+    none) those recorded when the model was logged; positions otherwise."""
     known = getattr(getattr(model, "native", None), "classes_", None)
+    if known is None:
+        meta = getattr(model, "meta", None)
+        known = (getattr(meta, "flavor_meta", None) or {}).get("classes")
     if known is None or len(known) != n:
         return [str(j) for j in range(n)]
     return [str(c) for c in known]

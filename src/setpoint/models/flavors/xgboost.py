@@ -68,6 +68,15 @@ class XGBoostPredictor:
     has_proba: bool
     is_booster: bool
 
+    @property
+    def feature_names(self) -> list[str] | None:
+        """The columns it was fitted on, when they were named."""
+        if self.is_booster:
+            names = self.native.feature_names
+        else:
+            names = getattr(self.native, "feature_names_in_", None)
+        return None if names is None else [str(n) for n in names]
+
     def predict(self, X: Any) -> Any:
         if self.is_booster:
             import numpy as np
