@@ -55,10 +55,24 @@ def test_runs_list_show_compare_history(home: Path, capsys: pytest.CaptureFixtur
     assert code == 0 and "depth" in out and "model/w.bin" in out
     code, out, _ = run_cli(capsys, "runs", "compare", a, b)
     assert code == 0 and "params.depth" in out and "≠" in out
+    # values that differ beyond the digits shown are still marked; equal ones are not
+    close = []
+    for value in (0.91234561, 0.91234564, 0.91234564):
+        with sp.start_run(project="close") as run:
+            run.log_metric("auc", value)
+        close.append(run.id)
+    code, out, _ = run_cli(capsys, "runs", "compare", close[0], close[1])
+    assert "≠" in out
+    code, out, _ = run_cli(capsys, "runs", "compare", close[1], close[2])
+    assert "≠" not in out
+    with sp.start_run(project="close") as run:
+        run.log_metric("ratio", float("inf"))
+    code, out, _ = run_cli(capsys, "runs", "list", "--project", "close", "--json")
+    assert json.loads(out)["runs"][0]["metrics"]["ratio"] == "inf"  # not null
     code, out, _ = run_cli(capsys, "runs", "history", a, "auc", "--json")
     assert json.loads(out)["values"] == [0.8]
     code, out, _ = run_cli(capsys, "projects", "list", "--json")
-    assert [p["name"] for p in json.loads(out)] == ["fraud"]
+    assert [p["name"] for p in json.loads(out)] == ["close", "fraud"]
 
 
 def test_runs_and_projects_are_deleted_and_restored(

@@ -87,6 +87,59 @@ def test_unmodified_mlflow_code_logs_to_setpoint(
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
+    client: Any, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.entities import Param
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    server = serve(client)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    ml = MlflowClient(server.url)
+    # experiment 0 is there from the start, named Default
+    assert ml.get_experiment("0").name == "Default"
+    assert ml.get_experiment_by_name("Default").experiment_id == "0"
+    with pytest.raises(MlflowException, match="already exists"):
+        ml.create_experiment("Default")
+    for name in ("alpha-1", "alpha-2", "beta-1"):
+        ml.create_experiment(name, tags={"team": "y"} if name == "beta-1" else None)
+    names = lambda found: [e.name for e in found]  # noqa: E731
+    assert names(ml.search_experiments(filter_string="name LIKE 'alpha%'")) == [
+        "alpha-2",
+        "alpha-1",
+    ]
+    assert names(ml.search_experiments(filter_string="tags.team = 'y'")) == ["beta-1"]
+    assert names(ml.search_experiments(order_by=["name ASC"])) == [
+        "Default",
+        "alpha-1",
+        "alpha-2",
+        "beta-1",
+    ]
+    first = ml.search_experiments(max_results=1, order_by=["name"])
+    assert names(first) == ["Default"] and first.token
+    rest = ml.search_experiments(max_results=3, order_by=["name"], page_token=first.token)
+    assert names(rest) == ["alpha-1", "alpha-2", "beta-1"] and not rest.token
+    with pytest.raises(MlflowException, match="filter"):
+        ml.search_experiments(filter_string="name ~~ 'x'")
+    # a batch naming one param twice stores nothing (one of the values would be lost)
+    run = ml.create_run("0")
+    with pytest.raises(MlflowException, match="Duplicate parameter keys"):
+        ml.log_batch(run.info.run_id, params=[Param("k", "1"), Param("k", "2")])
+    assert ml.get_run(run.info.run_id).data.params == {}
+    # nested runs have their parent; user and name are kept
+    child = ml.create_run("0", tags={"mlflow.parentRunId": run.info.run_id, "mlflow.user": "alice"})
+    assert client.get_run(child.info.run_id).parent_id == run.info.run_id
+    assert ml.get_run(child.info.run_id).info.user_id == "alice"
+    # an ended run is not reopened behind the caller's back: a clear refusal
+    ml.set_terminated(run.info.run_id)
+    with pytest.raises(MlflowException, match="has ended"):
+        ml.update_run(run.info.run_id, status="RUNNING")
+    with pytest.raises(MlflowException, match="max_results"):
+        ml.search_runs(["0"], max_results=0)
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_mlflow_errors_keep_mlflows_shape(client: Any, serve: Any) -> None:
     server = serve(client)
     api = f"{server.url}/api/2.0/mlflow"

@@ -12,7 +12,6 @@ from setpoint.cli.output import (
     duration,
     json_option,
     lifecycle_option,
-    number,
     print_json,
     table,
     when,
@@ -164,7 +163,8 @@ def compare(run_ids: tuple[str, ...], as_json: bool) -> None:
         keys = sorted({k for r in found for k in getattr(r, kind)})
         for k in keys:
             values = [getattr(r, kind).get(k) for r in found]
-            mark = "≠" if len({number(v) for v in values}) > 1 else ""
+            # the values themselves: two that differ beyond the digits shown still differ
+            mark = "≠" if len({repr(v) for v in values}) > 1 else ""
             rows.append([f"{kind}.{k}", mark, *values])
     table(
         "compare",

@@ -84,13 +84,60 @@ def _experiment_id(project: str) -> str:
 def _experiment(p: Any) -> dict[str, Any]:
     return {
         "experiment_id": _experiment_id(p.name),
-        "name": p.name,
+        "name": DEFAULT_NAME if p.name == DEFAULT_PROJECT else p.name,
         "artifact_location": f"mlflow-artifacts:/{p.name}",
         "lifecycle_stage": "active" if p.deleted_at is None else "deleted",
         "creation_time": p.created_at,
         "last_update_time": p.created_at if p.deleted_at is None else p.deleted_at,
         "tags": [{"key": k, "value": v} for k, v in p.tags.items()],
     }
+
+
+# MLflow's name for its experiment 0, which is setpoint's default project
+DEFAULT_NAME = "Default"
+_EXPERIMENT_ORDER = {
+    "name": "name",
+    "experiment_id": "experiment_id",
+    "creation_time": "creation_time",
+    "last_update_time": "last_update_time",
+}
+
+
+def _experiment_order(items: list[str]) -> list[tuple[str, bool]]:
+    """MLflow's experiment ``order_by`` ("name", "creation_time DESC", ...) as (field,
+    descending) pairs; newest first when none is given, as MLflow."""
+    if not items:
+        return [("creation_time", True), ("experiment_id", False)]
+    out = []
+    for item in items:
+        words = item.split()
+        key = _EXPERIMENT_ORDER.get(words[0].removeprefix("attributes.")) if words else None
+        direction = words[1].upper() if len(words) == 2 else "ASC"
+        if key is None or len(words) > 2 or direction not in ("ASC", "DESC"):
+            raise InvalidArgumentError(
+                f"order_by {item!r}: expected one of {', '.join(_EXPERIMENT_ORDER)}, then ASC "
+                "or DESC",
+                field="order_by",
+            )
+        out.append((key, direction == "DESC"))
+    return out
+
+
+def _max_results(body: dict[str, Any], default: int) -> int:
+    """MLflow's ``max_results``: a positive whole number (0 is not "the default")."""
+    given = body.get("max_results")
+    if given is None:
+        return default
+    return whole(given, "max_results", 1, 50_000)
+
+
+def _offset(token: Any) -> int:
+    """Where a page starts: this server's page tokens are offsets."""
+    if token in (None, ""):
+        return 0
+    if not isinstance(token, str) or not is_whole(token) or int(token) > 10**9:
+        raise InvalidArgumentError(f"invalid page_token {token!r}", field="page_token")
+    return int(token)
 
 
 # MLflow's view types -> setpoint's lifecycle filter
@@ -115,7 +162,7 @@ def _run(r: Any) -> dict[str, Any]:
         "run_uuid": r.id,
         "run_name": r.name or "",
         "experiment_id": _experiment_id(r.project),
-        "user_id": r.user or "",
+        "user_id": r.user or r.tags.get("mlflow.user", ""),
         "status": STATUS_OF.get(r.status, "RUNNING"),
         "start_time": r.start_time,
         "artifact_uri": f"mlflow-artifacts:/{r.project}/{r.id}/artifacts",
@@ -203,6 +250,9 @@ def register(
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name must be a non-empty string", field="name")
+        if name == DEFAULT_NAME:  # MLflow's experiment 0
+            await ensure_default(request)
+            name = DEFAULT_PROJECT
         existing = {p.name: p for p in await call(request, "list_projects", lifecycle="all")}
         if name in existing:
             gone = " in deleted state; restore it" if existing[name].deleted_at else ""
@@ -215,6 +265,8 @@ def register(
         """The project with its tags. Listed first (any role may list), so that a name
         nobody made answers 404, as MLflow's set_experiment expects before it creates one;
         then read (a viewer's role) for its tags."""
+        if project == DEFAULT_PROJECT:
+            await ensure_default(request)
         if project not in {p.name for p in await call(request, "list_projects", lifecycle="all")}:
             raise NotFoundError(
                 missing or f"No Experiment with id={_experiment_id(project)} exists"
@@ -270,28 +322,60 @@ def register(
         if not isinstance(name, str):
             raise InvalidArgumentError("experiment_name is required", field="experiment_name")
         missing = f"Could not find experiment with name '{name}'"
-        return {"experiment": _experiment(await find(request, name, missing))}
+        project = DEFAULT_PROJECT if name == DEFAULT_NAME else name
+        return {"experiment": _experiment(await find(request, project, missing))}
 
     @route("POST", "experiments/search")
     async def search_experiments(request: Request, body: dict[str, Any]) -> Any:
+        """MLflow's search: its name and tag filters (joined with AND), ``order_by`` on
+        name, experiment_id, creation_time or last_update_time, pages of ``max_results``."""
+        from setpoint.server.mlflow_registry import name_filter
+
         lifecycle = _view_type(body.get("view_type"), "view_type")
+        wanted = name_filter(body.get("filter"))
+        order = _experiment_order(text_list(body.get("order_by"), "order_by"))
+        limit = _max_results(body, 1000)
+        start = _offset(body.get("page_token"))
+        await ensure_default(request)
         found = []
         for p in await call(request, "list_projects", lifecycle=lifecycle):
             with suppress(PermissionDeniedError):  # listed, but its tags are not the caller's
                 p = await call(request, "get_project", project=p.name)
-            found.append(_experiment(p))
-        return {"experiments": found}
+            shaped = _experiment(p)
+            if wanted is None or wanted(shaped["name"], p.tags):
+                found.append(shaped)
+        for key, descending in reversed(order):
+            found.sort(key=lambda e: e[key], reverse=descending)  # stable: keys combine
+        out: dict[str, Any] = {"experiments": found[start : start + limit]}
+        if start + limit < len(found):
+            out["next_page_token"] = str(start + limit)
+        return out
+
+    async def ensure_default(request: Request) -> None:
+        """MLflow always has its Default experiment (id 0): made on first use here."""
+        with suppress(ConflictError, PermissionDeniedError):
+            names = {p.name for p in await call(request, "list_projects", lifecycle="all")}
+            if DEFAULT_PROJECT not in names:
+                await call(request, "create_project", name=DEFAULT_PROJECT, tags={})
 
     @route("POST", "runs/create")
     async def create_run(request: Request, body: dict[str, Any]) -> Any:
         project = _project(body.get("experiment_id") or "0")
         tags = pairs(body.get("tags"), "tags")
+        user = optional_text(body.get("user_id"), "user_id")
+        if user and "mlflow.user" not in tags:
+            tags["mlflow.user"] = user  # MLflow's own record of who started the run
+        name = optional_text(body.get("run_name"), "run_name") or tags.get("mlflow.runName")
+        if name and "mlflow.runName" not in tags:
+            tags["mlflow.runName"] = name
         run = await call(
             request,
             "create_run",
             project=project,
-            name=body.get("run_name") or None,
+            name=name or None,
             tags=tags,
+            # mlflow.start_run(nested=True) names the parent in this tag
+            parent_id=tags.get("mlflow.parentRunId") or None,
             heartbeats=False,  # MLflow's clients send none: its runs end when the client says
         )
         return {"run": _run(run)}
@@ -376,6 +460,12 @@ def register(
             raise InvalidArgumentError(f"unknown run status {status!r}", field="status")
         else:
             run = await call(request, "get_run", run_id=run_id)
+            if status is not None and run.status != "running":
+                raise ConflictError(
+                    f"run {run_id} has ended ({run.status}); setpoint keeps an ended run as it "
+                    "ended: start a new run (its parent may be this one) to log more",
+                    field="status",
+                )
         name = optional_text(body.get("run_name"), "run_name")
         if name is not None:  # the run's name, and MLflow's tag for it
             run = await call(request, "rename_run", run_id=run_id, name=name)
@@ -422,7 +512,7 @@ def register(
     @route("POST", "runs/log-batch")
     async def log_batch(request: Request, body: dict[str, Any]) -> Any:
         metrics = _metric_columns(body.get("metrics") or [], "metrics")
-        params = pairs(body.get("params"), "params")
+        params = pairs(body.get("params"), "params", unique=True)
         tags = pairs(body.get("tags"), "tags")
         for field, items, limit in (
             ("metrics", metrics[0], MAX_METRICS),
@@ -464,7 +554,7 @@ def register(
             project=[_project(i) for i in ids] or None,
             filter=optional_text(body.get("filter"), "filter"),
             order_by=text_list(body.get("order_by"), "order_by") or None,
-            max_results=whole(body.get("max_results") or 1000, "max_results", -(2**63), 2**63 - 1),
+            max_results=_max_results(body, 1000),
             page_token=optional_text(body.get("page_token"), "page_token"),
             lifecycle=_view_type(body.get("run_view_type"), "run_view_type"),
         )

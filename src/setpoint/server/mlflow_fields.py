@@ -50,12 +50,23 @@ def text_list(value: Any, field: str) -> list[str]:
     return value
 
 
-def pairs(items: Any, field: str) -> dict[str, str]:
-    """A list of {key, value} (params, tags) as a mapping."""
+def pairs(items: Any, field: str, *, unique: bool = False) -> dict[str, str]:
+    """A list of {key, value} (params, tags) as a mapping; with ``unique``, a key given
+    twice is refused (MLflow refuses a batch's repeated param keys: one value would be lost),
+    else the last one wins."""
     if items is None:
         return {}
     if not isinstance(items, list) or not all(
         isinstance(i, dict) and isinstance(i.get("key"), str) for i in items
     ):
         raise InvalidArgumentError(f"{field} must be a list of {{key, value}}", field=field)
-    return {i["key"]: text(i.get("value"), f"{field}.{i['key']}") for i in items}
+    out = {i["key"]: text(i.get("value"), f"{field}.{i['key']}") for i in items}
+    if unique and len(out) < len(items):
+        from collections import Counter
+
+        counts = Counter(i["key"] for i in items)
+        twice = sorted(k for k, n in counts.items() if n > 1)
+        raise InvalidArgumentError(
+            f"Duplicate parameter keys have been submitted: {twice}", field=field
+        )
+    return out

@@ -147,13 +147,17 @@ def add_routes(route: Route, call: Call) -> None:
 
     @route("GET", "registered-models/search")
     async def search(request: Request, body: dict[str, Any]) -> Any:
-        wanted = _name_filter(body.get("filter"))
+        wanted = name_filter(body.get("filter"))
         out = [
             await model_shape(request, project, m)
             for project, m in await readable_models(request)
             if wanted is None or wanted(m.name, m.tags)
         ]
-        limit = whole(body.get("max_results") or 100, "max_results", 1, 10**9)
+        limit = (
+            100
+            if body.get("max_results") is None
+            else whole(body["max_results"], "max_results", 1, 10**9)
+        )
         return {"registered_models": out[:limit]}
 
     @route("POST", "registered-models/get-latest-versions")
@@ -234,7 +238,7 @@ def add_routes(route: Route, call: Call) -> None:
 
     @route("GET", "model-versions/search")
     async def search_versions(request: Request, body: dict[str, Any]) -> Any:
-        wanted = _name_filter(body.get("filter"))
+        wanted = name_filter(body.get("filter"))
         limit = whole(body.get("max_results") or 10_000, "max_results", 1, 10**9)
         out: list[dict[str, Any]] = []
         for project, m in await readable_models(request):
@@ -504,7 +508,7 @@ async def _package(request: Request, call: Call, run_id: str, prefix: str) -> st
     return str(ref.digest)
 
 
-def _name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | None:
+def name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | None:
     """MLflow's registry filters this server understands, clauses joined with AND:
     ``name = 'x'``, ``name LIKE '%x%'`` (also ILIKE, and ``!=``), and the same comparisons on
     tags (``tags.k = 'v'``; a model without the tag satisfies only ``!=``, as MLflow's own
