@@ -435,9 +435,18 @@ def test_onnx_bytes_accepted_and_other_bytes_refused(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         load_model(tmp_path / "m").predict(X.to_numpy(np.float32)), _onnx_reference(model)
     )
+    # numpy's float64, the usual array, is cast to the float32 the model takes (it was an
+    # onnxruntime INVALID_ARGUMENT), with or without an array signature
+    np.testing.assert_allclose(
+        load_model(tmp_path / "m").predict(X.to_numpy()), _onnx_reference(model), rtol=1e-6
+    )
+    save_model(model.SerializeToString(), tmp_path / "sig", input_example=X.to_numpy()[:3])
+    np.testing.assert_allclose(
+        load_model(tmp_path / "sig").predict(X.to_numpy()), _onnx_reference(model), rtol=1e-6
+    )
     with pytest.raises(InvalidArgumentError, match="ONNX"):
         save_model(b"\x00\x01 not a model", tmp_path / "bad")
-    assert os.listdir(tmp_path) == ["m"]  # a failed save leaves nothing behind
+    assert sorted(os.listdir(tmp_path)) == ["m", "sig"]  # a failed save leaves nothing behind
 
 
 def test_input_example_kept_and_read_lazily(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the column and the expectation."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -270,3 +271,34 @@ def test_tensor_from_a_frame() -> None:
     signature = infer_signature(np.zeros((5, 2)))
     out = check_input(signature, pd.DataFrame({"x": [1.0], "y": [2.0]}))
     assert out.tolist() == [[1.0, 2.0]]
+
+
+def test_a_given_signature_is_checked_when_the_model_is_saved(tmp_path: Path) -> None:
+    """A dict was an AttributeError; an unknown type or a column the example lacks was
+    stored, and every prediction refused later."""
+    from sklearn.linear_model import LinearRegression
+
+    from setpoint.models.package import load_model, save_model
+
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.5, 0.1, 0.2]})
+    model = LinearRegression().fit(X, [1.0, 2.0, 3.0])
+    as_dict = {"inputs": [{"name": "a", "type": "double"}, {"name": "b", "type": "double"}]}
+    save_model(model, tmp_path / "ok", input_example=X, signature=as_dict)
+    assert load_model(tmp_path / "ok").signature == Signature.from_dict(as_dict)
+    for signature, message in (
+        ("a,b", "must be a Signature or its dict"),
+        ({"inputs": [{"name": "a", "type": "dbl"}]}, "'dbl' is not an Arrow type"),
+        ({"inputs": [{"name": "a", "type": "double"}] * 2}, "given twice"),
+        ({"inputs": {"dtype": "floaty", "shape": [-1, 2]}}, "not a numpy dtype"),
+        ({"inputs": {"dtype": "float64", "shape": [-1, 0]}}, "sizes are -1"),
+        (
+            Signature(
+                inputs=[ColumnSpec(name="a", type="double"), ColumnSpec(name="zzz", type="double")]
+            ),
+            "the input example does not fit it: .*'zzz'",
+        ),
+    ):
+        with pytest.raises(InvalidArgumentError, match=message) as e:
+            save_model(model, tmp_path / "bad", input_example=X, signature=signature)
+        assert e.value.field == "signature"
+        assert not (tmp_path / "bad").exists()

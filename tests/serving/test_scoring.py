@@ -126,6 +126,14 @@ def test_the_command_scores_csv_and_says_what_is_wrong(
         )
     assert "'d'" in capsys.readouterr().err
     assert not (tmp_path / "b.parquet").exists()
+    # a model refusing missing values: one line naming the column, not sklearn's paragraph
+    gaps = tmp_path / "gaps.csv"
+    data.assign(b=data["b"].where(data.index != 3)).to_csv(gaps, index=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", "bs/churn@champion", "--input", str(gaps), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.count("\n") == 1, err
+    assert "error (input): column 'b' has missing values (the first at row 3" in err
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
@@ -163,3 +171,29 @@ def test_outputs_never_replace_kept_columns_and_any_output_shape_is_written(
     lv = sp.log_model(booster, "lgb", project="bs", input_example=X[:5])
     sp.predict_batch(lv.ref, str(tmp_path / "x.parquet"), str(tmp_path / "l.parquet"), proba=True)
     assert pq.read_schema(tmp_path / "l.parquet").names == ["prediction", "proba_no", "proba_yes"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_csv_columns_are_read_as_the_signature_types_them(client: Any, tmp_path: Path) -> None:
+    """Store codes like "001" were read from CSV as numbers and refused ("the model expects
+    string"), even in the training data's own CSV; two CSV files read as int64 and as
+    double were a schema mismatch."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = pd.DataFrame({"store": ["001", "002", "010", "001"] * 10, "x": np.arange(40.0)})
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["store"]), remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(X, (X["x"] > 20).astype(int))
+    v = sp.log_model(model, "stores", project="bs", input_example=X)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    X.iloc[:20].to_csv(folder / "a.csv", index=False)
+    X.iloc[20:].assign(x=X["x"].iloc[20:].astype(int)).to_csv(folder / "b.csv", index=False)
+    result = sp.predict_batch(v.ref, str(folder), str(tmp_path / "o.parquet"))
+    assert result["rows"] == 40
+    scored = pq.read_table(tmp_path / "o.parquet").column("prediction").to_pylist()
+    assert scored == model.predict(X).tolist()

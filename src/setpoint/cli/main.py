@@ -150,8 +150,10 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:
         if os.environ.get("SETPOINT_DEBUG"):
             raise
+        first = (str(exc).splitlines() or [""])[0]  # one line, as every other error
         click.echo(
-            f"error: unexpected {type(exc).__name__}: {exc} (set SETPOINT_DEBUG=1 for a traceback)",
+            f"error: unexpected {type(exc).__name__}: {first} (set SETPOINT_DEBUG=1 for a "
+            "traceback)",
             err=True,
         )
         sys.exit(1)

@@ -3,6 +3,7 @@ in this process (threads over record batches) or as Ray tasks (one per input fil
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -52,7 +53,7 @@ def predict_batch(
         from setpoint.serving.scoring import score
 
         loaded = load_model(c, version, None, cache)
-        _, schema, batches = open_batches(source)
+        _, schema, batches = open_batches(source, csv_types(loaded))
         result = score(loaded, batches, schema, dest, keep=keep, proba=proba, threads=threads)
         return {
             "model": version.ref,
@@ -138,9 +139,24 @@ def _score_file(
 
     warm_up(settings)  # this worker's client on the driver's store
     loaded = load_model(sdk.client(), version, None, os.path.join(settings.home, "cache"))
-    _, schema, batches = open_batches(path)
+    _, schema, batches = open_batches(path, csv_types(loaded))
     result = score(loaded, batches, schema, dest, keep=keep, proba=proba, threads=1)
     return {"rows": result.rows, "files": result.files, "keep": result.keep}
+
+
+def csv_types(loaded: Any) -> dict[str, Any]:
+    """The Arrow types a model's signature gives its input columns: how CSV text is read for
+    it (a column of codes like "007" is text to the model, whatever it looks like)."""
+    import pyarrow as pa
+
+    signature = loaded.signature
+    if signature is None or not signature.is_tabular:
+        return {}
+    out = {}
+    for column in signature.inputs:
+        with contextlib.suppress(ValueError, TypeError):  # checked when it was logged
+            out[column.name] = pa.type_for_alias(column.type)
+    return out
 
 
 def _same_file(a: str, b: str) -> bool:

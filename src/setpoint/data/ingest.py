@@ -9,7 +9,7 @@ import glob
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,20 +133,26 @@ def _check_tabular(files: list[str]) -> None:
             raise _error(f"{path} is empty (0 bytes)")
 
 
-def open_batches(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
+def open_batches(
+    data: object, csv_types: Mapping[str, pa.DataType] | None = None
+) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
     """(source, normalized schema, record batches) of CSV/Parquet paths or in-memory data,
-    read a block at a time (what batch scoring streams)."""
-    return _open(data)
+    read a block at a time (what batch scoring streams). ``csv_types`` are the types of CSV
+    columns known beforehand (a model's signature): read as such, not guessed from the text
+    ("007" stays text)."""
+    return _open(data, csv_types)
 
 
-def _open(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
+def _open(
+    data: object, csv_types: Mapping[str, pa.DataType] | None = None
+) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
     """Return (source, normalized schema, batches) without reading more than the first block."""
     import pyarrow as pa
 
     if isinstance(data, str | os.PathLike):
         files = source_files(data, tabular_only=True) or []
         _check_tabular(files)
-        return os.path.abspath(os.fspath(data)), *_open_files(files)
+        return os.path.abspath(os.fspath(data)), *_open_files(files, csv_types)
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and type(data).__name__ == "DataFrame":
         import pandas as pd
@@ -170,13 +176,15 @@ def _open(data: object) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
     return source, schema, (_conform(b, schema) for b in reader)
 
 
-def _open_files(files: list[str]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    first_schema, first_batches = _open_file(files[0])
+def _open_files(
+    files: list[str], csv_types: Mapping[str, pa.DataType] | None = None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    first_schema, first_batches = _open_file(files[0], csv_types)
 
     def batches() -> Iterator[pa.RecordBatch]:
         yield from first_batches
         for path in files[1:]:
-            schema, more = _open_file(path)
+            schema, more = _open_file(path, csv_types)
             difference = _describe_difference(first_schema, schema)
             if difference:
                 raise _error(f"{path} does not match the schema of {files[0]}: {difference}")
@@ -185,9 +193,11 @@ def _open_files(files: list[str]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     return first_schema, batches()
 
 
-def _open_file(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def _open_file(
+    path: str, csv_types: Mapping[str, pa.DataType] | None = None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     if path.lower().endswith(CSV_SUFFIXES):
-        return _open_csv(path)
+        return _open_csv(path, csv_types)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -207,13 +217,16 @@ def _open_file(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     return schema, batches()
 
 
-def _open_csv(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def _open_csv(
+    path: str, csv_types: Mapping[str, pa.DataType] | None = None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     options = pcsv.ReadOptions(block_size=CSV_BLOCK_SIZE)
+    convert = pcsv.ConvertOptions(column_types=dict(csv_types or {}))
     try:
-        reader = pcsv.open_csv(path, read_options=options)
+        reader = pcsv.open_csv(path, read_options=options, convert_options=convert)
         raw = reader.schema
         names = raw.names  # decoding the header can fail here
     except pa.ArrowInvalid as exc:

@@ -25,6 +25,7 @@ from setpoint.models.signature import (
     InputAligner,
     Signature,
     as_frame_or_array,
+    given_signature,
     infer_signature,
     to_arrow_table,
 )
@@ -111,6 +112,7 @@ def save_model(
         raise InvalidArgumentError(
             f"{target} already exists and is not an empty folder", field="folder"
         )
+    signature = given_signature(signature, input_example)
     if signature is None and input_example is not None:
         signature = infer_signature(input_example)
     parent = os.path.dirname(target)

@@ -86,6 +86,56 @@ class Signature:
         return cls(inputs=inputs, outputs=_spec_from_dict(data.get("outputs")))
 
 
+def given_signature(value: object, example: object = None) -> Signature | None:
+    """A signature a caller gave (a Signature, or its dict form as ``model.json`` keeps it),
+    checked: known column types, unique names, a valid tensor; and the example, when there is
+    one, must fit it (else every prediction would be refused later)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = Signature.from_dict(value)
+    if not isinstance(value, Signature):
+        raise InvalidArgumentError(
+            "signature must be a Signature or its dict ({'inputs': [{'name': ..., 'type': "
+            "...}]}), got " + type(value).__name__,
+            field="signature",
+        )
+    for spec in (value.inputs, value.outputs):
+        if isinstance(spec, TensorSpec):
+            try:
+                np.dtype(spec.dtype)
+            except TypeError:
+                raise _bad_signature(f"{spec.dtype!r} is not a numpy dtype") from None
+            if not spec.shape or any(d != -1 and d < 1 for d in spec.shape):
+                raise _bad_signature(f"shape {spec.shape}: sizes are -1 (any) or above 0")
+        elif spec is not None:
+            seen: set[str] = set()
+            for c in spec:
+                if not isinstance(c.name, str) or not c.name or c.name in seen:
+                    raise _bad_signature(f"column name {c.name!r} is empty or given twice")
+                seen.add(c.name)
+                try:
+                    pa.type_for_alias(c.type)
+                except (ValueError, TypeError):
+                    raise _bad_signature(
+                        f"column {c.name!r}: {c.type!r} is not an Arrow type (double, int64, "
+                        "string, bool, timestamp[us], ...)"
+                    ) from None
+    if example is not None:
+        try:
+            check_input(value, example)
+        except InvalidArgumentError as exc:
+            raise _bad_signature(f"the input example does not fit it: {exc.message}") from None
+    return value
+
+
+def _bad_signature(problem: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"signature: {problem}", field="signature")
+
+
 def infer_signature(example: object, output: object = None) -> Signature:
     """The signature of ``example`` (and of ``output``, e.g. the model's predictions on it)."""
     inputs = _infer(example, "input_example")

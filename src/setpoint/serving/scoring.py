@@ -95,7 +95,19 @@ def _score_batch(model: Any, batch: pa.RecordBatch, keys: list[str], proba: bool
 
     columns = {k: batch.column(k) for k in keys}
     outputs: dict[str, Any] = {}
-    predicted = np.asarray(model.predict(batch))
+    try:
+        predicted = np.asarray(model.predict(batch))
+    except InvalidArgumentError:
+        raise
+    except Exception as exc:
+        if (gap := _first_gap(batch, keys)) is not None:  # most often, why the model failed
+            first = (str(exc).splitlines() or [""])[0]
+            raise InvalidArgumentError(
+                f"column {gap[0]!r} has missing values (the first at row {gap[1]} of a batch), "
+                f"which the model refused: {type(exc).__name__}: {first}",
+                field="input",
+            ) from exc
+        raise
     if predicted.ndim == 2 and predicted.shape[1] == 1:  # one output, as a column (ONNX)
         predicted = predicted[:, 0]
     if predicted.ndim == 1:
@@ -122,6 +134,23 @@ def _score_batch(model: Any, batch: pa.RecordBatch, keys: list[str], proba: bool
             )
         columns[name] = pa.array(values)
     return pa.table(columns)
+
+
+def _first_gap(batch: pa.RecordBatch, keys: list[str]) -> tuple[str, int] | None:
+    """The first column the model takes that holds a null or NaN, and the row; or None."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if name in keys:
+            continue
+        missing = column.is_null(nan_is_null=True) if pa.types.is_floating(column.type) else None
+        if missing is None:
+            missing = column.is_null()
+        if pc.any(missing).as_py():
+            return name, int(np.flatnonzero(missing.to_numpy(zero_copy_only=False))[0])
+    return None
 
 
 def _classes(model: Any, n: int) -> list[str]:

@@ -85,8 +85,15 @@ class OnnxPredictor:
     def predict(self, X: Any) -> Any:
         import numpy as np
 
-        # A table becomes one 2-D matrix of its columns in order; an array is fed as is.
+        # A table becomes one 2-D matrix of its columns in order; an array of another
+        # number type (float64 for a float32 model, the usual numpy default) is cast, as a
+        # table's columns are: the session refuses any other type.
         array = X if isinstance(X, np.ndarray) else X.to_numpy(dtype=self.dtype)
+        if array.dtype != self.dtype and (
+            (self.dtype.kind == "f" and array.dtype.kind in "biuf")
+            or (self.dtype.kind in "iu" and array.dtype.kind in "biu")  # never floats to ints
+        ):
+            array = array.astype(self.dtype)
         return self.native.run([self.output_name], {self.input_name: array})[0]
 
     def predict_proba(self, X: Any) -> Any:
