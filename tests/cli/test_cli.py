@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import setpoint as sp
@@ -450,6 +451,34 @@ def test_data_add_stores_the_file_itself_when_copying_ahead_failed(
 
     assert code == 0 and out.startswith("default/w@1: 1 files, 10000 bytes")
     assert sp.get_dataset("w").files()[0].size == 10_000
+
+
+def test_gc_keeps_the_outputs_pipeline_steps_stored(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A step's JSON, numpy and pickled outputs are blobs named only by its run's output
+    record: gc deleted them, so cached steps ran again and a compiled pipeline's later
+    tasks failed on their inputs."""
+
+    @sp.step
+    def numbers(n: int) -> dict:
+        return {"values": list(range(n))}
+
+    @sp.step
+    def array(n: int) -> np.ndarray:
+        return np.arange(n)
+
+    @sp.pipeline(project="gc")
+    def flow(n: int = 5):
+        numbers(n)
+        array(n)
+
+    sp.run_pipeline(flow)
+    code, out, _ = run_cli(capsys, "gc", "--delete", "--min-age", "0", "--json")
+    assert code == 0 and json.loads(out)["unreferenced"] == []
+    again = sp.run_pipeline(flow)
+    assert [s.status for s in again.steps] == ["cached", "cached"]
+    assert again.value("numbers") == {"values": [0, 1, 2, 3, 4]}
 
 
 def test_gc_verify_finds_a_blob_cut_short_and_adding_again_restores_it(

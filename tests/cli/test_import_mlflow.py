@@ -335,3 +335,46 @@ def test_a_long_run_goes_to_a_server_in_parts(
 
 def c_steps(c: Any, run_id: str, key: str) -> list[int]:
     return list(c.get_metric_history(run_id, key).steps)
+
+
+NESTED = r"""
+import os, pathlib, sys
+os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+from mlflow import MlflowClient
+
+root = pathlib.Path(sys.argv[1])
+c = MlflowClient(f"sqlite:///{root}/mlflow.db")
+exp = c.create_experiment("nest", artifact_location=str(root / "mlruns" / "1"))
+parent = c.create_run(exp, run_name="parent", start_time=5000)
+for name, start in (("early", 4000), ("same-time", 5000)):  # listed before the parent
+    child = c.create_run(
+        exp, run_name=name, start_time=start, tags={"mlflow.parentRunId": parent.info.run_id}
+    )
+    c.set_terminated(child.info.run_id, "FINISHED", end_time=6000)
+c.set_terminated(parent.info.run_id, "FINISHED", end_time=7000)
+print(parent.info.run_id)
+"""
+
+
+def test_children_listed_before_their_parent_still_get_it(home: Path, tmp_path: Path) -> None:
+    """MLflow lists runs by start time: a child that started first (or at the same time,
+    with a smaller id) was imported without its parent, and a second import kept it so."""
+    out = subprocess.run(
+        [sys.executable, "-c", NESTED, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    parent_id = out.stdout.strip().splitlines()[-1]
+    c = sdk.client()
+    source = MlflowDatabase(f"sqlite:///{tmp_path / 'mlflow.db'}").open()
+    try:
+        report = MlflowImporter(c, source).run()
+    finally:
+        source.close()
+    assert report.failures == [] and report.new["runs"] == 3
+    runs = {r.name: r for r in imported(c).values()}
+    assert runs["parent"].tags[IMPORTED_RUN] == parent_id
+    assert runs["early"].parent_id == runs["same-time"].parent_id == runs["parent"].id

@@ -66,6 +66,25 @@ def test_fits_inside_a_run_nest_under_it_and_disable_restores(autologging: Any) 
     assert len(sp.search_runs(project="auto")) == 3  # the sweep and its two fits only
 
 
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_regressor_on_whole_numbers_and_a_label_named_like_a_feature(
+    autologging: Any,
+) -> None:
+    """A regressor fitted on prices (whole numbers) got training_accuracy; a target named
+    like a feature replaced that feature in the logged training data."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    price = pd.Series((x.a * 1000 + 50_000).round().astype(int), name="a")
+    LinearRegression().fit(x, price)
+    [run] = sp.search_runs(project="auto").to_dict("records")
+    assert "metrics.training_r2" in run and "metrics.training_accuracy" not in run
+    data = sp.get_dataset("auto/LinearRegression-training@1").to_pandas()
+    assert list(data.columns) == ["a", "b", "a_target"]
+    assert data["a"].tolist() == x["a"].tolist()
+
+
 def test_the_seed_articles_script_is_tracked_by_two_added_lines(tmp_path: Path) -> None:
     env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home")}
     script = ROOT / "examples" / "sklearn_autolog.py"

@@ -87,3 +87,22 @@ def test_float_labels_of_whole_numbers_are_classes() -> None:
     assert infer_task(np.array([0.0, 1.0, 1.0]), has_proba=False) == "classification"
     assert infer_task(np.array([0.5, 1.25, 3.0]), has_proba=False) == "regression"
     assert infer_task(np.array(["a", "b"]), has_proba=False) == "classification"
+
+
+def test_a_regressor_on_whole_number_targets_is_evaluated_as_one() -> None:
+    """Prices as whole numbers were scored as 583 classes, accuracy 0, and stored so."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    from setpoint.models.evaluation import infer_task
+
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame({"a": rng.normal(size=300)})
+    price = (x.a * 1000 + 50_000).round().astype(int).to_numpy()
+    for model in (LinearRegression(), RandomForestRegressor(n_estimators=5, random_state=0)):
+        model.fit(x, price)
+        task, metrics, _ = evaluate(model.predict, None, x, price, estimator=model)
+        assert task == "regression" and "mae" in metrics, type(model).__name__
+    # without the estimator: predictions that are not whole numbers are a regression's
+    predicted = price + rng.normal(size=price.size)
+    assert infer_task(price, has_proba=False, pred=predicted) == "regression"
+    assert infer_task(price % 3, has_proba=False, pred=price % 3) == "classification"

@@ -256,6 +256,20 @@ gates:
 """
 
 
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_evaluation_data_is_checked_and_only_features_are_ranked(client: Any) -> None:
+    df = _data()
+    mv = _register(df, _train(df))
+    with_gaps = df.assign(fraud=df["fraud"].astype(float).where(df.index % 20 != 3))
+    holdout = sp.log_dataset(with_gaps, name="gappy", project="fraud")
+    with pytest.raises(InvalidArgumentError, match="target 'fraud' has 20 missing values") as e:
+        sp.evaluate(mv.ref, holdout, "fraud")  # was a bare KeyError: nan
+    assert e.value.field == "target"
+    clean = sp.log_dataset(df, name="clean", project="fraud")
+    found = sp.evaluate(mv.ref, clean, "fraud", slices=["group"])
+    assert set(found.result["importance"]["drop"]) == {"amount", "age"}  # not the slice
+
+
 def test_promotion_runs_the_gates_and_records_each_attempt(client: Any) -> None:
     df = _data()
     holdout = sp.log_dataset(_data(seed=1), name="holdout", project="fraud")

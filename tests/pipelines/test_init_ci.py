@@ -61,12 +61,16 @@ def _steps(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _run_step(step: dict[str, Any], repo: Path, event: str, outputs: Path) -> int:
-    """A workflow step's script under bash, with the runner's expressions filled in."""
+    """A workflow step's script under bash, with the runner's expressions filled in (the
+    earlier steps' outputs read from ``outputs``, as the runner does)."""
+    written = outputs.read_text().splitlines() if outputs.exists() else []
+    given = dict(line.split("=", 1) for line in written if "=" in line)
     script = re.sub(
         r"\$\{\{\s*github\.(\w+)\s*\}\}",
         lambda m: {"run_id": "41", "sha": "abc123"}[m[1]],
         step["run"],
     )
+    script = re.sub(r"\$\{\{\s*steps\.\w+\.outputs\.(\w+)\s*\}\}", lambda m: given[m[1]], script)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -101,6 +105,10 @@ def test_the_workflow_tests_trains_gates_then_deploys(repo: Path, capsys: Any) -
     policy.write_text("gates:\n  - approvals: 1\n")
     outputs = repo / "outputs.txt"
     assert _run_step(steps["Run the training pipeline"], repo, "push", outputs) == 0
+    assert "version=ci/churn/1" in outputs.read_text().splitlines()
+    # another run (a pull request's, say) registers a newer version meanwhile: this run's
+    # gate and promotion are still about the version it trained
+    assert _run_step(steps["Run the training pipeline"], repo, "pull_request", repo / "pr") == 0
     main(["models", "policy", "churn", "--alias", "champion", "--file", str(policy)])
     gate = steps["Evaluate the new version against the gates of champion"]
     assert _run_step(gate, repo, "push", outputs) == 0
@@ -112,6 +120,8 @@ def test_the_workflow_tests_trains_gates_then_deploys(repo: Path, capsys: Any) -
     assert _run_step(deploy, repo, "push", outputs) == 0
     main(["models", "history", "churn", "--alias", "champion", "--json"])
     assert "CI run 41 of abc123" in capsys.readouterr().out
+    main(["models", "show", "churn@champion", "--json"])
+    assert '"version": 1' in capsys.readouterr().out
 
 
 def test_init_refuses_to_guess_or_overwrite(repo: Path, capsys: Any) -> None:

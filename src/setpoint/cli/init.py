@@ -52,18 +52,22 @@ jobs:
         run: {tests}
       - name: Run the training pipeline
         id: pipeline
-        run: setpoint pipeline run {pipeline} --result-file pipeline-run.json
+        run: |
+          setpoint pipeline run {pipeline} --result-file pipeline-run.json
+          # the version this run registered: it is the one gated and promoted below, even
+          # when another run registers a newer one meanwhile
+          python -c 'import json; print("version=" + json.load(open("pipeline-run.json"))["versions"]["{model}"])' >> "$GITHUB_OUTPUT"
       - name: Evaluate the new version against the gates of {alias}
         id: gate
         run: |
-          if setpoint models promote {model} --to {alias} --dry-run; then
+          if setpoint models promote ${{{{ steps.pipeline.outputs.version }}}} --to {alias} --dry-run; then
             echo "passed=true" >> "$GITHUB_OUTPUT"
           else
             echo "passed=false" >> "$GITHUB_OUTPUT"
           fi
       - name: Deploy (promote to {alias})
         if: steps.gate.outputs.passed == 'true' && github.event_name != 'pull_request' && github.ref == 'refs/heads/{branch}'
-        run: setpoint models promote {model} --to {alias} --reason "CI run ${{{{ github.run_id }}}} of ${{{{ github.sha }}}}"
+        run: setpoint models promote ${{{{ steps.pipeline.outputs.version }}}} --to {alias} --reason "CI run ${{{{ github.run_id }}}} of ${{{{ github.sha }}}}"
 """
 
 

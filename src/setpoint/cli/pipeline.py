@@ -214,8 +214,26 @@ def _run(
     with _step_failures():
         result = sdk.run_pipeline(pipe, values, project=project, tags=tags, executor=ex)
     if result_file:
-        write_file(result_file, orjson.dumps({"run_id": result.run_id}))
+        document = {"run_id": result.run_id, "versions": registered_versions(result)}
+        write_file(result_file, orjson.dumps(document))
     _print_result(result, as_json)
+
+
+def registered_versions(result: Any) -> dict[str, str]:
+    """Model name -> the version this pipeline run registered (what CI promotes: that
+    version, not whatever is the latest when the promotion runs): steps returning a model,
+    and the standard register steps."""
+    out: dict[str, str] = {}
+    for s in result.steps:
+        record = s.output or {}
+        ref = record.get("ref") if record.get("kind") == "model" else None
+        if ref is None and record.get("kind") == "json":
+            value = result.value(s.step)
+            found = value.get("version") if isinstance(value, dict) else None
+            ref = found if isinstance(found, str) and found.count("/") == 2 else None
+        if ref is not None:
+            out[ref.split("/")[1]] = ref
+    return out
 
 
 def _print_result(result: Any, as_json: bool) -> None:

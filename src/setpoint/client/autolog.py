@@ -111,14 +111,17 @@ def _record(estimator: Any, X: Any, y: Any) -> None:
         if _options.get("log_datasets", True):
             data = features.copy()
             if y is not None:
-                data[getattr(y, "name", None) or "target"] = np.asarray(y)
+                label = str(getattr(y, "name", None) or "target")
+                while label in data.columns:  # never in place of a feature
+                    label = f"{label}_target"
+                data[label] = np.asarray(y)
             version = sdk.log_dataset(data, f"{name}-training", project=run.project)
             run.log_input(version)
         if y is not None and hasattr(estimator, "predict"):
             truth = np.asarray(y)
             proba = estimator.predict_proba(X) if hasattr(estimator, "predict_proba") else None
-            task = infer_task(truth, proba is not None)
             pred = np.asarray(estimator.predict(X))
+            task = infer_task(truth, proba is not None, pred, estimator)
             classes = list(getattr(estimator, "classes_", np.unique(truth)))
             metrics = scores(task, truth, pred, proba, classes)
             run.log_metrics({f"training_{k}": v for k, v in metrics.items() if v is not None})

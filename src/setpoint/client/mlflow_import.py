@@ -99,6 +99,9 @@ class MlflowImporter:
         self.report = ImportReport()
         self._runs: dict[str, MlflowRun] = {}
         self._imported: dict[str, tuple[str, str]] = {}  # MLflow run -> (setpoint run, project)
+        # children read before their parent (MLflow lists runs by start time): imported
+        # right after it, so that they get it as their parent
+        self._waiting: dict[str, list[tuple[MlflowRun, list[tuple[str, Any]]]]] = {}
         self._projects: dict[str, str] = {}  # experiment id -> project
 
     def plan(self) -> Plan:
@@ -118,6 +121,9 @@ class MlflowImporter:
         for r in runs:
             self._import_run(r)
             step("runs")
+        while self._waiting:  # their parent could not be imported: without it, as before
+            for child, tags in self._waiting.pop(next(iter(self._waiting))):
+                self._import_run(child, tags, wait=False)
         self._import_registry(versions, aliases, step)
         return self.report
 
@@ -173,7 +179,9 @@ class MlflowImporter:
 
     # ------------------------------------------------------------ runs
 
-    def _import_run(self, r: MlflowRun) -> None:
+    def _import_run(
+        self, r: MlflowRun, raw_tags: list[tuple[str, Any]] | None = None, wait: bool = True
+    ) -> None:
         if r.deleted:
             self.report.deleted_skipped += 1
             return
@@ -184,14 +192,28 @@ class MlflowImporter:
         if project is None:
             self.report.fail("run", r.id, f"its experiment {r.experiment_id} was not imported")
             return
+        if raw_tags is None:
+            raw_tags = self.source.pairs("tags", r.id)
+        parent = dict(raw_tags).get("mlflow.parentRunId")
+        source_parent = self._runs.get(parent) if isinstance(parent, str) else None
+        if (
+            wait
+            and source_parent is not None
+            and not source_parent.deleted
+            and source_parent.id not in self._imported
+        ):
+            self._waiting.setdefault(source_parent.id, []).append((r, raw_tags))
+            return
         try:
-            self._send_run(r, project)
+            self._send_run(r, project, raw_tags)
         except Exception as exc:  # one bad run must not stop the others
             self.report.fail("run", r.id, exc)
+        for child, tags in self._waiting.pop(r.id, []):
+            self._import_run(child, tags, wait=r.id in self._imported)
 
-    def _send_run(self, r: MlflowRun, project: str) -> None:
+    def _send_run(self, r: MlflowRun, project: str, raw_tags: list[tuple[str, Any]]) -> None:
         params = self._checked_pairs("param", r.id, self.source.pairs("params", r.id))
-        tags = self._checked_pairs("tag", r.id, self.source.pairs("tags", r.id))
+        tags = self._checked_pairs("tag", r.id, raw_tags)
         tags[IMPORTED_RUN] = r.id
         keys, values, steps, stamps = self._metric_columns(r.id)
         files = self._upload_run_files(r)

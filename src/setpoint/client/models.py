@@ -195,8 +195,22 @@ def evaluate(
             f"{data.ref} has no column {missing[0]!r}; it has {', '.join(map(str, frame.columns))}",
             field="target" if missing[0] == target else "slices",
         )
+    gaps = frame[target].isna()
+    if gaps.any():
+        rows = ", ".join(str(i) for i in gaps.to_numpy().nonzero()[0][:5])
+        raise InvalidArgumentError(
+            f"target {target!r} has {int(gaps.sum())} missing values (rows {rows}, ...): drop "
+            "or fill them before evaluating",
+            field="target",
+        )
     y = frame[target].to_numpy()
     features = frame.drop(columns=[target])
+    signature = loaded.signature
+    if signature is not None and signature.is_tabular:
+        # what the model takes, so the importances are of its features only (not slices)
+        taken = [c.name for c in signature.inputs]
+        if all(c in features.columns for c in taken):
+            features = features[taken]
     proba = loaded.predict_proba if getattr(loaded, "has_proba", False) else None
     known = getattr(loaded.native, "classes_", None)
     if known is None:
@@ -211,6 +225,7 @@ def evaluate(
         importance=importance,
         example=loaded.input_example,
         classes=None if known is None else list(known),
+        estimator=loaded.native,
     )
     version: ModelVersion | None = getattr(loaded, "version", None)
     if record and version is not None:

@@ -17,14 +17,49 @@ IMPORTANCE_ROWS = 5_000
 LATENCY_RUNS = 20
 
 
-def infer_task(y: np.ndarray, has_proba: bool) -> str:
-    """Classification when the model gives probabilities, the target is not a number, or it
-    is a float holding a few whole numbers (0.0/1.0 labels); regression otherwise."""
-    if has_proba or y.dtype.kind not in "fc":
+def infer_task(
+    y: np.ndarray, has_proba: bool, pred: np.ndarray | None = None, estimator: Any = None
+) -> str:
+    """What the model does. A scikit-learn-style estimator says it (a regressor, a
+    classifier); otherwise classification when the model gives probabilities, regression
+    when it predicts numbers that are not whole (a classifier predicts labels), else
+    classification when the target is not a number or is a float holding a few whole numbers
+    (0.0/1.0 labels); regression otherwise. Whole-number targets (prices, counts) of a model
+    predicting fractions are a regression."""
+    said = _estimator_task(estimator)
+    if said is not None:
+        return said
+    if has_proba:
+        return "classification"
+    if pred is not None:
+        p = np.asarray(pred)[:10_000]
+        if p.dtype.kind == "f":
+            finite = p[np.isfinite(p)]
+            if finite.size and not bool(np.all(np.mod(finite, 1) == 0)):
+                return "regression"
+    if y.dtype.kind not in "fc":
         return "classification"
     sample = y[:10_000]
     few_whole = len(np.unique(sample)) <= 20 and bool(np.all(np.mod(sample, 1) == 0))
     return "classification" if few_whole else "regression"
+
+
+def _estimator_task(estimator: Any) -> str | None:
+    """ "regression" or "classification" when ``estimator`` follows scikit-learn's
+    conventions (XGBoost's and LightGBM's estimators do) and scikit-learn is loaded."""
+    import sys
+
+    base = sys.modules.get("sklearn.base")
+    if estimator is None or base is None:
+        return None
+    try:
+        if base.is_regressor(estimator):
+            return "regression"
+        if base.is_classifier(estimator):
+            return "classification"
+    except Exception:  # not an estimator after all
+        return None
+    return None
 
 
 def class_order(y: np.ndarray, pred: np.ndarray) -> list[Any]:
@@ -120,6 +155,7 @@ def evaluate(
     example: Any = None,
     classes: Sequence[Any] | None = None,
     seed: int = 0,
+    estimator: Any = None,
 ) -> tuple[str, dict[str, float | None], dict[str, Any]]:
     """``(task, metrics, result)`` for a model on ``features`` (a DataFrame) and labels ``y``.
 
@@ -131,10 +167,10 @@ def evaluate(
 
     if len(y) == 0:
         raise InvalidArgumentError("the evaluation data has no rows", field="data")
-    task = task or infer_task(y, predict_proba is not None)
-    if task not in ("classification", "regression"):
+    if task is not None and task not in ("classification", "regression"):
         raise InvalidArgumentError("task must be 'classification' or 'regression'", field="task")
     pred = np.asarray(predict(features)).reshape(-1)
+    task = task or infer_task(y, predict_proba is not None, pred, estimator)
     proba = predict_proba(features) if (predict_proba and task == "classification") else None
     seen = class_order(y, pred)
     if classes is not None:  # the model's order first; labels it never saw after them

@@ -26,6 +26,7 @@ from setpoint.store.metadata.tables import (
     projects,
     runs,
 )
+from setpoint.store.metadata.tables import tags as run_tags
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -611,10 +612,23 @@ def list_artifacts(conn: Connection, run_id: str, prefix: str = "") -> list[Arti
     ]
 
 
+# The run tag in which a pipeline step records its output (client/pipelines.py): a JSON
+# record whose "digest" is, for JSON, numpy and pickled outputs, a blob nothing else names.
+STEP_OUTPUT_TAG = "output"
+
+
 def referenced_digests(conn: Connection) -> set[str]:
     out: set[str] = set()
     for col in DIGEST_COLUMNS:
         out.update(r[0] for r in conn.execute(select(col).distinct()) if r[0])
+    named = select(run_tags.c.value).where(run_tags.c.key == STEP_OUTPUT_TAG)
+    for (value,) in conn.execute(named):
+        try:
+            record = json.loads(value)
+        except ValueError:
+            continue  # a user's own tag of that name
+        if isinstance(record, dict) and isinstance(record.get("digest"), str):
+            out.add(record["digest"])
     return out
 
 
