@@ -301,19 +301,37 @@ def test_trust_must_cover_every_flagged_type(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
-def test_tree_ensembles_load_with_default_trust(tmp_path: Path) -> None:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def test_common_estimators_load_with_default_trust(tmp_path: Path) -> None:
+    """Neighbors (search trees, distance metrics), imputers (numpy dtypes) and histogram
+    boosting with categorical features were refused by every command, which cannot pass
+    trusted types."""
+    import functools
 
-    for i, model in enumerate(
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.neighbors import KNeighborsClassifier
+
+    categorical = X.assign(amount=(X["amount"] > X["amount"].median()).astype(int))
+    for i, (model, data) in enumerate(
         [
-            RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0),
-            HistGradientBoostingClassifier(max_iter=3),
+            (RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0), X),
+            (HistGradientBoostingClassifier(max_iter=3), X),
+            (HistGradientBoostingClassifier(max_iter=3, categorical_features=[0]), categorical),
+            (KNeighborsClassifier(n_neighbors=3), X),
+            (KNeighborsClassifier(algorithm="ball_tree", metric="manhattan"), X),
+            (make_pipeline(SimpleImputer(), LogisticRegression()), X),
         ]
     ):
-        model.fit(X, Y)
-        save_model(model, tmp_path / str(i), input_example=X)
+        model.fit(data, Y)
+        save_model(model, tmp_path / str(i), input_example=data)
         loaded = load_model(tmp_path / str(i))
-        np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+        np.testing.assert_array_equal(loaded.predict(data), model.predict(data))
+    # a partial is trusted only around a function that is: any other is still refused
+    wrapped = make_pipeline(FunctionTransformer(functools.partial(double)), LogisticRegression())
+    save_model(wrapped.fit(X, Y), tmp_path / "partial")
+    with pytest.raises(UntrustedModelError) as info:
+        load_model(tmp_path / "partial")
+    assert info.value.types == (f"{double.__module__}.double",)
 
 
 # ------------------------------------------------------------------ integrity

@@ -18,10 +18,24 @@ FILE = "model.skops"
 # Beyond skops' defaults, setpoint trusts scikit-learn's own tree containers: every tree
 # ensemble holds them, they are rebuilt from arrays of node data (no callables), and without
 # them no random forest or gradient boosting model would load by default.
+# Types scikit-learn's own estimators hold that skops does not trust by itself, each of
+# which builds only scikit-learn's or numpy's own data: trees and their predictors, the
+# neighbors' search trees and distance metrics (KNeighbors*), numpy dtypes (SimpleImputer),
+# and check_array in a partial (HistGradientBoosting with categorical features; skops checks
+# a partial's function apart, and check_array is the only function trusted here).
 TRUSTED_BY_DEFAULT = frozenset(
     {
         "sklearn.tree._tree.Tree",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        *(
+            f"sklearn.metrics._dist_metrics.{name}Distance64"
+            for name in ("Euclidean", "SEuclidean", "Manhattan", "Chebyshev", "Minkowski")
+        ),
+        "numpy.dtype",
+        "functools.partial",
+        "sklearn.utils.validation.check_array",
     }
 )
 
