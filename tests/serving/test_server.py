@@ -126,6 +126,21 @@ def test_bad_requests_get_4xx_naming_the_field(server: LiveServer, models: dict[
         big = b"x" * (16 * 1024 * 1024 + 1)
         r = http.post("/invocations", content=big, headers={"content-type": "application/json"})
         assert r.status_code == 413
+        # outputs and the binary-data flags are checked, not ignored or taken as truthy
+        for body_change, field in (
+            ({"outputs": "predict"}, "outputs"),
+            ({"outputs": [{"nam": "predict"}]}, "outputs"),
+            ({"parameters": {"binary_data_output": "no"}}, "parameters.binary_data_output"),
+            (
+                {"outputs": [{"name": "predict", "parameters": {"binary_data": 1}}]},
+                "outputs.predict.parameters.binary_data",
+            ),
+        ):
+            r = http.post("/v2/models/churn/infer", json={**_infer_body(X[:1]), **body_change})
+            assert r.status_code == 400 and r.json()["field"] == field, r.text
+        for path in ("/invocations", "/v2/models/churn/infer", "/feedback"):
+            r = http.get(path)
+            assert r.status_code == 405 and r.headers["allow"] == "POST", path
         # without tokens, pages of other sites may not post (fake /feedback labels would
         # poison the monitors) nor read through a name pointed at 127.0.0.1
         evil = {"origin": "http://evil.example", "content-type": "text/plain"}

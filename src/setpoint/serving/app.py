@@ -413,6 +413,11 @@ class PredictionApp:
                 ),
             }
             return 200, self.metrics.render(gauges), {"content-type": "text/plain; version=0.0.4"}
+        if path in ("/invocations", "/feedback") or (
+            path.startswith("/v2/models/") and path.endswith("/infer")
+        ):
+            status, body = _error(405, f"{path} takes POST")
+            return status, body, {"allow": "POST"}
         if path.startswith("/v2/models/"):
             return self._model_get(path.split("/"))
         status, body = _error(404, f"no route GET {path}")
@@ -504,23 +509,41 @@ def _extra(exc: SetpointError) -> dict[str, Any]:
 
 
 def _requested_outputs(doc: dict[str, Any]) -> list[str]:
+    """The outputs a request names: a list of {"name": ...} (no list: every output)."""
     outputs = doc.get("outputs")
-    if not isinstance(outputs, list):
+    if outputs is None:
         return []
-    return [o["name"] for o in outputs if isinstance(o, dict) and isinstance(o.get("name"), str)]
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) and o["name"] for o in outputs
+    ):
+        raise MalformedRequestError(
+            'outputs must be a list of {"name": ...} objects', field="outputs"
+        )
+    return [o["name"] for o in outputs]
 
 
 def _binary_outputs(doc: dict[str, Any]) -> bool:
+    """Whether the answer carries its tensors as binary data (the binary tensor extension:
+    ``binary_data_output``, or ``binary_data`` on an output, each true or false)."""
     params = doc.get("parameters")
-    if isinstance(params, dict) and params.get("binary_data_output"):
-        return True
-    outputs = doc.get("outputs")
-    if isinstance(outputs, list):
-        for o in outputs:
-            p = o.get("parameters") if isinstance(o, dict) else None
-            if isinstance(p, dict) and p.get("binary_data"):
-                return True
-    return False
+    wanted = _flag(params, "binary_data_output", "parameters")
+    for o in doc.get("outputs") or []:
+        given = o.get("parameters")
+        wanted = _flag(given, "binary_data", f"outputs.{o['name']}.parameters") or wanted
+    return wanted
+
+
+def _flag(params: Any, key: str, where: str) -> bool:
+    if params is None:
+        return False
+    if not isinstance(params, dict):
+        raise MalformedRequestError(f"{where} must be an object", field=where)
+    value = params.get(key, False)
+    if not isinstance(value, bool):
+        raise MalformedRequestError(
+            f"{where}.{key} must be true or false, got {value!r}", field=f"{where}.{key}"
+        )
+    return value
 
 
 def _entry(
