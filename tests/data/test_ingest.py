@@ -254,6 +254,31 @@ def test_column_changing_type_mid_file(tmp_path: Path, monkeypatch: pytest.Monke
     fails(write(tmp_path / "m.csv", mixed), tmp_path / "w", "column 'a' changes type after row")
 
 
+def test_types_parquet_cannot_hold_are_named(tmp_path: Path) -> None:
+    """A union, a run-end encoded column or a month-day-nano interval was an unexpected
+    ArrowNotImplementedError from the Parquet writer."""
+    union = pa.UnionArray.from_sparse(
+        pa.array([0, 1], type=pa.int8()), [pa.array([1, 2]), pa.array(["a", "b"])]
+    )
+    fails(pa.table({"u": union}), tmp_path / "w", "column 'u'", "a union cannot be stored")
+    encoded = pa.RunEndEncodedArray.from_arrays([2], [1])
+    fails(pa.table({"r": encoded}), tmp_path / "w", "run-end encoding cannot be stored")
+    interval = pa.array([pa.MonthDayNano([1, 2, 3])], type=pa.month_day_nano_interval())
+    nested = pa.StructArray.from_arrays([interval], names=["when"])
+    fails(pa.table({"s": nested}), tmp_path / "w", "column 's'", "an interval cannot be stored")
+
+
+def test_a_reader_whose_batches_change_type_is_refused(tmp_path: Path) -> None:
+    schema = pa.schema([("a", pa.int64())])
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield pa.record_batch([pa.array([1, 2])], names=["a"])
+        yield pa.record_batch([pa.array(["x", "y"])], names=["a"])
+
+    reader = pa.RecordBatchReader.from_batches(schema, batches())
+    fails(reader, tmp_path / "w", "column 'a' is string in a batch; the data began with int64")
+
+
 def test_unreadable_parquet(tmp_path: Path) -> None:
     fails(write(tmp_path / "d.parquet", b"PAR1 not really"), tmp_path / "w", "as Parquet")
 

@@ -305,7 +305,36 @@ def _normalize(schema: pa.Schema, where: str) -> pa.Schema:
     twice = first_repeated(schema.names)
     if twice is not None:
         raise _error(f"{where} has two columns named {twice!r}; column names must be unique")
+    for f in schema:
+        if (kind := _unstorable(f.type)) is not None:
+            raise _error(
+                f"{where}: column {f.name!r} is of type {f.type}, and {kind} cannot be stored "
+                "in Parquet: cast it (to a plain type, a struct or a string) first"
+            )
     return pa.schema([pa.field(f.name, plain_type(f.type)) for f in schema])
+
+
+def _unstorable(t: pa.DataType) -> str | None:
+    """What in ``t`` Parquet cannot hold (unions, run-end encoding, month-day-nano
+    intervals), or None."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if pt.is_union(t):
+        return "a union"
+    if getattr(pt, "is_run_end_encoded", lambda _: False)(t):
+        return "run-end encoding"
+    if t == pa.month_day_nano_interval():
+        return "an interval"
+    if pt.is_dictionary(t):
+        return _unstorable(t.value_type)
+    if pt.is_list(t) or pt.is_large_list(t) or pt.is_fixed_size_list(t):
+        return _unstorable(t.value_type)
+    if pt.is_map(t):
+        return _unstorable(t.key_type) or _unstorable(t.item_type)
+    if pt.is_struct(t):
+        return next((k for f in t if (k := _unstorable(f.type)) is not None), None)
+    return None
 
 
 def plain_type(t: pa.DataType) -> pa.DataType:
@@ -328,12 +357,23 @@ def plain_type(t: pa.DataType) -> pa.DataType:
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` in ``schema`` (the first batch's, normalized): a later batch of other
+    columns, or of values that do not convert, is refused saying which."""
     import pyarrow as pa
 
-    columns = [
-        c if c.type == f.type else c.cast(f.type)
-        for c, f in zip(batch.columns, schema, strict=True)
-    ]
+    if batch.schema.names != schema.names:
+        raise _error(
+            f"a batch has the columns {', '.join(batch.schema.names)}; the data began with "
+            f"{', '.join(schema.names)}"
+        )
+    columns = []
+    for c, f in zip(batch.columns, schema, strict=True):
+        try:
+            columns.append(c if c.type == f.type else c.cast(f.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _error(
+                f"column {f.name!r} is {c.type} in a batch; the data began with {f.type}: {exc}"
+            ) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
