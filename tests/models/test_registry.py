@@ -368,9 +368,13 @@ def test_bad_policies_name_the_gate(client: Any) -> None:
         ("gates: [{compare: auc, direction: up}]", "direction must be"),
         ("gatez: []", "unknown key"),
         ("gates: [", "not valid YAML"),
+        # its gates would refuse every promotion
+        ("dataset: p/holdout@3\ngates: [{metric: auc, min: 0.5}]", "p/holdout@3 does not exist"),
     ]:
         with pytest.raises(InvalidArgumentError, match=message):
             client.set_policy("m", "champion", text, "p")
+    sp.log_dataset(pd.DataFrame({"a": [1, 2]}), name="holdout", project="p")
+    client.set_policy("m", "champion", "dataset: p/holdout@1\ngates: [{approvals: 1}]", "p")
 
 
 def test_two_promotions_of_one_alias_at_once_are_judged_one_after_the_other(

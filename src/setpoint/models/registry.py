@@ -40,6 +40,8 @@ from setpoint.store.metadata import runs as runs_repo
 from setpoint.store.metadata.statements import execute as _sql
 from setpoint.store.metadata.tables import (
     alias_moves,
+    dataset_versions,
+    datasets,
     model_aliases,
     model_approvals,
     model_evaluations,
@@ -861,14 +863,22 @@ class Registry:
         """Store the promotion policy guarding ``alias`` (empty text removes it)."""
         check_alias(alias)
         policy = gates_mod.parse_policy(text)
-        if policy.dataset is not None and parse_ref(policy.dataset, field="policy")[2] is None:
-            raise InvalidArgumentError(
-                "policy dataset must name a version, like fraud/holdout@3", field="policy"
-            )
+        held = None
+        if policy.dataset is not None:
+            held = parse_ref(policy.dataset, field="policy")
+            if held[2] is None:
+                raise InvalidArgumentError(
+                    "policy dataset must name a version, like fraud/holdout@3", field="policy"
+                )
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> None:
             mid = self._locked_model(conn, project, name)
+            if held is not None and not _dataset_version_exists(conn, *held):
+                # its gates would refuse every promotion ("no evaluation on ...")
+                raise InvalidArgumentError(
+                    f"policy dataset {policy.dataset} does not exist", field="policy"
+                )
             before = conn.execute(
                 select(model_policies.c.text).where(
                     model_policies.c.model_id == mid, model_policies.c.alias == alias
@@ -1456,3 +1466,17 @@ def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     return {
         names.check_key(k, "tags"): names.tag_value(v, f"tags.{k}") for k, v in (tags or {}).items()
     }
+
+
+def _dataset_version_exists(conn: Connection, project: str, name: str, version: int | None) -> bool:
+    found = conn.execute(
+        select(dataset_versions.c.version)
+        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+        .join(projects, projects.c.id == datasets.c.project_id)
+        .where(
+            projects.c.name == project,
+            datasets.c.name == name,
+            dataset_versions.c.version == version,
+        )
+    ).first()
+    return found is not None
