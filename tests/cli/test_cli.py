@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -479,6 +480,36 @@ def test_gc_keeps_the_outputs_pipeline_steps_stored(
     again = sp.run_pipeline(flow)
     assert [s.status for s in again.steps] == ["cached", "cached"]
     assert again.value("numbers") == {"values": [0, 1, 2, 3, 4]}
+
+
+def test_data_is_prepared_inside_the_store_and_gc_removes_what_a_kill_left(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `data add` killed mid-way left its Parquet work file in the system's temporary
+    folder, where `setpoint gc` never looked (gigabytes for a large CSV)."""
+    import pandas as pd
+
+    from setpoint.data import ingest
+
+    seen: list[str] = []
+    real = ingest.prepare
+
+    def spy(data: Any, workdir: str) -> Any:
+        seen.append(workdir)
+        return real(data, workdir)
+
+    monkeypatch.setattr(ingest, "prepare", spy)
+    sp.log_dataset(pd.DataFrame({"a": [1, 2]}), name="t", project="p")
+    tmp = home / "artifacts" / "tmp"
+    assert Path(seen[0]).parent == tmp and not Path(seen[0]).exists()
+    left = tmp / "setpoint-ingest-killed"  # what a killed process leaves
+    left.mkdir()
+    (left / ".ingest-1.tmp").write_bytes(b"x" * 1000)
+    old = time.time() - 7200
+    for path in (left / ".ingest-1.tmp", left):
+        os.utime(path, (old, old))
+    code, out, _ = run_cli(capsys, "gc", "--delete")
+    assert code == 0 and not left.exists(), out
 
 
 def test_gc_verify_finds_a_blob_cut_short_and_adding_again_restores_it(

@@ -167,6 +167,46 @@ def test_transient_store_failure_keeps_buffered_points(sqlite_settings: Settings
     assert written == [["a", "b"]]
 
 
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize("ending", [False, True])
+def test_a_flush_cut_off_partway_writes_each_point_once(
+    client: Any, monkeypatch: pytest.MonkeyPatch, ending: bool
+) -> None:
+    """A flush goes out in requests of a bounded size, each committed on its own: when a
+    later one failed, the whole batch was queued again and the earlier requests' points
+    were stored twice (a database restart during a large flush, or during the run's end)."""
+    import setpoint as sp
+    from setpoint.client import run as run_module
+    from setpoint.core.errors import StoreUnavailableError
+
+    monkeypatch.setattr(run_module, "MAX_POINTS_PER_REQUEST", 10)
+    real = client.log_metrics
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third request of the flush: two are stored already
+            raise StoreUnavailableError("the connection was lost")
+        return real(*args, **kwargs)
+
+    run = sp.start_run(project="cut")
+    run._buffer.stop()  # flushes only when asked, here
+    for i in range(45):
+        run.log_metric("m", float(i), step=i)
+    monkeypatch.setattr(client, "log_metrics", flaky)
+    if ending:
+        with pytest.raises(StoreUnavailableError):
+            run.end()
+        run.end()  # as a retry, or the exit hook, would
+    else:
+        with pytest.raises(StoreUnavailableError):
+            run.flush()
+        run.flush()
+        run.end()
+    history = sp.get_metric_history(run.id, "m")
+    assert history["step"].tolist() == list(range(45))  # each point once
+
+
 def test_two_writers_of_the_same_artifact(tmp_path: Path, sqlite_settings: Settings) -> None:
     script = textwrap.dedent(
         """

@@ -184,7 +184,7 @@ def _log_table(
             return VersionHandle(v, client)
         except ArtifactNotFoundError:
             pass  # the store lost or never had the blob: ingest again
-    with tempfile.TemporaryDirectory(prefix="setpoint-ingest-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="setpoint-ingest-", dir=_staging(client)) as tmp:
         prepared = prepare(data, tmp)
         with open(prepared.path, "rb") as fh:
             ref = client.upload_blob(fh)
@@ -254,3 +254,10 @@ def _said(handle: VersionHandle) -> VersionHandle:
 
 def _source(data: object) -> str:
     return os.path.abspath(os.fspath(data))  # type: ignore[call-overload]
+
+
+def _staging(client: Any) -> str | None:
+    """Where data is prepared: inside a local store (so `gc` removes what a killed process
+    left), else the system's temporary folder."""
+    blobs = getattr(client, "blobs", None)
+    return blobs.staging_folder() if blobs is not None else None

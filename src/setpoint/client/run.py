@@ -27,7 +27,7 @@ from setpoint.core.errors import (
 from setpoint.core.names import INT64_MAX, INT64_MIN
 from setpoint.core.types import Artifact, MetricBatch, ModelVersion, Run
 from setpoint.tracking.artifacts import check_artifact_path
-from setpoint.tracking.metric_buffer import MetricBuffer
+from setpoint.tracking.metric_buffer import MetricBuffer, PartlyWritten
 
 if TYPE_CHECKING:
     from setpoint.core.config import Settings
@@ -126,7 +126,12 @@ class ActiveRun:
         for i in range(0, len(keys), MAX_POINTS_PER_REQUEST):
             j = i + MAX_POINTS_PER_REQUEST
             # NaN travels as is: the store keeps it, the wire spells it "nan" (api/wire.py).
-            self._client.log_metrics(self.id, keys[i:j], values[i:j], steps[i:j], stamps[i:j])
+            try:
+                self._client.log_metrics(self.id, keys[i:j], values[i:j], steps[i:j], stamps[i:j])
+            except Exception as exc:
+                if i == 0:
+                    raise
+                raise PartlyWritten(i, exc) from exc  # the first i points are stored
         params = self._take_params()
         if params:
             # Never raise from here once points are written: the buffer would send them again.
@@ -286,7 +291,17 @@ class ActiveRun:
             # the status then commit together: one transaction, one request.
             cut = max(0, len(keys) - MAX_POINTS_PER_REQUEST)
             if cut:
-                self._write(keys[:cut], values[:cut], steps[:cut], stamps[:cut])
+                try:
+                    self._write(keys[:cut], values[:cut], steps[:cut], stamps[:cut])
+                except PartlyWritten as partial:  # keep only what is not stored yet
+                    done = partial.written
+                    keys, values, steps, stamps = (
+                        keys[done:],
+                        values[done:],
+                        steps[done:],
+                        stamps[done:],
+                    )
+                    raise partial.cause from None
                 keys, values, steps, stamps = keys[cut:], values[cut:], steps[cut:], stamps[cut:]
             final = MetricBatch(keys=keys, values=values, steps=steps, timestamps=stamps)
             return self._end(status, error, final, params)

@@ -171,6 +171,15 @@ class StoreBusyError(SetpointError):
     code = "store_busy"
 
 
+class StoreUnavailableError(SetpointError):
+    """The metadata database could not be reached, or its connection was lost mid-way (a
+    restart, a network failure): nothing of the failed operation was kept; try again (the
+    server answers 503, and buffered metric points are sent again)."""
+
+    status = 503
+    code = "store_unavailable"
+
+
 class ConfigurationError(SetpointError):
     """A setting (environment variable or option) has a value setpoint cannot use."""
 

@@ -21,6 +21,17 @@ Sink = Callable[[list[str], list[float], list[int], list[int]], None]
 MAX_PENDING = 50_000  # points that trigger an immediate flush
 
 
+class PartlyWritten(Exception):
+    """Raised by a sink that wrote the first ``written`` points of a batch (in requests of
+    their own) before ``cause`` stopped it: only the rest is kept for the next attempt, so
+    no point is written twice."""
+
+    def __init__(self, written: int, cause: Exception) -> None:
+        super().__init__(f"{written} points written, then: {cause!r}")
+        self.written = written
+        self.cause = cause
+
+
 class MetricBuffer:
     def __init__(
         self,
@@ -83,20 +94,23 @@ class MetricBuffer:
                 return
             try:
                 self._sink(*batch)
-            except SetpointError as exc:
-                if exc.status < 500:
-                    # Refused for good (e.g. the run was ended elsewhere): keep the reason.
-                    self.error = exc
-                    raise
-                self._requeue(batch)
-                raise
+                return
+            except PartlyWritten as partial:
+                batch = tuple(column[partial.written :] for column in batch)
+                failure = partial.cause
             except Exception as exc:
-                if not _transient(exc):
-                    # A batch that can never be written must not block the ones after it.
-                    self.error = SetpointError(f"metric points could not be written: {exc!r}")
-                    raise
-                self._requeue(batch)
-                raise
+                failure = exc
+            if isinstance(failure, SetpointError):
+                if failure.status < 500:
+                    # Refused for good (e.g. the run was ended elsewhere): keep the reason.
+                    self.error = failure
+                    raise failure
+            elif not _transient(failure):
+                # A batch that can never be written must not block the ones after it.
+                self.error = SetpointError(f"metric points could not be written: {failure!r}")
+                raise failure
+            self._requeue(batch)
+            raise failure
 
     def close(self) -> None:
         self.stop()

@@ -93,3 +93,28 @@ def test_a_pool_that_stays_busy_is_a_store_busy_error(
         for conn in held:
             conn.close()
         db.close()
+
+
+def test_a_connection_lost_mid_read_is_a_store_unavailable_error(pg_database: str) -> None:
+    """A read whose connection the server dropped (a restart) raised SQLAlchemy's own error,
+    SQL text and all, out of `run.log_bytes` and the like; it is a 503-class SetpointError
+    of one line, and the next read works."""
+    from sqlalchemy import create_engine, text
+
+    from setpoint.core.errors import StoreUnavailableError
+
+    db = Database(pg_database).open()
+    admin = create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    try:
+        with pytest.raises(StoreUnavailableError) as err, db.read() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            with admin.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            conn.execute(text("SELECT 1"))
+        assert err.value.status == 503 and "SELECT" not in err.value.message
+        assert len(err.value.message.splitlines()) == 1
+        with db.read() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        admin.dispose()
+        db.close()

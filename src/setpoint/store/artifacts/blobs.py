@@ -289,6 +289,16 @@ class BlobStore:
             return open(self._path(digest), "rb")
         return self._filesystem.open(self._path(digest), "rb")  # type: ignore[no-any-return]
 
+    def staging_folder(self) -> str | None:
+        """For a local folder store, the folder for a writer's work files (data being
+        prepared before it is stored): `gc` removes what a killed writer left there. None
+        for other stores (their writers use the system's temporary folder)."""
+        if not self._local:
+            return None
+        folder = f"{self._root}/tmp"
+        os.makedirs(folder, exist_ok=True)
+        return folder
+
     def remove_stale_temporaries(self, older_than: float, *, dry_run: bool) -> tuple[int, int]:
         """Remove in-flight files left by writers that died (older than ``older_than``, epoch
         seconds); returns (count, bytes). Live writers' files are younger and stay."""
@@ -300,6 +310,16 @@ class BlobStore:
             return 0, 0
         finally:
             fs.invalidate_cache(tmp)
+        # folders of work files, as they were before their stale files go (which touches them)
+        stale_folders = (
+            [
+                folder
+                for folder, _, _ in os.walk(tmp)
+                if folder != tmp and os.path.getmtime(folder) < older_than
+            ]
+            if self._local
+            else []
+        )
         count = size = 0
         for name, info in found.items():
             if info.get("type") == "file" and _modified(info) < older_than:
@@ -308,6 +328,10 @@ class BlobStore:
                         fs.rm_file(name)
                 count += 1
                 size += int(info["size"])
+        if not dry_run:
+            for folder in sorted(stale_folders, key=len, reverse=True):  # deepest first
+                with contextlib.suppress(OSError):  # not empty: a live writer's
+                    os.rmdir(folder)
         return count, size
 
     # -- helpers -------------------------------------------------------------------------

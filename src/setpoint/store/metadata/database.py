@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from setpoint.core.errors import ConfigurationError, StoreBusyError
+from setpoint.core.errors import ConfigurationError, StoreBusyError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -120,8 +120,17 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A connection to read with; a connection lost meanwhile is a StoreUnavailableError
+        (reads change nothing: the caller may simply try again)."""
+        from sqlalchemy.exc import DBAPIError
+
         with self._connect() as conn:
-            yield conn
+            try:
+                yield conn
+            except DBAPIError as exc:
+                if not _transient(exc):
+                    raise
+                raise _unavailable(exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -132,6 +141,7 @@ class Database:
                 yield conn
 
     def _connect(self) -> Connection:
+        from sqlalchemy.exc import DBAPIError
         from sqlalchemy.exc import TimeoutError as PoolTimeout
 
         try:
@@ -141,20 +151,39 @@ class Database:
                 "every pooled connection to the metadata database stayed busy for "
                 f"{POOL_TIMEOUT_S} s; try again"
             ) from None
+        except DBAPIError as exc:  # the server is down or restarting
+            if not _transient(exc):
+                raise
+            raise _unavailable(exc) from exc
 
     def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 4) -> T:
         """Run ``fn`` in a write transaction, retrying when the connection was lost."""
-        from sqlalchemy.exc import DBAPIError, OperationalError
+        from sqlalchemy.exc import DBAPIError
 
         for attempt in range(attempts):
             try:
                 with self.write() as conn:
                     return fn(conn)
-            except (OperationalError, DBAPIError) as exc:
-                if attempt == attempts - 1 or not _transient(exc):
+            except DBAPIError as exc:
+                if not _transient(exc):
                     raise
-                time.sleep(0.1 * 2**attempt)
+                if attempt == attempts - 1:
+                    raise _unavailable(exc) from exc
+            except StoreUnavailableError:  # from connecting
+                if attempt == attempts - 1:
+                    raise
+            time.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")
+
+
+def _unavailable(exc: Exception) -> StoreUnavailableError:
+    """A lost or refused connection (or a lock held past the busy timeout) as one line,
+    without the SQL."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["connection lost"]
+    return StoreUnavailableError(
+        f"the metadata database could not be reached or its connection was lost "
+        f"({reason[0]}); try again"
+    )
 
 
 def _transient(exc: Exception) -> bool:
