@@ -258,6 +258,10 @@ def test_model_without_a_signature_predicts_on_any_table(tmp_path: Path) -> None
     loaded = load_model(tmp_path / "m")
     assert loaded.signature is None and loaded.input_example is None
     np.testing.assert_array_equal(loaded.predict(pa.Table.from_pandas(X)), model.predict(X))
+    # by the names it was fitted on: extra columns (an evaluation's slices) and another
+    # order were a ValueError from scikit-learn
+    extra = X[list(reversed(X.columns))].assign(segment="a")
+    np.testing.assert_array_equal(loaded.predict(extra), model.predict(X))
 
 
 # ------------------------------------------------------------------ scikit-learn trust

@@ -289,16 +289,15 @@ class LoadedModel:
 
     def _align(self, data: object) -> Any:
         aligner = self._aligner
-        if aligner is None:
-            return as_frame_or_array(data)
-        if aligner.takes_tensor:
+        if aligner is None or aligner.takes_tensor:
             data = self._by_feature_names(data)
-        return aligner.align(data)
+        return as_frame_or_array(data) if aligner is None else aligner.align(data)
 
     def _by_feature_names(self, data: object) -> object:
-        """A table given to a model whose signature is an array, but which was fitted on named
-        columns: its columns in the fitted order (an array has no names, so a table in
-        another order would be predicted on the wrong columns)."""
+        """A table given to a model whose signature is an array (or that has none), but which
+        was fitted on named columns: its columns in the fitted order, extra ones left out (an
+        array has no names, so a table in another order would be predicted on the wrong
+        columns)."""
         import numpy as np
 
         names = getattr(self._predictor, "feature_names", None)
