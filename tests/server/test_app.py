@@ -142,6 +142,19 @@ def test_loopback_detection() -> None:
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+    from setpoint.core.same_site import host_name, refusal
+
+    assert [host_name(h) for h in ("LocalHost:8000", "[::1]:80", "127.0.0.2", "::1")] == [
+        "localhost",
+        "::1",
+        "127.0.0.2",
+        "::1",
+    ]
+    assert refusal("POST", "LOCALHOST:8000", None) is None
+    assert refusal("GET", "evil.example:8000", None) is not None
+    assert refusal("POST", "127.0.0.1:8000", "http://127.0.0.1:8000") is None
+    assert refusal("POST", "127.0.0.1:8000", "http://evil.example") is not None
+    assert refusal("GET", "127.0.0.1:8000", "http://evil.example") is None  # it cannot read
 
 
 def test_without_tokens_pages_of_other_sites_cannot_write_or_read(

@@ -33,6 +33,7 @@ def is_loopback(host: str) -> bool:
 def host_name(host: str) -> str:
     """The name part of a Host header: without the port, and an IPv6 address without its
     brackets."""
+    host = host.lower()  # names are case-insensitive
     if host.startswith("["):
         return host[1:].split("]", 1)[0]
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
