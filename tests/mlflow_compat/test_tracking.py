@@ -133,8 +133,9 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     assert ml.get_run(child.info.run_id).info.user_id == "alice"
     # an ended run is not reopened behind the caller's back: a clear refusal
     ml.set_terminated(run.info.run_id)
-    with pytest.raises(MlflowException, match="has ended"):
+    with pytest.raises(MlflowException, match="has ended") as ended:
         ml.update_run(run.info.run_id, status="RUNNING")
+    assert ended.value.error_code == "INVALID_PARAMETER_VALUE"
     with pytest.raises(MlflowException, match="max_results"):
         ml.search_runs(["0"], max_results=0)
 

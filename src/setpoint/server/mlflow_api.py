@@ -34,6 +34,7 @@ from setpoint.core.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    RunNotActiveError,
     SetpointError,
 )
 from setpoint.core.names import INT64_MAX, INT64_MIN, check_metric_value, is_whole
@@ -461,7 +462,7 @@ def register(
         else:
             run = await call(request, "get_run", run_id=run_id)
             if status is not None and run.status != "running":
-                raise ConflictError(
+                raise RunNotActiveError(
                     f"run {run_id} has ended ({run.status}); setpoint keeps an ended run as it "
                     "ended: start a new run (its parent may be this one) to log more",
                     field="status",
