@@ -131,6 +131,13 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     child = ml.create_run("0", tags={"mlflow.parentRunId": run.info.run_id, "mlflow.user": "alice"})
     assert client.get_run(child.info.run_id).parent_id == run.info.run_id
     assert ml.get_run(child.info.run_id).info.user_id == "alice"
+    # MLflow's attribute names in filters: user_id, created, run_uuid
+    for text in (
+        "attributes.user_id = 'alice'",
+        f"attributes.created >= {child.info.start_time}",
+        f"attributes.run_uuid = '{child.info.run_id}'",
+    ):
+        assert [r.info.run_id for r in ml.search_runs(["0"], text)] == [child.info.run_id], text
     # an ended run is not reopened behind the caller's back: a clear refusal
     ml.set_terminated(run.info.run_id)
     with pytest.raises(MlflowException, match="has ended") as ended:

@@ -56,7 +56,12 @@ _ATTRIBUTE_NAMES = (
     *("id", "name", "status", "start_time", "end_time"),
     *("parent_id", "user", "host", "git_commit"),
 )
-_ATTRIBUTES = {**{a: a for a in _ATTRIBUTE_NAMES}, "run_id": "id", "run_name": "name"}
+# MLflow's names too: run_id/run_uuid, run_name, user_id, created (its start time)
+_ATTRIBUTES = {
+    **{a: a for a in _ATTRIBUTE_NAMES},
+    **{"run_id": "id", "run_uuid": "id", "run_name": "name"},
+    **{"user_id": "user", "created": "start_time"},
+}
 _NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
 _STATUSES = ("running", "finished", "failed", "killed")
 _COMPARE_OPS = ("=", "!=", "<", "<=", ">", ">=")

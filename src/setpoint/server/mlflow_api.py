@@ -40,6 +40,7 @@ from setpoint.core.errors import (
 from setpoint.core.names import INT64_MAX, INT64_MIN, check_metric_value, is_whole
 from setpoint.server.bodies import read_body
 from setpoint.server.mlflow_fields import optional_text, pairs, text_list, whole
+from setpoint.tracking.environment import RunEnvironment
 
 PREFIX = "/api/2.0/mlflow"
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
@@ -377,6 +378,7 @@ def register(
             tags=tags,
             # mlflow.start_run(nested=True) names the parent in this tag
             parent_id=tags.get("mlflow.parentRunId") or None,
+            environment=RunEnvironment(user=user or None),  # attributes.user_id finds it
             heartbeats=False,  # MLflow's clients send none: its runs end when the client says
         )
         return {"run": _run(run)}
