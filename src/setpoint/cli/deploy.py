@@ -108,12 +108,17 @@ def docker(
     """Write a Dockerfile serving MODEL (name@alias) with the model's library versions."""
     from setpoint.serving.packaging import dockerfile
 
-    # the name tags the image and names the deployment: Docker's image rules are these too
+    # the deployment's name, as `setpoint serve --name` takes it (it goes into CMD and tags
+    # the image)
     if name is not None:
-        _check_k8s_name(name, _K8S_NAME, _LONGEST_NAME, "the name")
-    target, deployment = _target(model, workers, name)
-    if name is None:
-        _check_k8s_name(deployment, _K8S_NAME, _LONGEST_NAME, "the model's name (give --name)")
+        from setpoint.core.errors import InvalidArgumentError
+        from setpoint.core.names import check_name
+
+        try:
+            check_name(name, "name")
+        except InvalidArgumentError as exc:
+            raise click.BadParameter(exc.message, param_hint="--name") from None
+    target, _ = _target(model, workers, name)
     _write(output, {"Dockerfile": dockerfile(target, setpoint_requirement)}, force)
     click.echo(f"wrote {os.path.join(output, 'Dockerfile')}")
 

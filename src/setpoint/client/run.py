@@ -128,7 +128,7 @@ class ActiveRun:
             # NaN travels as is: the store keeps it, the wire spells it "nan" (api/wire.py).
             try:
                 self._client.log_metrics(self.id, keys[i:j], values[i:j], steps[i:j], stamps[i:j])
-            except Exception as exc:
+            except BaseException as exc:  # Ctrl-C too: what was stored must not be sent again
                 if i == 0:
                     raise
                 raise PartlyWritten(i, exc) from exc  # the first i points are stored

@@ -54,6 +54,11 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _float(value: object) -> bool:
+    """A number of any value (not a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _real(value: object) -> bool:
     """A number, infinite ones included (not a boolean, not NaN)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
@@ -108,17 +113,18 @@ def _result_problem(result: object) -> str | None:
     problems = found.get("problems", {})
     if not isinstance(problems, Mapping) or not all(isinstance(v, str) for v in problems.values()):
         return "drift.problems is not a map of columns to reasons"
+    # metrics may be infinite or NaN (an infinite prediction's error): numbers all the same
     for key in ("metrics", "baseline"):
         values = result.get(key, {})
         if not isinstance(values, Mapping) or not all(
-            v is None or _number(v) for v in values.values()
+            v is None or _float(v) for v in values.values()
         ):
             return f"{key} is not a map of metric names to numbers"
     fairness = result.get("fairness", {})
     if not isinstance(fairness, Mapping) or not all(
         isinstance(f, Mapping)
-        and _number(f.get("demographic_parity_difference"))
-        and _number(f.get("equalized_odds_difference"))
+        and _float(f.get("demographic_parity_difference"))
+        and _float(f.get("equalized_odds_difference"))
         and isinstance(f.get("groups", {}), Mapping)
         for f in fairness.values()
     ):

@@ -86,7 +86,7 @@ def _experiment_id(project: str) -> str:
 def _experiment(p: Any) -> dict[str, Any]:
     return {
         "experiment_id": _experiment_id(p.name),
-        "name": DEFAULT_NAME if p.name == DEFAULT_PROJECT else p.name,
+        "name": p.name,
         "artifact_location": f"mlflow-artifacts:/{p.name}",
         "lifecycle_stage": "active" if p.deleted_at is None else "deleted",
         "creation_time": p.created_at,
@@ -95,8 +95,6 @@ def _experiment(p: Any) -> dict[str, Any]:
     }
 
 
-# MLflow's name for its experiment 0, which is setpoint's default project
-DEFAULT_NAME = "Default"
 _EXPERIMENT_ORDER = {
     "name": "name",
     "experiment_id": "experiment_id",
@@ -252,9 +250,6 @@ def register(
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name must be a non-empty string", field="name")
-        if name == DEFAULT_NAME:  # MLflow's experiment 0
-            await ensure_default(request)
-            name = DEFAULT_PROJECT
         existing = {p.name: p for p in await call(request, "list_projects", lifecycle="all")}
         if name in existing:
             gone = " in deleted state; restore it" if existing[name].deleted_at else ""
@@ -324,8 +319,7 @@ def register(
         if not isinstance(name, str):
             raise InvalidArgumentError("experiment_name is required", field="experiment_name")
         missing = f"Could not find experiment with name '{name}'"
-        project = DEFAULT_PROJECT if name == DEFAULT_NAME else name
-        return {"experiment": _experiment(await find(request, project, missing))}
+        return {"experiment": _experiment(await find(request, name, missing))}
 
     @route("POST", "experiments/search")
     async def search_experiments(request: Request, body: dict[str, Any]) -> Any:
@@ -354,7 +348,8 @@ def register(
         return out
 
     async def ensure_default(request: Request) -> None:
-        """MLflow always has its Default experiment (id 0): made on first use here."""
+        """MLflow always has an experiment 0 (setpoint's default project): made on first
+        use here."""
         with suppress(ConflictError, PermissionDeniedError):
             names = {p.name for p in await call(request, "list_projects", lifecycle="all")}
             if DEFAULT_PROJECT not in names:
@@ -376,12 +371,22 @@ def register(
             project=project,
             name=name or None,
             tags=tags,
-            # mlflow.start_run(nested=True) names the parent in this tag
-            parent_id=tags.get("mlflow.parentRunId") or None,
+            parent_id=await nested_under(request, tags.get("mlflow.parentRunId"), project),
             environment=RunEnvironment(user=user or None),  # attributes.user_id finds it
             heartbeats=False,  # MLflow's clients send none: its runs end when the client says
         )
         return {"run": _run(run)}
+
+    async def nested_under(request: Request, parent: str | None, project: str) -> str | None:
+        """The run ``mlflow.start_run(nested=True)`` names in its tag, when it is a run of
+        the same project; otherwise (a tag copied from elsewhere) only the tag is kept."""
+        if not parent:
+            return None
+        try:
+            found = await call(request, "get_run", run_id=parent)
+        except (NotFoundError, InvalidArgumentError, PermissionDeniedError):
+            return None
+        return str(found.id) if found.project == project else None
 
     @route("GET", "runs/get")
     async def get_run(request: Request, body: dict[str, Any]) -> Any:

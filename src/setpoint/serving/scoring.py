@@ -100,7 +100,8 @@ def _score_batch(model: Any, batch: pa.RecordBatch, keys: list[str], proba: bool
     except InvalidArgumentError:
         raise
     except Exception as exc:
-        if (gap := _first_gap(batch, keys)) is not None:  # most often, why the model failed
+        if (gap := _first_gap(batch, _taken(model, batch, keys))) is not None:
+            # most often, why the model failed
             first = (str(exc).splitlines() or [""])[0]
             raise InvalidArgumentError(
                 f"column {gap[0]!r} has missing values (the first at row {gap[1]} of a batch), "
@@ -136,15 +137,23 @@ def _score_batch(model: Any, batch: pa.RecordBatch, keys: list[str], proba: bool
     return pa.table(columns)
 
 
-def _first_gap(batch: pa.RecordBatch, keys: list[str]) -> tuple[str, int] | None:
-    """The first column the model takes that holds a null or NaN, and the row; or None."""
+def _taken(model: Any, batch: pa.RecordBatch, keys: list[str]) -> list[str]:
+    """The columns of ``batch`` the model takes: its signature's, else all but the kept."""
+    signature = getattr(model, "signature", None)
+    inputs = getattr(signature, "inputs", None)
+    if isinstance(inputs, list | tuple):
+        return [c.name for c in inputs if c.name in batch.schema.names]
+    return [n for n in batch.schema.names if n not in keys]
+
+
+def _first_gap(batch: pa.RecordBatch, columns: list[str]) -> tuple[str, int] | None:
+    """The first of ``columns`` that holds a null or NaN, and the row; or None."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        if name in keys:
-            continue
+    for name in columns:
+        column = batch.column(name)
         missing = column.is_null(nan_is_null=True) if pa.types.is_floating(column.type) else None
         if missing is None:
             missing = column.is_null()

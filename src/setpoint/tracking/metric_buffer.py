@@ -26,7 +26,7 @@ class PartlyWritten(Exception):
     their own) before ``cause`` stopped it: only the rest is kept for the next attempt, so
     no point is written twice."""
 
-    def __init__(self, written: int, cause: Exception) -> None:
+    def __init__(self, written: int, cause: BaseException) -> None:
         super().__init__(f"{written} points written, then: {cause!r}")
         self.written = written
         self.cause = cause
@@ -97,7 +97,10 @@ class MetricBuffer:
                 return
             except PartlyWritten as partial:
                 batch = tuple(column[partial.written :] for column in batch)
-                failure = partial.cause
+                if not isinstance(partial.cause, Exception):  # interrupted: keep the rest
+                    self._requeue(batch)
+                    raise partial.cause from None
+                failure: Exception = partial.cause
             except Exception as exc:
                 failure = exc
             if isinstance(failure, SetpointError):

@@ -191,7 +191,8 @@ def _transient(exc: Exception) -> bool:
 
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    text = str(exc).lower()
+    # the driver's own message: the statement and its values (which may hold any word) no
+    text = str(getattr(exc, "orig", None) or exc).lower()
     return any(
         s in text
         for s in ("database is locked", "connection", "server closed", "terminating", "deadlock")
