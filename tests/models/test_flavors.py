@@ -252,6 +252,26 @@ def test_an_array_signature_still_takes_a_table_by_its_fitted_names(
     assert info.value.field == "input"
 
 
+def test_lightgbm_on_category_columns_takes_their_values_as_text(tmp_path: Path) -> None:
+    """Trained on pandas category columns, LightGBM refused every frame whose column held the
+    values as text ("categorical_feature do not match"), as one read from Parquet or CSV."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=200),
+            "color": pd.Categorical(rng.choice(["red", "green", "blue"], 200)),
+        }
+    )
+    labels = np.where(frame["x"] + (frame["color"] == "red") > 0.5, "yes", "no")
+    model = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(frame, labels)
+    save_model(model, tmp_path / "m", input_example=frame[:5])
+    loaded = load_model(tmp_path / "m")
+    as_text = frame.astype({"color": str})
+    np.testing.assert_array_equal(loaded.predict(as_text), model.predict(frame))
+    np.testing.assert_allclose(loaded.predict_proba(as_text), model.predict_proba(frame))
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
 def test_model_without_a_signature_predicts_on_any_table(tmp_path: Path) -> None:
     model = LogisticRegression().fit(X, Y)
     save_model(model, tmp_path / "m")

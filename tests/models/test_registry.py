@@ -213,6 +213,13 @@ def test_processes_loading_one_version_at_once_all_load_it(
         outcomes = [p.communicate(timeout=120) for p in loaders]
         assert all(out.strip() == "ok" for out, _ in outcomes), [e for _, e in outcomes]
         assert [p.name for p in (cache / "models").iterdir()] == [mv.digest]  # no leftovers
+    # what a process killed mid-download left is removed by a later download
+    left = cache / "models" / ".partial-killed"
+    (left / "sub").mkdir(parents=True)
+    os.utime(left, (1, 1))
+    shutil.rmtree(cache / "models" / mv.digest)
+    sp.load_model(mv.ref)
+    assert [p.name for p in (cache / "models").iterdir()] == [mv.digest]
 
 
 def test_concurrent_alias_moves_lose_no_update(client: Any, mode: str) -> None:

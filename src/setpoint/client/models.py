@@ -7,6 +7,7 @@ finished blobs and a manifest listing them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -112,6 +113,7 @@ def fetch(client: Any, version: ModelVersion, cache_dir: str | os.PathLike[str])
     ):  # verified below, like a fresh download, before any load
         if folder.exists():
             discard(folder)  # a copy cut short (by an older setpoint, or a removed file)
+        _remove_stale_work(models)
         partial = models / f".partial-{uuid.uuid4().hex}"
         try:
             for f, rel in files:
@@ -135,6 +137,23 @@ def fetch(client: Any, version: ModelVersion, cache_dir: str | os.PathLike[str])
             f"blake3:{meta.digest}; the cached copy was removed"
         )
     return folder
+
+
+STALE_WORK_S = 86_400  # a download folder untouched this long was left by a killed process
+
+
+def _remove_stale_work(models: Path) -> None:
+    """Remove the download and discard folders of processes killed mid-way."""
+    import time
+
+    if not models.is_dir():
+        return
+    cutoff = time.time() - STALE_WORK_S
+    for entry in models.iterdir():
+        if entry.name.startswith((".partial-", ".discard-")):
+            with contextlib.suppress(OSError):  # gone already, or another's
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry)
 
 
 def discard(folder: Path) -> None:

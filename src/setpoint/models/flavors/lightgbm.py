@@ -41,25 +41,60 @@ def load(folder: str, meta: Mapping[str, Any], **options: Any) -> LightGBMPredic
     import lightgbm as lgb
     import numpy as np
 
-    booster = lgb.Booster(model_file=os.path.join(folder, str(meta["file"])))
+    path = os.path.join(folder, str(meta["file"]))
+    booster = lgb.Booster(model_file=path)
     classes = meta.get("classes")
     return LightGBMPredictor(
-        native=booster, classes=None if classes is None else np.asarray(classes)
+        native=booster,
+        classes=None if classes is None else np.asarray(classes),
+        categories=_categorical_columns(booster, path),
     )
+
+
+def _categorical_columns(booster: Any, path: str) -> dict[str, list[Any]]:
+    """Column -> its categories, for a model trained on pandas category columns: LightGBM
+    predicts only on a frame whose same columns are categories again (a table read from
+    Parquet or CSV holds their values as text)."""
+    known = getattr(booster, "pandas_categorical", None) or []
+    if not known:
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        found = next(
+            (line for line in fh if line.startswith("[categorical_feature:")),
+            "[categorical_feature: ]",
+        )
+    indices = [int(i) for i in found.split(":", 1)[1].strip(" ]\n").split(",") if i.strip()]
+    names = booster.feature_name()
+    if len(indices) != len(known):
+        return {}
+    return {names[i]: list(cats) for i, cats in zip(indices, known, strict=True)}
 
 
 @dataclass(frozen=True, kw_only=True)
 class LightGBMPredictor:
     native: Any  # the Booster
     classes: Any  # numpy array of labels for a classifier, else None
+    categories: dict[str, list[Any]]  # pandas category columns it was trained on
 
     @property
     def has_proba(self) -> bool:
         return self.classes is not None
 
+    def _frame(self, X: Any) -> Any:
+        """``X`` with its category columns as categories, as at training."""
+        if not self.categories or not hasattr(X, "columns"):
+            return X
+        import pandas as pd
+
+        X = X.copy(deep=False)
+        for name, cats in self.categories.items():
+            if name in X.columns and not isinstance(X[name].dtype, pd.CategoricalDtype):
+                X[name] = pd.Categorical(X[name], categories=cats)
+        return X
+
     def predict(self, X: Any) -> Any:
         if self.classes is None:
-            return self.native.predict(X)
+            return self.native.predict(self._frame(X))
         import numpy as np
 
         # The same comparison LGBMClassifier.predict makes, so ties break the same way.
@@ -70,7 +105,7 @@ class LightGBMPredictor:
             raise InvalidArgumentError("this LightGBM model is not a classifier", field="model")
         import numpy as np
 
-        proba = self.native.predict(X)
+        proba = self.native.predict(self._frame(X))
         if proba.ndim == 1:  # binary: the probability of the second class
             return np.vstack((1.0 - proba, proba)).transpose()
         return proba
