@@ -208,6 +208,22 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     sdk.use(None)
 
 
+@pytest.fixture
+def prepare_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, str]]:
+    """Each (data, work folder) that ingest prepares while the test runs."""
+    from setpoint.data import ingest
+
+    calls: list[tuple[object, str]] = []
+    real = ingest.prepare
+
+    def recording(data: object, workdir: str) -> Any:
+        calls.append((data, workdir))
+        return real(data, workdir)
+
+    monkeypatch.setattr(ingest, "prepare", recording)
+    return calls
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """``setpoint ARGS`` in this process: (exit code, stdout, stderr)."""
     from setpoint.cli.main import main

@@ -483,25 +483,16 @@ def test_gc_keeps_the_outputs_pipeline_steps_stored(
 
 
 def test_data_is_prepared_inside_the_store_and_gc_removes_what_a_kill_left(
-    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    home: Path, capsys: pytest.CaptureFixture[str], prepare_calls: list[tuple[object, str]]
 ) -> None:
     """A `data add` killed mid-way left its Parquet work file in the system's temporary
     folder, where `setpoint gc` never looked (gigabytes for a large CSV)."""
     import pandas as pd
 
-    from setpoint.data import ingest
-
-    seen: list[str] = []
-    real = ingest.prepare
-
-    def spy(data: Any, workdir: str) -> Any:
-        seen.append(workdir)
-        return real(data, workdir)
-
-    monkeypatch.setattr(ingest, "prepare", spy)
     sp.log_dataset(pd.DataFrame({"a": [1, 2]}), name="t", project="p")
     tmp = home / "artifacts" / "tmp"
-    assert Path(seen[0]).parent == tmp and not Path(seen[0]).exists()
+    [(_, workdir)] = prepare_calls
+    assert Path(workdir).parent == tmp and not Path(workdir).exists()
     left = tmp / "setpoint-ingest-killed"  # what a killed process leaves
     left.mkdir()
     (left / ".ingest-1.tmp").write_bytes(b"x" * 1000)

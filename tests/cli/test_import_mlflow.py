@@ -80,17 +80,23 @@ ids = {"baseline": rid, "failed": failed.info.run_id, "default": default.info.ru
 """
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("mlflow-store")
+def seed(script: str, root: Path) -> str:
+    """Run an MLflow seed script on ``root`` in a process of its own; its stdout."""
     out = subprocess.run(
-        [sys.executable, "-c", SEED, str(root)],
+        [sys.executable, "-c", script, str(root)],
         capture_output=True,
         text=True,
         env={**os.environ, "MLFLOW_TRACKING_URI": ""},
         cwd=root,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("mlflow-store")
+    seed(SEED, root)
     return root
 
 
@@ -359,15 +365,7 @@ print(parent.info.run_id)
 def test_children_listed_before_their_parent_still_get_it(home: Path, tmp_path: Path) -> None:
     """MLflow lists runs by start time: a child that started first (or at the same time,
     with a smaller id) was imported without its parent, and a second import kept it so."""
-    out = subprocess.run(
-        [sys.executable, "-c", NESTED, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
-        cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    parent_id = out.stdout.strip().splitlines()[-1]
+    parent_id = seed(NESTED, tmp_path).strip().splitlines()[-1]
     c = sdk.client()
     source = MlflowDatabase(f"sqlite:///{tmp_path / 'mlflow.db'}").open()
     try:

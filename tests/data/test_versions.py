@@ -189,21 +189,12 @@ def test_a_tampered_dataset_blob_is_never_parsed(client: Any, local: Any, tmp_pa
 
 
 def test_a_freshly_modified_file_is_read_again(
-    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: Any, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    from setpoint.data import ingest
-
     csv = tmp_path / "fresh.csv"
     _frame(10).to_csv(csv, index=False)  # just written: inside the racy window
     sp.log_dataset(csv, name="fresh")
-    calls: list[object] = []
-    real = ingest.prepare
-
-    def counting(data: object, workdir: str) -> Any:
-        calls.append(data)
-        return real(data, workdir)
-
-    monkeypatch.setattr(ingest, "prepare", counting)
+    calls = request.getfixturevalue("prepare_calls")  # from here on
     again = sp.log_dataset(csv, name="fresh")
     assert calls and again.created is False
 

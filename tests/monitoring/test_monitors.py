@@ -63,23 +63,36 @@ def _log(c: Any, deployment: str, project: str) -> PredictionLog:
 def _traffic(
     log: PredictionLog, frame: pd.DataFrame, start_ms: int, prefix: str, model: Threshold
 ) -> None:
-    predictions = model.predict(frame)
-    for i in range(len(frame)):
+    columns = {
+        "x1": frame["x1"].to_numpy(),
+        "x2": frame["x2"].to_numpy(),
+        "region": frame["region"].to_numpy(dtype=object),
+    }
+    _requests(log, columns, model.predict(frame), start_ms, prefix)
+
+
+def _requests(
+    log: PredictionLog,
+    columns: dict[str, Any],
+    outputs: Any,
+    start_ms: int,
+    prefix: str,
+    version: int = 1,
+) -> None:
+    """One request a second from ``start_ms``, a row each: ``columns``' values and the
+    model's ``outputs``, ids ``prefix0``, ``prefix1``, ..."""
+    for i in range(len(outputs)):
         log.append(
             Entry(
                 request_id=f"{prefix}{i}",
                 time_ms=start_ms + i * 1000,
-                version=1,
+                version=version,
                 role="primary",
                 latency_ms=1.0,
                 rows=1,
-                columns={
-                    "x1": frame["x1"].to_numpy()[i : i + 1],
-                    "x2": frame["x2"].to_numpy()[i : i + 1],
-                    "region": np.array([frame["region"].iloc[i]], dtype=object),
-                },
+                columns={name: values[i : i + 1] for name, values in columns.items()},
                 tensor=None,
-                outputs=predictions[i : i + 1],
+                outputs=outputs[i : i + 1],
             )
         )
 
@@ -646,20 +659,9 @@ def test_a_window_with_nothing_to_test_keeps_the_drift_alert_open(client: Any) -
         "drift"
     ]
     renamed = _quiet_rows(1200, 3.0, 3)
-    for i in range(len(renamed)):  # a new model version logs its inputs under other names
-        log.append(
-            Entry(
-                request_id=f"r{i}",
-                time_ms=T0 + HOUR + i * 1000,
-                version=2,
-                role="primary",
-                latency_ms=1.0,
-                rows=1,
-                columns={"X1": renamed["x1"].to_numpy()[i : i + 1]},
-                tensor=None,
-                outputs=np.array([0]),
-            )
-        )
+    # a new model version logs its inputs under other names
+    silent = np.zeros(len(renamed), dtype=np.int64)
+    _requests(log, {"X1": renamed["x1"].to_numpy()}, silent, T0 + HOUR, "r", version=2)
     log.flush()
     done = sp.run_monitor("live", project="ren", now=T0 + 3 * HOUR)
     [window] = done["computed"]
@@ -677,20 +679,7 @@ def test_a_regression_with_whole_number_labels_is_scored_as_one(client: Any) -> 
     reference = sp.log_dataset(frame.assign(price=price), "homes", project="reg")
     log = _log(client, "pricer", "reg")
     predicted = price + rng.normal(0, 5, price.size)
-    for i in range(price.size):
-        log.append(
-            Entry(
-                request_id=f"p{i}",
-                time_ms=T0 + i * 1000,
-                version=1,
-                role="primary",
-                latency_ms=1.0,
-                rows=1,
-                columns={"x1": frame["x1"].to_numpy()[i : i + 1]},
-                tensor=None,
-                outputs=predicted[i : i + 1],
-            )
-        )
+    _requests(log, {"x1": frame["x1"].to_numpy()}, predicted, T0, "p")
     log.feedback(
         [
             Feedback(request_id=f"p{i}", time_ms=T0 + 10_000, label=int(v))

@@ -198,42 +198,19 @@ def test_bad_compile_and_step_input_get_one_line(project: Path, capsys: Any) -> 
     with pytest.raises(SystemExit):
         main(["step", "run", "pipelines/retrain.py:retrain", "--step", "fit", "--param", "month=x"])
     assert "takes the outputs of other steps as data; got none" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(
-            [
-                "step",
-                "run",
-                "pipelines/retrain.py:retrain",
-                "--step",
-                "fit",
-                "--param",
-                "month=x",
-                "--input",
-                "data={not json",
-            ]
-        )
-    assert "the record is not JSON" in capsys.readouterr().err
-    # records naming nothing the store holds (made up, or of another store) are refused
-    for record in (
-        '{"kind": "none", "digest": "forged"}',
-        '{"kind": "json", "digest": "' + "0" * 64 + '"}',
-        '{"kind": "dataset", "ref": "kf/nothing@1", "digest": "x"}',
+    # a record that is not JSON; records naming nothing the store holds (made up, or of
+    # another store) are refused
+    unheld = "the store holds no step output matching this record"
+    for record, message in (
+        ("{not json", "the record is not JSON"),
+        ('{"kind": "none", "digest": "forged"}', unheld),
+        ('{"kind": "json", "digest": "' + "0" * 64 + '"}', unheld),
+        ('{"kind": "dataset", "ref": "kf/nothing@1", "digest": "x"}', unheld),
     ):
+        fit = ["step", "run", "pipelines/retrain.py:retrain", "--step", "fit", "--param", "month=x"]
         with pytest.raises(SystemExit):
-            main(
-                [
-                    "step",
-                    "run",
-                    "pipelines/retrain.py:retrain",
-                    "--step",
-                    "fit",
-                    "--param",
-                    "month=x",
-                    "--input",
-                    f"data={record}",
-                ]
-            )
-        assert "the store holds no step output matching this record" in capsys.readouterr().err
+            main([*fit, "--input", f"data={record}"])
+        assert message in capsys.readouterr().err
     assert "kf" not in [p.name for p in sdk.client().list_projects()]  # no step ran on them
     with pytest.raises(SystemExit):
         main(["pipeline", "compile", "pipelines/retrain.py:retrain", "-o", "x.yaml"])
