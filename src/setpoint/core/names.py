@@ -94,6 +94,31 @@ INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
 
 
+def is_number(value: object) -> bool:
+    """An int or a float of any value (NaN and infinities included), not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_real_number(value: object) -> bool:
+    """An int or a float that is not NaN (infinities included), not a bool."""
+    return is_number(value) and value == value
+
+
+def is_finite_number(value: object) -> bool:
+    """An int or a finite float, not a bool (what a JSON number can hold)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_whole_number(value: object, low: int | None = None, high: int | None = None) -> bool:
+    """An int, not a bool, from ``low`` to ``high`` where they are given."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (low is None or value >= low)
+        and (high is None or value <= high)
+    )
+
+
 def fits_64_bits(value: int) -> bool:
     """Whether a whole number fits a signed or unsigned 64-bit integer (what Arrow columns
     and JSON as setpoint writes it hold)."""

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from setpoint.core.names import is_finite_number, is_whole_number
+
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -494,9 +496,9 @@ def _shape_problem(col: dict[str, Any], kind: str) -> str | None:
     if col.get("kind") != kind:
         return f"kind {col.get('kind')!r}, but its type is profiled as {kind!r}"
     for key in ("count", "nulls"):
-        if not _is_count(col.get(key)):
+        if not is_whole_number(col.get(key), 0):
             return f"{key} is not a count"
-    if not (col.get("distinct") is None or _is_count(col["distinct"])):
+    if not (col.get("distinct") is None or is_whole_number(col["distinct"], 0)):
         return "distinct is not a count"
     if not isinstance(col.get("distinct_exact"), bool):
         return "distinct_exact is not true or false"
@@ -509,17 +511,17 @@ def _shape_problem(col: dict[str, Any], kind: str) -> str | None:
 
 def _numeric_problem(col: dict[str, Any], kind: str) -> str | None:
     for key in ("nan", "pos_inf", "neg_inf"):
-        if not _is_count(col.get(key)):
+        if not is_whole_number(col.get(key), 0):
             return f"{key} is not a count"
     stats = ("min", "max", "mean", "std", "quantiles", "histogram", "sketch")
     if col.get("min") is None:  # no finite value
         return None if all(col.get(k) is None for k in stats) else "min is missing"
-    value = _is_number if kind == "numeric" else (lambda v: isinstance(v, str))
+    value = is_finite_number if kind == "numeric" else (lambda v: isinstance(v, str))
     for key in ("min", "max"):
         if not value(col.get(key)):
             return f"{key} is not a {'number' if kind == 'numeric' else 'time'}"
     for key in ("mean", "std"):
-        if not (col.get(key) is None or _is_number(col[key])):
+        if not (col.get(key) is None or is_finite_number(col[key])):
             return f"{key} is not a number"
     quantiles = col.get("quantiles")
     if not isinstance(quantiles, dict) or not all(value(v) for v in quantiles.values()):
@@ -530,8 +532,8 @@ def _numeric_problem(col: dict[str, Any], kind: str) -> str | None:
         and isinstance(edges := histogram.get("edges"), list)
         and isinstance(counts := histogram.get("counts"), list)
         and len(edges) == len(counts) + 1
-        and all(_is_number(e) for e in edges)
-        and all(_is_count(n) for n in counts)
+        and all(is_finite_number(e) for e in edges)
+        and all(is_whole_number(n, 0) for n in counts)
     ):
         return "histogram is not edges and one count fewer"
     sketch = col.get("sketch")
@@ -539,7 +541,7 @@ def _numeric_problem(col: dict[str, Any], kind: str) -> str | None:
         isinstance(sketch, dict)
         and isinstance(q := sketch.get("q"), list)
         and len(q) == SKETCH_POINTS
-        and all(_is_number(v) for v in q)
+        and all(is_finite_number(v) for v in q)
     ):
         return f"sketch is not {SKETCH_POINTS} quantiles"
     return None
@@ -548,12 +550,14 @@ def _numeric_problem(col: dict[str, Any], kind: str) -> str | None:
 def _categorical_problem(col: dict[str, Any], kind: str) -> str | None:
     top = col.get("top")
     if not isinstance(top, list) or not all(
-        isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and _is_count(t[1])
+        isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and is_whole_number(t[1], 0)
         for t in top
     ):
         return "top is not a list of [category, count] pairs"
     categories = col.get("categories")
-    if not isinstance(categories, dict) or not all(_is_count(n) for n in categories.values()):
+    if not isinstance(categories, dict) or not all(
+        is_whole_number(n, 0) for n in categories.values()
+    ):
         return "categories are not a map of categories to counts"
     if not isinstance(col.get("categories_exact"), bool):
         return "categories_exact is not true or false"
@@ -562,21 +566,13 @@ def _categorical_problem(col: dict[str, Any], kind: str) -> str | None:
         length is None
         or (
             isinstance(length, dict)
-            and _is_count(length.get("min"))
-            and _is_count(length.get("max"))
-            and _is_number(length.get("mean"))
+            and is_whole_number(length.get("min"), 0)
+            and is_whole_number(length.get("max"), 0)
+            and is_finite_number(length.get("mean"))
         )
     ):
         return "length is not the strings' min, max and mean length"
     return None
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _footer_stats(meta: pq.FileMetaData, j: int) -> tuple[int | None, Any, Any]:

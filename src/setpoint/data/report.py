@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from setpoint.core.names import is_finite_number
+
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}
 h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;word-break:break-all}
@@ -61,7 +63,9 @@ def diff_html(diff: dict[str, Any], *, title: str) -> str:
         _schema_changes(_dict(diff.get("schema"))),
     ]
     columns = _dicts(diff.get("columns"))
-    columns.sort(key=lambda c: -_number(c.get("drift")) if _finite(c.get("drift")) else math.inf)
+    columns.sort(
+        key=lambda c: -_number(c.get("drift")) if is_finite_number(c.get("drift")) else math.inf
+    )
     table = [("column", "kind", "method", "drift", "drifted")]
     classes = [""]
     for i, col in enumerate(columns):
@@ -278,15 +282,17 @@ def _fmt(value: object) -> str:
 
 
 def _fmt_int(value: float) -> str:
-    return _fmt(int(value)) if _finite(value) and float(value).is_integer() else _fmt(value)
+    return (
+        _fmt(int(value)) if is_finite_number(value) and float(value).is_integer() else _fmt(value)
+    )
 
 
 def _fmt_pct(value: float) -> str:
-    return f"{_fmt(value * 100.0)}%" if _finite(value) else _fmt(value)
+    return f"{_fmt(value * 100.0)}%" if is_finite_number(value) else _fmt(value)
 
 
 def _pct(part: object, whole: object) -> str:
-    if not (_finite(part) and _finite(whole)) or not whole:
+    if not (is_finite_number(part) and is_finite_number(whole)) or not whole:
         return "–"
     share = 100.0 * float(part) / float(whole)  # type: ignore[arg-type]
     return "<0.1%" if 0 < share < 0.1 else f"{share:.1f}%"
@@ -308,7 +314,7 @@ def _distinct(col: dict[str, Any]) -> str:
 
 def _edge(value: object, temporal: bool) -> str:
     """Temporal histogram edges are epoch seconds; quantiles may already be ISO text."""
-    if temporal and _finite(value):
+    if temporal and is_finite_number(value):
         try:
             when = datetime.fromtimestamp(float(value), tz=UTC)  # type: ignore[arg-type]
         except (OverflowError, OSError, ValueError):
@@ -317,13 +323,9 @@ def _edge(value: object, temporal: bool) -> str:
     return _fmt(value)
 
 
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _number(value: object) -> float:
     """A bar's length: anything missing or non-finite draws as zero."""
-    return float(value) if _finite(value) else 0.0  # type: ignore[arg-type]
+    return float(value) if is_finite_number(value) else 0.0  # type: ignore[arg-type]
 
 
 def _sum(a: object, b: object) -> int | None:

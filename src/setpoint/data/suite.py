@@ -254,7 +254,7 @@ class _Parser:
         for bound in ("min", "max"):
             if bound in opts:
                 value, vnode = opts[bound]
-                if not _is_number(value):
+                if not names.is_real_number(value):
                     raise self.fail(vnode, f"{kind}.{bound} must be a number, not {value!r}")
                 if isinstance(value, int) and not names.INT64_MIN <= value <= names.INT64_MAX:
                     value = float(value)  # beyond any 64-bit column: compared as a double
@@ -413,7 +413,7 @@ class _Parser:
             return Check(kind=kind, column=column, severity=default, args={"max": DEFAULT_SHIFT})
         opts = self.options(node, where, ("max",))
         limit = opts.get("max", (DEFAULT_SHIFT,))[0]
-        if not _is_number(limit) or not 0 <= limit <= 1:
+        if not names.is_real_number(limit) or not 0 <= limit <= 1:
             raise self.fail(node, f"{where}.max must be a drift score between 0 and 1")
         sev = self.opt_severity(node, opts, default)
         return Check(kind=kind, column=column, severity=sev, args={"max": limit})
@@ -435,10 +435,6 @@ class _Parser:
                 Check(kind="custom", severity=sev, args={"function": target, "name": str(name)})
             )
         return out
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def parse_age(text: Any) -> float | None:

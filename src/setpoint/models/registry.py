@@ -36,12 +36,11 @@ from setpoint.core.types import (
 )
 from setpoint.data.versions import check_relative_path, parse_ref
 from setpoint.models import gates as gates_mod
+from setpoint.store.metadata import datasets as datasets_repo
 from setpoint.store.metadata import runs as runs_repo
 from setpoint.store.metadata.statements import execute as _sql
 from setpoint.store.metadata.tables import (
     alias_moves,
-    dataset_versions,
-    datasets,
     model_aliases,
     model_approvals,
     model_evaluations,
@@ -739,7 +738,7 @@ class Registry:
             )
         for k, v in metrics.items():
             names.check_key(k, "metrics")
-            if not _is_number(v, none=True):
+            if not (v is None or names.is_number(v)):
                 raise InvalidArgumentError(f"metric {k!r} must be a number", field="metrics")
         _check_result(result or {})
         dataset_ref = f"{dp}/{dn}@{dv}"
@@ -863,18 +862,19 @@ class Registry:
         """Store the promotion policy guarding ``alias`` (empty text removes it)."""
         check_alias(alias)
         policy = gates_mod.parse_policy(text)
-        held = None
+        held: tuple[str, str, int] | None = None
         if policy.dataset is not None:
-            held = parse_ref(policy.dataset, field="policy")
-            if held[2] is None:
+            held_project, held_name, held_version = parse_ref(policy.dataset, field="policy")
+            if held_version is None:
                 raise InvalidArgumentError(
                     "policy dataset must name a version, like fraud/holdout@3", field="policy"
                 )
+            held = (held_project, held_name, held_version)
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> None:
             mid = self._locked_model(conn, project, name)
-            if held is not None and not _dataset_version_exists(conn, *held):
+            if held is not None and datasets_repo.version_id(conn, *held) is None:
                 # its gates would refuse every promotion ("no evaluation on ...")
                 raise InvalidArgumentError(
                     f"policy dataset {policy.dataset} does not exist", field="policy"
@@ -1413,10 +1413,6 @@ def _edge(sk: str, sid: str, rel: str, tk: str, tid: str, now: int) -> LineageEd
     )
 
 
-def _is_number(v: object, *, none: bool = False) -> bool:
-    return (none and v is None) or (isinstance(v, int | float) and not isinstance(v, bool))
-
-
 def _check_result(result: Mapping[str, Any]) -> None:
     """The parts of an evaluation's result that gates and cards read have the shapes they
     expect: slices {column: {value: {metric: number}}}, importance {metric, baseline, drop:
@@ -1435,16 +1431,16 @@ def _check_result(result: Mapping[str, Any]) -> None:
             raise bad(f"slices.{column} must map each value to its metrics")
         for value, metrics in groups.items():
             if not isinstance(metrics, Mapping) or not all(
-                _is_number(m, none=True) for m in metrics.values()
+                (m is None or names.is_number(m)) for m in metrics.values()
             ):
                 raise bad(f"slices.{column}.{value} must map metric names to numbers")
     importance = result.get("importance")
     if importance is not None and (
         not isinstance(importance, Mapping)
         or not isinstance(importance.get("metric"), str)
-        or not _is_number(importance.get("baseline"))
+        or not names.is_number(importance.get("baseline"))
         or not isinstance(importance.get("drop"), Mapping)
-        or not all(_is_number(d) for d in importance["drop"].values())
+        or not all(names.is_number(d) for d in importance["drop"].values())
     ):
         raise bad("importance must be {metric, baseline, drop: {feature: number}}")
     matrix = result.get("confusion_matrix")
@@ -1466,17 +1462,3 @@ def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     return {
         names.check_key(k, "tags"): names.tag_value(v, f"tags.{k}") for k, v in (tags or {}).items()
     }
-
-
-def _dataset_version_exists(conn: Connection, project: str, name: str, version: int | None) -> bool:
-    found = conn.execute(
-        select(dataset_versions.c.version)
-        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-        .join(projects, projects.c.id == datasets.c.project_id)
-        .where(
-            projects.c.name == project,
-            datasets.c.name == name,
-            dataset_versions.c.version == version,
-        )
-    ).first()
-    return found is not None

@@ -5,7 +5,6 @@ dataset version, in which windows, with which alert rules; and the windows compu
 from __future__ import annotations
 
 import builtins
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -49,34 +48,15 @@ MAX_WINDOW_ROWS = 10**12
 MAX_RULE_WINDOWS = 1000
 
 
-def _number(value: object) -> bool:
-    """A finite JSON number (not a boolean)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _float(value: object) -> bool:
-    """A number of any value (not a boolean)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _real(value: object) -> bool:
-    """A number, infinite ones included (not a boolean, not NaN)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
-
-
-def _whole(value: object, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
 def _rule_problem(rule: object, bound: str) -> str | None:
     """What is wrong with a {metric, <bound>, windows} rule, or None."""
     if not isinstance(rule, dict) or set(rule) - {"metric", bound, "windows"}:
         return f"a rule has exactly metric, {bound} and windows"
     if rule.get("metric") not in METRICS:
         return f"metric {rule.get('metric')!r} is not one of {', '.join(METRICS)}"
-    if not _number(rule.get(bound)):
+    if not names.is_finite_number(rule.get(bound)):
         return f"{bound} must be a finite number, got {rule.get(bound)!r}"
-    if not _whole(rule.get("windows", 1), 1, MAX_RULE_WINDOWS):
+    if not names.is_whole_number(rule.get("windows", 1), 1, MAX_RULE_WINDOWS):
         return f"windows must be a whole number from 1 to {MAX_RULE_WINDOWS}"
     return None
 
@@ -105,8 +85,9 @@ def _result_problem(result: object) -> str | None:
         isinstance(f, Mapping)
         and isinstance(f.get("test"), str)
         and isinstance(f.get("drifted"), bool)
-        and (f.get("statistic") is None or _real(f["statistic"]))  # chi-squared may be inf
-        and (f.get("p_value") is None or _number(f["p_value"]))
+        # chi-squared may be infinite; NaN is no statistic
+        and (f.get("statistic") is None or names.is_real_number(f["statistic"]))
+        and (f.get("p_value") is None or names.is_finite_number(f["p_value"]))
         for f in features.values()
     ):
         return "drift.features is not a map of columns to {test, statistic, p_value, drifted}"
@@ -117,14 +98,14 @@ def _result_problem(result: object) -> str | None:
     for key in ("metrics", "baseline"):
         values = result.get(key, {})
         if not isinstance(values, Mapping) or not all(
-            v is None or _float(v) for v in values.values()
+            v is None or names.is_number(v) for v in values.values()
         ):
             return f"{key} is not a map of metric names to numbers"
     fairness = result.get("fairness", {})
     if not isinstance(fairness, Mapping) or not all(
         isinstance(f, Mapping)
-        and _float(f.get("demographic_parity_difference"))
-        and _float(f.get("equalized_odds_difference"))
+        and names.is_number(f.get("demographic_parity_difference"))
+        and names.is_number(f.get("equalized_odds_difference"))
         and isinstance(f.get("groups", {}), Mapping)
         for f in fairness.values()
     ):
@@ -160,12 +141,12 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
         ("window_seconds", seconds, MAX_WINDOW_SECONDS),
         ("window_rows", rows, MAX_WINDOW_ROWS),
     ):
-        if value is not None and not _whole(value, 1, high):
+        if value is not None and not names.is_whole_number(value, 1, high):
             raise InvalidArgumentError(
                 f"{field} must be a whole number from 1 to {high}", field=field
             )
     share = out.setdefault("drift_share", 0.5)
-    if not _number(share) or not 0 < share <= 1:
+    if not names.is_finite_number(share) or not 0 < share <= 1:
         raise InvalidArgumentError("drift_share must be in (0, 1]", field="drift_share")
     for field, bound, example in (
         ("metric_rules", "min", "{metric: accuracy, min: 0.8, windows: 2}"),
@@ -180,7 +161,7 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
             if bound == "max_drop" and not rule["max_drop"] > 0:
                 raise InvalidArgumentError(f"{field}: max_drop must be above 0", field=field)
     gap = out.get("fairness_gap")
-    if gap is not None and (not _number(gap) or not 0 < gap <= 1):
+    if gap is not None and (not names.is_finite_number(gap) or not 0 < gap <= 1):
         raise InvalidArgumentError("fairness_gap must be in (0, 1]", field="fairness_gap")
     sensitive = out.setdefault("sensitive", [])
     if not isinstance(sensitive, list) or not all(isinstance(s, str) and s for s in sensitive):
@@ -194,7 +175,7 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
             f"webhook must be an http(s) URL with a host, got {hook!r}", field="webhook"
         )
     grace = out.setdefault("grace_seconds", 60)
-    if not _whole(grace, 0, 7 * 86400):
+    if not names.is_whole_number(grace, 0, 7 * 86400):
         raise InvalidArgumentError(
             "grace_seconds must be a whole number from 0 to 604800 (7 days)",
             field="grace_seconds",
