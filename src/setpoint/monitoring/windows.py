@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from setpoint.models.evaluation import infer_task
 from setpoint.monitoring.drift import drift
 
 INPUT = "input."
@@ -70,9 +71,11 @@ def compute(
     labeled = frame[frame["label"].notna()] if "label" in frame else frame.iloc[:0]
     result["labeled"] = len(labeled)
     if len(labeled):
-        task = config.get("task") or _task(labeled["label"], labeled["prediction"])
         y = _values(labeled["label"])
         p = _values(labeled["prediction"])
+        # as model evaluation tells it: predictions that are not whole numbers (prices
+        # logged as whole numbers are still a regression), then the labels
+        task = config.get("task") or infer_task(y, False, p)
         metrics = performance(y, p, task)
         if task == "classification" and "score" in labeled and labeled["score"].notna().all():
             auc = roc_auc(y, labeled["score"].to_numpy(dtype=np.float64), _positive(y, p))
@@ -140,25 +143,6 @@ def _values(series: Any) -> np.ndarray:
         except (TypeError, ValueError):
             return values.astype(str)
     return values
-
-
-def _task(labels: Any, predictions: Any) -> str:
-    """Classification or regression, from the labels and what the model predicted for them:
-    a prediction that is not a whole number is a regression's (prices logged as whole
-    numbers are still a regression)."""
-    predicted = _values(predictions)
-    if predicted.dtype.kind == "f" and not np.all(predicted == np.round(predicted)):
-        return "regression"
-    values = _values(labels)
-    if values.dtype.kind in "biu" or values.dtype.kind in "OU":
-        return "classification"
-    if (
-        values.dtype.kind == "f"
-        and np.all(values == np.round(values))
-        and np.unique(values).size <= 20
-    ):
-        return "classification"
-    return "regression"
 
 
 def _positive(y: np.ndarray, p: np.ndarray) -> Any:
