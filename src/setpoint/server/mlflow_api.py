@@ -262,9 +262,7 @@ def register(
         """The project with its tags. Listed first (any role may list), so that a name
         nobody made answers 404, as MLflow's set_experiment expects before it creates one;
         then read (a viewer's role) for its tags."""
-        if project == DEFAULT_PROJECT:
-            await ensure_default(request)
-        if project not in {p.name for p in await call(request, "list_projects", lifecycle="all")}:
+        if project not in await project_names(request, made=project == DEFAULT_PROJECT):
             raise NotFoundError(
                 missing or f"No Experiment with id={_experiment_id(project)} exists"
             )
@@ -332,7 +330,7 @@ def register(
         order = _experiment_order(text_list(body.get("order_by"), "order_by"))
         limit = _max_results(body, 1000)
         start = _offset(body.get("page_token"))
-        await ensure_default(request)
+        await project_names(request, made=True)
         found = []
         for p in await call(request, "list_projects", lifecycle=lifecycle):
             with suppress(PermissionDeniedError):  # listed, but its tags are not the caller's
@@ -347,13 +345,16 @@ def register(
             out["next_page_token"] = str(start + limit)
         return out
 
-    async def ensure_default(request: Request) -> None:
-        """MLflow always has an experiment 0 (setpoint's default project): made on first
-        use here."""
-        with suppress(ConflictError, PermissionDeniedError):
-            names = {p.name for p in await call(request, "list_projects", lifecycle="all")}
-            if DEFAULT_PROJECT not in names:
-                await call(request, "create_project", name=DEFAULT_PROJECT, tags={})
+    async def project_names(request: Request, made: bool) -> set[str]:
+        """Every project's name, deleted ones too. With ``made``, experiment 0 (setpoint's
+        default project, which MLflow always has) is made first when missing."""
+        names = {p.name for p in await call(request, "list_projects", lifecycle="all")}
+        if made and DEFAULT_PROJECT not in names:
+            with suppress(PermissionDeniedError):  # a viewer cannot make it
+                with suppress(ConflictError):  # another request made it meanwhile
+                    await call(request, "create_project", name=DEFAULT_PROJECT, tags={})
+                names.add(DEFAULT_PROJECT)
+        return names
 
     @route("POST", "runs/create")
     async def create_run(request: Request, body: dict[str, Any]) -> Any:
