@@ -10,6 +10,8 @@ import dataclasses
 import math
 from typing import Any
 
+import orjson
+
 # How NaN, infinity and minus infinity are written: ours, and protobuf's JSON (MLflow's).
 OURS = ("nan", "inf", "-inf")
 PROTOBUF = ("NaN", "Infinity", "-Infinity")
@@ -35,6 +37,18 @@ def finite_json(obj: Any, spelling: tuple[str, str, str] = OURS) -> Any:
             f.name: finite_json(getattr(obj, f.name), spelling) for f in dataclasses.fields(obj)
         }
     return obj
+
+
+def dumps_json(obj: Any, spelling: tuple[str, str, str] = OURS) -> bytes:
+    """``obj`` as JSON bytes, non-finite floats written as text (see :func:`finite_json`).
+
+    orjson writes a non-finite float as null, so only an answer with a null in it can hold
+    one: the common answer is encoded once, without walking it in Python (for a page of runs
+    the walk costs twenty times the encoding)."""
+    body = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+    if b"null" not in body:
+        return body
+    return orjson.dumps(finite_json(obj, spelling), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _text(v: float, spelling: tuple[str, str, str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from setpoint.api.operations import API_PREFIX, OperationSpec, operations
-from setpoint.api.wire import finite_json
+from setpoint.api.wire import dumps_json
 from setpoint.core.errors import (
     ArtifactCorruptedError,
     RemoteError,
@@ -78,15 +78,13 @@ class RemoteClient:
         return response
 
     def _call(self, spec: OperationSpec, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-        import orjson
-
         values = _arguments(fn, args, kwargs)
         path = _fill_path(spec, values)
         if spec.method == "GET":
             query = {k: v for k, v in values.items() if v is not None}
             response = self._request("GET", path, params=query)
         else:
-            body = orjson.dumps(finite_json(values), option=orjson.OPT_SERIALIZE_NUMPY)
+            body = dumps_json(values)
             response = self._request(
                 spec.method, path, content=body, headers={"Content-Type": "application/json"}
             )

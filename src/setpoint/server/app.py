@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from setpoint import __version__
 from setpoint.api.operations import API_PREFIX, OperationSpec, operations
-from setpoint.api.wire import finite_json, wire_number
+from setpoint.api.wire import dumps_json, wire_number
 from setpoint.client.local import LocalClient
 from setpoint.core.errors import (
     AuthenticationError,
@@ -418,7 +418,7 @@ def _json_endpoint(
             args.update({name: actor for name in ACTOR_ARGUMENTS if name in args})
         result = await run_in_threadpool(fn, client, **args)
         return Response(
-            orjson.dumps(finite_json(result), option=orjson.OPT_SERIALIZE_NUMPY),
+            dumps_json(result),
             media_type="application/json",
         )
 

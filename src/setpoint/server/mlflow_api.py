@@ -27,7 +27,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from setpoint.api.operations import operations
-from setpoint.api.wire import PROTOBUF, finite_json
+from setpoint.api.wire import PROTOBUF, dumps_json
 from setpoint.core.config import DEFAULT_PROJECT
 from setpoint.core.errors import (
     ConflictError,
@@ -663,7 +663,7 @@ def register(
         except SetpointError as exc:
             return mlflow_error(exc)
         return Response(
-            orjson.dumps(finite_json(result, PROTOBUF), option=orjson.OPT_SERIALIZE_NUMPY),
+            dumps_json(result, PROTOBUF),
             media_type="application/json",
         )
 

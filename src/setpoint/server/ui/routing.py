@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.staticfiles import StaticFiles
 
-from setpoint.api.wire import finite_json
+from setpoint.api.wire import dumps_json
 from setpoint.core.errors import (
     AuthenticationError,
     InvalidArgumentError,
@@ -117,7 +117,7 @@ def _refused(p: Page, why: str) -> HTMLResponse:
 
 def json_response(value: Any) -> Response:
     return Response(
-        orjson.dumps(finite_json(value), option=orjson.OPT_SERIALIZE_NUMPY),
+        dumps_json(value),
         media_type="application/json",
     )
 
