@@ -144,17 +144,20 @@ def test_runs_of_a_live_process_are_not_failed(client: Any, mode: str) -> None:
 
 
 def test_transient_store_failure_keeps_buffered_points(sqlite_settings: Settings) -> None:
-    """A flush that fails for a transient reason keeps its points for the next attempt."""
+    """A flush that fails for a transient reason keeps its points for the next attempt: the
+    failed batch goes first, alone and under the id it had, then what was logged since."""
     from setpoint.tracking.metric_buffer import MetricBuffer
 
-    written: list[list[str]] = []
+    written: list[tuple[list[str], str, int]] = []
+    tried: list[tuple[str, int]] = []
     fail = {"n": 2}
 
-    def sink(keys: list[str], *_: Any) -> None:
+    def sink(keys: list[str], _v: Any, _s: Any, _t: Any, batch_id: str, offset: int) -> None:
+        tried.append((batch_id, offset))
         if fail["n"]:
             fail["n"] -= 1
             raise OSError("connection reset")
-        written.append(list(keys))
+        written.append((list(keys), batch_id, offset))
 
     buf = MetricBuffer(sink, flush_interval=10)
     buf.add("a", 1.0, 0, 0)
@@ -164,7 +167,95 @@ def test_transient_store_failure_keeps_buffered_points(sqlite_settings: Settings
     with pytest.raises(OSError):
         buf.flush()
     buf.flush()
-    assert written == [["a", "b"]]
+    first = tried[0]
+    assert tried[:3] == [first, first, first]  # the same request, three times
+    assert [w[0] for w in written] == [["a"], ["b"]]
+    assert written[1][1] != first[0]
+
+
+def test_an_interrupted_or_partly_written_batch_keeps_its_ids() -> None:
+    """Ctrl-C during a flush loses nothing; the rest of a batch cut off partway is sent
+    again from where it stopped, its requests named as the first time."""
+    from setpoint.tracking.metric_buffer import MetricBuffer, PartlyWritten
+
+    calls: list[tuple[list[str], str, int]] = []
+    plan = [KeyboardInterrupt(), PartlyWritten(2, OSError("reset")), None]
+
+    def sink(keys: list[str], _v: Any, _s: Any, _t: Any, batch_id: str, offset: int) -> None:
+        calls.append((list(keys), batch_id, offset))
+        step = plan.pop(0)
+        if step is not None:
+            raise step
+
+    buf = MetricBuffer(sink, flush_interval=10)
+    for k in "abcde":
+        buf.add(k, 1.0, 0, 0)
+    with pytest.raises(KeyboardInterrupt):
+        buf.flush()
+    with pytest.raises(OSError):
+        buf.flush()
+    buf.flush()
+    batch_id = calls[0][1]
+    assert calls == [
+        (list("abcde"), batch_id, 0),
+        (list("abcde"), batch_id, 0),
+        (list("cde"), batch_id, 2),
+    ]
+
+
+def test_a_metric_batch_id_stores_its_points_once(client: Any) -> None:
+    from setpoint.core.errors import InvalidArgumentError
+
+    run = client.create_run("ids")
+    for _ in range(2):  # the same request twice
+        client.log_metrics(run.id, ["m", "m"], [1.0, 2.0], [0, 1], [5, 5], "b1:0")
+    client.log_metrics(run.id, ["m"], [3.0], [2], [5], "b1:2")  # another request of it
+    client.log_metrics(run.id, ["m"], [4.0], [3], [5])  # no id: stored each time
+    client.end_run(run.id)
+    client.log_metrics(run.id, ["m"], [3.0], [2], [5], "b1:2")  # stored before the end
+    assert client.get_metric_history(run.id, "m").steps == [0, 1, 2, 3]
+    with pytest.raises(InvalidArgumentError) as err:
+        client.log_metrics(run.id, ["m"], [1.0], [0], [5], "no spaces")
+    assert err.value.field == "batch_id"
+
+
+@pytest.mark.parametrize("ending", [False, True])
+def test_a_request_whose_answer_was_lost_is_stored_once(
+    client: Any, monkeypatch: pytest.MonkeyPatch, ending: bool
+) -> None:
+    """The store committed a flush but its answer never arrived (a client timeout, a
+    connection dropped during COMMIT): the points were sent again and stored twice."""
+    import setpoint as sp
+    from setpoint.client import run as run_module
+    from setpoint.core.errors import RemoteError
+
+    monkeypatch.setattr(run_module, "MAX_POINTS_PER_REQUEST", 10)
+    real = client.log_metrics
+    calls = {"n": 0}
+
+    def answer_lost(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RemoteError("timed out waiting for the answer")
+
+    run = sp.start_run(project="lost")
+    run._buffer.stop()  # flushes only when asked, here
+    for i in range(45):
+        run.log_metric("m", float(i), step=i)
+    monkeypatch.setattr(client, "log_metrics", answer_lost)
+    if ending:
+        with pytest.raises(RemoteError):
+            run.end()
+        run.end()
+    else:
+        with pytest.raises(RemoteError):
+            run.flush()
+        run.log_metric("m", 45.0, step=45)
+        run.flush()
+        run.end()
+    history = sp.get_metric_history(run.id, "m")
+    assert history["step"].tolist() == list(range(46 if not ending else 45))
 
 
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)

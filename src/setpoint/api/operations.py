@@ -295,9 +295,12 @@ class Api:
         values: list[float | None],
         steps: list[int],
         timestamps: list[int] | None = None,
+        batch_id: str | None = None,
     ) -> None:
-        """Append metric points given as parallel columns (null values stand for NaN)."""
-        self.runs.log_metrics(run_id, keys, values, steps, timestamps)
+        """Append metric points given as parallel columns (null values stand for NaN).
+        ``batch_id`` (1-64 of ``A-Za-z0-9._:-``): sending a request again under the id it
+        was first sent with stores its points once."""
+        self.runs.log_metrics(run_id, keys, values, steps, timestamps, batch_id)
 
     @operation("POST", "/runs/{run_id}/batch")
     def log_batch(

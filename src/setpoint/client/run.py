@@ -119,15 +119,25 @@ class ActiveRun:
         self._buffer.flush()
 
     def _write(
-        self, keys: list[str], values: list[float], steps: list[int], stamps: list[int]
+        self,
+        keys: list[str],
+        values: list[float],
+        steps: list[int],
+        stamps: list[int],
+        batch_id: str,
+        offset: int,
     ) -> None:
         # Points first: a param the store refuses (a conflict with another writer) must not
         # take the points of the same flush down with it.
         for i in range(0, len(keys), MAX_POINTS_PER_REQUEST):
             j = i + MAX_POINTS_PER_REQUEST
             # NaN travels as is: the store keeps it, the wire spells it "nan" (api/wire.py).
+            # A request sent again (see metric_buffer) has the id it had the first time.
+            request_id = f"{batch_id}:{offset + i}"
             try:
-                self._client.log_metrics(self.id, keys[i:j], values[i:j], steps[i:j], stamps[i:j])
+                self._client.log_metrics(
+                    self.id, keys[i:j], values[i:j], steps[i:j], stamps[i:j], request_id
+                )
             except BaseException as exc:  # Ctrl-C too: what was stored must not be sent again
                 if i == 0:
                     raise
@@ -284,25 +294,18 @@ class ActiveRun:
                 return self._client.get_run(self.id)
             self._ended = True
         sdk._forget(self)
-        keys, values, steps, stamps = self._buffer.drain()
-        params = self._take_params()
+        params = self._take_params()  # they commit with the end (a conflict fails the run)
+        keys: list[str] = []
+        values: list[float] = []
+        steps: list[int] = []
+        stamps: list[int] = []
         try:
-            # All but the last request's worth of points go first; the rest, the params and
-            # the status then commit together: one transaction, one request.
-            cut = max(0, len(keys) - MAX_POINTS_PER_REQUEST)
-            if cut:
-                try:
-                    self._write(keys[:cut], values[:cut], steps[:cut], stamps[:cut])
-                except PartlyWritten as partial:  # keep only what is not stored yet
-                    done = partial.written
-                    keys, values, steps, stamps = (
-                        keys[done:],
-                        values[done:],
-                        steps[done:],
-                        stamps[done:],
-                    )
-                    raise partial.cause from None
-                keys, values, steps, stamps = keys[cut:], values[cut:], steps[cut:], stamps[cut:]
+            # All but the last request's worth of points go first (after a batch that failed
+            # earlier, under its own id); the rest, the params and the status then commit
+            # together: one transaction, one request.
+            self._buffer.stop()
+            self._buffer.flush(leave=MAX_POINTS_PER_REQUEST)
+            keys, values, steps, stamps = self._buffer.drain()
             final = MetricBatch(keys=keys, values=values, steps=steps, timestamps=stamps)
             return self._end(status, error, final, params)
         except (ParamConflictError, RunNotActiveError):

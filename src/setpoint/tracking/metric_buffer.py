@@ -6,17 +6,25 @@ there is some, so one background flush carries everything a run logged since the
 Points reach the store at the latest one flush interval after they were logged, when the
 buffer fills, when the run ends, and at interpreter exit. A write that fails for a transient
 reason keeps its points for the next attempt; nothing logged is dropped silently.
+
+Each batch carries an id, and its requests ids made from it (the batch's id and where the
+request starts in it). A batch that failed is kept apart and sent again first, alone, under
+the same id: when its first attempt did get through (its answer was lost), the store knows
+the id and stores nothing twice.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
-from typing import Any
 
 from setpoint.core.errors import SetpointError
 
-Sink = Callable[[list[str], list[float], list[int], list[int]], None]
+# (keys, values, steps, timestamps, batch id, offset): the points are those of the batch from
+# ``offset`` on; the sink names a request starting at point i of them ``f"{id}:{offset + i}"``.
+Sink = Callable[[list[str], list[float], list[int], list[int], str, int], None]
+Columns = tuple[list[str], list[float], list[int], list[int]]
 
 MAX_PENDING = 50_000  # points that trigger an immediate flush
 
@@ -55,6 +63,8 @@ class MetricBuffer:
         self._values: list[float] = []
         self._steps: list[int] = []
         self._stamps: list[int] = []
+        # a batch that failed: (its id, how many of its points are stored, the rest)
+        self._unsent: tuple[str, int, Columns] | None = None
         self.error: SetpointError | None = None
         self._thread: threading.Thread | None = None
 
@@ -84,36 +94,58 @@ class MetricBuffer:
         if full:
             self._wake.set()
 
-    def flush(self) -> None:
-        """Write everything buffered now; raises if the store refuses the points."""
+    def flush(self, leave: int = 0) -> None:
+        """Write everything buffered now but the last ``leave`` points (a batch that failed
+        earlier first); raises if the store refuses the points."""
         with self._flush_lock:
+            if self._unsent is not None:
+                self._send(*self._unsent)
             with self._lock:
-                batch: tuple[Any, ...] = (self._keys, self._values, self._steps, self._stamps)
-                self._keys, self._values, self._steps, self._stamps = [], [], [], []
+                cut = max(0, len(self._keys) - leave)
+                batch: Columns = (
+                    self._keys[:cut],
+                    self._values[:cut],
+                    self._steps[:cut],
+                    self._stamps[:cut],
+                )
+                del self._keys[:cut], self._values[:cut], self._steps[:cut], self._stamps[:cut]
             if not batch[0] and not self._has_pending():
                 return
-            try:
-                self._sink(*batch)
-                return
-            except PartlyWritten as partial:
-                batch = tuple(column[partial.written :] for column in batch)
-                if not isinstance(partial.cause, Exception):  # interrupted: keep the rest
-                    self._requeue(batch)
-                    raise partial.cause from None
-                failure: Exception = partial.cause
-            except Exception as exc:
-                failure = exc
-            if isinstance(failure, SetpointError):
-                if failure.status < 500:
-                    # Refused for good (e.g. the run was ended elsewhere): keep the reason.
-                    self.error = failure
-                    raise failure
-            elif not _transient(failure):
-                # A batch that can never be written must not block the ones after it.
-                self.error = SetpointError(f"metric points could not be written: {failure!r}")
-                raise failure
-            self._requeue(batch)
+            self._send(uuid.uuid4().hex, 0, batch)
+
+    def _send(self, batch_id: str, offset: int, batch: Columns) -> None:
+        """Write the batch's points from ``offset`` on; on a failure worth retrying, keep
+        what is not stored as the batch to send first next time."""
+        try:
+            self._sink(*batch, batch_id, offset)
+            self._unsent = None
+            return
+        except PartlyWritten as partial:
+            offset += partial.written
+            batch = (
+                batch[0][partial.written :],
+                batch[1][partial.written :],
+                batch[2][partial.written :],
+                batch[3][partial.written :],
+            )
+            failure: BaseException = partial.cause
+        except BaseException as exc:  # Ctrl-C too: the batch is kept, under its id
+            failure = exc
+        self._unsent = (batch_id, offset, batch) if batch[0] else None
+        if not isinstance(failure, Exception):
             raise failure
+        if isinstance(failure, SetpointError):
+            if failure.status < 500:
+                # Refused for good (e.g. the run was ended elsewhere): keep the reason.
+                self._unsent = None
+                self.error = failure
+                raise failure
+        elif not _transient(failure):
+            # A batch that can never be written must not block the ones after it.
+            self._unsent = None
+            self.error = SetpointError(f"metric points could not be written: {failure!r}")
+            raise failure
+        raise failure
 
     def close(self) -> None:
         self.stop()
@@ -133,13 +165,6 @@ class MetricBuffer:
             batch = (self._keys, self._values, self._steps, self._stamps)
             self._keys, self._values, self._steps, self._stamps = [], [], [], []
         return batch
-
-    def _requeue(self, batch: tuple[Any, ...]) -> None:
-        with self._lock:
-            self._keys[:0] = batch[0]
-            self._values[:0] = batch[1]
-            self._steps[:0] = batch[2]
-            self._stamps[:0] = batch[3]
 
     def _loop(self) -> None:
         import time

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -500,17 +501,28 @@ class Runs:
         values: Sequence[float | None],
         steps: Sequence[int],
         timestamps: Sequence[int] | None = None,
+        batch_id: str | None = None,
     ) -> None:
-        """Append metric points given as columns (``values`` may hold None for NaN)."""
+        """Append metric points given as columns (``values`` may hold None for NaN).
+
+        ``batch_id``: the writer's id of this request. The points of an id the run has stored
+        already are not stored again: a writer that did not learn whether its request got
+        through (a timeout, a lost connection) sends it again under the same id."""
         if timestamps is None:
             timestamps = [self.clock.now_ms()] * len(keys)
         batch = self._checked(
             MetricBatch(keys=keys, values=values, steps=steps, timestamps=timestamps)
         )
+        if batch_id is not None:
+            check_batch_id(batch_id)
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
+            if batch_id is not None and repo.has_metric_batch(conn, run_id, batch_id):
+                return  # stored by the first attempt (the run may have ended since)
             require_run(conn, run_id)
+            if batch_id is not None and not repo.claim_metric_batch(conn, run_id, batch_id):
+                return  # a concurrent attempt stored it
             repo.add_metrics(conn, run_id, *batch.columns())
             repo.heartbeat(conn, run_id, now)
 
@@ -673,6 +685,18 @@ def require_run(
         )
     if running and state != "running":
         raise RunNotActiveError(f"run {run_id} has ended ({state}); {refused}", field="run_id")
+
+
+_BATCH_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def check_batch_id(batch_id: object) -> None:
+    """A metric batch's id: 1 to 64 letters, digits and ``._:-``."""
+    if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id):
+        raise InvalidArgumentError(
+            f"batch_id must be 1 to 64 letters, digits or '._:-', got {batch_id!r}",
+            field="batch_id",
+        )
 
 
 MAX_INPUTS = 1000  # datasets in one log_inputs call

@@ -497,6 +497,22 @@ def add_metrics(
     )
 
 
+def has_metric_batch(conn: Connection, run_id: str, batch_id: str) -> bool:
+    """Whether the run stored the metric batch of this id already."""
+    sql = "SELECT 1 FROM metric_batches WHERE run_id = ? AND batch_id = ?"
+    return _sql(conn, sql, (run_id, batch_id)).first() is not None
+
+
+def claim_metric_batch(conn: Connection, run_id: str, batch_id: str) -> bool:
+    """Record the batch as stored by this transaction; False when another one (that has
+    committed) stored it first."""
+    sql = (
+        "INSERT INTO metric_batches (run_id, batch_id) VALUES (?, ?) "
+        "ON CONFLICT (run_id, batch_id) DO NOTHING RETURNING batch_id"
+    )
+    return _sql(conn, sql, (run_id, batch_id)).first() is not None
+
+
 _NEWER = (
     "(excluded.step > metric_series.step OR (excluded.step = metric_series.step "
     "AND excluded.timestamp >= metric_series.timestamp))"

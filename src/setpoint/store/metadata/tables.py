@@ -92,6 +92,16 @@ run_inputs = Table(
     UniqueConstraint("run_id", "name", "digest", name="uq_run_inputs_run_name_digest"),
 )
 
+# The metric batches a run has stored, by the id its writer gave each request: a request sent
+# again after its answer was lost (a client timeout, a connection dropped during COMMIT) is
+# recognised and stored once.
+metric_batches = Table(
+    "metric_batches",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("batch_id", String(64), primary_key=True),
+)
+
 params = Table(
     "params",
     metadata,
