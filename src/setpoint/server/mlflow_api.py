@@ -812,14 +812,23 @@ def _metric_columns(items: Any, field: str) -> _Columns:
                 f"{field} must be a list of {{key, value, timestamp, step}}", field="key"
             )
         value = m.get("value")
-        if isinstance(value, str) and value in _NON_FINITE:
-            value = _NON_FINITE[value]
         keys.append(m["key"])
-        values.append(check_metric_value(value, "value"))
+        # the usual spellings are taken as they are; anything else is read and checked
+        if value.__class__ is not float:
+            if isinstance(value, str) and value in _NON_FINITE:
+                value = _NON_FINITE[value]
+            value = check_metric_value(value, "value")
+        values.append(value)
         step = m.get("step")
-        steps.append(0 if step is None else whole(step, "step", INT64_MIN, INT64_MAX))
+        if step.__class__ is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = 0 if step is None else whole(step, "step", INT64_MIN, INT64_MAX)
+        steps.append(step)
         stamp = m.get("timestamp")
-        stamps.append(None if stamp is None else whole(stamp, "timestamp", INT64_MIN, INT64_MAX))
+        if stamp is not None and (
+            stamp.__class__ is not int or not INT64_MIN <= stamp <= INT64_MAX
+        ):
+            stamp = whole(stamp, "timestamp", INT64_MIN, INT64_MAX)
+        stamps.append(stamp)
     if all(t is not None for t in stamps):
         return keys, values, steps, [t for t in stamps if t is not None]
     now = int(time.time() * 1000)
