@@ -272,6 +272,39 @@ def test_lightgbm_on_category_columns_takes_their_values_as_text(tmp_path: Path)
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
 
 
+@pytest.mark.parametrize("as_booster", [False, True])
+def test_xgboost_on_category_columns_takes_their_values_as_text(
+    tmp_path: Path, as_booster: bool
+) -> None:
+    """Fitted with ``enable_categorical`` on pandas category columns, XGBoost refused every
+    frame whose column held the values as text, as one read from Parquet or CSV."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=300),
+            "color": pd.Categorical(rng.choice(["red", "green", "blue"], 300)),
+        }
+    )
+    labels = (frame["x"] + 2 * (frame["color"] == "red") > 0.5).astype(int)
+    model = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, tree_method="hist")
+    model.fit(frame, labels)
+    native = model.get_booster() if as_booster else model
+    save_model(native, tmp_path / "m", input_example=frame[:5])
+    loaded = load_model(tmp_path / "m")
+    as_text = frame.astype({"color": str})
+    expected = model.predict_proba(frame)[:, 1]
+    if as_booster:
+        np.testing.assert_allclose(loaded.predict(as_text), expected, rtol=1e-6)
+    else:
+        np.testing.assert_array_equal(loaded.predict(as_text), model.predict(frame))
+        np.testing.assert_allclose(loaded.predict_proba(as_text)[:, 1], expected, rtol=1e-6)
+    # categories in another order are the same categories
+    reordered = frame.assign(color=pd.Categorical(as_text["color"], ["red", "green", "blue"]))
+    np.testing.assert_allclose(
+        np.ravel(loaded.predict(reordered))[:20], np.ravel(loaded.predict(as_text))[:20]
+    )
+
+
 def test_model_without_a_signature_predicts_on_any_table(tmp_path: Path) -> None:
     model = LogisticRegression().fit(X, Y)
     save_model(model, tmp_path / "m")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from setpoint.core.errors import InvalidArgumentError
@@ -49,7 +49,12 @@ def load(folder: str, meta: Mapping[str, Any], **options: Any) -> XGBoostPredict
     if name is None:
         booster = xgb.Booster()
         booster.load_model(path)
-        return XGBoostPredictor(native=booster, has_proba=False, is_booster=True)
+        return XGBoostPredictor(
+            native=booster,
+            has_proba=False,
+            is_booster=True,
+            categories=_categorical_columns(booster),
+        )
     cls = getattr(xgb, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, xgb.XGBModel)):
         raise InvalidArgumentError(f"{name!r} is not an XGBoost estimator", field="model")
@@ -59,7 +64,29 @@ def load(folder: str, meta: Mapping[str, Any], **options: Any) -> XGBoostPredict
         native=estimator,
         has_proba=callable(getattr(estimator, "predict_proba", None)),
         is_booster=False,
+        categories=_categorical_columns(estimator.get_booster()),
     )
+
+
+def _categorical_columns(booster: Any) -> dict[str, list[Any] | None]:
+    """Column -> its training categories (None when the model does not hold them), for a
+    model fitted on pandas category columns (``enable_categorical``): XGBoost takes only a
+    frame whose same columns are categories again, and a table read from Parquet or CSV holds
+    their values as text."""
+    names, types = booster.feature_names, booster.feature_types
+    if not names or not types or "c" not in types:
+        return {}
+    found: dict[str, list[Any] | None] = {
+        n: None for n, t in zip(names, types, strict=True) if t == "c"
+    }
+    try:  # XGBoost 3.1 and later keep them in the model
+        held = booster.get_categories(export_to_arrow=True).to_arrow()
+    except (AttributeError, TypeError, ValueError):
+        return found
+    for column, values in held or []:
+        if column in found and values is not None:
+            found[column] = values.to_pylist()
+    return found
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +94,7 @@ class XGBoostPredictor:
     native: Any
     has_proba: bool
     is_booster: bool
+    categories: dict[str, list[Any] | None] = field(default_factory=dict)
 
     @property
     def feature_names(self) -> list[str] | None:
@@ -77,14 +105,28 @@ class XGBoostPredictor:
             names = getattr(self.native, "feature_names_in_", None)
         return None if names is None else [str(n) for n in names]
 
+    def _frame(self, X: Any) -> Any:
+        """``X`` with its category columns as categories, as at training."""
+        if not self.categories or not hasattr(X, "columns"):
+            return X
+        import pandas as pd
+
+        X = X.copy(deep=False)
+        for name, cats in self.categories.items():
+            if name in X.columns and not isinstance(X[name].dtype, pd.CategoricalDtype):
+                X[name] = pd.Categorical(X[name], categories=cats)
+        return X
+
     def predict(self, X: Any) -> Any:
+        X = self._frame(X)
         if self.is_booster:
             import numpy as np
             import xgboost as xgb
 
             # A Booster fitted on a DataFrame refuses an array without the feature names.
             names = self.native.feature_names if isinstance(X, np.ndarray) else None
-            return self.native.predict(xgb.DMatrix(X, feature_names=names))
+            matrix = xgb.DMatrix(X, feature_names=names, enable_categorical=bool(self.categories))
+            return self.native.predict(matrix)
         return self.native.predict(X)
 
     def predict_proba(self, X: Any) -> Any:
@@ -92,4 +134,4 @@ class XGBoostPredictor:
             raise InvalidArgumentError(
                 f"{type(self.native).__name__} has no predict_proba", field="model"
             )
-        return self.native.predict_proba(X)
+        return self.native.predict_proba(self._frame(X))
