@@ -90,6 +90,53 @@ def test_aliases_move_with_history_and_roll_back(client: Any) -> None:
     assert client.get_model_version("fraud-detector", 1, "fraud").aliases == ["champion"]
 
 
+def test_rollback_never_unsets_an_alias_or_lands_on_a_deleted_version(client: Any) -> None:
+    df = _data()
+    for c in (1.0, 0.5, 0.1):
+        _register(df, _train(df, c))
+    for v in (2, 2, 3):  # moving it to where it is is no move to roll back to
+        sp.set_alias("fraud-detector", "champion", v, project="fraud")
+    back = sp.rollback("fraud-detector", "champion", project="fraud")
+    assert (back.from_version, back.to_version) == (3, 2)
+    sp.set_alias("fraud-detector", "champion", None, project="fraud")
+    sp.set_alias("fraud-detector", "champion", 3, project="fraud")
+    with pytest.raises(InvalidArgumentError, match="pointed at no version"):
+        sp.rollback("fraud-detector", "champion", project="fraud")  # it served nothing then
+    sp.set_alias("fraud-detector", "next", 1, project="fraud")
+    sp.set_alias("fraud-detector", "next", 2, project="fraud")
+    sp.set_alias("fraud-detector", "champion", 3, project="fraud")
+    client.delete_model_version("fraud-detector", 1, "fraud")
+    with pytest.raises(InvalidArgumentError, match="version 1 before, which is deleted"):
+        sp.rollback("fraud-detector", "next", project="fraud")
+    assert sp.get_model_version("fraud/fraud-detector@next").version == 2
+
+
+def test_a_rejected_or_archived_version_is_not_promoted(client: Any) -> None:
+    df = _data()
+    _register(df, _train(df))
+    for status in ("rejected", "archived"):
+        client.set_model_status("fraud-detector", 1, status, "fraud")
+        with pytest.raises(PromotionRefusedError, match=f"status not in .*observed {status}"):
+            sp.promote("fraud/fraud-detector/1", to="champion")
+    forced = sp.promote("fraud/fraud-detector/1", to="champion", force=True)
+    assert forced.moved and forced.forced
+    assert forced.gates[0]["gate"] == "status" and not forced.gates[0]["passed"]
+    client.set_model_status("fraud-detector", 1, "approved", "fraud")
+    assert sp.promote("fraud/fraud-detector/1", to="challenger").moved
+
+
+def test_a_model_whose_aliases_have_policies_is_not_deleted(client: Any) -> None:
+    """Deleting the model dropped its policies with it: a new model of the same name then
+    promoted without gates (and deleting a model needs a lesser role than a policy)."""
+    df = _data()
+    _register(df, _train(df))
+    sp.set_policy("fraud-detector", "champion", "gates: [{approvals: 2}]", project="fraud")
+    with pytest.raises(ConflictError, match="promotion policies on champion"):
+        client.delete_model("fraud-detector", "fraud")
+    sp.set_policy("fraud-detector", "champion", "", project="fraud")
+    client.delete_model("fraud-detector", "fraud")
+
+
 def test_descriptions_tags_and_deletion_keep_the_record(client: Any) -> None:
     df = _data()
     for c in (1.0, 0.5, 0.1):
@@ -374,6 +421,12 @@ def test_bad_policies_name_the_gate(client: Any) -> None:
         ("a: &a [1]\ngates: [{metric: auc, min: 1}]\nb: [*a, *a]\n", r"\(line 3\): aliases"),
         ("gates: [{compare: auc, direction: up}]", "direction must be"),
         ("gatez: []", "unknown key"),
+        # PyYAML keeps the last of a repeated key: the first gates were dropped unseen
+        (
+            "gates:\n  - approvals: 2\ngates:\n  - metric: auc\n    min: 0.5\n",
+            r"\(line 3\): 'gates' appears twice",
+        ),
+        ("gates: [{metric: auc, min: 0.5, min: 0.9}]", "'min' appears twice"),
         ("gates: [", "not valid YAML"),
         # its gates would refuse every promotion
         ("dataset: p/holdout@3\ngates: [{metric: auc, min: 0.5}]", "p/holdout@3 does not exist"),

@@ -77,6 +77,24 @@ def test_each_role_may_do_what_its_role_allows(local: LocalClient, serve: Any) -
     assert [e.actor for e in events] == ["approver"]
 
 
+def test_nobody_approves_a_version_they_registered(local: LocalClient, serve: Any) -> None:
+    """An approvals gate is a second person's look: an admin (who may approve) registered
+    a version and approved it, and the gate counted it."""
+    secrets = _people(local)
+    server = serve(local, enforce_roles=True)
+    admin = RemoteClient(server.url, secrets["admin"])
+    approver = RemoteClient(server.url, secrets["approver"])
+    mv = _model_version(admin)
+    with pytest.raises(PermissionDeniedError, match="another approver") as refused:
+        admin.approve("fraud-detector", mv.version, "champion", "fraud")
+    assert refused.value.field == "actor"
+    assert local.list_approvals("fraud-detector", mv.version, "fraud") == []
+    approver.approve("fraud-detector", mv.version, "champion", "fraud")
+    assert [a.actor for a in local.list_approvals("fraud-detector", mv.version, "fraud")] == [
+        "approver"
+    ]
+
+
 def test_roles_are_per_project(local: LocalClient, serve: Any) -> None:
     secrets = _people(local)
     server = serve(local, enforce_roles=True)

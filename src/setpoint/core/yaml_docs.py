@@ -1,5 +1,7 @@
 """YAML as setpoint reads the documents users write (validation suites, promotion policies):
-PyYAML's safe subset without aliases, and every value a tag cannot build an error of YAML.
+PyYAML's safe subset without aliases and without a key given twice in one mapping (PyYAML
+keeps the last silently: a second ``gates:`` would drop the first one's gates), and every
+value a tag cannot build an error of YAML.
 
 An alias (``*name``) repeats a node: a few hundred bytes of aliases nested in aliases
 stand for billions of values, and one that refers to itself never ends. Nothing in a suite
@@ -13,7 +15,24 @@ import yaml
 
 
 class Loader(yaml.SafeLoader):
-    """The safe loader, refusing aliases where they appear (with their line)."""
+    """The safe loader, refusing aliases and repeated keys where they appear (with their
+    line)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    repeated = key in seen
+                except TypeError:  # unhashable: the safe loader says so itself
+                    continue
+                if repeated:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{key!r} appears twice in one mapping", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from setpoint.store.metadata.database import Database
 
 STATUSES = ("candidate", "approved", "rejected", "archived")
+REFUSED_STATUSES = ("rejected", "archived")  # promote refuses these (force overrides)
 FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "custom", "mlflow")
 # loading may unpickle: runs code chosen by whoever wrote it (an MLflow folder may hold a pickle)
 UNSAFE_FLAVORS = ("custom", "mlflow")
@@ -288,6 +289,20 @@ class Registry:
                 raise AliasedError(
                     f"model {project}/{name} still has aliases {', '.join(sorted(held))}: "
                     "remove them first",
+                    field="name",
+                )
+            guarded = (
+                conn.execute(select(model_policies.c.alias).where(model_policies.c.model_id == mid))
+                .scalars()
+                .all()
+            )
+            if guarded:
+                # Changing a policy is an admin's; deleting the model would drop it, and a new
+                # model of the same name would start without gates.
+                raise AliasedError(
+                    f"model {project}/{name} has promotion policies on "
+                    f"{', '.join(sorted(guarded))}: an admin removes them first "
+                    "(an empty policy)",
                     field="name",
                 )
             conn.execute(
@@ -700,14 +715,34 @@ class Registry:
                 if action == "rollback":
                     if stack:
                         stack.pop()
-                else:
+                elif not stack or stack[-1] != to_version:  # a move to where it was is none
                     stack.append(to_version)
             if len(stack) < 2:
                 raise InvalidArgumentError(
                     f"alias {alias!r} of {project}/{name} has no earlier target to roll back to",
                     field="alias",
                 )
-            return self._move(conn, project, name, alias, stack[-2], "rollback", actor, reason)
+            target = stack[-2]
+            if target is None:  # rolling back would take the alias away from what it serves
+                raise InvalidArgumentError(
+                    f"alias {alias!r} of {project}/{name} pointed at no version before its "
+                    "current one (it had been removed): move it to a version instead",
+                    field="alias",
+                )
+            live = conn.execute(
+                select(model_versions.c.id).where(
+                    model_versions.c.model_id == mid,
+                    model_versions.c.version == target,
+                    model_versions.c.deleted_at.is_(None),
+                )
+            ).scalar()
+            if live is None:
+                raise InvalidArgumentError(
+                    f"alias {alias!r} of {project}/{name} pointed at version {target} before, "
+                    "which is deleted: restore it, or move the alias to another version",
+                    field="alias",
+                )
+            return self._move(conn, project, name, alias, target, "rollback", actor, reason)
 
         return self.db.write_retrying(tx)
 
@@ -944,7 +979,23 @@ class Registry:
 
         def judge() -> list[dict[str, Any]]:
             policy = gates_mod.parse_policy(self.get_policy(project, name, alias))
-            return gates_mod.evaluate(policy, self._facts(project, name, version, alias, policy))
+            verdicts = gates_mod.evaluate(
+                policy, self._facts(project, name, version, alias, policy)
+            )
+            status = self.get_version(project, name, version).status
+            if status in REFUSED_STATUSES:  # an approver said no: no gate outweighs that
+                verdicts.insert(
+                    0,
+                    {
+                        "gate": "status",
+                        "rule": f"status not in {', '.join(REFUSED_STATUSES)}",
+                        "passed": False,
+                        "observed": status,
+                        "expected": "candidate or approved",
+                        "detail": f"version {version} is {status}",
+                    },
+                )
+            return verdicts
 
         if dry_run:
             verdicts = judge()

@@ -47,6 +47,28 @@ class Authorizer:
         # be readable by the caller too.
         for project in self._references(args):
             self._require(user, project, "viewer", spec)
+        if spec.name == "approve":
+            self._not_own_version(user, args)
+
+    def _not_own_version(self, user: str, args: dict[str, Any]) -> None:
+        """An approval is a second person's look: the user who registered the version
+        cannot give it."""
+        from setpoint.core.config import DEFAULT_PROJECT
+        from setpoint.core.errors import SetpointError
+
+        try:
+            found = self.client.registry.get_version(
+                str(args.get("project") or DEFAULT_PROJECT),
+                str(args.get("name")),
+                args.get("version"),  # type: ignore[arg-type]
+            )
+        except SetpointError:
+            return  # no such version: the operation says so itself
+        if found.creator == user:
+            raise PermissionDeniedError(
+                f"{user} registered {found.ref}: its approval must come from another approver",
+                field="actor",
+            )
 
     def _check_blob(self, user: str, spec: OperationSpec, args: dict[str, Any]) -> None:
         """Blobs are addressed by content, not by project. Uploading needs the editor role in
