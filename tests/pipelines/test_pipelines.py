@@ -685,6 +685,179 @@ def test_no_change_in_reachable_user_code_goes_unseen(
         assert (result.steps[0].status, result.value("compute")) == ("ran", {"v": expected}), change
 
 
+WIDE_UTIL = """
+def scale(x):
+    return x * {scale}
+"""
+
+WIDE_SUB = """
+def f(x):
+    return x * {sub}
+"""
+
+WIDE_HELPERS = """
+import functools
+from dataclasses import dataclass
+
+import wide_util
+
+
+def compute(x):
+    return wide_util.scale(x)
+
+
+class Base:
+    def k(self):
+        return {base_k}
+
+
+class Child(Base):
+    pass
+
+
+class Cfg:
+    DEPTH = {depth}
+
+    @property
+    def prop(self):
+        return {prop}
+
+
+def helper({params}):
+    return {body}
+
+
+@dataclass
+class Conf:
+    k: int
+
+
+CONF = Conf(k={conf_k})
+scaled = functools.partial(helper, b={partial_b})
+
+
+def _total(xs):
+    return sum(xs)
+
+
+def agg(xs, f=_total):
+    return f(xs)
+"""
+
+WIDE_PIPE = """
+import setpoint as sp
+import wide_helpers as H
+import wide_pkg.sub
+from wide_helpers import CONF, Cfg, Child, agg, helper, scaled
+
+
+@sp.step
+def compute(n: int) -> dict:
+    v = H.compute(n) + Child().k() + Cfg.DEPTH + Cfg().prop + CONF.k + scaled(a=n)
+    return {{"v": v + agg([n, 1]) + helper(a=n, b=1) + wide_pkg.sub.f(n)}}
+
+
+@sp.pipeline(project="wide")
+def calc(n: int = 2):
+    compute(n)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_code_reached_through_modules_classes_and_objects_is_part_of_the_key(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of these changed what the step returns and still came from the cache: a module
+    two calls away through ``module.f``, a submodule, a base class, a class attribute, a
+    property, a dataclass instance, a partial's argument, a swap of parameter names. A
+    function as a default made the key differ in every process (never cached)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "wide_pkg").mkdir()
+    (tmp_path / "wide_pkg" / "__init__.py").write_text("")
+    base = {
+        "scale": 1,
+        "sub": 1,
+        "base_k": 0,
+        "depth": 0,
+        "prop": 0,
+        "conf_k": 0,
+        "partial_b": 0,
+        "params": "a, b",
+        "body": "a - b",
+    }
+
+    def expected(n: int, v: dict[str, Any]) -> int:
+        sign = 1 if v["params"] == "a, b" else -1  # helper(a, b) is a - b, or b - a
+        fixed = v["base_k"] + v["depth"] + v["prop"] + v["conf_k"]
+        partial = sign * (n - v["partial_b"])
+        return n * v["scale"] + fixed + partial + (n + 1) + sign * (n - 1) + n * v["sub"]
+
+    def run(**changes: Any) -> Any:
+        v = {**base, **changes}
+        (tmp_path / "wide_util.py").write_text(WIDE_UTIL.format(**v))
+        (tmp_path / "wide_pkg" / "sub.py").write_text(WIDE_SUB.format(**v))
+        (tmp_path / "wide_helpers.py").write_text(WIDE_HELPERS.format(**v))
+        (tmp_path / "wide_pipe.py").write_text(WIDE_PIPE.format())
+        for name in ("wide_util", "wide_pkg", "wide_pkg.sub", "wide_helpers", "wide_pipe"):
+            sys.modules.pop(name, None)
+        import wide_pipe  # type: ignore[import-not-found]
+
+        return sp.run_pipeline(wide_pipe.calc), expected(2, v)
+
+    first, value = run()
+    assert first.value("compute") == {"v": value}
+    again, _ = run()
+    assert again.steps[0].status == "cached", again.steps[0].why
+    for change in [
+        {"scale": 2},  # helpers.compute() -> wide_util.scale(), in another file
+        {"sub": 3},  # wide_pkg.sub.f(), through the package
+        {"base_k": 4},  # a base class's method
+        {"depth": 5},  # a class attribute
+        {"prop": 6},  # a property
+        {"conf_k": 7},  # a dataclass instance a module assigns
+        {"partial_b": 8},  # a functools.partial's argument
+        # the same bytecode: only the parameters' names say which is subtracted
+        {"params": "b, a", "body": "b - a"},
+    ]:
+        result, value = run(**change)
+        assert (result.steps[0].status, result.value("compute")) == ("ran", {"v": value}), change
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_step_changing_its_input_in_place_changes_nothing_else(client: Any) -> None:
+    """In a process, every consumer got the very object the upstream step returned: a step
+    that scaled its input in place changed what the next step read (and what was cached
+    for it, and the pipeline's result), unlike in separate processes."""
+
+    @sp.step
+    def load() -> pd.DataFrame:
+        return pd.DataFrame({"x": [1, 2, 3]})
+
+    @sp.step
+    def settings() -> dict:
+        return {"k": [1]}
+
+    @sp.step
+    def featurize(df: pd.DataFrame, cfg: dict) -> int:
+        df["x"] = df["x"] * 100
+        cfg["k"].append(2)
+        return len(df)
+
+    @sp.step
+    def summarize(df: pd.DataFrame, cfg: dict, n: int) -> dict:
+        return {"sum_x": int(df["x"].sum()), "k": cfg["k"]}
+
+    @sp.pipeline(project="inplace")
+    def flow():
+        d, c = load(), settings()
+        summarize(d, c, featurize(d, c))
+
+    for _ in range(2):  # ran, then from the cache
+        result = sp.run_pipeline(flow)
+        assert result.value("summarize") == {"sum_x": 6, "k": [1]}
+        assert result.value("load")["x"].tolist() == [1, 2, 3]
+
+
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_a_cached_output_is_what_the_step_returned(client: Any) -> None:
     @sp.step

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import setpoint as sp
-from setpoint.client.scheduler import run_in_subprocess, tick
+from setpoint.client.scheduler import RunFailed, run_in_subprocess, tick
 from setpoint.core.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 MINUTE = 60_000
@@ -183,6 +183,14 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
             @sp.pipeline(project="sched")
             def nightly(month: str, n: int = 1, note: str | None = None):
                 count(month, n, note)
+
+            @sp.step
+            def check(month: str) -> dict:
+                raise RuntimeError(f"no data for {month}")
+
+            @sp.pipeline(project="sched")
+            def broken(month: str):
+                check(month)
             """
         )
     )
@@ -247,6 +255,14 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
             "n": 3,
             "note": "hi",
         }
+        # a step that raises: its own error, and the run to resume (the history kept only
+        # the resume hint's line, and no run)
+        client.add_schedule("broken", f"{pipe}:broken", "sched", {"month": "2026-13"}, "* * * * *")
+        broken = next(x for x in client.list_schedules("sched") if x.name == "broken")
+        with pytest.raises(RunFailed) as failed:
+            run_in_subprocess(broken)
+        assert str(failed.value) == "RuntimeError: no data for 2026-13 (step 'check')"
+        assert client.get_run(str(failed.value.run_id)).status == "failed"
     finally:
         client.close()
 

@@ -211,7 +211,7 @@ def _run(
     if params_json is not None:
         values = _json_params(pipe, params_json, values)
     tags = {"target": absolute(target)}
-    with _step_failures():
+    with _step_failures(result_file):
         result = sdk.run_pipeline(pipe, values, project=project, tags=tags, executor=ex)
     if result_file:
         document = {"run_id": result.run_id, "versions": registered_versions(result)}
@@ -277,13 +277,20 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
 
 
 @contextmanager
-def _step_failures() -> Iterator[None]:
+def _step_failures(result_file: str | None = None) -> Iterator[None]:
     """A step that raises is the user's error, said in one line with where to resume; not a
-    setpoint bug (the traceback is in the step's run, and with SETPOINT_DEBUG=1)."""
+    setpoint bug (the traceback is in the step's run, and with SETPOINT_DEBUG=1). The result
+    file, when asked for, then names the failed run, its step and the error."""
     try:
         yield
     except Exception as exc:
         failed = getattr(exc, "setpoint_step_failure", None)
+        if failed is not None and result_file:
+            import orjson
+
+            error = f"{type(exc).__name__}: {exc}"
+            document = {"run_id": failed.run_id, "failed_step": failed.step, "error": error}
+            write_file(result_file, orjson.dumps(document))
         if failed is None or os.environ.get("SETPOINT_DEBUG"):
             raise
         raise click.ClickException(f"{type(exc).__name__}: {exc}\n{failed}") from None

@@ -76,6 +76,34 @@ class _Value:
             self._loaded = True
         return self._value
 
+    def for_step(self) -> Any:
+        """The output as a step receives it: its own copy, as a step in another process gets
+        its own load. A step that changes its input in place (``df["x"] *= 100``) must not
+        change what later steps, the result or the next run's cache hit see."""
+        value = self.load()
+        try:
+            return _private_copy(value)
+        except Exception:  # no copy of it can be made: a fresh load is one
+            return materializers.load(self.client, self.record, self.pickle_ok)
+
+
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, range)
+
+
+def _private_copy(value: Any) -> Any:
+    import copy
+
+    if isinstance(value, _IMMUTABLE):
+        return value
+    library = type(value).__module__.split(".")[0]
+    if library == "pyarrow":  # tables and arrays cannot be changed in place
+        return value
+    if library == "polars" and hasattr(value, "clone"):
+        return value.clone()  # shares the column buffers, which are never written
+    if library in ("numpy", "pandas") and hasattr(value, "copy"):
+        return value.copy()  # deep for an array, a DataFrame and a Series
+    return copy.deepcopy(value)
+
 
 class Inflight:
     """Steps being executed, by cache key: pipelines run side by side (a sweep) wait for
@@ -300,7 +328,7 @@ class _Driver:
         loaded = {}
         if not self.executor.parallel:
             loaded = {
-                p: self.values[v.node].load()
+                p: self.values[v.node].for_step()
                 for p, v in node.inputs.items()
                 if isinstance(v, Output)
             }

@@ -109,10 +109,22 @@ def _run(
     try:
         run_id = runner(s)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        client.finish_occurrence(s.name, occurrence, "failed", s.project, None, error)
+        failed = getattr(exc, "setpoint_step_failure", None)  # a step raised (in process)
+        if isinstance(exc, RunFailed):
+            error, failed_run = str(exc), exc.run_id
+        elif failed is not None:
+            error, failed_run = f"{type(exc).__name__}: {exc} (step {failed.step!r})", failed.run_id
+        else:
+            error, failed_run = f"{type(exc).__name__}: {exc}", None
+        client.finish_occurrence(s.name, occurrence, "failed", s.project, failed_run, error)
         done.append(
-            {"schedule": s.name, "occurrence": occurrence, "status": "failed", "error": error}
+            {
+                "schedule": s.name,
+                "occurrence": occurrence,
+                "status": "failed",
+                "error": error,
+                "run_id": failed_run,
+            }
         )
         return
     client.finish_occurrence(s.name, occurrence, "succeeded", s.project, run_id, None)
@@ -122,6 +134,15 @@ def _run(
 
 
 RUN_TIMEOUT_S = 24 * 3600.0
+
+
+class RunFailed(Exception):
+    """A scheduled pipeline run that failed: what the step raised, and the pipeline run it
+    stopped in (to resume), when it got that far."""
+
+    def __init__(self, message: str, run_id: str | None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
@@ -143,7 +164,15 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"the pipeline ran longer than {timeout:.0f} s") from None
         if done.returncode != 0:
+            if os.path.exists(result):  # a step raised: its error and its run
+                with open(result, "rb") as fh:
+                    found = orjson.loads(fh.read())
+                raise RunFailed(
+                    f"{found['error']} (step {found['failed_step']!r})", str(found["run_id"])
+                )
             lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
-            raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
+            # the command's own error line (what the pipeline printed comes before it)
+            said = [ln for ln in lines if ln.lower().startswith("error")]
+            raise RunFailed((said or lines or [f"exit status {done.returncode}"])[-1], None)
         with open(result, "rb") as fh:
             return str(orjson.loads(fh.read())["run_id"])

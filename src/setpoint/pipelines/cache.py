@@ -4,18 +4,23 @@ A key hashes four parts: the step's code, its literal parameters, the content ha
 inputs, and its environment (Python's, setpoint's and the declared packages' versions).
 ``explain`` compares the parts of two executions and names what changed.
 
-The code part covers what the step runs, as it runs: its code object (constants included),
-defaults and closure, and, followed through the names they use, every function and class of
-the user's it reaches in any module (their loaded code), the values of constants it reads,
-and the whole of any user module it uses as ``module.name`` (file and loaded code). User
-code is anything outside the standard library, site-packages and setpoint; a library
-counts through its version when a step declares it in ``packages``.
+The code part covers what the step runs, as it runs: its code object (constants and
+parameter names included), defaults and closure, and, followed through the names they use,
+every function and class of the user's it reaches in any module (their loaded code), the
+values of constants it reads, and the whole of any user module it uses as ``module.name``
+(file and loaded code, its submodules, and what its functions reach in turn). A class counts
+by its source, its methods and properties (followed like functions) and its user base
+classes; ``functools.partial`` by its function and arguments; any other object a module
+assigns by the statement that assigns it and its class. User code is anything outside the
+standard library, site-packages and setpoint; a library counts through its version when a
+step declares it in ``packages``.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import re
 import sys
 import types
 from collections.abc import Callable
@@ -44,16 +49,13 @@ def code_hash(fn: Callable[..., Any]) -> str:
             # a module used as module.name: all of it (its file, and its loaded code)
             h.update(obj.__name__.encode() + _file_bytes(obj))
             for _, value in sorted(vars(obj).items(), key=lambda kv: kv[0]):
-                _hash_member(h, obj, value)
+                _module_member(stack, obj, value)
             continue
         if isinstance(obj, type):
-            for member in vars(obj).values():
-                target = getattr(member, "__func__", member)
-                if isinstance(target, types.FunctionType):
-                    stack.append(target)
+            _hash_class(h, stack, obj)
             continue
         _hash_code(h, obj.__code__)
-        h.update(_stable((obj.__defaults__, obj.__kwdefaults__)))
+        _hash_value(h, stack, (obj.__defaults__, obj.__kwdefaults__))
         for cell in obj.__closure__ or ():
             try:
                 value = cell.cell_contents
@@ -67,10 +69,53 @@ def code_hash(fn: Callable[..., Any]) -> str:
     return h.hexdigest()
 
 
+def _module_member(stack: list[Any], module: types.ModuleType, value: Any) -> None:
+    """A module's own functions and classes, and its user submodules, are followed whole
+    (a file edited but not reloaded runs the old code: the file and the code both count)."""
+    value = inspect.unwrap(value) if callable(value) else value
+    if isinstance(value, types.ModuleType):
+        if value.__name__.startswith(module.__name__ + ".") and _is_user(value):
+            stack.append(value)  # mypkg.sub.f(), through mypkg
+        return
+    if getattr(value, "__module__", None) != module.__name__:
+        return
+    if isinstance(value, types.FunctionType | type):
+        stack.append(value)
+
+
+def _hash_class(h: Any, stack: list[Any], cls: type) -> None:
+    """A class by its source (attributes, decorators), its methods and properties followed
+    like functions, and its user base classes."""
+    h.update(cls.__qualname__.encode() + _class_source(cls))
+    for name, member in sorted(vars(cls).items(), key=lambda kv: kv[0]):
+        if isinstance(member, property):
+            parts: tuple[Any, ...] = (member.fget, member.fset, member.fdel)
+        elif isinstance(member, functools.cached_property):
+            parts = (member.func,)
+        else:
+            parts = (getattr(member, "__func__", member),)  # static and class methods
+        functions = [inspect.unwrap(p) for p in parts if callable(p)]
+        if any(isinstance(f, types.FunctionType) for f in functions):
+            stack.extend(f for f in functions if isinstance(f, types.FunctionType))
+        elif isinstance(member, bool | int | float | str | bytes | tuple | frozenset):
+            h.update(name.encode() + b"=" + _stable(member))
+    for base in cls.__bases__:
+        if _is_user(base):
+            stack.append(base)
+
+
+def _class_source(cls: type) -> bytes:
+    try:
+        return inspect.getsource(cls).encode()
+    except (OSError, TypeError):  # made at run time, or in a notebook cell
+        return b""
+
+
 def _follow(h: Any, stack: list[Any], name: str, value: Any, module: str | None) -> None:
     """User code a name leads to goes on the stack. A plain value counts as written: an
     immutable one by its value, a list or dict by the statement that assigns it in its module
-    (its contents may be state the step changes, like a log it appends to)."""
+    (its contents may be state the step changes, like a log it appends to); any other object
+    by that statement and its class."""
     target = getattr(value, "fn", None) if not isinstance(value, type) else None
     target = target if isinstance(target, types.FunctionType) else value  # a step's function
     if callable(target) and hasattr(target, "__wrapped__"):
@@ -80,11 +125,60 @@ def _follow(h: Any, stack: list[Any], name: str, value: Any, module: str | None)
             stack.append(target)
         return
     if isinstance(value, bool | int | float | str | bytes | tuple | frozenset):
-        h.update(name.encode() + b"=" + _stable(value))
+        h.update(name.encode() + b"=")
+        _hash_value(h, stack, value)
     elif isinstance(value, list | dict | set) and module is not None:
         h.update(name.encode() + b":=" + _assignment(module, name).encode())
     elif isinstance(value, list | dict | set):  # captured by a closure: as it is now
         h.update(_stable(value))
+    else:
+        h.update(name.encode() + b"~")
+        assigned = _assignment(module, name) if module is not None else ""
+        if assigned:
+            h.update(assigned.encode())
+            if _is_user(type(value)):
+                stack.append(type(value))
+        else:
+            _hash_value(h, stack, value)
+
+
+def _hash_value(h: Any, stack: list[Any], value: Any) -> None:
+    """A value the code holds (a default, a constant, a partial's arguments): functions and
+    classes in it by name, their code followed when it is the user's; the rest by a text that
+    is the same in every process."""
+    if isinstance(value, functools.partial):
+        h.update(b"partial(")
+        _hash_value(h, stack, (value.func, value.args, value.keywords))
+        h.update(b")")
+        return
+    if isinstance(value, types.FunctionType | type | types.ModuleType | types.BuiltinFunctionType):
+        target = inspect.unwrap(value) if callable(value) else value
+        h.update(
+            f"<{getattr(target, '__module__', '')}.{target.__qualname__}>".encode()
+            if not isinstance(target, types.ModuleType)
+            else f"<{target.__name__}>".encode()
+        )
+        if not isinstance(target, types.BuiltinFunctionType) and _is_user(target):
+            stack.append(target)
+        return
+    if isinstance(value, tuple | list):
+        h.update(b"(")
+        for item in value:
+            _hash_value(h, stack, item)
+            h.update(b",")
+        h.update(b")")
+        return
+    if isinstance(value, dict):
+        h.update(b"{")
+        for key, item in sorted(value.items(), key=lambda kv: repr(kv[0])):
+            h.update(_stable(key) + b":")
+            _hash_value(h, stack, item)
+            h.update(b",")
+        h.update(b"}")
+        return
+    if _is_user(type(value)):
+        stack.append(type(value))
+    h.update(_stable(value))
 
 
 def _assignment(module_name: str, name: str, depth: int = 0) -> str:
@@ -145,6 +239,9 @@ def _names(code: types.CodeType) -> list[str]:
 def _hash_code(h: Any, code: types.CodeType) -> None:
     h.update(code.co_code)
     h.update(repr(code.co_names).encode())
+    # parameter names and kinds: helper(b, a) called as helper(a=.., b=..) swaps them
+    params = code.co_argcount + code.co_kwonlyargcount
+    h.update(repr((code.co_varnames[:params], code.co_flags & 0x0C)).encode())
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             _hash_code(h, const)
@@ -161,21 +258,6 @@ def _const_repr(const: Any) -> str:
     return repr(const)
 
 
-def _hash_member(h: Any, module: types.ModuleType, value: Any) -> None:
-    """The loaded code of a module's own functions and classes (a file edited but not
-    reloaded runs the old code: both count)."""
-    value = inspect.unwrap(value) if callable(value) else value
-    if getattr(value, "__module__", None) != module.__name__:
-        return
-    if isinstance(value, types.FunctionType):
-        _hash_code(h, value.__code__)
-    elif isinstance(value, type):
-        for member in vars(value).values():
-            target = getattr(member, "__func__", member)
-            if isinstance(target, types.FunctionType):
-                _hash_code(h, target.__code__)
-
-
 def _file_bytes(module: types.ModuleType) -> bytes:
     path = getattr(module, "__file__", None)
     if not path:
@@ -187,13 +269,17 @@ def _file_bytes(module: types.ModuleType) -> bytes:
         return b""
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _stable(value: Any) -> bytes:
     """A stable encoding of a value: JSON when it is one, else its type and a repr that does
-    not depend on set order."""
+    not depend on set order or on where the object lives in memory."""
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     except TypeError:
-        return f"{type(value).__qualname__}:{_const_repr(value)}".encode()
+        text = _ADDRESS.sub("", _const_repr(value))
+        return f"{type(value).__qualname__}:{text}".encode()
 
 
 @functools.lru_cache(maxsize=1)
