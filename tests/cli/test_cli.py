@@ -384,6 +384,23 @@ def test_data_profile_infer_validate_diff(
     assert code == 1 and "line 4" in err and "maxx" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
+    # a bare name that is a dataset and a folder here: the folder's files were validated
+    # (and nothing recorded) without a word
+    suite.write_text(suite_text)
+    os.environ["SETPOINT_PROJECT"] = "fraud"
+    try:
+        old_cwd = os.getcwd()
+        os.chdir(tmp_path)
+        (tmp_path / "tx").mkdir()
+        bad.to_csv(tmp_path / "tx" / "part.csv", index=False)
+        code, _, err = run_cli(capsys, "data", "validate", "tx", "-s", str(suite))
+        assert code == 1 and "both a dataset and a path" in err and "tx@latest" in err
+        code, out, _ = run_cli(capsys, "data", "validate", "./tx", "-s", str(suite), "--json")
+        assert json.loads(out)["checks"]
+    finally:
+        os.chdir(old_cwd)
+        del os.environ["SETPOINT_PROJECT"]
+
 
 def test_data_add_files(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blob = tmp_path / "weights.bin"

@@ -449,6 +449,40 @@ def test_suite_values_are_read_as_the_column_needs(client: Any, tmp_path: Path) 
         assert {(c["column"], c["failing"]) for c in report.failed} == {("country", 2), ("flag", 1)}
 
 
+def test_review_cases_of_suites_over_dates_big_numbers_and_numeric_names(
+    client: Any, tmp_path: Path
+) -> None:
+    """Each used to go wrong: an in_set of dates failed to record its result (a date is no
+    JSON), a shift check failed on any date or time column, the profile's float extremes
+    passed a range that whole numbers beyond 2**53 break, and column names 01 or 1.50
+    were read as the numbers 1 and 1.5."""
+    frame = pd.DataFrame(
+        {
+            "d": [dt.date(2024, 1, 1), dt.date(2024, 1, 2)] * 50,
+            "ts": pd.date_range("2024-01-01", periods=100, freq="h"),
+            "big": pa.array([2**53 + 1, 5] * 50, pa.int64()).to_pandas(),
+            "01": [1.0, None] * 50,
+            "1.50": ["a", "b"] * 50,
+        }
+    )
+    v = sp.log_dataset(frame, name="edge", project="fraud")
+    text = (
+        "suite: edge\nreference: fraud/edge@1\ncolumns:\n"
+        "  d: {in_set: [2024-01-01, 2024-01-02]}\n"
+        "  ts: {shift: true}\n"
+        "  big: {range: {max: 9007199254740992}}\n"
+        "  01: {not_null: true}\n"
+        "  1.50: {in_set: [a, b]}\n"
+    )
+    for use_profile in (True, False):
+        report = sp.validate(v, _suite(tmp_path, text), use_profile=use_profile)
+        failed = {(c["check"], c["column"]): c for c in report.failed}
+        assert set(failed) == {("range", "big"), ("not_null", "01")}, report.failed
+        assert failed["not_null", "01"]["failing"] == 50
+    d_check = next(c for c in report.checks if c["column"] == "d")
+    assert d_check["expected"] == ["2024-01-01", "2024-01-02"]
+
+
 def test_checks_that_do_not_fit_the_column_fail_clearly(client: Any, tmp_path: Path) -> None:
     df = pd.DataFrame({"n": [1, 2], "s": ["a", "b"], "inf": [np.inf, -np.inf]})
     v = sp.log_dataset(df, name="fit", project="fraud")

@@ -368,8 +368,19 @@ def validate(
 
     data_arg: Any
     if os.path.exists(target) or any(ch in target for ch in "*?["):
+        from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError
         from setpoint.data.ingest import read_table
 
+        if os.path.exists(target) and os.sep not in target and not target.startswith("."):
+            try:  # a bare name that is also a dataset: which one was meant?
+                sdk.get_dataset(target)
+            except (DatasetNotFoundError, InvalidArgumentError):
+                pass
+            else:
+                raise click.ClickException(
+                    f"{target!r} is both a dataset and a path here: write {target}@latest "
+                    f"for the dataset, or ./{target} for the files"
+                )
         data_arg = read_table(target)
     else:
         data_arg = sdk.get_dataset(target)

@@ -3,7 +3,8 @@
 The drift score of a column is the Jensen–Shannon distance (base 2: 0 = same distribution,
 1 = disjoint) between the two distributions: numeric columns binned on the reference's
 quantiles (20 bins plus one open bin beyond each end) using each profile's stored quantile
-summary; categorical columns over their category frequencies.
+summary (dates and times too, in epoch seconds); categorical columns over their category
+frequencies.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
     kind = ref.get("kind")
     if kind != cur.get("kind"):
         return None
-    if kind in ("numeric",) and ref.get("sketch") and cur.get("sketch"):
+    if kind in ("numeric", "temporal") and ref.get("sketch") and cur.get("sketch"):
         a = np.asarray(ref["sketch"]["q"], dtype=np.float64)
         b = np.asarray(cur["sketch"]["q"], dtype=np.float64)
         edges = np.unique(a[np.linspace(0, a.size - 1, _BINS + 1).round().astype(int)])
@@ -53,9 +54,10 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
             return np.diff(np.concatenate([[0.0], cdf]))
 
         p, q = masses(a), masses(b)
-        labels = [f"≤ {_fmt(edges[0])}"]
-        labels += [f"{_fmt(lo)} – {_fmt(hi)}" for lo, hi in itertools.pairwise(edges)]
-        labels.append(f"> {_fmt(edges[-1])}")
+        fmt = _fmt_time if kind == "temporal" else _fmt  # times are sketched in epoch seconds
+        labels = [f"≤ {fmt(edges[0])}"]
+        labels += [f"{fmt(lo)} – {fmt(hi)}" for lo, hi in itertools.pairwise(edges)]
+        labels.append(f"> {fmt(edges[-1])}")
         return {
             "score": js_distance(p, q),
             "method": "jensen-shannon on reference quantile bins",
@@ -81,6 +83,12 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
+
+
+def _fmt_time(seconds: float) -> str:
+    from setpoint.data.profile import iso_utc
+
+    return iso_utc(seconds)
 
 
 def diff_profiles(

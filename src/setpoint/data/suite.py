@@ -140,10 +140,12 @@ class _Parser:
             raise self.fail(node, f"{where} must be a mapping")
         out: dict[str, tuple[Any, Any]] = {}
         for key_node, value_node in node.value:
-            key = self.scalar(key_node)
-            if not isinstance(key, str | int | float) or isinstance(key, bool):
+            # as written: a column named 01, 1.50 or on is that text (YAML would read the
+            # number 1, 1.5 or true)
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise self.fail(key_node, f"{where}: keys must be names")
-            key = str(key)
+            self.scalar(key_node)  # a tag that cannot build its value (!!int abc) says so
+            key = key_node.value
             if key in out:
                 raise self.fail(key_node, f"{where}: {key!r} appears twice")
             out[key] = (key_node, value_node)
@@ -249,20 +251,21 @@ class _Parser:
     def bounded(self, kind: str, node: Any, column: str | None, default: str) -> Check:
         table_level = column is None
         allowed = ("min", "max", "environments") if table_level else ("min", "max")
-        opts = self.options(node, kind, allowed)
+        where = kind if table_level else f"columns.{column}.{kind}"  # as the docs spell it
+        opts = self.options(node, where, allowed)
         args: dict[str, Any] = {}
         for bound in ("min", "max"):
             if bound in opts:
                 value, vnode = opts[bound]
                 if not names.is_real_number(value):
-                    raise self.fail(vnode, f"{kind}.{bound} must be a number, not {value!r}")
+                    raise self.fail(vnode, f"{where}.{bound} must be a number, not {value!r}")
                 if isinstance(value, int) and not names.INT64_MIN <= value <= names.INT64_MAX:
                     value = float(value)  # beyond any 64-bit column: compared as a double
                 args[bound] = value
         if not args:
-            raise self.fail(node, f"{kind} needs min and/or max")
+            raise self.fail(node, f"{where} needs min and/or max")
         if "min" in args and "max" in args and args["min"] > args["max"]:
-            raise self.fail(node, f"{kind}: min {args['min']} is above max {args['max']}")
+            raise self.fail(node, f"{where}: min {args['min']} is above max {args['max']}")
         sev = self.opt_severity(node, opts, default)
         envs = self.environments(opts, kind) if table_level else None
         return Check(kind=kind, column=column, severity=sev, args=args, environments=envs)

@@ -201,8 +201,13 @@ def _decide(
         if type_family(data.types[name]) not in ("integer", "float", "decimal"):
             observed = data.types[name]
             return _result("range", name, sev, False, observed, f"a numeric column {expected}")
-        if col is not None:
-            lo, hi = col.get("min"), col.get("max")
+        # The profile holds its extremes as floats: whole numbers beyond 2**53 are rounded
+        # there, and only the data can say on which side of a bound they fall.
+        lo, hi = (None, None) if col is None else (col.get("min"), col.get("max"))
+        exact = type_family(data.types[name]) != "integer" or all(
+            v is None or abs(v) < 2**53 for v in (lo, hi)
+        )
+        if col is not None and exact:
             inf_ok = (not col.get("pos_inf") or "max" not in args) and (
                 not col.get("neg_inf") or "min" not in args
             )
@@ -213,7 +218,7 @@ def _decide(
                 return _result("range", name, sev, True, observed, expected, failing=0, sample=[])
         return _result("range", name, sev, None, None, expected)
     if check.kind == "in_set":
-        expected = args["values"]
+        expected = _in_set_expected(check, data.types[name])
         if col is not None and col.get("categories_exact") and col.get("categories") is not None:
             allowed = _allowed(check, data.types[name])
             if all(k in allowed for k in col["categories"]):
@@ -256,6 +261,14 @@ def _decide(
             "shift", name, sev, score <= limit, score, f"drift ≤ {limit}", method=drift["method"]
         )
     raise InvalidArgumentError(f"unknown check {check.kind!r}", field="suite")
+
+
+def _in_set_expected(check: Check, type_text: str) -> list[Any]:
+    """The allowed values as a result shows (and stores) them: as written for a text column,
+    as read otherwise (a date as its ISO text)."""
+    if type_family(type_text) == "string" and check.args.get("texts"):
+        return list(check.args["texts"])
+    return [_jsonable(v) for v in check.args["values"]]
 
 
 def _allowed(check: Check, type_text: str) -> set[str]:
