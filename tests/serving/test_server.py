@@ -226,6 +226,11 @@ def test_canary_by_request_id_and_shadow_logged_never_returned(
     client: Any, models: dict[str, Any], tmp_path: Path
 ) -> None:
     X = models["X"]
+    shadow_only = build_app(_spec(shadow="challenger"), client, str(tmp_path / "cache"))
+    with LiveServer(shadow_only) as live, httpx.Client(base_url=live.url) as http:
+        # the shadow's version never answers, so the metadata does not offer it
+        assert http.get("/v2/models/churn").json()["versions"] == ["1"]
+        assert http.get("/v2/models/churn/versions/2").status_code == 404
     app = build_app(
         _spec(canary="challenger", canary_percent=30.0, shadow="challenger"),
         client,
@@ -483,6 +488,43 @@ def test_string_answers_narrow_integers_and_odd_ids(client: Any, tmp_path: Path)
         )
         assert odd.status_code == 400 and "printable ASCII" in odd.json()["error"]
         assert http.get("/v2/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_split_rows_keep_flags_and_whole_numbers(client: Any, tmp_path: Path) -> None:
+    """Rows of numbers and flags were made one float table: a bool column was refused
+    ("expected true or false, got numbers"), a true in a number column taken as 1, and an
+    int64 of 2**63 wrapped to -2**63 (or 2**53 + 1 rounded) without an error."""
+    import numpy as np
+
+    class Echo:
+        def predict(self, frame: Any) -> Any:
+            return np.asarray([f"{r.x}|{r.flag}|{r.c}" for r in frame.itertuples(index=False)])
+
+    example = pd.DataFrame(
+        {"x": [0.5, 1.0], "flag": [True, False], "c": np.array([1, 2], dtype=np.int64)}
+    )
+    sp.log_model(Echo(), "echo", project="srv", input_example=example, flavor="custom")
+    sp.set_alias("echo", "champion", 1, project="srv")
+    spec = ServeSpec(model="echo", project="srv", poll=0, log=False)
+    with (
+        LiveServer(build_app(spec, client, str(tmp_path / "cache"))) as live,
+        httpx.Client(base_url=live.url) as http,
+    ):
+        split = {"columns": ["x", "flag", "c"], "data": [[0.1, True, 2**53 + 1], [1.5, False, 3]]}
+        for body in ({"dataframe_split": split}, {"instances": split["data"]}):
+            r = http.post("/invocations", json=body)
+            assert r.status_code == 200, r.text
+            assert r.json() == {"predictions": [f"0.1|True|{2**53 + 1}", "1.5|False|3"]}
+        for row, field in (([True, True, 1], "x"), ([0.1, True, 2**63], "c")):
+            r = http.post("/invocations", json={"instances": [row]})
+            assert r.status_code == 422 and set(r.json()["fields"]) == {field}, r.text
+        for empty in (
+            {"content": "x,flag,c\n", "headers": {"content-type": "text/csv"}},
+            {"json": {"dataframe_split": {"columns": ["x", "flag", "c"], "data": []}}},
+        ):
+            r = http.post("/invocations", **empty)  # type: ignore[arg-type]
+            assert r.status_code == 422 and "no rows" in r.json()["error"], r.text
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

@@ -135,7 +135,8 @@ class Deployment:
         return None
 
     def versions(self) -> list[str]:
-        return sorted({s.number for s in self.slots.values()}, key=int)
+        """The versions that answer (a shadow's answers are never returned: it is not one)."""
+        return sorted({s.number for s in self.slots.values() if s.role != "shadow"}, key=int)
 
     # ------------------------------------------------------------ hot reload
 

@@ -13,6 +13,7 @@ this path builds a pandas object or a pydantic model.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import struct
 from collections.abc import Iterator, Mapping
@@ -376,6 +377,17 @@ def parse_invocations(body: bytes, content_type: str, text_columns: tuple[str, .
     return value
 
 
+def _sized(value: Any) -> bool:
+    """A column of values (a list, an array), not one value."""
+    if isinstance(value, str | bytes):
+        return False
+    try:
+        len(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _split_columns(columns: list[str], rows: list[Any]) -> dict[str, Any]:
     width = len(columns)
     for i, row in enumerate(rows):
@@ -388,12 +400,18 @@ def _split_columns(columns: list[str], rows: list[Any]) -> dict[str, Any]:
     if not rows:
         return {c: [] for c in columns}
     table = np.asarray(rows)
-    if table.dtype.kind not in "iufb":
-        # Rows mixing kinds (numbers, flags and text): numpy would make every value text.
-        # Each column is read on its own, as dataframe_records and CSV read them.
-        table = np.array(rows, dtype=object)
-        return {c: _typed_alone(table[:, j]) for j, c in enumerate(columns)}
-    return {c: table[:, j] for j, c in enumerate(columns)}
+    if table.dtype.kind in "iufb":
+        # One numeric table is right unless numpy made flags next to numbers into numbers
+        # (true as 1.0), or whole numbers into floats that cannot hold them (beyond 2**53).
+        kinds = set(map(type, itertools.chain.from_iterable(rows)))
+        flags = bool in kinds and len(kinds) > 1
+        rounded = table.dtype.kind == "f" and int in kinds and bool(np.abs(table).max() >= 2.0**53)
+        if not (flags or rounded):
+            return {c: table[:, j] for j, c in enumerate(columns)}
+    # Rows mixing kinds (numbers, flags and text): numpy would make every value text.
+    # Each column is read on its own, as dataframe_records and CSV read them.
+    table = np.array(rows, dtype=object)
+    return {c: _typed_alone(table[:, j]) for j, c in enumerate(columns)}
 
 
 def _typed_alone(values: np.ndarray) -> np.ndarray:
@@ -558,6 +576,10 @@ class Schema:
                 problems[name] = "missing"
         columns: dict[str, np.ndarray] = {}
         rows = -1
+        sized = [given[n] for n in self._names if not problems and _sized(given[n])]
+        if sized and all(len(v) == 0 for v in sized):
+            # a header without rows: say that, not what an empty column's type cannot be
+            raise PredictionInputError("the request has no rows", fields={"input": "empty"})
         if not problems:
             for name, arrow_type in self.columns:
                 try:
@@ -667,6 +689,15 @@ def _check_range(array: np.ndarray, dtype: Any) -> None:
         return
     info = np.iinfo(dtype)
     lo, hi = array.min(), array.max()
+    if array.dtype.kind == "f":
+        # float(2**63 - 1) is 2**63: compared as floats, 2**63 itself would pass and wrap
+        top = float(info.max)
+        too_big = hi >= top if top > info.max else hi > top
+        if lo < float(info.min) or too_big:
+            raise _ColumnError(
+                f"values must be within {info.min}..{info.max} ({np.dtype(dtype).name})"
+            )
+        return
     if lo < info.min or hi > info.max:
         raise _ColumnError(f"values must be within {info.min}..{info.max} ({np.dtype(dtype).name})")
 
