@@ -441,6 +441,35 @@ def test_cli_parameters_are_typed_and_given_once(home: Path, tmp_path: Path, cap
     assert "shift is both swept and fixed" in err
 
 
+def test_a_whole_number_beyond_64_bits_is_refused_not_rounded(
+    home: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """``--param o=99999999999999999999999`` on an ``int | None`` parameter ran with 1e+23."""
+    from setpoint.cli.main import main
+
+    path = tmp_path / "big_param.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import setpoint as sp
+
+            @sp.step
+            def echo(o: int | None) -> dict:
+                return {"o": o}
+
+            @sp.pipeline(project="big")
+            def p(o: int | None = None):
+                echo(o)
+            """
+        )
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main(["pipeline", "run", f"{path}:p", "--param", "o=99999999999999999999999"])
+    assert exit_.value.code == 1 and "parameter 'o' is a int" in capsys.readouterr().err
+    main(["pipeline", "run", f"{path}:p", "--param", "o=12", "--json"])
+    assert '"ran"' in capsys.readouterr().out
+
+
 STANDARD = """
 import pandas as pd
 import setpoint as sp

@@ -90,6 +90,8 @@ def absolute(target: str) -> str:
 
 def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> dict[str, Any]:
     """KEY=VALUE pairs, converted to the pipeline function's parameter types."""
+    import json
+
     import orjson
 
     out: dict[str, Any] = {}
@@ -107,7 +109,9 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
             elif hint in (int, float, str):
                 out[key] = hint(text)
             else:
-                out[key] = orjson.loads(text)
+                # the standard parser keeps whole numbers whole: orjson reads one beyond
+                # 64 bits as a float (1e+23), which would pass as a parameter unseen
+                out[key] = json.loads(text)
         except (ValueError, orjson.JSONDecodeError) as exc:
             name = getattr(hint, "__name__", str(hint))
             raise click.BadParameter(

@@ -169,7 +169,23 @@ def _profile_columns(data: DataSource, columns: list[str]) -> dict[str, Any]:
 def _column(profile: dict[str, Any] | None, name: str | None) -> dict[str, Any] | None:
     if profile is None or name is None:
         return None
-    return next((c for c in profile["columns"] if c["name"] == name), None)
+    return _by_name(profile).get(name)
+
+
+# A profile's columns by name, per profile (a suite of 20,000 columns looked each one up by
+# walking the list: validation grew with the square of the width).
+_INDEXES: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}
+
+
+def _by_name(profile: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    columns = profile["columns"]
+    found = _INDEXES.get(id(profile))
+    if found is None or found[0] is not columns:
+        found = (columns, {c["name"]: c for c in reversed(columns)})  # the first of a name
+        if len(_INDEXES) > 8:
+            _INDEXES.clear()
+        _INDEXES[id(profile)] = found
+    return found[1]
 
 
 def _decide(
