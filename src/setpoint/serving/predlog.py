@@ -250,14 +250,15 @@ def _feedback_table(items: list[Feedback]) -> bytes:
 def read_file(data: bytes) -> Any:
     """A prediction log or feedback file (as written above) as an Arrow table.
 
-    Read through ``ParquetFile``, not ``pq.read_table``: after ``read_table`` on bytes in
-    memory (Arrow's dataset scanner), Arrow now and then aborts the process as it exits
-    ("terminate called without an active exception", exit 134; apache/arrow#34314): one
-    short script in about eight under load here."""
+    Read through ``ParquetFile``, not ``pq.read_table``, and on this thread: after reading
+    bytes in memory on Arrow's thread pool, Arrow now and then aborts the process as it
+    exits ("terminate called without an active exception", exit 134; apache/arrow#34314):
+    one short script in about eight under load with ``read_table``, rarely still with
+    ``ParquetFile.read`` on the pool."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(pa.BufferReader(data)).read()
+    return pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
 
 
 def now_ms() -> int:
