@@ -105,10 +105,47 @@ def _hash_class(h: Any, stack: list[Any], cls: type) -> None:
 
 
 def _class_source(cls: type) -> bytes:
+    """The class statement's text in its file as it is now ("" for a class made at run time,
+    in a notebook cell or inside a function)."""
     try:
-        return inspect.getsource(cls).encode()
-    except (OSError, TypeError):  # made at run time, or in a notebook cell
+        path = inspect.getsourcefile(cls)
+    except TypeError:
         return b""
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return b""
+    return _classes(text).get(cls.__qualname__, "").encode()
+
+
+@functools.lru_cache(maxsize=64)
+def _classes(source: bytes) -> dict[str, str]:
+    """Class statements of a file by qualified name (``Outer.Inner``), parsed once per file
+    content: ``inspect.getsource`` parses the whole file for every class it is asked for."""
+    import ast
+
+    try:
+        text = source.decode()
+        tree = ast.parse(text)
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return {}
+    out: dict[str, str] = {}
+    lines = text.splitlines()
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                name = prefix + node.name
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                # its decorators too: @dataclass(frozen=True) is part of what it does
+                out.setdefault(name, "\n".join(lines[first - 1 : node.end_lineno]))
+                visit(node.body, name + ".")
+
+    visit(tree.body, "")
+    return out
 
 
 def _follow(h: Any, stack: list[Any], name: str, value: Any, module: str | None) -> None:
