@@ -528,6 +528,40 @@ def test_split_rows_keep_flags_and_whole_numbers(client: Any, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_tensor_model_takes_a_table_as_mlflow_does(client: Any, tmp_path: Path) -> None:
+    """Logged with a numpy example, a model refused CSV, dataframe_split with columns and
+    records ("this model takes one tensor"); MLflow turns the table into one array."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    model = LinearRegression().fit(X, X @ [1.0, 2.0, 3.0])
+    sp.log_model(model, "reg", project="srv", input_example=X[:5])
+    sp.set_alias("reg", "champion", 1, project="srv")
+    spec = ServeSpec(model="reg", project="srv", poll=0, log=False)
+    expected = pytest.approx(model.predict(X[:2]).tolist())
+    rows = X[:2].tolist()
+    with (
+        LiveServer(build_app(spec, client, str(tmp_path / "cache"))) as live,
+        httpx.Client(base_url=live.url) as http,
+    ):
+        csv = "a,b,c\n" + "\n".join(",".join(repr(v) for v in r) for r in rows) + "\n"
+        for request in (
+            {"content": csv, "headers": {"content-type": "text/csv"}},
+            {"json": {"dataframe_split": {"columns": ["a", "b", "c"], "data": rows}}},
+            {"json": {"dataframe_records": [dict(zip("abc", r, strict=True)) for r in rows]}},
+            {"json": {"instances": rows}},
+        ):
+            r = http.post("/invocations", **request)  # type: ignore[arg-type]
+            assert r.status_code == 200, r.text
+            assert r.json()["predictions"] == expected
+        narrow = {"dataframe_split": {"columns": ["a", "b"], "data": [r[:2] for r in rows]}}
+        r = http.post("/invocations", json=narrow)
+        assert r.status_code == 422 and "shape" in r.json()["error"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_logged_scores_give_monitors_a_roc_auc(
     client: Any, models: dict[str, Any], tmp_path: Path
 ) -> None:

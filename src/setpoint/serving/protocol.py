@@ -377,6 +377,17 @@ def parse_invocations(body: bytes, content_type: str, text_columns: tuple[str, .
     return value
 
 
+def _side_by_side(columns: list[Any]) -> np.ndarray:
+    """Equal columns of numbers as the rows of one 2-D array."""
+    arrays = [np.asarray(c) for c in columns]
+    if len({a.shape for a in arrays}) != 1 or arrays[0].ndim != 1:
+        raise PredictionInputError(
+            "the columns of the table must be equal lists of values",
+            fields={"input": "a table of equal columns"},
+        )
+    return np.column_stack(arrays)
+
+
 def _sized(value: Any) -> bool:
     """A column of values (a list, an array), not one value."""
     if isinstance(value, str | bytes):
@@ -538,14 +549,18 @@ class Schema:
     def from_invocation(self, data: Any, request_id: str | None) -> Request:
         if isinstance(data, dict):
             if self.tensor is not None:
-                if len(data) != 1:
-                    raise PredictionInputError(
-                        "this model takes one tensor", fields={k: "unexpected" for k in data}
-                    )
-                return self._tensor_request(next(iter(data.values())), request_id)
+                if len(data) == 1:  # inputs: {"name": tensor}, or a one-column table
+                    return self._tensor_request(next(iter(data.values())), request_id)
+                # a table (CSV, dataframe_split with columns) for a model that takes one
+                # 2-D tensor: its columns side by side, in the order given, as MLflow does
+                return self._tensor_request(_side_by_side(list(data.values())), request_id)
             return self.from_columns(data, request_id)
         if not data:
             raise PredictionInputError("the request has no rows", fields={"data": "empty"})
+        if self.tensor is not None and all(isinstance(row, dict) for row in data):
+            names = list(dict.fromkeys(k for row in data for k in row))  # dataframe_records
+            values = [[row.get(n) for row in data] for n in names]
+            return self._tensor_request(_side_by_side(values), request_id)
         if self.tensor is not None or not self.columns:
             return self._tensor_request(data, request_id)
         if all(isinstance(row, dict) for row in data):
