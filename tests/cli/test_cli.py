@@ -120,7 +120,9 @@ def test_models_delete_a_version_or_a_model(home: Path, capsys: pytest.CaptureFi
     assert code == 1 and "champion" in err and "Traceback" not in err
     code, out, _ = run_cli(capsys, "models", "versions", "scorer", "--json")
     assert [v["version"] for v in json.loads(out)] == [2]
-    sp.set_alias("scorer", "champion", None, project="fraud")
+    # the alias is removed from the command line too (the error said "remove them first")
+    code, out, _ = run_cli(capsys, "models", "alias", "fraud/scorer", "champion", "--remove")
+    assert code == 0 and "fraud/scorer@champion: 2 → -" in out
     code, out, _ = run_cli(capsys, "models", "delete", "scorer", "-p", "fraud", "--yes")
     assert code == 0 and "deleted model fraud/scorer" in out
     code, out, _ = run_cli(capsys, "models", "list", "--json")

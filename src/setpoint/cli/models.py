@@ -159,13 +159,18 @@ def delete(model: str, project: str | None, yes: bool) -> None:
 @click.argument("model")
 @click.argument("alias")
 @click.option("--reason", default="", help="Why (kept in the alias history).")
-def set_alias(model: str, alias: str, reason: str) -> None:
-    """Point ALIAS at MODEL (name/7) directly, without gates (audited)."""
+@click.option("--remove", is_flag=True, help="Remove ALIAS from MODEL (name) instead.")
+def set_alias(model: str, alias: str, reason: str, remove: bool) -> None:
+    """Point ALIAS at MODEL (name/7) directly, without gates (audited); with --remove, take
+    ALIAS away from the model (MODEL: name)."""
     from setpoint.client import sdk
 
     v = sdk.get_model_version(model)
-    move = client().set_alias(v.name, alias, v.version, v.project, reason, _actor())
-    click.echo(f"{v.project}/{v.name}@{alias}: {move.from_version or '-'} → {move.to_version}")
+    target = None if remove else v.version
+    move = client().set_alias(v.name, alias, target, v.project, reason, _actor())
+    click.echo(
+        f"{v.project}/{v.name}@{alias}: {move.from_version or '-'} → {move.to_version or '-'}"
+    )
 
 
 def _gate_table(result: Any) -> None:
