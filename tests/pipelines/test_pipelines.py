@@ -441,6 +441,31 @@ def test_cli_parameters_are_typed_and_given_once(home: Path, tmp_path: Path, cap
     assert "shift is both swept and fixed" in err
 
 
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_step_run_again_after_it_failed_says_so(client: Any, tmp_path: Path) -> None:
+    """It said "nothing in its key changed" (the failed execution's key was the same)."""
+    flag = tmp_path / "broken"
+    flag.write_text("yes")
+
+    @sp.step
+    def flaky(n: int) -> dict:
+        if flag.exists():
+            raise RuntimeError("not yet")
+        return {"n": n}
+
+    @sp.pipeline(project="again")
+    def flow(n: int = 1):
+        flaky(n)
+
+    with pytest.raises(RuntimeError, match="not yet"):
+        sp.run_pipeline(flow)
+    flag.unlink()
+    result = sp.run_pipeline(flow)
+    assert result.steps[0].why == [
+        "the last execution with this key did not finish (it failed or stopped)"
+    ]
+
+
 def test_a_whole_number_beyond_64_bits_is_refused_not_rounded(
     home: Path, tmp_path: Path, capsys: Any
 ) -> None:

@@ -21,7 +21,14 @@ from setpoint.client import materializers
 from setpoint.client.executors import StepOutcome, StepTask, make_executor, unwrap
 from setpoint.core.errors import PipelineError, ProjectNotFoundError
 from setpoint.core.types import RunPage
-from setpoint.pipelines.cache import cache_key, changes, code_hash, environment, literal_hash
+from setpoint.pipelines.cache import (
+    NOTHING_CHANGED,
+    cache_key,
+    changes,
+    code_hash,
+    environment,
+    literal_hash,
+)
 from setpoint.pipelines.dag import Graph, Node, Output, Pipeline
 
 MAX_AFTER_TAG = 4000  # characters of the "after" tag (tag values hold at most 8000)
@@ -286,6 +293,8 @@ class _Driver:
             why = changes(
                 _previous_parts(self.c, self.project, self.graph.pipeline, step.name), parts
             )
+            if why == [NOTHING_CHANGED]:  # the same key, and no finished execution of it
+                why = ["the last execution with this key did not finish (it failed or stopped)"]
         if step.cache and self.inflight is not None:
             with self.inflight.lock:
                 future = self.inflight.futures.get(key)

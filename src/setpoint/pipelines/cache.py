@@ -434,6 +434,9 @@ def cache_key(parts: dict[str, Any]) -> str:
     return blake3(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+NOTHING_CHANGED = "nothing in its key changed"
+
+
 def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     """What differs between two executions' key parts, in words."""
     if before is None:
@@ -450,4 +453,4 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     for key in sorted(set(old_env) | set(new_env)):
         if old_env.get(key) != new_env.get(key):
             out.append(f"{key} {old_env.get(key)} -> {new_env.get(key)}")
-    return out or ["nothing in its key changed"]
+    return out or [NOTHING_CHANGED]
