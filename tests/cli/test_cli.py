@@ -399,6 +399,21 @@ def test_data_profile_infer_validate_diff(
         assert code == 1 and "both a dataset and a path" in err and "tx@latest" in err
         code, out, _ = run_cli(capsys, "data", "validate", "./tx", "-s", str(suite), "--json")
         assert json.loads(out)["checks"]
+        # a file by its bare name needs no store at all with --no-record
+        (tmp_path / "bad.csv").write_bytes(bad_csv.read_bytes())
+        suite.write_text("suite: plain\ncolumns:\n  amount: {range: {min: 0}}\n")  # no reference
+        from setpoint.client import sdk
+
+        os.environ["SETPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens there
+        sdk.use(None)  # the next call makes its client from the environment
+        try:
+            code, out, err = run_cli(
+                capsys, "data", "validate", "bad.csv", "-s", str(suite), "--no-record"
+            )
+        finally:
+            del os.environ["SETPOINT_URL"]
+            sdk.use(None)
+        assert code == 1 and "FAILED: 1 errors" in out, err
     finally:
         os.chdir(old_cwd)
         del os.environ["SETPOINT_PROJECT"]

@@ -466,6 +466,24 @@ def test_a_step_run_again_after_it_failed_says_so(client: Any, tmp_path: Path) -
     ]
 
 
+def test_an_object_of_a_notebook_class_is_hashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class defined in a notebook (``__main__`` without a file) made the key fail with
+    OSError ("source code not available") when a step read an instance of it."""
+    import types
+
+    from setpoint.pipelines.cache import code_hash
+
+    notebook = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    exec("class Cfg:\n    k = 1\n", notebook.__dict__)
+    cfg = notebook.Cfg()
+
+    def step() -> int:
+        return int(cfg.k)
+
+    assert code_hash(step) == code_hash(step)
+
+
 def test_a_whole_number_beyond_64_bits_is_refused_not_rounded(
     home: Path, tmp_path: Path, capsys: Any
 ) -> None:

@@ -368,13 +368,13 @@ def validate(
 
     data_arg: Any
     if os.path.exists(target) or any(ch in target for ch in "*?["):
-        from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError
+        from setpoint.core.errors import SetpointError
         from setpoint.data.ingest import read_table
 
         if os.path.exists(target) and os.sep not in target and not target.startswith("."):
             try:  # a bare name that is also a dataset: which one was meant?
                 sdk.get_dataset(target)
-            except (DatasetNotFoundError, InvalidArgumentError):
+            except SetpointError:  # none, or no store to ask (--no-record needs none)
                 pass
             else:
                 raise click.ClickException(

@@ -164,12 +164,16 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"the pipeline ran longer than {timeout:.0f} s") from None
         if done.returncode != 0:
-            if os.path.exists(result):  # a step raised: its error and its run
+            found = None
+            if os.path.exists(result):
                 with open(result, "rb") as fh:
                     found = orjson.loads(fh.read())
+            if found is not None and "error" in found:  # a step raised: its error and its run
                 raise RunFailed(
                     f"{found['error']} (step {found['failed_step']!r})", str(found["run_id"])
                 )
+            if found is not None:  # it finished and wrote its result, then exited badly
+                return str(found["run_id"])
             lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
             # the command's own error line (what the pipeline printed comes before it)
             said = [ln for ln in lines if ln.lower().startswith("error")]

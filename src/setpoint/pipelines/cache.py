@@ -109,16 +109,11 @@ def _class_source(cls: type) -> bytes:
     in a notebook cell or inside a function)."""
     try:
         path = inspect.getsourcefile(cls)
-    except TypeError:
+    except (TypeError, OSError):  # built in, or a notebook's __main__ without a file
         return b""
     if not path:
         return b""
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read()
-    except OSError:
-        return b""
-    return _classes(text).get(cls.__qualname__, "").encode()
+    return _classes(_read(path)).get(cls.__qualname__, "").encode()
 
 
 @functools.lru_cache(maxsize=64)
@@ -225,10 +220,8 @@ def _assignment(module_name: str, name: str, depth: int = 0) -> str:
     path = getattr(module, "__file__", None)
     if not path or depth > 8 or module is None or not _is_user(module):
         return ""
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read()
-    except OSError:
+    text = _read(path)
+    if not text:
         return ""
     found = _assignments(text).get(name, "")
     if found.startswith("from "):
@@ -297,13 +290,35 @@ def _const_repr(const: Any) -> str:
 
 def _file_bytes(module: types.ModuleType) -> bytes:
     path = getattr(module, "__file__", None)
-    if not path:
-        return b""
+    return _read(path) if path else b""
+
+
+_FILES: dict[str, tuple[tuple[int, int, int], bytes]] = {}
+
+
+def _read(path: str) -> bytes:
+    """A file's bytes, read again only when its size, modification time or inode changed
+    (one key reads a module once per global it follows there); b"" when it cannot be read.
+    The same bytes object comes back, so the caches keyed by a file's text find it at once."""
+    import os
+
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        st = os.stat(path)
     except OSError:
         return b""
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    found = _FILES.get(path)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return b""
+    if len(_FILES) > 1024:
+        _FILES.clear()
+    _FILES[path] = (stamp, data)
+    return data
 
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
@@ -334,16 +349,44 @@ def _library_roots() -> tuple[str, ...]:
 def _is_user(obj: Any) -> bool:
     """Code of the user's own: it has a source file outside the standard library,
     site-packages and setpoint."""
+
+    if isinstance(obj, types.FunctionType) and not obj.__code__.co_filename.startswith("<"):
+        return _user_file(obj.__code__.co_filename)  # the common case, once per file
+    if isinstance(obj, type | types.ModuleType):
+        try:
+            return _user_object(obj)  # a class or module is asked about over and over
+        except TypeError:  # unhashable
+            pass
+    return _source_is_user(obj)
+
+
+@functools.lru_cache(maxsize=4096)
+def _user_object(obj: Any) -> bool:
+    return _source_is_user(obj)
+
+
+def _source_is_user(obj: Any) -> bool:
     import os
 
     try:
         path = inspect.getsourcefile(obj)
-    except TypeError:  # built in
+    except (TypeError, OSError):  # built in, or a notebook's __main__ without a file
         return False
     if path is None:
         return False
     path = os.path.abspath(path)
     return not path.startswith(_library_roots())
+
+
+@functools.lru_cache(maxsize=4096)
+def _user_file(filename: str) -> bool:
+    """``_is_user`` of a function compiled from this file (as ``inspect.getsourcefile``
+    sees it: a file that is not there is no source)."""
+    import os
+
+    if not os.path.exists(filename):
+        return False
+    return not os.path.abspath(filename).startswith(_library_roots())
 
 
 def user_modules() -> list[types.ModuleType]:

@@ -113,7 +113,14 @@ class XGBoostPredictor:
 
         X = X.copy(deep=False)
         for name, cats in self.categories.items():
-            if name in X.columns and not isinstance(X[name].dtype, pd.CategoricalDtype):
+            # Without the training categories (XGBoost before 3.1 does not keep them), codes
+            # made from the request's own values would mean other categories: left as they
+            # are, XGBoost refuses the column instead of scoring it wrong.
+            if (
+                cats is not None
+                and name in X.columns
+                and not isinstance(X[name].dtype, pd.CategoricalDtype)
+            ):
                 X[name] = pd.Categorical(X[name], categories=cats)
         return X
 
