@@ -95,6 +95,34 @@ def test_nobody_approves_a_version_they_registered(local: LocalClient, serve: An
     ]
 
 
+def test_mlflow_stages_of_a_gated_model_are_an_admin_matter(local: LocalClient, serve: Any) -> None:
+    """An editor moved a version to MLflow's Production stage (a tag), which
+    models:/name/Production resolves to, around the gates guarding the model's aliases."""
+    secrets = _people(local)
+    server = serve(local, enforce_roles=True)
+    editor = RemoteClient(server.url, secrets["editor"])
+    mv = _model_version(editor)
+    url = f"{server.url}/api/2.0/mlflow/model-versions/transition-stage"
+    body = {"name": "fraud-detector", "version": str(mv.version), "stage": "Staging"}
+
+    def move(role: str, stage: str) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {secrets[role]}"}
+        return httpx.post(url, json={**body, "stage": stage}, headers=auth)
+
+    assert move("editor", "Staging").status_code == 200  # no gates: an editor's move
+    RemoteClient(server.url, secrets["admin"]).set_policy(
+        "fraud-detector", "champion", "gates:\n  - approvals: 1\n", "fraud"
+    )
+    refused = move("editor", "Production")
+    assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
+    assert "admin" in refused.json()["message"]
+    assert (
+        local.get_model_version("fraud-detector", mv.version, "fraud").tags.get("mlflow.stage")
+        == "Staging"
+    )
+    assert move("admin", "Production").status_code == 200
+
+
 def test_roles_are_per_project(local: LocalClient, serve: Any) -> None:
     secrets = _people(local)
     server = serve(local, enforce_roles=True)

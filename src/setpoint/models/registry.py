@@ -958,6 +958,15 @@ class Registry:
                 or ""
             )
 
+    def guarded_aliases(self, project: str, name: str) -> list[str]:
+        """The aliases of the model that a policy guards."""
+        with self.db.read() as conn:
+            mid = self._require_model(conn, project, name)
+            found = conn.execute(
+                select(model_policies.c.alias).where(model_policies.c.model_id == mid)
+            )
+            return sorted(found.scalars().all())
+
     def promote(
         self,
         project: str,

@@ -38,6 +38,10 @@ class Authorizer:
             needed = "admin"  # forcing past failing gates
         if spec.name in ("set_alias", "rollback_alias") and self._guarded(args):
             needed = "admin"  # a gate-less move of an alias that gates guard
+        if spec.name == "set_model_tags" and self._stage_of_guarded_model(args):
+            # MLflow's stages (models:/name/Production) are tags: moving one is a gate-less
+            # promotion for MLflow's clients when the model's aliases have gates
+            needed = "admin"
         if spec.name in ("upload_blob", "download_blob"):
             self._check_blob(user, spec, args)
             return
@@ -170,6 +174,23 @@ class Authorizer:
             self._roles.clear()
         self._roles[(user, project)] = (now + CACHE_S, role)
         return role
+
+    def _stage_of_guarded_model(self, args: dict[str, Any]) -> bool:
+        from setpoint.core.config import DEFAULT_PROJECT
+        from setpoint.core.errors import SetpointError
+        from setpoint.server.mlflow_registry import STAGE
+
+        tags = args.get("tags")
+        if not isinstance(tags, dict) or STAGE not in tags:
+            return False
+        try:
+            return bool(
+                self.client.registry.guarded_aliases(
+                    str(args.get("project") or DEFAULT_PROJECT), str(args.get("name"))
+                )
+            )
+        except SetpointError:  # no such model: the operation says so itself
+            return False
 
     def _guarded(self, args: dict[str, Any]) -> bool:
         from setpoint.core.errors import ModelNotFoundError
