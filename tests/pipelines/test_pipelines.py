@@ -511,6 +511,13 @@ def test_a_whole_number_beyond_64_bits_is_refused_not_rounded(
     assert exit_.value.code == 1 and "parameter 'o' is a int" in capsys.readouterr().err
     main(["pipeline", "run", f"{path}:p", "--param", "o=12", "--json"])
     assert '"ran"' in capsys.readouterr().out
+    # an int | None parameter took 1.5 (its type went unchecked)
+    for args in (["--params-json", '{"o": 1.5}'], ["--param", "o=1.5"], ["--param", 'o="x"']):
+        with pytest.raises(SystemExit) as exit_:
+            main(["pipeline", "run", f"{path}:p", *args])
+        assert exit_.value.code == 2 and "is not a int" in capsys.readouterr().err
+    main(["pipeline", "run", f"{path}:p", "--params-json", '{"o": null}', "--json"])
+    assert '"ran"' in capsys.readouterr().out
 
 
 STANDARD = """

@@ -111,7 +111,7 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
             else:
                 # the standard parser keeps whole numbers whole: orjson reads one beyond
                 # 64 bits as a float (1e+23), which would pass as a parameter unseen
-                out[key] = json.loads(text)
+                out[key] = _of_kind(key, json.loads(text), hint, hint_name)
         except (ValueError, orjson.JSONDecodeError) as exc:
             name = getattr(hint, "__name__", str(hint))
             raise click.BadParameter(
@@ -143,17 +143,29 @@ def _json_params(pipe: Any, text: str, given: dict[str, Any]) -> dict[str, Any]:
     out = dict(given)
     for key, value in values.items():
         _check_key(pipe, key, out, "--params-json or --param")
-        hint = pipe.hints.get(key)
-        kinds = _JSON_KINDS.get(hint)
-        if kinds is not None and (
-            isinstance(value, bool) is not (hint is bool) or not isinstance(value, kinds)
-        ):
-            raise click.BadParameter(
-                f"{key}={orjson.dumps(value).decode()} is not a {hint.__name__}",
-                param_hint="--params-json",
-            )
-        out[key] = float(value) if hint is float else value
+        out[key] = _of_kind(key, value, pipe.hints.get(key), "--params-json")
     return out
+
+
+def _of_kind(key: str, value: Any, hint: Any, where: str) -> Any:
+    """``value`` when it is a JSON value of the parameter's type (``X | None``: also null);
+    a whole number for a float becomes one."""
+    import json
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        others = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(others) == 1 and len(typing.get_args(hint)) == 2:  # Optional[X]
+            return None if value is None else _of_kind(key, value, others[0], where)
+    kinds = _JSON_KINDS.get(hint)
+    if kinds is not None and (
+        isinstance(value, bool) is not (hint is bool) or not isinstance(value, kinds)
+    ):
+        raise click.BadParameter(
+            f"{key}={json.dumps(value)} is not a {hint.__name__}", param_hint=where
+        )
+    return float(value) if hint is float else value
 
 
 # JSON values a parameter of each plain type takes (a whole number is a float too)
