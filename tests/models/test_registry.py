@@ -87,6 +87,9 @@ def test_aliases_move_with_history_and_roll_back(client: Any) -> None:
         (2, 1, "rollback"),
     ]
     assert history[3].reason == "bad latency" and history[0].actor
+    with pytest.raises(InvalidArgumentError) as bad:  # it answered [] as for a quiet alias
+        client.alias_history("fraud-detector", "fraud", "bad alias")
+    assert bad.value.field == "alias"
     assert client.get_model_version("fraud-detector", 1, "fraud").aliases == ["champion"]
 
 

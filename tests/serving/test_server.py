@@ -266,6 +266,11 @@ def test_canary_by_request_id_and_shadow_logged_never_returned(
         ):
             r = http.post("/feedback", json={"feedback": [{"request_id": "id-5", "label": 1}, bad]})
             assert r.status_code == 400, bad  # none of the batch is taken
+            if "request_id" in bad and bad["label"] == 1:  # named as the body names it
+                assert r.json()["field"] == "request_id", r.text
+        # the items alone, as a list: taken (it was "feedback[0] needs a string 'request_id'")
+        r = http.post("/feedback", json=[{"request_id": "never-served", "label": 1}])
+        assert r.status_code == 202 and r.json() == {"accepted": 1}
         metrics = http.get("/metrics").text
         assert 'role="shadow"' in metrics and 'role="canary"' in metrics
     log = sp.prediction_log("churn", project="srv")

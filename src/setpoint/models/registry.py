@@ -664,6 +664,8 @@ class Registry:
 
     def history(self, project: str, name: str, alias: str | None = None) -> list[AliasMove]:
         """Every move of one alias (or of all the model's aliases), oldest first."""
+        if alias is not None:
+            check_alias(alias)  # a malformed one has no history: say so, not []
         with self.db.read() as conn:
             mid = self._require_model(conn, project, name)
             q = select(

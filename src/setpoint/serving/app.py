@@ -348,10 +348,14 @@ class PredictionApp:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise MalformedRequestError(f"the body is not JSON: {exc}", field="body") from None
-        items = doc.get("feedback") if isinstance(doc, dict) and "feedback" in doc else [doc]
+        if isinstance(doc, list):  # the items themselves
+            items: Any = doc
+        else:
+            items = doc.get("feedback") if isinstance(doc, dict) and "feedback" in doc else [doc]
         if not isinstance(items, list) or not items:
             raise MalformedRequestError(
-                "send {'request_id': ..., 'label': ...} or {'feedback': [...]}", field="body"
+                "send {'request_id': ..., 'label': ...}, a list of them, or {'feedback': [...]}",
+                field="body",
             )
         out, t = [], now_ms()
         for i, item in enumerate(items):
@@ -360,8 +364,10 @@ class PredictionApp:
                     f"feedback[{i}] needs a string 'request_id'", field="request_id"
                 )
             if not item["request_id"]:
-                raise MalformedRequestError(f"feedback[{i}] has an empty 'request_id'", field="id")
-            _request_id(item["request_id"])  # what a request's id can be
+                raise MalformedRequestError(
+                    f"feedback[{i}] has an empty 'request_id'", field="request_id"
+                )
+            _request_id(item["request_id"], "request_id")  # what a request's id can be
             if item.get("label") is None:
                 raise MalformedRequestError(f"feedback[{i}] needs a 'label'", field="label")
             if len(orjson.dumps(item["label"])) > MAX_LABEL_BYTES:
@@ -484,12 +490,12 @@ class PredictionApp:
 MAX_LABEL_BYTES = 4096  # one row's ground truth, as JSON
 
 
-def _request_id(value: str) -> str:
+def _request_id(value: str, field: str = "id") -> str:
     """A request id as given, if it is one a header can carry back: printable ASCII, at
     most 256 characters."""
     if value and (len(value) > 256 or not value.isascii() or not value.isprintable()):
         raise MalformedRequestError(
-            "a request id must be printable ASCII of at most 256 characters", field="id"
+            "a request id must be printable ASCII of at most 256 characters", field=field
         )
     return value
 
