@@ -77,12 +77,13 @@ def run_suite(
     shift_checks = [c for c in suite.checks if c.kind == "shift" and c.column in present]
     if shift_checks and profile is None:
         profile = _profile_columns(data, [c.column for c in shift_checks if c.column is not None])
+    columns, reference_columns = _by_name(profile), _by_name(reference_profile)
     for check in suite.checks:
         if check.kind == "custom" or not check.applies_in(environment):
             continue
         if check.column is not None and check.kind != "freshness" and check.column not in present:
             continue  # a missing column is reported once, by presence
-        result = _decide(check, data, profile, reference_profile, now)
+        result = _decide(check, data, columns, reference_columns, now)
         results.append(result)
         if result["passed"] is None:
             pending.append((check, result))
@@ -166,37 +167,24 @@ def _profile_columns(data: DataSource, columns: list[str]) -> dict[str, Any]:
     return profiler.result()
 
 
-def _column(profile: dict[str, Any] | None, name: str | None) -> dict[str, Any] | None:
-    if profile is None or name is None:
-        return None
-    return _by_name(profile).get(name)
-
-
-# A profile's columns by name, per profile (a suite of 20,000 columns looked each one up by
-# walking the list: validation grew with the square of the width).
-_INDEXES: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}
-
-
-def _by_name(profile: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    columns = profile["columns"]
-    found = _INDEXES.get(id(profile))
-    if found is None or found[0] is not columns:
-        found = (columns, {c["name"]: c for c in reversed(columns)})  # the first of a name
-        if len(_INDEXES) > 8:
-            _INDEXES.clear()
-        _INDEXES[id(profile)] = found
-    return found[1]
+def _by_name(profile: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """A profile's columns by name (the first of a name), made once per validation: a suite
+    of 20,000 columns looked each one up by walking the list."""
+    if profile is None:
+        return {}
+    return {c["name"]: c for c in reversed(profile["columns"])}
 
 
 def _decide(
     check: Check,
     data: DataSource,
-    profile: dict[str, Any] | None,
-    reference: dict[str, Any] | None,
+    columns: dict[str, dict[str, Any]],
+    reference: dict[str, dict[str, Any]],
     now: float | None,
 ) -> dict[str, Any]:
-    """The result where the profile (or the schema) settles it; ``passed=None`` to scan."""
-    col = _column(profile, check.column)
+    """The result where the profile's columns (or the schema) settle it; ``passed=None`` to
+    scan. ``columns`` and ``reference``: the profiles' columns by name."""
+    col = columns.get(check.column) if check.column is not None else None
     sev, args = check.severity, check.args
     name = check.column or ""
     expected: Any
@@ -260,7 +248,7 @@ def _decide(
     if check.kind == "freshness":
         return _freshness(check, data, col, now)
     if check.kind == "shift":
-        ref_col = _column(reference, name)
+        ref_col = reference.get(name)
         limit = args["max"]
         if ref_col is None:
             return _result("shift", name, sev, False, "not in the reference", f"drift ≤ {limit}")
