@@ -57,6 +57,23 @@ if TYPE_CHECKING:  # every flavor module must satisfy the protocol
     _CHECKED: tuple[Flavor, ...] = (xgboost, lightgbm, sklearn, onnx, custom, mlflow)
 
 
+def as_categories(X: Any, categories: Mapping[str, list[Any] | None]) -> Any:
+    """``X`` with the columns a booster was fitted on as pandas categories made categories
+    again, with the training categories (a table read from Parquet or CSV holds their values
+    as text). A column whose categories the model does not hold (None) is left as it is:
+    codes made from the request's own values would mean other categories."""
+    if not categories or not hasattr(X, "columns"):
+        return X
+    import pandas as pd
+
+    X = X.copy(deep=False)
+    for name, cats in categories.items():
+        as_text = name in X.columns and not isinstance(X[name].dtype, pd.CategoricalDtype)
+        if cats is not None and as_text:
+            X[name] = pd.Categorical(X[name], categories=cats)
+    return X
+
+
 def all_flavors() -> list[Flavor]:
     """Every flavor, in the order ``flavor_for`` tries them."""
     return [_module(name) for name in NAMES]

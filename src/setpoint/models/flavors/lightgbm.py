@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.models.flavors import as_categories
 
 NAME = "lightgbm"
 DESCRIPTION = "lightgbm Booster and estimators (LGBMClassifier, LGBMRegressor, ...)"
@@ -82,15 +83,7 @@ class LightGBMPredictor:
 
     def _frame(self, X: Any) -> Any:
         """``X`` with its category columns as categories, as at training."""
-        if not self.categories or not hasattr(X, "columns"):
-            return X
-        import pandas as pd
-
-        X = X.copy(deep=False)
-        for name, cats in self.categories.items():
-            if name in X.columns and not isinstance(X[name].dtype, pd.CategoricalDtype):
-                X[name] = pd.Categorical(X[name], categories=cats)
-        return X
+        return as_categories(X, self.categories)
 
     def predict(self, X: Any) -> Any:
         if self.classes is None:

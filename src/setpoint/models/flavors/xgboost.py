@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.models.flavors import as_categories
 
 NAME = "xgboost"
 DESCRIPTION = "xgboost Booster and estimators (XGBClassifier, XGBRegressor, ...)"
@@ -106,23 +107,9 @@ class XGBoostPredictor:
         return None if names is None else [str(n) for n in names]
 
     def _frame(self, X: Any) -> Any:
-        """``X`` with its category columns as categories, as at training."""
-        if not self.categories or not hasattr(X, "columns"):
-            return X
-        import pandas as pd
-
-        X = X.copy(deep=False)
-        for name, cats in self.categories.items():
-            # Without the training categories (XGBoost before 3.1 does not keep them), codes
-            # made from the request's own values would mean other categories: left as they
-            # are, XGBoost refuses the column instead of scoring it wrong.
-            if (
-                cats is not None
-                and name in X.columns
-                and not isinstance(X[name].dtype, pd.CategoricalDtype)
-            ):
-                X[name] = pd.Categorical(X[name], categories=cats)
-        return X
+        """``X`` with its category columns as categories, as at training (see
+        ``_categorical_columns``: before XGBoost 3.1, text stays text and XGBoost refuses it)."""
+        return as_categories(X, self.categories)
 
     def predict(self, X: Any) -> Any:
         X = self._frame(X)
