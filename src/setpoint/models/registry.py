@@ -96,6 +96,14 @@ _VERSION_JOIN = model_versions.join(models, models.c.id == model_versions.c.mode
 MODEL_NAME_COLUMN = 128  # models.name's width
 
 
+def _policy_aliases(conn: Connection, model_id: int) -> list[str]:
+    """The aliases of a model that a policy guards, sorted."""
+    found = conn.execute(
+        select(model_policies.c.alias).where(model_policies.c.model_id == model_id)
+    )
+    return sorted(found.scalars().all())
+
+
 def check_alias(alias: object) -> str:
     """An alias: a name (letters, digits, '_', '-', '.'), at most 64 characters, not a number
     (``name@7`` must never be ambiguous between an alias and a version)."""
@@ -291,17 +299,13 @@ class Registry:
                     "remove them first",
                     field="name",
                 )
-            guarded = (
-                conn.execute(select(model_policies.c.alias).where(model_policies.c.model_id == mid))
-                .scalars()
-                .all()
-            )
+            guarded = _policy_aliases(conn, mid)
             if guarded:
                 # Changing a policy is an admin's; deleting the model would drop it, and a new
                 # model of the same name would start without gates.
                 raise AliasedError(
                     f"model {project}/{name} has promotion policies on "
-                    f"{', '.join(sorted(guarded))}: an admin removes them first "
+                    f"{', '.join(guarded)}: an admin removes them first "
                     "(an empty policy)",
                     field="name",
                 )
@@ -963,11 +967,7 @@ class Registry:
     def guarded_aliases(self, project: str, name: str) -> list[str]:
         """The aliases of the model that a policy guards."""
         with self.db.read() as conn:
-            mid = self._require_model(conn, project, name)
-            found = conn.execute(
-                select(model_policies.c.alias).where(model_policies.c.model_id == mid)
-            )
-            return sorted(found.scalars().all())
+            return _policy_aliases(conn, self._require_model(conn, project, name))
 
     def promote(
         self,
