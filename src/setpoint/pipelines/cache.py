@@ -116,33 +116,6 @@ def _class_source(cls: type) -> bytes:
     return _classes(_read(path)).get(cls.__qualname__, "").encode()
 
 
-@functools.lru_cache(maxsize=64)
-def _classes(source: bytes) -> dict[str, str]:
-    """Class statements of a file by qualified name (``Outer.Inner``), parsed once per file
-    content: ``inspect.getsource`` parses the whole file for every class it is asked for."""
-    import ast
-
-    try:
-        text = source.decode()
-        tree = ast.parse(text)
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        return {}
-    out: dict[str, str] = {}
-    lines = text.splitlines()
-
-    def visit(body: list[ast.stmt], prefix: str) -> None:
-        for node in body:
-            if isinstance(node, ast.ClassDef):
-                name = prefix + node.name
-                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-                # its decorators too: @dataclass(frozen=True) is part of what it does
-                out.setdefault(name, "\n".join(lines[first - 1 : node.end_lineno]))
-                visit(node.body, name + ".")
-
-    visit(tree.body, "")
-    return out
-
-
 def _follow(h: Any, stack: list[Any], name: str, value: Any, module: str | None) -> None:
     """User code a name leads to goes on the stack. A plain value counts as written: an
     immutable one by its value, a list or dict by the statement that assigns it in its module
@@ -230,22 +203,33 @@ def _assignment(module_name: str, name: str, depth: int = 0) -> str:
     return found
 
 
-@functools.lru_cache(maxsize=256)
 def _assignments(source: bytes) -> dict[str, str]:
-    """Module-level assignments and ``from m import name`` lines, by name (keyed by the
-    file's bytes: a file rewritten within one timestamp tick is still read anew)."""
+    """Module-level assignments and ``from m import name`` lines, by name."""
+    return _statements(source)[0]
+
+
+def _classes(source: bytes) -> dict[str, str]:
+    """Class statements of a file by qualified name (``Outer.Inner``), decorators included:
+    ``inspect.getsource`` parses the whole file for every class it is asked for."""
+    return _statements(source)[1]
+
+
+@functools.lru_cache(maxsize=256)
+def _statements(source: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """(assignments, classes) of a file, from one parse per file content (keyed by the file's
+    bytes: a file rewritten within one timestamp tick is still read anew)."""
     import ast
 
     try:
         text = source.decode()
         tree = ast.parse(text)
-    except (SyntaxError, UnicodeDecodeError):
-        return {}
-    out: dict[str, str] = {}
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return {}, {}
+    assigned: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
-                out[alias.asname or alias.name] = f"from {node.module} import {alias.name}"
+                assigned[alias.asname or alias.name] = f"from {node.module} import {alias.name}"
             continue
         targets = (
             node.targets
@@ -254,8 +238,22 @@ def _assignments(source: bytes) -> dict[str, str]:
         )
         for t in targets:
             if isinstance(t, ast.Name):
-                out[t.id] = out.get(t.id, "") + (ast.get_source_segment(text, node) or "")
-    return out
+                segment = ast.get_source_segment(text, node) or ""
+                assigned[t.id] = assigned.get(t.id, "") + segment
+    classes: dict[str, str] = {}
+    lines = text.splitlines()
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                name = prefix + node.name
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                # its decorators too: @dataclass(frozen=True) is part of what it does
+                classes.setdefault(name, "\n".join(lines[first - 1 : node.end_lineno]))
+                visit(node.body, name + ".")
+
+    visit(tree.body, "")
+    return assigned, classes
 
 
 def _names(code: types.CodeType) -> list[str]:
