@@ -377,6 +377,13 @@ def parse_invocations(body: bytes, content_type: str, text_columns: tuple[str, .
     return value
 
 
+def _record_columns(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as objects (column: value) as columns, named in the order they first appear; a
+    row without a column holds None there."""
+    names = list(dict.fromkeys(k for row in records for k in row))
+    return {n: [row.get(n) for row in records] for n in names}
+
+
 def _side_by_side(columns: list[Any]) -> np.ndarray:
     """Equal columns of numbers as the rows of one 2-D array."""
     arrays = [np.asarray(c) for c in columns]
@@ -558,15 +565,12 @@ class Schema:
         if not data:
             raise PredictionInputError("the request has no rows", fields={"data": "empty"})
         if self.tensor is not None and all(isinstance(row, dict) for row in data):
-            names = list(dict.fromkeys(k for row in data for k in row))  # dataframe_records
-            values = [[row.get(n) for row in data] for n in names]
-            return self._tensor_request(_side_by_side(values), request_id)
+            columns = _record_columns(data)  # dataframe_records, as a table
+            return self._tensor_request(_side_by_side(list(columns.values())), request_id)
         if self.tensor is not None or not self.columns:
             return self._tensor_request(data, request_id)
         if all(isinstance(row, dict) for row in data):
-            names = list(dict.fromkeys(k for row in data for k in row))
-            columns = {n: [row.get(n) for row in data] for n in names}
-            return self.from_columns(columns, request_id)
+            return self.from_columns(_record_columns(data), request_id)
         if all(isinstance(row, list) for row in data):
             return self.from_columns(_split_columns(self._names, data), request_id)
         raise PredictionInputError(
