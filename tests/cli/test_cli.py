@@ -197,6 +197,22 @@ def test_gc_is_a_dry_run_until_asked(home: Path, capsys: pytest.CaptureFixture[s
     assert len(list(local.blobs.iter_digests())) == 1  # the referenced one stays
 
 
+def test_gc_says_how_many_metric_batch_ids_it_forgets(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = sdk.client()
+    run = c.create_run("ids")
+    for i in range(3):
+        c.log_metrics(run.id, ["m"], [1.0], [i], [5], f"b{i}:0")
+    c.end_run(run.id)
+    time.sleep(0.002)
+    code, out, _ = run_cli(capsys, "gc", "--min-age", "0")
+    assert "would forget 3 metric batch ids of ended runs" in out
+    assert "run `setpoint gc --delete`" in out
+    code, out, _ = run_cli(capsys, "gc", "--delete", "--min-age", "0")
+    assert code == 0 and "forgot 3 metric batch ids" in out
+
+
 def test_db_status_and_upgrade(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "db", "upgrade")
     assert code == 0 and "upgraded" in out

@@ -219,6 +219,22 @@ def test_a_metric_batch_id_stores_its_points_once(client: Any) -> None:
     assert err.value.field == "batch_id"
 
 
+def test_gc_forgets_batch_ids_only_of_runs_ended_before_its_cutoff(client: Any, local: Any) -> None:
+    ended = client.create_run("ids")
+    running = client.create_run("ids")
+    for run in (ended, running):
+        client.log_metrics(run.id, ["m", "m"], [1.0, 2.0], [0, 1], [5, 5], "b1:0")
+        client.log_metrics(run.id, ["m"], [3.0], [2], [5], "b1:2")
+    client.end_run(ended.id)
+    time.sleep(0.002)
+    assert local.gc(dry_run=False, min_age_s=3600).forgotten_batch_ids == 0
+    assert local.gc(dry_run=True, min_age_s=0).forgotten_batch_ids == 2
+    assert local.gc(dry_run=False, min_age_s=0).forgotten_batch_ids == 2
+    assert local.gc(dry_run=True, min_age_s=0).forgotten_batch_ids == 0
+    client.log_metrics(running.id, ["m"], [3.0], [2], [5], "b1:2")  # still known: not stored
+    assert client.get_metric_history(running.id, "m").steps == [0, 1, 2]
+
+
 @pytest.mark.parametrize("ending", [False, True])
 def test_a_request_whose_answer_was_lost_is_stored_once(
     client: Any, monkeypatch: pytest.MonkeyPatch, ending: bool

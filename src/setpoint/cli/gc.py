@@ -42,6 +42,9 @@ def gc(delete: bool, min_age: float, verify: bool, as_json: bool) -> None:
         f"{verb} {n} unreferenced blobs and {report.stale_temporaries} unfinished uploads "
         f"({report.bytes_freed} bytes); {report.referenced} referenced blobs kept"
     )
+    if report.forgotten_batch_ids:
+        forgot = "forgot" if delete else "would forget"
+        click.echo(f"{forgot} {report.forgotten_batch_ids} metric batch ids of ended runs")
     if verify:
         click.echo(
             f"{verb} {len(report.corrupted)} blobs whose bytes no longer match their hash"
@@ -49,7 +52,9 @@ def gc(delete: bool, min_age: float, verify: bool, as_json: bool) -> None:
         )
         if report.corrupted and delete:
             click.echo("add their data again to store it afresh")
-    if not delete and (n or report.stale_temporaries or report.corrupted):
+    if not delete and (
+        n or report.stale_temporaries or report.corrupted or report.forgotten_batch_ids
+    ):
         click.echo(f"run `setpoint gc --delete{' --verify' if verify else ''}` to delete them")
 
 

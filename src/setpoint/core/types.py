@@ -128,6 +128,8 @@ class GcReport:
     stale_temporaries: int = 0  # files of writes that never finished (a killed process)
     # with verify: blobs whose bytes no longer hash to their name (deleted too unless dry_run)
     corrupted: list[str] = field(default_factory=list)
+    # ids of metric batches of runs ended before the cutoff (forgotten too unless dry_run)
+    forgotten_batch_ids: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

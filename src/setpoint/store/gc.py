@@ -27,7 +27,8 @@ def collect_garbage(
     the temporary files of writes that never finished; with ``verify``, also every blob whose
     bytes no longer hash to its digest (one cut short by a power loss, say), so that adding
     the same data again stores it afresh; ``progress(bytes hashed, bytes in all)`` is called
-    after each blob it hashes.
+    after each blob it hashes. It also forgets the metric batch ids of runs that ended
+    before the same cutoff (one row per flush of a run, kept against a retried request).
 
     The age guard protects blobs written by a writer that has not yet committed the row that
     references them (a blob is always stored before its row).
@@ -58,6 +59,9 @@ def collect_garbage(
             deleted += 1
             freed += size
     stale, stale_bytes = blobs.remove_stale_temporaries(cutoff, dry_run=dry_run)
+    forgotten = db.write_retrying(
+        lambda conn: repo.forget_metric_batches(conn, int(cutoff * 1000), dry_run)
+    )
     return GcReport(
         stale_temporaries=stale,
         referenced=len(referenced),
@@ -66,6 +70,7 @@ def collect_garbage(
         bytes_freed=(freed if not dry_run else sum(s for _, s in garbage)) + stale_bytes,
         dry_run=dry_run,
         corrupted=corrupted,
+        forgotten_batch_ids=forgotten,
     )
 
 

@@ -513,6 +513,19 @@ def claim_metric_batch(conn: Connection, run_id: str, batch_id: str) -> bool:
     return _sql(conn, sql, (run_id, batch_id)).first() is not None
 
 
+def forget_metric_batches(conn: Connection, ended_before: int, dry_run: bool) -> int:
+    """Forget (or with ``dry_run``, count) the metric batch ids of runs that ended before
+    ``ended_before`` (ms). A writer sends a batch again while its run is running; an ended
+    run's ids only guard against a retry arriving long after its end."""
+    where = (
+        "FROM metric_batches WHERE run_id IN "
+        "(SELECT id FROM runs WHERE status <> 'running' AND end_time <= ?)"
+    )
+    if dry_run:
+        return int(_sql(conn, f"SELECT count(*) {where}", (ended_before,)).scalar_one())
+    return int(_sql(conn, f"DELETE {where}", (ended_before,)).rowcount)
+
+
 _NEWER = (
     "(excluded.step > metric_series.step OR (excluded.step = metric_series.step "
     "AND excluded.timestamp >= metric_series.timestamp))"
