@@ -282,3 +282,101 @@ def test_blobs_are_read_through_a_project_and_written_by_editors(
     with pytest.raises(PermissionDeniedError, match="editor role in some project"):
         viewer.upload_blob(io.BytesIO(b"bytes"))
     assert outsider.upload_blob(io.BytesIO(b"bytes")).size == 5  # an admin elsewhere
+
+
+def test_naming_a_digest_does_not_hand_over_its_blob(
+    local: LocalClient, serve: Any, tmp_path: Any
+) -> None:
+    """Reading a blob needs a role in a project that holds it; an outsider who knew a
+    digest (from an audit event, a version's JSON) registered it, or a manifest listing it,
+    in a project of their own, which then held it, and downloaded the bytes."""
+    import io
+
+    import orjson
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from setpoint.core.types import BlobRef
+
+    secrets = _people(local)
+    local.users.create("outsider")
+    local.users.grant("outsider", "elsewhere", "admin")
+    server = serve(local, enforce_roles=True)
+    outsider = RemoteClient(server.url, local.tokens.create("o", "outsider"))
+    mv = _model_version(RemoteClient(server.url, secrets["editor"]))
+    secret = local.list_model_files(mv.name, mv.version, "fraud")[0]
+    table = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": [1, 2, 3]}), table)
+    theirs = local.upload_file(table)
+    local.create_dataset_version("private", theirs.digest, "fraud")
+    manifest = orjson.dumps(
+        {"files": [{"path": "model.pkl", "digest": secret.digest, "size": secret.size}]}
+    )
+    crafted = outsider.upload_blob(io.BytesIO(manifest))
+    attempts = {
+        "dataset": lambda: outsider.create_dataset_version("stolen", theirs.digest, "elsewhere"),
+        "model": lambda: outsider.register_model_version("stolen", mv.digest, "elsewhere"),
+        "manifest": lambda: outsider.register_model_version("stolen", crafted.digest, "elsewhere"),
+        "log": lambda: outsider.record_prediction_log(
+            "d", "predictions", "2026-11-24", theirs.digest, 3, 0, 1, "elsewhere"
+        ),
+        "run": lambda: outsider.import_run(
+            "elsewhere", "r", "finished", 0, 1, artifacts={"t": BlobRef(**vars(theirs))}
+        ),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(PermissionDeniedError, match="may not refer to blob") as refused:
+            attempt()
+        assert refused.value.field == "digest", what
+    with pytest.raises(PermissionDeniedError, match="through a project"):
+        outsider.download_blob(theirs.digest, tmp_path / "no")
+    # bytes of their own are theirs to register, also when another project holds the same
+    own = tmp_path / "own.parquet"
+    pq.write_table(pa.table({"y": [1.0]}), own)
+    version = outsider.create_dataset_version("own", outsider.upload_file(own).digest, "elsewhere")
+    assert version.num_rows == 1
+    assert outsider.upload_file(table).digest == theirs.digest
+    assert outsider.create_dataset_version("same", theirs.digest, "elsewhere").num_rows == 3
+    # and a viewer of the holding project may refer to what they can read
+    local.users.grant("outsider", "fraud", "viewer")
+    outsider = RemoteClient(
+        serve(local, enforce_roles=True).url, local.tokens.create("o2", "outsider")
+    )
+    assert outsider.register_model_version("copy", mv.digest, "elsewhere").version == 1
+
+
+def test_a_stage_given_at_registration_is_an_admin_matter_for_a_gated_model(
+    local: LocalClient, serve: Any
+) -> None:
+    """Moving MLflow's stage tag needed the admin role for a gated model, but registering a
+    new version of it with the stage tag set did not."""
+    secrets = _people(local)
+    server = serve(local, enforce_roles=True)
+    editor = RemoteClient(server.url, secrets["editor"])
+    mv = _model_version(editor)
+    RemoteClient(server.url, secrets["admin"]).set_policy(
+        "fraud-detector", "champion", "gates:\n  - approvals: 1\n", "fraud"
+    )
+    with pytest.raises(PermissionDeniedError, match="admin role"):
+        editor.register_model_version(
+            "fraud-detector", mv.digest, "fraud", tags={"mlflow.stage": "Production"}
+        )
+    assert editor.register_model_version("fraud-detector", mv.digest, "fraud").version == 2
+
+
+def test_a_monitor_reads_its_reference_only_with_a_role_in_its_project(
+    local: LocalClient, serve: Any, tmp_path: Any
+) -> None:
+    from setpoint.client.datasets import log_dataset
+
+    local.users.create("outsider")
+    local.users.grant("outsider", "elsewhere", "admin")
+    server = serve(local, enforce_roles=True)
+    outsider = RemoteClient(server.url, local.tokens.create("o", "outsider"))
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    log_dataset(local, frame, "train", "fraud", "", None, str(tmp_path / "cache"))
+    with pytest.raises(PermissionDeniedError, match="project 'fraud'"):
+        outsider.add_monitor(
+            "spy", "dep", "fraud/train@1", {"window_rows": 100}, project="elsewhere"
+        )
+    assert local.list_monitors("elsewhere") == []

@@ -47,6 +47,7 @@ from setpoint.core.errors import (
 )
 from setpoint.core.names import INT64_MAX, INT64_MIN, is_whole
 from setpoint.core.same_site import refusal
+from setpoint.core.types import BlobRef
 from setpoint.governance.tokens import Caller
 from setpoint.server.auth import Authorizer
 from setpoint.server.bodies import read_body
@@ -433,7 +434,7 @@ def _upload_endpoint(
     max_upload: int,
 ) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
-        await auth.authorize(request, spec, dict(request.path_params))
+        actor = await auth.authorize(request, spec, dict(request.path_params))
         declared = request.headers.get("content-length")
         if declared and is_whole(declared, 30) and int(declared) > max_upload:
             raise PayloadTooLargeError(f"upload larger than the {max_upload} byte limit")
@@ -450,6 +451,8 @@ def _upload_endpoint(
             result = await run_in_threadpool(fn, client, **request.path_params, stream=spool)
         finally:
             spool.close()
+        if auth.authorizer is not None and actor is not None and isinstance(result, BlobRef):
+            auth.authorizer.uploaded(actor, result.digest)
         return Response(orjson.dumps(result), media_type="application/json")
 
     return endpoint

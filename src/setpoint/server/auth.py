@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
 CACHE_S = 5.0
 CACHE_MAX = 4096
+UPLOAD_GRANT_S = 3600.0
+# operations that make their project hold blobs named by digest
+_HOLDING = frozenset(
+    {"create_dataset_version", "register_model_version", "import_run", "record_prediction_log"}
+)
 
 
 class Authorizer:
@@ -28,6 +33,16 @@ class Authorizer:
         self.client = client
         self._roles: dict[tuple[str, str | None], tuple[float, str | None]] = {}
         self._run_projects: dict[str, str] = {}  # a run never changes project
+        # (user, digest) -> until when: bytes a user sent are theirs to refer to, even when
+        # another project holds the same bytes already
+        self._uploads: dict[tuple[str, str], float] = {}
+
+    def uploaded(self, user: str, digest: str) -> None:
+        """Note that ``user`` sent the bytes of ``digest`` (for UPLOAD_GRANT_S seconds)."""
+        if len(self._uploads) >= CACHE_MAX:
+            del self._uploads[next(iter(self._uploads))]
+        self._uploads.pop((user, digest), None)
+        self._uploads[(user, digest)] = time.monotonic() + UPLOAD_GRANT_S
 
     def check(self, user: str, spec: OperationSpec, args: dict[str, Any]) -> None:
         """Raise PermissionDeniedError unless ``user`` may run ``spec`` with ``args``."""
@@ -38,7 +53,9 @@ class Authorizer:
             needed = "admin"  # forcing past failing gates
         if spec.name in ("set_alias", "rollback_alias") and self._guarded(args):
             needed = "admin"  # a gate-less move of an alias that gates guard
-        if spec.name == "set_model_tags" and self._stage_of_guarded_model(args):
+        if spec.name in ("set_model_tags", "register_model_version") and (
+            self._stage_of_guarded_model(args)
+        ):
             # MLflow's stages (models:/name/Production) are tags: moving one is a gate-less
             # promotion for MLflow's clients when the model's aliases have gates
             needed = "admin"
@@ -53,6 +70,8 @@ class Authorizer:
             self._require(user, project, "viewer", spec)
         if spec.name == "approve":
             self._not_own_version(user, args)
+        if spec.name in _HOLDING:
+            self._may_refer_to(user, self._named_blobs(spec.name, args))
 
     def _not_own_version(self, user: str, args: dict[str, Any]) -> None:
         """An approval is a second person's look: the user who registered the version
@@ -97,6 +116,57 @@ class Authorizer:
                 field="digest",
             )
 
+    def _may_refer_to(self, user: str, digests: list[str]) -> None:
+        """A version, run or log that refers to a blob makes its project hold the blob, and
+        so readable to that project's viewers: the caller must be able to read each blob
+        already, or have sent its bytes (one no project holds yet is a fresh upload)."""
+        from setpoint.store.metadata.references import projects_of_digest
+
+        if allows(self._role(user, None), "viewer"):
+            return
+        now = time.monotonic()
+        with self.client.db.read() as conn:
+            for digest in dict.fromkeys(digests):
+                if self._uploads.get((user, digest), 0.0) > now:
+                    continue
+                holders = projects_of_digest(conn, digest)
+                if holders and not any(allows(self._role(user, p), "viewer") for p in holders):
+                    raise PermissionDeniedError(
+                        f"{user} may not refer to blob blake3:{digest[:16]}…: projects where "
+                        "they have no viewer role hold it",
+                        field="digest",
+                    )
+
+    def _named_blobs(self, op: str, args: dict[str, Any]) -> list[str]:
+        """The digests a holding operation refers to, the files a package or file manifest
+        lists included."""
+        if op == "import_run":
+            refs = (args.get("artifacts") or {}).values()
+            return [d for d in (getattr(r, "digest", None) for r in refs) if isinstance(d, str)]
+        out = [d for d in (args.get("digest"), args.get("profile")) if isinstance(d, str)]
+        if op == "register_model_version" or (
+            op == "create_dataset_version" and args.get("kind") == "files"
+        ):
+            out += self._listed(out[0]) if out else []
+        return out
+
+    def _listed(self, digest: str) -> list[str]:
+        """The file digests a manifest blob lists (none when it is not one: the operation
+        refuses it itself)."""
+        import orjson
+
+        from setpoint.core.errors import SetpointError
+        from setpoint.models.registry import MAX_MANIFEST
+
+        try:
+            blobs = self.client.blobs
+            if blobs.size(digest) > MAX_MANIFEST:
+                return []
+            files = orjson.loads(blobs.get_bytes(digest))["files"]
+            return [str(f["digest"]) for f in files]
+        except (SetpointError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return []
+
     def _require(self, user: str, project: str | None, needed: str, spec: OperationSpec) -> None:
         if not allows(self._role(user, project), needed):
             where = f"project {project!r}" if project is not None else "every project ('*')"
@@ -116,6 +186,9 @@ class Authorizer:
         for ref in args.get("parents") or []:
             if isinstance(ref, str):
                 out.append(self._node_project("dataset_version", ref))
+        if isinstance(args.get("reference"), str):  # a monitor's reference dataset version
+            ref = args["reference"]
+            out.append(ref.split("/", 1)[0] if "/" in ref else args.get("project"))
         for ref in args.get("consumed_runs") or []:
             if isinstance(ref, str):
                 out.append(self._run_project(ref))

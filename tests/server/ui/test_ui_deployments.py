@@ -187,3 +187,37 @@ def test_a_monitored_deployment_without_traffic_shows_empty_states(ui: UiServer)
     m = ui.get(f"/monitors/{PROJECT}/idle-watch")
     assert m.status_code == 200 and "No window computed yet" in m.text
     assert f'href="/deployments/{PROJECT}/idle"' in ui.get("/deployments").text
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"time": [{"a": 1}, {"a": 2}]},  # a struct where the time goes
+        {"time": [1, 2], "model_version": [{"v": 1}, {"v": 2}]},
+        {"time": [1, 2], "model_version": [[1], [2]]},
+    ],
+    ids=["time-struct", "version-struct", "version-list"],
+)
+def test_a_log_file_arrow_cannot_cast_is_counted_unreadable(
+    ui: UiServer, tmp_path: Any, columns: dict[str, Any]
+) -> None:
+    """A log file whose columns are of a type Arrow cannot cast to numbers answered 500 on
+    the deployment, traffic and lineage pages."""
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "odd.parquet"
+    pq.write_table(pa.table(columns), path)
+    ref = ui.local.upload_file(path)
+    now = int(time.time() * 1000)
+    day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
+    ui.local.record_prediction_log("odd", "predictions", day, ref.digest, 2, now, now, PROJECT)
+    page = ui.get(f"/deployments/{PROJECT}/odd")
+    assert page.status_code == 200
+    assert "1 log file(s) could not be read as Parquet." in html.unescape(page.text)
+    rate = ui.get("/ui/data/deployment", params={"project": PROJECT, "name": "odd", "what": "rate"})
+    assert rate.status_code == 200
+    lineage = ui.get("/lineage", params={"kind": "deployment", "id": f"{PROJECT}/odd"})
+    assert lineage.status_code == 200

@@ -162,8 +162,17 @@ def read_traffic(p: Page, project: str, name: str, days: int, last_at: int | Non
                     tmp = tempfile.mkdtemp(prefix="setpoint-ui-")
                 try:
                     cols = _read_file(p, f.digest, os.path.join(tmp, f.digest))
-                except (OSError, ValueError, TypeError, KeyError, NotFoundError):
-                    unreadable += 1  # gone from the store, or not a prediction log Arrow reads
+                except (
+                    OSError,
+                    ValueError,
+                    TypeError,
+                    KeyError,
+                    NotImplementedError,
+                    NotFoundError,
+                ):
+                    # gone from the store, or not a prediction log Arrow reads (a column of a
+                    # type it cannot cast: ArrowNotImplementedError)
+                    unreadable += 1
                     continue
                 if cols.rows > MAX_ROWS:  # one file larger than the bound: its newest rows
                     cols = LogColumns(*(getattr(cols, k)[-MAX_ROWS:] for k in _FIELDS))

@@ -336,8 +336,15 @@ def _logged_versions(p: Page, project: str, name: str) -> set[int]:
                     path = p.call("download_blob", digest=f.digest, dest=f"{tmp}/{f.digest}")
                     column = pq.read_table(path, columns=["model_version"]).column(0)
                     known = frozenset(int(v) for v in column.unique().to_pylist() if v is not None)
-                except (SetpointError, KeyError, OSError, ValueError):
-                    known = frozenset()  # a file without the column, or gone: no version
+                except (
+                    SetpointError,
+                    KeyError,
+                    OSError,
+                    ValueError,
+                    TypeError,
+                    NotImplementedError,
+                ):
+                    known = frozenset()  # a file without the column (or not of numbers), or gone
                 if len(_VERSIONS_OF_FILE) >= MAX_CACHED_FILES:
                     _VERSIONS_OF_FILE.clear()
                 _VERSIONS_OF_FILE[f.digest] = known
