@@ -195,3 +195,85 @@ def test_a_profile_of_many_categories_or_few_values_judges_as_the_rows_do(client
     for reference in (few, version):
         found = sp.drift(reference, unseen).features["k"]
         assert found.drifted and found.new_categories == ["99.0"], reference
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_boolean_feature_meets_its_profile(client: Any) -> None:
+    """A profile names booleans true/false and the current values were named True/False:
+    every boolean feature drifted against a dataset version, with two "new" categories,
+    and the report's histogram counted all of them as other."""
+    from setpoint.monitoring.windows import compute
+
+    rng = np.random.default_rng(2)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 3000), "flag": rng.random(3000) < 0.3})
+    version = sp.log_dataset(ref, "flags", project="mon")
+    cur = ref.sample(500, random_state=0)
+    flag = sp.drift(version, cur).features["flag"]
+    assert not flag.drifted and flag.new_categories == [] and flag.statistic < 0.02
+    assert not sp.drift(ref, cur).features["flag"].drifted
+    window = compute(cur.add_prefix("input."), version.profile, {})
+    histogram = window["histograms"]["flag"]
+    assert histogram["categories"][-1] == "(other)" and histogram["current"][-1] == 0
+    assert sum(histogram["current"]) == 500
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_ks_against_a_profile_of_repeated_values_judges_as_the_rows_do(client: Any) -> None:
+    """With repeated values (70% zeros) KS against a stored profile gave a statistic of about
+    0.7 and p = 0 for a sample of the reference itself."""
+    rng = np.random.default_rng(3)
+    x = np.where(rng.random(900) < 0.7, 0.0, rng.lognormal(0, 1, 900))
+    ref = pd.DataFrame({"x": x})
+    version = sp.log_dataset(ref, "zeros", project="mon")
+    for seed in range(3):
+        cur = ref.sample(400, random_state=seed, replace=True)
+        rows, profile = sp.drift(ref, cur).features["x"], sp.drift(version, cur).features["x"]
+        assert rows.test == profile.test == "ks"
+        assert not profile.drifted and profile.p_value > 0.5
+        assert abs(rows.statistic - profile.statistic) < 0.01
+    moved = pd.DataFrame({"x": np.where(rng.random(400) < 0.4, 0.0, rng.lognormal(0, 1, 400))})
+    assert sp.drift(version, moved).features["x"].drifted
+
+
+def test_a_constant_category_is_no_drift_and_a_new_one_is() -> None:
+    """One category on both sides left chi-squared no degrees of freedom: p was NaN, and a
+    monitor refused every window of such a feature."""
+    ref = pd.DataFrame({"country": ["US"] * 500})
+    same = drift(ref, pd.DataFrame({"country": ["US"] * 300})).features["country"]
+    assert same.test == "chisquare" and (same.statistic, same.p_value) == (0.0, 1.0)
+    assert not same.drifted
+    new = drift(ref, pd.DataFrame({"country": ["US"] * 290 + ["CA"] * 10})).features["country"]
+    assert new.drifted and new.p_value == 0.0 and new.statistic == math.inf
+    assert new.new_categories == ["CA"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_integers_beyond_2_to_the_53_meet_their_profile(client: Any) -> None:
+    """The profile's histogram edges repeat once such integers are floats; a value was put
+    in the bin after its own, so a sample of the reference drifted with "new" bins."""
+    rng = np.random.default_rng(1)
+    ref = pd.DataFrame({"id": (2**60 + rng.integers(0, 1000, 800)).astype(np.int64)})
+    version = sp.log_dataset(ref, "ids", project="mon")
+    cur = ref.sample(300, random_state=0)
+    profile, rows = sp.drift(version, cur).features["id"], sp.drift(ref, cur).features["id"]
+    assert not profile.drifted and profile.new_categories == []
+    assert abs(profile.statistic - rows.statistic) < 1e-9
+
+
+def test_non_finite_current_values_are_counted_as_missing() -> None:
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({"x": rng.normal(size=500), "few": rng.integers(0, 3, 500).astype(float)})
+    x = rng.normal(size=300)
+    x[:5], x[5:8] = np.inf, np.nan
+    few = rng.integers(0, 3, 300).astype(float)
+    few[:4] = -np.inf
+    r = drift(ref, pd.DataFrame({"x": x, "few": few}))
+    assert (r.features["x"].missing, r.features["x"].current_rows) == (8, 292)
+    assert (r.features["few"].missing, r.features["few"].current_rows) == (4, 296)
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_text_against_a_profiles_numbers_is_a_problem_not_a_crash(client: Any) -> None:
+    version = sp.log_dataset(pd.DataFrame({"x": np.arange(100.0)}), "numbers", project="mon")
+    r = sp.drift(version, pd.DataFrame({"x": ["a"] * 10}))
+    assert r.features == {} and "current data categorical" in r.problems["x"]

@@ -466,6 +466,17 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
             ]
         )
     assert exit_.value.code == 2 and "METRIC:DROP" in capsys.readouterr().err
+    add = ["monitor", "add", "z", "--deployment", "churn", "--reference", reference.ref]
+    main([*add, "--alert-above", "rmse>5:2", "--project", "mon"])
+    [z] = [m for m in client.list_monitors("mon") if m.name == "z"]
+    assert z.config["metric_rules"] == [{"metric": "rmse", "max": 5.0, "windows": 2}]
+    for option, text, said in (
+        ("--alert-above", "rmse<5", "METRIC>VALUE"),
+        ("--alert-below", "rmse<5", "give max instead (--alert-above rmse>VALUE)"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main([*add[:2], "w", *add[3:], option, text, "--project", "mon"])
+        assert exit_.value.code != 0 and said in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
@@ -693,7 +704,7 @@ def test_a_regression_with_whole_number_labels_is_scored_as_one(client: Any) -> 
         reference=reference.ref,
         window="1h",
         project="reg",
-        metric_rules=[{"metric": "mae", "min": -1.0}],
+        metric_rules=[{"metric": "mae", "max": 100.0}],
     )
     [window] = sp.run_monitor("live", project="reg", now=T0 + 2 * HOUR)["computed"]
     assert window.result["task"] == "regression"
@@ -777,3 +788,145 @@ def test_monitor_settings_that_could_never_work_are_refused(client: Any) -> None
         assert e.value.field == field, (start, end, result)
     assert client.list_monitor_windows("m", "cfg") == []
     client.record_monitor_window(m.name, T0, T0 + HOUR, 5, 1, good, "cfg")
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_text_class_labels_are_scored(client: Any) -> None:
+    """The positive class of "yes"/"no" labels was numpy's max of text, which has none: the
+    monitor failed on that window in every run."""
+    rng = np.random.default_rng(0)
+    reference = sp.log_dataset(pd.DataFrame({"x1": rng.normal(0, 1, 2000)}), "d", project="txt")
+    log = _log(client, "churn", "txt")
+    x1 = rng.normal(0, 1, 100)
+    predicted = np.where(x1 > 0, "yes", "no").astype(object)
+    _requests(log, {"x1": x1}, predicted, T0, "a")
+    truth = np.where(x1 > 0.5, "yes", "no")
+    log.feedback(
+        [Feedback(request_id=f"a{i}", time_ms=T0 + 1000, label=str(v)) for i, v in enumerate(truth)]
+    )
+    log.flush()
+    sp.add_monitor("live", deployment="churn", reference=reference.ref, project="txt")
+    [window] = sp.run_monitor("live", project="txt", now=T0 + 2 * HOUR)["computed"]
+    metrics = window.result["metrics"]
+    assert window.result["task"] == "classification"
+    assert metrics["recall"] == 1.0 and 0 < metrics["precision"] < 1  # "yes" is positive
+
+
+def test_a_window_of_negatives_only_scores_zero_as_scikit_learn() -> None:
+    """Only 0s, labels and predictions: 0 was taken for the positive class, and precision,
+    recall and F1 were a perfect 1."""
+    from setpoint.monitoring.windows import performance
+
+    zeros = np.zeros(50, dtype=np.int64)
+    scores = performance(zeros, zeros, "classification")
+    assert scores == {"accuracy": 1.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+def _window(metrics: dict[str, float], baseline: dict[str, float]) -> dict[str, Any]:
+    drift = {"features": {}, "dataset_drift": False, "share_drifted": 0.0, "drifted": []}
+    return {"drift": drift, "metrics": metrics, "baseline": baseline}
+
+
+def test_rules_on_error_metrics_break_when_the_error_rises() -> None:
+    """An error (mae, rmse) is worse when higher: decay rules alerted when it halved and
+    not when it doubled, and a bound on rmse alerted only when the model improved."""
+    from setpoint.monitoring.monitors import check_config
+    from setpoint.monitoring.windows import breaches
+
+    decay = check_config(
+        {"window_seconds": 3600, "decay_rules": [{"metric": "mae", "max_drop": 0.05}]}
+    )
+    [broken], _ = breaches(decay, [_window({"mae": 2.0}, {"mae": 1.0})])
+    assert broken.rule == "decay:mae"
+    assert "mae 2.0000 is more than 0.05 above the served version's" in broken.message
+    assert breaches(decay, [_window({"mae": 0.5}, {"mae": 1.0})]) == ([], ["decay:mae"])
+    bound = check_config({"window_seconds": 3600, "metric_rules": [{"metric": "rmse", "max": 1}]})
+    [broken], _ = breaches(bound, [_window({"rmse": 5.0}, {})])
+    assert broken.message == "rmse above 1 for 1 window(s): [5.0]"
+    assert broken.details["max"] == 1.0
+    assert breaches(bound, [_window({"rmse": 0.5}, {})]) == ([], ["metric:rmse"])
+    # a floor on an error would alert when the model improves: refused, naming the way out
+    with pytest.raises(InvalidArgumentError, match=r"give max instead \(--alert-above rmse>"):
+        check_config({"window_seconds": 3600, "metric_rules": [{"metric": "rmse", "min": 1}]})
+    with pytest.raises(InvalidArgumentError, match="exactly metric, min or max, and windows"):
+        check_config(
+            {"window_seconds": 3600, "metric_rules": [{"metric": "f1", "min": 0.5, "max": 1}]}
+        )
+    accuracy = check_config(
+        {"window_seconds": 3600, "decay_rules": [{"metric": "accuracy", "max_drop": 0.05}]}
+    )
+    [broken], _ = breaches(accuracy, [_window({"accuracy": 0.8}, {"accuracy": 0.9})])
+    assert "accuracy 0.8000 is more than 0.05 below" in broken.message
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_an_infinite_error_breaks_its_rule_and_is_shown(client: Any, capsys: Any) -> None:
+    """JSON stored an infinite rmse as null: the rules then compared None with a number and
+    the monitor failed, and `monitor status` failed to format it."""
+    from setpoint.cli.main import main
+
+    rng = np.random.default_rng(0)
+    reference = sp.log_dataset(pd.DataFrame({"x1": rng.normal(0, 1, 500)}), "d", project="inf")
+    log = _log(client, "pricer", "inf")
+    x1 = rng.normal(0, 1, 50)
+    predicted = x1 + 0.5
+    predicted[3] = np.inf
+    _requests(log, {"x1": x1}, predicted, T0, "a")
+    log.feedback(
+        [Feedback(request_id=f"a{i}", time_ms=T0 + 1000, label=float(v)) for i, v in enumerate(x1)]
+    )
+    log.flush()
+    sp.add_monitor(
+        "live",
+        deployment="pricer",
+        reference=reference.ref,
+        project="inf",
+        task="regression",
+        metric_rules=[{"metric": "rmse", "max": 0.1}],
+    )
+    done = sp.run_monitor("live", project="inf", now=T0 + 2 * HOUR)
+    [alert] = done["raised"]
+    assert alert.rule == "metric:rmse" and alert.message == "rmse above 0.1 for 1 window(s): [inf]"
+    [window] = client.list_monitor_windows("live", "inf")
+    assert window.result["nonfinite_metrics"] == {"mae": "inf", "rmse": "inf"}
+    main(["monitor", "status", "live", "--project", "inf"])
+    assert "rmse=inf" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_late_labels_do_not_raise_a_windows_alert_again(client: Any) -> None:
+    """Labels arriving for a window that had raised (and since resolved) the drift alert
+    raised it again, and the retraining schedule on the monitor's alerts ran twice."""
+    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="late")
+    log = _log(client, "churn", "late")
+    _traffic(log, _quiet_rows(300, 3.0, 2), T0, "a", Threshold(0.0))  # drifted
+    _traffic(log, _quiet_rows(300, 0.0, 3), T0 + HOUR, "b", Threshold(0.0))
+    log.flush()
+    sp.add_monitor(
+        "live",
+        deployment="churn",
+        reference=reference.ref,
+        project="late",
+        metric_rules=[{"metric": "accuracy", "min": 0.9}],
+    )
+    first = sp.run_monitor("live", project="late", now=T0 + 2 * HOUR + 61_000)
+    assert [a.rule for a in first["raised"]] == [a.rule for a in first["resolved"]] == ["drift"]
+    log.feedback([Feedback(request_id=f"a{i}", time_ms=T0 + 3 * HOUR, label=0) for i in range(300)])
+    log.flush()
+    late = sp.run_monitor("live", project="late", now=T0 + 3 * HOUR + 61_000)
+    assert [w.start_at for w in late["computed"]] == [T0]
+    assert [a.rule for a in late["raised"]] == ["metric:accuracy"]  # what the labels show
+    assert [a.rule for a in client.list_alerts("late", "live", None, 10)].count("drift") == 1
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_bad_reference_is_named_as_the_reference(client: Any, capsys: Any) -> None:
+    from setpoint.cli.main import main
+
+    sp.log_dataset(_rows(100, 0.0, 1), "customers", project="ref")
+    for reference in ("ref/nothing@1", "ref/customers@9", "ref/customers@x"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["monitor", "add", "m", "--deployment", "churn", "--reference", reference])
+        assert exit_.value.code != 0
+        assert "error (reference)" in capsys.readouterr().err, reference
+    assert client.list_monitors("ref") == []

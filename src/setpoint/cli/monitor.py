@@ -3,6 +3,7 @@ act on alerts (webhook, retraining schedule)."""
 
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -22,18 +23,24 @@ def _project(project: str | None) -> str:
     return default_project(project)
 
 
-def _rule(text: str) -> dict[str, object]:
-    """``accuracy<0.8`` or ``accuracy<0.8:2`` (for 2 windows running)."""
-    metric, sep, rest = text.partition("<")
-    floor, _, windows = rest.partition(":")
+def _rule(text: str, sign: str = "<") -> dict[str, object]:
+    """``accuracy<0.8`` or ``accuracy<0.8:2`` (for 2 windows running); with ``sign`` ">",
+    a ceiling: ``rmse>5``."""
+    metric, sep, rest = text.partition(sign)
+    bound, _, windows = rest.partition(":")
     try:
         if not sep or not metric.strip():
             raise ValueError
-        return {"metric": metric.strip(), "min": float(floor), "windows": int(windows or 1)}
+        return {
+            "metric": metric.strip(),
+            "min" if sign == "<" else "max": float(bound),
+            "windows": int(windows or 1),
+        }
     except ValueError:
+        example, option = ("accuracy<0.8:2", "below") if sign == "<" else ("rmse>5:2", "above")
         raise click.BadParameter(
-            f"{text!r} is not METRIC<VALUE[:WINDOWS], e.g. accuracy<0.8:2",
-            param_hint="--alert-below",
+            f"{text!r} is not METRIC{sign}VALUE[:WINDOWS], e.g. {example}",
+            param_hint=f"--alert-{option}",
         ) from None
 
 
@@ -79,14 +86,22 @@ def _decay(text: str) -> dict[str, object]:
     "--alert-below",
     "rules",
     multiple=True,
-    help="METRIC<VALUE[:WINDOWS], e.g. accuracy<0.8:2 (repeatable).",
+    help="METRIC<VALUE[:WINDOWS], e.g. accuracy<0.8:2: alert when accuracy is below 0.8 for "
+    "2 windows running (repeatable).",
+)
+@click.option(
+    "--alert-above",
+    "ceilings",
+    multiple=True,
+    help="METRIC>VALUE[:WINDOWS], e.g. rmse>5:2: alert when rmse is above 5 for 2 windows "
+    "running (repeatable; the way to bound mae and rmse).",
 )
 @click.option(
     "--alert-decay",
     "decays",
     multiple=True,
-    help="METRIC:DROP[:WINDOWS], e.g. accuracy:0.05:2: below the served version's evaluation "
-    "by more than DROP.",
+    help="METRIC:DROP[:WINDOWS], e.g. accuracy:0.05:2: worse than the served version's "
+    "evaluation by more than DROP (lower; higher for mae and rmse).",
 )
 @click.option(
     "--fairness-gap", default=None, type=float, help="Alert when a parity or odds gap exceeds this."
@@ -114,6 +129,7 @@ def add(
     window: str,
     drift_share: float,
     rules: tuple[str, ...],
+    ceilings: tuple[str, ...],
     decays: tuple[str, ...],
     fairness_gap: float | None,
     sensitive: tuple[str, ...],
@@ -146,14 +162,21 @@ def add(
                 f"project {in_project} has a schedule named {schedule_name!r} already",
                 param_hint="--on-alert",
             )
+    from setpoint.core.errors import SetpointError
+
+    try:
+        version = sdk.get_dataset(reference)
+    except SetpointError as exc:  # the dataset's name or version: this option's mistake
+        exc.field = "reference"
+        raise
     m = sdk.add_monitor(
         name,
         deployment=deployment,
-        reference=reference,
+        reference=version.ref,
         window=window,
         project=project,
         drift_share=drift_share,
-        metric_rules=[_rule(r) for r in rules],
+        metric_rules=[*(_rule(r) for r in rules), *(_rule(c, ">") for c in ceilings)],
         decay_rules=[_decay(d) for d in decays],
         fairness_gap=fairness_gap,
         sensitive=list(sensitive),
@@ -203,6 +226,7 @@ def run(name: str, project: str | None, as_json: bool) -> None:
 def status(name: str, project: str | None, last: int, as_json: bool) -> None:
     """Windows (drift, drifted features, metrics), then open alerts."""
     from setpoint.monitoring.report import window_label
+    from setpoint.monitoring.windows import metric_value
 
     c = client()
     p = _project(project)
@@ -223,7 +247,9 @@ def status(name: str, project: str | None, last: int, as_json: bool) -> None:
                 f"{w.result['drift']['share_drifted']:.0%}"
                 + (" DRIFT" if w.result["drift"]["dataset_drift"] else ""),
                 ", ".join(w.result["drift"]["drifted"][:4]),
-                " ".join(f"{k}={v:.3f}" for k, v in w.result.get("metrics", {}).items()),
+                " ".join(
+                    f"{k}={_metric(metric_value(w.result, k))}" for k in w.result.get("metrics", {})
+                ),
             )
             for w in windows
         ],
@@ -236,6 +262,10 @@ def status(name: str, project: str | None, last: int, as_json: bool) -> None:
         )
     else:
         click.echo("no open alerts")
+
+
+def _metric(value: float) -> str:
+    return f"{value:.3f}" if math.isfinite(value) else str(value)  # inf, nan
 
 
 @monitor.command("list")

@@ -112,8 +112,12 @@ def run_monitor(
         # them raises its alert, naming that window (a run after downtime misses none)
         for w in sorted(computed, key=lambda w: w.start_at):
             broken, held = breaches(cfg, [x.result for x in windows if x.start_at <= w.start_at])
+            # a window scored again (late labels) raises only what it breaks now and did not
+            # before: what it broke was raised then (or was part of an open alert), and one
+            # breach must not start a second retraining
+            before = _broken_before(cfg, done, w.start_at)
             for b in broken:
-                if b.rule in open_rules:
+                if b.rule in open_rules or b.rule in before:
                     continue  # deduplicated: the condition is still the same open alert
                 details = {**b.details, "window": {"start": w.start_at, "end": w.end_at}}
                 hook = cfg.get("webhook")
@@ -143,6 +147,17 @@ def run_monitor(
                     c.resolve_alert(alert.id, project)
                     resolved.append(alert)
     return {"computed": computed, "raised": raised, "resolved": resolved}
+
+
+def _broken_before(cfg: dict[str, Any], done: dict[int, Any], start: int) -> set[str]:
+    """The rules window ``start`` broke when it was computed before this run (none when it
+    is new), judged on the windows as they were then."""
+    from setpoint.monitoring.windows import breaches
+
+    if start not in done:
+        return set()
+    history = [done[s].result for s in sorted(done) if s <= start]
+    return {b.rule for b in breaches(cfg, history)[0]}
 
 
 def _epoch_ms(times: Any) -> Any:

@@ -774,9 +774,10 @@ def add_monitor(
 ) -> Any:
     """Watch ``deployment``'s prediction log against dataset version ``reference`` in windows
     ("1h", "1d", "10000rows"): drift (dataset drift when ``drift_share`` of the features
-    drift), ``metric_rules`` ({"metric": "accuracy", "min": 0.8, "windows": 2}),
-    ``decay_rules`` ({"metric": "accuracy", "max_drop": 0.05, "windows": 2}: below the served
-    version's evaluation by more than that), a fairness
+    drift), ``metric_rules`` ({"metric": "accuracy", "min": 0.8, "windows": 2}, or "max" for a
+    ceiling: {"metric": "rmse", "max": 5}),
+    ``decay_rules`` ({"metric": "accuracy", "max_drop": 0.05, "windows": 2}: worse than the
+    served version's evaluation by more than that; higher for mae and rmse), a fairness
     gap over the ``sensitive`` columns; alerts go to ``webhook`` and to schedules added with
     ``--on-alert`` this monitor."""
     from setpoint.client.monitoring import parse_window

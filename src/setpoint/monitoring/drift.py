@@ -26,11 +26,12 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.data.profile import category_text
 
 TESTS = ("ks", "wasserstein", "chisquare", "jensenshannon", "psi")
 THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.1}
@@ -38,6 +39,7 @@ P_VALUE_TESTS = ("ks", "chisquare")
 SMALL = 1000  # reference rows up to which the p-value tests are the defaults
 FEW = 5  # distinct numeric values up to which a column is treated as categorical
 PSI_BINS = 10
+Side = Literal["left", "right"]
 EPS = 1e-4  # floor of a bin's share in PSI (empty bins would make it infinite)
 
 
@@ -52,7 +54,7 @@ class FeatureDrift:
     drifted: bool
     reference_rows: int
     current_rows: int
-    missing: int = 0  # current values that were null or NaN (left out of the test)
+    missing: int = 0  # current values that were null, NaN or infinite (left out of the test)
     new_categories: list[str] = field(default_factory=list)
 
 
@@ -128,12 +130,23 @@ class _Numeric:
             ref.histogram = hist
         return ref
 
-    def cdf_at(self, x: np.ndarray) -> np.ndarray:
+    def cdf_at(self, x: np.ndarray, side: Side = "right") -> np.ndarray:
+        """The share of the reference at or below ``x`` (``side="left"``: below it)."""
         if self.sorted is not None:
-            return np.searchsorted(self.sorted, x, side="right") / self.sorted.size
+            return np.searchsorted(self.sorted, x, side=side) / self.sorted.size
         assert self.quantiles is not None
-        grid = np.linspace(0.0, 1.0, self.quantiles.size)
-        return np.interp(x, self.quantiles, grid, left=0.0, right=1.0)
+        # the quantile function is piecewise linear; a value it repeats (a share of the
+        # reference on one value) is a jump of the CDF, so the two limits differ there
+        q = self.quantiles
+        grid = np.linspace(0.0, 1.0, q.size)
+        i = np.searchsorted(q, x, side=side)
+        inner = (i > 0) & (i < q.size)
+        lo = np.clip(i - 1, 0, q.size - 1)
+        hi = np.clip(i, 0, q.size - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(inner, (x - q[lo]) / (q[hi] - q[lo]), 0.0)
+        out = np.where(i >= q.size, 1.0, grid[lo] + step * (grid[hi] - grid[lo]))
+        return np.where(i == 0, 0.0, out)
 
     def quantile_at(self, p: np.ndarray) -> np.ndarray:
         if self.sorted is not None:
@@ -179,15 +192,30 @@ class _Categorical:
 def _reference(values: Any, kind: str) -> _Numeric | _Categorical:
     if kind == "numeric":
         return _Numeric.from_values(np.asarray(values, dtype=np.float64))
-    return _Categorical(_counts(values))
+    return _Categorical(category_counts(values))
 
 
-def _counts(values: Any) -> dict[str, int]:
+def category_counts(values: Any) -> dict[str, int]:
+    """Counts of the non-null values, each named as a dataset profile names it (booleans
+    as true/false), so current values meet a stored profile's categories."""
     import pandas as pd
 
     series = values if isinstance(values, pd.Series) else pd.Series(values)
-    counts = series.dropna().astype(str).value_counts(sort=False)
-    return {str(k): int(v) for k, v in counts.items()}
+    out: dict[str, int] = {}
+    for key, n in series.dropna().value_counts(sort=False).items():
+        name = category_text(key.item() if isinstance(key, np.generic) else key)
+        out[name] = out.get(name, 0) + int(n)
+    return out
+
+
+def profile_bins(values: np.ndarray, edges: np.ndarray, bins: int) -> np.ndarray:
+    """The bin of a profile's histogram each value falls in, computed as the profile counts
+    them (equal widths over [first edge, last edge]): edges converted to floats may repeat
+    (integers beyond 2**53), so searching the edges would put a value in another bin."""
+    lo, hi = float(edges[0]), float(edges[-1])
+    if not hi > lo:
+        return np.zeros(values.size, dtype=np.intp)
+    return np.clip(((values - lo) / (hi - lo) * bins).astype(np.intp), 0, bins - 1)
 
 
 # ------------------------------------------------------------------ the tests
@@ -220,10 +248,16 @@ def ks(ref: _Numeric, cur: np.ndarray) -> tuple[float, float]:
         _, u_cdf, v_cdf = _merged_cdfs(ref.sorted, cur)
         d = float(np.max(np.abs(u_cdf - v_cdf)))
     else:  # against a profile's quantile function
-        ecdf_hi = np.arange(1, n2 + 1) / n2
-        ref_cdf = ref.cdf_at(cur)
+        # both CDFs at each distinct current value and just below it: between two current
+        # values the current CDF is flat, so the largest gap is at one of these limits
+        values = np.unique(cur)
+        cur_hi = np.searchsorted(cur, values, side="right") / n2
+        cur_lo = np.searchsorted(cur, values, side="left") / n2
         d = float(
-            max(np.max(np.abs(ref_cdf - ecdf_hi)), np.max(np.abs(ref_cdf - ecdf_hi + 1 / n2)))
+            max(
+                np.max(np.abs(cur_hi - ref.cdf_at(values, "right"))),
+                np.max(np.abs(cur_lo - ref.cdf_at(values, "left"))),
+            )
         )
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
@@ -264,6 +298,10 @@ def chisquare(ref: _Categorical, cur_counts: dict[str, int]) -> tuple[float, flo
     if np.any((r == 0) & (c > 0)):
         return math.inf, 0.0
     keep = r > 0
+    if np.count_nonzero(keep) < 2:
+        # one category on both sides: nothing can differ (scipy's test has no degrees of
+        # freedom left and answers NaN)
+        return 0.0, 1.0
     expected = r[keep] / r[keep].sum() * c.sum()
     result = stats.chisquare(c[keep], expected)
     return float(result.statistic), float(result.pvalue)
@@ -290,13 +328,14 @@ def _numeric_bins(ref: _Numeric, cur: np.ndarray, bins: int) -> tuple[np.ndarray
     if ref.sorted is not None:
         r = np.bincount(np.searchsorted(inner, ref.sorted, side="right"), minlength=inner.size + 1)
     else:  # a profile: the shares its quantile function puts between the edges
-        r = _profile_bins(ref, edges)
+        r = _profile_shares(ref, edges)
     c = np.bincount(np.searchsorted(inner, cur, side="right"), minlength=inner.size + 1)
     return r / max(r.sum(), 1), c / max(c.sum(), 1)
 
 
-def _profile_bins(ref: _Numeric, edges: np.ndarray) -> np.ndarray:
-    cdf = ref.cdf_at(edges)
+def _profile_shares(ref: _Numeric, edges: np.ndarray) -> np.ndarray:
+    # below each edge, as the current values are binned (an edge opens its bin)
+    cdf = ref.cdf_at(edges, "left")
     shares = np.diff(cdf)
     shares[0] += cdf[0]
     shares[-1] += 1 - cdf[-1]
@@ -330,6 +369,19 @@ def column_drift(
 
     if isinstance(ref, _Numeric) and ref.rows == 0:
         raise _Untestable("no finite values in the reference")
+    series = current if isinstance(current, pd.Series) else pd.Series(current)
+    if isinstance(ref, _Numeric):
+        try:
+            numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):  # text against a profile's numbers
+            raise _Untestable(
+                "the reference holds numeric values, the current data categorical ones"
+            ) from None
+        finite = numbers[np.isfinite(numbers)]
+        del numbers
+        missing = series.size - finite.size  # null, NaN and infinite values are left out
+    else:
+        missing = int(series.isna().sum())
     if (
         kind == "numeric"
         and isinstance(ref, _Numeric)
@@ -340,22 +392,17 @@ def column_drift(
         # a profile) the bins of the profile's histogram they fall in
         if ref.sorted is not None:
             # both sides as floats, so an int 1 and a float 1.0 are one category
-            ref = _Categorical(_counts(pd.Series(ref.sorted, dtype=np.float64)))
-            values = pd.Series(current).to_numpy(dtype=np.float64, na_value=np.nan)
-            current = pd.Series(values[~np.isnan(values)], dtype=np.float64)
+            ref = _Categorical(category_counts(pd.Series(ref.sorted, dtype=np.float64)))
+            series = pd.Series(finite, dtype=np.float64)
         elif ref.histogram is not None:
             edges = np.asarray(ref.histogram["edges"], dtype=np.float64)
-            ref_counts = {str(i): int(v) for i, v in enumerate(ref.histogram["counts"]) if v}
-            values = pd.Series(current).to_numpy(dtype=np.float64, na_value=np.nan)
-            values = values[np.isfinite(values)]
+            counts = ref.histogram["counts"]
+            ref_counts = {str(i): int(v) for i, v in enumerate(counts) if v}
             # a value beyond the reference's range is one it never saw: its own category
-            # (clipped into the end bins it would pass for the reference's extremes)
-            inside = (values >= edges[0]) & (values <= edges[-1])
-            binned = np.clip(
-                np.searchsorted(edges, values[inside], side="right") - 1, 0, edges.size - 2
-            )
-            names = [str(b) for b in binned] + [str(v) for v in values[~inside]]
-            current = pd.Series(names, dtype=object)
+            inside = (finite >= edges[0]) & (finite <= edges[-1])
+            binned = profile_bins(finite[inside], edges, len(counts))
+            names = [str(b) for b in binned] + [str(v) for v in finite[~inside]]
+            series = pd.Series(names, dtype=object)
             ref = _Categorical(ref_counts)
         else:
             raise _Untestable("the profile keeps no histogram for this few-valued column")
@@ -366,14 +413,9 @@ def column_drift(
             f"unknown drift test {test!r}: expected one of {', '.join(TESTS)}", field="test"
         )
     limit = THRESHOLDS[test] if threshold is None else threshold
-    series = current if isinstance(current, pd.Series) else pd.Series(current)
-    missing = int(series.isna().sum())
     p_value: float | None = None
     new: list[str] = []
     if isinstance(ref, _Numeric):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = values[np.isfinite(values)]
-        del values
         finite.sort()
         if finite.size == 0 or ref.rows == 0:
             raise _Untestable(
@@ -394,7 +436,7 @@ def column_drift(
             )
         current_rows = int(finite.size)
     else:
-        counts, new = ref.current(_counts(series))
+        counts, new = ref.current(category_counts(series))
         if not counts:
             raise _Untestable("no values in the current data")
         if test == "chisquare":

@@ -43,17 +43,29 @@ CONFIG_KEYS = {
 
 # The metrics a window computes (windows.performance, windows.roc_auc): what rules can name.
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse")
+# error metrics: a rise is a loss (every other metric a window computes falls when it worsens)
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
 MAX_WINDOW_SECONDS = 100 * 365 * 86400
 MAX_WINDOW_ROWS = 10**12
 MAX_RULE_WINDOWS = 1000
 
 
 def _rule_problem(rule: object, bound: str) -> str | None:
-    """What is wrong with a {metric, <bound>, windows} rule, or None."""
+    """What is wrong with a {metric, <bound>, windows} rule (a metric rule's bound is ``min``
+    or ``max``), or None."""
+    if isinstance(rule, dict) and bound == "min" and "max" in rule:
+        bound = "max"
     if not isinstance(rule, dict) or set(rule) - {"metric", bound, "windows"}:
+        if bound in ("min", "max"):
+            return "a rule has exactly metric, min or max, and windows"
         return f"a rule has exactly metric, {bound} and windows"
     if rule.get("metric") not in METRICS:
         return f"metric {rule.get('metric')!r} is not one of {', '.join(METRICS)}"
+    if bound == "min" and rule["metric"] in LOWER_IS_BETTER:
+        return (
+            f"{rule['metric']} is an error (lower is better): a floor would alert when it "
+            f"improves; give max instead (--alert-above {rule['metric']}>VALUE)"
+        )
     if not names.is_finite_number(rule.get(bound)):
         return f"{bound} must be a finite number, got {rule.get(bound)!r}"
     if not names.is_whole_number(rule.get("windows", 1), 1, MAX_RULE_WINDOWS):
@@ -101,6 +113,11 @@ def _result_problem(result: object) -> str | None:
             v is None or names.is_number(v) for v in values.values()
         ):
             return f"{key} is not a map of metric names to numbers"
+    nonfinite = result.get("nonfinite_metrics", {})
+    if not isinstance(nonfinite, Mapping) or not all(
+        v in ("inf", "-inf", "nan") for v in nonfinite.values()
+    ):
+        return "nonfinite_metrics is not a map of metric names to inf, -inf or nan"
     fairness = result.get("fairness", {})
     if not isinstance(fairness, Mapping) or not all(
         isinstance(f, Mapping)
@@ -149,7 +166,11 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if not names.is_finite_number(share) or not 0 < share <= 1:
         raise InvalidArgumentError("drift_share must be in (0, 1]", field="drift_share")
     for field, bound, example in (
-        ("metric_rules", "min", "{metric: accuracy, min: 0.8, windows: 2}"),
+        (
+            "metric_rules",
+            "min",
+            "{metric: accuracy, min: 0.8, windows: 2} or {metric: rmse, max: 5}",
+        ),
         ("decay_rules", "max_drop", "{metric: accuracy, max_drop: 0.05, windows: 2}"),
     ):
         rules = out.setdefault(field, [])

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from setpoint.data.report import bars_svg, esc, fmt, page, table_html
+from setpoint.monitoring.windows import metric_value
 
 W, H, TOP, BOTTOM = 640.0, 140.0, 14.0, 22.0
 
@@ -55,7 +56,10 @@ def report_html(monitor: Any, windows: list[Any], alerts: list[Any]) -> str:
                 esc(fmt(w.labeled)),
                 esc(f"{w.result['drift']['share_drifted']:.0%}"),
                 "yes" if w.result["drift"]["dataset_drift"] else "no",
-                *[esc(fmt(w.result.get("metrics", {}).get(m))) for m in metric_names],
+                *[
+                    esc(fmt(metric_value(w.result, m)) if m in w.result.get("metrics", {}) else "–")
+                    for m in metric_names
+                ],
             ]
         )
     parts.append(table_html(rows, numeric_from=1))

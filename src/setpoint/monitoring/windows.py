@@ -4,13 +4,16 @@ for the sensitive columns; and which alert rules that window breaks."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from setpoint.models.evaluation import infer_task
-from setpoint.monitoring.drift import drift
+from setpoint.monitoring.drift import category_counts, drift, profile_bins
+from setpoint.monitoring.monitors import LOWER_IS_BETTER
 
 INPUT = "input."
 
@@ -83,6 +86,10 @@ def compute(
                 metrics["roc_auc"] = auc
         result["task"] = task
         result["metrics"] = metrics
+        # JSON has no infinity or NaN (they are stored as null): their names are kept beside
+        nonfinite = {k: str(v) for k, v in metrics.items() if not math.isfinite(v)}
+        if nonfinite:
+            result["nonfinite_metrics"] = nonfinite
         if baseline:
             result["baseline"] = {k: v for k, v in baseline.items() if k in metrics}
         sensitive = [c for c in config.get("sensitive", []) if f"{INPUT}{c}" in labeled]
@@ -111,10 +118,9 @@ def _histograms(reference: dict[str, Any], features: Any, columns: list[str]) ->
         if col.get("kind") == "numeric" and hist and hist.get("edges"):
             edges = np.asarray(hist["edges"], dtype=np.float64)
             values = features[name].to_numpy(dtype=np.float64, na_value=np.nan)
-            values = np.clip(values[np.isfinite(values)], edges[0], edges[-1])
-            current = (
-                np.histogram(values, bins=edges)[0] if edges.size > 1 else np.array([values.size])
-            )
+            values = values[np.isfinite(values)]
+            bins = len(hist["counts"])
+            current = np.bincount(profile_bins(values, edges, bins), minlength=bins)
             out[name] = {
                 "edges": hist["edges"],
                 "reference": hist["counts"],
@@ -123,9 +129,9 @@ def _histograms(reference: dict[str, Any], features: Any, columns: list[str]) ->
         elif col.get("categories"):
             ranked = sorted(col["categories"].items(), key=lambda kv: -kv[1])[:TOP_CATEGORIES]
             keys = [k for k, _ in ranked]
-            counts = features[name].dropna().astype(str).value_counts()
+            counts = category_counts(features[name])
             ref_total = sum(col["categories"].values())
-            cur_total = int(counts.sum())
+            cur_total = sum(counts.values())
             out[name] = {
                 "categories": [*keys, "(other)"],
                 "reference": [int(v) for _, v in ranked] + [ref_total - sum(v for _, v in ranked)],
@@ -146,8 +152,12 @@ def _values(series: Any) -> np.ndarray:
 
 
 def _positive(y: np.ndarray, p: np.ndarray) -> Any:
-    classes = np.unique(np.concatenate([y, p]))
-    return 1 if 1 in classes.tolist() else classes.max()
+    """The positive class: 1 (True) for numeric labels, as scikit-learn's ``pos_label`` (also
+    when a window holds only 0s), else the greater label ("yes" over "no")."""
+    classes = np.unique(np.concatenate([y, p])).tolist()
+    if 1 in classes or set(classes) <= {0}:  # (1 is not "1")
+        return 1
+    return max(classes)  # Python's max: numpy has none for text
 
 
 def performance(y: np.ndarray, p: np.ndarray, task: str) -> dict[str, float]:
@@ -238,52 +248,63 @@ def breaches(
     else:
         held.append("drift")
     for rule in config.get("metric_rules", []):
-        name, floor, k = rule["metric"], float(rule["min"]), int(rule.get("windows", 1))
+        # a floor (min: accuracy below 0.8 breaks it) or a ceiling (max: rmse above 5)
+        name, k = rule["metric"], int(rule.get("windows", 1))
+        ceiling = "max" in rule
+        bound = float(rule["max"] if ceiling else rule["min"])
         scored = [w for w in history if name in w.get("metrics", {})]
         recent = scored[-k:]
         key = f"metric:{name}"
-        if len(recent) == k and all(w["metrics"][name] < floor for w in recent):
-            values = [round(w["metrics"][name], 4) for w in recent]
-            broken.append(
-                Breach(
-                    rule=key,
-                    severity="critical",
-                    message=f"{name} below {floor:g} for {k} window(s): {values}",
-                    details={"metric": name, "min": floor, "values": values},
-                )
-            )
-        elif recent and recent[-1]["metrics"][name] >= floor:
-            held.append(key)
-    for rule in config.get("decay_rules", []):
-        # decay: the metric has fallen below what the served version scored in its evaluation
-        name, drop, k = rule["metric"], float(rule["max_drop"]), int(rule.get("windows", 1))
-        scored = [
-            w for w in history if name in w.get("metrics", {}) and name in w.get("baseline", {})
-        ]
-        recent = scored[-k:]
-        key = f"decay:{name}"
-        if len(recent) == k and all(
-            w["baseline"][name] - w["metrics"][name] > drop for w in recent
-        ):
-            last = recent[-1]
+        if len(recent) == k and all(_beyond(metric_value(w, name), bound, ceiling) for w in recent):
+            values = [_rounded(metric_value(w, name)) for w in recent]
             broken.append(
                 Breach(
                     rule=key,
                     severity="critical",
                     message=(
-                        f"{name} {last['metrics'][name]:.4f} is more than {drop:g} below the "
-                        f"served version's evaluation ({last['baseline'][name]:.4f}) for {k} "
+                        f"{name} {'above' if ceiling else 'below'} {bound:g} for {k} window(s): "
+                        f"[{', '.join(str(v) for v in values)}]"
+                    ),
+                    details={
+                        "metric": name,
+                        "max" if ceiling else "min": bound,
+                        "values": values,
+                    },
+                )
+            )
+        elif recent and not _beyond(metric_value(recent[-1], name), bound, ceiling):
+            held.append(key)
+    for rule in config.get("decay_rules", []):
+        # decay: the metric is worse by more than max_drop than what the served version
+        # scored in its evaluation (lower for accuracy, higher for an error metric)
+        name, drop, k = rule["metric"], float(rule["max_drop"]), int(rule.get("windows", 1))
+        lower = name in LOWER_IS_BETTER
+        scored = [
+            w for w in history if name in w.get("metrics", {}) and name in w.get("baseline", {})
+        ]
+        recent = scored[-k:]
+        key = f"decay:{name}"
+        if len(recent) == k and all(_decayed(name, w, drop) for w in recent):
+            last = recent[-1]
+            side = "above" if lower else "below"
+            broken.append(
+                Breach(
+                    rule=key,
+                    severity="critical",
+                    message=(
+                        f"{name} {_shown(metric_value(last, name))} is more than {drop:g} {side} "
+                        f"the served version's evaluation ({last['baseline'][name]:.4f}) for {k} "
                         "window(s)"
                     ),
                     details={
                         "metric": name,
                         "max_drop": drop,
-                        "values": [round(w["metrics"][name], 4) for w in recent],
+                        "values": [_rounded(metric_value(w, name)) for w in recent],
                         "baseline": last["baseline"][name],
                     },
                 )
             )
-        elif recent and recent[-1]["baseline"][name] - recent[-1]["metrics"][name] <= drop:
+        elif recent and not _decayed(name, recent[-1], drop):
             held.append(key)
     gap = config.get("fairness_gap")
     if gap is not None and "fairness" in latest:
@@ -306,3 +327,34 @@ def breaches(
         else:
             held.append("fairness")
     return broken, held
+
+
+def metric_value(window: Mapping[str, Any], name: str) -> float:
+    """A window's metric as a float: JSON stores infinity and NaN as null, and the window
+    keeps their names in ``nonfinite_metrics`` (a null without one is taken for NaN)."""
+    value = window.get("metrics", {}).get(name)
+    if value is None:
+        return float(window.get("nonfinite_metrics", {}).get(name, "nan"))
+    return float(value)
+
+
+def _beyond(value: float, bound: float, ceiling: bool) -> bool:
+    """Whether ``value`` is past the floor or ceiling ``bound`` (NaN always is: no score)."""
+    if math.isnan(value):
+        return True
+    return value > bound if ceiling else value < bound
+
+
+def _decayed(name: str, window: Mapping[str, Any], drop: float) -> bool:
+    value, baseline = metric_value(window, name), float(window["baseline"][name])
+    if math.isnan(value):
+        return True
+    return value - baseline > drop if name in LOWER_IS_BETTER else baseline - value > drop
+
+
+def _rounded(value: float) -> float | str:
+    return round(value, 4) if math.isfinite(value) else str(value)
+
+
+def _shown(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else str(value)

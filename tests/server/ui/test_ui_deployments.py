@@ -221,3 +221,17 @@ def test_a_log_file_arrow_cannot_cast_is_counted_unreadable(
     assert rate.status_code == 200
     lineage = ui.get("/lineage", params={"kind": "deployment", "id": f"{PROJECT}/odd"})
     assert lineage.status_code == 200
+
+
+def test_a_monitor_page_reads_ceilings_and_error_decay_the_right_way_round(ui: UiServer) -> None:
+    config = {
+        "window_seconds": 3600,
+        "metric_rules": [{"metric": "rmse", "max": 5}],
+        "decay_rules": [{"metric": "mae", "max_drop": 0.5}],
+    }
+    ui.local.add_monitor("ceiling", "idle", f"{PROJECT}/transactions@1", config, PROJECT)
+    page = ui.get(f"/monitors/{PROJECT}/ceiling")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "rmse above 5 for 1 window(s)" in text
+    assert "mae more than 0.5 above the served version's evaluation" in text

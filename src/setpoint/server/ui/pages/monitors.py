@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from setpoint.core.errors import InvalidArgumentError, NotFoundError
 from setpoint.core.names import is_whole
+from setpoint.monitoring.monitors import LOWER_IS_BETTER
 from setpoint.server.ui.charts import reduce_series
 from setpoint.server.ui.context import Page
 from setpoint.server.ui.routing import action, data, json_response, page, redirect, render
@@ -163,13 +164,15 @@ def _rules(config: dict[str, Any]) -> list[tuple[str, str]]:
     out = [("drift", f"more than {float(config.get('drift_share', 0.5)):.0%} of features drifted")]
     for r in config.get("metric_rules", []):
         k = int(r.get("windows", 1))
-        out.append((f"metric:{r['metric']}", f"{r['metric']} below {r['min']:g} for {k} window(s)"))
+        side, bound = ("above", r["max"]) if "max" in r else ("below", r["min"])
+        out.append((f"metric:{r['metric']}", f"{r['metric']} {side} {bound:g} for {k} window(s)"))
     for r in config.get("decay_rules", []):
         k = int(r.get("windows", 1))
+        side = "above" if r["metric"] in LOWER_IS_BETTER else "below"
         out.append(
             (
                 f"decay:{r['metric']}",
-                f"{r['metric']} more than {r['max_drop']:g} below the served version's "
+                f"{r['metric']} more than {r['max_drop']:g} {side} the served version's "
                 f"evaluation for {k} window(s)",
             )
         )
