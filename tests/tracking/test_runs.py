@@ -55,6 +55,15 @@ def test_the_issue_example_round_trips(client: Any, tmp_path: Path) -> None:
     stored = sp.get_run(run.id)
     assert stored.end_time is not None and stored.end_time >= stored.start_time
     assert stored.python_version and stored.host
+    import numpy
+    import pandas
+
+    import setpoint
+
+    # the versions of the key packages the code imported, as imported
+    assert stored.packages["numpy"] == numpy.__version__
+    assert stored.packages["pandas"] == pandas.__version__
+    assert stored.packages["setpoint"] == setpoint.__version__
     assert [a.path for a in client.list_artifacts(run.id)] == ["confusion.png"]
     out = client.download_artifact(run.id, "confusion.png", tmp_path / "out")
     assert Path(out[0]).read_bytes() == png.read_bytes()

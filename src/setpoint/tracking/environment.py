@@ -96,11 +96,17 @@ def _user() -> str | None:
 
 @lru_cache(maxsize=32)
 def _packages(modules: tuple[str, ...]) -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
+    """The version of each imported module: its ``__version__`` (what was imported, and
+    without a scan of the installed distributions), else its distribution's."""
     out = {}
     for m in modules:
         dist = _DISTRIBUTIONS.get(m, m)
+        given = getattr(sys.modules.get(m), "__version__", None)
+        if isinstance(given, str) and given:
+            out[dist] = given
+            continue
+        from importlib.metadata import PackageNotFoundError, version
+
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
