@@ -27,6 +27,17 @@ def _versions(n: int) -> None:
             run.log_model(LogisticRegression(C=c).fit(x, y), "scorer", input_example=x[:3])
 
 
+def _versions_in(project: str) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import setpoint as sp
+
+    x = np.random.default_rng(1).normal(size=(40, 2))
+    with sp.start_run(project=project) as run:
+        run.log_model(LogisticRegression().fit(x, x[:, 0] > 0), "another")
+
+
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
 @pytest.mark.filterwarnings("ignore:.*transition_model_version_stage.*:FutureWarning")
 @pytest.mark.filterwarnings("ignore:.*get_latest_versions.*:FutureWarning")
@@ -47,6 +58,11 @@ def test_registry_housekeeping_through_mlflow(
     assert got.description == "scores card payments" and got.tags == {"team": "risk"}
     assert [m.name for m in ml.search_registered_models("tags.team = 'risk'")] == ["scorer"]
     assert ml.search_registered_models("tags.team = 'growth'") == []
+    _versions_in("other")
+    page = ml.search_registered_models(max_results=1)
+    assert len(page) == 1 and page.token
+    rest = ml.search_registered_models(max_results=1, page_token=page.token)
+    assert len(rest) == 1 and not rest.token
     ml.delete_registered_model_tag("scorer", "team")
     assert ml.get_registered_model("scorer").tags == {}
     assert client.get_model("scorer", "fraud").description == "scores card payments"
@@ -58,6 +74,14 @@ def test_registry_housekeeping_through_mlflow(
     found = ml.search_model_versions("name = 'scorer' and tags.reviewed = 'yes'")
     assert [v.version for v in found] == ["2"]
     ml.delete_model_version_tag("scorer", "2", "reviewed")
+    # pages: a search cut at max_results said nothing of what followed
+    first = ml.search_model_versions("name = 'scorer'", max_results=2)
+    assert len(first) == 2 and first.token
+    rest = ml.search_model_versions("name = 'scorer'", max_results=2, page_token=first.token)
+    assert sorted(v.version for v in [*first, *rest]) == ["1", "2", "3"] and not rest.token
+    with pytest.raises(MlflowException, match="page_token") as bad:
+        ml.search_model_versions("name = 'scorer'", page_token="x")
+    assert bad.value.error_code == "INVALID_PARAMETER_VALUE"
     assert "reviewed" not in ml.get_model_version("scorer", "2").tags
 
     # stages (deprecated in MLflow, kept as a tag) with archive_existing_versions
@@ -90,7 +114,7 @@ def test_registry_housekeeping_through_mlflow(
         ml.delete_registered_model("scorer")
     ml.delete_registered_model_alias("scorer", "champion")
     ml.delete_registered_model("scorer")
-    assert ml.search_registered_models() == []
+    assert [m.name for m in ml.search_registered_models()] == ["another"]
     assert client.list_models("fraud") == []
     actions = {e.action for e in client.list_audit_events(project="fraud", limit=1000)}
     assert {"model.delete", "model_version.delete", "model.update"} <= actions

@@ -39,7 +39,7 @@ from setpoint.core.errors import (
 )
 from setpoint.core.names import INT64_MAX, INT64_MIN, check_metric_value, is_whole
 from setpoint.server.bodies import read_body
-from setpoint.server.mlflow_fields import optional_text, pairs, text_list, whole
+from setpoint.server.mlflow_fields import optional_text, page, pairs, text_list, whole
 from setpoint.tracking.environment import RunEnvironment
 
 PREFIX = "/api/2.0/mlflow"
@@ -129,15 +129,6 @@ def _max_results(body: dict[str, Any], default: int) -> int:
     if given is None:
         return default
     return whole(given, "max_results", 1, 50_000)
-
-
-def _offset(token: Any) -> int:
-    """Where a page starts: this server's page tokens are offsets."""
-    if token in (None, ""):
-        return 0
-    if not isinstance(token, str) or not is_whole(token) or int(token) > 10**9:
-        raise InvalidArgumentError(f"invalid page_token {token!r}", field="page_token")
-    return int(token)
 
 
 # MLflow's view types -> setpoint's lifecycle filter
@@ -329,7 +320,6 @@ def register(
         wanted = name_filter(body.get("filter"))
         order = _experiment_order(text_list(body.get("order_by"), "order_by"))
         limit = _max_results(body, 1000)
-        start = _offset(body.get("page_token"))
         await project_names(request, made=True)
         found = []
         for p in await call(request, "list_projects", lifecycle=lifecycle):
@@ -340,10 +330,7 @@ def register(
                 found.append(shaped)
         for key, descending in reversed(order):
             found.sort(key=lambda e: e[key], reverse=descending)  # stable: keys combine
-        out: dict[str, Any] = {"experiments": found[start : start + limit]}
-        if start + limit < len(found):
-            out["next_page_token"] = str(start + limit)
-        return out
+        return page(found, "experiments", body.get("page_token"), limit)
 
     async def project_names(request: Request, made: bool) -> set[str]:
         """Every project's name, deleted ones too. With ``made``, experiment 0 (setpoint's

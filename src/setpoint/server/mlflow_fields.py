@@ -18,6 +18,25 @@ def whole(value: Any, field: str, low: int, high: int) -> int:
     return int(text)
 
 
+def page_start(token: Any) -> int:
+    """Where a page starts: this server's page tokens are offsets."""
+    if token in (None, ""):
+        return 0
+    if not isinstance(token, str) or not is_whole(token) or int(token) > 10**9:
+        raise InvalidArgumentError(f"invalid page_token {token!r}", field="page_token")
+    return int(token)
+
+
+def page(items: list[Any], key: str, token: Any, limit: int) -> dict[str, Any]:
+    """The page of ``items`` a search answers under ``key``, with the next page's token
+    while more follow."""
+    start = page_start(token)
+    out: dict[str, Any] = {key: items[start : start + limit]}
+    if start + limit < len(items):
+        out["next_page_token"] = str(start + limit)
+    return out
+
+
 def text(value: Any, field: str) -> str:
     """A string value (a param's, a tag's, a description): a JSON number is taken as its
     digits and null as empty; a list, object or boolean has no MLflow spelling."""

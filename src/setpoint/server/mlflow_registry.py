@@ -29,7 +29,7 @@ from setpoint.core.errors import (
 )
 from setpoint.core.names import check_name
 from setpoint.server.mlflow_api import required_key
-from setpoint.server.mlflow_fields import pairs, text, text_list, whole
+from setpoint.server.mlflow_fields import page, pairs, text, text_list, whole
 from setpoint.server.mlflow_models import run_id_of
 
 Route = Callable[[str, str], Callable[[Any], Any]]
@@ -158,7 +158,7 @@ def add_routes(route: Route, call: Call) -> None:
             if body.get("max_results") is None
             else whole(body["max_results"], "max_results", 1, 10**9)
         )
-        return {"registered_models": out[:limit]}
+        return page(out, "registered_models", body.get("page_token"), limit)
 
     @route("POST", "registered-models/get-latest-versions")
     async def latest(request: Request, body: dict[str, Any]) -> Any:
@@ -248,7 +248,7 @@ def add_routes(route: Route, call: Call) -> None:
                 out.extend(
                     version_shape(v) for v in versions if wanted is None or wanted(m.name, v.tags)
                 )
-        return {"model_versions": out[:limit]}
+        return page(out, "model_versions", body.get("page_token"), limit)
 
     @route("PATCH", "registered-models/update")
     async def update(request: Request, body: dict[str, Any]) -> Any:
