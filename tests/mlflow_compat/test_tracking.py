@@ -146,6 +146,19 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     assert ended.value.error_code == "INVALID_PARAMETER_VALUE"
     with pytest.raises(MlflowException, match="max_results"):
         ml.search_runs(["0"], max_results=0)
+    # the times a client gives (a backfill) are the run's, not the moments the server saw
+    backfilled = ml.create_run("0", start_time=1_600_000_000_000)
+    ml.set_terminated(backfilled.info.run_id, end_time=1_600_000_360_000)
+    info = ml.get_run(backfilled.info.run_id).info
+    assert (info.start_time, info.end_time) == (1_600_000_000_000, 1_600_000_360_000)
+    stored = client.get_run(backfilled.info.run_id)
+    assert (stored.start_time, stored.end_time) == (1_600_000_000_000, 1_600_000_360_000)
+    bad = httpx.post(
+        f"{server.url}/api/2.0/mlflow/runs/create",
+        json={"experiment_id": "0", "start_time": "yesterday"},
+    )
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "start_time" in bad.json()["message"]
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

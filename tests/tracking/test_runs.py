@@ -598,3 +598,21 @@ def test_oversized_fields_are_refused_not_truncated(client: Any) -> None:
         pass
     with pytest.raises(InvalidArgumentError):
         client.add_lineage("run", run.id, "consumed", "dataset_version", "x" * 201)
+
+
+def test_a_run_keeps_the_times_its_caller_gives(client: Any) -> None:
+    """A run recorded after the fact (MLflow's clients send their own times) starts and
+    ends when the caller says; without times, when the store sees it."""
+    from setpoint.core.errors import InvalidArgumentError
+
+    run = client.create_run("backfill", "old", start_time=1_600_000_000_000)
+    ended = client.end_run(run.id, "finished", end_time=1_600_000_360_000)
+    assert (ended.start_time, ended.end_time) == (1_600_000_000_000, 1_600_000_360_000)
+    assert client.get_run(run.id).start_time == 1_600_000_000_000
+    for field, call in (
+        ("start_time", lambda: client.create_run("backfill", "bad", start_time=2**63)),
+        ("end_time", lambda: client.end_run(run.id, "finished", end_time="soon")),
+    ):
+        with pytest.raises(InvalidArgumentError) as refused:
+            call()
+        assert refused.value.field == field

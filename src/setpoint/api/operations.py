@@ -190,9 +190,13 @@ class Api:
         environment: RunEnvironment | None = None,
         actor: str | None = None,
         heartbeats: bool = True,
+        start_time: int | None = None,
     ) -> Run:
-        """Start a run in a project (created on first use)."""
-        return self.runs.create_run(project, name, tags, parent_id, environment, actor, heartbeats)
+        """Start a run in a project (created on first use); ``start_time`` (ms) when the
+        caller says when it started."""
+        return self.runs.create_run(
+            project, name, tags, parent_id, environment, actor, heartbeats, start_time
+        )
 
     @operation("GET", "/runs/{run_id}")
     def get_run(self, run_id: str) -> Run:
@@ -208,9 +212,13 @@ class Api:
         final_metrics: MetricBatch | None = None,
         final_params: dict[str, Any] | None = None,
         actor: str | None = None,
+        end_time: int | None = None,
     ) -> Run:
-        """End a running run as finished, failed or killed (with its last points and params)."""
-        return self.runs.end_run(run_id, status, error, final_metrics, final_params, actor)
+        """End a running run as finished, failed or killed (with its last points and params);
+        ``end_time`` (ms) when the caller says when it ended."""
+        return self.runs.end_run(
+            run_id, status, error, final_metrics, final_params, actor, end_time
+        )
 
     @operation("POST", "/runs/import")
     def import_run(

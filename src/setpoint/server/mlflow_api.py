@@ -172,6 +172,13 @@ def _run(r: Any) -> dict[str, Any]:
     return {"info": info, "data": data}
 
 
+def _millis(value: Any, field: str) -> int | None:
+    """A time the client gave (ms since the epoch, a JSON number or its digits), or None."""
+    if value is None or value == "":
+        return None
+    return whole(value, field, INT64_MIN, INT64_MAX)
+
+
 def required_key(body: dict[str, Any]) -> str:
     """The request's ``key`` (of a tag to set or delete)."""
     key = body.get("key")
@@ -362,6 +369,7 @@ def register(
             parent_id=await nested_under(request, tags.get("mlflow.parentRunId"), project),
             environment=RunEnvironment(user=user or None),  # attributes.user_id finds it
             heartbeats=False,  # MLflow's clients send none: its runs end when the client says
+            start_time=_millis(body.get("start_time"), "start_time"),
         )
         return {"run": _run(run)}
 
@@ -451,7 +459,13 @@ def register(
         if status in ("FINISHED", "FAILED", "KILLED"):
             run = await call(request, "get_run", run_id=run_id)
             if run.status == "running":
-                run = await call(request, "end_run", run_id=run_id, status=status.lower())
+                run = await call(
+                    request,
+                    "end_run",
+                    run_id=run_id,
+                    status=status.lower(),
+                    end_time=_millis(body.get("end_time"), "end_time"),
+                )
         elif status not in (None, "RUNNING", "SCHEDULED"):
             raise InvalidArgumentError(f"unknown run status {status!r}", field="status")
         else:

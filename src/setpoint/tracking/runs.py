@@ -159,10 +159,14 @@ class Runs:
         environment: RunEnvironment | None = None,
         actor: str | None = None,
         heartbeats: bool = True,
+        start_time: int | None = None,
     ) -> Run:
         """A running run. ``heartbeats=False`` for a client that sends none (MLflow's): its
-        run is never marked failed for silence, only when the client ends it."""
+        run is never marked failed for silence, only when the client ends it. ``start_time``
+        (ms): when the client says it started (MLflow's clients send one), else now."""
         names.check_name(project, "project")
+        if start_time is not None:
+            names.check_step(start_time, "start_time")
         if name is None:
             name = f"run-{secrets.token_hex(4)}"
         names.check_name(name, "name")
@@ -176,7 +180,7 @@ class Runs:
             project=project,
             name=name,
             status="running",
-            start_time=now,
+            start_time=now if start_time is None else start_time,
             parent_id=parent_id,
             git_commit=env.git_commit,
             git_dirty=env.git_dirty,
@@ -329,15 +333,19 @@ class Runs:
         final_metrics: MetricBatch | None = None,
         final_params: Mapping[str, object] | None = None,
         actor: str | None = None,
+        end_time: int | None = None,
     ) -> Run:
-        """End a run; a handle's last buffered points and params commit with the end."""
+        """End a run; a handle's last buffered points and params commit with the end.
+        ``end_time`` (ms): when the client says it ended, else now."""
         if status not in RUN_STATUSES or status == "running":
             raise InvalidArgumentError(
                 f"status must be one of finished, failed, killed; got {status!r}", field="status"
             )
+        if end_time is not None:
+            names.check_step(end_time, "end_time")
         batch = None if final_metrics is None else self._checked(final_metrics)
         params = _params(final_params or {})
-        now = self.clock.now_ms()
+        now = self.clock.now_ms() if end_time is None else end_time
 
         def tx(conn):  # type: ignore[no-untyped-def]
             # Ending first is safe inside the transaction and saves a status read.
