@@ -334,8 +334,36 @@ def test_a_long_run_goes_to_a_server_in_parts(
     assert report.failures == [] and again.new["runs"] == 0
     base = imported(local)[ids["baseline"]]
     assert base.status == "finished" and base.start_time == 1_700_000_000_000
+    assert base.end_time == 1_700_000_005_000  # MLflow's, not the moment the parts ended
     assert c_steps(local, base.id, "loss") == [0, 1, 2, 3]
     assert c_steps(local, base.id, "acc") == [5, 5]
+    local.close()
+
+
+def test_a_user_with_roles_in_some_projects_imports_into_them(
+    sqlite_settings: Any, serve: Any, mlflow_copy: Path
+) -> None:
+    """Earlier imports were looked for across every project at once, which a server under
+    --auth allows only to a '*' grant: a user with roles in the projects imported into could
+    not import at all."""
+    from setpoint.client.local import LocalClient
+    from setpoint.client.remote import RemoteClient
+
+    local = LocalClient(sqlite_settings).open()
+    local.users.create("ana")
+    for project in ("default", "fraud"):
+        local.users.grant("ana", project, "editor")
+    local.create_project("secret")
+    remote = RemoteClient(serve(local, enforce_roles=True).url, local.tokens.create("a", "ana"))
+    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    try:
+        report = MlflowImporter(remote, source, str(mlflow_copy / "mlruns")).run()
+        again = MlflowImporter(remote, source, str(mlflow_copy / "mlruns")).run()
+    finally:
+        source.close()
+        remote.close()
+    assert report.failures == [] and report.new["runs"] == 4
+    assert sum(again.new.values()) == 0 and again.existing["runs"] == 4
     local.close()
 
 
@@ -376,3 +404,258 @@ def test_children_listed_before_their_parent_still_get_it(home: Path, tmp_path: 
     runs = {r.name: r for r in imported(c).values()}
     assert runs["parent"].tags[IMPORTED_RUN] == parent_id
     assert runs["early"].parent_id == runs["same-time"].parent_id == runs["parent"].id
+
+
+def edit(src: Path, *sql: tuple[str, tuple[Any, ...]]) -> None:
+    """Change the MLflow database of ``src`` as a broken or hostile store would be."""
+    con = sqlite3.connect(src / "mlflow.db")
+    con.execute("PRAGMA foreign_keys = OFF")
+    with con:
+        for statement, args in sql:
+            con.execute(statement, args)
+    con.close()
+
+
+def report_of(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code, out, err = run_cli(capsys, *args, "--json")
+    assert out, err
+    return code, json.loads(out)
+
+
+def failed_items(report: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(f["kind"], f["item"]) for f in report["failures"]}
+
+
+def test_files_outside_the_artifact_root_or_behind_links_are_not_read(
+    home: Path, mlflow_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store's paths are not trusted: '..', a path elsewhere and links are refused."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    secret = tmp_path / "secret"  # beside the copy, outside its mlruns
+    secret.mkdir()
+    (secret / "id_rsa").write_text("PRIVATE")
+    edit(
+        mlflow_copy,
+        (
+            "UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
+            ("mlflow-artifacts:/../../secret", ids["failed"]),
+        ),
+        (
+            "UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
+            (f"file://{secret}", ids["default"]),
+        ),
+    )
+    folder = mlflow_copy / "mlruns" / "1" / ids["baseline"] / "artifacts"
+    (folder / "leak.txt").symlink_to(secret / "id_rsa")
+    (folder / "plots" / "leaks").symlink_to(secret)
+    (folder / "inside.txt").symlink_to(folder / "notes.txt")  # a link within is fine
+
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1
+    assert failed_items(report) == {
+        ("artifacts", ids["failed"]),
+        ("artifacts", ids["default"]),
+        ("artifact", f"{ids['baseline']} leak.txt"),
+        ("artifact", f"{ids['baseline']} plots/leaks"),
+    }
+    c = sdk.client()
+    runs = imported(c)
+    assert set(runs) == set(ids.values())  # the runs are imported, without those files
+    assert c.list_artifacts(runs[ids["failed"]].id) == []
+    assert c.list_artifacts(runs[ids["default"]].id) == []
+    paths = {a.path for a in c.list_artifacts(runs[ids["baseline"]].id)}
+    assert "inside.txt" in paths and not {"leak.txt", "plots/leaks/id_rsa"} & paths
+
+    # without --artifacts, only what is under the experiment's artifact location is read
+    from conftest import fast_settings
+    from setpoint.client.local import LocalClient
+
+    other = LocalClient(fast_settings(tmp_path / "other")).open()
+    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    try:
+        alone = MlflowImporter(other, source).run()
+        runs = imported(other)
+        assert other.list_artifacts(runs[ids["default"]].id) == []
+    finally:
+        source.close()
+        other.close()
+    why = {f.item: f.reason for f in alone.failures if f.kind == "artifacts"}
+    assert str(secret) in why[ids["default"]] and "outside" in why[ids["default"]]
+
+
+def corrupt(db: Path, table: str) -> None:
+    """Overwrite the first page of ``table`` with garbage, as a failing disk would."""
+    con = sqlite3.connect(db)
+    size = con.execute("PRAGMA page_size").fetchone()[0]
+    page = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    con.close()
+    with open(db, "r+b") as fh:
+        fh.seek((page - 1) * size)
+        fh.write(b"\xff" * size)
+
+
+def test_an_unreadable_registry_is_listed_and_the_runs_imported(
+    home: Path, mlflow_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    corrupt(mlflow_copy / "mlflow.db", "model_versions")
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1
+    assert failed_items(report) == {
+        ("model version", "(every model version)"),
+        ("alias", "fraud-model@champion"),
+    }
+    reason = report["failures"][0]["reason"]
+    assert "model_versions" in reason and "malformed" in reason
+    assert set(imported(sdk.client())) == set(ids.values())
+
+    # with nothing to import (its experiments unreadable): one line naming the URL given
+    broken = Path(shutil.copytree(mlflow_copy, tmp_path / "broken"))
+    corrupt(broken / "mlflow.db", "experiments")
+    url = f"sqlite:///{broken / 'mlflow.db'}"
+    code, out, err = run_cli(capsys, "import", "mlflow", "--from", url)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error (from): cannot read table experiments of {url}: ")
+    assert len(err.strip().splitlines()) == 1 and "mode=ro" not in err
+
+
+def test_a_version_tag_setpoint_refuses_is_listed_and_the_version_kept(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add = "INSERT INTO model_version_tags (key, value, name, version) VALUES (?, ?, ?, ?)"
+    edit(
+        mlflow_copy,
+        (add, ("précision", "high", "fraud-model", 1)),  # a key MLflow takes
+        (add, ("notes", "x" * 9000, "fraud-model", 1)),  # longer than setpoint's tags
+        (add, ("team", "risk", "fraud-model", 1)),
+    )
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1
+    assert failed_items(report) == {
+        ("model version tag", "fraud-model v1 précision"),
+        ("model version tag", "fraud-model v1 notes"),
+    }
+    c = sdk.client()
+    v1 = c.get_model_version("fraud-model", 1, "fraud")
+    assert v1.tags["team"] == "risk" and "notes" not in v1.tags
+    assert c.get_model("fraud-model", "fraud").aliases == {"champion": 1}
+
+
+def test_run_files_that_cannot_be_read_here_are_listed(home: Path, mlflow_copy: Path) -> None:
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    uri = f"s3://bucket/1/{ids['failed']}/artifacts"
+    edit(mlflow_copy, ("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (uri, ids["failed"])))
+    c = sdk.client()
+    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    try:
+        report = MlflowImporter(c, source).run()  # no --artifacts
+    finally:
+        source.close()
+    why = {f.item: f.reason for f in report.failures if f.kind == "artifacts"}
+    assert list(why) == [ids["failed"]] and uri in why[ids["failed"]]
+    assert "--artifacts" in why[ids["failed"]]
+    assert ids["failed"] in imported(c)  # imported all the same, without files
+
+
+def test_renaming_an_experiment_in_mlflow_does_not_import_its_runs_again(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    edit(mlflow_copy, ("UPDATE experiments SET name = 'fraud-v2' WHERE name = 'fraud'", ()))
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 0, report["failures"]
+    assert report["new"]["runs"] == 0 and report["existing"]["runs"] == 4
+    assert report["new"]["model versions"] == 0
+    assert len(imported(sdk.client())) == 4
+
+
+def test_registry_is_not_imported_twice_into_another_project(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Earlier versions are found by their import tag in any project: not in the first
+    project that has a model of that name, and not only in live projects."""
+    c = sdk.client()
+    code, _, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    c.create_project("aaa")
+    c.create_model("fraud-model", "aaa")  # another team's model of the same name
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 0 and report["new"]["model versions"] == 0, report
+    assert c.list_model_versions("fraud-model", "aaa") == []
+
+    c.delete_project("fraud")
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1 and sum(report["new"].values()) == 0
+    assert "fraud-model" not in {m.name for m in c.list_models("default")}
+    assert c.list_model_versions("fraud-model", "aaa") == []
+
+
+def test_experiments_default_and_Default_are_not_merged(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    edit(
+        mlflow_copy,
+        (
+            "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage)"
+            " VALUES (7, 'default', NULL, 'active')",
+            (),
+        ),
+        ("UPDATE runs SET experiment_id = 7 WHERE run_uuid = ?", (ids["failed"],)),
+    )
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1
+    assert failed_items(report) == {("experiment", "default (id 7)"), ("run", ids["failed"])}
+    why = report["failures"][0]["reason"]
+    assert "'default'" in why and "Default (id 0)" in why
+    runs = imported(sdk.client())
+    assert runs[ids["default"]].project == "default" and ids["failed"] not in runs
+
+
+def test_a_run_imported_while_running_that_ended_since_is_listed(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    set_status = "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?"
+    edit(mlflow_copy, (set_status, ("RUNNING", None, ids["failed"])))
+    code, _, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    assert imported(sdk.client())[ids["failed"]].status == "running"
+
+    edit(mlflow_copy, (set_status, ("FAILED", 1_700_000_011_000, ids["failed"])))
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1 and report["existing"]["runs"] == 3
+    assert failed_items(report) == {("run", ids["failed"])}
+    assert "has ended in MLflow since (FAILED)" in report["failures"][0]["reason"]
+
+
+def test_experiment_tags_and_a_registered_models_description_and_tags_are_kept(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(
+        mlflow_copy,
+        (
+            "INSERT INTO experiment_tags (key, value, experiment_id)"
+            " SELECT 'owner', 'risk-team', experiment_id FROM experiments WHERE name = 'fraud'",
+            (),
+        ),
+        ("UPDATE registered_models SET description = 'Scores card payments'", ()),
+        (
+            "INSERT INTO registered_model_tags (key, value, name) VALUES (?, ?, ?)",
+            ("tier", "gold", "fraud-model"),
+        ),
+    )
+    code, _, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    c = sdk.client()
+    assert c.get_project("fraud").tags["owner"] == "risk-team"
+    model = c.get_model("fraud-model", "fraud")
+    assert (model.description, model.tags["tier"]) == ("Scores card payments", "gold")
+    # what was changed in setpoint since is not overwritten, and twice changes nothing
+    c.update_model("fraud-model", "fraud", "Ours now", None)
+    before = len(c.list_audit_events(limit=10_000))
+    code, _, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    assert c.get_model("fraud-model", "fraud").description == "Ours now"
+    assert len(c.list_audit_events(limit=10_000)) == before

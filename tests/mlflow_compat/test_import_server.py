@@ -46,7 +46,7 @@ from mlflow.entities import Metric, Param
 from sklearn.linear_model import LogisticRegression
 
 c = MlflowClient()
-exp = c.create_experiment("fraud")
+exp = c.create_experiment("fraud", tags={"owner": "risk-team"})
 T = 1_700_000_000_000
 base = c.create_run(exp, run_name="baseline", tags={"team": "risk"})
 rid = base.info.run_id
@@ -69,6 +69,8 @@ c.set_terminated(rid, "FINISHED")
 c.create_registered_model("fraud-model")
 v1 = c.create_model_version("fraud-model", f"runs:/{rid}/model", run_id=rid)
 c.set_registered_model_alias("fraud-model", "champion", v1.version)
+c.update_registered_model("fraud-model", description="Scores card payments")
+c.set_registered_model_tag("fraud-model", "tier", "gold")
 failed = c.create_run(exp, run_name="a-failed-run")
 c.log_param(failed.info.run_id, "max_depth", "12")
 c.set_terminated(failed.info.run_id, "FAILED")
@@ -173,7 +175,10 @@ def check_everything_there(c: Any, src: Source) -> None:
     assert versions[0].run_id == base.id
     assert versions[1].run_id == runs[src.ids["v3"]].id
     assert versions[1].tags["mlflow.model_id"].startswith("m-")
-    assert c.get_model("fraud-model", "fraud").aliases == {"champion": 1}
+    model = c.get_model("fraud-model", "fraud")
+    assert model.aliases == {"champion": 1}
+    assert (model.description, model.tags["tier"]) == ("Scores card payments", "gold")
+    assert c.get_project("fraud").tags["owner"] == "risk-team"
 
 
 def test_import_from_a_server_copies_everything_and_twice_changes_nothing(
@@ -279,6 +284,27 @@ def test_mlflow_shapes_paged_history_nan_and_int64_text(home: Path) -> None:
     assert history.steps == [0, 1, 2, 3] and history.timestamps == [1, 2, 3, 4]
     assert history.values[0] == 1.0 and math.isnan(history.values[1])
     assert history.values[2:] == [math.inf, 0.25]
+
+
+def test_a_registry_the_server_cannot_list_is_listed_and_the_runs_imported(home: Path) -> None:
+    def failing_registry(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/model-versions/search"):
+            error = {"error_code": "INTERNAL_ERROR", "message": "database is locked"}
+            return httpx.Response(500, json=error)
+        return fake_mlflow(request)
+
+    c = sdk.client()
+    source = MlflowServer("http://mlflow.invalid", transport=httpx.MockTransport(failing_registry))
+    source.open()
+    try:
+        report = MlflowImporter(c, source).run()
+    finally:
+        source.close()
+    assert [(f.kind, f.item) for f in report.failures] == [
+        ("model version", "(every model version)")
+    ]
+    assert "database is locked" in report.failures[0].reason
+    assert set(imported(c)) == {"a" * 32}
 
 
 def test_a_run_whose_files_cannot_be_fetched_is_listed_and_the_rest_imported(

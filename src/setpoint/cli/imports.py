@@ -40,8 +40,8 @@ def import_() -> None:
 def mlflow(url: str, artifacts: str | None, as_json: bool) -> None:
     """Import experiments (as projects), runs with their whole metric history, artifacts,
     registered models, versions and aliases. Safe to run again: what was imported is
-    skipped. Exit 1 when some items could not be imported (they are listed), 2 when the
-    server or database cannot be read."""
+    skipped. Exit 1 when some items (or parts of the source) could not be imported or read
+    (they are listed), 2 when the server or database cannot be read at all."""
     import os
 
     from setpoint.client.mlflow_import import MlflowImporter, open_source
@@ -60,7 +60,8 @@ def mlflow(url: str, artifacts: str | None, as_json: bool) -> None:
     except InvalidArgumentError as exc:
         if exc.field != "from":
             raise
-        # the source stopped answering a listing (one item's failure is in the report)
+        # its experiments cannot be read: nothing can be imported (an unreadable run, or
+        # registry listing, is a failure in the report instead)
         _refuse(f"error (from): {exc.message.splitlines()[0]}")
     finally:
         source.close()

@@ -53,20 +53,26 @@ class MlflowSource(Protocol):
     def close(self) -> None: ...
     def experiments(self) -> list[MlflowExperiment]: ...
     def runs(self) -> list[MlflowRun]: ...
+    def experiment_tags(self) -> dict[str, dict[str, str]]: ...
     def pairs(self, table: str, run_id: str) -> list[tuple[str, Any]]: ...
     def metrics(self, run_id: str) -> list[Any]: ...
     def versions(self) -> list[MlflowVersion]: ...
     def version_tags(self) -> dict[tuple[str, int], dict[str, str]]: ...
     def aliases(self) -> list[tuple[str, str, int]]: ...
+    def registered_models(self) -> dict[str, tuple[str, dict[str, str]]]: ...
     def logged_models(self) -> dict[str, tuple[str, str | None]]: ...
     def local_folder(self, uri: str | None) -> Path | None: ...
+    def serves(self, uri: str | None) -> bool: ...
 
 
 class MlflowDatabase:
-    """MLflow's tracking database, read only. Construct, then :meth:`open`."""
+    """MLflow's tracking database, read only. Construct, then :meth:`open`. A read that
+    fails (a corrupt page, say) raises InvalidArgumentError (field ``from``) naming what
+    could not be read, so that the importer lists that part and goes on with the others."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.shown = url  # the URL as the user gave it, its password hidden
         self.engine: Any = None
         self.tables: set[str] = set()
         self.columns: dict[str, set[str]] = {}
@@ -80,6 +86,7 @@ class MlflowDatabase:
             url = sa.engine.make_url(self.url)
         except sa.exc.ArgumentError:
             raise _bad(f"{self.url!r} is not a database URL (e.g. sqlite:///mlflow.db)") from None
+        self.shown = url.render_as_string()  # not the read-only rewrite below
         if url.drivername.startswith("sqlite"):
             if not url.database or not os.path.isfile(url.database):
                 raise _bad(f"no SQLite file at {url.database or '(none given)'}")
@@ -98,11 +105,11 @@ class MlflowDatabase:
         except ImportError as exc:
             raise _bad(f"no driver for {url.drivername}: {exc}") from None
         except sa.exc.SQLAlchemyError as exc:
-            raise _bad(f"cannot read {url.render_as_string()}: {short_reason(exc)}") from None
+            raise _bad(f"cannot read {self.shown}: {short_reason(exc)}") from None
         missing = {"experiments", "runs", "params", "metrics", "tags"} - self.tables
         if missing:
             raise _bad(
-                f"{url.render_as_string()} is not an MLflow tracking database "
+                f"{self.shown} is not an MLflow tracking database "
                 f"(no table {', '.join(sorted(missing))})"
             )
         return self
@@ -114,8 +121,13 @@ class MlflowDatabase:
     def _rows(self, sql: str, **params: Any) -> list[Any]:
         import sqlalchemy as sa
 
-        with self.engine.connect() as conn:
-            return list(conn.execute(sa.text(sql), params).all())
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(sa.text(sql), params).all())
+        except sa.exc.SQLAlchemyError as exc:
+            table = sql.partition(" FROM ")[2].split()[0]
+            why = short_reason(getattr(exc, "orig", None) or exc)  # the driver's words
+            raise _bad(f"cannot read table {table} of {self.shown}: {why}") from None
 
     def experiments(self) -> list[MlflowExperiment]:
         return [
@@ -147,6 +159,13 @@ class MlflowDatabase:
                 "artifact_uri, lifecycle_stage FROM runs ORDER BY start_time, run_uuid"
             )
         ]
+
+    def experiment_tags(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        if "experiment_tags" in self.tables:
+            for r in self._rows("SELECT experiment_id, key, value FROM experiment_tags"):
+                out.setdefault(str(r[0]), {})[r[1]] = r[2] or ""
+        return out
 
     def pairs(self, table: str, run_id: str) -> list[tuple[str, Any]]:
         sql = f"SELECT key, value FROM {table} WHERE run_uuid = :r"
@@ -196,6 +215,20 @@ class MlflowDatabase:
         )
         return [(r[0], r[1], int(r[2])) for r in rows]
 
+    def registered_models(self) -> dict[str, tuple[str, dict[str, str]]]:
+        """Registered models: name -> (description, tags)."""
+        if "registered_models" not in self.tables:
+            return {}
+        out: dict[str, tuple[str, dict[str, str]]] = {
+            r[0]: (r[1] or "", {})
+            for r in self._rows("SELECT name, description FROM registered_models")
+        }
+        if "registered_model_tags" in self.tables:
+            for r in self._rows("SELECT name, key, value FROM registered_model_tags"):
+                if r[0] in out:
+                    out[r[0]][1][r[1]] = r[2] or ""
+        return out
+
     def logged_models(self) -> dict[str, tuple[str, str | None]]:
         """MLflow 3's logged models: id -> (experiment id, artifact location)."""
         if "logged_models" not in self.tables:
@@ -206,6 +239,10 @@ class MlflowDatabase:
     def local_folder(self, uri: str | None) -> Path | None:
         """None: a database holds no files, the importer looks for them on this machine."""
         return None
+
+    def serves(self, uri: str | None) -> bool:
+        """Whether :meth:`local_folder` fetches what ``uri`` names: never, for a database."""
+        return False
 
 
 # What a source holds: runs, model versions, aliases (model, alias, version).

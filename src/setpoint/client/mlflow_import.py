@@ -5,7 +5,9 @@ A database's own tables are read with SQLAlchemy, a server through its REST API 
 proxy (no MLflow needed either way); everything is written through a setpoint client, so the
 import works in both SDK modes. What was imported carries MLflow's id (a run tag, a version
 tag) and is skipped the next time: importing twice changes nothing. An item that cannot be
-imported is listed in the report and the rest goes on.
+imported (or a part of the source that cannot be read) is listed in the report and the rest
+goes on. Files are read only from below ``--artifacts`` (or, without it, below each
+experiment's artifact location), never through a link that leaves a run's folder.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import io
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from setpoint.client.mlflow_database import (
@@ -30,7 +33,12 @@ from setpoint.client.mlflow_database import (
 )
 from setpoint.core import names
 from setpoint.core.config import DEFAULT_PROJECT
-from setpoint.core.errors import InvalidArgumentError, NotFoundError
+from setpoint.core.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProjectNotFoundError,
+)
 from setpoint.core.types import BlobRef, MetricBatch
 
 IMPORTED_RUN = "mlflow.imported_run_id"
@@ -47,8 +55,10 @@ STATUS = {
 # limit); the local client sends a run in one transaction whatever its size.
 REMOTE_POINTS = 400_000
 KINDS = ("projects", "runs", "metric points", "artifacts", "model versions", "aliases")
+LINK_OUT = "a link that leads out of its folder: not followed"
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +92,9 @@ class MlflowImporter:
     ``artifacts``: MLflow's artifact root (``./mlruns``, or a server's artifact destination),
     laid out as ``<experiment id>/<run id>/artifacts``; without it, a run's files are read from
     its ``artifact_uri`` when that is a local path, or fetched by the source (a server's
-    ``mlflow-artifacts:`` URIs).
+    ``mlflow-artifacts:`` URIs). A local folder is only read when it is below ``artifacts``
+    (without it: below the artifact location of one of the source's experiments), once links
+    and ``..`` are resolved: the source's paths are not trusted.
     """
 
     def __init__(
@@ -103,10 +115,26 @@ class MlflowImporter:
         # right after it, so that they get it as their parent
         self._waiting: dict[str, list[tuple[MlflowRun, list[tuple[str, Any]]]]] = {}
         self._projects: dict[str, str] = {}  # experiment id -> project
+        self._deleted_projects: set[str] = set()  # deleted in setpoint: listed, not imported into
+        self._roots: dict[str, Path] = {}  # experiment id -> its local artifact location
+        self._running: set[str] = set()  # MLflow runs imported while they were running
+
+    def _read(self, kind: str, item: str, read: Callable[[], T], empty: T) -> T:
+        """What ``read`` gives; when the source cannot give it, ``empty`` and a failure."""
+        try:
+            return read()
+        except Exception as exc:  # one unreadable part must not stop the others
+            self.report.fail(kind, item, exc)
+            return empty
 
     def plan(self) -> Plan:
-        """What the source holds: runs, model versions and aliases (read once)."""
-        return self.source.runs(), self.source.versions(), self.source.aliases()
+        """What the source holds: runs, model versions and aliases (read once). A part that
+        cannot be read (a corrupt table, say) is listed and left empty."""
+        return (
+            self._read("run", "(every run)", self.source.runs, []),
+            self._read("model version", "(every model version)", self.source.versions, []),
+            self._read("alias", "(every alias)", self.source.aliases, []),
+        )
 
     def run(
         self,
@@ -131,51 +159,88 @@ class MlflowImporter:
 
     def _import_experiments(self) -> None:
         existing = {p.name: p for p in self.client.list_projects(lifecycle="all")}
-        for e in self.source.experiments():
+        self._deleted_projects = {p.name for p in existing.values() if p.deleted_at is not None}
+        # experiment 0 first: it is the default project, whatever another one is called
+        experiments = sorted(self.source.experiments(), key=lambda e: e.id != "0")
+        all_tags: dict[str, dict[str, str]] = self._read(
+            "experiment tag", "(every experiment)", self.source.experiment_tags, {}
+        )
+        taken: dict[str, str] = {}  # project -> the experiment imported into it
+        for e in experiments:
+            local = _local_path(e.artifact_location)
+            if local is not None:
+                self._roots[e.id] = local
             if e.deleted:
                 continue
+            item = f"{e.name} (id {e.id})"
             project = DEFAULT_PROJECT if e.id == "0" else e.name
             try:
                 names.check_name(project, "project")
             except InvalidArgumentError as exc:
-                self.report.fail("experiment", f"{e.name} (id {e.id})", exc)
+                self.report.fail("experiment", item, exc)
                 continue
-            if project in existing and existing[project].deleted_at is not None:
+            if project in taken:
                 self.report.fail(
                     "experiment",
-                    f"{e.name} (id {e.id})",
+                    item,
+                    f"it would be project {project!r}, which experiment {taken[project]} is "
+                    "imported into: rename one of them in MLflow",
+                )
+                continue
+            taken[project] = item
+            if project in self._deleted_projects:
+                self.report.fail(
+                    "experiment",
+                    item,
                     f"project {project!r} is deleted in setpoint: restore it to import into it",
                 )
                 continue
             self._projects[e.id] = project
+            tags = self._checked_pairs("experiment tag", e.name, all_tags.get(e.id, {}).items())
             if project in existing:
                 self.report.existing["projects"] += 1
+                if tags:  # a later import adds the tags setpoint lacks, never overwrites one
+                    have = self.client.get_project(project).tags
+                    missing = {k: v for k, v in tags.items() if k not in have}
+                    if missing:
+                        self.client.set_project_tags(project, missing)
             else:
-                existing[project] = self.client.create_project(project)
+                existing[project] = self.client.create_project(project, "", tags)
                 self.report.new["projects"] += 1
 
     def _find_imported_runs(self) -> None:
-        from setpoint.core.errors import ProjectNotFoundError
-
-        for project in sorted(set(self._projects.values())):
+        """Runs imported before, in every project (deleted ones too, and whatever the
+        experiment is called now: it may have been renamed in MLflow since)."""
+        for project in self._readable_projects():
             token = None
             while True:
                 try:
                     page = self.client.search_runs(
-                        [project],
+                        None if project is None else [project],
                         f"tags.`{IMPORTED_RUN}` LIKE '%'",
                         None,
                         50_000,
                         token,
                         "all",  # a run deleted in setpoint since was imported all the same
                     )
-                except ProjectNotFoundError:
-                    break
+                except (PermissionDeniedError, ProjectNotFoundError):
+                    break  # a project the caller may not read: not theirs to import into
                 for r in page.runs:
                     self._imported[r.tags[IMPORTED_RUN]] = (r.id, r.project)
+                    if r.status == "running":
+                        self._running.add(r.tags[IMPORTED_RUN])
                 token = page.next_page_token
                 if not token:
                     break
+
+    def _readable_projects(self) -> list[str | None]:
+        """What to look through for earlier imports: every project at once (None), or, for
+        a caller of a server with roles in some projects only, each project in turn."""
+        try:
+            self.client.list_models()  # a listing over every project: a '*' grant's right
+        except PermissionDeniedError:
+            return [p.name for p in self.client.list_projects(lifecycle="all")]
+        return [None]
 
     # ------------------------------------------------------------ runs
 
@@ -186,14 +251,27 @@ class MlflowImporter:
             self.report.deleted_skipped += 1
             return
         if r.id in self._imported:
-            self.report.existing["runs"] += 1
+            if r.id in self._running and STATUS.get(str(r.status), "running") != "running":
+                self.report.fail(
+                    "run",
+                    r.id,
+                    f"was running when it was imported and has ended in MLflow since "
+                    f"({r.status}); an import does not update a run: what it logged after "
+                    "that import is not in setpoint",
+                )
+            else:
+                self.report.existing["runs"] += 1
             return
         project = self._projects.get(r.experiment_id)
         if project is None:
             self.report.fail("run", r.id, f"its experiment {r.experiment_id} was not imported")
             return
         if raw_tags is None:
-            raw_tags = self.source.pairs("tags", r.id)
+            try:
+                raw_tags = self.source.pairs("tags", r.id)
+            except Exception as exc:  # one unreadable run must not stop the others
+                self.report.fail("run", r.id, exc)
+                return
         parent = dict(raw_tags).get("mlflow.parentRunId")
         source_parent = self._runs.get(parent) if isinstance(parent, str) else None
         if (
@@ -216,7 +294,7 @@ class MlflowImporter:
         tags = self._checked_pairs("tag", r.id, raw_tags)
         tags[IMPORTED_RUN] = r.id
         keys, values, steps, stamps = self._metric_columns(r.id)
-        files = self._upload_run_files(r)
+        files, missing = self._upload_run_files(r)
         parent_run, parent_project = self._imported.get(
             tags.get("mlflow.parentRunId", ""), ("", "")
         )
@@ -268,14 +346,19 @@ class MlflowImporter:
                 j = i + limit
                 self.client.log_metrics(run.id, keys[i:j], values[i:j], steps[i:j], stamps[i:j])
             if status != "running":
-                self.client.end_run(run.id, status, actor=self.actor)
+                self.client.end_run(run.id, status, actor=self.actor, end_time=r.end_time)
             self.client.set_tags(run.id, {IMPORTED_RUN: r.id})
         self._imported[r.id] = (run.id, project)
+        if missing:  # the run is imported without its files, and that is said
+            self.report.fail("artifacts", r.id, missing)
         self.report.new["runs"] += 1
         self.report.new["metric points"] += len(keys)
         self.report.new["artifacts"] += len(files)
 
-    def _checked_pairs(self, kind: str, run_id: str, rows: list[tuple[str, Any]]) -> dict[str, str]:
+    def _checked_pairs(
+        self, kind: str, owner: str, rows: Iterable[tuple[str, Any]]
+    ) -> dict[str, str]:
+        """The pairs setpoint accepts; each other one is listed (``owner`` and its key)."""
         out = {}
         check = names.param_value if kind == "param" else names.tag_value
         for key, value in rows:
@@ -284,7 +367,7 @@ class MlflowImporter:
                     "" if value is None else value, key
                 )
             except InvalidArgumentError as exc:
-                self.report.fail(kind, f"{run_id} {key}", exc)
+                self.report.fail(kind, f"{owner} {key}", exc)
         return out
 
     def _metric_columns(self, run_id: str) -> tuple[list[str], list[float], list[int], list[int]]:
@@ -324,47 +407,75 @@ class MlflowImporter:
 
     # ------------------------------------------------------------ artifacts
 
-    def _run_folder(self, r: MlflowRun) -> Path | None:
-        """Where a run's files are on this machine (None: it logged none, or not here)."""
-        candidates = []
+    def _run_folder(self, r: MlflowRun) -> tuple[Path | None, str | None]:
+        """Where a run's files are on this machine, or why they cannot be read; (None, None)
+        when it logged none (MLflow makes a run's folder with its first file)."""
+        first = []
         if self.artifacts is not None:
-            candidates.append(self.artifacts / r.experiment_id / r.id / "artifacts")
-        candidates.extend(self._local_paths(r.artifact_uri))
-        return next((c for c in candidates if c.is_dir()), None)
+            first.append(self.artifacts / r.experiment_id / r.id / "artifacts")
+        roots = [self.artifacts] if self.artifacts is not None else []
+        if self.artifacts is None and r.experiment_id in self._roots:
+            roots.append(self._roots[r.experiment_id])
+        folder, refused = self._find(r.artifact_uri, roots, first)
+        if folder is not None:
+            return folder, None
+        uri = r.artifact_uri
+        if refused is not None:
+            where = "--artifacts" if self.artifacts is not None else "its experiment's folder"
+            return None, f"{refused} (artifact_uri {uri}) is outside {where}: not read"
+        if uri and self.artifacts is None and not self.source.serves(uri) and not _local_path(uri):
+            return None, f"its files at {uri} cannot be read from here: give --artifacts"
+        return None, None
+
+    def _find(
+        self, uri: str | None, roots: list[Path], first: Iterable[Path] = ()
+    ) -> tuple[Path | None, Path | None]:
+        """The first folder here that ``uri`` may stand for (``first`` looked at before),
+        and the first one refused for being outside every one of ``roots``."""
+        refused = None
+        for candidate in [*first, None, *self._local_paths(uri)]:
+            if candidate is None:  # a server's files, which the source fetched itself
+                fetched = self.source.local_folder(uri) if uri else None
+                if fetched is not None:
+                    return fetched, None
+            elif candidate.is_dir():
+                if any(_inside(candidate, root) for root in roots):
+                    return candidate, None
+                refused = refused or candidate
+        return None, refused
 
     def _local_paths(self, uri: str | None) -> list[Path]:
-        """Local folders an MLflow URI may stand for: the folder the source fetched it into,
-        a file path as it is, and (when the artifact root was moved) the same path re-rooted
-        under ``artifacts``."""
+        """Local folders an MLflow URI may stand for: a file path as it is, and (when the
+        artifact root was moved) the same path re-rooted under ``artifacts``."""
         if not uri:
             return []
-        fetched = self.source.local_folder(uri)  # a server's files; a database has none
         parsed = urlparse(uri)
-        out = [fetched] if fetched is not None else []
-        if parsed.scheme == "file" or (parsed.scheme == "" and uri):
-            out.append(Path(unquote(parsed.path) if parsed.scheme else uri))
-        elif len(parsed.scheme) == 1:  # a Windows drive letter
-            out.append(Path(uri))
+        local = _local_path(uri)
+        out = [local] if local is not None else []
         if self.artifacts is not None:
             rel = unquote(parsed.path).lstrip("/")
             if parsed.scheme == "mlflow-artifacts":
-                out.append(self.artifacts / rel)
+                out.append(self.artifacts / rel)  # '..' in it is refused by the caller
             found = _TAIL.search("/" + rel)
             if found:
                 out.append(self.artifacts / found.group(0).lstrip("/"))
         return out
 
-    def _upload_run_files(self, r: MlflowRun) -> dict[str, BlobRef]:
-        folder = self._run_folder(r)
+    def _upload_run_files(self, r: MlflowRun) -> tuple[dict[str, BlobRef], str | None]:
+        """The run's files, stored; and why they could not be read, if so."""
+        folder, missing = self._run_folder(r)
         if folder is None:
-            return {}
+            return {}, missing
         out = {}
         for rel, path in _files(folder):
+            if path is None:
+                self.report.fail("artifact", f"{r.id} {rel}", LINK_OUT)
+                continue
             try:
                 out[rel] = self.client.upload_file(path)
             except OSError as exc:
                 self.report.fail("artifact", f"{r.id} {rel}", exc)
-        return out
+        return out, None
 
     # ------------------------------------------------------------ registry
 
@@ -376,14 +487,18 @@ class MlflowImporter:
     ) -> None:
         if not versions and not aliases:
             return
-        logged = self.source.logged_models()
-        version_tags = self.source.version_tags()
-        done = self._imported_versions({v.name for v in versions})
+        logged: dict[str, tuple[str, str | None]] = self._read(
+            "model version", "(logged models)", self.source.logged_models, {}
+        )
+        version_tags: dict[tuple[str, int], dict[str, str]] = self._read(
+            "model version tag", "(every model version)", self.source.version_tags, {}
+        )
+        done = self._imported_versions({v.name for v in versions} | {a[0] for a in aliases})
         home: dict[str, str] = {name: project for name, (project, _) in done.items()}
         mapped: dict[tuple[str, int], tuple[str, int]] = {}  # MLflow -> (project, version)
-        for name, (project, by_mlflow) in done.items():
-            for mv, sv in by_mlflow.items():
-                mapped[(name, mv)] = (project, sv)
+        for name, (_, by_mlflow) in done.items():
+            for mv, where in by_mlflow.items():
+                mapped[(name, mv)] = where
         for v in versions:
             item = f"{v.name} v{v.version}"
             if (v.name, v.version) in mapped:
@@ -397,6 +512,11 @@ class MlflowImporter:
             except Exception as exc:
                 self.report.fail("model version", item, exc)
             step("model versions")
+        if versions:
+            models: dict[str, tuple[str, dict[str, str]]] = self._read(
+                "model", "(every registered model)", self.source.registered_models, {}
+            )
+            self._import_models(models, home)
         for name, alias, number in aliases:
             item = f"{name}@{alias}"
             target = mapped.get((name, number))
@@ -409,21 +529,32 @@ class MlflowImporter:
                     self.report.fail("alias", item, exc)
             step("aliases")
 
-    def _imported_versions(self, wanted: set[str]) -> dict[str, tuple[str, dict[int, int]]]:
-        """Models already imported: name -> (project, MLflow version -> setpoint version).
-        A version deleted in setpoint since counts: it was imported all the same."""
-        out: dict[str, tuple[str, dict[int, int]]] = {}
-        for p in self.client.list_projects():
-            for m in self.client.list_models(p.name):
-                if m.name not in wanted or m.name in out:
-                    continue
-                found = {}
-                for sv in self.client.list_model_versions(m.name, p.name, "all"):
-                    tag = sv.tags.get(IMPORTED_VERSION, "")
-                    mlflow_name, _, number = tag.rpartition("/")
-                    if mlflow_name == m.name and names.is_whole(number):
-                        found[int(number)] = sv.version
-                out[m.name] = (p.name, found)
+    def _imported_versions(
+        self, wanted: set[str]
+    ) -> dict[str, tuple[str, dict[int, tuple[str, int]]]]:
+        """Models already imported: name -> (the project holding most of its imported
+        versions, MLflow version -> (project, setpoint version)), looked for by their import
+        tag in every project, deleted ones too. A version deleted in setpoint since counts:
+        it was imported all the same."""
+        found: dict[str, dict[str, dict[int, int]]] = {}  # name -> project -> versions
+        models = []
+        for project in self._readable_projects():  # one, or None: all of them
+            with suppress(PermissionDeniedError, ProjectNotFoundError):
+                models += self.client.list_models(project)
+        for m in models:
+            if m.name not in wanted:
+                continue
+            for sv in self.client.list_model_versions(m.name, m.project, "all"):
+                tag = sv.tags.get(IMPORTED_VERSION, "")
+                mlflow_name, _, number = tag.rpartition("/")
+                if mlflow_name == m.name and names.is_whole(number):
+                    found.setdefault(m.name, {}).setdefault(m.project, {})[int(number)] = sv.version
+        out: dict[str, tuple[str, dict[int, tuple[str, int]]]] = {}
+        for name, projects in found.items():
+            home = max(sorted(projects), key=lambda p: len(projects[p]))
+            merged = {mv: (p, sv) for p in sorted(projects) for mv, sv in projects[p].items()}
+            merged.update({mv: (home, sv) for mv, sv in projects[home].items()})
+            out[name] = (home, merged)
         return out
 
     def _import_version(
@@ -438,15 +569,24 @@ class MlflowImporter:
         from setpoint.models.flavors import mlflow as flavor
 
         names.check_name(v.name, "registered model name")
-        folder, run_prefix = self._version_folder(v, logged)
         run = self._imported.get(v.run_id or "")
         project = home.get(v.name) or (run[1] if run else DEFAULT_PROJECT)
-        mlmodel = folder / flavor.MLMODEL
-        if not mlmodel.is_file():
+        if project in self._deleted_projects:
+            raise InvalidArgumentError(
+                f"project {project!r} is deleted in setpoint: restore it to import into it",
+                field="project",
+            )
+        folder, run_prefix = self._version_folder(v, logged)
+        files = dict(_files(folder))
+        outside = sorted(rel for rel, path in files.items() if path is None)
+        if outside:
+            raise InvalidArgumentError(f"{folder}/{outside[0]} is {LINK_OUT}", field="source")
+        mlmodel = files.get(flavor.MLMODEL)
+        if mlmodel is None or not mlmodel.is_file():
             raise NotFoundError(f"no MLmodel file in {folder}: not an MLflow model folder")
         text = mlmodel.read_text(encoding="utf-8")
         flavor.describe(text)  # refuses a model setpoint cannot load, before any upload
-        refs = {rel: self.client.upload_file(path) for rel, path in _files(folder)}
+        refs = {rel: self.client.upload_file(path) for rel, path in files.items() if path}
         meta = flavor.package_meta({p: ref.digest for p, ref in refs.items()}, text)
         blob = self.client.upload_blob(io.BytesIO(meta))
         entries = [
@@ -454,11 +594,11 @@ class MlflowImporter:
         ]
         entries.append({"path": package.MANIFEST, "digest": blob.digest, "size": blob.size})
         manifest = self.client.upload_blob(io.BytesIO(package.manifest_bytes(entries)))
-        tags = {
-            **version_tags.get((v.name, v.version), {}),
-            IMPORTED_VERSION: f"{v.name}/{v.version}",
-            IMPORTED_SOURCE: v.source,
-        }
+        # a tag setpoint refuses is listed on its own; the version is imported without it
+        own = version_tags.get((v.name, v.version), {})
+        tags = self._checked_pairs("model version tag", f"{v.name} v{v.version}", own.items())
+        tags[IMPORTED_VERSION] = f"{v.name}/{v.version}"
+        tags[IMPORTED_SOURCE] = v.source
         if run is not None and run_prefix is not None:
             tags[SOURCE] = f"runs:/{run[0]}" + (f"/{run_prefix}" if run_prefix else "")
         if v.source.startswith("models:/m-"):
@@ -481,34 +621,65 @@ class MlflowImporter:
         self, v: MlflowVersion, logged: Mapping[str, tuple[str, str | None]]
     ) -> tuple[Path, str | None]:
         """The version's MLflow folder here, and its path inside its run's artifacts (None
-        when the files are not a run's: MLflow 3's logged models)."""
+        when the files are not a run's: MLflow 3's logged models). Only a folder inside a
+        run's folder, ``artifacts`` or (without it) an experiment's artifact location."""
         source = v.source
-        candidates: list[tuple[Path, str | None]] = []
+        roots = [self.artifacts] if self.artifacts is not None else list(self._roots.values())
+        found: Path | None = None
+        refused: Path | None = None
+        inside_run: str | None = None
         if source.startswith("runs:/"):
             run_id, _, path = source.removeprefix("runs:/").partition("/")
             path = path.strip("/")
             r = self._runs.get(run_id)
-            folder = self._run_folder(r) if r is not None else None
-            if folder is not None and ".." not in path.split("/"):
-                candidates.append((folder / path if path else folder, path))
+            folder = self._run_folder(r)[0] if r is not None else None
+            here = (folder / path if path else folder) if folder is not None else None
+            if here is not None and not _inside(here, folder or here):
+                refused = here
+            elif here is not None and here.is_dir():
+                found, inside_run = here, path
         elif source.startswith("models:/m-"):
             model_id = source.removeprefix("models:/").strip("/")
             experiment, location = logged.get(model_id, ("", None))
+            first = []
             if self.artifacts is not None and experiment:
-                base = self.artifacts / experiment / "models" / model_id / "artifacts"
-                candidates.append((base, None))
-            candidates.extend((p, None) for p in self._local_paths(location))
+                first.append(self.artifacts / experiment / "models" / model_id / "artifacts")
+            found, refused = self._find(location, roots, first)
         else:
-            for p in self._local_paths(source):
-                found = _TAIL.search(p.as_posix())
-                inside = (found.group(2) or "").strip("/") if found and found.group(1) else None
-                candidates.append((p, inside))
-        for p in self._local_paths(v.storage_location):
-            candidates.append((p, None))
-        for folder_here, inside_run in candidates:
-            if folder_here.is_dir():
-                return folder_here, inside_run
+            found, refused = self._find(source, roots)
+            tail = _TAIL.search(found.as_posix()) if found is not None else None
+            inside_run = (tail.group(2) or "").strip("/") if tail and tail.group(1) else None
+        if found is None:
+            found, elsewhere = self._find(v.storage_location, roots)
+            refused = refused or elsewhere
+        if found is not None:
+            return found, inside_run
+        if refused is not None:
+            where = "--artifacts" if self.artifacts is not None else "every experiment's folder"
+            raise InvalidArgumentError(
+                f"the files of source {source!r} are at {refused}, outside {where}: not read",
+                field="source",
+            )
         raise NotFoundError(f"the files of source {source!r} are not on this machine")
+
+    def _import_models(
+        self, models: Mapping[str, tuple[str, dict[str, str]]], home: Mapping[str, str]
+    ) -> None:
+        """A registered model's description and tags, where setpoint's model lacks them (an
+        import never overwrites what was set in setpoint)."""
+        for name, (description, raw_tags) in sorted(models.items()):
+            project = home.get(name)
+            if project is None or project in self._deleted_projects:
+                continue
+            tags = self._checked_pairs("model tag", name, raw_tags.items())
+            try:
+                now = self.client.get_model(name, project)
+                missing = {k: v for k, v in tags.items() if v and k not in now.tags}
+                text = description if description and not now.description else None
+                if missing or text is not None:
+                    self.client.update_model(name, project, text, missing or None, self.actor)
+            except Exception as exc:
+                self.report.fail("model", name, exc)
 
     def _import_alias(self, name: str, alias: str, project: str, version: int) -> None:
         """Set an alias setpoint does not have yet; one that points elsewhere (moved in
@@ -523,6 +694,12 @@ class MlflowImporter:
                 f"points at v{now} in setpoint and at what became v{version} in MLflow; "
                 "left as it is",
             )
+        elif project in self._deleted_projects:
+            self.report.fail(
+                "alias",
+                f"{name}@{alias}",
+                f"project {project!r} is deleted in setpoint: restore it to import into it",
+            )
         else:
             self.client.set_alias(name, alias, version, project, "imported from MLflow", self.actor)
             self.report.new["aliases"] += 1
@@ -533,14 +710,40 @@ class MlflowImporter:
 _TAIL = re.compile(r"/\d+/(?:([0-9a-f]{32})|models/m-[0-9a-f]+)/artifacts(/.*)?$")
 
 
-def _files(folder: Path) -> Iterator[tuple[str, Path]]:
+def _local_path(uri: str | None) -> Path | None:
+    """The local path a URI names (a ``file:`` URL, a plain or Windows path), else None."""
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" or len(parsed.scheme) == 1:  # a path; a Windows drive letter
+        return Path(uri)
+    return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or below it once links and '..' are resolved."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+
+
+def _files(folder: Path) -> Iterator[tuple[str, Path | None]]:
     """(path inside ``folder``, file) of every file below it, in order; a link to nothing is
-    given too, so that reading it fails and is listed."""
-    for root, dirs, files in os.walk(folder):
+    given too, so that reading it fails and is listed. A link (to a file or a folder) that
+    leads out of ``folder`` is given with None: it is never followed."""
+    top = folder.resolve()
+    for root, dirs, files in os.walk(folder):  # links to folders are not walked
+        here = Path(root)
         dirs.sort()
+        for d in dirs:
+            if (here / d).is_symlink() and not _inside(here / d, top):
+                yield (here / d).relative_to(folder).as_posix(), None
         for f in sorted(files):
-            path = Path(root) / f
-            yield path.relative_to(folder).as_posix(), path
+            path = here / f
+            yield path.relative_to(folder).as_posix(), path if _inside(path, top) else None
 
 
 def _run_name(name: str | None, run_id: str) -> str:

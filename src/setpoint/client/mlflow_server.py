@@ -55,6 +55,8 @@ class MlflowServer:
         self.http: Any = None
         self.folder: Path | None = None  # fetched files, laid out as the server's artifact root
         self._experiments: list[MlflowExperiment] = []
+        self._experiment_tags: dict[str, dict[str, str]] = {}
+        self._models: list[dict[str, Any]] | None = None
         self._data: dict[str, tuple[list[tuple[str, Any]], list[tuple[str, Any]], list[str]]] = {}
         self._version_tags: dict[tuple[str, int], dict[str, str]] = {}
         self._logged: dict[str, tuple[str, str | None]] | None = None
@@ -111,6 +113,10 @@ class MlflowServer:
 
     def experiments(self) -> list[MlflowExperiment]:
         return list(self._experiments)
+
+    def experiment_tags(self) -> dict[str, dict[str, str]]:
+        """Tags of the experiments :meth:`open` read."""
+        return {e: dict(tags) for e, tags in self._experiment_tags.items()}
 
     def runs(self) -> list[MlflowRun]:
         found: dict[str, MlflowRun] = {}
@@ -193,13 +199,29 @@ class MlflowServer:
 
     def aliases(self) -> list[tuple[str, str, int]]:
         out = []
-        pages = self._pages("GET", "registered-models/search", {}, "registered_models", MODELS_PAGE)
-        for m in pages:
+        for m in self._registered():
             for a in m.get("aliases") or []:
                 number = _whole(a.get("version"))
                 if isinstance(number, int):
                     out.append((str(m.get("name", "")), str(a.get("alias", "")), number))
         return sorted(out)
+
+    def registered_models(self) -> dict[str, tuple[str, dict[str, str]]]:
+        """Registered models: name -> (description, tags)."""
+        return {
+            str(m.get("name", "")): (
+                str(m.get("description") or ""),
+                {k: str(v) for k, v in _pairs(m.get("tags"))},
+            )
+            for m in self._registered()
+        }
+
+    def _registered(self) -> list[dict[str, Any]]:
+        if self._models is None:
+            self._models = list(
+                self._pages("GET", "registered-models/search", {}, "registered_models", MODELS_PAGE)
+            )
+        return self._models
 
     def logged_models(self) -> dict[str, tuple[str, str | None]]:
         """MLflow 3's logged models: id -> (experiment id, artifact location); none from a
@@ -221,6 +243,10 @@ class MlflowServer:
         return self._logged
 
     # ------------------------------------------------------------ files
+
+    def serves(self, uri: str | None) -> bool:
+        """Whether :meth:`local_folder` fetches what ``uri`` names (``mlflow-artifacts:``)."""
+        return urlparse(uri or "").scheme == "mlflow-artifacts"
 
     def local_folder(self, uri: str | None) -> Path | None:
         """The folder here holding what an ``mlflow-artifacts:`` URI names, fetched through the
@@ -297,6 +323,9 @@ class MlflowServer:
             for e in self._pages(
                 "POST", "experiments/search", body, "experiments", PAGE, probe=True
             ):
+                self._experiment_tags[str(e["experiment_id"])] = {
+                    k: "" if v is None else str(v) for k, v in _pairs(e.get("tags"))
+                }
                 out.append(
                     MlflowExperiment(
                         id=str(e["experiment_id"]),
