@@ -219,6 +219,33 @@ def test_a_metric_batch_id_stores_its_points_once(client: Any) -> None:
     assert err.value.field == "batch_id"
 
 
+def test_heartbeats_keep_their_pace_under_a_long_flush_interval() -> None:
+    """Heartbeats went out only after a flush: with a flush interval longer than the
+    heartbeat timeout (SETPOINT_FLUSH_INTERVAL=45 with the default 30 s timeout), a live run
+    was failed for silence and its buffered points were refused."""
+    import threading
+
+    from setpoint.tracking.metric_buffer import MetricBuffer
+
+    beats = threading.Event()
+    flushed: list[Any] = []
+    buf = MetricBuffer(
+        lambda *batch: flushed.append(batch),
+        flush_interval=60,
+        heartbeat=beats.set,
+        heartbeat_interval=0.05,
+    )
+    buf.add("m", 1.0, 0, 0)
+    buf.start()
+    try:
+        assert beats.wait(10), "no heartbeat within 10 s"
+        assert flushed == []  # the points wait for their own interval
+    finally:
+        buf.stop()
+    buf.flush()
+    assert [b[0] for b in flushed] == [["m"]]
+
+
 def test_gc_forgets_batch_ids_only_of_runs_ended_before_its_cutoff(client: Any, local: Any) -> None:
     ended = client.create_run("ids")
     running = client.create_run("ids")

@@ -495,6 +495,27 @@ def test_a_param_refused_by_the_store_keeps_the_points(client: Any) -> None:
     assert sp.get_metric_history(run.id, "x")["value"].tolist() == [1.0]
 
 
+def test_a_param_refused_in_a_flush_is_raised_and_the_others_are_stored(client: Any) -> None:
+    """A conflict found by a flush dropped every param of that flush and was raised by no
+    later call: the run ended finished without its other params."""
+    with pytest.raises(ParamConflictError) as at_end:
+        with sp.start_run(project="p") as run:
+            client.log_params(run.id, {"a": "1"})  # another writer got there first
+            run.log_params({"a": 2, "b": 3})
+            with pytest.raises(ParamConflictError) as at_flush:
+                run.flush()
+            assert at_flush.value.field == "params.a"
+    assert at_end.value.field == "params.a"
+    stored = sp.get_run(run.id)
+    assert stored.params == {"a": "1", "b": "3"}
+    assert stored.status == "failed" and "ParamConflictError" in (stored.error or "")
+    # found at the end: the others are stored with the end
+    with pytest.raises(ParamConflictError), sp.start_run(project="p") as later:
+        client.log_params(later.id, {"a": "1", "c": "1"})
+        later.log_params({"a": 2, "b": 3, "c": 2, "d": 4})
+    assert sp.get_run(later.id).params == {"a": "1", "b": "3", "c": "1", "d": "4"}
+
+
 def test_a_param_conflict_found_at_the_end_keeps_points_and_ends_failed(client: Any) -> None:
     run = sp.start_run(project="p")
     client.log_params(run.id, {"lr": "0.1"})  # another writer

@@ -115,8 +115,11 @@ class ActiveRun:
             self.log_metric(key, value, step=step)
 
     def flush(self) -> None:
-        """Write every buffered metric point now."""
+        """Write every buffered metric point (and param) now; a param the store refused
+        (another writer logged a different value first) is raised here."""
         self._buffer.flush()
+        if self._param_error is not None:
+            raise self._param_error
 
     def _write(
         self,
@@ -146,7 +149,9 @@ class ActiveRun:
         if params:
             # Never raise from here once points are written: the buffer would send them again.
             try:
-                self._client.log_params(self.id, params)
+                conflict = self._store_params(params)
+                if conflict is not None:  # the others are stored; this one is raised next
+                    self._param_error = self._param_error or conflict
             except SetpointError as exc:
                 if exc.status >= 500:
                     self._return_params(params)  # transient: retried with the next flush
@@ -154,6 +159,22 @@ class ActiveRun:
                     self._param_error = exc  # refused for good: raised on the next call
             except Exception:  # transient (network, database restart)
                 self._return_params(params)
+
+    def _store_params(self, params: dict[str, str]) -> ParamConflictError | None:
+        """Write ``params``; one that conflicts with a value another writer stored first is
+        left out (and returned, the first such) and the others are written."""
+        first = None
+        while params:
+            try:
+                self._client.log_params(self.id, params)
+                break
+            except ParamConflictError as exc:
+                key = _param_key(exc)
+                if key not in params:
+                    raise
+                first = first or exc
+                params = {k: v for k, v in params.items() if k != key}
+        return first
 
     # ------------------------------------------------------------ params and tags
 
@@ -307,7 +328,12 @@ class ActiveRun:
             self._buffer.flush(leave=MAX_POINTS_PER_REQUEST)
             keys, values, steps, stamps = self._buffer.drain()
             final = MetricBatch(keys=keys, values=values, steps=steps, timestamps=stamps)
-            return self._end(status, error, final, params)
+            refused = self._param_error
+            if refused is None:
+                return self._end(status, error, final, params)
+            # a param a background flush could not store fails the run, as one at the end
+            self._end("failed", f"ParamConflictError: {refused.message}", final, params)
+            raise refused
         except (ParamConflictError, RunNotActiveError):
             raise  # the run has ended (here, or elsewhere): nothing to keep for a retry
         except BaseException:
@@ -331,11 +357,22 @@ class ActiveRun:
                     return stored  # an earlier attempt got through
                 raise
             except ParamConflictError as exc:
-                # Another writer logged one of these params first: keep the points and the
-                # end, and say which param was refused.
-                self._client.end_run(
-                    self.id, "failed", f"ParamConflictError: {exc.message}", final, None
-                )
+                # Another writer logged one of these params first: keep the points, the
+                # other params and the end, and say which param was refused.
+                kept = dict(params)
+                conflict = exc
+                while True:
+                    key = _param_key(conflict)
+                    if key not in kept:
+                        raise
+                    del kept[key]
+                    try:
+                        self._client.end_run(
+                            self.id, "failed", f"ParamConflictError: {exc.message}", final, kept
+                        )
+                        break
+                    except ParamConflictError as again:
+                        conflict = again
                 raise
             except RemoteError:
                 if attempt == END_ATTEMPTS - 1:
@@ -364,3 +401,9 @@ class ActiveRun:
             raise self._buffer.error
         if self._param_error is not None:
             raise self._param_error
+
+
+def _param_key(conflict: ParamConflictError) -> str | None:
+    """The key of the param a conflict names (its field is ``params.KEY``)."""
+    field = conflict.field or ""
+    return field.removeprefix("params.") if field.startswith("params.") else None

@@ -27,6 +27,7 @@ Sink = Callable[[list[str], list[float], list[int], list[int], str, int], None]
 Columns = tuple[list[str], list[float], list[int], list[int]]
 
 MAX_PENDING = 50_000  # points that trigger an immediate flush
+SLACK = 0.001  # seconds a timed wait may end early by
 
 
 class PartlyWritten(Exception):
@@ -169,23 +170,38 @@ class MetricBuffer:
     def _loop(self) -> None:
         import time
 
-        last_beat = time.monotonic()
+        last_beat = last_flush = time.monotonic()
+        beat = self._heartbeat
         while not self._stopped.is_set():
-            self._wake.wait(self._flush_interval)
+            # Heartbeats keep their own pace: a flush interval longer than the heartbeat
+            # timeout must not let a live run be taken for a dead one.
+            flush_at = last_flush + self._flush_interval
+            beat_at = last_beat + self._heartbeat_interval if beat is not None else flush_at
+            woken = self._wake.wait(max(0.0, min(flush_at, beat_at) - time.monotonic()))
             self._wake.clear()
             if self._stopped.is_set():
                 return
-            try:
-                self.flush()
-                now = time.monotonic()
-                if self._heartbeat is not None and now - last_beat >= self._heartbeat_interval:
-                    self._heartbeat()
-                    last_beat = now
-            except SetpointError as exc:
-                if exc.status < 500:
-                    return  # the run is gone or ended; the reason surfaces on the next call
-            except Exception:
-                continue
+            if woken or time.monotonic() + SLACK >= flush_at:
+                if not self._attempt(self.flush):
+                    return
+                last_flush = time.monotonic()
+            if beat is not None and time.monotonic() + SLACK >= beat_at:
+                if not self._attempt(beat):
+                    return
+                last_beat = time.monotonic()
+
+    @staticmethod
+    def _attempt(act: Callable[[], None]) -> bool:
+        """Run a flush or heartbeat of the background loop; False when the run is gone or
+        has ended (the reason surfaces on the next call), True otherwise (a transient
+        failure is tried again at its next turn)."""
+        try:
+            act()
+        except SetpointError as exc:
+            return exc.status >= 500
+        except Exception:
+            pass
+        return True
 
 
 def _transient(exc: Exception) -> bool:
