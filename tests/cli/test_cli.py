@@ -178,6 +178,73 @@ def test_a_policy_file_that_is_not_utf8_is_one_line(
     assert code == 1 and "policy.yaml is not UTF-8 text" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (
+            "postgresql://postgres@127.0.0.1:5432/setpoint_no_such_db",
+            'database "setpoint_no_such_db"',
+        ),
+        ("postgresql://postgres:hunter2@[::1/x", "cannot use database URL"),
+    ],
+    ids=["no-such-database", "unparsable"],
+)
+def test_a_database_url_that_cannot_be_used_is_one_line_without_its_password(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    said: str,
+    pg_database: str,
+) -> None:
+    monkeypatch.setenv("SETPOINT_DATABASE_URL", url)
+    code, _out, err = run_cli(capsys, "runs", "list")
+    assert code == 1 and said in err and "SETPOINT_DATABASE_URL" in err
+    assert "unexpected" not in err and "hunter2" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_read_only_store_says_so(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing to a store whose database file cannot be written was an "unexpected
+    OperationalError"."""
+    run = sdk.client().create_run("ro")
+    sdk.use(None)
+    monkeypatch.setenv(
+        "SETPOINT_DATABASE_URL", f"sqlite:///file:{home / 'setpoint.db'}?mode=ro&uri=true"
+    )
+    code, _out, err = run_cli(capsys, "runs", "delete", run.id)
+    assert code == 1 and "is read-only" in err and "unexpected" not in err, err
+
+
+def test_an_empty_policy_file_does_not_remove_the_gates(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Empty text removes a policy: an empty file (or stdin) silently took an alias's gates
+    away, and --clear with --file ignored the file."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    with sp.start_run(project="default") as run:
+        run.log_model(LogisticRegression().fit(x, x[:, 0] > 0), "m")
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("gates:\n  - approvals: 1\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    policy = ("models", "policy", "m", "--alias", "champion")
+    assert run_cli(capsys, *policy, "--clear")[1].strip() == (
+        "no policy guards m@champion: nothing to clear"
+    )
+    assert run_cli(capsys, *policy, "--file", str(gates))[0] == 0
+    code, _out, err = run_cli(capsys, *policy, "--file", str(empty))
+    assert code == 1 and "empty.yaml is empty: give a policy with gates, or --clear" in err
+    code, _out, err = run_cli(capsys, *policy, "--file", str(empty), "--clear")
+    assert code == 2 and "not both" in err
+    assert "approvals: 1" in run_cli(capsys, *policy)[1]  # the gates are still there
+    assert "cleared the policy" in run_cli(capsys, *policy, "--clear")[1]
+    assert "no policy guards m@champion" in run_cli(capsys, *policy)[1]
+
+
 def test_gc_is_a_dry_run_until_asked(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from setpoint.client.local import LocalClient
     from setpoint.core.config import Settings

@@ -105,10 +105,20 @@ def test_serve_refuses_to_listen_beyond_loopback_without_tokens(home: dict[str, 
     )
     assert out.returncode != 0 and "canary must be ALIAS=PERCENT" in out.stderr
     assert "Traceback" not in out.stderr
-    out = subprocess.run(
-        [sys.executable, "-m", "setpoint", "serve", "nosuchmodel"],
-        env=home,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode != 0 and "Traceback" not in out.stderr
+    # a model, alias or version that is not there: one line, before any server starts (with
+    # two workers, uvicorn's start-up failure used to end with exit 0)
+    for args, said in (
+        (["nosuchmodel"], "nosuchmodel does not exist"),
+        (["nosuchmodel", "--workers", "2"], "nosuchmodel does not exist"),
+        (["scorer@nosuchalias"], "nosuchalias"),
+        (["scorer", "--canary", "nosuchalias=10"], "nosuchalias"),
+        (["default/scorer/1"], "names a version: serve a model through an alias"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "setpoint", "serve", *args, "--port", "1"],
+            env=home,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode != 0 and said in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr and "serving" not in out.stderr

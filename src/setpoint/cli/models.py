@@ -275,11 +275,16 @@ def history(name: str, alias: str | None, project: str | None, as_json: bool) ->
 def policy(name: str, alias: str, path: str | None, clear: bool, project: str | None) -> None:
     """Show or set the promotion policy (gates) guarding ALIAS of model NAME."""
     c = client()
-    if path is None and not clear:
+    if path is not None and clear:
+        raise click.UsageError("give --file (a policy to store) or --clear, not both")
+    if path is None:
         text = c.get_policy(name, alias, _project(project, name))
-        click.echo(text.rstrip() if text else f"no policy guards {name}@{alias}")
-        return
-    if clear:
+        if not clear:
+            click.echo(text.rstrip() if text else f"no policy guards {name}@{alias}")
+            return
+        if not text:
+            click.echo(f"no policy guards {name}@{alias}: nothing to clear")
+            return
         text = ""
     elif path == "-":
         text = sys.stdin.read()
@@ -291,6 +296,12 @@ def policy(name: str, alias: str, path: str | None, clear: bool, project: str | 
             raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
             raise click.ClickException(f"{path} is not UTF-8 text: {exc.reason}") from None
+    if path is not None and not text.strip():
+        # empty text removes the gates: only on purpose (--clear), never by an empty file
+        raise click.ClickException(
+            f"{'stdin' if path == '-' else path} is empty: give a policy with gates, or "
+            "--clear to remove the policy"
+        )
     c.set_policy(name, alias, text, _project(project, name), _actor())
     click.echo(f"{'cleared' if clear else 'stored'} the policy guarding {name}@{alias}")
 

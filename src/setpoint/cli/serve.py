@@ -112,6 +112,12 @@ def serve(
     if "/" in base:
         given_project, _, base = base.rpartition("/")
         project = project or given_project
+        if base.isdigit():
+            raise click.BadParameter(
+                f"{model} names a version: serve a model through an alias "
+                f"(MODEL or MODEL@ALIAS; `setpoint models alias` points one at a version)",
+                param_hint="MODEL",
+            )
     canary_alias, percent = parse_canary(canary) if canary else (None, 0.0)
     spec = ServeSpec(
         model=base,
@@ -136,6 +142,15 @@ def serve(
             f"serving on {host} needs tokens: set {TOKENS_ENV}=token1,token2 (requests then "
             "carry 'Authorization: Bearer <token>'; health checks stay open)"
         )
+    # The model and each alias served must be there before the server starts: a mistake is
+    # one line here, not a server that fails its start-up.
+    from setpoint.client import sdk
+    from setpoint.client.models import model_project
+
+    c = sdk.client()
+    found = model_project(c, spec.model, spec.project)
+    for served in dict.fromkeys(a for a in (spec.alias, spec.canary, spec.shadow) if a):
+        c.resolve_alias(spec.model, served, found)
     # One math thread per worker unless told otherwise: OpenMP and BLAS pools sized to the
     # machine in every worker fight over the cores (and spin), which costs far more than
     # they give on small batches. Set before any model library loads.

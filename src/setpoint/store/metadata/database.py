@@ -8,6 +8,7 @@ a transaction. PostgreSQL connections are pre-pinged so a restarted server is su
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,10 +70,22 @@ class Database:
         if self._engine is not None:
             return self
         engine = self._create_engine()
+        from sqlalchemy.exc import DBAPIError
+
         from setpoint.store.metadata import migrate
 
         try:
             migrate.ensure_current(engine, auto_upgrade=self.auto_upgrade)
+        except (DBAPIError, ValueError) as exc:  # ValueError: a URL part that does not parse
+            engine.dispose()
+            if isinstance(exc, DBAPIError) and _transient(exc):
+                raise _unavailable(exc) from None
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"]
+            where = engine.url.render_as_string(hide_password=True)
+            raise ConfigurationError(
+                f"cannot open the metadata database {where}: {reason[0]}",
+                field="SETPOINT_DATABASE_URL",
+            ) from None
         except BaseException:
             engine.dispose()
             raise
@@ -110,9 +123,10 @@ class Database:
                 engine = create_engine(
                     self.url, pool_pre_ping=True, pool_size=5, pool_timeout=POOL_TIMEOUT_S
                 )
-        except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+        except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ValueError) as exc:
+            shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", self.url)  # no password
             raise ConfigurationError(
-                f"cannot use database URL {self.url!r}: {exc}", field="SETPOINT_DATABASE_URL"
+                f"cannot use database URL {shown!r}: {exc}", field="SETPOINT_DATABASE_URL"
             ) from None
         # A forked child must not reuse the parent's sockets or SQLite handles.
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
@@ -166,6 +180,12 @@ class Database:
                     return fn(conn)
             except DBAPIError as exc:
                 if not _transient(exc):
+                    if "readonly database" in str(exc.orig):
+                        raise ConfigurationError(
+                            f"the metadata database {self.engine.url.database} is read-only "
+                            "(its file or folder cannot be written): nothing was changed",
+                            field="SETPOINT_DATABASE_URL",
+                        ) from None
                     raise
                 if attempt == attempts - 1:
                     raise _unavailable(exc) from exc
@@ -193,6 +213,8 @@ def _transient(exc: Exception) -> bool:
         return True
     # the driver's own message: the statement and its values (which may hold any word) no
     text = str(getattr(exc, "orig", None) or exc).lower()
+    if "does not exist" in text or "authentication failed" in text:
+        return False  # a wrong URL or password: trying again changes nothing
     return any(
         s in text
         for s in ("database is locked", "connection", "server closed", "terminating", "deadlock")
