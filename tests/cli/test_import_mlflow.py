@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import run_cli
+from conftest import fast_settings, run_cli
 from setpoint.client import sdk
 from setpoint.client.mlflow_database import MlflowDatabase
 from setpoint.client.mlflow_import import IMPORTED_RUN, MlflowImporter
@@ -467,7 +467,6 @@ def test_files_outside_the_artifact_root_or_behind_links_are_not_read(
     assert "inside.txt" in paths and not {"leak.txt", "plots/leaks/id_rsa"} & paths
 
     # without --artifacts, only what is under the experiment's artifact location is read
-    from conftest import fast_settings
     from setpoint.client.local import LocalClient
 
     other = LocalClient(fast_settings(tmp_path / "other")).open()
