@@ -261,3 +261,22 @@ def test_dataset_routes_check_their_path_and_results(local: LocalClient, serve: 
     assert record.passed and [r.id for r in remote.list_validations("d", 1, "p")] == [record.id]
     assert remote.has_blob("cd" * 32) is False
     assert remote.has_blob(remote.upload_blob(io.BytesIO(b"x")).digest) is True
+
+
+def test_after_an_internal_error_the_connection_still_answers(
+    local: LocalClient, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error was answered 500 and then raised on to the server, which dropped
+    the connection: the client's next request on it failed with a reset."""
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    server = serve(local)
+    monkeypatch.setattr(local.runs, "get_run", broken)
+    with httpx.Client(base_url=server.url) as http:
+        r = http.get("/api/v1/runs/0123456789abcdef0123456789abcdef")
+        assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+        assert "a bug" not in r.text
+        for _ in range(3):  # the same kept-alive connection
+            assert http.get("/api/v1/health").status_code == 200

@@ -630,6 +630,11 @@ def test_a_run_keeps_the_times_its_caller_gives(client: Any) -> None:
     ended = client.end_run(run.id, "finished", end_time=1_600_000_360_000)
     assert (ended.start_time, ended.end_time) == (1_600_000_000_000, 1_600_000_360_000)
     assert client.get_run(run.id).start_time == 1_600_000_000_000
+    # a time far out (nanoseconds given for milliseconds, say) still has a date in a listing
+    client.create_run("backfill", "far", start_time=2**62)
+    listed = sp.search_runs("backfill", order_by=["start_time"])
+    assert listed["start_time"].iloc[0] == pd.Timestamp(1_600_000_000_000, unit="ms", tz="UTC")
+    assert listed["start_time"].iloc[1].year > 100_000_000
     for field, call in (
         ("start_time", lambda: client.create_run("backfill", "bad", start_time=2**63)),
         ("end_time", lambda: client.end_run(run.id, "finished", end_time="soon")),
@@ -637,3 +642,28 @@ def test_a_run_keeps_the_times_its_caller_gives(client: Any) -> None:
         with pytest.raises(InvalidArgumentError) as refused:
             call()
         assert refused.value.field == field
+
+
+def test_a_nul_character_is_refused_alike_on_every_backend(client: Any) -> None:
+    """PostgreSQL cannot store a NUL character: a param or tag holding one was an internal
+    error there (a run handle's end failed and its buffered points were lost), while SQLite
+    stored it and then could not find it by a filter."""
+    from setpoint.core.errors import FilterSyntaxError, InvalidArgumentError
+
+    run = client.create_run("nul")
+    for call, field in (
+        (lambda: client.log_params(run.id, {"a": "x\x00y"}), "params.a"),
+        (lambda: client.set_tags(run.id, {"t": "x\x00y"}), "tags.t"),
+        (lambda: client.create_run("nul", "r", {"t": "\x00"}), "tags.t"),
+    ):
+        with pytest.raises(InvalidArgumentError) as refused:
+            call()
+        assert refused.value.field == field
+    with pytest.raises(FilterSyntaxError, match="NUL"):
+        client.search_runs(["nul"], "params.a = 'x\x00y'", None, 10, None)
+    with sp.start_run(project="nul") as handle:
+        handle.log_metric("m", 1.0)
+        with pytest.raises(InvalidArgumentError):
+            handle.log_param("note", "a\x00b")
+    assert sp.get_run(handle.id).status == "finished"
+    assert sp.get_metric_history(handle.id, "m")["value"].tolist() == [1.0]

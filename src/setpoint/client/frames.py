@@ -38,8 +38,14 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
             cols[f"{prefix}.{k}"] = [getattr(r, attr).get(k) for r in runs]
     df = pd.DataFrame(cols, index=range(n))
     for t in ("start_time", "end_time"):
-        df[t] = pd.to_datetime(df[t], unit="ms", utc=True)
+        # millisecond resolution: every time a run can hold (any 64-bit number of ms) has
+        # a date, where nanoseconds end in the year 2262
+        ms = pd.Series(df[t], dtype="Int64").to_numpy(dtype="int64", na_value=NAT)
+        df[t] = pd.Series(ms.view("datetime64[ms]"), index=df.index).dt.tz_localize("UTC")
     return df
+
+
+NAT = -(2**63)  # datetime64's "not a time"
 
 
 def history_frame(h: MetricHistory) -> pd.DataFrame:

@@ -145,6 +145,14 @@ def param_value(value: object, field: str) -> str:
             f"{field} is {len(text)} characters long; at most {MAX_PARAM_VALUE} are allowed",
             field=field,
         )
+    return _without_nul(text, field)
+
+
+def _without_nul(text: str, field: str) -> str:
+    """``text``, refused when it holds a NUL character (PostgreSQL cannot store one, and
+    SQLite's text functions stop at it: the same value must mean the same on both)."""
+    if "\x00" in text:
+        raise InvalidArgumentError(f"{field} holds a NUL character (\\x00)", field=field)
     return text
 
 
@@ -161,7 +169,7 @@ def tag_value(value: object, field: str) -> str:
             f"{field} is {len(text)} characters long; at most {MAX_TAG_VALUE} are allowed",
             field=field,
         )
-    return text
+    return _without_nul(text, field)
 
 
 def check_version(version: object) -> int:

@@ -338,6 +338,8 @@ def parse_filter(text: str | None) -> Expr | None:
     if text is None or not text.strip():
         return None
     parser = _Parser(text)
+    if "\x00" in text:  # no stored value holds one (see names.param_value)
+        parser.error("a NUL character (\\x00) is not allowed", text.index("\x00"))
     expr = parser.parse_or()
     tok = parser.peek()
     if tok.kind != "eof":

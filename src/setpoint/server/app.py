@@ -92,6 +92,7 @@ def create_app(
     )
     if not auth.required:
         app.add_middleware(_SameSiteApi)
+    app.add_middleware(_InternalErrors)  # added last: the outermost of ours
 
     @app.exception_handler(SetpointError)
     async def _setpoint_error(_request: Request, exc: SetpointError) -> Response:
@@ -111,23 +112,6 @@ def create_app(
             status_code=exc.status_code,
             media_type="application/json",
             headers=exc.headers,
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error", exc_info=exc)
-        return Response(
-            orjson.dumps(
-                {
-                    "error": {
-                        "code": "internal_error",
-                        "message": "internal error; see the server log",
-                        "field": None,
-                    }
-                }
-            ),
-            status_code=500,
-            media_type="application/json",
         )
 
     from setpoint.server.mlflow_api import register as register_mlflow
@@ -182,6 +166,40 @@ def create_app(
                 tags=[spec.path.split("/")[1]],
             )
     return app
+
+
+class _InternalErrors:
+    """An unexpected error is logged and answered 500 here. Starlette's own last resort
+    answers it too but then raises it on to the server, which drops the connection: the
+    client's next request on that kept-alive connection failed as well."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise  # half an answer went out: only dropping the connection says so
+            log.exception("unexpected error", exc_info=exc)
+            body = {"code": "internal_error", "message": "internal error; see the server log"}
+            response = Response(
+                orjson.dumps({"error": {**body, "field": None}}),
+                status_code=500,
+                media_type="application/json",
+            )
+            await response(scope, receive, send)
 
 
 class _SameSiteApi:

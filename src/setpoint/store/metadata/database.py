@@ -14,7 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from setpoint.core.errors import ConfigurationError, StoreBusyError, StoreUnavailableError
+from setpoint.core.errors import (
+    ConfigurationError,
+    InvalidArgumentError,
+    StoreBusyError,
+    StoreUnavailableError,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -142,6 +147,8 @@ class Database:
             try:
                 yield conn
             except DBAPIError as exc:
+                if _holds_nul(exc):
+                    raise _nul_refused() from None
                 if not _transient(exc):
                     raise
                 raise _unavailable(exc) from exc
@@ -179,6 +186,8 @@ class Database:
                 with self.write() as conn:
                     return fn(conn)
             except DBAPIError as exc:
+                if _holds_nul(exc):
+                    raise _nul_refused() from None
                 if not _transient(exc):
                     if "readonly database" in str(exc.orig):
                         raise ConfigurationError(
@@ -203,6 +212,18 @@ def _unavailable(exc: Exception) -> StoreUnavailableError:
     return StoreUnavailableError(
         f"the metadata database could not be reached or its connection was lost "
         f"({reason[0]}); try again"
+    )
+
+
+def _holds_nul(exc: Exception) -> bool:
+    """PostgreSQL refusing a text value with a NUL character in it."""
+    return "0x00" in str(getattr(exc, "orig", None) or "")
+
+
+def _nul_refused() -> InvalidArgumentError:
+    return InvalidArgumentError(
+        "a text value holds a NUL character (\\x00), which the metadata database cannot store",
+        field="value",
     )
 
 
