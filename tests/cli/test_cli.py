@@ -156,7 +156,9 @@ def test_errors_are_one_readable_line(
         (("serve", "m@champion", "--max-wait-ms", "-1"), "--max-wait-ms"),
         (("serve", "m@champion", "--max-body", "0"), "--max-body"),
         (("serve", "m@champion", "--workers", "0"), "--workers"),
-        (("gc", "--min-age", "-1"), "-1.0 is not in the range x>=0"),
+        (("gc", "--min-age", "-1"), "-1.0 is not in the range 0<=x<=3153600000"),
+        (("gc", "--min-age", "1e300"), "is not in the range 0<=x<=3153600000"),
+        (("quickstart", "--epochs", "0"), "0 is not in the range 1<=x<=10000"),
         (("data", "diff", "d@1", "d@2", "--threshold", "inf"), "'inf' is not a finite number"),
         (("deploy", "docker", "m@champion", "--workers", "-1"), "--workers"),
     ],
@@ -201,6 +203,49 @@ def test_a_database_url_that_cannot_be_used_is_one_line_without_its_password(
     code, _out, err = run_cli(capsys, "runs", "list")
     assert code == 1 and said in err and "SETPOINT_DATABASE_URL" in err
     assert "unexpected" not in err and "hunter2" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://[::1", "SETPOINT_URL 'http://[::1' is not a URL"),
+        ("ftp://host", "SETPOINT_URL must be http(s)://HOST[:PORT]"),
+        ("http://127.0.0.1:99999", "is not a URL"),
+    ],
+)
+def test_a_setpoint_url_that_is_no_server_url_is_one_line(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    said: str,
+) -> None:
+    monkeypatch.setenv("SETPOINT_URL", url)
+    code, _out, err = run_cli(capsys, "runs", "list")
+    assert code == 1 and said in err and "unexpected" not in err
+
+
+def test_a_server_that_is_not_setpoint_is_named_as_such(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer without setpoint's error shape (another program on the port) printed its
+    HTML page as the error."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("SETPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        code, _out, err = run_cli(capsys, "runs", "list")
+    finally:
+        server.shutdown()
+    assert code == 1 and "without a setpoint error: is it a setpoint server" in err
+    assert "<" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_read_only_store_says_so(

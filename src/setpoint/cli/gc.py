@@ -16,7 +16,7 @@ from setpoint.cli.output import Finite, json_option, local_client, print_json, s
     "--min-age",
     default=3600.0,
     show_default=True,
-    type=Finite(min=0),
+    type=Finite(min=0, max=100 * 365 * 86400),
     help="Keep blobs younger than this many seconds (a writer may be about to reference them).",
 )
 @click.option(

@@ -333,7 +333,7 @@ def _serve(sp, holdout) -> None:  # type: ignore[no-untyped-def]
 
 
 @click.command()
-@click.option("--epochs", default=60, show_default=True, type=int)
+@click.option("--epochs", default=60, show_default=True, type=click.IntRange(1, 10_000))
 def quickstart(epochs: int) -> None:
     """Run a small tracked experiment end to end on this machine."""
     import setpoint as sp

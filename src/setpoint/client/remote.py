@@ -234,8 +234,11 @@ def _error_from(response: Any) -> SetpointError:
             exc.position = err["position"]  # type: ignore[attr-defined]
         return exc
     except (ValueError, KeyError, TypeError):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
         return RemoteError(
-            f"setpoint server answered HTTP {response.status_code}: {response.text[:200]}"
+            f"{response.request.url.copy_with(path='/', query=None)} answered HTTP "
+            f"{response.status_code} ({kind}) without a setpoint error: is it a setpoint "
+            "server (SETPOINT_URL)?"
         )
 
 

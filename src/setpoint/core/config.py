@@ -94,6 +94,8 @@ class Settings:
                 field="SETPOINT_HEARTBEAT_INTERVAL",
             )
         server_url = (env.get("SETPOINT_URL") or "").rstrip("/") or None
+        if server_url is not None:
+            _check_server_url(server_url)
         return cls(
             home=home,
             database_url=database_url,
@@ -134,3 +136,21 @@ def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) 
             f"{name} must be a number of seconds in (0, {maximum:g}], got {raw!r}", field=name
         )
     return value
+
+
+def _check_server_url(url: str) -> None:
+    """SETPOINT_URL: http(s)://host[:port][/path]."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"SETPOINT_URL {url!r} is not a URL: {exc}", field="SETPOINT_URL"
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"SETPOINT_URL must be http(s)://HOST[:PORT] (a setpoint server), got {url!r}",
+            field="SETPOINT_URL",
+        )
