@@ -930,3 +930,8 @@ def test_a_bad_reference_is_named_as_the_reference(client: Any, capsys: Any) -> 
         assert exit_.value.code != 0
         assert "error (reference)" in capsys.readouterr().err, reference
     assert client.list_monitors("ref") == []
+    # a reference without a project is in the monitor's project (-p), as the docs say
+    main(
+        ["monitor", "add", "m", "--deployment", "churn", "--reference", "customers@1", "-p", "ref"]
+    )
+    assert [m.reference for m in client.list_monitors("ref")] == ["ref/customers@1"]

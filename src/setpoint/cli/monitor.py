@@ -162,17 +162,10 @@ def add(
                 f"project {in_project} has a schedule named {schedule_name!r} already",
                 param_hint="--on-alert",
             )
-    from setpoint.core.errors import SetpointError
-
-    try:
-        version = sdk.get_dataset(reference)
-    except SetpointError as exc:  # the dataset's name or version: this option's mistake
-        exc.field = "reference"
-        raise
     m = sdk.add_monitor(
         name,
         deployment=deployment,
-        reference=version.ref,
+        reference=reference,
         window=window,
         project=project,
         drift_share=drift_share,

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core.config import Settings, default_project
-from setpoint.core.errors import InvalidArgumentError, PipelineError, SetpointError
+from setpoint.core.errors import InvalidArgumentError, NotFoundError, PipelineError, SetpointError
 from setpoint.core.names import is_whole
 from setpoint.core.types import (
     AliasMove,
@@ -798,10 +798,13 @@ def add_monitor(
     ):
         if value is not None:
             config[key] = value
-    version = get_dataset(reference)  # "latest" pinned to the version it is now
-    return client().add_monitor(
-        name, deployment, version.ref, config, _project(project), current_user()
-    )
+    in_project = _project(project)
+    try:  # "latest" pinned to the version it is now; no project: the monitor's
+        version = get_dataset(reference, project=None if "/" in reference else in_project)
+    except (NotFoundError, InvalidArgumentError) as exc:
+        exc.field = "reference"  # the dataset's name or version: this argument's mistake
+        raise
+    return client().add_monitor(name, deployment, version.ref, config, in_project, current_user())
 
 
 def run_monitor(name: str, *, project: str | None = None, now: int | None = None) -> dict[str, Any]:
