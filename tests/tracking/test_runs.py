@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -667,3 +668,48 @@ def test_a_nul_character_is_refused_alike_on_every_backend(client: Any) -> None:
             handle.log_param("note", "a\x00b")
     assert sp.get_run(handle.id).status == "finished"
     assert sp.get_metric_history(handle.id, "m")["value"].tolist() == [1.0]
+
+
+def test_params_tags_and_artifact_paths_mean_the_same_in_every_mode(client: Any) -> None:
+    """The remote client sent values as JSON: a tuple became "[1, 2]" (locally "(1, 2)"),
+    an int beyond 64 bits failed in the encoder, and an artifact path the local client
+    refuses was fetched."""
+    from setpoint.core.errors import InvalidArgumentError
+
+    run = client.create_run("same")
+    client.log_params(run.id, {"t": (1, 2), "big": 2**70, "f": 1.0, "n": float("nan")})
+    client.set_tags(run.id, {"huge": 2**64, "l": [1, "a"]})
+    stored = client.get_run(run.id)
+    assert stored.params == {"t": "(1, 2)", "big": str(2**70), "f": "1.0", "n": "nan"}
+    assert stored.tags["huge"] == str(2**64) and stored.tags["l"] == "[1, 'a']"
+    client.log_params(run.id, {"t": "(1, 2)"})  # the same value: no conflict
+    client.upload_artifact(run.id, "e/x.txt", io.BytesIO(b"x"))
+    for path in ("e/", "../e"):
+        with pytest.raises(InvalidArgumentError):
+            client.download_artifact(run.id, path, "/nonexistent-dest")
+
+
+def test_a_folder_with_a_name_that_cannot_be_logged_logs_nothing(
+    client: Any, tmp_path: Path
+) -> None:
+    """The files before the bad name were uploaded and stayed listed: half a folder."""
+    from setpoint.core.errors import InvalidArgumentError
+
+    folder = tmp_path / "d"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "z.txt").write_text("z")
+    (folder / "zz\\bad.txt").write_text("bad")  # a backslash: no artifact path
+    with sp.start_run(project="folders") as run:
+        with pytest.raises(InvalidArgumentError, match="backslash"):
+            run.log_artifact(folder)
+    assert client.list_artifacts(run.id) == []
+
+
+def test_ilike_folds_every_letter_on_every_backend(client: Any) -> None:
+    """SQLite's lower() folds ASCII only: ILIKE 'äbc' found 'äbc' but not 'ÄBC' there, and
+    both on PostgreSQL."""
+    for value in ("ÄBC", "äbc", "abc"):
+        client.log_params(client.create_run("fold").id, {"s": value})
+    page = client.search_runs(["fold"], "params.s ILIKE 'äbc'", None, 10, None)
+    assert sorted(r.params["s"] for r in page.runs) == ["ÄBC", "äbc"]

@@ -78,7 +78,7 @@ class RemoteClient:
         return response
 
     def _call(self, spec: OperationSpec, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-        values = _arguments(fn, args, kwargs)
+        values = _as_text(_arguments(fn, args, kwargs))
         path = _fill_path(spec, values)
         if spec.method == "GET":
             query = {k: v for k, v in values.items() if v is not None}
@@ -115,6 +115,9 @@ class RemoteClient:
         return str(dest)
 
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
+        from setpoint.tracking.artifacts import check_artifact_path
+
+        check_artifact_path(path)  # refused as the local client refuses it
         out = []
         for a in self.list_artifacts(run_id, path):  # type: ignore[attr-defined]
             rel = PurePosixPath(a.path).relative_to(PurePosixPath(path).parent)
@@ -182,6 +185,27 @@ def _arguments(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, A
     bound.apply_defaults()
     values = dict(bound.arguments)
     values.pop("self")
+    return values
+
+
+def _as_text(values: dict[str, Any]) -> dict[str, Any]:
+    """Params and tags written as the store writes them (``str`` of the value, a float's
+    ``repr``) before they travel: JSON would turn a tuple into a list, NaN into "nan" and
+    refuse an int beyond 64 bits, so the same value logged locally and remotely would
+    differ."""
+    from setpoint.core import names
+
+    for arg, text in (
+        ("params", names.param_value),
+        ("final_params", names.param_value),
+        ("tags", names.tag_value),
+    ):
+        given = values.get(arg)
+        if isinstance(given, dict) and not all(isinstance(v, str) for v in given.values()):
+            prefix = "tags" if arg == "tags" else "params"
+            values[arg] = {
+                k: v if isinstance(v, str) else text(v, f"{prefix}.{k}") for k, v in given.items()
+            }
     return values
 
 

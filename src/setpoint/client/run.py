@@ -230,9 +230,13 @@ class ActiveRun:
             raise InvalidArgumentError(f"{src} does not exist", field="local_path")
         base = check_artifact_path(path or src.name)
         files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+        # every name checked before any upload: a folder is logged whole or not at all
+        dests = [
+            check_artifact_path(base if f == src else f"{base}/{f.relative_to(src).as_posix()}")
+            for f in files
+        ]
         out = []
-        for f in files:
-            dest = base if f == src else f"{base}/{f.relative_to(src).as_posix()}"
+        for f, dest in zip(files, dests, strict=True):
             with open(f, "rb") as fh:
                 out.append(self._client.upload_artifact(self.id, dest, fh))
         return out

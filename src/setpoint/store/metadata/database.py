@@ -252,11 +252,18 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-
     # crosses the threshold; see _Checkpointer.
     cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.execute("PRAGMA foreign_keys=ON")
+    # lower() of every letter, as PostgreSQL's (SQLite's own folds ASCII only): ILIKE in
+    # search filters is lower(x) LIKE lower(y) here
+    dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
     cur.execute(
         "PRAGMA case_sensitive_like=ON"
     )  # LIKE in filters is case-sensitive, as ILIKE is not
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cur.close()
+
+
+def _lower(text: object) -> object:
+    return text.lower() if isinstance(text, str) else text
 
 
 def _sqlite_on_begin(conn) -> None:  # type: ignore[no-untyped-def]
