@@ -248,6 +248,35 @@ def test_a_server_that_is_not_setpoint_is_named_as_such(
     assert "<" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_store_that_cannot_be_used_is_named_in_one_line(
+    home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A SETPOINT_HOME that is a file said "File exists"; an object store without
+    credentials, and a missing file given to `data validate`, were misnamed or "unexpected"."""
+    table = tmp_path / "ok.csv"
+    table.write_text("a,b\n1,2\n")
+    code, _out, err = run_cli(capsys, "data", "validate", "f/nope.csv", "--suite", "s.yaml")
+    assert code == 1 and "f/nope.csv does not exist: no such file, and no dataset" in err
+    monkeypatch.setenv("SETPOINT_HOME", str(table))
+    sdk.use(None)
+    code, _out, err = run_cli(capsys, "runs", "list")
+    assert code == 1 and f"SETPOINT_HOME {table} is a file, not a folder" in err
+    monkeypatch.setenv("SETPOINT_HOME", str(home))
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("SETPOINT_ARTIFACTS_URL", "s3://no-such-bucket/x")
+    sdk.use(None)  # the client made for the store before
+    code, _out, err = run_cli(capsys, "data", "add", str(table), "--name", "a")
+    assert code == 1 and "error (SETPOINT_ARTIFACTS_URL): the artifact store refused" in err
+    assert "unexpected" not in err
+
+
 def test_a_read_only_store_says_so(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -383,7 +383,17 @@ def validate(
                 )
         data_arg = read_table(target)
     else:
-        data_arg = sdk.get_dataset(target)
+        from setpoint.core.errors import DatasetNotFoundError
+
+        try:
+            data_arg = sdk.get_dataset(target)
+        except DatasetNotFoundError:
+            if os.sep in target or target.endswith((".csv", ".parquet", ".pq", ".tsv")):
+                # it reads as a path: say that nothing is there, not that no dataset is
+                raise click.ClickException(
+                    f"{target} does not exist: no such file, and no dataset of that name"
+                ) from None
+            raise
     report = sdk.validate(
         data_arg,
         suite_path,

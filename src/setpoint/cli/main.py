@@ -151,9 +151,23 @@ def main(argv: list[str] | None = None) -> Any:
         if os.environ.get("SETPOINT_DEBUG"):
             raise
         first = (str(exc).splitlines() or [""])[0]  # one line, as every other error
+        if type(exc).__module__.split(".")[0] in _STORAGE_CLIENTS:
+            # an object store that refused (no credentials, access denied): its settings
+            click.echo(
+                f"error (SETPOINT_ARTIFACTS_URL): the artifact store refused: {first} "
+                "(check its URL, SETPOINT_ARTIFACTS_OPTIONS and the credentials)",
+                err=True,
+            )
+            sys.exit(1)
         click.echo(
             f"error: unexpected {type(exc).__name__}: {first} (set SETPOINT_DEBUG=1 for a "
             "traceback)",
             err=True,
         )
         sys.exit(1)
+
+
+# the libraries an fsspec object store speaks through (their errors are the store's answer)
+_STORAGE_CLIENTS = frozenset(
+    {"botocore", "aiobotocore", "s3fs", "gcsfs", "google", "adlfs", "azure"}
+)

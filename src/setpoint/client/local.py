@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from setpoint.api.operations import Api
 from setpoint.core.clock import Clock, SystemClock
 from setpoint.core.config import Settings
+from setpoint.core.errors import ConfigurationError
 from setpoint.core.types import GcReport
 from setpoint.data.versions import DatasetVersions
 from setpoint.governance.audit import AuditLog
@@ -53,6 +55,11 @@ class LocalClient(Api):
         self.users = Users(self.db, self.clock, audit)
 
     def open(self) -> LocalClient:
+        home = self.settings.home
+        if os.path.exists(home) and not os.path.isdir(home):
+            raise ConfigurationError(
+                f"SETPOINT_HOME {home} is a file, not a folder", field="SETPOINT_HOME"
+            )
         self.db.open()
         self.blobs.open()
         return self
