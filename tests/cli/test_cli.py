@@ -134,6 +134,8 @@ def test_models_delete_a_version_or_a_model(home: Path, capsys: pytest.CaptureFi
     [
         (("runs", "list", "--filter", "metrics.auc >> 1"), "position 13"),
         (("runs", "show", "0" * 32), "does not exist"),
+        (("runs", "show", "01a2"), "a prefix of a run id needs at least 6 characters"),
+        (("data", "show", "nope@1"), "dataset default/nope does not exist"),
         (("runs", "list", "--project", "nope"), "project 'nope' does not exist"),
         (("runs", "list", "-n", "0"), "max_results"),
         (("tokens", "revoke", "ghost"), "no active token"),

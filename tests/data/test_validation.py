@@ -302,7 +302,7 @@ def test_a_check_that_does_not_apply_to_a_columns_type_fails_saying_so(
 def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="cannot validate a dict"):
         sp.validate({"a": 1}, _suite(tmp_path, "suite: x\n"))
-    with pytest.raises(DatasetNotFoundError, match="fraud/tx has no version 1"):
+    with pytest.raises(DatasetNotFoundError, match="dataset fraud/tx does not exist"):
         sp.validate(pa.table({"a": [1]}), _suite(tmp_path))  # the reference does not exist
     with pytest.raises(SuiteError, match="line 2: not valid YAML"):
         sp.validate(pa.table({"a": [1]}), "suite: [\n")
@@ -549,3 +549,15 @@ def test_a_dataframe_validates_like_the_version_made_from_it(client: Any, tmp_pa
     for data in (df, v):
         report = sp.validate(data, _suite(tmp_path, text), record=False)
         assert report.passed, report.failed
+
+
+def test_a_missing_version_says_whether_the_dataset_is_there(client: Any) -> None:
+    """A version of a dataset that does not exist said "has no version 1" as if the dataset
+    were there."""
+    with pytest.raises(DatasetNotFoundError, match="dataset default/nope does not exist") as gone:
+        sp.get_dataset("nope", version=1)
+    assert gone.value.field == "name"
+    sp.log_dataset(pa.table({"a": [1]}), name="there")
+    with pytest.raises(DatasetNotFoundError, match="default/there has no version 9") as missing:
+        sp.get_dataset("there", version=9)
+    assert missing.value.field == "version"

@@ -83,8 +83,13 @@ def resolve_run(c: Any, run_id: str) -> Run:
     try:
         return c.get_run(run_id)
     except RunNotFoundError:
-        if len(run_id) < 6 or any(ch not in "0123456789abcdef" for ch in run_id):
+        if any(ch not in "0123456789abcdef" for ch in run_id):
             raise
+        if len(run_id) < 6:
+            raise RunNotFoundError(
+                f"run {run_id!r} does not exist (a prefix of a run id needs at least 6 characters)",
+                field="run_id",
+            ) from None
     page = c.search_runs(None, f"id LIKE '{run_id}%'", [], 2, None, "all")
     if len(page.runs) == 1:
         return page.runs[0]

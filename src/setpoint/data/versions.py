@@ -133,11 +133,15 @@ class DatasetVersions:
             names.check_version(version)
         with self.db.read() as conn:
             found = repo.get_version(conn, project, name, version)
+            # a version of a dataset that is not there: say the dataset is not
+            known = found is not None or (
+                version is not None and repo.get_version(conn, project, name, None) is not None
+            )
         if found is None:
-            which = "does not exist" if version is None else f"has no version {version}"
+            which = f"has no version {version}" if known else "does not exist"
             raise DatasetNotFoundError(
                 f"dataset {project}/{name} {which}",
-                field="version" if version is not None else "name",
+                field="version" if known else "name",
             )
         return found
 
