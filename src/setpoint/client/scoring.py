@@ -45,6 +45,16 @@ def predict_batch(
                     "replace the data being read",
                     field="output",
                 )
+    if executor == "inprocess" and dest.lower().endswith(_NOT_PARQUET):
+        raise InvalidArgumentError(
+            f"predictions are written as Parquet: name the output .parquet, not {dest!r}",
+            field="output",
+        )
+    if executor == "inprocess" and os.path.isdir(dest):
+        raise InvalidArgumentError(
+            f"output {dest!r} is a folder; scoring here writes one Parquet file",
+            field="output",
+        )
     version = resolve(c, model)
     cache = os.path.join(settings.home, "cache")
     if executor == "inprocess":
@@ -97,6 +107,9 @@ def _part(i: int) -> str:
 
 
 _PART = re.compile(r"part-[0-9]{5}\.parquet")
+
+
+_NOT_PARQUET = (".csv", ".tsv", ".json", ".jsonl", ".txt")
 
 
 def _check_parts_folder(dest: str) -> None:
