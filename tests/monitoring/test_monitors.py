@@ -423,6 +423,9 @@ def test_the_monitor_commands(client: Any, tmp_path: Path, capsys: Any) -> None:
     assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<polyline" in text
     assert "x1 · drifted" in text and "http" not in text.replace("http-equiv", "")  # offline
     assert "<script" not in text
+    with pytest.raises(SystemExit) as exit_:  # the file would not have been written
+        main(["monitor", "report", "live", "-o", str(page), "--json", "--project", "mon"])
+    assert exit_.value.code == 2 and "not both" in capsys.readouterr().err
     main(["monitor", "report", "live", "--json", "--project", "mon"])
     data = json.loads(capsys.readouterr().out)
     assert data["windows"][0]["result"]["histograms"]["x1"]["current"]

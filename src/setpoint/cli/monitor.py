@@ -298,6 +298,8 @@ def report(name: str, output: str | None, project: str | None, as_json: bool) ->
     window's features against the reference, fairness, alerts."""
     from setpoint.monitoring.report import report_html, report_json
 
+    if as_json and output:
+        raise click.UsageError("give --output FILE.html or --json (on stdout), not both")
     c = client()
     p = _project(project)
     m = c.get_monitor(name, p)
