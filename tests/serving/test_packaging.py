@@ -178,6 +178,14 @@ def test_k8s_refuses_names_and_numbers_kubernetes_would(
     assert "--namespace" in refused("--namespace", "ML")
     for option in ("--replicas", "--workers", "--cpu-target"):
         assert option in refused(option, "0")
+    # numbers that could not go together, or too large to mean anything, and URLs
+    assert "--max-replicas" in refused("--max-replicas", str(2**70))
+    assert "must be within --min-replicas 2 and --max-replicas 3" in refused(
+        "--replicas", "50", "--max-replicas", "3"
+    )
+    direct = ("--database-url", "postgresql://u@db/sp", "--artifacts-url", "s3://b/x")
+    assert "not both" in refused("--setpoint-url", "http://a:1", *direct)
+    assert "is not an http(s)://HOST[:PORT] URL" in refused("--setpoint-url", "not a url")
     main(
         ["deploy", "k8s", "pk/fraud-detector@champion", "-o", str(tmp_path / "ok"), "--name", "f1"]
     )

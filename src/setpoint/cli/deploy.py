@@ -127,9 +127,9 @@ def docker(
 @click.argument("model")
 @click.option("--output", "-o", default="k8s", show_default=True, help="Folder for the manifests.")
 @click.option("--image", default=None, help="Container image (default: NAME:latest).")
-@click.option("--replicas", default=2, show_default=True, type=click.IntRange(min=1))
-@click.option("--min-replicas", default=2, show_default=True, type=int)
-@click.option("--max-replicas", default=10, show_default=True, type=int)
+@click.option("--replicas", default=2, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--min-replicas", default=2, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--max-replicas", default=10, show_default=True, type=click.IntRange(1, 10_000))
 @click.option(
     "--cpu-target",
     default=70,
@@ -138,7 +138,11 @@ def docker(
     help="HPA target CPU %.",
 )
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
-@click.option("--setpoint-url", default="http://setpoint.setpoint.svc:8080", show_default=True)
+@click.option(
+    "--setpoint-url",
+    default=None,
+    help="The setpoint server the pods read models from  [default: http://setpoint.setpoint.svc:8080]",
+)
 @click.option(
     "--database-url",
     default=None,
@@ -160,7 +164,7 @@ def k8s(
     max_replicas: int,
     cpu_target: int,
     workers: int,
-    setpoint_url: str,
+    setpoint_url: str | None,
     database_url: str | None,
     artifacts_url: str | None,
     namespace: str | None,
@@ -175,6 +179,27 @@ def k8s(
         raise click.BadParameter(
             "need 1 <= --min-replicas <= --max-replicas", param_hint="--min-replicas"
         )
+    if not min_replicas <= replicas <= max_replicas:
+        raise click.BadParameter(
+            f"--replicas {replicas} must be within --min-replicas {min_replicas} and "
+            f"--max-replicas {max_replicas}",
+            param_hint="--replicas",
+        )
+    if setpoint_url is not None and database_url:
+        raise click.BadParameter(
+            "give --setpoint-url (pods read through a server) or --database-url and "
+            "--artifacts-url (pods read the store), not both",
+            param_hint="--setpoint-url",
+        )
+    if setpoint_url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(setpoint_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(
+                f"{setpoint_url!r} is not an http(s)://HOST[:PORT] URL", param_hint="--setpoint-url"
+            )
+    setpoint_url = setpoint_url or "http://setpoint.setpoint.svc:8080"
     if bool(database_url) != bool(artifacts_url):
         raise click.BadParameter(
             "give both --database-url and --artifacts-url, or neither", param_hint="--database-url"
