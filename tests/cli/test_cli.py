@@ -863,3 +863,16 @@ def test_output_paths_that_cannot_be_written_are_one_line_and_leave_nothing(
     assert code == 0 and "<html" in (tmp_path / "page.html").read_text().lower()
     code, _, err = run_cli(capsys, "audit", "list", "--after", "9" * 30)
     assert code == 2 and "--after" in err and "unexpected" not in err  # named, not SQLite's
+
+
+def test_a_number_parameter_beyond_json_is_named_for_what_it_is(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A whole number beyond 64 bits was "a int; literal parameters must be JSON values"."""
+    file = tmp_path / "pl.py"
+    file.write_text(
+        "import setpoint as sp\n\n@sp.step\ndef s(n: int) -> dict:\n    return {'n': n}\n\n"
+        "@sp.pipeline(project='pp')\ndef pipe(n: int = 1):\n    s(n)\n"
+    )
+    code, _out, err = run_cli(capsys, "pipeline", "run", f"{file}:pipe", "--param", f"n={2**70}")
+    assert code == 1 and f"is {2**70}: a number parameter must be finite" in err

@@ -415,6 +415,12 @@ def literal_hash(value: Any, *, what: str) -> str:
     from blake3 import blake3
 
     if not is_json(value):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise PipelineError(
+                f"{what} is {value!r}: a number parameter must be finite and, when whole, "
+                "fit in 64 bits",
+                field="params",
+            )
         raise PipelineError(
             f"{what} is a {type(value).__name__}; literal parameters must be JSON values "
             "(finite numbers, strings, booleans, lists, dicts with string keys): pass anything "
