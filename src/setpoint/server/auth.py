@@ -142,7 +142,10 @@ class Authorizer:
         lists included."""
         if op == "import_run":
             refs = (args.get("artifacts") or {}).values()
-            return [d for d in (getattr(r, "digest", None) for r in refs) if isinstance(d, str)]
+            found = (
+                r.get("digest") if isinstance(r, dict) else getattr(r, "digest", None) for r in refs
+            )
+            return [d for d in found if isinstance(d, str)]
         out = [d for d in (args.get("digest"), args.get("profile")) if isinstance(d, str)]
         if op == "register_model_version" or (
             op == "create_dataset_version" and args.get("kind") == "files"
