@@ -278,3 +278,54 @@ def test_listing_user_modules_survives_an_import_during_a_collection() -> None:
         for name in made:
             sys.modules.pop(name, None)
     assert made, "no collection ran while the modules were listed: the test proves nothing"
+
+
+RETRIED = """
+from pathlib import Path
+
+import pandas as pd
+import setpoint as sp
+
+@sp.step
+def load() -> pd.DataFrame:
+    return pd.DataFrame({{"x": [1.0, 2.0]}})
+
+@sp.step(retries=2, cache=False)
+def scale(data: pd.DataFrame, seen: list) -> pd.DataFrame:
+    # changes its inputs in place, then fails the first time
+    data["x"] *= 100
+    seen.append(len(seen))
+    tries = Path({tries!r})
+    tries.write_text(tries.read_text() + "x" if tries.exists() else "x")
+    if len(tries.read_text()) == 1:
+        raise RuntimeError("transient")
+    return data.assign(seen=len(seen))
+
+@sp.pipeline(project="exec")
+def retried():
+    scale(load(), [])
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("executor", ["inprocess", "process"])
+def test_a_retried_step_gets_its_inputs_as_they_were(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    from setpoint.client import executors
+
+    monkeypatch.setattr(executors, "MAX_BACKOFF_S", 0.0)  # in process: retry at once
+    name = f"retried_{executor}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(RETRIED.format(tries=str(tmp_path / "tries"))))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    result = sp.run_pipeline(module.retried, executor=executor)
+    out = result.value("scale")
+    assert (tmp_path / "tries").read_text() == "xx"  # it failed once, then passed
+    assert out["x"].tolist() == [100.0, 200.0]  # scaled once, not by the failed attempt too
+    assert out["seen"].tolist() == [1, 1]  # the list parameter too was as given
+    assert result.value("load")["x"].tolist() == [1.0, 2.0]

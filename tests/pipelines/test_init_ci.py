@@ -165,3 +165,38 @@ def test_init_refuses_branches_and_versions_that_would_change_the_workflow(
         assert not (repo / ".github").exists()
     main([*target, "--branch", "release/v2"])
     assert "refs/heads/release/v2" in (repo / ".github/workflows/setpoint.yml").read_text()
+
+
+def test_the_workflow_runs_a_pipeline_with_required_parameters(repo: Path, capsys: Any) -> None:
+    from setpoint.cli.main import main
+
+    pipeline = repo / "pipelines" / "retrain.py"
+    pipeline.write_text(
+        textwrap.dedent(PIPELINE).replace(
+            "def retrain(rows: int = 200):", "def retrain(rows: int, note: str = ''):"
+        )
+    )
+    (repo / "tests" / "test_model.py").unlink()
+    (repo / "tests" / "model_test.py").write_text("def test_ok():\n    assert True\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["init", "--ci", "github"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and len(err.strip().splitlines()) == 1
+    assert "no default for 'rows'" in err and "--param rows=VALUE" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["init", "--ci", "github", "--param", "rows=many"])
+    assert exit_.value.code == 2 and "rows='many' is not a int" in capsys.readouterr().err
+    assert not (repo / ".github").exists()
+    main(["init", "--ci", "github", "--param", "rows=150", "--param", "note=it's me"])
+    steps = _steps(yaml.safe_load(Path(".github/workflows/setpoint.yml").read_text()))
+    assert steps["Run tests"]["run"] == "pytest"  # tests named *_test.py count
+    assert "pip install pytest" in steps["Install dependencies"]["run"]
+    outputs = repo / "outputs.txt"
+    assert _run_step(steps["Run the training pipeline"], repo, "push", outputs) == 0
+    assert "version=ci/churn/1" in outputs.read_text().splitlines()
+    import json
+
+    import setpoint as sp
+
+    run = sp.get_run(json.loads((repo / "pipeline-run.json").read_text())["run_id"])
+    assert {k: json.loads(v) for k, v in run.params.items()} == {"rows": 150, "note": "it's me"}

@@ -215,3 +215,49 @@ def test_bad_compile_and_step_input_get_one_line(project: Path, capsys: Any) -> 
     with pytest.raises(SystemExit):
         main(["pipeline", "compile", "pipelines/retrain.py:retrain", "-o", "x.yaml"])
     assert "Missing option '--target'" in capsys.readouterr().err
+
+
+SHAPED = """
+import setpoint as sp
+
+@sp.step
+def load(rows: int) -> dict:
+    return {"rows": rows}
+
+@sp.step
+def extra(data: dict) -> dict:
+    return {"more": data["rows"] + 1}
+
+@sp.pipeline(name="2026-retrain", project="kf")
+def retrain(rows: int = 10, wide: bool = False):
+    data = load(rows)
+    if wide:
+        extra(data)
+"""
+
+
+def test_a_compiled_pipeline_refuses_a_run_whose_steps_differ(project: Path, capsys: Any) -> None:
+    from setpoint.cli.main import main
+
+    (project / "pipelines" / "retrain.py").write_text(textwrap.dedent(SHAPED))
+    # a pipeline name that is no Python name compiles (it stays the KFP pipeline's name)
+    main(
+        [
+            *("pipeline", "compile", "pipelines/retrain.py:retrain"),
+            *("--target", "kubeflow", "-o", "retrain.yaml"),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert "pipeline 2026-retrain, 1 steps" in out
+    assert "warning: the steps of 2026-retrain change with the value of 'wide'" in err
+    spec = kfp_components.load_component_from_file("retrain.yaml").pipeline_spec
+    assert spec.pipeline_info.name == "2026-retrain"
+    # with the values it was compiled for, it runs; with others that add a step, each task
+    # refuses instead of running a graph Kubeflow does not have
+    _run_like_kubeflow(spec, {"rows": "5", "wide": "false"}, "kfp-run-1", project)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        _run_like_kubeflow(spec, {"rows": "5", "wide": "true"}, "kfp-run-2", project)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and len(err.strip().splitlines()) == 1
+    assert "other steps than it was compiled with (now: load, extra)" in err

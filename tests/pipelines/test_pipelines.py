@@ -364,6 +364,8 @@ def test_a_sweep_runs_each_combination_and_shares_what_it_can(client: Any, tmp_p
     assert {r.parent_id for r in runs} == {df.attrs["sweep_run_id"]}
     sampled = sp.sweep(m.retrain, {"shift": [0.0, 0.5, 1.0]}, samples=2, month="2026-11")
     assert len(sampled) == 2 and set(sampled["shift"]) <= {0.0, 0.5, 1.0}
+    twice = sp.sweep(m.retrain, {"shift": [0.5, 0.0, 0.5]}, month="2026-11")
+    assert list(twice["shift"]) == [0.5, 0.0]  # a value given twice is run once
     with pytest.raises(PipelineError, match="has no parameter 'depth'"):
         sp.sweep(m.retrain, {"depth": [1]}, month="2026-11")
     sweeps = len(client.search_runs(["pipes"], "tags.kind = 'sweep'", None, 100).runs)
@@ -402,6 +404,21 @@ def test_cli_sweeps(home: Path, tmp_path: Path, capsys: Any) -> None:
     )
     out = json.loads(capsys.readouterr().out)
     assert [r["shift"] for r in out["runs"]] == [0.0, 1.0] and "fit.threshold" in out["runs"][0]
+    # values equal once converted are one run each: 1, 1.0 and 01 are the same float
+    main(
+        [
+            "pipeline",
+            "sweep",
+            f"{path}:retrain",
+            "--grid",
+            "shift=1,0,1.0,01",
+            "--param",
+            "month=m",
+            "--json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert [r["shift"] for r in out["runs"]] == [1.0, 0.0]
     with pytest.raises(SystemExit) as exit_:
         main(["pipeline", "sweep", f"{path}:retrain", "--grid", "shift=a", "--param", "month=m"])
     assert exit_.value.code == 2 and "--grid" in capsys.readouterr().err
@@ -508,7 +525,9 @@ def test_a_whole_number_beyond_64_bits_is_refused_not_rounded(
     )
     with pytest.raises(SystemExit) as exit_:
         main(["pipeline", "run", f"{path}:p", "--param", "o=99999999999999999999999"])
-    assert exit_.value.code == 1 and "parameter 'o' is a int" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "parameter 'o' is 99999999999999999999999" in err
+    assert "fit in 64 bits" in err
     main(["pipeline", "run", f"{path}:p", "--param", "o=12", "--json"])
     assert '"ran"' in capsys.readouterr().out
     # an int | None parameter took 1.5 (its type went unchecked)

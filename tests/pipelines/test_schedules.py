@@ -22,6 +22,16 @@ from setpoint.core.errors import ConflictError, InvalidArgumentError, NotFoundEr
 MINUTE = 60_000
 
 
+@pytest.fixture
+def time_travel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test runs the scheduler at times ahead of the real clock (minutes or days on,
+    without waiting for them): the database's clock, which claims are checked against, is
+    as far ahead."""
+    from setpoint.pipelines import schedules
+
+    monkeypatch.setattr(schedules, "database_now_ms", lambda conn: 2**61)
+
+
 def _recorder(calls: list[str], fail: bool = False, delay: float = 0.0) -> Any:
     def runner(s: Any) -> str:
         time.sleep(delay)
@@ -55,7 +65,9 @@ def test_schedules_are_stored_checked_and_disabled(client: Any) -> None:
         client.remove_schedule("nope", "fraud")
 
 
-def test_due_occurrences_run_once_and_missed_ones_are_recorded(client: Any) -> None:
+def test_due_occurrences_run_once_and_missed_ones_are_recorded(
+    client: Any, time_travel: None
+) -> None:
     s = client.add_schedule("every5", "p.py:retrain", "fraud", None, "*/5 * * * *")
     base = s.created_at - s.created_at % (5 * MINUTE)  # the 5-minute mark before creation
     calls: list[str] = []
@@ -72,7 +84,7 @@ def test_due_occurrences_run_once_and_missed_ones_are_recorded(client: Any) -> N
 
 
 def test_a_schedule_that_cannot_run_does_not_stop_the_others(
-    client: Any, monkeypatch: pytest.MonkeyPatch
+    client: Any, monkeypatch: pytest.MonkeyPatch, time_travel: None
 ) -> None:
     from setpoint.client import scheduler
 
@@ -94,7 +106,9 @@ def test_a_schedule_that_cannot_run_does_not_stop_the_others(
     assert calls == ["good"]
 
 
-def test_two_schedulers_never_run_one_occurrence_twice(client: Any, mode: str) -> None:
+def test_two_schedulers_never_run_one_occurrence_twice(
+    client: Any, mode: str, time_travel: None
+) -> None:
     if mode == "remote":
         pytest.skip("the store-side claim is what is under test")
     client.add_schedule("minutely", "p.py:retrain", "fraud", None, "* * * * *")
@@ -284,3 +298,179 @@ def test_bad_schedule_input_is_refused_and_long_downtime_is_cheap(client: Any) -
     t0 = time.perf_counter()
     times = due("* * * * *", now - 365 * 24 * 60 * MINUTE // MINUTE * MINUTE, now)
     assert len(times) == 1001 and time.perf_counter() - t0 < 2.0
+
+
+def test_a_scheduler_with_a_fast_clock_claims_nothing_early(client: Any) -> None:
+    client.add_schedule("minutely", "p.py:retrain", "fraud", None, "* * * * *")
+    calls: list[str] = []
+    now = int(time.time() * 1000)
+    ahead = now + 10 * MINUTE  # this machine's clock, ten minutes fast
+    done = tick(client, ahead, "a", _recorder(calls))
+    assert done[-1]["status"] == "skipped" and "clock fast?" in done[-1]["error"]
+    assert calls == []  # nothing ran early, and nothing not yet due is recorded missed
+    assert all(o.due_at <= now + 1000 for o in client.list_occurrences("minutely", "fraud"))
+    with pytest.raises(InvalidArgumentError, match="by the database's clock") as refused:
+        client.claim_occurrence("minutely", "later", ahead, "fraud", "missed")
+    assert refused.value.field == "due_at"
+    # a clock a few seconds off is no fault: the occurrence is claimed
+    assert client.claim_occurrence("minutely", "soon", int(time.time() * 1000) + 20_000, "fraud")
+
+
+def test_a_removed_schedule_is_added_again_with_its_history(client: Any) -> None:
+    client.add_schedule("nightly", "p.py:retrain", "fraud", {"month": "a"}, "0 3 * * *")
+    assert client.claim_occurrence("nightly", "2026-01-01T03:00Z", 1, "fraud", "missed")
+    client.remove_schedule("nightly", "fraud")
+    again = client.add_schedule("nightly", "q.py:retrain", "fraud", {"month": "b"}, "0 4 * * *")
+    assert (again.enabled, again.target, again.cron, again.params) == (
+        True,
+        "q.py:retrain",
+        "0 4 * * *",
+        {"month": "b"},
+    )
+    [kept] = client.list_occurrences("nightly", "fraud")
+    assert (kept.occurrence, kept.status) == ("2026-01-01T03:00Z", "missed")
+    # nothing is caught up for the time it was removed: the next pass runs only what is due
+    calls: list[str] = []
+    assert tick(client, again.created_at + 1, "a", _recorder(calls)) == [] and calls == []
+    with pytest.raises(ConflictError, match="already"):
+        client.add_schedule("nightly", "q.py:retrain", "fraud", None, "0 5 * * *")
+
+
+def test_the_schedules_of_a_deleted_project_do_not_fire(client: Any) -> None:
+    sp.log_dataset(pd.DataFrame({"a": [1]}), name="tx", project="gone")
+    client.add_schedule("on-data", "p.py:retrain", "gone", None, None, "gone/tx")
+    time.sleep(0.002)  # the new version is made after the schedule, in another millisecond
+    sp.log_dataset(pd.DataFrame({"a": [2]}), name="tx", project="gone")
+    client.delete_project("gone")
+    calls: list[str] = []
+    assert tick(client, int(time.time() * 1000), "a", _recorder(calls)) == [] and calls == []
+    assert [s.enabled for s in client.list_schedules("gone")] == [False]
+    client.restore_project("gone")
+    assert [d["status"] for d in tick(client, 0, "a", _recorder(calls))] == ["succeeded"]
+
+
+def test_occurrences_left_running_by_a_killed_scheduler_are_recorded_failed(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.client.scheduler import reconcile
+    from setpoint.pipelines import schedules
+
+    client.add_schedule("nightly", "p.py:retrain", "fraud", None, "0 3 * * *")
+    for occurrence, who in (("a", "here:101"), ("b", "here:102"), ("c", "elsewhere:101")):
+        assert client.claim_occurrence("nightly", occurrence, 1, "fraud", "running", who)
+    failed = reconcile(client, "here", alive=lambda pid: pid == 102)
+    assert [(d["occurrence"], d["status"]) for d in failed] == [("a", "failed")]
+    status = {
+        o.occurrence: (o.status, o.error) for o in client.list_occurrences("nightly", "fraud")
+    }
+    assert status["a"] == (
+        "failed",
+        "the scheduler running it stopped (process 101 on here is gone)",
+    )
+    assert status["b"][0] == status["c"][0] == "running"  # alive; or on a host not seen from here
+    # a day on, the next claim of the schedule records those failed too (their scheduler would
+    # have stopped them by then)
+    monkeypatch.setattr(schedules, "STALE_AFTER_MS", -1)
+    assert client.claim_occurrence("nightly", "d", 2, "fraud", "running", "here:103")
+    status = {
+        o.occurrence: (o.status, o.error) for o in client.list_occurrences("nightly", "fraud")
+    }
+    assert status["b"][0] == status["c"][0] == "failed" and status["d"][0] == "running"
+    assert str(status["c"][1]).startswith("the scheduler running it stopped (no result")
+
+
+def test_a_stopped_scheduler_stops_its_run_and_records_it_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from setpoint.client import sdk
+
+    marker = tmp_path / "started"
+    (tmp_path / "hang.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os, time
+            from pathlib import Path
+            import setpoint as sp
+
+            @sp.step(cache=False)
+            def wait() -> int:
+                Path({str(marker)!r}).write_text(str(os.getpid()))
+                time.sleep(300)
+                return 1
+
+            @sp.pipeline(project="sched")
+            def hang():
+                wait()
+            """
+        )
+    )
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    sdk.use(None)
+    try:
+        c = sdk.client()
+        c.add_schedule("hang", f"{tmp_path / 'hang.py'}:hang", "sched", {}, None, "sched/tx")
+        time.sleep(0.002)  # the version is made after the schedule, in another millisecond
+        sp.log_dataset(pd.DataFrame({"a": [1]}), name="tx", project="sched")
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "setpoint", "scheduler", "--no-monitors"],
+            env={**os.environ},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline and scheduler.poll() is None, scheduler.stderr
+            time.sleep(0.05)
+        scheduler.send_signal(signal.SIGTERM)
+        _, err = scheduler.communicate(timeout=60)
+        assert scheduler.returncode == 0 and "scheduler stopped (SIGTERM)" in err, err
+        with pytest.raises(ProcessLookupError):  # the pipeline's process was stopped with it
+            os.kill(int(marker.read_text()), 0)
+        [o] = c.list_occurrences("hang", "sched")
+        assert o.status == "failed"
+        assert o.error == "the scheduler running it stopped (SIGTERM) while the pipeline ran"
+    finally:
+        sdk.use(None)
+
+
+def test_a_schedule_runs_in_its_pipelines_project_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import run_cli
+    from setpoint.client import sdk
+
+    (tmp_path / "p.py").write_text(
+        "import setpoint as sp\n\n@sp.step\ndef one() -> int:\n    return 1\n\n"
+        "@sp.pipeline(project='fraud')\ndef retrain():\n    one()\n\n"
+        "@sp.pipeline\ndef anywhere():\n    one()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SETPOINT_PROJECT", "team")
+    sdk.use(None)
+    try:
+        code, out, err = run_cli(capsys, "schedule", "add", "p.py:retrain", "--cron", "0 3 * * *")
+        assert code == 0 and "scheduled fraud/retrain" in out, err
+        run_cli(
+            capsys,
+            "schedule",
+            "add",
+            "p.py:retrain",
+            "--name",
+            "b",
+            "--cron",
+            "0 3 * * *",
+            "-p",
+            "b",
+        )
+        run_cli(capsys, "schedule", "add", "p.py:anywhere", "--cron", "0 3 * * *")
+        placed = {s.name: s.project for s in sdk.client().list_schedules()}
+        assert placed == {"retrain": "fraud", "b": "b", "anywhere": "team"}
+        # the schedule is found in its project without -p
+        code, out, err = run_cli(capsys, "schedule", "remove", "retrain")
+        assert code == 0 and "disabled fraud/retrain" in out, err
+    finally:
+        sdk.use(None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shlex
 import sys
 from typing import Any
 
@@ -46,14 +47,13 @@ jobs:
           python-version: "{python}"
       - name: Install dependencies
         run: |
-          python -m pip install --upgrade pip
           {install}
       - name: Run tests
         run: {tests}
       - name: Run the training pipeline
         id: pipeline
         run: |
-          setpoint pipeline run {pipeline} --result-file pipeline-run.json
+          setpoint pipeline run {pipeline}{params} --result-file pipeline-run.json
           # the version this run registered: it is the one gated and promoted below, even
           # when another run registers a newer one meanwhile
           python -c 'import json; print("version=" + json.load(open("pipeline-run.json"))["versions"]["{model}"])' >> "$GITHUB_OUTPUT"
@@ -89,6 +89,13 @@ jobs:
     default=None,
     help="Model the pipeline registers (default: read from its register step).",
 )
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="KEY=VALUE the workflow runs the pipeline with (repeatable, as in `pipeline run`); "
+    "needed for each parameter without a default.",
+)
 @click.option("--alias", default="champion", show_default=True, help="Alias to deploy to.")
 @click.option("--branch", default="main", show_default=True, help="Branch that deploys.")
 @click.option("--python", "python", default="3.11", show_default=True)
@@ -97,6 +104,7 @@ def init(
     ci: str,
     target: str | None,
     model: str | None,
+    params: tuple[str, ...],
     alias: str,
     branch: str,
     python: str,
@@ -121,22 +129,29 @@ def init(
         sys.exit(1)
     target = target or _find_pipeline()
     pipe = _pipeline(target)
-    model = model or _registered_model(pipe)
+    values = _values(pipe, params)
+    model = model or _registered_model(pipe, values)
     names.check_name(model, "model")
+    install = ["python -m pip install --upgrade pip"]
+    tests = glob.glob("tests/**/test_*.py", recursive=True) + glob.glob(
+        "tests/**/*_test.py", recursive=True
+    )
+    if tests:
+        install.append("pip install pytest")  # before the project's: its pin wins
     if os.path.exists("requirements.txt"):
-        install = "pip install -r requirements.txt"
+        install.append("pip install -r requirements.txt")
     elif os.path.exists("pyproject.toml"):
-        install = "pip install ."
+        install.append("pip install .")
     else:
-        install = "pip install setpoint"
-    tests = "pytest" if glob.glob("tests/**/test_*.py", recursive=True) else 'echo "no tests/"'
+        install.append("pip install setpoint")
     text = TEMPLATE.format(
         alias=alias,
         branch=branch,
         python=python,
-        install=install,
-        tests=tests,
+        install="\n          ".join(install),
+        tests="pytest" if tests else 'echo "no tests under tests/"',
         pipeline=_relative(target),
+        params="".join(f" --param {shlex.quote(item)}" for item in params),
         model=model,
     )
     os.makedirs(os.path.dirname(WORKFLOW), exist_ok=True)
@@ -171,9 +186,37 @@ def _pipeline(target: str) -> Any:
     return _load(target)
 
 
-def _registered_model(pipe: Any) -> str:
+def _values(pipe: Any, params: tuple[str, ...]) -> dict[str, Any]:
+    """The --param values the workflow runs the pipeline with: converted and checked as
+    `pipeline run` does, one for every parameter without a default, each on one line of
+    the workflow's script as it is."""
+    from setpoint.cli.pipeline import _params
+    from setpoint.core.errors import PipelineError
+    from setpoint.pipelines.cache import literal_hash
+
+    for item in params:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in item) or "${{" in item:
+            raise click.BadParameter(
+                f"{item!r}: a value on one line, without control characters or ${{{{ }}}} "
+                "expressions",
+                param_hint="--param",
+            )
+    values = _params(pipe, params)
+    for name, parameter in pipe.signature.parameters.items():
+        if parameter.default is parameter.empty and name not in values:
+            raise PipelineError(
+                f"pipeline {pipe.name} has no default for {name!r}, and the workflow must "
+                f"give it one: --param {name}=VALUE",
+                field="param",
+            )
+    for key, value in pipe.build(**values).params.items():  # what `pipeline run` refuses
+        literal_hash(value, what=f"parameter {key!r}")
+    return values
+
+
+def _registered_model(pipe: Any, values: dict[str, Any]) -> str:
     """The model name the pipeline's register step is given."""
-    graph = pipe.build_shape({})
+    graph = pipe.build_shape(values)
     for node in graph.nodes:
         if node.step.fn.__name__ in ("register", "register_and_promote"):
             name = node.inputs.get("name")

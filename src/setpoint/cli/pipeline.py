@@ -418,7 +418,7 @@ def compile_(
 ) -> None:
     """Compile TARGET (FILE.py:PIPELINE) for Kubeflow: each step a container task running
     `setpoint step run`, outputs passed through setpoint's store, caching done by setpoint."""
-    from setpoint.pipelines.kubeflow import compile_kubeflow
+    from setpoint.pipelines.kubeflow import compile_kubeflow, parameter_changing_shape
 
     if not output.endswith((".yaml", ".yml")):
         raise click.BadParameter(f"{output!r} must end with .yaml", param_hint="--output")
@@ -439,5 +439,14 @@ def compile_(
             "image holds as its working folder",
             param_hint="TARGET",
         )
-    graph = compile_kubeflow(pipe, f"{relative}:{attr}", _params(pipe, params), image, env, output)
+    values = _params(pipe, params)
+    graph = compile_kubeflow(pipe, f"{relative}:{attr}", values, image, env, output)
     click.echo(f"wrote {output}: pipeline {pipe.name}, {len(graph.nodes)} steps, image {image}")
+    changing = parameter_changing_shape(pipe, values, graph)
+    if changing is not None:
+        click.echo(
+            f"warning: the steps of {pipe.name} change with the value of {changing!r}; a run "
+            "of the compiled pipeline whose values give other steps than these is refused by "
+            "its tasks",
+            err=True,
+        )

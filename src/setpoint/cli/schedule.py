@@ -24,6 +24,22 @@ def _project(project: str | None) -> str:
     return default_project(project)
 
 
+def _project_of(name: str, project: str | None) -> str:
+    """The project of schedule NAME: -p, else the one project with a schedule of that name
+    (a schedule goes to its pipeline's project), else SETPOINT_PROJECT, else default."""
+    if project is not None:
+        return project
+    found = sorted({s.project for s in client().list_schedules() if s.name == name})
+    if len(found) > 1 and _project(None) not in found:
+        from setpoint.core.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"projects {', '.join(found)} each have a schedule {name!r}: give --project",
+            field="project",
+        )
+    return found[0] if len(found) == 1 else _project(None)
+
+
 @schedule.command("add")
 @click.argument("target")
 @click.option("--cron", default=None, help="Cron expression in UTC, e.g. '0 3 * * *'.")
@@ -36,7 +52,12 @@ def _project(project: str | None) -> str:
 )
 @click.option("--param", "params", multiple=True, help="KEY=VALUE, repeatable.")
 @click.option("--name", default=None, help="Schedule name (default: the pipeline's).")
-@click.option("--project", "-p", default=None, help="Project (default: SETPOINT_PROJECT).")
+@click.option(
+    "--project",
+    "-p",
+    default=None,
+    help="Project (default: the pipeline's, else SETPOINT_PROJECT, else default).",
+)
 def add(
     target: str,
     cron: str | None,
@@ -59,7 +80,9 @@ def add(
     s = client().add_schedule(
         name or pipe.name,
         absolute(target),
-        _project(project),
+        # the project its runs go to, as `pipeline run` chooses it: runs of the schedule and
+        # runs by hand share the project, and so their cache
+        _project(project or pipe.project),
         values,
         cron,
         dataset,
@@ -104,20 +127,22 @@ def list_schedules(project: str | None, as_json: bool) -> None:
 
 @schedule.command("remove")
 @click.argument("name")
-@click.option("--project", "-p", default=None)
+@click.option("--project", "-p", default=None, help="Project (default: the schedule's).")
 def remove(name: str, project: str | None) -> None:
-    """Disable schedule NAME (its history stays)."""
-    client().remove_schedule(name, _project(project), actor())
-    click.echo(f"disabled {_project(project)}/{name}")
+    """Disable schedule NAME (its history stays; `schedule add` with its name enables it
+    again)."""
+    project = _project_of(name, project)
+    client().remove_schedule(name, project, actor())
+    click.echo(f"disabled {project}/{name}")
 
 
 @schedule.command("history")
 @click.argument("name")
-@click.option("--project", "-p", default=None)
+@click.option("--project", "-p", default=None, help="Project (default: the schedule's).")
 @json_option
 def history(name: str, project: str | None, as_json: bool) -> None:
     """Occurrences of schedule NAME, newest first: run, missed, failed."""
-    found = client().list_occurrences(name, _project(project))
+    found = client().list_occurrences(name, _project_of(name, project))
     if as_json:
         print_json(found)
         return
@@ -147,16 +172,42 @@ def history(name: str, project: str | None, as_json: bool) -> None:
     help="Also run every monitor each pass (before the schedules, so its alerts act at once).",
 )
 def scheduler(interval: float, once: bool, monitors: bool) -> None:
-    """Run monitors and due schedules; safe to run twice (each occurrence runs once)."""
-    from setpoint.client.scheduler import run_in_subprocess, tick
+    """Run monitors and due schedules; safe to run twice (each occurrence runs once).
+    SIGTERM or Ctrl-C stops the pipeline running, records its occurrence failed, and exits."""
+    import threading
 
-    c = client()
-    who = f"{socket.gethostname()}:{os.getpid()}"
-    click.echo(f"setpoint scheduler · {c.describe()} · {who}", err=True)
+    from setpoint.client.scheduler import SchedulerStopped, stop_on_signals
+
+    restore = None
+    if threading.current_thread() is threading.main_thread():  # signals reach only that one
+        restore = stop_on_signals()
+    try:
+        _loop(interval, once, monitors)
+    except SchedulerStopped as exc:
+        click.echo(f"scheduler stopped ({exc.signal})", err=True)
+    finally:
+        if restore is not None:
+            restore()
+
+
+RECONCILE_EVERY_S = 600.0  # how often occurrences of killed schedulers are looked for
+
+
+def _loop(interval: float, once: bool, monitors: bool) -> None:
+    from setpoint.client.scheduler import reconcile, run_in_subprocess, tick
     from setpoint.core.errors import SetpointError
 
+    c = client()
+    host = socket.gethostname()
+    who = f"{host}:{os.getpid()}"
+    click.echo(f"setpoint scheduler · {c.describe()} · {who}", err=True)
+    reconciled = None
     while True:
         try:
+            if reconciled is None or time.monotonic() - reconciled >= RECONCILE_EVERY_S:
+                for d in reconcile(c, host):
+                    click.echo(f"{d['schedule']} {d['occurrence']}: failed: {d['error']}")
+                reconciled = time.monotonic()
             if monitors:
                 _run_monitors(c)
             for d in tick(c, int(time.time() * 1000), who, run_in_subprocess):

@@ -28,6 +28,12 @@ def step() -> None:
 )
 @click.option("--pipeline-run", default=None, help="The orchestrator's id of the pipeline run.")
 @click.option("--output-file", default=None, help="Write the step's output record here.")
+@click.option(
+    "--shape",
+    default=None,
+    help="The hash of the compiled pipeline's steps: refuse to run when the pipeline, built "
+    "with these parameters, has other steps.",
+)
 @click.option("--project", "-p", default=None, help="Project (default: the pipeline's).")
 @json_option
 def run(
@@ -37,6 +43,7 @@ def run(
     inputs: tuple[str, ...],
     pipeline_run: str | None,
     output_file: str | None,
+    shape: str | None,
     project: str | None,
     as_json: bool,
 ) -> None:
@@ -59,7 +66,13 @@ def run(
                 f"{key}: the record is not JSON: {exc}", param_hint="--input"
             ) from None
     result = run_step(
-        pipe, _params(pipe, params), step_name, records, project, pipeline_run=pipeline_run
+        pipe,
+        _params(pipe, params),
+        step_name,
+        records,
+        project,
+        pipeline_run=pipeline_run,
+        shape=shape,
     )
     record = orjson.dumps(result.output, option=orjson.OPT_SORT_KEYS)
     if output_file:

@@ -72,22 +72,65 @@ def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome
             args[param] = (
                 loaded[param] if param in loaded else materializers.load(c, record, task.pickle)
             )
-        value = _call(task, args, run)
+        value = _call(task, args, run, lambda param: _reload(c, task, param))
         record = materializers.store(c, value, task.step, task.pickle, task.pipeline, run)
         run.set_tag("output", materializers.dumps(record))
     return StepOutcome(run_id=run.id, record=record, value=value, has_value=True)
 
 
-def _call(task: StepTask, args: dict[str, Any], run: Any) -> Any:
+def _call(task: StepTask, args: dict[str, Any], run: Any, reload: Callable[[str], Any]) -> Any:
+    """Call the step, with its retries. Each attempt gets its own copy of every argument: an
+    attempt that changed an input in place before it failed must not hand the change on to
+    the next one. The last attempt takes the originals (nothing needs them after it)."""
     for attempt in range(task.retries + 1):
+        last = attempt == task.retries
         try:
-            return task.fn(**args)
+            return task.fn(**(args if last else _fresh(args, reload)))
         except Exception:
-            if attempt == task.retries:
+            if last:
                 raise
             run.log_metric("retries", float(attempt + 1), step=attempt)
             time.sleep(min(0.5 * 2**attempt, MAX_BACKOFF_S))
     raise AssertionError("unreachable")
+
+
+def _fresh(args: dict[str, Any], reload: Callable[[str], Any]) -> dict[str, Any]:
+    out = {}
+    for param, value in args.items():
+        try:
+            out[param] = private_copy(value)
+        except Exception:  # no copy of it can be made: a fresh load (of an input) is one
+            out[param] = reload(param)
+    return out
+
+
+def _reload(c: Any, task: StepTask, param: str) -> Any:
+    from setpoint.client import materializers
+
+    if param not in task.inputs:  # a literal: JSON values, which copy
+        raise PipelineError(
+            f"parameter {param!r} of step {task.step!r} cannot be copied", field="params"
+        )
+    return materializers.load(c, task.inputs[param], task.pickle)
+
+
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, range)
+
+
+def private_copy(value: Any) -> Any:
+    """A copy of ``value`` that a step may change in place without changing ``value``."""
+    import copy
+
+    if isinstance(value, _IMMUTABLE):
+        return value
+    library = type(value).__module__.split(".")[0]
+    if library == "pyarrow":  # tables and arrays cannot be changed in place
+        return value
+    if library == "polars" and hasattr(value, "clone"):
+        return value.clone()  # shares the column buffers, which are never written
+    if library in ("numpy", "pandas") and hasattr(value, "copy"):
+        return value.copy()  # deep for an array, a DataFrame and a Series
+    return copy.deepcopy(value)
 
 
 def execute_payload(payload: bytes) -> StepOutcome:

@@ -18,7 +18,13 @@ from typing import Any
 import orjson
 
 from setpoint.client import materializers
-from setpoint.client.executors import StepOutcome, StepTask, make_executor, unwrap
+from setpoint.client.executors import (
+    StepOutcome,
+    StepTask,
+    make_executor,
+    private_copy,
+    unwrap,
+)
 from setpoint.core.errors import PipelineError, ProjectNotFoundError
 from setpoint.core.types import RunPage
 from setpoint.pipelines.cache import (
@@ -89,27 +95,9 @@ class _Value:
         change what later steps, the result or the next run's cache hit see."""
         value = self.load()
         try:
-            return _private_copy(value)
+            return private_copy(value)
         except Exception:  # no copy of it can be made: a fresh load is one
             return materializers.load(self.client, self.record, self.pickle_ok)
-
-
-_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, range)
-
-
-def _private_copy(value: Any) -> Any:
-    import copy
-
-    if isinstance(value, _IMMUTABLE):
-        return value
-    library = type(value).__module__.split(".")[0]
-    if library == "pyarrow":  # tables and arrays cannot be changed in place
-        return value
-    if library == "polars" and hasattr(value, "clone"):
-        return value.clone()  # shares the column buffers, which are never written
-    if library in ("numpy", "pandas") and hasattr(value, "copy"):
-        return value.copy()  # deep for an array, a DataFrame and a Series
-    return copy.deepcopy(value)
 
 
 class Inflight:
@@ -420,14 +408,26 @@ def run_step(
     inputs: dict[str, dict[str, Any]],
     project: str | None = None,
     pipeline_run: str | None = None,
+    shape: str | None = None,
 ) -> StepResult:
     """Run one step of ``pipe`` on its own, its upstream outputs given as records (what
     ``setpoint step run`` does in each container of a compiled Kubeflow pipeline): cached
-    as in a whole run, tagged with ``pipeline_run``, without a pipeline run of its own."""
+    as in a whole run, tagged with ``pipeline_run``, without a pipeline run of its own.
+    ``shape``: the compiled graph's (kubeflow.graph_shape), which the graph rebuilt with
+    ``params`` must have."""
     from setpoint.client import sdk
     from setpoint.client.executors import InProcessExecutor
+    from setpoint.pipelines.kubeflow import graph_shape
 
     graph = pipe.build(**params)
+    if shape is not None and graph_shape(graph) != shape:
+        raise PipelineError(
+            f"pipeline {pipe.name!r} with these parameters has other steps than it was "
+            f"compiled with (now: {', '.join(n.name for n in graph.nodes)}): its steps depend "
+            "on its parameters, which a compiled pipeline cannot follow; compile it with "
+            "these values (--param), or run it with `setpoint pipeline run`",
+            field="params",
+        )
     node = next((n for n in graph.nodes if n.name == step), None)
     if node is None:
         raise PipelineError(
@@ -574,6 +574,8 @@ def sweep(
             f"{', '.join(pipe.signature.parameters)})",
             field="grid",
         )
+    # a value given twice (`--grid depth=4,4,04`) is one run, not one per mention
+    grid = {k: _distinct(v) for k, v in grid.items()}
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     if samples is not None:
         if samples < 1:
@@ -614,6 +616,23 @@ def sweep(
                     )
         rows.append(row)
     return parent.id, rows
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    """``values`` without repeats (equal as JSON), in their order; values that are not JSON
+    are kept (refused later, with the parameter named)."""
+    seen: set[bytes] = set()
+    out = []
+    for value in values:
+        try:
+            key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            out.append(value)
+            continue
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out
 
 
 def _run_all(

@@ -4,14 +4,18 @@ Each tick looks at every enabled schedule. For a cron schedule, every occurrence
 last one claimed is due: all but the newest are recorded ``missed`` (the scheduler was not
 running then), the newest is claimed and run. For a dataset schedule, a version made after
 the schedule and not yet claimed is run; for an alert schedule, the newest alert of its
-monitor raised since the schedule was added, unless claimed already. Claims are rows with a unique key in the store, so a
-restarted scheduler, or two schedulers, never run one occurrence twice.
+monitor raised since the schedule was added, unless claimed already. Claims are rows with a
+unique key in the store, so a restarted scheduler, or two schedulers, never run one occurrence
+twice. A scheduler that is stopped records the occurrence it was running as failed; one that
+was killed leaves it ``running``, which :func:`reconcile` (or, after a day, the next claim)
+records as failed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,9 +26,11 @@ import orjson
 from setpoint.core.cron import parse_cron
 from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError, NotFoundError
 from setpoint.core.types import Schedule
+from setpoint.pipelines.schedules import STOPPED
 
 MAX_CATCH_UP = 1000  # missed occurrences recorded per schedule and tick, newest kept
 Runner = Callable[[Schedule], str]
+STOP_GRACE_S = 10.0  # a stopped scheduler's pipeline process gets this long to end its runs
 
 
 CATCH_UP_WINDOW_MS = 7 * 24 * 3600 * 1000  # occurrences older than a week are not recorded
@@ -71,7 +77,9 @@ def _tick_one(
 ) -> None:
     """Run (or record as missed) what one schedule has due."""
     if s.cron is not None:
-        start = s.last_due_at if s.last_due_at is not None else s.created_at
+        # created_at: when the schedule was added, or added again after its removal (the time
+        # it was removed is not caught up)
+        start = max(s.created_at, s.last_due_at or 0)
         times = due(s.cron, start, now_ms)
         for t in times[:-1]:
             name = occurrence_name(t)
@@ -108,6 +116,12 @@ def _run(
         return  # another scheduler has it, or it ran already
     try:
         run_id = runner(s)
+    except (SchedulerStopped, KeyboardInterrupt) as exc:
+        # the scheduler is stopping: its run is stopped too, and the occurrence says so
+        how = exc.signal if isinstance(exc, SchedulerStopped) else "SIGINT"
+        error = f"{STOPPED} ({how}) while the pipeline ran"
+        client.finish_occurrence(s.name, occurrence, "failed", s.project, None, error)
+        raise
     except Exception as exc:
         failed = getattr(exc, "setpoint_step_failure", None)  # a step raised (in process)
         if isinstance(exc, RunFailed):
@@ -131,6 +145,72 @@ def _run(
     done.append(
         {"schedule": s.name, "occurrence": occurrence, "status": "succeeded", "run_id": run_id}
     )
+
+
+class SchedulerStopped(BaseException):
+    """Raised in the scheduler by SIGTERM (see :func:`stop_on_signals`): like
+    KeyboardInterrupt, it is not an error of the pipeline, and ends the pass."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal = signal_name
+
+
+def stop_on_signals() -> Callable[[], None]:
+    """Make SIGTERM raise :class:`SchedulerStopped` (SIGINT raises KeyboardInterrupt) in this,
+    the main, thread, once; returns what puts the previous handler back."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the stop itself must finish
+        raise SchedulerStopped(signal.Signals(signum).name)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+    signal.signal(signal.SIGTERM, stop)
+    return restore
+
+
+def reconcile(
+    client: Any, host: str, alive: Callable[[int], bool] | None = None
+) -> list[dict[str, Any]]:
+    """Record as failed the occurrences left ``running`` by a scheduler of this host that is
+    gone (claimed by ``host:PID`` with no process PID any more): it was killed, so nothing
+    runs them. Those of schedulers on other hosts are failed by the next claim of their
+    schedule a day on (Schedules.claim), since their processes cannot be seen from here."""
+    alive = alive or pid_alive
+    done: list[dict[str, Any]] = []
+    for s in client.list_schedules():
+        for o in client.list_occurrences(s.name, s.project, RECONCILE_NEWEST):
+            owner, _, pid = (o.claimed_by or "").rpartition(":")
+            if o.status != "running" or owner != host or not pid.isdigit() or alive(int(pid)):
+                continue
+            error = f"{STOPPED} (process {pid} on {host} is gone)"
+            try:
+                client.finish_occurrence(s.name, o.occurrence, "failed", s.project, None, error)
+            except NotFoundError:  # it finished meanwhile
+                continue
+            done.append(
+                {"schedule": s.name, "occurrence": o.occurrence, "status": "failed", "error": error}
+            )
+    return done
+
+
+RECONCILE_NEWEST = 100  # occurrences looked at per schedule (a killed scheduler's are newest)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, as another user's
+        return True
+    return True
 
 
 RUN_TIMEOUT_S = 24 * 3600.0
@@ -157,13 +237,22 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
         command = [sys.executable, "-m", "setpoint", "pipeline", "run", s.target]
         command += ["--project", s.project, "--params-json", orjson.dumps(s.params).decode()]
         command += ["--result-file", result]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, env=dict(os.environ), timeout=timeout
-            )
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"the pipeline ran longer than {timeout:.0f} s") from None
-        if done.returncode != 0:
+        with subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        ) as proc:
+            try:
+                _, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _stop(proc)
+                raise RuntimeError(f"the pipeline ran longer than {timeout:.0f} s") from None
+            except BaseException:  # the scheduler is stopping (SIGTERM, Ctrl-C): so is its run
+                _stop(proc)
+                raise
+        if proc.returncode != 0:
             found = None
             if os.path.exists(result):
                 with open(result, "rb") as fh:
@@ -174,9 +263,19 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
                 )
             if found is not None:  # it finished and wrote its result, then exited badly
                 return str(found["run_id"])
-            lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+            lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
             # the command's own error line (what the pipeline printed comes before it)
             said = [ln for ln in lines if ln.lower().startswith("error")]
-            raise RunFailed((said or lines or [f"exit status {done.returncode}"])[-1], None)
+            raise RunFailed((said or lines or [f"exit status {proc.returncode}"])[-1], None)
         with open(result, "rb") as fh:
             return str(orjson.loads(fh.read())["run_id"])
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """End a pipeline process: SIGTERM, so it can end its runs, then SIGKILL."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()

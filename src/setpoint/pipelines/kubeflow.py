@@ -5,13 +5,17 @@ NAME`` in the given image, with the pipeline's parameters and the records of its
 steps' outputs as inputs, and its own output record as its one output parameter. Outputs
 travel through setpoint's artifact store, so caching, lineage and results are the same as
 on a laptop; Kubeflow's own cache is turned off, since only setpoint's key knows the code.
+Each task also carries the hash of the compiled graph's shape (:func:`graph_shape`): a task
+whose pipeline, rebuilt with the run's parameters, has other steps refuses to run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import re
+import typing
 from typing import Any
 
 from setpoint.core.errors import PipelineError
@@ -24,6 +28,54 @@ _TYPES: dict[Any, tuple[str, type]] = {
     float: ("Float", float),
     bool: ("Boolean", bool),
 }
+
+
+PIPELINE_FUNCTION = "_sp_pipeline"  # kfp reads a Python function; its name is not the pipeline's
+
+
+def graph_shape(graph: Graph) -> str:
+    """A hash of the graph's steps and of which outputs feed which: what a compiled pipeline
+    was compiled for, and what each of its tasks checks the rebuilt graph against."""
+    shape = [
+        [
+            node.name,
+            sorted([p, v.node] for p, v in node.inputs.items() if isinstance(v, Output)),
+        ]
+        for node in graph.nodes
+    ]
+    return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
+
+
+def parameter_changing_shape(pipe: Pipeline, params: dict[str, Any], graph: Graph) -> str | None:
+    """A parameter whose value changes the steps of ``graph`` (built from ``params``), found
+    by building it again with each parameter of a plain type, or list, set to another value;
+    None when none does, as far as that tells."""
+    shape = graph_shape(graph)
+    for name in pipe.signature.parameters:
+        current = graph.params.get(name)
+        other = _another(pipe.hints.get(name, str), current)
+        if other is None:
+            continue
+        try:
+            changed = pipe.build_shape({**params, name: other})
+        except Exception:  # a value the pipeline refuses: nothing to tell from it
+            continue
+        if graph_shape(changed) != shape:
+            return name
+    return None
+
+
+def _another(hint: Any, value: Any) -> Any:
+    """A value of ``hint`` other than ``value`` (None: none at hand)."""
+    if hint is bool:
+        return not value
+    if hint in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
+        return hint(value + 1)
+    if hint is str and isinstance(value, str):
+        return value + "x"
+    if (hint is list or typing.get_origin(hint) is list) and isinstance(value, list) and value:
+        return [*value, value[0]]
+    return None
 
 
 def _task_name(step: str) -> str:
@@ -62,6 +114,7 @@ def compile_kubeflow(
             default = json.dumps(default)  # JSON values travel as text
         inputs.append((name, kind, py, default))
 
+    shape = graph_shape(graph)
     namespace: dict[str, Any] = {"_sp_dsl": dsl}
     lines = []
     for node in graph.nodes:
@@ -92,6 +145,8 @@ def compile_kubeflow(
                         ],
                         "--pipeline-run",
                         {"inputValue": "pipeline_run"},
+                        "--shape",
+                        shape,
                         "--output-file",
                         {"outputPath": "output"},
                     ],
@@ -115,15 +170,11 @@ def compile_kubeflow(
         else:
             namespace[f"_sp_D_{name}"] = default
             signature.append(f"{name}: _sp_T_{name} = _sp_D_{name}")
-    source = f"def {_fn_name(pipe)}({', '.join(signature)}):\n"
+    source = f"def {PIPELINE_FUNCTION}({', '.join(signature)}):\n"
     # the pipeline function kfp reads (its annotations real types: no future import here)
     code = compile(source + "\n".join(lines) + "\n", "<kubeflow>", "exec", dont_inherit=True)
     exec(code, namespace)
-    fn = namespace[_fn_name(pipe)]
+    fn = namespace[PIPELINE_FUNCTION]
     kfp_pipeline = dsl.pipeline(name=_task_name(pipe.name), description=pipe.__doc__)(fn)
     compiler.Compiler().compile(kfp_pipeline, package_path=path)
     return graph
-
-
-def _fn_name(pipe: Pipeline) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", pipe.name)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 
 from setpoint.core import names
 from setpoint.core.cron import parse_cron
@@ -32,6 +32,13 @@ STATUSES = ("running", "succeeded", "failed", "missed")
 MAX_TARGET = 1000
 MAX_CRON = 128
 MAX_OCCURRENCE = 300
+# A claim may be this far ahead of the database's clock (schedulers' clocks drift a little);
+# further ahead, the scheduler's clock is wrong and the occurrence is not due yet.
+FUTURE_TOLERANCE_MS = 60_000
+# An occurrence still running this long after its claim has lost its scheduler: a scheduled
+# run is stopped after 24 hours (client/scheduler.py), so nothing is running it any more.
+STALE_AFTER_MS = 25 * 3600 * 1000
+STOPPED = "the scheduler running it stopped"
 
 
 class Schedules:
@@ -89,14 +96,56 @@ class Schedules:
 
         def tx(conn: Connection) -> None:
             pid = runs_repo.ensure_live_project(conn, project, now)
-            added = _sql(
-                conn,
-                "INSERT INTO schedules (project_id, name, target, params, cron, dataset, "
-                "alert, enabled, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
-                (pid, name, target, params_text, cron, dataset, alert, True, actor, now),
+            settings = {
+                "target": target,
+                "params": params_text,
+                "cron": cron,
+                "dataset": dataset,
+                "alert": alert,
+                "enabled": True,
+                "actor": actor,
+                # a removed schedule added again starts from now: nothing is caught up for
+                # the time it was removed
+                "created_at": now,
+            }
+            removed = conn.execute(
+                select(
+                    schedules.c.id,
+                    schedules.c.target,
+                    schedules.c.cron,
+                    schedules.c.dataset,
+                    schedules.c.alert,
+                    schedules.c.params,
+                ).where(
+                    schedules.c.project_id == pid,
+                    schedules.c.name == name,
+                    schedules.c.enabled.is_(False),
+                )
             ).first()
-            if added is None:
+            before = None
+            if removed is not None:  # its name is taken again: enabled, with its history
+                done = conn.execute(
+                    update(schedules)
+                    .where(schedules.c.id == removed[0], schedules.c.enabled.is_(False))
+                    .values(**settings)
+                ).rowcount
+                before = {
+                    "target": removed[1],
+                    "cron": removed[2],
+                    "dataset": removed[3],
+                    "alert": removed[4],
+                    "params": orjson.loads(removed[5]),
+                    "enabled": False,
+                }
+            else:
+                done = _sql(
+                    conn,
+                    "INSERT INTO schedules (project_id, name, target, params, cron, dataset, "
+                    "alert, enabled, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
+                    (pid, name, target, params_text, cron, dataset, alert, True, actor, now),
+                ).first()
+            if not done:
                 raise ConflictError(
                     f"project {project} has a schedule named {name!r} already", field="name"
                 )
@@ -107,6 +156,7 @@ class Schedules:
                 project=project,
                 subject_kind="schedule",
                 subject=f"{project}/{name}",
+                before=before,
                 after={
                     "target": target,
                     "cron": cron,
@@ -126,6 +176,7 @@ class Schedules:
         return found[0]
 
     def list(self, project: str | None = None) -> list[Schedule]:
+        """Schedules, those of deleted projects as disabled."""
         last = (
             select(
                 schedule_occurrences.c.schedule_id,
@@ -142,7 +193,8 @@ class Schedules:
                 schedules.c.params,
                 schedules.c.cron,
                 schedules.c.dataset,
-                schedules.c.enabled,
+                # a schedule of a deleted project does not fire (until the project is restored)
+                and_(schedules.c.enabled, projects.c.deleted_at.is_(None)),
                 schedules.c.actor,
                 schedules.c.created_at,
                 last.c.last,
@@ -174,7 +226,7 @@ class Schedules:
         ]
 
     def remove(self, project: str, name: str, actor: str | None = None) -> None:
-        """Disable a schedule (its history stays)."""
+        """Disable a schedule (its history stays; adding one of its name enables it again)."""
 
         def tx(conn: Connection) -> None:
             sid = self._id(conn, project, name)
@@ -200,7 +252,13 @@ class Schedules:
         claimed_by: str | None = None,
     ) -> bool:
         """Record an occurrence as ``running`` (this caller runs it) or ``missed``; False when
-        it was claimed already, by anyone."""
+        it was claimed already, by anyone.
+
+        Refused when ``due_at`` is ahead of the database's own clock (a ``running`` claim: by
+        more than FUTURE_TOLERANCE_MS): the scheduler's clock is fast, and the occurrence is
+        not due yet.
+        Occurrences of the schedule still ``running`` STALE_AFTER_MS after their claim are
+        recorded failed first: their scheduler is gone."""
         if status not in ("running", "missed"):
             raise InvalidArgumentError("a claim's status is running or missed", field="status")
         if not isinstance(occurrence, str) or not 1 <= len(occurrence) <= MAX_OCCURRENCE:
@@ -213,6 +271,28 @@ class Schedules:
 
         def tx(conn: Connection) -> bool:
             sid = self._id(conn, project, name)
+            ahead = due_at - database_now_ms(conn)
+            # a run may start a little early; an occurrence is missed only once it is past
+            if ahead > (FUTURE_TOLERANCE_MS if status == "running" else 0):
+                raise InvalidArgumentError(
+                    f"occurrence {occurrence!r} of {project}/{name} is not due for another "
+                    f"{max(ahead // 1000, 1)} s by the database's clock: is the scheduler's "
+                    "clock fast?",
+                    field="due_at",
+                )
+            conn.execute(
+                update(schedule_occurrences)
+                .where(
+                    schedule_occurrences.c.schedule_id == sid,
+                    schedule_occurrences.c.status == "running",
+                    schedule_occurrences.c.claimed_at < now - STALE_AFTER_MS,
+                )
+                .values(
+                    status="failed",
+                    error=f"{STOPPED} (no result {STALE_AFTER_MS // 3_600_000} h after its claim)",
+                    finished_at=now,
+                )
+            )
             added = _sql(
                 conn,
                 "INSERT INTO schedule_occurrences (schedule_id, occurrence, due_at, status, "
@@ -304,3 +384,12 @@ class Schedules:
         if sid is None:
             raise NotFoundError(f"project {project} has no schedule {name!r}", field="name")
         return int(sid)
+
+
+def database_now_ms(conn: Connection) -> int:
+    """The database's own clock, in epoch milliseconds (one clock for every scheduler)."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000 AS BIGINT)"
+    else:  # SQLite: days since noon, 24 November 4714 BC
+        sql = "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+    return int(conn.exec_driver_sql(sql).scalar_one())
