@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -471,3 +472,77 @@ def test_a_process_killed_mid_upload_leaves_no_visible_artifact(sqlite_settings:
     assert report.stale_temporaries == 1
     assert not any(tmp.iterdir())
     client.close()
+
+
+def _aged(local: Any, digest: str, seconds: float = 7200) -> None:
+    old = time.time() - seconds
+    os.utime(local.blobs._path(digest), (old, old))
+
+
+def test_gc_spares_a_blob_a_writer_reuses_after_its_last_look(
+    sqlite_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc judged a blob old from its listing and deleted it, although a writer had reused it
+    since (refreshing its time) and committed a reference after gc's last look at them."""
+    from setpoint.client.local import LocalClient
+    from setpoint.store import gc as gc_module
+
+    local = LocalClient(sqlite_settings).open()
+    digest, _ = local.blobs.put_bytes(b"logged again")
+    _aged(local, digest)
+    listing = local.blobs.iter_digests
+
+    def listed_then_reused() -> Any:
+        found = list(listing())
+        local.blobs.put_bytes(b"logged again")  # a writer reuses it; its row commits late
+        return iter(found)
+
+    monkeypatch.setattr(local.blobs, "iter_digests", listed_then_reused)
+    monkeypatch.setattr(gc_module.repo, "referenced_digests", lambda _conn: set())
+    report = local.gc(dry_run=False, min_age_s=3600)
+    assert report.unreferenced == [digest] and report.deleted == 0
+    assert local.blobs.get_bytes(digest) == b"logged again"
+    local.close()
+
+
+def test_a_version_made_of_a_blob_already_stored_keeps_it_from_gc(sqlite_settings: Any) -> None:
+    """Registering data whose blob was stored long ago (the stat cache of `data add`, a
+    files manifest, another run's upload) left its old time: gc could take it before the
+    version committed. Referring to a blob now refreshes its time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from setpoint.client.local import LocalClient
+
+    local = LocalClient(sqlite_settings).open()
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"a": [1, 2]}), sink)
+    digest, _ = local.blobs.put_bytes(sink.getvalue().to_pybytes())
+    _aged(local, digest)
+    assert local.has_blob(digest)
+    assert os.path.getmtime(local.blobs._path(digest)) > time.time() - 60
+    _aged(local, digest)
+    local.create_dataset_version("d", digest, "gc")
+    assert os.path.getmtime(local.blobs._path(digest)) > time.time() - 60
+    local.close()
+
+
+def test_a_gc_killed_half_way_through_a_deletion_puts_a_referenced_blob_back(
+    sqlite_settings: Any,
+) -> None:
+    from setpoint.client.local import LocalClient
+
+    local = LocalClient(sqlite_settings).open()
+    run = local.create_run("gc")
+    kept = local.upload_artifact(run.id, "kept.bin", io.BytesIO(b"kept"))
+    dropped, _ = local.blobs.put_bytes(b"dropped")
+    for digest in (kept.digest, dropped):  # as a gc killed between its two steps left them
+        _aged(local, digest)
+        aside = local.blobs._aside(digest)
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        os.rename(local.blobs._path(digest), aside)
+    local.gc(dry_run=False, min_age_s=3600)
+    assert local.blobs.get_bytes(kept.digest) == b"kept"
+    assert not local.blobs.exists(dropped)
+    assert not os.listdir(os.path.dirname(local.blobs._aside(dropped)))
+    local.close()

@@ -388,8 +388,9 @@ class Api:
 
     @operation("GET", "/blobs/{digest}/exists", role="any")
     def has_blob(self, digest: str) -> bool:
-        """Whether the store holds this blob."""
-        return self.artifacts.blobs.exists(digest)
+        """Whether the store holds this blob (kept from `gc` a while: a writer asks before
+        it refers to one)."""
+        return self.artifacts.blobs.held(digest)
 
     def upload_file(self, path: str | os.PathLike[str]) -> BlobRef:
         """Store a local file as a blob (not an operation: remote clients stream it)."""

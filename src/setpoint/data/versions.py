@@ -77,7 +77,7 @@ class DatasetVersions:
             known = repo.latest_if_digest_by_name(conn, project, name, digest)
         if known is not None:
             return known
-        size = self.blobs.size(digest)
+        size = self.blobs.keep(digest)  # kept young: gc spares it until this commits
         files: list[DatasetFile] = []
         if kind == "table":
             num_rows, schema, meta = self._parquet_facts(digest)
@@ -244,7 +244,7 @@ class DatasetVersions:
 
         from setpoint.data.profile import mismatch
 
-        if self.blobs.size(digest) > MAX_PROFILE_BYTES:
+        if self.blobs.keep(digest) > MAX_PROFILE_BYTES:
             raise InvalidArgumentError("profile blob is too large", field="profile")
         try:
             data = orjson.loads(self.blobs.get_bytes(digest))
@@ -277,7 +277,7 @@ class DatasetVersions:
             ) from None
         for f in files:
             try:
-                held = is_digest(f.digest) and self.blobs.size(f.digest) == f.size
+                held = is_digest(f.digest) and self.blobs.keep(f.digest) == f.size
             except ArtifactNotFoundError:
                 held = False
             if not held:

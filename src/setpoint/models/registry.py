@@ -1260,7 +1260,7 @@ class Registry:
     def _package(self, digest: str) -> tuple[list[ModelFile], dict[str, Any]]:
         """The manifest's files and the package's model.json, checked against each other."""
         try:
-            if self.blobs.size(digest) > MAX_MANIFEST:
+            if self.blobs.keep(digest) > MAX_MANIFEST:
                 raise InvalidArgumentError("the package manifest is too large", field="digest")
             manifest = orjson.loads(self.blobs.get_bytes(digest))
             files = [
@@ -1283,7 +1283,7 @@ class Registry:
                     f"manifest digest of {f.path} is malformed", field="digest"
                 )
             try:
-                held = self.blobs.size(f.digest) == f.size
+                held = self.blobs.keep(f.digest) == f.size
             except ArtifactNotFoundError:
                 held = False
             if not held:

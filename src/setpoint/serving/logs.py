@@ -64,7 +64,7 @@ class PredictionLogs:
             raise InvalidArgumentError("first_at must not be after last_at", field="first_at")
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise InvalidArgumentError("digest must be 64 hex characters", field="digest")
-        if not self.blobs.exists(digest):
+        if not self.blobs.held(digest):
             raise InvalidArgumentError(
                 f"blob {digest} is not in the artifact store: upload the file first",
                 field="digest",

@@ -33,6 +33,11 @@ def collect_garbage(
     The age guard protects blobs written by a writer that has not yet committed the row that
     references them (a blob is always stored before its row).
     """
+    cutoff = time.time() - min_age_s
+    if not dry_run:  # what a gc killed half-way through a deletion moved aside
+        with db.read() as conn:
+            held = repo.referenced_digests(conn)
+        blobs.restore_set_aside(lambda digest, mtime: digest in held or mtime >= cutoff)
     # List blobs before reading references: a blob whose row commits in between is then kept.
     stored = list(blobs.iter_digests())
     corrupted = _corrupted(blobs, stored, progress) if verify else []
@@ -44,7 +49,6 @@ def collect_garbage(
     stored = [entry for entry in stored if entry[0] not in bad]
     with db.read() as conn:
         referenced = repo.referenced_digests(conn)
-    cutoff = time.time() - min_age_s
     garbage = [(d, size) for d, size, mtime in stored if d not in referenced and mtime < cutoff]
     deleted = 0
     freed = 0
@@ -53,11 +57,11 @@ def collect_garbage(
         with db.read() as conn:
             referenced = repo.referenced_digests(conn)
         for digest, size in garbage:
-            if digest in referenced:
-                continue
-            blobs.delete(digest)
-            deleted += 1
-            freed += size
+            # a writer that reused the blob since the listing refreshed its time before
+            # committing its reference: such a blob is kept (see BlobStore._reuse)
+            if digest not in referenced and blobs.delete_unless_touched(digest, cutoff):
+                deleted += 1
+                freed += size
     stale, stale_bytes = blobs.remove_stale_temporaries(cutoff, dry_run=dry_run)
     forgotten = db.write_retrying(
         lambda conn: repo.forget_metric_batches(conn, int(cutoff * 1000), dry_run)

@@ -98,7 +98,7 @@ class RunArtifacts:
     def require_stored(self, refs: Mapping[str, BlobRef]) -> None:
         """Raise unless every blob ``refs`` names (path -> blob) is in the store."""
         for path, ref in refs.items():
-            if not self.blobs.exists(ref.digest):
+            if not self.blobs.held(ref.digest):
                 raise ArtifactNotFoundError(
                     f"artifact {path!r}: blob {ref.digest} is not stored; upload it first",
                     field="artifacts",

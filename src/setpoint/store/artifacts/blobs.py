@@ -9,7 +9,7 @@ import contextlib
 import io
 import os
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from setpoint.core.config import Settings
 
 COPY_CHUNK = 16 << 20
+
+
+_ASIDE = "deleting-"  # a blob moved aside by gc, about to be deleted
 
 
 class BlobStore:
@@ -210,6 +213,27 @@ class BlobStore:
         except FileNotFoundError:
             raise _not_found(digest) from None
 
+    def keep(self, digest: str) -> int:
+        """The blob's size, its modified time refreshed: what a writer that refers to a blob
+        it did not store itself calls before it commits the reference, so that `gc` (which
+        spares young blobs) cannot delete the blob meanwhile."""
+        if not self._local:
+            return self.size(digest)
+        path = self._path(digest)
+        try:
+            os.utime(path)
+            return os.path.getsize(path)
+        except FileNotFoundError:
+            raise _not_found(digest) from None
+
+    def held(self, digest: str) -> bool:
+        """Whether the blob is stored, kept young as ``keep`` does."""
+        try:
+            self.keep(digest)
+        except ArtifactNotFoundError:
+            return False
+        return True
+
     def get_bytes(self, digest: str) -> bytes:
         """Return the blob's bytes, verified against ``digest``."""
         try:
@@ -260,6 +284,57 @@ class BlobStore:
                 os.unlink(self._path(digest))
             else:
                 self._filesystem.rm_file(self._path(digest))
+
+    def delete_unless_touched(self, digest: str, cutoff: float) -> bool:
+        """Delete the blob unless it was modified at or after ``cutoff`` (epoch seconds);
+        whether it was deleted. A writer reusing a blob refreshes its time before it commits
+        a reference to it (see ``_reuse``). A local blob is first moved aside, atomically:
+        a writer coming after that finds no blob and stores the bytes again, and one that
+        came before left the time that keeps it (then it is moved back). On an object store
+        the time is read right before the delete."""
+        path = self._path(digest)
+        if not self._local:
+            try:
+                info = self._filesystem.info(path)
+            except FileNotFoundError:
+                return False
+            if _modified(info) >= cutoff:
+                return False
+            self.delete(digest)
+            return True
+        aside = self._aside(digest)
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        if os.stat(aside).st_mtime >= cutoff:
+            os.replace(aside, path)  # (a writer's fresh copy there meanwhile: the same bytes)
+            return False
+        os.unlink(aside)
+        return True
+
+    def restore_set_aside(self, keep: Callable[[str, float], bool]) -> None:
+        """Blobs a deletion killed half-way left moved aside: back in place those ``keep``
+        (digest, modified time) says to keep, removed the others."""
+        if not self._local:
+            return
+        folder = os.path.dirname(self._aside("0" * 64))
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            digest = name.removeprefix(_ASIDE)
+            if not name.startswith(_ASIDE) or not is_digest(digest):
+                continue
+            aside = os.path.join(folder, name)
+            with contextlib.suppress(FileNotFoundError):
+                if keep(digest, os.stat(aside).st_mtime) and not os.path.exists(
+                    self._path(digest)
+                ):
+                    os.replace(aside, self._path(digest))
+                else:
+                    os.unlink(aside)
+
+    def _aside(self, digest: str) -> str:
+        return f"{self._root}/tmp/gc/{_ASIDE}{digest}"
 
     def iter_digests(self) -> Iterator[tuple[str, int, float]]:
         """Yield (digest, size, modified time in epoch seconds) of every stored blob."""
