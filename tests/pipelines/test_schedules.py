@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import setpoint as sp
+from conftest import run_cli
 from setpoint.client.scheduler import RunFailed, run_in_subprocess, tick
 from setpoint.core.errors import ConflictError, InvalidArgumentError, NotFoundError
 
@@ -439,7 +440,6 @@ def test_a_stopped_scheduler_stops_its_run_and_records_it_failed(
 def test_a_schedule_runs_in_its_pipelines_project_unless_told_otherwise(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from conftest import run_cli
     from setpoint.client import sdk
 
     (tmp_path / "p.py").write_text(
