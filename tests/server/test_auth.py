@@ -313,6 +313,7 @@ def test_naming_a_digest_does_not_hand_over_its_blob(
         {"files": [{"path": "model.pkl", "digest": secret.digest, "size": secret.size}]}
     )
     crafted = outsider.upload_blob(io.BytesIO(manifest))
+    own_run = outsider.create_run("elsewhere")
     attempts = {
         "dataset": lambda: outsider.create_dataset_version("stolen", theirs.digest, "elsewhere"),
         "model": lambda: outsider.register_model_version("stolen", mv.digest, "elsewhere"),
@@ -322,6 +323,9 @@ def test_naming_a_digest_does_not_hand_over_its_blob(
         ),
         "run": lambda: outsider.import_run(
             "elsewhere", "r", "finished", 0, 1, artifacts={"t": BlobRef(**vars(theirs))}
+        ),
+        "artifacts": lambda: outsider.log_artifacts(
+            own_run.id, {"t.parquet": BlobRef(**vars(theirs))}
         ),
     }
     for what, attempt in attempts.items():

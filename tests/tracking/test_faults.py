@@ -546,3 +546,48 @@ def test_a_gc_killed_half_way_through_a_deletion_puts_a_referenced_blob_back(
     assert not local.blobs.exists(dropped)
     assert not os.listdir(os.path.dirname(local.blobs._aside(dropped)))
     local.close()
+
+
+@pytest.mark.parametrize("mode", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_write_whose_commit_answer_was_lost_is_done_once(
+    mode: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection lost during COMMIT, after the database committed: the write was run
+    again, and made a second model version of the same package (or failed on the run id
+    it had stored)."""
+    from contextlib import contextmanager
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sqlalchemy.exc import OperationalError
+
+    from setpoint.client.local import LocalClient
+    from setpoint.client.models import log_model
+
+    settings = request.getfixturevalue("pg_settings" if mode == "postgres" else "sqlite_settings")
+    local = LocalClient(settings).open()
+    real = local.db.write
+    lose = {"next": False}
+
+    @contextmanager
+    def committed_then_lost() -> Any:
+        with real() as conn:
+            yield conn
+        if lose["next"]:  # committed, and then the answer never came
+            lose["next"] = False
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(local.db, "write", committed_then_lost)
+    lose["next"] = True
+    run = local.create_run("lost")
+    assert [r.id for r in local.search_runs(["lost"], None, None, 10, None).runs] == [run.id]
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    model = LogisticRegression().fit(x, x[:, 0] > 0)
+    lose["next"] = True
+    mv = log_model(local, model, "m", "lost")
+    assert mv.version == 1
+    assert [v.version for v in local.list_model_versions("m", "lost")] == [1]
+    lose["next"] = True
+    local.create_project("again", "", {"k": "v"})
+    assert local.get_project("again").tags == {"k": "v"}
+    local.close()

@@ -713,3 +713,61 @@ def test_ilike_folds_every_letter_on_every_backend(client: Any) -> None:
         client.log_params(client.create_run("fold").id, {"s": value})
     page = client.search_runs(["fold"], "params.s ILIKE 'äbc'", None, 10, None)
     assert sorted(r.params["s"] for r in page.runs) == ["ÄBC", "äbc"]
+
+
+def test_a_folder_is_visible_whole_or_not_at_all(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file of a folder was its own commit: a failure (or a kill) part-way left the
+    first files listed."""
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a.bin", "b.bin", "sub/c.bin"):
+        (folder / name).write_bytes(name.encode() * 1000)
+    real = client.upload_file
+    sent: list[str] = []
+
+    def fails_on_the_third(path: Any) -> Any:
+        sent.append(str(path))
+        if len(sent) == 3:
+            raise OSError("the disk went away")
+        return real(path)
+
+    with sp.start_run(project="whole") as run:
+        monkeypatch.setattr(client, "upload_file", fails_on_the_third)
+        with pytest.raises(OSError):
+            run.log_artifact(folder)
+        assert client.list_artifacts(run.id) == []
+        monkeypatch.setattr(client, "upload_file", real)
+        logged = run.log_artifact(folder)
+    assert sorted(a.path for a in logged) == ["model/a.bin", "model/b.bin", "model/sub/c.bin"]
+    assert sorted(a.path for a in client.list_artifacts(run.id)) == sorted(a.path for a in logged)
+    with pytest.raises(sp.errors.InvalidArgumentError):
+        client.log_artifacts(run.id, {})
+
+
+def test_a_folder_download_with_a_corrupted_file_leaves_nothing(
+    client: Any, local: Any, tmp_path: Path
+) -> None:
+    """Each file was verified, but those before the corrupted one stayed in the
+    destination: half a folder, looking whole."""
+    from setpoint.core.errors import ArtifactCorruptedError
+
+    run = client.create_run("dl")
+    client.upload_artifact(run.id, "folder/a.txt", io.BytesIO(b"a" * 100))
+    bad = client.upload_artifact(run.id, "folder/sub/b.bin", io.BytesIO(b"b" * 100))
+    path = local.blobs._path(bad.digest)
+    with open(path, "r+b") as fh:
+        fh.write(b"X")
+    dest = tmp_path / "dl"
+    with pytest.raises(ArtifactCorruptedError):
+        client.download_artifact(run.id, "folder", dest)
+    assert [p for p in dest.rglob("*") if p.is_file()] == []
+    assert [p.name for p in dest.iterdir()] == []  # no staging folder left either
+    with open(path, "r+b") as fh:
+        fh.write(b"b")
+    files = client.download_artifact(run.id, "folder", dest)
+    assert sorted(Path(f).relative_to(dest).as_posix() for f in files) == [
+        "folder/a.txt",
+        "folder/sub/b.bin",
+    ]

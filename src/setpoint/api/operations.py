@@ -373,6 +373,12 @@ class Api:
         """Store the request body as the artifact at ``path``."""
         return self.artifacts.log_stream(run_id, path, stream)
 
+    @operation("POST", "/runs/{run_id}/artifacts")
+    def log_artifacts(self, run_id: str, files: dict[str, BlobRef]) -> list[Artifact]:
+        """Record blobs uploaded first as the run's artifacts (path -> blob), in one
+        transaction: a folder is visible whole or not at all."""
+        return self.artifacts.log_blobs(run_id, files)
+
     @operation("GET", "/runs/{run_id}/artifacts/{path:path}", kind="download", dest="folder")
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
         """Write an artifact (or a folder of them) under ``dest``, verifying every byte."""

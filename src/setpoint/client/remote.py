@@ -115,22 +115,21 @@ class RemoteClient:
         return str(dest)
 
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
-        from setpoint.tracking.artifacts import check_artifact_path
+        from setpoint.tracking.artifacts import check_artifact_path, land_verified
 
         check_artifact_path(path)  # refused as the local client refuses it
-        out = []
-        for a in self.list_artifacts(run_id, path):  # type: ignore[attr-defined]
-            rel = PurePosixPath(a.path).relative_to(PurePosixPath(path).parent)
-            target = Path(dest) / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            url = f"/runs/{quote(run_id, safe='')}/artifacts/{quote(a.path)}"
-            self._download_to(url, target, expect=a.digest)
-            out.append(str(target))
-        if not out:
+        found = self.list_artifacts(run_id, path)  # type: ignore[attr-defined]
+        if not found:
             from setpoint.core.errors import ArtifactNotFoundError
 
             raise ArtifactNotFoundError(f"run {run_id} has no artifact {path!r}", field="path")
-        return out
+        return land_verified(
+            [(PurePosixPath(a.path).relative_to(PurePosixPath(path).parent), a) for a in found],
+            dest,
+            lambda a, file: self._download_to(
+                f"/runs/{quote(run_id, safe='')}/artifacts/{quote(a.path)}", file, a.digest
+            ),
+        )
 
     def _download_to(self, url_path: str, target: Path, expect: str | None) -> None:
         """GET ``url_path`` into ``target``, atomically (a temporary name, then a rename), and

@@ -230,16 +230,19 @@ class ActiveRun:
             raise InvalidArgumentError(f"{src} does not exist", field="local_path")
         base = check_artifact_path(path or src.name)
         files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
-        # every name checked before any upload: a folder is logged whole or not at all
+        # every name checked before any upload
         dests = [
             check_artifact_path(base if f == src else f"{base}/{f.relative_to(src).as_posix()}")
             for f in files
         ]
-        out = []
-        for f, dest in zip(files, dests, strict=True):
-            with open(f, "rb") as fh:
-                out.append(self._client.upload_artifact(self.id, dest, fh))
-        return out
+        if not src.is_dir():
+            with open(src, "rb") as fh:
+                return [self._client.upload_artifact(self.id, dests[0], fh)]
+        if not files:
+            return []
+        # the bytes first, then every file at once: a folder is visible whole or not at all
+        refs = {dest: self._client.upload_file(f) for f, dest in zip(files, dests, strict=True)}
+        return list(self._client.log_artifacts(self.id, refs))
 
     def log_bytes(self, data: bytes, path: str) -> Artifact:
         self._check_open()

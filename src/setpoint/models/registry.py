@@ -374,6 +374,20 @@ class Registry:
                         field="run_id",
                     )
             mid = self._model_id(conn, project, name, now, actor, "", create=True, lock=True)
+            # an earlier attempt of this call that committed, only its answer lost (the same
+            # package, registrant and moment): that version, not a second one
+            done = conn.execute(
+                select(model_versions.c.version).where(
+                    model_versions.c.model_id == mid,
+                    model_versions.c.digest == digest,
+                    model_versions.c.created_at == now,
+                    model_versions.c.creator.is_(None)
+                    if actor is None
+                    else model_versions.c.creator == actor,
+                )
+            ).scalar()
+            if done is not None:
+                return int(done)
             last = conn.execute(
                 select(func.max(model_versions.c.version)).where(model_versions.c.model_id == mid)
             ).scalar()

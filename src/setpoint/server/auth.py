@@ -24,7 +24,13 @@ CACHE_MAX = 4096
 UPLOAD_GRANT_S = 3600.0
 # operations that make their project hold blobs named by digest
 _HOLDING = frozenset(
-    {"create_dataset_version", "register_model_version", "import_run", "record_prediction_log"}
+    {
+        "create_dataset_version",
+        "register_model_version",
+        "import_run",
+        "record_prediction_log",
+        "log_artifacts",
+    }
 )
 
 
@@ -140,8 +146,8 @@ class Authorizer:
     def _named_blobs(self, op: str, args: dict[str, Any]) -> list[str]:
         """The digests a holding operation refers to, the files a package or file manifest
         lists included."""
-        if op == "import_run":
-            refs = (args.get("artifacts") or {}).values()
+        if op in ("import_run", "log_artifacts"):
+            refs = (args.get("artifacts" if op == "import_run" else "files") or {}).values()
             found = (
                 r.get("digest") if isinstance(r, dict) else getattr(r, "digest", None) for r in refs
             )

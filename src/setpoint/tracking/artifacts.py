@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from setpoint.core.clock import Clock
 from setpoint.core.errors import (
@@ -49,6 +49,35 @@ def check_artifact_path(path: object, field: str = "path") -> str:
     return path
 
 
+def land_verified(
+    items: list[tuple[PurePosixPath, Any]],
+    dest: str | os.PathLike[str],
+    fetch: Callable[[Any, Path], None],
+) -> list[str]:
+    """Write each item at its relative path under ``dest`` through ``fetch(item, file)``
+    (which verifies what it writes), every one into a temporary folder first: nothing
+    lands under ``dest`` until all arrived whole (a corrupted file leaves no other behind)."""
+    import shutil
+    import tempfile
+
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".setpoint-download-", dir=dest)
+    try:
+        for rel, item in items:
+            file = Path(staging) / rel
+            file.parent.mkdir(parents=True, exist_ok=True)
+            fetch(item, file)
+        out = []
+        for rel, _ in items:
+            target = Path(dest) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(Path(staging) / rel, target)
+            out.append(str(target))
+        return out
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 class RunArtifacts:
     """Artifact operations for runs, over the metadata database and the blob store."""
 
@@ -64,6 +93,49 @@ class RunArtifacts:
     def log_stream(self, run_id: str, path: str, stream: BinaryIO) -> Artifact:
         check_artifact_path(path)
         return self._log(run_id, path, lambda: self.blobs.put_stream(stream))
+
+    def log_blobs(self, run_id: str, files: Mapping[str, BlobRef]) -> list[Artifact]:
+        """Record blobs stored first as the run's artifacts (path -> blob), all in one
+        transaction: a folder becomes visible whole, or not at all."""
+        if not isinstance(files, Mapping) or not files:
+            raise InvalidArgumentError("files must map artifact paths to blobs", field="files")
+        for path in files:
+            check_artifact_path(path, "files")
+        for path, ref in files.items():
+            try:
+                held = self.blobs.keep(ref.digest) == ref.size  # and kept from gc
+            except ArtifactNotFoundError:
+                held = False
+            if not held:
+                raise ArtifactNotFoundError(
+                    f"artifact {path!r}: blob {ref.digest} of {ref.size} bytes is not stored; "
+                    "upload it first",
+                    field="files",
+                )
+        now = self.clock.now_ms()
+        edges = [
+            LineageEdge(
+                source_kind="run",
+                source_id=run_id,
+                relation="produced",
+                target_kind="artifact",
+                target_id=digest,
+                created_at=now,
+            )
+            for digest in dict.fromkeys(ref.digest for ref in files.values())
+        ]
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            require_run(conn, run_id, refused=_REFUSED)
+            for path, ref in files.items():
+                repo.put_artifact(conn, run_id, path, ref.digest, ref.size, now)
+            repo.add_edges(conn, edges)
+
+        self.db.write_retrying(tx)
+        return [
+            Artifact(run_id=run_id, path=p, digest=r.digest, size=r.size, created_at=now)
+            for p, r in files.items()
+        ]
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         with self.db.read() as conn:
@@ -86,14 +158,11 @@ class RunArtifacts:
         found = self.list_artifacts(run_id, path)
         if not found:
             raise ArtifactNotFoundError(f"run {run_id} has no artifact {path!r}", field="path")
-        out = []
-        for a in found:
-            rel = PurePosixPath(a.path).relative_to(PurePosixPath(path).parent)
-            target = Path(dest) / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.blobs.get_file(a.digest, target)
-            out.append(str(target))
-        return out
+        return land_verified(
+            [(PurePosixPath(a.path).relative_to(PurePosixPath(path).parent), a) for a in found],
+            dest,
+            lambda a, file: self.blobs.get_file(a.digest, file),
+        )
 
     def require_stored(self, refs: Mapping[str, BlobRef]) -> None:
         """Raise unless every blob ``refs`` names (path -> blob) is in the store."""

@@ -81,13 +81,16 @@ class Runs:
         names.check_name(name, "project")
         values = _tags(tags)
         now = self.clock.now_ms()
-        with self.db.write() as conn:
+
+        def tx(conn):  # type: ignore[no-untyped-def]
             pid = repo.ensure_project(conn, name, now, description)
             repo.require_live_project(conn, pid, name)
-            repo.set_project_tags(conn, pid, values)
-            project = repo.get_project(conn, name)
+            repo.set_project_tags(conn, pid, values)  # setting them again changes nothing
+            return repo.get_project(conn, name)
+
+        project = self.db.write_retrying(tx)
         assert project is not None
-        return project
+        return project  # type: ignore[no-any-return]
 
     def list_projects(self, lifecycle: str = "active") -> list[Project]:
         """Projects by name, without their tags (anyone may list projects; reading a
@@ -193,6 +196,8 @@ class Runs:
         )
 
         def tx(conn):  # type: ignore[no-untyped-def]
+            if repo.run_state(conn, run.id) is not None:
+                return  # an earlier attempt committed and only its answer was lost
             _insert_run(conn, run, now)
             if self.audit is not None:
                 self.audit.append(

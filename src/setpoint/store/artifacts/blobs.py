@@ -326,9 +326,7 @@ class BlobStore:
                 continue
             aside = os.path.join(folder, name)
             with contextlib.suppress(FileNotFoundError):
-                if keep(digest, os.stat(aside).st_mtime) and not os.path.exists(
-                    self._path(digest)
-                ):
+                if keep(digest, os.stat(aside).st_mtime) and not os.path.exists(self._path(digest)):
                     os.replace(aside, self._path(digest))
                 else:
                     os.unlink(aside)
