@@ -324,13 +324,7 @@ def test_a_long_run_goes_to_a_server_in_parts(
     ids = json.loads((mlflow_copy / "ids.json").read_text())
     local = LocalClient(sqlite_settings).open()
     remote = RemoteClient(serve(local).url).open()
-    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
-    try:
-        report = MlflowImporter(remote, source, str(mlflow_copy / "mlruns")).run()
-        again = MlflowImporter(remote, source, str(mlflow_copy / "mlruns")).run()
-    finally:
-        source.close()
-        remote.close()
+    report, again = import_twice(remote, mlflow_copy)
     assert report.failures == [] and again.new["runs"] == 0
     base = imported(local)[ids["baseline"]]
     assert base.status == "finished" and base.start_time == 1_700_000_000_000
@@ -355,16 +349,22 @@ def test_a_user_with_roles_in_some_projects_imports_into_them(
         local.users.grant("ana", project, "editor")
     local.create_project("secret")
     remote = RemoteClient(serve(local, enforce_roles=True).url, local.tokens.create("a", "ana"))
-    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
-    try:
-        report = MlflowImporter(remote, source, str(mlflow_copy / "mlruns")).run()
-        again = MlflowImporter(remote, source, str(mlflow_copy / "mlruns")).run()
-    finally:
-        source.close()
-        remote.close()
+    report, again = import_twice(remote, mlflow_copy)
     assert report.failures == [] and report.new["runs"] == 4
     assert sum(again.new.values()) == 0 and again.existing["runs"] == 4
     local.close()
+
+
+def import_twice(client: Any, src: Path) -> tuple[Any, Any]:
+    """The reports of importing the store at ``src`` twice through ``client`` (closed
+    after)."""
+    source = MlflowDatabase(f"sqlite:///{src / 'mlflow.db'}").open()
+    try:
+        first = MlflowImporter(client, source, str(src / "mlruns")).run()
+        return first, MlflowImporter(client, source, str(src / "mlruns")).run()
+    finally:
+        source.close()
+        client.close()
 
 
 def c_steps(c: Any, run_id: str, key: str) -> list[int]:

@@ -100,18 +100,10 @@ def test_the_command_scores_csv_and_says_what_is_wrong(
     assert "error (output):" in err and "error (threads):" in err
     assert csv.read_bytes() == before  # the input is still there, whole
     (tmp_path / "folder").mkdir()
+    scoring = ["predict", "bs/churn@champion", "--input", str(csv), "--output"]
     for given, said in (("p.csv", "name the output .parquet"), ("folder", "is a folder")):
         with pytest.raises(SystemExit) as exit_:
-            main(
-                [
-                    "predict",
-                    "bs/churn@champion",
-                    "--input",
-                    str(csv),
-                    "--output",
-                    str(tmp_path / given),
-                ]
-            )
+            main([*scoring, str(tmp_path / given)])
         assert exit_.value.code == 1 and said in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
     with pytest.raises(SystemExit):

@@ -112,30 +112,7 @@ class RunArtifacts:
                     "upload it first",
                     field="files",
                 )
-        now = self.clock.now_ms()
-        edges = [
-            LineageEdge(
-                source_kind="run",
-                source_id=run_id,
-                relation="produced",
-                target_kind="artifact",
-                target_id=digest,
-                created_at=now,
-            )
-            for digest in dict.fromkeys(ref.digest for ref in files.values())
-        ]
-
-        def tx(conn):  # type: ignore[no-untyped-def]
-            require_run(conn, run_id, refused=_REFUSED)
-            for path, ref in files.items():
-                repo.put_artifact(conn, run_id, path, ref.digest, ref.size, now)
-            repo.add_edges(conn, edges)
-
-        self.db.write_retrying(tx)
-        return [
-            Artifact(run_id=run_id, path=p, digest=r.digest, size=r.size, created_at=now)
-            for p, r in files.items()
-        ]
+        return self._record(run_id, files)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         with self.db.read() as conn:
@@ -181,22 +158,32 @@ class RunArtifacts:
         with self.db.read() as conn:
             require_run(conn, run_id, refused=_REFUSED)
         digest, size = put()
-        now = self.clock.now_ms()
+        return self._record(run_id, {path: BlobRef(digest=digest, size=size)})[0]
 
-        # Lineage falls out of logging: the run produced these bytes.
-        edge = LineageEdge(
-            source_kind="run",
-            source_id=run_id,
-            relation="produced",
-            target_kind="artifact",
-            target_id=digest,
-            created_at=now,
-        )
+    def _record(self, run_id: str, files: Mapping[str, BlobRef]) -> list[Artifact]:
+        """The rows of stored blobs, in one transaction, with their lineage: the run
+        produced these bytes."""
+        now = self.clock.now_ms()
+        edges = [
+            LineageEdge(
+                source_kind="run",
+                source_id=run_id,
+                relation="produced",
+                target_kind="artifact",
+                target_id=digest,
+                created_at=now,
+            )
+            for digest in dict.fromkeys(ref.digest for ref in files.values())
+        ]
 
         def tx(conn):  # type: ignore[no-untyped-def]
             require_run(conn, run_id, refused=_REFUSED)
-            repo.put_artifact(conn, run_id, path, digest, size, now)
-            repo.add_edges(conn, [edge])
+            for path, ref in files.items():
+                repo.put_artifact(conn, run_id, path, ref.digest, ref.size, now)
+            repo.add_edges(conn, edges)
 
         self.db.write_retrying(tx)
-        return Artifact(run_id=run_id, path=path, digest=digest, size=size, created_at=now)
+        return [
+            Artifact(run_id=run_id, path=p, digest=r.digest, size=r.size, created_at=now)
+            for p, r in files.items()
+        ]
