@@ -329,3 +329,34 @@ def test_a_retried_step_gets_its_inputs_as_they_were(
     assert out["x"].tolist() == [100.0, 200.0]  # scaled once, not by the failed attempt too
     assert out["seen"].tolist() == [1, 1]  # the list parameter too was as given
     assert result.value("load")["x"].tolist() == [1.0, 2.0]
+
+
+def test_a_run_stopped_with_sigterm_ends_its_runs_killed(tmp_path: Path) -> None:
+    """SIGTERM (what a scheduler, `kill` or a container stop sends) ended the process on the
+    spot: the pipeline's runs stayed `running` until the heartbeat timeout failed them."""
+    path = tmp_path / "killable.py"
+    path.write_text(textwrap.dedent(KILLABLE))
+    marker = tmp_path / "marker"
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home"), "MARKER": str(marker)}
+    cli = [sys.executable, "-m", "setpoint"]
+    proc = subprocess.Popen(
+        [*cli, "pipeline", "run", f"{path}:slow"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    out = subprocess.run(
+        [*cli, "runs", "list", "--project", "killed", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    statuses = {r["name"]: r["status"] for r in json.loads(out.stdout)["runs"]}
+    assert statuses == {"pipeline.slow": "killed", "first": "finished", "second": "killed"}

@@ -119,14 +119,37 @@ def cli() -> None:
     """
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C is: what a command was doing ends as interrupted (a run
+    `killed`, its points written) instead of the process vanishing mid-way."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> Any:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)  # (signal handlers belong to the main thread)
+    # servers and the scheduler install their own handlers while they run
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> Any:
     from setpoint.core.errors import SetpointError
 
     try:
         return cli.main(args=argv, prog_name="setpoint", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # Ctrl-C or SIGTERM (click makes both an Abort)
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(143 if isinstance(exc.__cause__, _Terminated) else 130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
