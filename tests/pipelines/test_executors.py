@@ -210,18 +210,15 @@ def slow(n: int = 5):
 """
 
 
-def test_a_run_killed_mid_step_leaves_nothing_half_written_and_resumes(tmp_path: Path) -> None:
+def _inside_the_second_step(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """`setpoint pipeline run` of KILLABLE, once its second step has started (and waits),
+    and the environment it runs in."""
     path = tmp_path / "killable.py"
     path.write_text(textwrap.dedent(KILLABLE))
     marker = tmp_path / "marker"
-    env = {
-        **os.environ,
-        "SETPOINT_HOME": str(tmp_path / "home"),
-        "MARKER": str(marker),
-    }
-    cli = [sys.executable, "-m", "setpoint"]
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home"), "MARKER": str(marker)}
     proc = subprocess.Popen(
-        [*cli, "pipeline", "run", f"{path}:slow"],
+        [*CLI, "pipeline", "run", f"{path}:slow"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -230,12 +227,20 @@ def test_a_run_killed_mid_step_leaves_nothing_half_written_and_resumes(tmp_path:
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the step never started"
         time.sleep(0.05)
+    return proc, env
+
+
+CLI = [sys.executable, "-m", "setpoint"]
+
+
+def test_a_run_killed_mid_step_leaves_nothing_half_written_and_resumes(tmp_path: Path) -> None:
+    proc, env = _inside_the_second_step(tmp_path)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
     def cli_json(*args: str) -> Any:
         out = subprocess.run(
-            [*cli, *args, "--json"], env=env, capture_output=True, text=True, check=True
+            [*CLI, *args, "--json"], env=env, capture_output=True, text=True, check=True
         )
         return json.loads(out.stdout)
 
@@ -334,25 +339,11 @@ def test_a_retried_step_gets_its_inputs_as_they_were(
 def test_a_run_stopped_with_sigterm_ends_its_runs_killed(tmp_path: Path) -> None:
     """SIGTERM (what a scheduler, `kill` or a container stop sends) ended the process on the
     spot: the pipeline's runs stayed `running` until the heartbeat timeout failed them."""
-    path = tmp_path / "killable.py"
-    path.write_text(textwrap.dedent(KILLABLE))
-    marker = tmp_path / "marker"
-    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home"), "MARKER": str(marker)}
-    cli = [sys.executable, "-m", "setpoint"]
-    proc = subprocess.Popen(
-        [*cli, "pipeline", "run", f"{path}:slow"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the step never started"
-        time.sleep(0.05)
+    proc, env = _inside_the_second_step(tmp_path)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
     out = subprocess.run(
-        [*cli, "runs", "list", "--project", "killed", "--json"],
+        [*CLI, "runs", "list", "--project", "killed", "--json"],
         env=env,
         capture_output=True,
         text=True,

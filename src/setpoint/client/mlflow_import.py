@@ -118,6 +118,7 @@ class MlflowImporter:
         self._deleted_projects: set[str] = set()  # deleted in setpoint: listed, not imported into
         self._roots: dict[str, Path] = {}  # experiment id -> its local artifact location
         self._running: set[str] = set()  # MLflow runs imported while they were running
+        self._scopes: list[str | None] | None = None  # see _readable_projects
 
     def _read(self, kind: str, item: str, read: Callable[[], T], empty: T) -> T:
         """What ``read`` gives; when the source cannot give it, ``empty`` and a failure."""
@@ -235,12 +236,15 @@ class MlflowImporter:
 
     def _readable_projects(self) -> list[str | None]:
         """What to look through for earlier imports: every project at once (None), or, for
-        a caller of a server with roles in some projects only, each project in turn."""
-        try:
-            self.client.list_models()  # a listing over every project: a '*' grant's right
-        except PermissionDeniedError:
-            return [p.name for p in self.client.list_projects(lifecycle="all")]
-        return [None]
+        a caller of a server with roles in some projects only, each project in turn (found
+        out once per import)."""
+        if self._scopes is None:
+            try:
+                self.client.list_models()  # a listing over every project: a '*' grant's right
+                self._scopes = [None]
+            except PermissionDeniedError:
+                self._scopes = [p.name for p in self.client.list_projects(lifecycle="all")]
+        return self._scopes
 
     # ------------------------------------------------------------ runs
 

@@ -12,7 +12,8 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,18 +164,9 @@ class ActiveRun:
     def _store_params(self, params: dict[str, str]) -> ParamConflictError | None:
         """Write ``params``; one that conflicts with a value another writer stored first is
         left out (and returned, the first such) and the others are written."""
-        first = None
-        while params:
-            try:
-                self._client.log_params(self.id, params)
-                break
-            except ParamConflictError as exc:
-                key = _param_key(exc)
-                if key not in params:
-                    raise
-                first = first or exc
-                params = {k: v for k, v in params.items() if k != key}
-        return first
+        return _leaving_out_conflicts(
+            lambda kept: self._client.log_params(self.id, kept) if kept else None, params
+        )
 
     # ------------------------------------------------------------ params and tags
 
@@ -366,20 +358,14 @@ class ActiveRun:
             except ParamConflictError as exc:
                 # Another writer logged one of these params first: keep the points, the
                 # other params and the end, and say which param was refused.
-                kept = dict(params)
-                conflict = exc
-                while True:
-                    key = _param_key(conflict)
-                    if key not in kept:
-                        raise
-                    del kept[key]
-                    try:
-                        self._client.end_run(
-                            self.id, "failed", f"ParamConflictError: {exc.message}", final, kept
-                        )
-                        break
-                    except ParamConflictError as again:
-                        conflict = again
+                key = _param_key(exc)
+                if key not in params:
+                    raise
+                why = f"ParamConflictError: {exc.message}"
+                _leaving_out_conflicts(
+                    partial(self._client.end_run, self.id, "failed", why, final),
+                    {k: v for k, v in params.items() if k != key},
+                )
                 raise
             except RemoteError:
                 if attempt == END_ATTEMPTS - 1:
@@ -408,6 +394,24 @@ class ActiveRun:
             raise self._buffer.error
         if self._param_error is not None:
             raise self._param_error
+
+
+def _leaving_out_conflicts(
+    write: Callable[[dict[str, str]], object], params: dict[str, str]
+) -> ParamConflictError | None:
+    """``write(params)``; while the store refuses one of them as a conflict (another writer
+    logged another value first), ``write`` again without it. The first conflict, or None."""
+    first = None
+    while True:
+        try:
+            write(params)
+            return first
+        except ParamConflictError as exc:
+            key = _param_key(exc)
+            if key not in params:
+                raise
+            first = first or exc
+            params = {k: v for k, v in params.items() if k != key}
 
 
 def _param_key(conflict: ParamConflictError) -> str | None:

@@ -361,6 +361,7 @@ class Registry:
         # Whether loading runs code follows from the flavor, never from what the package says.
         meta = {**meta, "unsafe": flavor in UNSAFE_FLAVORS}
         now = self.clock.now_ms()
+        tried: list[bool] = []
 
         def tx(conn: Connection) -> int:
             if run_id is not None:
@@ -374,20 +375,24 @@ class Registry:
                         field="run_id",
                     )
             mid = self._model_id(conn, project, name, now, actor, "", create=True, lock=True)
-            # an earlier attempt of this call that committed, only its answer lost (the same
+            # a retry may follow an attempt that committed, only its answer lost (the same
             # package, registrant and moment): that version, not a second one
-            done = conn.execute(
-                select(model_versions.c.version).where(
-                    model_versions.c.model_id == mid,
-                    model_versions.c.digest == digest,
-                    model_versions.c.created_at == now,
-                    model_versions.c.creator.is_(None)
-                    if actor is None
-                    else model_versions.c.creator == actor,
-                )
-            ).scalar()
-            if done is not None:
+            done = (
+                tried
+                and conn.execute(
+                    select(model_versions.c.version).where(
+                        model_versions.c.model_id == mid,
+                        model_versions.c.digest == digest,
+                        model_versions.c.created_at == now,
+                        model_versions.c.creator.is_(None)
+                        if actor is None
+                        else model_versions.c.creator == actor,
+                    )
+                ).scalar()
+            )
+            if done:
                 return int(done)
+            tried.append(True)
             last = conn.execute(
                 select(func.max(model_versions.c.version)).where(model_versions.c.model_id == mid)
             ).scalar()
@@ -749,14 +754,7 @@ class Registry:
                     "current one (it had been removed): move it to a version instead",
                     field="alias",
                 )
-            live = conn.execute(
-                select(model_versions.c.id).where(
-                    model_versions.c.model_id == mid,
-                    model_versions.c.version == target,
-                    model_versions.c.deleted_at.is_(None),
-                )
-            ).scalar()
-            if live is None:
+            if _live_version_id(conn, mid, target) is None:
                 raise InvalidArgumentError(
                     f"alias {alias!r} of {project}/{name} pointed at version {target} before, "
                     "which is deleted: restore it, or move the alias to another version",
@@ -1187,13 +1185,7 @@ class Registry:
         mid = self._locked_model(conn, project, name)
         vid = None
         if version is not None:
-            vid = conn.execute(
-                select(model_versions.c.id).where(
-                    model_versions.c.model_id == mid,
-                    model_versions.c.version == version,
-                    model_versions.c.deleted_at.is_(None),
-                )
-            ).scalar()
+            vid = _live_version_id(conn, mid, version)
             if vid is None:
                 raise ModelNotFoundError(
                     f"model {project}/{name} has no version {version}", field="version"
@@ -1389,13 +1381,7 @@ class Registry:
     def _version_id(self, conn: Connection, project: str, name: str, version: int) -> int:
         names.check_version(version)
         mid = self._require_model(conn, project, name)
-        vid = conn.execute(
-            select(model_versions.c.id).where(
-                model_versions.c.model_id == mid,
-                model_versions.c.version == version,
-                model_versions.c.deleted_at.is_(None),
-            )
-        ).scalar()
+        vid = _live_version_id(conn, mid, version)
         if vid is None:
             raise ModelNotFoundError(
                 f"model {project}/{name} has no version {version}", field="version"
@@ -1538,3 +1524,15 @@ def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     return {
         names.check_key(k, "tags"): names.tag_value(v, f"tags.{k}") for k, v in (tags or {}).items()
     }
+
+
+def _live_version_id(conn: Connection, model_id: int, version: int) -> int | None:
+    """The row id of a model's version that is not deleted, or None."""
+    vid = conn.execute(
+        select(model_versions.c.id).where(
+            model_versions.c.model_id == model_id,
+            model_versions.c.version == version,
+            model_versions.c.deleted_at.is_(None),
+        )
+    ).scalar()
+    return None if vid is None else int(vid)

@@ -193,12 +193,7 @@ class _InternalErrors:
             if started:
                 raise  # half an answer went out: only dropping the connection says so
             log.exception("unexpected error", exc_info=exc)
-            body = {"code": "internal_error", "message": "internal error; see the server log"}
-            response = Response(
-                orjson.dumps({"error": {**body, "field": None}}),
-                status_code=500,
-                media_type="application/json",
-            )
+            response = error_response(SetpointError("internal error; see the server log"))
             await response(scope, receive, send)
 
 

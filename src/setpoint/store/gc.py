@@ -35,9 +35,17 @@ def collect_garbage(
     """
     cutoff = time.time() - min_age_s
     if not dry_run:  # what a gc killed half-way through a deletion moved aside
-        with db.read() as conn:
-            held = repo.referenced_digests(conn)
-        blobs.restore_set_aside(lambda digest, mtime: digest in held or mtime >= cutoff)
+        held: list[set[str]] = []  # the references, read once if anything was left aside
+
+        def keep(digest: str, mtime: float) -> bool:
+            if mtime >= cutoff:
+                return True
+            if not held:
+                with db.read() as conn:
+                    held.append(repo.referenced_digests(conn))
+            return digest in held[0]
+
+        blobs.restore_set_aside(keep)
     # List blobs before reading references: a blob whose row commits in between is then kept.
     stored = list(blobs.iter_digests())
     corrupted = _corrupted(blobs, stored, progress) if verify else []

@@ -195,9 +195,12 @@ class Runs:
             tags=dict(sorted(tag_values.items())),
         )
 
+        tried: list[bool] = []  # a retry may follow an attempt that committed, answer lost
+
         def tx(conn):  # type: ignore[no-untyped-def]
-            if repo.run_state(conn, run.id) is not None:
-                return  # an earlier attempt committed and only its answer was lost
+            if tried and repo.run_state(conn, run.id) is not None:
+                return  # that earlier attempt made it
+            tried.append(True)
             _insert_run(conn, run, now)
             if self.audit is not None:
                 self.audit.append(
