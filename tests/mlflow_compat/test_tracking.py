@@ -168,6 +168,11 @@ def test_mlflow_errors_keep_mlflows_shape(client: Any, serve: Any) -> None:
     with httpx.Client() as http:
         r = http.post(f"{api}/no/such/endpoint", json={})
         assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+        for method in ("PUT", "HEAD", "OPTIONS"):  # a method no MLflow route takes
+            r = http.request(method, f"{api}/runs/create")
+            assert r.status_code == 404, method
+            if method != "HEAD":
+                assert r.json()["error_code"] == "ENDPOINT_NOT_FOUND", method
         r = http.get(f"{api}/runs/get", params={"run_id": "0" * 32})
         assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
         run = http.post(f"{api}/runs/create", json={"experiment_id": "0"}).json()["run"]

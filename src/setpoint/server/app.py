@@ -90,6 +90,10 @@ def create_app(
     auth = _TokenCheck(
         client, require_token or enforce_roles, Authorizer(client) if enforce_roles else None
     )
+    from setpoint.server.mlflow_api import register as register_mlflow
+
+    # first: its lane for MLflow's JSON calls sits inside the middleware added below
+    register_mlflow(app, client, auth, max_upload, max_json_body)
     if not auth.required:
         app.add_middleware(_SameSiteApi)
     app.add_middleware(_InternalErrors)  # added last: the outermost of ours
@@ -114,9 +118,6 @@ def create_app(
             headers=exc.headers,
         )
 
-    from setpoint.server.mlflow_api import register as register_mlflow
-
-    register_mlflow(app, client, auth, max_upload, max_json_body)
     if web_ui:
         from setpoint.server.ui import register as register_ui
 
