@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 import setpoint as sp
 from setpoint.client.local import LocalClient
 from setpoint.client.models import log_model
+from setpoint.core.config import Settings
 from setpoint.core.errors import (
     ArtifactCorruptedError,
     ConflictError,
@@ -22,6 +23,7 @@ from setpoint.core.errors import (
     ModelNotFoundError,
     PromotionRefusedError,
 )
+from setpoint.store.metadata import database
 
 
 def _data(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -109,8 +111,12 @@ def test_rollback_never_unsets_an_alias_or_lands_on_a_deleted_version(client: An
     sp.set_alias("fraud-detector", "next", 2, project="fraud")
     sp.set_alias("fraud-detector", "champion", 3, project="fraud")
     client.delete_model_version("fraud-detector", 1, "fraud")
-    with pytest.raises(InvalidArgumentError, match="version 1 before, which is deleted"):
+    with pytest.raises(InvalidArgumentError, match="version 1 before, which is deleted") as gone:
         sp.rollback("fraud-detector", "next", project="fraud")
+    # it said "restore it", which nothing can do for a model version
+    assert "cannot step back past a deleted version" in str(gone.value)
+    assert "move the alias to the version you want explicitly" in str(gone.value)
+    assert "restore it" not in str(gone.value)
     assert sp.get_model_version("fraud/fraud-detector@next").version == 2
 
 
@@ -482,6 +488,118 @@ def test_two_promotions_of_one_alias_at_once_are_judged_one_after_the_other(
     moves = client.alias_history("fraud-detector", "fraud", "champion")
     for before, after in itertools.pairwise(moves):
         assert after.from_version == before.to_version
+
+
+def test_a_burst_of_promotions_of_one_model_all_finish_quickly(
+    client: Any, mode: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The promotion holding the model's lock judged on second pooled connections while the
+    promotions queued behind it held the rest of the pool: with more promotions than
+    connections, every one waited out the pool timeout (120 s) and several failed with
+    StoreBusyError. The pool timeout is cut here so the old behaviour fails in seconds."""
+    if mode == "remote":
+        pytest.skip("the store-side connection use is what is under test")
+    df = _data()
+    holdout = sp.log_dataset(_data(seed=1), name="holdout", project="fraud")
+    for c in (1.0, 0.5, 0.1):
+        mv = _register(df, _train(df, c))
+        client.record_evaluation(
+            mv.name, mv.version, holdout.ref, "fraud", "classification", {"auc": 0.8}, None, "fraud"
+        )
+        client.approve(mv.name, mv.version, "champion", "fraud", "", "reviewer")
+    policy = "gates:\n  - compare: auc\n    max_regression: 0.0\n  - approvals: 1\n"
+    sp.set_policy("fraud-detector", "champion", policy, project="fraud")
+    monkeypatch.setattr(database, "POOL_TIMEOUT_S", 5)
+    settings: Settings = request.getfixturevalue(
+        "pg_settings" if mode == "postgres" else "sqlite_settings"
+    )
+    burst = LocalClient(settings).open()  # its pool waits POOL_TIMEOUT_S, not 120 s
+    promotions = 20  # more than the pool's 15 connections (5 and 10 overflow)
+    barrier = threading.Barrier(promotions, timeout=30)
+    errors: list[BaseException] = []
+
+    def promote(version: int) -> None:
+        try:
+            barrier.wait()
+            assert burst.promote("fraud-detector", version, "champion", "fraud").moved
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=promote, args=(1 + i % 3,)) for i in range(promotions)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads)
+    finally:
+        burst.close()
+    assert not errors, errors[:3]
+    moves = client.alias_history("fraud-detector", "fraud", "champion")
+    assert len(moves) == promotions
+    for before, after in itertools.pairwise(moves):
+        assert after.from_version == before.to_version
+
+
+def test_a_fairness_gate_with_nothing_to_judge_fails(client: Any) -> None:
+    """A group without the gate's metric was dropped, and with fewer than two groups left
+    the gate passed: a misspelled metric, one the task does not compute, or a NaN moved the
+    alias past a fairness gate."""
+    df = _data()
+    mv = _register(df, _train(df))
+    holdout = sp.log_dataset(_data(seed=1), name="holdout", project="fraud")
+
+    def verdict(metric: str, groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        client.record_evaluation(
+            mv.name,
+            mv.version,
+            holdout.ref,
+            "fraud",
+            "classification",
+            {"accuracy": 0.9},
+            {"slices": {"gender": groups}},
+            "fraud",
+        )
+        gate = f"gates:\n  - fairness: {{column: gender, metric: {metric}, max_gap: 0.05}}\n"
+        sp.set_policy("fraud-detector", "champion", gate, project="fraud")
+        (found,) = sp.promote(mv.ref, to="champion", dry_run=True).gates
+        return found  # type: ignore[no-any-return]
+
+    unfair = {"f": {"accuracy": 0.1, "count": 50}, "m": {"accuracy": 0.99, "count": 50}}
+    typo = verdict("acuracy", unfair)
+    assert not typo["passed"]
+    assert typo["detail"] == f"slice group 'f' of gender on {holdout.ref} has no acuracy"
+    assert not verdict("r2", unfair)["passed"]  # a regression metric of a classifier
+    one_class = {"f": {"roc_auc": None, "count": 3}, "m": {"roc_auc": 0.9, "count": 50}}
+    undefined = verdict("roc_auc", one_class)
+    assert not undefined["passed"] and "slice group 'f'" in undefined["detail"]
+    assert "roc_auc null" in undefined["detail"]
+    stored_nan = {"f": {"accuracy": None, "count": 50}, "m": {"accuracy": 0.99, "count": 50}}
+    assert not verdict("accuracy", stored_nan)["passed"]  # how NaN is stored
+    partial = {"f": {"count": 50}, "m": {"accuracy": 0.99, "count": 50}, "x": {"accuracy": 0.98}}
+    assert "'f' of gender" in verdict("accuracy", partial)["detail"]
+    # a column of one group has no gap, and a real gap is still measured
+    alone = verdict("accuracy", {"f": {"accuracy": 0.5, "count": 50}})
+    assert alone["passed"] and alone["detail"] == "gender has fewer than two groups"
+    assert not verdict("accuracy", unfair)["passed"]
+    fair = {"f": {"accuracy": 0.96, "count": 50}, "m": {"accuracy": 0.99, "count": 50}}
+    assert verdict("accuracy", fair)["passed"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_fairness_gate_fails_on_a_nan_group(client: Any) -> None:
+    df = _data()
+    mv = _register(df, _train(df))
+    holdout = sp.log_dataset(_data(seed=1), name="holdout", project="fraud")
+    nan = {"f": {"accuracy": float("nan")}, "m": {"accuracy": 0.99}}
+    client.record_evaluation(
+        mv.name, 1, holdout.ref, "fraud", "classification", {}, {"slices": {"g": nan}}, "fraud"
+    )
+    gate = "gates:\n  - fairness: {column: g, metric: accuracy, max_gap: 0.05}\n"
+    sp.set_policy("fraud-detector", "champion", gate, project="fraud")
+    with pytest.raises(PromotionRefusedError, match="accuracy gap across g"):
+        sp.promote(mv.ref, to="champion")
+    assert sp.get_model_version("fraud/fraud-detector").aliases == []
 
 
 def test_the_registry_decides_what_is_unsafe_and_which_flavors_exist(

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from setpoint.core import names
 from setpoint.core.errors import InvalidArgumentError
 from setpoint.core.types import Evaluation
 
@@ -264,16 +265,30 @@ def _judge(gate: Gate, facts: Facts) -> dict[str, Any]:
             return verdict(False, None, gate.describe(), "the evaluation measured no latency")
         return verdict(v <= a["limit"], v, gate.describe())
     if gate.kind == "fairness":
-        slices = ((ev.result if ev else {}).get("slices") or {}).get(a["column"])
+        column, metric = a["column"], a["metric"]
+        slices = ((ev.result if ev else {}).get("slices") or {}).get(column)
         if not slices:
             return verdict(
-                False, None, gate.describe(), f"the evaluation has no slices on {a['column']}"
+                False, None, gate.describe(), f"the evaluation has no slices on {column}"
             )
-        values = {
-            k: m.get(a["metric"]) for k, m in slices.items() if m.get(a["metric"]) is not None
-        }
+        values: dict[str, float] = {}
+        for group, scores in slices.items():
+            v = scores.get(metric)
+            # Fail closed, as the metric gate does: a group without a value (a misspelled
+            # metric, one the task does not compute, roc_auc on a one-class group, a NaN
+            # stored as null) is a group nobody judged, not one that is fair.
+            if not names.is_finite_number(v):
+                where = f"slice group {group!r} of {column} on {ev and ev.dataset}"
+                shown = "null" if v is None else repr(v)
+                detail = (
+                    f"{where} has no {metric}"
+                    if metric not in scores
+                    else f"{where} has {metric} {shown}: undefined there, or not a finite number"
+                )
+                return verdict(False, None, gate.describe(), detail)
+            values[group] = float(v)
         if len(values) < 2:
-            return verdict(True, 0.0, gate.describe(), "fewer than two groups")
+            return verdict(True, 0.0, gate.describe(), f"{column} has fewer than two groups")
         gap = max(values.values()) - min(values.values())
         worst = min(values, key=lambda k: values[k])
         return verdict(gap <= a["max_gap"], gap, gate.describe(), f"lowest: {worst}")

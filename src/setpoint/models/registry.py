@@ -104,6 +104,16 @@ def _policy_aliases(conn: Connection, model_id: int) -> list[str]:
     return sorted(found.scalars().all())
 
 
+def _policy_text(conn: Connection, model_id: int, alias: str) -> str:
+    """The policy text guarding a model's alias ("" when none is set)."""
+    found = conn.execute(
+        select(model_policies.c.text).where(
+            model_policies.c.model_id == model_id, model_policies.c.alias == alias
+        )
+    ).scalar()
+    return str(found or "")
+
+
 def check_alias(alias: object) -> str:
     """An alias: a name (letters, digits, '_', '-', '.'), at most 64 characters, not a number
     (``name@7`` must never be ambiguous between an alias and a version)."""
@@ -444,22 +454,7 @@ class Registry:
     def get_version(self, project: str, name: str, version: int) -> ModelVersion:
         names.check_version(version)
         with self.db.read() as conn:
-            row = conn.execute(
-                select(*_VERSION_COLUMNS)
-                .select_from(_VERSION_JOIN)
-                .where(
-                    projects.c.name == project,
-                    models.c.name == name,
-                    model_versions.c.version == version,
-                    model_versions.c.deleted_at.is_(None),
-                )
-            ).first()
-            if row is None:
-                self._require_model(conn, project, name)
-                raise ModelNotFoundError(
-                    f"model {project}/{name} has no version {version}", field="version"
-                )
-            return self._version(conn, row)
+            return self._get_version(conn, project, name, version)
 
     def resolve(self, project: str, name: str, alias: str) -> ModelVersion:
         """The version an alias points at (``latest``: the newest version)."""
@@ -470,29 +465,13 @@ class Registry:
             return self.get_version(project, name, model.latest_version)
         check_alias(alias)
         with self.db.read() as conn:
-            row = conn.execute(
-                select(*_VERSION_COLUMNS)
-                .select_from(
-                    _VERSION_JOIN.join(
-                        model_aliases,
-                        and_(
-                            model_aliases.c.model_id == models.c.id,
-                            model_aliases.c.version_id == model_versions.c.id,
-                        ),
-                    )
-                )
-                .where(
-                    projects.c.name == project,
-                    models.c.name == name,
-                    model_aliases.c.alias == alias,
-                )
-            ).first()
-            if row is None:
+            held = self._alias_target(conn, project, name, alias)
+            if held is None:
                 self._require_model(conn, project, name)
                 raise ModelNotFoundError(
                     f"model {project}/{name} has no alias {alias!r}", field="alias"
                 )
-            return self._version(conn, row)
+            return held
 
     def list_versions(
         self, project: str, name: str, lifecycle: str = "active"
@@ -757,7 +736,9 @@ class Registry:
             if _live_version_id(conn, mid, target) is None:
                 raise InvalidArgumentError(
                     f"alias {alias!r} of {project}/{name} pointed at version {target} before, "
-                    "which is deleted: restore it, or move the alias to another version",
+                    "which is deleted: a rollback cannot step back past a deleted version "
+                    "(deleted versions cannot be restored); move the alias to the version you "
+                    "want explicitly (promote it, or set the alias to it)",
                     field="alias",
                 )
             return self._move(conn, project, name, alias, target, "rollback", actor, reason)
@@ -966,15 +947,7 @@ class Registry:
     def get_policy(self, project: str, name: str, alias: str) -> str:
         """The policy text guarding ``alias`` ("" when none is set)."""
         with self.db.read() as conn:
-            mid = self._require_model(conn, project, name)
-            return (
-                conn.execute(
-                    select(model_policies.c.text).where(
-                        model_policies.c.model_id == mid, model_policies.c.alias == alias
-                    )
-                ).scalar()
-                or ""
-            )
+            return _policy_text(conn, self._require_model(conn, project, name), alias)
 
     def guarded_aliases(self, project: str, name: str) -> list[str]:
         """The aliases of the model that a policy guards."""
@@ -1000,12 +973,15 @@ class Registry:
         _check_text(reason, "reason")
         ref = f"{project}/{name}/{version}"
 
-        def judge() -> list[dict[str, Any]]:
-            policy = gates_mod.parse_policy(self.get_policy(project, name, alias))
-            verdicts = gates_mod.evaluate(
-                policy, self._facts(project, name, version, alias, policy)
-            )
-            status = self.get_version(project, name, version).status
+        def judge(conn: Connection) -> list[dict[str, Any]]:
+            # Every read runs on ``conn``: inside the write transaction, a second pooled
+            # connection would be waited for while holding one (and the model's lock), so a
+            # burst of promotions of one model holding the whole pool stalled until it timed out.
+            mid = self._require_model(conn, project, name)
+            policy = gates_mod.parse_policy(_policy_text(conn, mid, alias))
+            candidate = self._get_version(conn, project, name, version)
+            verdicts = gates_mod.evaluate(policy, self._facts(conn, candidate, alias, policy))
+            status = candidate.status
             if status in REFUSED_STATUSES:  # an approver said no: no gate outweighs that
                 verdicts.insert(
                     0,
@@ -1021,7 +997,8 @@ class Registry:
             return verdicts
 
         if dry_run:
-            verdicts = judge()
+            with self.db.read() as conn:
+                verdicts = judge(conn)
             return Promotion(
                 ref=ref,
                 alias=alias,
@@ -1039,7 +1016,7 @@ class Registry:
             # holder and the policy the move replaces.
             self._locked_model(conn, project, name)
             vid = self._version_id(conn, project, name, version)
-            verdicts = judge()
+            verdicts = judge(conn)
             passed = all(v["passed"] for v in verdicts)
             forced = force and not passed
             now = self.clock.now_ms()
@@ -1123,46 +1100,46 @@ class Registry:
     # ------------------------------------------------------------ internals
 
     def _facts(
-        self, project: str, name: str, version: int, alias: str, policy: gates_mod.Policy
+        self, conn: Connection, candidate: ModelVersion, alias: str, policy: gates_mod.Policy
     ) -> gates_mod.Facts:
-        evaluations = self.list_evaluations(project, name, version)
+        """What the gates judge about ``candidate`` for ``alias``, read on ``conn`` (the
+        promotion's own transaction, or a read)."""
+        project, name, version = candidate.project, candidate.name, candidate.version
+        vid = self._version_id(conn, project, name, version)
+        evaluations = _evaluations(conn, vid, candidate.ref)
         if policy.dataset is not None:
             dp, dn, dv = parse_ref(policy.dataset, field="policy")
             wanted = f"{dp}/{dn}@{dv}"
             evaluations = [e for e in evaluations if e.dataset == wanted]
         evaluation = evaluations[-1] if evaluations else None
-        holder: ModelVersion | None
-        try:
-            holder = self.resolve(project, name, alias)
-        except ModelNotFoundError:
-            holder = None
+        holder = self._alias_target(conn, project, name, alias)
         if holder is not None and holder.version == version:
             holder = None  # re-promoting the holder compares it with nothing
         holder_eval = None
         if holder is not None and evaluation is not None:
+            held = self._version_id(conn, project, name, holder.version)
             same = [
-                e
-                for e in self.list_evaluations(project, name, holder.version)
-                if e.dataset == evaluation.dataset
+                e for e in _evaluations(conn, held, holder.ref) if e.dataset == evaluation.dataset
             ]
             holder_eval = same[-1] if same else None
-        approvals = sum(1 for a in self.list_approvals(project, name, version) if a.alias == alias)
+        approvals = conn.execute(
+            select(func.count())
+            .select_from(model_approvals)
+            .where(model_approvals.c.version_id == vid, model_approvals.c.alias == alias)
+        ).scalar_one()
         validations: list[tuple[str, bool | None]] = []
-        current = self.get_version(project, name, version)
-        if current.run_id is not None:
-            with self.db.read() as conn:
-                edges = runs_repo.edges_of(conn, "run", current.run_id)
-            for e in edges:
+        if candidate.run_id is not None:
+            for e in runs_repo.edges_of(conn, "run", candidate.run_id):
                 if e.relation == "consumed" and e.target_kind == "dataset_version":
                     dp, dn, dv = parse_ref(e.target_id, field="dataset")
                     assert dv is not None
-                    recorded = self.datasets.list_validations(dp, dn, dv)
+                    recorded = datasets_repo.list_validations(conn, dp, dn, dv)
                     validations.append((e.target_id, recorded[-1].passed if recorded else None))
         return gates_mod.Facts(
             evaluation=evaluation,
             holder=holder.ref if holder is not None else None,
             holder_evaluation=holder_eval,
-            approvals=approvals,
+            approvals=int(approvals),
             validations=validations,
         )
 
@@ -1400,6 +1377,47 @@ class Registry:
         ):
             out.setdefault(vid, []).append(alias)
         return out
+
+    def _get_version(self, conn: Connection, project: str, name: str, version: int) -> ModelVersion:
+        row = conn.execute(
+            select(*_VERSION_COLUMNS)
+            .select_from(_VERSION_JOIN)
+            .where(
+                projects.c.name == project,
+                models.c.name == name,
+                model_versions.c.version == version,
+                model_versions.c.deleted_at.is_(None),
+            )
+        ).first()
+        if row is None:
+            self._require_model(conn, project, name)
+            raise ModelNotFoundError(
+                f"model {project}/{name} has no version {version}", field="version"
+            )
+        return self._version(conn, row)
+
+    def _alias_target(
+        self, conn: Connection, project: str, name: str, alias: str
+    ) -> ModelVersion | None:
+        """The version ``alias`` points at, or None."""
+        row = conn.execute(
+            select(*_VERSION_COLUMNS)
+            .select_from(
+                _VERSION_JOIN.join(
+                    model_aliases,
+                    and_(
+                        model_aliases.c.model_id == models.c.id,
+                        model_aliases.c.version_id == model_versions.c.id,
+                    ),
+                )
+            )
+            .where(
+                projects.c.name == project,
+                models.c.name == name,
+                model_aliases.c.alias == alias,
+            )
+        ).first()
+        return None if row is None else self._version(conn, row)
 
     def _version(self, conn: Connection, row: Any) -> ModelVersion:
         aliases = conn.execute(
