@@ -25,6 +25,7 @@ KINDS = {
     ("v1", "ConfigMap"): "V1ConfigMap",
 }
 PRIMITIVES = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
 
 
 def _check(value: Any, type_name: str, path: str) -> None:
@@ -119,6 +120,21 @@ def test_k8s_manifests_are_valid_and_probe_the_health_endpoints(
     hpa = objects["hpa.yaml"]
     assert hpa.spec.scale_target_ref.name == deployment.metadata.name
     assert objects["configmap.yaml"].data["SETPOINT_URL"].startswith("http")
+    # the pods run with tokens, so /metrics takes one: no annotation invites a scrape that
+    # sends none (Prometheus got 401 each time); the docs' ServiceMonitor sends one
+    assert not any("prometheus.io" in (out / f).read_text() for f in files)
+    assert deployment.spec.template.metadata.annotations is None
+    (monitor,) = [
+        d
+        for d in yaml.safe_load_all(
+            "\n---\n".join(re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S))
+        )
+        if d.get("kind") == "ServiceMonitor"
+    ]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service.metadata.labels.items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p.name for p in service.spec.ports}
+    assert endpoint["path"] == "/metrics" and endpoint["authorization"]["type"] == "Bearer"
     assert (
         "kubectl create secret generic fraud-detector-secrets"
         in (out / "deployment.yaml").read_text()

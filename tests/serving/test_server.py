@@ -3,20 +3,27 @@ hot reload, canary and shadow traffic, the prediction log and feedback, metrics,
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import struct
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
 import setpoint as sp
 from serving.live import COLUMNS, LiveServer, _data, _spec, models, server  # noqa: F401
 from setpoint.client.serving import ServeSpec, build_app
+from setpoint.core.errors import ModelNotFoundError
+from setpoint.serving.deployment import Deployment, Route
+from setpoint.serving.metrics import Metrics
 
 
 def _infer_body(X: pd.DataFrame, request_id: str | None = None) -> dict[str, Any]:
@@ -300,6 +307,121 @@ def test_canary_by_request_id_and_shadow_logged_never_returned(
     )
 
 
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_a_removed_canary_alias_sends_its_traffic_back_to_the_primary(
+    client: Any, models: dict[str, Any], tmp_path: Path
+) -> None:
+    """Removing the canary's (and shadow's) alias was taken for the store being away: the
+    removed version kept answering its share and being shadowed until a restart."""
+    X = models["X"]
+    spec = _spec(canary="challenger", canary_percent=30.0, shadow="challenger")
+    ids = [f"id-{i}" for i in range(40)]
+
+    def answered(http: httpx.Client) -> set[str]:
+        return {
+            http.post("/v2/models/churn/infer", json=_infer_body(X[:1], i)).json()["model_version"]
+            for i in ids
+        }
+
+    def wait_for(http: httpx.Client, done: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while not done(meta := http.get("/v2/models/churn").json()):
+            assert time.monotonic() < deadline, meta
+            time.sleep(0.05)
+        return meta
+
+    with (
+        LiveServer(build_app(spec, client, str(tmp_path / "cache"))) as live,
+        httpx.Client(base_url=live.url) as http,
+    ):
+        assert answered(http) == {"1", "2"}
+        shadowed = len(ids)
+        sp.set_alias("churn", "challenger", None, project="srv")
+        meta = wait_for(http, lambda m: "canary" not in m["parameters"]["aliases"])
+        assert meta["parameters"]["aliases"] == {"primary": "champion=1"}
+        assert meta["versions"] == ["1"]
+        why = meta["parameters"]["not_ready"]["challenger"]
+        assert "no alias 'challenger'" in why and "its share goes to the primary" in why
+        assert answered(http) == {"1"}  # every id, the canary's too, and none shadowed
+        assert (
+            http.post("/v2/models/churn/versions/2/infer", json=_infer_body(X[:1])).status_code
+            == 404
+        )
+        assert http.get("/v2/health/ready").status_code == 200  # the primary serves
+        assert _metric(http.get("/metrics").text, "setpoint_reloads_total") >= 2
+        # set again, the alias is picked up again without a restart
+        sp.set_alias("churn", "challenger", 2, project="srv")
+        meta = wait_for(http, lambda m: "canary" in m["parameters"]["aliases"])
+        assert meta["parameters"]["not_ready"] == {} and meta["versions"] == ["1", "2"]
+        assert answered(http) == {"1", "2"}
+        shadowed += len(ids)
+    log = sp.prediction_log("churn", project="srv")
+    assert (log["role"] == "shadow").sum() == shadowed
+
+
+def test_an_alias_gone_is_not_an_outage() -> None:
+    """The store saying an alias (or model) no longer exists retires a canary or shadow and
+    is reported for the primary, which keeps answering; a store that cannot be reached
+    changes nothing."""
+    aliases = {"champion": 1, "challenger": 2}
+    away: list[bool] = [False]
+    events: list[dict[str, Any]] = []
+
+    def resolve(alias: str) -> Any:
+        if away[0]:
+            raise ConnectionError("cannot reach the setpoint server")
+        if alias not in aliases:
+            raise ModelNotFoundError(f"model srv/churn has no alias {alias!r}", field="alias")
+        return SimpleNamespace(version=aliases[alias])
+
+    def load(version: Any) -> Any:
+        return SimpleNamespace(signature=None, has_proba=False, predict=lambda d: d)
+
+    routes = [
+        Route(role="primary", alias="champion"),
+        Route(role="canary", alias="challenger", percent=50.0),
+        Route(role="shadow", alias="challenger"),
+    ]
+    metrics = Metrics("churn")
+    d = Deployment("churn", "churn", routes, resolve, load, metrics, poll=0, report=events.append)
+    ids = [f"r{i}" for i in range(50)]
+
+    def serving() -> set[str]:
+        return {d.route(i).number for i in ids}
+
+    async def scenario() -> None:
+        await d.open()
+        try:
+            away[0] = True
+            assert await d.refresh() == []
+            assert serving() == {"1", "2"} and d.shadow() is not None
+            assert d.not_ready["challenger"].startswith("cannot resolve challenger")
+            away[0] = False
+            del aliases["challenger"]
+            assert await d.refresh() == ["challenger: 2 -> none", "challenger: 2 -> none"]
+            assert serving() == {"1"} and d.shadow() is None and d.versions() == ["1"]
+            assert "the shadow is retired" in d.not_ready["challenger"]
+            assert [(e["event"], e["role"]) for e in events] == [
+                ("alias_removed", "canary"),
+                ("alias_removed", "shadow"),
+            ]
+            del aliases["champion"]
+            for _ in range(2):
+                assert await d.refresh() == []
+            assert serving() == {"1"}  # the primary keeps answering with what it has
+            assert "version 1 still answers" in d.not_ready["champion"]
+            assert metrics.reload_failures == 3 + 1  # the outage for each route; the alias once
+            assert [(e["event"], e["role"]) for e in events[2:]] == [("alias_removed", "primary")]
+            aliases.update(champion=1, challenger=2)
+            assert await d.refresh() == ["challenger: none -> 2", "challenger: none -> 2"]
+            assert serving() == {"1", "2"} and d.shadow() is not None and d.not_ready == {}
+            assert {e["event"] for e in events[3:]} == {"alias_back"}
+        finally:
+            await d.close()
+
+    asyncio.run(scenario())
+
+
 def test_prediction_log_records_name_real_days_and_times(client: Any) -> None:
     from setpoint.core.errors import InvalidArgumentError
 
@@ -393,6 +515,9 @@ def test_tokens_guard_everything_but_health(
             )
             assert ok.status_code == 200
             assert http.get("/metrics").status_code == 401
+            # what a scrape with a bearer token gets (docs/serving.md)
+            scraped = http.get("/metrics", headers={"authorization": "Bearer s3cret"})
+            assert scraped.status_code == 200 and "setpoint_ready" in scraped.text
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
@@ -493,6 +618,73 @@ def test_string_answers_narrow_integers_and_odd_ids(client: Any, tmp_path: Path)
         )
         assert odd.status_code == 400 and "printable ASCII" in odd.json()["error"]
         assert http.get("/v2/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_binary_text_elements_are_whole_utf8_or_refused(client: Any, tmp_path: Path) -> None:
+    """A BYTES element declaring more bytes than its binary data holds was cut short, and
+    bytes that are not UTF-8 were replaced by U+FFFD, both predicted without a word."""
+
+    class Echo:
+        def predict(self, frame: Any) -> Any:
+            return frame["city"].to_numpy()
+
+    example = pd.DataFrame({"amount": [1.0, 2.0], "city": ["x", "y"]})
+    sp.log_model(Echo(), "cities", project="srv", input_example=example, flavor="custom")
+    sp.set_alias("cities", "champion", 1, project="srv")
+    spec = ServeSpec(model="cities", project="srv", poll=0, log=False)
+
+    def infer(http: httpx.Client, *cities: bytes) -> httpx.Response:
+        data = b"".join(struct.pack("<I", len(c)) + c for c in cities)
+        return post(http, len(cities), data)
+
+    def post(http: httpx.Client, rows: int, data: bytes) -> httpx.Response:
+        amount = np.arange(rows, dtype=np.float64).tobytes()
+        head = orjson.dumps(
+            {
+                "inputs": [
+                    _binary_input("amount", rows, "FP64", len(amount)),
+                    _binary_input("city", rows, "BYTES", len(data)),
+                ]
+            }
+        )
+        return http.post(
+            "/v2/models/cities/infer",
+            content=head + amount + data,
+            headers={
+                "inference-header-content-length": str(len(head)),
+                "content-type": "application/octet-stream",
+            },
+        )
+
+    with (
+        LiveServer(build_app(spec, client, str(tmp_path / "cache"))) as live,
+        httpx.Client(base_url=live.url) as http,
+    ):
+        r = infer(http, "Zürich".encode(), b"")
+        assert r.status_code == 200 and r.json()["outputs"][0]["data"] == ["Zürich", ""]
+        # a length running past the data: 400 naming the input, as a cut-short length does
+        for data in (struct.pack("<I", 100) + b"xy", struct.pack("<I", 1) + b"x\x00"):
+            r = post(http, 1, data)
+            assert r.status_code == 400 and r.json()["field"] == "city", r.text
+            assert "input 'city'" in r.json()["error"]
+        r = post(http, 1, struct.pack("<I", 3) + b"xy")
+        assert "BYTES element 0 declares 3 bytes, its binary data has 2 left" in r.text
+        # bytes that are not UTF-8: refused as a bad value of that input
+        for bad in (b"\xff\xfe", "Zürich".encode("latin-1")):
+            r = infer(http, b"ok", bad)
+            assert r.status_code == 422 and r.json()["fields"] == {"city": "not UTF-8 text"}
+            assert "BYTES element 1 is not UTF-8" in r.json()["error"]
+        assert http.get("/v2/health/ready").status_code == 200
+
+
+def _binary_input(name: str, rows: int, datatype: str, size: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "shape": [rows],
+        "datatype": datatype,
+        "parameters": {"binary_data_size": size},
+    }
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

@@ -113,14 +113,10 @@ def kubernetes(
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {
-                    "labels": dict(labels),
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
-                },
+                # no prometheus.io/scrape annotations: /metrics takes a bearer token like
+                # everything but the health checks, which such a scrape does not send
+                # (docs/serving.md shows a scrape config that does)
+                "metadata": {"labels": dict(labels)},
                 "spec": {
                     "terminationGracePeriodSeconds": 45,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},

@@ -243,13 +243,27 @@ def _from_binary(
                 fields={name: "binary size does not match shape"},
             )
         return np.frombuffer(chunk, dtype=np.dtype(dtype).newbyteorder("<"))
-    values, pos = [], 0
-    while pos < len(chunk):
+    values: list[str] = []
+    pos = 0
+    while pos < len(chunk):  # each element: its length (4 bytes, little-endian), its bytes
         if pos + 4 > len(chunk):
-            raise MalformedRequestError(f"{where}: truncated BYTES element")
+            raise MalformedRequestError(f"{where}: truncated BYTES element", field=name)
         (n,) = struct.unpack_from("<I", chunk, pos)
         pos += 4
-        values.append(chunk[pos : pos + n].decode("utf-8", "replace"))
+        if pos + n > len(chunk):
+            raise MalformedRequestError(
+                f"{where}: BYTES element {len(values)} declares {n} bytes, its binary data "
+                f"has {len(chunk) - pos} left",
+                field=name,
+            )
+        try:
+            values.append(chunk[pos : pos + n].decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise PredictionInputError(
+                f"{where}: BYTES element {len(values)} is not UTF-8 text ({exc.reason} at "
+                f"byte {exc.start})",
+                fields={name: "not UTF-8 text"},
+            ) from None
         pos += n
     return np.array(values, dtype=object)
 
