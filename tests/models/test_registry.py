@@ -584,6 +584,9 @@ def test_a_fairness_gate_with_nothing_to_judge_fails(client: Any) -> None:
     assert not verdict("accuracy", unfair)["passed"]
     fair = {"f": {"accuracy": 0.96, "count": 50}, "m": {"accuracy": 0.99, "count": 50}}
     assert verdict("accuracy", fair)["passed"]
+    verdict("acuracy", unfair)
+    with pytest.raises(PromotionRefusedError, match=r"observed None .slice group 'f' .* acuracy"):
+        sp.promote(mv.ref, to="champion")  # the refusal says why, not only "observed None"
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

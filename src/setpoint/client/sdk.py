@@ -526,7 +526,11 @@ def promote(
         failed = [g for g in result.gates if not g["passed"]]
         err = PromotionRefusedError(
             f"{mv.ref} was not promoted to {to!r}: "
-            + "; ".join(f"{g['rule']}: observed {g['observed']}" for g in failed),
+            + "; ".join(
+                f"{g['rule']}: observed {g['observed']}"
+                + (f" ({g['detail']})" if g.get("detail") else "")
+                for g in failed
+            ),
             field="gates",
         )
         err.promotion = result  # type: ignore[attr-defined]
