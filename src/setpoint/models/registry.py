@@ -8,7 +8,7 @@ client claims about a package is never taken on trust.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -112,6 +112,22 @@ def _policy_text(conn: Connection, model_id: int, alias: str) -> str:
         )
     ).scalar()
     return str(found or "")
+
+
+def earlier_target(moves: Iterable[tuple[int | None, str]]) -> tuple[bool, int | None]:
+    """Where a rollback takes an alias with these moves (``(to_version, action)``, oldest
+    first): ``(False, None)`` when there is no earlier target, else ``(True, version)``, the
+    version being None when the alias had been removed. A rollback undoes the latest move not
+    itself undone, and a move to the version the alias already held is no step. The registry
+    and the web UI's rollback button both ask this."""
+    stack: list[int | None] = []
+    for to_version, action in moves:
+        if action == "rollback":
+            if stack:
+                stack.pop()
+        elif not stack or stack[-1] != to_version:
+            stack.append(to_version)
+    return (True, stack[-2]) if len(stack) >= 2 else (False, None)
 
 
 def check_alias(alias: object) -> str:
@@ -714,19 +730,12 @@ class Registry:
                 .where(alias_moves.c.model_id == mid, alias_moves.c.alias == alias)
                 .order_by(alias_moves.c.id)
             ).all()
-            stack: list[int | None] = []
-            for to_version, action in moves:
-                if action == "rollback":
-                    if stack:
-                        stack.pop()
-                elif not stack or stack[-1] != to_version:  # a move to where it was is none
-                    stack.append(to_version)
-            if len(stack) < 2:
+            earlier, target = earlier_target((v, a) for v, a in moves)
+            if not earlier:
                 raise InvalidArgumentError(
                     f"alias {alias!r} of {project}/{name} has no earlier target to roll back to",
                     field="alias",
                 )
-            target = stack[-2]
             if target is None:  # rolling back would take the alias away from what it serves
                 raise InvalidArgumentError(
                     f"alias {alias!r} of {project}/{name} pointed at no version before its "

@@ -8,6 +8,7 @@ import re
 
 import httpx
 
+from setpoint.tracking.environment import current_user
 from ui_support import PROJECT, UiServer, form_token, sign_in
 
 MODEL = "quickstart-model"
@@ -189,30 +190,27 @@ def test_an_approver_approves_and_an_editor_may_not(
     assert "looks good" in shown.split('id="approvals"', 1)[1]
 
 
-def test_the_rollback_offered_is_the_one_the_registry_makes() -> None:
-    from setpoint.core.types import AliasMove
-    from setpoint.server.ui.pages.models import rollback_target
+def test_the_rollback_offered_is_the_one_the_registry_makes(ui: UiServer) -> None:
+    """The button named the version before the latest move, counting a repeated move as a
+    step: it promised "back to v2" and the registry moved the alias to v1."""
 
-    def moves(*steps: tuple[str, int | None]) -> list[AliasMove]:
-        return [
-            AliasMove(
-                project=PROJECT,
-                name=MODEL,
-                alias="champion",
-                from_version=None,
-                to_version=to,
-                action=action,
-                forced=False,
-                actor=None,
-                reason="",
-                created_at=i,
-            )
-            for i, (action, to) in enumerate(steps)
-        ]
+    def moved(alias: str, *versions: int | None) -> str:
+        for v in versions:
+            ui.local.set_alias(MODEL, alias, v, PROJECT)
+        return ui.get(BASE).text.split(f">{alias}</h3>", 1)[1].split("</section>", 1)[0]
 
-    assert rollback_target(moves(("promote", 1))) == (False, None)
-    assert rollback_target(moves(("promote", 1), ("promote", 2))) == (True, 1)
-    assert rollback_target(moves(("promote", 1), ("promote", 2), ("rollback", 1))) == (False, None)
-    assert rollback_target(moves(("set", 1), ("remove", None), ("set", 3))) == (True, None)
-    three = moves(("set", 1), ("promote", 2), ("promote", 3), ("rollback", 2))
-    assert rollback_target(three) == (True, 1)  # repeated rollbacks keep walking back
+    repeat = moved("staging", 1, 2, 2)
+    assert "Roll back to v1" in repeat and "v2 to v2" not in repeat
+    r = ui.post(
+        f"{BASE}/aliases/staging/rollback",
+        data={"form_token": form_token(ui.get(BASE).text), "reason": "as offered"},
+    )
+    assert r.status_code == 303
+    assert ui.local.get_model(MODEL, PROJECT).aliases["staging"] == 1
+    # a server without tokens answers this machine only: its user is the actor, as the SDK's
+    assert ui.local.alias_history(MODEL, PROJECT, "staging")[-1].actor == current_user()
+    # no button the registry would refuse
+    twice = moved("beta", 1, 1)
+    assert "No earlier target to roll back to" in twice and "/rollback" not in twice
+    removed = moved("gamma", 1, None, 2)
+    assert "pointed at no version before" in removed and "/rollback" not in removed

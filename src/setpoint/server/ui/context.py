@@ -56,9 +56,13 @@ class Page:
 
     @property
     def actor(self) -> str | None:
-        """The name that stands for the caller in the audit trail."""
+        """The name that stands for the caller in the audit trail: the token's user, or on a
+        server without tokens (answering this machine only) the user running it, as the SDK
+        and CLI record the user running them."""
         if self.caller is None:
-            return None
+            from setpoint.tracking.environment import current_user
+
+            return current_user()
         return self.caller.user or self.caller.token
 
     def call(self, operation: str, /, **args: Any) -> Any:
@@ -66,7 +70,7 @@ class Page:
         spec, fn = OPERATIONS[operation]
         self._check(spec, args)
         for key in ("actor", "creator"):
-            if key in args and args[key] is None and self.actor is not None:
+            if key in args and args[key] is None:
                 args[key] = self.actor
         return fn(self.ui.client, **args)
 

@@ -64,6 +64,7 @@ class AliasView:
     policy_error: str | None
     rollback_to: int | None
     rollback_possible: bool
+    rollback_refused: str  # why no rollback is offered ("" when one is)
     can_roll_back: bool
 
 
@@ -73,7 +74,8 @@ def model_page(p: Page) -> Response:
     model = p.call("get_model", name=name, project=project)
     versions = p.call("list_model_versions", name=name, project=project)
     history = p.call("alias_history", name=name, project=project)
-    aliases = [_alias_view(p, model, history, a) for a in _alias_names(model, history)]
+    live = {v.version for v in versions}
+    aliases = [_alias_view(p, model, history, a, live) for a in _alias_names(model, history)]
     gated = [m for a in aliases for m in a.metrics]
     shown = list(reversed(versions))[:MAX_VERSIONS]  # newest first
     latest = {v.version: _latest_evaluation(p, v) for v in shown}
@@ -97,7 +99,9 @@ def _alias_names(model: Model, history: list[AliasMove]) -> list[str]:
     return sorted(names)
 
 
-def _alias_view(p: Page, model: Model, history: list[AliasMove], alias: str) -> AliasView:
+def _alias_view(
+    p: Page, model: Model, history: list[AliasMove], alias: str, live: set[int]
+) -> AliasView:
     from setpoint.models import gates
 
     text = p.call("get_policy", name=model.name, alias=alias, project=model.project)
@@ -107,7 +111,7 @@ def _alias_view(p: Page, model: Model, history: list[AliasMove], alias: str) -> 
         policy = gates.parse_policy(text).gates
     except InvalidArgumentError as exc:
         error = str(exc)
-    possible, target = rollback_target([m for m in history if m.alias == alias])
+    possible, target, why_not = rollback_target([m for m in history if m.alias == alias], live)
     return AliasView(
         alias=alias,
         holder=model.aliases.get(alias),
@@ -121,23 +125,30 @@ def _alias_view(p: Page, model: Model, history: list[AliasMove], alias: str) -> 
         policy_error=error,
         rollback_to=target,
         rollback_possible=possible,
+        rollback_refused=why_not,
         can_roll_back=possible
         and p.may("rollback_alias", name=model.name, alias=alias, project=model.project),
     )
 
 
-def rollback_target(moves: list[AliasMove]) -> tuple[bool, int | None]:
-    """Whether an alias with these moves can be rolled back, and the version it would then
-    point at (None: nowhere, the alias goes). Mirrors the registry's rule: a rollback undoes
-    the latest move that is not itself undone."""
-    stack: list[int | None] = []
-    for m in moves:
-        if m.action == "rollback":
-            if stack:
-                stack.pop()
-        else:
-            stack.append(m.to_version)
-    return (True, stack[-2]) if len(stack) >= 2 else (False, None)
+def rollback_target(moves: list[AliasMove], live: set[int]) -> tuple[bool, int | None, str]:
+    """Whether a rollback of an alias with these moves would be made, the version it would
+    point at, and otherwise why not: the registry's own rule (``earlier_target``), with the
+    refusals it makes for a removed alias or a deleted version."""
+    from setpoint.models.registry import earlier_target
+
+    earlier, target = earlier_target((m.to_version, m.action) for m in moves)
+    if not earlier:
+        return False, None, "No earlier target to roll back to."
+    if target is None:
+        return (
+            False,
+            None,
+            "It pointed at no version before (it had been removed): move it instead.",
+        )
+    if target not in live:
+        return False, target, f"v{target}, which it pointed at before, is deleted: move it instead."
+    return True, target, ""
 
 
 def _latest_evaluation(p: Page, v: ModelVersion) -> Any:
