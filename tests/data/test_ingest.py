@@ -140,6 +140,16 @@ def test_nulls_constants_nan_and_inf_pass_through(tmp_path: Path) -> None:
     assert prepare(csv, str(tmp_path / "w")).schema[1]["type"] == "double"
 
 
+def test_empty_text_cells_in_a_csv_are_nulls_as_pandas_reads_them(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", 'id,name,x\n1,a,1.5\n2,,\n3,NA,NA\n4,"",2.5\n5,NO,3\n')
+    back = read(prepare(path, str(tmp_path / "w")).path)
+    assert back.column("name").to_pylist() == ["a", None, None, None, "NO"]
+    assert back.column("x").null_count == 2
+    # the same file read by pandas and logged gives the same data, byte for byte
+    through_pandas = prepare(pd.read_csv(path), str(tmp_path / "p"))
+    assert raw(through_pandas.path) == raw(prepare(path, str(tmp_path / "w")).path)
+
+
 def test_large_csv_streams_over_many_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

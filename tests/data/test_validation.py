@@ -15,6 +15,8 @@ import pytest
 
 import setpoint as sp
 from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError, SuiteError
+from setpoint.data.drift import diff_profiles
+from setpoint.data.profile import profile_batches
 
 
 def _frame(n: int = 2000, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
@@ -232,6 +234,32 @@ def test_an_inferred_suite_passes_odd_names_and_types(client: Any) -> None:
     assert sp.validate(v, text).passed
 
 
+def test_an_inferred_suite_passes_whole_numbers_beyond_2_53(client: Any, tmp_path: Path) -> None:
+    """Ids of 2**60 + i were counted as one distinct value (hashed as doubles), and the
+    inferred range of a few such codes was one number that 99 of 100 rows failed."""
+    table = pa.table(
+        {
+            "id": pa.array([2**60 + i for i in range(100)], pa.int64()),
+            "code": pa.array([2**60 + 1, 2**60 + 3] * 50, pa.int64()),
+            "low": pa.array([-(2**63), -(2**63) + 5] * 50, pa.int64()),
+            "high": pa.array([2**64 - 1, 2**64 - 9] * 50, pa.uint64()),
+        }
+    )
+    v = sp.log_dataset(table, name="big", project="fraud")
+    cols = {c["name"]: c for c in v.profile["columns"]}
+    assert [(cols[n]["distinct"], cols[n]["distinct_exact"]) for n in cols] == [
+        (100, True),
+        (2, True),
+        (2, True),
+        (2, True),
+    ]
+    text = sp.infer_suite(v)
+    assert "unique: true" in text.split("code:")[0]
+    for use_profile in (True, False):
+        report = sp.validate(v, _suite(tmp_path, text), use_profile=use_profile, record=False)
+        assert report.passed, report.failed
+
+
 def test_infer_suite_round_trip(client: Any, tmp_path: Path) -> None:
     v1 = sp.log_dataset(_frame(), name="tx", project="fraud")
     text = sp.infer_suite(v1)
@@ -266,6 +294,45 @@ def test_diff_between_versions(client: Any) -> None:
     for name in (5, None):
         with pytest.raises(InvalidArgumentError, match="name must be a dataset name"):
             sp.get_dataset(name)  # type: ignore[arg-type]
+
+
+def test_drift_sees_values_beyond_either_end_of_the_reference() -> None:
+    """Values below the reference's minimum used to share its first bin, so a column of ones
+    that became zeros scored 0 while one that became twos scored 1."""
+
+    def profile(**columns: Any) -> dict[str, Any]:
+        table = pa.table(columns)
+        return profile_batches(table.schema, table.to_batches())
+
+    normal = np.random.default_rng(0).normal(size=1000)
+    ref = profile(flag=[1] * 1000, code=[0, 1] * 500, x=normal)
+
+    def scores(**columns: Any) -> dict[str, float]:
+        d = diff_profiles(ref, profile(**columns), from_ref="a", to_ref="b")
+        return {c["name"]: c["drift"] for c in d["columns"]}
+
+    assert scores(flag=[1] * 1000, code=[0, 1] * 500, x=normal) == {"flag": 0, "code": 0, "x": 0}
+    low = scores(flag=[0] * 1000, code=[-7, 1] * 500, x=normal - 100)
+    high = scores(flag=[2] * 1000, code=[0, 8] * 500, x=normal + 100)
+    # half the codes move out of the reference's range: about 1/sqrt(2) either way
+    for side in (low, high):
+        assert side == {"flag": 1.0, "code": pytest.approx(0.7071, abs=0.005), "x": 1.0}
+    zeros = profile(flag=[0] * 1000, code=[0, 1] * 500, x=normal)
+    assert diff_profiles(ref, zeros, from_ref="a", to_ref="b")["columns"][0]["histogram"] == {
+        "edges": ["< 1", "= 1", "> 1"],
+        "from": [0.0, 1.0, 0.0],
+        "to": [1.0, 0.0, 0.0],
+    }
+
+
+def test_a_shift_check_fails_when_values_fall_below_the_reference(
+    client: Any, tmp_path: Path
+) -> None:
+    sp.log_dataset(pd.DataFrame({"flag": [1] * 100}), name="flags", project="fraud")
+    zeros = sp.log_dataset(pd.DataFrame({"flag": [0] * 100}), name="flags", project="fraud")
+    text = "suite: f\nreference: fraud/flags@1\ncolumns:\n  flag: {shift: {max: 0.1}}\n"
+    report = sp.validate(zeros, _suite(tmp_path, text), record=False)
+    assert not report.passed and report.failed[0]["observed"] == 1.0
 
 
 def test_a_column_named_with_the_empty_string_is_checked(client: Any, tmp_path: Path) -> None:
@@ -316,6 +383,26 @@ def test_validating_what_is_not_data(client: Any, tmp_path: Path) -> None:
             sp.lineage(node)
 
 
+def test_a_reference_that_holds_files_is_refused(client: Any, tmp_path: Path) -> None:
+    """It was taken as a reference without a profile: every shift check failed as if the
+    column were missing from it."""
+    csv = tmp_path / "t.csv"
+    csv.write_text("x\n1\n2\n")
+    files = sp.log_dataset(csv, name="raw", project="fraud", kind="files")
+    table = sp.log_dataset(csv, name="tab", project="fraud")
+    text = "suite: s\nreference: fraud/raw@1\ncolumns:\n  x: {shift: {max: 0.1}}\n"
+    message = "fraud/raw@1 holds files, not a table"
+    with pytest.raises(InvalidArgumentError, match=message):
+        sp.diff_datasets(files, table)
+    with pytest.raises(InvalidArgumentError, match=message):
+        sp.validate(table, _suite(tmp_path, text))
+    on_table = _suite(tmp_path, text.replace("fraud/raw@1", "fraud/tab@1"))
+    assert sp.validate(table, on_table, record=False).passed
+    with pytest.raises(InvalidArgumentError, match=message):
+        sp.validate(pa.table({"x": [1, 2]}), on_table, reference=files)
+    assert client.list_validations("tab", 1, "fraud") == []
+
+
 def test_all_null_constant_and_non_finite_columns(client: Any, tmp_path: Path) -> None:
     n = 300
     df = pd.DataFrame(
@@ -342,6 +429,15 @@ def test_all_null_constant_and_non_finite_columns(client: Any, tmp_path: Path) -
     assert failed["range", "const"]["failing"] == 1
     prof = {c["name"]: c for c in w.profile["columns"]}
     assert (prof["ratio"]["pos_inf"], prof["ratio"]["nulls"], prof["const"]["neg_inf"]) == (1, 1, 1)
+
+
+def test_numbers_spanning_the_double_range_are_logged(client: Any, tmp_path: Path) -> None:
+    v = sp.log_dataset(pd.DataFrame({"x": [-1.7e308, 1.7e308]}), name="huge", project="fraud")
+    assert v.profile["columns"][0]["histogram"]["counts"] == [1] + [0] * 18 + [1]
+    text = sp.infer_suite(v)
+    for use_profile in (True, False):
+        report = sp.validate(v, _suite(tmp_path, text), use_profile=use_profile, record=False)
+        assert report.passed, report.failed
 
 
 def test_nested_and_extension_columns_are_kept_and_counted(client: Any, tmp_path: Path) -> None:
@@ -481,6 +577,39 @@ def test_review_cases_of_suites_over_dates_big_numbers_and_numeric_names(
         assert failed["not_null", "01"]["failing"] == 50
     d_check = next(c for c in report.checks if c["column"] == "d")
     assert d_check["expected"] == ["2024-01-01", "2024-01-02"]
+
+
+def test_ranges_over_decimals_compare_the_numbers_written(client: Any, tmp_path: Path) -> None:
+    """A precision-38 decimal passed on its profile's doubles (0.1 + 1e-20 read as 0.1) and
+    failed to scan (the bound 10**17 could not be cast); the two routes now agree."""
+    from decimal import Decimal
+
+    table = pa.table(
+        {
+            "wide": pa.array(
+                [Decimal("0.10000000000000000001"), Decimal("100000000000000001"), None],
+                pa.decimal128(38, 20),
+            ),
+            "cents": pa.array(
+                [Decimal("0.12"), Decimal("0.13"), Decimal("-999.99")], pa.decimal128(5, 2)
+            ),
+        }
+    )
+    v = sp.log_dataset(table, name="dec", project="fraud")
+    cases = {
+        "wide: {range: {min: 0, max: 100000000000000000}}": 1,
+        "wide: {range: {max: 0.1}}": 2,
+        "wide: {range: {min: 0.1, max: 1.0e+30}}": 0,
+        "cents: {range: {min: 0.125}}": 2,  # 0.12 and -999.99
+        "cents: {range: {max: 0.125}}": 1,
+        "cents: {range: {min: -999.99, max: 1.0e+30}}": 0,
+        "cents: {range: {min: 1.0e+30}}": 3,
+    }
+    for line, failing in cases.items():
+        for use_profile in (True, False):
+            suite = _suite(tmp_path, f"suite: d\ncolumns:\n  {line}\n")
+            report = sp.validate(v, suite, use_profile=use_profile, record=False)
+            assert [c["failing"] for c in report.checks] == [failing], (line, report.checks)
 
 
 def test_checks_that_do_not_fit_the_column_fail_clearly(client: Any, tmp_path: Path) -> None:

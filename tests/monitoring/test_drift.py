@@ -252,12 +252,19 @@ def test_integers_beyond_2_to_the_53_meet_their_profile(client: Any) -> None:
     """The profile's histogram edges repeat once such integers are floats; a value was put
     in the bin after its own, so a sample of the reference drifted with "new" bins."""
     rng = np.random.default_rng(1)
-    ref = pd.DataFrame({"id": (2**60 + rng.integers(0, 1000, 800)).astype(np.int64)})
+    # five values 1000 apart: few values, compared on the profile's (repeating) bin edges
+    ref = pd.DataFrame({"id": (2**60 + 1000 * rng.integers(0, 5, 800)).astype(np.int64)})
     version = sp.log_dataset(ref, "ids", project="mon")
     cur = ref.sample(300, random_state=0)
     profile, rows = sp.drift(version, cur).features["id"], sp.drift(ref, cur).features["id"]
+    assert profile.test == rows.test == "chisquare"
     assert not profile.drifted and profile.new_categories == []
     assert abs(profile.statistic - rows.statistic) < 1e-9
+    # ~550 ids within 1000 of 2**60: distinct as integers (the profile counts 550, so ks)
+    many = pd.DataFrame({"id": (2**60 + rng.integers(0, 1000, 800)).astype(np.int64)})
+    version = sp.log_dataset(many, "many-ids", project="mon")
+    profile = sp.drift(version, many.sample(300, random_state=0)).features["id"]
+    assert profile.test == "ks" and not profile.drifted and profile.new_categories == []
 
 
 def test_non_finite_current_values_are_counted_as_missing() -> None:

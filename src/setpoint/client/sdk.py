@@ -321,6 +321,7 @@ def validate(
                 "reference must be a dataset version (a ref like 'fraud/tx@3' or a handle)",
                 field="reference",
             )
+        ref_handle._require_table()  # files have no profile to compare with
     if checks is not None and (
         not isinstance(checks, Mapping)
         or not all(isinstance(k, str) and callable(f) for k, f in checks.items())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,9 +31,30 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
     return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
 
 
-def _cdf(summary: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Fraction of values at or below ``x``, read off a quantile summary (handles ties)."""
-    return np.searchsorted(summary, x, side="right") / summary.size
+def _cdf(summary: np.ndarray, x: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+    """Fraction of values below ``x`` (``side="left"``) or at or below it (``"right"``), read
+    off a quantile summary (handles ties)."""
+    return np.searchsorted(summary, x, side=side) / summary.size
+
+
+def quantile_bins(ref: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The bin edges a reference quantile summary defines, and whether its minimum gets a bin
+    of its own (when at least one summary point besides the minimum equals it: a value that
+    many rows hold, such as 0 in a column of flags).
+
+    The bins are ``(-inf, e0)``, then ``[e0, e0]`` and ``(e0, e1]`` when the minimum has its
+    own bin, else ``[e0, e1]``, then ``(e1, e2]`` … ``(e_last, +inf)``: one open bin beyond each
+    end, so values below the reference's minimum count as much as values above its maximum.
+    """
+    edges = np.unique(ref[np.linspace(0, ref.size - 1, _BINS + 1).round().astype(int)])
+    return edges, edges.size == 1 or bool(ref[1] == ref[0])
+
+
+def bin_masses(summary: np.ndarray, edges: np.ndarray, own_min: bool) -> np.ndarray:
+    """The share of ``summary``'s values in each of the bins :func:`quantile_bins` defines."""
+    below = _cdf(summary, edges[:1], "left")
+    upto = _cdf(summary, edges if own_min else edges[1:], "right")
+    return np.diff(np.concatenate([[0.0], below, upto, [1.0]]))
 
 
 def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | None:
@@ -45,17 +66,10 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
     if kind in ("numeric", "temporal") and ref.get("sketch") and cur.get("sketch"):
         a = np.asarray(ref["sketch"]["q"], dtype=np.float64)
         b = np.asarray(cur["sketch"]["q"], dtype=np.float64)
-        edges = np.unique(a[np.linspace(0, a.size - 1, _BINS + 1).round().astype(int)])
-        probe = np.concatenate([edges, [np.inf]])
-
-        def masses(summary: np.ndarray) -> np.ndarray:
-            cdf = _cdf(summary, probe)
-            # bins: (-inf, e0], (e0, e1], ..., (e_last, +inf)
-            return np.diff(np.concatenate([[0.0], cdf]))
-
-        p, q = masses(a), masses(b)
+        edges, own_min = quantile_bins(a)
+        p, q = bin_masses(a, edges, own_min), bin_masses(b, edges, own_min)
         fmt = _fmt_time if kind == "temporal" else _fmt  # times are sketched in epoch seconds
-        labels = [f"≤ {fmt(edges[0])}"]
+        labels = [f"< {fmt(edges[0])}"] + ([f"= {fmt(edges[0])}"] if own_min else [])
         labels += [f"{fmt(lo)} – {fmt(hi)}" for lo, hi in itertools.pairwise(edges)]
         labels.append(f"> {fmt(edges[-1])}")
         return {

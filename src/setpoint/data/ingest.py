@@ -224,7 +224,9 @@ def _open_csv(
     import pyarrow.csv as pcsv
 
     options = pcsv.ReadOptions(block_size=CSV_BLOCK_SIZE)
-    convert = pcsv.ConvertOptions(column_types=dict(csv_types or {}))
+    # Empty cells and the usual null markers (NA, NULL, …) are nulls in text columns too, as
+    # in numeric ones and as pandas reads them: "" would pass not_null.
+    convert = pcsv.ConvertOptions(column_types=dict(csv_types or {}), strings_can_be_null=True)
     try:
         reader = pcsv.open_csv(path, read_options=options, convert_options=convert)
         raw = reader.schema

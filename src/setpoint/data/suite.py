@@ -508,12 +508,20 @@ def _range(col: dict[str, Any]) -> dict[str, float | int]:
     the same kind of data passes, a unit mistake or a sign error does not."""
     lo, hi = float(col["min"]), float(col["max"])
     integer = col["type"].startswith(("int", "uint"))
-    if integer and (col.get("distinct") or 0) <= 20:
+    # The profile holds its extremes as doubles: only whole numbers below 2**53 are exact
+    # there (2**60 + 1 reads as 2**60), so larger codes are widened like other numbers.
+    if integer and (col.get("distinct") or 0) <= 20 and max(abs(lo), abs(hi)) < 2**53:
         return {"min": int(lo), "max": int(hi)}
     pad = (hi - lo) or abs(hi) or 1.0
     low = 0.0 if lo >= 0 and lo - pad < 0 else lo - pad
     out = {"min": _nice(low, down=True), "max": _nice(hi + pad, down=False)}
-    return {k: int(v) if integer or float(v).is_integer() else v for k, v in out.items()}
+    if not integer:
+        return {k: int(v) if float(v).is_integer() else v for k, v in out.items()}
+    # a bound beyond what the column's type holds cannot be compared with its values
+    bits = int(col["type"].removeprefix("u").removeprefix("int"))
+    unsigned = col["type"].startswith("u")
+    least, most = (0, 2**bits - 1) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    return {k: min(max(int(v), least), most) for k, v in out.items()}
 
 
 def _nice(value: float, *, down: bool) -> float:

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -205,12 +206,11 @@ def _decide(
         if type_family(data.types[name]) not in ("integer", "float", "decimal"):
             observed = data.types[name]
             return _result("range", name, sev, False, observed, f"a numeric column {expected}")
-        # The profile holds its extremes as floats: whole numbers beyond 2**53 are rounded
-        # there, and only the data can say on which side of a bound they fall.
+        # The profile holds its extremes as floats: whole numbers beyond 2**53 and decimals
+        # of more than 15 digits are rounded there, and only the data can say on which side
+        # of a bound they fall.
         lo, hi = (None, None) if col is None else (col.get("min"), col.get("max"))
-        exact = type_family(data.types[name]) != "integer" or all(
-            v is None or abs(v) < 2**53 for v in (lo, hi)
-        )
+        exact = _exact_in_profile(data.types[name], lo, hi)
         if col is not None and exact:
             inf_ok = (not col.get("pos_inf") or "max" not in args) and (
                 not col.get("neg_inf") or "min" not in args
@@ -265,6 +265,18 @@ def _decide(
             "shift", name, sev, score <= limit, score, f"drift ≤ {limit}", method=drift["method"]
         )
     raise InvalidArgumentError(f"unknown check {check.kind!r}", field="suite")
+
+
+def _exact_in_profile(type_text: str, lo: float | None, hi: float | None) -> bool:
+    """Whether a column's profiled extremes (doubles) are its values: not for whole numbers
+    beyond 2**53, nor for decimals of more than 15 digits (doubles tell apart all of 15)."""
+    family = type_family(type_text)
+    if family == "integer":
+        return all(v is None or abs(v) < 2**53 for v in (lo, hi))
+    if family == "decimal":
+        precision = type_text.partition("(")[2].partition(",")[0]
+        return precision.isdigit() and int(precision) <= 15
+    return True
 
 
 def _in_set_expected(check: Check, type_text: str) -> list[Any]:
@@ -381,10 +393,15 @@ class _ScanState:
             mask = pc.is_null(array, nan_is_null=True)
         elif kind == "range":
             mask = pa.array(np.zeros(len(array), dtype=bool))
-            if "min" in args:
-                mask = pc.or_(mask, pc.fill_null(pc.less(array, args["min"]), False))
-            if "max" in args:
-                mask = pc.or_(mask, pc.fill_null(pc.greater(array, args["max"]), False))
+            decimal = pa.types.is_decimal(array.type)
+            for bound, compare in (("min", pc.less), ("max", pc.greater)):
+                if bound in args:
+                    beyond = (
+                        _decimal_beyond(array, _as_decimal(args[bound]), below=bound == "min")
+                        if decimal
+                        else compare(array, args[bound])
+                    )
+                    mask = pc.or_(mask, pc.fill_null(beyond, False))
         elif kind == "in_set":
             if self.value_set is None:
                 self.value_set = _value_set(self.check, array.type)
@@ -433,7 +450,12 @@ def _clean(kind: str, args: dict[str, Any], array: pa.Array, state: _ScanState) 
         return not floating or not np.isnan(array.to_numpy(zero_copy_only=False)).any()
     if kind == "range":
         lo, hi = _extremes(array)
-        return lo is None or bool(args.get("min", -np.inf) <= lo and hi <= args.get("max", np.inf))
+        if lo is None:
+            return True
+        low, high = args.get("min", -math.inf), args.get("max", math.inf)
+        if pa.types.is_decimal(array.type):  # exactly, against the bounds as written
+            low, high = _as_decimal(low), _as_decimal(high)
+        return bool(low <= lo and hi <= high)
     if kind == "in_set":
         if state.allowed is None:
             state.allowed = _allowed(state.check, str(array.type))
@@ -459,6 +481,31 @@ def _extremes(array: pa.Array) -> tuple[Any, Any]:
         return None, None
     bounds = pc.min_max(array).as_py()
     return bounds["min"], bounds["max"]
+
+
+def _as_decimal(bound: float) -> Decimal:
+    """A suite's bound as the number written (YAML reads 0.1 as a double a little above it)."""
+    return Decimal(bound) if isinstance(bound, int) else Decimal(repr(float(bound)))
+
+
+def _decimal_beyond(array: pa.Array, bound: Decimal, *, below: bool) -> pa.Array:
+    """Which values of a decimal column are below (``below``) or above ``bound``, exactly.
+    The bound is moved to the column's scale first (values are whole multiples of its step,
+    so x < 0.125 is x < 0.13 at two decimal places); a bound beyond every value the type
+    holds needs no comparison (an Arrow cast of it would fail)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = array.type
+    with localcontext(Context(prec=200)):
+        step = Decimal(1).scaleb(-t.scale)
+        largest = Decimal(10) ** (t.precision - t.scale) - step
+        if abs(bound) > largest:
+            every = (bound > 0) == below  # a min above all values, or a max below them
+            return pc.is_valid(array) if every else pa.array(np.zeros(len(array), dtype=bool))
+        edge = bound.quantize(step, rounding=ROUND_CEILING if below else ROUND_FLOOR)
+    scalar = pa.scalar(edge, type=t)
+    return pc.less(array, scalar) if below else pc.greater(array, scalar)
 
 
 def _value_set(check: Check, arrow_type: pa.DataType) -> pa.Array:
