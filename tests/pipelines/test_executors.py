@@ -85,8 +85,12 @@ def half(n: int = 1):
 
 
 def _module(tmp_path: Path, name: str, factor: int = 3) -> Any:
+    return _module_of(tmp_path, name, PIPELINE.format(factor=factor))
+
+
+def _module_of(tmp_path: Path, name: str, source: str) -> Any:
     path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(factor=factor)))
+    path.write_text(textwrap.dedent(source))
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -351,3 +355,130 @@ def test_a_run_stopped_with_sigterm_ends_its_runs_killed(tmp_path: Path) -> None
     )
     statuses = {r["name"]: r["status"] for r in json.loads(out.stdout)["runs"]}
     assert statuses == {"pipeline.slow": "killed", "first": "finished", "second": "killed"}
+
+
+AS_STORED = """
+import pandas as pd
+import setpoint as sp
+
+@sp.step
+def make(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "cat": pd.Categorical(["a", "b", "a"]),
+            "nint": pd.array([n, None, 3], dtype="Int64"),
+            "s": pd.array(["x", None, "z"], dtype="string"),
+        }
+    )
+
+@sp.step
+def meta(n: int) -> dict:
+    return {"zeta": n, "alpha": 2}
+
+@sp.step(cache=False)
+def describe(df: pd.DataFrame, m: dict) -> dict:
+    return {
+        "dtypes": {c: str(t) for c, t in df.dtypes.items()},
+        "missing": int(df["nint"].isna().sum()),
+        "keys": list(m),
+    }
+
+@sp.pipeline(project="stored")
+def rt(n: int = 1):
+    describe(make(n), meta(n))
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_step_gets_what_was_stored_whichever_way_the_step_before_it_went(
+    client: Any, tmp_path: Path
+) -> None:
+    """In a process the next step got the object the step before returned (a categorical, a
+    nullable Int64), from the cache or another process what was stored (plain text, float64),
+    and JSON came back with its keys sorted: a step saw other data depending on where the
+    step before it ran."""
+    m = _module_of(tmp_path, "as_stored", AS_STORED)
+    runs = {
+        "process, ran": sp.run_pipeline(m.rt, n=1, executor="process"),
+        "in process, ran": sp.run_pipeline(m.rt, n=5),
+        "in process, cached": sp.run_pipeline(m.rt, n=5),
+        "in process, cached from a worker": sp.run_pipeline(m.rt, n=1),
+    }
+    assert [s.status for s in runs["in process, ran"].steps] == ["ran"] * 3
+    assert [s.status for s in runs["in process, cached"].steps] == ["cached", "cached", "ran"]
+    seen = {how: r.value("describe") for how, r in runs.items()}
+    assert len({json.dumps(s) for s in seen.values()}) == 1, seen
+    described = seen["in process, ran"]
+    assert described["keys"] == ["zeta", "alpha"]  # as the step made them, not sorted
+    assert described["dtypes"]["cat"] != "category"  # as a dataset version keeps them
+    assert described["dtypes"]["nint"] == "float64" and described["missing"] == 1
+    for r in runs.values():  # and the pipeline's result is what the next step got
+        assert list(r.value("meta")) == ["zeta", "alpha"]
+        assert {c: str(t) for c, t in r.value("make").dtypes.items()} == described["dtypes"]
+
+
+RAISES = """
+import threading
+
+import setpoint as sp
+
+class QuotaError(Exception):
+    def __init__(self, code, detail):
+        super().__init__(f"quota {code}: {detail}")
+        self.code = code
+
+@sp.step
+def limited(n: int) -> int:
+    raise QuotaError(429, "too many requests")
+
+@sp.step
+def locked(n: int) -> int:
+    error = RuntimeError(f"lock {n} held")
+    error.lock = threading.Lock()  # cannot be pickled
+    raise error
+
+@sp.pipeline(project="raises")
+def quota(n: int = 1):
+    limited(n)
+
+@sp.pipeline(project="raises")
+def unpicklable(n: int = 1):
+    locked(n)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_worker_sends_back_the_steps_own_error_or_one_naming_it(
+    client: Any, tmp_path: Path
+) -> None:
+    """An exception whose __init__ takes several arguments pickles but does not unpickle:
+    the driver raised `TypeError: QuotaError.__init__() missing 1 required positional
+    argument` in the step's error's place."""
+    from setpoint.client.executors import StepError, rebuilt_error
+
+    m = _module_of(tmp_path, "raises_pipe", RAISES)
+    with pytest.raises(StepError) as info:
+        sp.run_pipeline(m.quota, executor="process")
+    assert str(info.value) == "QuotaError: quota 429: too many requests"
+    assert (info.value.type_name, info.value.module) == ("QuotaError", "raises_pipe")
+    assert "step 'limited' of pipeline run" in info.value.__notes__[0]
+    with pytest.raises(StepError) as info:
+        sp.run_pipeline(m.unpicklable, executor="process")
+    assert str(info.value) == "RuntimeError: lock 1 held"
+    with pytest.raises(m.QuotaError, match="quota 429"):  # in process: the error itself
+        sp.run_pipeline(m.quota)
+    # the driver too: a pickle that does not load here gives the stand-in, never its error
+    stand_in = StepError("QuotaError", "quota 429: too many requests")
+    assert rebuilt_error(b"not a pickle", stand_in) is stand_in
+
+
+def test_the_cli_names_a_workers_step_error(home: Path, tmp_path: Path, capsys: Any) -> None:
+    from setpoint.cli.main import main
+
+    path = tmp_path / "raises_cli.py"
+    path.write_text(textwrap.dedent(RAISES))
+    with pytest.raises(SystemExit) as exit_:
+        main(["pipeline", "run", f"{path}:quota", "--executor", "process"])
+    first = capsys.readouterr().err.strip().splitlines()[0]
+    assert exit_.value.code == 1 and "QuotaError: quota 429: too many requests" in first, first
+    assert "TypeError" not in first

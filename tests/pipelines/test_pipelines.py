@@ -54,8 +54,12 @@ def retrain(month: str, shift: float = 0.0):
 
 
 def _module(tmp_path: Path, factor: int = 2, name: str = "retrain_pipe") -> Any:
+    return _module_of(tmp_path, name, PIPELINE.format(factor=factor))
+
+
+def _module_of(tmp_path: Path, name: str, source: str) -> Any:
     path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(factor=factor)))
+    path.write_text(textwrap.dedent(source))
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -936,23 +940,24 @@ def test_a_step_changing_its_input_in_place_changes_nothing_else(client: Any) ->
         return {"k": [1]}
 
     @sp.step
-    def featurize(df: pd.DataFrame, cfg: dict) -> int:
+    def featurize(df: pd.DataFrame, cfg: dict, ids: list) -> int:
         df["x"] = df["x"] * 100
         cfg["k"].append(2)
+        ids.append(2)  # a literal too: another step given the same list must not see it
         return len(df)
 
     @sp.step
-    def summarize(df: pd.DataFrame, cfg: dict, n: int) -> dict:
-        return {"sum_x": int(df["x"].sum()), "k": cfg["k"]}
+    def summarize(df: pd.DataFrame, cfg: dict, n: int, ids: list) -> dict:
+        return {"sum_x": int(df["x"].sum()), "k": cfg["k"], "ids": ids}
 
     @sp.pipeline(project="inplace")
     def flow():
-        d, c = load(), settings()
-        summarize(d, c, featurize(d, c))
+        d, c, ids = load(), settings(), [1]
+        summarize(d, c, featurize(d, c, ids), ids)
 
     for _ in range(2):  # ran, then from the cache
         result = sp.run_pipeline(flow)
-        assert result.value("summarize") == {"sum_x": 6, "k": [1]}
+        assert result.value("summarize") == {"sum_x": 6, "k": [1], "ids": [1]}
         assert result.value("load")["x"].tolist() == [1, 2, 3]
 
 
@@ -1025,3 +1030,124 @@ def test_using_an_output_in_the_pipeline_body_is_refused(client: Any) -> None:
         with pytest.raises(PipelineError, match="is not known while the pipeline is built"):
             sp.run_pipeline(body)
     assert "uses" not in [p.name for p in client.list_projects()]  # nothing ran
+
+
+DEFAULTS = """
+import setpoint as sp
+
+CALLS = []
+
+def double(x):
+    return {factor} * x
+
+@sp.step
+def first(n: int) -> int:
+    CALLS.append("first")
+    return n
+
+@sp.step
+def second(x: int, f: object = double, cols: tuple = ("a", "b")) -> int:
+    CALLS.append("second")
+    return f(x) + len(cols)
+
+@sp.pipeline(project="defaults")
+def implicit(n: int = 3):
+    second(first(n))
+
+@sp.pipeline(project="defaults")
+def explicit(n: int = 3):
+    second(first(n), cols=("c",))
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_defaults_are_the_steps_code_and_bad_arguments_are_refused_before_a_step_runs(
+    client: Any, tmp_path: Path
+) -> None:
+    """Every default became a literal parameter: a function or a tuple as a default was
+    refused when its step came, after the steps before it had run; a bad argument too."""
+    m = _module_of(tmp_path, "defaults_pipe", DEFAULTS.format(factor=2))
+    result = sp.run_pipeline(m.implicit)
+    assert result.value("second") == 8 and m.CALLS == ["first", "second"]
+    assert sp.get_run(result.steps[1].run_id).params == {}  # the defaults are its code
+    # ... and part of its key: a function given as a default is followed into its code
+    m = _module_of(tmp_path, "defaults_pipe", DEFAULTS.format(factor=3))
+    changed = sp.run_pipeline(m.implicit)
+    assert [(s.status, s.why) for s in changed.steps] == [
+        ("cached", changed.steps[0].why),
+        ("ran", ["its code changed"]),
+    ]
+    assert changed.value("second") == 11
+    with pytest.raises(PipelineError, match="step 'second' parameter 'cols' is a tuple"):
+        sp.run_pipeline(m.explicit)
+    assert m.CALLS == ["second"]  # the first step did not run
+    assert len(sp.search_runs(project="defaults", filter="tags.kind = 'pipeline'")) == 2
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_long_literal_is_logged_shortened_and_keyed_whole(client: Any) -> None:
+    """A literal's param is at most 6,000 characters: a list of 2,000 ids failed its step
+    (after the steps before it ran), with a resume hint that could not work."""
+
+    @sp.step
+    def count(ids: list) -> int:
+        return len(ids)
+
+    @sp.pipeline(project="long")
+    def many(n: int = 2000):
+        count(list(range(n)))
+
+    result = sp.run_pipeline(many)
+    assert result.value("count") == 2000
+    run = sp.get_run(result.steps[0].run_id)
+    param, hashed = run.params["ids"], orjson.loads(run.tags["cache_parts"])["params"]["ids"]
+    assert len(param) <= 6000 and param.startswith("[0,1,2,3,")
+    assert param.endswith(f"characters, hash {hashed})")
+    assert [s.status for s in sp.run_pipeline(many).steps] == ["cached"]
+    longer = sp.run_pipeline(many, n=2001)  # the same start: the whole value is the key
+    assert [(s.status, s.why) for s in longer.steps] == [("ran", ["parameter 'ids' changed"])]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_return_type_no_materializer_stores_is_refused_before_anything_runs(
+    client: Any,
+) -> None:
+    """A step declared `-> set` was found out only once it had run, the steps before it too."""
+    calls: list[int] = []
+
+    @sp.step
+    def first(n: int) -> int:
+        calls.append(n)
+        return n
+
+    @sp.step
+    def as_set(x: int) -> set:
+        return {x}
+
+    @sp.step
+    def pair(x: int) -> tuple[int, int]:
+        return (x, x)
+
+    @sp.step
+    def column(x: int) -> pd.Series:
+        return pd.Series([x])
+
+    for bad, shown in ((as_set, "set"), (pair, "tuple"), (column, "Series")):
+
+        @sp.pipeline(project="returns")
+        def unstorable() -> None:
+            bad(first(1))  # noqa: B023 - each pipeline runs before the next step
+
+        with pytest.raises(PipelineError, match=f"step '{bad.name}' returns {shown}, which"):
+            sp.run_pipeline(unstorable)
+    assert calls == [] and "returns" not in [p.name for p in client.list_projects()]
+
+    @sp.step(pickle=True)
+    def pickled(x: int) -> set:
+        return {x}
+
+    @sp.pipeline(project="returns")
+    def opted() -> None:
+        pickled(first(1))
+
+    assert sp.run_pipeline(opted).value("pickled") == {1}

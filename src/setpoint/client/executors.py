@@ -47,14 +47,41 @@ class StepTask:
 
 @dataclass(kw_only=True)
 class StepOutcome:
+    """A step that ran: its run, and the record of its stored output. The value itself stays
+    where the step ran; the steps after it load what was stored, in every executor."""
+
     run_id: str
     record: dict[str, Any]
-    value: Any = None
-    has_value: bool = False
+
+
+class StepError(Exception):
+    """A step's own error that could not come back as itself from the process that ran it
+    (its class cannot be pickled, or not rebuilt from its pickle, as when its ``__init__``
+    takes other arguments than the message): the original's type name and text."""
+
+    def __init__(self, type_name: str, text: str, module: str = "") -> None:
+        super().__init__(f"{type_name}: {text}" if text else type_name)
+        self.type_name = type_name
+        self.text = text
+        self.module = module
+
+    @classmethod
+    def of(cls, exc: BaseException) -> StepError:
+        kind = type(exc)
+        try:
+            text = str(exc)
+        except Exception:  # a __str__ that fails: the type still says what it was
+            text = ""
+        return cls(kind.__qualname__, text, kind.__module__)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its fields, not from the message as Exception pickles its args
+        return (StepError, (self.type_name, self.text, self.module), self.__dict__)
 
 
 def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome:
-    """Run one step as a tracked run; ``loaded`` holds inputs already in memory (in-process)."""
+    """Run one step as a tracked run; ``loaded`` holds inputs already in memory (in-process:
+    loaded from the store, as another process loads them)."""
     from setpoint.client import materializers, sdk
 
     c = sdk.client()
@@ -63,7 +90,7 @@ def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome
         project=task.project, name=task.step, tags=task.tags, parent_id=task.parent_id
     ) as run:
         if task.literals:
-            run.log_params({p: materializers.dumps(v) for p, v in task.literals.items()})
+            run.log_params({p: param_text(v) for p, v in task.literals.items()})
         for record in task.inputs.values():
             if record["kind"] == "dataset":
                 c.add_lineage("run", run.id, "consumed", "dataset_version", record["ref"])
@@ -75,7 +102,22 @@ def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome
         value = _call(task, args, run, lambda param: _reload(c, task, param))
         record = materializers.store(c, value, task.step, task.pickle, task.pipeline, run)
         run.set_tag("output", materializers.dumps(record))
-    return StepOutcome(run_id=run.id, record=record, value=value, has_value=True)
+    return StepOutcome(run_id=run.id, record=record)
+
+
+def param_text(value: Any) -> str:
+    """A literal as its step run's param: its JSON; beyond what a param holds (a long list
+    of ids), its start, its size and its hash, the one in the step's ``cache_parts`` (the
+    cache key hashes the whole value)."""
+    from setpoint.client import materializers
+    from setpoint.core.names import MAX_PARAM_VALUE
+    from setpoint.pipelines.cache import literal_hash
+
+    text = materializers.dumps(value)
+    if len(text) <= MAX_PARAM_VALUE:
+        return text
+    tail = f"... ({len(text)} characters, hash {literal_hash(value, what='a parameter')})"
+    return text[: MAX_PARAM_VALUE - len(tail)] + tail
 
 
 def _call(task: StepTask, args: dict[str, Any], run: Any, reload: Callable[[str], Any]) -> Any:
@@ -144,8 +186,7 @@ def execute_payload(payload: bytes) -> StepOutcome:
             sys.path.append(path)
     task: StepTask = cloudpickle.loads(body)
     warm_up(task.settings)
-    outcome = execute(task)
-    return StepOutcome(run_id=outcome.run_id, record=outcome.record)
+    return execute(task)
 
 
 def payload(task: StepTask) -> bytes:
@@ -299,7 +340,7 @@ class _Worker:
             )
         status, value = cloudpickle.loads(reply)
         if status == "error":
-            raise value
+            raise rebuilt_error(*value)
         outcome: StepOutcome = value
         return outcome
 
@@ -314,6 +355,21 @@ class _Worker:
             self.proc.kill()
             self.proc.wait()
         self.results.close()
+
+
+def rebuilt_error(pickled: bytes | None, stand_in: StepError) -> BaseException:
+    """A worker's step error as itself when its pickle loads here, else its stand-in (which
+    names the original's type): never an error of the unpickling in its place."""
+    import cloudpickle
+
+    if pickled is not None:
+        try:
+            exc = cloudpickle.loads(pickled)
+        except Exception:
+            return stand_in
+        if isinstance(exc, BaseException):
+            return exc
+    return stand_in
 
 
 class RayExecutor:

@@ -61,11 +61,10 @@ def store(
         return {"kind": "numpy", "digest": blob(c, buf.getvalue())}
     if value is None:
         return {"kind": "none", "digest": literal_hash(None, what="output")}
-    if is_json(value):  # exactly JSON: what a later run loads is what this one returned
-        return {
-            "kind": "json",
-            "digest": blob(c, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)),
-        }
+    if is_json(value):
+        # exactly JSON, keys in the order the step made them: what a later run loads is what
+        # this one returned (sorted keys would hand a step {"alpha", "zeta"} for {"zeta", ...})
+        return {"kind": "json", "digest": blob(c, orjson.dumps(value))}
     if callable(getattr(value, "predict", None)):
         mv = run.log_model(value, f"{pipeline}.{step}")
         return {"kind": "model", "ref": mv.ref, "digest": mv.digest}
@@ -167,4 +166,6 @@ def blob_bytes(c: Any, digest: str) -> bytes:
 
 
 def dumps(value: Any) -> str:
+    """A record, key parts or a literal as the text of a tag or param (keys sorted: one
+    text per value; what a step receives keeps its order, see ``store``)."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

@@ -69,15 +69,17 @@ class PipelineRun:
 
 
 class _Value:
-    """A step's output: in memory when the step ran in this process, loaded from the store on
-    first use otherwise."""
+    """A step's output, loaded from the store on first use: whether the step ran here, in
+    another process or came from the cache, the steps after it and ``value()`` get what was
+    stored (a DataFrame's dtypes as a dataset version keeps them), never the object the
+    step returned."""
 
-    def __init__(self, client: Any, record: dict[str, Any], pickle_ok: bool, value: Any = None):
+    def __init__(self, client: Any, record: dict[str, Any], pickle_ok: bool):
         self.client = client
         self.record = record
         self.pickle_ok = pickle_ok
-        self._value = value
-        self._loaded = value is not None or record["kind"] == "none"
+        self._value: Any = None
+        self._loaded = record["kind"] == "none"
 
     @property
     def hash(self) -> str:
@@ -90,9 +92,9 @@ class _Value:
         return self._value
 
     def for_step(self) -> Any:
-        """The output as a step receives it: its own copy, as a step in another process gets
-        its own load. A step that changes its input in place (``df["x"] *= 100``) must not
-        change what later steps, the result or the next run's cache hit see."""
+        """The output as a step receives it: its own copy of the load, as a step in another
+        process gets its own load. A step that changes its input in place
+        (``df["x"] *= 100``) must not change what later steps or the result see."""
         value = self.load()
         try:
             return private_copy(value)
@@ -345,9 +347,7 @@ class _Driver:
         if item.shared:
             self._record_hit(node, item.key, outcome.run_id, outcome.record, item.started)
             return
-        self.values[node.index] = _Value(
-            self.c, outcome.record, node.step.pickle, outcome.value if outcome.has_value else None
-        )
+        self.values[node.index] = _Value(self.c, outcome.record, node.step.pickle)
         self.results[node.index] = StepResult(
             step=node.name,
             status="ran",

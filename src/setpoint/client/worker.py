@@ -34,16 +34,20 @@ def read_message(stream: IO[bytes]) -> bytes | None:
 
 
 def encode_error(exc: BaseException) -> bytes:
-    """The error pickled as it is when it can be, else as a PipelineError with its text."""
+    """The step's error for the driver: its pickle when it loads back as itself (an
+    exception whose ``__init__`` takes other arguments than its message pickles, then fails
+    to load), and always a stand-in naming its type and text, for when it does not."""
     import cloudpickle
 
-    from setpoint.core.errors import PipelineError
+    from setpoint.client.executors import StepError
 
+    pickled: bytes | None
     try:
-        return bytes(cloudpickle.dumps(("error", exc)))
+        pickled = bytes(cloudpickle.dumps(exc))
+        cloudpickle.loads(pickled)
     except Exception:
-        text = f"{type(exc).__name__}: {exc}"
-        return bytes(cloudpickle.dumps(("error", PipelineError(text, field="step"))))
+        pickled = None
+    return bytes(cloudpickle.dumps(("error", (pickled, StepError.of(exc)))))
 
 
 def serve(tasks: IO[bytes], results: IO[bytes]) -> None:

@@ -20,9 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from setpoint.core import names
 from setpoint.core.durations import parse_seconds
 from setpoint.core.errors import PipelineError
+from setpoint.pipelines.cache import literal_hash
 
 # A cache expiration beyond this is a mistake (and beyond what a datetime can add).
 MAX_EXPIRATION_S = 100 * 365 * 86400
@@ -60,7 +63,9 @@ class Output:
 class Node:
     index: int
     step: Step
-    inputs: dict[str, Any]  # parameter -> Output or a literal value
+    # parameter -> Output or a literal value (JSON, the node's own copy), for the arguments
+    # given; a default is left to the function (it is part of the step's code in the key)
+    inputs: dict[str, Any]
 
     @property
     def name(self) -> str:
@@ -87,9 +92,11 @@ class _Builder:
             bound = step.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise PipelineError(f"step {step.name!r}: {exc}", field="step") from None
-        bound.apply_defaults()
+        _check_returns(step)
+        inputs = {}
         for param, value in bound.arguments.items():
             _check_input(step, param, value)
+            inputs[param] = value if isinstance(value, Output) else _literal(step, param, value)
         index = len(self.graph.nodes)
         # the same step called twice: each call is its own node, named apart
         taken = {n.name for n in self.graph.nodes}
@@ -97,7 +104,7 @@ class _Builder:
         while node_name in taken:  # "one.2" may be a step's own name too
             node_name = f"{node_name}.{index}"
         node_step = step.renamed(node_name) if node_name != step.name else step
-        self.graph.nodes.append(Node(index=index, step=node_step, inputs=dict(bound.arguments)))
+        self.graph.nodes.append(Node(index=index, step=node_step, inputs=inputs))
         return Output(node=index, step=node_step.name, type=step.returns)
 
 
@@ -347,6 +354,48 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
         raise PipelineError(
             f"the type hints of {fn.__name__!r} cannot be resolved: {exc}", field="step"
         ) from None
+
+
+def _literal(step: Step, param: str, value: Any) -> Any:
+    """A literal argument, checked while the graph is built (a value the key cannot hash is
+    refused before any step runs) and copied: the pipeline body changing the list it passed,
+    or a step changing its own in place, must not change what another step gets."""
+    literal_hash(value, what=f"step {step.name!r} parameter {param!r}")
+    return orjson.loads(orjson.dumps(value))  # exactly JSON: the same value, order kept
+
+
+# Return types no materializer stores without pickle, by (top-level module, name). Only
+# certain ones: a union, ``Any``, ``object`` or a class of yours (it may have ``predict``)
+# are left to the value the step returns.
+_UNSTORABLE = {
+    ("builtins", name)
+    for name in ("set", "frozenset", "tuple", "bytes", "bytearray", "complex", "range")
+} | {
+    ("datetime", "date"),
+    ("datetime", "datetime"),
+    ("datetime", "time"),
+    ("datetime", "timedelta"),
+    ("decimal", "Decimal"),
+    ("pandas", "Series"),
+}
+
+
+def _check_returns(step: Step) -> None:
+    """A step returning a type no materializer stores is refused before anything runs,
+    not after it ran, unless it opted into pickle."""
+    if step.pickle:
+        return
+    kind = typing.get_origin(step.returns) or step.returns  # set[int] -> set
+    module = getattr(kind, "__module__", None)
+    name = getattr(kind, "__qualname__", None)
+    if not isinstance(module, str) or (module.split(".")[0], name) not in _UNSTORABLE:
+        return
+    raise PipelineError(
+        f"step {step.name!r} returns {name}, which setpoint cannot store: return a DataFrame "
+        "or Arrow table, a numpy array, exact JSON (a list for a tuple or set, text for a "
+        "date) or a model, or declare @sp.step(pickle=True) for your own objects",
+        field="step",
+    )
 
 
 def _check_input(step: Step, param: str, value: Any) -> None:

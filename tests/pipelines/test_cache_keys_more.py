@@ -1,0 +1,395 @@
+"""A step's cache key follows what its code reads as it is when the key is computed (values
+by their content, modules it imports in its body, objects in class attributes and
+containers), is the same in every process, and the same whether the pipeline file runs as a
+script or under the CLI."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import setpoint as sp
+from conftest import run_cli
+from setpoint.pipelines.cache import code_hash
+
+Load = Callable[[dict[str, str]], Any]
+
+
+@pytest.fixture
+def load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Load]:
+    """Write modules (name -> source) into a new folder and import the last one anew, as a
+    new process would."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no stale .pyc of an earlier text
+    folders = itertools.count()
+    names: set[str] = set()
+
+    def write_and_import(files: dict[str, str]) -> Any:
+        folder = tmp_path / f"v{next(folders)}"
+        folder.mkdir()
+        monkeypatch.syspath_prepend(str(folder))
+        for name, text in files.items():
+            (folder / f"{name}.py").write_text(textwrap.dedent(text))
+            sys.modules.pop(name, None)
+            names.add(name)
+        return importlib.import_module(list(files)[-1])
+
+    yield write_and_import
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+STEP = "import setpoint as sp\n\n@sp.step\ndef s(x: int) -> object:\n"
+
+# name -> (the two versions' differing text, the modules with {v} where the text goes);
+# the step module comes last and its step is `s`
+CHANGES: dict[str, tuple[tuple[str, str], dict[str, str]]] = {
+    "a helper imported in the step's body": (
+        ("2", "100"),
+        {
+            "kh_feat": "def scale(x):\n    return x * {v}\n",
+            "kh_step": STEP + "    from kh_feat import scale\n    return scale(x)\n",
+        },
+    ),
+    "a module imported in the step's body": (
+        ("2", "100"),
+        {
+            "kh_feat": "def scale(x):\n    return x * {v}\n",
+            "kh_step": STEP + "    import kh_feat\n    return kh_feat.scale(x)\n",
+        },
+    ),
+    "a list extended by +=": (
+        ("b", "c"),
+        {"kh_step": "COLS = ['a']\nCOLS += ['{v}']\n" + STEP + "    return COLS\n"},
+    ),
+    "a list appended to where the module is loaded": (
+        ("b", "c"),
+        {"kh_step": "COLS = ['a']\nCOLS.append('{v}')\n" + STEP + "    return COLS\n"},
+    ),
+    "a constant assigned in an if block": (
+        ("b", "c"),
+        {
+            "kh_step": "import sys\nif sys.version_info >= (3, 8):\n    COLS = ['{v}']\n"
+            "else:\n    COLS = []\n" + STEP + "    return COLS\n"
+        },
+    ),
+    "a constant assigned with others": (
+        ("b", "c"),
+        {"kh_step": "COLS, OTHER = ['{v}'], ['z']\n" + STEP + "    return COLS\n"},
+    ),
+    "a function in a dict": (
+        ("2", "100"),
+        {
+            "kh_feat": "def helper(x):\n    return x + {v}\n",
+            "kh_step": "from kh_feat import helper\nREG = {{'h': helper}}\n"
+            + STEP
+            + "    return REG['h'](x)\n",
+        },
+    ),
+    "a method of an object in a class attribute": (
+        ("2", "100"),
+        {
+            "kh_feat": "class M:\n    def go(self, x):\n        return x + {v}\n",
+            "kh_step": "import kh_feat\n\nclass Holder:\n    impl = kh_feat.M()\n"
+            + STEP
+            + "    return Holder.impl.go(x)\n",
+        },
+    ),
+    "a list in a class attribute, changed after the class": (
+        ("b", "c"),
+        {
+            "kh_step": "class C:\n    COLS = ['a']\n\nC.COLS.append('{v}')\n"
+            + STEP
+            + "    return C.COLS\n"
+        },
+    ),
+    "a module's value made from another module's": (
+        ("b", "c"),
+        {
+            "kh_base": "BASE = ['{v}']\n",
+            "kh_feat": "from kh_base import BASE\nCOLS = BASE + ['z']\n",
+            "kh_step": "import kh_feat as H\n" + STEP + "    return H.COLS\n",
+        },
+    ),
+    "a library's function under another name": (
+        ("mean", "median"),
+        {"kh_step": "from statistics import {v} as agg\n" + STEP + "    return agg([x, 1, 8])\n"},
+    ),
+    "a numpy array changed where the module is loaded": (
+        ("2", "100"),
+        {
+            "kh_step": "import numpy as np\nW = np.zeros(3)\nW[0] = {v}\n"
+            + STEP
+            + "    return float(W.sum()) + x\n"
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CHANGES))
+def test_what_the_code_reads_changed_changes_the_key(case: str, load: Load) -> None:
+    """Each change made the step return something else with the same key (a stale cached
+    output): names were hashed by how the module's source assigns them, and imports inside a
+    step's body were not followed."""
+    (old, new), files = CHANGES[case]
+
+    def key(v: str) -> tuple[str, object]:
+        module = load({name: text.format(v=v) for name, text in files.items()})
+        return code_hash(module.s.fn), module.s.fn(3)
+
+    (first, returned), (same, _), (changed, returned_now) = key(old), key(old), key(new)
+    assert returned != returned_now  # the change is one the step sees
+    assert first == same  # nothing changed: the same key in a fresh import
+    assert first != changed
+
+
+LOCAL_PIPE = """
+import setpoint as sp
+
+@sp.step
+def compute(n: int) -> int:
+    from kh_local_feat import scale  # imported where it runs (a worker's habit)
+    return scale(n)
+
+@sp.pipeline(project="localimport")
+def p(n: int = 5):
+    compute(n)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_helper_imported_in_the_step_is_run_again_when_it_changes(
+    client: Any, load: Load
+) -> None:
+    """The step came from the cache with x * 2's 10 after ``scale`` became x * 100."""
+
+    def run(factor: int) -> Any:
+        feat = f"def scale(x):\n    return x * {factor}\n"
+        return sp.run_pipeline(load({"kh_local_feat": feat, "kh_local_pipe": LOCAL_PIPE}).p)
+
+    assert run(2).value("compute") == 10
+    assert run(2).steps[0].status == "cached"
+    changed = run(100)
+    assert (changed.steps[0].status, changed.steps[0].why) == ("ran", ["its code changed"])
+    assert changed.value("compute") == 500
+
+
+STATE = """
+import setpoint as sp
+
+LOG = []
+MEMO = {}
+COLS = ["a"]
+
+class Lazy:
+    def __init__(self):
+        self.model = None
+
+    def get(self):
+        if self.model is None:
+            self.model = {"w": 2}
+        return self.model
+
+LAZY = Lazy()
+
+@sp.step
+def s(x: int) -> int:
+    LOG.append(x)
+    if x not in MEMO:
+        MEMO[x] = x * 2
+    return MEMO[x] + LAZY.get()["w"] + len(COLS)
+"""
+
+
+def test_state_the_step_keeps_leaves_its_key_and_a_value_changed_in_place_does_not(
+    load: Load,
+) -> None:
+    """A list the step only reads, changed in place in a running process (a notebook),
+    kept the key: the step came from the cache with the old list's result."""
+    module = load({"kh_state": STATE})
+    before = code_hash(module.s.fn)
+    module.s.fn(3)  # the step ran: its log, memo and lazily loaded model changed
+    assert module.LOG == [3] and module.MEMO == {3: 6} and module.LAZY.model is not None
+    assert code_hash(module.s.fn) == before
+    module.COLS.append("b")  # what it reads
+    assert code_hash(module.s.fn) != before
+
+
+CYCLES = """
+import setpoint as sp
+
+A = ["a"]
+A.append(A)
+D = {"k": 1}
+D["self"] = D
+
+class Node:
+    def __init__(self):
+        self.me = self
+        self.items = [self, A]
+
+N = Node()
+
+@sp.step
+def s(x: int) -> int:
+    return len(A) + len(D) + len(N.items) + x
+"""
+
+
+def test_values_that_hold_themselves_are_hashed_once_and_the_same(load: Load) -> None:
+    first = code_hash(load({"kh_cycles": CYCLES}).s.fn)
+    assert code_hash(load({"kh_cycles": CYCLES}).s.fn) == first
+    changed = CYCLES.replace('D = {"k": 1}', 'D = {"k": 2}')
+    assert code_hash(load({"kh_cycles": changed}).s.fn) != first
+
+
+def test_a_library_object_inside_a_value_counts_by_the_statement_assigning_it(
+    load: Load,
+) -> None:
+    """Its text may differ between processes (a lock's state, a logger's level): its type
+    and the statement count, as for a library's object a module assigns directly."""
+    text = (
+        "import string, threading\n"
+        "CFG = {{'t': string.Template('$x-{v}'), 'lock': threading.Lock(), 'n': [1]}}\n"
+        + STEP
+        + "    return CFG['t'].substitute(x=x)\n"
+    )
+    first = load({"kh_lib_obj": text.format(v="a")})
+    key = code_hash(first.s.fn)
+    first.CFG["lock"].acquire()  # its text says locked now
+    assert code_hash(first.s.fn) == key
+    assert code_hash(load({"kh_lib_obj": text.format(v="a")}).s.fn) == key
+    assert code_hash(load({"kh_lib_obj": text.format(v="b")}).s.fn) != key
+
+
+def test_a_library_imported_in_the_step_is_not_imported_for_its_key(load: Load) -> None:
+    """The key is the same whether the library is loaded in this process or not."""
+    module = load({"kh_lib": STEP + "    import colorsys\n    return colorsys.ONE_THIRD\n"})
+    sys.modules.pop("colorsys", None)
+    absent = code_hash(module.s.fn)
+    assert "colorsys" not in sys.modules
+    import colorsys  # noqa: F401
+
+    assert code_hash(module.s.fn) == absent
+
+
+SEEDED = """
+from setpoint.pipelines.cache import code_hash
+
+def make():
+    cfg = {"cols": {"alpha", "beta", "gamma", "delta", "eps"}, "pairs": frozenset({("a", 1)})}
+
+    def s(x: int) -> int:
+        return len(cfg["cols"]) + x
+
+    return s
+
+COLS = {"alpha", "beta", "gamma", "delta", "eps"}
+
+def reads(x: int) -> int:
+    return len(COLS) + x
+
+print(code_hash(make()), code_hash(reads))
+"""
+
+
+def test_a_set_in_a_closure_gives_the_same_key_in_every_process() -> None:
+    """A dict holding a set, captured by a closure, was hashed by its repr: set order changes
+    with PYTHONHASHSEED, so each process had another key and the step never came from the
+    cache."""
+    keys = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", SEEDED], env=env, capture_output=True, text=True, check=True
+        )
+        keys.add(done.stdout.strip())
+    assert len(keys) == 1, keys
+
+
+SCRIPT = """
+import enum
+import logging
+from dataclasses import dataclass, field
+
+import setpoint as sp
+
+
+class Unit:
+    pass
+
+
+@dataclass
+class Conf:
+    unit: Unit | None = None
+    cols: list = field(default_factory=lambda: ["a"])
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+class Scaler:
+    '''Scales by its factor.'''
+
+    factor = 3
+    conf = Conf()
+
+    def __init__(self):
+        self.log = logging.getLogger(__name__)
+
+    def apply(self, x):
+        self.log.debug("scaling %s", x)
+        return x * self.factor
+
+
+SCALER = Scaler()
+
+
+def double(x):
+    return 2 * x
+
+
+@sp.step
+def scale(n: int, f: object = double, c: object = Color.RED) -> int:
+    return SCALER.apply(f(n)) + len(Scaler.conf.cols) + c.value
+
+
+@sp.pipeline(project="scriptcli")
+def p(n: int = 2):
+    scale(n)
+"""
+
+
+def test_a_pipeline_file_run_as_a_script_then_under_the_cli_comes_from_the_cache(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """A class in the pipeline file made the key differ between ``python file.py`` and
+    ``setpoint pipeline run file.py:p``: its ``__module__`` (and a dataclass's generated
+    ``__doc__``, a function given as a default, ``__name__`` read for a logger) is
+    ``__main__`` in one and the file's name in the other."""
+    path = tmp_path / "kh_scriptcli.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    spec = importlib.util.spec_from_file_location("__main__", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    spec.loader.exec_module(script)  # python kh_scriptcli.py
+    try:
+        assert [s.status for s in sp.run_pipeline(script.p).steps] == ["ran"]
+        code, out, err = run_cli(capsys, "pipeline", "run", f"{path}:p", "--json")
+    finally:
+        sys.modules.pop("kh_scriptcli", None)
+    assert code == 0, err
+    steps = [(s["step"], s["status"], s["why"]) for s in json.loads(out)["steps"]]
+    assert [(step, status) for step, status, _ in steps] == [("scale", "cached")], steps
