@@ -21,7 +21,7 @@ import pytest
 
 import setpoint as sp
 from conftest import run_cli
-from setpoint.pipelines.cache import code_hash
+from setpoint.pipelines.code_key import code_hash
 
 Load = Callable[[dict[str, str]], Any]
 
@@ -284,7 +284,7 @@ def test_a_library_imported_in_the_step_is_not_imported_for_its_key(load: Load) 
 
 
 SEEDED = """
-from setpoint.pipelines.cache import code_hash
+from setpoint.pipelines.code_key import code_hash
 
 def make():
     cfg = {"cols": {"alpha", "beta", "gamma", "delta", "eps"}, "pairs": frozenset({("a", 1)})}

@@ -266,7 +266,7 @@ def test_listing_user_modules_survives_an_import_during_a_collection() -> None:
     import gc
     import types
 
-    from setpoint.pipelines.cache import user_modules
+    from setpoint.pipelines.code_key import user_modules
 
     made: list[str] = []
 

@@ -492,7 +492,7 @@ def test_an_object_of_a_notebook_class_is_hashed(monkeypatch: pytest.MonkeyPatch
     OSError ("source code not available") when a step read an instance of it."""
     import types
 
-    from setpoint.pipelines.cache import code_hash
+    from setpoint.pipelines.code_key import code_hash
 
     notebook = types.ModuleType("__main__")
     monkeypatch.setitem(sys.modules, "__main__", notebook)

@@ -203,7 +203,7 @@ _PICKLING = threading.Lock()
 def _payload(task: StepTask) -> bytes:
     import cloudpickle
 
-    from setpoint.pipelines.cache import user_modules
+    from setpoint.pipelines.code_key import user_modules
 
     modules = user_modules()
     registered = []

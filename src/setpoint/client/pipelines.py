@@ -31,10 +31,10 @@ from setpoint.pipelines.cache import (
     NOTHING_CHANGED,
     cache_key,
     changes,
-    code_hash,
     environment,
     literal_hash,
 )
+from setpoint.pipelines.code_key import code_hash
 from setpoint.pipelines.dag import Graph, Node, Output, Pipeline
 
 MAX_AFTER_TAG = 4000  # characters of the "after" tag (tag values hold at most 8000)
