@@ -284,3 +284,46 @@ def test_text_against_a_profiles_numbers_is_a_problem_not_a_crash(client: Any) -
     version = sp.log_dataset(pd.DataFrame({"x": np.arange(100.0)}), "numbers", project="mon")
     r = sp.drift(version, pd.DataFrame({"x": ["a"] * 10}))
     assert r.features == {} and "current data categorical" in r.problems["x"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_integers_beyond_2_to_the_53_choose_the_same_test_from_rows_as_from_a_profile(
+    client: Any,
+) -> None:
+    """The rows counted distinct values as floats, the profile as integers: ~280 ids within
+    300 of 2**60 are two or three doubles, so the rows compared them as few-valued
+    categories (chi-squared) and the profile with ks."""
+    rng = np.random.default_rng(6)
+    ref = pd.DataFrame({"id": (2**60 + rng.integers(0, 300, 800)).astype(np.int64)})
+    version = sp.log_dataset(ref, "big-ids", project="mon")
+    moved = pd.DataFrame({"id": (2**60 + 150 + rng.integers(0, 300, 400)).astype(np.int64)})
+    for cur, drifted in ((ref.sample(400, random_state=0), False), (moved, True)):
+        rows, profile = sp.drift(ref, cur).features["id"], sp.drift(version, cur).features["id"]
+        assert rows.test == profile.test == "ks"
+        assert rows.drifted is profile.drifted is drifted
+        assert abs(rows.statistic - profile.statistic) < 0.02
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_column_spanning_the_double_range_is_binned_and_judged(client: Any) -> None:
+    """Binning on a profile's histogram computed hi - lo, which overflows from -1.7e308 to
+    1.7e308: every value fell in the first bin, so a sample of the reference drifted (p ~
+    1e-67) and a monitor's window failed with an overflow (as did the rows' distinct count
+    and standard deviation)."""
+    from setpoint.monitoring.windows import compute
+
+    rng = np.random.default_rng(7)
+    ref = pd.DataFrame({"x": np.where(rng.random(600) < 0.5, -1.7e308, 1.7e308)})
+    version = sp.log_dataset(ref, "wide", project="mon")
+    cur = ref.sample(300, random_state=0)
+    rows, profile = sp.drift(ref, cur).features["x"], sp.drift(version, cur).features["x"]
+    assert rows.test == profile.test == "chisquare"
+    assert not rows.drifted and not profile.drifted and profile.new_categories == []
+    assert abs(rows.statistic - profile.statistic) < 1e-9
+    wide = pd.DataFrame({"w": rng.uniform(-0.85e308, 0.85e308, 600) * 2})
+    w = sp.drift(wide, wide.sample(300, random_state=0), tests={"w": "wasserstein"})
+    assert math.isfinite(w.features["w"].statistic) and not w.features["w"].drifted
+    histogram = compute(cur.add_prefix("input."), version.profile, {})["histograms"]["x"]
+    assert all(math.isfinite(e) for e in histogram["edges"])
+    negative = int((cur["x"] < 0).sum())
+    assert histogram["current"] == [negative] + [0] * 18 + [300 - negative]

@@ -102,12 +102,22 @@ class _Numeric:
         self.histogram: dict[str, Any] | None = None  # a profile's, for few distinct values
 
     @classmethod
-    def from_values(cls, values: np.ndarray) -> _Numeric:
+    def from_values(cls, values: np.ndarray, keys: np.ndarray | None = None) -> _Numeric:
+        """``keys``: an integer column's non-null values as integers, whose distinct values
+        are counted as a profile counts them (as doubles, those beyond 2**53 collapse, and
+        the distinct count chooses the test)."""
         finite = values[np.isfinite(values)]
         finite.sort()
-        distinct = int(np.count_nonzero(np.diff(finite))) + 1 if finite.size else 0
-        std = float(np.std(finite)) if finite.size else 0.0
-        return cls(finite, None, int(finite.size), std, distinct)
+        if keys is not None:
+            distinct = int(np.unique(keys).size)
+        else:  # compared, not subtracted: -1.7e308 to 1.7e308 overflows a difference
+            distinct = int(np.count_nonzero(finite[1:] != finite[:-1])) + 1 if finite.size else 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            std = float(np.std(finite)) if finite.size else 0.0
+            if not math.isfinite(std):  # values near the ends of the double range
+                top = float(np.max(np.abs(finite)))
+                std = float(np.std(finite / top)) * top
+        return cls(finite, None, int(finite.size), std if math.isfinite(std) else 0.0, distinct)
 
     @classmethod
     def from_profile(cls, col: Mapping[str, Any]) -> _Numeric:
@@ -191,7 +201,13 @@ class _Categorical:
 
 def _reference(values: Any, kind: str) -> _Numeric | _Categorical:
     if kind == "numeric":
-        return _Numeric.from_values(np.asarray(values, dtype=np.float64))
+        import pandas as pd
+
+        series = values if isinstance(values, pd.Series) else pd.Series(values)
+        keys = None
+        if series.dtype.kind in "iu":  # numpy or nullable integers
+            keys = series.dropna().to_numpy(dtype=getattr(series.dtype, "numpy_dtype", None))
+        return _Numeric.from_values(np.asarray(series, dtype=np.float64), keys)
     return _Categorical(category_counts(values))
 
 
@@ -215,7 +231,12 @@ def profile_bins(values: np.ndarray, edges: np.ndarray, bins: int) -> np.ndarray
     lo, hi = float(edges[0]), float(edges[-1])
     if not hi > lo:
         return np.zeros(values.size, dtype=np.intp)
-    return np.clip(((values - lo) / (hi - lo) * bins).astype(np.intp), 0, bins - 1)
+    # Values beyond the edges go to the end bins; clipped first, so no value's distance from
+    # lo overflows. Halved when the span does (-1.7e308 to 1.7e308), as the profile bins
+    # them: halving is exact for doubles this large, and the bins come out the same.
+    s = 0.5 if math.isinf(hi - lo) else 1.0
+    at = (np.clip(values, lo, hi) * s - lo * s) / (hi * s - lo * s) * bins
+    return np.minimum(at.astype(np.intp), bins - 1)
 
 
 # ------------------------------------------------------------------ the tests
