@@ -63,7 +63,6 @@ class AliasView:
     metrics: list[str]  # the metrics its gates judge
     policy_error: str | None
     rollback_to: int | None
-    rollback_possible: bool
     rollback_refused: str  # why no rollback is offered ("" when one is)
     can_roll_back: bool
 
@@ -124,7 +123,6 @@ def _alias_view(
         ],
         policy_error=error,
         rollback_to=target,
-        rollback_possible=possible,
         rollback_refused=why_not,
         can_roll_back=possible
         and p.may("rollback_alias", name=model.name, alias=alias, project=model.project),
