@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from setpoint.core.errors import InvalidArgumentError
-from setpoint.data.drift import column_drift
+from setpoint.data.drift import NOISE_P_VALUE, column_drift, drifted
 from setpoint.data.profile import Profiler, category_text, hash_values
 from setpoint.data.suite import Check, Suite
 
@@ -261,8 +261,16 @@ def _decide(
             )
             return _result("shift", name, sev, counts == (0, 0), observed, f"drift ≤ {limit}")
         score = round(drift["score"], 6)
+        expected = f"drift ≤ {limit}, or a score chance explains (p ≥ {NOISE_P_VALUE})"
         return _result(
-            "shift", name, sev, score <= limit, score, f"drift ≤ {limit}", method=drift["method"]
+            "shift",
+            name,
+            sev,
+            not drifted({**drift, "score": score}, limit),
+            score,
+            expected,
+            method=drift["method"],
+            p_value=None if drift["p_value"] is None else round(drift["p_value"], 6),
         )
     raise InvalidArgumentError(f"unknown check {check.kind!r}", field="suite")
 
