@@ -128,3 +128,13 @@ def test_every_file_that_is_not_python_ships_in_the_package() -> None:
         if f.is_file() and f.suffix not in (".py", ".pyc", ".typed") and f not in shipped
     ]
     assert not left_out, f"add these to [tool.setuptools.package-data]: {left_out}"
+
+
+def test_the_version_setpoint_reports_is_the_installed_one() -> None:
+    """Run records, the server, the web UI and step cache keys read ``setpoint.__version__``
+    (`setpoint --version` reads the distribution's): the two must agree."""
+    from importlib.metadata import version
+
+    import setpoint
+
+    assert setpoint.__version__ == version("setpoint")

@@ -67,8 +67,10 @@ def is_json(value: Any) -> bool:
 
 def environment(packages: tuple[str, ...]) -> dict[str, str]:
     # setpoint's own code (materializers, standard steps) changes only with its version
+    from setpoint.core.version import VERSION  # (no scan of installed distributions)
+
     env = {"python": f"{sys.version_info.major}.{sys.version_info.minor}"}
-    env["setpoint"] = _version("setpoint")
+    env["setpoint"] = VERSION
     for p in packages:
         env[p] = _version(p)
     return env
