@@ -558,7 +558,7 @@ def retrain(source: str, suite: str, c: float = 1.0):
     sp.steps.validate(data, suite)
     model = train(data, c=c)
     sp.steps.evaluate(model, data, "fraud")
-    sp.steps.register_and_promote(model, "fraud-detector", "champion")
+    sp.steps.register_and_promote(model, "fraud-detector", "champion", data=data, target="fraud")
 """
 
 
@@ -582,6 +582,32 @@ def test_standard_steps_make_a_retraining_pipeline(client: Any, tmp_path: Path) 
     assert outcome["promoted"] and outcome["version"] == "std/fraud-detector/1"
     assert first.value("evaluate")["accuracy"] > 0.8
     assert sp.get_model_version("std/fraud-detector@champion").version == 1
+    # what the gates judge is recorded by the pipeline itself: an accuracy floor, a
+    # comparison with the holder on the same data and validated training data pass (they
+    # failed "the version has no evaluation" and "no training dataset version is recorded")
+    gates = [
+        {"metric": "accuracy", "min": 0.8},
+        {"compare": "accuracy", "max_regression": 0.05},
+        {"data_validation": "passed"},
+    ]
+    sp.set_policy("fraud-detector", "champion", {"gates": gates}, project="std")
+    judged = sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite), c=0.9)
+    outcome = judged.value("register_and_promote")
+    assert outcome["promoted"] and all(g["passed"] for g in outcome["gates"])
+    assert len(outcome["gates"]) == 3
+    assert sp.get_model_version("std/fraud-detector@champion").version == 2
+    card = sp.model_card("std/fraud-detector/2", format="dict")
+    assert [d["ref"] for d in card["datasets"]] == ["std/retrain.ingest@1"]
+    # a gate the new version fails refuses it: the holder scored on the same data
+    strict = [{"compare": "accuracy", "min_improvement": 0.5}]
+    sp.set_policy("fraud-detector", "champion", {"gates": strict}, project="std")
+    refused = sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite), c=0.8)
+    assert refused.value("register_and_promote")["gates"] == [
+        {
+            "rule": "accuracy vs current holder: improves by >= 0.5 (higher is better)",
+            "passed": False,
+        }
+    ]
     # gates apply: a policy nobody can pass refuses the next version, and says so
     sp.set_policy("fraud-detector", "champion", {"gates": [{"approvals": 1}]}, project="std")
     second = sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite), c=0.5)

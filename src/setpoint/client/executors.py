@@ -9,6 +9,7 @@ cache keys and lineage are the same whichever executor ran the step.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import logging
 import os
 import queue
@@ -25,6 +26,19 @@ from setpoint.core.errors import PipelineError
 MAX_BACKOFF_S = 10.0
 EXECUTORS = ("inprocess", "process", "ray")
 NEEDS_RAY = "the Ray executor needs Ray: pip install 'setpoint[ray]'"
+
+# The stored records of the running step's inputs, for the standard steps (a validation is
+# stored with the dataset version a step was handed, a registered model's training data is
+# the data its training step consumed).
+_INPUTS: contextvars.ContextVar[dict[str, dict[str, Any]] | None] = contextvars.ContextVar(
+    "setpoint_step_inputs", default=None
+)
+
+
+def input_record(param: str) -> dict[str, Any] | None:
+    """The record (kind, ref, digest) of the running step's input ``param`` as the step
+    before it stored it; None for a literal, or outside a step."""
+    return (_INPUTS.get() or {}).get(param)
 
 
 @dataclass(kw_only=True)
@@ -99,7 +113,11 @@ def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome
             args[param] = (
                 loaded[param] if param in loaded else materializers.load(c, record, task.pickle)
             )
-        value = _call(task, args, run, lambda param: _reload(c, task, param))
+        inputs = _INPUTS.set(task.inputs)
+        try:
+            value = _call(task, args, run, lambda param: _reload(c, task, param))
+        finally:
+            _INPUTS.reset(inputs)
         record = materializers.store(c, value, task.step, task.pickle, task.pipeline, run)
         run.set_tag("output", materializers.dumps(record))
     return StepOutcome(run_id=run.id, record=record)

@@ -7,7 +7,9 @@ promote, so that a retraining pipeline is a dozen lines::
         sp.steps.validate(data, "checks/transactions.yaml")
         model = train(data)                                  # your own step
         sp.steps.evaluate(model, data, "is_fraud")
-        sp.steps.register_and_promote(model, "fraud-detector", "champion")   # gates apply
+        sp.steps.register_and_promote(                       # gates apply
+            model, "fraud-detector", "champion", data=data, target="is_fraud"
+        )
 """
 
 from __future__ import annotations
@@ -37,11 +39,15 @@ def ingest(source: str, name: str) -> pd.DataFrame:
 
 @step(cache=False)  # the suite is a file: its checks can change under the same path
 def validate(data: pd.DataFrame, suite: str, environment: str = "training") -> dict:
-    """Check ``data`` against a YAML suite; a failing ``error`` check stops the pipeline."""
+    """Check ``data`` against a YAML suite; a failing ``error`` check stops the pipeline.
+    Data from a step is checked as the dataset version that step stored, and the result is
+    kept with it (what a ``data_validation`` gate reads)."""
     from setpoint.client import sdk
     from setpoint.core.errors import PipelineError
 
-    report = sdk.validate(data, suite, environment=environment, record=False)
+    version = _dataset_version("data")
+    checked = data if version is None else sdk.get_dataset(version)
+    report = sdk.validate(checked, suite, environment=environment, record=version is not None)
     summary = {"passed": report.passed, "errors": report.errors, "warnings": report.warnings}
     if not report.passed:
         failed = "; ".join(f"{c['check']} {c.get('column') or ''}".strip() for c in report.failed)
@@ -78,17 +84,43 @@ def register(model: object, name: str) -> dict:
 
 
 @step(cache=False)  # an action, not a computation: it runs every time
-def register_and_promote(model: object, name: str, alias: str = "champion") -> dict:
+def register_and_promote(
+    model: object,
+    name: str,
+    alias: str = "champion",
+    data: pd.DataFrame | None = None,
+    target: str | None = None,
+    slices: list[str] | None = None,
+) -> dict:
     """Register ``model`` as the next version of ``name`` (produced by this step's run) and
-    promote it to ``alias`` through the alias's gates; a refusal is reported, not raised."""
+    promote it to ``alias`` through the alias's gates; a refusal is reported, not raised.
+
+    What the gates judge is recorded first: the data the model's training step consumed
+    becomes the version's training data (``data_validation`` reads its validations), and
+    with ``data`` (a step's table) and ``target``, the version is evaluated on that dataset
+    version (``metric``, ``latency_p95_ms``, ``fairness`` on ``slices``), and so is the
+    alias's holder when it has no evaluation there yet (``compare``)."""
     from setpoint.client import sdk
     from setpoint.core import names
-    from setpoint.core.errors import PromotionRefusedError
+    from setpoint.core.errors import InvalidArgumentError, PromotionRefusedError
     from setpoint.models.registry import check_alias
 
     names.check_name(name, "name")  # before a version is registered
     check_alias(alias)
+    dataset = _dataset_version("data")
+    if (data is None) != (target is None):
+        raise InvalidArgumentError("give data and target together, or neither", field="target")
+    if data is not None and dataset is None:
+        raise InvalidArgumentError(
+            "data must be a step's table (a stored dataset version) to evaluate on", field="data"
+        )
+    if target is not None and data is not None and target not in data.columns:
+        raise InvalidArgumentError(f"data has no column {target!r}", field="target")
     mv = sdk.log_model(model, name)
+    _inherit_training_data()
+    if dataset is not None and target is not None:
+        sdk.evaluate(mv, dataset, target, slices=slices or ())
+        _evaluate_holder(mv, alias, dataset, target, slices or [])
     gates: list[dict[str, Any]]
     try:
         result = sdk.promote(mv.ref, to=alias, reason="pipeline")
@@ -100,3 +132,48 @@ def register_and_promote(model: object, name: str, alias: str = "champion") -> d
         "promoted": promoted,
         "gates": [{"rule": g["rule"], "passed": g["passed"]} for g in gates],
     }
+
+
+def _dataset_version(param: str) -> str | None:
+    """The dataset version (``project/name@n``) the running step was handed as ``param``."""
+    from setpoint.client.executors import input_record
+
+    record = input_record(param)
+    return str(record["ref"]) if record is not None and record["kind"] == "dataset" else None
+
+
+def _inherit_training_data() -> None:
+    """Record, on this step's run (the one producing the registered version), the dataset
+    versions consumed by the run that produced the ``model`` input (the training step)."""
+    from setpoint.client import sdk
+    from setpoint.client.executors import input_record
+
+    record = input_record("model")
+    run = sdk.active_run()
+    if record is None or record["kind"] != "model" or run is None:
+        return
+    c = sdk.client()
+    trained = sdk.get_model_version(record["ref"]).run_id
+    for edge in c.get_lineage("run", trained) if trained is not None else []:
+        if edge.relation == "consumed" and edge.target_kind == "dataset_version":
+            c.add_lineage("run", run.id, "consumed", "dataset_version", edge.target_id)
+
+
+def _evaluate_holder(
+    candidate: Any, alias: str, dataset: str, target: str, slices: list[str]
+) -> None:
+    """Evaluate the alias's current holder on ``dataset`` unless it has been already, so a
+    ``compare`` gate has both sides on the same data."""
+    from setpoint.client import sdk
+    from setpoint.core.errors import NotFoundError
+
+    c = sdk.client()
+    try:
+        holder = c.resolve_alias(candidate.name, alias, candidate.project)
+    except NotFoundError:
+        return  # no holder: a compare gate has nothing to compare with
+    if holder.version == candidate.version:
+        return
+    done = c.list_evaluations(holder.name, holder.version, holder.project)
+    if not any(e.dataset == dataset and e.target == target for e in done):
+        sdk.evaluate(holder, dataset, target, slices=slices)
