@@ -19,6 +19,22 @@ from ports import free_port
 from setpoint.client import sdk
 
 
+def test_a_usage_error_is_one_line_naming_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """Click printed four lines (usage, a hint, a blank line, the error) for a missing
+    argument, an unknown option or a value of the wrong type."""
+    for args, said in [
+        (["data", "add"], "error: Missing argument 'PATH' (see setpoint data add --help)"),
+        (["runs", "list", "--nope"], "error: No such option '--nope'"),
+        (["gc", "--min-age", "soon"], "'soon' is not a valid number (see setpoint gc --help)"),
+        (["nosuch"], "error: No such command 'nosuch' (see setpoint --help)"),
+    ]:
+        code, out, err = run_cli(capsys, *args)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1, (args, err)
+        assert said in err, (args, err)
+    code, _, err = run_cli(capsys, "data")  # a bare group shows what it holds
+    assert code == 2 and "Commands:" in err and "validate" in err
+
+
 def _two_runs() -> tuple[str, str]:
     with sp.start_run(project="fraud", name="a") as a:
         a.log_params({"depth": 4})

@@ -150,6 +150,14 @@ def _main(argv: list[str] | None) -> Any:
     except click.exceptions.Abort as exc:  # Ctrl-C or SIGTERM (click makes both an Abort)
         click.echo("aborted", err=True)
         sys.exit(143 if isinstance(exc.__cause__, _Terminated) else 130)
+    except click.UsageError as exc:
+        if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())) or not exc.ctx:
+            exc.show()  # a bare group prints its help
+        else:  # one line, as every other error: what is wrong, and where help is
+            path = exc.ctx.command_path
+            message = exc.format_message().rstrip(".")
+            click.echo(f"error: {message} (see {path} --help)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
