@@ -307,6 +307,12 @@ def test_wrong_json_types_are_invalid_parameters_not_server_errors(client: Any, 
             ),
             ("PATCH", "registered-models/update", {"name": "det", "description": {}}, "desc"),
             ("POST", "registered-models/set-tag", {"name": "det", "key": "k", "value": []}, "v"),
+            (
+                "POST",
+                "model-versions/create",
+                {"name": "det", "source": f"runs:/{run_id}/model", "run_id": ["x"]},
+                "run_id",
+            ),
         ):
             r = http.request(method, f"{api}/{path}", json=body)
             assert r.status_code == 400, (path, body, r.text)

@@ -21,6 +21,7 @@ from setpoint.core.errors import (
     ConflictError,
     InvalidArgumentError,
     ModelNotFoundError,
+    PermissionDeniedError,
     PromotionRefusedError,
 )
 from setpoint.store.metadata import database
@@ -331,6 +332,29 @@ def test_evaluation_data_is_checked_and_only_features_are_ranked(client: Any) ->
     clean = sp.log_dataset(df, name="clean", project="fraud")
     found = sp.evaluate(mv.ref, clean, "fraud", slices=["group"])
     assert set(found.result["importance"]["drop"]) == {"amount", "age"}  # not the slice
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_with_roles_the_registry_refuses_an_approval_by_the_versions_creator(
+    client: LocalClient,
+) -> None:
+    """With roles enforced only the role check kept a version's creator from approving it,
+    and it let an approval through while the version was still being registered; the
+    approval's own transaction now refuses it. Without roles a local user's approval of
+    their own version counts, as before."""
+    from setpoint.server.app import create_app
+
+    df = _data()
+    mv = _register(df, _train(df))
+    mine = client.register_model_version(mv.name, mv.digest, "fraud", actor="alice")
+    assert client.approve(mv.name, mine.version, "champion", "fraud", "", "alice").actor == "alice"
+    create_app(client, enforce_roles=True)  # `setpoint server --auth` over this store
+    with pytest.raises(PermissionDeniedError, match="another approver") as refused:
+        client.registry.approve("fraud", mv.name, mine.version, "challenger", "alice")
+    assert refused.value.field == "actor"
+    client.registry.approve("fraud", mv.name, mine.version, "challenger", "bob")
+    approvals = client.list_approvals(mv.name, mine.version, "fraud")
+    assert [(a.actor, a.alias) for a in approvals] == [("alice", "champion"), ("bob", "challenger")]
 
 
 def test_promotion_runs_the_gates_and_records_each_attempt(client: Any) -> None:

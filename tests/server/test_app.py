@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import fast_settings
 from setpoint.client.local import LocalClient
 from setpoint.client.remote import RemoteClient
 from setpoint.core.config import Settings
@@ -280,3 +281,12 @@ def test_after_an_internal_error_the_connection_still_answers(
         assert "a bug" not in r.text
         for _ in range(3):  # the same kept-alive connection
             assert http.get("/api/v1/health").status_code == 200
+
+
+def test_the_server_describes_its_database_without_the_password(tmp_path: Any) -> None:
+    """`setpoint server` printed the database URL it was given, password and all."""
+    url = "postgresql://setpoint:s3cr%40t@db.internal:5432/setpoint"
+    shown = LocalClient(fast_settings(tmp_path / "home", database_url=url)).describe()
+    assert "setpoint:***@db.internal:5432/setpoint" in shown and "s3cr" not in shown
+    plain = fast_settings(tmp_path / "home")
+    assert plain.database_url in LocalClient(plain).describe()  # nothing to hide: as given

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from conftest import run_cli
 from setpoint.client.local import LocalClient
 from setpoint.client.models import log_model
 from setpoint.client.remote import RemoteClient
@@ -384,3 +385,160 @@ def test_a_monitor_reads_its_reference_only_with_a_role_in_its_project(
             "spy", "dep", "fraud/train@1", {"window_rows": 100}, project="elsewhere"
         )
     assert local.list_monitors("elsewhere") == []
+
+
+def test_an_approval_racing_its_own_registration_is_refused(
+    local: LocalClient, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The role check let an approval of a version not found yet through: an approver
+    posted it while registering that version themself, and their own approval counted. Here
+    the registration commits between the check and the approval, every time."""
+    secrets = _people(local)
+    server = serve(local, enforce_roles=True)
+    mv = _model_version(RemoteClient(server.url, secrets["editor"]))
+    approve = local.registry.approve
+
+    def registered_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        local.register_model_version(mv.name, mv.digest, "fraud", actor="approver")
+        return approve(*args, **kwargs)
+
+    monkeypatch.setattr(local.registry, "approve", registered_meanwhile)
+    r = httpx.post(
+        f"{server.url}/api/v1/models/fraud-detector/versions/2/approvals",
+        json={"alias": "champion", "project": "fraud"},
+        headers={"Authorization": f"Bearer {secrets['approver']}"},
+    )
+    assert r.status_code == 404, r.text  # no such version when the call was checked
+    versions = local.list_model_versions("fraud-detector", "fraud")
+    assert all(local.list_approvals(v.name, v.version, "fraud") == [] for v in versions)
+
+
+def test_basic_credentials_that_are_not_ascii_are_refused_as_malformed(
+    local: LocalClient, serve: Any
+) -> None:
+    """Basic credentials of non-ASCII text failed to decode past the check: a 500."""
+    _people(local)
+    server = serve(local, enforce_roles=True)
+    bad = {"Authorization": b"Basic \xe9"}
+    r = httpx.get(f"{server.url}/api/v1/projects", headers=bad)
+    assert r.status_code == 401 and "malformed Basic credentials" in r.json()["error"]["message"]
+    r = httpx.post(f"{server.url}/api/2.0/mlflow/experiments/search", json={}, headers=bad)
+    assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
+    assert "malformed Basic credentials" in r.json()["message"]
+
+
+def test_mlflow_model_names_without_versions_are_an_editors_matter(
+    local: LocalClient, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registered model made with no version is a name the server holds in memory: anyone
+    with a token (no role, a viewer) added such names or deleted another's, and a caller with
+    no token learnt which names were held (400 against 401)."""
+    from setpoint.server import mlflow_registry
+
+    secrets = _people(local)
+    local.users.create("nobody")
+    nobody = local.tokens.create("nobody-laptop", "nobody")
+    server = serve(local, enforce_roles=True)
+    api = f"{server.url}/api/2.0/mlflow/registered-models"
+
+    def as_(secret: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    with httpx.Client() as http:
+        for secret in (nobody, secrets["viewer"]):
+            r = http.post(f"{api}/create", json={"name": "plan"}, headers=as_(secret))
+            assert r.status_code == 403 and "editor role" in r.json()["message"], r.text
+        r = http.post(f"{api}/create", json={"name": "plan"}, headers=as_(secrets["editor"]))
+        assert r.status_code == 200
+        for name in ("plan", "other"):  # held or not: the same answer without a token
+            r = http.post(f"{api}/create", json={"name": name})
+            assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
+        for secret in (nobody, secrets["viewer"]):
+            r = http.request("DELETE", f"{api}/delete", json={"name": "plan"}, headers=as_(secret))
+            assert r.status_code == 403, r.text
+        r = http.get(f"{api}/get", params={"name": "plan"}, headers=as_(secrets["editor"]))
+        assert r.status_code == 200 and r.json()["registered_model"]["name"] == "plan"
+        r = http.post(
+            f"{api}/create", json={"name": "elsewhere/plan"}, headers=as_(secrets["editor"])
+        )
+        assert r.status_code == 403 and "project 'elsewhere'" in r.json()["message"]
+        monkeypatch.setattr(mlflow_registry, "MAX_PENDING", 1)
+        r = http.post(f"{api}/create", json={"name": "more"}, headers=as_(secrets["editor"]))
+        assert r.status_code == 400 and "no version yet" in r.json()["message"]
+        r = http.request(
+            "DELETE", f"{api}/delete", json={"name": "plan"}, headers=as_(secrets["editor"])
+        )
+        assert r.status_code == 200
+        r = http.post(f"{api}/create", json={"name": "more"}, headers=as_(secrets["editor"]))
+        assert r.status_code == 200
+
+
+def test_the_mlflow_api_authenticates_before_it_reads_a_request(
+    local: LocalClient, serve: Any
+) -> None:
+    """MLflow's calls parsed and checked the body, and the artifact proxy the path, before
+    looking at the token: a caller without one got 400 naming what was wrong."""
+    _people(local)
+    server = serve(local, enforce_roles=True)
+    mlflow = f"{server.url}/api/2.0/mlflow"
+    artifacts = f"{server.url}/api/2.0/mlflow-artifacts/artifacts"
+    with httpx.Client() as http:
+        for r in (
+            http.post(f"{mlflow}/runs/create", content=b"{not json"),
+            http.post(f"{mlflow}/runs/create", json={"experiment_id": ["bogus"]}),
+            http.get(artifacts, params={"path": "../elsewhere"}),
+            http.get(f"{artifacts}/not-a-run-path"),
+            http.put(f"{artifacts}/fraud/x/artifacts/../../y", content=b"bytes"),
+        ):
+            assert r.status_code == 401, (r.request.url, r.text)
+            assert r.json()["error_code"] == "UNAUTHENTICATED" and "bogus" not in r.text
+
+
+def test_asking_for_a_blob_or_verifying_the_audit_trail_needs_a_role(
+    local: LocalClient,
+    serve: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Whether the store holds a blob, and the audit chain over every project, were
+    answered to any token, with no role anywhere."""
+    from setpoint.client import sdk
+    from setpoint.client.datasets import log_dataset
+
+    secrets = _people(local)
+    local.users.create("nobody")
+    nobody = RemoteClient(
+        serve(local, enforce_roles=True).url, local.tokens.create("nobody-laptop", "nobody")
+    )
+    server = serve(local, enforce_roles=True)
+    as_ = {role: RemoteClient(server.url, s) for role, s in secrets.items()}
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    # the SDK asks whether the files it sent before are still held: an editor may
+    for _ in range(2):
+        v = log_dataset(
+            as_["editor"], str(folder), "images", "fraud", "", None, str(tmp_path / "c")
+        )
+    assert v.version == 1
+    digest = local.list_dataset_files("images", 1, "fraud")[0].digest
+    assert as_["editor"].has_blob(digest) is True
+    for who in (nobody, as_["viewer"]):
+        with pytest.raises(PermissionDeniedError, match="editor role in some project"):
+            who.has_blob(digest)
+    # the chain spans every project: a viewer of every project ('*') verifies it
+    for who in (nobody, as_["admin"]):
+        with pytest.raises(PermissionDeniedError, match="every project"):
+            who.verify_audit()
+    local.users.create("auditor")
+    local.users.grant("auditor", "*", "viewer")
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("SETPOINT_URL", server.url)
+    monkeypatch.setenv("SETPOINT_TOKEN", local.tokens.create("auditor-laptop", "auditor"))
+    sdk.use(None)
+    try:
+        code, out, _ = run_cli(capsys, "audit", "verify")
+    finally:
+        sdk.use(None)
+    assert code == 0 and out.startswith("ok:")

@@ -392,10 +392,10 @@ class Api:
         digest, size = self.artifacts.blobs.put_stream(stream)
         return BlobRef(digest=digest, size=size)
 
-    @operation("GET", "/blobs/{digest}/exists", role="any")
+    @operation("GET", "/blobs/{digest}/exists", role="editor")
     def has_blob(self, digest: str) -> bool:
         """Whether the store holds this blob (kept from `gc` a while: a writer asks before
-        it refers to one)."""
+        it refers to one; with roles, an editor in some project may ask)."""
         return self.artifacts.blobs.held(digest)
 
     def upload_file(self, path: str | os.PathLike[str]) -> BlobRef:
@@ -969,7 +969,8 @@ class Api:
             newest_first=newest_first,
         )
 
-    @operation("GET", "/audit/verify", role="any")
+    @operation("GET", "/audit/verify")
     def verify_audit(self) -> AuditVerdict:
-        """Recompute the audit chain; names the first edited, removed or inserted event."""
+        """Recompute the audit chain; names the first edited, removed or inserted event (the
+        chain spans every project: with roles, a viewer of every project may ask)."""
         return self.audit.verify()

@@ -87,4 +87,17 @@ class LocalClient(Api):
         )
 
     def describe(self) -> str:
-        return f"local: {self.db.url} · artifacts {self.blobs.url}"
+        return f"local: {_shown(self.db.url)} · artifacts {self.blobs.url}"
+
+
+def _shown(url: str) -> str:
+    """A database URL as it may be printed: its password (if any) as ***."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # unparsable: its scheme only, credentials or not
+        scheme, sep, _ = url.partition("://")
+        return f"{scheme}://***" if sep else url
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)

@@ -20,6 +20,7 @@ from setpoint.core.errors import (
     ArtifactNotFoundError,
     InvalidArgumentError,
     ModelNotFoundError,
+    PermissionDeniedError,
     RunNotFoundError,
 )
 from setpoint.core.hashing import is_digest
@@ -184,6 +185,10 @@ class Registry:
         self.clock = clock
         self.audit = audit
         self.datasets = datasets
+        # Without roles callers name themselves, and a local user approves their own
+        # versions; with roles (``setpoint server --auth`` sets this False) an approval is a
+        # second authenticated person's look.
+        self.creator_may_approve = True
 
     # ------------------------------------------------------------ models
 
@@ -837,7 +842,8 @@ class Registry:
         actor: str | None = None,
         comment: str = "",
     ) -> Approval:
-        """Record that ``actor`` approves ``version`` for ``alias`` (once per person)."""
+        """Record that ``actor`` approves ``version`` for ``alias`` (once per person; not
+        the version's creator unless ``creator_may_approve``)."""
         check_alias(alias)
         _check_text(comment, "comment")
         who = actor or "unknown"
@@ -845,6 +851,12 @@ class Registry:
 
         def tx(conn: Connection) -> None:
             vid = self._version_id(conn, project, name, version)
+            if not self.creator_may_approve and who == self._creator(conn, vid):
+                raise PermissionDeniedError(
+                    f"{who} registered {project}/{name}/{version}: its approval must come "
+                    "from another approver",
+                    field="actor",
+                )
             added = _sql(
                 conn,
                 "INSERT INTO model_approvals (version_id, alias, actor, comment, created_at) "
@@ -870,6 +882,11 @@ class Registry:
             for a in self.list_approvals(project, name, version)
             if a.actor == who and a.alias == alias
         )
+
+    def _creator(self, conn: Connection, vid: int) -> str | None:
+        return conn.execute(
+            select(model_versions.c.creator).where(model_versions.c.id == vid)
+        ).scalar()
 
     def list_approvals(self, project: str, name: str, version: int) -> list[Approval]:
         ref, rows = self._of_version(

@@ -78,7 +78,8 @@ def create_app(
     web_ui: bool = True,
 ) -> FastAPI:
     """Build the app over an opened :class:`LocalClient`. ``enforce_roles`` (``--auth``)
-    requires a token on every request and the user's role in the project of each operation."""
+    requires a token on every request and the user's role in the project of each operation,
+    and has the registry refuse an approval by the version's own creator."""
     app = FastAPI(
         title="setpoint",
         version=__version__,
@@ -90,6 +91,8 @@ def create_app(
     auth = _TokenCheck(
         client, require_token or enforce_roles, Authorizer(client) if enforce_roles else None
     )
+    if enforce_roles:
+        client.registry.creator_may_approve = False
     from setpoint.server.mlflow_api import register as register_mlflow
 
     # first: its lane for MLflow's JSON calls sits inside the middleware added below
@@ -242,13 +245,20 @@ class _TokenCheck:
         if caller is None:
             return None
         if self.authorizer is not None:
-            if caller.user is None:
-                raise PermissionDeniedError(
-                    f"token {caller.token!r} acts for no user: make one with "
-                    "`setpoint tokens create NAME --user USER`",
-                    field="token",
-                )
-            await run_in_threadpool(self.authorizer.check, caller.user, spec, args)
+            await run_in_threadpool(self.authorizer.check, _user(caller), spec, args)
+        return caller.user or caller.token
+
+    async def require(
+        self, request: Request, needed: str, what: str, project: str | None = None
+    ) -> str | None:
+        """Authenticate, then check the caller's ``needed`` role in ``project`` (in some
+        project when None), for what no operation covers (an MLflow registered model with no
+        version yet); the caller's name, as :meth:`authorize`."""
+        caller = await self.authenticate(request)
+        if caller is None:
+            return None
+        if self.authorizer is not None:
+            await run_in_threadpool(self.authorizer.require, _user(caller), needed, what, project)
         return caller.user or caller.token
 
     async def authenticate(self, request: Request) -> Caller | None:
@@ -287,14 +297,24 @@ class _TokenCheck:
         return caller
 
 
+def _user(caller: Caller) -> str:
+    """The user a token acts for, which roles are checked against."""
+    if caller.user is None:
+        raise PermissionDeniedError(
+            f"token {caller.token!r} acts for no user: make one with "
+            "`setpoint tokens create NAME --user USER`",
+            field="token",
+        )
+    return caller.user
+
+
 def _basic(credentials: str) -> tuple[str, str]:
     """(user name, token secret) of HTTP Basic credentials."""
     import base64
-    import binascii
 
     try:
         text = base64.b64decode(credentials, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
         raise AuthenticationError("malformed Basic credentials") from None
     name, sep, secret = text.partition(":")
     if not sep or not secret:

@@ -65,7 +65,7 @@ class Authorizer:
             # MLflow's stages (models:/name/Production) are tags: moving one is a gate-less
             # promotion for MLflow's clients when the model's aliases have gates
             needed = "admin"
-        if spec.name in ("upload_blob", "download_blob"):
+        if spec.name in ("upload_blob", "has_blob", "download_blob"):
             self._check_blob(user, spec, args)
             return
         for project in self._projects(spec, args):
@@ -81,33 +81,45 @@ class Authorizer:
 
     def _not_own_version(self, user: str, args: dict[str, Any]) -> None:
         """An approval is a second person's look: the user who registered the version
-        cannot give it."""
+        cannot give it. A version not found is refused here (404), not let through: it may be
+        the caller's own registration, committing meanwhile."""
         from setpoint.core.config import DEFAULT_PROJECT
-        from setpoint.core.errors import SetpointError
 
-        try:
-            found = self.client.registry.get_version(
-                str(args.get("project") or DEFAULT_PROJECT),
-                str(args.get("name")),
-                args.get("version"),  # type: ignore[arg-type]
-            )
-        except SetpointError:
-            return  # no such version: the operation says so itself
+        found = self.client.registry.get_version(
+            str(args.get("project") or DEFAULT_PROJECT),
+            str(args.get("name")),
+            args.get("version"),  # type: ignore[arg-type]
+        )
         if found.creator == user:
             raise PermissionDeniedError(
                 f"{user} registered {found.ref}: its approval must come from another approver",
                 field="actor",
             )
 
+    def require(self, user: str, needed: str, what: str, project: str | None = None) -> None:
+        """Raise PermissionDeniedError unless ``user`` has the ``needed`` role in ``project``
+        or, with none given, in some project (for what belongs to no project yet: a blob's
+        bytes, an MLflow registered model before its first version)."""
+        if project is not None:
+            ok, where = allows(self._role(user, project), needed), f"project {project!r}"
+        else:
+            ok = any(allows(role, needed) for role in self.client.users.roles(user))
+            where = "some project"
+        if not ok:
+            raise PermissionDeniedError(
+                f"{user} needs the {needed} role in {where} to {what}", field="project"
+            )
+
     def _check_blob(self, user: str, spec: OperationSpec, args: dict[str, Any]) -> None:
         """Blobs are addressed by content, not by project. Uploading needs the editor role in
-        some project (the version that will use the blob is checked when it is made);
-        reading needs the viewer role in a project that references the blob."""
+        some project (the version that will use the blob is checked when it is made), and so
+        does asking whether the store holds a blob (a writer's question before referring to
+        it); reading needs the viewer role in a project that references the blob."""
         if spec.name == "upload_blob":
-            if not any(allows(role, "editor") for role in self.client.users.roles(user)):
-                raise PermissionDeniedError(
-                    f"{user} needs the editor role in some project to upload", field="project"
-                )
+            self.require(user, "editor", "upload")
+            return
+        if spec.name == "has_blob":
+            self.require(user, "editor", "ask whether a blob is held")
             return
         from setpoint.store.metadata.references import projects_of_digest
 

@@ -578,7 +578,7 @@ def register(
     add_routes(route, call, _project, _experiment_id)
     from setpoint.server.mlflow_registry import add_routes as add_registry_routes
 
-    add_registry_routes(route, call)
+    add_registry_routes(route, call, auth.require)
 
     @route("GET", "metrics/get-history")
     async def metric_history(request: Request, body: dict[str, Any]) -> Any:
@@ -642,6 +642,9 @@ def register(
                 media_type="application/json",
             )
         try:
+            # Who is asking comes first: nothing of an unauthenticated request is read or
+            # parsed (each call then checks the role of its operation).
+            await auth.authenticate(request)
             if request.method == "GET":
                 # a key given more than once (run_ids=a&run_ids=b) arrives as a list
                 query = request.query_params
@@ -733,7 +736,9 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
 
     async def located(request: Request, path: str) -> tuple[str, str]:
         """(run id, path inside its artifacts) of an artifact path naming the run's project
-        (another project's folder does not hold the run)."""
+        (another project's folder does not hold the run); the caller is authenticated
+        before the path is looked at."""
+        await call.auth.authenticate(request)
         project, run_id, inner = artifact_location(path)
         run = await call(request, "get_run", run_id=run_id)
         if run.project != project:

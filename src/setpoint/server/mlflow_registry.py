@@ -29,7 +29,7 @@ from setpoint.core.errors import (
 )
 from setpoint.core.names import check_name
 from setpoint.server.mlflow_api import required_key
-from setpoint.server.mlflow_fields import page, pairs, text, text_list, whole
+from setpoint.server.mlflow_fields import optional_text, page, pairs, text, text_list, whole
 from setpoint.server.mlflow_models import run_id_of
 
 Route = Callable[[str, str], Callable[[Any], Any]]
@@ -37,9 +37,12 @@ Call = Callable[..., Awaitable[Any]]
 SOURCE, MODEL_ID = "mlflow.source", "mlflow.model_id"
 STAGE = "mlflow.stage"  # MLflow's stage of a version, kept as a tag ("None": no tag)
 _STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
+MAX_PENDING = 10_000  # registered models with no version yet, held in memory
 
 
-def add_routes(route: Route, call: Call) -> None:
+def add_routes(route: Route, call: Call, require: Call) -> None:
+    """``require(request, role, what, project)``: the caller's role for what no operation
+    covers (a registered model with no version yet)."""
     pending: dict[str, int] = {}  # names created with no version yet -> when
     lock = threading.Lock()
 
@@ -114,13 +117,21 @@ def add_routes(route: Route, call: Call) -> None:
     def empty_shape(name: str, at: int) -> dict[str, Any]:
         return {"name": name, "creation_timestamp": at, "last_updated_timestamp": at}
 
-    @route("POST", "registered-models/create")
-    async def create(request: Request, body: dict[str, Any]) -> Any:
-        name = body.get("name")
+    async def may_hold(request: Request, name: Any) -> str:
+        """``name`` of a registered model with no version yet, once the caller is known to be
+        an editor (in its project when named project/name, else in some project): only they
+        may learn of, add or remove such a name."""
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name is required", field="name")
         for part in name.split("/", 1):  # a model's name, or project/name
             check_name(part, "name")
+        project = name.split("/", 1)[0] if "/" in name else None
+        await require(request, "editor", "create or delete a registered model", project)
+        return name
+
+    @route("POST", "registered-models/create")
+    async def create(request: Request, body: dict[str, Any]) -> Any:
+        name = await may_hold(request, body.get("name"))
         exists = name in pending
         if not exists:
             try:
@@ -134,6 +145,12 @@ def add_routes(route: Route, call: Call) -> None:
 
         at = int(time.time() * 1000)
         with lock:
+            if len(pending) >= MAX_PENDING:
+                raise InvalidArgumentError(
+                    f"{MAX_PENDING} registered models have no version yet on this server: "
+                    "register a version of one, or delete some, before creating another",
+                    field="name",
+                )
             pending[str(name)] = at
         return {"registered_model": empty_shape(str(name), at)}
 
@@ -195,7 +212,8 @@ def add_routes(route: Route, call: Call) -> None:
             raise InvalidArgumentError("source is required", field="source")
         model_id = body.get("model_id") or None
         folder_run, prefix = _folder(source, model_id)
-        run = await call(request, "get_run", run_id=body.get("run_id") or folder_run)
+        run_id = optional_text(body.get("run_id"), "run_id")
+        run = await call(request, "get_run", run_id=run_id or folder_run)
         source_run = run.tags.get("mlflow.source_run_id")
         if source_run:  # a logged model's own run: the version comes from the run that logged it
             run = await call(request, "get_run", run_id=source_run)
@@ -295,7 +313,7 @@ def add_routes(route: Route, call: Call) -> None:
     @route("DELETE", "registered-models/delete")
     async def delete_model(request: Request, body: dict[str, Any]) -> Any:
         name = body.get("name")
-        if await where(request, name) is None and name in pending:
+        if await where(request, name) is None and await may_hold(request, name) in pending:
             with lock:
                 pending.pop(str(name), None)
             return {}
