@@ -41,10 +41,24 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
     return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
 
 
-def _cdf(summary: np.ndarray, x: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+def sketch_cdf(q: np.ndarray, x: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
     """Fraction of values below ``x`` (``side="left"``) or at or below it (``"right"``), read
-    off a quantile summary (handles ties)."""
-    return np.searchsorted(summary, x, side=side) / summary.size
+    off a quantile summary ``q`` (the quantiles at ``linspace(0, 1, q.size)``).
+
+    The quantile function is piecewise linear between the summary's points, and so is the CDF
+    between them; a value the summary repeats (a share of the data on one value) is a jump of
+    the CDF, where the two sides differ. (Counting summary points instead moved every share
+    by whole 1/201 steps: a current maximum just past the reference's put 1/201 of the data
+    beyond it, a drift score of 0.05 between two samples of one distribution.)"""
+    grid = np.linspace(0.0, 1.0, q.size)
+    i = np.searchsorted(q, x, side=side)
+    inner = (i > 0) & (i < q.size)
+    lo = np.clip(i - 1, 0, q.size - 1)
+    hi = np.clip(i, 0, q.size - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # (halves: no overflow at ±1.7e308)
+        step = np.where(inner, (x / 2 - q[lo] / 2) / (q[hi] / 2 - q[lo] / 2), 0.0)
+    out = np.where(i >= q.size, 1.0, grid[lo] + step * (grid[hi] - grid[lo]))
+    return np.where(i == 0, 0.0, out)  # type: ignore[no-any-return]
 
 
 def quantile_bins(ref: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -62,8 +76,8 @@ def quantile_bins(ref: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def bin_masses(summary: np.ndarray, edges: np.ndarray, own_min: bool) -> np.ndarray:
     """The share of ``summary``'s values in each of the bins :func:`quantile_bins` defines."""
-    below = _cdf(summary, edges[:1], "left")
-    upto = _cdf(summary, edges if own_min else edges[1:], "right")
+    below = sketch_cdf(summary, edges[:1], "left")
+    upto = sketch_cdf(summary, edges if own_min else edges[1:], "right")
     return np.diff(np.concatenate([[0.0], below, upto, [1.0]]))
 
 

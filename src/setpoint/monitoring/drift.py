@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.data.drift import sketch_cdf
 from setpoint.data.profile import category_text
 
 TESTS = ("ks", "wasserstein", "chisquare", "jensenshannon", "psi")
@@ -145,18 +146,7 @@ class _Numeric:
         if self.sorted is not None:
             return np.searchsorted(self.sorted, x, side=side) / self.sorted.size
         assert self.quantiles is not None
-        # the quantile function is piecewise linear; a value it repeats (a share of the
-        # reference on one value) is a jump of the CDF, so the two limits differ there
-        q = self.quantiles
-        grid = np.linspace(0.0, 1.0, q.size)
-        i = np.searchsorted(q, x, side=side)
-        inner = (i > 0) & (i < q.size)
-        lo = np.clip(i - 1, 0, q.size - 1)
-        hi = np.clip(i, 0, q.size - 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(inner, (x - q[lo]) / (q[hi] - q[lo]), 0.0)
-        out = np.where(i >= q.size, 1.0, grid[lo] + step * (grid[hi] - grid[lo]))
-        return np.where(i == 0, 0.0, out)
+        return sketch_cdf(self.quantiles, x, side)
 
     def quantile_at(self, p: np.ndarray) -> np.ndarray:
         if self.sorted is not None:
