@@ -35,6 +35,39 @@ def test_a_usage_error_is_one_line_naming_the_help(capsys: pytest.CaptureFixture
     assert code == 2 and "Commands:" in err and "validate" in err
 
 
+def test_data_validate_finds_custom_checks_in_the_current_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The docs' `function: checks.fraud:amounts_balance` with checks/fraud.py here: the
+    command could not import it (the console script does not put the current folder on the
+    path, as `python -m` and a script do)."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cli_checks").mkdir()
+    (tmp_path / "cli_checks" / "__init__.py").write_text("")
+    (tmp_path / "cli_checks" / "fraud.py").write_text(
+        "def positive(table):\n    return min(table.column('amount').to_pylist()) > 0\n"
+    )
+    (tmp_path / "tx.csv").write_text("amount\n1.5\n-2\n")
+    (tmp_path / "s.yaml").write_text("suite: s\ncustom:\n  - function: cli_checks.fraud:positive\n")
+    code, out, err = run_cli(capsys, "data", "validate", "./tx.csv", "--suite", "s.yaml", "--json")
+    assert code == 1, err
+    [check] = json.loads(out)["checks"]
+    assert check["check"] == "custom" and check["passed"] is False
+
+
+def test_setpoint_debug_shows_the_traceback_of_setpoints_own_errors(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setpoint.core.errors import RunNotFoundError
+
+    code, _, err = run_cli(capsys, "runs", "show", "0123456789abcdef")
+    assert code == 1 and err.startswith("error") and len(err.splitlines()) == 1
+    monkeypatch.setenv("SETPOINT_DEBUG", "1")  # the docs: "for a traceback"
+    with pytest.raises(RunNotFoundError):
+        run_cli(capsys, "runs", "show", "0123456789abcdef")
+
+
 def _two_runs() -> tuple[str, str]:
     with sp.start_run(project="fraud", name="a") as a:
         a.log_params({"depth": 4})

@@ -70,6 +70,15 @@ def test_the_issue_example_round_trips(client: Any, tmp_path: Path) -> None:
     assert Path(out[0]).read_bytes() == png.read_bytes()
 
 
+def test_sp_client_is_callable_after_any_sdk_call(client: Any) -> None:
+    """The package setpoint.client shares the name: once any SDK call imported it,
+    ``sp.client`` was that package and ``sp.client()`` a TypeError (the docs' ``client.``)."""
+    with sp.start_run(project="fraud", name="a") as run:
+        pass
+    c = sp.client()
+    assert c is sp.client() and c.get_run(run.id).name == "a"
+
+
 def test_search_orders_filters_and_pages(client: Any) -> None:
     ids = []
     for i in range(7):

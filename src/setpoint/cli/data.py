@@ -394,6 +394,8 @@ def validate(
                     f"{target} does not exist: no such file, and no dataset of that name"
                 ) from None
             raise
+    if os.getcwd() not in sys.path:  # custom checks' modules, as `python -m` finds them
+        sys.path.insert(0, os.getcwd())
     report = sdk.validate(
         data_arg,
         suite_path,

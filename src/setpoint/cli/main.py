@@ -162,6 +162,8 @@ def _main(argv: list[str] | None) -> Any:
         exc.show()
         sys.exit(exc.exit_code)
     except SetpointError as exc:
+        if os.environ.get("SETPOINT_DEBUG"):
+            raise
         where = f" ({exc.field})" if exc.field else ""
         click.echo(f"error{where}: {exc.message.splitlines()[0]}", err=True)
         for line in exc.message.splitlines()[1:]:
