@@ -94,3 +94,41 @@ def test_batch_scoring_on_ray_gives_a_part_per_file(
             "r/m@champion", str(tmp_path / "in"), str(tmp_path / "mine"), executor="ray"
         )
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_run_that_starts_its_own_ray_instance_completes(tmp_path: Path) -> None:
+    """Without SETPOINT_RAY_ADDRESS `--executor ray` starts a local instance. It was started
+    from a short-lived thread, and Ray's processes die with the thread that started them:
+    the run waited a minute for Ray's control store and failed."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "own_ray.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import setpoint as sp
+
+            @sp.step
+            def double(x: int) -> int:
+                return 2 * x
+
+            @sp.pipeline(project="own-ray")
+            def p(x: int = 3):
+                double(x)
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("SETPOINT_RAY_ADDRESS", "RAY_ADDRESS")}
+    env["SETPOINT_HOME"] = str(tmp_path / "home")
+    done = subprocess.run(
+        [sys.executable, "-m", "setpoint", "pipeline", "run", f"{path}:p", "--executor", "ray"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "double" in done.stdout and " ran " in done.stdout

@@ -405,7 +405,7 @@ class RayExecutor:
         self.address = address
         self.settings = settings
         self._remote: Any = None
-        self._connecting: threading.Thread | None = None
+        self._connected: threading.Event | None = None
         self._error: BaseException | None = None
 
     def open(self) -> RayExecutor:
@@ -413,13 +413,19 @@ class RayExecutor:
             import ray  # noqa: F401
         except ImportError:
             raise PipelineError(NEEDS_RAY, field="executor") from None
-        self._connecting = threading.Thread(target=self._connect, name="setpoint-ray-connect")
-        self._connecting.daemon = True
-        self._connecting.start()
+        # Connecting (or starting a local instance) overlaps with the driver's first work.
+        self._connected = threading.Event()
+        connecting = threading.Thread(target=self._connect, name="setpoint-ray-connect")
+        connecting.daemon = True
+        connecting.start()
         return self
 
     def _connect(self) -> None:
+        assert self._connected is not None
         try:
+            import ray
+
+            starts = not ray.is_initialized()
             ray = connect_ray(self.address)
             # setpoint retries steps itself (with backoff, counted in the step's run)
             self._remote = ray.remote(num_cpus=1, max_retries=0)(execute_payload)
@@ -430,11 +436,18 @@ class RayExecutor:
                     warm.remote(self.settings)
         except BaseException as exc:
             self._error = exc
+            starts = False
+        finally:
+            self._connected.set()
+        if starts:
+            # The processes of a Ray instance started here die with the thread that started
+            # them (Linux's parent-death signal follows the thread): this one stays, idle,
+            # for as long as the process does.
+            _FOREVER.wait()
 
     def _ready(self) -> Any:
-        if self._connecting is not None:
-            self._connecting.join()
-            self._connecting = None
+        if self._connected is not None:
+            self._connected.wait()
         if self._error is not None:
             raise PipelineError(f"could not connect to Ray: {self._error}", field="executor")
         assert self._remote is not None, "open() the executor first"
@@ -446,10 +459,12 @@ class RayExecutor:
         return future
 
     def close(self) -> None:
-        if self._connecting is not None:
-            self._connecting.join()
-            self._connecting = None
+        if self._connected is not None:
+            self._connected.wait()
         self._remote = None
+
+
+_FOREVER = threading.Event()  # never set
 
 
 def connect_ray(address: str | None = None) -> Any:
