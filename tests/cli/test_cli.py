@@ -16,6 +16,7 @@ import pytest
 import setpoint as sp
 from conftest import run_cli
 from ports import free_port
+from setpoint.cli.output import when
 from setpoint.client import sdk
 
 
@@ -925,3 +926,65 @@ def test_a_number_parameter_beyond_json_is_named_for_what_it_is(
     )
     code, _out, err = run_cli(capsys, "pipeline", "run", f"{file}:pipe", "--param", f"n={2**70}")
     assert code == 1 and f"is {2**70}: a number parameter must be finite" in err
+
+
+def test_monitor_add_refuses_an_on_alert_pipeline_its_runs_could_not_start(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every alert-triggered run failed: the schedule was added without parameters."""
+    import pandas as pd
+
+    pipe = tmp_path / "retrain.py"
+    pipe.write_text(
+        "import setpoint as sp\n\n@sp.step\ndef work(month: str, n: int) -> dict:\n"
+        "    return {'month': month, 'n': n}\n\n"
+        "@sp.pipeline(project='mon')\ndef retrain(month: str, n: int = 1):\n    work(month, n)\n"
+    )
+    ref = sp.log_dataset(pd.DataFrame({"x1": [1.0, 2.0, 3.0]}), "customers", project="mon").ref
+    add = ["monitor", "add", "live", "--deployment", "churn", "--reference", ref, "-p", "mon"]
+    add += ["--on-alert", f"retrain={pipe}:retrain"]
+    code, out, err = run_cli(capsys, *add)
+    assert (code, out) == (1, "") and len(err.splitlines()) == 1, err
+    assert "missing a required argument: 'month'" in err
+    assert sdk.client().list_monitors("mon") == [] and sdk.client().list_schedules("mon") == []
+    code, out, err = run_cli(capsys, *add, "--param", "month=latest", "--param", "n=2")
+    assert code == 0 and "schedule retrain" in out, err
+    [s] = sdk.client().list_schedules("mon")
+    assert (s.alert, s.params) == ("live", {"month": "latest", "n": 2})
+
+
+def test_schedule_list_shows_how_the_last_occurrence_went_and_the_next(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "last" was the newest occurrence's time, whether it ran, failed or was missed."""
+    from setpoint.core.cron import parse_cron
+
+    monkeypatch.setenv("COLUMNS", "300")  # no cell folded
+    c = sdk.client()
+    day = 24 * 3600 * 1000
+    jan1 = 1_767_236_400_000  # 2026-01-01 03:00 UTC
+    c.add_schedule("nightly", "p.py:retrain", "fraud", None, "0 3 * * *")
+    assert c.claim_occurrence("nightly", "2026-01-01T03:00Z", jan1, "fraud", "missed", "a")
+    assert c.claim_occurrence("nightly", "2026-01-02T03:00Z", jan1 + day, "fraud", "running")
+    c.finish_occurrence("nightly", "2026-01-02T03:00Z", "succeeded", "fraud", "0123abcd", None)
+    c.add_schedule("weekly", "p.py:retrain", "fraud", None, "0 3 * * 1")
+    assert c.claim_occurrence("weekly", "2026-01-05T03:00Z", jan1 + 4 * day, "fraud")
+    c.finish_occurrence("weekly", "2026-01-05T03:00Z", "failed", "fraud", None, "it broke")
+    c.add_schedule("on-data", "p.py:retrain", "fraud", None, None, "fraud/tx")
+    before = int(time.time() * 1000)
+    code, out, err = run_cli(capsys, "schedule", "list", "-p", "fraud")
+    after = int(time.time() * 1000)
+    assert code == 0, err
+    header, *rows = [ln for ln in out.splitlines() if "│" in ln or "┃" in ln]
+    assert [h.strip() for h in header.strip("┃").split("┃")][-4:] == [
+        "last (UTC)",
+        "status",
+        "run",
+        "next (UTC)",
+    ]
+    cells = {r.split("│")[2].strip(): [x.strip() for x in r.split("│")[1:-1]] for r in rows}
+    nexts = {when(parse_cron("0 3 * * *").next_after(t)) for t in (before, after)}
+    assert cells["nightly"][-4:-1] == ["2026-01-02 03:00:00", "succeeded", "0123abcd"]
+    assert cells["nightly"][-1] in nexts
+    assert cells["weekly"][-4:-1] == ["2026-01-05 03:00:00", "failed", ""]
+    assert cells["on-data"][-4:] == ["", "", "", ""]  # nothing yet, and no time it is due

@@ -199,6 +199,9 @@ def test_a_failing_webhook_is_retried_then_recorded_and_the_monitor_goes_on(clie
     hook = done["raised"][0].details["webhook"]
     assert hook["delivered"] is False and hook["attempts"] == 3 and "HTTP 500" in hook["error"]
     assert len(receiver.bodies) == 3
+    # and it is kept with the stored alert (what the web UI shows), posted after the raise
+    [stored] = sp.client().list_alerts("mon", "hooked")
+    assert stored.details["webhook"] == hook and stored.details["window"]
     receiver.shutdown()
     for window in ("soon", "\u00b2h", "99999999999999999999h", "36501d", "0rows", "+5rows"):
         with pytest.raises(sp.errors.InvalidArgumentError, match="window must be a duration"):
@@ -938,3 +941,134 @@ def test_a_bad_reference_is_named_as_the_reference(client: Any, capsys: Any) -> 
         ["monitor", "add", "m", "--deployment", "churn", "--reference", "customers@1", "-p", "ref"]
     )
     assert [m.reference for m in client.list_monitors("ref")] == ["ref/customers@1"]
+
+
+def test_a_rule_has_one_open_alert_however_often_it_is_raised(client: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from setpoint.core.errors import ConflictError
+
+    first = client.raise_alert("live", "x1 drifted", "mon", "warning", {}, None, "drift")
+    with pytest.raises(
+        ConflictError, match=f"open alert of rule 'drift' already \\(alert {first.id}"
+    ):
+        client.raise_alert("live", "x1 drifted", "mon", "warning", {}, None, "drift")
+    # raisers at once (schedulers finding one breach): the store keeps one alert
+    barrier = threading.Barrier(4)
+
+    def raise_metric(k: int) -> bool:
+        barrier.wait(timeout=30)
+        try:
+            client.raise_alert("live", f"accuracy fell {k}", "mon", "warning", {}, None, "acc")
+        except ConflictError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        won = list(pool.map(raise_metric, range(4)))
+    assert won.count(True) == 1
+    open_ = client.list_alerts("mon", "live", None, 100, "open")
+    assert sorted(a.rule for a in open_) == ["acc", "drift"]
+    # resolved, the rule raises again (a new breach); alerts of no rule are never merged
+    client.resolve_alert(first.id, "mon")
+    again = client.raise_alert("live", "x1 drifted again", "mon", "warning", {}, None, "drift")
+    assert again.id != first.id
+    client.raise_alert("live", "a check of my own", "mon")
+    client.raise_alert("live", "a check of my own", "mon")
+    assert len(client.list_alerts("mon", "live", None, 100)) == 5
+
+
+@pytest.mark.parametrize(
+    "mode", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_schedulers_raise_one_alert_post_one_webhook_and_retrain_once(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from setpoint.client.scheduler import tick
+
+    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
+    log = _log(client, "churn", "mon")
+    _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
+    log.flush()
+    receiver = Receiver()
+    sp.add_monitor(
+        "live",
+        deployment="churn",
+        reference=reference.ref,
+        window="300rows",
+        project="mon",
+        drift_share=0.3,
+        webhook=receiver.url,
+    )
+    client.add_schedule("retrain", "p.py:retrain", "mon", None, None, None, None, "live")
+    # both runs read the windows done and the open alerts before either acts: the race
+    reads = {"windows": threading.Barrier(2), "alerts": threading.Barrier(2)}
+    seen: set[tuple[str, int]] = set()
+    list_windows, list_alerts = client.list_monitor_windows, client.list_alerts
+
+    def first_read(kind: str) -> None:
+        if (kind, threading.get_ident()) not in seen:
+            seen.add((kind, threading.get_ident()))
+            reads[kind].wait(timeout=30)
+
+    def windows(*args: Any, **kwargs: Any) -> Any:
+        first_read("windows")
+        return list_windows(*args, **kwargs)
+
+    def alerts(*args: Any, **kwargs: Any) -> Any:
+        if "open" in args or kwargs.get("status") == "open":
+            first_read("alerts")
+        return list_alerts(*args, **kwargs)
+
+    monkeypatch.setattr(client, "list_monitor_windows", windows)
+    monkeypatch.setattr(client, "list_alerts", alerts)
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: sp.run_monitor("live", project="mon"), range(2)))
+    monkeypatch.undo()
+    receiver.shutdown()
+    assert sorted(len(r["raised"]) for r in runs) == [0, 1]
+    assert [a.rule for a in client.list_alerts("mon", "live")] == ["drift"]
+    assert len(receiver.bodies) == 1  # one webhook post
+    assert len(client.list_monitor_windows("live", "mon")) == 1
+    calls: list[str] = []
+
+    def runner(s: Any) -> str:
+        calls.append(s.name)
+        return "run-1"
+
+    tick(client, 0, "a", runner)
+    tick(client, 0, "b", runner)
+    assert calls == ["retrain"]  # one retraining
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
+def test_a_run_stopped_before_its_alerts_were_raised_raises_them_next_time(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
+    log = _log(client, "churn", "mon")
+    _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
+    log.flush()
+    sp.add_monitor(
+        "live",
+        deployment="churn",
+        reference=reference.ref,
+        window="300rows",
+        project="mon",
+        drift_share=0.3,
+    )
+
+    def stopped(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # the scheduler stopped (Ctrl-C, SIGTERM) just then
+
+    monkeypatch.setattr(client, "raise_alert", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        sp.run_monitor("live", project="mon")
+    monkeypatch.undo()
+    done = sp.run_monitor("live", project="mon")
+    assert [a.rule for a in done["raised"]] == ["drift"] and len(done["computed"]) == 1
+    assert [a.rule for a in client.list_alerts("mon", "live", None, 10, "open")] == ["drift"]
+    again = sp.run_monitor("live", project="mon")  # judged and stored: nothing more
+    assert again["computed"] == [] and again["raised"] == []

@@ -474,3 +474,127 @@ def test_a_schedule_runs_in_its_pipelines_project_unless_told_otherwise(
         assert code == 0 and "disabled fraud/retrain" in out, err
     finally:
         sdk.use(None)
+
+
+def test_a_scheduler_with_a_clock_fast_by_more_than_the_period_records_nothing_missed(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such a scheduler recorded each occurrence missed as it fell due, so none ran, even with
+    a scheduler of the right time beside it."""
+    from setpoint.pipelines import schedules
+
+    s = client.add_schedule("minutely", "p.py:retrain", "fraud", None, "* * * * *")
+    first = s.created_at - s.created_at % MINUTE + MINUTE  # the first occurrence
+    db_now = [first + MINUTE + 30_000]  # the database's clock: first and first+1min are due
+    monkeypatch.setattr(schedules, "database_now_ms", lambda conn: db_now[0])
+    calls: list[str] = []
+    for ahead in (90_000, 10 * MINUTE):  # fast by one and a half periods, and by ten
+        done = tick(client, db_now[0] + ahead, "fast", _recorder(calls))
+        assert [d["status"] for d in done] == ["skipped"] and "clock fast?" in done[0]["error"]
+        assert client.list_occurrences("minutely", "fraud") == [] and calls == []
+    done = tick(client, db_now[0], "right", _recorder(calls))
+    assert [d["status"] for d in done] == ["missed", "succeeded"] and calls == ["minutely"]
+    assert [
+        (o.due_at, o.status, o.claimed_by) for o in client.list_occurrences("minutely", "fraud")
+    ] == [
+        (first + MINUTE, "succeeded", "right"),
+        (first, "missed", "right"),
+    ]
+    # in the store: an occurrence is missed only once the next one is due by its clock
+    with pytest.raises(InvalidArgumentError, match="is not missed: the next one is not due"):
+        client.claim_occurrence("minutely", "later", first + MINUTE, "fraud", "missed", "fast")
+    db_now[0] += MINUTE
+    assert client.claim_occurrence("minutely", "later", first + MINUTE, "fraud", "missed", "x")
+
+
+def test_a_restarted_scheduler_with_the_dead_ones_pid_fails_what_it_left_running(
+    client: Any,
+) -> None:
+    """A scheduler restarted with the pid of the one killed (PID 1 of a restarted container)
+    took its claims for its own, so they stayed running for a day."""
+    from setpoint.client import scheduler
+
+    client.add_schedule("nightly", "p.py:retrain", "fraud", None, "0 3 * * *")
+    pid = os.getpid()
+    # claimed by an earlier process that had this pid (and was killed)
+    assert client.claim_occurrence("nightly", "a", 1, "fraud", "running", f"here:{pid}")
+    failed = scheduler.reconcile(client, "here", alive=lambda p: True)
+    assert [(d["occurrence"], d["status"]) for d in failed] == [("a", "failed")]
+    # claims are signed host:pid#token, the token new in each process
+    me = scheduler.claimant("here")
+    assert me.startswith(f"here:{pid}#") and scheduler.claimant("here") == me
+    for occurrence, who in (("b", f"here:{pid}#0bad0bad"), ("c", me)):
+        assert client.claim_occurrence("nightly", occurrence, 1, "fraud", "running", who)
+    failed = scheduler.reconcile(client, "here", alive=lambda p: True)
+    assert [d["occurrence"] for d in failed] == ["b"]
+    status = {o.occurrence: o.status for o in client.list_occurrences("nightly", "fraud")}
+    assert status == {"a": "failed", "b": "failed", "c": "running"}  # c: this process's own
+
+
+def _gone(pid: int) -> bool:
+    """No process ``pid`` (or only its zombie, which nothing here reaps)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_a_killed_scheduler_takes_its_pipeline_process_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 of the scheduler left its pipeline running (and promoting) while a restarted
+    scheduler recorded the occurrence failed."""
+    import signal
+
+    from setpoint.client import sdk
+
+    marker = tmp_path / "started"
+    (tmp_path / "slow.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os, time
+            from pathlib import Path
+            import setpoint as sp
+
+            @sp.step(cache=False)
+            def wait() -> int:
+                Path({str(marker)!r}).write_text(str(os.getpid()))
+                time.sleep(300)
+                return 1
+
+            @sp.pipeline(project="sched")
+            def slow():
+                wait()
+            """
+        )
+    )
+    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
+    sdk.use(None)
+    try:
+        c = sdk.client()
+        c.add_schedule("slow", f"{tmp_path / 'slow.py'}:slow", "sched", {}, None, "sched/tx")
+        time.sleep(0.002)  # the version is made after the schedule, in another millisecond
+        sp.log_dataset(pd.DataFrame({"a": [1]}), name="tx", project="sched")
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "setpoint", "scheduler", "--no-monitors"],
+            env={**os.environ},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline and scheduler.poll() is None
+            time.sleep(0.05)
+        child = int(marker.read_text())
+        scheduler.send_signal(signal.SIGKILL)
+        scheduler.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _gone(child):
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("the pipeline process outlived its scheduler")
+    finally:
+        sdk.use(None)

@@ -809,6 +809,13 @@ class Api:
         """Record an alert of a monitor; schedules on that monitor's alerts run next tick."""
         return self.alerts.raise_(project, monitor, message, severity, details, actor, rule)
 
+    @operation("POST", "/alerts/{alert_id}/webhook")
+    def record_alert_webhook(
+        self, alert_id: int, outcome: dict[str, Any], project: str = "default"
+    ) -> None:
+        """Keep the outcome of posting an alert to its monitor's webhook with the alert."""
+        self.alerts.record_webhook(project, alert_id, outcome)
+
     @operation("POST", "/alerts/{alert_id}/resolve")
     def resolve_alert(
         self, alert_id: int, project: str = "default", actor: str | None = None

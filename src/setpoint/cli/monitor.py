@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Any
 
 import click
 
@@ -114,6 +115,12 @@ def _decay(text: str) -> dict[str, object]:
     default=None,
     help="NAME=FILE.py:PIPELINE: a schedule run on this monitor's alerts.",
 )
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="KEY=VALUE, repeatable: a parameter of the --on-alert pipeline's runs.",
+)
 @click.option("--target", default=None, help="Reference column the predictions are compared with.")
 @click.option(
     "--task",
@@ -135,6 +142,7 @@ def add(
     sensitive: tuple[str, ...],
     webhook: str | None,
     on_alert: str | None,
+    params: tuple[str, ...],
     target: str | None,
     task: str | None,
     project: str | None,
@@ -142,8 +150,12 @@ def add(
     """Watch DEPLOYMENT's prediction log against --reference."""
     from setpoint.client import sdk
 
+    values: dict[str, Any] = {}
+    if params and not on_alert:
+        raise click.BadParameter("parameters are for the --on-alert pipeline", param_hint="--param")
     if on_alert:  # checked before anything is stored
         from setpoint.cli.pipeline import _load
+        from setpoint.cli.schedule import run_params
         from setpoint.core.config import default_project
         from setpoint.core.errors import InvalidArgumentError
         from setpoint.core.names import check_name
@@ -155,7 +167,8 @@ def add(
             check_name(schedule_name, "name")
         except InvalidArgumentError as exc:
             raise click.BadParameter(f"schedule {exc.message}", param_hint="--on-alert") from None
-        _load(target_file)  # it must exist and name a pipeline
+        # it must name a pipeline, and its runs get every parameter they need
+        values = run_params(_load(target_file), params)
         in_project = default_project(project)
         if any(s.name == schedule_name for s in client().list_schedules(in_project)):
             raise click.BadParameter(
@@ -182,7 +195,7 @@ def add(
         from setpoint.cli.pipeline import absolute
 
         s = client().add_schedule(
-            schedule_name, absolute(target_file), m.project, {}, None, None, actor(), m.name
+            schedule_name, absolute(target_file), m.project, values, None, None, actor(), m.name
         )
         click.echo(f"on its alerts, `setpoint scheduler` runs {s.target} (schedule {s.name})")
 
@@ -204,7 +217,10 @@ def run(name: str, project: str | None, as_json: bool) -> None:
         f"raised, {len(done['resolved'])} resolved"
     )
     for a in done["raised"]:
-        click.echo(f"  ALERT {a.rule}: {a.message}")
+        hook = a.details.get("webhook")  # the outcome of this run's post, not stored
+        failed = isinstance(hook, dict) and not hook.get("delivered")
+        said = f" (webhook not delivered: {hook.get('error')})" if failed else ""
+        click.echo(f"  ALERT {a.rule}: {a.message}{said}")
     if done["raised"]:
         sys.exit(3)  # scripts can tell "alerts" from "all well"
 

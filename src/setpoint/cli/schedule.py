@@ -3,9 +3,9 @@ dataset gets a new version."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
+from typing import Any
 
 import click
 
@@ -40,6 +40,19 @@ def _project_of(name: str, project: str | None) -> str:
     return found[0] if len(found) == 1 else _project(None)
 
 
+def run_params(pipe: Any, items: tuple[str, ...]) -> dict[str, Any]:
+    """``--param KEY=VALUE`` items as the parameters of the runs a schedule of ``pipe`` makes.
+    Each of them runs `pipeline run` with these: what could not run (a required parameter
+    missing, a value that cannot be a cache key) is refused now, before anything is stored."""
+    from setpoint.cli.pipeline import _params
+    from setpoint.pipelines.cache import literal_hash
+
+    values = _params(pipe, items)
+    for key, value in pipe.build(**values).params.items():
+        literal_hash(value, what=f"parameter {key!r}")
+    return values
+
+
 @schedule.command("add")
 @click.argument("target")
 @click.option("--cron", default=None, help="Cron expression in UTC, e.g. '0 3 * * *'.")
@@ -69,14 +82,10 @@ def add(
 ) -> None:
     """Run TARGET (FILE.py:PIPELINE) when the cron expression fires, the dataset changes,
     or a monitor raises an alert."""
-    from setpoint.cli.pipeline import _load, _params, absolute
-    from setpoint.pipelines.cache import literal_hash
+    from setpoint.cli.pipeline import _load, absolute
 
     pipe = _load(target)
-    values = _params(pipe, params)
-    # each occurrence runs `pipeline run` with these: what could not run is refused now
-    for key, value in pipe.build(**values).params.items():
-        literal_hash(value, what=f"parameter {key!r}")
+    values = run_params(pipe, params)
     s = client().add_schedule(
         name or pipe.name,
         absolute(target),
@@ -103,25 +112,53 @@ def add(
 @click.option("--project", "-p", default=None, help="Only this project.")
 @json_option
 def list_schedules(project: str | None, as_json: bool) -> None:
-    """Schedules and the newest occurrence claimed."""
-    found = client().list_schedules(project)
+    """Schedules, their newest occurrence (its status, and its run) and, for a cron
+    schedule, when it is due next."""
+    from setpoint.core.cron import parse_cron
+    from setpoint.core.errors import InvalidArgumentError
+
+    c = client()
+    found = c.list_schedules(project)
     if as_json:
         print_json(found)
         return
-    table(
-        f"{len(found)} schedules",
-        ["project", "name", "target", "when", "enabled", "last (UTC)"],
-        [
+    now = int(time.time() * 1000)
+    rows = []
+    for s in found:
+        last = c.list_occurrences(s.name, s.project, 1) if s.last_due_at is not None else []
+        upcoming = ""
+        if s.cron and s.enabled:
+            try:
+                upcoming = when(parse_cron(s.cron).next_after(max(now, s.last_due_at or 0)))
+            except InvalidArgumentError:  # a cron stored before such were refused
+                upcoming = "never"
+        rows.append(
             (
                 s.project,
                 s.name,
                 s.target,
                 s.cron or (f"new version of {s.dataset}" if s.dataset else f"alert of {s.alert}"),
                 "yes" if s.enabled else "no",
-                when(s.last_due_at),
+                when(last[0].due_at) if last else "",
+                last[0].status if last else "",
+                (last[0].run_id or "") if last else "",
+                upcoming,
             )
-            for s in found
+        )
+    table(
+        f"{len(found)} schedules",
+        [
+            "project",
+            "name",
+            "target",
+            "when",
+            "enabled",
+            "last (UTC)",
+            "status",
+            "run",
+            "next (UTC)",
         ],
+        rows,
     )
 
 
@@ -194,18 +231,18 @@ RECONCILE_EVERY_S = 600.0  # how often occurrences of killed schedulers are look
 
 
 def _loop(interval: float, once: bool, monitors: bool) -> None:
-    from setpoint.client.scheduler import reconcile, run_in_subprocess, tick
+    from setpoint.client.scheduler import claimant, reconcile, run_in_subprocess, tick
     from setpoint.core.errors import SetpointError
 
     c = client()
     host = socket.gethostname()
-    who = f"{host}:{os.getpid()}"
+    who = claimant(host)
     click.echo(f"setpoint scheduler · {c.describe()} · {who}", err=True)
     reconciled = None
     while True:
         try:
             if reconciled is None or time.monotonic() - reconciled >= RECONCILE_EVERY_S:
-                for d in reconcile(c, host):
+                for d in reconcile(c, host, me=who):
                     click.echo(f"{d['schedule']} {d['occurrence']}: failed: {d['error']}")
                 reconciled = time.monotonic()
             if monitors:

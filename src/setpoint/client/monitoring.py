@@ -1,19 +1,21 @@
 """Running a monitor through any client: read the deployment's prediction log since the last
 computed window, compute the complete windows not computed yet (and those that got late
-labels), store them, and apply the alert rules: raise what broke (once: an open alert of the
-same rule is not raised again), resolve what holds again, and post each new alert to the
-monitor's webhook. Schedules added with ``--on-alert MONITOR`` then run their pipelines."""
+labels), apply the alert rules to each in turn: raise what broke (once: an open alert of the
+same rule is not raised again, and of two runs raising it at once the store keeps one),
+resolve what holds again, post each new alert to the monitor's webhook; then store the
+window. Schedules added with ``--on-alert MONITOR`` then run their pipelines."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from setpoint.core.durations import parse_seconds
-from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.errors import ConflictError, InvalidArgumentError
 from setpoint.core.names import is_whole
 
 WEBHOOK_ATTEMPTS = 3
@@ -95,58 +97,83 @@ def run_monitor(
             for s, g in groups.items()
         }
     baseline = _baseline(c, m, project, frame)
-    computed = []
+    fresh: dict[int, tuple[int, int, dict[str, Any]]] = {}
     for start in due:
         rows = groups[start]
         result = compute(rows, reference, cfg, baseline)
-        window = c.record_monitor_window(
-            name, start, bounds[start][1], len(rows), int(result["labeled"]), result, project
-        )
-        computed.append(window)
-    raised, resolved = [], []
-    if computed:
-        windows = c.list_monitor_windows(name, project)  # oldest first
-        redone = {w.start_at for w in computed}
-        open_rules = {a.rule: a for a in c.list_alerts(project, name, None, 1000, "open") if a.rule}
-        # each new window in turn, as if the monitor had run after each: a breach in any of
-        # them raises its alert, naming that window (a run after downtime misses none)
-        for w in sorted(computed, key=lambda w: w.start_at):
-            broken, held = breaches(cfg, [x.result for x in windows if x.start_at <= w.start_at])
-            # a window scored again (late labels) raises only what it breaks now and did not
-            # before: what it broke was raised then (or was part of an open alert), and one
-            # breach must not start a second retraining
-            before = _broken_before(cfg, done, w.start_at)
-            for b in broken:
-                if b.rule in open_rules or b.rule in before:
-                    continue  # deduplicated: the condition is still the same open alert
-                details = {**b.details, "window": {"start": w.start_at, "end": w.end_at}}
-                hook = cfg.get("webhook")
-                if hook:
-                    details["webhook"] = _deliver(
-                        post or post_json,
-                        hook,
-                        {
-                            "monitor": name,
-                            "project": project,
-                            "deployment": m.deployment,
-                            "rule": b.rule,
-                            "severity": b.severity,
-                            "message": b.message,
-                            "details": details,
-                        },
-                    )
+        fresh[start] = (len(rows), int(result["labeled"]), _as_stored(result))
+    # every window's result as the store keeps it: those computed before, and now
+    results = {s: w.result for s, w in done.items()} | {s: r for s, (_, _, r) in fresh.items()}
+    computed: list[Any] = []
+    raised: list[Any] = []
+    resolved: list[Any] = []
+    open_rules = (
+        {a.rule: a for a in c.list_alerts(project, name, None, 1000, "open") if a.rule}
+        if fresh
+        else {}
+    )
+    # each new window in turn, as if the monitor had run after each: a breach in any of them
+    # raises its alert, naming that window (a run after downtime misses none). A window is
+    # stored only once its alerts are raised and resolved: a run stopped before that computes
+    # it again, and judges it again, next time (raising is idempotent in the store)
+    for start in sorted(fresh):
+        n_rows, labeled, result = fresh[start]
+        history = [results[s] for s in sorted(results) if s <= start]
+        broken, held = breaches(cfg, history)
+        # a window scored again (late labels) raises only what it breaks now and did not
+        # before: what it broke was raised then (or was part of an open alert), and one
+        # breach must not start a second retraining
+        before = _broken_before(cfg, done, start)
+        for b in broken:
+            if b.rule in open_rules or b.rule in before:
+                continue  # deduplicated: the condition is still the same open alert
+            details = {**b.details, "window": {"start": start, "end": bounds[start][1]}}
+            try:
                 alert = c.raise_alert(name, b.message, project, b.severity, details, None, b.rule)
-                raised.append(alert)
-                open_rules[b.rule] = alert
-            # a rescored older window does not resolve what a newer one (not redone) shows
-            if any(x.start_at > w.start_at and x.start_at not in redone for x in windows):
+            except ConflictError as exc:
+                if exc.field != "rule":
+                    raise
+                # another scheduler (or `monitor run`) raised it first: its alert, its webhook
+                # post and its retraining; this run only follows it
+                current = c.list_alerts(project, name, None, 1000, "open")
+                open_rules.update({a.rule: a for a in current if a.rule == b.rule})
                 continue
+            hook = cfg.get("webhook")
+            if hook:  # posted by the one raise that stored the alert, so once per breach
+                outcome = _deliver(
+                    post or post_json,
+                    hook,
+                    {
+                        "monitor": name,
+                        "project": project,
+                        "deployment": m.deployment,
+                        "rule": b.rule,
+                        "severity": b.severity,
+                        "message": b.message,
+                        "details": details,
+                    },
+                )
+                c.record_alert_webhook(alert.id, outcome, project)
+                alert = replace(alert, details={**alert.details, "webhook": outcome})
+            raised.append(alert)
+            open_rules[b.rule] = alert
+        # a rescored older window does not resolve what a newer one (not redone) shows
+        if not any(s > start and s not in fresh for s in results):
             for rule in held:
                 alert = open_rules.pop(rule, None)
                 if alert is not None:
                     c.resolve_alert(alert.id, project)
                     resolved.append(alert)
+        computed.append(
+            c.record_monitor_window(name, start, bounds[start][1], n_rows, labeled, result, project)
+        )
     return {"computed": computed, "raised": raised, "resolved": resolved}
+
+
+def _as_stored(result: dict[str, Any]) -> dict[str, Any]:
+    """A window's result as the store gives it back (JSON: numpy values as numbers, a
+    non-finite metric as null), so alerts are judged on what later runs read."""
+    return dict(orjson.loads(orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)))
 
 
 def _broken_before(cfg: dict[str, Any], done: dict[int, Any], start: int) -> set[str]:

@@ -8,13 +8,15 @@ monitor raised since the schedule was added, unless claimed already. Claims are 
 unique key in the store, so a restarted scheduler, or two schedulers, never run one occurrence
 twice. A scheduler that is stopped records the occurrence it was running as failed; one that
 was killed leaves it ``running``, which :func:`reconcile` (or, after a day, the next claim)
-records as failed.
+records as failed; on Linux its pipeline process gets SIGTERM when it dies, and ends its runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -81,10 +83,18 @@ def _tick_one(
         # it was removed is not caught up)
         start = max(s.created_at, s.last_due_at or 0)
         times = due(s.cron, start, now_ms)
+        # the store records an occurrence missed only once the next one is due by its clock;
+        # the newest missed goes first, so when the newest occurrence is not due yet (this
+        # machine's clock is fast) the whole batch is refused before anything is recorded
+        missed = set()
+        for t in [*times[-2:-1], *times[:-2]]:
+            if client.claim_occurrence(s.name, occurrence_name(t), t, s.project, "missed", who):
+                missed.add(t)
         for t in times[:-1]:
-            name = occurrence_name(t)
-            if client.claim_occurrence(s.name, name, t, s.project, "missed", who):
-                done.append({"schedule": s.name, "occurrence": name, "status": "missed"})
+            if t in missed:
+                done.append(
+                    {"schedule": s.name, "occurrence": occurrence_name(t), "status": "missed"}
+                )
         if times:
             _run(client, s, occurrence_name(times[-1]), times[-1], who, runner, done)
     elif s.dataset is not None:
@@ -172,19 +182,40 @@ def stop_on_signals() -> Callable[[], None]:
     return restore
 
 
+def claimant(host: str) -> str:
+    """What this scheduler process signs its claims with: ``host:PID#TOKEN``. The token is
+    new in each process, so a claim of an earlier process that had this pid (a restarted
+    container's PID 1, or a scheduler that exec'd again) is told from this one's."""
+    return f"{host}:{os.getpid()}#{_process_token()}"
+
+
+@functools.cache
+def _process_token() -> str:
+    return secrets.token_hex(4)
+
+
 def reconcile(
-    client: Any, host: str, alive: Callable[[int], bool] | None = None
+    client: Any, host: str, alive: Callable[[int], bool] | None = None, me: str | None = None
 ) -> list[dict[str, Any]]:
     """Record as failed the occurrences left ``running`` by a scheduler of this host that is
-    gone (claimed by ``host:PID`` with no process PID any more): it was killed, so nothing
-    runs them. Those of schedulers on other hosts are failed by the next claim of their
-    schedule a day on (Schedules.claim), since their processes cannot be seen from here."""
+    gone (claimed by ``host:PID`` with no process PID any more, or with this process's pid
+    but not by this process, ``me``): it was killed, so nothing runs them. Those of
+    schedulers on other hosts are failed by the next claim of their schedule a day on
+    (Schedules.claim), since their processes cannot be seen from here."""
     alive = alive or pid_alive
+    me = me or claimant(host)
     done: list[dict[str, Any]] = []
     for s in client.list_schedules():
         for o in client.list_occurrences(s.name, s.project, RECONCILE_NEWEST):
-            owner, _, pid = (o.claimed_by or "").rpartition(":")
-            if o.status != "running" or owner != host or not pid.isdigit() or alive(int(pid)):
+            owner, _, signed = (o.claimed_by or "").rpartition(":")
+            pid = signed.partition("#")[0]
+            if o.status != "running" or owner != host or not pid.isdigit():
+                continue
+            if int(pid) == os.getpid():
+                if o.claimed_by == me:
+                    continue  # this process's own claim
+                # an earlier process with this pid claimed it: that one is gone
+            elif alive(int(pid)):
                 continue
             error = f"{STOPPED} (process {pid} on {host} is gone)"
             try:
@@ -243,6 +274,7 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
             stderr=subprocess.PIPE,
             text=True,
             env=dict(os.environ),
+            preexec_fn=_tie_to_this_process(),
         ) as proc:
             try:
                 _, stderr = proc.communicate(timeout=timeout)
@@ -269,6 +301,32 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
             raise RunFailed((said or lines or [f"exit status {proc.returncode}"])[-1], None)
         with open(result, "rb") as fh:
             return str(orjson.loads(fh.read())["run_id"])
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _tie_to_this_process() -> Callable[[], None] | None:
+    """On Linux, what makes a pipeline process get SIGTERM when the scheduler dies, even by
+    SIGKILL (``prctl(PR_SET_PDEATHSIG)``), so that it ends its runs as a stopped scheduler's
+    would: a killed scheduler leaves no pipeline running (and promoting) that a restarted one
+    has recorded failed. Elsewhere None: nothing ties them."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not after the fork
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def tie() -> None:  # in the child, between fork and exec
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:  # the scheduler died before the tie was made
+            os._exit(1)
+
+    return tie
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:

@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import select
 
 from setpoint.core import names
-from setpoint.core.errors import InvalidArgumentError, NotFoundError
+from setpoint.core.errors import ConflictError, InvalidArgumentError, NotFoundError
 from setpoint.core.types import Alert
 from setpoint.store.metadata import runs as runs_repo
 from setpoint.store.metadata.statements import execute as _sql
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 SEVERITIES = ("warning", "critical")
 MAX_MESSAGE = 4000
 MAX_DETAILS = 64 * 1024
+MAX_WEBHOOK_OUTCOME = 4 * 1024
 
 
 class Alerts:
@@ -46,6 +47,9 @@ class Alerts:
         actor: str | None = None,
         rule: str | None = None,
     ) -> Alert:
+        """Record an alert. A rule's alert is raised once while it is open: raising it again
+        (another scheduler found the same breach) raises ConflictError, and only
+        the caller whose raise stored the alert acts on it (posts the webhook)."""
         names.check_name(project, "project")
         names.check_name(monitor, "monitor")
         if severity not in SEVERITIES:
@@ -71,13 +75,29 @@ class Alerts:
 
         def tx(conn: Connection) -> int:
             pid = runs_repo.ensure_project(conn, project, now)
+            # the unique index on open alerts of a rule (ux_alerts_open_rule) decides between
+            # two raisers of one breach, in the store: the second inserts nothing
             row = _sql(
                 conn,
                 "INSERT INTO alerts (project_id, monitor, severity, message, details, actor, "
-                "created_at, rule, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "created_at, rule, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (project_id, monitor, rule) WHERE status = 'open' DO NOTHING "
+                "RETURNING id",
                 (pid, monitor, severity, message, details_text, actor, now, rule, "open"),
             ).first()
-            assert row is not None
+            if row is None:
+                found = _sql(
+                    conn,
+                    "SELECT id FROM alerts WHERE project_id = ? AND monitor = ? AND rule = ? "
+                    "AND status = 'open'",
+                    (pid, monitor, rule),
+                ).first()
+                raise ConflictError(
+                    f"monitor {monitor} of project {project} has an open alert of rule "
+                    f"{rule!r} already (alert {found[0] if found else '?'}): it was not "
+                    "raised again",
+                    field="rule",
+                )
             self.audit.append(
                 conn,
                 actor=actor,
@@ -101,6 +121,39 @@ class Alerts:
             created_at=now,
             rule=rule,
         )
+
+    def record_webhook(self, project: str, alert_id: int, outcome: dict[str, Any]) -> None:
+        """Keep the outcome of posting an alert to its monitor's webhook with the alert (the
+        post follows the raise: only the raiser whose alert was stored posts it)."""
+        if isinstance(alert_id, bool) or not isinstance(alert_id, int):
+            raise InvalidArgumentError("alert id must be a number", field="alert_id")
+        if not isinstance(outcome, dict) or not isinstance(outcome.get("delivered"), bool):
+            raise InvalidArgumentError(
+                "outcome must be an object with 'delivered' (true or false)", field="outcome"
+            )
+        text = orjson.dumps(outcome).decode()
+        if len(text) > MAX_WEBHOOK_OUTCOME:
+            raise InvalidArgumentError(
+                f"outcome is over {MAX_WEBHOOK_OUTCOME} characters of JSON", field="outcome"
+            )
+
+        def tx(conn: Connection) -> None:
+            found = _sql(
+                conn,
+                "SELECT a.id, a.details FROM alerts a JOIN projects p ON p.id = a.project_id "
+                "WHERE p.name = ? AND a.id = ?",
+                (project, alert_id),
+            ).first()
+            if found is None:
+                raise NotFoundError(f"project {project} has no alert {alert_id}", field="alert_id")
+            details = {**orjson.loads(found[1] or "{}"), "webhook": outcome}
+            _sql(
+                conn,
+                "UPDATE alerts SET details = ? WHERE id = ?",
+                (orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode(), alert_id),
+            )
+
+        self.db.write_retrying(tx)
 
     def resolve(self, project: str, alert_id: int, actor: str | None = None) -> None:
         """Mark an alert resolved (the condition is gone, or someone dealt with it)."""

@@ -256,7 +256,8 @@ class Schedules:
 
         Refused when ``due_at`` is ahead of the database's own clock (a ``running`` claim: by
         more than FUTURE_TOLERANCE_MS): the scheduler's clock is fast, and the occurrence is
-        not due yet.
+        not due yet. A ``missed`` claim of a cron schedule is refused, too, until the next
+        occurrence is due by the database's clock.
         Occurrences of the schedule still ``running`` STALE_AFTER_MS after their claim are
         recorded failed first: their scheduler is gone."""
         if status not in ("running", "missed"):
@@ -270,8 +271,9 @@ class Schedules:
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> bool:
-            sid = self._id(conn, project, name)
-            ahead = due_at - database_now_ms(conn)
+            sid, cron = self._id_and_cron(conn, project, name)
+            db_now = database_now_ms(conn)
+            ahead = due_at - db_now
             # a run may start a little early; an occurrence is missed only once it is past
             if ahead > (FUTURE_TOLERANCE_MS if status == "running" else 0):
                 raise InvalidArgumentError(
@@ -280,6 +282,19 @@ class Schedules:
                     "clock fast?",
                     field="due_at",
                 )
+            if status == "missed" and cron is not None:
+                # and only once the next one is due too: until then a scheduler may still run
+                # it (one whose clock is fast must not record each occurrence missed as it
+                # falls due, and so run none)
+                later = parse_cron(cron).next_after(due_at)
+                if later > db_now:
+                    raise InvalidArgumentError(
+                        f"occurrence {occurrence!r} of {project}/{name} is not missed: the next "
+                        f"one is not due for another {max((later - db_now) // 1000, 1)} s by "
+                        "the database's clock, and this one may still run: is the scheduler's "
+                        "clock fast?",
+                        field="due_at",
+                    )
             conn.execute(
                 update(schedule_occurrences)
                 .where(
@@ -374,6 +389,16 @@ class Schedules:
             )
             for r in rows
         ]
+
+    def _id_and_cron(self, conn: Connection, project: str, name: str) -> tuple[int, str | None]:
+        found = conn.execute(
+            select(schedules.c.id, schedules.c.cron)
+            .join(projects, projects.c.id == schedules.c.project_id)
+            .where(projects.c.name == project, schedules.c.name == name)
+        ).first()
+        if found is None:
+            raise NotFoundError(f"project {project} has no schedule {name!r}", field="name")
+        return int(found[0]), found[1]
 
     def _id(self, conn: Connection, project: str, name: str) -> int:
         sid = conn.execute(

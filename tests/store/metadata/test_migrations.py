@@ -7,6 +7,7 @@ import sys
 import textwrap
 import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,87 @@ def test_migrations_build_exactly_the_declared_tables(tmp_path: Path) -> None:
     finally:
         db.close()
     assert diff == []
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty metadata database (nothing migrated) of each dialect."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/setpoint.db"
+        return
+    from sqlalchemy import create_engine, text
+
+    pg_database = request.getfixturevalue("pg_database")
+    name = f"setpoint_mig_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield pg_database.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_duplicate_open_alerts_of_a_rule_are_resolved_but_the_newest(empty_store: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    from setpoint.store.metadata.tables import alerts, projects
+
+    engine = Database(empty_store)._create_engine()
+    try:
+        with engine.connect() as conn:  # a store of 0012, when a breach could raise twice
+            cfg = Config()
+            cfg.set_main_option("script_location", migrate.MIGRATIONS_DIR)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0012")
+            conn.commit()
+        rows = [  # (monitor, rule, status, created_at)
+            ("live", "drift", "open", 100),
+            ("live", "drift", "open", 200),
+            ("live", "drift", None, 300),  # raised before alerts had statuses: open
+            ("live", "acc", "resolved", 50),
+            ("live", "acc", "open", 150),
+            ("live", None, "open", 10),  # raised by hand, of no rule
+            ("live", None, "open", 20),
+            ("other", "drift", "open", 120),
+        ]
+        with engine.begin() as conn:
+            conn.execute(insert(projects).values(id=1, name="mon", description="", created_at=1))
+            for monitor, rule, status, at in rows:
+                conn.execute(
+                    insert(alerts).values(
+                        project_id=1, monitor=monitor, severity="warning", message="m",
+                        details="{}", created_at=at, rule=rule, status=status,
+                    )
+                )  # fmt: skip
+        assert migrate.upgrade(engine) == ("0012", migrate.HEAD)
+        with engine.connect() as conn:
+            found = conn.execute(
+                select(alerts.c.created_at, alerts.c.status, alerts.c.resolved_at).order_by(
+                    alerts.c.id
+                )
+            ).all()
+        assert [tuple(r) for r in found] == [
+            (100, "resolved", 200),
+            (200, "resolved", 300),
+            (300, "open", None),
+            (50, "resolved", None),
+            (150, "open", None),
+            (10, "open", None),
+            (20, "open", None),
+            (120, "open", None),
+        ]
+        with pytest.raises(IntegrityError), engine.begin() as conn:  # one open alert per rule
+            conn.execute(
+                insert(alerts).values(
+                    project_id=1, monitor="live", severity="warning", message="m",
+                    details="{}", created_at=400, rule="drift", status="open",
+                )
+            )  # fmt: skip
+    finally:
+        engine.dispose()

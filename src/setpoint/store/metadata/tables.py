@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 
 metadata = MetaData(
@@ -489,6 +490,17 @@ alerts = Table(
     Column("status", String(16)),  # open | resolved (None: before statuses, read as open)
     Column("resolved_at", BigInteger),
     Index("ix_alerts_project_monitor_created", "project_id", "monitor", "created_at"),
+    # at most one open alert per rule of a monitor: two schedulers (or a scheduler and
+    # `monitor run`) that find one breach raise one alert, so one webhook and one retraining
+    Index(
+        "ux_alerts_open_rule",
+        "project_id",
+        "monitor",
+        "rule",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
 )
 
 monitors = Table(
