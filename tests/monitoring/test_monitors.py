@@ -179,21 +179,27 @@ def test_windows_alerts_and_late_labels(client: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
-def test_a_failing_webhook_is_retried_then_recorded_and_the_monitor_goes_on(client: Any) -> None:
+def _drifting_monitor(client: Any, name: str, **settings: Any) -> None:
+    """Monitor ``name`` of deployment churn (project mon), whose one window of 300 logged rows
+    has drifted from its reference."""
     reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
     log = _log(client, "churn", "mon")
     _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
     log.flush()
-    receiver = Receiver(fail=True)
     sp.add_monitor(
-        "hooked",
+        name,
         deployment="churn",
         reference=reference.ref,
         window="300rows",
         project="mon",
         drift_share=0.3,
-        webhook=receiver.url,
+        **settings,
     )
+
+
+def test_a_failing_webhook_is_retried_then_recorded_and_the_monitor_goes_on(client: Any) -> None:
+    receiver = Receiver(fail=True)
+    _drifting_monitor(client, "hooked", webhook=receiver.url)
     done = sp.run_monitor("hooked", project="mon")
     assert len(done["computed"]) == 1
     hook = done["raised"][0].details["webhook"]
@@ -203,13 +209,14 @@ def test_a_failing_webhook_is_retried_then_recorded_and_the_monitor_goes_on(clie
     [stored] = sp.client().list_alerts("mon", "hooked")
     assert stored.details["webhook"] == hook and stored.details["window"]
     receiver.shutdown()
+    reference = "mon/customers@1"
     for window in ("soon", "\u00b2h", "99999999999999999999h", "36501d", "0rows", "+5rows"):
         with pytest.raises(sp.errors.InvalidArgumentError, match="window must be a duration"):
             sp.add_monitor(
-                "bad", deployment="churn", reference=reference.ref, window=window, project="mon"
+                "bad", deployment="churn", reference=reference, window=window, project="mon"
             )
     with pytest.raises(sp.errors.ConflictError):
-        sp.add_monitor("hooked", deployment="churn", reference=reference.ref, project="mon")
+        sp.add_monitor("hooked", deployment="churn", reference=reference, project="mon")
 
 
 def test_fairness_matches_fairlearn() -> None:
@@ -988,20 +995,8 @@ def test_two_schedulers_raise_one_alert_post_one_webhook_and_retrain_once(
 
     from setpoint.client.scheduler import tick
 
-    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
-    log = _log(client, "churn", "mon")
-    _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
-    log.flush()
     receiver = Receiver()
-    sp.add_monitor(
-        "live",
-        deployment="churn",
-        reference=reference.ref,
-        window="300rows",
-        project="mon",
-        drift_share=0.3,
-        webhook=receiver.url,
-    )
+    _drifting_monitor(client, "live", webhook=receiver.url)
     client.add_schedule("retrain", "p.py:retrain", "mon", None, None, None, None, "live")
     # both runs read the windows done and the open alerts before either acts: the race
     reads = {"windows": threading.Barrier(2), "alerts": threading.Barrier(2)}
@@ -1047,18 +1042,7 @@ def test_two_schedulers_raise_one_alert_post_one_webhook_and_retrain_once(
 def test_a_run_stopped_before_its_alerts_were_raised_raises_them_next_time(
     client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reference = sp.log_dataset(_rows(2000, 0.0, 1), "customers", project="mon")
-    log = _log(client, "churn", "mon")
-    _traffic(log, _rows(300, 3.0, 2), T0, "a", Threshold(0.0))
-    log.flush()
-    sp.add_monitor(
-        "live",
-        deployment="churn",
-        reference=reference.ref,
-        window="300rows",
-        project="mon",
-        drift_share=0.3,
-    )
+    _drifting_monitor(client, "live")
 
     def stopped(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt  # the scheduler stopped (Ctrl-C, SIGTERM) just then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -385,10 +387,29 @@ def test_a_stopped_scheduler_stops_its_run_and_records_it_failed(
 ) -> None:
     import signal
 
+    with _scheduler_in_a_step(
+        tmp_path, monkeypatch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as (c, scheduler, child):
+        scheduler.send_signal(signal.SIGTERM)
+        _, err = scheduler.communicate(timeout=60)
+        assert scheduler.returncode == 0 and "scheduler stopped (SIGTERM)" in err, err
+        with pytest.raises(ProcessLookupError):  # the pipeline's process was stopped with it
+            os.kill(child, 0)
+        [o] = c.list_occurrences("slow", "sched")
+        assert o.status == "failed"
+        assert o.error == "the scheduler running it stopped (SIGTERM) while the pipeline ran"
+
+
+@contextlib.contextmanager
+def _scheduler_in_a_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **popen: Any
+) -> Iterator[tuple[Any, subprocess.Popen[Any], int]]:
+    """A `setpoint scheduler` process running a dataset schedule's pipeline (project sched,
+    schedule slow) whose one step has started and sleeps: (client, scheduler, step's pid)."""
     from setpoint.client import sdk
 
     marker = tmp_path / "started"
-    (tmp_path / "hang.py").write_text(
+    (tmp_path / "slow.py").write_text(
         textwrap.dedent(
             f"""
             import os, time
@@ -402,7 +423,7 @@ def test_a_stopped_scheduler_stops_its_run_and_records_it_failed(
                 return 1
 
             @sp.pipeline(project="sched")
-            def hang():
+            def slow():
                 wait()
             """
         )
@@ -411,28 +432,19 @@ def test_a_stopped_scheduler_stops_its_run_and_records_it_failed(
     sdk.use(None)
     try:
         c = sdk.client()
-        c.add_schedule("hang", f"{tmp_path / 'hang.py'}:hang", "sched", {}, None, "sched/tx")
+        c.add_schedule("slow", f"{tmp_path / 'slow.py'}:slow", "sched", {}, None, "sched/tx")
         time.sleep(0.002)  # the version is made after the schedule, in another millisecond
         sp.log_dataset(pd.DataFrame({"a": [1]}), name="tx", project="sched")
         scheduler = subprocess.Popen(
             [sys.executable, "-m", "setpoint", "scheduler", "--no-monitors"],
             env={**os.environ},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            **popen,
         )
         deadline = time.monotonic() + 120
         while not marker.exists() or not marker.read_text():
             assert time.monotonic() < deadline and scheduler.poll() is None, scheduler.stderr
             time.sleep(0.05)
-        scheduler.send_signal(signal.SIGTERM)
-        _, err = scheduler.communicate(timeout=60)
-        assert scheduler.returncode == 0 and "scheduler stopped (SIGTERM)" in err, err
-        with pytest.raises(ProcessLookupError):  # the pipeline's process was stopped with it
-            os.kill(int(marker.read_text()), 0)
-        [o] = c.list_occurrences("hang", "sched")
-        assert o.status == "failed"
-        assert o.error == "the scheduler running it stopped (SIGTERM) while the pipeline ran"
+        yield c, scheduler, int(marker.read_text())
     finally:
         sdk.use(None)
 
@@ -548,46 +560,9 @@ def test_a_killed_scheduler_takes_its_pipeline_process_with_it(
     scheduler recorded the occurrence failed."""
     import signal
 
-    from setpoint.client import sdk
-
-    marker = tmp_path / "started"
-    (tmp_path / "slow.py").write_text(
-        textwrap.dedent(
-            f"""
-            import os, time
-            from pathlib import Path
-            import setpoint as sp
-
-            @sp.step(cache=False)
-            def wait() -> int:
-                Path({str(marker)!r}).write_text(str(os.getpid()))
-                time.sleep(300)
-                return 1
-
-            @sp.pipeline(project="sched")
-            def slow():
-                wait()
-            """
-        )
-    )
-    monkeypatch.setenv("SETPOINT_HOME", str(tmp_path / "home"))
-    sdk.use(None)
-    try:
-        c = sdk.client()
-        c.add_schedule("slow", f"{tmp_path / 'slow.py'}:slow", "sched", {}, None, "sched/tx")
-        time.sleep(0.002)  # the version is made after the schedule, in another millisecond
-        sp.log_dataset(pd.DataFrame({"a": [1]}), name="tx", project="sched")
-        scheduler = subprocess.Popen(
-            [sys.executable, "-m", "setpoint", "scheduler", "--no-monitors"],
-            env={**os.environ},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        while not marker.exists() or not marker.read_text():
-            assert time.monotonic() < deadline and scheduler.poll() is None
-            time.sleep(0.05)
-        child = int(marker.read_text())
+    with _scheduler_in_a_step(
+        tmp_path, monkeypatch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as (_, scheduler, child):
         scheduler.send_signal(signal.SIGKILL)
         scheduler.wait(timeout=30)
         deadline = time.monotonic() + 15
@@ -596,5 +571,3 @@ def test_a_killed_scheduler_takes_its_pipeline_process_with_it(
         if not _gone(child):
             os.kill(child, signal.SIGKILL)
             pytest.fail("the pipeline process outlived its scheduler")
-    finally:
-        sdk.use(None)

@@ -125,8 +125,6 @@ class Alerts:
     def record_webhook(self, project: str, alert_id: int, outcome: dict[str, Any]) -> None:
         """Keep the outcome of posting an alert to its monitor's webhook with the alert (the
         post follows the raise: only the raiser whose alert was stored posts it)."""
-        if isinstance(alert_id, bool) or not isinstance(alert_id, int):
-            raise InvalidArgumentError("alert id must be a number", field="alert_id")
         if not isinstance(outcome, dict) or not isinstance(outcome.get("delivered"), bool):
             raise InvalidArgumentError(
                 "outcome must be an object with 'delivered' (true or false)", field="outcome"
@@ -138,14 +136,7 @@ class Alerts:
             )
 
         def tx(conn: Connection) -> None:
-            found = _sql(
-                conn,
-                "SELECT a.id, a.details FROM alerts a JOIN projects p ON p.id = a.project_id "
-                "WHERE p.name = ? AND a.id = ?",
-                (project, alert_id),
-            ).first()
-            if found is None:
-                raise NotFoundError(f"project {project} has no alert {alert_id}", field="alert_id")
+            found = _alert_row(conn, project, alert_id, "details")
             details = {**orjson.loads(found[1] or "{}"), "webhook": outcome}
             _sql(
                 conn,
@@ -157,19 +148,10 @@ class Alerts:
 
     def resolve(self, project: str, alert_id: int, actor: str | None = None) -> None:
         """Mark an alert resolved (the condition is gone, or someone dealt with it)."""
-        if isinstance(alert_id, bool) or not isinstance(alert_id, int):
-            raise InvalidArgumentError("alert id must be a number", field="alert_id")
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> None:
-            found = _sql(
-                conn,
-                "SELECT a.id, a.monitor FROM alerts a JOIN projects p ON p.id = a.project_id "
-                "WHERE p.name = ? AND a.id = ?",
-                (project, alert_id),
-            ).first()
-            if found is None:
-                raise NotFoundError(f"project {project} has no alert {alert_id}", field="alert_id")
+            found = _alert_row(conn, project, alert_id, "monitor")
             _sql(
                 conn,
                 "UPDATE alerts SET status = 'resolved', resolved_at = ? WHERE id = ? "
@@ -242,3 +224,18 @@ class Alerts:
             )
             for r in rows
         ]
+
+
+def _alert_row(conn: Connection, project: str, alert_id: Any, column: str) -> Any:
+    """(id, ``column``) of alert ``alert_id`` of ``project``; NotFoundError without one."""
+    if isinstance(alert_id, bool) or not isinstance(alert_id, int):
+        raise InvalidArgumentError("alert id must be a number", field="alert_id")
+    found = _sql(
+        conn,
+        f"SELECT a.id, a.{column} FROM alerts a JOIN projects p ON p.id = a.project_id "
+        "WHERE p.name = ? AND a.id = ?",
+        (project, alert_id),
+    ).first()
+    if found is None:
+        raise NotFoundError(f"project {project} has no alert {alert_id}", field="alert_id")
+    return found
