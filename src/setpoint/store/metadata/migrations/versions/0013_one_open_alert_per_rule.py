@@ -6,7 +6,7 @@ next one was raised), so the unique index can be built.
 
 Revision ID: 0013
 Revises: 0012
-Create Date: 2026-11-25
+Create Date: 2026-11-24
 """
 
 from __future__ import annotations
