@@ -87,15 +87,15 @@ def _decay(text: str) -> dict[str, object]:
     "--alert-below",
     "rules",
     multiple=True,
-    help="METRIC<VALUE[:WINDOWS], e.g. accuracy<0.8:2: alert when accuracy is below 0.8 for "
-    "2 windows running (repeatable).",
+    help="METRIC<VALUE[:WINDOWS], e.g. 'accuracy<0.8:2' (quoted: < is a shell redirect): "
+    "alert when accuracy is below 0.8 for 2 windows running (repeatable).",
 )
 @click.option(
     "--alert-above",
     "ceilings",
     multiple=True,
-    help="METRIC>VALUE[:WINDOWS], e.g. rmse>5:2: alert when rmse is above 5 for 2 windows "
-    "running (repeatable; the way to bound mae and rmse).",
+    help="METRIC>VALUE[:WINDOWS], e.g. 'rmse>5:2' (quoted: > is a shell redirect): alert "
+    "when rmse is above 5 for 2 windows running (repeatable; the way to bound mae and rmse).",
 )
 @click.option(
     "--alert-decay",
