@@ -69,6 +69,29 @@ def test_setpoint_debug_shows_the_traceback_of_setpoints_own_errors(
         run_cli(capsys, "runs", "show", "0123456789abcdef")
 
 
+def test_show_and_history_cope_with_tensors_far_times_and_missing_paths(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`models show` of a model with a numpy signature was "unexpected AttributeError",
+    a far-future metric time (MLflow takes any int64) "year 3170843 is out of range", and
+    `data validate ./missing.csv` complained of the name '.'."""
+    from sklearn.linear_model import LogisticRegression
+
+    from setpoint.cli.output import when
+
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    fitted = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    with sp.start_run(project="shapes") as run:
+        run.log_model(fitted, "arr", input_example=x[:5])
+    code, out, err = run_cli(capsys, "models", "show", "shapes/arr/1")
+    assert code == 0 and "tensor float64" in out, err
+    assert when(99_999_999_999_999_999) == "99999999999999999 ms since 1970"
+    (tmp_path / "s.yaml").write_text("suite: s\n")
+    missing = str(tmp_path / "missing.csv")
+    code, _, err = run_cli(capsys, "data", "validate", missing, "--suite", str(tmp_path / "s.yaml"))
+    assert code == 1 and f"{missing} does not exist" in err
+
+
 def _two_runs() -> tuple[str, str]:
     with sp.start_run(project="fraud", name="a") as a:
         a.log_params({"depth": 4})

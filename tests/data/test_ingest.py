@@ -258,6 +258,29 @@ def test_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fails(write(tmp_path / "c.csv", late), tmp_path / "w", "is not UTF-8 text")
 
 
+def test_a_quote_never_closed_is_refused_not_read_as_fewer_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader took everything after an unclosed quote, up to the end of the file or of
+    its block, into one value and said nothing: 1,000 rows became 10."""
+    rows = [f"{i},v{i}\n" for i in range(1000)]
+    rows[9] = '9,"oops\n'
+    stray = write(tmp_path / "q.csv", "a,b\n" + "".join(rows))
+    fails(stray, tmp_path / "w", "q.csv: a quoted value of column 'b' in row 10", "never closed")
+    monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)  # mid-file: up to the block's end
+    fails(stray, tmp_path / "w", "q.csv: a quoted value runs over a line end", "never closed")
+    ok = write(tmp_path / "ok.csv", 'a,b\n1,"two\nlines"\n2,x\n')  # closed quotes: fine
+    assert prepare(ok, str(tmp_path / "w2")).num_rows == 2
+
+
+def test_utf16_is_named_as_such(tmp_path: Path) -> None:
+    """With a BOM it was 'a row with the wrong number of fields' (with a NUL byte in the
+    message); without one, one row of columns named with NULs."""
+    for name, encoding in (("bom.csv", "utf-16"), ("be.csv", "utf-16-be")):
+        text = "a,b\n1,2\n".encode(encoding)
+        fails(write(tmp_path / name, text), tmp_path / "w", f"{name} is not UTF-8", "UTF-16")
+
+
 def test_column_changing_type_mid_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)
     mixed = "a,b\n" + "1,x\n" * 1000 + "abc,y\n"

@@ -383,11 +383,11 @@ def validate(
                 )
         data_arg = read_table(target)
     else:
-        from setpoint.core.errors import DatasetNotFoundError
+        from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError
 
         try:
             data_arg = sdk.get_dataset(target)
-        except DatasetNotFoundError:
+        except (DatasetNotFoundError, InvalidArgumentError):  # ./x.csv is no dataset's name
             if os.sep in target or target.endswith((".csv", ".parquet", ".pq", ".tsv")):
                 # it reads as a path: say that nothing is there, not that no dataset is
                 raise click.ClickException(

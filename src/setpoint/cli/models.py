@@ -103,7 +103,11 @@ def show(model: str, as_json: bool) -> None:
         print_json({"version": v, "evaluations": evaluations})
         return
     sig = v.meta.get("signature") or {}
-    inputs = ", ".join(f"{i.get('name')} ({i.get('type')})" for i in sig.get("inputs") or [])
+    spec = sig.get("inputs") or []
+    if isinstance(spec, dict):  # a tensor: one array of a dtype and shape
+        inputs = f"tensor {spec.get('dtype')} {spec.get('shape')}"
+    else:
+        inputs = ", ".join(f"{i.get('name')} ({i.get('type')})" for i in spec)
     facts = [
         ("version", v.ref),
         (

@@ -65,7 +65,10 @@ def _default(obj: Any) -> Any:
 def when(ms: int | None) -> str:
     if ms is None:
         return ""
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):  # beyond the calendar (an imported 10**17)
+        return f"{ms} ms since 1970"
 
 
 def duration(start: int | None, end: int | None) -> str:

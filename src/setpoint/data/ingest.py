@@ -223,6 +223,7 @@ def _open_csv(
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    _refuse_utf16(path)
     options = pcsv.ReadOptions(block_size=CSV_BLOCK_SIZE)
     # Empty cells and the usual null markers (NA, NULL, …) are nulls in text columns too, as
     # in numeric ones and as pandas reads them: "" would pass not_null.
@@ -255,10 +256,52 @@ def _open_csv(
                 raise _csv_error(path, exc, rows, raw) from exc
             except OSError as exc:
                 raise _error(f"cannot read {path} after row {rows}: {exc}") from exc
+            found = _runs_to_block_end(batch)
+            if found is not None:
+                column, row = found
+                raise _error(
+                    f"{path}: a quoted value of column {column!r} in row {rows + row + 1} "
+                    "runs to the end of the file or of a 16 MiB block, taking the rows after "
+                    "it along: a quote that is never closed? (put quotes around the whole "
+                    'value, and write a quote inside one as "")'
+                )
             rows += batch.num_rows
             yield _conform(batch, schema)
 
     return schema, batches()
+
+
+def _runs_to_block_end(batch: pa.RecordBatch) -> tuple[str, int] | None:
+    """(text column, row in the batch) of a value that ends with a line break, if any.
+
+    A quote that is never closed takes everything up to the end of the reader's block (the
+    file's end, or the next 16 MiB) into one value, line breaks and all, and the reader says
+    nothing: the rows in it would be lost. A value that really ends with a line break inside
+    its quotes is the one other way to get one, and is rare."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        ends = pc.or_(pc.ends_with(column, "\n"), pc.ends_with(column, "\r"))
+        if pc.any(ends).as_py():
+            return str(name), int(pc.index(ends, True).as_py())
+    return None
+
+
+def _refuse_utf16(path: str) -> None:
+    """UTF-16 text (a BOM, or NUL bytes between the letters) read as UTF-8 gave columns named
+    with NULs, or a message holding one: refused by name instead."""
+    import gzip
+
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return  # the reader says what is wrong with it
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise _error(f"{path} is not UTF-8 text: it looks like UTF-16 (save it as UTF-8)")
 
 
 def _csv_error(
@@ -278,6 +321,12 @@ def _csv_error(
             f"{path}: column {field.name!r} changes type after row {rows}: the first rows read "
             f"as {field.type}, then found {reason.rsplit(': ', 1)[-1]} (types are inferred from "
             f"the first {CSV_BLOCK_SIZE} bytes; convert the file to Parquet to set them)"
+        )
+    if "out of sync with chunker" in reason:
+        return _error(
+            f"{path}: a quoted value runs over a line end ({where}): a quote that is never "
+            "closed, or values holding line breaks across the reader's 16 MiB blocks "
+            "(convert such a file to Parquet)"
         )
     if reason == "Empty CSV file":
         return _error(f"{path} is empty")
