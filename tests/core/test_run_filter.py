@@ -245,8 +245,18 @@ def test_status_values_are_normalised_to_lowercase():
     assert parse_filter("status = 'FINISHED'") == cmp("attribute", "status", "=", "finished")
 
 
-def test_status_like_patterns_are_not_checked_against_known_statuses():
-    assert parse_filter("status LIKE 'run%'") == cmp("attribute", "status", "LIKE", "run%")
+def test_status_patterns_match_statuses_spelt_as_mlflow_or_setpoint_does():
+    """MLflow's statuses are upper case (``LIKE 'FIN%'``), setpoint's lower case: a pattern
+    becomes the list of statuses it matches in either spelling (none: an empty list)."""
+    status_in = lambda *found: cmp("attribute", "status", "IN", found)  # noqa: E731
+    assert parse_filter("status LIKE 'run%'") == status_in("running")
+    assert parse_filter("attributes.status LIKE 'FIN%'") == status_in("finished")
+    assert parse_filter("status LIKE 'F%'") == status_in("finished", "failed")
+    assert parse_filter("status LIKE 'Fin%'") == status_in()  # LIKE minds case
+    assert parse_filter("status ILIKE 'Fin%'") == status_in("finished")
+    assert parse_filter("status LIKE '_ILLED'") == status_in("killed")
+    assert parse_filter("status LIKE 'RUNNING\\%'") == status_in()  # an escaped '%' is a '%'
+    assert parse_filter("status LIKE '%'") == status_in("running", "finished", "failed", "killed")
 
 
 def test_comparison_positions_point_at_the_key():

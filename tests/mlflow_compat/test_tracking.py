@@ -329,6 +329,8 @@ def test_mlflow_tokens_are_setpoint_tokens_and_roles_apply(
 
     local = LocalClient(sqlite_settings).open()
     try:
+        for project in ("fraud", "other"):  # MLflow's runs go into experiments made first
+            local.create_project(project)
         for role in ("viewer", "editor"):
             local.users.create(role)
             local.users.grant(role, "fraud", role)
@@ -347,6 +349,8 @@ def test_mlflow_tokens_are_setpoint_tokens_and_roles_apply(
             assert local.get_run(r.json()["run"]["info"]["run_id"]).project == "fraud"
             r = http.post(f"{api}/runs/create", json={"experiment_id": "other"}, headers=as_editor)
             assert r.status_code == 403  # no role in that project
+            r = http.post(f"{api}/runs/create", json={"experiment_id": "nope"}, headers=as_editor)
+            assert r.status_code == 404  # no such experiment (any role may list them)
     finally:
         local.close()
 

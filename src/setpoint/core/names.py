@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 
 from setpoint.core.errors import InvalidArgumentError
@@ -37,7 +38,8 @@ def is_whole(text: str, digits: int = 18) -> bool:
 
 
 def check_name(value: object, field: str) -> str:
-    """A project or run name: 1-128 characters, letters, digits, '_', '-', '.'."""
+    """A project, model or other identifier's name: 1-128 characters, letters, digits, '_',
+    '-', '.'."""
     return _check_text(
         value,
         field,
@@ -45,6 +47,18 @@ def check_name(value: object, field: str) -> str:
         lambda v: bool(_NAME.fullmatch(v)),
         "has characters outside letters, digits, '_', '-', '.' "
         "(and must start with a letter or digit)",
+    )
+
+
+def check_run_name(value: object, field: str = "name") -> str:
+    """A run's name: a label, not an identifier (runs are addressed by id), so free text of
+    1-128 characters (the store's column) without control characters (NUL included)."""
+    return _check_text(
+        value,
+        field,
+        MAX_NAME,
+        lambda v: not any(unicodedata.category(c) == "Cc" for c in v),
+        "holds a control character (a tab, a line break, NUL, ...)",
     )
 
 

@@ -289,7 +289,9 @@ class _Parser:
             values = self.parse_list(noun, numeric, context)
         else:
             values = [self.parse_value(noun, numeric, context)]
-        if kind == "attribute" and key == "status" and op not in ("LIKE", "ILIKE"):
+        if kind == "attribute" and key == "status" and op in ("LIKE", "ILIKE"):
+            return _status_like(op, str(values[0][0]), position)
+        if kind == "attribute" and key == "status":
             values = [(self.check_status(str(v), pos), pos) for v, pos in values]
         plain = tuple(v for v, _ in values)
         value = plain if op in ("IN", "NOT IN") else plain[0]
@@ -324,6 +326,31 @@ class _Parser:
                 f"unknown status '{value}'; expected one of {', '.join(_STATUSES)}", position
             )
         return value.lower()
+
+
+def _status_like(op: str, pattern: str, position: int) -> Comparison:
+    """``status LIKE pattern`` as ``status IN (...)`` of the statuses it matches, spelt as
+    setpoint stores them (lower case) or as MLflow does (upper case): MLflow's
+    ``status LIKE 'FIN%'`` and setpoint's ``status LIKE 'fin%'`` both find finished runs."""
+    found = re.compile(_like_regex(pattern), re.IGNORECASE if op == "ILIKE" else 0)
+    matched = tuple(s for s in _STATUSES if found.fullmatch(s) or found.fullmatch(s.upper()))
+    return Comparison(kind="attribute", key="status", op="IN", value=matched, position=position)
+
+
+def _like_regex(pattern: str) -> str:
+    """A LIKE pattern (``%``, ``_``, ``\\`` escaping the next character) as a regex."""
+    out = []
+    chars = iter(pattern)
+    for c in chars:
+        if c == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        elif c == "%":
+            out.append(".*")
+        elif c == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
 
 
 def _combine(op: Literal["AND", "OR"], items: list[Expr]) -> Expr:

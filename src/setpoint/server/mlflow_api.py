@@ -147,7 +147,13 @@ def _view_type(value: Any, field: str) -> str:
     return _VIEW_TYPES[value]
 
 
-def _run(r: Any) -> dict[str, Any]:
+# A metric's latest point (step, timestamp) by run id and key: see Runs.latest_points
+_Points = dict[str, dict[str, tuple[int, int]]]
+
+
+def _run(r: Any, points: _Points | None = None) -> dict[str, Any]:
+    """A run in MLflow's shape; each metric with the step and timestamp of its latest value
+    when ``points`` holds them."""
     info = {
         "run_id": r.id,
         "run_uuid": r.id,
@@ -162,9 +168,12 @@ def _run(r: Any) -> dict[str, Any]:
     if r.end_time is not None:
         info["end_time"] = r.end_time
     stamp = r.end_time or r.start_time
+    at = (points or {}).get(r.id, {})
     data = {
         "metrics": [
-            {"key": k, "value": v, "timestamp": stamp, "step": 0} for k, v in r.metrics.items()
+            {"key": k, "value": v, "timestamp": t, "step": s}
+            for k, v in r.metrics.items()
+            for s, t in [at.get(k, (0, stamp))]
         ],
         "params": [{"key": k, "value": v} for k, v in r.params.items()],
         "tags": [{"key": k, "value": v} for k, v in r.tags.items()],
@@ -353,6 +362,9 @@ def register(
     @route("POST", "runs/create")
     async def create_run(request: Request, body: dict[str, Any]) -> Any:
         project = _project(body.get("experiment_id") or "0")
+        # setpoint makes a project on its first run; MLflow's experiments are made first
+        if project not in await project_names(request, made=project == DEFAULT_PROJECT):
+            raise NotFoundError(f"No Experiment with id={_experiment_id(project)} exists")
         tags = pairs(body.get("tags"), "tags")
         user = optional_text(body.get("user_id"), "user_id")
         if user and "mlflow.user" not in tags:
@@ -387,13 +399,24 @@ def register(
     @route("GET", "runs/get")
     async def get_run(request: Request, body: dict[str, Any]) -> Any:
         run_id = _run_id(body)
-        shaped = _run(await call(request, "get_run", run_id=run_id))
-        shaped["inputs"] = await run_inputs(request, run_id)
+        run = await call(request, "get_run", run_id=run_id)  # authorizes reading the run
+        shaped = _run(run, await latest_points([run]))
+        shaped["inputs"], shaped["outputs"] = await run_io(request, run_id)
         return {"run": shaped}
 
-    async def run_inputs(request: Request, run_id: str) -> dict[str, Any]:
+    async def latest_points(runs: list[Any]) -> _Points:
+        """Where each metric's latest value of ``runs`` (read already, so readable by the
+        caller) was logged: no operation returns it, so it is read from the runs service."""
+        service = getattr(call.client, "runs", None)
+        if service is None or not any(r.metrics for r in runs):
+            return {}
+        points: _Points = await run_in_threadpool(service.latest_points, [r.id for r in runs])
+        return points
+
+    async def run_io(request: Request, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """MLflow's ``inputs`` of a run: its dataset inputs, and the logged models it read
-        (lineage: run consumed the model's run)."""
+        (lineage: run consumed the model's run); and its ``outputs``: the logged models it
+        made (lineage: run produced the model's run)."""
         datasets = [
             {
                 "tags": [{"key": k, "value": v} for k, v in i.tags.items()],
@@ -411,16 +434,20 @@ def register(
         from setpoint.server.mlflow_models import is_logged_model
 
         edges = await call(request, "get_lineage", kind="run", id=run_id)
-        models = []
+        models: dict[str, list[dict[str, Any]]] = {"consumed": [], "produced": []}
         for e in edges:
-            if e.source_id == run_id and e.relation == "consumed" and e.target_kind == "run":
-                # a run consumed through setpoint's own lineage (a pipeline step's upstream
+            if e.source_id == run_id and e.relation in models and e.target_kind == "run":
+                # a run linked through setpoint's own lineage (a pipeline step's upstream
                 # run, say) is no logged model
                 with suppress(NotFoundError, PermissionDeniedError):
-                    consumed = await call(request, "get_run", run_id=e.target_id)
-                    if is_logged_model(consumed):
-                        models.append({"model_id": f"m-{e.target_id}"})
-        return {"dataset_inputs": datasets, "model_inputs": models}
+                    linked = await call(request, "get_run", run_id=e.target_id)
+                    if is_logged_model(linked):
+                        models[e.relation].append({"model_id": f"m-{e.target_id}"})
+        outputs = [{**m, "step": 0} for m in models["produced"]]  # logged at no step
+        return (
+            {"dataset_inputs": datasets, "model_inputs": models["consumed"]},
+            {"model_outputs": outputs},
+        )
 
     @route("POST", "runs/log-inputs")
     async def log_inputs(request: Request, body: dict[str, Any]) -> Any:
@@ -458,13 +485,20 @@ def register(
         status = body.get("status")
         if status in ("FINISHED", "FAILED", "KILLED"):
             run = await call(request, "get_run", run_id=run_id)
+            end_time = _millis(body.get("end_time"), "end_time")
             if run.status == "running":
                 run = await call(
-                    request,
-                    "end_run",
-                    run_id=run_id,
-                    status=status.lower(),
-                    end_time=_millis(body.get("end_time"), "end_time"),
+                    request, "end_run", run_id=run_id, status=status.lower(), end_time=end_time
+                )
+            elif status.lower() != run.status:
+                # MLflow moves an ended run to another status; setpoint keeps how it ended
+                # (its audit trail and monitors read it). Ending it again the same way is no
+                # change and no error: the client sends its own clock's end time each time,
+                # so a retried call differs in that alone.
+                raise RunNotActiveError(
+                    f"run {run_id} has ended ({STATUS_OF.get(run.status, run.status)}); "
+                    "setpoint keeps an ended run's status and end time as they were",
+                    field="status",
                 )
         elif status not in (None, "RUNNING", "SCHEDULED"):
             raise InvalidArgumentError(f"unknown run status {status!r}", field="status")
@@ -501,6 +535,8 @@ def register(
             steps=steps,
             timestamps=stamps,
         )
+        if tags.get("mlflow.runName"):  # MLflow's tag for the name: setting it renames the run
+            await call(request, "rename_run", run_id=run_id, name=tags["mlflow.runName"])
 
     @route("POST", "runs/delete")
     async def delete_run(request: Request, body: dict[str, Any]) -> Any:
@@ -555,22 +591,52 @@ def register(
 
     @route("POST", "runs/search")
     async def search_runs(request: Request, body: dict[str, Any]) -> Any:
+        """MLflow's runs of ``experiment_ids`` (none: no runs; ids of no experiment are
+        left out, as MLflow). The runs behind logged models are no runs to MLflow: they are
+        skipped, and a page is filled from the runs after them."""
+        from setpoint.server.mlflow_models import is_logged_model
+        from setpoint.tracking.runs import page_offset, page_token_at
+
         ids = body.get("experiment_ids") or []
         if not isinstance(ids, list):
             raise InvalidArgumentError("experiment_ids must be a list", field="experiment_ids")
-        page = await call(
-            request,
-            "search_runs",
-            project=[_project(i) for i in ids] or None,
-            filter=optional_text(body.get("filter"), "filter"),
-            order_by=text_list(body.get("order_by"), "order_by") or None,
-            max_results=_max_results(body, 1000),
-            page_token=optional_text(body.get("page_token"), "page_token"),
-            lifecycle=_view_type(body.get("run_view_type"), "run_view_type"),
-        )
-        out: dict[str, Any] = {"runs": [_run(r) for r in page.runs]}
-        if page.next_page_token:
-            out["next_page_token"] = page.next_page_token
+        wanted = [_project(i) for i in ids]
+        args = {
+            "filter": optional_text(body.get("filter"), "filter"),
+            "order_by": text_list(body.get("order_by"), "order_by") or None,
+            "lifecycle": _view_type(body.get("run_view_type"), "run_view_type"),
+        }
+        limit = _max_results(body, 1000)
+        offset = page_offset(optional_text(body.get("page_token"), "page_token"))
+        known = await project_names(request, made=DEFAULT_PROJECT in wanted)
+        projects = [p for p in dict.fromkeys(wanted) if p in known]
+        found: list[Any] = []
+        more = False
+        while projects:
+            page = await call(
+                request,
+                "search_runs",
+                project=projects,
+                max_results=limit,
+                page_token=page_token_at(offset),
+                **args,
+            )
+            for n, r in enumerate(page.runs):
+                if len(found) == limit:  # full: more if any later run is one of MLflow's
+                    rest = page.runs[n:]
+                    more = any(not is_logged_model(x) for x in rest) or bool(page.next_page_token)
+                    break
+                offset += 1
+                if not is_logged_model(r):
+                    found.append(r)
+            else:
+                more = bool(page.next_page_token)
+            if len(found) == limit or not page.next_page_token:
+                break
+        points = await latest_points(found)
+        out: dict[str, Any] = {"runs": [_run(r, points) for r in found]}
+        if more:
+            out["next_page_token"] = page_token_at(offset)
         return out
 
     from setpoint.server.mlflow_models import add_routes

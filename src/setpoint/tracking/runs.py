@@ -172,7 +172,7 @@ class Runs:
             names.check_step(start_time, "start_time")
         if name is None:
             name = f"run-{secrets.token_hex(4)}"
-        names.check_name(name, "name")
+        names.check_run_name(name)
         tag_values = _tags(tags)
         env = _checked_environment(environment or RunEnvironment())
         now = self.clock.now_ms()
@@ -235,7 +235,7 @@ class Runs:
         transaction: its own times and status, and ``artifacts`` (path -> a stored blob). A
         running one never gets heartbeats. ``actor`` is who imports; ``user`` who ran it."""
         names.check_name(project, "project")
-        names.check_name(name, "name")
+        names.check_run_name(name)
         if status not in RUN_STATUSES:
             raise InvalidArgumentError(
                 f"status must be one of {', '.join(RUN_STATUSES)}; got {status!r}", field="status"
@@ -304,7 +304,7 @@ class Runs:
 
     def rename_run(self, run_id: str, name: str, actor: str | None = None) -> Run:
         """Give a run another name (MLflow's clients rename runs); a deleted run keeps its."""
-        names.check_name(name, "name")
+        names.check_run_name(name)
 
         def tx(conn):  # type: ignore[no-untyped-def]
             require_run(conn, run_id, running=False, live=True)
@@ -332,6 +332,12 @@ class Runs:
         if not found:
             raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
         return found[0]
+
+    def latest_points(self, run_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, int]]]:
+        """Run id -> metric key -> (step, timestamp) of the point each latest value
+        (``Run.metrics``) was logged at; runs that do not exist are left out."""
+        with self.db.read() as conn:
+            return repo.latest_points(conn, list(run_ids))
 
     def end_run(
         self,
@@ -797,6 +803,11 @@ def _tags(tags: Mapping[str, object] | None) -> dict[str, str]:
 def page_token_at(offset: int) -> str:
     """The page token of a search page that starts ``offset`` runs in."""
     return _encode_token(offset)
+
+
+def page_offset(token: str | None) -> int:
+    """How many runs in a search page token starts (0 for none); a bad token is refused."""
+    return _decode_token(token)
 
 
 def _encode_token(offset: int) -> str:

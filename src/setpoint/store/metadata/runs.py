@@ -373,6 +373,24 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     return out
 
 
+def latest_points(
+    conn: Connection, run_ids: Sequence[str]
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Run id -> metric key -> (step, timestamp) of the point its latest value is (the one
+    ``load_runs`` reports: highest step, then latest timestamp)."""
+    out: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for at in range(0, len(run_ids), _IDS_PER_STATEMENT):
+        ids = tuple(run_ids[at : at + _IDS_PER_STATEMENT])
+        marks = "(" + ", ".join("?" * len(ids)) + ")"
+        sql = f"SELECT run_id, key, step, timestamp FROM metric_series WHERE run_id IN {marks}"
+        for rid, key, step, stamp in fetch_all(conn, sql, ids):
+            out[rid][key] = (step, stamp)
+    return dict(out)
+
+
+_IDS_PER_STATEMENT = 10_000  # under SQLite's cap of 32,766 variables a statement
+
+
 # ---------------------------------------------------------------- params and tags
 
 

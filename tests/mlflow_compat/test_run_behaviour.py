@@ -1,0 +1,171 @@
+"""Runs through the real MLflow client, as a real MLflow server answers: free-text run names,
+logged models kept out of run searches, metrics' latest points, ended runs, status patterns
+and the experiments a search names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+
+@pytest.fixture
+def ml(client: Any, serve: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    server = serve(client)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(server.url)
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_run_names_are_free_text(client: Any, ml: Any) -> None:
+    from mlflow.exceptions import MlflowException
+
+    exp = ml.create_experiment("names")
+    with mlflow.start_run(experiment_id=exp, run_name="lr 0.1 / depth 3") as started:
+        pass
+    assert ml.get_run(started.info.run_id).info.run_name == "lr 0.1 / depth 3"
+    made = ml.create_run(exp, run_name="baseline model v2 (final)").info.run_id
+    assert client.get_run(made).name == "baseline model v2 (final)"
+    ml.update_run(made, name="modèle")
+    assert ml.get_run(made).info.run_name == "modèle" and client.get_run(made).name == "modèle"
+    ml.set_tag(made, "mlflow.runName", "with space")
+    assert ml.get_run(made).info.run_name == "with space"
+    assert client.get_run(made).name == "with space"
+    found = ml.search_runs([exp], "attributes.run_name = 'with space'")
+    assert [r.info.run_id for r in found] == [made]
+    with pytest.raises(MlflowException, match="control character") as refused:
+        ml.update_run(made, name="two\nlines")
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_setting_the_run_name_tag_renames_the_run(client: Any, ml: Any) -> None:
+    run_id = ml.create_run("0", run_name="before").info.run_id
+    ml.set_tag(run_id, "mlflow.runName", "after")  # as on an MLflow server
+    assert ml.get_run(run_id).info.run_name == "after" and client.get_run(run_id).name == "after"
+    ml.set_terminated(run_id)
+    ml.set_tag(run_id, "mlflow.runName", "ended")  # an ended run's name may change too
+    assert client.get_run(run_id).name == "ended"
+    assert ml.get_run(run_id).data.tags["mlflow.runName"] == "ended"
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_logged_models_are_no_runs_in_searches_and_are_the_runs_outputs(ml: Any) -> None:
+    from mlflow.entities import LoggedModelOutput
+
+    exp = ml.create_experiment("models")
+    trained = [ml.create_run(exp, run_name=f"train-{n}").info.run_id for n in range(3)]
+    model = ml.create_logged_model(exp, name="model", source_run_id=trained[1])
+    ml.log_outputs(trained[1], [LoggedModelOutput(model.model_id, 0)])
+    newest_first = trained[::-1]
+    assert [r.info.run_id for r in ml.search_runs([exp])] == newest_first
+    # pages are filled past the model's run, and the last one says there is no more
+    first = ml.search_runs([exp], max_results=2)
+    rest = ml.search_runs([exp], max_results=2, page_token=first.token)
+    assert [r.info.run_id for r in first] + [r.info.run_id for r in rest] == newest_first
+    assert first.token and not rest.token
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_run_lists_the_models_it_logged_as_outputs(ml: Any) -> None:
+    from mlflow.entities import LoggedModelOutput
+
+    trained, other = (ml.create_run("0").info.run_id for _ in range(2))
+    model = ml.create_logged_model("0", name="model", source_run_id=trained)
+    ml.log_outputs(trained, [LoggedModelOutput(model.model_id, 0)])
+    outputs = ml.get_run(trained).outputs.model_outputs
+    assert [(o.model_id, o.step) for o in outputs] == [(model.model_id, 0)]
+    assert ml.get_run(other).outputs.model_outputs == []
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_run_in_an_unknown_experiment_is_refused(client: Any, ml: Any, serve: Any) -> None:
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException, match="No Experiment with id=424242 exists") as missing:
+        ml.create_run("424242")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert "424242" not in {p.name for p in client.list_projects(lifecycle="all")}
+    assert ml.create_run("0").info.experiment_id == "0"  # the default one is always there
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_metrics_carry_their_latest_points_step_and_timestamp(ml: Any) -> None:
+    from mlflow.entities import Metric
+
+    exp = ml.create_experiment("points")
+    run_id = ml.create_run(exp).info.run_id
+    ml.log_batch(
+        run_id,
+        metrics=[
+            Metric("loss", 0.5, 1_700_000_000_300, 3),
+            Metric("loss", 0.9, 1_700_000_000_100, 1),
+            Metric("loss", 0.4, 1_700_000_000_200, 3),  # same step, earlier: not the latest
+            Metric("auc", 0.8, 1_700_000_000_050, 0),
+        ],
+    )
+    ml.set_terminated(run_id, end_time=1_700_000_009_999)
+    expected = {"loss": (0.5, 3, 1_700_000_000_300), "auc": (0.8, 0, 1_700_000_000_050)}
+    for run in (ml.get_run(run_id), ml.search_runs([exp])[0]):
+        points = {m.key: (m.value, m.step, m.timestamp) for m in run.data._metric_objs}
+        assert points == expected
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_an_ended_run_is_not_ended_again_otherwise(client: Any, ml: Any) -> None:
+    from mlflow.exceptions import MlflowException
+
+    run_id = ml.create_run("0").info.run_id
+    ml.set_terminated(run_id, "FINISHED", end_time=1_700_000_000_000)
+    ml.set_terminated(run_id, "FINISHED")  # the same again (a retried call): no change
+    for status in ("FAILED", "KILLED"):
+        with pytest.raises(MlflowException, match="has ended") as refused:
+            ml.set_terminated(run_id, status, end_time=1_700_000_500_000)
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    info = ml.get_run(run_id).info
+    assert (info.status, info.end_time) == ("FINISHED", 1_700_000_000_000)
+    assert client.get_run(run_id).status == "finished"
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_status_patterns_match_mlflows_upper_case_names(ml: Any) -> None:
+    exp = ml.create_experiment("statuses")
+    done = ml.create_run(exp).info.run_id
+    ml.set_terminated(done, "FINISHED")
+    failed = ml.create_run(exp).info.run_id
+    ml.set_terminated(failed, "FAILED")
+    running = ml.create_run(exp).info.run_id
+    ids = lambda text: {r.info.run_id for r in ml.search_runs([exp], text)}  # noqa: E731
+    assert ids("attributes.status LIKE 'FIN%'") == {done}
+    assert ids("attributes.status LIKE 'F%'") == {done, failed}
+    assert ids("attributes.status ILIKE '%ing'") == {running}
+    assert ids("attributes.status LIKE 'RUN_ING'") == {running}
+    assert ids("attributes.status LIKE 'X%'") == set()
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_search_finds_the_runs_of_the_experiments_it_names(ml: Any, serve: Any) -> None:
+    exp = ml.create_experiment("named")
+    other = ml.create_experiment("other")
+    mine, theirs = ml.create_run(exp).info.run_id, ml.create_run(other).info.run_id
+    assert {r.info.run_id for r in ml.search_runs([exp, other])} == {mine, theirs}
+    # no experiment: no runs (the client sends no experiment_ids at all)
+    assert ml.search_runs([]) == []
+    url = ml._tracking_client.tracking_uri
+    for body in ({"experiment_ids": []}, {}):
+        answer = httpx.post(f"{url}/api/2.0/mlflow/runs/search", json=body)
+        assert answer.status_code == 200 and answer.json().get("runs", []) == []
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_search_leaves_out_experiments_that_do_not_exist(ml: Any) -> None:
+    exp = ml.create_experiment("named")
+    mine = ml.create_run(exp).info.run_id
+    assert [r.info.run_id for r in ml.search_runs([exp, "987987"])] == [mine]
+    assert ml.search_runs(["987987"]) == []
