@@ -103,7 +103,7 @@ def test_registry_housekeeping_through_mlflow(
         ml.delete_model_version("scorer", "3")
     assert aliased.value.error_code == "INVALID_PARAMETER_VALUE"
     ml.delete_model_version("scorer", "1")
-    assert [v.version for v in ml.search_model_versions("name = 'scorer'")] == ["2", "3"]
+    assert [v.version for v in ml.search_model_versions("name = 'scorer'")] == ["3", "2"]
     with pytest.raises(MlflowException) as gone:
         ml.get_model_version("scorer", "1")
     assert gone.value.error_code == "RESOURCE_DOES_NOT_EXIST"

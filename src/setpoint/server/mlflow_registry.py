@@ -2,7 +2,8 @@
 
 A registered model is a setpoint model, in the project of the run whose model makes its
 first version (a version is registered in the project of the run that made it). Until then
-a registered model made with ``create_registered_model`` exists on this server by name only.
+a registered model made with ``create_registered_model`` exists in this server's memory only,
+with its description and tags, which its first version gives the setpoint model it makes.
 A version is made from a logged model's folder in MLflow's format, registered as it is
 (flavor ``mlflow``): setpoint can then gate, promote, load and serve it. Setting an alias
 promotes: the alias's gates are judged first and a refusal is MLflow's
@@ -11,11 +12,13 @@ INVALID_PARAMETER_VALUE with the failing gates.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import Request
@@ -27,7 +30,7 @@ from setpoint.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from setpoint.core.names import check_name
+from setpoint.core.names import check_key, check_name, tag_value
 from setpoint.server.mlflow_api import required_key
 from setpoint.server.mlflow_fields import optional_text, page, pairs, text, text_list, whole
 from setpoint.server.mlflow_models import run_id_of
@@ -38,12 +41,39 @@ SOURCE, MODEL_ID = "mlflow.source", "mlflow.model_id"
 STAGE = "mlflow.stage"  # MLflow's stage of a version, kept as a tag ("None": no tag)
 _STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
 MAX_PENDING = 10_000  # registered models with no version yet, held in memory
+# setpoint's own tags on a version, shown to MLflow clients as fields (source, model_id,
+# current_stage), never as tags: MLflow's server has no such tags
+_INTERNAL = frozenset({SOURCE, MODEL_ID, STAGE})
+_RESERVED_ALIAS = re.compile(r"v\d+", re.I)  # MLflow's version aliases ("v3" names version 3)
+# MLflow's order_by keys: (registered models, model versions) -> the field sorted on
+_MODEL_ORDER = {
+    "name": "name",
+    "timestamp": "last_updated_timestamp",
+    "last_updated_timestamp": "last_updated_timestamp",
+    "creation_timestamp": "creation_timestamp",
+}
+_VERSION_ORDER = {
+    "name": "name",
+    "version_number": "version",
+    "creation_timestamp": "creation_timestamp",
+    "last_updated_timestamp": "last_updated_timestamp",
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Pending:
+    """A registered model with no version yet: what ``create_registered_model`` and later
+    updates gave it, applied to the setpoint model its first version makes."""
+
+    created_at: int
+    description: str = ""
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def add_routes(route: Route, call: Call, require: Call) -> None:
     """``require(request, role, what, project)``: the caller's role for what no operation
     covers (a registered model with no version yet)."""
-    pending: dict[str, int] = {}  # names created with no version yet -> when
+    pending: dict[str, _Pending] = {}  # names created with no version yet
     lock = threading.Lock()
 
     async def readable_models(request: Request) -> list[tuple[str, Any]]:
@@ -92,30 +122,61 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             "source": v.tags.get(SOURCE, ""),
             "run_id": v.run_id or "",
             "status": "READY",
-            "tags": [{"key": k, "value": val} for k, val in v.tags.items()],
+            "tags": [{"key": k, "value": val} for k, val in _visible(v.tags).items()],
             "aliases": list(v.aliases),
             **({"model_id": v.tags[MODEL_ID]} if MODEL_ID in v.tags else {}),
         }
 
     async def model_shape(request: Request, project: str, m: Any) -> dict[str, Any]:
-        latest = []
-        if m.latest_version:
-            v = await call(
-                request, "get_model_version", name=m.name, version=m.latest_version, project=project
-            )
-            latest = [version_shape(v)]
+        versions = (
+            await call(request, "list_model_versions", name=m.name, project=project)
+            if m.latest_version
+            else []
+        )
         return {
             "name": m.name,
             "creation_timestamp": m.created_at,
-            "last_updated_timestamp": m.created_at,
+            "last_updated_timestamp": max([m.created_at, *(v.created_at for v in versions)]),
             "description": m.description,
-            "latest_versions": latest,
+            # as MLflow: the newest version in each stage that has one
+            "latest_versions": [version_shape(v) for v in _newest_by_stage(versions)],
             "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(m.aliases.items())],
             "tags": [{"key": k, "value": v} for k, v in m.tags.items()],
         }
 
-    def empty_shape(name: str, at: int) -> dict[str, Any]:
-        return {"name": name, "creation_timestamp": at, "last_updated_timestamp": at}
+    def pending_shape(name: str, held: _Pending) -> dict[str, Any]:
+        return {
+            "name": name,
+            "creation_timestamp": held.created_at,
+            "last_updated_timestamp": held.created_at,
+            "description": held.description,
+            "latest_versions": [],
+            "tags": [{"key": k, "value": v} for k, v in held.tags.items()],
+        }
+
+    async def held(request: Request, name: Any) -> _Pending | None:
+        """The pending registered model ``name`` (made by ``registered-models/create``, no
+        version yet, no setpoint model of that name since), None if it is not one; only an
+        editor may learn of it (see :func:`may_hold`)."""
+        if not isinstance(name, str) or name not in pending:
+            return None
+        try:
+            await model_of(request, name)
+            return None
+        except NotFoundError:
+            pass
+        await may_hold(request, name)
+        return pending.get(name)
+
+    def hold(name: str, **changes: Any) -> _Pending:
+        """Change what a pending registered model holds (its description or tags)."""
+        with lock:
+            if name not in pending:
+                raise ModelNotFoundError(
+                    f"Registered Model with name={name} not found", field="name"
+                )
+            pending[name] = dataclasses.replace(pending[name], **changes)
+            return pending[name]
 
     async def may_hold(request: Request, name: Any) -> str:
         """``name`` of a registered model with no version yet, once the caller is known to be
@@ -131,6 +192,12 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("POST", "registered-models/create")
     async def create(request: Request, body: dict[str, Any]) -> Any:
+        description = text(body.get("description"), "description")
+        tags = {
+            check_key(k, "tags"): tag_value(v, f"tags.{k}")
+            for k, v in pairs(body.get("tags"), "tags").items()
+            if v != ""
+        }
         name = await may_hold(request, body.get("name"))
         exists = name in pending
         if not exists:
@@ -151,38 +218,51 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
                     "register a version of one, or delete some, before creating another",
                     field="name",
                 )
-            pending[str(name)] = at
-        return {"registered_model": empty_shape(str(name), at)}
+            pending[str(name)] = _Pending(created_at=at, description=description, tags=tags)
+        return {"registered_model": pending_shape(str(name), pending[str(name)])}
 
     @route("GET", "registered-models/get")
     async def get(request: Request, body: dict[str, Any]) -> Any:
         name = body.get("name")
-        if await where(request, name) is None and name in pending:
-            return {"registered_model": empty_shape(str(name), pending[str(name)])}
+        if (waiting := await held(request, name)) is not None:
+            return {"registered_model": pending_shape(str(name), waiting)}
         project, m = await model_of(request, name)
         return {"registered_model": await model_shape(request, project, m)}
 
     @route("GET", "registered-models/search")
     async def search(request: Request, body: dict[str, Any]) -> Any:
+        """MLflow's search: name and tag filters, ``order_by`` name or last_updated_timestamp
+        (then name ASC, as MLflow), pages in that order; pending names shown to editors."""
         wanted = name_filter(body.get("filter"))
-        out = [
-            await model_shape(request, project, m)
-            for project, m in await readable_models(request)
-            if wanted is None or wanted(m.name, m.tags)
-        ]
+        order = _order(body.get("order_by"), _MODEL_ORDER, [("name", True)])
         limit = (
             100
             if body.get("max_results") is None
             else whole(body["max_results"], "max_results", 1, 10**9)
         )
-        return page(out, "registered_models", body.get("page_token"), limit)
+        out = [
+            await model_shape(request, project, m)
+            for project, m in await readable_models(request)
+            if wanted is None or wanted(m.name, m.tags)
+        ]
+        if pending:
+            try:
+                await require(request, "editor", "see registered models with no version", None)
+                named = {m["name"] for m in out}
+                out.extend(
+                    pending_shape(name, waiting)
+                    for name, waiting in list(pending.items())
+                    if name not in named and (wanted is None or wanted(name, waiting.tags))
+                )
+            except PermissionDeniedError:
+                pass
+        return page(_sorted(out, order), "registered_models", body.get("page_token"), limit)
 
     @route("POST", "registered-models/get-latest-versions")
     async def latest(request: Request, body: dict[str, Any]) -> Any:
         """The newest version in each stage asked for (every stage when none is), as
         ``models:/name/Production`` resolves: the stage is the version's ``mlflow.stage``."""
         stages = text_list(body.get("stages"), "stages")
-        project, m = await model_of(request, body.get("name"))
         wanted = set()
         for given in stages:
             stage = _STAGES.get(given.lower())
@@ -192,18 +272,17 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
                     field="stages",
                 )
             wanted.add(stage)
-        newest: dict[str, Any] = {}
-        for v in await call(request, "list_model_versions", name=m.name, project=project):
-            stage = v.tags.get(STAGE, "None")
-            if (not wanted or stage in wanted) and (
-                stage not in newest or v.version > newest[stage].version
-            ):
-                newest[stage] = v
-        found = sorted(newest.values(), key=lambda v: v.version)
-        return {"model_versions": [version_shape(v) for v in found]}
+        if await held(request, body.get("name")) is not None:
+            return {"model_versions": []}
+        project, m = await model_of(request, body.get("name"))
+        versions = await call(request, "list_model_versions", name=m.name, project=project)
+        return {"model_versions": [version_shape(v) for v in _newest_by_stage(versions, wanted)]}
 
     @route("POST", "model-versions/create")
     async def create_version(request: Request, body: dict[str, Any]) -> Any:
+        """A version of a registered model that exists, or that ``registered-models/create``
+        made (MLflow's ``log_model(registered_model_name=...)`` makes it first): its first
+        version makes the setpoint model, in the project of the run, with what it holds."""
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name is required", field="name")
@@ -213,11 +292,17 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         model_id = body.get("model_id") or None
         folder_run, prefix = _folder(source, model_id)
         run_id = optional_text(body.get("run_id"), "run_id")
+        project: str | None
+        waiting = await held(request, name)
+        if waiting is None:
+            project, _ = await model_of(request, name)
+        else:
+            project = name.split("/", 1)[0] if "/" in name else None
         run = await call(request, "get_run", run_id=run_id or folder_run)
         source_run = run.tags.get("mlflow.source_run_id")
         if source_run:  # a logged model's own run: the version comes from the run that logged it
             run = await call(request, "get_run", run_id=source_run)
-        project = await where(request, name) or run.project
+        project = project or run.project
         digest = await _package(request, call, folder_run, prefix)
         tags = {**pairs(body.get("tags"), "tags"), SOURCE: source}
         if model_id:
@@ -232,6 +317,15 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             description=text(body.get("description"), "description"),
             tags=tags,
         )
+        if waiting is not None and (waiting.description or waiting.tags):
+            await call(
+                request,
+                "update_model",
+                name=plain(name),
+                project=project,
+                description=waiting.description or None,
+                tags=waiting.tags or None,
+            )
         with lock:
             pending.pop(name, None)
         return {"model_version": version_shape(v)}
@@ -256,7 +350,14 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("GET", "model-versions/search")
     async def search_versions(request: Request, body: dict[str, Any]) -> Any:
+        """MLflow's search: name and tag filters, ``order_by`` (by default newest first,
+        as MLflow: last_updated_timestamp DESC, then name ASC, version_number DESC)."""
         wanted = name_filter(body.get("filter"))
+        order = _order(
+            body.get("order_by") or ["last_updated_timestamp DESC"],
+            _VERSION_ORDER,
+            [("name", True), ("version", False)],
+        )
         limit = whole(body.get("max_results") or 10_000, "max_results", 1, 10**9)
         out: list[dict[str, Any]] = []
         for project, m in await readable_models(request):
@@ -264,13 +365,18 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             if wanted is None or wanted(m.name, None):
                 versions = await call(request, "list_model_versions", name=m.name, project=project)
                 out.extend(
-                    version_shape(v) for v in versions if wanted is None or wanted(m.name, v.tags)
+                    version_shape(v)
+                    for v in versions
+                    if wanted is None or wanted(m.name, _visible(v.tags))
                 )
-        return page(out, "model_versions", body.get("page_token"), limit)
+        return page(_sorted(out, order), "model_versions", body.get("page_token"), limit)
 
     @route("PATCH", "registered-models/update")
     async def update(request: Request, body: dict[str, Any]) -> Any:
         description = text(body.get("description"), "description")
+        if await held(request, body.get("name")) is not None:
+            name = str(body["name"])
+            return {"registered_model": pending_shape(name, hold(name, description=description))}
         project, m = await model_of(request, body.get("name"))
         m = await call(
             request,
@@ -283,22 +389,31 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("POST", "registered-models/set-tag")
     async def set_model_tag(request: Request, body: dict[str, Any]) -> Any:
+        """Set a tag; an empty value (MLflow accepts one) removes it, as everywhere in
+        setpoint."""
         value = text(body.get("value"), "value")
-        if not value:  # setpoint's empty value means "remove"
-            raise InvalidArgumentError("value must not be empty", field="value")
+        key = required_key(body)
+        if (waiting := await held(request, body.get("name"))) is not None:
+            name = str(body["name"])
+            check_key(key, "key")
+            tags = {**waiting.tags, key: tag_value(value, f"tags.{key}")}
+            hold(name, tags={k: v for k, v in tags.items() if v != ""})
+            return {}
         project, m = await model_of(request, body.get("name"))
-        await call(
-            request, "update_model", name=m.name, project=project, tags={required_key(body): value}
-        )
+        await call(request, "update_model", name=m.name, project=project, tags={key: value})
         return {}
 
     @route("DELETE", "registered-models/delete-tag")
     async def delete_model_tag(request: Request, body: dict[str, Any]) -> Any:
-        project, m = await model_of(request, body.get("name"))
+        """Remove a tag; one that is not there is already removed (as MLflow)."""
         key = required_key(body)
-        if key not in m.tags:
-            raise NotFoundError(f"Registered model {m.name} has no tag {key!r}", field="key")
-        await call(request, "update_model", name=m.name, project=project, tags={key: ""})
+        if (waiting := await held(request, body.get("name"))) is not None:
+            name = str(body["name"])
+            hold(name, tags={k: v for k, v in waiting.tags.items() if k != key})
+            return {}
+        project, m = await model_of(request, body.get("name"))
+        if key in m.tags:
+            await call(request, "update_model", name=m.name, project=project, tags={key: ""})
         return {}
 
     @route("POST", "registered-models/rename")
@@ -313,7 +428,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     @route("DELETE", "registered-models/delete")
     async def delete_model(request: Request, body: dict[str, Any]) -> Any:
         name = body.get("name")
-        if await where(request, name) is None and await may_hold(request, name) in pending:
+        if await held(request, name) is not None:
             with lock:
                 pending.pop(str(name), None)
             return {}
@@ -336,10 +451,10 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("POST", "model-versions/set-tag")
     async def set_version_tag(request: Request, body: dict[str, Any]) -> Any:
+        """Set a tag; an empty value (MLflow accepts one) removes it, as everywhere in
+        setpoint."""
         v = await version_of(request, body)
         value = text(body.get("value"), "value")
-        if not value:
-            raise InvalidArgumentError("value must not be empty", field="value")
         await call(
             request,
             "set_model_tags",
@@ -352,12 +467,12 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("DELETE", "model-versions/delete-tag")
     async def delete_version_tag(request: Request, body: dict[str, Any]) -> Any:
+        """Remove a tag; one that is not there (or one of setpoint's own, which MLflow clients
+        do not see) is already removed, as MLflow answers."""
         v = await version_of(request, body)
         key = required_key(body)
-        if key not in v.tags:
-            raise NotFoundError(
-                f"Model version {v.name}/{v.version} has no tag {key!r}", field="key"
-            )
+        if key not in _visible(v.tags):
+            return {}
         await call(
             request,
             "set_model_tags",
@@ -413,10 +528,12 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("POST", "registered-models/alias")
     async def set_alias(request: Request, body: dict[str, Any]) -> Any:
-        v = await version_of(request, body)
         alias = body.get("alias")
         if not isinstance(alias, str) or not alias:
             raise InvalidArgumentError("alias is required", field="alias")
+        if _RESERVED_ALIAS.fullmatch(alias):  # MLflow's models:/name@v3 means version 3
+            raise InvalidArgumentError(f"Version alias name '{alias}' is reserved.", field="alias")
+        v = await version_of(request, body)
         result = await call(
             request,
             "promote",
@@ -438,28 +555,81 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     @route("GET", "registered-models/alias")
     async def get_alias(request: Request, body: dict[str, Any]) -> Any:
         project, m = await model_of(request, body.get("name"))
-        v = await call(
-            request,
-            "resolve_alias",
-            name=m.name,
-            alias=str(body.get("alias") or ""),
-            project=project,
-        )
+        alias = str(body.get("alias") or "")
+        if alias not in m.aliases:  # MLflow's answer: INVALID_PARAMETER_VALUE, not 404
+            raise InvalidArgumentError(f"Registered model alias {alias} not found.", field="alias")
+        v = await call(request, "resolve_alias", name=m.name, alias=alias, project=project)
         return {"model_version": version_shape(v)}
 
     @route("DELETE", "registered-models/alias")
     async def delete_alias(request: Request, body: dict[str, Any]) -> Any:
+        """Remove an alias; one that is not there is already removed (as MLflow)."""
         project, m = await model_of(request, body.get("name"))
+        alias = str(body.get("alias") or "")
+        if alias not in m.aliases:
+            return {}
         await call(
             request,
             "set_alias",
             name=m.name,
-            alias=str(body.get("alias") or ""),
+            alias=alias,
             version=None,
             project=project,
             reason="deleted through MLflow's API",
         )
         return {}
+
+
+def _visible(tags: dict[str, str]) -> dict[str, str]:
+    """A version's tags as MLflow clients see them: without setpoint's own."""
+    return {k: v for k, v in tags.items() if k not in _INTERNAL}
+
+
+def _newest_by_stage(versions: Iterable[Any], stages: set[str] | None = None) -> list[Any]:
+    """The newest version in each stage (of ``stages``, every one when none), by version."""
+    newest: dict[str, Any] = {}
+    for v in versions:
+        stage = v.tags.get(STAGE, "None")
+        if (not stages or stage in stages) and (
+            stage not in newest or v.version > newest[stage].version
+        ):
+            newest[stage] = v
+    return sorted(newest.values(), key=lambda v: v.version)
+
+
+def _order(
+    given: Any, keys: dict[str, str], ties: list[tuple[str, bool]]
+) -> list[tuple[str, bool]]:
+    """MLflow's ``order_by`` ("name", "version_number DESC", ...) as (field, ascending)
+    pairs, followed by the tie-breakers not already named."""
+    out: list[tuple[str, bool]] = []
+    for item in text_list(given, "order_by"):
+        words = item.split()
+        key = words[0].strip("`") if words else ""
+        if (
+            key not in keys
+            or len(words) > 2
+            or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC"))
+        ):
+            raise InvalidArgumentError(
+                f"Invalid order by key {item!r} specified. Valid keys are "
+                f"{', '.join(sorted(keys))}, each followed by ASC or DESC",
+                field="order_by",
+            )
+        if any(f == keys[key] for f, _ in out):
+            raise InvalidArgumentError(f"order_by names {key!r} twice", field="order_by")
+        out.append((keys[key], len(words) == 1 or words[1].upper() == "ASC"))
+    return out + [(f, asc) for f, asc in ties if all(f != g for g, _ in out)]
+
+
+def _sorted(shapes: list[dict[str, Any]], order: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    """Registered models or versions (as MLflow's JSON) in ``order``: pages cut from it."""
+    out = list(shapes)
+    for field, ascending in reversed(order):  # stable sorts, the last key first
+        out.sort(
+            key=lambda s: int(s[field]) if field != "name" else s[field], reverse=not ascending
+        )
+    return out
 
 
 def _folder(source: str, model_id: Any) -> tuple[str, str]:
