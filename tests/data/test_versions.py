@@ -227,3 +227,44 @@ def test_concurrent_writers_share_no_version_number(client: Any, mode: str) -> N
         t.join()
     assert not errors
     assert sorted(results) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_file_written_while_it_is_added_is_refused(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSV rewritten in place as it was added became a version holding some old rows and
+    some new; a file of a files version likewise."""
+    from setpoint.data import ingest
+
+    csv = tmp_path / "t.csv"
+    csv.write_text("a\n1\n2\n")
+    read = ingest.prepare
+
+    def read_while_written(data: Any, workdir: str) -> Any:
+        out = read(data, workdir)
+        with open(csv, "a") as fh:
+            fh.write("3\n")
+        return out
+
+    monkeypatch.setattr(ingest, "prepare", read_while_written)
+    with pytest.raises(InvalidArgumentError, match=r"t\.csv changed while it was read"):
+        sp.log_dataset(str(csv), name="t", project="fraud")
+    monkeypatch.undo()
+    with pytest.raises(DatasetNotFoundError):
+        sp.get_dataset("fraud/t")
+    assert sp.log_dataset(str(csv), name="t", project="fraud").num_rows == 3  # once written
+
+    blob = tmp_path / "w.bin"
+    blob.write_bytes(b"\x00" * 100)
+    c = sp.client()
+    upload = c.upload_file
+
+    def upload_while_written(path: Any) -> Any:
+        out = upload(path)
+        with open(blob, "ab") as fh:
+            fh.write(b"\x01")
+        return out
+
+    monkeypatch.setattr(c, "upload_file", upload_while_written)
+    with pytest.raises(InvalidArgumentError, match=r"w\.bin changed while it was read"):
+        sp.log_dataset(str(blob), name="w", project="fraud")

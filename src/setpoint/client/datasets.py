@@ -184,8 +184,10 @@ def _log_table(
             return VersionHandle(v, client)
         except ArtifactNotFoundError:
             pass  # the store lost or never had the blob: ingest again
+    before = [_stamp(f) for f in files or []]
     with tempfile.TemporaryDirectory(prefix="setpoint-ingest-", dir=_staging(client)) as tmp:
         prepared = prepare(data, tmp)
+        _unchanged(files or [], before)
         with open(prepared.path, "rb") as fh:
             ref = client.upload_blob(fh)
     profile_ref = client.upload_blob(_bytes_stream(orjson.dumps(prepared.profile)))
@@ -224,7 +226,9 @@ def _log_files(
         if hit is not None and client.has_blob(hit):
             digest, size = hit, os.path.getsize(path)
         else:
+            before = [_stamp(path)]
             ref = client.upload_file(path)
+            _unchanged([path], before)
             digest, size = ref.digest, ref.size
             if key:
                 cache.put(key, digest)
@@ -235,6 +239,26 @@ def _log_files(
         name, ref.digest, project, given, description, parents, user, "files", None
     )
     return VersionHandle(v, client)
+
+
+def _stamp(path: str) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _unchanged(files: list[str], before: list[tuple[int, int, int, int]]) -> None:
+    """Refuse a version read from files that changed while they were read: it would hold
+    some of the old content and some of the new (a file written in place as it is added)."""
+    for path, stamp in zip(files, before, strict=True):
+        try:
+            same = _stamp(path) == stamp
+        except OSError:
+            same = False
+        if not same:
+            raise InvalidArgumentError(
+                f"{path} changed while it was read: add it again once it is written",
+                field="data",
+            )
 
 
 def _bytes_stream(data: bytes) -> Any:
