@@ -311,7 +311,7 @@ def validate(
     from setpoint.client.validation import validate as _validate
     from setpoint.tracking.environment import current_user
 
-    parsed = resolve_suite(suite)
+    parsed = resolve_suite(suite, reference_given=reference is not None)
     ref = reference if reference is not None else parsed.reference
     ref_handle: VersionHandle | None = None
     if ref is not None:

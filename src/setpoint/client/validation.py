@@ -55,15 +55,15 @@ class ValidationReport:
         )
 
 
-def resolve_suite(suite: Any) -> Suite:
+def resolve_suite(suite: Any, *, reference_given: bool = False) -> Suite:
     from setpoint.data.suite import Suite, load_suite, parse_suite
 
     if isinstance(suite, Suite):
         return suite
     if isinstance(suite, os.PathLike) or (isinstance(suite, str) and "\n" not in suite):
-        return load_suite(os.fspath(suite))
+        return load_suite(os.fspath(suite), reference_given=reference_given)
     if isinstance(suite, str):
-        return parse_suite(suite)
+        return parse_suite(suite, reference_given=reference_given)
     raise InvalidArgumentError(
         "suite must be a path to a YAML suite, YAML text or a Suite", field="suite"
     )
@@ -84,7 +84,7 @@ def validate(
     from setpoint.client.datasets import VersionHandle
     from setpoint.data.validation import run_suite
 
-    parsed = resolve_suite(suite)
+    parsed = resolve_suite(suite, reference_given=reference is not None)
     ref_profile = reference.profile if reference is not None else None
     with tempfile.TemporaryDirectory(prefix="setpoint-validate-") as tmp:
         if isinstance(data, VersionHandle):

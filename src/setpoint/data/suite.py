@@ -96,7 +96,9 @@ class Suite:
 # ---------------------------------------------------------------- reading
 
 
-def load_suite(path: str) -> Suite:
+def load_suite(path: str, *, reference_given: bool = False) -> Suite:
+    """The suite in file ``path``; ``reference_given``: the caller names the version shift
+    checks compare against, so the suite need not."""
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -104,10 +106,10 @@ def load_suite(path: str) -> Suite:
         raise SuiteError(f"suite file {path} does not exist", field="suite") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(f"cannot read suite file {path}: {exc}", field="suite") from None
-    return parse_suite(text, source=path)
+    return parse_suite(text, source=path, reference_given=reference_given)
 
 
-def parse_suite(text: str, source: str = "<suite>") -> Suite:
+def parse_suite(text: str, source: str = "<suite>", *, reference_given: bool = False) -> Suite:
     import yaml
 
     from setpoint.core import yaml_docs
@@ -118,7 +120,7 @@ def parse_suite(text: str, source: str = "<suite>") -> Suite:
         line, what = yaml_docs.problem(exc)
         where = "" if line is None else f" line {line}"
         raise SuiteError(f"{source}{where}: not valid YAML: {what}", field="suite") from None
-    return _Parser(source, text).suite(root)
+    return _Parser(source, text).suite(root, reference_given)
 
 
 class _Parser:
@@ -163,7 +165,7 @@ class _Parser:
             return [self.scalar(n) for n in node.value]
         return {self.scalar(k): self.scalar(v) for k, v in node.value}
 
-    def suite(self, root: Any) -> Suite:
+    def suite(self, root: Any, reference_given: bool = False) -> Suite:
         if root is None:
             raise SuiteError(f"{self.source}: the suite is empty", field="suite")
         top = self.mapping(root, "the suite")
@@ -197,10 +199,10 @@ class _Parser:
         if "custom" in top:
             checks.extend(self.custom(top["custom"][1]))
         shift = next((c for c in checks if c.kind == "shift"), None)
-        if shift is not None and reference is None:
+        if shift is not None and reference is None and not reference_given:
             raise SuiteError(
                 f"{self.source} line {shift.line}: shift checks need a top-level "
-                "'reference: project/name@version'",
+                "'reference: project/name@version' (or one given with the call: --reference)",
                 field="suite",
             )
         return Suite(
