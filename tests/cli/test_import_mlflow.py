@@ -11,6 +11,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -658,3 +660,143 @@ def test_experiment_tags_and_a_registered_models_description_and_tags_are_kept(
     assert code == 0, err
     assert c.get_model("fraud-model", "fraud").description == "Ours now"
     assert len(c.list_audit_events(limit=10_000)) == before
+
+
+def test_another_version_under_an_imported_name_and_number_is_imported_too(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version was known by its name and number only: a model deleted and made again in
+    MLflow (or another store's model of that name) had its versions skipped as imported."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    code, _, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    # fraud-model deleted and made again: its v1 is now the logged model of run v3
+    con = sqlite3.connect(mlflow_copy / "mlflow.db")
+    source = con.execute("SELECT source FROM model_versions WHERE version = 2").fetchone()[0]
+    con.close()
+    edit(
+        mlflow_copy,
+        (
+            "UPDATE model_versions SET source = ?, run_id = ? WHERE version = 1",
+            (source, ids["v3"]),
+        ),
+        (
+            "INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?)",
+            ("fraud-model", "challenger", 1),
+        ),
+    )
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert report["new"]["model versions"] == 1 and report["existing"]["model versions"] == 1
+    c = sdk.client()
+    v3 = c.get_model_version("fraud-model", 3, "fraud")
+    assert v3.tags["mlflow.imported_version"] == "fraud-model/1"
+    assert v3.tags["mlflow.imported_source"] == source
+    assert v3.run_id == imported(c)[ids["v3"]].id
+    # the aliases follow MLflow's v1; one set to the old v1 before is listed, not moved
+    assert c.get_model("fraud-model", "fraud").aliases == {"champion": 1, "challenger": 3}
+    assert code == 1 and failed_items(report) == {("alias", "fraud-model@champion")}
+
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert sum(report["new"].values()) == 0 and report["existing"]["model versions"] == 2
+
+
+def test_a_version_whose_run_is_not_imported_yet_waits_for_it(
+    home: Path, mlflow_copy: Path, store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version whose run failed to import was registered without it in `default`, and the
+    model's later versions followed it there."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    corrupt(mlflow_copy / "mlflow.db", "metrics")  # the runs with metrics cannot be imported
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1 and report["new"]["model versions"] == 0
+    assert {ids["baseline"], ids["v3"]} <= {f["item"] for f in report["failures"]}
+    why = {f["item"]: f["reason"] for f in report["failures"] if f["kind"] == "model version"}
+    assert set(why) == {"fraud-model v1", "fraud-model v2"}
+    assert f"its run {ids['baseline']} is not imported" in why["fraud-model v1"]
+    c = sdk.client()
+    assert "fraud-model" not in {m.name for m in c.list_models()}
+
+    shutil.copy(store / "mlflow.db", mlflow_copy / "mlflow.db")  # the table mended
+    code, _, err = run_cli(capsys, *import_args(mlflow_copy))
+    assert code == 0, err
+    check_everything_there(c, ids)  # in the runs' project, with their runs, alias and all
+
+
+def test_versions_of_unreadable_runs_wait_for_them(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corrupt(mlflow_copy / "mlflow.db", "runs")
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1 and report["new"]["model versions"] == 0
+    assert {"fraud-model v1", "fraud-model v2"} <= {f["item"] for f in report["failures"]}
+    assert "fraud-model" not in {m.name for m in sdk.client().list_models()}
+
+
+def test_a_child_whose_parent_failed_is_imported_with_it_later(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Children whose parent failed were imported without one, and stayed so for good."""
+    parent_id = seed(NESTED, tmp_path).strip().splitlines()[-1]
+    c = sdk.client()
+    source = MlflowDatabase(f"sqlite:///{tmp_path / 'mlflow.db'}").open()
+    metrics = source.metrics
+
+    def failing(run_id: str) -> list[Any]:
+        if run_id == parent_id:
+            raise OSError("disk I/O error")
+        return metrics(run_id)
+
+    try:
+        monkeypatch.setattr(source, "metrics", failing)
+        report = MlflowImporter(c, source).run()
+        assert report.new["runs"] == 0 and imported(c) == {}
+        assert len(report.failures) == 3
+        assert all(f.kind == "run" for f in report.failures)
+        children = [f for f in report.failures if f.item != parent_id]
+        assert all(f"parent run {parent_id} is not imported" in f.reason for f in children)
+        monkeypatch.setattr(source, "metrics", metrics)
+        again = MlflowImporter(c, source).run()
+    finally:
+        source.close()
+    assert again.failures == [] and again.new["runs"] == 3
+    runs = {r.name: r for r in imported(c).values()}
+    assert runs["early"].parent_id == runs["same-time"].parent_id == runs["parent"].id
+
+
+def test_a_fifo_among_the_files_is_listed_not_waited_on(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Opening a FIFO waits for a writer: the import hung for good on one."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    folder = mlflow_copy / "mlruns" / "1" / ids["baseline"] / "artifacts"
+    fifos = [folder / "plots" / "pipe", folder / "model" / "pipe"]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def rescue() -> None:  # frees a reader stuck on a FIFO, so that a hang fails instead
+        while not stop.wait(0.2):
+            for fifo in fifos:
+                with suppress(OSError):  # no reader: nobody to free
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    writer = threading.Thread(target=rescue, daemon=True)
+    writer.start()
+    try:
+        code, report = report_of(capsys, *import_args(mlflow_copy))
+    finally:
+        stop.set()
+        writer.join()
+    assert code == 1
+    why = {(f["kind"], f["item"]): f["reason"] for f in report["failures"]}
+    assert set(why) == {
+        ("artifact", f"{ids['baseline']} plots/pipe"),
+        ("artifact", f"{ids['baseline']} model/pipe"),
+        ("model version", "fraud-model v1"),  # it may not load without the file
+        ("alias", "fraud-model@champion"),
+    }
+    assert "a FIFO, not a regular file" in why[("artifact", f"{ids['baseline']} plots/pipe")]
+    assert f"{folder / 'model'}/pipe is a FIFO" in why[("model version", "fraud-model v1")]
+    c = sdk.client()
+    paths = {a.path for a in c.list_artifacts(imported(c)[ids["baseline"]].id)}
+    assert "plots/roc.csv" in paths and not {"plots/pipe", "model/pipe"} & paths

@@ -3,8 +3,9 @@ with their whole metric history, artifacts, registered models, versions and alia
 
 A database's own tables are read with SQLAlchemy, a server through its REST API and artifact
 proxy (no MLflow needed either way); everything is written through a setpoint client, so the
-import works in both SDK modes. What was imported carries MLflow's id (a run tag, a version
-tag) and is skipped the next time: importing twice changes nothing. An item that cannot be
+import works in both SDK modes. What was imported carries MLflow's id (a run's tag; a
+version's name, number, source and run) and is skipped the next time: importing twice changes
+nothing. An item that cannot be
 imported (or a part of the source that cannot be read) is listed in the report and the rest
 goes on. Files are read only from below ``--artifacts`` (or, without it, below each
 experiment's artifact location), never through a link that leaves a run's folder.
@@ -16,6 +17,7 @@ import io
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from setpoint.core.types import BlobRef, MetricBatch
 
 IMPORTED_RUN = "mlflow.imported_run_id"
 IMPORTED_VERSION = "mlflow.imported_version"  # "<registered model>/<version>"
+IMPORTED_VERSION_RUN = "mlflow.imported_version_run"  # the MLflow run of an imported version
 SOURCE, IMPORTED_SOURCE, MODEL_ID = "mlflow.source", "mlflow.imported_source", "mlflow.model_id"
 STATUS = {
     "FINISHED": "finished",
@@ -56,8 +59,11 @@ STATUS = {
 REMOTE_POINTS = 400_000
 KINDS = ("projects", "runs", "metric points", "artifacts", "model versions", "aliases")
 LINK_OUT = "a link that leads out of its folder: not followed"
+NOT_FILE = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device"}
 
 Progress = Callable[[str], None]
+# a version imported before: MLflow source and run (None: not recorded), project, version
+Earlier = tuple[str | None, str | None, str, int]
 T = TypeVar("T")
 
 
@@ -119,6 +125,7 @@ class MlflowImporter:
         self._roots: dict[str, Path] = {}  # experiment id -> its local artifact location
         self._running: set[str] = set()  # MLflow runs imported while they were running
         self._scopes: list[str | None] | None = None  # see _readable_projects
+        self._runs_unread = False  # the source's runs could not be listed
 
     def _read(self, kind: str, item: str, read: Callable[[], T], empty: T) -> T:
         """What ``read`` gives; when the source cannot give it, ``empty`` and a failure."""
@@ -131,8 +138,10 @@ class MlflowImporter:
     def plan(self) -> Plan:
         """What the source holds: runs, model versions and aliases (read once). A part that
         cannot be read (a corrupt table, say) is listed and left empty."""
+        runs = self._read("run", "(every run)", self.source.runs, None)
+        self._runs_unread = runs is None
         return (
-            self._read("run", "(every run)", self.source.runs, []),
+            runs or [],
             self._read("model version", "(every model version)", self.source.versions, []),
             self._read("alias", "(every alias)", self.source.aliases, []),
         )
@@ -150,9 +159,16 @@ class MlflowImporter:
         for r in runs:
             self._import_run(r)
             step("runs")
-        while self._waiting:  # their parent could not be imported: without it, as before
-            for child, tags in self._waiting.pop(next(iter(self._waiting))):
-                self._import_run(child, tags, wait=False)
+        # their parent could not be imported: setpoint cannot give a run its parent later,
+        # so they are listed, and imported with it once it is
+        while self._waiting:
+            parent = next(iter(self._waiting))
+            for child, _ in self._waiting.pop(parent):
+                self.report.fail(
+                    "run",
+                    child.id,
+                    f"its parent run {parent} is not imported: it is imported once its parent is",
+                )
         self._import_registry(versions, aliases, step)
         return self.report
 
@@ -248,9 +264,7 @@ class MlflowImporter:
 
     # ------------------------------------------------------------ runs
 
-    def _import_run(
-        self, r: MlflowRun, raw_tags: list[tuple[str, Any]] | None = None, wait: bool = True
-    ) -> None:
+    def _import_run(self, r: MlflowRun, raw_tags: list[tuple[str, Any]] | None = None) -> None:
         if r.deleted:
             self.report.deleted_skipped += 1
             return
@@ -279,8 +293,7 @@ class MlflowImporter:
         parent = dict(raw_tags).get("mlflow.parentRunId")
         source_parent = self._runs.get(parent) if isinstance(parent, str) else None
         if (
-            wait
-            and source_parent is not None
+            source_parent is not None
             and not source_parent.deleted
             and source_parent.id not in self._imported
         ):
@@ -290,8 +303,9 @@ class MlflowImporter:
             self._send_run(r, project, raw_tags)
         except Exception as exc:  # one bad run must not stop the others
             self.report.fail("run", r.id, exc)
-        for child, tags in self._waiting.pop(r.id, []):
-            self._import_run(child, tags, wait=r.id in self._imported)
+        if r.id in self._imported:
+            for child, tags in self._waiting.pop(r.id, []):
+                self._import_run(child, tags)
 
     def _send_run(self, r: MlflowRun, project: str, raw_tags: list[tuple[str, Any]]) -> None:
         params = self._checked_pairs("param", r.id, self.source.pairs("params", r.id))
@@ -472,8 +486,8 @@ class MlflowImporter:
             return {}, missing
         out = {}
         for rel, path in _files(folder):
-            if path is None:
-                self.report.fail("artifact", f"{r.id} {rel}", LINK_OUT)
+            if isinstance(path, str):
+                self.report.fail("artifact", f"{r.id} {rel}", path)
                 continue
             try:
                 out[rel] = self.client.upload_file(path)
@@ -500,12 +514,12 @@ class MlflowImporter:
         done = self._imported_versions({v.name for v in versions} | {a[0] for a in aliases})
         home: dict[str, str] = {name: project for name, (project, _) in done.items()}
         mapped: dict[tuple[str, int], tuple[str, int]] = {}  # MLflow -> (project, version)
-        for name, (_, by_mlflow) in done.items():
-            for mv, where in by_mlflow.items():
-                mapped[(name, mv)] = where
         for v in versions:
             item = f"{v.name} v{v.version}"
-            if (v.name, v.version) in mapped:
+            earlier = done.get(v.name, ("", {}))[1].get(v.version, [])
+            same = [(p, n) for source, run, p, n in earlier if _same_version(v, source, run)]
+            if same:
+                mapped[(v.name, v.version)] = same[0]
                 self.report.existing["model versions"] += 1
                 step("model versions")
                 continue
@@ -516,7 +530,11 @@ class MlflowImporter:
             except Exception as exc:
                 self.report.fail("model version", item, exc)
             step("model versions")
-        if versions:
+        if not versions:  # the versions could not be read: aliases to earlier imports
+            for name, (_, by_mlflow) in done.items():
+                for mv, earlier in by_mlflow.items():
+                    mapped[(name, mv)] = earlier[0][2:]
+        else:
             models: dict[str, tuple[str, dict[str, str]]] = self._read(
                 "model", "(every registered model)", self.source.registered_models, {}
             )
@@ -535,12 +553,13 @@ class MlflowImporter:
 
     def _imported_versions(
         self, wanted: set[str]
-    ) -> dict[str, tuple[str, dict[int, tuple[str, int]]]]:
+    ) -> dict[str, tuple[str, dict[int, list[Earlier]]]]:
         """Models already imported: name -> (the project holding most of its imported
-        versions, MLflow version -> (project, setpoint version)), looked for by their import
-        tag in every project, deleted ones too. A version deleted in setpoint since counts:
-        it was imported all the same."""
-        found: dict[str, dict[str, dict[int, int]]] = {}  # name -> project -> versions
+        versions, MLflow version -> what was imported under that number, from this store or
+        another, those in that project first), looked for by their import tag in every
+        project, deleted ones too. A version deleted in setpoint since counts: it was
+        imported all the same."""
+        found: dict[str, dict[str, list[tuple[int, Earlier]]]] = {}  # name -> project -> ...
         models = []
         for project in self._readable_projects():  # one, or None: all of them
             with suppress(PermissionDeniedError, ProjectNotFoundError):
@@ -552,13 +571,18 @@ class MlflowImporter:
                 tag = sv.tags.get(IMPORTED_VERSION, "")
                 mlflow_name, _, number = tag.rpartition("/")
                 if mlflow_name == m.name and names.is_whole(number):
-                    found.setdefault(m.name, {}).setdefault(m.project, {})[int(number)] = sv.version
-        out: dict[str, tuple[str, dict[int, tuple[str, int]]]] = {}
+                    what = (sv.tags.get(IMPORTED_SOURCE), sv.tags.get(IMPORTED_VERSION_RUN))
+                    found.setdefault(m.name, {}).setdefault(m.project, []).append(
+                        (int(number), (*what, m.project, int(sv.version)))
+                    )
+        out: dict[str, tuple[str, dict[int, list[Earlier]]]] = {}
         for name, projects in found.items():
             home = max(sorted(projects), key=lambda p: len(projects[p]))
-            merged = {mv: (p, sv) for p in sorted(projects) for mv, sv in projects[p].items()}
-            merged.update({mv: (home, sv) for mv, sv in projects[home].items()})
-            out[name] = (home, merged)
+            by_mlflow: dict[int, list[Earlier]] = {}
+            for p in [home, *sorted(projects.keys() - {home})]:
+                for mv, earlier in projects[p]:
+                    by_mlflow.setdefault(mv, []).append(earlier)
+            out[name] = (home, by_mlflow)
         return out
 
     def _import_version(
@@ -574,6 +598,13 @@ class MlflowImporter:
 
         names.check_name(v.name, "registered model name")
         run = self._imported.get(v.run_id or "")
+        made_by = self._runs.get(v.run_id or "")
+        if run is None and v.run_id and (self._runs_unread or (made_by and not made_by.deleted)):
+            # registered without it, it would stay without its run (and maybe in another
+            # project) for good: tried again with the next import
+            raise NotFoundError(
+                f"its run {v.run_id} is not imported (yet): the version is imported with it"
+            )
         project = home.get(v.name) or (run[1] if run else DEFAULT_PROJECT)
         if project in self._deleted_projects:
             raise InvalidArgumentError(
@@ -581,16 +612,17 @@ class MlflowImporter:
                 field="project",
             )
         folder, run_prefix = self._version_folder(v, logged)
-        files = dict(_files(folder))
-        outside = sorted(rel for rel, path in files.items() if path is None)
-        if outside:
-            raise InvalidArgumentError(f"{folder}/{outside[0]} is {LINK_OUT}", field="source")
+        files: dict[str, Path] = {}
+        for rel, path in _files(folder):
+            if isinstance(path, str):  # a model without one of its files may not load
+                raise InvalidArgumentError(f"{folder}/{rel} is {path}", field="source")
+            files[rel] = path
         mlmodel = files.get(flavor.MLMODEL)
         if mlmodel is None or not mlmodel.is_file():
             raise NotFoundError(f"no MLmodel file in {folder}: not an MLflow model folder")
         text = mlmodel.read_text(encoding="utf-8")
         flavor.describe(text)  # refuses a model setpoint cannot load, before any upload
-        refs = {rel: self.client.upload_file(path) for rel, path in files.items() if path}
+        refs = {rel: self.client.upload_file(path) for rel, path in files.items()}
         meta = flavor.package_meta({p: ref.digest for p, ref in refs.items()}, text)
         blob = self.client.upload_blob(io.BytesIO(meta))
         entries = [
@@ -603,6 +635,8 @@ class MlflowImporter:
         tags = self._checked_pairs("model version tag", f"{v.name} v{v.version}", own.items())
         tags[IMPORTED_VERSION] = f"{v.name}/{v.version}"
         tags[IMPORTED_SOURCE] = v.source
+        if v.run_id:
+            tags[IMPORTED_VERSION_RUN] = v.run_id
         if run is not None and run_prefix is not None:
             tags[SOURCE] = f"runs:/{run[0]}" + (f"/{run_prefix}" if run_prefix else "")
         if v.source.startswith("models:/m-"):
@@ -734,20 +768,40 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def _files(folder: Path) -> Iterator[tuple[str, Path | None]]:
+def _files(folder: Path) -> Iterator[tuple[str, Path | str]]:
     """(path inside ``folder``, file) of every file below it, in order; a link to nothing is
-    given too, so that reading it fails and is listed. A link (to a file or a folder) that
-    leads out of ``folder`` is given with None: it is never followed."""
+    given too, so that reading it fails and is listed. What is not read is given with the
+    reason instead of its path: a link (to a file or a folder) that leads out of ``folder``
+    (never followed), and what is not a regular file (opening a FIFO waits for a writer)."""
     top = folder.resolve()
     for root, dirs, files in os.walk(folder):  # links to folders are not walked
         here = Path(root)
         dirs.sort()
         for d in dirs:
             if (here / d).is_symlink() and not _inside(here / d, top):
-                yield (here / d).relative_to(folder).as_posix(), None
+                yield (here / d).relative_to(folder).as_posix(), LINK_OUT
         for f in sorted(files):
             path = here / f
-            yield path.relative_to(folder).as_posix(), path if _inside(path, top) else None
+            rel = path.relative_to(folder).as_posix()
+            if not _inside(path, top):
+                yield rel, LINK_OUT
+                continue
+            try:
+                mode = path.stat().st_mode
+            except OSError:  # a link to nothing: reading it fails, and that is listed
+                mode = stat.S_IFREG
+            if stat.S_ISREG(mode):
+                yield rel, path
+            else:
+                what = NOT_FILE.get(stat.S_IFMT(mode), "a special file")
+                yield rel, f"{what}, not a regular file: not read"
+
+
+def _same_version(v: MlflowVersion, source: str | None, run: str | None) -> bool:
+    """Whether a version imported from ``source`` and ``run`` is ``v``, and not one of
+    another store (or of a model deleted and made again) that had the same name and number.
+    What an older import did not record is not compared."""
+    return source in (None, v.source) and run in (None, v.run_id or "")
 
 
 def _run_name(name: str | None, run_id: str) -> str:
