@@ -163,6 +163,18 @@ def serve() -> Iterator[Any]:
         st.__exit__()
 
 
+@pytest.fixture
+def ml(client: Any, serve: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The real MLflow client against a setpoint server over ``client``'s store (and
+    ``mlflow.*`` calls too: MLFLOW_TRACKING_URI points at it), without retries."""
+    from mlflow.tracking import MlflowClient
+
+    server = serve(client)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    return MlflowClient(server.url)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "remote"])
 def mode(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -12,16 +12,6 @@ import pytest
 mlflow = pytest.importorskip("mlflow")
 
 
-@pytest.fixture
-def ml(client: Any, serve: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    server = serve(client)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(server.url)
-
-
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
 def test_runs_are_deleted_and_restored(client: Any, ml: Any) -> None:
     from mlflow.entities import ViewType

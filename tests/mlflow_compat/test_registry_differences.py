@@ -24,14 +24,6 @@ mlflow_version: 3.0.0
 """
 
 
-@pytest.fixture
-def ml(client: Any, serve: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from mlflow.tracking import MlflowClient
-
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    return MlflowClient(serve(client).url)
-
-
 def _source(ml: Any, tmp_path: Path) -> tuple[str, str]:
     """(source, run id) of an MLflow model folder logged to a run of the server."""
     folder = tmp_path / "model"
