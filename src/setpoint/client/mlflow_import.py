@@ -805,9 +805,10 @@ def _same_version(v: MlflowVersion, source: str | None, run: str | None) -> bool
 
 
 def _run_name(name: str | None, run_id: str) -> str:
-    """MLflow's run name as a setpoint name (other characters become '-'); the name as it
-    was stays in the ``mlflow.runName`` tag."""
-    text = re.sub(r"[^A-Za-z0-9_.\-]+", "-", name or "").strip("-._")[: names.MAX_NAME]
+    """MLflow's run name as the run's name: free text, as setpoint's run names are (control
+    characters become spaces, cut to 128 characters); the name as it was stays in the
+    ``mlflow.runName`` tag."""
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", name or "").strip()[: names.MAX_NAME].strip()
     return text or f"run-{run_id[:8]}"
 
 
