@@ -337,7 +337,8 @@ def test_a_removed_canary_alias_sends_its_traffic_back_to_the_primary(
         assert answered(http) == {"1", "2"}
         shadowed = len(ids)
         sp.set_alias("churn", "challenger", None, project="srv")
-        meta = wait_for(http, lambda m: "canary" not in m["parameters"]["aliases"])
+        # the canary and the shadow are retired one after the other: wait for both
+        meta = wait_for(http, lambda m: m["parameters"]["aliases"].keys() == {"primary"})
         assert meta["parameters"]["aliases"] == {"primary": "champion=1"}
         assert meta["versions"] == ["1"]
         why = meta["parameters"]["not_ready"]["challenger"]
@@ -351,7 +352,9 @@ def test_a_removed_canary_alias_sends_its_traffic_back_to_the_primary(
         assert _metric(http.get("/metrics").text, "setpoint_reloads_total") >= 2
         # set again, the alias is picked up again without a restart
         sp.set_alias("churn", "challenger", 2, project="srv")
-        meta = wait_for(http, lambda m: "canary" in m["parameters"]["aliases"])
+        meta = wait_for(
+            http, lambda m: m["parameters"]["aliases"].keys() == {"primary", "canary", "shadow"}
+        )
         assert meta["parameters"]["not_ready"] == {} and meta["versions"] == ["1", "2"]
         assert answered(http) == {"1", "2"}
         shadowed += len(ids)
