@@ -1011,3 +1011,20 @@ def test_schedule_list_shows_how_the_last_occurrence_went_and_the_next(
     assert cells["nightly"][-1] in nexts
     assert cells["weekly"][-4:-1] == ["2026-01-05 03:00:00", "failed", ""]
     assert cells["on-data"][-4:] == ["", "", "", ""]  # nothing yet, and no time it is due
+
+
+def test_a_project_given_as_an_mlflow_experiment_name_says_where_it_is(
+    home: Path, tmp_path: Path, capsys: Any
+) -> None:
+    from setpoint.core.names import experiment_project
+
+    hint = f"an MLflow experiment of that name is project {experiment_project('My Experiment')!r}"
+    code, out, err = run_cli(capsys, "runs", "list", "--project", "My Experiment")
+    assert code == 1 and out == ""
+    assert err.strip() == f"error (project): project 'My Experiment' does not exist; {hint}"
+    csv = tmp_path / "t.csv"
+    csv.write_text("a\n1\n")
+    code, _, err = run_cli(capsys, "data", "add", str(csv), "-n", "t", "-p", "My Experiment")
+    assert code == 1 and "has characters outside" in err and hint in err
+    code, _, err = run_cli(capsys, "runs", "list", "--project", "nosuch")
+    assert code == 1 and "MLflow" not in err  # a project name: nothing to add

@@ -614,6 +614,27 @@ def test_experiments_default_and_Default_are_not_merged(
     assert runs[ids["default"]].project == "default" and ids["failed"] not in runs
 
 
+def test_an_experiment_name_that_is_no_project_name_is_imported_where_the_api_finds_it(
+    home: Path, mlflow_copy: Path, serve: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow import MlflowClient
+
+    name = "/Users/ana@corp.com/fraud"
+    edit(mlflow_copy, ("UPDATE experiments SET name = ? WHERE name = 'fraud'", (name,)))
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 0, report["failures"]
+    c = sdk.client()
+    [project] = {r.project for r in imported(c).values()} - {"default"}
+    assert project.startswith("Users-ana-corp.com-fraud-")
+    assert c.get_project(project).tags["mlflow.experimentName"] == name
+    # MLflow code pointed at a setpoint server over the same store finds it by its name
+    ml = MlflowClient(serve(c).url)
+    assert ml.get_experiment_by_name(name).experiment_id == project
+    assert len(ml.search_runs([project])) == 3
+    code, report = report_of(capsys, *import_args(mlflow_copy))  # twice changes nothing
+    assert code == 0 and sum(report["new"].values()) == 0, report
+
+
 def test_a_run_imported_while_running_that_ended_since_is_listed(
     home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -101,6 +101,47 @@ def test_experiments_are_deleted_restored_and_tagged(client: Any, ml: Any) -> No
 
 
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_experiment_names_that_are_no_project_names_are_kept(client: Any, ml: Any) -> None:
+    """MLflow's experiment names are free text ("/Users/<email>/<name>" on Databricks,
+    "My Experiment"): each is kept in a project of its own, under the name MLflow gave it."""
+    from mlflow.exceptions import MlflowException
+
+    from setpoint.core.names import EXPERIMENT_NAME_TAG, experiment_project
+
+    name = "/Users/ana@corp.com/fraud detection"
+    exp = mlflow.set_experiment(name)
+    assert exp.name == name and exp.tags == {}
+    with mlflow.start_run(run_name="first") as run:
+        mlflow.log_metric("auc", 0.91)
+    assert mlflow.set_experiment(name).experiment_id == exp.experiment_id  # found, not remade
+    assert ml.get_experiment_by_name(name).experiment_id == exp.experiment_id
+    assert ml.get_experiment(exp.experiment_id).name == name
+    [found] = ml.search_experiments(filter_string="name LIKE '/Users/%'")
+    assert found.name == name
+    assert [r.info.run_id for r in ml.search_runs([exp.experiment_id])] == [run.info.run_id]
+
+    # setpoint keeps it in a project with a name of its rules, and the name in a tag
+    project = experiment_project(name)
+    assert project == exp.experiment_id and project.startswith("Users-ana-corp.com-fraud-")
+    assert client.get_project(project).tags[EXPERIMENT_NAME_TAG] == name
+    assert [r.id for r in client.search_runs(project).runs] == [run.info.run_id]
+
+    # names that differ only where a project name cannot are two experiments
+    spaced = ml.create_experiment("My Experiment")
+    dashed = ml.create_experiment("My-Experiment")
+    assert len({spaced, dashed, exp.experiment_id}) == 3 and dashed == "My-Experiment"
+    assert ml.get_experiment_by_name("My Experiment").experiment_id == spaced
+    assert ml.get_experiment_by_name(spaced) is None  # the project's name is not the name
+    with pytest.raises(MlflowException, match="already exists"):
+        ml.create_experiment("My Experiment")
+    with pytest.raises(MlflowException, match="keeps the experiment's name") as kept:
+        ml.set_experiment_tag(spaced, EXPERIMENT_NAME_TAG, "other")
+    assert kept.value.error_code == "INVALID_PARAMETER_VALUE"
+    ml.rename_experiment(spaced, "My Experiment")  # to its own name: nothing to do
+    assert ml.get_experiment(spaced).name == "My Experiment"
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
 def test_dataset_and_model_inputs_are_kept_with_the_run(client: Any, ml: Any) -> None:
     import pandas as pd
     from mlflow.entities import LoggedModelInput

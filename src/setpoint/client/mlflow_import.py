@@ -190,12 +190,9 @@ class MlflowImporter:
             if e.deleted:
                 continue
             item = f"{e.name} (id {e.id})"
-            project = DEFAULT_PROJECT if e.id == "0" else e.name
-            try:
-                names.check_name(project, "project")
-            except InvalidArgumentError as exc:
-                self.report.fail("experiment", item, exc)
-                continue
+            # a name that is no project name ("/Users/ana/fraud") is kept in the project the
+            # MLflow API would keep it in, with the name in a tag
+            project = DEFAULT_PROJECT if e.id == "0" else names.experiment_project(e.name)
             if project in taken:
                 self.report.fail(
                     "experiment",
@@ -214,6 +211,9 @@ class MlflowImporter:
                 continue
             self._projects[e.id] = project
             tags = self._checked_pairs("experiment tag", e.name, all_tags.get(e.id, {}).items())
+            tags.pop(names.EXPERIMENT_NAME_TAG, None)
+            if project not in (e.name, DEFAULT_PROJECT):
+                tags[names.EXPERIMENT_NAME_TAG] = e.name
             if project in existing:
                 self.report.existing["projects"] += 1
                 if tags:  # a later import adds the tags setpoint lacks, never overwrites one

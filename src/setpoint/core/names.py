@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 import re
@@ -39,15 +40,48 @@ def is_whole(text: str, digits: int = 18) -> bool:
 
 def check_name(value: object, field: str) -> str:
     """A project, model or other identifier's name: 1-128 characters, letters, digits, '_',
-    '-', '.'."""
-    return _check_text(
-        value,
-        field,
-        MAX_NAME,
-        lambda v: bool(_NAME.fullmatch(v)),
-        "has characters outside letters, digits, '_', '-', '.' "
-        "(and must start with a letter or digit)",
-    )
+    '-', '.'. A project name that is not one says which project an MLflow experiment of
+    that name is kept in (see ``experiment_project``)."""
+    try:
+        return _check_text(
+            value,
+            field,
+            MAX_NAME,
+            lambda v: bool(_NAME.fullmatch(v)),
+            "has characters outside letters, digits, '_', '-', '.' "
+            "(and must start with a letter or digit)",
+        )
+    except InvalidArgumentError as exc:
+        if field != "project" or not experiment_hint(value):
+            raise
+        raise InvalidArgumentError(exc.message + experiment_hint(value), field=field) from None
+
+
+# The project tag that keeps an MLflow experiment's name where it is not the project's
+EXPERIMENT_NAME_TAG = "mlflow.experimentName"
+
+
+def experiment_project(name: str) -> str:
+    """The project an MLflow experiment called ``name`` is kept in: ``name`` itself when it
+    is a project name; otherwise its letters, digits, '_', '-' and '.' (a run of any other
+    characters becomes one '-', accents are dropped) and 8 hex digits of the name's hash,
+    e.g. "/Users/ana/fraud" -> "Users-ana-fraud-<hash>". The same name always gives the same
+    project, and two names never share one, so the MLflow API and the MLflow import agree
+    without a lookup. The name itself is kept in the project's ``EXPERIMENT_NAME_TAG``."""
+    if len(name) <= MAX_NAME and _NAME.fullmatch(name):
+        return name
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", plain).strip("-_.")
+    slug = slug[: MAX_NAME - 9].rstrip("-_.") or "experiment"
+    return f"{slug}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def experiment_hint(project: object) -> str:
+    """For a project name that is none ("My Experiment"): where an MLflow experiment of
+    that name is kept, to add to the error; else ""."""
+    if not isinstance(project, str) or not project or experiment_project(project) == project:
+        return ""
+    return f"; an MLflow experiment of that name is project {experiment_project(project)!r}"
 
 
 def check_run_name(value: object, field: str = "name") -> str:

@@ -2,7 +2,9 @@
 existing MLflow code logs to a setpoint server unchanged (``MLFLOW_TRACKING_URI``).
 
 An experiment is a project (its id is the project's name; MLflow's "0" is the default
-project), a run is a run. Every call goes through the operation it maps to, with that
+project; an experiment name that is no project name, "/Users/ana/fraud", is kept in the
+project ``experiment_project`` gives and in its ``mlflow.experimentName`` tag), a run is a
+run. Every call goes through the operation it maps to, with that
 operation's authorization. Errors take MLflow's shape, ``{"error_code", "message"}``, with its
 status codes (a client mistake is never a 5xx: the MLflow client retries those).
 
@@ -37,7 +39,14 @@ from setpoint.core.errors import (
     RunNotActiveError,
     SetpointError,
 )
-from setpoint.core.names import INT64_MAX, INT64_MIN, check_metric_value, is_whole
+from setpoint.core.names import (
+    EXPERIMENT_NAME_TAG,
+    INT64_MAX,
+    INT64_MIN,
+    check_metric_value,
+    experiment_project,
+    is_whole,
+)
 from setpoint.server.bodies import read_body
 from setpoint.server.mlflow_fields import optional_text, page, pairs, text_list, whole
 from setpoint.tracking.environment import RunEnvironment
@@ -83,16 +92,32 @@ def _experiment_id(project: str) -> str:
     return "0" if project == DEFAULT_PROJECT else project
 
 
+def _experiment_name(p: Any) -> str:
+    """The name MLflow knows project ``p`` (read with its tags) by."""
+    return str(p.tags.get(EXPERIMENT_NAME_TAG) or p.name)
+
+
 def _experiment(p: Any) -> dict[str, Any]:
     return {
         "experiment_id": _experiment_id(p.name),
-        "name": p.name,
+        "name": _experiment_name(p),
         "artifact_location": f"mlflow-artifacts:/{p.name}",
         "lifecycle_stage": "active" if p.deleted_at is None else "deleted",
         "creation_time": p.created_at,
         "last_update_time": p.created_at if p.deleted_at is None else p.deleted_at,
-        "tags": [{"key": k, "value": v} for k, v in p.tags.items()],
+        "tags": [{"key": k, "value": v} for k, v in p.tags.items() if k != EXPERIMENT_NAME_TAG],
     }
+
+
+def _not_name_tag(key: str) -> str:
+    """A tag key an MLflow client may set or delete on an experiment: not the one that
+    keeps its name."""
+    if key == EXPERIMENT_NAME_TAG:
+        raise InvalidArgumentError(
+            f"tag {EXPERIMENT_NAME_TAG!r} keeps the experiment's name; it cannot be set or deleted",
+            field="key",
+        )
+    return key
 
 
 _EXPERIMENT_ORDER = {
@@ -257,13 +282,17 @@ def register(
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name must be a non-empty string", field="name")
+        project = experiment_project(name)
         existing = {p.name: p for p in await call(request, "list_projects", lifecycle="all")}
-        if name in existing:
-            gone = " in deleted state; restore it" if existing[name].deleted_at else ""
+        if project in existing:
+            gone = " in deleted state; restore it" if existing[project].deleted_at else ""
             raise ConflictError(f"Experiment '{name}' already exists{gone}.", field="name")
         tags = pairs(body.get("tags"), "tags")
-        await call(request, "create_project", name=name, tags=tags)  # one transaction
-        return {"experiment_id": _experiment_id(name)}
+        tags.pop(EXPERIMENT_NAME_TAG, None)
+        if project != name:
+            tags[EXPERIMENT_NAME_TAG] = name
+        await call(request, "create_project", name=project, tags=tags)  # one transaction
+        return {"experiment_id": _experiment_id(project)}
 
     async def find(request: Request, project: str, missing: str | None = None) -> Any:
         """The project with its tags. Listed first (any role may list), so that a name
@@ -291,8 +320,8 @@ def register(
     async def update_experiment(request: Request, body: dict[str, Any]) -> Any:
         project = _project(body.get("experiment_id"))
         new_name = body.get("new_name")
-        if new_name in (None, "", project):
-            await find(request, project)
+        found = await find(request, project)
+        if new_name in (None, "", _experiment_name(found)):
             return {}
         # Datasets, models, monitors and the audit trail name projects by name, so a
         # rename would leave them pointing at nothing.
@@ -305,13 +334,17 @@ def register(
     @route("POST", "experiments/set-experiment-tag")
     async def set_experiment_tag(request: Request, body: dict[str, Any]) -> Any:
         project = _project(body.get("experiment_id"))
-        await call(request, "set_project_tags", project=project, tags=pairs([body], "tag"))
+        tags = pairs([body], "tag")
+        for key in tags:
+            _not_name_tag(key)
+        await call(request, "set_project_tags", project=project, tags=tags)
         return {}
 
     @route("POST", "experiments/delete-experiment-tag")
     async def delete_experiment_tag(request: Request, body: dict[str, Any]) -> Any:
         project = _project(body.get("experiment_id"))
-        await call(request, "delete_project_tag", project=project, key=required_key(body))
+        key = _not_name_tag(required_key(body))
+        await call(request, "delete_project_tag", project=project, key=key)
         return {}
 
     @route("GET", "experiments/get")
@@ -324,7 +357,10 @@ def register(
         if not isinstance(name, str):
             raise InvalidArgumentError("experiment_name is required", field="experiment_name")
         missing = f"Could not find experiment with name '{name}'"
-        return {"experiment": _experiment(await find(request, name, missing))}
+        found = await find(request, experiment_project(name), missing)
+        if _experiment_name(found) != name:  # a project of that name, kept for another one
+            raise NotFoundError(missing)
+        return {"experiment": _experiment(found)}
 
     @route("POST", "experiments/search")
     async def search_experiments(request: Request, body: dict[str, Any]) -> Any:

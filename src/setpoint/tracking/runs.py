@@ -104,7 +104,7 @@ class Runs:
         with self.db.read() as conn:
             found = repo.get_project(conn, project)
         if found is None:
-            raise ProjectNotFoundError(f"project {project!r} does not exist", field="project")
+            raise missing_project(project)
         return found
 
     def delete_project(self, project: str, actor: str | None = None) -> Project:
@@ -124,9 +124,7 @@ class Runs:
         def tx(conn):  # type: ignore[no-untyped-def]
             if not repo.set_project_deleted(conn, project, at):
                 if repo.project_id(conn, project) is None:
-                    raise ProjectNotFoundError(
-                        f"project {project!r} does not exist", field="project"
-                    )
+                    raise missing_project(project)
                 state = "deleted" if at is not None else "not deleted"
                 raise ConflictError(f"project {project!r} is {state} already", field="project")
             self._audit_deletion(conn, "project", project, project, at, actor)
@@ -621,7 +619,7 @@ class Runs:
                 for p in wanted:
                     pid = repo.project_id(conn, p)
                     if pid is None:
-                        raise ProjectNotFoundError(f"project {p!r} does not exist", field="project")
+                        raise missing_project(p)
                     project_ids.append(pid)
             elif deleted is False:  # the runs of deleted projects stay out of live searches
                 project_ids = repo.live_project_ids(conn)  # None while none is deleted
@@ -775,10 +773,18 @@ def _insert_run(conn: Connection, run: Run, now: int) -> None:
     repo.insert_run(conn, run, pid)
 
 
+def missing_project(project: str) -> ProjectNotFoundError:
+    """The error for a project that does not exist (saying where an MLflow experiment of
+    that name is kept, when the name is none of a project)."""
+    return ProjectNotFoundError(
+        f"project {project!r} does not exist{names.experiment_hint(project)}", field="project"
+    )
+
+
 def _live_project_id(conn: Connection, project: str) -> int:
     pid = repo.project_id(conn, project)
     if pid is None:
-        raise ProjectNotFoundError(f"project {project!r} does not exist", field="project")
+        raise missing_project(project)
     repo.require_live_project(conn, pid, project)
     return pid
 
