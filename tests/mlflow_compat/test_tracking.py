@@ -117,6 +117,12 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     assert names(first) == ["alpha-1"] and first.token
     rest = ml.search_experiments(max_results=3, order_by=["name"], page_token=first.token)
     assert names(rest) == ["alpha-2", "beta-1", "default"] and not rest.token
+    ids = [e.experiment_id for e in ml.search_experiments(order_by=["experiment_id DESC"])]
+    assert ids == sorted(ids, reverse=True)  # experiment ids are names here: text order
+    for bad in (["size"], ["name UP"], ["name DESC ASC"]):
+        with pytest.raises(MlflowException, match="order") as refused:
+            ml.search_experiments(order_by=bad)
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
     with pytest.raises(MlflowException, match="filter"):
         ml.search_experiments(filter_string="name ~~ 'x'")
     # a batch naming one param twice stores nothing (one of the values would be lost)

@@ -48,7 +48,15 @@ from setpoint.core.names import (
     is_whole,
 )
 from setpoint.server.bodies import read_body
-from setpoint.server.mlflow_fields import optional_text, page, pairs, text_list, whole
+from setpoint.server.mlflow_fields import (
+    optional_text,
+    order_by,
+    page,
+    pairs,
+    sorted_by,
+    text_list,
+    whole,
+)
 from setpoint.tracking.environment import RunEnvironment
 
 PREFIX = "/api/2.0/mlflow"
@@ -126,26 +134,6 @@ _EXPERIMENT_ORDER = {
     "creation_time": "creation_time",
     "last_update_time": "last_update_time",
 }
-
-
-def _experiment_order(items: list[str]) -> list[tuple[str, bool]]:
-    """MLflow's experiment ``order_by`` ("name", "creation_time DESC", ...) as (field,
-    descending) pairs; newest first when none is given, as MLflow."""
-    if not items:
-        return [("creation_time", True), ("experiment_id", False)]
-    out = []
-    for item in items:
-        words = item.split()
-        key = _EXPERIMENT_ORDER.get(words[0].removeprefix("attributes.")) if words else None
-        direction = words[1].upper() if len(words) == 2 else "ASC"
-        if key is None or len(words) > 2 or direction not in ("ASC", "DESC"):
-            raise InvalidArgumentError(
-                f"order_by {item!r}: expected one of {', '.join(_EXPERIMENT_ORDER)}, then ASC "
-                "or DESC",
-                field="order_by",
-            )
-        out.append((key, direction == "DESC"))
-    return out
 
 
 def _max_results(body: dict[str, Any], default: int) -> int:
@@ -370,7 +358,12 @@ def register(
 
         lifecycle = _view_type(body.get("view_type"), "view_type")
         wanted = name_filter(body.get("filter"))
-        order = _experiment_order(text_list(body.get("order_by"), "order_by"))
+        order = order_by(  # newest first by default, the id breaking ties, as MLflow
+            body.get("order_by") or ["creation_time DESC"],
+            _EXPERIMENT_ORDER,
+            [("experiment_id", True)],
+            unique=False,
+        )
         limit = _max_results(body, 1000)
         await project_names(request, made=True)
         found = []
@@ -380,9 +373,8 @@ def register(
             shaped = _experiment(p)
             if wanted is None or wanted(shaped["name"], p.tags):
                 found.append(shaped)
-        for key, descending in reversed(order):
-            found.sort(key=lambda e: e[key], reverse=descending)  # stable: keys combine
-        return page(found, "experiments", body.get("page_token"), limit)
+        ordered = sorted_by(found, order, frozenset({"name", "experiment_id"}))
+        return page(ordered, "experiments", body.get("page_token"), limit)
 
     async def project_names(request: Request, made: bool) -> set[str]:
         """Every project's name, deleted ones too. With ``made``, experiment 0 (setpoint's

@@ -89,3 +89,43 @@ def pairs(items: Any, field: str, *, unique: bool = False) -> dict[str, str]:
             f"Duplicate parameter keys have been submitted: {twice}", field=field
         )
     return out
+
+
+def order_by(
+    given: Any, keys: dict[str, str], ties: list[tuple[str, bool]], *, unique: bool = True
+) -> list[tuple[str, bool]]:
+    """MLflow's ``order_by`` of a search ("name", "version_number DESC", a key may be quoted
+    in backticks or prefixed ``attributes.``) as (field, ascending) pairs, ``keys`` mapping
+    each key MLflow takes to the field of the answer's JSON; followed by the tie-breakers
+    (``ties``) not already named, which are the whole order when none is given. With
+    ``unique``, a key named twice is refused (as MLflow's registry searches do)."""
+    out: list[tuple[str, bool]] = []
+    for item in text_list(given, "order_by"):
+        words = item.split()
+        key = words[0].strip("`").removeprefix("attributes.") if words else ""
+        if (
+            key not in keys
+            or len(words) > 2
+            or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC"))
+        ):
+            raise InvalidArgumentError(
+                f"Invalid order by key {item!r} specified. Valid keys are "
+                f"{', '.join(sorted(keys))}, each followed by ASC or DESC",
+                field="order_by",
+            )
+        if unique and any(f == keys[key] for f, _ in out):
+            raise InvalidArgumentError(f"order_by names {key!r} twice", field="order_by")
+        out.append((keys[key], len(words) == 1 or words[1].upper() == "ASC"))
+    return out + [(f, asc) for f, asc in ties if all(f != g for g, _ in out)]
+
+
+def sorted_by(
+    shapes: list[dict[str, Any]], order: list[tuple[str, bool]], text: frozenset[str]
+) -> list[dict[str, Any]]:
+    """Answers of a search (MLflow's JSON) in ``order``, pages being cut from it: fields in
+    ``text`` compare as text, the others as the whole numbers they hold (a version's number
+    is a string in MLflow's JSON)."""
+    out = list(shapes)
+    for field, ascending in reversed(order):  # stable sorts, the last key first
+        out.sort(key=lambda s: s[field] if field in text else int(s[field]), reverse=not ascending)
+    return out

@@ -32,7 +32,16 @@ from setpoint.core.errors import (
 )
 from setpoint.core.names import check_key, check_name, tag_value
 from setpoint.server.mlflow_api import required_key
-from setpoint.server.mlflow_fields import optional_text, page, pairs, text, text_list, whole
+from setpoint.server.mlflow_fields import (
+    optional_text,
+    order_by,
+    page,
+    pairs,
+    sorted_by,
+    text,
+    text_list,
+    whole,
+)
 from setpoint.server.mlflow_models import run_id_of
 
 Route = Callable[[str, str], Callable[[Any], Any]]
@@ -58,6 +67,7 @@ _VERSION_ORDER = {
     "creation_timestamp": "creation_timestamp",
     "last_updated_timestamp": "last_updated_timestamp",
 }
+_TEXT = frozenset({"name"})  # what orders as text; the other keys hold numbers
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -234,7 +244,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         """MLflow's search: name and tag filters, ``order_by`` name or last_updated_timestamp
         (then name ASC, as MLflow), pages in that order; pending names shown to editors."""
         wanted = name_filter(body.get("filter"))
-        order = _order(body.get("order_by"), _MODEL_ORDER, [("name", True)])
+        order = order_by(body.get("order_by"), _MODEL_ORDER, [("name", True)])
         limit = (
             100
             if body.get("max_results") is None
@@ -256,7 +266,9 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
                 )
             except PermissionDeniedError:
                 pass
-        return page(_sorted(out, order), "registered_models", body.get("page_token"), limit)
+        return page(
+            sorted_by(out, order, _TEXT), "registered_models", body.get("page_token"), limit
+        )
 
     @route("POST", "registered-models/get-latest-versions")
     async def latest(request: Request, body: dict[str, Any]) -> Any:
@@ -353,7 +365,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         """MLflow's search: name and tag filters, ``order_by`` (by default newest first,
         as MLflow: last_updated_timestamp DESC, then name ASC, version_number DESC)."""
         wanted = name_filter(body.get("filter"))
-        order = _order(
+        order = order_by(
             body.get("order_by") or ["last_updated_timestamp DESC"],
             _VERSION_ORDER,
             [("name", True), ("version", False)],
@@ -369,7 +381,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
                     for v in versions
                     if wanted is None or wanted(m.name, _visible(v.tags))
                 )
-        return page(_sorted(out, order), "model_versions", body.get("page_token"), limit)
+        return page(sorted_by(out, order, _TEXT), "model_versions", body.get("page_token"), limit)
 
     @route("PATCH", "registered-models/update")
     async def update(request: Request, body: dict[str, Any]) -> Any:
@@ -595,41 +607,6 @@ def _newest_by_stage(versions: Iterable[Any], stages: set[str] | None = None) ->
         ):
             newest[stage] = v
     return sorted(newest.values(), key=lambda v: v.version)
-
-
-def _order(
-    given: Any, keys: dict[str, str], ties: list[tuple[str, bool]]
-) -> list[tuple[str, bool]]:
-    """MLflow's ``order_by`` ("name", "version_number DESC", ...) as (field, ascending)
-    pairs, followed by the tie-breakers not already named."""
-    out: list[tuple[str, bool]] = []
-    for item in text_list(given, "order_by"):
-        words = item.split()
-        key = words[0].strip("`") if words else ""
-        if (
-            key not in keys
-            or len(words) > 2
-            or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC"))
-        ):
-            raise InvalidArgumentError(
-                f"Invalid order by key {item!r} specified. Valid keys are "
-                f"{', '.join(sorted(keys))}, each followed by ASC or DESC",
-                field="order_by",
-            )
-        if any(f == keys[key] for f, _ in out):
-            raise InvalidArgumentError(f"order_by names {key!r} twice", field="order_by")
-        out.append((keys[key], len(words) == 1 or words[1].upper() == "ASC"))
-    return out + [(f, asc) for f, asc in ties if all(f != g for g, _ in out)]
-
-
-def _sorted(shapes: list[dict[str, Any]], order: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-    """Registered models or versions (as MLflow's JSON) in ``order``: pages cut from it."""
-    out = list(shapes)
-    for field, ascending in reversed(order):  # stable sorts, the last key first
-        out.sort(
-            key=lambda s: int(s[field]) if field != "name" else s[field], reverse=not ascending
-        )
-    return out
 
 
 def _folder(source: str, model_id: Any) -> tuple[str, str]:
