@@ -241,6 +241,17 @@ def test_in_lists():
     )
 
 
+def test_is_null_asks_whether_a_run_has_a_param_or_tag():
+    assert parse_filter("params.lr IS NULL") == cmp("param", "lr", "IS NULL", "")
+    assert parse_filter("tags.`a b` is not null AND params.x = '1'") == BoolOp(
+        op="AND",
+        items=(
+            cmp("tag", "a b", "IS NOT NULL", ""),
+            cmp("param", "x", "=", "1", position=27),
+        ),
+    )
+
+
 def test_status_values_are_normalised_to_lowercase():
     assert parse_filter("status = 'FINISHED'") == cmp("attribute", "status", "=", "finished")
 
@@ -317,6 +328,10 @@ def test_error_carries_field_code_and_pointer():
         ("metrics. = 1", 9, "expected a name after 'metrics.'"),
         ('metrics."" = 1', 8, "empty key"),
         ("tags.t NOT LIKE 'x'", 11, "expected IN after NOT"),
+        ("tags.t IS", 9, "expected NULL after IS, got the end of the filter"),
+        ("tags.t IS NOT 'x'", 14, "expected NULL after IS NOT, got 'x'"),
+        ("metrics.a IS NULL", 10, "IS NULL is not supported for metrics"),
+        ("status IS NOT NULL", 7, "IS NOT NULL is supported for params and tags"),
         ("tags.t IN 'x'", 10, "expected a parenthesised list after tags.t IN"),
         ("tags.t IN ()", 11, "tags.t IN needs at least one value"),
         ("tags.t IN ('a' 'b')", 15, "expected ',' or ')' in the list"),

@@ -159,3 +159,24 @@ def test_a_search_leaves_out_experiments_that_do_not_exist(ml: Any) -> None:
     mine = ml.create_run(exp).info.run_id
     assert [r.info.run_id for r in ml.search_runs([exp, "987987"])] == [mine]
     assert ml.search_runs(["987987"]) == []
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_search_asks_whether_a_run_has_a_param_or_tag(ml: Any) -> None:
+    """MLflow's ``IS NULL`` / ``IS NOT NULL`` on params and tags."""
+    from mlflow.exceptions import MlflowException
+
+    exp = ml.create_experiment("presence")
+    tuned, plain = (ml.create_run(exp).info.run_id for _ in range(2))
+    ml.log_param(tuned, "lr", "0.1")
+    ml.set_tag(plain, "note", "baseline")
+
+    def found(text: str) -> set[str]:
+        return {r.info.run_id for r in ml.search_runs([exp], filter_string=text)}
+
+    assert found("params.lr IS NULL") == {plain}
+    assert found("params.lr IS NOT NULL") == {tuned}
+    assert found("tags.note IS NOT NULL and params.lr IS NULL") == {plain}
+    with pytest.raises(MlflowException, match="IS NULL") as refused:
+        ml.search_runs([exp], filter_string="metrics.auc IS NULL")
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"

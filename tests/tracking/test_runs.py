@@ -117,6 +117,17 @@ def test_search_orders_filters_and_pages(client: Any) -> None:
     assert found("params.depth IN ('1', '2') AND name != 'r1'") == {ids[2], ids[4], ids[5]}
     assert found("status = 'finished'") == set(ids)
     assert found("metrics.missing > 0") == set()
+    # whether a run has a param or tag at all, as MLflow's IS NULL / IS NOT NULL
+    sp.client().set_tags(ids[0], {"reviewed": ""})  # an empty value is still a tag
+    assert found("tags.reviewed IS NOT NULL") == {ids[0]}
+    assert found("tags.reviewed is null") == set(ids[1:])
+    assert found("params.depth IS NULL") == set()
+    assert found("params.missing IS NULL and tags.kind = 'odd'") == {ids[1], ids[3], ids[5]}
+    assert found("params.missing IS NOT NULL or tags.reviewed IS NOT NULL") == {ids[0]}
+    ordered = sp.search_runs(
+        project="grid", filter="tags.reviewed IS NULL", order_by=["metrics.auc desc"]
+    )
+    assert list(ordered["run_id"]) == ids[:0:-1]
     by_name = sp.search_runs(project="grid", order_by=["name asc"], max_results=2)
     assert list(by_name["name"]) == ["r0", "r1"]
     # each metric or param key is a join: as many as allowed work, more are a clear error

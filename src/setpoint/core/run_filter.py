@@ -66,7 +66,9 @@ _NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
 _STATUSES = ("running", "finished", "failed", "killed")
 _COMPARE_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _OP_ALIASES = {"==": "=", "<>": "!="}
-_KEYWORDS = frozenset({"AND", "OR", "LIKE", "ILIKE", "IN", "NOT", "ASC", "DESC"})
+_KEYWORDS = frozenset({"AND", "OR", "LIKE", "ILIKE", "IN", "NOT", "IS", "NULL", "ASC", "DESC"})
+# whether a run has a param or tag at all (MLflow's spelling): no value follows
+_PRESENCE_OPS = ("IS NULL", "IS NOT NULL")
 # Bounds of what a filter may hold, well within what the databases accept in one query
 # (SQLite refuses an expression tree deeper than 1000 and more than 32766 parameters).
 MAX_CONDITIONS = 200
@@ -250,9 +252,22 @@ class _Parser:
                 self.error(f"expected IN after NOT, got {self.got(self.peek())}", self.peek().pos)
             self.advance()
             return "NOT IN"
+        if keyword == "IS":
+            self.advance()
+            negated = self.keyword() == "NOT"
+            if negated:
+                self.advance()
+            if self.keyword() != "NULL":
+                after = "IS NOT" if negated else "IS"
+                self.error(
+                    f"expected NULL after {after}, got {self.got(self.peek())}", self.peek().pos
+                )
+            self.advance()
+            return "IS NOT NULL" if negated else "IS NULL"
         self.error(
             f"expected a comparison operator after {display} "
-            f"(=, !=, <, <=, >, >=, LIKE, ILIKE, IN or NOT IN), got {self.got(tok)}",
+            f"(=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN or IS [NOT] NULL), "
+            f"got {self.got(tok)}",
             tok.pos,
         )
 
@@ -283,6 +298,14 @@ class _Parser:
             self.error(
                 f"{op} is not supported for {subject}; use =, !=, <, <=, > or >=", op_tok.pos
             )
+        if op in _PRESENCE_OPS:
+            if kind not in ("param", "tag"):
+                self.error(
+                    f"{op} is supported for params and tags (whether a run has one), "
+                    f"not for {noun}",
+                    op_tok.pos,
+                )
+            return Comparison(kind=kind, key=key, op=op, value="", position=position)
         context = f"{display} {op}"
         values: list[tuple[float | str, int]]
         if op in ("IN", "NOT IN"):

@@ -191,7 +191,7 @@ def _breadth(e: Expr) -> int:
         return 3
     if e.op in ("=", "IN"):
         return 0 if e.kind != "metric" else 1
-    if e.op in ("LIKE", "ILIKE", "!=", "NOT IN"):
+    if e.op in ("LIKE", "ILIKE", "!=", "NOT IN", "IS NULL"):
         return 3
     return 2
 
@@ -200,6 +200,9 @@ def _comparison(c: Comparison, run_id: Any) -> Any:
     if c.kind == "attribute":
         return _apply(_ATTRIBUTES[c.key], c.op, c.value)
     table = _TABLES[c.kind].alias()
+    if c.op in ("IS NULL", "IS NOT NULL"):  # whether the run has the param or tag
+        has = exists().where(table.c.run_id == run_id, table.c.key == c.key)
+        return ~has if c.op == "IS NULL" else has
     if c.kind != "metric" and c.op == "=" and isinstance(c.value, str):
         cond = value_equals(table.c.value, c.value)
     else:
