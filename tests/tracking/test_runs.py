@@ -804,3 +804,37 @@ def test_a_folder_download_with_a_corrupted_file_leaves_nothing(
         "folder/a.txt",
         "folder/sub/b.bin",
     ]
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_a_search_page_of_tens_of_thousands_of_runs_is_read_whole(client: Any) -> None:
+    """A page names its runs in a few statements: one of 25,000 runs once named each id
+    three times in one, past PostgreSQL's 65,535 parameters (an internal error)."""
+    from setpoint.store.metadata.tables import params, runs
+
+    project = client.create_project("wide")
+    first = client.create_run("wide", name="made", tags={"k": "v"})
+    client.log_params(first.id, {"p": "1"})
+    client.end_run(first.id)
+    pid = _project_id(client, project.name)
+    rows = [
+        {"id": f"{i:032x}", "project_id": pid, "name": f"r{i}", "status": "finished"}
+        | {"start_time": i}
+        for i in range(25_000)
+    ]
+    with client.db.write() as conn:
+        conn.execute(runs.insert(), rows)
+        conn.execute(params.insert(), [{"run_id": r["id"], "key": "p", "value": "0"} for r in rows])
+    page = client.search_runs(["wide"], None, ["start_time ASC"], 30_000, None)
+    assert len(page.runs) == 25_001 and page.next_page_token is None
+    assert page.runs[0].params == {"p": "0"} and page.runs[-1].id == first.id
+    assert page.runs[-1].params == {"p": "1"} and page.runs[-1].tags["k"] == "v"
+
+
+def _project_id(client: Any, name: str) -> int:
+    from sqlalchemy import select
+
+    from setpoint.store.metadata.tables import projects
+
+    with client.db.read() as conn:
+        return int(conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar_one())

@@ -319,10 +319,22 @@ _NO_NUMBER = "CAST(NULL AS DOUBLE PRECISION)"
 _NO_TEXT = "CAST(NULL AS TEXT)"
 
 
+# Ids a statement names at most: under SQLite's usual cap of 32,766 variables a statement,
+# and PostgreSQL's 65,535 parameters; loading runs names each id three times.
+_IDS_PER_STATEMENT = 10_000
+_RUNS_PER_STATEMENT = _IDS_PER_STATEMENT // 3
+
+
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """Whole run records (params, latest metrics, tags) in the order of ``run_ids``."""
     if not run_ids:
         return []
+    if len(run_ids) > _RUNS_PER_STATEMENT:  # a search's page may hold up to 50,000
+        return [
+            run
+            for at in range(0, len(run_ids), _RUNS_PER_STATEMENT)
+            for run in load_runs(conn, run_ids[at : at + _RUNS_PER_STATEMENT])
+        ]
     ids = tuple(run_ids)
     marks = "(" + ", ".join("?" * len(ids)) + ")"
     base = {r[0]: r for r in _sql(conn, _RUN_SELECT + marks, ids)}
@@ -386,9 +398,6 @@ def latest_points(
         for rid, key, step, stamp in fetch_all(conn, sql, ids):
             out[rid][key] = (step, stamp)
     return dict(out)
-
-
-_IDS_PER_STATEMENT = 10_000  # under SQLite's cap of 32,766 variables a statement
 
 
 # ---------------------------------------------------------------- params and tags
