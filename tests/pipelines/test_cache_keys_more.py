@@ -125,6 +125,25 @@ CHANGES: dict[str, tuple[tuple[str, str], dict[str, str]]] = {
         ("mean", "median"),
         {"kh_step": "from statistics import {v} as agg\n" + STEP + "    return agg([x, 1, 8])\n"},
     ),
+    "a global read in a class body inside the step": (
+        ("b", "c"),
+        {
+            "kh_step": "COLS = ['{v}']\n"
+            + STEP
+            + "    class Local:\n        cols = COLS\n    return Local.cols\n"
+        },
+    ),
+    "a global read in a comprehension": (
+        ("2", "100"),
+        {"kh_step": "F = {v}\n" + STEP + "    return [F * i for i in range(x)]\n"},
+    ),
+    "a user module's attribute read through a global module": (
+        ("b", "c"),
+        {
+            "kh_cfg": "COLS = ['{v}']\n",
+            "kh_step": "import kh_cfg\n" + STEP + "    return kh_cfg.COLS\n",
+        },
+    ),
     "a numpy array changed where the module is loaded": (
         ("2", "100"),
         {
@@ -151,6 +170,80 @@ def test_what_the_code_reads_changed_changes_the_key(case: str, load: Load) -> N
     assert returned != returned_now  # the change is one the step sees
     assert first == same  # nothing changed: the same key in a fresh import
     assert first != changed
+
+
+NEIGHBOURS = """
+import json
+import setpoint as sp
+
+class Obj:
+    @staticmethod
+    def f(n):
+        return n + 1
+
+OBJ = Obj()
+
+@sp.step
+def load(month: str) -> dict:
+    return {{"month": month, "rows": {rows}}}
+
+@sp.step
+def f(n: int) -> int:
+    return n * {rows}
+
+@sp.step
+def settings(path: str) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+@sp.step
+def calls_method(n: int) -> int:
+    return OBJ.f(n)
+
+@sp.pipeline(project="neighbours")
+def pipe(month: str = "2026-11", path: str = "cfg.json"):
+    load(month)
+    f(1)
+    settings(path)
+    calls_method(2)
+"""
+
+
+def test_a_step_named_like_an_attribute_another_step_reads_leaves_its_key(load: Load) -> None:
+    """Editing step ``load`` changed the key of step ``settings``, which calls
+    ``json.load``, and editing step ``f`` that of a step calling ``OBJ.f``: every name in the
+    code's ``co_names``, attributes included, was looked up among the module's globals."""
+
+    def keys(rows: int) -> dict[str, str]:
+        module = load({"kh_neighbours": NEIGHBOURS.format(rows=rows)})
+        steps = ("load", "f", "settings", "calls_method")
+        return {name: code_hash(getattr(module, name).fn) for name in steps}
+
+    before, after = keys(100), keys(200)
+    assert before["load"] != after["load"] and before["f"] != after["f"]
+    assert before["settings"] == after["settings"]
+    assert before["calls_method"] == after["calls_method"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_editing_one_step_leaves_the_others_of_its_file_cached(
+    client: Any, load: Load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the edited steps run again (``settings`` and ``calls_method`` ran again with
+    "its code changed")."""
+    (tmp_path / "cfg.json").write_text('{"x": 1}')
+    monkeypatch.chdir(tmp_path)
+
+    def run(rows: int) -> dict[str, tuple[str, list[str]]]:
+        module = load({"kh_neighbours_run": NEIGHBOURS.format(rows=rows)})
+        return {s.step: (s.status, s.why) for s in sp.run_pipeline(module.pipe).steps}
+
+    run(100)
+    steps = run(200)
+    assert steps["load"] == ("ran", ["its code changed"])
+    assert steps["f"] == ("ran", ["its code changed"])
+    assert steps["settings"][0] == "cached"
+    assert steps["calls_method"][0] == "cached"
 
 
 LOCAL_PIPE = """

@@ -78,12 +78,41 @@ def environment(packages: tuple[str, ...]) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=256)
 def _version(package: str) -> str:
+    """A declared distribution's installed version; one not installed here is refused (its
+    version would be 'not installed' for ever, and upgrading it would never run the step
+    again)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version(package)
     except PackageNotFoundError:
-        return "not installed"
+        pass
+    message = f"@sp.step(packages=[...]): {package!r} is not an installed distribution"
+    owners = _distributions_of(package)
+    if owners:
+        named = " or ".join(repr(d) for d in owners)
+        message += (
+            f"; {package!r} is the import name of distribution {named}: declare "
+            f"packages=[{owners[0]!r}]"
+        )
+    else:
+        message += (
+            " here: install it where the step runs, or give the name pip installs it by "
+            "(its version is part of the step's cache key)"
+        )
+    raise PipelineError(message, field="packages")
+
+
+def _distributions_of(module: str) -> list[str]:
+    """The installed distributions that provide an importable ``module`` (a scan of every
+    installed distribution: slow, so only for an error)."""
+    from importlib.metadata import packages_distributions
+
+    try:
+        found = packages_distributions().get(module, [])
+    except Exception:  # a broken distribution's metadata: the message goes without it
+        return []
+    return sorted(set(found))
 
 
 def cache_key(parts: dict[str, Any]) -> str:

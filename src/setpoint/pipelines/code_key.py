@@ -96,14 +96,15 @@ class _CodeKey:
                 continue
             self.read(name, value)
         module = fn.__globals__.get("__name__")
-        names = sorted(set(_names(code)) - _WHERE_FROM)
+        # the globals it reads, not every name in co_names: `json.load` or `OBJ.f` read
+        # attributes, and a step named `load` or `f` in the same file is not one of them
         modules: list[Any] = []
-        for name in names:
+        for name in sorted(facts.globals - _WHERE_FROM):
             if name in fn.__globals__:
                 self.read(name, fn.__globals__[name], module)
                 modules.append(fn.__globals__[name])
         modules += self.read_imports(facts.imports, fn.__globals__)
-        self.read_module_attributes(modules, names)
+        self.read_module_attributes(modules, sorted(facts.attributes - _WHERE_FROM))
 
     def read_imports(
         self, imports: tuple[tuple[str, int, tuple[str, ...]], ...], namespace: dict[str, Any]
@@ -133,7 +134,7 @@ class _CodeKey:
 
     def read_module_attributes(self, modules: list[Any], names: list[str]) -> None:
         """``module.NAME`` of the user's modules (and their submodules) a function reads:
-        the names in its code are all it may read there."""
+        the attribute names in its code are all it may read there."""
         done: set[int] = set()
         while modules:
             found = modules.pop()
@@ -245,6 +246,8 @@ def _python_entry(name: str) -> bool:
 class _Facts:
     imports: tuple[tuple[str, int, tuple[str, ...]], ...]  # (module, level, names)
     changed: frozenset[str]  # names of what the code changes in place
+    globals: frozenset[str]  # names it reads (or sets) as globals
+    attributes: frozenset[str]  # names it reads as attributes (`x.name`, `from m import name`)
 
 
 # methods that change their object in place
@@ -258,16 +261,35 @@ _CHANGING = frozenset(
 )
 
 
+# instructions naming a global (LOAD_NAME and LOAD_FROM_DICT_OR_GLOBALS: in a class body,
+# a name the class does not assign is a global) and an attribute (3.12 folds LOAD_METHOD
+# into LOAD_ATTR): by name, as opcode numbers change between versions
+_GLOBAL_OPS = frozenset(
+    ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS", "STORE_GLOBAL", "DELETE_GLOBAL")
+)
+_ATTRIBUTE_OPS = frozenset(
+    ("LOAD_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR", "STORE_ATTR", "DELETE_ATTR", "IMPORT_FROM")
+)
+
+
 @functools.lru_cache(maxsize=4096)
 def _facts(code: types.CodeType) -> _Facts:
-    """The imports in a code object's body and the names of what it changes in place
-    (``x.append(...)``, ``x[k] = v``, ``x.attr = v``, ``global x``), nested code included."""
+    """The imports in a code object's body, the names of what it changes in place
+    (``x.append(...)``, ``x[k] = v``, ``x.attr = v``, ``global x``) and the names it reads
+    as globals and as attributes, nested code included."""
     import dis
 
     imports: list[tuple[str, int, tuple[str, ...]]] = []
     changed: set[str | None] = set()
+    global_names: set[str] = set()
+    attributes: set[str] = set()
     ops = list(dis.get_instructions(code))
     for i, op in enumerate(ops):
+        if isinstance(op.argval, str):
+            if op.opname in _GLOBAL_OPS:
+                global_names.add(op.argval)
+            elif op.opname in _ATTRIBUTE_OPS:
+                attributes.add(op.argval)
         if op.opname == "IMPORT_NAME" and i >= 2:
             level, fromlist = ops[i - 2].argval, ops[i - 1].argval
             names = tuple(fromlist) if isinstance(fromlist, tuple) else ()
@@ -288,8 +310,15 @@ def _facts(code: types.CodeType) -> _Facts:
             inner = _facts(const)
             imports.extend(inner.imports)
             changed |= inner.changed
+            global_names |= inner.globals
+            attributes |= inner.attributes
     changed.discard(None)
-    return _Facts(imports=tuple(imports), changed=frozenset(n for n in changed if n))
+    return _Facts(
+        imports=tuple(imports),
+        changed=frozenset(n for n in changed if n),
+        globals=frozenset(global_names),
+        attributes=frozenset(attributes),
+    )
 
 
 def _loaded(op: Any) -> str | None:
@@ -717,14 +746,6 @@ def _statements(source: bytes) -> tuple[dict[str, str], dict[str, str]]:
 
     visit(tree.body, "")
     return assigned, classes
-
-
-def _names(code: types.CodeType) -> list[str]:
-    out = list(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):  # nested functions and comprehensions
-            out.extend(_names(const))
-    return out
 
 
 def _hash_code(h: Any, code: types.CodeType) -> None:

@@ -15,6 +15,8 @@ import datetime
 import functools
 import inspect
 import math
+import re
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,7 +98,10 @@ class _Builder:
         inputs = {}
         for param, value in bound.arguments.items():
             _check_input(step, param, value)
-            inputs[param] = value if isinstance(value, Output) else _literal(step, param, value)
+            if not isinstance(value, Output):
+                what = f"step {step.name!r}: parameter {param!r}"
+                value = _literal(step, param, _typed(step.hints.get(param), value, what))
+            inputs[param] = value
         index = len(self.graph.nodes)
         # the same step called twice: each call is its own node, named apart
         taken = {n.name for n in self.graph.nodes}
@@ -191,10 +196,21 @@ class Pipeline:
         except TypeError as exc:
             raise PipelineError(f"pipeline {self.name!r}: {exc}", field="params") from None
         bound.apply_defaults()
-        graph = Graph(pipeline=self.name, project=self.project, params=dict(bound.arguments))
+        values = {
+            # a given value is checked against its hint; a default only made a float (as
+            # `--param lr=8` is): `x: str = None` is the function's own business
+            name: _typed(
+                self.hints.get(name),
+                value,
+                f"pipeline {self.name!r}: parameter {name!r}",
+                check=name in params,
+            )
+            for name, value in bound.arguments.items()
+        }
+        graph = Graph(pipeline=self.name, project=self.project, params=values)
         token = _building.set(_Builder(graph))
         try:
-            self.fn(**bound.arguments)
+            self.fn(**values)
         finally:
             _building.reset(token)
         if not graph.nodes:
@@ -305,9 +321,15 @@ def _flag(value: object, field: str) -> bool:
     return value
 
 
+# a distribution's name as pip installs it (PEP 508): no version, extras or markers
+_DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
 def _packages(value: object) -> tuple[str, ...]:
-    """Package names: a list or tuple of non-empty strings (a bare string is refused: it
-    would be read letter by letter)."""
+    """Distribution names: a list or tuple of non-empty strings (a bare string is refused: it
+    would be read letter by letter), each a plain name: the key holds its installed version,
+    so "scikit-learn>=1.3" would never be found installed. Whether a name is installed is
+    checked where the key is computed (an image may have what the compiling machine has not)."""
     if not isinstance(value, list | tuple) or not all(
         isinstance(p, str) and p.strip() for p in value
     ):
@@ -315,6 +337,14 @@ def _packages(value: object) -> tuple[str, ...]:
             f"packages must be a list of package names like ['scikit-learn'], got {value!r}",
             field="packages",
         )
+    for name in value:
+        if not _DISTRIBUTION.fullmatch(name):
+            raise PipelineError(
+                f"packages must be a list of package names like ['scikit-learn'], got "
+                f"{name!r}: give a distribution's name as pip installs it, without a version "
+                "or extras (its installed version is what the cache key holds)",
+                field="packages",
+            )
     return tuple(value)
 
 
@@ -362,6 +392,66 @@ def _literal(step: Step, param: str, value: Any) -> Any:
     or a step changing its own in place, must not change what another step gets."""
     literal_hash(value, what=f"step {step.name!r} parameter {param!r}")
     return orjson.loads(orjson.dumps(value))  # exactly JSON: the same value, order kept
+
+
+# hints a literal or a pipeline parameter is checked against (list[int]: a list, items unseen)
+_SIMPLE = (bool, int, float, str, list, dict)
+
+
+def _typed(hint: Any, value: Any, what: str, *, check: bool = True) -> Any:
+    """``value`` as a parameter hinted ``hint`` takes it: a whole number for a ``float``
+    becomes one (a bool does not), so that ``lr=8`` is the ``8.0`` the CLI gives and keys
+    the same; with ``check``, a value not of a simple hint's type (``int``, ``float``,
+    ``str``, ``bool``, ``list``, ``dict``, ``X | None`` of one) is refused. Other hints (a
+    class, a union of several, ``Any``, a TypeVar) are not second-guessed."""
+    simple = _simple(hint)
+    if simple is None:
+        return value
+    kind, optional = simple
+    if value is None and optional:
+        return value
+    if kind is list and isinstance(value, tuple):  # stored as JSON, a tuple is a list
+        return list(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # beyond any float: refused as a number that does not fit
+            return value
+    if check and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise PipelineError(
+            f"{what} expects {_type_name(hint)}, got {_type_name(type(value))} {shown}",
+            field="params",
+        )
+    return value
+
+
+def _simple(hint: Any) -> tuple[type, bool] | None:
+    """(the class a simple hint asks for, whether None fits too), or None for another hint."""
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        others = [a for a in args if a is not type(None)]
+        if len(others) != 1 or len(args) != 2:
+            return None
+        hint, optional = others[0], True
+    kind = typing.get_origin(hint) or hint
+    return (kind, optional) if kind in _SIMPLE else None
+
+
+def _type_name(hint: Any) -> str:
+    """A type as it is written: ``int``, ``float | None``, ``list[int]``."""
+    if hint is type(None):
+        return "None"
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(hint))
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if isinstance(origin, type) and args:
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
 
 
 # Return types no materializer stores without pickle, by (top-level module, name). Only
