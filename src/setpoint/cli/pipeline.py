@@ -113,10 +113,10 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
                 # 64 bits as a float (1e+23), which would pass as a parameter unseen
                 out[key] = _of_kind(key, json.loads(text), hint, hint_name)
         except (ValueError, orjson.JSONDecodeError) as exc:
-            name = getattr(hint, "__name__", str(hint))
             raise click.BadParameter(
-                f"{key}={text!r} is not a {name}: {exc}", param_hint=hint_name
+                f"{key}={text!r} is not {_a(hint)}: {exc}", param_hint=hint_name
             ) from None
+        _storable(key, out[key])
     return out
 
 
@@ -132,11 +132,13 @@ def _check_key(pipe: Any, key: str, given: dict[str, Any], hint_name: str) -> No
 
 def _json_params(pipe: Any, text: str, given: dict[str, Any]) -> dict[str, Any]:
     """A JSON object of parameters, each value of the pipeline function's type for it."""
-    import orjson
+    import json
 
     try:
-        values = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        # as --param: the standard parser keeps a whole number beyond 64 bits whole (orjson
+        # reads it as a float, 1e+23), so that it is refused, not run with another value
+        values = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, or a number too long to read
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--params-json") from None
     if not isinstance(values, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--params-json")
@@ -144,7 +146,34 @@ def _json_params(pipe: Any, text: str, given: dict[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
         _check_key(pipe, key, out, "--params-json or --param")
         out[key] = _of_kind(key, value, pipe.hints.get(key), "--params-json")
+        _storable(key, out[key])
     return out
+
+
+def _storable(key: str, value: Any, within: bool = False) -> None:
+    """Refuse a value a parameter cannot hold, naming the parameter as a run would (before
+    anything runs): a whole number beyond 64 bits, NaN or an infinity (the standard parser
+    reads ``NaN`` and ``1e999``), also inside a list or dict."""
+    import math
+
+    from setpoint.core.errors import PipelineError
+    from setpoint.core.names import fits_64_bits
+
+    if isinstance(value, list | dict):
+        for item in value.values() if isinstance(value, dict) else value:
+            _storable(key, item, True)
+        return
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if (whole and not fits_64_bits(value)) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
+        text = str(value)
+        shown = text if len(text) <= 40 else f"a number of {len(text)} digits"
+        raise PipelineError(
+            f"pipeline parameter {key!r} {'holds' if within else 'is'} {shown}: a number "
+            "parameter must be finite and, when whole, fit in 64 bits",
+            field="params",
+        )
 
 
 def _of_kind(key: str, value: Any, hint: Any, where: str) -> Any:
@@ -158,23 +187,33 @@ def _of_kind(key: str, value: Any, hint: Any, where: str) -> Any:
         others = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(others) == 1 and len(typing.get_args(hint)) == 2:  # Optional[X]
             return None if value is None else _of_kind(key, value, others[0], where)
-    kinds = _JSON_KINDS.get(hint)
+    kinds = _JSON_KINDS.get(typing.get_origin(hint) or hint)
     if kinds is not None and (
         isinstance(value, bool) is not (hint is bool) or not isinstance(value, kinds)
     ):
-        raise click.BadParameter(
-            f"{key}={json.dumps(value)} is not a {hint.__name__}", param_hint=where
-        )
+        shown = json.dumps(value)
+        if len(shown) > 60:
+            shown = f"{shown[:40]}… (a JSON {_JSON_NAMES.get(type(value), 'value')})"
+        raise click.BadParameter(f"{key}={shown} is not {_a(hint)}", param_hint=where)
     return float(value) if hint is float else value
 
 
-# JSON values a parameter of each plain type takes (a whole number is a float too)
+# JSON values a parameter of each plain type takes (a whole number is a float too); a
+# list or dict parameter (``items: list``, ``list[int]``) takes that kind of container
 _JSON_KINDS: dict[Any, tuple[type, ...]] = {
     bool: (bool,),
     int: (int,),
     float: (int, float),
     str: (str,),
+    list: (list,),
+    dict: (dict,),
 }
+_JSON_NAMES: dict[type, str] = {list: "array", dict: "object", str: "string"}
+
+
+def _a(hint: Any) -> str:
+    """``a float``, ``a list[int]``: the type as an error names it."""
+    return f"a {hint.__name__ if isinstance(hint, type) else str(hint).replace('typing.', '')}"
 
 
 @pipeline.command("run")
@@ -270,10 +309,9 @@ def _print_result(result: Any, as_json: bool) -> None:
 def resume(run_id: str, executor: str, as_json: bool) -> None:
     """Run pipeline run RUN_ID again with its parameters: the steps that finished come from
     the cache, so it goes on from the step that failed."""
-    import orjson
-
     from setpoint.cli.runs import resolve_run
     from setpoint.client import sdk
+    from setpoint.client.pipelines import pipeline_params
     from setpoint.core.errors import PipelineError
 
     run = resolve_run(sdk.client(), run_id)
@@ -285,7 +323,7 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
             field="run_id",
         )
     pipe = _load(target)
-    params = {k: orjson.loads(v) for k, v in run.params.items()}
+    params = pipeline_params(sdk.client(), run)
     tags = {"target": target, "resumed_from": run.id}
     with _step_failures():
         result = sdk.run_pipeline(pipe, params, project=run.project, tags=tags, executor=executor)
@@ -333,7 +371,7 @@ def sweep(
 ) -> None:
     """Run TARGET for every combination of the --grid values (or --samples of them) and
     compare the runs: their parameters and the numbers their steps returned."""
-    from setpoint.client import sdk
+    from setpoint.client.pipelines import sweep as run_sweep
 
     pipe = _load(target)
     grid: dict[str, list[Any]] = {}
@@ -347,25 +385,38 @@ def sweep(
     both = sorted(grid.keys() & fixed.keys())
     if both:
         raise click.BadParameter(f"{both[0]} is both swept and fixed", param_hint="--grid/--param")
-    df = sdk.sweep(
+    # each pipeline run tagged with its target, as `pipeline run` tags it: one that failed
+    # resumes; a combination that fails is its row, the others still run
+    sweep_id, rows = run_sweep(
         pipe,
         grid,
-        samples=samples,
-        seed=seed,
-        project=project,
-        executor=executor,
-        params=fixed,
+        fixed,
+        project,
+        samples,
+        seed,
+        executor,
+        tags={"target": absolute(target)},
+        keep_going=True,
     )
+    failed = [r for r in rows if r.get("status") == "failed"]
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    # as each run gave them (a failed run's row has no numbers: its cells are empty)
+    records = [{c: r[c] for c in columns if c in r} for r in rows]
     if as_json:
-        print_json({"sweep_run_id": df.attrs["sweep_run_id"], "runs": df.to_dict("records")})
-        return
-    columns = [str(c) for c in df.columns]
-    table(
-        f"sweep of {pipe.name} · run {df.attrs['sweep_run_id']}",
-        columns,
-        [list(r) for r in df.itertuples(index=False)],
-        keep_whole=["run_id"],
-    )
+        print_json({"sweep_run_id": sweep_id, "runs": records})
+    else:
+        table(
+            f"sweep of {pipe.name} · run {sweep_id}",
+            columns,
+            [[r.get(c, "") for c in columns] for r in records],
+            keep_whole=["run_id"],
+        )
+    if failed:
+        raise click.ClickException(
+            f"{len(failed)} of {len(rows)} combinations failed; "
+            f"`setpoint pipeline resume {failed[0]['run_id']}` runs the first again from its "
+            "failed step"
+        )
 
 
 @pipeline.command("explain")

@@ -22,6 +22,7 @@ from setpoint.client.executors import (
     StepOutcome,
     StepTask,
     make_executor,
+    param_text,
     private_copy,
     unwrap,
 )
@@ -145,7 +146,7 @@ def run_pipeline(
             },
             parent_id=parent_id,
         ) as parent:
-            parent.log_params({k: orjson.dumps(v).decode() for k, v in graph.params.items()})
+            _log_params(parent, graph.params)
             driver = _Driver(c, graph, parent.id, project, ex, sdk.settings(), inflight)
             try:
                 results = driver.run()
@@ -162,6 +163,42 @@ def run_pipeline(
     return PipelineRun(
         run_id=parent.id, pipeline=graph.pipeline, project=project, steps=results, _values=named
     )
+
+
+PARAMS_ARTIFACT = "pipeline_params.json"  # a pipeline run's parameters, whole, when long
+
+
+def _log_params(run: Any, params: dict[str, Any]) -> None:
+    """The pipeline's parameters as its run's params (one too long for a param as its start,
+    its length and its hash, as a step's are); when one is cut, all of them, whole, as the
+    artifact PARAMS_ARTIFACT, which ``pipeline_params`` (a resume) reads."""
+    texts = {k: param_text(v) for k, v in params.items()}
+    run.log_params(texts)
+    if any(texts[k] != materializers.dumps(v) for k, v in params.items()):
+        run.log_bytes(orjson.dumps(params), PARAMS_ARTIFACT)
+
+
+def pipeline_params(c: Any, run: Any) -> dict[str, Any]:
+    """The parameters pipeline run ``run`` was given, as it was given them: from its params,
+    or, when one of them was too long to be kept there whole, from its PARAMS_ARTIFACT."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        return {k: orjson.loads(v) for k, v in run.params.items()}
+    except orjson.JSONDecodeError:  # a param's start, length and hash: the whole is apart
+        pass
+    with tempfile.TemporaryDirectory(prefix="setpoint-params-") as tmp:
+        try:
+            c.download_artifact(run.id, PARAMS_ARTIFACT, tmp)
+        except Exception:
+            raise PipelineError(
+                f"run {run.id} keeps its parameters only shortened (no {PARAMS_ARTIFACT}): "
+                "run the pipeline again with them",
+                field="run_id",
+            ) from None
+        found: dict[str, Any] = orjson.loads(Path(tmp, PARAMS_ARTIFACT).read_bytes())
+    return found
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,9 +317,8 @@ class _Driver:
         elif reason is not None:
             why = [reason]
         else:
-            why = changes(
-                _previous_parts(self.c, self.project, self.graph.pipeline, step.name), parts
-            )
+            previous = _previous_parts(self.c, self.project, self.graph.pipeline, step.name, parts)
+            why = changes(previous, parts)
             if why == [NOTHING_CHANGED]:  # the same key, and no finished execution of it
                 why = ["the last execution with this key did not finish (it failed or stopped)"]
         if step.cache and self.inflight is not None:
@@ -519,19 +555,35 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _previous_parts(c: Any, project: str, pipeline: str, step: str) -> dict[str, Any] | None:
+PREVIOUS_LOOKED_AT = 20  # a step's executions compared with, to say why it ran
+
+
+def _previous_parts(
+    c: Any, project: str, pipeline: str, step: str, parts: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The key parts of the execution, among the step's newest, that differ least from
+    ``parts`` (ties: the newest): what changed is said against the execution this one is
+    most like, not the newest whatever its parameters (depth=4, then 8, then 4 again with
+    new code: its code changed, not its parameter)."""
     page = _search(
         c,
         project,
         f"tags.pipeline = '{pipeline}' and tags.step = '{step}' and tags.cache = 'miss'",
-        1,
+        PREVIOUS_LOOKED_AT,
     )
-    for run in page.runs:
+    best: tuple[int, dict[str, Any]] | None = None
+    for run in page.runs:  # newest first: a later one must differ in fewer parts
         try:
-            return orjson.loads(run.tags["cache_parts"])  # type: ignore[no-any-return]
+            before = orjson.loads(run.tags["cache_parts"])
         except (KeyError, orjson.JSONDecodeError):
-            return None
-    return None
+            continue
+        if not isinstance(before, dict):
+            continue
+        said = changes(before, parts)
+        differ = 0 if said == [NOTHING_CHANGED] else len(said)
+        if best is None or differ < best[0]:
+            best = (differ, before)
+    return None if best is None else best[1]
 
 
 def sweep(
@@ -542,12 +594,20 @@ def sweep(
     samples: int | None = None,
     seed: int = 0,
     executor: str | Any = "inprocess",
+    *,
+    tags: dict[str, str] | None = None,
+    keep_going: bool = False,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run the pipeline for every combination of ``grid`` (or ``samples`` of them drawn at
-    random), each a pipeline run under one sweep run; returns the sweep run's id and one row
-    per run: its parameters and the numbers its steps returned (``step.key``). On a parallel
-    executor the pipeline runs go side by side, sharing one execution of any step they have
-    in common."""
+    random), each a pipeline run (tagged with ``tags``) under one sweep run; returns the
+    sweep run's id and one row per run: its parameters and the numbers its steps returned
+    (``step.key``). On a parallel executor the pipeline runs go side by side, sharing one
+    execution of any step they have in common.
+
+    A combination whose step raises does not stop the others. When one did, the first such
+    error is raised once all have run; with ``keep_going`` the rows are returned instead,
+    each with its ``status`` (finished or failed) and ``error`` (one line), a failed row's
+    ``run_id`` the pipeline run to resume."""
     import itertools
     import random
 
@@ -594,15 +654,32 @@ def sweep(
         name=f"sweep.{pipe.name}",
         tags={"kind": "sweep", "pipeline": pipe.name, "executor": ex.name},
     ) as parent:
-        parent.log_params({k: orjson.dumps(v).decode() for k, v in grid.items()})
+        parent.log_params({k: param_text(v) for k, v in grid.items()})
         try:
-            results = _run_all(pipe, combos, fixed, project, parent.id, ex)
+            results = _run_all(pipe, combos, fixed, project, parent.id, ex, tags or {})
         finally:
             if owned:
                 ex.close()
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures and not keep_going:
+            first = failures[0]
+            first.add_note(
+                f"{len(failures)} of {len(combos)} combinations of sweep run {parent.id} failed"
+            )
+            raise first
+        if failures:  # the sweep's run failed too, its rows kept for the caller
+            parent.end("failed", f"{len(failures)} of {len(combos)} combinations failed")
     rows = []
     for combo, result in zip(combos, results, strict=True):
+        if isinstance(result, BaseException):
+            failed = result.setpoint_step_failure  # type: ignore[attr-defined]
+            rows.append(
+                {"run_id": failed.run_id, **combo, "status": "failed", "error": _one_line(result)}
+            )
+            continue
         row: dict[str, Any] = {"run_id": result.run_id, **combo}
+        if failures:
+            row.update(status="finished", error="")
         for s in result.steps:
             if s.output.get("kind") == "json":
                 value = result.value(s.step)
@@ -635,6 +712,12 @@ def _distinct(values: list[Any]) -> list[Any]:
     return out
 
 
+def _one_line(exc: BaseException) -> str:
+    """A step's error in one line: its type and its message's first line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def _run_all(
     pipe: Pipeline,
     combos: list[dict[str, Any]],
@@ -642,31 +725,29 @@ def _run_all(
     project: str,
     parent_id: str,
     ex: Any,
-) -> list[PipelineRun]:
+    tags: dict[str, str],
+) -> list[PipelineRun | BaseException]:
     """One pipeline run per combination: one after another in process, side by side (one
-    driver thread each, steps on the shared executor) on a parallel executor."""
+    driver thread each, steps on the shared executor) on a parallel executor. A step's error
+    (a pipeline run that stopped) is the combination's result; any other error is raised."""
+
+    def one(combo: dict[str, Any], inflight: Inflight | None) -> PipelineRun | BaseException:
+        try:
+            return run_pipeline(
+                pipe, {**fixed, **combo}, project, parent_id, dict(tags), ex, inflight
+            )
+        except Exception as exc:
+            if getattr(exc, "setpoint_step_failure", None) is None:
+                raise
+            return exc
+
     if not ex.parallel:
-        return [
-            run_pipeline(pipe, {**fixed, **combo}, project, parent_id=parent_id, executor=ex)
-            for combo in combos
-        ]
+        return [one(combo, None) for combo in combos]
     from concurrent.futures import ThreadPoolExecutor
 
     inflight = Inflight()
     with ThreadPoolExecutor(max_workers=min(len(combos), 16)) as threads:
-        futures = [
-            threads.submit(
-                run_pipeline,
-                pipe,
-                {**fixed, **combo},
-                project,
-                parent_id,
-                None,
-                ex,
-                inflight,
-            )
-            for combo in combos
-        ]
+        futures = [threads.submit(one, combo, inflight) for combo in combos]
         return [f.result() for f in futures]
 
 
