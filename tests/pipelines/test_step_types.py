@@ -106,6 +106,7 @@ def test_a_literal_of_its_parameter_s_type_is_taken() -> None:
     assert inputs == {"on": False, "ratio": 2.0, "ids": ["not checked"], "meta": {"a": 1}}
     assert type(inputs["ratio"]) is float
     assert _build(lambda: flags(True, None, [], None)).nodes[0].inputs["ratio"] is None
+    assert _build(lambda: s(1, ("a", "b"))).nodes[0].inputs["items"] == ["a", "b"]  # as JSON
     # hints other than a simple type (or one of them or None) are left alone
     inputs = _build(lambda: loose([1], [2], 3)).nodes[0].inputs
     assert inputs == {"anything": [1], "either": [2], "number": 3}
