@@ -19,6 +19,7 @@ import math
 import os
 import posixpath
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -397,14 +398,19 @@ def register(
         user = optional_text(body.get("user_id"), "user_id")
         if user and "mlflow.user" not in tags:
             tags["mlflow.user"] = user  # MLflow's own record of who started the run
-        name = optional_text(body.get("run_name"), "run_name") or tags.get("mlflow.runName")
-        if name and "mlflow.runName" not in tags:
-            tags["mlflow.runName"] = name
+        # a run given no name gets one here, as MLflow's server names it, so that its
+        # mlflow.runName tag (which searches and `mlflow.search_runs` columns read) holds it
+        name = (
+            optional_text(body.get("run_name"), "run_name")
+            or tags.get("mlflow.runName")
+            or f"run-{secrets.token_hex(4)}"
+        )
+        tags.setdefault("mlflow.runName", name)
         run = await call(
             request,
             "create_run",
             project=project,
-            name=name or None,
+            name=name,
             tags=tags,
             parent_id=await nested_under(request, tags.get("mlflow.parentRunId"), project),
             environment=RunEnvironment(user=user or None),  # attributes.user_id finds it

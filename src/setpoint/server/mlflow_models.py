@@ -9,12 +9,14 @@ Its id is ``m-`` and the run's id, so ``models:/m-...`` URIs resolve to it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
 
 from setpoint.core.errors import InvalidArgumentError, NotFoundError
+from setpoint.core.run_filter import parse_filter
 from setpoint.server.mlflow_fields import optional_text, pairs, whole
 
 KIND = "mlflow_model"
@@ -27,6 +29,30 @@ NAME, TYPE, SOURCE, STATUS = (
 )
 RESERVED = {"kind", NAME, TYPE, SOURCE, STATUS}
 STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
+
+# MLflow's logged-model attributes, as the fields of the run behind a model
+_FILTER_FIELDS = {
+    "name": "name",
+    "source_run_id": f"tags.`{SOURCE}`",
+    "model_type": f"tags.`{TYPE}`",
+    "status": f"tags.`{STATUS}`",
+    "creation_timestamp": "start_time",
+    "creation_time": "start_time",
+}
+_ORDER_FIELDS = {
+    "name": "name",
+    "model_id": "id",
+    "creation_timestamp": "start_time",
+    "creation_time": "start_time",
+    "last_updated_timestamp": "end_time",
+    "last_updated_time": "end_time",
+}
+# a quoted string or name (left as it is), or a bare name (an attribute, or params.x, ...)
+_PIECE = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|[A-Za-z_][\w.]*""")
+_NO_METRICS = (
+    "setpoint keeps no metrics of logged models (a metric logged with model_id is kept with "
+    "its run): search the runs that logged them instead"
+)
 
 Route = Callable[[str, str], Callable[[Any], Any]]
 Call = Callable[..., Awaitable[Any]]
@@ -42,6 +68,62 @@ def run_id_of(model_id: Any) -> str:
 def is_logged_model(run: Any) -> bool:
     """Whether a setpoint run is an MLflow logged model (a run of kind ``mlflow_model``)."""
     return bool(run.tags.get("kind") == KIND)
+
+
+def model_filter(text: Any) -> str:
+    """MLflow's logged-model filter ("name = 'clf' and params.C = '1.0'") as a filter of the
+    runs behind logged models: its attributes become the run's fields and tags; params and
+    tags are the run's. Metrics, and the attributes no run field holds, are refused."""
+    text = optional_text(text, "filter")
+    if text is None:
+        return f"tags.kind = '{KIND}'"
+
+    def field(m: re.Match[str]) -> str:
+        piece = m.group()
+        if piece[0] in "'\"`":
+            return piece
+        head, _, rest = piece.partition(".")
+        if head.lower() in ("metrics", "metric"):
+            raise InvalidArgumentError(_NO_METRICS, field="filter")
+        name = rest if head.lower() in ("attributes", "attribute", "attr") else piece
+        if name.lower() in _FILTER_FIELDS:
+            return _FILTER_FIELDS[name.lower()]
+        if name.lower() in ("model_id", "last_updated_timestamp", "last_updated_time"):
+            raise InvalidArgumentError(
+                f"filter on {name!r} is not supported here; the attributes are "
+                f"{', '.join(_FILTER_FIELDS)}, with params.<key> and tags.<key>",
+                field="filter",
+            )
+        return piece
+
+    translated = _PIECE.sub(field, text)
+    parse_filter(translated)  # whole on its own: its parentheses cannot reach the kind's term
+    return f"tags.kind = '{KIND}' AND ({translated})"
+
+
+def model_order(items: Any) -> list[str] | None:
+    """MLflow's logged-model ``order_by`` ([{field_name, ascending}]) as run order keys;
+    newest first (setpoint's default, as MLflow's) when none is given."""
+    if not items:
+        return None
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("field_name"), str) for i in items
+    ):
+        raise InvalidArgumentError(
+            "order_by must be a list of {field_name, ascending}", field="order_by"
+        )
+    out = []
+    for item in items:
+        name = item["field_name"]
+        if name.split(".", 1)[0].lower() in ("metrics", "metric"):
+            raise InvalidArgumentError(_NO_METRICS, field="order_by")
+        if name not in _ORDER_FIELDS:
+            raise InvalidArgumentError(
+                f"Invalid order by field name: {name}; one of {', '.join(_ORDER_FIELDS)}",
+                field="order_by",
+            )
+        out.append(f"{_ORDER_FIELDS[name]} {'ASC' if item.get('ascending', True) else 'DESC'}")
+    return out
 
 
 def logged_model(r: Any, experiment_id: str) -> dict[str, Any]:
@@ -161,8 +243,8 @@ def add_routes(
             request,
             "search_runs",
             project=[project_of(i) for i in ids] or None,
-            filter=f"tags.kind = '{KIND}'",
-            order_by=None,
+            filter=model_filter(body.get("filter")),
+            order_by=model_order(body.get("order_by")),
             max_results=min(
                 whole(body.get("max_results") or 100, "max_results", -(2**63), 2**63 - 1), 1000
             ),
