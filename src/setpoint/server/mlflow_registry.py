@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import operator
 import re
 import shutil
 import tempfile
@@ -48,11 +49,14 @@ Route = Callable[[str, str], Callable[[Any], Any]]
 Call = Callable[..., Awaitable[Any]]
 SOURCE, MODEL_ID = "mlflow.source", "mlflow.model_id"
 STAGE = "mlflow.stage"  # MLflow's stage of a version, kept as a tag ("None": no tag)
+# where the files of a version made from another (source models:/name/version) are, fixed
+# when it is made, as MLflow's storage_location: the version named may be deleted later
+STORAGE = "mlflow.storage_location"
 _STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
 MAX_PENDING = 10_000  # registered models with no version yet, held in memory
 # setpoint's own tags on a version, shown to MLflow clients as fields (source, model_id,
 # current_stage), never as tags: MLflow's server has no such tags
-_INTERNAL = frozenset({SOURCE, MODEL_ID, STAGE})
+_INTERNAL = frozenset({SOURCE, MODEL_ID, STAGE, STORAGE})
 _RESERVED_ALIAS = re.compile(r"v\d+", re.I)  # MLflow's version aliases ("v3" names version 3)
 # MLflow's order_by keys: (registered models, model versions) -> the field sorted on
 _MODEL_ORDER = {
@@ -136,6 +140,65 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             "aliases": list(v.aliases),
             **({"model_id": v.tags[MODEL_ID]} if MODEL_ID in v.tags else {}),
         }
+
+    async def registered_source(request: Request, source: str) -> tuple[str, Any] | None:
+        """The version a source names through the registry, read as the caller, and the
+        source as MLflow keeps it (``models:/name/version``): MLflow's ``models:/name/3``,
+        ``models:/name@alias``, ``models:/name/Production`` and ``models:/name/latest``
+        (``project/name`` for the name); None for any other source (``models:/m-...`` is a
+        logged model)."""
+        ref = source.removeprefix("models:/").strip("/") if source.startswith("models:/") else ""
+        head, _, tail = ref.rpartition("/")
+        if head and tail.isdigit():
+            name, (project, m) = head, await model_of(request, head)
+            v = await call(
+                request, "get_model_version", name=m.name, version=int(tail), project=project
+            )
+        elif head:  # the newest version (in a stage), as MLflow resolves these
+            stage = None if tail.lower() == "latest" else _STAGES.get(tail.lower())
+            if stage is None and tail.lower() != "latest":
+                raise InvalidArgumentError(
+                    f"source {source!r}: a registered version is models:/name/version, "
+                    f"models:/name@alias, models:/name/latest or models:/name/STAGE (one of "
+                    f"{', '.join(_STAGES.values())})",
+                    field="source",
+                )
+            name, (project, m) = head, await model_of(request, head)
+            versions = await call(request, "list_model_versions", name=m.name, project=project)
+            newest = _newest_by_stage(versions, {stage} if stage else None)
+            if not newest:
+                raise NotFoundError(
+                    f"Registered model {head} has no version"
+                    + (f" in stage {stage}" if stage else ""),
+                    field="source",
+                )
+            v = max(newest, key=lambda found: found.version)
+        elif "@" in ref:
+            name, _, alias = ref.rpartition("@")
+            project, m = await model_of(request, name)
+            if _RESERVED_ALIAS.fullmatch(alias):  # v3: version 3, as MLflow
+                v = await call(
+                    request,
+                    "get_model_version",
+                    name=m.name,
+                    version=int(alias[1:]),
+                    project=project,
+                )
+            elif alias in m.aliases:
+                v = await call(request, "resolve_alias", name=m.name, alias=alias, project=project)
+            else:  # MLflow's answer: INVALID_PARAMETER_VALUE, as registered-models/alias
+                raise InvalidArgumentError(
+                    f"Registered model alias {alias} not found.", field="source"
+                )
+        else:
+            return None
+        return f"models:/{name}/{v.version}", v
+
+    def stored_at(v: Any) -> str:
+        """Where a version's MLflow folder is, as an artifact URI of this server."""
+        return v.tags.get(STORAGE) or _artifact_uri(
+            v.project, v.tags.get(SOURCE, ""), v.tags.get(MODEL_ID)
+        )
 
     async def model_shape(request: Request, project: str, m: Any) -> dict[str, Any]:
         versions = (
@@ -302,8 +365,22 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         if not isinstance(source, str) or not source:
             raise InvalidArgumentError("source is required", field="source")
         model_id = body.get("model_id") or None
-        folder_run, prefix = _folder(source, model_id)
         run_id = optional_text(body.get("run_id"), "run_id")
+        storage = None
+        if (origin := await registered_source(request, source)) is not None:
+            # as MLflow: the version named by its number, its run and logged model unless
+            # given, and they must be its own if given
+            source, of = origin
+            if (run_id is not None and run_id != (of.run_id or "")) or (
+                model_id is not None and model_id != of.tags.get(MODEL_ID)
+            ):
+                raise InvalidArgumentError(
+                    f"source {source!r}: run_id and model_id must be those of that version",
+                    field="source",
+                )
+            run_id, model_id = run_id or of.run_id, model_id or of.tags.get(MODEL_ID)
+            storage = stored_at(of)
+        folder_run, prefix = _folder(storage or source, None if storage else model_id)
         project: str | None
         waiting = await held(request, name)
         if waiting is None:
@@ -319,6 +396,8 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         tags = {**pairs(body.get("tags"), "tags"), SOURCE: source}
         if model_id:
             tags[MODEL_ID] = str(model_id)
+        if storage:
+            tags[STORAGE] = storage
         v = await call(
             request,
             "register_model_version",
@@ -355,16 +434,14 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("GET", "model-versions/get-download-uri")
     async def download_uri(request: Request, body: dict[str, Any]) -> Any:
-        v = await version_of(request, body)
-        return {
-            "artifact_uri": _artifact_uri(v.project, v.tags.get(SOURCE, ""), v.tags.get(MODEL_ID))
-        }
+        return {"artifact_uri": stored_at(await version_of(request, body))}
 
     @route("GET", "model-versions/search")
     async def search_versions(request: Request, body: dict[str, Any]) -> Any:
-        """MLflow's search: name and tag filters, ``order_by`` (by default newest first,
-        as MLflow: last_updated_timestamp DESC, then name ASC, version_number DESC)."""
-        wanted = name_filter(body.get("filter"))
+        """MLflow's search: filters on name, run_id, source_path, version_number and tags,
+        ``order_by`` (by default newest first, as MLflow: last_updated_timestamp DESC, then
+        name ASC, version_number DESC)."""
+        wanted = version_filter(body.get("filter"))
         order = order_by(
             body.get("order_by") or ["last_updated_timestamp DESC"],
             _VERSION_ORDER,
@@ -373,13 +450,14 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         limit = whole(body.get("max_results") or 10_000, "max_results", 1, 10**9)
         out: list[dict[str, Any]] = []
         for project, m in await readable_models(request):
-            # a name clause narrows the models first; tag clauses test each version's tags
-            if wanted is None or wanted(m.name, None):
+            # a name clause narrows the models first; the others test each version
+            if wanted is None or wanted({"name": m.name}, None):
                 versions = await call(request, "list_model_versions", name=m.name, project=project)
+                shaped = [version_shape(v) for v in versions]
                 out.extend(
-                    version_shape(v)
-                    for v in versions
-                    if wanted is None or wanted(m.name, _visible(v.tags))
+                    s
+                    for s, v in zip(shaped, versions, strict=True)
+                    if wanted is None or wanted(_filtered_on(s), _visible(v.tags))
                 )
         return page(sorted_by(out, order, _TEXT), "model_versions", body.get("page_token"), limit)
 
@@ -597,6 +675,16 @@ def _visible(tags: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k not in _INTERNAL}
 
 
+def _filtered_on(shaped: dict[str, Any]) -> dict[str, Any]:
+    """A version's attributes that MLflow's model-versions filters name, from its shape."""
+    return {
+        "name": shaped["name"],
+        "run_id": shaped["run_id"] or None,
+        "source_path": shaped["source"],
+        "version_number": int(shaped["version"]),
+    }
+
+
 def _newest_by_stage(versions: Iterable[Any], stages: set[str] | None = None) -> list[Any]:
     """The newest version in each stage (of ``stages``, every one when none), by version."""
     newest: dict[str, Any] = {}
@@ -625,8 +713,9 @@ def _folder(source: str, model_id: Any) -> tuple[str, str]:
         if run and ".." not in path.split("/"):
             return run, path.strip("/")
     raise InvalidArgumentError(
-        f"source {source!r} is not a logged model (models:/m-...), a run's folder "
-        "(runs:/RUN_ID/path) or an artifact URI of this server",
+        f"source {source!r} is not a logged model (models:/m-...), a registered version "
+        "(models:/name/version, models:/name@alias), a run's folder (runs:/RUN_ID/path) or "
+        "an artifact URI of this server",
         field="source",
     )
 
@@ -673,51 +762,117 @@ async def _package(request: Request, call: Call, run_id: str, prefix: str) -> st
     return str(ref.digest)
 
 
+_STRINGS = frozenset({"=", "!=", "LIKE", "ILIKE"})
+_LISTS = frozenset({"IN", "NOT IN"})
+_NUMBERS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+# the attributes MLflow's model-versions search filters on (its SearchModelVersionUtils),
+# each with the comparisons it allows there
+_VERSION_FILTERS = {
+    "name": _STRINGS | _LISTS,
+    "run_id": _STRINGS | _LISTS,
+    "source_path": _STRINGS,
+    "version_number": _NUMBERS,
+}
+_VERSION_FILTERS_SAID = (
+    "name and run_id (=, !=, LIKE, ILIKE, IN, NOT IN), source_path (=, !=, LIKE, ILIKE), "
+    "version_number (=, !=, <, <=, >, >= a whole number) and tags (tags.k = 'v', !=, LIKE, "
+    "ILIKE), joined with AND"
+)
+_CLAUSE = re.compile(
+    r"\s*(?P<field>tags?\.(?:`[^`]+`|[\w.]+)|\w+)\s*"
+    r"(?P<op>!=|<=|>=|=|<|>|NOT\s+IN\b|IN\b|I?LIKE\b)\s*"
+    r"(?P<value>'[^']*'|\"[^\"]*\"|\([^)]*\)|[-+]?\d[\w.]*)\s*",
+    re.I,
+)
+_LISTED = re.compile(r"\s*('[^']*'|\"[^\"]*\")\s*(?:,|$)")
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+Filter = Callable[[dict[str, Any], dict[str, str] | None], bool]
+
+
 def name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | None:
     """MLflow's registry filters this server understands, clauses joined with AND:
     ``name = 'x'``, ``name LIKE '%x%'`` (also ILIKE, and ``!=``), and the same comparisons on
     tags (``tags.k = 'v'``; a model without the tag satisfies only ``!=``, as MLflow's own
     prompt exclusion expects); None for no filter. The test takes a name and its tags."""
-    import re
+    said = "name = '...', name LIKE '...' and the same comparisons on tags, joined with AND"
+    holds = _filter(text, {"name": _STRINGS}, said)
+    if holds is None:
+        return None
+    return lambda name, tags: holds({"name": name}, tags)
 
+
+def version_filter(text: Any) -> Filter | None:
+    """MLflow's model-versions filters: those of :func:`name_filter`, and ``run_id``,
+    ``source_path`` and ``version_number`` as MLflow compares them. The test takes a
+    version's attributes (a clause on one not given holds) and its tags (None: not tested)."""
+    return _filter(text, _VERSION_FILTERS, _VERSION_FILTERS_SAID)
+
+
+def _filter(text: Any, allowed: dict[str, frozenset[str]], said: str) -> Filter | None:
+    """The test of a filter's clauses, on the ``allowed`` attributes (with their comparisons)
+    and on tags; one this server does not understand is refused, saying what it does."""
     if not text:
         return None
-    clause = re.compile(
-        r"\s*(name|tags?\.(?:`[^`]+`|[\w.]+))\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*?)\3\s*", re.I
-    )
-    tests: list[tuple[str | None, str, Any]] = []  # (tag key or None for the name, op, what)
+    # (attribute, or tag key, or None), how, what: a str, a compiled pattern, a set or an int
+    tests: list[tuple[str | None, str | None, str, Any]] = []
     for part in re.split(r"\s+AND\s+", str(text), flags=re.I):
-        found = clause.fullmatch(part)
-        if found is None:
+        found = _CLAUSE.fullmatch(part)
+        field = found.group("field") if found else ""
+        op = " ".join(found.group("op").upper().split()) if found else ""
+        value = found.group("value") if found else ""
+        tag = field.split(".", 1)[1].strip("`") if "." in field else None
+        attribute = None if tag is not None else field.lower()
+        ops = _STRINGS if tag is not None else allowed.get(str(attribute), frozenset())
+        what: Any = None
+        if op in ops and op in _LISTS and value.startswith("("):
+            inner = value[1:-1]
+            items = _LISTED.findall(inner)
+            if items and sum(len(m.group(0)) for m in _LISTED.finditer(inner)) == len(inner):
+                what = {i[1:-1] for i in items}
+        elif op in ops and ops is _NUMBERS:
+            number = value.strip("'\"") if value[:1] in "'\"" else value
+            if re.fullmatch(r"[-+]?\d+", number):
+                what = int(number)
+        elif op in ops and value[:1] in "'\"":
+            what = value[1:-1]
+            if op in ("LIKE", "ILIKE"):
+                pattern = ".*".join(re.escape(p).replace("_", ".") for p in what.split("%"))
+                what = re.compile(pattern, re.S | (re.I if op == "ILIKE" else 0))
+                op = "like"
+        if what is None:
             raise InvalidArgumentError(
-                f"filter {text!r}: this server understands name = '...', name LIKE '...' "
-                "and the same comparisons on tags, joined with AND",
-                field="filter",
+                f"filter {text!r}: this server understands {said}", field="filter"
             )
-        field, op, value = found.group(1), found.group(2).upper(), found.group(4)
-        key = None if field.lower() == "name" else field.split(".", 1)[1].strip("`")
-        if op in ("LIKE", "ILIKE"):
-            pattern = ".*".join(re.escape(p).replace("_", ".") for p in value.split("%"))
-            flags = re.S | (re.I if op == "ILIKE" else 0)
-            tests.append((key, "like", re.compile(pattern, flags)))
-        else:
-            tests.append((key, op, value))
+        tests.append((attribute, tag, op, what))
 
-    def holds(name: str, tags: dict[str, str] | None) -> bool:
-        """Whether a name and its tags pass; with ``tags`` None, only the name is tested."""
-        for key, how, what in tests:
-            if key is None:
-                value: str | None = name
+    def holds(attributes: dict[str, Any], tags: dict[str, str] | None) -> bool:
+        """Whether a model or version passes; a clause on what is not given is not tested."""
+        for attribute, tag, how, what in tests:
+            if attribute is not None:
+                if attribute not in attributes:
+                    continue
+                value = attributes[attribute]
             elif tags is None:
                 continue
             else:
-                value = tags.get(key)
+                value = tags.get(str(tag))
             if value is None:
-                ok = how == "!="
+                # a model without the tag satisfies only != (as MLflow's own prompt
+                # exclusion expects); a version with no run no run_id clause (as SQL)
+                ok = how == "!=" and attribute is None
             elif how == "like":
                 ok = what.fullmatch(value) is not None
+            elif how in _LISTS:
+                ok = (value in what) == (how == "IN")
             else:
-                ok = (value == what) == (how == "=")
+                ok = _COMPARE[how](value, what)
             if not ok:
                 return False
         return True
