@@ -105,6 +105,11 @@ def test_versions_are_found_by_run_number_and_source(ml: Any, tmp_path: Path) ->
     assert found(f"source_path = 'runs:/{second}/model'") == ["2", "3"]
     assert found("source_path LIKE 'runs:/%'") == ["1", "2", "3"]
     assert found("name IN ('credit', 'other')") == ["1", "2", "3"]
+    # an AND inside a quoted value is part of it
+    ml.set_model_version_tag("credit", "2", "team", "R and D")
+    ml.set_registered_model_tag("credit", "team", "R and D")
+    assert found("tags.team = 'R and D' and name = 'credit'") == ["2"]
+    assert [m.name for m in ml.search_registered_models("tags.team = 'R and D'")] == ["credit"]
 
     for wrong in (
         "version_number LIKE '1'",

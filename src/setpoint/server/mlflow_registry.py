@@ -796,6 +796,21 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 Filter = Callable[[dict[str, Any], dict[str, str] | None], bool]
 
 
+def _clauses(text: str) -> list[str]:
+    """A filter's clauses, joined with AND: an AND inside quotes (`tags.team = 'R and D'`)
+    is part of its value."""
+    out, start, quote = [], 0, ""
+    for m in re.finditer(r"['\"`]|\s+AND\s+", text, re.I):
+        token = m.group()
+        if len(token) == 1:  # a quote opens, or closes the one open ('' is two of them)
+            quote = "" if token == quote else quote or token
+        elif not quote:
+            out.append(text[start : m.start()])
+            start = m.end()
+    out.append(text[start:])
+    return out
+
+
 def name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | None:
     """MLflow's registry filters this server understands, clauses joined with AND:
     ``name = 'x'``, ``name LIKE '%x%'`` (also ILIKE, and ``!=``), and the same comparisons on
@@ -822,7 +837,7 @@ def _filter(text: Any, allowed: dict[str, frozenset[str]], said: str) -> Filter 
         return None
     # (attribute, or tag key, or None), how, what: a str, a compiled pattern, a set or an int
     tests: list[tuple[str | None, str | None, str, Any]] = []
-    for part in re.split(r"\s+AND\s+", str(text), flags=re.I):
+    for part in _clauses(str(text)):
         found = _CLAUSE.fullmatch(part)
         field = found.group("field") if found else ""
         op = " ".join(found.group("op").upper().split()) if found else ""
