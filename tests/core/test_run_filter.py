@@ -252,6 +252,13 @@ def test_is_null_asks_whether_a_run_has_a_param_or_tag():
     )
 
 
+def test_datasets_are_compared_by_name_digest_and_context():
+    assert parse_filter("datasets.Name = 'train'") == cmp("dataset", "name", "=", "train")
+    assert parse_filter("dataset.context IN ('eval')") == cmp("dataset", "context", "IN", ("eval",))
+    with pytest.raises(FilterSyntaxError, match="not ordered by their datasets"):
+        parse_order_by(["datasets.name"])
+
+
 def test_status_values_are_normalised_to_lowercase():
     assert parse_filter("status = 'FINISHED'") == cmp("attribute", "status", "=", "finished")
 
@@ -328,6 +335,8 @@ def test_error_carries_field_code_and_pointer():
         ("metrics. = 1", 9, "expected a name after 'metrics.'"),
         ('metrics."" = 1', 8, "empty key"),
         ("tags.t NOT LIKE 'x'", 11, "expected IN after NOT"),
+        ("datasets.size = 'x'", 9, "unknown dataset field 'size'; known: name, digest"),
+        ("datasets.name < 'x'", 14, "< is not supported for datasets"),
         ("tags.t IS", 9, "expected NULL after IS, got the end of the filter"),
         ("tags.t IS NOT 'x'", 14, "expected NULL after IS NOT, got 'x'"),
         ("metrics.a IS NULL", 10, "IS NULL is not supported for metrics"),

@@ -180,3 +180,35 @@ def test_a_search_asks_whether_a_run_has_a_param_or_tag(ml: Any) -> None:
     with pytest.raises(MlflowException, match="IS NULL") as refused:
         ml.search_runs([exp], filter_string="metrics.auc IS NULL")
     assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_a_search_finds_runs_by_their_dataset_inputs(ml: Any) -> None:
+    """MLflow's ``datasets.name``, ``datasets.digest`` and ``datasets.context`` filters."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    exp = ml.create_experiment("inputs-search")
+    df = pd.DataFrame({"x": [1.0, 2.0]})
+    train = mlflow.data.from_pandas(df, name="train_v1")
+    holdout = mlflow.data.from_pandas(df.assign(x=df.x * 3), name="holdout")
+    ids = {}
+    for label, dataset, context in (("a", train, "training"), ("b", holdout, "eval")):
+        with mlflow.start_run(experiment_id=exp) as run:
+            mlflow.log_input(dataset, context=context)
+        ids[label] = run.info.run_id
+    ids["c"] = ml.create_run(exp).info.run_id  # no inputs
+
+    def found(text: str) -> set[str]:
+        return {r.info.run_id for r in ml.search_runs([exp], filter_string=text)}
+
+    assert found("datasets.name = 'train_v1'") == {ids["a"]}
+    assert found(f"datasets.digest = '{holdout.digest}'") == {ids["b"]}
+    assert found("datasets.context = 'eval'") == {ids["b"]}
+    assert found("datasets.name IN ('train_v1', 'holdout')") == {ids["a"], ids["b"]}
+    assert found("datasets.name LIKE 'train%' and datasets.context = 'training'") == {ids["a"]}
+    assert found("datasets.name != 'train_v1'") == {ids["b"]}  # a run without inputs has none
+    for wrong in ("datasets.size = '1'", "datasets.name > 'a'", "datasets.name IS NULL"):
+        with pytest.raises(MlflowException) as refused:
+            ml.search_runs([exp], filter_string=wrong)
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE", wrong

@@ -12,7 +12,7 @@ from typing import Literal, NamedTuple, NoReturn
 
 from setpoint.core.errors import FilterSyntaxError, InvalidArgumentError
 
-Kind = Literal["metric", "param", "tag", "attribute"]
+Kind = Literal["metric", "param", "tag", "attribute", "dataset"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +49,8 @@ _PREFIXES: dict[str, Kind] = {
     "tag": "tag",
     "attributes": "attribute",
     "attribute": "attribute",
+    "datasets": "dataset",
+    "dataset": "dataset",
     "attr": "attribute",
     "run": "attribute",
 }
@@ -63,6 +65,9 @@ _ATTRIBUTES = {
     **{"user_id": "user", "created": "start_time"},
 }
 _NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
+# what MLflow's dataset filters (``datasets.name = 'train'``) compare: a run's dataset inputs
+DATASET_FIELDS = ("name", "digest", "context")
+_DATASET_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 _STATUSES = ("running", "finished", "failed", "killed")
 _COMPARE_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _OP_ALIASES = {"==": "=", "<>": "!="}
@@ -214,7 +219,8 @@ class _Parser:
             prefix_kind = _PREFIXES.get(head.lower())
             if prefix_kind is None:
                 self.error(
-                    f"unknown prefix '{head}.'; use metrics., params., tags. or attributes.",
+                    f"unknown prefix '{head}.'; use metrics., params., tags., attributes. "
+                    "or datasets.",
                     tok.pos,
                 )
             kind = prefix_kind
@@ -228,6 +234,12 @@ class _Parser:
                 self.error("empty key", name_pos)
         else:
             name = tok.text
+        if kind == "dataset" and name.lower() not in DATASET_FIELDS:
+            self.error(
+                f"unknown dataset field '{name}'; known: {', '.join(DATASET_FIELDS)}", name_pos
+            )
+        if kind == "dataset":
+            name = name.lower()
         if kind == "attribute":
             canonical = _ATTRIBUTES.get(name.lower())
             if canonical is None:
@@ -306,6 +318,10 @@ class _Parser:
                     op_tok.pos,
                 )
             return Comparison(kind=kind, key=key, op=op, value="", position=position)
+        if kind == "dataset" and op not in _DATASET_OPS:
+            self.error(
+                f"{op} is not supported for datasets; use {', '.join(_DATASET_OPS)}", op_tok.pos
+            )
         context = f"{display} {op}"
         values: list[tuple[float | str, int]]
         if op in ("IN", "NOT IN"):
@@ -413,7 +429,9 @@ def parse_order_by(items: Sequence[str] | None) -> list[OrderKey]:
     keys = []
     for item in items:
         parser = _Parser(item, field="order_by")
-        kind, key, _, display = parser.parse_key()
+        kind, key, position, display = parser.parse_key()
+        if kind == "dataset":
+            parser.error("runs are not ordered by their datasets", position)
         direction = parser.keyword()
         if direction in ("ASC", "DESC"):
             parser.advance()

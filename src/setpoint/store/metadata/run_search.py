@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, false, func, literal_column, or_, select
+from sqlalchemy import String, and_, exists, false, func, literal_column, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
 
 from setpoint.core.run_filter import BoolOp, Comparison, Expr, OrderKey
 from setpoint.store.metadata.runs import value_equals
-from setpoint.store.metadata.tables import metric_series, params, runs, tags
+from setpoint.store.metadata.tables import metric_series, params, run_inputs, runs, tags
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -199,6 +201,10 @@ def _breadth(e: Expr) -> int:
 def _comparison(c: Comparison, run_id: Any) -> Any:
     if c.kind == "attribute":
         return _apply(_ATTRIBUTES[c.key], c.op, c.value)
+    if c.kind == "dataset":  # one of the run's dataset inputs passes
+        found = run_inputs.alias()
+        col = _ContextTag(found.c.tags) if c.key == "context" else found.c[c.key]
+        return exists().where(found.c.run_id == run_id, _apply(col, c.op, c.value))
     table = _TABLES[c.kind].alias()
     if c.op in ("IS NULL", "IS NOT NULL"):  # whether the run has the param or tag
         has = exists().where(table.c.run_id == run_id, table.c.key == c.key)
@@ -208,6 +214,24 @@ def _comparison(c: Comparison, run_id: Any) -> Any:
     else:
         cond = _apply(table.c.value, c.op, c.value)
     return exists().where(table.c.run_id == run_id, table.c.key == c.key, cond)
+
+
+class _ContextTag(FunctionElement[str]):
+    """The ``mlflow.data.context`` tag of a dataset input, out of its tags (a JSON object
+    kept as text): each database reads JSON its own way."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_ContextTag, "sqlite")
+def _context_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.\"mlflow.data.context\"')"
+
+
+@compiles(_ContextTag, "postgresql")
+def _context_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS JSON) ->> 'mlflow.data.context')"
 
 
 def _apply(col: Any, op: str, value: Any) -> Any:
