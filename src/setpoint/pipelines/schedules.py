@@ -401,14 +401,7 @@ class Schedules:
         return int(found[0]), found[1]
 
     def _id(self, conn: Connection, project: str, name: str) -> int:
-        sid = conn.execute(
-            select(schedules.c.id)
-            .join(projects, projects.c.id == schedules.c.project_id)
-            .where(projects.c.name == project, schedules.c.name == name)
-        ).scalar()
-        if sid is None:
-            raise NotFoundError(f"project {project} has no schedule {name!r}", field="name")
-        return int(sid)
+        return self._id_and_cron(conn, project, name)[0]
 
 
 def database_now_ms(conn: Connection) -> int:
