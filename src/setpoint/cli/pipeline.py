@@ -213,7 +213,9 @@ _JSON_NAMES: dict[type, str] = {list: "array", dict: "object", str: "string"}
 
 def _a(hint: Any) -> str:
     """``a float``, ``a list[int]``: the type as an error names it."""
-    return f"a {hint.__name__ if isinstance(hint, type) else str(hint).replace('typing.', '')}"
+    from setpoint.pipelines.dag import type_name
+
+    return f"a {type_name(hint)}"
 
 
 @pipeline.command("run")

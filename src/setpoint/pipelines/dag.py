@@ -421,7 +421,7 @@ def _typed(hint: Any, value: Any, what: str, *, check: bool = True) -> Any:
         shown = repr(value)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise PipelineError(
-            f"{what} expects {_type_name(hint)}, got {_type_name(type(value))} {shown}",
+            f"{what} expects {type_name(hint)}, got {type_name(type(value))} {shown}",
             field="params",
         )
     return value
@@ -440,15 +440,15 @@ def _simple(hint: Any) -> tuple[type, bool] | None:
     return (kind, optional) if kind in _SIMPLE else None
 
 
-def _type_name(hint: Any) -> str:
+def type_name(hint: Any) -> str:
     """A type as it is written: ``int``, ``float | None``, ``list[int]``."""
     if hint is type(None):
         return "None"
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(hint))
+        return " | ".join(type_name(a) for a in typing.get_args(hint))
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if isinstance(origin, type) and args:
-        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
     if isinstance(hint, type):
         return hint.__name__
     return str(hint).replace("typing.", "")
