@@ -1028,3 +1028,20 @@ def test_a_project_given_as_an_mlflow_experiment_name_says_where_it_is(
     assert code == 1 and "has characters outside" in err and hint in err
     code, _, err = run_cli(capsys, "runs", "list", "--project", "nosuch")
     assert code == 1 and "MLflow" not in err  # a project name: nothing to add
+
+
+def test_a_model_given_as_an_mlflow_registered_model_name_says_which_it_is(
+    home: Path, capsys: Any
+) -> None:
+    from setpoint.core.names import registered_model
+
+    kept = registered_model("Fraud Detector")
+    for args in (
+        ("models", "show", "Fraud Detector"),
+        ("models", "show", "fraud/Fraud Detector@a"),
+    ):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 1 and out == ""
+        assert err.strip().endswith(f"an MLflow registered model of that name is model {kept!r}")
+    code, _, err = run_cli(capsys, "models", "show", "fraud/nosuch")
+    assert code == 1 and "MLflow" not in err  # a model name: nothing to add

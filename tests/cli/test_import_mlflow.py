@@ -408,6 +408,51 @@ def test_children_listed_before_their_parent_still_get_it(home: Path, tmp_path: 
     assert runs["early"].parent_id == runs["same-time"].parent_id == runs["parent"].id
 
 
+SPACED = r"""
+import os, pathlib, sys, tempfile
+os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+
+root = pathlib.Path(sys.argv[1])
+c = MlflowClient(f"sqlite:///{root}/mlflow.db")
+exp = c.create_experiment("fraud", artifact_location=str(root / "mlruns" / "1"))
+run = c.create_run(exp, run_name="train")
+folder = pathlib.Path(tempfile.mkdtemp()) / "model"
+model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
+mlflow.sklearn.save_model(model, str(folder), pip_requirements=[])
+c.log_artifacts(run.info.run_id, str(folder), "model")
+c.set_terminated(run.info.run_id, "FINISHED")
+c.create_registered_model("Fraud Detector", tags={"team": "risk"})
+v = c.create_model_version("Fraud Detector", f"runs:/{run.info.run_id}/model", run.info.run_id)
+c.set_registered_model_alias("Fraud Detector", "champion", v.version)
+"""
+
+
+def test_registered_model_names_that_are_no_model_names_are_kept(
+    home: Path, tmp_path: Path
+) -> None:
+    """An MLflow registered model named "Fraud Detector" is imported as the model the
+    MLflow API keeps it as, with its name in a tag; a second import finds it there."""
+    from setpoint.core.names import MODEL_NAME_TAG, registered_model
+
+    seed(SPACED, tmp_path)
+    c = sdk.client()
+    for _ in range(2):
+        source = MlflowDatabase(f"sqlite:///{tmp_path / 'mlflow.db'}").open()
+        try:
+            report = MlflowImporter(c, source, str(tmp_path / "mlruns")).run()
+        finally:
+            source.close()
+        assert report.failures == []
+    assert report.new["model versions"] == 0 and report.existing["model versions"] == 1
+    m = c.get_model(registered_model("Fraud Detector"), "fraud")
+    assert m.tags == {MODEL_NAME_TAG: "Fraud Detector", "team": "risk"}
+    assert m.aliases == {"champion": 1} and m.latest_version == 1
+
+
 def edit(src: Path, *sql: tuple[str, tuple[Any, ...]]) -> None:
     """Change the MLflow database of ``src`` as a broken or hostile store would be."""
     con = sqlite3.connect(src / "mlflow.db")

@@ -118,3 +118,65 @@ def test_registry_housekeeping_through_mlflow(
     assert client.list_models("fraud") == []
     actions = {e.action for e in client.list_audit_events(project="fraud", limit=1000)}
     assert {"model.delete", "model_version.delete", "model.update"} <= actions
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning")
+def test_registered_model_names_that_are_no_model_names_are_kept(client: Any, ml: Any) -> None:
+    """MLflow's registered model names are free text ("Fraud Detector"): log_model registers
+    it, and every registry call sees and takes the name as given, while setpoint keeps the
+    model under a name of its rules with the name in a tag."""
+    import numpy as np
+    from mlflow.exceptions import MlflowException
+    from sklearn.linear_model import LogisticRegression
+
+    from setpoint.core.names import MODEL_NAME_TAG, registered_model
+
+    name = "Fraud Detector"
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    model = LogisticRegression().fit(x, x[:, 0] > 0)
+    mlflow.set_experiment("fraud")
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(model, name="m", registered_model_name=name, pip_requirements=[])
+        mlflow.sklearn.log_model(model, name="m2", registered_model_name=name, pip_requirements=[])
+    ml.set_registered_model_alias(name, "champion", "2")
+    ml.set_registered_model_tag(name, "team", "risk")
+
+    got = ml.get_registered_model(name)
+    assert got.name == name and got.tags == {"team": "risk"}
+    assert got.aliases == {"champion": "2"}
+    assert [v.name for v in got.latest_versions] == [name]
+    v2 = ml.get_model_version_by_alias(name, "champion")
+    assert (v2.name, v2.version, v2.run_id) == (name, "2", run.info.run_id)
+    assert ml.get_model_version(name, "1").name == name
+    assert [m.name for m in ml.search_registered_models("name LIKE 'Fraud %'")] == [name]
+    assert [m.name for m in ml.search_registered_models("name = 'Fraud-Detector'")] == []
+    found = ml.search_model_versions(f"name = '{name}'")
+    assert sorted(v.version for v in found) == ["1", "2"] and {v.name for v in found} == {name}
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    assert (loaded.predict(x[:5]) == model.predict(x[:5])).all()
+    with pytest.raises(MlflowException, match="already exists"):
+        ml.create_registered_model(name)
+    with pytest.raises(MlflowException, match="keeps the registered model's name") as kept:
+        ml.set_registered_model_tag(name, MODEL_NAME_TAG, "other")
+    assert kept.value.error_code == "INVALID_PARAMETER_VALUE"
+
+    # setpoint's own view: a model of its rules, the name kept in a tag
+    kept_as = registered_model(name)
+    assert kept_as.startswith("Fraud-Detector-") and kept_as != name
+    m = client.get_model(kept_as, "fraud")
+    assert m.tags == {MODEL_NAME_TAG: name, "team": "risk"} and m.aliases == {"champion": 2}
+
+    # a name made before its first version, and a name differing only where setpoint's
+    # names cannot, are other registered models
+    ml.create_registered_model("fraud detector", tags={"stage": "draft"})
+    assert ml.get_registered_model("fraud detector").tags == {"stage": "draft"}
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            model, name="m", registered_model_name="fraud detector", pip_requirements=[]
+        )
+    other = ml.get_registered_model("fraud detector")
+    assert other.tags == {"stage": "draft"} and other.latest_versions[0].version == "1"
+    assert client.get_model(registered_model("fraud detector"), "fraud").tags[MODEL_NAME_TAG]
+    ml.delete_registered_model("fraud detector")
+    assert [m.name for m in ml.search_registered_models()] == [name]

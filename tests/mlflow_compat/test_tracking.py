@@ -291,8 +291,9 @@ def test_wrong_json_types_are_invalid_parameters_not_server_errors(client: Any, 
         assert r.status_code == 400 and r.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
         r = http.post(f"{api}/registered-models/create", json={"name": "p/new"})
         assert r.status_code == 200  # project/name that does not exist yet is not taken
-        r = http.post(f"{api}/registered-models/create", json={"name": "bad name!!"})
-        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        for bad in ("bad\tname", "bad project!/det", "x" * 129):  # names are free text
+            r = http.post(f"{api}/registered-models/create", json={"name": bad})
+            assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
         for method, path, body, field in (
             ("POST", "experiments/search", {"view_type": []}, "view_type"),
             ("POST", "experiments/search", {"view_type": {"a": 1}}, "view_type"),

@@ -126,6 +126,7 @@ class MlflowImporter:
         self._running: set[str] = set()  # MLflow runs imported while they were running
         self._scopes: list[str | None] | None = None  # see _readable_projects
         self._runs_unread = False  # the source's runs could not be listed
+        self._named: set[tuple[str, str]] = set()  # (project, model) known to keep its name
 
     def _read(self, kind: str, item: str, read: Callable[[], T], empty: T) -> T:
         """What ``read`` gives; when the source cannot give it, ``empty`` and a failure."""
@@ -530,6 +531,11 @@ class MlflowImporter:
             except Exception as exc:
                 self.report.fail("model version", item, exc)
             step("model versions")
+        for name, project in sorted(home.items()):
+            try:
+                self._keep_name(name, project)
+            except Exception as exc:
+                self.report.fail("model", name, exc)
         if not versions:  # the versions could not be read: aliases to earlier imports
             for name, (_, by_mlflow) in done.items():
                 for mv, earlier in by_mlflow.items():
@@ -564,15 +570,16 @@ class MlflowImporter:
         for project in self._readable_projects():  # one, or None: all of them
             with suppress(PermissionDeniedError, ProjectNotFoundError):
                 models += self.client.list_models(project)
+        kept = {names.registered_model(name): name for name in wanted}  # setpoint's -> MLflow's
         for m in models:
-            if m.name not in wanted:
+            if m.name not in kept:
                 continue
             for sv in self.client.list_model_versions(m.name, m.project, "all"):
                 tag = sv.tags.get(IMPORTED_VERSION, "")
                 mlflow_name, _, number = tag.rpartition("/")
-                if mlflow_name == m.name and names.is_whole(number):
+                if mlflow_name == kept[m.name] and names.is_whole(number):
                     what = (sv.tags.get(IMPORTED_SOURCE), sv.tags.get(IMPORTED_VERSION_RUN))
-                    found.setdefault(m.name, {}).setdefault(m.project, []).append(
+                    found.setdefault(mlflow_name, {}).setdefault(m.project, []).append(
                         (int(number), (*what, m.project, int(sv.version)))
                     )
         out: dict[str, tuple[str, dict[int, list[Earlier]]]] = {}
@@ -596,7 +603,6 @@ class MlflowImporter:
         from setpoint.models import package
         from setpoint.models.flavors import mlflow as flavor
 
-        names.check_name(v.name, "registered model name")
         run = self._imported.get(v.run_id or "")
         made_by = self._runs.get(v.run_id or "")
         if run is None and v.run_id and (self._runs_unread or (made_by and not made_by.deleted)):
@@ -644,7 +650,7 @@ class MlflowImporter:
         if v.stage and v.stage != "None":
             tags["mlflow.stage"] = v.stage
         made = self.client.register_model_version(
-            v.name,
+            names.registered_model(v.name),
             manifest.digest,
             project,
             run[0] if run is not None and run[1] == project else None,
@@ -654,6 +660,16 @@ class MlflowImporter:
         )
         home[v.name] = project
         return project, int(made.version)
+
+    def _keep_name(self, name: str, project: str) -> None:
+        """Keep MLflow's name of a registered model whose name is no setpoint model name in
+        the model's tag (see ``names.registered_model``), where it is not kept yet."""
+        kept = names.registered_model(name)
+        if kept != name and (project, kept) not in self._named:
+            if names.MODEL_NAME_TAG not in self.client.get_model(kept, project).tags:
+                tags = {names.MODEL_NAME_TAG: name}
+                self.client.update_model(kept, project, None, tags, self.actor)
+            self._named.add((project, kept))
 
     def _version_folder(
         self, v: MlflowVersion, logged: Mapping[str, tuple[str, str | None]]
@@ -711,18 +727,20 @@ class MlflowImporter:
                 continue
             tags = self._checked_pairs("model tag", name, raw_tags.items())
             try:
-                now = self.client.get_model(name, project)
+                kept = names.registered_model(name)
+                now = self.client.get_model(kept, project)
                 missing = {k: v for k, v in tags.items() if v and k not in now.tags}
                 text = description if description and not now.description else None
                 if missing or text is not None:
-                    self.client.update_model(name, project, text, missing or None, self.actor)
+                    self.client.update_model(kept, project, text, missing or None, self.actor)
             except Exception as exc:
                 self.report.fail("model", name, exc)
 
     def _import_alias(self, name: str, alias: str, project: str, version: int) -> None:
         """Set an alias setpoint does not have yet; one that points elsewhere (moved in
         setpoint, or in MLflow, since the last import) is left alone and listed."""
-        now = self.client.get_model(name, project).aliases.get(alias)
+        kept = names.registered_model(name)
+        now = self.client.get_model(kept, project).aliases.get(alias)
         if now == version:
             self.report.existing["aliases"] += 1
         elif now is not None:
@@ -739,7 +757,7 @@ class MlflowImporter:
                 f"project {project!r} is deleted in setpoint: restore it to import into it",
             )
         else:
-            self.client.set_alias(name, alias, version, project, "imported from MLflow", self.actor)
+            self.client.set_alias(kept, alias, version, project, "imported from MLflow", self.actor)
             self.report.new["aliases"] += 1
 
 

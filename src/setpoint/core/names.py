@@ -41,7 +41,8 @@ def is_whole(text: str, digits: int = 18) -> bool:
 def check_name(value: object, field: str) -> str:
     """A project, model or other identifier's name: 1-128 characters, letters, digits, '_',
     '-', '.'. A project name that is not one says which project an MLflow experiment of
-    that name is kept in (see ``experiment_project``)."""
+    that name is kept in (see ``experiment_project``), a model name which model an MLflow
+    registered model of that name is (see ``registered_model``)."""
     try:
         return _check_text(
             value,
@@ -52,28 +53,38 @@ def check_name(value: object, field: str) -> str:
             "(and must start with a letter or digit)",
         )
     except InvalidArgumentError as exc:
-        if field != "project" or not experiment_hint(value):
+        hint = {"project": experiment_hint, "model": model_hint}.get(field, lambda _: "")(value)
+        if not hint:
             raise
-        raise InvalidArgumentError(exc.message + experiment_hint(value), field=field) from None
+        raise InvalidArgumentError(exc.message + hint, field=field) from None
 
 
 # The project tag that keeps an MLflow experiment's name where it is not the project's
 EXPERIMENT_NAME_TAG = "mlflow.experimentName"
+# The model tag that keeps an MLflow registered model's name where it is not the model's
+MODEL_NAME_TAG = "mlflow.registeredModelName"
 
 
-def experiment_project(name: str) -> str:
-    """The project an MLflow experiment called ``name`` is kept in: ``name`` itself when it
-    is a project name; otherwise its letters, digits, '_', '-' and '.' (a run of any other
-    characters becomes one '-', accents are dropped) and 8 hex digits of the name's hash,
-    e.g. "/Users/ana/fraud" -> "Users-ana-fraud-<hash>". The same name always gives the same
-    project, and two names never share one, so the MLflow API and the MLflow import agree
-    without a lookup. The name itself is kept in the project's ``EXPERIMENT_NAME_TAG``."""
+def mlflow_name(name: str, fallback: str) -> str:
+    """The setpoint name MLflow's free-text name ``name`` (an experiment's, a registered
+    model's) is kept under: ``name`` itself when it is a setpoint name; otherwise its letters,
+    digits, '_', '-' and '.' (a run of any other characters becomes one '-', accents are
+    dropped; ``fallback`` when none is left) and 8 hex digits of the name's hash, e.g.
+    "/Users/ana/fraud" -> "Users-ana-fraud-<hash>". The same name always gives the same
+    setpoint name, and two names never share one, so the MLflow API and the MLflow import
+    agree without a lookup. The name itself is kept in a tag (``EXPERIMENT_NAME_TAG``,
+    ``MODEL_NAME_TAG``)."""
     if len(name) <= MAX_NAME and _NAME.fullmatch(name):
         return name
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", plain).strip("-_.")
-    slug = slug[: MAX_NAME - 9].rstrip("-_.") or "experiment"
+    slug = slug[: MAX_NAME - 9].rstrip("-_.") or fallback
     return f"{slug}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def experiment_project(name: str) -> str:
+    """The project an MLflow experiment called ``name`` is kept in (see ``mlflow_name``)."""
+    return mlflow_name(name, "experiment")
 
 
 def experiment_hint(project: object) -> str:
@@ -82,6 +93,19 @@ def experiment_hint(project: object) -> str:
     if not isinstance(project, str) or not project or experiment_project(project) == project:
         return ""
     return f"; an MLflow experiment of that name is project {experiment_project(project)!r}"
+
+
+def registered_model(name: str) -> str:
+    """The model an MLflow registered model called ``name`` is kept as (see ``mlflow_name``)."""
+    return mlflow_name(name, "model")
+
+
+def model_hint(model: object) -> str:
+    """For a model name that is none ("Fraud Detector"): which model an MLflow registered
+    model of that name is, to add to the error; else ""."""
+    if not isinstance(model, str) or not model or registered_model(model) == model:
+        return ""
+    return f"; an MLflow registered model of that name is model {registered_model(model)!r}"
 
 
 def check_run_name(value: object, field: str = "name") -> str:

@@ -7,7 +7,10 @@ with its description and tags, which its first version gives the setpoint model 
 A version is made from a logged model's folder in MLflow's format, registered as it is
 (flavor ``mlflow``): setpoint can then gate, promote, load and serve it. Setting an alias
 promotes: the alias's gates are judged first and a refusal is MLflow's
-INVALID_PARAMETER_VALUE with the failing gates.
+INVALID_PARAMETER_VALUE with the failing gates. A registered model's name that is not a
+setpoint model name ("Fraud Detector") is kept as the model ``names.registered_model`` gives
+("Fraud-Detector-<hash>"), with the name in its tag ``mlflow.registeredModelName``; MLflow's
+clients see and use the name they gave. ``project/name`` names a model in that project.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from setpoint.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from setpoint.core.names import check_key, check_name, tag_value
+from setpoint.core.names import (
+    MODEL_NAME_TAG,
+    check_key,
+    check_name,
+    check_run_name,
+    registered_model,
+    tag_value,
+)
 from setpoint.server.mlflow_api import required_key
 from setpoint.server.mlflow_fields import (
     optional_text,
@@ -107,7 +117,8 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             raise InvalidArgumentError("name is required", field="name")
         if "/" in name:
             return name.split("/", 1)[0]
-        found = [project for project, m in await readable_models(request) if m.name == name]
+        key = registered_model(name)
+        found = [project for project, m in await readable_models(request) if m.name == key]
         if len(found) > 1:
             raise InvalidArgumentError(
                 f"projects {', '.join(found)} each have a model {name!r}: name it project/name",
@@ -116,7 +127,8 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         return found[0] if found else None
 
     def plain(name: str) -> str:
-        return name.split("/", 1)[1] if "/" in name else name
+        """The setpoint model's name for MLflow's ``name`` (or ``project/name``)."""
+        return registered_model(name.split("/", 1)[1] if "/" in name else name)
 
     async def model_of(request: Request, name: Any) -> tuple[str, Any]:
         project = await where(request, name)
@@ -124,9 +136,10 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             raise ModelNotFoundError(f"Registered Model with name={name} not found", field="name")
         return project, await call(request, "get_model", name=plain(name), project=project)
 
-    def version_shape(v: Any) -> dict[str, Any]:
+    def version_shape(v: Any, name: str) -> dict[str, Any]:
+        """Version ``v`` as MLflow shows it, of the registered model called ``name``."""
         return {
-            "name": v.name,
+            "name": name,
             "version": str(v.version),
             "creation_timestamp": v.created_at,
             "last_updated_timestamp": v.created_at,
@@ -207,14 +220,14 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             else []
         )
         return {
-            "name": m.name,
+            "name": _shown(m),
             "creation_timestamp": m.created_at,
             "last_updated_timestamp": max([m.created_at, *(v.created_at for v in versions)]),
             "description": m.description,
             # as MLflow: the newest version in each stage that has one
-            "latest_versions": [version_shape(v) for v in _newest_by_stage(versions)],
+            "latest_versions": [version_shape(v, _shown(m)) for v in _newest_by_stage(versions)],
             "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(m.aliases.items())],
-            "tags": [{"key": k, "value": v} for k, v in m.tags.items()],
+            "tags": [{"key": k, "value": v} for k, v in _model_tags(m.tags).items()],
         }
 
     def pending_shape(name: str, held: _Pending) -> dict[str, Any]:
@@ -257,9 +270,10 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         may learn of, add or remove such a name."""
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name is required", field="name")
-        for part in name.split("/", 1):  # a model's name, or project/name
-            check_name(part, "name")
         project = name.split("/", 1)[0] if "/" in name else None
+        if project is not None:
+            check_name(project, "name")
+        check_run_name(name.split("/", 1)[-1], "name")  # MLflow's names are free text
         await require(request, "editor", "create or delete a registered model", project)
         return name
 
@@ -267,7 +281,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     async def create(request: Request, body: dict[str, Any]) -> Any:
         description = text(body.get("description"), "description")
         tags = {
-            check_key(k, "tags"): tag_value(v, f"tags.{k}")
+            _not_name_tag(check_key(k, "tags")): tag_value(v, f"tags.{k}")
             for k, v in pairs(body.get("tags"), "tags").items()
             if v != ""
         }
@@ -316,7 +330,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         out = [
             await model_shape(request, project, m)
             for project, m in await readable_models(request)
-            if wanted is None or wanted(m.name, m.tags)
+            if wanted is None or wanted(_shown(m), _model_tags(m.tags))
         ]
         if pending:
             try:
@@ -351,7 +365,10 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             return {"model_versions": []}
         project, m = await model_of(request, body.get("name"))
         versions = await call(request, "list_model_versions", name=m.name, project=project)
-        return {"model_versions": [version_shape(v) for v in _newest_by_stage(versions, wanted)]}
+        shown = _shown(m)
+        return {
+            "model_versions": [version_shape(v, shown) for v in _newest_by_stage(versions, wanted)]
+        }
 
     @route("POST", "model-versions/create")
     async def create_version(request: Request, body: dict[str, Any]) -> Any:
@@ -408,33 +425,38 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             description=text(body.get("description"), "description"),
             tags=tags,
         )
-        if waiting is not None and (waiting.description or waiting.tags):
-            await call(
-                request,
-                "update_model",
-                name=plain(name),
-                project=project,
-                description=waiting.description or None,
-                tags=waiting.tags or None,
-            )
+        shown = name.split("/", 1)[-1]
+        if waiting is not None:  # the model made: what it held, and MLflow's name for it
+            kept = {MODEL_NAME_TAG: shown} if plain(name) != shown else {}
+            if waiting.description or waiting.tags or kept:
+                await call(
+                    request,
+                    "update_model",
+                    name=plain(name),
+                    project=project,
+                    description=waiting.description or None,
+                    tags={**waiting.tags, **kept} or None,
+                )
         with lock:
             pending.pop(name, None)
-        return {"model_version": version_shape(v)}
+        return {"model_version": version_shape(v, shown)}
 
-    async def version_of(request: Request, body: dict[str, Any]) -> Any:
+    async def version_of(request: Request, body: dict[str, Any]) -> tuple[str, Any]:
+        """MLflow's name of the registered model, and the version the body names."""
         project, m = await model_of(request, body.get("name"))
         version = whole(body.get("version") or "", "version", 0, 2**63 - 1)
-        return await call(
-            request, "get_model_version", name=m.name, version=version, project=project
-        )
+        v = await call(request, "get_model_version", name=m.name, version=version, project=project)
+        return _shown(m), v
 
     @route("GET", "model-versions/get")
     async def get_version(request: Request, body: dict[str, Any]) -> Any:
-        return {"model_version": version_shape(await version_of(request, body))}
+        shown, v = await version_of(request, body)
+        return {"model_version": version_shape(v, shown)}
 
     @route("GET", "model-versions/get-download-uri")
     async def download_uri(request: Request, body: dict[str, Any]) -> Any:
-        return {"artifact_uri": stored_at(await version_of(request, body))}
+        _, v = await version_of(request, body)
+        return {"artifact_uri": stored_at(v)}
 
     @route("GET", "model-versions/search")
     async def search_versions(request: Request, body: dict[str, Any]) -> Any:
@@ -451,9 +473,9 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         out: list[dict[str, Any]] = []
         for project, m in await readable_models(request):
             # a name clause narrows the models first; the others test each version
-            if wanted is None or wanted({"name": m.name}, None):
+            if wanted is None or wanted({"name": _shown(m)}, None):
                 versions = await call(request, "list_model_versions", name=m.name, project=project)
-                shaped = [version_shape(v) for v in versions]
+                shaped = [version_shape(v, _shown(m)) for v in versions]
                 out.extend(
                     s
                     for s, v in zip(shaped, versions, strict=True)
@@ -482,7 +504,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         """Set a tag; an empty value (MLflow accepts one) removes it, as everywhere in
         setpoint."""
         value = text(body.get("value"), "value")
-        key = required_key(body)
+        key = _not_name_tag(required_key(body))
         if (waiting := await held(request, body.get("name"))) is not None:
             name = str(body["name"])
             check_key(key, "key")
@@ -496,7 +518,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     @route("DELETE", "registered-models/delete-tag")
     async def delete_model_tag(request: Request, body: dict[str, Any]) -> Any:
         """Remove a tag; one that is not there is already removed (as MLflow)."""
-        key = required_key(body)
+        key = _not_name_tag(required_key(body))
         if (waiting := await held(request, body.get("name"))) is not None:
             name = str(body["name"])
             hold(name, tags={k: v for k, v in waiting.tags.items() if k != key})
@@ -528,7 +550,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("PATCH", "model-versions/update")
     async def update_version(request: Request, body: dict[str, Any]) -> Any:
-        v = await version_of(request, body)
+        shown, v = await version_of(request, body)
         v = await call(
             request,
             "update_model_version",
@@ -537,13 +559,13 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             project=v.project,
             description=text(body.get("description"), "description"),
         )
-        return {"model_version": version_shape(v)}
+        return {"model_version": version_shape(v, shown)}
 
     @route("POST", "model-versions/set-tag")
     async def set_version_tag(request: Request, body: dict[str, Any]) -> Any:
         """Set a tag; an empty value (MLflow accepts one) removes it, as everywhere in
         setpoint."""
-        v = await version_of(request, body)
+        _, v = await version_of(request, body)
         value = text(body.get("value"), "value")
         await call(
             request,
@@ -559,7 +581,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     async def delete_version_tag(request: Request, body: dict[str, Any]) -> Any:
         """Remove a tag; one that is not there (or one of setpoint's own, which MLflow clients
         do not see) is already removed, as MLflow answers."""
-        v = await version_of(request, body)
+        _, v = await version_of(request, body)
         key = required_key(body)
         if key not in _visible(v.tags):
             return {}
@@ -575,7 +597,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("DELETE", "model-versions/delete")
     async def delete_version(request: Request, body: dict[str, Any]) -> Any:
-        v = await version_of(request, body)
+        _, v = await version_of(request, body)
         await call(
             request, "delete_model_version", name=v.name, version=v.version, project=v.project
         )
@@ -585,7 +607,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     async def transition_stage(request: Request, body: dict[str, Any]) -> Any:
         """MLflow's stages (deprecated there in favour of aliases) are kept as the tag
         ``mlflow.stage``; setpoint's own promotions use aliases and gates."""
-        v = await version_of(request, body)
+        shown, v = await version_of(request, body)
         stage = _STAGES.get(str(body.get("stage") or "").lower())
         if stage is None:
             raise InvalidArgumentError(
@@ -614,7 +636,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             project=v.project,
             tags={STAGE: "" if stage == "None" else stage},
         )
-        return {"model_version": version_shape(v)}
+        return {"model_version": version_shape(v, shown)}
 
     @route("POST", "registered-models/alias")
     async def set_alias(request: Request, body: dict[str, Any]) -> Any:
@@ -623,7 +645,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             raise InvalidArgumentError("alias is required", field="alias")
         if _RESERVED_ALIAS.fullmatch(alias):  # MLflow's models:/name@v3 means version 3
             raise InvalidArgumentError(f"Version alias name '{alias}' is reserved.", field="alias")
-        v = await version_of(request, body)
+        shown, v = await version_of(request, body)
         result = await call(
             request,
             "promote",
@@ -637,7 +659,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             failed = [g for g in result.gates if not g.get("passed")]
             why = "; ".join(str(g.get("rule") or g.get("name") or g) for g in failed)
             raise InvalidArgumentError(
-                f"setpoint's gates refused {v.name} v{v.version} for {alias!r}: {why}",
+                f"setpoint's gates refused {shown} v{v.version} for {alias!r}: {why}",
                 field="alias",
             )
         return {}
@@ -649,7 +671,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         if alias not in m.aliases:  # MLflow's answer: INVALID_PARAMETER_VALUE, not 404
             raise InvalidArgumentError(f"Registered model alias {alias} not found.", field="alias")
         v = await call(request, "resolve_alias", name=m.name, alias=alias, project=project)
-        return {"model_version": version_shape(v)}
+        return {"model_version": version_shape(v, _shown(m))}
 
     @route("DELETE", "registered-models/alias")
     async def delete_alias(request: Request, body: dict[str, Any]) -> Any:
@@ -668,6 +690,27 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             reason="deleted through MLflow's API",
         )
         return {}
+
+
+def _shown(m: Any) -> str:
+    """A setpoint model's name to MLflow: the name MLflow gave it, where it is not one."""
+    return str(m.tags.get(MODEL_NAME_TAG) or m.name)
+
+
+def _model_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A model's tags as MLflow clients see them: without the one keeping its name."""
+    return {k: v for k, v in tags.items() if k != MODEL_NAME_TAG}
+
+
+def _not_name_tag(key: str) -> str:
+    """``key``, once known not to be the tag that keeps a registered model's name."""
+    if key == MODEL_NAME_TAG:
+        raise InvalidArgumentError(
+            f"tag {MODEL_NAME_TAG!r} keeps the registered model's name; it cannot be set or "
+            "deleted",
+            field="key",
+        )
+    return key
 
 
 def _visible(tags: dict[str, str]) -> dict[str, str]:
