@@ -919,6 +919,19 @@ def test_the_peek_reads_a_store_whose_path_has_uri_characters(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a#b"]  # nothing stray made
 
 
+def test_profile_table_shows_no_distinct_count_where_there_is_none(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+
+    table = pa.table({"tags": pa.array([[1], [2, 3]]), "none": pa.nulls(2), "n": [1, 1]})
+    sp.log_dataset(table, name="t")
+    code, out, _ = run_cli(capsys, "data", "profile", "t")
+    rows = [r.split("│") for r in out.splitlines() if "│" in r]
+    cells = {r[1].strip(): r[4].strip() for r in rows if r[1].strip()}  # not a wrapped line
+    assert code == 0 and cells == {"tags": "", "none": "", "n": "1"}
+
+
 def test_output_paths_that_cannot_be_written_are_one_line_and_leave_nothing(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -934,6 +947,15 @@ def test_output_paths_that_cannot_be_written_are_one_line_and_leave_nothing(
     assert list((tmp_path / "out").iterdir()) == []
     code, _, _ = run_cli(capsys, "data", "profile", "t", "--html", "page.html")
     assert code == 0 and "<html" in (tmp_path / "page.html").read_text().lower()
+    # as a shell's `>` writes it: what the umask leaves of 0666, a replaced file's own mode
+    mask = os.umask(0o022)
+    try:
+        assert (tmp_path / "page.html").stat().st_mode & 0o777 == 0o666 & ~mask
+        (tmp_path / "page.html").chmod(0o640)
+        code, _, _ = run_cli(capsys, "data", "profile", "t", "--html", "page.html")
+        assert code == 0 and (tmp_path / "page.html").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(mask)
     code, _, err = run_cli(capsys, "audit", "list", "--after", "9" * 30)
     assert code == 2 and "--after" in err and "unexpected" not in err  # named, not SQLite's
 

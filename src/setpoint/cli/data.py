@@ -230,7 +230,8 @@ def profile(ref: str, html_path: str | None, as_json: bool) -> None:
     for c in prof["columns"]:
         total = c["count"] + c["nulls"]
         nulls = f"{100 * c['nulls'] / total:.1f}%" if total else ""
-        distinct = ("" if c.get("distinct_exact") else "≈") + str(c.get("distinct") or "")
+        distinct = "" if c.get("distinct") is None else f"{c['distinct']}"
+        distinct = distinct if not distinct or c.get("distinct_exact") else f"≈{distinct}"
         if c["kind"] in ("numeric", "temporal"):
             detail = _sparkline(c.get("histogram"))
         else:

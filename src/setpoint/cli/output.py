@@ -136,6 +136,17 @@ def stderr_progress(*columns: Any, transient: bool = False) -> Any:
     return Progress(*columns, console=console, disable=not console.is_terminal, transient=transient)
 
 
+def _mode_for(target: str) -> int:
+    """The permissions a written file gets: those of the file it replaces, else what the
+    umask leaves of 0666, as a shell's ``>`` gives."""
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def write_file(path: str, data: str | bytes) -> None:
     """Write an output file the user named, whole or not at all (through a temporary file
     beside it); a path that cannot be written is one line and exit 1."""
@@ -150,6 +161,7 @@ def write_file(path: str, data: str | bytes) -> None:
         )
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
+        os.chmod(tmp, _mode_for(target))  # mkstemp's 0600 is not what `>` would give
         os.replace(tmp, target)
         tmp = None
     except OSError as exc:
