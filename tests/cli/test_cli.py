@@ -536,6 +536,13 @@ def test_data_add_list_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFi
         {"name": "a", "type": "int64"},
         {"name": "b", "type": "string"},
     ]
+    code, out, _ = run_cli(capsys, "data", "show", "fraud/train@1")
+    assert code == 0 and "lineage" not in out  # no run used it yet
+    with sp.start_run(project="fraud") as run:
+        run.log_input("fraud/train@1")
+    code, out, _ = run_cli(capsys, "data", "show", "fraud/train")
+    [edge] = [r for r in out.splitlines() if "consumed" in r]
+    assert f"run {run.id}" in edge and "this version" in edge
     code, out, _ = run_cli(capsys, "data", "versions", "train", "-p", "fraud")
     assert code == 0 and "train: 1 versions" in out
     code, _, err = run_cli(capsys, "data", "add", str(tmp_path / "missing.csv"), "--name", "x")

@@ -334,3 +334,94 @@ def test_a_categorical_and_its_values_give_the_same_bytes(tmp_path: Path) -> Non
     p1 = prepare(plain, str(tmp_path / "1"))
     p2 = prepare(cat, str(tmp_path / "2"))
     assert Path(p1.path).read_bytes() == Path(p2.path).read_bytes()
+
+
+# ------------------------------------------------------------------ review fixes
+
+
+def test_csv_whole_numbers_beyond_64_bits_are_refused_not_merged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader took such a column for doubles: 9223372036854775807 and
+    9223372036854775808 became one value, 99999999999999999999 became 1e20."""
+    big = write(tmp_path / "b.csv", "id,big\n1,9223372036854775807\n2,9223372036854775808\n")
+    fails(big, tmp_path / "w", "b.csv: column 'big'", "beyond 64-bit integers", "in row 2")
+    huge = write(tmp_path / "h.csv", "id,big\n1,\n2,-99999999999999999999\n3,NA\n")
+    fails(huge, tmp_path / "w", "column 'big'", "-99999999999999999999 in row 2", "Parquet")
+    # the column is read again as text, over every block, to tell it from a float column
+    monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)
+    head = "a,b\n1,18446744073709551615\n" + "1,2\n" * 1000
+    fails(write(tmp_path / "l.csv", head + "3,4\n"), tmp_path / "w", "1615 in row 1)")
+    floats = prepare(write(tmp_path / "f.csv", head + "3,4.5\n"), str(tmp_path / "w"))
+    assert floats.schema[1] == {"name": "b", "type": "double"}
+
+
+def test_csv_float_columns_with_huge_values_are_kept(tmp_path: Path) -> None:
+    floats = write(tmp_path / "f.csv", "a,b,c\n1e20,1.5,inf\n2,99999999999999999999,1\n")
+    back = read(prepare(floats, str(tmp_path / "w")).path)
+    assert back.to_pylist() == [
+        {"a": 1e20, "b": 1.5, "c": math.inf},
+        {"a": 2.0, "b": 1e20, "c": 1.0},
+    ]
+    # a type known beforehand (a model's signature) is read as such
+    big = write(tmp_path / "b.csv", "x\n99999999999999999999\n")
+    _, _, batches = ingest.open_batches(big, {"x": pa.float64()})
+    assert [b.column(0).to_pylist() for b in batches] == [[1e20]]
+
+
+def test_a_polars_object_column_is_refused_not_stored_as_pointers(tmp_path: Path) -> None:
+    """It was stored as fixed_size_binary[8]: the objects' memory addresses."""
+    pl = pytest.importorskip("polars")
+    objects = pl.DataFrame({"x": [1, 2], "o": pl.Series([object(), object()], dtype=pl.Object)})
+    fails(objects, tmp_path / "w", "column 'o' is of type Object", "cannot be stored")
+
+
+def test_polars_128_bit_integers_are_named(tmp_path: Path) -> None:
+    """An ArrowInvalid traceback: 'Invalid or unsupported format string: '_pli128''."""
+    pl = pytest.importorskip("polars")
+    wide = pl.DataFrame({"n": pl.Series([2**70, 1], dtype=pl.Int128)})
+    fails(wide, tmp_path / "w", "column 'n' is of type Int128", "Decimal(38, 0)")
+    nested = pl.DataFrame({"s": pl.Series([{"a": 1}], dtype=pl.Struct({"a": pl.Int128}))})
+    fails(nested, tmp_path / "w", "column 's'", "128-bit integers cannot be stored")
+
+
+def test_pandas_ints_beyond_64_bits_are_named_by_column(tmp_path: Path) -> None:
+    """A raw OverflowError ('Python int too large to convert to C long') before."""
+    frame = pd.DataFrame({"ok": [1, 2], "h": [2**70, 1]})
+    fails(frame, tmp_path / "w", "column 'h' holds whole numbers beyond 64-bit integers")
+
+
+def test_row_positions_left_by_sorting_or_filtering_are_not_stored(tmp_path: Path) -> None:
+    """An unnamed integer index was stored as a column __index_level_0__: the same rows made
+    another version, with another schema."""
+    pl = pytest.importorskip("polars")
+    df = pd.DataFrame({"a": [3, 1, 2], "b": ["z", "x", "y"]})
+    fresh = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    outputs = {
+        raw(prepare(df.sort_values("a"), str(tmp_path)).path),
+        raw(prepare(fresh, str(tmp_path)).path),
+        raw(prepare(pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}), str(tmp_path)).path),
+        raw(prepare(pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]}), str(tmp_path)).path),
+    }
+    assert len(outputs) == 1
+    assert prepare(df[df["a"] > 1], str(tmp_path)).schema == [
+        {"name": "a", "type": "int64"},
+        {"name": "b", "type": "string"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("index", "stored"),
+    [
+        (pd.Index([5, 7], name="row"), ["row"]),
+        (pd.MultiIndex.from_tuples([(1, 2), (3, 4)], names=["k", "l"]), ["k", "l"]),
+        (pd.DatetimeIndex(["2026-01-01", "2026-01-02"]), ["__index_level_0__"]),
+        (pd.Index(["p", "q"]), ["__index_level_0__"]),
+        (pd.Index([5, 7]), []),
+    ],
+)
+def test_an_index_carrying_information_is_kept(
+    tmp_path: Path, index: pd.Index, stored: list[str]
+) -> None:
+    prepared = prepare(pd.DataFrame({"x": [1, 2]}, index=index), str(tmp_path))
+    assert [f["name"] for f in prepared.schema] == ["x", *stored]

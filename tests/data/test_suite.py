@@ -140,3 +140,49 @@ def test_every_type_arrow_writes_reads_back() -> None:
         f"  c{i}: {{type: '{t}'}}\n" for i, t in enumerate(types)
     )
     assert [c.type for c in parse_suite(text).columns] == [str(t) for t in types]
+
+
+@pytest.mark.parametrize(
+    ("check", "words"),
+    [
+        ('not_null: "yes"', "not_null must be true/false or a mapping like {severity: warn}"),
+        ("unique: 1", "unique must be true/false or a mapping like {severity: warn}, not 1"),
+        ("in_set: 0", "in_set must be a list of values (or a mapping with values:), not 0"),
+        ('in_set: "abc"', "in_set must be a list of values (or a mapping with values:)"),
+        ("regex: 5", "regex must be a regular expression (or a mapping with pattern:)"),
+        ("shift: 5", "shift must be true or a mapping like {max: 0.1}, not 5"),
+        ("range: 5", "range must be a mapping with min and/or max, not 5"),
+    ],
+)
+def test_a_mistyped_check_says_what_it_takes(check: str, words: str) -> None:
+    """Each of these said "must be a mapping", though a flag takes true or false and in_set
+    a list."""
+    text = f"suite: x\nreference: p/d@1\ncolumns:\n  a:\n    {check}\n"
+    with pytest.raises(SuiteError) as err:
+        parse_suite(text, source="checks.yaml")
+    assert str(err.value).startswith("checks.yaml line 5: columns.a.")
+    assert words in str(err.value)
+
+
+def test_numbers_in_exponent_notation_are_numbers() -> None:
+    """YAML 1.1 reads 1e3 (an exponent without a dot) as text: range max 1e3 was refused."""
+    suite = parse_suite(
+        "suite: x\nreference: p/d@1\nrow_count: {max: 1e6}\ncolumns:\n"
+        "  a: {range: {min: -1E-3, max: 1e3}, shift: {max: 5e-2}}\n"
+        "  b: {range: {min: .inf}}\n"
+    )
+    args = {(c.kind, c.column): c.args for c in suite.checks}
+    assert args["row_count", None] == {"max": 1_000_000}
+    assert args["range", "a"] == {"min": -0.001, "max": 1000}
+    assert args["shift", "a"] == {"max": 0.05}
+    assert args["range", "b"] == {"min": float("inf")}  # YAML's own infinity, as before
+    for text in ("nan", "inf", "-Infinity", "1e3x"):
+        with pytest.raises(SuiteError, match=f"range.max must be a number, not '{text}'"):
+            parse_suite(f"suite: x\ncolumns:\n  a: {{range: {{max: {text}}}}}\n")
+
+
+def test_a_suite_lists_the_environments_it_names() -> None:
+    assert parse_suite(GOOD).environments == ["training"]
+    text = "suite: x\nrow_count: {min: 1, environments: [serving, batch]}\ncolumns:\n  a: {}\n"
+    assert parse_suite(text).environments == ["batch", "serving"]
+    assert parse_suite("suite: x\ncolumns:\n  a: {}\n").environments == []

@@ -81,6 +81,28 @@ def test_good_data_passes_and_the_result_is_kept(client: Any, tmp_path: Path) ->
     assert stored[0].suite == "tx" and len(stored[0].checks) == len(report.checks)
 
 
+def test_references_and_paths_are_validated_as_the_command_line_does(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sp.log_dataset(_frame(), name="tx", project="fraud")
+    report = sp.validate("fraud/tx@1", _suite(tmp_path), environment="training")
+    assert report.passed and report.ref == "fraud/tx@1"
+    assert len(client.list_validations("tx", 1, "fraud")) == 1  # kept with the version
+    bad = _frame(seed=1)
+    bad.loc[[3], "amount"] = -1.0
+    csv = tmp_path / "batch.csv"
+    bad.to_csv(csv, index=False)
+    report = sp.validate(csv, _suite(tmp_path))  # a path (str or Path) is read, not stored
+    assert not report.passed and report.ref is None
+    assert [(c["check"], c["failing"]) for c in report.failed] == [("range", 1)]
+    with pytest.raises(DatasetNotFoundError, match="no such file, and no dataset"):
+        sp.validate(str(tmp_path / "nope.csv"), _suite(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    sp.log_dataset(_frame(), name="batch.csv")  # a dataset named like the file here
+    with pytest.raises(InvalidArgumentError, match="both a dataset and a path"):
+        sp.validate("batch.csv", _suite(tmp_path))
+
+
 def test_a_bad_batch_fails_with_counts_and_samples(client: Any, tmp_path: Path) -> None:
     sp.log_dataset(_frame(), name="tx", project="fraud")
     bad = _frame(seed=1)
@@ -769,3 +791,111 @@ def test_a_missing_version_says_whether_the_dataset_is_there(client: Any) -> Non
     with pytest.raises(DatasetNotFoundError, match="default/there has no version 9") as missing:
         sp.get_dataset("there", version=9)
     assert missing.value.field == "version"
+
+
+def _categories(values: Any) -> dict[str, Any]:
+    table = pa.table({"c": pa.array(values, pa.string())})
+    return profile_batches(table.schema, table.to_batches())
+
+
+def test_columns_of_many_categories_compare_only_what_both_profiles_list() -> None:
+    """A profile keeps only the 1,000 most frequent categories of a column of more. The two
+    kept lists were compared as if whole: two samples of one distribution of 3,000
+    categories scored 0.82 and "drifted", with 100 new and 100 vanished categories."""
+    rng = np.random.default_rng(5)
+    cats = np.array([f"c{i:04d}" for i in range(3000)])
+    a, b = (_categories(rng.choice(cats, 20_000)) for _ in range(2))
+    assert not a["columns"][0]["categories_exact"]
+    col = diff_profiles(a, b, from_ref="a", to_ref="b")["columns"][0]
+    assert col["drift"] < 0.1 and not col["drifted"], col["drift"]
+    assert "approximate" in col["method"]
+    assert col["new_categories"] == [] and col["vanished_categories"] == []
+    # a heavy tail (Zipf) scored 0.2 and drifted
+    zipf = [_categories([f"z{v}" for v in rng.zipf(1.3, 30_000)]) for _ in range(2)]
+    col = diff_profiles(*zipf, from_ref="a", to_ref="b")["columns"][0]
+    assert col["drift"] < 0.1 and not col["drifted"], col["drift"]
+    # a real change still shows: half the values on one new category
+    moved = _categories(np.concatenate([rng.choice(cats, 10_000), ["c0000"] * 10_000]))
+    col = diff_profiles(a, moved, from_ref="a", to_ref="b")["columns"][0]
+    assert col["drifted"] and col["drift"] > 0.3
+    # new only against a reference that lists them all, vanished only from a current that does
+    small = _categories(["c0001", "c0002", "zzz"] * 10)
+    col = diff_profiles(small, a, from_ref="a", to_ref="b")["columns"][0]
+    assert col["vanished_categories"] == [] and len(col["new_categories"]) == 100
+    col = diff_profiles(a, small, from_ref="a", to_ref="b")["columns"][0]
+    assert col["new_categories"] == [] and len(col["vanished_categories"]) == 100
+    assert "c0001" not in col["vanished_categories"]
+    # exact profiles on both sides: every category counted, nothing approximate
+    col = diff_profiles(small, small, from_ref="a", to_ref="b")["columns"][0]
+    assert col["method"] == "jensen-shannon on category frequencies" and col["drift"] == 0
+
+
+def test_an_inferred_shift_check_passes_a_new_sample_of_many_categories(
+    client: Any, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(5)
+    cats = np.array([f"c{i:04d}" for i in range(3000)])
+    v = sp.log_dataset(pd.DataFrame({"c": rng.choice(cats, 20_000)}), name="manycats")
+    path = tmp_path / "many.yaml"
+    path.write_text(sp.infer_suite(v))
+    report = sp.validate(pd.DataFrame({"c": rng.choice(cats, 20_000)}), str(path), record=False)
+    shift = next(c for c in report.checks if c["check"] == "shift")
+    assert shift["passed"] and shift["observed"] < 0.1, shift
+
+
+def test_data_passes_the_types_of_the_version_logged_from_it(client: Any, tmp_path: Path) -> None:
+    """Parquet keeps no seconds (timestamp[s] is stored as timestamp[ms], time32[s] as
+    time32[ms], date64 as date32) and names list items "element": a suite inferred from a
+    version refused the very data it was logged from."""
+    table = pa.table(
+        {
+            "ts": pa.array([0, 86_400], pa.timestamp("s")),
+            "zoned": pa.array([0, 86_400], pa.timestamp("s", tz="Europe/Berlin")),
+            "t": pa.array([dt.time(1, 2, 3), dt.time(4, 5, 6)], pa.time32("s")),
+            "d": pa.array([dt.date(2026, 1, 1), dt.date(2026, 1, 2)], pa.date64()),
+            "l": pa.array([[1, 2], [3]]),
+        }
+    )
+    v = sp.log_dataset(table, name="ts_units")
+    assert {c["name"]: c["type"] for c in v.schema}["ts"] == "timestamp[ms]"
+    path = tmp_path / "tsu.yaml"
+    path.write_text(sp.infer_suite(v))
+    frame = table.drop_columns(["t"]).to_pandas()  # (pandas holds times as objects)
+    assert str(frame["ts"].dtype) == "datetime64[s]"
+    for data in (table, frame, table.slice(0, 0), v):
+        report = sp.validate(data, str(path), record=False)
+        assert not [c for c in report.failed if c["check"] == "type"], report.failed
+    wrong = "suite: w\ncolumns:\n  ts: {type: 'timestamp[us]'}\n  d: {type: 'timestamp[ms]'}\n"
+    report = sp.validate(table, _suite(tmp_path, wrong), record=False)
+    assert {(c["column"], c["observed"]) for c in report.failed} == {
+        ("ts", "timestamp[s]"),
+        ("d", "date64[ms]"),
+    }
+
+
+def test_unique_observes_the_same_with_and_without_the_profile(client: Any, tmp_path: Path) -> None:
+    """The profile said a distinct count (3), a scan '0 duplicate rows'."""
+    v = sp.log_dataset(pd.DataFrame({"id": [1, 2, 3], "dup": [1, 1, 2]}), name="uniq")
+    text = "suite: u\ncolumns:\n  id: {unique: true}\n  dup: {unique: true}\n"
+    fast = sp.validate(v, _suite(tmp_path, text), record=False)
+    slow = sp.validate(v, _suite(tmp_path, text), record=False, use_profile=False)
+    observed = {(c["column"], c["observed"]) for c in fast.checks}
+    assert observed == {("id", "0 duplicate rows"), ("dup", "1 duplicate rows")}
+    assert {(c["column"], c["observed"]) for c in slow.checks} == observed
+
+
+def test_a_misspelt_environment_is_refused(client: Any, tmp_path: Path) -> None:
+    """environment="trainng" skipped every training check: a batch that fails in training
+    passed."""
+    sp.log_dataset(_frame(), name="tx", project="fraud")
+    serving = _frame(500, seed=3).drop(columns=["label"])
+    for typo, meant in (("trainng", "training"), ("Training", "training")):
+        with pytest.raises(InvalidArgumentError, match=f"did you mean '{meant}'") as err:
+            sp.validate(serving, _suite(tmp_path), environment=typo)
+        assert err.value.field == "environment" and "it names training" in str(err.value)
+    with pytest.raises(InvalidArgumentError, match="environment must be a name"):
+        sp.validate(serving, _suite(tmp_path), environment=1)  # type: ignore[arg-type]
+    # an environment far from every named one is the documented "everything else"
+    assert sp.validate(serving, _suite(tmp_path), environment="serving").passed
+    plain = "suite: p\ncolumns:\n  id: {not_null: true}\n"  # names none: any is accepted
+    assert sp.validate(serving, _suite(tmp_path, plain), environment="trainng").passed

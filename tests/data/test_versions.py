@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import setpoint as sp
-from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError
+from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError, RunNotFoundError
 
 
 def _frame(n: int = 100, seed: int = 0) -> pd.DataFrame:
@@ -92,8 +92,9 @@ def test_runs_record_the_versions_they_consumed(client: Any) -> None:
     v = sp.log_dataset(_frame(), name="transactions")
     with sp.start_run(project="default") as run:
         run.log_input(v)
-        with pytest.raises(InvalidArgumentError):
-            run.log_input("transactions")
+        for bad in ("transactions@", "a/b/transactions@1", "transactions@0"):
+            with pytest.raises(InvalidArgumentError, match="version"):
+                run.log_input(bad)
 
         class Named:  # a model version has a ref too: not a dataset's
             def __init__(self, ref: str) -> None:
@@ -106,6 +107,19 @@ def test_runs_record_the_versions_they_consumed(client: Any) -> None:
     consumed = [e.target_id for e in sp.lineage(run) if e.relation == "consumed"]
     assert consumed == [v.ref]
     assert [e.source_id for e in sp.lineage(v)] == [run.id]
+    # references name versions too: in lineage, and as what a run consumed
+    assert [e.source_id for e in sp.lineage("default/transactions@1")] == [run.id]
+    v2 = sp.log_dataset(_frame(seed=2), name="transactions")
+    with sp.start_run(project="default") as second:
+        second.log_input("transactions")  # the latest: version 2, kept as such
+        second.log_input("default/transactions@1")
+    consumed = sorted(e.target_id for e in sp.lineage(second.id) if e.relation == "consumed")
+    assert consumed == [v.ref, v2.ref]
+    assert [e.source_id for e in sp.lineage("transactions@2")] == [second.id]
+    with pytest.raises(RunNotFoundError):
+        sp.lineage("0" * 32)  # no such run: said, not an empty answer
+    with pytest.raises(DatasetNotFoundError):
+        sp.lineage("transactions@7")
 
 
 def test_unknown_datasets_and_bad_references(client: Any) -> None:

@@ -159,7 +159,8 @@ def list_datasets(project: str | None, as_json: bool) -> None:
 @click.argument("ref")
 @json_option
 def show(ref: str, as_json: bool) -> None:
-    """One version: REF is [project/]name[@version] (latest by default)."""
+    """One version: REF is [project/]name[@version] (latest by default), with its lineage
+    (the runs that consumed or produced it)."""
     from setpoint.client import sdk
 
     v = sdk.get_dataset(ref)
@@ -186,6 +187,22 @@ def show(ref: str, as_json: bool) -> None:
         )
     else:
         table("schema", ["column", "type"], [(c["name"], c["type"]) for c in v.schema])
+    edges = sdk.lineage(v)
+    if edges:  # the runs that consumed or produced it
+
+        def node(kind: str, ident: str) -> str:
+            return "this version" if ident == v.ref else f"{kind} {ident}"
+
+        rows = [
+            (
+                node(e.source_kind, e.source_id),
+                e.relation,
+                node(e.target_kind, e.target_id),
+                when(e.created_at),
+            )
+            for e in edges
+        ]
+        table("lineage", ["from", "relation", "to", "at (UTC)"], rows)
 
 
 @data.command("versions")
@@ -367,38 +384,10 @@ def validate(
     Exits 1 when an error-level check fails."""
     from setpoint.client import sdk
 
-    data_arg: Any
-    if os.path.exists(target) or any(ch in target for ch in "*?["):
-        from setpoint.core.errors import SetpointError
-        from setpoint.data.ingest import read_table
-
-        if os.path.exists(target) and os.sep not in target and not target.startswith("."):
-            try:  # a bare name that is also a dataset: which one was meant?
-                sdk.get_dataset(target)
-            except SetpointError:  # none, or no store to ask (--no-record needs none)
-                pass
-            else:
-                raise click.ClickException(
-                    f"{target!r} is both a dataset and a path here: write {target}@latest "
-                    f"for the dataset, or ./{target} for the files"
-                )
-        data_arg = read_table(target)
-    else:
-        from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError
-
-        try:
-            data_arg = sdk.get_dataset(target)
-        except (DatasetNotFoundError, InvalidArgumentError):  # ./x.csv is no dataset's name
-            if os.sep in target or target.endswith((".csv", ".parquet", ".pq", ".tsv")):
-                # it reads as a path: say that nothing is there, not that no dataset is
-                raise click.ClickException(
-                    f"{target} does not exist: no such file, and no dataset of that name"
-                ) from None
-            raise
     if os.getcwd() not in sys.path:  # custom checks' modules, as `python -m` finds them
         sys.path.insert(0, os.getcwd())
     report = sdk.validate(
-        data_arg,
+        target,
         suite_path,
         environment=environment,
         reference=reference,

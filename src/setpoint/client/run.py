@@ -254,19 +254,26 @@ class ActiveRun:
         return self.log_text(text, path)
 
     def log_input(self, version: Any) -> None:
-        """Record that this run consumed a dataset version (``sp.log_dataset``'s result)."""
+        """Record that this run consumed a dataset version (``sp.log_dataset``'s result, or a
+        reference like "fraud/tx@3"; "tx" or "tx@latest" is the latest version now, in this
+        run's project unless named)."""
         self._check_open()
         from setpoint.data.versions import parse_ref
 
-        ref = getattr(version, "ref", None)
-        wanted = "log_input takes a dataset version (from sp.log_dataset or sp.get_dataset)"
-        if not isinstance(ref, str) or "@" not in ref:
+        given = isinstance(version, str)
+        ref = version if given else getattr(version, "ref", None)
+        wanted = (
+            "log_input takes a dataset version (from sp.log_dataset or sp.get_dataset) or a "
+            "reference like 'fraud/tx@3'"
+        )
+        if not isinstance(ref, str) or not (given or "@" in ref):
             raise InvalidArgumentError(wanted, field="version")
-        project, name, number = parse_ref(ref, field="version")
-        if number is None:
+        project, name, number = parse_ref(ref, default_project=self.project, field="version")
+        if number is None and not given:
             raise InvalidArgumentError(wanted, field="version")
         # the version must exist: an edge to nothing would answer lineage questions wrongly
-        self._client.get_dataset_version(name, project, number)
+        found = self._client.get_dataset_version(name, project, number)
+        ref = f"{project}/{name}@{found.version}"
         self._client.add_lineage("run", self.id, "consumed", "dataset_version", ref)
 
     def log_model(

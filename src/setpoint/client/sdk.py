@@ -302,8 +302,9 @@ def validate(
     record: bool = True,
     use_profile: bool = True,
 ) -> ValidationReport:
-    """Check ``data`` (a dataset version, a DataFrame or an Arrow table) against ``suite``
-    (a YAML file, YAML text or a Suite). ``environment`` (e.g. "training", "serving") selects
+    """Check ``data`` (a dataset version or its reference like "fraud/tx@3", a DataFrame, an
+    Arrow table, or a CSV/Parquet path or glob) against ``suite`` (a YAML file, YAML text or
+    a Suite). ``environment`` (e.g. "training", "serving") selects
     which columns are required; ``reference`` (default: the suite's) is the version that
     ``shift`` checks compare against; ``checks`` adds Python checks by name
     (``fn(table) -> bool | int | dict``). A version's result is stored with it."""
@@ -311,6 +312,8 @@ def validate(
     from setpoint.client.validation import validate as _validate
     from setpoint.tracking.environment import current_user
 
+    if isinstance(data, str | os.PathLike):
+        data = _version_or_table(os.fspath(data))
     parsed = resolve_suite(suite, reference_given=reference is not None)
     ref = reference if reference is not None else parsed.reference
     ref_handle: VersionHandle | None = None
@@ -400,9 +403,43 @@ def get_dataset(
     return VersionHandle(c.get_dataset_version(n, p, v), c)
 
 
+def _version_or_table(target: str) -> Any:
+    """What a text names to check: a dataset version ("fraud/tx@3", "tx"), or the table of
+    a CSV/Parquet path or glob; a bare name that is both is refused as ambiguous."""
+    from setpoint.core.errors import DatasetNotFoundError, SetpointError
+    from setpoint.data.ingest import read_table
+
+    if os.path.exists(target) or any(ch in target for ch in "*?["):
+        if os.path.exists(target) and os.sep not in target and not target.startswith("."):
+            try:  # a bare name that is also a dataset: which one was meant?
+                get_dataset(target)
+            except SetpointError:  # none, or no store to ask (a file needs none)
+                pass
+            else:
+                raise InvalidArgumentError(
+                    f"{target!r} is both a dataset and a path here: write {target}@latest "
+                    f"for the dataset, or ./{target} for the files",
+                    field="data",
+                )
+        return read_table(target)
+    try:
+        return get_dataset(target)
+    except (DatasetNotFoundError, InvalidArgumentError):  # ./x.csv is no dataset's name
+        if os.sep in target or target.endswith((".csv", ".parquet", ".pq", ".tsv")):
+            # it reads as a path: say that nothing is there, not that no dataset is
+            raise DatasetNotFoundError(
+                f"{target} does not exist: no such file, and no dataset of that name",
+                field="data",
+            ) from None
+        raise
+
+
 def lineage(node: Any) -> list[LineageEdge]:
-    """Edges into and out of a run (an id, a Run or a run handle) or a dataset version."""
+    """Edges into and out of a run (an id, a Run or a run handle) or a dataset version (a
+    handle, or a reference like "fraud/tx@3")."""
     c = client()
+    if isinstance(node, str) and ("@" in node or "/" in node):
+        node = get_dataset(node)
     if hasattr(node, "ref") and hasattr(node, "digest"):
         return c.get_lineage("dataset_version", node.ref)
     run_id = node if isinstance(node, str) else getattr(node, "id", None)
@@ -412,6 +449,7 @@ def lineage(node: Any) -> list[LineageEdge]:
             f"{type(node).__name__}",
             field="node",
         )
+    c.get_run(run_id)  # an unknown run is an error, not a run with no edges
     return c.get_lineage("run", run_id)
 
 

@@ -105,15 +105,26 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
         }
     if kind in ("categorical", "boolean") and ref.get("categories") and cur.get("categories"):
         ra, ca = ref["categories"], cur["categories"]
-        keys = sorted(set(ra) | set(ca), key=lambda k: -(ra.get(k, 0) + ca.get(k, 0)))
+        exact = _all_listed(ref) and _all_listed(cur)
+        # A profile of many categories lists only its most frequent ones: one side's unlisted
+        # category is not one the other side lacks. Compared then are the categories both
+        # list, everything else one "other" share per side (a coarsening, which never raises
+        # the score; comparing the two lists as if whole read two samples of one
+        # distribution as drift 0.8).
+        listed = set(ra) | set(ca) if exact else set(ra) & set(ca)
+        keys = sorted(listed, key=lambda k: (-(ra.get(k, 0) + ca.get(k, 0)), k))
         p = np.array([ra.get(k, 0) for k in keys], dtype=np.float64)
         q = np.array([ca.get(k, 0) for k in keys], dtype=np.float64)
+        if not exact:
+            p = np.append(p, max(_values(ref) - p.sum(), 0.0))
+            q = np.append(q, max(_values(cur) - q.sum(), 0.0))
         shown = keys[:20]
         score = js_distance(p, q)
         return {
             "score": score,
             "p_value": _noise_p_value(score, p, q, ref.get("count"), cur.get("count")),
-            "method": "jensen-shannon on category frequencies",
+            "method": "jensen-shannon on category frequencies"
+            + ("" if exact else " (approximate: the categories both list, the rest as one)"),
             "histogram": {
                 "edges": shown,
                 "from": (p[: len(shown)] / max(p.sum(), 1)).tolist(),
@@ -128,6 +139,19 @@ def drifted(drift: dict[str, Any], threshold: float) -> bool:
     sampling alone would hardly reach (a comparison without value counts: the score alone)."""
     p_value = drift.get("p_value")
     return bool(drift["score"] > threshold and (p_value is None or p_value < NOISE_P_VALUE))
+
+
+def _all_listed(col: dict[str, Any]) -> bool:
+    """Whether a categorical profile lists every category of its column (exactly counted);
+    profiles without the flag list them all."""
+    return col.get("categories_exact", True) is not False
+
+
+def _values(col: dict[str, Any]) -> float:
+    """How many values a categorical profile counts (its listed categories' counts when
+    the count is missing)."""
+    count = col.get("count")
+    return float(count) if isinstance(count, int) else float(sum(col["categories"].values()))
 
 
 def _finite_count(col: dict[str, Any]) -> Any:
@@ -205,10 +229,14 @@ def diff_profiles(
             "vanished_categories": [],
         }
         if ca.get("categories") is not None and cb.get("categories") is not None:
-            entry["new_categories"] = sorted(set(cb["categories"]) - set(ca["categories"]))[:100]
-            entry["vanished_categories"] = sorted(set(ca["categories"]) - set(cb["categories"]))[
-                :100
-            ]
+            # New only against a reference that lists all its categories, vanished only from
+            # a current side that does: a category one side leaves out may still be there.
+            if _all_listed(ca):
+                new = set(cb["categories"]) - set(ca["categories"])
+                entry["new_categories"] = sorted(new)[:100]
+            if _all_listed(cb):
+                gone = set(ca["categories"]) - set(cb["categories"])
+                entry["vanished_categories"] = sorted(gone)[:100]
         columns.append(entry)
     return {
         "from": from_ref,

@@ -158,14 +158,30 @@ def _open(
         import pandas as pd
 
         index = data.index  # type: ignore[attr-defined]
-        keep = index.name is not None or not isinstance(index, pd.RangeIndex)
+        # An unnamed integer index is row positions left over from sorting or filtering:
+        # kept, the same rows would make another version with one more column.
+        positions = not isinstance(index, pd.MultiIndex) and pd.api.types.is_integer_dtype(
+            index.dtype
+        )
+        keep = any(n is not None for n in index.names) or not positions
         try:
             table = pa.Table.from_pandas(data, preserve_index=keep)
+        except OverflowError as exc:
+            raise _error(
+                f"cannot convert the DataFrame to Arrow: {_overflowing_column(data)}holds whole "
+                "numbers beyond 64-bit integers, which setpoint would not keep exactly: convert "
+                "them to str or decimal.Decimal first"
+            ) from exc
         except (pa.ArrowException, ValueError, TypeError) as exc:
             raise _error(f"cannot convert the DataFrame to Arrow: {exc}") from exc
         source, reader = "pandas.DataFrame", table.to_reader()
     elif module == "polars" and type(data).__name__ == "DataFrame":
-        source, reader = "polars.DataFrame", data.to_arrow().to_reader()  # type: ignore[attr-defined]
+        _check_polars(data)
+        try:
+            table = data.to_arrow()  # type: ignore[attr-defined]
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise _error(f"cannot convert the polars.DataFrame to Arrow: {exc}") from exc
+        source, reader = "polars.DataFrame", table.to_reader()
     elif isinstance(data, pa.Table):
         source, reader = "pyarrow.Table", data.to_reader()
     elif isinstance(data, pa.RecordBatchReader):
@@ -174,6 +190,52 @@ def _open(
         raise _error(f"cannot ingest a {type(data).__name__}: expected {ACCEPTED}")
     schema = _normalize(reader.schema, f"the {source}")
     return source, schema, (_conform(b, schema) for b in reader)
+
+
+def _overflowing_column(frame: Any) -> str:
+    """The first column of ``frame`` holding an int too big for Arrow, as "column 'h' "."""
+    import pyarrow as pa
+
+    for i, name in enumerate(frame.columns):
+        try:
+            pa.array(frame.iloc[:, i], from_pandas=True)
+        except OverflowError:
+            return f"column {name!r} "
+        except (pa.ArrowException, ValueError, TypeError):
+            continue
+    return "a column "
+
+
+def _check_polars(frame: Any) -> None:
+    """Refuse, by column, the polars types Arrow has no type for: Object columns (whose
+    pointers it would store as bytes) and 128-bit integers."""
+    for name, dtype in frame.schema.items():
+        kind = _polars_unstorable(dtype)
+        if kind == "Python objects":
+            fix = "convert it (to a plain type, a struct or a string) first"
+        elif kind is not None:
+            fix = "cast it to Int64, or to Decimal(38, 0) to keep values beyond 64 bits, first"
+        else:
+            continue
+        raise _error(
+            f"the polars.DataFrame: column {name!r} is of type {dtype}, and {kind} cannot be "
+            f"stored: {fix}"
+        )
+
+
+def _polars_unstorable(dtype: Any) -> str | None:
+    """What in the polars type ``dtype`` Arrow cannot hold, or None."""
+    import polars as pl
+
+    if dtype == pl.Object:
+        return "Python objects"
+    if dtype == pl.Int128 or dtype == getattr(pl, "UInt128", pl.Int128):
+        return "128-bit integers"
+    inner = getattr(dtype, "inner", None)
+    if inner is not None:
+        return _polars_unstorable(inner)
+    fields = getattr(dtype, "fields", None) or ()
+    return next((k for f in fields if (k := _polars_unstorable(f.dtype)) is not None), None)
 
 
 def _open_files(
@@ -244,6 +306,8 @@ def _open_csv(
     if bad:
         raise _error(f"{path} is not UTF-8 text (column {bad[0]!r} holds other bytes)")
     schema = _normalize(raw, path)
+    # Inferred double columns not yet known to hold only what doubles keep (see below).
+    unchecked = [f.name for f in raw if f.type == pa.float64() and f.name not in (csv_types or {})]
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows = 0
@@ -265,10 +329,65 @@ def _open_csv(
                     "it along: a quote that is never closed? (put quotes around the whole "
                     'value, and write a quote inside one as "")'
                 )
+            for name in [n for n in unchecked if _beyond_int64(batch.column(n))]:
+                unchecked.remove(name)
+                _refuse_huge_whole_numbers(path, name)
             rows += batch.num_rows
             yield _conform(batch, schema)
 
     return schema, batches()
+
+
+def _beyond_int64(column: pa.Array) -> bool:
+    """Whether a double column holds a value outside the 64-bit integer range (a whole
+    number, as every double that large is). One min/max pass: free beside parsing."""
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(column)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    return high is not None and (high >= 2.0**63 or low <= -(2.0**63))
+
+
+def _refuse_huge_whole_numbers(path: str, name: str) -> None:
+    """Refuse CSV column ``name`` if it is written as whole numbers only, some beyond 64-bit
+    integers: the reader took it for doubles, which would merge distinct ids. Read again as
+    text to tell it from a float column (``1e20``, ``1.5``), which is kept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    convert = pcsv.ConvertOptions(
+        column_types={name: pa.string()}, include_columns=[name], strings_can_be_null=True
+    )
+    first: tuple[int, str] | None = None
+    rows = 0
+    try:
+        with pcsv.open_csv(
+            path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_SIZE), convert_options=convert
+        ) as reader:
+            for batch in reader:
+                text = batch.column(0)
+                if not pc.all(pc.match_substring_regex(text, r"^[+-]?[0-9]+$")).as_py():
+                    return  # a float column
+                if first is None:
+                    # 19 characters at least: no shorter whole number is beyond 64 bits
+                    long = pc.fill_null(pc.greater_equal(pc.utf8_length(text), 19), False)
+                    for i in pc.indices_nonzero(long).to_pylist():
+                        value = text[i].as_py()
+                        if not -(2**63) <= int(value) < 2**63:
+                            first = (rows + i + 1, value)
+                            break
+                rows += batch.num_rows
+    except (pa.ArrowException, OSError):
+        return  # the main reader says what is wrong with the file
+    if first is not None:
+        row, value = first
+        raise _error(
+            f"{path}: column {name!r} holds whole numbers beyond 64-bit integers ({value} in "
+            f"row {row}); read as floating point they would lose their exact values, and "
+            "distinct ones would become equal: convert the file to Parquet with this column as "
+            f"text or a decimal (pandas.read_csv(path, dtype={{{name!r}: str}}) reads it as text)"
+        )
 
 
 def _runs_to_block_end(batch: pa.RecordBatch) -> tuple[str, int] | None:

@@ -92,6 +92,12 @@ class Suite:
     def column(self, name: str) -> ColumnSpec | None:
         return next((c for c in self.columns if c.name == name), None)
 
+    @property
+    def environments(self) -> list[str]:
+        """The environments the suite names (on its columns and checks), sorted."""
+        named = {e for c in self.columns for e in c.environments or ()}
+        return sorted(named | {e for c in self.checks for e in c.environments or ()})
+
 
 # ---------------------------------------------------------------- reading
 
@@ -251,14 +257,20 @@ class _Parser:
         return tuple(value)
 
     def bounded(self, kind: str, node: Any, column: str | None, default: str) -> Check:
+        import yaml
+
         table_level = column is None
         allowed = ("min", "max", "environments") if table_level else ("min", "max")
         where = kind if table_level else f"columns.{column}.{kind}"  # as the docs spell it
+        if not isinstance(node, yaml.MappingNode):
+            value = self.scalar(node)
+            raise self.fail(node, f"{where} must be a mapping with min and/or max, not {value!r}")
         opts = self.options(node, where, allowed)
         args: dict[str, Any] = {}
         for bound in ("min", "max"):
             if bound in opts:
                 value, vnode = opts[bound]
+                value = _number(value)
                 if not names.is_real_number(value):
                     raise self.fail(vnode, f"{where}.{bound} must be a number, not {value!r}")
                 if isinstance(value, int) and not names.INT64_MIN <= value <= names.INT64_MAX:
@@ -367,6 +379,12 @@ class _Parser:
                 return None
             if value is True:
                 return Check(kind=kind, column=column, severity=default)
+            if not isinstance(node, yaml.MappingNode):
+                raise self.fail(
+                    node,
+                    f"{where} must be true/false or a mapping like {{severity: warn}}, "
+                    f"not {value!r}",
+                )
             opts = self.options(node, where, ())
             return Check(
                 kind=kind,
@@ -378,6 +396,11 @@ class _Parser:
         if kind == "in_set":
             if isinstance(node, yaml.SequenceNode):
                 values, sev, items = value, default, node
+            elif not isinstance(node, yaml.MappingNode):
+                raise self.fail(
+                    node,
+                    f"{where} must be a list of values (or a mapping with values:), not {value!r}",
+                )
             else:
                 opts = self.options(node, where, ("values",))
                 if "values" not in opts:
@@ -399,6 +422,12 @@ class _Parser:
         if kind == "regex":
             if isinstance(value, str):
                 pattern, sev = value, default
+            elif not isinstance(node, yaml.MappingNode):
+                raise self.fail(
+                    node,
+                    f"{where} must be a regular expression (or a mapping with pattern:), "
+                    f"not {value!r}",
+                )
             else:
                 opts = self.options(node, where, ("pattern",))
                 pattern = opts.get("pattern", (None,))[0]
@@ -416,8 +445,12 @@ class _Parser:
         # shift
         if value is True:
             return Check(kind=kind, column=column, severity=default, args={"max": DEFAULT_SHIFT})
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(
+                node, f"{where} must be true or a mapping like {{max: 0.1}}, not {value!r}"
+            )
         opts = self.options(node, where, ("max",))
-        limit = opts.get("max", (DEFAULT_SHIFT,))[0]
+        limit = _number(opts.get("max", (DEFAULT_SHIFT,))[0])
         if not names.is_real_number(limit) or not 0 <= limit <= 1:
             raise self.fail(node, f"{where}.max must be a drift score between 0 and 1")
         sev = self.opt_severity(node, opts, default)
@@ -440,6 +473,20 @@ class _Parser:
                 Check(kind="custom", severity=sev, args={"function": target, "name": str(name)})
             )
         return out
+
+
+def _number(value: Any) -> Any:
+    """``value``, or the number a text spells that YAML 1.1 leaves as text (``1e3``: an
+    exponent without a dot); NaN and infinities only as YAML writes them (``.nan``, ``.inf``)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if not math.isfinite(number):
+        return value
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 def parse_age(text: Any) -> float | None:

@@ -11,6 +11,7 @@ to count and sample the failing rows.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import importlib
 import math
 import time
@@ -58,9 +59,13 @@ def run_suite(
 ) -> dict[str, Any]:
     """Evaluate every check; returns the report (``passed`` is False when an error-level
     check failed)."""
+    _check_environment(suite, environment)
     names = set(data.types)
     results: list[dict[str, Any]] = []
     present: set[str] = set()
+    typed = [s for s in suite.columns if s.name in names and s.type is not None]
+    retyped = [s.name for s in typed if not _type_matches(data.types[s.name], s.type or "")]
+    stored = _stored_types(data, retyped) if retyped else {}
     for spec in suite.columns:
         if spec.name not in names:
             if spec.expected_in(environment):
@@ -71,7 +76,7 @@ def run_suite(
         present.add(spec.name)
         if spec.type is not None:
             actual = data.types[spec.name]
-            ok = _type_matches(actual, spec.type)
+            ok = _type_matches(stored.get(spec.name, actual), spec.type)
             results.append(_result("type", spec.name, spec.severity, ok, actual, spec.type))
     profile = data.profile() if use_profile else None
     pending: list[tuple[Check, dict[str, Any]]] = []
@@ -109,6 +114,29 @@ def run_suite(
         "warnings": warnings,
         "checks": results,
     }
+
+
+def _check_environment(suite: Suite, environment: str | None) -> None:
+    """Refuse an environment the suite does not name but nearly does (``trainng`` for
+    ``training``): it would silently skip every check scoped to the one meant. Another
+    environment it does not name (``serving`` beside ``training``) is the documented way
+    to apply only the checks without environments."""
+    if environment is not None and not isinstance(environment, str):
+        raise InvalidArgumentError(
+            f"environment must be a name like 'training', not {environment!r}",
+            field="environment",
+        )
+    named = suite.environments
+    if environment is None or environment in named:
+        return
+    by_lower = {e.lower(): e for e in named}
+    near = difflib.get_close_matches(environment.lower(), list(by_lower), n=1, cutoff=0.75)
+    if near:
+        raise InvalidArgumentError(
+            f"environment {environment!r} is not named in suite {suite.name!r} (did you mean "
+            f"{by_lower[near[0]]!r}?); it names {', '.join(named)}",
+            field="environment",
+        )
 
 
 def _result(
@@ -156,6 +184,30 @@ def _type_matches(actual: str, expected: str) -> bool:
     if actual == expected or family == expected:
         return True
     return expected == "numeric" and family in ("integer", "float", "decimal")
+
+
+def _stored_types(data: DataSource, columns: list[str]) -> dict[str, str]:
+    """The types of ``columns`` as a version of this data would state them: ingest's plain
+    types as Parquet keeps them (timestamp[s] as timestamp[ms], date64 as date32, list items
+    named element), so data validates like the version logged from it. Read off the first
+    batch's schema (the type texts do not parse back); {} when there is none."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from setpoint.data.ingest import plain_type
+
+    schema = next((b.schema for b in data.batches(columns)), None)
+    if schema is None and data.table is not None:
+        schema = data.table().select(columns).schema  # no rows: nothing to read
+    if schema is None:
+        return {}
+    plain = pa.schema([pa.field(f.name, plain_type(f.type)) for f in schema])
+    sink = pa.BufferOutputStream()
+    try:
+        pq.write_table(plain.empty_table(), sink)
+    except (pa.ArrowException, ValueError, TypeError):
+        return {}  # a type Parquet cannot hold is compared as it is
+    return {f.name: str(f.type) for f in pq.read_schema(pa.BufferReader(sink.getvalue()))}
 
 
 def _profile_columns(data: DataSource, columns: list[str]) -> dict[str, Any]:
@@ -235,9 +287,8 @@ def _decide(
             and col.get("distinct_exact")
             and col["distinct"] == col["count"] - (col.get("nan") or 0)
         ):
-            observed = col["distinct"]
-            return _result(
-                "unique", name, sev, True, observed, "all distinct", failing=0, sample=[]
+            return _result(  # as a scan says it (the profile proves there are none)
+                "unique", name, sev, True, _duplicates(0), "all distinct", failing=0, sample=[]
             )
         return _result("unique", name, sev, None, None, "all distinct")
     if check.kind == "regex":
@@ -440,10 +491,16 @@ class _ScanState:
                 seen = np.zeros(hashes.size, dtype=bool)
                 seen[first] = True
                 self.sample = [{"row": int(r)} for r in rows[~seen][:SAMPLE]]
-        observed = self.failing if self.check.kind != "unique" else f"{self.failing} duplicate rows"
+        unique = self.check.kind == "unique"
+        observed = _duplicates(self.failing) if unique else self.failing
         self.result.update(
             passed=self.failing == 0, observed=observed, failing=self.failing, sample=self.sample
         )
+
+
+def _duplicates(count: int) -> str:
+    """A unique check's observed value, the same whether the profile or a scan decides it."""
+    return f"{count} duplicate rows"
 
 
 def _clean(kind: str, args: dict[str, Any], array: pa.Array, state: _ScanState) -> bool:

@@ -363,7 +363,11 @@ def parse_ref(
     """``[project/]name[@version|@latest]`` -> (project, name, version or None for latest)."""
     if not isinstance(ref, str) or not ref:
         raise InvalidArgumentError(f"{field} must be like project/name@3", field=field)
-    body, _, version_text = ref.partition("@")
+    body, at, version_text = ref.partition("@")
+    if body.count("/") > 1 or (at and not version_text):
+        raise InvalidArgumentError(
+            f"{field} {ref!r} must be like project/name@3, name@3 or name@latest", field=field
+        )
     project, _, name = body.rpartition("/")
     project = project or default_project
     names.check_name(project, field)
