@@ -89,7 +89,7 @@ def test_show_and_history_cope_with_tensors_far_times_and_missing_paths(
     (tmp_path / "s.yaml").write_text("suite: s\n")
     missing = str(tmp_path / "missing.csv")
     code, _, err = run_cli(capsys, "data", "validate", missing, "--suite", str(tmp_path / "s.yaml"))
-    assert code == 1 and f"{missing} does not exist" in err
+    assert code == 2 and f"{missing} does not exist" in err
 
 
 def _two_runs() -> tuple[str, str]:
@@ -334,7 +334,7 @@ def test_a_store_that_cannot_be_used_is_named_in_one_line(
     table = tmp_path / "ok.csv"
     table.write_text("a,b\n1,2\n")
     code, _out, err = run_cli(capsys, "data", "validate", "f/nope.csv", "--suite", "s.yaml")
-    assert code == 1 and "f/nope.csv does not exist: no such file, and no dataset" in err
+    assert code == 2 and "f/nope.csv does not exist: no such file, and no dataset" in err
     monkeypatch.setenv("SETPOINT_HOME", str(table))
     sdk.use(None)
     code, _out, err = run_cli(capsys, "runs", "list")
@@ -622,7 +622,7 @@ def test_data_profile_infer_validate_diff(
 
     suite.write_text("suite: tx\ncolumns:\n  amount:\n    range: {min: 0, maxx: 1}\n")
     code, _, err = run_cli(capsys, "data", "validate", "fraud/tx@1", "-s", str(suite))
-    assert code == 1 and "line 4" in err and "maxx" in err
+    assert code == 2 and "line 4" in err and "maxx" in err  # not validated: 2, not 1
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
     # a bare name that is a dataset and a folder here: the folder's files were validated
@@ -635,7 +635,7 @@ def test_data_profile_infer_validate_diff(
         (tmp_path / "tx").mkdir()
         bad.to_csv(tmp_path / "tx" / "part.csv", index=False)
         code, _, err = run_cli(capsys, "data", "validate", "tx", "-s", str(suite))
-        assert code == 1 and "both a dataset and a path" in err and "tx@latest" in err
+        assert code == 2 and "both a dataset and a path" in err and "tx@latest" in err
         code, out, _ = run_cli(capsys, "data", "validate", "./tx", "-s", str(suite), "--json")
         assert json.loads(out)["checks"]
         # a file by its bare name needs no store at all with --no-record

@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from setpoint.cli.output import Finite, client, json_option, print_json, table, when, write_file
+from setpoint.cli.output import (
+    Finite,
+    client,
+    json_option,
+    print_json,
+    show_error,
+    table,
+    when,
+    write_file,
+)
 
 
 @click.group()
@@ -381,19 +390,27 @@ def validate(
     as_json: bool,
 ) -> None:
     """Check TARGET (a version like name@3, or a CSV/Parquet path) against a suite.
-    Exits 1 when an error-level check fails."""
+    Exits 1 when an error-level check fails, 2 when it cannot validate (a bad suite, data
+    that cannot be read)."""
     from setpoint.client import sdk
+    from setpoint.core.errors import SetpointError
 
     if os.getcwd() not in sys.path:  # custom checks' modules, as `python -m` finds them
         sys.path.insert(0, os.getcwd())
-    report = sdk.validate(
-        target,
-        suite_path,
-        environment=environment,
-        reference=reference,
-        record=not no_record,
-        use_profile=not scan,
-    )
+    try:
+        report = sdk.validate(
+            target,
+            suite_path,
+            environment=environment,
+            reference=reference,
+            record=not no_record,
+            use_profile=not scan,
+        )
+    except SetpointError as exc:  # not validated (a bad suite, no such data): not "failed"
+        if os.environ.get("SETPOINT_DEBUG"):
+            raise
+        show_error(exc)
+        sys.exit(2)
     if as_json:
         print_json(report.result)
     else:

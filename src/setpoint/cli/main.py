@@ -164,10 +164,9 @@ def _main(argv: list[str] | None) -> Any:
     except SetpointError as exc:
         if os.environ.get("SETPOINT_DEBUG"):
             raise
-        where = f" ({exc.field})" if exc.field else ""
-        click.echo(f"error{where}: {exc.message.splitlines()[0]}", err=True)
-        for line in exc.message.splitlines()[1:]:
-            click.echo(f"  {line}", err=True)
+        from setpoint.cli.output import show_error
+
+        show_error(exc)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

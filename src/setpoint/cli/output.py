@@ -136,6 +136,15 @@ def stderr_progress(*columns: Any, transient: bool = False) -> Any:
     return Progress(*columns, console=console, disable=not console.is_terminal, transient=transient)
 
 
+def show_error(exc: Any) -> None:
+    """A setpoint error as the command line says it: one line naming the field (more lines,
+    indented, only where the message has them)."""
+    where = f" ({exc.field})" if exc.field else ""
+    click.echo(f"error{where}: {exc.message.splitlines()[0]}", err=True)
+    for line in exc.message.splitlines()[1:]:
+        click.echo(f"  {line}", err=True)
+
+
 def _mode_for(target: str) -> int:
     """The permissions a written file gets: those of the file it replaces, else what the
     umask leaves of 0666, as a shell's ``>`` gives."""
