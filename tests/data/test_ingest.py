@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import run_cli
 from setpoint.core.errors import InvalidArgumentError
 from setpoint.data import ingest
 from setpoint.data.ingest import prepare, source_files
@@ -118,10 +120,13 @@ def test_glob_and_folder_concatenate_in_sorted_order(tmp_path: Path) -> None:
     assert source_files(table()) is None
 
 
-def test_header_only_csv_is_an_empty_dataset(tmp_path: Path) -> None:
-    prepared = prepare(write(tmp_path / "h.csv", "a,b\n"), str(tmp_path / "w"))
+def test_zero_rows_with_typed_columns_are_kept(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": pd.Series([], dtype="int64"), "b": pd.Series([], dtype=str)})
+    prepared = prepare(frame, str(tmp_path / "w"))
     assert prepared.num_rows == 0
-    assert [f["name"] for f in prepared.schema] == ["a", "b"]
+    assert prepared.schema == [{"name": "a", "type": "int64"}, {"name": "b", "type": "string"}]
+    pq.write_table(table().slice(0, 0), tmp_path / "e.parquet")
+    assert prepare(tmp_path / "e.parquet", str(tmp_path / "w")).schema[0]["type"] == "int64"
 
 
 def test_nulls_constants_nan_and_inf_pass_through(tmp_path: Path) -> None:
@@ -194,6 +199,126 @@ def test_chunking_does_not_change_the_bytes(
     assert len(outputs) == 1
 
 
+# ------------------------------------------------------------------ files of other widths
+
+
+def test_files_whose_columns_differ_only_in_width_combine(tmp_path: Path) -> None:
+    """A day of whole amounts (int64) beside a day with 1.5 (double), or a column empty one
+    day (null), was refused: "column 'amount' is double there, int64 in the first file"."""
+    write(tmp_path / "in" / "1.csv", "id,amount,note\n1,2,\n2,3,\n")
+    write(tmp_path / "in" / "2.csv", "id,amount,note\n3,1.5,x\n")
+    write(tmp_path / "in" / "3.csv", "id,amount,note\n4,,\n")
+    prepared = prepare(str(tmp_path / "in" / "*.csv"), str(tmp_path / "w"))
+    assert prepared.schema == [
+        {"name": "id", "type": "int64"},
+        {"name": "amount", "type": "double"},
+        {"name": "note", "type": "string"},
+    ]
+    # as if one file held them all
+    whole = write(tmp_path / "all.csv", "id,amount,note\n1,2,\n2,3,\n3,1.5,x\n4,,\n")
+    assert raw(prepared.path) == raw(prepare(whole, str(tmp_path / "w")).path)
+
+
+def test_combined_files_give_the_same_bytes_in_whatever_order_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "in" / "a.csv", "x,y\n1,\n")
+    write(tmp_path / "in" / "b.csv", "x,y\n2.5,q\n")
+    pattern = str(tmp_path / "in" / "*.csv")
+    real = ingest.glob.glob
+
+    def listing(reverse: bool) -> Callable[..., list[str]]:
+        return lambda p, **kw: sorted(real(p, **kw), reverse=reverse)
+
+    outputs = set()
+    for reverse in (False, True):
+        monkeypatch.setattr(ingest.glob, "glob", listing(reverse))
+        outputs.add(raw(prepare(pattern, str(tmp_path / "w")).path))
+    assert len(outputs) == 1
+
+
+def test_whole_numbers_are_read_as_doubles_from_the_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not through int64: 9007199254740993 does not convert to a double exactly, and would
+    be refused; read from the text it is the nearest double, as in a file of doubles. A
+    file's later block holding 1.5 (read as doubles from the start) fits too."""
+    write(tmp_path / "in" / "a.csv", "x\n9007199254740993\n")
+    write(tmp_path / "in" / "b.csv", "x\n1.5\n")
+    back = read(prepare(tmp_path / "in", str(tmp_path / "w")).path)
+    assert back.column("x").to_pylist() == [9007199254740992.0, 1.5]
+    monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)
+    write(tmp_path / "in" / "a.csv", "x\n" + "1\n" * 1000 + "2.5\n")
+    assert prepare(tmp_path / "in", str(tmp_path / "w")).num_rows == 1002
+    # a column empty in a file's first block takes the other files' type for its later ones
+    write(tmp_path / "in" / "a.csv", "x,s\n" + "1,\n" * 1000 + "2,text\n")
+    write(tmp_path / "in" / "b.csv", "x,s\n1.5,more\n")
+    back = read(prepare(tmp_path / "in", str(tmp_path / "w")).path)
+    assert back.column("s").to_pylist()[-2:] == ["text", "more"]
+
+
+def test_csv_and_parquet_of_other_widths_combine(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "i": pa.array([1], pa.int32()),
+                "u": pa.array([7], pa.uint32()),
+                "f": pa.array([0.5], pa.float32()),
+                "n": pa.nulls(1),
+            }
+        ),
+        tmp_path / "in" / "a.parquet",
+    )
+    write(tmp_path / "in" / "b.csv", "i,u,f,n\n2,-3,1,x\n")
+    prepared = prepare(tmp_path / "in", str(tmp_path / "w"))
+    assert [f["type"] for f in prepared.schema] == ["int64", "int64", "double", "string"]
+    assert read(prepared.path).to_pylist() == [
+        {"i": 1, "u": 7, "f": 0.5, "n": None},
+        {"i": 2, "u": -3, "f": 1.0, "n": "x"},
+    ]
+
+
+def test_a_parquet_whole_number_a_double_cannot_hold_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path / "in" / "b.csv", "x\n1.5\n")
+    pq.write_table(pa.table({"x": [2**53 + 1]}), tmp_path / "in" / "a.parquet")
+    fails(tmp_path / "in", tmp_path / "w", "a.parquet: column 'x' is int64 there, double with")
+
+
+def test_the_combined_schema_is_known_before_the_first_batch(tmp_path: Path) -> None:
+    for i in range(40):
+        write(tmp_path / "in" / f"{i:02}.csv", f"x\n{i}\n" if i < 39 else "x\n0.5\n")
+    fds = Path("/proc/self/fd")
+    before = len(list(fds.iterdir())) if fds.exists() else 0
+    _, schema, batches = ingest.open_batches(tmp_path / "in")
+    assert schema == pa.schema([("x", pa.float64())])
+    if fds.exists():  # every file was opened for its schema, and closed again
+        assert len(list(fds.iterdir())) <= before + 2
+    assert sum(b.num_rows for b in batches) == 40
+    # and a file that does not fit is refused then, not after the files before it
+    write(tmp_path / "in" / "99.csv", "x\nabc\n")
+    with pytest.raises(InvalidArgumentError, match=r"99\.csv does not match the schema of"):
+        ingest.open_batches(tmp_path / "in")
+
+
+def test_columns_of_other_kinds_are_still_refused(tmp_path: Path) -> None:
+    write(tmp_path / "in" / "a.csv", "t,x\n2026-01-01T00:00:00,\n")
+    write(tmp_path / "in" / "b.csv", "t,x\nsoon,1\n")
+    fails(tmp_path / "in", tmp_path / "w", "'t' is string there, timestamp[s] in the first file")
+    write(tmp_path / "in" / "b.csv", "t,x\n2026-01-02T00:00:00,1\n")
+    write(tmp_path / "in" / "c.csv", "t,x\n2026-01-03T00:00:00,y\n")
+    # the type came from b.csv, not the first file: named
+    error = fails(tmp_path / "in", tmp_path / "w", "c.csv does not match the schema of")
+    assert error.message.endswith(f"column 'x' is string there, int64 in {tmp_path}/in/b.csv")
+    write(tmp_path / "in" / "c.csv", "x,t\n1,2026-01-03T00:00:00\n")
+    fails(tmp_path / "in", tmp_path / "w", "c.csv", "columns are in another order")
+    pq.write_table(pa.table({"t": [1], "x": pa.array([1], pa.uint64())}), tmp_path / "in/c.pq")
+    (tmp_path / "in" / "c.csv").unlink()
+    fails(tmp_path / "in", tmp_path / "w", "c.pq", "'t' is int64 there, timestamp[s]")
+
+
 # ------------------------------------------------------------------ bad input
 
 
@@ -204,6 +329,33 @@ def test_schema_mismatch_across_files_names_the_file(tmp_path: Path) -> None:
     assert "a.csv" in error.message
     write(tmp_path / "in" / "b.csv", "id,other\n1,x\n")
     fails(tmp_path / "in", tmp_path / "w", "b.csv", "missing columns ['name']")
+
+
+def test_data_with_no_columns_is_refused_naming_it(tmp_path: Path) -> None:
+    """pd.DataFrame() was stored as a version of no columns."""
+    fails(pd.DataFrame(), tmp_path / "w", "the pandas.DataFrame has no columns")
+    fails(pa.table({}), tmp_path / "w", "the pyarrow.Table has no columns")
+    pq.write_table(pa.table({}), tmp_path / "none.parquet")
+    fails(tmp_path / "none.parquet", tmp_path / "w", "none.parquet has no columns")
+    fails(write(tmp_path / "blank.csv", "\n\n"), tmp_path / "w", "blank.csv has no columns")
+
+
+def test_a_csv_of_only_a_header_is_refused(tmp_path: Path) -> None:
+    """It was a version of 0 rows whose columns were typed null."""
+    fails(write(tmp_path / "h.csv", "a,b\n"), tmp_path / "w", "h.csv has a header but no rows")
+    write(tmp_path / "in" / "1.csv", "a,b\n1,2\n")
+    write(tmp_path / "in" / "2.csv", "a,b\n\n")  # blank lines are no rows
+    fails(tmp_path / "in", tmp_path / "w", "2.csv has a header but no rows")
+
+
+def test_data_add_says_so_in_one_line(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for text, said in (("a,b\n", "has a header but no rows"), ("\n", "has no columns")):
+        path = write(tmp_path / "h.csv", text)
+        code, out, err = run_cli(capsys, "data", "add", str(path), "-n", "tx")
+        assert (code, out) == (1, "")
+        assert err.startswith(f"error (data): {path} {said}") and err.count("\n") == 1
 
 
 def test_missing_path(tmp_path: Path) -> None:

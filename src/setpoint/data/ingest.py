@@ -241,47 +241,125 @@ def _polars_unstorable(dtype: Any) -> str | None:
 def _open_files(
     files: list[str], csv_types: Mapping[str, pa.DataType] | None = None
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    first_schema, first_batches = _open_file(files[0], csv_types)
+    """(schema, batches) of files read one after the other. Columns that differ only in
+    width combine (see ``_common_type``), so every file's schema (a CSV's first block, a
+    Parquet footer) is read first, each file closed again: the schema is known before the
+    first batch, and few files are open at once however many there are."""
+    if len(files) == 1:
+        return _open_file(files[0], csv_types)
+    schemas = [_read_schema(path, csv_types) for path in files]
+    schema = _unify(files, schemas)
 
     def batches() -> Iterator[pa.RecordBatch]:
-        yield from first_batches
-        for path in files[1:]:
-            schema, more = _open_file(path, csv_types)
-            difference = _describe_difference(first_schema, schema)
-            if difference:
-                raise _error(f"{path} does not match the schema of {files[0]}: {difference}")
-            yield from more
+        for path, own in zip(files, schemas, strict=True):
+            widen = {f.name: t for f, t in zip(own, schema.types, strict=True) if f.type != t}
+            yield from _open_file(path, csv_types, schema, widen)[1]
 
-    return first_schema, batches()
+    return schema, batches()
+
+
+def _read_schema(path: str, csv_types: Mapping[str, pa.DataType] | None) -> pa.Schema:
+    """The normalized schema of one file, the file closed again."""
+    if path.lower().endswith(CSV_SUFFIXES):
+        reader, _, schema = _csv_reader(path, csv_types or {})
+        reader.close()
+        return schema
+    parquet, schema = _parquet_file(path)
+    parquet.close()
+    return schema
+
+
+def _unify(files: list[str], schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for all ``files``: the same columns in the same order, each column's types
+    combined by ``_common_type``; a file that does not fit is refused, naming the file whose
+    type it contradicts."""
+    import pyarrow as pa
+
+    first = schemas[0]
+    types, origins = list(first.types), [files[0]] * len(first)
+    for path, schema in zip(files[1:], schemas[1:], strict=True):
+        if schema.names != first.names:
+            difference = _describe_difference(first, schema)
+            raise _error(f"{path} does not match the schema of {files[0]}: {difference}")
+        for i, field in enumerate(schema):
+            common = _common_type(types[i], field.type)
+            if common is None:
+                where = "the first file" if origins[i] == files[0] else origins[i]
+                raise _error(
+                    f"{path} does not match the schema of {files[0]}: column {field.name!r} "
+                    f"is {field.type} there, {types[i]} in {where}"
+                )
+            if common != types[i]:
+                types[i], origins[i] = common, path
+    return pa.schema([pa.field(n, t) for n, t in zip(first.names, types, strict=True)])
+
+
+def _common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """The type that holds both a column typed ``a`` in one file and ``b`` in another, or
+    None: a column with no values (null) takes the other's type; integers and floats make
+    doubles; integers the wider integer (signed and unsigned: the signed one holding both)."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if a == b or pt.is_null(b):
+        return a
+    if pt.is_null(a):
+        return b
+    if pt.is_integer(a) and pt.is_integer(b):
+        if pt.is_signed_integer(a) == pt.is_signed_integer(b):
+            return a if a.bit_width >= b.bit_width else b
+        signed, unsigned = (a, b) if pt.is_signed_integer(a) else (b, a)
+        bits = max(signed.bit_width, 2 * unsigned.bit_width)
+        return {16: pa.int16(), 32: pa.int32(), 64: pa.int64()}.get(bits)
+    numbers = (pt.is_integer(a) or pt.is_floating(a)) and (pt.is_integer(b) or pt.is_floating(b))
+    return pa.float64() if numbers else None
 
 
 def _open_file(
-    path: str, csv_types: Mapping[str, pa.DataType] | None = None
+    path: str,
+    csv_types: Mapping[str, pa.DataType] | None = None,
+    target: pa.Schema | None = None,
+    widen: Mapping[str, pa.DataType] | None = None,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """(schema, batches) of one file; with ``target``, its batches in that schema (the
+    columns in ``widen`` differ from the file's own types)."""
     if path.lower().endswith(CSV_SUFFIXES):
-        return _open_csv(path, csv_types)
+        return _open_csv(path, csv_types, target, widen)
+    import pyarrow as pa
+
+    parquet, schema = _parquet_file(path)
+    where = path if target is not None and widen else ""
+    target = target or schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+                yield _conform(batch, target, where)
+        except (pa.ArrowException, OSError) as exc:
+            raise _error(f"cannot read {path} as Parquet: {exc}") from exc
+        finally:
+            parquet.close()
+
+    return target, batches()
+
+
+def _parquet_file(path: str) -> tuple[Any, pa.Schema]:
+    """The open ``ParquetFile`` at ``path`` (its footer read) and its normalized schema."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering reads the whole file
-        schema = _normalize(parquet.schema_arrow, path)
+        return parquet, _normalize(parquet.schema_arrow, path)
     except (pa.ArrowException, OSError) as exc:
         raise _error(f"cannot read {path} as Parquet: {exc}") from exc
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-                yield _conform(batch, schema)
-        except (pa.ArrowException, OSError) as exc:
-            raise _error(f"cannot read {path} as Parquet: {exc}") from exc
 
-    return schema, batches()
-
-
-def _open_csv(
-    path: str, csv_types: Mapping[str, pa.DataType] | None = None
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def _csv_reader(
+    path: str, column_types: Mapping[str, pa.DataType]
+) -> tuple[Any, pa.Schema, pa.Schema]:
+    """(open streaming reader, its raw schema, the normalized one) of the CSV at ``path``,
+    ``column_types`` read as such, the others inferred from the first block."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -289,7 +367,7 @@ def _open_csv(
     options = pcsv.ReadOptions(block_size=CSV_BLOCK_SIZE)
     # Empty cells and the usual null markers (NA, NULL, …) are nulls in text columns too, as
     # in numeric ones and as pandas reads them: "" would pass not_null.
-    convert = pcsv.ConvertOptions(column_types=dict(csv_types or {}), strings_can_be_null=True)
+    convert = pcsv.ConvertOptions(column_types=dict(column_types), strings_can_be_null=True)
     try:
         reader = pcsv.open_csv(path, read_options=options, convert_options=convert)
         raw = reader.schema
@@ -304,10 +382,52 @@ def _open_csv(
         n for n, f in zip(names, raw, strict=True) if "\ufffd" in n or pa.types.is_binary(f.type)
     ]
     if bad:
+        reader.close()
         raise _error(f"{path} is not UTF-8 text (column {bad[0]!r} holds other bytes)")
-    schema = _normalize(raw, path)
-    # Inferred double columns not yet known to hold only what doubles keep (see below).
-    unchecked = [f.name for f in raw if f.type == pa.float64() and f.name not in (csv_types or {})]
+    try:
+        return reader, raw, _normalize(raw, path)
+    except InvalidArgumentError:
+        reader.close()
+        raise
+
+
+def _csv_reads(t: pa.DataType) -> bool:
+    """Whether the CSV reader converts text to ``t`` (a column it found empty is read as
+    ``t`` when another file gives it that type; nested types are cast from nulls instead)."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    return t != pa.float16() and any(
+        is_(t)
+        for is_ in (
+            pt.is_boolean,
+            pt.is_integer,
+            pt.is_floating,
+            pt.is_decimal,
+            pt.is_date,
+            pt.is_timestamp,
+            pt.is_string,
+            pt.is_binary,
+        )
+    )
+
+
+def _open_csv(
+    path: str,
+    csv_types: Mapping[str, pa.DataType] | None = None,
+    target: pa.Schema | None = None,
+    widen: Mapping[str, pa.DataType] | None = None,
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    import pyarrow as pa
+
+    known = dict(csv_types or {})
+    # A column whole numbers here and doubles in another file is read as doubles from the
+    # text, not through int64; one empty here is read as the other file's type.
+    forced = {n: t for n, t in (widen or {}).items() if _csv_reads(t)}
+    reader, raw, schema = _csv_reader(path, {**known, **forced})
+    target = target or schema
+    # Double columns not yet known to hold only what doubles keep (see below).
+    unchecked = [f.name for f in raw if f.type == pa.float64() and f.name not in known]
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows = 0
@@ -315,7 +435,7 @@ def _open_csv(
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
-                return
+                break
             except pa.ArrowInvalid as exc:
                 raise _csv_error(path, exc, rows, raw) from exc
             except OSError as exc:
@@ -333,9 +453,13 @@ def _open_csv(
                 unchecked.remove(name)
                 _refuse_huge_whole_numbers(path, name)
             rows += batch.num_rows
-            yield _conform(batch, schema)
+            yield _conform(batch, target)
+        reader.close()
+        if not rows:
+            # its columns would be typed null: a version of nothing, not even a schema
+            raise _error(f"{path} has a header but no rows")
 
-    return schema, batches()
+    return target, batches()
 
 
 def _beyond_int64(column: pa.Array) -> bool:
@@ -447,8 +571,8 @@ def _csv_error(
             "closed, or values holding line breaks across the reader's 16 MiB blocks "
             "(convert such a file to Parquet)"
         )
-    if reason == "Empty CSV file":
-        return _error(f"{path} is empty")
+    if reason.removeprefix("CSV parse error: ").startswith("Empty CSV file"):
+        return _error(f"{path} has no columns: no header line, only blank lines or none")
     return _error(f"cannot read {path} as CSV: {reason}")
 
 
@@ -472,6 +596,8 @@ def _normalize(schema: pa.Schema, where: str) -> pa.Schema:
     Column names must be unique (a check refers to a column by its name)."""
     import pyarrow as pa
 
+    if not schema.names:
+        raise _error(f"{where} has no columns")
     twice = first_repeated(schema.names)
     if twice is not None:
         raise _error(f"{where} has two columns named {twice!r}; column names must be unique")
@@ -526,9 +652,10 @@ def plain_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """``batch`` in ``schema`` (the first batch's, normalized): a later batch of other
-    columns, or of values that do not convert, is refused saying which."""
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str = "") -> pa.RecordBatch:
+    """``batch`` in ``schema`` (the first batch's, normalized, or the one of all the files
+    read): a later batch of other columns, or of values that do not convert, is refused
+    saying which (and in which file, ``path``)."""
     import pyarrow as pa
 
     if batch.schema.names != schema.names:
@@ -541,6 +668,11 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         try:
             columns.append(c if c.type == f.type else c.cast(f.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            if path:  # a file's column of a type combined with the other files'
+                raise _error(
+                    f"{path}: column {f.name!r} is {c.type} there, {f.type} with the other "
+                    f"files, and a value does not convert: {exc}"
+                ) from exc
             raise _error(
                 f"column {f.name!r} is {c.type} in a batch; the data began with {f.type}: {exc}"
             ) from exc
