@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,77 @@ def test_a_connection_lost_mid_read_is_a_store_unavailable_error(pg_database: st
     finally:
         admin.dispose()
         db.close()
+
+
+def _interrupted(db: Database, fn: Any) -> pytest.ExceptionInfo[KeyboardInterrupt]:
+    with pytest.raises(KeyboardInterrupt) as caught:
+        db.write_retrying(fn)
+    return caught  # kept, as an exception being handled is: its traceback holds the cursor
+
+
+def _write_lock_free(path: Path) -> bool:
+    import sqlite3
+
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:  # database is locked
+        return False
+    finally:
+        other.close()
+
+
+def test_a_write_interrupted_during_a_statement_leaves_no_lock_behind(tmp_path: Path) -> None:
+    """Ctrl-C (SIGTERM, in the CLI) while a statement of a write ran: the connection was
+    closed with its statement open, which SQLite keeps, transaction and write lock with it,
+    for as long as the exception's traceback lives; so the process's next write (a killed
+    pipeline ending its runs) waited out the busy timeout on a lock it held itself."""
+    from sqlalchemy import event
+
+    path = tmp_path / "setpoint.db"
+    db = Database(f"sqlite:///{path}").open()
+    db.write_retrying(lambda conn: conn.exec_driver_sql("CREATE TABLE t (x INTEGER)"))
+    db.write_retrying(lambda conn: conn.exec_driver_sql("INSERT INTO t VALUES (1), (2)"))
+
+    def interrupt(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("SELECT x"):
+            raise KeyboardInterrupt
+
+    event.listen(db.engine, "after_cursor_execute", interrupt)
+    try:
+        caught = _interrupted(db, lambda conn: conn.exec_driver_sql("SELECT x FROM t").all())
+    finally:
+        event.remove(db.engine, "after_cursor_execute", interrupt)
+    assert _write_lock_free(path)
+    db.write_retrying(lambda conn: conn.exec_driver_sql("INSERT INTO t VALUES (3)"))
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 3
+    del caught
+    db.close()
+
+
+def test_a_write_interrupted_between_statements_leaves_its_connection_usable(
+    tmp_path: Path,
+) -> None:
+    """Interrupted with a statement's rows unread: rolled back, but the statement stayed in
+    progress on the pooled connection, and the next write on it could not commit."""
+    path = tmp_path / "setpoint.db"
+    db = Database(f"sqlite:///{path}").open()
+    db.write_retrying(lambda conn: conn.exec_driver_sql("CREATE TABLE t (x INTEGER)"))
+    db.write_retrying(lambda conn: conn.exec_driver_sql("INSERT INTO t VALUES (1), (2)"))
+
+    def update_then_interrupt(conn: Any) -> None:
+        rows = conn.exec_driver_sql("UPDATE t SET x = x + 10 RETURNING x")
+        rows.fetchone()  # the second row unread
+        raise KeyboardInterrupt
+
+    caught = _interrupted(db, update_then_interrupt)
+    assert _write_lock_free(path)
+    for _ in range(3):  # whichever pooled connection each gets
+        db.write_retrying(lambda conn: conn.exec_driver_sql("INSERT INTO t VALUES (3)"))
+    with db.read() as conn:
+        assert sorted(r[0] for r in conn.exec_driver_sql("SELECT x FROM t")) == [1, 2, 3, 3, 3]
+    del caught
+    db.close()

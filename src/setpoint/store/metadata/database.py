@@ -124,6 +124,7 @@ class Database:
                 )
                 event.listen(engine, "connect", _sqlite_on_connect)
                 event.listen(engine, "begin", _sqlite_on_begin)
+                event.listen(engine, "handle_error", _sqlite_on_interrupt)
             else:
                 engine = create_engine(
                     self.url, pool_pre_ping=True, pool_size=5, pool_timeout=POOL_TIMEOUT_S
@@ -158,8 +159,16 @@ class Database:
         """One write transaction; committed on success, rolled back on any exception."""
         with self._connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException as exc:
+                if not isinstance(exc, Exception) and not conn.invalidated:
+                    # interrupted (Ctrl-C, SIGTERM): rolled back, but a statement of it may
+                    # still be in progress, which a later commit on this connection would
+                    # trip on; it is not handed out again
+                    conn.invalidate()
+                raise
 
     def _connect(self) -> Connection:
         from sqlalchemy.exc import DBAPIError
@@ -182,8 +191,9 @@ class Database:
         from sqlalchemy.exc import DBAPIError
 
         for attempt in range(attempts):
+            tx = self.write()
             try:
-                with self.write() as conn:
+                with tx as conn:
                     return fn(conn)
             except DBAPIError as exc:
                 if _holds_nul(exc):
@@ -201,6 +211,11 @@ class Database:
             except StoreUnavailableError:  # from connecting
                 if attempt == attempts - 1:
                     raise
+            finally:
+                # An interrupt landing as the transaction begins or ends, between write()
+                # and the with statement, leaves write() suspended with its transaction
+                # open (and the write lock held) until the traceback is collected: end it.
+                tx.gen.close()
             time.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")
 
@@ -268,6 +283,24 @@ def _lower(text: object) -> object:
 
 def _sqlite_on_begin(conn) -> None:  # type: ignore[no-untyped-def]
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+
+def _sqlite_on_interrupt(ctx) -> None:  # type: ignore[no-untyped-def]
+    # Ctrl-C, or SIGTERM in the CLI, raised during a statement: SQLAlchemy takes the
+    # connection for lost and closes it, but SQLite keeps a connection whose statement is
+    # still open (its cursor, held by the exception's traceback) until that is freed, and
+    # with it the transaction and its write lock: every later write of this process (ending
+    # its runs on the way out) then waits out the busy timeout on a lock it holds itself.
+    # Rolled back first, the connection closes holding nothing.
+    conn = ctx.connection
+    if isinstance(ctx.original_exception, Exception) or conn is None or conn.invalidated:
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None:
+        try:
+            raw.rollback()
+        except Exception:  # closed already: nothing is held
+            pass
 
 
 class _Checkpointer:
