@@ -227,6 +227,12 @@ def test_freshness(client: Any, tmp_path: Path) -> None:
     stale = "suite: events\nfreshness: {column: ts, max_age: 30m}\n"
     assert sp.validate(v, _suite(tmp_path, ok)).passed
     assert not sp.validate(v, _suite(tmp_path, stale)).passed
+    # a newest value far in the future (epoch ms read as seconds, a wrong clock) is no fresher
+    ahead = pd.DataFrame({"ts": [now + dt.timedelta(minutes=5), now + dt.timedelta(days=30)]})
+    [check] = sp.validate(ahead, _suite(tmp_path, ok)).checks
+    assert not check["passed"] and check["age_s"] < -29 * 86400
+    soon = pd.DataFrame({"ts": [now + dt.timedelta(minutes=5)]})  # clocks a little apart
+    assert sp.validate(soon, _suite(tmp_path, ok)).passed
 
 
 def test_dates_beyond_year_9999_are_versioned_profiled_and_checked(

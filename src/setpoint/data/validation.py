@@ -386,7 +386,8 @@ def _freshness(
             return _result("freshness", name, sev, False, None, expected)
         newest_s = float(max(found))
     age = (now if now is not None else time.time()) - newest_s
-    ok = age <= check.args["max_age_s"]
+    # newer than now by more than max_age is no fresher: a unit or clock mistake (ms read as s)
+    ok = -check.args["max_age_s"] <= age <= check.args["max_age_s"]
     return _result("freshness", name, sev, ok, _iso_text(newest_s), expected, age_s=round(age, 3))
 
 
