@@ -180,3 +180,6 @@ def test_registered_model_names_that_are_no_model_names_are_kept(client: Any, ml
     assert client.get_model(registered_model("fraud detector"), "fraud").tags[MODEL_NAME_TAG]
     ml.delete_registered_model("fraud detector")
     assert [m.name for m in ml.search_registered_models()] == [name]
+    # LIKE as in SQL: '_' any one character, '\_' an underscore
+    assert [m.name for m in ml.search_registered_models("name LIKE 'Fraud_D%'")] == [name]
+    assert ml.search_registered_models("name LIKE 'Fraud\\_D%'") == []

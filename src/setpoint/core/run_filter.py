@@ -371,12 +371,12 @@ def _status_like(op: str, pattern: str, position: int) -> Comparison:
     """``status LIKE pattern`` as ``status IN (...)`` of the statuses it matches, spelt as
     setpoint stores them (lower case) or as MLflow does (upper case): MLflow's
     ``status LIKE 'FIN%'`` and setpoint's ``status LIKE 'fin%'`` both find finished runs."""
-    found = re.compile(_like_regex(pattern), re.IGNORECASE if op == "ILIKE" else 0)
+    found = re.compile(like_regex(pattern), re.IGNORECASE if op == "ILIKE" else 0)
     matched = tuple(s for s in _STATUSES if found.fullmatch(s) or found.fullmatch(s.upper()))
     return Comparison(kind="attribute", key="status", op="IN", value=matched, position=position)
 
 
-def _like_regex(pattern: str) -> str:
+def like_regex(pattern: str) -> str:
     """A LIKE pattern (``%``, ``_``, ``\\`` escaping the next character) as a regex."""
     out = []
     chars = iter(pattern)

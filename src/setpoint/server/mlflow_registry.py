@@ -42,6 +42,7 @@ from setpoint.core.names import (
     registered_model,
     tag_value,
 )
+from setpoint.core.run_filter import like_regex
 from setpoint.server.mlflow_api import required_key
 from setpoint.server.mlflow_fields import (
     optional_text,
@@ -901,8 +902,7 @@ def _filter(text: Any, allowed: dict[str, frozenset[str]], said: str) -> Filter 
         elif op in ops and value[:1] in "'\"":
             what = value[1:-1]
             if op in ("LIKE", "ILIKE"):
-                pattern = ".*".join(re.escape(p).replace("_", ".") for p in what.split("%"))
-                what = re.compile(pattern, re.S | (re.I if op == "ILIKE" else 0))
+                what = re.compile(like_regex(what), re.S | (re.I if op == "ILIKE" else 0))
                 op = "like"
         if what is None:
             raise InvalidArgumentError(
