@@ -826,8 +826,7 @@ def _run_name(name: str | None, run_id: str) -> str:
     """MLflow's run name as the run's name: free text, as setpoint's run names are (control
     characters become spaces, cut to 128 characters); the name as it was stays in the
     ``mlflow.runName`` tag."""
-    text = re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", name or "").strip()[: names.MAX_NAME].strip()
-    return text or f"run-{run_id[:8]}"
+    return names.plain_run_name(name) or f"run-{run_id[:8]}"
 
 
 def import_mlflow(

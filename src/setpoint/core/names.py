@@ -108,6 +108,13 @@ def model_hint(model: object) -> str:
     return f"; an MLflow registered model of that name is model {registered_model(model)!r}"
 
 
+def plain_run_name(text: str | None) -> str:
+    """Free text (MLflow's run names, which may be longer or hold tabs) as a run's name:
+    control characters become spaces, cut to 128 characters; "" when nothing is left."""
+    plain = re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", text or "").strip()
+    return plain[:MAX_NAME].strip()
+
+
 def check_run_name(value: object, field: str = "name") -> str:
     """A run's name: a label, not an identifier (runs are addressed by id), so free text of
     1-128 characters (the store's column) without control characters (NUL included)."""

@@ -47,6 +47,8 @@ from setpoint.core.names import (
     check_metric_value,
     experiment_project,
     is_whole,
+    plain_run_name,
+    tag_value,
 )
 from setpoint.server.bodies import read_body
 from setpoint.server.mlflow_fields import (
@@ -165,13 +167,20 @@ def _view_type(value: Any, field: str) -> str:
 _Points = dict[str, dict[str, tuple[int, int]]]
 
 
+def _run_name(r: Any) -> str:
+    """A run's name as MLflow gave it (its ``mlflow.runName`` tag, which may hold what a
+    run's name cannot), unless the run was renamed in setpoint since."""
+    given = r.tags.get("mlflow.runName")
+    return str(given) if given and plain_run_name(given) == r.name else r.name or ""
+
+
 def _run(r: Any, points: _Points | None = None) -> dict[str, Any]:
     """A run in MLflow's shape; each metric with the step and timestamp of its latest value
     when ``points`` holds them."""
     info = {
         "run_id": r.id,
         "run_uuid": r.id,
-        "run_name": r.name or "",
+        "run_name": _run_name(r),
         "experiment_id": _experiment_id(r.project),
         "user_id": r.user or r.tags.get("mlflow.user", ""),
         "status": STATUS_OF.get(r.status, "RUNNING"),
@@ -400,12 +409,10 @@ def register(
             tags["mlflow.user"] = user  # MLflow's own record of who started the run
         # a run given no name gets one here, as MLflow's server names it, so that its
         # mlflow.runName tag (which searches and `mlflow.search_runs` columns read) holds it
-        name = (
-            optional_text(body.get("run_name"), "run_name")
-            or tags.get("mlflow.runName")
-            or f"run-{secrets.token_hex(4)}"
-        )
-        tags.setdefault("mlflow.runName", name)
+        given = optional_text(body.get("run_name"), "run_name") or tags.get("mlflow.runName")
+        # MLflow's names are free text: the run's name is it made plain, the tag keeps it
+        name = plain_run_name(given) or f"run-{secrets.token_hex(4)}"
+        tags.setdefault("mlflow.runName", given or name)
         run = await call(
             request,
             "create_run",
@@ -546,7 +553,9 @@ def register(
                 )
         name = optional_text(body.get("run_name"), "run_name")
         if name is not None:  # the run's name, and MLflow's tag for it
-            run = await call(request, "rename_run", run_id=run_id, name=name)
+            tag_value(name, "run_name")  # checked before anything changes
+            if plain_run_name(name):
+                run = await call(request, "rename_run", run_id=run_id, name=plain_run_name(name))
             await call(request, "set_tags", run_id=run_id, tags={"mlflow.runName": name})
         return {"run_info": _run(run)["info"]}
 
@@ -569,8 +578,9 @@ def register(
             steps=steps,
             timestamps=stamps,
         )
-        if tags.get("mlflow.runName"):  # MLflow's tag for the name: setting it renames the run
-            await call(request, "rename_run", run_id=run_id, name=tags["mlflow.runName"])
+        if plain_run_name(tags.get("mlflow.runName")):  # MLflow's tag for the name renames it
+            name = plain_run_name(tags["mlflow.runName"])
+            await call(request, "rename_run", run_id=run_id, name=name)
 
     @route("POST", "runs/delete")
     async def delete_run(request: Request, body: dict[str, Any]) -> Any:
