@@ -1,9 +1,9 @@
 """MLflow's model format: a folder with an ``MLmodel`` file, as ``mlflow.<flavor>.log_model``
 writes it. setpoint registers such a folder as it is (flavor ``mlflow``) and loads it here,
-without MLflow where the format allows: scikit-learn saved with skops (trusted types only,
-as the sklearn flavor), XGBoost and LightGBM boosters from their native files. A model MLflow
-pickled (scikit-learn's pickle or cloudpickle, an sklearn-API LightGBM model) is unpickled,
-which runs code: the registry marks every MLflow package unsafe."""
+without MLflow where the format allows: scikit-learn and sklearn-API LightGBM models saved
+with skops (trusted types only, as the sklearn flavor), XGBoost models and LightGBM boosters
+from their native files. A model MLflow pickled (pickle or cloudpickle) is unpickled, which
+runs code: the registry marks every MLflow package unsafe."""
 
 from __future__ import annotations
 
@@ -20,6 +20,18 @@ DESCRIPTION = "a folder in MLflow's model format (registered through MLflow's AP
 PACKAGES: tuple[str, ...] = ()
 MLMODEL = "MLmodel"
 LOADABLE = ("sklearn", "xgboost", "lightgbm")
+FORMATS = ("skops", "native", "pickle", "cloudpickle")  # "native": the framework's own file
+LIGHTGBM_BOOSTER = "lightgbm.basic.Booster"
+# The types MLflow itself trusts in the skops file of an sklearn-API LightGBM model, beyond
+# skops' defaults: the estimators, and the Booster they hold, which skops rebuilds from its
+# model text (no callables). Types the MLmodel's own skops_trusted_types adds are not
+# trusted from it (whoever wrote the folder wrote that list): the caller names them.
+LIGHTGBM_SKOPS_TRUSTED = (
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
+    LIGHTGBM_BOOSTER,
+    "collections.OrderedDict",
+)
 
 
 def handles(model: object) -> bool:
@@ -55,10 +67,19 @@ def describe(mlmodel_text: str) -> dict[str, Any]:
         else:
             file = conf.get("data")
             fmt = "native"
-            if name == "lightgbm" and str(file).endswith(".pkl"):
-                fmt = "pickle"  # the sklearn-API LightGBM models MLflow pickles
+            if name == "lightgbm" and _is_lightgbm_estimator(conf):
+                # MLflow writes a Booster in LightGBM's text format whatever
+                # serialization_format says; an estimator with skops (MLflow 3's default)
+                # or pickled (older MLflow wrote model.pkl and no format).
+                fmt = str(conf.get("serialization_format") or "pickle")
         if not isinstance(file, str) or not file:
             continue
+        if fmt not in FORMATS:
+            raise InvalidArgumentError(
+                f"setpoint loads MLflow {name} models saved as {', '.join(FORMATS)}; this one "
+                f"is saved as {fmt}",
+                field="MLmodel",
+            )
         out = {
             "mlflow_flavor": name,
             "file": file,
@@ -76,6 +97,13 @@ def describe(mlmodel_text: str) -> dict[str, Any]:
     )
 
 
+def _is_lightgbm_estimator(conf: Mapping[str, Any]) -> bool:
+    """Whether MLflow saved an sklearn-API LightGBM model (LGBMClassifier, ...) rather than a
+    Booster: as MLflow's own loader decides, by the recorded class (a Booster when none)."""
+    model_class = str(conf.get("model_class") or LIGHTGBM_BOOSTER)
+    return model_class != LIGHTGBM_BOOSTER or str(conf.get("data")).endswith(".pkl")
+
+
 def load(
     folder: str,
     meta: Mapping[str, Any],
@@ -85,10 +113,13 @@ def load(
 ) -> MlflowPredictor:
     path = os.path.join(folder, str(meta["file"]))
     kind, fmt = str(meta["mlflow_flavor"]), str(meta["serialization"])
-    if kind == "sklearn" and fmt == "skops":
+    if kind == "lightgbm" and fmt == "native" and path.endswith(".skops"):
+        fmt = "skops"  # registered before setpoint told MLflow 3's LightGBM estimators apart
+    if fmt == "skops" and kind in ("sklearn", "lightgbm"):
         from setpoint.models.flavors import sklearn
 
-        loaded = sklearn.load(folder, {"file": meta["file"]}, trusted=trusted)
+        extra = LIGHTGBM_SKOPS_TRUSTED if kind == "lightgbm" else ()
+        loaded = sklearn.load(folder, {"file": meta["file"]}, trusted=[*extra, *(trusted or ())])
         return MlflowPredictor(native=loaded.native)
     if fmt in ("pickle", "cloudpickle"):
         with open(path, "rb") as f:  # the package's bytes were checked against their digests
@@ -101,7 +132,7 @@ def load(
             estimator = None
         found = xgboost.load(folder, {"file": meta["file"], "estimator": estimator})
         return MlflowPredictor(native=found.native, booster=found.is_booster)
-    if kind == "lightgbm":
+    if kind == "lightgbm" and fmt == "native":
         import lightgbm as lgb
 
         return MlflowPredictor(native=lgb.Booster(model_file=path), booster=True)
