@@ -866,3 +866,79 @@ def test_a_fifo_among_the_files_is_listed_not_waited_on(
     c = sdk.client()
     paths = {a.path for a in c.list_artifacts(imported(c)[ids["baseline"]].id)}
     assert "plots/roc.csv" in paths and not {"plots/pipe", "model/pipe"} & paths
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # MLflow's, on the model's signature
+def test_a_logged_model_version_loads_through_setpoints_mlflow_api(
+    sqlite_settings: Any, serve: Any, mlflow_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An MLflow 3 logged model (v2's source, models:/m-...) becomes setpoint's own logged
+    model, made once: MLflow's client loads the version through a `setpoint server`. The
+    version kept MLflow's id of the model, which that server knows nothing of."""
+    import mlflow
+    import numpy as np
+    from mlflow import MlflowClient
+
+    from setpoint.client.local import LocalClient
+
+    local = LocalClient(sqlite_settings).open()
+    report, again = import_twice(LocalClient(sqlite_settings).open(), mlflow_copy)
+    assert report.failures == [] and sum(again.new.values()) == 0
+    models = local.search_runs(None, "tags.kind = 'mlflow_model'", None, 100, None, "all").runs
+    assert len(models) == 1  # the second import found it
+    server = serve(local)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    ml = MlflowClient(server.url)
+    v = ml.get_model_version("fraud-model", "2")  # MLflow's client drops its model_id
+    model_id = v.source.removeprefix("models:/")
+    assert model_id == f"m-{models[0].id}"
+    model = ml.get_logged_model(model_id)
+    assert (model.name, model.source_run_id) == ("clf", v.run_id)
+    assert "MLmodel" in {a.path for a in ml.list_logged_model_artifacts(model_id)}
+    loaded = mlflow.pyfunc.load_model("models:/fraud-model/2")
+    assert list(loaded.predict(np.array([[0.0], [3.0]]))) == [0, 1]
+    local.close()
+
+
+def test_a_version_made_from_another_gets_its_files(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version whose source names another registered version (models:/name@alias,
+    models:/name/2: MLflow's copy_model_version) has that version's files, found without
+    the storage_location a server's REST API does not give."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    add = (
+        "INSERT INTO model_versions (name, version, creation_time, last_updated_time, "
+        "current_stage, source, run_id, status) VALUES ('fraud-model', ?, 1, 1, 'None', ?, ?, "
+        "'READY')"
+    )
+    edit(
+        mlflow_copy,
+        (add, (3, "models:/fraud-model@champion", ids["baseline"])),
+        (add, (4, "models:/fraud-model/2", ids["v3"])),
+    )
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 0 and report["new"]["model versions"] == 4
+    c = sdk.client()
+    v1, v2, v3, v4 = c.list_model_versions("fraud-model", "fraud")
+    assert (v3.digest, v4.digest) == (v1.digest, v2.digest)
+    assert v3.tags["mlflow.source"] == f"runs:/{imported(c)[ids['baseline']].id}/model"
+    assert v4.tags["mlflow.model_id"] == v2.tags["mlflow.model_id"]  # one logged model
+    assert len(c.search_runs(None, "tags.kind = 'mlflow_model'").runs) == 1
+
+
+def test_a_binary_param_is_text_when_it_is_utf8_and_listed_when_not(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    set_value = "UPDATE params SET value = ? WHERE run_uuid = ? AND key = ?"
+    edit(
+        mlflow_copy,
+        (set_value, ("déjà".encode(), ids["baseline"], "lr")),
+        (set_value, (b"\xff\x00", ids["baseline"], "max_depth")),
+    )
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1 and failed_items(report) == {("param", f"{ids['baseline']} max_depth")}
+    assert "binary data" in report["failures"][0]["reason"]
+    assert imported(sdk.client())[ids["baseline"]].params == {"lr": "déjà"}

@@ -400,3 +400,45 @@ def test_a_server_that_requires_tokens_gets_mlflows_credentials(
     assert code == 0, err
     assert json.loads(out)["existing"]["runs"] == 1
     local.close()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # MLflow's, on the model's signature
+def test_a_version_made_from_another_gets_its_files(
+    home: Path, tmp_path: Path, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version whose source names another registered version (models:/name/1, as MLflow's
+    copy_model_version makes) is imported with that version's files: MLflow's REST API
+    gives no storage_location. Later versions keep MLflow's numbers."""
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    local = LocalClient(fast_settings(tmp_path / "source")).open()
+    server = serve(local)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    ml = MlflowClient(server.url)
+    run = ml.create_run(ml.create_experiment("fraud")).info.run_id
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    mlflow.sklearn.save_model(model, str(tmp_path / "model"), pip_requirements=[])
+    ml.log_artifacts(run, str(tmp_path / "model"), "model")
+    ml.set_terminated(run)
+    ml.create_registered_model("Fraud Detector")
+    ml.create_model_version("Fraud Detector", f"runs:/{run}/model", run_id=run)
+    ml.create_model_version("Fraud Detector", "models:/Fraud Detector/1")
+    ml.create_model_version("Fraud Detector", f"runs:/{run}/model", run_id=run)
+
+    source = MlflowServer(server.url).open()
+    try:
+        report = MlflowImporter(sdk.client(), source).run()
+    finally:
+        source.close()
+    assert report.failures == []
+    c = sdk.client()
+    versions = c.list_model_versions(c.list_models("fraud")[0].name, "fraud")
+    assert [v.tags["mlflow.imported_version"] for v in versions] == [
+        f"Fraud Detector/{n}" for n in (1, 2, 3)
+    ]
+    assert versions[1].digest == versions[0].digest
+    assert versions[1].tags["mlflow.source"] == versions[0].tags["mlflow.source"]
+    local.close()

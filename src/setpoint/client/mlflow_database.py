@@ -46,6 +46,17 @@ class MlflowVersion:
     storage_location: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class MlflowLoggedModel:
+    """An MLflow 3 logged model: where its files are, and what setpoint keeps of it."""
+
+    experiment_id: str
+    artifact_location: str | None
+    name: str
+    created_at: int | None
+    source_run_id: str | None
+
+
 class MlflowSource(Protocol):
     """What the importer reads, opened: :class:`MlflowDatabase` or
     :class:`setpoint.client.mlflow_server.MlflowServer`."""
@@ -60,7 +71,7 @@ class MlflowSource(Protocol):
     def version_tags(self) -> dict[tuple[str, int], dict[str, str]]: ...
     def aliases(self) -> list[tuple[str, str, int]]: ...
     def registered_models(self) -> dict[str, tuple[str, dict[str, str]]]: ...
-    def logged_models(self) -> dict[str, tuple[str, str | None]]: ...
+    def logged_models(self) -> dict[str, MlflowLoggedModel]: ...
     def local_folder(self, uri: str | None) -> Path | None: ...
     def serves(self, uri: str | None) -> bool: ...
 
@@ -229,12 +240,27 @@ class MlflowDatabase:
                     out[r[0]][1][r[1]] = r[2] or ""
         return out
 
-    def logged_models(self) -> dict[str, tuple[str, str | None]]:
-        """MLflow 3's logged models: id -> (experiment id, artifact location)."""
+    def logged_models(self) -> dict[str, MlflowLoggedModel]:
+        """MLflow 3's logged models, by id."""
         if "logged_models" not in self.tables:
             return {}
-        rows = self._rows("SELECT model_id, experiment_id, artifact_location FROM logged_models")
-        return {r[0]: (str(r[1]), r[2]) for r in rows}
+        cols = self.columns["logged_models"]
+        more = [c if c in cols else "NULL" for c in ("name", "creation_timestamp_ms")]
+        more.append("source_run_id" if "source_run_id" in cols else "NULL")
+        rows = self._rows(
+            f"SELECT model_id, experiment_id, artifact_location, {', '.join(more)} "
+            "FROM logged_models"
+        )
+        return {
+            r[0]: MlflowLoggedModel(
+                experiment_id=str(r[1]),
+                artifact_location=r[2],
+                name=r[3] or "model",
+                created_at=r[4] if type(r[4]) is int else None,
+                source_run_id=r[5] or None,
+            )
+            for r in rows
+        }
 
     def local_folder(self, uri: str | None) -> Path | None:
         """None: a database holds no files, the importer looks for them on this machine."""

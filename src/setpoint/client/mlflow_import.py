@@ -27,13 +27,14 @@ from urllib.parse import unquote, urlparse
 
 from setpoint.client.mlflow_database import (
     MlflowDatabase,
+    MlflowLoggedModel,
     MlflowRun,
     MlflowSource,
     MlflowVersion,
     Plan,
     short_reason,
 )
-from setpoint.core import names
+from setpoint.core import mlflow_tags, names
 from setpoint.core.config import DEFAULT_PROJECT
 from setpoint.core.errors import (
     InvalidArgumentError,
@@ -47,6 +48,10 @@ IMPORTED_RUN = "mlflow.imported_run_id"
 IMPORTED_VERSION = "mlflow.imported_version"  # "<registered model>/<version>"
 IMPORTED_VERSION_RUN = "mlflow.imported_version_run"  # the MLflow run of an imported version
 SOURCE, IMPORTED_SOURCE, MODEL_ID = "mlflow.source", "mlflow.imported_source", "mlflow.model_id"
+IMPORTED_MODEL = "mlflow.imported_model_id"  # MLflow's id of an imported logged model
+# An MLflow 3 logged model becomes what setpoint's MLflow API makes of one (see
+# server/mlflow_models.py): a run of kind LOGGED_MODEL_KIND under the run that logged it,
+# its files that run's artifacts, its id "m-" and the run's id.
 STATUS = {
     "FINISHED": "finished",
     "FAILED": "failed",
@@ -127,6 +132,9 @@ class MlflowImporter:
         self._scopes: list[str | None] | None = None  # see _readable_projects
         self._runs_unread = False  # the source's runs could not be listed
         self._named: set[tuple[str, str]] = set()  # (project, model) known to keep its name
+        self._models: dict[str, tuple[str, str]] | None = None  # MLflow's id -> run, project
+        self._versions: dict[tuple[str, int], MlflowVersion] = {}  # the source's, by number
+        self._aliases: dict[tuple[str, str], int] = {}  # the source's (model, alias) -> number
 
     def _read(self, kind: str, item: str, read: Callable[[], T], empty: T) -> T:
         """What ``read`` gives; when the source cannot give it, ``empty`` and a failure."""
@@ -382,11 +390,12 @@ class MlflowImporter:
         check = names.param_value if kind == "param" else names.tag_value
         for key, value in rows:
             try:
+                key = _text(key, f"{kind} key")
                 out[names.check_key(key, f"{kind} key")] = check(
-                    "" if value is None else value, key
+                    "" if value is None else _text(value, key), key
                 )
             except InvalidArgumentError as exc:
-                self.report.fail(kind, f"{owner} {key}", exc)
+                self.report.fail(kind, f"{owner} {key!s}", exc)
         return out
 
     def _metric_columns(self, run_id: str) -> tuple[list[str], list[float], list[int], list[int]]:
@@ -506,7 +515,9 @@ class MlflowImporter:
     ) -> None:
         if not versions and not aliases:
             return
-        logged: dict[str, tuple[str, str | None]] = self._read(
+        self._versions = {(v.name, v.version): v for v in versions}
+        self._aliases = {(name, alias): number for name, alias, number in aliases}
+        logged: dict[str, MlflowLoggedModel] = self._read(
             "model version", "(logged models)", self.source.logged_models, {}
         )
         version_tags: dict[tuple[str, int], dict[str, str]] = self._read(
@@ -595,7 +606,7 @@ class MlflowImporter:
     def _import_version(
         self,
         v: MlflowVersion,
-        logged: Mapping[str, tuple[str, str | None]],
+        logged: Mapping[str, MlflowLoggedModel],
         version_tags: Mapping[tuple[str, int], dict[str, str]],
         home: dict[str, str],
     ) -> tuple[str, int]:
@@ -617,7 +628,8 @@ class MlflowImporter:
                 f"project {project!r} is deleted in setpoint: restore it to import into it",
                 field="project",
             )
-        folder, run_prefix = self._version_folder(v, logged)
+        origin = self._origin(v)
+        folder, in_run = self._version_folder(v, origin, logged)
         files: dict[str, Path] = {}
         for rel, path in _files(folder):
             if isinstance(path, str):  # a model without one of its files may not load
@@ -643,10 +655,15 @@ class MlflowImporter:
         tags[IMPORTED_SOURCE] = v.source
         if v.run_id:
             tags[IMPORTED_VERSION_RUN] = v.run_id
-        if run is not None and run_prefix is not None:
-            tags[SOURCE] = f"runs:/{run[0]}" + (f"/{run_prefix}" if run_prefix else "")
-        if v.source.startswith("models:/m-"):
-            tags[MODEL_ID] = v.source.removeprefix("models:/").strip("/")
+        model_id = _logged_model(origin.source)
+        if model_id is not None:  # an MLflow 3 logged model: setpoint's own, made once
+            logger = self._imported.get(origin.run_id or "") or run
+            model = self._model_run(model_id, logged.get(model_id), project, logger, refs)
+            tags[MODEL_ID] = f"m-{model}"
+            tags[SOURCE] = f"models:/m-{model}"
+        elif in_run is not None and self._imported.get(in_run[0], ("", ""))[1] == project:
+            held, path = self._imported[in_run[0]][0], in_run[1]
+            tags[SOURCE] = f"runs:/{held}" + (f"/{path}" if path else "")
         if v.stage and v.stage != "None":
             tags["mlflow.stage"] = v.stage
         made = self.client.register_model_version(
@@ -661,6 +678,77 @@ class MlflowImporter:
         home[v.name] = project
         return project, int(made.version)
 
+    def _model_run(
+        self,
+        model_id: str,
+        model: MlflowLoggedModel | None,
+        project: str,
+        made_by: tuple[str, str] | None,
+        files: dict[str, BlobRef],
+    ) -> str:
+        """The setpoint run behind MLflow's logged model ``model_id`` in ``project``: the one
+        an earlier import made, else a new one (made under ``made_by``, the imported run that
+        logged it, when that is in ``project``) holding the model's files."""
+        if self._models is None:
+            self._models = self._imported_models()
+        found = self._models.get(model_id)
+        if found is not None and found[1] == project:
+            return found[0]
+        name = model.name if model is not None else "model"
+        tags = {
+            "kind": mlflow_tags.LOGGED_MODEL_KIND,
+            mlflow_tags.MODEL_NAME: name,
+            mlflow_tags.MODEL_STATUS: mlflow_tags.MODEL_STATUSES[1],  # ready
+            IMPORTED_MODEL: model_id,
+        }
+        parent = made_by[0] if made_by is not None and made_by[1] == project else None
+        if parent is not None:
+            tags[mlflow_tags.SOURCE_RUN] = parent
+        made = self._runs.get(model.source_run_id or "") if model is not None else None
+        start = model.created_at if model is not None else None
+        if start is None:  # not said by the source: when the run that logged it started
+            start = (made.start_time if made is not None else None) or 0
+        run = self.client.import_run(
+            project,
+            _run_name(name, model_id.removeprefix("m-")),
+            "finished",
+            start,
+            start,
+            {},
+            tags,
+            None,
+            None,
+            files,
+            parent,
+            self.actor,
+        )
+        self._models[model_id] = (run.id, project)
+        return str(run.id)
+
+    def _imported_models(self) -> dict[str, tuple[str, str]]:
+        """Logged models imported before: MLflow's id -> (setpoint run, project). One
+        deleted in setpoint since is not used again."""
+        out: dict[str, tuple[str, str]] = {}
+        for project in self._readable_projects():
+            token = None
+            while True:
+                try:
+                    page = self.client.search_runs(
+                        None if project is None else [project],
+                        f"tags.`{IMPORTED_MODEL}` LIKE '%'",
+                        None,
+                        50_000,
+                        token,
+                    )
+                except (PermissionDeniedError, ProjectNotFoundError):
+                    break
+                for r in page.runs:
+                    out[r.tags[IMPORTED_MODEL]] = (r.id, r.project)
+                token = page.next_page_token
+                if not token:
+                    break
+        return out
+
     def _keep_name(self, name: str, project: str) -> None:
         """Keep MLflow's name of a registered model whose name is no setpoint model name in
         the model's tag (see ``names.registered_model``), where it is not kept yet."""
@@ -671,17 +759,39 @@ class MlflowImporter:
                 self.client.update_model(kept, project, None, tags, self.actor)
             self._named.add((project, kept))
 
+    def _origin(self, v: MlflowVersion) -> MlflowVersion:
+        """The version whose files ``v``'s are: the one its source names when that is another
+        registered version (``models:/name/3`` or ``models:/name@alias``, as MLflow's
+        ``copy_model_version`` makes), followed to the end; ``v`` itself otherwise, and the
+        last one found when a version named is not in the source."""
+        at, seen = v, set()
+        while (at.name, at.version) not in seen:
+            seen.add((at.name, at.version))
+            ref = _registered_ref(at.source)
+            if ref is None:
+                break
+            name, number = ref
+            if isinstance(number, str):
+                number = self._aliases.get((name, number), 0)
+            named = self._versions.get((name, number))
+            if named is None:
+                break
+            at = named
+        return at
+
     def _version_folder(
-        self, v: MlflowVersion, logged: Mapping[str, tuple[str, str | None]]
-    ) -> tuple[Path, str | None]:
-        """The version's MLflow folder here, and its path inside its run's artifacts (None
-        when the files are not a run's: MLflow 3's logged models). Only a folder inside a
-        run's folder, ``artifacts`` or (without it) an experiment's artifact location."""
-        source = v.source
+        self, v: MlflowVersion, origin: MlflowVersion, logged: Mapping[str, MlflowLoggedModel]
+    ) -> tuple[Path, tuple[str, str] | None]:
+        """The version's MLflow folder here (that of ``origin``, the version whose files they
+        are), and the MLflow run and path inside its artifacts holding it (None when the
+        files are not a run's: MLflow 3's logged models). Only a folder inside a run's
+        folder, ``artifacts`` or (without it) an experiment's artifact location."""
+        source = origin.source
         roots = [self.artifacts] if self.artifacts is not None else list(self._roots.values())
         found: Path | None = None
         refused: Path | None = None
-        inside_run: str | None = None
+        inside_run: tuple[str, str] | None = None
+        model_id = _logged_model(source)
         if source.startswith("runs:/"):
             run_id, _, path = source.removeprefix("runs:/").partition("/")
             path = path.strip("/")
@@ -691,21 +801,25 @@ class MlflowImporter:
             if here is not None and not _inside(here, folder or here):
                 refused = here
             elif here is not None and here.is_dir():
-                found, inside_run = here, path
-        elif source.startswith("models:/m-"):
-            model_id = source.removeprefix("models:/").strip("/")
-            experiment, location = logged.get(model_id, ("", None))
+                found, inside_run = here, (run_id, path)
+        elif model_id is not None:
+            model = logged.get(model_id)
             first = []
-            if self.artifacts is not None and experiment:
-                first.append(self.artifacts / experiment / "models" / model_id / "artifacts")
+            if self.artifacts is not None and model is not None and model.experiment_id:
+                first.append(
+                    self.artifacts / model.experiment_id / "models" / model_id / "artifacts"
+                )
+            location = model.artifact_location if model is not None else None
             found, refused = self._find(location, roots, first)
-        else:
+        elif _registered_ref(source) is None:
             found, refused = self._find(source, roots)
             tail = _TAIL.search(found.as_posix()) if found is not None else None
-            inside_run = (tail.group(2) or "").strip("/") if tail and tail.group(1) else None
-        if found is None:
-            found, elsewhere = self._find(v.storage_location, roots)
-            refused = refused or elsewhere
+            if tail and tail.group(1):
+                inside_run = (tail.group(1), (tail.group(2) or "").strip("/"))
+        for stored in dict.fromkeys([origin.storage_location, v.storage_location]):
+            if found is None:  # MLflow's own record of where the files are
+                found, elsewhere = self._find(stored, roots)
+                refused = refused or elsewhere
         if found is not None:
             return found, inside_run
         if refused is not None:
@@ -764,6 +878,39 @@ class MlflowImporter:
 # "/<experiment>/<run>/artifacts[/path]" or "/<experiment>/models/<m-id>/artifacts[/path]":
 # MLflow's layout under its artifact root (group 1: the run; group 2: the path in it).
 _TAIL = re.compile(r"/\d+/(?:([0-9a-f]{32})|models/m-[0-9a-f]+)/artifacts(/.*)?$")
+_LOGGED = re.compile(r"models:/(m-[0-9a-f]+)/?")  # MLflow 3's logged model: m- and hex
+
+
+def _logged_model(source: str) -> str | None:
+    """MLflow's id of the logged model a version's source names (``models:/m-...``)."""
+    found = _LOGGED.fullmatch(source)
+    return found.group(1) if found else None
+
+
+def _registered_ref(source: str) -> tuple[str, int | str] | None:
+    """(model, version number or alias) of a source naming a registered version
+    (``models:/name/3``, ``models:/name@alias``); None for any other source."""
+    if not source.startswith("models:/") or _logged_model(source) is not None:
+        return None
+    ref = source.removeprefix("models:/").strip("/")
+    head, _, tail = ref.rpartition("/")
+    if head and names.is_whole(tail):
+        return head, int(tail)
+    name, at, alias = ref.rpartition("@")
+    return (name, alias) if at and name and alias and "/" not in alias else None
+
+
+def _text(value: Any, field: str) -> Any:
+    """A value as text when the database kept it as bytes (a BLOB): decoded when it is
+    UTF-8, else refused; any other value as it is."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        return value
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgumentError(
+            f"{field} is binary data ({len(bytes(value))} bytes), not UTF-8 text", field=field
+        ) from None
 
 
 def _local_path(uri: str | None) -> Path | None:

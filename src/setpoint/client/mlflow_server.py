@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote, urlparse
 
 from setpoint.client.mlflow_database import (
     MlflowExperiment,
+    MlflowLoggedModel,
     MlflowRun,
     MlflowVersion,
     short_reason,
@@ -59,7 +60,7 @@ class MlflowServer:
         self._models: list[dict[str, Any]] | None = None
         self._data: dict[str, tuple[list[tuple[str, Any]], list[tuple[str, Any]], list[str]]] = {}
         self._version_tags: dict[tuple[str, int], dict[str, str]] = {}
-        self._logged: dict[str, tuple[str, str | None]] | None = None
+        self._logged: dict[str, MlflowLoggedModel] | None = None
         self._fetched: dict[str, Path | None] = {}  # artifact path -> its folder here (None: empty)
 
     def open(self) -> MlflowServer:
@@ -223,11 +224,11 @@ class MlflowServer:
             )
         return self._models
 
-    def logged_models(self) -> dict[str, tuple[str, str | None]]:
-        """MLflow 3's logged models: id -> (experiment id, artifact location); none from a
-        server without them (MLflow 2 answers 404)."""
+    def logged_models(self) -> dict[str, MlflowLoggedModel]:
+        """MLflow 3's logged models, by id; none from a server without them (MLflow 2
+        answers 404)."""
         if self._logged is None:
-            found: dict[str, tuple[str, str | None]] = {}
+            found: dict[str, MlflowLoggedModel] = {}
             ids = [e.id for e in self._experiments if not e.deleted]
             for i in range(0, len(ids), 100):
                 body = {"experiment_ids": ids[i : i + 100]}
@@ -237,8 +238,14 @@ class MlflowServer:
                 for m in pages:
                     info = m.get("info") or {}
                     if info.get("model_id"):
-                        where = str(info.get("experiment_id", ""))
-                        found[str(info["model_id"])] = (where, info.get("artifact_uri") or None)
+                        created = _whole(info.get("creation_timestamp_ms"))
+                        found[str(info["model_id"])] = MlflowLoggedModel(
+                            experiment_id=str(info.get("experiment_id", "")),
+                            artifact_location=info.get("artifact_uri") or None,
+                            name=str(info.get("name") or "model"),
+                            created_at=created if type(created) is int else None,
+                            source_run_id=info.get("source_run_id") or None,
+                        )
             self._logged = found
         return self._logged
 

@@ -16,19 +16,22 @@ from typing import Any
 from fastapi import Request
 
 from setpoint.core.errors import InvalidArgumentError, NotFoundError
+from setpoint.core.mlflow_tags import (
+    LOGGED_MODEL_KIND,
+    MODEL_NAME,
+    MODEL_STATUS,
+    MODEL_STATUSES,
+    MODEL_TYPE,
+    SOURCE_RUN,
+)
 from setpoint.core.run_filter import parse_filter
 from setpoint.server.mlflow_fields import optional_text, pairs, whole
 
-KIND = "mlflow_model"
+KIND = LOGGED_MODEL_KIND
 PREFIX = "m-"
-NAME, TYPE, SOURCE, STATUS = (
-    "mlflow.model_name",
-    "mlflow.model_type",
-    "mlflow.source_run_id",
-    "mlflow.model_status",
-)
+NAME, TYPE, SOURCE, STATUS = MODEL_NAME, MODEL_TYPE, SOURCE_RUN, MODEL_STATUS
 RESERVED = {"kind", NAME, TYPE, SOURCE, STATUS}
-STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
+STATUSES = MODEL_STATUSES
 
 # MLflow's logged-model attributes, as the fields of the run behind a model
 _FILTER_FIELDS = {
