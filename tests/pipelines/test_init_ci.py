@@ -124,6 +124,30 @@ def test_the_workflow_tests_trains_gates_then_deploys(repo: Path, capsys: Any) -
     assert '"version": 1' in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("files", "installs_setpoint"),
+    [
+        ({"requirements.txt": "pandas\n# setpoint comes later\n"}, True),
+        ({"requirements.txt": "pandas\nSetpoint[ray]>=0.1  # pinned\n"}, False),
+        ({"pyproject.toml": '[project]\nname = "x"\ndependencies = ["pandas"]\n'}, True),
+        ({"pyproject.toml": '[project]\nname = "x"\ndependencies = ["setpoint==1.0"]\n'}, False),
+        ({}, True),
+    ],
+)
+def test_the_workflow_installs_setpoint_unless_the_project_does(
+    repo: Path, capsys: Any, files: dict[str, str], installs_setpoint: bool
+) -> None:
+    from setpoint.cli.main import main
+
+    (repo / "requirements.txt").unlink()
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    main(["init", "--ci", "github"])
+    workflow = yaml.safe_load(Path(".github/workflows/setpoint.yml").read_text())
+    lines = _steps(workflow)["Install dependencies"]["run"].strip().splitlines()
+    assert ("pip install setpoint" in lines) == installs_setpoint
+
+
 def test_init_refuses_to_guess_or_overwrite(repo: Path, capsys: Any) -> None:
     from setpoint.cli.main import main
 

@@ -255,3 +255,40 @@ def test_the_sdks_sweep_raises_the_steps_error_after_running_every_combination(
     sweep_run = client.search_runs(["sdk_sweep_fails"], "tags.kind = 'sweep'", None, 1).runs[0]
     assert sweep_run.status == "failed"
     assert os.path.exists(broken)
+
+
+OPTIONAL = """
+import setpoint as sp
+
+@sp.step
+def echo(tag: str | None, depth: int | None, on: bool | None) -> dict:
+    return {"tag": tag, "depth": depth, "on": on}
+
+@sp.pipeline(project="optional")
+def pipe(tag: str | None = None, depth: int | None = None, on: bool | None = None):
+    echo(tag, depth, on)
+"""
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        (("tag=hello", "depth=3", "on=true"), {"tag": "hello", "depth": 3, "on": True}),
+        (("tag=null", "depth=null"), {"tag": None, "depth": None, "on": None}),
+        (('tag="quoted"',), {"tag": "quoted", "depth": None, "on": None}),  # JSON, as before
+    ],
+)
+def test_optional_parameters_are_written_as_their_type_is(
+    home: Path, tmp_path: Path, capsys: Any, given: tuple[str, ...], kept: dict[str, Any]
+) -> None:
+    """``tag: str | None`` took only JSON (``--param tag='"hello"'``): plain text failed with
+    "Expecting value", and so did the value Kubeflow's form holds for it."""
+    from setpoint.client import sdk
+
+    path = tmp_path / "optional.py"
+    path.write_text(OPTIONAL)
+    args = [a for item in given for a in ("--param", item)]
+    code, out, err = run_cli(capsys, "pipeline", "run", f"{path}:pipe", *args, "--json")
+    assert code == 0, err
+    run = sdk.client().get_run(json.loads(out)["run_id"])
+    assert {k: json.loads(run.params[k]) for k in kept} == kept

@@ -571,3 +571,30 @@ def test_a_killed_scheduler_takes_its_pipeline_process_with_it(
         if not _gone(child):
             os.kill(child, signal.SIGKILL)
             pytest.fail("the pipeline process outlived its scheduler")
+
+
+def test_scheduler_once_says_why_an_occurrence_failed_and_exits_1(
+    home: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scheduler --once` (cron's way to run it) printed only the run id of a failed
+    occurrence and exited 0, so nothing watching its exit code saw the failure."""
+    from setpoint.client import scheduler
+
+    passes = iter(
+        [
+            [
+                {"schedule": "ok", "occurrence": "2026-01-01T03:00Z", "status": "succeeded",
+                 "run_id": "0123abcd"},
+                {"schedule": "fl", "occurrence": "2026-01-01T03:00Z", "status": "failed",
+                 "run_id": "4567ef01", "error": "ValueError: boom (step 'b')\nTraceback ..."},
+            ],
+            [{"schedule": "ok", "occurrence": "2026-01-01T03:05Z", "status": "succeeded"}],
+        ]
+    )  # fmt: skip
+    monkeypatch.setattr(scheduler, "tick", lambda *args: next(passes))
+    code, out, _ = run_cli(capsys, "scheduler", "--once")
+    assert code == 1
+    assert "fl 2026-01-01T03:00Z: failed 4567ef01 ValueError: boom (step 'b')" in out.splitlines()
+    assert "Traceback" not in out
+    code, out, _ = run_cli(capsys, "scheduler", "--once")
+    assert code == 0 and "ok 2026-01-01T03:05Z: succeeded" in out

@@ -142,7 +142,7 @@ def init(
         install.append("pip install -r requirements.txt")
     elif os.path.exists("pyproject.toml"):
         install.append("pip install .")
-    else:
+    if not _declares_setpoint():  # every later step runs setpoint
         install.append("pip install setpoint")
     text = TEMPLATE.format(
         alias=alias,
@@ -161,6 +161,29 @@ def init(
         f"wrote {WORKFLOW}: tests → {_relative(target)} → gates of {model}@{alias} → promote "
         f"on {branch}; set the secrets SETPOINT_URL and SETPOINT_TOKEN"
     )
+
+
+_SETPOINT = re.compile(r"\s*setpoint\s*(\[[^\]]*\])?\s*([<>=!~;@(]|$)", re.IGNORECASE)
+
+
+def _declares_setpoint() -> bool:
+    """Whether what the workflow installs (requirements.txt, else pyproject.toml's
+    dependencies) names setpoint."""
+    if os.path.exists("requirements.txt"):
+        with open("requirements.txt", encoding="utf-8", errors="replace") as fh:
+            lines = [line.split("#", 1)[0] for line in fh]
+    elif os.path.exists("pyproject.toml"):
+        import tomllib
+
+        try:
+            with open("pyproject.toml", "rb") as fb:
+                project = tomllib.load(fb).get("project") or {}
+        except (tomllib.TOMLDecodeError, OSError):
+            return False
+        lines = [str(d) for d in project.get("dependencies") or []]
+    else:
+        return False
+    return any(_SETPOINT.match(line) for line in lines)
 
 
 def _find_pipeline() -> str:

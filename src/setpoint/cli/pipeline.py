@@ -101,13 +101,14 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=hint_name)
         _check_key(pipe, key, out, hint_name)
         hint = pipe.hints.get(key, str)
+        plain = _optional_plain(hint)
         try:
-            if hint is bool:
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError("expected true or false")
-                out[key] = text.lower() in ("true", "1")
-            elif hint in (int, float, str):
-                out[key] = hint(text)
+            if hint in _PLAIN:
+                out[key] = _plain_value(hint, text)
+            elif plain is str and text.startswith('"'):  # str | None as JSON, as before
+                out[key] = _of_kind(key, json.loads(text), hint, hint_name)
+            elif plain is not None:  # X | None: null, or X written as for X
+                out[key] = None if text == "null" else _plain_value(plain, text)
             else:
                 # the standard parser keeps whole numbers whole: orjson reads one beyond
                 # 64 bits as a float (1e+23), which would pass as a parameter unseen
@@ -118,6 +119,32 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
             ) from None
         _storable(key, out[key])
     return out
+
+
+_PLAIN = (bool, int, float, str)  # types a --param value is written as, not as JSON
+
+
+def _plain_value(hint: type, text: str) -> Any:
+    """``text`` as a value of the plain type ``hint`` (bool: true/false/1/0)."""
+    if hint is bool:
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError("expected true or false")
+        return text.lower() in ("true", "1")
+    return hint(text)
+
+
+def _optional_plain(hint: Any) -> type | None:
+    """X of a hint ``X | None`` (``Optional[X]``) whose X is a plain type, else None."""
+    import types
+    import typing
+
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(hint)
+    others = [a for a in args if a is not type(None)]
+    if len(args) == 2 and len(others) == 1 and others[0] in _PLAIN:
+        return others[0]  # type: ignore[no-any-return]
+    return None
 
 
 def _check_key(pipe: Any, key: str, given: dict[str, Any], hint_name: str) -> None:

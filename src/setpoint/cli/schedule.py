@@ -4,6 +4,7 @@ dataset gets a new version."""
 from __future__ import annotations
 
 import socket
+import sys
 import time
 from typing import Any
 
@@ -240,6 +241,7 @@ def _loop(interval: float, once: bool, monitors: bool) -> None:
     click.echo(f"setpoint scheduler · {c.describe()} · {who}", err=True)
     reconciled = None
     while True:
+        failed = False
         try:
             if reconciled is None or time.monotonic() - reconciled >= RECONCILE_EVERY_S:
                 for d in reconcile(c, host, me=who):
@@ -248,14 +250,19 @@ def _loop(interval: float, once: bool, monitors: bool) -> None:
             if monitors:
                 _run_monitors(c)
             for d in tick(c, int(time.time() * 1000), who, run_in_subprocess):
-                extra = d.get("run_id") or d.get("error") or ""
+                # the run to look at or resume, and why it failed
+                why = (d.get("error") or "").split("\n", 1)[0]
+                extra = " ".join(str(x) for x in (d.get("run_id"), why) if x)
                 click.echo(f"{d['schedule']} {d['occurrence']}: {d['status']} {extra}".rstrip())
+                failed = failed or d["status"] == "failed"
         except SetpointError as exc:
             if once:
                 raise
             # the store may be restarting: say so, and try again next pass
             click.echo(f"pass failed: {exc.message.splitlines()[0]}", err=True)
         if once:
+            if failed:  # cron and CI see it: an occurrence of this pass failed
+                sys.exit(1)
             return
         time.sleep(interval)
 
