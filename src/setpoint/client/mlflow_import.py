@@ -237,24 +237,30 @@ class MlflowImporter:
     def _find_imported_runs(self) -> None:
         """Runs imported before, in every project (deleted ones too, and whatever the
         experiment is called now: it may have been renamed in MLflow since)."""
+        # a run deleted in setpoint since was imported all the same
+        for r in self._tagged_runs(IMPORTED_RUN, "all"):
+            self._imported[r.tags[IMPORTED_RUN]] = (r.id, r.project)
+            if r.status == "running":
+                self._running.add(r.tags[IMPORTED_RUN])
+
+    def _tagged_runs(self, tag: str, lifecycle: str = "active") -> Iterator[Any]:
+        """The runs with tag ``tag``, in every project the caller may read (one they may not
+        read is not theirs to import into), page by page."""
         for project in self._readable_projects():
             token = None
             while True:
                 try:
                     page = self.client.search_runs(
                         None if project is None else [project],
-                        f"tags.`{IMPORTED_RUN}` LIKE '%'",
+                        f"tags.`{tag}` LIKE '%'",
                         None,
                         50_000,
                         token,
-                        "all",  # a run deleted in setpoint since was imported all the same
+                        lifecycle,
                     )
                 except (PermissionDeniedError, ProjectNotFoundError):
-                    break  # a project the caller may not read: not theirs to import into
-                for r in page.runs:
-                    self._imported[r.tags[IMPORTED_RUN]] = (r.id, r.project)
-                    if r.status == "running":
-                        self._running.add(r.tags[IMPORTED_RUN])
+                    break
+                yield from page.runs
                 token = page.next_page_token
                 if not token:
                     break
@@ -728,26 +734,9 @@ class MlflowImporter:
     def _imported_models(self) -> dict[str, tuple[str, str]]:
         """Logged models imported before: MLflow's id -> (setpoint run, project). One
         deleted in setpoint since is not used again."""
-        out: dict[str, tuple[str, str]] = {}
-        for project in self._readable_projects():
-            token = None
-            while True:
-                try:
-                    page = self.client.search_runs(
-                        None if project is None else [project],
-                        f"tags.`{IMPORTED_MODEL}` LIKE '%'",
-                        None,
-                        50_000,
-                        token,
-                    )
-                except (PermissionDeniedError, ProjectNotFoundError):
-                    break
-                for r in page.runs:
-                    out[r.tags[IMPORTED_MODEL]] = (r.id, r.project)
-                token = page.next_page_token
-                if not token:
-                    break
-        return out
+        return {
+            r.tags[IMPORTED_MODEL]: (r.id, r.project) for r in self._tagged_runs(IMPORTED_MODEL)
+        }
 
     def _keep_name(self, name: str, project: str) -> None:
         """Keep MLflow's name of a registered model whose name is no setpoint model name in
