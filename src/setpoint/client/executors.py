@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from setpoint.core.config import Settings
-from setpoint.core.errors import PipelineError
+from setpoint.core.errors import ConfigurationError, PipelineError
 
 MAX_BACKOFF_S = 10.0
 EXECUTORS = ("inprocess", "process", "ray")
@@ -396,7 +396,7 @@ class RayExecutor:
 
     ``open()`` connects in the background, and once connected has every worker import
     setpoint and open the store, while the driver goes on building the pipeline; the first
-    ``submit`` waits for the connection."""
+    ``submit`` waits for the connection, for SETPOINT_RAY_CONNECT_TIMEOUT seconds at most."""
 
     name = "ray"
     parallel = True
@@ -407,15 +407,19 @@ class RayExecutor:
         self._remote: Any = None
         self._connected: threading.Event | None = None
         self._error: BaseException | None = None
+        self._timeout = 0.0
+        self._deadline = 0.0
 
     def open(self) -> RayExecutor:
         try:
             import ray  # noqa: F401
         except ImportError:
             raise PipelineError(NEEDS_RAY, field="executor") from None
+        self._timeout = connect_timeout()
+        self._deadline = time.monotonic() + self._timeout
         # Connecting (or starting a local instance) overlaps with the driver's first work.
         self._connected = threading.Event()
-        connecting = threading.Thread(target=self._connect, name="setpoint-ray-connect")
+        connecting = threading.Thread(target=self._connect, name="setpoint-ray-prepare")
         connecting.daemon = True
         connecting.start()
         return self
@@ -423,10 +427,7 @@ class RayExecutor:
     def _connect(self) -> None:
         assert self._connected is not None
         try:
-            import ray
-
-            starts = not ray.is_initialized()
-            ray = connect_ray(self.address)
+            ray = connect_ray(self.address, timeout=self._timeout)
             # setpoint retries steps itself (with backoff, counted in the step's run)
             self._remote = ray.remote(num_cpus=1, max_retries=0)(execute_payload)
             if self.settings is not None:
@@ -436,18 +437,17 @@ class RayExecutor:
                     warm.remote(self.settings)
         except BaseException as exc:
             self._error = exc
-            starts = False
         finally:
             self._connected.set()
-        if starts:
-            # The processes of a Ray instance started here die with the thread that started
-            # them (Linux's parent-death signal follows the thread): this one stays, idle,
-            # for as long as the process does.
-            _FOREVER.wait()
 
     def _ready(self) -> Any:
         if self._connected is not None:
-            self._connected.wait()
+            # a little beyond connect_ray's own bound, which normally answers first
+            wait = self._deadline + 5.0 - time.monotonic()
+            if not self._connected.wait(max(0.0, wait)):
+                raise _unreachable(self.address, self._timeout)
+        if isinstance(self._error, ConfigurationError):
+            raise self._error
         if self._error is not None:
             raise PipelineError(f"could not connect to Ray: {self._error}", field="executor")
         assert self._remote is not None, "open() the executor first"
@@ -459,31 +459,118 @@ class RayExecutor:
         return future
 
     def close(self) -> None:
-        if self._connected is not None:
-            self._connected.wait()
+        # Nothing to wait for: a connection still being made is left to its daemon thread,
+        # so an interrupted run (Ctrl-C, SIGTERM) or a failed one ends at once.
         self._remote = None
 
 
+CONNECT_TIMEOUT_S = 60.0  # starting a local instance on a small machine takes a while
+
+
+def connect_timeout() -> float:
+    """How long to wait for Ray: SETPOINT_RAY_CONNECT_TIMEOUT seconds, else 60."""
+    raw = os.environ.get("SETPOINT_RAY_CONNECT_TIMEOUT")
+    if not raw:
+        return CONNECT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigurationError(
+            f"SETPOINT_RAY_CONNECT_TIMEOUT must be a positive number of seconds, not {raw!r}",
+            field="SETPOINT_RAY_CONNECT_TIMEOUT",
+        )
+    return value
+
+
+def _unreachable(address: str | None, timeout: float) -> ConfigurationError:
+    address = address or os.environ.get("SETPOINT_RAY_ADDRESS") or None
+    if address is None:
+        return ConfigurationError(
+            f"Ray did not start on this machine within {timeout:g} s: check `ray status`, or "
+            "raise SETPOINT_RAY_CONNECT_TIMEOUT",
+            field="SETPOINT_RAY_CONNECT_TIMEOUT",
+        )
+    return ConfigurationError(
+        f"could not connect to Ray at {address!r} within {timeout:g} s: check that "
+        "SETPOINT_RAY_ADDRESS names the head node of a running Ray cluster (host:port, as "
+        "`ray start --head` prints it) and that this machine can reach it",
+        field="SETPOINT_RAY_ADDRESS",
+    )
+
+
+class _Connecting:
+    """One ``ray.init`` under way, in a daemon thread of its own: a caller waits for it for
+    as long as it may, and a connection that never comes is abandoned (the process can still
+    exit), not waited for."""
+
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        import ray
+
+        try:
+            ray.init(
+                address=self.address,
+                include_dashboard=False,
+                configure_logging=False,
+                log_to_driver=True,
+            )
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            with _CONNECTING_LOCK:
+                global _CONNECTING
+                if _CONNECTING is self and self.error is not None:
+                    _CONNECTING = None  # the next caller tries again
+            self.done.set()
+        if self.error is not None:
+            return
+        # The processes of a Ray instance started here die with the thread that started
+        # them (Linux's parent-death signal follows the thread): this one stays, idle, for
+        # as long as the process does.
+        _FOREVER.wait()
+
+
+_CONNECTING: _Connecting | None = None
+_CONNECTING_LOCK = threading.Lock()
 _FOREVER = threading.Event()  # never set
 
 
-def connect_ray(address: str | None = None) -> Any:
+def connect_ray(address: str | None = None, timeout: float | None = None) -> Any:
     """The ``ray`` module, connected: to ``address``, else SETPOINT_RAY_ADDRESS, else a Ray
-    instance started on this machine, else a new local one (once per process)."""
+    instance started on this machine, else a new local one (once per process). Waits
+    ``timeout`` seconds at most (default: SETPOINT_RAY_CONNECT_TIMEOUT), then raises
+    :class:`ConfigurationError` naming the address."""
+    global _CONNECTING
     try:
         import ray
     except ImportError:
         raise PipelineError(NEEDS_RAY, field="executor") from None
-    if not ray.is_initialized():
-        # connecting off the main thread, Ray leaves SIGTERM alone (as we want) and says so
-        # in a warning nobody needs
-        logging.getLogger("ray._private.worker").addFilter(_NoSigtermNotice())
-        ray.init(
-            address=address or os.environ.get("SETPOINT_RAY_ADDRESS") or None,
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=True,
-        )
+    if ray.is_initialized():
+        return ray
+    timeout = connect_timeout() if timeout is None else timeout
+    address = address or os.environ.get("SETPOINT_RAY_ADDRESS") or None
+    with _CONNECTING_LOCK:
+        if ray.is_initialized():
+            return ray
+        attempt = _CONNECTING
+        if attempt is None or attempt.done.is_set():  # (one that ended: since shut down)
+            # connecting off the main thread, Ray leaves SIGTERM alone (as we want) and
+            # says so in a warning nobody needs
+            logging.getLogger("ray._private.worker").addFilter(_NoSigtermNotice())
+            attempt = _CONNECTING = _Connecting(address)
+            thread = threading.Thread(target=attempt.run, name="setpoint-ray-connect")
+            thread.daemon = True
+            thread.start()
+    if not attempt.done.wait(timeout):
+        raise _unreachable(attempt.address, timeout)
+    if attempt.error is not None:
+        raise attempt.error
     return ray
 
 
