@@ -47,7 +47,8 @@ def save(model: Any, folder: str) -> dict[str, Any]:
     if not graph.input or not graph.output:
         raise InvalidArgumentError("the ONNX model has no inputs or no outputs", field="model")
     with open(os.path.join(folder, FILE), "wb") as f:
-        f.write(model.SerializeToString())
+        # Map fields in a fixed order: the same model gives the same bytes, so the same digest.
+        f.write(model.SerializeToString(deterministic=True))
     return {
         "file": FILE,
         "class": "onnx.ModelProto",
