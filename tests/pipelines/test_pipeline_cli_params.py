@@ -292,3 +292,18 @@ def test_optional_parameters_are_written_as_their_type_is(
     assert code == 0, err
     run = sdk.client().get_run(json.loads(out)["run_id"])
     assert {k: json.loads(run.params[k]) for k in kept} == kept
+
+
+def test_a_whole_number_written_as_kubeflow_writes_it_is_an_int(
+    home: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compiled Kubeflow spec holds an int parameter's default as 3.0 (protobuf numbers
+    are doubles), and each task passes it on as `--param depth=3.0`: an int, not an error."""
+    from setpoint.client import sdk
+
+    target, _ = _pipeline(tmp_path, monkeypatch, "kfpints")
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", "depth=3.0", "--json")
+    assert code == 0, err
+    assert sdk.client().get_run(json.loads(out)["run_id"]).params["depth"] == "3"
+    code, _, err = run_cli(capsys, "pipeline", "run", target, "--param", "depth=3.5")
+    assert code == 2 and "not a whole number" in err

@@ -125,11 +125,25 @@ _PLAIN = (bool, int, float, str)  # types a --param value is written as, not as 
 
 
 def _plain_value(hint: type, text: str) -> Any:
-    """``text`` as a value of the plain type ``hint`` (bool: true/false/1/0)."""
+    """``text`` as a value of the plain type ``hint`` (bool: true/false/1/0; int: a whole
+    number, also written ``3.0`` as Kubeflow writes an integer parameter's default)."""
     if hint is bool:
         if text.lower() not in ("true", "false", "1", "0"):
             raise ValueError("expected true or false")
         return text.lower() in ("true", "1")
+    if hint is int:
+        try:
+            return int(text)
+        except ValueError:
+            import decimal
+
+            try:
+                exact = decimal.Decimal(text.strip())
+            except decimal.InvalidOperation:
+                raise ValueError(f"invalid literal for int(): {text!r}") from None
+            if not exact.is_finite() or exact != exact.to_integral_value():
+                raise ValueError(f"{text!r} is not a whole number") from None
+            return int(exact)
     return hint(text)
 
 
