@@ -52,6 +52,7 @@ from setpoint.core.names import (
 )
 from setpoint.server.bodies import read_body
 from setpoint.server.mlflow_fields import (
+    not_name_tag,
     optional_text,
     order_by,
     page,
@@ -123,12 +124,7 @@ def _experiment(p: Any) -> dict[str, Any]:
 def _not_name_tag(key: str) -> str:
     """A tag key an MLflow client may set or delete on an experiment: not the one that
     keeps its name."""
-    if key == EXPERIMENT_NAME_TAG:
-        raise InvalidArgumentError(
-            f"tag {EXPERIMENT_NAME_TAG!r} keeps the experiment's name; it cannot be set or deleted",
-            field="key",
-        )
-    return key
+    return not_name_tag(key, EXPERIMENT_NAME_TAG, "experiment")
 
 
 _EXPERIMENT_ORDER = {
@@ -554,8 +550,8 @@ def register(
         name = optional_text(body.get("run_name"), "run_name")
         if name is not None:  # the run's name, and MLflow's tag for it
             tag_value(name, "run_name")  # checked before anything changes
-            if plain_run_name(name):
-                run = await call(request, "rename_run", run_id=run_id, name=plain_run_name(name))
+            if plain := plain_run_name(name):
+                run = await call(request, "rename_run", run_id=run_id, name=plain)
             await call(request, "set_tags", run_id=run_id, tags={"mlflow.runName": name})
         return {"run_info": _run(run)["info"]}
 
@@ -578,8 +574,7 @@ def register(
             steps=steps,
             timestamps=stamps,
         )
-        if plain_run_name(tags.get("mlflow.runName")):  # MLflow's tag for the name renames it
-            name = plain_run_name(tags["mlflow.runName"])
+        if name := plain_run_name(tags.get("mlflow.runName")):  # MLflow's tag for it renames it
             await call(request, "rename_run", run_id=run_id, name=name)
 
     @route("POST", "runs/delete")

@@ -9,6 +9,16 @@ from setpoint.core.errors import InvalidArgumentError
 from setpoint.core.names import is_whole
 
 
+def not_name_tag(key: str, tag: str, owner: str) -> str:
+    """``key``, once known not to be ``tag``, the tag that keeps an ``owner``'s MLflow name
+    (an experiment's, a registered model's): MLflow clients may not set or delete it."""
+    if key == tag:
+        raise InvalidArgumentError(
+            f"tag {tag!r} keeps the {owner}'s name; it cannot be set or deleted", field="key"
+        )
+    return key
+
+
 def whole(value: Any, field: str, low: int, high: int) -> int:
     """A whole number the client gave (JSON number or query text) in [low, high]."""
     text = str(value)

@@ -45,6 +45,7 @@ from setpoint.core.names import (
 from setpoint.core.run_filter import like_regex
 from setpoint.server.mlflow_api import required_key
 from setpoint.server.mlflow_fields import (
+    not_name_tag,
     optional_text,
     order_by,
     page,
@@ -705,13 +706,7 @@ def _model_tags(tags: dict[str, str]) -> dict[str, str]:
 
 def _not_name_tag(key: str) -> str:
     """``key``, once known not to be the tag that keeps a registered model's name."""
-    if key == MODEL_NAME_TAG:
-        raise InvalidArgumentError(
-            f"tag {MODEL_NAME_TAG!r} keeps the registered model's name; it cannot be set or "
-            "deleted",
-            field="key",
-        )
-    return key
+    return not_name_tag(key, MODEL_NAME_TAG, "registered model")
 
 
 def _visible(tags: dict[str, str]) -> dict[str, str]:
