@@ -22,6 +22,8 @@ from conftest import fast_settings, run_cli
 from setpoint.client import sdk
 from setpoint.client.mlflow_database import MlflowDatabase
 from setpoint.client.mlflow_import import IMPORTED_RUN, MlflowImporter
+from setpoint.core.errors import ConflictError
+from setpoint.tracking.artifacts import IMPORTED_WITHOUT_FILES
 
 pytest.importorskip("mlflow")
 
@@ -269,10 +271,10 @@ def test_half_corrupt_store_imports_what_it_can_and_lists_the_rest(
         "fraud-model/2"
     )
 
-    # Again: what is still missing is listed again (the points and the file of a run that
-    # was imported are not looked at twice).
+    # Again: what is still missing is listed again (the file of a run imported without it
+    # is looked for again; the points of a run that was imported are not looked at twice).
     code, out, err = run_cli(capsys, *import_args(mlflow_copy))
-    assert code == 1 and "0 new" in out and "3 not imported" in out
+    assert code == 1 and "0 new" in out and "4 not imported" in out
 
 
 @pytest.mark.parametrize(
@@ -601,6 +603,68 @@ def test_run_files_that_cannot_be_read_here_are_listed(home: Path, mlflow_copy: 
     assert list(why) == [ids["failed"]] and uri in why[ids["failed"]]
     assert "--artifacts" in why[ids["failed"]]
     assert ids["failed"] in imported(c)  # imported all the same, without files
+
+
+def test_files_a_first_import_could_not_read_are_added_by_the_next(
+    client: Any, mlflow_copy: Path
+) -> None:
+    """Told to "give --artifacts", a user who does gets the files: the run imported without
+    them (tagged so) gets them then, in every client mode; then the tag is gone, a third
+    import adds nothing, and no other ended run takes files this way."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    uri = f"s3://bucket/1/{ids['baseline']}/artifacts"
+    edit(
+        mlflow_copy, ("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (uri, ids["baseline"]))
+    )
+    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    try:
+        first = MlflowImporter(client, source).run()  # no --artifacts
+        base = imported(client)[ids["baseline"]]
+        assert client.list_artifacts(base.id) == []
+        assert "--artifacts" in base.tags[IMPORTED_WITHOUT_FILES]
+        assert ("artifacts", ids["baseline"]) in {(f.kind, f.item) for f in first.failures}
+        again = MlflowImporter(client, source).run()  # still unreadable: listed again
+        assert [f.item for f in again.failures if f.kind == "artifacts"] == [ids["baseline"]]
+        assert "imported before without its files" in again.failures[0].reason
+        given = MlflowImporter(client, source, str(mlflow_copy / "mlruns")).run()
+        third = MlflowImporter(client, source, str(mlflow_copy / "mlruns")).run()
+    finally:
+        source.close()
+    assert given.failures == [] and given.new["runs"] == 0
+    assert given.new["artifacts"] == len(client.list_artifacts(base.id)) >= 3
+    base = imported(client)[ids["baseline"]]
+    assert IMPORTED_WITHOUT_FILES not in base.tags and base.status == "finished"
+    assert client.download_artifact(base.id, "notes.txt", mlflow_copy / "out")
+    assert (mlflow_copy / "out" / "notes.txt").read_text() == "hello"
+    assert third.failures == [] and sum(third.new.values()) == 0
+    other = imported(client)[ids["failed"]]
+    ref = client.upload_file(mlflow_copy / "out" / "notes.txt")
+    with pytest.raises(ConflictError, match="not imported without files"):
+        client.log_imported_artifacts(other.id, {"late.txt": ref})
+    assert "late.txt" not in {a.path for a in client.list_artifacts(other.id)}
+
+
+def test_a_file_that_could_not_be_read_is_added_once_it_can(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One unreadable file among a run's (a FIFO) is listed and said on the run; once it
+    is a file, the next import adds it and the run says nothing more."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    fifo = mlflow_copy / "mlruns" / "1" / ids["baseline"] / "artifacts" / "plots" / "pipe"
+    os.mkfifo(fifo)
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1 and ("artifact", f"{ids['baseline']} plots/pipe") in failed_items(report)
+    c = sdk.client()
+    assert imported(c)[ids["baseline"]].tags[IMPORTED_WITHOUT_FILES] == (
+        "1 of its files could not be read"
+    )
+    fifo.unlink()
+    fifo.write_text("now a file")
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 0 and report["failures"] == [], report
+    base = imported(c)[ids["baseline"]]
+    assert "plots/pipe" in {a.path for a in c.list_artifacts(base.id)}
+    assert IMPORTED_WITHOUT_FILES not in base.tags
 
 
 def test_renaming_an_experiment_in_mlflow_does_not_import_its_runs_again(

@@ -379,6 +379,15 @@ class Api:
         transaction: a folder is visible whole or not at all."""
         return self.artifacts.log_blobs(run_id, files)
 
+    @operation("POST", "/runs/{run_id}/imported-artifacts")
+    def log_imported_artifacts(
+        self, run_id: str, files: dict[str, BlobRef], missing: str | None = None
+    ) -> list[Artifact]:
+        """Add the files of a run imported without (some of) them, ended or not (it carries
+        the tag ``setpoint.imported_without_files``): blobs uploaded first (path -> blob).
+        ``missing`` says why some are still not there (kept in that tag); None removes it."""
+        return self.artifacts.log_imported(run_id, files, missing)
+
     @operation("GET", "/runs/{run_id}/artifacts/{path:path}", kind="download", dest="folder")
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> list[str]:
         """Write an artifact (or a folder of them) under ``dest``, verifying every byte."""

@@ -43,6 +43,7 @@ from setpoint.core.errors import (
     ProjectNotFoundError,
 )
 from setpoint.core.types import BlobRef, MetricBatch
+from setpoint.tracking.artifacts import IMPORTED_WITHOUT_FILES
 
 IMPORTED_RUN = "mlflow.imported_run_id"
 IMPORTED_VERSION = "mlflow.imported_version"  # "<registered model>/<version>"
@@ -129,6 +130,7 @@ class MlflowImporter:
         self._deleted_projects: set[str] = set()  # deleted in setpoint: listed, not imported into
         self._roots: dict[str, Path] = {}  # experiment id -> its local artifact location
         self._running: set[str] = set()  # MLflow runs imported while they were running
+        self._without_files: set[str] = set()  # MLflow runs imported without (some) files
         self._scopes: list[str | None] | None = None  # see _readable_projects
         self._runs_unread = False  # the source's runs could not be listed
         self._named: set[tuple[str, str]] = set()  # (project, model) known to keep its name
@@ -242,6 +244,8 @@ class MlflowImporter:
             self._imported[r.tags[IMPORTED_RUN]] = (r.id, r.project)
             if r.status == "running":
                 self._running.add(r.tags[IMPORTED_RUN])
+            if IMPORTED_WITHOUT_FILES in r.tags and r.deleted_at is None:
+                self._without_files.add(r.tags[IMPORTED_RUN])
 
     def _tagged_runs(self, tag: str, lifecycle: str = "active") -> Iterator[Any]:
         """The runs with tag ``tag``, in every project the caller may read (one they may not
@@ -294,6 +298,11 @@ class MlflowImporter:
                 )
             else:
                 self.report.existing["runs"] += 1
+            if r.id in self._without_files:
+                try:
+                    self._add_missing_files(r)
+                except Exception as exc:  # one bad run must not stop the others
+                    self.report.fail("artifacts", r.id, exc)
             return
         project = self._projects.get(r.experiment_id)
         if project is None:
@@ -327,7 +336,9 @@ class MlflowImporter:
         tags = self._checked_pairs("tag", r.id, raw_tags)
         tags[IMPORTED_RUN] = r.id
         keys, values, steps, stamps = self._metric_columns(r.id)
-        files, missing = self._upload_run_files(r)
+        files, missing, unread = self._upload_run_files(r)
+        if missing or unread:  # said on the run, so that a later import can add them
+            tags[IMPORTED_WITHOUT_FILES] = _without_files(missing, unread)
         parent_run, parent_project = self._imported.get(
             tags.get("mlflow.parentRunId", ""), ("", "")
         )
@@ -495,21 +506,44 @@ class MlflowImporter:
                 out.append(self.artifacts / found.group(0).lstrip("/"))
         return out
 
-    def _upload_run_files(self, r: MlflowRun) -> tuple[dict[str, BlobRef], str | None]:
-        """The run's files, stored; and why they could not be read, if so."""
+    def _upload_run_files(
+        self, r: MlflowRun, have: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, BlobRef], str | None, int]:
+        """The run's files, stored (but those ``have`` holds already: path -> digest); why
+        its folder could not be read, if so; how many of its files could not be (each one
+        listed)."""
         folder, missing = self._run_folder(r)
         if folder is None:
-            return {}, missing
+            return {}, missing, 0
         out = {}
+        unread = 0
         for rel, path in _files(folder):
             if isinstance(path, str):
                 self.report.fail("artifact", f"{r.id} {rel}", path)
+                unread += 1
                 continue
             try:
-                out[rel] = self.client.upload_file(path)
+                ref = self.client.upload_file(path)
             except OSError as exc:
                 self.report.fail("artifact", f"{r.id} {rel}", exc)
-        return out, None
+                unread += 1
+                continue
+            if have is None or have.get(rel) != ref.digest:
+                out[rel] = ref
+        return out, None, unread
+
+    def _add_missing_files(self, r: MlflowRun) -> None:
+        """A run imported before without (some of) its files: those that can be read now
+        (``--artifacts`` given this time, a folder restored) are added to it."""
+        run_id = self._imported[r.id][0]
+        have = {a.path: a.digest for a in self.client.list_artifacts(run_id)}
+        files, missing, unread = self._upload_run_files(r, have)
+        if missing:
+            self.report.fail("artifacts", r.id, f"imported before without its files: {missing}")
+        if files or not (missing or unread):
+            still = _without_files(missing, unread) if missing or unread else None
+            self.client.log_imported_artifacts(run_id, files, still)
+            self.report.new["artifacts"] += len(files)
 
     # ------------------------------------------------------------ registry
 
@@ -868,6 +902,12 @@ class MlflowImporter:
 # MLflow's layout under its artifact root (group 1: the run; group 2: the path in it).
 _TAIL = re.compile(r"/\d+/(?:([0-9a-f]{32})|models/m-[0-9a-f]+)/artifacts(/.*)?$")
 _LOGGED = re.compile(r"models:/(m-[0-9a-f]+)/?")  # MLflow 3's logged model: m- and hex
+
+
+def _without_files(missing: str | None, unread: int) -> str:
+    """What a run imported without (some of) its files says about them, in its tag."""
+    why = missing or f"{unread} of its files could not be read"
+    return names.tag_value(why[: names.MAX_TAG_VALUE], IMPORTED_WITHOUT_FILES)
 
 
 def _logged_model(source: str) -> str | None:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from setpoint.core.clock import Clock
 from setpoint.core.errors import (
     ArtifactNotFoundError,
+    ConflictError,
     InvalidArgumentError,
 )
+from setpoint.core.names import tag_value
 from setpoint.core.types import Artifact, BlobRef, LineageEdge
 from setpoint.store.metadata import runs as repo
 from setpoint.tracking.runs import require_run
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 
 MAX_PATH = 1000
 _REFUSED = "no artifact can be added"
+# A run imported from another tracker without (some of) its files carries this tag, saying
+# why; a later import that can read them adds them (the one way an ended run gets files).
+IMPORTED_WITHOUT_FILES = "setpoint.imported_without_files"
 
 
 def check_artifact_path(path: object, field: str = "path") -> str:
@@ -97,22 +102,43 @@ class RunArtifacts:
     def log_blobs(self, run_id: str, files: Mapping[str, BlobRef]) -> list[Artifact]:
         """Record blobs stored first as the run's artifacts (path -> blob), all in one
         transaction: a folder becomes visible whole, or not at all."""
-        if not isinstance(files, Mapping) or not files:
+        if not files:
             raise InvalidArgumentError("files must map artifact paths to blobs", field="files")
-        for path in files:
-            check_artifact_path(path, "files")
-        for path, ref in files.items():
-            try:
-                held = self.blobs.keep(ref.digest) == ref.size  # and kept from gc
-            except ArtifactNotFoundError:
-                held = False
-            if not held:
-                raise ArtifactNotFoundError(
-                    f"artifact {path!r}: blob {ref.digest} of {ref.size} bytes is not stored; "
-                    "upload it first",
-                    field="files",
-                )
+        self._require_kept(files)
         return self._record(run_id, files)
+
+    def log_imported(
+        self, run_id: str, files: Mapping[str, BlobRef], missing: str | None = None
+    ) -> list[Artifact]:
+        """Add stored blobs (path -> blob) to a run imported without (some of) its files,
+        ended or not: it carries the tag ``IMPORTED_WITHOUT_FILES``, which becomes
+        ``missing`` (why some are still not there) or, with None, is removed; in one
+        transaction. Any other ended run is refused, as by :meth:`log_blobs`."""
+        if missing is not None:
+            tag_value(missing, "missing")
+        self._require_kept(files)
+        now = self.clock.now_ms()
+
+        def tx(conn):  # type: ignore[no-untyped-def]
+            require_run(conn, run_id, running=False, live=True)
+            if repo.run_tag(conn, run_id, IMPORTED_WITHOUT_FILES) is None:
+                raise ConflictError(
+                    f"run {run_id} was not imported without files: {_REFUSED} this way",
+                    field="run_id",
+                )
+            for path, ref in files.items():
+                repo.put_artifact(conn, run_id, path, ref.digest, ref.size, now)
+            repo.add_edges(conn, _produced(run_id, files, now))
+            if missing is None:
+                repo.delete_tag(conn, run_id, IMPORTED_WITHOUT_FILES)
+            else:
+                repo.set_tags(conn, run_id, {IMPORTED_WITHOUT_FILES: missing})
+
+        self.db.write_retrying(tx)
+        return [
+            Artifact(run_id=run_id, path=p, digest=r.digest, size=r.size, created_at=now)
+            for p, r in files.items()
+        ]
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         with self.db.read() as conn:
@@ -152,6 +178,25 @@ class RunArtifacts:
 
     # ------------------------------------------------------------ internals
 
+    def _require_kept(self, files: Mapping[str, BlobRef]) -> None:
+        """Raise unless ``files`` maps artifact paths to blobs that are stored with that
+        size; those are kept from gc meanwhile."""
+        if not isinstance(files, Mapping):
+            raise InvalidArgumentError("files must map artifact paths to blobs", field="files")
+        for path in files:
+            check_artifact_path(path, "files")
+        for path, ref in files.items():
+            try:
+                held = self.blobs.keep(ref.digest) == ref.size  # and kept from gc
+            except ArtifactNotFoundError:
+                held = False
+            if not held:
+                raise ArtifactNotFoundError(
+                    f"artifact {path!r}: blob {ref.digest} of {ref.size} bytes is not stored; "
+                    "upload it first",
+                    field="files",
+                )
+
     def _log(self, run_id: str, path: str, put: Callable[[], tuple[str, int]]) -> Artifact:
         # Checked before the bytes are stored (no upload to an ended run) and again in the
         # transaction that makes them visible (the run may end meanwhile).
@@ -164,17 +209,7 @@ class RunArtifacts:
         """The rows of stored blobs, in one transaction, with their lineage: the run
         produced these bytes."""
         now = self.clock.now_ms()
-        edges = [
-            LineageEdge(
-                source_kind="run",
-                source_id=run_id,
-                relation="produced",
-                target_kind="artifact",
-                target_id=digest,
-                created_at=now,
-            )
-            for digest in dict.fromkeys(ref.digest for ref in files.values())
-        ]
+        edges = _produced(run_id, files, now)
 
         def tx(conn):  # type: ignore[no-untyped-def]
             require_run(conn, run_id, refused=_REFUSED)
@@ -187,3 +222,18 @@ class RunArtifacts:
             Artifact(run_id=run_id, path=p, digest=r.digest, size=r.size, created_at=now)
             for p, r in files.items()
         ]
+
+
+def _produced(run_id: str, files: Mapping[str, BlobRef], now: int) -> list[LineageEdge]:
+    """Lineage of files logged to a run: the run produced these bytes."""
+    return [
+        LineageEdge(
+            source_kind="run",
+            source_id=run_id,
+            relation="produced",
+            target_kind="artifact",
+            target_id=digest,
+            created_at=now,
+        )
+        for digest in dict.fromkeys(ref.digest for ref in files.values())
+    ]

@@ -244,6 +244,12 @@ def list_inputs(conn: Connection, run_id: str) -> list[RunInput]:
     ]
 
 
+def run_tag(conn: Connection, run_id: str, key: str) -> str | None:
+    """The value of the run's tag ``key``, or None."""
+    row = _sql(conn, "SELECT value FROM tags WHERE run_id = ? AND key = ?", (run_id, key)).first()
+    return None if row is None else str(row[0])
+
+
 def delete_tag(conn: Connection, run_id: str, key: str) -> bool:
     row = _sql(
         conn, "DELETE FROM tags WHERE run_id = ? AND key = ? RETURNING key", (run_id, key)
