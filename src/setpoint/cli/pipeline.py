@@ -309,7 +309,7 @@ def _run(
     if params_json is not None:
         values = _json_params(pipe, params_json, values)
     tags = {"target": absolute(target)}
-    with _step_failures(result_file):
+    with _step_failures(result_file), _pipeline_body(pipe):
         result = sdk.run_pipeline(pipe, values, project=project, tags=tags, executor=ex)
     if result_file:
         document = {"run_id": result.run_id, "versions": registered_versions(result)}
@@ -343,6 +343,71 @@ def _print_result(result: Any, as_json: bool) -> None:
         ["step", "", "seconds", "why"],
         [(s.step, s.status, f"{s.seconds:.3f}", "; ".join(s.why)) for s in result.steps],
     )
+    for line in _promotions(result):
+        click.echo(line)
+
+
+_PROMOTE_STEP = "register_and_promote"  # sp.steps' step (called again: "register_and_promote.4")
+
+
+def _promotions(result: Any) -> list[str]:
+    """One line per ``sp.steps.register_and_promote`` step: the version promoted to its
+    alias, or not and which gates failed (the step reports a refusal instead of raising, so
+    the table alone says it ran). Only those steps' values are loaded: a cached run stays
+    cheap."""
+    lines = []
+    for s in result.steps:
+        if s.step.partition(".")[0] != _PROMOTE_STEP or (s.output or {}).get("kind") != "json":
+            continue
+        value = result.value(s.step)
+        if not _is_promotion(value):
+            continue
+        version = value["version"].partition("/")[2]  # project/name/n -> name/n
+        alias = value.get("alias")
+        to = f" to {alias}" if isinstance(alias, str) else ""
+        if value["promoted"]:
+            lines.append(f"{version} promoted{to}")
+            continue
+        failed = [_failed_gate(g) for g in value["gates"] if not g["passed"]]
+        why = f": {'; '.join(failed)}" if failed else ""
+        lines.append(f"{version} not promoted{to}{why}")
+    return lines
+
+
+def _is_promotion(value: Any) -> bool:
+    """Whether ``value`` has the shape register_and_promote returns: ``version``
+    (project/name/n), ``promoted`` and ``gates`` (each a ``rule`` and whether it ``passed``)."""
+    if not isinstance(value, dict):
+        return False
+    version, promoted, gates = value.get("version"), value.get("promoted"), value.get("gates")
+    return (
+        isinstance(version, str)
+        and version.count("/") == 2
+        and isinstance(promoted, bool)
+        and isinstance(gates, list)
+        and all(
+            isinstance(g, dict)
+            and isinstance(g.get("rule"), str)
+            and isinstance(g.get("passed"), bool)
+            for g in gates
+        )
+    )
+
+
+def _failed_gate(gate: dict[str, Any]) -> str:
+    """``accuracy min 0.7 failed (observed 0.62; on ...)``: the rule, and what its verdict
+    carries beyond it."""
+    from setpoint.cli.output import number
+
+    said = []
+    if gate.get("observed") is not None:
+        said.append(f"observed {number(gate['observed'])}")
+    expected = gate.get("expected")
+    if expected is not None and str(expected) != gate["rule"]:
+        said.append(f"expected {number(expected)}")
+    if gate.get("detail"):
+        said.append(str(gate["detail"]))
+    return f"{gate['rule']} failed" + (f" ({'; '.join(said)})" if said else "")
 
 
 @pipeline.command("resume")
@@ -368,7 +433,7 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
     pipe = _load(target)
     params = pipeline_params(sdk.client(), run)
     tags = {"target": target, "resumed_from": run.id}
-    with _step_failures():
+    with _step_failures(), _pipeline_body(pipe):
         result = sdk.run_pipeline(pipe, params, project=run.project, tags=tags, executor=executor)
     _print_result(result, as_json)
 
@@ -391,6 +456,47 @@ def _step_failures(result_file: str | None = None) -> Iterator[None]:
         if failed is None or os.environ.get("SETPOINT_DEBUG"):
             raise
         raise click.ClickException(f"{type(exc).__name__}: {exc}\n{failed}") from None
+
+
+@contextmanager
+def _pipeline_body(pipe: Any) -> Iterator[None]:
+    """An exception the pipeline function's own body raised while its graph was built (the
+    user's own check: ``raise ValueError("n must be <= 0")``) is the pipeline's, said in one
+    line (its traceback with SETPOINT_DEBUG=1), not an unexpected error of setpoint's. One
+    raised inside setpoint (called from the body, or building the graph) is left as it is."""
+    from setpoint.core.errors import InvalidArgumentError, SetpointError
+
+    try:
+        yield
+    except SetpointError:
+        raise  # said in one line already
+    except Exception as exc:
+        if os.environ.get("SETPOINT_DEBUG") or not _raised_by(exc, pipe.fn):
+            raise
+        first = (str(exc).splitlines() or [""])[0]
+        raise InvalidArgumentError(
+            f"pipeline {pipe.name!r} raised {type(exc).__name__}: {first}"
+        ) from None
+
+
+def _raised_by(exc: BaseException, fn: Any) -> bool:
+    """Whether ``exc`` came from ``fn``'s own code: its traceback passes through ``fn`` and,
+    below it, through no code of setpoint's (what the body calls of the user's or of other
+    libraries counts as the body's)."""
+    import setpoint
+
+    own = os.path.dirname(os.path.abspath(setpoint.__file__)) + os.sep
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    code = getattr(fn, "__code__", None)
+    for i, frame in enumerate(frames):
+        if frame is code:
+            below = frames[i + 1 :]
+            return not any(os.path.abspath(f.co_filename).startswith(own) for f in below)
+    return False
 
 
 @pipeline.command("sweep")
@@ -430,17 +536,18 @@ def sweep(
         raise click.BadParameter(f"{both[0]} is both swept and fixed", param_hint="--grid/--param")
     # each pipeline run tagged with its target, as `pipeline run` tags it: one that failed
     # resumes; a combination that fails is its row, the others still run
-    sweep_id, rows = run_sweep(
-        pipe,
-        grid,
-        fixed,
-        project,
-        samples,
-        seed,
-        executor,
-        tags={"target": absolute(target)},
-        keep_going=True,
-    )
+    with _pipeline_body(pipe):
+        sweep_id, rows = run_sweep(
+            pipe,
+            grid,
+            fixed,
+            project,
+            samples,
+            seed,
+            executor,
+            tags={"target": absolute(target)},
+            keep_going=True,
+        )
     failed = [r for r in rows if r.get("status") == "failed"]
     columns = list(dict.fromkeys(k for r in rows for k in r))
     # as each run gave them (a failed run's row has no numbers: its cells are empty)
@@ -534,7 +641,8 @@ def compile_(
             param_hint="TARGET",
         )
     values = _params(pipe, params)
-    graph = compile_kubeflow(pipe, f"{relative}:{attr}", values, image, env, output)
+    with _pipeline_body(pipe):
+        graph = compile_kubeflow(pipe, f"{relative}:{attr}", values, image, env, output)
     click.echo(f"wrote {output}: pipeline {pipe.name}, {len(graph.nodes)} steps, image {image}")
     changing = parameter_changing_shape(pipe, values, graph)
     if changing is not None:

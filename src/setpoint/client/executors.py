@@ -57,6 +57,9 @@ class StepTask:
     literals: dict[str, Any]
     inputs: dict[str, dict[str, Any]]  # parameter -> record of the upstream step's output
     paths: list[str] = field(default_factory=list)  # sys.path entries the step's code needs
+    # the step's return hint, resolved where the graph was built (a worker could not resolve
+    # a string annotation: the function's globals travel only as far as its code uses them)
+    returns: Any = object
 
 
 @dataclass(kw_only=True)
@@ -97,6 +100,7 @@ def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome
     """Run one step as a tracked run; ``loaded`` holds inputs already in memory (in-process:
     loaded from the store, as another process loads them)."""
     from setpoint.client import materializers, sdk
+    from setpoint.pipelines.dag import check_returned
 
     c = sdk.client()
     loaded = loaded or {}
@@ -118,6 +122,8 @@ def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome
             value = _call(task, args, run, lambda param: _reload(c, task, param))
         finally:
             _INPUTS.reset(inputs)
+        # after the retries, not within them: a wrong type is the code's, not a flaky call's
+        check_returned(task.step, task.returns, value)
         record = materializers.store(c, value, task.step, task.pickle, task.pipeline, run)
         run.set_tag("output", materializers.dumps(record))
     return StepOutcome(run_id=run.id, record=record)

@@ -131,6 +131,8 @@ def load(c: Any, record: dict[str, Any], pickle_ok: bool) -> Any:
 
 
 def exists(c: Any, record: dict[str, Any]) -> bool:
+    """Whether the output ``record`` describes is still in the store, every blob of it (a
+    cache hit needs that)."""
     from setpoint.client import sdk
 
     try:
@@ -138,12 +140,27 @@ def exists(c: Any, record: dict[str, Any]) -> bool:
         if kind == "none":  # nothing stored: the record is right or made up
             return bool(record["digest"] == literal_hash(None, what="output"))
         if kind == "dataset":
-            return sdk.get_dataset(record["ref"]).digest == record["digest"]
+            v = sdk.get_dataset(record["ref"]).info
+            if v.digest != record["digest"]:
+                return False
+            # a table's digest is its Parquet blob; a files version's, its manifest's
+            files = c.list_dataset_files(v.name, v.version, v.project) if v.kind == "files" else []
+            return _held(c, [v.digest, *(f.digest for f in files)])
         if kind == "model":
-            return sdk.get_model_version(record["ref"]).digest == record["digest"]
+            mv = sdk.get_model_version(record["ref"])
+            if mv.digest != record["digest"] or mv.deleted_at is not None:
+                return False
+            files = c.list_model_files(mv.name, mv.version, mv.project)
+            return _held(c, [mv.digest, *(f.digest for f in files)])
         return bool(c.has_blob(record["digest"]))
     except (SetpointError, KeyError):
         return False
+
+
+def _held(c: Any, digests: list[str]) -> bool:
+    """Whether the store still holds every blob a version is made of: its row outlives
+    them when `gc --verify` deletes a corrupted one, and loading it would then fail."""
+    return all(c.has_blob(d) for d in digests)
 
 
 def blob(c: Any, data: bytes) -> str:

@@ -346,6 +346,7 @@ class _Driver:
             fn=step.fn,
             retries=step.retries,
             pickle=step.pickle,
+            returns=step.returns,
             parent_id=self.parent_id,
             tags={
                 **self._tags(node, key),

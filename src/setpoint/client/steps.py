@@ -127,11 +127,7 @@ def register_and_promote(
         promoted, gates = True, result.gates
     except PromotionRefusedError as exc:
         promoted, gates = False, exc.promotion.gates  # type: ignore[attr-defined]
-    return {
-        "version": mv.ref,
-        "promoted": promoted,
-        "gates": [{"rule": g["rule"], "passed": g["passed"]} for g in gates],
-    }
+    return {"version": mv.ref, "alias": alias, "promoted": promoted, "gates": list(gates)}
 
 
 def _dataset_version(param: str) -> str | None:

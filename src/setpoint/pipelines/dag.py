@@ -15,7 +15,9 @@ import datetime
 import functools
 import inspect
 import math
+import numbers
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -506,3 +508,70 @@ def _check_input(step: Step, param: str, value: Any) -> None:
             f"{value.step!r} returns {produced.__name__}",
             field="step",
         )
+
+
+# What a number's hint takes: any integer (numpy's, a bool) for `int`, any real for `float`.
+_NUMBERS: dict[Any, type] = {
+    int: numbers.Integral,
+    float: numbers.Real,
+    complex: numbers.Complex,
+}
+
+
+def check_returned(step: str, hint: Any, value: Any) -> None:
+    """Refuse a step's result that is not of its declared return type, before it is stored
+    (a dict for a ``pd.DataFrame`` would be stored as JSON and handed on as a dict). Only
+    what can be checked is: a class by isinstance, a generic by its origin (``dict[str,
+    float]``: a dict), a union or ``X | None`` by any member, ``Annotated`` by its type;
+    ``None``, ``Any``, TypeVars, protocols, literals and the like are not second-guessed."""
+    if hint is None or hint is type(None) or _fits(hint, value):
+        return
+    raise PipelineError(
+        f"step {step!r} is declared to return {_shown(hint)} but returned "
+        f"{_shown(type(value))}: return a {_shown(hint)}, or declare the type it returns",
+        field="output",
+    )
+
+
+def _fits(hint: Any, value: Any) -> bool:
+    """False only when ``value`` is certainly not of ``hint``."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _fits(typing.get_args(hint)[0], value)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(a, value) for a in typing.get_args(hint))
+    kind = hint if origin is None else origin
+    if kind in _NUMBERS:
+        return isinstance(value, _NUMBERS[kind])
+    if not isinstance(kind, type) or kind is typing.Any or getattr(kind, "_is_protocol", False):
+        return True  # a TypeVar, a Literal, a string never resolved, a protocol, Any, ...
+    try:
+        return isinstance(value, kind)
+    except TypeError:  # a class isinstance refuses (a TypedDict, say)
+        return True
+
+
+def _shown(hint: Any) -> str:
+    """A type as an error names it: ``pandas.DataFrame``, ``dict[str, float]``, ``int | None``."""
+    if hint is type(None):
+        return "None"
+    if hint is Ellipsis:
+        return "..."
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:  # the type checked, not what is said about it
+        return _shown(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_shown(a) for a in args)
+    if isinstance(origin, type) and args:
+        return f"{_shown(origin)}[{', '.join(_shown(a) for a in args)}]"
+    if not isinstance(hint, type):
+        return str(hint).replace("typing.", "")
+    module: str = getattr(hint, "__module__", "") or ""
+    name: str = hint.__qualname__
+    if module == "builtins":
+        return name
+    top = module.split(".")[0]
+    # by the name it is known by (pandas.DataFrame, not pandas.core.frame.DataFrame)
+    if getattr(sys.modules.get(top), name, None) is hint:
+        return f"{top}.{name}"
+    return f"{module}.{name}"

@@ -1,0 +1,114 @@
+"""What `setpoint pipeline` says of a promotion its standard step refused, and of an error
+the pipeline function's own body raised."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import setpoint as sp
+from conftest import run_cli
+
+PROMOTING = """
+import pandas as pd
+import setpoint as sp
+from sklearn.linear_model import LogisticRegression
+
+@sp.step
+def load(source: str) -> pd.DataFrame:
+    return pd.read_csv(source)
+
+@sp.step
+def train(data: pd.DataFrame) -> object:
+    return LogisticRegression().fit(data[["x"]], data["y"])
+
+@sp.pipeline(project="promo")
+def retrain(source: str):
+    data = load(source)
+    model = train(data)
+    sp.steps.register_and_promote(model, "clf", "champion", data=data, target="y")
+"""
+
+
+def test_run_and_resume_say_whether_the_standard_step_promoted(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused promotion (a failing gate) was only in the step's stored value: the table
+    said `ran` and the command exited 0 as for a promotion. The pipeline did run, so it
+    still exits 0; a line after the table names the version, the alias and the failed gate."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=200)})
+    df["y"] = (df.x + rng.normal(scale=1.0, size=200) > 0).astype(int)  # accuracy ~0.75
+    df.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "promo_pipe.py").write_text(textwrap.dedent(PROMOTING))
+    target = f"{tmp_path / 'promo_pipe.py'}:retrain"
+    source = f"source={tmp_path / 'd.csv'}"
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source)
+    assert code == 0, err
+    assert out.rstrip().splitlines()[-1] == "clf/1 promoted to champion", out
+    sp.set_policy(
+        "clf", "champion", {"gates": [{"metric": "accuracy", "min": 0.99}]}, project="promo"
+    )
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source)
+    assert code == 0, err  # a refusal is the gate doing its job, not a failed pipeline
+    last = out.rstrip().splitlines()[-1]
+    assert last.startswith("clf/2 not promoted to champion: accuracy min 0.99 failed"), out
+    assert "(observed 0." in last, out  # the verdict's own numbers
+    assert "promoted to champion" not in out.replace(last, "")  # one line per step
+    # resume prints the same table, and the same line for the version it registered
+    run_id = out.split(" · run ")[1].split()[0]
+    code, out, err = run_cli(capsys, "pipeline", "resume", run_id)
+    assert code == 0, err
+    last = out.rstrip().splitlines()[-1]
+    assert last.startswith("clf/3 not promoted to champion: accuracy min 0.99 failed"), out
+    # --json stays JSON
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source, "--json")
+    assert code == 0 and out.lstrip().startswith("{") and "not promoted" not in out, err
+
+
+CHECKING = """
+import setpoint as sp
+
+@sp.step
+def s(n: int) -> dict:
+    return {"n": n}
+
+@sp.pipeline(project="body")
+def p(n: int = 1):
+    if n > 0:
+        raise ValueError("n must be <= 0\\nsecond line")
+    s(n)
+"""
+
+
+def test_an_error_of_the_pipeline_body_is_the_pipelines_not_unexpected(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's own check in the pipeline function read "error: unexpected ValueError: ...
+    (set SETPOINT_DEBUG=1 for a traceback)", as if setpoint had crashed."""
+    (tmp_path / "body_pipe.py").write_text(textwrap.dedent(CHECKING))
+    target = f"{tmp_path / 'body_pipe.py'}:p"
+    said = "error: pipeline 'p' raised ValueError: n must be <= 0\n"
+    code, _, err = run_cli(capsys, "pipeline", "run", target)
+    assert (code, err) == (1, said), err
+    code, _, err = run_cli(capsys, "pipeline", "sweep", target, "--grid", "n=1,2")
+    assert (code, err) == (1, said), err
+    code, _, err = run_cli(capsys, "pipeline", "run", target, "--param", "n=0")
+    assert code == 0, err  # the body's check passed: it runs
+    monkeypatch.setenv("SETPOINT_DEBUG", "1")  # the traceback, when asked for
+    with pytest.raises(ValueError, match="n must be <= 0"):
+        run_cli(capsys, "pipeline", "run", target)
+    monkeypatch.delenv("SETPOINT_DEBUG")
+    # an error of setpoint's own code that the body called is still setpoint's: unexpected
+    from setpoint.pipelines import dag
+
+    def broken(*_args: object) -> object:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(dag._Builder, "add", broken)
+    code, _, err = run_cli(capsys, "pipeline", "run", target, "--param", "n=0")
+    assert code == 1 and err.startswith("error: unexpected RuntimeError: a bug"), err
