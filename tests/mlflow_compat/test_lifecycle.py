@@ -142,6 +142,54 @@ def test_experiment_names_that_are_no_project_names_are_kept(client: Any, ml: An
 
 
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_experiment_0_is_mlflows_default(
+    client: Any, ml: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow calls experiment 0 "Default": found by that name (and by its project's,
+    "default"), set_experiment("Default") logs where runs without an experiment go, and it
+    cannot be made again; a name tag on the default project names it instead."""
+    from mlflow.exceptions import MlflowException
+
+    from setpoint.core.names import EXPERIMENT_NAME_TAG
+
+    # no experiment set (an earlier test's set_experiment is forgotten): experiment 0
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    with mlflow.start_run() as plain:
+        pass
+    assert ml.get_experiment("0").name == "Default"
+    assert ml.get_experiment_by_name("Default").experiment_id == "0"
+    assert ml.get_experiment_by_name("default").experiment_id == "0"
+    assert mlflow.set_experiment("Default").experiment_id == "0"
+    with mlflow.start_run() as named:
+        pass
+    assert {r.info.run_id for r in ml.search_runs(["0"])} == {
+        plain.info.run_id,
+        named.info.run_id,
+    }
+    assert [r.project for r in map(client.get_run, (plain.info.run_id, named.info.run_id))] == [
+        "default",
+        "default",
+    ]
+    assert "Default" not in [p.name for p in client.list_projects()]
+    for name in ("Default", "default"):
+        with pytest.raises(MlflowException, match="already exists") as again:
+            ml.create_experiment(name)
+        assert again.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    [found] = ml.search_experiments(filter_string="name = 'Default'")
+    assert found.experiment_id == "0"
+    assert [e.name for e in ml.search_experiments(filter_string="name LIKE 'def%'")] == []
+
+    # an explicit name (as an import may give it) is the one MLflow sees
+    client.set_project_tags("default", {EXPERIMENT_NAME_TAG: "Main"})
+    assert ml.get_experiment("0").name == "Main"
+    assert ml.get_experiment_by_name("Main").experiment_id == "0"
+    assert ml.get_experiment_by_name("Default") is None
+    assert ml.get_experiment_by_name("default") is None
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
 def test_dataset_and_model_inputs_are_kept_with_the_run(client: Any, ml: Any) -> None:
     import pandas as pd
     from mlflow.entities import LoggedModelInput

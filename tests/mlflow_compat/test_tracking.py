@@ -98,7 +98,7 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     ml = MlflowClient(server.url)
     # experiment 0 (the default project) is there from the start
-    assert ml.get_experiment("0").name == "default"
+    assert ml.get_experiment("0").name == "Default"
     for name in ("alpha-1", "alpha-2", "beta-1"):
         ml.create_experiment(name, tags={"team": "y"} if name == "beta-1" else None)
     names = lambda found: [e.name for e in found]  # noqa: E731
@@ -107,16 +107,16 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
         "alpha-1",
     ]
     assert names(ml.search_experiments(filter_string="tags.team = 'y'")) == ["beta-1"]
-    assert names(ml.search_experiments(order_by=["name ASC"])) == [
+    assert names(ml.search_experiments(order_by=["name ASC"])) == [  # as MLflow's SQL orders
+        "Default",
         "alpha-1",
         "alpha-2",
         "beta-1",
-        "default",
     ]
     first = ml.search_experiments(max_results=1, order_by=["name"])
-    assert names(first) == ["alpha-1"] and first.token
+    assert names(first) == ["Default"] and first.token
     rest = ml.search_experiments(max_results=3, order_by=["name"], page_token=first.token)
-    assert names(rest) == ["alpha-2", "beta-1", "default"] and not rest.token
+    assert names(rest) == ["alpha-1", "alpha-2", "beta-1"] and not rest.token
     ids = [e.experiment_id for e in ml.search_experiments(order_by=["experiment_id DESC"])]
     assert ids == sorted(ids, reverse=True)  # experiment ids are names here: text order
     for bad in (["size"], ["name UP"], ["name DESC ASC"]):
@@ -167,6 +167,28 @@ def test_mlflow_experiments_runs_and_batches_behave_as_mlflows(
     assert "start_time" in bad.json()["message"]
 
 
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_experiment_filters_take_mlflows_attributes_and_prefix(ml: Any) -> None:
+    """search_experiments filters as MLflow 3.17's: ``attribute.`` before an attribute (the
+    one prefix it takes there), creation_time and last_update_time compared as numbers,
+    experiment_id."""
+    from mlflow.exceptions import MlflowException
+
+    ml.create_experiment("first")
+    made = ml.get_experiment(ml.create_experiment("second")).creation_time
+    names = lambda text: sorted(e.name for e in ml.search_experiments(filter_string=text))  # noqa: E731
+    assert names("attribute.name = 'first'") == ["first"]
+    assert names("attribute.name LIKE '%ond' AND tags.x != 'y'") == ["second"]
+    assert names(f"creation_time >= {made} AND name != 'Default'") == ["second"]
+    assert "first" in names(f"attribute.creation_time <= {made}")
+    assert names(f"last_update_time > {made + 10**9}") == []
+    assert names("experiment_id IN ('0', 'first')") == ["Default", "first"]
+    for bad in ("attributes.name = 'first'", "attr.name = 'first'", "creation_time LIKE '1'"):
+        with pytest.raises(MlflowException) as refused:  # as MLflow refuses them
+            ml.search_experiments(filter_string=bad)
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE", bad
+
+
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_mlflow_errors_keep_mlflows_shape(client: Any, serve: Any) -> None:
     server = serve(client)
@@ -206,6 +228,80 @@ def test_mlflow_errors_keep_mlflows_shape(client: Any, serve: Any) -> None:
             f"{api}/runs/log-batch", content=b"{nope", headers={"content-type": "application/json"}
         )
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_the_ui_prefix_answers_the_same_api_and_others_mlflows_errors(
+    client: Any, serve: Any
+) -> None:
+    """MLflow's server answers its JSON API under the UI's /ajax-api/2.0/mlflow/ too; what is
+    not implemented (there, or MLflow 3's /api/3.0/mlflow/, where the client's
+    search_datasets goes) is ENDPOINT_NOT_FOUND, not FastAPI's {"detail": ...}, which the
+    client read as INTERNAL_ERROR."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    server = serve(client)
+    with httpx.Client() as http:
+        r = http.get(f"{server.url}/ajax-api/2.0/mlflow/experiments/get?experiment_id=0")
+        assert r.status_code == 200 and r.json()["experiment"]["experiment_id"] == "0"
+        r = http.post(f"{server.url}/ajax-api/2.0/mlflow/experiments/search", json={})
+        assert r.status_code == 200 and r.json()["experiments"][0]["experiment_id"] == "0"
+        for path in (
+            "/ajax-api/2.0/mlflow/experiments/search-datasets",
+            "/ajax-api/2.0/mlflow/no/such",
+            "/api/3.0/mlflow/datasets/search",
+            "/ajax-api/3.0/mlflow/no/such",
+        ):
+            r = http.post(f"{server.url}{path}", json={"experiment_ids": ["0"]})
+            assert r.status_code == 404, path
+            assert r.json()["error_code"] == "ENDPOINT_NOT_FOUND", path
+        # a tokenless server answers the UI's prefix to programs on this machine only
+        r = http.post(
+            f"{server.url}/ajax-api/2.0/mlflow/experiments/create",
+            json={"name": "x"},
+            headers={"origin": "https://evil.example"},
+        )
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    store = MlflowClient(server.url)._tracking_client.store
+    with pytest.raises(MlflowException) as missing:
+        store.search_datasets(["0"])
+    assert missing.value.error_code == "ENDPOINT_NOT_FOUND"
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_long_param_and_tag_values_are_cut_as_mlflows_server_cuts_them(
+    client: Any, ml: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's server cuts a param value to 6,000 characters and a run tag's to 8,000
+    (log-parameter, set-tag, log-batch; create-run's tags too) rather than refusing the
+    batch; logging the same long param again is no conflict with what was stored."""
+    from mlflow.entities import Param, RunTag
+    from mlflow.exceptions import MlflowException
+
+    run = mlflow.start_run(experiment_id="0", tags={"made": "m" * 8100})
+    mlflow.log_params({"ok": "1", "cfg": "q" * 7000})
+    mlflow.set_tag("big", "z" * 8001)
+    mlflow.log_param("cfg", "q" * 7000)  # the same long value again: no conflict
+    run_id = run.info.run_id
+    data = ml.get_run(run_id).data
+    assert data.params == {"ok": "1", "cfg": "q" * 6000}
+    assert data.tags["big"] == "z" * 8000 and data.tags["made"] == "m" * 8000
+    ml.log_batch(run_id, params=[Param("cfg", "q" * 6500)], tags=[RunTag("b2", "y" * 9000)])
+    ml.log_param(run_id, "one", "o" * 6001)
+    stored = client.get_run(run_id)  # setpoint keeps what MLflow's server would
+    assert stored.params["cfg"] == "q" * 6000 and stored.params["one"] == "o" * 6000
+    assert stored.tags["b2"] == "y" * 8000
+    with pytest.raises(MlflowException, match="cfg") as changed:  # a param is write-once
+        ml.log_param(run_id, "cfg", "r" * 7000)
+    assert changed.value.error_code == "INVALID_PARAMETER_VALUE"
+    # as with MLflow's server, MLFLOW_TRUNCATE_LONG_VALUES=false refuses them instead
+    monkeypatch.setenv("MLFLOW_TRUNCATE_LONG_VALUES", "false")
+    with pytest.raises(MlflowException, match="at most 6000") as refused:
+        ml.log_batch(run_id, params=[Param("new", "1"), Param("long", "l" * 6001)])
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "new" not in ml.get_run(run_id).data.params
+    mlflow.end_run()
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

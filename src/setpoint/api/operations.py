@@ -320,9 +320,12 @@ class Api:
         values: list[float | None] | None = None,
         steps: list[int] | None = None,
         timestamps: list[int] | None = None,
+        ended: bool = False,
     ) -> None:
         """Params, tags and metric points (columns, as in ``log_metrics``; timestamps default
-        to now) in one transaction: all of them are stored, or none."""
+        to now) in one transaction: all of them are stored, or none. ``ended``: also to a run
+        that has ended, which stays as it ended otherwise (MLflow's clients log to ended runs:
+        autolog, a model's score after the fit that ended its run)."""
         keys = keys or []
         metrics = MetricBatch(
             keys=keys,
@@ -330,7 +333,7 @@ class Api:
             steps=steps or [],
             timestamps=[self.runs.clock.now_ms()] * len(keys) if timestamps is None else timestamps,
         )
-        self.runs.log_batch(run_id, params, tags, metrics)
+        self.runs.log_batch(run_id, params, tags, metrics, ended)
 
     @operation("POST", "/runs/{run_id}/rename")
     def rename_run(self, run_id: str, name: str, actor: str | None = None) -> Run:
@@ -374,10 +377,13 @@ class Api:
         return self.artifacts.log_stream(run_id, path, stream)
 
     @operation("POST", "/runs/{run_id}/artifacts")
-    def log_artifacts(self, run_id: str, files: dict[str, BlobRef]) -> list[Artifact]:
+    def log_artifacts(
+        self, run_id: str, files: dict[str, BlobRef], ended: bool = False
+    ) -> list[Artifact]:
         """Record blobs uploaded first as the run's artifacts (path -> blob), in one
-        transaction: a folder is visible whole or not at all."""
-        return self.artifacts.log_blobs(run_id, files)
+        transaction: a folder is visible whole or not at all. ``ended``: also to a run that
+        has ended (as ``log_batch``'s)."""
+        return self.artifacts.log_blobs(run_id, files, ended)
 
     @operation("POST", "/runs/{run_id}/imported-artifacts")
     def log_imported_artifacts(

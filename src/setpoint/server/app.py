@@ -203,17 +203,24 @@ class _InternalErrors:
 
 class _SameSiteApi:
     """Without tokens, the API answers programs on this machine, not web pages of other
-    sites (see :mod:`setpoint.core.same_site`; the web UI checks its own requests)."""
+    sites (see :mod:`setpoint.core.same_site`; the web UI checks its own requests). That is
+    setpoint's API and MLflow's, also under the MLflow UI's prefix ``/ajax-api/``."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+        if scope["type"] == "http" and scope["path"].startswith(("/api/", "/ajax-api/")):
             headers = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
             why = refusal(scope["method"], headers.get(b"host", ""), headers.get(b"origin"))
             if why is not None:
-                response = error_response(PermissionDeniedError(why, field="origin"))
+                refused = PermissionDeniedError(why, field="origin")
+                if scope["path"].startswith(("/api/2.0/mlflow", "/ajax-api/")):
+                    from setpoint.server.mlflow_api import mlflow_error
+
+                    response = mlflow_error(refused)  # in the shape MLflow's clients read
+                else:
+                    response = error_response(refused)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

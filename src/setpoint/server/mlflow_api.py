@@ -44,6 +44,8 @@ from setpoint.core.names import (
     EXPERIMENT_NAME_TAG,
     INT64_MAX,
     INT64_MIN,
+    MAX_PARAM_VALUE,
+    MAX_TAG_VALUE,
     check_metric_value,
     experiment_project,
     is_whole,
@@ -64,6 +66,13 @@ from setpoint.server.mlflow_fields import (
 from setpoint.tracking.environment import RunEnvironment
 
 PREFIX = "/api/2.0/mlflow"
+# the MLflow UI's prefix, under which MLflow's server answers the same JSON API
+AJAX_PREFIX = "/ajax-api/2.0/mlflow"
+# MLflow 3's other API versions (traces, evaluation datasets, ...): not implemented here,
+# answered in MLflow's error shape
+OTHER_PREFIXES = ("/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/")
+# The name MLflow gives experiment 0
+DEFAULT_EXPERIMENT = "Default"
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 STATUS_OF = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
 ERRORS = {
@@ -105,8 +114,29 @@ def _experiment_id(project: str) -> str:
 
 
 def _experiment_name(p: Any) -> str:
-    """The name MLflow knows project ``p`` (read with its tags) by."""
-    return str(p.tags.get(EXPERIMENT_NAME_TAG) or p.name)
+    """The name MLflow knows project ``p`` (read with its tags) by: experiment 0 (the default
+    project) is MLflow's "Default", unless a tag names it otherwise."""
+    given = p.tags.get(EXPERIMENT_NAME_TAG)
+    if given:
+        return str(given)
+    return DEFAULT_EXPERIMENT if p.name == DEFAULT_PROJECT else str(p.name)
+
+
+def _truncating() -> bool:
+    """Whether long param and tag values are cut to MLflow's limits, as MLflow's server does
+    unless its ``MLFLOW_TRUNCATE_LONG_VALUES`` is false (then they are refused)."""
+    return os.environ.get("MLFLOW_TRUNCATE_LONG_VALUES", "true").strip().lower() not in (
+        "false",
+        "0",
+    )
+
+
+def _cut(values: dict[str, str], limit: int) -> dict[str, str]:
+    """Param or tag values cut to ``limit`` characters, as MLflow's server stores them (a
+    param logged again with the same long value then equals the one stored)."""
+    if not _truncating() or all(len(v) <= limit for v in values.values()):
+        return values
+    return {k: v[:limit] for k, v in values.items()}
 
 
 def _experiment(p: Any) -> dict[str, Any]:
@@ -228,7 +258,10 @@ class _Ops:
         actor = await self.auth.authorize(request, spec, args)
         if actor is not None and "actor" in spec_args(fn):
             args["actor"] = actor
-        return await run_in_threadpool(fn, self.client, **args)
+        result = await run_in_threadpool(fn, self.client, **args)
+        if op == "upload_blob" and actor is not None and self.auth.authorizer is not None:
+            self.auth.authorizer.uploaded(actor, result.digest)  # theirs to refer to
+        return result
 
 
 def spec_args(fn: Callable[..., Any]) -> tuple[str, ...]:
@@ -278,6 +311,8 @@ def register(
             raise InvalidArgumentError("name must be a non-empty string", field="name")
         project = experiment_project(name)
         existing = {p.name: p for p in await call(request, "list_projects", lifecycle="all")}
+        if project not in existing:  # experiment 0 is MLflow's "Default"
+            project = getattr(await by_name(request, name), "name", project)
         if project in existing:
             gone = " in deleted state; restore it" if existing[project].deleted_at else ""
             raise ConflictError(f"Experiment '{name}' already exists{gone}.", field="name")
@@ -351,19 +386,37 @@ def register(
         if not isinstance(name, str):
             raise InvalidArgumentError("experiment_name is required", field="experiment_name")
         missing = f"Could not find experiment with name '{name}'"
-        found = await find(request, experiment_project(name), missing)
-        if _experiment_name(found) != name:  # a project of that name, kept for another one
+        found = await by_name(request, name)
+        if found is None:
             raise NotFoundError(missing)
         return {"experiment": _experiment(found)}
+
+    async def by_name(request: Request, name: str) -> Any:
+        """The project (read with its tags) of the experiment MLflow calls ``name``, if there is one. Experiment 0
+        is "Default" (and "default", its project's name, finds it too, as setpoint's project
+        "default" cannot be another experiment), unless a tag names it otherwise."""
+        default = name in (DEFAULT_EXPERIMENT, DEFAULT_PROJECT)
+        projects = [experiment_project(name), DEFAULT_PROJECT][:: -1 if default else 1]
+        names = await project_names(request, made=default)
+        for project in dict.fromkeys(projects):
+            if project not in names:
+                continue
+            found = await call(request, "get_project", project=project)
+            known = _experiment_name(found)
+            if known == name or (
+                project == DEFAULT_PROJECT == name and known == DEFAULT_EXPERIMENT
+            ):
+                return found
+        return None
 
     @route("POST", "experiments/search")
     async def search_experiments(request: Request, body: dict[str, Any]) -> Any:
         """MLflow's search: its name and tag filters (joined with AND), ``order_by`` on
         name, experiment_id, creation_time or last_update_time, pages of ``max_results``."""
-        from setpoint.server.mlflow_registry import name_filter
+        from setpoint.server.mlflow_registry import experiment_filter
 
         lifecycle = _view_type(body.get("view_type"), "view_type")
-        wanted = name_filter(body.get("filter"))
+        wanted = experiment_filter(body.get("filter"))
         order = order_by(  # newest first by default, the id breaking ties, as MLflow
             body.get("order_by") or ["creation_time DESC"],
             _EXPERIMENT_ORDER,
@@ -377,7 +430,7 @@ def register(
             with suppress(PermissionDeniedError):  # listed, but its tags are not the caller's
                 p = await call(request, "get_project", project=p.name)
             shaped = _experiment(p)
-            if wanted is None or wanted(shaped["name"], p.tags):
+            if wanted is None or wanted(shaped, p.tags):
                 found.append(shaped)
         ordered = sorted_by(found, order, frozenset({"name", "experiment_id"}))
         return page(ordered, "experiments", body.get("page_token"), limit)
@@ -399,7 +452,7 @@ def register(
         # setpoint makes a project on its first run; MLflow's experiments are made first
         if project not in await project_names(request, made=project == DEFAULT_PROJECT):
             raise NotFoundError(f"No Experiment with id={_experiment_id(project)} exists")
-        tags = pairs(body.get("tags"), "tags")
+        tags = _cut(pairs(body.get("tags"), "tags"), MAX_TAG_VALUE)
         user = optional_text(body.get("user_id"), "user_id")
         if user and "mlflow.user" not in tags:
             tags["mlflow.user"] = user  # MLflow's own record of who started the run
@@ -555,6 +608,34 @@ def register(
             await call(request, "set_tags", run_id=run_id, tags={"mlflow.runName": name})
         return {"run_info": _run(run)["info"]}
 
+    async def _not_logged(
+        request: Request, run_id: str, items: list[dict[str, Any]], metrics: _Columns
+    ) -> _Columns:
+        """The points of a batch but those naming a logged model (``model_id``) that the run
+        holds already, same key, step, time and value: MLflow 3's ``log_model`` sends the
+        run's points again to tie them to the model, and MLflow's server keeps a point once."""
+        keys, values, steps, stamps = metrics
+        assert stamps is not None
+        tied = {keys[i] for i, m in enumerate(items) if m.get("model_id")}
+        held: set[tuple[str, int, int, float | None]] = set()
+        for key in tied:
+            with suppress(NotFoundError):
+                h = await call(request, "get_metric_history", run_id=run_id, key=key)
+                held.update(map(_point, [key] * len(h.steps), h.steps, h.timestamps, h.values))
+        keep = [
+            i
+            for i, m in enumerate(items)
+            if not (m.get("model_id") and _point(keys[i], steps[i], stamps[i], values[i]) in held)
+        ]
+        if len(keep) == len(keys):
+            return metrics
+        return (
+            [keys[i] for i in keep],
+            [values[i] for i in keep],
+            [steps[i] for i in keep],
+            [stamps[i] for i in keep],
+        )
+
     async def log(
         request: Request,
         run_id: str,
@@ -573,6 +654,7 @@ def register(
             values=values,
             steps=steps,
             timestamps=stamps,
+            ended=True,  # MLflow logs to ended runs (autolog's score after the fit ended it)
         )
         if name := plain_run_name(tags.get("mlflow.runName")):  # MLflow's tag for it renames it
             await call(request, "rename_run", run_id=run_id, name=name)
@@ -596,9 +678,12 @@ def register(
 
     @route("POST", "runs/log-batch")
     async def log_batch(request: Request, body: dict[str, Any]) -> Any:
-        metrics = _metric_columns(body.get("metrics") or [], "metrics")
-        params = pairs(body.get("params"), "params", unique=True)
-        tags = pairs(body.get("tags"), "tags")
+        items = body.get("metrics") or []
+        metrics = _metric_columns(items, "metrics")
+        if any(m.get("model_id") for m in items):
+            metrics = await _not_logged(request, _run_id(body), items, metrics)
+        params = _cut(pairs(body.get("params"), "params", unique=True), MAX_PARAM_VALUE)
+        tags = _cut(pairs(body.get("tags"), "tags"), MAX_TAG_VALUE)
         for field, items, limit in (
             ("metrics", metrics[0], MAX_METRICS),
             ("params", params, MAX_PARAMS),
@@ -620,12 +705,12 @@ def register(
 
     @route("POST", "runs/log-parameter")
     async def log_parameter(request: Request, body: dict[str, Any]) -> Any:
-        await log(request, _run_id(body), None, pairs([body], "param"), {})
+        await log(request, _run_id(body), None, _cut(pairs([body], "param"), MAX_PARAM_VALUE), {})
         return {}
 
     @route("POST", "runs/set-tag")
     async def set_tag(request: Request, body: dict[str, Any]) -> Any:
-        await log(request, _run_id(body), None, {}, pairs([body], "tag"))
+        await log(request, _run_id(body), None, {}, _cut(pairs([body], "tag"), MAX_TAG_VALUE))
         return {}
 
     @route("POST", "runs/search")
@@ -733,14 +818,16 @@ def register(
         return {"metrics": out}
 
     async def dispatch(request: Request) -> Response:
-        path = request.scope["path"][len(PREFIX) + 1 :]
-        handler, path_args = handler_of(request.method, path)
+        full = request.scope["path"]
+        prefix = next((p for p in _LANES if full.startswith(p)), "")
+        path = full[len(prefix) :]
+        handler, path_args = handler_of(request.method, path) if prefix in _SERVED else (None, {})
         if handler is None:
             return Response(
                 orjson.dumps(
                     {
                         "error_code": "ENDPOINT_NOT_FOUND",
-                        "message": f"No API endpoint {request.method} {PREFIX}/{path} here",
+                        "message": f"No API endpoint {request.method} {full} here",
                     }
                 ),
                 status_code=404,
@@ -806,13 +893,15 @@ class _Lane:
         self.serve = serve
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(_LANE):
+        if scope["type"] == "http" and scope["path"].startswith(_LANES):
             await self.serve(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
 
-_LANE = PREFIX + "/"
+# the JSON API, under MLflow's own prefix and the UI's (MLflow's server answers both)
+_SERVED = (PREFIX + "/", AJAX_PREFIX + "/")
+_LANES = _SERVED + OTHER_PREFIXES
 
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -866,7 +955,15 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
                         raise PayloadTooLargeError(f"upload larger than {max_upload} bytes")
                     spool.write(chunk)
                 spool.seek(0)
-                await call(request, "upload_artifact", run_id=run_id, path=inner, stream=spool)
+                try:
+                    await call(request, "upload_artifact", run_id=run_id, path=inner, stream=spool)
+                except RunNotActiveError:
+                    # MLflow takes a file for an ended run too (a deleted one is refused
+                    # below): its bytes first, then the run's row for them
+                    spool.seek(0)
+                    ref = await call(request, "upload_blob", stream=spool)
+                    files = {inner: ref}
+                    await call(request, "log_artifacts", run_id=run_id, files=files, ended=True)
             finally:
                 spool.close()
         except SetpointError as exc:
@@ -932,6 +1029,11 @@ _Columns = tuple[list[str], list[float], list[int], list[int] | None]
 
 # protobuf's JSON spells these as strings, and the MLflow client sends them so
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _point(key: str, step: int, stamp: int, value: float) -> tuple[str, int, int, float | None]:
+    """A metric point as compared for sameness (NaN is NaN)."""
+    return (key, step, stamp, None if math.isnan(value) else value)
 
 
 def _metric_columns(items: Any, field: str) -> _Columns:

@@ -160,7 +160,7 @@ def add_routes(
 
     async def model_run(request: Request, model_id: Any) -> Any:
         run = await call(request, "get_run", run_id=run_id_of(model_id))
-        if not is_logged_model(run):
+        if not is_logged_model(run) or run.deleted_at is not None:  # deleted: gone, as MLflow's
             raise NotFoundError(f"Logged model with ID '{model_id}' not found.", field="model_id")
         return run
 
@@ -229,10 +229,32 @@ def add_routes(
         await call(request, "set_tags", run_id=run.id, tags=tags)
         return {}
 
+    @route("DELETE", "logged-models/{model_id}/tags/{key}")
+    async def delete_tag(request: Request, body: dict[str, Any]) -> Any:
+        run = await model_run(request, body["model_id"])
+        key = body["key"]
+        if key in RESERVED:
+            raise InvalidArgumentError(f"tag {key!r} is setpoint's own", field="key")
+        if key not in run.tags:
+            raise NotFoundError(
+                f"No tag with key {key!r} found for model with ID {body['model_id']!r}.",
+                field="key",
+            )
+        await call(request, "delete_tag", run_id=run.id, key=key)
+        return {}
+
+    @route("DELETE", "logged-models/{model_id}")
+    async def delete(request: Request, body: dict[str, Any]) -> Any:
+        run = await model_run(request, body["model_id"])
+        await call(request, "delete_run", run_id=run.id)  # restorable, as a run is
+        return {}
+
     @route("POST", "logged-models/{model_id}/params")
     async def log_params(request: Request, body: dict[str, Any]) -> Any:
         run = await model_run(request, body["model_id"])
-        await call(request, "log_params", run_id=run.id, params=pairs(body.get("params"), "params"))
+        params = pairs(body.get("params"), "params")
+        # a model is finalized (its run ended) before MLflow logs more params to it
+        await call(request, "log_batch", run_id=run.id, params=params, ended=True)
         return {}
 
     @route("POST", "logged-models/search")

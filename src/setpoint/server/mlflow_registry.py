@@ -818,7 +818,7 @@ _VERSION_FILTERS_SAID = (
     "ILIKE), joined with AND"
 )
 _CLAUSE = re.compile(
-    r"\s*(?P<field>tags?\.(?:`[^`]+`|[\w.]+)|\w+)\s*"
+    r"\s*(?P<field>tags?\.(?:`[^`]+`|[\w.]+)|(?:attribute\.)?\w+)\s*"
     r"(?P<op>!=|<=|>=|=|<|>|NOT\s+IN\b|IN\b|I?LIKE\b)\s*"
     r"(?P<value>'[^']*'|\"[^\"]*\"|\([^)]*\)|[-+]?\d[\w.]*)\s*",
     re.I,
@@ -862,6 +862,28 @@ def name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | Non
     return lambda name, tags: holds({"name": name}, tags)
 
 
+# what MLflow's search_experiments filters on (its SearchExperimentsUtils), each with the
+# comparisons this server takes there; ``attribute.`` is the one prefix MLflow allows
+_EXPERIMENT_FILTERS = {
+    "name": _STRINGS,
+    "experiment_id": _STRINGS | _LISTS,
+    "creation_time": _NUMBERS,
+    "last_update_time": _NUMBERS,
+}
+_EXPERIMENT_FILTERS_SAID = (
+    "name (=, !=, LIKE, ILIKE), experiment_id (also IN, NOT IN), creation_time and "
+    "last_update_time (=, !=, <, <=, >, >= a whole number), each may be prefixed "
+    "attribute., and tags (tags.k = 'v', !=, LIKE, ILIKE), joined with AND"
+)
+
+
+def experiment_filter(text: Any) -> Filter | None:
+    """MLflow's search_experiments filters: ``name``, ``experiment_id``, ``creation_time``
+    and ``last_update_time`` (also as ``attribute.name``...), and tags, joined with AND. The
+    test takes an experiment's attributes and its tags."""
+    return _filter(text, _EXPERIMENT_FILTERS, _EXPERIMENT_FILTERS_SAID, prefixed=True)
+
+
 def version_filter(text: Any) -> Filter | None:
     """MLflow's model-versions filters: those of :func:`name_filter`, and ``run_id``,
     ``source_path`` and ``version_number`` as MLflow compares them. The test takes a
@@ -869,9 +891,12 @@ def version_filter(text: Any) -> Filter | None:
     return _filter(text, _VERSION_FILTERS, _VERSION_FILTERS_SAID)
 
 
-def _filter(text: Any, allowed: dict[str, frozenset[str]], said: str) -> Filter | None:
-    """The test of a filter's clauses, on the ``allowed`` attributes (with their comparisons)
-    and on tags; one this server does not understand is refused, saying what it does."""
+def _filter(
+    text: Any, allowed: dict[str, frozenset[str]], said: str, *, prefixed: bool = False
+) -> Filter | None:
+    """The test of a filter's clauses, on the ``allowed`` attributes (with their comparisons,
+    named with the ``attribute.`` prefix too when ``prefixed``) and on tags; one this server
+    does not understand is refused, saying what it does."""
     if not text:
         return None
     # (attribute, or tag key, or None), how, what: a str, a compiled pattern, a set or an int
@@ -879,6 +904,8 @@ def _filter(text: Any, allowed: dict[str, frozenset[str]], said: str) -> Filter 
     for part in _clauses(str(text)):
         found = _CLAUSE.fullmatch(part)
         field = found.group("field") if found else ""
+        if field[:10].lower() == "attribute.":  # an attribute named as MLflow allows it
+            field = field[10:] if prefixed else ""
         op = " ".join(found.group("op").upper().split()) if found else ""
         value = found.group("value") if found else ""
         tag = field.split(".", 1)[1].strip("`") if "." in field else None

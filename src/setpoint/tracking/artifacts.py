@@ -99,13 +99,16 @@ class RunArtifacts:
         check_artifact_path(path)
         return self._log(run_id, path, lambda: self.blobs.put_stream(stream))
 
-    def log_blobs(self, run_id: str, files: Mapping[str, BlobRef]) -> list[Artifact]:
+    def log_blobs(
+        self, run_id: str, files: Mapping[str, BlobRef], ended: bool = False
+    ) -> list[Artifact]:
         """Record blobs stored first as the run's artifacts (path -> blob), all in one
-        transaction: a folder becomes visible whole, or not at all."""
+        transaction: a folder becomes visible whole, or not at all. To a running run only,
+        unless ``ended`` (not deleted)."""
         if not files:
             raise InvalidArgumentError("files must map artifact paths to blobs", field="files")
         self._require_kept(files)
-        return self._record(run_id, files)
+        return self._record(run_id, files, ended)
 
     def log_imported(
         self, run_id: str, files: Mapping[str, BlobRef], missing: str | None = None
@@ -205,14 +208,16 @@ class RunArtifacts:
         digest, size = put()
         return self._record(run_id, {path: BlobRef(digest=digest, size=size)})[0]
 
-    def _record(self, run_id: str, files: Mapping[str, BlobRef]) -> list[Artifact]:
+    def _record(
+        self, run_id: str, files: Mapping[str, BlobRef], ended: bool = False
+    ) -> list[Artifact]:
         """The rows of stored blobs, in one transaction, with their lineage: the run
         produced these bytes."""
         now = self.clock.now_ms()
         edges = _produced(run_id, files, now)
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            require_run(conn, run_id, refused=_REFUSED)
+            require_run(conn, run_id, running=not ended, live=True, refused=_REFUSED)
             for path, ref in files.items():
                 repo.put_artifact(conn, run_id, path, ref.digest, ref.size, now)
             repo.add_edges(conn, edges)

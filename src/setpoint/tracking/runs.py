@@ -405,15 +405,17 @@ class Runs:
         params: Mapping[str, object] | None = None,
         tags: Mapping[str, object] | None = None,
         metrics: MetricBatch | None = None,
+        ended: bool = False,
     ) -> None:
         """Params, tags and metric points in one transaction: everything is checked first,
-        then all of it is stored or none (a conflicting param stores nothing else)."""
+        then all of it is stored or none (a conflicting param stores nothing else). Params
+        and points go to a running run only, unless ``ended``."""
         values, tag_values = _params(params or {}), _tags(tags)
         batch = None if metrics is None or not metrics.keys else self._checked(metrics)
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
-            require_run(conn, run_id, running=bool(values or batch), live=True)
+            require_run(conn, run_id, running=bool(values or batch) and not ended, live=True)
             if values:
                 repo.add_params(conn, run_id, values)
             if tag_values:
