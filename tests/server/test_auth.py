@@ -298,6 +298,7 @@ def test_naming_a_digest_does_not_hand_over_its_blob(
     import pyarrow.parquet as pq
 
     from setpoint.core.types import BlobRef
+    from setpoint.tracking.artifacts import IMPORTED_WITHOUT_FILES
 
     secrets = _people(local)
     local.users.create("outsider")
@@ -315,6 +316,9 @@ def test_naming_a_digest_does_not_hand_over_its_blob(
     )
     crafted = outsider.upload_blob(io.BytesIO(manifest))
     own_run = outsider.create_run("elsewhere")
+    without = outsider.import_run(
+        "elsewhere", "i", "finished", 0, 1, tags={IMPORTED_WITHOUT_FILES: "not read"}
+    )
     attempts = {
         "dataset": lambda: outsider.create_dataset_version("stolen", theirs.digest, "elsewhere"),
         "model": lambda: outsider.register_model_version("stolen", mv.digest, "elsewhere"),
@@ -327,6 +331,9 @@ def test_naming_a_digest_does_not_hand_over_its_blob(
         ),
         "artifacts": lambda: outsider.log_artifacts(
             own_run.id, {"t.parquet": BlobRef(**vars(theirs))}
+        ),
+        "imported": lambda: outsider.log_imported_artifacts(
+            without.id, {"t.parquet": BlobRef(**vars(theirs))}
         ),
     }
     for what, attempt in attempts.items():

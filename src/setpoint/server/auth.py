@@ -30,6 +30,7 @@ _HOLDING = frozenset(
         "import_run",
         "record_prediction_log",
         "log_artifacts",
+        "log_imported_artifacts",
     }
 )
 
@@ -158,7 +159,7 @@ class Authorizer:
     def _named_blobs(self, op: str, args: dict[str, Any]) -> list[str]:
         """The digests a holding operation refers to, the files a package or file manifest
         lists included."""
-        if op in ("import_run", "log_artifacts"):
+        if op in ("import_run", "log_artifacts", "log_imported_artifacts"):
             refs = (args.get("artifacts" if op == "import_run" else "files") or {}).values()
             found = (
                 r.get("digest") if isinstance(r, dict) else getattr(r, "digest", None) for r in refs
