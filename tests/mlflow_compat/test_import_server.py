@@ -402,6 +402,66 @@ def test_a_server_that_requires_tokens_gets_mlflows_credentials(
     local.close()
 
 
+def test_a_user_who_reads_some_experiments_imports_those_and_the_others_are_listed(
+    home: Path,
+    tmp_path: Path,
+    serve: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every experiment is listed to a token's user, but a user with a role in some projects
+    only is refused (403) the runs and logged models of the others: what it may read is
+    imported, each experiment it may not is listed once (not made a project), and a 403 does
+    not ask for credentials (the server knows them: that is for a 401)."""
+    local = LocalClient(fast_settings(tmp_path / "source")).open()
+    runs = {}
+    for project in ("A", "B", "default"):
+        run = local.create_run(project, f"in-{project}", heartbeats=False)
+        local.log_params(run.id, {"where": project})
+        local.end_run(run.id)
+        runs[project] = run.id
+    for user, role in (("vic", "viewer"), ("ed", "editor")):
+        local.users.create(user)
+        local.users.grant(user, "A", role)
+    vic, ed = (local.tokens.create(f"{u}-laptop", u) for u in ("vic", "ed"))
+    server = serve(local, enforce_roles=True)
+    api = f"{server.url}/api/2.0/mlflow"
+    with httpx.Client(headers={"authorization": f"Bearer {ed}"}) as http:
+        exp = http.get(f"{api}/experiments/get-by-name", params={"experiment_name": "A"})
+        made = http.post(
+            f"{api}/logged-models",
+            json={"experiment_id": exp.json()["experiment"]["experiment_id"], "name": "clf"},
+        )
+        assert made.status_code == 200, made.text
+    model_id = made.json()["model"]["info"]["model_id"]
+
+    source = MlflowServer(server.url, env={"MLFLOW_TRACKING_TOKEN": vic}).open()
+    try:
+        assert {e.name for e in source.experiments()} >= {"A", "B"}  # listed to anyone
+        assert [r.id for r in source.runs() if r.name == "in-A"] == [runs["A"]]
+        assert not {runs["B"], runs["default"]} & {r.id for r in source.runs()}
+        assert list(source.logged_models()) == [model_id]
+        refused = {e.name for e in source.experiments() if e.id in source.refused_experiments()}
+        assert refused == {"B", "Default"}
+    finally:
+        source.close()
+
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", vic)
+    code, out, err = run_cli(capsys, "import", "mlflow", "--from", server.url, "--json")
+    assert code == 1, err
+    report = json.loads(out)
+    assert report["new"]["runs"] == 1
+    assert imported(sdk.client())[runs["A"]].params == {"where": "A"}
+    failures = report["failures"]
+    assert sorted(f["item"].split(" (id ")[0] for f in failures) == ["B", "Default"], failures
+    for f in failures:
+        assert f["kind"] == "experiment"
+        assert f["reason"] == "the server refuses to let this user read it (403)"
+    assert "MLFLOW_TRACKING" not in out
+    assert "B" not in {p.name for p in sdk.client().list_projects()}
+    local.close()
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")  # MLflow's, on the model's signature
 def test_a_version_made_from_another_gets_its_files(
     home: Path, tmp_path: Path, serve: Any, monkeypatch: pytest.MonkeyPatch

@@ -137,6 +137,7 @@ class MlflowImporter:
         self._models: dict[str, tuple[str, str]] | None = None  # MLflow's id -> run, project
         self._versions: dict[tuple[str, int], MlflowVersion] = {}  # the source's, by number
         self._aliases: dict[tuple[str, str], int] = {}  # the source's (model, alias) -> number
+        self._refused: set[str] = set()  # experiments listed as ones the source may not read
 
     def _read(self, kind: str, item: str, read: Callable[[], T], empty: T) -> T:
         """What ``read`` gives; when the source cannot give it, ``empty`` and a failure."""
@@ -181,6 +182,7 @@ class MlflowImporter:
                     f"its parent run {parent} is not imported: it is imported once its parent is",
                 )
         self._import_registry(versions, aliases, step)
+        self._list_refused()  # refused only once their logged models were asked for
         return self.report
 
     # ------------------------------------------------------------ experiments
@@ -194,6 +196,7 @@ class MlflowImporter:
             "experiment tag", "(every experiment)", self.source.experiment_tags, {}
         )
         taken: dict[str, str] = {}  # project -> the experiment imported into it
+        refused = self._list_refused()
         for e in experiments:
             local = _local_path(e.artifact_location)
             if local is not None:
@@ -201,6 +204,8 @@ class MlflowImporter:
             if e.deleted:
                 continue
             item = f"{e.name} (id {e.id})"
+            if e.id in refused:
+                continue  # listed: not made a project, as nothing of it can be read
             # a name that is no project name ("/Users/ana/fraud") is kept in the project the
             # MLflow API would keep it in, with the name in a tag
             project = DEFAULT_PROJECT if e.id == "0" else names.experiment_project(e.name)
@@ -235,6 +240,16 @@ class MlflowImporter:
             else:
                 existing[project] = self.client.create_project(project, "", tags)
                 self.report.new["projects"] += 1
+
+    def _list_refused(self) -> set[str]:
+        """The experiments the source lists but refuses to let the caller read (a server's
+        403: a user with no role in them), each listed once as not imported."""
+        refused: dict[str, str] = getattr(self.source, "refused_experiments", dict)()
+        for e in self.source.experiments():
+            if e.id in refused and e.id not in self._refused and not e.deleted:
+                self._refused.add(e.id)
+                self.report.fail("experiment", f"{e.name} (id {e.id})", refused[e.id])
+        return set(refused)
 
     def _find_imported_runs(self) -> None:
         """Runs imported before, in every project (deleted ones too, and whatever the

@@ -29,6 +29,7 @@ ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 # registered models, model versions, logged models.
 PAGE, HISTORY_PAGE, MODELS_PAGE, VERSIONS_PAGE, LOGGED_PAGE = 1000, 25_000, 1000, 10_000, 100
 CREDENTIALS = "set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+REFUSED = "the server refuses to let this user read it (403)"
 
 
 class MlflowServer:
@@ -62,6 +63,7 @@ class MlflowServer:
         self._version_tags: dict[tuple[str, int], dict[str, str]] = {}
         self._logged: dict[str, MlflowLoggedModel] | None = None
         self._fetched: dict[str, Path | None] = {}  # artifact path -> its folder here (None: empty)
+        self._refused: dict[str, str] = {}  # experiment id -> why its records cannot be read
 
     def open(self) -> MlflowServer:
         """Connect and check this is an MLflow tracking server (its experiments are read);
@@ -119,34 +121,53 @@ class MlflowServer:
         """Tags of the experiments :meth:`open` read."""
         return {e: dict(tags) for e, tags in self._experiment_tags.items()}
 
+    def refused_experiments(self) -> dict[str, str]:
+        """Experiments listed to the caller whose runs (or logged models) the server refuses
+        to let it read (403: a user with no role where they are), with why; what they hold is
+        left out of :meth:`runs` and :meth:`logged_models`."""
+        return dict(self._refused)
+
+    def _refuse(self, experiment_id: str) -> None:
+        self._refused.setdefault(experiment_id, REFUSED)
+
     def runs(self) -> list[MlflowRun]:
         found: dict[str, MlflowRun] = {}
         for e in self._experiments:
-            body = {"experiment_ids": [e.id], "run_view_type": "ALL"}
-            for item in self._pages("POST", "runs/search", body, "runs", PAGE):
-                info, data = item.get("info") or {}, item.get("data") or {}
-                run_id = str(info.get("run_id") or info.get("run_uuid") or "")
-                if not run_id:
-                    raise _bad(f"{self.url} gave a run without an id in experiment {e.id}")
-                metrics = {str(m.get("key")) for m in data.get("metrics") or []}
-                self._data[run_id] = (
-                    _pairs(data.get("params")),
-                    _pairs(data.get("tags")),
-                    sorted(metrics),
-                )
-                found[run_id] = MlflowRun(
-                    id=run_id,
-                    experiment_id=str(info.get("experiment_id", e.id)),
-                    name=info.get("run_name") or None,
-                    user=info.get("user_id") or None,
-                    status=info.get("status"),
-                    start_time=_whole(info.get("start_time")),
-                    end_time=_whole(info.get("end_time")),
-                    artifact_uri=info.get("artifact_uri") or None,
-                    deleted=info.get("lifecycle_stage") == "deleted",
-                )
+            if e.id in self._refused:
+                continue
+            try:
+                found.update(self._runs_of(e.id))
+            except _Refused:  # the other experiments are still read
+                self._refuse(e.id)
         # as the database source: oldest first, so a parent is imported before its children
         return sorted(found.values(), key=lambda r: (_order(r.start_time), r.id))
+
+    def _runs_of(self, experiment_id: str) -> dict[str, MlflowRun]:
+        found: dict[str, MlflowRun] = {}
+        body = {"experiment_ids": [experiment_id], "run_view_type": "ALL"}
+        for item in self._pages("POST", "runs/search", body, "runs", PAGE):
+            info, data = item.get("info") or {}, item.get("data") or {}
+            run_id = str(info.get("run_id") or info.get("run_uuid") or "")
+            if not run_id:
+                raise _bad(f"{self.url} gave a run without an id in experiment {experiment_id}")
+            metrics = {str(m.get("key")) for m in data.get("metrics") or []}
+            self._data[run_id] = (
+                _pairs(data.get("params")),
+                _pairs(data.get("tags")),
+                sorted(metrics),
+            )
+            found[run_id] = MlflowRun(
+                id=run_id,
+                experiment_id=str(info.get("experiment_id", experiment_id)),
+                name=info.get("run_name") or None,
+                user=info.get("user_id") or None,
+                status=info.get("status"),
+                start_time=_whole(info.get("start_time")),
+                end_time=_whole(info.get("end_time")),
+                artifact_uri=info.get("artifact_uri") or None,
+                deleted=info.get("lifecycle_stage") == "deleted",
+            )
+        return found
 
     def pairs(self, table: str, run_id: str) -> list[tuple[str, Any]]:
         params, tags, _ = self._data.get(run_id, ([], [], []))
@@ -226,28 +247,42 @@ class MlflowServer:
 
     def logged_models(self) -> dict[str, MlflowLoggedModel]:
         """MLflow 3's logged models, by id; none from a server without them (MLflow 2
-        answers 404)."""
+        answers 404). Those of an experiment the caller may not read are left out (see
+        :meth:`refused_experiments`)."""
         if self._logged is None:
             found: dict[str, MlflowLoggedModel] = {}
-            ids = [e.id for e in self._experiments if not e.deleted]
+            ids = [e.id for e in self._experiments if not e.deleted and e.id not in self._refused]
             for i in range(0, len(ids), 100):
-                body = {"experiment_ids": ids[i : i + 100]}
-                pages = self._pages(
-                    "POST", "logged-models/search", body, "models", LOGGED_PAGE, missing_ok=True
-                )
-                for m in pages:
-                    info = m.get("info") or {}
-                    if info.get("model_id"):
-                        created = _whole(info.get("creation_timestamp_ms"))
-                        found[str(info["model_id"])] = MlflowLoggedModel(
-                            experiment_id=str(info.get("experiment_id", "")),
-                            artifact_location=info.get("artifact_uri") or None,
-                            name=str(info.get("name") or "model"),
-                            created_at=created if type(created) is int else None,
-                            source_run_id=info.get("source_run_id") or None,
-                        )
+                batch = ids[i : i + 100]
+                try:
+                    found.update(self._logged_in(batch))
+                except _Refused:  # some of them may not be read: each on its own
+                    for one in batch:
+                        try:
+                            found.update(self._logged_in([one]))
+                        except _Refused:
+                            self._refuse(one)
             self._logged = found
         return self._logged
+
+    def _logged_in(self, experiment_ids: list[str]) -> dict[str, MlflowLoggedModel]:
+        found: dict[str, MlflowLoggedModel] = {}
+        body = {"experiment_ids": experiment_ids}
+        pages = self._pages(
+            "POST", "logged-models/search", body, "models", LOGGED_PAGE, missing_ok=True
+        )
+        for m in pages:
+            info = m.get("info") or {}
+            if info.get("model_id"):
+                created = _whole(info.get("creation_timestamp_ms"))
+                found[str(info["model_id"])] = MlflowLoggedModel(
+                    experiment_id=str(info.get("experiment_id", "")),
+                    artifact_location=info.get("artifact_uri") or None,
+                    name=str(info.get("name") or "model"),
+                    created_at=created if type(created) is int else None,
+                    source_run_id=info.get("source_run_id") or None,
+                )
+        return found
 
     # ------------------------------------------------------------ files
 
@@ -399,8 +434,13 @@ class MlflowServer:
                 r = self.http.post(path, json=body)
         except httpx.HTTPError as exc:
             raise _bad(f"cannot reach {self.url}: {short_reason(exc)}") from None
-        if r.status_code in (401, 403):
-            raise _bad(f"{self.url} refused {method} {path} ({r.status_code}): {CREDENTIALS}")
+        if r.status_code == 401:  # no credentials, or ones the server does not know
+            raise _bad(f"{self.url} refused {method} {path} (401): {CREDENTIALS}")
+        if r.status_code == 403:  # known credentials, of a user who may not read this
+            raise _Refused(
+                f"{self.url} refused {method} {path} (403): the user these credentials name "
+                "may not read it"
+            )
         if r.status_code == 404 and missing_ok and _error_code(r) in ("ENDPOINT_NOT_FOUND", None):
             return {}
         if r.status_code != 200:
@@ -424,6 +464,14 @@ class _NotMlflow(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class _Refused(InvalidArgumentError):
+    """A 403: the server knows the caller, who may not read what was asked (an experiment it
+    has no role in). Where one experiment's records are asked, the others are still read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="from")
 
 
 def _bad(message: str) -> InvalidArgumentError:

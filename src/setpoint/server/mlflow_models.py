@@ -288,6 +288,8 @@ def add_routes(
         outputs = body.get("models") or []
         if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
             raise InvalidArgumentError("models must be a list of {model_id, step}", field="models")
+        if not outputs:  # nothing to add: the run must still be one the caller may write to
+            await call(request, "set_tags", run_id=run_id, tags={})
         for output in outputs:
             model = await model_run(request, output.get("model_id"))
             await call(

@@ -519,7 +519,8 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("DELETE", "registered-models/delete-tag")
     async def delete_model_tag(request: Request, body: dict[str, Any]) -> Any:
-        """Remove a tag; one that is not there is already removed (as MLflow)."""
+        """Remove a tag; one that is not there is already removed (as MLflow), for a
+        caller who may remove one (the editor role, or 403 whatever the tag)."""
         key = _not_name_tag(required_key(body))
         if (waiting := await held(request, body.get("name"))) is not None:
             name = str(body["name"])
@@ -528,6 +529,8 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         project, m = await model_of(request, body.get("name"))
         if key in m.tags:
             await call(request, "update_model", name=m.name, project=project, tags={key: ""})
+        else:  # nothing to remove: the caller must still be one who may remove it
+            await require(request, "editor", "delete a registered model's tag", project)
         return {}
 
     @route("POST", "registered-models/rename")
@@ -582,10 +585,11 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     @route("DELETE", "model-versions/delete-tag")
     async def delete_version_tag(request: Request, body: dict[str, Any]) -> Any:
         """Remove a tag; one that is not there (or one of setpoint's own, which MLflow clients
-        do not see) is already removed, as MLflow answers."""
+        do not see) is already removed, as MLflow answers, for a caller who may remove one."""
         _, v = await version_of(request, body)
         key = required_key(body)
-        if key not in _visible(v.tags):
+        if key not in _visible(v.tags):  # nothing to remove: still only for who may remove it
+            await require(request, "editor", "delete a model version's tag", v.project)
             return {}
         await call(
             request,
@@ -677,10 +681,12 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
 
     @route("DELETE", "registered-models/alias")
     async def delete_alias(request: Request, body: dict[str, Any]) -> Any:
-        """Remove an alias; one that is not there is already removed (as MLflow)."""
+        """Remove an alias; one that is not there is already removed (as MLflow), for a
+        caller who may remove one (the editor role, or 403 whatever the alias)."""
         project, m = await model_of(request, body.get("name"))
         alias = str(body.get("alias") or "")
-        if alias not in m.aliases:
+        if alias not in m.aliases:  # nothing to remove: still only for who may remove it
+            await require(request, "editor", "delete an alias", project)
             return {}
         await call(
             request,
