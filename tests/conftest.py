@@ -236,6 +236,22 @@ def prepare_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, str]]:
     return calls
 
 
+def module_from_source(tmp_path: Path, name: str, source: str) -> Any:
+    """Write ``source`` (dedented) to ``tmp_path/name.py`` and import it as module ``name``
+    (registered in ``sys.modules``, as steps' code is looked up there)."""
+    import importlib.util
+    import textwrap
+
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """``setpoint ARGS`` in this process: (exit code, stdout, stderr)."""
     from setpoint.cli.main import main

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import setpoint as sp
+from conftest import module_from_source
 from setpoint.core.errors import PipelineError
 
 PIPELINE = """
@@ -85,18 +86,7 @@ def half(n: int = 1):
 
 
 def _module(tmp_path: Path, name: str, factor: int = 3) -> Any:
-    return _module_of(tmp_path, name, PIPELINE.format(factor=factor))
-
-
-def _module_of(tmp_path: Path, name: str, source: str) -> Any:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return module_from_source(tmp_path, name, PIPELINE.format(factor=factor))
 
 
 def _keys(run: Any) -> dict[str, str]:
@@ -397,7 +387,7 @@ def test_a_step_gets_what_was_stored_whichever_way_the_step_before_it_went(
     nullable Int64), from the cache or another process what was stored (plain text, float64),
     and JSON came back with its keys sorted: a step saw other data depending on where the
     step before it ran."""
-    m = _module_of(tmp_path, "as_stored", AS_STORED)
+    m = module_from_source(tmp_path, "as_stored", AS_STORED)
     runs = {
         "process, ran": sp.run_pipeline(m.rt, n=1, executor="process"),
         "in process, ran": sp.run_pipeline(m.rt, n=5),
@@ -456,7 +446,7 @@ def test_a_worker_sends_back_the_steps_own_error_or_one_naming_it(
     argument` in the step's error's place."""
     from setpoint.client.executors import StepError, rebuilt_error
 
-    m = _module_of(tmp_path, "raises_pipe", RAISES)
+    m = module_from_source(tmp_path, "raises_pipe", RAISES)
     with pytest.raises(StepError) as info:
         sp.run_pipeline(m.quota, executor="process")
     assert str(info.value) == "QuotaError: quota 429: too many requests"

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 import setpoint as sp
+from conftest import module_from_source
 from setpoint.client.local import LocalClient
 from setpoint.core.errors import InvalidArgumentError, PipelineError
 
@@ -54,18 +55,7 @@ def retrain(month: str, shift: float = 0.0):
 
 
 def _module(tmp_path: Path, factor: int = 2, name: str = "retrain_pipe") -> Any:
-    return _module_of(tmp_path, name, PIPELINE.format(factor=factor))
-
-
-def _module_of(tmp_path: Path, name: str, source: str) -> Any:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return module_from_source(tmp_path, name, PIPELINE.format(factor=factor))
 
 
 @pytest.mark.parametrize("mode", ["sqlite", "remote"], indirect=True)
@@ -1091,12 +1081,12 @@ def test_defaults_are_the_steps_code_and_bad_arguments_are_refused_before_a_step
 ) -> None:
     """Every default became a literal parameter: a function or a tuple as a default was
     refused when its step came, after the steps before it had run; a bad argument too."""
-    m = _module_of(tmp_path, "defaults_pipe", DEFAULTS.format(factor=2))
+    m = module_from_source(tmp_path, "defaults_pipe", DEFAULTS.format(factor=2))
     result = sp.run_pipeline(m.implicit)
     assert result.value("second") == 8 and m.CALLS == ["first", "second"]
     assert sp.get_run(result.steps[1].run_id).params == {}  # the defaults are its code
     # ... and part of its key: a function given as a default is followed into its code
-    m = _module_of(tmp_path, "defaults_pipe", DEFAULTS.format(factor=3))
+    m = module_from_source(tmp_path, "defaults_pipe", DEFAULTS.format(factor=3))
     changed = sp.run_pipeline(m.implicit)
     assert [(s.status, s.why) for s in changed.steps] == [
         ("cached", changed.steps[0].why),

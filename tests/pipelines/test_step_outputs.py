@@ -3,9 +3,6 @@ kind it is; and what a step returns must be of the type it declares."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import textwrap
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Protocol, TypeVar, Union, runtime_checkable
 
@@ -16,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 import setpoint as sp
+from conftest import module_from_source
 from setpoint.client.local import LocalClient
 from setpoint.core.errors import PipelineError
 
@@ -53,17 +51,6 @@ def fitted(path: str):
 """
 
 
-def _module(tmp_path: Path, name: str, source: str) -> Any:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _csv(tmp_path: Path) -> str:
     path = tmp_path / "data.csv"
     pd.DataFrame({"x": [-3, -2, -1, 1, 2, 3], "y": [0, 0, 0, 1, 1, 1]}).to_csv(path, index=False)
@@ -82,7 +69,7 @@ def _lose(local: LocalClient, digest: str) -> None:
 def test_a_cached_table_whose_data_is_gone_is_made_again(
     client: Any, local: LocalClient, tmp_path: Path
 ) -> None:
-    m = _module(tmp_path, "outs_table", TABLES)
+    m = module_from_source(tmp_path, "outs_table", TABLES)
     path = _csv(tmp_path)
     first = sp.run_pipeline(m.summed, path=path)
     assert first.value("total") == {"sum": 0, "rows": 6}
@@ -99,7 +86,7 @@ def test_a_cached_table_whose_data_is_gone_is_made_again(
 def test_a_cached_model_whose_files_are_gone_is_made_again(
     client: Any, local: LocalClient, tmp_path: Path
 ) -> None:
-    m = _module(tmp_path, "outs_model", TABLES)
+    m = module_from_source(tmp_path, "outs_model", TABLES)
     path = _csv(tmp_path)
     first = sp.run_pipeline(m.fitted, path=path)
     assert first.value("predict") == [0, 0, 0, 1, 1, 1]
@@ -244,7 +231,7 @@ def right(n: int = 3):
 def test_a_step_returning_another_type_than_declared_fails_at_once(
     client: Any, tmp_path: Path
 ) -> None:
-    m = _module(tmp_path, "typed_here", TYPED)
+    m = module_from_source(tmp_path, "typed_here", TYPED)
     with pytest.raises(PipelineError) as failed:
         sp.run_pipeline(m.framed)
     assert str(failed.value).startswith(
@@ -263,7 +250,7 @@ def test_a_step_returning_another_type_than_declared_fails_at_once(
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_a_step_returning_another_type_is_not_retried(client: Any, tmp_path: Path) -> None:
-    m = _module(tmp_path, "typed_retried", TYPED)
+    m = module_from_source(tmp_path, "typed_retried", TYPED)
     with pytest.raises(PipelineError, match=r"return dict\[str, float\] but returned list"):
         sp.run_pipeline(m.retried, n=4)
     assert m.ATTEMPTS == [4]  # retries=2, yet one attempt: a wrong type is not flaky
@@ -275,7 +262,7 @@ def test_a_step_returning_another_type_is_not_retried(client: Any, tmp_path: Pat
 def test_a_worker_process_checks_what_a_step_returns_the_same_way(
     client: Any, tmp_path: Path
 ) -> None:
-    m = _module(tmp_path, "typed_pool", TYPED)
+    m = module_from_source(tmp_path, "typed_pool", TYPED)
     result = sp.run_pipeline(m.right, executor="process")
     assert result.value("fine") == {"n": 1.5} and result.value("use") == 3
     with pytest.raises(PipelineError, match=r"step 'mk' is declared to return pandas\.DataFrame"):
