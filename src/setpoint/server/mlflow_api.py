@@ -392,11 +392,13 @@ def register(
         return {"experiment": _experiment(found)}
 
     async def by_name(request: Request, name: str) -> Any:
-        """The project (read with its tags) of the experiment MLflow calls ``name``, if there is one. Experiment 0
-        is "Default" (and "default", its project's name, finds it too, as setpoint's project
-        "default" cannot be another experiment), unless a tag names it otherwise."""
+        """The project (read with its tags) of the experiment MLflow calls ``name``, if any.
+        Experiment 0 is "Default" (and "default", its project's name, finds it too, as
+        setpoint's project "default" cannot be another experiment), unless a tag names it
+        otherwise or a project of setpoint's is called "Default" (then that one is)."""
         default = name in (DEFAULT_EXPERIMENT, DEFAULT_PROJECT)
-        projects = [experiment_project(name), DEFAULT_PROJECT][:: -1 if default else 1]
+        # a project setpoint's SDK named "Default" keeps that name: it is found first
+        projects = [experiment_project(name), DEFAULT_PROJECT]  # (its tag may name it)
         names = await project_names(request, made=default)
         for project in dict.fromkeys(projects):
             if project not in names:
@@ -616,7 +618,18 @@ def register(
         run's points again to tie them to the model, and MLflow's server keeps a point once."""
         keys, values, steps, stamps = metrics
         assert stamps is not None
-        tied = {keys[i] for i, m in enumerate(items) if m.get("model_id")}
+        # only a point at or before its series' latest (step, then time) can be held already:
+        # a training loop's new points (MLflow names the active model on each) are not read
+        # against the history
+        run = await call(request, "get_run", run_id=run_id)
+        latest = (await latest_points([run])).get(run.id, {})
+        tied = {
+            keys[i]
+            for i, m in enumerate(items)
+            if m.get("model_id") and keys[i] in latest and (steps[i], stamps[i]) <= latest[keys[i]]
+        }
+        if not tied:
+            return metrics
         held: set[tuple[str, int, int, float | None]] = set()
         for key in tied:
             with suppress(NotFoundError):
@@ -678,10 +691,8 @@ def register(
 
     @route("POST", "runs/log-batch")
     async def log_batch(request: Request, body: dict[str, Any]) -> Any:
-        items = body.get("metrics") or []
-        metrics = _metric_columns(items, "metrics")
-        if any(m.get("model_id") for m in items):
-            metrics = await _not_logged(request, _run_id(body), items, metrics)
+        points = body.get("metrics") or []
+        metrics = _metric_columns(points, "metrics")
         params = _cut(pairs(body.get("params"), "params", unique=True), MAX_PARAM_VALUE)
         tags = _cut(pairs(body.get("tags"), "tags"), MAX_TAG_VALUE)
         for field, items, limit in (
@@ -694,6 +705,8 @@ def register(
                     f"A batch logging request can contain at most {limit} {field}. Got {len(items)} {field}.",
                     field=field,
                 )
+        if any(m.get("model_id") for m in points):  # limits first: this one reads
+            metrics = await _not_logged(request, _run_id(body), points, metrics)
         await log(request, _run_id(body), metrics, params, tags)
         return {}
 
