@@ -14,6 +14,7 @@ promote, so that a retraining pipeline is a dozen lines::
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -127,7 +128,15 @@ def register_and_promote(
         promoted, gates = True, result.gates
     except PromotionRefusedError as exc:
         promoted, gates = False, exc.promotion.gates  # type: ignore[attr-defined]
-    return {"version": mv.ref, "alias": alias, "promoted": promoted, "gates": list(gates)}
+    # each verdict as it is stored with the step's value: exact JSON (a NaN metric observed
+    # is no number there)
+    verdicts = [{k: _json_number(v) for k, v in g.items()} for g in gates]
+    return {"version": mv.ref, "alias": alias, "promoted": promoted, "gates": verdicts}
+
+
+def _json_number(value: Any) -> Any:
+    """``value``, or None for a float JSON cannot hold (NaN, an infinity)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _dataset_version(param: str) -> str | None:

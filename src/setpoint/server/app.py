@@ -239,6 +239,12 @@ class _TokenCheck:
         self.authorizer = authorizer
         self._cache: dict[str, tuple[float, Caller | None]] = {}
 
+    def note_upload(self, actor: str | None, result: object) -> None:
+        """Bytes a caller uploaded (``result``, a blob) are theirs to refer to, also when
+        another project holds the same bytes (roles enforced only)."""
+        if self.authorizer is not None and actor is not None and isinstance(result, BlobRef):
+            self.authorizer.uploaded(actor, result.digest)
+
     async def authorize(
         self,
         request: Request,
@@ -492,8 +498,7 @@ def _upload_endpoint(
             result = await run_in_threadpool(fn, client, **request.path_params, stream=spool)
         finally:
             spool.close()
-        if auth.authorizer is not None and actor is not None and isinstance(result, BlobRef):
-            auth.authorizer.uploaded(actor, result.digest)
+        auth.note_upload(actor, result)
         return Response(orjson.dumps(result), media_type="application/json")
 
     return endpoint

@@ -259,8 +259,8 @@ class _Ops:
         if actor is not None and "actor" in spec_args(fn):
             args["actor"] = actor
         result = await run_in_threadpool(fn, self.client, **args)
-        if op == "upload_blob" and actor is not None and self.auth.authorizer is not None:
-            self.auth.authorizer.uploaded(actor, result.digest)  # theirs to refer to
+        if op == "upload_blob":
+            self.auth.note_upload(actor, result)
         return result
 
 
