@@ -20,7 +20,7 @@ from setpoint.client.mlflow_database import (
     MlflowVersion,
     short_reason,
 )
-from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.errors import InvalidArgumentError, SourceRefusedError
 from setpoint.core.names import is_whole
 
 API = "/api/2.0/mlflow/"
@@ -137,7 +137,7 @@ class MlflowServer:
                 continue
             try:
                 found.update(self._runs_of(e.id))
-            except _Refused:  # the other experiments are still read
+            except SourceRefusedError:  # the other experiments are still read
                 self._refuse(e.id)
         # as the database source: oldest first, so a parent is imported before its children
         return sorted(found.values(), key=lambda r: (_order(r.start_time), r.id))
@@ -256,11 +256,11 @@ class MlflowServer:
                 batch = ids[i : i + 100]
                 try:
                     found.update(self._logged_in(batch))
-                except _Refused:  # some of them may not be read: each on its own
+                except SourceRefusedError:  # some of them may not be read: each on its own
                     for one in batch:
                         try:
                             found.update(self._logged_in([one]))
-                        except _Refused:
+                        except SourceRefusedError:
                             self._refuse(one)
             self._logged = found
         return self._logged
@@ -437,7 +437,7 @@ class MlflowServer:
         if r.status_code == 401:  # no credentials, or ones the server does not know
             raise _bad(f"{self.url} refused {method} {path} (401): {CREDENTIALS}")
         if r.status_code == 403:  # known credentials, of a user who may not read this
-            raise _Refused(
+            raise SourceRefusedError(
                 f"{self.url} refused {method} {path} (403): the user these credentials name "
                 "may not read it"
             )
@@ -464,14 +464,6 @@ class _NotMlflow(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-class _Refused(InvalidArgumentError):
-    """A 403: the server knows the caller, who may not read what was asked (an experiment it
-    has no role in). Where one experiment's records are asked, the others are still read."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, field="from")
 
 
 def _bad(message: str) -> InvalidArgumentError:

@@ -51,6 +51,16 @@ class PipelineError(InvalidArgumentError):
         super().__init__(message, field=field)
 
 
+class SourceRefusedError(InvalidArgumentError):
+    """A source being imported (an MLflow server) knows the caller but refuses to let them
+    read something (403): an experiment they have no role in. The rest is still read."""
+
+    code = "source_refused"
+
+    def __init__(self, message: str, *, field: str = "from") -> None:
+        super().__init__(message, field=field)
+
+
 class FilterSyntaxError(InvalidArgumentError):
     """A search filter or order-by clause does not parse; ``position`` is the 0-based offset."""
 
