@@ -188,6 +188,7 @@ def test_experiment_0_is_mlflows_default(
     assert ml.get_experiment_by_name("Default") is None
     assert ml.get_experiment_by_name("default") is None
     # a project setpoint's SDK called "Default" keeps the name: MLflow finds it by it
+    client.delete_project_tag("default", EXPERIMENT_NAME_TAG)
     client.create_project("Default")
     assert ml.get_experiment_by_name("Default").experiment_id == "Default"
     assert mlflow.set_experiment("Default").experiment_id == "Default"
