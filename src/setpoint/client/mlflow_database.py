@@ -72,6 +72,7 @@ class MlflowSource(Protocol):
     def aliases(self) -> list[tuple[str, str, int]]: ...
     def registered_models(self) -> dict[str, tuple[str, dict[str, str]]]: ...
     def logged_models(self) -> dict[str, MlflowLoggedModel]: ...
+    def refused_experiments(self) -> dict[str, str]: ...
     def local_folder(self, uri: str | None) -> Path | None: ...
     def serves(self, uri: str | None) -> bool: ...
 
@@ -240,13 +241,18 @@ class MlflowDatabase:
                     out[r[0]][1][r[1]] = r[2] or ""
         return out
 
+    def refused_experiments(self) -> dict[str, str]:
+        """Experiments listed but not readable (a server's 403): none in a database."""
+        return {}
+
     def logged_models(self) -> dict[str, MlflowLoggedModel]:
         """MLflow 3's logged models, by id."""
         if "logged_models" not in self.tables:
             return {}
         cols = self.columns["logged_models"]
-        more = [c if c in cols else "NULL" for c in ("name", "creation_timestamp_ms")]
-        more.append("source_run_id" if "source_run_id" in cols else "NULL")
+        more = [
+            c if c in cols else "NULL" for c in ("name", "creation_timestamp_ms", "source_run_id")
+        ]
         rows = self._rows(
             f"SELECT model_id, experiment_id, artifact_location, {', '.join(more)} "
             "FROM logged_models"

@@ -244,7 +244,7 @@ class MlflowImporter:
     def _list_refused(self) -> set[str]:
         """The experiments the source lists but refuses to let the caller read (a server's
         403: a user with no role in them), each listed once as not imported."""
-        refused: dict[str, str] = getattr(self.source, "refused_experiments", dict)()
+        refused = self.source.refused_experiments()
         for e in self.source.experiments():
             if e.id in refused and e.id not in self._refused and not e.deleted:
                 self._refused.add(e.id)
@@ -352,8 +352,8 @@ class MlflowImporter:
         tags[IMPORTED_RUN] = r.id
         keys, values, steps, stamps = self._metric_columns(r.id)
         files, missing, unread = self._upload_run_files(r)
-        if missing or unread:  # said on the run, so that a later import can add them
-            tags[IMPORTED_WITHOUT_FILES] = _without_files(missing, unread)
+        if (why := _without_files(missing, unread)) is not None:
+            tags[IMPORTED_WITHOUT_FILES] = why  # said on the run: a later import adds them
         parent_run, parent_project = self._imported.get(
             tags.get("mlflow.parentRunId", ""), ("", "")
         )
@@ -555,8 +555,8 @@ class MlflowImporter:
         files, missing, unread = self._upload_run_files(r, have)
         if missing:
             self.report.fail("artifacts", r.id, f"imported before without its files: {missing}")
-        if files or not (missing or unread):
-            still = _without_files(missing, unread) if missing or unread else None
+        still = _without_files(missing, unread)
+        if files or still is None:
             self.client.log_imported_artifacts(run_id, files, still)
             self.report.new["artifacts"] += len(files)
 
@@ -919,8 +919,11 @@ _TAIL = re.compile(r"/\d+/(?:([0-9a-f]{32})|models/m-[0-9a-f]+)/artifacts(/.*)?$
 _LOGGED = re.compile(r"models:/(m-[0-9a-f]+)/?")  # MLflow 3's logged model: m- and hex
 
 
-def _without_files(missing: str | None, unread: int) -> str:
-    """What a run imported without (some of) its files says about them, in its tag."""
+def _without_files(missing: str | None, unread: int) -> str | None:
+    """What a run imported without (some of) its files says about them, in its tag; None
+    when none is missing."""
+    if not missing and not unread:
+        return None
     why = missing or f"{unread} of its files could not be read"
     return names.tag_value(why[: names.MAX_TAG_VALUE], IMPORTED_WITHOUT_FILES)
 

@@ -323,14 +323,12 @@ def register(
         await call(request, "create_project", name=project, tags=tags)  # one transaction
         return {"experiment_id": _experiment_id(project)}
 
-    async def find(request: Request, project: str, missing: str | None = None) -> Any:
+    async def find(request: Request, project: str) -> Any:
         """The project with its tags. Listed first (any role may list), so that a name
         nobody made answers 404, as MLflow's set_experiment expects before it creates one;
         then read (a viewer's role) for its tags."""
         if project not in await project_names(request, made=project == DEFAULT_PROJECT):
-            raise NotFoundError(
-                missing or f"No Experiment with id={_experiment_id(project)} exists"
-            )
+            raise NotFoundError(f"No Experiment with id={_experiment_id(project)} exists")
         return await call(request, "get_project", project=project)
 
     @route("POST", "experiments/delete")
@@ -385,10 +383,9 @@ def register(
         name = body.get("experiment_name")
         if not isinstance(name, str):
             raise InvalidArgumentError("experiment_name is required", field="experiment_name")
-        missing = f"Could not find experiment with name '{name}'"
         found = await by_name(request, name)
         if found is None:
-            raise NotFoundError(missing)
+            raise NotFoundError(f"Could not find experiment with name '{name}'")
         return {"experiment": _experiment(found)}
 
     async def by_name(request: Request, name: str) -> Any:
@@ -631,10 +628,9 @@ def register(
         if not tied:
             return metrics
         held: set[tuple[str, int, int, float | None]] = set()
-        for key in tied:
-            with suppress(NotFoundError):
-                h = await call(request, "get_metric_history", run_id=run_id, key=key)
-                held.update(map(_point, [key] * len(h.steps), h.steps, h.timestamps, h.values))
+        for key in tied:  # each a series of the run just read
+            h = await call(request, "get_metric_history", run_id=run_id, key=key)
+            held.update(map(_point, [key] * len(h.steps), h.steps, h.timestamps, h.values))
         keep = [
             i
             for i, m in enumerate(items)

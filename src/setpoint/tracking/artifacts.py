@@ -120,28 +120,19 @@ class RunArtifacts:
         if missing is not None:
             tag_value(missing, "missing")
         self._require_kept(files)
-        now = self.clock.now_ms()
 
-        def tx(conn):  # type: ignore[no-untyped-def]
-            require_run(conn, run_id, running=False, live=True)
+        def imported_without_files(conn):  # type: ignore[no-untyped-def]
             if repo.run_tag(conn, run_id, IMPORTED_WITHOUT_FILES) is None:
                 raise ConflictError(
                     f"run {run_id} was not imported without files: {_REFUSED} this way",
                     field="run_id",
                 )
-            for path, ref in files.items():
-                repo.put_artifact(conn, run_id, path, ref.digest, ref.size, now)
-            repo.add_edges(conn, _produced(run_id, files, now))
             if missing is None:
                 repo.delete_tag(conn, run_id, IMPORTED_WITHOUT_FILES)
             else:
                 repo.set_tags(conn, run_id, {IMPORTED_WITHOUT_FILES: missing})
 
-        self.db.write_retrying(tx)
-        return [
-            Artifact(run_id=run_id, path=p, digest=r.digest, size=r.size, created_at=now)
-            for p, r in files.items()
-        ]
+        return self._record(run_id, files, ended=True, also=imported_without_files)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         with self.db.read() as conn:
@@ -209,15 +200,21 @@ class RunArtifacts:
         return self._record(run_id, {path: BlobRef(digest=digest, size=size)})[0]
 
     def _record(
-        self, run_id: str, files: Mapping[str, BlobRef], ended: bool = False
+        self,
+        run_id: str,
+        files: Mapping[str, BlobRef],
+        ended: bool = False,
+        also: Callable[[Any], None] | None = None,
     ) -> list[Artifact]:
         """The rows of stored blobs, in one transaction, with their lineage: the run
-        produced these bytes."""
+        produced these bytes; ``also`` (given the connection) runs in that transaction."""
         now = self.clock.now_ms()
         edges = _produced(run_id, files, now)
 
         def tx(conn):  # type: ignore[no-untyped-def]
             require_run(conn, run_id, running=not ended, live=True, refused=_REFUSED)
+            if also is not None:
+                also(conn)
             for path, ref in files.items():
                 repo.put_artifact(conn, run_id, path, ref.digest, ref.size, now)
             repo.add_edges(conn, edges)
