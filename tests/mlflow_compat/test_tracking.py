@@ -252,6 +252,7 @@ def test_the_ui_prefix_answers_the_same_api_and_others_mlflows_errors(
             "/ajax-api/2.0/mlflow/no/such",
             "/api/3.0/mlflow/datasets/search",
             "/ajax-api/3.0/mlflow/no/such",
+            "/api/2.0/preview/mlflow/runs/create",
         ):
             r = http.post(f"{server.url}{path}", json={"experiment_ids": ["0"]})
             assert r.status_code == 404, path

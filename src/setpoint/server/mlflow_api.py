@@ -68,9 +68,14 @@ from setpoint.tracking.environment import RunEnvironment
 PREFIX = "/api/2.0/mlflow"
 # the MLflow UI's prefix, under which MLflow's server answers the same JSON API
 AJAX_PREFIX = "/ajax-api/2.0/mlflow"
-# MLflow 3's other API versions (traces, evaluation datasets, ...): not implemented here,
-# answered in MLflow's error shape
-OTHER_PREFIXES = ("/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/")
+# MLflow 3's other API versions (traces, evaluation datasets, ...) and the preview prefix
+# older clients used: not implemented here, answered in MLflow's error shape
+OTHER_PREFIXES = (
+    "/api/3.0/mlflow/",
+    "/ajax-api/3.0/mlflow/",
+    "/api/2.0/preview/mlflow/",
+    "/ajax-api/2.0/preview/mlflow/",
+)
 # The name MLflow gives experiment 0
 DEFAULT_EXPERIMENT = "Default"
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
