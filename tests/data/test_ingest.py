@@ -436,7 +436,11 @@ def test_utf16_is_named_as_such(tmp_path: Path) -> None:
 def test_column_changing_type_mid_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)
     mixed = "a,b\n" + "1,x\n" * 1000 + "abc,y\n"
-    fails(write(tmp_path / "m.csv", mixed), tmp_path / "w", "column 'a' changes type after row")
+    error = fails(write(tmp_path / "m.csv", mixed), tmp_path / "w", "column 'a' changes type at")
+    # the value is on row 1001; the row named was the failing block's start, said as if the
+    # value came right after it
+    row = int(error.message.split("at or after row ")[1].split(":")[0])
+    assert 1 < row <= 1001
 
 
 def test_types_parquet_cannot_hold_are_named(tmp_path: Path) -> None:
@@ -451,6 +455,47 @@ def test_types_parquet_cannot_hold_are_named(tmp_path: Path) -> None:
     interval = pa.array([pa.MonthDayNano([1, 2, 3])], type=pa.month_day_nano_interval())
     nested = pa.StructArray.from_arrays([interval], names=["when"])
     fails(pa.table({"s": nested}), tmp_path / "w", "column 's'", "an interval cannot be stored")
+
+
+def test_a_struct_with_no_fields_is_named(tmp_path: Path) -> None:
+    """Parquet's writer raised a raw ArrowNotImplementedError ("Cannot write struct type
+    's' with no child field")."""
+    import polars as pl
+
+    for frame in (pd.DataFrame({"s": [{}, {}]}), pl.DataFrame({"s": [{}, {}]})):
+        fails(frame, tmp_path / "w", "column 's'", "a struct with no fields cannot be stored")
+    inside = pa.array([[{}]], pa.list_(pa.struct([])))
+    fails(pa.table({"x": inside}), tmp_path / "w", "column 'x'", "a struct with no fields")
+
+
+def test_a_time_parquet_cannot_hold_is_named(tmp_path: Path) -> None:
+    """Parquet keeps seconds as milliseconds: a time beyond that raised a raw ArrowInvalid
+    (integer overflow) from the writer."""
+    import numpy as np
+
+    far = pd.DataFrame({"ok": [1], "t": np.array([2**62], dtype="datetime64[s]")})
+    fails(far, tmp_path / "w", "cannot store column 't' in Parquet", "overflow")
+
+
+def test_list_views_are_stored_as_lists(tmp_path: Path) -> None:
+    """The same lists as list, large list, list view and large list view (alone, nested in
+    a list and in a struct, with nulls, sliced) give the same bytes; list views gave other
+    versions, and Arrow's cast of a list view to a list loses values."""
+    values = [[1, 2], None, [3], [], [4, 5, 6]]
+    nested = [[[1], [2, 3]], None, [[]], [None, [4]], []]
+    stored = set()
+    for kind in (pa.list_, pa.large_list, pa.list_view, pa.large_list_view):
+        given = pa.table(
+            {
+                "l": pa.array(values, kind(pa.int64())),
+                "n": pa.array(nested, kind(kind(pa.int64()))),
+                "s": pa.array([{"x": v} for v in values], pa.struct([("x", kind(pa.int64()))])),
+            }
+        ).slice(1)
+        prepared = prepare(given, str(tmp_path / kind.__name__))
+        assert read(prepared.path).to_pylist() == given.to_pylist()
+        stored.add(raw(prepared.path))
+    assert len(stored) == 1
 
 
 def test_a_reader_whose_batches_change_type_is_refused(tmp_path: Path) -> None:

@@ -38,9 +38,22 @@ def data() -> None:
     is_flag=True,
     help="Store the files byte for byte (default for anything but CSV/Parquet).",
 )
+@click.option(
+    "--parent",
+    "parents",
+    multiple=True,
+    metavar="REF",
+    help="A version this one was made from, like project/name@3 (repeatable).",
+)
 @json_option
 def add(
-    path: str, name: str, project: str | None, description: str, as_files: bool, as_json: bool
+    path: str,
+    name: str,
+    project: str | None,
+    description: str,
+    as_files: bool,
+    parents: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Version the data at PATH (a file, a folder or a quoted glob) as the next version."""
     from setpoint.core.config import default_project
@@ -62,7 +75,9 @@ def add(
         finally:  # never leave a half-copied temporary behind, even when that failed
             ahead.join()
     kind = "files" if as_files else None
-    v = sdk.log_dataset(path, name, project=project, description=description, kind=kind)
+    v = sdk.log_dataset(
+        path, name, project=project, description=description, parents=list(parents), kind=kind
+    )
     if as_json:
         print_json(v.info)
         return
@@ -240,11 +255,14 @@ def versions(name: str, project: str | None, as_json: bool) -> None:
 def profile(ref: str, html_path: str | None, as_json: bool) -> None:
     """Per-column statistics of a version (stored when it was added)."""
     from setpoint.client import sdk
+    from setpoint.core.errors import InvalidArgumentError
 
     v = sdk.get_dataset(ref)
     prof = v.profile
     if prof is None:
-        raise click.ClickException(f"{v.ref} holds files, not a table: it has no profile")
+        raise InvalidArgumentError(
+            f"{v.ref} holds files, not a table: it has no profile", field="ref"
+        )
     if html_path:
         from setpoint.data.report import profile_html
 
@@ -253,6 +271,7 @@ def profile(ref: str, html_path: str | None, as_json: bool) -> None:
         print_json(prof)
         return
     rows = []
+    non_finite = any(c.get(k) for c in prof["columns"] for k in _NON_FINITE)
     for c in prof["columns"]:
         total = c["count"] + c["nulls"]
         nulls = f"{100 * c['nulls'] / total:.1f}%" if total else ""
@@ -272,17 +291,30 @@ def profile(ref: str, html_path: str | None, as_json: bool) -> None:
                 _short(c.get("min")),
                 _short(c.get("max")),
                 _short(c.get("mean")),
+                *([_non_finite(c)] if non_finite else []),
                 detail,
             )
         )
     table(
         f"{v.ref}: {prof['num_rows']} rows",
-        ["column", "type", "nulls", "distinct", "min", "max", "mean", "shape / top"],
+        [
+            *["column", "type", "nulls", "distinct", "min", "max", "mean"],
+            *(["nan / ±inf"] if non_finite else []),
+            "shape / top",
+        ],
         rows,
         keep_whole=["shape / top"],
     )
     if html_path:
         click.echo(f"HTML report: {html_path}")
+
+
+# Counts a float column's min, max and mean leave out.
+_NON_FINITE = {"nan": "nan", "pos_inf": "+inf", "neg_inf": "-inf"}
+
+
+def _non_finite(column: dict[str, Any]) -> str:
+    return ", ".join(f"{label} {column[k]}" for k, label in _NON_FINITE.items() if column.get(k))
 
 
 def _short(value: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.client.stat_cache import FILE_NAME, StatCache, manifest_bytes, stat_key
 from setpoint.core import names
-from setpoint.core.errors import ArtifactNotFoundError, InvalidArgumentError
+from setpoint.core.errors import ArtifactNotFoundError, DatasetNotFoundError, InvalidArgumentError
 from setpoint.core.types import DatasetFile, DatasetVersion
 
 if TYPE_CHECKING:
@@ -141,6 +141,8 @@ def log_dataset(
     names.check_name(project, "project")
     if not isinstance(description, str):
         raise InvalidArgumentError("description must be text", field="description")
+    for parent in parents or []:
+        _check_parent(client, parent)
     files = source_files(data, tabular_only=kind == "table")
     if kind is None:
         kind = "table" if files is None or is_tabular(files) else "files"
@@ -155,6 +157,17 @@ def log_dataset(
         return _said(_log_table(client, data, files, cache, args))
     finally:
         cache.save()
+
+
+def _check_parent(client: Any, ref: str) -> None:
+    """Refuse a parent that is no version before any data is read (the store checks again)."""
+    from setpoint.data.versions import parse_parent
+
+    project, name, version = parse_parent(ref)
+    try:
+        client.get_dataset_version(name, project, version)
+    except DatasetNotFoundError as exc:
+        raise DatasetNotFoundError(f"parent {ref!r}: {exc.message}", field="parents") from None
 
 
 def _log_table(

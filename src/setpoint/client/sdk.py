@@ -16,7 +16,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core.config import Settings, default_project
-from setpoint.core.errors import InvalidArgumentError, NotFoundError, PipelineError, SetpointError
+from setpoint.core.errors import (
+    DatasetNotFoundError,
+    InvalidArgumentError,
+    NotFoundError,
+    PipelineError,
+    RunNotFoundError,
+    SetpointError,
+)
 from setpoint.core.names import is_whole
 from setpoint.core.types import (
     AliasMove,
@@ -318,7 +325,10 @@ def validate(
     ref = reference if reference is not None else parsed.reference
     ref_handle: VersionHandle | None = None
     if ref is not None:
-        ref_handle = ref if not isinstance(ref, str) else get_dataset(ref)
+        if reference is None:
+            ref_handle = _suite_reference(parsed)
+        else:
+            ref_handle = ref if not isinstance(ref, str) else get_dataset(ref)
         if not hasattr(ref_handle, "profile"):
             raise InvalidArgumentError(
                 "reference must be a dataset version (a ref like 'fraud/tx@3' or a handle)",
@@ -344,6 +354,19 @@ def validate(
         use_profile=use_profile,
         creator=current_user(),
     )
+
+
+def _suite_reference(suite: Any) -> VersionHandle:
+    """The version a suite's ``reference:`` names; one it cannot find is said to be the
+    suite's (with its file and line), not the data's."""
+    try:
+        return get_dataset(suite.reference)
+    except (NotFoundError, InvalidArgumentError) as exc:
+        line = f" line {suite.reference_line}" if suite.reference_line else ""
+        message = f"{suite.source}{line}: the suite's reference {suite.reference}: {exc.message}"
+        if isinstance(exc, NotFoundError):
+            raise type(exc)(message, field="reference") from None
+        raise InvalidArgumentError(message, field="reference") from None
 
 
 def infer_suite(version: Any, *, reference: bool = True) -> str:
@@ -406,7 +429,6 @@ def get_dataset(
 def _version_or_table(target: str) -> Any:
     """What a text names to check: a dataset version ("fraud/tx@3", "tx"), or the table of
     a CSV/Parquet path or glob; a bare name that is both is refused as ambiguous."""
-    from setpoint.core.errors import DatasetNotFoundError, SetpointError
     from setpoint.data.ingest import read_table
 
     if os.path.exists(target) or any(ch in target for ch in "*?["):
@@ -424,8 +446,11 @@ def _version_or_table(target: str) -> Any:
         return read_table(target)
     try:
         return get_dataset(target)
-    except (DatasetNotFoundError, InvalidArgumentError):  # ./x.csv is no dataset's name
-        if os.sep in target or target.endswith((".csv", ".parquet", ".pq", ".tsv")):
+    except (DatasetNotFoundError, InvalidArgumentError) as exc:  # ./x.csv is no dataset's name
+        file_like = target.endswith((".csv", ".parquet", ".pq", ".tsv"))
+        # "p1/tx@9", or a dataset without that version: the dataset's own error says more
+        dataset = exc.field == "version" or ("@" in target and not file_like)
+        if not dataset and (os.sep in target or file_like):
             # it reads as a path: say that nothing is there, not that no dataset is
             raise DatasetNotFoundError(
                 f"{target} does not exist: no such file, and no dataset of that name",
@@ -436,7 +461,7 @@ def _version_or_table(target: str) -> Any:
 
 def lineage(node: Any) -> list[LineageEdge]:
     """Edges into and out of a run (an id, a Run or a run handle) or a dataset version (a
-    handle, or a reference like "fraud/tx@3")."""
+    handle, a reference like "fraud/tx@3", or a name no run has as id: its latest)."""
     c = client()
     if isinstance(node, str) and ("@" in node or "/" in node):
         node = get_dataset(node)
@@ -449,8 +474,25 @@ def lineage(node: Any) -> list[LineageEdge]:
             f"{type(node).__name__}",
             field="node",
         )
-    c.get_run(run_id)  # an unknown run is an error, not a run with no edges
+    try:
+        c.get_run(run_id)  # an unknown run is an error, not a run with no edges
+    except RunNotFoundError:
+        if not isinstance(node, str):
+            raise
+        return c.get_lineage("dataset_version", _latest_named(node).ref)
     return c.get_lineage("run", run_id)
+
+
+def _latest_named(name: str) -> VersionHandle:
+    """The latest version of dataset ``name`` (what ``run.log_input("tx")`` takes), for a
+    bare name that is no run's id."""
+    try:
+        return get_dataset(name)
+    except (DatasetNotFoundError, InvalidArgumentError):
+        raise RunNotFoundError(
+            f"{name!r} is neither a run's id nor a dataset in project {_project(None)}",
+            field="node",
+        ) from None
 
 
 def _project(project: str | None) -> str:

@@ -58,9 +58,9 @@ def prepare(data: object, workdir: str) -> Prepared:
     num_rows = 0
     profiler = Profiler(schema)
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with _parquet_writer(tmp, schema) as writer:
             for batch in _rechunk(batches, schema):
-                writer.write_batch(batch)
+                _write(writer, batch)
                 profiler.update(batch)
                 num_rows += batch.num_rows
         path = os.path.join(workdir, f"{uuid.uuid4().hex}.parquet")
@@ -76,6 +76,40 @@ def prepare(data: object, workdir: str) -> Prepared:
     for column, field in zip(profile["columns"], fields, strict=True):
         column["type"] = field["type"]
     return Prepared(path=path, num_rows=num_rows, schema=fields, source=source, profile=profile)
+
+
+def _parquet_writer(path: str, schema: pa.Schema) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetWriter(path, schema, compression="zstd")
+    except pa.ArrowException as exc:
+        raise _error(f"cannot store the data in Parquet: {exc}") from exc
+
+
+def _write(writer: Any, batch: pa.RecordBatch) -> None:
+    """Write ``batch``; a value Parquet cannot hold (a time in seconds beyond what it keeps
+    as milliseconds) is refused naming its column."""
+    import pyarrow as pa
+
+    try:
+        writer.write_batch(batch)
+    except pa.ArrowException as exc:
+        raise _error(f"cannot store {_unwritable_column(batch)}in Parquet: {exc}") from exc
+
+
+def _unwritable_column(batch: pa.RecordBatch) -> str:
+    """The first column of ``batch`` that Parquet refuses alone, as "column 't' "."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for i, name in enumerate(batch.schema.names):
+        try:
+            pq.write_table(pa.Table.from_batches([batch.select([i])]), pa.BufferOutputStream())
+        except pa.ArrowException:
+            return f"column {name!r} "
+    return "the data "
 
 
 def read_table(data: object) -> pa.Table:
@@ -560,9 +594,10 @@ def _csv_error(
     if schema is not None and reason.startswith("In CSV column #"):
         index = int(reason.removeprefix("In CSV column #").split(":")[0])
         field = schema.field(index)
+        # Arrow names no row: the value is somewhere in the block that starts at rows + 1
         return _error(
-            f"{path}: column {field.name!r} changes type after row {rows}: the first rows read "
-            f"as {field.type}, then found {reason.rsplit(': ', 1)[-1]} (types are inferred from "
+            f"{path}: column {field.name!r} changes type at or after row {rows + 1}: the "
+            f"first rows read as {field.type}, then found {reason.rsplit(': ', 1)[-1]} (types are inferred from "
             f"the first {CSV_BLOCK_SIZE} bytes; convert the file to Parquet to set them)"
         )
     if "out of sync with chunker" in reason:
@@ -603,16 +638,24 @@ def _normalize(schema: pa.Schema, where: str) -> pa.Schema:
         raise _error(f"{where} has two columns named {twice!r}; column names must be unique")
     for f in schema:
         if (kind := _unstorable(f.type)) is not None:
+            fix = (
+                "drop the column, or give the struct a field, first"
+                if kind == _EMPTY_STRUCT
+                else "cast it (to a plain type, a struct or a string) first"
+            )
             raise _error(
                 f"{where}: column {f.name!r} is of type {f.type}, and {kind} cannot be stored "
-                "in Parquet: cast it (to a plain type, a struct or a string) first"
+                f"in Parquet: {fix}"
             )
     return pa.schema([pa.field(f.name, plain_type(f.type)) for f in schema])
 
 
+_EMPTY_STRUCT = "a struct with no fields"
+
+
 def _unstorable(t: pa.DataType) -> str | None:
     """What in ``t`` Parquet cannot hold (unions, run-end encoding, month-day-nano
-    intervals), or None."""
+    intervals, structs with no fields), or None."""
     import pyarrow as pa
     import pyarrow.types as pt
 
@@ -624,18 +667,29 @@ def _unstorable(t: pa.DataType) -> str | None:
         return "an interval"
     if pt.is_dictionary(t):
         return _unstorable(t.value_type)
-    if pt.is_list(t) or pt.is_large_list(t) or pt.is_fixed_size_list(t):
+    if _is_list_like(t) or pt.is_fixed_size_list(t):
         return _unstorable(t.value_type)
     if pt.is_map(t):
         return _unstorable(t.key_type) or _unstorable(t.item_type)
+    if pt.is_struct(t) and t.num_fields == 0:
+        return _EMPTY_STRUCT
     if pt.is_struct(t):
         return next((k for f in t if (k := _unstorable(f.type)) is not None), None)
     return None
 
 
+def _is_list_like(t: pa.DataType) -> bool:
+    """A list, large list, list view or large list view: the same values, one type of them."""
+    import pyarrow.types as pt
+
+    return any(
+        is_(t) for is_ in (pt.is_list, pt.is_large_list, pt.is_list_view, pt.is_large_list_view)
+    )
+
+
 def plain_type(t: pa.DataType) -> pa.DataType:
     """One type per kind of value: categoricals (dictionaries) as their values, large and view
-    strings and binaries as plain ones, large lists as lists, recursively."""
+    strings and binaries as plain ones, large lists and list views as lists, recursively."""
     import pyarrow as pa
     import pyarrow.types as pt
 
@@ -645,7 +699,7 @@ def plain_type(t: pa.DataType) -> pa.DataType:
         return pa.string()
     if pt.is_large_binary(t) or t == pa.binary_view():
         return pa.binary()
-    if pt.is_large_list(t) or pt.is_list(t):
+    if _is_list_like(t):
         return pa.list_(plain_type(t.value_type))
     if pt.is_struct(t):
         return pa.struct([pa.field(f.name, plain_type(f.type)) for f in t])
@@ -666,7 +720,7 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str = "") -> pa.Rec
     columns = []
     for c, f in zip(batch.columns, schema, strict=True):
         try:
-            columns.append(c if c.type == f.type else c.cast(f.type))
+            columns.append(c if c.type == f.type else _cast(c, f.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             if path:  # a file's column of a type combined with the other files'
                 raise _error(
@@ -677,6 +731,35 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str = "") -> pa.Rec
                 f"column {f.name!r} is {c.type} in a batch; the data began with {f.type}: {exc}"
             ) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _cast(array: pa.Array, to: pa.DataType) -> pa.Array:
+    """``array.cast(to)``, but list views (at any depth) rebuilt as lists from their values:
+    Arrow's own cast of a list view to a list keeps its offsets as they are and loses values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as pt
+
+    if not _holds_list_view(array.type):
+        return array.cast(to)
+    if pt.is_struct(array.type):
+        fields = [_cast(array.field(i), f.type) for i, f in enumerate(to)]
+        return pa.StructArray.from_arrays(fields, fields=list(to), mask=array.is_null())
+    # a list, large list or list view of (or holding) list views, cast to a plain list
+    values = _cast(pc.list_flatten(array), to.value_type)
+    sizes = pc.fill_null(pc.list_value_length(array), 0).cast(pa.int32())
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(sizes)])
+    return pa.ListArray.from_arrays(offsets, values, type=to, mask=array.is_null())
+
+
+def _holds_list_view(t: pa.DataType) -> bool:
+    import pyarrow.types as pt
+
+    if pt.is_list_view(t) or pt.is_large_list_view(t):
+        return True
+    if pt.is_list(t) or pt.is_large_list(t):
+        return _holds_list_view(t.value_type)
+    return pt.is_struct(t) and any(_holds_list_view(f.type) for f in t)
 
 
 def _rechunk(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:

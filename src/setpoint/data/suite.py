@@ -86,6 +86,7 @@ class Suite:
     columns: list[ColumnSpec]
     checks: list[Check]
     reference: str | None = None
+    reference_line: int | None = None  # where the suite file states it
     source: str = "<suite>"
     text: str = ""
 
@@ -216,6 +217,7 @@ class _Parser:
             columns=columns,
             checks=checks,
             reference=reference,
+            reference_line=top["reference"][1].start_mark.line + 1 if reference else None,
             source=self.source,
             text=self.text,
         )

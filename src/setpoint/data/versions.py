@@ -21,7 +21,7 @@ from setpoint.core.errors import (
     InvalidArgumentError,
 )
 from setpoint.core.hashing import is_digest
-from setpoint.core.types import Dataset, DatasetFile, DatasetVersion, ValidationRecord
+from setpoint.core.types import Dataset, DatasetFile, DatasetVersion, LineageEdge, ValidationRecord
 from setpoint.store.metadata import datasets as repo
 from setpoint.store.metadata import runs as runs_repo
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 MAX_DESCRIPTION = 10_000
 KINDS = ("table", "files")
 MAX_PROFILE_BYTES = 64 << 20
+MAX_EDGE_ID = 200  # the length of lineage_edges' id columns
 
 
 class DatasetVersions:
@@ -114,6 +115,9 @@ class DatasetVersions:
                 vid = repo.version_id(conn, project, name, version)
                 assert vid is not None
                 repo.insert_files(conn, vid, files)
+            runs_repo.add_edges(
+                conn, _derived_from(f"{project}/{name}@{version}", parent_refs, now)
+            )
             if self.audit is not None:
                 self.audit.append(
                     conn,
@@ -307,13 +311,39 @@ class DatasetVersions:
         return meta.num_rows, [{"name": f.name, "type": str(f.type)} for f in schema], meta
 
     def _check_parent(self, ref: str) -> str:
-        project, name, version = parse_ref(ref, field="parents")
-        if version is None:
-            raise InvalidArgumentError(
-                f"parent {ref!r} must name a version, like project/name@3", field="parents"
-            )
-        self.get(project, name, version)
+        project, name, version = parse_parent(ref)
+        try:
+            self.get(project, name, version)
+        except DatasetNotFoundError as exc:
+            raise DatasetNotFoundError(f"parent {ref!r}: {exc.message}", field="parents") from None
         return f"{project}/{name}@{version}"
+
+
+def parse_parent(ref: str) -> tuple[str, str, int]:
+    """(project, name, version) of a parent reference, which must name a version."""
+    project, name, version = parse_ref(ref, field="parents")
+    if version is None:
+        raise InvalidArgumentError(
+            f"parent {ref!r} must name a version, like project/name@3", field="parents"
+        )
+    return project, name, version
+
+
+def _derived_from(ref: str, parents: list[str], now: int) -> list[LineageEdge]:
+    """The lineage edges of a new version ``ref`` to each of its parents (an id too long for
+    an edge, from the longest names, keeps its parent in ``parents`` only)."""
+    return [
+        LineageEdge(
+            source_kind="dataset_version",
+            source_id=ref,
+            relation="derived_from",
+            target_kind="dataset_version",
+            target_id=parent,
+            created_at=now,
+        )
+        for parent in parents
+        if max(len(ref), len(parent)) <= MAX_EDGE_ID
+    ]
 
 
 SEVERITIES = ("error", "warn")

@@ -111,3 +111,22 @@ def test_a_viewer_of_the_project_sees_its_lineage(
         assert "training-data@1" in http.get("/lineage").text
     finally:
         http.close()
+
+
+def test_a_derived_version_is_joined_to_its_parent_once(ui: UiServer) -> None:
+    """A version made with parents is one edge from each parent on the graph, drawn the
+    way data flows, though the store holds both its parents and their lineage edges."""
+    parent = ui.local.get_dataset_version("training-data", PROJECT, 1)
+    child = ui.local.create_dataset_version(
+        "derived-data",
+        parent.digest,
+        project=PROJECT,
+        parents=[DATA],
+        kind="table",
+        profile=parent.profile_digest,
+    )
+    for node in (child.ref, DATA):  # walked from either end
+        r = ui.get("/lineage", params={"kind": "dataset_version", "id": node})
+        assert r.status_code == 200
+        joins = [e for e in _edges(r.text) if "derived-data" in e and "training-data" in e]
+        assert joins == ["training-data@1 derived derived-data@1"], node

@@ -148,6 +148,8 @@ class _Graph:
                     continue
                 if e.relation == "consumed":
                     yield other, target, source, "is consumed by"
+                elif e.relation == "derived_from":  # drawn parent to child, as `parents` are
+                    yield other, target, source, "derived"
                 else:
                     yield other, source, target, e.relation.replace("_", " ")
         if kind == "run":
