@@ -502,3 +502,70 @@ def test_a_version_made_from_another_gets_its_files(
     assert versions[1].digest == versions[0].digest
     assert versions[1].tags["mlflow.source"] == versions[0].tags["mlflow.source"]
     local.close()
+
+
+def test_an_experiment_without_a_name_is_listed_not_a_project_none(home: Path) -> None:
+    def nameless(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/experiments/search"):
+            experiments = [
+                {"experiment_id": "1", "name": "fraud", "lifecycle_stage": "active"},
+                {"experiment_id": "2", "name": None, "lifecycle_stage": "active"},
+            ]
+            return httpx.Response(200, json={"experiments": experiments})
+        return fake_mlflow(request)
+
+    c = sdk.client()
+    source = MlflowServer("http://mlflow.invalid", transport=httpx.MockTransport(nameless))
+    source.open()
+    try:
+        report = MlflowImporter(c, source).run()
+    finally:
+        source.close()
+    assert ("experiment", "(id 2)") in {(f.kind, f.item) for f in report.failures}
+    assert "None" not in {p.name for p in c.list_projects(lifecycle="all")}
+    assert report.new["runs"] == 1  # the other experiment's run
+
+
+def test_a_run_sent_in_parts_that_stopped_half_way_is_finished_by_the_next_import(
+    sqlite_settings: Any, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between parts, a remote import left a running run without its import tag,
+    and the next one made a second copy: the run is tagged from its first part as one to
+    finish, and the next import sends what it lacks and ends it."""
+    from setpoint.client import mlflow_import
+    from setpoint.client.remote import RemoteClient
+
+    monkeypatch.setattr(mlflow_import, "REMOTE_POINTS", 1)  # the run has 4 points
+    local = LocalClient(sqlite_settings).open()
+    remote = RemoteClient(serve(local).url).open()
+    sent = RemoteClient.log_metrics  # type: ignore[attr-defined]
+    calls: list[int] = []
+
+    def stops_at_the_third_part(self: Any, *args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the import is stopped there
+        return sent(self, *args, **kw)
+
+    def once() -> Any:
+        source = MlflowServer("http://mlflow.invalid", transport=httpx.MockTransport(fake_mlflow))
+        source.open()
+        try:
+            return MlflowImporter(remote, source).run()
+        finally:
+            source.close()
+
+    monkeypatch.setattr(RemoteClient, "log_metrics", stops_at_the_third_part)
+    with pytest.raises(KeyboardInterrupt):
+        once()
+    monkeypatch.setattr(RemoteClient, "log_metrics", sent)
+    report = once()
+    assert report.failures == [] and report.new["runs"] == 1
+    (run,) = local.search_runs(None, None, None, 100, None, "all").runs
+    assert run.tags[IMPORTED_RUN] == "a" * 32 and mlflow_import.INCOMPLETE not in run.tags
+    assert (run.status, run.end_time) == ("finished", 1_700_000_005_000)
+    assert local.get_metric_history(run.id, "loss").steps == [0, 1, 2, 3]
+    again = once()
+    assert sum(again.new.values()) == 0 and again.existing["runs"] == 1
+    remote.close()
+    local.close()

@@ -689,3 +689,26 @@ def test_a_model_name_used_in_one_project_needs_no_prefix(client: Any) -> None:
     with pytest.raises(InvalidArgumentError, match="exists in projects fraud, other"):
         sp.load_model("fraud-detector@champion")
     assert sp.load_model("fraud/fraud-detector@challenger").version.version == 1
+
+
+def test_a_version_may_be_given_a_number_the_model_has_not_had(client: Any) -> None:
+    """Gaps allowed, below the newest too; a deleted version's number stays used; without a
+    number, the next one after the highest."""
+    df = _data()
+    mv = _register(df, _train(df))  # v1
+    again = client.register_model_version
+    assert again(mv.name, mv.digest, "fraud", version=5).version == 5
+    assert again(mv.name, mv.digest, "fraud", version=3).version == 3
+    assert again(mv.name, mv.digest, "fraud").version == 6
+    client.delete_model_version(mv.name, 3, "fraud")
+    for taken in (5, 3):
+        with pytest.raises(ConflictError) as conflict:
+            again(mv.name, mv.digest, "fraud", version=taken)
+        assert conflict.value.field == "version"
+    for bad in (0, -1):
+        with pytest.raises(InvalidArgumentError) as refused:
+            again(mv.name, mv.digest, "fraud", version=bad)
+        assert refused.value.field == "version"
+    assert [v.version for v in client.list_model_versions(mv.name, "fraud")] == [1, 5, 6]
+    assert client.get_model(mv.name, "fraud").latest_version == 6
+    assert client.resolve_alias(mv.name, "latest", "fraud").version == 6

@@ -546,9 +546,13 @@ class Api:
         description: str = "",
         tags: dict[str, str] | None = None,
         actor: str | None = None,
+        version: int | None = None,
     ) -> ModelVersion:
-        """Register a stored model package (its manifest blob) as the model's next version."""
-        return self.registry.register(project, name, digest, run_id, description, tags, actor)
+        """Register a stored model package (its manifest blob) as the model's next version,
+        or as ``version``: a number the model has not had (409 when it has)."""
+        return self.registry.register(
+            project, name, digest, run_id, description, tags, actor, version
+        )
 
     @operation("GET", "/models/{name}/versions")
     def list_model_versions(

@@ -114,8 +114,17 @@ def _summary(report: ImportReport) -> None:
             [(f.kind, f.item, f.reason) for f in report.failures],
             keep_whole=["MLflow item"],
         )
+    if report.warnings:
+        table(
+            f"{len(report.warnings)} imported with changes",
+            ["kind", "MLflow item", "what changed"],
+            [(f.kind, f.item, f.reason) for f in report.warnings],
+            keep_whole=["MLflow item"],
+        )
     new = sum(report.new[k] for k in ("runs", "model versions", "aliases"))
     line = f"{new} new (runs, model versions, aliases), {len(report.failures)} not imported"
+    if report.warnings:
+        line += f"; {len(report.warnings)} imported with changes"
     if report.deleted_skipped:
         line += f"; {report.deleted_skipped} deleted runs skipped"
     click.echo(line)

@@ -55,6 +55,7 @@ class MlflowLoggedModel:
     name: str
     created_at: int | None
     source_run_id: str | None
+    deleted: bool = False
 
 
 class MlflowSource(Protocol):
@@ -251,7 +252,8 @@ class MlflowDatabase:
             return {}
         cols = self.columns["logged_models"]
         more = [
-            c if c in cols else "NULL" for c in ("name", "creation_timestamp_ms", "source_run_id")
+            c if c in cols else "NULL"
+            for c in ("name", "creation_timestamp_ms", "source_run_id", "lifecycle_stage")
         ]
         rows = self._rows(
             f"SELECT model_id, experiment_id, artifact_location, {', '.join(more)} "
@@ -264,6 +266,7 @@ class MlflowDatabase:
                 name=r[3] or "model",
                 created_at=r[4] if type(r[4]) is int else None,
                 source_run_id=r[5] or None,
+                deleted=r[6] == "deleted",
             )
             for r in rows
         }

@@ -37,6 +37,7 @@ from setpoint.client.mlflow_database import (
 from setpoint.core import mlflow_tags, names
 from setpoint.core.config import DEFAULT_PROJECT
 from setpoint.core.errors import (
+    ConflictError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
@@ -50,6 +51,8 @@ IMPORTED_VERSION = "mlflow.imported_version"  # "<registered model>/<version>"
 IMPORTED_VERSION_RUN = "mlflow.imported_version_run"  # the MLflow run of an imported version
 SOURCE, IMPORTED_SOURCE, MODEL_ID = "mlflow.source", "mlflow.imported_source", "mlflow.model_id"
 IMPORTED_MODEL = "mlflow.imported_model_id"  # MLflow's id of an imported logged model
+# on a run sent in parts until its last part is in: the next import sends what is missing
+INCOMPLETE = "setpoint.import_incomplete"
 # An MLflow 3 logged model becomes what setpoint's MLflow API makes of one (see
 # server/mlflow_models.py): a run of kind LOGGED_MODEL_KIND under the run that logged it,
 # its files that run's artifacts, its id "m-" and the run's id.
@@ -63,7 +66,15 @@ STATUS = {
 # A remote client sends a run's points in requests of at most this many (the server's body
 # limit); the local client sends a run in one transaction whatever its size.
 REMOTE_POINTS = 400_000
-KINDS = ("projects", "runs", "metric points", "artifacts", "model versions", "aliases")
+KINDS = (
+    "projects",
+    "runs",
+    "metric points",
+    "artifacts",
+    "logged models",
+    "model versions",
+    "aliases",
+)
 LINK_OUT = "a link that leads out of its folder: not followed"
 NOT_FILE = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device"}
 
@@ -90,9 +101,15 @@ class ImportReport:
     existing: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     deleted_skipped: int = 0
     failures: list[Failure] = field(default_factory=list)
+    # imported, but not quite as MLflow had it (a version under another number, a status
+    # MLflow does not have): said, without making the import fail
+    warnings: list[Failure] = field(default_factory=list)
 
     def fail(self, kind: str, item: str, reason: object) -> None:
         self.failures.append(Failure(kind=kind, item=item, reason=short_reason(reason)))
+
+    def warn(self, kind: str, item: str, reason: object) -> None:
+        self.warnings.append(Failure(kind=kind, item=item, reason=short_reason(reason)))
 
 
 # ---------------------------------------------------------------- the import
@@ -130,9 +147,14 @@ class MlflowImporter:
         self._deleted_projects: set[str] = set()  # deleted in setpoint: listed, not imported into
         self._roots: dict[str, Path] = {}  # experiment id -> its local artifact location
         self._running: set[str] = set()  # MLflow runs imported while they were running
+        self._gone: set[str] = set()  # MLflow runs whose imported run is deleted in setpoint
+        # MLflow run -> (setpoint run, project, status): sent in parts by an import that
+        # stopped before the last one
+        self._incomplete: dict[str, tuple[str, str, str]] = {}
         self._without_files: set[str] = set()  # MLflow runs imported without (some) files
         self._scopes: list[str | None] | None = None  # see _readable_projects
         self._runs_unread = False  # the source's runs could not be listed
+        self._versions_unread = False  # the source's model versions could not be listed
         self._named: set[tuple[str, str]] = set()  # (project, model) known to keep its name
         self._models: dict[str, tuple[str, str]] | None = None  # MLflow's id -> run, project
         self._versions: dict[tuple[str, int], MlflowVersion] = {}  # the source's, by number
@@ -152,9 +174,11 @@ class MlflowImporter:
         cannot be read (a corrupt table, say) is listed and left empty."""
         runs = self._read("run", "(every run)", self.source.runs, None)
         self._runs_unread = runs is None
+        versions = self._read("model version", "(every model version)", self.source.versions, None)
+        self._versions_unread = versions is None
         return (
             runs or [],
-            self._read("model version", "(every model version)", self.source.versions, []),
+            versions or [],
             self._read("alias", "(every alias)", self.source.aliases, []),
         )
 
@@ -181,7 +205,11 @@ class MlflowImporter:
                     child.id,
                     f"its parent run {parent} is not imported: it is imported once its parent is",
                 )
-        self._import_registry(versions, aliases, step)
+        logged: dict[str, MlflowLoggedModel] = self._read(
+            "logged model", "(every logged model)", self.source.logged_models, {}
+        )
+        self._import_logged_models(logged)
+        self._import_registry(versions, aliases, logged, step)
         self._list_refused()  # refused only once their logged models were asked for
         return self.report
 
@@ -206,6 +234,11 @@ class MlflowImporter:
             item = f"{e.name} (id {e.id})"
             if e.id in refused:
                 continue  # listed: not made a project, as nothing of it can be read
+            if not isinstance(e.name, str) or not e.name.strip():
+                self.report.fail(
+                    "experiment", f"(id {e.id})", "the source gives it no name: not imported"
+                )
+                continue
             # a name that is no project name ("/Users/ana/fraud") is kept in the project the
             # MLflow API would keep it in, with the name in a tag
             project = DEFAULT_PROJECT if e.id == "0" else names.experiment_project(e.name)
@@ -256,9 +289,14 @@ class MlflowImporter:
         experiment is called now: it may have been renamed in MLflow since)."""
         # a run deleted in setpoint since was imported all the same
         for r in self._tagged_runs(IMPORTED_RUN, "all"):
+            if INCOMPLETE in r.tags and r.deleted_at is None:
+                self._incomplete[r.tags[IMPORTED_RUN]] = (r.id, r.project, r.status)
+                continue
             self._imported[r.tags[IMPORTED_RUN]] = (r.id, r.project)
             if r.status == "running":
                 self._running.add(r.tags[IMPORTED_RUN])
+            if r.deleted_at is not None:
+                self._gone.add(r.tags[IMPORTED_RUN])
             if IMPORTED_WITHOUT_FILES in r.tags and r.deleted_at is None:
                 self._without_files.add(r.tags[IMPORTED_RUN])
 
@@ -347,6 +385,9 @@ class MlflowImporter:
                 self._import_run(child, tags)
 
     def _send_run(self, r: MlflowRun, project: str, raw_tags: list[tuple[str, Any]]) -> None:
+        if r.id in self._incomplete:
+            self._finish_parts(r, *self._incomplete[r.id])
+            return
         params = self._checked_pairs("param", r.id, self.source.pairs("params", r.id))
         tags = self._checked_pairs("tag", r.id, raw_tags)
         tags[IMPORTED_RUN] = r.id
@@ -358,8 +399,7 @@ class MlflowImporter:
             tags.get("mlflow.parentRunId", ""), ("", "")
         )
         parent = parent_run if parent_project == project else None
-        status = STATUS.get(str(r.status), "running")
-        start = r.start_time if r.start_time is not None else (r.end_time or 0)
+        status, start = self._status_and_start(r)
         name = _run_name(r.name or tags.get("mlflow.runName"), r.id)
         user = (r.user or None) and str(r.user)[:255]
         limit = REMOTE_POINTS if getattr(self.client, "mode", "local") == "remote" else None
@@ -380,7 +420,8 @@ class MlflowImporter:
                 self.actor,
             )
         else:  # too many points for one request: the last ones follow, then the end
-            del tags[IMPORTED_RUN]
+            # known by the next import as one to finish, should this one stop half-way
+            tags[INCOMPLETE] = "sent in parts: the next import sends the parts missing"
             first = MetricBatch(
                 keys=keys[:limit],
                 values=values[:limit],
@@ -401,18 +442,73 @@ class MlflowImporter:
                 parent,
                 self.actor,
             )
-            for i in range(limit, len(keys), limit):
-                j = i + limit
-                self.client.log_metrics(run.id, keys[i:j], values[i:j], steps[i:j], stamps[i:j])
-            if status != "running":
-                self.client.end_run(run.id, status, actor=self.actor, end_time=r.end_time)
-            self.client.set_tags(run.id, {IMPORTED_RUN: r.id})
+            self._send_parts(run.id, keys[limit:], values[limit:], steps[limit:], stamps[limit:])
+            self._end_parts(run.id, "running", status, r.end_time)
         self._imported[r.id] = (run.id, project)
         if missing:  # the run is imported without its files, and that is said
             self.report.fail("artifacts", r.id, missing)
         self.report.new["runs"] += 1
         self.report.new["metric points"] += len(keys)
         self.report.new["artifacts"] += len(files)
+
+    def _status_and_start(self, r: MlflowRun) -> tuple[str, int]:
+        """The run's status and start time as setpoint keeps them; what MLflow does not say
+        (a status outside its set, a start or end time missing) is said in the report."""
+        status = STATUS.get(str(r.status))
+        if status is None:
+            status = "running"
+            self.report.warn(
+                "run", r.id, f"status {r.status!r} is none of MLflow's: kept as running"
+            )
+        start = r.start_time if r.start_time is not None else (r.end_time or 0)
+        if r.start_time is None:
+            when = "its end time" if r.end_time is not None else "0 (1970-01-01)"
+            self.report.warn("run", r.id, f"it has no start time: kept as {when}")
+        if r.end_time is None and status != "running":
+            self.report.warn(
+                "run", r.id, f"it is {status} without an end time: kept as ended when it started"
+            )
+        return status, start
+
+    def _send_parts(
+        self, run_id: str, keys: list[str], values: list[float], steps: list[int], stamps: list[int]
+    ) -> None:
+        for i in range(0, len(keys), REMOTE_POINTS):
+            j = i + REMOTE_POINTS
+            self.client.log_metrics(run_id, keys[i:j], values[i:j], steps[i:j], stamps[i:j])
+
+    def _end_parts(self, run_id: str, now: str, status: str, end_time: int | None) -> None:
+        """A run sent in parts, all of them in: ended as in MLflow (``now``: its status in
+        setpoint), then no longer incomplete."""
+        if now == "running" and status != "running":
+            self.client.end_run(run_id, status, actor=self.actor, end_time=end_time)
+        with suppress(NotFoundError):  # taken off already, by an import that stopped then
+            self.client.delete_tag(run_id, INCOMPLETE)
+
+    def _finish_parts(self, r: MlflowRun, run_id: str, project: str, now: str) -> None:
+        """A run an earlier import sent in parts and stopped before the last one: the points
+        it lacks (for each metric, those after the ones it holds: each part is stored whole,
+        in the order the source gives them) are sent, and it is ended as in MLflow."""
+        keys, values, steps, stamps = self._metric_columns(r.id)
+        have = {k: len(self.client.get_metric_history(run_id, k).steps) for k in set(keys)}
+        seen: dict[str, int] = {}
+        rest = []
+        for i, k in enumerate(keys):
+            seen[k] = seen.get(k, 0) + 1
+            if seen[k] > have[k]:
+                rest.append(i)
+        self._send_parts(
+            run_id,
+            [keys[i] for i in rest],
+            [values[i] for i in rest],
+            [steps[i] for i in rest],
+            [stamps[i] for i in rest],
+        )
+        self._end_parts(run_id, now, STATUS.get(str(r.status), "running"), r.end_time)
+        del self._incomplete[r.id]
+        self._imported[r.id] = (run_id, project)
+        self.report.new["runs"] += 1
+        self.report.new["metric points"] += len(rest)
 
     def _checked_pairs(
         self, kind: str, owner: str, rows: Iterable[tuple[str, Any]]
@@ -566,15 +662,13 @@ class MlflowImporter:
         self,
         versions: list[MlflowVersion],
         aliases: list[tuple[str, str, int]],
+        logged: Mapping[str, MlflowLoggedModel],
         step: Progress,
     ) -> None:
-        if not versions and not aliases:
+        if not versions and not aliases and self._versions_unread:
             return
         self._versions = {(v.name, v.version): v for v in versions}
         self._aliases = {(name, alias): number for name, alias, number in aliases}
-        logged: dict[str, MlflowLoggedModel] = self._read(
-            "model version", "(logged models)", self.source.logged_models, {}
-        )
         version_tags: dict[tuple[str, int], dict[str, str]] = self._read(
             "model version tag", "(every model version)", self.source.version_tags, {}
         )
@@ -602,7 +696,7 @@ class MlflowImporter:
                 self._keep_name(name, project)
             except Exception as exc:
                 self.report.fail("model", name, exc)
-        if not versions:  # the versions could not be read: aliases to earlier imports
+        if self._versions_unread:  # aliases to earlier imports
             for name, (_, by_mlflow) in done.items():
                 for mv, earlier in by_mlflow.items():
                     mapped[(name, mv)] = earlier[0][2:]
@@ -610,6 +704,7 @@ class MlflowImporter:
             models: dict[str, tuple[str, dict[str, str]]] = self._read(
                 "model", "(every registered model)", self.source.registered_models, {}
             )
+            self._import_empty_models(set(models) - {v.name for v in versions}, home)
             self._import_models(models, home)
         for name, alias, number in aliases:
             item = f"{name}@{alias}"
@@ -685,11 +780,7 @@ class MlflowImporter:
             )
         origin = self._origin(v)
         folder, in_run = self._version_folder(v, origin, logged)
-        files: dict[str, Path] = {}
-        for rel, path in _files(folder):
-            if isinstance(path, str):  # a model without one of its files may not load
-                raise InvalidArgumentError(f"{folder}/{rel} is {path}", field="source")
-            files[rel] = path
+        files = _model_files(folder)
         mlmodel = files.get(flavor.MLMODEL)
         if mlmodel is None or not mlmodel.is_file():
             raise NotFoundError(f"no MLmodel file in {folder}: not an MLflow model folder")
@@ -721,7 +812,7 @@ class MlflowImporter:
             tags[SOURCE] = f"runs:/{held}" + (f"/{path}" if path else "")
         if v.stage and v.stage != "None":
             tags["mlflow.stage"] = v.stage
-        made = self.client.register_model_version(
+        args = (
             names.registered_model(v.name),
             manifest.digest,
             project,
@@ -730,8 +821,39 @@ class MlflowImporter:
             tags,
             self.actor,
         )
+        try:  # MLflow's number, so that models:/name/3 names the same model in both
+            made = self.client.register_model_version(*args, version=v.version)
+        except ConflictError as exc:
+            if exc.field != "version":
+                raise
+            # another version has that number here (setpoint's own, or one imported from
+            # another store or from a model deleted and made again in MLflow)
+            made = self.client.register_model_version(*args)
+            self.report.warn(
+                "model version",
+                f"{v.name} v{v.version}",
+                f"imported as v{made.version}: v{v.version} of the model is taken in setpoint",
+            )
         home[v.name] = project
+        if run is not None and run[1] != project:
+            self._link_other_run(v, run, f"{project}/{made.name}/{made.version}")
         return project, int(made.version)
+
+    def _link_other_run(self, v: MlflowVersion, run: tuple[str, str], ref: str) -> None:
+        """A version made by a run of another experiment: setpoint keeps a version's run in
+        the version's project, so the run is kept as the version's lineage (the run produced
+        it), beside MLflow's run id in its tag ``mlflow.imported_version_run``."""
+        why = (
+            f"its run {v.run_id} is setpoint run {run[0]} in project {run[1]!r}, not in the "
+            f"model's: the version has no run_id"
+        )
+        try:
+            self.client.add_lineage("run", run[0], "produced", "model_version", ref)
+        except Exception as exc:  # the version is imported all the same
+            why += f", and its lineage could not be recorded ({short_reason(exc)})"
+        else:
+            why += "; the run is kept as its lineage"
+        self.report.warn("model version", f"{v.name} v{v.version}", why)
 
     def _model_run(
         self,
@@ -778,7 +900,56 @@ class MlflowImporter:
             self.actor,
         )
         self._models[model_id] = (run.id, project)
+        self.report.new["logged models"] += 1
         return str(run.id)
+
+    def _import_logged_models(self, logged: Mapping[str, MlflowLoggedModel]) -> None:
+        """MLflow 3's logged models of the runs imported, registered or not (their files are
+        in the experiment's ``models/`` folder, not the run's), each made once, in the
+        project of its run; one deleted in setpoint since is not made again."""
+        wanted = {
+            model_id: m
+            for model_id, m in logged.items()
+            if not m.deleted
+            and m.source_run_id in self._imported
+            and m.source_run_id not in self._gone
+            and self._imported[m.source_run_id][1] not in self._deleted_projects
+        }
+        if not wanted:
+            return
+        if self._models is None:
+            self._models = self._imported_models()
+        before = {r.tags[IMPORTED_MODEL] for r in self._tagged_runs(IMPORTED_MODEL, "all")}
+        roots = [self.artifacts] if self.artifacts is not None else list(self._roots.values())
+        for model_id, m in sorted(wanted.items()):
+            if model_id in before:
+                self.report.existing["logged models"] += 1
+                continue
+            made_by = self._imported[m.source_run_id or ""]
+            try:
+                folder, refused = self._logged_model_folder(model_id, m, roots)
+                if folder is None:
+                    where = f"{refused}, outside the artifact root: not read" if refused else ""
+                    raise NotFoundError(
+                        f"its files ({m.artifact_location}) are " + (where or "not on this machine")
+                    )
+                refs = {
+                    rel: self.client.upload_file(path) for rel, path in _model_files(folder).items()
+                }
+                self._model_run(model_id, m, made_by[1], made_by, refs)
+            except Exception as exc:  # one bad model must not stop the others
+                self.report.fail("logged model", f"{m.name} ({model_id})", exc)
+
+    def _logged_model_folder(
+        self, model_id: str, model: MlflowLoggedModel | None, roots: list[Path]
+    ) -> tuple[Path | None, Path | None]:
+        """The folder here holding MLflow 3's logged model ``model_id``, and one refused for
+        being outside every one of ``roots`` (see :meth:`_find`)."""
+        first = []
+        if self.artifacts is not None and model is not None and model.experiment_id:
+            first.append(self.artifacts / model.experiment_id / "models" / model_id / "artifacts")
+        location = model.artifact_location if model is not None else None
+        return self._find(location, roots, first)
 
     def _imported_models(self) -> dict[str, tuple[str, str]]:
         """Logged models imported before: MLflow's id -> (setpoint run, project). One
@@ -841,14 +1012,7 @@ class MlflowImporter:
             elif here is not None and here.is_dir():
                 found, inside_run = here, (run_id, path)
         elif model_id is not None:
-            model = logged.get(model_id)
-            first = []
-            if self.artifacts is not None and model is not None and model.experiment_id:
-                first.append(
-                    self.artifacts / model.experiment_id / "models" / model_id / "artifacts"
-                )
-            location = model.artifact_location if model is not None else None
-            found, refused = self._find(location, roots, first)
+            found, refused = self._logged_model_folder(model_id, logged.get(model_id), roots)
         elif _registered_ref(source) is None:
             found, refused = self._find(source, roots)
             tail = _TAIL.search(found.as_posix()) if found is not None else None
@@ -867,6 +1031,24 @@ class MlflowImporter:
                 field="source",
             )
         raise NotFoundError(f"the files of source {source!r} are not on this machine")
+
+    def _import_empty_models(self, empty: set[str], home: dict[str, str]) -> None:
+        """Registered models without versions, each made (where no project has it yet) in
+        the default project, as a model with no version yet; their description and tags
+        follow in :meth:`_import_models`."""
+        for name in sorted(empty - home.keys()):
+            try:
+                project = DEFAULT_PROJECT
+                if project in self._deleted_projects:
+                    raise InvalidArgumentError(
+                        f"project {project!r} is deleted in setpoint: restore it to import into it",
+                        field="project",
+                    )
+                self.client.create_model(names.registered_model(name), project, "", self.actor)
+                self._keep_name(name, project)
+                home[name] = project
+            except Exception as exc:  # one bad model must not stop the others
+                self.report.fail("model", name, exc)
 
     def _import_models(
         self, models: Mapping[str, tuple[str, dict[str, str]]], home: Mapping[str, str]
@@ -926,6 +1108,17 @@ def _without_files(missing: str | None, unread: int) -> str | None:
         return None
     why = missing or f"{unread} of its files could not be read"
     return names.tag_value(why[: names.MAX_TAG_VALUE], IMPORTED_WITHOUT_FILES)
+
+
+def _model_files(folder: Path) -> dict[str, Path]:
+    """A model's files (path inside ``folder`` -> file); InvalidArgumentError when one of
+    them is not read (a model without one of its files may not load)."""
+    files: dict[str, Path] = {}
+    for rel, path in _files(folder):
+        if isinstance(path, str):
+            raise InvalidArgumentError(f"{folder}/{rel} is {path}", field="source")
+        files[rel] = path
+    return files
 
 
 def _logged_model(source: str) -> str | None:
@@ -1046,4 +1239,15 @@ def open_source(url: str) -> MlflowSource:
         from setpoint.client.mlflow_server import MlflowServer
 
         return MlflowServer(url).open()
+    local = _local_path(url)
+    if local is not None and (
+        urlparse(url).scheme == "file" or local.is_dir() or local.name == "mlruns"
+    ):
+        raise InvalidArgumentError(
+            f"{url} is an MLflow file store (an mlruns folder, no database), which is not "
+            "read: serve it with `MLFLOW_ALLOW_FILE_STORE=true mlflow server "
+            f"--backend-store-uri {local if urlparse(url).scheme else url}` and import from that server's URL (or convert it "
+            "with `mlflow migrate-filestore` and import the database)",
+            field="from",
+        )
     return MlflowDatabase(url).open()

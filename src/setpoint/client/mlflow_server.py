@@ -371,7 +371,8 @@ class MlflowServer:
                 out.append(
                     MlflowExperiment(
                         id=str(e["experiment_id"]),
-                        name=str(e.get("name", "")),
+                        # not made up: a name that is no text (null) is the importer's to list
+                        name=e["name"] if isinstance(e.get("name"), str) else "",
                         artifact_location=e.get("artifact_location"),
                         deleted=e.get("lifecycle_stage") == "deleted",
                     )

@@ -18,6 +18,7 @@ from setpoint.core import names
 from setpoint.core.errors import (
     AliasedError,
     ArtifactNotFoundError,
+    ConflictError,
     InvalidArgumentError,
     ModelNotFoundError,
     PermissionDeniedError,
@@ -374,10 +375,15 @@ class Registry:
         description: str = "",
         tags: Mapping[str, str] | None = None,
         actor: str | None = None,
+        version: int | None = None,
     ) -> ModelVersion:
-        """Register a stored package (a manifest blob) as the next version of a model."""
+        """Register a stored package (a manifest blob) as the next version of a model, or
+        as ``version`` when given: a number no version of the model has had (a deleted one's
+        stays used; numbers may leave gaps), ConflictError (field ``version``) otherwise."""
         names.check_name(project, "project")
         names.check_name(name, "name")
+        if version is not None:
+            names.check_version(version)
         if not isinstance(digest, str) or not is_digest(digest):
             raise InvalidArgumentError("digest must be a BLAKE3 hex digest", field="digest")
         _check_text(description, "description")
@@ -418,21 +424,38 @@ class Registry:
                         model_versions.c.creator.is_(None)
                         if actor is None
                         else model_versions.c.creator == actor,
+                        *([] if version is None else [model_versions.c.version == version]),
                     )
                 ).scalar()
             )
             if done:
                 return int(done)
             tried.append(True)
-            last = conn.execute(
-                select(func.max(model_versions.c.version)).where(model_versions.c.model_id == mid)
-            ).scalar()
-            version = (last or 0) + 1
+            if version is None:
+                last = conn.execute(
+                    select(func.max(model_versions.c.version)).where(
+                        model_versions.c.model_id == mid
+                    )
+                ).scalar()
+                number = (last or 0) + 1
+            else:
+                taken = conn.execute(
+                    select(model_versions.c.deleted_at).where(
+                        model_versions.c.model_id == mid, model_versions.c.version == version
+                    )
+                ).first()
+                if taken is not None:
+                    was = " (deleted: a number is never used twice)" if taken[0] else ""
+                    raise ConflictError(
+                        f"model {project}/{name} has a version {version} already{was}",
+                        field="version",
+                    )
+                number = version
             vid = conn.execute(
                 insert(model_versions)
                 .values(
                     model_id=mid,
-                    version=version,
+                    version=number,
                     digest=digest,
                     size=sum(f.size for f in files),
                     flavor=flavor,
@@ -453,7 +476,7 @@ class Registry:
                     for f in files
                 ],
             )
-            ref = f"{project}/{name}/{version}"
+            ref = f"{project}/{name}/{number}"
             if run_id is not None:
                 runs_repo.add_edges(
                     conn, [_edge("run", run_id, "produced", "model_version", ref, now)]
@@ -467,10 +490,9 @@ class Registry:
                 subject=ref,
                 after={"digest": digest, "flavor": flavor, "run_id": run_id, "status": "candidate"},
             )
-            return version
+            return number
 
-        version = self.db.write_retrying(tx)
-        return self.get_version(project, name, version)
+        return self.get_version(project, name, self.db.write_retrying(tx))
 
     def get_version(self, project: str, name: str, version: int) -> ModelVersion:
         names.check_version(version)
