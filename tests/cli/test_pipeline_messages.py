@@ -59,12 +59,10 @@ def test_run_and_resume_say_whether_the_standard_step_promoted(
     assert last.startswith("clf/2 not promoted to champion: accuracy min 0.99 failed"), out
     assert "(observed 0." in last, out  # the verdict's own numbers
     assert "promoted to champion" not in out.replace(last, "")  # one line per step
-    # resume prints the same table, and the same line for the version it registered
+    # the run succeeded: resuming it is refused (it registered clf/3, a duplicate)
     run_id = out.split(" · run ")[1].split()[0]
     code, out, err = run_cli(capsys, "pipeline", "resume", run_id)
-    assert code == 0, err
-    last = out.rstrip().splitlines()[-1]
-    assert last.startswith("clf/3 not promoted to champion: accuracy min 0.99 failed"), out
+    assert code == 1 and "succeeded: there is nothing to resume" in err, err
     # --json stays JSON
     code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source, "--json")
     assert code == 0 and out.lstrip().startswith("{") and "not promoted" not in out, err
@@ -112,3 +110,96 @@ def test_an_error_of_the_pipeline_body_is_the_pipelines_not_unexpected(
     monkeypatch.setattr(dag._Builder, "add", broken)
     code, _, err = run_cli(capsys, "pipeline", "run", target, "--param", "n=0")
     assert code == 1 and err.startswith("error: unexpected RuntimeError: a bug"), err
+
+
+STEPS = """
+import sys
+import setpoint as sp
+
+@sp.step
+def one() -> int:
+    return 1
+
+@sp.step
+def boom(x: int) -> int:
+    raise RuntimeError("kaboom")
+
+@sp.step
+def leave(x: int) -> int:
+    sys.exit(3)
+
+@sp.pipeline(project="msgs")
+def fine():
+    one()
+
+@sp.pipeline(project="msgs")
+def exits():
+    leave(one())
+
+@sp.pipeline(project="msgs")
+def fails():
+    boom(one())
+"""
+
+
+def test_a_step_that_calls_sys_exit_fails_as_a_step_that_raises(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sys.exit(3) in a step made `pipeline run` exit 3 with no message and no result file."""
+    import json
+
+    (tmp_path / "steps_pipe.py").write_text(textwrap.dedent(STEPS))
+    result = tmp_path / "result.json"
+    target = f"{tmp_path / 'steps_pipe.py'}:exits"
+    code, _, err = run_cli(capsys, "pipeline", "run", target, "--result-file", str(result))
+    assert code == 1, err
+    assert "step 'leave' called sys.exit(3)" in err and "pipeline resume" in err, err
+    found = json.loads(result.read_text())
+    assert found["failed_step"] == "leave" and "sys.exit(3)" in found["error"]
+    assert sp.get_run(found["run_id"]).status == "failed"
+    code, _, err = run_cli(capsys, "pipeline", "resume", found["run_id"])
+    assert code == 1 and "step 'leave' called sys.exit(3)" in err, err
+
+
+def test_resume_refuses_a_run_that_succeeded_or_still_runs(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resuming a succeeded run ran its uncached steps again (a model registered twice);
+    resuming a running one ran its step twice at once."""
+    (tmp_path / "steps_pipe.py").write_text(textwrap.dedent(STEPS))
+    target = f"{tmp_path / 'steps_pipe.py'}:fine"
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--json")
+    assert code == 0, err
+    import json
+
+    run_id = json.loads(out)["run_id"]
+    code, out, err = run_cli(capsys, "pipeline", "resume", run_id)
+    assert code == 1 and f"pipeline run {run_id} succeeded: there is nothing to resume" in err
+    assert len(err.strip().splitlines()) == 1
+    with sp.start_run(project="msgs", tags={"kind": "pipeline", "target": target}) as live:
+        code, out, err = run_cli(capsys, "pipeline", "resume", live.id)
+        assert code == 1 and "is still running" in err, err
+    # a failed run resumes
+    code, _, err = run_cli(capsys, "pipeline", "run", f"{tmp_path / 'steps_pipe.py'}:fails")
+    failed = err.split("pipeline resume ")[1].split("`")[0]
+    code, _, err = run_cli(capsys, "pipeline", "resume", failed)
+    assert code == 1 and "RuntimeError: kaboom" in err, err
+
+
+def test_step_run_says_which_step_failed(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`step run` (a Kubeflow task) said "unexpected RuntimeError: kaboom in boom" as for a
+    bug of setpoint's."""
+    (tmp_path / "steps_pipe.py").write_text(textwrap.dedent(STEPS))
+    target = f"{tmp_path / 'steps_pipe.py'}:fails"
+    record = tmp_path / "one.json"
+    code, _, err = run_cli(
+        capsys, "step", "run", target, "--step", "one", "--output-file", str(record)
+    )
+    assert code == 0, err
+    code, _, err = run_cli(
+        capsys, "step", "run", target, "--step", "boom", "--input", f"x={record.read_text()}"
+    )
+    assert code == 1, err
+    assert err.strip() == "Error: step 'boom' of fails failed: RuntimeError: kaboom", err

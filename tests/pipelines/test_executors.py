@@ -241,6 +241,13 @@ def test_a_run_killed_mid_step_leaves_nothing_half_written_and_resumes(tmp_path:
     versions = [d["name"] for d in cli_json("data", "list", "--project", "killed")]
     assert versions == ["slow.first"]  # nothing of the killed step
     runs = cli_json("runs", "list", "--project", "killed", "--filter", "tags.kind = 'pipeline'")
+    # a run still running (by its heartbeat) is not resumed: it is once its heartbeat stops
+    running = subprocess.run(
+        [*CLI, "pipeline", "resume", runs["runs"][0]["id"]], env=env, capture_output=True, text=True
+    )
+    assert running.returncode == 1 and "is still running" in running.stderr, running.stderr
+    env.update(SETPOINT_HEARTBEAT_INTERVAL="0.5", SETPOINT_HEARTBEAT_TIMEOUT="1")
+    time.sleep(1.1)  # the killed run's last heartbeat is older than that timeout
     resumed = cli_json("pipeline", "resume", runs["runs"][0]["id"])
     assert [(s["step"], s["status"]) for s in resumed["steps"]] == [
         ("first", "cached"),

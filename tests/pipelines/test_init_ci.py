@@ -224,3 +224,45 @@ def test_the_workflow_runs_a_pipeline_with_required_parameters(repo: Path, capsy
 
     run = sp.get_run(json.loads((repo / "pipeline-run.json").read_text())["run_id"])
     assert {k: json.loads(v) for k, v in run.params.items()} == {"rows": 150, "note": "it's me"}
+
+
+def test_init_refuses_a_model_or_python_the_workflow_could_not_use(repo: Path, capsys: Any) -> None:
+    """--model nosuch and --python 3.9 were taken, and the workflow failed in CI with a
+    KeyError (or on installing setpoint)."""
+    from setpoint.cli.main import main
+
+    for option, value, said in (
+        ("--model", "nosuch", "registers churn, not 'nosuch'"),
+        ("--python", "3.9", "setpoint needs Python 3.11 or newer"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["init", "--ci", "github", option, value])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
+        assert not (repo / ".github").exists()
+    main(["init", "--ci", "github"])
+    assert 'python-version: "3.11"' in Path(".github/workflows/setpoint.yml").read_text()
+
+
+def test_the_gate_fails_the_workflow_when_the_store_cannot_answer(
+    repo: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate step turned any exit 1 (store unreachable, bad token) into passed=false: the
+    workflow stayed green and never deployed."""
+    from setpoint.cli.main import main
+
+    main(["init", "--ci", "github"])
+    steps = _steps(yaml.safe_load(Path(".github/workflows/setpoint.yml").read_text()))
+    outputs = repo / "outputs.txt"
+    outputs.write_text("version=ci/churn/1\n")
+    monkeypatch.setenv("SETPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    gate = steps["Evaluate the new version against the gates of champion"]
+    assert _run_step(gate, repo, "push", outputs) != 0
+    assert "passed=" not in outputs.read_text()
+    # a pipeline that registered no such model: one clear line, not a KeyError
+    monkeypatch.delenv("SETPOINT_URL")
+    script = steps["Run the training pipeline"]["run"].splitlines()[-1]
+    (repo / "pipeline-run.json").write_text('{"run_id": "r", "versions": {"other": "ci/other/1"}}')
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, "GITHUB_OUTPUT": str(outputs)})  # fmt: skip
+    assert done.returncode == 1 and "registered no version of model churn" in done.stderr
+    assert "KeyError" not in done.stderr

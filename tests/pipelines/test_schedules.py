@@ -359,7 +359,12 @@ def test_occurrences_left_running_by_a_killed_scheduler_are_recorded_failed(
     from setpoint.pipelines import schedules
 
     client.add_schedule("nightly", "p.py:retrain", "fraud", None, "0 3 * * *")
-    for occurrence, who in (("a", "here:101"), ("b", "here:102"), ("c", "elsewhere:101")):
+    space = _space("here")
+    for occurrence, who in (
+        ("a", f"here:101@{space}#aaaa"),
+        ("b", f"here:102@{space}#bbbb"),
+        ("c", f"elsewhere:101@{space}#cccc"),
+    ):
         assert client.claim_occurrence("nightly", occurrence, 1, "fraud", "running", who)
     failed = reconcile(client, "here", alive=lambda pid: pid == 102)
     assert [(d["occurrence"], d["status"]) for d in failed] == [("a", "failed")]
@@ -398,6 +403,8 @@ def test_a_stopped_scheduler_stops_its_run_and_records_it_failed(
         [o] = c.list_occurrences("slow", "sched")
         assert o.status == "failed"
         assert o.error == "the scheduler running it stopped (SIGTERM) while the pipeline ran"
+        # the pipeline run it stopped, to resume from (it had none)
+        assert o.run_id is not None and c.get_run(o.run_id).status in ("killed", "failed")
 
 
 @contextlib.contextmanager
@@ -519,28 +526,66 @@ def test_a_scheduler_with_a_clock_fast_by_more_than_the_period_records_nothing_m
     assert client.claim_occurrence("minutely", "later", first + MINUTE, "fraud", "missed", "x")
 
 
+def _space(host: str) -> str:
+    """The boot and PID namespace part of this process's claims (``host:PID@SPACE#TOKEN``)."""
+    from setpoint.client import scheduler
+
+    return scheduler.claimant(host).rpartition(":")[2].partition("#")[0].partition("@")[2]
+
+
 def test_a_restarted_scheduler_with_the_dead_ones_pid_fails_what_it_left_running(
     client: Any,
 ) -> None:
-    """A scheduler restarted with the pid of the one killed (PID 1 of a restarted container)
-    took its claims for its own, so they stayed running for a day."""
+    """A scheduler that exec'd again (the same pid, in the same PID namespace) took the
+    claims of the one before for its own, so they stayed running for a day."""
     from setpoint.client import scheduler
 
     client.add_schedule("nightly", "p.py:retrain", "fraud", None, "0 3 * * *")
     pid = os.getpid()
-    # claimed by an earlier process that had this pid (and was killed)
-    assert client.claim_occurrence("nightly", "a", 1, "fraud", "running", f"here:{pid}")
-    failed = scheduler.reconcile(client, "here", alive=lambda p: True)
-    assert [(d["occurrence"], d["status"]) for d in failed] == [("a", "failed")]
-    # claims are signed host:pid#token, the token new in each process
+    # claims are signed host:pid@space#token, the token new in each process
     me = scheduler.claimant("here")
-    assert me.startswith(f"here:{pid}#") and scheduler.claimant("here") == me
-    for occurrence, who in (("b", f"here:{pid}#0bad0bad"), ("c", me)):
+    space = _space("here")
+    assert me.startswith(f"here:{pid}@{space}#") and scheduler.claimant("here") == me
+    for occurrence, who in (("b", f"here:{pid}@{space}#0bad0bad"), ("c", me)):
         assert client.claim_occurrence("nightly", occurrence, 1, "fraud", "running", who)
     failed = scheduler.reconcile(client, "here", alive=lambda p: True)
     assert [d["occurrence"] for d in failed] == ["b"]
     status = {o.occurrence: o.status for o in client.list_occurrences("nightly", "fraud")}
-    assert status == {"a": "failed", "b": "failed", "c": "running"}  # c: this process's own
+    assert status == {"b": "failed", "c": "running"}  # c: this process's own
+
+
+def test_a_scheduler_in_another_container_with_this_hostname_and_pid_is_not_taken_for_gone(
+    client: Any, time_travel: None
+) -> None:
+    """Two schedulers on one hostname in separate PID namespaces (both PID 1): one recorded
+    the other's running occurrence failed, and when that run succeeded its result was lost
+    ("no running occurrence") and the history ended failed with no run id."""
+    from setpoint.client import scheduler
+    from setpoint.pipelines.schedules import STOPPED
+
+    s = client.add_schedule("slow", "p.py:retrain", "fraud", None, "* * * * *")
+    pid = os.getpid()
+    other = f"here:{pid}@0000beef#1234abcd"  # this pid, in another namespace
+    assert client.claim_occurrence("slow", "x", 1, "fraud", "running", other)
+    assert client.claim_occurrence("slow", "y", 1, "fraud", "running", f"here:{pid}#1234abcd")
+    assert scheduler.reconcile(client, "here", alive=lambda p: False) == []
+    assert {o.status for o in client.list_occurrences("slow", "fraud")} == {"running"}
+
+    # the run's scheduler finishes after another recorded its occurrence failed: the real
+    # result is kept, and the run named
+    def runner(schedule: Any) -> str:
+        [o] = [o for o in client.list_occurrences("slow", "fraud") if o.claimed_by == "a"]
+        error = f"{STOPPED} (process 1 on here is gone)"
+        client.finish_occurrence("slow", o.occurrence, "failed", "fraud", None, error)
+        return "run-1"
+
+    done = tick(client, s.created_at + MINUTE + 1, "a", runner)
+    assert [(d["status"], d.get("run_id")) for d in done] == [("succeeded", "run-1")]
+    [o] = [o for o in client.list_occurrences("slow", "fraud") if o.claimed_by == "a"]
+    assert (o.status, o.run_id, o.error) == ("succeeded", "run-1", None)
+    # without a run to name, a failed occurrence stays as it was recorded
+    with pytest.raises(NotFoundError):
+        client.finish_occurrence("slow", o.occurrence, "failed", "fraud", None, "again")
 
 
 def _gone(pid: int) -> bool:
@@ -591,10 +636,133 @@ def test_scheduler_once_says_why_an_occurrence_failed_and_exits_1(
             [{"schedule": "ok", "occurrence": "2026-01-01T03:05Z", "status": "succeeded"}],
         ]
     )  # fmt: skip
-    monkeypatch.setattr(scheduler, "tick", lambda *args: next(passes))
+    monkeypatch.setattr(scheduler, "tick", lambda *args, **kwargs: next(passes))
     code, out, _ = run_cli(capsys, "scheduler", "--once")
     assert code == 1
     assert "fl 2026-01-01T03:00Z: failed 4567ef01 ValueError: boom (step 'b')" in out.splitlines()
     assert "Traceback" not in out
     code, out, _ = run_cli(capsys, "scheduler", "--once")
     assert code == 0 and "ok 2026-01-01T03:05Z: succeeded" in out
+
+
+class _Refusing:
+    """A client whose store refuses some calls, as a server refuses a token its role."""
+
+    def __init__(self, client: Any, refuse: Any) -> None:
+        self.client = client
+        self.refuse = refuse
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.client, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            error = self.refuse(name, args)
+            if error is not None:
+                raise error
+            return found(*args, **kwargs)
+
+        return call
+
+
+def test_a_schedule_the_scheduler_may_not_run_is_skipped_and_the_others_run(
+    client: Any, time_travel: None
+) -> None:
+    """A permission error on one schedule's claim ended the pass: every schedule after it
+    never ran, on every pass."""
+    from setpoint.core.errors import PermissionDeniedError, StoreBusyError
+
+    a = client.add_schedule("s1", "p.py:retrain", "aa", None, "* * * * *")
+    client.add_schedule("s2", "p.py:retrain", "bb", None, "* * * * *")
+
+    def refuse(name: str, args: tuple[Any, ...]) -> Exception | None:
+        if name == "claim_occurrence" and args[3] == "aa":
+            return PermissionDeniedError("bot needs the editor role in project 'aa'")
+        return None
+
+    calls: list[str] = []
+    done = tick(_Refusing(client, refuse), a.created_at + MINUTE + 1, "a", _recorder(calls))
+    assert [(d["schedule"], d["status"]) for d in done] == [("s1", "skipped"), ("s2", "succeeded")]
+    assert "editor role" in done[0]["error"] and calls == ["s2"]
+
+    def busy(name: str, args: tuple[Any, ...]) -> Exception | None:  # the store's: pass ends
+        return StoreBusyError("busy") if name == "claim_occurrence" else None
+
+    with pytest.raises(StoreBusyError):
+        tick(_Refusing(client, busy), a.created_at + 3 * MINUTE + 1, "a", _recorder(calls))
+
+
+def test_a_result_the_store_was_too_busy_to_record_is_recorded_later(
+    client: Any, time_travel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """finish_occurrence failing once (the store busy) left the occurrence running for a
+    day, its run id lost."""
+    from setpoint.client import scheduler
+    from setpoint.core.errors import StoreBusyError
+
+    monkeypatch.setattr(scheduler, "RECORD_RETRY_DELAYS_S", (0.0,))
+    s = client.add_schedule("m", "p.py:retrain", "fraud", None, "* * * * *")
+    failures = [1]
+
+    def flaky(name: str, args: tuple[Any, ...]) -> Exception | None:
+        if name == "finish_occurrence" and failures[0] > 0:
+            failures[0] -= 1
+            return StoreBusyError("the store is busy")
+        return None
+
+    c = _Refusing(client, flaky)
+    done = tick(c, s.created_at + MINUTE + 1, "a", _recorder([]))  # retried: recorded
+    assert [(d["status"], d["run_id"]) for d in done] == [("succeeded", "run-1")]
+    [o] = client.list_occurrences("m", "fraud")
+    assert (o.status, o.run_id) == ("succeeded", "run-1")
+    # busy for longer than the retries: kept, and recorded on the next pass
+    failures[0] = 2
+    unfinished: list[dict[str, Any]] = []
+    calls: list[str] = []
+    done = tick(c, s.created_at + 2 * MINUTE + 1, "a", _recorder(calls), unfinished=unfinished)
+    assert done[0]["run_id"] == "run-1" and "not recorded yet" in done[0]["error"]
+    assert len(unfinished) == 1
+    done = tick(c, s.created_at + 2 * MINUTE + 1, "a", _recorder(calls), unfinished=unfinished)
+    assert unfinished == [] and done[0]["note"] == "its result recorded now"
+    assert [(o.status, o.run_id) for o in client.list_occurrences("m", "fraud")] == [
+        ("succeeded", "run-1"),
+        ("succeeded", "run-1"),
+    ]
+
+
+def test_occurrences_due_while_the_scheduler_was_busy_run_late_not_missed(
+    client: Any, time_travel: None
+) -> None:
+    """A 130 s pipeline made a minutely schedule's occurrences `missed` ("no scheduler ran
+    then") though the scheduler was running, busy with the other schedule's run; and each
+    line was printed only when the whole pass ended."""
+    s = client.add_schedule("minutely", "p.py:retrain", "fraud", None, "* * * * *")
+    first = s.created_at - s.created_at % MINUTE + MINUTE
+    said: list[str] = []
+    calls: list[str] = []
+    done = tick(client, first + 2 * MINUTE + 1, "a", _recorder(calls), said.append, since=first - 1)
+    assert [d["status"] for d in done] == ["succeeded"] and said == done
+    assert "late" in done[0]["note"]
+    assert [o.status for o in client.list_occurrences("minutely", "fraud")] == ["succeeded"]
+    # before the scheduler started, no scheduler ran: missed
+    done = tick(client, first + 5 * MINUTE + 1, "b", _recorder(calls), since=first + 4 * MINUTE)
+    assert [d["status"] for d in done] == ["missed", "succeeded"]
+
+
+def test_schedule_history_says_when_it_shows_only_the_newest(
+    home: Path, capsys: Any, time_travel: None
+) -> None:
+    """history showed 100 occurrences and said nothing of the others."""
+    from setpoint.client import sdk
+
+    c = sdk.client()
+    c.add_schedule("m", "p.py:retrain", "fraud", None, "* * * * *")
+    for k in range(5):
+        assert c.claim_occurrence("m", f"o{k}", k + 1, "fraud", "missed", "a")
+    code, out, err = run_cli(capsys, "schedule", "history", "m", "--limit", "2")
+    assert code == 0 and "m: 2 occurrences" in out and "… 3 more; --limit to see them" in err
+    code, out, err = run_cli(capsys, "schedule", "history", "m", "--limit", "2", "--json")
+    assert len(json.loads(out)) == 2 and "3 more" in err
+    code, out, err = run_cli(capsys, "schedule", "history", "m")
+    assert "m: 5 occurrences" in out and "more" not in err

@@ -56,14 +56,20 @@ jobs:
           setpoint pipeline run {pipeline}{params} --result-file pipeline-run.json
           # the version this run registered: it is the one gated and promoted below, even
           # when another run registers a newer one meanwhile
-          python -c 'import json; print("version=" + json.load(open("pipeline-run.json"))["versions"]["{model}"])' >> "$GITHUB_OUTPUT"
+          python -c 'import json, sys; v = json.load(open("pipeline-run.json"))["versions"]; sys.exit("error: the pipeline registered no version of model {model} (it registered: " + (", ".join(v) or "none") + "); fix --model in setpoint init") if "{model}" not in v else print("version=" + v["{model}"])' >> "$GITHUB_OUTPUT"
       - name: Evaluate the new version against the gates of {alias}
         id: gate
         run: |
-          if setpoint models promote ${{{{ steps.pipeline.outputs.version }}}} --to {alias} --dry-run; then
+          # a gate that did not pass skips the deploy; a store that cannot be reached, or a
+          # token it refuses, fails the workflow
+          if setpoint models promote ${{{{ steps.pipeline.outputs.version }}}} --to {alias} --dry-run --json > gate.json; then
             echo "passed=true" >> "$GITHUB_OUTPUT"
-          else
+          elif python -c 'import json, sys; sys.exit(json.load(open("gate.json")).get("passed") is not False)' 2> /dev/null; then
+            cat gate.json
             echo "passed=false" >> "$GITHUB_OUTPUT"
+          else
+            echo "error: the gates could not be evaluated (see above)" >&2
+            exit 1
           fi
       - name: Deploy (promote to {alias})
         if: steps.gate.outputs.passed == 'true' && github.event_name != 'pull_request' && github.ref == 'refs/heads/{branch}'
@@ -98,7 +104,12 @@ jobs:
 )
 @click.option("--alias", default="champion", show_default=True, help="Alias to deploy to.")
 @click.option("--branch", default="main", show_default=True, help="Branch that deploys.")
-@click.option("--python", "python", default="3.11", show_default=True)
+@click.option(
+    "--python",
+    "python",
+    default=None,
+    help="Python version of the workflow (default: the oldest setpoint supports).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing workflow.")
 def init(
     ci: str,
@@ -107,7 +118,7 @@ def init(
     params: tuple[str, ...],
     alias: str,
     branch: str,
-    python: str,
+    python: str | None,
     force: bool,
 ) -> None:
     """Write a CI workflow (tests → pipeline → gate → deploy) into this repository."""
@@ -120,9 +131,15 @@ def init(
             f"{branch!r} is not a branch name (letters, digits, '.', '_', '-', '/')",
             param_hint="--branch",
         )
+    oldest = _oldest_python()
+    python = python or f"3.{oldest}"
     if not _PYTHON.fullmatch(python):
         raise click.BadParameter(
-            f"{python!r} is not a Python version like 3.11", param_hint="--python"
+            f"{python!r} is not a Python version like 3.{oldest}", param_hint="--python"
+        )
+    if int(python.split(".")[1]) < oldest:
+        raise click.BadParameter(
+            f"setpoint needs Python 3.{oldest} or newer, not {python}", param_hint="--python"
         )
     if os.path.exists(WORKFLOW) and not force:
         click.echo(f"error: {WORKFLOW} exists; --force overwrites it", err=True)
@@ -130,8 +147,18 @@ def init(
     target = target or _find_pipeline()
     pipe = _pipeline(target)
     values = _values(pipe, params)
-    model = model or _registered_model(pipe, values)
+    registered = _registered_models(pipe, values)
+    if model is None and not registered:
+        raise click.UsageError(
+            f"pipeline {pipe.name} has no register step naming its model: give --model NAME"
+        )
+    model = model or registered[0]
     names.check_name(model, "model")
+    if registered and model not in registered:
+        raise click.BadParameter(
+            f"pipeline {pipe.name} registers {', '.join(registered)}, not {model!r}",
+            param_hint="--model",
+        )
     install = ["python -m pip install --upgrade pip"]
     tests = glob.glob("tests/**/test_*.py", recursive=True) + glob.glob(
         "tests/**/*_test.py", recursive=True
@@ -237,17 +264,33 @@ def _values(pipe: Any, params: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
-def _registered_model(pipe: Any, values: dict[str, Any]) -> str:
-    """The model name the pipeline's register step is given."""
+def _registered_models(pipe: Any, values: dict[str, Any]) -> list[str]:
+    """The model names the pipeline's register steps are given, in order; empty when none
+    names one as a literal (a step of its own may still register one: not checked)."""
     graph = pipe.build_shape(values)
+    found = []
     for node in graph.nodes:
         if node.step.fn.__name__ in ("register", "register_and_promote"):
             name = node.inputs.get("name")
-            if isinstance(name, str):
-                return name
-    raise click.UsageError(
-        f"pipeline {pipe.name} has no register step naming its model: give --model NAME"
-    )
+            if isinstance(name, str) and name not in found:
+                found.append(name)
+    return found
+
+
+def _oldest_python() -> int:
+    """The oldest Python 3 minor version this setpoint supports, from its installed
+    ``Requires-Python`` (``>=3.11``: 11)."""
+    from importlib import metadata
+
+    try:
+        needs = metadata.metadata("setpoint")["Requires-Python"] or ""
+    except metadata.PackageNotFoundError:
+        needs = ""
+    found = re.search(r">=\s*3\.(\d+)", needs)
+    return int(found[1]) if found else _OLDEST_PYTHON
+
+
+_OLDEST_PYTHON = 11  # when the installed metadata does not say (pyproject's requires-python)
 
 
 def _relative(target: str) -> str:

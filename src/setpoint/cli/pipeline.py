@@ -302,15 +302,21 @@ def _run(
 ) -> None:
     import orjson
 
-    from setpoint.client import sdk
+    from setpoint.client.pipelines import run_pipeline
 
     pipe = _load(target)
     values = _params(pipe, params)
     if params_json is not None:
         values = _json_params(pipe, params_json, values)
     tags = {"target": absolute(target)}
+
+    def started(run_id: str) -> None:
+        # the run, as soon as it exists: a process stopped mid-run (SIGTERM) still names it
+        if result_file:
+            write_file(result_file, orjson.dumps({"run_id": run_id, "status": "running"}))
+
     with _step_failures(result_file), _pipeline_body(pipe):
-        result = sdk.run_pipeline(pipe, values, project=project, tags=tags, executor=ex)
+        result = run_pipeline(pipe, values, project, tags=tags, executor=ex, on_start=started)
     if result_file:
         document = {"run_id": result.run_id, "versions": registered_versions(result)}
         write_file(result_file, orjson.dumps(document))
@@ -430,12 +436,38 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
             "pipeline again with the same parameters (its finished steps are cached)",
             field="run_id",
         )
+    _check_resumable(run, sdk.settings().heartbeat_timeout)
     pipe = _load(target)
     params = pipeline_params(sdk.client(), run)
     tags = {"target": target, "resumed_from": run.id}
     with _step_failures(), _pipeline_body(pipe):
         result = sdk.run_pipeline(pipe, params, project=run.project, tags=tags, executor=executor)
     _print_result(result, as_json)
+
+
+def _check_resumable(run: Any, heartbeat_timeout: float) -> None:
+    """Refuse to resume a pipeline run that succeeded (its steps would run again: a model
+    registered twice) or that is still running (its step would run twice at once). A run
+    still ``running`` whose process stopped sending heartbeats is gone, and resumes."""
+    import time
+
+    from setpoint.core.errors import ConflictError
+
+    if run.status == "finished":
+        raise ConflictError(
+            f"pipeline run {run.id} succeeded: there is nothing to resume (`setpoint pipeline "
+            "run` runs the pipeline again)",
+            field="run_id",
+        )
+    if run.status == "running":
+        beat = run.heartbeat_at
+        if beat is None or time.time() * 1000 - beat < heartbeat_timeout * 1000:
+            raise ConflictError(
+                f"pipeline run {run.id} is still running: resume it once it failed or was "
+                f"stopped (a killed one counts as stopped {heartbeat_timeout:g} s after its "
+                "last heartbeat, SETPOINT_HEARTBEAT_TIMEOUT)",
+                field="run_id",
+            )
 
 
 @contextmanager

@@ -174,24 +174,43 @@ def remove(name: str, project: str | None) -> None:
     click.echo(f"disabled {project}/{name}")
 
 
+MAX_HISTORY = 10_000  # occurrences the store returns at most
+
+
 @schedule.command("history")
 @click.argument("name")
 @click.option("--project", "-p", default=None, help="Project (default: the schedule's).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_HISTORY),
+    default=100,
+    show_default=True,
+    help=f"Show at most this many, the newest (1 to {MAX_HISTORY}).",
+)
 @json_option
-def history(name: str, project: str | None, as_json: bool) -> None:
+def history(name: str, project: str | None, limit: int, as_json: bool) -> None:
     """Occurrences of schedule NAME, newest first: run, missed, failed."""
-    found = client().list_occurrences(name, _project_of(name, project))
+    c = client()
+    project = _project_of(name, project)
+    found = c.list_occurrences(name, project, min(limit + 1, MAX_HISTORY))
+    more = len(found) - limit
+    if more > 0:  # how many: counted up to what the store returns at most
+        more = len(c.list_occurrences(name, project, MAX_HISTORY)) - limit
+    found = found[:limit]
     if as_json:
         print_json(found)
-        return
-    table(
-        f"{name}: {len(found)} occurrences",
-        ["occurrence", "status", "run", "by", "error"],
-        [
-            (o.occurrence, o.status, o.run_id or "", o.claimed_by or "", o.error or "")
-            for o in found
-        ],
-    )
+    else:
+        table(
+            f"{name}: {len(found)} occurrences",
+            ["occurrence", "status", "run", "by", "error"],
+            [
+                (o.occurrence, o.status, o.run_id or "", o.claimed_by or "", o.error or "")
+                for o in found
+            ],
+        )
+    if more > 0:  # on stderr: the JSON stays the list it was
+        count = f"{more}{'+' if limit + more >= MAX_HISTORY else ''}"
+        click.echo(f"… {count} more; --limit to see them", err=True)
 
 
 @click.command()
@@ -239,9 +258,23 @@ def _loop(interval: float, once: bool, monitors: bool) -> None:
     host = socket.gethostname()
     who = claimant(host)
     click.echo(f"setpoint scheduler · {c.describe()} · {who}", err=True)
+    # occurrences due from now on fall due while this scheduler runs: one that came due while
+    # it was busy with another schedule's run is run late, not recorded missed
+    started = int(time.time() * 1000)
+    unfinished: list[dict[str, Any]] = []  # results the store could not take yet
+    said: list[dict[str, Any]] = []  # this pass's lines, printed as each occurrence ends
+
+    def report(d: dict[str, Any]) -> None:
+        said.append(d)
+        # the run to look at or resume, and why it failed
+        why = (d.get("error") or "").split("\n", 1)[0]
+        extra = " ".join(str(x) for x in (d.get("run_id"), why) if x)
+        note = f" ({d['note']})" if d.get("note") else ""
+        click.echo(f"{d['schedule']} {d['occurrence']}: {d['status']} {extra}".rstrip() + note)
+
     reconciled = None
     while True:
-        failed = False
+        said.clear()
         try:
             if reconciled is None or time.monotonic() - reconciled >= RECONCILE_EVERY_S:
                 for d in reconcile(c, host, me=who):
@@ -249,19 +282,20 @@ def _loop(interval: float, once: bool, monitors: bool) -> None:
                 reconciled = time.monotonic()
             if monitors:
                 _run_monitors(c)
-            for d in tick(c, int(time.time() * 1000), who, run_in_subprocess):
-                # the run to look at or resume, and why it failed
-                why = (d.get("error") or "").split("\n", 1)[0]
-                extra = " ".join(str(x) for x in (d.get("run_id"), why) if x)
-                click.echo(f"{d['schedule']} {d['occurrence']}: {d['status']} {extra}".rstrip())
-                failed = failed or d["status"] == "failed"
+            now = int(time.time() * 1000)
+            done = tick(
+                c, now, who, run_in_subprocess, report, since=started, unfinished=unfinished
+            )
+            for d in done:
+                if not any(d is x for x in said):
+                    report(d)
         except SetpointError as exc:
             if once:
                 raise
             # the store may be restarting: say so, and try again next pass
             click.echo(f"pass failed: {exc.message.splitlines()[0]}", err=True)
         if once:
-            if failed:  # cron and CI see it: an occurrence of this pass failed
+            if any(d["status"] == "failed" for d in said):  # cron and CI see it
                 sys.exit(1)
             return
         time.sleep(interval)

@@ -65,15 +65,21 @@ def run(
             raise click.BadParameter(
                 f"{key}: the record is not JSON: {exc}", param_hint="--input"
             ) from None
-    result = run_step(
-        pipe,
-        _params(pipe, params),
-        step_name,
-        records,
-        project,
-        pipeline_run=pipeline_run,
-        shape=shape,
-    )
+    values = _params(pipe, params)
+    try:
+        result = run_step(
+            pipe, values, step_name, records, project, pipeline_run=pipeline_run, shape=shape
+        )
+    except Exception as exc:
+        # the step's own error is the user's, said in one line as `pipeline run` says it (its
+        # traceback is in the step's run, and with SETPOINT_DEBUG=1); setpoint's are left
+        # to the command line's error handling
+        failed = getattr(exc, "setpoint_failed_step", None)
+        if failed is None or os.environ.get("SETPOINT_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        raise click.ClickException(f"step {failed!r} of {pipe.name} failed: {what}") from None
     record = orjson.dumps(result.output, option=orjson.OPT_SORT_KEYS)
     if output_file:
         folder = os.path.dirname(output_file)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,9 +121,12 @@ def run_pipeline(
     tags: dict[str, str] | None = None,
     executor: str | Any = "inprocess",
     inflight: Inflight | None = None,
+    *,
+    on_start: Callable[[str], None] | None = None,
 ) -> PipelineRun:
     """Run ``pipe`` with ``params`` on ``executor`` (a name, or an opened executor shared by
-    the caller), one tracked run per step under one pipeline run."""
+    the caller), one tracked run per step under one pipeline run; ``on_start`` is given the
+    pipeline run's id as soon as it exists (before any step runs)."""
     from setpoint.client import sdk
 
     owned = isinstance(executor, str)
@@ -147,6 +151,8 @@ def run_pipeline(
             parent_id=parent_id,
         ) as parent:
             _log_params(parent, graph.params)
+            if on_start is not None:
+                on_start(parent.id)
             driver = _Driver(c, graph, parent.id, project, ex, sdk.settings(), inflight)
             try:
                 results = driver.run()
@@ -199,6 +205,19 @@ def pipeline_params(c: Any, run: Any) -> dict[str, Any]:
             ) from None
         found: dict[str, Any] = orjson.loads(Path(tmp, PARAMS_ARTIFACT).read_bytes())
     return found
+
+
+class StepExited(Exception):
+    """A step that called ``sys.exit()``: it failed, as a step that raises does (the pipeline
+    run stops there and resumes from it), instead of ending the whole process."""
+
+    def __init__(self, step: str, code: object) -> None:
+        super().__init__(f"step {step!r} called sys.exit({code!r})")
+        self.step = step
+        self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StepExited, (self.step, self.code), self.__dict__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,6 +397,8 @@ class _Driver:
         if exc is not None:
             if self.failure is None:
                 self.failure = unwrap(exc)
+                if isinstance(self.failure, SystemExit):  # sys.exit() in a step: it failed
+                    self.failure = StepExited(node.name, self.failure.code)
                 self.failed_step = node.name
             return
         outcome: StepOutcome = future.result()
@@ -501,6 +522,8 @@ def run_step(
         driver.values[out.node] = _Value(c, record, graph.nodes[out.node].step.pickle)
     driver._start(node)
     if driver.failure is not None:
+        # the step's own error: said as the step's by `setpoint step run`
+        driver.failure.setpoint_failed_step = step  # type: ignore[attr-defined]
         raise driver.failure
     return driver.results[node.index]
 

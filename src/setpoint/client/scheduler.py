@@ -20,18 +20,30 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from setpoint.core.cron import parse_cron
-from setpoint.core.errors import DatasetNotFoundError, InvalidArgumentError, NotFoundError
+from setpoint.core.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DatasetNotFoundError,
+    NotFoundError,
+    RemoteError,
+    SchemaOutOfDateError,
+    SetpointError,
+    StoreBusyError,
+    StoreUnavailableError,
+)
 from setpoint.core.types import Schedule
 from setpoint.pipelines.schedules import STOPPED
 
 MAX_CATCH_UP = 1000  # missed occurrences recorded per schedule and tick, newest kept
 Runner = Callable[[Schedule], str]
+Report = Callable[[dict[str, Any]], None]
 STOP_GRACE_S = 10.0  # a stopped scheduler's pipeline process gets this long to end its runs
 
 
@@ -57,32 +69,95 @@ def occurrence_name(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def tick(client: Any, now_ms: int, who: str, runner: Runner) -> list[dict[str, Any]]:
-    """One pass over the schedules; returns what this scheduler did."""
-    done: list[dict[str, Any]] = []
+# errors that are not one schedule's but the store's (or this scheduler's settings): they end
+# the pass, and the next pass tries again
+PASS_ERRORS: tuple[type[SetpointError], ...] = (
+    StoreBusyError,
+    StoreUnavailableError,
+    SchemaOutOfDateError,
+    RemoteError,
+    AuthenticationError,
+    ConfigurationError,
+)
+# errors of the store that a moment may cure: recording an occurrence's result is retried
+TRANSIENT_ERRORS: tuple[type[SetpointError], ...] = (
+    StoreBusyError,
+    StoreUnavailableError,
+    RemoteError,
+)
+RECORD_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # recording a result: attempts after the first
+
+
+def tick(
+    client: Any,
+    now_ms: int,
+    who: str,
+    runner: Runner,
+    report: Report | None = None,
+    *,
+    since: int | None = None,
+    unfinished: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One pass over the schedules; returns what this scheduler did, and hands each line to
+    ``report`` as soon as it is known (an occurrence when its run ends).
+
+    ``since``: when this scheduler started; an occurrence that fell due after it is not
+    recorded missed (this scheduler ran then, busy with another schedule's run): the newest
+    one runs, late. ``unfinished``: results this scheduler could not record (the store was
+    busy), kept between passes and recorded first."""
+    done = _Done(report)
+    if unfinished:
+        _record_unfinished(client, unfinished, done)
     for s in client.list_schedules():
         if not s.enabled:
             continue
         try:
-            _tick_one(client, s, now_ms, who, runner, done)
-        except (InvalidArgumentError, NotFoundError) as exc:
-            # this schedule's own fault (a cron stored before such were refused, say): the
-            # others still run
+            _tick_one(client, s, now_ms, who, runner, done, since, unfinished)
+        except PASS_ERRORS:
+            raise  # the store's, not this schedule's: the pass ends, the next one tries again
+        except SetpointError as exc:
+            # this schedule's own fault (a cron stored before such were refused, a role the
+            # scheduler lacks in its project, ...): the others still run
             done.append(
                 {"schedule": s.name, "occurrence": "-", "status": "skipped", "error": exc.message}
             )
     return done
 
 
+class _Done(list[dict[str, Any]]):
+    """What a pass did, each line reported as it is added."""
+
+    def __init__(self, report: Report | None) -> None:
+        super().__init__()
+        self.report = report
+
+    def append(self, item: dict[str, Any]) -> None:
+        super().append(item)
+        if self.report is not None:
+            self.report(item)
+
+
 def _tick_one(
-    client: Any, s: Schedule, now_ms: int, who: str, runner: Runner, done: list[dict[str, Any]]
+    client: Any,
+    s: Schedule,
+    now_ms: int,
+    who: str,
+    runner: Runner,
+    done: list[dict[str, Any]],
+    since: int | None = None,
+    unfinished: list[dict[str, Any]] | None = None,
 ) -> None:
     """Run (or record as missed) what one schedule has due."""
+    run = functools.partial(_run, unfinished=unfinished)
     if s.cron is not None:
         # created_at: when the schedule was added, or added again after its removal (the time
         # it was removed is not caught up)
         start = max(s.created_at, s.last_due_at or 0)
         times = due(s.cron, start, now_ms)
+        # those that fell due while this scheduler ran (busy with another schedule's run) are
+        # not missed: the newest of them runs, late
+        late = [t for t in times[:-1] if since is not None and t >= since]
+        times = [t for t in times[:-1] if since is None or t < since] + times[-1:]
         # the store records an occurrence missed only once the next one is due by its clock;
         # the newest missed goes first, so when the newest occurrence is not due yet (this
         # machine's clock is fast) the whole batch is refused before anything is recorded
@@ -96,7 +171,8 @@ def _tick_one(
                     {"schedule": s.name, "occurrence": occurrence_name(t), "status": "missed"}
                 )
         if times:
-            _run(client, s, occurrence_name(times[-1]), times[-1], who, runner, done)
+            note = f"late: {len(late) + 1} occurrence(s) fell due while busy" if late else None
+            run(client, s, occurrence_name(times[-1]), times[-1], who, runner, done, note)
     elif s.dataset is not None:
         project, name = s.dataset.split("/", 1)
         try:
@@ -104,13 +180,13 @@ def _tick_one(
         except DatasetNotFoundError:
             return  # not made yet: nothing to wait for but its first version
         if v.created_at > s.created_at:
-            _run(client, s, v.ref, v.created_at, who, runner, done)
+            run(client, s, v.ref, v.created_at, who, runner, done)
     elif s.alert is not None:
         monitor = None if s.alert == "*" else s.alert
         alerts = client.list_alerts(s.project, monitor, s.created_at - 1, 1)
         if alerts:  # the newest: one run answers every alert raised since the last one
             a = alerts[0]
-            _run(client, s, f"alert:{a.monitor}#{a.id}", a.created_at, who, runner, done)
+            run(client, s, f"alert:{a.monitor}#{a.id}", a.created_at, who, runner, done)
 
 
 def _run(
@@ -121,16 +197,21 @@ def _run(
     who: str,
     runner: Runner,
     done: list[dict[str, Any]],
+    note: str | None = None,
+    *,
+    unfinished: list[dict[str, Any]] | None = None,
 ) -> None:
     if not client.claim_occurrence(s.name, occurrence, due_at, s.project, "running", who):
         return  # another scheduler has it, or it ran already
     try:
         run_id = runner(s)
     except (SchedulerStopped, KeyboardInterrupt) as exc:
-        # the scheduler is stopping: its run is stopped too, and the occurrence says so
+        # the scheduler is stopping: its run is stopped too, and the occurrence says so (with
+        # the pipeline run, when it started: the one to resume)
         how = exc.signal if isinstance(exc, SchedulerStopped) else "SIGINT"
         error = f"{STOPPED} ({how}) while the pipeline ran"
-        client.finish_occurrence(s.name, occurrence, "failed", s.project, None, error)
+        stopped_run = getattr(exc, "setpoint_run_id", None)
+        client.finish_occurrence(s.name, occurrence, "failed", s.project, stopped_run, error)
         raise
     except Exception as exc:
         failed = getattr(exc, "setpoint_step_failure", None)  # a step raised (in process)
@@ -140,21 +221,75 @@ def _run(
             error, failed_run = f"{type(exc).__name__}: {exc} (step {failed.step!r})", failed.run_id
         else:
             error, failed_run = f"{type(exc).__name__}: {exc}", None
-        client.finish_occurrence(s.name, occurrence, "failed", s.project, failed_run, error)
-        done.append(
-            {
-                "schedule": s.name,
-                "occurrence": occurrence,
-                "status": "failed",
-                "error": error,
-                "run_id": failed_run,
-            }
+        outcome = {"status": "failed", "run_id": failed_run, "error": error}
+    else:
+        outcome = {"status": "succeeded", "run_id": run_id}
+    line = {"schedule": s.name, "occurrence": occurrence, **outcome}
+    if note is not None:
+        line["note"] = note
+    record = {"project": s.project, "schedule": s.name, "occurrence": occurrence, **outcome}
+    try:
+        _record(client, record)
+    except NotFoundError as exc:
+        # no longer running: recorded failed meanwhile by a scheduler that took this one for
+        # gone (and the store keeps that), or the schedule is gone; the run is still said
+        line["error"] = _joined(line.get("error"), f"its result was not recorded: {exc.message}")
+    except TRANSIENT_ERRORS as exc:
+        if unfinished is None:
+            raise
+        unfinished.append(record)  # recorded on the next pass
+        line["error"] = _joined(
+            line.get("error"), f"its result is not recorded yet ({exc.message.splitlines()[0]})"
         )
-        return
-    client.finish_occurrence(s.name, occurrence, "succeeded", s.project, run_id, None)
-    done.append(
-        {"schedule": s.name, "occurrence": occurrence, "status": "succeeded", "run_id": run_id}
-    )
+    done.append(line)
+
+
+def _joined(first: str | None, second: str) -> str:
+    return second if not first else f"{first.splitlines()[0]}; {second}"
+
+
+def _record(client: Any, record: dict[str, Any]) -> None:
+    """Record an occurrence's result, retrying a while when the store is busy or restarting:
+    a result lost leaves the occurrence running, and its run unknown, for a day."""
+    for delay in (*RECORD_RETRY_DELAYS_S, None):
+        try:
+            client.finish_occurrence(
+                record["schedule"],
+                record["occurrence"],
+                record["status"],
+                record["project"],
+                record.get("run_id"),
+                record.get("error"),
+            )
+            return
+        except TRANSIENT_ERRORS:
+            if delay is None:
+                raise
+            time.sleep(delay)
+
+
+def _record_unfinished(
+    client: Any, unfinished: list[dict[str, Any]], done: list[dict[str, Any]]
+) -> None:
+    """Record the results an earlier pass could not; those the store still refuses wait for
+    the next pass (a store error ends this one)."""
+    for record in list(unfinished):
+        error: str | None = None
+        try:
+            _record(client, record)
+        except NotFoundError as exc:
+            error = f"its result was not recorded: {exc.message}"
+        unfinished.remove(record)
+        line = {
+            "schedule": record["schedule"],
+            "occurrence": record["occurrence"],
+            "status": record["status"],
+            "run_id": record.get("run_id"),
+            "note": "its result recorded now",
+        }
+        if error is not None:
+            line["error"] = error
+        done.append(line)
 
 
 class SchedulerStopped(BaseException):
@@ -183,10 +318,13 @@ def stop_on_signals() -> Callable[[], None]:
 
 
 def claimant(host: str) -> str:
-    """What this scheduler process signs its claims with: ``host:PID#TOKEN``. The token is
-    new in each process, so a claim of an earlier process that had this pid (a restarted
-    container's PID 1, or a scheduler that exec'd again) is told from this one's."""
-    return f"{host}:{os.getpid()}#{_process_token()}"
+    """What this scheduler process signs its claims with: ``host:PID@SPACE#TOKEN``. SPACE
+    names the machine's boot and the PID namespace (on Linux; empty elsewhere): a pid means
+    one process only within them, so two containers with one hostname do not take each
+    other's schedulers for their own. The token is new in each process, so a claim of an
+    earlier process that had this pid (a scheduler that exec'd again) is told from this
+    one's."""
+    return f"{host}:{os.getpid()}@{_pid_space()}#{_process_token()}"
 
 
 @functools.cache
@@ -194,29 +332,49 @@ def _process_token() -> str:
     return secrets.token_hex(4)
 
 
+@functools.cache
+def _pid_space() -> str:
+    """This process's boot and PID namespace, as 8 hex digits; "" where they cannot be read
+    (not Linux)."""
+    import hashlib
+
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return hashlib.blake2b(f"{boot} {namespace}".encode(), digest_size=4).hexdigest()
+
+
 def reconcile(
     client: Any, host: str, alive: Callable[[int], bool] | None = None, me: str | None = None
 ) -> list[dict[str, Any]]:
-    """Record as failed the occurrences left ``running`` by a scheduler of this host that is
-    gone (claimed by ``host:PID`` with no process PID any more, or with this process's pid
-    but not by this process, ``me``): it was killed, so nothing runs them. Those of
-    schedulers on other hosts are failed by the next claim of their schedule a day on
-    (Schedules.claim), since their processes cannot be seen from here."""
+    """Record as failed the occurrences left ``running`` by a scheduler of this host, boot
+    and PID namespace that is gone (claimed by ``host:PID@SPACE`` with no process PID any
+    more, or with this process's pid but not by this process, ``me``): it was killed, so
+    nothing runs them. Those of schedulers elsewhere (another host, another container with
+    this hostname, a claim of an earlier version) are failed by the next claim of their
+    schedule a day on (Schedules.claim), since their processes cannot be seen from here."""
     alive = alive or pid_alive
     me = me or claimant(host)
+    _, _, mine = me.rpartition(":")
+    my_space = mine.partition("#")[0].partition("@")[2]
     done: list[dict[str, Any]] = []
     for s in client.list_schedules():
         for o in client.list_occurrences(s.name, s.project, RECONCILE_NEWEST):
             owner, _, signed = (o.claimed_by or "").rpartition(":")
-            pid = signed.partition("#")[0]
+            pid, at, space = signed.partition("#")[0].partition("@")
             if o.status != "running" or owner != host or not pid.isdigit():
                 continue
-            if int(pid) == os.getpid():
-                if o.claimed_by == me:
-                    continue  # this process's own claim
-                # an earlier process with this pid claimed it: that one is gone
-            elif alive(int(pid)):
+            if not at or space != my_space:
+                continue  # another PID namespace (or an unsigned claim): its pid says nothing
+            if o.claimed_by == me:
+                continue  # this process's own claim
+            if int(pid) != os.getpid() and alive(int(pid)):
                 continue
+            # (this pid, another token: an earlier process of this namespace with this pid
+            # claimed it, and that one is gone)
             error = f"{STOPPED} (process {pid} on {host} is gone)"
             try:
                 client.finish_occurrence(s.name, o.occurrence, "failed", s.project, None, error)
@@ -281,26 +439,41 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
             except subprocess.TimeoutExpired:
                 _stop(proc)
                 raise RuntimeError(f"the pipeline ran longer than {timeout:.0f} s") from None
-            except BaseException:  # the scheduler is stopping (SIGTERM, Ctrl-C): so is its run
+            # the scheduler is stopping (SIGTERM, Ctrl-C): so is its run
+            except BaseException as exc:
                 _stop(proc)
+                found = _result(result)
+                if found is not None:  # the pipeline run it stopped: the one to resume
+                    exc.setpoint_run_id = str(found["run_id"])  # type: ignore[attr-defined]
                 raise
+        found = _result(result)
         if proc.returncode != 0:
-            found = None
-            if os.path.exists(result):
-                with open(result, "rb") as fh:
-                    found = orjson.loads(fh.read())
             if found is not None and "error" in found:  # a step raised: its error and its run
                 raise RunFailed(
                     f"{found['error']} (step {found['failed_step']!r})", str(found["run_id"])
                 )
-            if found is not None:  # it finished and wrote its result, then exited badly
-                return str(found["run_id"])
+            if found is not None and found.get("status") != "running":
+                return str(found["run_id"])  # it finished and wrote its result, then exited badly
             lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
             # the command's own error line (what the pipeline printed comes before it)
             said = [ln for ln in lines if ln.lower().startswith("error")]
-            raise RunFailed((said or lines or [f"exit status {proc.returncode}"])[-1], None)
-        with open(result, "rb") as fh:
-            return str(orjson.loads(fh.read())["run_id"])
+            why = (said or lines or [f"exit status {proc.returncode}"])[-1]
+            # a pipeline run that started and did not finish: it is the one to resume
+            raise RunFailed(why, None if found is None else str(found["run_id"]))
+        if found is None:
+            raise RunFailed("the pipeline wrote no result", None)
+        return str(found["run_id"])
+
+
+def _result(path: str) -> dict[str, Any] | None:
+    """What `pipeline run --result-file` wrote: the run id once the pipeline run started
+    (``status: running``), the result or the step's error once it ended; None before."""
+    try:
+        with open(path, "rb") as fh:
+            found = orjson.loads(fh.read())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return found if isinstance(found, dict) and "run_id" in found else None
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

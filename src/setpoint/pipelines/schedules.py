@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from setpoint.core import names
 from setpoint.core.cron import parse_cron
@@ -328,8 +328,21 @@ class Schedules:
         run_id: str | None = None,
         error: str | None = None,
     ) -> None:
+        """Record how a claimed occurrence ended. One recorded failed because its scheduler
+        seemed gone takes the result still, when it names its run (its scheduler was not gone
+        after all); NotFoundError when the occurrence is not open to a result."""
         if status not in ("succeeded", "failed"):
             raise InvalidArgumentError("status must be succeeded or failed", field="status")
+
+        col = schedule_occurrences.c
+        open_ = col.status == "running"
+        if run_id is not None:
+            # a run that ended after its occurrence was recorded failed for want of its
+            # scheduler (taken for gone, or silent for STALE_AFTER_MS): its real result wins
+            open_ = or_(
+                open_,
+                and_(col.status == "failed", col.run_id.is_(None), col.error.startswith(STOPPED)),
+            )
 
         def tx(conn: Connection) -> None:
             sid = self._id(conn, project, name)
@@ -338,7 +351,7 @@ class Schedules:
                 .where(
                     schedule_occurrences.c.schedule_id == sid,
                     schedule_occurrences.c.occurrence == occurrence,
-                    schedule_occurrences.c.status == "running",
+                    open_,
                 )
                 .values(
                     status=status,
