@@ -208,6 +208,15 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
             @sp.pipeline(project="sched")
             def broken(month: str):
                 check(month)
+
+            @sp.step(cache=False)
+            def read_note(path: str) -> dict:
+                with open(path) as fh:
+                    return {"note": fh.read()}
+
+            @sp.pipeline(project="sched")
+            def noted(path: str = "data/note.txt"):
+                read_note(path)
             """
         )
     )
@@ -280,6 +289,27 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
             run_in_subprocess(broken)
         assert str(failed.value) == "RuntimeError: no data for 2026-13 (step 'check')"
         assert client.get_run(str(failed.value.run_id)).status == "failed"
+        # its runs start in the folder it was added in: a relative path in the pipeline
+        # means what it meant there, wherever the scheduler runs
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "note.txt").write_text("kept")
+        added = subprocess.run(
+            [
+                *(sys.executable, "-m", "setpoint", "schedule", "add", "nightly.py:noted"),
+                *("--cron", "* * * * *", "-p", "sched"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert added.returncode == 0, added.stderr
+        noted = next(x for x in client.list_schedules("sched") if x.name == "noted")
+        assert noted.workdir == str(tmp_path)
+        run = client.get_run(run_in_subprocess(noted))
+        assert run.status == "finished"
+        with pytest.raises(InvalidArgumentError, match="absolute"):
+            client.add_schedule("rel", f"{pipe}:noted", "sched", None, "0 * * * *", workdir="x")
     finally:
         client.close()
 
@@ -292,6 +322,10 @@ def test_bad_schedule_input_is_refused_and_long_downtime_is_cheap(client: Any) -
     with pytest.raises(InvalidArgumentError):
         client.add_schedule("params", "p.py:x", "fraud", ["abc"], "* * * * *")  # type: ignore[arg-type]
     client.add_schedule("ok", "p.py:x", "fraud", None, "* * * * *")
+    kept = client.add_schedule("wd", "p.py:x", "fraud", None, "* * * * *", workdir="/srv/ml")
+    assert kept.workdir == "/srv/ml"  # its runs start there
+    with pytest.raises(InvalidArgumentError, match="absolute"):
+        client.add_schedule("rel", "p.py:x", "fraud", None, "* * * * *", workdir="srv/ml")
     with pytest.raises(InvalidArgumentError, match="occurrence"):
         client.claim_occurrence("ok", "x" * 301, 1, "fraud")
     with pytest.raises(InvalidArgumentError, match="limit"):

@@ -762,10 +762,14 @@ class Api:
         dataset: str | None = None,
         actor: str | None = None,
         alert: str | None = None,
+        workdir: str | None = None,
     ) -> Schedule:
         """Run ``target`` (file.py:pipeline) on a cron schedule, on each new dataset version,
-        or on the alerts of a monitor of the project (``alert``; "*" for any monitor)."""
-        return self.schedules.add(project, name, target, params, cron, dataset, actor, alert)
+        or on the alerts of a monitor of the project (``alert``; "*" for any monitor); its
+        runs start in ``workdir`` (an absolute path) when given."""
+        return self.schedules.add(
+            project, name, target, params, cron, dataset, actor, alert, workdir
+        )
 
     @operation("GET", "/schedules")
     def list_schedules(self, project: str | None = None) -> list[Schedule]:

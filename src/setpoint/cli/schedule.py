@@ -3,6 +3,7 @@ dataset gets a new version."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -98,6 +99,9 @@ def add(
         dataset,
         actor(),
         alert,
+        # its runs start here, as the pipeline does when run by hand from here (relative
+        # paths in it mean the same)
+        workdir=os.getcwd(),
     )
     if s.cron:
         when_text = f"cron {s.cron} (UTC)"

@@ -426,12 +426,18 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
         command = [sys.executable, "-m", "setpoint", "pipeline", "run", s.target]
         command += ["--project", s.project, "--params-json", orjson.dumps(s.params).decode()]
         command += ["--result-file", result]
+        if s.workdir is not None and not os.path.isdir(s.workdir):
+            raise RuntimeError(
+                f"the folder the schedule was added in, {s.workdir}, is not there: its runs "
+                "start in it (add the schedule again from where its pipeline runs)"
+            )
         with subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=dict(os.environ),
+            cwd=s.workdir,  # where it was added: relative paths mean what they did there
             preexec_fn=_tie_to_this_process(),
         ) as proc:
             try:

@@ -357,6 +357,7 @@ class Schedule:
     created_at: int
     last_due_at: int | None = None  # the newest occurrence claimed so far
     alert: str | None = None  # a monitor of the project ("*": any monitor)
+    workdir: str | None = None  # the folder it was added in: its runs start there
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,6 +6,7 @@ makes a second claim (another scheduler, a restart) find it taken, so no occurre
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 STATUSES = ("running", "succeeded", "failed", "missed")
 MAX_TARGET = 1000
 MAX_CRON = 128
+MAX_WORKDIR = 4096
 MAX_OCCURRENCE = 300
 # A claim may be this far ahead of the database's clock (schedulers' clocks drift a little);
 # further ahead, the scheduler's clock is wrong and the occurrence is not due yet.
@@ -57,6 +59,7 @@ class Schedules:
         dataset: str | None = None,
         actor: str | None = None,
         alert: str | None = None,
+        workdir: str | None = None,
     ) -> Schedule:
         names.check_name(project, "project")
         names.check_name(name, "name")
@@ -86,6 +89,16 @@ class Schedules:
                     field="dataset",
                 )
             dataset = f"{p}/{n}"
+        if workdir is not None and (
+            not isinstance(workdir, str)
+            or not os.path.isabs(workdir)
+            or len(workdir) > MAX_WORKDIR
+            or "\0" in workdir
+        ):
+            raise InvalidArgumentError(
+                f"workdir must be an absolute folder path of at most {MAX_WORKDIR} characters",
+                field="workdir",
+            )
         if params is not None and not isinstance(params, Mapping):
             raise InvalidArgumentError("params must be a JSON object", field="params")
         try:
@@ -104,6 +117,7 @@ class Schedules:
                 "alert": alert,
                 "enabled": True,
                 "actor": actor,
+                "workdir": workdir,
                 # a removed schedule added again starts from now: nothing is caught up for
                 # the time it was removed
                 "created_at": now,
@@ -141,9 +155,22 @@ class Schedules:
                 done = _sql(
                     conn,
                     "INSERT INTO schedules (project_id, name, target, params, cron, dataset, "
-                    "alert, enabled, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "alert, enabled, actor, created_at, workdir) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
-                    (pid, name, target, params_text, cron, dataset, alert, True, actor, now),
+                    (
+                        pid,
+                        name,
+                        target,
+                        params_text,
+                        cron,
+                        dataset,
+                        alert,
+                        True,
+                        actor,
+                        now,
+                        workdir,
+                    ),
                 ).first()
             if not done:
                 raise ConflictError(
@@ -199,6 +226,7 @@ class Schedules:
                 schedules.c.created_at,
                 last.c.last,
                 schedules.c.alert,
+                schedules.c.workdir,
             )
             .join(projects, projects.c.id == schedules.c.project_id)
             .outerjoin(last, last.c.schedule_id == schedules.c.id)
@@ -221,6 +249,7 @@ class Schedules:
                 created_at=r[8],
                 last_due_at=r[9],
                 alert=r[10],
+                workdir=r[11],
             )
             for r in rows
         ]

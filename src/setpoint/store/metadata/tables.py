@@ -453,6 +453,7 @@ schedules = Table(
     Column("enabled", Boolean, nullable=False),
     Column("actor", String(255)),
     Column("created_at", BigInteger, nullable=False),
+    Column("workdir", Text),  # the folder it was added in: its runs start there
     UniqueConstraint("project_id", "name", name="uq_schedules_project_name"),
 )
 
