@@ -712,3 +712,12 @@ def test_a_version_may_be_given_a_number_the_model_has_not_had(client: Any) -> N
     assert [v.version for v in client.list_model_versions(mv.name, "fraud")] == [1, 5, 6]
     assert client.get_model(mv.name, "fraud").latest_version == 6
     assert client.resolve_alias(mv.name, "latest", "fraud").version == 6
+    # the highest number there is, given: the next registration without one is refused
+    # (it was stored past what the column holds, or a 500 on PostgreSQL), the model intact
+    top = 2**31 - 1
+    assert again(mv.name, mv.digest, "fraud", version=top).version == top
+    with pytest.raises(ConflictError) as full:
+        again(mv.name, mv.digest, "fraud")
+    assert full.value.field == "version"
+    assert client.get_model(mv.name, "fraud").latest_version == top
+    assert again(mv.name, mv.digest, "fraud", version=7).version == 7

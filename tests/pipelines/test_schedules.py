@@ -607,16 +607,23 @@ def test_a_scheduler_in_another_container_with_this_hostname_and_pid_is_not_take
 
     # the run's scheduler finishes after another recorded its occurrence failed: the real
     # result is kept, and the run named
+    run = client.create_run("fraud", "retrain", {"kind": "pipeline"})
+    elsewhere = client.create_run("other", "retrain", {"kind": "pipeline"})
+
     def runner(schedule: Any) -> str:
         [o] = [o for o in client.list_occurrences("slow", "fraud") if o.claimed_by == "a"]
         error = f"{STOPPED} (process 1 on here is gone)"
         client.finish_occurrence("slow", o.occurrence, "failed", "fraud", None, error)
-        return "run-1"
+        # a run that is none of the project's pipeline runs does not rewrite it
+        for made_up in ("no-such-run", elsewhere.id):
+            with pytest.raises(NotFoundError):
+                client.finish_occurrence("slow", o.occurrence, "succeeded", "fraud", made_up)
+        return str(run.id)
 
     done = tick(client, s.created_at + MINUTE + 1, "a", runner)
-    assert [(d["status"], d.get("run_id")) for d in done] == [("succeeded", "run-1")]
+    assert [(d["status"], d.get("run_id")) for d in done] == [("succeeded", run.id)]
     [o] = [o for o in client.list_occurrences("slow", "fraud") if o.claimed_by == "a"]
-    assert (o.status, o.run_id, o.error) == ("succeeded", "run-1", None)
+    assert (o.status, o.run_id, o.error) == ("succeeded", run.id, None)
     # without a run to name, a failed occurrence stays as it was recorded
     with pytest.raises(NotFoundError):
         client.finish_occurrence("slow", o.occurrence, "failed", "fraud", None, "again")
@@ -763,25 +770,58 @@ def test_a_result_the_store_was_too_busy_to_record_is_recorded_later(
         ("succeeded", "run-1"),
         ("succeeded", "run-1"),
     ]
+    # a single pass (`scheduler --once`) keeps nothing for later: the store's error ends it
+    # (and the command fails) instead of the result being dropped with the process
+    failures[0] = 2
+    with pytest.raises(StoreBusyError):
+        tick(c, s.created_at + 3 * MINUTE + 1, "a", _recorder(calls))
 
 
-def test_occurrences_due_while_the_scheduler_was_busy_run_late_not_missed(
+def test_a_kept_result_the_store_refuses_is_said_and_the_schedules_still_run(
     client: Any, time_travel: None
 ) -> None:
-    """A 130 s pipeline made a minutely schedule's occurrences `missed` ("no scheduler ran
-    then") though the scheduler was running, busy with the other schedule's run; and each
-    line was printed only when the whole pass ended."""
+    """A result kept for the next pass that the store then refused (the scheduler lost its
+    role) ended every later pass before any schedule was looked at."""
+    from setpoint.core.errors import PermissionDeniedError
+
+    s = client.add_schedule("m", "p.py:retrain", "fraud", None, "* * * * *")
+    kept = {"project": "fraud", "schedule": "m", "occurrence": "gone", "status": "succeeded"}
+    unfinished = [{**kept, "run_id": "run-0"}]
+
+    def refuse(name: str, args: tuple[Any, ...]) -> Exception | None:
+        if name == "finish_occurrence" and args[1] == "gone":
+            return PermissionDeniedError("the scheduler may not write in project fraud")
+        return None
+
+    calls: list[str] = []
+    done = tick(
+        _Refusing(client, refuse), s.created_at + MINUTE + 1, "a", _recorder(calls),
+        unfinished=unfinished,
+    )  # fmt: skip
+    assert unfinished == [] and calls == ["m"]
+    assert "may not write" in done[0]["error"] and done[1]["status"] == "succeeded"
+
+
+def test_each_line_is_said_as_its_occurrence_ends_and_none_is_dropped(
+    client: Any, time_travel: None
+) -> None:
+    """Each line was printed only when the whole pass ended. Every occurrence is in the
+    history: the ones a pass finds due before the newest are missed (whether no scheduler
+    ran then or the one running was busy with another schedule's run), the newest runs."""
     s = client.add_schedule("minutely", "p.py:retrain", "fraud", None, "* * * * *")
     first = s.created_at - s.created_at % MINUTE + MINUTE
-    said: list[str] = []
+    said: list[dict[str, Any]] = []
     calls: list[str] = []
-    done = tick(client, first + 2 * MINUTE + 1, "a", _recorder(calls), said.append, since=first - 1)
-    assert [d["status"] for d in done] == ["succeeded"] and said == done
-    assert "late" in done[0]["note"]
-    assert [o.status for o in client.list_occurrences("minutely", "fraud")] == ["succeeded"]
-    # before the scheduler started, no scheduler ran: missed
-    done = tick(client, first + 5 * MINUTE + 1, "b", _recorder(calls), since=first + 4 * MINUTE)
-    assert [d["status"] for d in done] == ["missed", "succeeded"]
+    seen: list[int] = []
+
+    def runner(schedule: Any) -> str:
+        seen.append(len(said))  # the missed lines were said before the run started
+        return _recorder(calls)(schedule)
+
+    done = tick(client, first + 2 * MINUTE + 1, "a", runner, said.append)
+    assert [d["status"] for d in done] == ["missed", "missed", "succeeded"] and said == done
+    assert seen == [2]
+    assert len(client.list_occurrences("minutely", "fraud")) == 3
 
 
 def test_schedule_history_says_when_it_shows_only_the_newest(

@@ -262,10 +262,9 @@ def _loop(interval: float, once: bool, monitors: bool) -> None:
     host = socket.gethostname()
     who = claimant(host)
     click.echo(f"setpoint scheduler · {c.describe()} · {who}", err=True)
-    # occurrences due from now on fall due while this scheduler runs: one that came due while
-    # it was busy with another schedule's run is run late, not recorded missed
-    started = int(time.time() * 1000)
-    unfinished: list[dict[str, Any]] = []  # results the store could not take yet
+    # results the store could not take yet, recorded by the next pass (a single pass has
+    # none: its error ends it, and the command fails)
+    unfinished: list[dict[str, Any]] | None = None if once else []
     said: list[dict[str, Any]] = []  # this pass's lines, printed as each occurrence ends
 
     def report(d: dict[str, Any]) -> None:
@@ -287,9 +286,7 @@ def _loop(interval: float, once: bool, monitors: bool) -> None:
             if monitors:
                 _run_monitors(c)
             now = int(time.time() * 1000)
-            done = tick(
-                c, now, who, run_in_subprocess, report, since=started, unfinished=unfinished
-            )
+            done = tick(c, now, who, run_in_subprocess, report, unfinished=unfinished)
             for d in done:
                 if not any(d is x for x in said):
                     report(d)

@@ -95,15 +95,12 @@ def tick(
     runner: Runner,
     report: Report | None = None,
     *,
-    since: int | None = None,
     unfinished: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """One pass over the schedules; returns what this scheduler did, and hands each line to
     ``report`` as soon as it is known (an occurrence when its run ends).
 
-    ``since``: when this scheduler started; an occurrence that fell due after it is not
-    recorded missed (this scheduler ran then, busy with another schedule's run): the newest
-    one runs, late. ``unfinished``: results this scheduler could not record (the store was
+    ``unfinished``: results this scheduler could not record (the store was
     busy), kept between passes and recorded first."""
     done = _Done(report)
     if unfinished:
@@ -112,7 +109,7 @@ def tick(
         if not s.enabled:
             continue
         try:
-            _tick_one(client, s, now_ms, who, runner, done, since, unfinished)
+            _tick_one(client, s, now_ms, who, runner, done, unfinished)
         except PASS_ERRORS:
             raise  # the store's, not this schedule's: the pass ends, the next one tries again
         except SetpointError as exc:
@@ -144,7 +141,6 @@ def _tick_one(
     who: str,
     runner: Runner,
     done: list[dict[str, Any]],
-    since: int | None = None,
     unfinished: list[dict[str, Any]] | None = None,
 ) -> None:
     """Run (or record as missed) what one schedule has due."""
@@ -154,10 +150,6 @@ def _tick_one(
         # it was removed is not caught up)
         start = max(s.created_at, s.last_due_at or 0)
         times = due(s.cron, start, now_ms)
-        # those that fell due while this scheduler ran (busy with another schedule's run) are
-        # not missed: the newest of them runs, late
-        late = [t for t in times[:-1] if since is not None and t >= since]
-        times = [t for t in times[:-1] if since is None or t < since] + times[-1:]
         # the store records an occurrence missed only once the next one is due by its clock;
         # the newest missed goes first, so when the newest occurrence is not due yet (this
         # machine's clock is fast) the whole batch is refused before anything is recorded
@@ -171,8 +163,7 @@ def _tick_one(
                     {"schedule": s.name, "occurrence": occurrence_name(t), "status": "missed"}
                 )
         if times:
-            note = f"late: {len(late) + 1} occurrence(s) fell due while busy" if late else None
-            run(client, s, occurrence_name(times[-1]), times[-1], who, runner, done, note)
+            run(client, s, occurrence_name(times[-1]), times[-1], who, runner, done)
     elif s.dataset is not None:
         project, name = s.dataset.split("/", 1)
         try:
@@ -197,7 +188,6 @@ def _run(
     who: str,
     runner: Runner,
     done: list[dict[str, Any]],
-    note: str | None = None,
     *,
     unfinished: list[dict[str, Any]] | None = None,
 ) -> None:
@@ -225,8 +215,6 @@ def _run(
     else:
         outcome = {"status": "succeeded", "run_id": run_id}
     line = {"schedule": s.name, "occurrence": occurrence, **outcome}
-    if note is not None:
-        line["note"] = note
     record = {"project": s.project, "schedule": s.name, "occurrence": occurrence, **outcome}
     try:
         _record(client, record)
@@ -271,14 +259,17 @@ def _record(client: Any, record: dict[str, Any]) -> None:
 def _record_unfinished(
     client: Any, unfinished: list[dict[str, Any]], done: list[dict[str, Any]]
 ) -> None:
-    """Record the results an earlier pass could not; those the store still refuses wait for
-    the next pass (a store error ends this one)."""
+    """Record the results an earlier pass could not; those the store still cannot take wait
+    for the next pass (a store error ends this one); one it refuses (the occurrence is no
+    longer running, the scheduler lost its role) is said and dropped."""
     for record in list(unfinished):
         error: str | None = None
         try:
             _record(client, record)
-        except NotFoundError as exc:
-            error = f"its result was not recorded: {exc.message}"
+        except PASS_ERRORS:
+            raise
+        except SetpointError as exc:
+            error = f"its result was not recorded: {exc.message.splitlines()[0]}"
         unfinished.remove(record)
         line = {
             "schedule": record["schedule"],

@@ -438,6 +438,12 @@ class Registry:
                     )
                 ).scalar()
                 number = (last or 0) + 1
+                if number > names.MAX_VERSION:  # a version given that number explicitly
+                    raise ConflictError(
+                        f"model {project}/{name} has version {last}, the highest number a "
+                        "version can have: register under a number it has not had",
+                        field="version",
+                    )
             else:
                 taken = conn.execute(
                     select(model_versions.c.deleted_at).where(

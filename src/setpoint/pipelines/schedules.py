@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 
 from setpoint.core import names
 from setpoint.core.cron import parse_cron
@@ -358,37 +358,51 @@ class Schedules:
         error: str | None = None,
     ) -> None:
         """Record how a claimed occurrence ended. One recorded failed because its scheduler
-        seemed gone takes the result still, when it names its run (its scheduler was not gone
-        after all); NotFoundError when the occurrence is not open to a result."""
+        seemed gone takes the result still, when it names a pipeline run of the schedule's
+        project (its scheduler was not gone after all; the change is audited); NotFoundError
+        when the occurrence is not open to a result."""
         if status not in ("succeeded", "failed"):
             raise InvalidArgumentError("status must be succeeded or failed", field="status")
-
         col = schedule_occurrences.c
-        open_ = col.status == "running"
-        if run_id is not None:
-            # a run that ended after its occurrence was recorded failed for want of its
-            # scheduler (taken for gone, or silent for STALE_AFTER_MS): its real result wins
-            open_ = or_(
-                open_,
-                and_(col.status == "failed", col.run_id.is_(None), col.error.startswith(STOPPED)),
-            )
+        values = {
+            "status": status,
+            "run_id": run_id,
+            "error": None if error is None else error[:4000],
+        }
 
         def tx(conn: Connection) -> None:
             sid = self._id(conn, project, name)
+            at = (col.schedule_id == sid, col.occurrence == occurrence)
+            now = self.clock.now_ms()
             done = conn.execute(
                 update(schedule_occurrences)
-                .where(
-                    schedule_occurrences.c.schedule_id == sid,
-                    schedule_occurrences.c.occurrence == occurrence,
-                    open_,
-                )
-                .values(
-                    status=status,
-                    run_id=run_id,
-                    error=None if error is None else error[:4000],
-                    finished_at=self.clock.now_ms(),
-                )
+                .where(*at, col.status == "running")
+                .values(**values, finished_at=now)
             ).rowcount
+            if not done and run_id is not None and _pipeline_run_of(conn, run_id, project):
+                # a run that ended after its occurrence was recorded failed for want of its
+                # scheduler (taken for gone, or silent for STALE_AFTER_MS): its result wins
+                done = conn.execute(
+                    update(schedule_occurrences)
+                    .where(
+                        *at,
+                        col.status == "failed",
+                        col.run_id.is_(None),
+                        col.error.startswith(STOPPED),
+                    )
+                    .values(**values, finished_at=now)
+                ).rowcount
+                if done:
+                    self.audit.append(
+                        conn,
+                        actor=None,
+                        action="schedule.occurrence_result",
+                        project=project,
+                        subject_kind="schedule",
+                        subject=f"{project}/{name}",
+                        before={"occurrence": occurrence, "status": "failed"},
+                        after={"occurrence": occurrence, "status": status, "run_id": run_id},
+                    )
             if not done:
                 raise NotFoundError(
                     f"schedule {project}/{name} has no running occurrence {occurrence!r}",
@@ -453,3 +467,13 @@ def database_now_ms(conn: Connection) -> int:
     else:  # SQLite: days since noon, 24 November 4714 BC
         sql = "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
     return int(conn.exec_driver_sql(sql).scalar_one())
+
+
+def _pipeline_run_of(conn: Connection, run_id: str, project: str) -> bool:
+    """Whether ``run_id`` is a pipeline run of ``project``."""
+    sql = (
+        "SELECT 1 FROM runs r JOIN projects p ON p.id = r.project_id "
+        "JOIN tags t ON t.run_id = r.id AND t.key = 'kind' AND t.value = 'pipeline' "
+        "WHERE r.id = ? AND p.name = ?"
+    )
+    return _sql(conn, sql, (run_id, project)).first() is not None
