@@ -107,20 +107,17 @@ def _summary(report: ImportReport) -> None:
         ["", "new", "already imported"],
         [(k, report.new[k], report.existing[k]) for k in KINDS],
     )
-    if report.failures:
-        table(
-            f"{len(report.failures)} not imported",
-            ["kind", "MLflow item", "why"],
-            [(f.kind, f.item, f.reason) for f in report.failures],
-            keep_whole=["MLflow item"],
-        )
-    if report.warnings:
-        table(
-            f"{len(report.warnings)} imported with changes",
-            ["kind", "MLflow item", "what changed"],
-            [(f.kind, f.item, f.reason) for f in report.warnings],
-            keep_whole=["MLflow item"],
-        )
+    for listed, title, why in (
+        (report.failures, "not imported", "why"),
+        (report.warnings, "imported with changes", "what changed"),
+    ):
+        if listed:
+            table(
+                f"{len(listed)} {title}",
+                ["kind", "MLflow item", why],
+                [(f.kind, f.item, f.reason) for f in listed],
+                keep_whole=["MLflow item"],
+            )
     new = sum(report.new[k] for k in ("runs", "model versions", "aliases"))
     line = f"{new} new (runs, model versions, aliases), {len(report.failures)} not imported"
     if report.warnings:
