@@ -63,13 +63,20 @@ def test_experiments_are_deleted_restored_and_tagged(client: Any, ml: Any) -> No
     from mlflow.exceptions import MlflowException
 
     with pytest.raises(MlflowException, match="at most") as bad:
-        ml.create_experiment("ads", tags={"owner": "x" * 9000})
+        ml.create_experiment("ads", tags={"owner": "x" * 20_001})  # MLflow's limit: 20,000
     assert bad.value.error_code == "INVALID_PARAMETER_VALUE"
     assert ml.get_experiment_by_name("ads") is None  # nothing half-made
     exp = ml.create_experiment("ads", tags={"owner": "growth"})
     run_id = ml.create_run(exp).info.run_id
     ml.set_experiment_tag(exp, "tier", "1")
     assert ml.get_experiment(exp).tags == {"owner": "growth", "tier": "1"}
+    # an experiment's tag may be longer than a run's (8,000), as in MLflow
+    ml.set_experiment_tag(exp, "notes", "n" * 20_000)
+    assert ml.get_experiment(exp).tags["notes"] == "n" * 20_000
+    with pytest.raises(MlflowException, match="at most") as long:
+        ml.set_experiment_tag(exp, "notes", "n" * 20_001)
+    assert long.value.error_code == "INVALID_PARAMETER_VALUE"
+    ml.delete_experiment_tag(exp, "notes")
     ml.delete_experiment_tag(exp, "owner")
     assert ml.get_experiment(exp).tags == {"tier": "1"}
 

@@ -19,6 +19,7 @@ MAX_NAME = 128
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
+MAX_PROJECT_TAG_VALUE = 20_000  # a project's (MLflow's experiment tags allow as much)
 MAX_VERSION = 2**31 - 1  # version numbers of datasets and models
 
 
@@ -241,11 +242,11 @@ def _param_text(value: object) -> str:
     return str(value)
 
 
-def tag_value(value: object, field: str) -> str:
+def tag_value(value: object, field: str, limit: int = MAX_TAG_VALUE) -> str:
     text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_TAG_VALUE:
+    if len(text) > limit:
         raise InvalidArgumentError(
-            f"{field} is {len(text)} characters long; at most {MAX_TAG_VALUE} are allowed",
+            f"{field} is {len(text)} characters long; at most {limit} are allowed",
             field=field,
         )
     return _without_nul(text, field)

@@ -79,7 +79,7 @@ class Runs:
         """Create a project (or return the existing one) and set ``tags`` on it, in one
         transaction."""
         names.check_name(name, "project")
-        values = _tags(tags)
+        values = _tags(tags, names.MAX_PROJECT_TAG_VALUE)
         now = self.clock.now_ms()
 
         def tx(conn):  # type: ignore[no-untyped-def]
@@ -135,7 +135,7 @@ class Runs:
         return self.db.write_retrying(tx)
 
     def set_project_tags(self, project: str, tags: Mapping[str, object]) -> None:
-        values = _tags(tags)
+        values = _tags(tags, names.MAX_PROJECT_TAG_VALUE)
 
         def tx(conn):  # type: ignore[no-untyped-def]
             repo.set_project_tags(conn, _live_project_id(conn, project), values)
@@ -800,12 +800,15 @@ def _params(params: Mapping[str, object]) -> dict[str, str]:
     }
 
 
-def _tags(tags: Mapping[str, object] | None) -> dict[str, str]:
+def _tags(tags: Mapping[str, object] | None, limit: int = names.MAX_TAG_VALUE) -> dict[str, str]:
     if tags is None:
         return {}
     if not isinstance(tags, Mapping):
         raise InvalidArgumentError("tags must be a mapping of key to value", field="tags")
-    return {names.check_key(k, "tag key"): names.tag_value(v, f"tags.{k}") for k, v in tags.items()}
+    return {
+        names.check_key(k, "tag key"): names.tag_value(v, f"tags.{k}", limit)
+        for k, v in tags.items()
+    }
 
 
 def page_token_at(offset: int) -> str:
