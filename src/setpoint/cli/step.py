@@ -51,7 +51,7 @@ def run(
     write its output record (what the next steps take as --input)."""
     import orjson
 
-    from setpoint.client.pipelines import run_step
+    from setpoint.client.pipelines import one_line, run_step
 
     pipe = _load(target)
     records = {}
@@ -77,9 +77,9 @@ def run(
         failed = getattr(exc, "setpoint_failed_step", None)
         if failed is None or os.environ.get("SETPOINT_DEBUG"):
             raise
-        first = (str(exc).strip().splitlines() or [""])[0]
-        what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        raise click.ClickException(f"step {failed!r} of {pipe.name} failed: {what}") from None
+        raise click.ClickException(
+            f"step {failed!r} of {pipe.name} failed: {one_line(exc)}"
+        ) from None
     record = orjson.dumps(result.output, option=orjson.OPT_SORT_KEYS)
     if output_file:
         folder = os.path.dirname(output_file)

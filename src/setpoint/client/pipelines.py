@@ -698,7 +698,7 @@ def sweep(
         if isinstance(result, BaseException):
             failed = result.setpoint_step_failure  # type: ignore[attr-defined]
             rows.append(
-                {"run_id": failed.run_id, **combo, "status": "failed", "error": _one_line(result)}
+                {"run_id": failed.run_id, **combo, "status": "failed", "error": one_line(result)}
             )
             continue
         row: dict[str, Any] = {"run_id": result.run_id, **combo}
@@ -736,7 +736,7 @@ def _distinct(values: list[Any]) -> list[Any]:
     return out
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """A step's error in one line: its type and its message's first line."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
