@@ -267,16 +267,22 @@ def fake_mlflow(request: httpx.Request) -> httpx.Response:
     return httpx.Response(404, text="<h1>Not Found</h1>", headers={"content-type": "text/html"})
 
 
-def test_mlflow_shapes_paged_history_nan_and_int64_text(home: Path) -> None:
-    c = sdk.client()
+def import_through(c: Any, handler: Any, **options: Any) -> Any:
+    """The report of importing, into ``c``, what an MLflow server answering with ``handler``
+    holds."""
     source = MlflowServer(
-        "http://mlflow.invalid", page=2, transport=httpx.MockTransport(fake_mlflow)
+        "http://mlflow.invalid", transport=httpx.MockTransport(handler), **options
     )
     source.open()
     try:
-        report = MlflowImporter(c, source).run()
+        return MlflowImporter(c, source).run()
     finally:
         source.close()
+
+
+def test_mlflow_shapes_paged_history_nan_and_int64_text(home: Path) -> None:
+    c = sdk.client()
+    report = import_through(c, fake_mlflow, page=2)
     assert report.failures == [] and report.new["metric points"] == 4
     run = imported(c)["a" * 32]
     assert (run.project, run.start_time, run.end_time) == (
@@ -298,12 +304,7 @@ def test_a_registry_the_server_cannot_list_is_listed_and_the_runs_imported(home:
         return fake_mlflow(request)
 
     c = sdk.client()
-    source = MlflowServer("http://mlflow.invalid", transport=httpx.MockTransport(failing_registry))
-    source.open()
-    try:
-        report = MlflowImporter(c, source).run()
-    finally:
-        source.close()
+    report = import_through(c, failing_registry)
     assert [(f.kind, f.item) for f in report.failures] == [
         ("model version", "(every model version)")
     ]
@@ -515,12 +516,7 @@ def test_an_experiment_without_a_name_is_listed_not_a_project_none(home: Path) -
         return fake_mlflow(request)
 
     c = sdk.client()
-    source = MlflowServer("http://mlflow.invalid", transport=httpx.MockTransport(nameless))
-    source.open()
-    try:
-        report = MlflowImporter(c, source).run()
-    finally:
-        source.close()
+    report = import_through(c, nameless)
     assert ("experiment", "(id 2)") in {(f.kind, f.item) for f in report.failures}
     assert "None" not in {p.name for p in c.list_projects(lifecycle="all")}
     assert report.new["runs"] == 1  # the other experiment's run
@@ -548,12 +544,7 @@ def test_a_run_sent_in_parts_that_stopped_half_way_is_finished_by_the_next_impor
         return sent(self, *args, **kw)
 
     def once() -> Any:
-        source = MlflowServer("http://mlflow.invalid", transport=httpx.MockTransport(fake_mlflow))
-        source.open()
-        try:
-            return MlflowImporter(remote, source).run()
-        finally:
-            source.close()
+        return import_through(remote, fake_mlflow)
 
     monkeypatch.setattr(RemoteClient, "log_metrics", stops_at_the_third_part)
     with pytest.raises(KeyboardInterrupt):
