@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from setpoint.core.errors import InvalidArgumentError
 from setpoint.core.types import (
@@ -45,17 +45,22 @@ from setpoint.core.types import (
     Schedule,
     ValidationRecord,
 )
-from setpoint.data.versions import DatasetVersions, parse_ref
-from setpoint.governance.audit import AuditLog
-from setpoint.models.registry import Registry
-from setpoint.monitoring.alerts import Alerts
-from setpoint.monitoring.monitors import Monitors, check_config
-from setpoint.pipelines.schedules import Schedules
-from setpoint.serving.logs import PredictionLogs
-from setpoint.tracking.artifacts import RunArtifacts
+from setpoint.data.versions import parse_ref
 from setpoint.tracking.environment import RunEnvironment
-from setpoint.tracking.lineage import Lineage
-from setpoint.tracking.runs import Runs
+
+if TYPE_CHECKING:
+    # The services are imported by the clients that make them: several import SQLAlchemy,
+    # which a client on the lite store (client/lite.py) mostly goes without.
+    from setpoint.data.versions import DatasetVersions
+    from setpoint.governance.audit import AuditLog
+    from setpoint.models.registry import Registry
+    from setpoint.monitoring.alerts import Alerts
+    from setpoint.monitoring.monitors import Monitors
+    from setpoint.pipelines.schedules import Schedules
+    from setpoint.serving.logs import PredictionLogs
+    from setpoint.tracking.artifacts import RunArtifacts
+    from setpoint.tracking.lineage import Lineage
+    from setpoint.tracking.runs import Runs
 
 API_PREFIX = "/api/v1"
 
@@ -363,6 +368,14 @@ class Api:
         """Runs matching a filter such as ``metrics.auc > 0.9 and params.depth = '8'``;
         ``lifecycle``: ``active`` (not deleted), ``deleted`` or ``all``."""
         return self.runs.search_runs(project, filter, order_by, max_results, page_token, lifecycle)
+
+    @operation("POST", "/runs/tagged", role="viewer")
+    def tagged_runs(
+        self, project: str, tags: dict[str, str], status: str = "finished", limit: int = 5
+    ) -> list[Run]:
+        """The project's newest runs in ``status`` carrying every one of ``tags`` (exact
+        values), up to ``limit`` (1..100): what a pipeline step's cache lookup asks."""
+        return self.runs.tagged_runs(project, tags, status, limit)
 
     # ------------------------------------------------------------ artifacts
 
@@ -872,6 +885,8 @@ class Api:
         actor: str | None = None,
     ) -> Monitor:
         """Watch a deployment's prediction log against a reference dataset version."""
+        from setpoint.monitoring.monitors import check_config
+
         check_config(config)  # its own mistakes first, then how it fits the reference
         ref_project, ref_name, version = parse_ref(
             reference, default_project=project, field="reference"

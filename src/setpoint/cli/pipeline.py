@@ -283,12 +283,19 @@ def run(
     from setpoint.client import sdk
     from setpoint.client.executors import make_executor
 
-    # opened first: a Ray executor connects while the pipeline's file is imported
-    ex = make_executor(executor, sdk.settings()).open()
+    # A run whose steps are cached only starts and ends runs: on the embedded store that
+    # needs no SQLAlchemy, whose import would cost more than the rest of the command.
+    lite = sdk.use_lite()
     try:
-        _run(target, params, params_json, result_file, project, ex, as_json)
+        # opened first: a Ray executor connects while the pipeline's file is imported
+        ex = make_executor(executor, sdk.settings()).open()
+        try:
+            _run(target, params, params_json, result_file, project, ex, as_json)
+        finally:
+            ex.close()
     finally:
-        ex.close()
+        if lite:
+            sdk.use(None)  # closed: what it wrote is copied from the WAL into the file
 
 
 def _run(

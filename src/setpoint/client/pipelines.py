@@ -534,12 +534,10 @@ def _cached(
     """((run id, output record) of the newest finished execution with this key whose outputs
     the store still holds, or None; and, without one, why: "gone", an expiry, or None when
     the key is new)."""
-    page = _search(
-        c, project, f"tags.cache_key = '{key}' and tags.cache = 'miss' and status = 'finished'", 5
-    )
+    found = c.tagged_runs(project, {"cache_key": key, "cache": "miss"}, "finished", 5)
     now_ms = now() * 1000
     expired = None
-    for run in page.runs:
+    for run in found:
         if expiration is not None and (run.end_time or 0) < now_ms - expiration * 1000:
             expired = expired or run.id
             continue
@@ -556,7 +554,7 @@ def _cached(
             f"the cached execution (run {expired}) expired: the step's cache lasts "
             f"{_duration(expiration or 0)}"
         )
-    return None, "gone" if page.runs else None
+    return None, "gone" if found else None
 
 
 def _search(c: Any, project: str, query: str, limit: int) -> Any:

@@ -83,6 +83,24 @@ def use(new_client: Any, settings: Settings | None = None) -> None:
         _settings = settings if new_client is not None else None
 
 
+def use_lite() -> bool:
+    """For a command about to mostly start and end runs (client/lite.py): make the default
+    client a LiteClient, when none is open yet and the settings allow one. True when it
+    did: the caller then closes it (``use(None)``) when it is done."""
+    global _client, _settings
+    from setpoint.client.lite import open_lite_client
+
+    with _lock:
+        if _client is not None:
+            return False
+        settings = Settings.from_env()
+        lite = open_lite_client(settings)
+        if lite is None:
+            return False
+        _client, _settings = lite, settings
+        return True
+
+
 def settings() -> Settings:
     """The settings the default client was (or will be) made from."""
     return _current_settings()

@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from blake3 import blake3
-from sqlalchemy import select
 
 from setpoint.core.errors import InvalidArgumentError
 from setpoint.core.types import AuditEvent, AuditVerdict
 from setpoint.store.metadata.statements import dialect_sql
-from setpoint.store.metadata.tables import audit_events, audit_head
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -33,19 +31,26 @@ _INSERT = (
     '"before", "after", prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 )
 MAX_LIST = 10_000
-_FIELDS = (
-    audit_events.c.seq,
-    audit_events.c.time,
-    audit_events.c.actor,
-    audit_events.c.action,
-    audit_events.c.project,
-    audit_events.c.subject_kind,
-    audit_events.c.subject,
-    audit_events.c.before,
-    audit_events.c.after,
-    audit_events.c.prev_hash,
-    audit_events.c.hash,
-)
+
+
+def _fields() -> tuple[Any, ...]:
+    """An event's columns in hash order. SQLAlchemy and the tables are imported where a
+    statement is built: appending, which every audited change does, runs without them."""
+    from setpoint.store.metadata.tables import audit_events as e
+
+    return (
+        e.c.seq,
+        e.c.time,
+        e.c.actor,
+        e.c.action,
+        e.c.project,
+        e.c.subject_kind,
+        e.c.subject,
+        e.c.before,
+        e.c.after,
+        e.c.prev_hash,
+        e.c.hash,
+    )
 
 
 def event_hash(prev_hash: str, row: tuple[Any, ...]) -> str:
@@ -128,7 +133,11 @@ class AuditLog:
         actor (``by``), after ``after_seq`` and before ``before_seq``."""
         if not 1 <= limit <= MAX_LIST:
             raise InvalidArgumentError(f"limit must be within 1..{MAX_LIST}", field="limit")
-        q = select(*_FIELDS).where(audit_events.c.seq > after_seq)
+        from sqlalchemy import select
+
+        from setpoint.store.metadata.tables import audit_events
+
+        q = select(*_fields()).where(audit_events.c.seq > after_seq)
         if before_seq is not None:
             q = q.where(audit_events.c.seq < before_seq)
         if by is not None:
@@ -163,6 +172,10 @@ class AuditLog:
     def verify(self) -> AuditVerdict:
         """Recompute the chain from the first event to the head; name the first event that
         was edited, removed or inserted out of order."""
+        from sqlalchemy import select
+
+        from setpoint.store.metadata.tables import audit_events, audit_head
+
         prev = GENESIS
         expected = 1
         count = 0
@@ -175,7 +188,7 @@ class AuditLog:
                 select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
             ).one()
             result = conn.execution_options(yield_per=5000).execute(
-                select(*_FIELDS).order_by(audit_events.c.seq)
+                select(*_fields()).order_by(audit_events.c.seq)
             )
             for r in result:
                 seq = r[0]

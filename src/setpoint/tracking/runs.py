@@ -39,7 +39,6 @@ from setpoint.core.types import (
     RunInput,
     RunPage,
 )
-from setpoint.store.metadata import run_search
 from setpoint.store.metadata import runs as repo
 from setpoint.tracking.environment import RunEnvironment
 
@@ -625,12 +624,41 @@ class Runs:
                     project_ids.append(pid)
             elif deleted is False:  # the runs of deleted projects stay out of live searches
                 project_ids = repo.live_project_ids(conn)  # None while none is deleted
+            from setpoint.store.metadata import run_search  # SQLAlchemy: only when searching
+
             ids = run_search.search_run_ids(
                 conn, project_ids, expr, order, max_results + 1, offset, deleted
             )
             found = repo.load_runs(conn, ids[:max_results])
         token = _encode_token(offset + max_results) if len(ids) > max_results else None
         return RunPage(runs=found, next_page_token=token)
+
+    def tagged_runs(
+        self,
+        project: str,
+        tags: Mapping[str, str],
+        status: str = "finished",
+        limit: int = 5,
+    ) -> list[Run]:
+        """The project's newest runs (not deleted) in ``status`` that carry every one of
+        ``tags`` (exact values): a pipeline step's cache lookup, without a filter to parse
+        or build. None in a project that does not exist."""
+        names.check_name(project, "project")
+        values = _tags(tags)
+        if not values:
+            raise InvalidArgumentError("tags must name at least one tag", field="tags")
+        if status not in RUN_STATUSES:
+            raise InvalidArgumentError(
+                f"status must be one of {', '.join(RUN_STATUSES)}; got {status!r}", field="status"
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise InvalidArgumentError("limit must be an integer within 1..100", field="limit")
+        self._reap_if_due()
+        with self.db.read() as conn:
+            pid = repo.project_id(conn, project)
+            if pid is None:
+                return []
+            return repo.load_runs(conn, repo.latest_tagged(conn, pid, values, status, limit))
 
     # ------------------------------------------------------------ internals
 

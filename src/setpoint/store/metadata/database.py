@@ -84,7 +84,7 @@ class Database:
         except (DBAPIError, ValueError) as exc:  # ValueError: a URL part that does not parse
             engine.dispose()
             if isinstance(exc, DBAPIError) and _transient(exc):
-                raise _unavailable(exc) from None
+                raise unavailable_error(exc) from None
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"]
             where = engine.url.render_as_string(hide_password=True)
             raise ConfigurationError(
@@ -152,7 +152,7 @@ class Database:
                     raise _nul_refused() from None
                 if not _transient(exc):
                     raise
-                raise _unavailable(exc) from exc
+                raise unavailable_error(exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -184,7 +184,7 @@ class Database:
         except DBAPIError as exc:  # the server is down or restarting
             if not _transient(exc):
                 raise
-            raise _unavailable(exc) from exc
+            raise unavailable_error(exc) from exc
 
     def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 4) -> T:
         """Run ``fn`` in a write transaction, retrying when the connection was lost."""
@@ -207,7 +207,7 @@ class Database:
                         ) from None
                     raise
                 if attempt == attempts - 1:
-                    raise _unavailable(exc) from exc
+                    raise unavailable_error(exc) from exc
             except StoreUnavailableError:  # from connecting
                 if attempt == attempts - 1:
                     raise
@@ -220,7 +220,7 @@ class Database:
         raise AssertionError("unreachable")
 
 
-def _unavailable(exc: Exception) -> StoreUnavailableError:
+def unavailable_error(exc: Exception) -> StoreUnavailableError:
     """A lost or refused connection (or a lock held past the busy timeout) as one line,
     without the SQL."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["connection lost"]
@@ -248,7 +248,13 @@ def _transient(exc: Exception) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     # the driver's own message: the statement and its values (which may hold any word) no
-    text = str(getattr(exc, "orig", None) or exc).lower()
+    return transient_message(str(getattr(exc, "orig", None) or exc))
+
+
+def transient_message(message: str) -> bool:
+    """Whether a driver's error message says trying again may succeed (a lock, a lost
+    connection), not that the request itself is wrong."""
+    text = message.lower()
     if "does not exist" in text or "authentication failed" in text:
         return False  # a wrong URL or password: trying again changes nothing
     return any(
@@ -258,6 +264,13 @@ def _transient(exc: Exception) -> bool:
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    configure_sqlite(dbapi_conn)
+
+
+def configure_sqlite(dbapi_conn: Any) -> None:
+    """Set up a new connection to the embedded store (here and in lite.py's, which opens it
+    without SQLAlchemy): transactions begun explicitly, WAL, checkpoints left to the
+    store's own checkpointer, foreign keys, PostgreSQL's case rules."""
     # Let SQLAlchemy's "begin" event issue BEGIN itself, so writers can ask for IMMEDIATE.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()

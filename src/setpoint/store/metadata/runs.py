@@ -11,25 +11,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal_column, select, tuple_, update
-
 from setpoint.core.errors import ConflictError, ParamConflictError, ProjectDeletedError
 from setpoint.core.types import Artifact, LineageEdge, MetricHistory, Project, Run, RunInput
+from setpoint.store.metadata.statements import VALUE_INDEX_PREFIX, fetch_all
 from setpoint.store.metadata.statements import execute as _sql
-from setpoint.store.metadata.statements import fetch_all
 from setpoint.store.metadata.statements import insert_rows as _insert_rows
-from setpoint.store.metadata.tables import (
-    DIGEST_COLUMNS,
-    VALUE_INDEX_PREFIX,
-    artifacts,
-    lineage_edges,
-    projects,
-    runs,
-)
-from setpoint.store.metadata.tables import tags as run_tags
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+# SQLAlchemy and the table definitions are imported where a statement is built with them:
+# the hand-written SQL of the hot paths runs without them (lite.py).
 
 
 _KV = ("run_id", "key", "value")
@@ -49,8 +41,12 @@ def ensure_project(conn: Connection, name: str, now: int, description: str = "")
     pid = project_id(conn, name)
     if pid is not None:
         return pid
-    stmt = _insert_ignore(conn, projects).values(name=name, description=description, created_at=now)
-    conn.execute(stmt)
+    _sql(
+        conn,
+        "INSERT INTO projects (name, description, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (name) DO NOTHING",
+        (name, description, now),
+    )
     pid = project_id(conn, name)
     assert pid is not None
     return pid
@@ -285,10 +281,33 @@ def heartbeat(conn: Connection, run_id: str, now: int) -> None:
 
 
 def stale_running_runs(conn: Connection, cutoff: int) -> list[str]:
-    rows = conn.execute(
-        select(runs.c.id).where(runs.c.status == "running", runs.c.heartbeat_at < cutoff)
+    sql = "SELECT id FROM runs WHERE status = 'running' AND heartbeat_at < ?"
+    return [r[0] for r in _sql(conn, sql, (cutoff,))]
+
+
+def latest_tagged(
+    conn: Connection, project_id: int, tags: dict[str, str], status: str, limit: int
+) -> list[str]:
+    """Ids of the project's runs (not deleted) in ``status`` that carry every one of
+    ``tags``, newest first (as a search ordered by start time is): found through the
+    first tag's index, whatever the project's size."""
+    (key, value), *others = tags.items()
+    where = f"t.key = ? AND substr(t.value, 1, {VALUE_INDEX_PREFIX}) = ?"
+    params: list[object] = [key, value[:VALUE_INDEX_PREFIX]]
+    if len(value) >= VALUE_INDEX_PREFIX:
+        where += " AND t.value = ?"
+        params.append(value)
+    for k, v in others:
+        where += (
+            " AND EXISTS (SELECT 1 FROM tags o WHERE o.run_id = r.id AND o.key = ? AND o.value = ?)"
+        )
+        params += [k, v]
+    sql = (
+        f"SELECT r.id FROM tags t JOIN runs r ON r.id = t.run_id WHERE {where} "
+        "AND r.project_id = ? AND r.status = ? AND r.deleted_at IS NULL "
+        "ORDER BY r.start_time DESC, r.id DESC LIMIT ?"
     )
-    return [r[0] for r in rows]
+    return [r[0] for r in _sql(conn, sql, (*params, project_id, status, limit))]
 
 
 def fail_stale_runs(
@@ -296,20 +315,22 @@ def fail_stale_runs(
 ) -> list[tuple[str, str]]:
     """Fail those of ``run_ids`` still running with a heartbeat older than ``cutoff``;
     returns (run id, project) of each run failed here."""
-    result = conn.execute(
-        update(runs)
-        .where(runs.c.id.in_(run_ids), runs.c.status == "running", runs.c.heartbeat_at < cutoff)
-        .values(status="failed", end_time=runs.c.heartbeat_at, error=message)
-        .returning(runs.c.id, runs.c.project_id)
-    )
-    failed = result.all()
+    failed: list[Any] = []
+    for at in range(0, len(run_ids), _IDS_PER_STATEMENT):
+        ids = tuple(run_ids[at : at + _IDS_PER_STATEMENT])
+        marks = ", ".join("?" * len(ids))
+        failed += _sql(
+            conn,
+            "UPDATE runs SET status = 'failed', end_time = heartbeat_at, error = ? "
+            f"WHERE id IN ({marks}) AND status = 'running' AND heartbeat_at < ? "
+            "RETURNING id, project_id",
+            (message, *ids, cutoff),
+        ).all()
     if not failed:
         return []
-    names = dict(
-        conn.execute(
-            select(projects.c.id, projects.c.name).where(projects.c.id.in_({r[1] for r in failed}))
-        ).all()
-    )
+    pids = tuple({r[1] for r in failed})
+    marks = ", ".join("?" * len(pids))
+    names = dict(_sql(conn, f"SELECT id, name FROM projects WHERE id IN ({marks})", pids).all())
     return [(r[0], names[r[1]]) for r in failed]
 
 
@@ -465,6 +486,8 @@ def value_equals(column: Any, value: str) -> Any:
     The prefix's bounds are literals, as in the index: SQLite matches an expression index
     only to the very same expression, and ``substr(value, ?, ?)`` is not it.
     """
+    from sqlalchemy import func, literal_column
+
     prefix = func.substr(column, literal_column("1"), literal_column(str(VALUE_INDEX_PREFIX)))
     if len(value) < VALUE_INDEX_PREFIX:
         return prefix == value
@@ -628,6 +651,10 @@ def put_artifact(
 ) -> None:
     """Store (or replace) the artifact at ``path``; a path cannot name a file and a folder:
     an artifact at one of its parent folders, or under it, is a conflict."""
+    from sqlalchemy import func, select
+
+    from setpoint.store.metadata.tables import artifacts
+
     parents = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
     clash = conn.execute(
         select(artifacts.c.path)
@@ -655,6 +682,10 @@ def put_artifact(
 
 
 def list_artifacts(conn: Connection, run_id: str, prefix: str = "") -> list[Artifact]:
+    from sqlalchemy import func, select
+
+    from setpoint.store.metadata.tables import artifacts
+
     q = select(
         artifacts.c.run_id,
         artifacts.c.path,
@@ -680,6 +711,11 @@ STEP_OUTPUT_TAG = "output"
 
 
 def referenced_digests(conn: Connection) -> set[str]:
+    from sqlalchemy import select
+
+    from setpoint.store.metadata.tables import DIGEST_COLUMNS
+    from setpoint.store.metadata.tables import tags as run_tags
+
     out: set[str] = set()
     for col in DIGEST_COLUMNS:
         out.update(r[0] for r in conn.execute(select(col).distinct()) if r[0])
@@ -698,6 +734,8 @@ def referenced_digests(conn: Connection) -> set[str]:
 
 
 def add_edges(conn: Connection, edges: Iterable[LineageEdge]) -> None:
+    from setpoint.store.metadata.tables import lineage_edges
+
     for e in edges:
         stmt = _insert_ignore(conn, lineage_edges).values(
             source_kind=e.source_kind,
@@ -711,6 +749,10 @@ def add_edges(conn: Connection, edges: Iterable[LineageEdge]) -> None:
 
 
 def edges_of(conn: Connection, kind: str, ident: str) -> list[LineageEdge]:
+    from sqlalchemy import select, tuple_
+
+    from setpoint.store.metadata.tables import lineage_edges
+
     le = lineage_edges
     q = (
         select(

@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+# Equality searches on params and tags use this prefix of the value, so that values up to the
+# documented maximum never overflow an index entry (PostgreSQL caps btree entries near 2.7 kB).
+VALUE_INDEX_PREFIX = 200
+
 
 @lru_cache(maxsize=256)
 def dialect_sql(sql: str, paramstyle: str) -> str:

@@ -20,6 +20,8 @@ from sqlalchemy import (
     text,
 )
 
+from setpoint.store.metadata.statements import VALUE_INDEX_PREFIX
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -29,9 +31,6 @@ metadata = MetaData(
     }
 )
 
-# Equality searches on params and tags use this prefix of the value, so that values up to the
-# documented maximum never overflow an index entry (PostgreSQL caps btree entries near 2.7 kB).
-VALUE_INDEX_PREFIX = 200
 
 projects = Table(
     "projects",

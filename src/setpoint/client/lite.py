@@ -1,0 +1,136 @@
+"""The local client for a short command that mostly starts and ends runs, such as
+``setpoint pipeline run`` of a pipeline whose steps are cached.
+
+On the embedded SQLite store, the run operations that need only hand-written SQL (start,
+end, params, tags, points, heartbeats, one run, the runs carrying some tags) go to the store
+opened without SQLAlchemy (store/metadata/lite.py), and blob checks to the blob folder.
+Every other operation goes to a full :class:`LocalClient`, opened the first time one is
+asked for; so does a run operation whose transaction met a statement the lite store cannot
+run (rolled back first, so the full client does it whole). The answers, the checks and the
+records are those of the full client: the same services run on both stores.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from setpoint.api.operations import Api
+from setpoint.core.clock import Clock, SystemClock
+from setpoint.core.config import Settings
+from setpoint.governance.audit import AuditLog
+from setpoint.store.artifacts.blobs import BlobStore
+from setpoint.store.metadata.lite import LiteDatabase, NeedsSqlAlchemy
+from setpoint.tracking.runs import Runs
+
+if TYPE_CHECKING:
+    from setpoint.client.local import LocalClient
+    from setpoint.store.metadata.database import Database
+
+# Runs operations that run in one transaction and so can be tried on the lite store first:
+# one that fails there changed nothing, and the full client does it again.
+LITE_RUN_OPERATIONS = frozenset(
+    {
+        "create_run",
+        "end_run",
+        "log_params",
+        "set_tags",
+        "log_metrics",
+        "heartbeat",
+        "get_run",
+        "tagged_runs",
+    }
+)
+
+
+def open_lite_client(settings: Settings) -> LiteClient | None:
+    """A LiteClient for these settings, or None where one cannot serve (a server, another
+    database, no store yet, a schema to upgrade): the full client is then the one to use."""
+    if settings.remote:
+        return None
+    client = LiteClient(settings)
+    try:
+        return client.open()
+    except NeedsSqlAlchemy:
+        return None
+
+
+class LiteClient(Api):
+    """All operations, in process; see the module's note. Construct, then :meth:`open`."""
+
+    mode = "local"
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        # Api's services are not made here: ``runs`` is the one this client serves, and
+        # every other attribute comes from the full client (__getattr__).
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.lite = LiteDatabase(settings.database_url)
+        self.blobs = BlobStore.for_settings(settings)
+        self._full: LocalClient | None = None
+        self._full_lock = threading.Lock()
+        # the services take a Database; a LiteDatabase has the part of it they use here
+        db = cast("Database", self.lite)
+        lite_runs = Runs(
+            db,
+            self.clock,
+            heartbeat_timeout_ms=int(settings.heartbeat_timeout * 1000),
+            audit=AuditLog(db, self.clock),
+        )
+        self.runs = _LiteRuns(lite_runs, lambda: self.full().runs)  # type: ignore[assignment]
+
+    def open(self) -> LiteClient:
+        """Open the lite store (NeedsSqlAlchemy where it cannot be) and the blob folder."""
+        self.lite.open()
+        self.blobs.open()
+        return self
+
+    def full(self) -> LocalClient:
+        """The full client, opened on first need."""
+        with self._full_lock:
+            if self._full is None:
+                from setpoint.client.local import LocalClient
+
+                self._full = LocalClient(self.settings, clock=self.clock).open()
+            return self._full
+
+    def __getattr__(self, name: str) -> Any:
+        # only for what this object lacks: Api's other services, LocalClient's own methods
+        if name.startswith("_") or name in ("lite", "blobs", "settings", "clock", "runs"):
+            raise AttributeError(name)
+        return getattr(self.full(), name)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blobs.held(digest)
+
+    def close(self) -> None:
+        self.lite.close()
+        with self._full_lock:
+            if self._full is not None:
+                self._full.close()
+                self._full = None
+
+
+class _LiteRuns:
+    """The runs service as the client sees it: the operations of LITE_RUN_OPERATIONS on the
+    lite store first, everything else (and those when the lite store cannot) on the full
+    client's."""
+
+    def __init__(self, lite: Runs, full: Callable[[], Runs]) -> None:
+        self._lite = lite
+        self._full = full
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in LITE_RUN_OPERATIONS:
+            return getattr(self._full(), name)
+        lite_op = getattr(self._lite, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return lite_op(*args, **kwargs)
+            except (NeedsSqlAlchemy, sqlite3.Error):  # rolled back: nothing of it was kept
+                return getattr(self._full(), name)(*args, **kwargs)
+
+        return call

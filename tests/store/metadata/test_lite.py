@@ -1,0 +1,228 @@
+"""The embedded store opened without SQLAlchemy (lite.py) and the client over it
+(client/lite.py): it opens only what it can serve, its records are the full store's, and
+what it cannot do is done whole by the full client."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from setpoint.client.lite import LiteClient, open_lite_client
+from setpoint.client.local import LocalClient
+from setpoint.core.config import Settings
+from setpoint.core.errors import InvalidArgumentError, RunNotActiveError
+from setpoint.core.types import MetricBatch
+from setpoint.store.metadata.lite import LiteDatabase, NeedsSqlAlchemy
+
+
+@pytest.fixture
+def made(sqlite_settings: Settings) -> Settings:
+    """Settings of an embedded store that exists (made, migrated and closed)."""
+    LocalClient(sqlite_settings).open().close()
+    return sqlite_settings
+
+
+def test_only_a_current_embedded_store_opens_lite(
+    tmp_path: Path, sqlite_settings: Settings, made: Settings
+) -> None:
+    with pytest.raises(NeedsSqlAlchemy):
+        LiteDatabase("postgresql://postgres@127.0.0.1/test").open()
+    with pytest.raises(NeedsSqlAlchemy):
+        LiteDatabase(f"sqlite:///{tmp_path / 'none.db'}").open()
+    assert not (tmp_path / "none.db").exists()  # never made: the full store makes it
+    assert open_lite_client(replace(made, server_url="http://127.0.0.1:9")) is None
+    path = made.database_url.split("///", 1)[1]
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE alembic_version SET version_num = '0013'")
+    raw.commit()
+    raw.close()
+    assert open_lite_client(made) is None  # another schema: the full store's to upgrade
+
+
+def test_runs_started_and_ended_lite_are_the_full_stores_records(made: Settings) -> None:
+    lite = open_lite_client(made)
+    assert isinstance(lite, LiteClient)
+    run = lite.create_run("fraud", "train", {"team": "risk"})
+    lite.log_params(run.id, {"depth": "8"})
+    lite.log_metrics(run.id, ["auc", "auc"], [0.5, 0.75], [0, 1])
+    lite.set_tags(run.id, {"stage": "dev"})
+    ended = lite.end_run(
+        run.id,
+        "finished",
+        final_metrics=MetricBatch(keys=["loss"], values=[0.1], steps=[2], timestamps=[1]),
+    )
+    assert ended.status == "finished"
+    assert lite.tagged_runs("fraud", {"team": "risk", "stage": "dev"}, "finished")[0].id == run.id
+    assert lite.tagged_runs("fraud", {"team": "other"}, "finished") == []
+    assert lite.tagged_runs("no-such-project", {"team": "risk"}) == []
+    assert lite._full is None  # nothing so far needed the full store
+    lite.close()
+
+    full = LocalClient(made).open()
+    stored = full.get_run(run.id)
+    assert (stored.name, stored.status, stored.project) == ("train", "finished", "fraud")
+    assert stored.params == {"depth": "8"}
+    assert stored.tags == {"stage": "dev", "team": "risk"}
+    assert stored.metrics == {"auc": 0.75, "loss": 0.1}
+    assert full.get_metric_history(run.id, "auc").values == [0.5, 0.75]
+    actions = [e.action for e in full.list_audit_events(project="fraud")]
+    assert actions == ["run.create", "run.end"]
+    assert full.verify_audit().ok  # one hash chain with the full store's events
+    full.close()
+
+
+def test_lite_operations_check_what_the_full_ones_check(made: Settings) -> None:
+    lite = open_lite_client(made)
+    assert lite is not None
+    with pytest.raises(InvalidArgumentError) as bad:
+        lite.create_run("bad project!", "x")
+    assert bad.value.field == "project"
+    run = lite.create_run("p", "x")
+    lite.end_run(run.id, "finished")
+    with pytest.raises(RunNotActiveError):
+        lite.log_params(run.id, {"late": "1"})
+    with pytest.raises(InvalidArgumentError) as bad:
+        lite.tagged_runs("p", {}, "finished")
+    assert bad.value.field == "tags"
+    lite.close()
+
+
+def test_other_operations_go_to_the_full_store_opened_on_need(
+    made: Settings, tmp_path: Path
+) -> None:
+    lite = open_lite_client(made)
+    assert lite is not None
+    run = lite.create_run("p", "x")
+    (tmp_path / "notes.txt").write_text("hello")
+    lite.log_artifacts(run.id, {"notes.txt": lite.upload_file(tmp_path / "notes.txt")})
+    assert lite._full is not None
+    assert [r.id for r in lite.search_runs(["p"], "attributes.name = 'x'").runs] == [run.id]
+    assert lite.has_blob(lite.list_artifacts(run.id)[0].digest)
+    lite.close()
+
+
+def test_a_lite_operation_meeting_sqlalchemy_is_done_whole_by_the_full_store(
+    made: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lite transaction is rolled back before the full client does the operation: the
+    run is made once, and the audit chain has one event for it."""
+    from setpoint.store.metadata import runs as repo
+
+    real = repo.insert_run
+
+    def insert_run(conn: Any, run: Any, project_id: int) -> None:
+        real(conn, run, project_id)  # written, then a built statement: lite cannot go on
+        from sqlalchemy import text
+
+        conn.execute(text("SELECT 1"))
+
+    monkeypatch.setattr(repo, "insert_run", insert_run)
+    lite = open_lite_client(made)
+    assert lite is not None
+    run = lite.create_run("p", "once")
+    assert lite._full is not None
+    lite.close()
+    full = LocalClient(made).open()
+    assert [r.id for r in full.search_runs(["p"]).runs] == [run.id]
+    assert [e.action for e in full.list_audit_events(project="p")] == ["run.create"]
+    assert full.verify_audit().ok
+    full.close()
+
+
+def test_stale_runs_are_failed_lite(made: Settings) -> None:
+    stale_settings = replace(made, heartbeat_timeout=0.001)
+    lite = open_lite_client(stale_settings)
+    assert lite is not None
+    run = lite.create_run("p", "left")
+    import time
+
+    time.sleep(0.05)
+    found = lite.get_run(run.id)
+    assert found.status == "failed" and "heartbeat" in (found.error or "")
+    assert lite._full is None
+    lite.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_uses_a_connection_of_its_own(made: Settings) -> None:
+    lite = open_lite_client(made)
+    assert lite is not None
+    parent_run = lite.create_run("p", "parent")
+    pid = os.fork()
+    if pid == 0:  # the child: its own connection, the parent's left alone
+        try:
+            lite.end_run(lite.create_run("p", "child").id, "finished")
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    lite.end_run(parent_run.id, "finished")  # the parent's connection still works
+    names = {r.name: r.status for r in lite.search_runs(["p"]).runs}
+    assert names == {"parent": "finished", "child": "finished"}
+    lite.close()
+
+
+PIPELINE = """
+import setpoint as sp
+
+@sp.step
+def first(seed: int) -> dict:
+    return {"v": seed}
+
+@sp.step
+def second(prev: dict) -> dict:
+    return {"v": prev["v"] + 1}
+
+@sp.pipeline(project="lite")
+def chain(seed: int = 0):
+    second(first(seed))
+"""
+
+
+def test_a_cached_pipeline_run_loads_no_sqlalchemy(tmp_path: Path) -> None:
+    """`setpoint pipeline run` of a pipeline whose steps are all cached records its runs
+    without importing SQLAlchemy (most of such a command's time otherwise)."""
+    (tmp_path / "chain.py").write_text(textwrap.dedent(PIPELINE))
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home")}
+    probe = textwrap.dedent(
+        """
+        import sys
+        from setpoint.cli.main import main
+        try:
+            main(["pipeline", "run", "chain.py:chain", "--json"])
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        print("sqlalchemy" in sys.modules, file=sys.stderr)
+        """
+    )
+    outs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        outs.append((done.stdout, done.stderr.split()[-1]))
+    import json
+
+    first, second = (json.loads(o) for o, _ in outs)
+    assert [s["status"] for s in first["steps"]] == ["ran", "ran"]
+    assert [s["status"] for s in second["steps"]] == ["cached", "cached"]
+    assert outs[1][1] == "False"  # the cached run: no SQLAlchemy
+    full = LocalClient(Settings.from_env({"SETPOINT_HOME": str(tmp_path / "home")})).open()
+    again = full.get_run(second["run_id"])
+    assert again.status == "finished" and again.tags["kind"] == "pipeline"
+    steps = full.search_runs(["lite"], f"tags.pipeline_run = '{second['run_id']}'").runs
+    assert sorted((r.tags["step"], r.tags["cache"], r.status) for r in steps) == [
+        ("first", "hit", "finished"),
+        ("second", "hit", "finished"),
+    ]
+    full.close()
