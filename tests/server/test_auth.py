@@ -182,6 +182,19 @@ def test_run_scoped_operations_check_the_runs_project(local: LocalClient, serve:
     assert RemoteClient(server.url, secrets["viewer"]).get_run(run.id).id == run.id
 
 
+def test_a_cache_lookup_reads_only_projects_the_caller_may_read(
+    local: LocalClient, serve: Any
+) -> None:
+    secrets = _people(local)
+    run = local.create_run("secret", "x", {"cache_key": "k", "cache": "miss"})
+    local.end_run(run.id, "finished")
+    server = serve(local, enforce_roles=True)
+    viewer = RemoteClient(server.url, secrets["viewer"])
+    with pytest.raises(PermissionDeniedError, match="project 'secret'"):
+        viewer.tagged_runs("secret", {"cache_key": "k"})
+    assert viewer.tagged_runs("fraud", {"cache_key": "k"}) == []
+
+
 def test_users_and_grants_are_audited(local: LocalClient) -> None:
     local.users.create("alice", "root")
     local.users.grant("alice", "fraud", "approver", "root")

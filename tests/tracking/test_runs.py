@@ -838,3 +838,78 @@ def _project_id(client: Any, name: str) -> int:
 
     with client.db.read() as conn:
         return int(conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar_one())
+
+
+def test_tagged_runs_answers_as_the_search_for_those_tags_does(client: Any) -> None:
+    """A step's cache lookup (``tagged_runs``) finds what the filter it replaced found, in
+    the same order: equal start times, values past the indexed 200 characters, other
+    statuses and tags, deleted runs and projects, in every mode."""
+
+    def searched(project: str, key: str) -> list[str]:
+        query = f"tags.cache_key = '{key}' and tags.cache = 'miss' and status = 'finished'"
+        try:
+            page = client.search_runs([project], query, ["start_time DESC"], 5)
+        except ProjectNotFoundError:
+            return []
+        return [r.id for r in page.runs]
+
+    def tagged(project: str, key: str) -> list[str]:
+        found = client.tagged_runs(project, {"cache_key": key, "cache": "miss"}, "finished", 5)
+        return [r.id for r in found]
+
+    long_key, shared_start = "x" * 250, "x" * 200 + "y" * 50
+    made = {}
+    for name, key, start in [
+        ("a", "k1", 1000),
+        ("b", "k1", 1000),
+        ("c", "k1", 1000),
+        ("d", "k" * 199, 5),
+        ("e", long_key, 5),
+        ("f", shared_start, 6),
+        ("g", "x" * 200, 7),
+    ]:
+        run = client.create_run("p1", name, {"cache_key": key, "cache": "miss"}, start_time=start)
+        client.end_run(run.id, "finished")
+        made[name] = run.id
+    client.create_run("p1", "running", {"cache_key": "k1", "cache": "miss"}, start_time=2000)
+    failed = client.create_run("p1", "failed", {"cache_key": "k1", "cache": "miss"})
+    client.end_run(failed.id, "failed")
+    hit = client.create_run("p1", "hit", {"cache_key": "k1", "cache": "hit"}, start_time=2000)
+    client.end_run(hit.id, "finished")
+    for key in ("k1", "k" * 199, long_key, shared_start, "x" * 200, "none"):
+        assert tagged("p1", key) == searched("p1", key)
+    assert len(tagged("p1", "k1")) == 3 and tagged("p1", long_key) == [made["e"]]
+    assert tagged("no-such-project", "k1") == []
+    client.delete_run(made["b"])
+    assert tagged("p1", "k1") == searched("p1", "k1") == [made["c"], made["a"]]
+    client.delete_project("p1")
+    assert tagged("p1", "k1") == searched("p1", "k1")
+    with pytest.raises(InvalidArgumentError) as bad:
+        client.tagged_runs("p1", {"cache_key": "k1"}, "done")
+    assert bad.value.field == "status"
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_stale_runs_of_several_projects_fail_audited(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Failing the runs whose heartbeat stopped (hand-written SQL on every database)."""
+    import time
+    from dataclasses import replace
+
+    from setpoint.client.local import LocalClient
+
+    settings = request.getfixturevalue(f"{'pg' if backend == 'postgres' else 'sqlite'}_settings")
+    c = LocalClient(replace(settings, heartbeat_timeout=0.05)).open()
+    made = [c.create_run(f"proj{i % 3}", f"r{i}") for i in range(7)]
+    time.sleep(0.2)
+    assert sorted(c.runs.reap_stale_runs()) == sorted(r.id for r in made)
+    for run in made:
+        got = c.get_run(run.id)
+        assert got.status == "failed" and got.end_time == got.heartbeat_at
+    ends = c.list_audit_events(action="run.end")
+    assert sorted((e.subject, e.project) for e in ends) == sorted((r.id, r.project) for r in made)
+    assert c.verify_audit().ok
+    c.close()

@@ -69,15 +69,23 @@ def add(
     ahead = _store_ahead(path, as_files)
     from setpoint.client import sdk
 
-    if ahead is not None:
+    # Adding a version needs no SQLAlchemy on the embedded store (client/lite.py), whose
+    # import would take CPU from the copy and the hash going on meanwhile.
+    lite = False
+    try:
         try:
+            lite = sdk.use_lite()
             sdk.client()  # imports and opens the store meanwhile
         finally:  # never leave a half-copied temporary behind, even when that failed
-            ahead.join()
-    kind = "files" if as_files else None
-    v = sdk.log_dataset(
-        path, name, project=project, description=description, parents=list(parents), kind=kind
-    )
+            if ahead is not None:
+                ahead.join()
+        kind = "files" if as_files else None
+        v = sdk.log_dataset(
+            path, name, project=project, description=description, parents=list(parents), kind=kind
+        )
+    finally:
+        if lite:
+            sdk.use(None)  # closed: what it wrote is copied from the WAL into the file
     if as_json:
         print_json(v.info)
         return

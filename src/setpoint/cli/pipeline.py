@@ -285,8 +285,9 @@ def run(
 
     # A run whose steps are cached only starts and ends runs: on the embedded store that
     # needs no SQLAlchemy, whose import would cost more than the rest of the command.
-    lite = sdk.use_lite()
+    lite = False
     try:
+        lite = sdk.use_lite()
         # opened first: a Ray executor connects while the pipeline's file is imported
         ex = make_executor(executor, sdk.settings()).open()
         try:

@@ -1,25 +1,30 @@
-"""The local client for a short command that mostly starts and ends runs, such as
-``setpoint pipeline run`` of a pipeline whose steps are cached.
+"""The local client for a short command that mostly starts and ends runs or adds a dataset
+version, such as ``setpoint pipeline run`` of a pipeline whose steps are cached, or
+``setpoint data add``.
 
-On the embedded SQLite store, the run operations that need only hand-written SQL (start,
-end, params, tags, points, heartbeats, one run, the runs carrying some tags) go to the store
-opened without SQLAlchemy (store/metadata/lite.py), and blob checks to the blob folder.
-Every other operation goes to a full :class:`LocalClient`, opened the first time one is
-asked for; so does a run operation whose transaction met a statement the lite store cannot
-run (rolled back first, so the full client does it whole). The answers, the checks and the
-records are those of the full client: the same services run on both stores.
+On the embedded SQLite store, the operations that need only hand-written SQL (starting and
+ending runs, their params, tags, points and heartbeats, one run, the runs carrying some
+tags; making a dataset version, reading one and its files) go to the store opened without
+SQLAlchemy (store/metadata/lite.py), and blobs to the blob folder. Every other operation
+goes to a full :class:`LocalClient`, opened the first time one is asked for; so does one of
+those whose transaction met a statement the lite store cannot run (rolled back first, so the
+full client does it whole). The answers, the checks and the records are those of the full
+client: the same services run on both stores.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from setpoint.api.operations import Api
 from setpoint.core.clock import Clock, SystemClock
 from setpoint.core.config import Settings
+from setpoint.core.types import BlobRef
+from setpoint.data.versions import DatasetVersions
 from setpoint.governance.audit import AuditLog
 from setpoint.store.artifacts.blobs import BlobStore
 from setpoint.store.metadata.lite import LiteDatabase, NeedsSqlAlchemy
@@ -29,8 +34,10 @@ if TYPE_CHECKING:
     from setpoint.client.local import LocalClient
     from setpoint.store.metadata.database import Database
 
-# Runs operations that run in one transaction and so can be tried on the lite store first:
-# one that fails there changed nothing, and the full client does it again.
+# Operations of the services served here that commit one transaction, at their end (before
+# it, get_run and tagged_runs may fail runs whose heartbeat stopped, which done again
+# changes nothing): one that fails on the lite store changed nothing, and the full client
+# does it again.
 LITE_RUN_OPERATIONS = frozenset(
     {
         "create_run",
@@ -43,6 +50,7 @@ LITE_RUN_OPERATIONS = frozenset(
         "tagged_runs",
     }
 )
+LITE_DATASET_OPERATIONS = frozenset({"create", "get", "list_files"})
 
 
 def open_lite_client(settings: Settings) -> LiteClient | None:
@@ -71,25 +79,39 @@ class LiteClient(Api):
         self.blobs = BlobStore.for_settings(settings)
         self._full: LocalClient | None = None
         self._full_lock = threading.Lock()
+        self._closed = False
         # the services take a Database; a LiteDatabase has the part of it they use here
         db = cast("Database", self.lite)
+        audit = AuditLog(db, self.clock)
         lite_runs = Runs(
             db,
             self.clock,
             heartbeat_timeout_ms=int(settings.heartbeat_timeout * 1000),
-            audit=AuditLog(db, self.clock),
+            audit=audit,
         )
-        self.runs = _LiteRuns(lite_runs, lambda: self.full().runs)  # type: ignore[assignment]
+        lite_datasets = DatasetVersions(db, self.blobs, self.clock, audit)
+        self.runs = _LiteService(  # type: ignore[assignment]
+            lite_runs, lambda: self.full().runs, LITE_RUN_OPERATIONS
+        )
+        self.datasets = _LiteService(  # type: ignore[assignment]
+            lite_datasets, lambda: self.full().datasets, LITE_DATASET_OPERATIONS
+        )
 
     def open(self) -> LiteClient:
         """Open the lite store (NeedsSqlAlchemy where it cannot be) and the blob folder."""
         self.lite.open()
-        self.blobs.open()
+        try:
+            self.blobs.open()
+        except BaseException:
+            self.lite.close()
+            raise
         return self
 
     def full(self) -> LocalClient:
         """The full client, opened on first need."""
         with self._full_lock:
+            if self._closed:
+                raise RuntimeError("this client is closed")
             if self._full is None:
                 from setpoint.client.local import LocalClient
 
@@ -98,32 +120,46 @@ class LiteClient(Api):
 
     def __getattr__(self, name: str) -> Any:
         # only for what this object lacks: Api's other services, LocalClient's own methods
-        if name.startswith("_") or name in ("lite", "blobs", "settings", "clock", "runs"):
+        if name.startswith("_") or name in _OWN:
             raise AttributeError(name)
         return getattr(self.full(), name)
+
+    # blobs: the artifact folder itself, as the full client's services use it
 
     def has_blob(self, digest: str) -> bool:
         return self.blobs.held(digest)
 
+    def upload_blob(self, stream: BinaryIO) -> BlobRef:
+        digest, size = self.blobs.put_stream(stream)
+        return BlobRef(digest=digest, size=size)
+
+    def upload_file(self, path: str | os.PathLike[str]) -> BlobRef:
+        digest, size = self.blobs.put_file(path)
+        return BlobRef(digest=digest, size=size)
+
     def close(self) -> None:
         self.lite.close()
         with self._full_lock:
+            self._closed = True
             if self._full is not None:
                 self._full.close()
                 self._full = None
 
 
-class _LiteRuns:
-    """The runs service as the client sees it: the operations of LITE_RUN_OPERATIONS on the
-    lite store first, everything else (and those when the lite store cannot) on the full
-    client's."""
+_OWN = frozenset({"settings", "clock", "lite", "blobs", "runs", "datasets"})
 
-    def __init__(self, lite: Runs, full: Callable[[], Runs]) -> None:
+
+class _LiteService:
+    """A service as the client sees it: ``operations`` on the lite store first, everything
+    else (and those, when the lite store cannot) on the full client's."""
+
+    def __init__(self, lite: Any, full: Callable[[], Any], operations: frozenset[str]) -> None:
         self._lite = lite
         self._full = full
+        self._operations = operations
 
     def __getattr__(self, name: str) -> Any:
-        if name not in LITE_RUN_OPERATIONS:
+        if name.startswith("_") or name not in self._operations:
             return getattr(self._full(), name)
         lite_op = getattr(self._lite, name)
 

@@ -226,3 +226,137 @@ def test_a_cached_pipeline_run_loads_no_sqlalchemy(tmp_path: Path) -> None:
         ("second", "hit", "finished"),
     ]
     full.close()
+
+
+def test_a_dataset_version_added_lite_is_the_full_stores(made: Settings, tmp_path: Path) -> None:
+    lite = open_lite_client(made)
+    assert lite is not None
+    (tmp_path / "a.bin").write_bytes(b"first")
+    (tmp_path / "b.bin").write_bytes(b"second")
+    from setpoint.client import sdk
+
+    sdk.use(lite, made)
+    try:
+        v1 = sdk.log_dataset(str(tmp_path / "a.bin"), "blobs", project="p", kind="files")
+        v2 = sdk.log_dataset(
+            str(tmp_path / "b.bin"), "blobs", project="p", kind="files", parents=["p/blobs@1"]
+        )
+        again = sdk.log_dataset(str(tmp_path / "b.bin"), "blobs", project="p", kind="files")
+        assert lite._full is None  # versions, their files and lineage: all lite
+    finally:
+        sdk.use(None)
+    assert (v1.ref, v2.ref, again.ref, again.created) == (
+        "p/blobs@1",
+        "p/blobs@2",
+        "p/blobs@2",
+        False,
+    )
+    full = LocalClient(made).open()
+    stored = full.get_dataset_version("blobs", "p", 2)
+    assert (stored.kind, stored.num_rows, stored.parents) == ("files", 1, ["p/blobs@1"])
+    assert [f.path for f in full.list_dataset_files("blobs", 2, "p")] == ["b.bin"]
+    edges = full.get_lineage("dataset_version", "p/blobs@2")
+    assert [(e.relation, e.target_id) for e in edges] == [("derived_from", "p/blobs@1")]
+    assert [e.action for e in full.list_audit_events(project="p")] == [
+        "dataset_version.create",
+        "dataset_version.create",
+    ]
+    assert full.verify_audit().ok
+    full.close()
+
+
+def test_data_add_loads_no_sqlalchemy(tmp_path: Path) -> None:
+    """`setpoint data add` of a new file on an existing embedded store makes its version
+    without importing SQLAlchemy, whose import would compete with the copy and the hash."""
+    (tmp_path / "one.bin").write_bytes(os.urandom(1000))
+    (tmp_path / "two.bin").write_bytes(os.urandom(1000))
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home")}
+    probe = textwrap.dedent(
+        """
+        import sys
+        from setpoint.cli.main import main
+        try:
+            main(["data", "add", sys.argv[1], "--name", "blobs"])
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        print("sqlalchemy" in sys.modules, file=sys.stderr)
+        """
+    )
+    seen = []
+    for name in ("one.bin", "two.bin"):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, name],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        seen.append((done.stdout.strip(), done.stderr.split()[-1]))
+    assert seen[0][0].startswith("default/blobs@1: 1 files")
+    assert seen[1][0].startswith("default/blobs@2: 1 files") and seen[1][1] == "False"
+
+
+def _lock_is_free(path: str) -> bool:
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
+def test_an_interrupt_as_a_write_begins_leaves_no_lock_held(
+    made: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM in the CLI) is raised right after the write lock is taken, as the
+    BEGIN returns: the transaction is rolled back, the lock freed, and the run that was being
+    changed can still be ended (the pipeline ends its runs `killed` on the way out)."""
+    from setpoint.store.metadata import database
+
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_S", 1)  # a failure fails fast
+    armed = []
+
+    class Interrupted(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            cursor = super().execute(sql, *args)
+            if armed and sql == "BEGIN IMMEDIATE":
+                armed.clear()
+                raise KeyboardInterrupt  # the signal, delivered as the C call returns
+            return cursor
+
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite3, "connect", lambda *a, **k: real_connect(*a, factory=Interrupted, **k)
+    )
+    lite = open_lite_client(made)
+    assert lite is not None
+    run = lite.create_run("p", "r")
+    armed.append(True)
+    with pytest.raises(KeyboardInterrupt):
+        lite.log_params(run.id, {"a": "1"})
+    monkeypatch.setattr(sqlite3, "connect", real_connect)
+    assert _lock_is_free(made.database_url.split("///", 1)[1])
+    assert lite.end_run(run.id, "killed", "KeyboardInterrupt").status == "killed"
+    assert lite._full is None
+    lite.close()
+
+
+def test_a_transaction_left_open_is_rolled_back_before_the_next(made: Settings) -> None:
+    db = LiteDatabase(made.database_url).open()
+    raw = db._raw
+    assert raw is not None
+    raw.execute("BEGIN IMMEDIATE")  # as an interrupt between BEGIN and the with block leaves it
+    raw.execute("INSERT INTO projects (name, description, created_at) VALUES ('half', '', 0)")
+    with db.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO projects (name, description, created_at) VALUES ('whole', '', 0)"
+        )
+    with db.read() as conn:
+        names = [r[0] for r in conn.exec_driver_sql("SELECT name FROM projects").all()]
+    assert names == ["whole"]
+    assert _lock_is_free(db.path or "")
+    db.close()

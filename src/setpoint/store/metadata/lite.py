@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from setpoint.core.errors import ConfigurationError
@@ -125,8 +125,9 @@ class LiteDatabase:
     def open(self) -> LiteDatabase:
         if self._raw is not None:
             return self
-        if self.path is None or not os.path.isfile(self.path):
-            raise NeedsSqlAlchemy("not an existing SQLite store")
+        if self.path is None or "?" in self.url or not os.path.isfile(self.path):
+            # (options in the URL are SQLAlchemy's to read: it may name another file)
+            raise NeedsSqlAlchemy("not an existing SQLite store named by its path alone")
         self._raw = self._connect(self.path)
         ref = weakref.ref(self)
 
@@ -176,16 +177,12 @@ class LiteDatabase:
             self._raw.close()
             self._raw = None
 
-    @contextmanager
-    def read(self) -> Iterator[LiteConnection]:
-        with self._transaction("BEGIN") as conn:
-            yield conn
+    def read(self) -> AbstractContextManager[LiteConnection]:
+        return self._transaction("BEGIN")
 
-    @contextmanager
-    def write(self) -> Iterator[LiteConnection]:
+    def write(self) -> AbstractContextManager[LiteConnection]:
         """One write transaction; committed on success, rolled back on any exception."""
-        with self._transaction("BEGIN IMMEDIATE") as conn:
-            yield conn
+        return self._transaction("BEGIN IMMEDIATE")
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[LiteConnection]:
@@ -195,8 +192,12 @@ class LiteDatabase:
             raw = self._raw
             if raw is None:
                 raise RuntimeError("LiteDatabase.open() has not been called")
-            raw.execute(begin)
             try:
+                if raw.in_transaction:  # left open by an interrupt: nothing of it is kept
+                    raw.rollback()
+                # An interrupt (Ctrl-C, SIGTERM in the CLI) is raised right after the lock
+                # is taken: inside the try, so that it is rolled back.
+                raw.execute(begin)
                 yield LiteConnection(raw)
                 raw.execute("COMMIT")
             except BaseException:
@@ -207,8 +208,9 @@ class LiteDatabase:
         """Run ``fn`` in a write transaction, trying again while the store is busy (as
         Database.write_retrying does)."""
         for attempt in range(attempts):
+            tx = self.write()
             try:
-                with self.write() as conn:
+                with tx as conn:
                     return fn(conn)
             except sqlite3.Error as exc:
                 if "readonly database" in str(exc):
@@ -221,5 +223,9 @@ class LiteDatabase:
                     raise
                 if attempt == attempts - 1:
                     raise unavailable_error(exc) from exc
+            finally:
+                # An interrupt landing as the transaction begins, before the with statement
+                # holds it, would leave it suspended (holding the lock): end it.
+                tx.gen.close()  # type: ignore[attr-defined]
             time.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")

@@ -734,18 +734,18 @@ def referenced_digests(conn: Connection) -> set[str]:
 
 
 def add_edges(conn: Connection, edges: Iterable[LineageEdge]) -> None:
-    from setpoint.store.metadata.tables import lineage_edges
-
-    for e in edges:
-        stmt = _insert_ignore(conn, lineage_edges).values(
-            source_kind=e.source_kind,
-            source_id=e.source_id,
-            relation=e.relation,
-            target_kind=e.target_kind,
-            target_id=e.target_id,
-            created_at=e.created_at,
+    """Record each edge once (one already recorded is left as it is)."""
+    rows = [
+        (e.source_kind, e.source_id, e.relation, e.target_kind, e.target_id, e.created_at)
+        for e in edges
+    ]
+    if rows:  # a list of rows: one statement for each
+        _sql(
+            conn,
+            "INSERT INTO lineage_edges (source_kind, source_id, relation, target_kind, "
+            "target_id, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            rows,
         )
-        conn.execute(stmt)
 
 
 def edges_of(conn: Connection, kind: str, ident: str) -> list[LineageEdge]:
@@ -780,13 +780,3 @@ def edges_of(conn: Connection, kind: str, ident: str) -> list[LineageEdge]:
         )
         for r in conn.execute(q)
     ]
-
-
-def _insert_ignore(conn: Connection, table: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()
