@@ -108,7 +108,7 @@ if TYPE_CHECKING:  # pragma: no cover
         sweep,
         validate,
     )
-    from setpoint.pipelines.dag import pipeline, step  # noqa: F401
+    from setpoint.pipelines.dag import Model, pipeline, step  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
@@ -120,7 +120,7 @@ def __getattr__(name: str) -> Any:
         from setpoint.client import steps
 
         return steps
-    if name in ("step", "pipeline"):
+    if name in ("step", "pipeline", "Model"):
         from setpoint.pipelines import dag
 
         return getattr(dag, name)
@@ -132,4 +132,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_SDK, "errors", "step", "pipeline", "steps"])
+    return sorted([*globals(), *_SDK, "errors", "step", "pipeline", "steps", "Model"])

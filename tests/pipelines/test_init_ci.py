@@ -209,7 +209,7 @@ def test_the_workflow_runs_a_pipeline_with_required_parameters(repo: Path, capsy
     assert "no default for 'rows'" in err and "--param rows=VALUE" in err
     with pytest.raises(SystemExit) as exit_:
         main(["init", "--ci", "github", "--param", "rows=many"])
-    assert exit_.value.code == 2 and "rows='many' is not a int" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "rows='many' is not an int" in capsys.readouterr().err
     assert not (repo / ".github").exists()
     main(["init", "--ci", "github", "--param", "rows=150", "--param", "note=it's me"])
     steps = _steps(yaml.safe_load(Path(".github/workflows/setpoint.yml").read_text()))

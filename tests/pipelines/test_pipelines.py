@@ -528,7 +528,7 @@ def test_a_whole_number_beyond_64_bits_is_refused_not_rounded(
     for args in (["--params-json", '{"o": 1.5}'], ["--param", "o=1.5"], ["--param", 'o="x"']):
         with pytest.raises(SystemExit) as exit_:
             main(["pipeline", "run", f"{path}:p", *args])
-        assert exit_.value.code == 2 and "is not a int" in capsys.readouterr().err
+        assert exit_.value.code == 2 and "is not an int" in capsys.readouterr().err
     main(["pipeline", "run", f"{path}:p", "--params-json", '{"o": null}', "--json"])
     assert '"ran"' in capsys.readouterr().out
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
+import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 import setpoint as sp
 from setpoint.core.errors import InvalidArgumentError, PipelineError
@@ -197,3 +199,57 @@ def test_a_package_not_installed_is_refused_where_the_key_is_computed(client: An
     ):
         sp.run_pipeline(missing)
     assert sp.run_pipeline(fine).value("declared") == 1
+
+
+def test_sp_model_types_a_model_output_and_input(client: Any) -> None:
+    """The issue's example types a trained model `-> sp.Model` and takes it as
+    `model: sp.Model`: it is stored as a model version and handed on loaded; a step
+    returning something else for it, or feeding a dict to it, is refused."""
+
+    @sp.step
+    def load(rows: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"x": [float(i) for i in range(rows)], "y": [i % 2 for i in range(rows)]}
+        )
+
+    @sp.step
+    def train(data: pd.DataFrame, c: float = 1.0) -> sp.Model:
+        return LogisticRegression(C=c).fit(data[["x"]], data["y"])
+
+    @sp.step
+    def evaluate(model: sp.Model, data: pd.DataFrame) -> dict[str, float]:
+        return {"accuracy": float((model.predict(data[["x"]]) == data["y"]).mean())}
+
+    @sp.pipeline(project="typed")
+    def retrain(rows: int = 20):
+        data = load(rows)
+        evaluate(train(data), data)
+
+    result = sp.run_pipeline(retrain)
+    assert [s.status for s in result.steps] == ["ran", "ran", "ran"]
+    assert result.steps[1].output["kind"] == "model"
+    assert 0 <= result.value("evaluate")["accuracy"] <= 1
+
+    @sp.step(name="train")
+    def not_a_model(data: pd.DataFrame) -> sp.Model:
+        return {"weights": [1, 2]}  # type: ignore[return-value]
+
+    @sp.pipeline(project="typed")
+    def wrong(rows: int = 20):
+        not_a_model(load(rows))
+
+    with pytest.raises(
+        PipelineError, match=r"declared to return setpoint\.Model but returned dict"
+    ):
+        sp.run_pipeline(wrong)
+
+    @sp.step
+    def stats(data: pd.DataFrame) -> dict:
+        return {"n": len(data)}
+
+    @sp.pipeline(project="typed")
+    def mismatched(rows: int = 20):
+        evaluate(stats(load(rows)), load(rows))
+
+    with pytest.raises(PipelineError, match="parameter 'model' expects Model, but step 'stats'"):
+        sp.run_pipeline(mismatched)

@@ -78,7 +78,7 @@ def add(
             sdk.client()  # imports and opens the store meanwhile
         finally:  # never leave a half-copied temporary behind, even when that failed
             if ahead is not None:
-                ahead.join()
+                ahead.wait()
         kind = "files" if as_files else None
         v = sdk.log_dataset(
             path, name, project=project, description=description, parents=list(parents), kind=kind
@@ -157,18 +157,40 @@ def _store_ahead(path: str, as_files: bool) -> Any:
     if not blobs.is_local_folder:
         return None
 
+    cancel, done = threading.Event(), threading.Event()
+
     def store() -> None:
         try:
-            digest, _ = blobs.open().put_file(path)
+            digest, _ = blobs.open().put_file(path, cancel=cancel)
+            cache = StatCache(os.path.join(settings.home, "cache", FILE_NAME), "files")
+            cache.put(key, digest)
+            cache.save()
         except Exception:  # log_dataset does it again, and reports what went wrong
             return
-        cache = StatCache(os.path.join(settings.home, "cache", FILE_NAME), "files")
-        cache.put(key, digest)
-        cache.save()
+        finally:
+            done.set()
 
     thread = threading.Thread(target=store, name="setpoint-store-ahead", daemon=True)
     thread.start()
-    return thread
+    return _Ahead(cancel, done)
+
+
+class _Ahead:
+    """The store-ahead copy under way: ``wait`` for it to end; interrupted meanwhile (Ctrl-C,
+    SIGTERM), it stops the copy, which removes what it copied, before the interrupt goes on."""
+
+    def __init__(self, cancel: Any, done: Any) -> None:
+        self.cancel = cancel
+        self.done = done
+
+    def wait(self) -> None:
+        # (an event, not the thread's join: a join interrupted once returns at once after)
+        try:
+            self.done.wait()
+        except BaseException:
+            self.cancel.set()
+            self.done.wait()  # one chunk at most
+            raise
 
 
 @data.command("list")

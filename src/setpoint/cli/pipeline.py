@@ -256,7 +256,8 @@ def _a(hint: Any) -> str:
     """``a float``, ``a list[int]``: the type as an error names it."""
     from setpoint.pipelines.dag import type_name
 
-    return f"a {type_name(hint)}"
+    name = type_name(hint)
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
 
 
 @pipeline.command("run")

@@ -71,8 +71,8 @@ class LiteClient(Api):
     mode = "local"
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
-        # Api's services are not made here: ``runs`` is the one this client serves, and
-        # every other attribute comes from the full client (__getattr__).
+        # Api's services are not all made here: ``runs`` and ``datasets`` are served here
+        # (in part), and every other attribute comes from the full client (__getattr__).
         self.settings = settings
         self.clock = clock or SystemClock()
         self.lite = LiteDatabase(settings.database_url)

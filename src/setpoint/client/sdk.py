@@ -84,7 +84,8 @@ def use(new_client: Any, settings: Settings | None = None) -> None:
 
 
 def use_lite() -> bool:
-    """For a command about to mostly start and end runs (client/lite.py): make the default
+    """For a command about to mostly start and end runs or add a dataset version
+    (client/lite.py): make the default
     client a LiteClient, when none is open yet and the settings allow one. True when it
     did: the caller then closes it (``use(None)``) when it is done."""
     global _client, _settings

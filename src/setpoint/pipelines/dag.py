@@ -456,6 +456,23 @@ def type_name(hint: Any) -> str:
     return str(hint).replace("typing.", "")
 
 
+class _ModelKind(type):
+    def __instancecheck__(cls, value: object) -> bool:
+        return callable(getattr(value, "predict", None))
+
+    def __subclasscheck__(cls, kind: type) -> bool:
+        return isinstance(kind, type) and callable(getattr(kind, "predict", None))
+
+
+class Model(metaclass=_ModelKind):
+    """``sp.Model``: the type of a step's model output or input (``-> sp.Model``,
+    ``model: sp.Model``). Any object with ``predict`` is one; a step returning it stores it
+    as a model version through its flavor, and the step after it gets the loaded model."""
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
 # Return types no materializer stores without pickle, by (top-level module, name). Only
 # certain ones: a union, ``Any``, ``object`` or a class of yours (it may have ``predict``)
 # are left to the value the step returns.

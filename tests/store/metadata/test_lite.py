@@ -360,3 +360,58 @@ def test_a_transaction_left_open_is_rolled_back_before_the_next(made: Settings) 
     assert names == ["whole"]
     assert _lock_is_free(db.path or "")
     db.close()
+
+
+def test_data_add_stopped_mid_copy_leaves_no_partial_file(tmp_path: Path) -> None:
+    """SIGTERM (or Ctrl-C) while `data add` copies a large file into the store: the copy
+    stops and what it had copied is removed (not left, whole or in part, for `gc` to find an
+    hour later), nothing is versioned."""
+    import signal
+    import time
+
+    big = tmp_path / "big.bin"
+    block = os.urandom(8 << 20)
+    with open(big, "wb") as fh:
+        for _ in range(128):
+            fh.write(block)  # 1 GiB: its copy takes long enough to be stopped
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home")}
+    setpoint = [sys.executable, "-m", "setpoint"]
+    subprocess.run([*setpoint, "data", "list"], env=env, check=True, capture_output=True)
+    staging = tmp_path / "home" / "artifacts" / "tmp"
+    proc = subprocess.Popen(
+        [*setpoint, "data", "add", str(big), "--name", "big"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    # well into the copy, when the command is waiting for it
+    while not any(f.stat().st_size >= 400 << 20 for f in staging.glob("*")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the copy never started"
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the copy finished before the signal landed")
+    assert proc.returncode == 143 and "aborted" in err
+    assert list(staging.glob("*")) == []
+    stored = tmp_path / "home" / "artifacts"
+    assert sum(f.stat().st_size for f in stored.rglob("*") if f.is_file()) < 1 << 20
+    listed = subprocess.run([*setpoint, "data", "list"], env=env, capture_output=True, text=True)
+    assert "big" not in listed.stdout
+
+
+def test_a_cancelled_copy_into_the_store_keeps_nothing(made: Settings, tmp_path: Path) -> None:
+    import threading
+
+    from setpoint.store.artifacts.blobs import BlobStore, CopyCancelled
+
+    (tmp_path / "f.bin").write_bytes(os.urandom(1 << 20))
+    blobs = BlobStore.for_settings(made).open()
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CopyCancelled):
+        blobs.put_file(tmp_path / "f.bin", cancel=cancel)
+    stored = Path(made.home) / "artifacts"
+    assert [f for f in stored.rglob("*") if f.is_file()] == []

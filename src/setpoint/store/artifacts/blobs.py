@@ -22,6 +22,8 @@ from setpoint.core.errors import (
 from setpoint.core.hashing import CHUNK, digest_bytes, digest_stream, is_digest
 
 if TYPE_CHECKING:
+    import threading
+
     from fsspec import AbstractFileSystem
 
     from setpoint.core.config import Settings
@@ -104,10 +106,14 @@ class BlobStore:
                 self._filesystem.pipe_file(self._path(digest), data)
         return digest, len(data)
 
-    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
-        """Store the file at ``path``, streaming it; return (hex digest, size)."""
+    def put_file(
+        self, path: str | os.PathLike[str], *, cancel: threading.Event | None = None
+    ) -> tuple[str, int]:
+        """Store the file at ``path``, streaming it; return (hex digest, size). ``cancel``
+        (a local folder): set by another thread, it stops the copy between chunks, removes
+        what was copied and raises :class:`CopyCancelled`."""
         if self._local:
-            return self._put_local_file(os.fspath(path))
+            return self._put_local_file(os.fspath(path), cancel)
         with open(path, "rb") as f:
             if not self._local:
                 # Hashing a local file is far cheaper than uploading it again.
@@ -148,14 +154,14 @@ class BlobStore:
         if self._fsync:  # the rename itself lives in the folder
             _fsync_folder(os.path.dirname(final))
 
-    def _put_local_file(self, path: str) -> tuple[str, int]:
+    def _put_local_file(self, path: str, cancel: threading.Event | None) -> tuple[str, int]:
         """Copy in the kernel while another thread hashes what has landed in the temporary
         file: the digest is always of the stored bytes, at about the cost of the copy alone.
         A file that changes meanwhile is refused."""
         before = os.stat(path)
         tmp = f"{self._root}/tmp/{uuid.uuid4().hex}"
         try:
-            digest, size = _copy_file_hashing(path, tmp, fsync=self._fsync)
+            digest, size = _copy_file_hashing(path, tmp, fsync=self._fsync, cancel=cancel)
             after = os.stat(path)
             if _identity(after) != _identity(before) or size != before.st_size:
                 raise InvalidArgumentError(
@@ -480,7 +486,13 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def _copy_file_hashing(path: str, tmp: str, *, fsync: bool) -> tuple[str, int]:
+class CopyCancelled(Exception):
+    """A copy into the store stopped by its ``cancel`` event (nothing of it is kept)."""
+
+
+def _copy_file_hashing(
+    path: str, tmp: str, *, fsync: bool, cancel: threading.Event | None = None
+) -> tuple[str, int]:
     """Copy ``path`` to the new file ``tmp`` (fsynced if asked) and hash the copy; (digest,
     size)."""
     import mmap
@@ -525,6 +537,8 @@ def _copy_file_hashing(path: str, tmp: str, *, fsync: bool) -> tuple[str, int]:
         hasher.start()
         try:
             while True:
+                if cancel is not None and cancel.is_set():
+                    raise CopyCancelled(path)
                 n = _copy_chunk(src, out)
                 if n == 0:
                     break

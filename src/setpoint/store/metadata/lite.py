@@ -1,6 +1,7 @@
 """The embedded SQLite store opened with the standard library alone, for work that needs only
 the hand-written SQL of the hot paths (statements.py): starting and ending runs, logging
-their params and points, the audit events of those, finding runs by their tags.
+their params and points, finding runs by their tags, making and reading dataset versions,
+lineage edges, and the audit events of those.
 
 Importing SQLAlchemy costs a command more than such work does (about 0.15 s of a 0.35 s
 `setpoint pipeline run` whose every step is cached). :class:`LiteDatabase` has the
@@ -8,7 +9,8 @@ interface of :class:`~setpoint.store.metadata.database.Database` that those path
 (``read``, ``write``, ``write_retrying``, connections with ``exec_driver_sql``), with the
 same connection set-up and transactions (BEGIN IMMEDIATE for writes), so the services run
 on it unchanged. A statement built with SQLAlchemy is refused with
-:class:`NeedsSqlAlchemy`: what uses one goes through the full store instead
+:class:`NeedsSqlAlchemy`, and so is a transaction begun inside another (the full store gives
+it a connection of its own): what needs either goes through the full store instead
 (client/lite.py does).
 
 It opens only a store whose schema is current; anything else (no file, an older schema,
@@ -120,6 +122,7 @@ class LiteDatabase:
         self._raw: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._reopen = False  # in a forked child of a process that had it open
+        self._inside = False  # a transaction is open (by the thread holding the lock)
         self._inherited: list[sqlite3.Connection] = []
 
     def open(self) -> LiteDatabase:
@@ -158,6 +161,7 @@ class LiteDatabase:
 
     def _forked(self) -> None:
         self._lock = threading.RLock()
+        self._inside = False
         if self._raw is not None:
             self._inherited.append(self._raw)  # left as it is: closing it is the parent's
             self._raw = None
@@ -191,7 +195,10 @@ class LiteDatabase:
                 self._raw = self._connect(self.path)
             raw = self._raw
             if raw is None:
-                raise RuntimeError("LiteDatabase.open() has not been called")
+                raise RuntimeError("the lite store is not open (not opened yet, or closed)")
+            if self._inside:  # this thread's own transaction is open: not one to undo
+                raise NeedsSqlAlchemy("a transaction inside a transaction")
+            self._inside = True
             try:
                 if raw.in_transaction:  # left open by an interrupt: nothing of it is kept
                     raw.rollback()
@@ -203,6 +210,8 @@ class LiteDatabase:
             except BaseException:
                 raw.rollback()  # a no-op once nothing is open
                 raise
+            finally:
+                self._inside = False
 
     def write_retrying(self, fn: Callable[[LiteConnection], T], attempts: int = 4) -> T:
         """Run ``fn`` in a write transaction, trying again while the store is busy (as
