@@ -266,3 +266,24 @@ def test_the_gate_fails_the_workflow_when_the_store_cannot_answer(
                           env={**os.environ, "GITHUB_OUTPUT": str(outputs)})  # fmt: skip
     assert done.returncode == 1 and "registered no version of model churn" in done.stderr
     assert "KeyError" not in done.stderr
+
+
+def test_init_says_when_the_pipeline_promotes_before_the_gate(repo: Path, capsys: Any) -> None:
+    """A pipeline whose register step also promotes moves the alias in every CI run, pull
+    requests included, before the workflow's gate: init says so."""
+    from setpoint.cli.main import main
+
+    main(["init", "--ci", "github"])
+    assert "register_and_promote" not in capsys.readouterr().err  # sp.steps.register: silent
+    path = repo / "pipelines" / "retrain.py"
+    path.write_text(
+        path.read_text().replace(
+            'sp.steps.register(model, name="churn")',
+            'sp.steps.register_and_promote(model, name="churn", alias="champion")',
+        )
+    )
+    main(["init", "--ci", "github", "--force"])
+    out, err = capsys.readouterr()
+    assert "wrote .github/workflows/setpoint.yml" in out
+    assert "promotes with sp.steps.register_and_promote" in err
+    assert "pull requests included" in err

@@ -148,6 +148,13 @@ def init(
     pipe = _pipeline(target)
     values = _values(pipe, params)
     registered = _registered_models(pipe, values)
+    if _promotes(pipe, values):
+        click.echo(
+            f"note: pipeline {pipe.name} promotes with sp.steps.register_and_promote, in "
+            "every run of this workflow (pull requests included) and before its gate step: "
+            "register with sp.steps.register to have the workflow decide",
+            err=True,
+        )
     if model is None and not registered:
         raise click.UsageError(
             f"pipeline {pipe.name} has no register step naming its model: give --model NAME"
@@ -275,6 +282,11 @@ def _registered_models(pipe: Any, values: dict[str, Any]) -> list[str]:
             if isinstance(name, str) and name not in found:
                 found.append(name)
     return found
+
+
+def _promotes(pipe: Any, values: dict[str, Any]) -> bool:
+    """Whether one of the pipeline's steps is the standard register-and-promote step."""
+    return any(n.step.fn.__name__ == "register_and_promote" for n in pipe.build_shape(values).nodes)
 
 
 def _oldest_python() -> int:
