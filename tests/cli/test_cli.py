@@ -685,9 +685,9 @@ def test_data_add_copies_a_file_into_the_store_once_while_setpoint_loads(
     copies: list[str] = []
     real_copy = blobs._copy_file_hashing
 
-    def counted(path: str, tmp: str, *, fsync: bool) -> tuple[str, int]:
+    def counted(path: str, tmp: str, **options: Any) -> tuple[str, int]:
         copies.append(threading.current_thread().name)
-        return real_copy(path, tmp, fsync=fsync)
+        return real_copy(path, tmp, **options)
 
     monkeypatch.setattr(blobs, "_copy_file_hashing", counted)
     data = os.urandom(200_003)
@@ -713,10 +713,10 @@ def test_data_add_stores_the_file_itself_when_copying_ahead_failed(
     monkeypatch.setattr(stat_cache, "RACY_SECONDS", 0.0)
     real_put = BlobStore.put_file
 
-    def fails_ahead(self: BlobStore, path: str) -> tuple[str, int]:
+    def fails_ahead(self: BlobStore, path: str, **options: Any) -> tuple[str, int]:
         if threading.current_thread().name == "setpoint-store-ahead":
             raise OSError("disk hiccup")
-        return real_put(self, path)
+        return real_put(self, path, **options)
 
     monkeypatch.setattr(BlobStore, "put_file", fails_ahead)
     (tmp_path / "weights.bin").write_bytes(b"w" * 10_000)
