@@ -71,21 +71,23 @@ def add(
 
     # Adding a version needs no SQLAlchemy on the embedded store (client/lite.py), whose
     # import would take CPU from the copy and the hash going on meanwhile.
-    lite = False
     try:
-        try:
-            lite = sdk.use_lite()
+        with sdk.lite_default():
             sdk.client()  # imports and opens the store meanwhile
-        finally:  # never leave a half-copied temporary behind, even when that failed
             if ahead is not None:
-                ahead.wait()
-        kind = "files" if as_files else None
-        v = sdk.log_dataset(
-            path, name, project=project, description=description, parents=list(parents), kind=kind
-        )
-    finally:
-        if lite:
-            sdk.use(None)  # closed: what it wrote is copied from the WAL into the file
+                ahead.wait()  # the SDK then finds the file stored
+            kind = "files" if as_files else None
+            v = sdk.log_dataset(
+                path,
+                name,
+                project=project,
+                description=description,
+                parents=list(parents),
+                kind=kind,
+            )
+    finally:  # never leave a half-copied temporary behind, even when that failed
+        if ahead is not None:
+            ahead.wait()
     if as_json:
         print_json(v.info)
         return

@@ -147,8 +147,9 @@ def init(
     target = target or _find_pipeline()
     pipe = _pipeline(target)
     values = _values(pipe, params)
-    registered = _registered_models(pipe, values)
-    if _promotes(pipe, values):
+    graph = pipe.build_shape(values)
+    registered = _registered_models(graph)
+    if _promotes(graph):
         click.echo(
             f"note: pipeline {pipe.name} promotes with sp.steps.register_and_promote, in "
             "every run of this workflow (pull requests included) and before its gate step: "
@@ -271,10 +272,9 @@ def _values(pipe: Any, params: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
-def _registered_models(pipe: Any, values: dict[str, Any]) -> list[str]:
+def _registered_models(graph: Any) -> list[str]:
     """The model names the pipeline's register steps are given, in order; empty when none
     names one as a literal (a step of its own may still register one: not checked)."""
-    graph = pipe.build_shape(values)
     found = []
     for node in graph.nodes:
         if node.step.fn.__name__ in ("register", "register_and_promote"):
@@ -284,9 +284,9 @@ def _registered_models(pipe: Any, values: dict[str, Any]) -> list[str]:
     return found
 
 
-def _promotes(pipe: Any, values: dict[str, Any]) -> bool:
+def _promotes(graph: Any) -> bool:
     """Whether one of the pipeline's steps is the standard register-and-promote step."""
-    return any(n.step.fn.__name__ == "register_and_promote" for n in pipe.build_shape(values).nodes)
+    return any(n.step.fn.__name__ == "register_and_promote" for n in graph.nodes)
 
 
 def _oldest_python() -> int:

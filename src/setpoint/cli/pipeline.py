@@ -286,18 +286,13 @@ def run(
 
     # A run whose steps are cached only starts and ends runs: on the embedded store that
     # needs no SQLAlchemy, whose import would cost more than the rest of the command.
-    lite = False
-    try:
-        lite = sdk.use_lite()
+    with sdk.lite_default():
         # opened first: a Ray executor connects while the pipeline's file is imported
         ex = make_executor(executor, sdk.settings()).open()
         try:
             _run(target, params, params_json, result_file, project, ex, as_json)
         finally:
             ex.close()
-    finally:
-        if lite:
-            sdk.use(None)  # closed: what it wrote is copied from the WAL into the file
 
 
 def _run(

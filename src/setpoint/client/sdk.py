@@ -12,7 +12,8 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from setpoint.core.config import Settings, default_project
@@ -83,23 +84,27 @@ def use(new_client: Any, settings: Settings | None = None) -> None:
         _settings = settings if new_client is not None else None
 
 
-def use_lite() -> bool:
+@contextmanager
+def lite_default() -> Iterator[None]:
     """For a command about to mostly start and end runs or add a dataset version
-    (client/lite.py): make the default
-    client a LiteClient, when none is open yet and the settings allow one. True when it
-    did: the caller then closes it (``use(None)``) when it is done."""
+    (client/lite.py): while it lasts, the default client is a LiteClient, when none is
+    open yet and the settings allow one; closed at its end, so that what it wrote is copied
+    from the WAL into the database file."""
     global _client, _settings
     from setpoint.client.lite import open_lite_client
 
     with _lock:
-        if _client is not None:
-            return False
-        settings = Settings.from_env()
-        lite = open_lite_client(settings)
-        if lite is None:
-            return False
-        _client, _settings = lite, settings
-        return True
+        installed = False
+        if _client is None:
+            settings = Settings.from_env()
+            lite = open_lite_client(settings)
+            if lite is not None:
+                _client, _settings, installed = lite, settings, True
+    try:
+        yield
+    finally:
+        if installed:
+            use(None)
 
 
 def settings() -> Settings:

@@ -200,11 +200,7 @@ class Database:
                     raise _nul_refused() from None
                 if not _transient(exc):
                     if "readonly database" in str(exc.orig):
-                        raise ConfigurationError(
-                            f"the metadata database {self.engine.url.database} is read-only "
-                            "(its file or folder cannot be written): nothing was changed",
-                            field="SETPOINT_DATABASE_URL",
-                        ) from None
+                        raise read_only_error(self.engine.url.database) from None
                     raise
                 if attempt == attempts - 1:
                     raise unavailable_error(exc) from exc
@@ -227,6 +223,15 @@ def unavailable_error(exc: Exception) -> StoreUnavailableError:
     return StoreUnavailableError(
         f"the metadata database could not be reached or its connection was lost "
         f"({reason[0]}); try again"
+    )
+
+
+def read_only_error(database: str | None) -> ConfigurationError:
+    """The SQLite file (or its folder) cannot be written."""
+    return ConfigurationError(
+        f"the metadata database {database} is read-only (its file or folder cannot be "
+        "written): nothing was changed",
+        field="SETPOINT_DATABASE_URL",
     )
 
 

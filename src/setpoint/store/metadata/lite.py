@@ -28,15 +28,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
-from setpoint.core.errors import ConfigurationError
 from setpoint.store.metadata.database import (
     SQLITE_BUSY_TIMEOUT_S,
     configure_sqlite,
+    read_only_error,
     transient_message,
     unavailable_error,
 )
-from setpoint.store.metadata.migrate import HEAD
-from setpoint.store.metadata.peek import sqlite_path
+from setpoint.store.metadata.peek import schema_is_current, sqlite_path
 
 T = TypeVar("T")
 
@@ -150,11 +149,11 @@ class LiteDatabase:
             raise NeedsSqlAlchemy("the file does not open") from None
         try:
             configure_sqlite(raw)
-            row = raw.execute("SELECT version_num FROM alembic_version").fetchone()
+            current = schema_is_current(raw)
         except sqlite3.Error:
             raw.close()
             raise NeedsSqlAlchemy("not a store this version can read as it is") from None
-        if row is None or row[0] != HEAD:
+        if not current:
             raw.close()
             raise NeedsSqlAlchemy("the store's schema is not current")
         return raw
@@ -223,11 +222,7 @@ class LiteDatabase:
                     return fn(conn)
             except sqlite3.Error as exc:
                 if "readonly database" in str(exc):
-                    raise ConfigurationError(
-                        f"the metadata database {self.path} is read-only (its file or folder "
-                        "cannot be written): nothing was changed",
-                        field="SETPOINT_DATABASE_URL",
-                    ) from None
+                    raise read_only_error(self.path) from None
                 if not transient_message(str(exc)):
                     raise
                 if attempt == attempts - 1:

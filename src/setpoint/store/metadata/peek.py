@@ -34,6 +34,13 @@ def _uri_path(path: str) -> str:
     return os.path.abspath(path).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
 
 
+def schema_is_current(conn: sqlite3.Connection) -> bool:
+    """Whether the store's schema is the one this version reads (sqlite3.Error when the
+    file holds no store)."""
+    revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return revision is not None and revision[0] == HEAD
+
+
 def latest_dataset_version(path: str, project: str, name: str) -> tuple[int, str] | None:
     """(version, digest) of the dataset's latest version, or None (see the module's note)."""
     if not os.path.isfile(path):
@@ -43,8 +50,7 @@ def latest_dataset_version(path: str, project: str, name: str) -> tuple[int, str
     except sqlite3.Error:
         return None
     try:
-        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        if revision is None or revision[0] != HEAD:
+        if not schema_is_current(conn):
             return None
         row = conn.execute(_LATEST, (project, name)).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
