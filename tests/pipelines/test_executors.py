@@ -140,6 +140,38 @@ def test_independent_steps_run_side_by_side_and_a_failure_keeps_the_rest(
         sp.run_pipeline(m.fan, month="x", executor="threads")
 
 
+PROBE = """
+import sys
+
+import setpoint as sp
+
+@sp.step
+def probe(n: int) -> dict:
+    return {"n": n, "sqlalchemy": "sqlalchemy" in sys.modules}
+
+@sp.pipeline(project="exec")
+def probing(n: int = 1):
+    probe(n)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_worker_records_its_step_on_the_embedded_store_without_sqlalchemy(
+    client: Any, tmp_path: Path
+) -> None:
+    """A worker's first step does not wait for SQLAlchemy to import (a sixth of a second,
+    in every worker): on the embedded store the worker records the step's run through a
+    LiteClient, and the records are the full store's."""
+    m = module_from_source(tmp_path, "probing_pool", PROBE)
+    done = sp.run_pipeline(m.probing, n=7, executor="process")
+    assert done.value("probe") == {"n": 7, "sqlalchemy": False}
+    run = client.get_run(done.steps[0].run_id)
+    assert (run.status, run.params, run.tags["step"]) == ("finished", {"n": "7"}, "probe")
+    again = sp.run_pipeline(m.probing, n=7, executor="process")
+    assert [s.status for s in again.steps] == ["cached"]
+    assert client.verify_audit().ok
+
+
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_a_parallel_sweep_runs_a_shared_step_once(client: Any, tmp_path: Path) -> None:
     m = _module(tmp_path, "fan_sweep")

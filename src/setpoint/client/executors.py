@@ -586,11 +586,15 @@ class _NoSigtermNotice(logging.Filter):
 
 
 def warm_up(settings: Settings) -> None:
-    """Run on a worker before its first step: the imports and the store a step needs."""
+    """Run on a worker before its first step: the imports and the store a step needs. On
+    the embedded store that is a LiteClient (client/lite.py), as for ``setpoint pipeline
+    run``: starting and ending a step's run needs no SQLAlchemy, whose import would hold up
+    every worker's first step."""
     from setpoint.client import materializers, sdk  # noqa: F401
+    from setpoint.client.lite import open_lite_client
 
     if sdk._settings != settings:
-        sdk.use(sdk.make_client(settings), settings)
+        sdk.use(open_lite_client(settings) or sdk.make_client(settings), settings)
 
 
 def make_executor(name: str, settings: Settings | None = None) -> Any:
