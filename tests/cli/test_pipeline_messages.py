@@ -50,16 +50,29 @@ def test_run_and_resume_say_whether_the_standard_step_promoted(
     code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source)
     assert code == 0, err
     assert out.rstrip().splitlines()[-1] == "clf/1 promoted to champion", out
+    # run again with nothing changed: the trained model is the same, and so is its version
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source)
+    assert code == 0, err
+    last = out.rstrip().splitlines()[-1]
+    assert last == "clf/1 already holds champion: registered by an earlier run", out
     sp.set_policy(
         "clf", "champion", {"gates": [{"metric": "accuracy", "min": 0.99}]}, project="promo"
     )
+    df["y"] = (df.x + rng.normal(scale=1.0, size=200) > 0).astype(int)  # new labels
+    df.to_csv(tmp_path / "d2.csv", index=False)
+    source = f"source={tmp_path / 'd2.csv'}"
     code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source)
     assert code == 0, err  # a refusal is the gate doing its job, not a failed pipeline
     last = out.rstrip().splitlines()[-1]
     assert last.startswith("clf/2 not promoted to champion: accuracy min 0.99 failed"), out
     assert "(observed 0." in last, out  # the verdict's own numbers
     assert "promoted to champion" not in out.replace(last, "")  # one line per step
-    # the run succeeded: resuming it is refused (it registered clf/3, a duplicate)
+    # again unchanged: the same version is judged again (an approval or a policy may have
+    # changed since), not a copy of it
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source)
+    assert out.rstrip().splitlines()[-1].startswith("clf/2 not promoted to champion"), out
+    assert [v.version for v in sp.client().list_model_versions("clf", "promo")] == [1, 2]
+    # the run succeeded: resuming it is refused (it would run the standard step again)
     run_id = out.split(" · run ")[1].split()[0]
     code, out, err = run_cli(capsys, "pipeline", "resume", run_id)
     assert code == 1 and "succeeded: there is nothing to resume" in err, err

@@ -609,6 +609,12 @@ def test_standard_steps_make_a_retraining_pipeline(client: Any, tmp_path: Path) 
     assert [s.status for s in second.steps][:3] == ["ran", "ran", "ran"]  # c changed: train
     third = sp.run_pipeline(module.retrain, source=str(csv), suite=str(suite), c=0.5)
     assert [s.status for s in third.steps][:4] == ["ran", "ran", "cached", "cached"]
+    # the same trained model: the version the run before registered, judged again
+    again = third.value("register_and_promote")
+    assert (again["version"], again["registered"]) == (outcome["version"], False)
+    assert not again["promoted"] and sp.get_model_version("std/fraud-detector").version == 4
+    evaluations = sp.client().list_evaluations("fraud-detector", 4, "std")
+    assert len(evaluations) == 1  # not evaluated again on the same data
     # bad data stops the pipeline at validation
     df.loc[0, "amount"] = None
     df.to_csv(csv, index=False)

@@ -375,6 +375,9 @@ def _promotions(result: Any) -> list[str]:
         version = value["version"].partition("/")[2]  # project/name/n -> name/n
         alias = value.get("alias")
         to = f" to {alias}" if isinstance(alias, str) else ""
+        if value["promoted"] and value.get("held") is True:
+            lines.append(f"{version} already holds {alias}: registered by an earlier run")
+            continue
         if value["promoted"]:
             lines.append(f"{version} promoted{to}")
             continue

@@ -78,9 +78,10 @@ def evaluate(model: object, data: pd.DataFrame, target: str) -> dict:
 def register(model: object, name: str) -> dict:
     """Register ``model`` as the next version of ``name`` (produced by this step's run),
     leaving promotion to someone else (a CI workflow's gate, a reviewer)."""
-    from setpoint.client import sdk
+    from setpoint.core import names
 
-    mv = sdk.log_model(model, name)
+    names.check_name(name, "name")
+    mv, _ = _registered(model, name)
     return {"version": mv.ref}
 
 
@@ -117,11 +118,15 @@ def register_and_promote(
         )
     if target is not None and data is not None and target not in data.columns:
         raise InvalidArgumentError(f"data has no column {target!r}", field="target")
-    mv = sdk.log_model(model, name)
+    mv, registered = _registered(model, name)
     _inherit_training_data()
     if dataset is not None and target is not None:
-        sdk.evaluate(mv, dataset, target, slices=slices or ())
+        if registered or not _evaluated(mv, dataset, target):
+            sdk.evaluate(mv, dataset, target, slices=slices or ())
         _evaluate_holder(mv, alias, dataset, target, slices or [])
+    out = {"version": mv.ref, "alias": alias, "registered": registered}
+    if not registered and _holds(mv, alias):
+        return {**out, "promoted": True, "held": True, "gates": []}  # nothing to move
     gates: list[dict[str, Any]]
     try:
         result = sdk.promote(mv.ref, to=alias, reason="pipeline")
@@ -131,7 +136,54 @@ def register_and_promote(
     # each verdict as it is stored with the step's value: exact JSON (a NaN metric observed
     # is no number there)
     verdicts = [{k: _json_number(v) for k, v in g.items()} for g in gates]
-    return {"version": mv.ref, "alias": alias, "promoted": promoted, "gates": verdicts}
+    return {**out, "promoted": promoted, "gates": verdicts}
+
+
+def _registered(model: object, name: str) -> tuple[Any, bool]:
+    """The version of ``name`` holding ``model``, and whether this call registered it.
+
+    A model handed over by a step is registered as that step stored it (the same package,
+    byte for byte: what was trained and evaluated). When an earlier run registered that
+    package as ``name`` already, that version is the answer: a pipeline run again with
+    nothing changed registers nothing new. Any other model is saved as the next version."""
+    from setpoint.client import sdk
+    from setpoint.client.executors import input_record
+    from setpoint.core.errors import NotFoundError
+    from setpoint.tracking.environment import current_user
+
+    record = input_record("model")
+    run = sdk.active_run()
+    if record is None or record["kind"] != "model" or run is None:
+        return sdk.log_model(model, name), True
+    c = sdk.client()
+    try:
+        versions = c.list_model_versions(name, run.project)
+    except NotFoundError:  # the model's first version
+        versions = []
+    for v in reversed(versions):  # the newest holding it
+        if v.digest == record["digest"]:
+            return v, False
+    mv = c.register_model_version(name, record["digest"], run.project, run.id, actor=current_user())
+    return mv, True
+
+
+def _evaluated(mv: Any, dataset: str, target: str) -> bool:
+    from setpoint.client import sdk
+
+    done = sdk.client().list_evaluations(mv.name, mv.version, mv.project)
+    return any(e.dataset == dataset and e.target == target for e in done)
+
+
+def _holds(mv: Any, alias: str) -> bool:
+    """Whether ``mv`` is what ``alias`` points at now."""
+    from setpoint.client import sdk
+    from setpoint.core.errors import NotFoundError
+
+    try:
+        holder = sdk.client().resolve_alias(mv.name, alias, mv.project)
+    except NotFoundError:
+        return False
+    return bool(holder.version == mv.version)
 
 
 def _json_number(value: Any) -> Any:
@@ -179,6 +231,5 @@ def _evaluate_holder(
         return  # no holder: a compare gate has nothing to compare with
     if holder.version == candidate.version:
         return
-    done = c.list_evaluations(holder.name, holder.version, holder.project)
-    if not any(e.dataset == dataset and e.target == target for e in done):
+    if not _evaluated(holder, dataset, target):
         sdk.evaluate(holder, dataset, target, slices=slices)
