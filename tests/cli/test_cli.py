@@ -996,8 +996,8 @@ def test_monitor_add_refuses_an_on_alert_pipeline_its_runs_could_not_start(
     add = ["monitor", "add", "live", "--deployment", "churn", "--reference", ref, "-p", "mon"]
     add += ["--on-alert", f"retrain={pipe}:retrain"]
     code, out, err = run_cli(capsys, *add)
-    assert (code, out) == (1, "") and len(err.splitlines()) == 1, err
-    assert "missing a required argument: 'month'" in err
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert "pipeline 'retrain' has no default for month: give --param month=VALUE" in err
     assert sdk.client().list_monitors("mon") == [] and sdk.client().list_schedules("mon") == []
     code, out, err = run_cli(capsys, *add, "--param", "month=latest", "--param", "n=2")
     assert code == 0 and "schedule retrain" in out, err

@@ -450,6 +450,10 @@ def test_cli_parameters_are_typed_and_given_once(home: Path, tmp_path: Path, cap
     assert "shift is given twice" in refused(*sweep, "--grid", "shift=0,1", "--grid", "shift=2")
     err = refused(*sweep, "--grid", "shift=0,1", "--param", "shift=2")
     assert "shift is both swept and fixed" in err
+    # a parameter without a default, not given: a usage error too (it exited 1)
+    err = refused("run", target, "--param", "shift=1")
+    assert "pipeline 'retrain' has no default for month: give --param month=VALUE" in err
+    assert "has no default for month" in refused("sweep", target, "--grid", "shift=0,1")
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

@@ -257,7 +257,8 @@ def test_the_scheduler_runs_the_pipeline_as_a_command(
         text=True,
         cwd=tmp_path,
     )
-    assert missing.returncode == 1 and "month" in missing.stderr, missing.stderr
+    assert missing.returncode == 2, missing.stderr
+    assert "no default for month: give --param month=VALUE" in missing.stderr
     for interval in ("inf", "nan", "0", "1e300"):  # time.sleep used to fail on these
         bad = subprocess.run(
             [sys.executable, "-m", "setpoint", "scheduler", "--interval", interval],

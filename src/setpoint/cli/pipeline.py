@@ -121,6 +121,24 @@ def _params(pipe: Any, items: tuple[str, ...], hint_name: str = "--param") -> di
     return out
 
 
+def require_params(pipe: Any, given: Any, hint_name: str = "--param") -> None:
+    """A usage error (exit 2, as for a value of the wrong type) naming each parameter of the
+    pipeline function that has no default and was not ``given``."""
+    import inspect
+
+    missing = [
+        name
+        for name, p in pipe.signature.parameters.items()
+        if p.default is inspect.Parameter.empty and name not in given
+    ]
+    if missing:
+        give = " ".join(f"--param {name}=VALUE" for name in missing)
+        raise click.BadParameter(
+            f"pipeline {pipe.name!r} has no default for {', '.join(missing)}: give {give}",
+            param_hint=hint_name,
+        )
+
+
 _PLAIN = (bool, int, float, str)  # types a --param value is written as, not as JSON
 
 
@@ -312,6 +330,7 @@ def _run(
     values = _params(pipe, params)
     if params_json is not None:
         values = _json_params(pipe, params_json, values)
+    require_params(pipe, values)
     tags = {"target": absolute(target)}
 
     def started(run_id: str) -> None:
@@ -573,6 +592,7 @@ def sweep(
     both = sorted(grid.keys() & fixed.keys())
     if both:
         raise click.BadParameter(f"{both[0]} is both swept and fixed", param_hint="--grid/--param")
+    require_params(pipe, grid.keys() | fixed.keys(), "--grid/--param")
     # each pipeline run tagged with its target, as `pipeline run` tags it: one that failed
     # resumes; a combination that fails is its row, the others still run
     with _pipeline_body(pipe):

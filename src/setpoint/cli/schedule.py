@@ -46,10 +46,11 @@ def run_params(pipe: Any, items: tuple[str, ...]) -> dict[str, Any]:
     """``--param KEY=VALUE`` items as the parameters of the runs a schedule of ``pipe`` makes.
     Each of them runs `pipeline run` with these: what could not run (a required parameter
     missing, a value that cannot be a cache key) is refused now, before anything is stored."""
-    from setpoint.cli.pipeline import _params
+    from setpoint.cli.pipeline import _params, require_params
     from setpoint.pipelines.cache import literal_hash
 
     values = _params(pipe, items)
+    require_params(pipe, values)
     for key, value in pipe.build(**values).params.items():
         literal_hash(value, what=f"parameter {key!r}")
     return values
