@@ -143,32 +143,46 @@ def test_independent_steps_run_side_by_side_and_a_failure_keeps_the_rest(
 PROBE = """
 import sys
 
+import pandas as pd
 import setpoint as sp
 
 @sp.step
-def probe(n: int) -> dict:
-    return {"n": n, "sqlalchemy": "sqlalchemy" in sys.modules}
+def table(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"n": range(n), "sqlalchemy": ["sqlalchemy" in sys.modules] * n})
+
+@sp.step
+def probe(data: pd.DataFrame) -> dict:
+    loaded = bool(data["sqlalchemy"].any()) or "sqlalchemy" in sys.modules
+    return {"rows": len(data), "sqlalchemy": loaded}
 
 @sp.pipeline(project="exec")
 def probing(n: int = 1):
-    probe(n)
+    probe(table(n))
 """
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
-def test_a_worker_records_its_step_on_the_embedded_store_without_sqlalchemy(
+def test_a_worker_records_its_steps_on_the_embedded_store_without_sqlalchemy(
     client: Any, tmp_path: Path
 ) -> None:
     """A worker's first step does not wait for SQLAlchemy to import (a sixth of a second,
-    in every worker): on the embedded store the worker records the step's run through a
-    LiteClient, and the records are the full store's."""
+    in every worker): on the embedded store the worker records a step's run, the table it
+    stores or reads and the lineage through a LiteClient, and the records are the full
+    store's."""
     m = module_from_source(tmp_path, "probing_pool", PROBE)
     done = sp.run_pipeline(m.probing, n=7, executor="process")
-    assert done.value("probe") == {"n": 7, "sqlalchemy": False}
-    run = client.get_run(done.steps[0].run_id)
-    assert (run.status, run.params, run.tags["step"]) == ("finished", {"n": "7"}, "probe")
+    assert done.value("probe") == {"rows": 7, "sqlalchemy": False}
+    run = client.get_run(done.steps[1].run_id)
+    assert (run.status, run.tags["step"]) == ("finished", "probe")
+    produced = done.steps[0].output["ref"]
+    consumers = [
+        e.source_id
+        for e in client.get_lineage("dataset_version", produced)
+        if e.relation == "consumed"
+    ]
+    assert consumers == [run.id]
     again = sp.run_pipeline(m.probing, n=7, executor="process")
-    assert [s.status for s in again.steps] == ["cached"]
+    assert [s.status for s in again.steps] == ["cached", "cached"]
     assert client.verify_audit().ok
 
 

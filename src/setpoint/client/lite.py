@@ -4,8 +4,8 @@ version, such as ``setpoint pipeline run`` of a pipeline whose steps are cached,
 
 On the embedded SQLite store, the operations that need only hand-written SQL (starting and
 ending runs, their params, tags, points and heartbeats, one run, the runs carrying some
-tags; making a dataset version, reading one and its files) go to the store opened without
-SQLAlchemy (store/metadata/lite.py), and blobs to the blob folder. Every other operation
+tags; making a dataset version, reading one and its files; a lineage edge) go to the store
+opened without SQLAlchemy (store/metadata/lite.py), and blobs to the blob folder. Every other operation
 goes to a full :class:`LocalClient`, opened the first time one is asked for; so does one of
 those whose transaction met a statement the lite store cannot run (rolled back first, so the
 full client does it whole). The answers, the checks and the records are those of the full
@@ -28,6 +28,7 @@ from setpoint.data.versions import DatasetVersions
 from setpoint.governance.audit import AuditLog
 from setpoint.store.artifacts.blobs import BlobStore
 from setpoint.store.metadata.lite import LiteDatabase, NeedsSqlAlchemy
+from setpoint.tracking.lineage import Lineage
 from setpoint.tracking.runs import Runs
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ LITE_RUN_OPERATIONS = frozenset(
     }
 )
 LITE_DATASET_OPERATIONS = frozenset({"create", "get", "list_files"})
+LITE_LINEAGE_OPERATIONS = frozenset({"add"})  # a step recording the data it consumed
 
 
 def open_lite_client(settings: Settings) -> LiteClient | None:
@@ -96,6 +98,9 @@ class LiteClient(Api):
         self.datasets = _LiteService(  # type: ignore[assignment]
             lite_datasets, lambda: self.full().datasets, LITE_DATASET_OPERATIONS
         )
+        self.lineage = _LiteService(  # type: ignore[assignment]
+            Lineage(db, self.clock), lambda: self.full().lineage, LITE_LINEAGE_OPERATIONS
+        )
 
     def open(self) -> LiteClient:
         """Open the lite store (NeedsSqlAlchemy where it cannot be) and the blob folder."""
@@ -137,6 +142,9 @@ class LiteClient(Api):
         digest, size = self.blobs.put_file(path)
         return BlobRef(digest=digest, size=size)
 
+    def local_blob_path(self, digest: str) -> str | None:
+        return self.blobs.local_path(digest)
+
     def close(self) -> None:
         self.lite.close()
         with self._full_lock:
@@ -146,7 +154,7 @@ class LiteClient(Api):
                 self._full = None
 
 
-_OWN = frozenset({"settings", "clock", "lite", "blobs", "runs", "datasets"})
+_OWN = frozenset({"settings", "clock", "lite", "blobs", "runs", "datasets", "lineage"})
 
 
 class _LiteService:
