@@ -72,6 +72,14 @@ def test_run_and_resume_say_whether_the_standard_step_promoted(
     code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source)
     assert out.rstrip().splitlines()[-1].startswith("clf/2 not promoted to champion"), out
     assert [v.version for v in sp.client().list_model_versions("clf", "promo")] == [1, 2]
+    # a version a reviewer rejected stays refused: the same bytes are not a fresh candidate
+    sp.client().set_model_status("clf", 2, "rejected", project="promo")
+    sp.set_policy("clf", "champion", {"gates": []}, project="promo")
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--param", source)
+    last = out.rstrip().splitlines()[-1]
+    assert last.startswith("clf/2 not promoted to champion: status not in rejected"), out
+    assert "version 2 is rejected" in last, out
+    assert len(sp.client().list_model_versions("clf", "promo")) == 2
     # the run succeeded: resuming it is refused (it would run the standard step again)
     run_id = out.split(" · run ")[1].split()[0]
     code, out, err = run_cli(capsys, "pipeline", "resume", run_id)

@@ -1176,3 +1176,47 @@ def test_a_return_type_no_materializer_stores_is_refused_before_anything_runs(
         pickled(first(1))
 
     assert sp.run_pipeline(opted).value("pickled") == {1}
+
+
+FAIR = """
+import pandas as pd
+import setpoint as sp
+from sklearn.linear_model import LogisticRegression
+
+@sp.step
+def train(data: pd.DataFrame) -> object:
+    return LogisticRegression().fit(data[["amount", "group"]], data["fraud"])
+
+@sp.pipeline(project="fair")
+def retrain(source: str, slices: list = []):
+    data = sp.steps.ingest(source, "tx")
+    model = train(data)
+    sp.steps.register_and_promote(
+        model, "clf", "champion", data=data, target="fraud", slices=slices
+    )
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_version_registered_again_is_evaluated_on_the_slices_now_asked_for(
+    client: Any, tmp_path: Path
+) -> None:
+    """The model is the same (its training step cached), so is its version; the slices a
+    fairness gate needs were not in its evaluation, which the gate then read."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"amount": rng.normal(size=300), "group": rng.integers(0, 2, 300)})
+    df["fraud"] = (df.amount + rng.normal(scale=0.3, size=300) > 0).astype(int)
+    csv = tmp_path / "tx.csv"
+    df.to_csv(csv, index=False)
+    m = module_from_source(tmp_path, "fair_pipe", FAIR)
+    client.create_model("clf", "fair")
+    strict = {"gates": [{"metric": "accuracy", "min": 0.99}]}
+    sp.set_policy("clf", "champion", strict, project="fair")
+    first = sp.run_pipeline(m.retrain, source=str(csv)).value("register_and_promote")
+    assert (first["version"], first["promoted"]) == ("fair/clf/1", False)
+    fair = {"fairness": {"column": "group", "metric": "accuracy", "max_gap": 0.5}}
+    sp.set_policy("clf", "champion", {"gates": [fair]}, project="fair")
+    again = sp.run_pipeline(m.retrain, source=str(csv), slices=["group"])
+    assert [s.status for s in again.steps] == ["ran", "cached", "ran"]
+    out = again.value("register_and_promote")
+    assert (out["version"], out["registered"], out["promoted"]) == ("fair/clf/1", False, True)

@@ -76,13 +76,14 @@ def evaluate(model: object, data: pd.DataFrame, target: str) -> dict:
 
 @step(cache=False)  # an action, not a computation: it runs every time
 def register(model: object, name: str) -> dict:
-    """Register ``model`` as the next version of ``name`` (produced by this step's run),
-    leaving promotion to someone else (a CI workflow's gate, a reviewer)."""
+    """Register ``model`` as a version of ``name`` (see :func:`_registered`: a package an
+    earlier run registered is that version again), leaving promotion to someone else (a CI
+    workflow's gate, a reviewer)."""
     from setpoint.core import names
 
     names.check_name(name, "name")
-    mv, _ = _registered(model, name)
-    return {"version": mv.ref}
+    mv, registered = _registered(model, name)
+    return {"version": mv.ref, "registered": registered}
 
 
 @step(cache=False)  # an action, not a computation: it runs every time
@@ -94,8 +95,10 @@ def register_and_promote(
     target: str | None = None,
     slices: list[str] | None = None,
 ) -> dict:
-    """Register ``model`` as the next version of ``name`` (produced by this step's run) and
-    promote it to ``alias`` through the alias's gates; a refusal is reported, not raised.
+    """Register ``model`` as a version of ``name`` (see :func:`_registered`: a package an
+    earlier run registered is that version again, and one holding ``alias`` is left as it
+    is) and promote it to ``alias`` through the alias's gates; a refusal is reported, not
+    raised.
 
     What the gates judge is recorded first: the data the model's training step consumed
     becomes the version's training data (``data_validation`` reads its validations), and
@@ -121,7 +124,7 @@ def register_and_promote(
     mv, registered = _registered(model, name)
     _inherit_training_data()
     if dataset is not None and target is not None:
-        if registered or not _evaluated(mv, dataset, target):
+        if registered or not _evaluated(mv, dataset, target, slices or []):
             sdk.evaluate(mv, dataset, target, slices=slices or ())
         _evaluate_holder(mv, alias, dataset, target, slices or [])
     out = {"version": mv.ref, "alias": alias, "registered": registered}
@@ -145,7 +148,9 @@ def _registered(model: object, name: str) -> tuple[Any, bool]:
     A model handed over by a step is registered as that step stored it (the same package,
     byte for byte: what was trained and evaluated). When an earlier run registered that
     package as ``name`` already, that version is the answer: a pipeline run again with
-    nothing changed registers nothing new. Any other model is saved as the next version."""
+    nothing changed registers nothing new, and a version a reviewer rejected (or archived)
+    is not made again as a fresh candidate from the same bytes. Any other model is saved
+    as the next version."""
     from setpoint.client import sdk
     from setpoint.client.executors import input_record
     from setpoint.core.errors import NotFoundError
@@ -167,11 +172,17 @@ def _registered(model: object, name: str) -> tuple[Any, bool]:
     return mv, True
 
 
-def _evaluated(mv: Any, dataset: str, target: str) -> bool:
+def _evaluated(mv: Any, dataset: str, target: str, slices: list[str]) -> bool:
+    """Whether ``mv`` has an evaluation on ``dataset`` for ``target`` covering ``slices``."""
     from setpoint.client import sdk
 
     done = sdk.client().list_evaluations(mv.name, mv.version, mv.project)
-    return any(e.dataset == dataset and e.target == target for e in done)
+    return any(
+        e.dataset == dataset
+        and e.target == target
+        and set(slices) <= set((e.result or {}).get("slices") or {})
+        for e in done
+    )
 
 
 def _holds(mv: Any, alias: str) -> bool:
@@ -231,5 +242,5 @@ def _evaluate_holder(
         return  # no holder: a compare gate has nothing to compare with
     if holder.version == candidate.version:
         return
-    if not _evaluated(holder, dataset, target):
+    if not _evaluated(holder, dataset, target, slices):
         sdk.evaluate(holder, dataset, target, slices=slices)
