@@ -139,6 +139,29 @@ def test_a_bad_batch_fails_with_counts_and_samples(client: Any, tmp_path: Path) 
     assert not stored[-1].passed and stored[-1].errors == 5
 
 
+def test_a_batch_whose_optional_column_is_left_empty_breaks_only_not_null(
+    client: Any, tmp_path: Path
+) -> None:
+    """A CSV column empty in every row of a batch has Arrow's type `null`: its type, range,
+    set and pattern checks failed ("null" is no double), as the same batch in pandas did
+    not. No value breaks them; the missing values are not_null's to judge."""
+    suite = _suite(
+        tmp_path,
+        "suite: opt\ncolumns:\n"
+        "  coupon: {type: double, range: {min: 0, max: 10}}\n"
+        "  code: {type: string, in_set: [A, B], severity: warn}\n"
+        "  note: {type: string, regex: '^[a-z]+$', not_null: true}\n",
+    )
+    (tmp_path / "batch.csv").write_text("id,coupon,code,note\n1,,,\n2,,,\n")
+    v = sp.log_dataset(str(tmp_path / "batch.csv"), name="opt")
+    assert {c["name"]: c["type"] for c in v.schema}["coupon"] == "null"
+    for data in (v, str(tmp_path / "batch.csv")):
+        for scan in (False, True):
+            report = sp.validate(data, suite, use_profile=not scan)
+            assert [(c["check"], c["column"]) for c in report.failed] == [("not_null", "note")]
+            assert report.failed[0]["failing"] == 2
+
+
 def test_the_profile_shortcut_agrees_with_reading_every_row(client: Any, tmp_path: Path) -> None:
     sp.log_dataset(_frame(), name="tx", project="fraud")
     bad = _frame(seed=2, shift=0.5)

@@ -160,6 +160,18 @@ def _result(
     return out
 
 
+NO_VALUES = "null"  # Arrow's type of a column whose every value is missing
+
+
+def _expected(check: Check, data: DataSource) -> Any:
+    """What a range, in_set or regex check expects, as its result states it."""
+    if check.kind == "range":
+        return _bounds(check.args)
+    if check.kind == "in_set":
+        return _in_set_expected(check, data.types[check.column or ""])
+    return check.args["pattern"]
+
+
 def type_family(type_text: str) -> str | None:
     """integer, float, decimal, string, boolean, timestamp or date; None for other types."""
     if type_text.startswith(("int", "uint")):
@@ -180,6 +192,8 @@ def type_family(type_text: str) -> str | None:
 
 
 def _type_matches(actual: str, expected: str) -> bool:
+    if actual == NO_VALUES:  # every value missing: no value of another type (not_null's)
+        return True
     family = type_family(actual)
     if actual == expected or family == expected:
         return True
@@ -253,6 +267,12 @@ def _decide(
             if missing == 0:
                 return _result("not_null", name, sev, True, 0, expected, failing=0, sample=[])
         return _result("not_null", name, sev, None, None, expected)
+    if check.kind in ("range", "in_set", "regex") and data.types[name] == NO_VALUES:
+        # a column with no value at all (a CSV column left empty in this batch) breaks no
+        # range, set or pattern: its missing values are not_null's to judge
+        return _result(
+            check.kind, name, sev, True, None, _expected(check, data), failing=0, sample=[]
+        )
     if check.kind == "range":
         expected = _bounds(args)
         if type_family(data.types[name]) not in ("integer", "float", "decimal"):
