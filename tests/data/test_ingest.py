@@ -421,6 +421,10 @@ def test_a_quote_never_closed_is_refused_not_read_as_fewer_rows(
     fails(stray, tmp_path / "w", "q.csv: a quoted value of column 'b' in row 10", "never closed")
     monkeypatch.setattr(ingest, "CSV_BLOCK_SIZE", 1024)  # mid-file: up to the block's end
     fails(stray, tmp_path / "w", "q.csv: a quoted value runs over a line end", "never closed")
+    # a quote never closed in a column before the last: one line, which says so
+    early = write(tmp_path / "e.csv", 'name,v\n"abc,1\nx,2\n')
+    error = fails(early, tmp_path / "w", "wrong number of fields", "never closed?")
+    assert "\n" not in error.message
     ok = write(tmp_path / "ok.csv", 'a,b\n1,"two\nlines"\n2,x\n')  # closed quotes: fine
     assert prepare(ok, str(tmp_path / "w2")).num_rows == 2
 
@@ -431,6 +435,14 @@ def test_utf16_is_named_as_such(tmp_path: Path) -> None:
     for name, encoding in (("bom.csv", "utf-16"), ("be.csv", "utf-16-be")):
         text = "a,b\n1,2\n".encode(encoding)
         fails(write(tmp_path / name, text), tmp_path / "w", f"{name} is not UTF-8", "UTF-16")
+    # binary data named .csv is not taken for UTF-16 (which it was, having NUL bytes)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "book.csv", "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>" * 50)
+    fails(tmp_path / "book.csv", tmp_path / "w", "is not CSV text: it holds a zip archive")
+    noise = write(tmp_path / "noise.csv", bytes(range(256)) * 4)
+    fails(noise, tmp_path / "w", "noise.csv is not CSV text: it holds binary data")
 
 
 def test_column_changing_type_mid_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

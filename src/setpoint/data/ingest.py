@@ -397,7 +397,7 @@ def _csv_reader(
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    _refuse_utf16(path)
+    _refuse_not_text(path)
     options = pcsv.ReadOptions(block_size=CSV_BLOCK_SIZE)
     # Empty cells and the usual null markers (NA, NULL, …) are nulls in text columns too, as
     # in numeric ones and as pandas reads them: "" would pass not_null.
@@ -567,9 +567,10 @@ def _runs_to_block_end(batch: pa.RecordBatch) -> tuple[str, int] | None:
     return None
 
 
-def _refuse_utf16(path: str) -> None:
-    """UTF-16 text (a BOM, or NUL bytes between the letters) read as UTF-8 gave columns named
-    with NULs, or a message holding one: refused by name instead."""
+def _refuse_not_text(path: str) -> None:
+    """UTF-16 text (a BOM, or NUL bytes between the letters) or binary data (an Excel
+    workbook or an archive named .csv) read as UTF-8 gave columns named with NULs, or a
+    message holding one: refused by name instead."""
     import gzip
 
     try:
@@ -577,8 +578,24 @@ def _refuse_utf16(path: str) -> None:
             head = fh.read(512)
     except OSError:
         return  # the reader says what is wrong with it
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _nul_between_letters(head):
         raise _error(f"{path} is not UTF-8 text: it looks like UTF-16 (save it as UTF-8)")
+    if b"\x00" in head:
+        what = (
+            "a zip archive (an Excel workbook?)"
+            if head.startswith(b"PK\x03\x04")
+            else "binary data"
+        )
+        raise _error(f"{path} is not CSV text: it holds {what}")
+
+
+def _nul_between_letters(head: bytes) -> bool:
+    """Whether every other byte is NUL, as in UTF-16 text of Latin letters."""
+    pairs = len(head) // 2
+    if pairs < 2:
+        return False
+    odd, even = head[1 : 2 * pairs : 2], head[0 : 2 * pairs : 2]
+    return odd.count(0) >= 0.9 * pairs or even.count(0) >= 0.9 * pairs
 
 
 def _csv_error(
@@ -590,7 +607,13 @@ def _csv_error(
         return _error(f"{path} is not UTF-8 text ({where}): {reason}")
     if "Expected" in reason and "columns, got" in reason:
         detail = reason.removeprefix("CSV parse error: ")
-        return _error(f"{path} has a row with the wrong number of fields ({where}): {detail}")
+        # the row as Arrow quotes it: past a quote never closed, it runs over line ends
+        first, newline, _ = detail.strip().partition("\n")
+        row = first.partition(": ")[2]
+        unclosed = bool(newline) or row.count('"') % 2 == 1
+        hint = " (a quote that is never closed?)" if unclosed else ""
+        detail = first + (" …" if newline else "")
+        return _error(f"{path} has a row with the wrong number of fields ({where}): {detail}{hint}")
     if schema is not None and reason.startswith("In CSV column #"):
         index = int(reason.removeprefix("In CSV column #").split(":")[0])
         field = schema.field(index)
