@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -1074,3 +1075,33 @@ def test_a_model_given_as_an_mlflow_registered_model_name_says_which_it_is(
         assert err.strip().endswith(f"an MLflow registered model of that name is model {kept!r}")
     code, _, err = run_cli(capsys, "models", "show", "fraud/nosuch")
     assert code == 1 and "MLflow" not in err  # a model name: nothing to add
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_error_that_follows_an_interruption_ends_the_command_as_interrupted(
+    home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: Any,
+    signum: int,
+) -> None:
+    """SIGTERM landing in a lazy import left the library half-imported; the code cleaning
+    up then failed on it, and `data add` said "unexpected AttributeError: module 'pandas'
+    has no attribute 'util'" (exit 1) instead of "aborted" (exit 143)."""
+    from setpoint.cli import data as data_cli
+
+    def half_imported(*_args: Any, **_kwargs: Any) -> None:
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(10)
+        except KeyboardInterrupt:  # as a library's import, cut short, leaves it
+            pass
+        raise AttributeError("module 'pandas' has no attribute 'util'")
+
+    monkeypatch.setattr(data_cli, "_unchanged", half_imported)
+    (tmp_path / "f.bin").write_bytes(b"x")
+    code, _out, err = run_cli(capsys, "data", "add", str(tmp_path / "f.bin"), "--name", "f")
+    assert (code, err) == (143 if signum == signal.SIGTERM else 130, "aborted\n"), err
+    # a command after it is not taken for interrupted
+    code, _out, err = run_cli(capsys, "data", "list")
+    assert code == 0, err

@@ -124,8 +124,20 @@ class _Terminated(KeyboardInterrupt):
     `killed`, its points written) instead of the process vanishing mid-way."""
 
 
+# The exit code of an interruption (SIGTERM: 143, Ctrl-C: 130) that reached this command.
+# An interruption landing in an import leaves that library half-imported, and the code
+# cleaning up may then fail on it: the command still ends as interrupted, not with that.
+_INTERRUPTED: list[int] = []
+
+
 def _terminate(signum: int, frame: Any) -> None:
+    _INTERRUPTED.append(143)
     raise _Terminated
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    _INTERRUPTED.append(130)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -134,12 +146,25 @@ def main(argv: list[str] | None = None) -> Any:
 
     if threading.current_thread() is not threading.main_thread():
         return _main(argv)  # (signal handlers belong to the main thread)
+    _INTERRUPTED.clear()
     # servers and the scheduler install their own handlers while they run
     previous = signal.signal(signal.SIGTERM, _terminate)
+    ctrl_c = signal.getsignal(signal.SIGINT)
+    if ctrl_c is signal.default_int_handler:  # (not one a caller installed)
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         return _main(argv)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if ctrl_c is signal.default_int_handler:
+            signal.signal(signal.SIGINT, ctrl_c)
+
+
+def _exit_if_interrupted() -> None:
+    """An error raised after an interruption is its consequence: end as interrupted."""
+    if _INTERRUPTED:
+        click.echo("aborted", err=True)
+        sys.exit(_INTERRUPTED[0])
 
 
 def _main(argv: list[str] | None) -> Any:
@@ -164,6 +189,7 @@ def _main(argv: list[str] | None) -> Any:
     except SetpointError as exc:
         if os.environ.get("SETPOINT_DEBUG"):
             raise
+        _exit_if_interrupted()
         from setpoint.cli.output import show_error
 
         show_error(exc)
@@ -173,6 +199,7 @@ def _main(argv: list[str] | None) -> Any:
     except (OSError, OverflowError) as exc:  # a path that cannot be used, a number too large
         if os.environ.get("SETPOINT_DEBUG"):
             raise
+        _exit_if_interrupted()
         if isinstance(exc, OSError) and exc.strerror:
             where = f": {exc.filename}" if exc.filename else ""
             click.echo(f"error: {exc.strerror}{where}", err=True)
@@ -182,6 +209,7 @@ def _main(argv: list[str] | None) -> Any:
     except Exception as exc:
         if os.environ.get("SETPOINT_DEBUG"):
             raise
+        _exit_if_interrupted()
         first = (str(exc).splitlines() or [""])[0]  # one line, as every other error
         if type(exc).__module__.split(".")[0] in _STORAGE_CLIENTS:
             # an object store that refused (no credentials, access denied): its settings
