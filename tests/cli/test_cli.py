@@ -546,6 +546,9 @@ def test_data_add_list_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert f"run {run.id}" in edge and "this version" in edge
     code, out, _ = run_cli(capsys, "data", "versions", "train", "-p", "fraud")
     assert code == 0 and "train: 1 versions" in out
+    # the PROJECT/NAME form other commands take (it read as a name in the default project)
+    code, out, err = run_cli(capsys, "data", "versions", "fraud/train")
+    assert code == 0 and "train: 1 versions" in out, err
     code, _, err = run_cli(capsys, "data", "add", str(tmp_path / "missing.csv"), "--name", "x")
     assert code == 1 and "does not exist" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "data", "show", "fraud/train@9")

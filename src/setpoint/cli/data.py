@@ -266,9 +266,13 @@ def show(ref: str, as_json: bool) -> None:
 @click.option("--project", "-p", default=None)
 @json_option
 def versions(name: str, project: str | None, as_json: bool) -> None:
-    """Every version of a dataset, oldest first."""
+    """Every version of a dataset (NAME or PROJECT/NAME, as other commands write it),
+    oldest first."""
     from setpoint.client import sdk
+    from setpoint.data.versions import parse_ref
 
+    if "/" in name and project is None:  # fraud/transactions, as `data show` takes it
+        project, name, _ = parse_ref(name, field="name")
     found = client().list_dataset_versions(name, sdk._project(project))
     if as_json:
         print_json(found)
