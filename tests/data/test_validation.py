@@ -327,6 +327,16 @@ def test_infer_suite_round_trip(client: Any, tmp_path: Path) -> None:
     assert failed == {("in_set", "country"), ("range", "amount")}
 
 
+def test_inferred_bounds_are_written_as_rounded(client: Any) -> None:
+    """A bound rounded to 3 digits read `max: 10.600000000000001` (106 * 0.1)."""
+    import yaml
+
+    v = sp.log_dataset(pd.DataFrame({"x": [0.5, 1.25, 5.3]}), name="b")
+    spec = yaml.safe_load(sp.infer_suite(v))["columns"]["x"]["range"]
+    assert spec == {"min": 0, "max": 10.1}
+    assert all(len(repr(b)) <= 5 for b in spec.values())
+
+
 def test_diff_between_versions(client: Any) -> None:
     a = sp.log_dataset(_frame(), name="tx", project="fraud")
     changed = _frame(seed=7, shift=1.0).drop(columns=["email"])

@@ -579,5 +579,8 @@ def _nice(value: float, *, down: bool) -> float:
     """``value`` rounded outward to 3 significant digits."""
     if value == 0 or not math.isfinite(value):
         return value
-    step = 10 ** (math.floor(math.log10(abs(value))) - 2)
-    return (math.floor if down else math.ceil)(value / step) * step
+    exponent = math.floor(math.log10(abs(value))) - 2
+    step = 10.0**exponent
+    units = (math.floor if down else math.ceil)(value / step)
+    # (106 / 10 is the double nearest 10.6, as the suite should say; 106 * 0.1 is not)
+    return units / 10.0**-exponent if exponent < 0 else units * step
