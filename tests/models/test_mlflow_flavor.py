@@ -172,3 +172,47 @@ def test_unknown_serialization_refused_at_registration() -> None:
     )
     with pytest.raises(InvalidArgumentError, match="saved as joblib"):
         flavor.describe(text)
+
+
+def test_a_python_model_predicts_as_mlflow_does(tmp_path: Path) -> None:
+    """mlflow.pyfunc.log_model(python_model=...) was refused at registration ("setpoint
+    loads MLflow models of the flavors sklearn, xgboost, lightgbm; this one has
+    python_function"), though MLflow's issue names pyfunc."""
+
+    # (defined here: MLflow's pyfunc module warns when first imported, which the module's
+    # filter covers during tests only)
+    class Scaled(mlflow.pyfunc.PythonModel):  # an artifact read in load_context, a config
+        def load_context(self, context):  # type: ignore[no-untyped-def]
+            self.factor = float(Path(context.artifacts["factor"]).read_text())
+
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            return model_input.sum(axis=1) * self.factor + context.model_config["offset"]
+
+    class Plain(mlflow.pyfunc.PythonModel):  # MLflow 3's form, without a context
+        def predict(self, model_input, params=None):  # type: ignore[no-untyped-def]
+            return model_input["age"] * 2
+
+    X, _ = _data("regression")
+    (tmp_path / "factor.txt").write_text("2.5")
+    for name, model, extra in (
+        (
+            "scaled",
+            Scaled(),
+            {
+                "artifacts": {"factor": str(tmp_path / "factor.txt")},
+                "model_config": {"offset": 1.0},
+            },
+        ),
+        ("plain", Plain(), {}),
+    ):
+        folder = tmp_path / name
+        mlflow.pyfunc.save_model(
+            str(folder), python_model=model, pip_requirements=["pandas"], **extra
+        )
+        expected = np.asarray(mlflow.pyfunc.load_model(str(folder)).predict(X))
+        meta = flavor.describe((folder / flavor.MLMODEL).read_text())
+        assert (meta["mlflow_flavor"], meta["unsafe"]) == ("pyfunc", True)
+        _register(folder)
+        loaded = load_model(folder)
+        np.testing.assert_allclose(loaded.predict(X), expected)
+        assert not loaded.has_proba

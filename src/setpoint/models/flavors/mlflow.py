@@ -2,8 +2,10 @@
 writes it. setpoint registers such a folder as it is (flavor ``mlflow``) and loads it here,
 without MLflow where the format allows: scikit-learn and sklearn-API LightGBM models saved
 with skops (trusted types only, as the sklearn flavor), XGBoost models and LightGBM boosters
-from their native files. A model MLflow pickled (pickle or cloudpickle) is unpickled, which
-runs code: the registry marks every MLflow package unsafe."""
+from their native files; a PythonModel (``mlflow.pyfunc.log_model(python_model=...)``) with
+its artifacts and model_config. A model MLflow pickled (pickle or cloudpickle, as every
+PythonModel is) is unpickled, which runs code: the registry marks every MLflow package
+unsafe."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ DESCRIPTION = "a folder in MLflow's model format (registered through MLflow's AP
 PACKAGES: tuple[str, ...] = ()
 MLMODEL = "MLmodel"
 LOADABLE = ("sklearn", "xgboost", "lightgbm")
+PYFUNC = "python_function"
+PYTHON_MODEL_LOADER = "mlflow.pyfunc.model"  # the loader of a pickled PythonModel
 FORMATS = ("skops", "native", "pickle", "cloudpickle")  # "native": the framework's own file
 LIGHTGBM_BOOSTER = "lightgbm.basic.Booster"
 # The types MLflow itself trusts in the skops file of an sklearn-API LightGBM model, beyond
@@ -90,11 +94,44 @@ def describe(mlmodel_text: str) -> dict[str, Any]:
         if isinstance(doc.get("signature"), dict):
             out["mlflow_signature"] = doc["signature"]
         return out
+    python_model = _python_model_meta(found.get(PYFUNC))
+    if python_model is not None:
+        if isinstance(doc.get("signature"), dict):
+            python_model["mlflow_signature"] = doc["signature"]
+        return python_model
     raise InvalidArgumentError(
-        f"setpoint loads MLflow models of the flavors {', '.join(LOADABLE)}; this one has "
-        f"{', '.join(sorted(found))}",
+        f"setpoint loads MLflow models of the flavors {', '.join(LOADABLE)}, and "
+        f"{PYFUNC} models of a PythonModel; this one has {', '.join(sorted(found))}",
         field="MLmodel",
     )
+
+
+def _python_model_meta(conf: Any) -> dict[str, Any] | None:
+    """The metadata of a ``mlflow.pyfunc.log_model(python_model=...)`` folder: the pickled
+    PythonModel, its artifacts (name -> path in the folder) and model_config; None for any
+    other python_function (one loaded by a framework's module, or from code)."""
+    if not isinstance(conf, dict) or conf.get("loader_module") != PYTHON_MODEL_LOADER:
+        return None
+    file = conf.get("python_model")
+    if not isinstance(file, str) or not file:
+        return None
+    given = conf.get("artifacts")
+    artifacts: dict[Any, Any] = given if isinstance(given, dict) else {}
+    paths = {
+        str(name): str(spec["path"])
+        for name, spec in artifacts.items()
+        if isinstance(spec, dict) and isinstance(spec.get("path"), str)
+    }
+    config = conf.get("config")  # (MLflow writes save_model's model_config here)
+    return {
+        "mlflow_flavor": "pyfunc",
+        "file": file,
+        "serialization": "cloudpickle",
+        "model_class": "",
+        "unsafe": True,
+        "artifacts": paths,
+        "model_config": config if isinstance(config, dict) else {},
+    }
 
 
 def _is_lightgbm_estimator(conf: Mapping[str, Any]) -> bool:
@@ -113,6 +150,8 @@ def load(
 ) -> MlflowPredictor:
     path = os.path.join(folder, str(meta["file"]))
     kind, fmt = str(meta["mlflow_flavor"]), str(meta["serialization"])
+    if kind == "pyfunc":
+        return MlflowPredictor(native=_load_python_model(folder, path, meta))
     if kind == "lightgbm" and fmt == "native" and path.endswith(".skops"):
         fmt = "skops"  # registered before setpoint told MLflow 3's LightGBM estimators apart
     if fmt == "skops" and kind in ("sklearn", "lightgbm"):
@@ -137,6 +176,64 @@ def load(
 
         return MlflowPredictor(native=lgb.Booster(model_file=path), booster=True)
     raise InvalidArgumentError(f"cannot load an MLflow {kind} model saved as {fmt}", field="model")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PythonModelContext:
+    """What MLflow hands a PythonModel's ``load_context`` and ``predict``: its artifacts
+    (name -> local path) and model_config."""
+
+    artifacts: dict[str, str]
+    model_config: dict[str, Any]
+
+
+class PythonModel:
+    """A pickled ``mlflow.pyfunc.PythonModel``, loaded and given its context: ``predict``
+    calls its own, with the context when it takes one (``predict(self, context,
+    model_input)``; MLflow 3 also allows ``predict(self, model_input)``)."""
+
+    def __init__(self, model: Any, context: PythonModelContext) -> None:
+        import inspect
+
+        self.model = model
+        self.context = context
+        try:
+            params = inspect.signature(model.predict).parameters
+        except (TypeError, ValueError):  # a builtin's: MLflow's own convention
+            params = {"context": None}  # type: ignore[assignment]
+        self._with_context = "context" in params
+
+    def predict(self, X: Any) -> Any:
+        if self._with_context:
+            return self.model.predict(self.context, X)
+        return self.model.predict(X)
+
+
+def _load_python_model(folder: str, path: str, meta: Mapping[str, Any]) -> PythonModel:
+    try:
+        with open(path, "rb") as f:  # the package's bytes were checked against their digests
+            model = pickle.load(f)
+    except ModuleNotFoundError as exc:  # its class derives from MLflow's, or uses a library
+        raise InvalidArgumentError(
+            f"this MLflow PythonModel needs the module {exc.name!r} to load: install it "
+            "(MLflow's own: pip install mlflow-skinny)",
+            field="model",
+        ) from None
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidArgumentError(
+            f"{meta['file']} holds a {type(model).__name__}, which has no predict",
+            field="model",
+        )
+    artifacts = {
+        name: os.path.join(folder, rel) for name, rel in dict(meta.get("artifacts") or {}).items()
+    }
+    context = PythonModelContext(
+        artifacts=artifacts, model_config=dict(meta.get("model_config") or {})
+    )
+    load_context = getattr(model, "load_context", None)
+    if callable(load_context):
+        load_context(context)
+    return PythonModel(model, context)
 
 
 @dataclass(frozen=True, kw_only=True)
