@@ -645,6 +645,40 @@ def test_files_a_first_import_could_not_read_are_added_by_the_next(
     assert "late.txt" not in {a.path for a in client.list_artifacts(other.id)}
 
 
+def test_files_of_a_store_copied_from_another_machine_are_not_taken_for_none(
+    client: Any, mlflow_copy: Path
+) -> None:
+    """A run's folder under an artifact root that is not on this machine was taken for a run
+    that logged no file: imported without them, unsaid, and never added by an import given
+    --artifacts later."""
+    ids = json.loads((mlflow_copy / "ids.json").read_text())
+    uri = f"/srv/elsewhere/mlruns/1/{ids['baseline']}/artifacts"
+    edit(
+        mlflow_copy, ("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (uri, ids["baseline"]))
+    )
+    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    try:
+        first = MlflowImporter(client, source).run()  # no --artifacts
+        base = imported(client)[ids["baseline"]]
+        assert client.list_artifacts(base.id) == []
+        # said once for the root, and on the run (it may have logged none: not a failure;
+        # the model version registered from its files is one, as their source is not here)
+        assert [f.kind for f in first.failures] == ["model version", "alias"]
+        [said] = [w for w in first.warnings if w.kind == "artifacts"]
+        assert said.item == "/srv/elsewhere/mlruns" and "1 run(s)" in said.reason
+        assert "/srv/elsewhere/mlruns was not on this machine" in base.tags[IMPORTED_WITHOUT_FILES]
+        again = MlflowImporter(client, source).run()  # still not here: still said
+        assert IMPORTED_WITHOUT_FILES in imported(client)[ids["baseline"]].tags
+        assert "artifacts" not in {f.kind for f in again.failures}
+        given = MlflowImporter(client, source, str(mlflow_copy / "mlruns")).run()
+    finally:
+        source.close()
+    assert given.failures == [] and given.new["artifacts"] >= 3
+    base = imported(client)[ids["baseline"]]
+    assert IMPORTED_WITHOUT_FILES not in base.tags
+    assert "notes.txt" in {a.path for a in client.list_artifacts(base.id)}
+
+
 def test_a_file_that_could_not_be_read_is_added_once_it_can(
     home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

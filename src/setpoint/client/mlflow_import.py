@@ -152,6 +152,9 @@ class MlflowImporter:
         # stopped before the last one
         self._incomplete: dict[str, tuple[str, str, str]] = {}
         self._without_files: set[str] = set()  # MLflow runs imported without (some) files
+        # artifact roots runs' folders are under that are not on this machine -> those runs
+        # (whose files, if they logged any, cannot be looked for)
+        self._absent: dict[Path, set[str]] = {}
         self._scopes: list[str | None] | None = None  # see _readable_projects
         self._runs_unread = False  # the source's runs could not be listed
         self._versions_unread = False  # the source's model versions could not be listed
@@ -211,7 +214,18 @@ class MlflowImporter:
         self._import_logged_models(logged)
         self._import_registry(versions, aliases, logged, step)
         self._list_refused()  # refused only once their logged models were asked for
+        for root, ids in self._absent.items():
+            self.report.warn(
+                "artifacts",
+                str(root),
+                f"this artifact root is not on this machine: the files of the {len(ids)} "
+                "run(s) under it were not looked for; if they logged any, import again with "
+                "--artifacts naming where that root is here (runs that logged none have none)",
+            )
         return self.report
+
+    def _root_absent_for(self, run_id: str) -> Path | None:
+        return next((root for root, ids in self._absent.items() if run_id in ids), None)
 
     # ------------------------------------------------------------ experiments
 
@@ -395,6 +409,11 @@ class MlflowImporter:
         files, missing, unread = self._upload_run_files(r)
         if (why := _without_files(missing, unread)) is not None:
             tags[IMPORTED_WITHOUT_FILES] = why  # said on the run: a later import adds them
+        elif (root := self._root_absent_for(r.id)) is not None:
+            tags[IMPORTED_WITHOUT_FILES] = names.tag_value(  # a later import looks again
+                f"its artifact root {root} was not on this machine: give --artifacts",
+                IMPORTED_WITHOUT_FILES,
+            )
         parent_run, parent_project = self._imported.get(
             tags.get("mlflow.parentRunId", ""), ("", "")
         )
@@ -581,6 +600,9 @@ class MlflowImporter:
             return None, f"{refused} (artifact_uri {uri}) is outside {where}: not read"
         if uri and self.artifacts is None and not self.source.serves(uri) and not _local_path(uri):
             return None, f"its files at {uri} cannot be read from here: give --artifacts"
+        root = _absent_root(uri) if self.artifacts is None else None
+        if root is not None:  # a store copied from another machine, or no run logged a file
+            self._absent.setdefault(root, set()).add(r.id)
         return None, None
 
     def _find(
@@ -652,6 +674,8 @@ class MlflowImporter:
         if missing:
             self.report.fail("artifacts", r.id, f"imported before without its files: {missing}")
         still = _without_files(missing, unread)
+        if still is None and self._root_absent_for(r.id) is not None:
+            return  # still not here: it stays said on the run
         if files or still is None:
             self.client.log_imported_artifacts(run_id, files, still)
             self.report.new["artifacts"] += len(files)
@@ -1163,6 +1187,19 @@ def _local_path(uri: str | None) -> Path | None:
     if parsed.scheme == "" or len(parsed.scheme) == 1:  # a path; a Windows drive letter
         return Path(uri)
     return None
+
+
+def _absent_root(uri: str | None) -> Path | None:
+    """The artifact root a run's local ``artifact_uri`` lies under (``/x/mlruns`` of
+    ``/x/mlruns/1/<run>/artifacts``) when that root is not on this machine, else None. A run
+    folder missing under a root that is here is a run that logged no file (MLflow makes the
+    folder with its first file); under a root that is not here, nothing can be said."""
+    path = _local_path(uri)
+    found = _TAIL.search(path.as_posix()) if path is not None else None
+    if path is None or found is None:
+        return None
+    root = Path(path.as_posix()[: found.start()] or "/")
+    return None if root.is_dir() else root
 
 
 def _inside(path: Path, root: Path) -> bool:
