@@ -679,6 +679,20 @@ def test_files_of_a_store_copied_from_another_machine_are_not_taken_for_none(
     assert "notes.txt" in {a.path for a in client.list_artifacts(base.id)}
 
 
+def test_a_store_whose_model_versions_table_is_gone_says_so(
+    home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its versions vanished unsaid (only an alias was listed, naming a version), and each
+    registered model was made empty, in the default project."""
+    edit(mlflow_copy, ("DROP TABLE model_versions", ()))
+    code, report = report_of(capsys, *import_args(mlflow_copy))
+    assert code == 1
+    why = {(f["kind"], f["item"]): f["reason"] for f in report["failures"]}
+    assert "table model_versions is missing" in why["model version", "(every model version)"]
+    assert report["new"]["runs"] == 4  # the rest is imported
+    assert sdk.client().list_models() == []
+
+
 def test_a_file_that_could_not_be_read_is_added_once_it_can(
     home: Path, mlflow_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

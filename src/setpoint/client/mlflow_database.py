@@ -193,6 +193,8 @@ class MlflowDatabase:
 
     def versions(self) -> list[MlflowVersion]:
         if "model_versions" not in self.tables:
+            if "registered_models" in self.tables:  # MLflow makes both tables together
+                raise _bad("cannot read the model versions: table model_versions is missing")
             return []
         cols = self.columns["model_versions"]
         storage = "storage_location" if "storage_location" in cols else "NULL"
