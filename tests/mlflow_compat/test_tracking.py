@@ -591,6 +591,38 @@ def test_artifacts_go_through_the_proxy_into_setpoint(client: Any, serve: Any) -
         assert http.get(f"{api}/0/{run_id}/artifacts/report.txt").status_code == 404
 
 
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_client_set_for_multipart_uploads_uploads_the_file_whole(client: Any, serve: Any) -> None:
+    """With MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD, log_artifact failed on a 404 in FastAPI's
+    shape; told in MLflow's words that multipart is not supported, the client uploads the
+    file whole, as against MLflow's server on a store without multipart."""
+    import os
+
+    server = serve(client)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": server.url,
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
+        "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": "1024",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(ARTIFACTS).replace("all good", "x" * 5000)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_id = out.stdout.strip().splitlines()[-1]
+    paths = sorted(a.path for a in client.list_artifacts(run_id))
+    assert paths == ["everything/plots/roc.csv", "everything/report.txt", "report.txt"]
+    with httpx.Client() as http:  # what no route takes: MLflow's shape, not FastAPI's
+        for method, path in (("DELETE", f"artifacts/files/{run_id}/artifacts/report.txt"),
+                             ("GET", "nothing/here")):  # fmt: skip
+            r = http.request(method, f"{server.url}/api/2.0/mlflow-artifacts/{path}")
+            assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
 def test_an_mlflow_run_is_never_failed_for_silence(sqlite_settings: Any, serve: Any) -> None:
     """MLflow's clients send no heartbeats: a run they made stays running through a long
     quiet fit, and logging into it afterwards works."""

@@ -918,7 +918,10 @@ _SERVED = (PREFIX + "/", AJAX_PREFIX + "/")
 _LANES = _SERVED + OTHER_PREFIXES
 
 
-ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts"
+ARTIFACTS = f"{ARTIFACTS_API}/artifacts"
+# MLflow's own words (its client looks for them) for an artifact store without multipart
+MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 
 
 def artifact_location(path: str) -> tuple[str, str, str]:
@@ -1029,6 +1032,46 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
         f"{ARTIFACTS}/{{path:path}}", download, methods=["GET"], include_in_schema=False
     )
     app.add_api_route(ARTIFACTS, listing, methods=["GET"], include_in_schema=False)
+
+    async def multipart(request: Request) -> Response:
+        # The client (MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD) uploads the file whole when told
+        # so in MLflow's words, as MLflow's server tells it for a store without multipart.
+        try:
+            await call.auth.authenticate(request)
+        except SetpointError as exc:
+            return mlflow_error(exc)
+        return Response(
+            orjson.dumps({"error_code": "NOT_IMPLEMENTED", "message": MULTIPART_UNSUPPORTED}),
+            status_code=501,
+            media_type="application/json",
+        )
+
+    async def unknown(request: Request) -> Response:
+        return Response(
+            orjson.dumps(
+                {
+                    "error_code": "ENDPOINT_NOT_FOUND",
+                    "message": f"No API endpoint {request.method} {request.url.path} here",
+                }
+            ),
+            status_code=404,
+            media_type="application/json",
+        )
+
+    for op in ("create", "complete", "abort"):
+        app.add_api_route(
+            f"{ARTIFACTS_API}/mpu/{op}/{{path:path}}",
+            multipart,
+            methods=["POST"],
+            include_in_schema=False,
+        )
+    # last: what no route above takes, in MLflow's shape (not FastAPI's {"detail": ...})
+    app.add_api_route(
+        f"{ARTIFACTS_API}/{{rest:path}}",
+        unknown,
+        methods=["GET", "PUT", "POST", "DELETE", "PATCH"],
+        include_in_schema=False,
+    )
 
 
 def _run_id(body: dict[str, Any]) -> str:
