@@ -221,6 +221,16 @@ def test_mlflow_errors_keep_mlflows_shape(client: Any, serve: Any) -> None:
             f"{api}/runs/log-batch", json={"run_id": run["info"]["run_id"], "metrics": too_many}
         )
         assert r.status_code == 400 and "at most 1000 metrics" in r.json()["message"]
+        # each kind within its limit, their sum beyond MLflow's 1000: refused, as MLflow does
+        both = {
+            "run_id": run["info"]["run_id"],
+            "metrics": too_many[:900],
+            "params": [{"key": f"p{i}", "value": "1"} for i in range(100)],
+            "tags": [{"key": f"t{i}", "value": "1"} for i in range(100)],
+        }
+        r = http.post(f"{api}/runs/log-batch", json=both)
+        assert r.status_code == 400, r.text
+        assert "at most 1000 metrics, params, and tags. Got 1100" in r.json()["message"]
         r = http.post(f"{api}/experiments/create", json={"name": "dup"})
         r = http.post(f"{api}/experiments/create", json={"name": "dup"})
         assert r.status_code == 400 and r.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"

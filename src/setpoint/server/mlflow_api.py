@@ -78,7 +78,7 @@ OTHER_PREFIXES = (
 )
 # The name MLflow gives experiment 0
 DEFAULT_EXPERIMENT = "Default"
-MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 STATUS_OF = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
 ERRORS = {
     # setpoint error code -> (MLflow error code, HTTP status)
@@ -696,15 +696,17 @@ def register(
         metrics = _metric_columns(points, "metrics")
         params = _cut(pairs(body.get("params"), "params", unique=True), MAX_PARAM_VALUE)
         tags = _cut(pairs(body.get("tags"), "tags"), MAX_TAG_VALUE)
-        for field, items, limit in (
-            ("metrics", metrics[0], MAX_METRICS),
-            ("params", params, MAX_PARAMS),
-            ("tags", tags, MAX_TAGS),
+        total = len(metrics[0]) + len(params) + len(tags)
+        for field, count, limit in (
+            ("metrics", len(metrics[0]), MAX_METRICS),
+            ("params", len(params), MAX_PARAMS),
+            ("tags", len(tags), MAX_TAGS),
+            ("metrics, params, and tags", total, MAX_ENTITIES),  # MLflow's limit on the sum
         ):
-            if len(items) > limit:
+            if count > limit:
                 raise InvalidArgumentError(
-                    f"A batch logging request can contain at most {limit} {field}. Got {len(items)} {field}.",
-                    field=field,
+                    f"A batch logging request can contain at most {limit} {field}. Got {count} {field}.",
+                    field=field.split(",")[0],
                 )
         if any(m.get("model_id") for m in points):  # limits first: this one reads
             metrics = await _not_logged(request, _run_id(body), points, metrics)
