@@ -216,6 +216,8 @@ def test_mlflow_errors_keep_mlflows_shape(client: Any, serve: Any) -> None:
             assert r.status_code == 400 and "max_results" in r.json()["message"], path
         r = http.get(f"{api}/model-versions/search", params={"max_results": "9" * 5000})
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        r = http.post(f"{api}/runs/search", json={"experiment_ids": ["0"], "max_results": 50001})
+        assert "max_results must be between 1 and 50000, not 50001" in r.json()["message"]
         too_many = [{"key": f"m{i}", "value": 1.0, "timestamp": 0, "step": 0} for i in range(1001)]
         r = http.post(
             f"{api}/runs/log-batch", json={"run_id": run["info"]["run_id"], "metrics": too_many}

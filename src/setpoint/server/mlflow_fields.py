@@ -23,8 +23,12 @@ def whole(value: Any, field: str, low: int, high: int) -> int:
     """A whole number the client gave (JSON number or query text) in [low, high]."""
     text = str(value)
     digits = text[1:] if text.startswith("-") else text
-    if not is_whole(digits, 19) or not low <= int(text) <= high:
+    if not is_whole(digits, 19):
         raise InvalidArgumentError(f"{field} must be a whole number, not {text!r}", field=field)
+    if not low <= int(text) <= high:
+        raise InvalidArgumentError(
+            f"{field} must be between {low} and {high}, not {text}", field=field
+        )
     return int(text)
 
 
