@@ -31,6 +31,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from setpoint.core.errors import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
+    ConfigurationError,
     InvalidArgumentError,
     UntrustedModelError,
 )
@@ -208,6 +209,21 @@ def test_predict_proba_refused_for_a_regressor(tmp_path: Path) -> None:
     assert not loaded.has_proba
     with pytest.raises(InvalidArgumentError, match="no class probabilities"):
         loaded.predict_proba(X)
+
+
+def test_a_model_whose_library_is_not_installed_says_which_and_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`setpoint serve` of a scikit-learn model on a plain install said "No module named
+    'skops'" (exit 3), with no word of the extra that installs it."""
+    save_model(LinearRegression().fit(X, TARGET), tmp_path / "m")
+    for name in [m for m in sys.modules if m == "skops" or m.startswith("skops.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "skops", None)  # as if it were not installed
+    with pytest.raises(ConfigurationError) as info:
+        load_model(tmp_path / "m")
+    assert "needs 'skops', which is not installed here" in info.value.message
+    assert "pip install 'setpoint[sklearn]'" in info.value.message
 
 
 def test_matching_frame_reaches_the_model_without_a_copy(tmp_path: Path) -> None:

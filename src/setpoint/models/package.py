@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from setpoint.core.errors import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
+    ConfigurationError,
     InvalidArgumentError,
 )
 from setpoint.core.hashing import digest_stream
@@ -220,8 +221,33 @@ def load_model(
     root = os.fspath(folder)
     meta = read_meta(root)
     verify_files(root, meta)
-    predictor = flavors.get(meta.flavor).load(root, meta.flavor_meta, trusted=trusted)
+    try:
+        predictor = flavors.get(meta.flavor).load(root, meta.flavor_meta, trusted=trusted)
+    except ModuleNotFoundError as exc:
+        raise _needs(meta.flavor, exc.name or "") from None
     return LoadedModel(meta=meta, predictor=predictor, folder=root)
+
+
+# the extra that installs a module a flavor loads with
+_EXTRAS = {
+    "sklearn": "sklearn",
+    "skops": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+}
+
+
+def _needs(flavor: str, module: str) -> ConfigurationError:
+    """A model that cannot load here for a library this machine lacks: which, and how."""
+    top = module.split(".")[0]
+    extra = _EXTRAS.get(top)
+    how = f"pip install 'setpoint[{extra}]'" if extra else f"install {top}"
+    return ConfigurationError(
+        f"loading this {flavor} model needs {top!r}, which is not installed here: {how}",
+        field="model",
+    )
 
 
 class LoadedModel:

@@ -214,7 +214,9 @@ def _load_python_model(folder: str, path: str, meta: Mapping[str, Any]) -> Pytho
         with open(path, "rb") as f:  # the package's bytes were checked against their digests
             model = pickle.load(f)
     except ModuleNotFoundError as exc:  # its class derives from MLflow's, or uses a library
-        raise InvalidArgumentError(
+        from setpoint.core.errors import ConfigurationError
+
+        raise ConfigurationError(
             f"this MLflow PythonModel needs the module {exc.name!r} to load: install it "
             "(MLflow's own: pip install mlflow-skinny)",
             field="model",
