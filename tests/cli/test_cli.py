@@ -549,6 +549,12 @@ def test_data_add_list_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFi
     # the PROJECT/NAME form other commands take (it read as a name in the default project)
     code, out, err = run_cli(capsys, "data", "versions", "fraud/train")
     assert code == 0 and "train: 1 versions" in out, err
+    code, out, err = run_cli(capsys, "data", "versions", "fraud/train", "-p", "fraud")
+    assert code == 0 and "train: 1 versions" in out, err
+    code, _, err = run_cli(capsys, "data", "versions", "fraud/train@1")
+    assert code == 2 and "names one version" in err
+    code, _, err = run_cli(capsys, "data", "versions", "fraud/train", "-p", "other")
+    assert code == 2 and "is in project fraud, not other" in err
     code, _, err = run_cli(capsys, "data", "add", str(tmp_path / "missing.csv"), "--name", "x")
     assert code == 1 and "does not exist" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "data", "show", "fraud/train@9")
@@ -1105,6 +1111,22 @@ def test_an_error_that_follows_an_interruption_ends_the_command_as_interrupted(
     (tmp_path / "f.bin").write_bytes(b"x")
     code, _out, err = run_cli(capsys, "data", "add", str(tmp_path / "f.bin"), "--name", "f")
     assert (code, err) == (143 if signum == signal.SIGTERM else 130, "aborted\n"), err
-    # a command after it is not taken for interrupted
+    # a command after it is not taken for interrupted, on another thread or this one
+    import threading
+
+    from setpoint.cli.main import main
+
+    codes: list[Any] = []
+
+    def other() -> None:
+        try:
+            main(["data", "versions", "nosuch"])
+        except SystemExit as exc:
+            codes.append(exc.code)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert codes == [1] and "does not exist" in capsys.readouterr().err
     code, _out, err = run_cli(capsys, "data", "list")
     assert code == 0, err

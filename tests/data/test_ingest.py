@@ -425,6 +425,9 @@ def test_a_quote_never_closed_is_refused_not_read_as_fewer_rows(
     early = write(tmp_path / "e.csv", 'name,v\n"abc,1\nx,2\n')
     error = fails(early, tmp_path / "w", "wrong number of fields", "never closed?")
     assert "\n" not in error.message
+    inch = write(tmp_path / "i.csv", 'a,b\n1,5" screen,extra\n')  # a quote inside a value
+    error = fails(inch, tmp_path / "w", "wrong number of fields")
+    assert "never closed" not in error.message
     ok = write(tmp_path / "ok.csv", 'a,b\n1,"two\nlines"\n2,x\n')  # closed quotes: fine
     assert prepare(ok, str(tmp_path / "w2")).num_rows == 2
 
@@ -443,6 +446,17 @@ def test_utf16_is_named_as_such(tmp_path: Path) -> None:
     fails(tmp_path / "book.csv", tmp_path / "w", "is not CSV text: it holds a zip archive")
     noise = write(tmp_path / "noise.csv", bytes(range(256)) * 4)
     fails(noise, tmp_path / "w", "noise.csv is not CSV text: it holds binary data")
+    # UTF-16 without a BOM in any script is UTF-16; a database file is binary
+    cyrillic = write(tmp_path / "ru.csv", "имя,город\nАня,Москва\n".encode("utf-16-le"))
+    fails(cyrillic, tmp_path / "w", "ru.csv is not UTF-8", "UTF-16")
+    db = tmp_path / "db.csv"
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (a INTEGER, b TEXT)")
+        con.executemany("INSERT INTO t VALUES (?, ?)", [(i, "x" * i) for i in range(50)])
+    con.close()
+    fails(db, tmp_path / "w", "db.csv is not CSV text: it holds binary data")
 
 
 def test_column_changing_type_mid_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

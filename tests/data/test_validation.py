@@ -327,7 +327,7 @@ def test_infer_suite_round_trip(client: Any, tmp_path: Path) -> None:
     assert failed == {("in_set", "country"), ("range", "amount")}
 
 
-def test_inferred_bounds_are_written_as_rounded(client: Any) -> None:
+def test_inferred_bounds_are_written_as_rounded(client: Any, tmp_path: Path) -> None:
     """A bound rounded to 3 digits read `max: 10.600000000000001` (106 * 0.1)."""
     import yaml
 
@@ -335,6 +335,11 @@ def test_inferred_bounds_are_written_as_rounded(client: Any) -> None:
     spec = yaml.safe_load(sp.infer_suite(v))["columns"]["x"]["range"]
     assert spec == {"min": 0, "max": 10.1}
     assert all(len(repr(b)) <= 5 for b in spec.values())
+    # the smallest and largest doubles: no overflow, and the bounds hold the data
+    for values in ([1e-308, 5e-308], [3.53e-37, 3.5300000000000003e-37], [1.7e308, 1.79e308]):
+        v = sp.log_dataset(pd.DataFrame({"x": values}), name="b")
+        report = sp.validate(v, _suite(tmp_path, sp.infer_suite(v)))
+        assert report.passed, (values, report.failed)
 
 
 def test_diff_between_versions(client: Any) -> None:

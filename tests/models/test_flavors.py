@@ -226,6 +226,26 @@ def test_a_model_whose_library_is_not_installed_says_which_and_how(
     assert "pip install 'setpoint[sklearn]'" in info.value.message
 
 
+def test_a_module_an_installed_library_lacks_is_not_said_to_be_uninstalled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model pickled under another version of a library refers to a module this version
+    does not have: the library is installed, and the message must not say otherwise."""
+    import types
+
+    old = types.ModuleType("sklearn._gone_module")
+    exec("class Old:\n    def predict(self, X):\n        return X", old.__dict__)
+    old.Old.__module__ = old.__name__
+    monkeypatch.setitem(sys.modules, old.__name__, old)
+    save_model(old.Old(), tmp_path / "m", flavor="custom")
+    monkeypatch.delitem(sys.modules, old.__name__)
+    with pytest.raises(ConfigurationError) as info:
+        load_model(tmp_path / "m")
+    assert "needs the module 'sklearn._gone_module', which 'sklearn' here does not have" in (
+        info.value.message
+    )
+
+
 def test_matching_frame_reaches_the_model_without_a_copy(tmp_path: Path) -> None:
     save_model(Threshold("amount"), tmp_path / "m", input_example=X)
     loaded = load_model(tmp_path / "m")

@@ -21,7 +21,12 @@ from setpoint.models.package import MANIFEST, LoadedModel, load_model
 
 mlflow = pytest.importorskip("mlflow")
 # MLflow warns once, when its pyfunc module is first imported
-pytestmark = pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Model.s `predict` method contains invalid parameters:FutureWarning"
+    ),
+]
 
 ROWS = 120
 
@@ -174,7 +179,9 @@ def test_unknown_serialization_refused_at_registration() -> None:
         flavor.describe(text)
 
 
-def test_a_python_model_predicts_as_mlflow_does(tmp_path: Path) -> None:
+def test_a_python_model_predicts_as_mlflow_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """mlflow.pyfunc.log_model(python_model=...) was refused at registration ("setpoint
     loads MLflow models of the flavors sklearn, xgboost, lightgbm; this one has
     python_function"), though MLflow's issue names pyfunc."""
@@ -192,6 +199,10 @@ def test_a_python_model_predicts_as_mlflow_does(tmp_path: Path) -> None:
         def predict(self, model_input, params=None):  # type: ignore[no-untyped-def]
             return model_input["age"] * 2
 
+    class Ctx(mlflow.pyfunc.PythonModel):  # the context under another name, as MLflow allows
+        def predict(self, ctx, model_input, params=None):  # type: ignore[no-untyped-def]
+            return model_input["age"] + len(ctx.artifacts)
+
     X, _ = _data("regression")
     (tmp_path / "factor.txt").write_text("2.5")
     for name, model, extra in (
@@ -204,11 +215,17 @@ def test_a_python_model_predicts_as_mlflow_does(tmp_path: Path) -> None:
             },
         ),
         ("plain", Plain(), {}),
+        ("ctx", Ctx(), {}),
+        ("lzma", Ctx(), {"compression": "lzma"}),  # MLFLOW_LOG_MODEL_COMPRESSION
     ):
         folder = tmp_path / name
+        compression = extra.pop("compression", None)
+        if compression:
+            monkeypatch.setenv("MLFLOW_LOG_MODEL_COMPRESSION", compression)
         mlflow.pyfunc.save_model(
             str(folder), python_model=model, pip_requirements=["pandas"], **extra
         )
+        monkeypatch.delenv("MLFLOW_LOG_MODEL_COMPRESSION", raising=False)
         expected = np.asarray(mlflow.pyfunc.load_model(str(folder)).predict(X))
         meta = flavor.describe((folder / flavor.MLMODEL).read_text())
         assert (meta["mlflow_flavor"], meta["unsafe"]) == ("pyfunc", True)

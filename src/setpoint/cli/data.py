@@ -271,8 +271,21 @@ def versions(name: str, project: str | None, as_json: bool) -> None:
     from setpoint.client import sdk
     from setpoint.data.versions import parse_ref
 
-    if "/" in name and project is None:  # fraud/transactions, as `data show` takes it
-        project, name, _ = parse_ref(name, field="name")
+    if "/" in name or "@" in name:  # fraud/transactions, as `data show` takes it
+        given = name
+        named, name, version = parse_ref(
+            given, default_project=project or sdk._project(None), field="name"
+        )
+        if version is not None:
+            raise click.BadParameter(
+                f"{given} names one version: give the dataset ({given.split('@')[0]})",
+                param_hint="NAME",
+            )
+        if "/" in given and project is not None and project != named:
+            raise click.BadParameter(
+                f"{given} is in project {named}, not {project}", param_hint="NAME/--project"
+            )
+        project = named or project
     found = client().list_dataset_versions(name, sdk._project(project))
     if as_json:
         print_json(found)

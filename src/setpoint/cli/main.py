@@ -158,11 +158,15 @@ def main(argv: list[str] | None = None) -> Any:
         signal.signal(signal.SIGTERM, previous)
         if ctrl_c is signal.default_int_handler:
             signal.signal(signal.SIGINT, ctrl_c)
+        _INTERRUPTED.clear()
 
 
 def _exit_if_interrupted() -> None:
-    """An error raised after an interruption is its consequence: end as interrupted."""
-    if _INTERRUPTED:
+    """An error raised after an interruption is its consequence: end as interrupted. (Only
+    on the main thread, whose command the handlers above interrupt.)"""
+    import threading
+
+    if _INTERRUPTED and threading.current_thread() is threading.main_thread():
         click.echo("aborted", err=True)
         sys.exit(_INTERRUPTED[0])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -578,24 +579,26 @@ def _refuse_not_text(path: str) -> None:
             head = fh.read(512)
     except OSError:
         return  # the reader says what is wrong with it
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _nul_between_letters(head):
+    if head.startswith(b"PK\x03\x04"):  # (its names can read as UTF-16)
+        raise _error(f"{path} is not CSV text: it holds a zip archive (an Excel workbook?)")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _reads_as_utf16(head):
         raise _error(f"{path} is not UTF-8 text: it looks like UTF-16 (save it as UTF-8)")
     if b"\x00" in head:
-        what = (
-            "a zip archive (an Excel workbook?)"
-            if head.startswith(b"PK\x03\x04")
-            else "binary data"
-        )
-        raise _error(f"{path} is not CSV text: it holds {what}")
+        raise _error(f"{path} is not CSV text: it holds binary data")
 
 
-def _nul_between_letters(head: bytes) -> bool:
-    """Whether every other byte is NUL, as in UTF-16 text of Latin letters."""
-    pairs = len(head) // 2
-    if pairs < 2:
+def _reads_as_utf16(head: bytes) -> bool:
+    """Whether ``head`` (holding NUL bytes) reads as UTF-16 text, little- or big-endian:
+    printable characters and line breaks, in any script (a binary file reads as neither)."""
+    if b"\x00" not in head or len(head) < 4:
         return False
-    odd, even = head[1 : 2 * pairs : 2], head[0 : 2 * pairs : 2]
-    return odd.count(0) >= 0.9 * pairs or even.count(0) >= 0.9 * pairs
+    even = head[: len(head) - len(head) % 2]
+    for encoding in ("utf-16-le", "utf-16-be"):
+        text = even.decode(encoding, errors="replace")
+        shown = sum(1 for ch in text if ch.isprintable() or ch in "\r\n\t")
+        if "\ufffd" not in text and shown >= 0.95 * len(text):
+            return True
+    return False
 
 
 def _csv_error(
@@ -610,7 +613,9 @@ def _csv_error(
         # the row as Arrow quotes it: past a quote never closed, it runs over line ends
         first, newline, _ = detail.strip().partition("\n")
         row = first.partition(": ")[2]
-        unclosed = bool(newline) or row.count('"') % 2 == 1
+        # a value that opens with a quote and none closes it to the row's end (a quote
+        # inside a value is a character: '5" screen' has too many fields, no open quote)
+        unclosed = bool(newline) or re.search(r'(^|,)"(""|[^"])*$', row) is not None
         hint = " (a quote that is never closed?)" if unclosed else ""
         detail = first + (" …" if newline else "")
         return _error(f"{path} has a row with the wrong number of fields ({where}): {detail}{hint}")

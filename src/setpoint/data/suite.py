@@ -576,11 +576,20 @@ def _range(col: dict[str, Any]) -> dict[str, float | int]:
 
 
 def _nice(value: float, *, down: bool) -> float:
-    """``value`` rounded outward to 3 significant digits."""
+    """``value`` rounded outward to 3 significant digits: the double nearest that decimal
+    (10.6, not 106 * 0.1), moved one step outward when that double falls inside. Never
+    inside ``value``, from the smallest doubles to the largest."""
+    from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
     if value == 0 or not math.isfinite(value):
         return value
-    exponent = math.floor(math.log10(abs(value))) - 2
-    step = 10.0**exponent
-    units = (math.floor if down else math.ceil)(value / step)
-    # (106 / 10 is the double nearest 10.6, as the suite should say; 106 * 0.1 is not)
-    return units / 10.0**-exponent if exponent < 0 else units * step
+    written = Decimal(repr(value))  # as Python writes it (5.3, not 5.2999…)
+    step = Decimal(1).scaleb(written.adjusted() - 2)
+    out = float(written.quantize(step, rounding=ROUND_FLOOR if down else ROUND_CEILING))
+    if not math.isfinite(out):  # beyond the largest double: the value itself is the bound
+        return value
+    if down and out > value:
+        return math.nextafter(out, -math.inf)
+    if not down and out < value:
+        return math.nextafter(out, math.inf)
+    return out

@@ -224,7 +224,7 @@ def load_model(
     try:
         predictor = flavors.get(meta.flavor).load(root, meta.flavor_meta, trusted=trusted)
     except ModuleNotFoundError as exc:
-        raise _needs(meta.flavor, exc.name or "") from None
+        raise _needs(meta.flavor, exc) from exc
     return LoadedModel(meta=meta, predictor=predictor, folder=root)
 
 
@@ -239,11 +239,31 @@ _EXTRAS = {
 }
 
 
-def _needs(flavor: str, module: str) -> ConfigurationError:
-    """A model that cannot load here for a library this machine lacks: which, and how."""
+def _needs(flavor: str, exc: ModuleNotFoundError) -> ConfigurationError:
+    """A model that cannot load here for a module this machine lacks: which, and how. A
+    library that is installed but lacks the module (a model pickled under another version
+    of it, code of the user's not importable here) is said as such."""
+    import importlib.util
+
+    module = exc.name or ""
     top = module.split(".")[0]
+    if not top:
+        return ConfigurationError(f"loading this {flavor} model failed: {exc}", field="model")
+    try:
+        installed = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        installed = True  # (a broken or shadowed package: say what is missing, no more)
+    if installed:
+        return ConfigurationError(
+            f"loading this {flavor} model needs the module {module!r}, which {top!r} here "
+            "does not have (saved with another version of it?)"
+            if module != top
+            else f"loading this {flavor} model needs the module {module!r}, which cannot be "
+            "imported here",
+            field="model",
+        )
     extra = _EXTRAS.get(top)
-    how = f"pip install 'setpoint[{extra}]'" if extra else f"install {top}"
+    how = f"pip install 'setpoint[{extra}]'" if extra else f"install the package providing {top!r}"
     return ConfigurationError(
         f"loading this {flavor} model needs {top!r}, which is not installed here: {how}",
         field="model",

@@ -94,7 +94,14 @@ def describe(mlmodel_text: str) -> dict[str, Any]:
         if isinstance(doc.get("signature"), dict):
             out["mlflow_signature"] = doc["signature"]
         return out
-    python_model = _python_model_meta(found.get(PYFUNC))
+    pyfunc = found.get(PYFUNC)
+    if isinstance(pyfunc, dict) and pyfunc.get("model_code_path"):
+        raise InvalidArgumentError(
+            "setpoint does not load MLflow models from code (python_model given as a file "
+            "path); log the PythonModel object instead",
+            field="MLmodel",
+        )
+    python_model = _python_model_meta(pyfunc)
     if python_model is not None:
         if isinstance(doc.get("signature"), dict):
             python_model["mlflow_signature"] = doc["signature"]
@@ -115,6 +122,14 @@ def _python_model_meta(conf: Any) -> dict[str, Any] | None:
     file = conf.get("python_model")
     if not isinstance(file, str) or not file:
         return None
+    compression = conf.get("python_model_compression")
+    if compression is not None and compression not in _OPENERS:
+        raise InvalidArgumentError(
+            f"setpoint loads PythonModels pickled plain or compressed with "
+            f"{', '.join(_OPENERS)}; this one is compressed with {compression}",
+            field="MLmodel",
+        )
+    code = conf.get("code")
     given = conf.get("artifacts")
     artifacts: dict[Any, Any] = given if isinstance(given, dict) else {}
     paths = {
@@ -131,7 +146,13 @@ def _python_model_meta(conf: Any) -> dict[str, Any] | None:
         "unsafe": True,
         "artifacts": paths,
         "model_config": config if isinstance(config, dict) else {},
+        "compression": compression,
+        "code": code if isinstance(code, str) and code else None,  # code_paths' folder
     }
+
+
+# how MLflow compresses a PythonModel's pickle (MLFLOW_LOG_MODEL_COMPRESSION)
+_OPENERS = {"lzma": "lzma", "bzip2": "bz2", "gzip": "gzip"}
 
 
 def _is_lightgbm_estimator(conf: Mapping[str, Any]) -> bool:
@@ -198,10 +219,11 @@ class PythonModel:
         self.model = model
         self.context = context
         try:
-            params = inspect.signature(model.predict).parameters
+            params = list(inspect.signature(model.predict).parameters)
         except (TypeError, ValueError):  # a builtin's: MLflow's own convention
-            params = {"context": None}  # type: ignore[assignment]
-        self._with_context = "context" in params
+            params = ["context", "model_input"]
+        # MLflow's rule: a parameter named context, or two besides params (ctx, model_input)
+        self._with_context = "context" in params or len([p for p in params if p != "params"]) == 2
 
     def predict(self, X: Any) -> Any:
         if self._with_context:
@@ -210,8 +232,19 @@ class PythonModel:
 
 
 def _load_python_model(folder: str, path: str, meta: Mapping[str, Any]) -> PythonModel:
+    import importlib
+    import sys
+
+    if meta.get("code"):  # the modules given as code_paths, importable as MLflow makes them
+        code = os.path.join(folder, str(meta["code"]))
+        if code not in sys.path:
+            sys.path.insert(0, code)
+    compression = meta.get("compression")
+    opener: Any = open
+    if compression:
+        opener = importlib.import_module(_OPENERS[str(compression)]).open
     try:
-        with open(path, "rb") as f:  # the package's bytes were checked against their digests
+        with opener(path, "rb") as f:  # the package's bytes were checked against their digests
             model = pickle.load(f)
     except ModuleNotFoundError as exc:  # its class derives from MLflow's, or uses a library
         from setpoint.core.errors import ConfigurationError
