@@ -606,18 +606,22 @@ def test_run_files_that_cannot_be_read_here_are_listed(home: Path, mlflow_copy: 
     assert ids["failed"] in imported(c)  # imported all the same, without files
 
 
+def _baseline_at(src: Path, uri: str) -> tuple[dict[str, str], Any]:
+    """The store's ids, and its opened database, its baseline run's artifact_uri set to
+    ``uri`` (``{run}`` standing for the run's id)."""
+    ids = json.loads((src / "ids.json").read_text())
+    at = uri.format(run=ids["baseline"])
+    edit(src, ("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (at, ids["baseline"])))
+    return ids, MlflowDatabase(f"sqlite:///{src / 'mlflow.db'}").open()
+
+
 def test_files_a_first_import_could_not_read_are_added_by_the_next(
     client: Any, mlflow_copy: Path
 ) -> None:
     """Told to "give --artifacts", a user who does gets the files: the run imported without
     them (tagged so) gets them then, in every client mode; then the tag is gone, a third
     import adds nothing, and no other ended run takes files this way."""
-    ids = json.loads((mlflow_copy / "ids.json").read_text())
-    uri = f"s3://bucket/1/{ids['baseline']}/artifacts"
-    edit(
-        mlflow_copy, ("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (uri, ids["baseline"]))
-    )
-    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    ids, source = _baseline_at(mlflow_copy, "s3://bucket/1/{run}/artifacts")
     try:
         first = MlflowImporter(client, source).run()  # no --artifacts
         base = imported(client)[ids["baseline"]]
@@ -651,12 +655,7 @@ def test_files_of_a_store_copied_from_another_machine_are_not_taken_for_none(
     """A run's folder under an artifact root that is not on this machine was taken for a run
     that logged no file: imported without them, unsaid, and never added by an import given
     --artifacts later."""
-    ids = json.loads((mlflow_copy / "ids.json").read_text())
-    uri = f"/srv/elsewhere/mlruns/1/{ids['baseline']}/artifacts"
-    edit(
-        mlflow_copy, ("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (uri, ids["baseline"]))
-    )
-    source = MlflowDatabase(f"sqlite:///{mlflow_copy / 'mlflow.db'}").open()
+    ids, source = _baseline_at(mlflow_copy, "/srv/elsewhere/mlruns/1/{run}/artifacts")
     try:
         first = MlflowImporter(client, source).run()  # no --artifacts
         base = imported(client)[ids["baseline"]]

@@ -108,6 +108,17 @@ def mlflow_error(exc: SetpointError) -> Response:
     )
 
 
+def endpoint_not_found(method: str, path: str) -> Response:
+    """MLflow's answer to a call no endpoint takes (404 ENDPOINT_NOT_FOUND)."""
+    return Response(
+        orjson.dumps(
+            {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API endpoint {method} {path} here"}
+        ),
+        status_code=404,
+        media_type="application/json",
+    )
+
+
 def _project(experiment_id: Any) -> str:
     if not isinstance(experiment_id, str) or not experiment_id:
         raise InvalidArgumentError("experiment_id must be a string", field="experiment_id")
@@ -839,16 +850,7 @@ def register(
         path = full[len(prefix) :]
         handler, path_args = handler_of(request.method, path) if prefix in _SERVED else (None, {})
         if handler is None:
-            return Response(
-                orjson.dumps(
-                    {
-                        "error_code": "ENDPOINT_NOT_FOUND",
-                        "message": f"No API endpoint {request.method} {full} here",
-                    }
-                ),
-                status_code=404,
-                media_type="application/json",
-            )
+            return endpoint_not_found(request.method, full)
         try:
             # Who is asking comes first: nothing of an unauthenticated request is read or
             # parsed (each call then checks the role of its operation).
@@ -1049,16 +1051,7 @@ def _artifacts(app: FastAPI, call: _Ops, max_upload: int) -> None:
         )
 
     async def unknown(request: Request) -> Response:
-        return Response(
-            orjson.dumps(
-                {
-                    "error_code": "ENDPOINT_NOT_FOUND",
-                    "message": f"No API endpoint {request.method} {request.url.path} here",
-                }
-            ),
-            status_code=404,
-            media_type="application/json",
-        )
+        return endpoint_not_found(request.method, request.url.path)
 
     for op in ("create", "complete", "abort"):
         app.add_api_route(
