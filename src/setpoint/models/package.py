@@ -264,6 +264,8 @@ def _needs(flavor: str, exc: ModuleNotFoundError) -> ConfigurationError:
         )
     extra = _EXTRAS.get(top)
     how = f"pip install 'setpoint[{extra}]'" if extra else f"install the package providing {top!r}"
+    if top == "mlflow":  # an MLflow PythonModel's class derives from MLflow's
+        how = "pip install mlflow-skinny"
     return ConfigurationError(
         f"loading this {flavor} model needs {top!r}, which is not installed here: {how}",
         field="model",

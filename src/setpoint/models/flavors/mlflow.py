@@ -243,17 +243,10 @@ def _load_python_model(folder: str, path: str, meta: Mapping[str, Any]) -> Pytho
     opener: Any = open
     if compression:
         opener = importlib.import_module(_OPENERS[str(compression)]).open
-    try:
-        with opener(path, "rb") as f:  # the package's bytes were checked against their digests
-            model = pickle.load(f)
-    except ModuleNotFoundError as exc:  # its class derives from MLflow's, or uses a library
-        from setpoint.core.errors import ConfigurationError
-
-        raise ConfigurationError(
-            f"this MLflow PythonModel needs the module {exc.name!r} to load: install it "
-            "(MLflow's own: pip install mlflow-skinny)",
-            field="model",
-        ) from None
+    # (its class derives from MLflow's PythonModel: a module missing here is said by
+    # load_model, MLflow's own among them)
+    with opener(path, "rb") as f:  # the package's bytes were checked against their digests
+        model = pickle.load(f)
     if not callable(getattr(model, "predict", None)):
         raise InvalidArgumentError(
             f"{meta['file']} holds a {type(model).__name__}, which has no predict",
