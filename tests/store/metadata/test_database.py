@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from setpoint.store.metadata.database import CHECKPOINT_EVERY_S, Database
+from sqlite_locks import write_lock_free
 
 
 def test_the_wal_reaches_the_database_file_while_open(tmp_path: Path) -> None:
@@ -127,20 +128,6 @@ def _interrupted(db: Database, fn: Any) -> pytest.ExceptionInfo[KeyboardInterrup
     return caught  # kept, as an exception being handled is: its traceback holds the cursor
 
 
-def _write_lock_free(path: Path) -> bool:
-    import sqlite3
-
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:  # database is locked
-        return False
-    finally:
-        other.close()
-
-
 def test_a_write_interrupted_during_a_statement_leaves_no_lock_behind(tmp_path: Path) -> None:
     """Ctrl-C (SIGTERM, in the CLI) while a statement of a write ran: the connection was
     closed with its statement open, which SQLite keeps, transaction and write lock with it,
@@ -162,7 +149,7 @@ def test_a_write_interrupted_during_a_statement_leaves_no_lock_behind(tmp_path: 
         caught = _interrupted(db, lambda conn: conn.exec_driver_sql("SELECT x FROM t").all())
     finally:
         event.remove(db.engine, "after_cursor_execute", interrupt)
-    assert _write_lock_free(path)
+    assert write_lock_free(path)
     db.write_retrying(lambda conn: conn.exec_driver_sql("INSERT INTO t VALUES (3)"))
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 3
@@ -186,7 +173,7 @@ def test_a_write_interrupted_between_statements_leaves_its_connection_usable(
         raise KeyboardInterrupt
 
     caught = _interrupted(db, update_then_interrupt)
-    assert _write_lock_free(path)
+    assert write_lock_free(path)
     for _ in range(3):  # whichever pooled connection each gets
         db.write_retrying(lambda conn: conn.exec_driver_sql("INSERT INTO t VALUES (3)"))
     with db.read() as conn:

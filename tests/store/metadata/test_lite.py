@@ -21,6 +21,7 @@ from setpoint.core.config import Settings
 from setpoint.core.errors import InvalidArgumentError, RunNotActiveError
 from setpoint.core.types import MetricBatch
 from setpoint.store.metadata.lite import LiteDatabase, NeedsSqlAlchemy
+from sqlite_locks import write_lock_free
 
 
 @pytest.fixture
@@ -297,18 +298,6 @@ def test_data_add_loads_no_sqlalchemy(tmp_path: Path) -> None:
     assert seen[1][0].startswith("default/blobs@2: 1 files") and seen[1][1] == "False"
 
 
-def _lock_is_free(path: str) -> bool:
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        other.close()
-
-
 def test_an_interrupt_as_a_write_begins_leaves_no_lock_held(
     made: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -339,7 +328,7 @@ def test_an_interrupt_as_a_write_begins_leaves_no_lock_held(
     with pytest.raises(KeyboardInterrupt):
         lite.log_params(run.id, {"a": "1"})
     monkeypatch.setattr(sqlite3, "connect", real_connect)
-    assert _lock_is_free(made.database_url.split("///", 1)[1])
+    assert write_lock_free(made.database_url.split("///", 1)[1])
     assert lite.end_run(run.id, "killed", "KeyboardInterrupt").status == "killed"
     assert lite._full is None
     lite.close()
@@ -358,7 +347,7 @@ def test_a_transaction_left_open_is_rolled_back_before_the_next(made: Settings) 
     with db.read() as conn:
         names = [r[0] for r in conn.exec_driver_sql("SELECT name FROM projects").all()]
     assert names == ["whole"]
-    assert _lock_is_free(db.path or "")
+    assert write_lock_free(db.path or "")
     db.close()
 
 
