@@ -228,15 +228,17 @@ def load_model(
     return LoadedModel(meta=meta, predictor=predictor, folder=root)
 
 
-# the extra that installs a module a flavor loads with
-_EXTRAS = {
-    "sklearn": "sklearn",
-    "skops": "sklearn",
-    "xgboost": "xgboost",
-    "lightgbm": "lightgbm",
-    "onnx": "onnx",
-    "onnxruntime": "onnx",
-}
+def _extra_of(module: str) -> str | None:
+    """The setpoint extra that installs ``module``: that of the flavor loading with it (a
+    flavor's PACKAGES), when setpoint has an extra of the flavor's name."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        extras = set(metadata("setpoint").get_all("Provides-Extra") or ())
+    except PackageNotFoundError:  # (run from a source folder, not installed)
+        return None
+    found = (f.NAME for f in flavors.all_flavors() if module in f.PACKAGES and f.NAME in extras)
+    return next(found, None)
 
 
 def _needs(flavor: str, exc: ModuleNotFoundError) -> ConfigurationError:
@@ -262,7 +264,7 @@ def _needs(flavor: str, exc: ModuleNotFoundError) -> ConfigurationError:
             "imported here",
             field="model",
         )
-    extra = _EXTRAS.get(top)
+    extra = _extra_of(top)
     how = f"pip install 'setpoint[{extra}]'" if extra else f"install the package providing {top!r}"
     if top == "mlflow":  # an MLflow PythonModel's class derives from MLflow's
         how = "pip install mlflow-skinny"
