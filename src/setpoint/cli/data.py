@@ -281,11 +281,11 @@ def versions(name: str, project: str | None, as_json: bool) -> None:
                 f"{given} names one version: give the dataset ({given.split('@')[0]})",
                 param_hint="NAME",
             )
-        if "/" in given and project is not None and project != named:
+        if project is not None and project != named:  # (only a PROJECT/ given can differ)
             raise click.BadParameter(
                 f"{given} is in project {named}, not {project}", param_hint="NAME/--project"
             )
-        project = named or project
+        project = named
     found = client().list_dataset_versions(name, sdk._project(project))
     if as_json:
         print_json(found)

@@ -5,10 +5,10 @@ version, such as ``setpoint pipeline run`` of a pipeline whose steps are cached,
 On the embedded SQLite store, the operations that need only hand-written SQL (starting and
 ending runs, their params, tags, points and heartbeats, one run, the runs carrying some
 tags; making a dataset version, reading one and its files; a lineage edge) go to the store
-opened without SQLAlchemy (store/metadata/lite.py), and blobs to the blob folder. Every other operation
-goes to a full :class:`LocalClient`, opened the first time one is asked for; so does one of
-those whose transaction met a statement the lite store cannot run (rolled back first, so the
-full client does it whole). The answers, the checks and the records are those of the full
+opened without SQLAlchemy (store/metadata/lite.py), and blobs to the blob folder. Every
+other operation goes to a full :class:`LocalClient`, opened the first time one is asked for;
+so does one of those whose transaction met a statement the lite store cannot run (rolled
+back first, so the full client does it whole). The answers, the checks and the records are those of the full
 client: the same services run on both stores.
 """
 
