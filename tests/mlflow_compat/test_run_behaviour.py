@@ -124,6 +124,40 @@ def test_metrics_carry_their_latest_points_step_and_timestamp(ml: Any) -> None:
         assert points == expected
 
 
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_logging_waits_for_a_busy_store_and_the_server_answers_meanwhile(
+    client: Any, ml: Any
+) -> None:
+    """Another program writing the embedded store: a point logged meanwhile waits for it
+    (it is not lost, nor logged twice), and the server goes on answering other calls."""
+    import sqlite3
+    import threading
+    import time
+
+    run_id = ml.create_run(ml.create_experiment("busy")).info.run_id
+    ml.log_metric(run_id, "loss", 1.0, step=0)
+    other = sqlite3.connect(client.db.url.split("///", 1)[1], timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    failed: list[BaseException] = []
+
+    def log() -> None:
+        try:
+            ml.log_metric(run_id, "loss", 0.5, step=1)
+        except BaseException as exc:
+            failed.append(exc)
+
+    logging = threading.Thread(target=log)
+    logging.start()
+    time.sleep(0.5)
+    assert logging.is_alive()  # waiting for the store
+    assert ml.get_run(run_id).data.metrics == {"loss": 1.0}  # reads go on meanwhile
+    other.execute("ROLLBACK")
+    other.close()
+    logging.join(timeout=30)
+    assert not logging.is_alive() and not failed
+    assert [m.value for m in ml.get_metric_history(run_id, "loss")] == [1.0, 0.5]
+
+
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
 def test_an_ended_run_is_not_ended_again_otherwise(client: Any, ml: Any) -> None:
     from mlflow.exceptions import MlflowException

@@ -46,6 +46,7 @@ LITE_RUN_OPERATIONS = frozenset(
         "log_params",
         "set_tags",
         "log_metrics",
+        "log_batch",
         "heartbeat",
         "get_run",
         "tagged_runs",
@@ -67,19 +68,42 @@ def open_lite_client(settings: Settings) -> LiteClient | None:
         return None
 
 
+def open_inline_client(full: LocalClient) -> LiteClient | None:
+    """A LiteClient over the open ``full`` client's store for a thread that must not block,
+    such as a server's event loop (a call through ``full`` goes to a thread of its own, which
+    costs more than logging a point does): its lite operations never wait for the store,
+    and raise NeedsSqlAlchemy (nothing done) where they cannot be done at once, for the
+    caller to do them through ``full``. None where the store is not one it can open."""
+    client = LiteClient(full.settings, clock=full.clock, full=full, wait=False)
+    try:
+        return client.open()
+    except NeedsSqlAlchemy:
+        return None
+
+
 class LiteClient(Api):
-    """All operations, in process; see the module's note. Construct, then :meth:`open`."""
+    """All operations, in process; see the module's note. Construct, then :meth:`open`.
+    ``full``: an open full client to use (not closed here) instead of opening one;
+    ``wait=False``: see :func:`open_inline_client`."""
 
     mode = "local"
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        full: LocalClient | None = None,
+        wait: bool = True,
+    ) -> None:
         # Api's services are not all made here: ``runs`` and ``datasets`` are served here
         # (in part), and every other attribute comes from the full client (__getattr__).
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.lite = LiteDatabase(settings.database_url)
+        self.lite = LiteDatabase(settings.database_url, wait=wait)
         self.blobs = BlobStore.for_settings(settings)
-        self._full: LocalClient | None = None
+        self._full = full
+        self._owns_full = full is None
         self._full_lock = threading.Lock()
         self._closed = False
         # the services take a Database; a LiteDatabase has the part of it they use here
@@ -93,13 +117,13 @@ class LiteClient(Api):
         )
         lite_datasets = DatasetVersions(db, self.blobs, self.clock, audit)
         self.runs = _LiteService(  # type: ignore[assignment]
-            lite_runs, lambda: self.full().runs, LITE_RUN_OPERATIONS
+            lite_runs, lambda: self.full().runs, LITE_RUN_OPERATIONS, wait
         )
         self.datasets = _LiteService(  # type: ignore[assignment]
-            lite_datasets, lambda: self.full().datasets, LITE_DATASET_OPERATIONS
+            lite_datasets, lambda: self.full().datasets, LITE_DATASET_OPERATIONS, wait
         )
         self.lineage = _LiteService(  # type: ignore[assignment]
-            Lineage(db, self.clock), lambda: self.full().lineage, LITE_LINEAGE_OPERATIONS
+            Lineage(db, self.clock), lambda: self.full().lineage, LITE_LINEAGE_OPERATIONS, wait
         )
 
     def open(self) -> LiteClient:
@@ -149,9 +173,9 @@ class LiteClient(Api):
         self.lite.close()
         with self._full_lock:
             self._closed = True
-            if self._full is not None:
+            if self._full is not None and self._owns_full:
                 self._full.close()
-                self._full = None
+            self._full = None
 
 
 _OWN = frozenset({"settings", "clock", "lite", "blobs", "runs", "datasets", "lineage"})
@@ -159,12 +183,17 @@ _OWN = frozenset({"settings", "clock", "lite", "blobs", "runs", "datasets", "lin
 
 class _LiteService:
     """A service as the client sees it: ``operations`` on the lite store first, everything
-    else (and those, when the lite store cannot) on the full client's."""
+    else (and those, when the lite store cannot) on the full client's; with ``wait=False``,
+    one of ``operations`` the lite store cannot do at once raises NeedsSqlAlchemy instead."""
 
-    def __init__(self, lite: Any, full: Callable[[], Any], operations: frozenset[str]) -> None:
+    def __init__(
+        self, lite: Any, full: Callable[[], Any], operations: frozenset[str], wait: bool = True
+    ) -> None:
         self._lite = lite
         self._full = full
         self._operations = operations
+        self._wait = wait
+        self.clock = lite.clock  # the client's, as the full service's is (no need to open it)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in self._operations:
@@ -174,7 +203,9 @@ class _LiteService:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return lite_op(*args, **kwargs)
-            except (NeedsSqlAlchemy, sqlite3.Error):  # rolled back: nothing of it was kept
+            except (NeedsSqlAlchemy, sqlite3.Error) as exc:  # rolled back: nothing was kept
+                if not self._wait:
+                    raise NeedsSqlAlchemy(f"{name}: {exc}") from exc
                 return getattr(self._full(), name)(*args, **kwargs)
 
         return call

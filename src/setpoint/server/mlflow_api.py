@@ -63,6 +63,7 @@ from setpoint.server.mlflow_fields import (
     text_list,
     whole,
 )
+from setpoint.store.metadata.lite import NeedsSqlAlchemy
 from setpoint.tracking.environment import RunEnvironment
 
 PREFIX = "/api/2.0/mlflow"
@@ -261,6 +262,13 @@ def required_key(body: dict[str, Any]) -> str:
     return key
 
 
+# Operations done on the event loop itself, through the embedded store opened not to wait
+# (client/lite.py), where it can do them at once: handing a call to a thread costs more than
+# logging a point does. The others, and these where the store is busy or not embedded, are
+# done in a thread.
+INLINE_OPERATIONS = frozenset({"log_batch"})
+
+
 class _Ops:
     """Our operations by name, called with their own authorization."""
 
@@ -268,12 +276,28 @@ class _Ops:
         self.client = client
         self.auth = auth
         self.specs = {spec.name: (spec, fn) for spec, fn in operations()}
+        self._inline: Any = None  # opened on first use; False where the store has none
+
+    def inline(self) -> Any:
+        """The client for INLINE_OPERATIONS, or None."""
+        if self._inline is None:
+            from setpoint.client.lite import open_inline_client
+            from setpoint.client.local import LocalClient
+
+            found = isinstance(self.client, LocalClient) and open_inline_client(self.client)
+            self._inline = found or False
+        return self._inline or None
 
     async def __call__(self, request: Request, op: str, /, **args: Any) -> Any:
         spec, fn = self.specs[op]
         actor = await self.auth.authorize(request, spec, args)
         if actor is not None and "actor" in spec_args(fn):
             args["actor"] = actor
+        if op in INLINE_OPERATIONS and (inline := self.inline()) is not None:
+            try:
+                return fn(inline, **args)
+            except NeedsSqlAlchemy:  # nothing of it was done: it is done in a thread below
+                pass
         result = await run_in_threadpool(fn, self.client, **args)
         if op == "upload_blob":
             self.auth.note_upload(actor, result)

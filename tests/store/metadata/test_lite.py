@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from setpoint.client.lite import LiteClient, open_lite_client
+from setpoint.client.lite import LiteClient, open_inline_client, open_lite_client
 from setpoint.client.local import LocalClient
 from setpoint.core.config import Settings
 from setpoint.core.errors import InvalidArgumentError, RunNotActiveError
 from setpoint.core.types import MetricBatch
-from setpoint.store.metadata.lite import LiteDatabase, NeedsSqlAlchemy
+from setpoint.store.metadata.lite import LiteDatabase, NeedsSqlAlchemy, WouldWait
 from sqlite_locks import write_lock_free
 
 
@@ -135,6 +135,58 @@ def test_a_lite_operation_meeting_sqlalchemy_is_done_whole_by_the_full_store(
     assert [r.id for r in full.search_runs(["p"]).runs] == [run.id]
     assert [e.action for e in full.list_audit_events(project="p")] == ["run.create"]
     assert full.verify_audit().ok
+    full.close()
+
+
+def test_a_store_opened_not_to_wait_refuses_at_once_while_another_writes(
+    made: Settings,
+) -> None:
+    """Opened for a server's event loop: while another program writes, a write is refused
+    at once (WouldWait) with nothing kept, instead of waiting for the lock."""
+    import time
+
+    db = LiteDatabase(made.database_url, wait=False).open()
+    other = sqlite3.connect(db.path or "", timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with pytest.raises(WouldWait):
+        db.write_retrying(
+            lambda conn: conn.exec_driver_sql(
+                "INSERT INTO projects (name, description, created_at) VALUES ('p', '', 0)"
+            )
+        )
+    assert time.monotonic() - started < 1  # no busy wait, no retries with pauses
+    other.execute("ROLLBACK")
+    other.close()
+    db.write_retrying(
+        lambda conn: conn.exec_driver_sql(
+            "INSERT INTO projects (name, description, created_at) VALUES ('p', '', 0)"
+        )
+    )
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM projects").scalar() == 1
+    db.close()
+
+
+def test_an_inline_client_logs_lite_or_hands_the_call_back(made: Settings) -> None:
+    """A server's client for its event loop: a batch is logged on the lite store, one that
+    would wait is handed back undone (the server then logs it through the full client), and
+    closing it leaves the full client open."""
+    full = LocalClient(made).open()
+    inline = open_inline_client(full)
+    assert inline is not None
+    run = full.create_run("p", "r")
+    inline.log_batch(run.id, {"depth": "8"}, {}, ["loss"], [0.5], [0], [1_000])
+    other = sqlite3.connect(inline.lite.path or "", timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(NeedsSqlAlchemy):
+        inline.log_batch(run.id, {}, {}, ["loss"], [0.25], [1], [2_000])
+    other.execute("ROLLBACK")
+    other.close()
+    full.log_batch(run.id, {}, {}, ["loss"], [0.25], [1], [2_000])
+    inline.close()
+    assert full.get_run(run.id).params == {"depth": "8"}
+    assert full.get_metric_history(run.id, "loss").values == [0.5, 0.25]
     full.close()
 
 

@@ -44,6 +44,11 @@ class NeedsSqlAlchemy(Exception):
     """What was asked of a lite store needs the full one (not an error a user sees)."""
 
 
+class WouldWait(NeedsSqlAlchemy):
+    """The store is busy (another connection is writing) and this lite store was opened not
+    to wait: the full store, which waits, does it instead."""
+
+
 class _Dialect:
     name = "sqlite"
     paramstyle = "qmark"
@@ -111,12 +116,17 @@ class LiteConnection:
 
 class LiteDatabase:
     """The embedded store's file, opened without SQLAlchemy. Construct freely; :meth:`open`
-    connects (or raises NeedsSqlAlchemy). One connection, used by one thread at a time."""
+    connects (or raises NeedsSqlAlchemy). One connection, used by one thread at a time.
+
+    ``wait=False`` opens it for a thread that must not block, such as a server's event loop:
+    where another connection holds the store, a statement fails at once and a write raises
+    :class:`WouldWait` (rolled back) instead of waiting for it."""
 
     dialect = "sqlite"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, wait: bool = True) -> None:
         self.url = url
+        self.wait = wait
         self.path = sqlite_path(url)
         self._raw: sqlite3.Connection | None = None
         self._lock = threading.RLock()
@@ -130,7 +140,7 @@ class LiteDatabase:
         if self.path is None or "?" in self.url or not os.path.isfile(self.path):
             # (options in the URL are SQLAlchemy's to read: it may name another file)
             raise NeedsSqlAlchemy("not an existing SQLite store named by its path alone")
-        self._raw = self._connect(self.path)
+        self._raw = self._connect(self.path, self.wait)
         ref = weakref.ref(self)
 
         def in_child() -> None:  # a forked child must not use the parent's connection
@@ -142,13 +152,16 @@ class LiteDatabase:
         return self
 
     @staticmethod
-    def _connect(path: str) -> sqlite3.Connection:
+    def _connect(path: str, wait: bool) -> sqlite3.Connection:
+        timeout = SQLITE_BUSY_TIMEOUT_S if wait else 0
         try:
-            raw = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False)
+            raw = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
         except sqlite3.Error:
             raise NeedsSqlAlchemy("the file does not open") from None
         try:
             configure_sqlite(raw)
+            if not wait:
+                raw.execute("PRAGMA busy_timeout=0")
             current = schema_is_current(raw)
         except sqlite3.Error:
             raw.close()
@@ -191,7 +204,7 @@ class LiteDatabase:
     def _transaction(self, begin: str) -> Iterator[LiteConnection]:
         with self._lock:
             if self._raw is None and self._reopen and self.path is not None:
-                self._raw = self._connect(self.path)
+                self._raw = self._connect(self.path, self.wait)
             raw = self._raw
             if raw is None:
                 raise RuntimeError("the lite store is not open (not opened yet, or closed)")
@@ -214,7 +227,7 @@ class LiteDatabase:
 
     def write_retrying(self, fn: Callable[[LiteConnection], T], attempts: int = 4) -> T:
         """Run ``fn`` in a write transaction, trying again while the store is busy (as
-        Database.write_retrying does)."""
+        Database.write_retrying does); opened not to wait, WouldWait at once instead."""
         for attempt in range(attempts):
             tx = self.write()
             try:
@@ -225,6 +238,8 @@ class LiteDatabase:
                     raise read_only_error(self.path) from None
                 if not transient_message(str(exc)):
                     raise
+                if not self.wait:
+                    raise WouldWait(str(exc)) from exc
                 if attempt == attempts - 1:
                     raise unavailable_error(exc) from exc
             finally:
