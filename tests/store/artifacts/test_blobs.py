@@ -332,3 +332,30 @@ def test_a_local_blob_of_the_wrong_size_is_replaced_by_the_next_write(tmp_path: 
     source.write_bytes(BIG)
     store.put_file(source)
     assert store.get_bytes(digest) == BIG
+
+
+@pytest.mark.parametrize("reserving", ["reserved", "refused"])
+def test_a_file_copied_into_a_local_store_is_its_bytes_and_no_more_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reserving: str
+) -> None:
+    """Its disk is reserved before the copy (a hint: a system that refuses it copies the
+    same); the blob is the file's bytes and length, holding no reserved disk beyond them."""
+    import ctypes
+
+    if reserving == "refused":
+
+        def no_library(*_args: Any, **_kwargs: Any) -> Any:
+            raise OSError("no C library here")
+
+        monkeypatch.setattr(ctypes, "CDLL", no_library)
+    store = BlobStore(str(tmp_path / "store")).open()
+    source = tmp_path / "model.bin"
+    source.write_bytes(BIG)
+
+    digest, size = store.put_file(source)
+    path = store.local_path(digest)
+
+    assert path is not None and (digest, size) == (digest_bytes(BIG), len(BIG))
+    assert Path(path).read_bytes() == BIG
+    st = os.stat(path)
+    assert st.st_size == len(BIG) and st.st_blocks * 512 < len(BIG) + (1 << 20)
