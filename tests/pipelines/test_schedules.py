@@ -841,3 +841,15 @@ def test_schedule_history_says_when_it_shows_only_the_newest(
     assert len(json.loads(out)) == 2 and "3 more" in err
     code, out, err = run_cli(capsys, "schedule", "history", "m")
     assert "m: 5 occurrences" in out and "more" not in err
+
+
+def test_a_python_without_ctypes_still_runs_schedules_untied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tying a scheduled pipeline's process to the scheduler needs ctypes; a Python built
+    without it runs the pipeline untied instead of failing it."""
+    from setpoint.client import scheduler
+
+    assert scheduler._tie_to_this_process() is not None  # Linux, with ctypes
+    monkeypatch.setitem(sys.modules, "ctypes", None)
+    assert scheduler._tie_to_this_process() is None

@@ -483,11 +483,11 @@ def _tie_to_this_process() -> Callable[[], None] | None:
     has recorded failed. Elsewhere None: nothing ties them."""
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-
     try:
+        import ctypes  # a Python built without libffi has none
+
         prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not after the fork
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         return None
     parent = os.getpid()
 

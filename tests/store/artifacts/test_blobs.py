@@ -334,13 +334,15 @@ def test_a_local_blob_of_the_wrong_size_is_replaced_by_the_next_write(tmp_path: 
     assert store.get_bytes(digest) == BIG
 
 
-@pytest.mark.parametrize("reserving", ["reserved", "refused"])
+@pytest.mark.parametrize("reserving", ["reserved", "refused", "no ctypes"])
 def test_a_file_copied_into_a_local_store_is_its_bytes_and_no_more_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reserving: str
 ) -> None:
-    """Its disk is reserved before the copy (a hint: a system that refuses it copies the
-    same); the blob is the file's bytes and length, holding no reserved disk beyond them."""
+    """Its disk is reserved before the copy (a hint: a system that refuses it, or a Python
+    without ctypes, copies the same); the blob is the file's bytes and length, holding no
+    reserved disk beyond them."""
     import ctypes
+    import sys
 
     if reserving == "refused":
 
@@ -348,6 +350,8 @@ def test_a_file_copied_into_a_local_store_is_its_bytes_and_no_more_disk(
             raise OSError("no C library here")
 
         monkeypatch.setattr(ctypes, "CDLL", no_library)
+    elif reserving == "no ctypes":
+        monkeypatch.setitem(sys.modules, "ctypes", None)  # import ctypes: ImportError
     store = BlobStore(str(tmp_path / "store")).open()
     source = tmp_path / "model.bin"
     source.write_bytes(BIG)

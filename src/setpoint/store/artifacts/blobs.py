@@ -570,11 +570,11 @@ def _reserve(fd: int, size: int) -> None:
     to the file where the file system cannot reserve.)"""
     if size <= 0 or not sys.platform.startswith("linux"):
         return
-    import ctypes
-
     try:
+        import ctypes  # a Python built without libffi has none
+
         fallocate = ctypes.CDLL(None, use_errno=True).fallocate64
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         return
     fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     fallocate.restype = ctypes.c_int
