@@ -124,6 +124,22 @@ def test_metrics_carry_their_latest_points_step_and_timestamp(ml: Any) -> None:
         assert points == expected
 
 
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_keys_mlflow_takes_are_kept_as_they_are(ml: Any) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    run_id = ml.create_run(ml.create_experiment("keys")).info.run_id
+    keys = ["précision", "学习率", "loss..val", "-x"]
+    ml.log_batch(
+        run_id,
+        metrics=[Metric(k, 0.5, 1_700_000_000_000, 0) for k in keys],
+        params=[Param(k, "v") for k in keys],
+        tags=[RunTag(k, "t") for k in keys],
+    )
+    data = ml.get_run(run_id).data
+    assert set(data.metrics) == set(data.params) == set(keys) and set(keys) <= set(data.tags)
+
+
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
 def test_logging_waits_for_a_busy_store_and_the_server_answers_meanwhile(
     client: Any, ml: Any

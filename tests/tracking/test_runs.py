@@ -380,6 +380,25 @@ def test_bad_metric_keys_and_values(client: Any) -> None:
     assert math.isnan(h["value"][0]) and h["value"][1] == 2.5
 
 
+def test_keys_are_those_mlflow_takes(client: Any) -> None:
+    """Letters of any script, and '..' inside a key (MLflow's clients send such keys); a
+    key that is not a plain relative path is refused, naming the rule."""
+    keys = ["précision", "学习率", "loss..val", "val/loss", "lr schedule", "a:b", ".hidden"]
+    with sp.start_run(project="p") as run:
+        for i, key in enumerate(keys):
+            run.log_metric(key, float(i))
+        run.log_params({key: "v" for key in keys})
+        run.set_tags({key: "t" for key in keys})
+        for bad in ["a//b", "a/", "./a", "a/../b", "..x", "/abs", "a*b"]:
+            with pytest.raises(InvalidArgumentError, match=r"no '/' or '\.\.' at its start"):
+                run.log_metric(bad, 1.0)
+    got = client.get_run(run.id)
+    assert got.metrics == {key: float(i) for i, key in enumerate(keys)}
+    assert set(got.params) == set(keys) and set(keys) <= set(got.tags)
+    found = client.search_runs(["p"], "metrics.学习率 = 1 and params.`précision` = 'v'").runs
+    assert [r.id for r in found] == [run.id]
+
+
 def test_a_failing_block_marks_the_run_failed(client: Any) -> None:
     with pytest.raises(ZeroDivisionError), sp.start_run(project="p", name="boom") as run:
         run.log_metric("before", 1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import posixpath
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -12,8 +13,10 @@ from collections.abc import Callable, Iterable
 from setpoint.core.errors import InvalidArgumentError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
-# metric/param/tag keys may also hold '/', ' ' and ':' (e.g. "val/loss", "lr schedule")
-_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ :]*")
+# Metric, param and tag keys: what MLflow takes, so that its clients' keys are kept as they
+# are: letters of any script, digits, '_', '-', '.', '/', ' ' and ':' ("val/loss", "lr
+# schedule", "précision"), read as a relative path that normalizing leaves as it is.
+_KEY = re.compile(r"[\w.\-/ :]+")
 
 MAX_NAME = 128
 MAX_KEY = 250
@@ -129,14 +132,23 @@ def check_run_name(value: object, field: str = "name") -> str:
 
 
 def check_key(value: object, field: str) -> str:
-    """A metric, param or tag key: 1-250 characters, no leading '/', no '..'."""
+    """A metric, param or tag key: 1-250 characters (see _KEY): no '/' or '..' at its start,
+    no empty, '.' or '..' part between slashes."""
     return _check_text(
         value,
         field,
         MAX_KEY,
-        lambda v: bool(_KEY.fullmatch(v)) and ".." not in v,
-        "may hold only letters, digits, '_', '-', '.', '/', ':' and spaces",
+        _is_key,
+        "may hold only letters, digits, '_', '-', '.', '/', ':' and spaces, with no '/' or "
+        "'..' at its start and no empty, '.' or '..' part between slashes",
     )
+
+
+def _is_key(value: str) -> bool:
+    if not _KEY.fullmatch(value):
+        return False
+    plain = posixpath.normpath(value)
+    return plain == value and plain != "." and not plain.startswith(("..", "/"))
 
 
 def _check_text(value: object, field: str, limit: int, ok: Callable[[str], bool], rule: str) -> str:
