@@ -125,6 +125,30 @@ def test_metrics_carry_their_latest_points_step_and_timestamp(ml: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_a_point_a_batch_gives_twice_is_stored_once(ml: Any) -> None:
+    """As MLflow's server stores it: the same key, value, step and timestamp once; a point
+    that differs in any of them is a point of its own."""
+    from mlflow.entities import Metric
+
+    run_id = ml.create_run(ml.create_experiment("twice")).info.run_id
+    t = 1_700_000_000_000
+    ml.log_batch(
+        run_id,
+        metrics=[
+            Metric("acc", 0.9, t, 1),
+            Metric("acc", 0.8, t, 2),
+            Metric("acc", 0.9, t, 1),
+            Metric("acc", 0.9, t + 1, 1),
+            Metric("nan", float("nan"), t, 0),
+            Metric("nan", float("nan"), t, 0),
+        ],
+    )
+    points = [(m.step, m.timestamp, m.value) for m in ml.get_metric_history(run_id, "acc")]
+    assert sorted(points) == [(1, t, 0.9), (1, t + 1, 0.9), (2, t, 0.8)]
+    assert len(ml.get_metric_history(run_id, "nan")) == 1
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
 def test_keys_mlflow_takes_are_kept_as_they_are(ml: Any) -> None:
     from mlflow.entities import Metric, Param, RunTag
 

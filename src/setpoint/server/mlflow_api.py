@@ -745,7 +745,7 @@ def register(
                 )
         if any(m.get("model_id") for m in points):  # limits first: this one reads
             metrics = await _not_logged(request, _run_id(body), points, metrics)
-        await log(request, _run_id(body), metrics, params, tags)
+        await log(request, _run_id(body), _once(metrics), params, tags)
         return {}
 
     @route("POST", "runs/log-metric")
@@ -1110,6 +1110,27 @@ _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 def _point(key: str, step: int, stamp: int, value: float) -> tuple[str, int, int, float | None]:
     """A metric point as compared for sameness (NaN is NaN)."""
     return (key, step, stamp, None if math.isnan(value) else value)
+
+
+def _once(metrics: _Columns) -> _Columns:
+    """The points of a batch, each (key, value, step, timestamp) once: MLflow stores a point
+    a batch gives twice once."""
+    keys, values, steps, stamps = metrics
+    times = stamps if stamps is not None else [0] * len(keys)
+    seen: set[tuple[str, float, int, int]] = set()
+    kept = []
+    for i, point in enumerate(zip(keys, values, steps, times, strict=True)):
+        if point not in seen:
+            seen.add(point)
+            kept.append(i)
+    if len(kept) == len(keys):
+        return metrics
+    return (
+        [keys[i] for i in kept],
+        [values[i] for i in kept],
+        [steps[i] for i in kept],
+        None if stamps is None else [stamps[i] for i in kept],
+    )
 
 
 def _metric_columns(items: Any, field: str) -> _Columns:
