@@ -158,7 +158,7 @@ def test_tokens_revoked_disabled_or_without_a_user_are_refused(
     local.users.disable("editor")
     fresh = serve(local, enforce_roles=True)  # no cached verdicts
     for role in ("viewer", "editor"):
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationError, match="revoked, or its user is disabled"):
             RemoteClient(fresh.url, secrets[role]).list_models("fraud")
     assert RemoteClient(fresh.url, secrets["admin"]).list_models("fraud") == []
     # a disabled user gets no new token that would only ever be refused

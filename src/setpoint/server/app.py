@@ -291,7 +291,7 @@ class _TokenCheck:
             )
         caller = await self.caller_for(secret)
         if caller is None:
-            raise AuthenticationError("the token is unknown or revoked")
+            raise AuthenticationError("the token is unknown or revoked, or its user is disabled")
         if name is not None and name not in (caller.user, caller.token):
             raise AuthenticationError(f"the token does not belong to {name!r}")
         return caller

@@ -161,7 +161,11 @@ def mount(app: FastAPI, client: LocalClient, auth: _TokenCheck) -> None:
         caller = await auth.caller_for(secret) if secret else None
         if caller is None:
             return render(
-                p, "login.html", status=401, next=target, error="That token is unknown or revoked."
+                p,
+                "login.html",
+                status=401,
+                next=target,
+                error="That token is unknown or revoked, or its user is disabled.",
             )
         if ui.authorizer is not None and caller.user is None:
             return render(
