@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import textwrap
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,107 @@ def test_pipelines_are_checked_before_anything_runs() -> None:
     with pytest.raises(PipelineError, match="unexpected keyword"):
         wrong.build(bogus=1)
     assert table(pd.DataFrame({"a": [1, 2]})) == 2  # outside a pipeline, a plain call
+
+
+def test_an_output_that_cannot_fit_its_parameter_is_refused_before_anything_runs() -> None:
+    """Judged by the classes the output's type names (a union's members, a generic's
+    origin); a whole number for a float, ``Any`` and an optional for its member are taken."""
+
+    @sp.step
+    def ids() -> list[int]:
+        return [1]
+
+    @sp.step
+    def maybe() -> typing.Optional[int]:  # noqa: UP045 (written as users write it)
+        return 1
+
+    @sp.step
+    def scores() -> dict[str, float]:
+        return {}
+
+    @sp.step
+    def frame_or_none() -> pd.DataFrame | None:
+        return None
+
+    @sp.step
+    def count() -> int:
+        return 3
+
+    @sp.step
+    def anything() -> typing.Any:
+        return 3
+
+    @sp.step
+    def table(d: pd.DataFrame) -> int:
+        return len(d)
+
+    @sp.step
+    def shout(s: str) -> str:
+        return s.upper()
+
+    @sp.step
+    def first(x: list[int]) -> int:
+        return x[0]
+
+    @sp.step
+    def double(x: int) -> int:
+        return 2 * x
+
+    @sp.step
+    def half(x: float) -> float:
+        return x / 2
+
+    @sp.step
+    def or_zero(x: int | None) -> int:
+        return x or 0
+
+    refused = [
+        (table, ids, "expects DataFrame, but step 'ids' returns list[int]"),
+        (shout, maybe, "expects str, but step 'maybe' returns int | None"),
+        (first, scores, "expects list[int], but step 'scores' returns dict[str, float]"),
+        (double, frame_or_none, "expects int, but step 'frame_or_none' returns DataFrame | None"),
+    ]
+    for consumer, producer, message in refused:
+
+        @sp.pipeline
+        def wrong() -> None:
+            consumer(producer())  # noqa: B023 (built here, at once)
+
+        with pytest.raises(PipelineError, match=re.escape(message)):
+            wrong.build()
+    for consumer, producer in [
+        (half, count),
+        (double, anything),
+        (double, maybe),
+        (or_zero, count),
+    ]:
+
+        @sp.pipeline
+        def fine() -> None:
+            consumer(producer())  # noqa: B023
+
+        assert [n.name for n in fine.build().nodes] == [producer.name, consumer.name]
+
+
+def test_an_output_kept_from_another_build_is_refused() -> None:
+    kept: list[Any] = []
+
+    @sp.step
+    def a(x: int) -> int:
+        return x
+
+    @sp.pipeline
+    def earlier() -> None:
+        kept.append(a(1))
+
+    earlier.build()
+
+    @sp.pipeline
+    def later() -> None:
+        a(kept[0])
+
+    with pytest.raises(PipelineError, match="output of step 'a' of another pipeline build"):
+        later.build()
 
 
 def test_step_and_pipeline_options_and_function_kinds_are_checked() -> None:

@@ -46,6 +46,7 @@ class Output:
     node: int
     step: str
     type: Any
+    graph: int = field(default=0, compare=False)  # id() of the graph it is a node of
 
     def _unknown(self, *_: Any) -> Any:
         raise PipelineError(
@@ -99,6 +100,13 @@ class _Builder:
         _check_returns(step)
         inputs = {}
         for param, value in bound.arguments.items():
+            if isinstance(value, Output) and value.graph != id(self.graph):
+                raise PipelineError(
+                    f"step {step.name!r}: parameter {param!r} is given the output of step "
+                    f"{value.step!r} of another pipeline build (kept from an earlier call?): "
+                    "a step takes outputs of steps called in this pipeline's body",
+                    field="step",
+                )
             _check_input(step, param, value)
             if not isinstance(value, Output):
                 what = f"step {step.name!r}: parameter {param!r}"
@@ -112,7 +120,7 @@ class _Builder:
             node_name = f"{node_name}.{index}"
         node_step = step.renamed(node_name) if node_name != step.name else step
         self.graph.nodes.append(Node(index=index, step=node_step, inputs=inputs))
-        return Output(node=index, step=node_step.name, type=step.returns)
+        return Output(node=index, step=node_step.name, type=step.returns, graph=id(self.graph))
 
 
 class Step:
@@ -508,23 +516,52 @@ def _check_returns(step: Step) -> None:
 
 
 def _check_input(step: Step, param: str, value: Any) -> None:
-    """An output feeding a parameter must be of the parameter's type (when both are plain
-    classes); ``Any`` and generic hints are not second-guessed."""
-    hint = step.hints.get(param)
+    """An output feeding a parameter is refused where it certainly cannot be of the
+    parameter's type: no class the output's type names (each member of a union, a generic
+    by its origin: ``list[int]`` is a list) is one the parameter takes (a whole number is a
+    float, as for literals). ``Any``, TypeVars, literals and the like are not judged."""
     if not isinstance(value, Output):
         return
-    produced = value.type
-    if (
-        isinstance(hint, type)
-        and isinstance(produced, type)
-        and hint is not typing.Any
-        and not issubclass(produced, hint)
-    ):
-        raise PipelineError(
-            f"step {step.name!r}: parameter {param!r} expects {hint.__name__}, but step "
-            f"{value.step!r} returns {produced.__name__}",
-            field="step",
-        )
+    hint = step.hints[param]
+    wanted, produced = _classes(hint), _classes(value.type)
+    if wanted is None or produced is None:
+        return
+    if any(_takes(w, p) for w in wanted for p in produced):
+        return
+    raise PipelineError(
+        f"step {step.name!r}: parameter {param!r} expects {type_name(hint)}, but step "
+        f"{value.step!r} returns {type_name(value.type)}",
+        field="step",
+    )
+
+
+def _classes(hint: Any) -> list[type] | None:
+    """The classes a value of ``hint`` is an instance of (any of them), or None where that
+    cannot be said."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _classes(typing.get_args(hint)[0])
+    if origin in (typing.Union, types.UnionType):
+        found: list[type] = []
+        for member in typing.get_args(hint):
+            kinds = _classes(member)
+            if kinds is None:
+                return None
+            found += kinds
+        return found
+    if hint is None:
+        return [type(None)]
+    kind = hint if origin is None else origin
+    if kind is typing.Any or kind is object or not isinstance(kind, type):
+        return None
+    return [kind]
+
+
+def _takes(wanted: type, produced: type) -> bool:
+    try:
+        return issubclass(produced, _NUMBERS.get(wanted, wanted))
+    except TypeError:  # a protocol, or a class that cannot say: not judged
+        return True
 
 
 # What a number's hint takes: any integer (numpy's, a bool) for `int`, any real for `float`.
