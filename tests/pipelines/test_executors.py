@@ -240,7 +240,7 @@ def first(n: int) -> pd.DataFrame:
 def second(data: pd.DataFrame) -> pd.DataFrame:
     marker = Path(os.environ["MARKER"])
     if not marker.exists():
-        marker.write_text("started")
+        marker.write_text(str(os.getpid()))  # the process running the step
         time.sleep(120)  # killed here
     return data.assign(w=data["v"] * 2)
 
@@ -250,7 +250,9 @@ def slow(n: int = 5):
 """
 
 
-def _inside_the_second_step(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def _inside_the_second_step(
+    tmp_path: Path, executor: str = "inprocess"
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """`setpoint pipeline run` of KILLABLE, once its second step has started (and waits),
     and the environment it runs in."""
     path = tmp_path / "killable.py"
@@ -258,7 +260,7 @@ def _inside_the_second_step(tmp_path: Path) -> tuple[subprocess.Popen[bytes], di
     marker = tmp_path / "marker"
     env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home"), "MARKER": str(marker)}
     proc = subprocess.Popen(
-        [*CLI, "pipeline", "run", f"{path}:slow"],
+        [*CLI, "pipeline", "run", f"{path}:slow", "--executor", executor],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -383,12 +385,14 @@ def test_a_retried_step_gets_its_inputs_as_they_were(
     assert result.value("load")["x"].tolist() == [1.0, 2.0]
 
 
-def test_a_run_stopped_with_sigterm_ends_its_runs_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["inprocess", "process"])
+def test_a_run_stopped_with_sigterm_ends_its_runs_killed(tmp_path: Path, executor: str) -> None:
     """SIGTERM (what a scheduler, `kill` or a container stop sends) ended the process on the
-    spot: the pipeline's runs stayed `running` until the heartbeat timeout failed them."""
-    proc, env = _inside_the_second_step(tmp_path)
+    spot: the pipeline's runs stayed `running` until the heartbeat timeout failed them. On
+    the process executor the command waited for the worker's step to end."""
+    proc, env = _inside_the_second_step(tmp_path, executor)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 143
+    assert proc.wait(timeout=30) == 143  # the step sleeps 120 s
     out = subprocess.run(
         [*CLI, "runs", "list", "--project", "killed", "--json"],
         env=env,
@@ -398,6 +402,37 @@ def test_a_run_stopped_with_sigterm_ends_its_runs_killed(tmp_path: Path) -> None
     )
     statuses = {r["name"]: r["status"] for r in json.loads(out.stdout)["runs"]}
     assert statuses == {"pipeline.slow": "killed", "first": "finished", "second": "killed"}
+
+
+def test_a_killed_driver_takes_its_step_workers_with_it(tmp_path: Path) -> None:
+    """`pipeline run --executor process` killed (SIGKILL): its worker went on running the
+    step, so `pipeline resume` ran that step a second time alongside it."""
+    proc, env = _inside_the_second_step(tmp_path, "process")
+    worker = int((tmp_path / "marker").read_text())
+    assert worker != proc.pid
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while _alive(worker):
+        assert time.monotonic() < deadline, "the worker outlived its driver"
+        time.sleep(0.05)
+    out = subprocess.run(
+        [*CLI, "runs", "list", "--project", "killed", "--filter", "attributes.name = 'second'"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "killed" in out.stdout and "running" not in out.stdout
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie nobody reaped has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 AS_STORED = """

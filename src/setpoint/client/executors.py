@@ -283,6 +283,7 @@ class ProcessExecutor:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._busy = 0
+        self._running: set[_Worker] = set()  # workers running a step now
 
     def open(self) -> ProcessExecutor:
         return self
@@ -309,17 +310,26 @@ class ProcessExecutor:
                     continue
                 try:
                     worker = worker if worker is not None and worker.alive() else _Worker()
+                    with self._lock:
+                        self._running.add(worker)
                     future.set_result(worker.run(data))
                 except BaseException as exc:
                     future.set_exception(exc)
                 finally:
                     with self._lock:
                         self._busy -= 1
+                        self._running.discard(worker)  # type: ignore[arg-type]
         finally:
             if worker is not None:
                 worker.stop()
 
     def close(self) -> None:
+        # A step still running now is one of a run that was interrupted (a failed run waits
+        # for its other steps): it is stopped (its run ends `killed`), not waited for.
+        with self._lock:
+            running = list(self._running)
+        for worker in running:
+            worker.terminate()
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -336,7 +346,14 @@ class _Worker:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "setpoint.client.worker", str(task_r), str(result_w)],
+            [
+                sys.executable,
+                "-m",
+                "setpoint.client.worker",
+                str(task_r),
+                str(result_w),
+                str(os.getpid()),  # it ends when this process does
+            ],
             pass_fds=(task_r, result_w),
         )
         os.close(task_r)
@@ -367,6 +384,11 @@ class _Worker:
             raise rebuilt_error(*value)
         outcome: StepOutcome = value
         return outcome
+
+    def terminate(self) -> None:
+        """SIGTERM: the step it runs ends as on Ctrl-C (its run ``killed``), then the worker."""
+        if self.alive():
+            self.proc.terminate()
 
     def stop(self) -> None:
         try:

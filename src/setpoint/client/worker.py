@@ -1,6 +1,12 @@
 """A step worker process: reads pickled step tasks from one pipe, runs each, and writes the
 outcome (or the step's error) to another. Started by the process executor as
-``python -m setpoint.client.worker IN_FD OUT_FD``; stdout and stderr stay the user's.
+``python -m setpoint.client.worker IN_FD OUT_FD DRIVER_PID``; stdout and stderr stay the
+user's.
+
+It ends with the driver: SIGTERM, which it gets also when the driver dies (even by SIGKILL,
+on Linux), ends the step it is running as Ctrl-C does (the step's run ``killed``), and then
+the worker. A step is never left running for a pipeline run that has ended, to be run a
+second time alongside by ``setpoint pipeline resume``.
 
 Messages are an 8-byte big-endian length and that many bytes.
 """
@@ -8,11 +14,13 @@ Messages are an 8-byte big-endian length and that many bytes.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import sys
 from typing import IO, Any
 
 HEADER = struct.Struct(">Q")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def write_message(stream: IO[bytes], data: bytes) -> None:
@@ -64,9 +72,35 @@ def serve(tasks: IO[bytes], results: IO[bytes]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGTERM, _terminated)
+    if len(argv) > 2:
+        _end_with(int(argv[2]))
     tasks = os.fdopen(int(argv[0]), "rb")
     results = os.fdopen(int(argv[1]), "wb")
-    serve(tasks, results)
+    try:
+        serve(tasks, results)
+    except (KeyboardInterrupt, BrokenPipeError):  # stopped, or the driver is gone
+        sys.exit(143)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # the step's run ends `killed`, as on Ctrl-C
+
+
+def _end_with(driver: int) -> None:
+    """On Linux, have SIGTERM sent here when the driver dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere, or without ctypes, nothing ties them."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes  # a Python built without libffi has none
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return
+    prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != driver:  # it died before the tie was made
+        sys.exit(143)
 
 
 if __name__ == "__main__":
