@@ -307,3 +307,24 @@ def test_a_whole_number_written_as_kubeflow_writes_it_is_an_int(
     assert sdk.client().get_run(json.loads(out)["run_id"]).params["depth"] == "3"
     code, _, err = run_cli(capsys, "pipeline", "run", target, "--param", "depth=3.5")
     assert code == 2 and "not a whole number" in err
+
+
+def test_a_target_that_is_no_file_or_a_name_outside_ascii_says_so(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "pipeline", "run", f"{tmp_path}:pipe")
+    assert code == 2 and f"{tmp_path} is a folder, not a Python file" in err
+    path = tmp_path / "named.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import setpoint as sp
+
+            @sp.step(name="grüße")
+            def greet(n: int) -> int:
+                return n
+            """
+        )
+    )
+    code, _, err = run_cli(capsys, "pipeline", "run", f"{path}:pipe")
+    assert code == 2 and "has characters outside ASCII letters" in err, err

@@ -35,6 +35,8 @@ def _load(target: str) -> Any:
     path, sep, attr = target.rpartition(":")
     if not sep or not path or not attr:
         raise click.BadParameter("expected FILE.py:PIPELINE", param_hint="TARGET")
+    if os.path.isdir(path):
+        raise click.BadParameter(f"{path} is a folder, not a Python file", param_hint="TARGET")
     if not os.path.isfile(path):
         raise click.BadParameter(f"{path} does not exist", param_hint="TARGET")
     if not path.endswith(".py"):

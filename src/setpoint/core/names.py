@@ -53,7 +53,7 @@ def check_name(value: object, field: str) -> str:
             field,
             MAX_NAME,
             lambda v: bool(_NAME.fullmatch(v)),
-            "has characters outside letters, digits, '_', '-', '.' "
+            "has characters outside ASCII letters, digits, '_', '-', '.' "
             "(and must start with a letter or digit)",
         )
     except InvalidArgumentError as exc:
