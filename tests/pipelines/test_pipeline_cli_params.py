@@ -119,10 +119,12 @@ def test_a_long_parameter_runs_and_resumes(
     ids = list(range(1_000_000, 1_002_000))
     given = json.dumps({"ids": ids, "depth": 13})
     broken.write_text("")
-    code, _, err = run_cli(capsys, "pipeline", "run", target, "--params-json", given)
+    code, out, err = run_cli(capsys, "pipeline", "run", target, "--params-json", given, "--json")
     assert code == 1 and "ValueError: bad depth" in err and "characters long" not in err
     (failed,) = _pipeline_runs("long")
     assert failed.status == "failed"
+    said = json.loads(out)  # --json: the failed run, for a script to resume
+    assert said == {"run_id": failed.id, "failed_step": "train", "error": "ValueError: bad depth"}
     shown = failed.params["ids"]  # its start, its length and its hash
     assert shown.startswith("[1000000,1000001,") and "16001 characters, hash" in shown
     broken.unlink()

@@ -340,7 +340,7 @@ def _run(
         if result_file:
             write_file(result_file, orjson.dumps({"run_id": run_id, "status": "running"}))
 
-    with _step_failures(result_file), _pipeline_body(pipe):
+    with _step_failures(result_file, as_json), _pipeline_body(pipe):
         result = run_pipeline(pipe, values, project, tags=tags, executor=ex, on_start=started)
     if result_file:
         document = {"run_id": result.run_id, "versions": registered_versions(result)}
@@ -468,7 +468,7 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
     pipe = _load(target)
     params = pipeline_params(sdk.client(), run)
     tags = {"target": target, "resumed_from": run.id}
-    with _step_failures(), _pipeline_body(pipe):
+    with _step_failures(as_json=as_json), _pipeline_body(pipe):
         result = sdk.run_pipeline(pipe, params, project=run.project, tags=tags, executor=executor)
     _print_result(result, as_json)
 
@@ -499,20 +499,24 @@ def _check_resumable(run: Any, heartbeat_timeout: float) -> None:
 
 
 @contextmanager
-def _step_failures(result_file: str | None = None) -> Iterator[None]:
+def _step_failures(result_file: str | None = None, as_json: bool = False) -> Iterator[None]:
     """A step that raises is the user's error, said in one line with where to resume; not a
     setpoint bug (the traceback is in the step's run, and with SETPOINT_DEBUG=1). The result
-    file, when asked for, then names the failed run, its step and the error."""
+    file, when asked for, and with ``--json`` the output, then name the failed run, its step
+    and the error."""
     try:
         yield
     except Exception as exc:
         failed = getattr(exc, "setpoint_step_failure", None)
-        if failed is not None and result_file:
+        if failed is not None and (result_file or as_json):
             import orjson
 
             error = f"{type(exc).__name__}: {exc}"
             document = {"run_id": failed.run_id, "failed_step": failed.step, "error": error}
-            write_file(result_file, orjson.dumps(document))
+            if result_file:
+                write_file(result_file, orjson.dumps(document))
+            if as_json:
+                print_json(document)
         if failed is None or os.environ.get("SETPOINT_DEBUG"):
             raise
         raise click.ClickException(f"{type(exc).__name__}: {exc}\n{failed}") from None
