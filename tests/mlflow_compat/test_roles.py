@@ -118,3 +118,19 @@ def test_logging_no_outputs_to_a_run_needs_the_editor_role_in_its_project(server
                 assert r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
             r = http.post(api, json={"run_id": run_id, "models": []}, headers=who)
             assert r.status_code == status, (run_id, r.text)
+
+
+def test_updating_a_run_needs_the_editor_role_also_where_nothing_changes(server: Any) -> None:
+    """`runs/update` the run as it is (its status again, or nothing): a viewer's was
+    answered 200, where MLflow refuses a reader's update."""
+    url, tokens, runs = server
+    api = f"{url}/api/2.0/mlflow/runs/update"
+    with httpx.Client() as http:
+        for body in ({"run_id": runs["A"], "status": "FINISHED"}, {"run_id": runs["A"]}):
+            for who, status in (("viewer", 403), ("editor", 200)):
+                headers = {"authorization": f"Bearer {tokens[who]}"}
+                r = http.post(api, json=body, headers=headers)
+                assert r.status_code == status, (who, body, r.text)
+                if status == 403:
+                    assert r.json()["error_code"] == "PERMISSION_DENIED"
+                    assert "editor role" in r.json()["message"]

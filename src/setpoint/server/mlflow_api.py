@@ -612,8 +612,11 @@ def register(
     async def update_run(request: Request, body: dict[str, Any]) -> Any:
         run_id = _run_id(body)
         status = body.get("status")
+        # a write, also where it changes nothing (the run as it is): an editor's, as in MLflow
+        found = await call(request, "get_run", run_id=run_id)
+        await auth.require(request, "editor", "update a run", found.project)
         if status in ("FINISHED", "FAILED", "KILLED"):
-            run = await call(request, "get_run", run_id=run_id)
+            run = found
             end_time = _millis(body.get("end_time"), "end_time")
             if run.status == "running":
                 run = await call(
@@ -632,7 +635,7 @@ def register(
         elif status not in (None, "RUNNING", "SCHEDULED"):
             raise InvalidArgumentError(f"unknown run status {status!r}", field="status")
         else:
-            run = await call(request, "get_run", run_id=run_id)
+            run = found
             if status is not None and run.status != "running":
                 raise RunNotActiveError(
                     f"run {run_id} has ended ({run.status}); setpoint keeps an ended run as it "
