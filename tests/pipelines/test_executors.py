@@ -251,12 +251,13 @@ def slow(n: int = 5):
 
 
 def _inside_the_second_step(
-    tmp_path: Path, executor: str = "inprocess"
+    tmp_path: Path, executor: str = "inprocess", source: str = KILLABLE
 ) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """`setpoint pipeline run` of KILLABLE, once its second step has started (and waits),
-    and the environment it runs in."""
+    """`setpoint pipeline run` of KILLABLE (in a session of its own, as a terminal's
+    foreground job is), once its second step has started (and waits), and the environment it
+    runs in."""
     path = tmp_path / "killable.py"
-    path.write_text(textwrap.dedent(KILLABLE))
+    path.write_text(textwrap.dedent(source))
     marker = tmp_path / "marker"
     env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home"), "MARKER": str(marker)}
     proc = subprocess.Popen(
@@ -264,6 +265,7 @@ def _inside_the_second_step(
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120
     while not marker.exists():
@@ -385,14 +387,23 @@ def test_a_retried_step_gets_its_inputs_as_they_were(
     assert result.value("load")["x"].tolist() == [1.0, 2.0]
 
 
-@pytest.mark.parametrize("executor", ["inprocess", "process"])
-def test_a_run_stopped_with_sigterm_ends_its_runs_killed(tmp_path: Path, executor: str) -> None:
+@pytest.mark.parametrize(
+    ("executor", "how"),
+    [("inprocess", "SIGTERM"), ("process", "SIGTERM"), ("process", "Ctrl-C")],
+)
+def test_a_run_stopped_with_sigterm_ends_its_runs_killed(
+    tmp_path: Path, executor: str, how: str
+) -> None:
     """SIGTERM (what a scheduler, `kill` or a container stop sends) ended the process on the
     spot: the pipeline's runs stayed `running` until the heartbeat timeout failed them. On
-    the process executor the command waited for the worker's step to end."""
+    the process executor the command waited for the worker's step to end; Ctrl-C (SIGINT to
+    the terminal's whole job, workers too) left the step's run `finished`."""
     proc, env = _inside_the_second_step(tmp_path, executor)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 143  # the step sleeps 120 s
+    if how == "Ctrl-C":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == (130 if how == "Ctrl-C" else 143)  # the step sleeps 120 s
     out = subprocess.run(
         [*CLI, "runs", "list", "--project", "killed", "--json"],
         env=env,
@@ -424,6 +435,86 @@ def test_a_killed_driver_takes_its_step_workers_with_it(tmp_path: Path) -> None:
         check=True,
     )
     assert "killed" in out.stdout and "running" not in out.stdout
+
+
+CATCHING = """
+import os
+import time
+from pathlib import Path
+
+import setpoint as sp
+
+@sp.step
+def first(n: int) -> int:
+    return n
+
+@sp.step
+def second(n: int) -> dict:
+    marker = Path(os.environ["MARKER"])
+    if marker.exists():
+        return {"epochs": 100}
+    marker.write_text(str(os.getpid()))
+    done = 0
+    try:
+        for done in range(1, 1200):
+            time.sleep(0.1)
+    except KeyboardInterrupt:  # as training loops end early: with what they have
+        return {"epochs": done}
+    return {"epochs": 100}
+
+@sp.pipeline(project="killed")
+def slow(n: int = 5):
+    second(first(n))
+"""
+
+
+def test_a_stopped_step_that_returns_what_it_had_stores_nothing(tmp_path: Path) -> None:
+    """A step catching the interruption and returning its partial result had that result
+    stored and cached as the step's output: the next run took it from the cache."""
+    proc, env = _inside_the_second_step(tmp_path, "process", CATCHING)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    again = subprocess.run(
+        [*CLI, "pipeline", "run", f"{tmp_path / 'killable.py'}:slow", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    steps = {s["step"]: s["status"] for s in json.loads(again.stdout)["steps"]}
+    assert steps == {"first": "cached", "second": "ran"}
+
+
+FAILING_BESIDE = """
+import time
+
+import setpoint as sp
+
+@sp.step
+def slow(n: int) -> int:
+    time.sleep(2)
+    return n
+
+@sp.step(packages=["no-such-distribution-here"])
+def broken(n: int) -> int:
+    return n
+
+@sp.pipeline(project="beside")
+def both(n: int = 1):
+    slow(n)
+    broken(n)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_run_failing_beside_a_running_step_lets_it_finish(client: Any, tmp_path: Path) -> None:
+    """An error (not an interruption) while a worker runs a step: that step finishes and is
+    stored, for a resume to take from the cache."""
+    m = module_from_source(tmp_path, "failing_beside", FAILING_BESIDE)
+    with pytest.raises(Exception, match="no-such-distribution-here"):
+        sp.run_pipeline(m.both, executor="process")
+    runs = client.search_runs(["beside"], "attributes.name = 'slow'").runs
+    assert [r.status for r in runs] == ["finished"]
 
 
 def _alive(pid: int) -> bool:

@@ -302,7 +302,7 @@ def run(
     """Run TARGET (FILE.py:PIPELINE); steps whose inputs, code and parameters did not change
     are taken from the cache."""
     from setpoint.client import sdk
-    from setpoint.client.executors import make_executor
+    from setpoint.client.executors import make_executor, stop_if_interrupted
 
     # A run whose steps are cached only starts and ends runs: on the embedded store that
     # needs no SQLAlchemy, whose import would cost more than the rest of the command.
@@ -311,6 +311,9 @@ def run(
         ex = make_executor(executor, sdk.settings()).open()
         try:
             _run(target, params, params_json, result_file, project, ex, as_json)
+        except BaseException as exc:
+            stop_if_interrupted(ex, exc)
+            raise
         finally:
             ex.close()
 

@@ -96,6 +96,12 @@ class StepError(Exception):
         return (StepError, (self.type_name, self.text, self.module), self.__dict__)
 
 
+# Set in a step worker told to stop (client/worker.py): a step that returns all the same
+# (it caught the KeyboardInterrupt, as training loops do to end early) has its run killed
+# and its result dropped, never stored or cached as the step's output.
+STOPPING = threading.Event()
+
+
 def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome:
     """Run one step as a tracked run; ``loaded`` holds inputs already in memory (in-process:
     loaded from the store, as another process loads them)."""
@@ -122,6 +128,8 @@ def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome
             value = _call(task, args, run, lambda param: _reload(c, task, param))
         finally:
             _INPUTS.reset(inputs)
+        if STOPPING.is_set():  # a step that caught the stop returned what it had: not stored
+            raise KeyboardInterrupt
         # after the retries, not within them: a wrong type is the code's, not a flaky call's
         check_returned(task.step, task.returns, value)
         record = materializers.store(c, value, task.step, task.pickle, task.pipeline, run)
@@ -267,6 +275,18 @@ class InProcessExecutor:
         pass
 
 
+STOP_GRACE_S = 10.0  # how long a stopped worker has to end its step's run
+
+
+def stop_if_interrupted(ex: Any, exc: BaseException) -> None:
+    """A run on executor ``ex`` ending on ``exc``: on an interruption (Ctrl-C, SIGTERM), the
+    steps it is running stop now; on an error, they finish (a resume finds what they
+    stored)."""
+    stop = getattr(ex, "interrupt", None)
+    if not isinstance(exc, Exception) and stop is not None:
+        stop()
+
+
 class ProcessExecutor:
     """Independent steps run at the same time in worker processes of this machine (fresh
     interpreters, started on demand and kept for the pipeline run). A worker that dies takes
@@ -323,13 +343,18 @@ class ProcessExecutor:
             if worker is not None:
                 worker.stop()
 
-    def close(self) -> None:
-        # A step still running now is one of a run that was interrupted (a failed run waits
-        # for its other steps): it is stopped (its run ends `killed`), not waited for.
+    def interrupt(self) -> None:
+        """The run was interrupted (Ctrl-C, SIGTERM): the steps running now stop (their runs
+        end ``killed``, nothing of them stored), and the workers end; one that does not
+        within STOP_GRACE_S is killed."""
         with self._lock:
             running = list(self._running)
         for worker in running:
             worker.terminate()
+        for worker in running:
+            worker.end_within(STOP_GRACE_S)
+
+    def close(self) -> None:
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -389,6 +414,15 @@ class _Worker:
         """SIGTERM: the step it runs ends as on Ctrl-C (its run ``killed``), then the worker."""
         if self.alive():
             self.proc.terminate()
+
+    def end_within(self, seconds: float) -> None:
+        import subprocess
+
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
     def stop(self) -> None:
         try:

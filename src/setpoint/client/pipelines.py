@@ -25,6 +25,7 @@ from setpoint.client.executors import (
     make_executor,
     param_text,
     private_copy,
+    stop_if_interrupted,
     unwrap,
 )
 from setpoint.core.errors import PipelineError, ProjectNotFoundError
@@ -162,6 +163,10 @@ def run_pipeline(
                     exc.setpoint_step_failure = failed  # type: ignore[attr-defined]
                     exc.add_note(str(failed))
                 raise
+    except BaseException as exc:
+        if owned:
+            stop_if_interrupted(ex, exc)
+        raise
     finally:
         if owned:
             ex.close()
@@ -679,6 +684,10 @@ def sweep(
         parent.log_params({k: param_text(v) for k, v in grid.items()})
         try:
             results = _run_all(pipe, combos, fixed, project, parent.id, ex, tags or {})
+        except BaseException as exc:
+            if owned:
+                stop_if_interrupted(ex, exc)
+            raise
         finally:
             if owned:
                 ex.close()

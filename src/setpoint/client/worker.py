@@ -61,7 +61,7 @@ def encode_error(exc: BaseException) -> bytes:
 def serve(tasks: IO[bytes], results: IO[bytes]) -> None:
     import cloudpickle
 
-    from setpoint.client.executors import execute_payload
+    from setpoint.client.executors import STOPPING, execute_payload
 
     while (message := read_message(tasks)) is not None:
         try:
@@ -69,10 +69,13 @@ def serve(tasks: IO[bytes], results: IO[bytes]) -> None:
         except BaseException as exc:
             reply = encode_error(exc)
         write_message(results, reply)
+        if STOPPING.is_set():  # told to stop: no step after this one
+            return
 
 
 def main(argv: list[str]) -> None:
-    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     if len(argv) > 2:
         _end_with(int(argv[2]))
     tasks = os.fdopen(int(argv[0]), "rb")
@@ -83,8 +86,16 @@ def main(argv: list[str]) -> None:
         sys.exit(143)
 
 
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # the step's run ends `killed`, as on Ctrl-C
+def _stop(signum: int, frame: Any) -> None:
+    """The first SIGTERM or SIGINT (Ctrl-C reaches the driver and its workers alike) ends the
+    step as Ctrl-C does, its run ``killed``; later ones are ignored, so that ending that run
+    is not itself interrupted (which would leave it to be ended ``finished`` at exit)."""
+    from setpoint.client.executors import STOPPING
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    STOPPING.set()
+    raise KeyboardInterrupt
 
 
 def _end_with(driver: int) -> None:
