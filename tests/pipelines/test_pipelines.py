@@ -151,7 +151,9 @@ def test_pipelines_are_checked_before_anything_runs() -> None:
     def wrong():
         table(numbers())
 
-    with pytest.raises(PipelineError, match="expects DataFrame, but step 'numbers' returns dict"):
+    with pytest.raises(
+        PipelineError, match=r"expects pandas\.DataFrame, but step 'numbers' returns dict"
+    ):
         wrong.build()
 
     @sp.pipeline
@@ -163,6 +165,11 @@ def test_pipelines_are_checked_before_anything_runs() -> None:
     with pytest.raises(PipelineError, match="unexpected keyword"):
         wrong.build(bogus=1)
     assert table(pd.DataFrame({"a": [1, 2]})) == 2  # outside a pipeline, a plain call
+
+
+class _Forest:
+    def predict(self, x: Any) -> Any:
+        return x
 
 
 def test_an_output_that_cannot_fit_its_parameter_is_refused_before_anything_runs() -> None:
@@ -194,6 +201,10 @@ def test_an_output_that_cannot_fit_its_parameter_is_refused_before_anything_runs
         return 3
 
     @sp.step
+    def frame() -> pl.DataFrame:
+        return pl.DataFrame({"y": [0, 1]})
+
+    @sp.step
     def table(d: pd.DataFrame) -> int:
         return len(d)
 
@@ -218,10 +229,15 @@ def test_an_output_that_cannot_fit_its_parameter_is_refused_before_anything_runs
         return x or 0
 
     refused = [
-        (table, ids, "expects DataFrame, but step 'ids' returns list[int]"),
+        (table, ids, "expects pandas.DataFrame, but step 'ids' returns list[int]"),
+        (shout, frame, "expects str, but step 'frame' returns polars.DataFrame"),
         (shout, maybe, "expects str, but step 'maybe' returns int | None"),
         (first, scores, "expects list[int], but step 'scores' returns dict[str, float]"),
-        (double, frame_or_none, "expects int, but step 'frame_or_none' returns DataFrame | None"),
+        (
+            double,
+            frame_or_none,
+            "expects int, but step 'frame_or_none' returns pandas.DataFrame | None",
+        ),
     ]
     for consumer, producer, message in refused:
 
@@ -231,18 +247,46 @@ def test_an_output_that_cannot_fit_its_parameter_is_refused_before_anything_runs
 
         with pytest.raises(PipelineError, match=re.escape(message)):
             wrong.build()
-    for consumer, producer in [
+
+    @sp.step
+    def scores_as_mapping() -> typing.Mapping[str, float]:
+        return {}
+
+    @sp.step
+    def summed(x: dict[str, float]) -> float:
+        return sum(x.values())
+
+    @sp.step
+    def fitted() -> sp.Model:
+        return _Forest()
+
+    @sp.step
+    def forest_size(f: _Forest | None) -> int:
+        return 1
+
+    taken = [
         (half, count),
         (double, anything),
         (double, maybe),
         (or_zero, count),
-    ]:
+        (summed, scores_as_mapping),  # declared as a Mapping, it may be a dict
+        (forest_size, fitted),  # declared a model, it may be that kind of model
+    ]
+    for consumer, producer in taken:
 
         @sp.pipeline
         def fine() -> None:
             consumer(producer())  # noqa: B023
 
         assert [n.name for n in fine.build().nodes] == [producer.name, consumer.name]
+
+    @sp.pipeline
+    def standard() -> None:  # the standard steps take a table of any library
+        data = frame()
+        sp.steps.validate(data, "suite.yaml")
+        sp.steps.register_and_promote(fitted(), "m", data=data, target="y")
+
+    assert len(standard.build().nodes) == 4
 
 
 def test_an_output_kept_from_another_build_is_refused() -> None:

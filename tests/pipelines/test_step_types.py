@@ -251,5 +251,7 @@ def test_sp_model_types_a_model_output_and_input(client: Any) -> None:
     def mismatched(rows: int = 20):
         evaluate(stats(load(rows)), load(rows))
 
-    with pytest.raises(PipelineError, match="parameter 'model' expects Model, but step 'stats'"):
+    with pytest.raises(
+        PipelineError, match=r"parameter 'model' expects setpoint\.Model, but step 'stats'"
+    ):
         sp.run_pipeline(mismatched)

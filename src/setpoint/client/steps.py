@@ -39,7 +39,7 @@ def ingest(source: str, name: str) -> pd.DataFrame:
 
 
 @step(cache=False)  # the suite is a file: its checks can change under the same path
-def validate(data: pd.DataFrame, suite: str, environment: str = "training") -> dict:
+def validate(data: object, suite: str, environment: str = "training") -> dict:
     """Check ``data`` against a YAML suite; a failing ``error`` check stops the pipeline.
     Data from a step is checked as the dataset version that step stored, and the result is
     kept with it (what a ``data_validation`` gate reads)."""
@@ -86,12 +86,18 @@ def register(model: object, name: str) -> dict:
     return {"version": mv.ref, "registered": registered}
 
 
+def _columns(table: Any) -> list[str]:
+    """A pandas, polars or Arrow table's column names."""
+    names = getattr(table, "column_names", None)  # Arrow's (its `columns` are the arrays)
+    return list(names if names is not None else table.columns)
+
+
 @step(cache=False)  # an action, not a computation: it runs every time
 def register_and_promote(
     model: object,
     name: str,
     alias: str = "champion",
-    data: pd.DataFrame | None = None,
+    data: object = None,  # a table of any library: the dataset version it is stored as
     target: str | None = None,
     slices: list[str] | None = None,
 ) -> dict:
@@ -119,7 +125,7 @@ def register_and_promote(
         raise InvalidArgumentError(
             "data must be a step's table (a stored dataset version) to evaluate on", field="data"
         )
-    if target is not None and data is not None and target not in data.columns:
+    if target is not None and data is not None and target not in _columns(data):
         raise InvalidArgumentError(f"data has no column {target!r}", field="target")
     mv, registered = _registered(model, name)
     _inherit_training_data()

@@ -14,6 +14,7 @@ import contextvars
 import datetime
 import functools
 import inspect
+import itertools
 import math
 import numbers
 import re
@@ -34,6 +35,7 @@ from setpoint.pipelines.cache import literal_hash
 # A cache expiration beyond this is a mistake (and beyond what a datetime can add).
 MAX_EXPIRATION_S = 100 * 365 * 86400
 
+_BUILDS = itertools.count(1)
 _building: contextvars.ContextVar[_Builder | None] = contextvars.ContextVar(
     "setpoint_pipeline_builder", default=None
 )
@@ -46,7 +48,7 @@ class Output:
     node: int
     step: str
     type: Any
-    graph: int = field(default=0, compare=False)  # id() of the graph it is a node of
+    graph: int = field(default=0, compare=False)  # the build it is a node of (Graph.build)
 
     def _unknown(self, *_: Any) -> Any:
         raise PipelineError(
@@ -83,6 +85,8 @@ class Graph:
     project: str | None
     params: dict[str, Any]
     nodes: list[Node] = field(default_factory=list)
+    # which build of a pipeline this is, unique in the process (the outputs of each are its own)
+    build: int = field(default_factory=lambda: next(_BUILDS), compare=False)
 
     def upstream(self, node: Node) -> list[Node]:
         return [self.nodes[v.node] for v in node.inputs.values() if isinstance(v, Output)]
@@ -100,7 +104,7 @@ class _Builder:
         _check_returns(step)
         inputs = {}
         for param, value in bound.arguments.items():
-            if isinstance(value, Output) and value.graph != id(self.graph):
+            if isinstance(value, Output) and value.graph != self.graph.build:
                 raise PipelineError(
                     f"step {step.name!r}: parameter {param!r} is given the output of step "
                     f"{value.step!r} of another pipeline build (kept from an earlier call?): "
@@ -120,7 +124,7 @@ class _Builder:
             node_name = f"{node_name}.{index}"
         node_step = step.renamed(node_name) if node_name != step.name else step
         self.graph.nodes.append(Node(index=index, step=node_step, inputs=inputs))
-        return Output(node=index, step=node_step.name, type=step.returns, graph=id(self.graph))
+        return Output(node=index, step=node_step.name, type=step.returns, graph=self.graph.build)
 
 
 class Step:
@@ -529,8 +533,8 @@ def _check_input(step: Step, param: str, value: Any) -> None:
     if any(_takes(w, p) for w in wanted for p in produced):
         return
     raise PipelineError(
-        f"step {step.name!r}: parameter {param!r} expects {type_name(hint)}, but step "
-        f"{value.step!r} returns {type_name(value.type)}",
+        f"step {step.name!r}: parameter {param!r} expects {_shown(hint)}, but step "
+        f"{value.step!r} returns {_shown(value.type)}",
         field="step",
     )
 
@@ -558,8 +562,10 @@ def _classes(hint: Any) -> list[type] | None:
 
 
 def _takes(wanted: type, produced: type) -> bool:
+    """Whether a value declared ``produced`` may be a ``wanted``: one of its subclasses, or
+    a class of which ``wanted`` is one (declared as a base, it may be any of its kinds)."""
     try:
-        return issubclass(produced, _NUMBERS.get(wanted, wanted))
+        return issubclass(produced, _NUMBERS.get(wanted, wanted)) or issubclass(wanted, produced)
     except TypeError:  # a protocol, or a class that cannot say: not judged
         return True
 
