@@ -59,3 +59,14 @@ def test_a_deleted_run_leaves_the_table_and_its_page_says_so(ui: UiServer) -> No
     page = ui.get(f"/runs/{run.id}")
     assert page.status_code == 200
     assert "status-deleted" in page.text and f"setpoint runs restore {run.id}" in page.text
+
+
+def test_a_metric_whose_key_has_spaces_at_its_ends_is_charted(ui: UiServer) -> None:
+    """Keys may begin or end with a space (MLflow's clients send such keys); the chart's
+    data was asked for the key with its spaces cut off, which no run has."""
+    run = ui.local.create_run(PROJECT, "spaced", heartbeats=False)
+    ui.local.log_metrics(run.id, [" lead", "trail "], [1.0, 2.0], [0, 0])
+    for key, value in ((" lead", 1.0), ("trail ", 2.0)):
+        r = ui.get("/ui/data/metric", params={"run": run.id, "key": key})
+        assert r.status_code == 200, r.text
+        assert [(s["run"], s["y"]) for s in r.json()["series"]] == [(run.id, [value])], r.text

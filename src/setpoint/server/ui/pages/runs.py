@@ -314,7 +314,7 @@ def metric_series(p: Page) -> Response:
     """The series of metric ``key`` of each ``run``, reduced to about ``width`` buckets
     (first, min, max and last point of each)."""
     ids = list(dict.fromkeys(i for i in p.query.getlist("run") if i))[:MAX_COMPARE]
-    key = p.arg("key")
+    key = p.query.get("key", "")  # as it is: a key may begin or end with a space
     if not ids or not key:
         raise InvalidArgumentError("give run=<id> (one or more) and key=<metric>", field="key")
     width = p.int_arg("width", 800, low=50, high=4000)
