@@ -679,14 +679,7 @@ def register(
             for i, m in enumerate(items)
             if not (m.get("model_id") and _point(keys[i], steps[i], stamps[i], values[i]) in held)
         ]
-        if len(keep) == len(keys):
-            return metrics
-        return (
-            [keys[i] for i in keep],
-            [values[i] for i in keep],
-            [steps[i] for i in keep],
-            [stamps[i] for i in keep],
-        )
+        return _points_at(metrics, keep)
 
     async def log(
         request: Request,
@@ -1126,6 +1119,12 @@ def _once(metrics: _Columns) -> _Columns:
         if point not in seen:
             seen.add(point)
             kept.append(i)
+    return _points_at(metrics, kept)
+
+
+def _points_at(metrics: _Columns, kept: list[int]) -> _Columns:
+    """The points at positions ``kept`` (ascending) of ``metrics``."""
+    keys, values, steps, stamps = metrics
     if len(kept) == len(keys):
         return metrics
     return (
