@@ -14,8 +14,8 @@ from setpoint.core.errors import InvalidArgumentError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 # Metric, param and tag keys: what MLflow takes, so that its clients' keys are kept as they
-# are: letters of any script, digits, '_', '-', '.', '/', ' ' and ':' ("val/loss", "lr
-# schedule", "précision"), read as a relative path that normalizing leaves as it is.
+# are: letters (what Python's \w takes), digits, '_', '-', '.', '/', ' ' and ':' ("val/loss",
+# "lr schedule", "précision"), read as a relative path that normalizing leaves as it is.
 _KEY = re.compile(r"[\w.\-/ :]+")
 
 MAX_NAME = 128
