@@ -574,19 +574,21 @@ def test_a_version_tag_setpoint_refuses_is_listed_and_the_version_kept(
     add = "INSERT INTO model_version_tags (key, value, name, version) VALUES (?, ?, ?, ?)"
     edit(
         mlflow_copy,
-        (add, ("précision", "high", "fraud-model", 1)),  # a key MLflow takes
+        (add, ("précision", "high", "fraud-model", 1)),  # a key MLflow takes: so does setpoint
+        (add, ("a//b", "y", "fraud-model", 1)),  # one neither takes (written to the table)
         (add, ("notes", "x" * 9000, "fraud-model", 1)),  # longer than setpoint's tags
         (add, ("team", "risk", "fraud-model", 1)),
     )
     code, report = report_of(capsys, *import_args(mlflow_copy))
     assert code == 1
     assert failed_items(report) == {
-        ("model version tag", "fraud-model v1 précision"),
+        ("model version tag", "fraud-model v1 a//b"),
         ("model version tag", "fraud-model v1 notes"),
     }
     c = sdk.client()
     v1 = c.get_model_version("fraud-model", 1, "fraud")
-    assert v1.tags["team"] == "risk" and "notes" not in v1.tags
+    assert v1.tags["team"] == "risk" and v1.tags["précision"] == "high"
+    assert "notes" not in v1.tags and "a//b" not in v1.tags
     assert c.get_model("fraud-model", "fraud").aliases == {"champion": 1}
 
 
