@@ -274,7 +274,7 @@ def _decide(
             check.kind, name, sev, True, None, _expected(check, data), failing=0, sample=[]
         )
     if check.kind == "range":
-        expected = _bounds(args)
+        expected = _expected(check, data)
         if type_family(data.types[name]) not in ("integer", "float", "decimal"):
             observed = data.types[name]
             return _result("range", name, sev, False, observed, f"a numeric column {expected}")
@@ -294,7 +294,7 @@ def _decide(
                 return _result("range", name, sev, True, observed, expected, failing=0, sample=[])
         return _result("range", name, sev, None, None, expected)
     if check.kind == "in_set":
-        expected = _in_set_expected(check, data.types[name])
+        expected = _expected(check, data)
         if col is not None and col.get("categories_exact") and col.get("categories") is not None:
             allowed = _allowed(check, data.types[name])
             if all(k in allowed for k in col["categories"]):
@@ -315,7 +315,7 @@ def _decide(
         if type_family(data.types[name]) != "string":
             observed = data.types[name]
             return _result("regex", name, sev, False, observed, "a string column")
-        return _result("regex", name, sev, None, None, args["pattern"])
+        return _result("regex", name, sev, None, None, _expected(check, data))
     if check.kind == "freshness":
         return _freshness(check, data, col, now)
     if check.kind == "shift":
