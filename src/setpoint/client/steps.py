@@ -129,12 +129,21 @@ def register_and_promote(
         raise InvalidArgumentError(f"data has no column {target!r}", field="target")
     mv, registered = _registered(model, name)
     _inherit_training_data()
+    holder = _holder(mv, alias)
+    held = holder is not None and holder.version == mv.version
     if dataset is not None and target is not None:
         if registered or not _evaluated(mv, dataset, target, slices or []):
             sdk.evaluate(mv, dataset, target, slices=slices or ())
-        _evaluate_holder(mv, alias, dataset, target, slices or [])
+        # the holder too, unless it has been on this data already: a compare gate has both
+        # sides on the same data
+        if (
+            holder is not None
+            and not held
+            and not _evaluated(holder, dataset, target, slices or [])
+        ):
+            sdk.evaluate(holder, dataset, target, slices=slices or ())
     out = {"version": mv.ref, "alias": alias, "registered": registered}
-    if not registered and _holds(mv, alias):
+    if not registered and held:
         return {**out, "promoted": True, "held": True, "gates": []}  # nothing to move
     gates: list[dict[str, Any]]
     try:
@@ -191,16 +200,15 @@ def _evaluated(mv: Any, dataset: str, target: str, slices: list[str]) -> bool:
     )
 
 
-def _holds(mv: Any, alias: str) -> bool:
-    """Whether ``mv`` is what ``alias`` points at now."""
+def _holder(mv: Any, alias: str) -> Any:
+    """The version of ``mv``'s model that ``alias`` points at now, or None."""
     from setpoint.client import sdk
     from setpoint.core.errors import NotFoundError
 
     try:
-        holder = sdk.client().resolve_alias(mv.name, alias, mv.project)
+        return sdk.client().resolve_alias(mv.name, alias, mv.project)
     except NotFoundError:
-        return False
-    return bool(holder.version == mv.version)
+        return None
 
 
 def _json_number(value: Any) -> Any:
@@ -231,22 +239,3 @@ def _inherit_training_data() -> None:
     for edge in c.get_lineage("run", trained) if trained is not None else []:
         if edge.relation == "consumed" and edge.target_kind == "dataset_version":
             c.add_lineage("run", run.id, "consumed", "dataset_version", edge.target_id)
-
-
-def _evaluate_holder(
-    candidate: Any, alias: str, dataset: str, target: str, slices: list[str]
-) -> None:
-    """Evaluate the alias's current holder on ``dataset`` unless it has been already, so a
-    ``compare`` gate has both sides on the same data."""
-    from setpoint.client import sdk
-    from setpoint.core.errors import NotFoundError
-
-    c = sdk.client()
-    try:
-        holder = c.resolve_alias(candidate.name, alias, candidate.project)
-    except NotFoundError:
-        return  # no holder: a compare gate has nothing to compare with
-    if holder.version == candidate.version:
-        return
-    if not _evaluated(holder, dataset, target, slices):
-        sdk.evaluate(holder, dataset, target, slices=slices)
