@@ -302,20 +302,15 @@ def run(
     """Run TARGET (FILE.py:PIPELINE); steps whose inputs, code and parameters did not change
     are taken from the cache."""
     from setpoint.client import sdk
-    from setpoint.client.executors import make_executor, stop_if_interrupted
+    from setpoint.client.executors import make_executor, run_on
 
     # A run whose steps are cached only starts and ends runs: on the embedded store that
     # needs no SQLAlchemy, whose import would cost more than the rest of the command.
     with sdk.lite_default():
         # opened first: a Ray executor connects while the pipeline's file is imported
         ex = make_executor(executor, sdk.settings()).open()
-        try:
+        with run_on(ex):
             _run(target, params, params_json, result_file, project, ex, as_json)
-        except BaseException as exc:
-            stop_if_interrupted(ex, exc)
-            raise
-        finally:
-            ex.close()
 
 
 def _run(

@@ -9,6 +9,7 @@ cache keys and lineage are the same whichever executor ran the step.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import contextvars
 import logging
 import os
@@ -16,7 +17,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,13 +279,21 @@ class InProcessExecutor:
 STOP_GRACE_S = 10.0  # how long a stopped worker has to end its step's run
 
 
-def stop_if_interrupted(ex: Any, exc: BaseException) -> None:
-    """A run on executor ``ex`` ending on ``exc``: on an interruption (Ctrl-C, SIGTERM), the
-    steps it is running stop now; on an error, they finish (a resume finds what they
-    stored)."""
-    stop = getattr(ex, "interrupt", None)
-    if not isinstance(exc, Exception) and stop is not None:
-        stop()
+@contextlib.contextmanager
+def run_on(ex: Any, owned: bool = True) -> Iterator[Any]:
+    """Run on executor ``ex``, closed at the end when ``owned``. A run ending on an
+    interruption (Ctrl-C, SIGTERM) stops the steps it is running now; one ending on an error
+    lets them finish (a resume finds what they stored)."""
+    try:
+        yield ex
+    except BaseException as exc:
+        stop = getattr(ex, "interrupt", None)
+        if owned and not isinstance(exc, Exception) and stop is not None:
+            stop()
+        raise
+    finally:
+        if owned:
+            ex.close()
 
 
 class ProcessExecutor:

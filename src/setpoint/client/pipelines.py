@@ -25,7 +25,7 @@ from setpoint.client.executors import (
     make_executor,
     param_text,
     private_copy,
-    stop_if_interrupted,
+    run_on,
     unwrap,
 )
 from setpoint.core.errors import PipelineError, ProjectNotFoundError
@@ -134,7 +134,7 @@ def run_pipeline(
     ex = make_executor(executor, sdk.settings()) if isinstance(executor, str) else executor
     if owned:
         ex.open()  # first: a Ray executor connects while the graph is built
-    try:
+    with run_on(ex, owned):
         graph = pipe.build(**params)
         project = sdk._project(project or pipe.project)
         for k, v in graph.params.items():
@@ -163,13 +163,6 @@ def run_pipeline(
                     exc.setpoint_step_failure = failed  # type: ignore[attr-defined]
                     exc.add_note(str(failed))
                 raise
-    except BaseException as exc:
-        if owned:
-            stop_if_interrupted(ex, exc)
-        raise
-    finally:
-        if owned:
-            ex.close()
     named = {graph.nodes[i].name: v for i, v in driver.values.items()}
     return PipelineRun(
         run_id=parent.id, pipeline=graph.pipeline, project=project, steps=results, _values=named
@@ -682,15 +675,8 @@ def sweep(
         tags={"kind": "sweep", "pipeline": pipe.name, "executor": ex.name},
     ) as parent:
         parent.log_params({k: param_text(v) for k, v in grid.items()})
-        try:
+        with run_on(ex, owned):
             results = _run_all(pipe, combos, fixed, project, parent.id, ex, tags or {})
-        except BaseException as exc:
-            if owned:
-                stop_if_interrupted(ex, exc)
-            raise
-        finally:
-            if owned:
-                ex.close()
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures and not keep_going:
             first = failures[0]
