@@ -644,12 +644,17 @@ def test_a_killed_scheduler_takes_its_pipeline_process_with_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """kill -9 of the scheduler left its pipeline running (and promoting) while a restarted
-    scheduler recorded the occurrence failed."""
+    scheduler recorded the occurrence failed. That one then recorded it without its pipeline
+    run (the one to resume), whose id stayed in a temporary folder nothing removed."""
     import signal
+    import socket
+    import tempfile
+
+    from setpoint.client.scheduler import reconcile
 
     with _scheduler_in_a_step(
         tmp_path, monkeypatch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as (_, scheduler, child):
+    ) as (c, scheduler, child):
         scheduler.send_signal(signal.SIGKILL)
         scheduler.wait(timeout=30)
         deadline = time.monotonic() + 15
@@ -658,6 +663,13 @@ def test_a_killed_scheduler_takes_its_pipeline_process_with_it(
         if not _gone(child):
             os.kill(child, signal.SIGKILL)
             pytest.fail("the pipeline process outlived its scheduler")
+        [run] = c.search_runs(["sched"], filter="tags.kind = 'pipeline'").runs
+        [found] = reconcile(c, socket.gethostname())
+        assert (found["status"], found["run_id"]) == ("failed", run.id)
+        [o] = c.list_occurrences("slow", "sched")
+        assert (o.status, o.run_id) == ("failed", run.id)
+        left = Path(tempfile.gettempdir()).glob(f"setpoint-scheduled-{scheduler.pid}-*")
+        assert list(left) == []
 
 
 def test_scheduler_once_says_why_an_occurrence_failed_and_exits_1(

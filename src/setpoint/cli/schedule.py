@@ -282,7 +282,8 @@ def _loop(interval: float, once: bool, monitors: bool) -> None:
         try:
             if reconciled is None or time.monotonic() - reconciled >= RECONCILE_EVERY_S:
                 for d in reconcile(c, host, me=who):
-                    click.echo(f"{d['schedule']} {d['occurrence']}: failed: {d['error']}")
+                    run = f" {d['run_id']}" if d["run_id"] else ""  # the run to resume
+                    click.echo(f"{d['schedule']} {d['occurrence']}: failed{run}: {d['error']}")
                 reconciled = time.monotonic()
             if monitors:
                 _run_monitors(c)

@@ -17,9 +17,12 @@ import datetime as dt
 import functools
 import os
 import secrets
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -367,12 +370,23 @@ def reconcile(
             # (this pid, another token: an earlier process of this namespace with this pid
             # claimed it, and that one is gone)
             error = f"{STOPPED} (process {pid} on {host} is gone)"
+            # the pipeline run it started, if it got that far: the one to resume
+            run_id, folder = _left_results(pid, signed.partition("#")[2])
             try:
-                client.finish_occurrence(s.name, o.occurrence, "failed", s.project, None, error)
+                client.finish_occurrence(s.name, o.occurrence, "failed", s.project, run_id, error)
             except NotFoundError:  # it finished meanwhile
                 continue
+            finally:
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
             done.append(
-                {"schedule": s.name, "occurrence": o.occurrence, "status": "failed", "error": error}
+                {
+                    "schedule": s.name,
+                    "occurrence": o.occurrence,
+                    "status": "failed",
+                    "run_id": run_id,
+                    "error": error,
+                }
             )
     return done
 
@@ -410,10 +424,9 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
     failing, hanging or leaking pipeline cannot take the scheduler with it); the parameters
     go as one JSON object and the run id comes back in a file, so nothing the pipeline prints
     can be mistaken for either."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="setpoint-scheduled-") as tmp:
-        result = os.path.join(tmp, "result.json")
+    folder = _results_folder()
+    try:
+        result = os.path.join(folder, "result.json")
         command = [sys.executable, "-m", "setpoint", "pipeline", "run", s.target]
         command += ["--project", s.project, "--params-json", orjson.dumps(s.params).decode()]
         command += ["--result-file", result]
@@ -460,6 +473,39 @@ def run_in_subprocess(s: Schedule, timeout: float = RUN_TIMEOUT_S) -> str:
         if found is None:
             raise RunFailed("the pipeline wrote no result", None)
         return str(found["run_id"])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _results_folder() -> str:
+    """A new folder for a pipeline run's result file: named after this scheduler process
+    (see :func:`_left_results`), unless one of that name is there already."""
+    try:
+        folder = _named_results_folder(str(os.getpid()), _process_token())
+        os.mkdir(folder, 0o700)
+        return folder
+    except FileExistsError:  # (a second run at once in this process, or not of ours)
+        return tempfile.mkdtemp(prefix="setpoint-scheduled-")
+
+
+def _named_results_folder(pid: str, token: str) -> str:
+    return os.path.join(tempfile.gettempdir(), f"setpoint-scheduled-{pid}-{token}")
+
+
+def _left_results(pid: str, token: str) -> tuple[str | None, str | None]:
+    """(the pipeline run, the folder) that scheduler process ``pid`` (claims signed with
+    ``token``) left when it was killed: its pipeline had written the run's id into the
+    folder's result file as the run started. (None, None) where it left none, or the folder
+    is not one this user made."""
+    folder = _named_results_folder(pid, token)
+    try:
+        found = os.lstat(folder)
+    except OSError:
+        return None, None
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        return None, None
+    result = _result(os.path.join(folder, "result.json"))
+    return (None if result is None else str(result["run_id"])), folder
 
 
 def _result(path: str) -> dict[str, Any] | None:
