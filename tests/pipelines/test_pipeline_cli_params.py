@@ -330,3 +330,63 @@ def test_a_target_that_is_no_file_or_a_name_outside_ascii_says_so(
     )
     code, _, err = run_cli(capsys, "pipeline", "run", f"{path}:pipe")
     assert code == 2 and "has characters outside ASCII letters" in err, err
+
+
+CHATTY = """
+import os
+import sys
+
+import setpoint as sp
+
+print("loading the chatty pipeline")
+
+@sp.step
+def train(depth: int) -> dict:
+    print(f"training with depth={depth}")
+    os.system("echo from a child process of the step")
+    if os.path.exists(os.environ["BREAK"]):
+        raise ValueError("bad depth")
+    return {"score": depth / 10}
+
+@sp.pipeline(project="chatty")
+def pipe(depth: int = 4):
+    train(depth)
+"""
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "process"])
+def test_json_output_is_json_when_the_pipeline_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    """With --json, what the pipeline's module and steps printed came first on stdout, so the
+    document a script reads (to resume the failed run) did not parse."""
+    import subprocess
+    import sys
+
+    (tmp_path / "chatty.py").write_text(CHATTY)
+    broken = tmp_path / "broken"
+    env = {**os.environ, "SETPOINT_HOME": str(tmp_path / "home"), "BREAK": str(broken)}
+
+    def cli(*args: str) -> tuple[int, Any, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "setpoint", "pipeline", *args, "--executor", executor, "--json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        said = "\n".join(("loading the chatty", "training with", "from a child process"))
+        for line in said.splitlines():
+            assert line in done.stderr, done.stderr
+        return done.returncode, json.loads(done.stdout), done.stderr
+
+    broken.write_text("")
+    code, failed, _ = cli("run", "chatty.py:pipe")
+    assert code == 1 and failed["failed_step"] == "train"
+    broken.unlink()
+    code, resumed, err = cli("resume", failed["run_id"])
+    assert code == 0, err
+    assert [s["status"] for s in resumed["steps"]] == ["ran"]
+    code, swept, err = cli("sweep", "chatty.py:pipe", "--grid", "depth=2,3")
+    assert code == 0, err
+    assert sorted(r["depth"] for r in swept["runs"]) == [2, 3]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import math
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
@@ -54,6 +55,30 @@ def print_json(obj: Any) -> None:
         ).decode()
         + "\n"
     )
+
+
+@contextlib.contextmanager
+def stdout_to_stderr(active: bool = True) -> Iterator[None]:
+    """While ``active`` (``--json``): what user code prints (a pipeline's module and steps,
+    their worker processes) goes to stderr, so that stdout carries the JSON only. Moved at
+    the file descriptor too, for processes started meanwhile and for native code."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    try:
+        saved: int | None = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no stdout (closed): nothing of it to keep clean
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _default(obj: Any) -> Any:

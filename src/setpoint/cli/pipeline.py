@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from setpoint.cli.output import json_option, print_json, table, write_file
+from setpoint.cli.output import json_option, print_json, stdout_to_stderr, table, write_file
 
 executor_option = click.option(
     "--executor",
@@ -326,20 +326,20 @@ def _run(
 
     from setpoint.client.pipelines import run_pipeline
 
-    pipe = _load(target)
-    values = _params(pipe, params)
-    if params_json is not None:
-        values = _json_params(pipe, params_json, values)
-    require_params(pipe, values)
-    tags = {"target": absolute(target)}
-
     def started(run_id: str) -> None:
         # the run, as soon as it exists: a process stopped mid-run (SIGTERM) still names it
         if result_file:
             write_file(result_file, orjson.dumps({"run_id": run_id, "status": "running"}))
 
-    with _step_failures(result_file, as_json), _pipeline_body(pipe):
-        result = run_pipeline(pipe, values, project, tags=tags, executor=ex, on_start=started)
+    with _step_failures(result_file, as_json), stdout_to_stderr(as_json):
+        pipe = _load(target)
+        values = _params(pipe, params)
+        if params_json is not None:
+            values = _json_params(pipe, params_json, values)
+        require_params(pipe, values)
+        tags = {"target": absolute(target)}
+        with _pipeline_body(pipe):
+            result = run_pipeline(pipe, values, project, tags=tags, executor=ex, on_start=started)
     if result_file:
         document = {"run_id": result.run_id, "versions": registered_versions(result)}
         write_file(result_file, orjson.dumps(document))
@@ -463,11 +463,14 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
             field="run_id",
         )
     _check_resumable(run, sdk.settings().heartbeat_timeout)
-    pipe = _load(target)
-    params = pipeline_params(sdk.client(), run)
-    tags = {"target": target, "resumed_from": run.id}
-    with _step_failures(as_json=as_json), _pipeline_body(pipe):
-        result = sdk.run_pipeline(pipe, params, project=run.project, tags=tags, executor=executor)
+    with _step_failures(as_json=as_json), stdout_to_stderr(as_json):
+        pipe = _load(target)
+        params = pipeline_params(sdk.client(), run)
+        tags = {"target": target, "resumed_from": run.id}
+        with _pipeline_body(pipe):
+            result = sdk.run_pipeline(
+                pipe, params, project=run.project, tags=tags, executor=executor
+            )
     _print_result(result, as_json)
 
 
@@ -582,6 +585,39 @@ def sweep(
 ) -> None:
     """Run TARGET for every combination of the --grid values (or --samples of them) and
     compare the runs: their parameters and the numbers their steps returned."""
+    with stdout_to_stderr(as_json):
+        name, sweep_id, rows = _sweep(target, grids, params, samples, seed, project, executor)
+    failed = [r for r in rows if r.get("status") == "failed"]
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    # as each run gave them (a failed run's row has no numbers: its cells are empty)
+    records = [{c: r[c] for c in columns if c in r} for r in rows]
+    if as_json:
+        print_json({"sweep_run_id": sweep_id, "runs": records})
+    else:
+        table(
+            f"sweep of {name} · run {sweep_id}",
+            columns,
+            [[r.get(c, "") for c in columns] for r in records],
+            keep_whole=["run_id"],
+        )
+    if failed:
+        raise click.ClickException(
+            f"{len(failed)} of {len(rows)} combinations failed; "
+            f"`setpoint pipeline resume {failed[0]['run_id']}` runs the first again from its "
+            "failed step"
+        )
+
+
+def _sweep(
+    target: str,
+    grids: tuple[str, ...],
+    params: tuple[str, ...],
+    samples: int | None,
+    seed: int,
+    project: str | None,
+    executor: str,
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """The sweep's runs: (the pipeline's name, the sweep run, a row for each run)."""
     from setpoint.client.pipelines import sweep as run_sweep
 
     pipe = _load(target)
@@ -611,25 +647,7 @@ def sweep(
             tags={"target": absolute(target)},
             keep_going=True,
         )
-    failed = [r for r in rows if r.get("status") == "failed"]
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    # as each run gave them (a failed run's row has no numbers: its cells are empty)
-    records = [{c: r[c] for c in columns if c in r} for r in rows]
-    if as_json:
-        print_json({"sweep_run_id": sweep_id, "runs": records})
-    else:
-        table(
-            f"sweep of {pipe.name} · run {sweep_id}",
-            columns,
-            [[r.get(c, "") for c in columns] for r in records],
-            keep_whole=["run_id"],
-        )
-    if failed:
-        raise click.ClickException(
-            f"{len(failed)} of {len(rows)} combinations failed; "
-            f"`setpoint pipeline resume {failed[0]['run_id']}` runs the first again from its "
-            "failed step"
-        )
+    return pipe.name, sweep_id, rows
 
 
 @pipeline.command("explain")
