@@ -945,3 +945,30 @@ def test_a_misspelt_environment_is_refused(client: Any, tmp_path: Path) -> None:
     assert sp.validate(serving, _suite(tmp_path), environment="serving").passed
     plain = "suite: p\ncolumns:\n  id: {not_null: true}\n"  # names none: any is accepted
     assert sp.validate(serving, _suite(tmp_path, plain), environment="trainng").passed
+
+
+def test_a_column_whose_values_all_changed_drifts_against_a_profile_listing_some() -> None:
+    """Every value of a column replaced by new ones (20,000 ids for 50 country codes) scored
+    drift 0, so its shift check passed: the current profile lists only its 1,000 most
+    frequent categories, and all the rest fell into one share on each side."""
+    codes = _categories([f"C{i % 50:02d}" for i in range(20_000)])
+    assert codes["columns"][0]["categories_exact"]
+    for replaced, least in ((20_000, 0.9), (2_000, 0.15)):
+        kept = [f"C{i % 50:02d}" for i in range(20_000 - replaced)]
+        ids = _categories(kept + [f"user-{i}" for i in range(replaced)])
+        assert not ids["columns"][0]["categories_exact"]
+        for a, b in ((codes, ids), (ids, codes)):
+            col = diff_profiles(a, b, from_ref="a", to_ref="b")["columns"][0]
+            assert col["drifted"] and col["drift"] > least, col
+    # new samples of one long-tailed distribution (3,000 categories, some 750 in the smaller
+    # sample, all listed; the larger lists its 1,000 most frequent) do not drift
+    rng = np.random.default_rng(7)
+    cats = np.array([f"c{i:04d}" for i in range(3_000)])
+    weights = 1 / np.arange(1, 3_001) ** 1.5
+    few, many = (
+        _categories(rng.choice(cats, n, p=weights / weights.sum())) for n in (20_000, 200_000)
+    )
+    assert few["columns"][0]["categories_exact"] and not many["columns"][0]["categories_exact"]
+    for a, b in ((few, many), (many, few)):
+        col = diff_profiles(a, b, from_ref="a", to_ref="b")["columns"][0]
+        assert not col["drifted"], col

@@ -105,17 +105,20 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
         }
     if kind in ("categorical", "boolean") and ref.get("categories") and cur.get("categories"):
         ra, ca = ref["categories"], cur["categories"]
-        exact = _all_listed(ref) and _all_listed(cur)
+        whole_r, whole_c = _all_listed(ref), _all_listed(cur)
+        exact = whole_r and whole_c
         # A profile of many categories lists only its most frequent ones: one side's unlisted
         # category is not one the other side lacks. Compared then are the categories both
-        # list, everything else one "other" share per side (a coarsening, which never raises
-        # the score; comparing the two lists as if whole read two samples of one
-        # distribution as drift 0.8).
+        # list, everything else in shares of its own (comparing the two lists as if whole
+        # read two samples of one distribution as drift 0.8).
         listed = set(ra) | set(ca) if exact else set(ra) & set(ca)
         keys = sorted(listed, key=lambda k: (-(ra.get(k, 0) + ca.get(k, 0)), k))
         p = np.array([ra.get(k, 0) for k in keys], dtype=np.float64)
         q = np.array([ca.get(k, 0) for k in keys], dtype=np.float64)
-        if not exact:
+        if whole_r != whole_c:
+            rest = _unlisted_shares(ref, cur, p.sum(), q.sum(), reverse=whole_c)
+            p, q = np.append(p, rest[0]), np.append(q, rest[1])
+        elif not exact:
             p = np.append(p, max(_values(ref) - p.sum(), 0.0))
             q = np.append(q, max(_values(cur) - q.sum(), 0.0))
         shown = keys[:20]
@@ -124,7 +127,7 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
             "score": score,
             "p_value": _noise_p_value(score, p, q, ref.get("count"), cur.get("count")),
             "method": "jensen-shannon on category frequencies"
-            + ("" if exact else " (approximate: the categories both list, the rest as one)"),
+            + ("" if exact else " (approximate: the categories both list, the rest in shares)"),
             "histogram": {
                 "edges": shown,
                 "from": (p[: len(shown)] / max(p.sum(), 1)).tolist(),
@@ -139,6 +142,36 @@ def drifted(drift: dict[str, Any], threshold: float) -> bool:
     sampling alone would hardly reach (a comparison without value counts: the score alone)."""
     p_value = drift.get("p_value")
     return bool(drift["score"] > threshold and (p_value is None or p_value < NOISE_P_VALUE))
+
+
+def _unlisted_shares(
+    ref: dict[str, Any], cur: dict[str, Any], p_known: float, q_known: float, reverse: bool
+) -> tuple[list[float], list[float]]:
+    """The values outside the categories both sides list, in two shares per side, when one
+    side (the whole one: ``ref``, or ``cur`` when ``reverse``) lists all its categories and
+    the other only its most frequent (a column whose values all changed scored 0 when they
+    were one share on each side).
+
+    The first share is the whole side's categories the other does not list. How many of
+    those the other side holds is not known, only that each is at most as frequent there as
+    its least frequent listed one: taken is the count within that bound that scores lowest.
+    The second is everything else, which the whole side never saw; as a sample leaves
+    categories unseen, it counts there as many as the whole side's categories seen once
+    (Good-Turing's estimate of the unseen share), so that a sample of one distribution
+    against another does not drift for the rare categories only one of them met."""
+    whole, part = (cur, ref) if reverse else (ref, cur)
+    w_known, o_known = (q_known, p_known) if reverse else (p_known, q_known)
+    listed = part["categories"]
+    unseen = [n for k, n in whole["categories"].items() if k not in listed]
+    w_unseen = float(sum(unseen))
+    once = sum(1 for n in whole["categories"].values() if n == 1)
+    w_rest = max(_values(whole) - w_known - w_unseen, 0.0) + once
+    o_rest = max(_values(part) - o_known, 0.0)
+    most = len(unseen) * float(min(listed.values()))
+    w_total = w_unseen + w_rest
+    o_unseen = min(o_rest * w_unseen / w_total if w_total else 0.0, most, o_rest)
+    shares = ([w_unseen, w_rest], [o_unseen, o_rest - o_unseen])
+    return (shares[1], shares[0]) if reverse else shares
 
 
 def _all_listed(col: dict[str, Any]) -> bool:
