@@ -391,6 +391,9 @@ def test_gzip_that_is_not_or_is_cut_short(tmp_path: Path) -> None:
     cut = write(tmp_path / "cut.csv.gz", whole[: len(whole) // 2])
     fails(cut, tmp_path / "w", "cannot read", "cut.csv.gz", "Truncated")
     fails(write(tmp_path / "plain.csv.gz", "a,b\n1,2\n"), tmp_path / "w", "plain.csv.gz")
+    # cut within its first 512 bytes: an EOFError, which the CLI took for Ctrl-C ("aborted")
+    short = write(tmp_path / "short.csv.gz", gzip.compress(b"a,b\n1,2\n")[:20])
+    fails(short, tmp_path / "w", "cannot read", "short.csv.gz", "Truncated")
 
 
 def test_duplicate_column_names(tmp_path: Path) -> None:

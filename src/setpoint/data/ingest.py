@@ -577,7 +577,7 @@ def _refuse_not_text(path: str) -> None:
     try:
         with (gzip.open if path.endswith(".gz") else open)(path, "rb") as fh:
             head = fh.read(512)
-    except OSError:
+    except (OSError, EOFError):  # (EOFError: a gzip stream cut short)
         return  # the reader says what is wrong with it
     if head.startswith(b"PK\x03\x04"):  # (its names can read as UTF-16)
         raise _error(f"{path} is not CSV text: it holds a zip archive (an Excel workbook?)")
