@@ -825,6 +825,14 @@ def test_cli_resumes_a_failed_run_from_the_failed_step(
     assert exit_.value.code == 1 and "broken" in err and "unexpected" not in err
     assert f"step 'second' of pipeline run {run_id} failed" in err
     assert f"setpoint pipeline resume {run_id}" in err
+    # its file moved away: the run's target is said, not an argument resume does not take
+    path.rename(tmp_path / "moved.py")
+    with pytest.raises(SystemExit) as exit_:
+        main(["pipeline", "resume", run_id])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "TARGET" not in err
+    assert f"pipeline run {run_id} ran {path}:flaky, which cannot be loaded now" in err
+    (tmp_path / "moved.py").rename(path)
     broken.unlink()
     main(["pipeline", "resume", run_id[:12], "--json"])  # a prefix, as `runs list` shows
     out = json.loads(capsys.readouterr().out)
@@ -1154,7 +1162,8 @@ def test_a_cached_output_is_what_the_step_returned(client: Any) -> None:
         ((1, 2), "returned a tuple"),
         ({"big": 10**30}, "returned a dict"),  # beyond 64 bits: JSON would not keep it
         ({"x": float("nan")}, "returned a dict"),
-        (pd.DataFrame({"a": [1]}, index=["r"]), "with an index"),
+        (pd.DataFrame({"a": [1]}, index=["r"]), "with an index of labels"),
+        (pd.DataFrame({"a": [1]}, index=pd.Index([5], name="id")), r"reset_index\(drop=True\)"),
         (pd.DataFrame([[1, 2]], columns=[0, 1]), "the column label 0"),  # cached: "0"
         (pd.DataFrame([[1]], columns=pd.MultiIndex.from_tuples([("a", "x")])), "label"),
     ]:
@@ -1367,3 +1376,53 @@ def test_a_version_registered_again_is_evaluated_on_the_slices_now_asked_for(
     assert [s.status for s in again.steps] == ["ran", "cached", "ran"]
     out = again.value("register_and_promote")
     assert (out["version"], out["registered"], out["promoted"]) == ("fair/clf/1", False, True)
+
+
+def test_a_target_that_is_not_a_pipeline_says_so(tmp_path: Path, capsys: Any) -> None:
+    """A plain function was reported missing: "has no @sp.pipeline named 'plain'"."""
+    from setpoint.cli.main import main
+
+    (tmp_path / "plainfile.py").write_text("def plain():\n    pass\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["pipeline", "run", f"{tmp_path / 'plainfile.py'}:plain"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert (
+        "'plain' in" in err and "is not a pipeline (a function decorated with @sp.pipeline)" in err
+    )
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_filtered_or_sampled_dataframe_is_stored_and_handed_on(client: Any) -> None:
+    """`return data[data["amount"] > 2]` failed its step ("a DataFrame with an index"), as
+    did sample() and iloc[5:]: their row numbers are dropped, as log_dataset drops them, and
+    the next step gets the rows numbered from 0, on every run."""
+
+    @sp.step
+    def load() -> pd.DataFrame:
+        return pd.DataFrame({"amount": [1, 3, 2, 5, 4]})
+
+    @sp.step
+    def clean(data: pd.DataFrame) -> pd.DataFrame:
+        return data[data["amount"] > 2]
+
+    @sp.step
+    def sampled(data: pd.DataFrame) -> pd.DataFrame:
+        return data.sample(frac=1.0, random_state=0).iloc[1:]
+
+    @sp.step
+    def seen(data: pd.DataFrame) -> dict:
+        return {"index": data.index.tolist(), "amount": data["amount"].tolist()}
+
+    @sp.pipeline(project="filtered")
+    def filtered():
+        data = load()
+        seen(clean(data))
+        sampled(data)
+
+    for status in ("ran", "cached"):
+        result = sp.run_pipeline(filtered)
+        assert {s.status for s in result.steps} == {status}
+        assert result.value("seen") == {"index": [0, 1, 2], "amount": [3, 5, 4]}
+        shuffled = result.value("sampled")
+        assert shuffled.index.tolist() == [0, 1, 2, 3] and len(set(shuffled["amount"])) == 4

@@ -139,6 +139,7 @@ class Closable(Protocol):
         (np.ndarray, np.zeros(2)),
         ("NotResolved", 1),
         (None, 1),
+        (type(None), None),
     ],
 )
 def test_a_result_of_its_declared_type_is_taken(hint: Any, value: Any) -> None:
@@ -161,6 +162,8 @@ def test_a_result_of_its_declared_type_is_taken(hint: Any, value: Any) -> None:
         (pa.Table, pd.DataFrame(), "return pyarrow.Table but returned pandas.DataFrame"),
         (np.ndarray, [1], "declared to return numpy.ndarray but returned list"),
         (Point, 1, r"declared to return [\w.]*Point but returned int"),
+        # `-> None` returning a value: it was stored, and handed on
+        (type(None), {"a": 1}, "declared to return None but returned dict"),
     ],
 )
 def test_a_result_of_another_type_is_refused(hint: Any, value: Any, message: str) -> None:

@@ -255,3 +255,22 @@ def test_sp_model_types_a_model_output_and_input(client: Any) -> None:
         PipelineError, match=r"parameter 'model' expects setpoint\.Model, but step 'stats'"
     ):
         sp.run_pipeline(mismatched)
+
+
+def test_a_positional_only_parameter_is_refused_when_decorated() -> None:
+    """`def inc(x: int, /)` was taken, and every run of it then failed with a TypeError
+    (steps are called by name), with a resume that could never succeed."""
+
+    def inc(x: int, /, y: int = 0) -> int:
+        return x + y
+
+    with pytest.raises(PipelineError, match="parameter x is positional-only") as caught:
+        sp.step(inc)
+    assert caught.value.field == "step"
+
+    def pos(n: int = 1, /) -> None:
+        pass
+
+    with pytest.raises(PipelineError, match="parameter n is positional-only") as caught:
+        sp.pipeline(pos)
+    assert caught.value.field == "pipeline"

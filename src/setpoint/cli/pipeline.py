@@ -59,8 +59,13 @@ def _load(target: str) -> Any:
             f"importing {path} failed{where}: {type(exc).__name__}: {exc}", param_hint="TARGET"
         ) from None
     found = getattr(module, attr, None)
-    if not isinstance(found, Pipeline):
+    if found is None:
         raise click.BadParameter(f"{path} has no @sp.pipeline named {attr!r}", param_hint="TARGET")
+    if not isinstance(found, Pipeline):
+        raise click.BadParameter(
+            f"{attr!r} in {path} is not a pipeline (a function decorated with @sp.pipeline)",
+            param_hint="TARGET",
+        )
     return found
 
 
@@ -464,7 +469,15 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
         )
     _check_resumable(run, sdk.settings().heartbeat_timeout)
     with _step_failures(as_json=as_json), stdout_to_stderr(as_json):
-        pipe = _load(target)
+        try:
+            pipe = _load(target)
+        except click.BadParameter as exc:  # (about the run's target, not an argument given)
+            raise PipelineError(
+                f"pipeline run {run.id} ran {target}, which cannot be loaded now: "
+                f"{exc.message}; run the pipeline from where it is now with `setpoint "
+                "pipeline run` (its finished steps are cached)",
+                field="run_id",
+            ) from None
         params = pipeline_params(sdk.client(), run)
         tags = {"target": target, "resumed_from": run.id}
         with _pipeline_body(pipe):

@@ -30,10 +30,12 @@ def store(
         "DataFrame",
         "Table",
     ):
-        if kind == "pandas" and not _plain_index(value):
+        if kind == "pandas" and not _row_numbers(value):
             raise PipelineError(
-                f"step {step!r} returned a DataFrame with an index, which a dataset "
-                "version does not keep: return df.reset_index() to keep it as columns",
+                f"step {step!r} returned a DataFrame with an index of labels, which a dataset "
+                "version keeps as columns (the next step would get them as columns): return "
+                "df.reset_index() to make them columns, or df.reset_index(drop=True) to drop "
+                "them",
                 field="output",
             )
         if kind == "pandas" and not all(isinstance(c, str) for c in value.columns):
@@ -81,15 +83,17 @@ def store(
     )
 
 
-def _plain_index(frame: Any) -> bool:
+def _row_numbers(frame: Any) -> bool:
+    """Whether the DataFrame's index is unnamed row numbers (0..n-1, or what filtering,
+    sampling or splitting left of them): not kept, as log_dataset keeps it not; the next
+    step gets the rows numbered from 0."""
     import pandas as pd
 
     index = frame.index
     return (
-        isinstance(index, pd.RangeIndex)
-        and index.start == 0
-        and index.step == 1
+        not isinstance(index, pd.MultiIndex)
         and index.name is None
+        and pd.api.types.is_integer_dtype(index.dtype)
     )
 
 

@@ -389,6 +389,12 @@ def _check_parameters(signature: inspect.Signature, what: str, field: str) -> No
                 "parameter; name each parameter",
                 field=field,
             )
+        if p.kind is p.POSITIONAL_ONLY:
+            raise PipelineError(
+                f"{what}: parameter {p.name} is positional-only (before the /), and inputs "
+                "and parameters are given by name: remove the /",
+                field=field,
+            )
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -582,10 +588,17 @@ def check_returned(step: str, hint: Any, value: Any) -> None:
     """Refuse a step's result that is not of its declared return type, before it is stored
     (a dict for a ``pd.DataFrame`` would be stored as JSON and handed on as a dict). Only
     what can be checked is: a class by isinstance, a generic by its origin (``dict[str,
-    float]``: a dict), a union or ``X | None`` by any member, ``Annotated`` by its type;
-    ``None``, ``Any``, TypeVars, protocols, literals and the like are not second-guessed."""
-    if hint is None or hint is type(None) or _fits(hint, value):
+    float]``: a dict), a union or ``X | None`` by any member, ``Annotated`` by its type,
+    ``None`` by being None; ``Any``, TypeVars, protocols, literals and the like are not
+    second-guessed."""
+    if hint is None or _fits(hint, value):
         return
+    if hint is type(None):
+        raise PipelineError(
+            f"step {step!r} is declared to return None but returned {_shown(type(value))}: "
+            "declare the type it returns",
+            field="output",
+        )
     raise PipelineError(
         f"step {step!r} is declared to return {_shown(hint)} but returned "
         f"{_shown(type(value))}: return a {_shown(hint)}, or declare the type it returns",
