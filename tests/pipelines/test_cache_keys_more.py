@@ -246,6 +246,71 @@ def test_editing_one_step_leaves_the_others_of_its_file_cached(
     assert steps["calls_method"][0] == "cached"
 
 
+PLACES = """
+import setpoint as sp
+from kh_place_a import load as load_a
+from kh_place_b import load as load_b
+
+@sp.step
+def inc(x: int) -> int:
+    return x + 100
+
+@sp.step
+def other(x: int) -> int:
+    return x * 10
+
+@sp.pipeline(project="places")
+def pipe(n: int = 1):
+    {first}
+    {second}
+    {extra}
+    inc(inc(n))
+
+@sp.pipeline(project="places")
+def again(n: int = 1):
+    inc(n)
+"""
+
+PLACE = """
+import setpoint as sp
+
+@sp.step
+def load(x: int) -> int:
+    return x + {add}
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_step_s_key_does_not_depend_on_its_place_in_the_pipeline(client: Any, load: Load) -> None:
+    """A step's key held its node's name, numbered by its place among all the steps: a step
+    added before it ran it again ("no earlier execution of this step"), and so did swapping
+    the calls of two steps named alike ("its code changed"), though nothing they compute
+    changed. The same computation in another pipeline is taken from the cache too."""
+
+    def run(first: str, second: str, extra: str = "", pipeline: str = "pipe") -> dict:
+        module = load(
+            {
+                "kh_place_a": PLACE.format(add=1),
+                "kh_place_b": PLACE.format(add=2),
+                "kh_place_run": PLACES.format(first=first, second=second, extra=extra),
+            }
+        )
+        return {s.step: s.status for s in sp.run_pipeline(getattr(module, pipeline)).steps}
+
+    first = run("load_a(n)", "load_b(n)")
+    assert set(first.values()) == {"ran"}, first
+    assert run("load_a(n)", "load_b(n)", "other(n)") == {
+        "load": "cached",
+        "load.2": "cached",
+        "other": "ran",
+        "inc": "cached",
+        "inc.2": "cached",
+    }
+    swapped = run("load_b(n)", "load_a(n)", "other(n)")
+    assert set(swapped.values()) == {"cached"}, swapped
+    assert run("load_a(n)", "load_b(n)", pipeline="again") == {"inc": "cached"}
+
+
 LOCAL_PIPE = """
 import setpoint as sp
 

@@ -316,7 +316,9 @@ class _Driver:
             },
             "env": environment(step.packages),
         }
-        key = cache_key({"pipeline": self.graph.pipeline, "step": step.name, **parts})
+        # what the step computes, not where: not its pipeline, nor its place in it (a step
+        # added before it, or a call of a step of the same name moved, would run it again)
+        key = cache_key(parts)
         t0 = time.perf_counter()
         hit, reason = (
             _cached(self.c, self.project, key, step.pickle, step.cache_expiration)

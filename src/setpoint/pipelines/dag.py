@@ -117,11 +117,13 @@ class _Builder:
                 value = _literal(step, param, _typed(step.hints.get(param), value, what))
             inputs[param] = value
         index = len(self.graph.nodes)
-        # the same step called twice: each call is its own node, named apart
+        # the same step called twice: each call is its own node, named apart by how many
+        # calls of that name came before it (not by its place among all the steps)
         taken = {n.name for n in self.graph.nodes}
-        node_name = step.name
+        node_name, calls = step.name, 1
         while node_name in taken:  # "one.2" may be a step's own name too
-            node_name = f"{node_name}.{index}"
+            calls += 1
+            node_name = f"{step.name}.{calls}"
         node_step = step.renamed(node_name) if node_name != step.name else step
         self.graph.nodes.append(Node(index=index, step=node_step, inputs=inputs))
         return Output(node=index, step=node_step.name, type=step.returns, graph=self.graph.build)
