@@ -726,6 +726,39 @@ def test_review_cases_of_suites_over_dates_big_numbers_and_numeric_names(
     assert d_check["expected"] == ["2024-01-01", "2024-01-02"]
 
 
+def test_ranges_over_big_integers_compare_exactly(client: Any, tmp_path: Path) -> None:
+    """An int64 past 2**53 was compared with a float bound as a double: 10**16 + 1 passed
+    `max: 1.0e16`, and 2**53 + 1 against `max: 1.5` failed the check with Arrow's cast
+    error as its observed value and no failing rows."""
+    big = 2**53 + 1
+    table = pa.table(
+        {
+            "id": pa.array([1, 10**16 + 1, None], pa.int64()),
+            "n": pa.array([1, big, 5], pa.int64()),
+            "u": pa.array([0, 2**64 - 1, 7], pa.uint64()),
+        }
+    )
+    v = sp.log_dataset(table, name="bigints", project="fraud")
+    cases = {
+        "id: {range: {max: 1.0e+16}}": (1, [10**16 + 1]),
+        "id: {range: {max: 10000000000000001}}": (0, []),
+        "id: {range: {min: 1.5}}": (1, [1]),
+        "n: {range: {max: 1.5}}": (2, [big, 5]),
+        "n: {range: {min: -1.0e+300, max: 1.0e+300}}": (0, []),
+        "n: {range: {min: 1.0e+300}}": (3, [1, big, 5]),
+        "u: {range: {max: 1.8446744073709552e+19}}": (0, []),
+        "u: {range: {max: 1.0e+19}}": (1, [2**64 - 1]),
+    }
+    for line, (failing, values) in cases.items():
+        for use_profile in (True, False):
+            suite = _suite(tmp_path, f"suite: d\ncolumns:\n  {line}\n")
+            report = sp.validate(v, suite, use_profile=use_profile, record=False)
+            [check] = report.checks
+            assert check["failing"] == failing, (line, use_profile, check)
+            shown = [row["value"] for row in check.get("sample") or []]
+            assert sorted(shown) == sorted(values), (line, use_profile, check)
+
+
 def test_ranges_over_decimals_compare_the_numbers_written(client: Any, tmp_path: Path) -> None:
     """A precision-38 decimal passed on its profile's doubles (0.1 + 1e-20 read as 0.1) and
     failed to scan (the bound 10**17 could not be cast); the two routes now agree."""

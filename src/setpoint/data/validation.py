@@ -474,13 +474,17 @@ class _ScanState:
         elif kind == "range":
             mask = pa.array(np.zeros(len(array), dtype=bool))
             decimal = pa.types.is_decimal(array.type)
+            whole = pa.types.is_integer(array.type)
             for bound, compare in (("min", pc.less), ("max", pc.greater)):
                 if bound in args:
-                    beyond = (
-                        _decimal_beyond(array, _as_decimal(args[bound]), below=bound == "min")
-                        if decimal
-                        else compare(array, args[bound])
-                    )
+                    if decimal:
+                        beyond = _decimal_beyond(
+                            array, _as_decimal(args[bound]), below=bound == "min"
+                        )
+                    elif whole:
+                        beyond = _whole_beyond(array, args[bound], below=bound == "min")
+                    else:
+                        beyond = compare(array, args[bound])
                     mask = pc.or_(mask, pc.fill_null(beyond, False))
         elif kind == "in_set":
             if self.value_set is None:
@@ -560,8 +564,8 @@ def _extremes(array: pa.Array) -> tuple[Any, Any]:
     numeric = pa.types.is_floating(array.type) or pa.types.is_integer(array.type)
     if numeric and not array.null_count and len(array):
         values = array.to_numpy(zero_copy_only=False)
-        if pa.types.is_integer(array.type):
-            return values.min(), values.max()
+        if pa.types.is_integer(array.type):  # as Python ints: compared with a float bound
+            return int(values.min()), int(values.max())  # exactly, not as doubles
         if not np.isnan(values).all():
             return np.nanmin(values), np.nanmax(values)
         return None, None
@@ -572,6 +576,23 @@ def _extremes(array: pa.Array) -> tuple[Any, Any]:
 def _as_decimal(bound: float) -> Decimal:
     """A suite's bound as the number written (YAML reads 0.1 as a double a little above it)."""
     return Decimal(bound) if isinstance(bound, int) else Decimal(repr(float(bound)))
+
+
+def _whole_beyond(array: pa.Array, bound: float, *, below: bool) -> pa.Array:
+    """Which values of an integer column are below (``below``) or above ``bound``, exactly:
+    against a float bound Arrow compares as doubles (10**16 + 1 was not above 1e16) and
+    refuses values past 2**53. Whole values are below x when below ceil(x), above it when
+    above floor(x); a bound beyond the type's range is beyond every value or none."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    edge = None if math.isinf(bound) else math.ceil(bound) if below else math.floor(bound)
+    limits = np.iinfo(array.type.to_pandas_dtype())
+    if edge is None or edge > limits.max or edge < limits.min:
+        every = (bound > 0) == below  # a min above all values, or a max below them
+        return pc.is_valid(array) if every else pa.array(np.zeros(len(array), dtype=bool))
+    scalar = pa.scalar(edge, type=array.type)
+    return pc.less(array, scalar) if below else pc.greater(array, scalar)
 
 
 def _decimal_beyond(array: pa.Array, bound: Decimal, *, below: bool) -> pa.Array:
