@@ -871,6 +871,38 @@ def test_re_adding_an_unchanged_file_answers_without_opening_the_store(
     assert code == 0 and out.startswith("default/d@3:")
 
 
+def test_re_adding_unchanged_data_still_checks_the_parents_given(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged file answered from the stat cache before its --parent was looked at: a
+    parent that does not exist passed (exit 0), or failed, depending on the cache, and the
+    parents and description given were dropped without a word."""
+    import pandas as pd
+
+    from setpoint.client import stat_cache
+
+    monkeypatch.setattr(stat_cache, "RACY_SECONDS", 0.0)
+    raw, clean = tmp_path / "raw.csv", tmp_path / "clean.csv"
+    pd.DataFrame({"a": [1, 2, 3]}).to_csv(raw, index=False)
+    pd.DataFrame({"a": [1, 2]}).to_csv(clean, index=False)
+    run_cli(capsys, "data", "add", str(raw), "-n", "raw", "-p", "p")
+    code, out, _ = run_cli(capsys, "data", "add", str(clean), "-n", "clean", "-p", "p")
+    assert code == 0 and out.startswith("p/clean@1:")
+    for bad in ("p/nope@1", "p/raw@0", "p/raw@7"):
+        sdk.use(None)
+        code, _, err = run_cli(
+            capsys, "data", "add", str(clean), "-n", "clean", "-p", "p", "--parent", bad
+        )
+        assert code == 1 and "error (parents)" in err, (bad, err)
+    sdk.use(None)
+    code, out, _ = run_cli(
+        capsys, "data", "add", str(clean), "-n", "clean", "-p", "p", "--parent", "p/raw@1"
+    )
+    assert code == 0 and out.startswith("unchanged: p/clean@1 already holds this data")
+    assert "(its description and parents stay as recorded)" in out
+    assert sdk.get_dataset("clean", project="p", version=1).parents == []
+
+
 def test_the_store_peek_answers_none_when_unsure(tmp_path: Path) -> None:
     from setpoint.store.metadata.peek import latest_dataset_version, sqlite_path
 

@@ -61,7 +61,7 @@ def add(
 
     check_name(name, "name")  # before anything is copied into the store
     check_name(default_project(project), "project")
-    if not as_json:
+    if not as_json and not parents and not description:  # (those are checked the usual way)
         known = _unchanged(path, name, project, as_files)
         if known is not None:
             click.echo(f"unchanged: {known[0]} already holds this data (blake3 {known[1][:16]})")
@@ -96,7 +96,9 @@ def add(
     elif v.created:
         click.echo(f"{v.ref}: {v.num_rows} rows, {len(v.schema)} columns, blake3 {v.hash[:16]}")
     else:
-        click.echo(f"unchanged: {v.ref} already holds this data (blake3 {v.hash[:16]})")
+        # a version's facts are those of when it was made: what was given now is not applied
+        kept = " (its description and parents stay as recorded)" if parents or description else ""
+        click.echo(f"unchanged: {v.ref} already holds this data (blake3 {v.hash[:16]}){kept}")
 
 
 def _unchanged(path: str, name: str, project: str | None, as_files: bool) -> tuple[str, str] | None:
