@@ -82,3 +82,23 @@ def test_a_run_given_no_name_has_its_name_in_the_runname_tag(ml: Any) -> None:
     with mlflow.start_run(experiment_id=exp) as fluent:
         pass
     assert ml.get_run(fluent.info.run_id).data.tags["mlflow.runName"] == fluent.info.run_name
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_search_runs_ends_on_the_last_page_of_mlflow_s_runs(client: Any, ml: Any) -> None:
+    """With the runs of logged models (never answered) sorting after the page that filled,
+    search_runs promised another page, which came back empty."""
+    exp = ml.create_experiment("paged")
+    runs = [ml.create_run(exp).info.run_id for _ in range(6)]
+    for i, run in enumerate(runs):
+        ml.log_metric(run, "m", float(i))
+        if i % 2:
+            ml.create_logged_model(exp, name=f"model-{i}", source_run_id=run)
+    pages, token = [], None
+    while True:
+        page = ml.search_runs([exp], order_by=["metrics.m ASC"], max_results=2, page_token=token)
+        pages.append([r.info.run_id for r in page])
+        token = page.token
+        if not token:
+            break
+    assert pages == [runs[0:2], runs[2:4], runs[4:6]]

@@ -792,17 +792,16 @@ def register(
                 page_token=page_token_at(offset),
                 **args,
             )
-            for n, r in enumerate(page.runs):
-                if len(found) == limit:  # full: more if any later run is one of MLflow's
-                    rest = page.runs[n:]
-                    more = any(not is_logged_model(x) for x in rest) or bool(page.next_page_token)
+            for r in page.runs:
+                if len(found) == limit and not is_logged_model(r):
+                    more = True  # full, and a later run is one of MLflow's: another page
                     break
-                offset += 1
+                offset += 1  # (past the runs of logged models too: never answered)
                 if not is_logged_model(r):
                     found.append(r)
-            else:
-                more = bool(page.next_page_token)
-            if len(found) == limit or not page.next_page_token:
+            # full with only logged models after it so far: the next page says whether
+            # another run of MLflow's follows (a last page must not promise one)
+            if more or not page.next_page_token:
                 break
         points = await latest_points(found)
         out: dict[str, Any] = {"runs": [_run(r, points) for r in found]}
