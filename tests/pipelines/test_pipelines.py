@@ -1426,3 +1426,73 @@ def test_a_filtered_or_sampled_dataframe_is_stored_and_handed_on(client: Any) ->
         assert result.value("seen") == {"index": [0, 1, 2], "amount": [3, 5, 4]}
         shuffled = result.value("sampled")
         assert shuffled.index.tolist() == [0, 1, 2, 3] and len(set(shuffled["amount"])) == 4
+
+
+INGESTING = """
+import os
+
+import pandas as pd
+import setpoint as sp
+
+@sp.step
+def total(data: pd.DataFrame) -> dict:
+    if os.path.exists(os.environ["BREAK"]):
+        raise ValueError("broken")
+    return {"sum": int(data["a"].sum())}
+
+@sp.pipeline(project="resumes")
+def sums(path: str):
+    total(sp.steps.ingest(path, "rows"))
+"""
+
+
+def test_resume_takes_the_finished_steps_of_the_run_it_resumes(
+    home: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resume ran again the steps whose caching is off: `ingest` versioned the file as it was
+    by then, and the resumed run went on with other data than the run that failed."""
+    import json
+
+    from setpoint.cli.main import main
+
+    (tmp_path / "ingesting.py").write_text(INGESTING)
+    data, broken = tmp_path / "d.csv", tmp_path / "broken"
+    monkeypatch.setenv("BREAK", str(broken))
+    pd.DataFrame({"a": [1, 2, 3]}).to_csv(data, index=False)
+    broken.write_text("")
+    with pytest.raises(SystemExit):
+        main(["pipeline", "run", f"{tmp_path / 'ingesting.py'}:sums", "--param", f"path={data}"])
+    failed = sp.search_runs(project="resumes", filter="tags.kind = 'pipeline'")["run_id"][0]
+    capsys.readouterr()
+    broken.unlink()
+    pd.DataFrame({"a": [10, 20, 30]}).to_csv(data, index=False)  # the file changed since
+    main(["pipeline", "resume", failed, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    steps = {s["step"]: s for s in out["steps"]}
+    assert steps["ingest"]["status"] == "cached"
+    assert steps["ingest"]["why"] == [
+        f"taken from the run it resumes: its execution there (run {steps['ingest']['cached_from']})"
+    ]
+    assert steps["total"]["status"] == "ran"
+    assert sp.get_run(out["run_id"]).tags["resumed_from"] == failed
+    # the data the failed run had; a new run reads the file as it is now
+    assert _value(out, "total") == {"sum": 6}
+    main(
+        [
+            "pipeline",
+            "run",
+            f"{tmp_path / 'ingesting.py'}:sums",
+            "--param",
+            f"path={data}",
+            "--json",
+        ]
+    )
+    again = json.loads(capsys.readouterr().out)
+    assert _value(again, "total") == {"sum": 60}
+
+
+def _value(printed: dict, step: str) -> Any:
+    from setpoint.client import materializers, sdk
+
+    [s] = [s for s in printed["steps"] if s["step"] == step]
+    return materializers.load(sdk.client(), s["output"], False)

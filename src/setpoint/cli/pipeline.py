@@ -456,7 +456,7 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
     the cache, so it goes on from the step that failed."""
     from setpoint.cli.runs import resolve_run
     from setpoint.client import sdk
-    from setpoint.client.pipelines import pipeline_params
+    from setpoint.client.pipelines import pipeline_params, run_pipeline
     from setpoint.core.errors import PipelineError
 
     run = resolve_run(sdk.client(), run_id)
@@ -481,8 +481,8 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
         params = pipeline_params(sdk.client(), run)
         tags = {"target": target, "resumed_from": run.id}
         with _pipeline_body(pipe):
-            result = sdk.run_pipeline(
-                pipe, params, project=run.project, tags=tags, executor=executor
+            result = run_pipeline(
+                pipe, params, run.project, tags=tags, executor=executor, resume_from=run.id
             )
     _print_result(result, as_json)
 

@@ -124,10 +124,14 @@ def run_pipeline(
     inflight: Inflight | None = None,
     *,
     on_start: Callable[[str], None] | None = None,
+    resume_from: str | None = None,
 ) -> PipelineRun:
     """Run ``pipe`` with ``params`` on ``executor`` (a name, or an opened executor shared by
     the caller), one tracked run per step under one pipeline run; ``on_start`` is given the
-    pipeline run's id as soon as it exists (before any step runs)."""
+    pipeline run's id as soon as it exists (before any step runs). ``resume_from``: a
+    pipeline run this one goes on from: its steps that finished are taken from it where
+    their key is unchanged, also those whose caching is off (what they read may have
+    changed since: the run goes on with what its steps had)."""
     from setpoint.client import sdk
 
     owned = isinstance(executor, str)
@@ -155,6 +159,8 @@ def run_pipeline(
             if on_start is not None:
                 on_start(parent.id)
             driver = _Driver(c, graph, parent.id, project, ex, sdk.settings(), inflight)
+            if resume_from is not None:
+                driver.resumed = _finished_steps(c, project, resume_from)
             try:
                 results = driver.run()
             except Exception as exc:
@@ -273,6 +279,8 @@ class _Driver:
         self.results: dict[int, StepResult] = {}
         self.running: dict[Future[Any], _Pending] = {}
         self.failure: BaseException | None = None
+        # node name -> (run id, key, output) of the steps that finished in the run resumed
+        self.resumed: dict[str, tuple[str, str, dict[str, Any]]] = {}
         self.failed_step: str | None = None
 
     def run(self) -> list[StepResult]:
@@ -320,6 +328,11 @@ class _Driver:
         # added before it, or a call of a step of the same name moved, would run it again)
         key = cache_key(parts)
         t0 = time.perf_counter()
+        prior = self.resumed.get(node.name)
+        if prior is not None and prior[1] == key and _reusable(self.c, prior[2], step.pickle):
+            why = [f"taken from the run it resumes: its execution there (run {prior[0]})"]
+            self._record_hit(node, key, prior[0], prior[2], t0, why)
+            return
         hit, reason = (
             _cached(self.c, self.project, key, step.pickle, step.cache_expiration)
             if step.cache
@@ -431,9 +444,15 @@ class _Driver:
         }
 
     def _record_hit(
-        self, node: Node, key: str, source_id: str, record: dict[str, Any], t0: float
+        self,
+        node: Node,
+        key: str,
+        source_id: str,
+        record: dict[str, Any],
+        t0: float,
+        why: list[str] | None = None,
     ) -> None:
-        why = [f"cached: an earlier execution (run {source_id}) had the same key"]
+        why = why or [f"cached: an earlier execution (run {source_id}) had the same key"]
         # A cached step's run only records that it was cached: made and ended in two calls,
         # without the buffer thread a running step's run has.
         from setpoint.tracking.environment import capture
@@ -528,6 +547,30 @@ def run_step(
     return driver.results[node.index]
 
 
+def _finished_steps(
+    c: Any, project: str, pipeline_run: str
+) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """Step name -> (run id, cache key, output record) of the steps of ``pipeline_run`` that
+    finished (ran, or were taken from the cache or from a run it resumed)."""
+    out: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for run in c.tagged_runs(project, {"pipeline_run": pipeline_run}, "finished", 100):
+        try:
+            record = orjson.loads(run.tags["output"])
+            name, key = run.tags["step"], run.tags["cache_key"]
+        except (KeyError, orjson.JSONDecodeError):
+            continue
+        out.setdefault(name, (run.id, key, record))  # the newest first
+    return out
+
+
+def _reusable(c: Any, record: dict[str, Any], pickle_ok: bool) -> bool:
+    """Whether a stored output can be handed on: its bytes are still in the store, and it is
+    no pickle for a step that did not ask for pickle."""
+    if record.get("kind") == "pickle" and not pickle_ok:
+        return False
+    return bool(materializers.exists(c, record))
+
+
 def _cached(
     c: Any, project: str, key: str, pickle_ok: bool, expiration: float | None
 ) -> tuple[tuple[str, dict[str, Any]] | None, str | None]:
@@ -545,9 +588,7 @@ def _cached(
             record = orjson.loads(run.tags["output"])
         except (KeyError, orjson.JSONDecodeError):
             continue
-        if record.get("kind") == "pickle" and not pickle_ok:
-            continue  # never unpickle for a step that did not ask for pickle
-        if materializers.exists(c, record):
+        if _reusable(c, record, pickle_ok):  # (never a pickle for a step without pickle)
             return (run.id, record), None
     if expired is not None:
         return None, (
