@@ -166,6 +166,11 @@ def test_a_logged_model_never_registered_is_imported_once(client: Any, src: Path
     }[ids["logged"]]
     assert model.parent_id == logged.id and model.project == "shop"
     assert "MLmodel" in {a.path for a in client.list_artifacts(model.id)}
+    # the run's output, as MLflow lists it in the run's outputs.model_outputs
+    edges = client.get_lineage("run", logged.id)
+    assert [(e.relation, e.target_id) for e in edges if e.source_id == logged.id] == [
+        ("produced", model.id)
+    ]
     again = import_into(client, src)
     assert again.new["logged models"] == 0 and again.existing["logged models"] == 1
 

@@ -923,6 +923,8 @@ class MlflowImporter:
             parent,
             self.actor,
         )
+        if parent is not None:  # the run's output, as MLflow's runs/outputs says it
+            self.client.add_lineage("run", parent, "produced", "run", run.id)
         self._models[model_id] = (run.id, project)
         self.report.new["logged models"] += 1
         return str(run.id)
