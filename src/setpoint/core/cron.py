@@ -107,7 +107,11 @@ def _field(text: str, name: str, lo: int, hi: int) -> frozenset[int]:
                 f"cron {name} field {text!r}: expected numbers, ranges a-b, lists and steps */n",
                 field="cron",
             ) from None
-        if step < 1 or not lo <= start <= end <= hi:
+        if step < 1:
+            raise InvalidArgumentError(
+                f"cron {name} field {text!r}: a step (/n) must be 1 or more", field="cron"
+            )
+        if not lo <= start <= end <= hi:
             raise InvalidArgumentError(
                 f"cron {name} field {text!r}: values must lie within {lo}-{hi}", field="cron"
             )
