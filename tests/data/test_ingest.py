@@ -219,6 +219,27 @@ def test_files_whose_columns_differ_only_in_width_combine(tmp_path: Path) -> Non
     assert raw(prepared.path) == raw(prepare(whole, str(tmp_path / "w")).path)
 
 
+def test_times_in_seconds_and_in_finer_units_combine(tmp_path: Path) -> None:
+    """A folder of a pandas Parquet file (microseconds) and a CSV (times read in seconds) was
+    refused: "column 'ts' is timestamp[s] there, timestamp[us] in the first file"."""
+    (tmp_path / "in").mkdir()
+    frame = pd.DataFrame({"ts": pd.to_datetime(["2024-01-01 10:00:00.250"]), "x": [1]})
+    frame.to_parquet(tmp_path / "in" / "a.parquet")
+    write(tmp_path / "in" / "b.csv", "ts,x\n2024-01-03 12:00:01,2\n")
+    prepared = prepare(str(tmp_path / "in"), str(tmp_path / "w"))
+    unit = pa.Schema.from_pandas(frame).field("ts").type.unit
+    assert prepared.schema[0] == {"name": "ts", "type": f"timestamp[{unit}]"}
+    assert read(prepared.path).column("ts").to_pylist() == [
+        pd.Timestamp("2024-01-01 10:00:00.250").to_pydatetime(),
+        pd.Timestamp("2024-01-03 12:00:01").to_pydatetime(),
+    ]
+    # times of different zones still do not combine
+    zoned = pd.DataFrame({"ts": pd.to_datetime(["2024-01-01"]).tz_localize("UTC"), "x": [1]})
+    zoned.to_parquet(tmp_path / "in" / "a.parquet")
+    with pytest.raises(InvalidArgumentError, match="column 'ts'"):
+        prepare(str(tmp_path / "in"), str(tmp_path / "w"))
+
+
 def test_combined_files_give_the_same_bytes_in_whatever_order_listed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

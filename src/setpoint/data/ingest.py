@@ -332,7 +332,8 @@ def _unify(files: list[str], schemas: list[pa.Schema]) -> pa.Schema:
 def _common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
     """The type that holds both a column typed ``a`` in one file and ``b`` in another, or
     None: a column with no values (null) takes the other's type; integers and floats make
-    doubles; integers the wider integer (signed and unsigned: the signed one holding both)."""
+    doubles; integers the wider integer (signed and unsigned: the signed one holding both);
+    times of one time zone the finer unit."""
     import pyarrow as pa
     import pyarrow.types as pt
 
@@ -346,8 +347,14 @@ def _common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
         signed, unsigned = (a, b) if pt.is_signed_integer(a) else (b, a)
         bits = max(signed.bit_width, 2 * unsigned.bit_width)
         return {16: pa.int16(), 32: pa.int32(), 64: pa.int64()}.get(bits)
+    if pt.is_timestamp(a) and pt.is_timestamp(b) and a.tz == b.tz:
+        # the finer unit (a CSV's times are read in seconds, pandas writes microseconds)
+        return a if _TIME_UNITS.index(a.unit) >= _TIME_UNITS.index(b.unit) else b
     numbers = (pt.is_integer(a) or pt.is_floating(a)) and (pt.is_integer(b) or pt.is_floating(b))
     return pa.float64() if numbers else None
+
+
+_TIME_UNITS = ("s", "ms", "us", "ns")
 
 
 def _open_file(
