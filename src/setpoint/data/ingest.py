@@ -596,8 +596,10 @@ def _refuse_not_text(path: str) -> None:
 
 def _reads_as_utf16(head: bytes) -> bool:
     """Whether ``head`` (holding NUL bytes) reads as UTF-16 text, little- or big-endian:
-    printable characters and line breaks, in any script (a binary file reads as neither)."""
-    if b"\x00" not in head or len(head) < 4:
+    printable characters and line breaks, in any script (a binary file reads as neither).
+    Its commas, digits and line breaks are ASCII, each with a NUL byte: a stray NUL in UTF-8
+    text is not that (ASCII read as UTF-16 is printable CJK text)."""
+    if head.count(b"\x00") < max(2, len(head) // 20) or len(head) < 4:
         return False
     even = head[: len(head) - len(head) % 2]
     for encoding in ("utf-16-le", "utf-16-be"):
