@@ -482,8 +482,8 @@ def test_utf16_is_named_as_such(tmp_path: Path) -> None:
     con.close()
     fails(db, tmp_path / "w", "db.csv is not CSV text: it holds binary data")
     # a stray NUL in UTF-8 text was "UTF-16 (save it as UTF-8)"
-    stray = "a,b\n" + "".join(f"{i},name {i}\n" for i in range(50))
-    stray = write(tmp_path / "nul.csv", stray.replace("name 7", "name\x007").encode())
+    stray = "id,name,city\n" + "".join(f"{i},name{i},city{i}\n" for i in range(50))
+    stray = write(tmp_path / "nul.csv", stray.replace("2,name2,city2", "2,bad\x00name,Berlin"))
     error = fails(stray, tmp_path / "w", "nul.csv is not CSV text: it holds binary data")
     assert "UTF-16" not in str(error)
 
