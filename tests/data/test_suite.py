@@ -186,3 +186,18 @@ def test_a_suite_lists_the_environments_it_names() -> None:
     text = "suite: x\nrow_count: {min: 1, environments: [serving, batch]}\ncolumns:\n  a: {}\n"
     assert parse_suite(text).environments == ["batch", "serving"]
     assert parse_suite("suite: x\ncolumns:\n  a: {}\n").environments == []
+
+
+def test_environments_spelt_two_ways_or_empty_are_refused_with_the_line() -> None:
+    """`[training]` on one column and `[Training]` on another: `--env training` silently
+    skipped the second column's checks."""
+    text = (
+        "suite: x\ncolumns:\n  a: {not_null: true, environments: [training]}\n"
+        "  b: {not_null: true, environments: [Training]}\n"
+    )
+    with pytest.raises(
+        SuiteError, match=r"line 4: columns\.b\.environments names 'Training', and "
+    ):
+        parse_suite(text)
+    with pytest.raises(SuiteError, match=r"line 3: .*environments holds an empty name"):
+        parse_suite("suite: x\ncolumns:\n  a: {not_null: true, environments: ['']}\n")

@@ -974,6 +974,9 @@ def test_a_misspelt_environment_is_refused(client: Any, tmp_path: Path) -> None:
         assert err.value.field == "environment" and "it names training" in str(err.value)
     with pytest.raises(InvalidArgumentError, match="environment must be a name"):
         sp.validate(serving, _suite(tmp_path), environment=1)  # type: ignore[arg-type]
+    # "" skipped every check scoped to an environment, as a name none of them has
+    with pytest.raises(InvalidArgumentError, match="environment must be a name"):
+        sp.validate(serving, _suite(tmp_path), environment="")
     # an environment far from every named one is the documented "everything else"
     assert sp.validate(serving, _suite(tmp_path), environment="serving").passed
     plain = "suite: p\ncolumns:\n  id: {not_null: true}\n"  # names none: any is accepted

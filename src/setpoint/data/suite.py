@@ -136,6 +136,7 @@ class _Parser:
 
         self.source = source
         self.text = text
+        self.spellings: dict[str, str] = {}  # environment names, by their lower case
         self.loader = yaml.SafeLoader("")  # builds values from nodes; reads no stream
 
     def fail(self, node: Any, message: str) -> SuiteError:
@@ -256,6 +257,17 @@ class _Parser:
         value, node = opts["environments"]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise self.fail(node, f"{where}.environments must be a list of names")
+        for name in value:
+            if not name.strip():
+                raise self.fail(node, f"{where}.environments holds an empty name")
+            # `training` here and `Training` there: one of them would never apply
+            seen = self.spellings.setdefault(name.lower(), name)
+            if seen != name:
+                raise self.fail(
+                    node,
+                    f"{where}.environments names {name!r}, and elsewhere the suite names "
+                    f"{seen!r}: write them alike",
+                )
         return tuple(value)
 
     def bounded(self, kind: str, node: Any, column: str | None, default: str) -> Check:
@@ -324,16 +336,8 @@ class _Parser:
             type_text = self.type_name(fields["type"][1], where)
         envs = None
         if "environments" in fields:
-            value = self.scalar(fields["environments"][1])
-            if (
-                not isinstance(value, list)
-                or not value
-                or not all(isinstance(v, str) for v in value)
-            ):
-                raise self.fail(
-                    fields["environments"][1], f"{where}.environments must be a list of names"
-                )
-            envs = tuple(value)
+            node = fields["environments"][1]
+            envs = self.environments({"environments": (self.scalar(node), node)}, where)
         required = True
         if "required" in fields:
             required = self.scalar(fields["required"][1])

@@ -121,7 +121,7 @@ def _check_environment(suite: Suite, environment: str | None) -> None:
     ``training``): it would silently skip every check scoped to the one meant. Another
     environment it does not name (``serving`` beside ``training``) is the documented way
     to apply only the checks without environments."""
-    if environment is not None and not isinstance(environment, str):
+    if environment is not None and (not isinstance(environment, str) or not environment.strip()):
         raise InvalidArgumentError(
             f"environment must be a name like 'training', not {environment!r}",
             field="environment",
