@@ -223,6 +223,7 @@ def test_custom_checks_in_python_and_by_module(
             "exits": lambda t: sys.exit(3),  # a failed check, not the end of the process
             "numpy": lambda t: {"passed": np.False_, "failing": np.int64(3)},
             "odd": lambda t: {"passed": np.array([True, False])},
+            "negative": lambda t: -1,  # was "failing rows -1"
         },
     )
     by_name = {c["name"]: c for c in report.checks}
@@ -232,7 +233,11 @@ def test_custom_checks_in_python_and_by_module(
     assert not by_name["exits"]["passed"] and "SystemExit" in by_name["exits"]["observed"]
     assert not by_name["numpy"]["passed"] and by_name["numpy"]["failing"] == 3
     assert not by_name["odd"]["passed"] and "'passed' (a bool)" in by_name["odd"]["expected"]
-    assert report.errors == 4
+    negative = by_name["negative"]
+    assert not negative["passed"] and negative["observed"] == "returned -1"
+    assert "a count of failing rows (0 or more)" in negative["expected"]
+    assert negative.get("failing") is None
+    assert report.errors == 5
     assert len(client.list_validations("tx", 1, "fraud")) == 1  # stored, numpy values and all
     sys.modules.pop("fraud_checks", None)
     (tmp_path / "fails_to_load.py").write_text("x = 1 / 0\n")

@@ -675,7 +675,7 @@ def _custom(
         return _result(
             "custom", None, check.severity, bool(outcome), bool(outcome), True, name=label
         )
-    if isinstance(outcome, int | np.integer):
+    if isinstance(outcome, int | np.integer) and outcome >= 0:
         n = int(outcome)
         return _result("custom", None, check.severity, n == 0, n, 0, name=label, failing=n)
     if isinstance(outcome, dict) and _well_formed(outcome):
@@ -695,10 +695,18 @@ def _custom(
         None,
         check.severity,
         False,
-        f"returned {_jsonable(outcome) if isinstance(outcome, dict) else type(outcome).__name__}",
-        "bool, int or dict with 'passed' (a bool) and 'failing' (a count, optional)",
+        f"returned {_returned(outcome)}",
+        "bool, a count of failing rows (0 or more) or dict with 'passed' (a bool) and "
+        "'failing' (a count, optional)",
         name=label,
     )
+
+
+def _returned(outcome: Any) -> Any:
+    """What a custom check returned that is none of its answers, as its result shows it."""
+    if isinstance(outcome, dict | int | np.integer):
+        return _jsonable(outcome)
+    return type(outcome).__name__
 
 
 def _well_formed(outcome: dict[str, Any]) -> bool:
