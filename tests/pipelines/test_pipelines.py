@@ -1160,8 +1160,11 @@ def test_a_cached_output_is_what_the_step_returned(client: Any) -> None:
     assert again.steps[0].status == "cached" and again.value("kind") == "polars"
     for returned, message in [
         ((1, 2), "returned a tuple"),
-        ({"big": 10**30}, "returned a dict"),  # beyond 64 bits: JSON would not keep it
-        ({"x": float("nan")}, "returned a dict"),
+        # beyond 64 bits: JSON would not keep it
+        ({"big": 10**30}, r"returned a dict \(its value at \['big'\] \(10+\) is not JSON\)"),
+        ({"x": [1, {"y": float("nan")}]}, r"its value at \['x'\]\[1\]\['y'\] \(nan\)"),
+        # a dict of DataFrames said only "returned a dict"
+        ({"train": pd.DataFrame({"a": [1]})}, r"\['train'\] \(a pandas.DataFrame\) is not JSON"),
         (pd.DataFrame({"a": [1]}, index=["r"]), "with an index of labels"),
         (pd.DataFrame({"a": [1]}, index=pd.Index([5], name="id")), r"reset_index\(drop=True\)"),
         (pd.DataFrame([[1, 2]], columns=[0, 1]), "the column label 0"),  # cached: "0"

@@ -74,13 +74,39 @@ def store(
         import cloudpickle
 
         return {"kind": "pickle", "digest": blob(c, cloudpickle.dumps(value))}
+    inside = _not_json(value) if type(value) in (dict, list) else None
+    where = f" (its {inside} is not JSON)" if inside else ""
     raise PipelineError(
-        f"step {step!r} returned a {type(value).__name__}, which setpoint cannot store as "
-        "it is: return a DataFrame or Arrow table, a numpy array, exact JSON (dicts with string "
-        "keys, lists, finite numbers, strings, booleans; not tuples, NaN or dates) or a model, "
-        "or declare @sp.step(pickle=True) for your own objects",
+        f"step {step!r} returned a {type(value).__name__}{where}, which setpoint cannot store "
+        "as it is: return a DataFrame or Arrow table, a numpy array, exact JSON (dicts with "
+        "string keys, lists, finite numbers, strings, booleans; not tuples, NaN or dates; a "
+        "DataFrame or array inside a dict neither: return it from a step of its own) or a "
+        "model, or declare @sp.step(pickle=True) for your own objects",
         field="output",
     )
+
+
+def _not_json(value: Any, path: str = "") -> str | None:
+    """Where inside a dict or list the first value that is not JSON is, and what it is
+    (``value at ['train'] (a pandas.DataFrame)``); None when it is all JSON."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        here = f"{path}[{key!r}]"
+        if isinstance(value, dict) and not isinstance(key, str):
+            return f"key {key!r} at {path or 'the top'} (a {type(key).__name__})"
+        if type(item) in (dict, list):
+            found = _not_json(item, here)
+            if found:
+                return found
+        elif not is_json(item):
+            kind = type(item)
+            if kind.__module__ == "builtins":  # NaN, a number beyond 64 bits, a tuple...
+                shown = repr(item)
+                shown = shown if len(shown) <= 40 else f"a {kind.__name__}"
+            else:
+                shown = f"a {kind.__module__.split('.')[0]}.{kind.__qualname__}"
+            return f"value at {here} ({shown})"
+    return None
 
 
 def _row_numbers(frame: Any) -> bool:
