@@ -568,6 +568,47 @@ def _space(host: str) -> str:
     return scheduler.claimant(host).rpartition(":")[2].partition("#")[0].partition("@")[2]
 
 
+def test_reconcile_reads_only_the_result_folder_a_scheduler_names(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim's token went into the folder's path unchecked: a claim signed
+    `#/../../victim` made reconcile read and delete any folder of the scheduler's user. And
+    a folder was removed though recording the occurrence failed (the store busy), so the
+    next reconcile recorded it without its run."""
+    import tempfile
+
+    from setpoint.client import scheduler
+    from setpoint.core.errors import StoreBusyError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "result.json").write_text('{"run_id": "x", "status": "running"}')
+    (tmp_path / "tmp" / "setpoint-scheduled-999999-").mkdir()
+    client.add_schedule("nightly", "p.py:retrain", "fraud", None, "0 3 * * *")
+    space = _space("here")
+    evil = f"here:999999@{space}#/../../victim"
+    assert client.claim_occurrence("nightly", "a", 1, "fraud", "running", evil)
+    [done] = scheduler.reconcile(client, "here", alive=lambda pid: False)
+    assert done["run_id"] is None and victim.exists() and (victim / "result.json").exists()
+    # a folder this module names is read, and kept until the occurrence is recorded
+    run = client.create_run("fraud", "retrain", {"kind": "pipeline"})
+    left = tmp_path / "tmp" / "setpoint-scheduled-999998-0123abcd"
+    left.mkdir()
+    (left / "result.json").write_text(f'{{"run_id": "{run.id}", "status": "running"}}')
+    claim = f"here:999998@{space}#0123abcd"
+    assert client.claim_occurrence("nightly", "b", 2, "fraud", "running", claim)
+    busy = StoreBusyError("the store is busy")
+    with monkeypatch.context() as m:
+        m.setattr(client, "finish_occurrence", lambda *a, **k: (_ for _ in ()).throw(busy))
+        with pytest.raises(StoreBusyError):
+            scheduler.reconcile(client, "here", alive=lambda pid: False)
+    assert (left / "result.json").exists()
+    [done] = scheduler.reconcile(client, "here", alive=lambda pid: False)
+    assert (done["occurrence"], done["run_id"]) == ("b", run.id) and not left.exists()
+
+
 def test_a_restarted_scheduler_with_the_dead_ones_pid_fails_what_it_left_running(
     client: Any,
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -375,10 +376,9 @@ def reconcile(
             try:
                 client.finish_occurrence(s.name, o.occurrence, "failed", s.project, run_id, error)
             except NotFoundError:  # it finished meanwhile
+                _remove(folder)
                 continue
-            finally:
-                if folder is not None:
-                    shutil.rmtree(folder, ignore_errors=True)
+            _remove(folder)  # (kept while not recorded: the next reconcile reads it again)
             done.append(
                 {
                     "schedule": s.name,
@@ -497,6 +497,8 @@ def _left_results(pid: str, token: str) -> tuple[str | None, str | None]:
     ``token``) left when it was killed: its pipeline had written the run's id into the
     folder's result file as the run started. (None, None) where it left none, or the folder
     is not one this user made."""
+    if not (pid.isdigit() and _TOKEN.fullmatch(token)):  # a claim's text, as stored: only
+        return None, None  # what this module signs with names a folder (no "/", no "..")
     folder = _named_results_folder(pid, token)
     try:
         found = os.lstat(folder)
@@ -506,6 +508,14 @@ def _left_results(pid: str, token: str) -> tuple[str | None, str | None]:
         return None, None
     result = _result(os.path.join(folder, "result.json"))
     return (None if result is None else str(result["run_id"])), folder
+
+
+_TOKEN = re.compile(r"[0-9a-f]{8}")  # what _process_token makes
+
+
+def _remove(folder: str | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _result(path: str) -> dict[str, Any] | None:
