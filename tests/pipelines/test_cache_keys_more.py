@@ -285,7 +285,7 @@ def test_a_step_s_key_does_not_depend_on_its_place_in_the_pipeline(client: Any, 
     """A step's key held its node's name, numbered by its place among all the steps: a step
     added before it ran it again ("no earlier execution of this step"), and so did swapping
     the calls of two steps named alike ("its code changed"), though nothing they compute
-    changed. The same computation in another pipeline is taken from the cache too."""
+    changed."""
 
     def run(first: str, second: str, extra: str = "", pipeline: str = "pipe") -> dict:
         module = load(
@@ -308,7 +308,34 @@ def test_a_step_s_key_does_not_depend_on_its_place_in_the_pipeline(client: Any, 
     }
     swapped = run("load_b(n)", "load_a(n)", "other(n)")
     assert set(swapped.values()) == {"cached"}, swapped
-    assert run("load_a(n)", "load_b(n)", pipeline="again") == {"inc": "cached"}
+    # another pipeline's step is its own (its outputs are named after it)
+    assert run("load_a(n)", "load_b(n)", pipeline="again") == {"inc": "ran"}
+
+
+HALF = """
+import setpoint as sp
+
+@sp.step
+def half(x: int) -> {returns}:
+    return x / 2
+
+@sp.pipeline(project="returns")
+def pipe(n: int = 3):
+    half(n)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_step_whose_return_type_changed_runs_again(client: Any, load: Load) -> None:
+    """The body's code is the same, the declared type is not: a cached 1.5 was handed on as
+    the `int` the step now declares, unchecked."""
+    from setpoint.core.errors import PipelineError
+
+    first = load({"kh_half": HALF.format(returns="float")})
+    assert sp.run_pipeline(first.pipe).value("half") == 1.5
+    second = load({"kh_half": HALF.format(returns="int")})
+    with pytest.raises(PipelineError, match="declared to return int but returned float"):
+        sp.run_pipeline(second.pipe)
 
 
 LOCAL_PIPE = """

@@ -38,7 +38,7 @@ from setpoint.pipelines.cache import (
     literal_hash,
 )
 from setpoint.pipelines.code_key import code_hash
-from setpoint.pipelines.dag import Graph, Node, Output, Pipeline
+from setpoint.pipelines.dag import Graph, Node, Output, Pipeline, shown
 
 MAX_AFTER_TAG = 4000  # characters of the "after" tag (tag values hold at most 8000)
 
@@ -324,9 +324,19 @@ class _Driver:
             },
             "env": environment(step.packages),
         }
-        # what the step computes, not where: not its pipeline, nor its place in it (a step
-        # added before it, or a call of a step of the same name moved, would run it again)
-        key = cache_key(parts)
+        # Not where the step is called (a step added before it, or a like-named call moved,
+        # ran it again), but whose it is: its pipeline's and its own name (its outputs are
+        # named after them: a dataset version `pipeline.step`), and what it declares to give
+        # (steps with one body and two return types, or pickle options, share no outputs).
+        key = cache_key(
+            {
+                **parts,
+                "pipeline": self.graph.pipeline,
+                "step": step.declared,
+                "returns": shown(step.returns),
+                "pickle": step.pickle,
+            }
+        )
         t0 = time.perf_counter()
         prior = self.resumed.get(node.name)
         if prior is not None and prior[1] == key and _reusable(self.c, prior[2], step.pickle):

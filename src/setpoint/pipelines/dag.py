@@ -146,6 +146,7 @@ class Step:
         _check_function(fn, "step")
         self.fn = fn
         self.name = name or fn.__name__
+        self.declared = self.name  # the step's own name; ``name`` is its node's (renamed)
         names.check_name(self.name, "step")
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
             raise PipelineError("retries must be a whole number from 0 to 10", field="retries")
@@ -541,8 +542,8 @@ def _check_input(step: Step, param: str, value: Any) -> None:
     if any(_takes(w, p) for w in wanted for p in produced):
         return
     raise PipelineError(
-        f"step {step.name!r}: parameter {param!r} expects {_shown(hint)}, but step "
-        f"{value.step!r} returns {_shown(value.type)}",
+        f"step {step.name!r}: parameter {param!r} expects {shown(hint)}, but step "
+        f"{value.step!r} returns {shown(value.type)}",
         field="step",
     )
 
@@ -597,13 +598,13 @@ def check_returned(step: str, hint: Any, value: Any) -> None:
         return
     if hint is type(None):
         raise PipelineError(
-            f"step {step!r} is declared to return None but returned {_shown(type(value))}: "
+            f"step {step!r} is declared to return None but returned {shown(type(value))}: "
             "declare the type it returns",
             field="output",
         )
     raise PipelineError(
-        f"step {step!r} is declared to return {_shown(hint)} but returned "
-        f"{_shown(type(value))}: return a {_shown(hint)}, or declare the type it returns",
+        f"step {step!r} is declared to return {shown(hint)} but returned "
+        f"{shown(type(value))}: return a {shown(hint)}, or declare the type it returns",
         field="output",
     )
 
@@ -626,7 +627,7 @@ def _fits(hint: Any, value: Any) -> bool:
         return True
 
 
-def _shown(hint: Any) -> str:
+def shown(hint: Any) -> str:
     """A type as an error names it: ``pandas.DataFrame``, ``dict[str, float]``, ``int | None``."""
     if hint is type(None):
         return "None"
@@ -634,11 +635,11 @@ def _shown(hint: Any) -> str:
         return "..."
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Annotated:  # the type checked, not what is said about it
-        return _shown(args[0])
+        return shown(args[0])
     if origin in (typing.Union, types.UnionType):
-        return " | ".join(_shown(a) for a in args)
+        return " | ".join(shown(a) for a in args)
     if isinstance(origin, type) and args:
-        return f"{_shown(origin)}[{', '.join(_shown(a) for a in args)}]"
+        return f"{shown(origin)}[{', '.join(shown(a) for a in args)}]"
     if not isinstance(hint, type):
         return str(hint).replace("typing.", "")
     module: str = getattr(hint, "__module__", "") or ""
