@@ -85,9 +85,22 @@ def test_a_run_given_no_name_has_its_name_in_the_runname_tag(ml: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
-def test_search_runs_ends_on_the_last_page_of_mlflow_s_runs(client: Any, ml: Any) -> None:
+def test_search_runs_ends_on_the_last_page_of_mlflow_s_runs(
+    client: Any, ml: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the runs of logged models (never answered) sorting after the page that filled,
-    search_runs promised another page, which came back empty."""
+    search_runs promised another page, which came back empty. Each page is one search of
+    the store where no logged model is in the way."""
+    from setpoint.tracking.runs import Runs
+
+    searched = []
+    real = Runs.search_runs
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        searched.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Runs, "search_runs", counted)
     exp = ml.create_experiment("paged")
     runs = [ml.create_run(exp).info.run_id for _ in range(6)]
     for i, run in enumerate(runs):
@@ -102,3 +115,8 @@ def test_search_runs_ends_on_the_last_page_of_mlflow_s_runs(client: Any, ml: Any
         if not token:
             break
     assert pages == [runs[0:2], runs[2:4], runs[4:6]]
+    # pages of runs alone: one search each (a full page looked ahead with a search of its own)
+    searched.clear()
+    page = ml.search_runs([exp], order_by=["metrics.m ASC"], max_results=2)
+    assert [r.info.run_id for r in page] == runs[0:2] and page.token
+    assert len(searched) == 1

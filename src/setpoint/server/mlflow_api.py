@@ -187,7 +187,10 @@ def _max_results(body: dict[str, Any], default: int) -> int:
     given = body.get("max_results")
     if given is None:
         return default
-    return whole(given, "max_results", 1, 50_000)
+    return whole(given, "max_results", 1, MAX_SEARCH)
+
+
+MAX_SEARCH = 50_000  # runs a search answers at most, MLflow's bound (and setpoint's)
 
 
 # MLflow's view types -> setpoint's lifecycle filter
@@ -783,12 +786,13 @@ def register(
         projects = [p for p in dict.fromkeys(wanted) if p in known]
         found: list[Any] = []
         more = False
+        ask = min(limit + 1, MAX_SEARCH)  # one more: whether another page follows, at once
         while projects:
             page = await call(
                 request,
                 "search_runs",
                 project=projects,
-                max_results=limit,
+                max_results=ask,
                 page_token=page_token_at(offset),
                 **args,
             )
@@ -799,8 +803,9 @@ def register(
                 offset += 1  # (past the runs of logged models too: never answered)
                 if not is_logged_model(r):
                     found.append(r)
-            # full with only logged models after it so far: the next page says whether
-            # another run of MLflow's follows (a last page must not promise one)
+            # full with only logged models after it so far (or a page of MAX_SEARCH): the
+            # next page says whether another run of MLflow's follows (a last page must not
+            # promise one)
             if more or not page.next_page_token:
                 break
         points = await latest_points(found)
