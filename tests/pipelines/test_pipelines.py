@@ -1499,3 +1499,48 @@ def _value(printed: dict, step: str) -> Any:
 
     [s] = [s for s in printed["steps"] if s["step"] == step]
     return materializers.load(sdk.client(), s["output"], False)
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_resume_finds_every_finished_step_of_a_long_pipeline(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resume looked at the newest 100 finished steps only: in a longer pipeline the first
+    ones (an `ingest`, whose caching is off) ran again."""
+    from setpoint.client.pipelines import run_pipeline
+
+    broken = tmp_path / "broken"
+    broken.write_text("")
+    firsts = []
+
+    @sp.step(cache=False)
+    def first(n: int) -> int:
+        firsts.append(n)
+        return n
+
+    @sp.step
+    def plus(x: int, k: int) -> int:
+        return x + k
+
+    @sp.step
+    def last(x: int) -> int:
+        if broken.exists():
+            raise ValueError("broken")
+        return x
+
+    @sp.pipeline(project="long")
+    def long(n: int = 1):
+        x = first(n)
+        for k in range(110):
+            plus(x, k)
+        last(x)
+
+    with pytest.raises(ValueError) as failed:
+        run_pipeline(long, {})
+    broken.unlink()
+    run_id = failed.value.setpoint_step_failure.run_id  # type: ignore[attr-defined]
+    resumed = run_pipeline(long, {}, resume_from=run_id)
+    assert firsts == [1]
+    status = {s.step: s.status for s in resumed.steps}
+    assert status["first"] == "cached" and status["last"] == "ran"
+    assert sum(s == "cached" for s in status.values()) == 111

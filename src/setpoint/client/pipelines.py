@@ -563,14 +563,20 @@ def _finished_steps(
     """Step name -> (run id, cache key, output record) of the steps of ``pipeline_run`` that
     finished (ran, or were taken from the cache or from a run it resumed)."""
     out: dict[str, tuple[str, str, dict[str, Any]]] = {}
-    for run in c.tagged_runs(project, {"pipeline_run": pipeline_run}, "finished", 100):
-        try:
-            record = orjson.loads(run.tags["output"])
-            name, key = run.tags["step"], run.tags["cache_key"]
-        except (KeyError, orjson.JSONDecodeError):
-            continue
-        out.setdefault(name, (run.id, key, record))  # the newest first
-    return out
+    query = f"tags.pipeline_run = '{pipeline_run}' and attributes.status = 'finished'"
+    token = None
+    while True:  # every step of it, in pages (a pipeline may have many)
+        page = c.search_runs([project], query, ["attributes.start_time DESC"], 1000, token)
+        for run in page.runs:
+            try:
+                record = orjson.loads(run.tags["output"])
+                name, key = run.tags["step"], run.tags["cache_key"]
+            except (KeyError, orjson.JSONDecodeError):
+                continue
+            out.setdefault(name, (run.id, key, record))  # the newest first
+        token = page.next_page_token
+        if not token:
+            return out
 
 
 def _reusable(c: Any, record: dict[str, Any], pickle_ok: bool) -> bool:
