@@ -473,6 +473,11 @@ def test_utf16_is_named_as_such(tmp_path: Path) -> None:
     # UTF-16 without a BOM in any script is UTF-16; a database file is binary
     cyrillic = write(tmp_path / "ru.csv", "имя,город\nАня,Москва\n".encode("utf-16-le"))
     fails(cyrillic, tmp_path / "w", "ru.csv is not UTF-8", "UTF-16")
+    # mostly Chinese: few NUL bytes (16 in the first 512), all beside ASCII on one side
+    chinese = "编号,描述\n" + "".join(f"{i},{'中文的描述' * 20}\n" for i in range(20))
+    for name, encoding in (("zh.csv", "utf-16-le"), ("zh-be.csv", "utf-16-be")):
+        text = write(tmp_path / name, chinese.encode(encoding))
+        fails(text, tmp_path / "w", f"{name} is not UTF-8", "UTF-16")
     db = tmp_path / "db.csv"
     import sqlite3
 

@@ -599,8 +599,14 @@ def _reads_as_utf16(head: bytes) -> bool:
     printable characters and line breaks, in any script (a binary file reads as neither).
     Its commas, digits and line breaks are ASCII, each with a NUL byte: a stray NUL in UTF-8
     text is not that (ASCII read as UTF-16 is printable CJK text)."""
-    if head.count(b"\x00") < max(2, len(head) // 20) or len(head) < 4:
+    nuls = [i for i, byte in enumerate(head) if byte == 0]
+    if len(nuls) < 2 or len(head) < 4:
         return False
+    if len(nuls) < len(head) // 20:  # few: text of another script, if its line breaks are
+        one_side = len({i % 2 for i in nuls}) == 1  # UTF-16's, NULs all on one side
+        pairs = {head[i : i + 2] for i in range(0, len(head) - 1, 2)}
+        if not (one_side and pairs & {b"\n\x00", b"\x00\n"}):
+            return False
     even = head[: len(head) - len(head) % 2]
     for encoding in ("utf-16-le", "utf-16-be"):
         text = even.decode(encoding, errors="replace")
