@@ -173,6 +173,14 @@ def test_a_logged_model_never_registered_is_imported_once(client: Any, src: Path
     ]
     again = import_into(client, src)
     assert again.new["logged models"] == 0 and again.existing["logged models"] == 1
+    # an import made before the link was recorded gets it from the next import
+    with client.db.write() as conn:
+        conn.exec_driver_sql("DELETE FROM lineage_edges WHERE relation = 'produced'")
+    assert import_into(client, src).existing["logged models"] == 1
+    edges = client.get_lineage("run", logged.id)
+    assert [(e.relation, e.target_id) for e in edges if e.source_id == logged.id] == [
+        ("produced", model.id)
+    ]
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

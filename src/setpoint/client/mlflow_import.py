@@ -948,10 +948,14 @@ class MlflowImporter:
         before = {r.tags[IMPORTED_MODEL] for r in self._tagged_runs(IMPORTED_MODEL, "all")}
         roots = [self.artifacts] if self.artifacts is not None else list(self._roots.values())
         for model_id, m in sorted(wanted.items()):
+            made_by = self._imported[m.source_run_id or ""]
             if model_id in before:
                 self.report.existing["logged models"] += 1
+                had = self._models.get(model_id)
+                if had is not None and had[1] == made_by[1]:  # (made by an import before the
+                    # run's link to it was recorded, or one stopped in between: recorded once)
+                    self.client.add_lineage("run", made_by[0], "produced", "run", had[0])
                 continue
-            made_by = self._imported[m.source_run_id or ""]
             try:
                 folder, refused = self._logged_model_folder(model_id, m, roots)
                 if folder is None:
