@@ -598,8 +598,38 @@ def sweep(
 ) -> None:
     """Run TARGET for every combination of the --grid values (or --samples of them) and
     compare the runs: their parameters and the numbers their steps returned."""
-    with stdout_to_stderr(as_json):
-        name, sweep_id, rows = _sweep(target, grids, params, samples, seed, project, executor)
+    from setpoint.client.pipelines import sweep as run_sweep
+
+    with stdout_to_stderr(as_json):  # what the pipeline prints: not in the JSON
+        pipe = _load(target)
+        grid: dict[str, list[Any]] = {}
+        for item in grids:
+            key, sep, values = item.partition("=")
+            if not sep or not values:
+                raise click.BadParameter(f"{item!r} is not KEY=V1,V2", param_hint="--grid")
+            _check_key(pipe, key, grid, "--grid")
+            grid[key] = [_params(pipe, (f"{key}={v}",), "--grid")[key] for v in values.split(",")]
+        fixed = _params(pipe, params)
+        both = sorted(grid.keys() & fixed.keys())
+        if both:
+            raise click.BadParameter(
+                f"{both[0]} is both swept and fixed", param_hint="--grid/--param"
+            )
+        require_params(pipe, grid.keys() | fixed.keys(), "--grid/--param")
+        # each pipeline run tagged with its target, as `pipeline run` tags it: one that failed
+        # resumes; a combination that fails is its row, the others still run
+        with _pipeline_body(pipe):
+            sweep_id, rows = run_sweep(
+                pipe,
+                grid,
+                fixed,
+                project,
+                samples,
+                seed,
+                executor,
+                tags={"target": absolute(target)},
+                keep_going=True,
+            )
     failed = [r for r in rows if r.get("status") == "failed"]
     columns = list(dict.fromkeys(k for r in rows for k in r))
     # as each run gave them (a failed run's row has no numbers: its cells are empty)
@@ -608,7 +638,7 @@ def sweep(
         print_json({"sweep_run_id": sweep_id, "runs": records})
     else:
         table(
-            f"sweep of {name} · run {sweep_id}",
+            f"sweep of {pipe.name} · run {sweep_id}",
             columns,
             [[r.get(c, "") for c in columns] for r in records],
             keep_whole=["run_id"],
@@ -619,48 +649,6 @@ def sweep(
             f"`setpoint pipeline resume {failed[0]['run_id']}` runs the first again from its "
             "failed step"
         )
-
-
-def _sweep(
-    target: str,
-    grids: tuple[str, ...],
-    params: tuple[str, ...],
-    samples: int | None,
-    seed: int,
-    project: str | None,
-    executor: str,
-) -> tuple[str, str, list[dict[str, Any]]]:
-    """The sweep's runs: (the pipeline's name, the sweep run, a row for each run)."""
-    from setpoint.client.pipelines import sweep as run_sweep
-
-    pipe = _load(target)
-    grid: dict[str, list[Any]] = {}
-    for item in grids:
-        key, sep, values = item.partition("=")
-        if not sep or not values:
-            raise click.BadParameter(f"{item!r} is not KEY=V1,V2", param_hint="--grid")
-        _check_key(pipe, key, grid, "--grid")
-        grid[key] = [_params(pipe, (f"{key}={v}",), "--grid")[key] for v in values.split(",")]
-    fixed = _params(pipe, params)
-    both = sorted(grid.keys() & fixed.keys())
-    if both:
-        raise click.BadParameter(f"{both[0]} is both swept and fixed", param_hint="--grid/--param")
-    require_params(pipe, grid.keys() | fixed.keys(), "--grid/--param")
-    # each pipeline run tagged with its target, as `pipeline run` tags it: one that failed
-    # resumes; a combination that fails is its row, the others still run
-    with _pipeline_body(pipe):
-        sweep_id, rows = run_sweep(
-            pipe,
-            grid,
-            fixed,
-            project,
-            samples,
-            seed,
-            executor,
-            tags={"target": absolute(target)},
-            keep_going=True,
-        )
-    return pipe.name, sweep_id, rows
 
 
 @pipeline.command("explain")
