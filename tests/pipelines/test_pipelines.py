@@ -844,6 +844,14 @@ def test_cli_resumes_a_failed_run_from_the_failed_step(
     with pytest.raises(SystemExit):
         main(["pipeline", "resume", out["steps"][0]["run_id"]])
     assert "not a pipeline run" in capsys.readouterr().err
+    # the failed run, once a resume of it succeeded, is not resumed again (a model would be
+    # registered twice)
+    with pytest.raises(SystemExit) as exit_:
+        main(["pipeline", "resume", run_id])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1
+    assert f"was resumed by run {out['run_id']}, which succeeded" in err
+    assert log.read_text().split() == ["first", "second", "second"]
 
 
 HELPER = """

@@ -468,6 +468,15 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
             field="run_id",
         )
     _check_resumable(run, sdk.settings().heartbeat_timeout)
+    done = sdk.client().tagged_runs(run.project, {"resumed_from": run.id}, "finished", 1)
+    if done:  # its steps would run again, as for a run that succeeded
+        from setpoint.core.errors import ConflictError
+
+        raise ConflictError(
+            f"pipeline run {run.id} was resumed by run {done[0].id}, which succeeded: there is "
+            "nothing to resume (`setpoint pipeline run` runs the pipeline again)",
+            field="run_id",
+        )
     with _step_failures(as_json=as_json), stdout_to_stderr(as_json):
         try:
             pipe = _load(target)
