@@ -60,6 +60,15 @@ def test_setting_the_run_name_tag_renames_the_run(client: Any, ml: Any) -> None:
     ml.set_tag(run_id, "mlflow.runName", "ended")  # an ended run's name may change too
     assert client.get_run(run_id).name == "ended"
     assert ml.get_run(run_id).data.tags["mlflow.runName"] == "ended"
+    # a name and a name tag that differ are refused, as MLflow refuses them (the run took
+    # one as its name and kept the other as the tag)
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException, match="Both 'run_name' argument and") as refused:
+        ml.create_run("0", run_name="a", tags={"mlflow.runName": "b"})
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    same = ml.create_run("0", run_name="c", tags={"mlflow.runName": "c"}).info.run_id
+    assert client.get_run(same).name == "c"
 
 
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)

@@ -500,7 +500,14 @@ def register(
             tags["mlflow.user"] = user  # MLflow's own record of who started the run
         # a run given no name gets one here, as MLflow's server names it, so that its
         # mlflow.runName tag (which searches and `mlflow.search_runs` columns read) holds it
-        given = optional_text(body.get("run_name"), "run_name") or tags.get("mlflow.runName")
+        named, tagged = optional_text(body.get("run_name"), "run_name"), tags.get("mlflow.runName")
+        if named and tagged and named != tagged:  # (MLflow's words)
+            raise InvalidArgumentError(
+                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
+                f"different values (run_name='{named}', mlflow.runName='{tagged}').",
+                field="run_name",
+            )
+        given = named or tagged
         # MLflow's names are free text: the run's name is it made plain, the tag keeps it
         name = plain_run_name(given) or f"run-{secrets.token_hex(4)}"
         tags.setdefault("mlflow.runName", given or name)
