@@ -529,30 +529,22 @@ def _result(path: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) and "run_id" in found else None
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
 def _tie_to_this_process() -> Callable[[], None] | None:
     """On Linux, what makes a pipeline process get SIGTERM when the scheduler dies, even by
-    SIGKILL (``prctl(PR_SET_PDEATHSIG)``), so that it ends its runs as a stopped scheduler's
-    would: a killed scheduler leaves no pipeline running (and promoting) that a restarted one
-    has recorded failed. Elsewhere None: nothing ties them."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes  # a Python built without libffi has none
+    SIGKILL, so that it ends its runs as a stopped scheduler's would: a killed scheduler
+    leaves no pipeline running (and promoting) that a restarted one has recorded failed.
+    Elsewhere None: nothing ties them."""
+    from setpoint.core.libc import parent_death_tie
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not after the fork
-    except (ImportError, OSError, AttributeError):
+    tie = parent_death_tie(os.getpid())
+    if tie is None:
         return None
-    parent = os.getpid()
 
-    def tie() -> None:  # in the child, between fork and exec
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-        if os.getppid() != parent:  # the scheduler died before the tie was made
+    def in_child() -> None:  # between fork and exec
+        if not tie():  # the scheduler died before the tie was made
             os._exit(1)
 
-    return tie
+    return in_child
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:

@@ -20,7 +20,6 @@ import sys
 from typing import IO, Any
 
 HEADER = struct.Struct(">Q")
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def write_message(stream: IO[bytes], data: bytes) -> None:
@@ -99,18 +98,12 @@ def _stop(signum: int, frame: Any) -> None:
 
 
 def _end_with(driver: int) -> None:
-    """On Linux, have SIGTERM sent here when the driver dies (``prctl(PR_SET_PDEATHSIG)``);
-    elsewhere, or without ctypes, nothing ties them."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes  # a Python built without libffi has none
+    """On Linux, have SIGTERM sent here when the driver dies; elsewhere, or without ctypes,
+    nothing ties them."""
+    from setpoint.core.libc import parent_death_tie
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (ImportError, OSError, AttributeError):
-        return
-    prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-    if os.getppid() != driver:  # it died before the tie was made
+    tie = parent_death_tie(driver)
+    if tie is not None and not tie():  # it died before the tie was made
         sys.exit(143)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from setpoint.core.config import Settings
 
 COPY_CHUNK = 16 << 20
-FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h
 
 
 _ASIDE = "deleting-"  # a blob moved aside by gc, about to be deleted
@@ -568,14 +566,13 @@ def _reserve(fd: int, size: int) -> None:
     goes. A hint only: where the call is missing or refused (another system, a file system
     without it), nothing is done. (glibc's ``posix_fallocate``, which ``os`` offers, writes
     to the file where the file system cannot reserve.)"""
-    if size <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes  # a Python built without libffi has none
+    from setpoint.core.libc import FALLOC_FL_KEEP_SIZE, function
 
-        fallocate = ctypes.CDLL(None, use_errno=True).fallocate64
-    except (ImportError, OSError, AttributeError):
+    fallocate = function("fallocate64") if size > 0 else None
+    if fallocate is None:
         return
+    import ctypes  # (there, since the function was found)
+
     fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     fallocate.restype = ctypes.c_int
     fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size)  # -1 (and errno) where it cannot: no matter
