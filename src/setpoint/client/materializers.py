@@ -30,7 +30,9 @@ def store(
         "DataFrame",
         "Table",
     ):
-        if kind == "pandas" and not _row_numbers(value):
+        from setpoint.data.ingest import row_numbers  # log_dataset's own rule
+
+        if kind == "pandas" and not row_numbers(value):
             raise PipelineError(
                 f"step {step!r} returned a DataFrame with an index of labels, which a dataset "
                 "version keeps as columns (the next step would get them as columns): return "
@@ -107,20 +109,6 @@ def _not_json(value: Any, path: str = "") -> str | None:
                 shown = f"a {kind.__module__.split('.')[0]}.{kind.__qualname__}"
             return f"value at {here} ({shown})"
     return None
-
-
-def _row_numbers(frame: Any) -> bool:
-    """Whether the DataFrame's index is unnamed row numbers (0..n-1, or what filtering,
-    sampling or splitting left of them): not kept, as log_dataset keeps it not; the next
-    step gets the rows numbered from 0."""
-    import pandas as pd
-
-    index = frame.index
-    return (
-        not isinstance(index, pd.MultiIndex)
-        and index.name is None
-        and pd.api.types.is_integer_dtype(index.dtype)
-    )
 
 
 def load(c: Any, record: dict[str, Any], pickle_ok: bool) -> Any:

@@ -178,6 +178,20 @@ def open_batches(
     return _open(data, csv_types)
 
 
+def row_numbers(frame: Any) -> bool:
+    """Whether a pandas DataFrame's index is unnamed row numbers (0..n-1, or what sorting,
+    filtering, sampling or splitting left of them): a dataset version does not keep it (the
+    rows come back numbered from 0). Any other index is kept as columns."""
+    import pandas as pd
+
+    index = frame.index
+    return (
+        not isinstance(index, pd.MultiIndex)
+        and index.name is None
+        and pd.api.types.is_integer_dtype(index.dtype)
+    )
+
+
 def _open(
     data: object, csv_types: Mapping[str, pa.DataType] | None = None
 ) -> tuple[str, pa.Schema, Iterator[pa.RecordBatch]]:
@@ -190,15 +204,8 @@ def _open(
         return os.path.abspath(os.fspath(data)), *_open_files(files, csv_types)
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and type(data).__name__ == "DataFrame":
-        import pandas as pd
-
-        index = data.index  # type: ignore[attr-defined]
-        # An unnamed integer index is row positions left over from sorting or filtering:
-        # kept, the same rows would make another version with one more column.
-        positions = not isinstance(index, pd.MultiIndex) and pd.api.types.is_integer_dtype(
-            index.dtype
-        )
-        keep = any(n is not None for n in index.names) or not positions
+        # kept, row numbers would make the same rows another version with one more column
+        keep = not row_numbers(data)
         try:
             table = pa.Table.from_pandas(data, preserve_index=keep)
         except OverflowError as exc:
