@@ -583,16 +583,11 @@ def _whole_beyond(array: pa.Array, bound: float, *, below: bool) -> pa.Array:
     against a float bound Arrow compares as doubles (10**16 + 1 was not above 1e16) and
     refuses values past 2**53. Whole values are below x when below ceil(x), above it when
     above floor(x); a bound beyond the type's range is beyond every value or none."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     edge = None if math.isinf(bound) else math.ceil(bound) if below else math.floor(bound)
     limits = np.iinfo(array.type.to_pandas_dtype())
     if edge is None or edge > limits.max or edge < limits.min:
-        every = (bound > 0) == below  # a min above all values, or a max below them
-        return pc.is_valid(array) if every else pa.array(np.zeros(len(array), dtype=bool))
-    scalar = pa.scalar(edge, type=array.type)
-    return pc.less(array, scalar) if below else pc.greater(array, scalar)
+        return _past_the_type(array, bound > 0, below=below)
+    return _compared(array, edge, below=below)
 
 
 def _decimal_beyond(array: pa.Array, bound: Decimal, *, below: bool) -> pa.Array:
@@ -600,18 +595,33 @@ def _decimal_beyond(array: pa.Array, bound: Decimal, *, below: bool) -> pa.Array
     The bound is moved to the column's scale first (values are whole multiples of its step,
     so x < 0.125 is x < 0.13 at two decimal places); a bound beyond every value the type
     holds needs no comparison (an Arrow cast of it would fail)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     t = array.type
     with localcontext(Context(prec=200)):
         step = Decimal(1).scaleb(-t.scale)
         largest = Decimal(10) ** (t.precision - t.scale) - step
         if abs(bound) > largest:
-            every = (bound > 0) == below  # a min above all values, or a max below them
-            return pc.is_valid(array) if every else pa.array(np.zeros(len(array), dtype=bool))
+            return _past_the_type(array, bound > 0, below=below)
         edge = bound.quantize(step, rounding=ROUND_CEILING if below else ROUND_FLOOR)
-    scalar = pa.scalar(edge, type=t)
+    return _compared(array, edge, below=below)
+
+
+def _past_the_type(array: pa.Array, positive: bool, *, below: bool) -> pa.Array:
+    """The rows beyond a bound past every value the column's type holds: every value for a
+    min above them all (or a max below them all), none otherwise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if positive == below:
+        return pc.is_valid(array)
+    return pa.array(np.zeros(len(array), dtype=bool))
+
+
+def _compared(array: pa.Array, edge: Any, *, below: bool) -> pa.Array:
+    """The rows below (``below``) or above ``edge``, a value of the column's type."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    scalar = pa.scalar(edge, type=array.type)
     return pc.less(array, scalar) if below else pc.greater(array, scalar)
 
 
