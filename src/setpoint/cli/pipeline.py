@@ -467,16 +467,7 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
             "pipeline again with the same parameters (its finished steps are cached)",
             field="run_id",
         )
-    _check_resumable(run, sdk.settings().heartbeat_timeout)
-    done = sdk.client().tagged_runs(run.project, {"resumed_from": run.id}, "finished", 1)
-    if done:  # its steps would run again, as for a run that succeeded
-        from setpoint.core.errors import ConflictError
-
-        raise ConflictError(
-            f"pipeline run {run.id} was resumed by run {done[0].id}, which succeeded: there is "
-            "nothing to resume (`setpoint pipeline run` runs the pipeline again)",
-            field="run_id",
-        )
+    _check_resumable(sdk.client(), run, sdk.settings().heartbeat_timeout)
     with _step_failures(as_json=as_json), stdout_to_stderr(as_json):
         try:
             pipe = _load(target)
@@ -496,10 +487,11 @@ def resume(run_id: str, executor: str, as_json: bool) -> None:
     _print_result(result, as_json)
 
 
-def _check_resumable(run: Any, heartbeat_timeout: float) -> None:
-    """Refuse to resume a pipeline run that succeeded (its steps would run again: a model
-    registered twice) or that is still running (its step would run twice at once). A run
-    still ``running`` whose process stopped sending heartbeats is gone, and resumes."""
+def _check_resumable(c: Any, run: Any, heartbeat_timeout: float) -> None:
+    """Refuse to resume a pipeline run that succeeded, or that a resume of it completed (its
+    steps would run again: a model registered twice), or that is still running (its step
+    would run twice at once). A run still ``running`` whose process stopped sending
+    heartbeats is gone, and resumes."""
     import time
 
     from setpoint.core.errors import ConflictError
@@ -508,6 +500,13 @@ def _check_resumable(run: Any, heartbeat_timeout: float) -> None:
         raise ConflictError(
             f"pipeline run {run.id} succeeded: there is nothing to resume (`setpoint pipeline "
             "run` runs the pipeline again)",
+            field="run_id",
+        )
+    done = c.tagged_runs(run.project, {"resumed_from": run.id}, "finished", 1)
+    if done:
+        raise ConflictError(
+            f"pipeline run {run.id} was resumed by run {done[0].id}, which succeeded: there is "
+            "nothing to resume (`setpoint pipeline run` runs the pipeline again)",
             field="run_id",
         )
     if run.status == "running":
