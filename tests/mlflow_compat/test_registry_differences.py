@@ -85,6 +85,37 @@ def test_a_registered_model_with_no_version_yet_keeps_what_it_was_given(
 
 
 @pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
+def test_a_registered_model_with_no_version_outlives_its_server(
+    client: Any, serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made by one server, it is there for another over the same store (a restart), which
+    gives its first version what it held and refuses to make it again."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    first, second = (MlflowClient(serve(client).url) for _ in range(2))
+    first.create_registered_model("early", tags={"owner": "me"}, description="first")
+    got = second.get_registered_model("early")
+    assert (got.description, got.tags, got.latest_versions) == ("first", {"owner": "me"}, [])
+    assert [m.name for m in second.search_registered_models()] == ["early"]
+    with pytest.raises(MlflowException, match="already exists") as again:
+        second.create_registered_model("early")
+    assert again.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    second.set_registered_model_tag("early", "team", "risk")
+    assert first.get_registered_model("early").tags == {"owner": "me", "team": "risk"}
+
+    _versions(second, tmp_path, "early", 1)
+    model = client.get_model("early", "default")
+    assert (model.description, model.tags) == ("first", {"owner": "me", "team": "risk"})
+    assert client.list_model_reservations() == []  # taken over by the model
+    first.create_registered_model("later")
+    first.delete_registered_model("later")
+    with pytest.raises(MlflowException, match="not found"):
+        second.get_registered_model("later")
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"], indirect=True)
 def test_searches_follow_mlflow_order_and_page_in_it(ml: Any, tmp_path: Path) -> None:
     from mlflow.exceptions import MlflowException
 
@@ -228,7 +259,8 @@ def test_only_editors_learn_of_a_registered_model_with_no_version(
         with httpx.Client() as http:
             made = {"name": "early", "description": "d", "tags": [{"key": "k", "value": "v"}]}
             assert http.post(f"{api}/registered-models/create", json=made, headers=editor)
-            for who, status, found in ((editor, 200, ["early"]), (viewer, 403, [])):
+            # to others it is no registered model at all
+            for who, status, found in ((editor, 200, ["early"]), (viewer, 404, [])):
                 r = http.get(f"{api}/registered-models/get", params={"name": "early"}, headers=who)
                 assert r.status_code == status
                 r = http.patch(

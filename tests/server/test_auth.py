@@ -448,13 +448,12 @@ def test_basic_credentials_that_are_not_ascii_are_refused_as_malformed(
 
 
 def test_mlflow_model_names_without_versions_are_an_editors_matter(
-    local: LocalClient, serve: Any, monkeypatch: pytest.MonkeyPatch
+    local: LocalClient, serve: Any
 ) -> None:
-    """A registered model made with no version is a name the server holds in memory: anyone
-    with a token (no role, a viewer) added such names or deleted another's, and a caller with
-    no token learnt which names were held (400 against 401)."""
-    from setpoint.server import mlflow_registry
-
+    """A registered model made with no version is a reserved name: anyone with a token (no
+    role, a viewer) added such names or deleted another's, and a caller with no token learnt
+    which names were held (400 against 401). To one who may not see it, it is no registered
+    model (404, as a name never made)."""
     secrets = _people(local)
     local.users.create("nobody")
     nobody = local.tokens.create("nobody-laptop", "nobody")
@@ -475,21 +474,18 @@ def test_mlflow_model_names_without_versions_are_an_editors_matter(
             assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
         for secret in (nobody, secrets["viewer"]):
             r = http.request("DELETE", f"{api}/delete", json={"name": "plan"}, headers=as_(secret))
-            assert r.status_code == 403, r.text
+            assert r.status_code == 404, r.text
         r = http.get(f"{api}/get", params={"name": "plan"}, headers=as_(secrets["editor"]))
         assert r.status_code == 200 and r.json()["registered_model"]["name"] == "plan"
         r = http.post(
             f"{api}/create", json={"name": "elsewhere/plan"}, headers=as_(secrets["editor"])
         )
         assert r.status_code == 403 and "project 'elsewhere'" in r.json()["message"]
-        monkeypatch.setattr(mlflow_registry, "MAX_PENDING", 1)
-        r = http.post(f"{api}/create", json={"name": "more"}, headers=as_(secrets["editor"]))
-        assert r.status_code == 400 and "no version yet" in r.json()["message"]
         r = http.request(
             "DELETE", f"{api}/delete", json={"name": "plan"}, headers=as_(secrets["editor"])
         )
         assert r.status_code == 200
-        r = http.post(f"{api}/create", json={"name": "more"}, headers=as_(secrets["editor"]))
+        r = http.post(f"{api}/create", json={"name": "plan"}, headers=as_(secrets["editor"]))
         assert r.status_code == 200
 
 
@@ -562,3 +558,28 @@ def test_asking_for_a_blob_or_verifying_the_audit_trail_needs_a_role(
     finally:
         sdk.use(None)
     assert code == 0 and out.startswith("ok:")
+
+
+def test_reserved_model_names_are_an_editors_matter(local: LocalClient, serve: Any) -> None:
+    """A name reserved before its first version belongs to no project yet: an editor in some
+    project (in its own, for project/name) may see and change it, a viewer neither."""
+    secrets = _people(local)
+    local.create_project("other")
+    server = serve(local, enforce_roles=True)
+    editor = RemoteClient(server.url, secrets["editor"])
+    viewer = RemoteClient(server.url, secrets["viewer"])
+    assert editor.reserve_model("early", tags={"k": "v"}).tags == {"k": "v"}
+    with pytest.raises(PermissionDeniedError, match="other"):
+        editor.reserve_model("other/early")  # an editor in fraud only
+    for call in (
+        lambda: viewer.reserve_model("mine"),
+        viewer.list_model_reservations,
+        lambda: viewer.get_model_reservation("early"),
+        lambda: viewer.update_model_reservation("early", description="x"),
+        lambda: viewer.release_model_reservation("early"),
+    ):
+        with pytest.raises(PermissionDeniedError, match="viewer needs the editor role"):
+            call()
+    assert [(r.name, r.description) for r in local.list_model_reservations()] == [("early", "")]
+    assert editor.release_model_reservation("early") is True
+    assert [e.actor for e in local.list_audit_events(action="model.reserve")] == ["editor"]

@@ -32,6 +32,7 @@ from setpoint.core.types import (
     MetricHistory,
     Model,
     ModelFile,
+    ModelReservation,
     ModelVersion,
     Monitor,
     MonitorWindow,
@@ -566,6 +567,48 @@ class Api:
         return self.registry.register(
             project, name, digest, run_id, description, tags, actor, version
         )
+
+    # A name reserved before its first version (MLflow's create_registered_model). Only an
+    # editor (in the project of a project/name, else in some project) may see or change one.
+
+    @operation("POST", "/model-reservations")
+    def reserve_model(
+        self,
+        name: str,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        actor: str | None = None,
+    ) -> ModelReservation:
+        """Reserve a model name before its first version (409 when it is reserved)."""
+        return self.registry.reservations.reserve(name, description, tags, actor)
+
+    @operation("GET", "/model-reservations")
+    def list_model_reservations(self) -> list[ModelReservation]:
+        """Every reserved model name, by name."""
+        return self.registry.reservations.list_reservations()
+
+    @operation("GET", "/model-reservations/{name:path}")
+    def get_model_reservation(self, name: str) -> ModelReservation:
+        """One reserved model name."""
+        return self.registry.reservations.get(name)
+
+    @operation("PUT", "/model-reservations/{name:path}")
+    def update_model_reservation(
+        self,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        actor: str | None = None,
+    ) -> ModelReservation:
+        """Replace a reservation's description and/or set its tags (an empty value removes
+        one)."""
+        return self.registry.reservations.update(name, description, tags, actor)
+
+    @operation("POST", "/model-reservations/{name:path}/release")
+    def release_model_reservation(self, name: str, actor: str | None = None) -> bool:
+        """Release a reserved name (deleted, or taken over by its first version's model);
+        whether it was reserved."""
+        return self.registry.reservations.release(name, actor)
 
     @operation("GET", "/models/{name}/versions")
     def list_model_versions(

@@ -212,6 +212,18 @@ class Model:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ModelReservation:
+    """A model name reserved before its first version (MLflow's registered model made by
+    name alone), with what that version's model will take over."""
+
+    name: str  # MLflow's name as given, or project/name
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelVersion:
     """An immutable registered model package: its files, flavor, signature and origin."""
 

@@ -38,6 +38,7 @@ from setpoint.core.types import (
 )
 from setpoint.data.versions import check_relative_path, parse_ref
 from setpoint.models import gates as gates_mod
+from setpoint.models.reservations import Reservations
 from setpoint.store.metadata import datasets as datasets_repo
 from setpoint.store.metadata import runs as runs_repo
 from setpoint.store.metadata.statements import execute as _sql
@@ -186,6 +187,7 @@ class Registry:
         self.clock = clock
         self.audit = audit
         self.datasets = datasets
+        self.reservations = Reservations(db, clock, audit)
         # Without roles callers name themselves, and a local user approves their own
         # versions; with roles (``setpoint server --auth`` sets this False) an approval is a
         # second authenticated person's look.

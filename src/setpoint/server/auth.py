@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from setpoint.core.errors import PermissionDeniedError
 from setpoint.governance.users import allows
+from setpoint.models.reservations import project_of
 
 if TYPE_CHECKING:
     from setpoint.api.operations import OperationSpec
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 CACHE_S = 5.0
 CACHE_MAX = 4096
 UPLOAD_GRANT_S = 3600.0
+# operations on model names reserved before their first version
+_RESERVING = frozenset(
+    {
+        "reserve_model",
+        "list_model_reservations",
+        "get_model_reservation",
+        "update_model_reservation",
+        "release_model_reservation",
+    }
+)
 # operations that make their project hold blobs named by digest
 _HOLDING = frozenset(
     {
@@ -68,6 +79,13 @@ class Authorizer:
             needed = "admin"
         if spec.name in ("upload_blob", "has_blob", "download_blob"):
             self._check_blob(user, spec, args)
+            return
+        if spec.name in _RESERVING:
+            # a reserved name belongs to no project until its first version names one
+            # (project/name names it at once): an editor there, else in some project
+            name = args.get("name")
+            project = project_of(name) if isinstance(name, str) else None
+            self.require(user, "editor", "see or change registered models with no version", project)
             return
         for project in self._projects(spec, args):
             self._require(user, project, needed, spec)

@@ -2,8 +2,9 @@
 
 A registered model is a setpoint model, in the project of the run whose model makes its
 first version (a version is registered in the project of the run that made it). Until then
-a registered model made with ``create_registered_model`` exists in this server's memory only,
-with its description and tags, which its first version gives the setpoint model it makes.
+a registered model made with ``create_registered_model`` is a reserved name in the store
+(models/reservations.py), with its description and tags, which its first version gives the
+setpoint model it makes.
 A version is made from a logged model's folder in MLflow's format, registered as it is
 (flavor ``mlflow``): setpoint can then gate, promote, load and serve it. Setting an alias
 promotes: the alias's gates are judged first and a refusal is MLflow's
@@ -15,13 +16,11 @@ clients see and use the name they gave. ``project/name`` names a model in that p
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import operator
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -37,12 +36,12 @@ from setpoint.core.errors import (
 from setpoint.core.names import (
     MODEL_NAME_TAG,
     check_key,
-    check_name,
-    check_run_name,
     registered_model,
     tag_value,
 )
 from setpoint.core.run_filter import like_regex
+from setpoint.core.types import ModelReservation
+from setpoint.models.reservations import check_reserved_name, project_of
 from setpoint.server.mlflow_api import required_key
 from setpoint.server.mlflow_fields import (
     not_name_tag,
@@ -65,7 +64,6 @@ STAGE = "mlflow.stage"  # MLflow's stage of a version, kept as a tag ("None": no
 # when it is made, as MLflow's storage_location: the version named may be deleted later
 STORAGE = "mlflow.storage_location"
 _STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
-MAX_PENDING = 10_000  # registered models with no version yet, held in memory
 # setpoint's own tags on a version, shown to MLflow clients as fields (source, model_id,
 # current_stage), never as tags: MLflow's server has no such tags
 _INTERNAL = frozenset({SOURCE, MODEL_ID, STAGE, STORAGE})
@@ -86,21 +84,9 @@ _VERSION_ORDER = {
 _TEXT = frozenset({"name"})  # what orders as text; the other keys hold numbers
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _Pending:
-    """A registered model with no version yet: what ``create_registered_model`` and later
-    updates gave it, applied to the setpoint model its first version makes."""
-
-    created_at: int
-    description: str = ""
-    tags: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
 def add_routes(route: Route, call: Call, require: Call) -> None:
     """``require(request, role, what, project)``: the caller's role for what no operation
     covers (a registered model with no version yet)."""
-    pending: dict[str, _Pending] = {}  # names created with no version yet
-    lock = threading.Lock()
 
     async def readable_models(request: Request) -> list[tuple[str, Any]]:
         """(project, model) of every model in the projects the caller may read."""
@@ -232,52 +218,39 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             "tags": [{"key": k, "value": v} for k, v in _model_tags(m.tags).items()],
         }
 
-    def pending_shape(name: str, held: _Pending) -> dict[str, Any]:
+    def pending_shape(held: ModelReservation) -> dict[str, Any]:
         return {
-            "name": name,
+            "name": held.name,
             "creation_timestamp": held.created_at,
-            "last_updated_timestamp": held.created_at,
+            "last_updated_timestamp": held.updated_at,
             "description": held.description,
             "latest_versions": [],
             "tags": [{"key": k, "value": v} for k, v in held.tags.items()],
         }
 
-    async def held(request: Request, name: Any) -> _Pending | None:
-        """The pending registered model ``name`` (made by ``registered-models/create``, no
-        version yet, no setpoint model of that name since), None if it is not one; only an
-        editor may learn of it (see :func:`may_hold`)."""
-        if not isinstance(name, str) or name not in pending:
+    async def held(request: Request, name: Any) -> ModelReservation | None:
+        """The registered model ``name`` made by ``registered-models/create`` with no version
+        yet (a reserved name, and no setpoint model of that name since), None if it is not
+        one. Only an editor may learn of one: to others it is None."""
+        if not isinstance(name, str) or not name:
             return None
         try:
+            found = await call(request, "get_model_reservation", name=name)
+        except (ModelNotFoundError, PermissionDeniedError):
+            return None
+        try:  # a first version made the model, and the server stopped before releasing
             await model_of(request, name)
             return None
         except NotFoundError:
-            pass
-        await may_hold(request, name)
-        return pending.get(name)
-
-    def hold(name: str, **changes: Any) -> _Pending:
-        """Change what a pending registered model holds (its description or tags)."""
-        with lock:
-            if name not in pending:
-                raise ModelNotFoundError(
-                    f"Registered Model with name={name} not found", field="name"
-                )
-            pending[name] = dataclasses.replace(pending[name], **changes)
-            return pending[name]
+            return found  # type: ignore[no-any-return]
 
     async def may_hold(request: Request, name: Any) -> str:
         """``name`` of a registered model with no version yet, once the caller is known to be
         an editor (in its project when named project/name, else in some project): only they
         may learn of, add or remove such a name."""
-        if not isinstance(name, str) or not name:
-            raise InvalidArgumentError("name is required", field="name")
-        project = name.split("/", 1)[0] if "/" in name else None
-        if project is not None:
-            check_name(project, "name")
-        check_run_name(name.split("/", 1)[-1], "name")  # MLflow's names are free text
-        await require(request, "editor", "create or delete a registered model", project)
-        return name
+        check_reserved_name(name)  # MLflow's names are free text
+        await require(request, "editor", "create or delete a registered model", project_of(name))
+        return str(name)
 
     @route("POST", "registered-models/create")
     async def create(request: Request, body: dict[str, Any]) -> Any:
@@ -288,33 +261,20 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             if v != ""
         }
         name = await may_hold(request, body.get("name"))
-        exists = name in pending
-        if not exists:
-            try:
-                await model_of(request, name)
-                exists = True
-            except NotFoundError:
-                pass
-        if exists:
+        try:
+            await model_of(request, name)
+        except NotFoundError:
+            pass
+        else:
             raise ConflictError(f"Registered Model (name={name}) already exists.", field="name")
-        import time
-
-        at = int(time.time() * 1000)
-        with lock:
-            if len(pending) >= MAX_PENDING:
-                raise InvalidArgumentError(
-                    f"{MAX_PENDING} registered models have no version yet on this server: "
-                    "register a version of one, or delete some, before creating another",
-                    field="name",
-                )
-            pending[str(name)] = _Pending(created_at=at, description=description, tags=tags)
-        return {"registered_model": pending_shape(str(name), pending[str(name)])}
+        made = await call(request, "reserve_model", name=name, description=description, tags=tags)
+        return {"registered_model": pending_shape(made)}
 
     @route("GET", "registered-models/get")
     async def get(request: Request, body: dict[str, Any]) -> Any:
         name = body.get("name")
         if (waiting := await held(request, name)) is not None:
-            return {"registered_model": pending_shape(str(name), waiting)}
+            return {"registered_model": pending_shape(waiting)}
         project, m = await model_of(request, name)
         return {"registered_model": await model_shape(request, project, m)}
 
@@ -334,17 +294,16 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
             for project, m in await readable_models(request)
             if wanted is None or wanted(_shown(m), _model_tags(m.tags))
         ]
-        if pending:
-            try:
-                await require(request, "editor", "see registered models with no version", None)
-                named = {m["name"] for m in out}
-                out.extend(
-                    pending_shape(name, waiting)
-                    for name, waiting in list(pending.items())
-                    if name not in named and (wanted is None or wanted(name, waiting.tags))
-                )
-            except PermissionDeniedError:
-                pass
+        try:  # the names reserved with no version yet, for an editor
+            reserved = await call(request, "list_model_reservations")
+        except PermissionDeniedError:
+            reserved = []
+        named = {m["name"] for m in out}
+        out.extend(
+            pending_shape(waiting)
+            for waiting in reserved
+            if waiting.name not in named and (wanted is None or wanted(waiting.name, waiting.tags))
+        )
         return page(
             sorted_by(out, order, _TEXT), "registered_models", body.get("page_token"), limit
         )
@@ -439,8 +398,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
                     description=waiting.description or None,
                     tags={**waiting.tags, **kept} or None,
                 )
-        with lock:
-            pending.pop(name, None)
+            await call(request, "release_model_reservation", name=name)
         return {"model_version": version_shape(v, shown)}
 
     async def version_of(request: Request, body: dict[str, Any]) -> tuple[str, Any]:
@@ -489,8 +447,10 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     async def update(request: Request, body: dict[str, Any]) -> Any:
         description = text(body.get("description"), "description")
         if await held(request, body.get("name")) is not None:
-            name = str(body["name"])
-            return {"registered_model": pending_shape(name, hold(name, description=description))}
+            changed = await call(
+                request, "update_model_reservation", name=body["name"], description=description
+            )
+            return {"registered_model": pending_shape(changed)}
         project, m = await model_of(request, body.get("name"))
         m = await call(
             request,
@@ -507,11 +467,8 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         setpoint."""
         value = text(body.get("value"), "value")
         key = _not_name_tag(required_key(body))
-        if (waiting := await held(request, body.get("name"))) is not None:
-            name = str(body["name"])
-            check_key(key, "key")
-            tags = {**waiting.tags, key: tag_value(value, f"tags.{key}")}
-            hold(name, tags={k: v for k, v in tags.items() if v != ""})
+        if await held(request, body.get("name")) is not None:
+            await call(request, "update_model_reservation", name=body["name"], tags={key: value})
             return {}
         project, m = await model_of(request, body.get("name"))
         await call(request, "update_model", name=m.name, project=project, tags={key: value})
@@ -523,8 +480,8 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
         caller who may remove one (the editor role, or 403 whatever the tag)."""
         key = _not_name_tag(required_key(body))
         if (waiting := await held(request, body.get("name"))) is not None:
-            name = str(body["name"])
-            hold(name, tags={k: v for k, v in waiting.tags.items() if k != key})
+            if key in waiting.tags:
+                await call(request, "update_model_reservation", name=waiting.name, tags={key: ""})
             return {}
         project, m = await model_of(request, body.get("name"))
         if key in m.tags:
@@ -546,8 +503,7 @@ def add_routes(route: Route, call: Call, require: Call) -> None:
     async def delete_model(request: Request, body: dict[str, Any]) -> Any:
         name = body.get("name")
         if await held(request, name) is not None:
-            with lock:
-                pending.pop(str(name), None)
+            await call(request, "release_model_reservation", name=name)
             return {}
         project, m = await model_of(request, name)
         await call(request, "delete_model", name=m.name, project=project)

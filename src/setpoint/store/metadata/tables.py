@@ -271,6 +271,18 @@ models = Table(
     UniqueConstraint("project_id", "name", name="uq_models_project_name"),
 )
 
+# A model name reserved before its first version (MLflow's create_registered_model): a
+# setpoint model lives in a project, which that version names; until then the name waits here.
+model_reservations = Table(
+    "model_reservations",
+    metadata,
+    Column("name", String(300), primary_key=True),  # as the MLflow client gave it
+    Column("description", Text, nullable=False),
+    Column("tags", Text, nullable=False),  # JSON object
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 # An immutable model package (a manifest blob listing its files) with what it was made from.
 model_versions = Table(
     "model_versions",
