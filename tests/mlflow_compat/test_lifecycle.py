@@ -93,6 +93,11 @@ def test_experiments_are_deleted_restored_and_tagged(client: Any, ml: Any) -> No
     with pytest.raises(MlflowException, match="restore") as refused:
         ml.create_run(exp)
     assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    # nor do its runs take writes, as in MLflow (which deletes them with it)
+    with pytest.raises(MlflowException, match=r"project of run .* is deleted") as closed:
+        ml.log_metric(run_id, "auc", 0.5)
+    assert closed.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert client.get_metric_history(run_id, "auc").values == []
     with pytest.raises(MlflowException, match="deleted state"):
         ml.create_experiment("ads")
     # MLflow's own client refuses to make a deleted experiment the active one
@@ -101,6 +106,8 @@ def test_experiments_are_deleted_restored_and_tagged(client: Any, ml: Any) -> No
 
     ml.restore_experiment(exp)
     assert ml.get_experiment(exp).lifecycle_stage == "active"
+    ml.log_metric(run_id, "auc", 0.5)
+    assert client.get_metric_history(run_id, "auc").values == [0.5]
     assert ml.create_run(exp).info.lifecycle_stage == "active"
     with pytest.raises(MlflowException, match="rename") as rename:
         ml.rename_experiment(exp, "ads-2")

@@ -173,7 +173,18 @@ def test_a_deleted_project_takes_no_runs_until_restored(client: Any) -> None:
     with sp.start_run(project="old", name="r") as r:
         r.log_metric("auc", 0.5)
     client.set_project_tags("old", {"owner": "ml"})
+    running = client.create_run("old")
     gone = client.delete_project("old")
+    # nor writes to its runs (as a deleted run takes none), but they may still end
+    for write in (
+        lambda: client.log_batch(running.id, params={"lr": "0.1"}),
+        lambda: client.set_tags(running.id, {"k": "v"}),
+        lambda: client.log_batch(r.id, tags={"k": "v"}),
+    ):
+        with pytest.raises(RunNotActiveError, match=r"project of run .* is deleted; restore"):
+            write()
+    assert client.get_run(running.id).params == {} and client.get_run(r.id).tags.get("k") is None
+    assert client.end_run(running.id, "finished").status == "finished"
     assert gone.deleted_at is not None and gone.tags == {"owner": "ml"}
     assert "old" not in [p.name for p in sp.list_projects()]
     assert [p.name for p in client.list_projects(lifecycle="deleted")] == ["old"]
@@ -186,9 +197,11 @@ def test_a_deleted_project_takes_no_runs_until_restored(client: Any) -> None:
     with pytest.raises(ConflictError, match="restore"):
         sp.log_dataset(pd.DataFrame({"a": [1]}), name="d", project="old")
     assert r.id not in list(sp.search_runs()["run_id"])
-    assert list(sp.search_runs("old")["run_id"]) == [r.id]
+    assert set(sp.search_runs("old")["run_id"]) == {r.id, running.id}
 
     client.restore_project("old")
+    client.set_tags(r.id, {"k": "v"})
+    assert client.get_run(r.id).tags["k"] == "v"
     client.set_project_tags("old", {})  # nothing to set is no error
     with sp.start_run(project="old") as again:
         pass

@@ -725,13 +725,18 @@ def require_run(
     refused: str = "nothing more can be logged to it",
 ) -> None:
     """Raise unless the run exists (and, with ``running``, has not ended; with ``running``
-    or ``live``, is not deleted)."""
+    or ``live``, is not deleted, nor its project)."""
     state = repo.run_state(conn, run_id)
     if state is None:
         raise RunNotFoundError(f"run {run_id!r} does not exist", field="run_id")
     if state == "deleted" and (running or live):
         raise RunNotActiveError(
             f"run {run_id} is deleted; restore it first ({refused})", field="run_id"
+        )
+    if state == repo.PROJECT_DELETED and (running or live):
+        raise RunNotActiveError(
+            f"the project of run {run_id} is deleted; restore it first ({refused})",
+            field="run_id",
         )
     if running and state != "running":
         raise RunNotActiveError(f"run {run_id} has ended ({state}); {refused}", field="run_id")

@@ -171,12 +171,23 @@ def insert_run(conn: Connection, run: Run, project_id: int) -> None:
         _insert_rows(conn, "tags", _KV, _KV_TYPES, [(run.id, k, v) for k, v in run.tags.items()])
 
 
+PROJECT_DELETED = "project deleted"
+
+
 def run_state(conn: Connection, run_id: str) -> str | None:
-    """The run's status, ``"deleted"`` while it is deleted, None when there is no such run."""
-    row = _sql(conn, "SELECT status, deleted_at FROM runs WHERE id = ?", (run_id,)).first()
+    """The run's status, ``"deleted"`` while it is deleted, PROJECT_DELETED while its
+    project is, None when there is no such run."""
+    row = _sql(
+        conn,
+        "SELECT r.status, r.deleted_at, p.deleted_at FROM runs r "
+        "JOIN projects p ON p.id = r.project_id WHERE r.id = ?",
+        (run_id,),
+    ).first()
     if row is None:
         return None
-    return row[0] if row[1] is None else "deleted"
+    if row[1] is not None:
+        return "deleted"
+    return row[0] if row[2] is None else PROJECT_DELETED
 
 
 def set_run_deleted(conn: Connection, run_id: str, deleted_at: int | None) -> str | None:
