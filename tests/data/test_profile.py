@@ -107,6 +107,19 @@ def test_categories_counts_and_lengths() -> None:
     assert flags["kind"] == "boolean" and flags["top"] == [["true", 2], ["false", 1]]
 
 
+def test_long_texts_are_counted_but_listed_in_no_category() -> None:
+    """A column of documents: each a category, every one of them was kept in memory and in
+    the profile, which outgrew what the store takes ("profile blob is too large")."""
+    docs = [f"{i:04d}" + "x" * 5_000 for i in range(300)] + ["short", "short", None]
+    c = _col(_profile(pa.table({"doc": docs}), chunk=64), "doc")
+    assert c["categories"] == {"short": 2} and c["top"] == [["short", 2]]
+    assert c["categories_exact"] is False  # not all of the values are listed
+    assert (c["count"], c["nulls"], c["distinct"]) == (302, 1, 301)
+    assert c["length"]["max"] == 5_004 and c["length"]["min"] == 5
+    edge = _col(_profile(pa.table({"s": ["y" * 1_000, "y" * 1_000]})), "s")
+    assert edge["categories"] == {"y" * 1_000: 2} and edge["categories_exact"]
+
+
 def test_distinct_is_estimated_past_the_exact_limit() -> None:
     n = 200_000
     ids = np.random.default_rng(1).permutation(n)

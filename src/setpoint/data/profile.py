@@ -32,6 +32,10 @@ HISTOGRAM_BINS = 20
 EXACT_DISTINCT = 10_000  # beyond this many distinct values, estimate with HyperLogLog
 MAX_CATEGORIES = 10_000  # category counts kept exactly up to this many categories
 STORED_CATEGORIES = 1_000  # a profile lists at most this many (the most frequent)
+# A longer string is a text, no category: counted among the values (nulls, distinct,
+# lengths) but listed in no category count, which would hold every document of a text
+# column in memory and in the profile.
+MAX_CATEGORY_CHARS = 1_000
 TOP = 20
 _SKETCH_K = 4096
 _SORTED_ROWS = 1 << 19  # batches are sorted into the sketch up to this many values
@@ -284,6 +288,9 @@ class _Categorical(_Column):
         counts = counted[1].to_numpy()
         for value, n in zip(values, counts.tolist(), strict=True):
             if value is None:
+                continue
+            if self.strings and len(value) > MAX_CATEGORY_CHARS:
+                self.exact = False  # the listing leaves it out
                 continue
             if value in self.counts:
                 self.counts[value] += n
