@@ -169,6 +169,27 @@ def test_a_blob_that_is_not_parquet_is_refused(client: Any) -> None:
     assert "not a Parquet file" in str(err.value)
 
 
+def test_a_profile_the_store_would_refuse_is_refused_before_any_upload(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table of some 16,000 numeric columns: its data was uploaded, then the store
+    refused the profile as "profile blob is too large", naming nothing the user could act on."""
+    from setpoint.data import versions
+
+    monkeypatch.setattr(versions, "MAX_PROFILE_BYTES", 20_000)
+    uploads: list[Any] = []
+    upload = client.upload_blob
+    monkeypatch.setattr(client, "upload_blob", lambda *a, **k: uploads.append(a) or upload(*a, **k))
+    wide = pd.DataFrame({f"c{i}": np.arange(50.0) * i for i in range(20)})
+    with pytest.raises(InvalidArgumentError, match="profile of these 20 columns takes") as err:
+        sp.log_dataset(wide, name="wide")
+    assert err.value.field == "data" and "several datasets" in str(err.value)
+    assert uploads == []
+    with pytest.raises(DatasetNotFoundError):
+        client.get_dataset_version("wide")
+    sp.log_dataset(wide.iloc[:, :5], name="wide")  # a narrower one is taken
+
+
 def test_logging_older_content_again_makes_it_the_latest(client: Any) -> None:
     a, b = _frame(seed=10), _frame(seed=11)
     v1 = sp.log_dataset(a, name="flip")

@@ -173,7 +173,6 @@ def _check_parent(client: Any, ref: str) -> None:
 def _log_table(
     client: Any, data: object, files: list[str] | None, cache: StatCache, args: tuple
 ) -> VersionHandle:
-    import orjson
 
     from setpoint.data.ingest import prepare
 
@@ -201,9 +200,10 @@ def _log_table(
     with tempfile.TemporaryDirectory(prefix="setpoint-ingest-", dir=_staging(client)) as tmp:
         prepared = prepare(data, tmp)
         _unchanged(files or [], before)
+        profile_bytes = _profile_bytes(prepared.profile)  # before anything is uploaded
         with open(prepared.path, "rb") as fh:
             ref = client.upload_blob(fh)
-    profile_ref = client.upload_blob(_bytes_stream(orjson.dumps(prepared.profile)))
+    profile_ref = client.upload_blob(_bytes_stream(profile_bytes))
     if key:
         cache.put(key, f"{ref.digest} {profile_ref.digest}")
     v = client.create_dataset_version(
@@ -218,6 +218,24 @@ def _log_table(
         profile_ref.digest,
     )
     return VersionHandle(v, client)
+
+
+def _profile_bytes(profile: dict[str, Any]) -> bytes:
+    """The profile as stored; refused, naming why, when the store would refuse it."""
+    import orjson
+
+    from setpoint.data.versions import MAX_PROFILE_BYTES
+
+    out = orjson.dumps(profile)
+    if len(out) > MAX_PROFILE_BYTES:
+        columns = len(profile.get("columns", []))
+        raise InvalidArgumentError(
+            f"the profile of these {columns:,} columns takes {len(out) / 2**20:.0f} MiB, over "
+            f"the {MAX_PROFILE_BYTES >> 20} MiB a dataset version's profile may take (some 4 KiB "
+            "a numeric column): log the columns as several datasets",
+            field="data",
+        )
+    return out
 
 
 def _log_files(
