@@ -82,6 +82,22 @@ def fine(n: int) -> int:
 def half(n: int = 1):
     fine(n)
     boom(n)
+
+class Box:
+    def __init__(self, k):
+        self.k = k
+
+@sp.step(pickle=True)
+def pack(k: int) -> Box:
+    return Box(k)
+
+@sp.step
+def unpack(b: Box) -> int:
+    return b.k * 10
+
+@sp.pipeline(project="exec")
+def boxed(k: int = 4):
+    unpack(pack(k))
 """
 
 
@@ -117,6 +133,15 @@ def test_a_process_pool_gives_what_in_process_gives(client: Any, tmp_path: Path)
     changed = sp.run_pipeline(m.fan, month="2026-11", by=3.0, executor="process")
     assert [s.status for s in changed.steps] == ["cached", "cached", "ran"]
     assert changed.steps[2].why == ["parameter 'by' changed"]
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_worker_takes_the_output_of_a_step_that_pickles(client: Any, tmp_path: Path) -> None:
+    """The step taking it does not pickle: a worker checked the pickle against the taking
+    step's flag ("a stored output is a pickle but its step does not declare pickle=True")."""
+    m = _module(tmp_path, "fan_boxed")
+    pooled = sp.run_pipeline(m.boxed, k=4, executor="process")
+    assert [s.status for s in pooled.steps] == ["ran", "ran"] and pooled.value("unpack") == 40
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

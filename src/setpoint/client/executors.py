@@ -57,6 +57,9 @@ class StepTask:
     tags: dict[str, str]
     literals: dict[str, Any]
     inputs: dict[str, dict[str, Any]]  # parameter -> record of the upstream step's output
+    # the parameters whose upstream step declared pickle=True: only their records may be a
+    # pickle (the step's own flag is about what it returns, not what it takes)
+    pickled_inputs: frozenset[str] = frozenset()
     paths: list[str] = field(default_factory=list)  # sys.path entries the step's code needs
     # the step's return hint, resolved where the graph was built (a worker could not resolve
     # a string annotation: the function's globals travel only as far as its code uses them)
@@ -122,7 +125,9 @@ def execute(task: StepTask, loaded: dict[str, Any] | None = None) -> StepOutcome
         args = dict(task.literals)
         for param, record in task.inputs.items():
             args[param] = (
-                loaded[param] if param in loaded else materializers.load(c, record, task.pickle)
+                loaded[param]
+                if param in loaded
+                else materializers.load(c, record, param in task.pickled_inputs)
             )
         inputs = _INPUTS.set(task.inputs)
         try:
@@ -186,7 +191,7 @@ def _reload(c: Any, task: StepTask, param: str) -> Any:
         raise PipelineError(
             f"parameter {param!r} of step {task.step!r} cannot be copied", field="params"
         )
-    return materializers.load(c, task.inputs[param], task.pickle)
+    return materializers.load(c, task.inputs[param], param in task.pickled_inputs)
 
 
 _IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, range)

@@ -402,6 +402,11 @@ class _Driver:
                 for p, v in node.inputs.items()
                 if isinstance(v, Output)
             },
+            pickled_inputs=frozenset(
+                p
+                for p, v in node.inputs.items()
+                if isinstance(v, Output) and self.values[v.node].pickle_ok
+            ),
         )
         loaded = {}
         if not self.executor.parallel:
