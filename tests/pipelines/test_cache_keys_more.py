@@ -144,6 +144,41 @@ CHANGES: dict[str, tuple[tuple[str, str], dict[str, str]]] = {
             "kh_step": "import kh_cfg\n" + STEP + "    return kh_cfg.COLS\n",
         },
     ),
+    "a decorator's wrapper made with functools.wraps": (
+        ("20", "25"),
+        {
+            "kh_deco": "import functools\n\ndef clip(fn):\n    @functools.wraps(fn)\n"
+            "    def wrapper(x):\n        return min(fn(x), {v})\n    return wrapper\n",
+            "kh_step": "from kh_deco import clip\n\n@clip\ndef score(x):\n    return x * 10\n\n"
+            + STEP
+            + "    return score(x)\n",
+        },
+    ),
+    "the step's own decorator, made with functools.wraps": (
+        ("20", "25"),
+        {
+            "kh_deco": "import functools\n\ndef clip(fn):\n    @functools.wraps(fn)\n"
+            "    def wrapper(x):\n        return min(fn(x), {v})\n    return wrapper\n",
+            "kh_step": "from kh_deco import clip\nimport setpoint as sp\n\n@sp.step\n@clip\n"
+            "def s(x: int) -> object:\n    return x * 10\n",
+        },
+    ),
+    "an overload of a singledispatch function": (
+        ("2", "100"),
+        {
+            "kh_disp": "import functools\n\n@functools.singledispatch\ndef f(x):\n    return 0\n\n"
+            "@f.register\ndef _(x: int):\n    return x * {v}\n",
+            "kh_step": "from kh_disp import f\n" + STEP + "    return f(x)\n",
+        },
+    ),
+    "a method of a class the step's parameter is annotated with": (
+        ("1", "2"),
+        {
+            "kh_model": "class Scorer:\n    def score(self, x):\n        return x + {v}\n",
+            "kh_step": "import setpoint as sp\nfrom kh_model import Scorer\n\n@sp.step\n"
+            "def s(m: Scorer, x: int = 3) -> object:\n    return m.score(x)\n",
+        },
+    ),
     "a numpy array changed where the module is loaded": (
         ("2", "100"),
         {
@@ -164,7 +199,9 @@ def test_what_the_code_reads_changed_changes_the_key(case: str, load: Load) -> N
 
     def key(v: str) -> tuple[str, object]:
         module = load({name: text.format(v=v) for name, text in files.items()})
-        return code_hash(module.s.fn), module.s.fn(3)
+        fn = module.s.fn
+        returned = fn(sys.modules["kh_model"].Scorer()) if "kh_model" in files else fn(3)
+        return code_hash(fn), returned
 
     (first, returned), (same, _), (changed, returned_now) = key(old), key(old), key(new)
     assert returned != returned_now  # the change is one the step sees

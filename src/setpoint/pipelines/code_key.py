@@ -1,8 +1,10 @@
 """A step's code as a hash: the code part of its cache key (see cache.py).
 
 The code part covers what the step runs, as it runs: its code object (constants, docstring
-and parameter names included), and every name it reads, followed by what the name holds when
-the key is computed, not by how the source assigns it: a function or class of the user's in
+and parameter names included), the user's wrappers around it (``functools.wraps``) and the
+user's classes its annotations name (the code it calls on such an input), and every name it
+reads, followed by what the name holds when the key is computed, not by how the source
+assigns it: a function or class of the user's in
 any module (its loaded code, followed in turn), a module of the user's imported at the top
 of a file or inside the step (the whole of it: file, loaded code, submodules; and the
 attributes the code may read there), a value by its content (numbers, strings, lists, dicts,
@@ -26,7 +28,7 @@ import inspect
 import re
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +39,8 @@ def code_hash(fn: Callable[..., Any]) -> str:
     """BLAKE3 of the step's running code and of the user code and values it reaches (see the
     module's note): other steps of the same file can change without this key changing."""
     key = _CodeKey()
-    key.stack.append(inspect.unwrap(fn))
+    key.stack.extend(_layers(fn))
+    key.stack.extend(_annotated_classes(fn))
     while key.stack or key.values:
         while key.stack:
             key.visit(key.stack.pop())
@@ -163,7 +166,7 @@ class _CodeKey:
                 parts = (member.func,)
             else:
                 parts = (getattr(member, "__func__", member),)  # static and class methods
-            functions = [inspect.unwrap(p) for p in parts if callable(p)]
+            functions = [f for p in parts if callable(p) for f in _layers(p)]
             if any(isinstance(f, types.FunctionType) for f in functions):
                 self.stack.extend(f for f in functions if isinstance(f, types.FunctionType))
             elif not _python_entry(name) and not _opaque(member):
@@ -213,15 +216,14 @@ _WHERE_FROM = frozenset(
 def _module_member(stack: list[Any], module: types.ModuleType, value: Any) -> None:
     """A module's own functions and classes, and its user submodules, are followed whole
     (a file edited but not reloaded runs the old code: the file and the code both count)."""
-    value = inspect.unwrap(value) if callable(value) else value
     if isinstance(value, types.ModuleType):
         if value.__name__.startswith(module.__name__ + ".") and _is_user(value):
             stack.append(value)  # mypkg.sub.f(), through mypkg
         return
-    if getattr(value, "__module__", None) != module.__name__:
+    layers = _layers(value) if callable(value) and not isinstance(value, type) else [value]
+    if getattr(layers[-1], "__module__", None) != module.__name__:
         return
-    if isinstance(value, types.FunctionType | type):
-        stack.append(value)
+    stack.extend(f for f in layers if isinstance(f, types.FunctionType | type))
 
 
 def _class_source(cls: type) -> bytes:
@@ -516,6 +518,8 @@ class _Encoder:
         target = _code_of(value)
         if isinstance(target, _CODE):
             self.reference(target)
+            if target is not value:  # the user's wrappers around it, and overloads
+                self.follow.extend(_layers(value)[:-1])
             return
         if id(value) in self.active:
             out.append(b"<cycle>;")
@@ -653,6 +657,53 @@ class _Encoder:
         dtypes = list(value.dtypes) if isinstance(value, pd.DataFrame) else [value.dtype]
         self.value((columns, [str(d) for d in dtypes]), depth)
         return True
+
+
+def _annotated_classes(fn: Callable[..., Any]) -> list[type]:
+    """The user's classes the step's annotations name (``m: Scorer``, ``list[Scorer]``):
+    what the step calls on such an input is their code, which the input's stored bytes do not
+    show (a pickle names a class, not its code)."""
+    import typing
+
+    inner = inspect.unwrap(fn)
+    try:
+        hints = list(typing.get_type_hints(inner).values())
+    except Exception:  # a name the annotations use that is not defined where they are
+        hints = [
+            h for h in getattr(inner, "__annotations__", {}).values() if not isinstance(h, str)
+        ]
+    found: list[type] = []
+    while hints:
+        hint = hints.pop()
+        if isinstance(hint, type) and _is_user(hint):
+            found.append(hint)
+        hints.extend(typing.get_args(hint))
+    return found
+
+
+def _layers(value: Any) -> list[Any]:
+    """What runs when ``value`` is called, as code to follow: each function of the user's in
+    its chain of wrappers (a decorator's own wrapper, which ``functools.wraps`` hides behind
+    ``__wrapped__``), the overloads of the user's a ``singledispatch`` function holds, and last
+    the innermost function (``inspect.unwrap``'s)."""
+    out: list[Any] = []
+    seen: set[int] = set()
+    layer = value
+    while id(layer) not in seen:
+        seen.add(id(layer))
+        registry = getattr(layer, "registry", None)
+        if callable(getattr(layer, "dispatch", None)) and isinstance(registry, Mapping):
+            out += [
+                f for f in registry.values() if isinstance(f, types.FunctionType) and _is_user(f)
+            ]
+        inner = getattr(layer, "__wrapped__", None)
+        if inner is None:
+            break
+        if isinstance(layer, types.FunctionType) and _is_user(layer):
+            out.append(layer)
+        layer = inner
+    out.append(layer)
+    return out
 
 
 def _code_of(value: Any) -> Any:
