@@ -373,6 +373,9 @@ def test_a_step_whose_return_type_changed_runs_again(client: Any, load: Load) ->
     second = load({"kh_half": HALF.format(returns="int")})
     with pytest.raises(PipelineError, match="declared to return int but returned float"):
         sp.run_pipeline(second.pipe)
+    # and `explain` says so (it said the last execution with this key did not finish)
+    third = sp.run_pipeline(load({"kh_half": HALF.format(returns="object")}).pipe)
+    assert third.steps[0].why == ["its return type changed (int -> object)"]
 
 
 LOCAL_PIPE = """

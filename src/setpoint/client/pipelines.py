@@ -323,20 +323,15 @@ class _Driver:
                 p: self.values[v.node].hash for p, v in node.inputs.items() if isinstance(v, Output)
             },
             "env": environment(step.packages),
+            # what it declares to give (steps with one body and two return types, or pickle
+            # options, share no outputs)
+            "returns": shown(step.returns),
+            "pickle": step.pickle,
         }
         # Not where the step is called (a step added before it, or a like-named call moved,
         # ran it again), but whose it is: its pipeline's and its own name (its outputs are
-        # named after them: a dataset version `pipeline.step`), and what it declares to give
-        # (steps with one body and two return types, or pickle options, share no outputs).
-        key = cache_key(
-            {
-                **parts,
-                "pipeline": self.graph.pipeline,
-                "step": step.declared,
-                "returns": shown(step.returns),
-                "pickle": step.pickle,
-            }
-        )
+        # named after them: a dataset version `pipeline.step`).
+        key = cache_key({**parts, "pipeline": self.graph.pipeline, "step": step.declared})
         t0 = time.perf_counter()
         prior = self.resumed.get(node.name)
         if prior is not None and prior[1] == key and _reusable(self.c, prior[2], step.pickle):

@@ -131,6 +131,10 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     out = []
     if before.get("code") != after.get("code"):
         out.append("its code changed")
+    for part, label in (("returns", "its return type"), ("pickle", "its pickle option")):
+        # (executions recorded before these were parts have neither)
+        if part in before and part in after and before[part] != after[part]:
+            out.append(f"{label} changed ({before[part]} -> {after[part]})")
     for kind, label in (("params", "parameter"), ("inputs", "input")):
         old, new = before.get(kind, {}), after.get(kind, {})
         for key in sorted(set(old) | set(new)):
