@@ -21,7 +21,7 @@ import pytest
 from conftest import fast_settings, run_cli
 from setpoint.client import sdk
 from setpoint.client.mlflow_database import MlflowDatabase
-from setpoint.client.mlflow_import import IMPORTED_RUN, MlflowImporter
+from setpoint.client.mlflow_import import IMPORTED_PARENT, IMPORTED_RUN, MlflowImporter
 from setpoint.core.errors import ConflictError
 from setpoint.tracking.artifacts import IMPORTED_WITHOUT_FILES
 
@@ -409,6 +409,13 @@ def test_children_listed_before_their_parent_still_get_it(home: Path, tmp_path: 
     runs = {r.name: r for r in imported(c).values()}
     assert runs["parent"].tags[IMPORTED_RUN] == parent_id
     assert runs["early"].parent_id == runs["same-time"].parent_id == runs["parent"].id
+    # MLflow's clients find children by their tag: it names the parent's id here (it named
+    # the parent's id in MLflow, which no run here has)
+    for child in ("early", "same-time"):
+        assert runs[child].tags["mlflow.parentRunId"] == runs["parent"].id
+        assert runs[child].tags[IMPORTED_PARENT] == parent_id
+    found = c.search_runs(filter=f"tags.`mlflow.parentRunId` = '{runs['parent'].id}'")
+    assert sorted(r.name for r in found.runs) == ["early", "same-time"]
 
 
 SPACED = r"""

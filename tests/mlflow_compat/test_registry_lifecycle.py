@@ -59,6 +59,8 @@ def test_registry_housekeeping_through_mlflow(
     assert [m.name for m in ml.search_registered_models("tags.team = 'risk'")] == ["scorer"]
     assert ml.search_registered_models("tags.team = 'growth'") == []
     _versions_in("other")
+    # a model without the tag is not one whose tag differs, as in MLflow
+    assert [m.name for m in ml.search_registered_models("tags.team != 'growth'")] == ["scorer"]
     page = ml.search_registered_models(max_results=1)
     assert len(page) == 1 and page.token
     rest = ml.search_registered_models(max_results=1, page_token=page.token)
@@ -72,6 +74,8 @@ def test_registry_housekeeping_through_mlflow(
     v2 = ml.get_model_version("scorer", "2")
     assert v2.description == "tuned C" and v2.tags["reviewed"] == "yes"
     found = ml.search_model_versions("name = 'scorer' and tags.reviewed = 'yes'")
+    assert [v.version for v in found] == ["2"]
+    found = ml.search_model_versions("name = 'scorer' and tags.reviewed != 'no'")
     assert [v.version for v in found] == ["2"]
     ml.delete_model_version_tag("scorer", "2", "reviewed")
     # pages: a search cut at max_results said nothing of what followed

@@ -175,10 +175,11 @@ def test_experiment_filters_take_mlflows_attributes_and_prefix(ml: Any) -> None:
     from mlflow.exceptions import MlflowException
 
     ml.create_experiment("first")
-    made = ml.get_experiment(ml.create_experiment("second")).creation_time
+    made = ml.get_experiment(ml.create_experiment("second", tags={"x": "z"})).creation_time
     names = lambda text: sorted(e.name for e in ml.search_experiments(filter_string=text))  # noqa: E731
     assert names("attribute.name = 'first'") == ["first"]
     assert names("attribute.name LIKE '%ond' AND tags.x != 'y'") == ["second"]
+    assert names("tags.x != 'y'") == ["second"]  # not those without the tag, as MLflow
     assert names(f"creation_time >= {made} AND name != 'Default'") == ["second"]
     assert "first" in names(f"attribute.creation_time <= {made}")
     assert names(f"last_update_time > {made + 10**9}") == []

@@ -47,6 +47,7 @@ from setpoint.core.types import BlobRef, MetricBatch
 from setpoint.tracking.artifacts import IMPORTED_WITHOUT_FILES
 
 IMPORTED_RUN = "mlflow.imported_run_id"
+IMPORTED_PARENT = "mlflow.imported_parent_run_id"  # MLflow's id of an imported run's parent
 IMPORTED_VERSION = "mlflow.imported_version"  # "<registered model>/<version>"
 IMPORTED_VERSION_RUN = "mlflow.imported_version_run"  # the MLflow run of an imported version
 SOURCE, IMPORTED_SOURCE, MODEL_ID = "mlflow.source", "mlflow.imported_source", "mlflow.model_id"
@@ -418,6 +419,9 @@ class MlflowImporter:
             tags.get("mlflow.parentRunId", ""), ("", "")
         )
         parent = parent_run if parent_project == project else None
+        if parent_run:  # MLflow's clients find children by this tag: the parent's id here
+            tags[IMPORTED_PARENT] = tags["mlflow.parentRunId"]
+            tags["mlflow.parentRunId"] = parent_run
         status, start = self._status_and_start(r)
         name = _run_name(r.name or tags.get("mlflow.runName"), r.id)
         user = (r.user or None) and str(r.user)[:255]

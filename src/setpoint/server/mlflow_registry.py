@@ -812,11 +812,14 @@ def _clauses(text: str) -> list[str]:
     return out
 
 
+_PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
 def name_filter(text: Any) -> Callable[[str, dict[str, str] | None], bool] | None:
     """MLflow's registry filters this server understands, clauses joined with AND:
     ``name = 'x'``, ``name LIKE '%x%'`` (also ILIKE, and ``!=``), and the same comparisons on
-    tags (``tags.k = 'v'``; a model without the tag satisfies only ``!=``, as MLflow's own
-    prompt exclusion expects); None for no filter. The test takes a name and its tags."""
+    tags (``tags.k = 'v'``; a model without the tag satisfies none, but ``!=`` on MLflow's
+    prompt tag, as its own prompt exclusion expects); None for no filter. The test takes a name and its tags."""
     said = "name = '...', name LIKE '...' and the same comparisons on tags, joined with AND"
     holds = _filter(text, {"name": _STRINGS}, said)
     if holds is None:
@@ -906,9 +909,10 @@ def _filter(
             else:
                 value = tags.get(str(tag))
             if value is None:
-                # a model without the tag satisfies only != (as MLflow's own prompt
-                # exclusion expects); a version with no run no run_id clause (as SQL)
-                ok = how == "!=" and attribute is None
+                # no clause on a tag it lacks, as in MLflow, but `!=` on the tag of its prompts
+                # (its client adds one to leave prompts out); a version with no run no run_id
+                # clause (as SQL)
+                ok = how == "!=" and tag == _PROMPT_TAG
             elif how == "like":
                 ok = what.fullmatch(value) is not None
             elif how in _LISTS:
