@@ -1013,3 +1013,26 @@ def test_a_column_whose_values_all_changed_drifts_against_a_profile_listing_some
     for a, b in ((few, many), (many, few)):
         col = diff_profiles(a, b, from_ref="a", to_ref="b")["columns"][0]
         assert not col["drifted"], col
+
+
+def test_a_column_whose_values_all_changed_drifts_when_neither_profile_lists_all() -> None:
+    """1,001 values all replaced by others scored drift 0 (with 1,000 it scored 1): neither
+    profile lists all its categories, the two lists share none, and everything fell into one
+    share on each side."""
+    a = _categories([f"a{i}" for i in range(1_001)])
+    b = _categories([f"b{i}" for i in range(1_001)])
+    assert not a["columns"][0]["categories_exact"] and not b["columns"][0]["categories_exact"]
+    col = diff_profiles(a, b, from_ref="a", to_ref="b")["columns"][0]
+    assert col["drifted"] and col["drift"] > 0.9, col
+    # a long tail (Zipf over 20,000 labels) renamed, or a tenth of it, drifts; a new sample
+    # of it does not
+    rng = np.random.default_rng(0)
+    z1, z2 = (z[z < 20_000] for z in (rng.zipf(1.3, 200_000), rng.zipf(1.3, 200_000)))
+    ref = _categories([f"c{i}" for i in z1])
+    for current, drifts in (
+        ([f"c{i}" for i in z2], False),
+        ([f"d{i}" for i in z2], True),
+        ([f"d{i}" if rng.random() < 0.1 else f"c{i}" for i in z2], True),
+    ):
+        col = diff_profiles(ref, _categories(current), from_ref="a", to_ref="b")["columns"][0]
+        assert col["drifted"] is drifts, col["drift"]

@@ -119,8 +119,8 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
             rest = _unlisted_shares(ref, cur, p.sum(), q.sum(), reverse=whole_c)
             p, q = np.append(p, rest[0]), np.append(q, rest[1])
         elif not exact:
-            p = np.append(p, max(_values(ref) - p.sum(), 0.0))
-            q = np.append(q, max(_values(cur) - q.sum(), 0.0))
+            rest = _partial_shares(ref, cur, p.sum(), q.sum())
+            p, q = np.append(p, rest[0]), np.append(q, rest[1])
         shown = keys[:20]
         score = js_distance(p, q)
         return {
@@ -172,6 +172,33 @@ def _unlisted_shares(
     o_unseen = min(o_rest * w_unseen / w_total if w_total else 0.0, most, o_rest)
     shares = ([w_unseen, w_rest], [o_unseen, o_rest - o_unseen])
     return (shares[1], shares[0]) if reverse else shares
+
+
+def _partial_shares(
+    ref: dict[str, Any], cur: dict[str, Any], p_known: float, q_known: float
+) -> tuple[list[float], list[float]]:
+    """The values outside the categories both sides list, in three shares per side, when
+    neither side lists all its categories (a column whose 1,001 values all changed scored 0
+    when they were one share on each side): the reference's categories the current data does
+    not list, the current data's the reference does not list, and the rest.
+
+    How many of one side's categories the other holds is not known, only that each is at most
+    as frequent there as its least frequent listed one, and that they come out of its unlisted
+    values: taken is the count within those bounds that matches the first side's share, as
+    near as they allow (the lowest score)."""
+    ra, ca = ref["categories"], cur["categories"]
+    a_only = [n for k, n in ra.items() if k not in ca]
+    b_only = [n for k, n in ca.items() if k not in ra]
+    a_mass, b_mass = float(sum(a_only)), float(sum(b_only))
+    a_rest = max(_values(ref) - p_known - a_mass, 0.0)
+    b_rest = max(_values(cur) - q_known - b_mass, 0.0)
+    # the three shares match when each side's are the other's times the ratio of their sums
+    ratio = (a_mass + a_rest) / (b_mass + b_rest) if b_mass + b_rest else 0.0
+    # of the current data's unlisted values, those in the reference's own categories ...
+    b_in_a = min(a_mass / ratio if ratio else 0.0, len(a_only) * float(min(ca.values())), b_rest)
+    # ... and of the reference's unlisted values, those in the current data's own
+    a_in_b = min(b_mass * ratio, len(b_only) * float(min(ra.values())), a_rest)
+    return [a_mass, a_in_b, a_rest - a_in_b], [b_in_a, b_mass, b_rest - b_in_a]
 
 
 def _all_listed(col: dict[str, Any]) -> bool:
