@@ -387,6 +387,31 @@ def test_glob_matching_nothing(tmp_path: Path) -> None:
     fails(str(tmp_path / "*.parquet"), tmp_path / "w", "matches no files")
 
 
+def test_what_is_no_file_to_read_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A named pipe in a folder made `data add` wait for a writer forever; a broken link
+    failed in a folder and was skipped in a glob."""
+    folder = tmp_path / "in"
+    write(folder / "a.csv", "a\n1\n")
+    os.mkfifo(folder / "pipe.csv")
+    for given in (folder, folder / "pipe.csv", str(folder / "*.csv")):
+        with pytest.raises(InvalidArgumentError, match=r"pipe\.csv is a named pipe") as err:
+            source_files(given)
+        assert err.value.field == "data"
+    os.remove(folder / "pipe.csv")
+    os.symlink(tmp_path / "gone.csv", folder / "link.csv")
+    for given in (folder, str(folder / "*.csv")):
+        with pytest.raises(InvalidArgumentError, match=r"link\.csv is a link to .*gone\.csv"):
+            source_files(given)
+
+
+def test_a_gzipped_csv_is_read_whatever_the_case_of_its_suffix(tmp_path: Path) -> None:
+    """UPPER.CSV.GZ was taken by its suffix, then read as text: "it holds binary data"."""
+    path = tmp_path / "UPPER.CSV.GZ"
+    path.write_bytes(gzip.compress(b"a,b\n1,x\n2,y\n"))
+    got = read(prepare(str(path), tmp_path / "w").path)
+    assert got.column("b").to_pylist() == ["x", "y"]
+
+
 def test_folder_without_data_files(tmp_path: Path) -> None:
     write(tmp_path / "in" / "notes.txt", "x")
     fails(tmp_path / "in", tmp_path / "w", "holds no .csv")

@@ -224,6 +224,10 @@ def test_custom_checks_in_python_and_by_module(
             "numpy": lambda t: {"passed": np.False_, "failing": np.int64(3)},
             "odd": lambda t: {"passed": np.array([True, False])},
             "negative": lambda t: -1,  # was "failing rows -1"
+            # beyond 64 bits: stored, and every listing of the validations failed after
+            "huge": lambda t: 10**30,
+            "huge_dict": lambda t: {"passed": False, "observed": 10**30, "failing": 10**30},
+            "huge_observed": lambda t: {"passed": False, "observed": -(10**30)},
         },
     )
     by_name = {c["name"]: c for c in report.checks}
@@ -237,8 +241,14 @@ def test_custom_checks_in_python_and_by_module(
     assert not negative["passed"] and negative["observed"] == "returned -1"
     assert "a count of failing rows (0 or more)" in negative["expected"]
     assert negative.get("failing") is None
-    assert report.errors == 5
-    assert len(client.list_validations("tx", 1, "fraud")) == 1  # stored, numpy values and all
+    assert by_name["huge"]["observed"] == f"returned {10**30}"
+    assert by_name["huge_dict"]["observed"] == "returned " + str(
+        {"passed": False, "observed": 10**30, "failing": 10**30}
+    )
+    assert by_name["huge_observed"]["observed"] == str(-(10**30))
+    assert report.errors == 8
+    [stored] = client.list_validations("tx", 1, "fraud")  # stored, numpy values and all
+    assert stored.errors == 8
     sys.modules.pop("fraud_checks", None)
     (tmp_path / "fails_to_load.py").write_text("x = 1 / 0\n")
     for target, words in (("fails_to_load:f", "ZeroDivisionError"), (":f", "cannot be imported")):

@@ -145,12 +145,44 @@ def source_files(data: object, *, tabular_only: bool = False) -> list[str] | Non
     elif os.path.exists(given):
         files = [given]
     elif glob.has_magic(given):
-        files = [p for p in glob.glob(given, recursive=True) if os.path.isfile(p)]
+        files = [p for p in glob.glob(given, recursive=True) if not os.path.isdir(p)]
         if not files:
             raise _error(f"glob pattern {given} matches no files")
     else:
         raise _error(f"path {given} does not exist")
+    for path in files:
+        _regular(path)
     return sorted(files)
+
+
+def _gzipped(path: str) -> bool:
+    """A file compressed by its name: .gz, in any case (as the suffixes taken are)."""
+    return path.lower().endswith(".gz")
+
+
+def _regular(path: str) -> None:
+    """Refuse what is no file to read: reading a named pipe waits for a writer forever."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise _error(
+            f"{path} is a link to {os.path.realpath(path)}, which does not exist"
+        ) from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a named pipe"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file"
+        )
+        raise _error(
+            f"{path} is {kind}, not a file that can be read: move it out or name the files"
+        )
 
 
 def _hidden_dir(top: str, root: str) -> bool:
@@ -418,7 +450,9 @@ def _csv_reader(
     # in numeric ones and as pandas reads them: "" would pass not_null.
     convert = pcsv.ConvertOptions(column_types=dict(column_types), strings_can_be_null=True)
     try:
-        reader = pcsv.open_csv(path, read_options=options, convert_options=convert)
+        # (compressed by its suffix in any case: Arrow would read .CSV.GZ as text)
+        stream = pa.input_stream(path, compression="gzip" if _gzipped(path) else None)
+        reader = pcsv.open_csv(stream, read_options=options, convert_options=convert)
         raw = reader.schema
         names = raw.names  # decoding the header can fail here
     except pa.ArrowInvalid as exc:
@@ -589,7 +623,7 @@ def _refuse_not_text(path: str) -> None:
     import gzip
 
     try:
-        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as fh:
+        with (gzip.open if _gzipped(path) else open)(path, "rb") as fh:
             head = fh.read(512)
     except (OSError, EOFError):  # (EOFError: a gzip stream cut short)
         return  # the reader says what is wrong with it

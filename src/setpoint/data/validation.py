@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from setpoint.core.errors import InvalidArgumentError
+from setpoint.core.names import INT64_MAX, INT64_MIN
 from setpoint.data.drift import NOISE_P_VALUE, column_drift, drifted
 from setpoint.data.profile import Profiler, category_text, hash_values
 from setpoint.data.suite import Check, Suite
@@ -641,7 +642,9 @@ def _value_set(check: Check, arrow_type: pa.DataType) -> pa.Array:
 
 def _jsonable(value: Any) -> Any:
     """A value as JSON can hold it, cut to ``SAMPLE_TEXT`` characters (results are stored)."""
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -685,7 +688,7 @@ def _custom(
         return _result(
             "custom", None, check.severity, bool(outcome), bool(outcome), True, name=label
         )
-    if isinstance(outcome, int | np.integer) and outcome >= 0:
+    if isinstance(outcome, int | np.integer) and _count(outcome):
         n = int(outcome)
         return _result("custom", None, check.severity, n == 0, n, 0, name=label, failing=n)
     if isinstance(outcome, dict) and _well_formed(outcome):
@@ -722,9 +725,15 @@ def _returned(outcome: Any) -> Any:
 def _well_formed(outcome: dict[str, Any]) -> bool:
     passed, failing = outcome.get("passed"), outcome.get("failing")
     counted = failing is None or (
-        isinstance(failing, int | np.integer) and not isinstance(failing, bool) and failing >= 0
+        isinstance(failing, int | np.integer) and not isinstance(failing, bool) and _count(failing)
     )
     return isinstance(passed, bool | np.bool_) and bool(counted)
+
+
+def _count(n: Any) -> bool:
+    """Whether a custom check's whole number is a count of rows: 0 or more, and within 64
+    bits (the results are stored; a larger one made every listing of them fail)."""
+    return 0 <= int(n) <= INT64_MAX
 
 
 def _import(target: str) -> Callable[..., Any]:
