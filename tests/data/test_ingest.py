@@ -412,6 +412,40 @@ def test_a_gzipped_csv_is_read_whatever_the_case_of_its_suffix(tmp_path: Path) -
     assert got.column("b").to_pylist() == ["x", "y"]
 
 
+def test_partition_folders_are_columns(tmp_path: Path) -> None:
+    """A folder of Hive-style partitions (pyarrow's write_to_dataset, Spark, Hive) lost its
+    partition columns: their values are in the folder names only."""
+    pq.write_to_dataset(
+        pa.table(
+            {"year": [2024, 2024, 2025, None], "city": ["a b", "x/y", "c", "d"], "v": [1, 2, 3, 4]}
+        ),
+        str(tmp_path / "hive"),
+        partition_cols=["year", "city"],
+    )
+    got = read(prepare(str(tmp_path / "hive"), tmp_path / "w").path)
+    assert got.schema.names == ["v", "year", "city"]
+    assert got.schema.field("year").type == pa.int64()
+    assert sorted(zip(*got.to_pydict().values(), strict=True), key=lambda r: r[0]) == [
+        (1, 2024, "a b"),
+        (2, 2024, "x/y"),
+        (3, 2025, "c"),
+        (4, None, "d"),
+    ]
+    # CSV files too, a value that is no number makes the column text
+    write(tmp_path / "csv" / "day=2026-11-01" / "a.csv", "n\n1\n")
+    write(tmp_path / "csv" / "day=7" / "b.csv", "n\n2\n")
+    got = read(prepare(str(tmp_path / "csv"), tmp_path / "w").path)
+    assert got.to_pydict() == {"n": [1, 2], "day": ["2026-11-01", "7"]}
+    # a layout that is not one partitioned table, or a column in both places, is refused
+    write(tmp_path / "csv" / "c.csv", "n\n3\n")
+    fails(tmp_path / "csv", tmp_path / "refused", "c.csv is not in partition folders like")
+    os.remove(tmp_path / "csv" / "c.csv")
+    write(tmp_path / "csv" / "day=8" / "extra" / "d.csv", "n\n3\n")
+    fails(tmp_path / "csv", tmp_path / "refused", "some name no column")
+    write(tmp_path / "clash" / "n=1" / "a.csv", "n\n1\n")
+    fails(tmp_path / "clash", tmp_path / "refused", "column 'n' is both in the files and in their")
+
+
 def test_folder_without_data_files(tmp_path: Path) -> None:
     write(tmp_path / "in" / "notes.txt", "x")
     fails(tmp_path / "in", tmp_path / "w", "holds no .csv")

@@ -231,9 +231,13 @@ def _open(
     import pyarrow as pa
 
     if isinstance(data, str | os.PathLike):
+        given = os.path.abspath(os.fspath(data))
         files = source_files(data, tabular_only=True) or []
         _check_tabular(files)
-        return os.path.abspath(os.fspath(data)), *_open_files(files, csv_types)
+        folders = _partitions(given, files) if os.path.isdir(given) else None
+        if folders is None:
+            return given, *_open_files(files, csv_types)
+        return given, *_with_partitions(*_open_indexed(files, csv_types), *folders)
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and type(data).__name__ == "DataFrame":
         # kept, row numbers would make the same rows another version with one more column
@@ -321,15 +325,104 @@ def _open_files(
     first batch, and few files are open at once however many there are."""
     if len(files) == 1:
         return _open_file(files[0], csv_types)
+    schema, batches = _open_indexed(files, csv_types)
+    return schema, (batch for _, batch in batches)
+
+
+def _open_indexed(
+    files: list[str], csv_types: Mapping[str, pa.DataType] | None = None
+) -> tuple[pa.Schema, Iterator[tuple[int, pa.RecordBatch]]]:
+    """:func:`_open_files`, each batch with the index of its file."""
     schemas = [_read_schema(path, csv_types) for path in files]
     schema = _unify(files, schemas)
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        for path, own in zip(files, schemas, strict=True):
+    def batches() -> Iterator[tuple[int, pa.RecordBatch]]:
+        for index, (path, own) in enumerate(zip(files, schemas, strict=True)):
             widen = {f.name: t for f, t in zip(own, schema.types, strict=True) if f.type != t}
-            yield from _open_file(path, csv_types, schema, widen)[1]
+            for batch in _open_file(path, csv_types, schema, widen)[1]:
+                yield index, batch
 
     return schema, batches()
+
+
+_PARTITION = re.compile(r"([^=]+)=(.*)")
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _partitions(top: str, files: list[str]) -> tuple[list[pa.Field], list[list[Any]]] | None:
+    """The columns a folder of Hive-style partitions holds in its folder names
+    (``year=2025/month=11/part-0.parquet``, as Spark, Hive and ``pyarrow.parquet.write_to_dataset``
+    write them), and each file's values of them; None when its folders name none. A column is
+    whole numbers when every value is one, else text; ``__HIVE_DEFAULT_PARTITION__`` is null."""
+    import urllib.parse
+
+    import pyarrow as pa
+
+    found: list[list[tuple[str, str]]] = []
+    for path in files:
+        rel = os.path.relpath(os.path.dirname(path), top)
+        parts = [] if rel == "." else rel.split(os.sep)
+        matched = [_PARTITION.fullmatch(p) for p in parts]
+        found.append([(m[1], m[2]) for m in matched if m is not None])
+        if any(m is None for m in matched) and found[-1]:
+            raise _error(
+                f"{path} lies in partition folders ({'/'.join(parts)}) of which some name no "
+                "column (key=value): add the files of one partitioned table, or name the files"
+            )
+    if not any(found):
+        return None
+    first = next(i for i, pairs in enumerate(found) if pairs)  # of a partitioned file
+    keys = [k for k, _ in found[first]]
+    for path, pairs in zip(files, found, strict=True):
+        if [k for k, _ in pairs] != keys:
+            raise _error(
+                f"{path} is not in partition folders like those of {files[first]} "
+                f"({'/'.join(f'{k}=…' for k in keys)}): add one partitioned table"
+            )
+    values = [
+        [None if v == _HIVE_NULL else urllib.parse.unquote(v) for _, v in pairs] for pairs in found
+    ]
+    fields, columns = [], list(zip(*values, strict=True))
+    for key, column in zip(keys, columns, strict=True):
+        whole = all(v is None or re.fullmatch(r"-?\d{1,18}", v) for v in column)
+        fields.append(pa.field(urllib.parse.unquote(key), pa.int64() if whole else pa.string()))
+    typed = [
+        [
+            None if v is None else int(v) if f.type == pa.int64() else v
+            for v, f in zip(row, fields, strict=True)
+        ]
+        for row in values
+    ]
+    return fields, typed
+
+
+def _with_partitions(
+    schema: pa.Schema,
+    batches: Iterator[tuple[int, pa.RecordBatch]],
+    fields: list[pa.Field],
+    values: list[list[Any]],
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The files' batches with the partition columns after their own, each file's values
+    repeated on each of its rows."""
+    import pyarrow as pa
+
+    for field in fields:
+        if field.name in schema.names:
+            raise _error(
+                f"column {field.name!r} is both in the files and in their partition folders "
+                f"({field.name}=…): rename one"
+            )
+    whole = pa.schema([*schema, *fields])
+
+    def joined() -> Iterator[pa.RecordBatch]:
+        for index, batch in batches:
+            extra = [
+                pa.repeat(pa.scalar(v, f.type), batch.num_rows)
+                for v, f in zip(values[index], fields, strict=True)
+            ]
+            yield pa.RecordBatch.from_arrays([*batch.columns, *extra], schema=whole)
+
+    return whole, joined()
 
 
 def _read_schema(path: str, csv_types: Mapping[str, pa.DataType] | None) -> pa.Schema:

@@ -644,7 +644,7 @@ def _jsonable(value: Any) -> Any:
     """A value as JSON can hold it, cut to ``SAMPLE_TEXT`` characters (results are stored)."""
     if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
+    if isinstance(value, int) and INT64_MIN <= value < 2**64:  # what JSON here holds
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
