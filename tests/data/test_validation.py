@@ -1046,3 +1046,37 @@ def test_a_column_whose_values_all_changed_drifts_when_neither_profile_lists_all
     ):
         col = diff_profiles(ref, _categories(current), from_ref="a", to_ref="b")["columns"][0]
         assert col["drifted"] is drifts, col["drift"]
+
+
+def test_a_diff_flags_the_changes_a_shift_check_fails_as_not_comparable() -> None:
+    """A column gone all null, all ±inf, or of another kind had no score in a diff, which
+    said "not drifted", where a shift check fails it ("not comparable")."""
+    n = 1_000
+    before = pa.table(
+        {
+            "x": np.arange(n, dtype=float),
+            "y": np.arange(n, dtype=float),
+            "flag": [True, False] * (n // 2),
+            "empty": pa.nulls(n, pa.float64()),
+            "same": np.ones(n),
+        }
+    )
+    after = pa.table(
+        {
+            "x": pa.nulls(n, pa.float64()),
+            "y": np.full(n, np.inf),
+            "flag": ["yes", "no"] * (n // 2),
+            "empty": pa.nulls(n, pa.float64()),
+            "same": np.ones(n),
+        }
+    )
+    a, b = (profile_batches(t.schema, t.to_batches()) for t in (before, after))
+    cols = {c["name"]: c for c in diff_profiles(a, b, from_ref="a", to_ref="b")["columns"]}
+    assert (
+        cols["x"]["drifted"] and cols["x"]["method"] == "not comparable: no values to compare now"
+    )
+    assert cols["y"]["drifted"] and cols["y"]["stats"]["pos_inf"] == [0, n]
+    assert cols["flag"]["method"] == "not comparable: its kind changed (boolean → categorical)"
+    assert cols["flag"]["drifted"]
+    assert not cols["empty"]["drifted"] and cols["empty"]["method"] is None
+    assert not cols["same"]["drifted"]

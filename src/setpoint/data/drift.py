@@ -137,6 +137,23 @@ def column_drift(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any] | N
     return None
 
 
+_DISTRIBUTED = ("numeric", "temporal", "categorical", "boolean")
+
+
+def _incomparable(ref: dict[str, Any], cur: dict[str, Any]) -> str | None:
+    """Why two columns have no drift score when that is a change itself (their kinds differ,
+    or only one side has values to compare: a column now all null, all ±inf); None when
+    neither has a distribution (a kind without one, or no values on either side)."""
+    if ref.get("kind") != cur.get("kind"):
+        return f"its kind changed ({ref.get('kind')} → {cur.get('kind')})"
+    if ref.get("kind") not in _DISTRIBUTED:
+        return None
+    before, after = (bool(c.get("sketch") or c.get("categories")) for c in (ref, cur))
+    if before == after:
+        return None
+    return "no values to compare " + ("now" if before else "in the reference")
+
+
 def drifted(drift: dict[str, Any], threshold: float) -> bool:
     """Whether a :func:`column_drift` result is drift: a score past ``threshold`` that
     sampling alone would hardly reach (a comparison without value counts: the score alone)."""
@@ -273,16 +290,28 @@ def diff_profiles(
         drift = column_drift(ca, cb)
         stats = {
             key: [ca.get(key), cb.get(key)]
-            for key in ("nulls", "distinct", "min", "max", "mean", "std")
+            for key in (
+                "nulls",
+                "distinct",
+                "min",
+                "max",
+                "mean",
+                "std",
+                "nan",
+                "pos_inf",
+                "neg_inf",
+            )
             if ca.get(key) is not None or cb.get(key) is not None
         }
+        # no score, where that is a change itself: as a shift check fails it
+        changed = None if drift is not None else _incomparable(ca, cb)
         entry: dict[str, Any] = {
             "name": name,
             "kind": cb["kind"],
             "drift": None if drift is None else round(drift["score"], 6),
             "p_value": None if drift is None else drift["p_value"],
-            "drifted": drift is not None and drifted(drift, threshold),
-            "method": None if drift is None else drift["method"],
+            "drifted": changed is not None or (drift is not None and drifted(drift, threshold)),
+            "method": f"not comparable: {changed}" if changed else drift and drift["method"],
             "stats": stats,
             "histogram": None if drift is None else drift["histogram"],
             "new_categories": [],
