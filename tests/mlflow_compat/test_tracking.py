@@ -807,3 +807,14 @@ def test_bulk_metric_history_keeps_the_shape_within_the_limit(client: Any, serve
     assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == n - 1
     r = httpx.get(url, params={"run_ids": [run.id], "metric_key": "loss", "max_results": "x"})
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    # steps below 0 too unless start_step says otherwise, and all points when they fit, as
+    # MLflow (steps 0.. only were returned, and a quarter of max_results at most)
+    short = client.create_run("default", "short")
+    client.log_metrics(short.id, ["acc"] * 10, [float(s) for s in range(-5, 5)], list(range(-5, 5)))
+    query = {"run_ids": [short.id], "metric_key": "acc", "max_results": "10"}
+    got = [p["step"] for p in httpx.get(url, params=query).json()["metrics"]]
+    assert got == list(range(-5, 5))
+    got = [
+        p["step"] for p in httpx.get(url, params={**query, "start_step": "-2"}).json()["metrics"]
+    ]
+    assert got == list(range(-2, 5))

@@ -250,6 +250,14 @@ def _run(r: Any, points: _Points | None = None) -> dict[str, Any]:
     return {"info": info, "data": data}
 
 
+def _step_bound(body: dict[str, Any], field: str, default: Any) -> int:
+    """``start_step`` or ``end_step`` of a bulk-interval request, ``default`` when not given."""
+    given = body.get(field)
+    if given is None or given == "":
+        return int(default)
+    return whole(given, field, INT64_MIN, INT64_MAX)
+
+
 def _millis(value: Any, field: str) -> int | None:
     """A time the client gave (ms since the epoch, a JSON number or its digits), or None."""
     if value is None or value == "":
@@ -857,8 +865,8 @@ def register(
         if not ids or len(ids) > 100:
             raise InvalidArgumentError("run_ids: give 1 to 100 runs", field="run_ids")
         limit = whole(body.get("max_results", "320"), "max_results", 1, 2500)
-        lo = whole(body.get("start_step", "0"), "start_step", -(2**62), 2**62)
-        hi = whole(body.get("end_step", str(2**62)), "end_step", -(2**62), 2**62)
+        lo = _step_bound(body, "start_step", INT64_MIN)  # every step unless given, as MLflow
+        hi = _step_bound(body, "end_step", INT64_MAX)
         out: list[dict[str, Any]] = []
         for run_id in ids:
             h = await call(request, "get_metric_history", run_id=run_id, key=key)
@@ -866,8 +874,11 @@ def register(
             keep = (steps >= lo) & (steps <= hi)
             values = np.asarray(h.values, dtype=np.float64)[keep]
             stamps = np.asarray(h.timestamps, dtype=np.int64)[keep]
-            x, y = reduce_series(steps[keep], values, max(1, limit // 4))
-            at = np.searchsorted(steps[keep], x)
+            if len(values) <= limit:  # all of them, as MLflow
+                x, y, at = steps[keep], values, np.arange(len(values))
+            else:
+                x, y = reduce_series(steps[keep], values, max(1, limit // 4))
+                at = np.searchsorted(steps[keep], x)
             out.extend(
                 {"key": key, "value": float(v), "timestamp": int(stamps[i]), "step": int(s),
                  "run_id": run_id}
