@@ -104,6 +104,13 @@ def test_bad_requests_get_4xx_naming_the_field(server: LiveServer, models: dict[
         assert r.status_code == 400 and "not JSON" in r.json()["error"]
         r = http.post("/invocations", content=b"a,b", headers={"content-type": "text/plain"})
         assert r.status_code == 415
+        # MLflow's inference params were dropped: the prediction was made without them
+        split = {"columns": list(X.columns), "data": X[:2].to_numpy().tolist()}
+        r = http.post("/invocations", json={"dataframe_split": split, "params": {"k": 10}})
+        assert r.status_code == 400 and "params are not passed" in r.json()["error"], r.text
+        assert r.json()["field"] == "params"
+        r = http.post("/invocations", json={"dataframe_split": split, "params": {}})
+        assert r.status_code == 200  # none given: nothing to refuse
         r = http.post("/v2/models/nope/infer", json=_infer_body(X[:2]))
         assert r.status_code == 404 and "unknown model 'nope'" in r.json()["error"]
         body = _infer_body(X[:2])

@@ -356,6 +356,12 @@ def parse_invocations(body: bytes, content_type: str, text_columns: tuple[str, .
             "instances or inputs",
             field="body",
         )
+    if doc.get("params"):  # MLflow's inference params: not passed on, so not taken silently
+        raise MalformedRequestError(
+            "params are not passed to the model here: setpoint's server predicts with the "
+            "defaults of the model's params; send the request without them",
+            field="params",
+        )
     keys = [k for k in ("dataframe_split", "dataframe_records", "instances", "inputs") if k in doc]
     if len(keys) != 1:
         raise MalformedRequestError(
