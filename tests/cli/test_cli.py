@@ -58,6 +58,25 @@ def test_data_validate_finds_custom_checks_in_the_current_folder(
     assert check["check"] == "custom" and check["passed"] is False
 
 
+def test_control_characters_from_data_do_not_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A description, or a cell value, holding ESC sequences (set a window's title, clear the
+    screen) was printed as it was by `data show` and `data profile`."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.csv").write_text("v\n\x1b[31mred\n")
+    sneaky = "\x1b]0;pwned\x07\x1b[2Jdesc"
+    code, _, err = run_cli(capsys, "data", "add", "x.csv", "--name", "esc", "-d", sneaky)
+    assert code == 0, err
+    for command in ("show", "profile"):
+        code, out, err = run_cli(capsys, "data", command, "esc")
+        assert code == 0 and "\x1b" not in out + err and "\x07" not in out, (command, out)
+    code, out, _ = run_cli(capsys, "data", "show", "esc")
+    assert "\\x1b]0;pwned\\x07\\x1b[2Jdesc" in out.replace("\n", "")
+    code, out, _ = run_cli(capsys, "data", "profile", "esc")
+    assert "\\x1b[31mred" in out
+
+
 def test_setpoint_debug_shows_the_traceback_of_setpoints_own_errors(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -121,13 +122,27 @@ def table(
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=None if title is None else Text(title), show_lines=False, header_style="bold")
+    t = Table(
+        title=None if title is None else Text(terminal_safe(title)),
+        show_lines=False,
+        header_style="bold",
+    )
     for i, c in enumerate(columns):
         # The first column names the row: never folded mid-word.
-        t.add_column(Text(c), overflow="fold", no_wrap=i == 0 or c in keep_whole)
+        t.add_column(Text(terminal_safe(c)), overflow="fold", no_wrap=i == 0 or c in keep_whole)
     for r in rows:
-        t.add_row(*[Text(number(v)) for v in r])
+        t.add_row(*[Text(terminal_safe(number(v))) for v in r])
     Console().print(t)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with the control characters it holds (ESC, which starts a terminal's escape
+    sequences, a carriage return, NUL...) shown as escapes (``\\x1b``), not sent to the
+    terminal: values come from data and from other users. Line breaks and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 def actor() -> str | None:
@@ -165,8 +180,9 @@ def show_error(exc: Any) -> None:
     """A setpoint error as the command line says it: one line naming the field (more lines,
     indented, only where the message has them)."""
     where = f" ({exc.field})" if exc.field else ""
-    click.echo(f"error{where}: {exc.message.splitlines()[0]}", err=True)
-    for line in exc.message.splitlines()[1:]:
+    lines = terminal_safe(exc.message).splitlines() or [""]
+    click.echo(f"error{where}: {lines[0]}", err=True)
+    for line in lines[1:]:
         click.echo(f"  {line}", err=True)
 
 
