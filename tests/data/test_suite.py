@@ -67,6 +67,19 @@ def test_a_suite_reads_into_checks() -> None:
         ("suite: x\nfreshness: {column: [ts], max_age: 1d}\n", 2, "must be a column name"),
         ("suite: x\ncolums: {}\n", 2, "unknown key 'colums'"),
         ("suite: x\ncustom:\n  - function: nocolon\n", 3, "package.module:function"),
+        # the keys a check takes were listed without severity, or not at all
+        (
+            "suite: x\ncolumns:\n  a:\n    not_null: {severity: warn, extra: 1}\n",
+            4,
+            "unknown key 'extra'; expected severity",
+        ),
+        (
+            "suite: x\ncolumns:\n  a:\n    range: {min: 1, step: 2}\n",
+            4,
+            "unknown key 'step'; expected min, max, severity",
+        ),
+        # the item that must be a mapping is named, not the list
+        ("suite: x\ncustom:\n  - checks.mine:ok\n", 3, "custom[0] must be a mapping"),
         ("- a\n- b\n", 1, "must be a mapping"),
         ("suite: x\ncolumns:\n  a: {<<: {not_null: true}}\n", 3, "'<<' cannot be read"),
         ("suite: x\ncolumns:\n  a:\n    range: {min: !foo 3}\n", 4, "'3' cannot be read as !foo"),

@@ -247,7 +247,8 @@ class _Parser:
         for key, (key_node, _) in fields.items():
             if key not in (*allowed, "severity"):
                 raise self.fail(
-                    key_node, f"{where}: unknown key {key!r}; expected {', '.join(allowed)}"
+                    key_node,
+                    f"{where}: unknown key {key!r}; expected {', '.join((*allowed, 'severity'))}",
                 )
         return {k: (self.scalar(v), v) for k, (_, v) in fields.items()}
 
@@ -468,8 +469,8 @@ class _Parser:
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail(node, "custom must be a list of {function: module:name}")
         out = []
-        for item in node.value:
-            opts = self.options(item, "custom", ("function", "name"))
+        for n, item in enumerate(node.value):
+            opts = self.options(item, f"custom[{n}]", ("function", "name"))
             target = opts.get("function", (None,))[0]
             if not isinstance(target, str) or ":" not in target:
                 raise self.fail(item, "custom: function must be like package.module:function")
