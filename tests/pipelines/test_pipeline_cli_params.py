@@ -76,6 +76,8 @@ BEYOND = "a number parameter must be finite and, when whole, fit in 64 bits"
         ("--param", 'ids={"a": 1}', 2, 'Invalid value for --param: ids={"a": 1} is not a list'),
         ("--params-json", '{"ids": {"a": 1}}', 2, 'ids={"a": 1} is not a list'),
         ("--params-json", '{"month": ["a"]}', 2, 'month=["a"] is not a str'),
+        # the last of two ran, where the docs say a parameter given twice is refused
+        ("--params-json", '{"month": "a", "month": "b"}', 2, "month is given twice"),
     ],
 )
 def test_a_parameter_value_that_would_change_is_refused_naming_it(

@@ -196,6 +196,20 @@ def _check_key(pipe: Any, key: str, given: dict[str, Any], hint_name: str) -> No
         raise click.BadParameter(f"{key} is given twice", param_hint=hint_name)
 
 
+class _GivenTwice(Exception):
+    pass
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys differ (the last of two would win unsaid)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _GivenTwice(key)
+        out[key] = value
+    return out
+
+
 def _json_params(pipe: Any, text: str, given: dict[str, Any]) -> dict[str, Any]:
     """A JSON object of parameters, each value of the pipeline function's type for it."""
     import json
@@ -203,7 +217,9 @@ def _json_params(pipe: Any, text: str, given: dict[str, Any]) -> dict[str, Any]:
     try:
         # as --param: the standard parser keeps a whole number beyond 64 bits whole (orjson
         # reads it as a float, 1e+23), so that it is refused, not run with another value
-        values = json.loads(text)
+        values = json.loads(text, object_pairs_hook=_once)
+    except _GivenTwice as twice:
+        raise click.BadParameter(f"{twice} is given twice", param_hint="--params-json") from None
     except ValueError as exc:  # JSONDecodeError, or a number too long to read
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--params-json") from None
     if not isinstance(values, dict):
