@@ -257,3 +257,55 @@ def test_an_mlflow_file_store_is_one_line_naming_the_way_round(
         code, out, err = run_cli(capsys, "import", "mlflow", "--from", url)
         assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
         assert "MLflow file store" in err and "mlflow server --backend-store-uri" in err
+
+
+CROSS_LOGGED = r"""
+import os, pathlib, sys
+os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+import mlflow
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+root = pathlib.Path(sys.argv[1])
+mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
+for exp in ("other", "shop", "shop"):  # v1 logged by a run of another experiment
+    mlflow.set_experiment(exp)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(model, name="clf", registered_model_name="xlog", pip_requirements=[])
+"""
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_logged_model_behind_a_version_of_another_project_is_imported_once(
+    client: Any, tmp_path: Path
+) -> None:
+    """A version lives with the model's other versions, its logged model with the run that
+    logged it, in another project: the import made that logged model a second time."""
+    root = tmp_path / "cross"
+    root.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", CROSS_LOGGED, str(root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+        cwd=root,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    source = MlflowDatabase(f"sqlite:///{root / 'mlflow.db'}").open()
+    try:
+        report = MlflowImporter(client, source, str(root / "mlruns")).run()
+        assert report.failures == [] and report.new["logged models"] == 3
+        assert MlflowImporter(client, source, str(root / "mlruns")).run().new["logged models"] == 0
+    finally:
+        source.close()
+    page = client.search_runs(None, f"tags.`{IMPORTED_MODEL}` LIKE '%'", None, 100, None)
+    assert len(page.runs) == 3
+    assert len({r.tags[IMPORTED_MODEL] for r in page.runs}) == 3
+    (home,) = [m.project for m in client.list_models() if m.name == "xlog"]
+    holders = {
+        client.get_run(v.tags["mlflow.model_id"].removeprefix("m-")).project
+        for v in client.list_model_versions("xlog", home)
+    }
+    # each where the run that logged it is, as in MLflow, the model's versions all in one
+    assert holders == {"other", "shop"}

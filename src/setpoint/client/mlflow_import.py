@@ -891,13 +891,15 @@ class MlflowImporter:
         made_by: tuple[str, str] | None,
         files: dict[str, BlobRef],
     ) -> str:
-        """The setpoint run behind MLflow's logged model ``model_id`` in ``project``: the one
-        an earlier import made, else a new one (made under ``made_by``, the imported run that
-        logged it, when that is in ``project``) holding the model's files."""
+        """The setpoint run behind MLflow's logged model ``model_id``: the one an earlier
+        import made, in whichever project (a version of a model in another project than the
+        run that logged it refers to it there, as in MLflow), else a new one in ``project``
+        (made under ``made_by``, the imported run that logged it, when that is in
+        ``project``) holding the model's files."""
         if self._models is None:
             self._models = self._imported_models()
         found = self._models.get(model_id)
-        if found is not None and found[1] == project:
+        if found is not None:
             return found[0]
         name = model.name if model is not None else "model"
         tags = {
