@@ -98,6 +98,14 @@ def unpack(b: Box) -> int:
 @sp.pipeline(project="exec")
 def boxed(k: int = 4):
     unpack(pack(k))
+
+@sp.step
+def vanish(code: int) -> int:
+    os._exit(code)
+
+@sp.pipeline(project="exec")
+def vanishing(code: int = 3):
+    vanish(code)
 """
 
 
@@ -142,6 +150,21 @@ def test_a_worker_takes_the_output_of_a_step_that_pickles(client: Any, tmp_path:
     m = _module(tmp_path, "fan_boxed")
     pooled = sp.run_pipeline(m.boxed, k=4, executor="process")
     assert [s.status for s in pooled.steps] == ["ran", "ran"] and pooled.value("unpack") == 40
+
+
+@pytest.mark.parametrize("mode", ["sqlite"], indirect=True)
+def test_a_step_whose_worker_died_ends_failed_saying_so(client: Any, tmp_path: Path) -> None:
+    """Its run stayed running until its heartbeats were missed, then said no more than that
+    ("stopped sending heartbeats"), though the driver had the worker's exit code."""
+    m = _module(tmp_path, "fan_vanish")
+    with pytest.raises(
+        PipelineError, match=r"worker process running the step died \(exit code 3\)"
+    ):
+        sp.run_pipeline(m.vanishing, code=3, executor="process")
+    steps = client.search_runs(["exec"], "tags.step = 'vanish'", None, 10, None).runs
+    assert [(r.status, r.error) for r in steps] == [
+        ("failed", "the worker process running the step died (exit code 3)")
+    ]
 
 
 @pytest.mark.parametrize("mode", ["sqlite"], indirect=True)

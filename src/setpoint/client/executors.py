@@ -376,6 +376,11 @@ class ProcessExecutor:
         self._threads = []
 
 
+class WorkerDied(PipelineError):
+    """The process running a step ended before it answered (killed, crashed, ``os._exit``):
+    the step's run, if it began one, is left running for the driver to end."""
+
+
 class _Worker:
     """A ``python -m setpoint.client.worker`` process and the two pipes to it."""
 
@@ -415,7 +420,7 @@ class _Worker:
             reply = None
         if reply is None:
             code = self.proc.wait()
-            raise PipelineError(
+            raise WorkerDied(
                 f"the worker process running the step died (exit code {code})", field="step"
             )
         status, value = cloudpickle.loads(reply)

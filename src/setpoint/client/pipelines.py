@@ -9,6 +9,7 @@ key's parts, its output (what was stored, and where) and why it ran or was cache
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -22,13 +23,14 @@ from setpoint.client import materializers
 from setpoint.client.executors import (
     StepOutcome,
     StepTask,
+    WorkerDied,
     make_executor,
     param_text,
     private_copy,
     run_on,
     unwrap,
 )
-from setpoint.core.errors import PipelineError, ProjectNotFoundError
+from setpoint.core.errors import ConflictError, PipelineError, ProjectNotFoundError
 from setpoint.core.types import RunPage
 from setpoint.pipelines.cache import (
     NOTHING_CHANGED,
@@ -417,6 +419,8 @@ class _Driver:
         item = self.running.pop(future)
         node = item.node
         exc = future.exception()
+        if isinstance(exc, WorkerDied):
+            self._end_orphaned(node, str(exc))
         if exc is not None:
             if self.failure is None:
                 self.failure = unwrap(exc)
@@ -437,6 +441,17 @@ class _Driver:
             why=item.why,
             output=outcome.record,
         )
+
+    def _end_orphaned(self, node: Node, why: str) -> None:
+        """End the run of a step whose worker died mid-step (it stayed ``running`` until its
+        heartbeats were missed, saying no more than that): failed, with what the driver saw."""
+        query = (
+            f"tags.pipeline_run = '{self.pipeline_run}' and tags.step = '{node.name}' "
+            "and attributes.status = 'running'"
+        )
+        for run in self.c.search_runs([self.project], query, None, 10, None).runs:
+            with contextlib.suppress(ConflictError):  # it ended meanwhile after all
+                self.c.end_run(run.id, "failed", error=why)
 
     def _tags(self, node: Node, key: str) -> dict[str, str]:
         # "after": the steps whose outputs this one consumes, so a run's DAG can be drawn
