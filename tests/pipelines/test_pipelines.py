@@ -400,6 +400,24 @@ def test_outputs_need_a_way_to_be_stored_and_failures_are_retried(client: Any) -
     with pytest.raises(PipelineError, match="returned a Thing, which setpoint cannot store"):
         sp.run_pipeline(odd)
 
+    # text with a lone surrogate failed with a bare TypeError ("str is not valid UTF-8")
+    @sp.step
+    def garbled() -> str:
+        return b"caf\xe9".decode("utf-8", "surrogateescape")
+
+    @sp.step
+    def garbled_inside() -> dict:
+        return {"name": b"caf\xe9".decode("utf-8", "surrogateescape")}
+
+    @sp.pipeline(project="pipes")
+    def texts(which: int):
+        (garbled_inside if which else garbled)()
+
+    with pytest.raises(PipelineError, match="returned text that is not valid Unicode"):
+        sp.run_pipeline(texts, which=0)
+    with pytest.raises(PipelineError, match=r"its value at \['name'\] \('caf\\udce9'\)"):
+        sp.run_pipeline(texts, which=1)
+
     @sp.step(pickle=True)
     def make_pickled() -> object:
         return Thing()

@@ -76,6 +76,13 @@ def store(
         import cloudpickle
 
         return {"kind": "pickle", "digest": blob(c, cloudpickle.dumps(value))}
+    if isinstance(value, str):  # (not JSON: it holds a lone surrogate)
+        raise PipelineError(
+            f"step {step!r} returned text that is not valid Unicode (a lone surrogate, as "
+            "bytes decoded with errors='surrogateescape' leave), which cannot be stored: "
+            "decode the bytes with the right encoding, or return them as bytes with pickle",
+            field="output",
+        )
     inside = _not_json(value) if type(value) in (dict, list) else None
     where = f" (its {inside} is not JSON)" if inside else ""
     raise PipelineError(

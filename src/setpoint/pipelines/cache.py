@@ -52,8 +52,10 @@ def is_json(value: Any) -> bool:
     numbers beyond 64 bits, ...)."""
     import math
 
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, bool):
         return True
+    if isinstance(value, str):
+        return utf8(value)
     if isinstance(value, int):
         return type(value) is int and fits_64_bits(value)
     if isinstance(value, float):
@@ -61,8 +63,20 @@ def is_json(value: Any) -> bool:
     if type(value) is list:
         return all(is_json(v) for v in value)
     if type(value) is dict:
-        return all(isinstance(k, str) and is_json(v) for k, v in value.items())
+        return all(isinstance(k, str) and utf8(k) and is_json(v) for k, v in value.items())
     return False
+
+
+def utf8(text: str) -> bool:
+    """Whether ``text`` is Unicode that UTF-8 holds: no lone surrogate (``"\\ud800"``, what
+    decoding bytes with ``surrogateescape`` leaves), which JSON cannot store."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def environment(packages: tuple[str, ...]) -> dict[str, str]:
