@@ -190,6 +190,26 @@ def test_a_profile_the_store_would_refuse_is_refused_before_any_upload(
     sp.log_dataset(wide.iloc[:, :5], name="wide")  # a narrower one is taken
 
 
+def test_a_spark_output_folder_is_a_table_without_its_markers(client: Any, tmp_path: Path) -> None:
+    """Spark's _SUCCESS beside the part files made the folder a version of files, not a table;
+    a table folder's names starting with _ (markers, a job's _temporary/) are none of it."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    (out / "_temporary" / "0").mkdir(parents=True)
+    pq.write_table(pa.table({"a": [1, 2]}), out / "part-0.parquet")
+    pq.write_table(pa.table({"a": [3]}), out / "part-1.parquet")
+    pq.write_table(pa.table({"a": [99]}), out / "_temporary" / "0" / "part-9.parquet")
+    (out / "_SUCCESS").write_text("")
+    v = sp.log_dataset(str(out), name="spark")
+    assert v.info.kind == "table" and sorted(v.to_pandas()["a"]) == [1, 2, 3]
+    # a folder with other files is files, markers and all
+    (out / "notes.txt").write_text("n")
+    files = sp.log_dataset(str(out), name="spark-files")
+    assert files.info.kind == "files"
+    assert {f.path for f in files.files()} >= {"_SUCCESS", "notes.txt", "part-0.parquet"}
+
+
 def test_logging_older_content_again_makes_it_the_latest(client: Any) -> None:
     a, b = _frame(seed=10), _frame(seed=11)
     v1 = sp.log_dataset(a, name="flip")

@@ -131,7 +131,7 @@ def log_dataset(
     cache_dir: str,
     kind: str | None = None,
 ) -> VersionHandle:
-    from setpoint.data.ingest import is_tabular, source_files
+    from setpoint.data.ingest import is_tabular, source_files, table_folder
     from setpoint.tracking.environment import current_user
 
     if kind not in (None, "table", "files"):
@@ -145,6 +145,8 @@ def log_dataset(
         _check_parent(client, parent)
     files = source_files(data, tabular_only=kind == "table")
     if kind is None:
+        if files is not None and not is_tabular(files) and table_folder(data, files):
+            files = source_files(data, tabular_only=True)  # without its markers
         kind = "table" if files is None or is_tabular(files) else "files"
     if kind == "files" and files is None:
         raise InvalidArgumentError("kind='files' needs a path to files", field="data")

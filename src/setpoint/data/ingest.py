@@ -137,7 +137,7 @@ def source_files(data: object, *, tabular_only: bool = False) -> list[str] | Non
             if not name.startswith(".") and not _hidden_dir(given, root)
         ]
         if tabular_only:
-            files = [f for f in files if is_tabular([f])]
+            files = [f for f in files if is_tabular([f]) and not _marker(given, f)]
             if not files:
                 raise _error(f"folder {given} holds no .csv, .csv.gz, .parquet or .pq files")
         elif not files:
@@ -183,6 +183,23 @@ def _regular(path: str) -> None:
         raise _error(
             f"{path} is {kind}, not a file that can be read: move it out or name the files"
         )
+
+
+def _marker(top: str, path: str) -> bool:
+    """A file of a table's folder that is no part of it: a name under ``top`` starting with
+    ``_``, as Spark, Hive and Arrow leave them (``_SUCCESS``, ``_metadata``, ``_temporary/``
+    of a job still writing), and as they skip them."""
+    return any(part.startswith("_") for part in os.path.relpath(path, top).split(os.sep))
+
+
+def table_folder(data: object, files: list[str]) -> bool:
+    """Whether a folder's ``files`` are a table: every one CSV or Parquet but its markers
+    (see :func:`_marker`), and at least one."""
+    if not isinstance(data, str | os.PathLike) or not os.path.isdir(data):
+        return False
+    top = os.path.abspath(os.fspath(data))
+    parts = [f for f in files if not _marker(top, f)]
+    return bool(parts) and is_tabular(parts)
 
 
 def _hidden_dir(top: str, root: str) -> bool:
