@@ -446,6 +446,14 @@ def test_partition_folders_are_columns(tmp_path: Path) -> None:
     fails(tmp_path / "clash", tmp_path / "refused", "column 'n' is both in the files and in their")
 
 
+def test_a_csv_separated_by_another_character_is_refused(tmp_path: Path) -> None:
+    """It became one column named "id;name", the rows one text each, without a word."""
+    fails(write(tmp_path / "semi.csv", "id;name\n1;a\n"), tmp_path / "w", "separated by ';'")
+    fails(write(tmp_path / "tabs.csv", "id\tname\n1\ta\n"), tmp_path / "w", "separated by tabs")
+    one = read(prepare(write(tmp_path / "one.csv", "name\na;b\n"), tmp_path / "w").path)
+    assert one.to_pydict() == {"name": ["a;b"]}  # one column holding ';' is fine
+
+
 def test_folder_without_data_files(tmp_path: Path) -> None:
     write(tmp_path / "in" / "notes.txt", "x")
     fails(tmp_path / "in", tmp_path / "w", "holds no .csv")

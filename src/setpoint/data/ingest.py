@@ -577,6 +577,15 @@ def _csv_reader(
     if bad:
         reader.close()
         raise _error(f"{path} is not UTF-8 text (column {bad[0]!r} holds other bytes)")
+    if len(names) == 1 and (sep := next((c for c in ";\t|" if c in names[0]), None)):
+        # one column named "id;name": the file is separated by another character than ','
+        reader.close()
+        shown = {";": "';'", "\t": "tabs", "|": "'|'"}[sep]
+        raise _error(
+            f"{path} reads as one column {names[0]!r}: its fields are separated by {shown}, "
+            "and setpoint reads CSV separated by ',' (pandas.read_csv(path, sep=...) reads it; "
+            "log that DataFrame)"
+        )
     try:
         return reader, raw, _normalize(raw, path)
     except InvalidArgumentError:
