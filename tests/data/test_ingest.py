@@ -584,6 +584,17 @@ def test_types_parquet_cannot_hold_are_named(tmp_path: Path) -> None:
     fails(pa.table({"s": nested}), tmp_path / "w", "column 's'", "an interval cannot be stored")
 
 
+def test_extension_types_are_refused_not_stored_without_their_meaning(tmp_path: Path) -> None:
+    """A pandas Period column was versioned with its schema saying pandas.period, and read
+    back as the int64 months since 1970, its frequency lost; an Interval as a struct."""
+    periods = pd.DataFrame({"month": pd.period_range("2024-01", periods=2, freq="M")})
+    fails(periods, tmp_path / "w", "column 'month'", "extension type pandas.period", "int64")
+    spans = pd.DataFrame({"span": pd.interval_range(0, 2)})
+    fails(spans, tmp_path / "w", "column 'span'", "extension type pandas.interval")
+    as_text = prepare(periods.astype({"month": str}), tmp_path / "w").path  # what it says to do
+    assert read(as_text).column("month").to_pylist() == ["2024-01", "2024-02"]
+
+
 def test_a_struct_with_no_fields_is_named(tmp_path: Path) -> None:
     """Parquet's writer raised a raw ArrowNotImplementedError ("Cannot write struct type
     's' with no child field")."""

@@ -858,10 +858,15 @@ _EMPTY_STRUCT = "a struct with no fields"
 
 def _unstorable(t: pa.DataType) -> str | None:
     """What in ``t`` Parquet cannot hold (unions, run-end encoding, month-day-nano
-    intervals, structs with no fields), or None."""
+    intervals, structs with no fields, extension types), or None."""
     import pyarrow as pa
     import pyarrow.types as pt
 
+    if isinstance(t, pa.BaseExtensionType):  # pandas' Period and Interval among them
+        return (
+            f"the extension type {t.extension_name} (stored, its values would come back as "
+            f"{t.storage_type}, their meaning lost)"
+        )
     if pt.is_union(t):
         return "a union"
     if getattr(pt, "is_run_end_encoded", lambda _: False)(t):
