@@ -146,6 +146,10 @@ def test_the_workflow_installs_setpoint_unless_the_project_does(
     workflow = yaml.safe_load(Path(".github/workflows/setpoint.yml").read_text())
     lines = _steps(workflow)["Install dependencies"]["run"].strip().splitlines()
     assert ("pip install setpoint" in lines) == installs_setpoint
+    # the project's own code stays in the checkout, where cache keys follow its edits
+    # (`pip install .` put it in site-packages, a library's place: an edit left steps cached)
+    assert ("pip install -e ." in lines) == ("pyproject.toml" in files)
+    assert "pip install ." not in lines
 
 
 def test_init_refuses_to_guess_or_overwrite(repo: Path, capsys: Any) -> None:

@@ -176,7 +176,10 @@ def init(
     if os.path.exists("requirements.txt"):
         install.append("pip install -r requirements.txt")
     elif os.path.exists("pyproject.toml"):
-        install.append("pip install .")
+        # editable: the project's code stays in the checkout, where the pipeline's cache keys
+        # follow it (code installed into site-packages counts as a library's, through its
+        # version only: an edit that keeps the version would leave steps cached)
+        install.append("pip install -e .")
     if not _declares_setpoint():  # every later step runs setpoint
         install.append("pip install setpoint")
     text = TEMPLATE.format(
