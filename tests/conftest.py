@@ -252,6 +252,19 @@ def module_from_source(tmp_path: Path, name: str, source: str) -> Any:
     return module
 
 
+def seed(script: str, root: Path) -> str:
+    """Run an MLflow seed script on ``root`` in a process of its own; its stdout."""
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+        cwd=root,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """``setpoint ARGS`` in this process: (exit code, stdout, stderr)."""
     from setpoint.cli.main import main

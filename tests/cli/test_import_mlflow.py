@@ -9,8 +9,6 @@ import math
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import threading
 from contextlib import suppress
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import fast_settings, run_cli
+from conftest import fast_settings, run_cli, seed
 from setpoint.client import sdk
 from setpoint.client.mlflow_database import MlflowDatabase
 from setpoint.client.mlflow_import import IMPORTED_PARENT, IMPORTED_RUN, MlflowImporter
@@ -82,19 +80,6 @@ ids = {"baseline": rid, "failed": failed.info.run_id, "default": default.info.ru
        "v3": v3.info.run_id}
 (root / "ids.json").write_text(json.dumps(ids))
 """
-
-
-def seed(script: str, root: Path) -> str:
-    """Run an MLflow seed script on ``root`` in a process of its own; its stdout."""
-    out = subprocess.run(
-        [sys.executable, "-c", script, str(root)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
-        cwd=root,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,14 @@ a version made in another experiment, MLflow file stores, and what a run's recor
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, seed
 from setpoint.client.mlflow_database import MlflowDatabase
 from setpoint.client.mlflow_import import IMPORTED_MODEL, IMPORTED_RUN, MlflowImporter
 
@@ -73,14 +70,7 @@ c.create_registered_model("empty", tags={"team": "risk"}, description="nothing y
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("mlflow-registry")
-    out = subprocess.run(
-        [sys.executable, "-c", SEED, str(root)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
-        cwd=root,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    seed(SEED, root)
     return root
 
 
@@ -284,14 +274,7 @@ def test_a_logged_model_behind_a_version_of_another_project_is_imported_once(
     logged it, in another project: the import made that logged model a second time."""
     root = tmp_path / "cross"
     root.mkdir()
-    out = subprocess.run(
-        [sys.executable, "-c", CROSS_LOGGED, str(root)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
-        cwd=root,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    seed(CROSS_LOGGED, root)
     source = MlflowDatabase(f"sqlite:///{root / 'mlflow.db'}").open()
     try:
         report = MlflowImporter(client, source, str(root / "mlruns")).run()
