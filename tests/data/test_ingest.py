@@ -452,6 +452,10 @@ def test_a_csv_separated_by_another_character_is_refused(tmp_path: Path) -> None
     fails(write(tmp_path / "tabs.csv", "id\tname\n1\ta\n"), tmp_path / "w", "separated by tabs")
     one = read(prepare(write(tmp_path / "one.csv", "name\na;b\n"), tmp_path / "w").path)
     assert one.to_pydict() == {"name": ["a;b"]}  # one column holding ';' is fine
+    # and so is a one-column header holding one, quoted or not followed by rows like it
+    for text in ('"size (S|M|L)"\nS\n', "size (S|M|L)\nS\n"):
+        got = read(prepare(write(tmp_path / "size.csv", text), tmp_path / "w").path)
+        assert got.to_pydict() == {"size (S|M|L)": ["S"]}
 
 
 def test_folder_without_data_files(tmp_path: Path) -> None:
@@ -593,6 +597,10 @@ def test_extension_types_are_refused_not_stored_without_their_meaning(tmp_path: 
     fails(spans, tmp_path / "w", "column 'span'", "extension type pandas.interval")
     as_text = prepare(periods.astype({"month": str}), tmp_path / "w").path  # what it says to do
     assert read(as_text).column("month").to_pylist() == ["2024-01", "2024-02"]
+    # Arrow's own are Parquet's logical types (UUID, JSON), read back as themselves
+    ids = pa.table({"id": pa.array([bytes(range(16)), bytes(16)], pa.uuid())})
+    stored = read(prepare(ids, tmp_path / "w").path)
+    assert stored.schema.field("id").type == pa.uuid() and stored.equals(ids)
 
 
 def test_a_struct_with_no_fields_is_named(tmp_path: Path) -> None:

@@ -116,6 +116,10 @@ def test_long_texts_are_counted_but_listed_in_no_category() -> None:
     assert c["categories_exact"] is False  # not all of the values are listed
     assert (c["count"], c["nulls"], c["distinct"]) == (302, 1, 301)
     assert c["length"]["max"] == 5_004 and c["length"]["min"] == 5
+    # a text among many categories leaves the most frequent listed (it made the profile
+    # keep the first categories seen instead)
+    many = ["x" * 1_001] + [f"id{i}" for i in range(15_000)] + ["hot"] * 5_000
+    assert _col(_profile(pa.table({"c": many})), "c")["top"][0] == ["hot", 5_000]
     edge = _col(_profile(pa.table({"s": ["y" * 1_000, "y" * 1_000]})), "s")
     assert edge["categories"] == {"y" * 1_000: 2} and edge["categories_exact"]
 

@@ -1080,3 +1080,8 @@ def test_a_diff_flags_the_changes_a_shift_check_fails_as_not_comparable() -> Non
     assert cols["flag"]["drifted"]
     assert not cols["empty"]["drifted"] and cols["empty"]["method"] is None
     assert not cols["same"]["drifted"]
+    # a column of texts (no category lists them) has values all the same
+    docs = [f"{i}" * 1_001 for i in range(10)]
+    texts, mixed = (_categories(v) for v in (docs, [*docs, "short"]))
+    col = diff_profiles(texts, mixed, from_ref="a", to_ref="b")["columns"][0]
+    assert not col["drifted"] and col["method"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -192,22 +193,49 @@ def test_a_profile_the_store_would_refuse_is_refused_before_any_upload(
 
 def test_a_spark_output_folder_is_a_table_without_its_markers(client: Any, tmp_path: Path) -> None:
     """Spark's _SUCCESS beside the part files made the folder a version of files, not a table;
-    a table folder's names starting with _ (markers, a job's _temporary/) are none of it."""
+    a table folder's names starting with _ (markers, metadata) are none of it. A folder a
+    job is still writing (_temporary/), or a Delta table's, is refused: its Parquet files are
+    not the table."""
     import pyarrow.parquet as pq
 
     out = tmp_path / "out"
-    (out / "_temporary" / "0").mkdir(parents=True)
+    out.mkdir()
     pq.write_table(pa.table({"a": [1, 2]}), out / "part-0.parquet")
     pq.write_table(pa.table({"a": [3]}), out / "part-1.parquet")
-    pq.write_table(pa.table({"a": [99]}), out / "_temporary" / "0" / "part-9.parquet")
     (out / "_SUCCESS").write_text("")
+    (out / "_metadata").write_bytes(b"PAR1")
     v = sp.log_dataset(str(out), name="spark")
     assert v.info.kind == "table" and sorted(v.to_pandas()["a"]) == [1, 2, 3]
+    for marker, said in (("_temporary", "a job is still writing it"), ("_delta_log", "Delta")):
+        (out / marker / "0").mkdir(parents=True)
+        pq.write_table(pa.table({"a": [99]}), out / marker / "0" / "part-9.parquet")
+        with pytest.raises(InvalidArgumentError, match=said):
+            sp.log_dataset(str(out), name="spark")
+        shutil.rmtree(out / marker)
     # a folder with other files is files, markers and all
     (out / "notes.txt").write_text("n")
     files = sp.log_dataset(str(out), name="spark-files")
     assert files.info.kind == "files"
     assert {f.path for f in files.files()} >= {"_SUCCESS", "notes.txt", "part-0.parquet"}
+
+
+def test_a_folder_of_one_partition_file_is_not_that_file_alone(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stat cache took the folder for its one file: added after the file, it was the
+    file's version, without the partition column (and the other way round)."""
+    import pyarrow.parquet as pq
+
+    from setpoint.client import stat_cache
+
+    monkeypatch.setattr(stat_cache, "RACY_SECONDS", 0.0)
+    part = tmp_path / "tbl" / "year=2025" / "part-0.parquet"
+    part.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"a": [1, 2]}), part)
+    alone = sp.log_dataset(str(part), name="alone")
+    folder = sp.log_dataset(str(tmp_path / "tbl"), name="folder")
+    assert [c["name"] for c in alone.schema] == ["a"]
+    assert [c["name"] for c in folder.schema] == ["a", "year"]
 
 
 def test_logging_older_content_again_makes_it_the_latest(client: Any) -> None:

@@ -79,7 +79,14 @@ def test_a_reservation_refuses_bad_descriptions_and_tags(client: Any) -> None:
     with pytest.raises(InvalidArgumentError) as refused:
         client.reserve_model("m", tags={"../up": "v"})
     assert refused.value.field == "tags"
-    client.reserve_model("m")
+    for given in ({"mlflow.registeredModelName": "Other"}, None):
+        # the tag that keeps a registered model's name: its first version would show it
+        with pytest.raises(InvalidArgumentError, match="keeps a registered model's name"):
+            if given is None:
+                client.reserve_model("m")
+                client.update_model_reservation("m", tags={"mlflow.registeredModelName": "X"})
+            else:
+                client.reserve_model("m", tags=given)
     with pytest.raises(InvalidArgumentError) as refused:
         client.update_model_reservation("m", description="d" * 10_001)
     assert client.get_model_reservation("m").description == ""

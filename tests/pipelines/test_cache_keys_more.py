@@ -179,6 +179,15 @@ CHANGES: dict[str, tuple[tuple[str, str], dict[str, str]]] = {
             "def s(m: Scorer, x: int = 3) -> object:\n    return m.score(x)\n",
         },
     ),
+    "a method of a generic class the step's parameter is annotated with": (
+        ("1", "2"),
+        {
+            "kh_model": "import typing\nT = typing.TypeVar('T')\n\n"
+            "class Scorer(typing.Generic[T]):\n    def score(self, x):\n        return x + {v}\n",
+            "kh_step": "import setpoint as sp\nfrom kh_model import Scorer\n\n@sp.step\n"
+            "def s(m: Scorer[int], x: int = 3) -> object:\n    return m.score(x)\n",
+        },
+    ),
     "a numpy array changed where the module is loaded": (
         ("2", "100"),
         {

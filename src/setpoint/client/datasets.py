@@ -179,7 +179,9 @@ def _log_table(
     from setpoint.data.ingest import prepare
 
     name, project, description, parents, user = args
-    key = stat_key(files[0]) if files and len(files) == 1 else None
+    # one file named as such: a folder of one file may give it partition columns too
+    one = files and len(files) == 1 and not os.path.isdir(os.fspath(data))  # type: ignore[call-overload]
+    key = stat_key(files[0]) if one and files else None
     hit = cache.get(key) if key else None
     if hit is not None and files:
         digest, _, profile = hit.partition(" ")

@@ -10,6 +10,7 @@ key's parts, its output (what was stored, and where) and why it ran or was cache
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,8 @@ from setpoint.pipelines.code_key import code_hash
 from setpoint.pipelines.dag import Graph, Node, Output, Pipeline, shown
 
 MAX_AFTER_TAG = 4000  # characters of the "after" tag (tag values hold at most 8000)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -449,9 +452,12 @@ class _Driver:
             f"tags.pipeline_run = '{self.pipeline_run}' and tags.step = '{node.name}' "
             "and attributes.status = 'running'"
         )
-        for run in self.c.search_runs([self.project], query, None, 10, None).runs:
-            with contextlib.suppress(ConflictError):  # it ended meanwhile after all
-                self.c.end_run(run.id, "failed", error=why)
+        try:
+            for run in self.c.search_runs([self.project], query, None, 10, None).runs:
+                with contextlib.suppress(ConflictError):  # it ended meanwhile after all
+                    self.c.end_run(run.id, "failed", error=why)
+        except Exception:  # (the store unreachable): its heartbeats end it, as before
+            logger.warning("could not end the run of step %s", node.name, exc_info=True)
 
     def _tags(self, node: Node, key: str) -> dict[str, str]:
         # "after": the steps whose outputs this one consumes, so a run's DAG can be drawn

@@ -148,7 +148,14 @@ def _incomparable(ref: dict[str, Any], cur: dict[str, Any]) -> str | None:
         return f"its kind changed ({ref.get('kind')} → {cur.get('kind')})"
     if ref.get("kind") not in _DISTRIBUTED:
         return None
-    before, after = (bool(c.get("sketch") or c.get("categories")) for c in (ref, cur))
+    # values to compare: finite ones for numbers and times (the sketch holds them), any for
+    # categories (texts too, which no category lists)
+    before, after = (
+        bool(c.get("sketch"))
+        if c.get("kind") in ("numeric", "temporal")
+        else (c.get("count") or 0) > 0
+        for c in (ref, cur)
+    )
     if before == after:
         return None
     return "no values to compare " + ("now" if before else "in the reference")

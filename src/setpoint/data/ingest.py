@@ -137,6 +137,7 @@ def source_files(data: object, *, tabular_only: bool = False) -> list[str] | Non
             if not name.startswith(".") and not _hidden_dir(given, root)
         ]
         if tabular_only:
+            _not_being_written(given)
             files = [f for f in files if is_tabular([f]) and not _marker(given, f)]
             if not files:
                 raise _error(f"folder {given} holds no .csv, .csv.gz, .parquet or .pq files")
@@ -167,9 +168,11 @@ def _regular(path: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise _error(
-            f"{path} is a link to {os.path.realpath(path)}, which does not exist"
-        ) from None
+        if os.path.lexists(path):
+            raise _error(
+                f"{path} is a link to {os.path.realpath(path)}, which does not exist"
+            ) from None
+        raise _error(f"{path} is gone: it was removed while being added") from None
     if not stat.S_ISREG(mode):
         kind = (
             "a named pipe"
@@ -190,6 +193,21 @@ def _marker(top: str, path: str) -> bool:
     ``_``, as Spark, Hive and Arrow leave them (``_SUCCESS``, ``_metadata``, ``_temporary/``
     of a job still writing), and as they skip them."""
     return any(part.startswith("_") for part in os.path.relpath(path, top).split(os.sep))
+
+
+def _not_being_written(top: str) -> None:
+    """Refuse a table folder whose Parquet files are not the table: a Delta table's (removed
+    files stay until vacuumed; its log says which are in), or one a job is still writing."""
+    if os.path.isdir(os.path.join(top, "_delta_log")):
+        raise _error(
+            f"{top} is a Delta table: its folder keeps Parquet files its log has removed; "
+            "log a snapshot of it (deltalake's DeltaTable(path).to_pyarrow_table()) instead"
+        )
+    if os.path.isdir(os.path.join(top, "_temporary")):
+        raise _error(
+            f"{top} holds _temporary/: a job is still writing it (or died doing so); add it "
+            "once the job is done"
+        )
 
 
 def table_folder(data: object, files: list[str]) -> bool:
@@ -577,7 +595,7 @@ def _csv_reader(
     if bad:
         reader.close()
         raise _error(f"{path} is not UTF-8 text (column {bad[0]!r} holds other bytes)")
-    if len(names) == 1 and (sep := next((c for c in ";\t|" if c in names[0]), None)):
+    if len(names) == 1 and (sep := _other_separator(path, names[0])):
         # one column named "id;name": the file is separated by another character than ','
         reader.close()
         shown = {";": "';'", "\t": "tabs", "|": "'|'"}[sep]
@@ -591,6 +609,21 @@ def _csv_reader(
     except InvalidArgumentError:
         reader.close()
         raise
+
+
+def _other_separator(path: str, header: str) -> str | None:
+    """The character a one-column CSV whose header is ``header`` is really separated by (";",
+    a tab, "|"): the header holds it, unquoted, and so does the line after it; else None."""
+    import gzip
+
+    seps = [c for c in ";\t|" if c in header]
+    if not seps:
+        return None
+    with (gzip.open if _gzipped(path) else open)(path, "rb") as fh:
+        lines = [fh.readline(1 << 16).decode("utf-8", "replace") for _ in range(2)]
+    if '"' in lines[0] or len(lines[1].strip()) == 0:  # a quoted name, or no row to tell by
+        return None
+    return next((c for c in seps if lines[0].count(c) == lines[1].count(c)), None)
 
 
 def _csv_reads(t: pa.DataType) -> bool:
@@ -858,11 +891,13 @@ _EMPTY_STRUCT = "a struct with no fields"
 
 def _unstorable(t: pa.DataType) -> str | None:
     """What in ``t`` Parquet cannot hold (unions, run-end encoding, month-day-nano
-    intervals, structs with no fields, extension types), or None."""
+    intervals, structs with no fields, extension types but Arrow's own), or None."""
     import pyarrow as pa
     import pyarrow.types as pt
 
-    if isinstance(t, pa.BaseExtensionType):  # pandas' Period and Interval among them
+    if isinstance(t, pa.BaseExtensionType) and not t.extension_name.startswith("arrow."):
+        # pandas' Period and Interval among them; Arrow's own (arrow.uuid, arrow.json) are
+        # Parquet's logical types, read back as themselves
         return (
             f"the extension type {t.extension_name} (stored, its values would come back as "
             f"{t.storage_type}, their meaning lost)"

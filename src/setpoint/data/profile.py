@@ -270,7 +270,8 @@ class _Categorical(_Column):
     def __init__(self, field: pa.Field, kind: str) -> None:
         super().__init__(field, kind)
         self.counts: dict[Any, int] = {}
-        self.exact = True
+        self.exact = True  # every category counted: none trimmed away
+        self.texts = False  # some values were texts, left out of the counts
         self.distinct = _Distinct()
         self.len_min = math.inf
         self.len_max = 0
@@ -290,7 +291,7 @@ class _Categorical(_Column):
             if value is None:
                 continue
             if self.strings and len(value) > MAX_CATEGORY_CHARS:
-                self.exact = False  # the listing leaves it out
+                self.texts = True  # the listing leaves it out
                 continue
             if value in self.counts:
                 self.counts[value] += n
@@ -315,7 +316,7 @@ class _Categorical(_Column):
         ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
         out["top"] = [[category_text(v), n] for v, n in ranked[:TOP]]
         out["categories"] = {category_text(v): n for v, n in ranked[:STORED_CATEGORIES]}
-        out["categories_exact"] = self.exact and len(ranked) <= STORED_CATEGORIES
+        out["categories_exact"] = self.exact and not self.texts and len(ranked) <= STORED_CATEGORIES
         if self.strings:
             out["length"] = (
                 {"min": self.len_min, "max": self.len_max, "mean": self.len_sum / self.count}

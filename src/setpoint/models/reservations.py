@@ -52,12 +52,23 @@ def project_of(name: str) -> str | None:
     return name.split("/", 1)[0] if "/" in name else None
 
 
+def _checked(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    """Checked tags (empty values kept: they remove one); not the tag keeping a registered
+    model's name, which its first version sets from the name reserved."""
+    out = {}
+    for k, v in (tags or {}).items():
+        if k == names.MODEL_NAME_TAG:
+            raise InvalidArgumentError(
+                f"tag {k} keeps a registered model's name: it is set from the name reserved",
+                field="tags",
+            )
+        out[names.check_key(k, "tags")] = names.tag_value(v, f"tags.{k}")
+    return out
+
+
 def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     """Checked tags; an empty value is no tag (as everywhere in setpoint)."""
-    out = {
-        names.check_key(k, "tags"): names.tag_value(v, f"tags.{k}") for k, v in (tags or {}).items()
-    }
-    return {k: v for k, v in sorted(out.items()) if v != ""}
+    return {k: v for k, v in sorted(_checked(tags).items()) if v != ""}
 
 
 def _description(value: object) -> str:
@@ -147,15 +158,16 @@ class Reservations:
         """Change the description (when given) and tags (merged; an empty value removes one)
         of a reservation."""
         text = None if description is None else _description(description)
-        changed = {
-            names.check_key(k, "tags"): names.tag_value(v, f"tags.{k}")
-            for k, v in (tags or {}).items()
-        }
+        changed = _checked(tags)
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> None:
+            # locked: two servers changing its tags at once each keep the other's
+            lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
             rows = fetch_all(
-                conn, "SELECT description, tags FROM model_reservations WHERE name = ?", (name,)
+                conn,
+                f"SELECT description, tags FROM model_reservations WHERE name = ?{lock}",
+                (name,),
             )
             if not rows:
                 raise _not_reserved(name)

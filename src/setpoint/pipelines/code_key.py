@@ -677,6 +677,9 @@ def _annotated_classes(fn: Callable[..., Any]) -> list[type]:
         hint = hints.pop()
         if isinstance(hint, type) and _is_user(hint):
             found.append(hint)
+        origin = typing.get_origin(hint)  # Batch of Batch[Item]
+        if origin is not None and origin is not hint:
+            hints.append(origin)
         hints.extend(typing.get_args(hint))
     return found
 
