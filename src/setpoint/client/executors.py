@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from setpoint.core.config import Settings
-from setpoint.core.errors import ConfigurationError, PipelineError
+from setpoint.core.errors import ConfigurationError, PipelineError, WorkerDiedError
 
 MAX_BACKOFF_S = 10.0
 EXECUTORS = ("inprocess", "process", "ray")
@@ -376,11 +376,6 @@ class ProcessExecutor:
         self._threads = []
 
 
-class WorkerDied(PipelineError):
-    """The process running a step ended before it answered (killed, crashed, ``os._exit``):
-    the step's run, if it began one, is left running for the driver to end."""
-
-
 class _Worker:
     """A ``python -m setpoint.client.worker`` process and the two pipes to it."""
 
@@ -420,7 +415,7 @@ class _Worker:
             reply = None
         if reply is None:
             code = self.proc.wait()
-            raise WorkerDied(
+            raise WorkerDiedError(
                 f"the worker process running the step died (exit code {code})", field="step"
             )
         status, value = cloudpickle.loads(reply)

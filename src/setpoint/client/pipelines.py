@@ -24,14 +24,18 @@ from setpoint.client import materializers
 from setpoint.client.executors import (
     StepOutcome,
     StepTask,
-    WorkerDied,
     make_executor,
     param_text,
     private_copy,
     run_on,
     unwrap,
 )
-from setpoint.core.errors import ConflictError, PipelineError, ProjectNotFoundError
+from setpoint.core.errors import (
+    ConflictError,
+    PipelineError,
+    ProjectNotFoundError,
+    WorkerDiedError,
+)
 from setpoint.core.types import RunPage
 from setpoint.pipelines.cache import (
     NOTHING_CHANGED,
@@ -422,7 +426,7 @@ class _Driver:
         item = self.running.pop(future)
         node = item.node
         exc = future.exception()
-        if isinstance(exc, WorkerDied):
+        if isinstance(exc, WorkerDiedError):
             self._end_orphaned(node, str(exc))
         if exc is not None:
             if self.failure is None:

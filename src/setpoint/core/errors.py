@@ -51,6 +51,13 @@ class PipelineError(InvalidArgumentError):
         super().__init__(message, field=field)
 
 
+class WorkerDiedError(PipelineError):
+    """The process running a step ended before it answered (killed, crashed, ``os._exit``):
+    the step's run, if it began one, is left running for the driver to end."""
+
+    code = "worker_died"
+
+
 class SourceRefusedError(InvalidArgumentError):
     """A source being imported (an MLflow server) knows the caller but refuses to let them
     read something (403): an experiment they have no role in. The rest is still read."""
