@@ -8,7 +8,7 @@ import numbers
 import posixpath
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from setpoint.core.errors import InvalidArgumentError
 
@@ -24,6 +24,7 @@ MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_PROJECT_TAG_VALUE = 20_000  # a project's (MLflow's experiment tags allow as much)
 MAX_VERSION = 2**31 - 1  # version numbers of datasets and models
+MAX_NOTE = 10_000  # a model's or reservation's description, a reason, a comment
 
 
 def first_repeated(values: Iterable[str]) -> str | None:
@@ -165,6 +166,20 @@ def _check_text(value: object, field: str, limit: int, ok: Callable[[str], bool]
     if not ok(value):
         raise InvalidArgumentError(f"{field} {value!r} {rule}", field=field)
     return value
+
+
+def check_note(value: object, field: str) -> str:
+    """Free text of at most MAX_NOTE characters (a description, a reason, a comment)."""
+    if not isinstance(value, str) or len(value) > MAX_NOTE:
+        raise InvalidArgumentError(
+            f"{field} must be text of at most {MAX_NOTE} characters", field=field
+        )
+    return value
+
+
+def check_tags(tags: Mapping[str, object] | None) -> dict[str, str]:
+    """Tags checked, keys and values (an empty value kept: it removes a tag)."""
+    return {check_key(k, "tags"): tag_value(v, f"tags.{k}") for k, v in (tags or {}).items()}
 
 
 def check_metric_value(value: object, field: str) -> float:

@@ -69,7 +69,6 @@ REFUSED_STATUSES = ("rejected", "archived")  # promote refuses these (force over
 FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "custom", "mlflow")
 # loading may unpickle: runs code chosen by whoever wrote it (an MLflow folder may hold a pickle)
 UNSAFE_FLAVORS = ("custom", "mlflow")
-MAX_TEXT = 10_000
 MAX_MANIFEST = 16 << 20
 MAX_META = 16 << 20
 PACKAGE_META = "model.json"
@@ -201,7 +200,7 @@ class Registry:
         """Create a model (or return the existing one of that name)."""
         names.check_name(project, "project")
         names.check_name(name, "name")
-        _check_text(description, "description")
+        names.check_note(description, "description")
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> None:
@@ -280,8 +279,8 @@ class Registry:
         """Replace a model's description and/or set its tags (an empty value removes one).
         Audited with the values before and after."""
         if description is not None:
-            _check_text(description, "description")
-        values = _check_tags(tags)
+            names.check_note(description, "description")
+        values = names.check_tags(tags)
 
         def tx(conn: Connection) -> None:
             mid = self._locked_model(conn, project, name)
@@ -388,8 +387,8 @@ class Registry:
             names.check_version(version)
         if not isinstance(digest, str) or not is_digest(digest):
             raise InvalidArgumentError("digest must be a BLAKE3 hex digest", field="digest")
-        _check_text(description, "description")
-        tag_values = _check_tags(tags)
+        names.check_note(description, "description")
+        tag_values = names.check_tags(tags)
         files, meta = self._package(digest)
         flavor = meta.get("flavor")
         if flavor not in FLAVORS:
@@ -593,7 +592,7 @@ class Registry:
     ) -> ModelVersion:
         """Set (or, with an empty value, remove) tags of a version, e.g. the model card's
         ``intended_use`` and ``limitations``. Audited with the values before and after."""
-        values = _check_tags(tags)
+        values = names.check_tags(tags)
 
         def tx(conn: Connection) -> None:
             vid = self._version_id(conn, project, name, version)
@@ -631,7 +630,7 @@ class Registry:
         actor: str | None = None,
     ) -> ModelVersion:
         """Replace a version's description (its package stays as it is). Audited."""
-        _check_text(description, "description")
+        names.check_note(description, "description")
 
         def tx(conn: Connection) -> None:
             vid = self._version_id(conn, project, name, version)
@@ -708,7 +707,7 @@ class Registry:
         check_alias(alias)
         if version is not None:
             names.check_version(version)
-        _check_text(reason, "reason")
+        names.check_note(reason, "reason")
         return self.db.write_retrying(
             lambda conn: self._move(
                 conn, project, name, alias, version, "set" if version else "remove", actor, reason
@@ -756,7 +755,7 @@ class Registry:
         """Move ``alias`` back to the version it pointed at before its current one. Repeated
         rollbacks keep walking back (a rollback undoes a move; it is not itself undone)."""
         check_alias(alias)
-        _check_text(reason, "reason")
+        names.check_note(reason, "reason")
 
         def tx(conn: Connection) -> AliasMove:
             mid = self._locked_model(conn, project, name)
@@ -875,7 +874,7 @@ class Registry:
         """Record that ``actor`` approves ``version`` for ``alias`` (once per person; not
         the version's creator unless ``creator_may_approve``)."""
         check_alias(alias)
-        _check_text(comment, "comment")
+        names.check_note(comment, "comment")
         who = actor or "unknown"
         now = self.clock.now_ms()
 
@@ -1026,7 +1025,7 @@ class Registry:
         ``moved`` says whether the alias moved (``dry_run`` only evaluates)."""
         check_alias(alias)
         names.check_version(version)
-        _check_text(reason, "reason")
+        names.check_note(reason, "reason")
         ref = f"{project}/{name}/{version}"
 
         def judge(conn: Connection) -> list[dict[str, Any]]:
@@ -1585,19 +1584,6 @@ def _check_result(result: Mapping[str, Any]) -> None:
         or not all(isinstance(r, list) and all(isinstance(c, int) for c in r) for r in matrix)
     ):
         raise bad("confusion_matrix must be a list of lists of whole numbers")
-
-
-def _check_text(value: object, field: str) -> None:
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise InvalidArgumentError(
-            f"{field} must be text of at most {MAX_TEXT} characters", field=field
-        )
-
-
-def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    return {
-        names.check_key(k, "tags"): names.tag_value(v, f"tags.{k}") for k, v in (tags or {}).items()
-    }
 
 
 def _live_version_id(conn: Connection, model_id: int, version: int) -> int | None:

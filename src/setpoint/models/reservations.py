@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from setpoint.governance.audit import AuditLog
     from setpoint.store.metadata.database import Database
 
-MAX_DESCRIPTION = 10_000  # as a model's
 _COLUMNS = "name, description, tags, created_at, updated_at"
 
 
@@ -55,29 +54,18 @@ def project_of(name: str) -> str | None:
 def _checked(tags: Mapping[str, Any] | None) -> dict[str, str]:
     """Checked tags (empty values kept: they remove one); not the tag keeping a registered
     model's name, which its first version sets from the name reserved."""
-    out = {}
-    for k, v in (tags or {}).items():
-        if k == names.MODEL_NAME_TAG:
-            raise InvalidArgumentError(
-                f"tag {k} keeps a registered model's name: it is set from the name reserved",
-                field="tags",
-            )
-        out[names.check_key(k, "tags")] = names.tag_value(v, f"tags.{k}")
-    return out
+    if names.MODEL_NAME_TAG in (tags or {}):
+        raise InvalidArgumentError(
+            f"tag {names.MODEL_NAME_TAG} keeps a registered model's name: it is set from the "
+            "name reserved",
+            field="tags",
+        )
+    return names.check_tags(tags)
 
 
 def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     """Checked tags; an empty value is no tag (as everywhere in setpoint)."""
     return {k: v for k, v in sorted(_checked(tags).items()) if v != ""}
-
-
-def _description(value: object) -> str:
-    if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
-        raise InvalidArgumentError(
-            f"description must be text of at most {MAX_DESCRIPTION} characters",
-            field="description",
-        )
-    return value
 
 
 def _reservation(row: Any) -> ModelReservation:
@@ -111,7 +99,7 @@ class Reservations:
         that name exists is the caller's question: setpoint's model names differ from
         MLflow's)."""
         check_reserved_name(name)
-        text, kept = _description(description), _tags(tags)
+        text, kept = names.check_note(description, "description"), _tags(tags)
         now = self.clock.now_ms()
 
         def tx(conn: Connection) -> None:
@@ -157,7 +145,7 @@ class Reservations:
     ) -> ModelReservation:
         """Change the description (when given) and tags (merged; an empty value removes one)
         of a reservation."""
-        text = None if description is None else _description(description)
+        text = None if description is None else names.check_note(description, "description")
         changed = _checked(tags)
         now = self.clock.now_ms()
 
